@@ -1,0 +1,54 @@
+# ironclone — top-level build. `make demo` and `make test` are the two entry points.
+SHELL := /bin/bash
+TARGET := x86_64-unknown-linux-musl
+BIN := target/$(TARGET)/release/ironclone
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all setup build check-static test test-fast test-qemu lint fmt demo bench clean
+
+all: build
+
+## setup: install the Debian packages and the rustup target (idempotent)
+setup:
+	@bash scripts/setup.sh
+
+## build: the statically linked release binary
+build: setup
+	$(CARGO) build --release --locked --target $(TARGET)
+	@$(MAKE) --no-print-directory check-static
+
+check-static:
+	@file $(BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \
+	  || { echo "error: $(BIN) is not statically linked" >&2; exit 1; }
+
+## lint: formatting and clippy, warnings are errors
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## test-fast: unit and integration tests (loop devices, real mkfs tools; needs root)
+test-fast: setup
+	$(CARGO) test --locked -- --test-threads=2
+
+## test-qemu: boots under QEMU (TCG)
+test-qemu: build
+	@bash tests/qemu/run-all.sh
+
+## test: the whole suite, as CI runs it
+test: lint build test-fast test-qemu
+
+## demo: the main job end to end
+demo: build
+	@bash scripts/demo.sh
+
+## bench: speed and size against partclone/ntfsclone and zstd
+bench: build
+	@bash scripts/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything ironclone needs on a fresh Debian 12 machine (run as root).
+# Idempotent: `apt-get update` runs only when a package is missing, and the rustup
+# target is added only when absent. The Makefile calls this before anything else.
+set -euo pipefail
+
+PACKAGES=(
+  qemu-system-x86 qemu-utils e2fsprogs ntfs-3g dosfstools mtools fdisk gdisk util-linux
+  kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
+  busybox-static partclone zstd tmux musl-tools file gzip xz-utils mount
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages (${missing[*]}) and not root; install them and re-run" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  echo "setup: adding rustup target x86_64-unknown-linux-musl"
+  rustup target add x86_64-unknown-linux-musl
+fi
+
+# Loop devices are how the tests see disks; make sure the module is there.
+modprobe loop 2>/dev/null || true
+echo "setup: ok"

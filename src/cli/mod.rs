@@ -1,0 +1,49 @@
+//! Command-line front end: parses arguments with clap and dispatches to one file per
+//! subcommand. Each subcommand is a thin layer over the library.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The job failed (I/O, corrupt input, a tool that failed).
+    pub const FAILURE: u8 = 1;
+    /// The command line was wrong.
+    pub const USAGE: u8 = 2;
+    /// The operation was refused for safety (no --yes, mounted target, boot disk...).
+    pub const REFUSED: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "ironclone",
+    version,
+    about = "Bare-metal rescue and restore: image disks by used blocks, restore onto any size, repair boot",
+    long_about = None,
+    after_help = "Run with no arguments on a terminal for the interactive TUI."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {
+        None => {
+            eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("ironclone: error: {e:#}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}

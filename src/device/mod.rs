@@ -1,0 +1,133 @@
+//! The one device abstraction every layer reads and writes through.
+//!
+//! Parsers take `&dyn BlockDevice` and never open files, so the same code runs on a
+//! real disk, a disk image, a partition window or a byte buffer in a test. Access is
+//! positional and `&self`, so a backup can read from several threads without a
+//! seek position to fight over. A source is opened read-only by construction: the
+//! kernel file descriptor is `O_RDONLY` and `write_at` refuses before any syscall.
+
+mod block;
+mod error;
+mod file;
+mod memory;
+mod window;
+
+pub use block::open_path;
+pub use error::DeviceError;
+pub use file::FileDevice;
+pub use memory::MemDevice;
+pub use window::Window;
+
+use std::sync::Arc;
+
+/// How a device is opened. Sources of a backup are always `ReadOnly`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// A positional, thread-safe block device. Offsets and lengths are in bytes.
+pub trait BlockDevice: Send + Sync {
+    /// Fills `buf` from `offset`. Reading past the end is an error, never a short read.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// Writes all of `buf` at `offset`. Read-only devices refuse without touching the disk.
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError>;
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// The logical sector size: the unit of LBAs in partition tables.
+    fn logical_sector_size(&self) -> u32;
+    fn physical_sector_size(&self) -> u32 {
+        self.logical_sector_size()
+    }
+    /// Makes written data durable.
+    fn flush(&self) -> Result<(), DeviceError>;
+    fn access(&self) -> Access;
+    /// What this device is, for error messages ("/dev/sda", "disk.img", "memory").
+    fn describe(&self) -> String;
+
+    /// Reads `len` bytes into a new buffer. Refuses lengths over `MAX_METADATA_READ`
+    /// so that an absurd size read from disk cannot become a huge allocation.
+    fn read_vec(&self, offset: u64, len: usize) -> Result<Vec<u8>, DeviceError> {
+        if len > MAX_METADATA_READ {
+            return Err(DeviceError::TooLarge {
+                device: self.describe(),
+                offset,
+                len: len as u64,
+            });
+        }
+        let mut buf = vec![0u8; len];
+        self.read_at(offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Checks that `[offset, offset+len)` lies inside the device.
+    fn check_range(&self, offset: u64, len: u64) -> Result<(), DeviceError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size() => Ok(()),
+            _ => Err(DeviceError::OutOfRange {
+                device: self.describe(),
+                offset,
+                len,
+                size: self.size(),
+            }),
+        }
+    }
+}
+
+/// The largest single metadata read a parser may ask for (256 MiB).
+pub const MAX_METADATA_READ: usize = 256 << 20;
+
+impl<T: BlockDevice + ?Sized> BlockDevice for Arc<T> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        (**self).logical_sector_size()
+    }
+    fn physical_sector_size(&self) -> u32 {
+        (**self).physical_sector_size()
+    }
+    fn flush(&self) -> Result<(), DeviceError> {
+        (**self).flush()
+    }
+    fn access(&self) -> Access {
+        (**self).access()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<T: BlockDevice + ?Sized> BlockDevice for &T {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        (**self).logical_sector_size()
+    }
+    fn physical_sector_size(&self) -> u32 {
+        (**self).physical_sector_size()
+    }
+    fn flush(&self) -> Result<(), DeviceError> {
+        (**self).flush()
+    }
+    fn access(&self) -> Access {
+        (**self).access()
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

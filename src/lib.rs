@@ -1,0 +1,14 @@
+//! ironclone: image a disk by its filesystems' used blocks, store it compressed,
+//! checksummed and deduplicated, and restore it onto a disk of any size, repaired so
+//! it boots.
+//!
+//! The modules follow the data: a `device` is read through its partition `table`,
+//! each partition's filesystem is recognised by `probe` and mapped by `usedmap`, the
+//! used blocks go into the image `repo`, and a restore is planned, written and
+//! repaired. The CLI and TUI in the binary sit on top and only call into here.
+
+pub mod device;
+pub mod probe;
+pub mod progress;
+pub mod units;
+pub mod usedmap;

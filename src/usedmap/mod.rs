@@ -1,0 +1,57 @@
+//! Which bytes of a partition a restore must write, read from the filesystem's own
+//! allocation metadata (ext block bitmaps, NTFS `$Bitmap`, FAT tables).
+//!
+//! Imaging only these bytes is what makes a backup fast and small. A map must cover
+//! everything the filesystem needs to be whole after restore: metadata, journal,
+//! backup superblocks and data. When a filesystem is not understood or fails
+//! validation, the whole partition is imaged (`raw`) and the reason is kept.
+
+mod extents;
+
+pub use extents::{ByteExtent, ExtentBuilder};
+
+use serde::{Deserialize, Serialize};
+
+/// The used-block map of one filesystem. Offsets are bytes from the partition start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsedMap {
+    /// The filesystem's allocation unit (block or cluster) in bytes; the sector size for raw.
+    pub block_size: u64,
+    /// The filesystem's size in bytes (the partition size for raw).
+    pub total_bytes: u64,
+    /// Allocation units marked used, times `block_size` (metadata included). This is the
+    /// figure compared with `dumpe2fs` and partclone.
+    pub used_bytes: u64,
+    /// Sorted, merged, non-overlapping byte ranges to copy. May include bytes outside
+    /// the allocation grid (e.g. the NTFS backup boot sector).
+    pub extents: Vec<ByteExtent>,
+    /// True when the map is the whole partition because the filesystem was not understood.
+    pub raw: bool,
+    pub raw_reason: Option<String>,
+    /// Things a person should know: free-count mismatches, unreplayed journals, hibernation.
+    pub warnings: Vec<String>,
+}
+
+impl UsedMap {
+    /// The whole device, for filesystems that are not understood.
+    pub fn raw(size: u64, sector_size: u32, reason: impl Into<String>) -> Self {
+        UsedMap {
+            block_size: u64::from(sector_size.max(1)),
+            total_bytes: size,
+            used_bytes: size,
+            extents: if size > 0 {
+                vec![ByteExtent { offset: 0, len: size }]
+            } else {
+                vec![]
+            },
+            raw: true,
+            raw_reason: Some(reason.into()),
+            warnings: vec![],
+        }
+    }
+
+    /// Sum of the extents' lengths: how many bytes a backup actually reads.
+    pub fn copy_bytes(&self) -> u64 {
+        self.extents.iter().map(|e| e.len).sum()
+    }
+}
