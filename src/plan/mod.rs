@@ -1,0 +1,199 @@
+//! The restore layout planner: fits an image's partitions onto a target disk of
+//! another size, before anything is written.
+//!
+//! Replacement disks are almost never the size of the original, and today's tools
+//! refuse a smaller one even when the data fits (clonezilla#1). The planner works in
+//! bytes on its own small input model, so it is pure and testable, and the restore
+//! converts its output into a partition table for the target's sector size. It
+//! refuses, with the number of bytes missing, any layout the data cannot fit, so a
+//! refusal always happens before the first write.
+
+mod align;
+mod error;
+mod fit;
+mod role;
+
+pub use error::PlanError;
+pub use role::Role;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const MIB: u64 = 1 << 20;
+
+/// How partition sizes follow the target disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutMode {
+    /// Data partitions scale with the disk; ESP, BIOS-boot, MSR, recovery and swap keep their size.
+    #[default]
+    Proportional,
+    /// Same starts and sizes as the source; only when they fit.
+    Keep,
+}
+
+/// An explicit size request for one partition (`--size 3=40G`, `--size 2=max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SizeRequest {
+    Bytes(u64),
+    Max,
+}
+
+/// Which partition-table flavour the target gets; it decides the usable area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFlavour {
+    Gpt { entries_bytes: u64 },
+    Mbr,
+}
+
+/// One source partition as the planner sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartIn {
+    pub number: u32,
+    pub start: u64,
+    pub size: u64,
+    pub role: Role,
+    /// The filesystem's name for display ("ext4", "ntfs", "raw").
+    pub fs: String,
+    pub used_bytes: u64,
+    /// The smallest size this partition's content can be shrunk to (the filesystem's
+    /// minimum). Equal to `size` when the content cannot shrink (raw, unknown).
+    pub min_size: u64,
+    /// Whether the filesystem can be grown after restore.
+    pub can_grow: bool,
+    /// The smallest logical sector size the filesystem can live on: its own sector
+    /// (NTFS, FAT) or block size (ext). None when it does not care.
+    pub max_target_sector: Option<u32>,
+    /// An MBR logical partition (needs an EBR sector in front of it).
+    pub logical: bool,
+}
+
+/// What the planner is asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanInput {
+    pub source_size: u64,
+    pub source_sector: u32,
+    pub target_size: u64,
+    pub target_sector: u32,
+    pub table: TableFlavour,
+    pub partitions: Vec<PartIn>,
+    pub mode: LayoutMode,
+    pub sizes: BTreeMap<u32, SizeRequest>,
+}
+
+/// What happens to a partition's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Copy,
+    Grow,
+    Shrink,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartOut {
+    pub number: u32,
+    pub fs: String,
+    pub role: Role,
+    pub used_bytes: u64,
+    pub old_start: u64,
+    pub old_size: u64,
+    pub new_start: u64,
+    pub new_size: u64,
+    pub action: Action,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub alignment: u64,
+    pub target_size: u64,
+    pub target_sector: u32,
+    pub partitions: Vec<PartOut>,
+}
+
+impl Plan {
+    pub fn get(&self, number: u32) -> Option<&PartOut> {
+        self.partitions.iter().find(|p| p.number == number)
+    }
+}
+
+/// Computes the target layout, or says why it cannot be done.
+pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
+    check_sectors(input)?;
+    let alignment = align::source_alignment(&input.partitions, input.target_sector);
+    let area = fit::usable_area(input.target_size, input.target_sector, input.table)?;
+    // An MBR extended partition is a container: the table writer derives it from
+    // the logical partitions it holds, so it is not sized here.
+    let mut parts: Vec<&PartIn> = input
+        .partitions
+        .iter()
+        .filter(|p| p.role != Role::Extended)
+        .collect();
+    parts.sort_by_key(|p| p.start);
+    for n in input.sizes.keys() {
+        if !parts.iter().any(|p| p.number == *n) {
+            return Err(PlanError::NoSuchPartition { number: *n });
+        }
+    }
+    let sizes = match input.mode {
+        LayoutMode::Keep => parts.iter().map(|p| p.size).collect(),
+        LayoutMode::Proportional => fit::proportional_sizes(&parts, input, area, alignment)?,
+    };
+    let placed = fit::place(&parts, &sizes, input, area, alignment)?;
+    if input.table == TableFlavour::Mbr {
+        check_mbr_limits(&placed, input.target_sector)?;
+    }
+    Ok(Plan {
+        alignment,
+        target_size: input.target_size,
+        target_sector: input.target_sector,
+        partitions: placed,
+    })
+}
+
+fn check_sectors(input: &PlanInput) -> Result<(), PlanError> {
+    for s in [input.source_sector, input.target_sector] {
+        if !(512..=65536).contains(&s) || !s.is_power_of_two() {
+            return Err(PlanError::BadSectorSize { sector: s });
+        }
+    }
+    for p in &input.partitions {
+        if let Some(limit) = p.max_target_sector {
+            if input.target_sector > limit {
+                return Err(PlanError::SectorTooLarge {
+                    number: p.number,
+                    fs: p.fs.clone(),
+                    fs_unit: limit,
+                    target_sector: input.target_sector,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_mbr_limits(parts: &[PartOut], sector: u32) -> Result<(), PlanError> {
+    let limit = u64::from(u32::MAX) * u64::from(sector);
+    for p in parts {
+        if p.new_start.saturating_add(p.new_size) > limit {
+            return Err(PlanError::MbrLimit {
+                number: p.number,
+                limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Rounds a byte count the way the planner table shows it.
+pub fn mib(n: u64) -> String {
+    if n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else {
+        crate::units::human_bytes(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
