@@ -11,5 +11,6 @@ pub mod device;
 pub mod plan;
 pub mod probe;
 pub mod progress;
+pub mod resize;
 pub mod units;
 pub mod usedmap;

@@ -1,0 +1,49 @@
+//! Growing and shrinking filesystems after (or on the way to) a restore.
+//!
+//! No Rust library resizes ext4 or NTFS, and `resize2fs` / `ntfsresize` are the
+//! reference implementations that users and distributions trust. So this module calls
+//! them, checks their exit codes, and carries their stderr into the error so the
+//! person at the console sees what the tool said. See docs/RESIZE.md for why shrinking
+//! goes through a scratch file.
+
+mod ext;
+mod loopdev;
+mod ntfs;
+mod tool;
+
+pub use ext::{ext_block_size, ext_check, ext_min_size, ext_resize};
+pub use loopdev::LoopDevice;
+pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
+pub use tool::{run_tool, ToolError};
+
+use crate::probe::FsKind;
+use std::path::Path;
+
+/// The smallest size (bytes) the filesystem at `path` can be shrunk to, as its own
+/// resize tool computes it. `None` for filesystems we do not resize.
+pub fn min_size(kind: FsKind, path: &Path) -> Result<Option<u64>, ToolError> {
+    Ok(match kind {
+        k if k.is_ext() => Some(ext_min_size(path)?),
+        FsKind::Ntfs => Some(ntfs_min_size(path)?),
+        _ => None,
+    })
+}
+
+/// Whether ironclone can change the size of this filesystem.
+pub fn can_resize(kind: FsKind) -> bool {
+    kind.is_ext() || kind == FsKind::Ntfs
+}
+
+/// Resizes the filesystem at `path` to `new_size` bytes (checking it first).
+pub fn resize(kind: FsKind, path: &Path, new_size: u64) -> Result<(), ToolError> {
+    match kind {
+        k if k.is_ext() => {
+            ext_check(path)?;
+            ext_resize(path, new_size)
+        }
+        FsKind::Ntfs => ntfs_resize(path, new_size),
+        other => Err(ToolError::Unsupported {
+            what: format!("resizing {other}"),
+        }),
+    }
+}
