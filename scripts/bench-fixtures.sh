@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the benchmark fixtures once: 4 GiB ext4 and NTFS filesystems (sparse files)
+# holding about 1.5 GiB of real files (binaries, libraries, text from /usr, picked in a
+# stable order), so compression and dedup see realistic data rather than random bytes.
+# Output: build/bench/{ext4.img,ntfs.img,data/}. Idempotent.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="$ROOT/build/bench"
+TARGET_BYTES=$((1536 * 1024 * 1024))
+mkdir -p "$OUT"
+
+if [[ ! -f "$OUT/data.done" ]]; then
+  rm -rf "$OUT/data"; mkdir -p "$OUT/data"
+  # Stable selection: regular files under /usr/lib and /usr/share, sorted, until ~1.5 GiB.
+  find /usr/lib /usr/share /usr/bin -xdev -type f -size +0 -printf '%s %p\n' 2>/dev/null \
+    | sort -k2 | awk -v lim="$TARGET_BYTES" '!done { if (t + $1 > lim) { done = 1; next } t += $1; print $2 }' \
+    > "$OUT/files.txt"
+  tar -cf - -T "$OUT/files.txt" 2>/dev/null | tar -xf - -C "$OUT/data"
+  touch "$OUT/data.done"
+fi
+
+if [[ ! -f "$OUT/ext4.img" ]]; then
+  truncate -s 4G "$OUT/ext4.img.tmp"
+  mkfs.ext4 -q -F -L benchext -d "$OUT/data" "$OUT/ext4.img.tmp"
+  mv "$OUT/ext4.img.tmp" "$OUT/ext4.img"
+fi
+
+if [[ ! -f "$OUT/ntfs.img" ]]; then
+  truncate -s 4G "$OUT/ntfs.img.tmp"
+  mkntfs -q -F -f -L benchntfs "$OUT/ntfs.img.tmp" >/dev/null
+  mnt="$(mktemp -d)"
+  ntfs-3g "$OUT/ntfs.img.tmp" "$mnt"
+  cp -a "$OUT/data/." "$mnt/"
+  umount "$mnt"; rmdir "$mnt"
+  mv "$OUT/ntfs.img.tmp" "$OUT/ntfs.img"
+fi
+du -sh --apparent-size "$OUT/data" | sed 's/^/bench data: /'
