@@ -4,19 +4,21 @@
 # the marker appeared within the timeout, non-zero otherwise (the log path and its tail
 # are printed). QEMU is killed as soon as the marker is seen.
 # Usage: boot-disk.sh DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR
-#                     [--timeout 90] [--log FILE] [--snapshot]
+#                     [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]...
 # --vars: the OVMF variable store to boot with (copied; the original is not changed).
 #         Without it a fresh copy of OVMF_VARS_4M.fd is used.
 # --snapshot: do not write to DISK.img (QEMU -snapshot).
+# --fail-on: give up early when STR shows up on the console (e.g. "Shell> " when OVMF
+#            fell through to its UEFI shell), so negative controls do not wait the timeout.
 set -uo pipefail
 
 OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 
-usage() { echo "usage: $0 DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR [--timeout 90] [--log FILE] [--snapshot]" >&2; exit 2; }
+usage() { echo "usage: $0 DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]..." >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 disk=$1; shift
-fw="" vars="" marker="" timeout=90 log="" snapshot=()
+fw="" vars="" marker="" timeout=90 log="" snapshot=() failon=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --firmware) fw=${2:-}; shift 2 ;;
@@ -25,6 +27,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) timeout=${2:-}; shift 2 ;;
     --log) log=${2:-}; shift 2 ;;
     --snapshot) snapshot=(-snapshot); shift ;;
+    --fail-on) failon+=("${2:-}"); shift 2 ;;
     *) usage ;;
   esac
 done
@@ -57,11 +60,14 @@ qemu-system-x86_64 -accel tcg -machine q35 -m 512 -display none -no-reboot -node
   >"$work/qemu.out" 2>&1 &
 qpid=$!
 
-seen=0
+seen=0 why=""
 deadline=$((SECONDS + timeout))
 while ((SECONDS < deadline)); do
   if grep -aqF -- "$marker" "$log"; then seen=1; break; fi
-  kill -0 "$qpid" 2>/dev/null || { grep -aqF -- "$marker" "$log" && seen=1; break; }
+  for f in "${failon[@]}"; do
+    if grep -aqF -- "$f" "$log"; then why="gave up: saw '$f'"; break 2; fi
+  done
+  kill -0 "$qpid" 2>/dev/null || { grep -aqF -- "$marker" "$log" && seen=1; why="QEMU exited"; break; }
   sleep 0.5
 done
 kill "$qpid" 2>/dev/null
@@ -70,13 +76,13 @@ elapsed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || ec
 
 if ((seen)); then
   echo "boot-disk: $fw boot of $disk printed '$marker' after ${elapsed}s"
-  [[ $log == "$work/serial.log" ]] && rm -rf "$work" || rm -rf "$work"
+  rm -rf "$work"
   exit 0
 fi
 if [[ $log == "$work/serial.log" ]]; then
   keep=$(mktemp /tmp/boot-disk.XXXXXX.log); cp "$log" "$keep"; log=$keep
 fi
-echo "boot-disk: $fw boot of $disk did NOT print '$marker' within ${timeout}s (${elapsed}s); serial log: $log" >&2
+echo "boot-disk: $fw boot of $disk did NOT print '$marker' within ${timeout}s (${elapsed}s${why:+, $why}); serial log: $log" >&2
 echo "---- tail of $log" >&2
 tail -c 2000 "$log" | tr -d '\r' | tail -n 15 >&2
 [[ -s $work/qemu.out ]] && { echo "---- qemu output" >&2; cat "$work/qemu.out" >&2; }

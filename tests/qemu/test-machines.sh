@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the three bootable test machines (qemu/machines/) and boots each with the
+# firmware it supports, plus negative controls that must NOT boot:
+#   gpt-hybrid      BIOS (SeaBIOS) and UEFI (OVMF, fresh VARS via the fallback path)
+#   mbr-bios        BIOS
+#   gpt-uefi-nvram  UEFI with its VARS (Boot#### entry) -> boots
+#                   UEFI with fresh VARS (no fallback loader) -> must not boot
+#   gpt-hybrid, BIOS-boot partition moved:
+#                   without patching boot.img/core.img -> must not boot
+#                   after `ironclone bootfix grub-relocate` -> boots
+# Prints "N passed, N failed"; exit 0 only if all cases gave the expected result.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+M="$ROOT/qemu/machines"
+BOOT="$ROOT/qemu/boot-disk.sh"
+TIMEOUT=${BOOT_TIMEOUT:-90}
+work=$(mktemp -d /tmp/ironclone-machines.XXXXXX)
+keep_logs=0
+cleanup() { if ((keep_logs)); then rm -f "$work"/*.img "$work"/*.fd; echo "logs kept in $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "PASS: $*"; }
+bad() { failed=$((failed + 1)); keep_logs=1; echo "FAIL: $*"; }
+t() { local s=$SECONDS; "$@"; local rc=$?; LAST_SECS=$((SECONDS - s)); return $rc; }
+
+# The ironclone binary for the repair step: $IRONCLONE, else the release build, else a debug build.
+ironclone_bin() {
+  if [[ -n ${IRONCLONE:-} ]]; then echo "$IRONCLONE"; return; fi
+  local rel="$ROOT/target/x86_64-unknown-linux-musl/release/ironclone"
+  if [[ -x $rel ]]; then echo "$rel"; return; fi
+  (cd "$ROOT" && cargo build --quiet --bin ironclone >&2) || return 1
+  echo "$ROOT/target/debug/ironclone"
+}
+
+build() { # build NAME SCRIPT ARGS...
+  local name=$1; shift
+  if t bash "$@" >"$work/$name.build.log" 2>&1; then
+    echo "built $name in ${LAST_SECS}s"; sed 's/^/  /' "$work/$name.build.log"
+  else
+    bad "building $name"; cat "$work/$name.build.log"; return 1
+  fi
+}
+
+expect_boot() { # expect_boot LABEL DISK FW MARKER [boot-disk args...]
+  local label=$1 disk=$2 fw=$3 marker=$4; shift 4
+  if t bash "$BOOT" "$disk" --firmware "$fw" --marker "$marker" --timeout "$TIMEOUT" \
+      --log "$work/$label.log" "$@"; then
+    ok "$label boots ($fw, ${LAST_SECS}s)"
+  else
+    bad "$label did not boot ($fw), log $work/$label.log"
+  fi
+}
+
+expect_no_boot() { # negative control: the marker must not appear
+  local label=$1 disk=$2 fw=$3 marker=$4; shift 4
+  if t bash "$BOOT" "$disk" --firmware "$fw" --marker "$marker" --timeout 45 \
+      --log "$work/$label.log" "$@" >/dev/null 2>&1; then
+    bad "$label booted but must not ($fw), log $work/$label.log"
+  else
+    # It must have got as far as the firmware, or "not booting" proves nothing.
+    if [[ -s $work/$label.log ]]; then ok "$label does not boot ($fw, negative control, ${LAST_SECS}s)"
+    else bad "$label: empty serial log, QEMU did not run"; fi
+  fi
+}
+
+MK="IRONCLONE-MACHINE-OK"
+total_start=$SECONDS
+
+if build gpt-hybrid "$M/mk-gpt-hybrid.sh" "$work/gpt-hybrid.img"; then
+  expect_boot gpt-hybrid-bios "$work/gpt-hybrid.img" bios "$MK gpt-hybrid" --snapshot
+  expect_boot gpt-hybrid-uefi "$work/gpt-hybrid.img" uefi "$MK gpt-hybrid" --snapshot --fail-on 'Shell> '
+fi
+
+if build mbr-bios "$M/mk-mbr-bios.sh" "$work/mbr-bios.img"; then
+  expect_boot mbr-bios "$work/mbr-bios.img" bios "$MK mbr-bios" --snapshot
+fi
+
+if build gpt-uefi-nvram "$M/mk-gpt-uefi-nvram.sh" "$work/nvram.img" "$work/nvram-vars.fd"; then
+  expect_boot nvram-with-entry "$work/nvram.img" uefi "$MK gpt-uefi-nvram" \
+    --vars "$work/nvram-vars.fd" --snapshot --fail-on 'Shell> '
+  expect_no_boot nvram-fresh-vars "$work/nvram.img" uefi "$MK gpt-uefi-nvram" --snapshot --fail-on 'Shell> '
+fi
+
+# core.img moved: the BIOS-boot partition of gpt-hybrid goes from LBA 2048 to LBA 1024
+# (bytes copied, old copy zeroed, GPT entry moved): exactly what a restore onto another
+# layout does. boot.img still points at 2048 until it is patched.
+if [[ -f $work/gpt-hybrid.img ]]; then
+  moved=$work/moved.img
+  cp --sparse=always "$work/gpt-hybrid.img" "$moved"
+  if dd if="$moved" of="$moved" bs=512 skip=2048 seek=1024 count=1024 conv=notrunc status=none \
+    && dd if=/dev/zero of="$moved" bs=512 seek=2048 count=2048 conv=notrunc status=none \
+    && sgdisk -d 1 -n 1:1024:2047 -t 1:EF02 -c 1:bios-boot -u 1:1C0EC1A5-0001-4000-8000-000000000001 \
+      "$moved" >/dev/null; then
+    expect_no_boot moved-core-unpatched "$moved" bios "$MK gpt-hybrid" --snapshot
+    if bin=$(ironclone_bin); then
+      if "$bin" bootfix grub-relocate --disk "$moved" --from 2048 --to 1024 --yes; then
+        expect_boot moved-core-patched "$moved" bios "$MK gpt-hybrid" --snapshot
+      else
+        bad "ironclone bootfix grub-relocate failed"
+      fi
+    else
+      bad "cannot build ironclone"
+    fi
+  else
+    bad "moving the BIOS-boot partition"
+  fi
+fi
+
+echo "machines: total $((SECONDS - total_start))s"
+echo "$passed passed, $failed failed"
+((failed == 0))
