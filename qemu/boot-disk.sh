@@ -41,7 +41,12 @@ work=$(mktemp -d)
 : >"$log"
 fwargs=()
 case $fw in
-  bios) ;;
+  bios)
+    # SeaBIOS mirrors the BIOS text console (int 10h) to COM1 when told the port, so
+    # the log shows boot.img's "GRUB " and SeaBIOS's own messages, not only Linux's.
+    printf '\xf8\x03' >"$work/sercon-port"
+    fwargs=(-fw_cfg "name=etc/sercon-port,file=$work/sercon-port")
+    ;;
   uefi)
     [[ -f $OVMF_CODE ]] || { echo "boot-disk: missing $OVMF_CODE (ovmf)" >&2; exit 2; }
     src=${vars:-$OVMF_VARS}
@@ -85,6 +90,7 @@ fi
 echo "boot-disk: $fw boot of $disk did NOT print '$marker' within ${timeout}s (${elapsed}s${why:+, $why}); serial log: $log" >&2
 echo "---- tail of $log" >&2
 tail -c 2000 "$log" | tr -d '\r' | tail -n 15 >&2
-[[ -s $work/qemu.out ]] && { echo "---- qemu output" >&2; cat "$work/qemu.out" >&2; }
+grep -v -e 'should be prefixed with "opt/"' -e 'terminating on signal' "$work/qemu.out" >"$work/qemu.msg"
+[[ -s $work/qemu.msg ]] && { echo "---- qemu output" >&2; cat "$work/qemu.msg" >&2; }
 rm -rf "$work"
 exit 1

@@ -58,9 +58,11 @@ expect_no_boot() { # negative control: the marker must not appear
       --log "$work/$label.log" "$@" >/dev/null 2>&1; then
     bad "$label booted but must not ($fw), log $work/$label.log"
   else
-    # It must have got as far as the firmware, or "not booting" proves nothing.
-    if [[ -s $work/$label.log ]]; then ok "$label does not boot ($fw, negative control, ${LAST_SECS}s)"
-    else bad "$label: empty serial log, QEMU did not run"; fi
+    # It must have got as far as the firmware trying this disk, or "not booting" proves nothing.
+    local tried='Booting from Hard Disk'
+    [[ $fw == uefi ]] && tried='BdsDxe'
+    if grep -aq "$tried" "$work/$label.log"; then ok "$label does not boot ($fw, negative control, ${LAST_SECS}s)"
+    else bad "$label: the firmware never tried the disk (no '$tried' in $work/$label.log)"; fi
   fi
 }
 
@@ -68,12 +70,12 @@ MK="IRONCLONE-MACHINE-OK"
 total_start=$SECONDS
 
 if build gpt-hybrid "$M/mk-gpt-hybrid.sh" "$work/gpt-hybrid.img"; then
-  expect_boot gpt-hybrid-bios "$work/gpt-hybrid.img" bios "$MK gpt-hybrid" --snapshot
+  expect_boot gpt-hybrid-bios "$work/gpt-hybrid.img" bios "$MK gpt-hybrid" --snapshot --fail-on 'GRUB GRUB'
   expect_boot gpt-hybrid-uefi "$work/gpt-hybrid.img" uefi "$MK gpt-hybrid" --snapshot --fail-on 'Shell> '
 fi
 
 if build mbr-bios "$M/mk-mbr-bios.sh" "$work/mbr-bios.img"; then
-  expect_boot mbr-bios "$work/mbr-bios.img" bios "$MK mbr-bios" --snapshot
+  expect_boot mbr-bios "$work/mbr-bios.img" bios "$MK mbr-bios" --snapshot --fail-on 'GRUB GRUB'
 fi
 
 if build gpt-uefi-nvram "$M/mk-gpt-uefi-nvram.sh" "$work/nvram.img" "$work/nvram-vars.fd"; then
@@ -90,9 +92,10 @@ if [[ -f $work/gpt-hybrid.img ]]; then
   cp --sparse=always "$work/gpt-hybrid.img" "$moved"
   if dd if="$moved" of="$moved" bs=512 skip=2048 seek=1024 count=1024 conv=notrunc status=none \
     && dd if=/dev/zero of="$moved" bs=512 seek=2048 count=2048 conv=notrunc status=none \
-    && sgdisk -d 1 -n 1:1024:2047 -t 1:EF02 -c 1:bios-boot -u 1:1C0EC1A5-0001-4000-8000-000000000001 \
+    && sgdisk -a 8 -d 1 -n 1:1024:2047 -t 1:EF02 -c 1:bios-boot -u 1:1C0EC1A5-0001-4000-8000-000000000001 \
       "$moved" >/dev/null; then
-    expect_no_boot moved-core-unpatched "$moved" bios "$MK gpt-hybrid" --snapshot
+    expect_no_boot moved-core-unpatched "$moved" bios "$MK gpt-hybrid" --snapshot \
+      --fail-on 'GRUB GRUB' --fail-on 'No bootable device'
     if bin=$(ironclone_bin); then
       if "$bin" bootfix grub-relocate --disk "$moved" --from 2048 --to 1024 --yes; then
         expect_boot moved-core-patched "$moved" bios "$MK gpt-hybrid" --snapshot
