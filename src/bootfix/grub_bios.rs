@@ -88,7 +88,8 @@ pub fn read_blocklist(sector: &[u8]) -> Result<Vec<BlocklistEntry>, String> {
     loop {
         let start = le_u64(sector, offset, "blocklist start").map_err(|e| e.to_string())?;
         let len = le_u16(sector, offset + 8, "blocklist len").map_err(|e| e.to_string())?;
-        let segment = le_u16(sector, offset + 10, "blocklist segment").map_err(|e| e.to_string())?;
+        let segment =
+            le_u16(sector, offset + 10, "blocklist segment").map_err(|e| e.to_string())?;
         if len == 0 {
             break;
         }
@@ -168,7 +169,10 @@ pub fn patch_blocklist(
                 what: "GRUB diskboot blocklist",
                 field: "start",
                 value: e.start,
-                why: format!("entry at 0x{:X} is not after core.img's first sector {old_lba}", e.offset),
+                why: format!(
+                    "entry at 0x{:X} is not after core.img's first sector {old_lba}",
+                    e.offset
+                ),
             });
         }
         let moved = shift(e.start, old_lba, new_lba)?;
@@ -185,7 +189,10 @@ pub fn read_boot_img(dev: &dyn BlockDevice) -> Result<Option<BootImg>, BootfixEr
 }
 
 /// Reads core.img's blocklist from its first sector at `lba`.
-pub fn read_core_blocklist(dev: &dyn BlockDevice, lba: u64) -> Result<Vec<BlocklistEntry>, BootfixError> {
+pub fn read_core_blocklist(
+    dev: &dyn BlockDevice,
+    lba: u64,
+) -> Result<Vec<BlocklistEntry>, BootfixError> {
     let sector = read_diskboot(dev, lba)?;
     read_blocklist(&sector).map_err(|why| BootfixError::NotRecognised {
         device: dev.describe(),
@@ -206,11 +213,12 @@ fn sector_offset(dev: &dyn BlockDevice, lba: u64) -> Result<u64, BootfixError> {
             ),
         });
     }
-    lba.checked_mul(SECTOR as u64).ok_or(BootfixError::Overflow {
-        what: "byte offset of LBA",
-        a: lba,
-        b: SECTOR as u64,
-    })
+    lba.checked_mul(SECTOR as u64)
+        .ok_or(BootfixError::Overflow {
+            what: "byte offset of LBA",
+            a: lba,
+            b: SECTOR as u64,
+        })
 }
 
 fn read_diskboot(dev: &dyn BlockDevice, lba: u64) -> Result<Vec<u8>, BootfixError> {
@@ -231,7 +239,11 @@ fn read_diskboot(dev: &dyn BlockDevice, lba: u64) -> Result<Vec<u8>, BootfixErro
 /// blocklist. Refuses, writing nothing, unless the MBR holds GRUB's boot.img pointing
 /// at `old_lba` and `new_lba` holds a well-formed diskboot whose blocklist fits in
 /// the device.
-pub fn relocate_core(dev: &dyn BlockDevice, old_lba: u64, new_lba: u64) -> Result<Relocation, BootfixError> {
+pub fn relocate_core(
+    dev: &dyn BlockDevice,
+    old_lba: u64,
+    new_lba: u64,
+) -> Result<Relocation, BootfixError> {
     let device = dev.describe();
     let mbr = dev.read_vec(0, SECTOR)?;
     let boot = detect_boot_img(&mbr).ok_or_else(|| BootfixError::NotRecognised {
@@ -264,11 +276,13 @@ pub fn relocate_core(dev: &dyn BlockDevice, old_lba: u64, new_lba: u64) -> Resul
     let mut sector = read_diskboot(dev, new_lba)?;
     let blocklist = patch_blocklist(&mut sector, old_lba, new_lba, &device)?;
     for &(_, start, len) in &blocklist {
-        let end = start.checked_add(u64::from(len)).ok_or(BootfixError::Overflow {
-            what: "blocklist end",
-            a: start,
-            b: u64::from(len),
-        })?;
+        let end = start
+            .checked_add(u64::from(len))
+            .ok_or(BootfixError::Overflow {
+                what: "blocklist end",
+                a: start,
+                b: u64::from(len),
+            })?;
         dev.check_range(sector_offset(dev, start)?, u64::from(len) * SECTOR as u64)
             .map_err(|_| BootfixError::BadField {
                 device: device.clone(),
@@ -298,7 +312,8 @@ mod tests {
         let mut s = vec![0u8; SECTOR];
         s[..3].copy_from_slice(&BOOT_IMG_JUMP);
         s[0x180..0x186].copy_from_slice(b"GRUB \0");
-        s[KERNEL_SECTOR_OFFSET..KERNEL_SECTOR_OFFSET + 8].copy_from_slice(&kernel_sector.to_le_bytes());
+        s[KERNEL_SECTOR_OFFSET..KERNEL_SECTOR_OFFSET + 8]
+            .copy_from_slice(&kernel_sector.to_le_bytes());
         s[0x1BE] = 0x00;
         s[0x1C2] = 0xEE;
         s[510] = 0x55;
@@ -323,7 +338,12 @@ mod tests {
 
     #[test]
     fn detects_real_boot_img_bytes_only() {
-        assert_eq!(detect_boot_img(&mbr(2048)), Some(BootImg { kernel_sector: 2048 }));
+        assert_eq!(
+            detect_boot_img(&mbr(2048)),
+            Some(BootImg {
+                kernel_sector: 2048
+            })
+        );
         let mut other = mbr(2048);
         other[1] = 0x3C; // a FAT/other jump
         assert_eq!(detect_boot_img(&other), None);
@@ -343,7 +363,10 @@ mod tests {
         assert_eq!(core_sectors(&l), 301);
         assert!(read_blocklist(&diskboot(&[])).is_err());
         assert!(read_blocklist(&diskboot(&[(0, 5)])).is_err());
-        assert!(read_blocklist(&diskboot(&[(10, 5), (12, 5)])).is_err(), "overlap");
+        assert!(
+            read_blocklist(&diskboot(&[(10, 5), (12, 5)])).is_err(),
+            "overlap"
+        );
         // A list that never terminates runs into diskboot's code: refused.
         let mut full = diskboot(&[]);
         let mut off = FIRST_BLOCKLIST_OFFSET;
@@ -369,7 +392,12 @@ mod tests {
         let r = relocate_core(&dev, 2048, 1024).unwrap();
         assert_eq!(r.new_kernel_sector, 1024);
         assert_eq!(r.blocklist, vec![(2049, 1025, 300), (4000, 2976, 10)]);
-        assert_eq!(read_boot_img(&dev).unwrap(), Some(BootImg { kernel_sector: 1024 }));
+        assert_eq!(
+            read_boot_img(&dev).unwrap(),
+            Some(BootImg {
+                kernel_sector: 1024
+            })
+        );
         let l = read_core_blocklist(&dev, 1024).unwrap();
         assert_eq!((l[0].start, l[1].start), (1025, 2976));
         // Running the repair again changes nothing.
@@ -393,7 +421,10 @@ mod tests {
         // kernel_sector points somewhere else.
         let dev = disk_with_core(77, 1024, &[(2049, 300)]);
         let before = dev.snapshot();
-        assert!(matches!(relocate_core(&dev, 2048, 1024), Err(BootfixError::BadField { .. })));
+        assert!(matches!(
+            relocate_core(&dev, 2048, 1024),
+            Err(BootfixError::BadField { .. })
+        ));
         assert_eq!(dev.snapshot(), before);
         // No diskboot at the new place.
         let dev = disk_with_core(2048, 1024, &[(2049, 300)]);

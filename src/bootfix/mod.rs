@@ -40,7 +40,12 @@ pub(crate) fn le_u64(buf: &[u8], at: usize, field: &'static str) -> Result<u64, 
 }
 
 /// Overwrites `bytes.len()` bytes at `at`, failing (not panicking) when out of range.
-pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8], field: &'static str) -> Result<(), BootfixError> {
+pub(crate) fn put(
+    buf: &mut [u8],
+    at: usize,
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<(), BootfixError> {
     let end = at
         .checked_add(bytes.len())
         .ok_or(BootfixError::Truncated { field, at })?;

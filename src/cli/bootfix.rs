@@ -50,7 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let boot = grub_bios::read_boot_img(&dev)?;
             let Some(boot) = boot else {
                 if json {
-                    println!("{}", serde_json::json!({"disk": disk, "grub_boot_img": false}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"disk": disk, "grub_boot_img": false})
+                    );
                 } else {
                     println!("{}: no GRUB boot.img in the MBR", dev.describe());
                 }
@@ -69,9 +72,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         "core_sectors": grub_bios::core_sectors(&list)})
                 );
             } else {
-                println!("{}: GRUB boot.img, kernel_sector {}", dev.describe(), boot.kernel_sector);
+                println!(
+                    "{}: GRUB boot.img, kernel_sector {}",
+                    dev.describe(),
+                    boot.kernel_sector
+                );
                 for e in &list {
-                    println!("  blocklist: LBA {} +{} sectors -> segment 0x{:X}", e.start, e.len, e.segment);
+                    println!(
+                        "  blocklist: LBA {} +{} sectors -> segment 0x{:X}",
+                        e.start, e.len, e.segment
+                    );
                 }
             }
             Ok(exit::OK)
@@ -84,7 +94,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             json,
         } => {
             if !yes {
-                eprintln!("ironclone: bootfix grub-relocate writes to {}; add --yes", disk.display());
+                eprintln!(
+                    "ironclone: bootfix grub-relocate writes to {}; add --yes",
+                    disk.display()
+                );
                 return Ok(exit::REFUSED);
             }
             let dev = device::open_path(&disk, Access::ReadWrite)

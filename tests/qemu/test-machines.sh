@@ -24,11 +24,10 @@ ok() { passed=$((passed + 1)); echo "PASS: $*"; }
 bad() { failed=$((failed + 1)); keep_logs=1; echo "FAIL: $*"; }
 t() { local s=$SECONDS; "$@"; local rc=$?; LAST_SECS=$((SECONDS - s)); return $rc; }
 
-# The ironclone binary for the repair step: $IRONCLONE, else the release build, else a debug build.
+# The ironclone binary for the repair step: $IRONCLONE, else a (cheap, incremental)
+# debug build of this tree, so a stale release binary is never what gets tested.
 ironclone_bin() {
   if [[ -n ${IRONCLONE:-} ]]; then echo "$IRONCLONE"; return; fi
-  local rel="$ROOT/target/x86_64-unknown-linux-musl/release/ironclone"
-  if [[ -x $rel ]]; then echo "$rel"; return; fi
   (cd "$ROOT" && cargo build --quiet --bin ironclone >&2) || return 1
   echo "$ROOT/target/debug/ironclone"
 }
