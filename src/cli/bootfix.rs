@@ -5,6 +5,7 @@
 use super::exit;
 use anyhow::{bail, Context};
 use clap::{Args as ClapArgs, Subcommand};
+use ironclone::bootfix::esp_fallback::{self, FallbackPlan};
 use ironclone::bootfix::grub_bios;
 use ironclone::device::{self, Access, BlockDevice};
 use std::path::PathBuf;
@@ -33,6 +34,20 @@ pub enum What {
         from: u64,
         #[arg(long)]
         to: u64,
+        /// Required: this writes to the disk.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make sure the ESP starting at LBA ESP_START has \EFI\BOOT\BOOTX64.EFI, copying
+    /// the loader found on it (shim, GRUB or Windows Boot Manager).
+    EspFallback {
+        #[arg(long)]
+        disk: PathBuf,
+        /// Start LBA (512-byte sectors) of the ESP.
+        #[arg(long)]
+        esp_start: u64,
         /// Required: this writes to the disk.
         #[arg(long)]
         yes: bool,
@@ -121,6 +136,46 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             if r.blocklist.is_empty() {
                 bail!("no blocklist entries patched");
+            }
+            Ok(exit::OK)
+        }
+        What::EspFallback {
+            disk,
+            esp_start,
+            yes,
+            json,
+        } => {
+            if !yes {
+                eprintln!(
+                    "ironclone: bootfix esp-fallback writes to {}; add --yes",
+                    disk.display()
+                );
+                return Ok(exit::REFUSED);
+            }
+            let offset = esp_start
+                .checked_mul(512)
+                .context("ESP start LBA is too large")?;
+            let out = esp_fallback::ensure_fallback(&disk, offset, None)?;
+            let line = match &out.plan {
+                FallbackPlan::AlreadyPresent => {
+                    format!("UEFI: {} already present", esp_fallback::FALLBACK_LOADER)
+                }
+                FallbackPlan::Copy { copies, .. } => copies
+                    .iter()
+                    .map(|(s, d)| format!("UEFI: copied {s} -> {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                FallbackPlan::NoLoader => "UEFI: no loader".into(),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"disk": disk, "esp_start": esp_start,
+                        "already_present": out.plan == FallbackPlan::AlreadyPresent,
+                        "report": line, "files_after": out.files_after})
+                );
+            } else {
+                println!("{line}");
             }
             Ok(exit::OK)
         }

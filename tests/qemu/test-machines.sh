@@ -5,6 +5,7 @@
 #   mbr-bios        BIOS
 #   gpt-uefi-nvram  UEFI with its VARS (Boot#### entry) -> boots
 #                   UEFI with fresh VARS (no fallback loader) -> must not boot
+#                   fresh VARS after `ironclone bootfix esp-fallback` -> boots
 #   gpt-hybrid, BIOS-boot partition moved:
 #                   without patching boot.img/core.img -> must not boot
 #                   after `ironclone bootfix grub-relocate` -> boots
@@ -81,6 +82,14 @@ if build gpt-uefi-nvram "$M/mk-gpt-uefi-nvram.sh" "$work/nvram.img" "$work/nvram
   expect_boot nvram-with-entry "$work/nvram.img" uefi "$MK gpt-uefi-nvram" \
     --vars "$work/nvram-vars.fd" --snapshot --fail-on 'Shell> '
   expect_no_boot nvram-fresh-vars "$work/nvram.img" uefi "$MK gpt-uefi-nvram" --snapshot --fail-on 'Shell> '
+  # The repair for that case: copy the loader to \EFI\BOOT\BOOTX64.EFI; fresh VARS then boot.
+  cp --sparse=always "$work/nvram.img" "$work/nvram-fallback.img"
+  if bin=$(ironclone_bin) && "$bin" bootfix esp-fallback --disk "$work/nvram-fallback.img" --esp-start 2048 --yes; then
+    expect_boot nvram-fresh-vars-after-esp-fallback "$work/nvram-fallback.img" uefi "$MK gpt-uefi-nvram" \
+      --snapshot --fail-on 'Shell> '
+  else
+    bad "ironclone bootfix esp-fallback failed"
+  fi
 fi
 
 # core.img moved: the BIOS-boot partition of gpt-hybrid goes from LBA 2048 to LBA 1024
