@@ -102,7 +102,6 @@ fn ntfs_hidden_sectors_fixed_in_both_boot_sectors() {
         "mkntfs writes the backup boot sector"
     );
     assert_eq!(fix.backup_offset, fix.old.total_sectors * 512);
-    drop(part);
     dev.flush().unwrap();
 
     extract(&disk, start * 512, len, &back);
@@ -159,7 +158,6 @@ fn fat32_hidden_sectors_fixed_in_boot_and_backup_sector() {
         (2048, 40960)
     );
     assert_eq!(fix.backup_patched_at_sector, Some(6));
-    drop(part);
 
     extract(&disk, start * 512, len, &back);
     let f = run("file", &["-b", back.to_str().unwrap()]);
