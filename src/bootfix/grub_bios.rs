@@ -182,6 +182,50 @@ pub fn patch_blocklist(
     Ok(changes)
 }
 
+/// Where GRUB's core.img sits on a disk, from boot.img and diskboot's blocklist: what
+/// a backup must copy (besides the partitions) and what a restore must move together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreLocation {
+    pub first_lba: u64,
+    pub blocklist: Vec<BlocklistEntry>,
+    /// Sectors from `first_lba` through the end of the last blocklist entry.
+    pub span_sectors: u64,
+}
+
+/// Finds core.img through the MBR's boot.img; `None` when the MBR is not GRUB's.
+pub fn locate_core(dev: &dyn BlockDevice) -> Result<Option<CoreLocation>, BootfixError> {
+    let Some(boot) = read_boot_img(dev)? else {
+        return Ok(None);
+    };
+    let blocklist = read_core_blocklist(dev, boot.kernel_sector)?;
+    let mut last = boot.kernel_sector;
+    for e in &blocklist {
+        let end = e
+            .start
+            .checked_add(u64::from(e.len))
+            .ok_or(BootfixError::Overflow {
+                what: "blocklist end",
+                a: e.start,
+                b: u64::from(e.len),
+            })?;
+        last = last.max(end.saturating_sub(1));
+    }
+    let span_sectors = last - boot.kernel_sector + 1;
+    let bytes = span_sectors
+        .checked_mul(SECTOR as u64)
+        .ok_or(BootfixError::Overflow {
+            what: "core.img span",
+            a: span_sectors,
+            b: SECTOR as u64,
+        })?;
+    dev.check_range(sector_offset(dev, boot.kernel_sector)?, bytes)?;
+    Ok(Some(CoreLocation {
+        first_lba: boot.kernel_sector,
+        blocklist,
+        span_sectors,
+    }))
+}
+
 /// Reads boot.img from LBA 0 of `dev`.
 pub fn read_boot_img(dev: &dyn BlockDevice) -> Result<Option<BootImg>, BootfixError> {
     let mbr = dev.read_vec(0, SECTOR)?;
@@ -408,6 +452,17 @@ mod tests {
         let up = disk_with_core(1, 4096, &[(2, 400)]);
         let r = relocate_core(&up, 1, 4096).unwrap();
         assert_eq!(r.blocklist, vec![(2, 4097, 400)]);
+    }
+
+    #[test]
+    fn locates_core_in_the_gap() {
+        let dev = disk_with_core(1, 1, &[(2, 307)]);
+        let loc = locate_core(&dev).unwrap().unwrap();
+        assert_eq!((loc.first_lba, loc.span_sectors), (1, 308));
+        assert_eq!(locate_core(&MemDevice::new(4096, 512)).unwrap(), None);
+        // A blocklist running off the disk is an error, not a huge copy.
+        let dev = disk_with_core(1, 1, &[(16380, 300)]);
+        assert!(locate_core(&dev).is_err());
     }
 
     #[test]

@@ -5,10 +5,13 @@
 use super::exit;
 use anyhow::{bail, Context};
 use clap::{Args as ClapArgs, Subcommand};
+use ironclone::bootfix::efi_load_option::{HardDrive, LoadOption};
+use ironclone::bootfix::efivars::{EfiVars, DEFAULT_EFIVARS_DIR};
 use ironclone::bootfix::esp_fallback::{self, FallbackPlan};
 use ironclone::bootfix::grub_bios;
 use ironclone::device::{self, Access, BlockDevice};
 use std::path::PathBuf;
+use uuid::Uuid;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -35,6 +38,42 @@ pub enum What {
         #[arg(long)]
         to: u64,
         /// Required: this writes to the disk.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the Boot#### entries and BootOrder of an efivarfs directory.
+    EfiList {
+        #[arg(long, default_value = DEFAULT_EFIVARS_DIR)]
+        efivars_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a Boot#### entry HD(N,GPT,GUID,START,SIZE)/File(LOADER), first in BootOrder;
+    /// with --keep-guids, also remove entries whose GPT partition is not in that list.
+    EfiEntry {
+        #[arg(long, default_value = DEFAULT_EFIVARS_DIR)]
+        efivars_dir: PathBuf,
+        #[arg(long, default_value = "ironclone")]
+        label: String,
+        #[arg(long)]
+        part_number: u32,
+        /// Start LBA and size in sectors of the ESP.
+        #[arg(long)]
+        part_start: u64,
+        #[arg(long)]
+        part_size: u64,
+        /// The ESP's unique partition GUID.
+        #[arg(long)]
+        part_guid: Uuid,
+        #[arg(long, default_value = "\\EFI\\BOOT\\BOOTX64.EFI")]
+        loader: String,
+        /// Partition GUIDs that exist on the disks now (comma-separated); entries
+        /// pointing at any other GPT partition are removed.
+        #[arg(long, value_delimiter = ',')]
+        keep_guids: Option<Vec<Uuid>>,
+        /// Required: this writes firmware variables.
         #[arg(long)]
         yes: bool,
         #[arg(long)]
@@ -136,6 +175,83 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             if r.blocklist.is_empty() {
                 bail!("no blocklist entries patched");
+            }
+            Ok(exit::OK)
+        }
+        What::EfiList { efivars_dir, json } => {
+            let vars = EfiVars::new(&efivars_dir);
+            let order = vars.boot_order()?;
+            let entries = vars.boot_entries()?;
+            if json {
+                let list: Vec<_> = entries
+                    .iter()
+                    .map(|e| match &e.option {
+                        Ok(o) => serde_json::json!({"number": e.number, "entry": o.to_string(),
+                            "partition_guid": o.hard_drive().and_then(|h| h.partition_guid()),
+                            "file": o.file()}),
+                        Err(why) => serde_json::json!({"number": e.number, "error": why}),
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"boot_order": order, "entries": list})
+                );
+            } else {
+                let order_s: Vec<String> = order.iter().map(|n| format!("{n:04X}")).collect();
+                println!("BootOrder: {}", order_s.join(","));
+                for e in &entries {
+                    match &e.option {
+                        Ok(o) => println!("Boot{:04X}{o}", e.number),
+                        Err(why) => println!("Boot{:04X}  (undecodable: {why})", e.number),
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        What::EfiEntry {
+            efivars_dir,
+            label,
+            part_number,
+            part_start,
+            part_size,
+            part_guid,
+            loader,
+            keep_guids,
+            yes,
+            json,
+        } => {
+            if !yes {
+                eprintln!(
+                    "ironclone: bootfix efi-entry writes firmware variables in {}; add --yes",
+                    efivars_dir.display()
+                );
+                return Ok(exit::REFUSED);
+            }
+            let vars = EfiVars::new(&efivars_dir);
+            let mut removed = Vec::new();
+            if let Some(keep) = keep_guids {
+                let mut keep = keep;
+                keep.push(part_guid);
+                removed = vars.remove_stale(&keep)?;
+            }
+            let opt = LoadOption::new_hd_file(
+                &label,
+                HardDrive::gpt(part_number, part_start, part_size, part_guid),
+                &loader,
+            );
+            let n = vars.add_first(&opt)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"added": n, "entry": opt.to_string(),
+                        "removed": removed.iter().map(|(n, o)| serde_json::json!({"number": n, "entry": o.to_string()})).collect::<Vec<_>>(),
+                        "boot_order": vars.boot_order()?})
+                );
+            } else {
+                for (r, o) in &removed {
+                    println!("UEFI: removed stale Boot{r:04X}{o}");
+                }
+                println!("UEFI: wrote Boot{n:04X}{opt}, first in BootOrder");
             }
             Ok(exit::OK)
         }
