@@ -4,10 +4,12 @@
 # the marker appeared within the timeout, non-zero otherwise (the log path and its tail
 # are printed). QEMU is killed as soon as the marker is seen.
 # Usage: boot-disk.sh DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR
-#                     [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]...
+#                     [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]... [--vars-out FILE]
 # --vars: the OVMF variable store to boot with (copied; the original is not changed).
 #         Without it a fresh copy of OVMF_VARS_4M.fd is used.
 # --snapshot: do not write to DISK.img (QEMU -snapshot).
+# --vars-out: save the VARS store as the firmware left it (after the marker, QEMU gets
+#             a few seconds to power off by itself so NVRAM writes are complete).
 # --fail-on: give up early when STR shows up on the console (e.g. "Shell> " when OVMF
 #            fell through to its UEFI shell), so negative controls do not wait the timeout.
 set -uo pipefail
@@ -15,10 +17,10 @@ set -uo pipefail
 OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 
-usage() { echo "usage: $0 DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]..." >&2; exit 2; }
+usage() { echo "usage: $0 DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]... [--vars-out FILE]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 disk=$1; shift
-fw="" vars="" marker="" timeout=90 log="" snapshot=() failon=()
+fw="" vars="" marker="" timeout=90 log="" snapshot=() failon=() varsout=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --firmware) fw=${2:-}; shift 2 ;;
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --log) log=${2:-}; shift 2 ;;
     --snapshot) snapshot=(-snapshot); shift ;;
     --fail-on) failon+=("${2:-}"); shift 2 ;;
+    --vars-out) varsout=${2:-}; shift 2 ;;
     *) usage ;;
   esac
 done
@@ -75,8 +78,15 @@ while ((SECONDS < deadline)); do
   kill -0 "$qpid" 2>/dev/null || { grep -aqF -- "$marker" "$log" && seen=1; why="QEMU exited"; break; }
   sleep 0.5
 done
+if ((seen)) && [[ -n $varsout ]]; then
+  for _ in $(seq 1 20); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.5; done
+fi
 kill "$qpid" 2>/dev/null
 wait "$qpid" 2>/dev/null
+if [[ -n $varsout ]]; then
+  [[ $fw == uefi ]] || { echo "boot-disk: --vars-out needs --firmware uefi" >&2; rm -rf "$work"; exit 2; }
+  cp "$work/vars.fd" "$varsout"
+fi
 elapsed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)")
 
 if ((seen)); then

@@ -53,6 +53,42 @@ EOF
   rm -rf "$d"
 }
 
+# m_initrd_runner OUT NAME BINARY SCRIPT: an initramfs that mounts proc/sys/devtmpfs and
+# efivarfs (when booted with UEFI), runs SCRIPT (a file: shell commands, with BINARY
+# at /bin/ironclone) and prints "IRONCLONE-RUNNER-DONE <name> rc=N" before powering off.
+# This is how a test runs ironclone inside a firmware-booted Linux (e.g. to write
+# Boot#### entries through efivarfs).
+m_initrd_runner() {
+  local out=$1 name=$2 bin=$3 script=$4 d kver
+  d=$(mktemp -d)
+  mkdir -p "$d/bin" "$d/dev" "$d/proc" "$d/sys" "$d/lib"
+  cp "$(command -v busybox)" "$d/bin/busybox"
+  ln -s busybox "$d/bin/sh"
+  cp "$bin" "$d/bin/ironclone"
+  cp "$script" "$d/job.sh"
+  kver=$(cat "$M_ROOT/build/kernel/version")
+  cp "$M_ROOT/build/kernel/lib/modules/$kver/kernel/fs/efivarfs/efivarfs.ko" "$d/lib/" 2>/dev/null || true
+  cat >"$d/init" <<EOF
+#!/bin/sh
+export PATH=/bin
+/bin/busybox mount -t devtmpfs dev /dev 2>/dev/null
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+if [ -d /sys/firmware/efi ]; then
+  /bin/busybox insmod /lib/efivarfs.ko 2>/dev/null
+  /bin/busybox mount -t efivarfs efivarfs /sys/firmware/efi/efivars
+fi
+exec >/dev/ttyS0 2>&1
+/bin/busybox sh -e -x /job.sh
+echo "IRONCLONE-RUNNER-DONE $name rc=\$?"
+/bin/busybox sync
+/bin/busybox poweroff -f
+EOF
+  chmod 755 "$d/init"
+  (cd "$d" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
+  rm -rf "$d"
+}
+
 # m_grub_cfg OUT NAME BOOT_UUID: menu on serial, kernel and initrd found by fs UUID.
 m_grub_cfg() {
   cat >"$1" <<EOF
@@ -78,13 +114,14 @@ set prefix=(\$root)/boot/grub
 EOF
 }
 
-# m_boot_fs OUT SIZE_MIB UUID NAME: ext4 holding /boot/{vmlinuz,initrd.img,grub/grub.cfg}.
+# m_boot_fs OUT SIZE_MIB UUID NAME [INITRD]: ext4 holding /boot/{vmlinuz,initrd.img,grub/grub.cfg}
+# (the marker initramfs unless INITRD is given).
 m_boot_fs() {
-  local out=$1 size=$2 uuid=$3 name=$4 d
+  local out=$1 size=$2 uuid=$3 name=$4 initrd=${5:-} d
   d=$(mktemp -d)
   mkdir -p "$d/boot/grub"
   cp "$M_KERNEL" "$d/boot/vmlinuz"
-  m_initrd "$d/boot/initrd.img" "$name"
+  if [[ -n $initrd ]]; then cp "$initrd" "$d/boot/initrd.img"; else m_initrd "$d/boot/initrd.img" "$name"; fi
   m_grub_cfg "$d/boot/grub/grub.cfg" "$name" "$uuid"
   echo "$name" >"$d/etc-machine-name"
   rm -f "$out"

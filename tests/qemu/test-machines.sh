@@ -6,6 +6,7 @@
 #   gpt-uefi-nvram  UEFI with its VARS (Boot#### entry) -> boots
 #                   UEFI with fresh VARS (no fallback loader) -> must not boot
 #                   fresh VARS after `ironclone bootfix esp-fallback` -> boots
+#                   VARS written by `ironclone bootfix efi-entry` via efivarfs in a VM -> boots
 #   gpt-hybrid, BIOS-boot partition moved:
 #                   without patching boot.img/core.img -> must not boot
 #                   after `ironclone bootfix grub-relocate` -> boots
@@ -89,6 +90,38 @@ if build gpt-uefi-nvram "$M/mk-gpt-uefi-nvram.sh" "$work/nvram.img" "$work/nvram
       --snapshot --fail-on 'Shell> '
   else
     bad "ironclone bootfix esp-fallback failed"
+  fi
+fi
+
+# The NVRAM repair through the real kernel and firmware: a UEFI-booted Linux runs the
+# static ironclone, which writes Boot#### = HD(ESP of gpt-uefi-nvram)/File(\EFI\ironclone\grubx64.efi)
+# through efivarfs; the VARS it leaves must then boot gpt-uefi-nvram (which fresh VARS
+# do not, see nvram-fresh-vars above).
+if [[ -f $work/nvram.img ]]; then
+  static="$ROOT/target/x86_64-unknown-linux-musl/release/ironclone"
+  if [[ -n ${IRONCLONE_STATIC:-} ]]; then static=$IRONCLONE_STATIC
+  else (cd "$ROOT" && cargo build --quiet --release --locked --target x86_64-unknown-linux-musl --bin ironclone) || static=""
+  fi
+  if [[ -z $static || ! -x $static ]]; then
+    bad "no static ironclone binary for the efivarfs test"
+  else
+    cat >"$work/efi-job.sh" <<'JOB'
+ironclone bootfix efi-list
+ironclone bootfix efi-entry --label ironclone-test --part-number 1 --part-start 2048 --part-size 131072 \
+  --part-guid 1c0ec1a5-0003-4000-8000-000000000001 --loader '\EFI\ironclone\grubx64.efi' --yes
+ironclone bootfix efi-list
+JOB
+    if build uefi-runner "$M/mk-uefi-runner.sh" "$work/runner.img" "$static" "$work/efi-job.sh"; then
+      if t bash "$BOOT" "$work/runner.img" --firmware uefi --marker "IRONCLONE-RUNNER-DONE uefi-runner rc=0" \
+          --timeout "$TIMEOUT" --log "$work/efi-writer.log" --vars-out "$work/ironclone-vars.fd" \
+          --snapshot --fail-on 'Shell> ' --fail-on 'rc=1'; then
+        ok "ironclone wrote Boot#### through efivarfs (${LAST_SECS}s)"
+        expect_boot nvram-ironclone-entry "$work/nvram.img" uefi "$MK gpt-uefi-nvram" \
+          --vars "$work/ironclone-vars.fd" --snapshot --fail-on 'Shell> '
+      else
+        bad "ironclone efi-entry inside the UEFI VM, log $work/efi-writer.log"
+      fi
+    fi
   fi
 fi
 
