@@ -87,7 +87,7 @@ if [[ -n $varsout ]]; then
   [[ $fw == uefi ]] || { echo "boot-disk: --vars-out needs --firmware uefi" >&2; rm -rf "$work"; exit 2; }
   cp "$work/vars.fd" "$varsout"
 fi
-elapsed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)")
+elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 
 if ((seen)); then
   echo "boot-disk: $fw boot of $disk printed '$marker' after ${elapsed}s"
