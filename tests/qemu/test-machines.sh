@@ -118,6 +118,13 @@ JOB
         ok "ironclone wrote Boot#### through efivarfs (${LAST_SECS}s)"
         expect_boot nvram-ironclone-entry "$work/nvram.img" uefi "$MK gpt-uefi-nvram" \
           --vars "$work/ironclone-vars.fd" --snapshot --fail-on 'Shell> '
+        # ...and it was our entry the firmware started, not some other path.
+        if grep -aq 'BdsDxe: starting Boot[0-9A-F]* "ironclone-test" from HD(1,GPT,1C0EC1A5-0003' \
+            "$work/nvram-ironclone-entry.log"; then
+          ok "OVMF started the Boot#### entry ironclone encoded"
+        else
+          bad "OVMF did not start the ironclone-test entry, log $work/nvram-ironclone-entry.log"
+        fi
       else
         bad "ironclone efi-entry inside the UEFI VM, log $work/efi-writer.log"
       fi
