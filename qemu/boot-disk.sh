@@ -7,7 +7,7 @@
 #                     [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]... [--vars-out FILE]
 # --vars: the OVMF variable store to boot with (copied; the original is not changed).
 #         Without it a fresh copy of OVMF_VARS_4M.fd is used.
-# --snapshot: do not write to DISK.img (QEMU -snapshot).
+# --snapshot: do not write to DISK.img (snapshot=on for the disk only; VARS stay writable).
 # --vars-out: save the VARS store as the firmware left it (after the marker, QEMU gets
 #             a few seconds to power off by itself so NVRAM writes are complete).
 # --fail-on: give up early when STR shows up on the console (e.g. "Shell> " when OVMF
@@ -20,7 +20,7 @@ OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 usage() { echo "usage: $0 DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]... [--vars-out FILE]" >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 disk=$1; shift
-fw="" vars="" marker="" timeout=90 log="" snapshot=() failon=() varsout=""
+fw="" vars="" marker="" timeout=90 log="" snap=off failon=() varsout=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --firmware) fw=${2:-}; shift 2 ;;
@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --marker) marker=${2:-}; shift 2 ;;
     --timeout) timeout=${2:-}; shift 2 ;;
     --log) log=${2:-}; shift 2 ;;
-    --snapshot) snapshot=(-snapshot); shift ;;
+    --snapshot) snap=on; shift ;;
     --fail-on) failon+=("${2:-}"); shift 2 ;;
     --vars-out) varsout=${2:-}; shift 2 ;;
     *) usage ;;
@@ -63,8 +63,8 @@ esac
 
 start=$(date +%s.%N)
 qemu-system-x86_64 -accel tcg -machine q35 -m 512 -display none -no-reboot -nodefaults \
-  -serial "file:$log" -net none "${fwargs[@]}" "${snapshot[@]}" \
-  -drive "file=$disk,format=raw,if=none,id=d0" -device ide-hd,drive=d0,bus=ide.0 \
+  -serial "file:$log" -net none "${fwargs[@]}" \
+  -drive "file=$disk,format=raw,if=none,id=d0,snapshot=$snap" -device ide-hd,drive=d0,bus=ide.0 \
   >"$work/qemu.out" 2>&1 &
 qpid=$!
 
