@@ -141,3 +141,103 @@ fn writing_subcommands_need_yes() {
     assert!(out.contains("boot.img"), "{out}");
     assert_eq!(std::fs::read(&img).unwrap(), before);
 }
+
+#[test]
+fn hidden_sectors_follows_the_partition_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vol, disk, back) = (
+        dir.path().join("v.fat"),
+        dir.path().join("d.img"),
+        dir.path().join("b.fat"),
+    );
+    let tool = |cmd: &str, args: &[&str]| {
+        let o = Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+        assert!(
+            o.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    tool(
+        "mkfs.fat",
+        &[
+            "-F",
+            "32",
+            "-s",
+            "1",
+            "-h",
+            "63",
+            "-C",
+            vol.to_str().unwrap(),
+            "40960",
+        ],
+    );
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let (d, v, b) = (
+        disk.to_str().unwrap(),
+        vol.to_str().unwrap(),
+        back.to_str().unwrap(),
+    );
+    tool(
+        "dd",
+        &[
+            &format!("if={v}"),
+            &format!("of={d}"),
+            "bs=512",
+            "seek=4096",
+            "conv=notrunc",
+            "status=none",
+        ],
+    );
+    let (code, out) = ironclone(&[
+        "bootfix",
+        "hidden-sectors",
+        "--disk",
+        d,
+        "--part-start",
+        "4096",
+        "--part-sectors",
+        "81920",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (j["fs"].as_str(), j["old_hidden_sectors"].as_u64()),
+        (Some("fat"), Some(63))
+    );
+    tool(
+        "dd",
+        &[
+            &format!("if={d}"),
+            &format!("of={b}"),
+            "bs=512",
+            "skip=4096",
+            "count=81920",
+            "status=none",
+        ],
+    );
+    assert!(tool("file", &["-b", b]).contains("hidden sectors 4096"));
+    assert!(!tool("fsck.fat", &["-n", b]).contains("differences"));
+    // Not a FAT or NTFS partition: an error, exit 1.
+    let (code, out) = ironclone(&[
+        "bootfix",
+        "hidden-sectors",
+        "--disk",
+        d,
+        "--part-start",
+        "1",
+        "--part-sectors",
+        "100",
+        "--yes",
+    ]);
+    assert_eq!(code, 1, "{out}");
+}

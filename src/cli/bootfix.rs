@@ -8,8 +8,8 @@ use clap::{Args as ClapArgs, Subcommand};
 use ironclone::bootfix::efi_load_option::{HardDrive, LoadOption};
 use ironclone::bootfix::efivars::{EfiVars, DEFAULT_EFIVARS_DIR};
 use ironclone::bootfix::esp_fallback::{self, FallbackPlan};
-use ironclone::bootfix::grub_bios;
-use ironclone::device::{self, Access, BlockDevice};
+use ironclone::bootfix::{fat_geometry, grub_bios, ntfs_geometry};
+use ironclone::device::{self, Access, BlockDevice, Window};
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -37,6 +37,22 @@ pub enum What {
         from: u64,
         #[arg(long)]
         to: u64,
+        /// Required: this writes to the disk.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the hidden-sectors field of the NTFS or FAT filesystem in a partition to the
+    /// partition's start LBA (primary and backup boot sector).
+    HiddenSectors {
+        #[arg(long)]
+        disk: PathBuf,
+        /// Start LBA and length in sectors (512 bytes) of the partition.
+        #[arg(long)]
+        part_start: u64,
+        #[arg(long)]
+        part_sectors: u64,
         /// Required: this writes to the disk.
         #[arg(long)]
         yes: bool,
@@ -175,6 +191,60 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             if r.blocklist.is_empty() {
                 bail!("no blocklist entries patched");
+            }
+            Ok(exit::OK)
+        }
+        What::HiddenSectors {
+            disk,
+            part_start,
+            part_sectors,
+            yes,
+            json,
+        } => {
+            if !yes {
+                eprintln!(
+                    "ironclone: bootfix hidden-sectors writes to {}; add --yes",
+                    disk.display()
+                );
+                return Ok(exit::REFUSED);
+            }
+            let dev = device::open_path(&disk, Access::ReadWrite)
+                .with_context(|| format!("opening {} read-write", disk.display()))?;
+            let (off, len) = part_start
+                .checked_mul(512)
+                .zip(part_sectors.checked_mul(512))
+                .context("partition start/size too large")?;
+            let part = Window::new(&dev, off, len)?;
+            let head = part.read_vec(0, 512)?;
+            let (fs, old, new, backup) = if ntfs_geometry::parse_ntfs_boot(&head).is_ok() {
+                let f = ntfs_geometry::fix_ntfs_geometry(&part, part_start, None)?;
+                (
+                    "ntfs",
+                    f.old.hidden_sectors,
+                    f.new.hidden_sectors,
+                    format!("backup at byte {}", f.backup_offset),
+                )
+            } else if fat_geometry::parse_fat_boot(&head).is_ok() {
+                let f = fat_geometry::fix_fat_hidden_sectors(&part, part_start)?;
+                let b = match f.backup_patched_at_sector {
+                    Some(s) => format!("backup at sector {s}"),
+                    None => "no backup boot sector".into(),
+                };
+                ("fat", f.old_hidden_sectors, f.new_hidden_sectors, b)
+            } else {
+                bail!(
+                    "{}: no NTFS or FAT boot sector at LBA {part_start}",
+                    dev.describe()
+                );
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"disk": disk, "part_start": part_start, "fs": fs,
+                        "old_hidden_sectors": old, "new_hidden_sectors": new, "backup": backup})
+                );
+            } else {
+                println!("{fs}: hidden sectors {old} -> {new} (primary, {backup})");
             }
             Ok(exit::OK)
         }
