@@ -7,6 +7,7 @@
 //! used blocks go into the image `repo`, and a restore is planned, written and
 //! repaired. The CLI and TUI in the binary sit on top and only call into here.
 
+pub mod bootfix;
 pub mod device;
 pub mod plan;
 pub mod probe;

@@ -1,6 +1,8 @@
 //! Command-line front end: parses arguments with clap and dispatches to one file per
 //! subcommand. Each subcommand is a thin layer over the library.
 
+pub mod bootfix;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -29,7 +31,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Boot repairs on their own (GRUB BIOS relocation, ...).
+    Bootfix(bootfix::Args),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +43,10 @@ pub fn main() -> ExitCode {
             eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
             return ExitCode::from(exit::USAGE);
         }
+        Some(Command::Bootfix(args)) => match bootfix::run(args) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
