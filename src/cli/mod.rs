@@ -1,10 +1,13 @@
 //! Command-line front end: parses arguments with clap and dispatches to one file per
 //! subcommand. Each subcommand is a thin layer over the library.
 
+pub mod disks;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Exit codes, documented in the README.
+#[allow(dead_code)] // REFUSED is for the writing subcommands (restore, clone).
 pub mod exit {
     pub const OK: u8 = 0;
     /// The job failed (I/O, corrupt input, a tool that failed).
@@ -29,7 +32,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List disks, partitions, filesystems and which disks are off limits.
+    Disks(disks::DisksArgs),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +44,7 @@ pub fn main() -> ExitCode {
             eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
             return ExitCode::from(exit::USAGE);
         }
+        Some(Command::Disks(args)) => disks::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
