@@ -47,7 +47,8 @@ fn flags(d: &Disk) -> String {
     if d.removable {
         f.push("removable".to_string());
     }
-    if d.rotational {
+    // The kernel calls every loop device rotational; only real disks say "hdd".
+    if d.rotational && d.transport != ironclone::discover::Transport::Loop {
         f.push("hdd".to_string());
     }
     if d.logical_sector_size != 512 {
