@@ -170,6 +170,37 @@ fn fat_variants() {
         );
         check(&p, kind, Some("BOOTFAT"), Some("1A2B-3C4D"));
     }
+    // Windows renames a FAT volume only in the root directory: the BPB says
+    // "NO NAME" but the label is the root directory's volume-id entry.
+    for bits in ["16", "32"] {
+        let p = image(d.path(), &format!("renamed{bits}.img"), 64);
+        run(
+            "mkfs.fat",
+            &[
+                "-F",
+                bits,
+                "-n",
+                "WINLABEL",
+                "-i",
+                "1a2b3c4d",
+                p.to_str().unwrap(),
+            ],
+        );
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = if bits == "32" { 71 } else { 43 };
+        bytes[at..at + 11].copy_from_slice(b"NO NAME    ");
+        std::fs::write(&p, &bytes).unwrap();
+        check(
+            &p,
+            if bits == "32" {
+                FsKind::Fat32
+            } else {
+                FsKind::Fat16
+            },
+            Some("WINLABEL"),
+            Some("1A2B-3C4D"),
+        );
+    }
     // No label: "NO NAME" is not a label.
     let p = image(d.path(), "nolabel.img", 32);
     run(

@@ -2,12 +2,19 @@
 //! clusters, so it follows the spec: FAT32 has a zero 16-bit FAT size and its own
 //! extended BPB; otherwise the cluster count picks FAT12 (< 4085) or FAT16. The BPB
 //! is checked field by field because "0xEB jump + 0x55AA" alone matches many MBRs.
+//! The label is taken from the root directory's volume-id entry first (Windows
+//! renames a volume only there) and from the BPB otherwise, as blkid does.
 
 use super::util::{bytes, is_pow2_in, label_from_bytes, le16, le32, read, serial32, u8_at};
 use super::{FsInfo, FsKind};
 use crate::device::BlockDevice;
 
 const EXTENDED_BOOT_SIGNATURE: u8 = 0x29;
+const ATTR_VOLUME_ID: u8 = 0x08;
+const ATTR_LONG_NAME: u8 = 0x0F;
+const DIR_ENTRY_FREE: u8 = 0xE5;
+/// The root directory is scanned no further than this for a label.
+const MAX_ROOT_SCAN: u64 = 64 << 10;
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     let bs = read(dev, 0, 512)?;
@@ -67,5 +74,39 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     } else {
         (None, None)
     };
+    let root = if fat32 {
+        let root_clus = u64::from(le32(&bs, 44)?);
+        root_clus
+            .checked_sub(2)
+            .and_then(|c| c.checked_mul(sec_per_clus))
+            .and_then(|s| s.checked_add(meta))
+            .and_then(|s| s.checked_mul(byts_per_sec))
+            .map(|off| (off, sec_per_clus.saturating_mul(byts_per_sec)))
+    } else {
+        rsvd_sec_cnt
+            .checked_add(num_fats.checked_mul(fat_sz)?)?
+            .checked_mul(byts_per_sec)
+            .map(|off| (off, root_ent_cnt.saturating_mul(32)))
+    };
+    let label = root
+        .and_then(|(off, len)| root_dir_label(dev, off, len))
+        .or(label);
     Some(FsInfo { kind, label, uuid })
+}
+
+/// The volume-id entry of the root directory, if there is one before the end marker.
+fn root_dir_label(dev: &dyn BlockDevice, offset: u64, len: u64) -> Option<String> {
+    let len = usize::try_from(len.min(MAX_ROOT_SCAN)).ok()?;
+    let dir = read(dev, offset, len)?;
+    for entry in dir.chunks_exact(32) {
+        let first = entry[0];
+        if first == 0 {
+            return None;
+        }
+        let attr = entry[11];
+        if first != DIR_ENTRY_FREE && attr != ATTR_LONG_NAME && attr & ATTR_VOLUME_ID != 0 {
+            return label_from_bytes(&entry[..11]).filter(|l| l != "NO NAME");
+        }
+    }
+    None
 }
