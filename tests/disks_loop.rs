@@ -168,7 +168,7 @@ fn disks_json_on_real_loop_devices() {
         "label: gpt\n,40M,L\n,48M,L\n",
     );
     let la = Loop::attach(&a, None);
-    run("partx", &["-a", &la.0]);
+    run("partx", &["-u", &la.0]);
     run(
         "mkfs.ext4",
         &[
@@ -190,7 +190,7 @@ fn disks_json_on_real_loop_devices() {
     let b = sparse(dir.path(), "b.img", 64);
     let lb = Loop::attach(&b, Some(4096));
     run_stdin("sfdisk", &["-q", &lb.0], "label: dos\n,16M,82\n,,7\n");
-    run("partx", &["-a", &lb.0]);
+    run("partx", &["-u", &lb.0]);
     run(
         "mkswap",
         &[
@@ -203,7 +203,21 @@ fn disks_json_on_real_loop_devices() {
     );
     run("mkfs.exfat", &["-L", "USBDATA", &lb.part(2)]);
 
+    // Disk C: no partition table, NTFS on the whole disk.
+    let c = sparse(dir.path(), "c.img", 32);
+    let lc = Loop::attach(&c, None);
+    run("mkntfs", &["-q", "-F", "-f", "-L", "Whole Disk", &lc.0]);
+
     let disks = disks_json();
+    let dc = entry_for(&disks, &c);
+    assert_eq!(dc["partitions"].as_array().map(Vec::len), Some(0));
+    let (kind, label, uuid) = blkid(&lc.0);
+    assert_eq!(dc["filesystem"]["kind"].as_str(), Some(kind.as_str()));
+    assert_eq!(
+        dc["filesystem"]["label"].as_str().map(str::to_string),
+        label
+    );
+    assert_eq!(dc["filesystem"]["uuid"].as_str().map(str::to_string), uuid);
     let da = entry_for(&disks, &a);
     assert_eq!(da["path"].as_str(), Some(la.0.as_str()));
     assert_eq!(da["size_bytes"].as_u64(), Some(96 << 20));
@@ -223,7 +237,21 @@ fn disks_json_on_real_loop_devices() {
         &["-o", "ro", &la.part(1), mnt.path().to_str().unwrap()],
     );
     let guard = Mounted(mnt.path().to_path_buf());
+    // Disk C: no partition table, NTFS on the whole disk.
+    let c = sparse(dir.path(), "c.img", 32);
+    let lc = Loop::attach(&c, None);
+    run("mkntfs", &["-q", "-F", "-f", "-L", "Whole Disk", &lc.0]);
+
     let disks = disks_json();
+    let dc = entry_for(&disks, &c);
+    assert_eq!(dc["partitions"].as_array().map(Vec::len), Some(0));
+    let (kind, label, uuid) = blkid(&lc.0);
+    assert_eq!(dc["filesystem"]["kind"].as_str(), Some(kind.as_str()));
+    assert_eq!(
+        dc["filesystem"]["label"].as_str().map(str::to_string),
+        label
+    );
+    assert_eq!(dc["filesystem"]["uuid"].as_str().map(str::to_string), uuid);
     let da = entry_for(&disks, &a);
     assert_eq!(da["has_mounted"].as_bool(), Some(true));
     assert_eq!(

@@ -187,11 +187,22 @@ impl Disk {
     }
 }
 
-/// Kernel names that are never disks a person would image or restore onto.
+/// Kernel names that are never disks a person would image or restore onto: RAM
+/// disks, device-mapper nodes (their backing disks are listed), and eMMC hardware
+/// boot/RPMB areas (`mmcblk0boot0`, `mmcblk0rpmb`).
 fn skipped(name: &str) -> bool {
     ["ram", "zram", "dm-", "nbd"]
         .iter()
         .any(|p| name.starts_with(p))
+        || (name.starts_with("mmcblk") && (name.contains("boot") || name.ends_with("rpmb")))
+}
+
+/// The disks that are `id`: a restore re-lists the disks and calls this just
+/// before writing, because kernel names change between boots. More than one hit
+/// (identical weak identities, e.g. two loop devices of one size) must be refused
+/// by the caller.
+pub fn find_by_identity<'a>(disks: &'a [Disk], id: &DiskIdentity) -> Vec<&'a Disk> {
+    disks.iter().filter(|d| d.identity().matches(id)).collect()
 }
 
 /// Lists every whole disk (loop devices included when attached), sorted by name.

@@ -293,6 +293,28 @@ fn identity_matches_by_serial_wwn_model_and_size() {
     assert!(!sda.matches(&bigger), "size changed");
     assert!(!sda.matches(&by_name(&disks, "nvme0n1").identity()));
     assert!(!by_name(&disks, "loop0").identity().is_strong());
+    let hits = find_by_identity(&disks, &sda);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].name, "sda");
+    assert!(find_by_identity(&disks, &other).is_empty());
+}
+
+#[test]
+fn skips_ram_dm_and_emmc_hardware_areas() {
+    for n in [
+        "ram0",
+        "zram0",
+        "dm-3",
+        "mmcblk0boot0",
+        "mmcblk0boot1",
+        "mmcblk0rpmb",
+        "nbd0",
+    ] {
+        assert!(skipped(n), "{n}");
+    }
+    for n in ["mmcblk0", "sda", "nvme0n1", "loop7", "vda", "sr0"] {
+        assert!(!skipped(n), "{n}");
+    }
 }
 
 #[test]
