@@ -189,9 +189,10 @@ impl Disk {
 
 /// Kernel names that are never disks a person would image or restore onto: RAM
 /// disks, device-mapper nodes (their backing disks are listed), and eMMC hardware
-/// boot/RPMB areas (`mmcblk0boot0`, `mmcblk0rpmb`).
+/// boot/RPMB areas (`mmcblk0boot0`, `mmcblk0rpmb`). Floppy drives are skipped
+/// because opening an empty one to probe it stalls for seconds.
 fn skipped(name: &str) -> bool {
-    ["ram", "zram", "dm-", "nbd"]
+    ["ram", "zram", "dm-", "nbd", "fd"]
         .iter()
         .any(|p| name.starts_with(p))
         || (name.starts_with("mmcblk") && (name.contains("boot") || name.ends_with("rpmb")))
@@ -259,7 +260,12 @@ fn read_disk(paths: &SysPaths, name: &str, link: &Path, mounts: &[Mount]) -> Opt
         .or_else(|| udev.get("ID_WWN"))
         .map(str::to_string)
         .or_else(|| sysfs::first_of(&dir, &["wwid", "device/wwid"]));
-    let transport = sysfs::transport(name, &dir.to_string_lossy(), udev.get("ID_BUS"));
+    let transport = sysfs::transport(
+        name,
+        &dir.to_string_lossy(),
+        udev.get("ID_BUS"),
+        udev.get("ID_PATH"),
+    );
     let backing_file = sysfs::read_str(&dir.join("loop/backing_file")).map(PathBuf::from);
     let path = paths.dev.join(name);
     let dev = open_path(&path, Access::ReadOnly).ok();

@@ -46,10 +46,17 @@ pub fn list_names(dir: &Path) -> Vec<String> {
 
 /// The bus a disk hangs off, from the device path in sysfs (the canonical path of
 /// `/sys/class/block/<name>` walks through the controller) and from udev's
-/// `ID_BUS` when sysfs is ambiguous. USB is checked before ATA and SCSI because a
-/// USB stick also appears as a SCSI disk.
-pub fn transport(name: &str, canonical: &str, id_bus: Option<&str>) -> Transport {
-    let has = |s: &str| canonical.contains(s);
+/// `ID_BUS`/`ID_PATH` when sysfs is ambiguous. USB is checked before ATA and SCSI
+/// because a USB stick also appears as a SCSI disk.
+pub fn transport(
+    name: &str,
+    canonical: &str,
+    id_bus: Option<&str>,
+    id_path: Option<&str>,
+) -> Transport {
+    // ID_PATH spells the same hops with dashes: "pci-0000:00:14.0-usb-0:1:1.0-scsi-0:0:0:0".
+    let id_path = id_path.unwrap_or("");
+    let has = |s: &str| canonical.contains(s) || id_path.contains(&format!("-{}-", &s[1..]));
     if name.starts_with("loop") {
         Transport::Loop
     } else if name.starts_with("nvme") || has("/nvme") {
@@ -77,7 +84,7 @@ mod tests {
 
     #[test]
     fn transports_from_device_paths() {
-        let t = |n, p, b| transport(n, p, b);
+        let t = |n, p, b| transport(n, p, b, None);
         assert_eq!(
             t(
                 "nvme0n1",
