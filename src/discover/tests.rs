@@ -309,6 +309,7 @@ fn skips_ram_dm_and_emmc_hardware_areas() {
         "mmcblk0boot1",
         "mmcblk0rpmb",
         "nbd0",
+        "fd0",
     ] {
         assert!(skipped(n), "{n}");
     }
