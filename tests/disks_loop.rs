@@ -224,6 +224,7 @@ fn disks_json_on_real_loop_devices() {
     assert_eq!(da["logical_sector_size"].as_u64(), Some(512));
     assert_eq!(da["transport"].as_str(), Some("loop"));
     assert_eq!(da["has_mounted"].as_bool(), Some(false));
+    assert!(da["probe_error"].is_null());
     check_partitions(da, &la, 2);
     let db = entry_for(&disks, &b);
     assert_eq!(db["size_bytes"].as_u64(), Some(64 << 20));

@@ -91,6 +91,9 @@ fn print_disk(d: &Disk) {
         d.transport.name(),
         flags(d)
     );
+    if let Some(e) = &d.probe_error {
+        println!("  (filesystems not probed: {e})");
+    }
     if d.partitions.is_empty() && d.filesystem.is_some() {
         println!("  (whole disk)  {}", fs_text(d.filesystem.as_ref()));
     }

@@ -152,6 +152,9 @@ pub struct Disk {
     /// A filesystem directly on the disk (no partition table).
     pub filesystem: Option<FsInfo>,
     pub filesystem_source: Option<FsSource>,
+    /// Why the disk could not be opened for probing (then filesystems come from
+    /// udev, or are unknown).
+    pub probe_error: Option<String>,
     pub partitions: Vec<Partition>,
 }
 
@@ -268,7 +271,9 @@ fn read_disk(paths: &SysPaths, name: &str, link: &Path, mounts: &[Mount]) -> Opt
     );
     let backing_file = sysfs::read_str(&dir.join("loop/backing_file")).map(PathBuf::from);
     let path = paths.dev.join(name);
-    let dev = open_path(&path, Access::ReadOnly).ok();
+    let opened = open_path(&path, Access::ReadOnly);
+    let probe_error = opened.as_ref().err().map(ToString::to_string);
+    let dev = opened.ok();
     let mut partitions = read_partitions(paths, &dir, logical, dev.as_ref(), mounts);
     partitions.sort_by_key(|p| p.number);
     let mountpoints = mounts_of(mounts, major, minor, &path);
@@ -301,6 +306,7 @@ fn read_disk(paths: &SysPaths, name: &str, link: &Path, mounts: &[Mount]) -> Opt
         holders: sysfs::list_names(&dir.join("holders")),
         filesystem,
         filesystem_source,
+        probe_error,
         partitions,
     })
 }

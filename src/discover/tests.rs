@@ -207,6 +207,13 @@ fn lists_whole_disks_with_sysfs_and_udev_facts() {
         (FsKind::Ntfs, Some("Data Disk"))
     );
     assert_eq!(sda.partitions[0].filesystem_source, Some(FsSource::Udev));
+    assert!(
+        sda.probe_error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot open")),
+        "{:?}",
+        sda.probe_error
+    );
     assert_eq!(
         sda.partitions[0].mountpoints,
         [PathBuf::from("/mnt/my data")]
