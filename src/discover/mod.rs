@@ -12,7 +12,7 @@ mod safety;
 mod sysfs;
 pub mod udev;
 
-pub use safety::{check_target_allowed, DiskIdentity, Refusal};
+pub use safety::{check_target_allowed, check_target_not_holding, DiskIdentity, Refusal};
 
 use crate::device::{open_path, Access, BlockDevice, Window};
 use crate::probe::{self, FsInfo, FsKind};
@@ -421,6 +421,35 @@ fn mounts_of(mounts: &[Mount], major: u32, minor: u32, path: &Path) -> Vec<PathB
     v.sort();
     v.dedup();
     v
+}
+
+/// The disk whose mounted filesystem holds `path` (e.g. the image repository, which
+/// a restore must never overwrite). Found through the mount table by the longest
+/// mount point that contains the path, so FUSE mounts (ntfs-3g) are found too.
+pub fn disk_holding_path<'a>(
+    paths: &SysPaths,
+    disks: &'a [Disk],
+    path: &Path,
+) -> Result<Option<&'a Disk>, DiscoverError> {
+    let mounts = mountinfo::load(&paths.mountinfo).map_err(|source| DiscoverError::Mountinfo {
+        path: paths.mountinfo.clone(),
+        source,
+    })?;
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let Some(m) = mounts
+        .iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        // The last of equally long mount points is the one on top.
+        .max_by_key(|m| m.mount_point.as_os_str().len())
+    else {
+        return Ok(None);
+    };
+    let on = |maj: u32, min: u32, dev: &Path| {
+        (m.major != 0 && m.major == maj && m.minor == min) || Path::new(&m.source) == dev
+    };
+    Ok(disks.iter().find(|d| {
+        on(d.major, d.minor, &d.path) || d.partitions.iter().any(|p| on(p.major, p.minor, &p.path))
+    }))
 }
 
 /// The boot medium named by the live system's init; otherwise the disk under `/`.

@@ -52,6 +52,12 @@ pub enum Refusal {
         "refusing {disk}: it is in use by {holders} (device-mapper, RAID or LVM); stop them first"
     )]
     InUse { disk: String, holders: String },
+    #[error("refusing {disk}: it holds {what} ({path})")]
+    HoldsPath {
+        disk: String,
+        what: String,
+        path: String,
+    },
     #[error("refusing {disk}: the device is read-only")]
     ReadOnly { disk: String },
 }
@@ -94,4 +100,23 @@ pub fn check_target_allowed(disk: &Disk) -> Result<(), Refusal> {
         return Err(Refusal::ReadOnly { disk: name });
     }
     Ok(())
+}
+
+/// Refuses `disk` when it is `holder`, the disk found by
+/// [`super::disk_holding_path`] for something that must survive the write (the
+/// image repository); `what` names it in the message.
+pub fn check_target_not_holding(
+    disk: &Disk,
+    holder: Option<&Disk>,
+    what: &str,
+    path: &std::path::Path,
+) -> Result<(), Refusal> {
+    match holder {
+        Some(h) if h.major == disk.major && h.minor == disk.minor => Err(Refusal::HoldsPath {
+            disk: disk.describe(),
+            what: what.to_string(),
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
 }

@@ -335,3 +335,30 @@ fn missing_sysfs_is_an_error_not_an_empty_list() {
         Err(DiscoverError::ListBlock { .. })
     ));
 }
+
+#[test]
+fn finds_the_disk_holding_a_path() {
+    let t = machine();
+    let p = t.paths();
+    let disks = list_disks(&p).unwrap();
+    let repo = Path::new("/mnt/my data/ironclone-repo");
+    let holder = disk_holding_path(&p, &disks, repo).unwrap();
+    assert_eq!(holder.map(|d| d.name.as_str()), Some("sda"));
+    let sda = by_name(&disks, "sda");
+    let err = check_target_not_holding(sda, holder, "the image repository", repo).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the image repository (/mnt/my data/ironclone-repo)"),
+        "{err}"
+    );
+    assert_eq!(
+        check_target_not_holding(by_name(&disks, "sdb"), holder, "x", repo),
+        Ok(())
+    );
+    // /boot/efi/x is on the ESP of the NVMe disk (longest mount point wins over /).
+    let esp = disk_holding_path(&p, &disks, Path::new("/boot/efi/EFI")).unwrap();
+    assert_eq!(esp.map(|d| d.name.as_str()), Some("nvme0n1"));
+    assert!(disk_holding_path(&p, &disks, Path::new("/proc/1"))
+        .unwrap()
+        .is_none());
+}
