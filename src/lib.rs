@@ -9,6 +9,7 @@
 
 pub mod bootfix;
 pub mod device;
+pub mod discover;
 pub mod plan;
 pub mod probe;
 pub mod progress;

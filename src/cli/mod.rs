@@ -2,11 +2,13 @@
 //! subcommand. Each subcommand is a thin layer over the library.
 
 pub mod bootfix;
+pub mod disks;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Exit codes, documented in the README.
+#[allow(dead_code)] // REFUSED is for the writing subcommands (restore, clone).
 pub mod exit {
     pub const OK: u8 = 0;
     /// The job failed (I/O, corrupt input, a tool that failed).
@@ -34,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Boot repairs on their own (GRUB BIOS relocation, ...).
     Bootfix(bootfix::Args),
+    /// List disks, partitions, filesystems and which disks are off limits.
+    Disks(disks::DisksArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -47,6 +51,7 @@ pub fn main() -> ExitCode {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },
+        Some(Command::Disks(args)) => disks::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

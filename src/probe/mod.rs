@@ -4,7 +4,46 @@
 //! person sees in the disk picker, so probes must never guess: each checks magic
 //! numbers and basic sanity, and an unrecognised partition is `Unknown`, imaged raw.
 
+mod bitlocker;
+mod btrfs;
+mod exfat;
+mod ext;
+mod fat;
+mod luks;
+mod lvm;
+mod ntfs;
+mod swap;
+mod util;
+mod xfs;
+
+use crate::device::BlockDevice;
 use serde::{Deserialize, Serialize};
+
+type Probe = fn(&dyn BlockDevice) -> Option<FsInfo>;
+
+/// The order matters: containers (LUKS, LVM) and BitLocker come before NTFS and FAT,
+/// because BitLocker keeps a FAT-like boot sector and stale filesystem superblocks
+/// can survive inside a container's header area; exFAT comes before FAT because
+/// its boot sector shares the jump and 0x55AA.
+const PROBES: [Probe; 10] = [
+    luks::probe,
+    lvm::probe,
+    bitlocker::probe,
+    ntfs::probe,
+    exfat::probe,
+    fat::probe,
+    ext::probe,
+    btrfs::probe,
+    xfs::probe,
+    swap::probe,
+];
+
+/// Recognises the filesystem or container at the start of `dev` (a whole disk or a
+/// partition window). `None` means nothing recognised: the caller images it raw.
+/// Read errors count as "not recognised"; they never panic.
+pub fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
+    PROBES.iter().find_map(|p| p(dev))
+}
 
 /// The filesystem (or container) kinds ironclone recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -69,4 +108,66 @@ pub struct FsInfo {
     /// In the form `blkid` prints (e.g. `1b2c...-...` for ext4, `A1B2C3D4E5F6A7B8` for NTFS,
     /// `ABCD-1234` for FAT).
     pub uuid: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::MemDevice;
+
+    fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn garbage_is_not_recognised() {
+        for seed in 1..200u64 {
+            let dev = MemDevice::from_vec(noise(128 << 10, seed), 512);
+            assert_eq!(probe(&dev), None, "seed {seed}");
+        }
+        assert_eq!(probe(&MemDevice::new(1 << 20, 512)), None);
+        assert_eq!(probe(&MemDevice::new(0, 512)), None);
+        assert_eq!(probe(&MemDevice::new(100, 512)), None);
+    }
+
+    /// Magic numbers planted in noise (as a half-overwritten disk would have them)
+    /// must not be enough, and must never panic whatever the other fields hold.
+    #[test]
+    fn magic_alone_in_noise_never_panics() {
+        let plants: [(usize, &[u8]); 10] = [
+            (3, b"NTFS    "),
+            (3, b"EXFAT   "),
+            (3, b"-FVE-FS-"),
+            (0, b"LUKS\xba\xbe"),
+            (0, b"LABELONE"),
+            (1024 + 0x38, &[0x53, 0xEF]),
+            (0x10040, b"_BHRfS_M"),
+            (0, b"XFSB"),
+            (4086, b"SWAPSPACE2"),
+            (0, &[0xEB, 0x3C, 0x90]),
+        ];
+        let mut recognised = Vec::new();
+        let mut trials = 0;
+        for seed in 1..60u64 {
+            let base = noise(72 << 10, seed);
+            for (off, magic) in plants {
+                let mut buf = base.clone();
+                buf[off..off + magic.len()].copy_from_slice(magic);
+                buf[510] = 0x55;
+                buf[511] = 0xAA;
+                trials += 1;
+                if let Some(info) = probe(&MemDevice::from_vec(buf, 512)) {
+                    recognised.push((seed, info));
+                }
+            }
+        }
+        assert!(recognised.len() * 100 <= trials, "{recognised:?}");
+    }
 }

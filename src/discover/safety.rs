@@ -1,0 +1,122 @@
+//! Refusing the wrong target. A restore overwrites a whole disk, so the disk is
+//! chosen by what it is (serial, WWN, model, size), not by its kernel name, which
+//! changes between boots (Clonezilla #95, #129); and the disk holding the running
+//! system, a mounted filesystem, or a read-only medium is refused outright.
+
+use super::Disk;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What identifies a physical disk across reboots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskIdentity {
+    pub serial: Option<String>,
+    pub wwn: Option<String>,
+    pub model: Option<String>,
+    pub size: u64,
+}
+
+impl DiskIdentity {
+    /// True when `other` is the same disk: the same size, and every identifier that
+    /// both sides know (WWN, serial, model) is equal. Without a WWN or serial on
+    /// both sides the match is weak (see [`DiskIdentity::is_strong`]).
+    pub fn matches(&self, other: &DiskIdentity) -> bool {
+        fn agree(a: &Option<String>, b: &Option<String>) -> bool {
+            match (a, b) {
+                (Some(x), Some(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
+                // One side knowing an identifier the other lacks means a different
+                // source of facts (udev vs sysfs) or a different disk: refuse.
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        self.size == other.size
+            && agree(&self.wwn, &other.wwn)
+            && agree(&self.serial, &other.serial)
+            && agree(&self.model, &other.model)
+    }
+
+    /// True when a WWN or serial is known, so a match names one physical disk.
+    pub fn is_strong(&self) -> bool {
+        self.wwn.is_some() || self.serial.is_some()
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("refusing {disk}: it is the disk the running system booted from")]
+    BootDisk { disk: String },
+    #[error("refusing {disk}: it has mounted filesystems ({mounts}); unmount them first")]
+    Mounted { disk: String, mounts: String },
+    #[error(
+        "refusing {disk}: it is in use by {holders} (device-mapper, RAID or LVM); stop them first"
+    )]
+    InUse { disk: String, holders: String },
+    #[error("refusing {disk}: it holds {what} ({path})")]
+    HoldsPath {
+        disk: String,
+        what: String,
+        path: String,
+    },
+    #[error("refusing {disk}: the device is read-only")]
+    ReadOnly { disk: String },
+}
+
+/// Whether `disk` may be written as a restore or clone target.
+pub fn check_target_allowed(disk: &Disk) -> Result<(), Refusal> {
+    let name = disk.describe();
+    if disk.is_boot {
+        return Err(Refusal::BootDisk { disk: name });
+    }
+    if disk.has_mounted {
+        let mut mounts: Vec<String> = disk
+            .mountpoints
+            .iter()
+            .map(|m| format!("{} on {}", disk.path.display(), m.display()))
+            .collect();
+        for p in &disk.partitions {
+            for m in &p.mountpoints {
+                mounts.push(format!("{} on {}", p.path.display(), m.display()));
+            }
+        }
+        return Err(Refusal::Mounted {
+            disk: name,
+            mounts: mounts.join(", "),
+        });
+    }
+    let holders: Vec<&str> = disk
+        .holders
+        .iter()
+        .chain(disk.partitions.iter().flat_map(|p| p.holders.iter()))
+        .map(String::as_str)
+        .collect();
+    if !holders.is_empty() {
+        return Err(Refusal::InUse {
+            disk: name,
+            holders: holders.join(", "),
+        });
+    }
+    if disk.read_only {
+        return Err(Refusal::ReadOnly { disk: name });
+    }
+    Ok(())
+}
+
+/// Refuses `disk` when it is `holder`, the disk found by
+/// [`super::disk_holding_path`] for something that must survive the write (the
+/// image repository); `what` names it in the message.
+pub fn check_target_not_holding(
+    disk: &Disk,
+    holder: Option<&Disk>,
+    what: &str,
+    path: &std::path::Path,
+) -> Result<(), Refusal> {
+    match holder {
+        Some(h) if h.major == disk.major && h.minor == disk.minor => Err(Refusal::HoldsPath {
+            disk: disk.describe(),
+            what: what.to_string(),
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
