@@ -110,7 +110,7 @@ if [[ -n "$ISO" ]]; then
 	[[ -f "$ISO" ]] || { echo "run-vm: ISO $ISO not found (make iso)" >&2; exit 2; }
 	case "$BOOT" in
 	cd) add_disk "$ISO" cd "" 1 0 ;;
-	usb) add_disk "$ISO" usb "" 0 0 ;;
+	usb) add_disk "$ISO" usb "" 1 0 ;;
 	*) echo "run-vm: --boot must be cd or usb" >&2; exit 2 ;;
 	esac
 	[[ -z "$APPEND" ]] || echo "run-vm: note: --append is ignored for ISO boots (use the GRUB job disk)" >&2
@@ -120,6 +120,9 @@ else
 		-append "console=tty1 console=ttyS0,115200 panic=-1 loglevel=4$APPEND")
 fi
 
+# OVMF only connects the devices listed in QEMU's boot order, so every disk gets a (later)
+# boot index; otherwise GRUB under UEFI cannot see a job disk.
+next_boot=1
 for spec in "${DISKS[@]}"; do
 	IFS=, read -r -a parts <<<"$spec"
 	path="${parts[0]}" iface=virtio serial="" ro=0 boot=""
@@ -132,6 +135,10 @@ for spec in "${DISKS[@]}"; do
 		*) echo "run-vm: unknown disk option '$p' in $spec" >&2; exit 2 ;;
 		esac
 	done
+	if [[ -z "$boot" ]]; then
+		boot=$next_boot
+		next_boot=$((next_boot + 1))
+	fi
 	add_disk "$path" "$iface" "$serial" "$ro" "$boot"
 done
 
