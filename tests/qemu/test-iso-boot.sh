@@ -7,7 +7,7 @@
 # whether the firmware was UEFI. The host reads it back with debugfs.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
-ISO="$ROOT/build/ironclone.iso"
+ISO="${IRONCLONE_ISO:-$ROOT/build/ironclone.iso}"
 [[ -f "$ISO" ]] || fail "$ISO missing (make iso)"
 size=$(stat -c %s "$ISO")
 ((size < 64 * 1024 * 1024)) || fail "ISO is $size bytes, over 64 MiB"
