@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Masters build/ironclone.iso offline: the Debian kernel (build/kernel), the live initramfs, and
-# GRUB for BIOS (El Torito + hybrid MBR boot code) and UEFI (an EFI system image, both as an El
-# Torito EFI entry and as a partition so a dd'd USB stick boots). grub-mkrescue drives xorriso
-# to produce exactly that hybrid layout, so we use it rather than re-deriving xorriso's flags.
+# Builds build/ironclone.iso offline from Debian packages: the Debian kernel (build/kernel), the
+# live initramfs (image/build-initramfs.sh), and GRUB for BIOS (El Torito + hybrid MBR boot code)
+# and UEFI (an EFI system image, both as an El Torito EFI entry and as a GPT partition so a dd'd
+# USB stick boots), mastered by image/master-iso.sh — shared with the Buildroot tree.
 #
 # usage: build-iso.sh BIN OUT
 set -euo pipefail
@@ -12,7 +12,7 @@ OUT="${2:?usage: build-iso.sh BIN OUT}"
 start=$(date +%s)
 
 bash "$ROOT/scripts/fetch-kernel.sh"
-for t in grub-mkrescue xorriso mformat; do
+for t in grub-mkimage xorriso mkfs.vfat mcopy; do
 	command -v "$t" >/dev/null || { echo "build-iso: $t missing (run scripts/setup.sh)" >&2; exit 1; }
 done
 for plat in i386-pc x86_64-efi; do
@@ -33,12 +33,8 @@ echo "$BUILD_ID" >"$ISODIR/ironclone/build-id"
 cp "$ISODIR/boot/initrd.img" "$ROOT/build/initramfs.img"
 
 mkdir -p "$(dirname "$OUT")"
-# No fonts/themes/locales: the serial-friendly text menu is all we need, and it keeps the
-# image small. Volume label IRONCLONE is how /init finds the medium.
-grub-mkrescue --compress=xz --fonts= --locales= --themes= \
-	--product-name=ironclone --product-version="$(cat "$ISODIR/ironclone/version")" \
-	-o "$OUT" "$ISODIR" -- -volid IRONCLONE 2>"$ROOT/build/grub-mkrescue.log" ||
-	{ cat "$ROOT/build/grub-mkrescue.log" >&2; exit 1; }
+# The same mastering script the Buildroot post-image.sh uses, so this build exercises it.
+bash "$ROOT/image/master-iso.sh" "$ISODIR" "$OUT" /usr/lib/grub/i386-pc /usr/lib/grub/x86_64-efi grub-mkimage
 size=$(stat -c %s "$OUT")
 echo "build-iso: $OUT $((size / 1024 / 1024)) MiB in $(($(date +%s) - start)) s"
 if ((size >= 64 * 1024 * 1024)); then

@@ -60,4 +60,4 @@ xorriso -as mkisofs -o "$OUT" -V IRONCLONE -R -J -quiet \
 	-c boot/boot.cat \
 	-append_partition 2 0xef "$tmp/efi.img" -appended_part_as_gpt \
 	-eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
-	"$TREE"
+	"$TREE" 2>"$tmp/xorriso.log" || { cat "$tmp/xorriso.log" >&2; exit 1; }
