@@ -130,6 +130,8 @@ depmod -b "$STAGE" "$KVER"
 install -m 0755 "$ROOT/initramfs/init" "$STAGE/init"
 install -m 0755 "$ROOT"/initramfs/sbin/* "$STAGE/usr/sbin/"
 install -m 0755 "$BIN" "$STAGE/usr/bin/ironclone"
+# Debug symbols are for the developer's copy; the medium stays small.
+strip "$STAGE/usr/bin/ironclone" 2>/dev/null || true
 "$BIN" --version | head -n1 >"$STAGE/etc/ironclone-version"
 echo "$BUILD_ID" >"$STAGE/etc/ironclone-build-id"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$STAGE/etc/passwd"
