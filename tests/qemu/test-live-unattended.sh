@@ -5,6 +5,8 @@
 #   disk (checked on the host with debugfs) and IRONCLONE-RESULT: ok is the exit status;
 # - disks on virtio, SATA, NVMe and USB are all discovered (drivers load from modules.dep);
 # - every tool the restore calls actually runs (its shared libraries were copied);
+# - repositories on NTFS (ntfs-3g) and FAT mount read-write by label and are cleanly unmounted
+#   (files read back on the host with ntfscat and mtype);
 # - a failing job yields `IRONCLONE-RESULT: fail rc=N` and the harness exits with N.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
@@ -29,9 +31,21 @@ for t in resize2fs e2fsck mke2fs dumpe2fs debugfs ntfsresize ntfs-3g ntfsfix ntf
 	[ "$rc" -eq 127 ] && echo "BROKEN $t" >>"$out/tools.txt" || echo "ok $t" >>"$out/tools.txt"
 done
 ls /usr/lib/grub/i386-pc/normal.mod /usr/lib/grub/x86_64-efi/normal.mod >>"$out/tools.txt" 2>&1
+# Repositories on other filesystems: NTFS through ntfs-3g (FUSE), FAT through the kernel.
+for spec in LABEL=ICNTFS LABEL=ICFAT; do
+	m="/mnt/${spec#LABEL=}"
+	if ironclone-mount "$spec" "$m" rw >>"$out/mounts.txt" 2>&1; then
+		echo "written by the live system" >"$m/from-live.txt" && echo "wrote $spec" >>"$out/mounts.txt"
+	else
+		echo "FAILED $spec" >>"$out/mounts.txt"
+	fi
+done
 echo done >"$out/done"
 JOB
 truncate -s 32M "$tmp/sata.img" "$tmp/nvme.img" "$tmp/usb.img"
+for t in mkntfs ntfscat mkfs.fat mtype; do command -v "$t" >/dev/null || fail "$t missing (run scripts/setup.sh)"; done
+mkntfs -F -q -f -L ICNTFS "$tmp/sata.img" >/dev/null 2>&1 || fail "mkntfs on $tmp/sata.img"
+mkfs.fat -n ICFAT "$tmp/usb.img" >/dev/null || fail "mkfs.fat on $tmp/usb.img"
 
 log="$LOGDIR/live-unattended-ok.log"
 start=$(date +%s)
@@ -56,6 +70,13 @@ expect_in "$tools" "/usr/lib/grub/x86_64-efi/normal.mod" "GRUB EFI modules"
 # The log is left next to the job too, for fleet operators.
 expect_in "$(disk_cat "$tmp/repo.img" ironclone-unattended.log)" "unattended: job exited rc=0" "job log on disk"
 e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after unmount+poweroff"
+mounts="$(disk_cat "$tmp/repo.img" out/mounts.txt)"
+expect_in "$mounts" "wrote LABEL=ICNTFS" "NTFS mount via ntfs-3g"
+expect_in "$mounts" "wrote LABEL=ICFAT" "FAT mount"
+[[ "$(ntfscat "$tmp/sata.img" from-live.txt 2>/dev/null)" == "written by the live system" ]] ||
+	fail "file written on NTFS in the VM not readable on the host with ntfscat"
+[[ "$(mtype -i "$tmp/usb.img" ::/from-live.txt 2>/dev/null | tr -d '\r')" == "written by the live system" ]] ||
+	fail "file written on FAT in the VM not readable on the host with mtype"
 
 # Failure path: the job's exit code comes back through IRONCLONE-RESULT and run-vm.
 make_job_disk "$tmp/fail.img" ICFAIL job.sh <<'JOB'
