@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/ironclone
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup build check-static test test-fast test-qemu lint fmt demo bench clean
+.PHONY: all setup build iso check-static test test-fast test-qemu lint fmt demo bench clean
 
 all: build
 
@@ -17,6 +17,10 @@ setup:
 build: setup
 	$(CARGO) build --release --locked --target $(TARGET)
 	@$(MAKE) --no-print-directory check-static
+
+## iso: the hybrid live ISO (BIOS+UEFI, CD+USB) in build/ironclone.iso, plus build/initramfs.img
+iso: build
+	@bash image/build-iso.sh $(BIN) build/ironclone.iso
 
 check-static:
 	@file $(BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \
@@ -35,7 +39,7 @@ test-fast: setup
 	$(CARGO) test --locked -- --test-threads=2
 
 ## test-qemu: boots under QEMU (TCG)
-test-qemu: build
+test-qemu: iso
 	@bash tests/qemu/run-all.sh
 
 ## test: the whole suite, as CI runs it

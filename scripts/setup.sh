@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 qemu-utils e2fsprogs ntfs-3g dosfstools mtools fdisk gdisk util-linux
   kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
-  busybox-static partclone zstd tmux musl-tools file gzip xz-utils mount
+  busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount
   exfatprogs cryptsetup-bin lvm2 btrfs-progs xfsprogs
 )
 

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Builds the live initramfs (build/initramfs.img, zstd-compressed newc cpio) from what is installed
+# on this Debian host, offline: busybox-static, the reference tools ironclone calls (with their
+# shared libraries, found by ldd), GRUB's platform modules for boot repair, the storage and
+# filesystem kernel modules from build/kernel (closure over modules.dep, re-depmod'ed so busybox
+# modprobe can resolve them), the shared /init and its helpers, and the ironclone binary.
+#
+# usage: build-initramfs.sh BIN OUT [BUILD_ID]
+#   BIN       the static ironclone binary
+#   OUT       output path of the compressed cpio
+#   BUILD_ID  identifies the boot medium (written to the ISO too); random when absent
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${1:?usage: build-initramfs.sh BIN OUT [BUILD_ID]}"
+OUT="${2:?usage: build-initramfs.sh BIN OUT [BUILD_ID]}"
+BUILD_ID="${3:-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')}"
+KDIR="${KERNEL_DIR:-$ROOT/build/kernel}"
+KVER="$(cat "$KDIR/version")"
+STAGE="${STAGE_DIR:-$ROOT/build/initramfs-root}"
+
+die() { echo "build-initramfs: $*" >&2; exit 1; }
+[[ -x "$BIN" ]] || die "ironclone binary $BIN missing (run make build)"
+[[ -d "$KDIR/lib/modules/$KVER" ]] || die "kernel modules missing in $KDIR (run scripts/fetch-kernel.sh)"
+
+rm -rf "$STAGE"
+mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,usr/lib,etc,proc,sys,dev,run,tmp,mnt,root}
+chmod 1777 "$STAGE/tmp"
+
+# --- ldd-based copier ---------------------------------------------------------------------------
+copy_file() { # copy $1 to the same path in the stage, dereferencing symlinks
+	local dst="$STAGE$1"
+	[[ -e "$dst" ]] && return 0
+	mkdir -p "$(dirname "$dst")"
+	cp -L "$1" "$dst"
+}
+copy_with_libs() { # $1 = absolute path of an executable
+	local exe="$1" lib
+	[[ -x "$exe" ]] || die "tool $exe is missing (run scripts/setup.sh)"
+	copy_file "$exe"
+	# ldd prints "name => /path (addr)" or "/lib64/ld-linux... (addr)"; statically linked
+	# binaries print "not a dynamic executable" and need nothing.
+	while read -r lib; do
+		[[ -n "$lib" ]] && copy_file "$lib"
+	done < <(ldd "$exe" 2>/dev/null | awk '/=> \//{print $3} /^[ \t]*\/[^ ]+ \(/{print $1}')
+}
+
+TOOLS=(
+	resize2fs e2fsck mke2fs dumpe2fs debugfs tune2fs e2label
+	ntfsresize ntfs-3g ntfsfix ntfsinfo ntfscat ntfslabel mkntfs
+	sfdisk sgdisk partx blkid lsblk wipefs blockdev
+	mkfs.fat fsck.fat fatlabel mtools
+	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
+	mount umount losetup findmnt
+)
+for t in "${TOOLS[@]}"; do
+	p="$(command -v "$t" || true)"
+	[[ -n "$p" ]] || die "tool $t not found on the host (run scripts/setup.sh)"
+	copy_with_libs "$(readlink -f "$p")"
+	# Keep the name the restore calls even when the host file is a symlink (mkfs.fat etc).
+	real="$(readlink -f "$p")"
+	if [[ "$(basename "$real")" != "$t" ]]; then
+		ln -sf "$(basename "$real")" "$STAGE$(dirname "$real")/$t"
+	fi
+done
+for m in mcopy mdir mmd mtype mdel mlabel mattrib mformat mrd mren; do
+	ln -sf mtools "$STAGE/usr/bin/$m"
+done
+# mkfs.ext4 and friends are mke2fs under another name; fsck.vfat likewise.
+for n in mkfs.ext2 mkfs.ext3 mkfs.ext4; do ln -sf mke2fs "$STAGE/usr/sbin/$n"; done
+for n in fsck.ext2 fsck.ext3 fsck.ext4; do ln -sf e2fsck "$STAGE/usr/sbin/$n"; done
+ln -sf fsck.fat "$STAGE/usr/sbin/fsck.vfat"
+ln -sf mkfs.fat "$STAGE/usr/sbin/mkfs.vfat"
+ln -sf ../bin/ntfs-3g "$STAGE/usr/sbin/mount.ntfs-3g"
+
+# GRUB platform files for boot repair (grub-install reads /usr/lib/grub/<platform>).
+for plat in i386-pc x86_64-efi; do
+	mkdir -p "$STAGE/usr/lib/grub/$plat"
+	find "/usr/lib/grub/$plat" -maxdepth 1 -type f -exec cp {} "$STAGE/usr/lib/grub/$plat/" \;
+done
+mkdir -p "$STAGE/usr/share/grub" "$STAGE/boot/grub"
+cp /usr/share/grub/*.pf2 "$STAGE/usr/share/grub/" 2>/dev/null || true
+
+# glibc without ld.so.cache still searches the multiarch dirs, but a cache makes it explicit.
+printf '%s\n' /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 >"$STAGE/etc/ld.so.conf"
+ldconfig -r "$STAGE" 2>/dev/null || true
+
+# --- busybox (applets only where no real tool was copied) -------------------------------------
+cp /bin/busybox "$STAGE/bin/busybox"
+file -L "$STAGE/bin/busybox" | grep -Eq 'statically linked|static-pie' || die "/bin/busybox is not static (install busybox-static)"
+while read -r applet; do
+	case "$applet" in */linuxrc | */busybox) continue ;; esac
+	name="$(basename "$applet")"
+	found=""
+	for d in bin sbin usr/bin usr/sbin; do
+		[[ -e "$STAGE/$d/$name" || -L "$STAGE/$d/$name" ]] && found=1
+	done
+	[[ -n "$found" ]] && continue
+	mkdir -p "$STAGE/$(dirname "$applet")"
+	ln -s /bin/busybox "$STAGE/$applet"
+done < <("$STAGE/bin/busybox" --list-full)
+
+# --- kernel modules -----------------------------------------------------------------------------
+# The storage/filesystem set: whole driver families for disks a rescuer meets (SATA/PATA, USB
+# storage, NVMe, MMC, common RAID/virtual HBAs) plus the named modules /init loads.
+KSRC="$KDIR/lib/modules/$KVER"
+KDST="$STAGE/lib/modules/$KVER"
+mkdir -p "$KDST"
+want_paths() {
+	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
+		'^kernel/drivers/(ata|nvme/host|usb/storage|usb/host|mmc/(core|host)|block/virtio_blk|scsi/(sd_mod|sr_mod|virtio_scsi|vmw_pvscsi|hv_storvsc|mpt3sas|megaraid|hpsa|smartpqi|aacraid|mptspi|mptsas|mptbase|mptscsih|scsi_transport_sas|scsi_transport_spi|raid_class)|virtio/|hid/(hid|hid-generic|usbhid/usbhid)\.ko|input/(serio|keyboard/atkbd)|cdrom|hv/|xen/|block/xen-blkfront|nvdimm|md/dm-mod|block/loop)' || true
+	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
+		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3)|crypto/crc32c|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
+}
+declare -A seen=()
+add_module() { # $1 = path relative to KSRC, with its dependencies from modules.dep
+	local rel="$1" dep
+	[[ -n "${seen[$rel]:-}" ]] && return 0
+	seen[$rel]=1
+	mkdir -p "$KDST/$(dirname "$rel")"
+	cp "$KSRC/$rel" "$KDST/$rel"
+	for dep in $(grep -E "^${rel//./\\.}:" "$KSRC/modules.dep" | cut -d: -f2-); do
+		add_module "$dep"
+	done
+}
+while read -r rel; do add_module "$rel"; done < <(want_paths | sort -u)
+cp "$KSRC"/modules.{order,builtin,builtin.modinfo} "$KDST/" 2>/dev/null || true
+depmod -b "$STAGE" "$KVER"
+
+# --- /init, helpers, identity -------------------------------------------------------------------
+install -m 0755 "$ROOT/initramfs/init" "$STAGE/init"
+install -m 0755 "$ROOT"/initramfs/sbin/* "$STAGE/usr/sbin/"
+install -m 0755 "$BIN" "$STAGE/usr/bin/ironclone"
+# Debug symbols are for the developer's copy; the medium stays small.
+strip "$STAGE/usr/bin/ironclone" 2>/dev/null || true
+"$BIN" --version | head -n1 >"$STAGE/etc/ironclone-version"
+echo "$BUILD_ID" >"$STAGE/etc/ironclone-build-id"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$STAGE/etc/passwd"
+echo 'root:x:0:' >"$STAGE/etc/group"
+ln -sf /proc/mounts "$STAGE/etc/mtab"
+echo ironclone >"$STAGE/etc/hostname"
+# The kernel opens /dev/console for PID 1 before devtmpfs is mounted.
+mknod -m 600 "$STAGE/dev/console" c 5 1
+mknod -m 666 "$STAGE/dev/null" c 1 3
+
+mkdir -p "$(dirname "$OUT")"
+(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet --reproducible) |
+	zstd -q -T0 -12 -f -o "$OUT"
+echo "build-initramfs: $OUT ($(du -h "$OUT" | cut -f1), $(du -sh "$STAGE" | cut -f1) unpacked, build id $BUILD_ID)"

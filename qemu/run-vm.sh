@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# run-vm.sh — boots the ironclone live system under QEMU (TCG) and returns the unattended job's result.
+#
+# Why one tool: every end-to-end test (and `make demo`) needs the same things — a firmware
+# (SeaBIOS or OVMF with a fresh vars store), the ISO as a CD or a USB stick or kernel+initramfs
+# direct (fastest), named disks on the bus a rescuer meets (virtio, SATA, NVMe, USB), a serial
+# log, a timeout, and the `IRONCLONE-RESULT` line turned into an exit code.
+#
+# usage: qemu/run-vm.sh [options]
+#   --iso PATH            boot this ISO (default: kernel+initramfs direct)
+#   --boot cd|usb         how the ISO is attached (default cd)
+#   --kernel PATH         default build/kernel/vmlinuz
+#   --initrd PATH         default build/initramfs.img
+#   --append ARGS         extra kernel arguments (direct boot only; e.g. ironclone.run=--version)
+#   --firmware bios|uefi  SeaBIOS (default) or OVMF
+#   --disk PATH,if=virtio|sata|nvme|usb[,serial=X][,readonly][,boot]   (repeatable)
+#   --timeout SECONDS     default 240
+#   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
+#   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
+#                         VM (for interactive boots that never print a result)
+#   --mem MIB             default 1024
+# exit: 0 when the job printed `IRONCLONE-RESULT: ok` (or --expect matched); the job's rc for
+#       `fail rc=N` (1 if N is 0); 124 on timeout; 125 when the VM stopped without a result.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+
+ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024
+DISKS=()
+while (($#)); do
+	case "$1" in
+	--iso) ISO="$2"; shift 2 ;;
+	--boot) BOOT="$2"; shift 2 ;;
+	--kernel) KERNEL="$2"; shift 2 ;;
+	--initrd) INITRD="$2"; shift 2 ;;
+	--append) APPEND="$APPEND $2"; shift 2 ;;
+	--firmware) FIRMWARE="$2"; shift 2 ;;
+	--disk) DISKS+=("$2"); shift 2 ;;
+	--timeout) TIMEOUT="$2"; shift 2 ;;
+	--log) LOG="$2"; shift 2 ;;
+	--expect) EXPECT="$2"; shift 2 ;;
+	--mem) MEM="$2"; shift 2 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+if [[ -z "$LOG" ]]; then
+	mkdir -p "$ROOT/build/qemu-logs"
+	LOG="$ROOT/build/qemu-logs/vm-$(date +%Y%m%d-%H%M%S)-$$.log"
+fi
+mkdir -p "$(dirname "$LOG")"
+: >"$LOG"
+WORK="$(mktemp -d)"
+QPID=""
+cleanup() {
+	if [[ -n "$QPID" ]] && kill -0 "$QPID" 2>/dev/null; then
+		kill "$QPID" 2>/dev/null || true
+		wait "$QPID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+args=(-machine q35 -accel tcg -cpu max -smp 1 -m "$MEM" -nodefaults -display none -no-reboot
+	-serial "file:$LOG" -vga std -device ahci,id=ahci0 -device qemu-xhci,id=xhci)
+
+case "$FIRMWARE" in
+bios) ;;
+uefi)
+	code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
+	[[ -f "$code" && -f "$vars" ]] || { echo "run-vm: OVMF not installed ($code)" >&2; exit 2; }
+	cp "$vars" "$WORK/vars.fd"
+	args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+		-drive "if=pflash,format=raw,unit=1,file=$WORK/vars.fd")
+	;;
+*) echo "run-vm: --firmware must be bios or uefi" >&2; exit 2 ;;
+esac
+
+sata_port=0 n=0
+add_disk() { # path iface serial readonly bootindex
+	local path="$1" iface="$2" serial="$3" ro="$4" bootidx="$5" id="d$n" dev
+	n=$((n + 1))
+	[[ -e "$path" ]] || { echo "run-vm: disk $path does not exist" >&2; exit 2; }
+	local drive="file=$path,format=raw,if=none,id=$id,cache=unsafe"
+	[[ "$ro" == 1 ]] && drive+=",readonly=on"
+	args+=(-drive "$drive")
+	case "$iface" in
+	virtio) dev="virtio-blk-pci,drive=$id" ;;
+	sata)
+		((sata_port < 6)) || { echo "run-vm: at most 6 SATA disks" >&2; exit 2; }
+		dev="ide-hd,drive=$id,bus=ahci0.$sata_port"
+		sata_port=$((sata_port + 1))
+		;;
+	cd)
+		((sata_port < 6)) || { echo "run-vm: at most 6 SATA devices" >&2; exit 2; }
+		dev="ide-cd,drive=$id,bus=ahci0.$sata_port"
+		sata_port=$((sata_port + 1))
+		;;
+	nvme) dev="nvme,drive=$id,serial=${serial:-ICNVME$n}"; serial="" ;;
+	usb) dev="usb-storage,bus=xhci.0,drive=$id,removable=on" ;;
+	*) echo "run-vm: unknown interface '$iface' (virtio|sata|nvme|usb)" >&2; exit 2 ;;
+	esac
+	[[ -n "$serial" ]] && dev+=",serial=$serial"
+	[[ -n "$bootidx" ]] && dev+=",bootindex=$bootidx"
+	args+=(-device "$dev")
+}
+
+if [[ -n "$ISO" ]]; then
+	[[ -f "$ISO" ]] || { echo "run-vm: ISO $ISO not found (make iso)" >&2; exit 2; }
+	case "$BOOT" in
+	cd) add_disk "$ISO" cd "" 1 0 ;;
+	usb) add_disk "$ISO" usb "" 1 0 ;;
+	*) echo "run-vm: --boot must be cd or usb" >&2; exit 2 ;;
+	esac
+	[[ -z "$APPEND" ]] || echo "run-vm: note: --append is ignored for ISO boots (use the GRUB job disk)" >&2
+else
+	[[ -f "$KERNEL" && -f "$INITRD" ]] || { echo "run-vm: $KERNEL or $INITRD missing (make iso)" >&2; exit 2; }
+	args+=(-kernel "$KERNEL" -initrd "$INITRD"
+		-append "console=tty1 console=ttyS0,115200 panic=-1 loglevel=4$APPEND")
+fi
+
+# OVMF only connects the devices listed in QEMU's boot order, so every disk gets a (later)
+# boot index; otherwise GRUB under UEFI cannot see a job disk.
+next_boot=1
+for spec in "${DISKS[@]}"; do
+	IFS=, read -r -a parts <<<"$spec"
+	path="${parts[0]}" iface=virtio serial="" ro=0 boot=""
+	for p in "${parts[@]:1}"; do
+		case "$p" in
+		if=*) iface="${p#if=}" ;;
+		serial=*) serial="${p#serial=}" ;;
+		readonly) ro=1 ;;
+		boot) boot=0 ;;
+		*) echo "run-vm: unknown disk option '$p' in $spec" >&2; exit 2 ;;
+		esac
+	done
+	if [[ -z "$boot" ]]; then
+		boot=$next_boot
+		next_boot=$((next_boot + 1))
+	fi
+	add_disk "$path" "$iface" "$serial" "$ro" "$boot"
+done
+
+start=$(date +%s)
+qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &
+QPID=$!
+
+result="" rc=125
+while :; do
+	if line="$(grep -a -m1 -o 'IRONCLONE-RESULT: [a-z]* rc=[0-9]*' "$LOG")"; then
+		result="$line"
+	fi
+	if [[ -n "$EXPECT" ]] && grep -a -q -F -- "$EXPECT" "$LOG"; then
+		result="expect"
+		break
+	fi
+	if ! kill -0 "$QPID" 2>/dev/null; then
+		break
+	fi
+	if [[ -n "$result" && -z "$EXPECT" ]]; then
+		# The job powers off right after its result line; give it a moment, then stop it.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$QPID" 2>/dev/null && sleep 1; done
+		break
+	fi
+	if (($(date +%s) - start >= TIMEOUT)); then
+		result="${result:-timeout}"
+		break
+	fi
+	sleep 0.5
+done
+elapsed=$(($(date +%s) - start))
+if line="$(grep -a -m1 -o 'IRONCLONE-RESULT: [a-z]* rc=[0-9]*' "$LOG")"; then
+	[[ "$result" == expect ]] || result="$line"
+fi
+
+case "$result" in
+expect) rc=0 ;;
+"IRONCLONE-RESULT: ok"*) rc=0 ;;
+"IRONCLONE-RESULT: fail"*)
+	rc="${result##*rc=}"
+	((rc != 0)) || rc=1
+	;;
+timeout) rc=124 ;;
+*) rc=125 ;;
+esac
+echo "run-vm: ${result:-no result} after ${elapsed}s (rc=$rc)"
+if ((rc != 0)); then
+	echo "run-vm: serial log: $LOG" >&2
+	[[ -s "$WORK/qemu.out" ]] && sed 's/^/qemu: /' "$WORK/qemu.out" >&2
+fi
+exit "$rc"

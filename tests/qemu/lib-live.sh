@@ -1,0 +1,34 @@
+# Shared helpers for the live-system QEMU tests (sourced, not run).
+# Why: every test builds a labelled ext4 job disk with mkfs.ext4 -d, boots, and then reads
+# what the job wrote with debugfs on the host — an independent reader, no mount needed.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUNVM="$ROOT/qemu/run-vm.sh"
+LOGDIR="$ROOT/build/qemu-logs"
+mkdir -p "$LOGDIR"
+for t in qemu-system-x86_64 mkfs.ext4 debugfs; do
+	command -v "$t" >/dev/null || { echo "FAIL: $t missing (run scripts/setup.sh)" >&2; exit 1; }
+done
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# make_job_disk IMG LABEL SCRIPT_PATH < script  — ext4 disk holding the script at SCRIPT_PATH.
+make_job_disk() {
+	local img="$1" label="$2" path="$3" src
+	src="$(mktemp -d)"
+	mkdir -p "$src/$(dirname "$path")"
+	cat >"$src/$path"
+	rm -f "$img"
+	truncate -s 64M "$img"
+	mkfs.ext4 -q -F -L "$label" -d "$src" "$img" || fail "mkfs.ext4 -d for $img"
+	rm -rf "$src"
+}
+
+# disk_cat IMG PATH — a file's content from an ext4 image, via debugfs.
+disk_cat() {
+	debugfs -R "cat /$2" "$1" 2>/dev/null
+}
+
+# expect_in TEXT NEEDLE WHAT
+expect_in() {
+	grep -qF -- "$2" <<<"$1" || { printf '%s\n' "$1" | sed 's/^/  | /' >&2; fail "$3: expected '$2'"; }
+}

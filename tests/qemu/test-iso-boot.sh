@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The hybrid ISO boots, with no keyboard, in the three ways a rescuer uses it:
+#   SeaBIOS from CD, SeaBIOS from a USB disk (the ISO dd'd), OVMF (UEFI) from a USB disk.
+# GRUB sees the partition labelled IRONCLONE-JOB (on SATA, virtio, NVMe in turn) and picks the
+# unattended entry; the job records, on that disk, `ironclone --version` run in the VM, the boot
+# device /init detected (the medium must be recognised so it is never offered as a target) and
+# whether the firmware was UEFI. The host reads it back with debugfs.
+set -euo pipefail
+source "$(dirname "$0")/lib-live.sh"
+ISO="${IRONCLONE_ISO:-$ROOT/build/ironclone.iso}"
+[[ -f "$ISO" ]] || fail "$ISO missing (make iso)"
+size=$(stat -c %s "$ISO")
+((size < 64 * 1024 * 1024)) || fail "ISO is $size bytes, over 64 MiB"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+boot_case() { # name boot firmware job-disk-bus expected-boot-device-prefix expected-efi
+	local name="$1" boot="$2" fw="$3" bus="$4" want_dev="$5" want_efi="$6" log start info
+	make_job_disk "$tmp/$name.img" IRONCLONE-JOB ironclone/job.sh <<'JOB'
+#!/bin/sh
+set -e
+ironclone --version >"$IRONCLONE_JOB_DIR/version.txt"
+cat /run/ironclone/boot-device >"$IRONCLONE_JOB_DIR/boot-device.txt"
+if [ -d /sys/firmware/efi ]; then echo efi; else echo bios; fi >"$IRONCLONE_JOB_DIR/firmware.txt"
+JOB
+	log="$LOGDIR/iso-$name.log"
+	start=$(date +%s)
+	"$RUNVM" --iso "$ISO" --boot "$boot" --firmware "$fw" --disk "$tmp/$name.img,if=$bus" \
+		--timeout 200 --log "$log" || fail "$name: ISO boot/job failed (serial log: $log)"
+	echo "$name: boot+job took $(($(date +%s) - start)) s"
+	grep -aq 'GNU GRUB' "$log" || fail "$name: GRUB menu not seen on the serial console ($log)"
+	grep -aq '^IRONCLONE-LIVE-READY ironclone' "$log" || fail "$name: no live marker ($log)"
+	expect_in "$(disk_cat "$tmp/$name.img" version.txt)" "ironclone " "$name: version"
+	info="$(disk_cat "$tmp/$name.img" boot-device.txt)"
+	[[ "$info" == "$want_dev"* ]] || fail "$name: boot device '$info', want $want_dev*"
+	expect_in "$(disk_cat "$tmp/$name.img" firmware.txt)" "$want_efi" "$name: firmware"
+	rm -f "$tmp/$name.img"
+}
+
+boot_case bios-cd cd bios sata /dev/sr bios
+boot_case bios-usb usb bios virtio /dev/sd bios
+boot_case uefi-usb usb uefi nvme /dev/sd efi
+echo "PASS: ISO boots (SeaBIOS CD, SeaBIOS USB, OVMF USB), $((size / 1024 / 1024)) MiB"
