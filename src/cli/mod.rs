@@ -1,6 +1,8 @@
 //! Command-line front end: parses arguments with clap and dispatches to one file per
 //! subcommand. Each subcommand is a thin layer over the library.
 
+pub mod inspect;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -12,6 +14,7 @@ pub mod exit {
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
+    #[allow(dead_code)] // until the first destructive subcommand lands
     pub const REFUSED: u8 = 3;
 }
 
@@ -29,7 +32,10 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Show a disk's or image's partition table and what each partition holds.
+    Inspect(inspect::InspectArgs),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +44,7 @@ pub fn main() -> ExitCode {
             eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
             return ExitCode::from(exit::USAGE);
         }
+        Some(Command::Inspect(a)) => inspect::run(a),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
