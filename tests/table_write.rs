@@ -264,3 +264,44 @@ fn sector_4096_round_trip_on_loop() {
     // 128 entries x 128 bytes = 4 sectors of 4096: last usable = N - 1 - 4 - 1.
     assert_eq!(back.gpt.unwrap().last_usable_lba.get(), 80 * MIB / 4096 - 6);
 }
+
+#[test]
+fn hybrid_mbr_round_trip_keeps_hybrid_entries() {
+    let d = tempdir();
+    let src = gpt_source(d.path());
+    run("sgdisk", &["-h", "1:2", path_str(&src)]);
+    let l = read(&src);
+    assert!(l.hybrid_mbr);
+    let dst = sparse(d.path(), "hyb-dst.img", 80 * MIB);
+    write(&dst, &l, &WriteOptions::default()).expect("write");
+    let back = read(&dst);
+    assert!(back.hybrid_mbr);
+    assert_eq!(back.hybrid_entries, l.hybrid_entries);
+    assert_eq!(back.partitions, l.partitions);
+    sgdisk_verify(&dst);
+}
+
+#[test]
+fn inspect_cli_4096_and_sector_size_flag() {
+    let d = tempdir();
+    let img = sparse(d.path(), "4k.img", 32 * MIB);
+    {
+        let lo = LoopDev::attach(&img, Some(4096));
+        run("sgdisk", &["-n1:256:+8M", "-t1:8300", path_str(&lo.path)]);
+        let out = run(
+            env!("CARGO_BIN_EXE_ironclone"),
+            &["inspect", "--json", path_str(&lo.path)],
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["sector_size"], 4096);
+        assert_eq!(v["partitions"][0]["start_lba"], 256);
+        assert_eq!(v["partitions"][0]["size_bytes"], 8 * MIB);
+    }
+    let out = run(
+        env!("CARGO_BIN_EXE_ironclone"),
+        &["inspect", "--json", "--sector-size", "4096", path_str(&img)],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["table"]["kind"], "gpt");
+    assert_eq!(v["partitions"][0]["end_lba"], 256 + 2048 - 1);
+}

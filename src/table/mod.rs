@@ -177,6 +177,27 @@ impl DiskLayout {
         self.disk_size / u64::from(self.sector_size.max(1))
     }
 
+    /// Pairs of partition numbers whose sectors overlap. Extended containers are left
+    /// out: their logicals sit inside them by design.
+    pub fn overlaps(&self) -> Vec<(u32, u32)> {
+        let mut parts: Vec<&Partition> = self
+            .partitions
+            .iter()
+            .filter(|p| !p.ptype.is_mbr_extended())
+            .collect();
+        parts.sort_by_key(|p| p.start_lba);
+        let mut out = Vec::new();
+        for (i, a) in parts.iter().enumerate() {
+            for b in parts.iter().skip(i + 1) {
+                if b.start_lba > a.end_lba {
+                    break;
+                }
+                out.push((a.number, b.number));
+            }
+        }
+        out
+    }
+
     /// The highest LBA any partition uses, if there are partitions.
     pub fn last_used_lba(&self) -> Option<Lba> {
         self.partitions.iter().map(|p| p.end_lba).max()
@@ -242,6 +263,7 @@ pub fn read_layout(dev: &dyn BlockDevice) -> Result<DiskLayout, TableError> {
                     l.warnings
                         .push("GPT found but LBA 0 has no protective MBR (no 0x55AA)".into());
                 }
+                warn_overlaps(&mut l);
                 return Ok(l);
             }
             Err(e) if has_pmbr => return Err(e),
@@ -261,5 +283,66 @@ pub fn read_layout(dev: &dyn BlockDevice) -> Result<DiskLayout, TableError> {
         layout.disk_signature = Some(mbr.disk_signature);
         return Ok(layout);
     }
-    ebr::read_mbr_layout(dev, ss, &mbr, layout)
+    let mut l = ebr::read_mbr_layout(dev, ss, &mbr, layout)?;
+    warn_overlaps(&mut l);
+    Ok(l)
+}
+
+fn warn_overlaps(l: &mut DiskLayout) {
+    for (a, b) in l.overlaps() {
+        l.warnings.push(format!("partitions {a} and {b} overlap"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(number: u32, start: u64, end: u64, ptype: PartType) -> Partition {
+        Partition {
+            number,
+            start_lba: Lba(start),
+            end_lba: Lba(end),
+            size_bytes: (end - start + 1) * 512,
+            ptype,
+            uuid: Some(Uuid::new_v4()),
+            name: Some("n".into()),
+            bootable: false,
+            attributes: 1 << 60,
+            logical: false,
+            ebr_lba: None,
+        }
+    }
+
+    #[test]
+    fn layout_serde_round_trip() {
+        let mut l = DiskLayout::none(512, 1 << 30);
+        l.kind = TableKind::Gpt;
+        l.disk_guid = Some(Uuid::new_v4());
+        l.partitions
+            .push(part(1, 2048, 4095, PartType::Gpt(types::ESP)));
+        l.partitions.push(part(5, 4096, 9000, PartType::Mbr(0x83)));
+        let j = serde_json::to_string(&l).unwrap();
+        let back: DiskLayout = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, l);
+    }
+
+    #[test]
+    fn overlaps_ignore_extended_containers() {
+        let mut l = DiskLayout::none(512, 1 << 30);
+        l.partitions.push(part(1, 2048, 4095, PartType::Mbr(0x83)));
+        l.partitions.push(part(2, 4096, 90000, PartType::Mbr(0x05)));
+        l.partitions.push(part(5, 6000, 7000, PartType::Mbr(0x83)));
+        assert!(l.overlaps().is_empty());
+        l.partitions.push(part(3, 4000, 5000, PartType::Mbr(0x83)));
+        assert_eq!(l.overlaps(), vec![(1, 3)]);
+    }
+
+    #[test]
+    fn byte_range_checks_overflow() {
+        let p = part(1, 2048, 4095, PartType::Mbr(0x83));
+        assert_eq!(p.byte_range(512), Some((2048 * 512, 2048 * 512)));
+        let huge = part(1, u64::MAX / 2, u64::MAX / 2 + 10, PartType::Mbr(0x83));
+        assert_eq!(huge.byte_range(4096), None);
+    }
 }

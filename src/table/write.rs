@@ -53,6 +53,13 @@ fn check_fit(
     limit: u64,
 ) -> Result<(), TableError> {
     let sectors = dev.size() / u64::from(ss);
+    let probe = DiskLayout {
+        partitions: parts.to_vec(),
+        ..DiskLayout::none(ss, dev.size())
+    };
+    if let Some((a, b)) = probe.overlaps().first() {
+        return Err(layout_err(dev, format!("partitions {a} and {b} overlap")));
+    }
     for p in parts {
         if p.start_lba > p.end_lba {
             return Err(layout_err(
@@ -140,8 +147,10 @@ pub fn write_layout(
 fn write_gpt(dev: &dyn BlockDevice, ss: u32, l: &mut DiskLayout) -> Result<(), TableError> {
     let sectors = dev.size() / u64::from(ss);
     let geo = l.gpt.clone();
-    let num_entries = geo.as_ref().map_or(128, |g| g.num_entries).max(128);
     let entry_size = geo.as_ref().map_or(128, |g| g.entry_size);
+    // The UEFI spec wants at least 16 KiB of entry array.
+    let min_entries = 16384 / entry_size.max(1);
+    let num_entries = geo.as_ref().map_or(128, |g| g.num_entries).max(min_entries);
     if !(128..=super::gpt_header::MAX_ENTRY_SIZE).contains(&entry_size) || entry_size % 128 != 0 {
         return Err(layout_err(
             dev,
