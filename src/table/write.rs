@@ -364,6 +364,21 @@ fn write_mbr(dev: &dyn BlockDevice, ss: u32, l: &mut DiskLayout) -> Result<(), T
         ));
     }
 
+    // Logical numbers come from their place in the EBR chain, so a gap or a
+    // different order could not be written faithfully.
+    for (i, p) in logicals.iter().enumerate() {
+        if p.number as usize != i + 5 || p.ptype.is_mbr_extended() {
+            return Err(layout_err(
+                dev,
+                format!(
+                    "logical partition {} must be numbered {} and not be an extended type",
+                    p.number,
+                    i + 5
+                ),
+            ));
+        }
+    }
+
     let mut m = current_mbr(dev);
     if let Some(sig) = l.disk_signature {
         mbr::write_signature(&mut m, sig);
