@@ -241,3 +241,23 @@ fn inspect_cli_json() {
     assert!(v.get("filesystem").is_some());
     let _ = PartType::Mbr(0);
 }
+
+#[test]
+fn whole_disk_filesystems_are_not_tables() {
+    let d = tempdir();
+    for (mkfs, args) in [
+        ("mkfs.vfat", vec!["-F", "32"]),
+        ("mkfs.vfat", vec!["-F", "16"]),
+        ("mkfs.ntfs", vec!["-q", "-F"]),
+        ("mkfs.ext4", vec!["-q", "-F"]),
+    ] {
+        let img = sparse(d.path(), "fs.img", 64 * MIB);
+        let mut a = args.clone();
+        a.push(path_str(&img));
+        run(mkfs, &a);
+        let l = read_layout(&open(&img)).expect("read");
+        assert_eq!(l.kind, TableKind::None, "{mkfs} {args:?}: {l:?}");
+        assert!(l.partitions.is_empty());
+        std::fs::remove_file(&img).unwrap();
+    }
+}

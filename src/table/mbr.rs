@@ -96,11 +96,18 @@ impl MbrSector {
     }
 
     /// True when a 0x55AA sector is really a filesystem boot sector (a "superfloppy"
-    /// NTFS/FAT/exFAT volume without a table): its entry area holds boot code, so the
-    /// status bytes are not 0x00/0x80, or its OEM name says so.
+    /// NTFS/FAT/exFAT volume without a table): its OEM name or FAT type string says
+    /// so, or its entry area holds boot code, so the status bytes are not 0x00/0x80.
     pub fn looks_like_boot_sector(sector: &[u8]) -> bool {
         let oem = sector.get(3..11).unwrap_or(&[]);
         if oem == b"NTFS    " || oem == b"EXFAT   " {
+            return true;
+        }
+        // FAT12/16 (BS_FilSysType at 0x36) and FAT32 (at 0x52): mkfs.fat leaves the
+        // entry area zero, which would otherwise read as an empty MBR.
+        let fat16 = sector.get(0x36..0x39) == Some(&b"FAT"[..]);
+        let fat32 = sector.get(0x52..0x5A) == Some(&b"FAT32   "[..]);
+        if fat16 || fat32 {
             return true;
         }
         (0..4).any(|i| {
