@@ -261,3 +261,24 @@ fn whole_disk_filesystems_are_not_tables() {
         std::fs::remove_file(&img).unwrap();
     }
 }
+
+#[test]
+fn mbr_logicals_on_4096_loop_device() {
+    let d = tempdir();
+    let img = sparse(d.path(), "mbr4k.img", 64 * MIB);
+    let lo = LoopDev::attach(&img, Some(4096));
+    run_in(
+        "sfdisk",
+        &["-q", path_str(&lo.path)],
+        Some(
+            "label: dos\nsize=8MiB, type=83\nsize=4MiB, type=82\nsize=4MiB, type=c\n\
+             size=30MiB, type=5\nsize=6MiB, type=83\nsize=6MiB, type=82\n",
+        ),
+    );
+    let l = read_layout(&open(&lo.path)).expect("read");
+    assert_eq!(l.sector_size, 4096);
+    assert_eq!(l.partitions.len(), 6);
+    assert_eq!(l.partitions[4].size_bytes, 6 * MIB);
+    assert!(l.partitions[4].logical && l.partitions[5].logical);
+    assert_matches_sfdisk(&l, &sfdisk_json(&lo.path));
+}

@@ -164,6 +164,12 @@ fn write_gpt(dev: &dyn BlockDevice, ss: u32, l: &mut DiskLayout) -> Result<(), T
         ));
     }
     let array_bytes = u64::from(num_entries) * u64::from(entry_size);
+    if array_bytes > super::gpt_header::MAX_ARRAY_BYTES {
+        return Err(layout_err(
+            dev,
+            format!("GPT entry array of {array_bytes} bytes is too large"),
+        ));
+    }
     let array_sectors = array_bytes.div_ceil(u64::from(ss));
     // LBA 0 MBR, LBA 1 header, array, then at least one usable sector, then the
     // backup array and header.
