@@ -145,6 +145,7 @@ fn truncated_images() {
     for n in [0, 1, 100, 511] {
         let l = read_layout(&MemDevice::new(n, 512)).unwrap();
         assert_eq!(l.kind, TableKind::None);
+        assert!(n < 512 || l.warnings.is_empty(), "{:?}", l.warnings);
     }
 }
 
@@ -186,6 +187,23 @@ fn random_buffers_never_panic() {
         let _ = read_layout(&MemDevice::from_vec(b, 4096));
     }
     assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+}
+
+#[test]
+fn zeroed_mbr_with_damaged_gpt_is_reported() {
+    let size = 4 * MIB;
+    let last = (size / 512 - 1) as u64;
+    let mut b = vec![0u8; size];
+    gpt_header(&mut b, 1, 2, 128, 128, last);
+    b[512 + 100] ^= 1; // outside the CRC'd 92 bytes: still valid header...
+    b[512 + 50] ^= 1; // ...but this breaks HeaderCRC32
+    let l = read_layout(&MemDevice::from_vec(b, 512)).unwrap();
+    assert_eq!(l.kind, TableKind::None);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("HeaderCRC32")),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]

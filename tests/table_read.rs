@@ -173,6 +173,7 @@ fn blank_disk_has_no_table() {
     let l = read_layout(&open(&img)).expect("read");
     assert_eq!(l.kind, TableKind::None);
     assert!(l.partitions.is_empty());
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let (ok, out) = run_status("sfdisk", &["--json", path_str(&img)]);
     assert!(
         !ok || !out.contains("partitiontable"),

@@ -267,7 +267,24 @@ pub fn read_layout(dev: &dyn BlockDevice) -> Result<DiskLayout, TableError> {
                 return Ok(l);
             }
             Err(e) if has_pmbr => return Err(e),
-            Err(_) => return Ok(layout),
+            Err(e) => {
+                let no_gpt_at_all = match &e {
+                    TableError::NoValidGpt {
+                        primary, backup, ..
+                    } => {
+                        primary.starts_with("no \"EFI PART\"")
+                            && backup.starts_with("no \"EFI PART\"")
+                    }
+                    TableError::TooSmallDevice { .. } => true,
+                    _ => false,
+                };
+                if !no_gpt_at_all {
+                    layout
+                        .warnings
+                        .push(format!("no MBR, and the GPT is unreadable: {e}"));
+                }
+                return Ok(layout);
+            }
         }
     }
 
