@@ -20,6 +20,8 @@ pub mod guid;
 pub mod mbr;
 pub mod types;
 pub mod write;
+mod write_gpt;
+mod write_mbr;
 
 pub use error::TableError;
 pub use types::gpt_type_name;
