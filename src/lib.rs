@@ -14,5 +14,6 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod resize;
+pub mod table;
 pub mod units;
 pub mod usedmap;

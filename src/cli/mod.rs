@@ -3,6 +3,7 @@
 
 pub mod bootfix;
 pub mod disks;
+pub mod inspect;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ pub mod exit {
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
+    #[allow(dead_code)] // until the first destructive subcommand lands
     pub const REFUSED: u8 = 3;
 }
 
@@ -38,6 +40,8 @@ pub enum Command {
     Bootfix(bootfix::Args),
     /// List disks, partitions, filesystems and which disks are off limits.
     Disks(disks::DisksArgs),
+    /// Show a disk's or image's partition table and what each partition holds.
+    Inspect(inspect::InspectArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Some(Command::Disks(args)) => disks::run(args),
+        Some(Command::Inspect(a)) => inspect::run(a),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
