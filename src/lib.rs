@@ -10,5 +10,6 @@
 pub mod device;
 pub mod probe;
 pub mod progress;
+pub mod repo;
 pub mod units;
 pub mod usedmap;
