@@ -1,6 +1,11 @@
 //! Command-line front end: parses arguments with clap and dispatches to one file per
 //! subcommand. Each subcommand is a thin layer over the library.
 
+mod images;
+mod progress;
+mod prune;
+mod verify;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -29,7 +34,14 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List the images in a repository.
+    Images(images::Args),
+    /// Check every chunk, reference and root hash of a repository or one image.
+    Verify(verify::Args),
+    /// Remove chunks that no image uses.
+    Prune(prune::Args),
+}
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,6 +50,9 @@ pub fn main() -> ExitCode {
             eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
             return ExitCode::from(exit::USAGE);
         }
+        Some(Command::Images(a)) => images::run(a),
+        Some(Command::Verify(a)) => verify::run(a),
+        Some(Command::Prune(a)) => prune::run(a),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
