@@ -17,6 +17,7 @@ pub mod exit {
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
+    #[allow(dead_code)] // used once backup/restore refuse (lead glue)
     pub const REFUSED: u8 = 3;
 }
 

@@ -110,7 +110,7 @@ impl Manifest {
         for a in &self.areas {
             for c in &a.chunks {
                 let end = c.offset.checked_add(u64::from(c.len));
-                if end.is_none_or_gt(a.len) || c.len > self.chunk_size {
+                if end.map_or(true, |e| e > a.len) || c.len > self.chunk_size {
                     return Err(format!(
                         "area {}: chunk at {} (+{}) outside the area ({} bytes)",
                         a.name, c.offset, c.len, a.len
@@ -136,16 +136,6 @@ impl Manifest {
             .flat_map(|a| a.chunks.iter())
             .map(|c| u64::from(c.len))
             .sum()
-    }
-}
-
-trait GtCheck {
-    fn is_none_or_gt(self, limit: u64) -> bool;
-}
-
-impl GtCheck for Option<u64> {
-    fn is_none_or_gt(self, limit: u64) -> bool {
-        self.map_or(true, |v| v > limit)
     }
 }
 

@@ -54,6 +54,9 @@ pub struct RestoreReport {
     pub bytes_verified: u64,
 }
 
+/// A record's index entry and its stored (compressed) bytes.
+type Stored = (RecordInfo, Vec<u8>);
+
 /// Chunks restored per batch: decompressed in parallel, written in order.
 const BATCH: usize = 16;
 
@@ -130,7 +133,7 @@ pub fn restore(
             total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
         });
         for batch in a.chunks.chunks(BATCH) {
-            let mut stored: Vec<(ChunkRef, Option<(RecordInfo, Vec<u8>)>)> = Vec::new();
+            let mut stored: Vec<(ChunkRef, Option<Stored>)> = Vec::new();
             for c in batch {
                 let Some(id) = c.id else {
                     stored.push((*c, None));
