@@ -40,10 +40,7 @@ impl UsedMap {
             total_bytes: size,
             used_bytes: size,
             extents: if size > 0 {
-                vec![ByteExtent {
-                    offset: 0,
-                    len: size,
-                }]
+                vec![ByteExtent { offset: 0, len: size }]
             } else {
                 vec![]
             },
