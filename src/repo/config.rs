@@ -92,3 +92,32 @@ impl RepoConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_unknown_versions_encryption_and_bad_sizes() {
+        let p = Path::new("config");
+        let ok = RepoConfig::new(DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE);
+        let body = serde_json::to_vec(&ok).unwrap();
+        assert_eq!(RepoConfig::parse(p, &body).unwrap(), ok);
+        let mut v = ok.clone();
+        v.version = 2;
+        assert!(matches!(
+            v.validate(p),
+            Err(RepoError::Version { found: 2, .. })
+        ));
+        let mut e = ok.clone();
+        e.encryption = Some(serde_json::json!({"scheme": "x"}));
+        assert!(matches!(e.validate(p), Err(RepoError::Encrypted { .. })));
+        let mut c = ok.clone();
+        c.chunk_size = 3000;
+        assert!(c.validate(p).is_err());
+        let mut s = ok;
+        s.pack_size = 8 << 30;
+        assert!(s.validate(p).is_err());
+        assert!(RepoConfig::parse(p, b"\xff garbage").is_err());
+    }
+}

@@ -159,3 +159,66 @@ pub fn check_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut m = Manifest {
+            version: 1,
+            name: "x".into(),
+            created_unix: 1,
+            source: SourceInfo::default(),
+            chunk_size: 1 << 20,
+            areas: vec![AreaManifest {
+                name: "p1".into(),
+                kind: AreaKind::Partition,
+                offset: 1 << 20,
+                len: 4 << 20,
+                extents: vec![],
+                meta: serde_json::json!({"b": 1, "a": [1, 2]}),
+                chunks: vec![ChunkRef {
+                    offset: 0,
+                    len: 4096,
+                    id: Some(ChunkId::of(b"x")),
+                }],
+                unreadable: vec![],
+            }],
+            stats: ImageStats::default(),
+            root: String::new(),
+        };
+        m.seal();
+        m
+    }
+
+    #[test]
+    fn root_hash_detects_changes_and_bounds_are_checked() {
+        let m = sample();
+        let p = Path::new("x.json");
+        let body = serde_json::to_vec(&m).unwrap();
+        assert_eq!(Manifest::parse("x", p, &body).unwrap(), m);
+        assert!(
+            Manifest::parse("y", p, &body).is_err(),
+            "name must match the file"
+        );
+        let mut changed = m.clone();
+        changed.areas[0].chunks[0].len = 8192;
+        let body = serde_json::to_vec(&changed).unwrap();
+        assert!(Manifest::parse("x", p, &body).is_err());
+        // A sealed manifest whose chunk runs past its area is still refused.
+        let mut out = m;
+        out.areas[0].chunks[0].offset = 4 << 20;
+        out.seal();
+        let body = serde_json::to_vec(&out).unwrap();
+        assert!(Manifest::parse("x", p, &body).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("laptop-2026.01_01+x").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
