@@ -208,3 +208,38 @@ fn skipping_areas_and_zeroed_targets() {
     assert!(got[..s].iter().all(|&b| b == 0));
     assert!(t.size() == size);
 }
+
+#[test]
+fn restore_progress_adds_up_to_the_job_total() {
+    let size = 32 * MIB;
+    let src = MemDevice::from_vec(mixed_data(size as usize, 8), 512);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    let t = MemDevice::new(size as usize, 512);
+    let ev = Collect::default();
+    repo::restore(
+        &r,
+        "x",
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &ev,
+    )
+    .unwrap();
+    let ev = ev.events();
+    let total = match &ev[0] {
+        ProgressEvent::JobStart { total_bytes, .. } => *total_bytes,
+        e => panic!("first event {e:?}"),
+    };
+    let advanced: u64 = ev
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Advance { bytes } => Some(*bytes),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(advanced, total);
+    assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
+}

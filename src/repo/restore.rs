@@ -112,11 +112,13 @@ pub fn restore(
         .flat_map(|(a, _)| a.chunks.iter())
         .map(|c| u64::from(c.len))
         .sum();
-    progress.report(ProgressEvent::JobStart {
-        job: format!("restore {image}"),
-        total_bytes: total,
-    });
-    let locs = precheck(repo, &m, &placed, opts, progress)?;
+    // The job moves: stored bytes checked, bytes written, bytes read back.
+    let after = if opts.verify_after {
+        total.saturating_mul(2)
+    } else {
+        total
+    };
+    let locs = precheck(repo, &m, &placed, opts, after, progress)?;
     let mut packs = Packs {
         dir: repo.packs_dir(),
         open: HashMap::new(),
@@ -216,6 +218,7 @@ fn precheck(
     m: &Manifest,
     placed: &[(&AreaManifest, u64)],
     opts: &RestoreOptions,
+    later_bytes: u64,
     progress: &dyn Progress,
 ) -> Result<HashMap<ChunkId, (PackId, RecordInfo)>> {
     let idx = repo.load_index()?;
@@ -263,6 +266,10 @@ fn precheck(
         .flatten()
         .map(|r| u64::from(r.stored_len))
         .sum();
+    progress.report(ProgressEvent::JobStart {
+        job: format!("restore {}", m.name),
+        total_bytes: check_bytes.saturating_add(later_bytes),
+    });
     progress.report(ProgressEvent::PhaseStart {
         name: "check".into(),
         total_bytes: check_bytes,
