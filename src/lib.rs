@@ -15,5 +15,6 @@ pub mod probe;
 pub mod progress;
 pub mod resize;
 pub mod table;
+pub mod repo;
 pub mod units;
 pub mod usedmap;

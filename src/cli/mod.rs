@@ -4,6 +4,10 @@
 pub mod bootfix;
 pub mod disks;
 pub mod inspect;
+mod images;
+mod progress;
+mod prune;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +22,7 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
     #[allow(dead_code)] // until the first destructive subcommand lands
+    #[allow(dead_code)] // used once backup/restore refuse (lead glue)
     pub const REFUSED: u8 = 3;
 }
 
@@ -42,6 +47,12 @@ pub enum Command {
     Disks(disks::DisksArgs),
     /// Show a disk's or image's partition table and what each partition holds.
     Inspect(inspect::InspectArgs),
+    /// List the images in a repository.
+    Images(images::Args),
+    /// Check every chunk, reference and root hash of a repository or one image.
+    Verify(verify::Args),
+    /// Remove chunks that no image uses.
+    Prune(prune::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +68,9 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Disks(args)) => disks::run(args),
         Some(Command::Inspect(a)) => inspect::run(a),
+        Some(Command::Images(a)) => images::run(a),
+        Some(Command::Verify(a)) => verify::run(a),
+        Some(Command::Prune(a)) => prune::run(a),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -1,0 +1,59 @@
+//! `ironclone images <REPO>`: what is in a repository, with sizes and dedup figures.
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use ironclone::repo::Repository;
+use ironclone::units::human_bytes;
+use std::path::PathBuf;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The repository directory.
+    pub repo: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let repo =
+        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let list = repo.list_images()?;
+    if a.json {
+        let v: Vec<serde_json::Value> = list
+            .iter()
+            .map(|r| match r {
+                Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "images": v }))?
+        );
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no images in {}", a.repo.display());
+    }
+    for r in list {
+        match r {
+            Ok(s) => println!(
+                "{:<24} {:>10}  created {}  from {} ({}{})  areas {}  new {} stored {} dedup {} zero {}",
+                s.name,
+                human_bytes(s.data_bytes),
+                s.created_unix,
+                s.source.path,
+                human_bytes(s.source.size),
+                s.source.serial.as_deref().map(|x| format!(", serial {x}")).unwrap_or_default(),
+                s.areas.join(","),
+                human_bytes(s.stats.new_bytes),
+                human_bytes(s.stats.new_stored_bytes),
+                human_bytes(s.stats.dedup_bytes),
+                human_bytes(s.stats.zero_bytes),
+            ),
+            Err(e) => println!("DAMAGED: {e}"),
+        }
+    }
+    Ok(())
+}

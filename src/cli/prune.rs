@@ -1,0 +1,41 @@
+//! `ironclone prune <REPO>`: removes chunks no image uses.
+
+use super::progress::Renderer;
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use ironclone::repo::{self, Repository};
+use ironclone::units::human_bytes;
+use std::path::PathBuf;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The repository directory.
+    pub repo: PathBuf,
+    /// JSON-lines progress and a JSON report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let repo =
+        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let r = Renderer::new(a.json);
+    let rep = repo::prune(&repo, &r)?;
+    r.finish();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({ "event": "result", "report": rep }))?
+        );
+    } else {
+        println!(
+            "{} image(s) kept; {} pack(s) deleted, {} rewritten, {} chunk(s) removed, {} freed",
+            rep.images,
+            rep.packs_deleted,
+            rep.packs_rewritten,
+            rep.chunks_removed,
+            human_bytes(rep.bytes_freed)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! `ironclone verify <REPO> [NAME]`: checks every chunk, reference and root hash and
+//! names the image, area and byte range of any damage. Exits non-zero on damage.
+
+use super::progress::Renderer;
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use ironclone::repo::{self, Repository};
+use std::path::PathBuf;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// The repository directory.
+    pub repo: PathBuf,
+    /// Only this image (default: the whole repository).
+    pub name: Option<String>,
+    /// JSON-lines progress and a JSON report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let repo =
+        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let r = Renderer::new(a.json);
+    let rep = repo::verify(&repo, a.name.as_deref(), &r)?;
+    r.finish();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({ "event": "result", "report": rep }))?
+        );
+    } else {
+        println!(
+            "checked {} image(s), {} pack(s), {} chunk(s)",
+            rep.images.len(),
+            rep.packs_checked,
+            rep.chunks_checked
+        );
+        for p in &rep.problems {
+            println!("problem: {p}");
+        }
+        for d in &rep.damages {
+            println!(
+                "DAMAGE image {} area {} bytes [{}, {}) (disk byte {}): {}",
+                d.image,
+                d.area,
+                d.area_offset,
+                d.area_offset.saturating_add(d.len),
+                d.disk_offset,
+                d.what
+            );
+        }
+    }
+    if rep.ok() {
+        if !a.json {
+            println!("ok");
+        }
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "repository damaged: {} damaged range(s), {} other problem(s)",
+            rep.damages.len(),
+            rep.problems.len()
+        )
+    }
+}

@@ -1,0 +1,103 @@
+//! Repository errors say which file, which byte, which chunk and which image, so a
+//! damaged repository can be reported as "pack X at byte N holds a bad chunk used by
+//! image Y, partition p2" rather than "checksum mismatch".
+
+use crate::device::DeviceError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RepoError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("{path}: not a usable repository config: {what}")]
+    BadConfig { path: PathBuf, what: String },
+    #[error(
+        "{path}: repository format version {found} is not supported (this build reads {supported})"
+    )]
+    Version {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "{path}: repository is encrypted ({scheme}); this build cannot read encrypted repositories"
+    )]
+    Encrypted { path: PathBuf, scheme: String },
+    #[error("{path} at byte {offset}: corrupt pack: {what}")]
+    CorruptPack {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+    #[error("{path}: corrupt index file: {what}")]
+    CorruptIndex { path: PathBuf, what: String },
+    #[error("image {image}: {path}: corrupt manifest: {what}")]
+    CorruptManifest {
+        image: String,
+        path: PathBuf,
+        what: String,
+    },
+    #[error("image {image} not found in {repo}")]
+    NoImage { image: String, repo: PathBuf },
+    #[error("image {image} already exists in {repo}")]
+    ImageExists { image: String, repo: PathBuf },
+    #[error("invalid image name {name:?}: {why}")]
+    BadName { name: String, why: &'static str },
+    #[error("invalid backup plan: area {area}: {what}")]
+    BadPlan { area: String, what: String },
+    #[error("restore of image {image} refused before writing anything: {} problem(s), first: {}", problems.len(), problems.first().map(String::as_str).unwrap_or("?"))]
+    RestoreRefused {
+        image: String,
+        problems: Vec<String>,
+    },
+    #[error(
+        "target {target}: area {area} needs bytes [{offset}, {end}) but the target has {size}"
+    )]
+    TargetTooSmall {
+        target: String,
+        area: String,
+        offset: u64,
+        end: u64,
+        size: u64,
+    },
+    #[error("image {image}, area {area}: chunk {id} at area byte {offset} (+{len}): {what}")]
+    BadChunk {
+        image: String,
+        area: String,
+        id: String,
+        offset: u64,
+        len: u64,
+        what: String,
+    },
+    #[error("verify after restore: image {image}, area {area}, target byte {target_offset} (+{len}): read back differs")]
+    ReadBackMismatch {
+        image: String,
+        area: String,
+        target_offset: u64,
+        len: u64,
+    },
+    #[error(
+        "{path}: repository is locked by process {pid}; remove the file if that process is gone"
+    )]
+    Locked { path: PathBuf, pid: String },
+    #[error("zstd: {0}")]
+    Compression(String),
+    #[error("backup pipeline: {0}")]
+    Pipeline(String),
+}
+
+impl RepoError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> RepoError {
+        let path = path.into();
+        move |source| RepoError::Io { path, source }
+    }
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;

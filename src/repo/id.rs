@@ -1,0 +1,100 @@
+//! Content identifiers. A chunk is named by the blake3 hash of its uncompressed bytes,
+//! a pack by the blake3 hash of its whole file, so both can be checked by recomputing
+//! them and neither can be confused with the other (distinct newtypes).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+fn to_hex(bytes: &[u8; 32]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
+}
+
+fn from_hex(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        let hi = char::from(*pair.first()?).to_digit(16)?;
+        let lo = char::from(*pair.get(1)?).to_digit(16)?;
+        *out.get_mut(i)? = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; 32]);
+
+        impl $name {
+            pub fn of(data: &[u8]) -> Self {
+                $name(*blake3::hash(data).as_bytes())
+            }
+            pub fn to_hex(&self) -> String {
+                to_hex(&self.0)
+            }
+            pub fn from_hex(s: &str) -> Option<Self> {
+                from_hex(s).map($name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), &self.to_hex()[..12])
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::from_hex(&s)
+                    .ok_or_else(|| serde::de::Error::custom(format!("bad hex id {s:?}")))
+            }
+        }
+    };
+}
+
+id_type!(
+    /// blake3 of a chunk's uncompressed bytes.
+    ChunkId
+);
+id_type!(
+    /// blake3 of a pack file's full contents.
+    PackId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_garbage() {
+        let id = ChunkId::of(b"hello");
+        assert_eq!(ChunkId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(ChunkId::from_hex("zz"), None);
+        assert_eq!(ChunkId::from_hex(&"g".repeat(64)), None);
+        let j = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<ChunkId>(&j).unwrap(), id);
+    }
+}

@@ -1,0 +1,224 @@
+//! Image manifests: one JSON file per image under `images/`, naming every chunk the
+//! image needs. A manifest is self-contained (it never refers to another image) and
+//! carries a root hash over its own canonical serialisation, so any change to it —
+//! bit rot or a careless edit — is detected before a restore trusts it.
+
+use super::error::{RepoError, Result};
+use super::id::ChunkId;
+use super::plan::{AreaKind, SourceInfo};
+use crate::usedmap::ByteExtent;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Manifests are bounded: ~100 bytes per 1 MiB chunk, so 256 MiB covers a 2 PB disk.
+pub const MAX_MANIFEST: u64 = 256 << 20;
+
+/// One piece of an area: `len` bytes at `offset` (relative to the area start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub offset: u64,
+    pub len: u32,
+    /// `None` for an all-zero piece, which is not stored.
+    pub id: Option<ChunkId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AreaManifest {
+    pub name: String,
+    pub kind: AreaKind,
+    pub offset: u64,
+    pub len: u64,
+    pub extents: Vec<ByteExtent>,
+    pub meta: serde_json::Value,
+    pub chunks: Vec<ChunkRef>,
+    /// Ranges (relative to the area) that could not be read from the source; their
+    /// chunks hold zeros. Filled by rescue reading (issue 9), empty otherwise.
+    #[serde(default)]
+    pub unreadable: Vec<ByteExtent>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageStats {
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+    /// Bytes that were all zero and not stored.
+    pub zero_bytes: u64,
+    /// Raw bytes of chunks that were new to the repository.
+    pub new_bytes: u64,
+    /// Bytes written to packs for those new chunks (after compression).
+    pub new_stored_bytes: u64,
+    /// Raw bytes of chunks already in the repository.
+    pub dedup_bytes: u64,
+    /// Distinct non-zero chunks the image references.
+    pub chunks: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub name: String,
+    /// Seconds since the Unix epoch (UTC).
+    pub created_unix: u64,
+    pub source: SourceInfo,
+    pub chunk_size: u32,
+    pub areas: Vec<AreaManifest>,
+    pub stats: ImageStats,
+    /// blake3 (hex) of this manifest serialised with `root` empty.
+    pub root: String,
+}
+
+impl Manifest {
+    pub fn compute_root(&self) -> String {
+        let mut m = self.clone();
+        m.root = String::new();
+        // serde_json::Value maps are BTreeMaps (no preserve_order feature), so the
+        // serialisation is canonical.
+        let body = serde_json::to_vec(&m).unwrap_or_default();
+        blake3::hash(&body).to_hex().to_string()
+    }
+
+    pub fn seal(&mut self) {
+        self.root = self.compute_root();
+    }
+
+    pub fn parse(image: &str, path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let bad = |what: String| RepoError::CorruptManifest {
+            image: image.to_string(),
+            path: path.to_path_buf(),
+            what,
+        };
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if m.version != 1 {
+            return Err(bad(format!("manifest version {}", m.version)));
+        }
+        let root = m.compute_root();
+        if root != m.root {
+            return Err(bad(format!(
+                "root hash mismatch (stored {}, computed {root})",
+                m.root
+            )));
+        }
+        if m.name != image {
+            return Err(bad(format!("names image {:?}", m.name)));
+        }
+        m.check_chunks().map_err(bad)?;
+        Ok(m)
+    }
+
+    /// Chunks must lie inside their areas; a restore trusts these offsets.
+    fn check_chunks(&self) -> std::result::Result<(), String> {
+        for a in &self.areas {
+            for c in &a.chunks {
+                let end = c.offset.checked_add(u64::from(c.len));
+                if end.map_or(true, |e| e > a.len) || c.len > self.chunk_size {
+                    return Err(format!(
+                        "area {}: chunk at {} (+{}) outside the area ({} bytes)",
+                        a.name, c.offset, c.len, a.len
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every distinct stored chunk the image needs.
+    pub fn chunk_ids(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        self.areas
+            .iter()
+            .flat_map(|a| a.chunks.iter())
+            .filter_map(|c| c.id)
+    }
+
+    /// Bytes a restore writes.
+    pub fn data_bytes(&self) -> u64 {
+        self.areas
+            .iter()
+            .flat_map(|a| a.chunks.iter())
+            .map(|c| u64::from(c.len))
+            .sum()
+    }
+}
+
+/// Image names become file names on FAT32 too: keep them plain.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |why| RepoError::BadName {
+        name: name.to_string(),
+        why,
+    };
+    if name.is_empty() || name.len() > 100 {
+        return Err(bad("must be 1 to 100 characters"));
+    }
+    if name.starts_with('.') {
+        return Err(bad("must not start with a dot"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'))
+    {
+        return Err(bad("only letters, digits, '-', '_', '.', '+' are allowed"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut m = Manifest {
+            version: 1,
+            name: "x".into(),
+            created_unix: 1,
+            source: SourceInfo::default(),
+            chunk_size: 1 << 20,
+            areas: vec![AreaManifest {
+                name: "p1".into(),
+                kind: AreaKind::Partition,
+                offset: 1 << 20,
+                len: 4 << 20,
+                extents: vec![],
+                meta: serde_json::json!({"b": 1, "a": [1, 2]}),
+                chunks: vec![ChunkRef {
+                    offset: 0,
+                    len: 4096,
+                    id: Some(ChunkId::of(b"x")),
+                }],
+                unreadable: vec![],
+            }],
+            stats: ImageStats::default(),
+            root: String::new(),
+        };
+        m.seal();
+        m
+    }
+
+    #[test]
+    fn root_hash_detects_changes_and_bounds_are_checked() {
+        let m = sample();
+        let p = Path::new("x.json");
+        let body = serde_json::to_vec(&m).unwrap();
+        assert_eq!(Manifest::parse("x", p, &body).unwrap(), m);
+        assert!(
+            Manifest::parse("y", p, &body).is_err(),
+            "name must match the file"
+        );
+        let mut changed = m.clone();
+        changed.areas[0].chunks[0].len = 8192;
+        let body = serde_json::to_vec(&changed).unwrap();
+        assert!(Manifest::parse("x", p, &body).is_err());
+        // A sealed manifest whose chunk runs past its area is still refused.
+        let mut out = m;
+        out.areas[0].chunks[0].offset = 4 << 20;
+        out.seal();
+        let body = serde_json::to_vec(&out).unwrap();
+        assert!(Manifest::parse("x", p, &body).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("laptop-2026.01_01+x").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

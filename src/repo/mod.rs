@@ -1,0 +1,196 @@
+//! The image repository: a directory of content-addressed, compressed, checksummed
+//! chunks in packs, an index, and one manifest per image (format: docs/FORMAT.md).
+//!
+//! It works on a generic `BackupPlan` (areas of a device and the extents to read), so
+//! partition tables and used-block maps stay outside: the same engine backs up a whole
+//! disk, one partition or a hand-built test plan, and restores it at any offsets.
+
+mod backup;
+mod config;
+mod error;
+mod fsutil;
+mod id;
+mod index;
+mod lock;
+mod manifest;
+mod pack;
+mod plan;
+mod prune;
+mod restore;
+mod verify;
+
+pub use backup::{backup, BackupOptions};
+pub use config::{RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSION};
+pub use error::RepoError;
+pub use id::{ChunkId, PackId};
+pub use index::{Index, Location};
+pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
+pub use pack::{Compression, RecordInfo};
+pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
+pub use prune::{prune, PruneReport};
+pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
+pub use verify::{verify, Damage, VerifyReport};
+
+use error::Result;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// An open repository directory.
+pub struct Repository {
+    root: PathBuf,
+    config: RepoConfig,
+}
+
+/// One line of `images`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageSummary {
+    pub name: String,
+    pub created_unix: u64,
+    pub source: SourceInfo,
+    pub areas: Vec<String>,
+    pub data_bytes: u64,
+    pub stats: ImageStats,
+}
+
+impl Repository {
+    /// Creates an empty repository at `path` (which may exist but must be empty of a config).
+    pub fn init(path: &Path, chunk_size: u32, pack_size: u64) -> Result<Repository> {
+        let config = RepoConfig::new(chunk_size, pack_size);
+        config.validate(&path.join("config"))?;
+        for d in ["packs", "index", "images", "tmp", "locks"] {
+            let p = path.join(d);
+            std::fs::create_dir_all(&p).map_err(error::RepoError::io(&p))?;
+        }
+        let cfg_path = path.join("config");
+        if cfg_path.exists() {
+            return Err(RepoError::BadConfig {
+                path: cfg_path,
+                what: "a repository already exists here".into(),
+            });
+        }
+        let body = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::BadConfig {
+            path: cfg_path.clone(),
+            what: e.to_string(),
+        })?;
+        fsutil::write_atomic(&path.join("tmp"), &cfg_path, &body)?;
+        fsutil::fsync_dir(path)?;
+        Ok(Repository {
+            root: path.to_path_buf(),
+            config,
+        })
+    }
+
+    pub fn open(path: &Path) -> Result<Repository> {
+        let cfg_path = path.join("config");
+        let bytes = fsutil::read_bounded(&cfg_path, 1 << 20)?;
+        let config = RepoConfig::parse(&cfg_path, &bytes)?;
+        Ok(Repository {
+            root: path.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Opens the repository, creating it with default parameters when `path` has none.
+    pub fn open_or_init(path: &Path) -> Result<Repository> {
+        if path.join("config").exists() {
+            Self::open(path)
+        } else {
+            Self::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE)
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+    pub(crate) fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+    pub(crate) fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+    pub(crate) fn images_dir(&self) -> PathBuf {
+        self.root.join("images")
+    }
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+    pub(crate) fn manifest_path(&self, name: &str) -> PathBuf {
+        self.images_dir().join(format!("{name}.json"))
+    }
+
+    /// Image names, sorted.
+    pub fn image_names(&self) -> Result<Vec<String>> {
+        let dir = self.images_dir();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(RepoError::io(&dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_suffix(".json").map(str::to_string)
+            })
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Loads and checks an image manifest (root hash, chunk bounds).
+    pub fn load_manifest(&self, name: &str) -> Result<Manifest> {
+        manifest::check_name(name)?;
+        let path = self.manifest_path(name);
+        if !path.exists() {
+            return Err(RepoError::NoImage {
+                image: name.to_string(),
+                repo: self.root.clone(),
+            });
+        }
+        let bytes = fsutil::read_bounded(&path, manifest::MAX_MANIFEST)?;
+        Manifest::parse(name, &path, &bytes)
+    }
+
+    /// Summaries of every image; images whose manifest is damaged are returned as errors.
+    pub fn list_images(&self) -> Result<Vec<std::result::Result<ImageSummary, RepoError>>> {
+        Ok(self
+            .image_names()?
+            .into_iter()
+            .map(|n| {
+                self.load_manifest(&n).map(|m| ImageSummary {
+                    data_bytes: m.data_bytes(),
+                    areas: m.areas.iter().map(|a| a.name.clone()).collect(),
+                    name: m.name,
+                    created_unix: m.created_unix,
+                    source: m.source,
+                    stats: m.stats,
+                })
+            })
+            .collect())
+    }
+
+    /// Removes an image's manifest; its chunks stay until `prune`.
+    pub fn delete_image(&self, name: &str) -> Result<()> {
+        manifest::check_name(name)?;
+        let path = self.manifest_path(name);
+        std::fs::remove_file(&path).map_err(RepoError::io(&path))?;
+        fsutil::fsync_dir(&self.images_dir())
+    }
+
+    pub fn load_index(&self) -> Result<Index> {
+        Index::load(&self.index_dir())
+    }
+
+    /// Rebuilds index files from the packs themselves (after index damage). Returns the
+    /// number of packs re-indexed.
+    pub fn repair_index(&self) -> Result<usize> {
+        let _lock = lock::Lock::acquire(&self.root)?;
+        let mut n = 0;
+        for (pack_id, path) in verify::list_packs(&self.packs_dir())? {
+            let scan = pack::scan(&path, Some(&pack_id), self.config.chunk_size)?;
+            index::write(&self.index_dir(), &self.tmp_dir(), &pack_id, scan.good)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

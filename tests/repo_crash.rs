@@ -1,0 +1,106 @@
+//! A backup killed with SIGKILL halfway leaves no image, and the rerun completes and
+//! reuses the chunks of the packs that were finished before the kill.
+
+mod repo_common;
+
+use ironclone::device::MemDevice;
+use ironclone::progress::NoProgress;
+use ironclone::repo::{self, BackupOptions, BackupPlan, Repository, RestoreOptions, SourceInfo};
+use repo_common::*;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn driver() -> PathBuf {
+    // target/debug/deps/repo_crash-HASH → target/debug/examples/repo_backup_driver
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/repo_backup_driver");
+    assert!(
+        p.exists(),
+        "{} is missing: cargo test builds examples",
+        p.display()
+    );
+    p
+}
+
+fn count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |r| r.count())
+}
+
+#[test]
+fn killed_backup_leaves_no_image_and_rerun_reuses_chunks() {
+    let size = 64 * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let data = mixed_data(size as usize, 21);
+    let src_path = dir.path().join("src.img");
+    std::fs::write(&src_path, &data).unwrap();
+    let root = dir.path().join("repo");
+    let mut child = Command::new(driver())
+        .arg(&src_path)
+        .arg(&root)
+        .arg("victim")
+        .args(["--pack-size", &(4 << 20).to_string(), "--slow-ms", "40"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until at least two packs are durable (their index files exist), then kill.
+    let t = Instant::now();
+    while count(&root.join("index")) < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "driver never finished a pack"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "driver ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // std sends SIGKILL on Unix: no cleanup code in the driver runs.
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "driver finished before the kill");
+
+    let r = Repository::open(&root).unwrap();
+    assert!(
+        r.image_names().unwrap().is_empty(),
+        "a killed backup left an image"
+    );
+    assert!(r.list_images().unwrap().is_empty());
+
+    let src = MemDevice::from_vec(data.clone(), 512);
+    let plan = BackupPlan::whole_device(SourceInfo {
+        size,
+        sector_size: 512,
+        ..Default::default()
+    });
+    let m = repo::backup(&r, &src, &plan, &BackupOptions::new("victim"), &NoProgress).unwrap();
+    assert!(
+        m.stats.dedup_bytes >= 2 * MIB,
+        "rerun reused nothing: {:?}",
+        m.stats
+    );
+    assert!(m.stats.new_bytes + m.stats.dedup_bytes + m.stats.zero_bytes == size);
+    assert!(m.stats.new_bytes < size - m.stats.zero_bytes);
+
+    let t = MemDevice::new(size as usize, 512);
+    repo::restore(
+        &r,
+        "victim",
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(t.snapshot() == data);
+    // The temp file of the killed pack is cleaned by prune; everything still verifies.
+    let p = repo::prune(&r, &NoProgress).unwrap();
+    assert!(p.temp_files_removed >= 1, "{p:?}");
+    assert!(repo::verify(&r, None, &NoProgress).unwrap().ok());
+}

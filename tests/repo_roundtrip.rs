@@ -1,0 +1,245 @@
+//! Backup → restore round trips, dedup of a second backup, prune, and restore at
+//! other offsets, on memory and file devices.
+
+mod repo_common;
+
+use ironclone::device::{BlockDevice, MemDevice};
+use ironclone::progress::{Collect, NoProgress, ProgressEvent};
+use ironclone::repo::{self, BackupOptions, Repository, RestoreOptions};
+use repo_common::*;
+
+#[test]
+fn round_trip_on_memory_devices() {
+    let size = 40 * MIB;
+    let data = mixed_data(size as usize, 1);
+    let src = MemDevice::from_vec(data.clone(), 512).read_only();
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    let events = Collect::default();
+    let m = repo::backup(&r, &src, &plan, &BackupOptions::new("first"), &events).unwrap();
+    assert_eq!(m.stats.bytes_read, plan.total_bytes());
+    assert!(m.stats.zero_bytes > 0, "zero regions are detected");
+    assert!(
+        m.stats.new_stored_bytes < m.stats.new_bytes,
+        "text is compressed"
+    );
+    let ev = events.events();
+    assert!(ev.contains(&ProgressEvent::PhaseStart {
+        name: "p1".into(),
+        total_bytes: plan.areas[1].extents.iter().map(|e| e.len).sum()
+    }));
+    let advanced: u64 = ev
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Advance { bytes } => Some(*bytes),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(advanced, plan.total_bytes());
+
+    let target = MemDevice::new(size as usize, 512);
+    let rep = repo::restore(
+        &r,
+        "first",
+        &target,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(rep.bytes_verified, plan.total_bytes());
+    assert_restored(&data, &target.snapshot(), &plan);
+
+    // Shifted onto a larger disk: every area moved by 3 MiB.
+    let big = MemDevice::new((size + 8 * MIB) as usize, 512);
+    repo::restore(
+        &r,
+        "first",
+        &big,
+        &|a| Some(a.offset + 3 * MIB),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let got = big.snapshot();
+    assert_restored(
+        &data,
+        &got[(3 * MIB) as usize..(3 * MIB + size) as usize],
+        &plan,
+    );
+
+    // A target too small is refused up front.
+    let small = MemDevice::new((size - MIB) as usize, 512);
+    let e = repo::restore(
+        &r,
+        "first",
+        &small,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(e, repo::RepoError::TargetTooSmall { .. }), "{e}");
+    assert!(small.snapshot().iter().all(|&b| b == 0));
+
+    let v = repo::verify(&r, None, &NoProgress).unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert!(v.chunks_checked > 0);
+}
+
+#[test]
+fn second_backup_dedups_and_survives_prune_of_the_first() {
+    let size = 48 * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = mixed_data(size as usize, 2);
+    let src = write_file(&dir.path().join("src.img"), &data);
+    let plan = plan_for(size);
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    let a = repo::backup(&r, &src, &plan, &BackupOptions::new("a"), &NoProgress).unwrap();
+    let b = repo::backup(&r, &src, &plan, &BackupOptions::new("b"), &NoProgress).unwrap();
+    assert!(a.stats.new_bytes > 0);
+    assert!(
+        b.stats.new_bytes * 100 < b.stats.bytes_read,
+        "second backup stored {} new of {}",
+        b.stats.new_bytes,
+        b.stats.bytes_read
+    );
+    assert_eq!(b.stats.new_bytes, 0);
+    assert!(matches!(
+        repo::backup(&r, &src, &plan, &BackupOptions::new("b"), &NoProgress),
+        Err(repo::RepoError::ImageExists { .. })
+    ));
+
+    // Change one MiB in p2 and back up again: about one chunk is new.
+    let at = (plan.areas[2].offset + 2 * MIB) as usize;
+    fill_random(&mut data[at..at + MIB as usize], 99);
+    let src = write_file(&dir.path().join("src.img"), &data);
+    let c = repo::backup(&r, &src, &plan, &BackupOptions::new("c"), &NoProgress).unwrap();
+    assert_eq!(c.stats.new_bytes, MIB);
+
+    let names: Vec<String> = r
+        .list_images()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.unwrap().name)
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+
+    r.delete_image("a").unwrap();
+    r.delete_image("b").unwrap();
+    let p = repo::prune(&r, &NoProgress).unwrap();
+    assert_eq!(p.images, 1);
+    // The one chunk c replaced sits in a pack that is otherwise live: kept (see prune.rs).
+    assert_eq!(p.packs_deleted, 0, "{p:?}");
+    let v = repo::verify(&r, None, &NoProgress).unwrap();
+    assert!(v.ok(), "{v:?}");
+
+    let tgt = zero_target(&dir.path().join("target.img"), size);
+    repo::restore(
+        &r,
+        "c",
+        &tgt,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    drop(tgt);
+    let got = std::fs::read(dir.path().join("target.img")).unwrap();
+    assert_restored(&data, &got, &plan);
+}
+
+#[test]
+fn prune_deletes_packs_of_a_deleted_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 4 << 20).unwrap();
+    let d1 = MemDevice::from_vec(mixed_data((32 * MIB) as usize, 5), 512);
+    let d2 = MemDevice::from_vec(mixed_data((32 * MIB) as usize, 6), 512);
+    let plan = plan_for(32 * MIB);
+    repo::backup(&r, &d1, &plan, &BackupOptions::new("one"), &NoProgress).unwrap();
+    repo::backup(&r, &d2, &plan, &BackupOptions::new("two"), &NoProgress).unwrap();
+    r.delete_image("one").unwrap();
+    let p = repo::prune(&r, &NoProgress).unwrap();
+    assert!(p.packs_deleted + p.packs_rewritten > 0, "{p:?}");
+    assert!(p.bytes_freed > 0);
+    let t = MemDevice::new((32 * MIB) as usize, 512);
+    repo::restore(
+        &r,
+        "two",
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_restored(&d2.snapshot(), &t.snapshot(), &plan);
+    assert!(repo::verify(&r, None, &NoProgress).unwrap().ok());
+}
+
+#[test]
+fn skipping_areas_and_zeroed_targets() {
+    let size = 32 * MIB;
+    let data = mixed_data(size as usize, 7);
+    let src = MemDevice::from_vec(data.clone(), 512);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    let t = MemDevice::new(size as usize, 512);
+    let opts = RestoreOptions {
+        target_is_zeroed: true,
+        ..Default::default()
+    };
+    let rep = repo::restore(
+        &r,
+        "x",
+        &t,
+        &|a| (a.name == "p2").then_some(a.offset),
+        &opts,
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(rep.areas, ["p2"]);
+    let got = t.snapshot();
+    let p2 = &plan.areas[2];
+    let (s, e) = (p2.offset as usize, (p2.offset + p2.len) as usize);
+    assert_eq!(&got[s..e], &data[s..e]);
+    assert!(got[..s].iter().all(|&b| b == 0));
+    assert!(t.size() == size);
+}
+
+#[test]
+fn restore_progress_adds_up_to_the_job_total() {
+    let size = 32 * MIB;
+    let src = MemDevice::from_vec(mixed_data(size as usize, 8), 512);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    let t = MemDevice::new(size as usize, 512);
+    let ev = Collect::default();
+    repo::restore(
+        &r,
+        "x",
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &ev,
+    )
+    .unwrap();
+    let ev = ev.events();
+    let total = match &ev[0] {
+        ProgressEvent::JobStart { total_bytes, .. } => *total_bytes,
+        e => panic!("first event {e:?}"),
+    };
+    let advanced: u64 = ev
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Advance { bytes } => Some(*bytes),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(advanced, total);
+    assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
+}
