@@ -12,5 +12,6 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod resize;
+pub mod tui;
 pub mod units;
 pub mod usedmap;

@@ -24,6 +24,9 @@ pub mod exit {
     after_help = "Run with no arguments on a terminal for the interactive TUI."
 )]
 pub struct Cli {
+    /// Start the TUI on a built-in fake machine (demo and manual testing; writes nothing).
+    #[arg(long, hide = true)]
+    pub demo_data: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -31,13 +34,38 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {}
 
+/// No subcommand: the interactive TUI. Until the real services are wired in, only the
+/// demo data (`--demo-data` or IRONCLONE_DEMO_DATA=1) can drive it.
+fn tui(demo: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let demo = demo || std::env::var_os("IRONCLONE_DEMO_DATA").is_some_and(|v| v == "1");
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("ironclone: the TUI needs a terminal; see --help for the CLI");
+        return ExitCode::from(exit::USAGE);
+    }
+    if !demo {
+        eprintln!(
+            "ironclone: the TUI is not connected to real disks in this build yet; \
+             try `ironclone --demo-data` for a demo, or see --help for the CLI"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    let services = std::sync::Arc::new(ironclone::tui::demo::FakeServices::new(
+        std::time::Duration::from_millis(60),
+    ));
+    match ironclone::tui::run(services) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("ironclone: terminal error: {e}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
-        None => {
-            eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
-            return ExitCode::from(exit::USAGE);
-        }
+        None => return tui(cli.demo_data),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

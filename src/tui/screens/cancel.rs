@@ -1,0 +1,30 @@
+//! Ctrl-C during a job: a box over the progress screen that asks before cancelling.
+
+use crate::tui::widgets::{bold, para, ASCII};
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame) {
+    let a = f.area();
+    let w = 60.min(a.width);
+    let h = 7.min(a.height);
+    let area = Rect::new(a.x + (a.width - w) / 2, a.y + (a.height - h) / 2, w, h);
+    f.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_set(ASCII)
+        .title(" Cancel? ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    f.render_widget(
+        para(vec![
+            Line::styled(" Stop the job now?", bold()),
+            Line::raw(" A cancel leaves no half image: what was written"),
+            Line::raw(" so far is removed."),
+            Line::styled(" y: cancel the job    n or Esc: keep going", bold()),
+        ]),
+        inner,
+    );
+}
