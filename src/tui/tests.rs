@@ -266,6 +266,20 @@ fn ctrl_c_during_job_asks_then_cancels() {
     let mut shown = app_with(fake.clone());
     shown.stack.push(Screen::Progress);
     shown.job.title = "Restoring".into();
+    for ev in [
+        ProgressEvent::JobStart {
+            job: "restore".into(),
+            total_bytes: 424 << 30,
+        },
+        ProgressEvent::PhaseStart {
+            name: "partition 3 (ntfs)".into(),
+            total_bytes: 212 << 30,
+        },
+        ProgressEvent::Advance { bytes: 61 << 30 },
+    ] {
+        shown.update(Msg::Progress(ev));
+    }
+    shown.job.elapsed_secs = 300.0;
     shown.cancel_ask = true;
     snap("cancel_ask", &shown);
 
@@ -492,4 +506,32 @@ fn sizes_and_names_parse() {
         "samsung-ssd-860-evo-500gb"
     );
     assert_eq!(slug("  WDC/WD10 "), "wdc-wd10");
+}
+
+#[test]
+fn screens_doc_matches_snapshots() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/SCREENS.md")).expect("docs/SCREENS.md");
+    let mut snaps = Vec::new();
+    for e in std::fs::read_dir(format!("{root}/src/tui/snapshots")).expect("snapshots dir") {
+        let text = std::fs::read_to_string(e.expect("entry").path()).expect("snapshot");
+        // The screen follows the second `---` line of insta's header.
+        let body: Vec<&str> = text.splitn(3, "---\n").collect();
+        if let Some(b) = body.get(2) {
+            snaps.push(b.trim_end().to_string());
+        }
+    }
+    let blocks: Vec<&str> = doc.split("```text\n").skip(1).collect();
+    assert!(
+        blocks.len() >= 15,
+        "docs/SCREENS.md has {} screens",
+        blocks.len()
+    );
+    for b in blocks {
+        let screen = b.split("```").next().unwrap_or("").trim_end();
+        assert!(
+            snaps.iter().any(|s| s == screen),
+            "docs/SCREENS.md is stale; run scripts/screens-doc.sh. Block:\n{screen}"
+        );
+    }
 }
