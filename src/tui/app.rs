@@ -116,6 +116,8 @@ pub struct PhaseView {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobView {
     pub title: String,
+    /// What the job does (a backup's verify pass is `Verify`); decides what a cancel means.
+    pub kind: Option<Flow>,
     pub total: u64,
     pub done: u64,
     pub phases: Vec<PhaseView>,
@@ -404,7 +406,7 @@ impl App {
                 };
                 let progress = self.progress_sink();
                 let h = self.services.start_verify(req, progress);
-                self.begin_job("Verifying the new image", h);
+                self.begin_job(Flow::Verify, "Verifying the new image", h);
                 return;
             }
         }
@@ -423,9 +425,10 @@ impl App {
         Arc::new(ChannelProgress(self.tx.clone()))
     }
 
-    fn begin_job(&mut self, title: &str, handle: JobHandle) {
+    fn begin_job(&mut self, kind: Flow, title: &str, handle: JobHandle) {
         self.job = JobView {
             title: title.into(),
+            kind: Some(kind),
             ..Default::default()
         };
         self.job_started = Some(Instant::now());
@@ -839,7 +842,7 @@ impl App {
                             image: img.name,
                         };
                         let h = self.services.start_verify(req, self.progress_sink());
-                        self.begin_job("Verifying an image", h);
+                        self.begin_job(Flow::Verify, "Verifying an image", h);
                     }
                     _ => {}
                 }
@@ -887,7 +890,7 @@ impl App {
         };
         self.verify_next = true;
         let h = self.services.start_backup(req, self.progress_sink());
-        self.begin_job("Backing up", h);
+        self.begin_job(Flow::Backup, "Backing up", h);
     }
 
     pub fn replan(&mut self) {
@@ -1001,7 +1004,7 @@ impl App {
         };
         let options = self.choices.options.clone();
         let progress = self.progress_sink();
-        let (title, h) = if self.flow == Flow::Clone {
+        let (kind, title, h) = if self.flow == Flow::Clone {
             let Some(src) = self.choices.source.clone() else {
                 return;
             };
@@ -1013,7 +1016,11 @@ impl App {
                 target_size: target.size,
                 options,
             };
-            ("Cloning", self.services.start_clone(req, progress))
+            (
+                Flow::Clone,
+                "Cloning",
+                self.services.start_clone(req, progress),
+            )
         } else {
             let Some(img) = self.choices.image.clone() else {
                 return;
@@ -1026,9 +1033,13 @@ impl App {
                 target_size: target.size,
                 options,
             };
-            ("Restoring", self.services.start_restore(req, progress))
+            (
+                Flow::Restore,
+                "Restoring",
+                self.services.start_restore(req, progress),
+            )
         };
-        self.begin_job(title, h);
+        self.begin_job(kind, title, h);
     }
 
     pub fn draw(&self, f: &mut Frame) {
@@ -1054,7 +1065,7 @@ impl App {
             Screen::Ask { what } => screens::ask::draw(*what, f),
         }
         if self.cancel_ask {
-            screens::cancel::draw(f);
+            screens::cancel::draw(self.job.kind.unwrap_or(self.flow), f);
         }
     }
 }

@@ -264,12 +264,13 @@ fn ctrl_c_during_job_asks_then_cancels() {
     assert!(app.cancel_ask);
     // Freeze what the screen shows so the snapshot does not depend on timing.
     let mut shown = app_with(fake.clone());
+    shown.flow = super::app::Flow::Backup;
     shown.stack.push(Screen::Progress);
-    shown.job.title = "Restoring".into();
+    shown.job.title = "Backing up".into();
     for ev in [
         ProgressEvent::JobStart {
-            job: "restore".into(),
-            total_bytes: 424 << 30,
+            job: "backup".into(),
+            total_bytes: 213 << 30,
         },
         ProgressEvent::PhaseStart {
             name: "partition 3 (ntfs)".into(),
@@ -534,4 +535,28 @@ fn screens_doc_matches_snapshots() {
             "docs/SCREENS.md is stale; run scripts/screens-doc.sh. Block:\n{screen}"
         );
     }
+}
+
+#[test]
+fn cancelling_the_verify_after_a_backup_keeps_the_image() {
+    let fake = Arc::new(FakeServices::new(Duration::from_millis(5)));
+    let mut app = app_with(fake.clone());
+    to_backup_summary(&mut app);
+    enter(&mut app);
+    let rx = app.receiver();
+    while app.job.kind != Some(super::app::Flow::Verify) {
+        let m = rx.recv_timeout(SETTLE).expect("backup progresses");
+        app.update(m);
+    }
+    ctrl_c(&mut app);
+    app.press(KeyCode::Char('y'));
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.report, Some(Ok(_))),
+        "the backup itself succeeded"
+    );
+    assert!(matches!(&app.verify_report, Some(Err(e)) if e.contains("Cancelled")));
+    let text = render(&app);
+    assert!(text.contains("Backup done, not verified"), "{text}");
+    assert!(text.contains("not verified"), "{text}");
 }

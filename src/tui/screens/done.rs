@@ -40,7 +40,11 @@ fn report_lines(lines: &mut Vec<Line<'static>>, r: &JobReport) {
 
 pub fn draw(app: &App, f: &mut Frame) {
     let failed = matches!(app.report, Some(Err(_))) || matches!(app.verify_report, Some(Err(_)));
-    let title = if app.job.cancelling {
+    let verify_cancelled =
+        app.job.cancelling && app.flow == Flow::Backup && app.verify_report.is_some();
+    let title = if verify_cancelled {
+        "Backup done, not verified"
+    } else if app.job.cancelling {
         "Cancelled"
     } else if failed {
         "The job did not finish"
@@ -72,6 +76,15 @@ pub fn draw(app: &App, f: &mut Frame) {
                 lines.push(Line::raw(""));
                 lines.push(Line::styled("  Verified:", bold()));
                 report_lines(&mut lines, r);
+            }
+            Some(Err(_)) if verify_cancelled => {
+                lines.push(Line::raw(""));
+                lines.extend(crate::tui::widgets::wrapped(
+                    "  ",
+                    "The verification was cancelled. The image is complete but not verified: \
+                     verify it later with \"Verify an image\" on the start screen.",
+                    bold(),
+                ));
             }
             Some(Err(e)) => {
                 lines.push(Line::raw(""));

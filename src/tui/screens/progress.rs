@@ -1,6 +1,6 @@
 //! A running job: overall and per-partition bytes, rate, ETA, read errors, warnings.
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Flow};
 use crate::tui::widgets::{bar, bold, bytes, chrome, duration, fit, para, percent};
 use ratatui::text::Line;
 use ratatui::Frame;
@@ -42,7 +42,11 @@ pub fn draw(app: &App, f: &mut Frame) {
         lines.push(Line::raw(format!(
             "  {} {} {:>4} {:>11}",
             fit(&p.name, 24),
-            bar(30, p.done, p.total),
+            if p.finished {
+                bar(30, 1, 1)
+            } else {
+                bar(30, p.done, p.total)
+            },
             state,
             bytes(p.total)
         )));
@@ -61,10 +65,11 @@ pub fn draw(app: &App, f: &mut Frame) {
         ));
     }
     if j.cancelling {
-        lines.push(Line::styled(
-            "  Cancelling... the partial image will be removed.",
-            bold(),
-        ));
+        let what = match j.kind.unwrap_or(app.flow) {
+            Flow::Backup => "  Cancelling... the partial image will be removed.",
+            _ => "  Cancelling... waiting for the job to stop safely.",
+        };
+        lines.push(Line::styled(what, bold()));
     }
     f.render_widget(para(lines), body);
 }
