@@ -219,7 +219,7 @@ pub struct App {
     job_started: Option<Instant>,
     /// A backup is followed by a verification of the new image.
     verify_next: bool,
-    last_refresh: Option<Instant>,
+    pub(crate) last_refresh: Option<Instant>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }

@@ -34,6 +34,8 @@ pub struct FakeServices {
     pub recorded: Mutex<Vec<Recorded>>,
     /// Pause between progress steps; zero in tests, visible in the demo.
     pub step_delay: Duration,
+    /// When set, listing partitions fails with this message (error-screen tests).
+    pub fail_listing: Mutex<Option<String>>,
 }
 
 fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
@@ -59,6 +61,7 @@ impl FakeServices {
             images: demo_images(),
             recorded: Mutex::new(Vec::new()),
             step_delay,
+            fail_listing: Mutex::new(None),
         }
     }
 
@@ -349,6 +352,14 @@ impl Services for FakeServices {
     }
 
     fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String> {
+        if let Some(e) = self
+            .fail_listing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(e);
+        }
         Ok(vec![
             RepoCandidate {
                 dev: "/dev/sdd1".into(),

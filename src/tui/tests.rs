@@ -560,3 +560,36 @@ fn cancelling_the_verify_after_a_backup_keeps_the_image() {
     assert!(text.contains("Backup done, not verified"), "{text}");
     assert!(text.contains("not verified"), "{text}");
 }
+
+#[test]
+fn a_failing_service_shows_the_error_screen_in_plain_words() {
+    let (mut app, fake) = app();
+    *fake.fail_listing.lock().expect("lock") = Some("lsblk exited with status 1".into());
+    app.press(KeyCode::Char('r'));
+    let text = render(&app);
+    assert!(text.contains("Something went wrong"), "{text}");
+    assert!(text.contains("lsblk exited with status 1"), "{text}");
+    assert!(text.contains("What to do next"), "{text}");
+    app.press(KeyCode::Esc);
+    assert_eq!(app.screen(), &Screen::Home { sel: 1 });
+}
+
+#[test]
+fn disk_list_refreshes_itself_every_two_seconds() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    let before = app.disks.len();
+    fake.plug(DiskView {
+        dev: "/dev/sde".into(),
+        model: "Kingston DataTraveler 3.0".into(),
+        serial: "E0D55EA573F4F130".into(),
+        size: 64_000_000_000,
+        transport: "USB".into(),
+        ..Default::default()
+    });
+    app.update(Msg::Tick);
+    assert_eq!(app.disks.len(), before, "not yet: refreshed < 2 s ago");
+    app.last_refresh = std::time::Instant::now().checked_sub(Duration::from_secs(3));
+    app.update(Msg::Tick);
+    assert_eq!(app.disks.len(), before + 1);
+}
