@@ -50,8 +50,13 @@ fn tui(demo: bool) -> ExitCode {
         );
         return ExitCode::from(exit::USAGE);
     }
+    // The demo's pace; tests set IRONCLONE_DEMO_STEP_MS low to run fast.
+    let step_ms = std::env::var("IRONCLONE_DEMO_STEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let services = std::sync::Arc::new(ironclone::tui::demo::FakeServices::new(
-        std::time::Duration::from_millis(60),
+        std::time::Duration::from_millis(step_ms),
     ));
     match ironclone::tui::run(services) {
         Ok(()) => ExitCode::from(exit::OK),
