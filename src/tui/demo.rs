@@ -308,6 +308,15 @@ pub fn demo_disks() -> Vec<DiskView> {
             partitions: vec![part(1, "ext4", "backups", 1862 * GIB, Some(611 * GIB))],
             ..Default::default()
         },
+        // Virtual disks often report no serial: only the kernel name identifies them.
+        DiskView {
+            dev: "/dev/vda".into(),
+            model: "QEMU HARDDISK".into(),
+            serial: String::new(),
+            size: 64 * GIB,
+            transport: "virtio".into(),
+            ..Default::default()
+        },
     ]
 }
 

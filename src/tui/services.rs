@@ -55,7 +55,20 @@ impl JobHandle {
     }
 }
 
-/// Everything the TUI needs from the machine. Errors are plain sentences for the user.
+/// Everything the TUI needs from the machine. Errors are plain sentences for the user
+/// (what failed and where, e.g. "Could not mount /dev/sdd1: wrong fs type"); the TUI
+/// adds what to do next.
+///
+/// The contract for the `start_*` jobs, which the screens rely on:
+/// - return at once; do the work on another thread (`JobHandle::spawn`);
+/// - report `JobStart` (overall total), then per partition `PhaseStart`/`Advance`/
+///   `PhaseEnd`, `ReadError` for each unreadable range and `Warning` for what the user
+///   must know (damaged files), then `JobEnd`;
+/// - poll the cancel flag between chunks; a cancelled backup removes its partial image
+///   and ends with `Err("Cancelled...")`;
+/// - a restore or clone re-checks the target's serial and size against the request just
+///   before the first write and refuses when they differ (names like sdb move), and
+///   refuses a mounted target, the boot medium or the disk holding the repository.
 pub trait Services: Send + Sync {
     fn list_disks(&self) -> Result<Vec<DiskView>, String>;
     /// Partitions that could hold a repository (label, filesystem, free space).

@@ -593,3 +593,23 @@ fn disk_list_refreshes_itself_every_two_seconds() {
     app.update(Msg::Tick);
     assert_eq!(app.disks.len(), before + 1);
 }
+
+#[test]
+fn a_disk_without_serial_is_confirmed_by_its_name_only() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('r'));
+    enter(&mut app);
+    enter(&mut app);
+    for _ in 0..5 {
+        app.press(KeyCode::Down); // vda, no serial
+    }
+    enter(&mut app);
+    app.press(KeyCode::Char('x'));
+    // The Windows image (466 GiB) does not fit a 64 GiB disk with 212 GiB of data.
+    assert!(matches!(app.choices.plan, Some(Err(_))));
+    enter(&mut app);
+    assert!(matches!(app.screen(), Screen::Plan { .. }));
+    assert!(!app.confirm_accepts(""), "an empty serial must never match");
+    assert!(app.confirm_accepts("vda"));
+    assert!(fake.recorded().is_empty());
+}

@@ -29,7 +29,17 @@ pub fn draw(app: &App, input: &str, refused: bool, f: &mut Frame) {
         ),
         Line::raw(""),
         Line::styled(format!("      Model:   {}", t.model), bold()),
-        Line::styled(format!("      Serial:  {}", t.serial), bold()),
+        Line::styled(
+            format!(
+                "      Serial:  {}",
+                if t.serial.is_empty() {
+                    "(none reported)"
+                } else {
+                    &t.serial
+                }
+            ),
+            bold(),
+        ),
         Line::styled(
             format!("      Size:    {} ({})", disk_size(t.size), bytes(t.size)),
             bold(),
@@ -52,11 +62,18 @@ pub fn draw(app: &App, input: &str, refused: bool, f: &mut Frame) {
         lines.push(Line::raw(format!("  It holds now: {}", parts.join(", "))));
     }
     lines.push(Line::raw(""));
-    lines.push(Line::raw(format!(
-        "  To go on, type its serial ({}) or its name ({}):",
-        t.serial,
-        t.short_name()
-    )));
+    if t.serial.is_empty() {
+        lines.push(Line::raw(format!(
+            "  It reports no serial. To go on, type its name ({}):",
+            t.short_name()
+        )));
+    } else {
+        lines.push(Line::raw(format!(
+            "  To go on, type its serial ({}) or its name ({}):",
+            t.serial,
+            t.short_name()
+        )));
+    }
     lines.push(Line::from(vec![
         Span::raw("  > "),
         Span::styled(format!("{input}_"), selected()),
