@@ -836,6 +836,10 @@ impl App {
                 self.choices.image = Some(img.clone());
                 match self.flow {
                     Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),
+                    Flow::Browse => {
+                        self.flow = Flow::Restore;
+                        self.open_disks(DiskPurpose::RestoreTarget);
+                    }
                     Flow::Verify => {
                         let req = VerifyRequest {
                             repo: self.choices.repo.clone().unwrap_or_default(),
@@ -844,7 +848,7 @@ impl App {
                         let h = self.services.start_verify(req, self.progress_sink());
                         self.begin_job(Flow::Verify, "Verifying an image", h);
                     }
-                    _ => {}
+                    Flow::Backup | Flow::Restore | Flow::Clone => {}
                 }
             }
             _ => {}

@@ -613,3 +613,46 @@ fn a_disk_without_serial_is_confirmed_by_its_name_only() {
     assert!(app.confirm_accepts("vda"));
     assert!(fake.recorded().is_empty());
 }
+
+#[test]
+fn many_disks_scroll_and_browse_leads_to_restore() {
+    let (mut app, fake) = app();
+    for i in 0..12 {
+        fake.plug(DiskView {
+            dev: format!("/dev/sd{}", (b'e' + i) as char),
+            model: format!("USB stick {i}"),
+            serial: format!("SER{i:04}"),
+            size: 16_000_000_000,
+            transport: "USB".into(),
+            ..Default::default()
+        });
+    }
+    app.press(KeyCode::Char('b'));
+    for _ in 0..15 {
+        app.press(KeyCode::Down);
+    }
+    let text = render(&app);
+    assert!(text.contains("more above"), "{text}");
+    assert!(
+        text.contains("USB stick 9"),
+        "the selected disk is on screen:\n{text}"
+    );
+    assert!(text.contains("serial SER0009"), "its details too:\n{text}");
+
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Char('i'));
+    enter(&mut app);
+    app.press(KeyCode::Down);
+    enter(&mut app);
+    assert!(matches!(
+        app.screen(),
+        Screen::Disks {
+            purpose: super::app::DiskPurpose::RestoreTarget,
+            ..
+        }
+    ));
+    assert_eq!(
+        app.choices.image.as_ref().map(|i| i.name.as_str()),
+        Some("latitude-7490-2026-11-20")
+    );
+}

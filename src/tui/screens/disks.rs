@@ -40,7 +40,13 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
             "No disks found. Plug one in; this list refreshes itself.",
         ));
     }
-    for (i, d) in app.disks.iter().enumerate() {
+    // At most 8 rows so the selected disk's details always fit on 25 lines.
+    const ROWS: usize = 8;
+    let first = sel.saturating_sub(ROWS - 1);
+    if first > 0 {
+        lines.push(Line::raw(format!("  ... {first} more above")));
+    }
+    for (i, d) in app.disks.iter().enumerate().skip(first).take(ROWS) {
         let short = d.short_name();
         lines.push(row(
             i == sel,
@@ -53,6 +59,10 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
                 fit(&d.serial, 20)
             ),
         ));
+    }
+    let below = app.disks.len().saturating_sub(first + ROWS);
+    if below > 0 {
+        lines.push(Line::raw(format!("  ... {below} more below")));
     }
     lines.push(Line::raw(""));
     if let Some(d) = app.disks.get(sel) {

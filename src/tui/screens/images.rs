@@ -37,7 +37,10 @@ pub fn draw(app: &App, sel: usize, f: &mut Frame) {
             "Verify: which image?",
             "Up/Down move  Enter verify  Esc back",
         ),
-        _ => ("Images in this repository", "Up/Down move  Esc back"),
+        _ => (
+            "Images in this repository",
+            "Up/Down move  Enter restore this image  Esc back",
+        ),
     };
     let body = chrome(f, title, keys);
     let repo = app
