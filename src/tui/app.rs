@@ -848,7 +848,7 @@ impl App {
                         let h = self.services.start_verify(req, self.progress_sink());
                         self.begin_job(Flow::Verify, "Verifying an image", h);
                     }
-                    Flow::Backup | Flow::Restore | Flow::Clone => {}
+                    Flow::Backup | Flow::Clone => {}
                 }
             }
             _ => {}
