@@ -120,3 +120,66 @@ fn backup_then_restore_by_keystrokes_in_a_real_terminal() {
         "the terminal must leave the alternate screen on exit"
     );
 }
+
+/// Builds the probe example (a plain `cargo test --test tui_tmux` does not) and returns
+/// its path next to the test binaries: target/<profile>/examples.
+fn probe_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let p = profile_dir.join("examples").join("tui_panic_probe");
+    if !p.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "--example", "tui_panic_probe"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build --example");
+        assert!(st.success(), "building the panic probe failed");
+    }
+    assert!(p.exists(), "{} missing after the build", p.display());
+    p
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_shows_the_message() {
+    let bin = probe_bin();
+    let t = Tmux {
+        socket: format!("ironclone-tui-panic-{}", std::process::id()),
+    };
+    let script = format!(
+        "TERM=linux RUST_BACKTRACE=0 {} 2>&1; echo EXIT=$?; sleep 60",
+        bin.display()
+    );
+    t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "80",
+        "-y",
+        "25",
+        &script,
+    ]);
+    let s = t.wait_for("EXIT=");
+    assert!(
+        s.contains("deliberate panic"),
+        "the panic message must be readable:\n{s}"
+    );
+    assert_eq!(
+        t.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "0",
+        "a panic must leave the alternate screen"
+    );
+    // Raw mode off: the shell's line discipline echoes and handles Enter again.
+    t.cmd(&["send-keys", "-t", "t", "x", "y"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        t.screen().contains("xy"),
+        "typed keys echo after the panic (cooked mode)"
+    );
+}
