@@ -176,6 +176,8 @@ pub struct Choices {
     pub source: Option<DiskView>,
     pub target: Option<DiskView>,
     pub repo: Option<PathBuf>,
+    /// The partition the repository lives on, when one was picked (not a typed path).
+    pub repo_dev: Option<String>,
     pub images: Vec<ImageView>,
     pub image: Option<ImageView>,
     pub name: String,
@@ -278,6 +280,17 @@ pub fn slug(s: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_string()
+}
+
+/// Whether partition `part` (/dev/sdb1, /dev/nvme0n1p2) belongs to disk `disk`.
+pub fn on_disk(part: &str, disk: &str) -> bool {
+    match part.strip_prefix(disk) {
+        Some(rest) => {
+            let rest = rest.strip_prefix('p').unwrap_or(rest);
+            rest.is_empty() || rest.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
 }
 
 fn valid_name(s: &str) -> bool {
@@ -711,6 +724,15 @@ impl App {
                             self.set_note(Some(format!("Cannot write there: {why}")));
                             return;
                         }
+                        if let Some(r) = &self.choices.repo_dev {
+                            if on_disk(r, &disk.dev) {
+                                self.set_note(Some(format!(
+                                    "Cannot write there: {} holds the repository ({r}).",
+                                    disk.dev
+                                )));
+                                return;
+                            }
+                        }
                         if purpose == DiskPurpose::CloneTarget
                             && self.choices.source.as_ref().map(|s| &s.serial) == Some(&disk.serial)
                         {
@@ -774,6 +796,16 @@ impl App {
     }
 
     fn choose_repo(&mut self, target: RepoTarget) {
+        if let (RepoTarget::Partition(dev), Some(src), Flow::Backup) =
+            (&target, &self.choices.source, self.flow)
+        {
+            if on_disk(dev, &src.dev) {
+                self.set_note(Some(format!(
+                    "{dev} is on the disk being backed up; store the image on another disk."
+                )));
+                return;
+            }
+        }
         let repo = match self.services.open_repo(&target) {
             Ok(r) => r,
             Err(e) => {
@@ -792,6 +824,10 @@ impl App {
             }
         };
         self.choices.repo = Some(repo);
+        self.choices.repo_dev = match &target {
+            RepoTarget::Partition(dev) => Some(dev.clone()),
+            RepoTarget::Path(_) => None,
+        };
         self.choices.images = images;
         if self.flow == Flow::Backup {
             let base = self

@@ -1,7 +1,7 @@
 //! Snapshot tests of every screen at 80x25 (the Linux console) and behaviour tests that
 //! drive `App::event` with the keys a user would press, against `FakeServices`.
 
-use super::app::{parse_size, slug, App, JobView, Msg, Screen};
+use super::app::{on_disk, parse_size, slug, App, JobView, Msg, Screen};
 use super::demo::{FakeServices, Recorded};
 use super::model::{DiskView, LayoutMode, SizeChoice};
 use crate::progress::ProgressEvent;
@@ -655,4 +655,38 @@ fn many_disks_scroll_and_browse_leads_to_restore() {
         app.choices.image.as_ref().map(|i| i.name.as_str()),
         Some("latitude-7490-2026-11-20")
     );
+}
+
+#[test]
+fn repository_and_source_or_target_on_the_same_disk_are_refused() {
+    assert!(on_disk("/dev/sdb1", "/dev/sdb"));
+    assert!(on_disk("/dev/nvme0n1p2", "/dev/nvme0n1"));
+    assert!(!on_disk("/dev/sdb1", "/dev/sd"));
+    assert!(!on_disk("/dev/sdba1", "/dev/sdb"));
+    assert!(!on_disk("/dev/nvme0n10p1", "/dev/nvme0n1"));
+
+    // Backing up sdb into a repository on /dev/sdb1.
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    app.press(KeyCode::Down);
+    enter(&mut app);
+    app.press(KeyCode::Down); // /dev/sdb1
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Repos { note: Some(n), .. } if n.contains("another disk"))
+    );
+
+    // Restoring onto sdd, which holds the repository /dev/sdd1.
+    let (mut app2, _) = app();
+    app2.press(KeyCode::Char('r'));
+    enter(&mut app2);
+    enter(&mut app2);
+    for _ in 0..4 {
+        app2.press(KeyCode::Down);
+    }
+    enter(&mut app2);
+    assert!(
+        matches!(app2.screen(), Screen::Disks { note: Some(n), .. } if n.contains("holds the repository"))
+    );
+    assert!(fake.recorded().is_empty());
 }

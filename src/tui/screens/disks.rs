@@ -32,6 +32,21 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
     };
     let body = chrome(f, title, "Up/Down move  Enter choose  r refresh  Esc back");
     let mut lines = Vec::new();
+    match (purpose, &app.choices.image, &app.choices.source) {
+        (DiskPurpose::RestoreTarget, Some(im), _) => lines.push(Line::raw(format!(
+            "  Image {}: {} of data, from a {} disk",
+            im.name,
+            bytes(im.data_bytes),
+            disk_size(im.source_size)
+        ))),
+        (DiskPurpose::CloneTarget, _, Some(src)) => lines.push(Line::raw(format!(
+            "  Copying from {} {} ({})",
+            src.dev,
+            src.model,
+            disk_size(src.size)
+        ))),
+        _ => {}
+    }
     if let Some(e) = &app.disks_error {
         lines.push(Line::styled(format!("Could not list disks: {e}"), bold()));
     }
