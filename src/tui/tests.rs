@@ -677,7 +677,7 @@ fn repository_and_source_or_target_on_the_same_disk_are_refused() {
     );
 
     // Restoring onto sdd, which holds the repository /dev/sdd1.
-    let (mut app2, _) = app();
+    let (mut app2, _) = super::tests::app();
     app2.press(KeyCode::Char('r'));
     enter(&mut app2);
     enter(&mut app2);
