@@ -448,9 +448,10 @@ impl App {
         let done = handle.done.clone();
         let tx = self.tx.clone();
         std::thread::spawn(move || {
-            if let Ok(o) = done.recv() {
-                let _ = tx.send(Msg::JobDone(o));
-            }
+            let outcome = done.recv().unwrap_or_else(|_| {
+                Err("The job stopped without saying how it ended. Please report this.".into())
+            });
+            let _ = tx.send(Msg::JobDone(outcome));
         });
         self.handle = Some(handle);
         if !matches!(self.stack.last(), Some(Screen::Progress)) {

@@ -54,6 +54,11 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            if services::IN_JOB.with(|j| j.get()) {
+                // Caught by `JobHandle::spawn` and shown in the TUI; printing here
+                // would scribble over the screen.
+                return;
+            }
             restore_terminal();
             previous(info);
         }));

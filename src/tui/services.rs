@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+thread_local! {
+    /// Set on job threads: the TUI's panic hook leaves the terminal alone for them,
+    /// because the job's panic is caught and shown on the done screen instead.
+    pub static IN_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// How a job ended: its report, or an error in plain words (what failed, where).
 pub type JobOutcome = Result<JobReport, String>;
 
@@ -33,7 +39,21 @@ impl JobHandle {
         let (tx, done) = bounded(1);
         let flag = Arc::clone(&cancel);
         std::thread::spawn(move || {
-            let outcome = work(&flag);
+            IN_JOB.with(|j| j.set(true));
+            // A bug in a job must end the job with an error screen, not leave the TUI
+            // waiting forever for an outcome that never comes.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&flag)))
+                .unwrap_or_else(|payload| {
+                    let what = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    Err(format!(
+                        "ironclone hit an internal error ({what}) and stopped the job. \
+                         Please report this."
+                    ))
+                });
             // The receiver may be gone when the TUI quit; nothing to tell then.
             let _ = tx.send(outcome);
         });

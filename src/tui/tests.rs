@@ -690,3 +690,12 @@ fn repository_and_source_or_target_on_the_same_disk_are_refused() {
     );
     assert!(fake.recorded().is_empty());
 }
+
+#[test]
+fn a_panicking_job_ends_with_an_error_not_a_hang() {
+    let h = super::services::JobHandle::spawn(|_| panic!("boom in the job"));
+    let out = h.done.recv_timeout(SETTLE).expect("an outcome arrives");
+    assert!(
+        matches!(&out, Err(e) if e.contains("boom in the job") && e.contains("internal error"))
+    );
+}
