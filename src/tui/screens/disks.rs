@@ -66,11 +66,11 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
         lines.push(row(
             i == sel,
             format!(
-                "{} {} {:>8} {:<5} {}",
+                "{} {} {:>8} {} {}",
                 fit(short, 8),
-                fit(&d.model, 27),
+                fit(&d.model, 26),
                 disk_size(d.size),
-                fit(&d.transport, 5),
+                fit(&d.transport, 6),
                 fit(&d.serial, 20)
             ),
         ));

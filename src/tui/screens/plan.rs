@@ -96,8 +96,10 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
                 crate::tui::widgets::plain(),
             ));
             lines.push(Line::raw(""));
-            lines.push(Line::raw(
-                "  Press m to switch the layout mode, x to reset sizes, or Esc for another disk.",
+            lines.extend(crate::tui::widgets::wrapped(
+                "  ",
+                "Press m to switch the layout mode, x to reset sizes, or Esc for another disk.",
+                crate::tui::widgets::plain(),
             ));
         }
         None => {}
