@@ -16,5 +16,6 @@ pub mod progress;
 pub mod resize;
 pub mod table;
 pub mod repo;
+pub mod tui;
 pub mod units;
 pub mod usedmap;

@@ -22,7 +22,6 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
     #[allow(dead_code)] // until the first destructive subcommand lands
-    #[allow(dead_code)] // used once backup/restore refuse (lead glue)
     pub const REFUSED: u8 = 3;
 }
 
@@ -35,6 +34,9 @@ pub mod exit {
     after_help = "Run with no arguments on a terminal for the interactive TUI."
 )]
 pub struct Cli {
+    /// Start the TUI on a built-in fake machine (demo and manual testing; writes nothing).
+    #[arg(long, hide = true)]
+    pub demo_data: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -55,13 +57,42 @@ pub enum Command {
     Prune(prune::Args),
 }
 
+/// No subcommand: the interactive TUI. Until the real services are wired in, only the
+/// demo data (`--demo-data` or IRONCLONE_DEMO_DATA=1) can drive it.
+fn tui(demo: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let demo = demo || std::env::var_os("IRONCLONE_DEMO_DATA").is_some_and(|v| v == "1");
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!("ironclone: the TUI needs a terminal; see --help for the CLI");
+        return ExitCode::from(exit::USAGE);
+    }
+    if !demo {
+        eprintln!(
+            "ironclone: the TUI is not connected to real disks in this build yet; \
+             try `ironclone --demo-data` for a demo, or see --help for the CLI"
+        );
+        return ExitCode::from(exit::USAGE);
+    }
+    // The demo's pace; tests set IRONCLONE_DEMO_STEP_MS low to run fast.
+    let step_ms = std::env::var("IRONCLONE_DEMO_STEP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let services = std::sync::Arc::new(ironclone::tui::demo::FakeServices::new(
+        std::time::Duration::from_millis(step_ms),
+    ));
+    match ironclone::tui::run(services) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("ironclone: terminal error: {e}");
+            ExitCode::from(exit::FAILURE)
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
-        None => {
-            eprintln!("ironclone: the TUI is not built yet; see --help for the CLI");
-            return ExitCode::from(exit::USAGE);
-        }
         Some(Command::Bootfix(args)) => match bootfix::run(args) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
@@ -71,6 +102,7 @@ pub fn main() -> ExitCode {
         Some(Command::Images(a)) => images::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        None => return tui(cli.demo_data),
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),

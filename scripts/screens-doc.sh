@@ -1,0 +1,42 @@
+#!/bin/sh
+# Regenerates docs/SCREENS.md from the TUI's insta snapshots (80x25, as on the Linux
+# console). Run after `cargo test --lib tui` when a screen changed.
+set -eu
+cd "$(dirname "$0")/.."
+snaps=src/tui/snapshots
+out=docs/SCREENS.md
+shot() { # name title
+    f="$snaps/ironclone__tui__tests__$1.snap"
+    [ -f "$f" ] || { echo "missing snapshot $f" >&2; exit 1; }
+    printf '## %s\n\n```text\n' "$2"
+    # insta files: a YAML header between two '---' lines, then the screen.
+    awk 'n >= 2 { print } /^---$/ { n++ }' "$f"
+    printf '```\n\n'
+}
+{
+    printf '# ironclone TUI screens\n\n'
+    printf 'Rendered at 80x25 by the snapshot tests in `src/tui/tests.rs` (demo data from\n'
+    printf '`src/tui/demo.rs`); regenerate with `scripts/screens-doc.sh`. Plain ASCII, so the\n'
+    printf 'Linux console and serial consoles show them as here; the selection is also bold\n'
+    printf 'and reversed on a real terminal. Try them with `ironclone --demo-data`.\n\n'
+    shot home "Home"
+    shot disks_backup_hibernated "Backup: choose the source disk (hibernated Windows warning)"
+    shot disks_backup_journal "Disk picker: unreplayed ext4 journal"
+    shot repos "Repository picker"
+    shot images_browse "Images in a repository"
+    shot backup_name "Backup: name the image"
+    shot backup_summary "Backup: summary"
+    shot backup_progress "Backup: progress (a read error on a failing disk)"
+    shot backup_done "Backup: done and verified"
+    shot restore_plan "Restore: the planner's layout table"
+    shot restore_plan_typing_size "Restore: editing a partition's size"
+    shot restore_plan_does_not_fit "Restore: a size that does not fit"
+    shot disks_restore_refused_boot_medium "Restore: the boot medium is refused as a target"
+    shot confirm_empty "Restore: destructive confirmation"
+    shot confirm_refused "Restore: confirmation refused (not the exact name)"
+    shot cancel_ask "Ctrl-C during a job"
+    shot restore_done_boot_repairs "Restore: done, with the boot repairs"
+    shot verify_done "Verify: done"
+    shot error "Error screen"
+} > "$out"
+echo "wrote $out"

@@ -1,0 +1,558 @@
+//! Realistic fake machine for the TUI: tests drive every screen with it, and
+//! `ironclone --demo-data` lets a person try the flows without touching a disk.
+//! It records every job request so tests can check what the TUI asked for.
+
+use super::model::{
+    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, LayoutMode, PartView, PlanAction,
+    PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
+    VerifyRequest,
+};
+use super::services::{JobHandle, JobOutcome, Services};
+use crate::progress::{Progress, ProgressEvent};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+const GB: u64 = 1_000_000_000;
+
+/// A job request the fake received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Backup(BackupRequest),
+    Restore(RestoreRequest),
+    Verify(VerifyRequest),
+    Clone(CloneRequest),
+    PowerOff,
+}
+
+pub struct FakeServices {
+    pub disks: Mutex<Vec<DiskView>>,
+    pub images: Vec<ImageView>,
+    pub recorded: Mutex<Vec<Recorded>>,
+    /// Pause between progress steps; zero in tests, visible in the demo.
+    pub step_delay: Duration,
+    /// When set, listing partitions fails with this message (error-screen tests).
+    pub fail_listing: Mutex<Option<String>>,
+}
+
+fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
+    PartView {
+        number,
+        fs: fs.into(),
+        label: label.into(),
+        size,
+        used,
+    }
+}
+
+impl Default for FakeServices {
+    fn default() -> Self {
+        Self::new(Duration::ZERO)
+    }
+}
+
+impl FakeServices {
+    pub fn new(step_delay: Duration) -> Self {
+        FakeServices {
+            disks: Mutex::new(demo_disks()),
+            images: demo_images(),
+            recorded: Mutex::new(Vec::new()),
+            step_delay,
+            fail_listing: Mutex::new(None),
+        }
+    }
+
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Simulates a USB disk being plugged in (hotplug test).
+    pub fn plug(&self, disk: DiskView) {
+        self.disks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(disk);
+    }
+
+    fn record(&self, r: Recorded) {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(r);
+    }
+
+    fn disk(&self, dev: &str) -> Option<DiskView> {
+        self.disks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|d| d.dev == dev)
+            .cloned()
+    }
+
+    fn run_phases(
+        &self,
+        job: &str,
+        phases: Vec<(String, u64)>,
+        progress: Arc<dyn Progress>,
+        report: JobReport,
+    ) -> JobHandle {
+        let delay = self.step_delay;
+        let job = job.to_string();
+        JobHandle::spawn(move |cancel: &AtomicBool| -> JobOutcome {
+            let total = phases.iter().map(|(_, b)| b).sum();
+            progress.report(ProgressEvent::JobStart {
+                job: job.clone(),
+                total_bytes: total,
+            });
+            for (name, bytes) in phases {
+                progress.report(ProgressEvent::PhaseStart {
+                    name: name.clone(),
+                    total_bytes: bytes,
+                });
+                let step = (bytes / 20).max(1);
+                let mut done = 0;
+                while done < bytes {
+                    if cancel.load(Ordering::SeqCst) {
+                        progress.report(ProgressEvent::JobEnd { ok: false });
+                        return Err("Cancelled. Nothing partial was kept.".into());
+                    }
+                    let n = step.min(bytes - done);
+                    progress.report(ProgressEvent::Advance { bytes: n });
+                    done += n;
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
+                    }
+                }
+                progress.report(ProgressEvent::PhaseEnd { name });
+            }
+            for w in &report.warnings {
+                progress.report(ProgressEvent::Warning { message: w.clone() });
+            }
+            progress.report(ProgressEvent::JobEnd { ok: true });
+            Ok(report)
+        })
+    }
+
+    fn layout(
+        &self,
+        rows: Vec<(u32, &str, &str, u64, u64)>,
+        target_size: u64,
+        options: &RestoreOptions,
+    ) -> Result<PlanView, String> {
+        // A small stand-in for the real planner: system partitions keep their size, data
+        // partitions scale, an explicit `max` takes what the others leave.
+        let usable = target_size.saturating_sub(2 * MIB);
+        let old_total: u64 = rows.iter().map(|r| r.3).sum();
+        let fixed = |fs: &str, label: &str| {
+            fs == "vfat" || fs == "msr" || fs == "swap" || label == "Recovery"
+        };
+        let data_old: u64 = rows.iter().filter(|r| !fixed(r.1, r.2)).map(|r| r.3).sum();
+        let fixed_total: u64 = rows.iter().filter(|r| fixed(r.1, r.2)).map(|r| r.3).sum();
+        if options.mode == LayoutMode::Keep && old_total + 2 * MIB > target_size {
+            return Err(format!(
+                "The old layout does not fit: it needs {} and the disk has {}. Use the proportional layout.",
+                crate::units::human_bytes(old_total + 2 * MIB),
+                crate::units::human_bytes(target_size)
+            ));
+        }
+        let has_max = options.sizes.iter().any(|(_, s)| *s == SizeChoice::Max);
+        let sizes: Vec<Option<u64>> = rows
+            .iter()
+            .map(|(number, fs, label, size, _)| {
+                let chosen = options.sizes.iter().find(|(n, _)| n == number).map(|x| x.1);
+                match (options.mode, chosen) {
+                    (_, Some(SizeChoice::Bytes(b))) => Some(b),
+                    (_, Some(SizeChoice::Max)) => None,
+                    (LayoutMode::Keep, None) => Some(*size),
+                    (LayoutMode::Proportional, None) if has_max || fixed(fs, label) => Some(*size),
+                    (LayoutMode::Proportional, None) => {
+                        let room = usable.saturating_sub(fixed_total);
+                        let scaled =
+                            (*size as u128 * room as u128 / data_old.max(1) as u128) as u64;
+                        Some(scaled / MIB * MIB)
+                    }
+                }
+            })
+            .collect();
+        let taken: u64 = sizes.iter().flatten().sum();
+        let rest = usable.saturating_sub(taken) / MIB * MIB;
+        let mut out = Vec::new();
+        let mut old_start = MIB;
+        let mut new_start = MIB;
+        for ((number, fs, label, size, used), new_size) in rows.iter().zip(sizes) {
+            let new_size = new_size.unwrap_or(rest);
+            if new_size < *used + *used / 20 {
+                return Err(format!(
+                    "Partition {number} ({fs}) would be {} but holds {} of data; it needs {} more.",
+                    crate::units::human_bytes(new_size),
+                    crate::units::human_bytes(*used),
+                    crate::units::human_bytes(*used + *used / 20 - new_size)
+                ));
+            }
+            let action = match new_size.cmp(size) {
+                std::cmp::Ordering::Equal => PlanAction::Copy,
+                std::cmp::Ordering::Greater => PlanAction::Grow,
+                std::cmp::Ordering::Less => PlanAction::Shrink,
+            };
+            out.push(PlanRow {
+                number: *number,
+                fs: fs.to_string(),
+                label: label.to_string(),
+                old_start,
+                old_size: *size,
+                new_start,
+                new_size,
+                used: *used,
+                action,
+            });
+            old_start += size;
+            new_start += new_size;
+        }
+        if new_start > usable + MIB {
+            return Err(format!(
+                "The chosen sizes need {} more than the disk has.",
+                crate::units::human_bytes(new_start - usable - MIB)
+            ));
+        }
+        Ok(PlanView {
+            table: "GPT".into(),
+            target_size,
+            rows: out,
+            notes: vec!["Aligned to 1 MiB. Disk and partition GUIDs are kept.".into()],
+        })
+    }
+}
+
+fn windows_layout() -> Vec<(u32, &'static str, &'static str, u64, u64)> {
+    vec![
+        (1, "vfat", "ESP", 512 * MIB, 38 * MIB),
+        (2, "msr", "", 16 * MIB, 0),
+        (3, "ntfs", "Windows", 465 * GIB, 212 * GIB),
+        (4, "ntfs", "Recovery", 750 * MIB, 520 * MIB),
+    ]
+}
+
+pub fn demo_disks() -> Vec<DiskView> {
+    vec![
+        DiskView {
+            dev: "/dev/sda".into(),
+            model: "Samsung SSD 860 EVO 500GB".into(),
+            serial: "S3Z9NB0K512345A".into(),
+            size: 500_107_862_016,
+            transport: "SATA".into(),
+            partitions: windows_layout()
+                .into_iter()
+                .map(|(n, fs, l, s, u)| part(n, fs, l, s, Some(u)))
+                .collect(),
+            warnings: vec![
+                "Windows on partition 3 is hibernated (Fast Startup): the image will be \
+                 crash-consistent. Shut Windows down fully with Fast Startup off if you can."
+                    .into(),
+            ],
+            ..Default::default()
+        },
+        DiskView {
+            dev: "/dev/sdb".into(),
+            model: "WDC WD10EZEX-08WN4A0".into(),
+            serial: "WD-WCC6Y3KF7XZT".into(),
+            size: 1_000_204_886_016,
+            transport: "SATA".into(),
+            partitions: vec![
+                part(1, "ext4", "home", 931 * GIB, Some(402 * GIB)),
+                part(2, "swap", "", 0, None),
+            ]
+            .into_iter()
+            .filter(|p| p.size > 0)
+            .collect(),
+            warnings: vec![
+                "ext4 on partition 1 has an unreplayed journal (needs_recovery): it was not \
+                 shut down cleanly. The image will be crash-consistent; nothing is replayed."
+                    .into(),
+            ],
+            ..Default::default()
+        },
+        DiskView {
+            dev: "/dev/nvme0n1".into(),
+            model: "Samsung SSD 980 1TB".into(),
+            serial: "S649NF0R812345K".into(),
+            size: 1_000_204_886_016,
+            transport: "NVMe".into(),
+            ..Default::default()
+        },
+        DiskView {
+            dev: "/dev/sdc".into(),
+            model: "SanDisk Ultra USB 3.0".into(),
+            serial: "4C530001230612109054".into(),
+            size: 30_752_636_928,
+            transport: "USB".into(),
+            mounted: true,
+            boot_medium: true,
+            removable: true,
+            partitions: vec![part(1, "iso9660", "IRONCLONE", 512 * MIB, Some(480 * MIB))],
+            ..Default::default()
+        },
+        DiskView {
+            dev: "/dev/sdd".into(),
+            model: "Seagate Expansion Desk".into(),
+            serial: "NA8TQ2LM".into(),
+            size: 2 * 1000 * GB,
+            transport: "USB".into(),
+            removable: true,
+            partitions: vec![part(1, "ext4", "backups", 1862 * GIB, Some(611 * GIB))],
+            ..Default::default()
+        },
+        // Virtual disks often report no serial: only the kernel name identifies them.
+        DiskView {
+            dev: "/dev/vda".into(),
+            model: "QEMU HARDDISK".into(),
+            serial: String::new(),
+            size: 64 * GIB,
+            transport: "virtio".into(),
+            ..Default::default()
+        },
+    ]
+}
+
+pub fn demo_images() -> Vec<ImageView> {
+    vec![
+        ImageView {
+            name: "latitude-7490-2026-10-02".into(),
+            date: "2026-10-02 18:41".into(),
+            source_model: "Samsung SSD 860 EVO 500GB".into(),
+            source_serial: "S3Z9NB0K512345A".into(),
+            source_size: 500_107_862_016,
+            stored_bytes: 131 * GIB,
+            data_bytes: 205 * GIB,
+            dedup_ratio: 1.1,
+        },
+        ImageView {
+            name: "latitude-7490-2026-11-20".into(),
+            date: "2026-11-20 09:12".into(),
+            source_model: "Samsung SSD 860 EVO 500GB".into(),
+            source_serial: "S3Z9NB0K512345A".into(),
+            source_size: 500_107_862_016,
+            stored_bytes: 14 * GIB,
+            data_bytes: 212 * GIB,
+            dedup_ratio: 9.4,
+        },
+        ImageView {
+            name: "nas-home-2026-09-15".into(),
+            date: "2026-09-15 22:03".into(),
+            source_model: "WDC WD10EZEX-08WN4A0".into(),
+            source_serial: "WD-WCC6Y3KF7XZT".into(),
+            source_size: 1_000_204_886_016,
+            stored_bytes: 377 * GIB,
+            data_bytes: 401 * GIB,
+            dedup_ratio: 1.0,
+        },
+    ]
+}
+
+impl Services for FakeServices {
+    fn list_disks(&self) -> Result<Vec<DiskView>, String> {
+        Ok(self.disks.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String> {
+        if let Some(e) = self
+            .fail_listing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(e);
+        }
+        Ok(vec![
+            RepoCandidate {
+                dev: "/dev/sdd1".into(),
+                disk_model: "Seagate Expansion Desk".into(),
+                label: "backups".into(),
+                fs: "ext4".into(),
+                size: 1862 * GIB,
+                free: 1251 * GIB,
+                mount_point: None,
+                has_repo: true,
+            },
+            RepoCandidate {
+                dev: "/dev/sdb1".into(),
+                disk_model: "WDC WD10EZEX-08WN4A0".into(),
+                label: "home".into(),
+                fs: "ext4".into(),
+                size: 931 * GIB,
+                free: 529 * GIB,
+                mount_point: None,
+                has_repo: false,
+            },
+        ])
+    }
+
+    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String> {
+        match target {
+            RepoTarget::Partition(dev) if dev == "/dev/sdd1" => {
+                Ok(PathBuf::from("/run/ironclone/sdd1/ironclone"))
+            }
+            RepoTarget::Partition(dev) => Ok(PathBuf::from(format!(
+                "/run/ironclone/{}/ironclone",
+                dev.trim_start_matches("/dev/")
+            ))),
+            RepoTarget::Path(p) if p.is_absolute() => Ok(p.clone()),
+            RepoTarget::Path(p) => Err(format!(
+                "\"{}\" is not an absolute path (it must start with /).",
+                p.display()
+            )),
+        }
+    }
+
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String> {
+        if repo.starts_with("/run/ironclone/sdd1") {
+            Ok(self.images.clone())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    fn plan_restore(
+        &self,
+        _repo: &Path,
+        image: &str,
+        target: &DiskView,
+        options: &RestoreOptions,
+    ) -> Result<PlanView, String> {
+        if image.starts_with("nas-home") {
+            self.layout(
+                vec![(1, "ext4", "home", 931 * GIB, 401 * GIB)],
+                target.size,
+                options,
+            )
+        } else {
+            self.layout(windows_layout(), target.size, options)
+        }
+    }
+
+    fn plan_clone(
+        &self,
+        source: &DiskView,
+        target: &DiskView,
+        options: &RestoreOptions,
+    ) -> Result<PlanView, String> {
+        let rows = source
+            .partitions
+            .iter()
+            .map(|p| {
+                let fs: &'static str = match p.fs.as_str() {
+                    "vfat" => "vfat",
+                    "msr" => "msr",
+                    "ntfs" => "ntfs",
+                    "swap" => "swap",
+                    _ => "ext4",
+                };
+                (p.number, fs, "", p.size, p.used.unwrap_or(p.size))
+            })
+            .collect();
+        self.layout(rows, target.size, options)
+    }
+
+    fn start_backup(&self, req: BackupRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        self.record(Recorded::Backup(req.clone()));
+        let Some(disk) = self.disk(&req.source_dev) else {
+            return JobHandle::failed(format!("{} is gone.", req.source_dev));
+        };
+        let phases = disk
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    format!("partition {} ({})", p.number, p.fs),
+                    p.used.unwrap_or(p.size),
+                )
+            })
+            .collect();
+        let report = JobReport {
+            summary: vec![
+                format!("Image \"{}\" stored in {}.", req.name, req.repo.display()),
+                format!("{} partitions, used blocks only.", disk.partitions.len()),
+            ],
+            boot_repairs: Vec::new(),
+            warnings: disk.warnings.clone(),
+        };
+        self.run_phases("backup", phases, progress, report)
+    }
+
+    fn start_restore(&self, req: RestoreRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        self.record(Recorded::Restore(req.clone()));
+        let report = JobReport {
+            summary: vec![format!(
+                "Image \"{}\" restored onto {}; read back and checked.",
+                req.image, req.target_dev
+            )],
+            boot_repairs: vec![
+                "GPT rewritten for the new size: backup header at the last LBA.".into(),
+                "NTFS partition 3 grown with ntfsresize; boot sector total sectors updated.".into(),
+                "EFI boot entry \"Windows Boot Manager\" points at the ESP.".into(),
+            ],
+            warnings: Vec::new(),
+        };
+        let phases = vec![
+            ("partition 1 (vfat)".into(), 38 * MIB),
+            ("partition 3 (ntfs)".into(), 212 * GIB),
+            ("partition 4 (ntfs)".into(), 520 * MIB),
+            ("read back and compare".into(), 212 * GIB),
+        ];
+        self.run_phases("restore", phases, progress, report)
+    }
+
+    fn start_verify(&self, req: VerifyRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        self.record(Recorded::Verify(req.clone()));
+        let report = JobReport {
+            summary: vec![format!(
+                "Image \"{}\": every chunk read back and its checksum matches.",
+                req.image
+            )],
+            ..Default::default()
+        };
+        self.run_phases(
+            "verify",
+            vec![("checksums".into(), 14 * GIB)],
+            progress,
+            report,
+        )
+    }
+
+    fn start_clone(&self, req: CloneRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        self.record(Recorded::Clone(req.clone()));
+        let report = JobReport {
+            summary: vec![format!(
+                "{} cloned onto {}.",
+                req.source_dev, req.target_dev
+            )],
+            boot_repairs: vec!["GPT rewritten for the new size.".into()],
+            warnings: Vec::new(),
+        };
+        self.run_phases(
+            "clone",
+            vec![("copy used blocks".into(), 200 * GIB)],
+            progress,
+            report,
+        )
+    }
+
+    fn hostname(&self) -> Option<String> {
+        Some("latitude-7490".into())
+    }
+
+    fn today(&self) -> String {
+        "2026-11-23".into()
+    }
+
+    fn power_off(&self) -> Result<(), String> {
+        self.record(Recorded::PowerOff);
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Plain data the TUI shows. The screens only ever see these views, never the library's
+//! own types, so the front end can be built and tested before (and apart from) the real
+//! disk discovery, repository and restore code; the real `Services` fills them in.
+
+use std::path::PathBuf;
+
+/// One partition of a disk as the picker lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartView {
+    pub number: u32,
+    /// Filesystem name for display ("ext4", "ntfs", "vfat", "" when unknown).
+    pub fs: String,
+    pub label: String,
+    pub size: u64,
+    /// Used bytes, when the filesystem could be read.
+    pub used: Option<u64>,
+}
+
+/// One whole disk with what a rescuer must know before touching it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskView {
+    /// Kernel path, e.g. "/dev/sdb". Changes between boots; identity is model + serial.
+    pub dev: String,
+    pub model: String,
+    pub serial: String,
+    pub size: u64,
+    /// "SATA", "NVMe", "USB", "virtio"...
+    pub transport: String,
+    pub mounted: bool,
+    /// The disk the live system itself runs from.
+    pub boot_medium: bool,
+    pub read_only: bool,
+    pub removable: bool,
+    pub partitions: Vec<PartView>,
+    /// Filesystem states in plain words (hibernated NTFS, unreplayed ext4 journal...).
+    pub warnings: Vec<String>,
+}
+
+impl DiskView {
+    /// The short kernel name ("sdb") the destructive confirmation accepts.
+    pub fn short_name(&self) -> &str {
+        self.dev.rsplit('/').next().unwrap_or(&self.dev)
+    }
+
+    /// Why this disk must not be written to, if it must not.
+    pub fn refuse_as_target(&self) -> Option<String> {
+        if self.boot_medium {
+            Some(format!(
+                "{} is the disk ironclone is running from.",
+                self.dev
+            ))
+        } else if self.mounted {
+            Some(format!(
+                "{} has a mounted partition; unmount it first.",
+                self.dev
+            ))
+        } else if self.read_only {
+            Some(format!("{} is read-only.", self.dev))
+        } else {
+            None
+        }
+    }
+}
+
+/// A partition that could hold (or already holds) an image repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoCandidate {
+    /// Partition path, e.g. "/dev/sdd1".
+    pub dev: String,
+    pub disk_model: String,
+    pub label: String,
+    pub fs: String,
+    pub size: u64,
+    pub free: u64,
+    /// Already mounted here, if it is.
+    pub mount_point: Option<PathBuf>,
+    /// An ironclone repository was found on it.
+    pub has_repo: bool,
+}
+
+/// Where the user wants the repository: a partition (mounted for them) or a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepoTarget {
+    Partition(String),
+    Path(PathBuf),
+}
+
+/// One stored image, as listed in a repository.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageView {
+    pub name: String,
+    /// "YYYY-MM-DD HH:MM", already formatted.
+    pub date: String,
+    pub source_model: String,
+    pub source_serial: String,
+    pub source_size: u64,
+    /// Bytes the image occupies in the repository (after compression and dedup).
+    pub stored_bytes: u64,
+    /// Bytes of used data the image holds (what a restore writes).
+    pub data_bytes: u64,
+    /// How much deduplication saved: logical / stored chunks, e.g. 1.8.
+    pub dedup_ratio: f64,
+}
+
+/// How the restored layout follows the target disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LayoutMode {
+    #[default]
+    Proportional,
+    Keep,
+}
+
+impl LayoutMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LayoutMode::Proportional => "proportional",
+            LayoutMode::Keep => "keep",
+        }
+    }
+    pub fn toggled(self) -> Self {
+        match self {
+            LayoutMode::Proportional => LayoutMode::Keep,
+            LayoutMode::Keep => LayoutMode::Proportional,
+        }
+    }
+}
+
+/// An explicit size for one partition (`--size 3=40G`, `--size 2=max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeChoice {
+    Bytes(u64),
+    Max,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    pub mode: LayoutMode,
+    /// (partition number, size), at most one entry per partition.
+    pub sizes: Vec<(u32, SizeChoice)>,
+}
+
+impl RestoreOptions {
+    pub fn set_size(&mut self, number: u32, size: SizeChoice) {
+        self.sizes.retain(|(n, _)| *n != number);
+        self.sizes.push((number, size));
+        self.sizes.sort_by_key(|(n, _)| *n);
+    }
+}
+
+/// What the planner will do to one partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanAction {
+    Copy,
+    Grow,
+    Shrink,
+}
+
+impl PlanAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanAction::Copy => "copy",
+            PlanAction::Grow => "grow",
+            PlanAction::Shrink => "shrink",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanRow {
+    pub number: u32,
+    pub fs: String,
+    pub label: String,
+    pub old_start: u64,
+    pub old_size: u64,
+    pub new_start: u64,
+    pub new_size: u64,
+    pub used: u64,
+    pub action: PlanAction,
+}
+
+/// The planner's answer for one image onto one disk, shown before anything is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanView {
+    pub table: String,
+    pub target_size: u64,
+    pub rows: Vec<PlanRow>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupRequest {
+    pub source_dev: String,
+    pub source_serial: String,
+    pub repo: PathBuf,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreRequest {
+    pub repo: PathBuf,
+    pub image: String,
+    pub target_dev: String,
+    /// Re-checked by the job just before writing: names like sdb move between boots.
+    pub target_serial: String,
+    pub target_size: u64,
+    pub options: RestoreOptions,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyRequest {
+    pub repo: PathBuf,
+    pub image: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloneRequest {
+    pub source_dev: String,
+    pub source_serial: String,
+    pub target_dev: String,
+    pub target_serial: String,
+    pub target_size: u64,
+    pub options: RestoreOptions,
+}
+
+/// What a finished job tells the done screen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobReport {
+    /// Plain lines: "Image dell-2026-11-23 stored: 41.2 GiB data, 18.9 GiB on disk".
+    pub summary: Vec<String>,
+    /// Boot repairs done after a restore or clone ("GRUB core re-embedded at LBA 34"...).
+    pub boot_repairs: Vec<String>,
+    /// Files or metadata hit by unreadable ranges, and other warnings.
+    pub warnings: Vec<String>,
+}

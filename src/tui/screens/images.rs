@@ -1,0 +1,71 @@
+//! Images in the chosen repository: date, source disk, size and dedup.
+
+use crate::tui::app::{App, Flow};
+use crate::tui::model::ImageView;
+use crate::tui::widgets::{bold, bytes, chrome, disk_size, fit, para, row};
+use ratatui::text::Line;
+use ratatui::Frame;
+
+pub fn image_lines(images: &[ImageView], sel: Option<usize>) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::styled(
+        "  Name                     Date             Source disk          Stored Dedup",
+        bold(),
+    )];
+    for (i, im) in images.iter().enumerate() {
+        lines.push(row(
+            Some(i) == sel,
+            format!(
+                "{} {} {} {:>10} {:>4.1}x",
+                fit(&im.name, 24),
+                fit(&im.date, 16),
+                fit(&im.source_model, 16),
+                bytes(im.stored_bytes),
+                im.dedup_ratio
+            ),
+        ));
+    }
+    lines
+}
+
+pub fn draw(app: &App, sel: usize, f: &mut Frame) {
+    let (title, keys) = match app.flow {
+        Flow::Restore => (
+            "Restore: which image?",
+            "Up/Down move  Enter choose  Esc back",
+        ),
+        Flow::Verify => (
+            "Verify: which image?",
+            "Up/Down move  Enter verify  Esc back",
+        ),
+        _ => (
+            "Images in this repository",
+            "Up/Down move  Enter restore this image  Esc back",
+        ),
+    };
+    let body = chrome(f, title, keys);
+    let repo = app
+        .choices
+        .repo
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut lines = vec![Line::raw(format!("  Repository: {repo}")), Line::raw("")];
+    lines.extend(image_lines(&app.choices.images, Some(sel)));
+    if let Some(im) = app.choices.images.get(sel) {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(format!("  {}", im.name), bold()));
+        lines.push(Line::raw(format!(
+            "  from {} (serial {}, {})",
+            im.source_model,
+            im.source_serial,
+            disk_size(im.source_size)
+        )));
+        lines.push(Line::raw(format!(
+            "  {} of data, {} stored, dedup {:.1}x",
+            bytes(im.data_bytes),
+            bytes(im.stored_bytes),
+            im.dedup_ratio
+        )));
+    }
+    f.render_widget(para(lines), body);
+}

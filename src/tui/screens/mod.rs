@@ -1,0 +1,16 @@
+//! One file per screen. Each only draws from the `App`'s state; keys are handled in
+//! `app.rs` so that every state change goes through one `event` function.
+
+pub mod ask;
+pub mod cancel;
+pub mod confirm;
+pub mod disks;
+pub mod done;
+pub mod error;
+pub mod home;
+pub mod images;
+pub mod name;
+pub mod plan;
+pub mod progress;
+pub mod repos;
+pub mod summary;

@@ -1,0 +1,67 @@
+//! Repository picker: a partition on any disk (mounted for the user) or a typed path.
+
+use crate::tui::app::{App, Flow};
+use crate::tui::model::RepoCandidate;
+use crate::tui::widgets::{bold, bytes, chrome, fit, para, row, selected};
+use ratatui::text::Line;
+use ratatui::Frame;
+
+pub fn draw(
+    app: &App,
+    cands: &[RepoCandidate],
+    sel: usize,
+    path: Option<&str>,
+    note: Option<&str>,
+    f: &mut Frame,
+) {
+    let title = match app.flow {
+        Flow::Backup => "Backup: where to store the image?",
+        _ => "Which repository holds the image?",
+    };
+    let keys = if path.is_some() {
+        "type the path  Enter open  Esc cancel typing"
+    } else {
+        "Up/Down move  Enter choose  / type a path  Esc back"
+    };
+    let body = chrome(f, title, keys);
+    let mut lines = vec![Line::styled(
+        "  Partition   Disk                 Label      fs    Free / Size",
+        bold(),
+    )];
+    for (i, c) in cands.iter().enumerate() {
+        lines.push(row(
+            i == sel,
+            format!(
+                "{} {} {} {:<6} {} / {}{}",
+                fit(&c.dev, 11),
+                fit(&c.disk_model, 20),
+                fit(&c.label, 10),
+                fit(&c.fs, 5),
+                bytes(c.free),
+                bytes(c.size),
+                if c.has_repo { "  *" } else { "" }
+            ),
+        ));
+    }
+    lines.push(row(sel == cands.len(), "Type a path...".into()));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "  * holds ironclone images. A partition is mounted for you.",
+    ));
+    if let Some(p) = path {
+        lines.push(Line::raw(""));
+        lines.push(Line::from(vec![
+            ratatui::text::Span::raw("  Path: "),
+            ratatui::text::Span::styled(format!("{p}_"), selected()),
+        ]));
+    }
+    if let Some(n) = note {
+        lines.push(Line::raw(""));
+        lines.extend(crate::tui::widgets::wrapped(
+            "  ",
+            n,
+            crate::tui::widgets::bold(),
+        ));
+    }
+    f.render_widget(para(lines), body);
+}

@@ -1,0 +1,122 @@
+//! The seam between the TUI and the rest of ironclone. The screens call only this trait,
+//! so they are tested against `demo::FakeServices` and the binary plugs in the real disk
+//! discovery, repository and restore code without the TUI changing.
+
+use super::model::{
+    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, PlanView, RepoCandidate,
+    RepoTarget, RestoreOptions, RestoreRequest, VerifyRequest,
+};
+use crate::progress::Progress;
+use crossbeam_channel::{bounded, Receiver};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+thread_local! {
+    /// Set on job threads: the TUI's panic hook leaves the terminal alone for them,
+    /// because the job's panic is caught and shown on the done screen instead.
+    pub static IN_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// How a job ended: its report, or an error in plain words (what failed, where).
+pub type JobOutcome = Result<JobReport, String>;
+
+/// A job running in the background. Progress goes through the `Progress` given to
+/// `start_*`; the outcome arrives once on `done`.
+pub struct JobHandle {
+    /// Set to ask the job to stop. A job that stops leaves no half image behind.
+    pub cancel: Arc<AtomicBool>,
+    pub done: Receiver<JobOutcome>,
+}
+
+impl JobHandle {
+    /// Runs `work` on its own thread; `work` should poll the flag it is given.
+    pub fn spawn<F>(work: F) -> JobHandle
+    where
+        F: FnOnce(&AtomicBool) -> JobOutcome + Send + 'static,
+    {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (tx, done) = bounded(1);
+        let flag = Arc::clone(&cancel);
+        std::thread::spawn(move || {
+            IN_JOB.with(|j| j.set(true));
+            // A bug in a job must end the job with an error screen, not leave the TUI
+            // waiting forever for an outcome that never comes.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&flag)))
+                .unwrap_or_else(|payload| {
+                    let what = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    Err(format!(
+                        "ironclone hit an internal error ({what}) and stopped the job. \
+                         Please report this."
+                    ))
+                });
+            // The receiver may be gone when the TUI quit; nothing to tell then.
+            let _ = tx.send(outcome);
+        });
+        JobHandle { cancel, done }
+    }
+
+    /// A job that failed before it started (bad request, refused target).
+    pub fn failed(message: String) -> JobHandle {
+        let (tx, done) = bounded(1);
+        let _ = tx.send(Err(message));
+        JobHandle {
+            cancel: Arc::new(AtomicBool::new(false)),
+            done,
+        }
+    }
+
+    pub fn request_cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Everything the TUI needs from the machine. Errors are plain sentences for the user
+/// (what failed and where, e.g. "Could not mount /dev/sdd1: wrong fs type"); the TUI
+/// adds what to do next.
+///
+/// The contract for the `start_*` jobs, which the screens rely on:
+/// - return at once; do the work on another thread (`JobHandle::spawn`);
+/// - report `JobStart` (overall total), then per partition `PhaseStart`/`Advance`/
+///   `PhaseEnd`, `ReadError` for each unreadable range and `Warning` for what the user
+///   must know (damaged files), then `JobEnd`;
+/// - poll the cancel flag between chunks; a cancelled backup removes its partial image
+///   and ends with `Err("Cancelled...")`;
+/// - a restore or clone re-checks the target's serial and size against the request just
+///   before the first write and refuses when they differ (names like sdb move), and
+///   refuses a mounted target, the boot medium or the disk holding the repository.
+pub trait Services: Send + Sync {
+    fn list_disks(&self) -> Result<Vec<DiskView>, String>;
+    /// Partitions that could hold a repository (label, filesystem, free space).
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String>;
+    /// Mounts a partition (or checks a path) and returns the repository directory.
+    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String>;
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String>;
+    fn plan_restore(
+        &self,
+        repo: &Path,
+        image: &str,
+        target: &DiskView,
+        options: &RestoreOptions,
+    ) -> Result<PlanView, String>;
+    /// Same planner for a disk-to-disk clone (the source disk's layout as the "image").
+    fn plan_clone(
+        &self,
+        source: &DiskView,
+        target: &DiskView,
+        options: &RestoreOptions,
+    ) -> Result<PlanView, String>;
+    fn start_backup(&self, req: BackupRequest, progress: Arc<dyn Progress>) -> JobHandle;
+    fn start_restore(&self, req: RestoreRequest, progress: Arc<dyn Progress>) -> JobHandle;
+    fn start_verify(&self, req: VerifyRequest, progress: Arc<dyn Progress>) -> JobHandle;
+    fn start_clone(&self, req: CloneRequest, progress: Arc<dyn Progress>) -> JobHandle;
+    /// For the default image name; None when the machine has no useful hostname.
+    fn hostname(&self) -> Option<String>;
+    /// Today's date as YYYY-MM-DD (a method so tests get a fixed date).
+    fn today(&self) -> String;
+    fn power_off(&self) -> Result<(), String>;
+}

@@ -1,0 +1,158 @@
+//! Drawing helpers shared by the screens. Everything is plain ASCII (the Linux console
+//! font and serial consoles lack box glyphs) and selection is shown with a `>` marker
+//! plus bold/reverse, so the screens read the same without colour.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub const ASCII: border::Set = border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+pub fn plain() -> Style {
+    Style::default()
+}
+
+pub fn bold() -> Style {
+    Style::default().add_modifier(Modifier::BOLD)
+}
+
+pub fn selected() -> Style {
+    Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+}
+
+/// Draws the title line, a bordered body and the key line; returns the body's inside.
+pub fn chrome(f: &mut Frame, title: &str, keys: &str) -> Rect {
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(" ironclone ", selected()),
+            Span::styled(format!(" {title}"), bold()),
+        ])),
+        head,
+    );
+    let block = Block::default().borders(Borders::ALL).border_set(ASCII);
+    let inner = block.inner(body);
+    f.render_widget(block, body);
+    f.render_widget(Paragraph::new(format!(" {keys}")), foot);
+    inner
+}
+
+/// A list row: `> text` and reversed when selected, `  text` otherwise.
+pub fn row(is_selected: bool, text: String) -> Line<'static> {
+    if is_selected {
+        Line::styled(format!("> {text}"), selected())
+    } else {
+        Line::raw(format!("  {text}"))
+    }
+}
+
+pub fn para(lines: Vec<Line<'static>>) -> Paragraph<'static> {
+    Paragraph::new(lines).wrap(Wrap { trim: false })
+}
+
+/// `[#######.......]` of `width` characters in total.
+pub fn bar(width: usize, done: u64, total: u64) -> String {
+    let inner = width.saturating_sub(2);
+    let filled = if total == 0 {
+        0
+    } else {
+        ((done.min(total) as u128 * inner as u128) / total as u128) as usize
+    };
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(inner - filled))
+}
+
+pub fn percent(done: u64, total: u64) -> u64 {
+    if total == 0 {
+        0
+    } else {
+        (done.min(total) as u128 * 100 / total as u128) as u64
+    }
+}
+
+pub fn bytes(n: u64) -> String {
+    crate::units::human_bytes(n)
+}
+
+/// Disk sizes as vendors print them (500 GB), next to the binary size.
+pub fn disk_size(n: u64) -> String {
+    let gb = n as f64 / 1e9;
+    if gb >= 1000.0 {
+        format!("{:.1} TB", gb / 1000.0)
+    } else {
+        format!("{gb:.0} GB")
+    }
+}
+
+pub fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
+    }
+}
+
+/// Cuts `s` to `n` characters so table columns stay aligned.
+pub fn fit(s: &str, n: usize) -> String {
+    let cut: String = s.chars().take(n).collect();
+    format!("{cut:<n$}")
+}
+
+/// Word-wraps `text` to the 78 columns inside the border, with `first` before the first
+/// line and as many spaces before the others, so wrapped warnings stay indented.
+pub fn wrapped(first: &str, text: &str, style: ratatui::style::Style) -> Vec<Line<'static>> {
+    const WIDTH: usize = 78;
+    let indent = " ".repeat(first.chars().count());
+    let room = WIDTH.saturating_sub(indent.len()).max(20);
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > room {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let pre = if i == 0 { first } else { indent.as_str() };
+            Line::styled(format!("{pre}{l}"), style)
+        })
+        .collect()
+}
+
+/// Sizes for the plan table's narrow columns: 512M, 465.0G, 1.82T.
+pub fn short_size(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+    if n < GIB {
+        format!("{}M", n / MIB)
+    } else if n < 1024 * GIB {
+        format!("{:.1}G", n as f64 / GIB as f64)
+    } else {
+        format!("{:.2}T", n as f64 / (1024 * GIB) as f64)
+    }
+}
