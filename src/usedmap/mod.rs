@@ -6,8 +6,10 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
+mod ext;
 mod extents;
 
+pub use ext::{map_ext, ExtError};
 pub use extents::{ByteExtent, ExtentBuilder};
 
 use serde::{Deserialize, Serialize};
@@ -40,7 +42,10 @@ impl UsedMap {
             total_bytes: size,
             used_bytes: size,
             extents: if size > 0 {
-                vec![ByteExtent { offset: 0, len: size }]
+                vec![ByteExtent {
+                    offset: 0,
+                    len: size,
+                }]
             } else {
                 vec![]
             },
