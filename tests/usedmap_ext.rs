@@ -8,7 +8,7 @@ use ironclone::usedmap::{map_ext, UsedMap};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn run(cmd: &mut Command) -> String {
@@ -158,7 +158,8 @@ fn case(name: &str, size_mib: u64, mkfs: &str, args: &[&str]) {
 
 #[test]
 fn ext4_default() {
-    case("ext4", 128, "mkfs.ext4", &[]);
+    case("ext4", 128, "mkfs.ext4", &["-b", "4096", "-g", "4096"]);
+    case("ext4small", 96, "mkfs.ext4", &[]);
 }
 
 #[test]
@@ -185,31 +186,59 @@ fn ext4_meta_bg_1k_noflex() {
         "mke2fs",
         &["-t", "ext4", "-O", "meta_bg,^resize_inode"],
     );
+    // 128 groups of 32-byte descriptors in 1 KiB blocks: four meta groups.
+    let four = [
+        "-t",
+        "ext4",
+        "-b",
+        "1024",
+        "-g",
+        "1024",
+        "-O",
+        "meta_bg,^resize_inode,^64bit",
+    ];
+    case("metabg4", 128, "mke2fs", &four);
     case("b1024", 96, "mke2fs", &["-t", "ext4", "-b", "1024"]);
-    case("noflex", 128, "mke2fs", &["-t", "ext4", "-O", "^flex_bg"]);
+    let noflex = ["-t", "ext4", "-b", "4096", "-g", "4096", "-O", "^flex_bg"];
+    case("noflex", 128, "mke2fs", &noflex);
 }
 
 #[test]
 fn ext4_64bit_sparse_super2_64k() {
-    case(
-        "64bit",
-        128,
-        "mke2fs",
-        &["-t", "ext4", "-O", "64bit,metadata_csum"],
-    );
-    case(
-        "super2",
-        128,
-        "mke2fs",
-        &["-t", "ext4", "-O", "sparse_super2"],
-    );
+    let csum64 = [
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-g",
+        "2048",
+        "-O",
+        "64bit,metadata_csum",
+    ];
+    case("64bit", 128, "mke2fs", &csum64);
+    let super2 = [
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-g",
+        "2048",
+        "-O",
+        "sparse_super2",
+    ];
+    case("super2", 128, "mke2fs", &super2);
     case("b65536", 256, "mke2fs", &["-t", "ext4", "-b", "65536"]);
-    case(
-        "uninit",
-        128,
-        "mke2fs",
-        &["-t", "ext4", "-O", "^metadata_csum,uninit_bg"],
-    );
+    let uninit = [
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-g",
+        "2048",
+        "-O",
+        "^metadata_csum,uninit_bg",
+    ];
+    case("uninit", 128, "mke2fs", &uninit);
 }
 
 /// Deleted files leave stale data in free blocks; the map must leave most of it out.
@@ -243,10 +272,11 @@ fn deleted_files_are_not_copied() {
         .arg(&img));
     files.remove("doomed");
     let map = map_file(&img);
+    let bs = dumpe2fs_field(&img, "Block size");
     let covered = blocks
         .iter()
         .filter(|&&b| {
-            let off = b * 4096;
+            let off = b * bs;
             map.extents.iter().any(|e| e.offset <= off && off < e.end())
         })
         .count();
@@ -313,10 +343,16 @@ fn garbage_gives_errors_not_panics() {
 
 #[test]
 fn bad_descriptor_checksum_copies_group_whole() {
-    let mut v = mem_image(&["-t", "ext4", "-O", "^flex_bg"], 64);
+    let mut v = mem_image(&["-t", "ext4", "-b", "1024", "-O", "^flex_bg"], 64);
     let clean = map_ext(&MemDevice::from_vec(v.clone(), 512)).unwrap();
-    // 4 KiB blocks: the GDT is block 1; flip group 1's bg_flags high byte (unused bits).
-    v[4096 + 64 + 0x13] ^= 0x80;
+    let incompat = u32::from_le_bytes(v[1024 + 0x60..1024 + 0x64].try_into().unwrap());
+    let dsz = if incompat & 0x80 != 0 {
+        usize::from(u16::from_le_bytes([v[1024 + 0xFE], v[1024 + 0xFF]]))
+    } else {
+        32
+    };
+    // 1 KiB blocks: the GDT is block 2; flip group 1's bg_flags high byte (unused bits).
+    v[2048 + dsz + 0x13] ^= 0x80;
     let m = map_ext(&MemDevice::from_vec(v, 512)).unwrap();
     assert!(
         m.warnings.iter().any(|w| w.contains("group 1")),
@@ -324,7 +360,7 @@ fn bad_descriptor_checksum_copies_group_whole() {
         m.warnings
     );
     assert!(m.used_bytes > clean.used_bytes);
-    assert!(m.used_bytes >= clean.used_bytes + (32768 * 4096) / 2);
+    assert!(m.used_bytes >= clean.used_bytes + 8192 * 1024 / 2);
 }
 
 #[test]
@@ -339,6 +375,3 @@ fn needs_recovery_and_free_count_are_warnings() {
     assert!(all.contains("needs_recovery"), "{all}");
     assert!(all.contains("s_free_blocks_count"), "{all}");
 }
-
-#[allow(dead_code)]
-fn unused(_: PathBuf) {}
