@@ -6,8 +6,10 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
+mod ext;
 mod extents;
 
+pub use ext::{map_ext, ExtError};
 pub use extents::{ByteExtent, ExtentBuilder};
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,120 @@
+//! Where the fixed metadata lives: which groups carry superblock backups (`sparse_super`,
+//! `sparse_super2`), where the descriptor blocks are (classic GDT plus resize-inode
+//! reserve, or `meta_bg` placement), as e2fsprogs' `ext2fs_super_and_bgd_loc2` defines it.
+//! Needed both to read descriptors and to know the metadata of BLOCK_UNINIT groups.
+
+use super::superblock::{Superblock, COMPAT_SPARSE_SUPER2, RO_COMPAT_SPARSE_SUPER};
+
+/// Layout numbers derived once from a validated superblock.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub group_count: u64,
+    pub desc_per_block: u64,
+    /// Blocks needed to hold every descriptor.
+    pub desc_blocks: u64,
+    /// Blocks after a classic superblock copy: GDT + reserved GDT, or `s_first_meta_bg`.
+    pub old_desc_blocks: u64,
+}
+
+impl Layout {
+    pub fn new(sb: &Superblock) -> Self {
+        let group_count = sb.group_count();
+        let desc_per_block = (sb.block_size() / sb.desc_size()).max(1);
+        let desc_blocks = group_count.div_ceil(desc_per_block);
+        let old_desc_blocks = if sb.meta_bg() {
+            u64::from(sb.s_first_meta_bg)
+        } else {
+            desc_blocks + u64::from(sb.s_reserved_gdt_blocks)
+        };
+        Layout {
+            group_count,
+            desc_per_block,
+            desc_blocks,
+            old_desc_blocks,
+        }
+    }
+}
+
+fn is_power_of(mut n: u64, base: u64) -> bool {
+    while n > 1 && n % base == 0 {
+        n /= base;
+    }
+    n == 1
+}
+
+/// Does group `g` hold a superblock copy?
+pub fn has_super(sb: &Superblock, g: u64) -> bool {
+    if g == 0 {
+        return true;
+    }
+    if sb.s_feature_compat & COMPAT_SPARSE_SUPER2 != 0 {
+        return sb.s_backup_bgs.iter().any(|&b| b != 0 && u64::from(b) == g);
+    }
+    if g <= 1 || sb.s_feature_ro_compat & RO_COMPAT_SPARSE_SUPER == 0 {
+        return true;
+    }
+    if g % 2 == 0 {
+        return false;
+    }
+    is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
+}
+
+/// First block of group `g` (no overflow: g < group_count, validated against blocks_count).
+pub fn group_first_block(sb: &Superblock, g: u64) -> u64 {
+    u64::from(sb.s_first_data_block).saturating_add(g.saturating_mul(sb.s_blocks_per_group.into()))
+}
+
+/// The block holding descriptor block `i` of the primary copy.
+pub fn descriptor_block_loc(sb: &Superblock, lay: &Layout, i: u64) -> u64 {
+    let mut base = u64::from(sb.s_first_data_block);
+    // With bigalloc on 1 KiB blocks block 0 still holds the boot block and block 1 the
+    // superblock, so the GDT starts after it.
+    if base == 0 && sb.block_size() == 1024 {
+        base = 1;
+    }
+    if !sb.meta_bg() || i < u64::from(sb.s_first_meta_bg) {
+        return base.saturating_add(i).saturating_add(1);
+    }
+    let bg = i.saturating_mul(lay.desc_per_block);
+    group_first_block(sb, bg).saturating_add(u64::from(has_super(sb, bg)))
+}
+
+/// Block ranges `(start, count)` that group `g` spends on superblock and descriptor copies.
+pub fn super_and_bgd(sb: &Superblock, lay: &Layout, g: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(2);
+    let mut group_block = group_first_block(sb, g);
+    if group_block == 0 && sb.block_size() == 1024 {
+        group_block = 1;
+    }
+    let sup = has_super(sb, g);
+    if sup {
+        out.push((group_block, 1));
+    }
+    let meta_bg_index = g / lay.desc_per_block;
+    if !sb.meta_bg() || meta_bg_index < u64::from(sb.s_first_meta_bg) {
+        if sup && lay.old_desc_blocks > 0 {
+            out.push((group_block + 1, lay.old_desc_blocks));
+        }
+    } else {
+        let r = g % lay.desc_per_block;
+        if r == 0 || r == 1 || r == lay.desc_per_block - 1 {
+            out.push((group_block + u64::from(sup), 1));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_super_groups() {
+        let v: Vec<u64> = (0..100).filter(|&g| is_sparse(g)).collect();
+        assert_eq!(v, vec![0, 1, 3, 5, 7, 9, 25, 27, 49, 81]);
+    }
+
+    fn is_sparse(g: u64) -> bool {
+        g <= 1 || (g % 2 == 1 && (is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)))
+    }
+}

@@ -1,0 +1,279 @@
+//! ext2/3/4 used-block map, read from the superblock, the group descriptors and the block
+//! bitmaps only (never the data, never the journal, never a replay).
+//!
+//! The bitmap is the truth: the superblock's free count is only compared and a mismatch
+//! is a warning (partclone aborts on it, which leaves users with no backup at all).
+//! Groups flagged BLOCK_UNINIT have no written bitmap; their used blocks are computed as
+//! the metadata of any group (flex_bg moves bitmaps and inode tables) that falls inside.
+//! A group whose descriptor checksum fails is copied whole: its bitmap location and flags
+//! cannot be trusted, and copying too much is harmless while copying too little loses data.
+
+mod bitmap;
+mod csum;
+mod error;
+mod group_desc;
+mod layout;
+mod superblock;
+
+pub use error::ExtError;
+pub use superblock::Superblock;
+
+use crate::device::BlockDevice;
+use crate::usedmap::{ExtentBuilder, UsedMap};
+use group_desc::GroupDesc;
+use layout::Layout;
+use superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+
+/// Largest sequential read for descriptors or bitmaps (bounded memory on huge filesystems).
+const MAX_RUN_BYTES: u64 = 8 << 20;
+
+fn read(dev: &dyn BlockDevice, offset: u64, len: u64, what: &str) -> Result<Vec<u8>, ExtError> {
+    let err = |source| ExtError::Read {
+        device: dev.describe(),
+        what: what.into(),
+        offset,
+        source,
+    };
+    dev.check_range(offset, len).map_err(err)?;
+    dev.read_vec(offset, len as usize).map_err(err)
+}
+
+/// Reads the blocks `locs` (in order) coalescing adjacent block numbers, and hands each
+/// block's bytes to `f(index, bytes)`.
+fn read_blocks_coalesced(
+    dev: &dyn BlockDevice,
+    bs: u64,
+    locs: &[u64],
+    what: &str,
+    mut f: impl FnMut(usize, &[u8]) -> Result<(), ExtError>,
+) -> Result<(), ExtError> {
+    let max_blocks = (MAX_RUN_BYTES / bs).max(1);
+    let mut i = 0;
+    while i < locs.len() {
+        let start = locs[i];
+        let mut n = 1u64;
+        while i + (n as usize) < locs.len()
+            && n < max_blocks
+            && locs[i + n as usize] == start.saturating_add(n)
+        {
+            n += 1;
+        }
+        let offset = start.checked_mul(bs).ok_or(ExtError::Overflow {
+            device: dev.describe(),
+            what: "a metadata block offset",
+        })?;
+        let buf = read(dev, offset, n * bs, what)?;
+        for (k, chunk) in buf.chunks_exact(bs as usize).enumerate() {
+            f(i + k, chunk)?;
+        }
+        i += n as usize;
+    }
+    Ok(())
+}
+
+/// Merges sorted-or-not `[start, end)` unit ranges.
+fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match out.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Maps an ext2/3/4 filesystem that starts at byte 0 of `dev`.
+pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
+    let name = dev.describe();
+    let sbuf = read(
+        dev,
+        SUPERBLOCK_OFFSET,
+        SUPERBLOCK_SIZE as u64,
+        "the superblock",
+    )?;
+    let sb = Superblock::parse(&sbuf, &name)?;
+    let bs = sb.block_size();
+    let ratio = sb.cluster_ratio();
+    let cs = sb.cluster_size();
+    let fdb = u64::from(sb.s_first_data_block);
+    let fs_bytes = sb.s_blocks_count * bs; // checked in validate
+    if fs_bytes > dev.size() {
+        return Err(ExtError::Truncated {
+            device: name,
+            fs_bytes,
+            device_bytes: dev.size(),
+        });
+    }
+    let mut warnings = Vec::new();
+    if sb.needs_recovery() {
+        warnings.push(
+            "the journal has not been replayed (needs_recovery): the image is crash-consistent, \
+             as after a power cut; it is not replayed here"
+                .to_string(),
+        );
+    }
+    if sb.has_errors() {
+        warnings.push("the filesystem is marked as having errors (s_state); run e2fsck".into());
+    }
+    if csum::superblock_csum_bad(&sb) {
+        warnings.push("superblock checksum mismatch (metadata_csum)".into());
+    }
+
+    let lay = Layout::new(&sb);
+    let groups = lay.group_count;
+    if groups > u64::from(u32::MAX) {
+        return Err(ExtError::BadField {
+            device: name,
+            field: "s_blocks_count",
+            value: sb.s_blocks_count,
+            why: "more than 2^32 block groups",
+        });
+    }
+    if u64::from(sb.s_first_meta_bg) > lay.desc_blocks && sb.meta_bg() {
+        return Err(ExtError::BadField {
+            device: name,
+            field: "s_first_meta_bg",
+            value: sb.s_first_meta_bg.into(),
+            why: "beyond the number of descriptor blocks",
+        });
+    }
+
+    // Group descriptors.
+    let dsz = sb.desc_size() as usize;
+    let wide = sb.is_64bit() && dsz >= 64;
+    let mut desc_locs = Vec::with_capacity(lay.desc_blocks as usize);
+    for i in 0..lay.desc_blocks {
+        let loc = layout::descriptor_block_loc(&sb, &lay, i);
+        if loc >= sb.s_blocks_count {
+            return Err(ExtError::BadGroup {
+                device: name,
+                group: i * lay.desc_per_block,
+                field: "descriptor block",
+                value: loc,
+                why: "past the end of the filesystem",
+            });
+        }
+        desc_locs.push(loc);
+    }
+    let seed = csum::csum_seed(&sb);
+    let mut descs: Vec<(GroupDesc, bool)> = Vec::with_capacity(groups as usize);
+    read_blocks_coalesced(dev, bs, &desc_locs, "group descriptors", |_, blk| {
+        for raw in blk.chunks_exact(dsz) {
+            if descs.len() as u64 >= groups {
+                break;
+            }
+            let g = descs.len() as u32;
+            let ok = match csum::group_desc_csum(&sb, seed, g, raw) {
+                Some(want) => want == GroupDesc::parse(raw, wide).bg_checksum,
+                None => true,
+            };
+            descs.push((GroupDesc::parse(raw, wide), ok));
+        }
+        Ok(())
+    })?;
+
+    // Bitmap units (blocks, or clusters with bigalloc) are counted from s_first_data_block.
+    let units_total = (sb.s_blocks_count - fdb).div_ceil(ratio);
+    let cpg = u64::from(sb.s_clusters_per_group_eff());
+    let unit_of = |block: u64| (block - fdb) / ratio;
+
+    // Metadata of every group, as unit ranges: needed for BLOCK_UNINIT groups.
+    let itb = sb.inode_table_blocks();
+    let mut meta: Vec<(u64, u64)> = Vec::with_capacity(groups as usize * 4);
+    let in_fs =
+        |b: u64, n: u64| b >= fdb && b.checked_add(n).is_some_and(|e| e <= sb.s_blocks_count);
+    for g in 0..groups {
+        for (b, n) in layout::super_and_bgd(&sb, &lay, g) {
+            let b = b.max(fdb);
+            let e = b.saturating_add(n).min(sb.s_blocks_count);
+            if e > b {
+                meta.push((unit_of(b), unit_of(e - 1) + 1));
+            }
+        }
+        let (d, ok) = descs[g as usize];
+        if !ok {
+            continue;
+        }
+        for (field, b, n) in [
+            ("bg_block_bitmap", d.bg_block_bitmap, 1),
+            ("bg_inode_bitmap", d.bg_inode_bitmap, 1),
+            ("bg_inode_table", d.bg_inode_table, itb),
+        ] {
+            if !in_fs(b, n) {
+                return Err(ExtError::BadGroup {
+                    device: name,
+                    group: g,
+                    field,
+                    value: b,
+                    why: "outside the filesystem",
+                });
+            }
+            meta.push((unit_of(b), unit_of(b + n - 1) + 1));
+        }
+    }
+    let meta = merge(meta);
+
+    let mut used_units = 0u64;
+    let mut unit_runs: Vec<(u64, u64)> = Vec::new();
+    let mut to_read: Vec<(u64, u64)> = Vec::new(); // (group, bitmap block)
+    for g in 0..groups {
+        let u0 = g * cpg;
+        let u1 = (u0 + cpg).min(units_total);
+        let (d, ok) = descs[g as usize];
+        if !ok {
+            warnings.push(format!(
+                "group {g}: descriptor checksum mismatch; the whole group is copied"
+            ));
+            unit_runs.push((u0, u1));
+        } else if sb.has_group_desc_csum() && d.block_uninit() {
+            let first = meta.partition_point(|&(_, e)| e <= u0);
+            for &(s, e) in meta.get(first..).unwrap_or(&[]) {
+                if s >= u1 {
+                    break;
+                }
+                unit_runs.push((s.max(u0), e.min(u1)));
+            }
+        } else {
+            to_read.push((g, d.bg_block_bitmap));
+        }
+    }
+    let locs: Vec<u64> = to_read.iter().map(|&(_, b)| b).collect();
+    read_blocks_coalesced(dev, bs, &locs, "block bitmaps", |i, blk| {
+        let g = to_read[i].0;
+        let u0 = g * cpg;
+        let u1 = (u0 + cpg).min(units_total);
+        bitmap::for_each_set_run(blk, u1 - u0, |s, n| unit_runs.push((u0 + s, u0 + s + n)));
+        Ok(())
+    })?;
+
+    let mut eb = ExtentBuilder::new();
+    // The boot block and the superblock are always copied (with 1 KiB blocks block 0 is
+    // outside every bitmap, yet boot loaders live there).
+    eb.add(0, (fdb + 1).saturating_mul(bs).max(2048));
+    for &(s, e) in &unit_runs {
+        used_units += e - s;
+        let off = (fdb + s * ratio) * bs;
+        eb.add(off, (e - s) * cs);
+    }
+
+    // The superblock counts free blocks (clusters × ratio with bigalloc).
+    let sb_used_units = units_total.saturating_sub(sb.s_free_blocks_count / ratio);
+    if sb_used_units != used_units {
+        warnings.push(format!(
+            "the block bitmaps mark {used_units} allocation units used but the superblock's \
+             s_free_blocks_count implies {sb_used_units}; the bitmaps are trusted"
+        ));
+    }
+
+    Ok(UsedMap {
+        block_size: cs,
+        total_bytes: fs_bytes,
+        used_bytes: used_units * cs + fdb * bs,
+        extents: eb.finish(fs_bytes),
+        raw: false,
+        raw_reason: None,
+        warnings,
+    })
+}
