@@ -12,17 +12,34 @@ use std::sync::Mutex;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ProgressEvent {
     /// A job starts; `total_bytes` is what it expects to move overall.
-    JobStart { job: String, total_bytes: u64 },
+    JobStart {
+        job: String,
+        total_bytes: u64,
+    },
     /// A step inside the job (a partition, a verification pass).
-    PhaseStart { name: String, total_bytes: u64 },
+    PhaseStart {
+        name: String,
+        total_bytes: u64,
+    },
     /// `bytes` more were processed in the current phase.
-    Advance { bytes: u64 },
+    Advance {
+        bytes: u64,
+    },
     /// A range could not be read (rescue reading).
-    ReadError { offset: u64, len: u64 },
+    ReadError {
+        offset: u64,
+        len: u64,
+    },
     /// Something the user should know, which does not stop the job.
-    Warning { message: String },
-    PhaseEnd { name: String },
-    JobEnd { ok: bool },
+    Warning {
+        message: String,
+    },
+    PhaseEnd {
+        name: String,
+    },
+    JobEnd {
+        ok: bool,
+    },
 }
 
 pub trait Progress: Send + Sync {

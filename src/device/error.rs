@@ -29,7 +29,11 @@ pub enum DeviceError {
     #[error("{device}: refusing to write at byte {offset}: device is open read-only")]
     ReadOnly { device: String, offset: u64 },
     #[error("{device}: refusing a {len}-byte metadata read at byte {offset}: too large")]
-    TooLarge { device: String, offset: u64, len: u64 },
+    TooLarge {
+        device: String,
+        offset: u64,
+        len: u64,
+    },
     #[error("{device}: {what}")]
     Query { device: String, what: String },
 }

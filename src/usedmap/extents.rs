@@ -88,7 +88,10 @@ mod tests {
             v,
             vec![
                 ByteExtent { offset: 0, len: 15 },
-                ByteExtent { offset: 100, len: 100 }
+                ByteExtent {
+                    offset: 100,
+                    len: 100
+                }
             ]
         );
     }

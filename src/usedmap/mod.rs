@@ -7,8 +7,15 @@
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
 mod extents;
+pub mod fat;
+mod le;
+pub mod ntfs;
+pub mod swap;
 
 pub use extents::{ByteExtent, ExtentBuilder};
+pub use fat::{map_fat, FatError};
+pub use ntfs::{map_ntfs, NtfsError};
+pub use swap::{map_swap, SwapError};
 
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +47,10 @@ impl UsedMap {
             total_bytes: size,
             used_bytes: size,
             extents: if size > 0 {
-                vec![ByteExtent { offset: 0, len: size }]
+                vec![ByteExtent {
+                    offset: 0,
+                    len: size,
+                }]
             } else {
                 vec![]
             },
