@@ -154,7 +154,8 @@ fn fat_garbage_gives_errors() {
     let good = std::fs::read(&img).unwrap();
     let map = |v: &[u8]| map_fat(&MemDevice::from_vec(v.to_vec(), 512));
     assert!(map(&good).is_ok());
-    let cases: [(&str, fn(&mut Vec<u8>)); 6] = [
+    type Edit = fn(&mut Vec<u8>);
+    let cases: [(&str, Edit); 6] = [
         ("bytes per sector 3", |v| {
             v[11..13].copy_from_slice(&3u16.to_le_bytes())
         }),
@@ -205,4 +206,40 @@ fn fat_garbage_gives_errors() {
             v[at] = b;
         }
     }
+}
+
+/// Swap lives here with FAT because both are small: the header page only, and the
+/// UUID and label that mkswap wrote, as blkid reads them.
+#[test]
+fn swap_header_page() {
+    use ironclone::usedmap::swap::{map_swap, read_swap_header};
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("swap.img");
+    sparse_file(&img, 16 << 20);
+    let uuid = "0b9c1f8e-5d4a-4c3b-9a2e-1f0e2d3c4b5a";
+    run(
+        "mkswap",
+        &["-L", "myswap", "-U", uuid, img.to_str().unwrap()],
+    );
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let map = map_swap(&dev).unwrap();
+    assert_eq!(map.extents.len(), 1);
+    assert_eq!(map.extents[0].offset, 0);
+    assert_eq!(map.extents[0].len, 4096);
+    assert_eq!(map.used_bytes, 4096);
+    assert_eq!(map.total_bytes, 16 << 20);
+    let h = read_swap_header(&dev).unwrap();
+    assert_eq!(h.label, "myswap");
+    assert_eq!(uuid::Uuid::from_bytes(h.uuid).to_string(), uuid);
+    // Restoring the header page alone gives a swap area blkid recognises unchanged.
+    let dst = t.path().join("dst.img");
+    restore_extents(&img, &dst, &map);
+    let out = run("blkid", &["-o", "export", dst.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("UUID={uuid}"))
+            && text.contains("LABEL=myswap")
+            && text.contains("TYPE=swap"),
+        "{text}"
+    );
 }
