@@ -8,9 +8,16 @@
 
 mod ext;
 mod extents;
+pub mod fat;
+mod le;
+pub mod ntfs;
+pub mod swap;
 
 pub use ext::{map_ext, ExtError};
 pub use extents::{ByteExtent, ExtentBuilder};
+pub use fat::{map_fat, FatError};
+pub use ntfs::{map_ntfs, NtfsError};
+pub use swap::{map_swap, SwapError};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,12 @@
+//! Fuzzes the FAT and swap used-map parsers: any bytes must give a map or an error,
+//! never a panic, hang or huge allocation.
+#![no_main]
+
+use ironclone::device::MemDevice;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let dev = MemDevice::from_vec(data.to_vec(), 512);
+    let _ = ironclone::usedmap::fat::map_fat(&dev);
+    let _ = ironclone::usedmap::swap::map_swap(&dev);
+});

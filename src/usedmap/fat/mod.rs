@@ -1,0 +1,98 @@
+//! FAT12/16/32 used map (EFI system partitions, USB sticks): the reserved area, every
+//! FAT copy, the fixed root directory of FAT12/16, and every allocated cluster.
+//!
+//! The FAT32 root directory is an ordinary cluster chain, so it is covered by the
+//! allocated clusters. Clusters marked bad (0xFF7 / 0xFFF7 / 0x0FFFFFF7) are neither
+//! copied nor counted: they hold nothing a restore needs (the FAT itself records them
+//! as bad), and reading them on a failing disk would only produce errors. partclone.fat
+//! likewise counts only allocated clusters plus the area before the data region.
+
+mod bpb;
+mod table;
+
+pub use bpb::{Bpb, FatType};
+pub use table::Entry;
+
+use crate::device::{BlockDevice, DeviceError};
+use crate::usedmap::{ExtentBuilder, UsedMap};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum FatError {
+    #[error("FAT boot sector: {field} = {value} is invalid")]
+    Bpb { field: &'static str, value: u64 },
+    #[error("FAT volume claims {fs_bytes} bytes but the device has only {device_bytes}")]
+    Truncated { fs_bytes: u64, device_bytes: u64 },
+    #[error("reading {what} at byte {offset}: {source}")]
+    Device {
+        what: &'static str,
+        offset: u64,
+        #[source]
+        source: DeviceError,
+    },
+}
+
+/// Reads the used map of the FAT volume on `dev`.
+///
+/// `block_size` is the cluster size; `used_bytes` = bytes before the data region
+/// (reserved sectors, FATs, FAT12/16 root directory) + allocated clusters × cluster
+/// size, the same figure as partclone.fat's "Space in use" (partclone marks the
+/// pre-data sectors used and then each allocated cluster's sectors).
+pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
+    let mut sector = [0u8; 512];
+    dev.read_at(0, &mut sector)
+        .map_err(|source| FatError::Device {
+            what: "boot sector",
+            offset: 0,
+            source,
+        })?;
+    let bpb = Bpb::parse(&sector)?;
+    let total_bytes = bpb.tot_sec * bpb.byts_per_sec;
+    if total_bytes > dev.size() {
+        return Err(FatError::Truncated {
+            fs_bytes: total_bytes,
+            device_bytes: dev.size(),
+        });
+    }
+    let cs = bpb.cluster_size();
+    let meta = bpb.meta_bytes();
+    let mut b = ExtentBuilder::new();
+    b.add(0, meta);
+    let mut used_clusters = 0u64;
+    let mut run: Option<(u64, u64)> = None;
+    let mut bad = 0u64;
+    table::walk(dev, &bpb, |c, e| match e {
+        Entry::Used => {
+            used_clusters += 1;
+            match &mut run {
+                Some((_, end)) if *end == c => *end = c + 1,
+                _ => {
+                    if let Some((s, end)) = run.take() {
+                        b.add(bpb.cluster_offset(s), (end - s) * cs);
+                    }
+                    run = Some((c, c + 1));
+                }
+            }
+        }
+        Entry::Bad => bad += 1,
+        Entry::Free => {}
+    })?;
+    if let Some((s, end)) = run {
+        b.add(bpb.cluster_offset(s), (end - s) * cs);
+    }
+    let mut warnings = Vec::new();
+    if bad > 0 {
+        warnings.push(format!(
+            "FAT: {bad} clusters are marked bad; they are not imaged"
+        ));
+    }
+    Ok(UsedMap {
+        block_size: cs,
+        total_bytes,
+        used_bytes: meta + used_clusters * cs,
+        extents: b.finish(total_bytes),
+        raw: false,
+        raw_reason: None,
+        warnings,
+    })
+}

@@ -1,0 +1,137 @@
+//! Attribute headers inside a FILE record (resident and non-resident).
+//!
+//! Only what the used map needs: finding an attribute by type (and name), its
+//! resident value, or its non-resident sizes and mapping pairs. Every offset and
+//! length is checked against the record so a corrupt header yields an error.
+
+use super::mft_record::MftRecord;
+use super::NtfsError;
+use crate::usedmap::le::{u16_at, u32_at, u64_at, u8_at};
+
+pub const AT_VOLUME_INFORMATION: u32 = 0x70;
+pub const AT_FILE_NAME: u32 = 0x30;
+pub const AT_DATA: u32 = 0x80;
+pub const AT_END: u32 = 0xFFFF_FFFF;
+
+pub enum AttrValue<'a> {
+    Resident(&'a [u8]),
+    NonResident {
+        lowest_vcn: u64,
+        highest_vcn: u64,
+        data_size: u64,
+        initialized_size: u64,
+        /// Offset of the mapping pairs inside the record (for error messages).
+        mapping_pairs_at: usize,
+        mapping_pairs: &'a [u8],
+    },
+}
+
+pub struct Attribute<'a> {
+    pub type_code: u32,
+    pub name_length: u8,
+    pub value: AttrValue<'a>,
+}
+
+impl MftRecord {
+    /// All attributes of the record, in order; the first malformed header is an error.
+    pub fn attributes(&self) -> Result<Vec<Attribute<'_>>, NtfsError> {
+        let rec = &self.data[..self.bytes_in_use];
+        let mut out = Vec::new();
+        let mut off = self.attrs_offset;
+        let bad = |offset: usize, reason: String| NtfsError::Attribute {
+            record: self.number,
+            offset,
+            reason,
+        };
+        loop {
+            let type_code = u32_at(rec, off)
+                .ok_or_else(|| bad(off, "runs past bytes_in_use without an end marker".into()))?;
+            if type_code == AT_END {
+                return Ok(out);
+            }
+            let length = u32_at(rec, off + 4).unwrap_or(0) as usize;
+            // Every header is 8-byte aligned and at least 24 bytes; a zero length would loop.
+            let end = off
+                .checked_add(length)
+                .filter(|e| length >= 24 && length % 8 == 0 && *e <= rec.len())
+                .ok_or_else(|| bad(off, format!("length {length} does not fit the record")))?;
+            let a = &rec[off..end];
+            let non_resident = u8_at(a, 8).unwrap_or(0);
+            let name_length = u8_at(a, 9).unwrap_or(0);
+            let value = if non_resident == 0 {
+                let vlen = u32_at(a, 0x10).unwrap_or(0) as usize;
+                let voff = usize::from(u16_at(a, 0x14).unwrap_or(0));
+                let v = voff
+                    .checked_add(vlen)
+                    .and_then(|e| a.get(voff..e))
+                    .ok_or_else(|| {
+                        bad(
+                            off,
+                            format!("resident value {voff}+{vlen} past attribute length {length}"),
+                        )
+                    })?;
+                AttrValue::Resident(v)
+            } else {
+                let mp = usize::from(u16_at(a, 0x20).unwrap_or(0));
+                if a.len() < 0x40 || mp < 0x40 || mp > a.len() {
+                    return Err(bad(
+                        off,
+                        format!("mapping pairs offset {mp} outside attribute length {length}"),
+                    ));
+                }
+                AttrValue::NonResident {
+                    lowest_vcn: u64_at(a, 0x10).unwrap_or(0),
+                    highest_vcn: u64_at(a, 0x18).unwrap_or(0),
+                    data_size: u64_at(a, 0x30).unwrap_or(0),
+                    initialized_size: u64_at(a, 0x38).unwrap_or(0),
+                    mapping_pairs_at: off + mp,
+                    mapping_pairs: &a[mp..],
+                }
+            };
+            out.push(Attribute {
+                type_code,
+                name_length,
+                value,
+            });
+            off = end;
+        }
+    }
+
+    /// The unnamed attribute of `type_code` (e.g. the file's main `$DATA`).
+    pub fn unnamed(&self, type_code: u32) -> Result<Option<Attribute<'_>>, NtfsError> {
+        Ok(self
+            .attributes()?
+            .into_iter()
+            .find(|a| a.type_code == type_code && a.name_length == 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::mft_record::tests::build;
+    use super::*;
+
+    #[test]
+    fn zero_length_attribute_is_an_error_not_a_loop() {
+        let mut a = vec![0u8; 24];
+        a[0..4].copy_from_slice(&AT_DATA.to_le_bytes());
+        let rec = MftRecord::parse(0, build(&a)).unwrap();
+        assert!(rec.attributes().is_err());
+    }
+
+    #[test]
+    fn resident_value_past_end() {
+        let mut a = vec![0u8; 24];
+        a[0..4].copy_from_slice(&AT_DATA.to_le_bytes());
+        a[4..8].copy_from_slice(&24u32.to_le_bytes());
+        a[0x10..0x14].copy_from_slice(&100u32.to_le_bytes());
+        a[0x14..0x16].copy_from_slice(&24u16.to_le_bytes());
+        let rec = MftRecord::parse(0, build(&a)).unwrap();
+        assert!(rec.attributes().is_err());
+        a[0x10..0x14].copy_from_slice(&0u32.to_le_bytes());
+        let rec = MftRecord::parse(0, build(&a)).unwrap();
+        assert!(
+            matches!(rec.unnamed(AT_DATA).unwrap().unwrap().value, AttrValue::Resident(v) if v.is_empty())
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Shared helpers for the used-map integration tests: running the reference tools
+//! (a missing tool is a failure, not a skip), deterministic file contents, and the
+//! "restore only the extents onto zeros" step that the strong tests rely on.
+
+#![allow(dead_code)]
+
+use ironclone::usedmap::UsedMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `prog args`, panicking with its stderr when it is missing or fails.
+pub fn run(prog: &str, args: &[&str]) -> Output {
+    let out = run_status(prog, args);
+    assert!(
+        out.status.success(),
+        "{prog} {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Like `run` but returns a failed status instead of panicking on it.
+pub fn run_status(prog: &str, args: &[&str]) -> Output {
+    Command::new(prog).args(args).output().unwrap_or_else(|e| {
+        panic!("required tool `{prog}` cannot be run ({e}); install it (scripts/setup.sh)")
+    })
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so failures reproduce.
+pub fn prng_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        v.extend_from_slice(&s.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+pub fn sparse_file(path: &Path, size: u64) {
+    File::create(path)
+        .and_then(|f| f.set_len(size))
+        .expect("create sparse image");
+}
+
+/// Writes only `map`'s extents of `src` onto a zeroed file `dst` of the same size.
+pub fn restore_extents(src: &Path, dst: &Path, map: &UsedMap) {
+    let size = std::fs::metadata(src).expect("stat source").len();
+    sparse_file(dst, size);
+    let mut s = File::open(src).expect("open source");
+    let mut d = OpenOptions::new()
+        .write(true)
+        .open(dst)
+        .expect("open target");
+    let mut buf = vec![0u8; 1 << 20];
+    for e in &map.extents {
+        assert!(e.end() <= size, "extent {e:?} past the image end {size}");
+        let mut pos = e.offset;
+        while pos < e.end() {
+            let n = ((e.end() - pos) as usize).min(buf.len());
+            s.seek(SeekFrom::Start(pos)).unwrap();
+            s.read_exact(&mut buf[..n]).unwrap();
+            d.seek(SeekFrom::Start(pos)).unwrap();
+            d.write_all(&buf[..n]).unwrap();
+            pos += n as u64;
+        }
+    }
+}
+
+pub fn read_range(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    let mut f = File::open(path).expect("open");
+    let mut v = vec![0u8; len];
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.read_exact(&mut v).unwrap();
+    v
+}
+
+/// partclone's "Space in use" in bytes: `N Blocks` × `Block size`.
+pub fn partclone_used(tool: &str, img: &Path) -> u64 {
+    let out = run(
+        tool,
+        &["-c", "-s", img.to_str().unwrap(), "-O", "/dev/null"],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blocks = text
+        .lines()
+        .find(|l| l.contains("Space in use:"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no 'Space in use' in {tool} output:\n{text}"));
+    let bs = text
+        .lines()
+        .find(|l| l.contains("Block size:"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no 'Block size' in {tool} output:\n{text}"));
+    blocks * bs
+}
+
+/// True when some 512-aligned sector of `path` equals `sector` (read in 1 MiB chunks).
+pub fn has_sector(path: &Path, sector: &[u8]) -> bool {
+    let mut f = File::open(path).expect("open");
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).expect("read");
+        if n == 0 {
+            return false;
+        }
+        if buf[..n].chunks_exact(512).any(|c| c == sector) {
+            return true;
+        }
+    }
+}
