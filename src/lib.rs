@@ -10,12 +10,13 @@
 pub mod bootfix;
 pub mod device;
 pub mod discover;
+pub mod imaging;
 pub mod plan;
 pub mod probe;
 pub mod progress;
+pub mod repo;
 pub mod resize;
 pub mod table;
-pub mod repo;
 pub mod tui;
 pub mod units;
 pub mod usedmap;

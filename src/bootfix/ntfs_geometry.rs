@@ -134,6 +134,15 @@ pub fn fix_ntfs_geometry(
     // Backup first: if we stop half way, the primary still describes the old state
     // consistently and the repair can simply run again.
     part.write_at(backup_offset, &primary)?;
+    // ntfsresize rounds the volume down to whole clusters and keeps its backup in the
+    // partition's last sector, which is also where ntfsfix and Windows look for it;
+    // a stale copy there (old hidden sectors) reads as a damaged alternate boot sector.
+    let last = (part.size() / bps)
+        .checked_sub(1)
+        .and_then(|s| s.checked_mul(bps));
+    if let Some(last) = last.filter(|&l| l != backup_offset && l > backup_offset) {
+        part.write_at(last, &primary)?;
+    }
     part.write_at(0, &primary)?;
     part.flush()?;
     Ok(NtfsGeometryFix {

@@ -42,7 +42,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "{:<24} {:>10}  created {}  from {} ({}{})  areas {}  new {} stored {} dedup {} zero {}",
                 s.name,
                 human_bytes(s.data_bytes),
-                s.created_unix,
+                super::time::utc_human(s.created_unix),
                 s.source.path,
                 human_bytes(s.source.size),
                 s.source.serial.as_deref().map(|x| format!(", serial {x}")).unwrap_or_default(),

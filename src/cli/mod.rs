@@ -1,12 +1,16 @@
 //! Command-line front end: parses arguments with clap and dispatches to one file per
 //! subcommand. Each subcommand is a thin layer over the library.
 
+pub mod backup;
 pub mod bootfix;
 pub mod disks;
-pub mod inspect;
 mod images;
+pub mod inspect;
 mod progress;
 mod prune;
+mod restore;
+mod target;
+mod time;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +47,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Back up a disk, partition or disk-image file into a repository (used blocks only).
+    Backup(backup::Args),
+    /// Restore an image onto a disk or image file of any size, and repair booting.
+    Restore(restore::Args),
     /// Boot repairs on their own (GRUB BIOS relocation, ...).
     Bootfix(bootfix::Args),
     /// List disks, partitions, filesystems and which disks are off limits.
@@ -94,6 +102,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Some(Command::Bootfix(args)) => match bootfix::run(args) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
+        Some(Command::Backup(a)) => backup::run(a),
+        Some(Command::Restore(a)) => match restore::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },

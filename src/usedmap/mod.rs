@@ -67,3 +67,22 @@ impl UsedMap {
         self.extents.iter().map(|e| e.len).sum()
     }
 }
+
+/// Maps the used blocks of a filesystem of `kind` on `dev`. Never fails: a filesystem
+/// that is not understood, or whose metadata fails validation, is imaged whole, and
+/// the reason is kept so the person sees why the image is larger than expected.
+pub fn map_filesystem(dev: &dyn crate::device::BlockDevice, kind: crate::probe::FsKind) -> UsedMap {
+    use crate::probe::FsKind;
+    let result: Result<UsedMap, String> = match kind {
+        k if k.is_ext() => map_ext(dev).map_err(|e| e.to_string()),
+        FsKind::Ntfs => map_ntfs(dev).map_err(|e| e.to_string()),
+        k if k.is_fat() => map_fat(dev).map_err(|e| e.to_string()),
+        FsKind::Swap => map_swap(dev).map_err(|e| e.to_string()),
+        FsKind::Unknown => Err("no filesystem recognised".into()),
+        FsKind::Luks | FsKind::Bitlocker => Err(format!(
+            "{kind} is encrypted: its used blocks cannot be known without the key"
+        )),
+        other => Err(format!("{other} has no used-block map yet")),
+    };
+    result.unwrap_or_else(|reason| UsedMap::raw(dev.size(), dev.logical_sector_size(), reason))
+}

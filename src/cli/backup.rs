@@ -1,0 +1,154 @@
+//! `ironclone backup <SOURCE> <REPO>`: images a disk (or one partition, or a disk
+//! image file) by its filesystems' used blocks into a repository.
+
+use super::progress::Renderer;
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use ironclone::device::{open_path, Access, BlockDevice};
+use ironclone::discover::{self, SysPaths};
+use ironclone::imaging::plan_backup;
+use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
+use ironclone::units::human_bytes;
+use std::path::{Path, PathBuf};
+
+#[derive(ClapArgs)]
+#[command(
+    after_help = "Examples:\n  ironclone backup /dev/sda /mnt/repo --name office-pc\n  ironclone backup disk.img ./repo"
+)]
+pub struct Args {
+    /// The disk, partition or disk-image file to back up (opened read-only).
+    pub source: PathBuf,
+    /// The repository directory (created if needed).
+    pub repo: PathBuf,
+    /// Image name (default: the disk's model or the file's name, plus date and time).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// zstd level (1 fastest .. 19 smallest).
+    #[arg(long, default_value_t = 3)]
+    pub level: i32,
+    /// Logical sector size of an image file (a file has none of its own).
+    #[arg(long)]
+    pub sector_size: Option<u32>,
+    /// JSON-lines progress and a JSON result.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn default_name(source: &Path, model: Option<&str>) -> String {
+    let base = model
+        .map(str::to_string)
+        .or_else(|| source.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "disk".into());
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{}-{}",
+        clean.trim_matches('-'),
+        super::time::utc_stamp(secs)
+    )
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let mut dev = open_path(&a.source, Access::ReadOnly)
+        .with_context(|| format!("opening the source {}", a.source.display()))?;
+    if let Some(ss) = a.sector_size {
+        dev = dev.with_sector_size(ss);
+    }
+    let disk = if dev.is_block_device() {
+        let canon = std::fs::canonicalize(&a.source).unwrap_or_else(|_| a.source.clone());
+        discover::list_disks(&SysPaths::default())
+            .ok()
+            .and_then(|ds| ds.into_iter().find(|d| d.path == canon))
+    } else {
+        None
+    };
+    if let Some(d) = &disk {
+        let paths = SysPaths::default();
+        if let Ok(disks) = discover::list_disks(&paths) {
+            if let Ok(Some(h)) = discover::disk_holding_path(&paths, &disks, &a.repo) {
+                if h.path == d.path {
+                    anyhow::bail!(
+                        "the repository {} is on the disk being backed up ({}); put it on another disk",
+                        a.repo.display(),
+                        d.describe()
+                    );
+                }
+            }
+        }
+    }
+    let source = SourceInfo {
+        path: a.source.display().to_string(),
+        model: disk.as_ref().and_then(|d| d.model.clone()),
+        serial: disk.as_ref().and_then(|d| d.serial.clone()),
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    };
+    let planned = plan_backup(&dev, source).context("reading the source's layout")?;
+    if !a.json {
+        eprintln!(
+            "source: {} ({}), {} table",
+            a.source.display(),
+            human_bytes(dev.size()),
+            planned.layout.kind.name()
+        );
+        for f in &planned.findings {
+            eprintln!(
+                "  {:8} {:28} {:>10} used, {:>10} to read",
+                f.area,
+                f.filesystem,
+                human_bytes(f.used_bytes),
+                human_bytes(f.copy_bytes)
+            );
+        }
+        for w in &planned.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let repo = Repository::open_or_init(&a.repo)
+        .with_context(|| format!("opening the repository {}", a.repo.display()))?;
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&a.source, disk.as_ref().and_then(|d| d.model.as_deref())));
+    let mut opts = BackupOptions::new(&name);
+    opts.level = a.level;
+    let r = Renderer::new(a.json);
+    let t = std::time::Instant::now();
+    let m = repo::backup(&repo, &dev, &planned.plan, &opts, &r)?;
+    r.finish();
+    let secs = t.elapsed().as_secs_f64();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({
+                "event": "result", "image": m.name, "root": m.root, "stats": m.stats,
+                "seconds": secs, "partitions": planned.findings, "warnings": planned.warnings,
+            }))?
+        );
+    } else {
+        let s = &m.stats;
+        println!(
+            "image {} done in {:.1} s: read {}, {} new stored as {}, {} deduplicated, {} zeros skipped",
+            m.name,
+            secs,
+            human_bytes(s.bytes_read),
+            human_bytes(s.new_bytes),
+            human_bytes(s.new_stored_bytes),
+            human_bytes(s.dedup_bytes),
+            human_bytes(s.zero_bytes)
+        );
+    }
+    Ok(())
+}

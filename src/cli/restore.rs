@@ -1,0 +1,245 @@
+//! `ironclone restore <REPO> <NAME> <TARGET>`: restores an image onto a disk or an
+//! image file of any size, shows the layout plan first, and repairs booting.
+
+use super::progress::Renderer;
+use super::target::{self, Target};
+use anyhow::{bail, Context};
+use clap::{Args as ClapArgs, ValueEnum};
+use ironclone::device::{open_path, Access, BlockDevice};
+use ironclone::imaging::{
+    plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan, RestorePlanOptions,
+};
+use ironclone::plan::{mib, LayoutMode, SizeRequest};
+use ironclone::repo::Repository;
+use ironclone::units::human_bytes;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Layout {
+    /// Data partitions scale with the disk; ESP, BIOS-boot, MSR, recovery and swap keep their size.
+    Proportional,
+    /// Same starts and sizes as the source (only if they fit).
+    Keep,
+}
+
+#[derive(ClapArgs)]
+#[command(
+    after_help = "Examples:\n  ironclone restore /mnt/repo office-pc /dev/sdb --dry-run\n  \
+ironclone restore /mnt/repo office-pc /dev/sdb --yes\n  \
+ironclone restore ./repo office-pc new.img --size 3=40G --yes"
+)]
+pub struct Args {
+    /// The repository directory.
+    pub repo: PathBuf,
+    /// The image to restore.
+    pub name: String,
+    /// The disk or disk-image file to write (everything on it is replaced).
+    pub target: PathBuf,
+    /// Confirm that TARGET may be overwritten.
+    #[arg(long)]
+    pub yes: bool,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value = "proportional")]
+    pub layout: Layout,
+    /// A partition's size: N=SIZE (bytes, or with K/M/G/T) or N=max. Repeatable.
+    #[arg(long = "size", value_name = "N=SIZE")]
+    pub sizes: Vec<String>,
+    /// Fresh disk/partition GUIDs and MBR signature (a clone beside its original).
+    #[arg(long)]
+    pub new_ids: bool,
+    /// Do not read back and compare what was written.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Do not repair booting.
+    #[arg(long)]
+    pub no_repair: bool,
+    /// Do not write an NVRAM boot entry (UEFI).
+    #[arg(long)]
+    pub no_nvram: bool,
+    /// Where shrinking filesystems are staged (sparse files; default: the repository).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+    /// Logical sector size of an image-file target (default 512).
+    #[arg(long)]
+    pub sector_size: Option<u32>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
+    let (n, v) = s
+        .split_once('=')
+        .with_context(|| format!("--size {s}: expected N=SIZE"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .with_context(|| format!("--size {s}: bad partition number"))?;
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("max") {
+        return Ok((n, SizeRequest::Max));
+    }
+    let (digits, mult) = match v.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&v[..v.len() - 1], 1u64 << 10),
+        Some('M') => (&v[..v.len() - 1], 1 << 20),
+        Some('G') => (&v[..v.len() - 1], 1 << 30),
+        Some('T') => (&v[..v.len() - 1], 1 << 40),
+        _ => (v, 1),
+    };
+    let num: f64 = digits
+        .parse()
+        .with_context(|| format!("--size {s}: bad size"))?;
+    if !(num.is_finite() && num > 0.0) {
+        bail!("--size {s}: bad size");
+    }
+    Ok((n, SizeRequest::Bytes((num * mult as f64) as u64)))
+}
+
+fn print_plan(p: &DiskRestorePlan, t: &Target) {
+    println!("restore {} onto {}", p.image, t.describe());
+    println!(
+        "target: {} with {}-byte sectors, alignment {}",
+        human_bytes(p.target_size),
+        p.target_sector,
+        mib(p.plan.alignment)
+    );
+    println!(
+        "{:>4}  {:<10} {:>10} {:>12} {:>12} {:>12} {:>12}  action",
+        "part", "fs", "used", "old start", "old size", "new start", "new size"
+    );
+    for r in &p.plan.partitions {
+        println!(
+            "{:>4}  {:<10} {:>10} {:>12} {:>12} {:>12} {:>12}  {:?}",
+            r.number,
+            r.fs,
+            human_bytes(r.used_bytes),
+            mib(r.old_start),
+            mib(r.old_size),
+            mib(r.new_start),
+            mib(r.new_size),
+            r.action
+        );
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<u8> {
+    let repo =
+        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let manifest = repo.load_manifest(&a.name)?;
+    let tgt = target::resolve(&a.target)?;
+    let mut sizes = BTreeMap::new();
+    for s in &a.sizes {
+        let (n, r) = parse_size(s)?;
+        sizes.insert(n, r);
+    }
+    let mode = match a.layout {
+        Layout::Proportional => LayoutMode::Proportional,
+        Layout::Keep => LayoutMode::Keep,
+    };
+    let access = if a.dry_run {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    };
+    let mut dev = open_path(&a.target, access)
+        .with_context(|| format!("opening the target {}", a.target.display()))?;
+    if let Some(ss) = a.sector_size {
+        dev = dev.with_sector_size(ss);
+    }
+    let plan = plan_restore(
+        &manifest,
+        dev.size(),
+        dev.logical_sector_size(),
+        &RestorePlanOptions { mode, sizes },
+    )?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"event": "plan", "plan": plan.plan}))?
+        );
+    } else {
+        print_plan(&plan, &tgt);
+    }
+    if a.dry_run {
+        return Ok(super::exit::OK);
+    }
+    if let Err(why) = target::check_allowed(&tgt, &a.repo) {
+        eprintln!("ironclone: {why}");
+        return Ok(super::exit::REFUSED);
+    }
+    if !a.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "ironclone: restore overwrites {}; add --yes to confirm",
+                tgt.describe()
+            );
+            return Ok(super::exit::REFUSED);
+        }
+        let word = tgt.confirm_word();
+        let typed: String = dialoguer::Input::new()
+            .with_prompt(format!(
+                "Everything on {} will be replaced. Type {word} to continue",
+                tgt.describe()
+            ))
+            .allow_empty(true)
+            .interact_text()?;
+        if typed.trim() != word {
+            eprintln!("ironclone: not confirmed; nothing was written");
+            return Ok(super::exit::REFUSED);
+        }
+    }
+    if let Err(why) = target::recheck(&tgt) {
+        eprintln!("ironclone: {why}");
+        return Ok(super::exit::REFUSED);
+    }
+    let zeroed = match &tgt {
+        Target::File(p) => std::fs::metadata(p)
+            .map(|m| m.blocks() == 0)
+            .unwrap_or(false),
+        Target::Disk(_) => false,
+    };
+    let scratch = a.scratch.clone().unwrap_or_else(|| a.repo.join("tmp"));
+    let r = Renderer::new(a.json);
+    let t = std::time::Instant::now();
+    let rep = restore_disk(
+        &repo,
+        &plan,
+        &dev,
+        &a.target,
+        &DiskRestoreOptions {
+            new_ids: a.new_ids,
+            verify_after: !a.no_verify,
+            repair: !a.no_repair,
+            nvram: !a.no_nvram,
+            scratch_dir: scratch,
+            target_is_zeroed: zeroed,
+        },
+        &r,
+    )?;
+    r.finish();
+    let secs = t.elapsed().as_secs_f64();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(
+                &serde_json::json!({"event": "result", "report": rep, "seconds": secs})
+            )?
+        );
+    } else {
+        for s in &rep.steps {
+            println!("  {s}");
+        }
+        println!(
+            "restored {} in {:.1} s: {} written, {} verified",
+            rep.image,
+            secs,
+            human_bytes(rep.bytes_written),
+            human_bytes(rep.bytes_verified)
+        );
+    }
+    Ok(super::exit::OK)
+}

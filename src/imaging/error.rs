@@ -1,0 +1,45 @@
+//! Errors of whole-disk imaging: they wrap the layer that failed and say which image,
+//! area or partition was being handled.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ImagingError {
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    #[error(transparent)]
+    Tool(#[from] crate::resize::ToolError),
+    #[error(transparent)]
+    Bootfix(#[from] crate::bootfix::BootfixError),
+    #[error("image {image}, area {area}: {what}")]
+    Meta {
+        image: String,
+        area: String,
+        what: String,
+    },
+    #[error(
+        "partition {number}: its {fs} filesystem needs at least {min} bytes (said its resize tool) \
+         but the plan gives it {planned}; {} bytes missing. Nothing was written to the target",
+        min - planned
+    )]
+    ShrinkTooSmall {
+        number: u32,
+        fs: String,
+        min: u64,
+        planned: u64,
+    },
+    #[error("scratch file {path}: {source}")]
+    Scratch {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}

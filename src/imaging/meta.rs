@@ -1,0 +1,87 @@
+//! What an image remembers about the disk, kept in the manifest areas' `meta` so a
+//! restore can rebuild the partition table and resize each filesystem. Versioned,
+//! because images outlive the code that wrote them.
+
+use super::ImagingError;
+use crate::probe::FsInfo;
+use crate::repo::{AreaManifest, Manifest};
+use crate::table::{DiskLayout, Partition};
+use crate::usedmap::UsedMap;
+use serde::{Deserialize, Serialize};
+
+pub const META_VERSION: u32 = 1;
+/// The area holding LBA 0 up to the first partition (MBR, GPT, post-MBR gap).
+pub const HEAD_AREA: &str = "table-head";
+/// The area of a disk that holds one filesystem and no partition table.
+pub const WHOLE_FS_AREA: &str = "disk-fs";
+
+/// Stored on the `table-head` area: the source's layout as read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub version: u32,
+    pub layout: DiskLayout,
+}
+
+/// Stored on each partition area (and on the whole-disk filesystem area).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PartitionMeta {
+    pub version: u32,
+    /// `None` for a filesystem on a disk without a partition table.
+    pub partition: Option<Partition>,
+    pub filesystem: Option<FsInfo>,
+    /// The used-block map without its extents (the chunk list is the truth for data).
+    pub map: UsedMap,
+}
+
+impl PartitionMeta {
+    pub fn new(partition: Option<Partition>, filesystem: Option<FsInfo>, mut map: UsedMap) -> Self {
+        map.extents.clear();
+        PartitionMeta {
+            version: META_VERSION,
+            partition,
+            filesystem,
+            map,
+        }
+    }
+
+    pub fn fs_name(&self) -> String {
+        if self.map.raw {
+            return "raw".into();
+        }
+        self.filesystem
+            .as_ref()
+            .map_or("unknown".into(), |f| f.kind.to_string())
+    }
+}
+
+/// The source layout of an image, if it had a partition table.
+pub fn table_meta(m: &Manifest) -> Result<Option<TableMeta>, ImagingError> {
+    let Some(a) = m.areas.iter().find(|a| a.name == HEAD_AREA) else {
+        return Ok(None);
+    };
+    let t: TableMeta = parse(m, a)?;
+    Ok(Some(t))
+}
+
+pub fn partition_meta(m: &Manifest, a: &AreaManifest) -> Result<PartitionMeta, ImagingError> {
+    parse(m, a)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    m: &Manifest,
+    a: &AreaManifest,
+) -> Result<T, ImagingError> {
+    let version = a.meta.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(META_VERSION)) {
+        return Err(ImagingError::Meta {
+            image: m.name.clone(),
+            area: a.name.clone(),
+            what: format!("metadata version {version:?}, this ironclone reads {META_VERSION}"),
+        });
+    }
+    serde_json::from_value(a.meta.clone()).map_err(|e| ImagingError::Meta {
+        image: m.name.clone(),
+        area: a.name.clone(),
+        what: e.to_string(),
+    })
+}

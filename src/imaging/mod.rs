@@ -1,0 +1,19 @@
+//! Whole-disk imaging: the glue between the partition table, the filesystem maps and
+//! the image repository.
+//!
+//! The repository engine stores byte areas and knows nothing of disks; the table and
+//! filesystem code know disks and nothing of storage. This module turns a disk into a
+//! backup plan (which areas, which bytes, and what a restore needs to rebuild the
+//! disk), and turns an image back into a disk of any size, repaired so it boots.
+
+mod error;
+pub mod meta;
+mod plan_backup;
+mod plan_restore;
+mod repair;
+mod restore_disk;
+
+pub use error::ImagingError;
+pub use plan_backup::{plan_backup, PartitionFinding, PlannedDisk};
+pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
+pub use restore_disk::{restore_disk, DiskRestoreOptions, DiskRestoreReport};

@@ -1,0 +1,208 @@
+//! Turning a disk into a backup plan: the areas to read and what to remember.
+//!
+//! Besides each partition's used blocks, a disk holds bytes no filesystem owns that
+//! booting needs: the MBR boot code, the post-MBR gap where GRUB keeps core.img
+//! (Rescuezilla#50 lost it), the EBRs of logical partitions and the GPT backup. Those
+//! are imaged raw, whole.
+
+use super::meta::{PartitionMeta, TableMeta, HEAD_AREA, META_VERSION, WHOLE_FS_AREA};
+use super::ImagingError;
+use crate::device::{BlockDevice, Window};
+use crate::probe::{probe, FsKind};
+use crate::repo::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
+use crate::table::{read_layout, DiskLayout, TableKind};
+use crate::usedmap::{map_filesystem, ByteExtent, UsedMap};
+
+/// A head area larger than this is cut (a first partition far into the disk would
+/// otherwise make a huge raw area); the cut is reported.
+const MAX_HEAD: u64 = 64 << 20;
+
+/// One partition's findings, for the report shown before and after a backup.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PartitionFinding {
+    pub area: String,
+    pub number: Option<u32>,
+    pub offset: u64,
+    pub size: u64,
+    pub filesystem: String,
+    pub label: Option<String>,
+    pub used_bytes: u64,
+    pub copy_bytes: u64,
+    pub raw: bool,
+    pub warnings: Vec<String>,
+}
+
+pub struct PlannedDisk {
+    pub plan: BackupPlan,
+    pub layout: DiskLayout,
+    pub findings: Vec<PartitionFinding>,
+    /// Warnings for the whole disk (table damage, cut areas) and every partition.
+    pub warnings: Vec<String>,
+}
+
+fn whole(len: u64) -> Vec<ByteExtent> {
+    if len == 0 {
+        vec![]
+    } else {
+        vec![ByteExtent { offset: 0, len }]
+    }
+}
+
+fn meta_value<T: serde::Serialize>(m: &T) -> Result<serde_json::Value, ImagingError> {
+    serde_json::to_value(m).map_err(|e| ImagingError::Other(format!("metadata: {e}")))
+}
+
+/// Reads the table, probes and maps every partition of `dev` (opened read-only).
+pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedDisk, ImagingError> {
+    let layout = read_layout(dev)?;
+    let ss = u64::from(layout.sector_size);
+    let size = dev.size();
+    let mut areas = Vec::new();
+    let mut findings = Vec::new();
+    let mut warnings = layout.warnings.clone();
+
+    if layout.kind == TableKind::None {
+        let info = probe(dev);
+        let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+        let map = map_filesystem(dev, kind);
+        findings.push(finding(WHOLE_FS_AREA, None, 0, size, &info, &map));
+        warnings.extend(map.warnings.iter().map(|w| format!("whole disk: {w}")));
+        areas.push(PlannedArea {
+            name: WHOLE_FS_AREA.into(),
+            kind: AreaKind::Partition,
+            offset: 0,
+            len: size,
+            extents: map.extents.clone(),
+            meta: meta_value(&PartitionMeta::new(None, info, map))?,
+        });
+        return Ok(PlannedDisk {
+            plan: BackupPlan { source, areas },
+            layout,
+            findings,
+            warnings,
+        });
+    }
+
+    let first_start = layout
+        .partitions
+        .iter()
+        .map(|p| p.start_lba.get().saturating_mul(ss))
+        .min()
+        .unwrap_or_else(|| size.min(1 << 20));
+    let mut head = first_start.min(size);
+    if head > MAX_HEAD {
+        warnings.push(format!(
+            "the first partition starts at byte {head}; only the first {MAX_HEAD} bytes before it are imaged"
+        ));
+        head = MAX_HEAD;
+    }
+    areas.push(PlannedArea {
+        name: HEAD_AREA.into(),
+        kind: AreaKind::TableRaw,
+        offset: 0,
+        len: head,
+        extents: whole(head),
+        meta: meta_value(&TableMeta {
+            version: META_VERSION,
+            layout: layout.clone(),
+        })?,
+    });
+
+    for p in &layout.partitions {
+        if let Some(ebr) = p.ebr_lba {
+            let off = ebr.get().saturating_mul(ss);
+            if off.saturating_add(ss) <= size && off >= head {
+                areas.push(PlannedArea {
+                    name: format!("ebr-{}", p.number),
+                    kind: AreaKind::TableRaw,
+                    offset: off,
+                    len: ss,
+                    extents: whole(ss),
+                    meta: serde_json::Value::Null,
+                });
+            }
+        }
+    }
+
+    if let Some(g) = &layout.gpt {
+        let start = g.last_usable_lba.get().saturating_add(1).saturating_mul(ss);
+        if start < size {
+            areas.push(PlannedArea {
+                name: "gpt-backup".into(),
+                kind: AreaKind::TableRaw,
+                offset: start,
+                len: size - start,
+                extents: whole(size - start),
+                meta: serde_json::Value::Null,
+            });
+        }
+    }
+
+    for p in &layout.partitions {
+        if p.ptype.is_mbr_extended() {
+            continue;
+        }
+        let Some((offset, len)) = p.byte_range(layout.sector_size) else {
+            warnings.push(format!(
+                "partition {}: its range overflows; skipped",
+                p.number
+            ));
+            continue;
+        };
+        let win = Window::new(dev, offset, len)?;
+        let info = probe(&win);
+        let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+        let map = map_filesystem(&win, kind);
+        let name = format!("p{}", p.number);
+        warnings.extend(
+            map.warnings
+                .iter()
+                .map(|w| format!("partition {}: {w}", p.number)),
+        );
+        findings.push(finding(&name, Some(p.number), offset, len, &info, &map));
+        areas.push(PlannedArea {
+            name,
+            kind: AreaKind::Partition,
+            offset,
+            len,
+            extents: map.extents.clone(),
+            meta: meta_value(&PartitionMeta::new(Some(p.clone()), info, map))?,
+        });
+    }
+    Ok(PlannedDisk {
+        plan: BackupPlan { source, areas },
+        layout,
+        findings,
+        warnings,
+    })
+}
+
+fn finding(
+    area: &str,
+    number: Option<u32>,
+    offset: u64,
+    size: u64,
+    info: &Option<crate::probe::FsInfo>,
+    map: &UsedMap,
+) -> PartitionFinding {
+    PartitionFinding {
+        area: area.into(),
+        number,
+        offset,
+        size,
+        filesystem: if map.raw {
+            format!(
+                "raw ({})",
+                map.raw_reason.as_deref().unwrap_or("not understood")
+            )
+        } else {
+            info.as_ref()
+                .map_or("unknown".into(), |i| i.kind.to_string())
+        },
+        label: info.as_ref().and_then(|i| i.label.clone()),
+        used_bytes: map.used_bytes,
+        copy_bytes: map.copy_bytes(),
+        raw: map.raw,
+        warnings: map.warnings.clone(),
+    }
+}

@@ -1,0 +1,329 @@
+//! Planning a restore without writing: read the image's layout, ask the planner for
+//! the target's layout, and build the partition table the target will get. The CLI's
+//! `--dry-run` and the TUI's plan screen show exactly this.
+
+use super::meta::{partition_meta, table_meta, PartitionMeta, WHOLE_FS_AREA};
+use super::ImagingError;
+use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
+use crate::probe::FsKind;
+use crate::repo::{AreaKind, Manifest};
+use crate::resize::can_resize;
+use crate::table::{DiskLayout, PartType, TableKind};
+use crate::units::Lba;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct RestorePlanOptions {
+    pub mode: LayoutMode,
+    pub sizes: BTreeMap<u32, SizeRequest>,
+}
+
+/// Where one image area goes and what happens to it.
+#[derive(Clone, Debug)]
+pub struct PartTarget {
+    pub area: String,
+    pub meta: PartitionMeta,
+    pub kind: FsKind,
+    pub old_offset: u64,
+    pub old_size: u64,
+    pub new_offset: u64,
+    pub new_size: u64,
+}
+
+impl PartTarget {
+    pub fn shrinks(&self) -> bool {
+        self.new_size < self.old_size
+    }
+    pub fn grows(&self) -> bool {
+        self.new_size > self.old_size && can_resize(self.kind)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DiskRestorePlan {
+    pub image: String,
+    pub source_layout: Option<DiskLayout>,
+    /// The table the target gets (None: a whole-disk filesystem).
+    pub target_layout: Option<DiskLayout>,
+    pub plan: Plan,
+    pub parts: Vec<PartTarget>,
+    pub target_size: u64,
+    pub target_sector: u32,
+}
+
+/// Room a filesystem keeps beyond its used blocks when the planner estimates its
+/// minimum: the resize tools want slack for metadata they add while moving blocks.
+/// The real minimum is asked of resize2fs/ntfsresize before the target is touched.
+fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
+    let used = meta.map.used_bytes;
+    used.saturating_add(used / 10)
+        .saturating_add(32 << 20)
+        .min(size)
+}
+
+fn fs_kind(meta: &PartitionMeta) -> FsKind {
+    if meta.map.raw {
+        return FsKind::Unknown;
+    }
+    meta.filesystem.as_ref().map_or(FsKind::Unknown, |f| f.kind)
+}
+
+/// The smallest target sector size a filesystem can live on: NTFS and FAT keep
+/// their sector size in the boot sector, ext its block size.
+fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<u32> {
+    match kind {
+        FsKind::Ntfs | FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 | FsKind::Exfat => {
+            Some(source_sector)
+        }
+        k if k.is_ext() => u32::try_from(meta.map.block_size).ok(),
+        _ => None,
+    }
+}
+
+pub fn plan_restore(
+    m: &Manifest,
+    target_size: u64,
+    target_sector: u32,
+    opts: &RestorePlanOptions,
+) -> Result<DiskRestorePlan, ImagingError> {
+    let table = table_meta(m)?;
+    let mut metas = Vec::new();
+    for a in m.areas.iter().filter(|a| a.kind == AreaKind::Partition) {
+        metas.push((a, partition_meta(m, a)?));
+    }
+    let Some(table) = table else {
+        return plan_whole_fs(m, metas, target_size, target_sector, opts);
+    };
+    let src = table.layout;
+    let flavour = match (&src.kind, &src.gpt) {
+        (TableKind::Gpt, Some(g)) => TableFlavour::Gpt {
+            entries_bytes: u64::from(g.num_entries.max(128)) * u64::from(g.entry_size),
+        },
+        (TableKind::Gpt, None) => TableFlavour::Gpt {
+            entries_bytes: 128 * 128,
+        },
+        _ => TableFlavour::Mbr,
+    };
+    let ss = u64::from(src.sector_size);
+    let mut inputs = Vec::new();
+    for p in &src.partitions {
+        let start = p.start_lba.get().saturating_mul(ss);
+        let role = match &p.ptype {
+            PartType::Gpt(t) => Role::from_gpt_type(t),
+            PartType::Mbr(t) => Role::from_mbr_type(*t),
+        };
+        let meta = metas
+            .iter()
+            .find(|(_, pm)| pm.partition.as_ref().map(|q| q.number) == Some(p.number));
+        let (fs, used, min, grow, maxs) = match meta {
+            Some((_, pm)) => {
+                let kind = fs_kind(pm);
+                let resizable = can_resize(kind);
+                (
+                    pm.fs_name(),
+                    pm.map.used_bytes,
+                    if resizable {
+                        estimated_min(pm, p.size_bytes)
+                    } else {
+                        p.size_bytes
+                    },
+                    resizable,
+                    max_sector(kind, pm, src.sector_size),
+                )
+            }
+            None => ("-".into(), 0, 0, false, None),
+        };
+        inputs.push(PartIn {
+            number: p.number,
+            start,
+            size: p.size_bytes,
+            role,
+            fs,
+            used_bytes: used,
+            min_size: min,
+            can_grow: grow,
+            max_target_sector: maxs,
+            logical: p.logical,
+        });
+    }
+    let input = PlanInput {
+        source_size: src.disk_size,
+        source_sector: src.sector_size,
+        target_size,
+        target_sector,
+        table: flavour,
+        partitions: inputs,
+        mode: opts.mode,
+        sizes: opts.sizes.clone(),
+    };
+    let plan = plan::plan(&input)?;
+    let target_layout = build_layout(&src, &plan, target_size, target_sector)?;
+    let mut parts = Vec::new();
+    for (a, pm) in metas {
+        let Some(number) = pm.partition.as_ref().map(|p| p.number) else {
+            continue;
+        };
+        let Some(out) = plan.get(number) else {
+            continue;
+        };
+        parts.push(PartTarget {
+            area: a.name.clone(),
+            kind: fs_kind(&pm),
+            meta: pm,
+            old_offset: a.offset,
+            old_size: a.len,
+            new_offset: out.new_start,
+            new_size: out.new_size,
+        });
+    }
+    Ok(DiskRestorePlan {
+        image: m.name.clone(),
+        source_layout: Some(src),
+        target_layout: Some(target_layout),
+        plan,
+        parts,
+        target_size,
+        target_sector,
+    })
+}
+
+/// The partition table for the target: the source's, with the planned positions in
+/// the target's sector units, EBRs kept at their distance in front of each logical
+/// partition, and the extended container rebuilt around the logical ones.
+fn build_layout(
+    src: &DiskLayout,
+    plan: &Plan,
+    target_size: u64,
+    target_sector: u32,
+) -> Result<DiskLayout, ImagingError> {
+    let ts = u64::from(target_sector);
+    let ss = u64::from(src.sector_size);
+    let mut l = src.clone();
+    l.sector_size = target_sector;
+    l.disk_size = target_size;
+    l.warnings.clear();
+    if let Some(g) = &mut l.gpt {
+        let first_bytes = g.first_usable_lba.get().saturating_mul(ss);
+        g.first_usable_lba = Lba::new(first_bytes.div_ceil(ts));
+        g.from_backup = false;
+    }
+    for p in &mut l.partitions {
+        if p.ptype.is_mbr_extended() {
+            continue;
+        }
+        let Some(out) = plan.get(p.number) else {
+            return Err(ImagingError::Other(format!(
+                "partition {} is missing from the plan",
+                p.number
+            )));
+        };
+        let old_start = p.start_lba.get();
+        p.start_lba = Lba::new(out.new_start / ts);
+        p.end_lba = Lba::new((out.new_start + out.new_size) / ts - 1);
+        p.size_bytes = out.new_size;
+        if let Some(ebr) = p.ebr_lba {
+            let dist_bytes = old_start
+                .saturating_sub(ebr.get())
+                .saturating_mul(ss)
+                .max(ts);
+            let room = plan.alignment.max(ts);
+            let dist = dist_bytes.min(room) / ts;
+            p.ebr_lba = Some(Lba::new(p.start_lba.get().saturating_sub(dist.max(1))));
+        }
+    }
+    let logicals: Vec<(u64, u64)> = l
+        .partitions
+        .iter()
+        .filter(|p| p.logical)
+        .map(|p| {
+            (
+                p.ebr_lba.map_or(p.start_lba.get(), |e| e.get()),
+                p.end_lba.get(),
+            )
+        })
+        .collect();
+    if let Some(ext) = l.partitions.iter_mut().find(|p| p.ptype.is_mbr_extended()) {
+        let start = logicals.iter().map(|x| x.0).min();
+        let end = logicals.iter().map(|x| x.1).max();
+        if let (Some(s), Some(e)) = (start, end) {
+            ext.start_lba = Lba::new(s);
+            ext.end_lba = Lba::new(e);
+            ext.size_bytes = (e - s + 1) * ts;
+        }
+    }
+    Ok(l)
+}
+
+fn plan_whole_fs(
+    m: &Manifest,
+    metas: Vec<(&crate::repo::AreaManifest, PartitionMeta)>,
+    target_size: u64,
+    target_sector: u32,
+    opts: &RestorePlanOptions,
+) -> Result<DiskRestorePlan, ImagingError> {
+    let Some((a, pm)) = metas.into_iter().find(|(a, _)| a.name == WHOLE_FS_AREA) else {
+        return Err(ImagingError::Meta {
+            image: m.name.clone(),
+            area: "-".into(),
+            what: "the image has neither a partition table nor a whole-disk filesystem".into(),
+        });
+    };
+    let kind = fs_kind(&pm);
+    let resizable = can_resize(kind);
+    let min = if resizable {
+        estimated_min(&pm, a.len)
+    } else {
+        a.len
+    };
+    let new_size = match opts.mode {
+        LayoutMode::Keep => a.len,
+        LayoutMode::Proportional if resizable => target_size / 4096 * 4096,
+        LayoutMode::Proportional => a.len,
+    };
+    if new_size < min || new_size > target_size {
+        let needed = min.max(a.len.min(new_size));
+        return Err(crate::plan::PlanError::TooSmall {
+            needed,
+            available: target_size,
+            missing: needed.saturating_sub(target_size),
+        }
+        .into());
+    }
+    let out = crate::plan::PartOut {
+        number: 0,
+        fs: pm.fs_name(),
+        role: Role::Data,
+        used_bytes: pm.map.used_bytes,
+        old_start: 0,
+        old_size: a.len,
+        new_start: 0,
+        new_size,
+        action: match new_size.cmp(&a.len) {
+            std::cmp::Ordering::Greater => crate::plan::Action::Grow,
+            std::cmp::Ordering::Less => crate::plan::Action::Shrink,
+            _ => crate::plan::Action::Copy,
+        },
+    };
+    Ok(DiskRestorePlan {
+        image: m.name.clone(),
+        source_layout: None,
+        target_layout: None,
+        plan: Plan {
+            alignment: 4096,
+            target_size,
+            target_sector,
+            partitions: vec![out],
+        },
+        parts: vec![PartTarget {
+            area: a.name.clone(),
+            kind,
+            meta: pm,
+            old_offset: 0,
+            old_size: a.len,
+            new_offset: 0,
+            new_size,
+        }],
+        target_size,
+        target_sector,
+    })
+}
