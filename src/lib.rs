@@ -12,6 +12,7 @@ pub mod device;
 pub mod plan;
 pub mod probe;
 pub mod progress;
+pub mod rescue;
 pub mod resize;
 pub mod units;
 pub mod usedmap;
