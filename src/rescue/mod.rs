@@ -6,6 +6,7 @@
 //! the source unwritable in the kernel while it is read (`readonly`).
 
 pub mod faulty;
+pub mod owners;
 pub mod reader;
 pub mod readonly;
 
