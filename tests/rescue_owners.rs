@@ -197,3 +197,89 @@ fn ext4_metadata_hits_are_named() {
     assert!(f.record_hit);
     assert_eq!(f.path.as_deref(), Some("/sub/dir/deep.bin"));
 }
+
+/// An NTFS image holding /big.bin and /sub/dir/deep.bin (directories made through
+/// ntfs-3g, which mkntfs/ntfscp cannot do).
+fn mkntfs(dir: &Path) -> std::path::PathBuf {
+    let img = dir.join("ntfs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    run(Command::new("mkntfs")
+        .args(["-q", "-F", "-Q", "-c", "4096"])
+        .arg(&img));
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    run(Command::new("ntfs-3g").arg(&img).arg(&mnt));
+    let tree = dir.join("tree");
+    write_tree(&tree);
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(tree.join("."))
+        .arg(&mnt)
+        .status();
+    let umount = Command::new("umount").arg(&mnt).status();
+    assert!(copied.unwrap().success() && umount.unwrap().success());
+    img
+}
+
+/// First run (LCN) of a file's unnamed $DATA, and its MFT record, per ntfsinfo.
+fn ntfs_data_lcn(img: &Path, file: &str) -> (u64, u64) {
+    let out = run(Command::new("ntfsinfo").args(["-v", "-F", file]).arg(img));
+    let rec = out
+        .split("from mft record ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let data = out.split("Dumping attribute $DATA").nth(1).unwrap();
+    let row = data.split("Length").nth(1).unwrap();
+    let lcn = row.split_whitespace().nth(1).unwrap();
+    (
+        u64::from_str_radix(lcn.trim_start_matches("0x"), 16).unwrap(),
+        rec,
+    )
+}
+
+#[test]
+fn ntfs_file_hit_is_named_and_mft_hit_said_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = mkntfs(dir.path());
+    let (lcn, rec) = ntfs_data_lcn(&img, "/sub/dir/deep.bin");
+    let faults = [((lcn + 5) * 4096, 4096)];
+    let dev = faulty(&img, &faults);
+    let bad = rescue_read(&dev, &faults);
+    let report = map_owners(&dev, &bad).unwrap().expect("ntfs recognised");
+    assert_eq!(report.fs, "ntfs");
+    assert_eq!(paths(&report), vec!["/sub/dir/deep.bin"], "{report:#?}");
+    assert_eq!(report.files[0].id, rec);
+    assert_eq!(report.files[0].bad_bytes, 4096);
+    assert!(report.metadata.is_empty(), "{report:#?}");
+
+    // The file's MFT record itself unreadable: the $MFT is named, and so is the
+    // record whose file is lost.
+    let (mft_lcn, _) = ntfs_data_lcn(&img, "/$MFT");
+    let at = mft_lcn * 4096 + rec * 1024;
+    let clean = open_path(&img, Access::ReadOnly).unwrap();
+    let report = map_owners(
+        &clean,
+        &[BadRange {
+            offset: at,
+            len: 512,
+        }],
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        report
+            .metadata
+            .iter()
+            .any(|m| m.what.starts_with("$MFT (the master file table")),
+        "{report:#?}"
+    );
+    assert!(
+        report.files.iter().any(|f| f.id == rec && f.record_hit),
+        "{report:#?}"
+    );
+}
