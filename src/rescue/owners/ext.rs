@@ -7,7 +7,7 @@
 //! bounded before it sizes a loop or an allocation.
 
 use super::bad::BadSet;
-use super::{le16, le32, DamageReport, DamagedFile, DamagedMeta, OwnerError};
+use super::{le16, le32, DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
 use crate::device::BlockDevice;
 use crate::rescue::BadRange;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -71,7 +71,7 @@ struct Ext<'a> {
     dev: &'a dyn BlockDevice,
     sb: Sb,
     descs: Vec<Desc>,
-    warnings: Vec<String>,
+    warnings: Warnings,
 }
 
 fn bad_field(dev: &dyn BlockDevice, field: &'static str, value: u64) -> OwnerError {
@@ -126,6 +126,9 @@ fn parse_sb(dev: &dyn BlockDevice) -> Result<Sb, OwnerError> {
     };
     if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
         return Err(bad_field(dev, "s_desc_size", desc_size));
+    }
+    if blocks.checked_mul(bs).map_or(true, |n| n > dev.size()) {
+        return Err(bad_field(dev, "s_blocks_count", blocks));
     }
     let first_data_block = f(20);
     let groups = blocks
@@ -197,7 +200,7 @@ impl<'a> Ext<'a> {
             dev,
             sb,
             descs,
-            warnings: Vec::new(),
+            warnings: Warnings::default(),
         })
     }
 
@@ -276,7 +279,10 @@ impl<'a> Ext<'a> {
                     bad_bytes: n,
                 });
                 for i in 0..self.sb.ipg {
-                    let at = d.inode_table * bs + i * self.sb.inode_size;
+                    let at = d
+                        .inode_table
+                        .saturating_mul(bs)
+                        .saturating_add(i * self.sb.inode_size);
                     if bad.hits(at, self.sb.inode_size) > 0 {
                         record_hit_inodes.insert(lo + i);
                     }
@@ -406,7 +412,7 @@ impl<'a> Ext<'a> {
                 meta.push(leaf);
                 let child = self
                     .dev
-                    .read_vec(leaf * self.sb.bs, self.sb.bs as usize)
+                    .read_vec(leaf.saturating_mul(self.sb.bs), self.sb.bs as usize)
                     .map_err(|e| format!("extent block {leaf} unreadable: {e}"))?;
                 self.extent_node(&child, depth - 1, runs, meta)?;
             }
@@ -430,7 +436,7 @@ impl<'a> Ext<'a> {
         meta.push(block);
         let buf = self
             .dev
-            .read_vec(block * self.sb.bs, self.sb.bs as usize)
+            .read_vec(block.saturating_mul(self.sb.bs), self.sb.bs as usize)
             .map_err(|e| format!("indirect block {block} unreadable: {e}"))?;
         let per = self.sb.bs / 4;
         let span = per.saturating_pow(level - 1);
@@ -492,9 +498,18 @@ impl<'a> Ext<'a> {
                     continue;
                 }
             };
+            // A garbage map must not make a small directory read the whole disk.
+            let mut blocks_left = size.div_ceil(self.sb.bs);
             for (_, phys, len) in runs {
                 for b in phys..phys.saturating_add(len).min(self.sb.blocks) {
-                    let Ok(block) = self.dev.read_vec(b * self.sb.bs, self.sb.bs as usize) else {
+                    if blocks_left == 0 {
+                        break;
+                    }
+                    blocks_left -= 1;
+                    let Ok(block) = self
+                        .dev
+                        .read_vec(b.saturating_mul(self.sb.bs), self.sb.bs as usize)
+                    else {
                         self.warnings
                             .push(format!("directory {path}/ block {b} unreadable"));
                         continue;
@@ -641,6 +656,6 @@ pub fn ext_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepor
     }
     report.files = files.into_values().collect();
     report.unowned_bytes = set.total().saturating_sub(owned);
-    report.warnings = ext.warnings;
+    report.warnings = ext.warnings.into_vec();
     Ok(report)
 }

@@ -99,3 +99,30 @@ pub(crate) fn le32(b: &[u8], at: usize) -> Option<u64> {
 pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
+
+/// Warnings, capped: a garbage table could otherwise produce millions of them.
+#[derive(Default)]
+pub(crate) struct Warnings {
+    list: Vec<String>,
+    dropped: u64,
+}
+
+const MAX_WARNINGS: usize = 100;
+
+impl Warnings {
+    pub(crate) fn push(&mut self, s: String) {
+        if self.list.len() < MAX_WARNINGS {
+            self.list.push(s);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    pub(crate) fn into_vec(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.list
+                .push(format!("{} more warnings not shown", self.dropped));
+        }
+        self.list
+    }
+}

@@ -7,7 +7,7 @@
 //! their paths. A bad record itself, and above all a bad `$MFT`, is said plainly.
 
 use super::bad::BadSet;
-use super::{le16, le32, le64, DamageReport, DamagedFile, DamagedMeta, OwnerError};
+use super::{le16, le32, le64, DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
 use crate::device::BlockDevice;
 use crate::rescue::BadRange;
 use std::collections::{BTreeMap, HashMap};
@@ -259,9 +259,10 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
             bad_bytes: mft_hit,
         });
     }
+    let mut warnings = Warnings::default();
     let records = (mft.data_size / rec_size).min(MAX_RECORDS);
     if mft.data_size / rec_size > MAX_RECORDS {
-        report.warnings.push(format!(
+        warnings.push(format!(
             "only the first {MAX_RECORDS} MFT records were examined"
         ));
     }
@@ -283,7 +284,13 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
                 .push(format!("MFT runs end before record {i}"));
             break;
         };
-        let at = start + range_off;
+        let at = start.saturating_add(range_off);
+        if at >= dev.size() {
+            warnings.push(format!(
+                "MFT record {i} would lie at byte {at}, past the volume"
+            ));
+            break;
+        }
         range_off += rec_size;
         let record_hit = set.hits(at, rec_size) > 0;
         let rec = match read_rec(at) {
@@ -300,7 +307,7 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
                         },
                     );
                 } else if !e.contains("FILE signature") {
-                    report.warnings.push(format!("MFT record {i}: {e}"));
+                    warnings.push(format!("MFT record {i}: {e}"));
                 }
                 continue;
             }
@@ -327,7 +334,7 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
             });
             // Record 0's runs are the MFT, already named above.
             if owner != 0 {
-                e.bad_bytes += n;
+                e.bad_bytes = e.bad_bytes.saturating_add(n);
             }
             e.record_hit |= record_hit;
         }
@@ -367,5 +374,6 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
     let owned = report.metadata.iter().map(|m| m.bad_bytes).sum::<u64>()
         + report.files.iter().map(|f| f.bad_bytes).sum::<u64>();
     report.unowned_bytes = set.total().saturating_sub(owned);
+    report.warnings = warnings.into_vec();
     Ok(report)
 }
