@@ -63,6 +63,24 @@ fn blkroset_blocks_writes_and_is_restored() {
     writer.write_all_at(b"after!", 4096).unwrap();
     writer.sync_all().unwrap();
 
+    // A device that was read-only before stays read-only after the guard.
+    let st = Command::new("blockdev")
+        .arg("--setro")
+        .arg(&lo.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let guard = set_read_only(&source, &lo.0).unwrap();
+    assert_eq!(guard.state(), ReadOnlyState::AlreadyReadOnly);
+    drop(guard);
+    assert!(ironclone::rescue::readonly::is_read_only(&source, &lo.0).unwrap());
+    let st = Command::new("blockdev")
+        .arg("--setrw")
+        .arg(&lo.0)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
     // A regular file is left alone.
     let f = std::fs::File::open(&img).unwrap();
     assert_eq!(
