@@ -31,13 +31,14 @@ fn write_tree(root: &Path) {
 }
 
 fn mkext(dir: &Path, kind: &str) -> std::path::PathBuf {
+    mkext_sized(dir, kind, 32 << 20)
+}
+
+fn mkext_sized(dir: &Path, kind: &str, size: u64) -> std::path::PathBuf {
     let tree = dir.join("tree");
     write_tree(&tree);
     let img = dir.join(format!("{kind}.img"));
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(32 << 20)
-        .unwrap();
+    std::fs::File::create(&img).unwrap().set_len(size).unwrap();
     run(Command::new("mke2fs")
         .args(["-q", "-F", "-t", kind, "-b", "4096", "-d"])
         .arg(&tree)
@@ -143,7 +144,8 @@ fn ext2_indirect_block_file_hit_is_named() {
 #[test]
 fn ext4_metadata_hits_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let img = mkext(dir.path(), "ext4");
+    // Two groups, so there is a backup superblock in group 1.
+    let img = mkext_sized(dir.path(), "ext4", 160 << 20);
     // Where debugfs says inode of deep.bin lives: "located at block N, offset 0x..."
     let imap = debugfs(&img, "imap /sub/dir/deep.bin");
     let block: u64 = imap
@@ -178,10 +180,19 @@ fn ext4_metadata_hits_are_named() {
             len: 256,
         },
     ];
-    // Mapped on the intact image: with its primary superblock gone the source
-    // itself could not be parsed (backup superblocks are not used yet).
-    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    // Mapped on the damaged source itself: the primary superblock is unreadable,
+    // so the backup in group 1 is used.
+    let faults: Vec<_> = bad.iter().map(|b| (b.offset, b.len)).collect();
+    let dev = faulty(&img, &faults);
     let report = map_owners(&dev, &bad).unwrap().unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("used the backup")),
+        "{:?}",
+        report.warnings
+    );
     let what: Vec<_> = report.metadata.iter().map(|m| m.what.as_str()).collect();
     assert!(what.contains(&"primary superblock"), "{what:?}");
     assert!(

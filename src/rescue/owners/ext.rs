@@ -33,10 +33,22 @@ const TABLE_READ: u64 = 1 << 20;
 
 /// True when the ext magic sits at byte 1080.
 pub fn looks_like_ext(dev: &dyn BlockDevice) -> bool {
-    dev.read_vec(1024, 1024)
-        .ok()
-        .and_then(|b| le16(&b, 56))
-        .is_some_and(|m| m == 0xEF53)
+    superblock_places().any(|(at, _)| {
+        dev.read_vec(at, 1024)
+            .ok()
+            .and_then(|b| le16(&b, 56))
+            .is_some_and(|m| m == 0xEF53)
+    })
+}
+
+/// Where a superblock may be found: the primary, then group 1's backup for each
+/// block size mke2fs uses (the first group holds 8 * block_size blocks). The
+/// second value is the block the descriptor table follows, in that block size.
+fn superblock_places() -> impl Iterator<Item = (u64, Option<(u64, u64)>)> {
+    std::iter::once((1024, None)).chain([1024u64, 2048, 4096].into_iter().map(|bs| {
+        let block = bs * 8 + u64::from(bs == 1024);
+        (block * bs, Some((bs, block)))
+    }))
 }
 
 /// (logical block, physical block, count) runs of a file's data.
@@ -83,8 +95,8 @@ fn bad_field(dev: &dyn BlockDevice, field: &'static str, value: u64) -> OwnerErr
     }
 }
 
-fn parse_sb(dev: &dyn BlockDevice) -> Result<Sb, OwnerError> {
-    let b = dev.read_vec(1024, 1024)?;
+fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError> {
+    let b = dev.read_vec(at, 1024)?;
     let f = |at| le32(&b, at).unwrap_or(0);
     let h = |at| le16(&b, at).unwrap_or(0);
     if h(56) != 0xEF53 {
@@ -163,8 +175,35 @@ fn is_power_of(mut n: u64, p: u64) -> bool {
 
 impl<'a> Ext<'a> {
     fn open(dev: &'a dyn BlockDevice) -> Result<Self, OwnerError> {
-        let sb = parse_sb(dev)?;
-        let gdt_start = (sb.first_data_block + 1) * sb.bs;
+        let mut warnings = Warnings::default();
+        let mut found = None;
+        let mut first_err = None;
+        for (at, backup) in superblock_places() {
+            match parse_sb(dev, at) {
+                // A backup only counts if its block size is the one it was looked for at.
+                Ok(sb) if backup.map_or(true, |(bs, _)| bs == sb.bs) => {
+                    found = Some((sb, backup));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let Some((sb, backup)) = found else {
+            return Err(first_err.unwrap_or_else(|| bad_field(dev, "s_magic", 0)));
+        };
+        let gdt_block = match backup {
+            None => sb.first_data_block + 1,
+            Some((_, block)) => {
+                warnings.push(format!(
+                    "primary superblock unusable; used the backup at block {block} (group 1)"
+                ));
+                block + 1
+            }
+        };
+        let gdt_start = gdt_block * sb.bs;
         let len = sb
             .groups
             .checked_mul(sb.desc_size)
@@ -200,7 +239,7 @@ impl<'a> Ext<'a> {
             dev,
             sb,
             descs,
-            warnings: Warnings::default(),
+            warnings,
         })
     }
 
@@ -314,26 +353,47 @@ impl<'a> Ext<'a> {
             while done < total {
                 let len = (total - done).min(TABLE_READ);
                 let at = table.saturating_mul(self.sb.bs).saturating_add(done);
+                let first = g * self.sb.ipg + done / isz + 1;
                 match self.dev.read_vec(at, len as usize) {
                     Ok(buf) => {
                         for (k, raw) in buf.chunks_exact(isz as usize).enumerate() {
-                            let ino = g * self.sb.ipg + done / isz + k as u64 + 1;
-                            let mode = le16(raw, 0).unwrap_or(0);
-                            let links = le16(raw, 0x1A).unwrap_or(0);
-                            if mode != 0 && links != 0 {
-                                f(self, ino, raw);
+                            visit(self, &mut f, first + k as u64, raw);
+                        }
+                    }
+                    Err(_) => {
+                        // A bad sector must not hide the other inodes of the piece:
+                        // read them one by one and skip only the unreadable ones.
+                        for k in 0..len / isz {
+                            match self.dev.read_vec(at + k * isz, isz as usize) {
+                                Ok(raw) => visit(self, &mut f, first + k, &raw),
+                                Err(e) => self.warnings.push(format!(
+                                    "inode {} of group {g} unreadable: {e}",
+                                    first + k
+                                )),
                             }
                         }
                     }
-                    Err(e) => self.warnings.push(format!(
-                        "inode table of group {g} not read at byte {at}: {e}"
-                    )),
                 }
                 done += len;
             }
         }
     }
+}
 
+fn visit<'a>(
+    ext: &mut Ext<'a>,
+    f: &mut impl FnMut(&mut Ext<'a>, u64, &[u8]),
+    ino: u64,
+    raw: &[u8],
+) {
+    let mode = le16(raw, 0).unwrap_or(0);
+    let links = le16(raw, 0x1A).unwrap_or(0);
+    if mode != 0 && links != 0 {
+        f(ext, ino, raw);
+    }
+}
+
+impl<'a> Ext<'a> {
     /// The inode's data as (logical block, physical block, count) runs, plus the
     /// blocks holding its mapping (extent index/leaf or indirect blocks).
     fn runs(&self, raw: &[u8]) -> Result<(Runs, Vec<u64>), String> {
