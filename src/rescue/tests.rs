@@ -268,3 +268,26 @@ fn budget_exhaustion_gives_up_without_hanging() {
         .iter()
         .any(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("budget"))));
 }
+
+#[test]
+fn sink_error_stops_the_run_and_names_the_offset() {
+    let (dev, _) = faulty(4 << 20, "eio:0+512");
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
+    let mut calls = 0;
+    let res = r.run(&[ext(0, 4 << 20)], |p| {
+        calls += 1;
+        if p.offset == 2 << 20 {
+            Err(std::io::Error::other("disk full"))
+        } else {
+            Ok(())
+        }
+    });
+    match res {
+        Err(RunError::Sink { offset, .. }) => assert_eq!(offset, 2 << 20),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        calls, 2,
+        "piece 0 is deferred, piece 1 delivered, piece 2 fails"
+    );
+}
