@@ -294,6 +294,33 @@ fn ntfs_file_hit_is_named_and_mft_hit_said_plainly() {
         report.files.iter().any(|f| f.id == rec && f.record_hit),
         "{report:#?}"
     );
+
+    let boots = [
+        BadRange {
+            offset: 0,
+            len: 512,
+        },
+        BadRange {
+            offset: (32 << 20) - 512,
+            len: 512,
+        },
+    ];
+    let what: Vec<_> = map_owners(&clean, &boots)
+        .unwrap()
+        .unwrap()
+        .metadata
+        .into_iter()
+        .map(|m| m.what)
+        .collect();
+    // The boot sector is also the data of the $Boot system file.
+    assert_eq!(
+        what,
+        vec![
+            "boot sector",
+            "backup boot sector",
+            "$Boot (system file, record 7: data)"
+        ]
+    );
 }
 
 /// Random bytes written over the metadata areas: the owner maps must answer (Ok or

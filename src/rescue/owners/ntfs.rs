@@ -228,6 +228,16 @@ pub fn ntfs_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepo
             bad_bytes: boot_hit,
         });
     }
+    // mkntfs counts one sector less than the partition and keeps a copy of the
+    // boot sector in that last sector.
+    let backup_at = le64(&boot, 0x28).unwrap_or(0).saturating_mul(bps);
+    let backup_hit = set.hits(backup_at, bps);
+    if backup_hit > 0 {
+        report.metadata.push(DamagedMeta {
+            what: "backup boot sector".into(),
+            bad_bytes: backup_hit,
+        });
+    }
     let read_rec = |at: u64| -> Result<Record, String> {
         let mut rec = dev
             .read_vec(at, rec_size as usize)
