@@ -15,6 +15,7 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod repo;
+pub mod rescue;
 pub mod resize;
 pub mod table;
 pub mod tui;

@@ -1,0 +1,293 @@
+//! Rescue reading against injected faults: exact bad lists, intact good bytes,
+//! progress on slow disks, and a budget that stops a hopeless disk.
+
+use super::*;
+use crate::device::{DeviceError, MemDevice};
+use crate::progress::{Collect, ProgressEvent};
+use crate::usedmap::ByteExtent;
+use std::time::{Duration, Instant};
+
+fn pattern(len: usize) -> Vec<u8> {
+    // Never zero, so a zero-filled byte is always visible.
+    (0..len)
+        .map(|i| ((i * 7 + i / 4096) % 251 + 1) as u8)
+        .collect()
+}
+
+fn ext(offset: u64, len: u64) -> ByteExtent {
+    ByteExtent { offset, len }
+}
+
+fn faulty(size: usize, spec: &str) -> (FaultyDevice<MemDevice>, Vec<u8>) {
+    let data = pattern(size);
+    (
+        FaultyDevice::from_spec(MemDevice::from_vec(data.clone(), 512), spec).unwrap(),
+        data,
+    )
+}
+
+/// Every byte outside `bad` equals the source, every byte inside is zero.
+fn check_bytes(got: &[u8], at: u64, src: &[u8], bad: &[BadRange]) {
+    let mut want = src[at as usize..at as usize + got.len()].to_vec();
+    for r in bad {
+        let s = (r.offset.max(at) - at) as usize;
+        let e = (r.end().min(at + got.len() as u64) - at) as usize;
+        want[s..e].fill(0);
+    }
+    if got != want.as_slice() {
+        let i = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+        panic!(
+            "byte {} differs: got {}, want {}",
+            at + i as u64,
+            got[i],
+            want[i]
+        );
+    }
+}
+
+#[test]
+fn read_chunk_bad_list_is_exactly_the_injected_sectors() {
+    // One fault inside a chunk, one across a chunk boundary, one unaligned byte range
+    // (which makes its whole sector unreadable, as on a disk).
+    let (dev, src) = faulty(4 << 20, "eio:1048576+4096,eio:3145216+1024,eio:2000000+10");
+    let progress = Collect::default();
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &progress);
+    let mut all_bad = Vec::new();
+    for i in 0..4u64 {
+        let mut buf = vec![0xAAu8; 1 << 20];
+        let out = r.read_chunk(i << 20, &mut buf).unwrap();
+        check_bytes(&buf, i << 20, &src, &out.bad);
+        all_bad.extend(out.bad);
+    }
+    assert_eq!(
+        all_bad,
+        vec![
+            ext(1048576, 4096),
+            ext(1999872, 512), // sector holding 2000000..2000010
+            ext(3145216, 512), // ends at the chunk boundary 3 MiB
+            ext(3145728, 512),
+        ]
+    );
+    let s = r.stats();
+    assert_eq!(s.unreadable_bytes, 4096 + 512 * 3);
+    assert_eq!(s.bad_ranges, 4);
+    assert!(!s.budget_exhausted);
+    let reported: Vec<_> = progress
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            ProgressEvent::ReadError { offset, len } => Some(ext(offset, len)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, all_bad);
+    assert!(dev.write_attempts().is_empty());
+}
+
+#[test]
+fn flaky_sector_is_recovered_by_retries() {
+    let (dev, src) = faulty(1 << 20, "flaky:8192+512:2");
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
+    let mut buf = vec![0u8; 1 << 20];
+    let out = r.read_chunk(0, &mut buf).unwrap();
+    assert!(out.is_clean(), "{out:?}");
+    assert_eq!(buf, src);
+    assert!(r.stats().failed_reads >= 2);
+
+    // A sector that fails more often than the bisection and the retries try it stays bad.
+    let (dev, _) = faulty(1 << 20, "flaky:8192+512:100");
+    let opts = RescueOptions {
+        max_retries: 3,
+        ..Default::default()
+    };
+    let mut r = RescueReader::new(&dev, opts, &crate::progress::NoProgress);
+    let out = r.read_chunk(0, &mut buf).unwrap();
+    assert_eq!(out.bad, vec![ext(8192, 512)]);
+}
+
+#[test]
+fn non_media_errors_propagate() {
+    let (dev, _) = faulty(1 << 20, "eio:0+512");
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
+    let mut buf = vec![0u8; 4096];
+    assert!(matches!(
+        r.read_chunk((1 << 20) - 512, &mut buf),
+        Err(DeviceError::OutOfRange { .. })
+    ));
+    let res = r.run(&[ext(0, 4096), ext(1 << 20, 4096)], |_| {
+        Ok::<(), std::io::Error>(())
+    });
+    assert!(matches!(
+        res,
+        Err(RunError::Device(DeviceError::OutOfRange { .. }))
+    ));
+}
+
+#[test]
+fn two_pass_run_delivers_every_piece_once_with_exact_bad_list() {
+    // A cluster of bad pieces (to trigger growing skips) plus scattered bad sectors,
+    // read through extents with holes in between.
+    let spec = "eio:2097152+512,eio:2621440+512,eio:3145728+512,eio:3670016+512,eio:4194304+512,\
+                eio:9437184+4096,eio:12583424+512";
+    let (dev, src) = faulty(16 << 20, spec);
+    let extents = [
+        ext(0, 6 << 20),
+        ext(8 << 20, 5 << 20),
+        ext(14 << 20, 1 << 20),
+    ];
+    let progress = Collect::default();
+    let opts = RescueOptions {
+        piece_size: 512 << 10,
+        ..Default::default()
+    };
+    let mut r = RescueReader::new(&dev, opts, &progress);
+    let mut seen = Vec::new();
+    let mut bad_all = Vec::new();
+    let stats = r
+        .run(&extents, |p| {
+            check_bytes(p.data, p.offset, &src, p.bad);
+            seen.push(ext(p.offset, p.data.len() as u64));
+            bad_all.extend_from_slice(p.bad);
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+    seen.sort();
+    let want: Vec<_> = extents
+        .iter()
+        .flat_map(|e| {
+            (0..e.len / (512 << 10)).map(move |i| ext(e.offset + i * (512 << 10), 512 << 10))
+        })
+        .collect();
+    assert_eq!(
+        seen, want,
+        "each piece exactly once, cut from its extent start"
+    );
+    bad_all.sort();
+    let injected: Vec<_> = [
+        (2097152, 512),
+        (2621440, 512),
+        (3145728, 512),
+        (3670016, 512),
+        (4194304, 512),
+        (9437184, 4096),
+        (12583424, 512),
+    ]
+    .iter()
+    .map(|&(o, l)| ext(o, l))
+    .collect();
+    assert_eq!(bad_all, injected);
+    assert!(
+        stats.deferred_pieces > 7,
+        "clustered errors skip ahead: {stats:?}"
+    );
+    let advanced: u64 = progress
+        .events()
+        .iter()
+        .map(|e| match e {
+            ProgressEvent::Advance { bytes } => *bytes,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(advanced, 12 << 20);
+    assert!(dev.write_attempts().is_empty());
+}
+
+#[test]
+fn skip_grows_with_clustered_errors_and_pass_one_reads_far_less_of_them() {
+    // 8 MiB all bad: pass 1 must not try every piece.
+    let dev =
+        FaultyDevice::from_spec(MemDevice::new(32 << 20, 512), "eio:4194304+8388608").unwrap();
+    let opts = RescueOptions {
+        piece_size: 256 << 10,
+        max_skip: 4 << 20,
+        retry_budget: Duration::ZERO,
+        ..Default::default()
+    };
+    let mut r = RescueReader::new(&dev, opts, &crate::progress::NoProgress);
+    let mut bad = Vec::new();
+    r.run(&[ext(0, 32 << 20)], |p| {
+        bad.extend_from_slice(p.bad);
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    let (_reads, failed) = dev.read_counts();
+    // 32 pieces in the bad area; growing skips try only a handful of them.
+    assert!(failed <= 8, "pass 1 failed reads: {failed}");
+    // No budget: everything set aside is given up, and it covers the damage.
+    let covered: u64 = bad.iter().map(|b| b.len).sum();
+    assert!(covered >= 8 << 20);
+    assert!(bad
+        .iter()
+        .all(|b| b.offset >= 4 << 20 && b.end() <= 24 << 20));
+}
+
+#[test]
+fn slow_failing_reads_still_report_progress() {
+    // Every read of the first 64 KiB crawls, and 8 sectors in it fail.
+    let (dev, src) = faulty(1 << 20, "slow:0+65536:30ms,eio:4096+4096");
+    let progress = Collect::default();
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &progress);
+    let mut buf = vec![0u8; 1 << 20];
+    let out = r.read_chunk(0, &mut buf).unwrap();
+    assert_eq!(out.bad, vec![ext(4096, 4096)]);
+    check_bytes(&buf, 0, &src, &out.bad);
+    let beats = progress
+        .events()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::Advance { bytes: 0 }))
+        .count();
+    assert!(beats >= 1, "no heartbeat during slow retries");
+}
+
+#[test]
+fn budget_exhaustion_gives_up_without_hanging() {
+    // 2048 failing sectors at 20 ms a try would take minutes; the budget is 300 ms.
+    let (dev, src) = faulty(2 << 20, "slow:0+1048576:20ms,eio:0+1048576");
+    let progress = Collect::default();
+    let opts = RescueOptions {
+        retry_budget: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let mut r = RescueReader::new(&dev, opts, &progress);
+    let t = Instant::now();
+    let mut buf = vec![0u8; 1 << 20];
+    let out0 = r.read_chunk(0, &mut buf).unwrap();
+    let out1 = r.read_chunk(1 << 20, &mut buf).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(out0.bad, vec![ext(0, 1 << 20)]);
+    // The good second MiB needs no retry, so it is read despite the spent budget.
+    assert!(out1.is_clean());
+    assert_eq!(buf, src[1 << 20..]);
+    assert!(r.stats().budget_exhausted);
+    assert!(progress
+        .events()
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("budget"))));
+}
+
+#[test]
+fn sink_error_stops_the_run_and_names_the_offset() {
+    let (dev, _) = faulty(4 << 20, "eio:0+512");
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
+    let mut calls = 0;
+    let res = r.run(&[ext(0, 4 << 20)], |p| {
+        calls += 1;
+        if p.offset == 2 << 20 {
+            Err(std::io::Error::other("disk full"))
+        } else {
+            Ok(())
+        }
+    });
+    match res {
+        Err(RunError::Sink { offset, .. }) => assert_eq!(offset, 2 << 20),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        calls, 2,
+        "piece 0 is deferred, piece 1 delivered, piece 2 fails"
+    );
+}
