@@ -4,8 +4,10 @@
 use anyhow::Context;
 use clap::Args;
 use ironclone::device::{open_path, Access, BlockDevice, Window};
+use ironclone::probe::FsKind;
 use ironclone::table::{read_layout, DiskLayout, Partition};
 use ironclone::units::human_bytes;
+use ironclone::usedmap::map_filesystem;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -21,11 +23,25 @@ pub struct InspectArgs {
     pub sector_size: Option<u32>,
 }
 
-/// The filesystem on `dev`, as `{kind, label, uuid}`.
+/// The filesystem on `dev`: what the superblock probe recognised, and what its
+/// used-block map says (a map that could not be made is reported as `raw` with the
+/// reason, the way a backup would image it).
 fn describe_filesystem(dev: &dyn BlockDevice) -> Option<Value> {
-    // wired by the lead to probe+usedmap at merge
-    let _ = dev;
-    None
+    let info = ironclone::probe::probe(dev);
+    let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+    let map = map_filesystem(dev, kind);
+    Some(json!({
+        "kind": kind.name(),
+        "label": info.as_ref().and_then(|i| i.label.clone()),
+        "uuid": info.as_ref().and_then(|i| i.uuid.clone()),
+        "block_size": map.block_size,
+        "total_bytes": map.total_bytes,
+        "used_bytes": map.used_bytes,
+        "copy_bytes": map.copy_bytes(),
+        "raw": map.raw,
+        "raw_reason": map.raw_reason,
+        "warnings": map.warnings,
+    }))
 }
 
 fn partition_json(dev: &dyn BlockDevice, layout: &DiskLayout, p: &Partition) -> Value {
@@ -98,6 +114,9 @@ fn print_human(path: &str, dev: &dyn BlockDevice, layout: &DiskLayout) {
     }
     if layout.partitions.is_empty() {
         println!("no partitions");
+        if let Some(fs) = describe_filesystem(dev) {
+            print_fs("", &fs);
+        }
         return;
     }
     println!(
@@ -126,6 +145,39 @@ fn print_human(path: &str, dev: &dyn BlockDevice, layout: &DiskLayout) {
             if p.bootable { "*" } else { "" },
             extra.trim()
         );
+        let fs = p
+            .byte_range(layout.sector_size)
+            .filter(|_| !p.ptype.is_mbr_extended())
+            .and_then(|(off, len)| Window::new(dev, off, len).ok())
+            .and_then(|w| describe_filesystem(&w));
+        if let Some(fs) = fs {
+            print_fs("      ", &fs);
+        }
+    }
+}
+
+fn print_fs(indent: &str, fs: &Value) {
+    let used = fs["used_bytes"].as_u64().unwrap_or(0);
+    let total = fs["total_bytes"].as_u64().unwrap_or(0);
+    let mut line = format!(
+        "{indent}{} {}used {} of {}",
+        fs["kind"].as_str().unwrap_or("?"),
+        fs["label"]
+            .as_str()
+            .map(|l| format!("\"{l}\" "))
+            .unwrap_or_default(),
+        human_bytes(used),
+        human_bytes(total)
+    );
+    if fs["raw"].as_bool() == Some(true) {
+        line.push_str(&format!(
+            ", imaged raw: {}",
+            fs["raw_reason"].as_str().unwrap_or("not understood")
+        ));
+    }
+    println!("{line}");
+    for w in fs["warnings"].as_array().into_iter().flatten() {
+        println!("{indent}  warning: {}", w.as_str().unwrap_or(""));
     }
 }
 
