@@ -24,6 +24,10 @@ use group_desc::GroupDesc;
 use layout::Layout;
 use superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 
+/// Per-group state is kept in memory (about 100 bytes a group), so the group count is
+/// bounded: 2^22 groups is 512 TiB with 4 KiB blocks, far beyond any disk this images.
+const MAX_GROUPS: u64 = 1 << 22;
+
 /// Largest sequential read for descriptors or bitmaps (bounded memory on huge filesystems).
 const MAX_RUN_BYTES: u64 = 8 << 20;
 
@@ -69,6 +73,15 @@ fn read_blocks_coalesced(
         i += n as usize;
     }
     Ok(())
+}
+
+/// Appends a run, extending the previous one when they touch (bitmaps of consecutive
+/// groups are usually full at the boundary), to keep the run list short.
+fn push_run(runs: &mut Vec<(u64, u64)>, start: u64, n: u64) {
+    match runs.last_mut() {
+        Some(last) if last.1 == start => last.1 += n,
+        _ => runs.push((start, start + n)),
+    }
 }
 
 /// Merges sorted-or-not `[start, end)` unit ranges.
@@ -123,12 +136,13 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
 
     let lay = Layout::new(&sb);
     let groups = lay.group_count;
-    if groups > u64::from(u32::MAX) {
+    if groups > MAX_GROUPS {
         return Err(ExtError::BadField {
             device: name,
-            field: "s_blocks_count",
-            value: sb.s_blocks_count,
-            why: "more than 2^32 block groups",
+            field: "s_blocks_per_group",
+            value: sb.s_blocks_per_group.into(),
+            why: "gives more than 2^22 block groups (a corrupt group size, or a filesystem \
+                  over 512 TiB with 4 KiB blocks)",
         });
     }
     if u64::from(sb.s_first_meta_bg) > lay.desc_blocks && sb.meta_bg() {
@@ -244,7 +258,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         let g = to_read[i].0;
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
-        bitmap::for_each_set_run(blk, u1 - u0, |s, n| unit_runs.push((u0 + s, u0 + s + n)));
+        bitmap::for_each_set_run(blk, u1 - u0, |s, n| push_run(&mut unit_runs, u0 + s, n));
         Ok(())
     })?;
 
