@@ -305,11 +305,13 @@ fn put32(v: &mut [u8], off: usize, x: u32) {
     v[off..off + 4].copy_from_slice(&x.to_le_bytes());
 }
 
+type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+
 #[test]
 fn garbage_gives_errors_not_panics() {
     let base = mem_image(&["-t", "ext2"], 16);
     let sb = 1024;
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    let mutations: Vec<(&str, Mutation)> = vec![
         (
             "absurd blocks_count",
             Box::new(|v| put32(v, sb + 4, u32::MAX)),
