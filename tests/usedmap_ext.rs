@@ -310,28 +310,28 @@ type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
 #[test]
 fn garbage_gives_errors_not_panics() {
     let base = mem_image(&["-t", "ext2"], 16);
-    let sb = 1024;
+    const SB: usize = 1024;
     let mutations: Vec<(&str, Mutation)> = vec![
         (
             "absurd blocks_count",
-            Box::new(|v| put32(v, sb + 4, u32::MAX)),
+            Box::new(|v| put32(v, SB + 4, u32::MAX)),
         ),
-        ("blocks_per_group 0", Box::new(|v| put32(v, sb + 0x20, 0))),
-        ("log_block_size huge", Box::new(|v| put32(v, sb + 0x18, 40))),
-        ("first_data_block 7", Box::new(|v| put32(v, sb + 0x14, 7))),
-        ("inodes_per_group 0", Box::new(|v| put32(v, sb + 0x28, 0))),
+        ("blocks_per_group 0", Box::new(|v| put32(v, SB + 0x20, 0))),
+        ("log_block_size huge", Box::new(|v| put32(v, SB + 0x18, 40))),
+        ("first_data_block 7", Box::new(|v| put32(v, SB + 0x14, 7))),
+        ("inodes_per_group 0", Box::new(|v| put32(v, SB + 0x28, 0))),
         (
             "desc_size weird",
             Box::new(|v| {
-                put32(v, sb + 0x60, 0x80 | 0x2);
-                v[sb + 0xFE] = 33;
+                put32(v, SB + 0x60, 0x80 | 0x2);
+                v[SB + 0xFE] = 33;
             }),
         ),
         // The 1 KiB-block GDT is at block 2; group 0's bg_block_bitmap is its first field.
         ("bitmap past end", Box::new(|v| put32(v, 2048, 0x00ff_ffff))),
         ("truncated", Box::new(|v| v.truncate(5 << 20))),
         ("tiny", Box::new(|v| v.truncate(1500))),
-        ("bad magic", Box::new(|v| v[sb + 0x38] = 0)),
+        ("bad magic", Box::new(|v| v[SB + 0x38] = 0)),
     ];
     for (what, m) in mutations {
         let mut v = base.clone();
