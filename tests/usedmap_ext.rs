@@ -110,6 +110,34 @@ fn check_counts(img: &Path, map: &UsedMap) {
     assert!(map.copy_bytes() >= map.used_bytes.min(map.total_bytes) - bs);
 }
 
+/// partclone's own count ("Space in use: ... = N Blocks", "Block size: B Byte"), as an
+/// independent second opinion from a different implementation.
+fn partclone_used_bytes(img: &Path) -> u64 {
+    let out = Command::new("partclone.extfs")
+        .args(["-c", "-s"])
+        .arg(img)
+        .args(["-O", "/dev/null"])
+        .output()
+        .expect("partclone.extfs missing (make setup installs partclone)");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "partclone.extfs failed: {text}");
+    let num_before = |line_key: &str, unit: &str| -> u64 {
+        let l = text
+            .lines()
+            .find(|l| l.contains(line_key))
+            .unwrap_or_else(|| panic!("partclone printed no {line_key}: {text}"));
+        let tail = l.split(line_key).nth(1).unwrap_or("");
+        let tail = tail.rsplit('=').next().unwrap_or(tail);
+        tail.split_whitespace()
+            .take_while(|w| *w != unit)
+            .filter_map(|w| w.parse().ok())
+            .last()
+            .unwrap_or_else(|| panic!("cannot parse {line_key} in: {l}"))
+    };
+    num_before("Space in use:", "Blocks") * num_before("Block size:", "Byte")
+}
+
 fn check_restore(img: &Path, map: &UsedMap, files: &BTreeMap<String, blake3::Hash>, tmp: &Path) {
     let out = tmp.join("restored.img");
     restore_only_used(img, map, &out);
@@ -153,6 +181,11 @@ fn case(name: &str, size_mib: u64, mkfs: &str, args: &[&str]) {
         .arg(&img));
     let map = map_file(&img);
     check_counts(&img, &map);
+    assert_eq!(
+        map.used_bytes,
+        partclone_used_bytes(&img),
+        "{name}: vs partclone"
+    );
     check_restore(&img, &map, &files, tmp.path());
 }
 
