@@ -181,11 +181,11 @@ fn case(name: &str, size_mib: u64, mkfs: &str, args: &[&str]) {
         .arg(&img));
     let map = map_file(&img);
     check_counts(&img, &map);
-    assert_eq!(
-        map.used_bytes,
-        partclone_used_bytes(&img),
-        "{name}: vs partclone"
-    );
+    // partclone 0.3.23 refuses bigalloc ("bitmap error at 0 group").
+    if !args.contains(&"bigalloc") {
+        let pc = partclone_used_bytes(&img);
+        assert_eq!(map.used_bytes, pc, "{name}: vs partclone");
+    }
     check_restore(&img, &map, &files, tmp.path());
 }
 
