@@ -188,6 +188,15 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         Ok(())
     })?;
 
+    if descs.len() as u64 != groups {
+        return Err(ExtError::BadField {
+            device: name,
+            field: "s_desc_size",
+            value: sb.desc_size(),
+            why: "descriptor blocks hold fewer descriptors than there are groups",
+        });
+    }
+
     // Bitmap units (blocks, or clusters with bigalloc) are counted from s_first_data_block.
     let units_total = (sb.s_blocks_count - fdb).div_ceil(ratio);
     let cpg = u64::from(sb.s_clusters_per_group_eff());
@@ -206,10 +215,9 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
                 meta.push((unit_of(b), unit_of(e - 1) + 1));
             }
         }
-        let (d, ok) = descs[g as usize];
-        if !ok {
+        let Some(&(d, true)) = descs.get(g as usize) else {
             continue;
-        }
+        };
         for (field, b, n) in [
             ("bg_block_bitmap", d.bg_block_bitmap, 1),
             ("bg_inode_bitmap", d.bg_inode_bitmap, 1),
@@ -235,7 +243,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     for g in 0..groups {
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
-        let (d, ok) = descs[g as usize];
+        let (d, ok) = descs.get(g as usize).copied().unwrap_or_default();
         if !ok {
             warnings.push(format!(
                 "group {g}: descriptor checksum mismatch; the whole group is copied"
@@ -255,7 +263,9 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     }
     let locs: Vec<u64> = to_read.iter().map(|&(_, b)| b).collect();
     read_blocks_coalesced(dev, bs, &locs, "block bitmaps", |i, blk| {
-        let g = to_read[i].0;
+        let Some(&(g, _)) = to_read.get(i) else {
+            return Ok(());
+        };
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
         bitmap::for_each_set_run(blk, u1 - u0, |s, n| push_run(&mut unit_runs, u0 + s, n));
