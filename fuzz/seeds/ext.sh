@@ -15,3 +15,4 @@ mk seed-ext2-1k 256K -t ext2 -b 1024 -N 16
 mk seed-ext4-1k-csum 512K -t ext4 -b 1024 -N 16 -O metadata_csum,64bit,^has_journal -g 1024
 mk seed-ext4-metabg 512K -t ext4 -b 1024 -N 16 -O meta_bg,^resize_inode,^has_journal -g 256
 mk seed-ext4-uninit 512K -t ext4 -b 1024 -N 16 -O ^metadata_csum,uninit_bg,^has_journal -g 1024
+mk seed-ext4-bigalloc 1M -t ext4 -b 1024 -N 16 -O bigalloc,^has_journal,^resize_inode -C 4096
