@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/ironclone
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup build iso check-static test test-fast test-qemu lint fmt demo bench clean
+.PHONY: all setup build iso check-static test test-fast test-qemu fuzz lint fmt demo bench clean
 
 all: build
 
@@ -38,12 +38,17 @@ fmt:
 test-fast: setup
 	$(CARGO) test --locked -- --test-threads=2
 
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 20)
+FUZZ_SECONDS ?= 20
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
 ## test-qemu: boots under QEMU (TCG)
 test-qemu: iso
 	@bash tests/qemu/run-all.sh
 
 ## test: the whole suite, as CI runs it
-test: lint build test-fast test-qemu
+test: lint build test-fast fuzz test-qemu
 
 ## demo: the main job end to end
 demo: build

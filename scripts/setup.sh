@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   qemu-system-x86 qemu-utils e2fsprogs ntfs-3g dosfstools mtools fdisk gdisk util-linux
   kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
-  busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount
+  busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount g++
   exfatprogs cryptsetup-bin lvm2 btrfs-progs xfsprogs
 )
 
@@ -32,6 +32,13 @@ fi
 if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
   echo "setup: adding rustup target x86_64-unknown-linux-musl"
   rustup target add x86_64-unknown-linux-musl
+fi
+
+# cargo-fuzz drives the parser fuzz targets (`make fuzz`); it runs on stable with
+# RUSTC_BOOTSTRAP=1. A C++ compiler is needed to build libFuzzer.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
 fi
 
 # Loop devices are how the tests see disks; make sure the module is there.

@@ -24,6 +24,10 @@ use group_desc::GroupDesc;
 use layout::Layout;
 use superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 
+/// Per-group state is kept in memory (about 100 bytes a group), so the group count is
+/// bounded: 2^22 groups is 512 TiB with 4 KiB blocks, far beyond any disk this images.
+const MAX_GROUPS: u64 = 1 << 22;
+
 /// Largest sequential read for descriptors or bitmaps (bounded memory on huge filesystems).
 const MAX_RUN_BYTES: u64 = 8 << 20;
 
@@ -69,6 +73,15 @@ fn read_blocks_coalesced(
         i += n as usize;
     }
     Ok(())
+}
+
+/// Appends a run, extending the previous one when they touch (bitmaps of consecutive
+/// groups are usually full at the boundary), to keep the run list short.
+fn push_run(runs: &mut Vec<(u64, u64)>, start: u64, n: u64) {
+    match runs.last_mut() {
+        Some(last) if last.1 == start => last.1 += n,
+        _ => runs.push((start, start + n)),
+    }
 }
 
 /// Merges sorted-or-not `[start, end)` unit ranges.
@@ -123,12 +136,13 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
 
     let lay = Layout::new(&sb);
     let groups = lay.group_count;
-    if groups > u64::from(u32::MAX) {
+    if groups > MAX_GROUPS {
         return Err(ExtError::BadField {
             device: name,
-            field: "s_blocks_count",
-            value: sb.s_blocks_count,
-            why: "more than 2^32 block groups",
+            field: "s_blocks_per_group",
+            value: sb.s_blocks_per_group.into(),
+            why: "gives more than 2^22 block groups (a corrupt group size, or a filesystem \
+                  over 512 TiB with 4 KiB blocks)",
         });
     }
     if u64::from(sb.s_first_meta_bg) > lay.desc_blocks && sb.meta_bg() {
@@ -174,6 +188,15 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         Ok(())
     })?;
 
+    if descs.len() as u64 != groups {
+        return Err(ExtError::BadField {
+            device: name,
+            field: "s_desc_size",
+            value: sb.desc_size(),
+            why: "descriptor blocks hold fewer descriptors than there are groups",
+        });
+    }
+
     // Bitmap units (blocks, or clusters with bigalloc) are counted from s_first_data_block.
     let units_total = (sb.s_blocks_count - fdb).div_ceil(ratio);
     let cpg = u64::from(sb.s_clusters_per_group_eff());
@@ -192,10 +215,9 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
                 meta.push((unit_of(b), unit_of(e - 1) + 1));
             }
         }
-        let (d, ok) = descs[g as usize];
-        if !ok {
+        let Some(&(d, true)) = descs.get(g as usize) else {
             continue;
-        }
+        };
         for (field, b, n) in [
             ("bg_block_bitmap", d.bg_block_bitmap, 1),
             ("bg_inode_bitmap", d.bg_inode_bitmap, 1),
@@ -221,7 +243,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     for g in 0..groups {
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
-        let (d, ok) = descs[g as usize];
+        let (d, ok) = descs.get(g as usize).copied().unwrap_or_default();
         if !ok {
             warnings.push(format!(
                 "group {g}: descriptor checksum mismatch; the whole group is copied"
@@ -241,10 +263,12 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     }
     let locs: Vec<u64> = to_read.iter().map(|&(_, b)| b).collect();
     read_blocks_coalesced(dev, bs, &locs, "block bitmaps", |i, blk| {
-        let g = to_read[i].0;
+        let Some(&(g, _)) = to_read.get(i) else {
+            return Ok(());
+        };
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
-        bitmap::for_each_set_run(blk, u1 - u0, |s, n| unit_runs.push((u0 + s, u0 + s + n)));
+        bitmap::for_each_set_run(blk, u1 - u0, |s, n| push_run(&mut unit_runs, u0 + s, n));
         Ok(())
     })?;
 

@@ -141,18 +141,17 @@ impl Superblock {
                 "block size over 64 KiB",
             ));
         }
-        if self.bigalloc() {
-            if self.s_log_cluster_size < self.s_log_block_size
+        if self.bigalloc()
+            && (self.s_log_cluster_size < self.s_log_block_size
                 || self.s_log_cluster_size - self.s_log_block_size > 16
-                || self.s_log_cluster_size > 20
-            {
-                return Err(Self::bad(
-                    dev,
-                    "s_log_cluster_size",
-                    self.s_log_cluster_size.into(),
-                    "cluster size out of range for the block size",
-                ));
-            }
+                || self.s_log_cluster_size > 20)
+        {
+            return Err(Self::bad(
+                dev,
+                "s_log_cluster_size",
+                self.s_log_cluster_size.into(),
+                "cluster size out of range for the block size",
+            ));
         }
         let bits_per_bitmap = 8 * self.block_size() as u32;
         if self.s_clusters_per_group_eff() == 0 || self.s_clusters_per_group_eff() > bits_per_bitmap
@@ -203,7 +202,7 @@ impl Superblock {
             ));
         }
         let ds = self.desc_size();
-        if self.is_64bit() && (ds < 64 || ds > 1024 || !ds.is_power_of_two()) {
+        if self.is_64bit() && (!(64..=1024).contains(&ds) || !ds.is_power_of_two()) {
             return Err(Self::bad(
                 dev,
                 "s_desc_size",
