@@ -41,6 +41,18 @@ impl<D: BlockDevice> BlockDevice for Slow<D> {
     }
 }
 
+/// Prints when each phase starts and ends, to see where the time goes.
+struct Timing(Instant);
+
+impl ironclone::progress::Progress for Timing {
+    fn report(&self, e: ironclone::progress::ProgressEvent) {
+        use ironclone::progress::ProgressEvent as E;
+        if matches!(e, E::PhaseStart { .. } | E::PhaseEnd { .. } | E::JobEnd { .. }) {
+            eprintln!("{:8.3}s {e:?}", self.0.elapsed().as_secs_f64());
+        }
+    }
+}
+
 /// `--restore REPO NAME TARGET`: restores onto a (new, sparse) target file and times it.
 fn restore(args: &[String]) -> anyhow::Result<()> {
     let (Some(repo_path), Some(name), Some(target)) = (args.get(2), args.get(3), args.get(4))
@@ -59,7 +71,7 @@ fn restore(args: &[String]) -> anyhow::Result<()> {
         ..Default::default()
     };
     let t = Instant::now();
-    let rep = repo::restore(&r, name, &dev, &|a| Some(a.offset), &opts, &NoProgress)?;
+    let rep = repo::restore(&r, name, &dev, &|a| Some(a.offset), &opts, &Timing(t))?;
     let secs = t.elapsed().as_secs_f64();
     println!(
         "{}",
