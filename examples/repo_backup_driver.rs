@@ -47,7 +47,10 @@ struct Timing(Instant);
 impl ironclone::progress::Progress for Timing {
     fn report(&self, e: ironclone::progress::ProgressEvent) {
         use ironclone::progress::ProgressEvent as E;
-        if matches!(e, E::PhaseStart { .. } | E::PhaseEnd { .. } | E::JobEnd { .. }) {
+        if matches!(
+            e,
+            E::PhaseStart { .. } | E::PhaseEnd { .. } | E::JobEnd { .. }
+        ) {
             eprintln!("{:8.3}s {e:?}", self.0.elapsed().as_secs_f64());
         }
     }
