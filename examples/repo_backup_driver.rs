@@ -41,8 +41,53 @@ impl<D: BlockDevice> BlockDevice for Slow<D> {
     }
 }
 
+/// Prints when each phase starts and ends, to see where the time goes.
+struct Timing(Instant);
+
+impl ironclone::progress::Progress for Timing {
+    fn report(&self, e: ironclone::progress::ProgressEvent) {
+        use ironclone::progress::ProgressEvent as E;
+        if matches!(
+            e,
+            E::PhaseStart { .. } | E::PhaseEnd { .. } | E::JobEnd { .. }
+        ) {
+            eprintln!("{:8.3}s {e:?}", self.0.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// `--restore REPO NAME TARGET`: restores onto a (new, sparse) target file and times it.
+fn restore(args: &[String]) -> anyhow::Result<()> {
+    let (Some(repo_path), Some(name), Some(target)) = (args.get(2), args.get(3), args.get(4))
+    else {
+        anyhow::bail!("usage: repo_backup_driver --restore REPO NAME TARGET");
+    };
+    let r = Repository::open(repo_path.as_ref())?;
+    let m = r.load_manifest(name)?;
+    let f = std::fs::File::create(target)?;
+    f.set_len(m.source.size)?;
+    drop(f);
+    let dev = device::open_path(target.as_ref(), Access::ReadWrite)?;
+    let opts = repo::RestoreOptions {
+        target_is_zeroed: true,
+        verify_after: !args.iter().any(|a| a == "--no-verify"),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let rep = repo::restore(&r, name, &dev, &|a| Some(a.offset), &opts, &Timing(t))?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({ "seconds": secs, "mib_per_s": rep.bytes_written as f64 / 1048576.0 / secs, "report": rep })
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "--restore") {
+        return restore(&args);
+    }
     let (Some(src), Some(repo_path), Some(name)) = (args.get(1), args.get(2), args.get(3)) else {
         anyhow::bail!("usage: repo_backup_driver SOURCE REPO NAME [--pack-size B] [--slow-ms N] [--level N] [--threads N]");
     };

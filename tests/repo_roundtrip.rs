@@ -243,3 +243,30 @@ fn restore_progress_adds_up_to_the_job_total() {
     assert_eq!(advanced, total);
     assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
 }
+
+#[test]
+fn write_errors_on_the_target_are_reported() {
+    let size = 32 * MIB;
+    let src = MemDevice::from_vec(mixed_data(size as usize, 9), 512);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    let t = MemDevice::new(size as usize, 512).read_only();
+    let e = repo::restore(
+        &r,
+        "x",
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            repo::RepoError::Device(ironclone::device::DeviceError::ReadOnly { .. })
+        ),
+        "{e}"
+    );
+}

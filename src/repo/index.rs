@@ -86,10 +86,14 @@ pub struct Index {
     /// Packs named by at least one readable index file.
     pub packs: HashMap<PackId, usize>,
     pub problems: Vec<RepoError>,
+    /// Packs named by an index file whose pack file does not exist.
+    pub missing_packs: std::collections::HashSet<PackId>,
 }
 
 impl Index {
-    pub fn load(index_dir: &Path) -> Result<Index> {
+    /// Loads every index file; `packs_dir` is used to prefer, for a chunk stored more
+    /// than once, a copy whose pack file exists (a pack lost and its chunks stored again).
+    pub fn load(index_dir: &Path, packs_dir: &Path) -> Result<Index> {
         let mut idx = Index::default();
         let rd = match std::fs::read_dir(index_dir) {
             Ok(rd) => rd,
@@ -103,7 +107,12 @@ impl Index {
         paths.sort();
         for p in paths {
             match read(&p) {
-                Ok(f) => idx.add(f.pack, &f.entries),
+                Ok(f) => {
+                    if !super::pack::pack_path(packs_dir, &f.pack).exists() {
+                        idx.missing_packs.insert(f.pack);
+                    }
+                    idx.add(f.pack, &f.entries)
+                }
                 Err(e) => idx.problems.push(e),
             }
         }

@@ -178,7 +178,7 @@ impl Repository {
     }
 
     pub fn load_index(&self) -> Result<Index> {
-        Index::load(&self.index_dir())
+        Index::load(&self.index_dir(), &self.packs_dir())
     }
 
     /// Rebuilds index files from the packs themselves (after index damage). Returns the
