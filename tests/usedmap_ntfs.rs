@@ -28,17 +28,15 @@ impl Drop for Mount {
 }
 
 fn mkntfs(img: &Path, size: u64, cluster: u64) {
+    mkntfs_sector(img, size, 512, cluster);
+}
+
+fn mkntfs_sector(img: &Path, size: u64, sector: u64, cluster: u64) {
     sparse_file(img, size);
+    let (s, c) = (sector.to_string(), cluster.to_string());
     run(
         "mkntfs",
-        &[
-            "-F",
-            "-f",
-            "-q",
-            "-c",
-            &cluster.to_string(),
-            img.to_str().unwrap(),
-        ],
+        &["-F", "-f", "-q", "-s", &s, "-c", &c, img.to_str().unwrap()],
     );
 }
 
@@ -108,9 +106,13 @@ fn populate(img: &Path, dir: &Path, cluster: u64) -> Vec<(String, Vec<u8>)> {
 }
 
 fn strong_check(cluster: u64, size: u64) {
+    strong_check_sector(512, cluster, size);
+}
+
+fn strong_check_sector(sector: u64, cluster: u64, size: u64) {
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("src.img");
-    mkntfs(&img, size, cluster);
+    mkntfs_sector(&img, size, sector, cluster);
     let keep = populate(&img, t.path(), cluster);
     let start = std::time::Instant::now();
     let map = map_path(&img);
@@ -141,15 +143,16 @@ fn strong_check(cluster: u64, size: u64) {
     );
     let last = map.extents.last().unwrap();
     assert_eq!(last.end(), sz, "backup boot sector missing from extents");
-    assert_eq!(map.copy_bytes(), map.used_bytes + 512);
+    assert_eq!(map.copy_bytes(), map.used_bytes + sector);
 
     // (2) restore only the extents onto zeros.
     let dst = t.path().join("dst.img");
     restore_extents(&img, &dst, &map);
-    assert_eq!(read_range(&dst, sz - 512, 512), read_range(&img, 0, 512));
+    let n = sector as usize;
+    assert_eq!(read_range(&dst, sz - sector, n), read_range(&img, 0, n));
     assert_eq!(
-        read_range(&dst, sz - 512, 512),
-        read_range(&img, sz - 512, 512)
+        read_range(&dst, sz - sector, n),
+        read_range(&img, sz - sector, n)
     );
     let d = dst.to_str().unwrap();
     run("ntfsfix", &["-n", d]);
@@ -183,6 +186,12 @@ fn ntfs_512_byte_clusters() {
 #[test]
 fn ntfs_4k_clusters() {
     strong_check(4096, 96 << 20);
+}
+
+/// 4Kn: 4 KiB sectors, so the backup boot "sector" is 4 KiB.
+#[test]
+fn ntfs_4k_sectors() {
+    strong_check_sector(4096, 4096, 96 << 20);
 }
 
 #[test]
