@@ -10,35 +10,61 @@ use ironclone::usedmap::ntfs::{map_ntfs, NtfsError, WARN_DIRTY, WARN_HIBERNATED}
 use ironclone::usedmap::UsedMap;
 use std::path::{Path, PathBuf};
 
-/// Unmounts the ntfs-3g mount on drop, so a failing test does not leave it behind.
-struct Mount(PathBuf);
+/// An ntfs-3g FUSE mount run in the foreground (`no_detach`), so that dropping it can
+/// unmount and then wait for ntfs-3g to exit: only then is everything written to the
+/// image (a plain umount returns before a FUSE daemon has finished flushing).
+struct Mount(PathBuf, std::process::Child);
 
 impl Mount {
     fn new(img: &Path, dir: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        run("ntfs-3g", &[img.to_str().unwrap(), dir.to_str().unwrap()]);
-        Mount(dir.to_path_buf())
+        let child = std::process::Command::new("ntfs-3g")
+            .args(["-o", "no_detach"])
+            .arg(img)
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("required tool `ntfs-3g` cannot be run ({e})"));
+        let m = Mount(dir.to_path_buf(), child);
+        let want = format!(" {} ", dir.display());
+        for _ in 0..200 {
+            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            if info
+                .lines()
+                .any(|l| l.contains(&want) && l.contains(" - fuse"))
+            {
+                return m;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ntfs-3g did not mount {} within 10 s", img.display());
     }
 }
 
 impl Drop for Mount {
     fn drop(&mut self) {
-        let _ = run_status("fusermount", &["-u", self.0.to_str().unwrap()]);
+        // If the unmount fails (never mounted), stop our own ntfs-3g instead of waiting forever.
+        if !run_status("umount", &[self.0.to_str().unwrap()])
+            .status
+            .success()
+        {
+            let _ = self.1.kill();
+        }
+        let _ = self.1.wait();
     }
 }
 
 fn mkntfs(img: &Path, size: u64, cluster: u64) {
+    mkntfs_sector(img, size, 512, cluster);
+}
+
+fn mkntfs_sector(img: &Path, size: u64, sector: u64, cluster: u64) {
     sparse_file(img, size);
+    let (s, c) = (sector.to_string(), cluster.to_string());
     run(
         "mkntfs",
-        &[
-            "-F",
-            "-f",
-            "-q",
-            "-c",
-            &cluster.to_string(),
-            img.to_str().unwrap(),
-        ],
+        &["-F", "-f", "-q", "-s", &s, "-c", &c, img.to_str().unwrap()],
     );
 }
 
@@ -108,9 +134,13 @@ fn populate(img: &Path, dir: &Path, cluster: u64) -> Vec<(String, Vec<u8>)> {
 }
 
 fn strong_check(cluster: u64, size: u64) {
+    strong_check_sector(512, cluster, size);
+}
+
+fn strong_check_sector(sector: u64, cluster: u64, size: u64) {
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("src.img");
-    mkntfs(&img, size, cluster);
+    mkntfs_sector(&img, size, sector, cluster);
     let keep = populate(&img, t.path(), cluster);
     let start = std::time::Instant::now();
     let map = map_path(&img);
@@ -141,15 +171,16 @@ fn strong_check(cluster: u64, size: u64) {
     );
     let last = map.extents.last().unwrap();
     assert_eq!(last.end(), sz, "backup boot sector missing from extents");
-    assert_eq!(map.copy_bytes(), map.used_bytes + 512);
+    assert_eq!(map.copy_bytes(), map.used_bytes + sector);
 
     // (2) restore only the extents onto zeros.
     let dst = t.path().join("dst.img");
     restore_extents(&img, &dst, &map);
-    assert_eq!(read_range(&dst, sz - 512, 512), read_range(&img, 0, 512));
+    let n = sector as usize;
+    assert_eq!(read_range(&dst, sz - sector, n), read_range(&img, 0, n));
     assert_eq!(
-        read_range(&dst, sz - 512, 512),
-        read_range(&img, sz - 512, 512)
+        read_range(&dst, sz - sector, n),
+        read_range(&img, sz - sector, n)
     );
     let d = dst.to_str().unwrap();
     run("ntfsfix", &["-n", d]);
@@ -183,6 +214,12 @@ fn ntfs_512_byte_clusters() {
 #[test]
 fn ntfs_4k_clusters() {
     strong_check(4096, 96 << 20);
+}
+
+/// 4Kn: 4 KiB sectors, so the backup boot "sector" is 4 KiB.
+#[test]
+fn ntfs_4k_sectors() {
+    strong_check_sector(4096, 4096, 96 << 20);
 }
 
 #[test]

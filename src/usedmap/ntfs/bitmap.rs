@@ -90,3 +90,55 @@ pub fn scan(
         used_clusters: used,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::MemDevice;
+    use crate::usedmap::ByteExtent;
+
+    #[test]
+    fn fragmented_bitmap_runs_and_tail_bits() {
+        // 512-byte clusters; the bitmap's VCN 0 is at LCN 10, VCN 1 at LCN 5.
+        let cs = 512u64;
+        let mut v = vec![0u8; 16 * 512];
+        v[10 * 512] = 0b0000_0111; // clusters 0..3
+        v[10 * 512 + 511] = 0x80; // cluster 4095
+        v[5 * 512] = 0x01; // cluster 4096
+        v[5 * 512 + 1] = 0xFF; // clusters 4104..4111, but only 4100 exist
+        let dev = MemDevice::from_vec(v, 512);
+        let runs = [
+            Run {
+                vcn: 0,
+                lcn: Some(10),
+                length: 1,
+            },
+            Run {
+                vcn: 1,
+                lcn: Some(5),
+                length: 1,
+            },
+        ];
+        let mut b = ExtentBuilder::new();
+        let s = scan(&dev, BitmapSource::Runs(&runs), cs, 4100, &mut b).unwrap();
+        assert_eq!(s.used_clusters, 5);
+        assert_eq!(
+            b.finish(u64::MAX),
+            vec![
+                ByteExtent {
+                    offset: 0,
+                    len: 3 * 512
+                },
+                ByteExtent {
+                    offset: 4095 * 512,
+                    len: 2 * 512
+                },
+            ]
+        );
+        // A bitmap whose runs stop early is an error, not a short map.
+        let mut b = ExtentBuilder::new();
+        assert!(scan(&dev, BitmapSource::Runs(&runs[..1]), cs, 4100, &mut b).is_err());
+        let mut b = ExtentBuilder::new();
+        assert!(scan(&dev, BitmapSource::Resident(&[0xFF; 10]), cs, 4100, &mut b).is_err());
+    }
+}

@@ -2,7 +2,9 @@
 //!
 //! Why a small hand-written reader rather than the `ntfs` crate: the crate is a good
 //! read-only NTFS library, but the used map needs only the boot sector, three MFT
-//! records and one non-resident stream, and it must (a) accept clusters up to 2 MiB,
+//! records and one non-resident stream, and it must (a) accept clusters up to 2 MiB
+//! (the crate computes `sectors_per_cluster × sector_size` without decoding the
+//! negative-exponent form, so 0xF4 reads as 244 sectors instead of 4096),
 //! (b) stream a possibly huge `$Bitmap` in bounded chunks instead of allocating it, and
 //! (c) turn every malformed field from a damaged disk into an error naming the record
 //! and byte offset, never a panic or a huge allocation. Owning those ~600 lines keeps
