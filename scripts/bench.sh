@@ -32,7 +32,7 @@ for fs in ext4 ntfs; do
     run peer_b_$fs sh -c "partclone.extfs -c -s '$img' -o - 2>/dev/null | zstd -T0 -3 -q > '$W/peer.$fs.zst'"
     S[peer_$fs]=$(size "$W/peer.$fs.zst")
     truncate -s 4G "$W/peer.$fs.out"
-    run peer_r_$fs sh -c "zstd -d -q -c '$W/peer.$fs.zst' | partclone.extfs -r -s - -o '$W/peer.$fs.out' >/dev/null 2>&1"
+    run peer_r_$fs sh -c "zstd -d -q -c '$W/peer.$fs.zst' | partclone.extfs -r -s - -O '$W/peer.$fs.out' >/dev/null 2>&1"
   else
     run peer_b_$fs sh -c "ntfsclone -s -o - '$img' 2>/dev/null | zstd -T0 -3 -q > '$W/peer.$fs.zst'"
     S[peer_$fs]=$(size "$W/peer.$fs.zst")
