@@ -194,8 +194,7 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
     let repo = Loop::attach(&repo_img);
     let repo_p1 = repo.wait_part(1);
     run("mkfs.ext4", &["-q", "-F", "-L", "tuirepo", &repo_p1]);
-    let _unmount =
-        Unmount(PathBuf::from("/run/ironclone/repos").join(format!("{}p1", repo.name())));
+    let unmount = Unmount(PathBuf::from("/run/ironclone/repos").join(format!("{}p1", repo.name())));
     // Target: blank and larger, so the partition grows.
     let tgt_img = sparse(dir.path(), "tgt.img", 160 * MIB);
     let tgt = Loop::attach(&tgt_img);
@@ -271,6 +270,11 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
     assert!(done.contains(&tgt.0), "{done}");
     t.keys(&["Enter", "q", "y"]);
     t.wait_for("EXIT=0", 20);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(path_str(&unmount.0)),
+        "the TUI unmounts the repository partition it mounted when it quits"
+    );
 
     // The restored disk, checked by tools that are not ironclone.
     let tgt_p1 = tgt.wait_part(1);
