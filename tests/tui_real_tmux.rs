@@ -153,7 +153,7 @@ fn gpt_one_partition(file: &Path, size_mib: u64) {
 }
 
 #[test]
-fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
+fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     for t in [
         "tmux",
         "losetup",
@@ -198,10 +198,14 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
     // Target: blank and larger, so the partition grows.
     let tgt_img = sparse(dir.path(), "tgt.img", 160 * MIB);
     let tgt = Loop::attach(&tgt_img);
+    // Clone target: blank, between the two in size.
+    let cl_img = sparse(dir.path(), "clone.img", 128 * MIB);
+    let cl = Loop::attach(&cl_img);
+    let scratch = dir.path().join("scratch");
 
     // The picker lists disks sorted by kernel name; repository candidates follow
     // the same order.
-    let mut names = vec![src.name(), repo.name(), tgt.name()];
+    let mut names = vec![src.name(), repo.name(), tgt.name(), cl.name()];
     names.sort();
     let idx = |n: &str| names.iter().position(|x| *x == n).unwrap();
     let repo_cand = usize::from(repo.name() > src.name());
@@ -211,8 +215,8 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
         socket: format!("ironclone-tui-real-{}", std::process::id()),
     };
     let script = format!(
-        "TERM=linux IRONCLONE_ONLY_DISKS={},{},{} {bin}; echo EXIT=$?; sleep 60",
-        src.0, repo.0, tgt.0
+        "TERM=linux IRONCLONE_SCRATCH={} IRONCLONE_ONLY_DISKS={},{},{},{} {bin}; echo EXIT=$?; sleep 60",
+        path_str(&scratch), src.0, repo.0, tgt.0, cl.0
     );
     t.cmd(&[
         "new-session",
@@ -268,6 +272,31 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
     t.keys(&["Enter"]);
     let done = t.wait_for("restored onto", 120);
     assert!(done.contains(&tgt.0), "{done}");
+    t.keys(&["Enter"]);
+    t.wait_for("What do you want to do?", 20);
+
+    // Clone: source -> the fourth disk, through a temporary repository in scratch.
+    t.keys(&["c"]);
+    t.wait_for("copy FROM", 20);
+    t.down(idx(src.name()));
+    t.keys(&["Enter"]);
+    t.wait_for("OVERWRITE", 20);
+    t.down(idx(cl.name()));
+    t.keys(&["Enter"]);
+    t.wait_for("new start", 60);
+    t.keys(&["Enter"]);
+    t.wait_for("ERASE EVERYTHING", 20);
+    for c in cl.name().chars() {
+        t.keys(&[&c.to_string()]);
+    }
+    t.keys(&["Enter"]);
+    let done = t.wait_for("cloned onto", 120);
+    assert!(done.contains(&cl.0), "{done}");
+    assert_eq!(
+        std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0),
+        0,
+        "the clone's temporary repository is removed"
+    );
     t.keys(&["Enter", "q", "y"]);
     t.wait_for("EXIT=0", 20);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -276,18 +305,24 @@ fn real_backup_then_restore_by_keystrokes_on_loop_devices() {
         "the TUI unmounts the repository partition it mounted when it quits"
     );
 
-    // The restored disk, checked by tools that are not ironclone.
-    let tgt_p1 = tgt.wait_part(1);
+    // The restored and the cloned disk, checked by tools that are not ironclone.
+    for (disk, min) in [(&tgt, 64 * MIB), (&cl, 64 * MIB)] {
+        check_restored(disk, min, &files, dir.path());
+    }
+}
+
+fn check_restored(disk: &Loop, min: u64, files: &[(String, Vec<u8>)], dir: &Path) {
+    let tgt_p1 = disk.wait_part(1);
     let (ok, out) = run_status("e2fsck", &["-fn", &tgt_p1]);
     assert!(ok, "e2fsck -fn on the restored partition:\n{out}");
     let size: u64 = run("blockdev", &["--getsize64", &tgt_p1])
         .trim()
         .parse()
         .unwrap();
-    assert!(size > 64 * MIB, "partition grew: {size}");
-    let out_dir = dir.path().join("out");
+    assert!(size > min, "{tgt_p1} grew: {size}");
+    let out_dir = dir.join(format!("out-{}", disk.name()));
     std::fs::create_dir_all(&out_dir).unwrap();
-    for (name, data) in &files {
+    for (name, data) in files {
         let dest = out_dir.join(name.replace('/', "_"));
         run(
             "debugfs",

@@ -294,6 +294,51 @@ fn plan_options(o: &RestoreOptions) -> RestorePlanOptions {
     }
 }
 
+/// The planner's answer as the plan screen shows it.
+fn plan_view(p: &DiskRestorePlan) -> PlanView {
+    let label_of = |n: u32| {
+        p.parts
+            .iter()
+            .find(|t| t.meta.partition.as_ref().map(|q| q.number) == Some(n))
+            .and_then(|t| t.meta.filesystem.as_ref())
+            .and_then(|f| f.label.clone())
+            .unwrap_or_default()
+    };
+    PlanView {
+        table: p
+            .target_layout
+            .as_ref()
+            .map_or("none (one filesystem)".into(), |l| {
+                l.kind.name().to_string()
+            }),
+        target_size: p.target_size,
+        rows: p
+            .plan
+            .partitions
+            .iter()
+            .map(|r| PlanRow {
+                number: r.number,
+                fs: r.fs.clone(),
+                label: label_of(r.number),
+                old_start: r.old_start,
+                old_size: r.old_size,
+                new_start: r.new_start,
+                new_size: r.new_size,
+                used: r.used_bytes,
+                action: match r.action {
+                    plan::Action::Copy => PlanAction::Copy,
+                    plan::Action::Grow => PlanAction::Grow,
+                    plan::Action::Shrink => PlanAction::Shrink,
+                },
+            })
+            .collect(),
+        notes: vec![format!(
+            "Aligned to {}. Disk and partition IDs are kept.",
+            plan::mib(p.plan.alignment)
+        )],
+    }
+}
+
 fn model_of(d: &Disk) -> String {
     d.model.clone().unwrap_or_else(|| match &d.backing_file {
         Some(f) => format!("loop on {}", f.display()),
@@ -431,14 +476,7 @@ fn run_backup(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, String> {
-    let disk = me.disk(&req.source_dev)?;
-    if disk.serial.clone().unwrap_or_default().trim() != req.source_serial.trim() {
-        return Err(format!(
-            "{} is now {}, not the disk you chose. Nothing was read.",
-            req.source_dev,
-            disk.describe()
-        ));
-    }
+    let disk = source_disk(me, &req.source_dev, &req.source_serial)?;
     let disks = discover::list_disks(&me.paths).map_err(|e| e.to_string())?;
     if let Ok(Some(h)) = disk_holding_path(&me.paths, &disks, &req.repo) {
         if h.path == disk.path {
@@ -611,8 +649,147 @@ fn run_verify(
     })
 }
 
-const NO_CLONE: &str = "Disk-to-disk clone is not available in this version yet. \
-Back up the source disk to a repository, then restore that image onto the target.";
+/// Where a clone keeps its temporary repository: `IRONCLONE_SCRATCH`, else
+/// /var/tmp/ironclone.
+fn scratch_root() -> PathBuf {
+    std::env::var_os("IRONCLONE_SCRATCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ironclone"))
+}
+
+/// Removes a clone's temporary repository however the clone ends.
+struct TempRepo(PathBuf);
+impl Drop for TempRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A clone is a backup into a temporary repository followed by a restore from it:
+/// the same planner, resize and boot repair as a restore, and the same checks.
+fn run_clone(
+    me: &RealServices,
+    req: &CloneRequest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, String> {
+    let src = source_disk(me, &req.source_dev, &req.source_serial)?;
+    let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    if target.path == src.path {
+        return Err("The target is the source disk.".into());
+    }
+    let root = scratch_root();
+    std::fs::create_dir_all(&root).map_err(|e| {
+        format!(
+            "Could not create the scratch folder {}: {e}",
+            root.display()
+        )
+    })?;
+    me.check_target(&target, &root)?;
+    let dev = open_path(&src.path, Access::ReadOnly)
+        .map_err(|e| format!("Could not open the source: {e}"))?;
+    let planned = plan_backup(&dev, source_info(&src, &dev))
+        .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+    let need = planned.plan.total_bytes();
+    let free = nix::sys::statvfs::statvfs(&root)
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+        .unwrap_or(0);
+    if free < need {
+        return Err(format!(
+            "A clone passes through a temporary copy in {}, which has {} free; it needs up to {}. \
+             Set IRONCLONE_SCRATCH to a bigger folder, or back up and restore through a repository.",
+            root.display(),
+            human_bytes(free),
+            human_bytes(need)
+        ));
+    }
+    for w in &planned.warnings {
+        progress.report(ProgressEvent::Warning { message: w.clone() });
+    }
+    let tmp = TempRepo(root.join(format!("clone-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&tmp.0);
+    let repo = Repository::open_or_init(&tmp.0).map_err(|e| e.to_string())?;
+    let m = repo::backup(
+        &repo,
+        &Cancellable {
+            inner: &dev,
+            cancel,
+        },
+        &planned.plan,
+        &BackupOptions::new("clone"),
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let out = open_path(&target.path, Access::ReadWrite)
+        .map_err(|e| format!("Could not open the target for writing: {e}"))?;
+    let plan = plan_restore(
+        &m,
+        out.size(),
+        out.logical_sector_size(),
+        &plan_options(&req.options),
+    )
+    .map_err(|e| e.to_string())?;
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    let rep = restore_disk(
+        &repo,
+        &plan,
+        &Cancellable {
+            inner: &out,
+            cancel,
+        },
+        &target.path,
+        &DiskRestoreOptions {
+            new_ids: false,
+            verify_after: true,
+            repair: true,
+            nvram: true,
+            scratch_dir: tmp.0.join("tmp"),
+            target_is_zeroed: false,
+        },
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "{} ({}) cloned onto {} ({}).",
+                req.source_dev,
+                model_of(&src),
+                req.target_dev,
+                model_of(&target)
+            ),
+            format!(
+                "{} written, {} read back and compared.",
+                human_bytes(rep.bytes_written),
+                human_bytes(rep.bytes_verified)
+            ),
+        ],
+        boot_repairs: rep.steps,
+        warnings: planned.warnings,
+    })
+}
+
+fn source_info(d: &Disk, dev: &dyn BlockDevice) -> SourceInfo {
+    SourceInfo {
+        path: d.path.display().to_string(),
+        model: d.model.clone(),
+        serial: d.serial.clone(),
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    }
+}
+
+/// The chosen source, still the disk the user picked (names move on hotplug).
+fn source_disk(me: &RealServices, dev: &str, serial: &str) -> Result<Disk, String> {
+    let disk = me.disk(dev)?;
+    if disk.serial.clone().unwrap_or_default().trim() != serial.trim() {
+        return Err(format!(
+            "{dev} is now {}, not the disk you chose. Nothing was read.",
+            disk.describe()
+        ));
+    }
+    Ok(disk)
+}
 
 impl Services for RealServices {
     fn list_disks(&self) -> Result<Vec<DiskView>, String> {
@@ -752,56 +929,32 @@ impl Services for RealServices {
             .map(|d| d.logical_sector_size)
             .unwrap_or(512);
         let p = self.plan(repo, image, target.size, sector, options)?;
-        let label_of = |n: u32| {
-            p.parts
-                .iter()
-                .find(|t| t.meta.partition.as_ref().map(|q| q.number) == Some(n))
-                .and_then(|t| t.meta.filesystem.as_ref())
-                .and_then(|f| f.label.clone())
-                .unwrap_or_default()
-        };
-        Ok(PlanView {
-            table: p
-                .target_layout
-                .as_ref()
-                .map_or("none (one filesystem)".into(), |l| {
-                    l.kind.name().to_string()
-                }),
-            target_size: p.target_size,
-            rows: p
-                .plan
-                .partitions
-                .iter()
-                .map(|r| PlanRow {
-                    number: r.number,
-                    fs: r.fs.clone(),
-                    label: label_of(r.number),
-                    old_start: r.old_start,
-                    old_size: r.old_size,
-                    new_start: r.new_start,
-                    new_size: r.new_size,
-                    used: r.used_bytes,
-                    action: match r.action {
-                        plan::Action::Copy => PlanAction::Copy,
-                        plan::Action::Grow => PlanAction::Grow,
-                        plan::Action::Shrink => PlanAction::Shrink,
-                    },
-                })
-                .collect(),
-            notes: vec![format!(
-                "Aligned to {}. Disk and partition IDs are kept.",
-                plan::mib(p.plan.alignment)
-            )],
-        })
+        Ok(plan_view(&p))
     }
 
     fn plan_clone(
         &self,
-        _source: &DiskView,
-        _target: &DiskView,
-        _options: &RestoreOptions,
+        source: &DiskView,
+        target: &DiskView,
+        options: &RestoreOptions,
     ) -> Result<PlanView, String> {
-        Err(NO_CLONE.into())
+        let src = self.disk(&source.dev)?;
+        let dev = open_path(&src.path, Access::ReadOnly)
+            .map_err(|e| format!("Could not open the source: {e}"))?;
+        let planned = plan_backup(&dev, source_info(&src, &dev))
+            .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+        let sector = self
+            .disk(&target.dev)
+            .map(|d| d.logical_sector_size)
+            .unwrap_or(512);
+        let p = plan_restore(
+            &planned.preview_manifest("clone"),
+            target.size,
+            sector,
+            &plan_options(options),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(plan_view(&p))
     }
 
     fn start_backup(&self, req: BackupRequest, progress: Arc<dyn Progress>) -> JobHandle {
@@ -837,8 +990,17 @@ impl Services for RealServices {
         })
     }
 
-    fn start_clone(&self, _req: CloneRequest, _progress: Arc<dyn Progress>) -> JobHandle {
-        JobHandle::failed(NO_CLONE.into())
+    fn start_clone(&self, req: CloneRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        let me = self.clone_handle();
+        JobHandle::spawn(move |cancel| {
+            let r = run_clone(&me, &req, &*progress, cancel);
+            finish(
+                &*progress,
+                cancel,
+                r,
+                "The target disk is incomplete and will not boot; clone onto it again.",
+            )
+        })
     }
 
     fn hostname(&self) -> Option<String> {
