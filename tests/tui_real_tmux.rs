@@ -1,7 +1,8 @@
 //! The real TUI (no demo data) in a real terminal (tmux, 80x25), driven by keystrokes
 //! against loop devices: back up a small GPT disk with an ext4 partition into a
 //! repository on another loop device's ext4 partition (which the TUI mounts itself),
-//! then restore that image onto a blank, larger loop device. The restored files are
+//! then restore that image onto a blank, larger loop device, and clone the source onto
+//! a fourth one through a temporary repository. The restored files are
 //! checked with debugfs and the filesystem with e2fsck -fn, both independent of
 //! ironclone. Runs as root; `IRONCLONE_ONLY_DISKS` fences the TUI to our loops so
 //! other loop devices on the machine are neither listed nor touched.
