@@ -4,7 +4,8 @@
 //! then restore that image onto a blank, larger loop device, and clone the source onto
 //! a fourth one through a temporary repository. The restored files are
 //! checked with debugfs and the filesystem with e2fsck -fn, both independent of
-//! ironclone. Runs as root; `IRONCLONE_ONLY_DISKS` fences the TUI to our loops so
+//! ironclone; a fifth disk with an unreplayed ext4 journal must show its warning in the
+//! picker. Runs as root; `IRONCLONE_ONLY_DISKS` fences the TUI to our loops so
 //! other loop devices on the machine are neither listed nor touched.
 
 mod common;
@@ -203,21 +204,34 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     let cl_img = sparse(dir.path(), "clone.img", 128 * MIB);
     let cl = Loop::attach(&cl_img);
     let scratch = dir.path().join("scratch");
+    // A disk whose ext4 journal was not replayed: the picker must say so.
+    let dirty_img = sparse(dir.path(), "dirty.img", 32 * MIB);
+    gpt_one_partition(&dirty_img, 24);
+    let dirty = Loop::attach(&dirty_img);
+    let dirty_p1 = dirty.wait_part(1);
+    run("mkfs.ext4", &["-q", "-F", "-L", "tuidirty", &dirty_p1]);
+    run(
+        "debugfs",
+        &["-w", "-R", "feature needs_recovery", &dirty_p1],
+    );
 
     // The picker lists disks sorted by kernel name; repository candidates follow
     // the same order.
-    let mut names = vec![src.name(), repo.name(), tgt.name(), cl.name()];
+    let mut names = vec![src.name(), repo.name(), tgt.name(), cl.name(), dirty.name()];
     names.sort();
     let idx = |n: &str| names.iter().position(|x| *x == n).unwrap();
-    let repo_cand = usize::from(repo.name() > src.name());
+    let repo_cand = [src.name(), dirty.name()]
+        .iter()
+        .filter(|n| **n < repo.name())
+        .count();
 
     let bin = env!("CARGO_BIN_EXE_ironclone");
     let t = Tmux {
         socket: format!("ironclone-tui-real-{}", std::process::id()),
     };
     let script = format!(
-        "TERM=linux IRONCLONE_SCRATCH={} IRONCLONE_ONLY_DISKS={},{},{},{} {bin}; echo EXIT=$?; sleep 60",
-        path_str(&scratch), src.0, repo.0, tgt.0, cl.0
+        "TERM=linux IRONCLONE_SCRATCH={} IRONCLONE_ONLY_DISKS={},{},{},{},{} {bin}; echo EXIT=$?; sleep 60",
+        path_str(&scratch), src.0, repo.0, tgt.0, cl.0, dirty.0
     );
     t.cmd(&[
         "new-session",
@@ -232,10 +246,30 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     ]);
     t.wait_for("What do you want to do?", 20);
 
+    // The disk picker fills in each disk's filesystem state and used space from a
+    // background scan: the unreplayed journal, then the source's used bytes.
+    t.keys(&["b"]);
+    t.wait_for(tgt.name(), 20);
+    t.down(idx(dirty.name()));
+    t.wait_for("journal has not been", 20);
+    t.keys(&["Escape"]);
+    t.wait_for("What do you want to do?", 20);
+
     // Backup: source -> repository partition (mounted by the TUI) -> default name.
     t.keys(&["b"]);
     t.wait_for(tgt.name(), 20);
     t.down(idx(src.name()));
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = t.screen();
+        let line = s.lines().find(|l| l.contains("tuisrc")).unwrap_or("");
+        if line.contains("used") && !line.trim_end_matches([' ', '|']).ends_with('?') {
+            assert!(line.contains("MiB"), "used space of the source: {line}");
+            break;
+        }
+        assert!(Instant::now() < end, "no used space for the source:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     t.keys(&["Enter"]);
     t.wait_for("tuirepo", 20);
     t.down(repo_cand);
