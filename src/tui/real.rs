@@ -11,10 +11,7 @@ use super::model::{
 };
 use super::services::{JobHandle, JobOutcome, Services};
 use crate::device::{open_path, Access, BlockDevice, DeviceError, Window};
-use crate::discover::{
-    self, check_target_allowed, check_target_not_holding, disk_holding_path, Disk, SysPaths,
-    Transport,
-};
+use crate::discover::{self, disk_holding_path, Disk, SysPaths, Transport};
 use crate::imaging::{
     plan_backup, plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan,
     RestorePlanOptions,
@@ -227,7 +224,7 @@ impl RealServices {
 
     /// Refuses `target` as a restore target: the boot medium, anything mounted,
     /// read-only, or the disk holding the repository.
-    fn check_target(&self, target: &Disk, repo: &Path) -> Result<(), String> {
+    fn check_target(&self, target: &Disk, what: &str, keep: &Path) -> Result<(), String> {
         if let Some(only) = &self.only {
             if !only.contains(&target.path) {
                 return Err(format!(
@@ -236,11 +233,7 @@ impl RealServices {
                 ));
             }
         }
-        check_target_allowed(target).map_err(|e| e.to_string())?;
-        let disks = discover::list_disks(&self.paths).map_err(|e| e.to_string())?;
-        let holder = disk_holding_path(&self.paths, &disks, repo).map_err(|e| e.to_string())?;
-        check_target_not_holding(target, holder, "the image repository", repo)
-            .map_err(|e| e.to_string())
+        discover::check_restore_target(&self.paths, target, what, keep).map_err(|e| e.to_string())
     }
 
     /// The identity check just before the first write: kernel names move between
@@ -546,7 +539,7 @@ fn run_restore(
     cancel: &AtomicBool,
 ) -> Result<JobReport, String> {
     let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
-    me.check_target(&target, &req.repo)?;
+    me.check_target(&target, "the image repository", &req.repo)?;
     let repo = Repository::open(&req.repo).map_err(|e| e.to_string())?;
     let dev = open_path(&target.path, Access::ReadWrite)
         .map_err(|e| format!("Could not open the target for writing: {e}"))?;
@@ -685,7 +678,7 @@ fn run_clone(
             root.display()
         )
     })?;
-    me.check_target(&target, &root)?;
+    me.check_target(&target, "the clone's scratch folder", &root)?;
     let dev = open_path(&src.path, Access::ReadOnly)
         .map_err(|e| format!("Could not open the source: {e}"))?;
     let planned = plan_backup(&dev, source_info(&src, &dev))
