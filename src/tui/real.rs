@@ -39,6 +39,10 @@ struct FsScan {
     warnings: Vec<String>,
 }
 
+/// A disk's path, size and partitions (number, start, size, filesystem UUID): a disk
+/// swapped under the same name, or rewritten by a restore, is scanned again.
+type ScanKey = (PathBuf, u64, Vec<(u32, u64, u64, Option<String>)>);
+
 enum ScanState {
     Running,
     Done(FsScan),
@@ -52,9 +56,9 @@ pub struct RealServices {
     /// Where repository partitions are mounted.
     mount_root: PathBuf,
     /// Used-block maps are too slow to compute for every disk at every refresh, so
-    /// each disk is scanned once in the background, keyed by (path, size): a disk
-    /// swapped under the same name gets a new size or is scanned again on re-plug.
-    scans: Arc<Mutex<HashMap<(PathBuf, u64), ScanState>>>,
+    /// each disk is scanned once in the background and cached by what it looks like
+    /// (see `ScanKey`).
+    scans: Arc<Mutex<HashMap<ScanKey, ScanState>>>,
     /// What this session mounted; unmounted when the TUI quits.
     mounts: Arc<Mounts>,
 }
@@ -97,7 +101,8 @@ impl RealServices {
             v.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(PathBuf::from)
+                // /dev/disk/by-id/... names the same disk as the kernel path.
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p)))
                 .collect()
         });
         Self::new(only)
@@ -120,7 +125,17 @@ impl RealServices {
 
     /// The cached scan of `d`, starting one in the background when there is none.
     fn scan_of(&self, d: &Disk) -> Option<FsScan> {
-        let key = (d.path.clone(), d.size_bytes);
+        let key = (
+            d.path.clone(),
+            d.size_bytes,
+            d.partitions
+                .iter()
+                .map(|p| {
+                    let uuid = p.filesystem.as_ref().and_then(|f| f.uuid.clone());
+                    (p.number, p.start_bytes, p.size_bytes, uuid)
+                })
+                .collect(),
+        );
         let mut g = self.scans.lock().unwrap_or_else(|e| e.into_inner());
         match g.get(&key) {
             Some(ScanState::Done(s)) => return Some(s.clone()),
