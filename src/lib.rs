@@ -18,6 +18,7 @@ pub mod repo;
 pub mod rescue;
 pub mod resize;
 pub mod table;
+pub mod timefmt;
 pub mod tui;
 pub mod units;
 pub mod usedmap;

@@ -1,6 +1,6 @@
 //! Drives the real binary in a real terminal (tmux, 80x25, TERM=linux) with keystrokes:
-//! raw mode, the input thread, drawing and the terminal's restoration on exit. Uses the
-//! demo data (`--demo-data`) until the real services are wired into the TUI.
+//! raw mode, the input thread, drawing and the terminal's restoration on exit, on the
+//! demo data (`--demo-data`); tests/tui_real_tmux.rs drives the real services.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

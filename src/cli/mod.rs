@@ -10,7 +10,7 @@ mod progress;
 mod prune;
 mod restore;
 mod target;
-mod time;
+use ironclone::timefmt as time;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -65,8 +65,8 @@ pub enum Command {
     Prune(prune::Args),
 }
 
-/// No subcommand: the interactive TUI. Until the real services are wired in, only the
-/// demo data (`--demo-data` or IRONCLONE_DEMO_DATA=1) can drive it.
+/// No subcommand: the interactive TUI on the real machine, or on the built-in fake
+/// machine with `--demo-data` (or IRONCLONE_DEMO_DATA=1).
 fn tui(demo: bool) -> ExitCode {
     use std::io::IsTerminal;
     let demo = demo || std::env::var_os("IRONCLONE_DEMO_DATA").is_some_and(|v| v == "1");
@@ -74,21 +74,18 @@ fn tui(demo: bool) -> ExitCode {
         eprintln!("ironclone: the TUI needs a terminal; see --help for the CLI");
         return ExitCode::from(exit::USAGE);
     }
-    if !demo {
-        eprintln!(
-            "ironclone: the TUI is not connected to real disks in this build yet; \
-             try `ironclone --demo-data` for a demo, or see --help for the CLI"
-        );
-        return ExitCode::from(exit::USAGE);
-    }
-    // The demo's pace; tests set IRONCLONE_DEMO_STEP_MS low to run fast.
-    let step_ms = std::env::var("IRONCLONE_DEMO_STEP_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let services = std::sync::Arc::new(ironclone::tui::demo::FakeServices::new(
-        std::time::Duration::from_millis(step_ms),
-    ));
+    let services: std::sync::Arc<dyn ironclone::tui::Services> = if demo {
+        // The demo's pace; tests set IRONCLONE_DEMO_STEP_MS low to run fast.
+        let step_ms = std::env::var("IRONCLONE_DEMO_STEP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        std::sync::Arc::new(ironclone::tui::demo::FakeServices::new(
+            std::time::Duration::from_millis(step_ms),
+        ))
+    } else {
+        std::sync::Arc::new(ironclone::tui::real::RealServices::from_env())
+    };
     match ironclone::tui::run(services) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {

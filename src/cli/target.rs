@@ -3,7 +3,7 @@
 //! disk-image file.
 
 use anyhow::Context;
-use ironclone::discover::{self, check_target_allowed, check_target_not_holding, Disk, SysPaths};
+use ironclone::discover::{self, Disk, SysPaths};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -58,11 +58,8 @@ pub fn check_allowed(t: &Target, repo: &Path) -> Result<(), String> {
     let Target::Disk(d) = t else {
         return Ok(());
     };
-    check_target_allowed(d).map_err(|e| e.to_string())?;
-    let paths = SysPaths::default();
-    let disks = discover::list_disks(&paths).map_err(|e| e.to_string())?;
-    let holder = discover::disk_holding_path(&paths, &disks, repo).map_err(|e| e.to_string())?;
-    check_target_not_holding(d, holder, "the image repository", repo).map_err(|e| e.to_string())
+    discover::check_restore_target(&SysPaths::default(), d, "the image repository", repo)
+        .map_err(|e| e.to_string())
 }
 
 /// Re-reads the disk's identity just before writing: kernel names move between

@@ -12,7 +12,10 @@ mod safety;
 mod sysfs;
 pub mod udev;
 
-pub use safety::{check_target_allowed, check_target_not_holding, DiskIdentity, Refusal};
+pub use safety::{
+    check_restore_target, check_target_allowed, check_target_not_holding, DiskIdentity, Refusal,
+    TargetCheckError,
+};
 
 use crate::device::{open_path, Access, BlockDevice, Window};
 use crate::probe::{self, FsInfo, FsKind};

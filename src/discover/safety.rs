@@ -120,3 +120,29 @@ pub fn check_target_not_holding(
         _ => Ok(()),
     }
 }
+
+/// Why a restore or clone target was refused, or could not be checked.
+#[derive(Debug, Error)]
+pub enum TargetCheckError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Discover(#[from] super::DiscoverError),
+}
+
+/// Every rule for writing `disk` while `keep` (the image repository, a clone's
+/// scratch folder; named `what`) must survive: not the boot medium, nothing mounted
+/// or stacked on it, not read-only, and not the disk that holds `keep`. The CLI and
+/// the TUI both call this just before they open a target for writing.
+pub fn check_restore_target(
+    paths: &super::SysPaths,
+    disk: &Disk,
+    what: &str,
+    keep: &std::path::Path,
+) -> Result<(), TargetCheckError> {
+    check_target_allowed(disk)?;
+    let disks = super::list_disks(paths)?;
+    let holder = super::disk_holding_path(paths, &disks, keep)?;
+    check_target_not_holding(disk, holder, what, keep)?;
+    Ok(())
+}

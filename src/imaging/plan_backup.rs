@@ -206,3 +206,35 @@ fn finding(
         warnings: map.warnings.clone(),
     }
 }
+
+impl PlannedDisk {
+    /// The manifest this plan's backup would have, without its chunks: enough for
+    /// `plan_restore` to show a disk-to-disk clone's layout before anything is read
+    /// beyond the metadata.
+    pub fn preview_manifest(&self, name: &str) -> crate::repo::Manifest {
+        crate::repo::Manifest {
+            version: 1,
+            name: name.to_string(),
+            created_unix: 0,
+            source: self.plan.source.clone(),
+            chunk_size: crate::repo::DEFAULT_CHUNK_SIZE,
+            areas: self
+                .plan
+                .areas
+                .iter()
+                .map(|a| crate::repo::AreaManifest {
+                    name: a.name.clone(),
+                    kind: a.kind,
+                    offset: a.offset,
+                    len: a.len,
+                    extents: a.extents.clone(),
+                    meta: a.meta.clone(),
+                    chunks: Vec::new(),
+                    unreadable: Vec::new(),
+                })
+                .collect(),
+            stats: Default::default(),
+            root: String::new(),
+        }
+    }
+}

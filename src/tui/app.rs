@@ -734,9 +734,12 @@ impl App {
                                 return;
                             }
                         }
-                        if purpose == DiskPurpose::CloneTarget
-                            && self.choices.source.as_ref().map(|s| &s.serial) == Some(&disk.serial)
-                        {
+                        // Disks without a serial (loop, many virtual disks) are told
+                        // apart by their kernel name.
+                        let same = self.choices.source.as_ref().is_some_and(|s| {
+                            s.dev == disk.dev || (!s.serial.is_empty() && s.serial == disk.serial)
+                        });
+                        if purpose == DiskPurpose::CloneTarget && same {
                             self.set_note(Some("That is the source disk.".into()));
                             return;
                         }

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod demo;
 pub mod model;
+pub mod real;
 pub mod screens;
 pub mod services;
 pub mod widgets;

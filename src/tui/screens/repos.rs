@@ -33,7 +33,7 @@ pub fn draw(
             i == sel,
             format!(
                 "{} {} {} {:<6} {} / {}{}",
-                fit(&c.dev, 11),
+                fit(c.dev.trim_start_matches("/dev/"), 11),
                 fit(&c.disk_model, 20),
                 fit(&c.label, 10),
                 fit(&c.fs, 5),
