@@ -217,7 +217,7 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
 
     // The picker lists disks sorted by kernel name; repository candidates follow
     // the same order.
-    let mut names = vec![src.name(), repo.name(), tgt.name(), cl.name(), dirty.name()];
+    let mut names = [src.name(), repo.name(), tgt.name(), cl.name(), dirty.name()];
     names.sort();
     let idx = |n: &str| names.iter().position(|x| *x == n).unwrap();
     let repo_cand = [src.name(), dirty.name()]
