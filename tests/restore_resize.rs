@@ -521,8 +521,8 @@ fn new_ids_keep_layout_and_size_request() {
     s.check(&t, true, &log);
     assert_eq!(part(&t, 1).1, 50 * MIB, "--size 1=50M\n{log}");
     assert!(
-        part(&t, 1).1 > part(&s.disk, 1).1,
-        "p1 did not take the rest\n{log}"
+        part(&t, 2).1 > part(&s.disk, 2).1,
+        "p2 did not take the rest\n{log}"
     );
 }
 
