@@ -257,6 +257,8 @@ impl Source {
         t
     }
 
+    /// GPT restores stage shrinks in an explicit --scratch; MBR ones use the default
+    /// (`<repo>/tmp`), which must be left without staged files.
     fn restore(&self, target: &Path, extra: &[&str]) -> (bool, String) {
         let scratch = self.dir.join("scratch");
         let mut a = vec![
@@ -266,11 +268,24 @@ impl Source {
             path_str(target),
             "--yes",
             "--no-nvram",
-            "--scratch",
-            path_str(&scratch),
         ];
+        if self.gpt {
+            a.extend_from_slice(&["--scratch", path_str(&scratch)]);
+        }
         a.extend_from_slice(extra);
-        ironclone(&a)
+        let r = ironclone(&a);
+        for d in [scratch, self.repo.join("tmp")] {
+            let left: Vec<_> = std::fs::read_dir(&d)
+                .map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(
+                left.is_empty(),
+                "staged files left in {}: {left:?}\n{}",
+                d.display(),
+                r.1
+            );
+        }
+        r
     }
 
     fn restore_ok(&self, target: &Path, extra: &[&str]) -> String {

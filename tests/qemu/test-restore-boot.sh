@@ -116,6 +116,11 @@ if build gpt-uefi-nvram "$M/mk-gpt-uefi-nvram.sh" "$work/nv.img" "$work/nv-vars.
   fi
   for pct in 150 60; do
     if restore nv "$work/nv-$pct.img" "$pct" "$sz"; then
+      # The repair must say it copied the loader, and the ESP must now hold it (mtools, independent).
+      grep -q 'fallback loader .EFI.BOOT.BOOTX64.EFI copied' "$work/nv-$pct.img.restore.log" \
+        || bad "gpt-uefi-nvram-$pct: restore did not report copying the fallback loader"
+      mdir -i "$work/nv-$pct.img@@1M" ::/EFI/BOOT/BOOTX64.EFI >/dev/null 2>&1 \
+        || bad "gpt-uefi-nvram-$pct: no \\EFI\\BOOT\\BOOTX64.EFI on the restored ESP"
       # Fresh VARS hold no entry for this disk (and restore wrote none: --no-nvram).
       expect_boot "gpt-uefi-nvram-$pct-fresh-vars" "$work/nv-$pct.img" uefi "$MK gpt-uefi-nvram" --fail-on 'Shell> '
     fi
@@ -149,6 +154,8 @@ if [[ -f $work/gh.img ]]; then
         fi
       fi
       if restore ghv "$work/ghv-repair.img" 150 "$sz"; then
+        grep -q 'core.img moved with partition 1: boot.img kernel_sector' "$work/ghv-repair.img.restore.log" \
+          || bad "restore did not report patching boot.img for the moved core.img"
         expect_boot gpt-hybrid-moved-core-repaired "$work/ghv-repair.img" bios "$MK gpt-hybrid" --fail-on 'GRUB GRUB'
       fi
     fi
