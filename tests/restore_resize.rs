@@ -584,3 +584,105 @@ fn dry_run_and_too_small_write_nothing() {
     assert!(missing > 0 && missing < s.size, "missing {missing}:\n{out}");
     assert_eq!(before, blake(&t), "the refused restore wrote to the target");
 }
+
+/// 512-byte source onto a 4096-byte-sector target: the table's units are converted
+/// (GPT first usable LBA must clear the 4-sector entry array), ext4 follows; NTFS,
+/// whose boot sector fixes its sector size, is refused before anything is written.
+#[test]
+fn sector_size_512_to_4096() {
+    require_tool("losetup");
+    let td = common::tempdir();
+    let dir = td.path();
+    let disk = dir.join("src.img");
+    let size = 64 * MIB;
+    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
+    // sgdisk leaves first usable at 34 (512-byte units): 4.25 sectors of 4096.
+    run(
+        "sgdisk",
+        &["-n", "1:2048:0", "-t", "1:8300", path_str(&disk)],
+    );
+    let (start, len) = part(&disk, 1);
+    let img = dir.join("p1.img");
+    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
+    let content = dir.join("content");
+    std::fs::create_dir(&content).unwrap();
+    let fs = FsSpec {
+        number: 1,
+        fs: Fs::Ext4,
+        files: files(7, 3),
+    };
+    for (name, data) in &fs.files {
+        std::fs::write(content.join(name), data).unwrap();
+    }
+    run(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-b",
+            "4096",
+            "-d",
+            path_str(&content),
+            path_str(&img),
+        ],
+    );
+    dd_in(&disk, &img, start);
+    let repo = dir.join("repo");
+    let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup:\n{out}");
+    let t = dir.join("t.img");
+    std::fs::File::create(&t)
+        .unwrap()
+        .set_len(size * 3 / 2)
+        .unwrap();
+    let (ok, log) = ironclone(&[
+        "restore",
+        path_str(&repo),
+        "img",
+        path_str(&t),
+        "--yes",
+        "--no-nvram",
+        "--sector-size",
+        "4096",
+    ]);
+    assert!(ok, "restore --sector-size 4096:\n{log}");
+    let (tstart, tlen) = {
+        let lo = common::LoopDev::attach(&t, Some(4096));
+        let v = run("sgdisk", &["-v", path_str(&lo.path)]);
+        assert!(
+            v.contains("No problems found"),
+            "sgdisk -v (4096):\n{v}\n{log}"
+        );
+        let p = run("sgdisk", &["-p", path_str(&lo.path)]);
+        let first: u64 = p
+            .lines()
+            .find_map(|l| l.strip_prefix("First usable sector is "))
+            .and_then(|l| l.split(',').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no first usable in:\n{p}"));
+        assert!(
+            first >= 6,
+            "first usable LBA {first} overlaps the entry array (LBA 2..5)\n{p}"
+        );
+        let j = sfdisk_json(&lo.path);
+        assert_eq!(j["partitiontable"]["sectorsize"].as_u64(), Some(4096));
+        part(&lo.path, 1)
+    };
+    let src_img = dir.join("chk-src.img");
+    let out_img = dir.join("chk.img");
+    dd_out(&disk, &src_img, start, len);
+    dd_out(&t, &out_img, tstart, tlen);
+    check_ext4(&src_img, &out_img, tlen, &fs, &log);
+
+    // NTFS cannot follow: refused, target untouched.
+    let s = source(true);
+    let t = s.target("ntfs4k.img", s.size * 3 / 2);
+    let before = blake(&t);
+    let (ok, out) = s.restore(&t, &["--sector-size", "4096"]);
+    assert!(!ok, "NTFS onto 4096-byte sectors was not refused:\n{out}");
+    assert!(
+        out.contains("4096"),
+        "the refusal does not name the sector size:\n{out}"
+    );
+    assert_eq!(before, blake(&t), "the refused restore wrote to the target");
+}
