@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/ironclone
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup build iso check-static test test-fast test-qemu fuzz lint fmt demo bench clean
+.PHONY: all setup build iso check-static test test-fast test-qemu fuzz lint fmt demo demo-files bench clean
 
 all: build
 
@@ -50,8 +50,12 @@ test-qemu: iso
 ## test: the whole suite, as CI runs it
 test: lint build test-fast fuzz test-qemu
 
-## demo: the main job end to end
-demo: build
+## demo: the main job end to end through the live ISO (backup, restore 1.5x and 0.6x, boot both)
+demo: iso
+	@bash scripts/demo-live.sh
+
+## demo-files: the same with the host CLI on image files, no ISO (faster)
+demo-files: build
 	@bash scripts/demo.sh
 
 ## bench: speed and size against partclone/ntfsclone and zstd

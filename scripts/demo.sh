@@ -5,7 +5,7 @@
 #  2. back it up (used blocks only) into a repository, list and verify it;
 #  3. restore it onto a replacement disk 1.5x the size and onto one 0.6x the size;
 #  4. boot both restored disks under QEMU and print a summary.
-# When the live ISO exists (make iso), scripts/demo-live.sh runs the same through it.
+# `make demo` (scripts/demo-live.sh) runs the same through the live ISO; this is `make demo-files`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"

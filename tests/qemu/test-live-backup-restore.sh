@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Backup and restore INSIDE the live system (kernel+initramfs, SeaBIOS, one boot):
+# the mbr-bios machine (MBR, GRUB in the post-MBR gap, ext4 /boot, NTFS data, logical ext4)
+# is attached read-only on virtio; an unattended job (qemu/jobs/steps.sh, disks chosen by
+# serial from `ironclone disks --json`) backs it up into a repository on an ext4 disk
+# (LABEL=IRONREPO, mounted by ironclone.repo=), verifies it, restores it onto a 1.5x NVMe disk
+# and onto a 0.6x virtio disk (shrink staged in <repo>/tmp).
+# The host then judges with independent tools: sfdisk, e2fsck -fn, ntfsfix -n, debugfs and
+# ntfscat checksums against the source, the source unchanged, and the shrunk disk boots.
+set -euo pipefail
+source "$(dirname "$0")/lib-live.sh"
+[[ -f "$ROOT/build/initramfs.img" ]] || fail "build/initramfs.img missing (make iso)"
+for t in sfdisk e2fsck ntfsfix ntfscat mkntfs sha256sum; do
+	command -v "$t" >/dev/null || fail "$t missing (run scripts/setup.sh)"
+done
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+bash "$ROOT/qemu/machines/mk-mbr-bios.sh" "$tmp/src.img" >/dev/null || fail "mk-mbr-bios.sh"
+src_sum="$(sha256sum <"$tmp/src.img")"
+src_size=$(stat -c %s "$tmp/src.img")
+truncate -s $((src_size * 3 / 2 / 1048576 * 1048576)) "$tmp/big.img"
+truncate -s $((src_size * 6 / 10 / 1048576 * 1048576)) "$tmp/small.img"
+
+mkdir -p "$tmp/jobfs/ironclone"
+cp "$ROOT/qemu/jobs/steps.sh" "$tmp/jobfs/ironclone/job.sh"
+cat >"$tmp/jobfs/ironclone/plan" <<'PLAN'
+backup SOURCE1 dead
+verify
+restore dead TARGET1
+restore dead TARGET2
+images
+PLAN
+truncate -s 256M "$tmp/repo.img"
+mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 repo"
+
+log="$LOGDIR/live-backup-restore.log"
+start=$(date +%s)
+"$RUNVM" --timeout 240 --log "$log" \
+	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO" \
+	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
+	--disk "$tmp/src.img,if=virtio,serial=SOURCE1,readonly" \
+	--disk "$tmp/big.img,if=nvme,serial=TARGET1" \
+	--disk "$tmp/small.img,if=virtio,serial=TARGET2" ||
+	fail "backup+restore job failed (serial log: $log)"
+echo "boot+backup+verify+2 restores took $(($(date +%s) - start)) s"
+
+grep -aq 'job: plan done' "$log" || fail "job did not reach its end (serial log: $log)"
+e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"
+[[ "$(sha256sum <"$tmp/src.img")" == "$src_sum" ]] || fail "the source disk changed"
+expect_in "$(disk_cat "$tmp/repo.img" results/backup-dead.json)" '"image":"dead"' "backup result"
+for t in TARGET1 TARGET2; do
+	expect_in "$(disk_cat "$tmp/repo.img" results/restore-$t.json)" '"bytes_verified"' "restore result $t"
+done
+
+# part IMG N OUT: partition N of IMG into OUT (sparse), from sfdisk's own reading of the table.
+part() {
+	local start size
+	read -r start size < <(sfdisk --json "$1" | python3 -c '
+import json, sys
+n = int(sys.argv[1])
+for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
+    if p["node"].endswith(str(n)) and not p["node"][:-len(str(n))].endswith(tuple("0123456789")):
+        print(p["start"], p["size"]); break' "$2")
+	[[ -n "$start" ]] || fail "$1 has no partition $2"
+	dd if="$1" of="$3" bs=512 skip="$start" count="$size" conv=sparse status=none
+}
+ext_sum() { debugfs -R "cat $2" "$1" 2>/dev/null | sha256sum; }
+part "$tmp/src.img" 1 "$tmp/s1"
+part "$tmp/src.img" 2 "$tmp/s2"
+part "$tmp/src.img" 5 "$tmp/s5"
+for t in big small; do
+	img="$tmp/$t.img"
+	part "$img" 1 "$tmp/p1"
+	part "$img" 2 "$tmp/p2"
+	part "$img" 5 "$tmp/p5"
+	e2fsck -fn "$tmp/p1" >/dev/null 2>&1 || fail "$t: e2fsck -fn on p1 (/boot) not clean"
+	e2fsck -fn "$tmp/p5" >/dev/null 2>&1 || fail "$t: e2fsck -fn on p5 (logical) not clean"
+	ntfsfix -n "$tmp/p2" >"$tmp/ntfsfix.out" 2>&1 || { cat "$tmp/ntfsfix.out" >&2; fail "$t: ntfsfix -n on p2"; }
+	for f in /boot/vmlinuz /boot/initrd.img /boot/grub/grub.cfg; do
+		[[ "$(ext_sum "$tmp/p1" "$f")" == "$(ext_sum "$tmp/s1" "$f")" ]] || fail "$t: $f differs from the source"
+	done
+	[[ "$(ext_sum "$tmp/p5" /hello.txt)" == "$(ext_sum "$tmp/s5" /hello.txt)" ]] || fail "$t: p5 hello.txt differs"
+	for f in readme.txt blob.bin; do
+		[[ "$(ntfscat "$tmp/p2" "$f" 2>/dev/null | sha256sum)" == "$(ntfscat "$tmp/s2" "$f" 2>/dev/null | sha256sum)" ]] ||
+			fail "$t: NTFS $f differs from the source"
+	done
+	echo "$t ($(numfmt --to=iec "$(stat -c %s "$img")")): e2fsck/ntfsfix clean, /boot, NTFS and logical files match"
+done
+# The shrunk disk is the hard case (filesystems moved and resized): it must still boot.
+bash "$ROOT/qemu/boot-disk.sh" "$tmp/small.img" --firmware bios --marker "IRONCLONE-MACHINE-OK mbr-bios" \
+	--timeout 90 --log "$LOGDIR/live-backup-restore-boot-small.log" || fail "the 0.6x disk restored in the VM does not boot"
+echo "PASS: live backup + verify + restore (1.5x NVMe, 0.6x virtio) inside the VM; files match, fsck clean, shrunk disk boots"
