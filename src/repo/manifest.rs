@@ -6,6 +6,8 @@
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::plan::{AreaKind, SourceInfo};
+use crate::rescue::owners::DamageReport;
+use crate::units::human_bytes;
 use crate::usedmap::ByteExtent;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -35,6 +37,10 @@ pub struct AreaManifest {
     /// chunks hold zeros. Filled by rescue reading (issue 9), empty otherwise.
     #[serde(default)]
     pub unreadable: Vec<ByteExtent>,
+    /// Who owns the unreadable bytes (ext and NTFS partitions). Absent in images
+    /// without damage, so their canonical form (and root hash) is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damage: Option<DamageReport>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +57,14 @@ pub struct ImageStats {
     pub dedup_bytes: u64,
     /// Distinct non-zero chunks the image references.
     pub chunks: u64,
+    /// Bytes that could not be read from the source (stored as zeros). Left out of
+    /// the JSON when zero, so older manifests keep their root hash.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub unreadable_bytes: u64,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +143,65 @@ impl Manifest {
             .filter_map(|c| c.id)
     }
 
+    /// The damage an image carries, in plain words: one line per area with
+    /// unreadable bytes, then one per damaged file and structure. Empty for a clean
+    /// image. Backup, `images` and restore all print this same list.
+    pub fn damage_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.areas {
+            if a.unreadable.is_empty() {
+                continue;
+            }
+            let bytes: u64 = a.unreadable.iter().map(|e| e.len).sum();
+            out.push(format!(
+                "area {}: {} unreadable in {} range(s), stored as zeros",
+                a.name,
+                human_bytes(bytes),
+                a.unreadable.len()
+            ));
+            let Some(d) = &a.damage else {
+                continue;
+            };
+            for m in &d.metadata {
+                out.push(format!(
+                    "area {}: {} metadata hit: {} ({} lost)",
+                    a.name,
+                    d.fs,
+                    m.what,
+                    human_bytes(m.bad_bytes)
+                ));
+            }
+            for f in &d.files {
+                let who = f
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| format!("<no path found> (record {})", f.id));
+                let mut line = format!(
+                    "area {}: file {} (record {}): {} lost",
+                    a.name,
+                    who,
+                    f.id,
+                    human_bytes(f.bad_bytes)
+                );
+                if f.record_hit {
+                    line.push_str(", its own record is unreadable");
+                }
+                out.push(line);
+            }
+            if d.unowned_bytes > 0 {
+                out.push(format!(
+                    "area {}: {} in free space or of unknown owner",
+                    a.name,
+                    human_bytes(d.unowned_bytes)
+                ));
+            }
+            for w in &d.warnings {
+                out.push(format!("area {}: note: {w}", a.name));
+            }
+        }
+        out
+    }
+
     /// Bytes a restore writes.
     pub fn data_bytes(&self) -> u64 {
         self.areas
@@ -184,6 +257,7 @@ mod tests {
                     id: Some(ChunkId::of(b"x")),
                 }],
                 unreadable: vec![],
+                damage: None,
             }],
             stats: ImageStats::default(),
             root: String::new(),
