@@ -339,7 +339,11 @@ struct Loop(PathBuf);
 
 impl Drop for Loop {
     fn drop(&mut self) {
-        let _ = Command::new("partx").arg("-d").arg(&self.0).status();
+        let _ = Command::new("partx")
+            .arg("-d")
+            .arg(&self.0)
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
     }
 }
@@ -442,4 +446,71 @@ fn restore_onto_disk_with_mounted_partition_is_refused_and_writes_nothing() {
     assert!(!out.status.success(), "restore onto a mounted disk ran");
     assert!(err.contains("mounted"), "unclear refusal: {err}");
     assert_eq!(sha(&lo.0), before, "a refused restore wrote to the target");
+}
+
+/// The disk changes identity between planning and writing (here: it grows while the
+/// restore waits for the typed confirmation, as when another disk takes its kernel
+/// name after a hotplug). The re-check just before writing refuses, and nothing is
+/// written. `script` gives the restore the terminal it asks for confirmation on.
+#[test]
+fn restore_refuses_a_target_whose_identity_changed_before_writing() {
+    use std::io::{BufRead, Write};
+    let f = fixture();
+    let repo_dir = f.dir.join("repo");
+    let (disk, rs) = (f.disk.to_str().unwrap(), repo_dir.to_str().unwrap());
+    ok(&ironclone(&["backup", disk, rs, "--name", "good"], &[]));
+
+    let tfile = f.dir.join("target.img");
+    std::fs::write(&tfile, vec![0x5Au8; (48 * MIB) as usize]).unwrap();
+    let lo = attach(&tfile, false);
+    let word = lo.0.file_name().unwrap().to_string_lossy().into_owned();
+    let cmd = format!(
+        "{} restore {} good {}",
+        env!("CARGO_BIN_EXE_ironclone"),
+        rs,
+        lo.0.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) is required");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut buf = Vec::new();
+    // Wait for the prompt (dialoguer prints it without a newline, so read bytes).
+    while !seen.contains("to continue") {
+        buf.clear();
+        let n = stdout.read_until(b':', &mut buf).unwrap();
+        assert!(n > 0, "restore ended before asking: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf));
+    }
+    // Now the disk under that name changes.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&tfile)
+        .unwrap()
+        .set_len(56 * MIB)
+        .unwrap();
+    run(Command::new("losetup").arg("-c").arg(&lo.0));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{word}\r").as_bytes()).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    seen.push_str(&rest);
+    assert!(!status.success(), "restore went ahead: {seen}");
+    assert!(
+        seen.contains("not the disk that was planned") && seen.contains("nothing was written"),
+        "unclear refusal: {seen}"
+    );
+    let now = std::fs::read(&tfile).unwrap();
+    assert_eq!(now.len() as u64, 56 * MIB);
+    assert!(
+        now.iter().take((48 * MIB) as usize).all(|&b| b == 0x5A),
+        "a refused restore wrote to the target"
+    );
 }
