@@ -289,6 +289,58 @@ mod tests {
     }
 
     #[test]
+    fn damage_fields_keep_old_manifests_valid_and_round_trip() {
+        // An image without damage serialises exactly as before issue 9, so manifests
+        // written by older builds keep their root hash.
+        let m = sample();
+        let v = serde_json::to_value(&m).unwrap();
+        assert!(v["areas"][0].get("damage").is_none());
+        assert!(v["stats"].get("unreadable_bytes").is_none());
+        // The root is computed over the re-serialised struct: a manifest written
+        // before `unreadable` existed still parses with its stored root.
+        let mut old = v.clone();
+        old["areas"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("unreadable");
+        let body = serde_json::to_vec(&old).unwrap();
+        assert_eq!(Manifest::parse("x", Path::new("x.json"), &body).unwrap(), m);
+        let mut d = sample();
+        d.areas[0].unreadable = vec![ByteExtent {
+            offset: 4096,
+            len: 512,
+        }];
+        d.areas[0].damage = Some(DamageReport {
+            fs: "ext4".into(),
+            files: vec![crate::rescue::owners::DamagedFile {
+                id: 12,
+                path: Some("/a/b.txt".into()),
+                bad_bytes: 512,
+                record_hit: false,
+            }],
+            metadata: vec![crate::rescue::owners::DamagedMeta {
+                what: "journal (inode 8)".into(),
+                bad_bytes: 0,
+            }],
+            unowned_bytes: 0,
+            warnings: vec![],
+        });
+        d.stats.unreadable_bytes = 512;
+        d.seal();
+        let body = serde_json::to_vec(&d).unwrap();
+        let back = Manifest::parse("x", Path::new("x.json"), &body).unwrap();
+        assert_eq!(back, d);
+        let lines = back.damage_lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("area p1: 512 B unreadable in 1 range(s)"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("journal (inode 8)"));
+        assert!(lines[2].contains("/a/b.txt (record 12)"));
+    }
+
+    #[test]
     fn names() {
         assert!(check_name("laptop-2026.01_01+x").is_ok());
         for bad in ["", ".hidden", "a/b", "a b", "..", &"x".repeat(101)] {
