@@ -458,6 +458,10 @@ pub fn backup(
         what: e.to_string(),
     })?;
     fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
+    // Front ends show warnings to the user: the damage is what they must know.
+    for line in m.damage_lines() {
+        progress.report(ProgressEvent::Warning { message: line });
+    }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
 }

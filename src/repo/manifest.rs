@@ -171,13 +171,15 @@ impl Manifest {
                     human_bytes(m.bad_bytes)
                 ));
             }
+            let record = if d.fs.starts_with("ext") {
+                "inode"
+            } else {
+                "MFT record"
+            };
             for f in &d.files {
-                let who = f
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| format!("<no path found> (record {})", f.id));
+                let who = f.path.as_deref().unwrap_or("<no path found>");
                 let mut line = format!(
-                    "area {}: file {} (record {}): {} lost",
+                    "area {}: file {} ({record} {}): {} lost",
                     a.name,
                     who,
                     f.id,
@@ -337,7 +339,7 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[1].contains("journal (inode 8)"));
-        assert!(lines[2].contains("/a/b.txt (record 12)"));
+        assert!(lines[2].contains("/a/b.txt (inode 12)"), "{lines:?}");
     }
 
     #[test]
