@@ -514,3 +514,91 @@ fn restore_refuses_a_target_whose_identity_changed_before_writing() {
         "a refused restore wrote to the target"
     );
 }
+
+/// NTFS partition: EIO on a file's first cluster (located with ntfsinfo) inside an
+/// MBR disk image; the backup records it and names the file by its path.
+#[test]
+fn backup_of_failing_ntfs_partition_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fs = d.join("ntfs.img");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(32 * MIB)
+        .unwrap();
+    run(Command::new("mkntfs")
+        .args(["-q", "-F", "-Q", "-c", "4096", "-p", "2048"])
+        .arg(&fs));
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8 + 1).collect();
+    std::fs::write(d.join("report.bin"), &big).unwrap();
+    run(Command::new("ntfscp")
+        .arg(&fs)
+        .arg(d.join("report.bin"))
+        .arg("report.bin"));
+    let info = run(Command::new("ntfsinfo")
+        .args(["-v", "-F", "/report.bin"])
+        .arg(&fs));
+    let data = info.split("Dumping attribute $DATA").nth(1).unwrap();
+    let row = data.split("Length").nth(1).unwrap();
+    let lcn = row.split_whitespace().nth(1).unwrap();
+    let lcn = u64::from_str_radix(lcn.trim_start_matches("0x"), 16).unwrap();
+    let disk = d.join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(48 * MIB)
+        .unwrap();
+    let mut child = Command::new("sfdisk")
+        .arg("-q")
+        .arg(&disk)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sfdisk (util-linux) is required");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, size=65536, type=7\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    run(Command::new("dd")
+        .arg(format!("if={}", fs.display()))
+        .arg(format!("of={}", disk.display()))
+        .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]));
+    let bad = ByteExtent {
+        offset: lcn * 4096 + 512,
+        len: 512,
+    };
+    let dev = FaultyDevice::new(
+        open_path(&disk, Access::ReadOnly).unwrap(),
+        vec![Fault {
+            offset: PART + bad.offset,
+            len: bad.len,
+            kind: FaultKind::Eio,
+        }],
+    );
+    let planned = plan_backup(&dev, SourceInfo::default()).unwrap();
+    let r = Repository::init(&d.join("repo"), 1 << 20, 8 << 20).unwrap();
+    let m = repo::backup(
+        &r,
+        &dev,
+        &planned.plan,
+        &BackupOptions::new("ntfs"),
+        &Collect::default(),
+    )
+    .unwrap();
+    let a = m
+        .areas
+        .iter()
+        .find(|a| !a.unreadable.is_empty())
+        .expect("an area with unreadable bytes");
+    assert_eq!(a.unreadable, vec![bad]);
+    let rep = a.damage.as_ref().expect("NTFS damage report");
+    assert_eq!(rep.fs, "ntfs");
+    let files: Vec<_> = rep.files.iter().filter_map(|f| f.path.clone()).collect();
+    assert_eq!(files, vec!["/report.bin"], "{rep:#?}");
+    assert!(m
+        .damage_lines()
+        .iter()
+        .any(|l| l.contains("/report.bin (MFT record")));
+}
