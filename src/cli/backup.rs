@@ -8,8 +8,10 @@ use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::discover::{self, SysPaths};
 use ironclone::imaging::plan_backup;
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
+use ironclone::rescue::{self, ReadOnlyState};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(ClapArgs)]
 #[command(
@@ -29,6 +31,12 @@ pub struct Args {
     /// Logical sector size of an image file (a file has none of its own).
     #[arg(long)]
     pub sector_size: Option<u32>,
+    /// Seconds spent re-reading failing sectors before giving them up.
+    #[arg(long, default_value_t = 300)]
+    pub retry_budget: u64,
+    /// Reads of a lone failing sector before it is recorded as unreadable.
+    #[arg(long, default_value_t = 3)]
+    pub max_retries: u32,
     /// JSON-lines progress and a JSON result.
     #[arg(long)]
     pub json: bool,
@@ -66,6 +74,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(ss) = a.sector_size {
         dev = dev.with_sector_size(ss);
     }
+    // The descriptor is O_RDONLY; on a block device the kernel flag is set as well for
+    // the whole backup (restored when `_ro` drops), so nothing at all can write it.
+    let _ro = match rescue::set_read_only(dev.file(), &a.source) {
+        Ok(g) => {
+            if g.state() == ReadOnlyState::Set && !a.json {
+                eprintln!("source {} set read-only for the backup", a.source.display());
+            }
+            Some(g)
+        }
+        Err(e) => {
+            eprintln!("warning: {e} (the source is still opened read-only)");
+            None
+        }
+    };
     let disk = if dev.is_block_device() {
         let canon = std::fs::canonicalize(&a.source).unwrap_or_else(|_| a.source.clone());
         discover::list_disks(&SysPaths::default())
@@ -95,12 +117,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         size: dev.size(),
         sector_size: dev.logical_sector_size(),
     };
-    let planned = plan_backup(&dev, source).context("reading the source's layout")?;
+    let size = dev.size();
+    // Test hook (IRONCLONE_FAULTS, see docs/RESCUE.md): injects read errors and slow
+    // reads into the source, and refuses and records any write to it.
+    let dev: Arc<dyn BlockDevice> =
+        rescue::wrap_from_env(Arc::new(dev)).context("IRONCLONE_FAULTS")?;
+    let planned = plan_backup(dev.as_ref(), source).context("reading the source's layout")?;
     if !a.json {
         eprintln!(
             "source: {} ({}), {} table",
             a.source.display(),
-            human_bytes(dev.size()),
+            human_bytes(size),
             planned.layout.kind.name()
         );
         for f in &planned.findings {
@@ -124,17 +151,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .unwrap_or_else(|| default_name(&a.source, disk.as_ref().and_then(|d| d.model.as_deref())));
     let mut opts = BackupOptions::new(&name);
     opts.level = a.level;
+    opts.retry_budget = std::time::Duration::from_secs(a.retry_budget);
+    opts.max_retries = a.max_retries;
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
-    let m = repo::backup(&repo, &dev, &planned.plan, &opts, &r)?;
+    let m = repo::backup(&repo, dev.as_ref(), &planned.plan, &opts, &r)?;
     r.finish();
     let secs = t.elapsed().as_secs_f64();
+    let damage = m.damage_lines();
     if a.json {
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({
                 "event": "result", "image": m.name, "root": m.root, "stats": m.stats,
                 "seconds": secs, "partitions": planned.findings, "warnings": planned.warnings,
+                "unreadable_bytes": m.stats.unreadable_bytes, "damage": damage,
             }))?
         );
     } else {
@@ -149,6 +180,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             human_bytes(s.dedup_bytes),
             human_bytes(s.zero_bytes)
         );
+        if !damage.is_empty() {
+            println!(
+                "DAMAGED SOURCE: {} could not be read and is stored as zeros; what it hit:",
+                human_bytes(s.unreadable_bytes)
+            );
+            for l in &damage {
+                println!("  {l}");
+            }
+        }
     }
     Ok(())
 }

@@ -38,7 +38,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     for r in list {
         match r {
-            Ok(s) => println!(
+            Ok(s) => {
+                println!(
                 "{:<24} {:>10}  created {}  from {} ({}{})  areas {}  new {} stored {} dedup {} zero {}",
                 s.name,
                 human_bytes(s.data_bytes),
@@ -51,7 +52,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 human_bytes(s.stats.new_stored_bytes),
                 human_bytes(s.stats.dedup_bytes),
                 human_bytes(s.stats.zero_bytes),
-            ),
+                );
+                if s.stats.unreadable_bytes > 0 {
+                    println!(
+                        "  damaged: {} unreadable on the source, {} file(s)/structure(s) hit (images --json for the list)",
+                        human_bytes(s.stats.unreadable_bytes),
+                        s.damage_reports
+                            .iter()
+                            .filter_map(|d| d.report.as_ref())
+                            .map(|r| r.files.len() + r.metadata.len())
+                            .sum::<usize>()
+                    );
+                }
+            }
             Err(e) => println!("DAMAGED: {e}"),
         }
     }

@@ -121,6 +121,14 @@ pub fn restore_disk(
     )?;
     report.bytes_written += r.bytes_written;
     report.bytes_verified += r.bytes_verified;
+    // The source's unreadable ranges were restored as zeros: say again what they hit.
+    let damage = repo.load_manifest(&plan.image)?.damage_lines();
+    if !damage.is_empty() {
+        report
+            .steps
+            .push("the source was damaged; these ranges were restored as zeros:".into());
+        report.steps.extend(damage);
+    }
 
     // 3. The partition table, fitted to the target.
     let mut written_layout = None;

@@ -10,14 +10,17 @@ use super::index;
 use super::lock::Lock;
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
 use super::pack::{self, Compression, PackWriter, Record};
-use super::plan::BackupPlan;
+use super::plan::{AreaKind, BackupPlan};
 use super::{fsutil, Repository};
-use crate::device::BlockDevice;
+use crate::device::{BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
+use crate::rescue::{owners, RescueOptions, RescueReader};
+use crate::usedmap::ByteExtent;
 use crossbeam_channel::bounded;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -27,6 +30,11 @@ pub struct BackupOptions {
     pub level: i32,
     /// Hash/compress workers; 0 means one per core.
     pub threads: usize,
+    /// Total time spent re-reading failing sectors before giving them up (rescue
+    /// reading: a dying disk must not keep the backup busy all night).
+    pub retry_budget: Duration,
+    /// Reads of a lone failing sector before it is recorded as unreadable.
+    pub max_retries: u32,
 }
 
 impl BackupOptions {
@@ -35,6 +43,8 @@ impl BackupOptions {
             name: name.into(),
             level: 3,
             threads: 0,
+            retry_budget: Duration::from_secs(300),
+            max_retries: 3,
         }
     }
 }
@@ -231,20 +241,29 @@ pub fn backup(
     };
     let mut refs: Vec<Option<ChunkId>> = vec![None; pieces.len()];
     let mut stats = ImageStats::default();
+    let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
     std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers * 2);
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers * 2);
         let pieces = &pieces;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
-        s.spawn(move || {
+        let rescue_opts = RescueOptions {
+            max_retries: opts.max_retries,
+            retry_budget: opts.retry_budget,
+            ..RescueOptions::default()
+        };
+        // The reader returns, per area, what stayed unreadable (area-relative).
+        let reader = s.spawn(move || {
+            let mut bad: Vec<Vec<ByteExtent>> = vec![Vec::new(); plan.areas.len()];
+            let mut rescue = RescueReader::new(dev, rescue_opts, progress);
             let mut cur_area = None;
             for (seq, p) in pieces.iter().enumerate() {
                 if abort.load(Ordering::Relaxed) {
-                    return;
+                    return bad;
                 }
                 let Some(area) = plan.areas.get(p.area) else {
-                    return;
+                    return bad;
                 };
                 if cur_area != Some(p.area) {
                     if let Some(prev) = cur_area.and_then(|i| plan.areas.get(i)) {
@@ -259,17 +278,27 @@ pub fn backup(
                     cur_area = Some(p.area);
                 }
                 let mut buf = vec![0u8; p.len as usize];
-                // TODO(issue 9): on a media error, retry smaller and record the range
-                // in `AreaManifest::unreadable` instead of failing.
-                if let Err(e) = dev.read_at(area.offset + p.offset, &mut buf) {
-                    fail(e.into());
-                    return;
+                // Media errors never abort: unreadable sectors come back zero-filled
+                // and are recorded; only non-media errors (out of range) fail.
+                let start = area.offset + p.offset;
+                match rescue.read_chunk(start, &mut buf) {
+                    Ok(outcome) => {
+                        if let Some(list) = bad.get_mut(p.area) {
+                            for b in outcome.bad {
+                                add_merged(list, b.offset.saturating_sub(area.offset), b.len);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        fail(e.into());
+                        return bad;
+                    }
                 }
                 progress.report(ProgressEvent::Advance {
                     bytes: u64::from(p.len),
                 });
                 if read_tx.send((seq, buf)).is_err() {
-                    return;
+                    return bad;
                 }
             }
             if let Some(prev) = cur_area.and_then(|i| plan.areas.get(i)) {
@@ -277,6 +306,7 @@ pub fn backup(
                     name: prev.name.clone(),
                 });
             }
+            bad
         });
         for _ in 0..workers {
             let rx = read_rx.clone();
@@ -362,6 +392,10 @@ pub fn backup(
         if let Err(e) = res {
             fail(e);
         }
+        match reader.join() {
+            Ok(b) => unreadable = b,
+            Err(_) => fail(RepoError::Pipeline("the reader thread panicked".into())),
+        }
     });
     if let Some(e) = first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
         progress.report(ProgressEvent::JobEnd { ok: false });
@@ -371,17 +405,28 @@ pub fn backup(
     let mut areas: Vec<AreaManifest> = plan
         .areas
         .iter()
-        .map(|a| AreaManifest {
-            name: a.name.clone(),
-            kind: a.kind,
-            offset: a.offset,
-            len: a.len,
-            extents: a.extents.clone(),
-            meta: a.meta.clone(),
-            chunks: Vec::new(),
-            unreadable: Vec::new(),
+        .enumerate()
+        .map(|(i, a)| {
+            let bad = unreadable.get(i).cloned().unwrap_or_default();
+            let damage = name_damage(dev, a.kind, &a.name, a.offset, a.len, &bad, progress);
+            AreaManifest {
+                name: a.name.clone(),
+                kind: a.kind,
+                offset: a.offset,
+                len: a.len,
+                extents: a.extents.clone(),
+                meta: a.meta.clone(),
+                chunks: Vec::new(),
+                unreadable: bad,
+                damage,
+            }
         })
         .collect();
+    stats.unreadable_bytes = areas
+        .iter()
+        .flat_map(|a| a.unreadable.iter())
+        .map(|e| e.len)
+        .sum();
     for (p, id) in pieces.iter().zip(&refs) {
         if let Some(a) = areas.get_mut(p.area) {
             a.chunks.push(ChunkRef {
@@ -413,8 +458,62 @@ pub fn backup(
         what: e.to_string(),
     })?;
     fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
+    // Front ends show warnings to the user: the damage is what they must know.
+    for line in m.damage_lines() {
+        progress.report(ProgressEvent::Warning { message: line });
+    }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
+}
+
+/// Appends `[offset, +len)` to a sorted list, merging it with the last range when they
+/// touch (a bad stretch across a chunk boundary is one range, as on the disk).
+fn add_merged(list: &mut Vec<ByteExtent>, offset: u64, len: u64) {
+    if len == 0 {
+        return;
+    }
+    if let Some(last) = list.last_mut() {
+        if last.offset.saturating_add(last.len) == offset {
+            last.len = last.len.saturating_add(len);
+            return;
+        }
+    }
+    list.push(ByteExtent { offset, len });
+}
+
+/// Names the files and structures owning an area's unreadable bytes (ext and NTFS
+/// partitions). A failure to name them is a warning: the image itself is complete.
+fn name_damage(
+    dev: &dyn BlockDevice,
+    kind: AreaKind,
+    name: &str,
+    offset: u64,
+    len: u64,
+    bad: &[ByteExtent],
+    progress: &dyn Progress,
+) -> Option<owners::DamageReport> {
+    if bad.is_empty() || kind != AreaKind::Partition {
+        return None;
+    }
+    let warn = |what: String| {
+        progress.report(ProgressEvent::Warning {
+            message: format!("area {name}: cannot name the damaged files: {what}"),
+        })
+    };
+    let win = match Window::new(dev, offset, len) {
+        Ok(w) => w,
+        Err(e) => {
+            warn(e.to_string());
+            return None;
+        }
+    };
+    match owners::map_owners(&win, bad) {
+        Ok(r) => r,
+        Err(e) => {
+            warn(e.to_string());
+            None
+        }
+    }
 }
 
 fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {

@@ -6,6 +6,8 @@
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::plan::{AreaKind, SourceInfo};
+use crate::rescue::owners::DamageReport;
+use crate::units::human_bytes;
 use crate::usedmap::ByteExtent;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -35,6 +37,10 @@ pub struct AreaManifest {
     /// chunks hold zeros. Filled by rescue reading (issue 9), empty otherwise.
     #[serde(default)]
     pub unreadable: Vec<ByteExtent>,
+    /// Who owns the unreadable bytes (ext and NTFS partitions). Absent in images
+    /// without damage, so their canonical form (and root hash) is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damage: Option<DamageReport>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +57,14 @@ pub struct ImageStats {
     pub dedup_bytes: u64,
     /// Distinct non-zero chunks the image references.
     pub chunks: u64,
+    /// Bytes that could not be read from the source (stored as zeros). Left out of
+    /// the JSON when zero, so older manifests keep their root hash.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub unreadable_bytes: u64,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +143,67 @@ impl Manifest {
             .filter_map(|c| c.id)
     }
 
+    /// The damage an image carries, in plain words: one line per area with
+    /// unreadable bytes, then one per damaged file and structure. Empty for a clean
+    /// image. Backup, `images` and restore all print this same list.
+    pub fn damage_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.areas {
+            if a.unreadable.is_empty() {
+                continue;
+            }
+            let bytes: u64 = a.unreadable.iter().map(|e| e.len).sum();
+            out.push(format!(
+                "area {}: {} unreadable in {} range(s), stored as zeros",
+                a.name,
+                human_bytes(bytes),
+                a.unreadable.len()
+            ));
+            let Some(d) = &a.damage else {
+                continue;
+            };
+            for m in &d.metadata {
+                out.push(format!(
+                    "area {}: {} metadata hit: {} ({} lost)",
+                    a.name,
+                    d.fs,
+                    m.what,
+                    human_bytes(m.bad_bytes)
+                ));
+            }
+            let record = if d.fs.starts_with("ext") {
+                "inode"
+            } else {
+                "MFT record"
+            };
+            for f in &d.files {
+                let who = f.path.as_deref().unwrap_or("<no path found>");
+                let mut line = format!(
+                    "area {}: file {} ({record} {}): {} lost",
+                    a.name,
+                    who,
+                    f.id,
+                    human_bytes(f.bad_bytes)
+                );
+                if f.record_hit {
+                    line.push_str(", its own record is unreadable");
+                }
+                out.push(line);
+            }
+            if d.unowned_bytes > 0 {
+                out.push(format!(
+                    "area {}: {} in free space or of unknown owner",
+                    a.name,
+                    human_bytes(d.unowned_bytes)
+                ));
+            }
+            for w in &d.warnings {
+                out.push(format!("area {}: note: {w}", a.name));
+            }
+        }
+        out
+    }
+
     /// Bytes a restore writes.
     pub fn data_bytes(&self) -> u64 {
         self.areas
@@ -184,6 +259,7 @@ mod tests {
                     id: Some(ChunkId::of(b"x")),
                 }],
                 unreadable: vec![],
+                damage: None,
             }],
             stats: ImageStats::default(),
             root: String::new(),
@@ -212,6 +288,58 @@ mod tests {
         out.seal();
         let body = serde_json::to_vec(&out).unwrap();
         assert!(Manifest::parse("x", p, &body).is_err());
+    }
+
+    #[test]
+    fn damage_fields_keep_old_manifests_valid_and_round_trip() {
+        // An image without damage serialises exactly as before issue 9, so manifests
+        // written by older builds keep their root hash.
+        let m = sample();
+        let v = serde_json::to_value(&m).unwrap();
+        assert!(v["areas"][0].get("damage").is_none());
+        assert!(v["stats"].get("unreadable_bytes").is_none());
+        // The root is computed over the re-serialised struct: a manifest written
+        // before `unreadable` existed still parses with its stored root.
+        let mut old = v.clone();
+        old["areas"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("unreadable");
+        let body = serde_json::to_vec(&old).unwrap();
+        assert_eq!(Manifest::parse("x", Path::new("x.json"), &body).unwrap(), m);
+        let mut d = sample();
+        d.areas[0].unreadable = vec![ByteExtent {
+            offset: 4096,
+            len: 512,
+        }];
+        d.areas[0].damage = Some(DamageReport {
+            fs: "ext4".into(),
+            files: vec![crate::rescue::owners::DamagedFile {
+                id: 12,
+                path: Some("/a/b.txt".into()),
+                bad_bytes: 512,
+                record_hit: false,
+            }],
+            metadata: vec![crate::rescue::owners::DamagedMeta {
+                what: "journal (inode 8)".into(),
+                bad_bytes: 0,
+            }],
+            unowned_bytes: 0,
+            warnings: vec![],
+        });
+        d.stats.unreadable_bytes = 512;
+        d.seal();
+        let body = serde_json::to_vec(&d).unwrap();
+        let back = Manifest::parse("x", Path::new("x.json"), &body).unwrap();
+        assert_eq!(back, d);
+        let lines = back.damage_lines();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            lines[0].starts_with("area p1: 512 B unreadable in 1 range(s)"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("journal (inode 8)"));
+        assert!(lines[2].contains("/a/b.txt (inode 12)"), "{lines:?}");
     }
 
     #[test]

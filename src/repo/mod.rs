@@ -32,7 +32,7 @@ pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
 pub use verify::{verify, Damage, VerifyReport};
 
 use error::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// An open repository directory.
@@ -50,6 +50,20 @@ pub struct ImageSummary {
     pub areas: Vec<String>,
     pub data_bytes: u64,
     pub stats: ImageStats,
+    /// Unreadable ranges and who owns them, in plain words (`Manifest::damage_lines`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<String>,
+    /// The same per area, structured, for tools reading `images --json`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damage_reports: Vec<AreaDamage>,
+}
+
+/// One area's unreadable ranges (area-relative) and their owners.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AreaDamage {
+    pub area: String,
+    pub unreadable: Vec<crate::usedmap::ByteExtent>,
+    pub report: Option<crate::rescue::owners::DamageReport>,
 }
 
 impl Repository {
@@ -159,6 +173,17 @@ impl Repository {
             .map(|n| {
                 self.load_manifest(&n).map(|m| ImageSummary {
                     data_bytes: m.data_bytes(),
+                    damage: m.damage_lines(),
+                    damage_reports: m
+                        .areas
+                        .iter()
+                        .filter(|a| !a.unreadable.is_empty())
+                        .map(|a| AreaDamage {
+                            area: a.name.clone(),
+                            unreadable: a.unreadable.clone(),
+                            report: a.damage.clone(),
+                        })
+                        .collect(),
                     areas: m.areas.iter().map(|a| a.name.clone()).collect(),
                     name: m.name,
                     created_unix: m.created_unix,

@@ -13,11 +13,11 @@ pub mod ntfs;
 
 use crate::device::BlockDevice;
 use crate::rescue::BadRange;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A file (inode or MFT record) that owns unreadable bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DamagedFile {
     /// Inode number (ext) or MFT record number (NTFS).
     pub id: u64,
@@ -31,7 +31,7 @@ pub struct DamagedFile {
 }
 
 /// A filesystem structure that owns unreadable bytes, said plainly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DamagedMeta {
     /// e.g. "superblock", "group descriptors", "inode table of group 3 (inodes 24577-32768)",
     /// "journal (inode 8)", "$MFT record 0..15".
@@ -40,7 +40,7 @@ pub struct DamagedMeta {
 }
 
 /// Who owns the unreadable bytes of one filesystem.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DamageReport {
     pub fs: String,
     pub files: Vec<DamagedFile>,
