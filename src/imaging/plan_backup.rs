@@ -231,6 +231,7 @@ impl PlannedDisk {
                     meta: a.meta.clone(),
                     chunks: Vec::new(),
                     unreadable: Vec::new(),
+                    damage: None,
                 })
                 .collect(),
             stats: Default::default(),
