@@ -1,0 +1,142 @@
+//! Group structures hit by bad bytes, and the walk over every in-use inode
+//! (reading a damaged inode table record by record).
+
+use super::*;
+
+impl<'a> Ext<'a> {
+    /// Group structures hit by bad bytes, in disk order of discovery.
+    pub(super) fn metadata(&mut self, bad: &BadSet, out: &mut Vec<DamagedMeta>) -> HashSet<u64> {
+        let bs = self.sb.bs;
+        let mut record_hit_inodes = HashSet::new();
+        let push = |what: String, start_block: u64, blocks: u64, out: &mut Vec<DamagedMeta>| {
+            let n = bad.hits(start_block.saturating_mul(bs), blocks.saturating_mul(bs));
+            if n > 0 {
+                out.push(DamagedMeta { what, bad_bytes: n });
+            }
+        };
+        let sb_hit = bad.hits(1024, 1024);
+        if sb_hit > 0 {
+            out.push(DamagedMeta {
+                what: "primary superblock".into(),
+                bad_bytes: sb_hit,
+            });
+        }
+        let gdt_blocks = (self.sb.groups * self.sb.desc_size).div_ceil(bs);
+        if self.sb.incompat & INCOMPAT_META_BG != 0 {
+            self.warnings.push(
+                "meta_bg descriptor placement is not examined; only group 0's table is named"
+                    .into(),
+            );
+        }
+        let itable_blocks = (self.sb.ipg * self.sb.inode_size).div_ceil(bs);
+        for g in 0..self.sb.groups {
+            let first = self.sb.first_data_block + g * self.sb.bpg;
+            if self.has_super(g) {
+                if g > 0 {
+                    push(format!("backup superblock in group {g}"), first, 1, out);
+                }
+                if g == 0 || self.sb.incompat & INCOMPAT_META_BG == 0 {
+                    let what = if g == 0 {
+                        "group descriptors".to_string()
+                    } else {
+                        format!("backup group descriptors in group {g}")
+                    };
+                    push(what, first + 1, gdt_blocks, out);
+                    push(
+                        format!("reserved descriptor blocks in group {g}"),
+                        first + 1 + gdt_blocks,
+                        self.sb.reserved_gdt,
+                        out,
+                    );
+                }
+            }
+            let Some(d) = self.descs.get(g as usize) else {
+                break;
+            };
+            push(format!("block bitmap of group {g}"), d.block_bitmap, 1, out);
+            push(format!("inode bitmap of group {g}"), d.inode_bitmap, 1, out);
+            let n = bad.hits(d.inode_table.saturating_mul(bs), itable_blocks * bs);
+            if n > 0 {
+                let lo = g * self.sb.ipg + 1;
+                out.push(DamagedMeta {
+                    what: format!(
+                        "inode table of group {g} (inodes {lo}-{})",
+                        lo + self.sb.ipg - 1
+                    ),
+                    bad_bytes: n,
+                });
+                for i in 0..self.sb.ipg {
+                    let at = d
+                        .inode_table
+                        .saturating_mul(bs)
+                        .saturating_add(i * self.sb.inode_size);
+                    if bad.hits(at, self.sb.inode_size) > 0 {
+                        record_hit_inodes.insert(lo + i);
+                    }
+                }
+            }
+        }
+        record_hit_inodes
+    }
+
+    /// Calls `f(ino, raw_inode)` for every in-use inode whose record could be read.
+    pub(super) fn for_each_inode(&mut self, mut f: impl FnMut(&mut Self, u64, &[u8])) {
+        let isz = self.sb.inode_size;
+        let uninit_tracked =
+            self.sb.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0;
+        for g in 0..self.sb.groups {
+            let Some(d) = self.descs.get(g as usize) else {
+                break;
+            };
+            let (table, flags, unused) = (d.inode_table, d.flags, d.itable_unused);
+            let mut count = self.sb.ipg;
+            if uninit_tracked {
+                if flags & BG_INODE_UNINIT != 0 {
+                    continue;
+                }
+                count = count.saturating_sub(unused);
+            }
+            let total = count * isz;
+            let mut done = 0u64;
+            while done < total {
+                let len = (total - done).min(TABLE_READ);
+                let at = table.saturating_mul(self.sb.bs).saturating_add(done);
+                let first = g * self.sb.ipg + done / isz + 1;
+                match self.dev.read_vec(at, len as usize) {
+                    Ok(buf) => {
+                        for (k, raw) in buf.chunks_exact(isz as usize).enumerate() {
+                            visit(self, &mut f, first + k as u64, raw);
+                        }
+                    }
+                    Err(_) => {
+                        // A bad sector must not hide the other inodes of the piece:
+                        // read them one by one and skip only the unreadable ones.
+                        for k in 0..len / isz {
+                            match self.dev.read_vec(at + k * isz, isz as usize) {
+                                Ok(raw) => visit(self, &mut f, first + k, &raw),
+                                Err(e) => self.warnings.push(format!(
+                                    "inode {} of group {g} unreadable: {e}",
+                                    first + k
+                                )),
+                            }
+                        }
+                    }
+                }
+                done += len;
+            }
+        }
+    }
+}
+
+pub(super) fn visit<'a>(
+    ext: &mut Ext<'a>,
+    f: &mut impl FnMut(&mut Ext<'a>, u64, &[u8]),
+    ino: u64,
+    raw: &[u8],
+) {
+    let mode = le16(raw, 0).unwrap_or(0);
+    let links = le16(raw, 0x1A).unwrap_or(0);
+    if mode != 0 && links != 0 {
+        f(ext, ino, raw);
+    }
+}

@@ -1,0 +1,202 @@
+//! ext2/3/4: which inodes and which group structures own unreadable bytes.
+//!
+//! Walks the group descriptors (superblocks and their backups, descriptor tables,
+//! bitmaps, inode tables), then every in-use inode's extent tree or block map, then
+//! the directory tree from the root inode 2 for the paths of the hit inodes. Reads
+//! that fail (the disk is damaged) become warnings, and every count read from disk is
+//! bounded before it sizes a loop or an allocation.
+
+mod blocks;
+mod inodes;
+mod paths;
+mod superblock;
+
+use super::bad::BadSet;
+use super::{le16, le32, DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
+use crate::device::BlockDevice;
+use crate::rescue::BadRange;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+const FS: &str = "ext";
+const EXT4_EXTENTS_FL: u64 = 0x80000;
+const EXT4_INLINE_DATA_FL: u64 = 0x1000_0000;
+const INCOMPAT_FILETYPE: u64 = 0x2;
+const INCOMPAT_META_BG: u64 = 0x10;
+const INCOMPAT_64BIT: u64 = 0x80;
+const RO_COMPAT_SPARSE_SUPER: u64 = 0x1;
+const RO_COMPAT_GDT_CSUM: u64 = 0x10;
+const RO_COMPAT_METADATA_CSUM: u64 = 0x400;
+const COMPAT_SPARSE_SUPER2: u64 = 0x200;
+const BG_INODE_UNINIT: u64 = 0x1;
+/// Bounds that keep a garbage superblock from becoming a hang.
+const MAX_GROUPS: u64 = 1 << 22;
+const MAX_EXTENT_DEPTH: u32 = 5;
+const MAX_BLOCK_RUNS_PER_FILE: usize = 1 << 20;
+const MAX_DIR_BYTES: u64 = 64 << 20;
+const MAX_DIR_ENTRIES: u64 = 20_000_000;
+const TABLE_READ: u64 = 1 << 20;
+
+/// True when the ext magic sits at byte 1080.
+pub fn looks_like_ext(dev: &dyn BlockDevice) -> bool {
+    superblock_places().any(|(at, _)| {
+        dev.read_vec(at, 1024)
+            .ok()
+            .and_then(|b| le16(&b, 56))
+            .is_some_and(|m| m == 0xEF53)
+    })
+}
+
+/// Where a superblock may be found: the primary, then group 1's backup for each
+/// block size mke2fs uses (the first group holds 8 * block_size blocks). The
+/// second value is the block the descriptor table follows, in that block size.
+fn superblock_places() -> impl Iterator<Item = (u64, Option<(u64, u64)>)> {
+    std::iter::once((1024, None)).chain([1024u64, 2048, 4096].into_iter().map(|bs| {
+        let block = bs * 8 + u64::from(bs == 1024);
+        (block * bs, Some((bs, block)))
+    }))
+}
+
+/// (logical block, physical block, count) runs of a file's data.
+type Runs = Vec<(u64, u64, u64)>;
+
+struct Sb {
+    bs: u64,
+    blocks: u64,
+    first_data_block: u64,
+    bpg: u64,
+    ipg: u64,
+    inode_size: u64,
+    desc_size: u64,
+    groups: u64,
+    incompat: u64,
+    ro_compat: u64,
+    compat: u64,
+    first_ino: u64,
+    reserved_gdt: u64,
+    backup_bgs: [u64; 2],
+}
+
+struct Desc {
+    block_bitmap: u64,
+    inode_bitmap: u64,
+    inode_table: u64,
+    flags: u64,
+    itable_unused: u64,
+}
+
+struct Ext<'a> {
+    dev: &'a dyn BlockDevice,
+    sb: Sb,
+    descs: Vec<Desc>,
+    warnings: Warnings,
+}
+
+fn bad_field(dev: &dyn BlockDevice, field: &'static str, value: u64) -> OwnerError {
+    OwnerError::BadField {
+        device: dev.describe(),
+        fs: FS,
+        field,
+        value,
+    }
+}
+
+fn reserved_name(ino: u64) -> String {
+    match ino {
+        1 => "bad blocks list (inode 1)".into(),
+        5 => "boot loader inode (inode 5)".into(),
+        7 => "resize inode (inode 7: reserved descriptor blocks)".into(),
+        8 => "journal (inode 8)".into(),
+        3 | 4 => format!("quota file (inode {ino})"),
+        n => format!("reserved inode {n}"),
+    }
+}
+
+/// Names the owners of `bad` (bytes relative to the start of the ext filesystem).
+pub fn ext_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageReport, OwnerError> {
+    let set = BadSet::new(bad);
+    let mut ext = Ext::open(dev)?;
+    let mut report = DamageReport {
+        fs: "ext".into(),
+        ..Default::default()
+    };
+    if set.is_empty() {
+        return Ok(report);
+    }
+    let record_hit = ext.metadata(&set, &mut report.metadata);
+    let first_ino = ext.sb.first_ino;
+    let bs = ext.sb.bs;
+    let mut files: BTreeMap<u64, DamagedFile> = BTreeMap::new();
+    let mut reserved: BTreeMap<u64, u64> = BTreeMap::new();
+    ext.for_each_inode(|ext, ino, raw| {
+        let (runs, meta) = match ext.runs(raw) {
+            Ok(r) => r,
+            Err(e) => {
+                ext.warnings
+                    .push(format!("inode {ino}: block map not followed: {e}"));
+                return;
+            }
+        };
+        let mut n = 0u64;
+        for (_, phys, len) in runs {
+            n = n.saturating_add(set.hits(phys.saturating_mul(bs), len.saturating_mul(bs)));
+        }
+        for b in meta {
+            n = n.saturating_add(set.hits(b.saturating_mul(bs), bs));
+        }
+        if n == 0 {
+            return;
+        }
+        if ino != 2 && ino < first_ino {
+            reserved.insert(ino, n);
+        } else {
+            files.insert(
+                ino,
+                DamagedFile {
+                    id: ino,
+                    path: None,
+                    bad_bytes: n,
+                    record_hit: false,
+                },
+            );
+        }
+    });
+    for ino in record_hit {
+        if ino != 2 && ino < first_ino {
+            continue;
+        }
+        files
+            .entry(ino)
+            .or_insert(DamagedFile {
+                id: ino,
+                path: None,
+                bad_bytes: 0,
+                record_hit: true,
+            })
+            .record_hit = true;
+    }
+    for (ino, n) in reserved {
+        report.metadata.push(DamagedMeta {
+            what: reserved_name(ino),
+            bad_bytes: n,
+        });
+    }
+    let owned = report.metadata.iter().map(|m| m.bad_bytes).sum::<u64>()
+        + files.values().map(|f| f.bad_bytes).sum::<u64>();
+    let wanted: HashSet<u64> = files.keys().copied().collect();
+    let names = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        ext.paths(&wanted)
+    };
+    for f in files.values_mut() {
+        f.path = if f.id == 2 {
+            Some("/".into())
+        } else {
+            names.get(&f.id).cloned()
+        };
+    }
+    report.files = files.into_values().collect();
+    report.unowned_bytes = set.total().saturating_sub(owned);
+    report.warnings = ext.warnings.into_vec();
+    Ok(report)
+}
