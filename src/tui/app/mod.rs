@@ -1,0 +1,562 @@
+//! The TUI's state machine: `event` turns keys into state changes, `update` takes
+//! everything else (ticks, job progress, job results), `draw(&self)` only renders.
+//! Keeping drawing free of side effects is what lets the snapshot tests render every
+//! screen from a state built by the same key sequences a user would type.
+
+use super::model::{
+    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, PlanView, RepoCandidate,
+    RepoTarget, RestoreOptions, RestoreRequest, SizeChoice, VerifyRequest,
+};
+use super::screens;
+use super::services::{JobHandle, JobOutcome, Services};
+use crate::progress::{Progress, ProgressEvent};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::Frame;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod input;
+mod pick;
+mod write;
+
+use input::{edit, key, valid_name};
+pub use input::{on_disk, parse_size, slug};
+
+/// Everything that reaches the main loop, on one channel.
+#[derive(Debug)]
+pub enum Msg {
+    Input(Event),
+    Tick,
+    Progress(ProgressEvent),
+    JobDone(JobOutcome),
+}
+
+/// What the main loop must do after an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    /// Leave the TUI for a shell, come back when it exits.
+    Shell,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Backup,
+    Restore,
+    Clone,
+    Verify,
+    Browse,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskPurpose {
+    BackupSource,
+    RestoreTarget,
+    CloneSource,
+    CloneTarget,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AskWhat {
+    PowerOff,
+    Quit,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Screen {
+    Home {
+        sel: usize,
+    },
+    Disks {
+        purpose: DiskPurpose,
+        sel: usize,
+        note: Option<String>,
+    },
+    Repos {
+        cands: Vec<RepoCandidate>,
+        sel: usize,
+        /// Some while the user types a path.
+        path: Option<String>,
+        note: Option<String>,
+    },
+    Images {
+        sel: usize,
+    },
+    Name {
+        input: String,
+        note: Option<String>,
+    },
+    Summary,
+    Plan {
+        sel: usize,
+        /// Some while the user types a size for the selected partition.
+        size: Option<String>,
+    },
+    Confirm {
+        input: String,
+        refused: bool,
+    },
+    Progress,
+    Done,
+    Error {
+        what: String,
+        next: String,
+    },
+    Ask {
+        what: AskWhat,
+    },
+}
+
+/// One step of a job (a partition, the verification pass).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PhaseView {
+    pub name: String,
+    pub total: u64,
+    pub done: u64,
+    pub finished: bool,
+}
+
+/// Live progress of the running job, fed by `ProgressEvent`s.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobView {
+    pub title: String,
+    /// What the job does (a backup's verify pass is `Verify`); decides what a cancel means.
+    pub kind: Option<Flow>,
+    pub total: u64,
+    pub done: u64,
+    pub phases: Vec<PhaseView>,
+    pub warnings: Vec<String>,
+    pub read_errors: u64,
+    pub unreadable: u64,
+    /// Seconds since the job started; set on ticks so `draw` stays pure.
+    pub elapsed_secs: f64,
+    pub cancelling: bool,
+}
+
+impl JobView {
+    pub fn rate(&self) -> Option<f64> {
+        (self.elapsed_secs >= 1.0).then(|| self.done as f64 / self.elapsed_secs)
+    }
+    pub fn eta_secs(&self) -> Option<u64> {
+        let rate = self.rate()?;
+        (rate > 0.0).then(|| (self.total.saturating_sub(self.done) as f64 / rate) as u64)
+    }
+    fn apply(&mut self, ev: ProgressEvent) {
+        match ev {
+            ProgressEvent::JobStart { total_bytes, .. } => self.total = total_bytes,
+            ProgressEvent::PhaseStart { name, total_bytes } => self.phases.push(PhaseView {
+                name,
+                total: total_bytes,
+                ..Default::default()
+            }),
+            ProgressEvent::Advance { bytes } => {
+                self.done = self.done.saturating_add(bytes);
+                if let Some(p) = self.phases.last_mut() {
+                    p.done = p.done.saturating_add(bytes);
+                }
+            }
+            ProgressEvent::ReadError { len, .. } => {
+                self.read_errors += 1;
+                self.unreadable = self.unreadable.saturating_add(len);
+            }
+            ProgressEvent::Warning { message } => {
+                if !self.warnings.contains(&message) {
+                    self.warnings.push(message)
+                }
+            }
+            ProgressEvent::PhaseEnd { .. } => {
+                if let Some(p) = self.phases.last_mut() {
+                    p.finished = true;
+                }
+            }
+            ProgressEvent::JobEnd { .. } => {}
+        }
+    }
+}
+
+/// What the user chose so far in the current flow.
+#[derive(Clone, Debug, Default)]
+pub struct Choices {
+    pub source: Option<DiskView>,
+    pub target: Option<DiskView>,
+    pub repo: Option<PathBuf>,
+    /// The partition the repository lives on, when one was picked (not a typed path).
+    pub repo_dev: Option<String>,
+    pub images: Vec<ImageView>,
+    pub image: Option<ImageView>,
+    pub name: String,
+    pub options: RestoreOptions,
+    pub plan: Option<Result<PlanView, String>>,
+}
+
+/// Forwards job progress into the TUI's channel.
+struct ChannelProgress(Sender<Msg>);
+
+impl Progress for ChannelProgress {
+    fn report(&self, event: ProgressEvent) {
+        let _ = self.0.send(Msg::Progress(event));
+    }
+}
+
+pub const HOME_ITEMS: [(&str, char); 7] = [
+    ("Backup a disk", 'b'),
+    ("Restore an image", 'r'),
+    ("Clone disk to disk", 'c'),
+    ("Verify an image", 'v'),
+    ("Browse images", 'i'),
+    ("Shell", 's'),
+    ("Power off", 'p'),
+];
+
+pub struct App {
+    pub services: Arc<dyn Services>,
+    pub stack: Vec<Screen>,
+    pub flow: Flow,
+    pub disks: Vec<DiskView>,
+    pub disks_error: Option<String>,
+    pub choices: Choices,
+    pub job: JobView,
+    pub report: Option<Result<JobReport, String>>,
+    /// The verify report that followed a backup.
+    pub verify_report: Option<Result<JobReport, String>>,
+    /// Ctrl-C was pressed during a job: ask before cancelling.
+    pub cancel_ask: bool,
+    handle: Option<JobHandle>,
+    job_started: Option<Instant>,
+    /// A backup is followed by a verification of the new image.
+    verify_next: bool,
+    pub(crate) last_refresh: Option<Instant>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+impl App {
+    pub fn new(services: Arc<dyn Services>) -> App {
+        let (tx, rx) = unbounded();
+        App {
+            services,
+            stack: vec![Screen::Home { sel: 0 }],
+            flow: Flow::Backup,
+            disks: Vec::new(),
+            disks_error: None,
+            choices: Choices::default(),
+            job: JobView::default(),
+            report: None,
+            verify_report: None,
+            cancel_ask: false,
+            handle: None,
+            job_started: None,
+            verify_next: false,
+            last_refresh: None,
+            tx,
+            rx,
+        }
+    }
+
+    /// For the input and tick threads.
+    pub fn sender(&self) -> Sender<Msg> {
+        self.tx.clone()
+    }
+
+    pub fn receiver(&self) -> Receiver<Msg> {
+        self.rx.clone()
+    }
+
+    pub fn screen(&self) -> &Screen {
+        // The stack always holds Home at the bottom.
+        self.stack.last().unwrap_or(&Screen::Home { sel: 0 })
+    }
+
+    pub fn job_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    fn push(&mut self, s: Screen) {
+        self.stack.push(s);
+    }
+
+    fn back(&mut self) {
+        if self.stack.len() > 1 {
+            self.stack.pop();
+        }
+    }
+
+    fn home(&mut self) {
+        self.stack.truncate(1);
+        self.choices = Choices::default();
+    }
+
+    fn error(&mut self, what: impl Into<String>, next: impl Into<String>) {
+        self.push(Screen::Error {
+            what: what.into(),
+            next: next.into(),
+        });
+    }
+
+    pub fn refresh_disks(&mut self) {
+        self.last_refresh = Some(Instant::now());
+        match self.services.list_disks() {
+            Ok(d) => {
+                self.disks = d;
+                self.disks_error = None;
+            }
+            Err(e) => self.disks_error = Some(e),
+        }
+        let n = self.disks.len();
+        if let Some(Screen::Disks { sel, .. }) = self.stack.last_mut() {
+            *sel = (*sel).min(n.saturating_sub(1));
+        }
+    }
+
+    /// Non-input messages: ticks, progress, job results.
+    pub fn update(&mut self, msg: Msg) -> Action {
+        match msg {
+            Msg::Input(ev) => return self.event(ev),
+            Msg::Tick => {
+                if let Some(t) = self.job_started {
+                    self.job.elapsed_secs = t.elapsed().as_secs_f64();
+                }
+                let due = self
+                    .last_refresh
+                    .map_or(true, |t| t.elapsed() >= Duration::from_secs(2));
+                if matches!(self.screen(), Screen::Disks { .. }) && due {
+                    self.refresh_disks();
+                }
+            }
+            Msg::Progress(ev) => {
+                if let Some(t) = self.job_started {
+                    self.job.elapsed_secs = t.elapsed().as_secs_f64();
+                }
+                self.job.apply(ev)
+            }
+            Msg::JobDone(outcome) => self.job_done(outcome),
+        }
+        Action::None
+    }
+
+    fn job_done(&mut self, outcome: JobOutcome) {
+        self.handle = None;
+        self.job_started = None;
+        self.cancel_ask = false;
+        if self.verify_next {
+            self.verify_next = false;
+            if outcome.is_ok() && !self.job.cancelling {
+                self.report = Some(outcome);
+                let req = VerifyRequest {
+                    repo: self.choices.repo.clone().unwrap_or_default(),
+                    image: self.choices.name.clone(),
+                };
+                let progress = self.progress_sink();
+                let h = self.services.start_verify(req, progress);
+                self.begin_job(Flow::Verify, "Verifying the new image", h);
+                return;
+            }
+        }
+        if self.flow == Flow::Backup && self.report.is_some() {
+            self.verify_report = Some(outcome);
+        } else {
+            self.report = Some(outcome);
+        }
+        if let Some(Screen::Progress) = self.stack.last() {
+            self.stack.pop();
+        }
+        self.push(Screen::Done);
+    }
+
+    fn progress_sink(&self) -> Arc<dyn Progress> {
+        Arc::new(ChannelProgress(self.tx.clone()))
+    }
+
+    fn begin_job(&mut self, kind: Flow, title: &str, handle: JobHandle) {
+        self.job = JobView {
+            title: title.into(),
+            kind: Some(kind),
+            ..Default::default()
+        };
+        self.job_started = Some(Instant::now());
+        let done = handle.done.clone();
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let outcome = done.recv().unwrap_or_else(|_| {
+                Err("The job stopped without saying how it ended. Please report this.".into())
+            });
+            let _ = tx.send(Msg::JobDone(outcome));
+        });
+        self.handle = Some(handle);
+        if !matches!(self.stack.last(), Some(Screen::Progress)) {
+            self.push(Screen::Progress);
+        }
+    }
+
+    /// Processes queued non-input messages until no job runs (tests, or `timeout`).
+    pub fn settle(&mut self, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if !self.job_running() {
+                while let Ok(m) = self.rx.try_recv() {
+                    self.update(m);
+                }
+                if !self.job_running() {
+                    return;
+                }
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(m) => {
+                    self.update(m);
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Convenience for tests and scripted input.
+    pub fn press(&mut self, code: KeyCode) -> Action {
+        self.event(Event::Key(key(code)))
+    }
+
+    pub fn type_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.press(KeyCode::Char(c));
+        }
+    }
+
+    pub fn event(&mut self, ev: Event) -> Action {
+        let Event::Key(k) = ev else {
+            return Action::None;
+        };
+        if k.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl_c = k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+        if self.cancel_ask {
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    if let Some(h) = &self.handle {
+                        h.request_cancel();
+                    }
+                    self.job.cancelling = true;
+                    self.cancel_ask = false;
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => self.cancel_ask = false,
+                _ => {}
+            }
+            return Action::None;
+        }
+        if ctrl_c {
+            if self.job_running() {
+                self.cancel_ask = true;
+            } else if !matches!(self.screen(), Screen::Ask { .. }) {
+                self.push(Screen::Ask {
+                    what: AskWhat::Quit,
+                });
+            }
+            return Action::None;
+        }
+        let screen = self.screen().clone();
+        match screen {
+            Screen::Home { sel } => self.on_home(sel, &k),
+            Screen::Disks { purpose, sel, .. } => {
+                self.on_disks(purpose, sel, &k);
+                Action::None
+            }
+            Screen::Repos { .. } => {
+                self.on_repos(&k);
+                Action::None
+            }
+            Screen::Images { sel } => {
+                self.on_images(sel, &k);
+                Action::None
+            }
+            Screen::Name { .. } => {
+                self.on_name(&k);
+                Action::None
+            }
+            Screen::Summary => {
+                match k.code {
+                    KeyCode::Enter => self.start_backup(),
+                    KeyCode::Esc => self.back(),
+                    _ => {}
+                }
+                Action::None
+            }
+            Screen::Plan { .. } => {
+                self.on_plan(&k);
+                Action::None
+            }
+            Screen::Confirm { .. } => {
+                self.on_confirm(&k);
+                Action::None
+            }
+            Screen::Progress => {
+                if k.code == KeyCode::Esc && self.job_running() {
+                    self.cancel_ask = true;
+                }
+                Action::None
+            }
+            Screen::Done => {
+                if matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
+                    self.home();
+                }
+                Action::None
+            }
+            Screen::Error { .. } => {
+                if matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
+                    self.back();
+                }
+                Action::None
+            }
+            Screen::Ask { what } => match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => match what {
+                    AskWhat::Quit => Action::Quit,
+                    AskWhat::PowerOff => match self.services.power_off() {
+                        Ok(()) => Action::Quit,
+                        Err(e) => {
+                            self.back();
+                            self.error(
+                                format!("Could not power off: {e}"),
+                                "Hold the power button, or choose Shell and run 'poweroff -f'.",
+                            );
+                            Action::None
+                        }
+                    },
+                },
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                    self.back();
+                    Action::None
+                }
+                _ => Action::None,
+            },
+        }
+    }
+
+    pub fn draw(&self, f: &mut Frame) {
+        match self.screen() {
+            Screen::Home { sel } => screens::home::draw(self, *sel, f),
+            Screen::Disks { purpose, sel, note } => {
+                screens::disks::draw(self, *purpose, *sel, note.as_deref(), f)
+            }
+            Screen::Repos {
+                cands,
+                sel,
+                path,
+                note,
+            } => screens::repos::draw(self, cands, *sel, path.as_deref(), note.as_deref(), f),
+            Screen::Images { sel } => screens::images::draw(self, *sel, f),
+            Screen::Name { input, note } => screens::name::draw(self, input, note.as_deref(), f),
+            Screen::Summary => screens::summary::draw(self, f),
+            Screen::Plan { sel, size } => screens::plan::draw(self, *sel, size.as_deref(), f),
+            Screen::Confirm { input, refused } => screens::confirm::draw(self, input, *refused, f),
+            Screen::Progress => screens::progress::draw(self, f),
+            Screen::Done => screens::done::draw(self, f),
+            Screen::Error { what, next } => screens::error::draw(what, next, f),
+            Screen::Ask { what } => screens::ask::draw(*what, f),
+        }
+        if self.cancel_ask {
+            screens::cancel::draw(self.job.kind.unwrap_or(self.flow), f);
+        }
+    }
+}

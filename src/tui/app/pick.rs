@@ -1,0 +1,300 @@
+//! Handlers for the choosing screens: home, disk picker, repository picker and
+//! image list. They only move between screens; nothing is written here.
+
+use super::*;
+
+impl App {
+    pub(super) fn on_home(&mut self, sel: usize, k: &KeyEvent) -> Action {
+        let n = HOME_ITEMS.len();
+        let choice = match k.code {
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.stack[0] = Screen::Home {
+                    sel: (sel + n - 1) % n,
+                };
+                None
+            }
+            KeyCode::Down | KeyCode::Char('j') | KeyCode::Tab => {
+                self.stack[0] = Screen::Home { sel: (sel + 1) % n };
+                None
+            }
+            KeyCode::Enter => Some(sel),
+            KeyCode::Char('q') => {
+                self.push(Screen::Ask {
+                    what: AskWhat::Quit,
+                });
+                None
+            }
+            KeyCode::Char(c) => HOME_ITEMS.iter().position(|(_, h)| *h == c),
+            _ => None,
+        };
+        let Some(i) = choice else {
+            return Action::None;
+        };
+        self.stack[0] = Screen::Home { sel: i };
+        self.choices = Choices::default();
+        self.report = None;
+        self.verify_report = None;
+        match i {
+            0 => {
+                self.flow = Flow::Backup;
+                self.open_disks(DiskPurpose::BackupSource);
+            }
+            1 => {
+                self.flow = Flow::Restore;
+                self.open_repos();
+            }
+            2 => {
+                self.flow = Flow::Clone;
+                self.open_disks(DiskPurpose::CloneSource);
+            }
+            3 => {
+                self.flow = Flow::Verify;
+                self.open_repos();
+            }
+            4 => {
+                self.flow = Flow::Browse;
+                self.open_repos();
+            }
+            5 => return Action::Shell,
+            _ => self.push(Screen::Ask {
+                what: AskWhat::PowerOff,
+            }),
+        }
+        Action::None
+    }
+
+    pub(super) fn open_disks(&mut self, purpose: DiskPurpose) {
+        self.push(Screen::Disks {
+            purpose,
+            sel: 0,
+            note: None,
+        });
+        self.refresh_disks();
+    }
+
+    pub(super) fn open_repos(&mut self) {
+        match self.services.list_repo_candidates() {
+            Ok(cands) => self.push(Screen::Repos {
+                cands,
+                sel: 0,
+                path: None,
+                note: None,
+            }),
+            Err(e) => self.error(
+                format!("Could not list the partitions: {e}"),
+                "Press Enter to go back, then try again. If a disk was just plugged in, wait a few seconds.",
+            ),
+        }
+    }
+
+    pub(super) fn set_note(&mut self, text: Option<String>) {
+        match self.stack.last_mut() {
+            Some(Screen::Disks { note, .. })
+            | Some(Screen::Repos { note, .. })
+            | Some(Screen::Name { note, .. }) => *note = text,
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_disks(&mut self, purpose: DiskPurpose, sel: usize, k: &KeyEvent) {
+        let n = self.disks.len();
+        match k.code {
+            KeyCode::Esc => self.back(),
+            KeyCode::Char('r') => self.refresh_disks(),
+            KeyCode::Up | KeyCode::Char('k') if sel > 0 => self.set_disk_sel(sel - 1),
+            KeyCode::Down | KeyCode::Char('j') if sel + 1 < n => self.set_disk_sel(sel + 1),
+            KeyCode::Enter => {
+                let Some(disk) = self.disks.get(sel).cloned() else {
+                    return;
+                };
+                match purpose {
+                    DiskPurpose::BackupSource => {
+                        if disk.boot_medium {
+                            self.set_note(Some(format!(
+                                "{} is the ironclone stick itself; pick the machine's disk.",
+                                disk.dev
+                            )));
+                            return;
+                        }
+                        self.choices.source = Some(disk);
+                        self.open_repos();
+                    }
+                    DiskPurpose::CloneSource => {
+                        self.choices.source = Some(disk);
+                        self.open_disks(DiskPurpose::CloneTarget);
+                    }
+                    DiskPurpose::RestoreTarget | DiskPurpose::CloneTarget => {
+                        if let Some(why) = disk.refuse_as_target() {
+                            self.set_note(Some(format!("Cannot write there: {why}")));
+                            return;
+                        }
+                        if let Some(r) = &self.choices.repo_dev {
+                            if on_disk(r, &disk.dev) {
+                                self.set_note(Some(format!(
+                                    "Cannot write there: {} holds the repository ({r}).",
+                                    disk.dev
+                                )));
+                                return;
+                            }
+                        }
+                        // Disks without a serial (loop, many virtual disks) are told
+                        // apart by their kernel name.
+                        let same = self.choices.source.as_ref().is_some_and(|s| {
+                            s.dev == disk.dev || (!s.serial.is_empty() && s.serial == disk.serial)
+                        });
+                        if purpose == DiskPurpose::CloneTarget && same {
+                            self.set_note(Some("That is the source disk.".into()));
+                            return;
+                        }
+                        self.choices.target = Some(disk);
+                        self.choices.options = RestoreOptions::default();
+                        self.replan();
+                        self.push(Screen::Plan { sel: 0, size: None });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn set_disk_sel(&mut self, v: usize) {
+        if let Some(Screen::Disks { sel, note, .. }) = self.stack.last_mut() {
+            *sel = v;
+            *note = None;
+        }
+    }
+
+    pub(super) fn on_repos(&mut self, k: &KeyEvent) {
+        let Some(Screen::Repos {
+            cands, sel, path, ..
+        }) = self.stack.last_mut()
+        else {
+            return;
+        };
+        let n = cands.len() + 1;
+        if let Some(p) = path {
+            match k.code {
+                KeyCode::Esc => *path = None,
+                KeyCode::Enter => {
+                    let target = RepoTarget::Path(PathBuf::from(p.trim()));
+                    self.choose_repo(target);
+                }
+                _ => {
+                    edit(p, k);
+                }
+            }
+            return;
+        }
+        match k.code {
+            KeyCode::Esc => self.back(),
+            KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(n - 1),
+            KeyCode::Char('/') => *path = Some(String::from("/")),
+            KeyCode::Enter => {
+                if let Some(c) = cands.get(*sel) {
+                    let target = RepoTarget::Partition(c.dev.clone());
+                    self.choose_repo(target);
+                } else {
+                    *path = Some(String::from("/"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn choose_repo(&mut self, target: RepoTarget) {
+        if let (RepoTarget::Partition(dev), Some(src), Flow::Backup) =
+            (&target, &self.choices.source, self.flow)
+        {
+            if on_disk(dev, &src.dev) {
+                self.set_note(Some(format!(
+                    "{dev} is on the disk being backed up; store the image on another disk."
+                )));
+                return;
+            }
+        }
+        let repo = match self.services.open_repo(&target) {
+            Ok(r) => r,
+            Err(e) => {
+                self.set_note(Some(e));
+                return;
+            }
+        };
+        let images = match self.services.list_images(&repo) {
+            Ok(i) => i,
+            Err(e) => {
+                self.error(
+                    format!("Could not read the repository at {}: {e}", repo.display()),
+                    "Press Enter to go back and pick another partition or path.",
+                );
+                return;
+            }
+        };
+        self.choices.repo = Some(repo);
+        self.choices.repo_dev = match &target {
+            RepoTarget::Partition(dev) => Some(dev.clone()),
+            RepoTarget::Path(_) => None,
+        };
+        self.choices.images = images;
+        if self.flow == Flow::Backup {
+            let base = self
+                .choices
+                .source
+                .as_ref()
+                .map(|d| slug(&d.model))
+                .filter(|s| !s.is_empty())
+                .or_else(|| self.services.hostname().map(|h| slug(&h)))
+                .unwrap_or_else(|| "disk".into());
+            let input = format!("{base}-{}", self.services.today());
+            self.push(Screen::Name { input, note: None });
+        } else if self.choices.images.is_empty() {
+            self.set_note(Some(
+                "No images in that repository. Pick another one.".into(),
+            ));
+        } else {
+            self.push(Screen::Images { sel: 0 });
+        }
+    }
+
+    pub(super) fn on_images(&mut self, sel: usize, k: &KeyEvent) {
+        let n = self.choices.images.len();
+        match k.code {
+            KeyCode::Esc => self.back(),
+            KeyCode::Up | KeyCode::Char('k') => {
+                self.stack.pop();
+                self.push(Screen::Images {
+                    sel: sel.saturating_sub(1),
+                });
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.stack.pop();
+                self.push(Screen::Images {
+                    sel: (sel + 1).min(n.saturating_sub(1)),
+                });
+            }
+            KeyCode::Enter => {
+                let Some(img) = self.choices.images.get(sel).cloned() else {
+                    return;
+                };
+                self.choices.image = Some(img.clone());
+                match self.flow {
+                    Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),
+                    Flow::Browse => {
+                        self.flow = Flow::Restore;
+                        self.open_disks(DiskPurpose::RestoreTarget);
+                    }
+                    Flow::Verify => {
+                        let req = VerifyRequest {
+                            repo: self.choices.repo.clone().unwrap_or_default(),
+                            image: img.name,
+                        };
+                        let h = self.services.start_verify(req, self.progress_sink());
+                        self.begin_job(Flow::Verify, "Verifying an image", h);
+                    }
+                    Flow::Backup | Flow::Clone => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}
