@@ -1,0 +1,389 @@
+//! The jobs behind the screens: backup, restore, verify and clone on job threads,
+//! cancellable through a device wrapper, each ending in a `JobReport`.
+
+use super::*;
+
+/// Wraps a device so a cancel makes the next read or write fail: the engines stop
+/// on an I/O error the way they stop on a bad disk, and a backup stopped before its
+/// manifest is written leaves no image.
+pub(super) struct Cancellable<'a> {
+    pub(super) inner: &'a dyn BlockDevice,
+    pub(super) cancel: &'a AtomicBool,
+}
+
+impl Cancellable<'_> {
+    fn check(&self, offset: u64) -> Result<(), DeviceError> {
+        if self.cancel.load(Ordering::SeqCst) {
+            Err(DeviceError::Query {
+                device: self.inner.describe(),
+                what: format!("cancelled by the user at byte {offset}"),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl BlockDevice for Cancellable<'_> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.check(offset)?;
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.check(offset)?;
+        self.inner.write_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        self.inner.logical_sector_size()
+    }
+    fn physical_sector_size(&self) -> u32 {
+        self.inner.physical_sector_size()
+    }
+    fn flush(&self) -> Result<(), DeviceError> {
+        self.inner.flush()
+    }
+    fn access(&self) -> crate::device::Access {
+        self.inner.access()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Ends a job: `JobEnd` for the progress screen, and a cancel named as such.
+pub(super) fn finish(
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+    r: Result<JobReport, String>,
+    what: &str,
+) -> JobOutcome {
+    progress.report(ProgressEvent::JobEnd { ok: r.is_ok() });
+    match r {
+        Err(_) if cancel.load(Ordering::SeqCst) => Err(format!("Cancelled. {what}")),
+        other => other,
+    }
+}
+
+pub(super) fn run_backup(
+    me: &RealServices,
+    req: &BackupRequest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, String> {
+    let disk = source_disk(me, &req.source_dev, &req.source_serial)?;
+    let disks = discover::list_disks(&me.paths).map_err(|e| e.to_string())?;
+    if let Ok(Some(h)) = disk_holding_path(&me.paths, &disks, &req.repo) {
+        if h.path == disk.path {
+            return Err(format!(
+                "The repository {} is on the disk being backed up ({}); store the image on another disk.",
+                req.repo.display(),
+                disk.describe()
+            ));
+        }
+    }
+    let dev = open_path(&disk.path, Access::ReadOnly)
+        .map_err(|e| format!("Could not open the source: {e}"))?;
+    let source = SourceInfo {
+        path: disk.path.display().to_string(),
+        model: disk.model.clone(),
+        serial: disk.serial.clone(),
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    };
+    let planned = plan_backup(&dev, source)
+        .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+    for w in &planned.warnings {
+        progress.report(ProgressEvent::Warning { message: w.clone() });
+    }
+    let repo = Repository::open_or_init(&req.repo)
+        .map_err(|e| format!("Could not open the repository {}: {e}", req.repo.display()))?;
+    let guarded = Cancellable {
+        inner: &dev,
+        cancel,
+    };
+    let t = std::time::Instant::now();
+    let m = repo::backup(
+        &repo,
+        &guarded,
+        &planned.plan,
+        &BackupOptions::new(&req.name),
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let s = &m.stats;
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "Image \"{}\" stored in {} in {:.0} s.",
+                m.name,
+                req.repo.display(),
+                t.elapsed().as_secs_f64()
+            ),
+            format!(
+                "Read {}: {} new stored as {}, {} already in the repository, {} zeros skipped.",
+                human_bytes(s.bytes_read),
+                human_bytes(s.new_bytes),
+                human_bytes(s.new_stored_bytes),
+                human_bytes(s.dedup_bytes),
+                human_bytes(s.zero_bytes)
+            ),
+        ],
+        boot_repairs: Vec::new(),
+        warnings: planned.warnings,
+    })
+}
+
+pub(super) fn run_restore(
+    me: &RealServices,
+    req: &RestoreRequest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, String> {
+    let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    me.check_target(&target, "the image repository", &req.repo)?;
+    let repo = Repository::open(&req.repo).map_err(|e| e.to_string())?;
+    let dev = open_path(&target.path, Access::ReadWrite)
+        .map_err(|e| format!("Could not open the target for writing: {e}"))?;
+    let plan = me.plan(
+        &req.repo,
+        &req.image,
+        dev.size(),
+        dev.logical_sector_size(),
+        &req.options,
+    )?;
+    // The last look before the first byte is written.
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    let guarded = Cancellable {
+        inner: &dev,
+        cancel,
+    };
+    let rep = restore_disk(
+        &repo,
+        &plan,
+        &guarded,
+        &target.path,
+        &DiskRestoreOptions {
+            new_ids: false,
+            verify_after: true,
+            repair: true,
+            nvram: true,
+            scratch_dir: req.repo.join("tmp"),
+            target_is_zeroed: false,
+        },
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "Image \"{}\" restored onto {} ({}).",
+                rep.image,
+                req.target_dev,
+                model_of(&target)
+            ),
+            format!(
+                "{} written, {} read back and compared.",
+                human_bytes(rep.bytes_written),
+                human_bytes(rep.bytes_verified)
+            ),
+        ],
+        boot_repairs: rep.steps,
+        warnings: Vec::new(),
+    })
+}
+
+pub(super) fn run_verify(
+    req: &VerifyRequest,
+    progress: Arc<dyn Progress>,
+    cancel: &AtomicBool,
+) -> Result<JobReport, String> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (path, image) = (req.repo.clone(), req.image.clone());
+    // The verifier has no cancel hook; it only reads, so a cancelled one is left to
+    // finish on its own while the user moves on.
+    std::thread::spawn(move || {
+        let r = Repository::open(&path)
+            .and_then(|r| repo::verify(&r, Some(&image), &*progress))
+            .map_err(|e| e.to_string());
+        let _ = tx.send(r);
+    });
+    let rep = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(r) => break r?,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if cancel.load(Ordering::SeqCst) {
+                    return Err("stopped".into());
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return Err("The verifier stopped without a result.".into())
+            }
+        }
+    };
+    if !rep.ok() {
+        let mut lines: Vec<String> = rep.problems.iter().map(|p| p.to_string()).collect();
+        lines.extend(rep.damages.iter().map(|d| {
+            format!(
+                "image {} area {} bytes {}..{}: {}",
+                d.image,
+                d.area,
+                d.area_offset,
+                d.area_offset.saturating_add(d.len),
+                d.what
+            )
+        }));
+        return Err(format!("The image is damaged: {}", lines.join("; ")));
+    }
+    Ok(JobReport {
+        summary: vec![format!(
+            "Image \"{}\": every chunk read back and its checksum matches ({} chunks).",
+            req.image, rep.chunks_checked
+        )],
+        ..Default::default()
+    })
+}
+
+/// Where a clone keeps its temporary repository: `IRONCLONE_SCRATCH`, else
+/// /var/tmp/ironclone.
+pub(super) fn scratch_root() -> PathBuf {
+    std::env::var_os("IRONCLONE_SCRATCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ironclone"))
+}
+
+/// Removes a clone's temporary repository however the clone ends.
+pub(super) struct TempRepo(PathBuf);
+impl Drop for TempRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A clone is a backup into a temporary repository followed by a restore from it:
+/// the same planner, resize and boot repair as a restore, and the same checks.
+pub(super) fn run_clone(
+    me: &RealServices,
+    req: &CloneRequest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, String> {
+    let src = source_disk(me, &req.source_dev, &req.source_serial)?;
+    let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    if target.path == src.path {
+        return Err("The target is the source disk.".into());
+    }
+    let root = scratch_root();
+    std::fs::create_dir_all(&root).map_err(|e| {
+        format!(
+            "Could not create the scratch folder {}: {e}",
+            root.display()
+        )
+    })?;
+    me.check_target(&target, "the clone's scratch folder", &root)?;
+    let dev = open_path(&src.path, Access::ReadOnly)
+        .map_err(|e| format!("Could not open the source: {e}"))?;
+    let planned = plan_backup(&dev, source_info(&src, &dev))
+        .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+    let need = planned.plan.total_bytes();
+    let free = nix::sys::statvfs::statvfs(&root)
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+        .unwrap_or(0);
+    if free < need {
+        return Err(format!(
+            "A clone passes through a temporary copy in {}, which has {} free; it needs up to {}. \
+             Set IRONCLONE_SCRATCH to a bigger folder, or back up and restore through a repository.",
+            root.display(),
+            human_bytes(free),
+            human_bytes(need)
+        ));
+    }
+    for w in &planned.warnings {
+        progress.report(ProgressEvent::Warning { message: w.clone() });
+    }
+    let tmp = TempRepo(root.join(format!("clone-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&tmp.0);
+    let repo = Repository::open_or_init(&tmp.0).map_err(|e| e.to_string())?;
+    let m = repo::backup(
+        &repo,
+        &Cancellable {
+            inner: &dev,
+            cancel,
+        },
+        &planned.plan,
+        &BackupOptions::new("clone"),
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let out = open_path(&target.path, Access::ReadWrite)
+        .map_err(|e| format!("Could not open the target for writing: {e}"))?;
+    let plan = plan_restore(
+        &m,
+        out.size(),
+        out.logical_sector_size(),
+        &plan_options(&req.options),
+    )
+    .map_err(|e| e.to_string())?;
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    let rep = restore_disk(
+        &repo,
+        &plan,
+        &Cancellable {
+            inner: &out,
+            cancel,
+        },
+        &target.path,
+        &DiskRestoreOptions {
+            new_ids: false,
+            verify_after: true,
+            repair: true,
+            nvram: true,
+            scratch_dir: tmp.0.join("tmp"),
+            target_is_zeroed: false,
+        },
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "{} ({}) cloned onto {} ({}).",
+                req.source_dev,
+                model_of(&src),
+                req.target_dev,
+                model_of(&target)
+            ),
+            format!(
+                "{} written, {} read back and compared.",
+                human_bytes(rep.bytes_written),
+                human_bytes(rep.bytes_verified)
+            ),
+        ],
+        boot_repairs: rep.steps,
+        warnings: planned.warnings,
+    })
+}
+
+pub(super) fn source_info(d: &Disk, dev: &dyn BlockDevice) -> SourceInfo {
+    SourceInfo {
+        path: d.path.display().to_string(),
+        model: d.model.clone(),
+        serial: d.serial.clone(),
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    }
+}
+
+/// The chosen source, still the disk the user picked (names move on hotplug).
+pub(super) fn source_disk(me: &RealServices, dev: &str, serial: &str) -> Result<Disk, String> {
+    let disk = me.disk(dev)?;
+    if disk.serial.clone().unwrap_or_default().trim() != serial.trim() {
+        return Err(format!(
+            "{dev} is now {}, not the disk you chose. Nothing was read.",
+            disk.describe()
+        ));
+    }
+    Ok(disk)
+}
