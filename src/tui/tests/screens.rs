@@ -1,0 +1,201 @@
+//! Snapshot tests of every screen at 80x25, and the check that docs/SCREENS.md
+//! matches them.
+
+use super::*;
+
+#[test]
+fn snap_home() {
+    let (app, _) = app();
+    snap("home", &app);
+}
+
+#[test]
+fn snap_disk_picker_with_warnings() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('b'));
+    snap("disks_backup_hibernated", &app);
+    app.press(KeyCode::Down);
+    snap("disks_backup_journal", &app);
+}
+
+#[test]
+fn snap_restore_target_refused() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('r'));
+    enter(&mut app);
+    enter(&mut app);
+    for _ in 0..3 {
+        app.press(KeyCode::Down); // sdc: the boot medium
+    }
+    enter(&mut app);
+    assert!(matches!(app.screen(), Screen::Disks { note: Some(_), .. }));
+    snap("disks_restore_refused_boot_medium", &app);
+    assert!(fake.recorded().is_empty());
+}
+
+#[test]
+fn snap_repo_picker() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('i'));
+    snap("repos", &app);
+    app.press(KeyCode::Char('/'));
+    app.type_str("mnt/usb");
+    snap("repos_typing_path", &app);
+    enter(&mut app); // "/mnt/usb" holds no images in the fake
+    assert!(matches!(app.screen(), Screen::Repos { note: Some(_), .. }));
+}
+
+#[test]
+fn snap_images() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('i'));
+    enter(&mut app);
+    snap("images_browse", &app);
+}
+
+#[test]
+fn snap_backup_name_summary_progress_done() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    enter(&mut app);
+    enter(&mut app);
+    snap("backup_name", &app);
+    enter(&mut app);
+    snap("backup_summary", &app);
+
+    // A job frozen midway, with a read error and a warning, for the progress screen.
+    let mut frozen = app_with(fake.clone());
+    to_backup_summary(&mut frozen);
+    frozen.stack.push(Screen::Progress);
+    frozen.job = JobView {
+        title: "Backing up".into(),
+        ..Default::default()
+    };
+    let gib = 1u64 << 30;
+    for ev in [
+        ProgressEvent::JobStart {
+            job: "backup".into(),
+            total_bytes: 213 * gib,
+        },
+        ProgressEvent::PhaseStart {
+            name: "partition 1 (vfat)".into(),
+            total_bytes: 38 << 20,
+        },
+        ProgressEvent::Advance { bytes: 38 << 20 },
+        ProgressEvent::PhaseEnd {
+            name: "partition 1 (vfat)".into(),
+        },
+        ProgressEvent::PhaseStart {
+            name: "partition 3 (ntfs)".into(),
+            total_bytes: 212 * gib,
+        },
+        ProgressEvent::Advance { bytes: 95 * gib },
+        ProgressEvent::ReadError {
+            offset: 123 << 20,
+            len: 64 << 10,
+        },
+        ProgressEvent::Warning {
+            message: "64.0 KiB unreadable in partition 3: Users/ana/Documents/tax-2025.pdf".into(),
+        },
+    ] {
+        frozen.update(Msg::Progress(ev));
+    }
+    frozen.job.elapsed_secs = 600.0;
+    snap("backup_progress", &frozen);
+    ctrl_c(&mut frozen);
+    assert!(
+        !frozen.cancel_ask,
+        "no job runs in the frozen app: Ctrl-C asks to quit"
+    );
+
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert_eq!(app.screen(), &Screen::Done);
+    snap("backup_done", &app);
+}
+
+#[test]
+fn snap_restore_plan_and_edits() {
+    let (mut app, _) = app();
+    to_restore_plan(&mut app);
+    snap("restore_plan", &app);
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Char('s'));
+    app.type_str("100G");
+    snap("restore_plan_typing_size", &app);
+    enter(&mut app);
+    // 100 GiB is below the 212 GiB of data on partition 3: refused in plain words.
+    assert!(matches!(app.choices.plan, Some(Err(_))));
+    snap("restore_plan_does_not_fit", &app);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Plan { .. }),
+        "a plan that does not fit cannot be confirmed"
+    );
+    app.press(KeyCode::Char('x'));
+    assert!(matches!(app.choices.plan, Some(Ok(_))));
+}
+
+#[test]
+fn snap_confirm_and_restore_done() {
+    let (mut app, fake) = app();
+    to_restore_plan(&mut app);
+    enter(&mut app);
+    snap("confirm_empty", &app);
+    app.type_str("S649");
+    snap("confirm_partial", &app);
+    enter(&mut app);
+    snap("confirm_refused", &app);
+    assert!(fake.recorded().is_empty());
+    app.type_str("NF0R812345K");
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert_eq!(app.screen(), &Screen::Done);
+    snap("restore_done_boot_repairs", &app);
+}
+
+#[test]
+fn snap_error_and_questions() {
+    let (mut app, _) = app();
+    app.stack.push(Screen::Error {
+        what: "Could not mount /dev/sdd1: the ext4 filesystem needs a check (e2fsck).".into(),
+        next: "Press Enter to go back and pick another partition, or run e2fsck from the Shell."
+            .into(),
+    });
+    snap("error", &app);
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Char('p'));
+    snap("ask_power_off", &app);
+    app.press(KeyCode::Char('n'));
+    ctrl_c(&mut app);
+    snap("ask_quit", &app);
+}
+
+#[test]
+fn screens_doc_matches_snapshots() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let doc = std::fs::read_to_string(format!("{root}/docs/SCREENS.md")).expect("docs/SCREENS.md");
+    let mut snaps = Vec::new();
+    for e in std::fs::read_dir(format!("{root}/src/tui/snapshots")).expect("snapshots dir") {
+        let text = std::fs::read_to_string(e.expect("entry").path()).expect("snapshot");
+        // The screen follows the second `---` line of insta's header.
+        let body: Vec<&str> = text.splitn(3, "---\n").collect();
+        if let Some(b) = body.get(2) {
+            snaps.push(b.trim_end().to_string());
+        }
+    }
+    let blocks: Vec<&str> = doc.split("```text\n").skip(1).collect();
+    assert!(
+        blocks.len() >= 15,
+        "docs/SCREENS.md has {} screens",
+        blocks.len()
+    );
+    for b in blocks {
+        let screen = b.split("```").next().unwrap_or("").trim_end();
+        assert!(
+            snaps.iter().any(|s| s == screen),
+            "docs/SCREENS.md is stale; run scripts/screens-doc.sh. Block:\n{screen}"
+        );
+    }
+}
