@@ -1,0 +1,183 @@
+//! Shared by the rescue end-to-end tests: a disk image whose ext4 partition has a
+//! known file and inode-table block to damage, the CLI runner, loop devices.
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use ironclone::device::{open_path, Access, BlockDevice};
+use ironclone::rescue::{Fault, FaultKind};
+use ironclone::usedmap::ByteExtent;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const MIB: u64 = 1 << 20;
+/// The partition starts at 1 MiB; it holds a 32 MiB ext4 with 4 KiB blocks.
+pub const PART: u64 = MIB;
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (install e2fsprogs/util-linux): {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub struct Fixture {
+    pub _dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub disk: PathBuf,
+    /// Partition-relative byte ranges: one on /sub/dir/deep.bin, one on the last
+    /// block of group 0's inode table.
+    pub file_bad: ByteExtent,
+    pub itable_bad: ByteExtent,
+}
+
+pub fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let tree = d.join("tree");
+    std::fs::create_dir_all(tree.join("sub/dir")).unwrap();
+    std::fs::write(tree.join("a.txt"), b"hello").unwrap();
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8 + 1).collect();
+    std::fs::write(tree.join("sub/dir/deep.bin"), &big).unwrap();
+    let fs = d.join("fs.img");
+    std::fs::File::create(&fs)
+        .unwrap()
+        .set_len(32 * MIB)
+        .unwrap();
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-d"])
+        .arg(&tree)
+        .arg(&fs));
+    // Independent tools say where things are.
+    let blocks: Vec<u64> = run(Command::new("debugfs")
+        .arg("-R")
+        .arg("blocks /sub/dir/deep.bin")
+        .arg(&fs))
+    .split_whitespace()
+    .map(|w| w.parse().unwrap())
+    .collect();
+    assert!(blocks.len() > 100, "{blocks:?}");
+    let dump = run(Command::new("dumpe2fs").arg(&fs));
+    let itable_last: u64 = dump
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("Inode table at ")?;
+            let range = rest.split_whitespace().next()?;
+            range.split('-').nth(1)?.parse().ok()
+        })
+        .expect("dumpe2fs prints group 0's inode table");
+    let disk = d.join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(48 * MIB)
+        .unwrap();
+    let mut sf = Command::new("sfdisk");
+    sf.arg("-q").arg(&disk).stdin(std::process::Stdio::piped());
+    let mut child = sf.spawn().expect("sfdisk (util-linux) is required");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, size=65536, type=83\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    run(Command::new("dd")
+        .arg(format!("if={}", fs.display()))
+        .arg(format!("of={}", disk.display()))
+        .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]));
+    Fixture {
+        _dir: dir,
+        dir: d,
+        disk,
+        // 3 sectors inside block 40 of the file, then a whole inode-table block.
+        file_bad: ByteExtent {
+            offset: blocks[40] * 4096 + 1024,
+            len: 1536,
+        },
+        itable_bad: ByteExtent {
+            offset: itable_last * 4096,
+            len: 4096,
+        },
+    }
+}
+
+pub fn sha(path: &Path) -> String {
+    run(Command::new("sha256sum").arg(path))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+pub fn faults(f: &Fixture) -> Vec<Fault> {
+    let mut v = vec![f.itable_bad, f.file_bad];
+    v.sort();
+    v.into_iter()
+        .map(|e| Fault {
+            offset: PART + e.offset,
+            len: e.len,
+            kind: FaultKind::Eio,
+        })
+        .collect()
+}
+
+pub fn ironclone(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ironclone"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn read_at(path: &Path, offset: u64, len: u64) -> Vec<u8> {
+    let dev = open_path(path, Access::ReadOnly).unwrap();
+    dev.read_vec(offset, len as usize).unwrap()
+}
+
+/// Detaches the loop device this test attached (and only that one).
+pub struct Loop(pub PathBuf);
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("partx")
+            .arg("-d")
+            .arg(&self.0)
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+pub fn attach(file: &Path, partitions: bool) -> Loop {
+    let dev = run(Command::new("losetup").args(["-f", "--show"]).arg(file))
+        .trim()
+        .to_string();
+    let lo = Loop(PathBuf::from(dev));
+    if partitions {
+        run(Command::new("partx").arg("-u").arg(&lo.0));
+    }
+    lo
+}
+
+pub fn getro(dev: &Path) -> String {
+    run(Command::new("blockdev").arg("--getro").arg(dev))
+        .trim()
+        .to_string()
+}
