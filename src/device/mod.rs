@@ -78,56 +78,37 @@ pub trait BlockDevice: Send + Sync {
 /// The largest single metadata read a parser may ask for (256 MiB).
 pub const MAX_METADATA_READ: usize = 256 << 20;
 
-impl<T: BlockDevice + ?Sized> BlockDevice for Arc<T> {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
-        (**self).write_at(offset, buf)
-    }
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    fn logical_sector_size(&self) -> u32 {
-        (**self).logical_sector_size()
-    }
-    fn physical_sector_size(&self) -> u32 {
-        (**self).physical_sector_size()
-    }
-    fn flush(&self) -> Result<(), DeviceError> {
-        (**self).flush()
-    }
-    fn access(&self) -> Access {
-        (**self).access()
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
+/// A shared or borrowed device is the device: every method forwards, so parsers can
+/// take `&dyn BlockDevice` and jobs can hold an `Arc` to the same one.
+macro_rules! forward_block_device {
+    ($($ty:ty),*) => {$(
+        impl<T: BlockDevice + ?Sized> BlockDevice for $ty {
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+                (**self).read_at(offset, buf)
+            }
+            fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+                (**self).write_at(offset, buf)
+            }
+            fn size(&self) -> u64 {
+                (**self).size()
+            }
+            fn logical_sector_size(&self) -> u32 {
+                (**self).logical_sector_size()
+            }
+            fn physical_sector_size(&self) -> u32 {
+                (**self).physical_sector_size()
+            }
+            fn flush(&self) -> Result<(), DeviceError> {
+                (**self).flush()
+            }
+            fn access(&self) -> Access {
+                (**self).access()
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+        }
+    )*};
 }
 
-impl<T: BlockDevice + ?Sized> BlockDevice for &T {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        (**self).read_at(offset, buf)
-    }
-    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
-        (**self).write_at(offset, buf)
-    }
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    fn logical_sector_size(&self) -> u32 {
-        (**self).logical_sector_size()
-    }
-    fn physical_sector_size(&self) -> u32 {
-        (**self).physical_sector_size()
-    }
-    fn flush(&self) -> Result<(), DeviceError> {
-        (**self).flush()
-    }
-    fn access(&self) -> Access {
-        (**self).access()
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-}
+forward_block_device!(Arc<T>, &T);
