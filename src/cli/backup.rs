@@ -88,25 +88,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             None
         }
     };
-    let disk = if dev.is_block_device() {
-        let canon = std::fs::canonicalize(&a.source).unwrap_or_else(|_| a.source.clone());
-        discover::list_disks(&SysPaths::default())
-            .ok()
-            .and_then(|ds| ds.into_iter().find(|d| d.path == canon))
+    // One discovery pass (it probes every partition of every disk) serves both the
+    // source's identity and the check that the repository is not on it.
+    let paths = SysPaths::default();
+    let disks = if dev.is_block_device() {
+        discover::list_disks(&paths).unwrap_or_default()
     } else {
-        None
+        Vec::new()
     };
+    let canon = std::fs::canonicalize(&a.source).unwrap_or_else(|_| a.source.clone());
+    let disk = disks.iter().find(|d| d.path == canon).cloned();
     if let Some(d) = &disk {
-        let paths = SysPaths::default();
-        if let Ok(disks) = discover::list_disks(&paths) {
-            if let Ok(Some(h)) = discover::disk_holding_path(&paths, &disks, &a.repo) {
-                if h.path == d.path {
-                    anyhow::bail!(
-                        "the repository {} is on the disk being backed up ({}); put it on another disk",
-                        a.repo.display(),
-                        d.describe()
-                    );
-                }
+        if let Ok(Some(h)) = discover::disk_holding_path(&paths, &disks, &a.repo) {
+            if h.path == d.path {
+                anyhow::bail!(
+                    "the repository {} is on the disk being backed up ({}); put it on another disk",
+                    a.repo.display(),
+                    d.describe()
+                );
             }
         }
     }
