@@ -119,12 +119,24 @@ impl Index {
         Ok(idx)
     }
 
+    /// Records where `pack`'s chunks are. A chunk already known from a pack whose file
+    /// is missing moves to this copy when this pack is present, whatever order the
+    /// index files were read in (a lost pack's chunks stored again by a later backup).
     pub fn add(&mut self, pack: PackId, entries: &[RecordInfo]) {
         *self.packs.entry(pack).or_default() += entries.len();
+        let here_present = !self.missing_packs.contains(&pack);
         for r in entries {
-            self.chunks
-                .entry(r.id)
-                .or_insert(Location { pack, record: *r });
+            let loc = Location { pack, record: *r };
+            match self.chunks.entry(r.id) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(loc);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if here_present && self.missing_packs.contains(&o.get().pack) {
+                        o.insert(loc);
+                    }
+                }
+            }
         }
     }
 }
