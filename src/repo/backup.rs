@@ -4,12 +4,14 @@
 //! chunks already in the repository are never compressed, and chunks that look
 //! incompressible from a small fast sample are stored raw.
 
+use super::bufpool::BufPool;
+use super::compress::{is_zero, ChunkCompressor};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
 use super::lock::Lock;
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
-use super::pack::{self, Compression, PackWriter, Record};
+use super::pack::{self, PackWriter, Record};
 use super::plan::{AreaKind, BackupPlan};
 use super::{fsutil, Repository};
 use crate::device::{BlockDevice, Window};
@@ -61,56 +63,6 @@ enum Outcome {
     Zero,
     Known(ChunkId),
     New(Record),
-}
-
-/// A chunk is stored raw when compression saves less than this fraction (1/32 ≈ 3%).
-const RAW_IF_SAVING_BELOW: usize = 32;
-/// Sample size for the incompressibility test.
-const SAMPLE: usize = 64 << 10;
-
-fn is_zero(buf: &[u8]) -> bool {
-    // OR-folding fixed 64-byte blocks vectorises; it runs at memory speed.
-    let blocks = buf.chunks_exact(64);
-    let rest = blocks.remainder();
-    blocks
-        .into_iter()
-        .all(|b| b.iter().fold(0u8, |a, &x| a | x) == 0)
-        && rest.iter().all(|&b| b == 0)
-}
-
-fn compress(
-    c: &mut zstd::bulk::Compressor<'static>,
-    sampler: &mut zstd::bulk::Compressor<'static>,
-    data: Vec<u8>,
-    id: ChunkId,
-) -> Result<Record> {
-    let raw_len = data.len() as u32;
-    let raw = |data: Vec<u8>| Record {
-        id,
-        raw_len,
-        compression: Compression::None,
-        data,
-    };
-    if data.len() >= 2 * SAMPLE {
-        let s = sampler
-            .compress(&data[..SAMPLE])
-            .map_err(|e| RepoError::Compression(e.to_string()))?;
-        if s.len() + SAMPLE / RAW_IF_SAVING_BELOW >= SAMPLE {
-            return Ok(raw(data));
-        }
-    }
-    let z = c
-        .compress(&data)
-        .map_err(|e| RepoError::Compression(e.to_string()))?;
-    if z.len() + data.len() / RAW_IF_SAVING_BELOW >= data.len() {
-        return Ok(raw(data));
-    }
-    Ok(Record {
-        id,
-        raw_len,
-        compression: Compression::Zstd,
-        data: z,
-    })
 }
 
 fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
@@ -243,11 +195,14 @@ pub fn backup(
     let mut stats = ImageStats::default();
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
+    // Buffers in flight: two queues of `2 * workers`, one per worker, the writer's.
+    let pool = BufPool::new(6 * workers + 4);
     std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers * 2);
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers * 2);
         let pieces = &pieces;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
+        let pool = &pool;
         let rescue_opts = RescueOptions {
             max_retries: opts.max_retries,
             retry_budget: opts.retry_budget,
@@ -277,7 +232,7 @@ pub fn backup(
                     });
                     cur_area = Some(p.area);
                 }
-                let mut buf = vec![0u8; p.len as usize];
+                let mut buf = pool.take_zeroed(p.len as usize);
                 // Media errors never abort: unreadable sectors come back zero-filled
                 // and are recorded; only non-media errors (out of range) fail.
                 let start = area.offset + p.offset;
@@ -313,27 +268,25 @@ pub fn backup(
             let tx = out_tx.clone();
             let level = opts.level;
             s.spawn(move || {
-                let mk = |l| {
-                    zstd::bulk::Compressor::new(l)
-                        .map_err(|e| RepoError::Compression(e.to_string()))
-                };
-                let (mut c, mut sampler) = match (mk(level), mk(1)) {
-                    (Ok(c), Ok(s)) => (c, s),
-                    (Err(e), _) | (_, Err(e)) => return fail(e),
+                let mut c = match ChunkCompressor::new(level, chunk_size) {
+                    Ok(c) => c,
+                    Err(e) => return fail(e),
                 };
                 for (seq, data) in rx {
                     let out = if is_zero(&data) {
+                        pool.give(data);
                         Outcome::Zero
                     } else {
                         let id = ChunkId::of(&data);
                         let fresh = !known.contains(&id)
                             && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
                         if fresh {
-                            match compress(&mut c, &mut sampler, data, id) {
+                            match c.record(data, id, pool) {
                                 Ok(r) => Outcome::New(r),
                                 Err(e) => return fail(e),
                             }
                         } else {
+                            pool.give(data);
                             Outcome::Known(id)
                         }
                     };
@@ -369,12 +322,14 @@ pub fn backup(
                             None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
                         };
                         w.add(&rec)?;
+                        let id = rec.id;
+                        pool.give(rec.data);
                         if w.len() >= pack_size {
                             if let Some(w) = writer.take() {
                                 finish_pack(repo, w)?;
                             }
                         }
-                        Some(rec.id)
+                        Some(id)
                     }
                 };
                 if let Some(slot) = refs.get_mut(seq) {
@@ -519,18 +474,4 @@ fn name_damage(
 fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {
     let (id, _path, records) = w.finish(&repo.packs_dir())?;
     index::write(&repo.index_dir(), &repo.tmp_dir(), &id, records)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zero_detection() {
-        assert!(is_zero(&[0u8; 1000]));
-        let mut v = vec![0u8; 1000];
-        v[999] = 1;
-        assert!(!is_zero(&v));
-        assert!(is_zero(&[]));
-    }
 }

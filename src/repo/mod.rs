@@ -6,6 +6,8 @@
 //! disk, one partition or a hand-built test plan, and restores it at any offsets.
 
 mod backup;
+mod bufpool;
+mod compress;
 mod config;
 mod error;
 mod fsutil;
@@ -17,6 +19,7 @@ mod pack;
 mod plan;
 mod prune;
 mod restore;
+mod restore_write;
 mod verify;
 
 pub use backup::{backup, BackupOptions};

@@ -196,6 +196,19 @@ impl PackWriter {
 
 /// Reads one record's stored bytes and checks them against what the index says.
 pub fn read_record(file: &File, path: &Path, expect: &RecordInfo, max_len: u32) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    read_record_into(file, path, expect, max_len, &mut data)?;
+    Ok(data)
+}
+
+/// `read_record` into a caller's (recycled) buffer.
+pub fn read_record_into(
+    file: &File,
+    path: &Path,
+    expect: &RecordInfo,
+    max_len: u32,
+    data: &mut Vec<u8>,
+) -> Result<()> {
     let bad = |what: String| RepoError::CorruptPack {
         path: path.to_path_buf(),
         offset: expect.offset,
@@ -217,38 +230,56 @@ pub fn read_record(file: &File, path: &Path, expect: &RecordInfo, max_len: u32) 
             expect.id
         )));
     }
-    let mut data = vec![0u8; expect.stored_len as usize];
+    data.clear();
+    data.resize(expect.stored_len as usize, 0);
     let at = expect
         .offset
         .checked_add(RECORD_HEADER_LEN)
         .ok_or_else(|| bad("offset overflow".into()))?;
-    file.read_exact_at(&mut data, at).map_err(|e| {
+    file.read_exact_at(data, at).map_err(|e| {
         bad(format!(
             "cannot read {} stored bytes: {e}",
             expect.stored_len
         ))
     })?;
-    if crc32fast::hash(&data) != expect.crc32 {
+    if crc32fast::hash(data) != expect.crc32 {
         return Err(bad(format!("CRC mismatch in chunk {}", expect.id)));
     }
-    Ok(data)
+    Ok(())
 }
 
 /// Turns stored bytes back into the chunk and checks its hash.
 pub fn decode_chunk(info: &RecordInfo, data: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let raw = match info.compression {
-        Compression::None => data.to_vec(),
+    let mut raw = Vec::new();
+    let mut d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
+    decode_chunk_into(&mut d, info, data, &mut raw)?;
+    Ok(raw)
+}
+
+/// `decode_chunk` into a caller's (recycled) buffer.
+pub fn decode_chunk_into(
+    d: &mut zstd::bulk::Decompressor<'static>,
+    info: &RecordInfo,
+    data: &[u8],
+    raw: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    raw.clear();
+    match info.compression {
+        Compression::None => raw.extend_from_slice(data),
         Compression::Zstd => {
-            zstd::bulk::decompress(data, info.raw_len as usize).map_err(|e| format!("zstd: {e}"))?
+            raw.reserve(info.raw_len as usize);
+            // The capacity bounds the output: a frame claiming more is an error.
+            d.decompress_to_buffer(data, raw)
+                .map_err(|e| format!("zstd: {e}"))?;
         }
-    };
+    }
     if raw.len() != info.raw_len as usize {
         return Err(format!("length {} instead of {}", raw.len(), info.raw_len));
     }
-    if ChunkId::of(&raw) != info.id {
+    if ChunkId::of(raw) != info.id {
         return Err("blake3 hash mismatch".into());
     }
-    Ok(raw)
+    Ok(())
 }
 
 /// Outcome of scanning a whole pack file (verify, repair-index).

@@ -54,31 +54,16 @@ pub struct RestoreReport {
     pub bytes_verified: u64,
 }
 
-enum Write {
-    Data(Vec<u8>),
-    Zeros(usize),
-}
-
-/// Queues a write; a closed queue means the writer stopped on an error, which the
-/// caller gets when it joins the writer.
-fn send(tx: &crossbeam_channel::Sender<(u64, Write)>, at: u64, w: Write) -> Result<()> {
-    tx.send((at, w))
-        .map_err(|_| RepoError::Pipeline("restore writer stopped".into()))
-}
-
-/// A record's index entry and its stored (compressed) bytes.
-type Stored = (RecordInfo, Vec<u8>);
-
-/// Chunks restored per batch: decompressed in parallel, written in order.
+/// Chunks read back per batch and hashed in parallel.
 const BATCH: usize = 16;
 
-struct Packs {
+pub(super) struct Packs {
     dir: PathBuf,
     open: HashMap<PackId, (PathBuf, File)>,
 }
 
 impl Packs {
-    fn get(&mut self, id: &PackId) -> std::io::Result<&(PathBuf, File)> {
+    pub(super) fn get(&mut self, id: &PackId) -> std::io::Result<&(PathBuf, File)> {
         if !self.open.contains_key(id) {
             let p = pack::pack_path(&self.dir, id);
             let f = File::open(&p)?;
@@ -140,96 +125,16 @@ pub fn restore(
         areas: placed.iter().map(|(a, _)| a.name.clone()).collect(),
         ..Default::default()
     };
-    // Writing overlaps reading and decompressing: one writer thread, a bounded queue.
-    let zeros = vec![0u8; m.chunk_size as usize];
-    std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded::<(u64, Write)>(2 * BATCH);
-        let zeros = &zeros;
-        let writer = s.spawn(move || -> Result<()> {
-            for (at, w) in rx {
-                match w {
-                    Write::Data(d) => target.write_at(at, &d)?,
-                    Write::Zeros(n) => target.write_at(at, zeros.get(..n).unwrap_or(zeros))?,
-                }
-            }
-            Ok(())
-        });
-        let res = (|| -> Result<()> {
-            for (a, t) in &placed {
-                progress.report(ProgressEvent::PhaseStart {
-                    name: format!("write {}", a.name),
-                    total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
-                });
-                for batch in a.chunks.chunks(BATCH) {
-                    let mut stored: Vec<(ChunkRef, Option<Stored>)> = Vec::new();
-                    for c in batch {
-                        let Some(id) = c.id else {
-                            stored.push((*c, None));
-                            continue;
-                        };
-                        let info = locs
-                            .get(&id)
-                            .copied()
-                            .ok_or_else(|| bad(&m, a, c, "not in index"))?;
-                        let (path, f) = packs.get(&info.0).map_err(|e| {
-                            bad(&m, a, c, &format!("cannot open pack {}: {e}", info.0))
-                        })?;
-                        let data =
-                            pack::read_record(f, path, &info.1, m.chunk_size.saturating_mul(2))?;
-                        stored.push((*c, Some((info.1, data))));
-                    }
-                    let decoded: Vec<std::result::Result<Option<Vec<u8>>, String>> = stored
-                        .par_iter()
-                        .map(|(c, s)| match s {
-                            None => Ok(None),
-                            Some((info, data)) => {
-                                let raw = pack::decode_chunk(info, data)?;
-                                if raw.len() != c.len as usize {
-                                    return Err(format!(
-                                        "chunk is {} bytes, image says {}",
-                                        raw.len(),
-                                        c.len
-                                    ));
-                                }
-                                Ok(Some(raw))
-                            }
-                        })
-                        .collect();
-                    for ((c, _), d) in stored.iter().zip(decoded) {
-                        let at = t + c.offset;
-                        match d.map_err(|e| bad(&m, a, c, &e))? {
-                            Some(raw) => {
-                                report.bytes_written += raw.len() as u64;
-                                send(&tx, at, Write::Data(raw))?;
-                            }
-                            None if opts.target_is_zeroed => {
-                                report.zero_bytes_skipped += u64::from(c.len)
-                            }
-                            None => {
-                                if c.len > m.chunk_size {
-                                    return Err(bad(&m, a, c, "chunk longer than chunk size"));
-                                }
-                                report.bytes_written += u64::from(c.len);
-                                send(&tx, at, Write::Zeros(c.len as usize))?;
-                            }
-                        }
-                        progress.report(ProgressEvent::Advance {
-                            bytes: u64::from(c.len),
-                        });
-                    }
-                }
-                progress.report(ProgressEvent::PhaseEnd {
-                    name: format!("write {}", a.name),
-                });
-            }
-            Ok(())
-        })();
-        drop(tx);
-        let w = writer
-            .join()
-            .map_err(|_| RepoError::Pipeline("restore writer thread panicked".into()))?;
-        w.and(res)
-    })?;
+    super::restore_write::write_areas(
+        &m,
+        &placed,
+        &locs,
+        &mut packs,
+        target,
+        opts.target_is_zeroed,
+        progress,
+        &mut report,
+    )?;
     target.flush()?;
     if opts.verify_after {
         report.bytes_verified = read_back(&m, &placed, target, progress)?;
@@ -238,7 +143,7 @@ pub fn restore(
     Ok(report)
 }
 
-fn bad(m: &Manifest, a: &AreaManifest, c: &ChunkRef, what: &str) -> RepoError {
+pub(super) fn bad(m: &Manifest, a: &AreaManifest, c: &ChunkRef, what: &str) -> RepoError {
     RepoError::BadChunk {
         image: m.name.clone(),
         area: a.name.clone(),
@@ -366,17 +271,19 @@ fn read_back(
     progress: &dyn Progress,
 ) -> Result<u64> {
     let mut n = 0u64;
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
     for (a, t) in placed {
         progress.report(ProgressEvent::PhaseStart {
             name: format!("verify {}", a.name),
             total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
         });
         for batch in a.chunks.chunks(BATCH) {
-            let mut bufs = Vec::with_capacity(batch.len());
-            for c in batch {
-                let mut b = vec![0u8; c.len as usize];
-                target.read_at(t + c.offset, &mut b)?;
-                bufs.push(b);
+            // The buffers are reused from batch to batch (see `bufpool` for why).
+            bufs.resize_with(batch.len(), Vec::new);
+            for (c, b) in batch.iter().zip(bufs.iter_mut()) {
+                b.clear();
+                b.resize(c.len as usize, 0);
+                target.read_at(t + c.offset, b)?;
             }
             let ok: Vec<bool> = batch
                 .par_iter()

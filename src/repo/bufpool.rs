@@ -1,0 +1,63 @@
+//! Recycled chunk buffers for the backup and restore pipelines.
+//!
+//! A chunk is megabytes; allocating one per chunk costs an `mmap`, a page fault per
+//! 4 KiB on first touch and a `munmap` (about 2 s of system time per 1.7 GiB measured
+//! with musl's allocator). The pipelines are bounded, so a handful of buffers cycling
+//! between the stages is all they ever need.
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+pub struct BufPool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl BufPool {
+    /// A pool keeping at most `keep` idle buffers; more are freed when returned.
+    pub fn new(keep: usize) -> Self {
+        let (tx, rx) = bounded(keep.max(1));
+        BufPool { tx, rx }
+    }
+
+    /// An empty buffer able to hold `cap` bytes without reallocating.
+    pub fn take(&self, cap: usize) -> Vec<u8> {
+        let mut b = self.rx.try_recv().unwrap_or_default();
+        b.clear();
+        b.reserve(cap);
+        b
+    }
+
+    /// A buffer of exactly `len` zero bytes (for reads that fill it).
+    pub fn take_zeroed(&self, len: usize) -> Vec<u8> {
+        let mut b = self.take(len);
+        b.resize(len, 0);
+        b
+    }
+
+    pub fn give(&self, b: Vec<u8>) {
+        // A full pool means enough buffers are cycling; this one is freed.
+        let _ = self.tx.try_send(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycles_without_growing_past_keep() {
+        let pool = BufPool::new(2);
+        let mut a = pool.take_zeroed(1000);
+        a[0] = 7;
+        let ptr = a.as_ptr();
+        pool.give(a);
+        let b = pool.take_zeroed(1000);
+        assert_eq!(b.as_ptr(), ptr, "the same allocation comes back");
+        assert!(b.iter().all(|&x| x == 0), "and is zeroed again");
+        pool.give(b);
+        pool.give(vec![1; 10]);
+        pool.give(vec![2; 10]);
+        assert_eq!(pool.rx.len(), 2);
+        assert!(pool.take(4096).capacity() >= 4096);
+    }
+}
