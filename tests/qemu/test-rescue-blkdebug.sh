@@ -110,6 +110,8 @@ expect_in "$console_damage" "file /photos/holiday.jpg (inode" "damage on the con
 expect_in "$console_damage" "file /ledger.xlsx (MFT record" "damage on the console"
 expect_in "$console_damage" "inode table of group 0" "damage on the console"
 [[ "$(grep -c ': file ' <<<"$console_damage")" == 2 ]] || fail "console names other files too: $console_damage"
+# The same lines are in the log the unattended mode leaves on the job disk, for fleet operators.
+expect_in "$(disk_cat "$tmp/repo.img" ironclone-unattended.log)" "IRONCLONE-DAMAGE: area p2: file /ledger.xlsx" "job log on disk"
 e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"
 [[ "$(sha256sum <"$tmp/src.img")" == "$src_sum" ]] || fail "the source disk changed"
 
