@@ -13,7 +13,10 @@
 #   --initrd PATH         default build/initramfs.img
 #   --append ARGS         extra kernel arguments (direct boot only; e.g. ironclone.run=--version)
 #   --firmware bios|uefi  SeaBIOS (default) or OVMF
-#   --disk PATH,if=virtio|sata|nvme|usb[,serial=X][,readonly][,boot]   (repeatable)
+#   --disk PATH,if=virtio|sata|nvme|usb[,serial=X][,readonly][,boot][,blkdebug=CFG]   (repeatable)
+#                         blkdebug=CFG: reads go through QEMU's blkdebug driver with the rules
+#                         in CFG (e.g. [inject-error] event="read_aio" errno="5" sector="N"):
+#                         a failing disk, for the rescue tests
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -78,11 +81,18 @@ uefi)
 esac
 
 sata_port=0 n=0
-add_disk() { # path iface serial readonly bootindex
-	local path="$1" iface="$2" serial="$3" ro="$4" bootidx="$5" id="d$n" dev
+add_disk() { # path iface serial readonly bootindex [blkdebug-config]
+	local path="$1" iface="$2" serial="$3" ro="$4" bootidx="$5" bdcfg="${6:-}" id="d$n" dev
 	n=$((n + 1))
 	[[ -e "$path" ]] || { echo "run-vm: disk $path does not exist" >&2; exit 2; }
 	local drive="file=$path,format=raw,if=none,id=$id,cache=unsafe"
+	if [[ -n "$bdcfg" ]]; then
+		[[ -f "$bdcfg" ]] || { echo "run-vm: blkdebug config $bdcfg does not exist" >&2; exit 2; }
+		# raw on top of blkdebug on top of the file: raw's reads raise the read_aio event
+		# the rules match on, and the default rerror=report hands EIO to the guest.
+		drive="format=raw,if=none,id=$id,cache=unsafe,file.driver=blkdebug,file.config=$bdcfg"
+		drive+=",file.image.driver=file,file.image.filename=$path"
+	fi
 	[[ "$ro" == 1 ]] && drive+=",readonly=on"
 	args+=(-drive "$drive")
 	case "$iface" in
@@ -125,13 +135,14 @@ fi
 next_boot=1
 for spec in "${DISKS[@]}"; do
 	IFS=, read -r -a parts <<<"$spec"
-	path="${parts[0]}" iface=virtio serial="" ro=0 boot=""
+	path="${parts[0]}" iface=virtio serial="" ro=0 boot="" bdcfg=""
 	for p in "${parts[@]:1}"; do
 		case "$p" in
 		if=*) iface="${p#if=}" ;;
 		serial=*) serial="${p#serial=}" ;;
 		readonly) ro=1 ;;
 		boot) boot=0 ;;
+		blkdebug=*) bdcfg="${p#blkdebug=}" ;;
 		*) echo "run-vm: unknown disk option '$p' in $spec" >&2; exit 2 ;;
 		esac
 	done
@@ -139,7 +150,7 @@ for spec in "${DISKS[@]}"; do
 		boot=$next_boot
 		next_boot=$((next_boot + 1))
 	fi
-	add_disk "$path" "$iface" "$serial" "$ro" "$boot"
+	add_disk "$path" "$iface" "$serial" "$ro" "$boot" "$bdcfg"
 done
 
 start=$(date +%s)

@@ -209,6 +209,41 @@ fn ext4_metadata_hits_are_named() {
     assert_eq!(f.path.as_deref(), Some("/sub/dir/deep.bin"));
 }
 
+/// A hit inode-table block that holds only free inodes loses no file: the table is
+/// named as metadata and no "file" appears (the inode bitmap says they are free; with
+/// the bitmap unreadable too, ext4's bg_itable_unused still does).
+#[test]
+fn ext4_free_inodes_in_a_hit_table_block_are_not_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = mkext(dir.path(), "ext4");
+    let dump = run(Command::new("dumpe2fs").arg(&img));
+    let field = |name: &str| -> u64 {
+        dump.split(name)
+            .nth(1)
+            .map(str::trim_start)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("dumpe2fs has no '{name}'"))
+    };
+    let (table, ibitmap) = (field("Inode table at "), field("Inode bitmap at "));
+    // The table's last block of group 0: inodes far above the handful in use.
+    let last = table + field("Inode blocks per group:") - 1;
+    for faults in [
+        vec![(last * 4096, 4096)],
+        vec![(ibitmap * 4096, 4096), (last * 4096, 4096)],
+    ] {
+        let dev = faulty(&img, &faults);
+        let bad = rescue_read(&dev, &faults);
+        let report = map_owners(&dev, &bad).unwrap().expect("ext recognised");
+        assert!(report.files.is_empty(), "{report:#?}");
+        let what: Vec<_> = report.metadata.iter().map(|m| m.what.as_str()).collect();
+        assert!(
+            what.iter().any(|w| w.starts_with("inode table of group 0")),
+            "{what:?}"
+        );
+    }
+}
+
 /// An NTFS image holding /big.bin and /sub/dir/deep.bin (directories made through
 /// ntfs-3g, which mkntfs/ntfscp cannot do).
 fn mkntfs(dir: &Path) -> std::path::PathBuf {

@@ -65,18 +65,51 @@ impl<'a> Ext<'a> {
                     ),
                     bad_bytes: n,
                 });
+                let in_use = self.inode_in_use(g);
                 for i in 0..self.sb.ipg {
                     let at = d
                         .inode_table
                         .saturating_mul(bs)
                         .saturating_add(i * self.sb.inode_size);
-                    if bad.hits(at, self.sb.inode_size) > 0 {
+                    if bad.hits(at, self.sb.inode_size) > 0 && in_use(i) {
                         record_hit_inodes.insert(lo + i);
                     }
                 }
             }
         }
         record_hit_inodes
+    }
+
+    /// Whether inode `i` (0-based within group `g`) may be in use. A lost record of a
+    /// free inode loses no file, so it must not be listed as one: the group's inode
+    /// bitmap says which are used; when that is unreadable, the descriptor's
+    /// `bg_itable_unused` tail (checksummed filesystems only) is still known free.
+    fn inode_in_use(&self, g: u64) -> Box<dyn Fn(u64) -> bool> {
+        let uninit_tracked =
+            self.sb.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0;
+        let ipg = self.sb.ipg;
+        let Some(d) = self.descs.get(g as usize) else {
+            return Box::new(|_| true);
+        };
+        if uninit_tracked && d.flags & BG_INODE_UNINIT != 0 {
+            return Box::new(|_| false);
+        }
+        let bitmap_len = ipg.div_ceil(8).min(self.sb.bs) as usize;
+        let at = d.inode_bitmap.saturating_mul(self.sb.bs);
+        if let Ok(bitmap) = self.dev.read_vec(at, bitmap_len) {
+            return Box::new(move |i| {
+                usize::try_from(i / 8)
+                    .ok()
+                    .and_then(|byte| bitmap.get(byte))
+                    .is_some_and(|b| b & (1 << (i % 8)) != 0)
+            });
+        }
+        let used = if uninit_tracked {
+            ipg.saturating_sub(d.itable_unused)
+        } else {
+            ipg
+        };
+        Box::new(move |i| i < used)
     }
 
     /// Calls `f(ino, raw_inode)` for every in-use inode whose record could be read.
