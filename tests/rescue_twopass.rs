@@ -167,24 +167,24 @@ fn clustered_errors_are_skipped_in_pass_one_and_every_readable_byte_is_kept() {
         .iter()
         .position(|&(_, l)| l == 512)
         .expect("bad sectors were isolated");
-    assert!(
-        first_sector > last_piece,
-        "sector-sized read #{first_sector} came before the last good piece (read #{last_piece})"
-    );
     // Pass 1 tried only some of the 9 bad chunks of the cluster (28..=36 MiB).
     let cluster_pass1 = log[..=last_piece]
         .iter()
         .filter(|&&(o, _)| (28 << 20..37 << 20).contains(&o))
         .count();
+    let (reads, failed) = dev.read_counts();
+    eprintln!(
+        "reads: {reads} ({failed} failed); {} reads up to the last piece, {cluster_pass1} in the cluster; \
+         first sector-sized read #{first_sector}; backup took {took:?}",
+        last_piece + 1
+    );
+    assert!(
+        first_sector > last_piece,
+        "sector-sized read #{first_sector} came before the last good piece (read #{last_piece})"
+    );
     assert!(
         cluster_pass1 <= 5,
         "pass 1 read {cluster_pass1} cluster chunks"
-    );
-    let (reads, failed) = dev.read_counts();
-    eprintln!(
-        "reads: {reads} ({failed} failed); pass 1: {} reads, {cluster_pass1} in the cluster; \
-         first sector-sized read #{first_sector}; backup took {took:?}",
-        last_piece + 1
     );
 
     // Progress: live errors at device offsets, a visible pass 2 after the areas.
