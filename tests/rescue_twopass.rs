@@ -208,7 +208,7 @@ fn clustered_errors_are_skipped_in_pass_one_and_every_readable_byte_is_kept() {
             |e| matches!(e, ProgressEvent::PhaseStart { name, .. } if name.starts_with(want)),
         )
     };
-    let pass2 = phase("pass 2: returning to ").expect("a pass-2 phase");
+    let pass2 = phase("pass 2 (").expect("a pass-2 phase");
     assert!(phase("gpt-backup").unwrap() < pass2);
     let advanced: u64 = ev
         .iter()
@@ -269,4 +269,75 @@ fn small_retry_budget_bounds_a_slow_hopeless_stretch() {
         .any(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("budget"))));
     // The slow but readable MiB after it, and everything else, is in the image.
     assert_restore_exact(&r, &m, &src, &plan);
+}
+
+/// The CLI shows pass 2 as a phase of its own, in JSON lines and in plain lines, with
+/// every unreadable range reported live.
+#[test]
+fn cli_shows_pass_two_in_json_and_plain_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, source(8 * MIB)).unwrap();
+    let bad = [
+        (2 * MIB, 512),
+        (3 * MIB + 4096, 4096),
+        (5 * MIB + 1024, 1024),
+    ];
+    let spec: Vec<String> = bad.iter().map(|(o, l)| format!("eio:{o}+{l}")).collect();
+    let run = |name: &str, json: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ironclone"));
+        c.arg("backup")
+            .arg(&disk)
+            .arg(dir.path().join("repo"))
+            .args(["--name", name])
+            .env("IRONCLONE_FAULTS", spec.join(","));
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+
+    let out = run("json", true);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let pass2: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "phase_start")
+        .filter_map(|e| Some((e["name"].as_str()?, e["total_bytes"].as_u64()?)))
+        .filter(|(n, _)| n.starts_with("pass 2"))
+        .collect();
+    assert_eq!(pass2.len(), 1, "{events:#?}");
+    let (name, bytes) = pass2[0];
+    // Pieces 2, 3 and 5 failed; the skips after 3 and 5 set aside 4, 6 and 7 unread.
+    assert_eq!(name, "pass 2 (6 set aside)");
+    assert_eq!(bytes, 6 * MIB);
+    let mut errs: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e["event"] == "read_error")
+        .map(|e| (e["offset"].as_u64().unwrap(), e["len"].as_u64().unwrap()))
+        .collect();
+    errs.sort();
+    assert_eq!(errs, bad);
+
+    let out = run("plain", false);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines().any(|l| l == "  pass 2 (6 set aside): 6.0 MiB"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("unreadable: "))
+            .count(),
+        3,
+        "{err}"
+    );
 }

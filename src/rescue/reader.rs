@@ -260,7 +260,8 @@ impl<'a> RescueReader<'a> {
         if set_aside.is_empty() {
             return Ok(self.stats.clone());
         }
-        let name = format!("pass 2: returning to {} set-aside pieces", set_aside.len());
+        // Short enough for the TUI's phase column (24 characters).
+        let name = format!("pass 2 ({} set aside)", set_aside.len());
         self.progress.report(ProgressEvent::PhaseStart {
             name: name.clone(),
             total_bytes: set_aside.bytes(),
