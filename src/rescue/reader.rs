@@ -34,13 +34,14 @@ pub const MAX_PIECE: usize = 64 << 20;
 
 #[derive(Clone, Debug)]
 pub struct RescueOptions {
-    /// Size of pass-1 reads (and of the pieces handed to `run`'s sink).
+    /// Size of the pieces `run` cuts extents into (`pass1` reads the caller's pieces).
     pub piece_size: usize,
     /// Upper bound of the skip after clustered errors in pass 1.
     pub max_skip: u64,
     /// Reads of a lone failing sector in pass 2 (at least 1).
     pub max_retries: u32,
-    /// Total time allowed for pass-2 reads; after it, the unread rest is bad.
+    /// Total time allowed for pass-2 bisection and retries; after it, what failed
+    /// and is still unread is bad.
     pub retry_budget: Duration,
 }
 
@@ -218,25 +219,20 @@ impl<'a> RescueReader<'a> {
                 continue;
             }
             let mut data = vec![0u8; len];
-            match self.dev.read_at(offset, &mut data) {
-                Ok(()) => {
-                    next_skip = 0;
-                    self.deliver(index, offset, data, Vec::new(), sink)?;
-                }
-                Err(e) if e.is_media_error() => {
-                    self.stats.failed_reads += 1;
-                    deferred.failed = true;
-                    set_aside.items.push(deferred);
-                    // Errors come in clusters: each error right after another one
-                    // doubles the distance jumped, up to `max_skip`.
-                    skip_left = next_skip;
-                    next_skip = if next_skip == 0 {
-                        len as u64
-                    } else {
-                        next_skip.saturating_mul(2).min(self.opts.max_skip)
-                    };
-                }
-                Err(e) => return Err(e.into()),
+            if self.read_once(offset, &mut data)? {
+                next_skip = 0;
+                self.deliver(index, offset, data, Vec::new(), sink)?;
+            } else {
+                deferred.failed = true;
+                set_aside.items.push(deferred);
+                // Errors come in clusters: each error right after another one
+                // doubles the distance jumped, up to `max_skip`.
+                skip_left = next_skip;
+                next_skip = if next_skip == 0 {
+                    len as u64
+                } else {
+                    next_skip.saturating_mul(2).min(self.opts.max_skip)
+                };
             }
         }
         self.stats.deferred_pieces = set_aside.len() as u64;
