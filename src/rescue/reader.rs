@@ -264,22 +264,18 @@ impl<'a> RescueReader<'a> {
         });
         // Pieces pass 1 jumped over get their first read here, as in a plain
         // backup (not charged to the retry budget: they are not retries); only
-        // what fails then is bisected.
-        let mut failed = Vec::with_capacity(set_aside.items.len());
-        for d in set_aside.items {
-            if d.failed {
-                failed.push(d);
-                continue;
-            }
+        // what fails then is bisected, after them, in the same order.
+        let mut items = set_aside.items;
+        for d in items.iter_mut().filter(|d| !d.failed) {
             let mut data = vec![0u8; d.len];
             if self.read_once(d.offset, &mut data)? {
                 self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
             } else {
-                failed.push(d);
+                d.failed = true;
             }
         }
-        failed.sort_by_key(|d| d.offset);
-        for d in failed {
+        items.retain(|d| d.failed);
+        for d in items {
             let mut data = vec![0u8; d.len];
             let bad = self.recover(d.offset, &mut data)?;
             self.deliver(d.index, d.offset, data, bad, sink)?;
