@@ -1,7 +1,7 @@
 //! Rescue reading against injected faults: exact bad lists, intact good bytes,
 //! progress on slow disks, and a budget that stops a hopeless disk.
 
-use super::reader::{merge, pieces};
+use super::reader::{merge, pieces, MAX_PIECE};
 use super::*;
 use crate::device::{DeviceError, MemDevice};
 use crate::progress::{Collect, ProgressEvent};
@@ -123,6 +123,9 @@ fn non_media_errors_propagate() {
         res,
         Err(RunError::Device(DeviceError::OutOfRange { .. }))
     ));
+    // A piece beyond the read limit is refused before anything is allocated or read.
+    let res = r.pass1([(0, MAX_PIECE + 1)], &mut |_| Ok::<(), std::io::Error>(()));
+    assert!(matches!(res, Err(RunError::PieceTooBig { offset: 0, .. })));
 }
 
 #[test]
@@ -148,7 +151,7 @@ fn two_pass_run_delivers_every_piece_once_with_exact_bad_list() {
     let stats = r
         .run(&extents, |p| {
             check_bytes(&p.data, p.offset, &src, &p.bad);
-            seen.push(ext(p.offset, p.data.len() as u64));
+            seen.push((p.index, ext(p.offset, p.data.len() as u64)));
             bad_all.extend(p.bad);
             Ok::<(), std::io::Error>(())
         })
@@ -159,10 +162,11 @@ fn two_pass_run_delivers_every_piece_once_with_exact_bad_list() {
         .flat_map(|e| {
             (0..e.len / (512 << 10)).map(move |i| ext(e.offset + i * (512 << 10), 512 << 10))
         })
+        .enumerate()
         .collect();
     assert_eq!(
         seen, want,
-        "each piece exactly once, cut from its extent start"
+        "each piece exactly once, cut from its extent start, with its index"
     );
     bad_all.sort();
     let injected: Vec<_> = [
