@@ -72,7 +72,7 @@ fn rescue_read(dev: &FaultyDevice<impl BlockDevice>, faults: &[(u64, u64)]) -> V
             len: dev.size(),
         }],
         |p| {
-            bad.extend_from_slice(p.bad);
+            bad.extend(p.bad);
             Ok::<(), std::io::Error>(())
         },
     )

@@ -16,13 +16,15 @@ use super::plan::{AreaKind, BackupPlan};
 use super::{fsutil, Repository};
 use crate::device::{BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
-use crate::rescue::{owners, RescueOptions, RescueReader};
+use crate::rescue::{owners, RescueOptions};
 use crate::usedmap::ByteExtent;
 use crossbeam_channel::bounded;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+mod reader;
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -210,58 +212,21 @@ pub fn backup(
         };
         // The reader returns, per area, what stayed unreadable (area-relative).
         let reader = s.spawn(move || {
-            let mut bad: Vec<Vec<ByteExtent>> = vec![Vec::new(); plan.areas.len()];
-            let mut rescue = RescueReader::new(dev, rescue_opts, progress);
-            let mut cur_area = None;
-            for (seq, p) in pieces.iter().enumerate() {
-                if abort.load(Ordering::Relaxed) {
-                    return bad;
-                }
-                let Some(area) = plan.areas.get(p.area) else {
-                    return bad;
-                };
-                if cur_area != Some(p.area) {
-                    if let Some(prev) = cur_area.and_then(|i| plan.areas.get(i)) {
-                        progress.report(ProgressEvent::PhaseEnd {
-                            name: prev.name.clone(),
-                        });
-                    }
-                    progress.report(ProgressEvent::PhaseStart {
-                        name: area.name.clone(),
-                        total_bytes: area.extents.iter().map(|e| e.len).sum(),
-                    });
-                    cur_area = Some(p.area);
-                }
-                let mut buf = pool.take_zeroed(p.len as usize);
-                // Media errors never abort: unreadable sectors come back zero-filled
-                // and are recorded; only non-media errors (out of range) fail.
-                let start = area.offset + p.offset;
-                match rescue.read_chunk(start, &mut buf) {
-                    Ok(outcome) => {
-                        if let Some(list) = bad.get_mut(p.area) {
-                            for b in outcome.bad {
-                                add_merged(list, b.offset.saturating_sub(area.offset), b.len);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        fail(e.into());
-                        return bad;
-                    }
-                }
-                progress.report(ProgressEvent::Advance {
-                    bytes: u64::from(p.len),
-                });
-                if read_tx.send((seq, buf)).is_err() {
-                    return bad;
-                }
-            }
-            if let Some(prev) = cur_area.and_then(|i| plan.areas.get(i)) {
-                progress.report(ProgressEvent::PhaseEnd {
-                    name: prev.name.clone(),
-                });
-            }
-            bad
+            let buffers = |len: usize| pool.take_zeroed(len);
+            reader::read_plan(
+                dev,
+                plan,
+                pieces,
+                rescue_opts,
+                &buffers,
+                read_tx,
+                abort,
+                progress,
+            )
+            .unwrap_or_else(|e| {
+                fail(e);
+                Vec::new()
+            })
         });
         for _ in 0..workers {
             let rx = read_rx.clone();
@@ -419,21 +384,6 @@ pub fn backup(
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
-}
-
-/// Appends `[offset, +len)` to a sorted list, merging it with the last range when they
-/// touch (a bad stretch across a chunk boundary is one range, as on the disk).
-fn add_merged(list: &mut Vec<ByteExtent>, offset: u64, len: u64) {
-    if len == 0 {
-        return;
-    }
-    if let Some(last) = list.last_mut() {
-        if last.offset.saturating_add(last.len) == offset {
-            last.len = last.len.saturating_add(len);
-            return;
-        }
-    }
-    list.push(ByteExtent { offset, len });
 }
 
 /// Names the files and structures owning an area's unreadable bytes (ext and NTFS

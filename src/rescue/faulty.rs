@@ -124,6 +124,8 @@ pub struct FaultyDevice<D> {
     writes: Mutex<Vec<(u64, u64)>>,
     reads: AtomicU64,
     failed_reads: AtomicU64,
+    /// Every read as (offset, len), in order, when asked for (`with_read_log`).
+    read_log: Option<Mutex<Vec<(u64, u64)>>>,
 }
 
 impl<D: BlockDevice> FaultyDevice<D> {
@@ -142,7 +144,23 @@ impl<D: BlockDevice> FaultyDevice<D> {
             writes: Mutex::new(Vec::new()),
             reads: AtomicU64::new(0),
             failed_reads: AtomicU64::new(0),
+            read_log: None,
         }
+    }
+
+    /// Also remember every read's (offset, len), so a test can check the order a
+    /// reader went through the disk (it grows with the reads: tests only).
+    pub fn with_read_log(mut self) -> Self {
+        self.read_log = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// The reads so far as (offset, len), in the order they reached the device;
+    /// empty without `with_read_log`.
+    pub fn read_log(&self) -> Vec<(u64, u64)> {
+        self.read_log.as_ref().map_or_else(Vec::new, |l| {
+            l.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        })
     }
 
     pub fn from_spec(inner: D, spec: &str) -> Result<Self, FaultSpecError> {
@@ -188,6 +206,11 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let len = buf.len() as u64;
+        if let Some(log) = &self.read_log {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((offset, len));
+        }
         let mut fail = false;
         for (f, left) in self.faults.iter().zip(&self.flaky_left) {
             if !f.touches(offset, len) {

@@ -13,9 +13,7 @@ pub mod readonly;
 pub use faulty::{
     parse_spec, wrap_from_env, Fault, FaultKind, FaultSpecError, FaultyDevice, FAULTS_ENV,
 };
-pub use reader::{
-    BadRange, Piece, ReadOutcome, RescueOptions, RescueReader, RescueStats, RunError,
-};
+pub use reader::{BadRange, Piece, RescueOptions, RescueReader, RescueStats, RunError, SetAside};
 pub use readonly::{set_read_only, ReadOnlyError, ReadOnlyGuard, ReadOnlyState};
 
 #[cfg(test)]

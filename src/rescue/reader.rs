@@ -8,9 +8,10 @@
 //! 1. Big pieces, no retries. A piece that fails is set aside; if failures follow
 //!    each other, the reader skips ahead by a growing (bounded) distance, setting
 //!    the skipped pieces aside unread.
-//! 2. The set-aside pieces are read again, bisected at sector boundaries around the
-//!    errors, and each lone failing sector gets a bounded number of retries. All of
-//!    pass 2 runs under a time budget; once spent, whatever is unread is given up.
+//! 2. The skipped pieces get their first read; then the failed ones are bisected
+//!    at sector boundaries around the errors, and each lone failing sector gets a
+//!    bounded number of retries. The bisection and retries run under a time
+//!    budget; once spent, whatever failed and is still unread is given up.
 //!
 //! Whatever stays unreadable is reported as sector-granular `BadRange`s and handed
 //! on zero-filled, so an image is always complete and says exactly what it lacks.
@@ -33,13 +34,14 @@ pub const MAX_PIECE: usize = 64 << 20;
 
 #[derive(Clone, Debug)]
 pub struct RescueOptions {
-    /// Size of pass-1 reads (and of the pieces handed to `run`'s sink).
+    /// Size of the pieces `run` cuts extents into (`pass1` reads the caller's pieces).
     pub piece_size: usize,
     /// Upper bound of the skip after clustered errors in pass 1.
     pub max_skip: u64,
     /// Reads of a lone failing sector in pass 2 (at least 1).
     pub max_retries: u32,
-    /// Total time allowed for pass-2 reads; after it, the unread rest is bad.
+    /// Total time allowed for pass-2 bisection and retries; after it, what failed
+    /// and is still unread is bad.
     pub retry_budget: Duration,
 }
 
@@ -54,21 +56,6 @@ impl Default for RescueOptions {
     }
 }
 
-/// What one chunk read gave up on. Empty `bad` means every byte was read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReadOutcome {
-    pub bad: Vec<BadRange>,
-}
-
-impl ReadOutcome {
-    pub fn is_clean(&self) -> bool {
-        self.bad.is_empty()
-    }
-    pub fn bad_bytes(&self) -> u64 {
-        self.bad.iter().map(|b| b.len).sum()
-    }
-}
-
 /// Running totals, for the report at the end of a backup.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RescueStats {
@@ -77,26 +64,31 @@ pub struct RescueStats {
     /// Final unreadable ranges (after merging within a piece) and their bytes.
     pub bad_ranges: u64,
     pub unreadable_bytes: u64,
-    /// Pieces pass 1 set aside (failed or skipped).
+    /// Pieces pass 1 set aside (failed or skipped), and their bytes.
     pub deferred_pieces: u64,
+    pub deferred_bytes: u64,
     /// The retry budget ran out; some bytes were given up without being retried.
     pub budget_exhausted: bool,
     /// Time spent in pass-2 reads.
     pub retry_millis: u64,
 }
 
-/// One piece of an extent handed to `run`'s sink: `data` is complete, with the
-/// `bad` ranges (absolute device offsets) zero-filled.
-pub struct Piece<'a> {
+/// One piece handed to the sink, owned so that a pipeline can take its data away.
+/// `data` is complete, with the `bad` ranges (absolute device offsets) zero-filled.
+pub struct Piece {
+    /// The piece's position in the order pass 1 was given the pieces.
+    pub index: usize,
     pub offset: u64,
-    pub data: &'a [u8],
-    pub bad: &'a [BadRange],
+    pub data: Vec<u8>,
+    pub bad: Vec<BadRange>,
 }
 
 #[derive(Debug, Error)]
 pub enum RunError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Device(#[from] DeviceError),
+    #[error("piece at byte {offset} is {len} bytes, more than the {MAX_PIECE}-byte read limit")]
+    PieceTooBig { offset: u64, len: usize },
     #[error("rescued data at byte {offset} could not be handed on: {source}")]
     Sink {
         offset: u64,
@@ -105,16 +97,42 @@ pub enum RunError<E: std::error::Error + 'static> {
     },
 }
 
+/// A piece pass 1 set aside: where it is, never its data (memory stays bounded by
+/// the piece count, whatever the damage).
+#[derive(Clone, Copy, Debug)]
+struct Deferred {
+    index: usize,
+    offset: u64,
+    len: usize,
+    /// Skipped pieces were never tried; failed ones need no whole-piece re-read.
+    failed: bool,
+}
+
+/// What pass 1 left for pass 2, in disk order.
+#[derive(Debug, Default)]
+pub struct SetAside {
+    items: Vec<Deferred>,
+}
+
+impl SetAside {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    pub fn bytes(&self) -> u64 {
+        self.items.iter().map(|d| d.len as u64).sum()
+    }
+}
+
 /// Reads through a device, surviving media errors. See the module doc for the passes.
 ///
-/// Two ways to use it:
-/// - `read_chunk(offset, buf)`: in order, one chunk at a time (what a streaming
-///   backup needs). A failing chunk is bisected and retried at once, under the same
-///   budget, so there is no pass-1 skipping.
-/// - `run(extents, sink)`: the two-pass driver. Good pieces reach the sink in pass 1
-///   in disk order; set-aside pieces reach it in pass 2, later and in order among
-///   themselves. Every piece of every extent is delivered exactly once, cut at
-///   `piece_size` from the start of its extent whatever happened.
+/// `pass1(pieces, sink)` then `pass2(set_aside, sink)` (or `run(extents, sink)` for
+/// both over extents cut at `piece_size`): good pieces reach the sink in pass 1 in
+/// the order given; set-aside pieces reach it in pass 2, later and in order among
+/// themselves. Every piece is delivered exactly once, identified by its index, so
+/// a consumer places it by index rather than by arrival.
 pub struct RescueReader<'a> {
     dev: &'a dyn BlockDevice,
     opts: RescueOptions,
@@ -122,6 +140,7 @@ pub struct RescueReader<'a> {
     stats: RescueStats,
     retry_spent: Duration,
     last_beat: Instant,
+    buffers: Option<&'a (dyn Fn(usize) -> Vec<u8> + Sync)>,
 }
 
 /// How often a retrying reader tells the front end it is still alive.
@@ -143,6 +162,25 @@ impl<'a> RescueReader<'a> {
             stats: RescueStats::default(),
             retry_spent: Duration::ZERO,
             last_beat: Instant::now(),
+            buffers: None,
+        }
+    }
+
+    /// Takes piece buffers from `buffers` (a recycling pool, given a length, returns
+    /// that many zero bytes) instead of allocating each one.
+    pub fn with_buffers(mut self, buffers: &'a (dyn Fn(usize) -> Vec<u8> + Sync)) -> Self {
+        self.buffers = Some(buffers);
+        self
+    }
+
+    fn buffer(&self, len: usize) -> Vec<u8> {
+        match self.buffers {
+            Some(f) => {
+                let mut b = f(len);
+                b.resize(len, 0);
+                b
+            }
+            None => vec![0u8; len],
         }
     }
 
@@ -154,23 +192,9 @@ impl<'a> RescueReader<'a> {
         &self.opts
     }
 
-    /// Fills `buf` from `offset`. Unreadable sectors are zero-filled and listed in the
-    /// outcome (and reported as `ProgressEvent::ReadError`). Errors only for
-    /// non-media problems (range outside the device and the like).
-    pub fn read_chunk(&mut self, offset: u64, buf: &mut [u8]) -> Result<ReadOutcome, DeviceError> {
-        self.dev.check_range(offset, buf.len() as u64)?;
-        match self.dev.read_at(offset, buf) {
-            Ok(()) => Ok(ReadOutcome::default()),
-            Err(e) if e.is_media_error() => {
-                self.stats.failed_reads += 1;
-                self.recover(offset, buf, true)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The two-pass driver over a list of extents (see the type's doc). Reports
-    /// `Advance` for every delivered piece, `ReadError` for every bad range.
+    /// Both passes over `extents`, cut into `piece_size` pieces from each extent's
+    /// start. Reports `Advance` for every delivered piece, `ReadError` for every bad
+    /// range.
     pub fn run<E, F>(
         &mut self,
         extents: &[ByteExtent],
@@ -178,63 +202,130 @@ impl<'a> RescueReader<'a> {
     ) -> Result<RescueStats, RunError<E>>
     where
         E: std::error::Error + 'static,
-        F: FnMut(Piece<'_>) -> Result<(), E>,
+        F: FnMut(Piece) -> Result<(), E>,
     {
-        let piece = self.opts.piece_size;
-        let mut buf = vec![0u8; piece];
-        // (offset, len, failed_once): skipped pieces were never tried.
-        let mut deferred: Vec<(u64, usize, bool)> = Vec::new();
+        let set_aside = self.pass1(pieces(extents, self.opts.piece_size), &mut sink)?;
+        self.pass2(set_aside, &mut sink)
+    }
+
+    /// Pass 1 over `(offset, len)` pieces (in disk order for the skips to make
+    /// sense): one read each, no retries. Clean pieces go to the sink at once; a
+    /// failing one is set aside, and failures in a row make the reader skip ahead.
+    /// The iterator is consumed lazily, so a caller can stop it early (it then
+    /// simply ends) or announce where the reader is.
+    pub fn pass1<I, E, F>(&mut self, pieces: I, sink: &mut F) -> Result<SetAside, RunError<E>>
+    where
+        I: IntoIterator<Item = (u64, usize)>,
+        E: std::error::Error + 'static,
+        F: FnMut(Piece) -> Result<(), E>,
+    {
+        let mut set_aside = SetAside::default();
         let mut skip_left: u64 = 0;
         let mut next_skip: u64 = 0;
-        for (offset, len) in pieces(extents, piece) {
+        for (index, (offset, len)) in pieces.into_iter().enumerate() {
+            if len > MAX_PIECE {
+                return Err(RunError::PieceTooBig { offset, len });
+            }
             self.dev.check_range(offset, len as u64)?;
+            let mut deferred = Deferred {
+                index,
+                offset,
+                len,
+                failed: false,
+            };
             if skip_left > 0 {
-                deferred.push((offset, len, false));
+                set_aside.items.push(deferred);
                 skip_left = skip_left.saturating_sub(len as u64);
                 continue;
             }
-            let data = buf.get_mut(..len).unwrap_or_default();
-            match self.dev.read_at(offset, data) {
-                Ok(()) => {
-                    next_skip = 0;
-                    sink(Piece {
-                        offset,
-                        data,
-                        bad: &[],
-                    })
-                    .map_err(|source| RunError::Sink { offset, source })?;
-                    self.progress
-                        .report(ProgressEvent::Advance { bytes: len as u64 });
-                }
-                Err(e) if e.is_media_error() => {
-                    self.stats.failed_reads += 1;
-                    deferred.push((offset, len, true));
-                    // Errors come in clusters: each error right after another one
-                    // doubles the distance jumped, up to `max_skip`.
-                    skip_left = next_skip;
-                    next_skip = if next_skip == 0 {
-                        piece as u64
-                    } else {
-                        next_skip.saturating_mul(2).min(self.opts.max_skip)
-                    };
-                }
-                Err(e) => return Err(e.into()),
+            let mut data = self.buffer(len);
+            if self.read_once(offset, &mut data)? {
+                next_skip = 0;
+                self.deliver(index, offset, data, Vec::new(), sink)?;
+            } else {
+                deferred.failed = true;
+                set_aside.items.push(deferred);
+                // Errors come in clusters: each error right after another one
+                // doubles the distance jumped, up to `max_skip`.
+                skip_left = next_skip;
+                next_skip = if next_skip == 0 {
+                    len as u64
+                } else {
+                    next_skip.saturating_mul(2).min(self.opts.max_skip)
+                };
             }
         }
-        self.stats.deferred_pieces = deferred.len() as u64;
-        for (offset, len, failed) in deferred {
-            let data = buf.get_mut(..len).unwrap_or_default();
-            let outcome = self.recover(offset, data, failed)?;
-            sink(Piece {
-                offset,
-                data,
-                bad: &outcome.bad,
-            })
-            .map_err(|source| RunError::Sink { offset, source })?;
-            self.progress
-                .report(ProgressEvent::Advance { bytes: len as u64 });
+        self.stats.deferred_pieces = set_aside.len() as u64;
+        self.stats.deferred_bytes = set_aside.bytes();
+        Ok(set_aside)
+    }
+
+    /// Pass 2: reads the skipped pieces once, then bisects the failing ones down to
+    /// the sector with bounded retries under the time budget; what stays unread
+    /// reaches the sink zero-filled with its bad ranges. Shown to the user as a
+    /// phase of its own. Delivery is in disk order within each of the two steps.
+    pub fn pass2<E, F>(
+        &mut self,
+        set_aside: SetAside,
+        sink: &mut F,
+    ) -> Result<RescueStats, RunError<E>>
+    where
+        E: std::error::Error + 'static,
+        F: FnMut(Piece) -> Result<(), E>,
+    {
+        if set_aside.is_empty() {
+            return Ok(self.stats.clone());
         }
+        // Short enough for the TUI's phase column (24 characters).
+        let name = format!("pass 2 ({} set aside)", set_aside.len());
+        self.progress.report(ProgressEvent::PhaseStart {
+            name: name.clone(),
+            total_bytes: set_aside.bytes(),
+        });
+        // Pieces pass 1 jumped over get their first read here, as in a plain
+        // backup (not charged to the retry budget: they are not retries); only
+        // what fails then is bisected, after them, in the same order.
+        let mut items = set_aside.items;
+        for d in items.iter_mut().filter(|d| !d.failed) {
+            let mut data = self.buffer(d.len);
+            if self.read_once(d.offset, &mut data)? {
+                self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
+            } else {
+                d.failed = true;
+            }
+        }
+        items.retain(|d| d.failed);
+        for d in items {
+            let mut data = self.buffer(d.len);
+            let bad = self.recover(d.offset, &mut data)?;
+            self.deliver(d.index, d.offset, data, bad, sink)?;
+        }
+        self.progress.report(ProgressEvent::PhaseEnd { name });
         Ok(self.stats.clone())
+    }
+
+    fn deliver<E, F>(
+        &mut self,
+        index: usize,
+        offset: u64,
+        data: Vec<u8>,
+        bad: Vec<BadRange>,
+        sink: &mut F,
+    ) -> Result<(), RunError<E>>
+    where
+        E: std::error::Error + 'static,
+        F: FnMut(Piece) -> Result<(), E>,
+    {
+        let bytes = data.len() as u64;
+        sink(Piece {
+            index,
+            offset,
+            data,
+            bad,
+        })
+        .map_err(|source| RunError::Sink { offset, source })?;
+        self.progress.report(ProgressEvent::Advance { bytes });
+        Ok(())
     }
 
     fn budget_left(&mut self) -> bool {
@@ -252,14 +343,11 @@ impl<'a> RescueReader<'a> {
         left
     }
 
-    /// One budgeted pass-2 read. `Ok(false)` is a media error.
-    fn timed_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool, DeviceError> {
-        let t = Instant::now();
+    /// One read; `Ok(false)` is a media error. Beats the heartbeat, so a slow
+    /// failing disk still shows that the job lives.
+    fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool, DeviceError> {
         let r = self.dev.read_at(offset, buf);
-        self.retry_spent = self.retry_spent.saturating_add(t.elapsed());
-        self.stats.retry_millis = u64::try_from(self.retry_spent.as_millis()).unwrap_or(u64::MAX);
         if self.last_beat.elapsed() >= HEARTBEAT {
-            // A slow failing disk still shows that the job lives.
             self.last_beat = Instant::now();
             self.progress.report(ProgressEvent::Advance { bytes: 0 });
         }
@@ -273,18 +361,23 @@ impl<'a> RescueReader<'a> {
         }
     }
 
-    /// Pass 2 for one piece: bisect at sector boundaries so good halves are read in
-    /// one call and only failing sectors are retried one by one.
-    fn recover(
-        &mut self,
-        offset: u64,
-        buf: &mut [u8],
-        known_failed: bool,
-    ) -> Result<ReadOutcome, DeviceError> {
+    /// One read charged to the retry budget.
+    fn timed_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool, DeviceError> {
+        let t = Instant::now();
+        let r = self.read_once(offset, buf);
+        self.retry_spent = self.retry_spent.saturating_add(t.elapsed());
+        self.stats.retry_millis = u64::try_from(self.retry_spent.as_millis()).unwrap_or(u64::MAX);
+        r
+    }
+
+    /// Pass 2 for one piece whose whole read failed: bisect at sector boundaries so
+    /// good halves are read in one call and only failing sectors are retried one by
+    /// one, all charged to the budget.
+    fn recover(&mut self, offset: u64, buf: &mut [u8]) -> Result<Vec<BadRange>, DeviceError> {
         let sector = sector_of(self.dev);
         let end = offset.saturating_add(buf.len() as u64);
         let mut bad: Vec<BadRange> = Vec::new();
-        let mut stack = vec![(offset, end, known_failed)];
+        let mut stack = vec![(offset, end, true)];
         while let Some((s, e, failed)) = stack.pop() {
             let (lo, hi) = ((s - offset) as usize, (e - offset) as usize);
             let Some(part) = buf.get_mut(lo..hi) else {
@@ -342,7 +435,7 @@ impl<'a> RescueReader<'a> {
                 len: b.len,
             });
         }
-        Ok(ReadOutcome { bad })
+        Ok(bad)
     }
 }
 
@@ -351,7 +444,10 @@ fn sector_of(dev: &dyn BlockDevice) -> u64 {
 }
 
 /// Extents cut into pieces of at most `piece` bytes, each from its extent's start.
-fn pieces(extents: &[ByteExtent], piece: usize) -> impl Iterator<Item = (u64, usize)> + '_ {
+pub(super) fn pieces(
+    extents: &[ByteExtent],
+    piece: usize,
+) -> impl Iterator<Item = (u64, usize)> + '_ {
     extents.iter().flat_map(move |ext| {
         let end = ext.end();
         let mut at = ext.offset;
@@ -367,7 +463,7 @@ fn pieces(extents: &[ByteExtent], piece: usize) -> impl Iterator<Item = (u64, us
     })
 }
 
-fn merge(mut v: Vec<BadRange>) -> Vec<BadRange> {
+pub(super) fn merge(mut v: Vec<BadRange>) -> Vec<BadRange> {
     v.sort();
     let mut out: Vec<BadRange> = Vec::with_capacity(v.len());
     for b in v {

@@ -1,6 +1,7 @@
 //! Rescue reading against injected faults: exact bad lists, intact good bytes,
 //! progress on slow disks, and a budget that stops a hopeless disk.
 
+use super::reader::{merge, pieces, MAX_PIECE};
 use super::*;
 use crate::device::{DeviceError, MemDevice};
 use crate::progress::{Collect, ProgressEvent};
@@ -45,20 +46,27 @@ fn check_bytes(got: &[u8], at: u64, src: &[u8], bad: &[BadRange]) {
     }
 }
 
+/// Both passes over `extents`: checks every delivered byte against `src` and returns
+/// the bad ranges in delivery order.
+fn read_all(r: &mut RescueReader, extents: &[ByteExtent], src: &[u8]) -> Vec<BadRange> {
+    let mut bad = Vec::new();
+    r.run(extents, |p| {
+        check_bytes(&p.data, p.offset, src, &p.bad);
+        bad.extend(p.bad);
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    bad
+}
+
 #[test]
-fn read_chunk_bad_list_is_exactly_the_injected_sectors() {
+fn bad_list_is_exactly_the_injected_sectors() {
     // One fault inside a chunk, one across a chunk boundary, one unaligned byte range
     // (which makes its whole sector unreadable, as on a disk).
     let (dev, src) = faulty(4 << 20, "eio:1048576+4096,eio:3145216+1024,eio:2000000+10");
     let progress = Collect::default();
     let mut r = RescueReader::new(&dev, RescueOptions::default(), &progress);
-    let mut all_bad = Vec::new();
-    for i in 0..4u64 {
-        let mut buf = vec![0xAAu8; 1 << 20];
-        let out = r.read_chunk(i << 20, &mut buf).unwrap();
-        check_bytes(&buf, i << 20, &src, &out.bad);
-        all_bad.extend(out.bad);
-    }
+    let all_bad = read_all(&mut r, &[ext(0, 4 << 20)], &src);
     assert_eq!(
         all_bad,
         vec![
@@ -88,32 +96,26 @@ fn read_chunk_bad_list_is_exactly_the_injected_sectors() {
 fn flaky_sector_is_recovered_by_retries() {
     let (dev, src) = faulty(1 << 20, "flaky:8192+512:2");
     let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
-    let mut buf = vec![0u8; 1 << 20];
-    let out = r.read_chunk(0, &mut buf).unwrap();
-    assert!(out.is_clean(), "{out:?}");
-    assert_eq!(buf, src);
+    assert!(read_all(&mut r, &[ext(0, 1 << 20)], &src).is_empty());
     assert!(r.stats().failed_reads >= 2);
 
     // A sector that fails more often than the bisection and the retries try it stays bad.
-    let (dev, _) = faulty(1 << 20, "flaky:8192+512:100");
+    let (dev, src) = faulty(1 << 20, "flaky:8192+512:100");
     let opts = RescueOptions {
         max_retries: 3,
         ..Default::default()
     };
     let mut r = RescueReader::new(&dev, opts, &crate::progress::NoProgress);
-    let out = r.read_chunk(0, &mut buf).unwrap();
-    assert_eq!(out.bad, vec![ext(8192, 512)]);
+    assert_eq!(
+        read_all(&mut r, &[ext(0, 1 << 20)], &src),
+        vec![ext(8192, 512)]
+    );
 }
 
 #[test]
 fn non_media_errors_propagate() {
     let (dev, _) = faulty(1 << 20, "eio:0+512");
     let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
-    let mut buf = vec![0u8; 4096];
-    assert!(matches!(
-        r.read_chunk((1 << 20) - 512, &mut buf),
-        Err(DeviceError::OutOfRange { .. })
-    ));
     let res = r.run(&[ext(0, 4096), ext(1 << 20, 4096)], |_| {
         Ok::<(), std::io::Error>(())
     });
@@ -121,6 +123,9 @@ fn non_media_errors_propagate() {
         res,
         Err(RunError::Device(DeviceError::OutOfRange { .. }))
     ));
+    // A piece beyond the read limit is refused before anything is allocated or read.
+    let res = r.pass1([(0, MAX_PIECE + 1)], &mut |_| Ok::<(), std::io::Error>(()));
+    assert!(matches!(res, Err(RunError::PieceTooBig { offset: 0, .. })));
 }
 
 #[test]
@@ -145,9 +150,9 @@ fn two_pass_run_delivers_every_piece_once_with_exact_bad_list() {
     let mut bad_all = Vec::new();
     let stats = r
         .run(&extents, |p| {
-            check_bytes(p.data, p.offset, &src, p.bad);
-            seen.push(ext(p.offset, p.data.len() as u64));
-            bad_all.extend_from_slice(p.bad);
+            check_bytes(&p.data, p.offset, &src, &p.bad);
+            seen.push((p.index, ext(p.offset, p.data.len() as u64)));
+            bad_all.extend(p.bad);
             Ok::<(), std::io::Error>(())
         })
         .unwrap();
@@ -157,10 +162,11 @@ fn two_pass_run_delivers_every_piece_once_with_exact_bad_list() {
         .flat_map(|e| {
             (0..e.len / (512 << 10)).map(move |i| ext(e.offset + i * (512 << 10), 512 << 10))
         })
+        .enumerate()
         .collect();
     assert_eq!(
         seen, want,
-        "each piece exactly once, cut from its extent start"
+        "each piece exactly once, cut from its extent start, with its index"
     );
     bad_all.sort();
     let injected: Vec<_> = [
@@ -205,20 +211,23 @@ fn skip_grows_with_clustered_errors_and_pass_one_reads_far_less_of_them() {
     };
     let mut r = RescueReader::new(&dev, opts, &crate::progress::NoProgress);
     let mut bad = Vec::new();
-    r.run(&[ext(0, 32 << 20)], |p| {
-        bad.extend_from_slice(p.bad);
+    let mut sink = |p: Piece| {
+        bad.extend(p.bad);
         Ok::<(), std::io::Error>(())
-    })
-    .unwrap();
-    let (_reads, failed) = dev.read_counts();
+    };
+    let set_aside = r
+        .pass1(pieces(&[ext(0, 32 << 20)], 256 << 10), &mut sink)
+        .unwrap();
+    let (reads, failed) = dev.read_counts();
     // 32 pieces in the bad area; growing skips try only a handful of them.
     assert!(failed <= 8, "pass 1 failed reads: {failed}");
-    // No budget: everything set aside is given up, and it covers the damage.
-    let covered: u64 = bad.iter().map(|b| b.len).sum();
-    assert!(covered >= 8 << 20);
-    assert!(bad
-        .iter()
-        .all(|b| b.offset >= 4 << 20 && b.end() <= 24 << 20));
+    // Every piece was either read once or skipped (failed ones are set aside too).
+    assert_eq!(reads + set_aside.len() as u64 - failed, 128);
+    r.pass2(set_aside, &mut sink).unwrap();
+    // No budget: skipped pieces get one read each (the good ones past the damage
+    // are read), failed ones are given up unbisected; exactly the damage is lost.
+    assert_eq!(dev.read_counts().0, 128, "no bisection without budget");
+    assert_eq!(merge(bad), vec![ext(4 << 20, 8 << 20)]);
 }
 
 #[test]
@@ -227,10 +236,8 @@ fn slow_failing_reads_still_report_progress() {
     let (dev, src) = faulty(1 << 20, "slow:0+65536:30ms,eio:4096+4096");
     let progress = Collect::default();
     let mut r = RescueReader::new(&dev, RescueOptions::default(), &progress);
-    let mut buf = vec![0u8; 1 << 20];
-    let out = r.read_chunk(0, &mut buf).unwrap();
-    assert_eq!(out.bad, vec![ext(4096, 4096)]);
-    check_bytes(&buf, 0, &src, &out.bad);
+    let bad = read_all(&mut r, &[ext(0, 1 << 20)], &src);
+    assert_eq!(bad, vec![ext(4096, 4096)]);
     let beats = progress
         .events()
         .iter()
@@ -250,18 +257,14 @@ fn budget_exhaustion_gives_up_without_hanging() {
     };
     let mut r = RescueReader::new(&dev, opts, &progress);
     let t = Instant::now();
-    let mut buf = vec![0u8; 1 << 20];
-    let out0 = r.read_chunk(0, &mut buf).unwrap();
-    let out1 = r.read_chunk(1 << 20, &mut buf).unwrap();
+    // The good second MiB needs no retry: pass 1 reads it (read_all checks its bytes).
+    let bad = read_all(&mut r, &[ext(0, 2 << 20)], &src);
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "took {:?}",
         t.elapsed()
     );
-    assert_eq!(out0.bad, vec![ext(0, 1 << 20)]);
-    // The good second MiB needs no retry, so it is read despite the spent budget.
-    assert!(out1.is_clean());
-    assert_eq!(buf, src[1 << 20..]);
+    assert_eq!(bad, vec![ext(0, 1 << 20)]);
     assert!(r.stats().budget_exhausted);
     assert!(progress
         .events()
