@@ -164,14 +164,25 @@ pub fn repair_boot(
         };
         let existing: Vec<uuid::Uuid> = layout.partitions.iter().filter_map(|q| q.uuid).collect();
         let removed = vars.remove_stale(&existing)?;
+        // The firmware's File() node wants the UEFI path form.
+        let loader = loader.replace('/', "\\");
         let opt = LoadOption::new_hd_file(
             "ironclone restored",
             HardDrive::gpt(number, p.new_offset / ts, p.new_size / ts, guid),
-            &loader.replace('/', "\\"),
+            &loader,
         );
+        for (r, o) in &removed {
+            lines.push(format!(
+                "NVRAM: removed stale Boot{r:04X} \"{}\" -> {}: that partition no longer exists",
+                o.description,
+                o.hard_drive().map(|hd| hd.to_string()).unwrap_or_default()
+            ));
+        }
         let n = vars.add_first(&opt)?;
         lines.push(format!(
-            "NVRAM: Boot{n:04X} -> {loader} on partition {number} put first in BootOrder; {} stale entr{} removed",
+            "NVRAM: Boot{n:04X} \"{}\" -> {} {loader} on partition {number} put first in BootOrder; {} stale entr{} removed",
+            opt.description,
+            opt.hard_drive().map(|hd| hd.to_string()).unwrap_or_default(),
             removed.len(),
             if removed.len() == 1 { "y" } else { "ies" }
         ));
