@@ -58,12 +58,29 @@ EOF2
 )"
 python3 "$VARSLS" "$tmp/src-vars.fd" --efivarfs "Boot$old_num" "$tmp/jobfs/ironclone/old-entry.var" >/dev/null ||
 	fail "extracting Boot$old_num from the source VARS"
-STALE=0100
+# A second disk of the machine with its own ESP, and a short-form HD() entry for it (as
+# efibootmgr writes them; encoded here in python): not stale, the restore must keep it.
+OTHER_GUID=1c0ec1a5-0777-4000-8000-000000000001
+truncate -s 8M "$tmp/other.img"
+sgdisk -o -n 1:2048:0 -t 1:EF00 -u "1:$OTHER_GUID" "$tmp/other.img" >/dev/null || fail "sgdisk other.img"
+python3 - "$OTHER_GUID" "$tmp/jobfs/ironclone/other-entry.var" <<'EOF2' || fail "encoding the other disk's entry"
+import struct, sys, uuid
+def ucs2(s): return (s + "\0").encode("utf-16-le")
+hd = struct.pack("<BBHIQQ16sBB", 4, 1, 42, 1, 2048, 14336, uuid.UUID(sys.argv[1]).bytes_le, 2, 2)
+f = ucs2("\\EFI\\other\\grubx64.efi")
+path = hd + struct.pack("<BBH", 4, 4, 4 + len(f)) + f + bytes([0x7F, 0xFF, 4, 0])
+opt = struct.pack("<IH", 1, len(path)) + ucs2("other disk") + path
+open(sys.argv[2], "wb").write(struct.pack("<I", 7) + opt)
+EOF2
+STALE=0100 OTHER=0101
 cp "$ROOT/qemu/jobs/steps.sh" "$tmp/jobfs/ironclone/steps.sh"
 cat >"$tmp/jobfs/ironclone/job.sh" <<JOB
 #!/bin/sh
-cat "\$IRONCLONE_JOB_DIR/ironclone/old-entry.var" >/sys/firmware/efi/efivars/Boot$STALE-8be4df61-93ca-11d2-aa0d-00e098032b8c || exit 30
-efibootmgr -o "$STALE,\$(efibootmgr | sed -n 's/^BootOrder: //p')" || exit 31
+V=/sys/firmware/efi/efivars
+G=8be4df61-93ca-11d2-aa0d-00e098032b8c
+cat "\$IRONCLONE_JOB_DIR/ironclone/old-entry.var" >"\$V/Boot$STALE-\$G" || exit 30
+cat "\$IRONCLONE_JOB_DIR/ironclone/other-entry.var" >"\$V/Boot$OTHER-\$G" || exit 30
+efibootmgr -o "$STALE,$OTHER,\$(efibootmgr | sed -n 's/^BootOrder: //p')" || exit 31
 exec sh "\$IRONCLONE_JOB_DIR/ironclone/steps.sh"
 JOB
 cat >"$tmp/jobfs/ironclone/plan" <<'PLAN'
@@ -82,7 +99,8 @@ log="$LOGDIR/live-nvram-restore.log"
 start=$SECONDS
 "$RUNVM" --iso "$ISO" --boot usb --firmware uefi --vars "$tmp/vars.fd" --timeout 300 --log "$log" \
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
-	--disk "$tmp/target.img,if=virtio,serial=TARGET1" ||
+	--disk "$tmp/target.img,if=virtio,serial=TARGET1" \
+	--disk "$tmp/other.img,if=virtio,serial=OTHER,readonly" ||
 	fail "live restore under OVMF failed (serial log: $log)"
 echo "boot 1 (live ISO, OVMF, restore with NVRAM repair): $((SECONDS - start)) s"
 grep -aq 'UEFI boot, efivarfs mounted' "$log" || fail "the live system did not mount efivarfs ($log)"
@@ -91,7 +109,9 @@ result="$(disk_cat "$tmp/repo.img" results/restore-TARGET1.json)"
 expect_in "$result" 'NVRAM: Boot' "restore result: NVRAM repair line"
 expect_in "$result" 'put first in BootOrder' "restore result: BootOrder"
 grep -aq "^Boot$STALE\* ironclone" "$log" || fail "efi-list in the VM did not show the seeded old entry Boot$STALE ($log)"
+grep -aq "^Boot$OTHER\* other disk" "$log" || fail "efi-list in the VM did not show the other disk's entry Boot$OTHER ($log)"
 expect_in "$result" "removed stale Boot$STALE" "restore result: stale entry removed"
+expect_in "$result" "1 stale entry removed" "restore result: only the stale entry removed"
 expect_in "$result" "HD(1,GPT,${SRC_ESP_GUID^^}" "restore result: the removed entry is the source ESP's"
 expect_in "$result" 'fallback loader \\EFI\\BOOT\\BOOTX64.EFI copied from' "restore result: fallback loader"
 
@@ -105,14 +125,16 @@ esp_last="$(sed -n 's/^Last sector: \([0-9]*\).*/\1/p' <<<"$info")"
 
 # The VARS as the firmware left them, read without ironclone.
 python3 "$VARSLS" "$tmp/vars.fd" >"$tmp/vars-after.json" || fail "ovmf-vars.py on the VARS after the restore"
-new_entry="$(python3 - "$tmp/vars-after.json" "$SRC_ESP_GUID" "$esp_guid" "$esp_start" "$((esp_last - esp_start + 1))" <<'EOF'
+new_entry="$(python3 - "$tmp/vars-after.json" "$SRC_ESP_GUID" "$esp_guid" "$esp_start" "$((esp_last - esp_start + 1))" "$OTHER_GUID" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))
-old, guid, start, size = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+old, guid, start, size, other = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 def die(msg):
     sys.exit(f"{msg}\n{json.dumps(v, indent=1)}")
 if any(e.get("partition_guid") == old for e in v["entries"]):
     die(f"an entry for the old ESP {old} is still in NVRAM")
+if not any(e.get("partition_guid") == other for e in v["entries"]):
+    die(f"the entry for the other disk's ESP {other} was removed")
 new = [e for e in v["entries"] if e.get("partition_guid") == guid]
 if len(new) != 1:
     die(f"want exactly one entry for the new ESP {guid}, found {len(new)}")
@@ -127,7 +149,7 @@ print(e["number"], e["description"])
 EOF
 )" || fail "NVRAM after the restore (serial log: $log)"
 read -r new_num new_desc <<<"$new_entry"
-echo "NVRAM after the restore: Boot$new_num \"$new_desc\" -> HD(1,GPT,$esp_guid,$esp_start,...) first; old entry gone"
+echo "NVRAM after the restore: Boot$new_num \"$new_desc\" -> HD(1,GPT,$esp_guid,$esp_start,...) first; old entry gone, other disk's entry kept"
 
 # Only NVRAM may make it boot now: drop the fallback loader the restore added.
 esp_off=$((esp_start * 512))
