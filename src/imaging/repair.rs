@@ -218,8 +218,9 @@ fn other_disks_guids(target_path: &Path) -> Result<Vec<uuid::Uuid>, String> {
 }
 
 /// Writes the Boot#### entry `hd`/File(`loader`) first in BootOrder, after removing
-/// the entries whose GPT partition is neither on the restored disk (`layout`) nor on
-/// another disk of the machine (`other_disks`; when that is unknown, none are removed).
+/// the entries whose GPT partition is neither on the restored disk (`layout`, same
+/// GUID, start and size) nor on another disk of the machine (`other_disks`, same GUID;
+/// when that is unknown, none are removed).
 fn repair_nvram(
     vars: &EfiVars,
     layout: &DiskLayout,
@@ -229,12 +230,19 @@ fn repair_nvram(
 ) -> Result<Vec<String>, ImagingError> {
     let mut lines = Vec::new();
     let removed = match other_disks {
-        Ok(others) => {
-            let mut present: Vec<uuid::Uuid> =
-                layout.partitions.iter().filter_map(|q| q.uuid).collect();
-            present.extend(others.iter().copied());
-            vars.remove_stale(&present)?
-        }
+        // On the restored disk the exact place is known: an entry with one of its GUIDs
+        // but the old start or size names a partition that is no longer there. Other
+        // disks count by GUID alone.
+        Ok(others) => vars.remove_stale_where(|hd, guid| {
+            if others.contains(&guid) {
+                return false;
+            }
+            !layout.partitions.iter().any(|q| {
+                q.uuid == Some(guid)
+                    && q.start_lba.get() == hd.partition_start
+                    && q.sectors() == hd.partition_size
+            })
+        })?,
         Err(why) => {
             lines.push(format!(
                 "NVRAM: stale entries kept: cannot read the partition tables of this machine's disks ({why})"
@@ -297,25 +305,29 @@ mod tests {
         l
     }
 
-    fn seed(vars: &EfiVars, number: u16, desc: &str, g: Uuid) {
+    fn seed(vars: &EfiVars, number: u16, desc: &str, g: Uuid, start: u64) {
         let o = LoadOption::new_hd_file(
             desc,
-            HardDrive::gpt(1, 2048, 2048, g),
+            HardDrive::gpt(1, start, 2048, g),
             "\\EFI\\x\\grubx64.efi",
         );
         vars.write_var(&format!("Boot{number:04X}"), &o.encode().unwrap())
             .unwrap();
     }
 
-    /// Boot0000 names the old ESP (gone), Boot0001 a partition on another disk of the
-    /// machine (must survive), Boot0002 the restored disk's data partition.
+    /// The restored disk (`layout_with`) has guid(3) at LBA 2048 and guid(4) at 4096.
+    /// Boot0000 names the old disk's ESP (gone), Boot0001 a partition on another disk
+    /// of the machine (must survive), Boot0002 the restored disk's second partition
+    /// where it is (must survive), Boot0003 the restored ESP where it was before the
+    /// restore moved it (gone).
     fn machine() -> (tempfile::TempDir, EfiVars) {
         let dir = tempfile::tempdir().unwrap();
         let vars = EfiVars::new(dir.path());
-        seed(&vars, 0, "old disk", guid(1));
-        seed(&vars, 1, "second disk", guid(2));
-        seed(&vars, 2, "restored data", guid(4));
-        vars.set_boot_order(&[0, 1, 2]).unwrap();
+        seed(&vars, 0, "old disk", guid(1), 2048);
+        seed(&vars, 1, "second disk", guid(2), 2048);
+        seed(&vars, 2, "restored data", guid(4), 4096);
+        seed(&vars, 3, "esp before the move", guid(3), 1_000_000);
+        vars.set_boot_order(&[0, 1, 2, 3]).unwrap();
         (dir, vars)
     }
 
@@ -343,6 +355,7 @@ mod tests {
         // The freed number is the lowest free one, so the new entry takes it.
         assert_eq!(numbers(&vars), vec![0, 1, 2], "{lines:?}");
         assert_eq!(vars.boot_order().unwrap(), vec![0, 1, 2]);
+        assert!(lines[1].starts_with("NVRAM: removed stale Boot0003 \"esp before the move\""));
         let new = LoadOption::decode(&vars.read_var("Boot0000").unwrap().unwrap()).unwrap();
         assert_eq!(new.description, "ironclone restored");
         assert_eq!(new.hard_drive(), Some(&hd));
@@ -350,7 +363,8 @@ mod tests {
         assert!(lines[0]
             .starts_with("NVRAM: removed stale Boot0000 \"old disk\" -> HD(1,GPT,01010101-"));
         assert!(
-            lines[1].starts_with("NVRAM: Boot0000 ") && lines[1].contains("1 stale entry removed")
+            lines[2].starts_with("NVRAM: Boot0000 ")
+                && lines[2].contains("2 stale entries removed")
         );
     }
 
@@ -366,8 +380,8 @@ mod tests {
             &Err("/dev/sdb: I/O error".into()),
         )
         .unwrap();
-        assert_eq!(numbers(&vars), vec![0, 1, 2, 3]);
-        assert_eq!(vars.boot_order().unwrap(), vec![3, 0, 1, 2]);
+        assert_eq!(numbers(&vars), vec![0, 1, 2, 3, 4]);
+        assert_eq!(vars.boot_order().unwrap(), vec![4, 0, 1, 2, 3]);
         assert!(
             lines[0].contains("stale entries kept") && lines[0].contains("/dev/sdb: I/O error")
         );
