@@ -65,6 +65,15 @@ done
 for m in mcopy mdir mmd mtype mdel mlabel mattrib mformat mrd mren; do
 	ln -sf mtools "$STAGE/usr/bin/$m"
 done
+# mtools converts FAT short names through glibc's iconv (code page 850 by default); without
+# its gconv modules every mdir/mcopy fails with "Error converting to codepage 850", and with
+# it the ESP repair of a restore. The cache names the modules, only the code pages are needed.
+GCONV=/usr/lib/x86_64-linux-gnu/gconv
+for f in gconv-modules gconv-modules.cache IBM850.so IBM437.so; do
+	[[ -f "$GCONV/$f" ]] || die "$GCONV/$f missing (glibc's gconv modules, package libc6)"
+	copy_file "$GCONV/$f"
+done
+for f in "$GCONV"/gconv-modules.d/*.conf; do copy_file "$f"; done
 # mkfs.ext4 and friends are mke2fs under another name; fsck.vfat likewise.
 for n in mkfs.ext2 mkfs.ext3 mkfs.ext4; do ln -sf mke2fs "$STAGE/usr/sbin/$n"; done
 for n in fsck.ext2 fsck.ext3 fsck.ext4; do ln -sf e2fsck "$STAGE/usr/sbin/$n"; done

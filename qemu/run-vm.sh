@@ -13,6 +13,8 @@
 #   --initrd PATH         default build/initramfs.img
 #   --append ARGS         extra kernel arguments (direct boot only; e.g. ironclone.run=--version)
 #   --firmware bios|uefi  SeaBIOS (default) or OVMF
+#   --vars PATH           OVMF variable store used in place and left as the firmware wrote it
+#                         (NVRAM tests chain boots through it); default a fresh temporary copy
 #   --disk PATH,if=virtio|sata|nvme|usb[,serial=X][,readonly][,boot][,blkdebug=CFG]   (repeatable)
 #                         blkdebug=CFG: reads go through QEMU's blkdebug driver with the rules
 #                         in CFG (e.g. [inject-error] event="read_aio" errno="5" sector="N"):
@@ -28,7 +30,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -38,6 +40,7 @@ while (($#)); do
 	--initrd) INITRD="$2"; shift 2 ;;
 	--append) APPEND="$APPEND $2"; shift 2 ;;
 	--firmware) FIRMWARE="$2"; shift 2 ;;
+	--vars) VARS="$2"; shift 2 ;;
 	--disk) DISKS+=("$2"); shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--log) LOG="$2"; shift 2 ;;
@@ -73,12 +76,17 @@ bios) ;;
 uefi)
 	code=/usr/share/OVMF/OVMF_CODE_4M.fd vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 	[[ -f "$code" && -f "$vars" ]] || { echo "run-vm: OVMF not installed ($code)" >&2; exit 2; }
-	cp "$vars" "$WORK/vars.fd"
+	if [[ -z "$VARS" ]]; then
+		cp "$vars" "$WORK/vars.fd"
+		VARS="$WORK/vars.fd"
+	fi
+	[[ -f "$VARS" ]] || { echo "run-vm: VARS store $VARS does not exist" >&2; exit 2; }
 	args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
-		-drive "if=pflash,format=raw,unit=1,file=$WORK/vars.fd")
+		-drive "if=pflash,format=raw,unit=1,file=$VARS")
 	;;
 *) echo "run-vm: --firmware must be bios or uefi" >&2; exit 2 ;;
 esac
+[[ -z "$VARS" || "$FIRMWARE" == uefi ]] || { echo "run-vm: --vars needs --firmware uefi" >&2; exit 2; }
 
 sata_port=0 n=0
 add_disk() { # path iface serial readonly bootindex [blkdebug-config]

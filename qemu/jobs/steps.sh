@@ -6,9 +6,11 @@
 # bus and the boot), and the same job serves every boot of the demo (backup on the dead machine,
 # restore on the replacement) — only `ironclone/plan` on the job disk changes. Plan lines:
 #   backup SERIAL NAME        back up the disk with this serial into $REPO/repo as NAME
-#   restore NAME SERIAL       restore NAME onto the disk with this serial (--yes)
+#   restore NAME SERIAL [OPTION...]   restore NAME onto the disk with this serial (--yes and
+#                             the options, e.g. --new-ids)
 #   verify                    check every chunk of the repository
 #   images                    list the images
+#   efi-list                  print the firmware's Boot#### entries and BootOrder (UEFI boots)
 # The `--json` results land in results/<step>.json on the job disk; the host reads them back.
 set -u
 D="${IRONCLONE_JOB_DIR:?not run by the unattended mode}"
@@ -39,7 +41,7 @@ run_json() {
 ironclone disks >"$D/results/disks.txt" 2>&1 </dev/null
 cat "$D/results/disks.txt"
 n=0
-while read -r op a b; do
+while read -r op a b rest; do
 	n=$((n + 1))
 	case "$op" in
 	"" | "#"*) continue ;;
@@ -51,10 +53,12 @@ while read -r op a b; do
 	restore)
 		dev="$(by_serial "$b")"
 		[ -n "$dev" ] || { echo "job: no disk with serial $b"; exit 20; }
-		run_json "$D/results/restore-$b" ironclone restore "$REPO" "$a" "$dev" --yes --json || exit $?
+		# shellcheck disable=SC2086 # the options are words on the plan line
+		run_json "$D/results/restore-$b" ironclone restore "$REPO" "$a" "$dev" --yes --json $rest || exit $?
 		;;
 	verify) ironclone verify "$REPO" </dev/null || exit $? ;;
 	images) ironclone images "$REPO" </dev/null || exit $? ;;
+	efi-list) echo "job: efi-list" && ironclone bootfix efi-list </dev/null || exit $? ;;
 	*) echo "job: unknown plan line $n: $op"; exit 21 ;;
 	esac
 done <"$D/ironclone/plan"

@@ -327,32 +327,38 @@ impl LoadOption {
     }
 }
 
+impl fmt::Display for HardDrive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.partition_guid() {
+            Some(g) => write!(
+                f,
+                "HD({},GPT,{},0x{:x},0x{:x})",
+                self.partition_number,
+                g.hyphenated().to_string().to_uppercase(),
+                self.partition_start,
+                self.partition_size
+            ),
+            None => write!(
+                f,
+                "HD({},MBR,0x{:08x},0x{:x},0x{:x})",
+                self.partition_number,
+                u32::from_le_bytes([
+                    self.signature[0],
+                    self.signature[1],
+                    self.signature[2],
+                    self.signature[3]
+                ]),
+                self.partition_start,
+                self.partition_size
+            ),
+        }
+    }
+}
+
 impl fmt::Display for DevicePathNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DevicePathNode::HardDrive(hd) => match hd.partition_guid() {
-                Some(g) => write!(
-                    f,
-                    "HD({},GPT,{},0x{:x},0x{:x})",
-                    hd.partition_number,
-                    g.hyphenated().to_string().to_uppercase(),
-                    hd.partition_start,
-                    hd.partition_size
-                ),
-                None => write!(
-                    f,
-                    "HD({},MBR,0x{:08x},0x{:x},0x{:x})",
-                    hd.partition_number,
-                    u32::from_le_bytes([
-                        hd.signature[0],
-                        hd.signature[1],
-                        hd.signature[2],
-                        hd.signature[3]
-                    ]),
-                    hd.partition_start,
-                    hd.partition_size
-                ),
-            },
+            DevicePathNode::HardDrive(hd) => write!(f, "{hd}"),
             DevicePathNode::FilePath(p) => write!(f, "{p}"),
             DevicePathNode::Other {
                 node_type,

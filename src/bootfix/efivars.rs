@@ -7,7 +7,7 @@
 //! filesystem that has no such flag is fine) before a file is rewritten or removed;
 //! a value is rewritten as efivar does: remove, then create with one write().
 
-use super::efi_load_option::LoadOption;
+use super::efi_load_option::{HardDrive, LoadOption};
 use super::BootfixError;
 use std::fs;
 use std::io::Write;
@@ -244,13 +244,26 @@ impl EfiVars {
         &self,
         existing_partitions: &[Uuid],
     ) -> Result<Vec<(u16, LoadOption)>, BootfixError> {
+        self.remove_stale_where(|_, guid| !existing_partitions.contains(&guid))
+    }
+
+    /// Removes the `Boot####` entries with a GPT HD() node for which `stale(hd, guid)`
+    /// holds, and drops them from BootOrder. Entries without an HD() node or with an
+    /// MBR signature, and undecodable ones, always stay.
+    pub fn remove_stale_where(
+        &self,
+        stale: impl Fn(&HardDrive, Uuid) -> bool,
+    ) -> Result<Vec<(u16, LoadOption)>, BootfixError> {
         let mut removed = Vec::new();
         for e in self.boot_entries()? {
             let Ok(opt) = e.option else { continue };
-            let Some(guid) = opt.hard_drive().and_then(|hd| hd.partition_guid()) else {
+            let Some(hd) = opt.hard_drive() else {
                 continue;
             };
-            if existing_partitions.contains(&guid) {
+            let Some(guid) = hd.partition_guid() else {
+                continue;
+            };
+            if !stale(hd, guid) {
                 continue;
             }
             self.delete_var(&format!("Boot{:04X}", e.number))?;
@@ -268,7 +281,6 @@ impl EfiVars {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootfix::efi_load_option::HardDrive;
 
     fn guid(n: u8) -> Uuid {
         Uuid::from_bytes([n; 16])
