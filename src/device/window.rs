@@ -41,6 +41,11 @@ impl<D: BlockDevice> BlockDevice for Window<D> {
         self.inner.write_at(abs, buf)
     }
 
+    fn write_bulk_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        let abs = self.translate(offset, buf.len())?;
+        self.inner.write_bulk_at(abs, buf)
+    }
+
     fn size(&self) -> u64 {
         self.len
     }
@@ -55,6 +60,10 @@ impl<D: BlockDevice> BlockDevice for Window<D> {
 
     fn flush(&self) -> Result<(), DeviceError> {
         self.inner.flush()
+    }
+
+    fn start_writeback(&self) {
+        self.inner.start_writeback()
     }
 
     fn access(&self) -> Access {

@@ -34,6 +34,16 @@ impl BufPool {
         b
     }
 
+    /// A buffer of at least `len` bytes whose contents are whatever it last held
+    /// (no zeroing: the caller overwrites what it uses).
+    pub fn take_dirty(&self, len: usize) -> Vec<u8> {
+        let mut b = self.rx.try_recv().unwrap_or_default();
+        if b.len() < len {
+            b.resize(len, 0);
+        }
+        b
+    }
+
     pub fn give(&self, b: Vec<u8>) {
         // A full pool means enough buffers are cycling; this one is freed.
         let _ = self.tx.try_send(b);

@@ -8,8 +8,8 @@ use std::path::Path;
 
 /// The repository format version this build writes and reads (docs/FORMAT.md).
 pub const FORMAT_VERSION: u32 = 1;
-/// 4 MiB: see docs/FORMAT.md, "Chunking".
-pub const DEFAULT_CHUNK_SIZE: u32 = 4 << 20;
+/// 8 MiB: see docs/FORMAT.md, "Chunking".
+pub const DEFAULT_CHUNK_SIZE: u32 = 8 << 20;
 /// 128 MiB packs: far under FAT32's 4 GiB, few enough files for a 1 TB disk (~8000).
 pub const DEFAULT_PACK_SIZE: u64 = 128 << 20;
 /// Chunk sizes accepted when opening a repository (bounds allocations).

@@ -11,12 +11,19 @@ use super::id::{ChunkId, PackId};
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::{bad, Packs, RestoreReport};
-use crate::device::BlockDevice;
+use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// Written bytes after which the disk is told to start writing them out: the disk
+/// then works while chunks are decoded, not all at the end in `flush`.
+const WRITEBACK_EVERY: u64 = 64 << 20;
+/// Writer threads: two direct writes in flight keep a disk busy while the other
+/// waits (measured: 515 MB/s for `dd oflag=direct bs=4M` here, one write at a time).
+const WRITERS: usize = 2;
 
 /// A chunk on its way to the target: where it goes and what to put there.
 struct Item<'a> {
@@ -30,8 +37,36 @@ enum Data {
     Zeros,
 }
 
+/// A decoded chunk at `buf[start..start + len]`, `start` chosen so that the bytes
+/// begin on a `DIRECT_ALIGN` boundary: the device can then take them without the
+/// page cache (see `BlockDevice::write_bulk_at`).
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(mut buf: Vec<u8>, len: usize) -> Self {
+        if buf.len() < len + DIRECT_ALIGN {
+            buf.resize(len + DIRECT_ALIGN, 0);
+        }
+        let start = buf.as_ptr().align_offset(DIRECT_ALIGN).min(DIRECT_ALIGN);
+        Aligned { buf, start, len }
+    }
+    fn bytes(&self) -> &[u8] {
+        self.buf
+            .get(self.start..self.start + self.len)
+            .unwrap_or(&[])
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let end = self.start + self.len;
+        self.buf.get_mut(self.start..end).unwrap_or(&mut [])
+    }
+}
+
 enum Ready {
-    Bytes(Vec<u8>),
+    Bytes(Aligned),
     Zeros(usize),
     Skip,
 }
@@ -50,7 +85,7 @@ pub(super) fn write_areas(
 ) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pool = BufPool::new(6 * workers + 4);
-    let zeros = vec![0u8; m.chunk_size as usize];
+    let zeros = Aligned::new(Vec::new(), m.chunk_size as usize);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
     let fail = |e: RepoError| {
@@ -78,21 +113,21 @@ pub(super) fn write_areas(
                         Data::Zeros if zero_target => Ready::Skip,
                         Data::Zeros => Ready::Zeros(item.chunk.len as usize),
                         Data::Stored(info, stored) => {
-                            let mut raw = pool.take(info.raw_len as usize);
-                            let r = pack::decode_chunk_into(&mut d, &info, &stored, &mut raw);
-                            pool.give(stored);
-                            match r {
-                                Err(e) => return fail(bad(m, item.area, &item.chunk, &e)),
-                                Ok(()) if raw.len() != item.chunk.len as usize => {
-                                    let what = format!(
-                                        "chunk is {} bytes, image says {}",
-                                        raw.len(),
-                                        item.chunk.len
-                                    );
-                                    return fail(bad(m, item.area, &item.chunk, &what));
-                                }
-                                Ok(()) => Ready::Bytes(raw),
+                            if info.raw_len != item.chunk.len {
+                                let what = format!(
+                                    "chunk is {} bytes, image says {}",
+                                    info.raw_len, item.chunk.len
+                                );
+                                return fail(bad(m, item.area, &item.chunk, &what));
                             }
+                            let len = info.raw_len as usize;
+                            let mut raw = Aligned::new(pool.take_dirty(len + DIRECT_ALIGN), len);
+                            let r = pack::decode_chunk_to(&mut d, &info, &stored, raw.bytes_mut());
+                            pool.give(stored);
+                            if let Err(e) = r {
+                                return fail(bad(m, item.area, &item.chunk, &e));
+                            }
+                            Ready::Bytes(raw)
                         }
                     };
                     if tx.send((item, ready)).is_err() {
@@ -103,43 +138,81 @@ pub(super) fn write_areas(
         }
         drop(read_rx);
         drop(ready_tx);
-        let writer = s.spawn(move || -> Result<(u64, u64)> {
-            let (mut written, mut skipped) = (0u64, 0u64);
-            for (item, ready) in ready_rx {
-                let len = u64::from(item.chunk.len);
-                match ready {
-                    Ready::Bytes(b) => {
-                        target.write_at(item.at, &b)?;
-                        pool.give(b);
-                        written += len;
-                    }
-                    Ready::Zeros(n) => {
-                        target.write_at(item.at, zeros.get(..n).unwrap_or(zeros))?;
-                        written += len;
-                    }
-                    Ready::Skip => skipped += len,
-                }
-                progress.report(ProgressEvent::Advance { bytes: len });
-            }
-            Ok((written, skipped))
-        });
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let rx = ready_rx.clone();
+                s.spawn(move || {
+                    let r = write_ready(rx, target, pool, zeros, abort, progress);
+                    r.unwrap_or_else(|e| {
+                        fail(e);
+                        (0, 0)
+                    })
+                })
+            })
+            .collect();
+        drop(ready_rx);
         let read = read_all(m, placed, locs, packs, &read_tx, pool, abort, progress);
         drop(read_tx);
-        let w = writer
-            .join()
-            .unwrap_or_else(|_| Err(RepoError::Pipeline("restore writer panicked".into())));
-        (read, w)
+        let mut sums = (0u64, 0u64);
+        for w in writers {
+            match w.join() {
+                Ok((a, b)) => sums = (sums.0 + a, sums.1 + b),
+                Err(_) => fail(RepoError::Pipeline("restore writer panicked".into())),
+            }
+        }
+        (read, sums)
     });
-    // The first real error wins: a worker's, then the writer's; the reader then only
-    // saw a closed queue. A reader's own error (a pack it cannot open) stops the rest.
+    // The first real error wins (a decoder's or a writer's): the reader then only saw
+    // a closed queue. A reader's own error (a pack it cannot open) stops the rest.
     if let Some(e) = first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let (w, z) = written?;
     read?;
+    let (w, z) = written;
     report.bytes_written += w;
     report.zero_bytes_skipped += z;
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+/// One writer: takes decoded chunks from the queue and writes them. Returns the bytes
+/// written and the zero bytes skipped.
+fn write_ready(
+    rx: Receiver<(Item, Ready)>,
+    target: &dyn BlockDevice,
+    pool: &BufPool,
+    zeros: &Aligned,
+    abort: &AtomicBool,
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let (mut written, mut skipped, mut unkicked) = (0u64, 0u64, 0u64);
+    for (item, ready) in rx {
+        if abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let len = u64::from(item.chunk.len);
+        if unkicked >= WRITEBACK_EVERY {
+            target.start_writeback();
+            unkicked = 0;
+        }
+        match ready {
+            Ready::Bytes(b) => {
+                target.write_bulk_at(item.at, b.bytes())?;
+                pool.give(b.buf);
+                written += len;
+                unkicked += len;
+            }
+            Ready::Zeros(n) => {
+                let z = zeros.bytes();
+                target.write_bulk_at(item.at, z.get(..n).unwrap_or(z))?;
+                written += len;
+                unkicked += len;
+            }
+            Ready::Skip => skipped += len,
+        }
+        progress.report(ProgressEvent::Advance { bytes: len });
+    }
+    Ok((written, skipped))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -45,6 +45,13 @@ impl BlockDevice for Cancellable<'_> {
     fn flush(&self) -> Result<(), DeviceError> {
         self.inner.flush()
     }
+    fn start_writeback(&self) {
+        self.inner.start_writeback()
+    }
+    fn write_bulk_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.check(offset)?;
+        self.inner.write_bulk_at(offset, buf)
+    }
     fn access(&self) -> crate::device::Access {
         self.inner.access()
     }
