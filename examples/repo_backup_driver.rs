@@ -1,7 +1,7 @@
 //! Drives one backup of a whole file through the repository engine, for the crash
 //! test (killed with SIGKILL halfway) and for throughput measurements.
 //!
-//! usage: repo_backup_driver <SOURCE> <REPO> <NAME> [--pack-size BYTES] [--slow-ms N]
+//! usage: repo_backup_driver <SOURCE> <REPO> <NAME> [--chunk-size BYTES] [--pack-size BYTES] [--slow-ms N]
 //!        [--level N] [--threads N]
 //! `--slow-ms` sleeps that long per chunk read, so a test can kill it mid-way.
 
@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         return restore(&args);
     }
     let (Some(src), Some(repo_path), Some(name)) = (args.get(1), args.get(2), args.get(3)) else {
-        anyhow::bail!("usage: repo_backup_driver SOURCE REPO NAME [--pack-size B] [--slow-ms N] [--level N] [--threads N]");
+        anyhow::bail!("usage: repo_backup_driver SOURCE REPO NAME [--chunk-size B] [--pack-size B] [--slow-ms N] [--level N] [--threads N]");
     };
     let opt = |flag: &str| -> Option<u64> {
         let i = args.iter().position(|a| a == flag)?;
@@ -101,7 +101,9 @@ fn main() -> anyhow::Result<()> {
     } else {
         Repository::init(
             &repo_path,
-            repo::DEFAULT_CHUNK_SIZE,
+            opt("--chunk-size")
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(repo::DEFAULT_CHUNK_SIZE),
             opt("--pack-size").unwrap_or(repo::DEFAULT_PACK_SIZE),
         )?
     };

@@ -44,6 +44,8 @@ fn killed_backup_leaves_no_image_and_rerun_reuses_chunks() {
         .arg(&src_path)
         .arg(&root)
         .arg("victim")
+        // 1 MiB chunks in 4 MiB packs: several packs are durable long before the end.
+        .args(["--chunk-size", &(1 << 20).to_string()])
         .args(["--pack-size", &(4 << 20).to_string(), "--slow-ms", "40"])
         .stdout(Stdio::null())
         .spawn()
