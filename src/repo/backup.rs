@@ -9,7 +9,7 @@ use super::compress::{is_zero, ChunkCompressor};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
-use super::lock::Lock;
+use super::lock::{Job, Lock};
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
 use super::pack::{self, PackWriter, Record};
 use super::plan::{AreaKind, BackupPlan};
@@ -142,7 +142,7 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     check_name(&opts.name)?;
-    let _lock = Lock::acquire(repo.path())?;
+    let _lock = Lock::acquire(repo.path(), Job::Backup)?;
     if repo.manifest_path(&opts.name).exists() {
         return Err(RepoError::ImageExists {
             image: opts.name.clone(),

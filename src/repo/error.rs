@@ -87,6 +87,12 @@ pub enum RepoError {
         "{path}: repository is locked by process {pid}; remove the file if that process is gone"
     )]
     Locked { path: PathBuf, pid: String },
+    #[error("{path}: repository is in use by a {job} (process {pid}); try again when it is done")]
+    InUse {
+        path: PathBuf,
+        pid: String,
+        job: String,
+    },
     #[error("zstd: {0}")]
     Compression(String),
     #[error("backup pipeline: {0}")]

@@ -212,7 +212,7 @@ impl Repository {
     /// Rebuilds index files from the packs themselves (after index damage). Returns the
     /// number of packs re-indexed.
     pub fn repair_index(&self) -> Result<usize> {
-        let _lock = lock::Lock::acquire(&self.root)?;
+        let _lock = lock::Lock::acquire(&self.root, lock::Job::RepairIndex)?;
         let mut n = 0;
         for (pack_id, path) in verify::list_packs(&self.packs_dir())? {
             let scan = pack::scan(&path, Some(&pack_id), self.config.chunk_size)?;

@@ -7,7 +7,7 @@
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
-use super::lock::Lock;
+use super::lock::{Job, Lock};
 use super::pack::{self, PackWriter, Record};
 use super::verify::list_packs;
 use super::Repository;
@@ -30,7 +30,7 @@ fn file_len(p: &std::path::Path) -> u64 {
 }
 
 pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> {
-    let _lock = Lock::acquire(repo.path())?;
+    let _lock = Lock::acquire(repo.path(), Job::Prune)?;
     let mut rep = PruneReport::default();
     let mut used: HashSet<ChunkId> = HashSet::new();
     for n in repo.image_names()? {

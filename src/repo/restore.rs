@@ -9,6 +9,7 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::lock::ReadLock;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
 use super::Repository;
@@ -84,6 +85,7 @@ pub fn restore(
     opts: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
+    let _reading = ReadLock::acquire(repo.path(), "restore")?;
     let m = repo.load_manifest(image)?;
     let placed: Vec<(&AreaManifest, u64)> = m
         .areas

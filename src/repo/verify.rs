@@ -5,6 +5,7 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::lock::ReadLock;
 use super::manifest::Manifest;
 use super::pack;
 use super::Repository;
@@ -79,6 +80,7 @@ pub fn verify(
     name: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
+    let _reading = ReadLock::acquire(repo.path(), "verify")?;
     let mut rep = VerifyReport::default();
     let names = match name {
         Some(n) => vec![n.to_string()],
