@@ -20,6 +20,9 @@ row() { printf '%-34s %10s %12s %10s\n' "$@"; }
 declare -A T S
 run() { # run KEY CMD...: time a command, store seconds in T[KEY]
   local key=$1; shift
+  # Each job starts with nothing left to write back from the one before: otherwise
+  # the previous job's dirty pages are flushed on the next job's clock.
+  sync
   local s e; s=$(now); "$@"; e=$(now); T[$key]=$(secs "$s" "$e")
 }
 
