@@ -426,7 +426,7 @@ impl<'a> RescueReader<'a> {
             stack.push((mid, e, false));
             stack.push((s, mid, false));
         }
-        let bad = merge(bad);
+        let bad = crate::usedmap::merged(bad);
         for b in &bad {
             self.stats.bad_ranges += 1;
             self.stats.unreadable_bytes = self.stats.unreadable_bytes.saturating_add(b.len);
@@ -461,19 +461,4 @@ pub(super) fn pieces(
             Some((here, len))
         })
     })
-}
-
-pub(super) fn merge(mut v: Vec<BadRange>) -> Vec<BadRange> {
-    v.sort();
-    let mut out: Vec<BadRange> = Vec::with_capacity(v.len());
-    for b in v {
-        match out.last_mut() {
-            Some(last) if last.end() >= b.offset => {
-                let end = last.end().max(b.end());
-                last.len = end - last.offset;
-            }
-            _ => out.push(b),
-        }
-    }
-    out
 }

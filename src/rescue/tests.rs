@@ -1,10 +1,11 @@
 //! Rescue reading against injected faults: exact bad lists, intact good bytes,
 //! progress on slow disks, and a budget that stops a hopeless disk.
 
-use super::reader::{merge, pieces, MAX_PIECE};
+use super::reader::{pieces, MAX_PIECE};
 use super::*;
 use crate::device::{DeviceError, MemDevice};
 use crate::progress::{Collect, ProgressEvent};
+use crate::usedmap::merged;
 use crate::usedmap::ByteExtent;
 use std::time::{Duration, Instant};
 
@@ -227,7 +228,7 @@ fn skip_grows_with_clustered_errors_and_pass_one_reads_far_less_of_them() {
     // No budget: skipped pieces get one read each (the good ones past the damage
     // are read), failed ones are given up unbisected; exactly the damage is lost.
     assert_eq!(dev.read_counts().0, 128, "no bisection without budget");
-    assert_eq!(merge(bad), vec![ext(4 << 20, 8 << 20)]);
+    assert_eq!(merged(bad), vec![ext(4 << 20, 8 << 20)]);
 }
 
 #[test]

@@ -15,6 +15,16 @@ impl ByteExtent {
     }
 }
 
+/// `ranges` sorted, with those that touch or overlap joined and empty ones dropped
+/// (a bad stretch across a chunk boundary is one range, as on the disk).
+pub fn merged(ranges: impl IntoIterator<Item = ByteExtent>) -> Vec<ByteExtent> {
+    let mut b = ExtentBuilder::new();
+    for r in ranges {
+        b.add(r.offset, r.len);
+    }
+    b.finish(u64::MAX)
+}
+
 /// Collects ranges in any order, then sorts, clips to a limit and merges them.
 #[derive(Default)]
 pub struct ExtentBuilder {

@@ -14,7 +14,7 @@ pub mod ntfs;
 pub mod swap;
 
 pub use ext::{map_ext, ExtError};
-pub use extents::{ByteExtent, ExtentBuilder};
+pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use swap::{map_swap, SwapError};

@@ -23,6 +23,18 @@ make_job_disk() {
 	rm -rf "$src"
 }
 
+# make_steps_disk DIR IMG SIZE LABEL < plan — a disk for qemu/jobs/steps.sh: DIR (which may
+# already hold other files) gets ironclone/job.sh and the plan read from stdin, and becomes
+# an ext4 image IMG of SIZE labelled LABEL.
+make_steps_disk() {
+	local dir="$1" img="$2" size="$3" label="$4"
+	mkdir -p "$dir/ironclone"
+	cp "$ROOT/qemu/jobs/steps.sh" "$dir/ironclone/job.sh"
+	cat >"$dir/ironclone/plan"
+	truncate -s "$size" "$img"
+	mkfs.ext4 -q -F -L "$label" -d "$dir" "$img" || fail "mkfs.ext4 -d for $img"
+}
+
 # disk_cat IMG PATH — a file's content from an ext4 image, via debugfs.
 disk_cat() {
 	debugfs -R "cat /$2" "$1" 2>/dev/null

@@ -22,17 +22,13 @@ src_size=$(stat -c %s "$tmp/src.img")
 truncate -s $((src_size * 3 / 2 / 1048576 * 1048576)) "$tmp/big.img"
 truncate -s $((src_size * 6 / 10 / 1048576 * 1048576)) "$tmp/small.img"
 
-mkdir -p "$tmp/jobfs/ironclone"
-cp "$ROOT/qemu/jobs/steps.sh" "$tmp/jobfs/ironclone/job.sh"
-cat >"$tmp/jobfs/ironclone/plan" <<'PLAN'
+make_steps_disk "$tmp/jobfs" "$tmp/repo.img" 256M IRONREPO <<'PLAN'
 backup SOURCE1 dead
 verify
 restore dead TARGET1
 restore dead TARGET2
 images
 PLAN
-truncate -s 256M "$tmp/repo.img"
-mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 repo"
 
 log="$LOGDIR/live-backup-restore.log"
 start=$(date +%s)

@@ -87,11 +87,8 @@ PAGES="$(for s in $SECTORS; do echo $((s * 512 / 4096 * 4096)); done | sort -un 
 echo "injected EIO at sectors $SECTORS -> pages (bytes) $PAGES"
 
 # --- the repository disk with the job and its plan
-mkdir -p "$tmp/jobfs/ironclone"
-cp "$ROOT/qemu/jobs/steps.sh" "$tmp/jobfs/ironclone/job.sh"
-printf 'backup SOURCE1 failing\nverify\nimages\n' >"$tmp/jobfs/ironclone/plan"
-truncate -s 128M "$tmp/repo.img"
-mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 repo"
+printf 'backup SOURCE1 failing\nverify\nimages\n' |
+	make_steps_disk "$tmp/jobfs" "$tmp/repo.img" 128M IRONREPO
 
 log="$LOGDIR/rescue-blkdebug.log"
 start=$(date +%s)

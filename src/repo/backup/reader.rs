@@ -10,7 +10,7 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::repo::error::RepoError;
 use crate::repo::plan::BackupPlan;
 use crate::rescue::{self, RescueOptions, RescueReader, RunError};
-use crate::usedmap::ByteExtent;
+use crate::usedmap::{merged, ByteExtent};
 use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
@@ -96,23 +96,6 @@ pub(super) fn read_plan(
         *list = merged(std::mem::take(list));
     }
     Ok(bad)
-}
-
-/// Sorts ranges and joins those that touch or overlap (a bad stretch across a chunk
-/// boundary is one range, as on the disk).
-fn merged(mut v: Vec<ByteExtent>) -> Vec<ByteExtent> {
-    v.sort();
-    let mut out: Vec<ByteExtent> = Vec::with_capacity(v.len());
-    for b in v.into_iter().filter(|b| b.len > 0) {
-        match out.last_mut() {
-            Some(last) if last.end() >= b.offset => {
-                let end = last.end().max(b.end());
-                last.len = end - last.offset;
-            }
-            _ => out.push(b),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
