@@ -4,7 +4,7 @@
 //! chunks already in the repository are never compressed, and chunks that look
 //! incompressible from a small fast sample are stored raw.
 
-use super::bufpool::BufPool;
+use super::bufpool::{self, BufPool};
 use super::compress::{is_zero, ChunkCompressor};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
@@ -178,11 +178,7 @@ pub fn backup(
         job: format!("backup {}", opts.name),
         total_bytes: total,
     });
-    let workers = if opts.threads == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        opts.threads
-    };
+    let workers = bufpool::workers(opts.threads);
     let claimed: Mutex<HashSet<ChunkId>> = Mutex::new(HashSet::new());
     let abort = AtomicBool::new(false);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
@@ -197,11 +193,12 @@ pub fn backup(
     let mut stats = ImageStats::default();
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
-    // Buffers in flight: two queues of `2 * workers`, one per worker, the writer's.
-    let pool = BufPool::new(6 * workers + 4);
+    // Buffers in flight: two queues of `workers`, one per worker, the reader's and the
+    // writer's (raw or compressed).
+    let pool = BufPool::new(3 * workers + 2);
     std::thread::scope(|s| {
-        let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers * 2);
-        let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers * 2);
+        let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers);
+        let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
         let pieces = &pieces;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
         let pool = &pool;

@@ -7,6 +7,22 @@
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+/// Workers (and so chunk buffers in flight) a pipeline uses at most: with 8 MiB
+/// chunks and about three buffers per worker in flight, 8 workers hold ~200 MiB,
+/// which a live system on a small machine can spare; more cores would not make a
+/// backup faster than the disk anyway.
+pub const MAX_WORKERS: usize = 8;
+
+/// Workers for a pipeline: `asked`, or one per core when 0, at most `MAX_WORKERS`.
+pub fn workers(asked: usize) -> usize {
+    let n = if asked == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        asked
+    };
+    n.clamp(1, MAX_WORKERS)
+}
+
 pub struct BufPool {
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,

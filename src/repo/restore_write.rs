@@ -5,7 +5,7 @@
 //! batch to finish: reading, decoding and writing all run at once. Buffers cycle
 //! through a pool (see `bufpool`), so the phase costs no allocation per chunk.
 
-use super::bufpool::BufPool;
+use super::bufpool::{self, BufPool};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
@@ -83,8 +83,8 @@ pub(super) fn write_areas(
     progress: &dyn Progress,
     report: &mut RestoreReport,
 ) -> Result<()> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let pool = BufPool::new(6 * workers + 4);
+    let workers = bufpool::workers(0);
+    let pool = BufPool::new(3 * workers + 2 * WRITERS);
     let zeros = Aligned::new(Vec::new(), m.chunk_size as usize);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
@@ -94,8 +94,8 @@ pub(super) fn write_areas(
         g.get_or_insert(e);
     };
     let (read, written) = std::thread::scope(|s| {
-        let (read_tx, read_rx) = bounded::<(Item, Data)>(2 * workers);
-        let (ready_tx, ready_rx) = bounded::<(Item, Ready)>(2 * workers);
+        let (read_tx, read_rx) = bounded::<(Item, Data)>(workers);
+        let (ready_tx, ready_rx) = bounded::<(Item, Ready)>(workers);
         let (pool, fail, zeros, abort) = (&pool, &fail, &zeros, &abort);
         for _ in 0..workers {
             let rx = read_rx.clone();
