@@ -7,6 +7,7 @@
 //! picker shows is what the imager will see. The roots are injectable
 //! ([`SysPaths`]) so tests run on a fake tree.
 
+mod escape;
 pub mod mountinfo;
 mod safety;
 mod sysfs;

@@ -55,25 +55,7 @@ impl UdevProps {
 
 /// Decodes udev's `\xNN` escapes; anything malformed is kept as written.
 pub fn decode_hex_escapes(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
-            if let Some(v) = b
-                .get(i + 2..i + 4)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    super::escape::decode(s, b"\\x", 2, 16)
 }
 
 #[cfg(test)]

@@ -263,36 +263,13 @@ pub fn read_record_into(
 
 /// Turns stored bytes back into the chunk and checks its hash.
 pub fn decode_chunk(info: &RecordInfo, data: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let mut raw = Vec::new();
+    if info.raw_len > super::config::MAX_CHUNK_SIZE {
+        return Err(format!("raw length {} over the chunk limit", info.raw_len));
+    }
+    let mut raw = vec![0u8; info.raw_len as usize];
     let mut d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
-    decode_chunk_into(&mut d, info, data, &mut raw)?;
+    decode_chunk_to(&mut d, info, data, &mut raw)?;
     Ok(raw)
-}
-
-/// `decode_chunk` into a caller's (recycled) buffer.
-pub fn decode_chunk_into(
-    d: &mut zstd::bulk::Decompressor<'static>,
-    info: &RecordInfo,
-    data: &[u8],
-    raw: &mut Vec<u8>,
-) -> std::result::Result<(), String> {
-    raw.clear();
-    match info.compression {
-        Compression::None => raw.extend_from_slice(data),
-        Compression::Zstd => {
-            raw.reserve(info.raw_len as usize);
-            // The capacity bounds the output: a frame claiming more is an error.
-            d.decompress_to_buffer(data, raw)
-                .map_err(|e| format!("zstd: {e}"))?;
-        }
-    }
-    if raw.len() != info.raw_len as usize {
-        return Err(format!("length {} instead of {}", raw.len(), info.raw_len));
-    }
-    if ChunkId::of(raw) != info.id {
-        return Err("blake3 hash mismatch".into());
-    }
-    Ok(())
 }
 
 /// `decode_chunk` into a slice of exactly the chunk's length (an aligned piece of a
