@@ -209,7 +209,7 @@ pub fn backup(
         };
         // The reader returns, per area, what stayed unreadable (area-relative).
         let reader = s.spawn(move || {
-            let buffers = |len: usize| pool.take_zeroed(len);
+            let buffers = |len: usize| pool.take_dirty(len);
             reader::read_plan(
                 dev,
                 plan,

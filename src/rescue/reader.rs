@@ -166,8 +166,10 @@ impl<'a> RescueReader<'a> {
         }
     }
 
-    /// Takes piece buffers from `buffers` (a recycling pool, given a length, returns
-    /// that many zero bytes) instead of allocating each one.
+    /// Takes piece buffers from `buffers` (a recycling pool: given a length, it returns
+    /// a buffer of any length and content) instead of allocating each one. Every byte
+    /// of a delivered piece is either read or zero-filled as bad, so old contents never
+    /// reach the sink and the buffers need no zeroing first.
     pub fn with_buffers(mut self, buffers: &'a (dyn Fn(usize) -> Vec<u8> + Sync)) -> Self {
         self.buffers = Some(buffers);
         self

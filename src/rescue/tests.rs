@@ -295,3 +295,26 @@ fn sink_error_stops_the_run_and_names_the_offset() {
         "piece 0 is deferred, piece 1 delivered, piece 2 fails"
     );
 }
+
+#[test]
+fn recycled_buffers_with_old_contents_never_reach_the_sink() {
+    // Buffers as a pool hands them back: the wrong length, full of old bytes (never
+    // zero, never the pattern at that place). Bisected, retried and budget-given-up
+    // ranges must all come out as source bytes or zeros.
+    let (dev, src) = faulty(
+        4 << 20,
+        "eio:1048576+4096,eio:2000000+10,slow:3145728+1048576:20ms,eio:3145728+1048576",
+    );
+    let dirty = |len: usize| vec![0xAAu8; len / 2 + 4096];
+    let opts = RescueOptions {
+        retry_budget: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let progress = Collect::default();
+    let mut r = RescueReader::new(&dev, opts, &progress).with_buffers(&dirty);
+    let bad = merged(read_all(&mut r, &[ext(0, 4 << 20)], &src));
+    assert!(r.stats().budget_exhausted, "the budget path was not taken");
+    assert_eq!(bad.first(), Some(&ext(1048576, 4096)));
+    assert!(bad.contains(&ext(1999872, 512)));
+    assert_eq!(bad.last().map(|b| b.end()), Some(4 << 20));
+}
