@@ -107,3 +107,38 @@ fn killed_backup_leaves_no_image_and_rerun_reuses_chunks() {
     assert_eq!(count(&root.join("tmp")), 0);
     assert!(repo::verify(&r, None, &NoProgress).unwrap().ok());
 }
+
+/// Packs are published (fsync, rename, index) on their own thread while the next one
+/// fills; a pack that cannot be published must still fail the backup, say where, and
+/// leave no image. Every pack directory name (`packs/00` .. `packs/ff`) is taken by a
+/// file here, so the first publish fails (root ignores permissions; this does not).
+#[test]
+fn a_pack_that_cannot_be_published_fails_the_backup_and_leaves_no_image() {
+    let size = 24 * MIB;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let r = Repository::init(&root, 1 << 20, 4 << 20).unwrap();
+    for b in 0..=255u8 {
+        std::fs::write(root.join("packs").join(format!("{b:02x}")), b"not a dir").unwrap();
+    }
+    let src = MemDevice::from_vec(mixed_data(size as usize, 5), 512);
+    let err = repo::backup(
+        &r,
+        &src,
+        &plan_for(size),
+        &BackupOptions::new("x"),
+        &NoProgress,
+    )
+    .expect_err("a backup whose packs cannot be published succeeded");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("packs"),
+        "error does not name the pack path: {msg}"
+    );
+    assert!(r.image_names().unwrap().is_empty(), "an image was listed");
+    assert_eq!(
+        count(&root.join("index")),
+        0,
+        "an index names an unpublished pack"
+    );
+}
