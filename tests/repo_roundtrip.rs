@@ -34,6 +34,16 @@ fn backed_up(seed: u64) -> BackedUp {
     }
 }
 
+/// The bytes all `Advance` events report, summed.
+fn advanced_bytes(ev: &[ProgressEvent]) -> u64 {
+    ev.iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Advance { bytes } => Some(*bytes),
+            _ => None,
+        })
+        .sum()
+}
+
 /// Restores `image` onto `target` with every area at its original offset.
 fn restore_in_place(
     r: &Repository,
@@ -86,14 +96,7 @@ fn round_trip_on_memory_devices() {
         name: "p1".into(),
         total_bytes: plan.areas[1].extents.iter().map(|e| e.len).sum()
     }));
-    let advanced: u64 = ev
-        .iter()
-        .filter_map(|e| match e {
-            ProgressEvent::Advance { bytes } => Some(*bytes),
-            _ => None,
-        })
-        .sum();
-    assert_eq!(advanced, plan.total_bytes());
+    assert_eq!(advanced_bytes(&ev), plan.total_bytes());
 
     let rep = restore_and_compare(&r, "first", &data, &plan);
     assert_eq!(rep.bytes_verified, plan.total_bytes());
@@ -236,14 +239,7 @@ fn restore_progress_adds_up_to_the_job_total() {
         ProgressEvent::JobStart { total_bytes, .. } => *total_bytes,
         e => panic!("first event {e:?}"),
     };
-    let advanced: u64 = ev
-        .iter()
-        .filter_map(|e| match e {
-            ProgressEvent::Advance { bytes } => Some(*bytes),
-            _ => None,
-        })
-        .sum();
-    assert_eq!(advanced, total);
+    assert_eq!(advanced_bytes(&ev), total);
     assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
 }
 

@@ -39,18 +39,9 @@ impl Tmux {
 
     /// Runs a tmux command on this server, asserts it succeeded and returns stdout.
     pub fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is required for this test (apt-get install tmux)");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut all = vec!["-L", self.socket.as_str()];
+        all.extend_from_slice(args);
+        super::run("tmux", &all)
     }
 
     /// Sends each key (tmux key names: "Enter", "Down", "a") with a pause after it.
