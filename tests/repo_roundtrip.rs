@@ -4,9 +4,76 @@
 mod repo_common;
 
 use ironclone::device::{BlockDevice, MemDevice};
-use ironclone::progress::{Collect, NoProgress, ProgressEvent};
-use ironclone::repo::{self, BackupOptions, Repository, RestoreOptions};
+use ironclone::progress::{Collect, NoProgress, Progress, ProgressEvent};
+use ironclone::repo::{
+    self, BackupOptions, BackupPlan, RepoError, Repository, RestoreOptions, RestoreReport,
+};
 use repo_common::*;
+
+/// A 32 MiB source of mixed data backed up as image "x" into a fresh repository.
+struct BackedUp {
+    data: Vec<u8>,
+    plan: BackupPlan,
+    r: Repository,
+    _dir: tempfile::TempDir,
+}
+
+fn backed_up(seed: u64) -> BackedUp {
+    let size = 32 * MIB;
+    let data = mixed_data(size as usize, seed);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    let src = MemDevice::from_vec(data.clone(), 512);
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    BackedUp {
+        data,
+        plan,
+        r,
+        _dir: dir,
+    }
+}
+
+/// The bytes all `Advance` events report, summed.
+fn advanced_bytes(ev: &[ProgressEvent]) -> u64 {
+    ev.iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Advance { bytes } => Some(*bytes),
+            _ => None,
+        })
+        .sum()
+}
+
+/// Restores `image` onto `target` with every area at its original offset.
+fn restore_in_place(
+    r: &Repository,
+    image: &str,
+    target: &dyn BlockDevice,
+    progress: &dyn Progress,
+) -> Result<RestoreReport, RepoError> {
+    repo::restore(
+        r,
+        image,
+        target,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        progress,
+    )
+}
+
+/// Restores `image` in place onto a zeroed disk the size of `src` and asserts it holds
+/// `src`'s bytes on every planned extent and zeros elsewhere.
+fn restore_and_compare(
+    r: &Repository,
+    image: &str,
+    src: &[u8],
+    plan: &BackupPlan,
+) -> RestoreReport {
+    let target = MemDevice::new(src.len(), 512);
+    let rep = restore_in_place(r, image, &target, &NoProgress).unwrap();
+    assert_restored(src, &target.snapshot(), plan);
+    rep
+}
 
 #[test]
 fn round_trip_on_memory_devices() {
@@ -29,27 +96,10 @@ fn round_trip_on_memory_devices() {
         name: "p1".into(),
         total_bytes: plan.areas[1].extents.iter().map(|e| e.len).sum()
     }));
-    let advanced: u64 = ev
-        .iter()
-        .filter_map(|e| match e {
-            ProgressEvent::Advance { bytes } => Some(*bytes),
-            _ => None,
-        })
-        .sum();
-    assert_eq!(advanced, plan.total_bytes());
+    assert_eq!(advanced_bytes(&ev), plan.total_bytes());
 
-    let target = MemDevice::new(size as usize, 512);
-    let rep = repo::restore(
-        &r,
-        "first",
-        &target,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let rep = restore_and_compare(&r, "first", &data, &plan);
     assert_eq!(rep.bytes_verified, plan.total_bytes());
-    assert_restored(&data, &target.snapshot(), &plan);
 
     // Shifted onto a larger disk: every area moved by 3 MiB.
     let big = MemDevice::new((size + 8 * MIB) as usize, 512);
@@ -71,15 +121,7 @@ fn round_trip_on_memory_devices() {
 
     // A target too small is refused up front.
     let small = MemDevice::new((size - MIB) as usize, 512);
-    let e = repo::restore(
-        &r,
-        "first",
-        &small,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let e = restore_in_place(&r, "first", &small, &NoProgress).unwrap_err();
     assert!(matches!(e, repo::RepoError::TargetTooSmall { .. }), "{e}");
     assert!(small.snapshot().iter().all(|&b| b == 0));
 
@@ -136,15 +178,7 @@ fn second_backup_dedups_and_survives_prune_of_the_first() {
     assert!(v.ok(), "{v:?}");
 
     let tgt = zero_target(&dir.path().join("target.img"), size);
-    repo::restore(
-        &r,
-        "c",
-        &tgt,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    restore_in_place(&r, "c", &tgt, &NoProgress).unwrap();
     drop(tgt);
     let got = std::fs::read(dir.path().join("target.img")).unwrap();
     assert_restored(&data, &got, &plan);
@@ -163,36 +197,21 @@ fn prune_deletes_packs_of_a_deleted_image() {
     let p = repo::prune(&r, &NoProgress).unwrap();
     assert!(p.packs_deleted + p.packs_rewritten > 0, "{p:?}");
     assert!(p.bytes_freed > 0);
-    let t = MemDevice::new((32 * MIB) as usize, 512);
-    repo::restore(
-        &r,
-        "two",
-        &t,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap();
-    assert_restored(&d2.snapshot(), &t.snapshot(), &plan);
+    restore_and_compare(&r, "two", &d2.snapshot(), &plan);
     assert!(repo::verify(&r, None, &NoProgress).unwrap().ok());
 }
 
 #[test]
 fn skipping_areas_and_zeroed_targets() {
-    let size = 32 * MIB;
-    let data = mixed_data(size as usize, 7);
-    let src = MemDevice::from_vec(data.clone(), 512);
-    let plan = plan_for(size);
-    let dir = tempfile::tempdir().unwrap();
-    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
-    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+    let fx = backed_up(7);
+    let size = fx.data.len() as u64;
     let t = MemDevice::new(size as usize, 512);
     let opts = RestoreOptions {
         target_is_zeroed: true,
         ..Default::default()
     };
     let rep = repo::restore(
-        &r,
+        &fx.r,
         "x",
         &t,
         &|a| (a.name == "p2").then_some(a.offset),
@@ -202,70 +221,37 @@ fn skipping_areas_and_zeroed_targets() {
     .unwrap();
     assert_eq!(rep.areas, ["p2"]);
     let got = t.snapshot();
-    let p2 = &plan.areas[2];
+    let p2 = &fx.plan.areas[2];
     let (s, e) = (p2.offset as usize, (p2.offset + p2.len) as usize);
-    assert_eq!(&got[s..e], &data[s..e]);
+    assert_eq!(&got[s..e], &fx.data[s..e]);
     assert!(got[..s].iter().all(|&b| b == 0));
     assert!(t.size() == size);
 }
 
 #[test]
 fn restore_progress_adds_up_to_the_job_total() {
-    let size = 32 * MIB;
-    let src = MemDevice::from_vec(mixed_data(size as usize, 8), 512);
-    let plan = plan_for(size);
-    let dir = tempfile::tempdir().unwrap();
-    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
-    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
-    let t = MemDevice::new(size as usize, 512);
+    let fx = backed_up(8);
+    let t = MemDevice::new(fx.data.len(), 512);
     let ev = Collect::default();
-    repo::restore(
-        &r,
-        "x",
-        &t,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &ev,
-    )
-    .unwrap();
+    restore_in_place(&fx.r, "x", &t, &ev).unwrap();
     let ev = ev.events();
     let total = match &ev[0] {
         ProgressEvent::JobStart { total_bytes, .. } => *total_bytes,
         e => panic!("first event {e:?}"),
     };
-    let advanced: u64 = ev
-        .iter()
-        .filter_map(|e| match e {
-            ProgressEvent::Advance { bytes } => Some(*bytes),
-            _ => None,
-        })
-        .sum();
-    assert_eq!(advanced, total);
+    assert_eq!(advanced_bytes(&ev), total);
     assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
 }
 
 #[test]
 fn write_errors_on_the_target_are_reported() {
-    let size = 32 * MIB;
-    let src = MemDevice::from_vec(mixed_data(size as usize, 9), 512);
-    let plan = plan_for(size);
-    let dir = tempfile::tempdir().unwrap();
-    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
-    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
-    let t = MemDevice::new(size as usize, 512).read_only();
-    let e = repo::restore(
-        &r,
-        "x",
-        &t,
-        &|a| Some(a.offset),
-        &RestoreOptions::default(),
-        &NoProgress,
-    )
-    .unwrap_err();
+    let fx = backed_up(9);
+    let t = MemDevice::new(fx.data.len(), 512).read_only();
+    let e = restore_in_place(&fx.r, "x", &t, &NoProgress).unwrap_err();
     assert!(
         matches!(
             e,
-            repo::RepoError::Device(ironclone::device::DeviceError::ReadOnly { .. })
+            RepoError::Device(ironclone::device::DeviceError::ReadOnly { .. })
         ),
         "{e}"
     );

@@ -10,12 +10,15 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::{path_str, require_tool, run, run_in, run_status, sparse, tempdir, Rng};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
+const KEY_DELAY: Duration = Duration::from_millis(200);
+const HOME: &str = "What do you want to do?";
 
 /// A loop device with a partition table; its partitions are removed and the loop
 /// detached on drop.
@@ -65,61 +68,6 @@ impl Drop for Unmount {
             let _ = Command::new("umount").arg(&self.0).status();
             let _ = std::fs::remove_dir(&self.0);
         }
-    }
-}
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is required for this test (apt-get install tmux)");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.cmd(&["send-keys", "-t", "t", k]);
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "t"])
-    }
-    fn wait_for(&self, text: &str, secs: u64) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(Instant::now() < end, "waited for {text:?}; screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-    /// Moves the selection down `n` rows.
-    fn down(&self, n: usize) {
-        for _ in 0..n {
-            self.keys(&["Down"]);
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
     }
 }
 
@@ -226,38 +174,22 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
         .count();
 
     let bin = env!("CARGO_BIN_EXE_ironclone");
-    let t = Tmux {
-        socket: format!("ironclone-tui-real-{}", std::process::id()),
-    };
     let script = format!(
         "TERM=linux IRONCLONE_SCRATCH={} IRONCLONE_ONLY_DISKS={},{},{},{},{} {bin}; echo EXIT=$?; sleep 60",
         path_str(&scratch), src.0, repo.0, tgt.0, cl.0, dirty.0
     );
-    t.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "80",
-        "-y",
-        "25",
-        &script,
-    ]);
-    t.wait_for("What do you want to do?", 20);
+    let t = Tmux::start("ironclone-tui-real", KEY_DELAY, &script);
+    t.wait_for(HOME, 20);
 
     // The disk picker fills in each disk's filesystem state and used space from a
     // background scan: the unreplayed journal, then the source's used bytes.
-    t.keys(&["b"]);
-    t.wait_for(tgt.name(), 20);
+    t.step(&["b"], tgt.name(), 20);
     t.down(idx(dirty.name()));
     t.wait_for("journal has not been", 20);
-    t.keys(&["Escape"]);
-    t.wait_for("What do you want to do?", 20);
+    t.step(&["Escape"], HOME, 20);
 
     // Backup: source -> repository partition (mounted by the TUI) -> default name.
-    t.keys(&["b"]);
-    t.wait_for(tgt.name(), 20);
+    t.step(&["b"], tgt.name(), 20);
     t.down(idx(src.name()));
     let end = Instant::now() + Duration::from_secs(20);
     loop {
@@ -270,70 +202,44 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
         assert!(Instant::now() < end, "no used space for the source:\n{s}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    t.keys(&["Enter"]);
-    t.wait_for("tuirepo", 20);
-    t.down(repo_cand);
-    t.keys(&["Enter"]);
+    t.step(&["Enter"], "tuirepo", 20);
+    t.pick(repo_cand);
     let s = t.wait_for("Backup: name the image", 20);
     assert!(s.contains("src-img"), "default name from the source:\n{s}");
-    t.keys(&["Enter"]);
-    t.wait_for("Backup: check and start", 20);
-    t.keys(&["Enter"]);
-    let done = t.wait_for("Verified:", 120);
+    t.step(&["Enter"], "Backup: check and start", 20);
+    let done = t.step(&["Enter"], "Verified:", 120);
     assert!(done.contains("every chunk"), "{done}");
-    t.keys(&["Enter"]);
-    t.wait_for("What do you want to do?", 20);
+    t.step(&["Enter"], HOME, 20);
 
     // Restore: same repository -> the image -> the target -> plan -> confirm.
-    t.keys(&["r"]);
-    t.wait_for("tuirepo", 20);
-    t.down(repo_cand);
-    t.keys(&["Enter"]);
+    t.step(&["r"], "tuirepo", 20);
+    t.pick(repo_cand);
     t.wait_for("src-img", 20);
-    t.keys(&["Enter"]);
-    t.wait_for("OVERWRITE", 20);
-    t.down(idx(tgt.name()));
-    t.keys(&["Enter"]);
+    t.step(&["Enter"], "OVERWRITE", 20);
+    t.pick(idx(tgt.name()));
     let plan = t.wait_for("new start", 20);
     assert!(
         plan.contains("grow"),
         "the partition grows onto 160 MiB:\n{plan}"
     );
-    t.keys(&["Enter"]);
-    t.wait_for("ERASE EVERYTHING", 20);
-    for c in tgt.name().chars() {
-        t.keys(&[&c.to_string()]);
-    }
-    t.keys(&["Enter"]);
-    let done = t.wait_for("restored onto", 120);
+    let done = accept_plan_and_erase(&t, tgt.name(), "restored onto");
     assert!(done.contains(&tgt.0), "{done}");
-    t.keys(&["Enter"]);
-    t.wait_for("What do you want to do?", 20);
+    t.step(&["Enter"], HOME, 20);
 
     // Clone: source -> the fourth disk, through a temporary repository in scratch.
-    t.keys(&["c"]);
-    t.wait_for("copy FROM", 20);
-    t.down(idx(src.name()));
-    t.keys(&["Enter"]);
+    t.step(&["c"], "copy FROM", 20);
+    t.pick(idx(src.name()));
     t.wait_for("OVERWRITE", 20);
-    t.down(idx(cl.name()));
-    t.keys(&["Enter"]);
+    t.pick(idx(cl.name()));
     t.wait_for("new start", 60);
-    t.keys(&["Enter"]);
-    t.wait_for("ERASE EVERYTHING", 20);
-    for c in cl.name().chars() {
-        t.keys(&[&c.to_string()]);
-    }
-    t.keys(&["Enter"]);
-    let done = t.wait_for("cloned onto", 120);
+    let done = accept_plan_and_erase(&t, cl.name(), "cloned onto");
     assert!(done.contains(&cl.0), "{done}");
     assert_eq!(
         std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0),
         0,
         "the clone's temporary repository is removed"
     );
-    t.keys(&["Enter", "q", "y"]);
-    t.wait_for("EXIT=0", 20);
+    t.step(&["Enter", "q", "y"], "EXIT=0", 20);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mounts.contains(path_str(&unmount.0)),
@@ -344,6 +250,14 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     for (disk, min) in [(&tgt, 64 * MIB), (&cl, 64 * MIB)] {
         check_restored(disk, min, &files, dir.path());
     }
+}
+
+/// From the plan screen: accept it, type the target's name where the TUI asks to
+/// confirm the erase, and wait for the job's end (`done`); returns that screen.
+fn accept_plan_and_erase(t: &Tmux, name: &str, done: &str) -> String {
+    t.step(&["Enter"], "ERASE EVERYTHING", 20);
+    t.type_text(name);
+    t.step(&["Enter"], done, 120)
 }
 
 fn check_restored(disk: &Loop, min: u64, files: &[(String, Vec<u8>)], dir: &Path) {

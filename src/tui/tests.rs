@@ -61,14 +61,40 @@ fn enter(app: &mut App) {
     app.press(KeyCode::Enter);
 }
 
-/// Home -> Restore -> repository sdd1 -> first image -> target nvme0n1 (3rd disk).
-fn to_restore_plan(app: &mut App) {
+/// Moves the selection down `n` rows.
+fn down(app: &mut App, n: usize) {
+    for _ in 0..n {
+        app.press(KeyCode::Down);
+    }
+}
+
+fn backspace(app: &mut App, n: usize) {
+    for _ in 0..n {
+        app.press(KeyCode::Backspace);
+    }
+}
+
+/// Enter starts the job on screen; waits for it to end on the Done screen.
+fn run_to_done(app: &mut App) {
+    enter(app);
+    app.settle(SETTLE);
+    assert_eq!(app.screen(), &Screen::Done);
+}
+
+/// Home -> Restore -> repository sdd1 -> the image `image_row` rows down: the picker
+/// of restore targets.
+fn to_restore_targets(app: &mut App, image_row: usize) {
     app.press(KeyCode::Char('r'));
     enter(app); // /dev/sdd1
-    app.press(KeyCode::Down); // the newest latitude image
+    down(app, image_row);
     enter(app);
-    app.press(KeyCode::Down);
-    app.press(KeyCode::Down); // nvme0n1
+}
+
+/// Home -> Restore -> repository sdd1 -> the newest latitude image -> target nvme0n1
+/// (3rd disk).
+fn to_restore_plan(app: &mut App) {
+    to_restore_targets(app, 1);
+    down(app, 2); // nvme0n1
     enter(app);
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
@@ -77,10 +103,33 @@ fn to_restore_plan(app: &mut App) {
     );
 }
 
-fn to_backup_summary(app: &mut App) {
+/// The restore plan accepted: the screen asking for the target's name.
+fn to_restore_confirm(app: &mut App) {
+    to_restore_plan(app);
+    enter(app);
+}
+
+/// Home -> Backup -> sda -> sdd1: the name screen.
+fn to_backup_name(app: &mut App) {
     app.press(KeyCode::Char('b'));
     enter(app); // sda
     enter(app); // sdd1
+}
+
+fn to_backup_summary(app: &mut App) {
+    to_backup_name(app);
     enter(app); // default name
     assert_eq!(app.screen(), &Screen::Summary);
+}
+
+/// The USB stick the hot-plug tests plug in.
+fn kingston_stick() -> DiskView {
+    DiskView {
+        dev: "/dev/sde".into(),
+        model: "Kingston DataTraveler 3.0".into(),
+        serial: "E0D55EA573F4F130".into(),
+        size: 64_000_000_000,
+        transport: "USB".into(),
+        ..Default::default()
+    }
 }

@@ -1,7 +1,10 @@
 //! Shared helpers for integration tests: temp dirs, sparse files, running the
 //! reference tools with their stderr shown on failure, and loop devices that are
-//! always detached (Drop guard) so a failing test never leaks one.
+//! always detached (Drop guard) so a failing test never leaks one; `tmux` is the real
+//! terminal the TUI tests drive.
 #![allow(dead_code)]
+
+pub mod tmux;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

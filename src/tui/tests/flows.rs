@@ -7,8 +7,7 @@ use super::*;
 fn ctrl_c_during_job_asks_then_cancels() {
     let fake = Arc::new(FakeServices::new(Duration::from_millis(20)));
     let mut app = app_with(fake.clone());
-    to_restore_plan(&mut app);
-    enter(&mut app);
+    to_restore_confirm(&mut app);
     app.type_str("nvme0n1");
     enter(&mut app);
     assert!(app.job_running());
@@ -53,8 +52,7 @@ fn ctrl_c_during_job_asks_then_cancels() {
 #[test]
 fn confirmation_refuses_until_exact_name() {
     let (mut app, fake) = app();
-    to_restore_plan(&mut app);
-    enter(&mut app);
+    to_restore_confirm(&mut app);
     for wrong in [
         "",
         "sd",
@@ -64,9 +62,7 @@ fn confirmation_refuses_until_exact_name() {
         "S649NF0R812345",
         "sda",
     ] {
-        if let Some(Screen::Confirm { input, .. }) = app.stack.last_mut() {
-            input.clear();
-        }
+        clear_confirm_input(&mut app);
         app.type_str(wrong);
         enter(&mut app);
         assert!(
@@ -80,9 +76,7 @@ fn confirmation_refuses_until_exact_name() {
         "nothing may start before the exact name"
     );
     // A typo fixed with Backspace is accepted.
-    if let Some(Screen::Confirm { input, .. }) = app.stack.last_mut() {
-        input.clear();
-    }
+    clear_confirm_input(&mut app);
     app.type_str("S649NF0R812345X");
     app.press(KeyCode::Backspace);
     app.type_str("K");
@@ -102,8 +96,7 @@ fn confirmation_refuses_until_exact_name() {
 #[test]
 fn esc_goes_back_step_by_step() {
     let (mut app, fake) = app();
-    to_restore_plan(&mut app);
-    enter(&mut app);
+    to_restore_confirm(&mut app);
     let expected = ["Plan", "Disks", "Images", "Repos", "Home", "Home"];
     for want in expected {
         app.press(KeyCode::Esc);
@@ -117,9 +110,7 @@ fn esc_goes_back_step_by_step() {
 fn full_backup_flow_reaches_done_and_records_request() {
     let (mut app, fake) = app();
     to_backup_summary(&mut app);
-    enter(&mut app);
-    app.settle(SETTLE);
-    assert_eq!(app.screen(), &Screen::Done);
+    run_to_done(&mut app);
     let rec = fake.recorded();
     match rec.as_slice() {
         [Recorded::Backup(b), Recorded::Verify(v)] => {
@@ -143,24 +134,17 @@ fn full_backup_flow_reaches_done_and_records_request() {
 #[test]
 fn backup_name_is_editable_and_checked() {
     let (mut app, fake) = app();
-    app.press(KeyCode::Char('b'));
-    enter(&mut app);
-    enter(&mut app);
-    for _ in 0..40 {
-        app.press(KeyCode::Backspace);
-    }
+    to_backup_name(&mut app);
+    backspace(&mut app, 40);
     // An existing image name is refused, a bad character too.
     app.type_str("latitude-7490-2026-11-20");
     enter(&mut app);
     assert!(matches!(app.screen(), Screen::Name { note: Some(_), .. }));
-    for _ in 0..2 {
-        app.press(KeyCode::Backspace);
-    }
+    backspace(&mut app, 2);
     app.type_str("23/x");
     enter(&mut app);
     assert!(matches!(app.screen(), Screen::Name { note: Some(_), .. }));
-    app.press(KeyCode::Backspace);
-    app.press(KeyCode::Backspace);
+    backspace(&mut app, 2);
     enter(&mut app);
     enter(&mut app);
     app.settle(SETTLE);
@@ -173,9 +157,7 @@ fn backup_name_is_editable_and_checked() {
 fn boot_medium_is_not_a_backup_source() {
     let (mut app, fake) = app();
     app.press(KeyCode::Char('b'));
-    for _ in 0..3 {
-        app.press(KeyCode::Down);
-    }
+    down(&mut app, 3);
     enter(&mut app);
     assert!(matches!(app.screen(), Screen::Disks { note: Some(_), .. }));
     assert!(fake.recorded().is_empty());
@@ -187,13 +169,8 @@ fn hotplugged_disk_appears_on_refresh() {
     app.press(KeyCode::Char('b'));
     let before = app.disks.len();
     fake.plug(DiskView {
-        dev: "/dev/sde".into(),
-        model: "Kingston DataTraveler 3.0".into(),
-        serial: "E0D55EA573F4F130".into(),
-        size: 64_000_000_000,
-        transport: "USB".into(),
         removable: true,
-        ..Default::default()
+        ..kingston_stick()
     });
     app.press(KeyCode::Char('r'));
     assert_eq!(app.disks.len(), before + 1);
@@ -208,8 +185,7 @@ fn plan_mode_toggle_and_max_size() {
     assert_eq!(app.choices.options.mode, LayoutMode::Keep);
     assert!(matches!(app.choices.plan, Some(Ok(_))));
     app.press(KeyCode::Char('m'));
-    app.press(KeyCode::Down);
-    app.press(KeyCode::Down);
+    down(&mut app, 2);
     app.press(KeyCode::Char('s'));
     app.type_str("max");
     enter(&mut app);
@@ -222,9 +198,7 @@ fn verify_flow_and_clone_flow() {
     let (mut app, fake) = app();
     app.press(KeyCode::Char('v'));
     enter(&mut app);
-    enter(&mut app);
-    app.settle(SETTLE);
-    assert_eq!(app.screen(), &Screen::Done);
+    run_to_done(&mut app);
     snap("verify_done", &app);
     enter(&mut app);
 
@@ -232,8 +206,7 @@ fn verify_flow_and_clone_flow() {
     enter(&mut app); // from sda
     enter(&mut app); // sda again as target: refused
     assert!(matches!(app.screen(), Screen::Disks { note: Some(_), .. }));
-    app.press(KeyCode::Down);
-    app.press(KeyCode::Down); // nvme0n1
+    down(&mut app, 2); // nvme0n1
     enter(&mut app);
     enter(&mut app);
     app.type_str("nvme0n1");
@@ -303,14 +276,7 @@ fn disk_list_refreshes_itself_every_two_seconds() {
     let (mut app, fake) = app();
     app.press(KeyCode::Char('b'));
     let before = app.disks.len();
-    fake.plug(DiskView {
-        dev: "/dev/sde".into(),
-        model: "Kingston DataTraveler 3.0".into(),
-        serial: "E0D55EA573F4F130".into(),
-        size: 64_000_000_000,
-        transport: "USB".into(),
-        ..Default::default()
-    });
+    fake.plug(kingston_stick());
     app.update(Msg::Tick);
     assert_eq!(app.disks.len(), before, "not yet: refreshed < 2 s ago");
     app.last_refresh = std::time::Instant::now().checked_sub(Duration::from_secs(3));
@@ -321,12 +287,8 @@ fn disk_list_refreshes_itself_every_two_seconds() {
 #[test]
 fn a_disk_without_serial_is_confirmed_by_its_name_only() {
     let (mut app, fake) = app();
-    app.press(KeyCode::Char('r'));
-    enter(&mut app);
-    enter(&mut app);
-    for _ in 0..5 {
-        app.press(KeyCode::Down); // vda, no serial
-    }
+    to_restore_targets(&mut app, 0);
+    down(&mut app, 5); // vda, no serial
     enter(&mut app);
     app.press(KeyCode::Char('x'));
     // The Windows image (466 GiB) does not fit a 64 GiB disk with 212 GiB of data.
@@ -352,9 +314,7 @@ fn many_disks_scroll_and_browse_leads_to_restore() {
         });
     }
     app.press(KeyCode::Char('b'));
-    for _ in 0..15 {
-        app.press(KeyCode::Down);
-    }
+    down(&mut app, 15);
     let text = render(&app);
     assert!(text.contains("more above"), "{text}");
     assert!(
@@ -402,12 +362,8 @@ fn repository_and_source_or_target_on_the_same_disk_are_refused() {
 
     // Restoring onto sdd, which holds the repository /dev/sdd1.
     let (mut app2, _) = super::app();
-    app2.press(KeyCode::Char('r'));
-    enter(&mut app2);
-    enter(&mut app2);
-    for _ in 0..4 {
-        app2.press(KeyCode::Down);
-    }
+    to_restore_targets(&mut app2, 0);
+    down(&mut app2, 4);
     enter(&mut app2);
     assert!(
         matches!(app2.screen(), Screen::Disks { note: Some(n), .. } if n.contains("holds the repository"))
@@ -422,4 +378,11 @@ fn a_panicking_job_ends_with_an_error_not_a_hang() {
     assert!(
         matches!(&out, Err(e) if e.contains("boom in the job") && e.contains("internal error"))
     );
+}
+
+/// Empties the name typed on the confirmation screen.
+fn clear_confirm_input(app: &mut App) {
+    if let Some(Screen::Confirm { input, .. }) = app.stack.last_mut() {
+        input.clear();
+    }
 }

@@ -21,12 +21,8 @@ fn snap_disk_picker_with_warnings() {
 #[test]
 fn snap_restore_target_refused() {
     let (mut app, fake) = app();
-    app.press(KeyCode::Char('r'));
-    enter(&mut app);
-    enter(&mut app);
-    for _ in 0..3 {
-        app.press(KeyCode::Down); // sdc: the boot medium
-    }
+    to_restore_targets(&mut app, 0);
+    down(&mut app, 3); // sdc: the boot medium
     enter(&mut app);
     assert!(matches!(app.screen(), Screen::Disks { note: Some(_), .. }));
     snap("disks_restore_refused_boot_medium", &app);
@@ -56,9 +52,7 @@ fn snap_images() {
 #[test]
 fn snap_backup_name_summary_progress_done() {
     let (mut app, fake) = app();
-    app.press(KeyCode::Char('b'));
-    enter(&mut app);
-    enter(&mut app);
+    to_backup_name(&mut app);
     snap("backup_name", &app);
     enter(&mut app);
     snap("backup_summary", &app);
@@ -108,9 +102,7 @@ fn snap_backup_name_summary_progress_done() {
         "no job runs in the frozen app: Ctrl-C asks to quit"
     );
 
-    enter(&mut app);
-    app.settle(SETTLE);
-    assert_eq!(app.screen(), &Screen::Done);
+    run_to_done(&mut app);
     snap("backup_done", &app);
 }
 
@@ -119,8 +111,7 @@ fn snap_restore_plan_and_edits() {
     let (mut app, _) = app();
     to_restore_plan(&mut app);
     snap("restore_plan", &app);
-    app.press(KeyCode::Down);
-    app.press(KeyCode::Down);
+    down(&mut app, 2);
     app.press(KeyCode::Char('s'));
     app.type_str("100G");
     snap("restore_plan_typing_size", &app);
@@ -140,8 +131,7 @@ fn snap_restore_plan_and_edits() {
 #[test]
 fn snap_confirm_and_restore_done() {
     let (mut app, fake) = app();
-    to_restore_plan(&mut app);
-    enter(&mut app);
+    to_restore_confirm(&mut app);
     snap("confirm_empty", &app);
     app.type_str("S649");
     snap("confirm_partial", &app);
@@ -149,9 +139,7 @@ fn snap_confirm_and_restore_done() {
     snap("confirm_refused", &app);
     assert!(fake.recorded().is_empty());
     app.type_str("NF0R812345K");
-    enter(&mut app);
-    app.settle(SETTLE);
-    assert_eq!(app.screen(), &Screen::Done);
+    run_to_done(&mut app);
     snap("restore_done_boot_repairs", &app);
 }
 
