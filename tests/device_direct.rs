@@ -1,5 +1,6 @@
 //! Bulk writes (`write_bulk_at`) bypass the page cache when everything is aligned,
-//! fall back to ordinary writes when not, and land the same bytes either way.
+//! fall back to ordinary writes when not, and land the same bytes either way; direct
+//! reads (`read_direct_at`) bypass it at any offset, read-only, with the same bytes.
 
 use ironclone::device::{open_path, Access, BlockDevice, DeviceError, DIRECT_ALIGN};
 
@@ -64,4 +65,157 @@ fn read_only_devices_refuse_bulk_writes() {
     let e = dev.write_bulk_at(0, &a[s..s + 4096]).unwrap_err();
     assert!(matches!(e, DeviceError::ReadOnly { .. }), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), vec![9u8; 1 << 20]);
+}
+
+// ---- direct reads (`read_direct_at`): the rescue's sector-exact re-reads ----
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 7 + i / 4096) as u8).wrapping_add(seed) | 1)
+        .collect()
+}
+
+/// The open flags of this process's descriptors on `path`, from /proc/self/fdinfo.
+fn fd_flags(path: &Path) -> Vec<i32> {
+    let path = path.canonicalize().unwrap();
+    let mut flags = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if std::fs::read_link(e.path()).ok().as_deref() != Some(path.as_path()) {
+            continue;
+        }
+        let info = std::fs::read_to_string(Path::new("/proc/self/fdinfo").join(e.file_name()));
+        let Ok(info) = info else { continue };
+        let f = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap();
+        flags.push(i32::from_str_radix(f.trim(), 8).unwrap());
+    }
+    flags
+}
+
+/// Reads `(offset, len)` both ways (also into a page-aligned buffer) and compares.
+fn same_both_ways(dev: &dyn BlockDevice, offset: u64, len: usize) {
+    let mut cached = vec![0u8; len];
+    dev.read_at(offset, &mut cached).unwrap();
+    let mut direct = vec![0xEEu8; len];
+    dev.read_direct_at(offset, &mut direct)
+        .unwrap_or_else(|e| panic!("direct read {offset}+{len}: {e}"));
+    assert!(direct == cached, "direct read {offset}+{len} differs");
+    let (mut a, s) = aligned(len, 0);
+    dev.read_direct_at(offset, &mut a[s..s + len]).unwrap();
+    assert!(
+        a[s..s + len] == cached[..],
+        "aligned direct read {offset}+{len} differs"
+    );
+}
+
+fn check_direct_reads(dir: &Path, expect_direct: bool) {
+    let path = dir.join("source.img");
+    let size = (3 << 20) + 1000; // not a whole number of pages or sectors
+    std::fs::write(&path, pattern(size, 3)).unwrap();
+    let dev = open_path(&path, Access::ReadOnly).unwrap();
+    let s = size as u64;
+    for (offset, len) in [
+        (0, 512),
+        (1, 1),
+        (4095, 2),
+        (1000, 3000),
+        (4096, 4096),
+        (4096 * 5 + 512, 512),
+        (100, (2 << 20) + 12345), // over the 1 MiB bounce buffer
+        (s - 700, 700),           // to the end of a file that ends mid-sector
+        (s - 1, 1),
+    ] {
+        same_both_ways(&dev, offset, len);
+    }
+    assert!(matches!(
+        dev.read_direct_at(s - 10, &mut [0u8; 20]),
+        Err(DeviceError::OutOfRange { .. })
+    ));
+    if expect_direct {
+        assert!(dev.reads_direct(), "direct reads did not use O_DIRECT");
+        let flags = fd_flags(&path);
+        assert!(
+            flags.iter().any(|f| f & nix::libc::O_DIRECT != 0),
+            "no O_DIRECT descriptor on the source: {flags:?}"
+        );
+        // A source is never opened writable, not even for the direct reads.
+        assert!(
+            flags
+                .iter()
+                .all(|f| f & nix::libc::O_ACCMODE == nix::libc::O_RDONLY),
+            "a descriptor on the source is writable: {flags:?}"
+        );
+    }
+}
+
+#[test]
+fn direct_reads_of_a_file_equal_cached_reads_at_any_offset() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    check_direct_reads(dir.path(), true);
+}
+
+#[test]
+fn direct_reads_on_tmpfs_equal_cached_reads() {
+    // tmpfs takes O_DIRECT on newer kernels only; either way the bytes are the same.
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    check_direct_reads(dir.path(), false);
+}
+
+/// On a block device a direct read skips the device's page cache and reads just the
+/// sectors asked for: after the backing file changes under a loop device, cached reads
+/// still see the old page, direct reads the new sector and its old neighbours.
+fn check_loop_bypass(sector: u32) {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let file = dir.path().join("disk.img");
+    let old = pattern(1 << 20, 5);
+    std::fs::write(&file, &old).unwrap();
+    let lo = common::LoopDev::attach(&file, Some(sector));
+    let dev = open_path(&lo.path, Access::ReadOnly).unwrap();
+    assert!(dev.is_block_device());
+    assert_eq!(dev.logical_sector_size(), sector);
+    let mut warm = vec![0u8; 64 << 10];
+    dev.read_at(0, &mut warm).unwrap(); // now in the loop device's page cache
+    assert_eq!(warm[..], old[..64 << 10]);
+
+    let at = 8192 + u64::from(sector); // inside what the cached read brought in
+    let new = pattern(sector as usize, 99);
+    let backing = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    backing.write_all_at(&new, at).unwrap();
+    backing.sync_all().unwrap();
+
+    let mut cached = vec![0u8; sector as usize];
+    dev.read_at(at, &mut cached).unwrap();
+    assert!(
+        cached[..] == old[at as usize..at as usize + sector as usize],
+        "precondition: the cached read should still see the old sector"
+    );
+    // Unaligned inside the sector, and the whole page around it.
+    let mut part = vec![0u8; 100];
+    dev.read_direct_at(at + 7, &mut part).unwrap();
+    assert_eq!(part[..], new[7..107], "direct read served from the cache");
+    // The sector and its neighbours in one direct read: old, new, old.
+    let k = sector as usize;
+    let mut three = vec![0u8; 3 * k];
+    dev.read_direct_at(at - u64::from(sector), &mut three)
+        .unwrap();
+    let mut want = old[at as usize - k..at as usize + 2 * k].to_vec();
+    want[k..2 * k].copy_from_slice(&new);
+    assert!(three == want, "direct read is not old, new, old sector");
+    assert!(dev.reads_direct());
+    let flags = fd_flags(&lo.path);
+    assert!(flags.iter().any(|f| f & nix::libc::O_DIRECT != 0));
+    assert!(flags
+        .iter()
+        .all(|f| f & nix::libc::O_ACCMODE == nix::libc::O_RDONLY));
+}
+
+#[test]
+fn direct_reads_of_a_block_device_bypass_its_page_cache() {
+    check_loop_bypass(512);
+    check_loop_bypass(4096);
 }

@@ -2,7 +2,7 @@
 //! real block device node. The two differ only in how size and sector size are
 //! learned (metadata vs. ioctl), which `block.rs` decides at open time.
 
-use super::{Access, BlockDevice, DeviceError};
+use super::{direct, Access, BlockDevice, DeviceError};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
@@ -33,6 +33,11 @@ pub struct FileDevice {
     direct: OnceLock<Option<File>>,
     /// Set when a direct write was refused: later writes go through the cache.
     direct_refused: AtomicBool,
+    /// The same file reopened read-only with O_DIRECT for `read_direct_at`, opened on
+    /// first use (a source is never reopened writable); `None` where refused.
+    direct_read: OnceLock<Option<File>>,
+    /// Set when a direct read was refused (EINVAL): later ones read through the cache.
+    direct_read_refused: AtomicBool,
 }
 
 /// Memory, offset and length alignment for O_DIRECT: a page, which also satisfies
@@ -59,6 +64,8 @@ impl FileDevice {
             is_block,
             direct: OnceLock::new(),
             direct_refused: AtomicBool::new(false),
+            direct_read: OnceLock::new(),
+            direct_read_refused: AtomicBool::new(false),
         }
     }
 
@@ -67,19 +74,45 @@ impl FileDevice {
         matches!(self.direct.get(), Some(Some(_))) && !self.direct_refused.load(Ordering::Relaxed)
     }
 
+    /// True once a `read_direct_at` has gone through O_DIRECT (and was not refused).
+    pub fn reads_direct(&self) -> bool {
+        matches!(self.direct_read.get(), Some(Some(_)))
+            && !self.direct_read_refused.load(Ordering::Relaxed)
+    }
+
     /// Reopens this very file (through /proc/self/fd, so never another device that
-    /// took its name) with O_DIRECT.
+    /// took its name) with O_DIRECT, for writing or (`write == false`) read-only.
+    fn reopen_direct(&self, write: bool) -> Option<File> {
+        let fd_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(nix::libc::O_DIRECT)
+            .open(fd_path)
+            .ok()
+    }
+
     fn direct_file(&self) -> Option<&File> {
         self.direct
-            .get_or_init(|| {
-                let fd_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
-                OpenOptions::new()
-                    .write(true)
-                    .custom_flags(nix::libc::O_DIRECT)
-                    .open(fd_path)
-                    .ok()
-            })
+            .get_or_init(|| self.reopen_direct(true))
             .as_ref()
+    }
+
+    fn direct_reader(&self) -> Option<&File> {
+        self.direct_read
+            .get_or_init(|| self.reopen_direct(false))
+            .as_ref()
+    }
+
+    /// Offset and length unit of direct reads: the logical sector of a block device
+    /// (so one bad sector costs only itself); a page for an image file, which every
+    /// file system that takes O_DIRECT accepts.
+    fn direct_read_unit(&self) -> u64 {
+        if self.is_block {
+            u64::from(self.logical.max(512))
+        } else {
+            DIRECT_ALIGN as u64
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -157,6 +190,25 @@ impl BlockDevice for FileDevice {
             Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
                 self.direct_refused.store(true, Ordering::Relaxed);
                 self.write_at(offset, buf)
+            }
+            Err(e) => Err(self.io_err(offset, buf.len(), e)),
+        }
+    }
+
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.check_range(offset, buf.len() as u64)?;
+        if buf.is_empty() || self.direct_read_refused.load(Ordering::Relaxed) {
+            return self.read_at(offset, buf);
+        }
+        let Some(direct) = self.direct_reader() else {
+            return self.read_at(offset, buf);
+        };
+        match direct::read(direct, self.direct_read_unit(), offset, buf) {
+            Ok(()) => Ok(()),
+            // EINVAL: this file system or device wants another alignment after all.
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+                self.direct_read_refused.store(true, Ordering::Relaxed);
+                self.read_at(offset, buf)
             }
             Err(e) => Err(self.io_err(offset, buf.len(), e)),
         }

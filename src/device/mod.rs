@@ -7,6 +7,7 @@
 //! kernel file descriptor is `O_RDONLY` and `write_at` refuses before any syscall.
 
 mod block;
+mod direct;
 mod error;
 mod file;
 mod memory;
@@ -53,6 +54,14 @@ pub trait BlockDevice: Send + Sync {
     /// disk write while the data is produced, instead of in a long final sync.
     fn write_bulk_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
         self.write_at(offset, buf)
+    }
+    /// `read_at` that bypasses the page cache where the device allows it (O_DIRECT),
+    /// for re-reading a failing area sector by sector: a cached read asks the disk
+    /// for the whole page (4 KiB) around a 512-byte sector, so one bad sector fails
+    /// the reads of its seven good neighbours. Any `offset` and length; the same bytes
+    /// as `read_at`. Devices without a cache to bypass just read.
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.read_at(offset, buf)
     }
     fn access(&self) -> Access;
     /// What this device is, for error messages ("/dev/sda", "disk.img", "memory").
@@ -118,6 +127,9 @@ macro_rules! forward_block_device {
             }
             fn write_bulk_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
                 (**self).write_bulk_at(offset, buf)
+            }
+            fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+                (**self).read_direct_at(offset, buf)
             }
             fn access(&self) -> Access {
                 (**self).access()

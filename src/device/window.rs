@@ -46,6 +46,11 @@ impl<D: BlockDevice> BlockDevice for Window<D> {
         self.inner.write_bulk_at(abs, buf)
     }
 
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let abs = self.translate(offset, buf.len())?;
+        self.inner.read_direct_at(abs, buf)
+    }
+
     fn size(&self) -> u64 {
         self.len
     }

@@ -202,8 +202,10 @@ pub fn wrap_from_env(dev: Arc<dyn BlockDevice>) -> Result<Arc<dyn BlockDevice>, 
     }
 }
 
-impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+impl<D: BlockDevice> FaultyDevice<D> {
+    /// Counts and logs one read and applies the faults it touches; `Err` is the
+    /// injected EIO. Cached and direct reads fail alike (the faults model the medium).
+    fn inject(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let len = buf.len() as u64;
         if let Some(log) = &self.read_log {
@@ -235,7 +237,19 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
                 source: std::io::Error::from_raw_os_error(EIO),
             });
         }
+        Ok(())
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.inject(offset, buf)?;
         self.inner.read_at(offset, buf)
+    }
+
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.inject(offset, buf)?;
+        self.inner.read_direct_at(offset, buf)
     }
 
     fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {

@@ -143,6 +143,14 @@ pub struct RescueReader<'a> {
     buffers: Option<&'a (dyn Fn(usize) -> Vec<u8> + Sync)>,
 }
 
+/// How a read goes to the device: bulk reads through the page cache as usual, the
+/// pass-2 bisection around errors with `read_direct_at`.
+#[derive(Clone, Copy)]
+enum Read {
+    Cached,
+    Direct,
+}
+
 /// How often a retrying reader tells the front end it is still alive.
 const HEARTBEAT: Duration = Duration::from_millis(200);
 
@@ -241,7 +249,7 @@ impl<'a> RescueReader<'a> {
                 continue;
             }
             let mut data = self.buffer(len);
-            if self.read_once(offset, &mut data)? {
+            if self.read_once(offset, &mut data, Read::Cached)? {
                 next_skip = 0;
                 self.deliver(index, offset, data, Vec::new(), sink)?;
             } else {
@@ -290,7 +298,7 @@ impl<'a> RescueReader<'a> {
         let mut items = set_aside.items;
         for d in items.iter_mut().filter(|d| !d.failed) {
             let mut data = self.buffer(d.len);
-            if self.read_once(d.offset, &mut data)? {
+            if self.read_once(d.offset, &mut data, Read::Cached)? {
                 self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
             } else {
                 d.failed = true;
@@ -346,9 +354,13 @@ impl<'a> RescueReader<'a> {
     }
 
     /// One read; `Ok(false)` is a media error. Beats the heartbeat, so a slow
-    /// failing disk still shows that the job lives.
-    fn read_once(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool, DeviceError> {
-        let r = self.dev.read_at(offset, buf);
+    /// failing disk still shows that the job lives. `Direct` bypasses the page cache
+    /// (see `recover`).
+    fn read_once(&mut self, offset: u64, buf: &mut [u8], how: Read) -> Result<bool, DeviceError> {
+        let r = match how {
+            Read::Cached => self.dev.read_at(offset, buf),
+            Read::Direct => self.dev.read_direct_at(offset, buf),
+        };
         if self.last_beat.elapsed() >= HEARTBEAT {
             self.last_beat = Instant::now();
             self.progress.report(ProgressEvent::Advance { bytes: 0 });
@@ -363,10 +375,10 @@ impl<'a> RescueReader<'a> {
         }
     }
 
-    /// One read charged to the retry budget.
+    /// One direct read charged to the retry budget.
     fn timed_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<bool, DeviceError> {
         let t = Instant::now();
-        let r = self.read_once(offset, buf);
+        let r = self.read_once(offset, buf, Read::Direct);
         self.retry_spent = self.retry_spent.saturating_add(t.elapsed());
         self.stats.retry_millis = u64::try_from(self.retry_spent.as_millis()).unwrap_or(u64::MAX);
         r
@@ -374,7 +386,10 @@ impl<'a> RescueReader<'a> {
 
     /// Pass 2 for one piece whose whole read failed: bisect at sector boundaries so
     /// good halves are read in one call and only failing sectors are retried one by
-    /// one, all charged to the budget.
+    /// one, all charged to the budget. These reads bypass the page cache: a cached
+    /// read of one sector makes the kernel read its whole page (4 KiB), so on a real
+    /// disk a bad sector would fail its good neighbours and the bisection would end
+    /// at the page, losing eight times what is really unreadable.
     fn recover(&mut self, offset: u64, buf: &mut [u8]) -> Result<Vec<BadRange>, DeviceError> {
         let sector = sector_of(self.dev);
         let end = offset.saturating_add(buf.len() as u64);

@@ -318,3 +318,82 @@ fn recycled_buffers_with_old_contents_never_reach_the_sink() {
     assert!(bad.contains(&ext(1999872, 512)));
     assert_eq!(bad.last().map(|b| b.end()), Some(4 << 20));
 }
+
+/// A disk read through a page cache, as the live system reads its source: a cached
+/// read fails when any 4 KiB page it touches holds a bad sector (the kernel reads whole
+/// pages), a direct read only when it touches a bad sector itself. Logs
+/// `(offset, len, direct)` for every read.
+struct PageCached {
+    inner: FaultyDevice<MemDevice>,
+    log: std::sync::Mutex<Vec<(u64, u64, bool)>>,
+}
+
+impl PageCached {
+    fn log(&self, offset: u64, len: usize, direct: bool) {
+        self.log.lock().unwrap().push((offset, len as u64, direct));
+    }
+}
+
+impl crate::device::BlockDevice for PageCached {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.log(offset, buf.len(), false);
+        let lo = offset / 4096 * 4096;
+        let hi = (offset + buf.len() as u64).div_ceil(4096) * 4096;
+        let mut pages = vec![0u8; (hi - lo) as usize];
+        self.inner.read_at(lo, &mut pages)?;
+        let at = (offset - lo) as usize;
+        buf.copy_from_slice(&pages[at..at + buf.len()]);
+        Ok(())
+    }
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.log(offset, buf.len(), true);
+        self.inner.read_direct_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.inner.write_at(offset, buf)
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn logical_sector_size(&self) -> u32 {
+        512
+    }
+    fn flush(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+    fn access(&self) -> crate::device::Access {
+        crate::device::Access::ReadOnly
+    }
+    fn describe(&self) -> String {
+        "page-cached".into()
+    }
+}
+
+#[test]
+fn bisection_reads_past_the_page_cache_and_loses_only_bad_sectors() {
+    // Two lone bad sectors, each inside a page whose other seven sectors are good.
+    let (inner, src) = faulty(4 << 20, "eio:1049088+512,eio:2000000+10");
+    let dev = PageCached {
+        inner,
+        log: Default::default(),
+    };
+    let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
+    let bad = merged(read_all(&mut r, &[ext(0, 4 << 20)], &src));
+    // Cached bisection would end at the pages 1048576+4096 and 1998848+4096.
+    assert_eq!(bad, vec![ext(1049088, 512), ext(1999872, 512)]);
+    let log = dev.log.lock().unwrap();
+    let (direct, cached): (Vec<&(u64, u64, bool)>, Vec<_>) = log.iter().partition(|r| r.2);
+    // Pass 1 reads whole pieces through the cache; only the failed pieces (1 MiB at
+    // 1 MiB, which also holds 2000000) are re-read, and only directly.
+    assert_eq!(
+        cached.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        (0..4).map(|i| (i << 20, 1 << 20)).collect::<Vec<_>>()
+    );
+    assert!(
+        direct.iter().any(|r| r.1 == 512),
+        "no sector-sized direct read"
+    );
+    assert!(direct
+        .iter()
+        .all(|r| r.0 >= 1 << 20 && r.0 + r.1 <= 2 << 20));
+}

@@ -8,19 +8,23 @@
 # /photos/holiday.jpg), dumpe2fs (the last block of group 0's inode table: free inodes only,
 # i.e. metadata that loses no file) and ntfscluster (a cluster of /ledger.xlsx; two sectors in
 # it). The VM (kernel+initramfs, SeaBIOS) runs qemu/jobs/steps.sh: backup by serial, verify,
-# images. The guest reads the disk through its page cache, whose block size is 4 KiB on this
-# disk, so one failing 512-byte sector fails its whole 4 KiB page: the image must record
-# exactly the 4 KiB-aligned pages holding the injected sectors (no more, no less) — the
-# granularity the guest kernel gives, although ironclone bisects to 512 bytes.
+# images. The guest reads the disk through its page cache, whose unit is a 4 KiB page, so one
+# failing 512-byte sector fails the cached read of its whole page; pass 2 of the rescue reader
+# therefore re-reads (bisects) failed pieces with O_DIRECT in the disk's 512-byte logical
+# sectors, and only the truly unreadable sectors are lost: the image must record exactly the
+# injected 512-byte sectors (no more, no less; the two NTFS ones sit 2 KiB apart in one page,
+# the other six sectors of that page and the seven around each other sector must be rescued).
 #
 # Checked on the host with the host-built binary and independent readers:
 # - IRONCLONE-RESULT: ok rc=0 damaged, and IRONCLONE-DAMAGE lines naming both files by path;
-# - `images --json`: unreadable ranges (plus the partition start from sfdisk --json) == the pages;
+# - `images --json`: unreadable ranges (plus the partition start from sfdisk --json) == the
+#   injected sectors, 512 bytes each (2 KiB in all);
 #   the files named == exactly {/photos/holiday.jpg, /ledger.xlsx} (so the undamaged files are
 #   not named), the inode table is named as metadata; `verify` passes;
 # - a restore onto a file: every undamaged file equals the original (debugfs cat, ntfscat),
-#   each damaged file equals the original with exactly its lost page zeroed (and so differs
-#   from the original: the comparison can fail), the lost pages are zeros on the restored disk,
+#   each damaged file equals the original with exactly its lost sectors zeroed (and so differs
+#   from the original: the comparison can fail), every 4 KiB page holding a lost sector is, on
+#   the restored disk, the source's page with exactly those sectors zeroed,
 #   e2fsck -fn is clean (only free inodes were lost), and the restore names the damage again;
 # - the source image is unchanged.
 set -euo pipefail
@@ -82,9 +86,10 @@ cfg="$tmp/blkdebug.cfg"
 for s in $SECTORS; do
 	printf '[inject-error]\nevent = "read_aio"\nerrno = "5"\nsector = "%s"\nonce = "off"\n\n' "$s"
 done >"$cfg"
-# The pages (4 KiB, disk byte offsets) the guest must lose: one per injected sector's page.
+# The sectors (disk byte offsets) the guest must lose, and the 4 KiB pages holding them.
+LOST="$(for s in $SECTORS; do echo $((s * 512)); done | sort -n | tr '\n' ' ')"
 PAGES="$(for s in $SECTORS; do echo $((s * 512 / 4096 * 4096)); done | sort -un | tr '\n' ' ')"
-echo "injected EIO at sectors $SECTORS -> pages (bytes) $PAGES"
+echo "injected EIO at sectors $SECTORS -> lost bytes at $LOST (pages $PAGES)"
 
 # --- the repository disk with the job and its plan
 printf 'backup SOURCE1 failing\nverify\nimages\n' |
@@ -125,7 +130,7 @@ for i, p in enumerate(json.load(sys.stdin)["partitiontable"]["partitions"], 1):
 }
 starts="$(starts "$tmp/src.img")"
 [[ "$starts" == "p1=$P1 p2=$P2 " ]] || fail "sfdisk reads the source's partitions at $starts"
-python3 - "$tmp/images.json" "$PAGES" "$starts" <<'PY' || fail "images --json does not match the injected damage ($tmp/images.json)"
+python3 - "$tmp/images.json" "$LOST" "$starts" <<'PY' || fail "images --json does not match the injected damage ($tmp/images.json)"
 import json, sys
 img = json.load(open(sys.argv[1]))["images"]
 assert len(img) == 1, f"want one image, got {len(img)}"
@@ -136,19 +141,21 @@ got, files, meta = [], {}, []
 for d in img.get("damage_reports", []):
     base = int(start[d["area"]])
     for r in d["unreadable"]:
-        assert r["offset"] % 4096 == 0 and r["len"] % 4096 == 0, f"range not page-aligned: {r}"
-        got += [base + r["offset"] + k for k in range(0, r["len"], 4096)]
+        assert r["offset"] % 512 == 0 and r["len"] % 512 == 0, f"range not sector-aligned: {r}"
+        got += [base + r["offset"] + k for k in range(0, r["len"], 512)]
     rep = d.get("report") or {}
     for f in rep.get("files", []):
         files[f["path"]] = f
     meta += [m["what"] for m in rep.get("metadata", [])]
 got.sort()
-print("unreadable pages (disk bytes):", got)
+print("unreadable sectors (disk bytes):", got)
 print("files named:", sorted(files), "metadata named:", meta)
-assert got == want, f"unreadable pages {got} != injected pages {want}"
-assert img["stats"]["unreadable_bytes"] == 4096 * len(want), img["stats"]
+assert got == want, f"unreadable sectors {got} != injected sectors {want}"
+assert img["stats"]["unreadable_bytes"] == 512 * len(want), img["stats"]
 assert sorted(files) == ["/ledger.xlsx", "/photos/holiday.jpg"], f"files named: {sorted(files)}"
-assert all(f["bad_bytes"] == 4096 and not f["record_hit"] for f in files.values()), files
+bad = {p: f["bad_bytes"] for p, f in files.items()}
+assert bad == {"/photos/holiday.jpg": 512, "/ledger.xlsx": 1024}, f"bad bytes per file: {bad}"
+assert not any(f["record_hit"] for f in files.values()), files
 assert any(m.startswith("inode table of group 0") for m in meta), meta
 PY
 
@@ -159,22 +166,40 @@ truncate -s 256M "$tmp/restored.img"
 [[ "$(starts "$tmp/restored.img")" == "$starts" ]] || fail "--layout keep moved the partitions: $(starts "$tmp/restored.img")"
 expect_in "$(cat "$tmp/restore.out")" "/photos/holiday.jpg" "restore repeats the damage"
 expect_in "$(cat "$tmp/restore.out")" "/ledger.xlsx" "restore repeats the damage"
-for p in $PAGES; do
-	[[ "$(dd if="$tmp/restored.img" bs=4096 skip=$((p / 4096)) count=1 status=none | tr -d '\0' | wc -c)" == 0 ]] ||
-		fail "the lost page at byte $p is not zeros on the restored disk"
-done
+# Each page holding a lost sector: the source's page with exactly the lost sectors zeroed.
+python3 - "$tmp/src.img" "$tmp/restored.img" "$LOST" <<'PY' || fail "the pages around the lost sectors are not rescued sector-exactly"
+import sys
+src, dst = open(sys.argv[1], "rb"), open(sys.argv[2], "rb")
+lost = [int(x) for x in sys.argv[3].split()]
+data = 0  # lost sectors that held data (the inode table's free inodes are zeros anyway)
+for page in sorted({x // 4096 * 4096 for x in lost}):
+    src.seek(page); want = bytearray(src.read(4096))
+    dst.seek(page); got = dst.read(4096)
+    for x in lost:
+        if page <= x < page + 4096:
+            data += any(want[x - page:x - page + 512])
+            want[x - page:x - page + 512] = bytes(512)
+    assert got == bytes(want), f"page at byte {page}: not the source with exactly the lost sectors zeroed"
+assert data == 3, f"{data} lost sectors held data, want 3 (file data): the check could not see damage"
+print("pages around the lost sectors: source bytes except exactly the", len(lost), "lost sectors")
+PY
 dd if="$tmp/restored.img" of="$tmp/r1.img" bs=1M skip=$((P1 / MiB)) count=128 status=none
 dd if="$tmp/restored.img" of="$tmp/r2.img" bs=1M skip=$((P2 / MiB)) count=$((P2_LEN / MiB)) status=none
 e2fsck -fn "$tmp/r1.img" >"$tmp/e2fsck.out" 2>&1 || { cat "$tmp/e2fsck.out" >&2; fail "e2fsck -fn on the restored ext4"; }
-# zeroed FILE OFFSET: the original with one 4 KiB page zeroed (what a lost page must look like).
-zeroed() { python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); o = int(sys.argv[2]); d[o:o + 4096] = bytes(4096); sys.stdout.buffer.write(d)' "$1" "$2"; }
+# zeroed FILE OFFSET...: the original with the 512-byte sectors at those file offsets zeroed.
+zeroed() {
+	python3 -c 'import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+for o in map(int, sys.argv[2:]): d[o:o + 512] = bytes(512)
+sys.stdout.buffer.write(d)' "$@"
+}
 for f in $EXT_FILES; do
 	got="$(debugfs -R "cat $f" "$tmp/r1.img" 2>/dev/null | sha256sum)"
 	orig="$(sha256sum <"$tmp/ext$f")"
 	if [[ "$f" == /photos/holiday.jpg ]]; then
-		[[ "$got" != "$orig" ]] || fail "$f is intact after a lost page: the check cannot see damage"
-		[[ "$got" == "$(zeroed "$tmp/ext$f" $((H_IDX * 4096)) | sha256sum)" ]] ||
-			fail "$f: not the original with exactly page $H_IDX zeroed"
+		[[ "$got" != "$orig" ]] || fail "$f is intact after a lost sector: the check cannot see damage"
+		[[ "$got" == "$(zeroed "$tmp/ext$f" $((H_IDX * 4096 + 3 * 512)) | sha256sum)" ]] ||
+			fail "$f: not the original with exactly sector 3 of block $H_IDX zeroed"
 	else
 		[[ "$got" == "$orig" ]] || fail "undamaged ext4 file $f differs from the original"
 	fi
@@ -184,11 +209,11 @@ for f in $NTFS_FILES; do
 	orig="$(sha256sum <"$tmp/ntfs/$f")"
 	if [[ "$f" == ledger.xlsx ]]; then
 		[[ "$got" != "$orig" ]] || fail "$f is intact after a lost cluster: the check cannot see damage"
-		[[ "$got" == "$(zeroed "$tmp/ntfs/$f" $((N_VCN * 4096)) | sha256sum)" ]] ||
-			fail "$f: not the original with exactly cluster $N_VCN zeroed"
+		[[ "$got" == "$(zeroed "$tmp/ntfs/$f" $((N_VCN * 4096 + 512)) $((N_VCN * 4096 + 5 * 512)) | sha256sum)" ]] ||
+			fail "$f: not the original with exactly sectors 1 and 5 of cluster $N_VCN zeroed"
 	else
 		[[ "$got" == "$orig" ]] || fail "undamaged NTFS file $f differs from the original"
 	fi
 done
-echo "PASS: blkdebug EIO on 4 sectors in the live VM: backup ok (flagged damaged), exactly 3 pages lost," \
+echo "PASS: blkdebug EIO on 4 sectors in the live VM: backup ok (flagged damaged), exactly those 4 sectors lost," \
 	"/photos/holiday.jpg + /ledger.xlsx + inode table named, verify ok, other files intact ($(($(date +%s) - t0)) s)"

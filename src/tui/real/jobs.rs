@@ -52,6 +52,10 @@ impl BlockDevice for Cancellable<'_> {
         self.check(offset)?;
         self.inner.write_bulk_at(offset, buf)
     }
+    fn read_direct_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.check(offset)?;
+        self.inner.read_direct_at(offset, buf)
+    }
     fn access(&self) -> crate::device::Access {
         self.inner.access()
     }
