@@ -98,6 +98,51 @@ fn efi_entry_replaces_the_stale_firmware_entry() {
 }
 
 #[test]
+fn efi_entry_for_an_mbr_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let base = [
+        "bootfix",
+        "efi-entry",
+        "--efivars-dir",
+        d,
+        "--part-number",
+        "1",
+        "--part-start",
+        "2048",
+        "--part-size",
+        "131072",
+        "--mbr-signature",
+        "0x1c0ec1a5",
+        "--yes",
+    ];
+    // A GUID and a signature at once is a usage error.
+    let mut both = base.to_vec();
+    both.extend(["--part-guid", "1c0ec1a5-0003-4000-8000-0000000000aa"]);
+    assert_eq!(ironclone(&both).0, 2);
+    let (code, out) = ironclone(&base);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("HD(1,MBR,0x1c0ec1a5,0x800,0x20000)/\\EFI\\BOOT\\BOOTX64.EFI"),
+        "{out}"
+    );
+    // The HD() node as UEFI spec 10.3.5.1 lays it out, found in the raw variable.
+    let raw = std::fs::read(dir.path().join(format!("Boot0000-{GLOBAL}"))).unwrap();
+    let mut node = vec![4, 1, 42, 0, 1, 0, 0, 0];
+    node.extend_from_slice(&2048u64.to_le_bytes());
+    node.extend_from_slice(&131_072u64.to_le_bytes());
+    node.extend_from_slice(&[0xa5, 0xc1, 0x0e, 0x1c]);
+    node.extend_from_slice(&[0; 12]);
+    node.extend_from_slice(&[1, 1]);
+    assert!(raw.windows(node.len()).any(|w| w == node.as_slice()));
+    let (code, out) = ironclone(&["bootfix", "efi-list", "--efivars-dir", d, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["entries"][0]["mbr_signature"], "0x1c0ec1a5", "{v}");
+    assert_eq!(v["entries"][0]["partition_guid"], serde_json::Value::Null);
+}
+
+#[test]
 fn writing_subcommands_need_yes() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("d.img");

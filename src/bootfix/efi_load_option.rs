@@ -18,8 +18,10 @@ const MEDIA_FILEPATH_DP: u8 = 0x04;
 const END_DEVICE_PATH_TYPE: u8 = 0x7F;
 const END_ENTIRE_DEVICE_PATH_SUBTYPE: u8 = 0xFF;
 const HD_NODE_LEN: usize = 42;
-/// HARDDRIVE_DEVICE_PATH.MBRType / SignatureType values.
+/// HARDDRIVE_DEVICE_PATH.MBRType / SignatureType values (UEFI spec 10.3.5.1).
+pub const MBR_TYPE_PCAT: u8 = 0x01;
 pub const MBR_TYPE_GPT: u8 = 0x02;
+pub const SIGNATURE_TYPE_MBR: u8 = 0x01;
 pub const SIGNATURE_TYPE_GUID: u8 = 0x02;
 /// A load option bigger than this is not something a firmware stores.
 const MAX_LOAD_OPTION: usize = 64 * 1024;
@@ -56,10 +58,59 @@ impl HardDrive {
         }
     }
 
+    /// A partition of an MBR disk, identified by the disk's 32-bit signature (the
+    /// u32 at MBR offset 0x1B8) and the partition's number, start and size: an MBR
+    /// has no per-partition identifier, so the firmware needs all of them.
+    pub fn mbr(
+        partition_number: u32,
+        partition_start: u64,
+        partition_size: u64,
+        disk_signature: u32,
+    ) -> Self {
+        let mut signature = [0u8; 16];
+        signature[..4].copy_from_slice(&disk_signature.to_le_bytes());
+        HardDrive {
+            partition_number,
+            partition_start,
+            partition_size,
+            signature,
+            mbr_type: MBR_TYPE_PCAT,
+            signature_type: SIGNATURE_TYPE_MBR,
+        }
+    }
+
     /// The partition's GUID when this node names a GPT partition.
     pub fn partition_guid(&self) -> Option<Uuid> {
         (self.signature_type == SIGNATURE_TYPE_GUID).then(|| Uuid::from_bytes_le(self.signature))
     }
+
+    /// The disk signature when this node names a partition of an MBR disk.
+    pub fn mbr_signature(&self) -> Option<u32> {
+        (self.signature_type == SIGNATURE_TYPE_MBR).then(|| {
+            u32::from_le_bytes([
+                self.signature[0],
+                self.signature[1],
+                self.signature[2],
+                self.signature[3],
+            ])
+        })
+    }
+
+    /// What identifies the partition's disk (GPT: the partition itself); `None` for a
+    /// node without a signature, which nothing can match to a disk.
+    pub fn partition_id(&self) -> Option<PartitionId> {
+        self.partition_guid()
+            .map(PartitionId::Gpt)
+            .or_else(|| self.mbr_signature().map(PartitionId::Mbr))
+    }
+}
+
+/// The identifier an HD() node carries: a GPT unique partition GUID, or an MBR
+/// disk's signature (which names a disk, not a partition).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionId {
+    Gpt(Uuid),
+    Mbr(u32),
 }
 
 /// One device path node. Nodes this module does not interpret (ACPI, PCI, SATA, NVMe,
@@ -329,8 +380,8 @@ impl LoadOption {
 
 impl fmt::Display for HardDrive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.partition_guid() {
-            Some(g) => write!(
+        match self.partition_id() {
+            Some(PartitionId::Gpt(g)) => write!(
                 f,
                 "HD({},GPT,{},0x{:x},0x{:x})",
                 self.partition_number,
@@ -338,16 +389,17 @@ impl fmt::Display for HardDrive {
                 self.partition_start,
                 self.partition_size
             ),
+            Some(PartitionId::Mbr(sig)) => write!(
+                f,
+                "HD({},MBR,0x{sig:08x},0x{:x},0x{:x})",
+                self.partition_number, self.partition_start, self.partition_size
+            ),
             None => write!(
                 f,
-                "HD({},MBR,0x{:08x},0x{:x},0x{:x})",
+                "HD({},format {},signature type {},0x{:x},0x{:x})",
                 self.partition_number,
-                u32::from_le_bytes([
-                    self.signature[0],
-                    self.signature[1],
-                    self.signature[2],
-                    self.signature[3]
-                ]),
+                self.mbr_type,
+                self.signature_type,
                 self.partition_start,
                 self.partition_size
             ),
@@ -459,6 +511,45 @@ mod tests {
         assert_eq!(u16::from_le_bytes([ours[4], ours[5]]) as usize, tail);
         let back = LoadOption::decode(&ours).unwrap();
         assert_eq!(back.hard_drive().unwrap().partition_guid(), Some(guid));
+    }
+
+    #[test]
+    fn encodes_mbr_hd_node_per_spec() {
+        // UEFI spec 10.3.5.1, Hard Drive Media Device Path, for partition 1 of an MBR
+        // disk whose 0x1B8 signature is 0x1234ABCD, start LBA 2048, 204800 sectors.
+        let hd = HardDrive::mbr(1, 2048, 204_800, 0x1234_ABCD);
+        let bytes = encode_device_path(&[DevicePathNode::HardDrive(hd.clone())]).unwrap();
+        #[rustfmt::skip]
+        let spec: [u8; 46] = [
+            0x04, 0x01, 42, 0,                        // MEDIA_DEVICE_PATH, HARDDRIVE, length 42
+            1, 0, 0, 0,                               // PartitionNumber
+            0x00, 0x08, 0, 0, 0, 0, 0, 0,             // PartitionStart 2048
+            0x00, 0x20, 0x03, 0, 0, 0, 0, 0,          // PartitionSize 204800
+            0xCD, 0xAB, 0x34, 0x12, 0, 0, 0, 0,       // Signature: the u32, then zeros
+            0, 0, 0, 0, 0, 0, 0, 0,
+            0x01,                                     // MBRType: PC-AT MBR
+            0x01,                                     // SignatureType: 32-bit MBR signature
+            0x7F, 0xFF, 0x04, 0x00,                   // End Entire Device Path
+        ];
+        assert_eq!(bytes, spec);
+        let back = decode_device_path(&bytes, 0).unwrap();
+        assert_eq!(back, vec![DevicePathNode::HardDrive(hd.clone())]);
+        assert_eq!(hd.partition_id(), Some(PartitionId::Mbr(0x1234_ABCD)));
+        assert_eq!(hd.partition_guid(), None);
+        assert_eq!(hd.to_string(), "HD(1,MBR,0x1234abcd,0x800,0x32000)");
+        let opt = LoadOption::new_hd_file("x", hd, "\\EFI\\BOOT\\BOOTX64.EFI");
+        let raw = opt.encode().unwrap();
+        assert_eq!(LoadOption::decode(&raw).unwrap(), opt);
+        // A GPT node names its GUID, a node without a signature names nothing.
+        let g = Uuid::from_bytes([7; 16]);
+        assert_eq!(
+            HardDrive::gpt(1, 1, 1, g).partition_id(),
+            Some(PartitionId::Gpt(g))
+        );
+        let mut none = HardDrive::mbr(2, 1, 1, 5);
+        none.signature_type = 0;
+        assert_eq!(none.partition_id(), None);
+        assert!(none.to_string().contains("signature type 0"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! filesystem that has no such flag is fine) before a file is rewritten or removed;
 //! a value is rewritten as efivar does: remove, then create with one write().
 
-use super::efi_load_option::{HardDrive, LoadOption};
+use super::efi_load_option::{HardDrive, LoadOption, PartitionId};
 use super::BootfixError;
 use std::fs;
 use std::io::Write;
@@ -239,20 +239,24 @@ impl EfiVars {
 
     /// Removes the `Boot####` entries whose HD() names a GPT partition GUID that is
     /// not in `existing_partitions`, and drops them from BootOrder. Entries without an
-    /// HD() node (firmware apps, network, removable media) and undecodable ones stay.
+    /// HD() node (firmware apps, network, removable media), MBR ones and undecodable
+    /// ones stay.
     pub fn remove_stale(
         &self,
         existing_partitions: &[Uuid],
     ) -> Result<Vec<(u16, LoadOption)>, BootfixError> {
-        self.remove_stale_where(|_, guid| !existing_partitions.contains(&guid))
+        self.remove_stale_where(
+            |_, id| matches!(id, PartitionId::Gpt(g) if !existing_partitions.contains(&g)),
+        )
     }
 
-    /// Removes the `Boot####` entries with a GPT HD() node for which `stale(hd, guid)`
-    /// holds, and drops them from BootOrder. Entries without an HD() node or with an
-    /// MBR signature, and undecodable ones, always stay.
+    /// Removes the `Boot####` entries with an HD() node naming a GPT partition or an
+    /// MBR disk for which `stale(hd, id)` holds, and drops them from BootOrder.
+    /// Entries without an HD() node or without a signature, and undecodable ones,
+    /// always stay.
     pub fn remove_stale_where(
         &self,
-        stale: impl Fn(&HardDrive, Uuid) -> bool,
+        stale: impl Fn(&HardDrive, PartitionId) -> bool,
     ) -> Result<Vec<(u16, LoadOption)>, BootfixError> {
         let mut removed = Vec::new();
         for e in self.boot_entries()? {
@@ -260,10 +264,10 @@ impl EfiVars {
             let Some(hd) = opt.hard_drive() else {
                 continue;
             };
-            let Some(guid) = hd.partition_guid() else {
+            let Some(id) = hd.partition_id() else {
                 continue;
             };
-            if !stale(hd, guid) {
+            if !stale(hd, id) {
                 continue;
             }
             self.delete_var(&format!("Boot{:04X}", e.number))?;
@@ -356,6 +360,13 @@ mod tests {
         );
         assert_eq!(vars.boot_order().unwrap(), vec![4, 0, 1, 2, 3]);
 
+        // remove_stale judges GPT entries only: an MBR one is never its business.
+        let mbr = LoadOption::new_hd_file(
+            "mbr",
+            HardDrive::mbr(1, 2048, 2048, 0xDEAD_BEEF),
+            "\\EFI\\x\\grubx64.efi",
+        );
+        vars.write_var("Boot0005", &mbr.encode().unwrap()).unwrap();
         let removed = vars.remove_stale(&[guid(2), guid(3)]).unwrap();
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].0, 0);
@@ -366,7 +377,7 @@ mod tests {
             .iter()
             .map(|e| e.number)
             .collect();
-        assert_eq!(left, vec![1, 2, 3, 4]);
+        assert_eq!(left, vec![1, 2, 3, 4, 5]);
         assert!(vars.boot_entries().unwrap()[2].option.is_err());
         let first = vars.read_var("Boot0004").unwrap().unwrap();
         assert_eq!(LoadOption::decode(&first).unwrap().description, "ironclone");

@@ -87,6 +87,25 @@ pub fn plan_fallback(files: &[String], prefer: Option<&str>) -> FallbackPlan {
     FallbackPlan::Copy { loader, copies }
 }
 
+/// The loader a `Boot####` entry should name when the fallback path is to be left
+/// as it is (`--no-fallback`: a multi-boot ESP whose `\EFI\BOOT\BOOTX64.EFI` belongs
+/// to another system, or is deliberately absent): the loader `plan_fallback` would
+/// have copied, else the fallback itself when it is the only loader, else none.
+pub fn entry_loader(files: &[String], prefer: Option<&str>) -> Option<String> {
+    let others: Vec<String> = files
+        .iter()
+        .filter(|f| !f.eq_ignore_ascii_case(FALLBACK_LOADER))
+        .cloned()
+        .collect();
+    match plan_fallback(&others, prefer) {
+        FallbackPlan::Copy { loader, .. } => Some(loader),
+        _ => files
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(FALLBACK_LOADER))
+            .then(|| FALLBACK_LOADER.to_string()),
+    }
+}
+
 /// Runs one mtools command on the FAT at `offset` bytes into `image`.
 fn mtools(
     tool: &'static str,
@@ -275,6 +294,18 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn entry_loader_prefers_the_distribution_loader() {
+        let files = v(&["/EFI/BOOT/BOOTX64.EFI", "/EFI/debian/grubx64.efi"]);
+        assert_eq!(
+            entry_loader(&files, None).as_deref(),
+            Some("/EFI/debian/grubx64.efi")
+        );
+        let files = v(&["/efi/boot/bootx64.efi"]);
+        assert_eq!(entry_loader(&files, None).as_deref(), Some(FALLBACK_LOADER));
+        assert_eq!(entry_loader(&v(&["/EFI/BOOT/x.efi"]), None), None);
     }
 
     #[test]

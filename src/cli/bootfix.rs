@@ -66,8 +66,9 @@ pub enum What {
         #[arg(long)]
         json: bool,
     },
-    /// Add a Boot#### entry HD(N,GPT,GUID,START,SIZE)/File(LOADER), first in BootOrder;
-    /// with --keep-guids, also remove entries whose GPT partition is not in that list.
+    /// Add a Boot#### entry HD(N,GPT,GUID,START,SIZE)/File(LOADER) (or, with
+    /// --mbr-signature, HD(N,MBR,SIGNATURE,START,SIZE)), first in BootOrder; with
+    /// --keep-guids, also remove entries whose GPT partition is not in that list.
     EfiEntry {
         #[arg(long, default_value = DEFAULT_EFIVARS_DIR)]
         efivars_dir: PathBuf,
@@ -80,9 +81,13 @@ pub enum What {
         part_start: u64,
         #[arg(long)]
         part_size: u64,
-        /// The ESP's unique partition GUID.
-        #[arg(long)]
-        part_guid: Uuid,
+        /// The ESP's unique partition GUID (GPT disks).
+        #[arg(long, required_unless_present = "mbr_signature")]
+        part_guid: Option<Uuid>,
+        /// The disk signature (hex u32 at MBR offset 0x1B8, e.g. 0x1c0ec1a5) of an MBR
+        /// disk whose ESP (type 0xEF) is partition PART_NUMBER.
+        #[arg(long, conflicts_with_all = ["part_guid", "keep_guids"], value_parser = parse_mbr_signature)]
+        mbr_signature: Option<u32>,
         #[arg(long, default_value = "\\EFI\\BOOT\\BOOTX64.EFI")]
         loader: String,
         /// Partition GUIDs that exist on the disks now (comma-separated); entries
@@ -258,6 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     .map(|e| match &e.option {
                         Ok(o) => serde_json::json!({"number": e.number, "entry": o.to_string(),
                             "partition_guid": o.hard_drive().and_then(|h| h.partition_guid()),
+                            "mbr_signature": o.hard_drive().and_then(|h| h.mbr_signature()).map(|v| format!("0x{v:08x}")),
                             "file": o.file()}),
                         Err(why) => serde_json::json!({"number": e.number, "error": why}),
                     })
@@ -285,6 +291,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             part_start,
             part_size,
             part_guid,
+            mbr_signature,
             loader,
             keep_guids,
             yes,
@@ -299,16 +306,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
             let vars = EfiVars::new(&efivars_dir);
             let mut removed = Vec::new();
-            if let Some(keep) = keep_guids {
+            let hd = match (part_guid, mbr_signature) {
+                (Some(g), _) => HardDrive::gpt(part_number, part_start, part_size, g),
+                (None, Some(sig)) => HardDrive::mbr(part_number, part_start, part_size, sig),
+                (None, None) => bail!("efi-entry needs --part-guid or --mbr-signature"),
+            };
+            if let (Some(keep), Some(g)) = (keep_guids, part_guid) {
                 let mut keep = keep;
-                keep.push(part_guid);
+                keep.push(g);
                 removed = vars.remove_stale(&keep)?;
             }
-            let opt = LoadOption::new_hd_file(
-                &label,
-                HardDrive::gpt(part_number, part_start, part_size, part_guid),
-                &loader,
-            );
+            let opt = LoadOption::new_hd_file(&label, hd, &loader);
             let n = vars.add_first(&opt)?;
             if json {
                 println!(
@@ -366,4 +374,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `--mbr-signature`: hex with or without 0x, as sfdisk prints the label-id.
+fn parse_mbr_signature(s: &str) -> Result<u32, String> {
+    let h = s.trim_start_matches("0x").trim_start_matches("0X");
+    u32::from_str_radix(h, 16).map_err(|e| format!("{s}: not a hex u32 ({e})"))
 }

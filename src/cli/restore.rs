@@ -7,7 +7,8 @@ use anyhow::{bail, Context};
 use clap::{Args as ClapArgs, ValueEnum};
 use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::imaging::{
-    plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan, RestorePlanOptions,
+    plan_repairs, plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan, RepairPlan,
+    RestorePlanOptions,
 };
 use ironclone::plan::{mib, LayoutMode, SizeRequest};
 use ironclone::repo::Repository;
@@ -61,6 +62,10 @@ pub struct Args {
     /// Do not write an NVRAM boot entry (UEFI).
     #[arg(long)]
     pub no_nvram: bool,
+    /// Leave the ESP's fallback loader \EFI\BOOT\BOOTX64.EFI untouched (multi-boot ESPs,
+    /// firmware with good NVRAM entries); the other repairs still run.
+    #[arg(long)]
+    pub no_fallback: bool,
     /// Where shrinking filesystems are staged (sparse files; default: the repository).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
@@ -99,7 +104,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
     Ok((n, SizeRequest::Bytes((num * mult as f64) as u64)))
 }
 
-fn print_plan(p: &DiskRestorePlan, t: &Target) {
+fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
     println!("restore {} onto {}", p.image, t.describe());
     println!(
         "target: {} with {}-byte sectors, alignment {}",
@@ -123,6 +128,9 @@ fn print_plan(p: &DiskRestorePlan, t: &Target) {
             mib(r.new_size),
             r.action
         );
+    }
+    for l in &repairs.lines {
+        println!("{l}");
     }
 }
 
@@ -156,13 +164,31 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         dev.logical_sector_size(),
         &RestorePlanOptions { mode, sizes },
     )?;
+    let zeroed = match &tgt {
+        Target::File(p) => std::fs::metadata(p)
+            .map(|m| m.blocks() == 0)
+            .unwrap_or(false),
+        Target::Disk(_) => false,
+    };
+    let opts = DiskRestoreOptions {
+        new_ids: a.new_ids,
+        verify_after: !a.no_verify,
+        repair: !a.no_repair,
+        nvram: !a.no_nvram,
+        fallback: !a.no_fallback,
+        scratch_dir: a.scratch.clone().unwrap_or_else(|| a.repo.join("tmp")),
+        target_is_zeroed: zeroed,
+    };
+    let repairs = plan_repairs(&plan, opts.repair_options().as_ref());
     if a.json {
         println!(
             "{}",
-            serde_json::to_string(&serde_json::json!({"event": "plan", "plan": plan.plan}))?
+            serde_json::to_string(
+                &serde_json::json!({"event": "plan", "plan": plan.plan, "repair": repairs})
+            )?
         );
     } else {
-        print_plan(&plan, &tgt);
+        print_plan(&plan, &tgt, &repairs);
     }
     if a.dry_run {
         return Ok(super::exit::OK);
@@ -196,30 +222,9 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         eprintln!("ironclone: {why}");
         return Ok(super::exit::REFUSED);
     }
-    let zeroed = match &tgt {
-        Target::File(p) => std::fs::metadata(p)
-            .map(|m| m.blocks() == 0)
-            .unwrap_or(false),
-        Target::Disk(_) => false,
-    };
-    let scratch = a.scratch.clone().unwrap_or_else(|| a.repo.join("tmp"));
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
-    let rep = restore_disk(
-        &repo,
-        &plan,
-        &dev,
-        &a.target,
-        &DiskRestoreOptions {
-            new_ids: a.new_ids,
-            verify_after: !a.no_verify,
-            repair: !a.no_repair,
-            nvram: !a.no_nvram,
-            scratch_dir: scratch,
-            target_is_zeroed: zeroed,
-        },
-        &r,
-    )?;
+    let rep = restore_disk(&repo, &plan, &dev, &a.target, &opts, &r)?;
     r.finish();
     let secs = t.elapsed().as_secs_f64();
     if a.json {

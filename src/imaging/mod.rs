@@ -11,9 +11,11 @@ pub mod meta;
 mod plan_backup;
 mod plan_restore;
 mod repair;
+mod repair_nvram;
 mod restore_disk;
 
 pub use error::ImagingError;
 pub use plan_backup::{plan_backup, PartitionFinding, PlannedDisk};
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
+pub use repair::{plan_repairs, RepairOptions, RepairPlan};
 pub use restore_disk::{restore_disk, DiskRestoreOptions, DiskRestoreReport};

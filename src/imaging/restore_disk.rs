@@ -29,10 +29,23 @@ pub struct DiskRestoreOptions {
     pub repair: bool,
     /// Write a Boot#### entry when running on UEFI with efivarfs.
     pub nvram: bool,
+    /// Copy the ESP's loader to `\EFI\BOOT\BOOTX64.EFI` when missing (false: the
+    /// fallback path is left as it is; the other repairs still run).
+    pub fallback: bool,
     /// Where shrinking filesystems are staged (sparse files).
     pub scratch_dir: PathBuf,
     /// The target reads as zeros (a new sparse file): zero chunks are skipped.
     pub target_is_zeroed: bool,
+}
+
+impl DiskRestoreOptions {
+    /// The boot repairs these options ask for (`None`: no repair at all).
+    pub fn repair_options(&self) -> Option<RepairOptions> {
+        self.repair.then_some(RepairOptions {
+            nvram: self.nvram,
+            fallback: self.fallback,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -188,14 +201,8 @@ pub fn restore_disk(
     target.flush()?;
 
     // 6. Boot repair.
-    if opts.repair {
-        let lines = repair_boot(
-            plan,
-            written_layout.as_ref(),
-            target,
-            target_path,
-            &RepairOptions { nvram: opts.nvram },
-        )?;
+    if let Some(ro) = opts.repair_options() {
+        let lines = repair_boot(plan, written_layout.as_ref(), target, target_path, &ro)?;
         report.steps.extend(lines);
     }
     target.flush()?;

@@ -12,7 +12,8 @@ whose bits are cleared as the variable is added and later deleted.
 usage: ovmf-vars.py VARS.fd [--efivarfs NAME OUT]
   prints one JSON object:
   {"boot_order": ["0003", ...], "entries": [{"number": "0003", "description": ...,
-   "active": true, "partition_guid": "...", "partition_number": 1, "start": 2048,
+   "active": true, "partition_guid": "..." (GPT) or "mbr_signature": "0x..." (MBR),
+   "partition_number": 1, "start": 2048,
    "size": 131072, "file": "\\EFI\\...", "path": "<node types>"}, ...]}
   --efivarfs NAME OUT also writes global variable NAME (e.g. Boot0003) to OUT the way
   Linux's efivarfs takes it: 4 bytes of attributes (little-endian), then the value.
@@ -93,6 +94,8 @@ def device_path(buf):
             hd = {"partition_number": num, "start": start, "size": size}
             if data[37] == 2:  # signature type GUID
                 hd["partition_guid"] = str(uuid.UUID(bytes_le=bytes(data[20:36])))
+            elif data[37] == 1 and data[36] == 1:  # MBR disk signature (0x1B8), PC-AT MBR
+                hd["mbr_signature"] = f"0x{struct.unpack_from('<I', data, 20)[0]:08x}"
         elif t == 4 and st == 4:
             file_ = data.decode("utf-16-le").rstrip("\0")
         i += ln
