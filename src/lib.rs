@@ -8,6 +8,7 @@
 //! repaired. The CLI and TUI in the binary sit on top and only call into here.
 
 pub mod bootfix;
+pub mod browse;
 pub mod device;
 pub mod discover;
 pub mod imaging;

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod bootfix;
+mod browse;
 pub mod disks;
 mod images;
 pub mod inspect;
@@ -63,6 +64,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove chunks that no image uses.
     Prune(prune::Args),
+    /// List directories and copy files out of an image without restoring it.
+    Browse(browse::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -112,6 +115,10 @@ pub fn main() -> ExitCode {
         Some(Command::Images(a)) => images::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        Some(Command::Browse(a)) => match browse::run(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
         None => return tui(cli.demo_data),
     };
     match result {

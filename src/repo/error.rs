@@ -46,6 +46,12 @@ pub enum RepoError {
     },
     #[error("image {image} not found in {repo}")]
     NoImage { image: String, repo: PathBuf },
+    #[error("image {image} has no area {area} (it has: {})", have.join(", "))]
+    NoArea {
+        image: String,
+        area: String,
+        have: Vec<String>,
+    },
     #[error("image {image} already exists in {repo}")]
     ImageExists { image: String, repo: PathBuf },
     #[error("invalid image name {name:?}: {why}")]

@@ -170,7 +170,7 @@ fn parse_record(rec: &[u8]) -> Result<Record, String> {
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .collect();
             // Namespace 2 is the DOS 8.3 alias; any other name is better.
-            if !r.name.as_ref().is_some_and(|(_, _, s)| *s != 2) {
+            if r.name.as_ref().is_none_or(|(_, _, s)| *s == 2) {
                 r.name = Some((parent, String::from_utf16_lossy(&units), space));
             }
         }

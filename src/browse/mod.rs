@@ -1,0 +1,113 @@
+//! Browsing a filesystem inside a stored image without restoring it: list
+//! directories, read files and links (partclone#86: "let me get one file back").
+//!
+//! The filesystems are read by well-kept crates (`ext4-view` for ext2/3/4, `ntfs`
+//! for NTFS) over any `BlockDevice`, normally a `repo::ImageDevice`; this module
+//! only gives them one small common face, so the CLI does not care which it is.
+
+mod ext;
+mod ntfs;
+
+use crate::device::BlockDevice;
+use crate::probe::FsKind;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BrowseError {
+    #[error("{device}: cannot browse this filesystem ({fs}); supported: ext2/3/4, NTFS")]
+    Unsupported { device: String, fs: String },
+    #[error("{device}: {path}: no such file or directory")]
+    NotFound { device: String, path: String },
+    #[error("{device}: {path}: not a directory")]
+    NotADirectory { device: String, path: String },
+    #[error("{device}: {path}: not a regular file")]
+    NotAFile { device: String, path: String },
+    #[error("{device}: {path}: {what}")]
+    Fs {
+        device: String,
+        path: String,
+        what: String,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = BrowseError> = std::result::Result<T, E>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+impl Kind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Symlink => "symlink",
+            Kind::Other => "other",
+        }
+    }
+}
+
+/// One directory entry (or the object a path names).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub kind: Kind,
+    pub size: u64,
+    /// Last modification, seconds since the Unix epoch (UTC).
+    pub mtime_unix: Option<i64>,
+}
+
+/// A read-only filesystem. Paths are absolute or relative to the root, `/`-separated.
+pub trait Browse {
+    /// What the filesystem is ("ext4", "ntfs").
+    fn fs_name(&self) -> &'static str;
+    /// The object `path` names, symlinks not followed.
+    fn stat(&mut self, path: &str) -> Result<Entry>;
+    /// The entries of directory `path`, without `.` and `..`, sorted by name.
+    fn list(&mut self, path: &str) -> Result<Vec<Entry>>;
+    /// Copies regular file `path` to `out`; returns the bytes copied.
+    fn copy_to(&mut self, path: &str, out: &mut dyn Write) -> Result<u64>;
+    /// Where symlink `path` points.
+    fn read_link(&mut self, path: &str) -> Result<String>;
+}
+
+/// Opens the filesystem on `dev`, or says why not.
+pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
+    let kind = crate::probe::probe(dev.as_ref()).map_or(FsKind::Unknown, |i| i.kind);
+    match kind {
+        FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext::ExtFs::open(dev)?)),
+        FsKind::Ntfs => Ok(Box::new(ntfs::NtfsFs::open(dev)?)),
+        other => Err(BrowseError::Unsupported {
+            device: dev.describe(),
+            fs: other.name().to_string(),
+        }),
+    }
+}
+
+/// Path components, `.` and empty ones dropped.
+pub(crate) fn components(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// The last component of `path`, or `/` for the root.
+pub(crate) fn base_name(path: &str) -> String {
+    components(path)
+        .last()
+        .map_or("/".into(), |s| s.to_string())
+}

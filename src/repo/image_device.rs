@@ -1,0 +1,237 @@
+//! One area of a stored image as a read-only `BlockDevice`, read straight from the
+//! repository: so filesystem readers can list directories and copy files out of an
+//! image without restoring it first (partclone#86).
+//!
+//! An offset maps to its chunk through the manifest; the chunk is found through the
+//! index, its record CRC-checked, decompressed and its blake3 id checked, exactly as
+//! a restore does, so a damaged repository gives an error naming the image, area
+//! and byte, never wrong bytes. Bytes that were not backed up (free blocks) and zero
+//! chunks read as zeros, as they would after a restore. A few decoded chunks are
+//! kept, because filesystem readers come back to the same metadata again and again.
+
+use super::error::{RepoError, Result};
+use super::id::{ChunkId, PackId};
+use super::lock::ReadLock;
+use super::manifest::ChunkRef;
+use super::pack::{self, RecordInfo};
+use super::Repository;
+use crate::device::{Access, BlockDevice, DeviceError};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Decoded chunks kept (8 MiB each by default).
+const CACHE_CHUNKS: usize = 4;
+
+/// A read-only view of one area of an image.
+pub struct ImageDevice {
+    image: String,
+    area: String,
+    len: u64,
+    chunk_size: u32,
+    /// Sorted by offset, non-overlapping (checked at open).
+    chunks: Vec<ChunkRef>,
+    locs: HashMap<ChunkId, (PackId, RecordInfo)>,
+    packs_dir: PathBuf,
+    files: Mutex<HashMap<PackId, Arc<File>>>,
+    cache: Mutex<VecDeque<(ChunkId, Arc<Vec<u8>>)>>,
+    _lock: ReadLock,
+}
+
+impl ImageDevice {
+    /// Opens area `area` (`p1`, `table-head`, ...) of image `image`. The repository
+    /// stays read-locked (no prune) while the device lives.
+    pub fn open(repo: &Repository, image: &str, area: &str) -> Result<ImageDevice> {
+        let lock = ReadLock::acquire(repo.path(), "browse")?;
+        let m = repo.load_manifest(image)?;
+        let Some(a) = m.areas.iter().find(|a| a.name == area) else {
+            return Err(RepoError::NoArea {
+                image: image.to_string(),
+                area: area.to_string(),
+                have: m.areas.iter().map(|a| a.name.clone()).collect(),
+            });
+        };
+        let mut chunks = a.chunks.clone();
+        chunks.sort_by_key(|c| c.offset);
+        for w in chunks.windows(2) {
+            if let [x, y] = w {
+                if x.offset + u64::from(x.len) > y.offset {
+                    return Err(RepoError::CorruptManifest {
+                        image: image.to_string(),
+                        path: repo.manifest_path(image),
+                        what: format!(
+                            "area {area}: chunks at {} and {} overlap",
+                            x.offset, y.offset
+                        ),
+                    });
+                }
+            }
+        }
+        let idx = repo.load_index()?;
+        let locs = chunks
+            .iter()
+            .filter_map(|c| c.id)
+            .filter_map(|id| idx.chunks.get(&id).map(|l| (id, (l.pack, l.record))))
+            .collect();
+        Ok(ImageDevice {
+            image: image.to_string(),
+            area: area.to_string(),
+            len: a.len,
+            chunk_size: m.chunk_size,
+            chunks,
+            locs,
+            packs_dir: repo.packs_dir(),
+            files: Mutex::new(HashMap::new()),
+            cache: Mutex::new(VecDeque::new()),
+            _lock: lock,
+        })
+    }
+
+    fn fail(&self, offset: u64, len: u64, what: String) -> DeviceError {
+        DeviceError::Io {
+            device: self.describe(),
+            offset,
+            len,
+            source: std::io::Error::other(what),
+        }
+    }
+
+    fn pack_file(&self, id: &PackId) -> std::io::Result<(PathBuf, Arc<File>)> {
+        let path = pack::pack_path(&self.packs_dir, id);
+        let mut files = self
+            .files
+            .lock()
+            .map_err(|_| std::io::Error::other("pack table poisoned"))?;
+        if let Some(f) = files.get(id) {
+            return Ok((path, f.clone()));
+        }
+        let f = Arc::new(File::open(&path)?);
+        files.insert(*id, f.clone());
+        Ok((path, f))
+    }
+
+    /// The decoded bytes of chunk `c` (from the cache or the pack).
+    fn chunk(&self, c: &ChunkRef, id: ChunkId) -> std::result::Result<Arc<Vec<u8>>, DeviceError> {
+        let clen = u64::from(c.len);
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((_, data)) = cache.iter().find(|(k, _)| *k == id) {
+                return Ok(data.clone());
+            }
+        }
+        let what = |w: String| {
+            format!(
+                "chunk {id} (area bytes [{}, {})): {w}",
+                c.offset,
+                c.offset + clen
+            )
+        };
+        let (pid, rec) = self
+            .locs
+            .get(&id)
+            .ok_or_else(|| self.fail(c.offset, clen, what("not in the index".into())))?;
+        let (path, f) = self
+            .pack_file(pid)
+            .map_err(|e| self.fail(c.offset, clen, what(format!("pack {pid}: {e}"))))?;
+        let mut stored = Vec::new();
+        pack::read_record_into(
+            &f,
+            &path,
+            rec,
+            self.chunk_size.saturating_mul(2),
+            &mut stored,
+        )
+        .map_err(|e| self.fail(c.offset, clen, what(e.to_string())))?;
+        if rec.raw_len != c.len {
+            return Err(self.fail(
+                c.offset,
+                clen,
+                what(format!(
+                    "record holds {} bytes, manifest says {}",
+                    rec.raw_len, c.len
+                )),
+            ));
+        }
+        let data =
+            pack::decode_chunk(rec, &stored).map_err(|e| self.fail(c.offset, clen, what(e)))?;
+        let data = Arc::new(data);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_CHUNKS {
+                cache.pop_front();
+            }
+            cache.push_back((id, data.clone()));
+        }
+        Ok(data)
+    }
+}
+
+impl BlockDevice for ImageDevice {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<(), DeviceError> {
+        self.check_range(offset, buf.len() as u64)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let rest = &mut buf[done..];
+            // The first chunk that ends after `pos`.
+            let i = self
+                .chunks
+                .partition_point(|c| c.offset + u64::from(c.len) <= pos);
+            let n = match self.chunks.get(i) {
+                Some(c) if c.offset <= pos => {
+                    let within = pos - c.offset;
+                    let n = (u64::from(c.len) - within).min(rest.len() as u64) as usize;
+                    match c.id {
+                        None => rest[..n].fill(0),
+                        Some(id) => {
+                            let data = self.chunk(c, id)?;
+                            let src = data.get(within as usize..within as usize + n).ok_or_else(
+                                || self.fail(pos, n as u64, "decoded chunk too short".into()),
+                            )?;
+                            rest[..n].copy_from_slice(src);
+                        }
+                    }
+                    n
+                }
+                // Not backed up (free space): zeros up to the next chunk.
+                next => {
+                    let gap_end = next.map_or(self.len, |c| c.offset);
+                    let n = (gap_end - pos).min(rest.len() as u64) as usize;
+                    rest[..n].fill(0);
+                    n
+                }
+            };
+            if n == 0 {
+                return Err(self.fail(pos, rest.len() as u64, "no progress".into()));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, _buf: &[u8]) -> std::result::Result<(), DeviceError> {
+        Err(DeviceError::ReadOnly {
+            device: self.describe(),
+            offset,
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn logical_sector_size(&self) -> u32 {
+        512
+    }
+
+    fn flush(&self) -> std::result::Result<(), DeviceError> {
+        Ok(())
+    }
+
+    fn access(&self) -> Access {
+        Access::ReadOnly
+    }
+
+    fn describe(&self) -> String {
+        format!("image {}, area {}", self.image, self.area)
+    }
+}
