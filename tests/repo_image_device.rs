@@ -1,0 +1,60 @@
+//! `repo::ImageDevice`: one area of a stored image read as a device must give the
+//! backed-up bytes where extents were, zeros in the holes (free space), at any offset
+//! and length (reads crossing chunk boundaries), and refuse writes.
+
+mod repo_common;
+
+use ironclone::device::{BlockDevice, DeviceError, MemDevice};
+use ironclone::progress::NoProgress;
+use ironclone::repo::{self, BackupOptions, ImageDevice, RepoError, Repository};
+use repo_common::*;
+
+#[test]
+fn image_device_reads_extents_and_zero_holes_and_refuses_writes() {
+    let size = 32 * MIB;
+    let data = mixed_data(size as usize, 11);
+    let plan = plan_for(size);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
+    let src = MemDevice::from_vec(data.clone(), 512);
+    repo::backup(&r, &src, &plan, &BackupOptions::new("x"), &NoProgress).unwrap();
+
+    for a in &plan.areas {
+        let dev = ImageDevice::open(&r, "x", &a.name).unwrap();
+        assert_eq!(dev.size(), a.len);
+        let mut want = vec![0u8; a.len as usize];
+        for e in &a.extents {
+            let (o, l) = (e.offset as usize, e.len as usize);
+            let from = (a.offset + e.offset) as usize;
+            want[o..o + l].copy_from_slice(&data[from..from + l]);
+        }
+        // Odd-sized reads at odd offsets cross chunk and extent boundaries.
+        let mut got = vec![0u8; a.len as usize];
+        let mut pos = 0usize;
+        let mut step = 1usize;
+        while pos < got.len() {
+            let n = step.min(got.len() - pos);
+            dev.read_at(pos as u64, &mut got[pos..pos + n]).unwrap();
+            pos += n;
+            step = step * 7 % 1_500_007 + 4093;
+        }
+        assert!(got == want, "area {} differs", a.name);
+        let e = dev.write_at(0, &[1]).unwrap_err();
+        assert!(matches!(e, DeviceError::ReadOnly { .. }), "{e}");
+        let mut one = [0u8; 2];
+        assert!(
+            dev.read_at(a.len - 1, &mut one).is_err(),
+            "read past the end"
+        );
+        assert!(dev
+            .describe()
+            .contains(&format!("image x, area {}", a.name)));
+    }
+    match ImageDevice::open(&r, "x", "p7") {
+        Err(RepoError::NoArea { area, have, .. }) => {
+            assert_eq!(area, "p7");
+            assert!(have.contains(&"p1".to_string()));
+        }
+        other => panic!("expected NoArea, got {:?}", other.err()),
+    }
+}
