@@ -1,9 +1,9 @@
-//! `ironclone browse`: a GPT disk image with an ext4 (made by `mkfs.ext4 -d`) and an
-//! NTFS (mkntfs + ntfscp) partition is backed up with the CLI; listing and copying
-//! files straight out of the repository must agree with the independent tools
-//! (`debugfs`, `ntfsls`, `ntfscat`) run on the filesystems themselves, and a flipped
-//! byte in a pack record a file needs must fail `cat` with the image, area and byte
-//! named, never give wrong bytes.
+//! `ironclone browse`: a GPT disk image with an ext4 (made by `mkfs.ext4 -d`), an
+//! NTFS (mkntfs + ntfscp) and a FAT ESP (mkfs.fat + mtools) partition is backed up
+//! with the CLI; listing and copying files straight out of the repository must agree
+//! with the independent tools (`debugfs`, `ntfsls`, `ntfscat`, `mdir`, `mcopy`) run
+//! on the filesystems themselves, and a flipped byte in a pack record a file needs
+//! must fail `cat` with the image, area and byte named, never give wrong bytes.
 
 mod common;
 
@@ -14,6 +14,8 @@ use std::process::{Command, Output};
 const MIB: u64 = 1 << 20;
 /// Partition 2 (NTFS) starts at this sector of the disk.
 const P2_SECTOR: u64 = 67584;
+/// Partition 3 (FAT, an EFI system partition) starts here.
+const P3_SECTOR: u64 = 116736;
 
 fn ironclone(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ironclone"))
@@ -57,6 +59,7 @@ struct Fixture {
     root: PathBuf,
     ext: PathBuf,
     ntfs: PathBuf,
+    fat: PathBuf,
     repo: PathBuf,
 }
 
@@ -129,7 +132,27 @@ fn fixture() -> Fixture {
         run("ntfscp", &["-q", path_str(&ntfs), path_str(&src), name]);
     }
 
-    let disk = sparse(&root, "disk.img", 64 * MIB);
+    let fat = sparse(&root, "fat.img", 16 * MIB);
+    run("mkfs.fat", &["-n", "ESP", path_str(&fat)]);
+    let fi = path_str(&fat);
+    run("mmd", &["-i", fi, "::/EFI", "::/EFI/BOOT"]);
+    let efi = root.join("boot.efi");
+    std::fs::write(&efi, pattern(9_000_000, 2)).unwrap();
+    run(
+        "mcopy",
+        &["-i", fi, path_str(&efi), "::/EFI/BOOT/BOOTX64.EFI"],
+    );
+    run(
+        "mcopy",
+        &[
+            "-i",
+            fi,
+            path_str(&root.join("notes.txt")),
+            "::/long-file-name.txt",
+        ],
+    );
+
+    let disk = sparse(&root, "disk.img", 80 * MIB);
     run(
         "sgdisk",
         &[
@@ -138,11 +161,14 @@ fn fixture() -> Fixture {
             "-t1:8300",
             "-n2:0:+24M",
             "-t2:0700",
+            "-n3:0:+16M",
+            "-t3:ef00",
             path_str(&disk),
         ],
     );
     dd_into(&ext, &disk, MIB);
     dd_into(&ntfs, &disk, P2_SECTOR * 512);
+    dd_into(&fat, &disk, P3_SECTOR * 512);
     let repo = root.join("repo");
     let out = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
     ok(&out, "backup");
@@ -151,6 +177,7 @@ fn fixture() -> Fixture {
         root,
         ext,
         ntfs,
+        fat,
         repo,
     }
 }
@@ -221,7 +248,7 @@ fn without_dir_sizes(v: Vec<(String, String, u64)>) -> Vec<(String, String, u64)
 }
 
 #[test]
-fn browse_ext4_and_ntfs_agree_with_reference_tools_and_damage_is_an_error() {
+fn browse_ext4_ntfs_fat_agree_with_reference_tools_and_damage_is_an_error() {
     let f = fixture();
 
     // ext4: listings match debugfs, at the root and in nested directories.
@@ -315,6 +342,38 @@ fn browse_ext4_and_ntfs_agree_with_reference_tools_and_damage_is_an_error() {
         let out = browse(&f, "p2", &["cat", name]);
         ok(&out, "browse cat ntfs");
         assert!(out.stdout == want, "ntfs cat {name}");
+    }
+
+    // FAT (an ESP): names (long ones too) as mdir lists them, bytes as mcopy reads them.
+    for dir in ["/", "/EFI", "/EFI/BOOT"] {
+        let mdir = run("mdir", &["-b", "-i", path_str(&f.fat), &format!("::{dir}")]);
+        let mut want: Vec<(String, String)> = mdir
+            .lines()
+            .filter_map(|l| {
+                let dirish = l.ends_with('/');
+                let name = l.trim_end_matches('/').rsplit('/').next()?;
+                Some((
+                    name.to_string(),
+                    if dirish { "dir" } else { "file" }.to_string(),
+                ))
+            })
+            .collect();
+        want.sort();
+        assert!(!want.is_empty(), "mdir {dir}");
+        let got: Vec<(String, String)> = ls_json(&f, "p3", dir)
+            .into_iter()
+            .map(|(n, k, _)| (n, k))
+            .collect();
+        assert_eq!(got, want, "fat ls {dir}");
+    }
+    for p in ["/EFI/BOOT/BOOTX64.EFI", "/long-file-name.txt"] {
+        let want = tool_bytes(
+            "mcopy",
+            &["-n", "-i", path_str(&f.fat), &format!("::{p}"), "-"],
+        );
+        let out = browse(&f, "p3", &["cat", p]);
+        ok(&out, "browse cat fat");
+        assert!(out.stdout == want, "fat cat {p}");
     }
 
     // Clear failures: a missing path, a missing area, an area without a filesystem.

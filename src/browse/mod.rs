@@ -2,10 +2,13 @@
 //! directories, read files and links (partclone#86: "let me get one file back").
 //!
 //! The filesystems are read by well-kept crates (`ext4-view` for ext2/3/4, `ntfs`
-//! for NTFS) over any `BlockDevice`, normally a `repo::ImageDevice`; this module
-//! only gives them one small common face, so the CLI does not care which it is.
+//! for NTFS, `fatfs` for FAT and EFI system partitions) over any `BlockDevice`,
+//! normally a `repo::ImageDevice`; this module only gives them one small common
+//! face, so the CLI does not care which it is.
 
+mod cursor;
 mod ext;
+mod fat;
 mod ntfs;
 
 use crate::device::BlockDevice;
@@ -17,7 +20,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum BrowseError {
-    #[error("{device}: cannot browse this filesystem ({fs}); supported: ext2/3/4, NTFS")]
+    #[error("{device}: cannot browse this filesystem ({fs}); supported: ext2/3/4, NTFS, FAT")]
     Unsupported { device: String, fs: String },
     #[error("{device}: {path}: no such file or directory")]
     NotFound { device: String, path: String },
@@ -91,6 +94,7 @@ pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
     match kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext::ExtFs::open(dev)?)),
         FsKind::Ntfs => Ok(Box::new(ntfs::NtfsFs::open(dev)?)),
+        FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => Ok(Box::new(fat::FatFs::open(dev)?)),
         other => Err(BrowseError::Unsupported {
             device: dev.describe(),
             fs: other.name().to_string(),

@@ -3,46 +3,17 @@
 //! and the mapping onto `browse::Entry`. NTFS metafiles (`$MFT`, ..., records below
 //! 16) and DOS 8.3 duplicate names are left out of listings, as `ntfsls` does.
 
+use super::cursor::Cursor;
 use super::{components, BrowseError, Entry, Kind, Result};
 use crate::device::BlockDevice;
 use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::NtfsFileNamespace;
 use ntfs::{Ntfs, NtfsFile, NtfsReadSeek, NtfsTime};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 /// The first file record that is not a metafile.
 const FIRST_USER_RECORD: u64 = 16;
-
-struct Cursor {
-    dev: Arc<dyn BlockDevice>,
-    pos: u64,
-}
-
-impl Read for Cursor {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.dev.size().saturating_sub(self.pos);
-        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let dst = buf.get_mut(..n).unwrap_or_default();
-        self.dev
-            .read_at(self.pos, dst)
-            .map_err(std::io::Error::other)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for Cursor {
-    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let pos = match to {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::End(d) => self.dev.size().checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = pos.ok_or_else(|| std::io::Error::other("seek out of range"))?;
-        Ok(self.pos)
-    }
-}
 
 pub struct NtfsFs {
     device: String,
@@ -58,7 +29,7 @@ fn unix(t: NtfsTime) -> i64 {
 impl NtfsFs {
     pub fn open(dev: Arc<dyn BlockDevice>) -> Result<NtfsFs> {
         let device = dev.describe();
-        let mut cur = Cursor { dev, pos: 0 };
+        let mut cur = Cursor::new(dev);
         let fail = |e: ntfs::NtfsError| BrowseError::Fs {
             device: device.clone(),
             path: "/".into(),
