@@ -51,6 +51,14 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
     let dev = ImageDevice::open(&repo, &a.image, &a.area)?;
+    let lost: u64 = dev.unreadable().iter().map(|e| e.len).sum();
+    if lost > 0 {
+        eprintln!(
+            "ironclone: warning: area {} has {lost} byte(s) in {} range(s) that were unreadable at backup; they read as zeros (see `ironclone images`)",
+            a.area,
+            dev.unreadable().len()
+        );
+    }
     let mut fs = browse::open(Arc::new(dev))?;
     match a.action {
         Action::Ls { path } => ls(fs.as_mut(), &path, a.json)?,
@@ -151,7 +159,9 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
             }
         }
         Kind::File => {
-            let tmp = dest.with_extension("ironclone-part");
+            let mut tmp_name = dest.as_os_str().to_owned();
+            tmp_name.push(".ironclone-part");
+            let tmp = PathBuf::from(tmp_name);
             let mut f = std::fs::File::create(&tmp)
                 .with_context(|| format!("creating {}", tmp.display()))?;
             let copied = fs.copy_to(path, &mut f);

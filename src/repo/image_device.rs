@@ -16,6 +16,7 @@ use super::manifest::ChunkRef;
 use super::pack::{self, RecordInfo};
 use super::Repository;
 use crate::device::{Access, BlockDevice, DeviceError};
+use crate::usedmap::ByteExtent;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ pub struct ImageDevice {
     chunks: Vec<ChunkRef>,
     locs: HashMap<ChunkId, (PackId, RecordInfo)>,
     packs_dir: PathBuf,
+    unreadable: Vec<ByteExtent>,
     files: Mutex<HashMap<PackId, Arc<File>>>,
     cache: Mutex<VecDeque<(ChunkId, Arc<Vec<u8>>)>>,
     _lock: ReadLock,
@@ -82,10 +84,17 @@ impl ImageDevice {
             chunks,
             locs,
             packs_dir: repo.packs_dir(),
+            unreadable: a.unreadable.clone(),
             files: Mutex::new(HashMap::new()),
             cache: Mutex::new(VecDeque::new()),
             _lock: lock,
         })
+    }
+
+    /// Ranges (area-relative) that could not be read at backup time: they read as
+    /// zeros here, as they do after a restore.
+    pub fn unreadable(&self) -> &[ByteExtent] {
+        &self.unreadable
     }
 
     fn fail(&self, offset: u64, len: u64, what: String) -> DeviceError {
