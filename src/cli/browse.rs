@@ -114,7 +114,7 @@ fn ls(fs: &mut dyn Browse, path: &str, json: bool) -> anyhow::Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::json!({ "event": "result", "path": path, "entries": entries })
+            serde_json::json!({ "event": "result", "fs": fs.fs_name(), "path": path, "entries": entries })
         );
         return Ok(());
     }
