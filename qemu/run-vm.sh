@@ -19,6 +19,11 @@
 #                         blkdebug=CFG: reads go through QEMU's blkdebug driver with the rules
 #                         in CFG (e.g. [inject-error] event="read_aio" errno="5" sector="N"):
 #                         a failing disk, for the rescue tests
+#   --nic MODEL           a NIC on QEMU's user network (10.0.2.0/24, DHCP, no inbound):
+#                         virtio-net-pci, e1000, e1000e, rtl8139... (default virtio-net-pci
+#                         when --smb is given)
+#   --smb DIR             QEMU's built-in SMB server (needs smbd on the host) exports DIR as
+#                         //10.0.2.4/qemu to the guest, read-write, guest login
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -30,7 +35,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -42,6 +47,8 @@ while (($#)); do
 	--firmware) FIRMWARE="$2"; shift 2 ;;
 	--vars) VARS="$2"; shift 2 ;;
 	--disk) DISKS+=("$2"); shift 2 ;;
+	--nic) NIC="$2"; shift 2 ;;
+	--smb) SMB="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--log) LOG="$2"; shift 2 ;;
 	--expect) EXPECT="$2"; shift 2 ;;
@@ -160,6 +167,17 @@ for spec in "${DISKS[@]}"; do
 	fi
 	add_disk "$path" "$iface" "$serial" "$ro" "$boot" "$bdcfg"
 done
+
+if [[ -n "$SMB" || -n "$NIC" ]]; then
+	netdev="user,id=n0"
+	if [[ -n "$SMB" ]]; then
+		[[ -d "$SMB" ]] || { echo "run-vm: --smb directory $SMB does not exist" >&2; exit 2; }
+		command -v smbd >/dev/null || [[ -x /usr/sbin/smbd ]] ||
+			{ echo "run-vm: --smb needs smbd on the host (package samba, scripts/setup.sh)" >&2; exit 2; }
+		netdev+=",smb=$(cd "$SMB" && pwd)"
+	fi
+	args+=(-netdev "$netdev" -device "${NIC:-virtio-net-pci},netdev=n0")
+fi
 
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &

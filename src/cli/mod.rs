@@ -9,6 +9,7 @@ pub mod inspect;
 mod progress;
 mod prune;
 mod restore;
+mod share;
 mod target;
 use ironclone::timefmt as time;
 mod verify;
@@ -63,6 +64,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove chunks that no image uses.
     Prune(prune::Args),
+    /// Mount or unmount an SMB network share (Windows share, NAS) for a repository.
+    Share(share::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -112,6 +115,7 @@ pub fn main() -> ExitCode {
         Some(Command::Images(a)) => images::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        Some(Command::Share(a)) => share::run(a),
         None => return tui(cli.demo_data),
     };
     match result {

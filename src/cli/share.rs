@@ -1,0 +1,154 @@
+//! `ironclone share mount|umount`: puts an SMB share (Windows, NAS) where a repository can
+//! live, from the live system's shell or an unattended job. The password comes from a file
+//! or the environment, never from the command line (which every process can read in /proc).
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Subcommand};
+use ironclone::share::{self, Password, SmbCredentials, SmbOptions, SmbShare};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Environment variable read for the password when no --password-file is given.
+pub const PASSWORD_ENV: &str = "IRONCLONE_SHARE_PASSWORD";
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Mount an SMB share (//server/share[/folder]) at MOUNTPOINT.
+    Mount(MountArgs),
+    /// Unmount a share mounted with `share mount`.
+    Umount(UmountArgs),
+}
+
+#[derive(ClapArgs)]
+pub struct MountArgs {
+    /// The share: //server/share[/folder], \\server\share or smb://server/share.
+    pub location: String,
+    /// Where to mount it (made if missing).
+    pub mountpoint: PathBuf,
+    /// User name (DOMAIN\user works too). Without it: guest login.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Windows domain / workgroup of the user.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// File whose first line is the password (otherwise $IRONCLONE_SHARE_PASSWORD).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// SMB version (3.1.1, 3.0, 2.1, 1.0); default: negotiated.
+    #[arg(long)]
+    pub vers: Option<String>,
+    /// Mount read-only (enough to restore).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Seconds to wait for DHCP to configure the network before giving up.
+    #[arg(long, default_value_t = 30)]
+    pub net_wait: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct UmountArgs {
+    pub mountpoint: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `DOMAIN\user` as Windows users type it.
+fn split_user(user: &str, domain: Option<String>) -> (String, Option<String>) {
+    if domain.is_some() {
+        return (user.to_string(), domain);
+    }
+    if let Some((d, u)) = user.split_once('\\').or_else(|| user.split_once('/')) {
+        return (u.to_string(), Some(d.to_string()));
+    }
+    (user.to_string(), None)
+}
+
+fn credentials(a: &MountArgs) -> anyhow::Result<SmbCredentials> {
+    let password = match &a.password_file {
+        Some(f) => Some(Password::from_file_content(
+            &std::fs::read_to_string(f)
+                .with_context(|| format!("reading the password file {}", f.display()))?,
+        )),
+        None => std::env::var(PASSWORD_ENV).ok().map(Password::new),
+    };
+    let Some(user) = &a.user else {
+        anyhow::ensure!(
+            password.is_none(),
+            "a password was given (--password-file or ${PASSWORD_ENV}) but no --user"
+        );
+        return Ok(SmbCredentials::default());
+    };
+    let (user, domain) = split_user(user, a.domain.clone());
+    Ok(SmbCredentials {
+        user: Some(user),
+        domain,
+        password,
+    })
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    match a.action {
+        Action::Mount(m) => {
+            let share = SmbShare::parse(&m.location)?;
+            let opts = SmbOptions {
+                credentials: credentials(&m)?,
+                vers: m.vers.clone(),
+                read_only: m.read_only,
+            };
+            let dir = share::mount_smb(
+                &share,
+                &m.mountpoint,
+                &opts,
+                Duration::from_secs(m.net_wait),
+            )?;
+            if m.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "result", "share": share.source(),
+                        "folder": share.subdir, "mountpoint": dir})
+                );
+            } else {
+                println!("mounted {} at {}", m.location, dir.display());
+            }
+            Ok(())
+        }
+        Action::Umount(u) => {
+            share::umount(&u.mountpoint)?;
+            if u.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "result", "unmounted": u.mountpoint})
+                );
+            } else {
+                println!("unmounted {}", u.mountpoint.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_spellings() {
+        assert_eq!(
+            split_user("CORP\\bob", None),
+            ("bob".into(), Some("CORP".into()))
+        );
+        assert_eq!(split_user("bob", None), ("bob".into(), None));
+        assert_eq!(
+            split_user("bob", Some("X".into())),
+            ("bob".into(), Some("X".into()))
+        );
+    }
+}
