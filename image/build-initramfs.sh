@@ -123,7 +123,7 @@ want_paths() {
 	# client and NFS, and the crypto cifs names as softdeps (busybox modprobe ignores softdeps,
 	# /init loads them by name).
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
-		'^kernel/(drivers/net/(virtio_net|ethernet/intel/(e1000/e1000|e1000e/e1000e|igb/igb)|ethernet/realtek/r8169|ethernet/broadcom/tg3)\.ko|fs/smb/|fs/nfs/(nfs|nfsv3|nfsv4)\.ko|crypto/(ecb|cmac|ccm|gcm|ctr|seqiv|ghash-generic|gf128mul|sha512_generic|des_generic)\.ko|arch/x86/crypto/(aesni-intel|ghash-clmulni-intel|sha512-ssse3)\.ko)' || true
+		'^kernel/(drivers/net/(virtio_net|ethernet/intel/(e1000/e1000|e1000e/e1000e|igb/igb)|ethernet/realtek/r8169|ethernet/broadcom/tg3)\.ko|fs/smb/|fs/nfs/(nfs|nfsv4)\.ko|crypto/(ecb|cmac|ccm|gcm|ctr|seqiv|ghash-generic|gf128mul|sha512_generic|des_generic)\.ko|arch/x86/crypto/(aesni-intel|ghash-clmulni-intel|sha512-ssse3)\.ko)' || true
 }
 declare -A seen=()
 add_module() { # $1 = path relative to KSRC, with its dependencies from modules.dep

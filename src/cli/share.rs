@@ -1,10 +1,12 @@
-//! `ironclone share mount|umount`: puts an SMB share (Windows, NAS) where a repository can
-//! live, from the live system's shell or an unattended job. The password comes from a file
+//! `ironclone share mount|umount`: puts an SMB share (Windows, NAS) or an NFSv4 export
+//! where a repository can live, from the live system's shell or an unattended job. The password comes from a file
 //! or the environment, never from the command line (which every process can read in /proc).
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
-use ironclone::share::{self, Password, SmbCredentials, SmbOptions, SmbShare};
+use ironclone::share::{
+    self, NfsExport, NfsOptions, Password, SmbCredentials, SmbOptions, SmbShare,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,7 +21,7 @@ pub struct Args {
 
 #[derive(Subcommand)]
 pub enum Action {
-    /// Mount an SMB share (//server/share[/folder]) at MOUNTPOINT.
+    /// Mount an SMB share (//server/share[/folder]) or NFSv4 export (server:/path) at MOUNTPOINT.
     Mount(MountArgs),
     /// Unmount a share mounted with `share mount`.
     Umount(UmountArgs),
@@ -27,7 +29,8 @@ pub enum Action {
 
 #[derive(ClapArgs)]
 pub struct MountArgs {
-    /// The share: //server/share[/folder], \\server\share or smb://server/share.
+    /// The share: //server/share[/folder], \\server\share, smb://server/share, or an NFSv4
+    /// export server:/path (nfs://server/path).
     pub location: String,
     /// Where to mount it (made if missing).
     pub mountpoint: PathBuf,
@@ -40,9 +43,12 @@ pub struct MountArgs {
     /// File whose first line is the password (otherwise $IRONCLONE_SHARE_PASSWORD).
     #[arg(long)]
     pub password_file: Option<PathBuf>,
-    /// SMB version (3.1.1, 3.0, 2.1, 1.0); default: negotiated.
+    /// SMB version (3.1.1, 3.0, 2.1, 1.0) or NFS version (4, 4.1, 4.2); default: negotiated.
     #[arg(long)]
     pub vers: Option<String>,
+    /// NFS server port (NFS only).
+    #[arg(long, default_value_t = 2049)]
+    pub port: u16,
     /// Mount read-only (enough to restore).
     #[arg(long)]
     pub read_only: bool,
@@ -96,6 +102,34 @@ fn credentials(a: &MountArgs) -> anyhow::Result<SmbCredentials> {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     match a.action {
+        Action::Mount(m) if NfsExport::looks_like(&m.location) => {
+            let export = NfsExport::parse(&m.location)?;
+            anyhow::ensure!(
+                m.user.is_none() && m.password_file.is_none(),
+                "NFS exports take no --user/--password-file (the server trusts this machine's address)"
+            );
+            let opts = NfsOptions {
+                vers: m.vers.clone().unwrap_or_else(|| "4".into()),
+                port: m.port,
+                read_only: m.read_only,
+            };
+            let dir = share::mount_nfs(
+                &export,
+                &m.mountpoint,
+                &opts,
+                Duration::from_secs(m.net_wait),
+            )?;
+            if m.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "result", "share": export.source(),
+                        "mountpoint": dir})
+                );
+            } else {
+                println!("mounted {} at {}", export.source(), dir.display());
+            }
+            Ok(())
+        }
         Action::Mount(m) => {
             let share = SmbShare::parse(&m.location)?;
             let opts = SmbOptions {

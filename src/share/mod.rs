@@ -4,9 +4,11 @@
 //! password handed only to the kernel — never on a command line, in a log or an error.
 //! Both the CLI (`ironclone share mount`) and the TUI (a typed `//server/share`) use this.
 
+pub mod nfs;
 pub mod options;
 pub mod spec;
 
+pub use nfs::{NfsExport, NfsOptions};
 pub use options::{cifs_options, MountData, Password, SmbCredentials, SmbOptions};
 pub use spec::SmbShare;
 
@@ -27,7 +29,7 @@ pub enum ShareError {
     Resolve { host: String, why: String },
     #[error("mount point {path}: {why}")]
     MountPoint { path: PathBuf, why: String },
-    #[error("{unc} on {ip}: {why}")]
+    #[error("{unc} on {ip}: {why} (details: dmesg | grep -i -e CIFS -e NFS)")]
     Mount {
         unc: String,
         ip: IpAddr,
@@ -167,6 +169,42 @@ pub fn mount_smb(
         unc: share.unc(),
         ip,
         why: explain_errno(e, share),
+        errno: e as i32,
+    })?;
+    Ok(mountpoint.to_path_buf())
+}
+
+/// Mounts an NFSv4 export at `mountpoint` (made if missing).
+pub fn mount_nfs(
+    export: &NfsExport,
+    mountpoint: &Path,
+    opts: &NfsOptions,
+    net_wait: Duration,
+) -> Result<PathBuf, ShareError> {
+    std::fs::create_dir_all(mountpoint).map_err(|e| ShareError::MountPoint {
+        path: mountpoint.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    wait_for_network(net_wait)?;
+    let ip = resolve(&export.host)?;
+    let client = nfs::local_addr_for(ip)?;
+    let data = nfs::nfs_options(ip, client, opts)?;
+    let flags = if opts.read_only {
+        nix::mount::MsFlags::MS_RDONLY
+    } else {
+        nix::mount::MsFlags::empty()
+    };
+    nix::mount::mount(
+        Some(export.source().as_str()),
+        mountpoint,
+        Some("nfs4"),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| ShareError::Mount {
+        unc: export.source(),
+        ip,
+        why: nfs::explain_errno(e, export),
         errno: e as i32,
     })?;
     Ok(mountpoint.to_path_buf())
