@@ -1,10 +1,10 @@
-//! A network share typed where the TUI asks for a repository path (`//server/share` or
-//! `//server/share/folder`). Typing the location is all a guest share (a NAS's public
+//! A network share typed where the TUI asks for a repository path (`//server/share`,
+//! `//server/share/folder`, or an NFSv4 export `server:/path`). Typing the location is all a guest share (a NAS's public
 //! folder) needs; shares that want a login are mounted from the shell on tty2 with
 //! `ironclone share mount` (the password prompt belongs to a real terminal, not a text
 //! field), and the mount point is then typed here as an ordinary path.
 
-use crate::share::{self, ShareError, SmbOptions, SmbShare};
+use crate::share::{self, NfsExport, NfsOptions, ShareError, SmbOptions, SmbShare};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,7 +13,10 @@ const NET_WAIT: Duration = Duration::from_secs(20);
 
 /// True when the typed text names a share rather than a local path.
 pub fn is_share_location(text: &str) -> bool {
-    text.starts_with("//") || text.starts_with("\\\\") || text.starts_with("smb://")
+    text.starts_with("//")
+        || text.starts_with("\\\\")
+        || text.starts_with("smb://")
+        || NfsExport::looks_like(text)
 }
 
 fn mounted_at(mp: &Path) -> bool {
@@ -28,6 +31,9 @@ fn mounted_at(mp: &Path) -> bool {
 /// Mounts the share (as guest) unless it is mounted already, and returns the directory to
 /// use as the repository: the folder typed, or the share's `subdir` (like a partition).
 pub fn open_share(text: &str, subdir: &str) -> Result<PathBuf, String> {
+    if NfsExport::looks_like(text) {
+        return open_nfs(text, subdir);
+    }
     let s = SmbShare::parse(text).map_err(|e| e.to_string())?;
     let mp = share::default_mountpoint(&s);
     let mp = if s.subdir.is_empty() {
@@ -54,6 +60,32 @@ pub fn open_share(text: &str, subdir: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// An NFSv4 export is used like a share root: `<export>/ironclone` unless it already is a
+/// repository.
+fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, String> {
+    let x = NfsExport::parse(text).map_err(|e| e.to_string())?;
+    let clean: String = format!("{}{}", x.host, x.path)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mp = PathBuf::from(format!("/run/ironclone/shares/nfs-{clean}"));
+    if !mounted_at(&mp) {
+        share::mount_nfs(&x, &mp, &NfsOptions::default(), NET_WAIT)
+            .map_err(|e| format!("Could not mount {}: {e}.", x.source()))?;
+    }
+    if mp.join("config").exists() && !mp.join(subdir).exists() {
+        Ok(mp)
+    } else {
+        Ok(mp.join(subdir))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +95,7 @@ mod tests {
         assert!(is_share_location("//nas/backups"));
         assert!(is_share_location("\\\\nas\\backups"));
         assert!(is_share_location("smb://nas/x"));
+        assert!(is_share_location("nas:/volume1/backups"));
         assert!(!is_share_location("/mnt/usb"));
     }
 
