@@ -51,6 +51,39 @@ fn network_configured() -> bool {
         .any(|l| l.split_whitespace().next().is_some_and(|i| i != "lo"))
 }
 
+/// True when something is mounted at `path` (per /proc/mounts, which escapes a space as
+/// `\040`). Mounting a share again on top would hide the first one, not replace it.
+pub fn is_mounted_at(path: &Path) -> bool {
+    let Ok(m) = std::fs::read_to_string("/proc/mounts") else {
+        return false;
+    };
+    let want = path
+        .to_string_lossy()
+        .replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
+        .replace('\n', "\\012");
+    m.lines()
+        .any(|l| l.split(' ').nth(1) == Some(want.as_str()))
+}
+
+fn check_mountpoint(mountpoint: &Path) -> Result<(), ShareError> {
+    let mp_err = |why: String| ShareError::MountPoint {
+        path: mountpoint.to_path_buf(),
+        why,
+    };
+    std::fs::create_dir_all(mountpoint).map_err(|e| mp_err(e.to_string()))?;
+    if !mountpoint.is_dir() {
+        return Err(mp_err("not a directory".into()));
+    }
+    if is_mounted_at(mountpoint) {
+        return Err(mp_err(
+            "something is already mounted there (unmount it first)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Waits up to `max` for an address from DHCP, which the live system requests in the
 /// background at boot (a share typed right after boot must not fail for being early).
 pub fn wait_for_network(max: Duration) -> Result<(), ShareError> {
@@ -135,14 +168,7 @@ pub fn mount_smb(
     opts: &SmbOptions,
     net_wait: Duration,
 ) -> Result<PathBuf, ShareError> {
-    let mp_err = |why: String| ShareError::MountPoint {
-        path: mountpoint.to_path_buf(),
-        why,
-    };
-    std::fs::create_dir_all(mountpoint).map_err(|e| mp_err(e.to_string()))?;
-    if !mountpoint.is_dir() {
-        return Err(mp_err("not a directory".into()));
-    }
+    check_mountpoint(mountpoint)?;
     wait_for_network(net_wait)?;
     let ip = resolve(&share.host)?;
     let data = cifs_options(share, ip, opts)?;
@@ -181,10 +207,7 @@ pub fn mount_nfs(
     opts: &NfsOptions,
     net_wait: Duration,
 ) -> Result<PathBuf, ShareError> {
-    std::fs::create_dir_all(mountpoint).map_err(|e| ShareError::MountPoint {
-        path: mountpoint.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    check_mountpoint(mountpoint)?;
     wait_for_network(net_wait)?;
     let ip = resolve(&export.host)?;
     let client = nfs::local_addr_for(ip)?;
@@ -268,6 +291,22 @@ mod tests {
         assert!(resolve("localhost").unwrap().is_loopback());
         let e = resolve("no-such-host.invalid").unwrap_err().to_string();
         assert!(e.contains("no-such-host.invalid"), "{e}");
+    }
+
+    #[test]
+    fn mounted_detection() {
+        assert!(is_mounted_at(Path::new("/proc")));
+        assert!(!is_mounted_at(Path::new("/proc/self")));
+        let s = SmbShare::parse("//nas/backups").unwrap();
+        let e = mount_smb(
+            &s,
+            Path::new("/proc"),
+            &SmbOptions::default(),
+            Duration::ZERO,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("already mounted"), "{e}");
     }
 
     #[test]

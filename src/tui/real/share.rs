@@ -5,7 +5,7 @@
 //! field), and the mount point is then typed here as an ordinary path.
 
 use crate::share::{self, NfsExport, NfsOptions, ShareError, SmbOptions, SmbShare};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a typed share waits for DHCP: right after boot the address may still be coming.
@@ -17,15 +17,6 @@ pub fn is_share_location(text: &str) -> bool {
         || text.starts_with("\\\\")
         || text.starts_with("smb://")
         || NfsExport::looks_like(text)
-}
-
-fn mounted_at(mp: &Path) -> bool {
-    let Ok(m) = std::fs::read_to_string("/proc/mounts") else {
-        return false;
-    };
-    let want = mp.to_string_lossy();
-    m.lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(want.as_ref()))
 }
 
 /// Mounts the share (as guest) unless it is mounted already, and returns the directory to
@@ -42,7 +33,7 @@ pub fn open_share(text: &str, subdir: &str) -> Result<PathBuf, String> {
         // A folder is mounted as its own root, so it gets its own mount point.
         PathBuf::from(format!("{}-{}", mp.display(), s.subdir.replace('/', "_")))
     };
-    if !mounted_at(&mp) {
+    if !share::is_mounted_at(&mp) {
         share::mount_smb(&s, &mp, &SmbOptions::default(), NET_WAIT).map_err(|e| match e {
             ShareError::Mount { .. } => format!(
                 "Could not mount {}: {e}. A share that needs a login: on tty2 (Alt+F2) run \
@@ -75,7 +66,7 @@ fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, String> {
         })
         .collect();
     let mp = PathBuf::from(format!("/run/ironclone/shares/nfs-{clean}"));
-    if !mounted_at(&mp) {
+    if !share::is_mounted_at(&mp) {
         share::mount_nfs(&x, &mp, &NfsOptions::default(), NET_WAIT)
             .map_err(|e| format!("Could not mount {}: {e}.", x.source()))?;
     }
