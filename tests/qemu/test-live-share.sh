@@ -44,6 +44,8 @@ echo "job: share mount"
 ironclone share mount //10.0.2.4/qemu /mnt/share --net-wait 40 || { cat /run/ironclone/net/log; dmesg | tail -n 20; exit 21; }
 echo "job: network: $(cat /run/ironclone/net/log | tr '\n' ';')"
 grep ' cifs ' /proc/mounts
+if ironclone share mount //10.0.2.4/qemu /mnt/share 2>/tmp/twice.err; then echo "job: mounted twice"; exit 34; fi
+echo "SHARE-TWICE: $(cat /tmp/twice.err)"
 src="$(by_serial SHARESRC)"
 [ -n "$src" ] || { echo "job: no source disk"; exit 22; }
 echo "job: backup $src"
@@ -115,6 +117,7 @@ neg="$(grep -a '^SHARE-NEGATIVE:' "$log")"
 expect_in "$neg" 'no share named "nosuchshare"' "wrong share error"
 expect_in "$neg" '10.0.2.4' "wrong share error names the server"
 [[ "$(sha256sum <"$tmp/src.img")" == "$src_sum" ]] || fail "the source disk changed"
+expect_in "$(grep -a '^SHARE-TWICE:' "$log")" 'already mounted there' "second mount on the same mount point"
 badpw="$(grep -a '^SHARE-BADPW:' "$log")"
 expect_in "$badpw" 'refused the login for share "locked"' "wrong password error"
 grep -a '^SHARE-PW-IN-MOUNTS: 0' "$log" >/dev/null || fail "the password shows in /proc/mounts"
