@@ -40,7 +40,8 @@ pub struct MountArgs {
     /// Windows domain / workgroup of the user.
     #[arg(long)]
     pub domain: Option<String>,
-    /// File whose first line is the password (otherwise $IRONCLONE_SHARE_PASSWORD).
+    /// File whose first line is the password (otherwise $IRONCLONE_SHARE_PASSWORD, otherwise
+    /// asked for on the terminal without echo).
     #[arg(long)]
     pub password_file: Option<PathBuf>,
     /// SMB version (3.1.1, 3.0, 2.1, 1.0) or NFS version (4, 4.1, 4.2); default: negotiated.
@@ -77,14 +78,54 @@ fn split_user(user: &str, domain: Option<String>) -> (String, Option<String>) {
     (user.to_string(), None)
 }
 
-fn credentials(a: &MountArgs) -> anyhow::Result<SmbCredentials> {
-    let password = match &a.password_file {
+/// Reads a password from the terminal without echoing it (the rescuer on tty2 types it;
+/// a file or an exported variable would linger in the shell's history or environment).
+fn prompt_password(prompt: &str) -> anyhow::Result<Password> {
+    use crossterm::event::{read, Event, KeyCode, KeyEventKind, KeyModifiers};
+    use crossterm::terminal::{disable_raw_mode, enable_raw_mode};
+    use std::io::Write;
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    enable_raw_mode()?;
+    let mut pw = String::new();
+    let outcome = loop {
+        match read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match k.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(anyhow::anyhow!("cancelled at the password prompt"))
+                }
+                KeyCode::Char(c) => pw.push(c),
+                KeyCode::Backspace => {
+                    pw.pop();
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => break Err(e.into()),
+        }
+    };
+    disable_raw_mode()?;
+    eprintln!();
+    outcome.map(|()| Password::new(pw))
+}
+
+fn credentials(a: &MountArgs, share: &SmbShare) -> anyhow::Result<SmbCredentials> {
+    use std::io::IsTerminal;
+    let mut password = match &a.password_file {
         Some(f) => Some(Password::from_file_content(
             &std::fs::read_to_string(f)
                 .with_context(|| format!("reading the password file {}", f.display()))?,
         )),
         None => std::env::var(PASSWORD_ENV).ok().map(Password::new),
     };
+    if password.is_none() && a.user.is_some() && std::io::stdin().is_terminal() {
+        password = Some(prompt_password(&format!(
+            "Password for {} on {}: ",
+            a.user.as_deref().unwrap_or_default(),
+            share.source()
+        ))?);
+    }
     let Some(user) = &a.user else {
         anyhow::ensure!(
             password.is_none(),
@@ -133,7 +174,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Action::Mount(m) => {
             let share = SmbShare::parse(&m.location)?;
             let opts = SmbOptions {
-                credentials: credentials(&m)?,
+                credentials: credentials(&m, &share)?,
                 vers: m.vers.clone(),
                 read_only: m.read_only,
             };
