@@ -168,6 +168,8 @@ pub fn mount_smb(
     opts: &SmbOptions,
     net_wait: Duration,
 ) -> Result<PathBuf, ShareError> {
+    // Bad options are the user's to fix now, not after waiting for the network.
+    cifs_options(share, IpAddr::from([0, 0, 0, 0]), opts)?;
     check_mountpoint(mountpoint)?;
     wait_for_network(net_wait)?;
     let ip = resolve(&share.host)?;
@@ -207,6 +209,8 @@ pub fn mount_nfs(
     opts: &NfsOptions,
     net_wait: Duration,
 ) -> Result<PathBuf, ShareError> {
+    let unspecified = IpAddr::from([0, 0, 0, 0]);
+    nfs::nfs_options(unspecified, unspecified, opts)?;
     check_mountpoint(mountpoint)?;
     wait_for_network(net_wait)?;
     let ip = resolve(&export.host)?;
