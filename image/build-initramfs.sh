@@ -109,7 +109,7 @@ while read -r applet; do
 done < <("$STAGE/bin/busybox" --list-full)
 
 # --- kernel modules -----------------------------------------------------------------------------
-# The storage/filesystem set: whole driver families for disks a rescuer meets (SATA/PATA, USB
+# The storage/filesystem/network set: whole driver families for disks a rescuer meets (SATA/PATA, USB
 # storage, NVMe, MMC, common RAID/virtual HBAs) plus the named modules /init loads.
 KSRC="$KDIR/lib/modules/$KVER"
 KDST="$STAGE/lib/modules/$KVER"
@@ -119,6 +119,11 @@ want_paths() {
 		'^kernel/drivers/(ata|nvme/host|usb/storage|usb/host|mmc/(core|host)|block/virtio_blk|scsi/(sd_mod|sr_mod|virtio_scsi|vmw_pvscsi|hv_storvsc|mpt3sas|megaraid|hpsa|smartpqi|aacraid|mptspi|mptsas|mptbase|mptscsih|scsi_transport_sas|scsi_transport_spi|raid_class)|virtio/|hid/(hid|hid-generic|usbhid/usbhid)\.ko|input/(serio|keyboard/atkbd)|cdrom|hv/|xen/|block/xen-blkfront|nvdimm|md/dm-mod|block/loop)' || true
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
 		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3)|crypto/crc32c|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
+	# Network shares: wired NICs a rescuer meets (virtual, Intel, Realtek, Broadcom), the SMB
+	# client and NFS, and the crypto cifs names as softdeps (busybox modprobe ignores softdeps,
+	# /init loads them by name).
+	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
+		'^kernel/(drivers/net/(virtio_net|ethernet/intel/(e1000/e1000|e1000e/e1000e|igb/igb)|ethernet/realtek/r8169|ethernet/broadcom/tg3)\.ko|fs/smb/|fs/nfs/(nfs|nfsv4)\.ko|crypto/(ecb|cmac|ccm|gcm|ctr|seqiv|ghash-generic|gf128mul|sha512_generic|des_generic)\.ko|arch/x86/crypto/(aesni-intel|ghash-clmulni-intel|sha512-ssse3)\.ko)' || true
 }
 declare -A seen=()
 add_module() { # $1 = path relative to KSRC, with its dependencies from modules.dep

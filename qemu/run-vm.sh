@@ -19,6 +19,13 @@
 #                         blkdebug=CFG: reads go through QEMU's blkdebug driver with the rules
 #                         in CFG (e.g. [inject-error] event="read_aio" errno="5" sector="N"):
 #                         a failing disk, for the rescue tests
+#   --nic MODEL           a NIC on QEMU's user network (10.0.2.0/24, DHCP, no inbound):
+#                         virtio-net-pci, e1000, e1000e, rtl8139... (default virtio-net-pci
+#                         when --smb is given)
+#   --smb DIR             QEMU's built-in SMB server (needs smbd on the host) exports DIR as
+#                         //10.0.2.4/qemu to the guest, read-write, guest login
+#   --smbd-conf CONF      a second SMB server at 10.0.2.5: the host's smbd with this config
+#                         (shares with logins, for credential tests); its log lands next to CONF
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -30,7 +37,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -42,6 +49,9 @@ while (($#)); do
 	--firmware) FIRMWARE="$2"; shift 2 ;;
 	--vars) VARS="$2"; shift 2 ;;
 	--disk) DISKS+=("$2"); shift 2 ;;
+	--nic) NIC="$2"; shift 2 ;;
+	--smb) SMB="$2"; shift 2 ;;
+	--smbd-conf) SMBD_CONF="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--log) LOG="$2"; shift 2 ;;
 	--expect) EXPECT="$2"; shift 2 ;;
@@ -160,6 +170,27 @@ for spec in "${DISKS[@]}"; do
 	fi
 	add_disk "$path" "$iface" "$serial" "$ro" "$boot" "$bdcfg"
 done
+
+if [[ -n "$SMB$SMBD_CONF" ]] && ! [[ -x /usr/sbin/smbd ]]; then
+	echo "run-vm: --smb/--smbd-conf need /usr/sbin/smbd on the host (package samba, scripts/setup.sh)" >&2
+	exit 2
+fi
+if [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
+	netdev="user,id=n0"
+	if [[ -n "$SMB" ]]; then
+		[[ -d "$SMB" ]] || { echo "run-vm: --smb directory $SMB does not exist" >&2; exit 2; }
+		netdev+=",smb=$(cd "$SMB" && pwd)"
+	fi
+	if [[ -n "$SMBD_CONF" ]]; then
+		[[ -f "$SMBD_CONF" ]] || { echo "run-vm: --smbd-conf $SMBD_CONF does not exist" >&2; exit 2; }
+		conf="$(cd "$(dirname "$SMBD_CONF")" && pwd)/$(basename "$SMBD_CONF")"
+		[[ "$conf" != *,* ]] || { echo "run-vm: --smbd-conf path must not contain a comma" >&2; exit 2; }
+		# What QEMU's smb= does, at another address: slirp runs the command per connection
+		# with the guest's TCP stream on its stdin/stdout (smbd's inetd mode).
+		netdev+=",guestfwd=tcp:10.0.2.5:445-cmd:/usr/sbin/smbd -l $(dirname "$conf") -s $conf"
+	fi
+	args+=(-netdev "$netdev" -device "${NIC:-virtio-net-pci},netdev=n0")
+fi
 
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &

@@ -18,6 +18,7 @@ pub mod progress;
 pub mod repo;
 pub mod rescue;
 pub mod resize;
+pub mod share;
 pub mod table;
 pub mod timefmt;
 pub mod tui;

@@ -10,6 +10,7 @@ pub mod inspect;
 mod progress;
 mod prune;
 mod restore;
+mod share;
 mod target;
 use ironclone::timefmt as time;
 mod verify;
@@ -66,6 +67,8 @@ pub enum Command {
     Prune(prune::Args),
     /// List directories and copy files out of an image without restoring it.
     Browse(browse::Args),
+    /// Mount or unmount an SMB share or NFSv4 export (Windows share, NAS) for a repository.
+    Share(share::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },
+        Some(Command::Share(a)) => share::run(a),
         None => return tui(cli.demo_data),
     };
     match result {

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 /// disk keeps its other files apart from ironclone's packs.
 mod disks;
 mod jobs;
+mod share;
 
 use disks::*;
 use jobs::*;
@@ -159,6 +160,9 @@ impl Services for RealServices {
 
     fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String> {
         match target {
+            RepoTarget::Path(p) if share::is_share_location(&p.to_string_lossy()) => {
+                share::open_share(&p.to_string_lossy(), REPO_SUBDIR)
+            }
             RepoTarget::Path(p) => {
                 if !p.is_absolute() {
                     return Err(format!(

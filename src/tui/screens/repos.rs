@@ -1,4 +1,5 @@
-//! Repository picker: a partition on any disk (mounted for the user) or a typed path.
+//! Repository picker: a partition on any disk (mounted for the user), a typed path, or a
+//! typed network share (`//server/share`, mounted by the real services).
 
 use crate::tui::app::{App, Flow};
 use crate::tui::model::RepoCandidate;
@@ -47,6 +48,9 @@ pub fn draw(
     lines.push(Line::raw(""));
     lines.push(Line::raw(
         "  * holds ironclone images. A partition is mounted for you.",
+    ));
+    lines.push(Line::raw(
+        "  Network share: type //server/share (guest login; with a password see tty2).",
     ));
     if let Some(p) = path {
         lines.push(Line::raw(""));
