@@ -126,20 +126,9 @@ impl super::Browse for ExtFs {
             });
         }
         let mut f = self.fs.open(p.as_str()).map_err(|e| self.err(path, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        loop {
-            let got = f.read_bytes(&mut buf).map_err(|e| self.err(path, e))?;
-            if got == 0 {
-                return Ok(n);
-            }
-            let piece = buf.get(..got).unwrap_or(&buf);
-            out.write_all(piece).map_err(|e| BrowseError::Write {
-                path: p.clone(),
-                source: e,
-            })?;
-            n += got as u64;
-        }
+        super::copy_stream(&p, out, |buf| {
+            f.read_bytes(buf).map_err(|e| self.err(path, e))
+        })
     }
 
     fn read_link(&mut self, path: &str) -> Result<String> {

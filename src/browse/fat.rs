@@ -141,20 +141,9 @@ impl super::Browse for FatFs {
             .root_dir()
             .open_file(&components(path).join("/"))
             .map_err(|e| err(&self.device, path, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        loop {
-            let got = f.read(&mut buf).map_err(|e| err(&self.device, path, e))?;
-            if got == 0 {
-                return Ok(n);
-            }
-            let piece = buf.get(..got).unwrap_or(&buf);
-            out.write_all(piece).map_err(|e| BrowseError::Write {
-                path: path.to_string(),
-                source: e,
-            })?;
-            n += got as u64;
-        }
+        super::copy_stream(path, out, |buf| {
+            f.read(buf).map_err(|e| err(&self.device, path, e))
+        })
     }
 
     fn read_link(&mut self, path: &str) -> Result<String> {

@@ -89,6 +89,28 @@ pub trait Browse {
 }
 
 /// Opens the filesystem on `dev`, or says why not.
+/// Copies a file to `out` in 1 MiB pieces: `read` fills the buffer from the file
+/// (0 at its end) and maps its own errors; returns the bytes copied.
+fn copy_stream(
+    path: &str,
+    out: &mut dyn Write,
+    mut read: impl FnMut(&mut [u8]) -> Result<usize>,
+) -> Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let got = read(&mut buf)?;
+        let Some(piece) = buf.get(..got).filter(|p| !p.is_empty()) else {
+            return Ok(n);
+        };
+        out.write_all(piece).map_err(|e| BrowseError::Write {
+            path: path.to_string(),
+            source: e,
+        })?;
+        n += got as u64;
+    }
+}
+
 pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
     let kind = crate::probe::probe(dev.as_ref()).map_or(FsKind::Unknown, |i| i.kind);
     match kind {

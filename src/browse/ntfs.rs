@@ -174,22 +174,9 @@ impl super::Browse for NtfsFs {
             .map_err(|e| fs_err(device, path, e))?;
         let attr = item.to_attribute().map_err(|e| fs_err(device, path, e))?;
         let mut value = attr.value(cur).map_err(|e| fs_err(device, path, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        loop {
-            let got = value
-                .read(cur, &mut buf)
-                .map_err(|e| fs_err(device, path, e))?;
-            if got == 0 {
-                return Ok(n);
-            }
-            let piece = buf.get(..got).unwrap_or(&buf);
-            out.write_all(piece).map_err(|e| BrowseError::Write {
-                path: path.to_string(),
-                source: e,
-            })?;
-            n += got as u64;
-        }
+        super::copy_stream(path, out, |buf| {
+            value.read(cur, buf).map_err(|e| fs_err(device, path, e))
+        })
     }
 
     fn read_link(&mut self, path: &str) -> Result<String> {
