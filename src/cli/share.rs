@@ -160,15 +160,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 &opts,
                 Duration::from_secs(m.net_wait),
             )?;
-            if m.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "result", "share": export.source(),
-                        "mountpoint": dir})
-                );
-            } else {
-                println!("mounted {} at {}", export.source(), dir.display());
-            }
+            report_mounted(m.json, &export.source(), None, &dir);
             Ok(())
         }
         Action::Mount(m) => {
@@ -184,15 +176,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 &opts,
                 Duration::from_secs(m.net_wait),
             )?;
-            if m.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "result", "share": share.source(),
-                        "folder": share.subdir, "mountpoint": dir})
-                );
-            } else {
-                println!("mounted {} at {}", m.location, dir.display());
-            }
+            report_mounted(m.json, &share.source(), Some(&share.subdir), &dir);
             Ok(())
         }
         Action::Umount(u) => {
@@ -225,5 +209,21 @@ mod tests {
             split_user("bob", Some("X".into())),
             ("bob".into(), Some("X".into()))
         );
+    }
+}
+
+/// The result line of a mount: JSON with `--json`, a sentence otherwise.
+fn report_mounted(json: bool, source: &str, folder: Option<&str>, dir: &std::path::Path) {
+    if json {
+        let mut v = serde_json::json!({"event": "result", "share": source, "mountpoint": dir});
+        if let Some(f) = folder {
+            v["folder"] = f.into();
+        }
+        println!("{v}");
+    } else {
+        match folder.filter(|f| !f.is_empty()) {
+            Some(f) => println!("mounted {source}/{f} at {}", dir.display()),
+            None => println!("mounted {source} at {}", dir.display()),
+        }
     }
 }
