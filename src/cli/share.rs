@@ -194,6 +194,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 }
 
+/// The result line of a mount: JSON with `--json`, a sentence otherwise.
+fn report_mounted(json: bool, source: &str, folder: Option<&str>, dir: &std::path::Path) {
+    if json {
+        let mut v = serde_json::json!({"event": "result", "share": source, "mountpoint": dir});
+        if let Some(f) = folder {
+            v["folder"] = f.into();
+        }
+        println!("{v}");
+    } else {
+        match folder.filter(|f| !f.is_empty()) {
+            Some(f) => println!("mounted {source}/{f} at {}", dir.display()),
+            None => println!("mounted {source} at {}", dir.display()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,21 +225,5 @@ mod tests {
             split_user("bob", Some("X".into())),
             ("bob".into(), Some("X".into()))
         );
-    }
-}
-
-/// The result line of a mount: JSON with `--json`, a sentence otherwise.
-fn report_mounted(json: bool, source: &str, folder: Option<&str>, dir: &std::path::Path) {
-    if json {
-        let mut v = serde_json::json!({"event": "result", "share": source, "mountpoint": dir});
-        if let Some(f) = folder {
-            v["folder"] = f.into();
-        }
-        println!("{v}");
-    } else {
-        match folder.filter(|f| !f.is_empty()) {
-            Some(f) => println!("mounted {source}/{f} at {}", dir.display()),
-            None => println!("mounted {source} at {}", dir.display()),
-        }
     }
 }
