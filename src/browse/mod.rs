@@ -88,7 +88,6 @@ pub trait Browse {
     fn read_link(&mut self, path: &str) -> Result<String>;
 }
 
-/// Opens the filesystem on `dev`, or says why not.
 /// Copies a file to `out` in 1 MiB pieces: `read` fills the buffer from the file
 /// (0 at its end) and maps its own errors; returns the bytes copied.
 fn copy_stream(
@@ -111,6 +110,7 @@ fn copy_stream(
     }
 }
 
+/// Opens the filesystem on `dev`, or says why not.
 pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
     let kind = crate::probe::probe(dev.as_ref()).map_or(FsKind::Unknown, |i| i.kind);
     match kind {

@@ -58,7 +58,10 @@ impl ImageDevice {
         chunks.sort_by_key(|c| c.offset);
         for w in chunks.windows(2) {
             if let [x, y] = w {
-                if x.offset + u64::from(x.len) > y.offset {
+                if x.offset
+                    .checked_add(u64::from(x.len))
+                    .is_none_or(|end| end > y.offset)
+                {
                     return Err(RepoError::CorruptManifest {
                         image: image.to_string(),
                         path: repo.manifest_path(image),
@@ -132,7 +135,7 @@ impl ImageDevice {
             format!(
                 "chunk {id} (area bytes [{}, {})): {w}",
                 c.offset,
-                c.offset + clen
+                c.offset.saturating_add(clen)
             )
         };
         let (pid, rec) = self
@@ -184,7 +187,7 @@ impl BlockDevice for ImageDevice {
             // The first chunk that ends after `pos`.
             let i = self
                 .chunks
-                .partition_point(|c| c.offset + u64::from(c.len) <= pos);
+                .partition_point(|c| c.offset.saturating_add(u64::from(c.len)) <= pos);
             let n = match self.chunks.get(i) {
                 Some(c) if c.offset <= pos => {
                     let within = pos - c.offset;
