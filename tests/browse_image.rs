@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{path_str, require_tool, run, sparse, tempdir};
+use common::{path_str, require_tool, run, sparse, tempdir, Rng};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,15 +43,9 @@ fn tool_bytes(cmd: &str, args: &[&str]) -> Vec<u8> {
 
 /// Deterministic incompressible-ish bytes.
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut v = vec![0u8; len];
+    Rng::new(seed).fill(&mut v);
+    v
 }
 
 struct Fixture {

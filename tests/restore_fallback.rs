@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{path_str, require_tool, run, run_in, sfdisk_json, sparse};
+use common::{path_str, require_tool, run, run_in, run_status, sfdisk_json, sparse};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,18 +16,7 @@ const LOADER: &[u8] = b"MZ stand-in for grubx64.efi: bytes to compare after the 
 const FALLBACK: &str = "::/EFI/BOOT/BOOTX64.EFI";
 
 fn ironclone(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run ironclone");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    run_status(BIN, args)
 }
 
 /// One mtools command on the FAT at `offset` in `img`: (success, stdout).

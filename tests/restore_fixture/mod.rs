@@ -222,18 +222,7 @@ pub fn source(gpt: bool) -> Source {
 }
 
 pub fn ironclone(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run ironclone");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    run_status(BIN, args)
 }
 
 impl Source {
