@@ -51,20 +51,12 @@ fn network_configured() -> bool {
         .any(|l| l.split_whitespace().next().is_some_and(|i| i != "lo"))
 }
 
-/// True when something is mounted at `path` (per /proc/mounts, which escapes a space as
-/// `\040`). Mounting a share again on top would hide the first one, not replace it.
+/// True when something is mounted at `path` (per the mount table that
+/// `discover::mountinfo` reads and unescapes). Mounting a share again on top would
+/// hide the first one, not replace it.
 pub fn is_mounted_at(path: &Path) -> bool {
-    let Ok(m) = std::fs::read_to_string("/proc/mounts") else {
-        return false;
-    };
-    let want = path
-        .to_string_lossy()
-        .replace('\\', "\\134")
-        .replace(' ', "\\040")
-        .replace('\t', "\\011")
-        .replace('\n', "\\012");
-    m.lines()
-        .any(|l| l.split(' ').nth(1) == Some(want.as_str()))
+    crate::discover::mountinfo::load(Path::new("/proc/self/mountinfo"))
+        .is_ok_and(|mounts| mounts.iter().any(|m| m.mount_point == path))
 }
 
 fn check_mountpoint(mountpoint: &Path) -> Result<(), ShareError> {
