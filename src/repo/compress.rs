@@ -12,8 +12,9 @@ use super::bufpool::BufPool;
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::pack::{Compression, Record};
+use super::zstd_ctx::{Cctx, BLOCK_SPLITTER_LEVEL};
 use zstd::bulk::Compressor;
-use zstd::stream::raw::CParameter;
+use zstd_sys::ZSTD_cParameter;
 
 /// A chunk is stored raw when compression saves less than this fraction (1/32 ≈ 3%).
 const RAW_IF_SAVING_BELOW: usize = 32;
@@ -24,6 +25,14 @@ const SAMPLE: usize = 64 << 10;
 const SAMPLES: usize = 4;
 /// zstd's largest window that every decoder accepts without a flag (8 MiB).
 const MAX_WINDOW_LOG: u32 = 23;
+/// zstd 1.5.7 splits each 128 KiB block where the data changes before compressing
+/// it; at levels up to 4 it picks a splitter that fingerprints the whole block. Its
+/// cheapest splitter (2: it looks at block borders only) was
+/// measured on the 1.73 GB of used NTFS bytes `make bench` backs up: 7-8% less CPU
+/// for 0.49% more bytes, and 6-8% on slices of it for 0.3-0.5%; turning splitting
+/// off (1) saved no more CPU and cost 0.5-0.8%. Stronger levels keep zstd's choice.
+const CHEAP_SPLITTER: i32 = 2;
+const CHEAP_SPLITTER_UP_TO_LEVEL: i32 = 4;
 
 pub fn is_zero(buf: &[u8]) -> bool {
     // OR-folding fixed 64-byte blocks vectorises; it runs at memory speed.
@@ -41,19 +50,24 @@ fn zerr(e: std::io::Error) -> RepoError {
 
 /// One worker's compressors and sample buffer; reused for every chunk.
 pub struct ChunkCompressor {
-    main: Compressor<'static>,
+    main: Cctx,
     sampler: Compressor<'static>,
     sample: Vec<u8>,
 }
 
 impl ChunkCompressor {
     pub fn new(level: i32, chunk_size: u32) -> Result<Self> {
-        let mut main = Compressor::new(level).map_err(zerr)?;
         let window = chunk_size.max(1).next_power_of_two().trailing_zeros();
-        main.set_parameter(CParameter::WindowLog(window.clamp(10, MAX_WINDOW_LOG)))
-            .map_err(zerr)?;
+        let window = window.clamp(10, MAX_WINDOW_LOG) as i32;
+        let mut params = vec![
+            (ZSTD_cParameter::ZSTD_c_compressionLevel, level),
+            (ZSTD_cParameter::ZSTD_c_windowLog, window),
+        ];
+        if level <= CHEAP_SPLITTER_UP_TO_LEVEL {
+            params.push((BLOCK_SPLITTER_LEVEL, CHEAP_SPLITTER));
+        }
         Ok(ChunkCompressor {
-            main,
+            main: Cctx::new(&params).map_err(RepoError::Compression)?,
             sampler: Compressor::new(1).map_err(zerr)?,
             sample: Vec::with_capacity(SAMPLE),
         })
@@ -93,8 +107,8 @@ impl ChunkCompressor {
         }
         let mut out = pool.take(zstd::zstd_safe::compress_bound(data.len()));
         self.main
-            .compress_to_buffer(&data, &mut out)
-            .map_err(zerr)?;
+            .compress_into(&data, &mut out)
+            .map_err(RepoError::Compression)?;
         if out.len() + data.len() / RAW_IF_SAVING_BELOW >= data.len() {
             pool.give(out);
             return Ok(raw(data));

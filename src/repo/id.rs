@@ -1,6 +1,6 @@
 //! Content identifiers. A chunk is named by the blake3 hash of its uncompressed bytes,
-//! a pack by the blake3 hash of its whole file, so both can be checked by recomputing
-//! them and neither can be confused with the other (distinct newtypes).
+//! a pack by the blake3 hash of its headers (pack.rs), so both can be checked by
+//! recomputing them and neither can be confused with the other (distinct newtypes).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -22,6 +22,7 @@ mod prune;
 mod restore;
 mod restore_write;
 mod verify;
+mod zstd_ctx;
 
 pub use backup::{backup, BackupOptions};
 pub use config::{RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSION};

@@ -1,0 +1,104 @@
+//! Pack naming: version 2 by its headers, version 1 (older repositories) by the whole
+//! file, and what a scan says when either no longer matches.
+
+use super::*;
+
+fn record(byte: u8, len: usize) -> Record {
+    let data = vec![byte; len];
+    Record {
+        id: ChunkId::of(&data),
+        raw_len: len as u32,
+        compression: Compression::None,
+        data,
+    }
+}
+
+/// Writes a version-2 pack of two records; returns its id and path.
+fn write_pack(dir: &Path) -> (PackId, PathBuf) {
+    let mut w = PackWriter::create(dir).unwrap();
+    w.add(&record(1, 5000)).unwrap();
+    w.add(&record(2, 7000)).unwrap();
+    let (id, path, records) = w.finish(&dir.join("packs")).unwrap();
+    assert_eq!(records.len(), 2);
+    (id, path)
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at] ^= 0x40;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_version_2_pack_is_named_by_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, path) = write_pack(dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    let mut headers = bytes[..PACK_HEADER_LEN as usize].to_vec();
+    let second = (PACK_HEADER_LEN + RECORD_HEADER_LEN + 5000) as usize;
+    headers.extend_from_slice(&bytes[16..16 + RECORD_HEADER_LEN as usize]);
+    headers.extend_from_slice(&bytes[second..second + RECORD_HEADER_LEN as usize]);
+    assert_eq!(id, PackId::of(&headers));
+    assert_ne!(id, PackId::of(&bytes), "not the hash of the whole file");
+
+    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    assert!(s.name_matches);
+    assert_eq!((s.good.len(), s.bad.len()), (2, 0));
+}
+
+#[test]
+fn damage_to_stored_bytes_is_a_bad_record_and_to_a_header_a_wrong_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, path) = write_pack(dir.path());
+    // A byte of the first record's data: its CRC catches it; the name still holds.
+    flip(&path, 16 + RECORD_HEADER_LEN as usize + 100);
+    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    assert!(s.name_matches);
+    assert_eq!(s.good.len(), 1);
+    assert_eq!(s.bad.len(), 1);
+    assert_eq!((s.bad[0].0, s.bad[0].2.as_str()), (16, "CRC mismatch"));
+
+    // The second record's CRC field: the record no longer checks and the pack's name
+    // no longer matches its headers.
+    let (id, path) = write_pack(dir.path());
+    let second = (PACK_HEADER_LEN + RECORD_HEADER_LEN + 5000) as usize;
+    flip(&path, second + 48);
+    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    assert!(!s.name_matches);
+    assert_eq!((s.good.len(), s.bad.len()), (1, 1));
+}
+
+#[test]
+fn a_version_1_pack_is_still_named_by_its_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, path) = write_pack(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let v1 = dir.path().join("v1.pack");
+    std::fs::write(&v1, &bytes).unwrap();
+    let id = PackId::of(&bytes);
+    let s = scan(&v1, Some(&id), 1 << 20).unwrap();
+    assert!(s.name_matches);
+    assert_eq!((s.good.len(), s.bad.len()), (2, 0));
+    // Any byte changes a version 1 name, data included.
+    flip(&v1, 16 + RECORD_HEADER_LEN as usize + 100);
+    assert!(!scan(&v1, Some(&id), 1 << 20).unwrap().name_matches);
+}
+
+#[test]
+fn an_unknown_version_is_named_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, path) = write_pack(dir.path());
+    for v in [0u32, 3] {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&v.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let s = scan(&path, Some(&id), 1 << 20).unwrap();
+        assert!(!s.name_matches);
+        assert!(s.good.is_empty());
+        assert_eq!(
+            s.bad[0].2,
+            format!("pack version {v}, not one this ironclone reads (1 to 2)")
+        );
+    }
+}
