@@ -21,7 +21,7 @@ declare -A T S
 # This machine shares its CPUs: the same job's time varies by 20-40% from minute to
 # minute. Every job runs BENCH_REPEAT times, interleaved with its peers, and the fastest
 # run of each counts (the least disturbed one), so noise hits both sides alike.
-REPEAT="${BENCH_REPEAT:-3}"
+REPEAT="${BENCH_REPEAT:-5}"
 run() { # run KEY CMD...: time a command, keep the fastest seconds in T[KEY]
   local key=$1; shift
   # Each job starts with nothing left to write back from the one before: otherwise

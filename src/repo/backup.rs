@@ -278,6 +278,11 @@ pub fn backup(
         let res = (|| -> Result<()> {
             let mut writer: Option<PackWriter> = None;
             for (seq, out) in out_rx {
+                // After a failure elsewhere (the publisher, the reader), stop at once:
+                // returning drops `out_rx`, which stops the workers and the reader.
+                if abort.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
                 let len = u64::from(pieces.get(seq).map_or(0, |p| p.len));
                 stats.bytes_read += len;
                 let id = match out {
