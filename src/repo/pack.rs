@@ -252,7 +252,7 @@ pub fn read_record_into(
             expect.id
         )));
     }
-    data.clear();
+    // Not cleared first: the read overwrites every byte, so only growth is zeroed.
     data.resize(expect.stored_len as usize, 0);
     let at = expect
         .offset

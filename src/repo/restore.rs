@@ -220,10 +220,18 @@ fn precheck(
     });
     let mut packs: Vec<_> = by_pack.into_iter().collect();
     packs.sort_by_key(|(p, _)| *p);
+    // Every pack is opened first (a missing one names each chunk it held); then the
+    // records are checked on every core, each thread reusing one buffer: on one core
+    // with a buffer per record, CRC-checking 0.47 GB took 0.5 s of a 4 s restore.
+    let mut open: Vec<(PathBuf, File)> = Vec::new();
+    let mut jobs: Vec<(usize, RecordInfo)> = Vec::new();
     for (pid, recs) in packs {
         let path = pack::pack_path(&repo.packs_dir(), &pid);
-        let f = match File::open(&path) {
-            Ok(f) => f,
+        match File::open(&path) {
+            Ok(f) => {
+                jobs.extend(recs.into_iter().map(|r| (open.len(), r)));
+                open.push((path, f));
+            }
             Err(e) => {
                 for r in &recs {
                     problems.push(format!(
@@ -233,25 +241,30 @@ fn precheck(
                         path.display()
                     ));
                 }
-                continue;
             }
-        };
-        for r in &recs {
-            match pack::read_record(&f, &path, r, m.chunk_size.saturating_mul(2)) {
-                Ok(data) => {
-                    if opts.deep_precheck {
-                        if let Err(e) = pack::decode_chunk(r, &data) {
-                            problems.push(format!("chunk {} ({}): {e}", r.id, describe(&r.id)));
-                        }
-                    }
-                }
-                Err(e) => problems.push(format!("chunk {} ({}): {e}", r.id, describe(&r.id))),
-            }
+        }
+    }
+    let max_stored = m.chunk_size.saturating_mul(2);
+    let damaged: Vec<String> = jobs
+        .par_iter()
+        .map_init(Vec::new, |buf, (i, r)| {
+            let (path, f) = open.get(*i)?;
+            let checked = pack::read_record_into(f, path, r, max_stored, buf)
+                .map_err(|e| e.to_string())
+                .and_then(|()| match opts.deep_precheck {
+                    true => pack::decode_chunk(r, buf).map(drop),
+                    false => Ok(()),
+                });
             progress.report(ProgressEvent::Advance {
                 bytes: u64::from(r.stored_len),
             });
-        }
-    }
+            checked
+                .err()
+                .map(|e| format!("chunk {} ({}): {e}", r.id, describe(&r.id)))
+        })
+        .flatten()
+        .collect();
+    problems.extend(damaged);
     progress.report(ProgressEvent::PhaseEnd {
         name: "check".into(),
     });
