@@ -8,10 +8,14 @@
 //! 1. Big pieces, no retries. A piece that fails is set aside; if failures follow
 //!    each other, the reader skips ahead by a growing (bounded) distance, setting
 //!    the skipped pieces aside unread.
-//! 2. The skipped pieces get their first read; then the failed ones are bisected
-//!    at sector boundaries around the errors, and each lone failing sector gets a
+//! 2. The skipped pieces get their first read, walking backwards from the far end
+//!    of each damaged stretch (ddrescue's reverse pass): pass 1 resumed reading
+//!    there, so the good data next to the damage is read before the reader runs
+//!    into it from the other side, and failures in a row skip backwards as pass 1
+//!    skipped forwards. Then the failed and still untried pieces are bisected at
+//!    sector boundaries around the errors, and each lone failing sector gets a
 //!    bounded number of retries. The bisection and retries run under a time
-//!    budget; once spent, whatever failed and is still unread is given up.
+//!    budget; once spent, whatever failed or is still unread is given up.
 //!
 //! Whatever stays unreadable is reported as sector-granular `BadRange`s and handed
 //! on zero-filled, so an image is always complete and says exactly what it lacks.
@@ -108,6 +112,43 @@ struct Deferred {
     failed: bool,
 }
 
+/// ddrescue's skipping: after a failed read, each further failure in a row makes the
+/// reader jump over a distance that doubles, up to `max`; a good read ends the run.
+struct Skipper {
+    left: u64,
+    next: u64,
+    max: u64,
+}
+
+impl Skipper {
+    fn new(max: u64) -> Self {
+        Skipper {
+            left: 0,
+            next: 0,
+            max,
+        }
+    }
+    /// True when a piece of `len` bytes is to be jumped over, unread.
+    fn jumps(&mut self, len: u64) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left = self.left.saturating_sub(len);
+        true
+    }
+    fn read_ok(&mut self) {
+        self.next = 0;
+    }
+    fn read_failed(&mut self, len: u64) {
+        self.left = self.next;
+        self.next = if self.next == 0 {
+            len
+        } else {
+            self.next.saturating_mul(2).min(self.max)
+        };
+    }
+}
+
 /// What pass 1 left for pass 2, in disk order.
 #[derive(Debug, Default)]
 pub struct SetAside {
@@ -124,14 +165,19 @@ impl SetAside {
     pub fn bytes(&self) -> u64 {
         self.items.iter().map(|d| d.len as u64).sum()
     }
+    /// `(offset, len)` of each piece set aside, in disk order.
+    #[cfg(test)]
+    pub(crate) fn items_for_tests(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        self.items.iter().map(|d| (d.offset, d.len))
+    }
 }
 
 /// Reads through a device, surviving media errors. See the module doc for the passes.
 ///
 /// `pass1(pieces, sink)` then `pass2(set_aside, sink)` (or `run(extents, sink)` for
 /// both over extents cut at `piece_size`): good pieces reach the sink in pass 1 in
-/// the order given; set-aside pieces reach it in pass 2, later and in order among
-/// themselves. Every piece is delivered exactly once, identified by its index, so
+/// the order given; set-aside pieces reach it in pass 2, later and in no fixed order
+/// (the reverse step delivers backwards). Every piece is delivered exactly once, identified by its index, so
 /// a consumer places it by index rather than by arrival.
 pub struct RescueReader<'a> {
     dev: &'a dyn BlockDevice,
@@ -230,8 +276,7 @@ impl<'a> RescueReader<'a> {
         F: FnMut(Piece) -> Result<(), E>,
     {
         let mut set_aside = SetAside::default();
-        let mut skip_left: u64 = 0;
-        let mut next_skip: u64 = 0;
+        let mut skip = Skipper::new(self.opts.max_skip);
         for (index, (offset, len)) in pieces.into_iter().enumerate() {
             if len > MAX_PIECE {
                 return Err(RunError::PieceTooBig { offset, len });
@@ -243,26 +288,19 @@ impl<'a> RescueReader<'a> {
                 len,
                 failed: false,
             };
-            if skip_left > 0 {
+            if skip.jumps(len as u64) {
                 set_aside.items.push(deferred);
-                skip_left = skip_left.saturating_sub(len as u64);
                 continue;
             }
             let mut data = self.buffer(len);
             if self.read_once(offset, &mut data, Read::Cached)? {
-                next_skip = 0;
+                skip.read_ok();
                 self.deliver(index, offset, data, Vec::new(), sink)?;
             } else {
+                // Errors come in clusters: failures in a row jump further ahead.
                 deferred.failed = true;
                 set_aside.items.push(deferred);
-                // Errors come in clusters: each error right after another one
-                // doubles the distance jumped, up to `max_skip`.
-                skip_left = next_skip;
-                next_skip = if next_skip == 0 {
-                    len as u64
-                } else {
-                    next_skip.saturating_mul(2).min(self.opts.max_skip)
-                };
+                skip.read_failed(len as u64);
             }
         }
         self.stats.deferred_pieces = set_aside.len() as u64;
@@ -270,10 +308,10 @@ impl<'a> RescueReader<'a> {
         Ok(set_aside)
     }
 
-    /// Pass 2: reads the skipped pieces once, then bisects the failing ones down to
-    /// the sector with bounded retries under the time budget; what stays unread
-    /// reaches the sink zero-filled with its bad ranges. Shown to the user as a
-    /// phase of its own. Delivery is in disk order within each of the two steps.
+    /// Pass 2: reads the skipped pieces once, backwards (see the module doc), then
+    /// bisects the failed and still untried ones down to the sector with bounded
+    /// retries under the time budget; what stays unread reaches the sink
+    /// zero-filled with its bad ranges. Shown to the user as a phase of its own.
     pub fn pass2<E, F>(
         &mut self,
         set_aside: SetAside,
@@ -292,22 +330,42 @@ impl<'a> RescueReader<'a> {
             name: name.clone(),
             total_bytes: set_aside.bytes(),
         });
-        // Pieces pass 1 jumped over get their first read here, as in a plain
-        // backup (not charged to the retry budget: they are not retries); only
-        // what fails then is bisected, after them, in the same order.
-        let mut items = set_aside.items;
-        for d in items.iter_mut().filter(|d| !d.failed) {
+        let items = set_aside.items;
+        // Reverse step. First reads are not charged to the retry budget (they are
+        // not retries); a piece pass 1 failed counts as a failure in the run, and a
+        // gap between set-aside pieces (good data pass 1 read) ends the run.
+        let mut left: Vec<Deferred> = Vec::with_capacity(items.len());
+        let mut skip = Skipper::new(self.opts.max_skip);
+        let mut below: Option<u64> = None;
+        for mut d in items.into_iter().rev() {
+            let end = d.offset.saturating_add(d.len as u64);
+            if below != Some(end) {
+                skip = Skipper::new(self.opts.max_skip);
+            }
+            below = Some(d.offset);
+            if skip.jumps(d.len as u64) {
+                left.push(d);
+                continue;
+            }
+            if d.failed {
+                skip.read_failed(d.len as u64);
+                left.push(d);
+                continue;
+            }
             let mut data = self.buffer(d.len);
             if self.read_once(d.offset, &mut data, Read::Cached)? {
+                skip.read_ok();
                 self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
             } else {
                 d.failed = true;
+                skip.read_failed(d.len as u64);
+                left.push(d);
             }
         }
-        items.retain(|d| d.failed);
-        for d in items {
+        // Bisection, in disk order: a piece still untried gets its whole read first.
+        for d in left.into_iter().rev() {
             let mut data = self.buffer(d.len);
-            let bad = self.recover(d.offset, &mut data)?;
+            let bad = self.recover(d.offset, &mut data, d.failed)?;
             self.deliver(d.index, d.offset, data, bad, sink)?;
         }
         self.progress.report(ProgressEvent::PhaseEnd { name });
@@ -390,11 +448,18 @@ impl<'a> RescueReader<'a> {
     /// read of one sector makes the kernel read its whole page (4 KiB), so on a real
     /// disk a bad sector would fail its good neighbours and the bisection would end
     /// at the page, losing eight times what is really unreadable.
-    fn recover(&mut self, offset: u64, buf: &mut [u8]) -> Result<Vec<BadRange>, DeviceError> {
+    /// `failed`: the whole piece was read and failed; otherwise it was never tried and
+    /// its whole read comes first (charged to the budget like the rest).
+    fn recover(
+        &mut self,
+        offset: u64,
+        buf: &mut [u8],
+        failed: bool,
+    ) -> Result<Vec<BadRange>, DeviceError> {
         let sector = sector_of(self.dev);
         let end = offset.saturating_add(buf.len() as u64);
         let mut bad: Vec<BadRange> = Vec::new();
-        let mut stack = vec![(offset, end, true)];
+        let mut stack = vec![(offset, end, failed)];
         while let Some((s, e, failed)) = stack.pop() {
             let (lo, hi) = ((s - offset) as usize, (e - offset) as usize);
             let Some(part) = buf.get_mut(lo..hi) else {

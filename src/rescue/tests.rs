@@ -94,6 +94,35 @@ fn bad_list_is_exactly_the_injected_sectors() {
 }
 
 #[test]
+fn a_good_piece_the_reverse_step_jumps_over_is_still_read_whole() {
+    // 64 KiB pieces: 1-2 and 4-8 bad, 3 good between them. Pass 1 fails on 1, 2, 4
+    // and 7 and jumps over 3, 5, 6 and 8-11; the reverse step reads 11-9, fails on 8
+    // and 5 and jumps back over 3. Piece 3 must still come out intact.
+    let (dev, src) = faulty(1 << 20, "eio:65536+131072,eio:262144+327680");
+    let opts = RescueOptions {
+        piece_size: 64 << 10,
+        ..Default::default()
+    };
+    let mut r = RescueReader::new(&dev, opts, &crate::progress::NoProgress);
+    let (mut bad, mut seen) = (Vec::new(), Vec::new());
+    r.run(&[ext(0, 1 << 20)], |p| {
+        check_bytes(&p.data, p.offset, &src, &p.bad);
+        seen.push(p.offset);
+        bad.extend(p.bad);
+        Ok::<(), std::io::Error>(())
+    })
+    .unwrap();
+    seen.sort();
+    assert_eq!(seen, (0..16).map(|i| i << 16).collect::<Vec<u64>>());
+    assert_eq!(
+        merged(bad),
+        vec![ext(65536, 131072), ext(262144, 327680)],
+        "exactly the damage lost"
+    );
+    assert!(r.stats().deferred_pieces >= 10);
+}
+
+#[test]
 fn flaky_sector_is_recovered_by_retries() {
     let (dev, src) = faulty(1 << 20, "flaky:8192+512:2");
     let mut r = RescueReader::new(&dev, RescueOptions::default(), &crate::progress::NoProgress);
@@ -224,10 +253,29 @@ fn skip_grows_with_clustered_errors_and_pass_one_reads_far_less_of_them() {
     assert!(failed <= 8, "pass 1 failed reads: {failed}");
     // Every piece was either read once or skipped (failed ones are set aside too).
     assert_eq!(reads + set_aside.len() as u64 - failed, 128);
+    let (skipped_good, skipped) = (
+        set_aside
+            .items_for_tests()
+            .filter(|(o, _)| *o >= 12 << 20)
+            .count() as u64,
+        set_aside.items_for_tests().count() as u64 - failed,
+    );
+    assert!(skipped_good > 0, "pass 1 jumped past the damage's end");
     r.pass2(set_aside, &mut sink).unwrap();
-    // No budget: skipped pieces get one read each (the good ones past the damage
-    // are read), failed ones are given up unbisected; exactly the damage is lost.
-    assert_eq!(dev.read_counts().0, 128, "no bisection without budget");
+    // No budget: the reverse step reads the skipped pieces past the damage, meets the
+    // damage from behind and skips backwards over most of it; what it skipped and what
+    // failed are given up unbisected. Exactly the damage is lost.
+    let (reads2, failed2) = (dev.read_counts().0 - reads, dev.read_counts().1 - failed);
+    assert_eq!(
+        reads2 - failed2,
+        skipped_good,
+        "every good skipped piece read"
+    );
+    // Reading forwards, each of the 26 skipped bad pieces failed once (31 reads).
+    assert!(
+        failed2 <= 4 && reads2 < skipped,
+        "pass 2: {reads2} reads, {failed2} failed, of {skipped} skipped pieces"
+    );
     assert_eq!(merged(bad), vec![ext(4 << 20, 8 << 20)]);
 }
 
