@@ -67,17 +67,6 @@ pub struct UmountArgs {
     pub json: bool,
 }
 
-/// `DOMAIN\user` as Windows users type it.
-fn split_user(user: &str, domain: Option<String>) -> (String, Option<String>) {
-    if domain.is_some() {
-        return (user.to_string(), domain);
-    }
-    if let Some((d, u)) = user.split_once('\\').or_else(|| user.split_once('/')) {
-        return (u.to_string(), Some(d.to_string()));
-    }
-    (user.to_string(), None)
-}
-
 /// Reads a password from the terminal without echoing it (the rescuer on tty2 types it;
 /// a file or an exported variable would linger in the shell's history or environment).
 fn prompt_password(prompt: &str) -> anyhow::Result<Password> {
@@ -133,12 +122,7 @@ fn credentials(a: &MountArgs, share: &SmbShare) -> anyhow::Result<SmbCredentials
         );
         return Ok(SmbCredentials::default());
     };
-    let (user, domain) = split_user(user, a.domain.clone());
-    Ok(SmbCredentials {
-        user: Some(user),
-        domain,
-        password,
-    })
+    Ok(SmbCredentials::login(user, a.domain.clone(), password))
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -207,23 +191,5 @@ fn report_mounted(json: bool, source: &str, folder: Option<&str>, dir: &std::pat
             Some(f) => println!("mounted {source}/{f} at {}", dir.display()),
             None => println!("mounted {source} at {}", dir.display()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_spellings() {
-        assert_eq!(
-            split_user("CORP\\bob", None),
-            ("bob".into(), Some("CORP".into()))
-        );
-        assert_eq!(split_user("bob", None), ("bob".into(), None));
-        assert_eq!(
-            split_user("bob", Some("X".into())),
-            ("bob".into(), Some("X".into()))
-        );
     }
 }

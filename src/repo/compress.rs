@@ -27,10 +27,10 @@ const SAMPLES: usize = 4;
 const MAX_WINDOW_LOG: u32 = 23;
 /// zstd 1.5.7 splits each 128 KiB block where the data changes before compressing
 /// it; at levels up to 4 it picks a splitter that fingerprints the whole block. Its
-/// cheapest splitter (2: it looks at block borders only) was
-/// measured on the 1.73 GB of used NTFS bytes `make bench` backs up: 7-8% less CPU
-/// for 0.49% more bytes, and 6-8% on slices of it for 0.3-0.5%; turning splitting
-/// off (1) saved no more CPU and cost 0.5-0.8%. Stronger levels keep zstd's choice.
+/// cheapest splitter (2: it looks at block borders only), measured on the 1.73 GB of
+/// used NTFS bytes `make bench` backs up: 7-8% less CPU for 0.49% more bytes (6-8%
+/// for 0.3-0.5% on slices of it); turning splitting off (1) saved no more CPU and
+/// cost 0.5-0.8%. Stronger levels keep zstd's own choice.
 const CHEAP_SPLITTER: i32 = 2;
 const CHEAP_SPLITTER_UP_TO_LEVEL: i32 = 4;
 

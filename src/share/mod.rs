@@ -40,6 +40,20 @@ pub enum ShareError {
     Umount { path: PathBuf, why: String },
 }
 
+/// True when typed text names a share (`//server/share`, `\\server\share`,
+/// `smb://server/share`, or an NFS export `server:/path`) rather than a local path.
+pub fn is_share_location(text: &str) -> bool {
+    text.starts_with("//")
+        || text.starts_with("\\\\")
+        || text.starts_with("smb://")
+        || NfsExport::looks_like(text)
+}
+
+/// True when typed text names an SMB share, the kind that can want a login.
+pub fn is_smb_location(text: &str) -> bool {
+    is_share_location(text) && !NfsExport::looks_like(text)
+}
+
 /// True when some interface other than loopback has an IPv4 route, i.e. DHCP (or the user)
 /// configured it. /proc/net/route lists only routes of configured interfaces.
 fn network_configured() -> bool {
@@ -264,6 +278,17 @@ pub fn default_mountpoint(share: &SmbShare) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_or_path() {
+        assert!(is_share_location("//nas/backups"));
+        assert!(is_share_location("\\\\nas\\backups"));
+        assert!(is_share_location("smb://nas/x"));
+        assert!(is_share_location("nas:/volume1/backups"));
+        assert!(!is_share_location("/mnt/usb"));
+        assert!(is_smb_location("//nas/backups"));
+        assert!(!is_smb_location("nas:/volume1/backups"));
+    }
 
     #[test]
     fn errors_name_host_and_share() {

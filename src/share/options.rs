@@ -30,6 +30,20 @@ impl Password {
     fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Typing into a password field (the TUI's share login).
+    pub fn push(&mut self, c: char) {
+        self.0.push(c);
+    }
+
+    pub fn pop(&mut self) {
+        self.0.pop();
+    }
+
+    /// How many characters were typed, for a masked field.
+    pub fn char_count(&self) -> usize {
+        self.0.chars().count()
+    }
 }
 
 impl fmt::Debug for Password {
@@ -45,6 +59,30 @@ pub struct SmbCredentials {
     pub user: Option<String>,
     pub domain: Option<String>,
     pub password: Option<Password>,
+}
+
+impl SmbCredentials {
+    /// A login as people type it: `DOMAIN\user` (or `DOMAIN/user`) names the domain
+    /// too, unless `domain` is given apart. An empty user is a guest login.
+    pub fn login(user: &str, domain: Option<String>, password: Option<Password>) -> Self {
+        let user = user.trim();
+        if user.is_empty() {
+            return SmbCredentials::default();
+        }
+        let (user, domain) = match (
+            domain,
+            user.split_once('\\').or_else(|| user.split_once('/')),
+        ) {
+            (Some(d), _) => (user.to_string(), Some(d)),
+            (None, Some((d, u))) => (u.to_string(), Some(d.to_string())),
+            (None, None) => (user.to_string(), None),
+        };
+        SmbCredentials {
+            user: Some(user),
+            domain,
+            password,
+        }
+    }
 }
 
 /// Everything besides the share that shapes the mount.
@@ -160,6 +198,20 @@ pub fn cifs_options(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_spellings() {
+        let l = |u: &str, d: Option<&str>| {
+            let c = SmbCredentials::login(u, d.map(String::from), None);
+            (c.user, c.domain)
+        };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(l("CORP\\bob", None), (some("bob"), some("CORP")));
+        assert_eq!(l("CORP/bob", None), (some("bob"), some("CORP")));
+        assert_eq!(l("bob", None), (some("bob"), None));
+        assert_eq!(l("bob", Some("X")), (some("bob"), some("X")));
+        assert_eq!(l("  ", None), (None, None), "no user: a guest login");
+    }
 
     fn share() -> SmbShare {
         SmbShare::parse("//nas/backups").unwrap()

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
+const DEMO_SHARE_REPO: &str = "/run/ironclone/shares/nas-backups/ironclone";
+
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const GB: u64 = 1_000_000_000;
@@ -402,6 +405,22 @@ impl Services for FakeServices {
                 "/run/ironclone/{}/ironclone",
                 dev.trim_start_matches("/dev/")
             ))),
+            // A share of the demo NAS wants bob's login (as CORP\\bob or bob).
+            RepoTarget::Path(p) if p.starts_with("//nas") => Err(format!(
+                "Could not mount {}: permission denied (wrong user name or password).",
+                p.display()
+            )),
+            RepoTarget::Share { location, .. } => {
+                let login = target.login();
+                match (login.user.as_deref(), login.password) {
+                    (Some("bob"), Some(pw)) if pw == crate::share::Password::new("secret") => {
+                        Ok(PathBuf::from(DEMO_SHARE_REPO))
+                    }
+                    _ => Err(format!(
+                        "Could not mount {location}: permission denied (wrong user name or password)."
+                    )),
+                }
+            }
             RepoTarget::Path(p) if p.is_absolute() => Ok(p.clone()),
             RepoTarget::Path(p) => Err(format!(
                 "\"{}\" is not an absolute path (it must start with /).",
@@ -411,7 +430,7 @@ impl Services for FakeServices {
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String> {
-        if repo.starts_with("/run/ironclone/sdd1") {
+        if repo.starts_with("/run/ironclone/sdd1") || repo == Path::new(DEMO_SHARE_REPO) {
             Ok(self.images.clone())
         } else {
             Ok(Vec::new())

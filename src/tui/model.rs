@@ -78,11 +78,30 @@ pub struct RepoCandidate {
     pub has_repo: bool,
 }
 
-/// Where the user wants the repository: a partition (mounted for them) or a path.
+/// Where the user wants the repository: a partition (mounted for them), a path (a
+/// share typed there is mounted as guest), or a share with a login.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RepoTarget {
     Partition(String),
     Path(PathBuf),
+    Share {
+        location: String,
+        /// `user` or `DOMAIN\user`.
+        user: String,
+        password: crate::share::Password,
+    },
+}
+
+impl RepoTarget {
+    /// The SMB login a `Share` carries (`DOMAIN\\user` split); a guest login otherwise.
+    pub fn login(&self) -> crate::share::SmbCredentials {
+        match self {
+            RepoTarget::Share { user, password, .. } => {
+                crate::share::SmbCredentials::login(user, None, Some(password.clone()))
+            }
+            RepoTarget::Partition(_) | RepoTarget::Path(_) => Default::default(),
+        }
+    }
 }
 
 /// One stored image, as listed in a repository.

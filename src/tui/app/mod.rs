@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod input;
+mod login;
 mod pick;
 mod write;
 
@@ -80,6 +81,14 @@ pub enum Screen {
         sel: usize,
         /// Some while the user types a path.
         path: Option<String>,
+        note: Option<String>,
+    },
+    /// A typed SMB share that a guest could not mount: user name and password.
+    ShareLogin {
+        location: String,
+        user: String,
+        password: crate::share::Password,
+        on_password: bool,
         note: Option<String>,
     },
     Images {
@@ -467,6 +476,10 @@ impl App {
                 self.on_repos(&k);
                 Action::None
             }
+            Screen::ShareLogin { .. } => {
+                self.on_share_login(&k);
+                Action::None
+            }
             Screen::Images { sel } => {
                 self.on_images(sel, &k);
                 Action::None
@@ -545,6 +558,20 @@ impl App {
                 path,
                 note,
             } => screens::repos::draw(self, cands, *sel, path.as_deref(), note.as_deref(), f),
+            Screen::ShareLogin {
+                location,
+                user,
+                password,
+                on_password,
+                note,
+            } => screens::share_login::draw(
+                location,
+                user,
+                password.char_count(),
+                *on_password,
+                note.as_deref(),
+                f,
+            ),
             Screen::Images { sel } => screens::images::draw(self, *sel, f),
             Screen::Name { input, note } => screens::name::draw(self, input, note.as_deref(), f),
             Screen::Summary => screens::summary::draw(self, f),

@@ -91,6 +91,7 @@ impl App {
         match self.stack.last_mut() {
             Some(Screen::Disks { note, .. })
             | Some(Screen::Repos { note, .. })
+            | Some(Screen::ShareLogin { note, .. })
             | Some(Screen::Name { note, .. }) => *note = text,
             _ => {}
         }
@@ -216,10 +217,14 @@ impl App {
         let repo = match self.services.open_repo(&target) {
             Ok(r) => r,
             Err(e) => {
-                self.set_note(Some(e));
+                self.ask_share_login(&target, e);
                 return;
             }
         };
+        if matches!(self.screen(), Screen::ShareLogin { .. }) {
+            // Logged in: Esc from here on goes back to the repository picker.
+            self.stack.pop();
+        }
         let images = match self.services.list_images(&repo) {
             Ok(i) => i,
             Err(e) => {
@@ -233,7 +238,7 @@ impl App {
         self.choices.repo = Some(repo);
         self.choices.repo_dev = match &target {
             RepoTarget::Partition(dev) => Some(dev.clone()),
-            RepoTarget::Path(_) => None,
+            RepoTarget::Path(_) | RepoTarget::Share { .. } => None,
         };
         self.choices.images = images;
         if self.flow == Flow::Backup {

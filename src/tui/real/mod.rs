@@ -160,8 +160,11 @@ impl Services for RealServices {
 
     fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String> {
         match target {
-            RepoTarget::Path(p) if share::is_share_location(&p.to_string_lossy()) => {
-                share::open_share(&p.to_string_lossy(), REPO_SUBDIR)
+            RepoTarget::Path(p) if crate::share::is_share_location(&p.to_string_lossy()) => {
+                share::open_share(&p.to_string_lossy(), REPO_SUBDIR, &Default::default())
+            }
+            RepoTarget::Share { location, .. } => {
+                share::open_share(location, REPO_SUBDIR, &target.login())
             }
             RepoTarget::Path(p) => {
                 if !p.is_absolute() {

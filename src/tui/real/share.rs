@@ -1,27 +1,20 @@
 //! A network share typed where the TUI asks for a repository path (`//server/share`,
-//! `//server/share/folder`, or an NFSv4 export `server:/path`). Typing the location is all a guest share (a NAS's public
-//! folder) needs; shares that want a login are mounted from the shell on tty2 with
-//! `ironclone share mount` (the password prompt belongs to a real terminal, not a text
-//! field), and the mount point is then typed here as an ordinary path.
+//! `//server/share/folder`, or an NFSv4 export `server:/path`). A guest share (a NAS's
+//! public folder) needs nothing more; when the guest mount fails, the TUI asks for a user
+//! name and password and mounts again with them (`SmbCredentials`, whose password never
+//! prints itself).
 
-use crate::share::{self, NfsExport, NfsOptions, ShareError, SmbOptions, SmbShare};
+use crate::share::{self, NfsExport, NfsOptions, SmbCredentials, SmbOptions, SmbShare};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a typed share waits for DHCP: right after boot the address may still be coming.
 const NET_WAIT: Duration = Duration::from_secs(20);
 
-/// True when the typed text names a share rather than a local path.
-pub fn is_share_location(text: &str) -> bool {
-    text.starts_with("//")
-        || text.starts_with("\\\\")
-        || text.starts_with("smb://")
-        || NfsExport::looks_like(text)
-}
-
-/// Mounts the share (as guest) unless it is mounted already, and returns the directory to
-/// use as the repository: the folder typed, or the share's `subdir` (like a partition).
-pub fn open_share(text: &str, subdir: &str) -> Result<PathBuf, String> {
+/// Mounts the share with `login` (a guest login when it names no user) unless it is
+/// mounted already, and returns the directory to use as the repository: the folder
+/// typed, or the share's `subdir` (like a partition).
+pub fn open_share(text: &str, subdir: &str, login: &SmbCredentials) -> Result<PathBuf, String> {
     if NfsExport::looks_like(text) {
         return open_nfs(text, subdir);
     }
@@ -34,15 +27,12 @@ pub fn open_share(text: &str, subdir: &str) -> Result<PathBuf, String> {
         PathBuf::from(format!("{}-{}", mp.display(), s.subdir.replace('/', "_")))
     };
     if !share::is_mounted_at(&mp) {
-        share::mount_smb(&s, &mp, &SmbOptions::default(), NET_WAIT).map_err(|e| match e {
-            ShareError::Mount { .. } => format!(
-                "Could not mount {}: {e}. A share that needs a login: on tty2 (Alt+F2) run \
-                 `ironclone share mount {} /mnt/share --user NAME` and type /mnt/share here.",
-                s.source(),
-                s.source()
-            ),
-            other => format!("Could not mount {}: {other}.", s.source()),
-        })?;
+        let opts = SmbOptions {
+            credentials: login.clone(),
+            ..SmbOptions::default()
+        };
+        share::mount_smb(&s, &mp, &opts, NET_WAIT)
+            .map_err(|e| format!("Could not mount {}: {e}.", s.source()))?;
     }
     if !s.subdir.is_empty() || (mp.join("config").exists() && !mp.join(subdir).exists()) {
         Ok(mp)
@@ -82,17 +72,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn share_or_path() {
-        assert!(is_share_location("//nas/backups"));
-        assert!(is_share_location("\\\\nas\\backups"));
-        assert!(is_share_location("smb://nas/x"));
-        assert!(is_share_location("nas:/volume1/backups"));
-        assert!(!is_share_location("/mnt/usb"));
-    }
-
-    #[test]
     fn bad_location_is_a_sentence() {
-        let e = open_share("//nas", "ironclone").unwrap_err();
+        let e = open_share("//nas", "ironclone", &SmbCredentials::default()).unwrap_err();
         assert!(e.contains("share name is missing"), "{e}");
     }
 }

@@ -13,4 +13,5 @@ pub mod name;
 pub mod plan;
 pub mod progress;
 pub mod repos;
+pub mod share_login;
 pub mod summary;

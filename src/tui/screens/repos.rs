@@ -1,5 +1,6 @@
 //! Repository picker: a partition on any disk (mounted for the user), a typed path, or a
-//! typed network share (`//server/share`, mounted by the real services).
+//! typed network share (`//server/share`, mounted by the real services; one that wants a
+//! login gets the share login screen).
 
 use crate::tui::app::{App, Flow};
 use crate::tui::model::RepoCandidate;
@@ -50,7 +51,7 @@ pub fn draw(
         "  * holds ironclone images. A partition is mounted for you.",
     ));
     lines.push(Line::raw(
-        "  Network share: type //server/share (guest login; with a password see tty2).",
+        "  Network share: type //server/share (asks for a login if it needs one).",
     ));
     if let Some(p) = path {
         lines.push(Line::raw(""));

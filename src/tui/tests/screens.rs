@@ -42,6 +42,37 @@ fn snap_repo_picker() {
 }
 
 #[test]
+fn snap_share_login() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('i'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("/nas/backups");
+    enter(&mut app); // a guest cannot mount it: the login screen, saying why
+    assert!(matches!(app.screen(), Screen::ShareLogin { .. }));
+    app.type_str("CORP\\bob");
+    app.press(KeyCode::Tab);
+    app.type_str("hunter2");
+    enter(&mut app);
+    snap("share_login_refused", &app);
+    assert!(
+        !render(&app).contains("hunter2"),
+        "the password is never drawn"
+    );
+    backspace(&mut app, 7);
+    app.type_str("secret");
+    enter(&mut app);
+    assert!(matches!(app.screen(), Screen::Images { .. }));
+    assert_eq!(
+        app.choices.repo.as_deref(),
+        Some(std::path::Path::new(
+            "/run/ironclone/shares/nas-backups/ironclone"
+        ))
+    );
+    app.press(KeyCode::Esc); // back past the login, to the picker
+    assert!(matches!(app.screen(), Screen::Repos { .. }));
+}
+
+#[test]
 fn snap_images() {
     let (mut app, _) = app();
     app.press(KeyCode::Char('i'));
