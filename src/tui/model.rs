@@ -93,6 +93,18 @@ pub enum RepoTarget {
 }
 
 impl RepoTarget {
+    /// The network share this target names, if it is one (typed or with a login).
+    pub fn share_location(&self) -> Option<String> {
+        match self {
+            RepoTarget::Share { location, .. } => Some(location.clone()),
+            RepoTarget::Path(p) => {
+                let text = p.to_string_lossy();
+                crate::share::is_share_location(&text).then(|| text.into_owned())
+            }
+            RepoTarget::Partition(_) => None,
+        }
+    }
+
     /// The SMB login a `Share` carries (`DOMAIN\\user` split); a guest login otherwise.
     pub fn login(&self) -> crate::share::SmbCredentials {
         match self {

@@ -18,12 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod input;
+mod job;
 mod login;
 mod pick;
 mod write;
 
 use input::{edit, key, valid_name};
 pub use input::{on_disk, parse_size, slug};
+pub use job::{JobView, PhaseView};
 
 /// Everything that reaches the main loop, on one channel.
 #[derive(Debug)]
@@ -32,6 +34,12 @@ pub enum Msg {
     Tick,
     Progress(ProgressEvent),
     JobDone(JobOutcome),
+    /// A network share opened (or not) on its own thread: mounting waits for DHCP and
+    /// the server, which must not freeze the screen.
+    RepoOpened {
+        target: RepoTarget,
+        result: Result<PathBuf, String>,
+    },
 }
 
 /// What the main loop must do after an event.
@@ -119,73 +127,6 @@ pub enum Screen {
     },
 }
 
-/// One step of a job (a partition, the verification pass).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PhaseView {
-    pub name: String,
-    pub total: u64,
-    pub done: u64,
-    pub finished: bool,
-}
-
-/// Live progress of the running job, fed by `ProgressEvent`s.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JobView {
-    pub title: String,
-    /// What the job does (a backup's verify pass is `Verify`); decides what a cancel means.
-    pub kind: Option<Flow>,
-    pub total: u64,
-    pub done: u64,
-    pub phases: Vec<PhaseView>,
-    pub warnings: Vec<String>,
-    pub read_errors: u64,
-    pub unreadable: u64,
-    /// Seconds since the job started; set on ticks so `draw` stays pure.
-    pub elapsed_secs: f64,
-    pub cancelling: bool,
-}
-
-impl JobView {
-    pub fn rate(&self) -> Option<f64> {
-        (self.elapsed_secs >= 1.0).then(|| self.done as f64 / self.elapsed_secs)
-    }
-    pub fn eta_secs(&self) -> Option<u64> {
-        let rate = self.rate()?;
-        (rate > 0.0).then(|| (self.total.saturating_sub(self.done) as f64 / rate) as u64)
-    }
-    fn apply(&mut self, ev: ProgressEvent) {
-        match ev {
-            ProgressEvent::JobStart { total_bytes, .. } => self.total = total_bytes,
-            ProgressEvent::PhaseStart { name, total_bytes } => self.phases.push(PhaseView {
-                name,
-                total: total_bytes,
-                ..Default::default()
-            }),
-            ProgressEvent::Advance { bytes } => {
-                self.done = self.done.saturating_add(bytes);
-                if let Some(p) = self.phases.last_mut() {
-                    p.done = p.done.saturating_add(bytes);
-                }
-            }
-            ProgressEvent::ReadError { len, .. } => {
-                self.read_errors += 1;
-                self.unreadable = self.unreadable.saturating_add(len);
-            }
-            ProgressEvent::Warning { message } => {
-                if !self.warnings.contains(&message) {
-                    self.warnings.push(message)
-                }
-            }
-            ProgressEvent::PhaseEnd { .. } => {
-                if let Some(p) = self.phases.last_mut() {
-                    p.finished = true;
-                }
-            }
-            ProgressEvent::JobEnd { .. } => {}
-        }
-    }
-}
-
 /// What the user chose so far in the current flow.
 #[derive(Clone, Debug, Default)]
 pub struct Choices {
@@ -238,6 +179,9 @@ pub struct App {
     /// A backup is followed by a verification of the new image.
     verify_next: bool,
     pub(crate) last_refresh: Option<Instant>,
+    /// A share being opened, and the screen depth it was asked from (its result is
+    /// dropped if the user went elsewhere meanwhile).
+    opening: Option<(String, usize)>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -260,6 +204,7 @@ impl App {
             job_started: None,
             verify_next: false,
             last_refresh: None,
+            opening: None,
             tx,
             rx,
         }
@@ -342,6 +287,13 @@ impl App {
                 self.job.apply(ev)
             }
             Msg::JobDone(outcome) => self.job_done(outcome),
+            Msg::RepoOpened { target, result } => {
+                if let Some((_, depth)) = self.opening.take() {
+                    if depth == self.stack.len() {
+                        self.repo_opened(target, result);
+                    }
+                }
+            }
         }
         Action::None
     }
@@ -405,11 +357,12 @@ impl App {
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            if !self.job_running() {
+            let busy = |app: &App| app.job_running() || app.opening.is_some();
+            if !busy(self) {
                 while let Ok(m) = self.rx.try_recv() {
                     self.update(m);
                 }
-                if !self.job_running() {
+                if !busy(self) {
                     return;
                 }
             }

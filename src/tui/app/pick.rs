@@ -214,7 +214,27 @@ impl App {
                 return;
             }
         }
-        let repo = match self.services.open_repo(&target) {
+        if let Some(location) = target.share_location() {
+            if self.opening.is_none() {
+                self.set_note(Some(format!(
+                    "Connecting to {location}... (up to a minute while the network comes up)"
+                )));
+                self.opening = Some((location, self.stack.len()));
+                let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
+                std::thread::spawn(move || {
+                    let result = services.open_repo(&target);
+                    let _ = tx.send(Msg::RepoOpened { target, result });
+                });
+            }
+            return;
+        }
+        let result = self.services.open_repo(&target);
+        self.repo_opened(target, result);
+    }
+
+    /// The rest of choosing a repository, once it is open (or failed to open).
+    pub(super) fn repo_opened(&mut self, target: RepoTarget, result: Result<PathBuf, String>) {
+        let repo = match result {
             Ok(r) => r,
             Err(e) => {
                 self.ask_share_login(&target, e);

@@ -47,12 +47,21 @@ fn snap_share_login() {
     app.press(KeyCode::Char('i'));
     app.press(KeyCode::Char('/'));
     app.type_str("/nas/backups");
-    enter(&mut app); // a guest cannot mount it: the login screen, saying why
+    enter(&mut app);
+    // Mounting happens off the UI thread; meanwhile the picker says so.
+    match app.screen() {
+        Screen::Repos { note: Some(n), .. } => {
+            assert!(n.contains("Connecting to //nas/backups"), "{n}")
+        }
+        other => panic!("{other:?}"),
+    }
+    app.settle(SETTLE); // a guest cannot mount it: the login screen, saying why
     assert!(matches!(app.screen(), Screen::ShareLogin { .. }));
     app.type_str("CORP\\bob");
     app.press(KeyCode::Tab);
     app.type_str("hunter2");
     enter(&mut app);
+    app.settle(SETTLE);
     snap("share_login_refused", &app);
     assert!(
         !render(&app).contains("hunter2"),
@@ -61,6 +70,7 @@ fn snap_share_login() {
     backspace(&mut app, 7);
     app.type_str("secret");
     enter(&mut app);
+    app.settle(SETTLE);
     assert!(matches!(app.screen(), Screen::Images { .. }));
     assert_eq!(
         app.choices.repo.as_deref(),
