@@ -7,11 +7,42 @@ pub(super) fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
+/// A one-line text input: plain text, or a password that never prints itself.
+pub(super) trait LineInput {
+    fn char_len(&self) -> usize;
+    fn push(&mut self, c: char);
+    fn pop(&mut self);
+}
+
+impl LineInput for String {
+    fn char_len(&self) -> usize {
+        self.as_str().chars().count()
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c)
+    }
+    fn pop(&mut self) {
+        String::pop(self);
+    }
+}
+
+impl LineInput for crate::share::Password {
+    fn char_len(&self) -> usize {
+        self.char_count()
+    }
+    fn push(&mut self, c: char) {
+        crate::share::Password::push(self, c)
+    }
+    fn pop(&mut self) {
+        crate::share::Password::pop(self)
+    }
+}
+
 /// Applies an editing key to a one-line text input; true when the key was used.
-pub(super) fn edit(input: &mut String, k: &KeyEvent) -> bool {
+pub(super) fn edit(input: &mut impl LineInput, k: &KeyEvent) -> bool {
     match k.code {
         KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            if input.chars().count() < 64 {
+            if input.char_len() < 64 {
                 input.push(c);
             }
             true

@@ -6,10 +6,7 @@ use super::input::edit;
 use super::{App, Screen};
 use crate::share::Password;
 use crate::tui::model::RepoTarget;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-/// Characters a field takes, as `edit` allows for the others.
-const MAX_FIELD: usize = 64;
+use crossterm::event::{KeyCode, KeyEvent};
 
 impl App {
     /// After a failed open: a typed SMB share gets the login screen (showing why the
@@ -58,18 +55,12 @@ impl App {
                 };
                 self.choose_repo(target);
             }
-            KeyCode::Backspace if *on_password => password.pop(),
-            KeyCode::Char(c)
-                if *on_password
-                    && !k.modifiers.contains(KeyModifiers::CONTROL)
-                    && password.char_count() < MAX_FIELD =>
-            {
-                password.push(c)
+            _ if *on_password => {
+                edit(password, k);
             }
-            _ if !*on_password => {
+            _ => {
                 edit(user, k);
             }
-            _ => {}
         }
     }
 }

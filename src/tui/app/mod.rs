@@ -179,9 +179,9 @@ pub struct App {
     /// A backup is followed by a verification of the new image.
     verify_next: bool,
     pub(crate) last_refresh: Option<Instant>,
-    /// A share being opened, and the screen depth it was asked from (its result is
-    /// dropped if the user went elsewhere meanwhile).
-    opening: Option<(String, usize)>,
+    /// While a share is being opened: the screen depth it was asked from (its result
+    /// is dropped if the user went elsewhere meanwhile).
+    opening: Option<usize>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -288,7 +288,7 @@ impl App {
             }
             Msg::JobDone(outcome) => self.job_done(outcome),
             Msg::RepoOpened { target, result } => {
-                if let Some((_, depth)) = self.opening.take() {
+                if let Some(depth) = self.opening.take() {
                     if depth == self.stack.len() {
                         self.repo_opened(target, result);
                     }

@@ -219,7 +219,7 @@ impl App {
                 self.set_note(Some(format!(
                     "Connecting to {location}... (up to a minute while the network comes up)"
                 )));
-                self.opening = Some((location, self.stack.len()));
+                self.opening = Some(self.stack.len());
                 let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
                 std::thread::spawn(move || {
                     let result = services.open_repo(&target);
