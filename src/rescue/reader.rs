@@ -347,20 +347,17 @@ impl<'a> RescueReader<'a> {
                 left.push(d);
                 continue;
             }
-            if d.failed {
-                skip.read_failed(d.len as u64);
-                left.push(d);
-                continue;
-            }
-            let mut data = self.buffer(d.len);
-            if self.read_once(d.offset, &mut data, Read::Cached)? {
-                skip.read_ok();
-                self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
-            } else {
+            if !d.failed {
+                let mut data = self.buffer(d.len);
+                if self.read_once(d.offset, &mut data, Read::Cached)? {
+                    skip.read_ok();
+                    self.deliver(d.index, d.offset, data, Vec::new(), sink)?;
+                    continue;
+                }
                 d.failed = true;
-                skip.read_failed(d.len as u64);
-                left.push(d);
             }
+            skip.read_failed(d.len as u64);
+            left.push(d);
         }
         // Bisection, in disk order: a piece still untried gets its whole read first.
         for d in left.into_iter().rev() {
