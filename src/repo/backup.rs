@@ -4,14 +4,14 @@
 //! chunks already in the repository are never compressed, and chunks that look
 //! incompressible from a small fast sample are stored raw.
 
-use super::bufpool::{self, BufPool};
+use super::bufpool::{self, Pools};
 use super::compress::{is_zero, ChunkCompressor};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
 use super::lock::{Job, Lock};
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
-use super::pack::{self, PackWriter, Record};
+use super::pack::{self, Compression, PackWriter, Record};
 use super::plan::{AreaKind, BackupPlan};
 use super::{fsutil, Repository};
 use crate::device::{BlockDevice, Window};
@@ -193,15 +193,13 @@ pub fn backup(
     let mut stats = ImageStats::default();
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
-    // Buffers in flight: two queues of `workers`, one per worker, the reader's and the
-    // writer's (raw or compressed).
-    let pool = BufPool::new(3 * workers + 2);
+    let pools = Pools::new(workers);
     std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers);
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
         let pieces = &pieces;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
-        let pool = &pool;
+        let pools = &pools;
         let rescue_opts = RescueOptions {
             max_retries: opts.max_retries,
             retry_budget: opts.retry_budget,
@@ -209,7 +207,7 @@ pub fn backup(
         };
         // The reader returns, per area, what stayed unreadable (area-relative).
         let reader = s.spawn(move || {
-            let buffers = |len: usize| pool.take_dirty(len);
+            let buffers = |len: usize| pools.chunks.take_dirty(len);
             reader::read_plan(
                 dev,
                 plan,
@@ -236,19 +234,19 @@ pub fn backup(
                 };
                 for (seq, data) in rx {
                     let out = if is_zero(&data) {
-                        pool.give(data);
+                        pools.chunks.give(data);
                         Outcome::Zero
                     } else {
                         let id = ChunkId::of(&data);
                         let fresh = !known.contains(&id)
                             && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
                         if fresh {
-                            match c.record(data, id, pool) {
+                            match c.record(data, id, pools) {
                                 Ok(r) => Outcome::New(r),
                                 Err(e) => return fail(e),
                             }
                         } else {
-                            pool.give(data);
+                            pools.chunks.give(data);
                             Outcome::Known(id)
                         }
                     };
@@ -303,7 +301,10 @@ pub fn backup(
                         };
                         w.add(&rec)?;
                         let id = rec.id;
-                        pool.give(rec.data);
+                        match rec.compression {
+                            Compression::None => pools.chunks.give(rec.data),
+                            Compression::Zstd => pools.stored.give(rec.data),
+                        }
                         if w.len() >= pack_size {
                             if let Some(w) = writer.take() {
                                 if publish_tx.send(w).is_err() {

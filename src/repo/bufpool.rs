@@ -23,6 +23,29 @@ pub fn workers(asked: usize) -> usize {
     n.clamp(1, MAX_WORKERS)
 }
 
+/// A pipeline's buffers in two pools, by what they hold. A chunk buffer comes back as
+/// long as the chunk it held, so the next chunk reuses it as it is; a buffer that held
+/// a stored record (a compressed frame of a few MiB) would first be zero-filled up to a
+/// chunk's length by `take_dirty` (perf, NTFS bench backup: `memset` 0.97% of the CPU
+/// with one pool, 0.71% with two; the rest is short pieces' buffers growing back).
+pub struct Pools {
+    /// Whole chunks: what a backup reads into and a restore decompresses into.
+    pub chunks: BufPool,
+    /// Records as a pack stores them: compressed frames.
+    pub stored: BufPool,
+}
+
+impl Pools {
+    /// Pools for a pipeline with `workers` workers: each keeps at most what is in
+    /// flight of its kind (a queue and a buffer per worker, and one per end).
+    pub fn new(workers: usize) -> Self {
+        Pools {
+            chunks: BufPool::new(2 * workers + 2),
+            stored: BufPool::new(2 * workers + 2),
+        }
+    }
+}
+
 pub struct BufPool {
     tx: Sender<Vec<u8>>,
     rx: Receiver<Vec<u8>>,
@@ -79,5 +102,20 @@ mod tests {
         pool.give(vec![2; 10]);
         assert_eq!(pool.rx.len(), 2);
         assert!(pool.take(4096).capacity() >= 4096);
+    }
+
+    #[test]
+    fn a_chunk_buffer_comes_back_whole_from_its_own_pool() {
+        let pools = Pools::new(1);
+        let mut frame = pools.stored.take(100);
+        frame.extend_from_slice(&[1; 10]);
+        pools.stored.give(frame);
+        pools.chunks.give(vec![9; 1000]);
+        let b = pools.chunks.take_dirty(1000);
+        assert_eq!(
+            (b.len(), b[999]),
+            (1000, 9),
+            "the chunk buffer, not the frame"
+        );
     }
 }

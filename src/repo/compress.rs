@@ -8,7 +8,7 @@
 //! (measurements in docs/FORMAT.md, "Compression"). A larger match finder (level 4's
 //! tables) saves another 2% but costs 15-40% more time, so it is not used.
 
-use super::bufpool::BufPool;
+use super::bufpool::Pools;
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::pack::{Compression, Record};
@@ -92,8 +92,9 @@ impl ChunkCompressor {
     }
 
     /// Turns a chunk into a record. `data` becomes the record's bytes when stored
-    /// raw; otherwise it goes back to `pool` and a pooled buffer holds the frame.
-    pub fn record(&mut self, data: Vec<u8>, id: ChunkId, pool: &BufPool) -> Result<Record> {
+    /// raw; otherwise it goes back to the chunk pool and a stored-record buffer holds
+    /// the frame.
+    pub fn record(&mut self, data: Vec<u8>, id: ChunkId, pools: &Pools) -> Result<Record> {
         let raw_len = u32::try_from(data.len())
             .map_err(|_| RepoError::Pipeline(format!("chunk of {} bytes", data.len())))?;
         let raw = |data: Vec<u8>| Record {
@@ -105,15 +106,17 @@ impl ChunkCompressor {
         if self.looks_incompressible(&data)? {
             return Ok(raw(data));
         }
-        let mut out = pool.take(zstd::zstd_safe::compress_bound(data.len()));
+        let mut out = pools
+            .stored
+            .take(zstd::zstd_safe::compress_bound(data.len()));
         self.main
             .compress_into(&data, &mut out)
             .map_err(RepoError::Compression)?;
         if out.len() + data.len() / RAW_IF_SAVING_BELOW >= data.len() {
-            pool.give(out);
+            pools.stored.give(out);
             return Ok(raw(data));
         }
-        pool.give(data);
+        pools.chunks.give(data);
         Ok(Record {
             id,
             raw_len,
@@ -152,7 +155,7 @@ mod tests {
 
     #[test]
     fn stores_text_compressed_and_noise_raw_and_decodes() {
-        let pool = BufPool::new(4);
+        let pools = Pools::new(2);
         let mut c = ChunkCompressor::new(3, 1 << 20).unwrap();
         let text: Vec<u8> = b"ironclone restores onto another size. "
             .iter()
@@ -160,23 +163,23 @@ mod tests {
             .cycle()
             .take(1 << 20)
             .collect();
-        let r = c.record(text.clone(), ChunkId::of(&text), &pool).unwrap();
+        let r = c.record(text.clone(), ChunkId::of(&text), &pools).unwrap();
         assert_eq!(r.compression, Compression::Zstd);
         assert!(r.data.len() < text.len() / 100);
         assert_eq!(zstd::bulk::decompress(&r.data, text.len()).unwrap(), text);
         let n = noise(1 << 20, 7);
-        let r = c.record(n.clone(), ChunkId::of(&n), &pool).unwrap();
+        let r = c.record(n.clone(), ChunkId::of(&n), &pools).unwrap();
         assert_eq!(r.compression, Compression::None);
         assert_eq!(r.data, n);
     }
 
     #[test]
     fn a_compressed_file_at_the_start_does_not_make_the_chunk_raw() {
-        let pool = BufPool::new(4);
+        let pools = Pools::new(2);
         let mut c = ChunkCompressor::new(3, 1 << 20).unwrap();
         let mut d = noise(64 << 10, 3);
         d.resize(1 << 20, b'a');
-        let r = c.record(d.clone(), ChunkId::of(&d), &pool).unwrap();
+        let r = c.record(d.clone(), ChunkId::of(&d), &pools).unwrap();
         assert_eq!(r.compression, Compression::Zstd);
         assert!(r.data.len() < 100 << 10);
     }

@@ -3,9 +3,9 @@
 //!
 //! Writes are positional, so they need not arrive in order, and nothing waits for a
 //! batch to finish: reading, decoding and writing all run at once. Buffers cycle
-//! through a pool (see `bufpool`), so the phase costs no allocation per chunk.
+//! through two pools (see `bufpool`), so the phase costs no allocation per chunk.
 
-use super::bufpool::{self, BufPool};
+use super::bufpool::{self, BufPool, Pools};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
@@ -84,7 +84,7 @@ pub(super) fn write_areas(
     report: &mut RestoreReport,
 ) -> Result<()> {
     let workers = bufpool::workers(0);
-    let pool = BufPool::new(3 * workers + 2 * WRITERS);
+    let pools = Pools::new(workers);
     let zeros = Aligned::new(Vec::new(), m.chunk_size as usize);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
@@ -96,7 +96,7 @@ pub(super) fn write_areas(
     let (read, written) = std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(Item, Data)>(workers);
         let (ready_tx, ready_rx) = bounded::<(Item, Ready)>(workers);
-        let (pool, fail, zeros, abort) = (&pool, &fail, &zeros, &abort);
+        let (pools, fail, zeros, abort) = (&pools, &fail, &zeros, &abort);
         for _ in 0..workers {
             let rx = read_rx.clone();
             let tx = ready_tx.clone();
@@ -121,9 +121,10 @@ pub(super) fn write_areas(
                                 return fail(bad(m, item.area, &item.chunk, &what));
                             }
                             let len = info.raw_len as usize;
-                            let mut raw = Aligned::new(pool.take_dirty(len + DIRECT_ALIGN), len);
+                            let mut raw =
+                                Aligned::new(pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
                             let r = pack::decode_chunk_to(&mut d, &info, &stored, raw.bytes_mut());
-                            pool.give(stored);
+                            pools.stored.give(stored);
                             if let Err(e) = r {
                                 return fail(bad(m, item.area, &item.chunk, &e));
                             }
@@ -142,7 +143,7 @@ pub(super) fn write_areas(
             .map(|_| {
                 let rx = ready_rx.clone();
                 s.spawn(move || {
-                    let r = write_ready(rx, target, pool, zeros, abort, progress);
+                    let r = write_ready(rx, target, &pools.chunks, zeros, abort, progress);
                     r.unwrap_or_else(|e| {
                         fail(e);
                         (0, 0)
@@ -151,7 +152,16 @@ pub(super) fn write_areas(
             })
             .collect();
         drop(ready_rx);
-        let read = read_all(m, placed, locs, packs, &read_tx, pool, abort, progress);
+        let read = read_all(
+            m,
+            placed,
+            locs,
+            packs,
+            &read_tx,
+            &pools.stored,
+            abort,
+            progress,
+        );
         drop(read_tx);
         let mut sums = (0u64, 0u64);
         for w in writers {
