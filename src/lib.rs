@@ -9,6 +9,7 @@
 
 pub mod bootfix;
 pub mod browse;
+pub mod bytes;
 pub mod device;
 pub mod discover;
 pub mod imaging;

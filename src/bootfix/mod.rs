@@ -17,40 +17,31 @@ pub mod ntfs_geometry;
 
 pub use error::BootfixError;
 
-/// Little-endian readers over a slice that fail with the field name instead of panicking.
+use crate::bytes;
+
+/// `crate::bytes`'s checked readers, failing with the field's name instead of `None`.
 pub(crate) fn le_u16(buf: &[u8], at: usize, field: &'static str) -> Result<u16, BootfixError> {
-    buf.get(at..at.saturating_add(2))
-        .and_then(|b| b.try_into().ok())
-        .map(u16::from_le_bytes)
-        .ok_or(BootfixError::Truncated { field, at })
+    bytes::le16(buf, at).ok_or(BootfixError::Truncated { field, at })
 }
 
 pub(crate) fn le_u32(buf: &[u8], at: usize, field: &'static str) -> Result<u32, BootfixError> {
-    buf.get(at..at.saturating_add(4))
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or(BootfixError::Truncated { field, at })
+    bytes::le32(buf, at).ok_or(BootfixError::Truncated { field, at })
 }
 
 pub(crate) fn le_u64(buf: &[u8], at: usize, field: &'static str) -> Result<u64, BootfixError> {
-    buf.get(at..at.saturating_add(8))
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes)
-        .ok_or(BootfixError::Truncated { field, at })
+    bytes::le64(buf, at).ok_or(BootfixError::Truncated { field, at })
 }
 
-/// Overwrites `bytes.len()` bytes at `at`, failing (not panicking) when out of range.
+/// Overwrites `data.len()` bytes at `at`, failing (not panicking) when out of range.
 pub(crate) fn put(
     buf: &mut [u8],
     at: usize,
-    bytes: &[u8],
+    data: &[u8],
     field: &'static str,
 ) -> Result<(), BootfixError> {
-    let end = at
-        .checked_add(bytes.len())
-        .ok_or(BootfixError::Truncated { field, at })?;
-    buf.get_mut(at..end)
-        .ok_or(BootfixError::Truncated { field, at })?
-        .copy_from_slice(bytes);
-    Ok(())
+    if bytes::put(buf, at, data) {
+        Ok(())
+    } else {
+        Err(BootfixError::Truncated { field, at })
+    }
 }

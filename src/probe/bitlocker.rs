@@ -4,8 +4,9 @@
 //! Windows 7 and later volumes also point (at byte 176) to an FVE metadata block
 //! carrying the same signature, which we check so a stray OEM id is not enough.
 
-use super::util::{has, is_pow2_in, le16, le64, read};
+use super::util::{has, is_pow2_in, read};
 use super::{FsInfo, FsKind};
+use crate::bytes::{le16, le64};
 use crate::device::BlockDevice;
 
 const VISTA_JUMP: [u8; 3] = [0xEB, 0x52, 0x90];

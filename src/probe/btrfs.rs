@@ -1,8 +1,9 @@
 //! btrfs probe. ironclone images btrfs raw (no used-block map yet), but it must
 //! still be named with its label and fsid so a person recognises the partition.
 
-use super::util::{bytes, has, is_pow2_in, label_from_bytes, le32, le64, read, uuid_string};
+use super::util::{has, is_pow2_in, label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};
+use crate::bytes::{array, le32, le64};
 use crate::device::BlockDevice;
 
 const SUPER_INFO_OFFSET: u64 = 0x10000;
@@ -24,6 +25,6 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     Some(FsInfo {
         kind: FsKind::Btrfs,
         label: label_from_bytes(sb.get(0x12B..0x12B + 256)?),
-        uuid: uuid_string(bytes::<16>(&sb, 0x20)?),
+        uuid: uuid_string(array::<16>(&sb, 0x20)?),
     })
 }

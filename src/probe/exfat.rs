@@ -2,8 +2,9 @@
 //! entry (type 0x83) in the root directory, so the probe reads the first cluster of
 //! the root directory; the serial is in the boot sector.
 
-use super::util::{has, label_from_utf16le, le32, read, serial32, u8_at};
+use super::util::{has, label_from_utf16le, read, serial32};
 use super::{FsInfo, FsKind};
+use crate::bytes::{le32, u8_at};
 use crate::device::BlockDevice;
 
 const ENTRY_VOLUME_LABEL: u8 = 0x83;

@@ -3,8 +3,9 @@
 //! (extents, 64bit, flex_bg) decide which tools can handle it. The rule follows
 //! blkid: features beyond what ext3 supports make it ext4, a journal makes it ext3.
 
-use super::util::{bytes, has, label_from_bytes, le32, read, uuid_string};
+use super::util::{has, label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};
+use crate::bytes::{array, le32};
 use crate::device::BlockDevice;
 
 const SB_OFFSET: u64 = 1024;
@@ -52,7 +53,7 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     };
     Some(FsInfo {
         kind,
-        label: label_from_bytes(&bytes::<16>(&sb, 0x78)?),
-        uuid: uuid_string(bytes::<16>(&sb, 0x68)?),
+        label: label_from_bytes(&array::<16>(&sb, 0x78)?),
+        uuid: uuid_string(array::<16>(&sb, 0x68)?),
     })
 }

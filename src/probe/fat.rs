@@ -5,8 +5,9 @@
 //! The label is taken from the root directory's volume-id entry first (Windows
 //! renames a volume only there) and from the BPB otherwise, as blkid does.
 
-use super::util::{bytes, is_pow2_in, label_from_bytes, le16, le32, read, serial32, u8_at};
+use super::util::{is_pow2_in, label_from_bytes, read, serial32};
 use super::{FsInfo, FsKind};
+use crate::bytes::{array, le16, le32, u8_at};
 use crate::device::BlockDevice;
 
 const EXTENDED_BOOT_SIGNATURE: u8 = 0x29;
@@ -69,7 +70,7 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     let ebpb = if fat32 { 64 } else { 36 };
     let (label, uuid) = if u8_at(&bs, ebpb + 2)? == EXTENDED_BOOT_SIGNATURE {
         let vol_id = le32(&bs, ebpb + 3)?;
-        let lab = label_from_bytes(&bytes::<11>(&bs, ebpb + 7)?).filter(|l| l != "NO NAME");
+        let lab = label_from_bytes(&array::<11>(&bs, ebpb + 7)?).filter(|l| l != "NO NAME");
         (lab, Some(serial32(vol_id)))
     } else {
         (None, None)

@@ -2,8 +2,9 @@
 //! must be recognised to be imaged raw (and named, not shown as "unknown data").
 //! Both versions keep the UUID as a text field at byte 168; LUKS2 adds a label.
 
-use super::util::{be16, has, label_from_bytes, read};
+use super::util::{has, label_from_bytes, read};
 use super::{FsInfo, FsKind};
+use crate::bytes::be16;
 use crate::device::BlockDevice;
 
 const LUKS_MAGIC: &[u8] = b"LUKS\xba\xbe";

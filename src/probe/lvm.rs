@@ -3,8 +3,9 @@
 //! may sit in any of the first four sectors; its PV UUID is printed the way LVM
 //! and blkid print it (6-4-4-4-4-4-6).
 
-use super::util::{has, le32, le64, read};
+use super::util::{has, read};
 use super::{FsInfo, FsKind};
+use crate::bytes::{le32, le64};
 use crate::device::BlockDevice;
 
 const LABEL_SCAN_SECTORS: u64 = 4;

@@ -3,8 +3,9 @@
 //! to show the same label Windows and blkid show. A label that cannot be read is
 //! simply absent: the kind is what decides how the partition is imaged.
 
-use super::util::{has, is_pow2_in, label_from_utf16le, le16, le32, le64, read, u8_at};
+use super::util::{has, is_pow2_in, label_from_utf16le, read};
 use super::{FsInfo, FsKind};
+use crate::bytes::{le16, le32, le64, u8_at};
 use crate::device::BlockDevice;
 
 const VOLUME_RECORD: u64 = 3;

@@ -2,8 +2,9 @@
 //! backup store only its label and UUID and recreate it with mkswap on restore.
 //! The signature sits at the end of the first page, whose size is not fixed.
 
-use super::util::{bytes, label_from_bytes, le32, read, uuid_string};
+use super::util::{label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};
+use crate::bytes::{array, le32};
 use crate::device::BlockDevice;
 
 const PAGE_SIZES: [u64; 4] = [4096, 8192, 16384, 65536];
@@ -32,8 +33,8 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
         }
         return Some(FsInfo {
             kind: FsKind::Swap,
-            label: label_from_bytes(&bytes::<16>(&info, 28)?),
-            uuid: uuid_string(bytes::<16>(&info, 12)?),
+            label: label_from_bytes(&array::<16>(&info, 28)?),
+            uuid: uuid_string(array::<16>(&info, 12)?),
         });
     }
     None

@@ -1,7 +1,7 @@
-//! Small byte helpers shared by the probes. Probes read little-endian (and XFS
-//! big-endian) fields out of one superblock buffer; these return `None` instead of
-//! panicking when a field would lie outside it, so a truncated read is "not this
-//! filesystem" rather than a crash.
+//! Small helpers shared by the probes: a read that is `None` past the device's end,
+//! magic and label decoding. Field reads are `crate::bytes`'s; a field outside the
+//! superblock buffer is `None` there, so a truncated read is "not this filesystem"
+//! rather than a crash.
 
 use crate::device::BlockDevice;
 
@@ -12,34 +12,6 @@ pub(crate) fn read(dev: &dyn BlockDevice, offset: u64, len: usize) -> Option<Vec
         return None;
     }
     dev.read_vec(offset, len).ok()
-}
-
-pub(crate) fn bytes<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
-    b.get(off..off.checked_add(N)?)?.try_into().ok()
-}
-
-pub(crate) fn u8_at(b: &[u8], off: usize) -> Option<u8> {
-    b.get(off).copied()
-}
-
-pub(crate) fn le16(b: &[u8], off: usize) -> Option<u16> {
-    bytes::<2>(b, off).map(u16::from_le_bytes)
-}
-
-pub(crate) fn le32(b: &[u8], off: usize) -> Option<u32> {
-    bytes::<4>(b, off).map(u32::from_le_bytes)
-}
-
-pub(crate) fn le64(b: &[u8], off: usize) -> Option<u64> {
-    bytes::<8>(b, off).map(u64::from_le_bytes)
-}
-
-pub(crate) fn be16(b: &[u8], off: usize) -> Option<u16> {
-    bytes::<2>(b, off).map(u16::from_be_bytes)
-}
-
-pub(crate) fn be32(b: &[u8], off: usize) -> Option<u32> {
-    bytes::<4>(b, off).map(u32::from_be_bytes)
 }
 
 /// True when `b[off..]` starts with `magic`.

@@ -1,8 +1,9 @@
 //! XFS probe (big-endian superblock at byte 0). Imaged raw for now; recognised so
 //! it is named with its label and UUID instead of shown as unknown data.
 
-use super::util::{be16, be32, bytes, has, is_pow2_in, label_from_bytes, read, uuid_string};
+use super::util::{has, is_pow2_in, label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};
+use crate::bytes::{array, be16, be32};
 use crate::device::BlockDevice;
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
@@ -22,6 +23,6 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     Some(FsInfo {
         kind: FsKind::Xfs,
         label: label_from_bytes(sb.get(108..120)?),
-        uuid: uuid_string(bytes::<16>(&sb, 32)?),
+        uuid: uuid_string(array::<16>(&sb, 32)?),
     })
 }

@@ -1,8 +1,8 @@
 //! One GPT partition entry (UEFI spec 5.3.3): type GUID, unique GUID, first/last
 //! LBA (inclusive), attributes and a 36-character UTF-16LE name.
 
-use super::bytes::{le_u64, put};
 use super::guid::{guid_at, guid_to_disk};
+use crate::bytes::{le64, put};
 use uuid::Uuid;
 
 pub const NAME_OFFSET: usize = 56;
@@ -43,9 +43,9 @@ impl GptEntry {
         Ok(Some(GptEntry {
             partition_type_guid: t,
             unique_partition_guid: guid_at(b, 16).ok_or_else(short)?,
-            starting_lba: le_u64(b, 32).ok_or_else(short)?,
-            ending_lba: le_u64(b, 40).ok_or_else(short)?,
-            attributes: le_u64(b, 48).ok_or_else(short)?,
+            starting_lba: le64(b, 32).ok_or_else(short)?,
+            ending_lba: le64(b, 40).ok_or_else(short)?,
+            attributes: le64(b, 48).ok_or_else(short)?,
             name: String::from_utf16_lossy(&units),
         }))
     }

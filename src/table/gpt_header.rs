@@ -2,8 +2,8 @@
 //! the last LBA. Parsing checks everything a later step relies on, so entry-array
 //! reads can never be asked for absurd sizes or positions.
 
-use super::bytes::{le_u32, le_u64, put};
 use super::guid::{guid_at, guid_to_disk};
+use crate::bytes::{le32, le64, put};
 use uuid::Uuid;
 
 pub const SIGNATURE: &[u8; 8] = b"EFI PART";
@@ -50,14 +50,14 @@ impl GptHeader {
         if sector.get(0..8) != Some(&SIGNATURE[..]) {
             return Err("no \"EFI PART\" signature".into());
         }
-        let header_size = le_u32(sector, 12).ok_or_else(|| f("HeaderSize"))?;
+        let header_size = le32(sector, 12).ok_or_else(|| f("HeaderSize"))?;
         if header_size < HEADER_SIZE || u64::from(header_size) > u64::from(ss) {
             return Err(format!(
                 "HeaderSize {header_size} outside {HEADER_SIZE}..={ss}"
             ));
         }
         let hs = header_size as usize;
-        let stored_crc = le_u32(sector, 16).ok_or_else(|| f("HeaderCRC32"))?;
+        let stored_crc = le32(sector, 16).ok_or_else(|| f("HeaderCRC32"))?;
         let mut copy = sector.get(..hs).ok_or_else(|| f("HeaderSize"))?.to_vec();
         put(&mut copy, 16, &[0; 4]);
         let crc = crc32fast::hash(&copy);
@@ -67,18 +67,17 @@ impl GptHeader {
             ));
         }
         let h = GptHeader {
-            revision: le_u32(sector, 8).ok_or_else(|| f("Revision"))?,
+            revision: le32(sector, 8).ok_or_else(|| f("Revision"))?,
             header_size,
-            my_lba: le_u64(sector, 24).ok_or_else(|| f("MyLBA"))?,
-            alternate_lba: le_u64(sector, 32).ok_or_else(|| f("AlternateLBA"))?,
-            first_usable_lba: le_u64(sector, 40).ok_or_else(|| f("FirstUsableLBA"))?,
-            last_usable_lba: le_u64(sector, 48).ok_or_else(|| f("LastUsableLBA"))?,
+            my_lba: le64(sector, 24).ok_or_else(|| f("MyLBA"))?,
+            alternate_lba: le64(sector, 32).ok_or_else(|| f("AlternateLBA"))?,
+            first_usable_lba: le64(sector, 40).ok_or_else(|| f("FirstUsableLBA"))?,
+            last_usable_lba: le64(sector, 48).ok_or_else(|| f("LastUsableLBA"))?,
             disk_guid: guid_at(sector, 56).ok_or_else(|| f("DiskGUID"))?,
-            partition_entry_lba: le_u64(sector, 72).ok_or_else(|| f("PartitionEntryLBA"))?,
-            num_partition_entries: le_u32(sector, 80)
-                .ok_or_else(|| f("NumberOfPartitionEntries"))?,
-            sizeof_partition_entry: le_u32(sector, 84).ok_or_else(|| f("SizeOfPartitionEntry"))?,
-            partition_entry_array_crc32: le_u32(sector, 88)
+            partition_entry_lba: le64(sector, 72).ok_or_else(|| f("PartitionEntryLBA"))?,
+            num_partition_entries: le32(sector, 80).ok_or_else(|| f("NumberOfPartitionEntries"))?,
+            sizeof_partition_entry: le32(sector, 84).ok_or_else(|| f("SizeOfPartitionEntry"))?,
+            partition_entry_array_crc32: le32(sector, 88)
                 .ok_or_else(|| f("PartitionEntryArrayCRC32"))?,
         };
         if h.my_lba != lba {

@@ -3,7 +3,7 @@
 //! also the shape of every EBR and of GPT's protective MBR, so entry parsing and
 //! CHS encoding are shared from here.
 
-use super::bytes::{le_u32, put};
+use crate::bytes::{le32, put};
 use serde::{Deserialize, Serialize};
 
 pub const MBR_SIZE: usize = 512;
@@ -43,8 +43,8 @@ impl MbrEntry {
         Some(MbrEntry {
             status: *b.first()?,
             ptype: *b.get(4)?,
-            start: le_u32(b, 8)?,
-            sectors: le_u32(b, 12)?,
+            start: le32(b, 8)?,
+            sectors: le32(b, 12)?,
         })
     }
 
@@ -89,7 +89,7 @@ impl MbrSector {
             *e = MbrEntry::parse(b.get(off..off + ENTRY_LEN)?)?;
         }
         Some(MbrSector {
-            disk_signature: le_u32(b, DISK_SIGNATURE_OFFSET)?,
+            disk_signature: le32(b, DISK_SIGNATURE_OFFSET)?,
             entries,
             has_boot_signature: b.get(BOOT_SIGNATURE_OFFSET..MBR_SIZE)? == [0x55, 0xAA],
         })

@@ -10,7 +10,6 @@
 //! (d) write onto a device of a different size with the backup moved to the real
 //! end. Those crates own the file handle and fail a whole read on the first bad copy.
 
-mod bytes;
 pub mod ebr;
 mod error;
 pub mod gpt;

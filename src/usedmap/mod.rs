@@ -9,7 +9,6 @@
 mod ext;
 mod extents;
 pub mod fat;
-mod le;
 pub mod ntfs;
 pub mod swap;
 

@@ -5,8 +5,8 @@
 //! `UUID=` entry and resume configuration valid. The page size is where the
 //! signature ends: the last 10 bytes of the first page.
 
+use crate::bytes::le32;
 use crate::device::{BlockDevice, DeviceError};
-use crate::usedmap::le::u32_at;
 use crate::usedmap::UsedMap;
 use thiserror::Error;
 
@@ -61,8 +61,8 @@ pub fn read_swap_header(dev: &dyn BlockDevice) -> Result<SwapHeader, SwapError> 
         let n = vol.iter().position(|&c| c == 0).unwrap_or(vol.len());
         return Ok(SwapHeader {
             page_size: ps,
-            version: u32_at(&info, 0).unwrap_or(0),
-            last_page: u32_at(&info, 4).unwrap_or(0),
+            version: le32(&info, 0).unwrap_or(0),
+            last_page: le32(&info, 4).unwrap_or(0),
             uuid,
             label: String::from_utf8_lossy(&vol[..n]).into_owned(),
         });

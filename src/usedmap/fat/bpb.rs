@@ -3,7 +3,7 @@
 //! FAT specification says, never by the `BS_FilSysType` string).
 
 use super::FatError;
-use crate::usedmap::le::{u16_at, u32_at, u8_at};
+use crate::bytes::{le16, le32, u8_at};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FatType {
@@ -34,11 +34,11 @@ fn bad(field: &'static str, value: u64) -> FatError {
 
 impl Bpb {
     pub fn parse(b: &[u8]) -> Result<Self, FatError> {
-        let sig = u16_at(b, 510).unwrap_or(0);
+        let sig = le16(b, 510).unwrap_or(0);
         if sig != 0xAA55 {
             return Err(bad("signature_word", u64::from(sig)));
         }
-        let byts_per_sec = u64::from(u16_at(b, 11).unwrap_or(0));
+        let byts_per_sec = u64::from(le16(b, 11).unwrap_or(0));
         if !(512..=4096).contains(&byts_per_sec) || !byts_per_sec.is_power_of_two() {
             return Err(bad("BPB_BytsPerSec", byts_per_sec));
         }
@@ -46,7 +46,7 @@ impl Bpb {
         if sec_per_clus == 0 || !sec_per_clus.is_power_of_two() {
             return Err(bad("BPB_SecPerClus", sec_per_clus));
         }
-        let rsvd_sec_cnt = u64::from(u16_at(b, 14).unwrap_or(0));
+        let rsvd_sec_cnt = u64::from(le16(b, 14).unwrap_or(0));
         if rsvd_sec_cnt == 0 {
             return Err(bad("BPB_RsvdSecCnt", 0));
         }
@@ -54,18 +54,18 @@ impl Bpb {
         if num_fats == 0 {
             return Err(bad("BPB_NumFATs", 0));
         }
-        let root_ent_cnt = u64::from(u16_at(b, 17).unwrap_or(0));
-        let tot16 = u64::from(u16_at(b, 19).unwrap_or(0));
+        let root_ent_cnt = u64::from(le16(b, 17).unwrap_or(0));
+        let tot16 = u64::from(le16(b, 19).unwrap_or(0));
         let tot_sec = if tot16 != 0 {
             tot16
         } else {
-            u64::from(u32_at(b, 32).unwrap_or(0))
+            u64::from(le32(b, 32).unwrap_or(0))
         };
-        let fat16 = u64::from(u16_at(b, 22).unwrap_or(0));
+        let fat16 = u64::from(le16(b, 22).unwrap_or(0));
         let fat_sz = if fat16 != 0 {
             fat16
         } else {
-            u64::from(u32_at(b, 36).unwrap_or(0))
+            u64::from(le32(b, 36).unwrap_or(0))
         };
         if fat_sz == 0 {
             return Err(bad("BPB_FATSz", 0));
@@ -88,7 +88,7 @@ impl Bpb {
             if root_ent_cnt != 0 {
                 return Err(bad("BPB_RootEntCnt", root_ent_cnt));
             }
-            u32_at(b, 44).unwrap_or(0)
+            le32(b, 44).unwrap_or(0)
         } else {
             0
         };

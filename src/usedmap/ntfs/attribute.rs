@@ -6,7 +6,7 @@
 
 use super::mft_record::MftRecord;
 use super::NtfsError;
-use crate::usedmap::le::{u16_at, u32_at, u64_at, u8_at};
+use crate::bytes::{le16, le32, le64, u8_at};
 
 pub const AT_VOLUME_INFORMATION: u32 = 0x70;
 pub const AT_FILE_NAME: u32 = 0x30;
@@ -44,12 +44,12 @@ impl MftRecord {
             reason,
         };
         loop {
-            let type_code = u32_at(rec, off)
+            let type_code = le32(rec, off)
                 .ok_or_else(|| bad(off, "runs past bytes_in_use without an end marker".into()))?;
             if type_code == AT_END {
                 return Ok(out);
             }
-            let length = u32_at(rec, off + 4).unwrap_or(0) as usize;
+            let length = le32(rec, off + 4).unwrap_or(0) as usize;
             // Every header is 8-byte aligned and at least 24 bytes; a zero length would loop.
             let end = off
                 .checked_add(length)
@@ -59,8 +59,8 @@ impl MftRecord {
             let non_resident = u8_at(a, 8).unwrap_or(0);
             let name_length = u8_at(a, 9).unwrap_or(0);
             let value = if non_resident == 0 {
-                let vlen = u32_at(a, 0x10).unwrap_or(0) as usize;
-                let voff = usize::from(u16_at(a, 0x14).unwrap_or(0));
+                let vlen = le32(a, 0x10).unwrap_or(0) as usize;
+                let voff = usize::from(le16(a, 0x14).unwrap_or(0));
                 let v = voff
                     .checked_add(vlen)
                     .and_then(|e| a.get(voff..e))
@@ -72,7 +72,7 @@ impl MftRecord {
                     })?;
                 AttrValue::Resident(v)
             } else {
-                let mp = usize::from(u16_at(a, 0x20).unwrap_or(0));
+                let mp = usize::from(le16(a, 0x20).unwrap_or(0));
                 if a.len() < 0x40 || mp < 0x40 || mp > a.len() {
                     return Err(bad(
                         off,
@@ -80,10 +80,10 @@ impl MftRecord {
                     ));
                 }
                 AttrValue::NonResident {
-                    lowest_vcn: u64_at(a, 0x10).unwrap_or(0),
-                    highest_vcn: u64_at(a, 0x18).unwrap_or(0),
-                    data_size: u64_at(a, 0x30).unwrap_or(0),
-                    initialized_size: u64_at(a, 0x38).unwrap_or(0),
+                    lowest_vcn: le64(a, 0x10).unwrap_or(0),
+                    highest_vcn: le64(a, 0x18).unwrap_or(0),
+                    data_size: le64(a, 0x30).unwrap_or(0),
+                    initialized_size: le64(a, 0x38).unwrap_or(0),
                     mapping_pairs_at: off + mp,
                     mapping_pairs: &a[mp..],
                 }

@@ -6,7 +6,7 @@
 //! trick in `clusters_per_mft_record`.
 
 use super::NtfsError;
-use crate::usedmap::le::{u16_at, u64_at, u8_at};
+use crate::bytes::{le16, le64, u8_at};
 
 /// The largest cluster size NTFS allows (Windows, `format /A:2M`).
 pub const MAX_CLUSTER_SIZE: u64 = 2 * 1024 * 1024;
@@ -33,11 +33,11 @@ impl BootSector {
         if b.get(3..11) != Some(b"NTFS    ".as_slice()) {
             return Err(NtfsError::NotNtfs);
         }
-        let sig = u16_at(b, 0x1FE).unwrap_or(0);
+        let sig = le16(b, 0x1FE).unwrap_or(0);
         if sig != 0xAA55 {
             return Err(bad("end_of_sector_marker", u64::from(sig)));
         }
-        let bps = u64::from(u16_at(b, 0x0B).unwrap_or(0));
+        let bps = u64::from(le16(b, 0x0B).unwrap_or(0));
         if !(256..=4096).contains(&bps) || !bps.is_power_of_two() {
             return Err(bad("bytes_per_sector", bps));
         }
@@ -59,16 +59,16 @@ impl BootSector {
             .checked_mul(spc)
             .filter(|c| *c <= MAX_CLUSTER_SIZE)
             .ok_or(bad("sectors_per_cluster", u64::from(spc_raw)))?;
-        let number_of_sectors = u64_at(b, 0x28).unwrap_or(0);
+        let number_of_sectors = le64(b, 0x28).unwrap_or(0);
         if number_of_sectors < spc || number_of_sectors.checked_mul(bps).is_none() {
             return Err(bad("number_of_sectors", number_of_sectors));
         }
         let clusters = number_of_sectors / spc;
-        let mft_lcn = u64_at(b, 0x30).unwrap_or(0);
+        let mft_lcn = le64(b, 0x30).unwrap_or(0);
         if mft_lcn == 0 || mft_lcn >= clusters {
             return Err(bad("mft_lcn", mft_lcn));
         }
-        let mftmirr_lcn = u64_at(b, 0x38).unwrap_or(0);
+        let mftmirr_lcn = le64(b, 0x38).unwrap_or(0);
         if mftmirr_lcn >= clusters {
             return Err(bad("mftmirr_lcn", mftmirr_lcn));
         }
@@ -93,7 +93,7 @@ impl BootSector {
             mft_lcn,
             mftmirr_lcn,
             mft_record_size,
-            volume_serial_number: u64_at(b, 0x48).unwrap_or(0),
+            volume_serial_number: le64(b, 0x48).unwrap_or(0),
         })
     }
 

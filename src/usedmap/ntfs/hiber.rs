@@ -11,7 +11,7 @@
 
 use super::attribute::{AttrValue, AT_DATA, AT_FILE_NAME, AT_VOLUME_INFORMATION};
 use super::mft_record::MftRecord;
-use crate::usedmap::le::{u16_at, u64_at, u8_at};
+use crate::bytes::{le16, le64, u8_at};
 
 /// MFT records scanned for `hiberfil.sys` (16 MiB of records at 1 KiB each).
 pub const HIBER_SCAN_RECORDS: u64 = 16384;
@@ -28,7 +28,7 @@ pub const VOLUME_FLAGS_OFFSET: usize = 0x0A;
 /// `$VOLUME_INFORMATION.flags` of the `$Volume` record (3), if present.
 pub fn volume_flags(rec: &MftRecord) -> Option<u16> {
     match rec.unnamed(AT_VOLUME_INFORMATION).ok()??.value {
-        AttrValue::Resident(v) => u16_at(v, VOLUME_FLAGS_OFFSET),
+        AttrValue::Resident(v) => le16(v, VOLUME_FLAGS_OFFSET),
         AttrValue::NonResident { .. } => None,
     }
 }
@@ -49,7 +49,7 @@ pub fn is_root_hiberfil(rec: &MftRecord) -> bool {
             return false;
         };
         // parent_directory is a file reference: low 48 bits are the record number.
-        let parent = u64_at(v, 0).unwrap_or(0) & 0x0000_FFFF_FFFF_FFFF;
+        let parent = le64(v, 0).unwrap_or(0) & 0x0000_FFFF_FFFF_FFFF;
         let n = usize::from(u8_at(v, 0x40).unwrap_or(0));
         let Some(name) = v.get(0x42..0x42 + 2 * n) else {
             return false;

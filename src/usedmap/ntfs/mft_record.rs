@@ -6,7 +6,7 @@
 //! and a mismatch means the record cannot be trusted.
 
 use super::NtfsError;
-use crate::usedmap::le::{u16_at, u32_at};
+use crate::bytes::{le16, le32};
 
 /// Fixups always work on 512-byte strides, whatever the sector size.
 const NTFS_BLOCK_SIZE: usize = 512;
@@ -37,8 +37,8 @@ impl MftRecord {
             )));
         }
         let size = data.len();
-        let usa_ofs = usize::from(u16_at(&data, 0x04).unwrap_or(0));
-        let usa_count = usize::from(u16_at(&data, 0x06).unwrap_or(0));
+        let usa_ofs = usize::from(le16(&data, 0x04).unwrap_or(0));
+        let usa_count = usize::from(le16(&data, 0x06).unwrap_or(0));
         let strides = size / NTFS_BLOCK_SIZE;
         if usa_count != strides + 1 || usa_ofs % 2 != 0 {
             return Err(bad(format!(
@@ -53,10 +53,10 @@ impl MftRecord {
                     "update sequence array at {usa_ofs} runs past the first stride"
                 ))
             })?;
-        let usn = u16_at(&data, usa_ofs).unwrap_or(0);
+        let usn = le16(&data, usa_ofs).unwrap_or(0);
         for i in 0..strides {
             let pos = (i + 1) * NTFS_BLOCK_SIZE - 2;
-            let found = u16_at(&data, pos).unwrap_or(!usn);
+            let found = le16(&data, pos).unwrap_or(!usn);
             if found != usn {
                 return Err(bad(format!(
                     "fixup mismatch in stride {i}: found {found:#06x}, expected {usn:#06x} (torn write)"
@@ -70,9 +70,9 @@ impl MftRecord {
             data[pos] = a;
             data[pos + 1] = b;
         }
-        let flags = u16_at(&data, 0x16).unwrap_or(0);
-        let attrs_offset = usize::from(u16_at(&data, 0x14).unwrap_or(0));
-        let bytes_in_use = u32_at(&data, 0x18).unwrap_or(0) as usize;
+        let flags = le16(&data, 0x16).unwrap_or(0);
+        let attrs_offset = usize::from(le16(&data, 0x14).unwrap_or(0));
+        let bytes_in_use = le32(&data, 0x18).unwrap_or(0) as usize;
         if bytes_in_use > size || attrs_offset < usa_end || attrs_offset >= bytes_in_use {
             return Err(bad(format!(
                 "attrs_offset {attrs_offset} / bytes_in_use {bytes_in_use} do not fit a {size}-byte record"
