@@ -196,11 +196,7 @@ pub(super) fn run_restore(
                 req.target_dev,
                 model_of(&target)
             ),
-            format!(
-                "{} written, {} read back and compared.",
-                human_bytes(rep.bytes_written),
-                human_bytes(rep.bytes_verified)
-            ),
+            written_and_compared(rep.bytes_written, rep.bytes_verified),
         ],
         boot_repairs: rep.steps,
         warnings: Vec::new(),
@@ -368,11 +364,7 @@ pub(super) fn run_clone(
                 req.target_dev,
                 model_of(&target)
             ),
-            format!(
-                "{} written, {} read back and compared.",
-                human_bytes(rep.bytes_written),
-                human_bytes(rep.bytes_verified)
-            ),
+            written_and_compared(rep.bytes_written, rep.bytes_verified),
         ],
         boot_repairs: rep.steps,
         warnings: planned.warnings,
@@ -399,4 +391,13 @@ pub(super) fn source_disk(me: &RealServices, dev: &str, serial: &str) -> Result<
         ));
     }
     Ok(disk)
+}
+
+/// The restore and clone summaries' second line.
+fn written_and_compared(written: u64, verified: u64) -> String {
+    format!(
+        "{} written, {} read back and compared.",
+        human_bytes(written),
+        human_bytes(verified)
+    )
 }
