@@ -5,7 +5,7 @@
 //! partition number, start, size and GUID, so the restore must decode the old entries
 //! to find stale ones and encode a new one the way efibootmgr does: HD()/File().
 
-use super::BootfixError;
+use super::{le_u32, le_u64, BootfixError};
 use std::fmt;
 use uuid::Uuid;
 
@@ -259,15 +259,12 @@ pub fn decode_device_path(buf: &[u8], base: usize) -> Result<Vec<DevicePathNode>
         }
         let node = match (t, st) {
             (MEDIA_DEVICE_PATH, MEDIA_HARDDRIVE_DP) if len == HD_NODE_LEN => {
-                let u32_at =
-                    |o: usize| u32::from_le_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]]);
-                let u64_at = |o: usize| u64::from(u32_at(o)) | (u64::from(u32_at(o + 4)) << 32);
                 let mut signature = [0u8; 16];
                 signature.copy_from_slice(&data[20..36]);
                 DevicePathNode::HardDrive(HardDrive {
-                    partition_number: u32_at(0),
-                    partition_start: u64_at(4),
-                    partition_size: u64_at(12),
+                    partition_number: le_u32(data, 0, "HardDrive partition number")?,
+                    partition_start: le_u64(data, 4, "HardDrive partition start")?,
+                    partition_size: le_u64(data, 12, "HardDrive partition size")?,
                     signature,
                     mbr_type: data[36],
                     signature_type: data[37],

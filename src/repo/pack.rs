@@ -331,9 +331,7 @@ pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<Pa
         name_matches: true,
     };
     let header = data.get(..PACK_HEADER_LEN as usize);
-    let version = header
-        .and_then(|h| h.get(8..12)?.try_into().ok())
-        .map(u32::from_le_bytes);
+    let version = header.and_then(|h| crate::bytes::le32(h, 8));
     // The id is checked once the records are framed (version 2 names a pack by them).
     let mut id = blake3::Hasher::new();
     match (header, version) {
