@@ -223,3 +223,83 @@ fn sector_size_512_to_4096() {
     );
     assert_eq!(before, blake(&t), "the refused restore wrote to the target");
 }
+
+/// `sfdisk -d` with the device's path taken out, so two disks' dumps compare.
+fn sfdisk_dump(disk: &Path) -> String {
+    run("sfdisk", &["-d", path_str(disk)]).replace(path_str(disk), "DISK")
+}
+
+/// Issue 16: onto a disk of exactly the source's size, the table is the source's
+/// byte for byte and no filesystem is resized, although the last partition ends at
+/// the last usable LBA, off the MiB grid.
+#[test]
+fn same_size_disk_gets_the_source_table() {
+    for gpt in [true, false] {
+        let s = source_filled(gpt);
+        let (start, len) = part(&s.disk, 2);
+        if gpt {
+            assert_ne!((start + len) % MIB, 0, "the fixture must end off the grid");
+        }
+        let t = s.target("same.img", s.size);
+        let log = s.restore_ok(&t, &[]);
+        s.check(&t, true, &log);
+        assert_eq!(sfdisk_dump(&s.disk), sfdisk_dump(&t), "gpt={gpt}\n{log}");
+        for fs in &s.fss {
+            assert_eq!(
+                part(&s.disk, fs.number),
+                part(&t, fs.number),
+                "p{} moved or was resized\n{log}",
+                fs.number
+            );
+        }
+        for word in ["ntfsresize", "resize2fs", "Shrink", "Grow"] {
+            assert!(!log.contains(word), "gpt={gpt}: {word} in the log:\n{log}");
+        }
+    }
+}
+
+/// Issue 16: a disk whose one partition fills it to the end and is imaged raw (it
+/// cannot shrink) restores onto a disk of the same size, byte for byte.
+#[test]
+fn raw_partition_to_the_end_fits_a_same_size_disk() {
+    let td = common::tempdir();
+    let dir = td.path();
+    let disk = dir.join("raw.img");
+    let size = 256 * MIB;
+    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
+    run("sgdisk", &["-n", "1:0:0", "-t", "1:8300", path_str(&disk)]);
+    let (start, len) = part(&disk, 1);
+    let mut noise = vec![0u8; len as usize];
+    common::Rng::new(16).fill(&mut noise);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
+        f.write_all_at(&noise, start).unwrap();
+    }
+    let repo = dir.join("repo");
+    let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup:\n{out}");
+    assert!(
+        out.contains("raw"),
+        "the partition was not imaged raw:\n{out}"
+    );
+    let t = dir.join("t.img");
+    std::fs::File::create(&t).unwrap().set_len(size).unwrap();
+    let (ok, log) = ironclone(&[
+        "restore",
+        path_str(&repo),
+        "img",
+        path_str(&t),
+        "--yes",
+        "--no-nvram",
+    ]);
+    assert!(ok, "restore onto a same-size disk:\n{log}");
+    assert_eq!(sfdisk_dump(&disk), sfdisk_dump(&t), "{log}");
+    assert_eq!(part(&t, 1), (start, len));
+    let out = dir.join("p1.out");
+    dd_out(&t, &out, start, len);
+    assert!(
+        std::fs::read(&out).unwrap() == noise,
+        "raw partition differs"
+    );
+}

@@ -280,7 +280,11 @@ fn plan_whole_fs(
     };
     let new_size = match opts.mode {
         LayoutMode::Keep => a.len,
-        LayoutMode::Proportional if resizable => target_size / 4096 * 4096,
+        // Whole 4 KiB units, but never less than the source when the target holds it:
+        // rounding alone must not shrink a filesystem onto a same-size disk.
+        LayoutMode::Proportional if resizable => {
+            (target_size / 4096 * 4096).max(a.len).min(target_size)
+        }
         LayoutMode::Proportional => a.len,
     };
     if new_size < min || new_size > target_size {

@@ -83,7 +83,7 @@ pub fn proportional_sizes(
         let gap = gap_before(p, alignment);
         used += gap;
         needed_min += gap;
-        let min = up(p.min_size, alignment).ok_or(overflow.clone())?;
+        let min = min_size(p, i + 1 == parts.len(), alignment).ok_or(overflow.clone())?;
         let fixed = match input.sizes.get(&p.number) {
             Some(SizeRequest::Bytes(b)) => {
                 let b = up(*b, ts).ok_or(overflow.clone())?;
@@ -115,11 +115,11 @@ pub fn proportional_sizes(
                 f
             };
             sizes[i] = Some(f);
-            let rounded = up(f, alignment).ok_or(overflow.clone())?;
-            used += rounded;
-            needed_min += rounded;
+            let room = room_taken(f, i + 1 == parts.len(), alignment).ok_or(overflow.clone())?;
+            used += room;
+            needed_min += room;
         } else {
-            needed_min += min.max(alignment);
+            needed_min += min;
         }
     }
     let available = area.end - area.start;
@@ -130,8 +130,73 @@ pub fn proportional_sizes(
             missing: needed_min - available,
         });
     }
-    water_fill(parts, &mut sizes, available - used, alignment);
+    let budget = available - used;
+    if !grow_in_place(parts, &mut sizes, budget, alignment) {
+        water_fill(parts, &mut sizes, budget, alignment);
+    }
     Ok(sizes.into_iter().map(|s| s.unwrap_or(0)).collect())
+}
+
+/// The room a partition of `size` bytes takes from the usable area: up to the next
+/// aligned start, except for the last one, which nothing follows. Rounding the last
+/// one too would refuse a raw partition that fills the disk to its last usable LBA
+/// on a target that holds it exactly.
+fn room_taken(size: u64, last: bool, alignment: u64) -> Option<u64> {
+    if last {
+        Some(size)
+    } else {
+        up(size, alignment)
+    }
+}
+
+/// The least a scaling partition may get: its filesystem's minimum, aligned unless
+/// it is the last partition, and never nothing.
+fn min_size(p: &PartIn, last: bool, alignment: u64) -> Option<u64> {
+    let m = room_taken(p.min_size, last, alignment)?;
+    Some(if m == 0 { alignment } else { m })
+}
+
+/// Growth (the budget holds every unsized partition at its source size): each keeps
+/// its source size and the growable ones share what is left over in proportion to
+/// their source size. Sharing the whole budget instead (as `water_fill` does) rounds
+/// every share down to the alignment, which turns a partition of an unaligned size
+/// into a shrink on a disk barely larger than the source's: alignment must never
+/// cost the user a resize by itself. Returns false, changing nothing, when the budget
+/// cannot hold the source sizes (a shrink).
+fn grow_in_place(
+    parts: &[&PartIn],
+    sizes: &mut [Option<u64>],
+    budget: u64,
+    alignment: u64,
+) -> bool {
+    let open: Vec<usize> = (0..parts.len()).filter(|i| sizes[*i].is_none()).collect();
+    let mut base = 0u64;
+    for &i in &open {
+        let Some(room) = room_taken(parts[i].size, i + 1 == parts.len(), alignment) else {
+            return false;
+        };
+        base = base.saturating_add(room);
+    }
+    if open.is_empty() || base > budget {
+        return false;
+    }
+    let extra = u128::from(budget - base);
+    let weight: u128 = open
+        .iter()
+        .filter(|i| parts[**i].can_grow)
+        .map(|i| u128::from(parts[*i].size.max(1)))
+        .sum();
+    for &i in &open {
+        let p = parts[i];
+        let more = if p.can_grow && weight > 0 {
+            let s = extra * u128::from(p.size.max(1)) / weight;
+            down(u64::try_from(s).unwrap_or(u64::MAX), alignment)
+        } else {
+            0
+        };
+        sizes[i] = Some(p.size.saturating_add(more));
+    }
+    true
 }
 
 /// Shares `budget` among the unsized partitions in proportion to their source size,
@@ -152,7 +217,7 @@ fn water_fill(parts: &[&PartIn], sizes: &mut [Option<u64>], mut budget: u64, ali
         let mut spent = 0u64;
         for &i in &open {
             let p = parts[i];
-            let min = up(p.min_size, alignment).unwrap_or(u64::MAX).max(alignment);
+            let min = min_size(p, i + 1 == parts.len(), alignment).unwrap_or(u64::MAX);
             let s = share(i);
             let pin = if s < min {
                 Some(min)
@@ -177,10 +242,19 @@ fn water_fill(parts: &[&PartIn], sizes: &mut [Option<u64>], mut budget: u64, ali
     }
 }
 
+/// Whether the last partition may take the area's tail: a growable data partition
+/// whose size was not given in bytes.
+fn takes_the_end(p: &PartIn, input: &PlanInput) -> bool {
+    p.role.scales()
+        && p.can_grow
+        && !matches!(input.sizes.get(&p.number), Some(SizeRequest::Bytes(_)))
+}
+
 /// Places partitions in source order and decides each one's action.
 pub fn place(
     parts: &[&PartIn],
     sizes: &[u64],
+    mode: LayoutMode,
     input: &PlanInput,
     area: Area,
     alignment: u64,
@@ -191,8 +265,8 @@ pub fn place(
     };
     let mut out = Vec::with_capacity(parts.len());
     let mut cursor = first_start(parts, area, alignment).ok_or(overflow.clone())?;
-    for (p, &size) in parts.iter().zip(sizes) {
-        let start = if input.mode == LayoutMode::Keep {
+    for (i, (p, &size)) in parts.iter().zip(sizes).enumerate() {
+        let start = if mode == LayoutMode::Keep {
             if p.start % ts != 0 {
                 return Err(PlanError::Unaligned {
                     number: p.number,
@@ -204,9 +278,16 @@ pub fn place(
         } else {
             up(cursor + gap_before(p, alignment), alignment).ok_or(overflow.clone())?
         };
+        let mut size = size;
+        if mode == LayoutMode::Proportional && i + 1 == parts.len() && takes_the_end(p, input) {
+            // What alignment left over at the end goes to the last partition, so a
+            // disk filled to its last usable LBA stays filled (and a same-size or
+            // larger target never shrinks it).
+            size = size.max(area.end.saturating_sub(start));
+        }
         let end = start.checked_add(size).ok_or(overflow.clone())?;
         if end > area.end || start < area.start {
-            return Err(match input.mode {
+            return Err(match mode {
                 LayoutMode::Keep => PlanError::KeepDoesNotFit {
                     number: p.number,
                     end,

@@ -136,11 +136,18 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             return Err(PlanError::NoSuchPartition { number: *n });
         }
     }
-    let sizes = match input.mode {
-        LayoutMode::Keep => parts.iter().map(|p| p.size).collect(),
-        LayoutMode::Proportional => fit::proportional_sizes(&parts, input, area, alignment)?,
+    let placed = match same_disk_keep(&parts, input, area, alignment) {
+        Some(kept) => kept,
+        None => {
+            let sizes = match input.mode {
+                LayoutMode::Keep => parts.iter().map(|p| p.size).collect(),
+                LayoutMode::Proportional => {
+                    fit::proportional_sizes(&parts, input, area, alignment)?
+                }
+            };
+            fit::place(&parts, &sizes, input.mode, input, area, alignment)?
+        }
     };
-    let placed = fit::place(&parts, &sizes, input, area, alignment)?;
     if input.table == TableFlavour::Mbr {
         check_mbr_limits(&placed, input.target_sector)?;
     }
@@ -150,6 +157,28 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         target_sector: input.target_sector,
         partitions: placed,
     })
+}
+
+/// Onto a disk of the source's size and sector size, with no size asked for, the
+/// source's own layout: starts, sizes and so the table are the source's byte for
+/// byte, and nothing is resized. Partitioners fill disks to the last usable LBA (not a
+/// MiB boundary) by default, so re-deriving the layout would shrink the last
+/// partition or refuse a raw one by a few KiB of alignment (issue 16).
+fn same_disk_keep(
+    parts: &[&PartIn],
+    input: &PlanInput,
+    area: fit::Area,
+    alignment: u64,
+) -> Option<Vec<PartOut>> {
+    let same = input.target_size == input.source_size
+        && input.target_sector == input.source_sector
+        && input.sizes.is_empty()
+        && input.mode == LayoutMode::Proportional;
+    if !same {
+        return None;
+    }
+    let sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
+    fit::place(parts, &sizes, LayoutMode::Keep, input, area, alignment).ok()
 }
 
 fn check_sectors(input: &PlanInput) -> Result<(), PlanError> {

@@ -252,3 +252,114 @@ fn tiny_target_is_refused() {
     let input = gpt_input(16 * 1024);
     assert!(plan(&input).is_err());
 }
+
+/// A GPT disk as `sgdisk -n 3:0:0` leaves it: the last partition ends at the last
+/// usable LBA, which is not on a MiB boundary.
+fn filled_to_the_end(disk: u64) -> PlanInput {
+    let mut input = gpt_input(disk);
+    input.source_size = disk;
+    let area = fit::usable_area(disk, 512, input.table).unwrap();
+    let p3 = &mut input.partitions[2];
+    p3.size = area.end - p3.start;
+    assert_ne!(p3.size % MIB, 0, "the fixture must end off the MiB grid");
+    input
+}
+
+#[test]
+fn same_size_disk_gets_the_source_layout() {
+    let input = filled_to_the_end(20 * GIB);
+    let plan = plan(&input).unwrap();
+    for (o, n) in input.partitions.iter().zip(&plan.partitions) {
+        assert_eq!(
+            (o.start, o.size),
+            (n.new_start, n.new_size),
+            "p{}",
+            o.number
+        );
+        assert_eq!(n.action, Action::Copy, "p{}", o.number);
+    }
+}
+
+#[test]
+fn same_size_keeps_free_space_where_it_was() {
+    // 5 GiB left free after p3: the same-size target keeps it free (the table is the
+    // source's), where a proportional layout would have grown p3 into it.
+    let mut input = gpt_input(20 * GIB);
+    input.partitions[2].size = 12 * GIB;
+    let plan = plan(&input).unwrap();
+    assert_eq!(plan.get(3).unwrap().new_size, 12 * GIB);
+    assert_eq!(plan.get(3).unwrap().action, Action::Copy);
+}
+
+/// An empty GPT disk of `disk` bytes, as the source and the target.
+fn empty_gpt(disk: u64) -> PlanInput {
+    let mut input = gpt_input(disk);
+    input.source_size = disk;
+    input.partitions.clear();
+    input
+}
+
+#[test]
+fn raw_partition_filling_the_disk_fits_a_same_size_disk() {
+    let mut input = empty_gpt(256 * MIB);
+    input.partitions = vec![{
+        let area = fit::usable_area(256 * MIB, 512, input.table).unwrap();
+        let mut p = part(1, MIB, area.end - MIB, Role::Data, 0);
+        p.fs = "raw".into();
+        p.min_size = p.size;
+        p.can_grow = false;
+        p
+    }];
+    let plan = plan(&input).unwrap();
+    let p = plan.get(1).unwrap();
+    assert_eq!(
+        (p.new_start, p.new_size, p.action),
+        (MIB, input.partitions[0].size, Action::Copy)
+    );
+    // A target one sector smaller cannot hold it: the refusal is about that sector,
+    // not about alignment.
+    input.target_size -= 512;
+    match plan_err(&input) {
+        PlanError::TooSmall { missing, .. } => assert_eq!(missing, 512),
+        other => panic!("expected TooSmall, got {other:?}"),
+    }
+}
+
+#[test]
+fn raw_last_partition_is_not_rounded_on_a_smaller_disk() {
+    // p1 can shrink, p2 (raw) fills the source to its end: a smaller target that
+    // holds p2 exactly and p1 shrunk must not be refused by p2's rounding.
+    let mut input = empty_gpt(2 * GIB);
+    let area = fit::usable_area(2 * GIB, 512, input.table).unwrap();
+    let mut p2 = part(2, GIB + MIB, area.end - GIB - MIB, Role::Data, 0);
+    p2.fs = "raw".into();
+    p2.min_size = p2.size;
+    p2.can_grow = false;
+    input.partitions = vec![part(1, MIB, GIB, Role::Data, 100 * MIB), p2.clone()];
+    input.target_size = 2 * GIB - 512 * MIB;
+    let plan = plan(&input).unwrap();
+    check_invariants(&input, &plan);
+    assert_eq!(plan.get(2).unwrap().new_size, p2.size);
+    assert_eq!(plan.get(1).unwrap().action, Action::Shrink);
+}
+
+#[test]
+fn larger_disk_never_shrinks_and_fills_to_the_last_usable_lba() {
+    let src = filled_to_the_end(20 * GIB);
+    // From one sector more to 50% more: nothing shrinks, the last partition ends at
+    // the target's last usable LBA.
+    for extra in [512, 17 * 1024, MIB + 512, 10 * GIB] {
+        let mut input = src.clone();
+        input.target_size += extra;
+        let plan = plan(&input).unwrap();
+        check_invariants(&input, &plan);
+        let area = fit::usable_area(input.target_size, 512, input.table).unwrap();
+        for (o, n) in input.partitions.iter().zip(&plan.partitions) {
+            assert!(n.new_size >= o.size, "+{extra}: p{} shrank", o.number);
+            assert_eq!(n.new_start, o.start, "+{extra}: p{} moved", o.number);
+        }
+        let last = plan.partitions.last().unwrap();
+        assert_eq!(last.new_start + last.new_size, area.end, "+{extra}");
+        assert_eq!(last.action, Action::Grow, "+{extra}");
+    }
+}

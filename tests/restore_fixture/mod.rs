@@ -115,6 +115,16 @@ pub fn part(disk: &Path, n: u32) -> (u64, u64) {
 /// Builds the source disk: GPT (p1 ext4, p2 NTFS) or MBR (p1 ext4, p2 extended
 /// holding p5 NTFS and p6 ext4), 160 MiB, and backs it up into `repo`.
 pub fn source(gpt: bool) -> Source {
+    source_with(gpt, false)
+}
+
+/// The same disk with its last partition filling it to the last usable sector, as
+/// partitioners lay it out by default (`sgdisk -n 2:0:0`, fdisk's default end).
+pub fn source_filled(gpt: bool) -> Source {
+    source_with(gpt, true)
+}
+
+fn source_with(gpt: bool, fill: bool) -> Source {
     for t in [
         "sfdisk",
         "sgdisk",
@@ -138,12 +148,16 @@ pub fn source(gpt: bool) -> Source {
     let f = std::fs::File::create(&disk).unwrap();
     f.set_len(size).unwrap();
     drop(f);
-    let script = if gpt {
-        format!("label: gpt\n,70M,L\n,80M,{NTFS_TYPE}\n")
-    } else {
-        "label: dos\n,60M,83\n,,E\n,50M,7\n,,83\n".to_string()
+    let script = match (gpt, fill) {
+        (true, false) => format!("label: gpt\n,70M,L\n,80M,{NTFS_TYPE}\n"),
+        (true, true) => "label: gpt\n,70M,L\n".to_string(),
+        (false, _) => "label: dos\n,60M,83\n,,E\n,50M,7\n,,83\n".to_string(),
     };
     crate::common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
+    if gpt && fill {
+        // sgdisk's default end is the last usable LBA, off the MiB grid.
+        run("sgdisk", &["-n", "2:0:0", "-t", "2:0700", path_str(&disk)]);
+    }
     let fss = if gpt {
         vec![
             FsSpec {
