@@ -46,7 +46,7 @@ copy_with_libs() { # $1 = absolute path of an executable
 
 TOOLS=(
 	resize2fs e2fsck mke2fs dumpe2fs debugfs tune2fs e2label
-	ntfsresize ntfs-3g ntfsfix ntfsinfo ntfscat ntfslabel mkntfs
+	ntfsresize ntfs-3g ntfsfix ntfsinfo ntfscat ntfscp ntfslabel mkntfs hivexsh
 	sfdisk sgdisk partx blkid lsblk wipefs blockdev
 	mkfs.fat fsck.fat fatlabel mtools
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr

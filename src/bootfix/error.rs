@@ -31,6 +31,9 @@ pub enum BootfixError {
         why: String,
     },
 
+    #[error("Windows boot store (\\Boot\\BCD): {what}")]
+    Bcd { what: String },
+
     #[error("{device}: {what}: {why}")]
     Refused {
         device: String,

@@ -7,6 +7,7 @@
 //! byte slices and report what they changed, so the restore can print the repairs
 //! line by line and the tests can check them without a disk.
 
+pub mod bcd;
 pub mod efi_load_option;
 pub mod efivars;
 mod error;

@@ -6,18 +6,20 @@ use crate::device::BlockDevice;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
-pub struct Cursor {
-    dev: Arc<dyn BlockDevice>,
+/// The lifetime lets a backup read a file of the source it only borrows (the BCD of
+/// a Windows boot partition, at planning time); browsing images uses `Cursor<'static>`.
+pub struct Cursor<'a> {
+    dev: Arc<dyn BlockDevice + 'a>,
     pos: u64,
 }
 
-impl Cursor {
-    pub fn new(dev: Arc<dyn BlockDevice>) -> Cursor {
+impl<'a> Cursor<'a> {
+    pub fn new(dev: Arc<dyn BlockDevice + 'a>) -> Cursor<'a> {
         Cursor { dev, pos: 0 }
     }
 }
 
-impl Read for Cursor {
+impl Read for Cursor<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.dev.size().saturating_sub(self.pos);
         let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -30,7 +32,7 @@ impl Read for Cursor {
     }
 }
 
-impl Seek for Cursor {
+impl Seek for Cursor<'_> {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
         let pos = match to {
             SeekFrom::Start(p) => Some(p),
@@ -42,7 +44,7 @@ impl Seek for Cursor {
     }
 }
 
-impl Write for Cursor {
+impl Write for Cursor<'_> {
     fn write(&mut self, _buf: &[u8]) -> std::io::Result<usize> {
         Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 pub struct FatFs {
     device: String,
-    fs: FileSystem<Cursor>,
+    fs: FileSystem<Cursor<'static>>,
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -38,7 +38,7 @@ fn unix(t: fatfs::DateTime) -> i64 {
         + i64::from(t.time.sec)
 }
 
-fn entry(e: &DirEntry<Cursor>) -> Entry {
+fn entry(e: &DirEntry<Cursor<'static>>) -> Entry {
     Entry {
         name: e.file_name(),
         kind: if e.is_dir() { Kind::Dir } else { Kind::File },
@@ -73,7 +73,11 @@ fn err(device: &str, path: &str, e: std::io::Error) -> BrowseError {
     }
 }
 
-fn open_dir<'a>(device: &str, fs: &'a FileSystem<Cursor>, path: &str) -> Result<Dir<'a, Cursor>> {
+fn open_dir<'a>(
+    device: &str,
+    fs: &'a FileSystem<Cursor<'static>>,
+    path: &str,
+) -> Result<Dir<'a, Cursor<'static>>> {
     let c = components(path);
     if c.is_empty() {
         return Ok(fs.root_dir());

@@ -124,6 +124,12 @@ pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
     }
 }
 
+/// Opens the NTFS on `dev`, which may be borrowed: a backup reads the source's
+/// Windows boot store while it holds the source only by reference.
+pub fn open_ntfs<'a>(dev: Arc<dyn BlockDevice + 'a>) -> Result<Box<dyn Browse + 'a>> {
+    Ok(Box::new(ntfs::NtfsFs::open(dev)?))
+}
+
 /// Path components, `.` and empty ones dropped.
 pub(crate) fn components(path: &str) -> Vec<&str> {
     path.split('/')

@@ -15,10 +15,10 @@ use std::sync::Arc;
 /// The first file record that is not a metafile.
 const FIRST_USER_RECORD: u64 = 16;
 
-pub struct NtfsFs {
+pub struct NtfsFs<'a> {
     device: String,
     ntfs: Ntfs,
-    cur: Cursor,
+    cur: Cursor<'a>,
 }
 
 /// NT time (100 ns since 1601) to Unix seconds.
@@ -26,8 +26,8 @@ fn unix(t: NtfsTime) -> i64 {
     (t.nt_timestamp() / 10_000_000) as i64 - 11_644_473_600
 }
 
-impl NtfsFs {
-    pub fn open(dev: Arc<dyn BlockDevice>) -> Result<NtfsFs> {
+impl<'a> NtfsFs<'a> {
+    pub fn open(dev: Arc<dyn BlockDevice + 'a>) -> Result<NtfsFs<'a>> {
         let device = dev.describe();
         let mut cur = Cursor::new(dev);
         let fail = |e: ntfs::NtfsError| BrowseError::Fs {
@@ -50,7 +50,12 @@ fn fs_err(device: &str, path: &str, e: ntfs::NtfsError) -> BrowseError {
 }
 
 /// The file record `path` names.
-fn walk<'n>(device: &str, ntfs: &'n Ntfs, cur: &mut Cursor, path: &str) -> Result<NtfsFile<'n>> {
+fn walk<'n>(
+    device: &str,
+    ntfs: &'n Ntfs,
+    cur: &mut Cursor<'_>,
+    path: &str,
+) -> Result<NtfsFile<'n>> {
     let mut file = ntfs
         .root_directory(cur)
         .map_err(|e| fs_err(device, "/", e))?;
@@ -81,7 +86,7 @@ fn walk<'n>(device: &str, ntfs: &'n Ntfs, cur: &mut Cursor, path: &str) -> Resul
 }
 
 /// Size of the unnamed $DATA stream (0 for directories).
-fn data_len(device: &str, path: &str, f: &NtfsFile, cur: &mut Cursor) -> Result<u64> {
+fn data_len(device: &str, path: &str, f: &NtfsFile, cur: &mut Cursor<'_>) -> Result<u64> {
     if f.is_directory() {
         return Ok(0);
     }
@@ -100,7 +105,7 @@ fn describe(
     path: &str,
     name: String,
     f: &NtfsFile,
-    cur: &mut Cursor,
+    cur: &mut Cursor<'_>,
 ) -> Result<Entry> {
     let mtime = f.info().ok().map(|i| unix(i.modification_time()));
     Ok(Entry {
@@ -115,7 +120,7 @@ fn describe(
     })
 }
 
-impl super::Browse for NtfsFs {
+impl super::Browse for NtfsFs<'_> {
     fn fs_name(&self) -> &'static str {
         "ntfs"
     }

@@ -3,6 +3,7 @@
 //! because images outlive the code that wrote them.
 
 use super::ImagingError;
+use crate::bootfix::bcd::BcdDeviceRef;
 use crate::probe::FsInfo;
 use crate::repo::{AreaManifest, Manifest};
 use crate::table::{DiskLayout, Partition};
@@ -31,6 +32,20 @@ pub struct PartitionMeta {
     pub filesystem: Option<FsInfo>,
     /// The used-block map without its extents (the chunk list is the truth for data).
     pub map: UsedMap,
+    /// Windows' boot store on this partition (MBR disks), absent on older images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows_boot: Option<WindowsBoot>,
+}
+
+/// A partition holding Windows' boot manager and its BCD, and the partitions (by
+/// source byte offset) that the BCD names: on MBR disks those must keep their start,
+/// or the BCD must be rewritten, for the machine to boot (0xc000000e otherwise).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowsBoot {
+    /// The partition also holds `\Windows` (boot files on the system partition):
+    /// a data partition, not a "System Reserved" one.
+    pub has_windows_dir: bool,
+    pub bcd: Vec<BcdDeviceRef>,
 }
 
 impl PartitionMeta {
@@ -41,6 +56,7 @@ impl PartitionMeta {
             partition,
             filesystem,
             map,
+            windows_boot: None,
         }
     }
 

@@ -11,8 +11,10 @@ pub mod meta;
 mod plan_backup;
 mod plan_restore;
 mod repair;
+mod repair_bcd;
 mod repair_nvram;
 mod restore_disk;
+mod windows_boot;
 
 pub use error::ImagingError;
 pub use plan_backup::{plan_backup, PartitionFinding, PlannedDisk};

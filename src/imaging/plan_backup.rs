@@ -6,12 +6,14 @@
 //! are imaged raw, whole.
 
 use super::meta::{PartitionMeta, TableMeta, HEAD_AREA, META_VERSION, WHOLE_FS_AREA};
+use super::windows_boot::read_windows_boot;
 use super::ImagingError;
 use crate::device::{BlockDevice, Window};
 use crate::probe::{probe, FsKind};
 use crate::repo::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 use crate::table::{read_layout, DiskLayout, TableKind};
 use crate::usedmap::{map_filesystem, ByteExtent, UsedMap};
+use std::sync::Arc;
 
 /// A head area larger than this is cut (a first partition far into the disk would
 /// otherwise make a huge raw area); the cut is reported.
@@ -160,13 +162,27 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
                 .map(|w| format!("partition {}: {w}", p.number)),
         );
         findings.push(finding(&name, Some(p.number), offset, len, &info, &map));
+        let extents = map.extents.clone();
+        let mut meta = PartitionMeta::new(Some(p.clone()), info, map);
+        if let (TableKind::Mbr, FsKind::Ntfs, Some(sig)) =
+            (layout.kind, kind, layout.disk_signature)
+        {
+            let part: Arc<dyn BlockDevice + '_> = Arc::new(Window::new(dev, offset, len)?);
+            match read_windows_boot(part, sig) {
+                Ok(found) => meta.windows_boot = found,
+                Err(e) => warnings.push(format!(
+                    "partition {}: Windows boot store not read ({e}); a restore that moves Windows partitions may not boot",
+                    p.number
+                )),
+            }
+        }
         areas.push(PlannedArea {
             name,
             kind: AreaKind::Partition,
             offset,
             len,
-            extents: map.extents.clone(),
-            meta: meta_value(&PartitionMeta::new(Some(p.clone()), info, map))?,
+            extents,
+            meta: meta_value(&meta)?,
         });
     }
     Ok(PlannedDisk {

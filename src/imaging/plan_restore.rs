@@ -108,16 +108,28 @@ pub fn plan_restore(
         _ => TableFlavour::Mbr,
     };
     let ss = u64::from(src.sector_size);
+    // Starts that Windows' BCD records (MBR disks): those partitions keep their start.
+    let bcd_starts: Vec<u64> = metas
+        .iter()
+        .filter_map(|(_, pm)| pm.windows_boot.as_ref())
+        .flat_map(|w| w.bcd.iter().map(|r| r.offset))
+        .collect();
     let mut inputs = Vec::new();
     for p in &src.partitions {
         let start = p.start_lba.get().saturating_mul(ss);
-        let role = match &p.ptype {
-            PartType::Gpt(t) => Role::from_gpt_type(t),
-            PartType::Mbr(t) => Role::from_mbr_type(*t),
-        };
         let meta = metas
             .iter()
             .find(|(_, pm)| pm.partition.as_ref().map(|q| q.number) == Some(p.number));
+        let role = match &p.ptype {
+            _ if meta
+                .and_then(|(_, pm)| pm.windows_boot.as_ref())
+                .is_some_and(|w| !w.has_windows_dir) =>
+            {
+                Role::WindowsBoot
+            }
+            PartType::Gpt(t) => Role::from_gpt_type(t),
+            PartType::Mbr(t) => Role::from_mbr_type(*t),
+        };
         let (fs, used, min, grow, maxs) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
@@ -147,6 +159,7 @@ pub fn plan_restore(
             can_grow: grow,
             max_target_sector: maxs,
             logical: p.logical,
+            keep_start: bcd_starts.contains(&start),
         });
     }
     let input = PlanInput {

@@ -6,6 +6,7 @@
 //! firmware that has no NVRAM entry for this disk, and the NVRAM entry itself.
 
 use super::plan_restore::DiskRestorePlan;
+use super::repair_bcd;
 use super::repair_nvram;
 use super::ImagingError;
 use crate::bootfix::esp_fallback::{self, FallbackPlan};
@@ -81,6 +82,9 @@ pub fn repair_boot(
             _ => {}
         }
     }
+
+    // Windows on MBR: the BCD names partitions by disk signature and start.
+    lines.extend(repair_bcd::repair_bcd(plan, layout, target, target_path)?);
 
     // GRUB for BIOS: boot.img points at core.img by absolute LBA.
     if let Some(boot) = grub_bios::read_boot_img(target)? {
@@ -204,6 +208,10 @@ pub fn plan_repairs(plan: &DiskRestorePlan, opts: Option<&RepairOptions>) -> Rep
     };
     let mut lines =
         vec!["boot repair: NTFS/FAT hidden sectors, GRUB (BIOS) core.img pointer".to_string()];
+    lines.extend(repair_bcd::plan_lines(
+        plan,
+        plan.target_layout.as_ref().and_then(|l| l.disk_signature),
+    ));
     let esps = plan
         .parts
         .iter()

@@ -67,6 +67,11 @@ pub struct PartIn {
     pub max_target_sector: Option<u32>,
     /// An MBR logical partition (needs an EBR sector in front of it).
     pub logical: bool,
+    /// Something outside the table names this partition by its start (Windows' BCD
+    /// on MBR disks): the partitions in front of it keep their size when the target
+    /// allows, so its start does not move.
+    #[serde(default)]
+    pub keep_start: bool,
 }
 
 /// What the planner is asked.
@@ -138,15 +143,18 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     }
     let placed = match same_disk_keep(&parts, input, area, alignment) {
         Some(kept) => kept,
-        None => {
-            let sizes = match input.mode {
-                LayoutMode::Keep => parts.iter().map(|p| p.size).collect(),
-                LayoutMode::Proportional => {
-                    fit::proportional_sizes(&parts, input, area, alignment)?
-                }
-            };
-            fit::place(&parts, &sizes, input.mode, input, area, alignment)?
-        }
+        None => match keep_named_starts(&parts, input, area, alignment) {
+            Some(kept) => kept,
+            None => {
+                let sizes = match input.mode {
+                    LayoutMode::Keep => parts.iter().map(|p| p.size).collect(),
+                    LayoutMode::Proportional => {
+                        fit::proportional_sizes(&parts, input, area, alignment)?
+                    }
+                };
+                fit::place(&parts, &sizes, input.mode, input, area, alignment)?
+            }
+        },
     };
     if input.table == TableFlavour::Mbr {
         check_mbr_limits(&placed, input.target_sector)?;
@@ -179,6 +187,38 @@ fn same_disk_keep(
     }
     let sizes: Vec<u64> = parts.iter().map(|p| p.size).collect();
     fit::place(parts, &sizes, LayoutMode::Keep, input, area, alignment).ok()
+}
+
+/// A proportional layout in which every partition in front of the last one with
+/// `keep_start` keeps its size (unless `--size` names it), so the starts that Windows'
+/// BCD records stay valid; the partitions from there on take the growth or the
+/// shrink. None when there is nothing to keep or the target cannot hold it that way
+/// (then the starts move and the restore rewrites the BCD).
+fn keep_named_starts(
+    parts: &[&PartIn],
+    input: &PlanInput,
+    area: fit::Area,
+    alignment: u64,
+) -> Option<Vec<PartOut>> {
+    if input.mode != LayoutMode::Proportional {
+        return None;
+    }
+    let last = parts.iter().rposition(|p| p.keep_start)?;
+    let pinned: Vec<PartIn> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut q = (*p).clone();
+            if i < last && !input.sizes.contains_key(&p.number) {
+                q.min_size = q.size;
+                q.can_grow = false;
+            }
+            q
+        })
+        .collect();
+    let refs: Vec<&PartIn> = pinned.iter().collect();
+    let sizes = fit::proportional_sizes(&refs, input, area, alignment).ok()?;
+    fit::place(&refs, &sizes, input.mode, input, area, alignment).ok()
 }
 
 fn check_sectors(input: &PlanInput) -> Result<(), PlanError> {

@@ -1,5 +1,6 @@
 //! Partition roles decide which partitions scale with the disk. Boot and system
-//! partitions (ESP, BIOS-boot, MSR, recovery) and swap keep their size, as
+//! partitions (ESP, BIOS-boot, MSR, recovery, Windows' System Reserved) and swap keep
+//! their size, as
 //! Clonezilla's `-k1` does, because nothing gains from a bigger one and firmware or
 //! Windows may care about their size.
 
@@ -13,6 +14,9 @@ pub enum Role {
     BiosBoot,
     Msr,
     Recovery,
+    /// Windows' boot partition on MBR disks ("System Reserved": bootmgr and the BCD,
+    /// without Windows itself), found from its files, not its type byte.
+    WindowsBoot,
     Swap,
     Extended,
     Data,

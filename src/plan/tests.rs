@@ -14,6 +14,7 @@ fn part(number: u32, start: u64, size: u64, role: Role, min: u64) -> PartIn {
         can_grow: true,
         max_target_sector: None,
         logical: false,
+        keep_start: false,
     }
 }
 
@@ -362,4 +363,61 @@ fn larger_disk_never_shrinks_and_fills_to_the_last_usable_lba() {
         assert_eq!(last.new_start + last.new_size, area.end, "+{extra}");
         assert_eq!(last.action, Action::Grow, "+{extra}");
     }
+}
+
+/// A Windows BIOS/MBR disk: 500 MiB System Reserved (bootmgr, BCD), D: data, C:
+/// Windows, the BCD naming System Reserved and C: by their starts.
+fn windows_mbr(target: u64) -> PlanInput {
+    let mut input = gpt_input(target);
+    input.table = TableFlavour::Mbr;
+    input.partitions = vec![
+        part(1, MIB, 500 * MIB, Role::WindowsBoot, 30 * MIB),
+        part(2, 501 * MIB, 4 * GIB, Role::Data, GIB),
+        part(3, 501 * MIB + 4 * GIB, 15 * GIB, Role::Data, 5 * GIB),
+    ];
+    input.partitions[0].keep_start = true;
+    input.partitions[2].keep_start = true;
+    input
+}
+
+#[test]
+fn windows_boot_partition_and_bcd_starts_stay() {
+    for target in [30 * GIB, 12 * GIB] {
+        let input = windows_mbr(target);
+        let plan = plan(&input).unwrap();
+        check_invariants(&input, &plan);
+        let sys = plan.get(1).unwrap();
+        assert_eq!((sys.new_start, sys.new_size), (MIB, 500 * MIB), "{target}");
+        // D: sits in front of C:, so it keeps its size and C: its start; C: takes
+        // the whole growth or shrink.
+        let d = plan.get(2).unwrap();
+        assert_eq!((d.new_start, d.new_size), (501 * MIB, 4 * GIB), "{target}");
+        let c = plan.get(3).unwrap();
+        assert_eq!(c.new_start, 501 * MIB + 4 * GIB, "{target}");
+        let want = if target > 20 * GIB {
+            Action::Grow
+        } else {
+            Action::Shrink
+        };
+        assert_eq!(c.action, want, "{target}");
+    }
+}
+
+#[test]
+fn bcd_start_moves_only_when_the_target_cannot_keep_it() {
+    // 8 GiB cannot hold System Reserved + D: at 4 GiB + C:'s 5 GiB minimum: D: shrinks
+    // and C: moves (the restore then rewrites the BCD).
+    let input = windows_mbr(8 * GIB);
+    let plan = plan(&input).unwrap();
+    check_invariants(&input, &plan);
+    assert_eq!(plan.get(1).unwrap().new_size, 500 * MIB);
+    assert_eq!(plan.get(2).unwrap().action, Action::Shrink);
+    assert!(plan.get(3).unwrap().new_start < 501 * MIB + 4 * GIB);
+    // Without BCD starts to keep, D: and C: share the space as before.
+    let mut free = windows_mbr(30 * GIB);
+    for p in &mut free.partitions {
+        p.keep_start = false;
+    }
+    let shared = super::plan(&free).unwrap();
+    assert_eq!(shared.get(2).unwrap().action, Action::Grow);
 }
