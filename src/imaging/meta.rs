@@ -46,6 +46,9 @@ pub struct WindowsBoot {
     /// a data partition, not a "System Reserved" one.
     pub has_windows_dir: bool,
     pub bcd: Vec<BcdDeviceRef>,
+    /// Why the BCD could not be decoded, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl PartitionMeta {

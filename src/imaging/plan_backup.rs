@@ -169,7 +169,15 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
         {
             let part: Arc<dyn BlockDevice + '_> = Arc::new(Window::new(dev, offset, len)?);
             match read_windows_boot(part, sig) {
-                Ok(found) => meta.windows_boot = found,
+                Ok(found) => {
+                    if let Some(why) = found.as_ref().and_then(|w| w.unreadable.as_ref()) {
+                        warnings.push(format!(
+                            "partition {}: its Windows boot store (\\Boot\\BCD) could not be read ({why}); the partition keeps its size, but a restore cannot rewrite the BCD if a Windows partition has to move",
+                            p.number
+                        ));
+                    }
+                    meta.windows_boot = found;
+                }
                 Err(e) => warnings.push(format!(
                     "partition {}: Windows boot store not read ({e}); a restore that moves Windows partitions may not boot",
                     p.number

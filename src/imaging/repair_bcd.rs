@@ -51,7 +51,9 @@ pub fn plan_lines(plan: &DiskRestorePlan, new_signature: Option<u32>) -> Vec<Str
             .map(|n| n.to_string())
             .collect();
         let resigned = new_signature.is_some_and(|s| w.bcd.iter().any(|r| r.signature != s));
-        lines.push(if w.bcd.is_empty() {
+        lines.push(if let Some(why) = &w.unreadable {
+            format!("partition {number}: Windows boot store could not be read at backup ({why}); it keeps its size, the BCD is left as it is")
+        } else if w.bcd.is_empty() {
             format!("partition {number}: Windows boot store names no partition of this disk; left as it is")
         } else if moved.is_empty() && !resigned {
             format!(
@@ -112,12 +114,15 @@ pub fn repair_bcd(
         };
         let mut moves = Vec::new();
         for r in &w.bcd {
-            let new_offset = new_start(plan, r.offset).ok_or_else(|| {
-                err(format!(
-                    "it names byte {}, where no partition of the image starts",
-                    r.offset
-                ))
-            })?;
+            // A stale entry (a partition deleted since) names no partition: Windows
+            // cannot use it either, so it is reported and left as it is.
+            let Some(new_offset) = new_start(plan, r.offset) else {
+                lines.push(format!(
+                    "partition {number}: BCD {} element {} names byte {}, where no partition starts; left as it is",
+                    r.object, r.element, r.offset
+                ));
+                continue;
+            };
             if new_offset != r.offset || r.signature != signature {
                 moves.push(Move { r, new_offset });
             }

@@ -43,8 +43,16 @@ pub fn read_windows_boot(
     let mut hive = Vec::new();
     fs.copy_to(BCD_PATH, &mut hive)?;
     let has_windows_dir = matches!(fs.stat("/Windows"), Ok(e) if e.kind == Kind::Dir);
+    // A store that does not decode (a hive left dirty by a crash, damage) still marks
+    // the partition as Windows' boot partition, so it keeps its size; which starts it
+    // names is then unknown, and the caller says so.
+    let (bcd, unreadable) = match bcd::device_refs(&hive, signature) {
+        Ok(refs) => (refs, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     Ok(Some(WindowsBoot {
         has_windows_dir,
-        bcd: bcd::device_refs(&hive, signature)?,
+        bcd,
+        unreadable,
     }))
 }
