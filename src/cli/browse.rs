@@ -50,7 +50,7 @@ pub enum Action {
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
-    let dev = ImageDevice::open(&repo, &a.image, &a.area)?;
+    let dev = Arc::new(ImageDevice::open(&repo, &a.image, &a.area)?);
     let lost: u64 = dev.unreadable().iter().map(|e| e.len).sum();
     if lost > 0 {
         eprintln!(
@@ -59,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             dev.unreadable().len()
         );
     }
-    let mut fs = browse::open(Arc::new(dev))?;
+    let mut fs = browse::open(dev.clone())?;
     match a.action {
         Action::Ls { path } => ls(fs.as_mut(), &path, a.json)?,
         Action::Cat { path } => {
@@ -82,7 +82,8 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 println!(
                     "{}",
                     serde_json::json!({ "event": "result", "files": n.files,
-                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes, "skipped": n.skipped })
+                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes, "skipped": n.skipped,
+                    "chunks_decoded": dev.chunks_decoded() })
                 );
             } else {
                 println!(
