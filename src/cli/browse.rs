@@ -82,23 +82,21 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 println!(
                     "{}",
                     serde_json::json!({ "event": "result", "files": n.files,
-                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes, "skipped": n.skipped,
-                    "chunks_decoded": dev.chunks_decoded() })
+                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes,
+                    "skipped": n.skipped, "chunks_decoded": dev.chunks_decoded() })
                 );
             } else {
                 println!(
-                    "copied {} file(s), {} dir(s), {} symlink(s), {} bytes to {}{}",
+                    "copied {} file(s), {} dir(s), {} symlink(s), {} bytes to {}",
                     n.files,
                     n.dirs,
                     n.links,
                     n.bytes,
                     dest.display(),
-                    if n.skipped.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; skipped special files: {}", n.skipped.join(", "))
-                    }
                 );
+                for s in &n.skipped {
+                    println!("skipped {}: {}", s.path, s.why);
+                }
             }
         }
     }
@@ -124,7 +122,19 @@ fn ls(fs: &mut dyn Browse, path: &str, json: bool) -> anyhow::Result<()> {
             .mtime_unix
             .and_then(|t| u64::try_from(t).ok())
             .map_or_else(|| "-".to_string(), super::time::utc_human);
-        println!("{:<7} {:>14} {}  {}", e.kind.word(), e.size, when, e.name);
+        let link = match (&e.target, &e.skip) {
+            (Some(t), None) => format!(" -> {t}"),
+            (Some(t), Some(why)) => format!(" -> {t}  ({why}: not made by get)"),
+            (None, Some(why)) => format!("  ({why}: not copied by get)"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<7} {:>14} {}  {}{link}",
+            e.kind.word(),
+            e.size,
+            when,
+            e.name
+        );
     }
     Ok(())
 }
@@ -135,7 +145,14 @@ struct Counts {
     dirs: u64,
     links: u64,
     bytes: u64,
-    skipped: Vec<String>,
+    skipped: Vec<Skipped>,
+}
+
+/// An entry `get` leaves out, and why.
+#[derive(serde::Serialize)]
+struct Skipped {
+    path: String,
+    why: String,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -180,6 +197,14 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
                 .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
             n.files += 1;
         }
+        Kind::Symlink if e.skip.is_some() => n.skipped.push(Skipped {
+            path: path.to_string(),
+            why: format!(
+                "link to {} ({})",
+                e.target.as_deref().unwrap_or("?"),
+                e.skip.unwrap_or_default()
+            ),
+        }),
         Kind::Symlink => {
             let target = fs.read_link(path)?;
             if std::fs::symlink_metadata(dest).is_ok() {
@@ -190,7 +215,10 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
                 .with_context(|| format!("creating symlink {}", dest.display()))?;
             n.links += 1;
         }
-        Kind::Other => n.skipped.push(path.to_string()),
+        Kind::Other => n.skipped.push(Skipped {
+            path: path.to_string(),
+            why: e.skip.unwrap_or_else(|| "a special file".into()),
+        }),
     }
     Ok(())
 }
