@@ -162,7 +162,19 @@ fn join(dir: &str, name: &str) -> String {
 /// Copies `path` to `dest`; a file goes through a temporary name so that a failure
 /// (a damaged chunk) leaves no half-written file behind.
 fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::Result<()> {
-    let e: Entry = fs.stat(path)?;
+    let e = fs.stat(path)?;
+    get_entry(fs, e, path, dest, n)
+}
+
+/// Copies `path`, which `e` describes: a directory's entries come with their
+/// listing, so they are not looked up again one by one.
+fn get_entry(
+    fs: &mut dyn Browse,
+    e: Entry,
+    path: &str,
+    dest: &Path,
+    n: &mut Counts,
+) -> anyhow::Result<()> {
     match e.kind {
         Kind::Dir => {
             match std::fs::create_dir(dest) {
@@ -173,7 +185,8 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
             }
             n.dirs += 1;
             for c in fs.list(path)? {
-                get(fs, &join(path, &c.name), &dest.join(&c.name), n)?;
+                let (p, d) = (join(path, &c.name), dest.join(&c.name));
+                get_entry(fs, c, &p, &d, n)?;
             }
         }
         Kind::File => {

@@ -9,12 +9,11 @@
 //! clusters, 4 KiB to 8 MiB). The earlier cache kept the last 4 chunks decoded, in
 //! the order they were decoded: every file's data pushed the MFT chunk out, so
 //! each file decoded the MFT, index and data chunks again. `browse get` of a 17 MB
-//! tree of 632 files decoded 637 chunks for 30 stored ones: 3.2 s of CPU in a
-//! debug build, against 0.26 s from ext4 (4 decodes), whose metadata sits
-//! together (issue 16: 10.2 s against 0.6 s). Counting held bytes instead of
-//! chunks lets many small chunks stay, and moving a hit to the back keeps the
-//! metadata every walk touches: 30 decodes, 0.39 s. The rest of the time of such a
-//! `get` is the kernel writing and syncing the 632 files, for both filesystems.
+//! tree of 632 files decoded 637 chunks for 30 stored ones: 3.9 s in a debug
+//! build, against 0.3 s from ext4 (4 decodes), whose metadata sits together
+//! (issue 16: 10.2 s against 0.6 s). Counting held bytes instead of chunks lets
+//! many small chunks stay, and moving a hit to the back keeps the metadata every
+//! walk touches: 30 decodes, 0.4 s (docs/BROWSE.md has the table).
 
 use super::id::ChunkId;
 use std::collections::VecDeque;
