@@ -1,7 +1,9 @@
 //! `ironclone browse` of an NTFS written by ntfs-3g, as a Linux user fills one: a
 //! tree of a few hundred files copied onto the FUSE mount, and links of every kind
 //! Windows and ntfs-3g make (Interix symlinks from `ln -s`, and reparse points set
-//! through ntfs-3g's `system.ntfs_reparse_data`: symlinks, junctions, WSL symlinks).
+//! through ntfs-3g's `system.ntfs_reparse_data`: symlinks, junctions, WSL symlinks),
+//! and entries that cannot be copied (a FIFO, a device, a WOF-compressed file, a
+//! junction whose reparse data is broken in the image).
 //!
 //! `browse get` must give back the same bytes, must decode each stored chunk at most
 //! once however many files it copies (the cost, counted without a clock), and must
@@ -133,6 +135,46 @@ fn make_links(mnt: &Path) {
     set_reparse(&mnt.join("lx"), LX_SYMLINK, &lx);
 }
 
+/// Entries `get` must skip: Interix FIFO and device (ntfs-3g's `mkfifo`, `mknod`),
+/// a file behind a WOF-compression reparse point (its data only Windows can read),
+/// and a junction whose reparse data `corrupt` breaks after unmounting.
+fn make_specials(mnt: &Path) {
+    let d5 = mnt.join("d5");
+    run("mkfifo", &[s(&d5.join("fifo"))]);
+    run("mknod", &[s(&d5.join("null")), "c", "1", "3"]);
+    std::fs::write(d5.join("wof.bin"), prng_bytes(5, 5000)).unwrap();
+    let wof: Vec<u8> = [1u32, 2, 3, 4]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    set_reparse(&d5.join("wof.bin"), 0x8000_0017, &wof);
+    std::fs::create_dir(d5.join("bad")).unwrap();
+    set_reparse(
+        &d5.join("bad"),
+        MOUNT_POINT,
+        &names_data(BAD_TARGET, "", None),
+    );
+}
+
+/// The broken junction's target: unique, so that its bytes can be found in the image.
+const BAD_TARGET: &str = "\\??\\C:\\corrupt-me";
+
+/// Sets the substitute name length of the junction to `BAD_TARGET` far past its
+/// reparse data, in the image (its MFT record holds the data resident).
+fn corrupt(img: &Path) {
+    let mut b = std::fs::read(img).unwrap();
+    let name = utf16(BAD_TARGET);
+    let at = b
+        .windows(name.len())
+        .position(|w| w == name.as_slice())
+        .expect("the junction's target in the image");
+    // Path buffer at 16 bytes into the reparse data; the length field at 10.
+    let len_at = at - 6;
+    assert!(len_at % 512 < 510, "not on a fixup");
+    b[len_at..len_at + 2].copy_from_slice(&0x4000u16.to_le_bytes());
+    std::fs::write(img, b).unwrap();
+}
+
 fn fixture() -> Fixture {
     let dir = tempfile::Builder::new()
         .prefix("ironclone-test-")
@@ -165,6 +207,7 @@ fn fixture() -> Fixture {
         let _m = Mount::new(&img, &mnt);
         run("cp", &["-r", &format!("{}/.", s(&tree)), s(&mnt)]);
         make_links(&mnt);
+        make_specials(&mnt);
         Vec::new()
     };
     // ntfs-3g reads reparse points it did not cache: the targets it resolves them to.
@@ -186,6 +229,7 @@ fn fixture() -> Fixture {
         }
         l
     };
+    corrupt(&img);
     let repo = root.join("repo");
     ok(
         &ironclone(&["backup", s(&img), s(&repo), "--name", "img"]),
@@ -278,6 +322,7 @@ fn browse_get_of_an_ntfs_tree_decodes_each_chunk_once_and_keeps_links_links() {
     assert_eq!(v["symlinks"], 6, "{v}");
     links_are_links(&f, &got, &v);
     ls_shows_links(&f);
+    specials_are_skipped(&f, &got, &v);
 }
 
 /// `p` with `.` and `..` taken out (lexically, as the links are relative).
@@ -370,7 +415,39 @@ fn ls_shows_links(f: &Fixture) {
     assert!(
         line.starts_with("symlink")
             && line.contains("junc_away -> D:\\Users\\Public")
-            && line.contains("not made by get"),
+            && line.contains("get skips it"),
         "{line}"
     );
+}
+
+/// FIFOs, devices, data behind other reparse points and malformed reparse data
+/// are listed as `other` with the reason, and `get` skips them, naming it.
+fn specials_are_skipped(f: &Fixture, got: &Path, v: &serde_json::Value) {
+    let out = browse(f, &["ls", "/d5", "--json"]);
+    let l: serde_json::Value = serde_json::from_str(&ok(&out, "browse ls /d5")).unwrap();
+    for (name, why) in [
+        ("fifo", "Interix FIFO"),
+        ("null", "Interix device"),
+        ("wof.bin", "0x80000017"),
+        ("bad", "substitute name"),
+    ] {
+        let e = l["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {l}"));
+        assert_eq!(e["kind"], "other", "{e}");
+        assert!(e["skip"].as_str().unwrap().contains(why), "{e}");
+        assert!(std::fs::symlink_metadata(got.join("d5").join(name)).is_err());
+        let path = format!("/d5/{name}");
+        assert!(
+            v["skipped"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["path"] == path && s["why"].as_str().unwrap().contains(why)),
+            "{path} not in {v}"
+        );
+    }
 }

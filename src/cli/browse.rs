@@ -124,8 +124,8 @@ fn ls(fs: &mut dyn Browse, path: &str, json: bool) -> anyhow::Result<()> {
             .map_or_else(|| "-".to_string(), super::time::utc_human);
         let link = match (&e.target, &e.skip) {
             (Some(t), None) => format!(" -> {t}"),
-            (Some(t), Some(why)) => format!(" -> {t}  ({why}: not made by get)"),
-            (None, Some(why)) => format!("  ({why}: not copied by get)"),
+            (Some(t), Some(why)) => format!(" -> {t}  (get skips it: {why})"),
+            (None, Some(why)) => format!("  (get skips it: {why})"),
             (None, None) => String::new(),
         };
         println!(

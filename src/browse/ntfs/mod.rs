@@ -9,7 +9,7 @@
 //! for Linux as ntfs-3g maps them (`link`). A file behind any other reparse point
 //! (deduplicated, WOF-compressed, a cloud placeholder) holds data only a Windows
 //! filter can read: it is listed as `other` with its tag and never copied, so that
-//! `get` cannot write wrong bytes.
+//! `get` cannot write wrong bytes; so are Interix FIFOs, sockets and devices.
 
 mod interix;
 mod link;
@@ -173,17 +173,21 @@ fn data_len(device: &str, path: &str, f: &NtfsFile, cur: &mut Cursor) -> Result<
     }
 }
 
-/// Whether `f` is a directory, a file, a link or something not to copy.
+/// Whether `f` is a directory, a file, a link or something not to copy. Malformed
+/// link data makes the entry `Other`, the decoder's error its reason: one bad
+/// record is named in the listing and skipped by `get`, rather than failing the
+/// listing of its whole directory (as ntfs-3g fails only that entry).
 fn classify(device: &str, path: &str, f: &NtfsFile, cur: &mut Cursor) -> Result<Node> {
-    let flags = f
-        .info()
-        .map(|i| i.file_attributes())
-        .unwrap_or(NtfsFileAttributeFlags::empty());
-    let bad = |e: &dyn std::fmt::Display| fs_err(device, path, e);
-    if flags.contains(NtfsFileAttributeFlags::REPARSE_POINT) {
+    use NtfsFileAttributeFlags as A;
+    let flags = f.info().map(|i| i.file_attributes()).unwrap_or(A::empty());
+    if flags.contains(A::REPARSE_POINT) {
         let ty = NtfsAttributeType::ReparsePoint;
         if let Some(b) = read_attr(device, path, f, cur, ty, reparse::MAX_LEN as u64)? {
-            return Ok(match reparse::decode(&b).map_err(|e| bad(&e))? {
+            let decoded = match reparse::decode(&b) {
+                Ok(r) => r,
+                Err(e) => return Ok(Node::Other(e.to_string())),
+            };
+            return Ok(match decoded {
                 Reparse::Symlink { substitute, print }
                 | Reparse::MountPoint { substitute, print } => {
                     Node::Link(link::from_windows(&substitute, &print))
@@ -200,18 +204,26 @@ fn classify(device: &str, path: &str, f: &NtfsFile, cur: &mut Cursor) -> Result<
     if f.is_directory() {
         return Ok(Node::Dir);
     }
-    if flags.contains(NtfsFileAttributeFlags::SYSTEM) {
-        let len = data_len(device, path, f, cur)?;
-        if (8..=interix::MAX_LEN).contains(&len) {
-            let ty = NtfsAttributeType::Data;
-            let data = read_attr(device, path, f, cur, ty, len)?.unwrap_or_default();
-            match interix::decode(&data).map_err(|e| bad(&e))? {
-                Some(interix::Interix::Symlink(t)) => return Ok(Node::Link(Target::Unix(t))),
-                Some(interix::Interix::Device) => {
-                    return Ok(Node::Other("an Interix device node".into()))
-                }
-                None => {}
+    if !flags.contains(A::SYSTEM) {
+        return Ok(Node::File);
+    }
+    let len = data_len(device, path, f, cur)?;
+    // ntfs-3g's rule: an empty SYSTEM file that is not HIDDEN is a FIFO, one of
+    // a single byte a socket.
+    if len <= 1 && !flags.contains(A::HIDDEN) {
+        let what = if len == 0 { "FIFO" } else { "socket" };
+        return Ok(Node::Other(format!("an Interix {what}")));
+    }
+    if (8..=interix::MAX_LEN).contains(&len) {
+        let ty = NtfsAttributeType::Data;
+        let data = read_attr(device, path, f, cur, ty, len)?.unwrap_or_default();
+        match interix::decode(&data) {
+            Ok(Some(interix::Interix::Symlink(t))) => return Ok(Node::Link(Target::Unix(t))),
+            Ok(Some(interix::Interix::Device)) => {
+                return Ok(Node::Other("an Interix device node".into()))
             }
+            Ok(None) => {}
+            Err(e) => return Ok(Node::Other(e.to_string())),
         }
     }
     Ok(Node::File)
