@@ -29,7 +29,7 @@ pub struct Args {
 
 #[derive(Subcommand)]
 pub enum Action {
-    /// List a directory (name, type, size, mtime), or describe one file.
+    /// List a directory (name, type, size, mtime, a link's target), or describe one file.
     Ls {
         /// Path inside the filesystem (default: the root).
         #[arg(default_value = "/")]
@@ -219,7 +219,10 @@ fn get_entry(
             ),
         }),
         Kind::Symlink => {
-            let target = fs.read_link(path)?;
+            let target = match e.target {
+                Some(t) => t,
+                None => fs.read_link(path)?,
+            };
             if std::fs::symlink_metadata(dest).is_ok() {
                 std::fs::remove_file(dest)
                     .with_context(|| format!("replacing {}", dest.display()))?;
