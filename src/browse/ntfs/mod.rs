@@ -100,10 +100,14 @@ fn find<'n>(
             return Ok(None);
         };
         let entry = found.map_err(|e| fs_err(device, path, e))?;
-        if let Some(key) = entry.key() {
-            let key = key.map_err(|e| fs_err(device, path, e))?;
-            stored.push(key.name().to_string_lossy());
-        }
+        // A found entry has a key; without one, the name asked for is the best we have.
+        stored.push(match entry.key() {
+            Some(key) => key
+                .map_err(|e| fs_err(device, path, e))?
+                .name()
+                .to_string_lossy(),
+            None => name.to_string(),
+        });
         file = entry
             .to_file(ntfs, cur)
             .map_err(|e| fs_err(device, path, e))?;
