@@ -287,6 +287,13 @@ fn browse_ext4_ntfs_fat_agree_with_reference_tools_and_damage_is_an_error() {
     );
     assert_eq!(std::fs::metadata(got.join("empty")).unwrap().len(), 0);
     assert!(got.join("a/b/c").is_dir());
+    // ls names a link's target, as `ls -l` does.
+    let text = String::from_utf8_lossy(&browse(&f, "p1", &["ls", "/"]).stdout).into_owned();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("symlink") && l.ends_with("  link -> a/b/c/small.txt")),
+        "{text}"
+    );
     // An existing destination is kept unless --force.
     let again = browse(
         &f,

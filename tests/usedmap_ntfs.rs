@@ -8,52 +8,7 @@ use fsfixture::*;
 use ironclone::device::{open_path, Access, MemDevice};
 use ironclone::usedmap::ntfs::{map_ntfs, NtfsError, WARN_DIRTY, WARN_HIBERNATED};
 use ironclone::usedmap::UsedMap;
-use std::path::{Path, PathBuf};
-
-/// An ntfs-3g FUSE mount run in the foreground (`no_detach`), so that dropping it can
-/// unmount and then wait for ntfs-3g to exit: only then is everything written to the
-/// image (a plain umount returns before a FUSE daemon has finished flushing).
-struct Mount(PathBuf, std::process::Child);
-
-impl Mount {
-    fn new(img: &Path, dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let child = std::process::Command::new("ntfs-3g")
-            .args(["-o", "no_detach"])
-            .arg(img)
-            .arg(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("required tool `ntfs-3g` cannot be run ({e})"));
-        let m = Mount(dir.to_path_buf(), child);
-        let want = format!(" {} ", dir.display());
-        for _ in 0..200 {
-            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            if info
-                .lines()
-                .any(|l| l.contains(&want) && l.contains(" - fuse"))
-            {
-                return m;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("ntfs-3g did not mount {} within 10 s", img.display());
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        // If the unmount fails (never mounted), stop our own ntfs-3g instead of waiting forever.
-        if !run_status("umount", &[self.0.to_str().unwrap()])
-            .status
-            .success()
-        {
-            let _ = self.1.kill();
-        }
-        let _ = self.1.wait();
-    }
-}
+use std::path::Path;
 
 fn mkntfs(img: &Path, size: u64, cluster: u64) {
     mkntfs_sector(img, size, 512, cluster);

@@ -48,6 +48,8 @@ fn entry(name: String, m: &Metadata) -> Entry {
         kind: kind(m.file_type()),
         size: m.len(),
         mtime_unix: Some(m.modified().seconds()),
+        target: None,
+        skip: None,
     }
 }
 
@@ -90,7 +92,11 @@ impl super::Browse for ExtFs {
             .fs
             .symlink_metadata(p.as_str())
             .map_err(|e| self.err(path, e))?;
-        Ok(entry(super::base_name(path), &m))
+        let mut e = entry(super::base_name(path), &m);
+        if e.kind == Kind::Symlink {
+            e.target = Some(self.read_link(path)?);
+        }
+        Ok(e)
     }
 
     fn list(&mut self, path: &str) -> Result<Vec<Entry>> {
@@ -107,7 +113,12 @@ impl super::Browse for ExtFs {
                 continue;
             }
             let m = de.metadata().map_err(|e| self.err(path, e))?;
-            out.push(entry(name, &m));
+            let mut e = entry(name, &m);
+            if e.kind == Kind::Symlink {
+                let p = format!("{}/{}", abs(path).trim_end_matches('/'), e.name);
+                e.target = Some(self.read_link(&p)?);
+            }
+            out.push(e);
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

@@ -44,6 +44,8 @@ fn entry(e: &DirEntry<Cursor<'static>>) -> Entry {
         kind: if e.is_dir() { Kind::Dir } else { Kind::File },
         size: if e.is_dir() { 0 } else { e.len() },
         mtime_unix: Some(unix(e.modified())),
+        target: None,
+        skip: None,
     }
 }
 
@@ -100,6 +102,8 @@ impl super::Browse for FatFs {
                 kind: Kind::Dir,
                 size: 0,
                 mtime_unix: None,
+                target: None,
+                skip: None,
             });
         };
         let dir = open_dir(&self.device, &self.fs, &parent.join("/"))?;

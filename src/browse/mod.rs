@@ -28,6 +28,16 @@ pub enum BrowseError {
     NotADirectory { device: String, path: String },
     #[error("{device}: {path}: not a regular file")]
     NotAFile { device: String, path: String },
+    #[error("{device}: {path}: not a symbolic link")]
+    NotALink { device: String, path: String },
+    /// A link Linux cannot follow (an NTFS junction onto another drive, ...).
+    #[error("{device}: {path}: link to {target} ({why}): it cannot be made here")]
+    LinkElsewhere {
+        device: String,
+        path: String,
+        target: String,
+        why: &'static str,
+    },
     #[error("{device}: {path}: {what}")]
     Fs {
         device: String,
@@ -72,6 +82,14 @@ pub struct Entry {
     pub size: u64,
     /// Last modification, seconds since the Unix epoch (UTC).
     pub mtime_unix: Option<i64>,
+    /// A symlink's target, as `get` makes it (or, when `skip` says it cannot be
+    /// made, as the filesystem stores it: `D:\Users` for an NTFS junction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Why `get` leaves this entry out (a link Linux cannot follow, data only
+    /// Windows can read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
 }
 
 /// A read-only filesystem. Paths are absolute or relative to the root, `/`-separated.

@@ -29,7 +29,7 @@ pub struct Args {
 
 #[derive(Subcommand)]
 pub enum Action {
-    /// List a directory (name, type, size, mtime), or describe one file.
+    /// List a directory (name, type, size, mtime, a link's target), or describe one file.
     Ls {
         /// Path inside the filesystem (default: the root).
         #[arg(default_value = "/")]
@@ -50,7 +50,7 @@ pub enum Action {
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
-    let dev = ImageDevice::open(&repo, &a.image, &a.area)?;
+    let dev = Arc::new(ImageDevice::open(&repo, &a.image, &a.area)?);
     let lost: u64 = dev.unreadable().iter().map(|e| e.len).sum();
     if lost > 0 {
         eprintln!(
@@ -59,7 +59,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             dev.unreadable().len()
         );
     }
-    let mut fs = browse::open(Arc::new(dev))?;
+    let mut fs = browse::open(dev.clone())?;
     match a.action {
         Action::Ls { path } => ls(fs.as_mut(), &path, a.json)?,
         Action::Cat { path } => {
@@ -82,22 +82,21 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 println!(
                     "{}",
                     serde_json::json!({ "event": "result", "files": n.files,
-                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes, "skipped": n.skipped })
+                    "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes,
+                    "skipped": n.skipped, "chunks_decoded": dev.chunks_decoded() })
                 );
             } else {
                 println!(
-                    "copied {} file(s), {} dir(s), {} symlink(s), {} bytes to {}{}",
+                    "copied {} file(s), {} dir(s), {} symlink(s), {} bytes to {}",
                     n.files,
                     n.dirs,
                     n.links,
                     n.bytes,
                     dest.display(),
-                    if n.skipped.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; skipped special files: {}", n.skipped.join(", "))
-                    }
                 );
+                for s in &n.skipped {
+                    println!("skipped {}: {}", s.path, s.why);
+                }
             }
         }
     }
@@ -123,7 +122,19 @@ fn ls(fs: &mut dyn Browse, path: &str, json: bool) -> anyhow::Result<()> {
             .mtime_unix
             .and_then(|t| u64::try_from(t).ok())
             .map_or_else(|| "-".to_string(), super::time::utc_human);
-        println!("{:<7} {:>14} {}  {}", e.kind.word(), e.size, when, e.name);
+        let link = match (&e.target, &e.skip) {
+            (Some(t), None) => format!(" -> {t}"),
+            (Some(t), Some(why)) => format!(" -> {t}  (get skips it: {why})"),
+            (None, Some(why)) => format!("  (get skips it: {why})"),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{:<7} {:>14} {}  {}{link}",
+            e.kind.word(),
+            e.size,
+            when,
+            e.name
+        );
     }
     Ok(())
 }
@@ -134,7 +145,14 @@ struct Counts {
     dirs: u64,
     links: u64,
     bytes: u64,
-    skipped: Vec<String>,
+    skipped: Vec<Skipped>,
+}
+
+/// An entry `get` leaves out, and why.
+#[derive(serde::Serialize)]
+struct Skipped {
+    path: String,
+    why: String,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -144,7 +162,19 @@ fn join(dir: &str, name: &str) -> String {
 /// Copies `path` to `dest`; a file goes through a temporary name so that a failure
 /// (a damaged chunk) leaves no half-written file behind.
 fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::Result<()> {
-    let e: Entry = fs.stat(path)?;
+    let e = fs.stat(path)?;
+    get_entry(fs, e, path, dest, n)
+}
+
+/// Copies `path`, which `e` describes: a directory's entries come with their
+/// listing, so they are not looked up again one by one.
+fn get_entry(
+    fs: &mut dyn Browse,
+    e: Entry,
+    path: &str,
+    dest: &Path,
+    n: &mut Counts,
+) -> anyhow::Result<()> {
     match e.kind {
         Kind::Dir => {
             match std::fs::create_dir(dest) {
@@ -155,7 +185,8 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
             }
             n.dirs += 1;
             for c in fs.list(path)? {
-                get(fs, &join(path, &c.name), &dest.join(&c.name), n)?;
+                let (p, d) = (join(path, &c.name), dest.join(&c.name));
+                get_entry(fs, c, &p, &d, n)?;
             }
         }
         Kind::File => {
@@ -179,8 +210,19 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
                 .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
             n.files += 1;
         }
+        Kind::Symlink if e.skip.is_some() => n.skipped.push(Skipped {
+            path: path.to_string(),
+            why: format!(
+                "link to {} ({})",
+                e.target.as_deref().unwrap_or("?"),
+                e.skip.unwrap_or_default()
+            ),
+        }),
         Kind::Symlink => {
-            let target = fs.read_link(path)?;
+            let target = match e.target {
+                Some(t) => t,
+                None => fs.read_link(path)?,
+            };
             if std::fs::symlink_metadata(dest).is_ok() {
                 std::fs::remove_file(dest)
                     .with_context(|| format!("replacing {}", dest.display()))?;
@@ -189,7 +231,10 @@ fn get(fs: &mut dyn Browse, path: &str, dest: &Path, n: &mut Counts) -> anyhow::
                 .with_context(|| format!("creating symlink {}", dest.display()))?;
             n.links += 1;
         }
-        Kind::Other => n.skipped.push(path.to_string()),
+        Kind::Other => n.skipped.push(Skipped {
+            path: path.to_string(),
+            why: e.skip.unwrap_or_else(|| "a special file".into()),
+        }),
     }
     Ok(())
 }

@@ -6,9 +6,11 @@
 //! index, its record CRC-checked, decompressed and its blake3 id checked, exactly as
 //! a restore does, so a damaged repository gives an error naming the image, area
 //! and byte, never wrong bytes. Bytes that were not backed up (free blocks) and zero
-//! chunks read as zeros, as they would after a restore. A few decoded chunks are
-//! kept, because filesystem readers come back to the same metadata again and again.
+//! chunks read as zeros, as they would after a restore. Decoded chunks are kept
+//! (`ChunkCache`, up to 64 MiB), because filesystem readers come back to the same
+//! metadata again and again.
 
+use super::chunk_cache::ChunkCache;
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::lock::ReadLock;
@@ -17,13 +19,19 @@ use super::pack::{self, RecordInfo};
 use super::Repository;
 use crate::device::{Access, BlockDevice, DeviceError};
 use crate::usedmap::ByteExtent;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Decoded chunks kept (8 MiB each by default).
-const CACHE_CHUNKS: usize = 4;
+/// Decoded bytes kept: 8 chunks of the default 8 MiB, so that the metadata a
+/// filesystem walk touches for every file (MFT, directory indexes, inode tables)
+/// stays decoded while file data streams past (why: repo/chunk_cache.rs). Browsing
+/// alone uses this; restore and verify read packs in order and keep nothing.
+const CACHE_BYTES: usize = 64 << 20;
+/// ...and never fewer than this many chunks of a repository with larger chunks.
+const CACHE_MIN_CHUNKS: usize = 4;
 
 /// A read-only view of one area of an image.
 pub struct ImageDevice {
@@ -37,7 +45,9 @@ pub struct ImageDevice {
     packs_dir: PathBuf,
     unreadable: Vec<ByteExtent>,
     files: Mutex<HashMap<PackId, Arc<File>>>,
-    cache: Mutex<VecDeque<(ChunkId, Arc<Vec<u8>>)>>,
+    cache: Mutex<ChunkCache>,
+    /// Chunks read from a pack and decoded so far (cache misses).
+    decoded: AtomicU64,
     _lock: ReadLock,
 }
 
@@ -89,7 +99,14 @@ impl ImageDevice {
             packs_dir: repo.packs_dir(),
             unreadable: a.unreadable.clone(),
             files: Mutex::new(HashMap::new()),
-            cache: Mutex::new(VecDeque::new()),
+            cache: Mutex::new(ChunkCache::new(
+                CACHE_BYTES.max(
+                    usize::try_from(m.chunk_size)
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(CACHE_MIN_CHUNKS),
+                ),
+            )),
+            decoded: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -98,6 +115,13 @@ impl ImageDevice {
     /// zeros here, as they do after a restore.
     pub fn unreadable(&self) -> &[ByteExtent] {
         &self.unreadable
+    }
+
+    /// How many chunks were read from the packs and decoded so far: every other
+    /// read was served from the cache. Lets tests and `browse --json` show the cost
+    /// of a walk without timing it.
+    pub fn chunks_decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
     }
 
     fn fail(&self, offset: u64, len: u64, what: String) -> DeviceError {
@@ -126,9 +150,9 @@ impl ImageDevice {
     /// The decoded bytes of chunk `c` (from the cache or the pack).
     fn chunk(&self, c: &ChunkRef, id: ChunkId) -> std::result::Result<Arc<Vec<u8>>, DeviceError> {
         let clen = u64::from(c.len);
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((_, data)) = cache.iter().find(|(k, _)| *k == id) {
-                return Ok(data.clone());
+        if let Ok(mut cache) = self.cache.lock() {
+            if let Some(data) = cache.get(&id) {
+                return Ok(data);
             }
         }
         let what = |w: String| {
@@ -167,11 +191,9 @@ impl ImageDevice {
         let data =
             pack::decode_chunk(rec, &stored).map_err(|e| self.fail(c.offset, clen, what(e)))?;
         let data = Arc::new(data);
+        self.decoded.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CHUNKS {
-                cache.pop_front();
-            }
-            cache.push_back((id, data.clone()));
+            cache.insert(id, data.clone());
         }
         Ok(data)
     }

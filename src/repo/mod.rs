@@ -7,6 +7,7 @@
 
 mod backup;
 mod bufpool;
+mod chunk_cache;
 mod compress;
 mod config;
 mod error;
