@@ -369,9 +369,13 @@ fn garbage_gives_errors_not_panics() {
     for (what, m) in mutations {
         let mut v = base.clone();
         m(&mut v);
-        let r = map_ext(&MemDevice::from_vec(v, 512));
-        assert!(r.is_err(), "{what}: expected an error, got {r:?}");
-        eprintln!("{what}: {}", r.unwrap_err());
+        // A primary superblock that fails validation is never trusted: the map comes
+        // from the backup superblock (and says so) or it is an error.
+        match map_ext(&MemDevice::from_vec(v, 512)) {
+            Ok(m) if m.primary_lost.is_some() => eprintln!("{what}: {}", m.warnings[0]),
+            Ok(m) => panic!("{what}: expected an error or the backup, got {m:?}"),
+            Err(e) => eprintln!("{what}: {e}"),
+        }
     }
     assert!(map_ext(&MemDevice::from_vec(base, 512)).is_ok());
 }

@@ -33,6 +33,8 @@ pub struct Superblock {
     pub s_clusters_per_group: u32,
     pub s_inodes_per_group: u32,
     pub s_state: u16,
+    /// The group this copy sits in: 0 in the primary, the group number in a backup.
+    pub s_block_group_nr: u16,
     pub s_rev_level: u32,
     pub s_inode_size: u16,
     pub s_feature_compat: u32,
@@ -98,6 +100,7 @@ impl Superblock {
             s_clusters_per_group: le32(b, 0x24),
             s_inodes_per_group: le32(b, 0x28),
             s_state: le16(b, 0x3A),
+            s_block_group_nr: le16(b, 0x5A),
             s_rev_level: le32(b, 0x4C),
             s_inode_size: le16(b, 0x58),
             s_feature_compat: le32(b, 0x5C),

@@ -1,0 +1,364 @@
+//! A filesystem whose primary superblock (ext4) or boot sector (NTFS, FAT32) is
+//! unreadable (EIO injected by the fault device) or zeroed is still backed up by its
+//! used blocks, read through the backup copy; the loss is said in the backup's output
+//! and kept in the manifest; the restore rebuilds the primary from the backup, and
+//! the result passes the filesystem's own checker, mounts (ext4, ntfs-3g) or reads
+//! (mtools) and holds the same files.
+
+mod common;
+
+use common::{path_str, require_tool, run, run_status, sparse, tempdir, Rng};
+use ironclone::imaging::meta::partition_meta;
+use ironclone::repo::Repository;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MIB: u64 = 1 << 20;
+/// The partition starts at 1 MiB.
+const PART: u64 = MIB;
+const BIN: &str = env!("CARGO_BIN_EXE_ironclone");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fs {
+    Ext4,
+    Ntfs,
+    Fat32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Damage {
+    /// Reads of the primary's sector fail with EIO.
+    Unreadable,
+    /// The primary's sector reads as zeros.
+    Zeroed,
+}
+
+struct Case {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    disk: PathBuf,
+    part_len: u64,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+fn files(seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut rng = Rng::new(seed);
+    (0..6)
+        .map(|i| {
+            let len = 1000 + rng.below(2 * MIB) as usize;
+            let mut v = vec![0u8; len];
+            rng.fill(&mut v);
+            (format!("file{i}.bin"), v)
+        })
+        .collect()
+}
+
+/// Unmounts on drop, so a failing assertion never leaves a mount behind.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Mounts `img` (a file holding one filesystem) read-write or read-only.
+fn mount(fs: Fs, img: &Path, at: &Path, ro: bool) -> Mounted {
+    std::fs::create_dir_all(at).unwrap();
+    let opt = if ro { "ro" } else { "rw" };
+    match fs {
+        Fs::Ext4 => run(
+            "mount",
+            &["-o", &format!("loop,{opt}"), path_str(img), path_str(at)],
+        ),
+        Fs::Ntfs => run("ntfs-3g", &["-o", opt, path_str(img), path_str(at)]),
+        Fs::Fat32 => unreachable!("the host does not mount vfat; mtools reads it"),
+    };
+    Mounted(at.to_path_buf())
+}
+
+/// A disk image with an MBR and one partition at 1 MiB holding `fs` with files. The
+/// files are written after mkfs (ext4: through a mount), so the backup copies are as
+/// old as a real filesystem's: their counts and flags are stale.
+fn source(fs: Fs) -> Case {
+    let dir = tempdir();
+    let d = dir.path().to_path_buf();
+    let part_len = match fs {
+        Fs::Ext4 => 200 * MIB,
+        Fs::Ntfs => 64 * MIB,
+        Fs::Fat32 => 64 * MIB,
+    };
+    let part = sparse(&d, "part.img", part_len);
+    let files = files(part_len + fs as u64);
+    match fs {
+        Fs::Ext4 => {
+            // 4 KiB blocks: 2 groups, the backup superblock at block 32768.
+            run("mkfs.ext4", &["-q", "-F", "-b", "4096", path_str(&part)]);
+            let mnt = d.join("mnt");
+            let m = mount(fs, &part, &mnt, false);
+            std::fs::create_dir_all(mnt.join("sub")).unwrap();
+            for (name, data) in &files {
+                std::fs::write(mnt.join("sub").join(name), data).unwrap();
+            }
+            drop(m);
+        }
+        Fs::Ntfs => {
+            run("mkntfs", &["-Q", "-F", "-q", path_str(&part)]);
+            for (name, data) in &files {
+                let f = d.join(name);
+                std::fs::write(&f, data).unwrap();
+                run("ntfscp", &["-q", path_str(&part), path_str(&f), name]);
+            }
+        }
+        Fs::Fat32 => {
+            run(
+                "mkfs.fat",
+                &["-F", "32", "-s", "1", "-n", "PRIMLOST", path_str(&part)],
+            );
+            for (name, data) in &files {
+                let f = d.join(name);
+                std::fs::write(&f, data).unwrap();
+                run(
+                    "mcopy",
+                    &["-i", path_str(&part), path_str(&f), &format!("::/{name}")],
+                );
+            }
+        }
+    }
+    let disk = sparse(&d, "disk.img", part_len + 2 * MIB);
+    run_in_sfdisk(&disk, part_len, fs);
+    run(
+        "dd",
+        &[
+            &format!("if={}", path_str(&part)),
+            &format!("of={}", path_str(&disk)),
+            "bs=1M",
+            "seek=1",
+            "conv=notrunc,sparse",
+            "status=none",
+        ],
+    );
+    std::fs::remove_file(&part).unwrap();
+    Case {
+        _dir: dir,
+        dir: d,
+        disk,
+        part_len,
+        files,
+    }
+}
+
+fn run_in_sfdisk(disk: &Path, part_len: u64, fs: Fs) {
+    let ty = match fs {
+        Fs::Ext4 => "83",
+        Fs::Ntfs => "7",
+        Fs::Fat32 => "c",
+    };
+    let script = format!(
+        "label: dos\nstart=2048, size={}, type={ty}\n",
+        part_len / 512
+    );
+    common::run_in("sfdisk", &["-q", path_str(disk)], Some(&script));
+}
+
+/// The primary's sector, partition-relative.
+fn primary_sector(fs: Fs) -> u64 {
+    match fs {
+        Fs::Ext4 => 1024,
+        Fs::Ntfs | Fs::Fat32 => 0,
+    }
+}
+
+fn ironclone(args: &[&str], env: &[(&str, String)]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "ironclone {args:?} failed:\n{text}");
+    text
+}
+
+fn roundtrip(fs: Fs, damage: Damage) {
+    for t in [
+        "mkfs.ext4",
+        "e2fsck",
+        "mkntfs",
+        "ntfscp",
+        "ntfsfix",
+        "ntfs-3g",
+    ] {
+        require_tool(t);
+    }
+    for t in ["mkfs.fat", "fsck.fat", "mcopy", "sfdisk"] {
+        require_tool(t);
+    }
+    let c = source(fs);
+    let at = PART + primary_sector(fs);
+    let mut env = vec![];
+    match damage {
+        Damage::Unreadable => env.push(("IRONCLONE_FAULTS", format!("eio:{at}+512"))),
+        Damage::Zeroed => {
+            run(
+                "dd",
+                &[
+                    "if=/dev/zero",
+                    &format!("of={}", path_str(&c.disk)),
+                    "bs=512",
+                    &format!("seek={}", at / 512),
+                    "count=1",
+                    "conv=notrunc",
+                    "status=none",
+                ],
+            );
+        }
+    }
+    let repo = c.dir.join("repo");
+    let what = if fs == Fs::Ext4 {
+        "primary superblock"
+    } else {
+        "primary boot sector"
+    };
+
+    // The backup: said, recorded, and by used blocks rather than raw.
+    let out = ironclone(
+        &[
+            "backup",
+            path_str(&c.disk),
+            path_str(&repo),
+            "--name",
+            "img",
+        ],
+        &env,
+    );
+    assert!(out.contains(&format!("{what} (byte")), "{out}");
+    assert!(out.contains("is lost"), "{out}");
+    assert!(!out.contains("raw ("), "imaged raw:\n{out}");
+    let r = Repository::open(&repo).unwrap();
+    let m = r.load_manifest("img").unwrap();
+    let area = m.areas.iter().find(|a| a.name == "p1").unwrap();
+    let meta = partition_meta(&m, area).unwrap();
+    assert!(!meta.map.raw, "{:?}", meta.map);
+    let lost = meta
+        .map
+        .primary_lost
+        .as_ref()
+        .expect("primary_lost in the manifest");
+    assert_eq!(lost.offset, primary_sector(fs));
+    // ext4: group 1's copy (e2fsck -b 32768); NTFS: the partition's last sector;
+    // FAT32: BPB_BkBootSec = 6.
+    let backup = match fs {
+        Fs::Ext4 => 32768 * 4096,
+        Fs::Ntfs => c.part_len - 512,
+        Fs::Fat32 => 6 * 512,
+    };
+    assert_eq!(lost.backup_offset, backup, "{lost:?}");
+    let copied: u64 = area.extents.iter().map(|e| e.len).sum();
+    assert!(
+        copied * 2 < c.part_len,
+        "{copied} of {} bytes copied: not a used-block image",
+        c.part_len
+    );
+
+    // The restore onto a same-size disk rebuilds the primary.
+    let target = sparse(&c.dir, "target.img", c.part_len + 2 * MIB);
+    let out = ironclone(
+        &[
+            "restore",
+            path_str(&repo),
+            "img",
+            path_str(&target),
+            "--yes",
+            "--layout",
+            "keep",
+            "--no-repair",
+        ],
+        &[],
+    );
+    assert!(out.contains("rebuilt from its backup"), "{out}");
+    let part = c.dir.join("restored.img");
+    run(
+        "dd",
+        &[
+            &format!("if={}", path_str(&target)),
+            &format!("of={}", path_str(&part)),
+            "bs=1M",
+            "skip=1",
+            &format!("count={}", c.part_len / MIB),
+            "conv=sparse",
+            "status=none",
+        ],
+    );
+    check(fs, &c, &part, &out);
+}
+
+/// The restored filesystem passes its checker and holds the source's files.
+fn check(fs: Fs, c: &Case, part: &Path, log: &str) {
+    let mnt = c.dir.join("check");
+    let dir = match fs {
+        Fs::Ext4 => {
+            let (ok, out) = run_status("e2fsck", &["-fn", path_str(part)]);
+            assert!(ok, "e2fsck -fn after restore:\n{out}\n{log}");
+            "sub/"
+        }
+        Fs::Ntfs => {
+            let (ok, out) = run_status("ntfsfix", &["-n", path_str(part)]);
+            assert!(ok, "ntfsfix -n after restore:\n{out}\n{log}");
+            ""
+        }
+        Fs::Fat32 => {
+            let (ok, out) = run_status("fsck.fat", &["-n", path_str(part)]);
+            assert!(ok, "fsck.fat -n after restore:\n{out}\n{log}");
+            assert!(!out.contains("differ"), "fsck.fat -n:\n{out}");
+            for (name, data) in &c.files {
+                let out = Command::new("mcopy")
+                    .args(["-n", "-i", path_str(part), &format!("::/{name}"), "-"])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "mcopy {name}");
+                assert!(out.stdout == *data, "FAT32 {name} differs after restore");
+            }
+            return;
+        }
+    };
+    let _m = mount(fs, part, &mnt, true);
+    for (name, data) in &c.files {
+        let got = std::fs::read(mnt.join(dir).join(name)).unwrap();
+        assert!(got == *data, "{fs:?} {name} differs after restore");
+    }
+}
+
+#[test]
+fn ext4_primary_superblock_unreadable() {
+    roundtrip(Fs::Ext4, Damage::Unreadable);
+}
+
+#[test]
+fn ext4_primary_superblock_zeroed() {
+    roundtrip(Fs::Ext4, Damage::Zeroed);
+}
+
+#[test]
+fn ntfs_boot_sector_unreadable() {
+    roundtrip(Fs::Ntfs, Damage::Unreadable);
+}
+
+#[test]
+fn ntfs_boot_sector_zeroed() {
+    roundtrip(Fs::Ntfs, Damage::Zeroed);
+}
+
+#[test]
+fn fat32_boot_sector_unreadable() {
+    roundtrip(Fs::Fat32, Damage::Unreadable);
+}
+
+#[test]
+fn fat32_boot_sector_zeroed() {
+    roundtrip(Fs::Fat32, Damage::Zeroed);
+}
