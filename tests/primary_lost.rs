@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{path_str, require_tool, run, run_status, sparse, tempdir, Rng};
+use common::{path_str, require_tool, run, run_status, sfdisk_json, sparse, tempdir, Rng};
 use ironclone::imaging::meta::partition_meta;
 use ironclone::repo::Repository;
 use std::path::{Path, PathBuf};
@@ -184,7 +184,9 @@ fn ironclone(args: &[&str], env: &[(&str, String)]) -> String {
     text
 }
 
-fn roundtrip(fs: Fs, damage: Damage) {
+/// Damages the primary of a new source and backs it up; checks that the backup says
+/// so, records it and copied used blocks only. Returns the source and its repository.
+fn backed_up(fs: Fs, damage: Damage) -> (Case, PathBuf) {
     for t in [
         "mkfs.ext4",
         "e2fsck",
@@ -264,36 +266,50 @@ fn roundtrip(fs: Fs, damage: Damage) {
         "{copied} of {} bytes copied: not a used-block image",
         c.part_len
     );
+    (c, repo)
+}
 
-    // The restore onto a same-size disk rebuilds the primary.
-    let target = sparse(&c.dir, "target.img", c.part_len + 2 * MIB);
+/// Restores onto a disk of `size` bytes with `layout`, checks that the primary was
+/// rebuilt, and returns the restored partition copied out to a file, and the log.
+fn restore(c: &Case, repo: &Path, size: u64, layout: &str) -> (PathBuf, String) {
+    let target = sparse(&c.dir, &format!("target-{size}.img"), size);
     let out = ironclone(
         &[
             "restore",
-            path_str(&repo),
+            path_str(repo),
             "img",
             path_str(&target),
             "--yes",
             "--layout",
-            "keep",
+            layout,
             "--no-repair",
         ],
         &[],
     );
     assert!(out.contains("rebuilt from its backup"), "{out}");
-    let part = c.dir.join("restored.img");
+    let p1 = &sfdisk_json(&target)["partitiontable"]["partitions"][0];
+    let (start, sectors) = (p1["start"].as_u64().unwrap(), p1["size"].as_u64().unwrap());
+    let part = c.dir.join(format!("restored-{size}.img"));
     run(
         "dd",
         &[
             &format!("if={}", path_str(&target)),
             &format!("of={}", path_str(&part)),
-            "bs=1M",
-            "skip=1",
-            &format!("count={}", c.part_len / MIB),
+            "bs=512",
+            &format!("skip={start}"),
+            &format!("count={sectors}"),
             "conv=sparse",
             "status=none",
         ],
     );
+    std::fs::remove_file(&target).unwrap();
+    (part, out)
+}
+
+/// The restore onto a same-size disk rebuilds the primary.
+fn roundtrip(fs: Fs, damage: Damage) {
+    let (c, repo) = backed_up(fs, damage);
+    let (part, out) = restore(&c, &repo, c.part_len + 2 * MIB, "keep");
     check(fs, &c, &part, &out);
 }
 
@@ -361,4 +377,17 @@ fn fat32_boot_sector_unreadable() {
 #[test]
 fn fat32_boot_sector_zeroed() {
     roundtrip(Fs::Fat32, Damage::Zeroed);
+}
+
+/// Onto a smaller disk the primary is rebuilt in the scratch file before resize2fs
+/// shrinks it there; onto a larger one, on the target before resize2fs grows it.
+#[test]
+fn ext4_lost_primary_restored_shrunk_and_grown() {
+    let (c, repo) = backed_up(Fs::Ext4, Damage::Unreadable);
+    for (size, verb) in [(130 * MIB, "shrunk"), (300 * MIB, "grown")] {
+        let (part, out) = restore(&c, &repo, size, "proportional");
+        assert!(out.contains(&format!("ext4 {verb} from")), "{out}");
+        check(Fs::Ext4, &c, &part, &out);
+        std::fs::remove_file(&part).unwrap();
+    }
 }
