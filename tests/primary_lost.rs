@@ -29,7 +29,7 @@ enum Fs {
 enum Damage {
     /// Reads of the primary's sector fail with EIO.
     Unreadable,
-    /// The primary's sector reads as zeros.
+    /// The primary's sector reads as zeros (FAT32: its FSInfo sector too).
     Zeroed,
 }
 
@@ -213,7 +213,11 @@ fn backed_up(fs: Fs, damage: Damage) -> (Case, PathBuf) {
                     &format!("of={}", path_str(&c.disk)),
                     "bs=512",
                     &format!("seek={}", at / 512),
-                    "count=1",
+                    if fs == Fs::Fat32 {
+                        "count=2"
+                    } else {
+                        "count=1"
+                    },
                     "conv=notrunc",
                     "status=none",
                 ],

@@ -14,14 +14,16 @@
 //!   (clearing the UNINIT flags), recomputes bitmaps, counts and every metadata_csum
 //!   checksum, and writes the primary with `s_block_group_nr` 0.
 //! - NTFS and FAT32: the backup boot sector is a byte-for-byte copy of the primary, so
-//!   it is copied back (FAT32: also the FSInfo sector when its signatures are gone),
-//!   as ntfsfix and fsck.fat do.
+//!   it is copied back (FAT32: also the FSInfo sector when its signatures are gone,
+//!   with its free count recounted from the FAT), as ntfsfix and fsck.fat do.
 
 use super::ImagingError;
+use crate::bytes::put;
 use crate::device::{BlockDevice, Window};
 use crate::probe::FsKind;
 use crate::resize::{ext_rebuild_primary, LoopDevice};
-use crate::usedmap::fat::{backup::fsinfo_valid, Bpb};
+use crate::usedmap::fat::backup::{fsinfo_valid, FSI_FREE_COUNT, FSI_NXT_FREE};
+use crate::usedmap::fat::{free_clusters, Bpb};
 use crate::usedmap::ntfs::BootSector;
 use crate::usedmap::{map_filesystem, PrimaryLost};
 use std::path::Path;
@@ -129,10 +131,19 @@ fn copy_fat32(win: &dyn BlockDevice, lost: &PrimaryLost) -> Result<String, Imagi
     let backup_at = lost.backup_offset.saturating_add(at);
     let primary = win.read_vec(at, ss)?;
     if !fsinfo_valid(&primary) {
-        let copy = win.read_vec(backup_at, ss)?;
+        let mut copy = win.read_vec(backup_at, ss)?;
         if fsinfo_valid(&copy) {
+            // The backup's free count is that of the day it was written (mkfs.fat;
+            // mtools and the kernel update only the primary): recount it from the FAT,
+            // and leave the next-free hint unknown, as the specification allows.
+            let free = free_clusters(win, &bpb).map_err(|e| fail(lost, &e.to_string()))?;
+            let free = u32::try_from(free).unwrap_or(u32::MAX);
+            put(&mut copy, FSI_FREE_COUNT, &free.to_le_bytes());
+            put(&mut copy, FSI_NXT_FREE, &u32::MAX.to_le_bytes());
             win.write_at(at, &copy)?;
-            how.push_str(&format!(" and the backup FSInfo sector (byte {backup_at})"));
+            how.push_str(&format!(
+                " and the backup FSInfo sector (byte {backup_at}, free count recounted: {free})"
+            ));
         }
     }
     Ok(how)

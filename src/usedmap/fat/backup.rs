@@ -77,6 +77,10 @@ pub fn open(dev: &dyn BlockDevice) -> Result<(Bpb, Option<PrimaryLost>), FatErro
     Ok((bpb, Some(lost)))
 }
 
+/// Offsets of FSInfo's free-cluster count and next-free hint (0xFFFFFFFF: unknown).
+pub const FSI_FREE_COUNT: usize = 488;
+pub const FSI_NXT_FREE: usize = 492;
+
 /// True when `b` is an FSInfo sector: its three signatures are in place.
 pub fn fsinfo_valid(b: &[u8]) -> bool {
     le32(b, 0) == Some(0x4161_5252)

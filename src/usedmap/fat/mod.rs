@@ -33,6 +33,14 @@ pub enum FatError {
     },
 }
 
+/// Free clusters according to the first FAT: what FAT32's FSInfo `FSI_Free_Count`
+/// should say.
+pub fn free_clusters(dev: &dyn BlockDevice, bpb: &Bpb) -> Result<u64, FatError> {
+    let mut free = 0u64;
+    table::walk(dev, bpb, |_, e| free += u64::from(e == Entry::Free))?;
+    Ok(free)
+}
+
 /// Reads the used map of the FAT volume on `dev`.
 ///
 /// `block_size` is the cluster size; `used_bytes` = bytes before the data region
