@@ -270,6 +270,19 @@ fn backed_up(fs: Fs, damage: Damage) -> (Case, PathBuf) {
         "{copied} of {} bytes copied: not a used-block image",
         c.part_len
     );
+    // Browsing the image reads through a primary rebuilt in memory from the backup.
+    let dir = if fs == Fs::Ext4 { "/sub" } else { "" };
+    for (name, data) in &c.files {
+        let path = format!("{dir}/{name}");
+        let args = ["browse", path_str(&repo), "img", "p1", "cat", &path];
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "browse cat {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout == *data, "{fs:?}: browse cat {path} differs");
+    }
     (c, repo)
 }
 

@@ -18,11 +18,10 @@
 //!   with its free count recounted from the FAT), as ntfsfix and fsck.fat do.
 
 use super::ImagingError;
-use crate::bytes::put;
 use crate::device::{BlockDevice, Window};
 use crate::probe::FsKind;
 use crate::resize::{ext_rebuild_primary, LoopDevice};
-use crate::usedmap::fat::backup::{fsinfo_valid, FSI_FREE_COUNT, FSI_NXT_FREE};
+use crate::usedmap::fat::backup::fsinfo_from_backup;
 use crate::usedmap::fat::{free_clusters, Bpb};
 use crate::usedmap::ntfs::BootSector;
 use crate::usedmap::{map_filesystem, PrimaryLost};
@@ -113,38 +112,23 @@ fn fail(lost: &PrimaryLost, what: &str) -> ImagingError {
 }
 
 /// Copies the backup boot sector back, then the FSInfo sector if the primary one is
-/// no longer an FSInfo sector and its backup (at the same distance from the backup
-/// boot sector) is.
+/// no longer an FSInfo sector and its backup is, with its free count recounted from
+/// the FAT.
 fn copy_fat32(win: &dyn BlockDevice, lost: &PrimaryLost) -> Result<String, ImagingError> {
-    let ss = sector(lost)?;
-    let raw = win.read_vec(lost.backup_offset, ss)?;
+    let raw = win.read_vec(lost.backup_offset, sector(lost)?)?;
     let bpb = Bpb::parse(&raw).map_err(|e| fail(lost, &e.to_string()))?;
     win.write_at(lost.offset, &raw)?;
     let mut how = format!(
         "by copying the backup boot sector (byte {})",
         lost.backup_offset
     );
-    if bpb.fs_info == 0 || bpb.fs_info >= bpb.bk_boot_sec {
-        return Ok(how);
-    }
-    let at = bpb.fs_info.saturating_mul(lost.unit);
-    let backup_at = lost.backup_offset.saturating_add(at);
-    let primary = win.read_vec(at, ss)?;
-    if !fsinfo_valid(&primary) {
-        let mut copy = win.read_vec(backup_at, ss)?;
-        if fsinfo_valid(&copy) {
-            // The backup's free count is that of the day it was written (mkfs.fat;
-            // mtools and the kernel update only the primary): recount it from the FAT,
-            // and leave the next-free hint unknown, as the specification allows.
-            let free = free_clusters(win, &bpb).map_err(|e| fail(lost, &e.to_string()))?;
-            let free = u32::try_from(free).unwrap_or(u32::MAX);
-            put(&mut copy, FSI_FREE_COUNT, &free.to_le_bytes());
-            put(&mut copy, FSI_NXT_FREE, &u32::MAX.to_le_bytes());
-            win.write_at(at, &copy)?;
-            how.push_str(&format!(
-                " and the backup FSInfo sector (byte {backup_at}, free count recounted: {free})"
-            ));
-        }
+    let free = free_clusters(win, &bpb).map_err(|e| fail(lost, &e.to_string()))?;
+    let free = u32::try_from(free).unwrap_or(u32::MAX);
+    if let Some((at, fsinfo)) = fsinfo_from_backup(win, &bpb, lost, Some(free)) {
+        win.write_at(at, &fsinfo)?;
+        how.push_str(&format!(
+            " and the backup FSInfo sector (free count recounted from the FAT: {free})"
+        ));
     }
     Ok(how)
 }

@@ -17,7 +17,7 @@ pub use ext::{map_ext, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};
-pub use primary::PrimaryLost;
+pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};
 
 use serde::{Deserialize, Serialize};

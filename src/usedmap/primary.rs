@@ -7,6 +7,8 @@
 //! `fsck.fat` do; this record says so in the manifest, so that the person is told and
 //! a restore knows to rebuild the primary from that copy.
 
+use crate::device::BlockDevice;
+use crate::probe::FsKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,4 +50,39 @@ impl PrimaryLost {
             self.backup_offset
         )
     }
+}
+
+/// When the primary of the `kind` filesystem on `dev` is lost: the primary rebuilt in
+/// memory from the backup the map is read through, as (byte offset, bytes) patches.
+/// Readers that need it in place (browsing an image) read through them; the restore
+/// rebuilds it on disk instead (`imaging::rebuild_primary`), where ext's counts are
+/// corrected too. ext: the backup superblock with `s_block_group_nr` 0 and its
+/// checksum recomputed; NTFS and FAT32: the backup sector as it is (FAT32: with the
+/// FSInfo sector when that was lost too, its free count unknown).
+pub fn primary_from_backup(dev: &dyn BlockDevice, kind: FsKind) -> Vec<(u64, Vec<u8>)> {
+    match kind {
+        k if k.is_ext() => super::ext::primary_from_backup(dev).into_iter().collect(),
+        FsKind::Ntfs => super::ntfs::backup::open(dev)
+            .ok()
+            .and_then(|(_, lost)| copy(dev, lost?))
+            .into_iter()
+            .collect(),
+        FsKind::Fat32 => match super::fat::backup::open(dev) {
+            Ok((bpb, Some(lost))) => copy(dev, lost.clone())
+                .into_iter()
+                .chain(super::fat::backup::fsinfo_from_backup(
+                    dev, &bpb, &lost, None,
+                ))
+                .collect(),
+            _ => vec![],
+        },
+        _ => vec![],
+    }
+}
+
+fn copy(dev: &dyn BlockDevice, lost: PrimaryLost) -> Option<(u64, Vec<u8>)> {
+    let raw = dev
+        .read_vec(lost.backup_offset, usize::try_from(lost.len).ok()?)
+        .ok()?;
+    Some((lost.offset, raw))
 }

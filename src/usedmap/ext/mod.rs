@@ -19,6 +19,7 @@ mod superblock;
 pub use error::ExtError;
 pub use superblock::Superblock;
 
+use crate::bytes::put;
 use crate::device::BlockDevice;
 use crate::usedmap::{ExtentBuilder, PrimaryLost, UsedMap};
 use group_desc::GroupDesc;
@@ -137,6 +138,21 @@ fn open_superblock(
         unit: c.block_size,
     };
     Ok((sb, c.group, Some(lost)))
+}
+
+/// When the primary superblock is lost: the backup superblock made into a primary
+/// (`s_block_group_nr` 0, the metadata_csum checksum recomputed) and its offset. Its
+/// counts stay those of the backup, which readers ignore.
+pub(crate) fn primary_from_backup(dev: &dyn BlockDevice) -> Option<(u64, Vec<u8>)> {
+    let (sb, _, lost) = open_superblock(dev).ok()?;
+    lost?;
+    let mut raw = sb.raw.clone();
+    put(&mut raw, superblock::BLOCK_GROUP_NR_OFFSET, &[0, 0]);
+    if sb.metadata_csum() {
+        let c = csum::crc32c_raw(!0, raw.get(..superblock::CHECKSUM_OFFSET)?);
+        put(&mut raw, superblock::CHECKSUM_OFFSET, &c.to_le_bytes());
+    }
+    Some((SUPERBLOCK_OFFSET, raw))
 }
 
 /// Maps an ext2/3/4 filesystem that starts at byte 0 of `dev`.

@@ -10,7 +10,7 @@
 
 use super::bpb::{Bpb, FatType};
 use super::FatError;
-use crate::bytes::le32;
+use crate::bytes::{le32, put};
 use crate::device::BlockDevice;
 use crate::usedmap::PrimaryLost;
 
@@ -78,8 +78,44 @@ pub fn open(dev: &dyn BlockDevice) -> Result<(Bpb, Option<PrimaryLost>), FatErro
 }
 
 /// Offsets of FSInfo's free-cluster count and next-free hint (0xFFFFFFFF: unknown).
-pub const FSI_FREE_COUNT: usize = 488;
-pub const FSI_NXT_FREE: usize = 492;
+const FSI_FREE_COUNT: usize = 488;
+const FSI_NXT_FREE: usize = 492;
+const UNKNOWN: u32 = u32::MAX;
+
+/// When the primary FSInfo sector is no longer one (lost with the boot sector) and
+/// its backup (as far after the backup boot sector as the primary is after sector 0)
+/// is: the backup's bytes to put at the primary's offset. The backup's free count and
+/// next-free hint are those of mkfs.fat's day (mtools and the kernel update only the
+/// primary), so the count is set to `free` (`None`: unknown) and the hint to unknown,
+/// as the specification allows.
+pub fn fsinfo_from_backup(
+    dev: &dyn BlockDevice,
+    bpb: &Bpb,
+    lost: &PrimaryLost,
+    free: Option<u32>,
+) -> Option<(u64, Vec<u8>)> {
+    if bpb.fs_info == 0 || bpb.fs_info >= bpb.bk_boot_sec {
+        return None;
+    }
+    let len = usize::try_from(bpb.byts_per_sec).ok()?;
+    let at = bpb.fs_info.checked_mul(bpb.byts_per_sec)?;
+    if fsinfo_valid(&dev.read_vec(at, len).ok()?) {
+        return None;
+    }
+    let mut copy = dev
+        .read_vec(lost.backup_offset.checked_add(at)?, len)
+        .ok()?;
+    if !fsinfo_valid(&copy) {
+        return None;
+    }
+    put(
+        &mut copy,
+        FSI_FREE_COUNT,
+        &free.unwrap_or(UNKNOWN).to_le_bytes(),
+    );
+    put(&mut copy, FSI_NXT_FREE, &UNKNOWN.to_le_bytes());
+    Some((at, copy))
+}
 
 /// True when `b` is an FSInfo sector: its three signatures are in place.
 pub fn fsinfo_valid(b: &[u8]) -> bool {
