@@ -2,10 +2,11 @@
 //!
 //! mkntfs and Windows make the volume one sector shorter than its partition and keep
 //! a copy of the boot sector in that last sector, at `number_of_sectors` ×
-//! `bytes_per_sector` (ntfs-3g's `ntfs_boot_sector_is_ntfs` checks both copies the
-//! same way, and ntfsfix rewrites a bad primary from it). With the primary gone the
-//! volume size is unknown, so the copy is looked for in the partition's last sector;
-//! it only counts if its own size field puts it exactly there.
+//! `bytes_per_sector`. With the primary gone the volume size is unknown, so the copy
+//! is looked for in the partition's last sector, the place ntfsfix tries first when
+//! it rewrites a bad primary ("Trying the alternate boot sector"); unlike ntfsfix,
+//! which then also tries other sizes and may rewrite the sector count, a copy here
+//! only counts if its own size field puts it exactly where it was found.
 
 use super::{BootSector, NtfsError};
 use crate::device::BlockDevice;
