@@ -15,7 +15,8 @@
 //!   checksum, and writes the primary with `s_block_group_nr` 0.
 //! - NTFS and FAT32: the backup boot sector is a byte-for-byte copy of the primary, so
 //!   it is copied back (FAT32: also the FSInfo sector when its signatures are gone,
-//!   with its free count recounted from the FAT), as ntfsfix and fsck.fat do.
+//!   with its free count recounted from the FAT), as ntfsfix does for NTFS; the
+//!   result is identical to its backup, which `fsck.fat -n` compares.
 
 use super::ImagingError;
 use crate::device::{BlockDevice, Window};

@@ -3,9 +3,10 @@
 //! ext, NTFS and FAT32 each keep a copy of the structure every other read depends
 //! on (ext: a superblock in group 1 and further groups, NTFS: the volume's last
 //! sector, FAT32: `BPB_BkBootSec`). When the primary is unreadable or holds no valid
-//! structure, the map is read through the copy, as `e2fsck -b`, `ntfsfix` and
-//! `fsck.fat` do; this record says so in the manifest, so that the person is told and
-//! a restore knows to rebuild the primary from that copy.
+//! structure, the map is read through the copy, as `e2fsck -b` and `ntfsfix` do (and
+//! as the FAT specification means the FAT32 copy to be used); this record says so in
+//! the manifest, so that the person is told and a restore knows to rebuild the
+//! primary from that copy.
 
 use crate::device::BlockDevice;
 use crate::probe::FsKind;

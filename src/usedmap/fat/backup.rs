@@ -3,7 +3,8 @@
 //! FAT32 keeps a copy of its boot record at `BPB_BkBootSec`, which the Microsoft
 //! specification recommends and every formatter sets to 6 (mkfs.fat, Windows); with
 //! the primary gone that field cannot be read, so sector 6 is where the copy is looked
-//! for, as `fsck.fat` does. A copy only counts if it names itself (its `BPB_BkBootSec`
+//! for (`fsck.fat` only compares the copy with a readable primary; it does not recover
+//! from it). A copy only counts if it names itself (its `BPB_BkBootSec`
 //! is the sector it was found in) and the first FAT entry carries its media byte: a
 //! partition reused by another filesystem overwrites the FATs right after the reserved
 //! sectors, so an old boot record copy there is not taken for the volume.
