@@ -1,7 +1,7 @@
 //! Superblock probes against filesystems made by the real mkfs tools, checked
 //! against `blkid -p` (an independent implementation) for kind, label and UUID.
 
-use ironclone::device::{open_path, Access};
+use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::probe::{probe, FsKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -379,4 +379,38 @@ fn damaged_real_superblocks_never_panic() {
             let _ = probe(&MemDevice::from_vec(pristine[..cut.min(len)].to_vec(), 512));
         }
     }
+}
+
+/// mkfs.xfs over an ext4 leaves ext4's backup superblock in group 1 (checked here):
+/// the backup probes run only after every probe failed on the primaries, so the
+/// partition is the XFS that lives there now, never the old ext4 read through its
+/// backup; with the primary zeroed as well, the old ext4 is found through the backup.
+#[test]
+fn stale_ext_backup_never_outranks_the_filesystem_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("x.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let p = img.to_str().unwrap();
+    run("mkfs.ext4", &["-q", "-F", "-b", "4096", p]);
+    run("mkfs.xfs", &["-q", "-f", p]);
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let backup_magic = dev.read_vec(32768 * 4096 + 0x38, 2).unwrap();
+    assert_eq!(backup_magic, [0x53, 0xEF], "mkfs.xfs wiped the ext4 backup");
+    assert_eq!(probe(&dev).map(|i| i.kind), Some(FsKind::Xfs));
+    drop(dev);
+    run(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={p}"),
+            "bs=4096",
+            "count=1",
+            "conv=notrunc",
+        ],
+    );
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    assert_eq!(probe(&dev).map(|i| i.kind), Some(FsKind::Ext4));
 }

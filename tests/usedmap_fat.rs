@@ -170,9 +170,13 @@ fn fat_garbage_gives_errors() {
     for (name, f) in cases {
         let mut v = good.clone();
         f(&mut v);
-        let r = map(&v);
-        assert!(r.is_err(), "{name}: expected an error");
-        eprintln!("{name}: {}", r.unwrap_err());
+        // A FAT32 boot sector that fails validation is never trusted: the map comes
+        // from the backup boot sector (and says so) or it is an error.
+        match map(&v) {
+            Ok(m) if m.primary_lost.is_some() => eprintln!("{name}: {}", m.warnings[0]),
+            Ok(_) => panic!("{name}: expected an error or the backup"),
+            Err(e) => eprintln!("{name}: {e}"),
+        }
     }
     assert!(matches!(
         map(&good[..good.len() / 2]),

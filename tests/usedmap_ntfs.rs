@@ -311,13 +311,16 @@ fn ntfs_garbage_gives_errors() {
         v[runs..runs + 3].copy_from_slice(&[0x11, 0x00, 0x01])
     });
     for (name, v) in &cases {
-        let r = map(v);
-        assert!(
-            r.is_err(),
-            "{name}: expected an error, got {:?}",
-            r.map(|m| m.used_bytes)
-        );
-        eprintln!("{name}: {}", r.unwrap_err());
+        // A boot sector that fails validation is never trusted: the map comes from
+        // the backup boot sector (and says so) or it is an error.
+        match map(v) {
+            Ok(m) if m.primary_lost.is_some() => eprintln!("{name}: {}", m.warnings[0]),
+            Ok(m) => panic!(
+                "{name}: expected an error or the backup, got {}",
+                m.used_bytes
+            ),
+            Err(e) => eprintln!("{name}: {e}"),
+        }
     }
     // Truncated image: the volume claims more than the device holds.
     assert!(matches!(

@@ -131,6 +131,13 @@ fn copy_stream(
 /// Opens the filesystem on `dev`, or says why not.
 pub fn open(dev: Arc<dyn BlockDevice>) -> Result<Box<dyn Browse>> {
     let kind = crate::probe::probe(dev.as_ref()).map_or(FsKind::Unknown, |i| i.kind);
+    // A filesystem whose primary was lost is read through one rebuilt in memory.
+    let patches = crate::usedmap::primary_from_backup(dev.as_ref(), kind);
+    let dev: Arc<dyn BlockDevice> = if patches.is_empty() {
+        dev
+    } else {
+        Arc::new(crate::device::Patched::new(dev, patches))
+    };
     match kind {
         FsKind::Ext2 | FsKind::Ext3 | FsKind::Ext4 => Ok(Box::new(ext::ExtFs::open(dev)?)),
         FsKind::Ntfs => Ok(Box::new(ntfs::NtfsFs::open(dev)?)),

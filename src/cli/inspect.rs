@@ -40,6 +40,7 @@ fn describe_filesystem(dev: &dyn BlockDevice) -> Option<Value> {
         "copy_bytes": map.copy_bytes(),
         "raw": map.raw,
         "raw_reason": map.raw_reason,
+        "primary_lost": map.primary_lost,
         "warnings": map.warnings,
     }))
 }

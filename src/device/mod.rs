@@ -11,12 +11,14 @@ mod direct;
 mod error;
 mod file;
 mod memory;
+mod patched;
 mod window;
 
 pub use block::open_path;
 pub use error::DeviceError;
 pub use file::{start_file_writeback, FileDevice, DIRECT_ALIGN};
 pub use memory::MemDevice;
+pub use patched::Patched;
 pub use window::Window;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ mod error;
 pub mod meta;
 mod plan_backup;
 mod plan_restore;
+mod rebuild_primary;
 mod repair;
 mod repair_bcd;
 mod repair_nvram;

@@ -7,6 +7,7 @@
 //! partitions, table, grown filesystems and boot repairs written.
 
 use super::plan_restore::{DiskRestorePlan, PartTarget};
+use super::rebuild_primary::{rebuild_primary, Restored};
 use super::repair::{repair_boot, RepairOptions};
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
@@ -61,6 +62,8 @@ pub struct DiskRestoreReport {
 struct Staged {
     path: PathBuf,
     extents: Vec<crate::usedmap::ByteExtent>,
+    /// The report line of a lost primary rebuilt in the scratch file.
+    rebuilt: Option<String>,
 }
 
 impl Drop for Staged {
@@ -94,6 +97,7 @@ pub fn restore_disk(
     let mut staged: HashMap<String, Staged> = HashMap::new();
     for p in plan.parts.iter().filter(|p| p.shrinks()) {
         let s = stage_shrink(repo, plan, p, opts, progress)?;
+        report.steps.extend(s.rebuilt.clone());
         report.steps.push(format!(
             "partition {}: {} shrunk from {} to {} bytes (staged in {})",
             p.meta.partition.as_ref().map_or(0, |q| q.number),
@@ -141,6 +145,21 @@ pub fn restore_disk(
             .steps
             .push("the source was damaged; these ranges were restored as zeros:".into());
         report.steps.extend(damage);
+    }
+
+    // 2b. The primaries the source had lost, rebuilt from their backups before
+    //    anything (a resize, the boot repair) needs them.
+    for p in plan.parts.iter().filter(|p| !staged.contains_key(&p.area)) {
+        if let Some(lost) = &p.meta.map.primary_lost {
+            let at = Restored {
+                dev: target,
+                path: target_path,
+                offset: p.new_offset,
+                len: p.new_size,
+            };
+            let line = rebuild_primary(&at, p.kind, lost)?;
+            report.steps.push(format!("{}: {line}", part_name(p)));
+        }
     }
 
     // 3. The partition table, fitted to the target.
@@ -209,6 +228,16 @@ pub fn restore_disk(
     Ok(report)
 }
 
+/// "partition 2", or "the disk's filesystem" when there is no table.
+fn part_name(p: &PartTarget) -> String {
+    p.meta
+        .partition
+        .as_ref()
+        .map_or("the disk's filesystem".into(), |q| {
+            format!("partition {}", q.number)
+        })
+}
+
 fn stage_shrink(
     repo: &Repository,
     plan: &DiskRestorePlan,
@@ -242,6 +271,7 @@ fn stage_shrink(
     let mut staged = Staged {
         path: path.clone(),
         extents: vec![],
+        rebuilt: None,
     };
     {
         let dev = open_path(&path, Access::ReadWrite)?;
@@ -259,6 +289,20 @@ fn stage_shrink(
             },
             progress,
         )?;
+    }
+    if let Some(lost) = &p.meta.map.primary_lost {
+        let dev = open_path(&path, Access::ReadWrite)?;
+        let at = Restored {
+            dev: &dev,
+            path: &path,
+            offset: 0,
+            len: p.old_size,
+        };
+        staged.rebuilt = Some(format!(
+            "{}: {}",
+            part_name(p),
+            rebuild_primary(&at, p.kind, lost)?
+        ));
     }
     let min = resize::min_size(p.kind, &path)?.unwrap_or(p.old_size);
     if min > p.new_size {

@@ -19,15 +19,24 @@ const EXT3_INCOMPAT_SUPP: u32 = 0x0002 | 0x0004 | 0x0010;
 const EXT3_RO_COMPAT_SUPP: u32 = 0x0001 | 0x0002 | 0x0004;
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    let sb = read(dev, SB_OFFSET, 1024)?;
-    if !has(&sb, 0x38, &EXT4_SUPER_MAGIC) {
+    from_superblock(&read(dev, SB_OFFSET, 1024)?)
+}
+
+/// The same, from the first good backup superblock (the primary is lost).
+pub(crate) fn probe_backup(dev: &dyn BlockDevice) -> Option<FsInfo> {
+    let (sb, _) = crate::usedmap::ext::backup::find(dev)?;
+    from_superblock(&sb.raw)
+}
+
+fn from_superblock(sb: &[u8]) -> Option<FsInfo> {
+    if !has(sb, 0x38, &EXT4_SUPER_MAGIC) {
         return None;
     }
-    let s_inodes_count = le32(&sb, 0x00)?;
-    let s_log_block_size = le32(&sb, 0x18)?;
-    let s_blocks_per_group = le32(&sb, 0x20)?;
-    let s_inodes_per_group = le32(&sb, 0x28)?;
-    let s_rev_level = le32(&sb, 0x4C)?;
+    let s_inodes_count = le32(sb, 0x00)?;
+    let s_log_block_size = le32(sb, 0x18)?;
+    let s_blocks_per_group = le32(sb, 0x20)?;
+    let s_inodes_per_group = le32(sb, 0x28)?;
+    let s_rev_level = le32(sb, 0x4C)?;
     // Block sizes run from 1 KiB (0) to 64 KiB (6); anything else is not a superblock.
     if s_log_block_size > 6
         || s_inodes_count == 0
@@ -37,9 +46,9 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     {
         return None;
     }
-    let compat = le32(&sb, 0x5C)?;
-    let incompat = le32(&sb, 0x60)?;
-    let ro_compat = le32(&sb, 0x64)?;
+    let compat = le32(sb, 0x5C)?;
+    let incompat = le32(sb, 0x60)?;
+    let ro_compat = le32(sb, 0x64)?;
     if incompat & INCOMPAT_JOURNAL_DEV != 0 {
         // An external journal device holds no files.
         return None;
@@ -53,7 +62,7 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     };
     Some(FsInfo {
         kind,
-        label: label_from_bytes(&array::<16>(&sb, 0x78)?),
-        uuid: uuid_string(array::<16>(&sb, 0x68)?),
+        label: label_from_bytes(&array::<16>(sb, 0x78)?),
+        uuid: uuid_string(array::<16>(sb, 0x68)?),
     })
 }

@@ -18,20 +18,29 @@ const DIR_ENTRY_FREE: u8 = 0xE5;
 const MAX_ROOT_SCAN: u64 = 64 << 10;
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    let bs = read(dev, 0, 512)?;
-    let jump = u8_at(&bs, 0)?;
+    from_boot_sector(dev, &read(dev, 0, 512)?)
+}
+
+/// The same, from the FAT32 backup boot sector (sector 6).
+pub(crate) fn probe_backup(dev: &dyn BlockDevice) -> Option<FsInfo> {
+    let (_, raw, _) = crate::usedmap::fat::backup::find(dev)?;
+    from_boot_sector(dev, &raw)
+}
+
+fn from_boot_sector(dev: &dyn BlockDevice, bs: &[u8]) -> Option<FsInfo> {
+    let jump = u8_at(bs, 0)?;
     if jump != 0xEB && jump != 0xE9 {
         return None;
     }
-    let byts_per_sec = u64::from(le16(&bs, 11)?);
-    let sec_per_clus = u64::from(u8_at(&bs, 13)?);
-    let rsvd_sec_cnt = u64::from(le16(&bs, 14)?);
-    let num_fats = u64::from(u8_at(&bs, 16)?);
-    let root_ent_cnt = u64::from(le16(&bs, 17)?);
-    let tot_sec16 = u64::from(le16(&bs, 19)?);
-    let media = u8_at(&bs, 21)?;
-    let fat_sz16 = u64::from(le16(&bs, 22)?);
-    let tot_sec32 = u64::from(le32(&bs, 32)?);
+    let byts_per_sec = u64::from(le16(bs, 11)?);
+    let sec_per_clus = u64::from(u8_at(bs, 13)?);
+    let rsvd_sec_cnt = u64::from(le16(bs, 14)?);
+    let num_fats = u64::from(u8_at(bs, 16)?);
+    let root_ent_cnt = u64::from(le16(bs, 17)?);
+    let tot_sec16 = u64::from(le16(bs, 19)?);
+    let media = u8_at(bs, 21)?;
+    let fat_sz16 = u64::from(le16(bs, 22)?);
+    let tot_sec32 = u64::from(le32(bs, 32)?);
     if !is_pow2_in(byts_per_sec, 512, 4096)
         || !is_pow2_in(sec_per_clus, 1, 128)
         || rsvd_sec_cnt == 0
@@ -42,7 +51,7 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     }
     let fat32 = fat_sz16 == 0;
     let fat_sz = if fat32 {
-        u64::from(le32(&bs, 36)?)
+        u64::from(le32(bs, 36)?)
     } else {
         fat_sz16
     };
@@ -68,15 +77,15 @@ pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
     };
     // The extended BPB sits after the FAT32-only fields on FAT32.
     let ebpb = if fat32 { 64 } else { 36 };
-    let (label, uuid) = if u8_at(&bs, ebpb + 2)? == EXTENDED_BOOT_SIGNATURE {
-        let vol_id = le32(&bs, ebpb + 3)?;
-        let lab = label_from_bytes(&array::<11>(&bs, ebpb + 7)?).filter(|l| l != "NO NAME");
+    let (label, uuid) = if u8_at(bs, ebpb + 2)? == EXTENDED_BOOT_SIGNATURE {
+        let vol_id = le32(bs, ebpb + 3)?;
+        let lab = label_from_bytes(&array::<11>(bs, ebpb + 7)?).filter(|l| l != "NO NAME");
         (lab, Some(serial32(vol_id)))
     } else {
         (None, None)
     };
     let root = if fat32 {
-        let root_clus = u64::from(le32(&bs, 44)?);
+        let root_clus = u64::from(le32(bs, 44)?);
         root_clus
             .checked_sub(2)
             .and_then(|c| c.checked_mul(sec_per_clus))

@@ -38,11 +38,19 @@ const PROBES: [Probe; 10] = [
     swap::probe,
 ];
 
+/// Filesystems recognised by their backup superblock or boot sector, when the primary
+/// is unreadable or destroyed. They come last: a copy left behind by an earlier
+/// filesystem must never outrank whatever was recognised at the start.
+const BACKUP_PROBES: [Probe; 3] = [ext::probe_backup, ntfs::probe_backup, fat::probe_backup];
+
 /// Recognises the filesystem or container at the start of `dev` (a whole disk or a
 /// partition window). `None` means nothing recognised: the caller images it raw.
 /// Read errors count as "not recognised"; they never panic.
 pub fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    PROBES.iter().find_map(|p| p(dev))
+    PROBES
+        .iter()
+        .find_map(|p| p(dev))
+        .or_else(|| BACKUP_PROBES.iter().find_map(|p| p(dev)))
 }
 
 /// The filesystem (or container) kinds ironclone recognises.

@@ -20,12 +20,21 @@ struct Geometry {
 }
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    let bs = read(dev, 0, 512)?;
-    if !has(&bs, 3, b"NTFS    ") || !has(&bs, 510, &[0x55, 0xAA]) {
+    from_boot_sector(dev, &read(dev, 0, 512)?)
+}
+
+/// The same, from the backup boot sector in the partition's last sector.
+pub(crate) fn probe_backup(dev: &dyn BlockDevice) -> Option<FsInfo> {
+    let (_, raw, _) = crate::usedmap::ntfs::backup::find(dev)?;
+    from_boot_sector(dev, &raw)
+}
+
+fn from_boot_sector(dev: &dyn BlockDevice, bs: &[u8]) -> Option<FsInfo> {
+    if !has(bs, 3, b"NTFS    ") || !has(bs, 510, &[0x55, 0xAA]) {
         return None;
     }
-    let geo = geometry(&bs)?;
-    let serial = le64(&bs, 0x48)?;
+    let geo = geometry(bs)?;
+    let serial = le64(bs, 0x48)?;
     Some(FsInfo {
         kind: FsKind::Ntfs,
         label: volume_label(dev, &geo),

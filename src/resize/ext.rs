@@ -14,6 +14,16 @@ pub fn ext_check(path: &Path) -> Result<(), ToolError> {
     run_tool("e2fsck", &["-f", "-y", &p(path)], None, &[0, 1]).map(|_| ())
 }
 
+/// `e2fsck -f -y -b <block> -B <block size>`: checks the filesystem through the backup
+/// superblock at `block` and writes a new primary superblock and primary descriptors
+/// from it, with every count and flag the backup holds stale recomputed (see
+/// docs/RESIZE.md). Exit 0 and 1 (errors corrected) are success; the code is returned.
+pub fn ext_rebuild_primary(path: &Path, block: u64, block_size: u64) -> Result<i32, ToolError> {
+    let (b, bs) = (block.to_string(), block_size.to_string());
+    let args = ["-f", "-y", "-b", &b, "-B", &bs, &p(path)];
+    run_tool("e2fsck", &args, None, &[0, 1]).map(|o| o.code)
+}
+
 /// The block size, from `dumpe2fs -h`.
 pub fn ext_block_size(path: &Path) -> Result<u64, ToolError> {
     let out = run_tool("dumpe2fs", &["-h", &p(path)], None, &[0])?;

@@ -11,7 +11,7 @@ mod loopdev;
 mod ntfs;
 mod tool;
 
-pub use ext::{ext_block_size, ext_check, ext_min_size, ext_resize};
+pub use ext::{ext_block_size, ext_check, ext_min_size, ext_rebuild_primary, ext_resize};
 pub use loopdev::LoopDevice;
 pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
 pub use tool::{run_tool, ToolError};

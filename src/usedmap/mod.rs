@@ -6,16 +6,18 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
-mod ext;
+pub(crate) mod ext;
 mod extents;
 pub mod fat;
 pub mod ntfs;
+mod primary;
 pub mod swap;
 
 pub use ext::{map_ext, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};
+pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,10 @@ pub struct UsedMap {
     pub raw_reason: Option<String>,
     /// Things a person should know: free-count mismatches, unreplayed journals, hibernation.
     pub warnings: Vec<String>,
+    /// Set when the primary superblock / boot sector was lost and the map was read
+    /// through a backup copy (absent in images made before this field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_lost: Option<PrimaryLost>,
 }
 
 impl UsedMap {
@@ -58,6 +64,7 @@ impl UsedMap {
             raw: true,
             raw_reason: Some(reason.into()),
             warnings: vec![],
+            primary_lost: None,
         }
     }
 

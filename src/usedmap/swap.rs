@@ -92,6 +92,7 @@ pub fn map_swap(dev: &dyn BlockDevice) -> Result<UsedMap, SwapError> {
         raw: false,
         raw_reason: None,
         warnings: vec![],
+        primary_lost: None,
     })
 }
 

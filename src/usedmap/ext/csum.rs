@@ -74,7 +74,7 @@ pub fn superblock_csum_bad(sb: &Superblock) -> bool {
     if !sb.metadata_csum() {
         return false;
     }
-    match sb.raw.get(..0x3FC) {
+    match sb.raw.get(..super::superblock::CHECKSUM_OFFSET) {
         Some(b) => crc32c_raw(!0, b) != sb.s_checksum,
         None => true,
     }

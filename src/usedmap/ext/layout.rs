@@ -79,6 +79,26 @@ pub fn descriptor_block_loc(sb: &Superblock, lay: &Layout, i: u64) -> u64 {
     group_first_block(sb, bg).saturating_add(u64::from(has_super(sb, bg)))
 }
 
+/// The block holding descriptor block `i` of the copy that follows the superblock of
+/// group `group` (0: the primary), as e2fsprogs' `ext2fs_descriptor_block_loc2` reads
+/// it when opened on a backup (`e2fsck -b`): classic descriptors follow that backup
+/// superblock; a `meta_bg` block is taken from its copy in the meta group's second group.
+pub fn descriptor_block_loc_in(sb: &Superblock, lay: &Layout, group: u64, i: u64) -> u64 {
+    if group == 0 {
+        return descriptor_block_loc(sb, lay, i);
+    }
+    if !sb.meta_bg() || i < u64::from(sb.s_first_meta_bg) {
+        return group_first_block(sb, group)
+            .saturating_add(1)
+            .saturating_add(i);
+    }
+    let next = i.saturating_mul(lay.desc_per_block).saturating_add(1);
+    if next >= lay.group_count {
+        return descriptor_block_loc(sb, lay, i);
+    }
+    group_first_block(sb, next).saturating_add(u64::from(has_super(sb, next)))
+}
+
 /// Block ranges `(start, count)` that group `g` spends on superblock and descriptor copies.
 pub fn super_and_bgd(sb: &Superblock, lay: &Layout, g: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::with_capacity(2);

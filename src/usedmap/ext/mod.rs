@@ -8,6 +8,7 @@
 //! A group whose descriptor checksum fails is copied whole: its bitmap location and flags
 //! cannot be trusted, and copying too much is harmless while copying too little loses data.
 
+pub mod backup;
 mod bitmap;
 mod csum;
 mod error;
@@ -18,8 +19,9 @@ mod superblock;
 pub use error::ExtError;
 pub use superblock::Superblock;
 
+use crate::bytes::put;
 use crate::device::BlockDevice;
-use crate::usedmap::{ExtentBuilder, UsedMap};
+use crate::usedmap::{ExtentBuilder, PrimaryLost, UsedMap};
 use group_desc::GroupDesc;
 use layout::Layout;
 use superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
@@ -97,16 +99,72 @@ fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
-/// Maps an ext2/3/4 filesystem that starts at byte 0 of `dev`.
-pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
+/// The superblock to map from: the primary, or when it is unreadable or invalid the
+/// first good backup (with the group it sits in and what was lost).
+fn open_superblock(
+    dev: &dyn BlockDevice,
+) -> Result<(Superblock, u64, Option<PrimaryLost>), ExtError> {
     let name = dev.describe();
-    let sbuf = read(
+    let primary = read(
         dev,
         SUPERBLOCK_OFFSET,
         SUPERBLOCK_SIZE as u64,
         "the superblock",
-    )?;
-    let sb = Superblock::parse(&sbuf, &name)?;
+    )
+    .and_then(|b| Superblock::parse(&b, &name));
+    let err = match primary {
+        Ok(sb) => return Ok((sb, 0, None)),
+        Err(e) => e,
+    };
+    let Some((sb, c)) = backup::find(dev) else {
+        return Err(err);
+    };
+    if let Some(why) = backup::primary_contradicts(dev, &sb, &Layout::new(&sb), c.group) {
+        return Err(ExtError::Unsupported {
+            device: name,
+            what: format!("{err}; {why}"),
+        });
+    }
+    let why = match &err {
+        ExtError::Read { source, .. } => format!("unreadable: {source}"),
+        e => e.to_string(),
+    };
+    let lost = PrimaryLost {
+        what: "superblock".into(),
+        offset: SUPERBLOCK_OFFSET,
+        len: SUPERBLOCK_SIZE as u64,
+        why,
+        backup_offset: c.offset,
+        unit: c.block_size,
+    };
+    Ok((sb, c.group, Some(lost)))
+}
+
+/// When the primary superblock is lost: the backup superblock made into a primary
+/// (`s_block_group_nr` 0, the metadata_csum checksum recomputed) and its offset. Its
+/// counts stay those of the backup, which readers ignore.
+pub(crate) fn primary_from_backup(dev: &dyn BlockDevice) -> Option<(u64, Vec<u8>)> {
+    let (sb, _, lost) = open_superblock(dev).ok()?;
+    lost?;
+    let mut raw = sb.raw.clone();
+    put(&mut raw, superblock::BLOCK_GROUP_NR_OFFSET, &[0, 0]);
+    if sb.metadata_csum() {
+        let c = csum::crc32c_raw(!0, raw.get(..superblock::CHECKSUM_OFFSET)?);
+        put(&mut raw, superblock::CHECKSUM_OFFSET, &c.to_le_bytes());
+    }
+    Some((SUPERBLOCK_OFFSET, raw))
+}
+
+/// Maps an ext2/3/4 filesystem that starts at byte 0 of `dev`.
+///
+/// With the primary superblock lost, the map is read through the first good backup
+/// superblock and the descriptors that follow it, as `e2fsck -b` does. Those copies
+/// date from mke2fs (or the last resize or e2fsck), so their BLOCK_UNINIT flags may be
+/// stale: like e2fsprogs opening a backup, every group's bitmap is then read, and the
+/// group's computed metadata is copied as well in case the bitmap was never written.
+pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
+    let name = dev.describe();
+    let (sb, sb_group, primary_lost) = open_superblock(dev)?;
     let bs = sb.block_size();
     let ratio = sb.cluster_ratio();
     let cs = sb.cluster_size();
@@ -120,6 +178,9 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         });
     }
     let mut warnings = Vec::new();
+    if let Some(lost) = &primary_lost {
+        warnings.push(format!("ext: {}", lost.line()));
+    }
     if sb.needs_recovery() {
         warnings.push(
             "the journal has not been replayed (needs_recovery): the image is crash-consistent, \
@@ -159,7 +220,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     let wide = sb.is_64bit() && dsz >= 64;
     let mut desc_locs = Vec::with_capacity(lay.desc_blocks as usize);
     for i in 0..lay.desc_blocks {
-        let loc = layout::descriptor_block_loc(&sb, &lay, i);
+        let loc = layout::descriptor_block_loc_in(&sb, &lay, sb_group, i);
         if loc >= sb.s_blocks_count {
             return Err(ExtError::BadGroup {
                 device: name,
@@ -240,6 +301,16 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     let mut used_units = 0u64;
     let mut unit_runs: Vec<(u64, u64)> = Vec::new();
     let mut to_read: Vec<(u64, u64)> = Vec::new(); // (group, bitmap block)
+    let from_backup = primary_lost.is_some();
+    let meta_in = |runs: &mut Vec<(u64, u64)>, u0: u64, u1: u64| {
+        let first = meta.partition_point(|&(_, e)| e <= u0);
+        for &(s, e) in meta.get(first..).unwrap_or(&[]) {
+            if s >= u1 {
+                break;
+            }
+            runs.push((s.max(u0), e.min(u1)));
+        }
+    };
     for g in 0..groups {
         let u0 = g * cpg;
         let u1 = (u0 + cpg).min(units_total);
@@ -249,15 +320,12 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
                 "group {g}: descriptor checksum mismatch; the whole group is copied"
             ));
             unit_runs.push((u0, u1));
-        } else if sb.has_group_desc_csum() && d.block_uninit() {
-            let first = meta.partition_point(|&(_, e)| e <= u0);
-            for &(s, e) in meta.get(first..).unwrap_or(&[]) {
-                if s >= u1 {
-                    break;
-                }
-                unit_runs.push((s.max(u0), e.min(u1)));
-            }
+        } else if sb.has_group_desc_csum() && d.block_uninit() && !from_backup {
+            meta_in(&mut unit_runs, u0, u1);
         } else {
+            if from_backup {
+                meta_in(&mut unit_runs, u0, u1);
+            }
             to_read.push((g, d.bg_block_bitmap));
         }
     }
@@ -272,6 +340,12 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         Ok(())
     })?;
 
+    // Metadata added beside a bitmap overlaps the bitmap's own runs.
+    let unit_runs = if from_backup {
+        merge(unit_runs)
+    } else {
+        unit_runs
+    };
     let mut eb = ExtentBuilder::new();
     // The boot block and the superblock are always copied (with 1 KiB blocks block 0 is
     // outside every bitmap, yet boot loaders live there).
@@ -284,7 +358,8 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
 
     // The superblock counts free blocks (clusters × ratio with bigalloc).
     let sb_used_units = units_total.saturating_sub(sb.s_free_blocks_count / ratio);
-    if sb_used_units != used_units {
+    // A backup's free count is as old as the backup: no news when it differs.
+    if sb_used_units != used_units && !from_backup {
         warnings.push(format!(
             "the block bitmaps mark {used_units} allocation units used but the superblock's \
              s_free_blocks_count implies {sb_used_units}; the bitmaps are trusted"
@@ -299,5 +374,6 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         raw: false,
         raw_reason: None,
         warnings,
+        primary_lost,
     })
 }

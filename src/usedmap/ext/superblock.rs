@@ -7,6 +7,9 @@ use super::ExtError;
 pub const SUPERBLOCK_OFFSET: u64 = 1024;
 pub const SUPERBLOCK_SIZE: usize = 1024;
 const EXT4_SUPER_MAGIC: u16 = 0xEF53;
+/// Offsets of `s_block_group_nr` and `s_checksum` (crc32c of the bytes before it).
+pub const BLOCK_GROUP_NR_OFFSET: usize = 0x5A;
+pub const CHECKSUM_OFFSET: usize = 0x3FC;
 
 pub const COMPAT_SPARSE_SUPER2: u32 = 0x200;
 pub const INCOMPAT_RECOVER: u32 = 0x4;
@@ -33,6 +36,8 @@ pub struct Superblock {
     pub s_clusters_per_group: u32,
     pub s_inodes_per_group: u32,
     pub s_state: u16,
+    /// The group this copy sits in: 0 in the primary, the group number in a backup.
+    pub s_block_group_nr: u16,
     pub s_rev_level: u32,
     pub s_inode_size: u16,
     pub s_feature_compat: u32,
@@ -98,6 +103,7 @@ impl Superblock {
             s_clusters_per_group: le32(b, 0x24),
             s_inodes_per_group: le32(b, 0x28),
             s_state: le16(b, 0x3A),
+            s_block_group_nr: le16(b, BLOCK_GROUP_NR_OFFSET),
             s_rev_level: le32(b, 0x4C),
             s_inode_size: le16(b, 0x58),
             s_feature_compat: le32(b, 0x5C),
@@ -109,7 +115,7 @@ impl Superblock {
             s_first_meta_bg: le32(b, 0x104),
             s_backup_bgs: [le32(b, 0x24C), le32(b, 0x250)],
             s_checksum_seed: le32(b, 0x270),
-            s_checksum: le32(b, 0x3FC),
+            s_checksum: le32(b, CHECKSUM_OFFSET),
             raw: b[..SUPERBLOCK_SIZE].to_vec(),
         };
         sb.validate(device)?;

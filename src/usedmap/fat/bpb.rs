@@ -26,6 +26,11 @@ pub struct Bpb {
     pub fat_type: FatType,
     /// Clusters in the data region (numbered 2 ..= count + 1).
     pub count_of_clusters: u64,
+    /// BPB_Media: also the low byte of FAT entry 0.
+    pub media: u8,
+    /// FAT32 only: the sectors of the FSInfo and of the backup boot sector (0: none).
+    pub fs_info: u64,
+    pub bk_boot_sec: u64,
 }
 
 fn bad(field: &'static str, value: u64) -> FatError {
@@ -84,13 +89,21 @@ impl Bpb {
         } else {
             FatType::Fat32
         };
-        let root_clus = if fat_type == FatType::Fat32 {
+        let fat32 = fat_type == FatType::Fat32;
+        let root_clus = if fat32 {
             if root_ent_cnt != 0 {
                 return Err(bad("BPB_RootEntCnt", root_ent_cnt));
             }
             le32(b, 44).unwrap_or(0)
         } else {
             0
+        };
+        let fat32_field = |off| {
+            if fat32 {
+                u64::from(le16(b, off).unwrap_or(0))
+            } else {
+                0
+            }
         };
         // The FAT must hold an entry for every cluster.
         let bits = match fat_type {
@@ -112,6 +125,9 @@ impl Bpb {
             root_clus,
             fat_type,
             count_of_clusters,
+            media: u8_at(b, 21).unwrap_or(0),
+            fs_info: fat32_field(48),
+            bk_boot_sec: fat32_field(50),
         })
     }
 

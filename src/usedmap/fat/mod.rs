@@ -7,6 +7,7 @@
 //! as bad), and reading them on a failing disk would only produce errors. partclone.fat
 //! likewise counts only allocated clusters plus the area before the data region.
 
+pub mod backup;
 mod bpb;
 mod table;
 
@@ -32,21 +33,24 @@ pub enum FatError {
     },
 }
 
+/// Free clusters according to the first FAT: what FAT32's FSInfo `FSI_Free_Count`
+/// should say.
+pub fn free_clusters(dev: &dyn BlockDevice, bpb: &Bpb) -> Result<u64, FatError> {
+    let mut free = 0u64;
+    table::walk(dev, bpb, |_, e| free += u64::from(e == Entry::Free))?;
+    Ok(free)
+}
+
 /// Reads the used map of the FAT volume on `dev`.
 ///
 /// `block_size` is the cluster size; `used_bytes` = bytes before the data region
 /// (reserved sectors, FATs, FAT12/16 root directory) + allocated clusters × cluster
 /// size, the same figure as partclone.fat's "Space in use" (partclone marks the
 /// pre-data sectors used and then each allocated cluster's sectors).
+///
+/// A FAT32 whose boot sector is lost is mapped through its backup boot sector.
 pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
-    let mut sector = [0u8; 512];
-    dev.read_at(0, &mut sector)
-        .map_err(|source| FatError::Device {
-            what: "boot sector",
-            offset: 0,
-            source,
-        })?;
-    let bpb = Bpb::parse(&sector)?;
+    let (bpb, primary_lost) = backup::open(dev)?;
     let total_bytes = bpb.tot_sec * bpb.byts_per_sec;
     if total_bytes > dev.size() {
         return Err(FatError::Truncated {
@@ -81,6 +85,9 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
         b.add(bpb.cluster_offset(s), (end - s) * cs);
     }
     let mut warnings = Vec::new();
+    if let Some(lost) = &primary_lost {
+        warnings.push(format!("FAT32: {}", lost.line()));
+    }
     if bad > 0 {
         warnings.push(format!(
             "FAT: {bad} clusters are marked bad; they are not imaged"
@@ -94,5 +101,6 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
         raw: false,
         raw_reason: None,
         warnings,
+        primary_lost,
     })
 }

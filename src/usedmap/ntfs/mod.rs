@@ -16,6 +16,7 @@
 //! images without it restore one sector short and Windows' chkdsk complains).
 
 mod attribute;
+pub mod backup;
 mod bitmap;
 mod boot_sector;
 mod hiber;
@@ -96,18 +97,13 @@ struct Volume<'a> {
     boot: BootSector,
     mft_runs: Vec<Run>,
     mft_records: u64,
+    /// Set when `boot` is the backup boot sector.
+    primary_lost: Option<crate::usedmap::PrimaryLost>,
 }
 
 impl<'a> Volume<'a> {
     fn open(dev: &'a dyn BlockDevice) -> Result<Self, NtfsError> {
-        let mut sector = [0u8; 512];
-        dev.read_at(0, &mut sector)
-            .map_err(|source| NtfsError::Device {
-                what: "boot sector",
-                offset: 0,
-                source,
-            })?;
-        let boot = BootSector::parse(&sector)?;
+        let (boot, primary_lost) = backup::open(dev)?;
         let fs_bytes = boot.backup_boot_offset();
         if fs_bytes > dev.size() {
             return Err(NtfsError::Truncated {
@@ -139,6 +135,7 @@ impl<'a> Volume<'a> {
             boot,
             mft_runs: runs,
             mft_records,
+            primary_lost,
         })
     }
 
@@ -235,6 +232,9 @@ pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
     let boot = &vol.boot;
     let total_clusters = boot.total_clusters();
     let mut warnings = Vec::new();
+    if let Some(lost) = &vol.primary_lost {
+        warnings.push(format!("NTFS: {}", lost.line()));
+    }
 
     let bm_rec = vol.record(FILE_BITMAP)?;
     let need = total_clusters.div_ceil(8);
@@ -297,6 +297,7 @@ pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
         raw: false,
         raw_reason: None,
         warnings,
+        primary_lost: vol.primary_lost.clone(),
     })
 }
 

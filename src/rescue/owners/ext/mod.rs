@@ -15,6 +15,7 @@ use super::bad::BadSet;
 use super::{le16, le32, DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
 use crate::device::BlockDevice;
 use crate::rescue::BadRange;
+use crate::usedmap::ext::backup::{candidates, Candidate};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 const FS: &str = "ext";
@@ -46,14 +47,10 @@ pub fn looks_like_ext(dev: &dyn BlockDevice) -> bool {
     })
 }
 
-/// Where a superblock may be found: the primary, then group 1's backup for each
-/// block size mke2fs uses (the first group holds 8 * block_size blocks). The
-/// second value is the block the descriptor table follows, in that block size.
-fn superblock_places() -> impl Iterator<Item = (u64, Option<(u64, u64)>)> {
-    std::iter::once((1024, None)).chain([1024u64, 2048, 4096].into_iter().map(|bs| {
-        let block = bs * 8 + u64::from(bs == 1024);
-        (block * bs, Some((bs, block)))
-    }))
+/// Where a superblock may be found: the primary, then the backups the used map
+/// looks for (`usedmap::ext::backup`: the first sparse groups, for each block size).
+fn superblock_places() -> impl Iterator<Item = (u64, Option<Candidate>)> {
+    std::iter::once((1024, None)).chain(candidates().map(|c| (c.offset, Some(c))))
 }
 
 /// (logical block, physical block, count) runs of a file's data.

@@ -89,7 +89,7 @@ impl<'a> Ext<'a> {
         for (at, backup) in superblock_places() {
             match parse_sb(dev, at) {
                 // A backup only counts if its block size is the one it was looked for at.
-                Ok(sb) if backup.map_or(true, |(bs, _)| bs == sb.bs) => {
+                Ok(sb) if backup.map_or(true, |c| c.block_size == sb.bs) => {
                     found = Some((sb, backup));
                     break;
                 }
@@ -104,11 +104,13 @@ impl<'a> Ext<'a> {
         };
         let gdt_block = match backup {
             None => sb.first_data_block + 1,
-            Some((_, block)) => {
+            Some(c) => {
                 warnings.push(format!(
-                    "primary superblock unusable; used the backup at block {block} (group 1)"
+                    "primary superblock unusable; used the backup at block {} (group {})",
+                    c.block(),
+                    c.group
                 ));
-                block + 1
+                c.block() + 1
             }
         };
         let gdt_start = gdt_block * sb.bs;
