@@ -52,15 +52,30 @@ fn unix(t: NtfsTime) -> i64 {
 impl<'a> NtfsFs<'a> {
     pub fn open(dev: Arc<dyn BlockDevice + 'a>) -> Result<NtfsFs<'a>> {
         let device = dev.describe();
-        let mut cur = Cursor::new(dev);
-        let fail = |e: ntfs::NtfsError| BrowseError::Fs {
+        let mut cur = Cursor::zero_filling(dev);
+        let fail = |e: String| BrowseError::Fs {
             device: device.clone(),
             path: "/".into(),
             what: format!("cannot open the NTFS filesystem: {e}"),
         };
-        let mut ntfs = Ntfs::new(&mut cur).map_err(fail)?;
-        ntfs.read_upcase_table(&mut cur).map_err(fail)?;
+        let ntfs = Ntfs::new(&mut cur).and_then(|mut n| {
+            n.read_upcase_table(&mut cur)?;
+            Ok(n)
+        });
+        if let Some(e) = cur.take_failure() {
+            return Err(fail(e));
+        }
+        let ntfs = ntfs.map_err(|e| fail(e.to_string()))?;
         Ok(NtfsFs { device, ntfs, cur })
+    }
+
+    /// `r`, unless a read failed while it was made (then the read error): the cursor
+    /// gives the `ntfs` crate zeros for unreadable bytes (see `Cursor::zero_filling`).
+    fn checked<T>(&mut self, path: &str, r: Result<T>) -> Result<T> {
+        match self.cur.take_failure() {
+            Some(e) => Err(fs_err(&self.device, path, format!("read error: {e}"))),
+            None => r,
+        }
     }
 }
 
@@ -319,12 +334,34 @@ impl super::Browse for NtfsFs<'_> {
     }
 
     fn stat(&mut self, path: &str) -> Result<Entry> {
+        let r = self.stat_inner(path);
+        self.checked(path, r)
+    }
+
+    fn list(&mut self, path: &str) -> Result<Vec<Entry>> {
+        let r = self.list_inner(path);
+        self.checked(path, r)
+    }
+
+    fn copy_to(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+        let r = self.copy_inner(path, out);
+        self.checked(path, r)
+    }
+
+    fn read_link(&mut self, path: &str) -> Result<String> {
+        let r = self.link_inner(path);
+        self.checked(path, r)
+    }
+}
+
+impl NtfsFs<'_> {
+    fn stat_inner(&mut self, path: &str) -> Result<Entry> {
         let NtfsFs { device, ntfs, cur } = self;
         let f = walk(device, ntfs, cur, path)?;
         describe(device, ntfs, cur, path, super::base_name(path), &f)
     }
 
-    fn list(&mut self, path: &str) -> Result<Vec<Entry>> {
+    fn list_inner(&mut self, path: &str) -> Result<Vec<Entry>> {
         let NtfsFs { device, ntfs, cur } = self;
         let dir = walk(device, ntfs, cur, path)?;
         let not_dir = || BrowseError::NotADirectory {
@@ -358,7 +395,7 @@ impl super::Browse for NtfsFs<'_> {
         Ok(out)
     }
 
-    fn copy_to(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+    fn copy_inner(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
         let NtfsFs { device, ntfs, cur } = self;
         let f = walk(device, ntfs, cur, path)?;
         let not_file = || BrowseError::NotAFile {
@@ -379,7 +416,7 @@ impl super::Browse for NtfsFs<'_> {
         })
     }
 
-    fn read_link(&mut self, path: &str) -> Result<String> {
+    fn link_inner(&mut self, path: &str) -> Result<String> {
         let NtfsFs { device, ntfs, cur } = self;
         let f = walk(device, ntfs, cur, path)?;
         let Node::Link(t) = classify(device, path, &f, cur)? else {
