@@ -303,3 +303,26 @@ fn raw_partition_to_the_end_fits_a_same_size_disk() {
         "raw partition differs"
     );
 }
+
+/// ntfsresize rounds a shrunk volume down to whole clusters and keeps the backup boot
+/// sector in the partition's last sector, past `number_of_sectors`: the image of the
+/// shrunk filesystem must carry that sector, not only the boot repair (which rewrites
+/// it). ntfsfix checks the partition's last sector.
+#[test]
+fn ntfs_shrink_keeps_its_backup_boot_sector_without_boot_repair() {
+    let s = source(true);
+    let t = s.target("norepair.img", s.size * 60 / 100);
+    let log = s.restore_ok(&t, &["--no-repair"]);
+    let (start, len) = part(&t, 2);
+    assert!(len < part(&s.disk, 2).1, "p2 did not shrink\n{log}");
+    let img = s.dir.join("p2.out");
+    dd_out(&t, &img, start, len);
+    let out = run("ntfsfix", &["-n", path_str(&img)]);
+    assert!(!out.contains("BAD"), "ntfsfix -n:\n{out}\n{log}");
+    let b = std::fs::read(&img).unwrap();
+    assert_eq!(
+        &b[b.len() - 512..],
+        &b[..512],
+        "no backup boot sector in the last sector\n{log}"
+    );
+}

@@ -18,8 +18,34 @@ pub fn find(dev: &dyn BlockDevice) -> Option<(BootSector, Vec<u8>, u64)> {
         let at = dev.size().checked_sub(ss)?;
         let raw = dev.read_vec(at, 512).ok()?;
         let boot = BootSector::parse(&raw).ok()?;
-        (boot.bytes_per_sector == ss && boot.backup_boot_offset() == at).then_some((boot, raw, at))
+        (boot.bytes_per_sector == ss && fits_at(&boot, at)).then_some((boot, raw, at))
     })
+}
+
+/// Whether a copy of `boot` found at byte `at` (a partition's last sector) is where
+/// its size field puts it: at `number_of_sectors`, as mkntfs and Windows leave it, or
+/// less than a cluster past it, as ntfsresize leaves it (it rounds the volume down to
+/// whole clusters and still writes the copy in the partition's last sector, where
+/// ntfsfix checks it).
+fn fits_at(boot: &BootSector, at: u64) -> bool {
+    let expected = boot.backup_boot_offset();
+    at.checked_sub(expected)
+        .is_some_and(|past| past < boot.cluster_size.max(boot.bytes_per_sector))
+}
+
+/// The byte offset of the copy of `boot` in the device's last sector, when that is
+/// not where `number_of_sectors` puts it (a volume resized by ntfsresize): that sector
+/// is the one ntfsfix and Windows check, so the image must hold it too.
+pub fn trailing_copy(dev: &dyn BlockDevice, boot: &BootSector) -> Option<u64> {
+    let at = dev.size().checked_sub(boot.bytes_per_sector)?;
+    if at == boot.backup_boot_offset() || !fits_at(boot, at) {
+        return None;
+    }
+    let raw = dev.read_vec(at, 512).ok()?;
+    let copy = BootSector::parse(&raw).ok()?;
+    (copy.volume_serial_number == boot.volume_serial_number
+        && copy.number_of_sectors == boot.number_of_sectors)
+        .then_some(at)
 }
 
 /// The boot sector to map from: the primary, or when it is unreadable or invalid the

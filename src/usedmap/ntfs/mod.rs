@@ -224,7 +224,9 @@ fn nonresident_runs(rec: &MftRecord, boot: &BootSector) -> Result<(Vec<Run>, u64
 ///
 /// `total_bytes` is `(number_of_sectors + 1) × bytes_per_sector`: the filesystem's
 /// footprint including its backup boot sector, which is what a restore must write;
-/// it is `number_of_sectors × bytes_per_sector` when the device ends before the backup.
+/// it is `number_of_sectors × bytes_per_sector` when the device ends before the backup,
+/// and the device's size when a volume resized by ntfsresize keeps its copy in the
+/// device's last sector, past `number_of_sectors` (`backup::trailing_copy`).
 /// `used_bytes` is clusters set in `$Bitmap` × cluster size (partclone's count); the
 /// backup boot sector is in the extents but not in `used_bytes`.
 pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
@@ -274,6 +276,10 @@ pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
              a restore will have no backup boot sector",
             dev.size()
         )),
+    }
+    if let Some(at) = backup::trailing_copy(dev, boot) {
+        builder.add(at, boot.bytes_per_sector);
+        total_bytes = dev.size();
     }
 
     match vol.record(FILE_VOLUME).map(|r| hiber::volume_flags(&r)) {
