@@ -129,7 +129,7 @@ fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
             r.action
         );
     }
-    for l in &repairs.lines {
+    for l in p.notes().iter().chain(&repairs.lines) {
         println!("{l}");
     }
 }

@@ -7,12 +7,15 @@
 //! disk), and turns an image back into a disk of any size, repaired so it boots.
 
 mod error;
+mod esp_tree;
 pub mod meta;
 mod plan_backup;
 mod plan_restore;
+mod recreate_esp;
 mod repair;
 mod repair_nvram;
 mod restore_disk;
+mod staged;
 
 pub use error::ImagingError;
 pub use plan_backup::{plan_backup, PartitionFinding, PlannedDisk};
