@@ -205,7 +205,12 @@ fn source(esp_mib: u64, mkfs: &[&str], tree: &dyn Fn(&Path)) -> Src {
 }
 
 impl Src {
+    /// Restores onto the image file `target`, planned with 4096-byte sectors.
     fn restore(&self, target: &Path, extra: &[&str]) -> (bool, String) {
+        self.restore_onto(target, true, extra)
+    }
+
+    fn restore_onto(&self, target: &Path, file: bool, extra: &[&str]) -> (bool, String) {
         let scratch = self.dir.join("scratch");
         let mut a = vec![
             "restore",
@@ -214,11 +219,12 @@ impl Src {
             path_str(target),
             "--yes",
             "--no-nvram",
-            "--sector-size",
-            "4096",
             "--scratch",
             path_str(&scratch),
         ];
+        if file {
+            a.extend_from_slice(&["--sector-size", "4096"]);
+        }
         a.extend_from_slice(extra);
         let r = ironclone(&a);
         let left: Vec<_> = std::fs::read_dir(&scratch)
@@ -289,7 +295,26 @@ fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
 
     let (ok, log) = s.restore(&t, &[]);
     assert!(ok, "restore --sector-size 4096:\n{log}");
-    let lo = common::LoopDev::attach(&t, Some(4096));
+    check_restored(&s, &t, &log);
+
+    // The same onto a 4Kn block device (a loop device with 4096-byte logical
+    // sectors, as an NVMe drive formatted 4Kn shows itself): the sector size comes
+    // from the device, and the boot repair's mtools work on it.
+    let t2 = common::sparse(&s.dir, "t2.img", s.size + 256 * MIB);
+    let log = {
+        let lo = common::LoopDev::attach(&t2, Some(4096));
+        let (ok, log) = s.restore_onto(&lo.path, false, &[]);
+        assert!(ok, "restore onto {}:\n{log}", lo.path.display());
+        log
+    };
+    check_restored(&s, &t2, &log);
+}
+
+/// Every check of a restored 4Kn disk image `t`: the GPT, the ESP (FAT32 with
+/// 4096-byte sectors, ID and label kept, fsck.fat clean, every file's bytes and
+/// time), the fallback loader the boot repair put there, and the ext4 partition.
+fn check_restored(s: &Src, t: &Path, log: &str) {
+    let lo = common::LoopDev::attach(t, Some(4096));
     let v = run("sgdisk", &["-v", path_str(&lo.path)]);
     assert!(
         v.contains("No problems found"),
@@ -303,7 +328,7 @@ fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
 
     // The ESP: FAT32, 4096-byte sectors, volume ID and label kept, fsck.fat clean.
     let esp = s.dir.join("chk-esp.img");
-    dd_out(&t, &esp, estart, elen);
+    dd_out(t, &esp, estart, elen);
     let (ok, out) = run_status("fsck.fat", &["-n", path_str(&esp)]);
     assert!(ok, "fsck.fat -n:\n{out}\n{log}");
     assert!(
@@ -335,7 +360,7 @@ fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
     // repair found shim in the re-created ESP and put it at the fallback path.
     let (sstart, _) = part(&s.disk, 1);
     let want = copy_out(&s.disk, sstart, &s.dir.join("out-src"));
-    let got = copy_out(&t, estart, &s.dir.join("out-dst"));
+    let got = copy_out(t, estart, &s.dir.join("out-dst"));
     let put_in = tree_files(&s.esp_tree);
     assert_eq!(want.len(), put_in.len(), "the fixture's ESP lost files");
     for (name, (data, mtime)) in &want {
@@ -361,8 +386,8 @@ fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
     let (st, ln) = part(&s.disk, 2);
     dd_out(&s.disk, &src_img, st, ln);
     let out_img = s.dir.join("chk.img");
-    dd_out(&t, &out_img, xstart, xlen);
-    check_ext4(&src_img, &out_img, xlen, &s.ext, &log);
+    dd_out(t, &out_img, xstart, xlen);
+    check_ext4(&src_img, &out_img, xlen, &s.ext, log);
 }
 
 /// 70,000 one-byte files fill 70,000 512-byte clusters in a 64 MiB FAT32, but need
