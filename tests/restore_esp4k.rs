@@ -293,6 +293,21 @@ fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
         "the plan does not say why:\n{plan}"
     );
 
+    let (ok, out) = s.restore(&t, &["--dry-run", "--json"]);
+    assert!(ok, "dry run --json:\n{out}");
+    let ev: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["event"] == "plan")
+        .unwrap_or_else(|| panic!("no plan event:\n{out}"));
+    assert_eq!(ev["plan"]["partitions"][0]["action"], "recreate", "{ev}");
+    assert!(
+        ev["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains("re-created as FAT32")),
+        "{ev}"
+    );
+
     let (ok, log) = s.restore(&t, &[]);
     assert!(ok, "restore --sector-size 4096:\n{log}");
     check_restored(&s, &t, &log);

@@ -184,7 +184,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         println!(
             "{}",
             serde_json::to_string(
-                &serde_json::json!({"event": "plan", "plan": plan.plan, "repair": repairs})
+                &serde_json::json!({"event": "plan", "plan": plan.plan, "notes": plan.notes(), "repair": repairs})
             )?
         );
     } else {
