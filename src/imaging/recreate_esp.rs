@@ -58,6 +58,12 @@ fn source_label(src: &FileSystem<Cursor>) -> Option<String> {
     (!label.is_empty() && label != "NO NAME").then_some(label)
 }
 
+/// Labels mkfs.fat refuses (it names these characters); the ESP is then re-created
+/// without one rather than not at all: firmware and loaders do not look at it.
+fn mkfs_accepts_label(label: &str) -> bool {
+    !label.chars().any(|c| "*?.,;:/\\|+=<>[]\"".contains(c))
+}
+
 fn image_fs(path: &Path) -> Result<Arc<dyn BlockDevice>, ImagingError> {
     Ok(Arc::new(open_path(path, Access::ReadOnly)?))
 }
@@ -84,10 +90,11 @@ pub(super) fn stage_recreate(
 
     // The source: its identity through fatfs, its tree through browse.
     let source: Arc<dyn BlockDevice> = Arc::new(ImageDevice::open(repo, &plan.image, &p.area)?);
-    let (volume_id, label) = {
+    let (volume_id, old_label) = {
         let fs = open_fatfs(source.clone()).map_err(|e| fail(e.into()))?;
         (fs.volume_id(), source_label(&fs))
     };
+    let label = old_label.clone().filter(|l| mkfs_accepts_label(l));
     let mut src = browse::open(source).map_err(|e| fail(e.into()))?;
     let tree = esp_tree::walk(src.as_mut()).map_err(|e| fail(e.into()))?;
 
@@ -156,6 +163,11 @@ pub(super) fn stage_recreate(
     }
     staged.extents = map.extents;
     let dirs = tree.iter().filter(|e| e.dir).count();
+    let shown_label = match (&spec.label, &old_label) {
+        (Some(l), _) => l.clone(),
+        (None, Some(old)) => format!("none: mkfs.fat refuses the characters of {old:?}"),
+        (None, None) => "none".into(),
+    };
     let line = format!(
         "partition {number} (ESP): {} re-created as FAT32 with {sector}-byte sectors in {} \
          (volume ID {:04X}-{:04X}, label {}): {dirs} directories, {} files, {} copied",
@@ -163,9 +175,23 @@ pub(super) fn stage_recreate(
         human_bytes(p.new_size),
         spec.volume_id >> 16,
         spec.volume_id & 0xFFFF,
-        spec.label.as_deref().unwrap_or("none"),
+        shown_label,
         tree.len() - dirs,
         human_bytes(bytes),
     );
     Ok((staged, line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_mkfs_fat_refuses_are_dropped() {
+        assert!(mkfs_accepts_label("ESP LABEL"));
+        assert!(mkfs_accepts_label("efi-boot_1"));
+        for bad in ["A.B", "x*", "a/b", "a\\b", "q\"", "[x]"] {
+            assert!(!mkfs_accepts_label(bad), "{bad}");
+        }
+    }
 }
