@@ -49,15 +49,21 @@ fn entry(e: &DirEntry<Cursor<'static>>) -> Entry {
     }
 }
 
+/// `fatfs` over `dev`, read-only: for browsing, and as the source when an ESP is
+/// re-created with another sector size.
+pub(crate) fn open_fatfs(dev: Arc<dyn BlockDevice>) -> Result<FileSystem<Cursor<'static>>> {
+    let device = dev.describe();
+    FileSystem::new(Cursor::new(dev), FsOptions::new()).map_err(|e| BrowseError::Fs {
+        device,
+        path: "/".into(),
+        what: format!("cannot open the FAT filesystem: {e}"),
+    })
+}
+
 impl FatFs {
     pub fn open(dev: Arc<dyn BlockDevice>) -> Result<FatFs> {
         let device = dev.describe();
-        let fs =
-            FileSystem::new(Cursor::new(dev), FsOptions::new()).map_err(|e| BrowseError::Fs {
-                device: device.clone(),
-                path: "/".into(),
-                what: format!("cannot open the FAT filesystem: {e}"),
-            })?;
+        let fs = open_fatfs(dev)?;
         Ok(FatFs { device, fs })
     }
 }

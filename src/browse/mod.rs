@@ -11,6 +11,9 @@ mod ext;
 mod fat;
 mod ntfs;
 
+pub(crate) use cursor::Cursor;
+pub(crate) use fat::open_fatfs;
+
 use crate::device::BlockDevice;
 use crate::probe::FsKind;
 use serde::Serialize;

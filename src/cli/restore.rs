@@ -129,7 +129,7 @@ fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
             r.action
         );
     }
-    for l in &repairs.lines {
+    for l in p.notes().iter().chain(&repairs.lines) {
         println!("{l}");
     }
 }
@@ -184,7 +184,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         println!(
             "{}",
             serde_json::to_string(
-                &serde_json::json!({"event": "plan", "plan": plan.plan, "repair": repairs})
+                &serde_json::json!({"event": "plan", "plan": plan.plan, "notes": plan.notes(), "repair": repairs})
             )?
         );
     } else {

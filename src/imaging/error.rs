@@ -34,6 +34,15 @@ pub enum ImagingError {
         min: u64,
         planned: u64,
     },
+    #[error(
+        "partition {number} (ESP) cannot be re-created with {sector}-byte sectors: {why}. \
+         Nothing was written to the target"
+    )]
+    Recreate {
+        number: u32,
+        sector: u32,
+        why: super::recreate_esp::RecreateError,
+    },
     #[error("scratch file {path}: {source}")]
     Scratch {
         path: std::path::PathBuf,

@@ -7,14 +7,17 @@
 //! disk), and turns an image back into a disk of any size, repaired so it boots.
 
 mod error;
+mod esp_tree;
 pub mod meta;
 mod plan_backup;
 mod plan_restore;
 mod rebuild_primary;
+mod recreate_esp;
 mod repair;
 mod repair_bcd;
 mod repair_nvram;
 mod restore_disk;
+mod staged;
 mod windows_boot;
 
 pub use error::ImagingError;

@@ -7,7 +7,7 @@ use super::ImagingError;
 use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
 use crate::probe::FsKind;
 use crate::repo::{AreaKind, Manifest};
-use crate::resize::can_resize;
+use crate::resize::{can_resize, fat32_min_size};
 use crate::table::{DiskLayout, PartType, TableKind};
 use crate::units::Lba;
 use std::collections::BTreeMap;
@@ -28,14 +28,16 @@ pub struct PartTarget {
     pub old_size: u64,
     pub new_offset: u64,
     pub new_size: u64,
+    /// A new filesystem with the target's sector size, the image's files copied in.
+    pub recreate: bool,
 }
 
 impl PartTarget {
     pub fn shrinks(&self) -> bool {
-        self.new_size < self.old_size
+        !self.recreate && self.new_size < self.old_size
     }
     pub fn grows(&self) -> bool {
-        self.new_size > self.old_size && can_resize(self.kind)
+        !self.recreate && self.new_size > self.old_size && can_resize(self.kind)
     }
 }
 
@@ -49,6 +51,35 @@ pub struct DiskRestorePlan {
     pub parts: Vec<PartTarget>,
     pub target_size: u64,
     pub target_sector: u32,
+}
+
+impl DiskRestorePlan {
+    /// What the table's "recreate" means for each such partition, shown under it.
+    pub fn notes(&self) -> Vec<String> {
+        let from = self.source_layout.as_ref().map_or(512, |l| l.sector_size);
+        self.parts
+            .iter()
+            .filter(|p| p.recreate)
+            .map(|p| {
+                let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+                let grown = if p.new_size > p.old_size {
+                    format!(
+                        "; it grows from {} to {}, FAT32's minimum with these sectors",
+                        plan::mib(p.old_size),
+                        plan::mib(p.new_size)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "partition {number} (ESP): a FAT keeps its {from}-byte sectors, so it is \
+                     re-created as FAT32 with {}-byte sectors (same volume ID and label) and \
+                     its files are copied{grown}",
+                    self.target_sector
+                )
+            })
+            .collect()
+    }
 }
 
 /// Room a filesystem keeps beyond its used blocks when the planner estimates its
@@ -81,6 +112,15 @@ fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<
         k if k.is_ext() => u32::try_from(meta.map.block_size).ok(),
         _ => None,
     }
+}
+
+/// An ESP is the one filesystem that cannot follow the target's larger sectors and
+/// can still be rebuilt: the firmware needs only its files, so it is re-created as
+/// FAT32 with the target's sector size (docs/RESIZE.md). NTFS and FAT data
+/// partitions stay refused: Windows' BCD, volume serials and the users' data live in
+/// the filesystem itself.
+fn recreate_min(kind: FsKind, role: Role, target_sector: u32) -> Option<u64> {
+    (role == Role::Esp && kind.is_fat()).then(|| fat32_min_size(target_sector))
 }
 
 pub fn plan_restore(
@@ -130,7 +170,7 @@ pub fn plan_restore(
             PartType::Gpt(t) => Role::from_gpt_type(t),
             PartType::Mbr(t) => Role::from_mbr_type(*t),
         };
-        let (fs, used, min, grow, maxs) = match meta {
+        let (fs, used, min, grow, maxs, recreate) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
                 let resizable = can_resize(kind);
@@ -144,9 +184,10 @@ pub fn plan_restore(
                     },
                     resizable,
                     max_sector(kind, pm, src.sector_size),
+                    recreate_min(kind, role, target_sector),
                 )
             }
-            None => ("-".into(), 0, 0, false, None),
+            None => ("-".into(), 0, 0, false, None, None),
         };
         inputs.push(PartIn {
             number: p.number,
@@ -158,6 +199,7 @@ pub fn plan_restore(
             min_size: min,
             can_grow: grow,
             max_target_sector: maxs,
+            recreate_min: recreate,
             logical: p.logical,
             keep_start: bcd_starts.contains(&start),
         });
@@ -190,6 +232,7 @@ pub fn plan_restore(
             old_size: a.len,
             new_offset: out.new_start,
             new_size: out.new_size,
+            recreate: out.action == plan::Action::Recreate,
         });
     }
     Ok(DiskRestorePlan {
@@ -342,6 +385,7 @@ fn plan_whole_fs(
             old_size: a.len,
             new_offset: 0,
             new_size,
+            recreate: false,
         }],
         target_size,
         target_sector,

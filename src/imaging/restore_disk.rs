@@ -8,11 +8,13 @@
 
 use super::plan_restore::{DiskRestorePlan, PartTarget};
 use super::rebuild_primary::{rebuild_primary, Restored};
+use super::recreate_esp::stage_recreate;
 use super::repair::{repair_boot, RepairOptions};
+use super::staged::{copy_staged, Staged};
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
 use crate::probe::FsKind;
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::Progress;
 use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
 use crate::resize::{self, LoopDevice};
 use crate::table::{write_layout, WriteOptions};
@@ -58,20 +60,6 @@ pub struct DiskRestoreReport {
     pub steps: Vec<String>,
 }
 
-/// A shrunk filesystem waiting in its scratch file, with the byte ranges to copy.
-struct Staged {
-    path: PathBuf,
-    extents: Vec<crate::usedmap::ByteExtent>,
-    /// The report line of a lost primary rebuilt in the scratch file.
-    rebuilt: Option<String>,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 pub fn restore_disk(
     repo: &Repository,
     plan: &DiskRestorePlan,
@@ -92,9 +80,15 @@ pub fn restore_disk(
             plan.target_size
         )));
     }
-    // 1. Shrinks, staged off the target: the only step that can discover (through
-    //    the resize tools) that the data does not fit, so it runs first.
+    // 1. Shrinks and re-created ESPs, staged off the target: the only steps that can
+    //    discover (through the resize tools, or a FAT that fills up) that the data
+    //    does not fit, so they run first.
     let mut staged: HashMap<String, Staged> = HashMap::new();
+    for p in plan.parts.iter().filter(|p| p.recreate) {
+        let (s, line) = stage_recreate(repo, plan, p, &opts.scratch_dir, progress)?;
+        report.steps.push(line);
+        staged.insert(p.area.clone(), s);
+    }
     for p in plan.parts.iter().filter(|p| p.shrinks()) {
         let s = stage_shrink(repo, plan, p, opts, progress)?;
         report.steps.extend(s.rebuilt.clone());
@@ -194,7 +188,7 @@ pub fn restore_disk(
         written_layout = Some(written);
     }
 
-    // 4. Shrunk filesystems copied in from their scratch files.
+    // 4. Shrunk and re-created filesystems copied in from their scratch files.
     for p in plan.parts.iter() {
         if let Some(s) = staged.get(&p.area) {
             let n = copy_staged(s, target, p, progress)?;
@@ -252,26 +246,15 @@ fn stage_shrink(
             p.kind
         )));
     }
-    std::fs::create_dir_all(&opts.scratch_dir).map_err(|source| ImagingError::Scratch {
-        path: opts.scratch_dir.clone(),
-        source,
-    })?;
-    let path = opts.scratch_dir.join(format!(
-        "ironclone-shrink-{}-{}.img",
-        std::process::id(),
-        p.area
-    ));
+    let mut staged = Staged::create(
+        &opts.scratch_dir,
+        &format!("ironclone-shrink-{}-{}.img", std::process::id(), p.area),
+        p.old_size,
+    )?;
+    let path = staged.path.clone();
     let scratch_err = |source| ImagingError::Scratch {
         path: path.clone(),
         source,
-    };
-    let f = std::fs::File::create(&path).map_err(scratch_err)?;
-    f.set_len(p.old_size).map_err(scratch_err)?;
-    drop(f);
-    let mut staged = Staged {
-        path: path.clone(),
-        extents: vec![],
-        rebuilt: None,
     };
     {
         let dev = open_path(&path, Access::ReadWrite)?;
@@ -335,35 +318,4 @@ fn stage_shrink(
     }
     staged.extents = map.extents;
     Ok(staged)
-}
-
-fn copy_staged(
-    s: &Staged,
-    target: &dyn BlockDevice,
-    p: &PartTarget,
-    progress: &dyn Progress,
-) -> Result<u64, ImagingError> {
-    let src = open_path(&s.path, Access::ReadOnly)?;
-    let dst = Window::new(target, p.new_offset, p.new_size)?;
-    let total: u64 = s.extents.iter().map(|e| e.len).sum();
-    progress.report(ProgressEvent::PhaseStart {
-        name: format!("write {} (shrunk)", p.area),
-        total_bytes: total,
-    });
-    let mut buf = vec![0u8; 4 << 20];
-    for e in &s.extents {
-        let mut off = e.offset;
-        let end = e.end();
-        while off < end {
-            let n = ((end - off) as usize).min(buf.len());
-            src.read_at(off, &mut buf[..n])?;
-            dst.write_at(off, &buf[..n])?;
-            progress.report(ProgressEvent::Advance { bytes: n as u64 });
-            off += n as u64;
-        }
-    }
-    progress.report(ProgressEvent::PhaseEnd {
-        name: format!("write {} (shrunk)", p.area),
-    });
-    Ok(total)
 }

@@ -33,6 +33,17 @@ pub enum PlanError {
         end: u64,
         usable_end: u64,
     },
+    #[error(
+        "--layout keep: partition {number} needs to end at byte {end} (its filesystem is re-created \
+         with the target's sectors and grows to their minimum) but partition {next} starts at byte \
+         {next_start}; use the proportional layout"
+    )]
+    KeepOverlap {
+        number: u32,
+        end: u64,
+        next: u32,
+        next_start: u64,
+    },
     #[error("--size names partition {number}, which the image does not have")]
     NoSuchPartition { number: u32 },
     #[error("more than one partition asks for the rest of the disk (max)")]

@@ -265,6 +265,7 @@ pub fn place(
     };
     let mut out = Vec::with_capacity(parts.len());
     let mut cursor = first_start(parts, area, alignment).ok_or(overflow.clone())?;
+    let mut previous: Option<&PartIn> = None;
     for (i, (p, &size)) in parts.iter().zip(sizes).enumerate() {
         let start = if mode == LayoutMode::Keep {
             if p.start % ts != 0 {
@@ -272,6 +273,16 @@ pub fn place(
                     number: p.number,
                     start: p.start,
                     sector: input.target_sector,
+                });
+            }
+            // Source partitions do not overlap; one that had to grow (a small ESP
+            // re-created as FAT32) can run into the next.
+            if let Some(prev) = previous.filter(|_| p.start < cursor) {
+                return Err(PlanError::KeepOverlap {
+                    number: prev.number,
+                    end: cursor,
+                    next: p.number,
+                    next_start: p.start,
                 });
             }
             p.start
@@ -301,6 +312,7 @@ pub fn place(
             });
         }
         cursor = end;
+        previous = Some(p);
         let action = match size.cmp(&p.size) {
             std::cmp::Ordering::Greater if p.role != Role::Extended => Action::Grow,
             std::cmp::Ordering::Less => Action::Shrink,

@@ -65,6 +65,11 @@ pub struct PartIn {
     /// The smallest logical sector size the filesystem can live on: its own sector
     /// (NTFS, FAT) or block size (ext). None when it does not care.
     pub max_target_sector: Option<u32>,
+    /// When the target's sectors are larger than `max_target_sector`: `Some` if the
+    /// content can be re-created with the target's sector size instead (an ESP: a new
+    /// FAT32, its files copied in), holding the smallest partition that new
+    /// filesystem needs; `None` and the restore is refused.
+    pub recreate_min: Option<u64>,
     /// An MBR logical partition (needs an EBR sector in front of it).
     pub logical: bool,
     /// Something outside the table names this partition by its start (Windows' BCD
@@ -94,6 +99,8 @@ pub enum Action {
     Copy,
     Grow,
     Shrink,
+    /// A new filesystem made with the target's sector size, the files copied in.
+    Recreate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +114,13 @@ pub struct PartOut {
     pub new_start: u64,
     pub new_size: u64,
     pub action: Action,
+}
+
+impl PartIn {
+    /// Whether this partition's filesystem is re-created on a target with `sector`-byte sectors.
+    pub fn recreated(&self, sector: u32) -> bool {
+        self.recreate_min.is_some() && self.max_target_sector.is_some_and(|l| sector > l)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,10 +142,10 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     check_sectors(input)?;
     let alignment = align::source_alignment(&input.partitions, input.target_sector);
     let area = fit::usable_area(input.target_size, input.target_sector, input.table)?;
+    let recreated = recreated_inputs(input);
     // An MBR extended partition is a container: the table writer derives it from
     // the logical partitions it holds, so it is not sized here.
-    let mut parts: Vec<&PartIn> = input
-        .partitions
+    let mut parts: Vec<&PartIn> = recreated
         .iter()
         .filter(|p| p.role != Role::Extended)
         .collect();
@@ -141,7 +155,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             return Err(PlanError::NoSuchPartition { number: *n });
         }
     }
-    let placed = match same_disk_keep(&parts, input, area, alignment) {
+    let mut placed = match same_disk_keep(&parts, input, area, alignment) {
         Some(kept) => kept,
         None => match keep_named_starts(&parts, input, area, alignment) {
             Some(kept) => kept,
@@ -156,6 +170,14 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             }
         },
     };
+    for out in &mut placed {
+        if let Some(p) = input.partitions.iter().find(|p| p.number == out.number) {
+            if p.recreated(input.target_sector) {
+                out.old_size = p.size;
+                out.action = Action::Recreate;
+            }
+        }
+    }
     if input.table == TableFlavour::Mbr {
         check_mbr_limits(&placed, input.target_sector)?;
     }
@@ -221,6 +243,25 @@ fn keep_named_starts(
     fit::place(&refs, &sizes, input.mode, input, area, alignment).ok()
 }
 
+/// The partitions as the sizing sees them: one whose filesystem is re-created is
+/// sized like any other of its role, from at least what the new filesystem needs
+/// (a small ESP grows to FAT32's minimum), and may take any size from there.
+fn recreated_inputs(input: &PlanInput) -> Vec<PartIn> {
+    input
+        .partitions
+        .iter()
+        .map(|p| match p.recreate_min {
+            Some(min) if p.recreated(input.target_sector) => PartIn {
+                size: p.size.max(min),
+                min_size: min,
+                can_grow: true,
+                ..p.clone()
+            },
+            _ => p.clone(),
+        })
+        .collect()
+}
+
 fn check_sectors(input: &PlanInput) -> Result<(), PlanError> {
     for s in [input.source_sector, input.target_sector] {
         if !(512..=65536).contains(&s) || !s.is_power_of_two() {
@@ -229,7 +270,7 @@ fn check_sectors(input: &PlanInput) -> Result<(), PlanError> {
     }
     for p in &input.partitions {
         if let Some(limit) = p.max_target_sector {
-            if input.target_sector > limit {
+            if input.target_sector > limit && !p.recreated(input.target_sector) {
                 return Err(PlanError::SectorTooLarge {
                     number: p.number,
                     fs: p.fs.clone(),

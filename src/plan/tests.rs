@@ -13,6 +13,7 @@ fn part(number: u32, start: u64, size: u64, role: Role, min: u64) -> PartIn {
         min_size: min,
         can_grow: true,
         max_target_sector: None,
+        recreate_min: None,
         logical: false,
         keep_start: false,
     }
@@ -420,4 +421,59 @@ fn bcd_start_moves_only_when_the_target_cannot_keep_it() {
     }
     let shared = super::plan(&free).unwrap();
     assert_eq!(shared.get(2).unwrap().action, Action::Grow);
+}
+
+/// An ESP (FAT, 512-byte sectors) onto 4096-byte sectors: re-created, not refused;
+/// a small one grows to the new FAT32's minimum, a large one keeps its size.
+#[test]
+fn esp_onto_larger_sectors_is_recreated() {
+    let mut input = gpt_input(30 * GIB);
+    input.target_sector = 4096;
+    input.partitions[0].fs = "fat32".into();
+    input.partitions[0].max_target_sector = Some(512);
+    input.partitions[0].recreate_min = Some(257 * MIB);
+    let p = plan(&input).unwrap();
+    check_invariants(&input, &p);
+    let esp = p.get(1).unwrap();
+    assert_eq!(esp.action, Action::Recreate);
+    assert_eq!(
+        (esp.new_start, esp.new_size, esp.old_size),
+        (MIB, 512 * MIB, 512 * MIB)
+    );
+
+    input.partitions[0].size = 100 * MIB;
+    input.partitions[0].min_size = 100 * MIB;
+    let p = plan(&input).unwrap();
+    check_invariants(&input, &p);
+    let esp = p.get(1).unwrap();
+    assert_eq!(esp.action, Action::Recreate);
+    assert_eq!((esp.new_size, esp.old_size), (257 * MIB, 100 * MIB));
+
+    // --layout keep: the grown ESP fits the gap before the swap partition...
+    input.mode = LayoutMode::Keep;
+    let p = plan(&input).unwrap();
+    assert_eq!(p.get(1).unwrap().new_size, 257 * MIB);
+    assert_eq!(p.get(2).unwrap().new_start, 513 * MIB);
+    // ...and is refused where it would run into it.
+    input.partitions[1].start = 101 * MIB;
+    assert!(matches!(
+        plan_err(&input),
+        PlanError::KeepOverlap {
+            number: 1,
+            next: 2,
+            ..
+        }
+    ));
+
+    // Same sectors: copied as it is; nothing to re-create with: refused as before.
+    input.mode = LayoutMode::Proportional;
+    input.partitions[1].start = 513 * MIB;
+    input.target_sector = 512;
+    assert_eq!(plan(&input).unwrap().get(1).unwrap().action, Action::Copy);
+    input.target_sector = 4096;
+    input.partitions[0].recreate_min = None;
+    assert!(matches!(
+        plan_err(&input),
+        PlanError::SectorTooLarge { number: 1, .. }
+    ));
 }

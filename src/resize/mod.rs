@@ -1,4 +1,5 @@
-//! Growing and shrinking filesystems after (or on the way to) a restore.
+//! Growing and shrinking filesystems after (or on the way to) a restore, and
+//! re-creating an ESP whose sector size the target cannot keep (`fat32`).
 //!
 //! No Rust library resizes ext4 or NTFS, and `resize2fs` / `ntfsresize` are the
 //! reference implementations that users and distributions trust. So this module calls
@@ -7,14 +8,16 @@
 //! goes through a scratch file.
 
 mod ext;
+pub mod fat32;
 mod loopdev;
 mod ntfs;
 mod tool;
 
 pub use ext::{ext_block_size, ext_check, ext_min_size, ext_rebuild_primary, ext_resize};
+pub use fat32::fat32_min_size;
 pub use loopdev::LoopDevice;
 pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
-pub use tool::{run_tool, ToolError};
+pub use tool::{run_tool, run_tool_env, ToolError};
 
 use crate::probe::FsKind;
 use std::path::Path;

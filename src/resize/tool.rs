@@ -48,8 +48,20 @@ pub fn run_tool(
     stdin: Option<&str>,
     ok_codes: &[i32],
 ) -> Result<ToolOutput, ToolError> {
+    run_tool_env(tool, args, &[], stdin, ok_codes)
+}
+
+/// `run_tool` with extra environment variables (mtools' `MTOOLS_SKIP_CHECK`, `TZ`).
+pub fn run_tool_env(
+    tool: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+    ok_codes: &[i32],
+) -> Result<ToolOutput, ToolError> {
     let mut child = Command::new(tool)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

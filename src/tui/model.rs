@@ -184,6 +184,8 @@ pub enum PlanAction {
     Copy,
     Grow,
     Shrink,
+    /// A new filesystem with the target's sector size, the files copied in.
+    Recreate,
 }
 
 impl PlanAction {
@@ -192,6 +194,7 @@ impl PlanAction {
             PlanAction::Copy => "copy",
             PlanAction::Grow => "grow",
             PlanAction::Shrink => "shrink",
+            PlanAction::Recreate => "recreate",
         }
     }
 }

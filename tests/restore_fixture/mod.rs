@@ -1,6 +1,8 @@
 //! The source disks of the restore proof (GPT or MBR with a logical partition,
 //! ext4 and NTFS holding files with known contents), the binary runner, and the
 //! independent checks a restored filesystem must pass.
+// Each test file uses a different part of the fixture.
+#![allow(dead_code)]
 
 use crate::common::{path_str, require_tool, run, run_status, sfdisk_json, Rng};
 use std::path::{Path, PathBuf};

@@ -242,13 +242,16 @@ pub(super) fn plan_view(p: &DiskRestorePlan) -> PlanView {
                     plan::Action::Copy => PlanAction::Copy,
                     plan::Action::Grow => PlanAction::Grow,
                     plan::Action::Shrink => PlanAction::Shrink,
+                    plan::Action::Recreate => PlanAction::Recreate,
                 },
             })
             .collect(),
-        notes: vec![format!(
+        notes: std::iter::once(format!(
             "Aligned to {}. Disk and partition IDs are kept.",
             plan::mib(p.plan.alignment)
-        )],
+        ))
+        .chain(p.notes())
+        .collect(),
     }
 }
 

@@ -54,14 +54,15 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
     match &app.choices.plan {
         Some(Ok(p)) => {
             lines.push(Line::styled(
-                "  #  fs    label     old start  old size  new start  new size      used action",
+                "  #  fs    label     old start  old size  new start  new size    used action",
                 bold(),
             ));
             for (i, r) in p.rows.iter().enumerate() {
                 lines.push(row(
                     i == sel,
                     format!(
-                        "{:<2} {:<5} {:<9} {:>9} {:>9} {:>10} {:>9} {:>9} {}",
+                        // "used" is 7 wide so that "recreate" fits the 78 columns.
+                        "{:<2} {:<5} {:<9} {:>9} {:>9} {:>10} {:>9} {:>7} {}",
                         r.number,
                         crate::tui::widgets::fit(&r.fs, 5),
                         crate::tui::widgets::fit(&r.label, 9),

@@ -228,3 +228,18 @@ fn screens_doc_matches_snapshots() {
         );
     }
 }
+
+/// An ESP re-created for a 4Kn disk reads "recreate" in full inside the frame.
+#[test]
+fn plan_row_recreate_is_shown_in_full() {
+    let (mut app, _) = app();
+    to_restore_plan(&mut app);
+    if let Some(Ok(p)) = &mut app.choices.plan {
+        p.rows[0].action = crate::tui::model::PlanAction::Recreate;
+    }
+    let screen = render(&app);
+    assert!(
+        screen.lines().any(|l| l.ends_with(" recreate|")),
+        "{screen}"
+    );
+}

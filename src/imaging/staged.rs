@@ -1,0 +1,102 @@
+//! A filesystem prepared off the target in a sparse scratch file (a shrink, a
+//! re-created ESP), so that whatever can fail fails before the target's first
+//! write; copied in afterwards, only its used byte ranges.
+
+use super::plan_restore::PartTarget;
+use super::ImagingError;
+use crate::device::{open_path, Access, BlockDevice, Window};
+use crate::progress::{Progress, ProgressEvent};
+use crate::usedmap::ByteExtent;
+use std::path::PathBuf;
+
+/// A scratch file and the byte ranges of it to copy; removed when dropped, so an
+/// error on the way leaves nothing behind.
+pub(super) struct Staged {
+    pub path: PathBuf,
+    pub extents: Vec<ByteExtent>,
+    /// The report line of a lost primary rebuilt in the scratch file.
+    pub rebuilt: Option<String>,
+}
+
+impl Staged {
+    /// Creates the sparse scratch file `name` of `len` bytes in `dir`.
+    pub fn create(dir: &std::path::Path, name: &str, len: u64) -> Result<Staged, ImagingError> {
+        std::fs::create_dir_all(dir).map_err(|source| ImagingError::Scratch {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(name);
+        let scratch_err = |source| ImagingError::Scratch {
+            path: path.clone(),
+            source,
+        };
+        let f = std::fs::File::create(&path).map_err(scratch_err)?;
+        let staged = Staged {
+            path: path.clone(),
+            extents: vec![],
+            rebuilt: None,
+        };
+        f.set_len(len).map_err(scratch_err)?;
+        Ok(staged)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A scratch directory, removed with everything in it when dropped.
+pub(super) struct ScratchDir {
+    pub path: PathBuf,
+}
+
+impl ScratchDir {
+    pub fn create(dir: &std::path::Path, name: &str) -> Result<ScratchDir, ImagingError> {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&path).map_err(|source| ImagingError::Scratch {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(ScratchDir { path })
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub(super) fn copy_staged(
+    s: &Staged,
+    target: &dyn BlockDevice,
+    p: &PartTarget,
+    progress: &dyn Progress,
+) -> Result<u64, ImagingError> {
+    let src = open_path(&s.path, Access::ReadOnly)?;
+    let dst = Window::new(target, p.new_offset, p.new_size)?;
+    let total: u64 = s.extents.iter().map(|e| e.len).sum();
+    let what = if p.recreate { "re-created" } else { "shrunk" };
+    progress.report(ProgressEvent::PhaseStart {
+        name: format!("write {} ({what})", p.area),
+        total_bytes: total,
+    });
+    let mut buf = vec![0u8; 4 << 20];
+    for e in &s.extents {
+        let mut off = e.offset;
+        let end = e.end();
+        while off < end {
+            let n = ((end - off) as usize).min(buf.len());
+            src.read_at(off, &mut buf[..n])?;
+            dst.write_at(off, &buf[..n])?;
+            progress.report(ProgressEvent::Advance { bytes: n as u64 });
+            off += n as u64;
+        }
+    }
+    progress.report(ProgressEvent::PhaseEnd {
+        name: format!("write {} ({what})", p.area),
+    });
+    Ok(total)
+}
