@@ -7,6 +7,7 @@
 //! ironclone's own reader.
 
 mod common;
+mod fsfixture;
 
 use common::{path_str, require_tool, run, run_in, run_status, Rng};
 use std::path::{Path, PathBuf};
@@ -198,15 +199,14 @@ fn ntfs(img: &Path, len: u64, start: u64, label: &str, files: &[(&str, &[u8])]) 
         "mkntfs",
         &["-q", "-F", "-Q", "-L", label, "-p", &hidden, path_str(img)],
     );
-    let mnt = img.with_extension("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    run("ntfs-3g", &[path_str(img), path_str(&mnt)]);
+    let mnt = fsfixture::Mount::new(img, &img.with_extension("mnt"));
     for (p, data) in files {
-        let dst = mnt.join(p);
+        let dst = mnt.0.join(p);
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         std::fs::write(&dst, data).unwrap();
     }
-    run("umount", &[path_str(&mnt)]);
+    // Dropping the mount waits for ntfs-3g to have written everything.
+    drop(mnt);
 }
 
 fn machine() -> Machine {
@@ -382,6 +382,10 @@ fn bcd_follows_a_moved_start_and_a_new_signature() {
     assert!(
         log.contains("rewritten"),
         "the plan does not say the BCD is rewritten:\n{log}"
+    );
+    assert!(
+        log.contains("partition 2 moves from") && log.contains("points Windows' BCD at it"),
+        "the plan notes do not say C: moves:\n{log}"
     );
     m.check_all(&t, &log);
     std::fs::remove_file(&t).unwrap();

@@ -78,6 +78,7 @@ impl DiskRestorePlan {
                     self.target_sector
                 )
             })
+            .chain(super::repair_bcd::layout_notes(self))
             .collect()
     }
 }

@@ -76,6 +76,45 @@ pub fn plan_lines(plan: &DiskRestorePlan, new_signature: Option<u32>) -> Vec<Str
     lines
 }
 
+/// What the layout does for Windows' boot, for the notes under the plan table (the
+/// TUI shows those): which partition is System Reserved, and whether the partitions
+/// the BCD names keep their start.
+pub fn layout_notes(plan: &DiskRestorePlan) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (number, w) in stores(plan) {
+        if !w.has_windows_dir {
+            notes.push(format!(
+                "partition {number} holds Windows' boot manager (System Reserved): it keeps its size"
+            ));
+        }
+        let mut named: Vec<(u32, u64, u64)> = plan
+            .plan
+            .partitions
+            .iter()
+            .filter(|p| w.bcd.iter().any(|r| r.offset == p.old_start))
+            .map(|p| (p.number, p.old_start, p.new_start))
+            .collect();
+        named.dedup();
+        let (kept, moved): (Vec<_>, Vec<_>) = named.iter().partition(|(_, o, n)| o == n);
+        if !kept.is_empty() {
+            let list: Vec<String> = kept.iter().map(|(n, _, _)| n.to_string()).collect();
+            notes.push(format!(
+                "Windows' BCD names partition{} {} by its start: kept",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            ));
+        }
+        for (n, o, new) in moved {
+            notes.push(format!(
+                "partition {n} moves from {} to {}: the boot repair points Windows' BCD at it",
+                crate::plan::mib(o),
+                crate::plan::mib(new)
+            ));
+        }
+    }
+    notes
+}
+
 fn distinct_offsets(refs: &[BcdDeviceRef]) -> usize {
     let mut o: Vec<u64> = refs.iter().map(|r| r.offset).collect();
     o.sort_unstable();
