@@ -386,3 +386,39 @@ fn clear_confirm_input(app: &mut App) {
         input.clear();
     }
 }
+
+#[test]
+fn a_disk_under_a_gigabyte_shows_its_size_in_mib_on_both_lines() {
+    let (mut app, fake) = app();
+    for (dev, size) in [("/dev/loop0", 333u64 << 20), ("/dev/loop1", 512 << 20)] {
+        fake.plug(DiskView {
+            dev: dev.into(),
+            model: "loop".into(),
+            size,
+            ..Default::default()
+        });
+    }
+    app.press(KeyCode::Char('b'));
+    let n = app.disks.len();
+    for (back, mib) in [(2, "333.0 MiB"), (1, "512.0 MiB")] {
+        down(&mut app, n);
+        for _ in 0..back - 1 {
+            app.press(KeyCode::Up);
+        }
+        let screen = render(&app);
+        let row = screen
+            .lines()
+            .find(|l| l.contains("> "))
+            .unwrap_or_default();
+        assert!(row.contains(mib), "list row: {row}\n{screen}");
+        let detail = screen
+            .lines()
+            .find(|l| l.contains("serial") && l.contains("loop"))
+            .unwrap_or_default();
+        assert!(detail.contains(mib), "detail: {detail}\n{screen}");
+        assert!(
+            !screen.contains(" 0 GB") && !screen.contains(" 1 GB "),
+            "{screen}"
+        );
+    }
+}
