@@ -23,6 +23,7 @@ shot() { # name title
     shot disks_backup_hibernated "Backup: choose the source disk (hibernated Windows warning)"
     shot disks_backup_journal "Disk picker: unreplayed ext4 journal"
     shot repos "Repository picker"
+    shot repos_typing_path "Repository picker: typing a path (what it opens is said before Enter)"
     shot share_login_refused "Share login: a guest could not mount //nas/backups (the password shows as stars)"
     shot images_browse "Images in a repository"
     shot backup_name "Backup: name the image"

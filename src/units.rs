@@ -103,6 +103,19 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// `1 partition`, `4 partitions`: a count with its noun in the right number, so a
+/// one-partition disk does not read "1 partitions".
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: fmt::Display + PartialEq + From<u8>,
+{
+    if n == N::from(1) {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +138,12 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(4 << 30), "4.0 GiB");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(1usize, "partition", "partitions"), "1 partition");
+        assert_eq!(count(0u64, "file", "files"), "0 files");
+        assert_eq!(count(4u32, "partition", "partitions"), "4 partitions");
     }
 }

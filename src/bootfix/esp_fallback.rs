@@ -197,9 +197,9 @@ pub fn ensure_fallback(
                 device: format!("{}@{offset}", image.display()),
                 what: "ESP fallback loader",
                 why: format!(
-                    "no {} on the ESP ({} files)",
+                    "no {} on the ESP ({})",
                     LOADERS.join("/"),
-                    files.len()
+                    crate::units::count(files.len(), "file", "files")
                 ),
             })
         }

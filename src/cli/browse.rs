@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use ironclone::browse::{self, Browse, Entry, Kind};
 use ironclone::repo::{ImageDevice, Repository};
+use ironclone::units::count;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,11 +88,11 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 );
             } else {
                 println!(
-                    "copied {} file(s), {} dir(s), {} symlink(s), {} bytes to {}",
-                    n.files,
-                    n.dirs,
-                    n.links,
-                    n.bytes,
+                    "copied {}, {}, {}, {} to {}",
+                    count(n.files, "file", "files"),
+                    count(n.dirs, "dir", "dirs"),
+                    count(n.links, "symlink", "symlinks"),
+                    count(n.bytes, "byte", "bytes"),
                     dest.display(),
                 );
                 for s in &n.skipped {

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::repo::Repository;
-use ironclone::units::human_bytes;
+use ironclone::units::{count, human_bytes};
 use std::path::PathBuf;
 
 #[derive(ClapArgs)]
@@ -55,13 +55,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 );
                 if s.stats.unreadable_bytes > 0 {
                     println!(
-                        "  damaged: {} unreadable on the source, {} file(s)/structure(s) hit (images --json for the list)",
+                        "  damaged: {} unreadable on the source, {} hit (images --json for the list)",
                         human_bytes(s.stats.unreadable_bytes),
-                        s.damage_reports
-                            .iter()
-                            .filter_map(|d| d.report.as_ref())
-                            .map(|r| r.files.len() + r.metadata.len())
-                            .sum::<usize>()
+                        count(
+                            s.damage_reports
+                                .iter()
+                                .filter_map(|d| d.report.as_ref())
+                                .map(|r| r.files.len() + r.metadata.len())
+                                .sum::<usize>(),
+                            "file or structure",
+                            "files or structures"
+                        )
                     );
                 }
             }

@@ -172,7 +172,7 @@ impl Disk {
         }
     }
 
-    /// "Samsung SSD 870 (serial S5X…, 500.1 GB, /dev/sda)": how a person tells disks apart.
+    /// "Samsung SSD 870 (serial S5X…, 465.8 GiB, /dev/sda)": how a person tells disks apart.
     pub fn describe(&self) -> String {
         let mut s = self
             .model

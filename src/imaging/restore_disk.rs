@@ -18,6 +18,7 @@ use crate::progress::Progress;
 use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
 use crate::resize::{self, LoopDevice};
 use crate::table::{write_layout, WriteOptions};
+use crate::units::count;
 use crate::usedmap::map_filesystem;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -174,14 +175,14 @@ pub fn restore_disk(
         )?;
         report.steps.push(match &written.gpt {
             Some(g) => format!(
-                "GPT written: {} partitions, backup header at LBA {}, last usable LBA {}",
-                written.partitions.len(),
+                "GPT written: {}, backup header at LBA {}, last usable LBA {}",
+                count(written.partitions.len(), "partition", "partitions"),
                 g.alternate_lba,
                 g.last_usable_lba
             ),
             None => format!(
-                "MBR written: {} partitions, disk signature {:08x}",
-                written.partitions.len(),
+                "MBR written: {}, disk signature {:08x}",
+                count(written.partitions.len(), "partition", "partitions"),
                 written.disk_signature.unwrap_or(0)
             ),
         });

@@ -1,8 +1,8 @@
 //! The backup pipeline: one reader thread → hash + compress on every core → one writer,
 //! joined by bounded channels so memory stays at a few chunks per core whatever the
-//! disk size. zstd is the cost, so zero chunks are never compressed (nor stored),
-//! chunks already in the repository are never compressed, and chunks that look
-//! incompressible from a small fast sample are stored raw.
+//! disk size. zstd is the cost, so zero chunks are never compressed (nor stored) and
+//! chunks already in the repository are never compressed; a chunk zstd cannot shrink
+//! is stored raw.
 
 use super::bufpool::{self, Pools};
 use super::compress::{is_zero, ChunkCompressor};

@@ -288,6 +288,11 @@ mod tests {
         assert!(!is_share_location("/mnt/usb"));
         assert!(is_smb_location("//nas/backups"));
         assert!(!is_smb_location("nas:/volume1/backups"));
+        assert!(
+            is_smb_location("smb://nas/x"),
+            "an SMB URL is not an NFS export"
+        );
+        assert!(!is_smb_location("nfs://nas/x"));
     }
 
     #[test]

@@ -46,9 +46,13 @@ impl NfsExport {
     }
 
     /// True for text that names an NFS export rather than an SMB share or a local path.
+    /// `smb://host/share` also holds ":/", so a URL counts only with the nfs scheme.
     pub fn looks_like(text: &str) -> bool {
         text.starts_with("nfs://")
-            || (!text.starts_with('/') && !text.starts_with('\\') && text.contains(":/"))
+            || (!text.starts_with('/')
+                && !text.starts_with('\\')
+                && !text.contains("://")
+                && text.contains(":/"))
     }
 
     /// `server:/path`, the mount source the kernel and /proc/mounts show.

@@ -41,7 +41,7 @@ pub struct FakeServices {
     pub fail_listing: Mutex<Option<String>>,
 }
 
-fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
+pub fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
     PartView {
         number,
         fs: fs.into(),
@@ -405,8 +405,9 @@ impl Services for FakeServices {
                 "/run/ironclone/{}/ironclone",
                 dev.trim_start_matches("/dev/")
             ))),
-            // A share of the demo NAS wants bob's login (as CORP\\bob or bob).
-            RepoTarget::Path(p) if p.starts_with("//nas") => Err(format!(
+            // A share of the demo NAS wants bob's login (as CORP\\bob or bob). Compared
+            // as text: `Path::starts_with` takes "/nas" for "//nas".
+            RepoTarget::Path(p) if p.to_string_lossy().starts_with("//nas") => Err(format!(
                 "Could not mount {}: permission denied (wrong user name or password).",
                 p.display()
             )),
@@ -496,7 +497,10 @@ impl Services for FakeServices {
         let report = JobReport {
             summary: vec![
                 format!("Image \"{}\" stored in {}.", req.name, req.repo.display()),
-                format!("{} partitions, used blocks only.", disk.partitions.len()),
+                format!(
+                    "{}, used blocks only.",
+                    crate::units::count(disk.partitions.len(), "partition", "partitions")
+                ),
             ],
             boot_repairs: Vec::new(),
             warnings: disk.warnings.clone(),

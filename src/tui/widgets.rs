@@ -90,13 +90,30 @@ pub fn bytes(n: u64) -> String {
     crate::units::human_bytes(n)
 }
 
-/// Disk sizes as vendors print them (500 GB), next to the binary size.
+/// Disk sizes as vendors print them (500 GB), next to the binary size. Below 1 GB a
+/// rounded GB says nothing (a 333 MiB disk would read "0 GB"), so such disks get the
+/// binary size, the same text `bytes` gives the detail line.
 pub fn disk_size(n: u64) -> String {
-    let gb = n as f64 / 1e9;
+    const GB: u64 = 1_000_000_000;
+    if n < GB {
+        return bytes(n);
+    }
+    let gb = n as f64 / GB as f64;
     if gb >= 1000.0 {
         format!("{:.1} TB", gb / 1000.0)
     } else {
         format!("{gb:.0} GB")
+    }
+}
+
+/// The vendor size with the binary one after it, "500 GB (465.8 GiB)", or the binary
+/// size alone where `disk_size` already gives it.
+pub fn disk_size_long(n: u64) -> String {
+    let (vendor, binary) = (disk_size(n), bytes(n));
+    if vendor == binary {
+        vendor
+    } else {
+        format!("{vendor} ({binary})")
     }
 }
 
@@ -154,5 +171,22 @@ pub fn short_size(n: u64) -> String {
         format!("{:.1}G", n as f64 / GIB as f64)
     } else {
         format!("{:.2}T", n as f64 / (1024 * GIB) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_sizes_below_a_gigabyte_are_in_mib() {
+        assert_eq!(disk_size(333 << 20), "333.0 MiB");
+        assert_eq!(disk_size(512 << 20), bytes(512 << 20));
+        assert_eq!(disk_size(999_999_999), "953.7 MiB");
+        assert_eq!(disk_size(1_000_000_000), "1 GB");
+        assert_eq!(disk_size(500_107_862_016), "500 GB");
+        assert_eq!(disk_size(2_000_000_000_000), "2.0 TB");
+        assert_eq!(disk_size_long(333 << 20), "333.0 MiB");
+        assert_eq!(disk_size_long(500_107_862_016), "500 GB (465.8 GiB)");
     }
 }

@@ -120,8 +120,10 @@ impl Warnings {
 
     pub(crate) fn into_vec(mut self) -> Vec<String> {
         if self.dropped > 0 {
-            self.list
-                .push(format!("{} more warnings not shown", self.dropped));
+            self.list.push(format!(
+                "{} not shown",
+                crate::units::count(self.dropped, "more warning", "more warnings")
+            ));
         }
         self.list
     }

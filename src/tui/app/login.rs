@@ -42,7 +42,10 @@ impl App {
             return;
         };
         match k.code {
-            KeyCode::Esc => self.back(),
+            KeyCode::Esc => {
+                self.back();
+                self.stop_opening();
+            }
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
                 *on_password = !*on_password
             }

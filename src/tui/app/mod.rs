@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 mod input;
 mod job;
 mod login;
+mod path_field;
 mod pick;
 mod write;
 
 use input::{edit, key, valid_name};
 pub use input::{on_disk, parse_size, slug};
 pub use job::{JobView, PhaseView};
+pub use path_field::{PathField, TypedKind};
 
 /// Everything that reaches the main loop, on one channel.
 #[derive(Debug)]
@@ -88,7 +90,7 @@ pub enum Screen {
         cands: Vec<RepoCandidate>,
         sel: usize,
         /// Some while the user types a path.
-        path: Option<String>,
+        path: Option<PathField>,
         note: Option<String>,
     },
     /// A typed SMB share that a guest could not mount: user name and password.
@@ -142,6 +144,14 @@ pub struct Choices {
     pub plan: Option<Result<PlanView, String>>,
 }
 
+/// A share being opened: the screen depth it was asked from, and what was asked (a
+/// result for anything else is from an open the user stopped waiting for).
+#[derive(Debug)]
+struct Opening {
+    depth: usize,
+    target: RepoTarget,
+}
+
 /// Forwards job progress into the TUI's channel.
 struct ChannelProgress(Sender<Msg>);
 
@@ -179,9 +189,9 @@ pub struct App {
     /// A backup is followed by a verification of the new image.
     verify_next: bool,
     pub(crate) last_refresh: Option<Instant>,
-    /// While a share is being opened: the screen depth it was asked from (its result
-    /// is dropped if the user went elsewhere meanwhile).
-    opening: Option<usize>,
+    /// While a share is being opened off the UI thread. Its result is dropped if the
+    /// user went elsewhere or stopped waiting (Esc) meanwhile.
+    opening: Option<Opening>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -222,6 +232,11 @@ impl App {
     pub fn screen(&self) -> &Screen {
         // The stack always holds Home at the bottom.
         self.stack.last().unwrap_or(&Screen::Home { sel: 0 })
+    }
+
+    /// A share is being opened (the picker says "Connecting to ...").
+    pub fn connecting(&self) -> bool {
+        self.opening.is_some()
     }
 
     pub fn job_running(&self) -> bool {
@@ -288,8 +303,9 @@ impl App {
             }
             Msg::JobDone(outcome) => self.job_done(outcome),
             Msg::RepoOpened { target, result } => {
-                if let Some(depth) = self.opening.take() {
-                    if depth == self.stack.len() {
+                if self.opening.as_ref().is_some_and(|o| o.target == target) {
+                    let asked_from = self.opening.take().map(|o| o.depth);
+                    if asked_from == Some(self.stack.len()) {
                         self.repo_opened(target, result);
                     }
                 }
@@ -510,7 +526,7 @@ impl App {
                 sel,
                 path,
                 note,
-            } => screens::repos::draw(self, cands, *sel, path.as_deref(), note.as_deref(), f),
+            } => screens::repos::draw(self, cands, *sel, path.as_ref(), note.as_deref(), f),
             Screen::ShareLogin {
                 location,
                 user,

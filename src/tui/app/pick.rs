@@ -173,11 +173,16 @@ impl App {
             return;
         };
         let n = cands.len() + 1;
+        if k.code == KeyCode::Esc && self.opening.is_some() {
+            // Esc stops the wait and keeps the typed text, so a typo can be fixed.
+            self.stop_opening();
+            return;
+        }
         if let Some(p) = path {
             match k.code {
                 KeyCode::Esc => *path = None,
                 KeyCode::Enter => {
-                    let target = RepoTarget::Path(PathBuf::from(p.trim()));
+                    let target = p.target();
                     self.choose_repo(target);
                 }
                 _ => {
@@ -190,13 +195,13 @@ impl App {
             KeyCode::Esc => self.back(),
             KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(n - 1),
-            KeyCode::Char('/') => *path = Some(String::from("/")),
+            KeyCode::Char('/') => *path = Some(PathField::default()),
             KeyCode::Enter => {
                 if let Some(c) = cands.get(*sel) {
                     let target = RepoTarget::Partition(c.dev.clone());
                     self.choose_repo(target);
                 } else {
-                    *path = Some(String::from("/"));
+                    *path = Some(PathField::default());
                 }
             }
             _ => {}
@@ -219,7 +224,10 @@ impl App {
                 self.set_note(Some(format!(
                     "Connecting to {location}... (up to a minute while the network comes up)"
                 )));
-                self.opening = Some(self.stack.len());
+                self.opening = Some(Opening {
+                    depth: self.stack.len(),
+                    target: target.clone(),
+                });
                 let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
                 std::thread::spawn(move || {
                     let result = services.open_repo(&target);
@@ -230,6 +238,15 @@ impl App {
         }
         let result = self.services.open_repo(&target);
         self.repo_opened(target, result);
+    }
+
+    /// Esc while a share is being opened: its result, when it comes, is dropped (the
+    /// mount itself cannot be interrupted), and the "Connecting to" note goes.
+    pub(super) fn stop_opening(&mut self) {
+        if let Some(o) = self.opening.take() {
+            let what = o.target.share_location().unwrap_or_default();
+            self.set_note(Some(format!("Stopped waiting for {what}.")));
+        }
     }
 
     /// The rest of choosing a repository, once it is open (or failed to open).

@@ -247,8 +247,9 @@ pub(super) fn run_verify(
     }
     Ok(JobReport {
         summary: vec![format!(
-            "Image \"{}\": every chunk read back and its checksum matches ({} chunks).",
-            req.image, rep.chunks_checked
+            "Image \"{}\": every chunk read back and its checksum matches ({}).",
+            req.image,
+            crate::units::count(rep.chunks_checked, "chunk", "chunks")
         )],
         ..Default::default()
     })

@@ -3,7 +3,7 @@
 //! between boots, so the identity is what is shown first.
 
 use crate::tui::app::{App, Flow};
-use crate::tui::widgets::{bold, bytes, chrome, disk_size, para, selected};
+use crate::tui::widgets::{bold, chrome, disk_size_long, para, selected};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
@@ -40,10 +40,7 @@ pub fn draw(app: &App, input: &str, refused: bool, f: &mut Frame) {
             ),
             bold(),
         ),
-        Line::styled(
-            format!("      Size:    {} ({})", disk_size(t.size), bytes(t.size)),
-            bold(),
-        ),
+        Line::styled(format!("      Size:    {}", disk_size_long(t.size)), bold()),
         Line::raw(format!("      Now at:  {} ({})", t.dev, t.transport)),
         Line::raw(""),
     ];

@@ -66,7 +66,7 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
         lines.push(row(
             i == sel,
             format!(
-                "{} {} {:>8} {} {}",
+                "{} {} {:>9} {} {}",
                 fit(short, 8),
                 fit(&d.model, 26),
                 disk_size(d.size),

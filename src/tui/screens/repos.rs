@@ -2,7 +2,7 @@
 //! typed network share (`//server/share`, mounted by the real services; one that wants a
 //! login gets the share login screen).
 
-use crate::tui::app::{App, Flow};
+use crate::tui::app::{App, Flow, PathField};
 use crate::tui::model::RepoCandidate;
 use crate::tui::widgets::{bold, bytes, chrome, fit, para, row, selected};
 use ratatui::text::Line;
@@ -12,7 +12,7 @@ pub fn draw(
     app: &App,
     cands: &[RepoCandidate],
     sel: usize,
-    path: Option<&str>,
+    path: Option<&PathField>,
     note: Option<&str>,
     f: &mut Frame,
 ) {
@@ -20,7 +20,9 @@ pub fn draw(
         Flow::Backup => "Backup: where to store the image?",
         _ => "Which repository holds the image?",
     };
-    let keys = if path.is_some() {
+    let keys = if app.connecting() {
+        "Esc stop waiting for the share"
+    } else if path.is_some() {
         "type the path  Enter open  Esc cancel typing"
     } else {
         "Up/Down move  Enter choose  / type a path  Esc back"
@@ -56,9 +58,11 @@ pub fn draw(
     if let Some(p) = path {
         lines.push(Line::raw(""));
         lines.push(Line::from(vec![
-            ratatui::text::Span::raw("  Path: "),
-            ratatui::text::Span::styled(format!("{p}_"), selected()),
+            ratatui::text::Span::raw("  Path:  "),
+            ratatui::text::Span::styled(format!("{}_", p.text()), selected()),
         ]));
+        // Said before Enter, so a folder is never taken for a share or back.
+        lines.push(Line::raw(format!("  Opens: {}", p.describe())));
     }
     if let Some(n) = note {
         lines.push(Line::raw(""));

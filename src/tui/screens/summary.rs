@@ -15,8 +15,8 @@ pub fn draw(app: &App, f: &mut Frame) {
         ));
         let used: u64 = d.partitions.iter().filter_map(|p| p.used).sum();
         lines.push(Line::raw(format!(
-            "          {} partitions, about {} of used data to read",
-            d.partitions.len(),
+            "          {}, about {} of used data to read",
+            crate::units::count(d.partitions.len(), "partition", "partitions"),
             bytes(used)
         )));
     }

@@ -386,3 +386,129 @@ fn clear_confirm_input(app: &mut App) {
         input.clear();
     }
 }
+
+#[test]
+fn a_disk_under_a_gigabyte_shows_its_size_in_mib_on_both_lines() {
+    let (mut app, fake) = app();
+    for (dev, size) in [("/dev/loop0", 333u64 << 20), ("/dev/loop1", 512 << 20)] {
+        fake.plug(DiskView {
+            dev: dev.into(),
+            model: "loop".into(),
+            size,
+            ..Default::default()
+        });
+    }
+    app.press(KeyCode::Char('b'));
+    let n = app.disks.len();
+    for (back, mib) in [(2, "333.0 MiB"), (1, "512.0 MiB")] {
+        down(&mut app, n);
+        for _ in 0..back - 1 {
+            app.press(KeyCode::Up);
+        }
+        let screen = render(&app);
+        let row = screen
+            .lines()
+            .find(|l| l.contains("> "))
+            .unwrap_or_default();
+        assert!(row.contains(mib), "list row: {row}\n{screen}");
+        let detail = screen
+            .lines()
+            .find(|l| l.contains("serial") && l.contains("loop"))
+            .unwrap_or_default();
+        assert!(detail.contains(mib), "detail: {detail}\n{screen}");
+        assert!(
+            !screen.contains(" 0 GB") && !screen.contains(" 1 GB "),
+            "{screen}"
+        );
+    }
+}
+
+/// Home -> Backup -> sda -> the repository picker with the path field open.
+fn to_backup_path_field(app: &mut App) {
+    app.press(KeyCode::Char('b'));
+    enter(app); // sda
+    assert!(matches!(app.screen(), Screen::Repos { .. }));
+    app.press(KeyCode::Char('/'));
+}
+
+#[test]
+fn an_absolute_path_typed_into_the_path_field_is_a_local_folder() {
+    let (mut app, _) = app();
+    to_backup_path_field(&mut app);
+    app.type_str("/mnt/backups");
+    let screen = render(&app);
+    assert!(screen.contains("Path:  /mnt/backups_"), "{screen}");
+    assert!(
+        screen.contains("Opens: a folder on this machine"),
+        "{screen}"
+    );
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::Name { .. }),
+        "{:?}",
+        app.screen()
+    );
+    assert_eq!(
+        app.choices.repo.as_deref(),
+        Some(std::path::Path::new("/mnt/backups"))
+    );
+}
+
+#[test]
+fn esc_while_connecting_to_a_share_stops_waiting() {
+    let (mut app, _) = app();
+    to_backup_path_field(&mut app);
+    app.type_str("//nas/backups");
+    enter(&mut app);
+    assert!(render(&app).contains("Connecting to //nas/backups"));
+    // Esc before the mount attempt answers: its answer must not take over the screen.
+    app.press(KeyCode::Esc);
+    app.settle(SETTLE);
+    let screen = render(&app);
+    assert!(
+        matches!(app.screen(), Screen::Repos { .. }),
+        "{:?}",
+        app.screen()
+    );
+    assert!(!screen.contains("Connecting to"), "{screen}");
+    assert!(
+        screen.contains("Stopped waiting for //nas/backups."),
+        "{screen}"
+    );
+    // Nothing is left pending: a second try connects again.
+    enter(&mut app);
+    assert!(render(&app).contains("Connecting to //nas/backups"));
+    app.settle(SETTLE);
+    assert!(matches!(app.screen(), Screen::ShareLogin { .. }));
+}
+
+#[test]
+fn a_disk_with_one_partition_says_one_partition() {
+    let (mut app, fake) = app();
+    fake.plug(DiskView {
+        partitions: vec![crate::tui::demo::part(
+            1,
+            "ext4",
+            "data",
+            60 << 30,
+            Some(1 << 30),
+        )],
+        ..kingston_stick()
+    });
+    app.press(KeyCode::Char('b'));
+    let last = app.disks.len() - 1;
+    down(&mut app, last);
+    enter(&mut app); // the stick
+    enter(&mut app); // sdd1
+    enter(&mut app); // default name
+    assert_eq!(app.screen(), &Screen::Summary);
+    let screen = render(&app);
+    assert!(screen.contains(" 1 partition, about 1.0 GiB"), "{screen}");
+    run_to_done(&mut app);
+    let screen = render(&app);
+    assert!(
+        screen.contains(" 1 partition, used blocks only."),
+        "{screen}"
+    );
+}

@@ -90,7 +90,8 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
     }
     if bad > 0 {
         warnings.push(format!(
-            "FAT: {bad} clusters are marked bad; they are not imaged"
+            "FAT: {} marked bad, not imaged",
+            crate::units::count(bad, "cluster", "clusters")
         ));
     }
     Ok(UsedMap {
