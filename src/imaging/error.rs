@@ -34,6 +34,14 @@ pub enum ImagingError {
         min: u64,
         planned: u64,
     },
+    #[error("{part}: marking its never-used inode tables for the kernel to initialise: {source}")]
+    ExtTails {
+        /// "partition N", or "the filesystem" on a disk without a table.
+        part: String,
+        /// Boxed: an ExtError is large and this variant is rare.
+        #[source]
+        source: Box<crate::usedmap::ExtError>,
+    },
     #[error("scratch file {path}: {source}")]
     Scratch {
         path: std::path::PathBuf,

@@ -12,7 +12,7 @@ pub mod fat;
 pub mod ntfs;
 pub mod swap;
 
-pub use ext::{map_ext, ExtError};
+pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};
