@@ -7,9 +7,11 @@
 //! checksums (`uninit_bg` or `metadata_csum`): e2fsck's inode scan stops there, and a
 //! new inode in a block whose other inodes are all free is built in a zeroed buffer,
 //! not read. What still trusts those blocks is `EXT4_BG_INODE_ZEROED`: with it clear,
-//! the kernel's lazyinit thread zeroes the tail after the first mount, and `tune2fs -O
-//! ^metadata_csum` (or `^uninit_bg`) zeroes it before the scans that ignore the mark
-//! start. A restore onto a disk full of old data therefore clears that flag in every
+//! the kernel's lazyinit thread zeroes the tail after the first mount; with it set,
+//! nothing ever does, and whatever later reads every inode (e2fsck after `tune2fs -O
+//! ^metadata_csum,^uninit_bg`, or e2fsck from a backup superblock, which resets
+//! `bg_itable_unused`) takes the old bytes for corrupt inodes. A restore onto a disk
+//! full of old data therefore clears that flag in every
 //! group whose tail it did not write (`mark_tails_unzeroed`), leaving exactly the state
 //! `mkfs.ext4 -E lazy_itable_init=1` leaves on a used disk.
 //!
@@ -17,8 +19,12 @@
 //! GiB on any disk without a write-zeroes command (minutes on a hard disk), while the
 //! flag costs one write per descriptor block and lets the kernel zero the tail in the
 //! background, as after mkfs. A target known to read as zeros (a new sparse file) needs
-//! neither. Tests: tests/usedmap_ext.rs proves the state with `e2fsck -fn` before and
-//! after a mount and writes, and after `tune2fs -O ^metadata_csum`, on random bytes.
+//! neither. An image made before the tails were left out holds them; clearing the flag
+//! then only costs the kernel zeroing them once more. tests/restore_ext_itable.rs proves
+//! the choice on a target full of random bytes: `e2fsck -fn` after the restore and after
+//! a mount that adds files, the tails zeroed by the kernel, and `e2fsck -fn` after
+//! `tune2fs -O ^metadata_csum,^uninit_bg` (which reads every inode). With the flag left
+//! set, the kernel never zeroes the tails and that last check fails.
 //!
 //! Only the primary descriptors are used: the backup copies keep the `bg_itable_unused`
 //! of mkfs time (libext2fs resets it to 0 when it opens a backup). With the journal not
