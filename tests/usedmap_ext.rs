@@ -7,7 +7,7 @@ mod fsfixture;
 
 use fsfixture::itable_tails;
 use ironclone::device::{open_path, Access, BlockDevice, MemDevice};
-use ironclone::usedmap::{map_ext, UsedMap};
+use ironclone::usedmap::{map_ext, mark_tails_unzeroed, UsedMap};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
@@ -281,6 +281,72 @@ fn big_sparse_ext4_reads_what_its_data_costs() {
     );
     check_counts(&img, &map);
     check_restore(&img, &map, &files, tmp.path());
+}
+
+/// The restore's step for the tails it did not write: INODE_ZEROED cleared exactly in
+/// the groups that have a never-used tail, with descriptor checksums e2fsck accepts, for
+/// each checksum kind (crc32c with metadata_csum, crc16 over 64- and 32-byte
+/// descriptors with uninit_bg). Without checksums there is nothing to leave out.
+#[test]
+fn tails_marked_unzeroed_with_valid_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("tree");
+    make_tree(&tree, 9);
+    for (name, features) in [
+        ("csum", "metadata_csum,64bit"),
+        ("gdt64", "^metadata_csum,uninit_bg,64bit"),
+        ("gdt32", "^metadata_csum,uninit_bg,^64bit"),
+        ("nocsum", "^metadata_csum,^uninit_bg"),
+    ] {
+        let img = tmp.path().join(format!("{name}.img"));
+        sparse(&img, 256 << 20);
+        run(Command::new("mkfs.ext4")
+            .args(["-F", "-q", "-b", "4096", "-g", "8192", "-O", features])
+            .args(["-E", "lazy_itable_init=0", "-d"])
+            .arg(&tree)
+            .arg(&img));
+        let zeroed = |img: &Path| -> Vec<bool> {
+            run(Command::new("dumpe2fs").arg(img))
+                .lines()
+                .filter(|l| l.starts_with("Group ") && l.contains("(Blocks "))
+                .map(|l| l.contains("ITABLE_ZEROED"))
+                .collect()
+        };
+        let before = zeroed(&img);
+        let with_tail = itable_tails(&img).len() as u64;
+        let dev = open_path(&img, Access::ReadWrite).unwrap();
+        let n = mark_tails_unzeroed(&dev).unwrap();
+        dev.flush().unwrap();
+        drop(dev);
+        let fsck = Command::new("e2fsck")
+            .arg("-fn")
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{name}: e2fsck -fn after marking: {}{}",
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        let after = zeroed(&img);
+        if name == "nocsum" {
+            assert_eq!((n, with_tail), (0, 0), "{name}");
+            assert_eq!(after, before, "{name}");
+            continue;
+        }
+        assert!(
+            before.iter().all(|&z| z),
+            "{name}: mkfs should zero every table"
+        );
+        assert!(with_tail > 1, "{name}: fixture should have tails");
+        assert_eq!(n, with_tail, "{name}: groups marked");
+        assert_eq!(
+            after.iter().filter(|&&z| !z).count() as u64,
+            with_tail,
+            "{name}: groups left claiming zeroed tables: {after:?}"
+        );
+    }
 }
 
 #[test]
