@@ -11,9 +11,9 @@
 //! nothing ever does, and whatever later reads every inode (e2fsck after `tune2fs -O
 //! ^metadata_csum,^uninit_bg`, or e2fsck from a backup superblock, which resets
 //! `bg_itable_unused`) takes the old bytes for corrupt inodes. A restore onto a disk
-//! full of old data therefore clears that flag in every
-//! group whose tail it did not write (`mark_tails_unzeroed`), leaving exactly the state
-//! `mkfs.ext4 -E lazy_itable_init=1` leaves on a used disk.
+//! full of old data therefore clears that flag in every group whose tail it did not
+//! write (`mark_tails_unzeroed`), leaving exactly the state `mkfs.ext4 -E
+//! lazy_itable_init=1` leaves on a used disk.
 //!
 //! Clearing the flag, not writing zeros, because zeros cost the restore the whole 32
 //! GiB on any disk without a write-zeroes command (minutes on a hard disk), while the
@@ -35,7 +35,8 @@ use super::csum;
 use super::group_desc::{GroupDesc, BG_CHECKSUM_OFFSET, BG_FLAGS_OFFSET, EXT4_BG_INODE_ZEROED};
 use super::layout::Layout;
 use super::superblock::Superblock;
-use super::{descriptor_locs, read, read_superblock, ExtError};
+use super::{descriptor_locs, read, read_superblock, ExtError, MAX_GROUPS};
+use crate::bytes::put;
 use crate::device::BlockDevice;
 
 /// Whether `bg_itable_unused` can be trusted on this filesystem at all.
@@ -74,6 +75,13 @@ pub fn mark_tails_unzeroed(dev: &dyn BlockDevice) -> Result<u64, ExtError> {
         return Ok(0);
     }
     let lay = Layout::new(&sb);
+    // The same bound as the map's: per-group work on a corrupt count would be endless.
+    if lay.group_count > MAX_GROUPS {
+        return Err(ExtError::Unsupported {
+            device: name,
+            what: format!("{} block groups", lay.group_count),
+        });
+    }
     let locs = descriptor_locs(&sb, &lay, &name)?;
     let bs = sb.block_size();
     let dsz = sb.desc_size() as usize;
@@ -106,9 +114,11 @@ pub fn mark_tails_unzeroed(dev: &dyn BlockDevice) -> Result<u64, ExtError> {
                 continue;
             }
             let flags = (d.bg_flags & !EXT4_BG_INODE_ZEROED).to_le_bytes();
-            raw[BG_FLAGS_OFFSET..BG_FLAGS_OFFSET + 2].copy_from_slice(&flags);
+            if !put(raw, BG_FLAGS_OFFSET, &flags) {
+                continue;
+            }
             if let Some(c) = csum::group_desc_csum(&sb, seed, g32, raw) {
-                raw[BG_CHECKSUM_OFFSET..BG_CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_le_bytes());
+                put(raw, BG_CHECKSUM_OFFSET, &c.to_le_bytes());
             }
             dirty = true;
             changed += 1;
