@@ -2,7 +2,9 @@
 # Builds the benchmark fixtures once: 4 GiB ext4 and NTFS filesystems (sparse files)
 # holding about 1.5 GiB of real files (binaries, libraries, text from /usr, picked in a
 # stable order), so compression and dedup see realistic data rather than random bytes.
-# Output: build/bench/{ext4.img,ntfs.img,data/}. Idempotent.
+# Also a 2 TB ext4 (sparse, lazily initialised inode tables as mkfs makes them on a big
+# disk) holding the same files: what a nearly empty big disk costs (issue 16 item 6).
+# Output: build/bench/{ext4.img,ext4-2t.img,ntfs.img,data/}. Idempotent.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build/bench"
@@ -23,6 +25,12 @@ if [[ ! -f "$OUT/ext4.img" ]]; then
   truncate -s 4G "$OUT/ext4.img.tmp"
   mkfs.ext4 -q -F -L benchext -d "$OUT/data" "$OUT/ext4.img.tmp"
   mv "$OUT/ext4.img.tmp" "$OUT/ext4.img"
+fi
+
+if [[ ! -f "$OUT/ext4-2t.img" ]]; then
+  truncate -s 2T "$OUT/ext4-2t.img.tmp"
+  mkfs.ext4 -q -F -L bench2t -E lazy_itable_init=1 -d "$OUT/data" "$OUT/ext4-2t.img.tmp"
+  mv "$OUT/ext4-2t.img.tmp" "$OUT/ext4-2t.img"
 fi
 
 if [[ ! -f "$OUT/ntfs.img" ]]; then

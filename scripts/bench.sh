@@ -2,7 +2,8 @@
 # `make bench`: ironclone against partclone / ntfsclone piped through zstd, on the same
 # 4 GiB ext4 and NTFS fixtures holding ~1.5 GiB of real files (scripts/bench-fixtures.sh).
 # Prints one table with times, sizes and ratios. Page cache is warmed first so every
-# tool reads from memory and the comparison is of the pipelines, not the disk.
+# tool reads from memory and the comparison is of the pipelines, not the disk. Then
+# scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
@@ -92,3 +93,6 @@ for fs in ext4 ntfs; do
     row "$fs restore: zstd -d|$p -r" "${T[peer_r_$p]}" "" "$(ratio "${T[peer_r_$p]}" "${T[ic_r_$fs]}") faster"
   done
 done
+
+# A 2 TB ext4 with the same files as the 4 GiB one (issue 16 item 6).
+bash "$ROOT/scripts/bench-big.sh"

@@ -43,6 +43,14 @@ pub enum ImagingError {
         sector: u32,
         why: super::recreate_esp::RecreateError,
     },
+    #[error("{part}: marking its never-used inode tables for the kernel to initialise: {source}")]
+    ExtTails {
+        /// "partition N", or "the filesystem" on a disk without a table.
+        part: String,
+        /// Boxed: an ExtError is large and this variant is rare.
+        #[source]
+        source: Box<crate::usedmap::ExtError>,
+    },
     #[error("scratch file {path}: {source}")]
     Scratch {
         path: std::path::PathBuf,

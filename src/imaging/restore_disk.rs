@@ -19,7 +19,7 @@ use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
 use crate::resize::{self, LoopDevice};
 use crate::table::{write_layout, WriteOptions};
 use crate::units::count;
-use crate::usedmap::map_filesystem;
+use crate::usedmap::{map_filesystem, mark_tails_unzeroed};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -197,7 +197,36 @@ pub fn restore_disk(
         }
     }
 
-    // 5. Grown filesystems, resized in place by their own tools.
+    // 5. ext inode-table tails the image left out hold the target's old bytes: the
+    //    groups stop claiming them zeroed (usedmap/ext/itable.rs says why not zeros).
+    if !opts.target_is_zeroed {
+        for p in plan
+            .parts
+            .iter()
+            .filter(|p| p.kind.is_ext() && !p.meta.map.raw)
+        {
+            let part = p
+                .meta
+                .partition
+                .as_ref()
+                .map_or("the filesystem".into(), |q| {
+                    format!("partition {}", q.number)
+                });
+            let win = Window::new(target, p.new_offset, p.new_size.min(p.old_size))?;
+            let n = mark_tails_unzeroed(&win).map_err(|source| ImagingError::ExtTails {
+                part: part.clone(),
+                source: Box::new(source),
+            })?;
+            if n > 0 {
+                report.steps.push(format!(
+                    "{part}: {n} block groups left to the kernel to zero the never-used end \
+                     of their inode tables (not stored in the image)"
+                ));
+            }
+        }
+    }
+
+    // 6. Grown filesystems, resized in place by their own tools.
     for p in plan.parts.iter().filter(|p| p.grows()) {
         let lo = LoopDevice::attach(target_path, p.new_offset, p.new_size)?;
         resize::resize(p.kind, lo.path(), p.new_size)?;
@@ -214,7 +243,7 @@ pub fn restore_disk(
     }
     target.flush()?;
 
-    // 6. Boot repair.
+    // 7. Boot repair.
     if let Some(ro) = opts.repair_options() {
         let lines = repair_boot(plan, written_layout.as_ref(), target, target_path, &ro)?;
         report.steps.extend(lines);

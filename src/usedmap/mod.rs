@@ -13,7 +13,7 @@ pub mod ntfs;
 mod primary;
 pub mod swap;
 
-pub use ext::{map_ext, ExtError};
+pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};

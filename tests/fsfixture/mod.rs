@@ -170,3 +170,46 @@ impl Drop for Mount {
         let _ = self.1.wait();
     }
 }
+
+/// The never-used end of every group's inode table, as byte ranges, read from
+/// `dumpe2fs` (its "Inode table at A-B" and "N unused inodes" lines), not from our own
+/// descriptor decoding. Trimmed to whole allocation units (bigalloc). Empty without
+/// group descriptor checksums, where dumpe2fs prints no unused count.
+pub fn itable_tails(img: &Path) -> Vec<(u64, u64)> {
+    let out = run("dumpe2fs", &[img.to_str().expect("utf-8 path")]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    let head = |key: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let (bs, ipg, isz) = (
+        head("Block size"),
+        head("Inodes per group"),
+        head("Inode size"),
+    );
+    let cs = head("Cluster size").max(bs);
+    let mut tails = Vec::new();
+    let (mut uninit, mut table) = (false, None);
+    for l in out.lines() {
+        let l = l.trim();
+        if l.starts_with("Group ") {
+            uninit = l.contains("INODE_UNINIT");
+            table = None;
+        } else if let Some(r) = l.strip_prefix("Inode table at ") {
+            let r = r.split_whitespace().next().unwrap();
+            let (a, b) = r.split_once('-').unwrap();
+            table = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
+        } else if let Some(n) = l.strip_suffix(" unused inodes") {
+            let unused: u64 = n.rsplit(' ').next().unwrap().parse().unwrap();
+            let unused = if uninit { ipg } else { unused };
+            let (a, b) = table.expect("inode table line before the counts");
+            let first = (a + ((ipg - unused) * isz).div_ceil(bs)) * bs;
+            let (s, e) = (first.div_ceil(cs) * cs, (b + 1) * bs / cs * cs);
+            if e > s {
+                tails.push((s, e));
+            }
+        }
+    }
+    tails
+}

@@ -29,8 +29,9 @@ pub struct Fixture {
     pub _dir: tempfile::TempDir,
     pub dir: PathBuf,
     pub disk: PathBuf,
-    /// Partition-relative byte ranges: one on /sub/dir/deep.bin, one on the last
-    /// block of group 0's inode table.
+    /// Partition-relative byte ranges: one on /sub/dir/deep.bin, one on a block of
+    /// group 0's inode table that holds only freed inodes (the never-used end of the
+    /// table is not read by a backup, so damage there would never be seen).
     pub file_bad: ByteExtent,
     pub itable_bad: ByteExtent,
 }
@@ -43,6 +44,13 @@ pub fn fixture() -> Fixture {
     std::fs::write(tree.join("a.txt"), b"hello").unwrap();
     let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8 + 1).collect();
     std::fs::write(tree.join("sub/dir/deep.bin"), &big).unwrap();
+    // Files whose inodes fill whole inode-table blocks; one such block is emptied
+    // below, so that the damaged table block is one a backup reads (under the
+    // never-used mark, bg_itable_unused) yet holds no file.
+    std::fs::create_dir_all(tree.join("pad")).unwrap();
+    for i in 0..80 {
+        std::fs::write(tree.join(format!("pad/p{i:02}")), b"").unwrap();
+    }
     let fs = d.join("fs.img");
     std::fs::File::create(&fs)
         .unwrap()
@@ -62,14 +70,50 @@ pub fn fixture() -> Fixture {
     .collect();
     assert!(blocks.len() > 100, "{blocks:?}");
     let dump = run(Command::new("dumpe2fs").arg(&fs));
-    let itable_last: u64 = dump
-        .lines()
-        .find_map(|l| {
-            let rest = l.trim().strip_prefix("Inode table at ")?;
-            let range = rest.split_whitespace().next()?;
-            range.split('-').nth(1)?.parse().ok()
-        })
-        .expect("dumpe2fs prints group 0's inode table");
+    let field = |key: &str| -> u64 {
+        dump.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|r| r.trim().split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("dumpe2fs prints no {key}"))
+    };
+    let itable_first = field("Inode table at ");
+    let per_block = 4096 / field("Inode size:");
+    let ever_used = field("Inodes per group:")
+        - dump
+            .lines()
+            .find_map(|l| l.trim().split(", ").last()?.strip_suffix(" unused inodes"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("dumpe2fs prints group 0's unused inodes");
+    // The pad files' inode numbers (debugfs "ls -l": inode first), and the last table
+    // block below the mark whose inodes are all pad files: they are deleted.
+    let pads: Vec<(u64, String)> =
+        run(Command::new("debugfs").arg("-R").arg("ls -l /pad").arg(&fs))
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let name = w.last()?;
+                name.starts_with('p')
+                    .then(|| Some((w.first()?.parse().ok()?, name.to_string())))?
+            })
+            .collect();
+    let block = (0..ever_used / per_block)
+        .rev()
+        .find(|k| (k * per_block + 1..=(k + 1) * per_block).all(|i| pads.iter().any(|p| p.0 == i)))
+        .expect("a table block of pad files only");
+    let cmds: String = pads
+        .iter()
+        .filter(|p| (p.0 - 1) / per_block == block)
+        .map(|p| format!("rm /pad/{}\n", p.1))
+        .collect();
+    let cmd_file = d.join("debugfs.cmds");
+    std::fs::write(&cmd_file, cmds).unwrap();
+    run(Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmd_file)
+        .arg(&fs));
+    let itable_hit = itable_first + block;
     let disk = d.join("disk.img");
     std::fs::File::create(&disk)
         .unwrap()
@@ -100,7 +144,7 @@ pub fn fixture() -> Fixture {
             len: 1536,
         },
         itable_bad: ByteExtent {
-            offset: itable_last * 4096,
+            offset: itable_hit * 4096,
             len: 4096,
         },
     }

@@ -14,6 +14,14 @@ pub enum ExtError {
         #[source]
         source: DeviceError,
     },
+    #[error("{device}: writing {what} at byte {offset}: {source}")]
+    Write {
+        device: String,
+        what: &'static str,
+        offset: u64,
+        #[source]
+        source: DeviceError,
+    },
     #[error("{device}: not ext2/3/4: s_magic is {value:#06x}, expected 0xef53")]
     BadMagic { device: String, value: u16 },
     #[error("{device}: superblock field {field} = {value}: {why}")]

@@ -7,16 +7,19 @@
 //! the metadata of any group (flex_bg moves bitmaps and inode tables) that falls inside.
 //! A group whose descriptor checksum fails is copied whole: its bitmap location and flags
 //! cannot be trusted, and copying too much is harmless while copying too little loses data.
+//! The never-used tail of each inode table is marked used yet left out (see `itable`).
 
 pub mod backup;
 mod bitmap;
 mod csum;
 mod error;
 mod group_desc;
+mod itable;
 mod layout;
 mod superblock;
 
 pub use error::ExtError;
+pub use itable::mark_tails_unzeroed;
 pub use superblock::Superblock;
 
 use crate::bytes::put;
@@ -33,7 +36,12 @@ const MAX_GROUPS: u64 = 1 << 22;
 /// Largest sequential read for descriptors or bitmaps (bounded memory on huge filesystems).
 const MAX_RUN_BYTES: u64 = 8 << 20;
 
-fn read(dev: &dyn BlockDevice, offset: u64, len: u64, what: &str) -> Result<Vec<u8>, ExtError> {
+pub(super) fn read(
+    dev: &dyn BlockDevice,
+    offset: u64,
+    len: u64,
+    what: &str,
+) -> Result<Vec<u8>, ExtError> {
     let err = |source| ExtError::Read {
         device: dev.describe(),
         what: what.into(),
@@ -94,6 +102,79 @@ fn merge(mut v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
         match out.last_mut() {
             Some(last) if s <= last.1 => last.1 = last.1.max(e),
             _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Reads and validates the primary superblock.
+pub(super) fn read_superblock(dev: &dyn BlockDevice) -> Result<Superblock, ExtError> {
+    let sbuf = read(
+        dev,
+        SUPERBLOCK_OFFSET,
+        SUPERBLOCK_SIZE as u64,
+        "the superblock",
+    )?;
+    Superblock::parse(&sbuf, &dev.describe())
+}
+
+/// The block of each primary descriptor block, checked to lie inside the filesystem.
+pub(super) fn descriptor_locs(
+    sb: &Superblock,
+    lay: &Layout,
+    name: &str,
+) -> Result<Vec<u64>, ExtError> {
+    descriptor_locs_in(sb, lay, 0, name)
+}
+
+/// The block of each descriptor block of the copy that follows the superblock of
+/// group `sb_group` (0: the primary), checked to lie inside the filesystem.
+fn descriptor_locs_in(
+    sb: &Superblock,
+    lay: &Layout,
+    sb_group: u64,
+    name: &str,
+) -> Result<Vec<u64>, ExtError> {
+    let mut desc_locs = Vec::with_capacity(lay.desc_blocks as usize);
+    for i in 0..lay.desc_blocks {
+        let loc = layout::descriptor_block_loc_in(sb, lay, sb_group, i);
+        if loc >= sb.s_blocks_count {
+            return Err(ExtError::BadGroup {
+                device: name.into(),
+                group: i * lay.desc_per_block,
+                field: "descriptor block",
+                value: loc,
+                why: "past the end of the filesystem",
+            });
+        }
+        desc_locs.push(loc);
+    }
+    Ok(desc_locs)
+}
+
+/// Removes the sorted, disjoint ranges `cut` from the sorted, disjoint ranges `runs`.
+fn subtract(runs: &[(u64, u64)], cut: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(runs.len());
+    let mut j = 0;
+    for &(mut s, e) in runs {
+        while j < cut.len() && cut[j].1 <= s {
+            j += 1;
+        }
+        let mut k = j;
+        while s < e {
+            match cut.get(k) {
+                Some(&(cs, ce)) if cs < e => {
+                    if cs > s {
+                        out.push((s, cs));
+                    }
+                    s = s.max(ce);
+                    k += 1;
+                }
+                _ => {
+                    out.push((s, e));
+                    break;
+                }
+            }
         }
     }
     out
@@ -218,20 +299,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     // Group descriptors.
     let dsz = sb.desc_size() as usize;
     let wide = sb.is_64bit() && dsz >= 64;
-    let mut desc_locs = Vec::with_capacity(lay.desc_blocks as usize);
-    for i in 0..lay.desc_blocks {
-        let loc = layout::descriptor_block_loc_in(&sb, &lay, sb_group, i);
-        if loc >= sb.s_blocks_count {
-            return Err(ExtError::BadGroup {
-                device: name,
-                group: i * lay.desc_per_block,
-                field: "descriptor block",
-                value: loc,
-                why: "past the end of the filesystem",
-            });
-        }
-        desc_locs.push(loc);
-    }
+    let desc_locs = descriptor_locs_in(&sb, &lay, sb_group, &name)?;
     let seed = csum::csum_seed(&sb);
     let mut descs: Vec<(GroupDesc, bool)> = Vec::with_capacity(groups as usize);
     read_blocks_coalesced(dev, bs, &desc_locs, "group descriptors", |_, blk| {
@@ -266,6 +334,10 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     // Metadata of every group, as unit ranges: needed for BLOCK_UNINIT groups.
     let itb = sb.inode_table_blocks();
     let mut meta: Vec<(u64, u64)> = Vec::with_capacity(groups as usize * 4);
+    // Never-used inode-table tails: marked used in the bitmaps, never read (itable.rs).
+    // Not through backup descriptors: their bg_itable_unused dates from mke2fs.
+    let mut tails: Vec<(u64, u64)> = Vec::new();
+    let tails_apply = itable::tails_apply(&sb) && primary_lost.is_none();
     let in_fs =
         |b: u64, n: u64| b >= fdb && b.checked_add(n).is_some_and(|e| e <= sb.s_blocks_count);
     for g in 0..groups {
@@ -295,10 +367,18 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
             }
             meta.push((unit_of(b), unit_of(b + n - 1) + 1));
         }
+        // Only whole allocation units inside the tail can be left out.
+        if let Some((b, n)) = itable::unused_tail(&sb, &d).filter(|_| tails_apply) {
+            let s = (b - fdb).div_ceil(ratio);
+            let e = (b + n - fdb) / ratio;
+            if e > s {
+                tails.push((s, e));
+            }
+        }
     }
     let meta = merge(meta);
+    let tails = merge(tails);
 
-    let mut used_units = 0u64;
     let mut unit_runs: Vec<(u64, u64)> = Vec::new();
     let mut to_read: Vec<(u64, u64)> = Vec::new(); // (group, bitmap block)
     let from_backup = primary_lost.is_some();
@@ -350,8 +430,11 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
     // The boot block and the superblock are always copied (with 1 KiB blocks block 0 is
     // outside every bitmap, yet boot loaders live there).
     eb.add(0, (fdb + 1).saturating_mul(bs).max(2048));
-    for &(s, e) in &unit_runs {
-        used_units += e - s;
+    let unit_runs = merge(unit_runs);
+    // The used count is the bitmaps' (compared with the superblock below, and with
+    // dumpe2fs and partclone); only the bytes to copy lose the tails.
+    let used_units: u64 = unit_runs.iter().map(|&(s, e)| e - s).sum();
+    for (s, e) in subtract(&unit_runs, &tails) {
         let off = (fdb + s * ratio) * bs;
         eb.add(off, (e - s) * cs);
     }
@@ -376,4 +459,21 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         warnings,
         primary_lost,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subtract;
+
+    #[test]
+    fn subtract_cuts_inside_across_and_around() {
+        let runs = [(0, 10), (20, 30), (40, 50)];
+        let cut = [(2, 4), (8, 22), (25, 26), (45, 60)];
+        assert_eq!(
+            subtract(&runs, &cut),
+            vec![(0, 2), (4, 8), (22, 25), (26, 30), (40, 45)]
+        );
+        assert_eq!(subtract(&runs, &[]), runs.to_vec());
+        assert_eq!(subtract(&[(5, 6)], &[(0, 100)]), vec![]);
+    }
 }
