@@ -78,7 +78,7 @@ echo "boot+job took $(($(date +%s) - start)) s"
 
 grep -aq '^IRONCLONE-LIVE-READY ironclone' "$log" || fail "no IRONCLONE-LIVE-READY marker in $log"
 grep -aq '^ironclone [0-9]' "$log" || fail "ironclone --version output missing from $log"
-[[ "$(disk_cat "$tmp/repo.img" out/done)" == done ]] || fail "job did not finish writing (serial log: $log)"
+[[ "$(disk_cat "$tmp/repo.img" out/done)" == "done" ]] || fail "job did not finish writing (serial log: $log)"
 expect_in "$(disk_cat "$tmp/repo.img" out/version.txt)" "ironclone " "version inside the VM"
 disks="$(disk_cat "$tmp/repo.img" out/disks.txt)"
 for d in vda sda sdb nvme0n1; do expect_in "$disks" "$d" "disk discovery"; done
