@@ -26,10 +26,11 @@ check-static:
 	@file $(BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \
 	  || { echo "error: $(BIN) is not statically linked" >&2; exit 1; }
 
-## lint: formatting and clippy, warnings are errors
+## lint: formatting, clippy and shellcheck, warnings are errors
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@bash scripts/shellcheck.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -132,6 +132,7 @@ add_module() { # $1 = path relative to KSRC, with its dependencies from modules.
 	seen[$rel]=1
 	mkdir -p "$KDST/$(dirname "$rel")"
 	cp "$KSRC/$rel" "$KDST/$rel"
+	# shellcheck disable=SC2013 # modules.dep lists paths without blanks, split on purpose
 	for dep in $(grep -E "^${rel//./\\.}:" "$KSRC/modules.dep" | cut -d: -f2-); do
 		add_module "$dep"
 	done

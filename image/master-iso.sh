@@ -42,8 +42,10 @@ mkdir -p "$TREE/boot/grub/i386-pc" "$TREE/boot/grub/x86_64-efi"
 cp "$PC"/*.mod "$PC"/*.lst "$TREE/boot/grub/i386-pc/"
 cp "$EFI"/*.mod "$EFI"/*.lst "$TREE/boot/grub/x86_64-efi/"
 
+# shellcheck disable=SC2086 # MODS is a list of module names, split on purpose
 "$MKIMAGE" -d "$PC" -O i386-pc-eltorito -p /boot/grub -c "$tmp/embed.cfg" \
 	-o "$TREE/boot/grub/i386-pc/eltorito.img" biosdisk $MODS
+# shellcheck disable=SC2086 # as above
 "$MKIMAGE" -d "$EFI" -O x86_64-efi -p /boot/grub -c "$tmp/embed.cfg" \
 	-o "$tmp/BOOTX64.EFI" $MODS
 

@@ -69,6 +69,7 @@ mkdir -p "$(dirname "$LOG")"
 : >"$LOG"
 WORK="$(mktemp -d)"
 QPID=""
+# shellcheck disable=SC2317 # reached through the EXIT trap
 cleanup() {
 	if [[ -n "$QPID" ]] && kill -0 "$QPID" 2>/dev/null; then
 		kill "$QPID" 2>/dev/null || true
@@ -78,6 +79,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# shellcheck disable=SC2054 # commas inside QEMU option values, not array separators
 args=(-machine q35 -accel tcg -cpu max -smp 1 -m "$MEM" -nodefaults -display none -no-reboot
 	-serial "file:$LOG" -vga std -device ahci,id=ahci0 -device qemu-xhci,id=xhci)
 

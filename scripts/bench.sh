@@ -73,7 +73,8 @@ for fs in ext4 ntfs; do
     rm -f "$W/ic.$fs.out"
   done
   run ic_b2_$fs "$BIN" backup "$img" "$W/repo.$fs" --name second >/dev/null
-  S[ic2_$fs]=$(( $(size "$W/repo.$fs") - S[ic_$fs] ))
+  after=$(size "$W/repo.$fs")
+  S[ic2_$fs]=$((after - ${S[ic_$fs]}))
 done
 
 echo

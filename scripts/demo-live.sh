@@ -84,7 +84,6 @@ live usb backup "$D/repo.img,if=virtio,serial=REPODISK" \
 	"$D/dead.img,if=virtio,serial=DEADDISK,readonly"
 [[ "$(sha256sum <"$D/dead.img")" == "$src_sum" ]] || { echo "demo: the source disk changed!" >&2; exit 1; }
 
-src_used=0
 for f in 1.5 0.6; do
 	case $f in 1.5) serial=NEWDISK-BIG bus=nvme ;; 0.6) serial=NEWDISK-SMALL bus=virtio ;; esac
 	tgt="$D/restored-$f.img"

@@ -13,6 +13,7 @@ shot() { # name title
     awk 'n >= 2 { print } /^---$/ { n++ }' "$f"
     printf '```\n\n'
 }
+# shellcheck disable=SC2016 # the backquotes are Markdown, printed as they are
 {
     printf '# ironclone TUI screens\n\n'
     printf 'Rendered at 80x25 by the snapshot tests in `src/tui/tests.rs` (demo data from\n'

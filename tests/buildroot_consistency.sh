@@ -65,6 +65,7 @@ for d in "$TREE"/package/*/; do
 done
 
 # 2. referenced files: $(BR2_EXTERNAL_IRONCLONE_PATH)/... in the defconfig and .mk files.
+# shellcheck disable=SC2016 # a literal $(BR2_EXTERNAL_IRONCLONE_PATH), as the defconfig has it
 while read -r ref; do
 	[[ -e "$TREE/$ref" ]] || err "defconfig references missing \$(BR2_EXTERNAL_IRONCLONE_PATH)/$ref"
 done < <(grep -hoE '\$\(BR2_EXTERNAL_IRONCLONE_PATH\)/[^" ]+' "$TREE"/configs/*_defconfig | sed 's|^$(BR2_EXTERNAL_IRONCLONE_PATH)/||')
@@ -79,9 +80,11 @@ for s in "$TREE"/board/ironclone/*.sh "$TOP/image/master-iso.sh"; do
 done
 
 # 3. the shared init.
-grep -qF '/../initramfs"' "$TREE/board/ironclone/post-build.sh" &&
-	grep -qF '"$SHARED/init" "$TARGET_DIR/init"' "$TREE/board/ironclone/post-build.sh" ||
+# shellcheck disable=SC2016 # literal shell text searched for in post-build.sh
+if ! grep -qF '/../initramfs"' "$TREE/board/ironclone/post-build.sh" ||
+	! grep -qF '"$SHARED/init" "$TARGET_DIR/init"' "$TREE/board/ironclone/post-build.sh"; then
 	err "post-build.sh does not install the shared initramfs/init"
+fi
 if [[ -e "$TREE/board/ironclone/rootfs-overlay/init" ]]; then
 	ovl="$TREE/board/ironclone/rootfs-overlay/init"
 	[[ -L "$ovl" && "$(readlink -f "$ovl")" == "$(readlink -f "$TOP/initramfs/init")" ]] ||
@@ -92,6 +95,7 @@ while IFS= read -r -d '' f; do
 done < <(find "$TREE" -type f -print0)
 
 # 4. cargo package.
+# shellcheck disable=SC2016 # a literal make expression searched for in ironclone.mk
 grep -qF '$(eval $(cargo-package))' "$TREE/package/ironclone/ironclone.mk" || err "ironclone.mk does not use \$(eval \$(cargo-package))"
 grep -q '^IRONCLONE_SITE' "$TREE/package/ironclone/ironclone.mk" || err "ironclone.mk sets no IRONCLONE_SITE"
 git -C "$TOP" ls-files --error-unmatch Cargo.lock >/dev/null 2>&1 || err "Cargo.lock is not committed (Buildroot builds --locked)"

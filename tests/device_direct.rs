@@ -14,7 +14,9 @@ fn aligned(len: usize, seed: u8) -> (Vec<u8>, usize) {
     (v, start)
 }
 
-fn check_dir(dir: &std::path::Path, expect_direct: bool) {
+/// `expect_direct`: `Some(true)` the aligned write must have used O_DIRECT, `Some(false)` it
+/// must have fallen back to the cache, `None` either (tmpfs, depending on the kernel).
+fn check_dir(dir: &std::path::Path, expect_direct: Option<bool>) {
     let path = dir.join("target.img");
     std::fs::write(&path, vec![0u8; 16 << 20]).unwrap();
     let dev = open_path(&path, Access::ReadWrite).unwrap();
@@ -25,10 +27,18 @@ fn check_dir(dir: &std::path::Path, expect_direct: bool) {
     let odd = &a[s + 1..s + 3001];
     dev.write_bulk_at(1000, odd).unwrap();
     dev.flush().unwrap();
-    if expect_direct {
-        assert!(
+    if let Some(direct) = expect_direct {
+        assert_eq!(
             dev.writes_direct(),
-            "aligned bulk write did not use O_DIRECT"
+            direct,
+            "aligned bulk write used O_DIRECT: {}",
+            dev.writes_direct()
+        );
+        let flags = fd_flags(&path);
+        assert_eq!(
+            flags.iter().any(|f| f & nix::libc::O_DIRECT != 0),
+            direct,
+            "O_DIRECT descriptors on the target: {flags:?}"
         );
     }
     let back = std::fs::read(&path).unwrap();
@@ -44,15 +54,60 @@ fn check_dir(dir: &std::path::Path, expect_direct: bool) {
 fn aligned_bulk_writes_go_direct_on_a_disk_file_system() {
     // /var/tmp is on the root file system here (ext4), which takes O_DIRECT.
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    check_dir(dir.path(), true);
+    check_dir(dir.path(), Some(true));
 }
 
 #[test]
 fn file_systems_without_o_direct_fall_back_to_cached_writes() {
+    // ramfs refuses O_DIRECT when the file is opened, so both the aligned and the
+    // unaligned bulk write must go through the page cache, with the same bytes.
+    let fs = Ramfs::mount();
+    check_dir(fs.path(), Some(false));
+}
+
+#[test]
+fn tmpfs_bulk_writes_land_the_same_bytes() {
     // tmpfs refuses O_DIRECT on older kernels and takes it on newer ones; the bytes
     // must be right either way.
     let dir = tempfile::tempdir_in("/dev/shm").unwrap();
-    check_dir(dir.path(), false);
+    check_dir(dir.path(), None);
+}
+
+/// A ramfs mounted on a fresh directory, unmounted when dropped. Unlike tmpfs (which takes
+/// O_DIRECT since Linux 6.6) ramfs has no direct I/O at all: opening with O_DIRECT fails
+/// with EINVAL, which `mount` checks before any test relies on it.
+struct Ramfs(tempfile::TempDir);
+
+impl Ramfs {
+    fn mount() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        common::run(
+            "mount",
+            &["-t", "ramfs", "ramfs", common::path_str(dir.path())],
+        );
+        let fs = Ramfs(dir);
+        let probe = fs.path().join("probe");
+        std::fs::write(&probe, b"probe").unwrap();
+        let e = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_DIRECT)
+            .open(&probe)
+            .expect_err("precondition: ramfs refuses O_DIRECT");
+        assert_eq!(e.raw_os_error(), Some(nix::libc::EINVAL), "{e}");
+        fs
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Ramfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
 }
 
 #[test]
@@ -72,7 +127,7 @@ fn read_only_devices_refuse_bulk_writes() {
 #[path = "common/mod.rs"]
 mod common;
 
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -113,7 +168,8 @@ fn same_both_ways(dev: &dyn BlockDevice, offset: u64, len: usize) {
     );
 }
 
-fn check_direct_reads(dir: &Path, expect_direct: bool) {
+/// `expect_direct` as for `check_dir`.
+fn check_direct_reads(dir: &Path, expect_direct: Option<bool>) {
     let path = dir.join("source.img");
     let size = (3 << 20) + 1000; // not a whole number of pages or sectors
     std::fs::write(&path, pattern(size, 3)).unwrap();
@@ -136,12 +192,13 @@ fn check_direct_reads(dir: &Path, expect_direct: bool) {
         dev.read_direct_at(s - 10, &mut [0u8; 20]),
         Err(DeviceError::OutOfRange { .. })
     ));
-    if expect_direct {
-        assert!(dev.reads_direct(), "direct reads did not use O_DIRECT");
+    if let Some(direct) = expect_direct {
+        assert_eq!(dev.reads_direct(), direct, "direct reads used O_DIRECT");
         let flags = fd_flags(&path);
-        assert!(
+        assert_eq!(
             flags.iter().any(|f| f & nix::libc::O_DIRECT != 0),
-            "no O_DIRECT descriptor on the source: {flags:?}"
+            direct,
+            "O_DIRECT descriptors on the source: {flags:?}"
         );
         // A source is never opened writable, not even for the direct reads.
         assert!(
@@ -156,14 +213,20 @@ fn check_direct_reads(dir: &Path, expect_direct: bool) {
 #[test]
 fn direct_reads_of_a_file_equal_cached_reads_at_any_offset() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    check_direct_reads(dir.path(), true);
+    check_direct_reads(dir.path(), Some(true));
 }
 
 #[test]
 fn direct_reads_on_tmpfs_equal_cached_reads() {
     // tmpfs takes O_DIRECT on newer kernels only; either way the bytes are the same.
     let dir = tempfile::tempdir_in("/dev/shm").unwrap();
-    check_direct_reads(dir.path(), false);
+    check_direct_reads(dir.path(), None);
+}
+
+#[test]
+fn direct_reads_fall_back_to_cached_reads_where_o_direct_is_refused() {
+    let fs = Ramfs::mount();
+    check_direct_reads(fs.path(), Some(false));
 }
 
 /// On a block device a direct read skips the device's page cache and reads just the

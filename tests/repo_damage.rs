@@ -4,7 +4,7 @@
 
 mod repo_common;
 
-use ironclone::device::{BlockDevice, MemDevice};
+use ironclone::device::MemDevice;
 use ironclone::progress::NoProgress;
 use ironclone::repo::{self, BackupOptions, RepoError, Repository, RestoreOptions};
 use repo_common::*;
@@ -166,6 +166,11 @@ fn flipped_byte_in_an_index_file() {
         &NoProgress,
     )
     .unwrap();
+    assert_restored(
+        &mixed_data(SIZE as usize, 11),
+        &t.snapshot(),
+        &plan_for(SIZE),
+    );
 }
 
 #[test]
@@ -233,5 +238,5 @@ fn deleted_pack() {
         &NoProgress,
     )
     .unwrap();
-    assert_eq!(t.size(), SIZE);
+    assert_restored(&src.snapshot(), &t.snapshot(), &plan_for(SIZE));
 }

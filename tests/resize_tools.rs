@@ -25,6 +25,36 @@ fn size(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
 }
 
+/// The block count dumpe2fs reads from the superblock.
+fn ext_block_count(img: &Path) -> u64 {
+    let out = sh(&format!("dumpe2fs -h {}", img.display()));
+    let v = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Block count:"))
+        .unwrap_or_else(|| panic!("no block count from dumpe2fs:\n{out}"));
+    v.trim().parse().unwrap()
+}
+
+/// (cluster size, volume size in clusters) as ntfsinfo reads them from the volume.
+fn ntfs_geometry(img: &Path) -> (u64, u64) {
+    let out = sh(&format!("ntfsinfo -m {}", img.display()));
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} from ntfsinfo:\n{out}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (field("Cluster Size:"), field("Volume Size in Clusters:"))
+}
+
+/// Whole clusters below `size` bytes once the last sector holds the backup boot sector:
+/// what mkntfs and ntfsresize give a volume of that size.
+fn ntfs_clusters_for(size: u64, cluster: u64) -> u64 {
+    (size - 512) / cluster
+}
+
 #[test]
 fn ext4_shrink_to_minimum_and_grow() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,18 +78,16 @@ fn ext4_shrink_to_minimum_and_grow() {
     let target = (min + (8 << 20)) / bs * bs;
     resize::resize(FsKind::Ext4, &img, target).unwrap();
     sh(&format!("e2fsck -fn {}", img.display()));
-    let blocks: u64 = sh(&format!(
-        "dumpe2fs -h {} 2>/dev/null | awk -F: '/^Block count/{{print $2}}'",
-        img.display()
-    ))
-    .trim()
-    .parse()
-    .unwrap();
-    assert_eq!(blocks * bs, target);
+    assert_eq!(ext_block_count(&img) * bs, target);
 
     sh(&format!("truncate -s 512M {}", img.display()));
     resize::resize(FsKind::Ext4, &img, size(&img)).unwrap();
     sh(&format!("e2fsck -fn {}", img.display()));
+    assert_eq!(
+        ext_block_count(&img) * bs,
+        512 << 20,
+        "grown to the container"
+    );
     let after = sh(&format!(
         "debugfs -R 'cat /a' {} 2>/dev/null | md5sum | cut -d' ' -f1",
         img.display()
@@ -84,11 +112,21 @@ fn ntfs_shrink_and_grow() {
     // The container follows the filesystem, as a shrunk partition would.
     sh(&format!("truncate -s {target} {}", img.display()));
     resize::ntfs_clear_dirty(&img).unwrap();
-    let info = sh(&format!("ntfsinfo -m {}", img.display()));
-    assert!(info.contains("Volume Size in Clusters"), "{info}");
+    let (cluster, clusters) = ntfs_geometry(&img);
+    assert_eq!(
+        clusters,
+        ntfs_clusters_for(target, cluster),
+        "shrunk to {target}"
+    );
     sh(&format!("truncate -s 400M {}", img.display()));
     resize::resize(FsKind::Ntfs, &img, 400 << 20).unwrap();
     resize::ntfs_clear_dirty(&img).unwrap();
+    let (cluster, clusters) = ntfs_geometry(&img);
+    assert_eq!(
+        clusters,
+        ntfs_clusters_for(400 << 20, cluster),
+        "grown to 400 MiB"
+    );
     sh(&format!("ntfsfix -n {}", img.display()));
     sh(&format!(
         "ntfsresize --info --force --no-progress-bar {}",

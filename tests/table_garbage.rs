@@ -4,7 +4,7 @@
 mod common;
 
 use common::Rng;
-use ironclone::device::{BlockDevice, MemDevice};
+use ironclone::device::MemDevice;
 use ironclone::table::{
     read_layout, write_layout, DiskLayout, TableError, TableKind, WriteOptions,
 };
@@ -208,22 +208,35 @@ fn zeroed_mbr_with_damaged_gpt_is_reported() {
 
 #[test]
 fn write_refuses_bad_layouts() {
-    let dev = MemDevice::new(4 * MIB, 512);
+    // A patterned device, so that any write (even of zeros) would show.
+    let before: Vec<u8> = (0..4 * MIB).map(|i| (i % 251) as u8 | 1).collect();
+    let dev = MemDevice::from_vec(before.clone(), 512);
     let mut l = DiskLayout::none(4096, 4 * MIB as u64);
     l.kind = TableKind::Gpt;
     assert!(
         write_layout(&dev, &l, &WriteOptions::default()).is_err(),
         "sector size mismatch"
     );
+    assert!(
+        dev.snapshot() == before,
+        "written before refusing a sector size mismatch"
+    );
     let l = DiskLayout::none(512, 0);
     assert!(
         write_layout(&dev, &l, &WriteOptions::default()).is_err(),
         "kind none"
     );
-    let tiny = MemDevice::new(4096, 512);
+    assert!(
+        dev.snapshot() == before,
+        "written before refusing a layout without a table"
+    );
+    let tiny = MemDevice::from_vec(before[..4096].to_vec(), 512);
     let mut g = DiskLayout::none(512, 0);
     g.kind = TableKind::Gpt;
     let e = write_layout(&tiny, &g, &WriteOptions::default()).unwrap_err();
     assert!(matches!(e, TableError::TooSmallDevice { .. }), "{e}");
-    assert_eq!(dev.size(), 4 * MIB as u64);
+    assert!(
+        tiny.snapshot() == before[..4096],
+        "written before refusing a too small device"
+    );
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared pieces of the bootable test machines (sourced by mk-*.sh).
 #
 # Why this exists: the boot-repair code (src/bootfix) is only proven by booting the
@@ -158,10 +159,10 @@ m_efi_img() {
 m_put_u64() {
   local v=$3 i bytes=""
   for i in 0 1 2 3 4 5 6 7; do bytes+=$(printf '\\x%02x' $(((v >> (8 * i)) & 255))); done
-  printf "$bytes" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+  printf '%b' "$bytes" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 m_put_u16() {
-  printf "$(printf '\\x%02x\\x%02x' $(($3 & 255)) $((($3 >> 8) & 255)))" \
+  printf '%b' "$(printf '\\x%02x\\x%02x' $(($3 & 255)) $((($3 >> 8) & 255)))" \
     | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 

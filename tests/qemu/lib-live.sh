@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # Shared helpers for the live-system QEMU tests (sourced, not run).
 # Why: every test builds a labelled ext4 job disk with mkfs.ext4 -d, boots, and then reads
 # what the job wrote with debugfs on the host — an independent reader, no mount needed.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck disable=SC2034 # used by the test scripts that source this file
 RUNVM="$ROOT/qemu/run-vm.sh"
 LOGDIR="$ROOT/build/qemu-logs"
 mkdir -p "$LOGDIR"

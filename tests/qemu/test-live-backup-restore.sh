@@ -61,7 +61,29 @@ for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
 	[[ -n "$start" ]] || fail "$1 has no partition $2"
 	dd if="$1" of="$3" bs=512 skip="$start" count="$size" conv=sparse status=none
 }
-ext_sum() { debugfs -R "cat $2" "$1" 2>/dev/null | sha256sum; }
+# sum_of WHAT CMD...: sha256 of CMD's output. CMD must succeed and print something, and its
+# stderr is shown when not: two failed reads must never compare equal.
+sum_of() {
+	local what="$1"
+	shift
+	if ! "$@" >"$tmp/sum.out" 2>"$tmp/sum.err" || [[ ! -s "$tmp/sum.out" ]]; then
+		sed 's/^/  | /' "$tmp/sum.err" >&2
+		fail "$what: \`$*\` failed or printed nothing"
+	fi
+	sha256sum <"$tmp/sum.out" | cut -d' ' -f1
+}
+# ext_sum IMG PATH. debugfs exits 0 even for a missing file; it only says so on stderr, after
+# its version banner, so anything else there is an error.
+ext_sum() {
+	sum_of "$1:$2" debugfs -R "cat $2" "$1" || return 1
+	if grep -v '^debugfs [0-9]' "$tmp/sum.err" | grep -q .; then
+		sed 's/^/  | /' "$tmp/sum.err" >&2
+		fail "$1:$2: debugfs cat reported an error"
+	fi
+}
+ntfs_sum() { sum_of "$1:$2" ntfscat "$1" "$2"; }
+# same WHAT SUM1 SUM2: the checksums (taken as assignments, so a failed read stops the test).
+same() { [[ "$2" == "$3" ]] || fail "$1 differs from the source"; }
 part "$tmp/src.img" 1 "$tmp/s1"
 part "$tmp/src.img" 2 "$tmp/s2"
 part "$tmp/src.img" 5 "$tmp/s5"
@@ -74,12 +96,17 @@ for t in big small; do
 	e2fsck -fn "$tmp/p5" >/dev/null 2>&1 || fail "$t: e2fsck -fn on p5 (logical) not clean"
 	ntfsfix -n "$tmp/p2" >"$tmp/ntfsfix.out" 2>&1 || { cat "$tmp/ntfsfix.out" >&2; fail "$t: ntfsfix -n on p2"; }
 	for f in /boot/vmlinuz /boot/initrd.img /boot/grub/grub.cfg; do
-		[[ "$(ext_sum "$tmp/p1" "$f")" == "$(ext_sum "$tmp/s1" "$f")" ]] || fail "$t: $f differs from the source"
+		got=$(ext_sum "$tmp/p1" "$f")
+		want=$(ext_sum "$tmp/s1" "$f")
+		same "$t: $f" "$got" "$want"
 	done
-	[[ "$(ext_sum "$tmp/p5" /hello.txt)" == "$(ext_sum "$tmp/s5" /hello.txt)" ]] || fail "$t: p5 hello.txt differs"
+	got=$(ext_sum "$tmp/p5" /hello.txt)
+	want=$(ext_sum "$tmp/s5" /hello.txt)
+	same "$t: p5 /hello.txt" "$got" "$want"
 	for f in readme.txt blob.bin; do
-		[[ "$(ntfscat "$tmp/p2" "$f" 2>/dev/null | sha256sum)" == "$(ntfscat "$tmp/s2" "$f" 2>/dev/null | sha256sum)" ]] ||
-			fail "$t: NTFS $f differs from the source"
+		got=$(ntfs_sum "$tmp/p2" "$f")
+		want=$(ntfs_sum "$tmp/s2" "$f")
+		same "$t: NTFS $f" "$got" "$want"
 	done
 	echo "$t ($(numfmt --to=iec "$(stat -c %s "$img")")): e2fsck/ntfsfix clean, /boot, NTFS and logical files match"
 done

@@ -361,14 +361,16 @@ fn repository_and_source_or_target_on_the_same_disk_are_refused() {
     );
 
     // Restoring onto sdd, which holds the repository /dev/sdd1.
-    let (mut app2, _) = super::app();
+    let (mut app2, fake2) = super::app();
     to_restore_targets(&mut app2, 0);
     down(&mut app2, 4);
     enter(&mut app2);
     assert!(
         matches!(app2.screen(), Screen::Disks { note: Some(n), .. } if n.contains("holds the repository"))
     );
+    // Neither refusal started anything on its own app's services.
     assert!(fake.recorded().is_empty());
+    assert!(fake2.recorded().is_empty());
 }
 
 #[test]
