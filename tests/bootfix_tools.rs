@@ -101,7 +101,7 @@ fn ntfs_hidden_sectors_fixed_in_both_boot_sectors() {
         fix.backup_was_present,
         "mkntfs writes the backup boot sector"
     );
-    assert_eq!(fix.backup_offset, fix.old.total_sectors * 512);
+    assert_eq!(fix.backup_offset, fix.old.number_of_sectors * 512);
     dev.flush().unwrap();
 
     extract(&disk, start * 512, len, &back);

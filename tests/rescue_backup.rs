@@ -6,7 +6,7 @@
 
 mod rescue_common;
 
-use ironclone::device::{open_path, Access};
+use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::imaging::plan_backup;
 use ironclone::progress::{Collect, ProgressEvent};
 use ironclone::repo::{self, AreaKind, BackupOptions, Repository, SourceInfo};
@@ -212,6 +212,23 @@ fn cli_backup_with_faults_then_images_and_restore_report_the_same_damage() {
 /// MBR disk image; the backup records it and names the file by its path.
 #[test]
 fn backup_of_failing_ntfs_partition_names_the_file() {
+    ntfs_damage_is_named(512, 512);
+}
+
+/// The same on a volume made with `mkntfs -s 4096`, read through a loop device with
+/// 4096-byte sectors, 64 KiB unreadable inside the file. Its 4 KiB MFT records still
+/// carry fixups every 512 bytes (9 update sequence entries): a reader striding by the
+/// sector size finds "update sequence count 9 does not fit" in record 0 and cannot
+/// name anything.
+#[test]
+fn backup_of_failing_4k_sector_ntfs_names_the_file() {
+    ntfs_damage_is_named(4096, 64 << 10);
+}
+
+/// Builds an NTFS partition with `sector`-byte sectors holding /report.bin, makes
+/// `bad_len` bytes inside the file's first run unreadable, backs the disk up and
+/// checks that the damage report names the file.
+fn ntfs_damage_is_named(sector: u64, bad_len: u64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let fs = d.join("ntfs.img");
@@ -220,7 +237,13 @@ fn backup_of_failing_ntfs_partition_names_the_file() {
         .set_len(32 * MIB)
         .unwrap();
     run(Command::new("mkntfs")
-        .args(["-q", "-F", "-Q", "-c", "4096", "-p", "2048"])
+        .args(["-q", "-F", "-Q", "-c", "4096"])
+        .args([
+            "-s",
+            &sector.to_string(),
+            "-p",
+            &(PART / sector).to_string(),
+        ])
         .arg(&fs));
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8 + 1).collect();
     std::fs::write(d.join("report.bin"), &big).unwrap();
@@ -232,17 +255,29 @@ fn backup_of_failing_ntfs_partition_names_the_file() {
         .args(["-v", "-F", "/report.bin"])
         .arg(&fs));
     let data = info.split("Dumping attribute $DATA").nth(1).unwrap();
-    let row = data.split("Length").nth(1).unwrap();
-    let lcn = row.split_whitespace().nth(1).unwrap();
-    let lcn = u64::from_str_radix(lcn.trim_start_matches("0x"), 16).unwrap();
+    let row: Vec<&str> = data
+        .split("Length")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let hex = |w: &str| u64::from_str_radix(w.trim_start_matches("0x"), 16).unwrap();
+    let (lcn, run_len) = (hex(row[1]), hex(row[2]));
+    // Inside the first run, past its first sector.
+    assert!(run_len * 4096 >= sector + bad_len, "{data}");
     let disk = d.join("disk.img");
     std::fs::File::create(&disk)
         .unwrap()
         .set_len(48 * MIB)
         .unwrap();
+    // 512-byte sectors: the image file itself; 4096: a loop device with that sector
+    // size (as a 4Kn disk reports it), which sfdisk (2.38 has no --sector-size) and
+    // the backup both go through.
+    let lo = (sector != 512).then(|| attach_with_sector_size(&disk, sector));
+    let src = lo.as_ref().map_or(disk.clone(), |l| l.0.clone());
     let mut child = Command::new("sfdisk")
         .arg("-q")
-        .arg(&disk)
+        .arg(&src)
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("sfdisk (util-linux) is required");
@@ -251,19 +286,28 @@ fn backup_of_failing_ntfs_partition_names_the_file() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"label: dos\nstart=2048, size=65536, type=7\n")
+        .write_all(
+            format!(
+                "label: dos\nstart={}, size={}, type=7\n",
+                PART / sector,
+                32 * MIB / sector
+            )
+            .as_bytes(),
+        )
         .unwrap();
     assert!(child.wait().unwrap().success());
     run(Command::new("dd")
         .arg(format!("if={}", fs.display()))
-        .arg(format!("of={}", disk.display()))
+        .arg(format!("of={}", src.display()))
         .args(["bs=1M", "seek=1", "conv=notrunc,sparse", "status=none"]));
     let bad = ByteExtent {
-        offset: lcn * 4096 + 512,
-        len: 512,
+        offset: lcn * 4096 + sector,
+        len: bad_len,
     };
+    let source = open_path(&src, Access::ReadOnly).unwrap();
+    assert_eq!(u64::from(source.logical_sector_size()), sector);
     let dev = FaultyDevice::new(
-        open_path(&disk, Access::ReadOnly).unwrap(),
+        source,
         vec![Fault {
             offset: PART + bad.offset,
             len: bad.len,
@@ -288,8 +332,10 @@ fn backup_of_failing_ntfs_partition_names_the_file() {
     assert_eq!(a.unreadable, vec![bad]);
     let rep = a.damage.as_ref().expect("NTFS damage report");
     assert_eq!(rep.fs, "ntfs");
+    assert!(rep.warnings.is_empty(), "{rep:#?}");
     let files: Vec<_> = rep.files.iter().filter_map(|f| f.path.clone()).collect();
     assert_eq!(files, vec!["/report.bin"], "{rep:#?}");
+    assert_eq!(rep.files[0].bad_bytes, bad_len, "{rep:#?}");
     assert!(m
         .damage_lines()
         .iter()

@@ -5,60 +5,27 @@
 //! sets it here, in the primary and in the backup boot sector (the copy of sector 0 at
 //! sector `total_sectors`, just past the volume, which partclone#69 used to drop).
 
-use super::{le_u16, le_u32, le_u64, put, BootfixError};
+use super::{put, BootfixError};
 use crate::device::BlockDevice;
-
-const OEM_ID: &[u8; 8] = b"NTFS    ";
-pub const BYTES_PER_SECTOR_OFFSET: usize = 0x0B;
-pub const HIDDEN_SECTORS_OFFSET: usize = 0x1C;
-pub const TOTAL_SECTORS_OFFSET: usize = 0x28;
-
-/// The fields of an NTFS boot sector this module cares about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NtfsBootGeometry {
-    pub bytes_per_sector: u16,
-    pub hidden_sectors: u32,
-    pub total_sectors: u64,
-}
+use crate::ondisk::ntfs::boot_sector::{HIDDEN_SECTORS_OFFSET, NUMBER_OF_SECTORS_OFFSET};
+use crate::ondisk::ntfs::{BootSector, DecodeError, Mode};
 
 /// What `fix_ntfs_geometry` changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NtfsGeometryFix {
-    pub old: NtfsBootGeometry,
-    pub new: NtfsBootGeometry,
+    pub old: BootSector,
+    pub new: BootSector,
     /// Byte offset (inside the partition) where the backup boot sector was written.
     pub backup_offset: u64,
     /// Whether a valid backup boot sector was found before the fix.
     pub backup_was_present: bool,
 }
 
-/// Parses and checks an NTFS boot sector (at least 512 bytes).
-pub fn parse_ntfs_boot(sector: &[u8]) -> Result<NtfsBootGeometry, String> {
-    if sector.get(3..11) != Some(&OEM_ID[..]) {
-        return Err("no \"NTFS    \" OEM ID at byte 3".into());
-    }
-    if sector.get(510..512) != Some(&[0x55, 0xAA][..]) {
-        return Err("no 0x55AA signature at byte 510".into());
-    }
-    let bytes_per_sector =
-        le_u16(sector, BYTES_PER_SECTOR_OFFSET, "bytes_per_sector").map_err(|e| e.to_string())?;
-    if !(256..=4096).contains(&bytes_per_sector) || !bytes_per_sector.is_power_of_two() {
-        return Err(format!(
-            "bytes_per_sector {bytes_per_sector} is not 256..4096, power of two"
-        ));
-    }
-    let hidden_sectors =
-        le_u32(sector, HIDDEN_SECTORS_OFFSET, "hidden_sectors").map_err(|e| e.to_string())?;
-    let total_sectors =
-        le_u64(sector, TOTAL_SECTORS_OFFSET, "total_sectors").map_err(|e| e.to_string())?;
-    if total_sectors == 0 {
-        return Err("total_sectors is 0".into());
-    }
-    Ok(NtfsBootGeometry {
-        bytes_per_sector,
-        hidden_sectors,
-        total_sectors,
-    })
+/// Decodes an NTFS boot sector the way the repair needs it: lenient, since only the
+/// sector size and the volume size matter here, and a volume with, say, a damaged
+/// `$MFT` location still boots Windows once its hidden sectors are right.
+pub fn parse_ntfs_boot(sector: &[u8]) -> Result<BootSector, DecodeError> {
+    BootSector::parse(sector, Mode::Lenient)
 }
 
 /// Sets hidden sectors to `hidden_sectors` (the partition's new start LBA) and, when
@@ -73,14 +40,16 @@ pub fn fix_ntfs_geometry(
 ) -> Result<NtfsGeometryFix, BootfixError> {
     let device = part.describe();
     let first = part.read_vec(0, 512)?;
-    let old = parse_ntfs_boot(&first).map_err(|why| BootfixError::NotRecognised {
+    let old = parse_ntfs_boot(&first).map_err(|e| BootfixError::NotRecognised {
         device: device.clone(),
         what: "NTFS boot sector",
         lba: 0,
-        why,
+        why: e.to_string(),
     })?;
-    let bps = u64::from(old.bytes_per_sector);
-    let mut primary = part.read_vec(0, usize::from(old.bytes_per_sector))?;
+    let bps = old.bytes_per_sector;
+    // 256..=4096, checked by the parser.
+    let sector_len = bps as usize;
+    let mut primary = part.read_vec(0, sector_len)?;
 
     let new_hidden = u32::try_from(hidden_sectors).map_err(|_| BootfixError::BadField {
         device: device.clone(),
@@ -89,7 +58,7 @@ pub fn fix_ntfs_geometry(
         value: hidden_sectors,
         why: "does not fit the 32-bit field".into(),
     })?;
-    let new_total = total_sectors.unwrap_or(old.total_sectors);
+    let new_total = total_sectors.unwrap_or(old.number_of_sectors);
     let backup_offset = new_total.checked_mul(bps).ok_or(BootfixError::Overflow {
         what: "NTFS backup boot sector offset",
         a: new_total,
@@ -111,10 +80,10 @@ pub fn fix_ntfs_geometry(
             ),
         });
     }
-    let old_backup_offset = old.total_sectors.checked_mul(bps);
+    let old_backup_offset = old.number_of_sectors.checked_mul(bps);
     let backup_was_present = match old_backup_offset {
         Some(off) if off.checked_add(bps).is_some_and(|end| end <= part.size()) => {
-            parse_ntfs_boot(&part.read_vec(off, usize::from(old.bytes_per_sector))?).is_ok()
+            parse_ntfs_boot(&part.read_vec(off, sector_len)?).is_ok()
         }
         _ => false,
     };
@@ -127,9 +96,9 @@ pub fn fix_ntfs_geometry(
     )?;
     put(
         &mut primary,
-        TOTAL_SECTORS_OFFSET,
+        NUMBER_OF_SECTORS_OFFSET,
         &new_total.to_le_bytes(),
-        "total_sectors",
+        "number_of_sectors",
     )?;
     // Backup first: if we stop half way, the primary still describes the old state
     // consistently and the repair can simply run again.
@@ -147,9 +116,9 @@ pub fn fix_ntfs_geometry(
     part.flush()?;
     Ok(NtfsGeometryFix {
         old,
-        new: NtfsBootGeometry {
+        new: BootSector {
             hidden_sectors: new_hidden,
-            total_sectors: new_total,
+            number_of_sectors: new_total,
             ..old
         },
         backup_offset,
@@ -166,9 +135,11 @@ mod tests {
     fn boot_sector(hidden: u32, total: u64) -> Vec<u8> {
         let mut s = vec![0u8; 512];
         s[0..3].copy_from_slice(&[0xEB, 0x52, 0x90]);
-        s[3..11].copy_from_slice(OEM_ID);
+        s[3..11].copy_from_slice(b"NTFS    ");
         s[0x0B..0x0D].copy_from_slice(&512u16.to_le_bytes());
         s[0x0D] = 8;
+        s[0x30..0x38].copy_from_slice(&4u64.to_le_bytes());
+        s[0x40] = 0xF6;
         s[0x1C..0x20].copy_from_slice(&hidden.to_le_bytes());
         s[0x28..0x30].copy_from_slice(&total.to_le_bytes());
         s[510] = 0x55;
@@ -180,7 +151,7 @@ mod tests {
     fn parses_and_rejects() {
         let g = parse_ntfs_boot(&boot_sector(2048, 1000)).unwrap();
         assert_eq!(
-            (g.bytes_per_sector, g.hidden_sectors, g.total_sectors),
+            (g.bytes_per_sector, g.hidden_sectors, g.number_of_sectors),
             (512, 2048, 1000)
         );
         let mut bad = boot_sector(2048, 1000);
@@ -210,7 +181,7 @@ mod tests {
         let img = disk.snapshot();
         for at in [100 * 512, 1100 * 512] {
             let g = parse_ntfs_boot(&img[at..at + 512]).unwrap();
-            assert_eq!((g.hidden_sectors, g.total_sectors), (100, 1000));
+            assert_eq!((g.hidden_sectors, g.number_of_sectors), (100, 1000));
         }
     }
 
@@ -222,7 +193,7 @@ mod tests {
         assert!(!fix.backup_was_present);
         let img = disk.snapshot();
         let b = parse_ntfs_boot(&img[3999 * 512..4000 * 512]).unwrap();
-        assert_eq!((b.hidden_sectors, b.total_sectors), (4096, 3999));
+        assert_eq!((b.hidden_sectors, b.number_of_sectors), (4096, 3999));
         assert_eq!(&img[..512], &img[3999 * 512..4000 * 512]);
     }
 

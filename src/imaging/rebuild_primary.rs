@@ -20,11 +20,11 @@
 
 use super::ImagingError;
 use crate::device::{BlockDevice, Window};
+use crate::ondisk::ntfs::{BootSector, Mode};
 use crate::probe::FsKind;
 use crate::resize::{ext_rebuild_primary, LoopDevice};
 use crate::usedmap::fat::backup::fsinfo_from_backup;
 use crate::usedmap::fat::{free_clusters, Bpb};
-use crate::usedmap::ntfs::BootSector;
 use crate::usedmap::{map_filesystem, PrimaryLost};
 use std::path::Path;
 
@@ -65,7 +65,7 @@ pub fn rebuild_primary(
         }
         FsKind::Ntfs => {
             let raw = win.read_vec(lost.backup_offset, sector(lost)?)?;
-            BootSector::parse(&raw).map_err(|e| fail(lost, &e.to_string()))?;
+            BootSector::parse(&raw, Mode::Strict).map_err(|e| fail(lost, &e.to_string()))?;
             win.write_at(lost.offset, &raw)?;
             format!(
                 "by copying the backup boot sector (byte {})",

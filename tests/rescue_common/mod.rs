@@ -220,6 +220,16 @@ pub fn attach(file: &Path, partitions: bool) -> Loop {
     lo
 }
 
+/// A loop device over `file` with `sector`-byte logical sectors (a 4Kn disk).
+pub fn attach_with_sector_size(file: &Path, sector: u64) -> Loop {
+    let dev = run(Command::new("losetup")
+        .args(["-f", "--show", "--sector-size", &sector.to_string()])
+        .arg(file))
+    .trim()
+    .to_string();
+    Loop(PathBuf::from(dev))
+}
+
 pub fn getro(dev: &Path) -> String {
     run(Command::new("blockdev").arg("--getro").arg(dev))
         .trim()

@@ -96,9 +96,6 @@ pub(crate) fn le32(b: &[u8], at: usize) -> Option<u64> {
         b.get(at..at + 4)?.try_into().ok()?,
     )))
 }
-pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
 
 /// Warnings, capped: a garbage table could otherwise produce millions of them.
 #[derive(Default)]

@@ -8,8 +8,9 @@
 //! which then also tries other sizes and may rewrite the sector count, a copy here
 //! only counts if its own size field puts it exactly where it was found.
 
-use super::{BootSector, NtfsError};
+use super::NtfsError;
 use crate::device::BlockDevice;
+use crate::ondisk::ntfs::{BootSector, Mode};
 use crate::usedmap::PrimaryLost;
 
 /// The backup boot sector's bytes, geometry and byte offset, when one is found.
@@ -17,7 +18,7 @@ pub fn find(dev: &dyn BlockDevice) -> Option<(BootSector, Vec<u8>, u64)> {
     [512u64, 4096].into_iter().find_map(|ss| {
         let at = dev.size().checked_sub(ss)?;
         let raw = dev.read_vec(at, 512).ok()?;
-        let boot = BootSector::parse(&raw).ok()?;
+        let boot = BootSector::parse(&raw, Mode::Strict).ok()?;
         (boot.bytes_per_sector == ss && fits_at(&boot, at)).then_some((boot, raw, at))
     })
 }
@@ -42,7 +43,7 @@ pub fn trailing_copy(dev: &dyn BlockDevice, boot: &BootSector) -> Option<u64> {
         return None;
     }
     let raw = dev.read_vec(at, 512).ok()?;
-    let copy = BootSector::parse(&raw).ok()?;
+    let copy = BootSector::parse(&raw, Mode::Strict).ok()?;
     (copy.volume_serial_number == boot.volume_serial_number
         && copy.number_of_sectors == boot.number_of_sectors)
         .then_some(at)
@@ -59,7 +60,7 @@ pub fn open(dev: &dyn BlockDevice) -> Result<(BootSector, Option<PrimaryLost>), 
             offset: 0,
             source,
         })
-        .and_then(|()| BootSector::parse(&sector));
+        .and_then(|()| Ok(BootSector::parse(&sector, Mode::Strict)?));
     let err = match primary {
         Ok(boot) => return Ok((boot, None)),
         Err(e) => e,

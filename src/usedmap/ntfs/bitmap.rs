@@ -4,10 +4,10 @@
 //! (it is 32 MiB for a 1 TiB volume with 4 KiB clusters) and turned into runs of set
 //! bits; bits past the volume's last cluster (padding to 8 bytes) are ignored.
 
-use super::runlist::Run;
 use super::stream::read_stream;
 use super::NtfsError;
 use crate::device::BlockDevice;
+use crate::ondisk::ntfs::Run;
 use crate::usedmap::ExtentBuilder;
 
 const CHUNK: usize = 1 << 20;

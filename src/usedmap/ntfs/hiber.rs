@@ -9,15 +9,14 @@
 //! `$FILE_NAME` of `hiberfil.sys` whose parent is the root (record 5): Windows creates
 //! it early, at install time.
 
-use super::attribute::{AttrValue, AT_DATA, AT_FILE_NAME, AT_VOLUME_INFORMATION};
-use super::mft_record::MftRecord;
-use crate::bytes::{le16, le64, u8_at};
+use crate::bytes::le16;
+use crate::ondisk::ntfs::attribute::{
+    AttrValue, Attribute, AT_DATA, AT_FILE_NAME, AT_VOLUME_INFORMATION,
+};
+use crate::ondisk::ntfs::{FileName, MftRecord, FILE_ROOT};
 
 /// MFT records scanned for `hiberfil.sys` (16 MiB of records at 1 KiB each).
 pub const HIBER_SCAN_RECORDS: u64 = 16384;
-
-/// The root directory's MFT record number.
-const FILE_ROOT: u64 = 5;
 
 /// VOLUME_IS_DIRTY in `$VOLUME_INFORMATION.flags`.
 pub const VOLUME_IS_DIRTY: u16 = 0x0001;
@@ -48,17 +47,9 @@ pub fn is_root_hiberfil(rec: &MftRecord) -> bool {
         let AttrValue::Resident(v) = a.value else {
             return false;
         };
-        // parent_directory is a file reference: low 48 bits are the record number.
-        let parent = le64(v, 0).unwrap_or(0) & 0x0000_FFFF_FFFF_FFFF;
-        let n = usize::from(u8_at(v, 0x40).unwrap_or(0));
-        let Some(name) = v.get(0x42..0x42 + 2 * n) else {
-            return false;
-        };
-        let name: Vec<u16> = name
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        parent == FILE_ROOT && String::from_utf16_lossy(&name).eq_ignore_ascii_case("hiberfil.sys")
+        FileName::parse(v).is_some_and(|f| {
+            f.parent_record == FILE_ROOT && f.name.eq_ignore_ascii_case("hiberfil.sys")
+        })
     })
 }
 
@@ -69,6 +60,6 @@ pub fn is_hibernated_magic(head: &[u8]) -> bool {
 }
 
 /// The unnamed `$DATA` of `rec` as either resident bytes or (data_size, runs source).
-pub fn data_attr(rec: &MftRecord) -> Option<super::attribute::Attribute<'_>> {
+pub fn data_attr(rec: &MftRecord) -> Option<Attribute<'_>> {
     rec.unnamed(AT_DATA).ok()?
 }

@@ -1,49 +1,40 @@
 //! NTFS used-cluster map from `$Bitmap`, read without mounting and without ntfs-3g.
 //!
-//! Why a small hand-written reader rather than the `ntfs` crate: the crate is a good
-//! read-only NTFS library, but the used map needs only the boot sector, three MFT
-//! records and one non-resident stream, and it must (a) accept clusters up to 2 MiB
-//! (the crate computes `sectors_per_cluster × sector_size` without decoding the
-//! negative-exponent form, so 0xF4 reads as 244 sectors instead of 4096),
-//! (b) stream a possibly huge `$Bitmap` in bounded chunks instead of allocating it, and
-//! (c) turn every malformed field from a damaged disk into an error naming the record
-//! and byte offset, never a panic or a huge allocation. Owning those ~600 lines keeps
-//! these guarantees checkable and fuzzable here. Layout follows the crate's split: one
-//! file per on-disk structure.
+//! Why not the `ntfs` crate (0.4.0 in Cargo.lock, which `browse` uses): it decodes
+//! the geometry fine (including cluster sizes above 64 KiB, stored as a negative
+//! exponent), but imaging reads disks that may be dying or crafted, and there the
+//! crate (a) panics instead of failing when a read error reaches one of its binrw
+//! parsers (`impl From<binrw::Error> for NtfsError` calls `unreachable!` on anything
+//! but a bare I/O error, and binrw wraps errors from nested fields; `browse::cursor`
+//! zero-fills reads to work around it), (b) allocates buffers sized by on-disk fields
+//! without a bound (an index record of `index_record_size` bytes, up to 4 GiB, from a
+//! garbage `$INDEX_ROOT`), and (c) reads only the primary boot sector, while a lost
+//! primary must be mapped through the backup one. The used map needs only the boot
+//! sector, three MFT records and one non-resident stream, decoded by
+//! `crate::ondisk::ntfs` (shared with probe, rescue and bootfix), where every
+//! malformed field is an error naming the record and byte offset.
 //!
 //! The map is: every cluster set in `$Bitmap`, plus the backup boot sector, which lives
 //! in the sector just past `number_of_sectors` and is in no cluster (partclone#69:
 //! images without it restore one sector short and Windows' chkdsk complains).
 
-mod attribute;
 pub mod backup;
 mod bitmap;
-mod boot_sector;
 mod hiber;
-mod mft_record;
-mod runlist;
 mod stream;
 
-pub use boot_sector::{BootSector, MAX_CLUSTER_SIZE};
-
 use crate::device::{BlockDevice, DeviceError};
+use crate::ondisk::ntfs::attribute::{AttrValue, AT_DATA};
+use crate::ondisk::ntfs::{
+    BootSector, DecodeError, MftRecord, Mode, Run, FILE_BITMAP, FILE_MFT, FILE_VOLUME,
+};
 use crate::usedmap::{ExtentBuilder, UsedMap};
-use attribute::{AttrValue, AT_DATA};
-use mft_record::MftRecord;
-use runlist::Run;
 use thiserror::Error;
-
-/// Well-known MFT record numbers.
-const FILE_MFT: u64 = 0;
-const FILE_VOLUME: u64 = 3;
-const FILE_BITMAP: u64 = 6;
 
 #[derive(Debug, Error)]
 pub enum NtfsError {
-    #[error("not an NTFS volume (no \"NTFS    \" OEM id at byte 3)")]
-    NotNtfs,
-    #[error("NTFS boot sector: {field} = {value} is invalid")]
-    BootSector { field: &'static str, value: u64 },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     #[error("NTFS volume claims {fs_bytes} bytes but the device has only {device_bytes}")]
     Truncated { fs_bytes: u64, device_bytes: u64 },
     #[error("reading {what} at byte {offset}: {source}")]
@@ -55,18 +46,6 @@ pub enum NtfsError {
     },
     #[error("MFT record {record}: {reason}")]
     MftRecord { record: u64, reason: String },
-    #[error("MFT record {record}, attribute at {offset}: {reason}")]
-    Attribute {
-        record: u64,
-        offset: usize,
-        reason: String,
-    },
-    #[error("MFT record {record}, run list at {offset}: {reason}")]
-    Runlist {
-        record: u64,
-        offset: usize,
-        reason: String,
-    },
     #[error("{what} at stream byte {pos}: {reason}")]
     Stream {
         what: &'static str,
@@ -113,13 +92,7 @@ impl<'a> Volume<'a> {
         }
         let rs = boot.mft_record_size;
         // Record 0 ($MFT) is read from mft_lcn directly: its own runs are what we need.
-        let at = boot
-            .mft_lcn
-            .checked_mul(boot.cluster_size)
-            .ok_or(NtfsError::BootSector {
-                field: "mft_lcn",
-                value: boot.mft_lcn,
-            })?;
+        let at = boot.mft_offset()?;
         let raw = dev
             .read_vec(at, rs as usize)
             .map_err(|source| NtfsError::Device {
@@ -168,7 +141,7 @@ impl<'a> Volume<'a> {
                 reason: format!("past the end of $MFT ({} records)", self.mft_records),
             });
         }
-        MftRecord::parse(n, self.read_raw(n, 1)?)
+        Ok(MftRecord::parse(n, self.read_raw(n, 1)?)?)
     }
 }
 
@@ -191,12 +164,15 @@ fn nonresident_runs(rec: &MftRecord, boot: &BootSector) -> Result<(Vec<Run>, u64
             mapping_pairs_at,
             ..
         } => {
-            let runs = runlist::decode(
+            let runs = crate::ondisk::ntfs::runlist::decode(
                 mapping_pairs,
                 0,
                 boot.total_clusters(),
-                rec.number,
-                mapping_pairs_at,
+                Mode::Strict,
+                crate::ondisk::ntfs::runlist::Origin {
+                    record: rec.number,
+                    at: mapping_pairs_at,
+                },
             )?;
             let mapped = runs.last().map_or(0, |r| r.vcn + r.length);
             // Runs continuing in another record ($ATTRIBUTE_LIST) are not followed.

@@ -3,9 +3,9 @@
 //! MFT records, `$Bitmap` chunks and the start of `hiberfil.sys` are all read this way,
 //! so that fragmented streams and records straddling clusters are handled once.
 
-use super::runlist::Run;
 use super::NtfsError;
 use crate::device::BlockDevice;
+use crate::ondisk::ntfs::Run;
 
 /// Reads `len` bytes at byte `pos` of the stream described by `runs`. Sparse or
 /// unmapped parts read as zeros only when `allow_holes`; otherwise they are an error.

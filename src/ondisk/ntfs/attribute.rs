@@ -1,15 +1,18 @@
 //! Attribute headers inside a FILE record (resident and non-resident).
 //!
-//! Only what the used map needs: finding an attribute by type (and name), its
-//! resident value, or its non-resident sizes and mapping pairs. Every offset and
-//! length is checked against the record so a corrupt header yields an error.
+//! What the used map, the probe and rescue need: finding an attribute by type (and
+//! name), its resident value, or its non-resident sizes and mapping pairs. Every
+//! offset and length is checked against the record's `bytes_in_use` so a corrupt
+//! header yields an error.
 
-use super::mft_record::MftRecord;
-use super::NtfsError;
+use super::record::MftRecord;
+use super::runlist::{self, Origin, Run};
+use super::{DecodeError, Mode};
 use crate::bytes::{le16, le32, le64, u8_at};
 
-pub const AT_VOLUME_INFORMATION: u32 = 0x70;
 pub const AT_FILE_NAME: u32 = 0x30;
+pub const AT_VOLUME_NAME: u32 = 0x60;
+pub const AT_VOLUME_INFORMATION: u32 = 0x70;
 pub const AT_DATA: u32 = 0x80;
 pub const AT_END: u32 = 0xFFFF_FFFF;
 
@@ -29,16 +32,18 @@ pub enum AttrValue<'a> {
 pub struct Attribute<'a> {
     pub type_code: u32,
     pub name_length: u8,
+    /// Where the header starts in its record (for error messages).
+    pub offset: usize,
     pub value: AttrValue<'a>,
 }
 
 impl MftRecord {
     /// All attributes of the record, in order; the first malformed header is an error.
-    pub fn attributes(&self) -> Result<Vec<Attribute<'_>>, NtfsError> {
-        let rec = &self.data[..self.bytes_in_use];
+    pub fn attributes(&self) -> Result<Vec<Attribute<'_>>, DecodeError> {
+        let rec = self.data.get(..self.bytes_in_use).unwrap_or_default();
         let mut out = Vec::new();
         let mut off = self.attrs_offset;
-        let bad = |offset: usize, reason: String| NtfsError::Attribute {
+        let bad = |offset: usize, reason: String| DecodeError::Attribute {
             record: self.number,
             offset,
             reason,
@@ -53,9 +58,11 @@ impl MftRecord {
             // Every header is 8-byte aligned and at least 24 bytes; a zero length would loop.
             let end = off
                 .checked_add(length)
-                .filter(|e| length >= 24 && length % 8 == 0 && *e <= rec.len())
+                .filter(|_| length >= 24 && length % 8 == 0)
                 .ok_or_else(|| bad(off, format!("length {length} does not fit the record")))?;
-            let a = &rec[off..end];
+            let a = rec
+                .get(off..end)
+                .ok_or_else(|| bad(off, format!("length {length} does not fit the record")))?;
             let non_resident = u8_at(a, 8).unwrap_or(0);
             let name_length = u8_at(a, 9).unwrap_or(0);
             let value = if non_resident == 0 {
@@ -73,24 +80,26 @@ impl MftRecord {
                 AttrValue::Resident(v)
             } else {
                 let mp = usize::from(le16(a, 0x20).unwrap_or(0));
-                if a.len() < 0x40 || mp < 0x40 || mp > a.len() {
+                let mapping_pairs = a.get(mp..).filter(|_| a.len() >= 0x40 && mp >= 0x40);
+                let Some(mapping_pairs) = mapping_pairs else {
                     return Err(bad(
                         off,
                         format!("mapping pairs offset {mp} outside attribute length {length}"),
                     ));
-                }
+                };
                 AttrValue::NonResident {
                     lowest_vcn: le64(a, 0x10).unwrap_or(0),
                     highest_vcn: le64(a, 0x18).unwrap_or(0),
                     data_size: le64(a, 0x30).unwrap_or(0),
                     initialized_size: le64(a, 0x38).unwrap_or(0),
                     mapping_pairs_at: off + mp,
-                    mapping_pairs: &a[mp..],
+                    mapping_pairs,
                 }
             };
             out.push(Attribute {
                 type_code,
                 name_length,
+                offset: off,
                 value,
             });
             off = end;
@@ -98,7 +107,7 @@ impl MftRecord {
     }
 
     /// The unnamed attribute of `type_code` (e.g. the file's main `$DATA`).
-    pub fn unnamed(&self, type_code: u32) -> Result<Option<Attribute<'_>>, NtfsError> {
+    pub fn unnamed(&self, type_code: u32) -> Result<Option<Attribute<'_>>, DecodeError> {
         Ok(self
             .attributes()?
             .into_iter()
@@ -106,9 +115,39 @@ impl MftRecord {
     }
 }
 
+impl Attribute<'_> {
+    /// The runs of a non-resident attribute of record `record` (`None` when resident);
+    /// `total_clusters` bounds them in `Strict` mode.
+    pub fn runs(
+        &self,
+        record: u64,
+        total_clusters: u64,
+        mode: Mode,
+    ) -> Option<Result<Vec<Run>, DecodeError>> {
+        match self.value {
+            AttrValue::Resident(_) => None,
+            AttrValue::NonResident {
+                lowest_vcn,
+                mapping_pairs,
+                mapping_pairs_at,
+                ..
+            } => Some(runlist::decode(
+                mapping_pairs,
+                lowest_vcn,
+                total_clusters,
+                mode,
+                Origin {
+                    record,
+                    at: mapping_pairs_at,
+                },
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::mft_record::tests::build;
+    use super::super::record::tests::build;
     use super::*;
 
     #[test]

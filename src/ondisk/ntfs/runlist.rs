@@ -3,10 +3,12 @@
 //! Each run is a header byte (low nibble: size of the length, high nibble: size of the
 //! LCN delta), an unsigned length and a signed delta from the previous run's LCN; an
 //! offset size of 0 is a sparse run. Lengths and deltas are checked so that a corrupt
-//! list cannot overflow, point before cluster 0 or past the volume, or claim more
-//! clusters than the attribute has VCNs.
+//! list cannot overflow or point before cluster 0; `Strict` also refuses runs past the
+//! volume's last cluster and VCNs beyond its cluster count, while `Lenient` (rescue,
+//! naming the owners of bad bytes) keeps such runs: they simply match no bad range.
+//! A list holds at most one run per two bytes of its record, so it is bounded anyway.
 
-use super::NtfsError;
+use super::{DecodeError, Mode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
@@ -16,16 +18,28 @@ pub struct Run {
     pub length: u64,
 }
 
-/// Decodes `pairs` starting at `lowest_vcn`. `total_clusters` bounds every LCN and the
-/// VCN span; `record`/`at` only feed error messages.
+/// Where a run list sits, for error messages: its MFT record and byte offset there.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    pub record: u64,
+    pub at: usize,
+}
+
+/// Decodes `pairs` starting at `lowest_vcn`. In `Strict` mode `total_clusters` bounds
+/// every LCN and the VCN span.
 pub fn decode(
     pairs: &[u8],
     lowest_vcn: u64,
     total_clusters: u64,
-    record: u64,
-    at: usize,
-) -> Result<Vec<Run>, NtfsError> {
-    let bad = |pos: usize, reason: String| NtfsError::Runlist {
+    mode: Mode,
+    origin: Origin,
+) -> Result<Vec<Run>, DecodeError> {
+    let Origin { record, at } = origin;
+    let limit = match mode {
+        Mode::Strict => total_clusters,
+        Mode::Lenient => u64::MAX,
+    };
+    let bad = |pos: usize, reason: String| DecodeError::Runlist {
         record,
         offset: at + pos,
         reason,
@@ -49,14 +63,9 @@ pub fn decode(
                 format!("run header {h:#04x} has invalid field sizes"),
             ));
         }
-        let len_bytes = pairs
-            .get(pos + 1..pos + 1 + len_size)
+        let length = le_var(pairs, pos + 1, len_size)
             .ok_or_else(|| bad(pos, "run length runs past the attribute".into()))?;
-        let mut length = 0u64;
-        for (i, b) in len_bytes.iter().enumerate() {
-            length |= u64::from(*b) << (8 * i);
-        }
-        if length == 0 || length > total_clusters {
+        if length == 0 || length > limit {
             return Err(bad(
                 pos,
                 format!(
@@ -65,26 +74,19 @@ pub fn decode(
             ));
         }
         let start = pos + 1 + len_size;
-        let off_bytes = pairs
-            .get(start..start + off_size)
+        let raw_delta = le_var(pairs, start, off_size)
             .ok_or_else(|| bad(pos, "run offset runs past the attribute".into()))?;
         let run_lcn = if off_size == 0 {
             None
         } else {
-            let mut delta = 0i64;
-            for (i, b) in off_bytes.iter().enumerate() {
-                delta |= i64::from(*b) << (8 * i);
-            }
             // Sign-extend from the top bit of the last byte.
-            let bits = 8 * off_size as u32;
-            if bits < 64 {
-                delta = (delta << (64 - bits)) >> (64 - bits);
-            }
+            let shift = 64 - 8 * off_size as u32;
+            let delta = ((raw_delta << shift) as i64) >> shift;
             lcn = lcn
                 .checked_add(delta)
                 .ok_or_else(|| bad(pos, format!("LCN delta {delta} overflows")))?;
             let l = u64::try_from(lcn).map_err(|_| bad(pos, format!("LCN {lcn} is negative")))?;
-            if !matches!(l.checked_add(length), Some(e) if e <= total_clusters) {
+            if !matches!(l.checked_add(length), Some(e) if e <= limit) {
                 return Err(bad(
                     pos,
                     format!(
@@ -101,10 +103,21 @@ pub fn decode(
         });
         vcn = vcn
             .checked_add(length)
-            .filter(|v| *v <= total_clusters)
+            .filter(|v| *v <= limit)
             .ok_or_else(|| bad(pos, "VCNs exceed the volume's cluster count".into()))?;
         pos = start + off_size;
     }
+}
+
+/// The `n`-byte little-endian unsigned number at `at` (run fields are 0 to 8 bytes).
+fn le_var(b: &[u8], at: usize, n: usize) -> Option<u64> {
+    let bytes = b.get(at..at.checked_add(n)?)?;
+    Some(
+        bytes
+            .iter()
+            .rev()
+            .fold(0u64, |v, &x| (v << 8) | u64::from(x)),
+    )
 }
 
 /// The LCN holding `vcn`, if a non-sparse run covers it.
@@ -120,11 +133,17 @@ pub fn lcn_of(runs: &[Run], vcn: u64) -> Option<u64> {
 mod tests {
     use super::*;
 
+    const O: Origin = Origin { record: 0, at: 0 };
+
+    fn strict(pairs: &[u8], total: u64) -> Result<Vec<Run>, DecodeError> {
+        decode(pairs, 0, total, Mode::Strict, O)
+    }
+
     #[test]
     fn decodes_signed_deltas_and_sparse() {
         // 0x10 clusters at LCN 0x100, 4 sparse, 8 at LCN 0x100-0x80 = 0x80.
         let pairs = [0x21, 0x10, 0x00, 0x01, 0x01, 0x04, 0x11, 0x08, 0x80, 0x00];
-        let r = decode(&pairs, 0, 1000, 0, 0).unwrap();
+        let r = strict(&pairs, 1000).unwrap();
         assert_eq!(
             r,
             vec![
@@ -152,32 +171,41 @@ mod tests {
     #[test]
     fn rejects_bad_runs() {
         // Negative LCN.
-        assert!(decode(&[0x11, 0x01, 0xFF, 0x00], 0, 1000, 0, 0).is_err());
+        assert!(strict(&[0x11, 0x01, 0xFF, 0x00], 1000).is_err());
         // Past the end.
-        assert!(decode(&[0x21, 0x10, 0xF0, 0x03, 0x00], 0, 1000, 0, 0).is_err());
+        assert!(strict(&[0x21, 0x10, 0xF0, 0x03, 0x00], 1000).is_err());
         // Absurd length.
-        assert!(decode(
+        assert!(strict(
             &[0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x01, 0x00],
-            0,
-            1000,
-            0,
-            0
+            1000
         )
         .is_err());
         // No terminator.
-        assert!(decode(&[0x11, 0x01, 0x01], 0, 1000, 0, 0).is_err());
+        assert!(strict(&[0x11, 0x01, 0x01], 1000).is_err());
         // Zero length.
-        assert!(decode(&[0x11, 0x00, 0x01, 0x00], 0, 1000, 0, 0).is_err());
+        assert!(strict(&[0x11, 0x00, 0x01, 0x00], 1000).is_err());
         // Bad nibble sizes.
-        assert!(decode(&[0x19, 0x00], 0, 1000, 0, 0).is_err());
+        assert!(strict(&[0x19, 0x00], 1000).is_err());
         // Overflowing delta chain.
         let mut p = vec![];
         for _ in 0..4 {
             p.extend_from_slice(&[0x81, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
         }
         p.push(0);
-        assert!(decode(&p, 0, u64::MAX, 0, 0).is_err());
+        assert!(strict(&p, u64::MAX).is_err());
         // Too many VCNs.
-        assert!(decode(&[0x11, 0x08, 0x01, 0x11, 0x08, 0x01, 0x00], 0, 10, 0, 0).is_err());
+        assert!(strict(&[0x11, 0x08, 0x01, 0x11, 0x08, 0x01, 0x00], 10).is_err());
+    }
+
+    #[test]
+    fn lenient_keeps_runs_past_the_volume() {
+        // 0x10 clusters at LCN 0x2000 on a "1000-cluster" volume (a damaged size field).
+        let pairs = [0x21, 0x10, 0x00, 0x20, 0x00];
+        assert!(strict(&pairs, 1000).is_err());
+        let r = decode(&pairs, 0, 1000, Mode::Lenient, O).unwrap();
+        assert_eq!(r[0].lcn, Some(0x2000));
+        // Structural faults stay faults.
+        assert!(decode(&[0x11, 0x01, 0xFF, 0x00], 0, 1000, Mode::Lenient, O).is_err());
+        assert!(decode(&[0x11, 0x01, 0x01], 0, 1000, Mode::Lenient, O).is_err());
     }
 }
