@@ -7,7 +7,7 @@
 
 use super::record::MftRecord;
 use super::runlist::{self, Origin, Run};
-use super::{DecodeError, Mode};
+use super::{AttrFault, DecodeError, Mode};
 use crate::bytes::{le16, le32, le64, u8_at};
 
 pub const AT_FILE_NAME: u32 = 0x30;
@@ -43,14 +43,13 @@ impl MftRecord {
         let rec = self.data.get(..self.bytes_in_use).unwrap_or_default();
         let mut out = Vec::new();
         let mut off = self.attrs_offset;
-        let bad = |offset: usize, reason: String| DecodeError::Attribute {
+        let bad = |offset: usize, fault: AttrFault| DecodeError::Attribute {
             record: self.number,
             offset,
-            reason,
+            fault,
         };
         loop {
-            let type_code = le32(rec, off)
-                .ok_or_else(|| bad(off, "runs past bytes_in_use without an end marker".into()))?;
+            let type_code = le32(rec, off).ok_or(bad(off, AttrFault::NoEndMarker))?;
             if type_code == AT_END {
                 return Ok(out);
             }
@@ -59,10 +58,10 @@ impl MftRecord {
             let end = off
                 .checked_add(length)
                 .filter(|_| length >= 24 && length % 8 == 0)
-                .ok_or_else(|| bad(off, format!("length {length} does not fit the record")))?;
+                .ok_or(bad(off, AttrFault::Length { length }))?;
             let a = rec
                 .get(off..end)
-                .ok_or_else(|| bad(off, format!("length {length} does not fit the record")))?;
+                .ok_or(bad(off, AttrFault::Length { length }))?;
             let non_resident = u8_at(a, 8).unwrap_or(0);
             let name_length = u8_at(a, 9).unwrap_or(0);
             let value = if non_resident == 0 {
@@ -71,12 +70,14 @@ impl MftRecord {
                 let v = voff
                     .checked_add(vlen)
                     .and_then(|e| a.get(voff..e))
-                    .ok_or_else(|| {
-                        bad(
-                            off,
-                            format!("resident value {voff}+{vlen} past attribute length {length}"),
-                        )
-                    })?;
+                    .ok_or(bad(
+                        off,
+                        AttrFault::ResidentValue {
+                            value_offset: voff,
+                            value_length: vlen,
+                            length,
+                        },
+                    ))?;
                 AttrValue::Resident(v)
             } else {
                 let mp = usize::from(le16(a, 0x20).unwrap_or(0));
@@ -84,7 +85,10 @@ impl MftRecord {
                 let Some(mapping_pairs) = mapping_pairs else {
                     return Err(bad(
                         off,
-                        format!("mapping pairs offset {mp} outside attribute length {length}"),
+                        AttrFault::MappingPairs {
+                            mapping_pairs_offset: mp,
+                            length,
+                        },
                     ));
                 };
                 AttrValue::NonResident {

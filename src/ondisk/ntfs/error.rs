@@ -10,17 +10,17 @@ pub enum DecodeError {
     BootSector { field: &'static str, value: u64 },
     #[error("MFT record {record}: {fault}")]
     MftRecord { record: u64, fault: RecordFault },
-    #[error("MFT record {record}, attribute at {offset}: {reason}")]
+    #[error("MFT record {record}, attribute at byte {offset}: {fault}")]
     Attribute {
         record: u64,
         offset: usize,
-        reason: String,
+        fault: AttrFault,
     },
-    #[error("MFT record {record}, run list at {offset}: {reason}")]
+    #[error("MFT record {record}, run list at byte {offset}: {fault}")]
     Runlist {
         record: u64,
         offset: usize,
-        reason: String,
+        fault: RunFault,
     },
 }
 
@@ -68,4 +68,51 @@ pub enum RecordFault {
         bytes_in_use: usize,
         size: usize,
     },
+}
+
+/// Why an attribute header cannot be trusted.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AttrFault {
+    #[error("the attributes run past bytes_in_use without an end marker")]
+    NoEndMarker,
+    #[error("length {length} does not fit the record (at least 24, a multiple of 8)")]
+    Length { length: usize },
+    #[error("resident value {value_offset}+{value_length} past attribute length {length}")]
+    ResidentValue {
+        value_offset: usize,
+        value_length: usize,
+        length: usize,
+    },
+    #[error("mapping pairs offset {mapping_pairs_offset} outside attribute length {length}")]
+    MappingPairs {
+        mapping_pairs_offset: usize,
+        length: usize,
+    },
+    #[error("$FILE_NAME value shorter than its name")]
+    FileName,
+}
+
+/// Why a run list (mapping pairs) cannot be trusted.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RunFault {
+    #[error("no terminating zero byte")]
+    NoTerminator,
+    #[error("run header {header:#04x} has invalid field sizes")]
+    Header { header: u8 },
+    #[error("the run's {field} runs past the attribute")]
+    Truncated { field: &'static str },
+    #[error("run length {length} clusters is absurd for a {total_clusters}-cluster volume")]
+    Length { length: u64, total_clusters: u64 },
+    #[error("LCN delta {delta} overflows")]
+    DeltaOverflow { delta: i64 },
+    #[error("LCN {lcn} is negative")]
+    NegativeLcn { lcn: i64 },
+    #[error("run LCN {lcn}+{length} ends past the volume's {total_clusters} clusters")]
+    PastVolume {
+        lcn: u64,
+        length: u64,
+        total_clusters: u64,
+    },
+    #[error("VCNs exceed the volume's cluster count")]
+    VcnOverflow,
 }

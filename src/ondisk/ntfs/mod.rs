@@ -18,7 +18,7 @@ pub mod runlist;
 
 pub use attribute::{AttrValue, Attribute};
 pub use boot_sector::BootSector;
-pub use error::{DecodeError, RecordFault};
+pub use error::{AttrFault, DecodeError, RecordFault, RunFault};
 pub use file_name::FileName;
 pub use record::MftRecord;
 pub use runlist::Run;

@@ -8,7 +8,7 @@
 //! naming the owners of bad bytes) keeps such runs: they simply match no bad range.
 //! A list holds at most one run per two bytes of its record, so it is bounded anyway.
 
-use super::{DecodeError, Mode};
+use super::{DecodeError, Mode, RunFault};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
@@ -39,10 +39,10 @@ pub fn decode(
         Mode::Strict => total_clusters,
         Mode::Lenient => u64::MAX,
     };
-    let bad = |pos: usize, reason: String| DecodeError::Runlist {
+    let bad = |pos: usize, fault: RunFault| DecodeError::Runlist {
         record,
-        offset: at + pos,
-        reason,
+        offset: at.saturating_add(pos),
+        fault,
     };
     let mut runs = Vec::new();
     let mut pos = 0usize;
@@ -50,7 +50,7 @@ pub fn decode(
     let mut lcn: i64 = 0;
     loop {
         let Some(&h) = pairs.get(pos) else {
-            return Err(bad(pos, "no terminating zero byte".into()));
+            return Err(bad(pos, RunFault::NoTerminator));
         };
         if h == 0 {
             return Ok(runs);
@@ -58,24 +58,22 @@ pub fn decode(
         let len_size = usize::from(h & 0x0F);
         let off_size = usize::from(h >> 4);
         if len_size == 0 || len_size > 8 || off_size > 8 {
-            return Err(bad(
-                pos,
-                format!("run header {h:#04x} has invalid field sizes"),
-            ));
+            return Err(bad(pos, RunFault::Header { header: h }));
         }
         let length = le_var(pairs, pos + 1, len_size)
-            .ok_or_else(|| bad(pos, "run length runs past the attribute".into()))?;
+            .ok_or(bad(pos, RunFault::Truncated { field: "length" }))?;
         if length == 0 || length > limit {
             return Err(bad(
                 pos,
-                format!(
-                    "run length {length} clusters is absurd for a {total_clusters}-cluster volume"
-                ),
+                RunFault::Length {
+                    length,
+                    total_clusters,
+                },
             ));
         }
         let start = pos + 1 + len_size;
         let raw_delta = le_var(pairs, start, off_size)
-            .ok_or_else(|| bad(pos, "run offset runs past the attribute".into()))?;
+            .ok_or(bad(pos, RunFault::Truncated { field: "offset" }))?;
         let run_lcn = if off_size == 0 {
             None
         } else {
@@ -84,14 +82,16 @@ pub fn decode(
             let delta = ((raw_delta << shift) as i64) >> shift;
             lcn = lcn
                 .checked_add(delta)
-                .ok_or_else(|| bad(pos, format!("LCN delta {delta} overflows")))?;
-            let l = u64::try_from(lcn).map_err(|_| bad(pos, format!("LCN {lcn} is negative")))?;
+                .ok_or(bad(pos, RunFault::DeltaOverflow { delta }))?;
+            let l = u64::try_from(lcn).map_err(|_| bad(pos, RunFault::NegativeLcn { lcn }))?;
             if !matches!(l.checked_add(length), Some(e) if e <= limit) {
                 return Err(bad(
                     pos,
-                    format!(
-                        "run LCN {l}+{length} ends past the volume's {total_clusters} clusters"
-                    ),
+                    RunFault::PastVolume {
+                        lcn: l,
+                        length,
+                        total_clusters,
+                    },
                 ));
             }
             Some(l)
@@ -104,7 +104,7 @@ pub fn decode(
         vcn = vcn
             .checked_add(length)
             .filter(|v| *v <= limit)
-            .ok_or_else(|| bad(pos, "VCNs exceed the volume's cluster count".into()))?;
+            .ok_or(bad(pos, RunFault::VcnOverflow))?;
         pos = start + off_size;
     }
 }
@@ -170,8 +170,24 @@ mod tests {
 
     #[test]
     fn rejects_bad_runs() {
-        // Negative LCN.
-        assert!(strict(&[0x11, 0x01, 0xFF, 0x00], 1000).is_err());
+        // Negative LCN, named at the run's byte.
+        assert!(matches!(
+            decode(
+                &[0x11, 0x01, 0xFF, 0x00],
+                0,
+                1000,
+                Mode::Strict,
+                Origin {
+                    record: 7,
+                    at: 0x40
+                }
+            ),
+            Err(DecodeError::Runlist {
+                record: 7,
+                offset: 0x40,
+                fault: RunFault::NegativeLcn { lcn: -1 }
+            })
+        ));
         // Past the end.
         assert!(strict(&[0x21, 0x10, 0xF0, 0x03, 0x00], 1000).is_err());
         // Absurd length.

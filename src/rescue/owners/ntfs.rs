@@ -12,7 +12,7 @@ use crate::device::BlockDevice;
 use crate::ondisk::ntfs::attribute::{AttrValue, AT_DATA, AT_FILE_NAME};
 use crate::ondisk::ntfs::boot_sector;
 use crate::ondisk::ntfs::{
-    BootSector, DecodeError, FileName, MftRecord, Mode, Run, FILE_ROOT as ROOT,
+    AttrFault, BootSector, DecodeError, FileName, MftRecord, Mode, Run, FILE_ROOT as ROOT,
 };
 use crate::rescue::BadRange;
 use std::collections::{BTreeMap, HashMap};
@@ -91,7 +91,7 @@ fn parse_record(rec: &MftRecord) -> Result<Record, DecodeError> {
             let name = FileName::parse(v).ok_or(DecodeError::Attribute {
                 record: rec.number,
                 offset: attr.offset,
-                reason: "file name longer than its attribute".into(),
+                fault: AttrFault::FileName,
             })?;
             // A DOS 8.3 alias is kept only until any other name turns up.
             if r.name.as_ref().is_none_or(FileName::is_dos_alias) {
