@@ -67,6 +67,8 @@ pub enum OwnerError {
         value: u64,
     },
     #[error(transparent)]
+    Ext(#[from] crate::ondisk::ext::ExtDecodeError),
+    #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
 }
 
@@ -85,19 +87,17 @@ pub fn map_owners(
     Ok(None)
 }
 
-/// Little-endian field readers that say "absent" instead of panicking on short input.
+// Transitional, for `ntfs.rs` only (the ext owner reads through `crate::bytes`):
+// `crate::bytes`'s readers widened to `u64`, the type that file computes in. A plain
+// re-export would not compile there; delete these once it moves onto `ondisk::ntfs`.
 pub(crate) fn le16(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u16::from_le_bytes(
-        b.get(at..at + 2)?.try_into().ok()?,
-    )))
+    crate::bytes::le16(b, at).map(u64::from)
 }
 pub(crate) fn le32(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u32::from_le_bytes(
-        b.get(at..at + 4)?.try_into().ok()?,
-    )))
+    crate::bytes::le32(b, at).map(u64::from)
 }
 pub(crate) fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    crate::bytes::le64(b, at)
 }
 
 /// Warnings, capped: a garbage table could otherwise produce millions of them.
