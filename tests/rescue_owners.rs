@@ -35,12 +35,18 @@ fn mkext(dir: &Path, kind: &str) -> std::path::PathBuf {
 }
 
 fn mkext_sized(dir: &Path, kind: &str, size: u64) -> std::path::PathBuf {
+    mkext_opts(dir, kind, size, &[])
+}
+
+fn mkext_opts(dir: &Path, kind: &str, size: u64, opts: &[&str]) -> std::path::PathBuf {
     let tree = dir.join("tree");
     write_tree(&tree);
     let img = dir.join(format!("{kind}.img"));
     std::fs::File::create(&img).unwrap().set_len(size).unwrap();
     run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", kind, "-b", "4096", "-d"])
+        .args(["-q", "-F", "-t", kind, "-b", "4096"])
+        .args(opts)
+        .arg("-d")
         .arg(&tree)
         .arg(&img));
     img
@@ -113,8 +119,12 @@ fn paths(r: &DamageReport) -> Vec<String> {
 }
 
 fn check_file_hit(kind: &str, nth_block: usize) {
+    check_file_hit_opts(kind, nth_block, &[]);
+}
+
+fn check_file_hit_opts(kind: &str, nth_block: usize, opts: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let img = mkext(dir.path(), kind);
+    let img = mkext_opts(dir.path(), kind, 32 << 20, opts);
     let blocks = blocks_of(&img, "/sub/dir/deep.bin");
     assert!(blocks.len() > nth_block, "{blocks:?}");
     let b = blocks[nth_block];
@@ -133,6 +143,13 @@ fn check_file_hit(kind: &str, nth_block: usize) {
 #[test]
 fn ext4_extent_file_hit_is_named() {
     check_file_hit("ext4", 20);
+}
+
+#[test]
+fn ext4_bigalloc_file_hit_is_named() {
+    // 16 KiB clusters: s_blocks_per_group is four bitmaps' worth of blocks (the bitmap
+    // counts clusters), which must not make the superblock "unusable".
+    check_file_hit_opts("ext4", 20, &["-O", "bigalloc", "-C", "16384"]);
 }
 
 #[test]

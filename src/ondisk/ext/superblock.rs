@@ -215,12 +215,24 @@ impl Superblock {
     fn validate_lenient(&self, dev: &str) -> Result<(), ExtDecodeError> {
         self.validate_common(dev)?;
         let bits = 8 * self.block_size();
-        if self.s_blocks_per_group == 0 || u64::from(self.s_blocks_per_group) > bits {
+        if self.s_blocks_per_group == 0 {
             return Err(Self::bad(
                 dev,
                 "s_blocks_per_group",
                 S_BLOCKS_PER_GROUP,
-                self.s_blocks_per_group.into(),
+                0,
+                "zero",
+            ));
+        }
+        // The block bitmap counts clusters: with bigalloc a group holds a bitmap's
+        // worth of clusters, so s_blocks_per_group is that times the cluster ratio.
+        let cpg = self.s_clusters_per_group_eff();
+        if cpg == 0 || u64::from(cpg) > bits {
+            return Err(Self::bad(
+                dev,
+                "s_clusters_per_group",
+                self.clusters_per_group_offset(),
+                cpg.into(),
                 "zero or more than one bitmap block holds",
             ));
         }
@@ -267,15 +279,10 @@ impl Superblock {
         let bits_per_bitmap = 8 * self.block_size() as u32;
         let cpg = self.s_clusters_per_group_eff();
         if cpg == 0 || cpg > bits_per_bitmap {
-            let at = if self.bigalloc() {
-                S_CLUSTERS_PER_GROUP
-            } else {
-                S_BLOCKS_PER_GROUP
-            };
             return Err(Self::bad(
                 dev,
                 "s_clusters_per_group",
-                at,
+                self.clusters_per_group_offset(),
                 cpg.into(),
                 "zero or more than one bitmap block holds",
             ));
@@ -384,6 +391,15 @@ impl Superblock {
             self.s_clusters_per_group
         } else {
             self.s_blocks_per_group
+        }
+    }
+
+    /// Where the effective clusters-per-group count was read (for error messages).
+    fn clusters_per_group_offset(&self) -> usize {
+        if self.bigalloc() {
+            S_CLUSTERS_PER_GROUP
+        } else {
+            S_BLOCKS_PER_GROUP
         }
     }
 
@@ -570,6 +586,25 @@ mod tests {
         b[S_RESERVED_GDT_BLOCKS..S_RESERVED_GDT_BLOCKS + 2].copy_from_slice(&2000u16.to_le_bytes());
         assert!(Superblock::parse(&b, "t", Check::Strict).is_err());
         assert!(Superblock::parse(&b, "t", Check::Lenient).is_ok());
+    }
+
+    #[test]
+    fn bigalloc_groups_span_a_bitmap_of_clusters_in_both_modes() {
+        // 16 KiB clusters of 4 KiB blocks: 32768 clusters, 131072 blocks per group.
+        let mut b = sample();
+        let mut put32 = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        put32(S_LOG_CLUSTER_SIZE, 4);
+        put32(S_BLOCKS_PER_GROUP, 131072);
+        put32(S_BLOCKS_COUNT_LO, 131072);
+        put32(
+            S_FEATURE_RO_COMPAT,
+            EXT4_FEATURE_RO_COMPAT_SPARSE_SUPER | EXT4_FEATURE_RO_COMPAT_BIGALLOC,
+        );
+        for check in [Check::Strict, Check::Lenient] {
+            let sb = Superblock::parse(&b, "t", check).expect("valid bigalloc");
+            assert_eq!(sb.cluster_ratio(), 4);
+            assert_eq!(sb.group_count(), 1);
+        }
     }
 
     #[test]
