@@ -7,6 +7,7 @@ pub mod backup;
 mod error;
 pub mod features;
 pub mod group_desc;
+pub mod layout;
 pub mod superblock;
 
 pub use error::ExtDecodeError;

@@ -1,8 +1,8 @@
 //! Whether a backup superblock found by `ondisk::ext::backup::find` still describes
 //! this filesystem: the primary descriptors, when they can be read, must agree.
 
-use super::layout::{self, Layout};
 use crate::device::BlockDevice;
+use crate::ondisk::ext::layout::{self, Layout};
 use crate::ondisk::ext::Superblock;
 
 /// Fields that never change after mke2fs (short of a resize, which rewrites every

@@ -32,11 +32,11 @@
 //! block that still says INODE_ZEROED.
 
 use super::csum;
-use super::layout::Layout;
 use super::{descriptor_locs, read, read_superblock, ExtError, MAX_GROUPS};
 use crate::bytes::put;
 use crate::device::BlockDevice;
 use crate::ondisk::ext::group_desc::{GroupDesc, BG_CHECKSUM, BG_FLAGS, EXT4_BG_INODE_ZEROED};
+use crate::ondisk::ext::layout::Layout;
 use crate::ondisk::ext::Superblock;
 
 /// Whether `bg_itable_unused` can be trusted on this filesystem at all.

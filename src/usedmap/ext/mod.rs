@@ -14,19 +14,18 @@ mod bitmap;
 mod csum;
 mod error;
 mod itable;
-mod layout;
 
 pub use error::ExtError;
 pub use itable::mark_tails_unzeroed;
 
 use crate::bytes::put;
 use crate::device::BlockDevice;
+use crate::ondisk::ext::layout::{self, Layout};
 use crate::ondisk::ext::superblock::{
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, S_BLOCK_GROUP_NR, S_CHECKSUM,
 };
 use crate::ondisk::ext::{Check, GroupDesc, Superblock};
 use crate::usedmap::{ExtentBuilder, PrimaryLost, UsedMap};
-use layout::Layout;
 
 /// Per-group state is kept in memory (about 100 bytes a group), so the group count is
 /// bounded: 2^22 groups is 512 TiB with 4 KiB blocks, far beyond any disk this images.

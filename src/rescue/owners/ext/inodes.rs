@@ -30,7 +30,12 @@ impl<'a> Ext<'a> {
         }
         let itable_blocks = (self.sb.ipg * self.sb.inode_size).div_ceil(bs);
         for g in 0..self.sb.groups {
-            let first = self.sb.first_data_block + g * self.sb.bpg;
+            let mut first = self.sb.decoded.group_first_block(g);
+            // With 1 KiB blocks block 0 is the boot block even when groups start there
+            // (bigalloc): the superblock and descriptors follow it.
+            if first == 0 && bs == 1024 {
+                first = 1;
+            }
             if self.sb.decoded.bg_has_super(g) {
                 if g > 0 {
                     push(format!("backup superblock in group {g}"), first, 1, out);

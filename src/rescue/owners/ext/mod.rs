@@ -55,8 +55,6 @@ type Runs = Vec<(u64, u64, u64)>;
 struct Sb {
     bs: u64,
     blocks: u64,
-    first_data_block: u64,
-    bpg: u64,
     ipg: u64,
     inode_size: u64,
     desc_size: u64,

@@ -2,6 +2,7 @@
 //! descriptors that every later walk relies on.
 
 use super::*;
+use crate::ondisk::ext::layout::{self, Layout};
 use crate::ondisk::ext::Check;
 
 pub(super) fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError> {
@@ -23,8 +24,6 @@ pub(super) fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError>
     Ok(Sb {
         bs,
         blocks,
-        first_data_block,
-        bpg,
         ipg: sb.s_inodes_per_group.into(),
         inode_size: sb.inode_size(),
         desc_size: sb.desc_size(),
@@ -56,30 +55,34 @@ impl<'a> Ext<'a> {
         let Some((sb, backup)) = found else {
             return Err(first_err.unwrap_or_else(|| bad_field(dev, "s_magic", 0)));
         };
-        let gdt_block = match backup {
-            None => sb.first_data_block + 1,
+        // Descriptors follow the superblock copy used, where e2fsprogs looks for them
+        // (`meta_bg` and 1 KiB-block bigalloc included).
+        let group = match backup {
+            None => 0,
             Some(c) => {
                 warnings.push(format!(
                     "primary superblock unusable; used the backup at block {} (group {})",
                     c.block(),
                     c.group
                 ));
-                c.block() + 1
+                c.group
             }
         };
-        let gdt_start = gdt_block * sb.bs;
-        let len = sb
-            .groups
-            .checked_mul(sb.desc_size)
-            .ok_or_else(|| bad_field(dev, "s_blocks_count", sb.blocks))?;
-        let raw = dev.read_vec(gdt_start, usize::try_from(len).unwrap_or(usize::MAX))?;
+        let lay = Layout::new(&sb.decoded);
         let wide = sb.decoded.wide_descs();
         let name = dev.describe();
-        let descs = raw
-            .chunks_exact(sb.desc_size as usize)
-            .zip(0u64..)
-            .map(|(d, g)| GroupDesc::parse(d, wide, &name, g))
-            .collect::<Result<_, _>>()?;
+        let mut descs = Vec::new();
+        for i in 0..lay.desc_blocks {
+            let loc = layout::descriptor_block_loc_in(&sb.decoded, &lay, group, i);
+            let block = dev.read_vec(loc.saturating_mul(sb.bs), sb.bs as usize)?;
+            for raw in block.chunks_exact(sb.desc_size as usize) {
+                let g = descs.len() as u64;
+                if g >= sb.groups {
+                    break;
+                }
+                descs.push(GroupDesc::parse(raw, wide, &name, g)?);
+            }
+        }
         Ok(Ext {
             dev,
             sb,

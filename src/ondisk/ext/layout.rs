@@ -1,9 +1,10 @@
 //! Where the fixed metadata lives: which groups carry superblock backups (`sparse_super`,
 //! `sparse_super2`), where the descriptor blocks are (classic GDT plus resize-inode
 //! reserve, or `meta_bg` placement), as e2fsprogs' `ext2fs_super_and_bgd_loc2` defines it.
-//! Needed both to read descriptors and to know the metadata of BLOCK_UNINIT groups.
+//! Needed to read descriptors (the used map, and the rescue owners from the primary or
+//! a backup) and to know the metadata of BLOCK_UNINIT groups.
 
-use crate::ondisk::ext::Superblock;
+use super::Superblock;
 
 /// Layout numbers derived once from a validated superblock.
 #[derive(Clone, Debug)]
