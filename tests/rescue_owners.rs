@@ -35,12 +35,18 @@ fn mkext(dir: &Path, kind: &str) -> std::path::PathBuf {
 }
 
 fn mkext_sized(dir: &Path, kind: &str, size: u64) -> std::path::PathBuf {
+    mkext_opts(dir, kind, size, &[])
+}
+
+fn mkext_opts(dir: &Path, kind: &str, size: u64, opts: &[&str]) -> std::path::PathBuf {
     let tree = dir.join("tree");
     write_tree(&tree);
     let img = dir.join(format!("{kind}.img"));
     std::fs::File::create(&img).unwrap().set_len(size).unwrap();
     run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", kind, "-b", "4096", "-d"])
+        .args(["-q", "-F", "-t", kind, "-b", "4096"])
+        .args(opts)
+        .arg("-d")
         .arg(&tree)
         .arg(&img));
     img
@@ -113,18 +119,23 @@ fn paths(r: &DamageReport) -> Vec<String> {
 }
 
 fn check_file_hit(kind: &str, nth_block: usize) {
+    check_file_hit_opts(kind, nth_block, &[], 4096);
+}
+
+/// `bs` is the block size `opts` give (4096 unless they pass `-b`).
+fn check_file_hit_opts(kind: &str, nth_block: usize, opts: &[&str], bs: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let img = mkext(dir.path(), kind);
+    let img = mkext_opts(dir.path(), kind, 32 << 20, opts);
     let blocks = blocks_of(&img, "/sub/dir/deep.bin");
     assert!(blocks.len() > nth_block, "{blocks:?}");
     let b = blocks[nth_block];
-    let faults = [(b * 4096 + 512, 1024)];
+    let faults = [(b * bs + 512, 512)];
     let dev = faulty(&img, &faults);
     let bad = rescue_read(&dev, &faults);
     // The owner map reads the damaged source itself, tolerating its errors.
     let report = map_owners(&dev, &bad).unwrap().expect("ext recognised");
     assert_eq!(paths(&report), vec!["/sub/dir/deep.bin"], "{report:#?}");
-    assert_eq!(report.files[0].bad_bytes, 1024);
+    assert_eq!(report.files[0].bad_bytes, 512);
     assert!(report.metadata.is_empty(), "{report:#?}");
     assert_eq!(report.unowned_bytes, 0);
     assert!(dev.write_attempts().is_empty());
@@ -133,6 +144,25 @@ fn check_file_hit(kind: &str, nth_block: usize) {
 #[test]
 fn ext4_extent_file_hit_is_named() {
     check_file_hit("ext4", 20);
+}
+
+#[test]
+fn ext4_bigalloc_file_hit_is_named() {
+    // 16 KiB clusters: s_blocks_per_group is four bitmaps' worth of blocks (the bitmap
+    // counts clusters), which must not make the superblock "unusable".
+    check_file_hit_opts("ext4", 20, &["-O", "bigalloc", "-C", "16384"], 4096);
+}
+
+#[test]
+fn ext4_bigalloc_1k_blocks_file_hit_is_named() {
+    // Groups start at block 0, yet the superblock is block 1 and the descriptors block
+    // 2: they are not at s_first_data_block + 1.
+    check_file_hit_opts(
+        "ext4",
+        20,
+        &["-b", "1024", "-O", "bigalloc", "-C", "16384"],
+        1024,
+    );
 }
 
 #[test]

@@ -2,4 +2,5 @@
 //! shared by probe, usedmap, rescue and bootfix. Every field is read through
 //! `crate::bytes`, so a short or crafted buffer is an error, never a panic.
 
+pub mod ext;
 pub mod ntfs;

@@ -3,66 +3,54 @@
 //! (extents, 64bit, flex_bg) decide which tools can handle it. The rule follows
 //! blkid: features beyond what ext3 supports make it ext4, a journal makes it ext3.
 
-use super::util::{has, label_from_bytes, read, uuid_string};
+use super::util::{label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};
-use crate::bytes::{array, le32};
 use crate::device::BlockDevice;
-
-const SB_OFFSET: u64 = 1024;
-const EXT4_SUPER_MAGIC: [u8; 2] = [0x53, 0xEF];
-
-const COMPAT_HAS_JOURNAL: u32 = 0x0004;
-const INCOMPAT_JOURNAL_DEV: u32 = 0x0008;
-/// filetype | recover | meta_bg: everything ext3 understands.
-const EXT3_INCOMPAT_SUPP: u32 = 0x0002 | 0x0004 | 0x0010;
-/// sparse_super | large_file | btree_dir.
-const EXT3_RO_COMPAT_SUPP: u32 = 0x0001 | 0x0002 | 0x0004;
+use crate::ondisk::ext::features::{
+    EXT3_FEATURE_INCOMPAT_SUPP, EXT3_FEATURE_RO_COMPAT_SUPP, EXT4_FEATURE_INCOMPAT_JOURNAL_DEV,
+};
+use crate::ondisk::ext::superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+use crate::ondisk::ext::Superblock;
 
 pub(crate) fn probe(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    from_superblock(&read(dev, SB_OFFSET, 1024)?)
+    let raw = read(dev, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE)?;
+    from_superblock(&Superblock::decode(&raw, &dev.describe()).ok()?)
 }
 
 /// The same, from the first good backup superblock (the primary is lost).
 pub(crate) fn probe_backup(dev: &dyn BlockDevice) -> Option<FsInfo> {
-    let (sb, _) = crate::usedmap::ext::backup::find(dev)?;
-    from_superblock(&sb.raw)
+    let (sb, _) = crate::ondisk::ext::backup::find(dev)?;
+    from_superblock(&sb)
 }
 
-fn from_superblock(sb: &[u8]) -> Option<FsInfo> {
-    if !has(sb, 0x38, &EXT4_SUPER_MAGIC) {
-        return None;
-    }
-    let s_inodes_count = le32(sb, 0x00)?;
-    let s_log_block_size = le32(sb, 0x18)?;
-    let s_blocks_per_group = le32(sb, 0x20)?;
-    let s_inodes_per_group = le32(sb, 0x28)?;
-    let s_rev_level = le32(sb, 0x4C)?;
+/// Recognition only, not validation (the used map validates): the fields no real
+/// superblock has zero or out of range.
+fn from_superblock(sb: &Superblock) -> Option<FsInfo> {
     // Block sizes run from 1 KiB (0) to 64 KiB (6); anything else is not a superblock.
-    if s_log_block_size > 6
-        || s_inodes_count == 0
-        || s_blocks_per_group == 0
-        || s_inodes_per_group == 0
-        || s_rev_level > 1
+    if sb.s_log_block_size > 6
+        || sb.s_inodes_count == 0
+        || sb.s_blocks_per_group == 0
+        || sb.s_inodes_per_group == 0
+        || sb.s_rev_level > 1
     {
         return None;
     }
-    let compat = le32(sb, 0x5C)?;
-    let incompat = le32(sb, 0x60)?;
-    let ro_compat = le32(sb, 0x64)?;
-    if incompat & INCOMPAT_JOURNAL_DEV != 0 {
+    if sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_JOURNAL_DEV != 0 {
         // An external journal device holds no files.
         return None;
     }
-    let kind = if incompat & !EXT3_INCOMPAT_SUPP != 0 || ro_compat & !EXT3_RO_COMPAT_SUPP != 0 {
+    let kind = if sb.s_feature_incompat & !EXT3_FEATURE_INCOMPAT_SUPP != 0
+        || sb.s_feature_ro_compat & !EXT3_FEATURE_RO_COMPAT_SUPP != 0
+    {
         FsKind::Ext4
-    } else if compat & COMPAT_HAS_JOURNAL != 0 {
+    } else if sb.has_journal() {
         FsKind::Ext3
     } else {
         FsKind::Ext2
     };
     Some(FsInfo {
         kind,
-        label: label_from_bytes(&array::<16>(sb, 0x78)?),
-        uuid: uuid_string(array::<16>(sb, 0x68)?),
+        label: label_from_bytes(&sb.s_volume_name),
+        uuid: uuid_string(sb.s_uuid),
     })
 }

@@ -2,10 +2,10 @@
 //! rescue read could not recover.
 //!
 //! "12 KiB unreadable at byte 734003200" tells a user nothing; "/home/ann/thesis.odt
-//! lost 4 KiB" or "the inode table of group 3 is hit" tells them what to check. These
-//! are deliberately small, self-contained readers of just the structures needed
-//! (ext2/3/4 inode tables and directories, NTFS MFT records), bounded everywhere,
-//! that read the source with read errors tolerated (it is a damaged disk, after all).
+//! lost 4 KiB" or "the inode table of group 3 is hit" tells them what to check. The
+//! walks here (ext2/3/4 inode tables and directories, NTFS MFT records) decode their
+//! structures through `crate::ondisk` in its lenient mode, are bounded everywhere, and
+//! read the source with read errors tolerated (it is a damaged disk, after all).
 
 pub mod bad;
 pub mod ext;
@@ -67,6 +67,8 @@ pub enum OwnerError {
         value: u64,
     },
     #[error(transparent)]
+    Ext(#[from] crate::ondisk::ext::ExtDecodeError),
+    #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
 }
 
@@ -83,18 +85,6 @@ pub fn map_owners(
         return ntfs::ntfs_owners(dev, bad).map(Some);
     }
     Ok(None)
-}
-
-/// Little-endian field readers that say "absent" instead of panicking on short input.
-pub(crate) fn le16(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u16::from_le_bytes(
-        b.get(at..at + 2)?.try_into().ok()?,
-    )))
-}
-pub(crate) fn le32(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u32::from_le_bytes(
-        b.get(at..at + 4)?.try_into().ok()?,
-    )))
 }
 
 /// Warnings, capped: a garbage table could otherwise produce millions of them.

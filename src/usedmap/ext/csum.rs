@@ -6,8 +6,10 @@
 //! uuid, group number and descriptor; `metadata_csum` uses raw crc32c (no final inversion)
 //! seeded from the uuid or `s_checksum_seed`, truncated to 16 bits.
 
-use super::group_desc::BG_CHECKSUM_OFFSET;
-use super::superblock::{Superblock, INCOMPAT_CSUM_SEED};
+use crate::ondisk::ext::features::EXT4_FEATURE_INCOMPAT_CSUM_SEED;
+use crate::ondisk::ext::group_desc::BG_CHECKSUM;
+use crate::ondisk::ext::superblock::S_CHECKSUM;
+use crate::ondisk::ext::Superblock;
 use crc::{Algorithm, Crc, CRC_16_MODBUS};
 
 /// crc32c without the final xor, so values chain like the kernel's `ext4_chksum()`.
@@ -35,7 +37,7 @@ pub fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
 
 /// The metadata_csum seed: stored, or derived from the uuid.
 pub fn csum_seed(sb: &Superblock) -> u32 {
-    if sb.s_feature_incompat & INCOMPAT_CSUM_SEED != 0 {
+    if sb.s_feature_incompat & EXT4_FEATURE_INCOMPAT_CSUM_SEED != 0 {
         sb.s_checksum_seed
     } else {
         crc32c_raw(!0, &sb.s_uuid)
@@ -46,8 +48,8 @@ pub fn csum_seed(sb: &Superblock) -> u32 {
 pub fn group_desc_csum(sb: &Superblock, seed: u32, group: u32, desc: &[u8]) -> Option<u16> {
     let g = group.to_le_bytes();
     let size = (sb.desc_size() as usize).min(desc.len());
-    let head = desc.get(..BG_CHECKSUM_OFFSET)?;
-    let tail = desc.get(BG_CHECKSUM_OFFSET + 2..size).unwrap_or(&[]);
+    let head = desc.get(..BG_CHECKSUM)?;
+    let tail = desc.get(BG_CHECKSUM + 2..size).unwrap_or(&[]);
     if sb.metadata_csum() {
         let mut c = crc32c_raw(seed, &g);
         c = crc32c_raw(c, head);
@@ -74,7 +76,7 @@ pub fn superblock_csum_bad(sb: &Superblock) -> bool {
     if !sb.metadata_csum() {
         return false;
     }
-    match sb.raw.get(..super::superblock::CHECKSUM_OFFSET) {
+    match sb.raw.get(..S_CHECKSUM) {
         Some(b) => crc32c_raw(!0, b) != sb.s_checksum,
         None => true,
     }

@@ -2,6 +2,7 @@
 //! so a refusal to map (and the raw fallback it causes) can be explained to a person.
 
 use crate::device::DeviceError;
+use crate::ondisk::ext::ExtDecodeError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -22,8 +23,8 @@ pub enum ExtError {
         #[source]
         source: DeviceError,
     },
-    #[error("{device}: not ext2/3/4: s_magic is {value:#06x}, expected 0xef53")]
-    BadMagic { device: String, value: u16 },
+    #[error(transparent)]
+    Decode(#[from] ExtDecodeError),
     #[error("{device}: superblock field {field} = {value}: {why}")]
     BadField {
         device: String,

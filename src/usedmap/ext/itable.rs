@@ -32,12 +32,12 @@
 //! block that still says INODE_ZEROED.
 
 use super::csum;
-use super::group_desc::{GroupDesc, BG_CHECKSUM_OFFSET, BG_FLAGS_OFFSET, EXT4_BG_INODE_ZEROED};
-use super::layout::Layout;
-use super::superblock::Superblock;
 use super::{descriptor_locs, read, read_superblock, ExtError, MAX_GROUPS};
 use crate::bytes::put;
 use crate::device::BlockDevice;
+use crate::ondisk::ext::group_desc::{GroupDesc, BG_CHECKSUM, BG_FLAGS, EXT4_BG_INODE_ZEROED};
+use crate::ondisk::ext::layout::Layout;
+use crate::ondisk::ext::Superblock;
 
 /// Whether `bg_itable_unused` can be trusted on this filesystem at all.
 pub fn tails_apply(sb: &Superblock) -> bool {
@@ -85,7 +85,7 @@ pub fn mark_tails_unzeroed(dev: &dyn BlockDevice) -> Result<u64, ExtError> {
     let locs = descriptor_locs(&sb, &lay, &name)?;
     let bs = sb.block_size();
     let dsz = sb.desc_size() as usize;
-    let wide = sb.is_64bit() && dsz >= 64;
+    let wide = sb.wide_descs();
     let seed = csum::csum_seed(&sb);
     let itb = sb.inode_table_blocks();
     let mut changed = 0u64;
@@ -104,21 +104,21 @@ pub fn mark_tails_unzeroed(dev: &dyn BlockDevice) -> Result<u64, ExtError> {
                 break;
             }
             let Ok(g32) = u32::try_from(g) else { break };
-            let d = GroupDesc::parse(raw, wide);
+            let d = GroupDesc::parse(raw, wide, &name, g)?;
             // A descriptor that fails its checksum had its group copied whole.
             if csum::group_desc_csum(&sb, seed, g32, raw) != Some(d.bg_checksum)
-                || d.bg_flags & EXT4_BG_INODE_ZEROED == 0
+                || !d.inode_zeroed()
                 || d.bg_inode_table.saturating_add(itb) > sb.s_blocks_count
                 || unused_tail(&sb, &d).is_none()
             {
                 continue;
             }
             let flags = (d.bg_flags & !EXT4_BG_INODE_ZEROED).to_le_bytes();
-            if !put(raw, BG_FLAGS_OFFSET, &flags) {
+            if !put(raw, BG_FLAGS, &flags) {
                 continue;
             }
             if let Some(c) = csum::group_desc_csum(&sb, seed, g32, raw) {
-                put(raw, BG_CHECKSUM_OFFSET, &c.to_le_bytes());
+                put(raw, BG_CHECKSUM, &c.to_le_bytes());
             }
             dirty = true;
             changed += 1;

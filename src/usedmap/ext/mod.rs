@@ -9,25 +9,23 @@
 //! cannot be trusted, and copying too much is harmless while copying too little loses data.
 //! The never-used tail of each inode table is marked used yet left out (see `itable`).
 
-pub mod backup;
+mod backup;
 mod bitmap;
 mod csum;
 mod error;
-mod group_desc;
 mod itable;
-mod layout;
-mod superblock;
 
 pub use error::ExtError;
 pub use itable::mark_tails_unzeroed;
-pub use superblock::Superblock;
 
 use crate::bytes::put;
 use crate::device::BlockDevice;
+use crate::ondisk::ext::layout::{self, Layout};
+use crate::ondisk::ext::superblock::{
+    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, S_BLOCK_GROUP_NR, S_CHECKSUM,
+};
+use crate::ondisk::ext::{Check, GroupDesc, Superblock};
 use crate::usedmap::{ExtentBuilder, PrimaryLost, UsedMap};
-use group_desc::GroupDesc;
-use layout::Layout;
-use superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 
 /// Per-group state is kept in memory (about 100 bytes a group), so the group count is
 /// bounded: 2^22 groups is 512 TiB with 4 KiB blocks, far beyond any disk this images.
@@ -115,7 +113,7 @@ pub(super) fn read_superblock(dev: &dyn BlockDevice) -> Result<Superblock, ExtEr
         SUPERBLOCK_SIZE as u64,
         "the superblock",
     )?;
-    Superblock::parse(&sbuf, &dev.describe())
+    Ok(Superblock::parse(&sbuf, &dev.describe(), Check::Strict)?)
 }
 
 /// The block of each primary descriptor block, checked to lie inside the filesystem.
@@ -192,12 +190,12 @@ fn open_superblock(
         SUPERBLOCK_SIZE as u64,
         "the superblock",
     )
-    .and_then(|b| Superblock::parse(&b, &name));
+    .and_then(|b| Ok(Superblock::parse(&b, &name, Check::Strict)?));
     let err = match primary {
         Ok(sb) => return Ok((sb, 0, None)),
         Err(e) => e,
     };
-    let Some((sb, c)) = backup::find(dev) else {
+    let Some((sb, c)) = crate::ondisk::ext::backup::find(dev) else {
         return Err(err);
     };
     if let Some(why) = backup::primary_contradicts(dev, &sb, &Layout::new(&sb), c.group) {
@@ -228,10 +226,10 @@ pub(crate) fn primary_from_backup(dev: &dyn BlockDevice) -> Option<(u64, Vec<u8>
     let (sb, _, lost) = open_superblock(dev).ok()?;
     lost?;
     let mut raw = sb.raw.clone();
-    put(&mut raw, superblock::BLOCK_GROUP_NR_OFFSET, &[0, 0]);
+    put(&mut raw, S_BLOCK_GROUP_NR, &[0, 0]);
     if sb.metadata_csum() {
-        let c = csum::crc32c_raw(!0, raw.get(..superblock::CHECKSUM_OFFSET)?);
-        put(&mut raw, superblock::CHECKSUM_OFFSET, &c.to_le_bytes());
+        let c = csum::crc32c_raw(!0, raw.get(..S_CHECKSUM)?);
+        put(&mut raw, S_CHECKSUM, &c.to_le_bytes());
     }
     Some((SUPERBLOCK_OFFSET, raw))
 }
@@ -298,7 +296,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
 
     // Group descriptors.
     let dsz = sb.desc_size() as usize;
-    let wide = sb.is_64bit() && dsz >= 64;
+    let wide = sb.wide_descs();
     let desc_locs = descriptor_locs_in(&sb, &lay, sb_group, &name)?;
     let seed = csum::csum_seed(&sb);
     let mut descs: Vec<(GroupDesc, bool)> = Vec::with_capacity(groups as usize);
@@ -308,11 +306,12 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
                 break;
             }
             let g = descs.len() as u32;
+            let d = GroupDesc::parse(raw, wide, &name, g.into())?;
             let ok = match csum::group_desc_csum(&sb, seed, g, raw) {
-                Some(want) => want == GroupDesc::parse(raw, wide).bg_checksum,
+                Some(want) => want == d.bg_checksum,
                 None => true,
             };
-            descs.push((GroupDesc::parse(raw, wide), ok));
+            descs.push((d, ok));
         }
         Ok(())
     })?;

@@ -23,7 +23,7 @@ impl<'a> Ext<'a> {
             self.extent_node(iblock, MAX_EXTENT_DEPTH, &mut runs, &mut meta)?;
         } else {
             for i in 0..12u64 {
-                let p = le32(iblock, (i * 4) as usize).unwrap_or(0);
+                let p = u64::from(le32(iblock, (i * 4) as usize).unwrap_or(0));
                 if p != 0 {
                     runs.push((i, p, 1));
                 }
@@ -31,7 +31,7 @@ impl<'a> Ext<'a> {
             let per = self.sb.bs / 4;
             let mut logical = 12u64;
             for (slot, level) in [(12usize, 1u32), (13, 2), (14, 3)] {
-                let p = le32(iblock, slot * 4).unwrap_or(0);
+                let p = u64::from(le32(iblock, slot * 4).unwrap_or(0));
                 let span = per.saturating_pow(level);
                 if p != 0 {
                     self.indirect(p, level, logical, &mut runs, &mut meta)?;
@@ -53,7 +53,7 @@ impl<'a> Ext<'a> {
             return Err("bad extent header magic".into());
         }
         let entries = le16(node, 2).unwrap_or(0);
-        let depth = le16(node, 6).unwrap_or(0) as u32;
+        let depth = u32::from(le16(node, 6).unwrap_or(0));
         if depth > depth_left {
             return Err(format!("extent depth {depth} too deep"));
         }
@@ -65,17 +65,19 @@ impl<'a> Ext<'a> {
                 return Err("too many extents".into());
             }
             if depth == 0 {
-                let lblk = le32(e, 0).unwrap_or(0);
-                let mut len = le16(e, 4).unwrap_or(0);
+                let lblk = u64::from(le32(e, 0).unwrap_or(0));
+                let mut len = u64::from(le16(e, 4).unwrap_or(0));
                 if len > 32768 {
                     len -= 32768;
                 }
-                let start = le32(e, 8).unwrap_or(0) | le16(e, 6).unwrap_or(0) << 32;
+                let start =
+                    u64::from(le32(e, 8).unwrap_or(0)) | u64::from(le16(e, 6).unwrap_or(0)) << 32;
                 if len > 0 {
                     runs.push((lblk, start, len));
                 }
             } else {
-                let leaf = le32(e, 4).unwrap_or(0) | le16(e, 8).unwrap_or(0) << 32;
+                let leaf =
+                    u64::from(le32(e, 4).unwrap_or(0)) | u64::from(le16(e, 8).unwrap_or(0)) << 32;
                 if leaf == 0 || leaf >= self.sb.blocks {
                     return Err(format!("extent index points to block {leaf}"));
                 }
@@ -111,7 +113,7 @@ impl<'a> Ext<'a> {
         let per = self.sb.bs / 4;
         let span = per.saturating_pow(level - 1);
         for i in 0..per {
-            let p = le32(&buf, (i * 4) as usize).unwrap_or(0);
+            let p = u64::from(le32(&buf, (i * 4) as usize).unwrap_or(0));
             if p == 0 {
                 continue;
             }
@@ -132,7 +134,7 @@ impl<'a> Ext<'a> {
         let idx = ino.checked_sub(1)?;
         let d = self.descs.get((idx / self.sb.ipg) as usize)?;
         let at = d
-            .inode_table
+            .bg_inode_table
             .checked_mul(self.sb.bs)?
             .checked_add((idx % self.sb.ipg) * self.sb.inode_size)?;
         self.dev.read_vec(at, self.sb.inode_size as usize).ok()

@@ -22,7 +22,7 @@ impl<'a> Ext<'a> {
             });
         }
         let gdt_blocks = (self.sb.groups * self.sb.desc_size).div_ceil(bs);
-        if self.sb.incompat & INCOMPAT_META_BG != 0 {
+        if self.sb.decoded.meta_bg() {
             self.warnings.push(
                 "meta_bg descriptor placement is not examined; only group 0's table is named"
                     .into(),
@@ -30,12 +30,17 @@ impl<'a> Ext<'a> {
         }
         let itable_blocks = (self.sb.ipg * self.sb.inode_size).div_ceil(bs);
         for g in 0..self.sb.groups {
-            let first = self.sb.first_data_block + g * self.sb.bpg;
-            if self.has_super(g) {
+            let mut first = self.sb.decoded.group_first_block(g);
+            // With 1 KiB blocks block 0 is the boot block even when groups start there
+            // (bigalloc): the superblock and descriptors follow it.
+            if first == 0 && bs == 1024 {
+                first = 1;
+            }
+            if self.sb.decoded.bg_has_super(g) {
                 if g > 0 {
                     push(format!("backup superblock in group {g}"), first, 1, out);
                 }
-                if g == 0 || self.sb.incompat & INCOMPAT_META_BG == 0 {
+                if g == 0 || !self.sb.decoded.meta_bg() {
                     let what = if g == 0 {
                         "group descriptors".to_string()
                     } else {
@@ -53,9 +58,19 @@ impl<'a> Ext<'a> {
             let Some(d) = self.descs.get(g as usize) else {
                 break;
             };
-            push(format!("block bitmap of group {g}"), d.block_bitmap, 1, out);
-            push(format!("inode bitmap of group {g}"), d.inode_bitmap, 1, out);
-            let n = bad.hits(d.inode_table.saturating_mul(bs), itable_blocks * bs);
+            push(
+                format!("block bitmap of group {g}"),
+                d.bg_block_bitmap,
+                1,
+                out,
+            );
+            push(
+                format!("inode bitmap of group {g}"),
+                d.bg_inode_bitmap,
+                1,
+                out,
+            );
+            let n = bad.hits(d.bg_inode_table.saturating_mul(bs), itable_blocks * bs);
             if n > 0 {
                 let lo = g * self.sb.ipg + 1;
                 out.push(DamagedMeta {
@@ -68,7 +83,7 @@ impl<'a> Ext<'a> {
                 let in_use = self.inode_in_use(g);
                 for i in 0..self.sb.ipg {
                     let at = d
-                        .inode_table
+                        .bg_inode_table
                         .saturating_mul(bs)
                         .saturating_add(i * self.sb.inode_size);
                     if bad.hits(at, self.sb.inode_size) > 0 && in_use(i) {
@@ -85,17 +100,16 @@ impl<'a> Ext<'a> {
     /// bitmap says which are used; when that is unreadable, the descriptor's
     /// `bg_itable_unused` tail (checksummed filesystems only) is still known free.
     fn inode_in_use(&self, g: u64) -> Box<dyn Fn(u64) -> bool> {
-        let uninit_tracked =
-            self.sb.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0;
+        let uninit_tracked = self.sb.decoded.has_group_desc_csum();
         let ipg = self.sb.ipg;
         let Some(d) = self.descs.get(g as usize) else {
             return Box::new(|_| true);
         };
-        if uninit_tracked && d.flags & BG_INODE_UNINIT != 0 {
+        if uninit_tracked && d.inode_uninit() {
             return Box::new(|_| false);
         }
         let bitmap_len = ipg.div_ceil(8).min(self.sb.bs) as usize;
-        let at = d.inode_bitmap.saturating_mul(self.sb.bs);
+        let at = d.bg_inode_bitmap.saturating_mul(self.sb.bs);
         if let Ok(bitmap) = self.dev.read_vec(at, bitmap_len) {
             return Box::new(move |i| {
                 usize::try_from(i / 8)
@@ -105,7 +119,7 @@ impl<'a> Ext<'a> {
             });
         }
         let used = if uninit_tracked {
-            ipg.saturating_sub(d.itable_unused)
+            ipg.saturating_sub(d.bg_itable_unused.into())
         } else {
             ipg
         };
@@ -115,16 +129,19 @@ impl<'a> Ext<'a> {
     /// Calls `f(ino, raw_inode)` for every in-use inode whose record could be read.
     pub(super) fn for_each_inode(&mut self, mut f: impl FnMut(&mut Self, u64, &[u8])) {
         let isz = self.sb.inode_size;
-        let uninit_tracked =
-            self.sb.ro_compat & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0;
+        let uninit_tracked = self.sb.decoded.has_group_desc_csum();
         for g in 0..self.sb.groups {
             let Some(d) = self.descs.get(g as usize) else {
                 break;
             };
-            let (table, flags, unused) = (d.inode_table, d.flags, d.itable_unused);
+            let (table, uninit, unused) = (
+                d.bg_inode_table,
+                d.inode_uninit(),
+                u64::from(d.bg_itable_unused),
+            );
             let mut count = self.sb.ipg;
             if uninit_tracked {
-                if flags & BG_INODE_UNINIT != 0 {
+                if uninit {
                     continue;
                 }
                 count = count.saturating_sub(unused);

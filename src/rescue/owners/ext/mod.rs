@@ -12,23 +12,18 @@ mod paths;
 mod superblock;
 
 use super::bad::BadSet;
-use super::{le16, le32, DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
+use super::{DamageReport, DamagedFile, DamagedMeta, OwnerError, Warnings};
+use crate::bytes::{le16, le32};
 use crate::device::BlockDevice;
+use crate::ondisk::ext::backup::{candidates, Candidate};
+use crate::ondisk::ext::superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+use crate::ondisk::ext::{GroupDesc, Superblock};
 use crate::rescue::BadRange;
-use crate::usedmap::ext::backup::{candidates, Candidate};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 const FS: &str = "ext";
-const EXT4_EXTENTS_FL: u64 = 0x80000;
-const EXT4_INLINE_DATA_FL: u64 = 0x1000_0000;
-const INCOMPAT_FILETYPE: u64 = 0x2;
-const INCOMPAT_META_BG: u64 = 0x10;
-const INCOMPAT_64BIT: u64 = 0x80;
-const RO_COMPAT_SPARSE_SUPER: u64 = 0x1;
-const RO_COMPAT_GDT_CSUM: u64 = 0x10;
-const RO_COMPAT_METADATA_CSUM: u64 = 0x400;
-const COMPAT_SPARSE_SUPER2: u64 = 0x200;
-const BG_INODE_UNINIT: u64 = 0x1;
+const EXT4_EXTENTS_FL: u32 = 0x80000;
+const EXT4_INLINE_DATA_FL: u32 = 0x1000_0000;
 /// Bounds that keep a garbage superblock from becoming a hang.
 const MAX_GROUPS: u64 = 1 << 22;
 const MAX_EXTENT_DEPTH: u32 = 5;
@@ -37,54 +32,43 @@ const MAX_DIR_BYTES: u64 = 64 << 20;
 const MAX_DIR_ENTRIES: u64 = 20_000_000;
 const TABLE_READ: u64 = 1 << 20;
 
-/// True when the ext magic sits at byte 1080.
+/// True when the ext magic sits in the primary superblock or one of the backups.
 pub fn looks_like_ext(dev: &dyn BlockDevice) -> bool {
+    let name = dev.describe();
     superblock_places().any(|(at, _)| {
-        dev.read_vec(at, 1024)
-            .ok()
-            .and_then(|b| le16(&b, 56))
-            .is_some_and(|m| m == 0xEF53)
+        dev.read_vec(at, SUPERBLOCK_SIZE)
+            .is_ok_and(|b| Superblock::decode(&b, &name).is_ok())
     })
 }
 
 /// Where a superblock may be found: the primary, then the backups the used map
-/// looks for (`usedmap::ext::backup`: the first sparse groups, for each block size).
+/// looks for (`ondisk::ext::backup`: the first sparse groups, for each block size).
 fn superblock_places() -> impl Iterator<Item = (u64, Option<Candidate>)> {
-    std::iter::once((1024, None)).chain(candidates().map(|c| (c.offset, Some(c))))
+    std::iter::once((SUPERBLOCK_OFFSET, None)).chain(candidates().map(|c| (c.offset, Some(c))))
 }
 
 /// (logical block, physical block, count) runs of a file's data.
 type Runs = Vec<(u64, u64, u64)>;
 
+/// The sizes every walk computes with, taken once from the leniently checked
+/// superblock as `u64` (the unit of all block and byte arithmetic here).
 struct Sb {
     bs: u64,
     blocks: u64,
-    first_data_block: u64,
-    bpg: u64,
     ipg: u64,
     inode_size: u64,
     desc_size: u64,
     groups: u64,
-    incompat: u64,
-    ro_compat: u64,
-    compat: u64,
     first_ino: u64,
     reserved_gdt: u64,
-    backup_bgs: [u64; 2],
-}
-
-struct Desc {
-    block_bitmap: u64,
-    inode_bitmap: u64,
-    inode_table: u64,
-    flags: u64,
-    itable_unused: u64,
+    /// For the feature flags and the superblock-copy placement.
+    decoded: Superblock,
 }
 
 struct Ext<'a> {
     dev: &'a dyn BlockDevice,
     sb: Sb,
-    descs: Vec<Desc>,
+    descs: Vec<GroupDesc>,
     warnings: Warnings,
 }
 

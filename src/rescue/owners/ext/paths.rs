@@ -10,7 +10,7 @@ impl<'a> Ext<'a> {
         let mut seen = HashSet::from([2u64]);
         let mut queue = VecDeque::from([(2u64, String::new())]);
         let mut entries = 0u64;
-        let filetype = self.sb.incompat & INCOMPAT_FILETYPE != 0;
+        let filetype = self.sb.decoded.filetype();
         while let Some((dir, path)) = queue.pop_front() {
             if found.len() == wanted.len() {
                 break;
@@ -20,7 +20,8 @@ impl<'a> Ext<'a> {
                     .push(format!("directory inode {dir} ({path}/) unreadable"));
                 continue;
             };
-            let size = le32(&raw, 4).unwrap_or(0) | le32(&raw, 0x6C).unwrap_or(0) << 32;
+            let size = u64::from(le32(&raw, 4).unwrap_or(0))
+                | u64::from(le32(&raw, 0x6C).unwrap_or(0)) << 32;
             if size > MAX_DIR_BYTES {
                 self.warnings
                     .push(format!("directory {path}/ is {size} bytes; not walked"));
@@ -58,12 +59,12 @@ impl<'a> Ext<'a> {
                                 .push("directory walk stopped: too many entries".into());
                             return found;
                         }
-                        let ino = le32(&block, pos).unwrap_or(0);
-                        let rec_len = le16(&block, pos + 4).unwrap_or(0) as usize;
+                        let ino = u64::from(le32(&block, pos).unwrap_or(0));
+                        let rec_len = usize::from(le16(&block, pos + 4).unwrap_or(0));
                         let (name_len, ftype) = if filetype {
                             (block[pos + 6] as usize, block[pos + 7])
                         } else {
-                            (le16(&block, pos + 6).unwrap_or(0) as usize, 0)
+                            (usize::from(le16(&block, pos + 6).unwrap_or(0)), 0)
                         };
                         if rec_len < 8 || pos + rec_len > block.len() {
                             break;

@@ -2,55 +2,20 @@
 //! descriptors that every later walk relies on.
 
 use super::*;
+use crate::ondisk::ext::layout::{self, Layout};
+use crate::ondisk::ext::Check;
 
 pub(super) fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError> {
-    let b = dev.read_vec(at, 1024)?;
-    let f = |at| le32(&b, at).unwrap_or(0);
-    let h = |at| le16(&b, at).unwrap_or(0);
-    if h(56) != 0xEF53 {
-        return Err(OwnerError::NotFs {
-            device: dev.describe(),
-            fs: FS,
-            why: format!("s_magic is {:#x}", h(56)),
-        });
-    }
-    let log = f(24);
-    if log > 6 {
-        return Err(bad_field(dev, "s_log_block_size", log));
-    }
-    let bs = 1024u64 << log;
-    let incompat = f(96);
-    let blocks = f(4)
-        | if incompat & INCOMPAT_64BIT != 0 {
-            f(0x150) << 32
-        } else {
-            0
-        };
-    let bpg = f(32);
-    let ipg = f(40);
-    if bpg == 0 || bpg > bs * 8 {
-        return Err(bad_field(dev, "s_blocks_per_group", bpg));
-    }
-    if ipg == 0 || ipg > bs * 8 {
-        return Err(bad_field(dev, "s_inodes_per_group", ipg));
-    }
-    let rev = f(76);
-    let inode_size = if rev == 0 { 128 } else { h(88) };
-    if inode_size < 128 || inode_size > bs || !inode_size.is_power_of_two() {
-        return Err(bad_field(dev, "s_inode_size", inode_size));
-    }
-    let desc_size = if incompat & INCOMPAT_64BIT != 0 {
-        h(0xFE)
-    } else {
-        32
-    };
-    if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
-        return Err(bad_field(dev, "s_desc_size", desc_size));
-    }
+    let b = dev.read_vec(at, SUPERBLOCK_SIZE)?;
+    // Lenient: a damaged filesystem is still walked as far as its sizes are sane.
+    let sb = Superblock::parse(&b, &dev.describe(), Check::Lenient)?;
+    let bs = sb.block_size();
+    let blocks = sb.s_blocks_count;
     if blocks.checked_mul(bs).map_or(true, |n| n > dev.size()) {
         return Err(bad_field(dev, "s_blocks_count", blocks));
     }
-    let first_data_block = f(20);
+    let first_data_block = u64::from(sb.s_first_data_block);
+    let bpg = u64::from(sb.s_blocks_per_group);
     let groups = blocks
         .checked_sub(first_data_block)
         .map(|n| n.div_ceil(bpg))
@@ -59,26 +24,14 @@ pub(super) fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError>
     Ok(Sb {
         bs,
         blocks,
-        first_data_block,
-        bpg,
-        ipg,
-        inode_size,
-        desc_size,
+        ipg: sb.s_inodes_per_group.into(),
+        inode_size: sb.inode_size(),
+        desc_size: sb.desc_size(),
         groups,
-        incompat,
-        ro_compat: f(100),
-        compat: f(92),
-        first_ino: if rev == 0 { 11 } else { f(0x54).max(11) },
-        reserved_gdt: h(0xCE),
-        backup_bgs: [f(0x24C), f(0x250)],
+        first_ino: sb.first_ino(),
+        reserved_gdt: sb.s_reserved_gdt_blocks.into(),
+        decoded: sb,
     })
-}
-
-pub(super) fn is_power_of(mut n: u64, p: u64) -> bool {
-    while n > 1 && n % p == 0 {
-        n /= p;
-    }
-    n == 1
 }
 
 impl<'a> Ext<'a> {
@@ -102,67 +55,39 @@ impl<'a> Ext<'a> {
         let Some((sb, backup)) = found else {
             return Err(first_err.unwrap_or_else(|| bad_field(dev, "s_magic", 0)));
         };
-        let gdt_block = match backup {
-            None => sb.first_data_block + 1,
+        // Descriptors follow the superblock copy used, where e2fsprogs looks for them
+        // (`meta_bg` and 1 KiB-block bigalloc included).
+        let group = match backup {
+            None => 0,
             Some(c) => {
                 warnings.push(format!(
                     "primary superblock unusable; used the backup at block {} (group {})",
                     c.block(),
                     c.group
                 ));
-                c.block() + 1
+                c.group
             }
         };
-        let gdt_start = gdt_block * sb.bs;
-        let len = sb
-            .groups
-            .checked_mul(sb.desc_size)
-            .ok_or_else(|| bad_field(dev, "s_blocks_count", sb.blocks))?;
-        let raw = dev.read_vec(gdt_start, usize::try_from(len).unwrap_or(usize::MAX))?;
-        let wide = sb.incompat & INCOMPAT_64BIT != 0 && sb.desc_size >= 64;
-        let descs = raw
-            .chunks_exact(sb.desc_size as usize)
-            .map(|d| {
-                let lohi = |lo, hi| {
-                    le32(d, lo).unwrap_or(0)
-                        | if wide {
-                            le32(d, hi).unwrap_or(0) << 32
-                        } else {
-                            0
-                        }
-                };
-                Desc {
-                    block_bitmap: lohi(0, 0x20),
-                    inode_bitmap: lohi(4, 0x24),
-                    inode_table: lohi(8, 0x28),
-                    flags: le16(d, 0x12).unwrap_or(0),
-                    itable_unused: le16(d, 0x1C).unwrap_or(0)
-                        | if wide {
-                            le16(d, 0x32).unwrap_or(0) << 16
-                        } else {
-                            0
-                        },
+        let lay = Layout::new(&sb.decoded);
+        let wide = sb.decoded.wide_descs();
+        let name = dev.describe();
+        let mut descs = Vec::new();
+        for i in 0..lay.desc_blocks {
+            let loc = layout::descriptor_block_loc_in(&sb.decoded, &lay, group, i);
+            let block = dev.read_vec(loc.saturating_mul(sb.bs), sb.bs as usize)?;
+            for raw in block.chunks_exact(sb.desc_size as usize) {
+                let g = descs.len() as u64;
+                if g >= sb.groups {
+                    break;
                 }
-            })
-            .collect();
+                descs.push(GroupDesc::parse(raw, wide, &name, g)?);
+            }
+        }
         Ok(Ext {
             dev,
             sb,
             descs,
             warnings,
         })
-    }
-
-    pub(super) fn has_super(&self, g: u64) -> bool {
-        if g == 0 {
-            return true;
-        }
-        if self.sb.compat & COMPAT_SPARSE_SUPER2 != 0 {
-            return self.sb.backup_bgs.contains(&g);
-        }
-        if self.sb.ro_compat & RO_COMPAT_SPARSE_SUPER == 0 {
-            return true;
-        }
-        g == 1 || is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
     }
 }

@@ -1,9 +1,10 @@
 //! Where the fixed metadata lives: which groups carry superblock backups (`sparse_super`,
 //! `sparse_super2`), where the descriptor blocks are (classic GDT plus resize-inode
 //! reserve, or `meta_bg` placement), as e2fsprogs' `ext2fs_super_and_bgd_loc2` defines it.
-//! Needed both to read descriptors and to know the metadata of BLOCK_UNINIT groups.
+//! Needed to read descriptors (the used map, and the rescue owners from the primary or
+//! a backup) and to know the metadata of BLOCK_UNINIT groups.
 
-use super::superblock::{Superblock, COMPAT_SPARSE_SUPER2, RO_COMPAT_SPARSE_SUPER};
+use super::Superblock;
 
 /// Layout numbers derived once from a validated superblock.
 #[derive(Clone, Debug)]
@@ -35,35 +36,6 @@ impl Layout {
     }
 }
 
-fn is_power_of(mut n: u64, base: u64) -> bool {
-    while n > 1 && n % base == 0 {
-        n /= base;
-    }
-    n == 1
-}
-
-/// Does group `g` hold a superblock copy?
-pub fn has_super(sb: &Superblock, g: u64) -> bool {
-    if g == 0 {
-        return true;
-    }
-    if sb.s_feature_compat & COMPAT_SPARSE_SUPER2 != 0 {
-        return sb.s_backup_bgs.iter().any(|&b| b != 0 && u64::from(b) == g);
-    }
-    if g <= 1 || sb.s_feature_ro_compat & RO_COMPAT_SPARSE_SUPER == 0 {
-        return true;
-    }
-    if g % 2 == 0 {
-        return false;
-    }
-    is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)
-}
-
-/// First block of group `g` (no overflow: g < group_count, validated against blocks_count).
-pub fn group_first_block(sb: &Superblock, g: u64) -> u64 {
-    u64::from(sb.s_first_data_block).saturating_add(g.saturating_mul(sb.s_blocks_per_group.into()))
-}
-
 /// The block holding descriptor block `i` of the primary copy.
 pub fn descriptor_block_loc(sb: &Superblock, lay: &Layout, i: u64) -> u64 {
     let mut base = u64::from(sb.s_first_data_block);
@@ -76,7 +48,8 @@ pub fn descriptor_block_loc(sb: &Superblock, lay: &Layout, i: u64) -> u64 {
         return base.saturating_add(i).saturating_add(1);
     }
     let bg = i.saturating_mul(lay.desc_per_block);
-    group_first_block(sb, bg).saturating_add(u64::from(has_super(sb, bg)))
+    sb.group_first_block(bg)
+        .saturating_add(u64::from(sb.bg_has_super(bg)))
 }
 
 /// The block holding descriptor block `i` of the copy that follows the superblock of
@@ -88,7 +61,8 @@ pub fn descriptor_block_loc_in(sb: &Superblock, lay: &Layout, group: u64, i: u64
         return descriptor_block_loc(sb, lay, i);
     }
     if !sb.meta_bg() || i < u64::from(sb.s_first_meta_bg) {
-        return group_first_block(sb, group)
+        return sb
+            .group_first_block(group)
             .saturating_add(1)
             .saturating_add(i);
     }
@@ -96,17 +70,18 @@ pub fn descriptor_block_loc_in(sb: &Superblock, lay: &Layout, group: u64, i: u64
     if next >= lay.group_count {
         return descriptor_block_loc(sb, lay, i);
     }
-    group_first_block(sb, next).saturating_add(u64::from(has_super(sb, next)))
+    sb.group_first_block(next)
+        .saturating_add(u64::from(sb.bg_has_super(next)))
 }
 
 /// Block ranges `(start, count)` that group `g` spends on superblock and descriptor copies.
 pub fn super_and_bgd(sb: &Superblock, lay: &Layout, g: u64) -> Vec<(u64, u64)> {
     let mut out = Vec::with_capacity(2);
-    let mut group_block = group_first_block(sb, g);
+    let mut group_block = sb.group_first_block(g);
     if group_block == 0 && sb.block_size() == 1024 {
         group_block = 1;
     }
-    let sup = has_super(sb, g);
+    let sup = sb.bg_has_super(g);
     if sup {
         out.push((group_block, 1));
     }
@@ -122,19 +97,4 @@ pub fn super_and_bgd(sb: &Superblock, lay: &Layout, g: u64) -> Vec<(u64, u64)> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sparse_super_groups() {
-        let v: Vec<u64> = (0..100).filter(|&g| is_sparse(g)).collect();
-        assert_eq!(v, vec![0, 1, 3, 5, 7, 9, 25, 27, 49, 81]);
-    }
-
-    fn is_sparse(g: u64) -> bool {
-        g <= 1 || (g % 2 == 1 && (is_power_of(g, 3) || is_power_of(g, 5) || is_power_of(g, 7)))
-    }
 }
