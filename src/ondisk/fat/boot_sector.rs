@@ -46,7 +46,7 @@ pub enum Mode {
     /// Telling a FAT volume apart from any other bytes (probing every disk the live
     /// system sees): the x86 jump, a media byte the spec allows and at most four FATs
     /// are required, because "0xEB + 0x55AA" alone matches many MBRs. The 0x55AA
-    /// signature is not: blkid finds FAT volumes without it.
+    /// signature is not (the probe never required it; Linux mounts without it).
     Identify,
     /// Reading the FAT or writing the sector (imaging, primary rebuild, boot repair):
     /// the 0x55AA signature, a cluster count the type can address and a FAT with an
