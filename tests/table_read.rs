@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
-use ironclone::table::{read_layout, PartType, TableKind};
+use ironclone::table::gpt_header::GptHeaderError;
+use ironclone::table::{read_layout, GptCopyKind, GptProblem, PartType, TableError, TableKind};
 use std::path::Path;
 
 const MIB: u64 = 1 << 20;
@@ -131,6 +132,62 @@ fn corrupted_primary_falls_back_to_backup_with_warning() {
         l.warnings
     );
     assert_matches_sfdisk(&l, &before);
+}
+
+/// With both copies damaged, the error says for each which structure failed and at
+/// which LBA (the primary header, the backup's entry array), as typed values a caller
+/// can act on, and its message names the device.
+#[test]
+fn both_copies_damaged_name_structure_and_lba() {
+    let d = tempdir();
+    let img = make_gpt(d.path(), "both.img", 64 * MIB);
+    let last = 64 * MIB / 512 - 1;
+    let backup_array = last - 32;
+    let f = open_path(&img, Access::ReadWrite).unwrap();
+    for at in [512 + 60, backup_array * 512 + 40] {
+        let mut b = [0u8; 1];
+        f.read_at(at, &mut b).unwrap();
+        b[0] ^= 0xFF;
+        f.write_at(at, &b).unwrap();
+    }
+    drop(f);
+    let e = read_layout(&open(&img)).expect_err("no valid copy");
+    let TableError::NoValidGpt {
+        device,
+        primary,
+        backup,
+    } = &e
+    else {
+        panic!("{e}");
+    };
+    assert!(device.contains("both.img"), "{e}");
+    assert_eq!(
+        (primary.copy, backup.copy),
+        (GptCopyKind::Primary, GptCopyKind::Backup)
+    );
+    assert!(
+        matches!(
+            primary.problem,
+            GptProblem::Header {
+                lba: 1,
+                source: GptHeaderError::HeaderCrc { .. }
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        matches!(backup.problem, GptProblem::ArrayCrc { lba, .. } if lba == backup_array),
+        "{e}"
+    );
+    assert!(!backup.problem.is_media_error());
+    let text = e.to_string();
+    assert!(
+        text.contains("primary header at LBA 1: HeaderCRC32"),
+        "{text}"
+    );
+    let want = format!("backup entry array at LBA {backup_array}: PartitionEntryArrayCRC32");
+    assert!(text.contains(&want), "{text}");
+    assert!(backup.to_string().contains("both.img"), "{backup}");
 }
 
 #[test]

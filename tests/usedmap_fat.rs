@@ -15,6 +15,31 @@ fn mtools(prog: &str, img: &Path, args: &[&str]) -> std::process::Output {
     run(prog, &a)
 }
 
+/// fsck.fat's "N files, U/T clusters": the independent count of allocated clusters.
+fn fsck_used_clusters(img: &Path) -> u64 {
+    let out = run("fsck.fat", &["-n", img.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(" files, ")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cluster count in fsck.fat output:\n{text}"))
+}
+
+/// Bytes before the data region, read from the boot sector here rather than through
+/// the parser under test.
+fn meta_bytes(img: &Path) -> u64 {
+    let b = read_range(img, 0, 512);
+    let le16 = |o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let bps = le16(11);
+    let fat_sz = if le16(22) != 0 {
+        le16(22)
+    } else {
+        u64::from(u32::from_le_bytes(b[36..40].try_into().unwrap()))
+    };
+    (le16(14) + u64::from(b[16]) * fat_sz) * bps + (le16(17) * 32).div_ceil(bps) * bps
+}
+
 fn strong_check(fat: u32, size: u64, extra: &[&str]) {
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("src.img");
@@ -74,15 +99,7 @@ fn strong_check(fat: u32, size: u64, extra: &[&str]) {
     assert!(map.warnings.is_empty(), "{:?}", map.warnings);
     assert_eq!(map.copy_bytes(), map.used_bytes);
 
-    // fsck.fat's "N files, U/T clusters" is the independent count of allocated clusters.
-    let out = run("fsck.fat", &["-n", img.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let used_clusters: u64 = text
-        .split(" files, ")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no cluster count in fsck.fat output:\n{text}"));
+    let used_clusters = fsck_used_clusters(&img);
     let pc = partclone_used("partclone.fat", &img);
     if fat == 12 {
         // partclone.fat 0.3.23 over-counts FAT12: it counts the two reserved entries
@@ -98,20 +115,9 @@ fn strong_check(fat: u32, size: u64, extra: &[&str]) {
             "used_bytes vs partclone.fat Space in use"
         );
     }
-    let dev_meta = {
-        let b = read_range(&img, 0, 512);
-        let le16 = |o: usize| u64::from(u16::from_le_bytes([b[o], b[o + 1]]));
-        let bps = le16(11);
-        let fat_sz = if le16(22) != 0 {
-            le16(22)
-        } else {
-            u64::from(u32::from_le_bytes(b[36..40].try_into().unwrap()))
-        };
-        (le16(14) + u64::from(b[16]) * fat_sz) * bps + (le16(17) * 32).div_ceil(bps) * bps
-    };
     assert_eq!(
         map.used_bytes,
-        dev_meta + used_clusters * map.block_size,
+        meta_bytes(&img) + used_clusters * map.block_size,
         "used_bytes vs fsck.fat clusters"
     );
 
@@ -143,6 +149,37 @@ fn fat16() {
 #[test]
 fn fat32() {
     strong_check(32, 40 << 20, &["-s", "1"]);
+}
+
+/// mkfs.fat makes a FAT32 with fewer than 65525 clusters when asked (-F 32 on a small
+/// partition, as some ESP scripts do); Linux, fsck.fat and mtools take the FAT32
+/// layout from BPB_FATSz16 = 0, so the map must read its FAT as 32-bit entries.
+/// mtools reads such a volume as FAT16 and cannot write to it, so the volume stays
+/// as mkfs.fat made it (the root directory's cluster in use) and fsck.fat, which reads
+/// it as FAT32, is the reference for the count and for the restored copy.
+#[test]
+fn fat32_with_few_clusters() {
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("small32.img");
+    sparse_file(&img, 40 << 20);
+    let label = ["-F", "32", "-s", "8", "-n", "SMALL32"];
+    run("mkfs.fat", &[&label[..], &[img.to_str().unwrap()]].concat());
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let map = map_fat(&dev).expect("map_fat");
+    let used_clusters = fsck_used_clusters(&img);
+    assert_eq!(used_clusters, 1, "fixture: only the root directory");
+    assert_eq!(
+        map.used_bytes,
+        meta_bytes(&img) + used_clusters * map.block_size,
+        "used_bytes vs fsck.fat clusters"
+    );
+    assert_eq!(map.copy_bytes(), map.used_bytes);
+    let dst = t.path().join("dst.img");
+    restore_extents(&img, &dst, &map);
+    assert_eq!(fsck_used_clusters(&dst), used_clusters, "restored copy");
+    let info = ironclone::probe::probe(&dev).expect("probe");
+    assert_eq!(info.kind, ironclone::probe::FsKind::Fat32);
+    assert_eq!(info.label.as_deref(), Some("SMALL32"));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use ironclone::bootfix::efivars::{EfiVars, DEFAULT_EFIVARS_DIR};
 use ironclone::bootfix::esp_fallback::{self, FallbackPlan};
 use ironclone::bootfix::{fat_geometry, grub_bios, ntfs_geometry};
 use ironclone::device::{self, Access, BlockDevice, Window};
+use ironclone::ondisk::fat::{BootSector, Mode};
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -229,7 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     f.new.hidden_sectors,
                     format!("backup at byte {}", f.backup_offset),
                 )
-            } else if fat_geometry::parse_fat_boot(&head).is_ok() {
+            } else if BootSector::parse(&head, Mode::Trust).is_ok() {
                 let f = fat_geometry::fix_fat_hidden_sectors(&part, part_start)?;
                 let b = match f.backup_patched_at_sector {
                     Some(s) => format!("backup at sector {s}"),

@@ -20,11 +20,12 @@
 
 use super::ImagingError;
 use crate::device::{BlockDevice, Window};
+use crate::ondisk::fat;
 use crate::ondisk::ntfs::{BootSector, Mode};
 use crate::probe::FsKind;
 use crate::resize::{ext_rebuild_primary, LoopDevice};
 use crate::usedmap::fat::backup::fsinfo_from_backup;
-use crate::usedmap::fat::{free_clusters, Bpb};
+use crate::usedmap::fat::free_clusters;
 use crate::usedmap::{map_filesystem, PrimaryLost};
 use std::path::Path;
 
@@ -117,7 +118,8 @@ fn fail(lost: &PrimaryLost, what: &str) -> ImagingError {
 /// the FAT.
 fn copy_fat32(win: &dyn BlockDevice, lost: &PrimaryLost) -> Result<String, ImagingError> {
     let raw = win.read_vec(lost.backup_offset, sector(lost)?)?;
-    let bpb = Bpb::parse(&raw).map_err(|e| fail(lost, &e.to_string()))?;
+    let bpb =
+        fat::BootSector::parse(&raw, fat::Mode::Trust).map_err(|e| fail(lost, &e.to_string()))?;
     win.write_at(lost.offset, &raw)?;
     let mut how = format!(
         "by copying the backup boot sector (byte {})",

@@ -3,4 +3,5 @@
 //! `crate::bytes`, so a short or crafted buffer is an error, never a panic.
 
 pub mod ext;
+pub mod fat;
 pub mod ntfs;

@@ -5,11 +5,13 @@
 //! (Not with the `fatfs` crate: 0.3 writes long-name entries in front of `.` and
 //! `..`, which fsck.fat rejects and firmware need not accept.)
 //!
-//! FAT32 needs at least 65525 clusters (below that, the FAT type is FAT16 by
-//! definition: Windows, the `fatfs` crate and `fsck.fat` judge the type by the
-//! cluster count), and a cluster is at least one sector. With 4096-byte sectors that
-//! is 256.6 MiB, which is why Windows makes its ESP 260 MB on 4Kn disks; mkfs.fat
-//! forced below it only warns, and leaves a FAT32 that other systems read as FAT16.
+//! FAT32 needs at least 65525 clusters (below that, the FAT type is FAT16 by the
+//! specification's rule, the cluster count), and a cluster is at least one sector.
+//! With 4096-byte sectors that is 256.6 MiB, which is why Windows makes its ESP
+//! 260 MB on 4Kn disks. mkfs.fat forced below it only warns; Linux, `fsck.fat` and
+//! Windows' fastfat still read the result as FAT32 (they go by `BPB_FATSz16` = 0),
+//! but mtools and the `fatfs` crate go by the cluster count: `mcopy` cannot write
+//! into it (checked with mtools 4.0.32), and the files are copied in with `mcopy`.
 
 use super::tool::{run_tool, run_tool_env, ToolError};
 use std::path::Path;

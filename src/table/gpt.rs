@@ -3,7 +3,8 @@
 //! falls back to the backup and the layout says so in `warnings`, because a
 //! rescue tool that silently trusts either copy can restore the wrong table.
 
-use super::gpt_entry::{GptEntry, ATTR_LEGACY_BIOS_BOOTABLE};
+use super::error::{GptCopyError, GptCopyKind, GptProblem};
+use super::gpt_entry::{GptEntry, GptEntryError, ATTR_LEGACY_BIOS_BOOTABLE};
 use super::gpt_header::GptHeader;
 use super::{DiskLayout, GptGeometry, PartType, Partition, TableError, TableKind};
 use crate::device::BlockDevice;
@@ -20,57 +21,73 @@ pub struct GptCopy {
 /// Both copies as read; at least one is `Ok` when `read_gpt` succeeds.
 #[derive(Debug)]
 pub struct GptRead {
-    pub primary: Result<GptCopy, String>,
-    pub backup: Result<GptCopy, String>,
+    pub primary: Result<GptCopy, GptCopyError>,
+    pub backup: Result<GptCopy, GptCopyError>,
     pub warnings: Vec<String>,
 }
 
 /// Reads the header at `lba` and its entry array.
-pub fn read_copy(dev: &dyn BlockDevice, ss: u32, lba: u64) -> Result<GptCopy, String> {
+pub fn read_copy(dev: &dyn BlockDevice, ss: u32, lba: u64) -> Result<GptCopy, GptProblem> {
     let sectors = dev.size() / u64::from(ss);
     if lba >= sectors {
-        return Err(format!(
-            "LBA {lba} is past the device's end ({sectors} sectors)"
-        ));
+        return Err(GptProblem::PastEnd { lba, sectors });
     }
-    let off = Lba(lba).to_bytes(ss).ok_or("offset overflows")?.get();
-    let sector = dev.read_vec(off, ss as usize).map_err(|e| e.to_string())?;
-    let header = GptHeader::parse(&sector, lba, sectors, ss)?;
-    let arr_off = Lba(header.partition_entry_lba)
+    let overflow = |structure, lba| GptProblem::Overflow { structure, lba };
+    let off = Lba(lba).to_bytes(ss).ok_or(overflow("header", lba))?.get();
+    let sector = dev
+        .read_vec(off, ss as usize)
+        .map_err(|source| GptProblem::Read {
+            structure: "header",
+            lba,
+            source,
+        })?;
+    let header = GptHeader::parse(&sector, lba, sectors, ss)
+        .map_err(|source| GptProblem::Header { lba, source })?;
+    let arr_lba = header.partition_entry_lba;
+    let arr_off = Lba(arr_lba)
         .to_bytes(ss)
-        .ok_or("entry array offset overflows")?
+        .ok_or(overflow("entry array", arr_lba))?
         .get();
     // array_bytes was bounded by GptHeader::parse.
-    let len = usize::try_from(header.array_bytes()).map_err(|_| "entry array too large")?;
-    let array = dev.read_vec(arr_off, len).map_err(|e| e.to_string())?;
-    let crc = crc32fast::hash(&array);
-    if crc != header.partition_entry_array_crc32 {
-        return Err(format!(
-            "PartitionEntryArrayCRC32 mismatch (array at LBA {}): stored 0x{:08x}, computed 0x{crc:08x}",
-            header.partition_entry_lba, header.partition_entry_array_crc32
-        ));
+    let len =
+        usize::try_from(header.array_bytes()).map_err(|_| overflow("entry array", arr_lba))?;
+    let array = dev
+        .read_vec(arr_off, len)
+        .map_err(|source| GptProblem::Read {
+            structure: "entry array",
+            lba: arr_lba,
+            source,
+        })?;
+    let computed = crc32fast::hash(&array);
+    if computed != header.partition_entry_array_crc32 {
+        return Err(GptProblem::ArrayCrc {
+            lba: arr_lba,
+            stored: header.partition_entry_array_crc32,
+            computed,
+        });
     }
     let es = header.sizeof_partition_entry as usize;
     let mut entries = Vec::new();
-    for (i, chunk) in array.chunks(es).enumerate() {
-        if let Some(e) = GptEntry::parse(chunk).map_err(|r| format!("entry {}: {r}", i + 1))? {
+    for (i, chunk) in (0u32..).zip(array.chunks(es)) {
+        let bad = |source| GptProblem::Entry {
+            lba: arr_lba,
+            number: i + 1,
+            source,
+        };
+        if let Some(e) = GptEntry::parse(chunk).map_err(bad)? {
             if e.starting_lba > e.ending_lba {
-                return Err(format!(
-                    "entry {}: StartingLBA {} > EndingLBA {}",
-                    i + 1,
-                    e.starting_lba,
-                    e.ending_lba
-                ));
+                return Err(bad(GptEntryError::StartAfterEnd {
+                    start: e.starting_lba,
+                    end: e.ending_lba,
+                }));
             }
             if e.ending_lba >= sectors {
-                return Err(format!(
-                    "entry {}: EndingLBA {} is past the device's last LBA {}",
-                    i + 1,
-                    e.ending_lba,
-                    sectors - 1
-                ));
+                return Err(bad(GptEntryError::PastEnd {
+                    end: e.ending_lba,
+                    last_lba: sectors - 1,
+                }));
             }
-            entries.push((i as u32, e));
+            entries.push((i, e));
         }
     }
     Ok(GptCopy { header, entries })
@@ -86,7 +103,14 @@ pub fn read_gpt(dev: &dyn BlockDevice, ss: u32) -> Result<GptRead, TableError> {
         });
     }
     let last = sectors - 1;
-    let primary = read_copy(dev, ss, 1);
+    let copy_err = |copy| {
+        move |problem| GptCopyError {
+            device: dev.describe(),
+            copy,
+            problem,
+        }
+    };
+    let primary = read_copy(dev, ss, 1).map_err(copy_err(GptCopyKind::Primary));
     let mut warnings = Vec::new();
     let backup = match &primary {
         Ok(p) if p.header.alternate_lba != last => {
@@ -94,30 +118,38 @@ pub fn read_gpt(dev: &dyn BlockDevice, ss: u32) -> Result<GptRead, TableError> {
                 "backup GPT header is at LBA {} per the primary, not at the last LBA {last} (disk resized?)",
                 p.header.alternate_lba
             ));
-            read_copy(dev, ss, p.header.alternate_lba).or_else(|e| {
-                read_copy(dev, ss, last).map_err(|e2| format!("{e}; at last LBA {last}: {e2}"))
+            read_copy(dev, ss, p.header.alternate_lba).or_else(|at_alternate| {
+                read_copy(dev, ss, last).map_err(|at_last| GptProblem::NeitherPlace {
+                    at_alternate: Box::new(at_alternate),
+                    at_last: Box::new(at_last),
+                })
             })
         }
         _ => read_copy(dev, ss, last),
+    }
+    .map_err(copy_err(GptCopyKind::Backup));
+    let (primary, backup) = match (primary, backup) {
+        (Err(p), Err(b)) => {
+            return Err(TableError::NoValidGpt {
+                device: dev.describe(),
+                primary: Box::new(p),
+                backup: Box::new(b),
+            })
+        }
+        pair => pair,
     };
     match (&primary, &backup) {
-        (Ok(_), Err(b)) => warnings.push(format!("backup GPT is damaged: {b}")),
+        (Ok(_), Err(b)) => warnings.push(format!("backup GPT is damaged: {}", b.problem)),
         (Err(p), Ok(b)) => warnings.push(format!(
-            "primary GPT at LBA 1 is damaged ({p}); using the backup at LBA {}",
-            b.header.my_lba
+            "primary GPT at LBA 1 is damaged ({}); using the backup at LBA {}",
+            p.problem, b.header.my_lba
         )),
         (Ok(p), Ok(b)) => {
             if p.entries != b.entries || p.header.disk_guid != b.header.disk_guid {
                 warnings.push("primary and backup GPT differ; using the primary".into());
             }
         }
-        (Err(p), Err(b)) => {
-            return Err(TableError::NoValidGpt {
-                device: dev.describe(),
-                primary: p.clone(),
-                backup: b.clone(),
-            })
-        }
+        (Err(_), Err(_)) => {} // returned above
     }
     Ok(GptRead {
         primary,

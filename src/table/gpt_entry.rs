@@ -2,13 +2,25 @@
 //! LBA (inclusive), attributes and a 36-character UTF-16LE name.
 
 use super::guid::{guid_at, guid_to_disk};
-use crate::bytes::{le64, put};
+use crate::bytes::{le16, le64, put};
+use thiserror::Error;
 use uuid::Uuid;
 
 pub const NAME_OFFSET: usize = 56;
 pub const NAME_UNITS: usize = 36;
 /// Attribute bit 2: legacy BIOS bootable.
 pub const ATTR_LEGACY_BIOS_BOOTABLE: u64 = 1 << 2;
+
+/// Why a used entry cannot be taken; entries are numbered from 1, as tools show them.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum GptEntryError {
+    #[error("entry shorter than 128 bytes")]
+    Short,
+    #[error("StartingLBA {start} > EndingLBA {end}")]
+    StartAfterEnd { start: u64, end: u64 },
+    #[error("EndingLBA {end} is past the device's last LBA {last_lba}")]
+    PastEnd { end: u64, last_lba: u64 },
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GptEntry {
@@ -22,19 +34,16 @@ pub struct GptEntry {
 
 impl GptEntry {
     /// Parses one entry; `Ok(None)` for an unused entry (zero type GUID).
-    pub fn parse(b: &[u8]) -> Result<Option<Self>, String> {
-        let short = || "entry shorter than 128 bytes".to_string();
-        let t = guid_at(b, 0).ok_or_else(short)?;
+    pub fn parse(b: &[u8]) -> Result<Option<Self>, GptEntryError> {
+        let short = GptEntryError::Short;
+        let t = guid_at(b, 0).ok_or(short.clone())?;
         if t.is_nil() {
             return Ok(None);
         }
         let mut units = Vec::with_capacity(NAME_UNITS);
         for i in 0..NAME_UNITS {
             let off = NAME_OFFSET + 2 * i;
-            let u = b
-                .get(off..off + 2)
-                .map(|x| u16::from_le_bytes([x[0], x[1]]))
-                .ok_or_else(short)?;
+            let u = le16(b, off).ok_or(short.clone())?;
             if u == 0 {
                 break;
             }
@@ -42,10 +51,10 @@ impl GptEntry {
         }
         Ok(Some(GptEntry {
             partition_type_guid: t,
-            unique_partition_guid: guid_at(b, 16).ok_or_else(short)?,
-            starting_lba: le64(b, 32).ok_or_else(short)?,
-            ending_lba: le64(b, 40).ok_or_else(short)?,
-            attributes: le64(b, 48).ok_or_else(short)?,
+            unique_partition_guid: guid_at(b, 16).ok_or(short.clone())?,
+            starting_lba: le64(b, 32).ok_or(short.clone())?,
+            ending_lba: le64(b, 40).ok_or(short.clone())?,
+            attributes: le64(b, 48).ok_or(short)?,
             name: String::from_utf16_lossy(&units),
         }))
     }

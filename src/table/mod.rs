@@ -2,13 +2,26 @@
 //! and checked readers and writers for MBR (with the EBR chain of logical
 //! partitions) and GPT (primary and backup, CRC-validated).
 //!
-//! The parsers are our own instead of the `gpt`/`mbrman` crates because a rescue
-//! tool must (a) read garbage and half-overwritten tables without panicking or
-//! allocating what a corrupt NumEntries asks for, (b) keep both GPT copies as
-//! separate results so a damaged primary can fall back to the backup and say so,
-//! (c) work on 4096-byte logical sectors through our `BlockDevice` trait, and
-//! (d) write onto a device of a different size with the backup moved to the real
-//! end. Those crates own the file handle and fail a whole read on the first bad copy.
+//! The parsers are our own instead of the `gpt` and `mbrman` crates. Both read any
+//! `Read + Seek` device, and `gpt` keeps both headers as separate results; what rules
+//! them out for a rescue tool is elsewhere (read in gpt 4.1.0 and mbrman 0.6.1):
+//! - gpt `file_read_partitions` asserts SizeOfPartitionEntry == 128, so a header with
+//!   a valid CRC and another entry size (the UEFI spec allows 128 x 2^n) panics, and
+//!   it reads and then allocates NumberOfPartitionEntries x 128 bytes bounded only by
+//!   the device's end (up to 512 GiB from one crafted header);
+//! - gpt reads one entry array, the valid primary header's: when that array fails its
+//!   CRC the whole open fails instead of falling back to the backup's array;
+//! - gpt checks the header CRC over a fixed 92 bytes (not HeaderSize), never checks
+//!   MyLBA, PartitionEntryLBA or the usable range against the device, looks for the
+//!   backup only at the last LBA (not at the primary's AlternateLBA, where it is on a
+//!   disk that was copied onto a larger one), and knows only 512 and 4096-byte sectors;
+//! - mbrman adds EBR offsets as unchecked u32 (an overflow panic with overflow checks
+//!   on, as in our fuzz builds; a wrong LBA without) and refuses a chain whose next
+//!   EBR lies below the current one, where we only refuse a real loop.
+//!
+//! Our readers bound every size before allocating, keep both GPT copies with their
+//! arrays as typed results (`GptRead`), and write onto a device of another size with
+//! the backup moved to the real end.
 
 pub mod ebr;
 mod error;
@@ -22,7 +35,7 @@ pub mod write;
 mod write_gpt;
 mod write_mbr;
 
-pub use error::TableError;
+pub use error::{GptCopyError, GptCopyKind, GptProblem, TableError};
 pub use types::gpt_type_name;
 pub use write::{relocate_gpt_backup, write_layout, WriteOptions};
 
@@ -272,10 +285,7 @@ pub fn read_layout(dev: &dyn BlockDevice) -> Result<DiskLayout, TableError> {
                 let no_gpt_at_all = match &e {
                     TableError::NoValidGpt {
                         primary, backup, ..
-                    } => {
-                        primary.starts_with("no \"EFI PART\"")
-                            && backup.starts_with("no \"EFI PART\"")
-                    }
+                    } => primary.problem.is_no_signature() && backup.problem.is_no_signature(),
                     TableError::TooSmallDevice { .. } => true,
                     _ => false,
                 };

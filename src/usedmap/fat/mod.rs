@@ -8,20 +8,19 @@
 //! likewise counts only allocated clusters plus the area before the data region.
 
 pub mod backup;
-mod bpb;
 mod table;
 
-pub use bpb::{Bpb, FatType};
 pub use table::Entry;
 
 use crate::device::{BlockDevice, DeviceError};
+use crate::ondisk::fat::{BootSector, BootSectorError};
 use crate::usedmap::{ExtentBuilder, UsedMap};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum FatError {
-    #[error("FAT boot sector: {field} = {value} is invalid")]
-    Bpb { field: &'static str, value: u64 },
+    #[error(transparent)]
+    BootSector(#[from] BootSectorError),
     #[error("FAT volume claims {fs_bytes} bytes but the device has only {device_bytes}")]
     Truncated { fs_bytes: u64, device_bytes: u64 },
     #[error("reading {what} at byte {offset}: {source}")]
@@ -35,7 +34,7 @@ pub enum FatError {
 
 /// Free clusters according to the first FAT: what FAT32's FSInfo `FSI_Free_Count`
 /// should say.
-pub fn free_clusters(dev: &dyn BlockDevice, bpb: &Bpb) -> Result<u64, FatError> {
+pub fn free_clusters(dev: &dyn BlockDevice, bpb: &BootSector) -> Result<u64, FatError> {
     let mut free = 0u64;
     table::walk(dev, bpb, |_, e| free += u64::from(e == Entry::Free))?;
     Ok(free)
@@ -51,7 +50,7 @@ pub fn free_clusters(dev: &dyn BlockDevice, bpb: &Bpb) -> Result<u64, FatError> 
 /// A FAT32 whose boot sector is lost is mapped through its backup boot sector.
 pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
     let (bpb, primary_lost) = backup::open(dev)?;
-    let total_bytes = bpb.tot_sec * bpb.byts_per_sec;
+    let total_bytes = bpb.total_bytes();
     if total_bytes > dev.size() {
         return Err(FatError::Truncated {
             fs_bytes: total_bytes,
@@ -60,6 +59,12 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
     }
     let cs = bpb.cluster_size();
     let meta = bpb.meta_bytes();
+    // Clusters come from the walk (2 and up), so each has an offset.
+    let add_run = |b: &mut ExtentBuilder, s: u64, end: u64| {
+        if let Some(at) = bpb.cluster_offset(s) {
+            b.add(at, (end - s) * cs);
+        }
+    };
     let mut b = ExtentBuilder::new();
     b.add(0, meta);
     let mut used_clusters = 0u64;
@@ -72,7 +77,7 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
                 Some((_, end)) if *end == c => *end = c + 1,
                 _ => {
                     if let Some((s, end)) = run.take() {
-                        b.add(bpb.cluster_offset(s), (end - s) * cs);
+                        add_run(&mut b, s, end);
                     }
                     run = Some((c, c + 1));
                 }
@@ -82,7 +87,7 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
         Entry::Free => {}
     })?;
     if let Some((s, end)) = run {
-        b.add(bpb.cluster_offset(s), (end - s) * cs);
+        add_run(&mut b, s, end);
     }
     let mut warnings = Vec::new();
     if let Some(lost) = &primary_lost {

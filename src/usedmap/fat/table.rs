@@ -4,9 +4,9 @@
 //! (they sit in the metadata area). The FAT is read in bounded chunks because a FAT32
 //! table can be hundreds of MiB.
 
-use super::bpb::{Bpb, FatType};
 use super::FatError;
 use crate::device::BlockDevice;
+use crate::ondisk::fat::{BootSector, FatType};
 
 const CHUNK: u64 = 1 << 20;
 
@@ -35,7 +35,7 @@ pub fn classify(fat_type: FatType, v: u32) -> Entry {
 /// Calls `f(cluster, entry)` for clusters 2 ..= count_of_clusters + 1.
 pub fn walk(
     dev: &dyn BlockDevice,
-    bpb: &Bpb,
+    bpb: &BootSector,
     mut f: impl FnMut(u64, Entry),
 ) -> Result<(), FatError> {
     let first = 2u64;
