@@ -161,7 +161,7 @@ pub fn verify(
                 }
                 if !idx.packs.contains_key(pid) {
                     rep.problems.push(format!(
-                        "{}: pack has no index file (run repair-index or prune)",
+                        "{}: pack has no index file (run `ironclone repair-index REPO`, or `prune` if no image needs it)",
                         path.display()
                     ));
                 }
