@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod demo;
+pub mod error;
 pub mod model;
 pub mod real;
 pub mod screens;
