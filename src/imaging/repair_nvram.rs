@@ -58,14 +58,11 @@ pub(super) enum OtherDisksUnknown {
     },
 }
 
-/// Writes the NVRAM entry for the ESP `number` (at `start`, `sectors` long, in
-/// logical blocks) of the restored disk `layout` at `target_path`, when this machine
-/// runs on UEFI and the target is one of its disks.
+/// Writes the NVRAM entry for the ESP `number` of the restored disk `layout` at
+/// `target_path`, when this machine runs on UEFI and the target is one of its disks.
 pub(super) fn nvram_for_esp(
     layout: &DiskLayout,
     number: u32,
-    start: u64,
-    sectors: u64,
     loader: &str,
     target_path: &Path,
 ) -> Result<Vec<String>, ImagingError> {
@@ -83,7 +80,7 @@ pub(super) fn nvram_for_esp(
             target_path.display()
         )]);
     }
-    let hd = match esp_hard_drive(layout, number, start, sectors) {
+    let hd = match esp_hard_drive(layout, number) {
         Ok(hd) => hd,
         Err(why) => return Ok(vec![format!("NVRAM: {why}; entry not written")]),
     };
@@ -91,18 +88,16 @@ pub(super) fn nvram_for_esp(
     repair_nvram(&vars, layout, hd, loader, &others)
 }
 
-/// The HD() node the firmware will see for partition `number` of the restored disk.
-fn esp_hard_drive(
-    layout: &DiskLayout,
-    number: u32,
-    start: u64,
-    sectors: u64,
-) -> Result<HardDrive, NoHardDrive> {
+/// The HD() node the firmware will see for partition `number` of the restored disk:
+/// its start and size in logical blocks as the written table has them (the table the
+/// firmware reads, rather than the plan's byte offsets divided again).
+fn esp_hard_drive(layout: &DiskLayout, number: u32) -> Result<HardDrive, NoHardDrive> {
     let part = layout
         .partitions
         .iter()
         .find(|q| q.number == number)
         .ok_or(NoHardDrive::NotInTable(number))?;
+    let (start, sectors) = (part.start_lba.get(), part.sectors());
     match layout.kind {
         TableKind::Gpt => part
             .uuid
@@ -415,7 +410,7 @@ mod tests {
         );
         vars.set_boot_order(&[0, 1, 2, 3, 4, 5]).unwrap();
         let layout = mbr_layout(SIG);
-        let hd = esp_hard_drive(&layout, 1, 2048, 2048).unwrap();
+        let hd = esp_hard_drive(&layout, 1).unwrap();
         assert_eq!(hd, HardDrive::mbr(1, 2048, 2048, SIG));
         let others = Ok(vec![
             PartitionId::Mbr(0x2222_2222),
@@ -450,7 +445,7 @@ mod tests {
         let vars = EfiVars::new(dir.path());
         seed_hd(&vars, 0, "original", HardDrive::mbr(1, 63, 2048, SIG));
         let layout = mbr_layout(SIG);
-        let hd = esp_hard_drive(&layout, 1, 2048, 2048).unwrap();
+        let hd = esp_hard_drive(&layout, 1).unwrap();
         let lines = repair_nvram(
             &vars,
             &layout,
@@ -467,22 +462,22 @@ mod tests {
     fn esp_hard_drive_refuses_what_firmware_cannot_match() {
         let layout = mbr_layout(SIG);
         assert!(matches!(
-            esp_hard_drive(&layout, 5, 4096, 2048),
+            esp_hard_drive(&layout, 5),
             Err(NoHardDrive::Logical(5))
         ));
         assert!(matches!(
-            esp_hard_drive(&layout, 7, 4096, 2048),
+            esp_hard_drive(&layout, 7),
             Err(NoHardDrive::NotInTable(7))
         ));
         let mut nosig = mbr_layout(SIG);
         nosig.disk_signature = None;
         assert!(matches!(
-            esp_hard_drive(&nosig, 1, 2048, 2048),
+            esp_hard_drive(&nosig, 1),
             Err(NoHardDrive::NoSignature)
         ));
         let gpt = layout_with(&[guid(3)]);
         assert_eq!(
-            esp_hard_drive(&gpt, 1, 2048, 2048).unwrap(),
+            esp_hard_drive(&gpt, 1).unwrap(),
             HardDrive::gpt(1, 2048, 2048, guid(3))
         );
         // An MBR entry never matches a GPT disk's partitions.
