@@ -28,19 +28,20 @@ pub enum ServiceError {
         #[source]
         source: DeviceError,
     },
-    /// The repository could not be opened, read or written.
+    /// The repository could not be opened, read or written. (Boxed, as is the next
+    /// one: these errors are large and every `Result` of the services carries them.)
     #[error("{}{source}", lead(context))]
     Repo {
         context: Option<String>,
         #[source]
-        source: RepoError,
+        source: Box<RepoError>,
     },
     /// Planning, restoring or repairing a disk failed.
     #[error("{}{source}", lead(context))]
     Imaging {
         context: Option<String>,
         #[source]
-        source: ImagingError,
+        source: Box<ImagingError>,
     },
     /// A share could not be parsed or mounted.
     #[error("{}{source}", lead(context))]
@@ -72,23 +73,29 @@ impl ServiceError {
 
     pub fn repo(context: impl Into<String>) -> impl FnOnce(RepoError) -> ServiceError {
         let context = Some(context.into());
-        |source| ServiceError::Repo { context, source }
+        |source| ServiceError::Repo {
+            context,
+            source: Box::new(source),
+        }
     }
 
     pub fn imaging(context: impl Into<String>) -> impl FnOnce(ImagingError) -> ServiceError {
         let context = Some(context.into());
-        |source| ServiceError::Imaging { context, source }
+        |source| ServiceError::Imaging {
+            context,
+            source: Box::new(source),
+        }
     }
 
     /// The device error underneath, however deep the layer that met it wrapped it.
     pub fn device_error(&self) -> Option<&DeviceError> {
         match self {
             ServiceError::Device { source, .. } => Some(source),
-            ServiceError::Repo {
-                source: RepoError::Device(d),
-                ..
-            } => Some(d),
-            ServiceError::Imaging { source, .. } => match source {
+            ServiceError::Repo { source, .. } => match &**source {
+                RepoError::Device(d) => Some(d),
+                _ => None,
+            },
+            ServiceError::Imaging { source, .. } => match &**source {
                 ImagingError::Device(d) | ImagingError::Repo(RepoError::Device(d)) => Some(d),
                 _ => None,
             },
@@ -131,7 +138,7 @@ impl From<RepoError> for ServiceError {
     fn from(source: RepoError) -> Self {
         ServiceError::Repo {
             context: None,
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -140,7 +147,7 @@ impl From<ImagingError> for ServiceError {
     fn from(source: ImagingError) -> Self {
         ServiceError::Imaging {
             context: None,
-            source,
+            source: Box::new(source),
         }
     }
 }

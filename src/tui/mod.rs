@@ -19,7 +19,7 @@ pub mod widgets;
 mod tests;
 
 pub use app::{Action, App, Msg};
-pub use services::{JobHandle, Services};
+pub use services::{JobHandle, ServiceError, Services};
 
 use crossterm::event;
 use crossterm::execute;
