@@ -43,10 +43,13 @@ pub enum ServiceError {
         #[source]
         source: Box<ImagingError>,
     },
-    /// A share could not be parsed or mounted.
-    #[error("{}{source}", lead(context))]
-    Share {
-        context: Option<String>,
+    /// A share location that does not parse.
+    #[error(transparent)]
+    Share(#[from] crate::share::ShareError),
+    /// A share (SMB or NFS) that did not mount.
+    #[error("Could not mount {location}: {source}.")]
+    Mount {
+        location: String,
         #[source]
         source: crate::share::ShareError,
     },
@@ -122,15 +125,6 @@ impl From<String> for ServiceError {
 impl From<&str> for ServiceError {
     fn from(s: &str) -> Self {
         ServiceError::Plain(s.to_string())
-    }
-}
-
-impl From<crate::share::ShareError> for ServiceError {
-    fn from(source: crate::share::ShareError) -> Self {
-        ServiceError::Share {
-            context: None,
-            source,
-        }
     }
 }
 

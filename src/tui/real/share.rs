@@ -36,8 +36,8 @@ pub fn open_share(
             credentials: login.clone(),
             ..SmbOptions::default()
         };
-        share::mount_smb(&s, &mp, &opts, NET_WAIT).map_err(|source| ServiceError::Share {
-            context: Some(format!("Could not mount {}", s.source())),
+        share::mount_smb(&s, &mp, &opts, NET_WAIT).map_err(|source| ServiceError::Mount {
+            location: s.source(),
             source,
         })?;
     }
@@ -65,8 +65,8 @@ fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, ServiceError> {
     let mp = PathBuf::from(format!("/run/ironclone/shares/nfs-{clean}"));
     if !share::is_mounted_at(&mp) {
         share::mount_nfs(&x, &mp, &NfsOptions::default(), NET_WAIT).map_err(|source| {
-            ServiceError::Share {
-                context: Some(format!("Could not mount {}", x.source())),
+            ServiceError::Mount {
+                location: x.source(),
                 source,
             }
         })?;
