@@ -123,7 +123,9 @@ fn repair_index_command_rebuilds_a_deleted_index_file() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("pack has no index file (run `ironclone repair-index REPO`"),
+        text.contains(&format!(
+            "pack has no index file (run `ironclone repair-index {rs}`)"
+        )),
         "{text}"
     );
 
