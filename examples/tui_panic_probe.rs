@@ -4,23 +4,23 @@
 use ironclone::progress::Progress;
 use ironclone::tui::demo::FakeServices;
 use ironclone::tui::model::*;
-use ironclone::tui::{JobHandle, Services};
+use ironclone::tui::{JobHandle, ServiceError, Services};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 struct Panicky(FakeServices);
 
 impl Services for Panicky {
-    fn list_disks(&self) -> Result<Vec<DiskView>, String> {
+    fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         panic!("probe: deliberate panic inside the TUI");
     }
-    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String> {
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, ServiceError> {
         self.0.list_repo_candidates()
     }
-    fn open_repo(&self, t: &RepoTarget) -> Result<PathBuf, String> {
+    fn open_repo(&self, t: &RepoTarget) -> Result<PathBuf, ServiceError> {
         self.0.open_repo(t)
     }
-    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String> {
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
         self.0.list_images(repo)
     }
     fn plan_restore(
@@ -29,7 +29,7 @@ impl Services for Panicky {
         image: &str,
         target: &DiskView,
         o: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         self.0.plan_restore(repo, image, target, o)
     }
     fn plan_clone(
@@ -37,7 +37,7 @@ impl Services for Panicky {
         s: &DiskView,
         t: &DiskView,
         o: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         self.0.plan_clone(s, t, o)
     }
     fn start_backup(&self, r: BackupRequest, p: Arc<dyn Progress>) -> JobHandle {
@@ -58,7 +58,7 @@ impl Services for Panicky {
     fn today(&self) -> String {
         self.0.today()
     }
-    fn power_off(&self) -> Result<(), String> {
+    fn power_off(&self) -> Result<(), ServiceError> {
         Ok(())
     }
 }

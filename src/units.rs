@@ -1,9 +1,10 @@
 //! Unit newtypes for the quantities that flow from disk to image and back.
 //!
-//! Disk structures mix logical sectors, filesystem blocks, NTFS clusters and byte
-//! offsets; confusing two of them silently corrupts a restore. Each unit gets its
-//! own type, and every conversion that can overflow on values read from disk is
-//! checked and returns `None` instead of wrapping.
+//! Partition tables count in logical sectors, images and devices in bytes; confusing
+//! the two silently corrupts a restore, so each gets its own type, and every conversion
+//! that can overflow on values read from disk is checked and returns `None` instead of
+//! wrapping. Filesystem block and cluster numbers do not get a type here: they do not
+//! leave their filesystem's decoder, whose output (`UsedMap`) is byte ranges.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -48,14 +49,6 @@ unit!(
     /// An absolute byte offset (or a length in bytes).
     ByteOffset
 );
-unit!(
-    /// A filesystem block index (ext2/3/4 blocks, FAT clusters counted from the volume start).
-    FsBlock
-);
-unit!(
-    /// An NTFS logical cluster number.
-    Cluster
-);
 
 impl Lba {
     /// Byte offset of this sector, or `None` when it does not fit in a `u64`.
@@ -72,18 +65,6 @@ impl ByteOffset {
             return None;
         }
         Some(Lba(self.0 / ss))
-    }
-}
-
-impl FsBlock {
-    pub fn to_bytes(self, block_size: u64) -> Option<ByteOffset> {
-        self.0.checked_mul(block_size).map(ByteOffset)
-    }
-}
-
-impl Cluster {
-    pub fn to_bytes(self, cluster_size: u64) -> Option<ByteOffset> {
-        self.0.checked_mul(cluster_size).map(ByteOffset)
     }
 }
 

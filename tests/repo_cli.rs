@@ -93,3 +93,88 @@ fn images_verify_prune_commands() {
     let out = ironclone(&["images", "/nonexistent-repo"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A lost index file: verify names it and the command to run, `repair-index` rebuilds it
+/// from the packs, and the image restores byte for byte again.
+#[test]
+fn repair_index_command_rebuilds_a_deleted_index_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let r = Repository::init(&root, 1 << 20, 4 << 20).unwrap();
+    let data = mixed_data((32 * MIB) as usize, 5);
+    let src = MemDevice::from_vec(data.clone(), 512);
+    let plan = plan_for(32 * MIB);
+    repo::backup(&r, &src, &plan, &BackupOptions::new("img"), &NoProgress).unwrap();
+    let rs = root.to_str().unwrap();
+
+    let index_dir = root.join("index");
+    let mut index_files = Vec::new();
+    for e in walkdir(&index_dir) {
+        if e.extension().is_some_and(|x| x == "json") {
+            index_files.push(e);
+        }
+    }
+    assert!(!index_files.is_empty(), "no index file under {index_dir:?}");
+    let gone = &index_files[0];
+    let before = std::fs::read(gone).unwrap();
+    std::fs::remove_file(gone).unwrap();
+
+    let out = ironclone(&["verify", rs]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "pack has no index file (run `ironclone repair-index {rs}`)"
+        )),
+        "{text}"
+    );
+
+    let out = ironclone(&["repair-index", rs]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pack(s) re-indexed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read(gone).unwrap(),
+        before,
+        "the rebuilt index differs"
+    );
+    let out = ironclone(&["verify", rs]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let r = Repository::open(&root).unwrap();
+    let t = MemDevice::new(data.len(), 512);
+    repo::restore(
+        &r,
+        "img",
+        &t,
+        &|a| Some(a.offset),
+        &ironclone::repo::RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    repo_common::assert_restored(&data, &t.snapshot(), &plan);
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

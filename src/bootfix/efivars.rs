@@ -24,11 +24,11 @@ pub const DEFAULT_EFIVARS_DIR: &str = "/sys/firmware/efi/efivars";
 const MAX_VAR_SIZE: u64 = 1 << 20;
 
 /// One `Boot####` entry as found in NVRAM.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct BootEntry {
     pub number: u16,
     /// `Err` keeps an entry whose value does not decode: it is reported, never deleted.
-    pub option: Result<LoadOption, String>,
+    pub option: Result<LoadOption, BootfixError>,
 }
 
 /// efivarfs (or a directory laid out like it).
@@ -198,7 +198,7 @@ impl EfiVars {
             let value = self.read_var(var)?.unwrap_or_default();
             out.push(BootEntry {
                 number,
-                option: LoadOption::decode(&value).map_err(|e| e.to_string()),
+                option: LoadOption::decode(&value),
             });
         }
         out.sort_by_key(|e| e.number);

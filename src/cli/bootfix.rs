@@ -266,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                             "partition_guid": o.hard_drive().and_then(|h| h.partition_guid()),
                             "mbr_signature": o.hard_drive().and_then(|h| h.mbr_signature()).map(|v| format!("0x{v:08x}")),
                             "file": o.file()}),
-                        Err(why) => serde_json::json!({"number": e.number, "error": why}),
+                        Err(why) => serde_json::json!({"number": e.number, "error": why.to_string()}),
                     })
                     .collect();
                 println!(
@@ -377,8 +377,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-/// `--mbr-signature`: hex with or without 0x, as sfdisk prints the label-id.
-fn parse_mbr_signature(s: &str) -> Result<u32, String> {
+/// `--mbr-signature`: hex with or without 0x, as sfdisk prints the label-id. clap
+/// names the option and the value given in front of the parse error.
+fn parse_mbr_signature(s: &str) -> Result<u32, std::num::ParseIntError> {
     let h = s.trim_start_matches("0x").trim_start_matches("0X");
-    u32::from_str_radix(h, 16).map_err(|e| format!("{s}: not a hex u32 ({e})"))
+    u32::from_str_radix(h, 16)
 }

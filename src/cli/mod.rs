@@ -9,6 +9,7 @@ mod images;
 pub mod inspect;
 mod progress;
 mod prune;
+mod repair_index;
 mod restore;
 mod share;
 mod target;
@@ -19,7 +20,6 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Exit codes, documented in the README.
-#[allow(dead_code)] // REFUSED is for the writing subcommands (restore, clone).
 pub mod exit {
     pub const OK: u8 = 0;
     /// The job failed (I/O, corrupt input, a tool that failed).
@@ -27,7 +27,6 @@ pub mod exit {
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
     /// The operation was refused for safety (no --yes, mounted target, boot disk...).
-    #[allow(dead_code)] // until the first destructive subcommand lands
     pub const REFUSED: u8 = 3;
 }
 
@@ -65,6 +64,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove chunks that no image uses.
     Prune(prune::Args),
+    /// Rebuild a lost or damaged index from the packs (verify says when).
+    RepairIndex(repair_index::Args),
     /// List directories and copy files out of an image without restoring it.
     Browse(browse::Args),
     /// Mount or unmount an SMB share or NFSv4 export (Windows share, NAS) for a repository.
@@ -118,6 +119,7 @@ pub fn main() -> ExitCode {
         Some(Command::Images(a)) => images::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        Some(Command::RepairIndex(a)) => repair_index::run(a),
         Some(Command::Browse(a)) => match browse::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),

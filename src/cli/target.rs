@@ -3,9 +3,30 @@
 //! disk-image file.
 
 use anyhow::Context;
-use ironclone::discover::{self, Disk, SysPaths};
+use ironclone::discover::{self, DiscoverError, Disk, SysPaths, TargetCheckError};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why the planned target disk is no longer the one to write, checked just before the
+/// first write.
+#[derive(Debug, Error)]
+pub enum Recheck {
+    #[error("{}: cannot list the disks again: {source}; nothing was written", path.display())]
+    Discover {
+        path: PathBuf,
+        #[source]
+        source: DiscoverError,
+    },
+    #[error("{} is now {now}, not the disk that was planned ({planned}); nothing was written", path.display())]
+    Replaced {
+        path: PathBuf,
+        now: String,
+        planned: String,
+    },
+    #[error("{} has gone away; nothing was written", path.display())]
+    Gone { path: PathBuf },
+}
 
 pub enum Target {
     Disk(Box<Disk>),
@@ -54,33 +75,33 @@ pub fn resolve(path: &Path) -> anyhow::Result<Target> {
 
 /// The safety rules for a restore target: not the boot medium, nothing mounted,
 /// not read-only, and not the disk holding the repository.
-pub fn check_allowed(t: &Target, repo: &Path) -> Result<(), String> {
+pub fn check_allowed(t: &Target, repo: &Path) -> Result<(), TargetCheckError> {
     let Target::Disk(d) = t else {
         return Ok(());
     };
     discover::check_restore_target(&SysPaths::default(), d, "the image repository", repo)
-        .map_err(|e| e.to_string())
 }
 
 /// Re-reads the disk's identity just before writing: kernel names move between
 /// boots and hotplugs (clonezilla#95), so a target is trusted by serial and size.
-pub fn recheck(t: &Target) -> Result<(), String> {
+pub fn recheck(t: &Target) -> Result<(), Recheck> {
     let Target::Disk(d) = t else {
         return Ok(());
     };
-    let disks = discover::list_disks(&SysPaths::default()).map_err(|e| e.to_string())?;
+    let disks = discover::list_disks(&SysPaths::default()).map_err(|source| Recheck::Discover {
+        path: d.path.clone(),
+        source,
+    })?;
     let now = disks.iter().find(|x| x.path == d.path);
     match now {
         Some(n) if n.identity().matches(&d.identity()) => Ok(()),
-        Some(n) => Err(format!(
-            "{} is now {}, not the disk that was planned ({}); nothing was written",
-            d.path.display(),
-            n.describe(),
-            d.describe()
-        )),
-        None => Err(format!(
-            "{} has gone away; nothing was written",
-            d.path.display()
-        )),
+        Some(n) => Err(Recheck::Replaced {
+            path: d.path.clone(),
+            now: n.describe(),
+            planned: d.describe(),
+        }),
+        None => Err(Recheck::Gone {
+            path: d.path.clone(),
+        }),
     }
 }

@@ -15,6 +15,7 @@ use crate::device::{BlockDevice, Window};
 use crate::plan::Role;
 use crate::probe::FsKind;
 use crate::table::{DiskLayout, PartType};
+use crate::units::ByteOffset;
 use serde::Serialize;
 use std::path::Path;
 
@@ -46,7 +47,7 @@ pub fn repair_boot(
     opts: &RepairOptions,
 ) -> Result<Vec<String>, ImagingError> {
     let mut lines = Vec::new();
-    let ts = u64::from(target.logical_sector_size());
+    let ss = target.logical_sector_size();
     let Some(layout) = written else {
         return Ok(lines);
     };
@@ -56,7 +57,17 @@ pub fn repair_boot(
         let Some(number) = p.meta.partition.as_ref().map(|q| q.number) else {
             continue;
         };
-        let start_lba = p.new_offset / ts;
+        // Hidden sectors count the target's logical blocks. A planned partition starts
+        // on a sector boundary; one that does not is a planner bug, never rounded away.
+        let start_lba = ByteOffset::new(p.new_offset)
+            .to_lba_exact(ss)
+            .ok_or_else(|| {
+                ImagingError::Other(format!(
+                    "partition {number}: start byte {} is not on a {ss}-byte sector boundary",
+                    p.new_offset
+                ))
+            })?
+            .get();
         let win = Window::new(target, p.new_offset, p.new_size)?;
         match p.kind {
             FsKind::Ntfs => {
@@ -176,8 +187,6 @@ pub fn repair_boot(
         lines.extend(repair_nvram::nvram_for_esp(
             layout,
             number,
-            p.new_offset / ts,
-            p.new_size / ts,
             &loader,
             target_path,
         )?);

@@ -15,16 +15,54 @@ use crate::device::{open_path, Access};
 use crate::discover::{self, SysPaths};
 use crate::table::{self, DiskLayout, TableKind};
 use nix::sys::stat;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
 
-/// Writes the NVRAM entry for the ESP `number` (at `start`, `sectors` long, in
-/// logical blocks) of the restored disk `layout` at `target_path`, when this machine
-/// runs on UEFI and the target is one of its disks.
+/// Why no entry can name the restored ESP; the entry is then not written (and the
+/// plan says so) rather than one that points at the wrong partition.
+#[derive(Debug, Error)]
+enum NoHardDrive {
+    #[error("partition {0} is not in the written table")]
+    NotInTable(u32),
+    #[error("partition {0} has no GPT partition GUID")]
+    NoGuid(u32),
+    // Firmware numbers logical partitions by walking the EBR chain its own way (EDK2
+    // and others differ), so an entry for one could name the wrong partition.
+    #[error("partition {0} is a logical MBR partition, which firmware does not number reliably")]
+    Logical(u32),
+    #[error("the MBR has no disk signature")]
+    NoSignature,
+    #[error("the disk has no partition table")]
+    NoTable,
+}
+
+/// Which other disk could not be read while collecting the partitions that exist;
+/// its partitions may well exist, so no entry is removed.
+#[derive(Debug, Error)]
+pub(super) enum OtherDisksUnknown {
+    #[error("{}: {source}", path.display())]
+    Stat {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Discover(#[from] discover::DiscoverError),
+    #[error(transparent)]
+    Open(#[from] crate::device::DeviceError),
+    #[error("{}: {source}", path.display())]
+    Table {
+        path: PathBuf,
+        #[source]
+        source: table::TableError,
+    },
+}
+
+/// Writes the NVRAM entry for the ESP `number` of the restored disk `layout` at
+/// `target_path`, when this machine runs on UEFI and the target is one of its disks.
 pub(super) fn nvram_for_esp(
     layout: &DiskLayout,
     number: u32,
-    start: u64,
-    sectors: u64,
     loader: &str,
     target_path: &Path,
 ) -> Result<Vec<String>, ImagingError> {
@@ -42,7 +80,7 @@ pub(super) fn nvram_for_esp(
             target_path.display()
         )]);
     }
-    let hd = match esp_hard_drive(layout, number, start, sectors) {
+    let hd = match esp_hard_drive(layout, number) {
         Ok(hd) => hd,
         Err(why) => return Ok(vec![format!("NVRAM: {why}; entry not written")]),
     };
@@ -50,33 +88,27 @@ pub(super) fn nvram_for_esp(
     repair_nvram(&vars, layout, hd, loader, &others)
 }
 
-/// The HD() node the firmware will see for partition `number` of the restored disk.
-fn esp_hard_drive(
-    layout: &DiskLayout,
-    number: u32,
-    start: u64,
-    sectors: u64,
-) -> Result<HardDrive, String> {
+/// The HD() node the firmware will see for partition `number` of the restored disk:
+/// its start and size in logical blocks as the written table has them (the table the
+/// firmware reads, rather than the plan's byte offsets divided again).
+fn esp_hard_drive(layout: &DiskLayout, number: u32) -> Result<HardDrive, NoHardDrive> {
     let part = layout
         .partitions
         .iter()
         .find(|q| q.number == number)
-        .ok_or_else(|| format!("partition {number} is not in the written table"))?;
+        .ok_or(NoHardDrive::NotInTable(number))?;
+    let (start, sectors) = (part.start_lba.get(), part.sectors());
     match layout.kind {
         TableKind::Gpt => part
             .uuid
             .map(|g| HardDrive::gpt(number, start, sectors, g))
-            .ok_or_else(|| format!("partition {number} has no GPT partition GUID")),
-        // Firmware numbers logical partitions by walking the EBR chain its own way
-        // (EDK2 and others differ), so an entry for one could name the wrong partition.
-        TableKind::Mbr if part.logical => Err(format!(
-            "partition {number} is a logical MBR partition, which firmware does not number reliably"
-        )),
+            .ok_or(NoHardDrive::NoGuid(number)),
+        TableKind::Mbr if part.logical => Err(NoHardDrive::Logical(number)),
         TableKind::Mbr => layout
             .disk_signature
             .map(|sig| HardDrive::mbr(number, start, sectors, sig))
-            .ok_or_else(|| "the MBR has no disk signature".to_string()),
-        TableKind::None => Err("the disk has no partition table".into()),
+            .ok_or(NoHardDrive::NoSignature),
+        TableKind::None => Err(NoHardDrive::NoTable),
     }
 }
 
@@ -90,20 +122,25 @@ fn is_block_device(path: &Path) -> bool {
 /// keep more entries), so that the cleanup removes only entries whose partition
 /// exists nowhere (a second disk's Windows or Linux entry must survive a restore onto
 /// the first). `Err` says which disk could not be read: its partitions may well exist.
-fn other_disks_ids(target_path: &Path) -> Result<Vec<PartitionId>, String> {
+fn other_disks_ids(target_path: &Path) -> Result<Vec<PartitionId>, OtherDisksUnknown> {
     use std::os::unix::fs::MetadataExt;
     let rdev = std::fs::metadata(target_path)
-        .map_err(|e| format!("{}: {e}", target_path.display()))?
+        .map_err(|source| OtherDisksUnknown::Stat {
+            path: target_path.to_path_buf(),
+            source,
+        })?
         .rdev();
-    let disks = discover::list_disks(&SysPaths::default()).map_err(|e| e.to_string())?;
+    let disks = discover::list_disks(&SysPaths::default())?;
     let mut out = Vec::new();
     for d in disks {
         if u64::from(d.major) == stat::major(rdev) && u64::from(d.minor) == stat::minor(rdev) {
             continue;
         }
-        let dev = open_path(&d.path, Access::ReadOnly)
-            .map_err(|e| format!("{}: {e}", d.path.display()))?;
-        let l = table::read_layout(&dev).map_err(|e| format!("{}: {e}", d.path.display()))?;
+        let dev = open_path(&d.path, Access::ReadOnly)?;
+        let l = table::read_layout(&dev).map_err(|source| OtherDisksUnknown::Table {
+            path: d.path.clone(),
+            source,
+        })?;
         out.extend(
             l.partitions
                 .iter()
@@ -148,7 +185,7 @@ pub(super) fn repair_nvram(
     layout: &DiskLayout,
     hd: HardDrive,
     loader: &str,
-    other_disks: &Result<Vec<PartitionId>, String>,
+    other_disks: &Result<Vec<PartitionId>, OtherDisksUnknown>,
 ) -> Result<Vec<String>, ImagingError> {
     let mut lines = Vec::new();
     let removed = match other_disks {
@@ -289,13 +326,21 @@ mod tests {
             &layout,
             HardDrive::gpt(1, 2048, 2048, guid(3)),
             "\\EFI\\BOOT\\BOOTX64.EFI",
-            &Err("/dev/sdb: I/O error".into()),
+            &Err(OtherDisksUnknown::Open(crate::device::DeviceError::Io {
+                device: "/dev/sdb".into(),
+                offset: 512,
+                len: 512,
+                source: std::io::Error::from_raw_os_error(5),
+            })),
         )
         .unwrap();
         assert_eq!(numbers(&vars), vec![0, 1, 2, 3, 4]);
         assert_eq!(vars.boot_order().unwrap(), vec![4, 0, 1, 2, 3]);
         assert!(
-            lines[0].contains("stale entries kept") && lines[0].contains("/dev/sdb: I/O error")
+            lines[0].contains("stale entries kept")
+                && lines[0].contains("/dev/sdb: I/O error at byte 512"),
+            "{}",
+            lines[0]
         );
         assert!(lines[1].contains("0 stale entries removed"));
     }
@@ -365,7 +410,7 @@ mod tests {
         );
         vars.set_boot_order(&[0, 1, 2, 3, 4, 5]).unwrap();
         let layout = mbr_layout(SIG);
-        let hd = esp_hard_drive(&layout, 1, 2048, 2048).unwrap();
+        let hd = esp_hard_drive(&layout, 1).unwrap();
         assert_eq!(hd, HardDrive::mbr(1, 2048, 2048, SIG));
         let others = Ok(vec![
             PartitionId::Mbr(0x2222_2222),
@@ -400,7 +445,7 @@ mod tests {
         let vars = EfiVars::new(dir.path());
         seed_hd(&vars, 0, "original", HardDrive::mbr(1, 63, 2048, SIG));
         let layout = mbr_layout(SIG);
-        let hd = esp_hard_drive(&layout, 1, 2048, 2048).unwrap();
+        let hd = esp_hard_drive(&layout, 1).unwrap();
         let lines = repair_nvram(
             &vars,
             &layout,
@@ -416,16 +461,23 @@ mod tests {
     #[test]
     fn esp_hard_drive_refuses_what_firmware_cannot_match() {
         let layout = mbr_layout(SIG);
-        assert!(esp_hard_drive(&layout, 5, 4096, 2048)
-            .unwrap_err()
-            .contains("logical"));
-        assert!(esp_hard_drive(&layout, 7, 4096, 2048).is_err());
+        assert!(matches!(
+            esp_hard_drive(&layout, 5),
+            Err(NoHardDrive::Logical(5))
+        ));
+        assert!(matches!(
+            esp_hard_drive(&layout, 7),
+            Err(NoHardDrive::NotInTable(7))
+        ));
         let mut nosig = mbr_layout(SIG);
         nosig.disk_signature = None;
-        assert!(esp_hard_drive(&nosig, 1, 2048, 2048).is_err());
+        assert!(matches!(
+            esp_hard_drive(&nosig, 1),
+            Err(NoHardDrive::NoSignature)
+        ));
         let gpt = layout_with(&[guid(3)]);
         assert_eq!(
-            esp_hard_drive(&gpt, 1, 2048, 2048).unwrap(),
+            esp_hard_drive(&gpt, 1).unwrap(),
             HardDrive::gpt(1, 2048, 2048, guid(3))
         );
         // An MBR entry never matches a GPT disk's partitions.

@@ -61,7 +61,7 @@ impl ChunkCompressor {
             params.push((BLOCK_SPLITTER_LEVEL, CHEAP_SPLITTER));
         }
         Ok(ChunkCompressor {
-            main: Cctx::new(&params).map_err(RepoError::Compression)?,
+            main: Cctx::new(&params)?,
         })
     }
 
@@ -82,9 +82,7 @@ impl ChunkCompressor {
         let mut out = pools
             .stored
             .take(zstd::zstd_safe::compress_bound(data.len()));
-        self.main
-            .compress_into(&data, &mut out)
-            .map_err(RepoError::Compression)?;
+        self.main.compress_into(&data, &mut out)?;
         if out.len() >= data.len() {
             pools.stored.give(out);
             return Ok(raw(data));

@@ -100,7 +100,7 @@ pub enum RepoError {
         job: String,
     },
     #[error("zstd: {0}")]
-    Compression(String),
+    Compression(#[from] super::zstd_ctx::ZstdError),
     #[error("backup pipeline: {0}")]
     Pipeline(String),
 }

@@ -80,7 +80,9 @@ id_type!(
     ChunkId
 );
 id_type!(
-    /// blake3 of a pack file's full contents.
+    /// blake3 of a pack's headers (version 2: the pack header and every record
+    /// header, which carry each chunk's id and CRC); version 1 packs, still read,
+    /// are named by the blake3 of the whole file (pack.rs).
     PackId
 );
 

@@ -188,8 +188,8 @@ impl ImageDevice {
                 )),
             ));
         }
-        let data =
-            pack::decode_chunk(rec, &stored).map_err(|e| self.fail(c.offset, clen, what(e)))?;
+        let data = pack::decode_chunk(rec, &stored)
+            .map_err(|e| self.fail(c.offset, clen, what(e.to_string())))?;
         let data = Arc::new(data);
         self.decoded.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut cache) = self.cache.lock() {

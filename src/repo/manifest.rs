@@ -81,6 +81,16 @@ pub struct Manifest {
     pub root: String,
 }
 
+/// A manifest chunk reference that does not fit its area (or the chunk size).
+#[derive(Debug, thiserror::Error)]
+#[error("area {area}: chunk at {offset} (+{len}) outside the area ({area_len} bytes)")]
+pub struct ChunkOutside {
+    pub area: String,
+    pub offset: u64,
+    pub len: u32,
+    pub area_len: u64,
+}
+
 impl Manifest {
     pub fn compute_root(&self) -> String {
         let mut m = self.clone();
@@ -115,20 +125,22 @@ impl Manifest {
         if m.name != image {
             return Err(bad(format!("names image {:?}", m.name)));
         }
-        m.check_chunks().map_err(bad)?;
+        m.check_chunks().map_err(|e| bad(e.to_string()))?;
         Ok(m)
     }
 
     /// Chunks must lie inside their areas; a restore trusts these offsets.
-    fn check_chunks(&self) -> std::result::Result<(), String> {
+    fn check_chunks(&self) -> std::result::Result<(), ChunkOutside> {
         for a in &self.areas {
             for c in &a.chunks {
                 let end = c.offset.checked_add(u64::from(c.len));
                 if end.map_or(true, |e| e > a.len) || c.len > self.chunk_size {
-                    return Err(format!(
-                        "area {}: chunk at {} (+{}) outside the area ({} bytes)",
-                        a.name, c.offset, c.len, a.len
-                    ));
+                    return Err(ChunkOutside {
+                        area: a.name.clone(),
+                        offset: c.offset,
+                        len: c.len,
+                        area_len: a.len,
+                    });
                 }
             }
         }

@@ -32,11 +32,13 @@ pub use id::{ChunkId, PackId};
 pub use image_device::ImageDevice;
 pub use index::{Index, Location};
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
+pub use pack::ChunkDecodeError;
 pub use pack::{Compression, RecordInfo};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
 pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
 pub use verify::{verify, Damage, VerifyReport};
+pub use zstd_ctx::ZstdError;
 
 use error::Result;
 use serde::{Deserialize, Serialize};

@@ -270,13 +270,30 @@ pub fn read_record_into(
     Ok(())
 }
 
+/// Why a record's stored bytes do not give back its chunk. The callers add the pack,
+/// byte and image.
+#[derive(Debug, thiserror::Error)]
+pub enum ChunkDecodeError {
+    #[error("raw length {0} over the chunk limit")]
+    OverLimit(u32),
+    #[error("length {got} instead of {want}")]
+    Length { got: usize, want: u32 },
+    #[error("zstd: {0}")]
+    Zstd(#[source] std::io::Error),
+    #[error("blake3 hash mismatch")]
+    HashMismatch,
+}
+
 /// Turns stored bytes back into the chunk and checks its hash.
-pub fn decode_chunk(info: &RecordInfo, data: &[u8]) -> std::result::Result<Vec<u8>, String> {
+pub fn decode_chunk(
+    info: &RecordInfo,
+    data: &[u8],
+) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
     if info.raw_len > super::config::MAX_CHUNK_SIZE {
-        return Err(format!("raw length {} over the chunk limit", info.raw_len));
+        return Err(ChunkDecodeError::OverLimit(info.raw_len));
     }
     let mut raw = vec![0u8; info.raw_len as usize];
-    let mut d = zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?;
+    let mut d = zstd::bulk::Decompressor::new().map_err(ChunkDecodeError::Zstd)?;
     decode_chunk_to(&mut d, info, data, &mut raw)?;
     Ok(raw)
 }
@@ -288,26 +305,28 @@ pub fn decode_chunk_to(
     info: &RecordInfo,
     data: &[u8],
     out: &mut [u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ChunkDecodeError> {
+    let length = |got: usize| ChunkDecodeError::Length {
+        got,
+        want: info.raw_len,
+    };
     if out.len() != info.raw_len as usize {
-        return Err(format!("length {} instead of {}", out.len(), info.raw_len));
+        return Err(length(out.len()));
     }
     match info.compression {
         Compression::None if data.len() == out.len() => out.copy_from_slice(data),
-        Compression::None => {
-            return Err(format!("length {} instead of {}", data.len(), info.raw_len))
-        }
+        Compression::None => return Err(length(data.len())),
         Compression::Zstd => {
             let n = d
                 .decompress_to_buffer(data, out)
-                .map_err(|e| format!("zstd: {e}"))?;
+                .map_err(ChunkDecodeError::Zstd)?;
             if n != out.len() {
-                return Err(format!("length {n} instead of {}", info.raw_len));
+                return Err(length(n));
             }
         }
     }
     if ChunkId::of(out) != info.id {
-        return Err("blake3 hash mismatch".into());
+        return Err(ChunkDecodeError::HashMismatch);
     }
     Ok(())
 }
@@ -403,7 +422,10 @@ pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<Pa
             if crc32fast::hash(stored) != info.crc32 {
                 return (info, Some("CRC mismatch".to_string()));
             }
-            (info, decode_chunk(&info, stored).err())
+            (
+                info,
+                decode_chunk(&info, stored).err().map(|e| e.to_string()),
+            )
         })
         .collect();
     for (info, err) in checked {

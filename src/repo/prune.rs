@@ -89,10 +89,10 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         let f = std::fs::File::open(&path).map_err(RepoError::io(&path))?;
         for r in &live {
             let data = pack::read_record(&f, &path, r, repo.config().chunk_size.saturating_mul(2))?;
-            pack::decode_chunk(r, &data).map_err(|what| RepoError::CorruptPack {
+            pack::decode_chunk(r, &data).map_err(|e| RepoError::CorruptPack {
                 path: path.clone(),
                 offset: r.offset,
-                what,
+                what: e.to_string(),
             })?;
             let w = match writer.as_mut() {
                 Some(w) => w,

@@ -252,7 +252,9 @@ fn precheck(
             let checked = pack::read_record_into(f, path, r, max_stored, buf)
                 .map_err(|e| e.to_string())
                 .and_then(|()| match opts.deep_precheck {
-                    true => pack::decode_chunk(r, buf).map(drop),
+                    true => pack::decode_chunk(r, buf)
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
                     false => Ok(()),
                 });
             progress.report(ProgressEvent::Advance {

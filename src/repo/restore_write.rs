@@ -11,6 +11,7 @@ use super::id::{ChunkId, PackId};
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::{bad, Packs, RestoreReport};
+use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -103,7 +104,7 @@ pub(super) fn write_areas(
             s.spawn(move || {
                 let mut d = match zstd::bulk::Decompressor::new() {
                     Ok(d) => d,
-                    Err(e) => return fail(RepoError::Compression(e.to_string())),
+                    Err(e) => return fail(ZstdError::NoDecompressor(e).into()),
                 };
                 for (item, data) in rx {
                     if abort.load(Ordering::Relaxed) {
@@ -126,7 +127,7 @@ pub(super) fn write_areas(
                             let r = pack::decode_chunk_to(&mut d, &info, &stored, raw.bytes_mut());
                             pools.stored.give(stored);
                             if let Err(e) = r {
-                                return fail(bad(m, item.area, &item.chunk, &e));
+                                return fail(bad(m, item.area, &item.chunk, &e.to_string()));
                             }
                             Ready::Bytes(raw)
                         }

@@ -104,8 +104,10 @@ pub fn verify(
         }
     }
     let idx = repo.load_index()?;
+    // The packs are self-describing, so every index problem has the same cure.
+    let repair = format!("ironclone repair-index {}", repo.path().display());
     for p in &idx.problems {
-        rep.problems.push(format!("index: {p}"));
+        rep.problems.push(format!("index: {p} (run `{repair}`)"));
     }
     let needed: HashSet<ChunkId> = manifests.iter().flat_map(|m| m.chunk_ids()).collect();
     let all_packs = list_packs(&repo.packs_dir())?;
@@ -161,7 +163,7 @@ pub fn verify(
                 }
                 if !idx.packs.contains_key(pid) {
                     rep.problems.push(format!(
-                        "{}: pack has no index file (run repair-index or prune)",
+                        "{}: pack has no index file (run `{repair}`)",
                         path.display()
                     ));
                 }

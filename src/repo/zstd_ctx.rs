@@ -5,7 +5,25 @@
 
 use std::ffi::CStr;
 use std::ptr::NonNull;
+use thiserror::Error;
 use zstd_sys::ZSTD_cParameter;
+
+/// What zstd refused; `name` is zstd's own error name (`ZSTD_getErrorName`).
+#[derive(Debug, Error)]
+pub enum ZstdError {
+    #[error("cannot allocate a compression context")]
+    NoContext,
+    #[error("cannot create a decompression context: {0}")]
+    NoDecompressor(#[source] std::io::Error),
+    #[error("parameter {param}={value}: {name}")]
+    Parameter {
+        param: i32,
+        value: i32,
+        name: &'static str,
+    },
+    #[error("compressing {len} bytes: {name}")]
+    Compress { len: usize, name: &'static str },
+}
 
 /// zstd's number for `ZSTD_c_blockSplitterLevel`: 0 lets zstd choose, 1 turns the
 /// splitter off, 2 is its cheapest splitter (block borders only), up to 6.
@@ -18,39 +36,44 @@ pub struct Cctx(NonNull<zstd_sys::ZSTD_CCtx>);
 // to one thread at a time, so moving it to a worker thread is sound.
 unsafe impl Send for Cctx {}
 
-fn check(code: usize) -> Result<usize, String> {
-    // SAFETY: both functions take any size_t; the name is a static C string.
-    unsafe {
+/// zstd's result code as a size, or zstd's name for the error it encodes.
+fn check(code: usize) -> Result<usize, &'static str> {
+    // SAFETY: both functions take any size_t; the name is a static C string, so the
+    // `'static` borrow is sound.
+    let name: &'static CStr = unsafe {
         if zstd_sys::ZSTD_isError(code) == 0 {
             return Ok(code);
         }
-        Err(CStr::from_ptr(zstd_sys::ZSTD_getErrorName(code))
-            .to_string_lossy()
-            .into_owned())
-    }
+        CStr::from_ptr(zstd_sys::ZSTD_getErrorName(code))
+    };
+    Err(name.to_str().unwrap_or("unnamed zstd error"))
 }
 
 impl Cctx {
     /// A context with `params` set, in order; the first one zstd refuses is the error.
-    pub fn new(params: &[(ZSTD_cParameter, i32)]) -> Result<Self, String> {
+    pub fn new(params: &[(ZSTD_cParameter, i32)]) -> Result<Self, ZstdError> {
         // SAFETY: plain constructor; null means out of memory.
         let raw = unsafe { zstd_sys::ZSTD_createCCtx() };
-        let mut c = Cctx(NonNull::new(raw).ok_or("zstd: cannot allocate a context")?);
+        let mut c = Cctx(NonNull::new(raw).ok_or(ZstdError::NoContext)?);
         for &(param, value) in params {
-            c.set(param, value)
-                .map_err(|e| format!("zstd parameter {}={value}: {e}", param as i32))?;
+            c.set(param, value).map_err(|name| ZstdError::Parameter {
+                param: param as i32,
+                value,
+                name,
+            })?;
         }
         Ok(c)
     }
 
-    fn set(&mut self, param: ZSTD_cParameter, value: i32) -> Result<(), String> {
+    /// Sets one parameter; the error is zstd's name for why it refused.
+    fn set(&mut self, param: ZSTD_cParameter, value: i32) -> Result<(), &'static str> {
         // SAFETY: the context is live and ours; zstd validates param and value.
         check(unsafe { zstd_sys::ZSTD_CCtx_setParameter(self.0.as_ptr(), param, value) }).map(drop)
     }
 
     /// Compresses `src` as one frame into `dst`, replacing its contents. `dst` needs
     /// the capacity of `compress_bound(src.len())` to be sure to succeed.
-    pub fn compress_into(&mut self, src: &[u8], dst: &mut Vec<u8>) -> Result<(), String> {
+    pub fn compress_into(&mut self, src: &[u8], dst: &mut Vec<u8>) -> Result<(), ZstdError> {
         dst.clear();
         // SAFETY: zstd writes at most `dst.capacity()` bytes into dst's buffer and
         // returns how many (or an error code), so the first `n` bytes are initialised.
@@ -61,7 +84,11 @@ impl Cctx {
                 dst.capacity(),
                 src.as_ptr().cast(),
                 src.len(),
-            ))?;
+            ))
+            .map_err(|name| ZstdError::Compress {
+                len: src.len(),
+                name,
+            })?;
             dst.set_len(n.min(dst.capacity()));
         }
         Ok(())
@@ -100,8 +127,24 @@ mod tests {
         assert_eq!(zstd::bulk::decompress(&out, 1000).unwrap(), &data[..1000]);
 
         let e = Cctx::new(&[(BLOCK_SPLITTER_LEVEL, 99)]).err().unwrap();
-        assert!(e.contains("1017=99"), "{e}");
+        assert!(
+            matches!(
+                e,
+                ZstdError::Parameter {
+                    param: 1017,
+                    value: 99,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("1017=99"), "{e}");
         let mut small = Vec::with_capacity(10);
-        assert!(c.compress_into(&data, &mut small).is_err());
+        let e = c.compress_into(&data, &mut small).unwrap_err();
+        // zstd's own name for dstSize_tooSmall comes through the static string.
+        assert!(
+            matches!(e, ZstdError::Compress { len: 200_000, name } if name.contains("too small")),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use super::model::{
     PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
     VerifyRequest,
 };
-use super::services::{JobHandle, JobOutcome, Services};
+use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::progress::{Progress, ProgressEvent};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +39,8 @@ pub struct FakeServices {
     pub step_delay: Duration,
     /// When set, listing partitions fails with this message (error-screen tests).
     pub fail_listing: Mutex<Option<String>>,
+    /// When set, the next backup fails at once with this error (result-screen tests).
+    pub fail_backup: Mutex<Option<ServiceError>>,
 }
 
 pub fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
@@ -65,6 +67,7 @@ impl FakeServices {
             recorded: Mutex::new(Vec::new()),
             step_delay,
             fail_listing: Mutex::new(None),
+            fail_backup: Mutex::new(None),
         }
     }
 
@@ -124,7 +127,7 @@ impl FakeServices {
                 while done < bytes {
                     if cancel.load(Ordering::SeqCst) {
                         progress.report(ProgressEvent::JobEnd { ok: false });
-                        return Err("Cancelled. Nothing partial was kept.".into());
+                        return Err(ServiceError::Cancelled("Nothing partial was kept.".into()));
                     }
                     let n = step.min(bytes - done);
                     progress.report(ProgressEvent::Advance { bytes: n });
@@ -148,7 +151,7 @@ impl FakeServices {
         rows: Vec<(u32, &str, &str, u64, u64)>,
         target_size: u64,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         // A small stand-in for the real planner: system partitions keep their size, data
         // partitions scale, an explicit `max` takes what the others leave.
         let usable = target_size.saturating_sub(2 * MIB);
@@ -163,7 +166,7 @@ impl FakeServices {
                 "The old layout does not fit: it needs {} and the disk has {}. Use the proportional layout.",
                 crate::units::human_bytes(old_total + 2 * MIB),
                 crate::units::human_bytes(target_size)
-            ));
+            ).into());
         }
         let has_max = options.sizes.iter().any(|(_, s)| *s == SizeChoice::Max);
         let sizes: Vec<Option<u64>> = rows
@@ -197,7 +200,8 @@ impl FakeServices {
                     crate::units::human_bytes(new_size),
                     crate::units::human_bytes(*used),
                     crate::units::human_bytes(*used + *used / 20 - new_size)
-                ));
+                )
+                .into());
             }
             let action = match new_size.cmp(size) {
                 std::cmp::Ordering::Equal => PlanAction::Copy,
@@ -222,7 +226,8 @@ impl FakeServices {
             return Err(format!(
                 "The chosen sizes need {} more than the disk has.",
                 crate::units::human_bytes(new_start - usable - MIB)
-            ));
+            )
+            .into());
         }
         Ok(PlanView {
             table: "GPT".into(),
@@ -359,18 +364,18 @@ pub fn demo_images() -> Vec<ImageView> {
 }
 
 impl Services for FakeServices {
-    fn list_disks(&self) -> Result<Vec<DiskView>, String> {
+    fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         Ok(self.disks.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 
-    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String> {
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, ServiceError> {
         if let Some(e) = self
             .fail_listing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
         {
-            return Err(e);
+            return Err(e.into());
         }
         Ok(vec![
             RepoCandidate {
@@ -396,7 +401,7 @@ impl Services for FakeServices {
         ])
     }
 
-    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String> {
+    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError> {
         match target {
             RepoTarget::Partition(dev) if dev == "/dev/sdd1" => {
                 Ok(PathBuf::from("/run/ironclone/sdd1/ironclone"))
@@ -410,7 +415,8 @@ impl Services for FakeServices {
             RepoTarget::Path(p) if p.to_string_lossy().starts_with("//nas") => Err(format!(
                 "Could not mount {}: permission denied (wrong user name or password).",
                 p.display()
-            )),
+            )
+            .into()),
             RepoTarget::Share { location, .. } => {
                 let login = target.login();
                 match (login.user.as_deref(), login.password) {
@@ -419,18 +425,19 @@ impl Services for FakeServices {
                     }
                     _ => Err(format!(
                         "Could not mount {location}: permission denied (wrong user name or password)."
-                    )),
+                    ).into()),
                 }
             }
             RepoTarget::Path(p) if p.is_absolute() => Ok(p.clone()),
             RepoTarget::Path(p) => Err(format!(
                 "\"{}\" is not an absolute path (it must start with /).",
                 p.display()
-            )),
+            )
+            .into()),
         }
     }
 
-    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String> {
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
         if repo.starts_with("/run/ironclone/sdd1") || repo == Path::new(DEMO_SHARE_REPO) {
             Ok(self.images.clone())
         } else {
@@ -444,7 +451,7 @@ impl Services for FakeServices {
         image: &str,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         if image.starts_with("nas-home") {
             self.layout(
                 vec![(1, "ext4", "home", 931 * GIB, 401 * GIB)],
@@ -461,7 +468,7 @@ impl Services for FakeServices {
         source: &DiskView,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         let rows = source
             .partitions
             .iter()
@@ -481,6 +488,14 @@ impl Services for FakeServices {
 
     fn start_backup(&self, req: BackupRequest, progress: Arc<dyn Progress>) -> JobHandle {
         self.record(Recorded::Backup(req.clone()));
+        if let Some(e) = self
+            .fail_backup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            return JobHandle::failed(e);
+        }
         let Some(disk) = self.disk(&req.source_dev) else {
             return JobHandle::failed(format!("{} is gone.", req.source_dev));
         };
@@ -574,7 +589,7 @@ impl Services for FakeServices {
         "2026-11-23".into()
     }
 
-    fn power_off(&self) -> Result<(), String> {
+    fn power_off(&self) -> Result<(), ServiceError> {
         self.record(Recorded::PowerOff);
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod demo;
+pub mod error;
 pub mod model;
 pub mod real;
 pub mod screens;
@@ -18,7 +19,7 @@ pub mod widgets;
 mod tests;
 
 pub use app::{Action, App, Msg};
-pub use services::{JobHandle, Services};
+pub use services::{JobHandle, ServiceError, Services};
 
 use crossterm::event;
 use crossterm::execute;

@@ -18,8 +18,11 @@ thread_local! {
     pub static IN_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// How a job ended: its report, or an error in plain words (what failed, where).
-pub type JobOutcome = Result<JobReport, String>;
+pub use super::error::ServiceError;
+
+/// How a job ended: its report, or what failed and where, typed so the result screen
+/// still knows a media error from a refused request.
+pub type JobOutcome = Result<JobReport, ServiceError>;
 
 /// A job running in the background. Progress goes through the `Progress` given to
 /// `start_*`; the outcome arrives once on `done`.
@@ -49,10 +52,7 @@ impl JobHandle {
                         .map(|s| s.to_string())
                         .or_else(|| payload.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "unknown".into());
-                    Err(format!(
-                        "ironclone hit an internal error ({what}) and stopped the job. \
-                         Please report this."
-                    ))
+                    Err(ServiceError::Internal(what))
                 });
             // The receiver may be gone when the TUI quit; nothing to tell then.
             let _ = tx.send(outcome);
@@ -61,9 +61,9 @@ impl JobHandle {
     }
 
     /// A job that failed before it started (bad request, refused target).
-    pub fn failed(message: String) -> JobHandle {
+    pub fn failed(error: impl Into<ServiceError>) -> JobHandle {
         let (tx, done) = bounded(1);
-        let _ = tx.send(Err(message));
+        let _ = tx.send(Err(error.into()));
         JobHandle {
             cancel: Arc::new(AtomicBool::new(false)),
             done,
@@ -75,9 +75,9 @@ impl JobHandle {
     }
 }
 
-/// Everything the TUI needs from the machine. Errors are plain sentences for the user
-/// (what failed and where, e.g. "Could not mount /dev/sdd1: wrong fs type"); the TUI
-/// adds what to do next.
+/// Everything the TUI needs from the machine. Errors read as sentences for the user
+/// (what failed and where, e.g. "Could not mount /dev/sdd1: wrong fs type") and keep
+/// the device or repository error underneath; the TUI adds what to do next.
 ///
 /// The contract for the `start_*` jobs, which the screens rely on:
 /// - return at once; do the work on another thread (`JobHandle::spawn`);
@@ -85,31 +85,31 @@ impl JobHandle {
 ///   `PhaseEnd`, `ReadError` for each unreadable range and `Warning` for what the user
 ///   must know (damaged files), then `JobEnd`;
 /// - poll the cancel flag between chunks; a cancelled backup removes its partial image
-///   and ends with `Err("Cancelled...")`;
+///   and ends with `Err(ServiceError::Cancelled(..))`;
 /// - a restore or clone re-checks the target's serial and size against the request just
 ///   before the first write and refuses when they differ (names like sdb move), and
 ///   refuses a mounted target, the boot medium or the disk holding the repository.
 pub trait Services: Send + Sync {
-    fn list_disks(&self) -> Result<Vec<DiskView>, String>;
+    fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError>;
     /// Partitions that could hold a repository (label, filesystem, free space).
-    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String>;
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, ServiceError>;
     /// Mounts a partition (or checks a path) and returns the repository directory.
-    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String>;
-    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String>;
+    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError>;
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError>;
     fn plan_restore(
         &self,
         repo: &Path,
         image: &str,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String>;
+    ) -> Result<PlanView, ServiceError>;
     /// Same planner for a disk-to-disk clone (the source disk's layout as the "image").
     fn plan_clone(
         &self,
         source: &DiskView,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String>;
+    ) -> Result<PlanView, ServiceError>;
     fn start_backup(&self, req: BackupRequest, progress: Arc<dyn Progress>) -> JobHandle;
     fn start_restore(&self, req: RestoreRequest, progress: Arc<dyn Progress>) -> JobHandle;
     fn start_verify(&self, req: VerifyRequest, progress: Arc<dyn Progress>) -> JobHandle;
@@ -118,5 +118,5 @@ pub trait Services: Send + Sync {
     fn hostname(&self) -> Option<String>;
     /// Today's date as YYYY-MM-DD (a method so tests get a fixed date).
     fn today(&self) -> String;
-    fn power_off(&self) -> Result<(), String>;
+    fn power_off(&self) -> Result<(), ServiceError>;
 }

@@ -74,21 +74,46 @@ impl UsedMap {
     }
 }
 
+/// Why a filesystem is imaged whole. The text is kept in the image (`raw_reason`).
+#[derive(Debug, thiserror::Error)]
+enum Unmapped {
+    #[error(transparent)]
+    Ext(Box<ExtError>),
+    #[error(transparent)]
+    Ntfs(#[from] NtfsError),
+    #[error(transparent)]
+    Fat(#[from] FatError),
+    #[error(transparent)]
+    Swap(#[from] SwapError),
+    #[error("no filesystem recognised")]
+    Unknown,
+    #[error("{0} is encrypted: its used blocks cannot be known without the key")]
+    Encrypted(crate::probe::FsKind),
+    #[error("{0} has no used-block map yet")]
+    NoMap(crate::probe::FsKind),
+}
+
+/// Maps the used blocks of a filesystem of `kind` on `dev`, or says why it cannot.
+fn try_map_filesystem(
+    dev: &dyn crate::device::BlockDevice,
+    kind: crate::probe::FsKind,
+) -> Result<UsedMap, Unmapped> {
+    use crate::probe::FsKind;
+    Ok(match kind {
+        k if k.is_ext() => map_ext(dev).map_err(|e| Unmapped::Ext(Box::new(e)))?,
+        FsKind::Ntfs => map_ntfs(dev)?,
+        k if k.is_fat() => map_fat(dev)?,
+        FsKind::Swap => map_swap(dev)?,
+        FsKind::Unknown => return Err(Unmapped::Unknown),
+        FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
+        other => return Err(Unmapped::NoMap(other)),
+    })
+}
+
 /// Maps the used blocks of a filesystem of `kind` on `dev`. Never fails: a filesystem
 /// that is not understood, or whose metadata fails validation, is imaged whole, and
 /// the reason is kept so the person sees why the image is larger than expected.
 pub fn map_filesystem(dev: &dyn crate::device::BlockDevice, kind: crate::probe::FsKind) -> UsedMap {
-    use crate::probe::FsKind;
-    let result: Result<UsedMap, String> = match kind {
-        k if k.is_ext() => map_ext(dev).map_err(|e| e.to_string()),
-        FsKind::Ntfs => map_ntfs(dev).map_err(|e| e.to_string()),
-        k if k.is_fat() => map_fat(dev).map_err(|e| e.to_string()),
-        FsKind::Swap => map_swap(dev).map_err(|e| e.to_string()),
-        FsKind::Unknown => Err("no filesystem recognised".into()),
-        FsKind::Luks | FsKind::Bitlocker => Err(format!(
-            "{kind} is encrypted: its used blocks cannot be known without the key"
-        )),
-        other => Err(format!("{other} has no used-block map yet")),
-    };
-    result.unwrap_or_else(|reason| UsedMap::raw(dev.size(), dev.logical_sector_size(), reason))
+    try_map_filesystem(dev, kind)
+        .unwrap_or_else(|why| UsedMap::raw(dev.size(), dev.logical_sector_size(), why.to_string()))
 }

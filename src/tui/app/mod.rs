@@ -4,11 +4,11 @@
 //! screen from a state built by the same key sequences a user would type.
 
 use super::model::{
-    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, PlanView, RepoCandidate,
-    RepoTarget, RestoreOptions, RestoreRequest, SizeChoice, VerifyRequest,
+    BackupRequest, CloneRequest, DiskView, ImageView, PlanView, RepoCandidate, RepoTarget,
+    RestoreOptions, RestoreRequest, SizeChoice, VerifyRequest,
 };
 use super::screens;
-use super::services::{JobHandle, JobOutcome, Services};
+use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -40,7 +40,7 @@ pub enum Msg {
     /// the server, which must not freeze the screen.
     RepoOpened {
         target: RepoTarget,
-        result: Result<PathBuf, String>,
+        result: Result<PathBuf, ServiceError>,
     },
 }
 
@@ -179,9 +179,9 @@ pub struct App {
     pub disks_error: Option<String>,
     pub choices: Choices,
     pub job: JobView,
-    pub report: Option<Result<JobReport, String>>,
+    pub report: Option<JobOutcome>,
     /// The verify report that followed a backup.
-    pub verify_report: Option<Result<JobReport, String>>,
+    pub verify_report: Option<JobOutcome>,
     /// Ctrl-C was pressed during a job: ask before cancelling.
     pub cancel_ask: bool,
     handle: Option<JobHandle>,
@@ -272,7 +272,7 @@ impl App {
                 self.disks = d;
                 self.disks_error = None;
             }
-            Err(e) => self.disks_error = Some(e),
+            Err(e) => self.disks_error = Some(e.to_string()),
         }
         let n = self.disks.len();
         if let Some(Screen::Disks { sel, .. }) = self.stack.last_mut() {

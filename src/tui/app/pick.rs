@@ -250,11 +250,15 @@ impl App {
     }
 
     /// The rest of choosing a repository, once it is open (or failed to open).
-    pub(super) fn repo_opened(&mut self, target: RepoTarget, result: Result<PathBuf, String>) {
+    pub(super) fn repo_opened(
+        &mut self,
+        target: RepoTarget,
+        result: Result<PathBuf, ServiceError>,
+    ) {
         let repo = match result {
             Ok(r) => r,
             Err(e) => {
-                self.ask_share_login(&target, e);
+                self.ask_share_login(&target, e.to_string());
                 return;
             }
         };

@@ -66,7 +66,8 @@ impl App {
             ),
             _ => Err("Nothing to restore was chosen.".into()),
         };
-        self.choices.plan = Some(plan);
+        // Kept as text: the plan screen shows it, and `Choices` is cloned.
+        self.choices.plan = Some(plan.map_err(|e| e.to_string()));
     }
 
     pub(super) fn on_plan(&mut self, k: &KeyEvent) {

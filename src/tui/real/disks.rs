@@ -4,19 +4,21 @@
 use super::*;
 
 impl RealServices {
-    pub(super) fn disks(&self) -> Result<Vec<Disk>, String> {
-        let all = discover::list_disks(&self.paths).map_err(|e| e.to_string())?;
+    pub(super) fn disks(&self) -> Result<Vec<Disk>, ServiceError> {
+        let all = discover::list_disks(&self.paths)?;
         Ok(match &self.only {
             Some(only) => all.into_iter().filter(|d| only.contains(&d.path)).collect(),
             None => all,
         })
     }
 
-    pub(super) fn disk(&self, dev: &str) -> Result<Disk, String> {
+    pub(super) fn disk(&self, dev: &str) -> Result<Disk, ServiceError> {
         self.disks()?
             .into_iter()
             .find(|d| d.path == Path::new(dev))
-            .ok_or_else(|| format!("{dev} is not connected any more (or is not a whole disk)."))
+            .ok_or_else(|| {
+                format!("{dev} is not connected any more (or is not a whole disk).").into()
+            })
     }
 
     /// The cached scan of `d`, starting one in the background when there is none.
@@ -100,7 +102,7 @@ impl RealServices {
         &self,
         part: &discover::Partition,
         kind: FsKind,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, ServiceError> {
         let dir = self.mount_root.join(&part.name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("Could not create {}: {e}", dir.display()))?;
@@ -127,7 +129,7 @@ impl RealServices {
             .map_err(|e| format!("Could not run the mount tool for {dev}: {e}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!("Could not mount {dev}: {}", err.trim()));
+            return Err(format!("Could not mount {dev}: {}", err.trim()).into());
         }
         self.mounts
             .0
@@ -144,22 +146,23 @@ impl RealServices {
         target: &Disk,
         what: &str,
         keep: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServiceError> {
         if let Some(only) = &self.only {
             if !only.contains(&target.path) {
                 return Err(format!(
                     "{} is not among the disks this session may use.",
                     target.path.display()
-                ));
+                )
+                .into());
             }
         }
-        discover::check_restore_target(&self.paths, target, what, keep).map_err(|e| e.to_string())
+        discover::check_restore_target(&self.paths, target, what, keep).map_err(ServiceError::from)
     }
 
     /// The identity check just before the first write: kernel names move between
     /// boots and hotplugs, so the disk must still have the serial and size the user
     /// confirmed.
-    pub(super) fn recheck(&self, dev: &str, serial: &str, size: u64) -> Result<Disk, String> {
+    pub(super) fn recheck(&self, dev: &str, serial: &str, size: u64) -> Result<Disk, ServiceError> {
         let now = self.disk(dev)?;
         let now_serial = now.serial.clone().unwrap_or_default();
         if now_serial.trim() != serial.trim() || now.size_bytes != size {
@@ -167,7 +170,7 @@ impl RealServices {
                 "{dev} is now {}, not the disk you confirmed (serial \"{serial}\", {}). Nothing was written.",
                 now.describe(),
                 human_bytes(size)
-            ));
+            ).into());
         }
         Ok(now)
     }
@@ -179,11 +182,11 @@ impl RealServices {
         target_size: u64,
         target_sector: u32,
         options: &RestoreOptions,
-    ) -> Result<DiskRestorePlan, String> {
-        let r = Repository::open(repo).map_err(|e| e.to_string())?;
-        let m = r.load_manifest(image).map_err(|e| e.to_string())?;
+    ) -> Result<DiskRestorePlan, ServiceError> {
+        let r = Repository::open(repo)?;
+        let m = r.load_manifest(image)?;
         plan_restore(&m, target_size, target_sector, &plan_options(options))
-            .map_err(|e| e.to_string())
+            .map_err(ServiceError::from)
     }
 }
 

@@ -68,12 +68,12 @@ impl BlockDevice for Cancellable<'_> {
 pub(super) fn finish(
     progress: &dyn Progress,
     cancel: &AtomicBool,
-    r: Result<JobReport, String>,
+    r: Result<JobReport, ServiceError>,
     what: &str,
 ) -> JobOutcome {
     progress.report(ProgressEvent::JobEnd { ok: r.is_ok() });
     match r {
-        Err(_) if cancel.load(Ordering::SeqCst) => Err(format!("Cancelled. {what}")),
+        Err(_) if cancel.load(Ordering::SeqCst) => Err(ServiceError::Cancelled(what.into())),
         other => other,
     }
 }
@@ -83,20 +83,20 @@ pub(super) fn run_backup(
     req: &BackupRequest,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<JobReport, String> {
+) -> Result<JobReport, ServiceError> {
     let disk = source_disk(me, &req.source_dev, &req.source_serial)?;
-    let disks = discover::list_disks(&me.paths).map_err(|e| e.to_string())?;
+    let disks = discover::list_disks(&me.paths)?;
     if let Ok(Some(h)) = disk_holding_path(&me.paths, &disks, &req.repo) {
         if h.path == disk.path {
             return Err(format!(
                 "The repository {} is on the disk being backed up ({}); store the image on another disk.",
                 req.repo.display(),
                 disk.describe()
-            ));
+            ).into());
         }
     }
     let dev = open_path(&disk.path, Access::ReadOnly)
-        .map_err(|e| format!("Could not open the source: {e}"))?;
+        .map_err(ServiceError::device("Could not open the source"))?;
     let source = SourceInfo {
         path: disk.path.display().to_string(),
         model: disk.model.clone(),
@@ -105,12 +105,14 @@ pub(super) fn run_backup(
         sector_size: dev.logical_sector_size(),
     };
     let planned = plan_backup(&dev, source)
-        .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+        .map_err(ServiceError::imaging("Could not read the source's layout"))?;
     for w in &planned.warnings {
         progress.report(ProgressEvent::Warning { message: w.clone() });
     }
-    let repo = Repository::open_or_init(&req.repo)
-        .map_err(|e| format!("Could not open the repository {}: {e}", req.repo.display()))?;
+    let repo = Repository::open_or_init(&req.repo).map_err(ServiceError::repo(format!(
+        "Could not open the repository {}",
+        req.repo.display()
+    )))?;
     let guarded = Cancellable {
         inner: &dev,
         cancel,
@@ -122,8 +124,7 @@ pub(super) fn run_backup(
         &planned.plan,
         &BackupOptions::new(&req.name),
         progress,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let s = &m.stats;
     Ok(JobReport {
         summary: vec![
@@ -152,12 +153,13 @@ pub(super) fn run_restore(
     req: &RestoreRequest,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<JobReport, String> {
+) -> Result<JobReport, ServiceError> {
     let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
     me.check_target(&target, "the image repository", &req.repo)?;
-    let repo = Repository::open(&req.repo).map_err(|e| e.to_string())?;
-    let dev = open_path(&target.path, Access::ReadWrite)
-        .map_err(|e| format!("Could not open the target for writing: {e}"))?;
+    let repo = Repository::open(&req.repo)?;
+    let dev = open_path(&target.path, Access::ReadWrite).map_err(ServiceError::device(
+        "Could not open the target for writing",
+    ))?;
     let plan = me.plan(
         &req.repo,
         &req.image,
@@ -186,8 +188,7 @@ pub(super) fn run_restore(
             target_is_zeroed: false,
         },
         progress,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(JobReport {
         summary: vec![
             format!(
@@ -207,7 +208,7 @@ pub(super) fn run_verify(
     req: &VerifyRequest,
     progress: Arc<dyn Progress>,
     cancel: &AtomicBool,
-) -> Result<JobReport, String> {
+) -> Result<JobReport, ServiceError> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (path, image) = (req.repo.clone(), req.image.clone());
     // The verifier has no cancel hook; it only reads, so a cancelled one is left to
@@ -215,7 +216,7 @@ pub(super) fn run_verify(
     std::thread::spawn(move || {
         let r = Repository::open(&path)
             .and_then(|r| repo::verify(&r, Some(&image), &*progress))
-            .map_err(|e| e.to_string());
+            .map_err(ServiceError::from);
         let _ = tx.send(r);
     });
     let rep = loop {
@@ -243,7 +244,7 @@ pub(super) fn run_verify(
                 d.what
             )
         }));
-        return Err(format!("The image is damaged: {}", lines.join("; ")));
+        return Err(format!("The image is damaged: {}", lines.join("; ")).into());
     }
     Ok(JobReport {
         summary: vec![format!(
@@ -278,7 +279,7 @@ pub(super) fn run_clone(
     req: &CloneRequest,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> Result<JobReport, String> {
+) -> Result<JobReport, ServiceError> {
     let src = source_disk(me, &req.source_dev, &req.source_serial)?;
     let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
     if target.path == src.path {
@@ -293,9 +294,9 @@ pub(super) fn run_clone(
     })?;
     me.check_target(&target, "the clone's scratch folder", &root)?;
     let dev = open_path(&src.path, Access::ReadOnly)
-        .map_err(|e| format!("Could not open the source: {e}"))?;
+        .map_err(ServiceError::device("Could not open the source"))?;
     let planned = plan_backup(&dev, source_info(&src, &dev))
-        .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+        .map_err(ServiceError::imaging("Could not read the source's layout"))?;
     let need = planned.plan.total_bytes();
     let free = nix::sys::statvfs::statvfs(&root)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
@@ -307,14 +308,14 @@ pub(super) fn run_clone(
             root.display(),
             human_bytes(free),
             human_bytes(need)
-        ));
+        ).into());
     }
     for w in &planned.warnings {
         progress.report(ProgressEvent::Warning { message: w.clone() });
     }
     let tmp = TempRepo(root.join(format!("clone-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&tmp.0);
-    let repo = Repository::open_or_init(&tmp.0).map_err(|e| e.to_string())?;
+    let repo = Repository::open_or_init(&tmp.0)?;
     let m = repo::backup(
         &repo,
         &Cancellable {
@@ -324,17 +325,16 @@ pub(super) fn run_clone(
         &planned.plan,
         &BackupOptions::new("clone"),
         progress,
-    )
-    .map_err(|e| e.to_string())?;
-    let out = open_path(&target.path, Access::ReadWrite)
-        .map_err(|e| format!("Could not open the target for writing: {e}"))?;
+    )?;
+    let out = open_path(&target.path, Access::ReadWrite).map_err(ServiceError::device(
+        "Could not open the target for writing",
+    ))?;
     let plan = plan_restore(
         &m,
         out.size(),
         out.logical_sector_size(),
         &plan_options(&req.options),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
     let rep = restore_disk(
         &repo,
@@ -354,8 +354,7 @@ pub(super) fn run_clone(
             target_is_zeroed: false,
         },
         progress,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(JobReport {
         summary: vec![
             format!(
@@ -383,13 +382,18 @@ pub(super) fn source_info(d: &Disk, dev: &dyn BlockDevice) -> SourceInfo {
 }
 
 /// The chosen source, still the disk the user picked (names move on hotplug).
-pub(super) fn source_disk(me: &RealServices, dev: &str, serial: &str) -> Result<Disk, String> {
+pub(super) fn source_disk(
+    me: &RealServices,
+    dev: &str,
+    serial: &str,
+) -> Result<Disk, ServiceError> {
     let disk = me.disk(dev)?;
     if disk.serial.clone().unwrap_or_default().trim() != serial.trim() {
         return Err(format!(
             "{dev} is now {}, not the disk you chose. Nothing was read.",
             disk.describe()
-        ));
+        )
+        .into());
     }
     Ok(disk)
 }

@@ -9,7 +9,7 @@ use super::model::{
     PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
     VerifyRequest,
 };
-use super::services::{JobHandle, JobOutcome, Services};
+use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::device::{open_path, Access, BlockDevice, DeviceError, Window};
 use crate::discover::{self, disk_holding_path, Disk, SysPaths, Transport};
 use crate::imaging::{
@@ -117,11 +117,11 @@ impl RealServices {
 }
 
 impl Services for RealServices {
-    fn list_disks(&self) -> Result<Vec<DiskView>, String> {
+    fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         Ok(self.disks()?.iter().map(|d| self.view(d)).collect())
     }
 
-    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, String> {
+    fn list_repo_candidates(&self) -> Result<Vec<RepoCandidate>, ServiceError> {
         let mut out = Vec::new();
         for d in self.disks()? {
             let scan = self.scan_of(&d);
@@ -158,7 +158,7 @@ impl Services for RealServices {
         Ok(out)
     }
 
-    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, String> {
+    fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError> {
         match target {
             RepoTarget::Path(p) if crate::share::is_share_location(&p.to_string_lossy()) => {
                 share::open_share(&p.to_string_lossy(), REPO_SUBDIR, &Default::default())
@@ -171,7 +171,8 @@ impl Services for RealServices {
                     return Err(format!(
                         "\"{}\" is not an absolute path (it must start with /).",
                         p.display()
-                    ));
+                    )
+                    .into());
                 }
                 if p.join("config").exists() || p.is_dir() {
                     return Ok(p.clone());
@@ -181,7 +182,8 @@ impl Services for RealServices {
                     _ => Err(format!(
                         "{} does not exist, and neither does the folder it would be made in.",
                         p.display()
-                    )),
+                    )
+                    .into()),
                 }
             }
             RepoTarget::Partition(dev) => {
@@ -212,12 +214,12 @@ impl Services for RealServices {
         }
     }
 
-    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, String> {
+    fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
         if !repo.join("config").exists() {
             return Ok(Vec::new());
         }
-        let r = Repository::open(repo).map_err(|e| e.to_string())?;
-        let list = r.list_images().map_err(|e| e.to_string())?;
+        let r = Repository::open(repo)?;
+        let list = r.list_images()?;
         Ok(list
             .into_iter()
             .filter_map(Result::ok)
@@ -254,7 +256,7 @@ impl Services for RealServices {
         image: &str,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         let sector = self
             .disk(&target.dev)
             .map(|d| d.logical_sector_size)
@@ -268,12 +270,12 @@ impl Services for RealServices {
         source: &DiskView,
         target: &DiskView,
         options: &RestoreOptions,
-    ) -> Result<PlanView, String> {
+    ) -> Result<PlanView, ServiceError> {
         let src = self.disk(&source.dev)?;
         let dev = open_path(&src.path, Access::ReadOnly)
-            .map_err(|e| format!("Could not open the source: {e}"))?;
+            .map_err(ServiceError::device("Could not open the source"))?;
         let planned = plan_backup(&dev, source_info(&src, &dev))
-            .map_err(|e| format!("Could not read the source's layout: {e}"))?;
+            .map_err(ServiceError::imaging("Could not read the source's layout"))?;
         let sector = self
             .disk(&target.dev)
             .map(|d| d.logical_sector_size)
@@ -283,8 +285,7 @@ impl Services for RealServices {
             target.size,
             sector,
             &plan_options(options),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(plan_view(&p))
     }
 
@@ -338,7 +339,7 @@ impl Services for RealServices {
             .to_string()
     }
 
-    fn power_off(&self) -> Result<(), String> {
+    fn power_off(&self) -> Result<(), ServiceError> {
         if std::process::id() != 1 && !Path::new("/run/ironclone/boot-device").exists() {
             return Err(
                 "ironclone is not running as the live system here, so it does not power the \
@@ -353,7 +354,7 @@ impl Services for RealServices {
         if st.success() {
             Ok(())
         } else {
-            Err(format!("poweroff -f failed ({st})."))
+            Err(format!("poweroff -f failed ({st}).").into())
         }
     }
 }
@@ -379,7 +380,7 @@ impl RealServices {
         run: F,
     ) -> JobHandle
     where
-        F: FnOnce(&RealServices, &dyn Progress, &AtomicBool) -> Result<JobReport, String>
+        F: FnOnce(&RealServices, &dyn Progress, &AtomicBool) -> Result<JobReport, ServiceError>
             + Send
             + 'static,
     {

@@ -5,6 +5,7 @@
 //! prints itself).
 
 use crate::share::{self, NfsExport, NfsOptions, SmbCredentials, SmbOptions, SmbShare};
+use crate::tui::services::ServiceError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,11 +15,15 @@ const NET_WAIT: Duration = Duration::from_secs(20);
 /// Mounts the share with `login` (a guest login when it names no user) unless it is
 /// mounted already, and returns the directory to use as the repository: the folder
 /// typed, or the share's `subdir` (like a partition).
-pub fn open_share(text: &str, subdir: &str, login: &SmbCredentials) -> Result<PathBuf, String> {
+pub fn open_share(
+    text: &str,
+    subdir: &str,
+    login: &SmbCredentials,
+) -> Result<PathBuf, ServiceError> {
     if NfsExport::looks_like(text) {
         return open_nfs(text, subdir);
     }
-    let s = SmbShare::parse(text).map_err(|e| e.to_string())?;
+    let s = SmbShare::parse(text)?;
     let mp = share::default_mountpoint(&s);
     let mp = if s.subdir.is_empty() {
         mp
@@ -31,8 +36,10 @@ pub fn open_share(text: &str, subdir: &str, login: &SmbCredentials) -> Result<Pa
             credentials: login.clone(),
             ..SmbOptions::default()
         };
-        share::mount_smb(&s, &mp, &opts, NET_WAIT)
-            .map_err(|e| format!("Could not mount {}: {e}.", s.source()))?;
+        share::mount_smb(&s, &mp, &opts, NET_WAIT).map_err(|source| ServiceError::Mount {
+            location: s.source(),
+            source,
+        })?;
     }
     if !s.subdir.is_empty() || (mp.join("config").exists() && !mp.join(subdir).exists()) {
         Ok(mp)
@@ -43,8 +50,8 @@ pub fn open_share(text: &str, subdir: &str, login: &SmbCredentials) -> Result<Pa
 
 /// An NFSv4 export is used like a share root: `<export>/ironclone` unless it already is a
 /// repository.
-fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, String> {
-    let x = NfsExport::parse(text).map_err(|e| e.to_string())?;
+fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, ServiceError> {
+    let x = NfsExport::parse(text)?;
     let clean: String = format!("{}{}", x.host, x.path)
         .chars()
         .map(|c| {
@@ -57,8 +64,12 @@ fn open_nfs(text: &str, subdir: &str) -> Result<PathBuf, String> {
         .collect();
     let mp = PathBuf::from(format!("/run/ironclone/shares/nfs-{clean}"));
     if !share::is_mounted_at(&mp) {
-        share::mount_nfs(&x, &mp, &NfsOptions::default(), NET_WAIT)
-            .map_err(|e| format!("Could not mount {}: {e}.", x.source()))?;
+        share::mount_nfs(&x, &mp, &NfsOptions::default(), NET_WAIT).map_err(|source| {
+            ServiceError::Mount {
+                location: x.source(),
+                source,
+            }
+        })?;
     }
     if mp.join("config").exists() && !mp.join(subdir).exists() {
         Ok(mp)
@@ -74,6 +85,6 @@ mod tests {
     #[test]
     fn bad_location_is_a_sentence() {
         let e = open_share("//nas", "ironclone", &SmbCredentials::default()).unwrap_err();
-        assert!(e.contains("share name is missing"), "{e}");
+        assert!(e.to_string().contains("share name is missing"), "{e}");
     }
 }

@@ -46,8 +46,12 @@ fn a_cancelled_backup_leaves_no_image_and_a_later_one_works() {
         repo.image_names().expect("names").is_empty(),
         "no image kept"
     );
-    let outcome = finish(&NoProgress, &cancel, Err(err.to_string()), "x");
-    assert!(outcome.expect_err("cancelled").starts_with("Cancelled."));
+    let outcome = finish(&NoProgress, &cancel, Err(err.into()), "x");
+    let e = outcome.expect_err("cancelled");
+    assert!(
+        e.is_cancelled() && e.to_string().starts_with("Cancelled."),
+        "{e}"
+    );
 
     cancel.store(false, Ordering::SeqCst);
     let m = repo::backup(

@@ -58,14 +58,16 @@ pub fn draw(app: &App, f: &mut Frame) {
         Some(Err(e)) => {
             lines.extend(crate::tui::widgets::wrapped(
                 "  ",
-                e,
+                &e.to_string(),
                 crate::tui::widgets::bold(),
             ));
             lines.push(Line::raw(""));
             lines.push(Line::raw(if app.job.cancelling {
                 "  Nothing half-done was kept. You can start again from the start screen."
-            } else {
+            } else if e.is_media_error() {
                 "  Check the cables and the disk, then try again. A failed backup leaves no half image."
+            } else {
+                "  Fix what is named above, then try again. A failed backup leaves no half image."
             }));
         }
         None => {}

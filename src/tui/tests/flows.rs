@@ -44,7 +44,7 @@ fn ctrl_c_during_job_asks_then_cancels() {
     app.press(KeyCode::Char('y'));
     app.settle(SETTLE);
     assert_eq!(app.screen(), &Screen::Done);
-    assert!(matches!(&app.report, Some(Err(e)) if e.contains("Cancelled")));
+    assert!(matches!(&app.report, Some(Err(e)) if e.is_cancelled()));
     let text = render(&app);
     assert!(text.contains("Cancelled"), "{text}");
 }
@@ -252,7 +252,7 @@ fn cancelling_the_verify_after_a_backup_keeps_the_image() {
         matches!(app.report, Some(Ok(_))),
         "the backup itself succeeded"
     );
-    assert!(matches!(&app.verify_report, Some(Err(e)) if e.contains("Cancelled")));
+    assert!(matches!(&app.verify_report, Some(Err(e)) if e.is_cancelled()));
     let text = render(&app);
     assert!(text.contains("Backup done, not verified"), "{text}");
     assert!(text.contains("not verified"), "{text}");
@@ -378,7 +378,7 @@ fn a_panicking_job_ends_with_an_error_not_a_hang() {
     let h = crate::tui::services::JobHandle::spawn(|_| panic!("boom in the job"));
     let out = h.done.recv_timeout(SETTLE).expect("an outcome arrives");
     assert!(
-        matches!(&out, Err(e) if e.contains("boom in the job") && e.contains("internal error"))
+        matches!(&out, Err(e) if e.to_string().contains("boom in the job") && e.to_string().contains("internal error"))
     );
 }
 
@@ -513,4 +513,44 @@ fn a_disk_with_one_partition_says_one_partition() {
         screen.contains(" 1 partition, used blocks only."),
         "{screen}"
     );
+}
+
+/// The error a job ends with stays typed up to the result screen: a read error on the
+/// source disk is known there as a media error (cables and disk), with its device and
+/// byte, and a refused request does not send the user to check cables.
+#[test]
+fn a_media_error_on_the_source_is_recognised_on_the_result_screen() {
+    use crate::device::DeviceError;
+    use crate::repo::RepoError;
+    use crate::tui::services::ServiceError;
+    let (mut app, fake) = super::app();
+    *fake.fail_backup.lock().expect("lock") =
+        Some(ServiceError::from(RepoError::Device(DeviceError::Io {
+            device: "/dev/sda".into(),
+            offset: 73_400_320,
+            len: 4096,
+            source: std::io::Error::from_raw_os_error(5),
+        })));
+    to_backup_summary(&mut app);
+    run_to_done(&mut app);
+    assert!(matches!(&app.report, Some(Err(e)) if e.is_media_error()));
+    let text = render(&app);
+    assert!(text.contains("The job did not finish"), "{text}");
+    assert!(
+        text.contains("/dev/sda: I/O error at byte 73400320"),
+        "{text}"
+    );
+    assert!(text.contains("Check the cables and the disk"), "{text}");
+
+    let (mut app, fake) = super::app();
+    *fake.fail_backup.lock().expect("lock") = Some(ServiceError::from(
+        "The repository /run/ironclone/sdd1/ironclone is on the disk being backed up.",
+    ));
+    to_backup_summary(&mut app);
+    run_to_done(&mut app);
+    assert!(matches!(&app.report, Some(Err(e)) if !e.is_media_error()));
+    let text = render(&app);
+    assert!(text.contains("is on the disk being backed up"), "{text}");
+    assert!(!text.contains("Check the cables"), "{text}");
+    assert!(text.contains("Fix what is named above"), "{text}");
 }
