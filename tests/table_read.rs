@@ -134,6 +134,7 @@ fn corrupted_primary_falls_back_to_backup_with_warning() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sector_4096_loop_device() {
     let d = tempdir();
     let img = sparse(d.path(), "4k.img", 64 * MIB);
@@ -264,6 +265,7 @@ fn whole_disk_filesystems_are_not_tables() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn mbr_logicals_on_4096_loop_device() {
     let d = tempdir();
     let img = sparse(d.path(), "mbr4k.img", 64 * MIB);
