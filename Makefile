@@ -35,12 +35,14 @@ lint: setup
 fmt:
 	$(CARGO) fmt --all
 
-## test-fast: unit and integration tests (loop devices, real mkfs tools; needs root)
+## test-fast: unit and integration tests (loop devices, real mkfs tools; needs root).
+## Tests that need root are #[ignore = "needs root"], so a plain `cargo test` passes
+## without it; --include-ignored runs them here.
 test-fast: setup
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO) test --locked -- --test-threads=2 --include-ignored
 
-## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 20)
-FUZZ_SECONDS ?= 20
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 15: about 2.5 min in all)
+FUZZ_SECONDS ?= 15
 fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 

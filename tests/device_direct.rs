@@ -58,6 +58,7 @@ fn aligned_bulk_writes_go_direct_on_a_disk_file_system() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn file_systems_without_o_direct_fall_back_to_cached_writes() {
     // ramfs refuses O_DIRECT when the file is opened, so both the aligned and the
     // unaligned bulk write must go through the page cache, with the same bytes.
@@ -224,6 +225,7 @@ fn direct_reads_on_tmpfs_equal_cached_reads() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn direct_reads_fall_back_to_cached_reads_where_o_direct_is_refused() {
     let fs = Ramfs::mount();
     check_direct_reads(fs.path(), Some(false));
@@ -278,6 +280,7 @@ fn check_loop_bypass(sector: u32) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn direct_reads_of_a_block_device_bypass_its_page_cache() {
     check_loop_bypass(512);
     check_loop_bypass(4096);

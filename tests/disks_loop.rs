@@ -157,6 +157,7 @@ fn check_partitions(disk: &Value, lp: &Loop, expected: usize) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn disks_json_on_real_loop_devices() {
     let dir = tempfile::tempdir().unwrap();
 

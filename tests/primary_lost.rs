@@ -383,11 +383,13 @@ fn check(fs: Fs, c: &Case, part: &Path, log: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ext4_primary_superblock_unreadable() {
     roundtrip(Fs::Ext4, Damage::Unreadable);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ext4_primary_superblock_zeroed() {
     roundtrip(Fs::Ext4, Damage::Zeroed);
 }
@@ -437,6 +439,7 @@ fn fs_name(fs: Fs) -> &'static str {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn ext4_lost_primary_restored_shrunk_and_grown() {
     resized(Fs::Ext4, &[(130 * MIB, "shrunk"), (300 * MIB, "grown")]);
 }
@@ -445,6 +448,7 @@ fn ext4_lost_primary_restored_shrunk_and_grown() {
 /// alternate boot sector... BAD") whether or not its primary was lost (the staged
 /// shrink leaves no backup boot sector in the partition's last sector).
 #[test]
+#[ignore = "needs root"]
 fn ntfs_lost_boot_sector_restored_grown() {
     resized(Fs::Ntfs, &[(100 * MIB, "grown")]);
 }

@@ -282,6 +282,7 @@ fn btrfs_and_xfs() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn lvm2_pv_on_loop() {
     let d = tempfile::tempdir().unwrap();
     let p = image(d.path(), "pv.img", 8);

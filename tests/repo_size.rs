@@ -159,8 +159,10 @@ fn a_small_ext4_image_keeps_every_byte_zstd_saves() {
     // peer's stream keeps (docs/BENCH.md, "Small partitions"); hence the 1%.
     let peer = dir.path().join("peer.zst");
     let log = dir.path().join("partclone.log");
+    // -L: partclone's own log, by default /var/log/partclone.log, which needs root.
     let sh = format!(
-        "set -o pipefail; partclone.ext4 -c -s '{is}' -o - 2>'{}' | zstd -3 -T0 -q > '{}'",
+        "set -o pipefail; partclone.ext4 -c -s '{is}' -L '{}' -o - 2>'{}' | zstd -3 -T0 -q > '{}'",
+        dir.path().join("partclone-own.log").display(),
         log.display(),
         peer.display()
     );

@@ -31,6 +31,7 @@ fn attach(file: &std::path::Path) -> Loop {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn blkroset_blocks_writes_and_is_restored() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("disk.img");

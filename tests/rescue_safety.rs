@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 #[test]
+#[ignore = "needs root"]
 fn cli_backup_sets_block_source_read_only_and_never_writes_it() {
     let f = fixture();
     let lo = attach(&f.disk, false);
@@ -50,6 +51,7 @@ fn cli_backup_sets_block_source_read_only_and_never_writes_it() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn restore_onto_disk_with_mounted_partition_is_refused_and_writes_nothing() {
     let f = fixture();
     // An image to restore: the fixture itself, backed up without faults.
@@ -97,6 +99,7 @@ fn restore_onto_disk_with_mounted_partition_is_refused_and_writes_nothing() {
 /// name after a hotplug). The re-check just before writing refuses, and nothing is
 /// written. `script` gives the restore the terminal it asks for confirmation on.
 #[test]
+#[ignore = "needs root"]
 fn restore_refuses_a_target_whose_identity_changed_before_writing() {
     use std::io::{BufRead, Write};
     let f = fixture();

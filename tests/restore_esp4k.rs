@@ -268,6 +268,7 @@ fn le32(b: &[u8], at: usize) -> u32 {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn small_esp_onto_4kn_is_recreated_as_fat32_with_its_files() {
     // 64 MiB: mkfs.fat's default makes it FAT16, as small ESPs often are.
     let s = source(64, &[], &esp_content);

@@ -248,11 +248,13 @@ fn fallback_or_not(gpt: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn gpt_esp_fallback_written_or_left_untouched() {
     fallback_or_not(true);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn mbr_esp_fallback_written_or_left_untouched() {
     fallback_or_not(false);
 }

@@ -41,16 +41,19 @@ fn grow_and_shrink(gpt: bool) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn gpt_ext4_ntfs_grow_and_shrink() {
     grow_and_shrink(true);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn mbr_logical_ext4_ntfs_grow_and_shrink() {
     grow_and_shrink(false);
 }
 
 #[test]
+#[ignore = "needs root"]
 fn new_ids_keep_layout_and_size_request() {
     let s = source(true);
     // --layout keep onto a larger disk: same starts and sizes; --new-ids: fresh table ids.
@@ -126,6 +129,7 @@ fn dry_run_and_too_small_write_nothing() {
 /// (GPT first usable LBA must clear the 4-sector entry array), ext4 follows; NTFS,
 /// whose boot sector fixes its sector size, is refused before anything is written.
 #[test]
+#[ignore = "needs root"]
 fn sector_size_512_to_4096() {
     require_tool("losetup");
     let td = common::tempdir();

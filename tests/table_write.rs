@@ -237,6 +237,7 @@ fn mbr_with_logicals_round_trip() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn sector_4096_round_trip_on_loop() {
     let d = tempdir();
     let src = sparse(d.path(), "src4k.img", 64 * MIB);
@@ -306,6 +307,7 @@ fn fdisk_mbr(p: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn inspect_cli_4096_and_sector_size_flag() {
     let d = tempdir();
     let img = sparse(d.path(), "4k.img", 32 * MIB);

@@ -103,6 +103,7 @@ fn gpt_one_partition(file: &Path, size_mib: u64) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     for t in [
         "tmux",

@@ -134,12 +134,14 @@ fn check_counts(img: &Path, map: &UsedMap) {
 }
 
 /// partclone's own count ("Space in use: ... = N Blocks", "Block size: B Byte"), as an
-/// independent second opinion from a different implementation.
+/// independent second opinion from a different implementation. Its log goes next to the
+/// image: the default, /var/log/partclone.log, needs root.
 fn partclone_used_bytes(img: &Path) -> u64 {
     let out = Command::new("partclone.extfs")
         .args(["-c", "-s"])
         .arg(img)
-        .args(["-O", "/dev/null"])
+        .args(["-O", "/dev/null", "-L"])
+        .arg(img.with_extension("partclone.log"))
         .output()
         .expect("partclone.extfs missing (make setup installs partclone)");
     let text =

@@ -62,14 +62,17 @@ fn hive_err(what: impl std::fmt::Display) -> BootfixError {
 }
 
 /// Opens the hive. nt-hive 0.3 asserts (panics) while reporting a bad signature at
-/// offset 0 (`offset_of_field` wants a field past the start), and a BCD comes from an
-/// image that may be damaged, so the signature is checked here first and any other
-/// assertion is caught and turned into an error: a bad BCD must not abort a restore.
+/// offset 0 (`offset_of_field` wants a field past the start), and on cell references
+/// that name no cell (hive_check.rs), and a BCD comes from an image that may be damaged,
+/// so the signature and every reference are checked here first and any other assertion
+/// is caught and turned into an error: a bad BCD must not abort a restore.
 fn open_hive(bytes: &[u8]) -> Result<Hive<&[u8]>, BootfixError> {
     if bytes.get(..4) != Some(b"regf".as_slice()) {
         return Err(hive_err("not a registry hive (no \"regf\" signature)"));
     }
-    Hive::new(bytes).map_err(|e| hive_err(format!("not a usable hive: {e}")))
+    let hive = Hive::new(bytes).map_err(|e| hive_err(format!("not a usable hive: {e}")))?;
+    super::hive_check::check(bytes).map_err(|why| hive_err(format!("damaged hive: {why}")))?;
+    Ok(hive)
 }
 
 fn guarded<T>(f: impl FnOnce() -> Result<T, BootfixError>) -> Result<T, BootfixError> {
@@ -106,11 +109,7 @@ fn refs_in(hive: &[u8], signature: u32) -> Result<Vec<BcdDeviceRef>, BootfixErro
             let Some(value) = element.value("Element") else {
                 continue;
             };
-            let data = value
-                .map_err(hive_err)?
-                .data()
-                .and_then(|d| d.into_vec())
-                .map_err(hive_err)?;
+            let data = value_data(value.map_err(hive_err)?)?;
             for (at, offset) in partition_descriptors(&data, signature) {
                 refs.push(BcdDeviceRef {
                     object: object_name.clone(),
@@ -200,17 +199,35 @@ fn element_in(hive: &[u8], object: &str, element: &str) -> Result<Vec<u8>, Bootf
         .subpath(&path)
         .ok_or_else(|| hive_err(format!("no key {path}")))?
         .map_err(hive_err)?;
-    key.value("Element")
-        .ok_or_else(|| hive_err(format!("{path}: no Element value")))?
-        .map_err(hive_err)?
-        .data()
-        .and_then(|d| d.into_vec())
-        .map_err(hive_err)
+    value_data(
+        key.value("Element")
+            .ok_or_else(|| hive_err(format!("{path}: no Element value")))?
+            .map_err(hive_err)?,
+    )
+}
+
+/// A value's bytes. An empty value is not asked for its data: nt-hive would follow its
+/// data offset, which an empty value need not set (hive_check.rs skips it too).
+fn value_data(value: nt_hive::KeyValue<&[u8]>) -> Result<Vec<u8>, BootfixError> {
+    if value.data_size() == 0 {
+        return Ok(Vec::new());
+    }
+    value.data().and_then(|d| d.into_vec()).map_err(hive_err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hive fuzzing found (a root key whose subkey list points into free space),
+    /// read without `guarded`: nt-hive must never be reached with it, so no panic, even
+    /// with overflow checks on. The hive itself is built in hive_check.rs's tests.
+    #[test]
+    fn a_damaged_hive_is_an_error_before_nt_hive_reads_it() {
+        let hive = crate::bootfix::hive_check::tests::hive_with_subkey_list_at(0x200);
+        let err = refs_in(&hive, 1).unwrap_err().to_string();
+        assert!(err.contains("damaged hive"), "{err}");
+    }
 
     /// The descriptor of a Windows 8.1 osloader's device on an MBR disk, as bcdedit
     /// shows `partition=C:` (offset 0x15f00000, signature 0xb3eba8f1).

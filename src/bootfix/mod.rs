@@ -14,6 +14,7 @@ mod error;
 pub mod esp_fallback;
 pub mod fat_geometry;
 pub mod grub_bios;
+mod hive_check;
 pub mod ntfs_geometry;
 
 pub use error::BootfixError;

@@ -54,11 +54,16 @@ pub fn write(
 
 pub fn read(path: &Path) -> Result<IndexFile> {
     let bytes = fsutil::read_bounded(path, MAX_INDEX_FILE)?;
+    parse(path, &bytes)
+}
+
+/// Decodes and checks the index file `path` whose contents are `bytes`.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<IndexFile> {
     let bad = |what: String| RepoError::CorruptIndex {
         path: path.to_path_buf(),
         what,
     };
-    let f: IndexFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let f: IndexFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if f.version != 1 {
         return Err(bad(format!("index version {}", f.version)));
     }

@@ -30,10 +30,11 @@ pub use config::{RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSI
 pub use error::RepoError;
 pub use id::{ChunkId, PackId};
 pub use image_device::ImageDevice;
-pub use index::{Index, Location};
+pub use index::{parse as parse_index_file, Index, IndexFile, Location};
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
 pub use pack::ChunkDecodeError;
-pub use pack::{Compression, RecordInfo};
+// The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
+pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
 pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};

@@ -344,6 +344,12 @@ pub struct PackScan {
 /// Reads a whole pack and checks every record. `expected` is the id from its name.
 pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<PackScan> {
     let data = fsutil::read_bounded(path, super::config::MAX_PACK_SIZE + (1 << 20))?;
+    Ok(scan_bytes(path, &data, expected, max_chunk))
+}
+
+/// `scan` of a pack already in memory (`path` only names it in errors): the decoding
+/// apart from the file, so it can be fuzzed without a file per input.
+pub fn scan_bytes(path: &Path, data: &[u8], expected: Option<&PackId>, max_chunk: u32) -> PackScan {
     let mut out = PackScan {
         good: vec![],
         bad: vec![],
@@ -356,7 +362,7 @@ pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<Pa
     match (header, version) {
         (Some(h), Some(v)) if h.starts_with(PACK_MAGIC) && (1..=PACK_VERSION).contains(&v) => {
             if v == PACK_VERSION_WHOLE_FILE_ID {
-                out.name_matches = expected.map_or(true, |e| PackId::of(&data) == *e);
+                out.name_matches = expected.map_or(true, |e| PackId::of(data) == *e);
             } else {
                 id.update(h);
             }
@@ -368,12 +374,12 @@ pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<Pa
                 None,
                 format!("pack version {v}, not one this ironclone reads (1 to {PACK_VERSION})"),
             ));
-            return Ok(out);
+            return out;
         }
         _ => {
             out.name_matches = expected.is_none();
             out.bad.push((0, None, "bad pack header magic".into()));
-            return Ok(out);
+            return out;
         }
     }
     let by_headers = version != Some(PACK_VERSION_WHOLE_FILE_ID);
@@ -434,7 +440,7 @@ pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<Pa
             Some(e) => out.bad.push((info.offset, Some(info.id), e)),
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

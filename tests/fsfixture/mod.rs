@@ -84,10 +84,20 @@ pub fn read_range(path: &Path, offset: u64, len: usize) -> Vec<u8> {
 }
 
 /// partclone's "Space in use" in bytes: `N Blocks` × `Block size`.
+/// Its log goes next to the image: the default, /var/log/partclone.log, needs root.
 pub fn partclone_used(tool: &str, img: &Path) -> u64 {
+    let log = img.with_extension("partclone.log");
     let out = run(
         tool,
-        &["-c", "-s", img.to_str().unwrap(), "-O", "/dev/null"],
+        &[
+            "-c",
+            "-s",
+            img.to_str().unwrap(),
+            "-O",
+            "/dev/null",
+            "-L",
+            log.to_str().unwrap(),
+        ],
     );
     let text = format!(
         "{}{}",

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Writes the files of a tiny real repository into the corpus dir $1: `ironclone backup` of
+# a small FAT disk (mkfs.fat + mtools, a compressible and an incompressible file) gives a
+# pack (zstd and stored records), its index file and the image's manifest; a second
+# backup of the changed disk gives a manifest whose chunks are partly deduplicated.
+# The binary is $IRONCLONE, or the crate's debug build (cargo builds it when needed).
+set -euo pipefail
+out=$1
+mkdir -p "$out"
+[[ -s $out/seed-manifest-1 ]] && exit 0
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "$1" >&2; echo "seeds/repo.sh: $2 failed" >&2; exit 1; }
+ironclone() {
+  if [[ -n ${IRONCLONE:-} ]]; then
+    "$IRONCLONE" "$@"
+  else
+    cargo run -q --locked --manifest-path "$root/Cargo.toml" --bin ironclone -- "$@"
+  fi
+}
+truncate -s 1M "$tmp/disk"
+log=$(mkfs.fat -F 12 "$tmp/disk" 2>&1) || fail "$log" mkfs.fat
+head -c 100000 /dev/zero | tr '\0' 'z' >"$tmp/text"
+head -c 50000 /dev/urandom >"$tmp/noise"
+log=$(mcopy -i "$tmp/disk" "$tmp/text" "$tmp/noise" :: 2>&1) || fail "$log" mcopy
+log=$(ironclone backup "$tmp/disk" "$tmp/repo" --name seed-1 2>&1) || fail "$log" "ironclone backup"
+head -c 30000 /dev/urandom >"$tmp/more"
+log=$(mcopy -i "$tmp/disk" "$tmp/more" :: 2>&1) || fail "$log" mcopy
+log=$(ironclone backup "$tmp/disk" "$tmp/repo" --name seed-2 2>&1) || fail "$log" "ironclone backup"
+n=0
+for f in "$tmp"/repo/packs/*/*.pack; do cp "$f" "$out/seed-pack-$((n += 1))"; done
+n=0
+for f in "$tmp"/repo/index/*.json; do cp "$f" "$out/seed-index-$((n += 1))"; done
+cp "$tmp/repo/images/seed-2.json" "$out/seed-manifest-2"
+cp "$tmp/repo/images/seed-1.json" "$out/seed-manifest-1"
