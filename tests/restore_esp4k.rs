@@ -167,27 +167,7 @@ fn source(esp_mib: u64, mkfs: &[&str], tree: &dyn Fn(&Path)) -> Src {
         fs: Fs::Ext4,
         files: files(21, 3),
     };
-    let (start, len) = part(&disk, 2);
-    let img = common::sparse(&dir, "p2.img", len);
-    let content = dir.join("content2");
-    std::fs::create_dir_all(&content).unwrap();
-    for (name, data) in &ext.files {
-        std::fs::write(content.join(name), data).unwrap();
-    }
-    run(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-b",
-            "4096",
-            "-d",
-            path_str(&content),
-            path_str(&img),
-        ],
-    );
-    dd_in(&disk, &img, start);
-    std::fs::remove_file(&img).unwrap();
+    ext4_4k_into(&disk, &dir, &ext);
 
     let repo = dir.join("repo");
     let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);

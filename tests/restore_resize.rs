@@ -143,31 +143,12 @@ fn sector_size_512_to_4096() {
         &["-n", "1:2048:0", "-t", "1:8300", path_str(&disk)],
     );
     let (start, len) = part(&disk, 1);
-    let img = dir.join("p1.img");
-    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
-    let content = dir.join("content");
-    std::fs::create_dir(&content).unwrap();
     let fs = FsSpec {
         number: 1,
         fs: Fs::Ext4,
         files: files(7, 3),
     };
-    for (name, data) in &fs.files {
-        std::fs::write(content.join(name), data).unwrap();
-    }
-    run(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-b",
-            "4096",
-            "-d",
-            path_str(&content),
-            path_str(&img),
-        ],
-    );
-    dd_in(&disk, &img, start);
+    ext4_4k_into(&disk, dir, &fs);
     let repo = dir.join("repo");
     let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
     assert!(ok, "backup:\n{out}");

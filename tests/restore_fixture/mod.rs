@@ -237,6 +237,34 @@ fn source_with(gpt: bool, fill: bool) -> Source {
     }
 }
 
+/// An ext4 with 4 KiB blocks holding `fs.files`, made with `mkfs.ext4 -d` in a scratch
+/// image in `dir` and copied into partition `fs.number` of `disk`.
+pub fn ext4_4k_into(disk: &Path, dir: &Path, fs: &FsSpec) {
+    let (start, len) = part(disk, fs.number);
+    let img = dir.join(format!("p{}-ext4.img", fs.number));
+    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
+    let content = dir.join(format!("content-p{}", fs.number));
+    std::fs::create_dir_all(&content).unwrap();
+    for (name, data) in &fs.files {
+        std::fs::write(content.join(name), data).unwrap();
+    }
+    run(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-b",
+            "4096",
+            "-d",
+            path_str(&content),
+            path_str(&img),
+        ],
+    );
+    dd_in(disk, &img, start);
+    std::fs::remove_file(&img).unwrap();
+    std::fs::remove_dir_all(&content).unwrap();
+}
+
 pub fn ironclone(args: &[&str]) -> (bool, String) {
     run_status(BIN, args)
 }
