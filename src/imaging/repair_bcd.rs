@@ -10,7 +10,7 @@
 //! every element now names the new place before the restore calls it done.
 
 use super::meta::WindowsBoot;
-use super::plan_restore::DiskRestorePlan;
+use super::plan_restore::{DiskRestorePlan, PartTarget};
 use super::ImagingError;
 use crate::bootfix::bcd::{self, BcdDeviceRef, BCD_PATH};
 use crate::browse;
@@ -43,7 +43,7 @@ fn new_start(plan: &DiskRestorePlan, old: u64) -> Option<u64> {
 /// What the repair will do, for the plan shown before writing: one line per store.
 pub fn plan_lines(plan: &DiskRestorePlan, new_signature: Option<u32>) -> Vec<String> {
     let mut lines = Vec::new();
-    for (number, w) in stores(plan) {
+    for (number, w, _) in stores(plan) {
         let moved: Vec<String> = w
             .bcd
             .iter()
@@ -81,7 +81,7 @@ pub fn plan_lines(plan: &DiskRestorePlan, new_signature: Option<u32>) -> Vec<Str
 /// the BCD names keep their start.
 pub fn layout_notes(plan: &DiskRestorePlan) -> Vec<String> {
     let mut notes = Vec::new();
-    for (number, w) in stores(plan) {
+    for (number, w, _) in stores(plan) {
         if !w.has_windows_dir {
             notes.push(format!(
                 "partition {number} holds Windows' boot manager (System Reserved): it keeps its size"
@@ -123,12 +123,13 @@ fn distinct_offsets(refs: &[BcdDeviceRef]) -> usize {
 }
 
 /// (partition number, store) of every partition that holds a BCD naming this disk.
-fn stores(plan: &DiskRestorePlan) -> Vec<(u32, &WindowsBoot)> {
+/// (partition number, store, where the partition goes) of every partition holding one.
+fn stores(plan: &DiskRestorePlan) -> Vec<(u32, &WindowsBoot, &PartTarget)> {
     plan.parts
         .iter()
         .filter_map(|p| {
             let number = p.meta.partition.as_ref()?.number;
-            Some((number, p.meta.windows_boot.as_ref()?))
+            Some((number, p.meta.windows_boot.as_ref()?, p))
         })
         .collect()
 }
@@ -144,13 +145,7 @@ pub fn repair_bcd(
     let Some(signature) = written.disk_signature else {
         return Ok(lines);
     };
-    for pt in &plan.parts {
-        let (Some(number), Some(w)) = (
-            pt.meta.partition.as_ref().map(|q| q.number),
-            pt.meta.windows_boot.as_ref(),
-        ) else {
-            continue;
-        };
+    for (number, w, pt) in stores(plan) {
         let mut moves = Vec::new();
         for r in &w.bcd {
             // A stale entry (a partition deleted since) names no partition: Windows
