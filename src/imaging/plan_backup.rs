@@ -76,6 +76,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
             len: size,
             extents: map.extents.clone(),
             meta: meta_value(&PartitionMeta::new(None, info, map))?,
+            file_runs: Vec::new(),
         });
         return Ok(PlannedDisk {
             plan: BackupPlan { source, areas },
@@ -108,6 +109,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
             version: META_VERSION,
             layout: layout.clone(),
         })?,
+        file_runs: Vec::new(),
     });
 
     for p in &layout.partitions {
@@ -121,6 +123,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
                     len: ss,
                     extents: whole(ss),
                     meta: serde_json::Value::Null,
+                    file_runs: Vec::new(),
                 });
             }
         }
@@ -136,6 +139,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
                 len: size - start,
                 extents: whole(size - start),
                 meta: serde_json::Value::Null,
+                file_runs: Vec::new(),
             });
         }
     }
@@ -191,6 +195,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
             len,
             extents,
             meta: meta_value(&meta)?,
+            file_runs: Vec::new(),
         });
     }
     Ok(PlannedDisk {

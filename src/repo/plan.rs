@@ -3,7 +3,7 @@
 //! wants kept (table entry, filesystem kind, used-block map). The table and used-map
 //! code builds a plan; this engine only stores and restores bytes.
 
-use crate::usedmap::ByteExtent;
+use crate::usedmap::{ByteExtent, FileRun};
 use serde::{Deserialize, Serialize};
 
 /// The disk an image was taken from.
@@ -36,6 +36,11 @@ pub struct PlannedArea {
     pub extents: Vec<ByteExtent>,
     /// Kept verbatim in the manifest.
     pub meta: serde_json::Value,
+    /// Where files' data lies (area-relative, sorted, non-overlapping), when the
+    /// filesystem was walked: chunks follow each file's own offsets there. Not kept in
+    /// the manifest; empty means every extent is cut on the area's grid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_runs: Vec<FileRun>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +73,7 @@ impl BackupPlan {
                     vec![]
                 },
                 meta: serde_json::Value::Null,
+                file_runs: Vec::new(),
             }],
             source,
         }

@@ -9,12 +9,14 @@
 pub(crate) mod ext;
 mod extents;
 pub mod fat;
+mod files;
 pub mod ntfs;
 mod primary;
 pub mod swap;
 
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
+pub use files::FileRun;
 pub use fat::{map_fat, FatError};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use primary::{primary_from_backup, PrimaryLost};

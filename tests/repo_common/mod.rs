@@ -64,6 +64,7 @@ pub fn plan_for(size: u64) -> BackupPlan {
         len,
         extents,
         meta: serde_json::json!({ "fs": "test", "name": name }),
+        file_runs: Vec::new(),
     };
     BackupPlan {
         source: SourceInfo {
