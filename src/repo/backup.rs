@@ -1,8 +1,9 @@
 //! The backup pipeline: one reader thread → hash + compress on every core → one writer,
-//! joined by bounded channels so memory stays at a few chunks per core whatever the
-//! disk size. zstd is the cost, so zero chunks are never compressed (nor stored) and
-//! chunks already in the repository are never compressed; a chunk zstd cannot shrink
-//! is stored raw.
+//! joined by bounded channels so memory stays at a few pieces per core whatever the
+//! disk size. A piece is up to one frame of whole chunks (`cut`); a worker hashes each
+//! chunk and compresses the new ones together as one frame. zstd is the cost, so zero
+//! chunks are never compressed (nor stored) and chunks already in the repository are
+//! never compressed; a frame zstd cannot shrink is stored raw.
 
 use super::bufpool::{self, Pools};
 use super::compress::{is_zero, ChunkCompressor};
@@ -11,7 +12,7 @@ use super::id::ChunkId;
 use super::index;
 use super::lock::{Job, Lock};
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
-use super::pack::{self, Compression, PackWriter, Record};
+use super::pack::{self, Compression, Member, PackWriter, Record};
 use super::plan::{AreaKind, BackupPlan};
 use super::{fsutil, Repository};
 use crate::device::{BlockDevice, Window};
@@ -24,7 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod cut;
 mod reader;
+
+use cut::Piece;
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -53,18 +57,14 @@ impl BackupOptions {
     }
 }
 
-/// A piece of an area to read: at most one chunk, never crossing the chunk grid.
-#[derive(Clone, Copy)]
-struct Piece {
-    area: usize,
-    offset: u64,
-    len: u32,
-}
-
-enum Outcome {
-    Zero,
-    Known(ChunkId),
-    New(Record),
+/// What a worker made of one piece: each chunk's id (`None`: all zeros) and the frame
+/// of its new chunks, if any.
+struct Outcome {
+    ids: Vec<Option<ChunkId>>,
+    zero_bytes: u64,
+    known_bytes: u64,
+    new_bytes: u64,
+    frame: Option<Record>,
 }
 
 fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
@@ -110,27 +110,6 @@ fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
     Ok(())
 }
 
-fn pieces(plan: &BackupPlan, chunk: u64) -> Vec<Piece> {
-    let mut out = Vec::new();
-    for (ai, a) in plan.areas.iter().enumerate() {
-        for e in &a.extents {
-            let mut pos = e.offset;
-            let end = e.offset + e.len;
-            while pos < end {
-                let grid_end = (pos / chunk + 1) * chunk;
-                let stop = grid_end.min(end);
-                out.push(Piece {
-                    area: ai,
-                    offset: pos,
-                    len: (stop - pos) as u32,
-                });
-                pos = stop;
-            }
-        }
-    }
-    out
-}
-
 /// Backs up `plan` from `dev` into `repo` as image `opts.name`; returns its manifest.
 /// The manifest is written last, so an interrupted backup leaves no image, only
 /// finished packs whose chunks the next run reuses.
@@ -150,8 +129,9 @@ pub fn backup(
         });
     }
     check_plan(plan, dev)?;
-    let chunk_size = repo.config().chunk_size;
-    let pack_size = repo.config().pack_size;
+    let config = upgrade(repo, progress)?;
+    let chunk_size = config.chunk_size;
+    let pack_size = config.pack_size;
     let idx = repo.load_index()?;
     for p in &idx.problems {
         progress.report(ProgressEvent::Warning {
@@ -167,12 +147,14 @@ pub fn backup(
         .copied()
         .collect();
     let known: HashSet<ChunkId> = idx
-        .chunks
-        .iter()
-        .filter(|(_, l)| present.contains(&l.pack))
+        .chunk_packs()
+        .filter(|(_, p)| present.contains(p))
         .map(|(id, _)| *id)
         .collect();
-    let pieces = pieces(plan, u64::from(chunk_size));
+    drop(idx);
+    let chunking = config.chunking();
+    let cut = cut::cut(plan, chunking, chunk_size);
+    let pieces = &cut.pieces;
     let total = plan.total_bytes();
     progress.report(ProgressEvent::JobStart {
         job: format!("backup {}", opts.name),
@@ -189,7 +171,7 @@ pub fn backup(
             *g = Some(e);
         }
     };
-    let mut refs: Vec<Option<ChunkId>> = vec![None; pieces.len()];
+    let mut refs: Vec<Option<ChunkId>> = vec![None; cut.chunks.len()];
     let mut stats = ImageStats::default();
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
@@ -197,7 +179,7 @@ pub fn backup(
     std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers);
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
-        let pieces = &pieces;
+        let cut = &cut;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
         let pools = &pools;
         let rescue_opts = RescueOptions {
@@ -233,23 +215,15 @@ pub fn backup(
                     Err(e) => return fail(e),
                 };
                 for (seq, data) in rx {
-                    let out = if is_zero(&data) {
-                        pools.chunks.give(data);
-                        Outcome::Zero
-                    } else {
-                        let id = ChunkId::of(&data);
-                        let fresh = !known.contains(&id)
-                            && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-                        if fresh {
-                            match c.record(data, id, pools) {
-                                Ok(r) => Outcome::New(r),
-                                Err(e) => return fail(e),
-                            }
-                        } else {
-                            pools.chunks.give(data);
-                            Outcome::Known(id)
-                        }
+                    let Some(piece) = pieces.get(seq) else {
+                        continue;
                     };
+                    let out =
+                        match hash_piece(&mut c, &data, cut.lens(piece), known, claimed, pools) {
+                            Ok(o) => o,
+                            Err(e) => return fail(e),
+                        };
+                    pools.chunks.give(data);
                     if tx.send((seq, out)).is_err() {
                         return;
                     }
@@ -281,42 +255,35 @@ pub fn backup(
                 if abort.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                let len = u64::from(pieces.get(seq).map_or(0, |p| p.len));
-                stats.bytes_read += len;
-                let id = match out {
-                    Outcome::Zero => {
-                        stats.zero_bytes += len;
-                        None
+                stats.bytes_read += out.zero_bytes + out.known_bytes + out.new_bytes;
+                stats.zero_bytes += out.zero_bytes;
+                stats.dedup_bytes += out.known_bytes;
+                stats.new_bytes += out.new_bytes;
+                if let Some(rec) = out.frame {
+                    stats.new_stored_bytes += rec.data.len() as u64
+                        + pack::FRAME_HEADER_LEN
+                        + 4 * rec.members.len() as u64;
+                    let w = match writer.as_mut() {
+                        Some(w) => w,
+                        None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
+                    };
+                    w.add(&rec)?;
+                    match rec.compression {
+                        Compression::None => pools.chunks.give(rec.data),
+                        Compression::Zstd => pools.stored.give(rec.data),
                     }
-                    Outcome::Known(id) => {
-                        stats.dedup_bytes += len;
-                        Some(id)
-                    }
-                    Outcome::New(rec) => {
-                        stats.new_bytes += len;
-                        stats.new_stored_bytes += rec.data.len() as u64 + pack::RECORD_HEADER_LEN;
-                        let w = match writer.as_mut() {
-                            Some(w) => w,
-                            None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
-                        };
-                        w.add(&rec)?;
-                        let id = rec.id;
-                        match rec.compression {
-                            Compression::None => pools.chunks.give(rec.data),
-                            Compression::Zstd => pools.stored.give(rec.data),
-                        }
-                        if w.len() >= pack_size {
-                            if let Some(w) = writer.take() {
-                                if publish_tx.send(w).is_err() {
-                                    return Ok(());
-                                }
+                    if w.len() >= pack_size {
+                        if let Some(w) = writer.take() {
+                            if publish_tx.send(w).is_err() {
+                                return Ok(());
                             }
                         }
-                        Some(id)
                     }
-                };
-                if let Some(slot) = refs.get_mut(seq) {
-                    *slot = id;
+                }
+                if let Some(p) = pieces.get(seq) {
+                    for (slot, id) in refs.iter_mut().skip(p.first).zip(out.ids) {
+                        *slot = id;
+                    }
                 }
             }
             if abort.load(Ordering::Relaxed) {
@@ -370,13 +337,18 @@ pub fn backup(
         .flat_map(|a| a.unreadable.iter())
         .map(|e| e.len)
         .sum();
-    for (p, id) in pieces.iter().zip(&refs) {
-        if let Some(a) = areas.get_mut(p.area) {
+    for p in pieces {
+        let Some(a) = areas.get_mut(p.area) else {
+            continue;
+        };
+        let mut offset = p.offset;
+        for (&len, id) in cut.lens(p).iter().zip(refs.iter().skip(p.first)) {
             a.chunks.push(ChunkRef {
-                offset: p.offset,
-                len: p.len,
+                offset,
+                len,
                 id: *id,
             });
+            offset += u64::from(len);
         }
     }
     let distinct: HashSet<ChunkId> = refs.iter().flatten().copied().collect();
@@ -442,6 +414,91 @@ fn name_damage(
             None
         }
     }
+}
+
+/// Hashes each chunk of one piece (`data`, chunk lengths `lens`) and compresses the
+/// new ones, back to back, as one frame. A piece whose chunks are all new is its own
+/// frame buffer; otherwise the new chunks are gathered into a pooled one.
+fn hash_piece(
+    c: &mut ChunkCompressor,
+    data: &[u8],
+    lens: &[u32],
+    known: &HashSet<ChunkId>,
+    claimed: &Mutex<HashSet<ChunkId>>,
+    pools: &Pools,
+) -> Result<Outcome> {
+    let mut out = Outcome {
+        ids: Vec::with_capacity(lens.len()),
+        zero_bytes: 0,
+        known_bytes: 0,
+        new_bytes: 0,
+        frame: None,
+    };
+    let mut members: Vec<Member> = Vec::new();
+    // New chunks as (start, len) in `data`.
+    let mut fresh: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0usize;
+    for &len in lens {
+        let n = len as usize;
+        let bytes = data.get(at..at + n).ok_or_else(|| {
+            RepoError::Pipeline(format!(
+                "piece of {} bytes holds no chunk at {at}+{n}",
+                data.len()
+            ))
+        })?;
+        if is_zero(bytes) {
+            out.zero_bytes += u64::from(len);
+            out.ids.push(None);
+        } else {
+            let id = ChunkId::of(bytes);
+            let new = !known.contains(&id)
+                && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            if new {
+                out.new_bytes += u64::from(len);
+                members.push(Member { id, len });
+                fresh.push((at, n));
+            } else {
+                out.known_bytes += u64::from(len);
+            }
+            out.ids.push(Some(id));
+        }
+        at += n;
+    }
+    if members.is_empty() {
+        return Ok(out);
+    }
+    let total: usize = fresh.iter().map(|f| f.1).sum();
+    let mut frame = pools.chunks.take_dirty(total);
+    frame.clear();
+    for &(s, n) in &fresh {
+        frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
+    }
+    out.frame = Some(c.record(frame, members, pools)?);
+    Ok(out)
+}
+
+/// Turns a version 1 repository into version 2 before the first backup writes frames
+/// into it (builds reading only version 1 then refuse it by its version, clearly,
+/// instead of misreading its packs); returns the config to back up with.
+fn upgrade(repo: &Repository, progress: &dyn Progress) -> Result<super::RepoConfig> {
+    let Some(new) = repo.config().upgraded() else {
+        return Ok(repo.config().clone());
+    };
+    let path = repo.path().join("config");
+    let body = serde_json::to_vec_pretty(&new).map_err(|e| RepoError::BadConfig {
+        path: path.clone(),
+        what: e.to_string(),
+    })?;
+    fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
+    progress.report(ProgressEvent::Warning {
+        message: format!(
+            "{}: repository format upgraded from version {} to {} (finer deduplication); builds older than this one cannot read it any more",
+            repo.path().display(),
+            repo.config().version,
+            new.version
+        ),
+    });
+    Ok(new)
 }
 
 fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {

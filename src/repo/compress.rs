@@ -18,8 +18,7 @@
 
 use super::bufpool::Pools;
 use super::error::{RepoError, Result};
-use super::id::ChunkId;
-use super::pack::{Compression, Record};
+use super::pack::{frame_id, Compression, Member, Record};
 use super::zstd_ctx::{Cctx, BLOCK_SPLITTER_LEVEL};
 use zstd_sys::ZSTD_cParameter;
 
@@ -65,19 +64,22 @@ impl ChunkCompressor {
         })
     }
 
-    /// Turns a chunk into a record. `data` becomes the record's bytes when zstd
+    /// Turns the chunks `members`, back to back in `data`, into one frame record. `data` becomes the record's bytes when zstd
     /// cannot make it smaller (its frame of stored blocks is a few bytes larger);
     /// otherwise it goes back to the chunk pool and a stored-record buffer holds the
     /// frame. Any saving counts: the peers keep every byte zstd saves, and a frame
     /// that saves little is mostly stored blocks, which decode as plain copies.
-    pub fn record(&mut self, data: Vec<u8>, id: ChunkId, pools: &Pools) -> Result<Record> {
+    pub fn record(&mut self, data: Vec<u8>, members: Vec<Member>, pools: &Pools) -> Result<Record> {
         let raw_len = u32::try_from(data.len())
-            .map_err(|_| RepoError::Pipeline(format!("chunk of {} bytes", data.len())))?;
-        let raw = |data: Vec<u8>| Record {
+            .map_err(|_| RepoError::Pipeline(format!("frame of {} bytes", data.len())))?;
+        let id = frame_id(&members);
+        let mut members = Some(members);
+        let mut raw = |data: Vec<u8>| Record {
             id,
             raw_len,
             compression: Compression::None,
             data,
+            members: members.take().unwrap_or_default(),
         };
         let mut out = pools
             .stored
@@ -89,10 +91,9 @@ impl ChunkCompressor {
         }
         pools.chunks.give(data);
         Ok(Record {
-            id,
-            raw_len,
             compression: Compression::Zstd,
             data: out,
+            ..raw(Vec::new())
         })
     }
 }
@@ -100,6 +101,14 @@ impl ChunkCompressor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::id::ChunkId;
+
+    fn one(d: &[u8]) -> Vec<Member> {
+        vec![Member {
+            id: ChunkId::of(d),
+            len: d.len() as u32,
+        }]
+    }
 
     #[test]
     fn zero_detection() {
@@ -134,12 +143,12 @@ mod tests {
             .cycle()
             .take(1 << 20)
             .collect();
-        let r = c.record(text.clone(), ChunkId::of(&text), &pools).unwrap();
+        let r = c.record(text.clone(), one(&text), &pools).unwrap();
         assert_eq!(r.compression, Compression::Zstd);
         assert!(r.data.len() < text.len() / 100);
         assert_eq!(zstd::bulk::decompress(&r.data, text.len()).unwrap(), text);
         let n = noise(1 << 20, 7);
-        let r = c.record(n.clone(), ChunkId::of(&n), &pools).unwrap();
+        let r = c.record(n.clone(), one(&n), &pools).unwrap();
         assert_eq!(r.compression, Compression::None);
         assert_eq!(r.data, n);
     }
@@ -150,7 +159,7 @@ mod tests {
         let mut c = ChunkCompressor::new(3, 1 << 20).unwrap();
         let mut d = noise(64 << 10, 3);
         d.resize(1 << 20, b'a');
-        let r = c.record(d.clone(), ChunkId::of(&d), &pools).unwrap();
+        let r = c.record(d.clone(), one(&d), &pools).unwrap();
         assert_eq!(r.compression, Compression::Zstd);
         assert!(r.data.len() < 100 << 10);
     }
@@ -160,7 +169,7 @@ mod tests {
     fn assert_compressed_and_decodes(d: &[u8], at_most: usize) {
         let pools = Pools::new(2);
         let mut c = ChunkCompressor::new(3, 1 << 20).unwrap();
-        let r = c.record(d.to_vec(), ChunkId::of(d), &pools).unwrap();
+        let r = c.record(d.to_vec(), one(d), &pools).unwrap();
         assert_eq!(r.compression, Compression::Zstd);
         assert!(r.data.len() <= at_most, "{} > {at_most}", r.data.len());
         assert_eq!(zstd::bulk::decompress(&r.data, d.len()).unwrap(), d);

@@ -6,8 +6,14 @@ use super::error::{RepoError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// The repository format version this build writes and reads (docs/FORMAT.md).
-pub const FORMAT_VERSION: u32 = 1;
+/// The repository format version this build writes (docs/FORMAT.md); it reads 1 and 2.
+pub const FORMAT_VERSION: u32 = 2;
+/// Chunks of file data: each file is cut at multiples of this many bytes of its own
+/// offsets (docs/FORMAT.md, "Chunking", has the measurements).
+pub const DEFAULT_FILE_CHUNK: u32 = 256 << 10;
+/// Chunks of everything else (metadata, journal, unknown filesystems), counted from
+/// the area start: small, because metadata changes in place a block at a time.
+pub const DEFAULT_OTHER_CHUNK: u32 = 64 << 10;
 /// 8 MiB: see docs/FORMAT.md, "Chunking".
 pub const DEFAULT_CHUNK_SIZE: u32 = 8 << 20;
 /// 128 MiB packs: far under FAT32's 4 GiB, few enough files for a 1 TB disk (~8000).
@@ -30,8 +36,37 @@ pub struct RepoConfig {
     pub pack_size: u64,
     /// Reserved for the encryption issue: `null` means plaintext.
     pub encryption: Option<serde_json::Value>,
+    /// How chunks are cut (version 2). Version 1 repositories cut every extent at
+    /// multiples of `chunk_size`; a backup into one turns it into version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunking: Option<Chunking>,
 }
 
+/// Chunk sizes of a version 2 repository; `chunk_size` is then the largest frame.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Chunking {
+    pub file: u32,
+    pub other: u32,
+}
+
+impl Chunking {
+    /// The defaults, or `IRONCLONE_CHUNKING=FILE,OTHER` (bytes) for measurements
+    /// (scripts/bench-dedup.sh); read only when a repository is created.
+    fn for_new_repository() -> Chunking {
+        let default = Chunking {
+            file: DEFAULT_FILE_CHUNK,
+            other: DEFAULT_OTHER_CHUNK,
+        };
+        let Ok(v) = std::env::var("IRONCLONE_CHUNKING") else {
+            return default;
+        };
+        let mut it = v.split(',').map(|x| x.trim().parse::<u32>());
+        match (it.next(), it.next()) {
+            (Some(Ok(file)), Some(Ok(other))) => Chunking { file, other },
+            _ => default,
+        }
+    }
+}
 impl RepoConfig {
     pub fn new(chunk_size: u32, pack_size: u64) -> Self {
         RepoConfig {
@@ -41,7 +76,26 @@ impl RepoConfig {
             chunk_size,
             pack_size,
             encryption: None,
+            chunking: Some(Chunking::for_new_repository()),
         }
+    }
+
+    /// The chunk sizes a backup uses: a version 1 repository gets the defaults as it
+    /// becomes version 2 (`upgraded`).
+    pub fn chunking(&self) -> Chunking {
+        self.chunking.unwrap_or(Chunking {
+            file: DEFAULT_FILE_CHUNK.min(self.chunk_size),
+            other: DEFAULT_OTHER_CHUNK.min(self.chunk_size),
+        })
+    }
+
+    /// This config as version 2, for the first backup into a version 1 repository.
+    pub fn upgraded(&self) -> Option<RepoConfig> {
+        (self.version < FORMAT_VERSION).then(|| RepoConfig {
+            version: FORMAT_VERSION,
+            chunking: Some(self.chunking()),
+            ..self.clone()
+        })
     }
 
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
@@ -61,7 +115,7 @@ impl RepoConfig {
         if self.kind != "ironclone-repository" {
             return Err(bad(format!("kind is {:?}", self.kind)));
         }
-        if self.version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&self.version) {
             return Err(RepoError::Version {
                 path: path.to_path_buf(),
                 found: self.version,
@@ -89,6 +143,17 @@ impl RepoConfig {
                 self.pack_size
             )));
         }
+        if let Some(c) = self.chunking {
+            for (what, n) in [("chunking.file", c.file), ("chunking.other", c.other)] {
+                if n < 4096 || n > self.chunk_size || !n.is_power_of_two() {
+                    return Err(bad(format!(
+                        "{what} {n} is not a power of two in [4096, chunk_size]"
+                    )));
+                }
+            }
+        } else if self.version >= 2 {
+            return Err(bad("version 2 without chunking".into()));
+        }
         Ok(())
     }
 }
@@ -104,11 +169,22 @@ mod tests {
         let body = serde_json::to_vec(&ok).unwrap();
         assert_eq!(RepoConfig::parse(p, &body).unwrap(), ok);
         let mut v = ok.clone();
-        v.version = 2;
+        v.version = 3;
         assert!(matches!(
             v.validate(p),
-            Err(RepoError::Version { found: 2, .. })
+            Err(RepoError::Version { found: 3, .. })
         ));
+        let mut k = ok.clone();
+        k.chunking = Some(Chunking {
+            file: 3000,
+            other: 4096,
+        });
+        assert!(k.validate(p).is_err());
+        k.chunking = None;
+        assert!(k.validate(p).is_err(), "version 2 needs its chunking");
+        k.version = 1;
+        k.validate(p).unwrap();
+        assert_eq!(k.upgraded().unwrap().chunking, ok.chunking);
         let mut e = ok.clone();
         e.encryption = Some(serde_json::json!({"scheme": "x"}));
         assert!(matches!(e.validate(p), Err(RepoError::Encrypted { .. })));

@@ -3,8 +3,9 @@
 //! image without restoring it first (partclone#86).
 //!
 //! An offset maps to its chunk through the manifest; the chunk is found through the
-//! index, its record CRC-checked, decompressed and its blake3 id checked, exactly as
-//! a restore does, so a damaged repository gives an error naming the image, area
+//! index, its record (a frame of several chunks, or the chunk alone) CRC-checked and
+//! decompressed, and the chunk's bytes checked against its blake3 id, exactly as a
+//! restore does, so a damaged repository gives an error naming the image, area
 //! and byte, never wrong bytes. Bytes that were not backed up (free blocks) and zero
 //! chunks read as zeros, as they would after a restore. Decoded chunks are kept
 //! (`ChunkCache`, up to 64 MiB), because filesystem readers come back to the same
@@ -13,9 +14,10 @@
 use super::chunk_cache::ChunkCache;
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::index::Location;
 use super::lock::ReadLock;
 use super::manifest::ChunkRef;
-use super::pack::{self, RecordInfo};
+use super::pack;
 use super::Repository;
 use crate::device::{Access, BlockDevice, DeviceError};
 use crate::usedmap::ByteExtent;
@@ -41,7 +43,7 @@ pub struct ImageDevice {
     chunk_size: u32,
     /// Sorted by offset, non-overlapping (checked at open).
     chunks: Vec<ChunkRef>,
-    locs: HashMap<ChunkId, (PackId, RecordInfo)>,
+    locs: HashMap<ChunkId, Location>,
     packs_dir: PathBuf,
     unreadable: Vec<ByteExtent>,
     files: Mutex<HashMap<PackId, Arc<File>>>,
@@ -87,7 +89,7 @@ impl ImageDevice {
         let locs = chunks
             .iter()
             .filter_map(|c| c.id)
-            .filter_map(|id| idx.chunks.get(&id).map(|l| (id, (l.pack, l.record))))
+            .filter_map(|id| idx.locate(&id).map(|l| (id, l)))
             .collect();
         Ok(ImageDevice {
             image: image.to_string(),
@@ -162,13 +164,55 @@ impl ImageDevice {
                 c.offset.saturating_add(clen)
             )
         };
-        let (pid, rec) = self
+        let loc = self
             .locs
             .get(&id)
             .ok_or_else(|| self.fail(c.offset, clen, what("not in the index".into())))?;
+        if loc.len != c.len {
+            return Err(self.fail(
+                c.offset,
+                clen,
+                what(format!(
+                    "the index holds {} bytes, manifest says {}",
+                    loc.len, c.len
+                )),
+            ));
+        }
+        let record = self
+            .record(loc)
+            .map_err(|w| self.fail(c.offset, clen, what(w)))?;
+        let (start, end) = (loc.start as usize, loc.start as usize + loc.len as usize);
+        let data = match record.get(start..end) {
+            Some(b) if ChunkId::of(b) == id => b.to_vec(),
+            Some(_) => return Err(self.fail(c.offset, clen, what("blake3 hash mismatch".into()))),
+            None => {
+                return Err(self.fail(
+                    c.offset,
+                    clen,
+                    what(format!("bytes {start}..{end} are outside its record")),
+                ))
+            }
+        };
+        let data = Arc::new(data);
+        self.decoded.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(id, data.clone());
+        }
+        Ok(data)
+    }
+
+    /// The decoded bytes of the record `loc` points into. A frame is kept in the cache
+    /// beside the chunks taken from it: the next chunks a walk needs are often in it.
+    fn record(&self, loc: &Location) -> std::result::Result<Arc<Vec<u8>>, String> {
+        let rec = &loc.record;
+        if rec.is_frame() {
+            if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&rec.id)) {
+                return Ok(hit);
+            }
+        }
         let (path, f) = self
-            .pack_file(pid)
-            .map_err(|e| self.fail(c.offset, clen, what(format!("pack {pid}: {e}"))))?;
+            .pack_file(&loc.pack)
+            .map_err(|e| format!("pack {}: {e}", loc.pack))?;
         let mut stored = Vec::new();
         pack::read_record_into(
             &f,
@@ -177,23 +221,12 @@ impl ImageDevice {
             self.chunk_size.saturating_mul(2),
             &mut stored,
         )
-        .map_err(|e| self.fail(c.offset, clen, what(e.to_string())))?;
-        if rec.raw_len != c.len {
-            return Err(self.fail(
-                c.offset,
-                clen,
-                what(format!(
-                    "record holds {} bytes, manifest says {}",
-                    rec.raw_len, c.len
-                )),
-            ));
-        }
-        let data = pack::decode_chunk(rec, &stored)
-            .map_err(|e| self.fail(c.offset, clen, what(e.to_string())))?;
-        let data = Arc::new(data);
-        self.decoded.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(id, data.clone());
+        .map_err(|e| e.to_string())?;
+        let data = Arc::new(pack::decode_record(rec, &stored).map_err(|e| e.to_string())?);
+        if rec.is_frame() {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.insert(rec.id, data.clone());
+            }
         }
         Ok(data)
     }

@@ -1,4 +1,4 @@
-//! The chunk index: chunk id → (pack, record). One index file per pack, written right
+//! The chunk index: chunk id → (pack, record, bytes inside the record). One index file per pack, written right
 //! after the pack is durable, so a killed backup leaves its finished packs findable
 //! and the next run reuses their chunks. Each file carries a blake3 checksum of its
 //! entries, so a flipped byte is detected rather than followed to the wrong place.
@@ -6,24 +6,28 @@
 use super::error::{RepoError, Result};
 use super::fsutil;
 use super::id::{ChunkId, PackId};
-use super::pack::RecordInfo;
+use super::pack::{Entry, RecordInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Index files are small (a few hundred entries); bound what we read.
+/// Index files are small (a 128 MiB pack of 4 KiB chunks is 32 K entries, 3 MB); bound
+/// what we read.
 const MAX_INDEX_FILE: u64 = 64 << 20;
+/// Version 2 index files may list frames (`Entry::chunks`); version 1 lists chunk
+/// records only and is read as well (its JSON is the same without `members`/`chunks`).
+pub const INDEX_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 pub struct IndexFile {
     pub version: u32,
     pub pack: PackId,
-    pub entries: Vec<RecordInfo>,
+    pub entries: Vec<Entry>,
     /// blake3 (hex) of the JSON of `pack` and `entries`.
     pub checksum: String,
 }
 
-fn checksum(pack: &PackId, entries: &[RecordInfo]) -> String {
+fn checksum(pack: &PackId, entries: &[Entry]) -> String {
     let body = serde_json::to_vec(&(pack, entries)).unwrap_or_default();
     blake3::hash(&body).to_hex().to_string()
 }
@@ -32,14 +36,9 @@ pub fn index_path(index_dir: &Path, pack: &PackId) -> PathBuf {
     index_dir.join(format!("{}.json", pack.to_hex()))
 }
 
-pub fn write(
-    index_dir: &Path,
-    tmp_dir: &Path,
-    pack: &PackId,
-    entries: Vec<RecordInfo>,
-) -> Result<()> {
+pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry>) -> Result<()> {
     let f = IndexFile {
-        version: 1,
+        version: INDEX_VERSION,
         checksum: checksum(pack, &entries),
         pack: *pack,
         entries,
@@ -64,11 +63,28 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<IndexFile> {
         what,
     };
     let f: IndexFile = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-    if f.version != 1 {
+    if !(1..=INDEX_VERSION).contains(&f.version) {
         return Err(bad(format!("index version {}", f.version)));
     }
     if checksum(&f.pack, &f.entries) != f.checksum {
         return Err(bad("checksum mismatch".into()));
+    }
+    for e in &f.entries {
+        let r = &e.record;
+        let sum = e
+            .chunks
+            .iter()
+            .try_fold(0u32, |a, m| a.checked_add(m.len).filter(|_| m.len > 0));
+        let fits = match r.is_frame() {
+            true => e.chunks.len() == r.members as usize && sum == Some(r.raw_len),
+            false => e.chunks.is_empty(),
+        };
+        if !fits {
+            return Err(bad(format!(
+                "record at byte {} lists chunks that do not make up its {} bytes",
+                r.offset, r.raw_len
+            )));
+        }
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if stem != f.pack.to_hex() {
@@ -77,18 +93,31 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<IndexFile> {
     Ok(f)
 }
 
-/// Where one chunk lives.
+/// Where one chunk lives: bytes `start..start + len` of a record's raw bytes (the
+/// whole record for a chunk record).
 #[derive(Clone, Copy, Debug)]
 pub struct Location {
     pub pack: PackId,
     pub record: RecordInfo,
+    pub start: u32,
+    pub len: u32,
+}
+
+/// A chunk's place in `Index::records`; 12 bytes, since a 2 TB disk has millions of
+/// chunks (docs/FORMAT.md, "Index").
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    record: u32,
+    start: u32,
+    len: u32,
 }
 
 /// The whole index in memory, plus the index files that could not be read.
 #[derive(Default)]
 pub struct Index {
-    pub chunks: HashMap<ChunkId, Location>,
-    /// Packs named by at least one readable index file.
+    records: Vec<(PackId, RecordInfo)>,
+    chunks: HashMap<ChunkId, Slot>,
+    /// Packs named by at least one readable index file, with their number of chunks.
     pub packs: HashMap<PackId, usize>,
     pub problems: Vec<RepoError>,
     /// Packs named by an index file whose pack file does not exist.
@@ -127,21 +156,74 @@ impl Index {
     /// Records where `pack`'s chunks are. A chunk already known from a pack whose file
     /// is missing moves to this copy when this pack is present, whatever order the
     /// index files were read in (a lost pack's chunks stored again by a later backup).
-    pub fn add(&mut self, pack: PackId, entries: &[RecordInfo]) {
-        *self.packs.entry(pack).or_default() += entries.len();
+    pub fn add(&mut self, pack: PackId, entries: &[Entry]) {
         let here_present = !self.missing_packs.contains(&pack);
-        for r in entries {
-            let loc = Location { pack, record: *r };
-            match self.chunks.entry(r.id) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(loc);
-                }
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    if here_present && self.missing_packs.contains(&o.get().pack) {
-                        o.insert(loc);
+        let mut n = 0usize;
+        for e in entries {
+            let Ok(record) = u32::try_from(self.records.len()) else {
+                return;
+            };
+            self.records.push((pack, e.record));
+            let whole = [super::pack::Member {
+                id: e.record.id,
+                len: e.record.raw_len,
+            }];
+            let members = if e.record.is_frame() {
+                &e.chunks[..]
+            } else {
+                &whole[..]
+            };
+            let mut start = 0u32;
+            for m in members {
+                let slot = Slot {
+                    record,
+                    start,
+                    len: m.len,
+                };
+                start = start.saturating_add(m.len);
+                n += 1;
+                match self.chunks.entry(m.id) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(slot);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let old_pack = self.records.get(o.get().record as usize).map(|r| r.0);
+                        if here_present && old_pack.is_some_and(|p| self.missing_packs.contains(&p))
+                        {
+                            o.insert(slot);
+                        }
                     }
                 }
             }
         }
+        *self.packs.entry(pack).or_default() += n;
+    }
+
+    /// Where chunk `id` lives, if the index knows it.
+    pub fn locate(&self, id: &ChunkId) -> Option<Location> {
+        let s = self.chunks.get(id)?;
+        let (pack, record) = self.records.get(s.record as usize)?;
+        Some(Location {
+            pack: *pack,
+            record: *record,
+            start: s.start,
+            len: s.len,
+        })
+    }
+
+    /// Every chunk the index knows, with the pack holding it.
+    pub fn chunk_packs(&self) -> impl Iterator<Item = (&ChunkId, PackId)> + '_ {
+        self.chunks
+            .iter()
+            .filter_map(|(id, s)| self.records.get(s.record as usize).map(|(p, _)| (id, *p)))
+    }
+
+    /// Chunks known.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
     }
 }

@@ -26,7 +26,7 @@ mod verify;
 mod zstd_ctx;
 
 pub use backup::{backup, BackupOptions};
-pub use config::{RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSION};
+pub use config::{Chunking, RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSION};
 pub use error::RepoError;
 pub use id::{ChunkId, PackId};
 pub use image_device::ImageDevice;

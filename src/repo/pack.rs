@@ -25,100 +25,43 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub const PACK_MAGIC: &[u8; 8] = b"ICPACK\0\0";
-pub const PACK_VERSION: u32 = 2;
+/// Version 3 packs may hold frame records; versions 1 and 2 hold chunk records only.
+pub const PACK_VERSION: u32 = 3;
 /// Packs named by the hash of the whole file.
 const PACK_VERSION_WHOLE_FILE_ID: u32 = 1;
 pub const PACK_HEADER_LEN: u64 = 16;
-pub const RECORD_MAGIC: &[u8; 4] = b"ICCK";
-pub const RECORD_HEADER_LEN: u64 = 52;
 
-/// How a record's bytes are stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    /// Stored as is (incompressible data).
-    None,
-    Zstd,
-}
+mod record;
+mod scan;
 
-impl Compression {
-    fn code(self) -> u8 {
-        match self {
-            Compression::None => 0,
-            Compression::Zstd => 1,
-        }
-    }
-    fn from_code(c: u8) -> Option<Self> {
-        match c {
-            0 => Some(Compression::None),
-            1 => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
-}
+pub use record::{
+    decode_header, decode_lens, frame_id, Compression, Member, RecordInfo, FRAME_HEADER_LEN,
+    MAX_MEMBERS,
+};
+pub use scan::{scan, scan_bytes, PackScan};
 
-/// A chunk ready to be appended to a pack.
+/// A record ready to be appended to a pack: one chunk (`members` empty) or a frame of
+/// the chunks in `members`, whose ids and lengths `id` and `raw_len` must agree with.
 pub struct Record {
     pub id: ChunkId,
     pub raw_len: u32,
     pub compression: Compression,
     pub data: Vec<u8>,
+    pub members: Vec<Member>,
 }
 
-/// Where a record lives, as the index stores it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordInfo {
-    pub id: ChunkId,
-    /// Byte offset of the record header in the pack.
-    pub offset: u64,
-    pub raw_len: u32,
-    pub stored_len: u32,
-    pub compression: Compression,
-    pub crc32: u32,
+/// A record as the index knows it: where it is, and the chunks a frame holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub record: RecordInfo,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<Member>,
 }
 
 pub fn pack_path(packs_dir: &Path, id: &PackId) -> PathBuf {
     let hex = id.to_hex();
     packs_dir.join(&hex[..2]).join(format!("{hex}.pack"))
-}
-
-fn encode_header(r: &RecordInfo) -> [u8; RECORD_HEADER_LEN as usize] {
-    let mut h = [0u8; RECORD_HEADER_LEN as usize];
-    h[0..4].copy_from_slice(RECORD_MAGIC);
-    h[4..36].copy_from_slice(&r.id.0);
-    h[36..40].copy_from_slice(&r.raw_len.to_le_bytes());
-    h[40..44].copy_from_slice(&r.stored_len.to_le_bytes());
-    h[44] = r.compression.code();
-    h[48..52].copy_from_slice(&r.crc32.to_le_bytes());
-    h
-}
-
-/// Parses a record header found at `offset` in `path`.
-pub fn decode_header(path: &Path, offset: u64, h: &[u8]) -> Result<RecordInfo> {
-    let bad = |what: String| RepoError::CorruptPack {
-        path: path.to_path_buf(),
-        offset,
-        what,
-    };
-    let h: &[u8; RECORD_HEADER_LEN as usize] = h
-        .try_into()
-        .map_err(|_| bad("short record header".into()))?;
-    if &h[0..4] != RECORD_MAGIC {
-        return Err(bad("bad record magic".into()));
-    }
-    let mut id = [0u8; 32];
-    id.copy_from_slice(&h[4..36]);
-    let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    let compression = Compression::from_code(h[44])
-        .ok_or_else(|| bad(format!("unknown compression {}", h[44])))?;
-    Ok(RecordInfo {
-        id: ChunkId(id),
-        offset,
-        raw_len: u32_at(36),
-        stored_len: u32_at(40),
-        compression,
-        crc32: u32_at(48),
-    })
 }
 
 /// Appends records to a temporary file; `finish` names it by its hash and publishes it.
@@ -130,7 +73,7 @@ pub struct PackWriter {
     /// Hash of the headers written so far: the pack's id once finished.
     hasher: blake3::Hasher,
     len: u64,
-    records: Vec<RecordInfo>,
+    records: Vec<Entry>,
     /// Bytes handed to the kernel since its writeback was last started.
     unkicked: u64,
 }
@@ -177,6 +120,10 @@ impl PackWriter {
         let stored_len = u32::try_from(r.data.len()).map_err(|_| {
             RepoError::Pipeline(format!("record of {} bytes is too large", r.data.len()))
         })?;
+        let members = u32::try_from(r.members.len())
+            .ok()
+            .filter(|&n| n <= MAX_MEMBERS)
+            .ok_or_else(|| RepoError::Pipeline(format!("frame of {} chunks", r.members.len())))?;
         let info = RecordInfo {
             id: r.id,
             offset: self.len,
@@ -184,12 +131,16 @@ impl PackWriter {
             stored_len,
             compression: r.compression,
             crc32: crc32fast::hash(&r.data),
+            members,
         };
-        let header = encode_header(&info);
+        let header = record::encode_header(&info, &r.members);
         self.hasher.update(&header);
         self.put(&header)?;
         self.put(&r.data)?;
-        self.records.push(info);
+        self.records.push(Entry {
+            record: info,
+            chunks: r.members.clone(),
+        });
         self.unkicked += u64::from(stored_len);
         if self.unkicked >= WRITEBACK_EVERY {
             self.unkicked = 0;
@@ -199,7 +150,7 @@ impl PackWriter {
     }
 
     /// Syncs and publishes the pack; returns its id, final path and records.
-    pub fn finish(self, packs_dir: &Path) -> Result<(PackId, PathBuf, Vec<RecordInfo>)> {
+    pub fn finish(self, packs_dir: &Path) -> Result<(PackId, PathBuf, Vec<Entry>)> {
         let PackWriter {
             tmp,
             out,
@@ -242,21 +193,29 @@ pub fn read_record_into(
             expect.stored_len
         )));
     }
-    let mut h = [0u8; RECORD_HEADER_LEN as usize];
+    let hlen = usize::try_from(expect.header_len()).map_err(|_| bad("header length".into()))?;
+    let mut h = vec![0u8; hlen];
     file.read_exact_at(&mut h, expect.offset)
         .map_err(|e| bad(format!("cannot read record header: {e}")))?;
     let got = decode_header(path, expect.offset, &h)?;
     if got != *expect {
         return Err(bad(format!(
-            "record header does not match the index (chunk {})",
+            "record header does not match the index (record {})",
             expect.id
         )));
+    }
+    if got.is_frame() {
+        decode_lens(
+            path,
+            &got,
+            h.get(FRAME_HEADER_LEN as usize..).unwrap_or(&[]),
+        )?;
     }
     // Not cleared first: the read overwrites every byte, so only growth is zeroed.
     data.resize(expect.stored_len as usize, 0);
     let at = expect
         .offset
-        .checked_add(RECORD_HEADER_LEN)
+        .checked_add(expect.header_len())
         .ok_or_else(|| bad("offset overflow".into()))?;
     file.read_exact_at(data, at).map_err(|e| {
         bad(format!(
@@ -265,12 +224,12 @@ pub fn read_record_into(
         ))
     })?;
     if crc32fast::hash(data) != expect.crc32 {
-        return Err(bad(format!("CRC mismatch in chunk {}", expect.id)));
+        return Err(bad(format!("CRC mismatch in record {}", expect.id)));
     }
     Ok(())
 }
 
-/// Why a record's stored bytes do not give back its chunk. The callers add the pack,
+/// Why a record's stored bytes do not give back its chunks. The callers add the pack,
 /// byte and image.
 #[derive(Debug, thiserror::Error)]
 pub enum ChunkDecodeError {
@@ -282,10 +241,15 @@ pub enum ChunkDecodeError {
     Zstd(#[source] std::io::Error),
     #[error("blake3 hash mismatch")]
     HashMismatch,
+    #[error("chunk {index} of the frame (its bytes {start}..{end}) does not match its id")]
+    Member { index: usize, start: u64, end: u64 },
+    #[error("the frame's member list does not match its id")]
+    FrameId,
 }
 
-/// Turns stored bytes back into the chunk and checks its hash.
-pub fn decode_chunk(
+/// Turns stored bytes back into the record's raw bytes; a chunk record's hash is
+/// checked, a frame's members are checked by `check_members`.
+pub fn decode_record(
     info: &RecordInfo,
     data: &[u8],
 ) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
@@ -294,13 +258,13 @@ pub fn decode_chunk(
     }
     let mut raw = vec![0u8; info.raw_len as usize];
     let mut d = zstd::bulk::Decompressor::new().map_err(ChunkDecodeError::Zstd)?;
-    decode_chunk_to(&mut d, info, data, &mut raw)?;
+    decode_record_to(&mut d, info, data, &mut raw)?;
     Ok(raw)
 }
 
-/// `decode_chunk` into a slice of exactly the chunk's length (an aligned piece of a
-/// recycled buffer, for direct writes).
-pub fn decode_chunk_to(
+/// `decode_record` into a slice of exactly the record's raw length (an aligned piece
+/// of a recycled buffer, for direct writes).
+pub fn decode_record_to(
     d: &mut zstd::bulk::Decompressor<'static>,
     info: &RecordInfo,
     data: &[u8],
@@ -325,122 +289,55 @@ pub fn decode_chunk_to(
             }
         }
     }
-    if ChunkId::of(out) != info.id {
+    if !info.is_frame() && ChunkId::of(out) != info.id {
         return Err(ChunkDecodeError::HashMismatch);
     }
     Ok(())
 }
 
-/// Outcome of scanning a whole pack file (verify, repair-index).
-pub struct PackScan {
-    /// Records whose CRC, decompression and hash all check out.
-    pub good: Vec<RecordInfo>,
-    /// Records (or positions) that are damaged, with why.
-    pub bad: Vec<(u64, Option<ChunkId>, String)>,
-    /// False when the file's hash no longer matches its name.
-    pub name_matches: bool,
+/// Checks every chunk of frame `info` in its decoded bytes `raw`, and the frame's id.
+pub fn check_members(
+    info: &RecordInfo,
+    members: &[Member],
+    raw: &[u8],
+) -> std::result::Result<(), ChunkDecodeError> {
+    if frame_id(members) != info.id {
+        return Err(ChunkDecodeError::FrameId);
+    }
+    let mut start = 0usize;
+    for (index, m) in members.iter().enumerate() {
+        let end = start.saturating_add(m.len as usize);
+        let ok = raw.get(start..end).is_some_and(|b| ChunkId::of(b) == m.id);
+        if !ok {
+            return Err(ChunkDecodeError::Member {
+                index,
+                start: start as u64,
+                end: end as u64,
+            });
+        }
+        start = end;
+    }
+    if start != raw.len() {
+        return Err(ChunkDecodeError::Length {
+            got: start,
+            want: info.raw_len,
+        });
+    }
+    Ok(())
 }
 
-/// Reads a whole pack and checks every record. `expected` is the id from its name.
-pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<PackScan> {
-    let data = fsutil::read_bounded(path, super::config::MAX_PACK_SIZE + (1 << 20))?;
-    Ok(scan_bytes(path, &data, expected, max_chunk))
-}
-
-/// `scan` of a pack already in memory (`path` only names it in errors): the decoding
-/// apart from the file, so it can be fuzzed without a file per input.
-pub fn scan_bytes(path: &Path, data: &[u8], expected: Option<&PackId>, max_chunk: u32) -> PackScan {
-    let mut out = PackScan {
-        good: vec![],
-        bad: vec![],
-        name_matches: true,
-    };
-    let header = data.get(..PACK_HEADER_LEN as usize);
-    let version = header.and_then(|h| crate::bytes::le32(h, 8));
-    // The id is checked once the records are framed (version 2 names a pack by them).
-    let mut id = blake3::Hasher::new();
-    match (header, version) {
-        (Some(h), Some(v)) if h.starts_with(PACK_MAGIC) && (1..=PACK_VERSION).contains(&v) => {
-            if v == PACK_VERSION_WHOLE_FILE_ID {
-                out.name_matches = expected.map_or(true, |e| PackId::of(data) == *e);
-            } else {
-                id.update(h);
-            }
-        }
-        (Some(h), Some(v)) if h.starts_with(PACK_MAGIC) => {
-            out.name_matches = expected.is_none();
-            out.bad.push((
-                0,
-                None,
-                format!("pack version {v}, not one this ironclone reads (1 to {PACK_VERSION})"),
-            ));
-            return out;
-        }
-        _ => {
-            out.name_matches = expected.is_none();
-            out.bad.push((0, None, "bad pack header magic".into()));
-            return out;
-        }
-    }
-    let by_headers = version != Some(PACK_VERSION_WHOLE_FILE_ID);
-    let mut pos = PACK_HEADER_LEN as usize;
-    let mut pending: Vec<(RecordInfo, usize)> = vec![];
-    while pos < data.len() {
-        let Some(h) = data.get(pos..pos + RECORD_HEADER_LEN as usize) else {
-            out.bad
-                .push((pos as u64, None, "truncated record header".into()));
-            break;
-        };
-        let info = match decode_header(path, pos as u64, h) {
-            Ok(i) => i,
-            Err(e) => {
-                // Without a trustworthy header the rest cannot be framed.
-                out.bad.push((pos as u64, None, e.to_string()));
-                break;
-            }
-        };
-        id.update(h);
-        let start = pos + RECORD_HEADER_LEN as usize;
-        let end = start.checked_add(info.stored_len as usize);
-        match end {
-            Some(end) if end <= data.len() && info.raw_len <= max_chunk => {
-                pending.push((info, start));
-                pos = end;
-            }
-            _ => {
-                out.bad.push((
-                    pos as u64,
-                    Some(info.id),
-                    "record runs past the end of the pack".into(),
-                ));
-                break;
-            }
-        }
-    }
-    if by_headers {
-        out.name_matches = expected.map_or(true, |e| PackId(*id.finalize().as_bytes()) == *e);
-    }
-    use rayon::prelude::*;
-    let checked: Vec<(RecordInfo, Option<String>)> = pending
-        .into_par_iter()
-        .map(|(info, start)| {
-            let stored = &data[start..start + info.stored_len as usize];
-            if crc32fast::hash(stored) != info.crc32 {
-                return (info, Some("CRC mismatch".to_string()));
-            }
-            (
-                info,
-                decode_chunk(&info, stored).err().map(|e| e.to_string()),
-            )
+/// The members of a frame from its decoded bytes and member lengths (a scan has no
+/// index to take the ids from).
+pub fn members_of(lens: &[u32], raw: &[u8]) -> Vec<Member> {
+    let mut start = 0usize;
+    lens.iter()
+        .map(|&len| {
+            let end = start.saturating_add(len as usize).min(raw.len());
+            let id = ChunkId::of(raw.get(start..end).unwrap_or(&[]));
+            start = end;
+            Member { id, len }
         })
-        .collect();
-    for (info, err) in checked {
-        match err {
-            None => out.good.push(info),
-            Some(e) => out.bad.push((info.offset, Some(info.id), e)),
-        }
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]

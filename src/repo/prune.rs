@@ -1,6 +1,6 @@
 //! Garbage collection. Packs whose chunks no image uses are deleted; packs that are
 //! mostly unused (under half their bytes referenced) are rewritten with only the live
-//! chunks, and the old pack deleted after the new one and its index are durable, so a
+//! records (a frame lives while any of its chunks does, and is copied whole), and the old pack deleted after the new one and its index are durable, so a
 //! crash at any point loses nothing an image needs. Prune refuses to run while any
 //! manifest or index file is unreadable, because then it cannot know what is in use.
 
@@ -23,6 +23,11 @@ pub struct PruneReport {
     pub chunks_removed: usize,
     pub bytes_freed: u64,
     pub temp_files_removed: usize,
+}
+
+/// Chunks a record holds (a frame's dead chunks go when the whole frame does).
+fn chunk_count(e: &pack::Entry) -> usize {
+    e.chunks.len().max(1)
 }
 
 fn file_len(p: &std::path::Path) -> u64 {
@@ -66,7 +71,13 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         } else {
             Vec::new()
         };
-        let live: Vec<_> = entries.iter().filter(|r| used.contains(&r.id)).collect();
+        let live: Vec<_> = entries
+            .iter()
+            .filter(|e| match e.record.is_frame() {
+                true => e.chunks.iter().any(|m| used.contains(&m.id)),
+                false => used.contains(&e.record.id),
+            })
+            .collect();
         let size = file_len(&path);
         if live.is_empty() {
             // Index first: a pack without index is an orphan the next prune removes.
@@ -75,25 +86,31 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
             }
             std::fs::remove_file(&path).map_err(RepoError::io(&path))?;
             rep.packs_deleted += 1;
-            rep.chunks_removed += entries.len();
+            rep.chunks_removed += entries.iter().map(chunk_count).sum::<usize>();
             rep.bytes_freed += size;
             continue;
         }
         let live_bytes: u64 = live
             .iter()
-            .map(|r| u64::from(r.stored_len) + pack::RECORD_HEADER_LEN)
+            .map(|e| u64::from(e.record.stored_len) + e.record.header_len())
             .sum();
         if live_bytes.saturating_mul(2) >= size {
             continue;
         }
         let f = std::fs::File::open(&path).map_err(RepoError::io(&path))?;
-        for r in &live {
+        for e in &live {
+            let r = &e.record;
             let data = pack::read_record(&f, &path, r, repo.config().chunk_size.saturating_mul(2))?;
-            pack::decode_chunk(r, &data).map_err(|e| RepoError::CorruptPack {
-                path: path.clone(),
-                offset: r.offset,
-                what: e.to_string(),
-            })?;
+            pack::decode_record(r, &data)
+                .and_then(|raw| match r.is_frame() {
+                    true => pack::check_members(r, &e.chunks, &raw),
+                    false => Ok(()),
+                })
+                .map_err(|err| RepoError::CorruptPack {
+                    path: path.clone(),
+                    offset: r.offset,
+                    what: err.to_string(),
+                })?;
             let w = match writer.as_mut() {
                 Some(w) => w,
                 None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
@@ -103,6 +120,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
                 raw_len: r.raw_len,
                 compression: r.compression,
                 data,
+                members: e.chunks.clone(),
             })?;
             if w.len() >= repo.config().pack_size {
                 if let Some(w) = writer.take() {
@@ -112,7 +130,8 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
             }
         }
         rep.packs_rewritten += 1;
-        rep.chunks_removed += entries.len() - live.len();
+        rep.chunks_removed += entries.iter().map(chunk_count).sum::<usize>()
+            - live.iter().map(|e| chunk_count(e)).sum::<usize>();
         rep.bytes_freed += size.saturating_sub(live_bytes);
         retire.push(ipath);
         retire.push(path);

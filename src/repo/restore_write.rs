@@ -1,13 +1,21 @@
 //! The restore's write phase as a pipeline: one thread reads stored records in image
-//! order, every core decompresses and hashes, one thread writes.
+//! order, every core decompresses and hashes, two threads write.
+//!
+//! The unit is a record: a frame holds several chunks, and an image may use them in
+//! different places (a second machine's image uses another machine's frames, its
+//! chunks in another order). Each area's chunks are grouped by the record holding
+//! them, in order of first use, so every record is read and decompressed once per area
+//! and each of its chunks is hashed and written where the image wants it; chunks next
+//! to each other in the record and on the target go out as one write.
 //!
 //! Writes are positional, so they need not arrive in order, and nothing waits for a
 //! batch to finish: reading, decoding and writing all run at once. Buffers cycle
-//! through two pools (see `bufpool`), so the phase costs no allocation per chunk.
+//! through two pools (see `bufpool`), so the phase costs no allocation per record.
 
 use super::bufpool::{self, BufPool, Pools};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::index::Location;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::{bad, Packs, RestoreReport};
@@ -26,16 +34,19 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 /// waits (measured: 515 MB/s for `dd oflag=direct bs=4M` here, one write at a time).
 const WRITERS: usize = 2;
 
-/// A chunk on its way to the target: where it goes and what to put there.
-struct Item<'a> {
+/// A chunk on its way to the target: where it goes, and where it is in its record.
+#[derive(Clone, Copy)]
+struct Use<'a> {
     area: &'a AreaManifest,
     chunk: ChunkRef,
     at: u64,
+    start: u32,
 }
 
-enum Data {
-    Stored(RecordInfo, Vec<u8>),
-    Zeros,
+/// One record and every use of its chunks in one area, or a zero chunk.
+enum Job<'a> {
+    Stored(RecordInfo, Vec<u8>, Vec<Use<'a>>),
+    Zeros(Use<'a>),
 }
 
 /// A decoded chunk at `buf[start..start + len]`, `start` chosen so that the bytes
@@ -67,9 +78,10 @@ impl Aligned {
 }
 
 enum Ready {
-    Bytes(Aligned),
-    Zeros(usize),
-    Skip,
+    /// A decoded record and the writes to make from it: (target offset, start, len).
+    Bytes(Aligned, Vec<(u64, usize, usize)>),
+    Zeros(u64, usize),
+    Skip(u64),
 }
 
 /// Writes every chunk of the placed areas onto `target`.
@@ -77,7 +89,7 @@ enum Ready {
 pub(super) fn write_areas(
     m: &Manifest,
     placed: &[(&AreaManifest, u64)],
-    locs: &HashMap<ChunkId, (PackId, RecordInfo)>,
+    locs: &HashMap<ChunkId, Location>,
     packs: &mut Packs,
     target: &dyn BlockDevice,
     zero_target: bool,
@@ -95,8 +107,8 @@ pub(super) fn write_areas(
         g.get_or_insert(e);
     };
     let (read, written) = std::thread::scope(|s| {
-        let (read_tx, read_rx) = bounded::<(Item, Data)>(workers);
-        let (ready_tx, ready_rx) = bounded::<(Item, Ready)>(workers);
+        let (read_tx, read_rx) = bounded::<Job>(workers);
+        let (ready_tx, ready_rx) = bounded::<Ready>(workers);
         let (pools, fail, zeros, abort) = (&pools, &fail, &zeros, &abort);
         for _ in 0..workers {
             let rx = read_rx.clone();
@@ -106,33 +118,21 @@ pub(super) fn write_areas(
                     Ok(d) => d,
                     Err(e) => return fail(ZstdError::NoDecompressor(e).into()),
                 };
-                for (item, data) in rx {
+                for job in rx {
                     if abort.load(Ordering::Relaxed) {
                         return;
                     }
-                    let ready = match data {
-                        Data::Zeros if zero_target => Ready::Skip,
-                        Data::Zeros => Ready::Zeros(item.chunk.len as usize),
-                        Data::Stored(info, stored) => {
-                            if info.raw_len != item.chunk.len {
-                                let what = format!(
-                                    "chunk is {} bytes, image says {}",
-                                    info.raw_len, item.chunk.len
-                                );
-                                return fail(bad(m, item.area, &item.chunk, &what));
+                    let ready = match job {
+                        Job::Zeros(u) if zero_target => Ready::Skip(u64::from(u.chunk.len)),
+                        Job::Zeros(u) => Ready::Zeros(u.at, u.chunk.len as usize),
+                        Job::Stored(info, stored, uses) => {
+                            match decode(m, &mut d, pools, &info, stored, &uses) {
+                                Ok(r) => r,
+                                Err(e) => return fail(e),
                             }
-                            let len = info.raw_len as usize;
-                            let mut raw =
-                                Aligned::new(pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
-                            let r = pack::decode_chunk_to(&mut d, &info, &stored, raw.bytes_mut());
-                            pools.stored.give(stored);
-                            if let Err(e) = r {
-                                return fail(bad(m, item.area, &item.chunk, &e.to_string()));
-                            }
-                            Ready::Bytes(raw)
                         }
                     };
-                    if tx.send((item, ready)).is_err() {
+                    if tx.send(ready).is_err() {
                         return;
                     }
                 }
@@ -189,7 +189,7 @@ pub(super) fn write_areas(
 /// One writer: takes decoded chunks from the queue and writes them. Returns the bytes
 /// written and the zero bytes skipped.
 fn write_ready(
-    rx: Receiver<(Item, Ready)>,
+    rx: Receiver<Ready>,
     target: &dyn BlockDevice,
     pool: &BufPool,
     zeros: &Aligned,
@@ -197,42 +197,95 @@ fn write_ready(
     progress: &dyn Progress,
 ) -> Result<(u64, u64)> {
     let (mut written, mut skipped, mut unkicked) = (0u64, 0u64, 0u64);
-    for (item, ready) in rx {
+    for ready in rx {
         if abort.load(Ordering::Relaxed) {
             break;
         }
-        let len = u64::from(item.chunk.len);
         if unkicked >= WRITEBACK_EVERY {
             target.start_writeback();
             unkicked = 0;
         }
-        match ready {
-            Ready::Bytes(b) => {
-                target.write_bulk_at(item.at, b.bytes())?;
+        let len = match ready {
+            Ready::Bytes(b, writes) => {
+                let bytes = b.bytes();
+                let mut n = 0u64;
+                for (at, start, len) in writes {
+                    let part = bytes.get(start..start + len).unwrap_or(&[]);
+                    target.write_bulk_at(at, part)?;
+                    n += len as u64;
+                }
                 pool.give(b.buf);
-                written += len;
-                unkicked += len;
+                written += n;
+                unkicked += n;
+                n
             }
-            Ready::Zeros(n) => {
+            Ready::Zeros(at, n) => {
                 let z = zeros.bytes();
-                target.write_bulk_at(item.at, z.get(..n).unwrap_or(z))?;
-                written += len;
-                unkicked += len;
+                target.write_bulk_at(at, z.get(..n).unwrap_or(z))?;
+                written += n as u64;
+                unkicked += n as u64;
+                n as u64
             }
-            Ready::Skip => skipped += len,
-        }
+            Ready::Skip(n) => {
+                skipped += n;
+                n
+            }
+        };
         progress.report(ProgressEvent::Advance { bytes: len });
     }
     Ok((written, skipped))
+}
+
+/// Decompresses one record, checks every chunk the area uses from it against its id,
+/// and says what to write where (neighbours in the record and on the target joined).
+fn decode(
+    m: &Manifest,
+    d: &mut zstd::bulk::Decompressor<'static>,
+    pools: &Pools,
+    info: &RecordInfo,
+    stored: Vec<u8>,
+    uses: &[Use],
+) -> Result<Ready> {
+    let len = info.raw_len as usize;
+    let mut raw = Aligned::new(pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
+    let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut());
+    pools.stored.give(stored);
+    let first = uses.first();
+    if let (Err(e), Some(u)) = (r, first) {
+        return Err(bad(m, u.area, &u.chunk, &e.to_string()));
+    }
+    let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(uses.len());
+    for u in uses {
+        let (start, n) = (u.start as usize, u.chunk.len as usize);
+        let ok = match (raw.bytes().get(start..start + n), u.chunk.id) {
+            (Some(b), Some(id)) if info.is_frame() => ChunkId::of(b) == id,
+            // A chunk record's hash was checked as it was decoded.
+            (Some(_), Some(id)) => id == info.id,
+            _ => false,
+        };
+        if !ok {
+            let what = format!(
+                "bytes {start}..{} of record {} do not match the chunk",
+                start + n,
+                info.id
+            );
+            return Err(bad(m, u.area, &u.chunk, &what));
+        }
+        match writes.last_mut() {
+            Some((at, s, l)) if *at + *l as u64 == u.at && *s + *l == start => *l += n,
+            _ => writes.push((u.at, start, n)),
+        }
+    }
+    Ok(Ready::Bytes(raw, writes))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn read_all<'a>(
     m: &Manifest,
     placed: &[(&'a AreaManifest, u64)],
-    locs: &HashMap<ChunkId, (PackId, RecordInfo)>,
+    locs: &HashMap<ChunkId, Location>,
     packs: &mut Packs,
-    tx: &Sender<(Item<'a>, Data)>,
+    tx: &Sender<Job<'a>>,
     pool: &BufPool,
     abort: &AtomicBool,
     progress: &dyn Progress,
@@ -244,35 +297,61 @@ fn read_all<'a>(
             name: name.clone(),
             total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
         });
+        // Records in order of first use, each with every use of its chunks.
+        let mut order: Vec<(PackId, RecordInfo)> = Vec::new();
+        let mut uses: HashMap<(PackId, u64), Vec<Use<'a>>> = HashMap::new();
         for c in &a.chunks {
-            if abort.load(Ordering::Relaxed) {
-                return Err(closed());
-            }
             if c.len > m.chunk_size {
                 return Err(bad(m, a, c, "chunk longer than chunk size"));
             }
-            let item = Item {
+            let at = t + c.offset;
+            let Some(id) = c.id else {
+                let u = Use {
+                    area: a,
+                    chunk: *c,
+                    at,
+                    start: 0,
+                };
+                tx.send(Job::Zeros(u)).map_err(|_| closed())?;
+                continue;
+            };
+            let l = locs.get(&id).ok_or_else(|| bad(m, a, c, "not in index"))?;
+            if l.len != c.len {
+                let what = format!("the index holds {} bytes, the image {}", l.len, c.len);
+                return Err(bad(m, a, c, &what));
+            }
+            let list = uses.entry((l.pack, l.record.offset)).or_default();
+            if list.is_empty() {
+                order.push((l.pack, l.record));
+            }
+            list.push(Use {
                 area: a,
                 chunk: *c,
-                at: t + c.offset,
+                at,
+                start: l.start,
+            });
+        }
+        for (pack_id, info) in order {
+            if abort.load(Ordering::Relaxed) {
+                return Err(closed());
+            }
+            let list = uses.remove(&(pack_id, info.offset)).unwrap_or_default();
+            let Some(first) = list.first().copied() else {
+                continue;
             };
-            let data = match c.id {
-                None => Data::Zeros,
-                Some(id) => {
-                    let (pack_id, info) = locs
-                        .get(&id)
-                        .copied()
-                        .ok_or_else(|| bad(m, a, c, "not in index"))?;
-                    let (path, f) = packs
-                        .get(&pack_id)
-                        .map_err(|e| bad(m, a, c, &format!("cannot open pack {pack_id}: {e}")))?;
-                    let mut buf = pool.take(info.stored_len as usize);
-                    let max = m.chunk_size.saturating_mul(2);
-                    pack::read_record_into(f, path, &info, max, &mut buf)?;
-                    Data::Stored(info, buf)
-                }
-            };
-            tx.send((item, data)).map_err(|_| closed())?;
+            let (path, f) = packs.get(&pack_id).map_err(|e| {
+                bad(
+                    m,
+                    a,
+                    &first.chunk,
+                    &format!("cannot open pack {pack_id}: {e}"),
+                )
+            })?;
+            let mut buf = pool.take(info.stored_len as usize);
+            let max = m.chunk_size.saturating_mul(2);
+            pack::read_record_into(f, path, &info, max, &mut buf)?;
+            tx.send(Job::Stored(info, buf, list))
+                .map_err(|_| closed())?;
         }
         progress.report(ProgressEvent::PhaseEnd { name });
     }

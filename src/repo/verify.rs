@@ -110,11 +110,16 @@ pub fn verify(
         rep.problems.push(format!("index: {p} (run `{repair}`)"));
     }
     let needed: HashSet<ChunkId> = manifests.iter().flat_map(|m| m.chunk_ids()).collect();
+    // The records holding them: damage elsewhere is a problem, not an image's damage.
+    let needed_records: HashSet<(PackId, u64)> = needed
+        .iter()
+        .filter_map(|id| idx.locate(id).map(|l| (l.pack, l.record.offset)))
+        .collect();
     let all_packs = list_packs(&repo.packs_dir())?;
     let to_scan: Vec<&(PackId, PathBuf)> = if name.is_some() {
         let wanted: HashSet<PackId> = needed
             .iter()
-            .filter_map(|id| idx.chunks.get(id).map(|l| l.pack))
+            .filter_map(|id| idx.locate(id).map(|l| l.pack))
             .collect();
         all_packs
             .iter()
@@ -136,8 +141,9 @@ pub fn verify(
         name: "packs".into(),
         total_bytes: total,
     });
-    // (pack, record offset) → chunk that checked out there, or why it did not.
-    let mut good: HashSet<(PackId, u64, ChunkId)> = HashSet::new();
+    // (pack, record offset, chunk id, its start in the record) of every chunk that
+    // checked out; (pack, record offset) → why a record did not.
+    let mut good: HashSet<(PackId, u64, ChunkId, u32)> = HashSet::new();
     let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
     let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, _)| *p).collect();
     for (pid, path) in to_scan {
@@ -150,13 +156,22 @@ pub fn verify(
                         path.display()
                     ));
                 }
-                rep.chunks_checked += s.good.len() + s.bad.len();
-                for r in &s.good {
-                    good.insert((*pid, r.offset, r.id));
+                rep.chunks_checked += s.bad.len();
+                for e in &s.good {
+                    let r = &e.record;
+                    if !r.is_frame() {
+                        good.insert((*pid, r.offset, r.id, 0));
+                    }
+                    let mut start = 0u32;
+                    for m in &e.chunks {
+                        good.insert((*pid, r.offset, m.id, start));
+                        start = start.saturating_add(m.len);
+                    }
+                    rep.chunks_checked += e.chunks.len().max(1);
                 }
                 for (off, id, why) in s.bad {
                     let what = format!("{} at byte {off}: {why}", path.display());
-                    if id.is_none() || !needed.contains(&id.unwrap_or(ChunkId([0; 32]))) {
+                    if id.is_none() || !needed_records.contains(&(*pid, off)) {
                         rep.problems.push(what.clone());
                     }
                     bad.insert((*pid, off), what);
@@ -181,9 +196,9 @@ pub fn verify(
         for a in &m.areas {
             for c in &a.chunks {
                 let Some(id) = c.id else { continue };
-                let what = match idx.chunks.get(&id) {
+                let what = match idx.locate(&id) {
                     None => Some("chunk is not in the index".to_string()),
-                    Some(l) if good.contains(&(l.pack, l.record.offset, id)) => None,
+                    Some(l) if good.contains(&(l.pack, l.record.offset, id, l.start)) => None,
                     Some(l) if !on_disk.contains(&l.pack) => Some(format!(
                         "pack {} is missing",
                         pack::pack_path(&repo.packs_dir(), &l.pack).display()

@@ -1,0 +1,242 @@
+//! Where chunks begin and end, decided from positions alone, before anything is read.
+//!
+//! Inside a file's data (the plan's `file_runs`) a chunk boundary falls at every
+//! multiple of `chunking.file` bytes of the file's own offsets, and where the run
+//! begins or ends; so a file yields the same chunks wherever it lies on disk, on
+//! another machine or after a defragmenter. Everywhere else (metadata, directories,
+//! the journal, unknown filesystems) boundaries fall at multiples of `chunking.other`
+//! from the area start: that data changes in place, so a fixed grid keeps what did not
+//! change, and a small one stores little for each changed block. Extent edges are
+//! boundaries too. Content-defined boundaries (a rolling hash over every byte) would
+//! find shifted data inside files as well; on block devices files start on block
+//! boundaries and are rewritten whole when edited, and the hash would cost a pass over
+//! every byte (docs/FORMAT.md, "Chunking", has the measurements).
+//!
+//! Chunks are then grouped into *pieces* of whole chunks, contiguous on disk and at
+//! most one frame long: the unit the reader reads and a worker compresses.
+
+use super::super::config::Chunking;
+use super::super::plan::BackupPlan;
+use crate::usedmap::FileRun;
+
+/// A piece of an area to read: whole chunks, contiguous, at most one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Piece {
+    pub area: usize,
+    pub offset: u64,
+    pub len: u32,
+    /// Index of its first chunk in `Cut::chunks`.
+    pub first: usize,
+    pub count: u32,
+}
+
+pub(super) struct Cut {
+    pub pieces: Vec<Piece>,
+    /// Every chunk's length, in plan order.
+    pub chunks: Vec<u32>,
+}
+
+impl Cut {
+    /// The chunk lengths of `p`.
+    pub fn lens(&self, p: &Piece) -> &[u32] {
+        self.chunks
+            .get(p.first..p.first + p.count as usize)
+            .unwrap_or(&[])
+    }
+}
+
+/// The next boundary after `pos` (< `end`), given the run (if any) holding `pos` and
+/// the start of the next run.
+fn next_cut(pos: u64, end: u64, run: Option<&FileRun>, next_run: Option<u64>, c: Chunking) -> u64 {
+    let stop = match run {
+        Some(r) => {
+            let file = u64::from(c.file);
+            let logical = r.logical.saturating_add(pos - r.offset);
+            let to_grid = file - logical % file;
+            pos.saturating_add(to_grid)
+                .min(r.offset.saturating_add(r.len))
+        }
+        None => {
+            let other = u64::from(c.other);
+            let grid = (pos / other + 1).saturating_mul(other);
+            grid.min(next_run.unwrap_or(u64::MAX))
+        }
+    };
+    stop.min(end).max(pos + 1)
+}
+
+/// Cuts every extent of `plan` into chunks and groups them into pieces of at most
+/// `frame` bytes. Runs must be sorted and non-overlapping (overlapping ones are
+/// skipped: they only steer deduplication).
+pub(super) fn cut(plan: &BackupPlan, c: Chunking, frame: u32) -> Cut {
+    let c = Chunking {
+        file: c.file.clamp(512, frame.max(512)),
+        other: c.other.clamp(512, frame.max(512)),
+    };
+    let mut out = Cut {
+        pieces: Vec::new(),
+        chunks: Vec::new(),
+    };
+    for (ai, a) in plan.areas.iter().enumerate() {
+        let runs = &a.file_runs;
+        let mut ri = 0usize;
+        for e in &a.extents {
+            let end = e.offset.saturating_add(e.len);
+            let mut pos = e.offset;
+            let mut piece: Option<Piece> = None;
+            while pos < end {
+                // Runs ending at or before `pos` are behind us for good (extents are sorted).
+                while runs
+                    .get(ri)
+                    .is_some_and(|r| r.offset.saturating_add(r.len) <= pos)
+                {
+                    ri += 1;
+                }
+                let run = runs.get(ri).filter(|r| r.offset <= pos);
+                let next_run = runs.get(ri).map(|r| r.offset).filter(|&o| o > pos);
+                let stop = next_cut(pos, end, run, next_run, c);
+                let len = (stop - pos) as u32;
+                let fits =
+                    piece.is_some_and(|p| p.len.checked_add(len).is_some_and(|n| n <= frame));
+                match piece.as_mut() {
+                    Some(p) if fits => {
+                        p.len += len;
+                        p.count += 1;
+                    }
+                    _ => {
+                        out.pieces.extend(piece.take());
+                        piece = Some(Piece {
+                            area: ai,
+                            offset: pos,
+                            len,
+                            first: out.chunks.len(),
+                            count: 1,
+                        });
+                    }
+                }
+                out.chunks.push(len);
+                pos = stop;
+            }
+            out.pieces.extend(piece);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::plan::{AreaKind, PlannedArea, SourceInfo};
+    use crate::usedmap::ByteExtent;
+
+    const K: u64 = 1024;
+
+    fn plan(extents: Vec<(u64, u64)>, runs: Vec<(u64, u64, u64)>) -> BackupPlan {
+        BackupPlan {
+            source: SourceInfo::default(),
+            areas: vec![PlannedArea {
+                name: "p1".into(),
+                kind: AreaKind::Partition,
+                offset: 1 << 20,
+                len: 1 << 30,
+                extents: extents
+                    .into_iter()
+                    .map(|(offset, len)| ByteExtent { offset, len })
+                    .collect(),
+                meta: serde_json::Value::Null,
+                file_runs: runs
+                    .into_iter()
+                    .map(|(offset, len, logical)| FileRun {
+                        offset,
+                        len,
+                        logical,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    fn chunks(p: &BackupPlan, file: u32, other: u32, frame: u32) -> Vec<(u64, u32)> {
+        let cut = cut(p, Chunking { file, other }, frame);
+        let mut out = Vec::new();
+        for piece in &cut.pieces {
+            let mut at = piece.offset;
+            for &l in cut.lens(piece) {
+                out.push((at, l));
+                at += u64::from(l);
+            }
+            assert_eq!(at, piece.offset + u64::from(piece.len));
+            assert!(piece.len <= frame);
+        }
+        out
+    }
+
+    #[test]
+    fn files_are_cut_on_their_own_offsets_and_the_rest_on_the_area_grid() {
+        // Metadata 0..100K, a file of 300K at 100K, a file's second half (from its byte
+        // 128K) at 400K, then 30K more metadata.
+        let p = plan(
+            vec![(0, 530 * K)],
+            vec![(100 * K, 300 * K, 0), (400 * K, 100 * K, 128 * K)],
+        );
+        let c = chunks(&p, 128 << 10, 64 << 10, 8 << 20);
+        assert_eq!(
+            c,
+            vec![
+                (0, 64 << 10),
+                (64 * K, 36 << 10),
+                (100 * K, 128 << 10),
+                (228 * K, 128 << 10),
+                (356 * K, 44 << 10),
+                (400 * K, 100 << 10),
+                (500 * K, 12 << 10),
+                (512 * K, 18 << 10),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_file_elsewhere_gives_the_same_chunk_lengths() {
+        let a = plan(vec![(0, 4 << 20)], vec![(12 * K, 1000 * K, 0)]);
+        let b = plan(vec![(0, 4 << 20)], vec![(2052 * K, 1000 * K, 0)]);
+        let lens = |p: &BackupPlan, at: u64| -> Vec<u32> {
+            chunks(p, 256 << 10, 64 << 10, 8 << 20)
+                .into_iter()
+                .filter(|(o, _)| *o >= at && *o < at + 1000 * K)
+                .map(|(_, l)| l)
+                .collect()
+        };
+        assert_eq!(lens(&a, 12 * K), lens(&b, 2052 * K));
+        assert_eq!(
+            lens(&a, 12 * K),
+            vec![256 << 10, 256 << 10, 256 << 10, 232 << 10]
+        );
+    }
+
+    #[test]
+    fn pieces_hold_whole_chunks_up_to_a_frame_and_stop_at_extent_edges() {
+        let p = plan(vec![(0, 3 << 20), (4 << 20, 100 * K)], vec![]);
+        let cut = cut(
+            &p,
+            Chunking {
+                file: 1 << 20,
+                other: 1 << 20,
+            },
+            2 << 20,
+        );
+        let pieces: Vec<(u64, u32, u32)> = cut
+            .pieces
+            .iter()
+            .map(|p| (p.offset, p.len, p.count))
+            .collect();
+        assert_eq!(
+            pieces,
+            vec![
+                (0, 2 << 20, 2),
+                (2 << 20, 1 << 20, 1),
+                (4 << 20, 100 << 10, 1)
+            ]
+        );
+        assert_eq!(cut.chunks.len(), 4);
+    }
+}
