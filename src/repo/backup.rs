@@ -129,6 +129,10 @@ pub fn backup(
         });
     }
     check_plan(plan, dev)?;
+    // A repository copied without its empty directories (git, some sync tools) still
+    // takes backups.
+    let tmp = repo.tmp_dir();
+    std::fs::create_dir_all(&tmp).map_err(RepoError::io(&tmp))?;
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
     let pack_size = config.pack_size;
