@@ -252,8 +252,10 @@ fn browse(f: &Fixture, args: &[&str]) -> Output {
 
 /// Stored chunks of the image's area (zero chunks are never decoded).
 fn stored_chunks(f: &Fixture) -> u64 {
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.repo.join("images/img.json")).unwrap()).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&unzstd(
+        std::fs::read(f.repo.join("images/img.json")).unwrap(),
+    ))
+    .unwrap();
     let area = m["areas"]
         .as_array()
         .unwrap()
@@ -450,5 +452,13 @@ fn specials_are_skipped(f: &Fixture, got: &Path, v: &serde_json::Value) {
                 .any(|s| s["path"] == path && s["why"].as_str().unwrap().contains(why)),
             "{path} not in {v}"
         );
+    }
+}
+
+/// Manifests and index files are zstd-compressed JSON from repository format 2.
+fn unzstd(b: Vec<u8>) -> Vec<u8> {
+    match b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        true => zstd::decode_all(&b[..]).unwrap(),
+        false => b,
     }
 }

@@ -21,14 +21,26 @@ fn sha256(path: &Path) -> String {
 
 fn copy_fixture(to: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo-v1");
-    let st = Command::new("cp").arg("-a").arg(&from).arg(to).status().unwrap();
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(&from)
+        .arg(to)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
 fn restore_to(r: &Repository, image: &str, path: &Path) {
     let t = repo_common::zero_target(path, SIZE);
-    repo::restore(r, image, &t, &|a| Some(a.offset), &RestoreOptions::default(), &NoProgress)
-        .unwrap();
+    repo::restore(
+        r,
+        image,
+        &t,
+        &|a| Some(a.offset),
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -67,10 +79,22 @@ fn a_version_1_repository_reads_and_becomes_version_2_on_the_next_backup() {
     assert!(v.ok(), "{v:?}");
     let again = dir.path().join("again.img");
     restore_to(&r, "v1-ext4", &again);
-    assert_eq!(sha256(&again), SOURCE_SHA256, "the version 1 image after the upgrade");
+    assert_eq!(
+        sha256(&again),
+        SOURCE_SHA256,
+        "the version 1 image after the upgrade"
+    );
     let newer = dir.path().join("newer.img");
     restore_to(&r, "v2-ext4", &newer);
     assert_eq!(sha256(&newer), sha256(&out));
-    let fsck = Command::new("e2fsck").args(["-fn"]).arg(&newer).output().unwrap();
-    assert!(fsck.status.success(), "{}", String::from_utf8_lossy(&fsck.stdout));
+    let fsck = Command::new("e2fsck")
+        .args(["-fn"])
+        .arg(&newer)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
 }

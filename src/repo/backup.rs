@@ -376,6 +376,7 @@ pub fn backup(
         path: path.clone(),
         what: e.to_string(),
     })?;
+    let body = fsutil::compress_json(&body).map_err(RepoError::io(&path))?;
     fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {

@@ -48,11 +48,17 @@ pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry
         path: path.clone(),
         what: e.to_string(),
     })?;
+    let body = fsutil::compress_json(&body).map_err(RepoError::io(&path))?;
     fsutil::write_atomic(tmp_dir, &path, &body)
 }
 
 pub fn read(path: &Path) -> Result<IndexFile> {
     let bytes = fsutil::read_bounded(path, MAX_INDEX_FILE)?;
+    let bytes =
+        fsutil::unpack_json(bytes, MAX_INDEX_FILE).map_err(|what| RepoError::CorruptIndex {
+            path: path.to_path_buf(),
+            what,
+        })?;
     parse(path, &bytes)
 }
 

@@ -172,6 +172,13 @@ impl Repository {
             });
         }
         let bytes = fsutil::read_bounded(&path, manifest::MAX_MANIFEST)?;
+        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| {
+            RepoError::CorruptManifest {
+                image: name.to_string(),
+                path: path.clone(),
+                what,
+            }
+        })?;
         Manifest::parse(name, &path, &bytes)
     }
 
