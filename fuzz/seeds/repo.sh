@@ -3,6 +3,8 @@
 # a small FAT disk (mkfs.fat + mtools, a compressible and an incompressible file) gives a
 # pack (zstd and stored records), its index file and the image's manifest; a second
 # backup of the changed disk gives a manifest whose chunks are partly deduplicated.
+# Index files and manifests are zstd-compressed JSON since format 2; the seeds are the
+# JSON the parsers see.
 # The binary is $IRONCLONE, or the crate's debug build (cargo builds it when needed).
 set -euo pipefail
 out=$1
@@ -31,6 +33,10 @@ log=$(ironclone backup "$tmp/disk" "$tmp/repo" --name seed-2 2>&1) || fail "$log
 n=0
 for f in "$tmp"/repo/packs/*/*.pack; do cp "$f" "$out/seed-pack-$((n += 1))"; done
 n=0
-for f in "$tmp"/repo/index/*.json; do cp "$f" "$out/seed-index-$((n += 1))"; done
-cp "$tmp/repo/images/seed-2.json" "$out/seed-manifest-2"
-cp "$tmp/repo/images/seed-1.json" "$out/seed-manifest-1"
+unpack() { zstd -dcq "$1" 2>/dev/null || cat "$1"; }
+for f in "$tmp"/repo/index/*.json; do
+  n=$((n + 1))
+  unpack "$f" >"$out/seed-index-$n"
+done
+unpack "$tmp/repo/images/seed-2.json" >"$out/seed-manifest-2"
+unpack "$tmp/repo/images/seed-1.json" >"$out/seed-manifest-1"
