@@ -1,0 +1,294 @@
+//! The files' runs (`usedmap::file_runs`) of ext2, ext4 and NTFS fixtures written through
+//! the kernel and ntfs-3g: every run's bytes in the image are the bytes of exactly one
+//! file (or named stream) at the run's logical offset, and every file's written data is
+//! covered once, sparse holes excluded. The files are read back from the mounted
+//! filesystem, not through our decoders.
+
+mod fsfixture;
+
+use fsfixture::*;
+use ironclone::device::{open_path, Access};
+use ironclone::imaging::plan_backup;
+use ironclone::probe::FsKind;
+use ironclone::repo::SourceInfo;
+use ironclone::usedmap::{file_runs, map_filesystem, FileRun};
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// One file or stream as written, and how many of its bytes the runs must cover.
+struct Written {
+    name: String,
+    data: Vec<u8>,
+    covered: u64,
+}
+
+const HOLE_AT: u64 = 8 << 20;
+const PIECE: usize = 64 << 10;
+
+/// Writes the test files into the mounted filesystem at `mnt`. On NTFS (`ntfs`) the small
+/// file stays resident in its MFT record (no runs), and mid.bin gets a named stream
+/// (ntfs-3g's `streams_interface=windows`).
+fn populate(mnt: &Path, ntfs: bool) -> Vec<Written> {
+    let mut out = Vec::new();
+    // `dense`: the file's bytes live in clusters (not resident in its MFT record).
+    let mut write = |name: &str, data: Vec<u8>, dense: bool| {
+        std::fs::write(mnt.join(name), &data).unwrap();
+        let covered = if dense { data.len() as u64 } else { 0 };
+        out.push(Written {
+            name: name.into(),
+            data,
+            covered,
+        });
+    };
+    std::fs::create_dir_all(mnt.join("dir")).unwrap();
+    write("empty", Vec::new(), true);
+    write("small.bin", prng_bytes(1, 100), !ntfs);
+    write("mid.bin", prng_bytes(2, (300 << 10) + 123), true);
+    write("big.bin", prng_bytes(3, (6 << 20) + 7), true);
+    write("dir/nested.bin", prng_bytes(4, 50 << 10), true);
+    if ntfs {
+        fill_and_punch(mnt, &mut out);
+    }
+    // Two files appended in turn, each append flushed: on ext their blocks interleave;
+    // on NTFS they land in the holes `fill_and_punch` left.
+    let (a, b) = (prng_bytes(5, 1 << 20), prng_bytes(6, 1 << 20));
+    let mut fa = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(mnt.join("fragA.bin"))
+        .unwrap();
+    let mut fb = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(mnt.join("fragB.bin"))
+        .unwrap();
+    for (pa, pb) in a.chunks(16 << 10).zip(b.chunks(16 << 10)) {
+        fa.write_all(pa).unwrap();
+        fa.sync_all().unwrap();
+        fb.write_all(pb).unwrap();
+        fb.sync_all().unwrap();
+    }
+    drop((fa, fb));
+    for (name, data) in [("fragA.bin", a), ("fragB.bin", b)] {
+        let covered = data.len() as u64;
+        out.push(Written {
+            name: name.into(),
+            data,
+            covered,
+        });
+    }
+    // A sparse file: data at 0 and at HOLE_AT, nothing written between.
+    let mut data = vec![0u8; HOLE_AT as usize + PIECE];
+    data[..PIECE].copy_from_slice(&prng_bytes(7, PIECE));
+    data[HOLE_AT as usize..].copy_from_slice(&prng_bytes(8, PIECE));
+    let mut f = std::fs::File::create(mnt.join("sparse.bin")).unwrap();
+    f.write_all(&data[..PIECE]).unwrap();
+    f.seek(SeekFrom::Start(HOLE_AT)).unwrap();
+    f.write_all(&data[HOLE_AT as usize..]).unwrap();
+    drop(f);
+    out.push(Written {
+        name: "sparse.bin".into(),
+        data,
+        covered: 2 * PIECE as u64,
+    });
+    if ntfs {
+        let data = prng_bytes(9, (200 << 10) + 5);
+        std::fs::write(mnt.join("mid.bin:ads"), &data).unwrap();
+        out.push(Written {
+            name: "mid.bin:ads".into(),
+            covered: data.len() as u64,
+            data,
+        });
+    }
+    out
+}
+
+/// ntfs-3g gives each new file a place of its own, so appends in turn stay contiguous:
+/// fill the volume with 64 KiB files and delete every other one, so that the next files
+/// can only take the holes.
+fn fill_and_punch(mnt: &Path, out: &mut Vec<Written>) {
+    let mut pads = Vec::new();
+    for i in 0.. {
+        let (name, data) = (format!("pad{i}.bin"), prng_bytes(1000 + i, 64 << 10));
+        if std::fs::write(mnt.join(&name), &data).is_err() {
+            let _ = std::fs::remove_file(mnt.join(&name));
+            break;
+        }
+        pads.push((name, data));
+    }
+    assert!(pads.len() > 100, "only {} pad files fit", pads.len());
+    for (i, (name, data)) in pads.into_iter().enumerate() {
+        if i % 2 == 0 {
+            std::fs::remove_file(mnt.join(&name)).unwrap();
+        } else {
+            out.push(Written {
+                name,
+                covered: data.len() as u64,
+                data,
+            });
+        }
+    }
+}
+
+/// Checks the runs of the `kind` filesystem in `img` against `files` (read back from
+/// the mount); `frag` names a file that must have several runs.
+fn check(img: &Path, kind: FsKind, files: &[Written]) -> Vec<FileRun> {
+    let dev = open_path(img, Access::ReadOnly).expect("open image");
+    let map = map_filesystem(&dev, kind);
+    assert!(!map.raw, "{:?}", map.raw_reason);
+    let found = file_runs(&dev, kind, &map);
+    assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+    check_runs(img, &found.runs, &map.extents, files);
+    found.runs
+}
+
+fn check_runs(
+    img: &Path,
+    runs: &[FileRun],
+    used: &[ironclone::usedmap::ByteExtent],
+    files: &[Written],
+) {
+    for w in runs.windows(2) {
+        assert!(w[0].end() <= w[1].offset, "unsorted or overlapping: {w:?}");
+    }
+    for r in runs {
+        assert!(
+            used.iter()
+                .any(|e| e.offset <= r.offset && r.end() <= e.end()),
+            "{r:?} outside the used map"
+        );
+    }
+    let mut covered = vec![0u64; files.len()];
+    let mut pieces = vec![0usize; files.len()];
+    for r in runs {
+        let bytes = read_range(img, r.offset, r.len as usize);
+        let owners: Vec<usize> = files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                let size = f.data.len() as u64;
+                r.logical < size && {
+                    let n = (size - r.logical).min(r.len) as usize;
+                    bytes[..n] == f.data[r.logical as usize..r.logical as usize + n]
+                }
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let [i] = owners[..] else {
+            panic!("{r:?} holds the bytes of {} files, not one", owners.len());
+        };
+        covered[i] += (files[i].data.len() as u64 - r.logical).min(r.len);
+        pieces[i] += 1;
+    }
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(covered[i], f.covered, "{}: bytes covered by runs", f.name);
+    }
+    let frag = files.iter().position(|f| f.name == "fragA.bin").unwrap();
+    assert!(
+        pieces[frag] > 1,
+        "fragA.bin is not fragmented: {} run",
+        pieces[frag]
+    );
+}
+
+/// A file of 1 MiB allocated by fallocate (one uninitialized extent) of which only the
+/// first 64 KiB were written: the rest reads as zeros and must have no run.
+fn preallocated(mnt: &Path, out: &mut Vec<Written>) {
+    let path = mnt.join("prealloc.bin");
+    run("fallocate", &["-l", "1M", path.to_str().unwrap()]);
+    let mut data = vec![0u8; 1 << 20];
+    data[..PIECE].copy_from_slice(&prng_bytes(10, PIECE));
+    let mut f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all(&data[..PIECE]).unwrap();
+    f.sync_all().unwrap();
+    out.push(Written {
+        name: "prealloc.bin".into(),
+        data,
+        covered: PIECE as u64,
+    });
+}
+
+fn ext_fixture(dir: &Path, mkfs: &[&str]) -> (std::path::PathBuf, Vec<Written>) {
+    let img = dir.join("fs.img");
+    sparse_file(&img, 64 << 20);
+    let mut args = mkfs.to_vec();
+    args.extend(["-q", "-F", img.to_str().unwrap()]);
+    run(args[0], &args[1..]);
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    run(
+        "mount",
+        &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
+    );
+    let mut files = populate(&mnt, false);
+    // Uninitialized extents exist only in extent-mapped files.
+    if mkfs[0] == "mkfs.ext4" {
+        preallocated(&mnt, &mut files);
+    }
+    run("umount", &[mnt.to_str().unwrap()]);
+    (img, files)
+}
+
+#[test]
+fn ext4_runs_hold_each_files_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, files) = ext_fixture(dir.path(), &["mkfs.ext4"]);
+    let runs = check(&img, FsKind::Ext4, &files);
+    // The backup plan carries them: for a filesystem on the whole disk...
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let plan = plan_backup(&dev, SourceInfo::default()).unwrap().plan;
+    assert_eq!(plan.areas.len(), 1);
+    assert_eq!(plan.areas[0].file_runs, runs);
+    // ...and in a GPT partition at 1 MiB, relative to the partition.
+    let disk = dir.path().join("disk.img");
+    sparse_file(&disk, 70 << 20);
+    let mut sfdisk = Command::new("sfdisk")
+        .arg(&disk)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    sfdisk
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: gpt\nstart=2048, size=131072\n")
+        .unwrap();
+    assert!(sfdisk.wait().unwrap().success());
+    let fs = std::fs::read(&img).unwrap();
+    let mut d = OpenOptions::new().write(true).open(&disk).unwrap();
+    d.seek(SeekFrom::Start(1 << 20)).unwrap();
+    d.write_all(&fs).unwrap();
+    drop(d);
+    let dev = open_path(&disk, Access::ReadOnly).unwrap();
+    let plan = plan_backup(&dev, SourceInfo::default()).unwrap().plan;
+    let p1 = plan.areas.iter().find(|a| a.name == "p1").unwrap();
+    assert_eq!(p1.file_runs, runs);
+}
+
+#[test]
+fn ext2_indirect_block_runs_hold_each_files_bytes() {
+    // 1 KiB blocks: big.bin (6 MiB) needs double indirect blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let (img, files) = ext_fixture(dir.path(), &["mkfs.ext2", "-b", "1024"]);
+    check(&img, FsKind::Ext2, &files);
+}
+
+#[test]
+fn ntfs_runs_hold_each_files_and_streams_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("ntfs.img");
+    sparse_file(&img, 64 << 20);
+    run("mkntfs", &["-F", "-f", "-q", img.to_str().unwrap()]);
+    let files = {
+        let m = Mount::with_options(
+            &img,
+            &dir.path().join("mnt"),
+            "no_detach,streams_interface=windows",
+        );
+        populate(&m.0, true)
+    };
+    check(&img, FsKind::Ntfs, &files);
+}
