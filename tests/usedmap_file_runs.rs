@@ -49,7 +49,7 @@ fn populate(mnt: &Path, ntfs: bool) -> Vec<Written> {
     write("big.bin", prng_bytes(3, (6 << 20) + 7), true);
     write("dir/nested.bin", prng_bytes(4, 50 << 10), true);
     if ntfs {
-        fill_and_punch(mnt, &mut out);
+        fill_and_punch(mnt, &mut out, 64 << 10);
     }
     // Two files appended in turn, each append flushed: on ext their blocks interleave;
     // on NTFS they land in the holes `fill_and_punch` left.
@@ -106,12 +106,12 @@ fn populate(mnt: &Path, ntfs: bool) -> Vec<Written> {
 }
 
 /// ntfs-3g gives each new file a place of its own, so appends in turn stay contiguous:
-/// fill the volume with 64 KiB files and delete every other one, so that the next files
+/// fill the volume with `pad`-byte files and delete every other one, so that the next files
 /// can only take the holes.
-fn fill_and_punch(mnt: &Path, out: &mut Vec<Written>) {
+fn fill_and_punch(mnt: &Path, out: &mut Vec<Written>, pad: usize) {
     let mut pads = Vec::new();
     for i in 0.. {
-        let (name, data) = (format!("pad{i}.bin"), prng_bytes(1000 + i, 64 << 10));
+        let (name, data) = (format!("pad{i}.bin"), prng_bytes(1000 + i, pad));
         if std::fs::write(mnt.join(&name), &data).is_err() {
             let _ = std::fs::remove_file(mnt.join(&name));
             break;
@@ -134,13 +134,13 @@ fn fill_and_punch(mnt: &Path, out: &mut Vec<Written>) {
 
 /// Checks the runs of the `kind` filesystem in `img` against `files` (read back from
 /// the mount); `frag` names a file that must have several runs.
-fn check(img: &Path, kind: FsKind, files: &[Written]) -> Vec<FileRun> {
+fn check(img: &Path, kind: FsKind, files: &[Written], frag: &str) -> Vec<FileRun> {
     let dev = open_path(img, Access::ReadOnly).expect("open image");
     let map = map_filesystem(&dev, kind);
     assert!(!map.raw, "{:?}", map.raw_reason);
     let found = file_runs(&dev, kind, &map);
     assert!(found.warnings.is_empty(), "{:?}", found.warnings);
-    check_runs(img, &found.runs, &map.extents, files);
+    check_runs(img, &found.runs, &map.extents, files, frag);
     found.runs
 }
 
@@ -149,6 +149,7 @@ fn check_runs(
     runs: &[FileRun],
     used: &[ironclone::usedmap::ByteExtent],
     files: &[Written],
+    frag: &str,
 ) {
     for w in runs.windows(2) {
         assert!(w[0].end() <= w[1].offset, "unsorted or overlapping: {w:?}");
@@ -185,12 +186,8 @@ fn check_runs(
     for (i, f) in files.iter().enumerate() {
         assert_eq!(covered[i], f.covered, "{}: bytes covered by runs", f.name);
     }
-    let frag = files.iter().position(|f| f.name == "fragA.bin").unwrap();
-    assert!(
-        pieces[frag] > 1,
-        "fragA.bin is not fragmented: {} run",
-        pieces[frag]
-    );
+    let i = files.iter().position(|f| f.name == frag).unwrap();
+    assert!(pieces[i] > 1, "{frag} is not fragmented: {} run", pieces[i]);
 }
 
 /// A file of 1 MiB allocated by fallocate (one uninitialized extent) of which only the
@@ -235,7 +232,7 @@ fn ext_fixture(dir: &Path, mkfs: &[&str]) -> (std::path::PathBuf, Vec<Written>) 
 fn ext4_runs_hold_each_files_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (img, files) = ext_fixture(dir.path(), &["mkfs.ext4"]);
-    let runs = check(&img, FsKind::Ext4, &files);
+    let runs = check(&img, FsKind::Ext4, &files, "fragA.bin");
     // The backup plan carries them: for a filesystem on the whole disk...
     let dev = open_path(&img, Access::ReadOnly).unwrap();
     let plan = plan_backup(&dev, SourceInfo::default()).unwrap().plan;
@@ -273,7 +270,7 @@ fn ext2_indirect_block_runs_hold_each_files_bytes() {
     // 1 KiB blocks: big.bin (6 MiB) needs double indirect blocks.
     let dir = tempfile::tempdir().unwrap();
     let (img, files) = ext_fixture(dir.path(), &["mkfs.ext2", "-b", "1024"]);
-    check(&img, FsKind::Ext2, &files);
+    check(&img, FsKind::Ext2, &files, "fragA.bin");
 }
 
 #[test]
@@ -290,5 +287,43 @@ fn ntfs_runs_hold_each_files_and_streams_bytes() {
         );
         populate(&m.0, true)
     };
-    check(&img, FsKind::Ntfs, &files);
+    check(&img, FsKind::Ntfs, &files, "fragA.bin");
+}
+
+#[test]
+fn ntfs_attribute_list_pieces_are_followed() {
+    // 300 one-cluster pieces 64 KiB apart: 600 data and sparse runs are more than a
+    // 1 KiB MFT record holds, so ntfs-3g continues the $DATA in an extension record
+    // listed by an $ATTRIBUTE_LIST.
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("ntfs.img");
+    sparse_file(&img, 16 << 20);
+    run(
+        "mkntfs",
+        &["-F", "-f", "-q", "-c", "4096", img.to_str().unwrap()],
+    );
+    const STRIDE: usize = 68 << 10;
+    let mut data = vec![0u8; 299 * STRIDE + 4096];
+    {
+        let m = Mount::new(&img, &dir.path().join("mnt"));
+        let mut f = std::fs::File::create(m.0.join("listed.bin")).unwrap();
+        for i in 0..300 {
+            let piece = prng_bytes(20 + i as u64, 4096);
+            data[i * STRIDE..i * STRIDE + 4096].copy_from_slice(&piece);
+            f.seek(SeekFrom::Start((i * STRIDE) as u64)).unwrap();
+            f.write_all(&piece).unwrap();
+        }
+    }
+    let info = run("ntfsinfo", &["-F", "/listed.bin", img.to_str().unwrap()]);
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains("$ATTRIBUTE_LIST") && info.matches("Dumping attribute $DATA").count() > 1,
+        "listed.bin's $DATA is in one record; the fixture does not test attribute lists"
+    );
+    let files = [Written {
+        name: "listed.bin".into(),
+        data,
+        covered: 300 * 4096,
+    }];
+    check(&img, FsKind::Ntfs, &files, "listed.bin");
 }

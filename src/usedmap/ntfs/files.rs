@@ -24,6 +24,10 @@ const FIRST_USER_RECORD: u64 = 24;
 /// `$Extend`, the directory of the later system files (`$UsnJrnl`, `$Quota`, ...).
 const FILE_EXTEND: u64 = 11;
 const AT_ATTRIBUTE_LIST: u32 = 0x20;
+/// A sparse file may be larger than the volume, so its VCNs may exceed the cluster
+/// count, which `Strict` refuses. LCNs past the volume are not checked here either: the
+/// runs are clipped to the used map afterwards.
+const RUN_MODE: Mode = Mode::Lenient;
 /// Records read at once (1 MiB with 1 KiB records).
 const BATCH: u64 = 1024;
 
@@ -137,8 +141,7 @@ impl Walk<'_, '_> {
         if !readable_as_is(a) {
             return;
         }
-        let total = self.vol.boot.total_clusters();
-        match a.runs(rec, total, Mode::Strict) {
+        match a.runs(rec, u64::MAX, RUN_MODE) {
             Some(Ok(runs)) => self.pieces.push(Piece {
                 file,
                 name: a.name.to_vec(),
@@ -157,8 +160,7 @@ impl Walk<'_, '_> {
         if !readable_as_is(a) {
             return;
         }
-        let total = self.vol.boot.total_clusters();
-        match a.runs(file, total, Mode::Strict) {
+        match a.runs(file, u64::MAX, RUN_MODE) {
             Some(Ok(runs)) => self.push_runs(file, &runs, valid),
             Some(Err(e)) => self.sink.skip(e.to_string()),
             None => {}
