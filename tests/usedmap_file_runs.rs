@@ -273,21 +273,62 @@ fn ext2_indirect_block_runs_hold_each_files_bytes() {
     check(&img, FsKind::Ext2, &files, "fragA.bin");
 }
 
-#[test]
-fn ntfs_runs_hold_each_files_and_streams_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("ntfs.img");
+fn ntfs_fixture(dir: &Path) -> (std::path::PathBuf, Vec<Written>) {
+    let img = dir.join("ntfs.img");
     sparse_file(&img, 64 << 20);
     run("mkntfs", &["-F", "-f", "-q", img.to_str().unwrap()]);
     let files = {
         let m = Mount::with_options(
             &img,
-            &dir.path().join("mnt"),
+            &dir.join("mnt"),
             "no_detach,streams_interface=windows",
         );
         populate(&m.0, true)
     };
+    (img, files)
+}
+
+#[test]
+fn ntfs_runs_hold_each_files_and_streams_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, files) = ntfs_fixture(dir.path());
     check(&img, FsKind::Ntfs, &files, "fragA.bin");
+}
+
+#[test]
+fn a_torn_mft_record_is_skipped_and_counted_the_rest_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, mut files) = ntfs_fixture(dir.path());
+    // big.bin's record: the FILE record holding its UTF-16 name (found by scanning the
+    // image, not through our decoders).
+    let raw = std::fs::read(&img).unwrap();
+    let name: Vec<u8> = "big.bin"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let at = (0..raw.len() / 1024)
+        .map(|i| i * 1024)
+        .find(|&at| {
+            raw[at..at + 4] == *b"FILE" && raw[at..at + 1024].windows(name.len()).any(|w| w == name)
+        })
+        .expect("big.bin's MFT record");
+    // Its first stride's update sequence stamp no longer matches: a torn write.
+    let mut f = OpenOptions::new().write(true).open(&img).unwrap();
+    f.seek(SeekFrom::Start(at as u64 + 510)).unwrap();
+    f.write_all(&[raw[at + 510] ^ 0xFF]).unwrap();
+    drop(f);
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let map = map_filesystem(&dev, FsKind::Ntfs);
+    let found = file_runs(&dev, FsKind::Ntfs, &map);
+    assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);
+    assert!(
+        found.warnings[0].contains("1 file not followed")
+            && found.warnings[0].contains("MFT record"),
+        "{:?}",
+        found.warnings
+    );
+    files.retain(|f| f.name != "big.bin");
+    check_runs(&img, &found.runs, &map.extents, &files, "fragA.bin");
 }
 
 #[test]
@@ -326,4 +367,52 @@ fn ntfs_attribute_list_pieces_are_followed() {
         covered: 300 * 4096,
     }];
     check(&img, FsKind::Ntfs, &files, "listed.bin");
+}
+
+/// Where `debugfs` says inode `name`'s record lies, in bytes from the image start.
+fn inode_offset(img: &Path, name: &str) -> (u64, u64) {
+    let out = run(
+        "debugfs",
+        &["-R", &format!("imap {name}"), img.to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bs = run("dumpe2fs", &["-h", img.to_str().unwrap()]);
+    let bs: u64 = String::from_utf8_lossy(&bs.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Block size:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // "Inode 14 is part of block group 0\n\tlocated at block 1234, offset 0x0d00"
+    let ino: u64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let at = text.split("located at block ").nth(1).unwrap();
+    let (block, off) = at.split_once(", offset 0x").unwrap();
+    let block: u64 = block.trim().parse().unwrap();
+    let off = u64::from_str_radix(off.trim(), 16).unwrap();
+    (ino, block * bs + off)
+}
+
+#[test]
+fn a_damaged_inode_is_skipped_and_counted_the_rest_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (img, mut files) = ext_fixture(dir.path(), &["mkfs.ext4"]);
+    let (ino, at) = inode_offset(&img, "/big.bin");
+    // Break the extent header's magic in i_block (inode byte 0x28).
+    let mut f = OpenOptions::new().write(true).open(&img).unwrap();
+    f.seek(SeekFrom::Start(at + 0x28)).unwrap();
+    f.write_all(&[0xEE, 0xEE]).unwrap();
+    drop(f);
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let map = map_filesystem(&dev, FsKind::Ext4);
+    let found = file_runs(&dev, FsKind::Ext4, &map);
+    assert_eq!(found.warnings.len(), 1, "{:?}", found.warnings);
+    assert!(
+        found.warnings[0].contains("1 file not followed")
+            && found.warnings[0].contains(&format!("inode {ino}:")),
+        "{:?}",
+        found.warnings
+    );
+    files.retain(|f| f.name != "big.bin");
+    check_runs(&img, &found.runs, &map.extents, &files, "fragA.bin");
 }

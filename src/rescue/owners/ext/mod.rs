@@ -5,6 +5,10 @@
 //! the directory tree from the root inode 2 for the paths of the hit inodes. Reads
 //! that fail (the disk is damaged) become warnings, and every count read from disk is
 //! bounded before it sizes a loop or an allocation.
+//!
+//! The inode walk and the block maps also list files' data runs for the backup's
+//! chunking (`usedmap::ext::files`), which needs the same tolerance: runs only steer
+//! deduplication, so a damaged inode must cost that file's runs, not the walk.
 
 mod blocks;
 mod inodes;
