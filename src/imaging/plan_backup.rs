@@ -12,7 +12,7 @@ use crate::device::{BlockDevice, Window};
 use crate::probe::{probe, FsKind};
 use crate::repo::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 use crate::table::{read_layout, DiskLayout, TableKind};
-use crate::usedmap::{map_filesystem, ByteExtent, UsedMap};
+use crate::usedmap::{file_runs, map_filesystem, ByteExtent, UsedMap};
 use std::sync::Arc;
 
 /// A head area larger than this is cut (a first partition far into the disk would
@@ -67,8 +67,14 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
         let info = probe(dev);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
         let map = map_filesystem(dev, kind);
+        let files = file_runs(dev, kind, &map);
         findings.push(finding(WHOLE_FS_AREA, None, 0, size, &info, &map));
-        warnings.extend(map.warnings.iter().map(|w| format!("whole disk: {w}")));
+        warnings.extend(
+            map.warnings
+                .iter()
+                .chain(&files.warnings)
+                .map(|w| format!("whole disk: {w}")),
+        );
         areas.push(PlannedArea {
             name: WHOLE_FS_AREA.into(),
             kind: AreaKind::Partition,
@@ -76,7 +82,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
             len: size,
             extents: map.extents.clone(),
             meta: meta_value(&PartitionMeta::new(None, info, map))?,
-            file_runs: Vec::new(),
+            file_runs: files.runs,
         });
         return Ok(PlannedDisk {
             plan: BackupPlan { source, areas },
@@ -159,10 +165,12 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
         let info = probe(&win);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
         let map = map_filesystem(&win, kind);
+        let files = file_runs(&win, kind, &map);
         let name = format!("p{}", p.number);
         warnings.extend(
             map.warnings
                 .iter()
+                .chain(&files.warnings)
                 .map(|w| format!("partition {}: {w}", p.number)),
         );
         findings.push(finding(&name, Some(p.number), offset, len, &info, &map));
@@ -195,7 +203,7 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
             len,
             extents,
             meta: meta_value(&meta)?,
-            file_runs: Vec::new(),
+            file_runs: files.runs,
         });
     }
     Ok(PlannedDisk {

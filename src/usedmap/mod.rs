@@ -17,7 +17,7 @@ pub mod swap;
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
-pub use files::FileRun;
+pub use files::{file_runs, FileRun, FileRuns, MAX_RUNS};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};

@@ -143,9 +143,14 @@ pub struct Mount(pub PathBuf, std::process::Child);
 
 impl Mount {
     pub fn new(img: &Path, dir: &Path) -> Self {
+        Self::with_options(img, dir, "no_detach")
+    }
+
+    /// With ntfs-3g options `opts` (a `-o` list that must hold `no_detach`).
+    pub fn with_options(img: &Path, dir: &Path, opts: &str) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let child = std::process::Command::new("ntfs-3g")
-            .args(["-o", "no_detach"])
+            .args(["-o", opts])
             .arg(img)
             .arg(dir)
             .stdout(std::process::Stdio::null())

@@ -16,6 +16,11 @@ pub const AT_VOLUME_INFORMATION: u32 = 0x70;
 pub const AT_DATA: u32 = 0x80;
 pub const AT_END: u32 = 0xFFFF_FFFF;
 
+/// `flags` bits (ntfs-3g `ATTR_FLAGS`): a compressed or encrypted stream's clusters do
+/// not hold its bytes as they read.
+pub const ATTR_COMPRESSION_MASK: u16 = 0x00FF;
+pub const ATTR_IS_ENCRYPTED: u16 = 0x4000;
+
 pub enum AttrValue<'a> {
     Resident(&'a [u8]),
     NonResident {
@@ -32,6 +37,11 @@ pub enum AttrValue<'a> {
 pub struct Attribute<'a> {
     pub type_code: u32,
     pub name_length: u8,
+    /// The name in UTF-16LE (a named stream's name); empty when `name_length` is 0 or
+    /// the name runs past the header.
+    pub name: &'a [u8],
+    /// `ATTR_FLAGS`: compressed, encrypted, sparse.
+    pub flags: u16,
     /// Where the header starts in its record (for error messages).
     pub offset: usize,
     pub value: AttrValue<'a>,
@@ -64,6 +74,11 @@ impl MftRecord {
                 .ok_or(bad(off, AttrFault::Length { length }))?;
             let non_resident = u8_at(a, 8).unwrap_or(0);
             let name_length = u8_at(a, 9).unwrap_or(0);
+            let name_at = usize::from(le16(a, 0x0A).unwrap_or(0));
+            let name = a
+                .get(name_at..name_at.saturating_add(usize::from(name_length) * 2))
+                .unwrap_or_default();
+            let flags = le16(a, 0x0C).unwrap_or(0);
             let value = if non_resident == 0 {
                 let vlen = le32(a, 0x10).unwrap_or(0) as usize;
                 let voff = usize::from(le16(a, 0x14).unwrap_or(0));
@@ -103,6 +118,8 @@ impl MftRecord {
             out.push(Attribute {
                 type_code,
                 name_length,
+                name,
+                flags,
                 offset: off,
                 value,
             });

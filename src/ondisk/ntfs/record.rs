@@ -15,6 +15,8 @@ const NTFS_BLOCK_SIZE: usize = 512;
 
 /// MFT_RECORD_IN_USE in `flags`.
 pub const MFT_RECORD_IN_USE: u16 = 0x0001;
+/// MFT_RECORD_IS_DIRECTORY in `flags` (the record holds a `$I30` index).
+pub const MFT_RECORD_IS_DIRECTORY: u16 = 0x0002;
 
 /// The low 48 bits of a file reference (`MREF`) are the record number; the high 16
 /// are the sequence number.
@@ -96,6 +98,10 @@ impl MftRecord {
 
     pub fn in_use(&self) -> bool {
         self.flags & MFT_RECORD_IN_USE != 0
+    }
+
+    pub fn is_directory(&self) -> bool {
+        self.flags & MFT_RECORD_IS_DIRECTORY != 0
     }
 }
 

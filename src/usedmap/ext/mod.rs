@@ -13,6 +13,7 @@ mod backup;
 mod bitmap;
 mod csum;
 mod error;
+pub(crate) mod files;
 mod itable;
 
 pub use error::ExtError;

@@ -20,6 +20,7 @@
 
 pub mod backup;
 mod bitmap;
+pub(crate) mod files;
 mod hiber;
 mod stream;
 

@@ -3,10 +3,22 @@
 
 use super::*;
 
+impl BlockRun {
+    /// One block of an ext2/3 block map.
+    fn block(logical: u64, physical: u64) -> Self {
+        BlockRun {
+            logical,
+            physical,
+            count: 1,
+            unwritten: false,
+        }
+    }
+}
+
 impl<'a> Ext<'a> {
-    /// The inode's data as (logical block, physical block, count) runs, plus the
+    /// The inode's data as runs of blocks (uninitialized extents flagged), plus the
     /// blocks holding its mapping (extent index/leaf or indirect blocks).
-    pub(super) fn runs(&self, raw: &[u8]) -> Result<(Runs, Vec<u64>), String> {
+    pub(crate) fn runs(&self, raw: &[u8]) -> Result<(Runs, Vec<u64>), String> {
         let flags = le32(raw, 0x20).unwrap_or(0);
         let iblock = raw.get(0x28..0x28 + 60).ok_or("short inode")?;
         let mut runs = Vec::new();
@@ -25,7 +37,7 @@ impl<'a> Ext<'a> {
             for i in 0..12u64 {
                 let p = u64::from(le32(iblock, (i * 4) as usize).unwrap_or(0));
                 if p != 0 {
-                    runs.push((i, p, 1));
+                    runs.push(BlockRun::block(i, p));
                 }
             }
             let per = self.sb.bs / 4;
@@ -46,7 +58,7 @@ impl<'a> Ext<'a> {
         &self,
         node: &[u8],
         depth_left: u32,
-        runs: &mut Vec<(u64, u64, u64)>,
+        runs: &mut Runs,
         meta: &mut Vec<u64>,
     ) -> Result<(), String> {
         if le16(node, 0) != Some(0xF30A) {
@@ -66,14 +78,21 @@ impl<'a> Ext<'a> {
             }
             if depth == 0 {
                 let lblk = u64::from(le32(e, 0).unwrap_or(0));
+                // A length above 32768 marks an uninitialized extent of (length - 32768).
                 let mut len = u64::from(le16(e, 4).unwrap_or(0));
-                if len > 32768 {
+                let unwritten = len > 32768;
+                if unwritten {
                     len -= 32768;
                 }
                 let start =
                     u64::from(le32(e, 8).unwrap_or(0)) | u64::from(le16(e, 6).unwrap_or(0)) << 32;
                 if len > 0 {
-                    runs.push((lblk, start, len));
+                    runs.push(BlockRun {
+                        logical: lblk,
+                        physical: start,
+                        count: len,
+                        unwritten,
+                    });
                 }
             } else {
                 let leaf =
@@ -97,7 +116,7 @@ impl<'a> Ext<'a> {
         block: u64,
         level: u32,
         logical: u64,
-        runs: &mut Vec<(u64, u64, u64)>,
+        runs: &mut Runs,
         meta: &mut Vec<u64>,
     ) -> Result<(), String> {
         if block >= self.sb.blocks {
@@ -122,7 +141,7 @@ impl<'a> Ext<'a> {
             }
             let l = logical.saturating_add(i.saturating_mul(span));
             if level == 1 {
-                runs.push((l, p, 1));
+                runs.push(BlockRun::block(l, p));
             } else {
                 self.indirect(p, level - 1, l, runs, meta)?;
             }

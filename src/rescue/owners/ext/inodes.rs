@@ -127,7 +127,7 @@ impl<'a> Ext<'a> {
     }
 
     /// Calls `f(ino, raw_inode)` for every in-use inode whose record could be read.
-    pub(super) fn for_each_inode(&mut self, mut f: impl FnMut(&mut Self, u64, &[u8])) {
+    pub(crate) fn for_each_inode(&mut self, mut f: impl FnMut(&mut Self, u64, &[u8])) {
         let isz = self.sb.inode_size;
         let uninit_tracked = self.sb.decoded.has_group_desc_csum();
         for g in 0..self.sb.groups {

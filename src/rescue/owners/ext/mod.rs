@@ -5,6 +5,10 @@
 //! the directory tree from the root inode 2 for the paths of the hit inodes. Reads
 //! that fail (the disk is damaged) become warnings, and every count read from disk is
 //! bounded before it sizes a loop or an allocation.
+//!
+//! The inode walk and the block maps also list files' data runs for the backup's
+//! chunking (`usedmap::ext::files`), which needs the same tolerance: runs only steer
+//! deduplication, so a damaged inode must cost that file's runs, not the walk.
 
 mod blocks;
 mod inodes;
@@ -47,29 +51,39 @@ fn superblock_places() -> impl Iterator<Item = (u64, Option<Candidate>)> {
     std::iter::once((SUPERBLOCK_OFFSET, None)).chain(candidates().map(|c| (c.offset, Some(c))))
 }
 
-/// (logical block, physical block, count) runs of a file's data.
-type Runs = Vec<(u64, u64, u64)>;
+/// `count` blocks of a file's data from logical block `logical` on, at block `physical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockRun {
+    pub logical: u64,
+    pub physical: u64,
+    pub count: u64,
+    /// An ext4 uninitialized extent: allocated, but the file reads zeros there.
+    pub unwritten: bool,
+}
+
+type Runs = Vec<BlockRun>;
 
 /// The sizes every walk computes with, taken once from the leniently checked
 /// superblock as `u64` (the unit of all block and byte arithmetic here).
-struct Sb {
-    bs: u64,
+pub(crate) struct Sb {
+    pub(crate) bs: u64,
     blocks: u64,
     ipg: u64,
     inode_size: u64,
     desc_size: u64,
     groups: u64,
-    first_ino: u64,
+    pub(crate) first_ino: u64,
     reserved_gdt: u64,
     /// For the feature flags and the superblock-copy placement.
     decoded: Superblock,
 }
 
-struct Ext<'a> {
+/// An opened ext filesystem, for the walks here and for `usedmap`'s file runs.
+pub(crate) struct Ext<'a> {
     dev: &'a dyn BlockDevice,
-    sb: Sb,
+    pub(crate) sb: Sb,
     descs: Vec<GroupDesc>,
-    warnings: Warnings,
+    pub(crate) warnings: Warnings,
 }
 
 fn bad_field(dev: &dyn BlockDevice, field: &'static str, value: u64) -> OwnerError {
@@ -118,8 +132,10 @@ pub fn ext_owners(dev: &dyn BlockDevice, bad: &[BadRange]) -> Result<DamageRepor
             }
         };
         let mut n = 0u64;
-        for (_, phys, len) in runs {
-            n = n.saturating_add(set.hits(phys.saturating_mul(bs), len.saturating_mul(bs)));
+        for r in runs {
+            n = n.saturating_add(
+                set.hits(r.physical.saturating_mul(bs), r.count.saturating_mul(bs)),
+            );
         }
         for b in meta {
             n = n.saturating_add(set.hits(b.saturating_mul(bs), bs));

@@ -37,7 +37,8 @@ impl<'a> Ext<'a> {
             };
             // A garbage map must not make a small directory read the whole disk.
             let mut blocks_left = size.div_ceil(self.sb.bs);
-            for (_, phys, len) in runs {
+            for r in runs {
+                let (phys, len) = (r.physical, r.count);
                 for b in phys..phys.saturating_add(len).min(self.sb.blocks) {
                     if blocks_left == 0 {
                         break;

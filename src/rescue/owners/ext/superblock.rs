@@ -35,7 +35,7 @@ pub(super) fn parse_sb(dev: &dyn BlockDevice, at: u64) -> Result<Sb, OwnerError>
 }
 
 impl<'a> Ext<'a> {
-    pub(super) fn open(dev: &'a dyn BlockDevice) -> Result<Self, OwnerError> {
+    pub(crate) fn open(dev: &'a dyn BlockDevice) -> Result<Self, OwnerError> {
         let mut warnings = Warnings::default();
         let mut found = None;
         let mut first_err = None;
