@@ -22,6 +22,8 @@ const EXT4_EA_INODE_FL: u32 = 0x20_0000;
 /// read as zeros, so they hold none either. Returns the walk's warnings.
 pub(crate) fn walk(dev: &dyn BlockDevice, sink: &mut Collector) -> Result<Vec<String>, OwnerError> {
     let mut ext = Ext::open(dev)?;
+    // A primary superblock read through its backup is already said by the used map.
+    ext.warnings = Default::default();
     let (bs, first_ino) = (ext.sb.bs, ext.sb.first_ino);
     ext.for_each_inode(|ext, ino, raw| {
         let mode = le16(raw, 0).unwrap_or(0);

@@ -45,8 +45,11 @@ struct Piece {
 struct Walk<'v, 'a> {
     vol: &'v Volume<'a>,
     sink: &'v mut Collector,
-    /// Base records with an `$ATTRIBUTE_LIST` that are user files.
+    /// Base records with an `$ATTRIBUTE_LIST` that are user files, as far as the base
+    /// record says.
     listed_files: HashSet<u64>,
+    /// Base records named in `$Extend` by one of their extension records.
+    system_files: HashSet<u64>,
     pieces: Vec<Piece>,
 }
 
@@ -59,6 +62,7 @@ pub(crate) fn walk(dev: &dyn BlockDevice, sink: &mut Collector) -> Result<Vec<St
         vol: &vol,
         sink,
         listed_files: HashSet::new(),
+        system_files: HashSet::new(),
         pieces: Vec::new(),
     };
     let mut first = 0u64;
@@ -102,6 +106,10 @@ impl Walk<'_, '_> {
         };
         if rec.base_mft_record != 0 {
             // An extension record: its pieces count once its base is known to be a file.
+            // A listed file's name may sit here too (a large `$UsnJrnl` is listed).
+            if in_extend(&attrs) {
+                self.system_files.insert(rec.base_mft_record);
+            }
             for a in attrs.iter().filter(|a| a.type_code == AT_DATA) {
                 self.keep_piece(rec.base_mft_record, n, a);
             }
@@ -199,7 +207,7 @@ impl Walk<'_, '_> {
             }
         }
         for p in &pieces {
-            if !self.listed_files.contains(&p.file) {
+            if !self.listed_files.contains(&p.file) || self.system_files.contains(&p.file) {
                 continue; // a directory's, a system file's or a deleted file's piece
             }
             match valid.get(&(p.file, p.name.as_slice())) {
