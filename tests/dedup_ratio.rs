@@ -1,6 +1,6 @@
 //! Issue 19's dedup goals, pinned on a small version of the benchmark's fixtures
 //! (scripts/dedup-fixtures.sh: 384 MiB filesystems holding 100 MB of /usr files, a
-//! scaled-down day of use, and a second filesystem with the same files in reverse order).
+//! scaled-down day of use, and a second filesystem with the same files in shuffled order).
 //! Backed up A, B, C into one repository:
 //! - C ("second machine") adds at most 10% of what A stored;
 //! - B ("day of use") adds at most 1.5x the changed 4 KiB blocks through zstd -3;
