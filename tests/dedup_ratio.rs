@@ -130,18 +130,23 @@ fn goals_hold(fs: &str) {
         "{fs}: C's image restored differs from C"
     );
 
-    assert!(
-        second_ratio <= SECOND_MACHINE_MAX,
-        "{fs}: the second machine added {second} B, {:.1}% of the first image's {first} B \
-         (goal: at most {:.0}%)",
-        100.0 * second_ratio,
-        100.0 * SECOND_MACHINE_MAX
-    );
-    assert!(
-        day_ratio <= DAY_OF_USE_MAX,
-        "{fs}: the day of use added {day} B, {day_ratio:.2}x the {changed_zstd} B of its changed \
-         blocks through zstd -3 (goal: at most {DAY_OF_USE_MAX}x)"
-    );
+    // Both goals are checked before failing, so one run shows every one that is missed.
+    let mut missed = Vec::new();
+    if second_ratio > SECOND_MACHINE_MAX {
+        missed.push(format!(
+            "the second machine added {second} B, {:.1}% of the first image's {first} B \
+             (goal: at most {:.0}%)",
+            100.0 * second_ratio,
+            100.0 * SECOND_MACHINE_MAX
+        ));
+    }
+    if day_ratio > DAY_OF_USE_MAX {
+        missed.push(format!(
+            "the day of use added {day} B, {day_ratio:.2}x the {changed_zstd} B of its changed \
+             blocks through zstd -3 (goal: at most {DAY_OF_USE_MAX}x)"
+        ));
+    }
+    assert!(missed.is_empty(), "{fs}: {}", missed.join("; "));
 }
 
 #[test]
