@@ -3,7 +3,9 @@
 # 4 GiB ext4 and NTFS fixtures holding ~1.5 GiB of real files (scripts/bench-fixtures.sh).
 # Prints one table with times, sizes and ratios. Page cache is warmed first so every
 # tool reads from memory and the comparison is of the pipelines, not the disk. Then
-# scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one.
+# scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one; and
+# scripts/bench-dedup.sh: what a day of use and a second machine add, against restic
+# and borg (issue 19).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
@@ -97,3 +99,6 @@ done
 
 # A 2 TB ext4 with the same files as the 4 GiB one (issue 16 item 6).
 bash "$ROOT/scripts/bench-big.sh"
+
+# What a day of use and a second machine holding the same files add (issue 19).
+IRONCLONE="$BIN" bash "$ROOT/scripts/bench-dedup.sh"
