@@ -9,7 +9,6 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
-use super::index::Location;
 use super::lock::ReadLock;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
@@ -165,20 +164,25 @@ fn precheck(
     opts: &RestoreOptions,
     later_bytes: u64,
     progress: &dyn Progress,
-) -> Result<HashMap<ChunkId, Location>> {
+) -> Result<super::index::Index> {
     let idx = repo.load_index()?;
     let mut problems: Vec<String> = Vec::new();
     // First use of each chunk, to name the damage.
-    let mut first_use: HashMap<ChunkId, (&AreaManifest, ChunkRef)> = HashMap::new();
-    for (a, _) in placed {
-        for c in &a.chunks {
+    // (area, chunk) indexes, not references: a 2 TB disk has millions of chunks.
+    let mut first_use: HashMap<ChunkId, (u32, u32)> = HashMap::new();
+    for (ai, (a, _)) in placed.iter().enumerate() {
+        for (ci, c) in a.chunks.iter().enumerate() {
             if let Some(id) = c.id {
-                first_use.entry(id).or_insert((a, *c));
+                first_use.entry(id).or_insert((ai as u32, ci as u32));
             }
         }
     }
+    let chunk_at = |&(ai, ci): &(u32, u32)| {
+        let a = placed.get(ai as usize)?.0;
+        Some((a, a.chunks.get(ci as usize)?))
+    };
     let describe = |id: &ChunkId| {
-        first_use.get(id).map_or_else(String::new, |(a, c)| {
+        first_use.get(id).and_then(chunk_at).map_or_else(String::new, |(a, c)| {
             format!(
                 "area {} bytes [{}, {}) (device offset {})",
                 a.name,
@@ -191,7 +195,6 @@ fn precheck(
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Vec<(ChunkId, u32, u32)>)>> =
         HashMap::new();
-    let mut locs = HashMap::new();
     let mut ids: Vec<&ChunkId> = first_use.keys().collect();
     ids.sort();
     for id in ids {
@@ -203,7 +206,6 @@ fn precheck(
                     .entry(l.record.offset)
                     .or_insert((l.record, Vec::new()));
                 rec.1.push((*id, l.start, l.len));
-                locs.insert(*id, l);
             }
             None => problems.push(format!("chunk {id} ({}) is not in the index", describe(id))),
         }
@@ -286,7 +288,7 @@ fn precheck(
             problems,
         });
     }
-    Ok(locs)
+    Ok(idx)
 }
 
 /// Decompresses a record and checks every chunk the image needs from it.

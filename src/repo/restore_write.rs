@@ -15,7 +15,7 @@
 use super::bufpool::{self, BufPool, Pools};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
-use super::index::Location;
+use super::index::Index;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::{bad, Packs, RestoreReport};
@@ -89,7 +89,7 @@ enum Ready {
 pub(super) fn write_areas(
     m: &Manifest,
     placed: &[(&AreaManifest, u64)],
-    locs: &HashMap<ChunkId, Location>,
+    locs: &Index,
     packs: &mut Packs,
     target: &dyn BlockDevice,
     zero_target: bool,
@@ -283,7 +283,7 @@ fn decode(
 fn read_all<'a>(
     m: &Manifest,
     placed: &[(&'a AreaManifest, u64)],
-    locs: &HashMap<ChunkId, Location>,
+    locs: &Index,
     packs: &mut Packs,
     tx: &Sender<Job<'a>>,
     pool: &BufPool,
@@ -315,7 +315,7 @@ fn read_all<'a>(
                 tx.send(Job::Zeros(u)).map_err(|_| closed())?;
                 continue;
             };
-            let l = locs.get(&id).ok_or_else(|| bad(m, a, c, "not in index"))?;
+            let l = locs.locate(&id).ok_or_else(|| bad(m, a, c, "not in index"))?;
             if l.len != c.len {
                 let what = format!("the index holds {} bytes, the image {}", l.len, c.len);
                 return Err(bad(m, a, c, &what));
