@@ -1,17 +1,18 @@
-//! How a chunk is stored: zeros not at all, data zstd cannot shrink raw, the rest zstd.
+//! How a frame (the new chunks of one piece, back to back) is stored: data zstd cannot
+//! shrink raw, the rest zstd. Zero chunks never get here.
 //!
 //! zstd is the cost of a backup (page-cache reads and blake3 are a tenth of it), so
 //! the work skipped here is the backup's speed, and the parameters chosen here are
 //! the image's size. A frame per chunk loses the matches a stream finds across frame
-//! boundaries; with 8 MiB chunks and a window spanning the whole chunk, plain level 3
+//! boundaries; with 8 MiB frames and a window spanning the whole frame, plain level 3
 //! makes images 2% smaller than `zstd -3` on the whole stream at the same speed
 //! (measurements in docs/FORMAT.md, "Compression"). A larger match finder (level 4's
 //! tables) saves another 2% but costs 15-40% more time, so it is not used.
 //!
-//! Every new chunk goes through zstd; none is judged incompressible from a sample
+//! Every new frame goes through zstd; none is judged incompressible from a sample
 //! first. A sample cannot see what makes some random-looking chunks compress: text
 //! between the sampled spots, or a second copy of a compressed file a megabyte on
-//! (one 8 MiB chunk of a small ext4 was stored raw although zstd saves 9.4% of it,
+//! (one 8 MiB chunk of a small ext4 was stored raw by version 1 although zstd saves 9.4% of it,
 //! which made the image 0.7% larger than `partclone | zstd -3`). It also saved little:
 //! zstd level 3 passes data without matches at 3-4 GB/s per core, a tenth of the
 //! time or less of a chunk that compresses (docs/BENCH.md, "Small partitions").

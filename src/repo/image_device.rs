@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Decoded bytes kept: 8 chunks of the default 8 MiB, so that the metadata a
+/// Decoded bytes kept: 8 frames of the default 8 MiB (and the chunks taken from them), so that the metadata a
 /// filesystem walk touches for every file (MFT, directory indexes, inode tables)
 /// stays decoded while file data streams past (why: repo/chunk_cache.rs). Browsing
 /// alone uses this; restore and verify read packs in order and keep nothing.

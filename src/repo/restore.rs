@@ -182,15 +182,18 @@ fn precheck(
         Some((a, a.chunks.get(ci as usize)?))
     };
     let describe = |id: &ChunkId| {
-        first_use.get(id).and_then(chunk_at).map_or_else(String::new, |(a, c)| {
-            format!(
-                "area {} bytes [{}, {}) (device offset {})",
-                a.name,
-                c.offset,
-                c.offset + u64::from(c.len),
-                a.offset + c.offset
-            )
-        })
+        first_use
+            .get(id)
+            .and_then(chunk_at)
+            .map_or_else(String::new, |(a, c)| {
+                format!(
+                    "area {} bytes [{}, {}) (device offset {})",
+                    a.name,
+                    c.offset,
+                    c.offset + u64::from(c.len),
+                    a.offset + c.offset
+                )
+            })
     };
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Vec<(ChunkId, u32, u32)>)>> =

@@ -315,7 +315,9 @@ fn read_all<'a>(
                 tx.send(Job::Zeros(u)).map_err(|_| closed())?;
                 continue;
             };
-            let l = locs.locate(&id).ok_or_else(|| bad(m, a, c, "not in index"))?;
+            let l = locs
+                .locate(&id)
+                .ok_or_else(|| bad(m, a, c, "not in index"))?;
             if l.len != c.len {
                 let what = format!("the index holds {} bytes, the image {}", l.len, c.len);
                 return Err(bad(m, a, c, &what));
