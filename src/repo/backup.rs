@@ -371,12 +371,12 @@ pub fn backup(
     };
     m.seal();
     let path = repo.manifest_path(&opts.name);
-    let body = serde_json::to_vec(&m).map_err(|e| RepoError::CorruptManifest {
+    // Streamed into the compressor: the JSON of millions of chunks is never held whole.
+    let body = fsutil::compress_json_of(&m).map_err(|e| RepoError::CorruptManifest {
         image: opts.name.clone(),
         path: path.clone(),
         what: e.to_string(),
     })?;
-    let body = fsutil::compress_json(&body).map_err(RepoError::io(&path))?;
     fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {

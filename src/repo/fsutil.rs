@@ -81,6 +81,13 @@ pub fn compress_json(body: &[u8]) -> std::io::Result<Vec<u8>> {
     zstd::bulk::compress(body, 3)
 }
 
+/// `compress_json` of `value`'s JSON, streamed: the text is never held whole.
+pub fn compress_json_of<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
+    serde_json::to_writer(&mut enc, value)?;
+    enc.finish()
+}
+
 /// The JSON of a metadata file written by `compress_json` or, before version 2, as
 /// plain JSON; at most `max` bytes. The error says why the zstd frame is bad; callers
 /// name the file (a damaged manifest or index file).
@@ -88,6 +95,15 @@ pub fn unpack_json(bytes: Vec<u8>, max: u64) -> std::result::Result<Vec<u8>, Str
     if !bytes.starts_with(&ZSTD_MAGIC) {
         return Ok(bytes);
     }
-    let cap = usize::try_from(max).unwrap_or(usize::MAX);
-    zstd::bulk::decompress(&bytes, cap).map_err(|e| format!("zstd: {e}"))
+    // Streamed, so the buffer grows with the text instead of being reserved at `max`.
+    use std::io::Read;
+    let dec = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| format!("zstd: {e}"))?;
+    let mut out = Vec::new();
+    dec.take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!("more than {max} bytes of JSON"));
+    }
+    Ok(out)
 }

@@ -12,8 +12,9 @@ use crate::usedmap::ByteExtent;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Manifests are bounded: ~100 bytes per 1 MiB chunk, so 256 MiB covers a 2 PB disk.
-pub const MAX_MANIFEST: u64 = 256 << 20;
+/// Manifests are bounded: ~100 bytes of JSON per chunk, so 1 GiB covers 10 million
+/// chunks (a full 2 TB disk of 256 KiB chunks is 7.6 million).
+pub const MAX_MANIFEST: u64 = 1 << 30;
 
 /// One piece of an area: `len` bytes at `offset` (relative to the area start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,14 +92,40 @@ pub struct ChunkOutside {
     pub area_len: u64,
 }
 
+/// A manifest as serialised for its root hash: the same fields in the same order, with
+/// `root` empty, borrowed. Hashing it streams the JSON into blake3: a manifest of
+/// millions of chunks is neither cloned nor held as text (about 100 bytes per chunk).
+#[derive(Serialize)]
+struct Unsealed<'a> {
+    version: u32,
+    name: &'a str,
+    created_unix: u64,
+    source: &'a SourceInfo,
+    chunk_size: u32,
+    areas: &'a [AreaManifest],
+    stats: &'a ImageStats,
+    root: &'a str,
+}
+
 impl Manifest {
     pub fn compute_root(&self) -> String {
-        let mut m = self.clone();
-        m.root = String::new();
+        let view = Unsealed {
+            version: self.version,
+            name: &self.name,
+            created_unix: self.created_unix,
+            source: &self.source,
+            chunk_size: self.chunk_size,
+            areas: &self.areas,
+            stats: &self.stats,
+            root: "",
+        };
         // serde_json::Value maps are BTreeMaps (no preserve_order feature), so the
         // serialisation is canonical.
-        let body = serde_json::to_vec(&m).unwrap_or_default();
-        blake3::hash(&body).to_hex().to_string()
+        let mut h = blake3::Hasher::new();
+        if serde_json::to_writer(&mut h, &view).is_err() {
+            return String::new();
+        }
+        h.finalize().to_hex().to_string()
     }
 
     pub fn seal(&mut self) {
