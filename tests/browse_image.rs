@@ -394,7 +394,7 @@ fn damaged_chunk_fails_cat(f: &Fixture) {
     let bmap = run("debugfs", &["-R", "bmap /a/big.bin 9000", path_str(&f.ext)]);
     let block: u64 = bmap.trim().parse().expect("debugfs bmap");
     let at = block * 1024; // mkfs.ext4 picks 1 KiB blocks for a 32 MiB filesystem
-    let m: serde_json::Value = serde_json::from_slice(&unzstd(
+    let m: serde_json::Value = serde_json::from_slice(&common::json_file_bytes(
         std::fs::read(f.repo.join("images/img.json")).unwrap(),
     ))
     .unwrap();
@@ -416,8 +416,10 @@ fn damaged_chunk_fails_cat(f: &Fixture) {
     let id = chunk["id"].as_str().expect("a stored chunk");
     let mut hit = None;
     for e in std::fs::read_dir(f.repo.join("index")).unwrap() {
-        let ix: serde_json::Value =
-            serde_json::from_slice(&unzstd(std::fs::read(e.unwrap().path()).unwrap())).unwrap();
+        let ix: serde_json::Value = serde_json::from_slice(&common::json_file_bytes(
+            std::fs::read(e.unwrap().path()).unwrap(),
+        ))
+        .unwrap();
         for r in ix["entries"].as_array().unwrap() {
             // A frame record lists its chunks; its header is 56 bytes and 4 per chunk.
             let chunks = r["chunks"].as_array().cloned().unwrap_or_default();
@@ -472,12 +474,4 @@ fn damaged_chunk_fails_cat(f: &Fixture) {
     let out = browse(f, "p1", &["get", "/a/big.bin", path_str(&dest)]);
     assert!(!out.status.success());
     assert!(!dest.exists());
-}
-
-/// Manifests and index files are zstd-compressed JSON from repository format 2.
-fn unzstd(b: Vec<u8>) -> Vec<u8> {
-    match b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        true => zstd::decode_all(&b[..]).unwrap(),
-        false => b,
-    }
 }

@@ -9,6 +9,7 @@
 //! once however many files it copies (the cost, counted without a clock), and must
 //! make the links links, whose targets name what ntfs-3g itself resolves them to.
 
+mod common;
 mod fsfixture;
 
 use fsfixture::{prng_bytes, run, sparse_file, Mount};
@@ -252,7 +253,7 @@ fn browse(f: &Fixture, args: &[&str]) -> Output {
 
 /// Stored chunks of the image's area (zero chunks are never decoded).
 fn stored_chunks(f: &Fixture) -> u64 {
-    let m: serde_json::Value = serde_json::from_slice(&unzstd(
+    let m: serde_json::Value = serde_json::from_slice(&common::json_file_bytes(
         std::fs::read(f.repo.join("images/img.json")).unwrap(),
     ))
     .unwrap();
@@ -452,13 +453,5 @@ fn specials_are_skipped(f: &Fixture, got: &Path, v: &serde_json::Value) {
                 .any(|s| s["path"] == path && s["why"].as_str().unwrap().contains(why)),
             "{path} not in {v}"
         );
-    }
-}
-
-/// Manifests and index files are zstd-compressed JSON from repository format 2.
-fn unzstd(b: Vec<u8>) -> Vec<u8> {
-    match b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        true => zstd::decode_all(&b[..]).unwrap(),
-        false => b,
     }
 }

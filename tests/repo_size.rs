@@ -126,7 +126,7 @@ fn a_small_ext4_image_keeps_every_byte_zstd_saves() {
     // Every record stored raw must be one that zstd, run independently on the same
     // bytes from the source, cannot shrink either.
     let source = std::fs::read(&img).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&unzstd(
+    let manifest: serde_json::Value = serde_json::from_slice(&common::json_file_bytes(
         std::fs::read(repo.join("images/small.json")).unwrap(),
     ))
     .unwrap();
@@ -143,7 +143,8 @@ fn a_small_ext4_image_keeps_every_byte_zstd_saves() {
     let mut raw = 0;
     for index in files_under(&repo.join("index"), "json") {
         let v: serde_json::Value =
-            serde_json::from_slice(&unzstd(std::fs::read(&index).unwrap())).unwrap();
+            serde_json::from_slice(&common::json_file_bytes(std::fs::read(&index).unwrap()))
+                .unwrap();
         for e in v["entries"].as_array().unwrap() {
             if e["compression"] == "none" {
                 raw += 1;
@@ -206,12 +207,4 @@ fn a_small_ext4_image_keeps_every_byte_zstd_saves() {
     fsfixture::sparse_file(&out, 48 * MIB as u64);
     ironclone(&["restore", rs, "small", out.to_str().unwrap(), "--yes"]);
     fsfixture::run("cmp", &[is, out.to_str().unwrap()]);
-}
-
-/// Manifests and index files are zstd-compressed JSON from repository format 2.
-fn unzstd(b: Vec<u8>) -> Vec<u8> {
-    match b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        true => zstd::decode_all(&b[..]).unwrap(),
-        false => b,
-    }
 }

@@ -242,3 +242,12 @@ pub fn assert_matches_sfdisk(layout: &ironclone::table::DiskLayout, sf: &serde_j
         }
     }
 }
+
+/// A repository's manifest or index file as JSON: zstd-compressed from repository
+/// format 2, plain before.
+pub fn json_file_bytes(b: Vec<u8>) -> Vec<u8> {
+    match b.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        true => zstd::decode_all(&b[..]).unwrap(),
+        false => b,
+    }
+}
