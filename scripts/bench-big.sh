@@ -39,8 +39,8 @@ restore_bytes() { python3 -c "
 import json, sys
 r = [json.loads(l) for l in open('$1') if l.startswith('{')][-1]['report']
 print(r['bytes_written'], r['bytes_verified'])"; }
-read_bytes() { python3 -c "
-import json; print(json.load(open('$1/images/first.json'))['stats']['bytes_read'])"; }
+read_bytes() { "$BIN" images "$1" --json | python3 -c "
+import json, sys; print([i for i in json.load(sys.stdin)['images'] if i['name'] == 'first'][0]['stats']['bytes_read'])"; }
 
 declare -A IMG=([small]="$B/ext4.img" [big]="$B/ext4-2t.img")
 cat "$B/ext4.img" >/dev/null

@@ -33,11 +33,15 @@ total=$(du -sb --apparent-size "$W/repo" | cut -f1)
 files=$(bytes .)
 python3 - "$W/repo" "$peer" "$packs" "$total" "$files" "$(bytes index)" "$(bytes images)" \
   "$(bytes config)" <<'PY'
-import glob, json, sys
+import glob, json, subprocess, sys
 repo, peer, packs, total, files, index, manifest, config = sys.argv[1], *map(int, sys.argv[2:])
-recs = [e for f in glob.glob(f"{repo}/index/*.json") for e in json.load(open(f))["entries"]]
+def load(f):  # index files are zstd-compressed JSON from format 2
+    return json.loads(subprocess.run(["zstd", "-dcqf", f], check=True, capture_output=True).stdout)
+recs = [e for f in glob.glob(f"{repo}/index/*.json") for e in load(f)["entries"]]
 raw = [e for e in recs if e["compression"] == "none"]
-headers = 16 * len(glob.glob(f"{repo}/packs/*/*.pack")) + 52 * len(recs)
+# A frame record's header is 56 bytes and 4 per chunk; a chunk record's 52.
+headers = 16 * len(glob.glob(f"{repo}/packs/*/*.pack")) + sum(
+    56 + 4 * e["members"] if e.get("members") else 52 for e in recs)
 print(f"partclone.ext4 | zstd -3   {peer:>11}")
 print(f"ironclone packs            {packs:>11}  {packs / peer:.4f} of the peer")
 print(f"  stored chunk bytes       {packs - headers:>11}  ({len(recs)} records, {len(raw)} raw, "
