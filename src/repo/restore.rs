@@ -55,8 +55,10 @@ pub struct RestoreReport {
     pub bytes_verified: u64,
 }
 
-/// Chunks read back per batch and hashed in parallel.
-const BATCH: usize = 16;
+/// Bytes read back per batch and hashed in parallel: 16 chunks of version 1's 8 MiB, or
+/// up to 512 of version 2's small ones (a batch of 16 of those was 1 MiB a read).
+const BATCH_BYTES: u64 = 128 << 20;
+const BATCH_CHUNKS: usize = 512;
 
 pub(super) struct Packs {
     dir: PathBuf,
@@ -314,6 +316,29 @@ fn deep_check(
     Ok(())
 }
 
+/// `chunks` cut into batches of at most `BATCH_BYTES` and `BATCH_CHUNKS` (at least one).
+fn batches(chunks: &[ChunkRef]) -> impl Iterator<Item = &[ChunkRef]> + '_ {
+    let mut rest = chunks;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0u64;
+        let n = rest
+            .iter()
+            .take(BATCH_CHUNKS)
+            .take_while(|c| {
+                bytes += u64::from(c.len);
+                bytes <= BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let (batch, tail) = rest.split_at(n.min(rest.len()));
+        rest = tail;
+        Some(batch)
+    })
+}
+
 /// Reads every restored chunk back from the target and compares its hash. With
 /// `zeros_skipped` the zero chunks were not written (the target reads as zeros), so
 /// there is nothing of ours to read back: on a nearly empty 2 TB ext4 they are a
@@ -343,7 +368,7 @@ fn read_back(
         if unwritten > 0 {
             progress.report(ProgressEvent::Advance { bytes: unwritten });
         }
-        for batch in written.chunks(BATCH) {
+        for batch in batches(&written) {
             // The buffers are reused from batch to batch (see `bufpool` for why).
             bufs.resize_with(batch.len(), Vec::new);
             for (c, b) in batch.iter().zip(bufs.iter_mut()) {
