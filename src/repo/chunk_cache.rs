@@ -14,16 +14,22 @@
 //! (issue 16: 10.2 s against 0.6 s). Counting held bytes instead of chunks lets
 //! many small chunks stay, and moving a hit to the back keeps the metadata every
 //! walk touches: 30 decodes, 0.4 s (docs/BROWSE.md has the table).
+//!
+//! Format 2 made entries small and many (64 KiB-256 KiB chunks beside the 8 MiB frames
+//! they come from: a thousand entries in 64 MiB), so a lookup is a hash-map probe, not
+//! a scan of the list, which made an NTFS tree copy minutes long; only an insertion
+//! that evicts looks for the least recently used entry.
 
 use super::id::ChunkId;
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub struct ChunkCache {
     budget: usize,
     held: usize,
-    /// Least recently used first.
-    entries: VecDeque<(ChunkId, Arc<Vec<u8>>)>,
+    /// Each entry's bytes and when it was last used (a counter, not a clock).
+    entries: HashMap<ChunkId, (Arc<Vec<u8>>, u64)>,
+    tick: u64,
 }
 
 impl ChunkCache {
@@ -33,17 +39,18 @@ impl ChunkCache {
         ChunkCache {
             budget,
             held: 0,
-            entries: VecDeque::new(),
+            entries: HashMap::new(),
+            tick: 0,
         }
     }
 
     /// The chunk's bytes if held; a hit becomes the most recently used.
     pub fn get(&mut self, id: &ChunkId) -> Option<Arc<Vec<u8>>> {
-        let i = self.entries.iter().position(|(k, _)| k == id)?;
-        let hit = self.entries.remove(i)?;
-        let data = hit.1.clone();
-        self.entries.push_back(hit);
-        Some(data)
+        self.tick += 1;
+        let tick = self.tick;
+        let (data, used) = self.entries.get_mut(id)?;
+        *used = tick;
+        Some(data.clone())
     }
 
     /// Keeps `data` as the most recently used, dropping the least recently used
@@ -52,11 +59,18 @@ impl ChunkCache {
         if self.get(&id).is_some() {
             return;
         }
+        self.tick += 1;
         self.held = self.held.saturating_add(data.len());
-        self.entries.push_back((id, data));
+        self.entries.insert(id, (data, self.tick));
         while self.held > self.budget && self.entries.len() > 1 {
-            if let Some((_, old)) = self.entries.pop_front() {
-                self.held = self.held.saturating_sub(old.len());
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            match oldest.and_then(|k| self.entries.remove(&k)) {
+                Some((old, _)) => self.held = self.held.saturating_sub(old.len()),
+                None => break,
             }
         }
     }

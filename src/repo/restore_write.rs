@@ -300,19 +300,33 @@ fn read_all<'a>(
         // Records in order of first use, each with every use of its chunks.
         let mut order: Vec<(PackId, RecordInfo)> = Vec::new();
         let mut uses: HashMap<(PackId, u64), Vec<Use<'a>>> = HashMap::new();
+        let mut zeros: Option<Use<'a>> = None;
         for c in &a.chunks {
             if c.len > m.chunk_size {
                 return Err(bad(m, a, c, "chunk longer than chunk size"));
             }
             let at = t + c.offset;
             let Some(id) = c.id else {
-                let u = Use {
-                    area: a,
-                    chunk: *c,
-                    at,
-                    start: 0,
-                };
-                tx.send(Job::Zeros(u)).map_err(|_| closed())?;
+                // Neighbouring zero chunks go out as one write (up to the zeros buffer).
+                match zeros.as_mut() {
+                    Some(z)
+                        if z.at + u64::from(z.chunk.len) == at
+                            && z.chunk.len.saturating_add(c.len) <= m.chunk_size =>
+                    {
+                        z.chunk.len += c.len;
+                    }
+                    _ => {
+                        if let Some(z) = zeros.take() {
+                            tx.send(Job::Zeros(z)).map_err(|_| closed())?;
+                        }
+                        zeros = Some(Use {
+                            area: a,
+                            chunk: *c,
+                            at,
+                            start: 0,
+                        });
+                    }
+                }
                 continue;
             };
             let l = locs
@@ -332,6 +346,9 @@ fn read_all<'a>(
                 at,
                 start: l.start,
             });
+        }
+        if let Some(z) = zeros.take() {
+            tx.send(Job::Zeros(z)).map_err(|_| closed())?;
         }
         for (pack_id, info) in order {
             if abort.load(Ordering::Relaxed) {
