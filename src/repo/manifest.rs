@@ -12,9 +12,9 @@ use crate::usedmap::ByteExtent;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Manifests are bounded: ~100 bytes of JSON per chunk, so 1 GiB covers 10 million
-/// chunks (a full 2 TB disk of 256 KiB chunks is 7.6 million).
-pub const MAX_MANIFEST: u64 = 1 << 30;
+/// Manifests are bounded: about 100 bytes of JSON per chunk, so 2 GiB covers 20 million
+/// chunks (a full 2 TB disk of 256 KiB chunks is 7.6 million, docs/FORMAT.md).
+pub const MAX_MANIFEST: u64 = 2 << 30;
 
 /// One piece of an area: `len` bytes at `offset` (relative to the area start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
