@@ -98,7 +98,14 @@ pub fn unpack_json(bytes: Vec<u8>, max: u64) -> std::result::Result<Vec<u8>, Str
     // Streamed, so the buffer grows with the text instead of being reserved at `max`.
     use std::io::Read;
     let dec = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| format!("zstd: {e}"))?;
-    let mut out = Vec::new();
+    // Sized from the frame header when it says (index files), else a guess: JSON of
+    // hex ids compresses about 4:1.
+    let known = zstd::zstd_safe::get_frame_content_size(&bytes)
+        .ok()
+        .flatten()
+        .filter(|&n| n <= max);
+    let guess = known.unwrap_or((bytes.len() as u64).saturating_mul(5).min(max));
+    let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
     dec.take(max.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format!("zstd: {e}"))?;

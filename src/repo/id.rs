@@ -5,14 +5,33 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-fn to_hex(bytes: &[u8; 32]) -> String {
+/// The 64 hex digits of an id, on the stack: manifests and index files hold one per
+/// chunk, millions for a large disk, so serialising them allocates nothing.
+fn hex_digits(bytes: &[u8; 32]) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
+    let mut out = [0u8; 64];
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 15)];
     }
-    s
+    out
+}
+
+fn to_hex(bytes: &[u8; 32]) -> String {
+    String::from_utf8_lossy(&hex_digits(bytes)).into_owned()
+}
+
+/// Reads an id from a JSON string without allocating one (see `hex_digits`).
+struct IdVisitor;
+
+impl serde::de::Visitor<'_> for IdVisitor {
+    type Value = [u8; 32];
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("64 hex digits")
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<[u8; 32], E> {
+        from_hex(s).ok_or_else(|| E::custom(format!("bad hex id {s:?}")))
+    }
 }
 
 fn from_hex(s: &str) -> Option<[u8; 32]> {
@@ -61,15 +80,15 @@ macro_rules! id_type {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.to_hex())
+                let hex = hex_digits(&self.0);
+                // Hex digits are ASCII, so this cannot fail.
+                s.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                $name::from_hex(&s)
-                    .ok_or_else(|| serde::de::Error::custom(format!("bad hex id {s:?}")))
+                d.deserialize_str(IdVisitor).map($name)
             }
         }
     };

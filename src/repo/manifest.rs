@@ -121,11 +121,16 @@ impl Manifest {
         };
         // serde_json::Value maps are BTreeMaps (no preserve_order feature), so the
         // serialisation is canonical.
-        let mut h = blake3::Hasher::new();
+        // Buffered: serde_json writes a few bytes at a time, and blake3 is fast on
+        // large updates only.
+        let mut h = std::io::BufWriter::with_capacity(64 << 10, blake3::Hasher::new());
         if serde_json::to_writer(&mut h, &view).is_err() {
             return String::new();
         }
-        h.finalize().to_hex().to_string()
+        match h.into_inner() {
+            Ok(h) => h.finalize().to_hex().to_string(),
+            Err(_) => String::new(),
+        }
     }
 
     pub fn seal(&mut self) {

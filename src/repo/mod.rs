@@ -49,6 +49,10 @@ use std::path::{Path, PathBuf};
 pub struct Repository {
     root: PathBuf,
     config: RepoConfig,
+    /// The manifest loaded last, with its file's length and mtime: a restore reads
+    /// the same one three times (plan, repairs, the write), and parsing the JSON of
+    /// 40 000 chunks took 0.1 s each time.
+    last_manifest: std::sync::Mutex<Option<(String, (u64, std::time::SystemTime), Manifest)>>,
 }
 
 /// One line of `images`.
@@ -101,6 +105,7 @@ impl Repository {
         Ok(Repository {
             root: path.to_path_buf(),
             config,
+            last_manifest: Default::default(),
         })
     }
 
@@ -111,6 +116,7 @@ impl Repository {
         Ok(Repository {
             root: path.to_path_buf(),
             config,
+            last_manifest: Default::default(),
         })
     }
 
@@ -171,6 +177,15 @@ impl Repository {
                 repo: self.root.clone(),
             });
         }
+        let stamp = std::fs::metadata(&path)
+            .and_then(|m| Ok((m.len(), m.modified()?)))
+            .ok();
+        let mut last = self.last_manifest.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(stamp), Some((n, s, m))) = (stamp, last.as_ref()) {
+            if n == name && *s == stamp {
+                return Ok(m.clone());
+            }
+        }
         let bytes = fsutil::read_bounded(&path, manifest::MAX_MANIFEST)?;
         let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| {
             RepoError::CorruptManifest {
@@ -179,7 +194,9 @@ impl Repository {
                 what,
             }
         })?;
-        Manifest::parse(name, &path, &bytes)
+        let m = Manifest::parse(name, &path, &bytes)?;
+        *last = stamp.map(|s| (name.to_string(), s, m.clone()));
+        Ok(m)
     }
 
     /// Summaries of every image; images whose manifest is damaged are returned as errors.
