@@ -52,8 +52,11 @@ pub struct Repository {
     /// The manifest loaded last, with its file's length and mtime: a restore reads
     /// the same one three times (plan, repairs, the write), and parsing the JSON of
     /// 40 000 chunks took 0.1 s each time.
-    last_manifest: std::sync::Mutex<Option<(String, (u64, std::time::SystemTime), Manifest)>>,
+    last_manifest: std::sync::Mutex<Option<LoadedManifest>>,
 }
+
+/// A manifest with its name and its file's (length, mtime) when it was read.
+type LoadedManifest = (String, (u64, std::time::SystemTime), Manifest);
 
 /// One line of `images`.
 #[derive(Clone, Debug, Serialize)]
