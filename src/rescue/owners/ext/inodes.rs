@@ -151,22 +151,27 @@ impl<'a> Ext<'a> {
             while done < total {
                 let len = (total - done).min(TABLE_READ);
                 let at = table.saturating_mul(self.sb.bs).saturating_add(done);
-                let first = g * self.sb.ipg + done / isz + 1;
+                // Saturating: a garbage superblock must not overflow (found by fuzzing).
+                let first = g
+                    .saturating_mul(self.sb.ipg)
+                    .saturating_add(done / isz)
+                    .saturating_add(1);
                 match self.dev.read_vec(at, len as usize) {
                     Ok(buf) => {
                         for (k, raw) in buf.chunks_exact(isz as usize).enumerate() {
-                            visit(self, &mut f, first + k as u64, raw);
+                            visit(self, &mut f, first.saturating_add(k as u64), raw);
                         }
                     }
                     Err(_) => {
                         // A bad sector must not hide the other inodes of the piece:
                         // read them one by one and skip only the unreadable ones.
                         for k in 0..len / isz {
-                            match self.dev.read_vec(at + k * isz, isz as usize) {
-                                Ok(raw) => visit(self, &mut f, first + k, &raw),
+                            let one = at.saturating_add(k.saturating_mul(isz));
+                            match self.dev.read_vec(one, isz as usize) {
+                                Ok(raw) => visit(self, &mut f, first.saturating_add(k), &raw),
                                 Err(e) => self.warnings.push(format!(
                                     "inode {} of group {g} unreadable: {e}",
-                                    first + k
+                                    first.saturating_add(k)
                                 )),
                             }
                         }
