@@ -372,7 +372,7 @@ pub fn backup(
     m.seal();
     let path = repo.manifest_path(&opts.name);
     // Streamed into the compressor: the JSON of millions of chunks is never held whole.
-    let body = fsutil::compress_json_of(&m).map_err(|e| RepoError::CorruptManifest {
+    let body = fsutil::compress_json(&m).map_err(|e| RepoError::CorruptManifest {
         image: opts.name.clone(),
         path: path.clone(),
         what: e.to_string(),
@@ -489,12 +489,7 @@ fn upgrade(repo: &Repository, progress: &dyn Progress) -> Result<super::RepoConf
     let Some(new) = repo.config().upgraded() else {
         return Ok(repo.config().clone());
     };
-    let path = repo.path().join("config");
-    let body = serde_json::to_vec_pretty(&new).map_err(|e| RepoError::BadConfig {
-        path: path.clone(),
-        what: e.to_string(),
-    })?;
-    fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
+    new.write(repo.path())?;
     progress.report(ProgressEvent::Warning {
         message: format!(
             "{}: repository format upgraded from version {} to {} (finer deduplication); builds older than this one cannot read it any more",

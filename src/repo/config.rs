@@ -98,6 +98,16 @@ impl RepoConfig {
         })
     }
 
+    /// Writes this config as `root/config` (through `root/tmp`, atomically).
+    pub(super) fn write(&self, root: &Path) -> Result<()> {
+        let path = root.join("config");
+        let body = serde_json::to_vec_pretty(self).map_err(|e| RepoError::BadConfig {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        super::fsutil::write_atomic(&root.join("tmp"), &path, &body)
+    }
+
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let c: RepoConfig = serde_json::from_slice(bytes).map_err(|e| RepoError::BadConfig {
             path: path.to_path_buf(),

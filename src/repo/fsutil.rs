@@ -74,15 +74,11 @@ pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
 /// The first bytes of a zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// JSON metadata (manifests, index files) as written from format version 2: zstd level
-/// 3. They list one 32-byte id per chunk, as 64 hex digits; compressed, an id costs
-/// about its 32 bytes again, so a manifest of 30 000 chunks is 1 MB instead of 3.
-pub fn compress_json(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    zstd::bulk::compress(body, 3)
-}
-
-/// `compress_json` of `value`'s JSON, streamed: the text is never held whole.
-pub fn compress_json_of<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+/// JSON metadata (manifests, index files) as written from format version 2: `value`'s
+/// JSON through zstd level 3, streamed, so the text is never held whole. They list one
+/// 32-byte id per chunk, as 64 hex digits; compressed, an id costs about its 32 bytes
+/// again, so a manifest of 30 000 chunks is 1 MB instead of 3.
+pub fn compress_json<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
     let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
     serde_json::to_writer(&mut enc, value)?;
     enc.finish()
@@ -98,13 +94,9 @@ pub fn unpack_json(bytes: Vec<u8>, max: u64) -> std::result::Result<Vec<u8>, Str
     // Streamed, so the buffer grows with the text instead of being reserved at `max`.
     use std::io::Read;
     let dec = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| format!("zstd: {e}"))?;
-    // Sized from the frame header when it says (index files), else a guess: JSON of
+    // Sized ahead by a guess (the streamed frames do not carry their length): JSON of
     // hex ids compresses about 4:1.
-    let known = zstd::zstd_safe::get_frame_content_size(&bytes)
-        .ok()
-        .flatten()
-        .filter(|&n| n <= max);
-    let guess = known.unwrap_or((bytes.len() as u64).saturating_mul(5).min(max));
+    let guess = (bytes.len() as u64).saturating_mul(5).min(max);
     let mut out = Vec::with_capacity(usize::try_from(guess).unwrap_or(0));
     dec.take(max.saturating_add(1))
         .read_to_end(&mut out)

@@ -44,11 +44,10 @@ pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry
         entries,
     };
     let path = index_path(index_dir, pack);
-    let body = serde_json::to_vec(&f).map_err(|e| RepoError::CorruptIndex {
+    let body = fsutil::compress_json(&f).map_err(|e| RepoError::CorruptIndex {
         path: path.clone(),
         what: e.to_string(),
     })?;
-    let body = fsutil::compress_json(&body).map_err(RepoError::io(&path))?;
     fsutil::write_atomic(tmp_dir, &path, &body)
 }
 
@@ -222,14 +221,5 @@ impl Index {
         self.chunks
             .iter()
             .filter_map(|(id, s)| self.records.get(s.record as usize).map(|(p, _)| (id, *p)))
-    }
-
-    /// Chunks known.
-    pub fn len(&self) -> usize {
-        self.chunks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
     }
 }

@@ -99,11 +99,7 @@ impl Repository {
                 what: "a repository already exists here".into(),
             });
         }
-        let body = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::BadConfig {
-            path: cfg_path.clone(),
-            what: e.to_string(),
-        })?;
-        fsutil::write_atomic(&path.join("tmp"), &cfg_path, &body)?;
+        config.write(path)?;
         fsutil::fsync_dir(path)?;
         Ok(Repository {
             root: path.to_path_buf(),
