@@ -21,6 +21,7 @@ mod pack;
 mod plan;
 mod prune;
 mod restore;
+mod restore_spans;
 mod restore_write;
 mod verify;
 mod zstd_ctx;

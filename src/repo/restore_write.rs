@@ -6,7 +6,9 @@
 //! chunks in another order). Each area's chunks are grouped by the record holding
 //! them, in order of first use, so every record is read and decompressed once per area
 //! and each of its chunks is hashed and written where the image wants it; chunks next
-//! to each other in the record and on the target go out as one write.
+//! to each other in the record and on the target go out as one write, and a stretch of
+//! the target the record fills but for a few zero or duplicate chunks goes out as one
+//! span (see `restore_spans`, which plans each area).
 //!
 //! Writes are positional, so they need not arrive in order, and nothing waits for a
 //! batch to finish: reading, decoding and writing all run at once. Buffers cycle
@@ -14,16 +16,16 @@
 
 use super::bufpool::{self, BufPool, Pools};
 use super::error::{RepoError, Result};
-use super::id::{ChunkId, PackId};
+use super::id::ChunkId;
 use super::index::Index;
-use super::manifest::{AreaManifest, ChunkRef, Manifest};
-use super::pack::{self, RecordInfo};
+use super::manifest::{AreaManifest, Manifest};
+use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
+use super::restore_spans::{piece_len, plan_area, Fillers, Piece, RecordPlan, Use};
 use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -34,18 +36,9 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 /// waits (measured: 515 MB/s for `dd oflag=direct bs=4M` here, one write at a time).
 const WRITERS: usize = 2;
 
-/// A chunk on its way to the target: where it goes, and where it is in its record.
-#[derive(Clone, Copy)]
-struct Use<'a> {
-    area: &'a AreaManifest,
-    chunk: ChunkRef,
-    at: u64,
-    start: u32,
-}
-
-/// One record and every use of its chunks in one area, or a zero chunk.
+/// One record and its plan in one area, or a run of zero chunks.
 enum Job<'a> {
-    Stored(RecordInfo, Vec<u8>, Vec<Use<'a>>),
+    Stored(usize, RecordPlan<'a>, Vec<u8>),
     Zeros(Use<'a>),
 }
 
@@ -78,8 +71,9 @@ impl Aligned {
 }
 
 enum Ready {
-    /// A decoded record and the writes to make from it: (target offset, start, len).
-    Bytes(Aligned, Vec<(u64, usize, usize)>),
+    /// A decoded record, the writes to make from it (target offset, start, len), and
+    /// the image's bytes they carry (a span's zero pieces are counted by their own job).
+    Bytes(Aligned, Vec<(u64, usize, usize)>, u64),
     Zeros(u64, usize),
     Skip(u64),
 }
@@ -99,6 +93,7 @@ pub(super) fn write_areas(
     let workers = bufpool::workers(0);
     let pools = Pools::new(workers);
     let zeros = Aligned::new(Vec::new(), m.chunk_size as usize);
+    let fillers = Fillers::default();
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
     let fail = |e: RepoError| {
@@ -109,7 +104,7 @@ pub(super) fn write_areas(
     let (read, written) = std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<Job>(workers);
         let (ready_tx, ready_rx) = bounded::<Ready>(workers);
-        let (pools, fail, zeros, abort) = (&pools, &fail, &zeros, &abort);
+        let (pools, fail, zeros, abort, fillers) = (&pools, &fail, &zeros, &abort, &fillers);
         for _ in 0..workers {
             let rx = read_rx.clone();
             let tx = ready_tx.clone();
@@ -125,9 +120,15 @@ pub(super) fn write_areas(
                     let ready = match job {
                         Job::Zeros(u) if zero_target => Ready::Skip(u64::from(u.chunk.len)),
                         Job::Zeros(u) => Ready::Zeros(u.at, u.chunk.len as usize),
-                        Job::Stored(info, stored, uses) => {
-                            match decode(m, &mut d, pools, &info, stored, &uses) {
-                                Ok(r) => r,
+                        Job::Stored(area, plan, stored) => {
+                            let shared = Shared {
+                                pools,
+                                fillers,
+                                abort,
+                            };
+                            match decode(m, &mut d, &shared, area, &plan, stored) {
+                                Ok(Some(r)) => r,
+                                Ok(None) => return,
                                 Err(e) => return fail(e),
                             }
                         }
@@ -206,18 +207,16 @@ fn write_ready(
             unkicked = 0;
         }
         let len = match ready {
-            Ready::Bytes(b, writes) => {
+            Ready::Bytes(b, writes, counted) => {
                 let bytes = b.bytes();
-                let mut n = 0u64;
                 for (at, start, len) in writes {
                     let part = bytes.get(start..start + len).unwrap_or(&[]);
                     target.write_bulk_at(at, part)?;
-                    n += len as u64;
+                    unkicked += len as u64;
                 }
                 pool.give(b.buf);
-                written += n;
-                unkicked += n;
-                n
+                written += counted;
+                counted
             }
             Ready::Zeros(at, n) => {
                 let z = zeros.bytes();
@@ -236,26 +235,36 @@ fn write_ready(
     Ok((written, skipped))
 }
 
+/// What every decoder shares.
+struct Shared<'p> {
+    pools: &'p Pools,
+    fillers: &'p Fillers,
+    abort: &'p AtomicBool,
+}
+
 /// Decompresses one record, checks every chunk the area uses from it against its id,
-/// and says what to write where (neighbours in the record and on the target joined).
+/// publishes the chunks other records' spans fill in, and says what to write where.
+/// `None` when the restore was aborted while a span waited for a filler.
 fn decode(
     m: &Manifest,
     d: &mut zstd::bulk::Decompressor<'static>,
-    pools: &Pools,
-    info: &RecordInfo,
+    sh: &Shared,
+    area: usize,
+    plan: &RecordPlan,
     stored: Vec<u8>,
-    uses: &[Use],
-) -> Result<Ready> {
+) -> Result<Option<Ready>> {
+    let info = &plan.info;
     let len = info.raw_len as usize;
-    let mut raw = Aligned::new(pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
+    let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
     let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut());
-    pools.stored.give(stored);
-    let first = uses.first();
+    sh.pools.stored.give(stored);
+    let first = plan.uses.first();
     if let (Err(e), Some(u)) = (r, first) {
         return Err(bad(m, u.area, &u.chunk, &e.to_string()));
     }
-    let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(uses.len());
-    for u in uses {
+    let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(plan.uses.len());
+    let mut counted = 0u64;
+    for u in &plan.uses {
         let (start, n) = (u.start as usize, u.chunk.len as usize);
         let ok = match (raw.bytes().get(start..start + n), u.chunk.id) {
             (Some(b), Some(id)) if info.is_frame() => ChunkId::of(b) == id,
@@ -271,12 +280,65 @@ fn decode(
             );
             return Err(bad(m, u.area, &u.chunk, &what));
         }
+        if !u.write {
+            continue;
+        }
+        counted += n as u64;
         match writes.last_mut() {
             Some((at, s, l)) if *at + *l as u64 == u.at && *s + *l == start => *l += n,
             _ => writes.push((u.at, start, n)),
         }
     }
-    Ok(Ready::Bytes(raw, writes))
+    // Checked above: every export is one of the uses.
+    for x in &plan.exports {
+        let (s, n) = (x.start as usize, x.len as usize);
+        if let Some(b) = raw.bytes().get(s..s + n) {
+            sh.fillers.publish(area, x.id, b, x.takers);
+        }
+    }
+    let Some(spans) = &plan.spans else {
+        return Ok(Some(Ready::Bytes(raw, writes, counted)));
+    };
+    // Each span starts on an aligned boundary of its buffer, for direct writes.
+    let round = |n: u64| n.div_ceil(DIRECT_ALIGN as u64) * DIRECT_ALIGN as u64;
+    let total: u64 = spans.iter().map(|s| round(s.len)).sum();
+    let total = usize::try_from(total).map_err(|_| RepoError::Pipeline("span too long".into()))?;
+    let mut out = Aligned::new(sh.pools.chunks.take_dirty(total + DIRECT_ALIGN), total);
+    let mut pos = 0usize;
+    for s in spans {
+        let mut at = pos;
+        for p in &s.pieces {
+            let n = piece_len(p) as usize;
+            let dst = out
+                .bytes_mut()
+                .get_mut(at..at + n)
+                .ok_or_else(|| RepoError::Pipeline("span longer than planned".into()))?;
+            match p {
+                Piece::Own { start, .. } => {
+                    let src = raw
+                        .bytes()
+                        .get(*start as usize..*start as usize + n)
+                        .ok_or_else(|| {
+                            RepoError::Pipeline("span piece outside its record".into())
+                        })?;
+                    dst.copy_from_slice(src);
+                    counted += n as u64;
+                }
+                Piece::Zero(_) => dst.fill(0),
+                Piece::Fill(id, _) => {
+                    if !sh.fillers.take(area, *id, dst, sh.abort)? {
+                        return Ok(None);
+                    }
+                    counted += n as u64;
+                }
+            }
+            at += n;
+        }
+        writes.push((s.at, pos, s.len as usize));
+        pos += round(s.len) as usize;
+    }
+    sh.pools.chunks.give(raw.buf);
+    Ok(Some(Ready::Bytes(out, writes, counted)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -291,85 +353,33 @@ fn read_all<'a>(
     progress: &dyn Progress,
 ) -> Result<()> {
     let closed = || RepoError::Pipeline("restore pipeline stopped".into());
-    for &(a, t) in placed {
+    for (area_no, &(a, t)) in placed.iter().enumerate() {
         let name = format!("write {}", a.name);
         progress.report(ProgressEvent::PhaseStart {
             name: name.clone(),
             total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
         });
-        // Records in order of first use, each with every use of its chunks.
-        let mut order: Vec<(PackId, RecordInfo)> = Vec::new();
-        let mut uses: HashMap<(PackId, u64), Vec<Use<'a>>> = HashMap::new();
-        let mut zeros: Option<Use<'a>> = None;
-        for c in &a.chunks {
-            if c.len > m.chunk_size {
-                return Err(bad(m, a, c, "chunk longer than chunk size"));
-            }
-            let at = t + c.offset;
-            let Some(id) = c.id else {
-                // Neighbouring zero chunks go out as one write (up to the zeros buffer).
-                match zeros.as_mut() {
-                    Some(z)
-                        if z.at + u64::from(z.chunk.len) == at
-                            && z.chunk.len.saturating_add(c.len) <= m.chunk_size =>
-                    {
-                        z.chunk.len += c.len;
-                    }
-                    _ => {
-                        if let Some(z) = zeros.take() {
-                            tx.send(Job::Zeros(z)).map_err(|_| closed())?;
-                        }
-                        zeros = Some(Use {
-                            area: a,
-                            chunk: *c,
-                            at,
-                            start: 0,
-                        });
-                    }
-                }
-                continue;
-            };
-            let l = locs
-                .locate(&id)
-                .ok_or_else(|| bad(m, a, c, "not in index"))?;
-            if l.len != c.len {
-                let what = format!("the index holds {} bytes, the image {}", l.len, c.len);
-                return Err(bad(m, a, c, &what));
-            }
-            let list = uses.entry((l.pack, l.record.offset)).or_default();
-            if list.is_empty() {
-                order.push((l.pack, l.record));
-            }
-            list.push(Use {
-                area: a,
-                chunk: *c,
-                at,
-                start: l.start,
-            });
-        }
-        if let Some(z) = zeros.take() {
+        let plan = plan_area(m, a, t, locs)?;
+        for z in plan.zeros {
             tx.send(Job::Zeros(z)).map_err(|_| closed())?;
         }
-        for (pack_id, info) in order {
+        // Records go out in the planned order: a span's fillers come from records
+        // sent before it (see restore_spans).
+        for rec in plan.records {
             if abort.load(Ordering::Relaxed) {
                 return Err(closed());
             }
-            let list = uses.remove(&(pack_id, info.offset)).unwrap_or_default();
-            let Some(first) = list.first().copied() else {
+            let Some(first) = rec.uses.first().copied() else {
                 continue;
             };
-            let (path, f) = packs.get(&pack_id).map_err(|e| {
-                bad(
-                    m,
-                    a,
-                    &first.chunk,
-                    &format!("cannot open pack {pack_id}: {e}"),
-                )
+            let (path, f) = packs.get(&rec.pack).map_err(|e| {
+                let what = format!("cannot open pack {}: {e}", rec.pack);
+                bad(m, a, &first.chunk, &what)
             })?;
-            let mut buf = pool.take(info.stored_len as usize);
+            let mut buf = pool.take(rec.info.stored_len as usize);
             let max = m.chunk_size.saturating_mul(2);
-            pack::read_record_into(f, path, &info, max, &mut buf)?;
-            tx.send(Job::Stored(info, buf, list))
+            pack::read_record_into(f, path, &rec.info, max, &mut buf)?;
+            tx.send(Job::Stored(area_no, rec, buf))
                 .map_err(|_| closed())?;
         }
         progress.report(ProgressEvent::PhaseEnd { name });
