@@ -248,18 +248,30 @@ pub enum ChunkDecodeError {
 }
 
 /// Turns stored bytes back into the record's raw bytes; a chunk record's hash is
-/// checked, a frame's members are checked by `check_members`.
+/// checked, a frame's members are checked by `check_members` or `frame_members`.
 pub fn decode_record(
     info: &RecordInfo,
     data: &[u8],
 ) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
+    let mut d = zstd::bulk::Decompressor::new().map_err(ChunkDecodeError::Zstd)?;
+    let mut raw = Vec::new();
+    decode_record_with(&mut d, info, data, &mut raw)?;
+    Ok(raw)
+}
+
+/// `decode_record` with a decompressor and a buffer kept from one record to the next
+/// (`raw` ends up exactly the record's raw length; its old bytes are overwritten).
+pub fn decode_record_with(
+    d: &mut zstd::bulk::Decompressor<'static>,
+    info: &RecordInfo,
+    data: &[u8],
+    raw: &mut Vec<u8>,
+) -> std::result::Result<(), ChunkDecodeError> {
     if info.raw_len > super::config::MAX_CHUNK_SIZE {
         return Err(ChunkDecodeError::OverLimit(info.raw_len));
     }
-    let mut raw = vec![0u8; info.raw_len as usize];
-    let mut d = zstd::bulk::Decompressor::new().map_err(ChunkDecodeError::Zstd)?;
-    decode_record_to(&mut d, info, data, &mut raw)?;
-    Ok(raw)
+    raw.resize(info.raw_len as usize, 0);
+    decode_record_to(d, info, data, raw)
 }
 
 /// `decode_record` into a slice of exactly the record's raw length (an aligned piece
@@ -327,17 +339,37 @@ pub fn check_members(
 }
 
 /// The members of a frame from its decoded bytes and member lengths (a scan has no
-/// index to take the ids from).
-pub fn members_of(lens: &[u32], raw: &[u8]) -> Vec<Member> {
+/// index to take the ids from), checked against the frame's id: each member is hashed
+/// once, and the ids so found must hash to the frame id the header names.
+pub fn frame_members(
+    info: &RecordInfo,
+    lens: &[u32],
+    raw: &[u8],
+) -> std::result::Result<Vec<Member>, ChunkDecodeError> {
     let mut start = 0usize;
-    lens.iter()
-        .map(|&len| {
-            let end = start.saturating_add(len as usize).min(raw.len());
-            let id = ChunkId::of(raw.get(start..end).unwrap_or(&[]));
-            start = end;
-            Member { id, len }
-        })
-        .collect()
+    let mut members = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let end = start.saturating_add(len as usize);
+        let bytes = raw.get(start..end).ok_or(ChunkDecodeError::Length {
+            got: raw.len(),
+            want: info.raw_len,
+        })?;
+        members.push(Member {
+            id: ChunkId::of(bytes),
+            len,
+        });
+        start = end;
+    }
+    if start != raw.len() {
+        return Err(ChunkDecodeError::Length {
+            got: start,
+            want: info.raw_len,
+        });
+    }
+    if frame_id(&members) != info.id {
+        return Err(ChunkDecodeError::FrameId);
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

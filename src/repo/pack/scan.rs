@@ -4,7 +4,7 @@
 
 use super::record::{decode_header, decode_lens, RecordInfo};
 use super::{
-    check_members, decode_record, members_of, Entry, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION,
+    decode_record_with, frame_members, Entry, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION,
     PACK_VERSION_WHOLE_FILE_ID,
 };
 use crate::repo::error::Result;
@@ -114,25 +114,29 @@ pub fn scan_bytes(path: &Path, data: &[u8], expected: Option<&PackId>, max_chunk
         out.name_matches = expected.map_or(true, |e| PackId(*id.finalize().as_bytes()) == *e);
     }
     use rayon::prelude::*;
+    // Each rayon worker keeps one decompressor and one buffer: a fresh zero-filled
+    // buffer per record was a page fault per 4 KiB, about a sixth of a verify.
     let checked: Vec<(RecordInfo, std::result::Result<Vec<super::Member>, String>)> = pending
         .into_par_iter()
-        .map(|(info, lens, start)| {
-            let stored = &data[start..start + info.stored_len as usize];
-            if crc32fast::hash(stored) != info.crc32 {
-                return (info, Err("CRC mismatch".to_string()));
-            }
-            let members = decode_record(&info, stored)
-                .map_err(|e| e.to_string())
-                .and_then(|raw| {
-                    if !info.is_frame() {
-                        return Ok(Vec::new());
+        .map_init(
+            || (zstd::bulk::Decompressor::new().ok(), Vec::new()),
+            |(d, raw), (info, lens, start)| {
+                let stored = &data[start..start + info.stored_len as usize];
+                if crc32fast::hash(stored) != info.crc32 {
+                    return (info, Err("CRC mismatch".to_string()));
+                }
+                let Some(d) = d.as_mut() else {
+                    return (info, Err("no zstd decompressor".to_string()));
+                };
+                let checked = decode_record_with(d, &info, stored, raw).and_then(|()| {
+                    match info.is_frame() {
+                        true => frame_members(&info, &lens, raw),
+                        false => Ok(Vec::new()),
                     }
-                    let members = members_of(&lens, &raw);
-                    check_members(&info, &members, &raw).map_err(|e| e.to_string())?;
-                    Ok(members)
                 });
-            (info, members)
-        })
+                (info, checked.map_err(|e| e.to_string()))
+            },
+        )
         .collect();
     for (record, res) in checked {
         match res {

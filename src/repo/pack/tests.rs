@@ -71,6 +71,19 @@ fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
     let mut swapped = rec.members.clone();
     swapped.swap(0, 2);
     assert!(check_members(&entries[0].record, &swapped, &got).is_err());
+    let lens: Vec<u32> = rec.members.iter().map(|m| m.len).collect();
+    let info = &entries[0].record;
+    assert_eq!(frame_members(info, &lens, &got).unwrap(), rec.members);
+    let short = frame_members(info, &lens[..2], &got);
+    assert!(
+        matches!(short, Err(ChunkDecodeError::Length { .. })),
+        "{short:?}"
+    );
+    let long = frame_members(info, &[lens[0], lens[1], lens[2], 1], &got);
+    assert!(
+        matches!(long, Err(ChunkDecodeError::Length { .. })),
+        "{long:?}"
+    );
     // A member length changed (the lengths still add up: 4096+8192 → 8192+4096).
     let lens_at = (PACK_HEADER_LEN + FRAME_HEADER_LEN) as usize;
     let mut b = std::fs::read(&path).unwrap();
