@@ -4,4 +4,5 @@
 
 pub mod ext;
 pub mod fat;
+pub mod lvm;
 pub mod ntfs;

@@ -10,6 +10,7 @@ pub(crate) mod ext;
 mod extents;
 pub mod fat;
 mod files;
+pub mod lvm;
 pub mod ntfs;
 mod primary;
 pub mod swap;
@@ -18,6 +19,7 @@ pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
 pub use files::{file_runs, FileRun, FileRuns, MAX_RUNS};
+pub use lvm::{map_lvm, LvLayout, LvmLayout};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};
@@ -46,6 +48,9 @@ pub struct UsedMap {
     /// through a backup copy (absent in images made before this field existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_lost: Option<PrimaryLost>,
+    /// An LVM2 PV's volume group and what each LV held (absent for anything else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvm: Option<LvmLayout>,
 }
 
 impl UsedMap {
@@ -67,6 +72,7 @@ impl UsedMap {
             raw_reason: Some(reason.into()),
             warnings: vec![],
             primary_lost: None,
+            lvm: None,
         }
     }
 
@@ -87,6 +93,8 @@ enum Unmapped {
     Fat(#[from] FatError),
     #[error(transparent)]
     Swap(#[from] SwapError),
+    #[error(transparent)]
+    Lvm(#[from] crate::ondisk::lvm::LvmError),
     #[error("no filesystem recognised")]
     Unknown,
     #[error("{0} is encrypted: its used blocks cannot be known without the key")]
@@ -106,6 +114,7 @@ fn try_map_filesystem(
         FsKind::Ntfs => map_ntfs(dev)?,
         k if k.is_fat() => map_fat(dev)?,
         FsKind::Swap => map_swap(dev)?,
+        FsKind::Lvm2 => map_lvm(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
         FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
         other => return Err(Unmapped::NoMap(other)),

@@ -93,6 +93,7 @@ pub fn map_swap(dev: &dyn BlockDevice) -> Result<UsedMap, SwapError> {
         raw_reason: None,
         warnings: vec![],
         primary_lost: None,
+        lvm: None,
     })
 }
 

@@ -458,6 +458,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         raw_reason: None,
         warnings,
         primary_lost,
+        lvm: None,
     })
 }
 

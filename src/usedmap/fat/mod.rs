@@ -108,5 +108,6 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
         raw_reason: None,
         warnings,
         primary_lost,
+        lvm: None,
     })
 }

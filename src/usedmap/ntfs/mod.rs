@@ -281,6 +281,7 @@ pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
         raw_reason: None,
         warnings,
         primary_lost: vol.primary_lost.clone(),
+        lvm: None,
     })
 }
 
