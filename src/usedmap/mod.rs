@@ -6,6 +6,7 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
+pub mod exfat;
 pub(crate) mod ext;
 mod extents;
 pub mod fat;
@@ -14,6 +15,7 @@ pub mod ntfs;
 mod primary;
 pub mod swap;
 
+pub use exfat::{map_exfat, ExfatError};
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
@@ -86,6 +88,8 @@ enum Unmapped {
     #[error(transparent)]
     Fat(#[from] FatError),
     #[error(transparent)]
+    Exfat(#[from] ExfatError),
+    #[error(transparent)]
     Swap(#[from] SwapError),
     #[error("no filesystem recognised")]
     Unknown,
@@ -105,6 +109,7 @@ fn try_map_filesystem(
         k if k.is_ext() => map_ext(dev).map_err(|e| Unmapped::Ext(Box::new(e)))?,
         FsKind::Ntfs => map_ntfs(dev)?,
         k if k.is_fat() => map_fat(dev)?,
+        FsKind::Exfat => map_exfat(dev)?,
         FsKind::Swap => map_swap(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
         FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
