@@ -29,6 +29,18 @@ pub fn boot_checksum(sectors: &[u8], sector_size: usize) -> Option<u32> {
     )
 }
 
+/// Rewrites the checksum sector of `region` (12 sectors) after sectors 0-10 changed.
+/// `None` when `region` is shorter than 12 sectors.
+pub fn seal(region: &mut [u8], sector_size: usize) -> Option<()> {
+    let sum = boot_checksum(region, sector_size)?;
+    let start = sector_size.checked_mul(CHECKSUMMED_SECTORS)?;
+    let sector = region.get_mut(start..start.checked_add(sector_size)?)?;
+    for w in sector.chunks_exact_mut(4) {
+        w.copy_from_slice(&sum.to_le_bytes());
+    }
+    Some(())
+}
+
 /// Checks that `region` (the 12 sectors of one boot region) carries a checksum
 /// sector that matches sectors 0-10. `which` names the region in the error.
 pub fn verify(region: &[u8], sector_size: usize, which: &'static str) -> Result<(), DecodeError> {
@@ -62,10 +74,7 @@ mod tests {
 
     fn region(ss: usize) -> Vec<u8> {
         let mut r: Vec<u8> = (0..ss * 12).map(|i| (i * 7 % 251) as u8).collect();
-        let sum = boot_checksum(&r, ss).unwrap();
-        for w in r[ss * 11..].chunks_exact_mut(4) {
-            w.copy_from_slice(&sum.to_le_bytes());
-        }
+        seal(&mut r, ss).unwrap();
         r
     }
 
@@ -104,6 +113,7 @@ mod tests {
             Err(DecodeError::BootChecksum { offset, .. }) => assert_eq!(offset, last - 3),
             other => panic!("{other:?}"),
         }
+        assert!(seal(&mut r[..4096 * 11], 4096).is_none());
         assert!(matches!(
             verify(&r[..100], 4096, "backup"),
             Err(DecodeError::BootRegionShort { .. })

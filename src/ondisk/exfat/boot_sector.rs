@@ -13,7 +13,8 @@ pub const LEN: usize = 512;
 const FILE_SYSTEM_NAME: usize = 3;
 const MUST_BE_ZERO: usize = 11;
 const MUST_BE_ZERO_END: usize = 64;
-const PARTITION_OFFSET: usize = 64;
+/// `PartitionOffset`: boot repair rewrites it when a partition moved.
+pub const PARTITION_OFFSET: usize = 64;
 const VOLUME_LENGTH: usize = 72;
 const FAT_OFFSET: usize = 80;
 const FAT_LENGTH: usize = 84;
