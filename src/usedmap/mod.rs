@@ -6,6 +6,7 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
+pub mod btrfs;
 pub mod exfat;
 pub(crate) mod ext;
 mod extents;
@@ -15,6 +16,7 @@ pub mod ntfs;
 mod primary;
 pub mod swap;
 
+pub use btrfs::{map_btrfs, BtrfsError};
 pub use exfat::{map_exfat, ExfatError};
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
@@ -90,6 +92,8 @@ enum Unmapped {
     #[error(transparent)]
     Exfat(#[from] ExfatError),
     #[error(transparent)]
+    Btrfs(#[from] BtrfsError),
+    #[error(transparent)]
     Swap(#[from] SwapError),
     #[error("no filesystem recognised")]
     Unknown,
@@ -110,6 +114,7 @@ fn try_map_filesystem(
         FsKind::Ntfs => map_ntfs(dev)?,
         k if k.is_fat() => map_fat(dev)?,
         FsKind::Exfat => map_exfat(dev)?,
+        FsKind::Btrfs => map_btrfs(dev)?,
         FsKind::Swap => map_swap(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
         FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
