@@ -14,16 +14,14 @@
 //! extent-tree-v2 volumes.
 
 mod chunk_map;
+mod extents;
 mod tree;
 
 use crate::device::{BlockDevice, DeviceError};
-use crate::ondisk::btrfs::chunk_item::{
-    BTRFS_BLOCK_GROUP_DATA, BTRFS_BLOCK_GROUP_METADATA, BTRFS_BLOCK_GROUP_SYSTEM,
-};
-use crate::ondisk::btrfs::items::{extent_flags, BlockGroupItem, RootItem};
+use crate::ondisk::btrfs::chunk_item::BTRFS_BLOCK_GROUP_SYSTEM;
+use crate::ondisk::btrfs::items::RootItem;
 use crate::ondisk::btrfs::key::{
-    BTRFS_BLOCK_GROUP_ITEM_KEY, BTRFS_CHUNK_ITEM_KEY, BTRFS_EXTENT_ITEM_KEY,
-    BTRFS_EXTENT_TREE_OBJECTID, BTRFS_METADATA_ITEM_KEY, BTRFS_ROOT_ITEM_KEY,
+    BTRFS_CHUNK_ITEM_KEY, BTRFS_EXTENT_TREE_OBJECTID, BTRFS_ROOT_ITEM_KEY,
 };
 use crate::ondisk::btrfs::superblock::{
     BTRFS_FEATURE_INCOMPAT_EXTENT_TREE_V2, BTRFS_FEATURE_INCOMPAT_ZONED, BTRFS_SUPER_INFO_SIZE,
@@ -32,7 +30,6 @@ use crate::ondisk::btrfs::superblock::{
 use crate::ondisk::btrfs::{ChunkItem, DecodeError, Superblock};
 use crate::usedmap::{ExtentBuilder, UsedMap};
 use chunk_map::ChunkMap;
-use std::collections::BTreeMap;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -163,66 +160,7 @@ pub fn scan_btrfs(dev: &dyn BlockDevice) -> Result<BtrfsScan, BtrfsError> {
             why: "root level not below 8",
         });
     }
-    // The extent tree: every allocated extent, added at each physical copy.
-    let nodesize = u64::from(sb.nodesize);
-    let mut by_chunk: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut groups: Vec<(u64, u64, BlockGroupItem)> = Vec::new();
-    let mut extents: Vec<(u64, u64)> = Vec::new();
-    walker.walk(
-        "extent",
-        &chunks,
-        root.bytenr,
-        root.level,
-        &mut b,
-        |leaf, items| {
-            for (slot, (key, data)) in items.iter().enumerate() {
-                let len = match key.item_type {
-                    BTRFS_EXTENT_ITEM_KEY => {
-                        extent_flags(data, leaf, slot)?;
-                        key.offset
-                    }
-                    BTRFS_METADATA_ITEM_KEY => {
-                        extent_flags(data, leaf, slot)?;
-                        nodesize
-                    }
-                    BTRFS_BLOCK_GROUP_ITEM_KEY => {
-                        groups.push((
-                            key.objectid,
-                            key.offset,
-                            BlockGroupItem::parse(data, leaf, slot)?,
-                        ));
-                        continue;
-                    }
-                    _ => continue,
-                };
-                extents.push((key.objectid, len));
-            }
-            Ok(())
-        },
-    )?;
-    let (mut data_bytes, mut metadata_bytes, mut system_bytes) = (0u64, 0u64, 0u64);
-    for &(bytenr, len) in &extents {
-        let c = chunks.add_extent(&mut b, bytenr, len)?;
-        *by_chunk.entry(c.logical).or_default() += len;
-        let t = c.chunk_type;
-        if t & BTRFS_BLOCK_GROUP_DATA != 0 {
-            data_bytes += len;
-        } else if t & BTRFS_BLOCK_GROUP_METADATA != 0 {
-            metadata_bytes += len;
-        } else if t & BTRFS_BLOCK_GROUP_SYSTEM != 0 {
-            system_bytes += len;
-        }
-    }
-    let mut warnings = Vec::new();
-    for (start, _, g) in &groups {
-        let found = by_chunk.get(start).copied().unwrap_or(0);
-        if found != g.used {
-            warnings.push(format!(
-                "btrfs block group {start}: BLOCK_GROUP_ITEM says {} bytes used, its extents add up to {found}",
-                g.used
-            ));
-        }
-    }
+    let found = extents::scan(&walker, &chunks, root, &mut b)?;
     for c in chunks.iter() {
         if c.chunk_type & BTRFS_BLOCK_GROUP_SYSTEM != 0 {
             chunks.add_whole(&mut b, c);
@@ -245,12 +183,12 @@ pub fn scan_btrfs(dev: &dyn BlockDevice) -> Result<BtrfsScan, BtrfsError> {
             extents,
             raw: false,
             raw_reason: None,
-            warnings,
+            warnings: found.warnings,
             primary_lost: None,
         },
-        data_bytes,
-        metadata_bytes,
-        system_bytes,
+        data_bytes: found.data_bytes,
+        metadata_bytes: found.metadata_bytes,
+        system_bytes: found.system_bytes,
     })
 }
 

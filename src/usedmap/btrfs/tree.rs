@@ -1,7 +1,9 @@
 //! Walking a btrfs tree from its root block, depth first, reading each block at the
 //! first of its copies that passes the checks (a DUP copy stands in for a torn one).
-//! Levels must go down by one per step, which bounds the depth at 8; the number of
-//! blocks is bounded by how many fit on the device, so a cyclic tree ends.
+//! Levels must go down by one per step, which bounds the depth at 8; a block reached
+//! twice is an error (within one tree no block has two parents: snapshots share
+//! blocks between trees, not inside the chunk, root or extent tree), and the number
+//! of blocks is bounded by how many fit on the device.
 
 use super::chunk_map::ChunkMap;
 use super::{read, BtrfsError};
@@ -10,6 +12,7 @@ use crate::ondisk::btrfs::key::Key;
 use crate::ondisk::btrfs::superblock::BTRFS_MAX_LEVEL;
 use crate::ondisk::btrfs::{DecodeError, Node, NodeBody, Superblock};
 use crate::usedmap::ExtentBuilder;
+use std::collections::HashSet;
 
 #[derive(Clone, Copy)]
 pub struct Limits {
@@ -50,13 +53,18 @@ impl Walker<'_> {
             });
         }
         let mut stack = vec![(root, level)];
-        let mut seen = 0u64;
+        let mut seen = HashSet::new();
         while let Some((bytenr, level)) = stack.pop() {
-            seen += 1;
-            if seen > self.limits.max_blocks {
+            if !seen.insert(bytenr) {
                 return Err(BtrfsError::Tree {
                     tree,
-                    why: "more blocks than fit on the device (a cycle?)",
+                    why: "a block reached twice (a cycle or a shared block)",
+                });
+            }
+            if seen.len() as u64 > self.limits.max_blocks {
+                return Err(BtrfsError::Tree {
+                    tree,
+                    why: "more blocks than fit on the device",
                 });
             }
             let node = self.read_node(chunks, bytenr, level, b)?;
