@@ -369,6 +369,16 @@ fn bad_input_gives_typed_errors() {
     );
     assert!(m.raw && m.raw_reason.unwrap().contains("crc32c"));
 
+    // Checksums other than crc32c are not verified here: raw, with the reason.
+    let xx = fresh(&["--csum", "xxhash"]);
+    let e = map(&xx).unwrap_err();
+    assert!(matches!(e, BtrfsError::CsumType(1)), "{e}");
+    let m = ironclone::usedmap::map_filesystem(
+        &MemDevice::from_vec(xx, 512),
+        ironclone::probe::FsKind::Btrfs,
+    );
+    assert!(m.raw && m.raw_reason.unwrap().contains("csum_type 1"));
+
     assert!(map(&good[..1 << 20]).is_err());
     assert!(map(&[]).is_err());
 }
