@@ -12,6 +12,7 @@ pub mod efi_load_option;
 pub mod efivars;
 mod error;
 pub mod esp_fallback;
+pub mod exfat_geometry;
 pub mod fat_geometry;
 pub mod grub_bios;
 mod hive_check;

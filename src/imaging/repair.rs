@@ -10,7 +10,7 @@ use super::repair_bcd;
 use super::repair_nvram;
 use super::ImagingError;
 use crate::bootfix::esp_fallback::{self, FallbackPlan};
-use crate::bootfix::{fat_geometry, grub_bios, ntfs_geometry};
+use crate::bootfix::{exfat_geometry, fat_geometry, grub_bios, ntfs_geometry};
 use crate::device::{BlockDevice, Window};
 use crate::plan::Role;
 use crate::probe::FsKind;
@@ -89,6 +89,21 @@ pub fn repair_boot(
                         ""
                     }
                 ));
+            }
+            FsKind::Exfat => {
+                let fix = exfat_geometry::fix_exfat_partition_offset(&win, p.new_offset)?;
+                if fix.old_partition_offset != fix.new_partition_offset {
+                    lines.push(format!(
+                        "partition {number}: exFAT PartitionOffset {} -> {}, boot checksum re-sealed{}",
+                        fix.old_partition_offset,
+                        fix.new_partition_offset,
+                        if fix.backup_patched {
+                            " (and in the backup boot region)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
             }
             _ => {}
         }
@@ -216,7 +231,7 @@ pub fn plan_repairs(plan: &DiskRestorePlan, opts: Option<&RepairOptions>) -> Rep
         };
     };
     let mut lines =
-        vec!["boot repair: NTFS/FAT hidden sectors, GRUB (BIOS) core.img pointer".to_string()];
+        vec!["boot repair: NTFS/FAT hidden sectors, exFAT partition offset, GRUB (BIOS) core.img pointer".to_string()];
     lines.extend(repair_bcd::plan_lines(
         plan,
         plan.target_layout.as_ref().and_then(|l| l.disk_signature),

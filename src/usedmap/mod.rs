@@ -6,6 +6,8 @@
 //! backup superblocks and data. When a filesystem is not understood or fails
 //! validation, the whole partition is imaged (`raw`) and the reason is kept.
 
+pub mod btrfs;
+pub mod exfat;
 pub(crate) mod ext;
 mod extents;
 pub mod fat;
@@ -15,6 +17,8 @@ pub mod ntfs;
 mod primary;
 pub mod swap;
 
+pub use btrfs::{map_btrfs, BtrfsError};
+pub use exfat::{map_exfat, ExfatError};
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
 pub use fat::{map_fat, FatError};
@@ -92,6 +96,10 @@ enum Unmapped {
     #[error(transparent)]
     Fat(#[from] FatError),
     #[error(transparent)]
+    Exfat(#[from] ExfatError),
+    #[error(transparent)]
+    Btrfs(#[from] BtrfsError),
+    #[error(transparent)]
     Swap(#[from] SwapError),
     #[error(transparent)]
     Lvm(#[from] crate::ondisk::lvm::LvmError),
@@ -113,6 +121,8 @@ fn try_map_filesystem(
         k if k.is_ext() => map_ext(dev).map_err(|e| Unmapped::Ext(Box::new(e)))?,
         FsKind::Ntfs => map_ntfs(dev)?,
         k if k.is_fat() => map_fat(dev)?,
+        FsKind::Exfat => map_exfat(dev)?,
+        FsKind::Btrfs => map_btrfs(dev)?,
         FsKind::Swap => map_swap(dev)?,
         FsKind::Lvm2 => map_lvm(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),

@@ -2,8 +2,7 @@
 //! ("FAT: General Overview of On-Disk Format"): the boot sector with its BPB, where
 //! its FAT32 backup copy lives, and the FAT32 FSInfo sector.
 //!
-//! exFAT's boot sector is not here: only `probe::exfat` reads it, so it has one
-//! decoder already.
+//! exFAT is a different format with its own decoders in `ondisk::exfat`.
 
 pub mod backup_boot_sector;
 pub mod boot_sector;
