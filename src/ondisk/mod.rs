@@ -5,3 +5,4 @@
 pub mod ext;
 pub mod fat;
 pub mod ntfs;
+pub mod xfs;

@@ -1,5 +1,5 @@
 //! Which bytes of a partition a restore must write, read from the filesystem's own
-//! allocation metadata (ext block bitmaps, NTFS `$Bitmap`, FAT tables).
+//! allocation metadata (ext block bitmaps, NTFS `$Bitmap`, FAT tables, XFS free-space B+trees).
 //!
 //! Imaging only these bytes is what makes a backup fast and small. A map must cover
 //! everything the filesystem needs to be whole after restore: metadata, journal,
@@ -13,6 +13,7 @@ mod files;
 pub mod ntfs;
 mod primary;
 pub mod swap;
+pub mod xfs;
 
 pub use ext::{map_ext, mark_tails_unzeroed, ExtError};
 pub use extents::{merged, ByteExtent, ExtentBuilder};
@@ -21,6 +22,7 @@ pub use files::{file_runs, FileRun, FileRuns, MAX_RUNS};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};
+pub use xfs::{map_xfs, XfsError};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,8 @@ enum Unmapped {
     Fat(#[from] FatError),
     #[error(transparent)]
     Swap(#[from] SwapError),
+    #[error(transparent)]
+    Xfs(#[from] XfsError),
     #[error("no filesystem recognised")]
     Unknown,
     #[error("{0} is encrypted: its used blocks cannot be known without the key")]
@@ -106,6 +110,7 @@ fn try_map_filesystem(
         FsKind::Ntfs => map_ntfs(dev)?,
         k if k.is_fat() => map_fat(dev)?,
         FsKind::Swap => map_swap(dev)?,
+        FsKind::Xfs => map_xfs(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
         FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
         other => return Err(Unmapped::NoMap(other)),
