@@ -35,6 +35,17 @@ pub enum ImagingError {
         planned: u64,
     },
     #[error(
+        "partition {number} holds XFS, which cannot shrink: it needs at least its own {} on \
+         the target, and the layout does not fit. Nothing was written to the target",
+        crate::units::human_bytes(*size)
+    )]
+    CannotShrink {
+        #[source]
+        source: crate::plan::PlanError,
+        number: u32,
+        size: u64,
+    },
+    #[error(
         "partition {number} (ESP) cannot be re-created with {sector}-byte sectors: {why}. \
          Nothing was written to the target"
     )]

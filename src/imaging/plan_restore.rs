@@ -7,7 +7,7 @@ use super::ImagingError;
 use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
 use crate::probe::FsKind;
 use crate::repo::{AreaKind, Manifest};
-use crate::resize::{can_resize, fat32_min_size};
+use crate::resize::{can_grow, can_shrink, fat32_min_size};
 use crate::table::{DiskLayout, PartType, TableKind};
 use crate::units::Lba;
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ impl PartTarget {
         !self.recreate && self.new_size < self.old_size
     }
     pub fn grows(&self) -> bool {
-        !self.recreate && self.new_size > self.old_size && can_resize(self.kind)
+        !self.recreate && self.new_size > self.old_size && can_grow(self.kind)
     }
 }
 
@@ -103,7 +103,7 @@ fn fs_kind(meta: &PartitionMeta) -> FsKind {
     meta.filesystem.as_ref().map_or(FsKind::Unknown, |f| f.kind)
 }
 
-/// The smallest target sector size a filesystem can live on: NTFS and FAT keep
+/// The largest target sector size a filesystem can live on: NTFS and FAT keep
 /// their sector size in the boot sector, ext its block size.
 fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<u32> {
     match kind {
@@ -111,6 +111,9 @@ fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<
             Some(source_sector)
         }
         k if k.is_ext() => u32::try_from(meta.map.block_size).ok(),
+        // XFS keeps its sb_sectsize, which mkfs.xfs made at least the source disk's
+        // sector: a target with sectors no larger than the source's can hold it.
+        FsKind::Xfs => Some(source_sector),
         _ => None,
     }
 }
@@ -174,16 +177,16 @@ pub fn plan_restore(
         let (fs, used, min, grow, maxs, recreate) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
-                let resizable = can_resize(kind);
                 (
                     pm.fs_name(),
                     pm.map.used_bytes,
-                    if resizable {
+                    // XFS grows but cannot shrink: its minimum is its size.
+                    if can_shrink(kind) {
                         estimated_min(pm, p.size_bytes)
                     } else {
                         p.size_bytes
                     },
-                    resizable,
+                    can_grow(kind),
                     max_sector(kind, pm, src.sector_size),
                     recreate_min(kind, role, target_sector),
                 )
@@ -215,7 +218,21 @@ pub fn plan_restore(
         mode: opts.mode,
         sizes: opts.sizes.clone(),
     };
-    let plan = plan::plan(&input)?;
+    // A too-small target with an XFS on the image: say which partition holds its size.
+    let fixed_xfs = metas
+        .iter()
+        .filter(|(_, pm)| fs_kind(pm) == FsKind::Xfs)
+        .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, a.len)));
+    let plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
+        (e @ plan::PlanError::TooSmall { .. }, Some((number, size))) => {
+            ImagingError::CannotShrink {
+                source: e,
+                number,
+                size,
+            }
+        }
+        (e, _) => e.into(),
+    })?;
     let target_layout = build_layout(&src, &plan, target_size, target_sector)?;
     let mut parts = Vec::new();
     for (a, pm) in metas {
@@ -329,8 +346,7 @@ fn plan_whole_fs(
         });
     };
     let kind = fs_kind(&pm);
-    let resizable = can_resize(kind);
-    let min = if resizable {
+    let min = if can_shrink(kind) {
         estimated_min(&pm, a.len)
     } else {
         a.len
@@ -339,7 +355,7 @@ fn plan_whole_fs(
         LayoutMode::Keep => a.len,
         // Whole 4 KiB units, but never less than the source when the target holds it:
         // rounding alone must not shrink a filesystem onto a same-size disk.
-        LayoutMode::Proportional if resizable => {
+        LayoutMode::Proportional if can_grow(kind) => {
             (target_size / 4096 * 4096).max(a.len).min(target_size)
         }
         LayoutMode::Proportional => a.len,

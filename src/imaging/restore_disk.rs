@@ -270,7 +270,7 @@ fn stage_shrink(
     progress: &dyn Progress,
 ) -> Result<Staged, ImagingError> {
     let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
-    if !resize::can_resize(p.kind) {
+    if !resize::can_shrink(p.kind) {
         return Err(ImagingError::Other(format!(
             "partition {number}: {} cannot be shrunk",
             p.kind
