@@ -2,8 +2,10 @@
 //! (ext4 + XFS holding files, made by mkfs.ext4 -d and an mkfs.xfs prototype file),
 //! `ironclone restore` onto 1.5x, and judge with independent tools: sgdisk -v, e2fsck,
 //! `xfs_repair -n`, `xfs_db` for the grown size, every file read back through a
-//! read-only mount. Onto a disk too small for the XFS (which cannot shrink) the restore
-//! is refused before anything is written.
+//! read-only mount. Onto 0.6x the XFS (which cannot shrink) is re-created smaller with
+//! the same UUID, label and features, its files' bytes, owners, modes, times, xattrs
+//! and hard links kept; onto a disk too small even for that, the restore is refused
+//! before anything is written.
 
 mod common;
 mod restore_fixture;
@@ -22,6 +24,13 @@ struct XfsSource {
 
 /// GPT: p1 ext4 (40 MiB), p2 XFS (320 MiB), 380 MiB in all; backed up into `repo`.
 fn source() -> XfsSource {
+    source_sized(XFS_SIZE, None)
+}
+
+/// The same with an XFS of `xfs_size`, and when `rich` is given, files written into
+/// it through a loop mount with owners, modes, times, xattrs and a hard link, run by
+/// `rich(mountpoint)` after the plain files are in.
+fn source_sized(xfs_size: u64, rich: Option<fn(&Path)>) -> XfsSource {
     for t in [
         "sfdisk",
         "sgdisk",
@@ -35,9 +44,9 @@ fn source() -> XfsSource {
     let td = common::tempdir();
     let dir = td.path().to_path_buf();
     let disk = dir.join("src.img");
-    let size = 380 * MIB;
+    let size = xfs_size + 60 * MIB;
     std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
-    let script = format!("label: gpt\n,40M,L\n,{}M,L\n", XFS_SIZE / MIB);
+    let script = format!("label: gpt\n,40M,L\n,{}M,L\n", xfs_size / MIB);
     common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
     let ext = FsSpec {
         number: 1,
@@ -46,7 +55,7 @@ fn source() -> XfsSource {
     };
     ext4_into(&disk, &dir, &ext);
     let xfs_files = files(12, 6);
-    xfs_into(&disk, &dir, 2, &xfs_files);
+    xfs_into(&disk, &dir, 2, &xfs_files, rich);
     let repo = dir.join("repo");
     let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
     assert!(ok, "backup failed:\n{out}");
@@ -82,7 +91,13 @@ fn ext4_into(disk: &Path, dir: &Path, fs: &FsSpec) {
 }
 
 /// An XFS holding `files`, written through a prototype file (no mount needed).
-fn xfs_into(disk: &Path, dir: &Path, number: u32, files: &[(String, Vec<u8>)]) {
+fn xfs_into(
+    disk: &Path,
+    dir: &Path,
+    number: u32,
+    files: &[(String, Vec<u8>)],
+    rich: Option<fn(&Path)>,
+) {
     let (start, len) = part(disk, number);
     let img = dir.join("p-xfs.img");
     std::fs::File::create(&img).unwrap().set_len(len).unwrap();
@@ -104,11 +119,23 @@ fn xfs_into(disk: &Path, dir: &Path, number: u32, files: &[(String, Vec<u8>)]) {
             "-f",
             "-L",
             "data",
+            "-m",
+            "reflink=1",
             "-p",
             path_str(&pf),
             path_str(&img),
         ],
     );
+    if let Some(f) = rich {
+        let mnt = dir.join("fill-mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        run(
+            "mount",
+            &["-t", "xfs", "-o", "loop", path_str(&img), path_str(&mnt)],
+        );
+        f(&mnt);
+        run("umount", &[path_str(&mnt)]);
+    }
     dd_in(disk, &img, start);
     std::fs::remove_file(&img).unwrap();
 }
@@ -231,12 +258,149 @@ fn too_small_for_the_xfs_is_refused_before_writing() {
         "restore onto a disk too small for the XFS succeeded:\n{out}"
     );
     assert!(
-        out.contains("partition 2 holds XFS, which cannot shrink")
+        out.contains("partition 2 holds XFS, which cannot shrink: re-created, it needs at least")
             && out.contains("Nothing was written"),
         "unclear refusal:\n{out}"
     );
     assert!(
         std::fs::read(&t).unwrap() == before,
         "the target was written to\n{out}"
+    );
+}
+
+/// Owners, modes, times, xattrs, a hard link, a symlink and a directory.
+fn rich_files(m: &Path) {
+    let d = m.join("dir");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("owned"), b"owned by 1234:567, mode 0640").unwrap();
+    run("chown", &["1234:567", path_str(&d.join("owned"))]);
+    run("chmod", &["0640", path_str(&d.join("owned"))]);
+    run(
+        "setfattr",
+        &["-n", "user.note", "-v", "kept", path_str(&d.join("owned"))],
+    );
+    run(
+        "touch",
+        &[
+            "-m",
+            "-d",
+            "2001-02-03 04:05:06",
+            path_str(&d.join("owned")),
+        ],
+    );
+    std::fs::hard_link(d.join("owned"), m.join("hardlink")).unwrap();
+    std::os::unix::fs::symlink("dir/owned", m.join("symlink")).unwrap();
+    run("chmod", &["0750", path_str(&d)]);
+}
+
+/// stat's owner, mode, mtime and inode of each path under `m`, and the xattr.
+fn rich_state(m: &Path) -> (Vec<String>, String) {
+    // A symlink's own mtime is not kept: xfsrestore sets times through the link.
+    let st = |p: &str| {
+        let f = if p == "symlink" {
+            "%u:%g %a %h %F %N"
+        } else {
+            "%u:%g %a %Y %h %F"
+        };
+        run("stat", &["-c", f, path_str(&m.join(p))])
+    };
+    let v = ["dir", "dir/owned", "hardlink", "symlink"]
+        .iter()
+        .map(|p| format!("{p}: {}", st(p).trim()))
+        .collect();
+    let x = run(
+        "getfattr",
+        &[
+            "-n",
+            "user.note",
+            "--only-values",
+            path_str(&m.join("dir/owned")),
+        ],
+    );
+    let same = run("stat", &["-c", "%i", path_str(&m.join("dir/owned"))])
+        == run("stat", &["-c", "%i", path_str(&m.join("hardlink"))]);
+    (v, format!("{x} hardlinked={same}"))
+}
+
+fn mounted<T>(disk: &Path, dir: &Path, f: impl FnOnce(&Path) -> T) -> T {
+    let (start, len) = part(disk, 2);
+    let img = dir.join("rich-chk.img");
+    dd_out(disk, &img, start, len);
+    let mnt = dir.join("rich-mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    run(
+        "mount",
+        &[
+            "-t",
+            "xfs",
+            "-o",
+            "loop,ro,nouuid",
+            path_str(&img),
+            path_str(&mnt),
+        ],
+    );
+    let r = f(&mnt);
+    run("umount", &[path_str(&mnt)]);
+    std::fs::remove_file(&img).unwrap();
+    r
+}
+
+fn xfs_ids(disk: &Path, dir: &Path) -> String {
+    let (start, len) = part(disk, 2);
+    let img = dir.join("ids-chk.img");
+    dd_out(disk, &img, start, len);
+    let out = run(
+        "xfs_db",
+        &[
+            "-r",
+            "-c",
+            "sb 0",
+            "-c",
+            "p uuid fname features_ro_compat blocksize sectsize",
+            path_str(&img),
+        ],
+    );
+    std::fs::remove_file(&img).unwrap();
+    out
+}
+
+#[test]
+#[ignore = "needs root"]
+fn xfs_is_recreated_onto_a_smaller_disk() {
+    require_tool("xfsdump");
+    require_tool("xfsrestore");
+    let x = source_sized(600 * MIB, Some(rich_files));
+    let s = &x.s;
+    let want = mounted(&s.disk, &s.dir, rich_state);
+    let ids = xfs_ids(&s.disk, &s.dir);
+    let t = s.target("small.img", s.size * 6 / 10);
+    let (ok, plan) = s.restore(&t, &["--dry-run"]);
+    assert!(
+        ok && plan.contains("Recreate"),
+        "plan does not say recreate:\n{plan}"
+    );
+    let log = s.restore_ok(&t, &[]);
+    s.check(&t, true, &log);
+    let (_, old_len) = part(&s.disk, 2);
+    let (_, new_len) = part(&t, 2);
+    assert!(new_len < old_len, "p2 did not shrink\n{log}");
+    let bytes = check_xfs(&t, &s.dir, &x.xfs_files, &log);
+    assert!(
+        bytes <= new_len && bytes + 16 * MIB >= new_len,
+        "re-created XFS is {bytes} bytes in a {new_len}-byte partition\n{log}"
+    );
+    assert_eq!(
+        xfs_ids(&t, &s.dir),
+        ids,
+        "UUID, label or features changed\n{log}"
+    );
+    let got = mounted(&t, &s.dir, rich_state);
+    assert_eq!(
+        got, want,
+        "owners, modes, times, xattrs or links changed\n{log}"
+    );
+    assert!(
+        log.contains("XFS re-created"),
+        "no re-create step in the log:\n{log}"
     );
 }

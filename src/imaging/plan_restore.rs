@@ -62,6 +62,14 @@ impl DiskRestorePlan {
             .filter(|p| p.recreate)
             .map(|p| {
                 let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+                if p.kind == FsKind::Xfs {
+                    return format!(
+                        "partition {number} (XFS): XFS cannot shrink, so it is re-created at {} \
+                         with the same UUID, label and features, and its files are copied with \
+                         xfsdump | xfsrestore",
+                        plan::mib(p.new_size)
+                    );
+                }
                 let grown = if p.new_size > p.old_size {
                     format!(
                         "; it grows from {} to {}, FAT32's minimum with these sectors",
@@ -94,6 +102,15 @@ fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
     used.saturating_add(used / 10)
         .saturating_add(8 << 20)
         .min(size)
+}
+
+/// mkfs.xfs refuses data sections under 300 MiB.
+const XFS_MIN_BYTES: u64 = 300 << 20;
+
+/// The least room an XFS is re-created in: its used blocks with the usual slack, at
+/// least what mkfs.xfs accepts, and never more than it had (then it is copied as is).
+fn xfs_recreate_min(meta: &PartitionMeta, size: u64) -> u64 {
+    estimated_min(meta, size).max(XFS_MIN_BYTES).min(size)
 }
 
 fn fs_kind(meta: &PartitionMeta) -> FsKind {
@@ -180,9 +197,10 @@ pub fn plan_restore(
                 (
                     pm.fs_name(),
                     pm.map.used_bytes,
-                    // XFS grows but cannot shrink: its minimum is its size.
                     if can_shrink(kind) {
                         estimated_min(pm, p.size_bytes)
+                    } else if kind == FsKind::Xfs {
+                        xfs_recreate_min(pm, p.size_bytes)
                     } else {
                         p.size_bytes
                     },
@@ -218,21 +236,29 @@ pub fn plan_restore(
         mode: opts.mode,
         sizes: opts.sizes.clone(),
     };
-    // A too-small target with an XFS on the image: say which partition holds its size.
+    // A too-small target with an XFS on the image: say which partition needs the room.
     let fixed_xfs = metas
         .iter()
         .filter(|(_, pm)| fs_kind(pm) == FsKind::Xfs)
-        .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, a.len)));
-    let plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
-        (e @ plan::PlanError::TooSmall { .. }, Some((number, size))) => {
-            ImagingError::CannotShrink {
-                source: e,
-                number,
-                size,
-            }
-        }
+        .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, xfs_recreate_min(pm, a.len))));
+    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
+        (e @ plan::PlanError::TooSmall { .. }, Some((number, min))) => ImagingError::XfsNoRoom {
+            source: e,
+            number,
+            min,
+        },
         (e, _) => e.into(),
     })?;
+    // XFS cannot shrink: given less room, it is re-created (recreate_xfs.rs).
+    for out in &mut plan.partitions {
+        let xfs = metas.iter().any(|(_, pm)| {
+            fs_kind(pm) == FsKind::Xfs
+                && pm.partition.as_ref().map(|q| q.number) == Some(out.number)
+        });
+        if xfs && out.new_size < out.old_size {
+            out.action = plan::Action::Recreate;
+        }
+    }
     let target_layout = build_layout(&src, &plan, target_size, target_sector)?;
     let mut parts = Vec::new();
     for (a, pm) in metas {
