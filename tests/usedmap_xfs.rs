@@ -535,3 +535,89 @@ fn v4_garbage_fields_are_errors() {
     let dev = MemDevice::from_vec(read_range(&p.img, 0, 1 << 20), 512);
     assert!(matches!(map_xfs(&dev), Err(XfsError::Truncated { .. })));
 }
+
+/// A filesystem shut down with changes in its log (`xfs_io -x -c "shutdown -f"`, as
+/// after a crash): xfs_repair -n says the log is dirty, and the map refuses it, so the
+/// backup images it whole.
+#[test]
+#[ignore = "needs root"]
+fn dirty_log_is_imaged_raw() {
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("src.img");
+    mkfs(&img, &[]);
+    let mnt = t.path().join("mnt");
+    {
+        let _m = LoopMount::new(&img, &mnt, "rw");
+        std::fs::write(mnt.join("a"), prng_bytes(1, 5 << 20)).unwrap();
+        run("sync", &[]);
+        std::fs::write(mnt.join("b"), prng_bytes(2, 3 << 20)).unwrap();
+        run(
+            "xfs_io",
+            &["-x", "-c", "shutdown -f", mnt.to_str().unwrap()],
+        );
+    }
+    let out = run_status("xfs_repair", &["-n", "-f", img.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("log"),
+        "xfs_repair -n: {text}"
+    );
+    let dev = open_path(&img, Access::ReadOnly).unwrap();
+    let e = map_xfs(&dev).unwrap_err();
+    assert!(matches!(e, XfsError::DirtyLog { .. }), "{e}");
+    let m = map_filesystem(&dev, FsKind::Xfs);
+    assert!(m.raw && m.raw_reason.unwrap().contains("log is not clean"));
+    // Mounted and unmounted once (the log replayed), it maps again.
+    drop(LoopMount::new(&img, &mnt, "rw"));
+    assert!(map_xfs(&dev).is_ok());
+}
+
+/// A small log written round more than once (cycle numbers above 1, the head in the
+/// middle): still clean after an unmount, and the counts still match.
+#[test]
+#[ignore = "needs root"]
+fn wrapped_clean_log_maps() {
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("src.img");
+    sparse_file(&img, SIZE);
+    // The fstests variables let mkfs.xfs make a log smaller than 64 MiB.
+    let out = std::process::Command::new("mkfs.xfs")
+        .args(["-q", "-f", "-l", "size=1400b", img.to_str().unwrap()])
+        .envs([
+            ("TEST_DIR", "/tmp"),
+            ("TEST_DEV", "/dev/null"),
+            ("QA_CHECK_FS", "xfs"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mnt = t.path().join("mnt");
+    {
+        let _m = LoopMount::new(&img, &mnt, "rw");
+        let d = mnt.join("d");
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..6000 {
+            std::fs::write(d.join(format!("f{i}")), i.to_string()).unwrap();
+        }
+        for round in 0..3 {
+            for i in 0..6000 {
+                let (a, b) = (format!("f{i}"), format!("r{round}f{i}"));
+                std::fs::rename(d.join(&a), d.join(&b)).unwrap();
+                std::fs::rename(d.join(&b), d.join(&a)).unwrap();
+            }
+        }
+    }
+    let lp = run("xfs_logprint", &["-d", img.to_str().unwrap()]);
+    let lp = String::from_utf8_lossy(&lp.stdout);
+    assert!(
+        lp.contains("Cycle 0x00000002"),
+        "the log did not wrap:\n{}",
+        &lp[..lp.len().min(2000)]
+    );
+    let map = map_path(&img);
+    assert_eq!(map.used_bytes, xfs_db_used(&img));
+}

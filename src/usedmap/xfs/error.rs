@@ -27,6 +27,12 @@ pub enum XfsError {
         ag: u32,
         what: String,
     },
+    #[error(
+        "{device}: the XFS log is not clean: {why}; its free-space trees may call blocks free \
+         that the log replay will use, so it is imaged whole (mount and unmount it once, \
+         or run xfs_repair, to image it by used blocks)"
+    )]
+    DirtyLog { device: String, why: String },
     #[error("{device}: filesystem is {fs_bytes} bytes but the device holds only {device_bytes}")]
     Truncated {
         device: String,

@@ -8,6 +8,9 @@
 //! `xfs_db freesp`, xfs_copy and partclone.xfs leave them out: the used count equals
 //! theirs.
 //!
+//! A log that does not end with an unmount record is refused (log.rs says why), so
+//! such a filesystem is imaged whole.
+//!
 //! The superblock's `sb_fdblocks` is only compared (it is a lazy counter that also
 //! includes the AGFL and tree blocks), never trusted for the map. An AGF whose sum of
 //! free extents differs from `agf_freeblks` is reported as a warning: the tree is what
@@ -15,6 +18,7 @@
 
 mod bnobt;
 mod error;
+mod log;
 
 pub use error::XfsError;
 
@@ -151,6 +155,11 @@ pub fn map_xfs(dev: &dyn BlockDevice) -> Result<UsedMap, XfsError> {
              at the next mount or by xfs_repair)",
             sb.sb_fdblocks
         ));
+    }
+    // Checked last only so that the fuzz target, which holds the AG heads but not the
+    // log, reaches the tree walk.
+    if let Some(why) = log::dirty_reason(dev, &sb)? {
+        return Err(XfsError::DirtyLog { device: name, why });
     }
     let used_blocks = sb.sb_dblocks.saturating_sub(free_total);
     Ok(UsedMap {
