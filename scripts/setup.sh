@@ -8,7 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils e2fsprogs ntfs-3g dosfstools mtools fdisk gdisk util-linux
   kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
   busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount g++
-  exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs samba nfs-ganesha nfs-ganesha-vfs attr
+  exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
   libhivex-bin shellcheck xxd restic borgbackup
 )
 

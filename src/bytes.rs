@@ -34,6 +34,10 @@ pub fn be32(b: &[u8], off: usize) -> Option<u32> {
     array(b, off).map(u32::from_be_bytes)
 }
 
+pub fn be64(b: &[u8], off: usize) -> Option<u64> {
+    array(b, off).map(u64::from_be_bytes)
+}
+
 /// Writes `v` at `off`; `false` when it would not fit (callers size their buffers, so
 /// a miss is a programming error they report rather than a panic).
 pub fn put(b: &mut [u8], off: usize, v: &[u8]) -> bool {

@@ -35,6 +35,24 @@ pub enum ImagingError {
         planned: u64,
     },
     #[error(
+        "partition {number} holds XFS, which cannot shrink: re-created, it needs at least {} \
+         (its used blocks with slack, and mkfs.xfs's 300 MiB minimum), and the layout does \
+         not fit. Nothing was written to the target",
+        crate::units::human_bytes(*min)
+    )]
+    XfsNoRoom {
+        #[source]
+        source: crate::plan::PlanError,
+        number: u32,
+        min: u64,
+    },
+    #[error("partition {number}: re-creating its XFS: {source}")]
+    RecreateXfs {
+        number: u32,
+        #[source]
+        source: crate::usedmap::XfsError,
+    },
+    #[error(
         "partition {number} (ESP) cannot be re-created with {sector}-byte sectors: {why}. \
          Nothing was written to the target"
     )]

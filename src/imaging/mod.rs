@@ -13,6 +13,7 @@ mod plan_backup;
 mod plan_restore;
 mod rebuild_primary;
 mod recreate_esp;
+mod recreate_xfs;
 mod repair;
 mod repair_bcd;
 mod repair_nvram;

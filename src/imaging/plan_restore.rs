@@ -7,7 +7,7 @@ use super::ImagingError;
 use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
 use crate::probe::FsKind;
 use crate::repo::{AreaKind, Manifest};
-use crate::resize::{can_resize, fat32_min_size};
+use crate::resize::{can_grow, can_shrink, fat32_min_size};
 use crate::table::{DiskLayout, PartType, TableKind};
 use crate::units::Lba;
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ impl PartTarget {
         !self.recreate && self.new_size < self.old_size
     }
     pub fn grows(&self) -> bool {
-        !self.recreate && self.new_size > self.old_size && can_resize(self.kind)
+        !self.recreate && self.new_size > self.old_size && can_grow(self.kind)
     }
 }
 
@@ -62,6 +62,14 @@ impl DiskRestorePlan {
             .filter(|p| p.recreate)
             .map(|p| {
                 let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+                if p.kind == FsKind::Xfs {
+                    return format!(
+                        "partition {number} (XFS): XFS cannot shrink, so it is re-created at {} \
+                         with the same UUID, label and features, and its files are copied with \
+                         xfsdump | xfsrestore",
+                        plan::mib(p.new_size)
+                    );
+                }
                 let grown = if p.new_size > p.old_size {
                     format!(
                         "; it grows from {} to {}, FAT32's minimum with these sectors",
@@ -96,6 +104,15 @@ fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
         .min(size)
 }
 
+/// mkfs.xfs refuses data sections under 300 MiB.
+const XFS_MIN_BYTES: u64 = 300 << 20;
+
+/// The least room an XFS is re-created in: its used blocks with the usual slack, at
+/// least what mkfs.xfs accepts, and never more than it had (then it is copied as is).
+fn xfs_recreate_min(meta: &PartitionMeta, size: u64) -> u64 {
+    estimated_min(meta, size).max(XFS_MIN_BYTES).min(size)
+}
+
 fn fs_kind(meta: &PartitionMeta) -> FsKind {
     if meta.map.raw {
         return FsKind::Unknown;
@@ -103,7 +120,7 @@ fn fs_kind(meta: &PartitionMeta) -> FsKind {
     meta.filesystem.as_ref().map_or(FsKind::Unknown, |f| f.kind)
 }
 
-/// The smallest target sector size a filesystem can live on: NTFS and FAT keep
+/// The largest target sector size a filesystem can live on: NTFS and FAT keep
 /// their sector size in the boot sector, ext its block size.
 fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<u32> {
     match kind {
@@ -111,6 +128,9 @@ fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<
             Some(source_sector)
         }
         k if k.is_ext() => u32::try_from(meta.map.block_size).ok(),
+        // XFS keeps its sb_sectsize, which mkfs.xfs made at least the source disk's
+        // sector: a target with sectors no larger than the source's can hold it.
+        FsKind::Xfs => Some(source_sector),
         _ => None,
     }
 }
@@ -174,16 +194,17 @@ pub fn plan_restore(
         let (fs, used, min, grow, maxs, recreate) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
-                let resizable = can_resize(kind);
                 (
                     pm.fs_name(),
                     pm.map.used_bytes,
-                    if resizable {
+                    if can_shrink(kind) {
                         estimated_min(pm, p.size_bytes)
+                    } else if kind == FsKind::Xfs {
+                        xfs_recreate_min(pm, p.size_bytes)
                     } else {
                         p.size_bytes
                     },
-                    resizable,
+                    can_grow(kind),
                     max_sector(kind, pm, src.sector_size),
                     recreate_min(kind, role, target_sector),
                 )
@@ -215,7 +236,29 @@ pub fn plan_restore(
         mode: opts.mode,
         sizes: opts.sizes.clone(),
     };
-    let plan = plan::plan(&input)?;
+    // A too-small target with an XFS on the image: say which partition needs the room.
+    let fixed_xfs = metas
+        .iter()
+        .filter(|(_, pm)| fs_kind(pm) == FsKind::Xfs)
+        .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, xfs_recreate_min(pm, a.len))));
+    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
+        (e @ plan::PlanError::TooSmall { .. }, Some((number, min))) => ImagingError::XfsNoRoom {
+            source: e,
+            number,
+            min,
+        },
+        (e, _) => e.into(),
+    })?;
+    // XFS cannot shrink: given less room, it is re-created (recreate_xfs.rs).
+    for out in &mut plan.partitions {
+        let xfs = metas.iter().any(|(_, pm)| {
+            fs_kind(pm) == FsKind::Xfs
+                && pm.partition.as_ref().map(|q| q.number) == Some(out.number)
+        });
+        if xfs && out.new_size < out.old_size {
+            out.action = plan::Action::Recreate;
+        }
+    }
     let target_layout = build_layout(&src, &plan, target_size, target_sector)?;
     let mut parts = Vec::new();
     for (a, pm) in metas {
@@ -329,8 +372,7 @@ fn plan_whole_fs(
         });
     };
     let kind = fs_kind(&pm);
-    let resizable = can_resize(kind);
-    let min = if resizable {
+    let min = if can_shrink(kind) {
         estimated_min(&pm, a.len)
     } else {
         a.len
@@ -339,7 +381,7 @@ fn plan_whole_fs(
         LayoutMode::Keep => a.len,
         // Whole 4 KiB units, but never less than the source when the target holds it:
         // rounding alone must not shrink a filesystem onto a same-size disk.
-        LayoutMode::Proportional if resizable => {
+        LayoutMode::Proportional if can_grow(kind) => {
             (target_size / 4096 * 4096).max(a.len).min(target_size)
         }
         LayoutMode::Proportional => a.len,

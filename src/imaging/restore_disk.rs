@@ -9,6 +9,7 @@
 use super::plan_restore::{DiskRestorePlan, PartTarget};
 use super::rebuild_primary::{rebuild_primary, Restored};
 use super::recreate_esp::stage_recreate;
+use super::recreate_xfs::stage_recreate_xfs;
 use super::repair::{repair_boot, RepairOptions};
 use super::staged::{copy_staged, Staged};
 use super::ImagingError;
@@ -81,12 +82,16 @@ pub fn restore_disk(
             plan.target_size
         )));
     }
-    // 1. Shrinks and re-created ESPs, staged off the target: the only steps that can
+    // 1. Shrinks and re-created ESPs and XFS, staged off the target: the only steps that can
     //    discover (through the resize tools, or a FAT that fills up) that the data
     //    does not fit, so they run first.
     let mut staged: HashMap<String, Staged> = HashMap::new();
     for p in plan.parts.iter().filter(|p| p.recreate) {
-        let (s, line) = stage_recreate(repo, plan, p, &opts.scratch_dir, progress)?;
+        let (s, line) = if p.kind == FsKind::Xfs {
+            stage_recreate_xfs(repo, plan, p, &opts.scratch_dir, progress)?
+        } else {
+            stage_recreate(repo, plan, p, &opts.scratch_dir, progress)?
+        };
         report.steps.push(line);
         staged.insert(p.area.clone(), s);
     }
@@ -270,7 +275,7 @@ fn stage_shrink(
     progress: &dyn Progress,
 ) -> Result<Staged, ImagingError> {
     let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
-    if !resize::can_resize(p.kind) {
+    if !resize::can_shrink(p.kind) {
         return Err(ImagingError::Other(format!(
             "partition {number}: {} cannot be shrunk",
             p.kind

@@ -8,3 +8,4 @@ pub mod ext;
 pub mod fat;
 pub mod lvm;
 pub mod ntfs;
+pub mod xfs;

@@ -1,5 +1,5 @@
-//! XFS probe (big-endian superblock at byte 0). Imaged raw for now; recognised so
-//! it is named with its label and UUID instead of shown as unknown data.
+//! XFS probe (big-endian superblock at byte 0): names it with its label and UUID.
+//! The full superblock checks live in `ondisk::xfs`, used by the used-block map.
 
 use super::util::{has, is_pow2_in, label_from_bytes, read, uuid_string};
 use super::{FsInfo, FsKind};

@@ -1,7 +1,9 @@
-//! Growing and shrinking filesystems after (or on the way to) a restore, and
+//! Growing and shrinking filesystems after (or on the way to) a restore (XFS only
+//! grows), and
 //! re-creating an ESP whose sector size the target cannot keep (`fat32`).
 //!
-//! No Rust library resizes ext4 or NTFS, and `resize2fs` / `ntfsresize` are the
+//! No Rust library resizes ext4, NTFS or XFS, and `resize2fs` / `ntfsresize` /
+//! `xfs_growfs` are the
 //! reference implementations that users and distributions trust. So this module calls
 //! them, checks their exit codes, and carries their stderr into the error so the
 //! person at the console sees what the tool said. See docs/RESIZE.md for why shrinking
@@ -12,12 +14,14 @@ pub mod fat32;
 mod loopdev;
 mod ntfs;
 mod tool;
+mod xfs;
 
 pub use ext::{ext_block_size, ext_check, ext_min_size, ext_rebuild_primary, ext_resize};
 pub use fat32::fat32_min_size;
 pub use loopdev::LoopDevice;
 pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
 pub use tool::{run_tool, run_tool_env, ToolError};
+pub use xfs::{xfs_check, xfs_dump_restore, xfs_grow, xfs_mkfs, XfsSpec};
 
 use crate::probe::FsKind;
 use std::path::Path;
@@ -32,12 +36,18 @@ pub fn min_size(kind: FsKind, path: &Path) -> Result<Option<u64>, ToolError> {
     })
 }
 
-/// Whether ironclone can change the size of this filesystem.
-pub fn can_resize(kind: FsKind) -> bool {
+/// Whether ironclone can make this filesystem smaller (in a scratch file).
+pub fn can_shrink(kind: FsKind) -> bool {
     kind.is_ext() || kind == FsKind::Ntfs
 }
 
-/// Resizes the filesystem at `path` to `new_size` bytes (checking it first).
+/// Whether ironclone can make this filesystem larger after writing it.
+pub fn can_grow(kind: FsKind) -> bool {
+    can_shrink(kind) || kind == FsKind::Xfs
+}
+
+/// Resizes the filesystem at `path` to `new_size` bytes (checking it first). XFS only
+/// grows, to fill `path` (a device `new_size` bytes long).
 pub fn resize(kind: FsKind, path: &Path, new_size: u64) -> Result<(), ToolError> {
     match kind {
         k if k.is_ext() => {
@@ -45,6 +55,7 @@ pub fn resize(kind: FsKind, path: &Path, new_size: u64) -> Result<(), ToolError>
             ext_resize(path, new_size)
         }
         FsKind::Ntfs => ntfs_resize(path, new_size),
+        FsKind::Xfs => xfs_grow(path),
         other => Err(ToolError::Unsupported {
             what: format!("resizing {other}"),
         }),

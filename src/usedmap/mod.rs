@@ -1,5 +1,5 @@
 //! Which bytes of a partition a restore must write, read from the filesystem's own
-//! allocation metadata (ext block bitmaps, NTFS `$Bitmap`, FAT tables).
+//! allocation metadata (ext block bitmaps, NTFS `$Bitmap`, FAT tables, XFS free-space B+trees).
 //!
 //! Imaging only these bytes is what makes a backup fast and small. A map must cover
 //! everything the filesystem needs to be whole after restore: metadata, journal,
@@ -16,6 +16,7 @@ pub mod lvm;
 pub mod ntfs;
 mod primary;
 pub mod swap;
+pub mod xfs;
 
 pub use btrfs::{map_btrfs, BtrfsError};
 pub use exfat::{map_exfat, ExfatError};
@@ -27,6 +28,7 @@ pub use lvm::{map_lvm, LvLayout, LvmLayout};
 pub use ntfs::{map_ntfs, NtfsError};
 pub use primary::{primary_from_backup, PrimaryLost};
 pub use swap::{map_swap, SwapError};
+pub use xfs::{map_xfs, XfsError};
 
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +105,8 @@ enum Unmapped {
     Swap(#[from] SwapError),
     #[error(transparent)]
     Lvm(#[from] crate::ondisk::lvm::LvmError),
+    #[error(transparent)]
+    Xfs(#[from] XfsError),
     #[error("no filesystem recognised")]
     Unknown,
     #[error("{0} is encrypted: its used blocks cannot be known without the key")]
@@ -125,6 +129,7 @@ fn try_map_filesystem(
         FsKind::Btrfs => map_btrfs(dev)?,
         FsKind::Swap => map_swap(dev)?,
         FsKind::Lvm2 => map_lvm(dev)?,
+        FsKind::Xfs => map_xfs(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
         FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
         other => return Err(Unmapped::NoMap(other)),

@@ -1,0 +1,83 @@
+//! Restoring an XFS onto less space than it had. XFS cannot shrink (xfs_growfs only
+//! grows), so, as issue 18 asks and as Clonezilla users do by hand, it is re-created:
+//! the image's XFS is restored into a sparse scratch file; a new XFS of the planned
+//! size is made in a second one with the source's UUID, label, block and sector size
+//! and v5 features; every file is copied with `xfsdump | xfsrestore` (owners, modes,
+//! times, xattrs, hard links); the new one is checked with `xfs_repair -n` and mapped;
+//! only then is anything written to the target, its used blocks alone.
+
+use super::plan_restore::{DiskRestorePlan, PartTarget};
+use super::staged::Staged;
+use super::ImagingError;
+use crate::device::{open_path, Access};
+use crate::progress::Progress;
+use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
+use crate::resize::{xfs_check, xfs_dump_restore, xfs_mkfs, LoopDevice, XfsSpec};
+use crate::units::human_bytes;
+use crate::usedmap::xfs::{map_xfs, read_superblock};
+use std::path::Path;
+
+/// Builds the re-created XFS of `p` in a scratch file; returns it (with the byte
+/// ranges to copy to the target) and the line the restore report shows.
+pub(super) fn stage_recreate_xfs(
+    repo: &Repository,
+    plan: &DiskRestorePlan,
+    p: &PartTarget,
+    scratch_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<(Staged, String), ImagingError> {
+    let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+    let pid = std::process::id();
+    let src = Staged::create(
+        scratch_dir,
+        &format!("ironclone-xfs-src-{pid}-{}.img", p.area),
+        p.old_size,
+    )?;
+    {
+        let dev = open_path(&src.path, Access::ReadWrite)?;
+        let area = p.area.clone();
+        let mapping = move |a: &AreaManifest| (a.name == area).then_some(0);
+        repo::restore(
+            repo,
+            &plan.image,
+            &dev,
+            &mapping,
+            &RestoreOptions {
+                verify_after: false,
+                target_is_zeroed: true,
+                deep_precheck: false,
+            },
+            progress,
+        )?;
+    }
+    let spec = {
+        let dev = open_path(&src.path, Access::ReadOnly)?;
+        let sb =
+            read_superblock(&dev).map_err(|source| ImagingError::RecreateXfs { number, source })?;
+        XfsSpec::from_superblock(&sb)?
+    };
+    let mut dst = Staged::create(
+        scratch_dir,
+        &format!("ironclone-xfs-new-{pid}-{}.img", p.area),
+        p.new_size,
+    )?;
+    xfs_mkfs(&dst.path, &spec)?;
+    {
+        let s = LoopDevice::attach(&src.path, 0, p.old_size)?;
+        let d = LoopDevice::attach(&dst.path, 0, p.new_size)?;
+        xfs_dump_restore(s.path(), d.path())?;
+    }
+    drop(src);
+    xfs_check(&dst.path)?;
+    let map = map_xfs(&open_path(&dst.path, Access::ReadOnly)?)
+        .map_err(|source| ImagingError::RecreateXfs { number, source })?;
+    dst.extents = map.extents;
+    let line = format!(
+        "partition {number}: XFS re-created at {} (it cannot shrink from {}): same UUID {}, \
+         label and features, files copied with xfsdump | xfsrestore",
+        human_bytes(p.new_size),
+        human_bytes(p.old_size),
+        spec.uuid
+    );
+    Ok((dst, line))
+}
