@@ -42,6 +42,7 @@ fn describe_filesystem(dev: &dyn BlockDevice) -> Option<Value> {
         "raw_reason": map.raw_reason,
         "primary_lost": map.primary_lost,
         "warnings": map.warnings,
+        "lvm": map.lvm,
     }))
 }
 
@@ -177,8 +178,45 @@ fn print_fs(indent: &str, fs: &Value) {
         ));
     }
     println!("{line}");
+    if let Some(vg) = fs["lvm"].as_object() {
+        print_lvm(indent, vg);
+    }
     for w in fs["warnings"].as_array().into_iter().flatten() {
         println!("{indent}  warning: {}", w.as_str().unwrap_or(""));
+    }
+}
+
+/// A PV's volume group and a line per LV: what it holds and what a backup copies.
+fn print_lvm(indent: &str, vg: &serde_json::Map<String, Value>) {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    println!(
+        "{indent}  VG {} ({} of {} PVs, {} extents)",
+        s(&vg["vg_name"]),
+        s(&vg["pv_key"]),
+        vg["pv_count"].as_u64().unwrap_or(0),
+        human_bytes(vg["extent_bytes"].as_u64().unwrap_or(0))
+    );
+    for lv in vg["lvs"].as_array().into_iter().flatten() {
+        let what = match (lv["fs"].as_str(), lv["label"].as_str()) {
+            (Some(fs), Some(l)) => format!("{fs} \"{l}\""),
+            (Some(fs), None) => fs.to_string(),
+            (None, _) => "no filesystem".to_string(),
+        };
+        let mut line = format!(
+            "{indent}    LV {}{}: {what}, {}, copies {}",
+            s(&lv["name"]),
+            if lv["visible"].as_bool() == Some(false) {
+                " (hidden)"
+            } else {
+                ""
+            },
+            human_bytes(lv["size"].as_u64().unwrap_or(0)),
+            human_bytes(lv["copied"].as_u64().unwrap_or(0)),
+        );
+        if let Some(why) = lv["whole"].as_str() {
+            line.push_str(&format!(" (whole: {why})"));
+        }
+        println!("{line}");
     }
 }
 

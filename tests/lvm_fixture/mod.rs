@@ -287,6 +287,84 @@ impl PvFixture {
     }
 }
 
+/// Every file under `files` equals the one in the ext4 image `img` (debugfs cat).
+pub fn same_files(img: &Path, files: &Path, sub: &str) {
+    for e in std::fs::read_dir(files.join(sub.trim_start_matches('/'))).unwrap() {
+        let e = e.unwrap();
+        let inside = format!("{sub}/{}", e.file_name().to_string_lossy());
+        if e.file_type().unwrap().is_dir() {
+            same_files(img, files, &inside);
+            continue;
+        }
+        let out = Command::new("debugfs")
+            .args(["-R", &format!("cat {inside}"), img.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.stdout,
+            std::fs::read(e.path()).unwrap(),
+            "{inside} in {}",
+            img.display()
+        );
+    }
+}
+
+impl PvFixture {
+    /// Judges a copy of the PV with independent tools: lvm2's `pvck` and
+    /// `vgcfgbackup` read its label and metadata (every LV listed), each ext4 LV read
+    /// back through its segments passes `e2fsck -fn` and holds every file, the hidden
+    /// LV is byte for byte the same, and the swap LV keeps its header.
+    pub fn check_copy(&self, copy: &Path, what: &str) {
+        let lo = sh("losetup", &["-f", "--show", "-r", copy.to_str().unwrap()]);
+        let lo = Detach(lo.trim().into());
+        lvm("pvck", &lo.0, &[lo.0.to_str().unwrap()]);
+        let back = self.dir.path().join("back.txt");
+        lvm(
+            "vgcfgbackup",
+            &lo.0,
+            &["-q", "-f", back.to_str().unwrap(), &self.vg],
+        );
+        let text = std::fs::read_to_string(&back).unwrap();
+        for (n, ..) in &self.lvs {
+            assert!(
+                text.contains(&format!("{n} {{")),
+                "{what}: LV {n} missing from the metadata"
+            );
+        }
+        drop(lo);
+        for name in ["root", "data"] {
+            let out = self.dir.path().join(format!("{name}.back"));
+            gather(copy, &out, &self.lv(name).2);
+            let fsck = Command::new("e2fsck")
+                .args(["-fn", out.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                fsck.status.success(),
+                "{what}: {name}: e2fsck -fn:\n{}",
+                String::from_utf8_lossy(&fsck.stdout)
+            );
+            same_files(&out, &self.dir.path().join(format!("files-{name}")), "");
+        }
+        let (_, tdata, segs) = self.lv("pool_tdata");
+        let out = self.dir.path().join("tdata.back");
+        gather(copy, &out, segs);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(tdata.as_ref().unwrap()).unwrap(),
+            "{what}: the hidden LV"
+        );
+        let (_, swap, segs) = self.lv("swap");
+        let out = self.dir.path().join("swap.back");
+        gather(copy, &out, segs);
+        assert_eq!(
+            std::fs::read(&out).unwrap()[..4096],
+            std::fs::read(swap.as_ref().unwrap()).unwrap()[..4096],
+            "{what}: the swap header"
+        );
+    }
+}
+
 /// Detaches a loop device when dropped.
 pub struct Detach(pub PathBuf);
 

@@ -1,0 +1,105 @@
+//! An LVM2 PV partition through the binary: `ironclone backup` of a GPT disk (p1 ext4,
+//! p2 a PV made by lvm2 holding ext4 LVs in linear and striped segments, swap and a
+//! hidden LV), `ironclone restore` onto a larger and a smaller disk (ext4 grows or
+//! shrinks; the PV keeps its size and moves) and onto one too small to hold it
+//! (refused before anything is written). Judged by sgdisk -v and e2fsck for p1, and
+//! for the PV by lvm2's pvck and vgcfgbackup, e2fsck and every file of each LV read
+//! back through its segments (tests/lvm_fixture). Needs root (loop devices).
+
+mod common;
+mod lvm_fixture;
+mod restore_fixture;
+
+use common::{path_str, run};
+use restore_fixture::*;
+
+const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
+const PV_LEN: u64 = 96 * MIB;
+
+#[test]
+#[ignore = "needs root"]
+fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
+    for t in ["sfdisk", "sgdisk", "mkfs.ext4", "lvm", "debugfs"] {
+        common::require_tool(t);
+    }
+    let pv = lvm_fixture::PvFixture::new("icvgrestore");
+    let td = common::tempdir();
+    let dir = td.path().to_path_buf();
+    let disk = dir.join("src.img");
+    let size = 160 * MIB;
+    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
+    let script = format!("label: gpt\n,40M,L\n,96M,{LINUX_LVM}\n");
+    common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
+    let ext = FsSpec {
+        number: 1,
+        fs: Fs::Ext4,
+        files: files(31, 3),
+    };
+    let (start, len) = part(&disk, 1);
+    let content = dir.join("content1");
+    std::fs::create_dir_all(&content).unwrap();
+    for (name, data) in &ext.files {
+        std::fs::write(content.join(name), data).unwrap();
+    }
+    let img = dir.join("p1.img");
+    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
+    run(
+        "mkfs.ext4",
+        &["-q", "-F", "-d", path_str(&content), path_str(&img)],
+    );
+    dd_in(&disk, &img, start);
+    let (start, len) = part(&disk, 2);
+    assert_eq!(len, PV_LEN);
+    dd_in(&disk, &pv.pv, start);
+
+    let repo = dir.join("repo");
+    let (ok, log) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup failed:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.trim_start().starts_with("p2 "))
+        .unwrap_or_else(|| panic!("no p2 line in the backup summary:\n{log}"));
+    assert!(
+        line.contains("lvm2") && !line.contains("raw"),
+        "the PV was not imaged by used blocks: {line}\n{log}"
+    );
+    let (ok, listing) = ironclone(&["images", path_str(&repo), "--json"]);
+    assert!(ok, "{listing}");
+    let s = Source {
+        _dir: td,
+        dir,
+        disk,
+        repo,
+        size,
+        gpt: true,
+        fss: vec![ext],
+    };
+
+    for (name, pct) in [("grow.img", 150), ("shrink.img", 90)] {
+        let t = s.target(name, size * pct / 100);
+        let log = s.restore_ok(&t, &[]);
+        s.check(&t, true, &log);
+        let (_, plen) = part(&t, 2);
+        assert_eq!(plen, PV_LEN, "{name}: the PV partition changed size\n{log}");
+        let copy = s.dir.join(format!("{name}.pv"));
+        let (pstart, _) = part(&t, 2);
+        if pct > 100 {
+            let (sstart, _) = part(&s.disk, 2);
+            assert_ne!(pstart, sstart, "{name}: the fixture meant the PV to move\n{log}");
+        }
+        dd_out(&t, &copy, pstart, PV_LEN);
+        pv.check_copy(&copy, name);
+        std::fs::remove_file(&copy).unwrap();
+        std::fs::remove_file(&t).unwrap();
+    }
+
+    // Too small for the PV and p1's smallest size: refused, the target untouched.
+    let t = s.target("small.img", 100 * MIB);
+    let before = std::fs::read(&t).unwrap();
+    let (ok, log) = s.restore(&t, &[]);
+    assert!(!ok, "a restore onto 100 MiB should be refused:\n{log}");
+    assert!(
+        std::fs::read(&t).unwrap() == before,
+        "the refused target was written\n{log}"
+    );
+}
