@@ -23,6 +23,7 @@ shot() { # name title
     shot home "Home"
     shot disks_backup_hibernated "Backup: choose the source disk (hibernated Windows warning)"
     shot disks_backup_journal "Disk picker: unreplayed ext4 journal"
+    shot disks_backup_lvm "Disk picker: an LVM physical volume and its logical volumes"
     shot repos "Repository picker"
     shot repos_typing_path "Repository picker: typing a path (what it opens is said before Enter)"
     shot share_login_refused "Share login: a guest could not mount //nas/backups (the password shows as stars)"

@@ -85,7 +85,10 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
         let (pstart, _) = part(&t, 2);
         if pct > 100 {
             let (sstart, _) = part(&s.disk, 2);
-            assert_ne!(pstart, sstart, "{name}: the fixture meant the PV to move\n{log}");
+            assert_ne!(
+                pstart, sstart,
+                "{name}: the fixture meant the PV to move\n{log}"
+            );
         }
         dd_out(&t, &copy, pstart, PV_LEN);
         pv.check_copy(&copy, name);

@@ -50,6 +50,7 @@ pub fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) ->
         label: label.into(),
         size,
         used,
+        volumes: Vec::new(),
     }
 }
 

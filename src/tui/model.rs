@@ -14,6 +14,19 @@ pub struct PartView {
     pub size: u64,
     /// Used bytes, when the filesystem could be read.
     pub used: Option<u64>,
+    /// The logical volumes of an LVM2 PV, when it is one.
+    pub volumes: Vec<VolumeView>,
+}
+
+/// A logical volume inside a PV partition, as the picker lists it under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeView {
+    pub name: String,
+    /// Filesystem inside ("xfs", "swap", "" when none was recognised).
+    pub fs: String,
+    pub size: u64,
+    /// Bytes a backup reads from it (its filesystem's used blocks, or all of it).
+    pub used: u64,
 }
 
 /// One whole disk with what a rescuer must know before touching it.

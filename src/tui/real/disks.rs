@@ -92,6 +92,10 @@ impl RealServices {
                         .unwrap_or_default(),
                     size: p.size_bytes,
                     used: scan.as_ref().and_then(|s| s.used.get(&p.number).copied()),
+                    volumes: scan
+                        .as_ref()
+                        .and_then(|s| s.volumes.get(&p.number).cloned())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             warnings,
@@ -310,6 +314,15 @@ pub(super) fn scan_disk(d: &Disk) -> FsScan {
         let map = map_filesystem(&win, kind);
         if !map.raw {
             s.used.insert(number, map.used_bytes);
+        }
+        if let Some(vg) = &map.lvm {
+            let lvs = vg.lvs.iter().filter(|l| l.visible).map(|l| VolumeView {
+                name: format!("{}/{}", vg.vg_name, l.name),
+                fs: l.fs.clone().unwrap_or_default(),
+                size: l.size,
+                used: l.copied,
+            });
+            s.volumes.insert(number, lvs.collect());
         }
         let place = if number == 0 {
             "the whole disk".to_string()

@@ -7,7 +7,7 @@
 use super::model::{
     BackupRequest, CloneRequest, DiskView, ImageView, JobReport, LayoutMode, PartView, PlanAction,
     PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
-    VerifyRequest,
+    VerifyRequest, VolumeView,
 };
 use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::device::{open_path, Access, BlockDevice, DeviceError, Window};
@@ -43,6 +43,8 @@ const REPO_SUBDIR: &str = "ironclone";
 #[derive(Clone, Debug, Default)]
 struct FsScan {
     used: HashMap<u32, u64>,
+    /// The LVs of PV partitions.
+    volumes: HashMap<u32, Vec<VolumeView>>,
     warnings: Vec<String>,
 }
 

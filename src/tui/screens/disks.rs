@@ -108,6 +108,15 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
                 bytes(p.size),
                 used
             )));
+            for v in &p.volumes {
+                lines.push(Line::raw(format!(
+                    "      LV {:<17} {:<5} {:>11}  read {:>11}",
+                    fit(&v.name, 17),
+                    fit(&v.fs, 5),
+                    bytes(v.size),
+                    bytes(v.used)
+                )));
+            }
         }
         for w in &d.warnings {
             lines.extend(crate::tui::widgets::wrapped(

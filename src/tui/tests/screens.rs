@@ -18,6 +18,47 @@ fn snap_disk_picker_with_warnings() {
     snap("disks_backup_journal", &app);
 }
 
+/// An "enterprise" server disk: ESP, /boot and an LVM PV whose LVs are listed under
+/// it with what a backup reads from each.
+#[test]
+fn snap_disk_picker_with_lvm() {
+    use crate::tui::demo::part;
+    use crate::tui::model::VolumeView;
+    const GIB: u64 = 1 << 30;
+    let (mut app, fake) = app();
+    let lv = |name: &str, fs: &str, size: u64, used: u64| VolumeView {
+        name: name.into(),
+        fs: fs.into(),
+        size,
+        used,
+    };
+    let mut pv = part(3, "lvm2", "", 444 * GIB, Some(61 * GIB));
+    pv.volumes = vec![
+        lv("rhel/root", "xfs", 70 * GIB, 12 * GIB),
+        lv("rhel/home", "xfs", 366 * GIB, 49 * GIB),
+        lv("rhel/swap", "swap", 8 * GIB, 4096),
+    ];
+    fake.plug(DiskView {
+        dev: "/dev/sde".into(),
+        model: "DELL PERC H730P Mini".into(),
+        serial: "00c3a5f1b2d4e6f7".into(),
+        size: 480_103_981_056,
+        transport: "SCSI".into(),
+        partitions: vec![
+            part(1, "vfat", "EFI", 600 << 20, Some(7 << 20)),
+            part(2, "xfs", "boot", GIB, Some(300 << 20)),
+            pv,
+        ],
+        ..Default::default()
+    });
+    app.press(KeyCode::Char('b'));
+    let n = app.disks.len();
+    down(&mut app, n - 1);
+    let text = render(&app);
+    assert!(text.contains("LV rhel/root"), "{text}");
+    snap("disks_backup_lvm", &app);
+}
+
 #[test]
 fn snap_restore_target_refused() {
     let (mut app, fake) = app();
