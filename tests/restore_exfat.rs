@@ -48,19 +48,7 @@ fn source() -> ExfatSource {
         fs: Fs::Ext4,
         files: files(21, 3),
     };
-    let (start, len) = part(&disk, 1);
-    let content = dir.join("content1");
-    std::fs::create_dir_all(&content).unwrap();
-    for (name, data) in &ext.files {
-        std::fs::write(content.join(name), data).unwrap();
-    }
-    let img = dir.join("p1.img");
-    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
-    run(
-        "mkfs.ext4",
-        &["-q", "-F", "-d", path_str(&content), path_str(&img)],
-    );
-    dd_in(&disk, &img, start);
+    ext4_into(&disk, &dir, &ext);
 
     // mkfs.exfat on the partition itself, so PartitionOffset is its start (2048+).
     let (start, len) = part(&disk, 2);

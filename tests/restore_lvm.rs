@@ -10,7 +10,7 @@ mod common;
 mod lvm_fixture;
 mod restore_fixture;
 
-use common::{path_str, run};
+use common::path_str;
 use restore_fixture::*;
 
 const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
@@ -35,19 +35,7 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
         fs: Fs::Ext4,
         files: files(31, 3),
     };
-    let (start, len) = part(&disk, 1);
-    let content = dir.join("content1");
-    std::fs::create_dir_all(&content).unwrap();
-    for (name, data) in &ext.files {
-        std::fs::write(content.join(name), data).unwrap();
-    }
-    let img = dir.join("p1.img");
-    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
-    run(
-        "mkfs.ext4",
-        &["-q", "-F", "-d", path_str(&content), path_str(&img)],
-    );
-    dd_in(&disk, &img, start);
+    ext4_into(&disk, &dir, &ext);
     let (start, len) = part(&disk, 2);
     assert_eq!(len, PV_LEN);
     dd_in(&disk, &pv.pv, start);

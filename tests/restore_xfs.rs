@@ -73,23 +73,6 @@ fn source_sized(xfs_size: u64, rich: Option<fn(&Path)>) -> XfsSource {
     }
 }
 
-fn ext4_into(disk: &Path, dir: &Path, fs: &FsSpec) {
-    let (start, len) = part(disk, fs.number);
-    let img = dir.join("p-ext4.img");
-    std::fs::File::create(&img).unwrap().set_len(len).unwrap();
-    let content = dir.join("content-ext4");
-    std::fs::create_dir_all(&content).unwrap();
-    for (name, data) in &fs.files {
-        std::fs::write(content.join(name), data).unwrap();
-    }
-    run(
-        "mkfs.ext4",
-        &["-q", "-F", "-d", path_str(&content), path_str(&img)],
-    );
-    dd_in(disk, &img, start);
-    std::fs::remove_file(&img).unwrap();
-}
-
 /// An XFS holding `files`, written through a prototype file (no mount needed).
 fn xfs_into(
     disk: &Path,

@@ -240,6 +240,16 @@ fn source_with(gpt: bool, fill: bool) -> Source {
 /// An ext4 with 4 KiB blocks holding `fs.files`, made with `mkfs.ext4 -d` in a scratch
 /// image in `dir` and copied into partition `fs.number` of `disk`.
 pub fn ext4_4k_into(disk: &Path, dir: &Path, fs: &FsSpec) {
+    ext4_made_into(disk, dir, fs, &["-b", "4096"]);
+}
+
+/// Partition `fs.number` of `disk` made an ext4 (mkfs.ext4's defaults for its size)
+/// holding `fs.files`.
+pub fn ext4_into(disk: &Path, dir: &Path, fs: &FsSpec) {
+    ext4_made_into(disk, dir, fs, &[]);
+}
+
+fn ext4_made_into(disk: &Path, dir: &Path, fs: &FsSpec, mkfs_args: &[&str]) {
     let (start, len) = part(disk, fs.number);
     let img = dir.join(format!("p{}-ext4.img", fs.number));
     std::fs::File::create(&img).unwrap().set_len(len).unwrap();
@@ -248,18 +258,10 @@ pub fn ext4_4k_into(disk: &Path, dir: &Path, fs: &FsSpec) {
     for (name, data) in &fs.files {
         std::fs::write(content.join(name), data).unwrap();
     }
-    run(
-        "mkfs.ext4",
-        &[
-            "-q",
-            "-F",
-            "-b",
-            "4096",
-            "-d",
-            path_str(&content),
-            path_str(&img),
-        ],
-    );
+    let mut args = vec!["-q", "-F"];
+    args.extend_from_slice(mkfs_args);
+    args.extend_from_slice(&["-d", path_str(&content), path_str(&img)]);
+    run("mkfs.ext4", &args);
     dd_in(disk, &img, start);
     std::fs::remove_file(&img).unwrap();
     std::fs::remove_dir_all(&content).unwrap();
