@@ -11,7 +11,7 @@ use super::staged::Staged;
 use super::ImagingError;
 use crate::device::{open_path, Access};
 use crate::progress::Progress;
-use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
+use crate::repo::Repository;
 use crate::resize::{xfs_check, xfs_dump_restore, xfs_mkfs, LoopDevice, XfsSpec};
 use crate::units::human_bytes;
 use crate::usedmap::xfs::{map_xfs, read_superblock};
@@ -33,23 +33,7 @@ pub(super) fn stage_recreate_xfs(
         &format!("ironclone-xfs-src-{pid}-{}.img", p.area),
         p.old_size,
     )?;
-    {
-        let dev = open_path(&src.path, Access::ReadWrite)?;
-        let area = p.area.clone();
-        let mapping = move |a: &AreaManifest| (a.name == area).then_some(0);
-        repo::restore(
-            repo,
-            &plan.image,
-            &dev,
-            &mapping,
-            &RestoreOptions {
-                verify_after: false,
-                target_is_zeroed: true,
-                deep_precheck: false,
-            },
-            progress,
-        )?;
-    }
+    src.restore_area(repo, &plan.image, &p.area, progress)?;
     let spec = {
         let dev = open_path(&src.path, Access::ReadOnly)?;
         let sb =

@@ -291,23 +291,7 @@ fn stage_shrink(
         path: path.clone(),
         source,
     };
-    {
-        let dev = open_path(&path, Access::ReadWrite)?;
-        let area = p.area.clone();
-        let mapping = move |a: &AreaManifest| (a.name == area).then_some(0);
-        repo::restore(
-            repo,
-            &plan.image,
-            &dev,
-            &mapping,
-            &RestoreOptions {
-                verify_after: false,
-                target_is_zeroed: true,
-                deep_precheck: false,
-            },
-            progress,
-        )?;
-    }
+    staged.restore_area(repo, &plan.image, &p.area, progress)?;
     if let Some(lost) = &p.meta.map.primary_lost {
         let dev = open_path(&path, Access::ReadWrite)?;
         let at = Restored {

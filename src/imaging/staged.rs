@@ -6,6 +6,7 @@ use super::plan_restore::PartTarget;
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
+use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
 use crate::usedmap::ByteExtent;
 use std::path::PathBuf;
 
@@ -38,6 +39,28 @@ impl Staged {
         };
         f.set_len(len).map_err(scratch_err)?;
         Ok(staged)
+    }
+}
+
+impl Staged {
+    /// Restores the image's area `area` (as it was, at offset 0) into the scratch
+    /// file, which is new and sparse, so its zero chunks need no writing.
+    pub fn restore_area(
+        &self,
+        repo: &Repository,
+        image: &str,
+        area: &str,
+        progress: &dyn Progress,
+    ) -> Result<(), ImagingError> {
+        let dev = open_path(&self.path, Access::ReadWrite)?;
+        let mapping = move |a: &AreaManifest| (a.name == area).then_some(0);
+        let opts = RestoreOptions {
+            verify_after: false,
+            target_is_zeroed: true,
+            deep_precheck: false,
+        };
+        repo::restore(repo, image, &dev, &mapping, &opts, progress)?;
+        Ok(())
     }
 }
 
