@@ -1,10 +1,12 @@
 //! A btrfs partition through the binary: `ironclone backup` of a GPT disk (p1 ext4,
 //! p2 btrfs with a subvolume, a snapshot and zstd-compressed files), `ironclone
-//! restore` onto a larger disk (ext4 grows, so the btrfs partition moves and keeps
-//! its size: btrfs is not resized yet) and onto one too small to hold it (refused
-//! before anything is written). Judged by sgdisk -v, e2fsck, `btrfs check
-//! --readonly`, the filesystem UUID, and every file read back through a read-only
-//! mount. Needs root (loop mounts).
+//! restore` onto a 1.5x disk (btrfs grown with `btrfs filesystem resize max`), onto a
+//! 0.6x disk (shrunk in the scratch file, its chunks relocated) and onto one too
+//! small for the data (refused before anything is written). Judged by sgdisk -v,
+//! e2fsck, `btrfs check --readonly`, the fsid, the superblock's `total_bytes` and
+//! `dev_item.total_bytes` against the partition size (`btrfs inspect-internal
+//! dump-super`), and every file of every subvolume and the snapshot read back through
+//! a read-only mount. Needs root (loop mounts).
 
 mod common;
 mod restore_fixture;
@@ -14,7 +16,9 @@ use restore_fixture::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const BTRFS_LEN: u64 = 160 * MIB;
+/// Large enough that 0.6x of the disk still gives it more than the kernel's 256 MiB
+/// resize floor.
+const BTRFS_LEN: u64 = 480 * MIB;
 
 fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
@@ -42,13 +46,18 @@ fn files_of(img: &Path, dir: &Path) -> BTreeMap<String, Vec<u8>> {
     got
 }
 
-fn uuid(img: &Path) -> String {
+fn super_field(img: &Path, field: &str) -> String {
     run("btrfs", &["inspect-internal", "dump-super", path_str(img)])
         .lines()
-        .find_map(|l| l.strip_prefix("fsid"))
-        .unwrap_or_else(|| panic!("no fsid"))
-        .trim()
-        .to_string()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(field)).then(|| w.next().unwrap_or("").to_string())
+        })
+        .unwrap_or_else(|| panic!("no {field} in dump-super"))
+}
+
+fn uuid(img: &Path) -> String {
+    super_field(img, "fsid")
 }
 
 fn b2sum(p: &Path) -> String {
@@ -61,19 +70,19 @@ fn b2sum(p: &Path) -> String {
 
 #[test]
 #[ignore = "needs root"]
-fn btrfs_moves_with_its_size_and_a_too_small_target_is_refused() {
+fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
     for t in ["sfdisk", "sgdisk", "mkfs.ext4", "mkfs.btrfs", "btrfs"] {
         common::require_tool(t);
     }
     let td = common::tempdir();
     let dir = td.path().to_path_buf();
     let disk = dir.join("src.img");
-    let size = 210 * MIB;
+    let size = 522 * MIB;
     std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
     common::run_in(
         "sfdisk",
         &["-q", path_str(&disk)],
-        Some("label: gpt\n,40M,L\n,160M,L\n"),
+        Some("label: gpt\n,40M,L\n,480M,L\n"),
     );
     let ext = FsSpec {
         number: 1,
@@ -115,6 +124,17 @@ fn btrfs_moves_with_its_size_and_a_too_small_target_is_refused() {
         rng.fill(&mut v);
         std::fs::write(mnt.join(format!("root/f{i}.bin")), &v).unwrap();
     }
+    // Data spread over several chunks, some deleted, so the shrink has chunks past
+    // the new end to relocate.
+    for i in 0..8 {
+        let mut v = vec![0u8; 12 << 20];
+        rng.fill(&mut v);
+        std::fs::write(mnt.join(format!("big{i}.bin")), &v).unwrap();
+        run("sync", &[]);
+    }
+    for i in [0, 2, 4, 5] {
+        std::fs::remove_file(mnt.join(format!("big{i}.bin"))).unwrap();
+    }
     std::fs::write(mnt.join("root/text.txt"), "btrfs zstd ".repeat(200_000)).unwrap();
     run(
         "btrfs",
@@ -154,25 +174,50 @@ fn btrfs_moves_with_its_size_and_a_too_small_target_is_refused() {
         fss: vec![ext],
     };
 
+    let check_btrfs = |t: &Path, log: &str| -> u64 {
+        let (nstart, nlen) = part(t, 2);
+        let out = dir.join("chk.img");
+        dd_out(t, &out, nstart, nlen);
+        let (ok, text) = run_status("btrfs", &["check", "--readonly", path_str(&out)]);
+        assert!(ok, "btrfs check after restore:\n{text}\n{log}");
+        assert_eq!(uuid(&out), src_uuid, "btrfs fsid\n{log}");
+        // The last partition ends where the backup GPT begins, off the 4 KiB grid;
+        // btrfs sizes itself in whole sectors (4 KiB).
+        for f in ["total_bytes", "dev_item.total_bytes"] {
+            assert_eq!(
+                super_field(&out, f),
+                (nlen / 4096 * 4096).to_string(),
+                "btrfs {f} against its partition's size\n{log}"
+            );
+        }
+        assert_eq!(files_of(&out, &mnt), want, "files after restore\n{log}");
+        std::fs::remove_file(&out).unwrap();
+        nlen
+    };
+
     let t = s.target("grow.img", size * 3 / 2);
     let log = s.restore_ok(&t, &[]);
     s.check(&t, true, &log);
-    let (nstart, nlen) = part(&t, 2);
-    assert_eq!(nlen, BTRFS_LEN, "btrfs partition size\n{log}");
-    assert_ne!(
-        nstart, start,
-        "the fixture meant the btrfs partition to move\n{log}"
+    assert!(log.contains("btrfs grown"), "{log}");
+    assert!(
+        check_btrfs(&t, &log) > BTRFS_LEN,
+        "btrfs did not grow\n{log}"
     );
-    let out = dir.join("chk.img");
-    dd_out(&t, &out, nstart, nlen);
-    let (ok, text) = run_status("btrfs", &["check", "--readonly", path_str(&out)]);
-    assert!(ok, "btrfs check after restore:\n{text}\n{log}");
-    assert_eq!(uuid(&out), src_uuid, "btrfs fsid\n{log}");
-    assert_eq!(files_of(&out, &mnt), want, "files after restore\n{log}");
     std::fs::remove_file(&t).unwrap();
 
-    // 180 MiB holds the 160 MiB btrfs but not the ext4 beside it.
-    let t = s.target("small.img", 180 * MIB);
+    let t = s.target("shrink.img", size * 6 / 10);
+    let log = s.restore_ok(&t, &[]);
+    s.check(&t, true, &log);
+    assert!(log.contains("btrfs shrunk"), "{log}");
+    let nlen = check_btrfs(&t, &log);
+    assert!(
+        (256 * MIB..BTRFS_LEN).contains(&nlen),
+        "btrfs size {nlen}\n{log}"
+    );
+    std::fs::remove_file(&t).unwrap();
+
+    // 200 MiB cannot hold the btrfs at the kernel's 256 MiB resize floor.
+    let t = s.target("small.img", 200 * MIB);
     let before = b2sum(&t);
     let (ok, out) = s.restore(&t, &[]);
     assert!(!ok, "a restore onto a too small target succeeded:\n{out}");
