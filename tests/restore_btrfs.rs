@@ -56,6 +56,31 @@ fn super_field(img: &Path, field: &str) -> String {
         .unwrap_or_else(|| panic!("no {field} in dump-super"))
 }
 
+/// Where the last chunk's device extent ends (`DEV_EXTENT` keys and their `length`
+/// in the device tree).
+fn dev_extents_end(img: &Path) -> u64 {
+    let text = run(
+        "btrfs",
+        &["inspect-internal", "dump-tree", "-t", "dev", path_str(img)],
+    );
+    let mut end = 0;
+    let mut start = None;
+    for l in text.lines() {
+        if let Some(rest) = l.split("DEV_EXTENT ").nth(1) {
+            start = rest
+                .split(')')
+                .next()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+        } else if let (Some(s), Some(len)) = (start, l.split(" length ").nth(1)) {
+            let len: u64 = len.split_whitespace().next().unwrap().parse().unwrap();
+            end = end.max(s + len);
+            start = None;
+        }
+    }
+    assert!(end > 0, "no DEV_EXTENT in the device tree:\n{text}");
+    end
+}
+
 fn uuid(img: &Path) -> String {
     super_field(img, "fsid")
 }
@@ -124,17 +149,20 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
         rng.fill(&mut v);
         std::fs::write(mnt.join(format!("root/f{i}.bin")), &v).unwrap();
     }
-    // Data spread over several chunks, some deleted, so the shrink has chunks past
-    // the new end to relocate.
-    for i in 0..8 {
+    // 192 MB over several data chunks, then the first 144 MB deleted and the emptied
+    // chunks dropped (balance -dusage=0): the chunk still in use lies past the 0.6x
+    // target's end, so the shrink has to relocate it.
+    for i in 0..16 {
         let mut v = vec![0u8; 12 << 20];
         rng.fill(&mut v);
         std::fs::write(mnt.join(format!("big{i}.bin")), &v).unwrap();
         run("sync", &[]);
     }
-    for i in [0, 2, 4, 5] {
+    for i in 0..12 {
         std::fs::remove_file(mnt.join(format!("big{i}.bin"))).unwrap();
     }
+    run("sync", &[]);
+    run("btrfs", &["balance", "start", "-dusage=0", path_str(&mnt)]);
     std::fs::write(mnt.join("root/text.txt"), "btrfs zstd ".repeat(200_000)).unwrap();
     run(
         "btrfs",
@@ -150,6 +178,7 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
     let want = files_of(&img, &mnt);
     assert!(want.contains_key("snap/text.txt") && want.contains_key("root/after.txt"));
     let src_uuid = uuid(&img);
+    let src_chunks_end = dev_extents_end(&img);
     dd_in(&disk, &img, start);
     std::fs::remove_file(&img).unwrap();
 
@@ -210,6 +239,10 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
     s.check(&t, true, &log);
     assert!(log.contains("btrfs shrunk"), "{log}");
     let nlen = check_btrfs(&t, &log);
+    assert!(
+        src_chunks_end > nlen,
+        "no chunk past the new end ({src_chunks_end} <= {nlen}): nothing was relocated"
+    );
     assert!(
         (256 * MIB..BTRFS_LEN).contains(&nlen),
         "btrfs size {nlen}\n{log}"
