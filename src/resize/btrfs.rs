@@ -96,4 +96,11 @@ mod tests {
         assert!(parse_min_dev_size("ERROR: not a btrfs\n").is_err());
         assert!(parse_min_dev_size("12 blocks\n").is_err());
     }
+
+    #[test]
+    fn no_resize_below_the_kernel_floor() {
+        // Refused before anything is mounted: the path need not exist.
+        let e = btrfs_resize(Path::new("/nonexistent"), BTRFS_MIN_RESIZE - 4096).unwrap_err();
+        assert!(matches!(e, ToolError::Unsupported { .. }), "{e}");
+    }
 }
