@@ -39,13 +39,19 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-/// Mounts `img` read-only, returns every file, unmounts.
+/// Mounts `img` read-only, returns every file, unmounts (also when a read fails, so
+/// a failing check leaves no mount behind).
 fn files_of(img: &Path, dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    struct Mounted<'a>(&'a Path);
+    impl Drop for Mounted<'_> {
+        fn drop(&mut self) {
+            let _ = run_status("umount", &[path_str(self.0)]);
+        }
+    }
     std::fs::create_dir_all(dir).unwrap();
     run("mount", &["-o", "loop,ro", path_str(img), path_str(dir)]);
-    let got = read_tree(dir);
-    run("umount", &[path_str(dir)]);
-    got
+    let _m = Mounted(dir);
+    read_tree(dir)
 }
 
 fn super_field(img: &Path, field: &str) -> String {
