@@ -7,7 +7,7 @@ use super::ImagingError;
 use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
 use crate::probe::FsKind;
 use crate::repo::{AreaKind, Manifest};
-use crate::resize::{can_grow, can_shrink, fat32_min_size};
+use crate::resize::{can_grow, can_shrink, fat32_min_size, BTRFS_MIN_RESIZE};
 use crate::table::{DiskLayout, PartType, TableKind};
 use crate::units::Lba;
 use std::collections::BTreeMap;
@@ -99,8 +99,14 @@ impl DiskRestorePlan {
 /// on a 96 MiB target although resize2fs -P / ntfsresize put it at 37 MiB.
 fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
     let used = meta.map.used_bytes;
+    let floor = match fs_kind(meta) {
+        // The kernel resizes btrfs only to 256 MiB or more (resize/btrfs.rs).
+        FsKind::Btrfs => BTRFS_MIN_RESIZE,
+        _ => 0,
+    };
     used.saturating_add(used / 10)
         .saturating_add(8 << 20)
+        .max(floor)
         .min(size)
 }
 

@@ -233,6 +233,16 @@ pub fn restore_disk(
 
     // 6. Grown filesystems, resized in place by their own tools.
     for p in plan.parts.iter().filter(|p| p.grows()) {
+        if p.kind == FsKind::Btrfs && p.new_size < resize::BTRFS_MIN_RESIZE {
+            report.steps.push(format!(
+                "{}: btrfs keeps its {} bytes in its {}-byte partition (the kernel resizes \
+                 btrfs only to 256 MiB or more)",
+                part_name(p),
+                p.old_size,
+                p.new_size
+            ));
+            continue;
+        }
         let lo = LoopDevice::attach(target_path, p.new_offset, p.new_size)?;
         resize::resize(p.kind, lo.path(), p.new_size)?;
         if p.kind == FsKind::Ntfs {

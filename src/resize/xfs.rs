@@ -6,73 +6,18 @@
 //! private temporary directory for the duration. `nouuid`: the live system may have the
 //! source filesystem (same UUID) mounted, and XFS refuses a second mount of one UUID.
 
+use super::mount::TempMount;
 use super::tool::{run_tool, ToolError};
 use crate::ondisk::xfs::superblock::{
     XFS_SB_FEAT_RO_COMPAT_FINOBT, XFS_SB_FEAT_RO_COMPAT_REFLINK, XFS_SB_FEAT_RO_COMPAT_RMAPBT,
 };
 use crate::ondisk::xfs::Superblock;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-/// A temporary mount point with the filesystem mounted on it. Dropped without
-/// `unmount` (an error on the way), it is unmounted and removed best-effort.
-struct TempMount {
-    dir: PathBuf,
-    mounted: bool,
-}
-
-impl TempMount {
-    fn mount(dev: &Path) -> Result<Self, ToolError> {
-        Self::mount_opts(dev, "nouuid")
-    }
-
-    fn mount_opts(dev: &Path, opts: &str) -> Result<Self, ToolError> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ironclone-xfs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| ToolError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let mut m = TempMount {
-            dir,
-            mounted: false,
-        };
-        let (d, p) = (m.dir.display().to_string(), dev.display().to_string());
-        run_tool("mount", &["-t", "xfs", "-o", opts, &p, &d], None, &[0])?;
-        m.mounted = true;
-        Ok(m)
-    }
-
-    fn path(&self) -> String {
-        self.dir.display().to_string()
-    }
-
-    /// Unmounts, with umount's failure reported: an XFS still mounted when the restore
-    /// ends would be left for the person to find.
-    fn unmount(mut self) -> Result<(), ToolError> {
-        run_tool("umount", &[&self.path()], None, &[0])?;
-        self.mounted = false;
-        Ok(())
-    }
-}
-
-impl Drop for TempMount {
-    fn drop(&mut self) {
-        if self.mounted {
-            let _ = run_tool("umount", &[&self.path()], None, &[0]);
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
+use std::path::Path;
 
 /// Grows the XFS on `dev` (a block device: the restored partition's loop device) to
 /// fill it.
 pub fn xfs_grow(dev: &Path) -> Result<(), ToolError> {
-    let m = TempMount::mount(dev)?;
+    let m = TempMount::mount("xfs", dev, "nouuid")?;
     run_tool("xfs_growfs", &["-d", &m.path()], None, &[0])?;
     m.unmount()
 }
@@ -150,8 +95,8 @@ pub fn xfs_mkfs(path: &Path, spec: &XfsSpec) -> Result<(), ToolError> {
 /// and SELinux labels among them) and hard links. `src` is mounted read-only. Both
 /// are block devices (loop devices over the scratch files).
 pub fn xfs_dump_restore(src: &Path, dst: &Path) -> Result<(), ToolError> {
-    let s = TempMount::mount_opts(src, "ro,nouuid")?;
-    let d = TempMount::mount_opts(dst, "nouuid")?;
+    let s = TempMount::mount("xfs", src, "ro,nouuid")?;
+    let d = TempMount::mount("xfs", dst, "nouuid")?;
     // A pipe of two tools: bash's pipefail makes either one's failure the exit code,
     // and both write their messages to the stderr carried into the error.
     let script = "xfsdump -J -L ironclone -M ironclone -l 0 - \"$1\" | xfsrestore -J - \"$2\"";
