@@ -49,6 +49,9 @@ TOOLS=(
 	ntfsresize ntfs-3g ntfsfix ntfsinfo ntfscat ntfscp ntfslabel mkntfs hivexsh
 	sfdisk sgdisk partx blkid lsblk wipefs blockdev
 	mkfs.fat fsck.fat fatlabel mtools
+	mkfs.exfat fsck.exfat
+	mkfs.xfs xfs_growfs xfs_repair xfs_db xfsdump xfsrestore
+	btrfs mkfs.btrfs lvm cryptsetup
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
 )
@@ -80,6 +83,11 @@ for n in fsck.ext2 fsck.ext3 fsck.ext4; do ln -sf e2fsck "$STAGE/usr/sbin/$n"; d
 ln -sf fsck.fat "$STAGE/usr/sbin/fsck.vfat"
 ln -sf mkfs.fat "$STAGE/usr/sbin/mkfs.vfat"
 ln -sf ../bin/ntfs-3g "$STAGE/usr/sbin/mount.ntfs-3g"
+# lvm2's commands are one binary answering to its name (for the rescuer's shell).
+for n in pvs vgs lvs pvdisplay vgdisplay lvdisplay pvscan vgscan lvscan pvck pvcreate pvresize \
+	vgcreate vgchange vgcfgbackup vgcfgrestore vgextend lvcreate lvextend lvresize lvreduce; do
+	ln -sf lvm "$STAGE/usr/sbin/$n"
+done
 
 # GRUB platform files for boot repair (grub-install reads /usr/lib/grub/<platform>).
 for plat in i386-pc x86_64-efi; do
@@ -118,7 +126,7 @@ want_paths() {
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
 		'^kernel/drivers/(ata|nvme/host|usb/storage|usb/host|mmc/(core|host)|block/virtio_blk|scsi/(sd_mod|sr_mod|virtio_scsi|vmw_pvscsi|hv_storvsc|mpt3sas|megaraid|hpsa|smartpqi|aacraid|mptspi|mptsas|mptbase|mptscsih|scsi_transport_sas|scsi_transport_spi|raid_class)|virtio/|hid/(hid|hid-generic|usbhid/usbhid)\.ko|input/(serio|keyboard/atkbd)|cdrom|hv/|xen/|block/xen-blkfront|nvdimm|md/dm-mod|block/loop)' || true
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
-		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3)|crypto/crc32c|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
+		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3|xfs|btrfs)|drivers/md/dm-crypt|crypto/crc32c|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
 	# Network shares: wired NICs a rescuer meets (virtual, Intel, Realtek, Broadcom), the SMB
 	# client and NFS, and the crypto cifs names as softdeps (busybox modprobe ignores softdeps,
 	# /init loads them by name).
