@@ -22,6 +22,34 @@ set -e
 ironclone --version >"$IRONCLONE_JOB_DIR/version.txt"
 cat /run/ironclone/boot-device >"$IRONCLONE_JOB_DIR/boot-device.txt"
 if [ -d /sys/firmware/efi ]; then echo efi; else echo bios; fi >"$IRONCLONE_JOB_DIR/firmware.txt"
+# The tools a restore of XFS, btrfs, LVM and LUKS calls, with their kernel modules: each
+# made, mounted, written and checked on a sparse file in RAM. A missing library or
+# module fails here, not in a rescuer's restore.
+t=/tmp/fs-tools
+mkdir -p $t/m
+modprobe xfs
+modprobe btrfs
+modprobe dm-crypt
+truncate -s 320M $t/x.img
+mkfs.xfs -q $t/x.img
+mount -o loop $t/x.img $t/m
+echo xfs >$t/m/f
+xfs_growfs -n $t/m >/dev/null
+xfsdump -J -L t -M t -l 0 - $t/m 2>/dev/null | xfsrestore -J -t - >/dev/null 2>&1
+umount $t/m
+xfs_repair -n $t/x.img >/dev/null 2>&1
+rm $t/x.img
+truncate -s 256M $t/b.img
+mkfs.btrfs -q $t/b.img
+mount -o loop $t/b.img $t/m
+echo btrfs >$t/m/f
+btrfs filesystem resize max $t/m >/dev/null
+umount $t/m
+btrfs check --readonly $t/b.img >/dev/null 2>&1
+rm $t/b.img
+lvm version >/dev/null
+cryptsetup --version >/dev/null
+echo ok >"$IRONCLONE_JOB_DIR/fs-tools.txt"
 JOB
 	log="$LOGDIR/iso-$name.log"
 	start=$(date +%s)
@@ -34,6 +62,7 @@ JOB
 	info="$(disk_cat "$tmp/$name.img" boot-device.txt)"
 	[[ "$info" == "$want_dev"* ]] || fail "$name: boot device '$info', want $want_dev*"
 	expect_in "$(disk_cat "$tmp/$name.img" firmware.txt)" "$want_efi" "$name: firmware"
+	expect_in "$(disk_cat "$tmp/$name.img" fs-tools.txt)" "ok" "$name: XFS, btrfs, LVM and LUKS tools"
 	rm -f "$tmp/$name.img"
 }
 
