@@ -11,9 +11,11 @@
 //! (loop mounts).
 
 mod common;
+mod fsfixture;
 mod restore_fixture;
 
 use common::{path_str, run, run_status};
+use fsfixture::read_tree;
 use restore_fixture::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,23 +23,6 @@ use std::path::Path;
 /// Large enough that 0.6x of the disk still gives it more than the kernel's 256 MiB
 /// resize floor.
 const BTRFS_LEN: u64 = 640 * MIB;
-
-fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 /// Mounts `img` read-only, returns every file, unmounts (also when a read fails, so
 /// a failing check leaves no mount behind).

@@ -8,6 +8,7 @@
 
 mod common;
 mod exfat_fixture;
+mod fsfixture;
 mod restore_fixture;
 
 use common::{path_str, run};

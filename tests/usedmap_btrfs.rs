@@ -8,7 +8,7 @@
 
 mod fsfixture;
 
-use fsfixture::{has_sector, prng_bytes, restore_extents, run, run_status, sparse_file};
+use fsfixture::{has_sector, prng_bytes, read_tree, restore_extents, run, run_status, sparse_file};
 use ironclone::device::{open_path, Access, MemDevice};
 use ironclone::ondisk::btrfs::DecodeError;
 use ironclone::usedmap::btrfs::{scan_btrfs, BtrfsError};
@@ -39,23 +39,6 @@ impl Drop for LoopMount {
     fn drop(&mut self) {
         let _ = run_status("umount", &[self.0.to_str().unwrap()]);
     }
-}
-
-fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn stale() -> Vec<u8> {

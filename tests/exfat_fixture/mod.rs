@@ -181,24 +181,6 @@ pub fn fill(
     keep
 }
 
-/// Every regular file under `dir`, relative path to content.
-pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_str().unwrap().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 /// Checks an exFAT image with `fsck.exfat -n` and returns every file through a
 /// read-only exfat-fuse mount.
 pub fn check_and_read(img: &Path, work: &Path, sector: u32) -> BTreeMap<String, Vec<u8>> {
@@ -209,5 +191,5 @@ pub fn check_and_read(img: &Path, work: &Path, sector: u32) -> BTreeMap<String, 
         img.display()
     );
     let m = FuseMount::new(img, &work.join("mnt-check"), sector, true);
-    read_tree(&m.dir)
+    crate::fsfixture::read_tree(&m.dir)
 }
