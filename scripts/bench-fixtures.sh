@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the benchmark fixtures once: 4 GiB ext4 and NTFS filesystems (sparse files)
+# Builds the benchmark fixtures once: 4 GiB ext4, NTFS, XFS and btrfs filesystems (sparse files)
 # holding about 1.5 GiB of real files (binaries, libraries, text from /usr, picked in a
 # stable order), so compression and dedup see realistic data rather than random bytes.
 # Also a 2 TB ext4 (sparse, lazily initialised inode tables as mkfs makes them on a big
 # disk) holding the same files: what a nearly empty big disk costs (issue 16 item 6).
-# Output: build/bench/{ext4.img,ext4-2t.img,ntfs.img,data/}. Idempotent.
+# XFS and btrfs are filled through the kernel (loop mount, cp -a) so their layout is the
+# one a real disk has, not the one a mkfs --rootdir writer packs.
+# Output: build/bench/{ext4.img,ext4-2t.img,ntfs.img,xfs.img,btrfs.img,data/}. Idempotent.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="$ROOT/build/bench"
@@ -42,4 +44,25 @@ if [[ ! -f "$OUT/ntfs.img" ]]; then
   umount "$mnt"; rmdir "$mnt"
   mv "$OUT/ntfs.img.tmp" "$OUT/ntfs.img"
 fi
-du -sh --apparent-size "$OUT/data" | sed 's/^/bench data: /'
+# fill_by_mount IMG: copy the bench files into a filesystem through a loop mount.
+fill_by_mount() {
+  local mnt; mnt="$(mktemp -d)"
+  mount -o loop "$1" "$mnt"
+  cp -a "$OUT/data/." "$mnt/"
+  umount "$mnt"; rmdir "$mnt"
+}
+
+if [[ ! -f "$OUT/xfs.img" ]]; then
+  rm -f "$OUT/xfs.img.tmp"; truncate -s 4G "$OUT/xfs.img.tmp"
+  mkfs.xfs -q -f -L benchxfs "$OUT/xfs.img.tmp"
+  fill_by_mount "$OUT/xfs.img.tmp"
+  mv "$OUT/xfs.img.tmp" "$OUT/xfs.img"
+fi
+
+if [[ ! -f "$OUT/btrfs.img" ]]; then
+  rm -f "$OUT/btrfs.img.tmp"; truncate -s 4G "$OUT/btrfs.img.tmp"
+  mkfs.btrfs -q -f -L benchbtrfs "$OUT/btrfs.img.tmp" >/dev/null
+  fill_by_mount "$OUT/btrfs.img.tmp"
+  mv "$OUT/btrfs.img.tmp" "$OUT/btrfs.img"
+fi
+du -sh --apparent-size "$OUT/data/." | sed 's/^/bench data: /'

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: ironclone against partclone / ntfsclone piped through zstd, on the same
-# 4 GiB ext4 and NTFS fixtures holding ~1.5 GiB of real files (scripts/bench-fixtures.sh).
+# 4 GiB ext4, NTFS, XFS and btrfs fixtures holding ~1.5 GiB of real files
+# (scripts/bench-fixtures.sh).
 # Prints one table with times, sizes and ratios. Page cache is warmed first so every
 # tool reads from memory and the comparison is of the pipelines, not the disk. Then
 # scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one; and
 # scripts/bench-dedup.sh: what a day of use and a second machine add, against restic
-# and borg (issue 19).
+# and borg (issue 19). BENCH_ONLY_MAIN=1 skips those two (they take longer than the table).
+# BENCH_FS="xfs btrfs" limits the table to some of ext4 ntfs xfs btrfs (default: all).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
@@ -25,6 +27,7 @@ declare -A T S
 # minute. Every job runs BENCH_REPEAT times, interleaved with its peers, and the fastest
 # run of each counts (the least disturbed one), so noise hits both sides alike.
 REPEAT="${BENCH_REPEAT:-5}"
+read -r -a FSES <<<"${BENCH_FS:-ext4 ntfs xfs btrfs}"
 run() { # run KEY CMD...: time a command, keep the fastest seconds in T[KEY]
   local key=$1; shift
   # Each job starts with nothing left to write back from the one before: otherwise
@@ -36,11 +39,17 @@ run() { # run KEY CMD...: time a command, keep the fastest seconds in T[KEY]
   fi
 }
 
-cat "$B/ext4.img" "$B/ntfs.img" >/dev/null
+for fs in "${FSES[@]}"; do cat "$B/$fs.img" >/dev/null; done
 
 # The peers: partclone.<fs> is what issue 4's targets name; for NTFS, ntfsclone is the
 # faster peer (no per-block CRC, no 2 s sleeps) and is measured too.
-peers_of() { [[ $1 == ext4 ]] && echo "partclone.extfs" || echo "partclone.ntfs ntfsclone"; }
+peers_of() {
+  case $1 in
+  ext4) echo "partclone.extfs" ;;
+  ntfs) echo "partclone.ntfs ntfsclone" ;;
+  *) echo "partclone.$1" ;;
+  esac
+}
 peer_backup() { # peer_backup TOOL IMG OUT
   case $1 in
   ntfsclone) sh -c "ntfsclone -s -o - '$2' 2>/dev/null | zstd -T0 -3 -q > '$3'" ;;
@@ -54,11 +63,11 @@ peer_restore() { # peer_restore TOOL ZST OUT
   esac
 }
 
-for fs in ext4 ntfs; do
+for fs in "${FSES[@]}"; do
   img="$B/$fs.img"
   for _ in $(seq "$REPEAT"); do
     # --- peers -----------------------------------------------------------------
-    for p in $(peers_of $fs); do
+    for p in $(peers_of "$fs"); do
       run "peer_b_$p" peer_backup "$p" "$img" "$W/$p.zst"
       S[peer_$p]=$(size "$W/$p.zst")
       truncate -s 4G "$W/$p.out"
@@ -67,14 +76,14 @@ for fs in ext4 ntfs; do
     done
     # --- ironclone -------------------------------------------------------------
     rm -rf "$W/repo.$fs"
-    run map_$fs "$BIN" inspect --json "$img" >/dev/null
-    run ic_b_$fs "$BIN" backup "$img" "$W/repo.$fs" --name first >/dev/null
+    run "map_$fs" "$BIN" inspect --json "$img" >/dev/null
+    run "ic_b_$fs" "$BIN" backup "$img" "$W/repo.$fs" --name first >/dev/null
     S[ic_$fs]=$(size "$W/repo.$fs")
     truncate -s 4G "$W/ic.$fs.out"
-    run ic_r_$fs "$BIN" restore "$W/repo.$fs" first "$W/ic.$fs.out" --yes --no-verify >/dev/null
+    run "ic_r_$fs" "$BIN" restore "$W/repo.$fs" first "$W/ic.$fs.out" --yes --no-verify >/dev/null
     rm -f "$W/ic.$fs.out"
   done
-  run ic_b2_$fs "$BIN" backup "$img" "$W/repo.$fs" --name second >/dev/null
+  run "ic_b2_$fs" "$BIN" backup "$img" "$W/repo.$fs" --name second >/dev/null
   after=$(size "$W/repo.$fs")
   S[ic2_$fs]=$((after - ${S[ic_$fs]}))
 done
@@ -83,19 +92,21 @@ echo
 echo "fastest of $REPEAT runs each (BENCH_REPEAT), jobs interleaved"
 row "job (4 GiB fs, ~1.5 GiB used)" "seconds" "bytes" "vs peer"
 row "----------------------------------------" "-------" "-----" "-------"
-for fs in ext4 ntfs; do
+for fs in "${FSES[@]}"; do
   row "$fs map (inspect, metadata only)" "${T[map_$fs]}" "" ""
   row "$fs backup: ironclone" "${T[ic_b_$fs]}" "${S[ic_$fs]}" ""
-  for p in $(peers_of $fs); do
+  for p in $(peers_of "$fs"); do
     row "$fs backup: $p|zstd -3" "${T[peer_b_$p]}" "${S[peer_$p]}" "$(ratio "${T[peer_b_$p]}" "${T[ic_b_$fs]}") faster"
     row "$fs image size ironclone/$p" "" "" "$(python3 -c "print(f'{${S[ic_$fs]}/${S[peer_$p]}:.3f}')")"
   done
   row "$fs second backup (unchanged)" "${T[ic_b2_$fs]}" "${S[ic2_$fs]}" "$(python3 -c "print(f'{100*${S[ic2_$fs]}/${S[ic_$fs]}:.2f}% new')")"
   row "$fs restore: ironclone" "${T[ic_r_$fs]}" "" ""
-  for p in $(peers_of $fs); do
+  for p in $(peers_of "$fs"); do
     row "$fs restore: zstd -d|$p -r" "${T[peer_r_$p]}" "" "$(ratio "${T[peer_r_$p]}" "${T[ic_r_$fs]}") faster"
   done
 done
+
+[[ ${BENCH_ONLY_MAIN:-0} == 1 ]] && exit 0
 
 # A 2 TB ext4 with the same files as the 4 GiB one (issue 16 item 6).
 bash "$ROOT/scripts/bench-big.sh"
