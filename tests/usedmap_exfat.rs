@@ -26,24 +26,7 @@ fn dump_field(text: &str, key: &str) -> u64 {
 /// partclone.exfat's used ranges (its `block A B` lines, inclusive, in its blocks)
 /// as byte ranges, and its block size.
 fn partclone_ranges(img: &Path) -> Vec<ByteExtent> {
-    let log = img.with_extension("partclone.log");
-    let out = fsfixture::run(
-        "partclone.exfat",
-        &[
-            "-c",
-            "-s",
-            img.to_str().unwrap(),
-            "-O",
-            "/dev/null",
-            "-L",
-            log.to_str().unwrap(),
-        ],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = fsfixture::partclone_check("partclone.exfat", img);
     let bs: u64 = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Block size:"))

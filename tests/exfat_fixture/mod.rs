@@ -76,18 +76,8 @@ impl FuseMount {
             child,
             _dev: dev,
         };
-        let want = format!(" {} ", dir.display());
-        for _ in 0..200 {
-            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            if info
-                .lines()
-                .any(|l| l.contains(&want) && l.contains(" - fuse"))
-            {
-                return m;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("exfat-fuse did not mount {} within 10 s", img.display());
+        crate::fsfixture::wait_fuse_mount(dir, img, "exfat-fuse");
+        m
     }
 }
 

@@ -83,9 +83,10 @@ pub fn read_range(path: &Path, offset: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// partclone's "Space in use" in bytes: `N Blocks` × `Block size`.
-/// Its log goes next to the image: the default, /var/log/partclone.log, needs root.
-pub fn partclone_used(tool: &str, img: &Path) -> u64 {
+/// What `partclone.<fs> -c` (check, image to /dev/null) prints about `img`, stdout and
+/// stderr together. Its log goes next to the image: the default, /var/log/partclone.log,
+/// needs root.
+pub fn partclone_check(tool: &str, img: &Path) -> String {
     let log = img.with_extension("partclone.log");
     let out = run(
         tool,
@@ -99,11 +100,17 @@ pub fn partclone_used(tool: &str, img: &Path) -> u64 {
             log.to_str().unwrap(),
         ],
     );
-    let text = format!(
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
+    )
+}
+
+/// partclone's "Space in use" in bytes: `N Blocks` × `Block size`.
+/// Its log goes next to the image: the default, /var/log/partclone.log, needs root.
+pub fn partclone_used(tool: &str, img: &Path) -> u64 {
+    let text = partclone_check(tool, img);
     let blocks = text
         .lines()
         .find(|l| l.contains("Space in use:"))
@@ -158,18 +165,8 @@ impl Mount {
             .spawn()
             .unwrap_or_else(|e| panic!("required tool `ntfs-3g` cannot be run ({e})"));
         let m = Mount(dir.to_path_buf(), child);
-        let want = format!(" {} ", dir.display());
-        for _ in 0..200 {
-            let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-            if info
-                .lines()
-                .any(|l| l.contains(&want) && l.contains(" - fuse"))
-            {
-                return m;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("ntfs-3g did not mount {} within 10 s", img.display());
+        wait_fuse_mount(dir, img, "ntfs-3g");
+        m
     }
 }
 
@@ -245,4 +242,21 @@ pub fn read_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     walk(dir, dir, &mut out);
     out
+}
+
+/// Waits (10 s at most) until a FUSE filesystem is mounted on `dir`: a FUSE daemon
+/// returns before the kernel lists the mount.
+pub fn wait_fuse_mount(dir: &Path, img: &Path, tool: &str) {
+    let want = format!(" {} ", dir.display());
+    for _ in 0..200 {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if info
+            .lines()
+            .any(|l| l.contains(&want) && l.contains(" - fuse"))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{tool} did not mount {} within 10 s", img.display());
 }
