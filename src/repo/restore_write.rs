@@ -113,6 +113,11 @@ pub(super) fn write_areas(
                     Ok(d) => d,
                     Err(e) => return fail(ZstdError::NoDecompressor(e).into()),
                 };
+                let shared = Shared {
+                    pools,
+                    fillers,
+                    abort,
+                };
                 for job in rx {
                     if abort.load(Ordering::Relaxed) {
                         return;
@@ -121,11 +126,6 @@ pub(super) fn write_areas(
                         Job::Zeros(u) if zero_target => Ready::Skip(u64::from(u.chunk.len)),
                         Job::Zeros(u) => Ready::Zeros(u.at, u.chunk.len as usize),
                         Job::Stored(area, plan, stored) => {
-                            let shared = Shared {
-                                pools,
-                                fillers,
-                                abort,
-                            };
                             match decode(m, &mut d, &shared, area, &plan, stored) {
                                 Ok(Some(r)) => r,
                                 Ok(None) => return,
