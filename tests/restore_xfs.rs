@@ -31,6 +31,17 @@ fn source() -> XfsSource {
 /// it through a loop mount with owners, modes, times, xattrs and a hard link, run by
 /// `rich(mountpoint)` after the plain files are in.
 fn source_sized(xfs_size: u64, rich: Option<fn(&Path)>) -> XfsSource {
+    source_made(xfs_size, rich, &[], false)
+}
+
+/// The same, `xfs_args` given to mkfs.xfs, and the ext4 made with 4 KiB blocks when
+/// `ext4_4k` (so that it, too, fits a 4Kn disk).
+fn source_made(
+    xfs_size: u64,
+    rich: Option<fn(&Path)>,
+    xfs_args: &[&str],
+    ext4_4k: bool,
+) -> XfsSource {
     for t in [
         "sfdisk",
         "sgdisk",
@@ -53,9 +64,13 @@ fn source_sized(xfs_size: u64, rich: Option<fn(&Path)>) -> XfsSource {
         fs: Fs::Ext4,
         files: files(11, 4),
     };
-    ext4_into(&disk, &dir, &ext);
+    if ext4_4k {
+        ext4_4k_into(&disk, &dir, &ext);
+    } else {
+        ext4_into(&disk, &dir, &ext);
+    }
     let xfs_files = files(12, 6);
-    xfs_into(&disk, &dir, 2, &xfs_files, rich);
+    xfs_into(&disk, &dir, 2, &xfs_files, rich, xfs_args);
     let repo = dir.join("repo");
     let (ok, out) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
     assert!(ok, "backup failed:\n{out}");
@@ -80,6 +95,7 @@ fn xfs_into(
     number: u32,
     files: &[(String, Vec<u8>)],
     rich: Option<fn(&Path)>,
+    xfs_args: &[&str],
 ) {
     let (start, len) = part(disk, number);
     let img = dir.join("p-xfs.img");
@@ -95,20 +111,10 @@ fn xfs_into(
     proto += "$\n";
     let pf = dir.join("xfs.proto");
     std::fs::write(&pf, proto).unwrap();
-    run(
-        "mkfs.xfs",
-        &[
-            "-q",
-            "-f",
-            "-L",
-            "data",
-            "-m",
-            "reflink=1",
-            "-p",
-            path_str(&pf),
-            path_str(&img),
-        ],
-    );
+    let mut args = vec!["-q", "-f", "-L", "data", "-m", "reflink=1"];
+    args.extend_from_slice(xfs_args);
+    args.extend_from_slice(&["-p", path_str(&pf), path_str(&img)]);
+    run("mkfs.xfs", &args);
     if let Some(f) = rich {
         let mnt = dir.join("fill-mnt");
         std::fs::create_dir_all(&mnt).unwrap();
@@ -195,6 +201,31 @@ fn xfs_grows_onto_a_larger_disk() {
         "XFS {before} -> {after} bytes in a {new_len}-byte partition\n{log}"
     );
     assert!(log.contains("xfs grown"), "no grow step in the log:\n{log}");
+}
+
+/// XFS keeps its own sector size (sb_sectsize): one made with 4096-byte sectors on a
+/// 512-byte disk is copied as is onto a 4Kn disk, while one with 512-byte sectors
+/// cannot live there and is refused.
+#[test]
+#[ignore = "needs root"]
+fn xfs_with_4096_byte_sectors_fits_a_4kn_disk() {
+    let x = source_made(XFS_SIZE, None, &["-s", "size=4096"], true);
+    let s = &x.s;
+    let t = s.target("4kn.img", s.size * 3 / 2);
+    let log = s.restore_ok(&t, &["--sector-size", "4096"]);
+    let lo = common::LoopDev::attach(&t, Some(4096));
+    let v = run("sgdisk", &["-v", path_str(&lo.path)]);
+    assert!(v.contains("No problems found"), "sgdisk -v:\n{v}\n{log}");
+    check_xfs(&lo.path, &s.dir, &x.xfs_files, &log);
+    drop(lo);
+
+    let y = source_made(XFS_SIZE, None, &["-s", "size=512"], true);
+    let t = y.s.target("4kn-512.img", y.s.size * 3 / 2);
+    let (ok, out) = y.s.restore(&t, &["--sector-size", "4096", "--dry-run"]);
+    assert!(
+        !ok && out.contains("partition 2") && out.contains("512"),
+        "an XFS with 512-byte sectors was planned onto 4096-byte sectors:\n{out}"
+    );
 }
 
 #[test]

@@ -130,13 +130,12 @@ fn fs_kind(meta: &PartitionMeta) -> FsKind {
 /// their sector size in the boot sector, ext its block size.
 fn max_sector(kind: FsKind, meta: &PartitionMeta, source_sector: u32) -> Option<u32> {
     match kind {
-        FsKind::Ntfs | FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 | FsKind::Exfat => {
-            Some(source_sector)
-        }
+        FsKind::Ntfs | FsKind::Fat12 | FsKind::Fat16 | FsKind::Fat32 => Some(source_sector),
         k if k.is_ext() => u32::try_from(meta.map.block_size).ok(),
-        // XFS keeps its sb_sectsize, which mkfs.xfs made at least the source disk's
-        // sector: a target with sectors no larger than the source's can hold it.
-        FsKind::Xfs => Some(source_sector),
+        // exFAT and XFS keep their own sector size, at least the source disk's (mkfs
+        // made it so), and often 4096 on a 512e disk: that is their limit. Images made
+        // before the map recorded it fall back to the source disk's sector.
+        FsKind::Exfat | FsKind::Xfs => Some(meta.map.fs_sector.unwrap_or(source_sector)),
         _ => None,
     }
 }

@@ -123,6 +123,7 @@ pub fn map_lvm(dev: &dyn BlockDevice) -> Result<UsedMap, LvmError> {
         warnings,
         primary_lost: None,
         lvm: Some(layout(&label, &vg, &pv.key, ext, lvs)),
+        fs_sector: None,
     })
 }
 

@@ -57,6 +57,13 @@ pub struct UsedMap {
     /// An LVM2 PV's volume group and what each LV held (absent for anything else).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lvm: Option<LvmLayout>,
+    /// The sector size the filesystem itself is built on (`sb_sectsize` for XFS,
+    /// `BytesPerSectorShift` for exFAT): the largest logical sector a target may have
+    /// for it to be copied as is. It can be larger than the source disk's sector (an
+    /// XFS made with 4096-byte sectors on a 512e disk fits a 4Kn disk). Absent where
+    /// the source disk's sector is the limit (and in images made before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_sector: Option<u32>,
 }
 
 impl UsedMap {
@@ -79,6 +86,7 @@ impl UsedMap {
             warnings: vec![],
             primary_lost: None,
             lvm: None,
+            fs_sector: None,
         }
     }
 

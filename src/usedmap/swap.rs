@@ -94,6 +94,7 @@ pub fn map_swap(dev: &dyn BlockDevice) -> Result<UsedMap, SwapError> {
         warnings: vec![],
         primary_lost: None,
         lvm: None,
+        fs_sector: None,
     })
 }
 

@@ -183,6 +183,7 @@ pub fn scan_btrfs(dev: &dyn BlockDevice) -> Result<BtrfsScan, BtrfsError> {
             warnings: found.warnings,
             primary_lost: None,
             lvm: None,
+            fs_sector: None,
         },
         data_bytes: found.data_bytes,
         metadata_bytes: found.metadata_bytes,

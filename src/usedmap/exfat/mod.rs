@@ -107,6 +107,7 @@ pub fn map_exfat(dev: &dyn BlockDevice) -> Result<UsedMap, ExfatError> {
         warnings,
         primary_lost: None,
         lvm: None,
+        fs_sector: u32::try_from(bs.sector_size()).ok(),
     })
 }
 

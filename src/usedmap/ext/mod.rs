@@ -459,6 +459,7 @@ pub fn map_ext(dev: &dyn BlockDevice) -> Result<UsedMap, ExtError> {
         warnings,
         primary_lost,
         lvm: None,
+        fs_sector: None,
     })
 }
 

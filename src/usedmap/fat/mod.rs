@@ -109,5 +109,6 @@ pub fn map_fat(dev: &dyn BlockDevice) -> Result<UsedMap, FatError> {
         warnings,
         primary_lost,
         lvm: None,
+        fs_sector: None,
     })
 }

@@ -282,6 +282,7 @@ pub fn map_ntfs(dev: &dyn BlockDevice) -> Result<UsedMap, NtfsError> {
         warnings,
         primary_lost: vol.primary_lost.clone(),
         lvm: None,
+        fs_sector: None,
     })
 }
 

@@ -172,5 +172,6 @@ pub fn map_xfs(dev: &dyn BlockDevice) -> Result<UsedMap, XfsError> {
         warnings,
         primary_lost: None,
         lvm: None,
+        fs_sector: u32::try_from(sb.sector_size()).ok(),
     })
 }
