@@ -418,6 +418,21 @@ fn small_btrfs_keeps_its_size_under_256_mib_and_grows_above() {
         s.check(&t, true, &log);
         let (nstart, nlen) = part(&t, 1);
         assert!(nlen > len, "the partition did not grow\n{log}");
+        // The plan table says what happens to the filesystem, not to the partition.
+        let row = log
+            .lines()
+            .find(|l| l.trim_start().starts_with("1  btrfs"))
+            .unwrap_or_else(|| panic!("no plan row for p1\n{log}"));
+        let action = if grows { "Grow" } else { "Copy" };
+        assert!(
+            row.ends_with(action),
+            "plan row {row:?}, wanted {action}\n{log}"
+        );
+        assert_eq!(
+            log.contains("(btrfs): keeps its 160 MiB"),
+            !grows,
+            "the plan's note on the kept size\n{log}"
+        );
         let out = dir.join("chk.img");
         dd_out(&t, &out, nstart, nlen);
         let (ok, text) = run_status("btrfs", &["check", "--readonly", path_str(&out)]);

@@ -54,13 +54,26 @@ pub struct DiskRestorePlan {
 }
 
 impl DiskRestorePlan {
-    /// What the table's "recreate" means for each such partition, shown under it.
+    /// What the table's "recreate" means for each such partition, and why a btrfs in a
+    /// larger partition keeps its size, shown under the table.
     pub fn notes(&self) -> Vec<String> {
         let from = self.source_layout.as_ref().map_or(512, |l| l.sector_size);
-        self.parts
+        let kept_btrfs = self
+            .parts
             .iter()
-            .filter(|p| p.recreate)
+            .filter(|p| p.kind == FsKind::Btrfs && p.grows() && p.new_size < BTRFS_MIN_RESIZE);
+        kept_btrfs
             .map(|p| {
+                format!(
+                    "partition {} (btrfs): keeps its {} in a {} partition (the kernel resizes \
+                     btrfs only to {} or more)",
+                    p.meta.partition.as_ref().map_or(0, |q| q.number),
+                    plan::mib(p.old_size),
+                    plan::mib(p.new_size),
+                    plan::mib(BTRFS_MIN_RESIZE)
+                )
+            })
+            .chain(self.parts.iter().filter(|p| p.recreate).map(|p| {
                 let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
                 if p.kind == FsKind::Xfs {
                     return format!(
@@ -85,7 +98,7 @@ impl DiskRestorePlan {
                      its files are copied{grown}",
                     self.target_sector
                 )
-            })
+            }))
             .chain(super::repair_bcd::layout_notes(self))
             .collect()
     }
@@ -254,14 +267,22 @@ pub fn plan_restore(
         },
         (e, _) => e.into(),
     })?;
-    // XFS cannot shrink: given less room, it is re-created (recreate_xfs.rs).
     for out in &mut plan.partitions {
-        let xfs = metas.iter().any(|(_, pm)| {
-            fs_kind(pm) == FsKind::Xfs
-                && pm.partition.as_ref().map(|q| q.number) == Some(out.number)
-        });
-        if xfs && out.new_size < out.old_size {
+        let kind = metas
+            .iter()
+            .find(|(_, pm)| pm.partition.as_ref().map(|q| q.number) == Some(out.number))
+            .map_or(FsKind::Unknown, |(_, pm)| fs_kind(pm));
+        // XFS cannot shrink: given less room, it is re-created (recreate_xfs.rs).
+        if kind == FsKind::Xfs && out.new_size < out.old_size {
             out.action = plan::Action::Recreate;
+        }
+        // A partition grown to under 256 MiB keeps its btrfs at its size (the kernel
+        // refuses the resize): the table must not promise a grow that will not happen.
+        if kind == FsKind::Btrfs
+            && out.action == plan::Action::Grow
+            && out.new_size < BTRFS_MIN_RESIZE
+        {
+            out.action = plan::Action::Copy;
         }
     }
     let target_layout = build_layout(&src, &plan, target_size, target_sector)?;
