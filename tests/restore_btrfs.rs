@@ -1,6 +1,6 @@
-//! A btrfs partition through the binary: `ironclone backup` of a GPT disk (p1 ext4,
-//! p2 btrfs with a subvolume, a snapshot and zstd-compressed files), `ironclone
-//! restore` onto a 1.5x disk (btrfs grown with `btrfs filesystem resize max`), onto a
+//! A btrfs partition through the binary (issue 18's "Fedora" disk): `ironclone
+//! backup` of a GPT disk (p1 ext4 /boot, p2 btrfs with "root" and "home" subvolumes,
+//! a snapshot and zstd-compressed files), `ironclone restore` onto a 1.5x disk (btrfs grown with `btrfs filesystem resize max`), onto a
 //! 0.6x disk (shrunk in the scratch file, its chunks relocated) and onto one too
 //! small for the data (refused before anything is written). Judged by sgdisk -v,
 //! e2fsck, `btrfs check --readonly`, the fsid, the superblock's `total_bytes` and
@@ -86,6 +86,23 @@ fn min_dev_size(mnt: &Path) -> u64 {
         .unwrap_or_else(|| panic!("min-dev-size said {out:?}"))
 }
 
+/// The subvolumes and snapshots of the btrfs in `img`, by name, sorted (the root
+/// tree's ROOT_REF items, read offline by btrfs-progs).
+fn subvolumes(img: &Path) -> Vec<String> {
+    let out = run(
+        "btrfs",
+        &["inspect-internal", "dump-tree", "-t", "root", path_str(img)],
+    );
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("root ref key dirid "))
+        .filter_map(|l| l.split(" name ").nth(1))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
 fn uuid(img: &Path) -> String {
     super_field(img, "fsid")
 }
@@ -137,10 +154,11 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
             "mount",
             &["-o", "loop,compress=zstd", path_str(&img), path_str(&mnt)],
         );
-        run(
-            "btrfs",
-            &["subvolume", "create", path_str(&mnt.join("root"))],
-        );
+        // Fedora's layout: "root" and "home" subvolumes (and a snapshot, below).
+        for sv in ["root", "home"] {
+            run("btrfs", &["subvolume", "create", path_str(&mnt.join(sv))]);
+        }
+        std::fs::write(mnt.join("home/user.txt"), "a user's file").unwrap();
         let mut rng = common::Rng::new(77);
         for i in 0..5 {
             let mut v = vec![0u8; 300_000 + i * 211_111];
@@ -208,7 +226,12 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
         );
     }
     let want = files_of(&img, &mnt);
-    assert!(want.contains_key("snap/text.txt") && want.contains_key("root/after.txt"));
+    assert!(
+        want.contains_key("snap/text.txt")
+            && want.contains_key("root/after.txt")
+            && want.contains_key("home/user.txt")
+    );
+    assert_eq!(subvolumes(&img), ["home", "root", "snap"]);
     let src_uuid = uuid(&img);
     let src_chunks_end = dev_extents_end(&img);
     dd_in(&disk, &img, start);
@@ -252,6 +275,7 @@ fn btrfs_grows_shrinks_and_a_too_small_target_is_refused() {
             );
         }
         assert_eq!(files_of(&out, &mnt), want, "files after restore\n{log}");
+        assert_eq!(subvolumes(&out), ["home", "root", "snap"], "{log}");
         std::fs::remove_file(&out).unwrap();
         nlen
     };
