@@ -1,14 +1,14 @@
 //! A btrfs partition through the binary (issue 18's "Fedora" disk): `ironclone
 //! backup` of a GPT disk (p1 ext4 /boot, p2 btrfs with "root" and "home" subvolumes,
-//! a snapshot and zstd-compressed files), `ironclone restore` onto a 1.5x disk (btrfs grown with `btrfs filesystem resize max`), onto a
-//! 0.6x disk (shrunk in the scratch file, its chunks relocated) and onto one too
-//! small for the data (refused before anything is written). Judged by sgdisk -v,
-//! e2fsck, `btrfs check --readonly`, the fsid, the superblock's `total_bytes` and
-//! `dev_item.total_bytes` against the partition size (`btrfs inspect-internal
-//! dump-super`), and every file of every subvolume and the snapshot read back through
-//! a read-only mount. Also: a btrfs whose chunks do not fit refused by min-dev-size,
-//! and one under the kernel's 256 MiB resize floor kept at its size. Needs root
-//! (loop mounts).
+//! a snapshot and zstd-compressed files), `ironclone restore` onto a 1.5x disk (btrfs
+//! grown with `btrfs filesystem resize max`), onto a 0.6x disk (shrunk in the scratch
+//! file, its chunks relocated) and onto one too small for the data (refused before
+//! anything is written). Judged by sgdisk -v, e2fsck, `btrfs check --readonly`, the
+//! fsid, the superblock's `total_bytes` and `dev_item.total_bytes` against the
+//! partition size (`btrfs inspect-internal dump-super`), the subvolume list, and every
+//! file of every subvolume and the snapshot read back through a read-only mount. Also:
+//! a btrfs whose chunks do not fit refused by min-dev-size, and one under the kernel's
+//! 256 MiB resize floor kept at its size. Needs root (loop mounts).
 
 mod common;
 mod fsfixture;
