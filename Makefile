@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/ironclone
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup build iso check-static test test-fast test-qemu fuzz lint fmt demo demo-files bench clean
+.PHONY: all setup build iso netboot check-static test test-fast test-qemu fuzz lint fmt demo demo-files bench clean
 
 all: build
 
@@ -21,6 +21,11 @@ build: setup
 ## iso: the hybrid live ISO (BIOS+UEFI, CD+USB) in build/ironclone.iso, plus build/initramfs.img
 iso: build
 	@bash image/build-iso.sh $(BIN) build/ironclone.iso
+
+## netboot: a PXE/UEFI network boot root in build/netboot/ (same kernel, initramfs and menu);
+## prints the DHCP boot file for each firmware (bios: FILE, uefi: FILE)
+netboot: iso
+	@bash image/build-netboot.sh build/kernel/vmlinuz build/initramfs.img build/netboot
 
 check-static:
 	@file $(BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \

@@ -26,6 +26,10 @@
 #                         //10.0.2.4/qemu to the guest, read-write, guest login
 #   --smbd-conf CONF      a second SMB server at 10.0.2.5: the host's smbd with this config
 #                         (shares with logins, for credential tests); its log lands next to CONF
+#   --netboot DIR=FILE    boot from the network (PXE on SeaBIOS through the NIC's iPXE ROM,
+#                         OVMF's own stack): QEMU's user network serves DIR by TFTP with FILE
+#                         as the DHCP boot file (image/build-netboot.sh makes DIR); no kernel,
+#                         no ISO; the NIC comes first in the boot order
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -37,7 +41,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -51,6 +55,7 @@ while (($#)); do
 	--disk) DISKS+=("$2"); shift 2 ;;
 	--nic) NIC="$2"; shift 2 ;;
 	--smb) SMB="$2"; shift 2 ;;
+	--netboot) NETBOOT="$2"; shift 2 ;;
 	--smbd-conf) SMBD_CONF="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--log) LOG="$2"; shift 2 ;;
@@ -136,7 +141,13 @@ add_disk() { # path iface serial readonly bootindex [blkdebug-config]
 	args+=(-device "$dev")
 }
 
-if [[ -n "$ISO" ]]; then
+if [[ -n "$NETBOOT" ]]; then
+	[[ -z "$ISO" ]] || { echo "run-vm: --netboot and --iso exclude each other" >&2; exit 2; }
+	nb_dir="${NETBOOT%%=*}" nb_file="${NETBOOT#*=}"
+	[[ "$NETBOOT" == *=* && -f "$nb_dir/$nb_file" ]] || { echo "run-vm: --netboot DIR=FILE: no $nb_dir/$nb_file" >&2; exit 2; }
+	[[ "$nb_dir" != *,* ]] || { echo "run-vm: --netboot directory must not contain a comma" >&2; exit 2; }
+	NIC="${NIC:-virtio-net-pci}"
+elif [[ -n "$ISO" ]]; then
 	[[ -f "$ISO" ]] || { echo "run-vm: ISO $ISO not found (make iso)" >&2; exit 2; }
 	case "$BOOT" in
 	cd) add_disk "$ISO" cd "" 1 0 ;;
@@ -191,7 +202,12 @@ if [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 		# with the guest's TCP stream on its stdin/stdout (smbd's inetd mode).
 		netdev+=",guestfwd=tcp:10.0.2.5:445-cmd:/usr/sbin/smbd -l $(dirname "$conf") -s $conf"
 	fi
-	args+=(-netdev "$netdev" -device "${NIC:-virtio-net-pci},netdev=n0")
+	nicdev="${NIC:-virtio-net-pci},netdev=n0"
+	if [[ -n "$NETBOOT" ]]; then
+		netdev+=",tftp=$(cd "$nb_dir" && pwd),bootfile=$nb_file"
+		nicdev+=",bootindex=0"
+	fi
+	args+=(-netdev "$netdev" -device "$nicdev")
 fi
 
 start=$(date +%s)

@@ -2,6 +2,7 @@
 # Shared by the restore-and-boot tests (sourced): counters, timing, and the steps
 # build → backup → restore → boot each of them runs, with their logs in $work.
 # The sourcing script sets ROOT, BOOT, TIMEOUT, work, repo and keep_logs.
+# shellcheck disable=SC2034,SC2154 # keep_logs is read by the sourcing script's trap; it sets work and repo
 
 passed=0 failed=0
 # The binary under test: $IRONCLONE, else a (cheap, incremental) debug build of this

@@ -66,8 +66,9 @@ check_lvs() {
   if ! lv_out "$disk" boot "$work/boot.lv" || ! lv_out "$disk" root "$work/root.lv"; then
     bad "$label: lvm2 cannot read the restored PV"; return 1
   fi
-  grep -q "$VG_ID" "$work/vgs.txt" && grep -q "$PV_ID" "$work/vgs.txt" \
-    || { bad "$label: VG/PV UUIDs changed: $(cat "$work/vgs.txt")"; return 1; }
+  if ! grep -q "$VG_ID" "$work/vgs.txt" || ! grep -q "$PV_ID" "$work/vgs.txt"; then
+    bad "$label: VG/PV UUIDs changed: $(cat "$work/vgs.txt")"; return 1
+  fi
   e2fsck -fn "$work/boot.lv" >"$work/$label.e2fsck.log" 2>&1 \
     || { bad "$label: e2fsck -fn on the boot LV"; cat "$work/$label.e2fsck.log"; return 1; }
   xfs_repair -n -f "$work/root.lv" >"$work/$label.xfs_repair.log" 2>&1 \
