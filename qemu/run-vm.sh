@@ -30,6 +30,9 @@
 #                         OVMF's own stack): QEMU's user network serves DIR by TFTP with FILE
 #                         as the DHCP boot file (image/build-netboot.sh makes DIR); no kernel,
 #                         no ISO; the NIC comes first in the boot order
+#   --tap IF              the NIC on tap device IF instead of QEMU's user network (a network the
+#                         test built, e.g. in a namespace: run this script inside it)
+#   --boot-nic            the NIC first in the boot order (PXE from a server on the --tap network)
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -41,7 +44,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -56,6 +59,8 @@ while (($#)); do
 	--nic) NIC="$2"; shift 2 ;;
 	--smb) SMB="$2"; shift 2 ;;
 	--netboot) NETBOOT="$2"; shift 2 ;;
+	--tap) TAP="$2"; shift 2 ;;
+	--boot-nic) BOOT_NIC=1; shift ;;
 	--smbd-conf) SMBD_CONF="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--log) LOG="$2"; shift 2 ;;
@@ -147,6 +152,9 @@ if [[ -n "$NETBOOT" ]]; then
 	[[ "$NETBOOT" == *=* && -f "$nb_dir/$nb_file" ]] || { echo "run-vm: --netboot DIR=FILE: no $nb_dir/$nb_file" >&2; exit 2; }
 	[[ "$nb_dir" != *,* ]] || { echo "run-vm: --netboot directory must not contain a comma" >&2; exit 2; }
 	NIC="${NIC:-virtio-net-pci}"
+	BOOT_NIC=1
+elif [[ $BOOT_NIC == 1 ]]; then
+	[[ -n "$TAP" && -z "$ISO" ]] || { echo "run-vm: --boot-nic needs --tap and no --iso" >&2; exit 2; }
 elif [[ -n "$ISO" ]]; then
 	[[ -f "$ISO" ]] || { echo "run-vm: ISO $ISO not found (make iso)" >&2; exit 2; }
 	case "$BOOT" in
@@ -188,7 +196,12 @@ if [[ -n "$SMB$SMBD_CONF" ]] && ! [[ -x /usr/sbin/smbd ]]; then
 	echo "run-vm: --smb/--smbd-conf need /usr/sbin/smbd on the host (package samba, scripts/setup.sh)" >&2
 	exit 2
 fi
-if [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
+if [[ -n "$TAP" ]]; then
+	[[ -z "$SMB$SMBD_CONF$NETBOOT" ]] || { echo "run-vm: --tap excludes --smb, --smbd-conf and --netboot" >&2; exit 2; }
+	nicdev="${NIC:-virtio-net-pci},netdev=n0"
+	((BOOT_NIC)) && nicdev+=",bootindex=0"
+	args+=(-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" -device "$nicdev")
+elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	netdev="user,id=n0"
 	if [[ -n "$SMB" ]]; then
 		[[ -d "$SMB" ]] || { echo "run-vm: --smb directory $SMB does not exist" >&2; exit 2; }
@@ -205,8 +218,8 @@ if [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	nicdev="${NIC:-virtio-net-pci},netdev=n0"
 	if [[ -n "$NETBOOT" ]]; then
 		netdev+=",tftp=$(cd "$nb_dir" && pwd),bootfile=$nb_file"
-		nicdev+=",bootindex=0"
 	fi
+	((BOOT_NIC)) && nicdev+=",bootindex=0"
 	args+=(-netdev "$netdev" -device "$nicdev")
 fi
 

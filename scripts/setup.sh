@@ -10,6 +10,7 @@ PACKAGES=(
   busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount g++
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
   libhivex-bin shellcheck xxd restic borgbackup
+  dnsmasq-base udpcast
 )
 
 missing=()

@@ -13,6 +13,7 @@ pub mod bytes;
 pub mod device;
 pub mod discover;
 pub mod imaging;
+pub mod netboot;
 pub mod ondisk;
 pub mod plan;
 pub mod probe;

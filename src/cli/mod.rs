@@ -11,6 +11,7 @@ mod progress;
 mod prune;
 mod repair_index;
 mod restore;
+mod serve_boot;
 mod share;
 mod target;
 use ironclone::timefmt as time;
@@ -70,6 +71,8 @@ pub enum Command {
     Browse(browse::Args),
     /// Mount or unmount an SMB share or NFSv4 export (Windows share, NAS) for a repository.
     Share(share::Args),
+    /// Serve the live system to machines booting from the network (proxy DHCP + TFTP).
+    ServeBoot(serve_boot::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -125,6 +128,7 @@ pub fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Some(Command::Share(a)) => share::run(a),
+        Some(Command::ServeBoot(a)) => serve_boot::run(a),
         None => return tui(cli.demo_data),
     };
     match result {
