@@ -54,6 +54,7 @@ TOOLS=(
 	btrfs mkfs.btrfs lvm cryptsetup
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
+	dnsmasq
 )
 for t in "${TOOLS[@]}"; do
 	p="$(command -v "$t" || true)"

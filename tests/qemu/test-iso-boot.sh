@@ -49,6 +49,9 @@ btrfs check --readonly $t/b.img >/dev/null 2>&1
 rm $t/b.img
 lvm version >/dev/null
 cryptsetup --version >/dev/null
+# serve-boot's server and the address it reads (busybox ip).
+dnsmasq --version >/dev/null
+ip -o -4 addr show dev lo | grep -q 'inet 127.0.0.1/8'
 echo ok >"$IRONCLONE_JOB_DIR/fs-tools.txt"
 JOB
 	log="$LOGDIR/iso-$name.log"
