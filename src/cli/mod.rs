@@ -6,6 +6,7 @@ pub mod bootfix;
 mod browse;
 pub mod disks;
 mod images;
+mod images_clonezilla;
 pub mod inspect;
 mod progress;
 mod prune;

@@ -1,6 +1,7 @@
-//! Images written by other tools, read as backup sources: partclone images (as
-//! Clonezilla and Rescuezilla store them), their compression and their split volumes.
+//! Images written by other tools, read as backup sources: Clonezilla/Rescuezilla image
+//! folders, the partclone images in them, their compression and their split volumes.
 
+pub mod clonezilla;
 pub mod compress;
 pub mod error;
 pub mod partclone;

@@ -1,0 +1,155 @@
+//! A Clonezilla savedisk folder built the way ocs-sr writes one, from a GPT disk image
+//! made here: ESP (FAT16: mtools refuses a 32 MiB FAT32) and ext4, each filesystem imaged by Debian's partclone and
+//! compressed (zstd for the ESP, gzip for ext4), the table saved by `sfdisk -d`, the
+//! GPT head and tail and the MBR cut out with dd, and the small list files.
+
+#![allow(dead_code)]
+
+use crate::fsfixture::{prng_bytes, run};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const MIB: u64 = 1 << 20;
+
+pub struct Fixture {
+    /// The source disk image the folder was made from.
+    pub disk: PathBuf,
+    /// The folder holding the image folder (Clonezilla's /home/partimag).
+    pub root: PathBuf,
+    /// The image folder itself.
+    pub image: PathBuf,
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Builds `<dir>/partimag/<name>` from a 96 MiB GPT disk; `seed` varies the files.
+pub fn build(dir: &Path, name: &str, seed: u64) -> Fixture {
+    let disk = dir.join(format!("{name}-disk.img"));
+    run("truncate", &["-s", "96M", s(&disk)]);
+    run(
+        "sgdisk",
+        &[
+            "-Z",
+            "-n",
+            "1:2048:+32M",
+            "-t",
+            "1:EF00",
+            "-n",
+            "2:0:0",
+            "-t",
+            "2:8300",
+            s(&disk),
+        ],
+    );
+    // the two filesystems, made as files and placed at their partitions' offsets
+    let esp = dir.join(format!("{name}-esp.img"));
+    run("truncate", &["-s", "32M", s(&esp)]);
+    run("mkfs.vfat", &["-F", "16", "-n", "ESP", s(&esp)]);
+    let efi = dir.join(format!("{name}-BOOTX64.EFI"));
+    fs::write(&efi, prng_bytes(seed + 100, 300_000)).unwrap();
+    run("mmd", &["-i", s(&esp), "::/EFI", "::/EFI/BOOT"]);
+    run(
+        "mcopy",
+        &["-i", s(&esp), s(&efi), "::/EFI/BOOT/BOOTX64.EFI"],
+    );
+    let tree = dir.join(format!("{name}-tree"));
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    for i in 0..4u64 {
+        fs::write(
+            tree.join(format!("data{i}")),
+            prng_bytes(seed * 10 + i, 2_000_000),
+        )
+        .unwrap();
+    }
+    fs::write(tree.join("etc/hostname"), format!("host{seed}\n")).unwrap();
+    let root_fs = dir.join(format!("{name}-root.img"));
+    let root_sectors = 96 * 2048 - 34 - (2048 + 32 * 2048);
+    run(
+        "truncate",
+        &[
+            "-s",
+            &format!("{}", (root_sectors / 8 * 8) * 512),
+            s(&root_fs),
+        ],
+    );
+    run(
+        "mke2fs",
+        &[
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-d",
+            s(&tree),
+            s(&root_fs),
+        ],
+    );
+    for (img, start) in [(&esp, 2048u64), (&root_fs, 2048 + 32 * 2048)] {
+        run(
+            "dd",
+            &[
+                &format!("if={}", s(img)),
+                &format!("of={}", s(&disk)),
+                "bs=512",
+                &format!("seek={start}"),
+                "conv=notrunc,sparse",
+                "status=none",
+            ],
+        );
+    }
+    let root = dir.join("partimag");
+    let image = root.join(name);
+    fs::create_dir_all(&image).unwrap();
+    let log = dir.join("pc.log");
+    for (src, tool, file, comp) in [
+        (&esp, "partclone.vfat", "sda1.vfat-ptcl-img", "zstd"),
+        (&root_fs, "partclone.ext4", "sda2.ext4-ptcl-img", "gzip"),
+    ] {
+        let out = image.join(file);
+        run(
+            tool,
+            &["-q", "-c", "-s", s(src), "-O", s(&out), "-L", s(&log)],
+        );
+        run(comp, &["-q", "-f", s(&out)]);
+    }
+    let sf = run("sfdisk", &["-d", s(&disk)]);
+    // Clonezilla saves the dump with /dev/sda names; sfdisk on a file prints the path.
+    let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
+    fs::write(image.join("sda-pt.sf"), text).unwrap();
+    let cut = |out: &str, skip: u64, count: u64| {
+        run(
+            "dd",
+            &[
+                &format!("if={}", s(&disk)),
+                &format!("of={}", s(&image.join(out))),
+                "bs=512",
+                &format!("skip={skip}"),
+                &format!("count={count}"),
+                "status=none",
+            ],
+        );
+    };
+    let sectors = 96 * 2048;
+    cut("sda-mbr", 0, 1);
+    cut("sda-gpt-1st", 0, 34);
+    cut("sda-gpt-2nd", sectors - 33, 33);
+    cut("sda-hidden-data-after-mbr", 1, 2047);
+    fs::write(image.join("sda-pt.parted"), format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n")).unwrap();
+    fs::write(image.join("disk"), "sda\n").unwrap();
+    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
+    fs::write(
+        image.join("dev-fs.list"),
+        "# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 ext4 63.9M\n",
+    )
+    .unwrap();
+    fs::write(
+        image.join("clonezilla-img"),
+        "This image was saved by Clonezilla\n### Image created time: 2026-1130-1200\n",
+    )
+    .unwrap();
+    Fixture { disk, root, image }
+}
