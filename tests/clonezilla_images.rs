@@ -12,12 +12,12 @@ use std::process::Command;
 #[test]
 fn folder_is_parsed_and_listed() {
     let d = tempfile::tempdir().unwrap();
-    let fx = clonezilla_fixture::build(d.path(), "2026-11-30-12-img", 1);
+    let fx = clonezilla_fixture::build(d.path(), "2026-11-30-12-img", 1, false);
     let img = ClonezillaImage::open(&fx.image).unwrap();
     assert_eq!(img.disks, ["sda"]);
     assert_eq!(img.parts, ["sda1", "sda2"]);
     assert_eq!(img.created.as_deref(), Some("2026-1130-1200"));
-    assert_eq!(img.disk_bytes(), Some(96 << 20));
+    assert_eq!(img.disk_bytes(), Some(160 << 20));
     let l = &img.layouts[0];
     assert_eq!(l.table.label, Label::Gpt);
     assert_eq!(l.table.entries.len(), 2);
@@ -43,7 +43,7 @@ fn folder_is_parsed_and_listed() {
         text.contains("2026-11-30-12-img")
             && text.contains("clonezilla")
             && text.contains("2026-1130-1200")
-            && text.contains("disk sda (96.0 MiB)"),
+            && text.contains("disk sda (160.0 MiB)"),
         "{text}"
     );
     let out = Command::new(bin)
@@ -53,7 +53,7 @@ fn folder_is_parsed_and_listed() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let i = &v["images"][0];
     assert_eq!(i["format"], "clonezilla");
-    assert_eq!(i["disk_bytes"], 96 << 20);
+    assert_eq!(i["disk_bytes"], 160 << 20);
     assert_eq!(i["partitions"][1]["fs"], "ext4");
 
     // damage: each refusal names the file

@@ -7,6 +7,7 @@ mod browse;
 pub mod disks;
 mod images;
 mod images_clonezilla;
+mod import;
 pub mod inspect;
 mod progress;
 mod prune;
@@ -61,6 +62,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List the images in a repository.
     Images(images::Args),
+    /// Turn a Clonezilla/Rescuezilla image into an image in a repository.
+    Import(import::Args),
     /// Check every chunk, reference and root hash of a repository or one image.
     Verify(verify::Args),
     /// Remove chunks that no image uses.
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Some(Command::Disks(args)) => disks::run(args),
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::Images(a)) => images::run(a),
+        Some(Command::Import(a)) => import::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
         Some(Command::RepairIndex(a)) => repair_index::run(a),

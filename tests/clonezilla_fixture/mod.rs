@@ -24,10 +24,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Builds `<dir>/partimag/<name>` from a 96 MiB GPT disk; `seed` varies the files.
-pub fn build(dir: &Path, name: &str, seed: u64) -> Fixture {
+/// Builds `<dir>/partimag/<name>` from a 160 MiB GPT disk; `seed` varies the files,
+/// `later` adds one new 500 kB file (a later save of the same machine).
+pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
+    fs::create_dir_all(dir).unwrap();
     let disk = dir.join(format!("{name}-disk.img"));
-    run("truncate", &["-s", "96M", s(&disk)]);
+    run("truncate", &["-s", "160M", s(&disk)]);
     run(
         "sgdisk",
         &[
@@ -64,8 +66,11 @@ pub fn build(dir: &Path, name: &str, seed: u64) -> Fixture {
         .unwrap();
     }
     fs::write(tree.join("etc/hostname"), format!("host{seed}\n")).unwrap();
+    if later {
+        fs::write(tree.join("new-file"), prng_bytes(seed + 1000, 500_000)).unwrap();
+    }
     let root_fs = dir.join(format!("{name}-root.img"));
-    let root_sectors = 96 * 2048 - 34 - (2048 + 32 * 2048);
+    let root_sectors = 160 * 2048 - 34 - (2048 + 32 * 2048);
     run(
         "truncate",
         &[
@@ -133,7 +138,7 @@ pub fn build(dir: &Path, name: &str, seed: u64) -> Fixture {
             ],
         );
     };
-    let sectors = 96 * 2048;
+    let sectors = 160 * 2048;
     cut("sda-mbr", 0, 1);
     cut("sda-gpt-1st", 0, 34);
     cut("sda-gpt-2nd", sectors - 33, 33);

@@ -6,6 +6,7 @@
 //! does: older Clonezilla releases wrote neither `clonezilla-img` nor `dev-fs.list`.
 //! Nothing is written to the folder.
 
+pub mod assemble;
 mod error;
 mod lists;
 mod partimg;

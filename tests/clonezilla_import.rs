@@ -1,0 +1,237 @@
+//! `ironclone import` of a Clonezilla savedisk folder (tests/clonezilla_fixture: GPT,
+//! FAT ESP + ext4, zstd and gzip partclone images): restored onto 0.6x and 1.5x disks
+//! the filesystems pass fsck.vfat -n and e2fsck -fn and give back every file; a second
+//! import of a similar image stores little; a damaged data block, a missing split
+//! volume and a truncated image are refused naming them, the repository unchanged.
+
+mod clonezilla_fixture;
+mod fsfixture;
+
+use fsfixture::{prng_bytes, run, run_status};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ironclone");
+const MIB: u64 = 1 << 20;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn import(root: &Path, image: &str, repo: &Path, name: &str, scratch: &Path) -> (bool, String) {
+    fs::create_dir_all(scratch).unwrap();
+    let o = run_status(
+        BIN,
+        &[
+            "import",
+            s(root),
+            image,
+            s(repo),
+            "--name",
+            name,
+            "--scratch",
+            s(scratch),
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let left: Vec<_> = fs::read_dir(scratch).unwrap().collect();
+    assert!(left.is_empty(), "scratch files left behind: {left:?}");
+    (o.status.success(), text)
+}
+
+/// Total bytes of the files under `dir` (the repository's size on disk).
+fn tree_bytes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        n += if m.is_dir() {
+            tree_bytes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    n
+}
+
+/// (start, size) in bytes of partition `n` of `disk`, from sfdisk's JSON.
+fn part(disk: &Path, n: usize) -> (u64, u64) {
+    let o = run("sfdisk", &["-J", s(disk)]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &j["partitiontable"]["partitions"][n - 1];
+    (
+        p["start"].as_u64().unwrap() * 512,
+        p["size"].as_u64().unwrap() * 512,
+    )
+}
+
+fn extract(disk: &Path, n: usize, out: &Path) {
+    let (start, len) = part(disk, n);
+    let _ = fs::remove_file(out);
+    run(
+        "dd",
+        &[
+            &format!("if={}", s(disk)),
+            &format!("of={}", s(out)),
+            "bs=1M",
+            "iflag=skip_bytes,count_bytes",
+            &format!("skip={start}"),
+            &format!("count={len}"),
+            "status=none",
+        ],
+    );
+}
+
+/// The restored disk's filesystems are clean and hold the fixture's files (seed 1).
+fn check_restored(dir: &Path, target: &Path) {
+    let esp = dir.join("esp.out");
+    extract(target, 1, &esp);
+    let o = run_status("fsck.vfat", &["-n", s(&esp)]);
+    assert!(
+        o.status.success(),
+        "fsck.vfat -n: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let efi = dir.join("efi.out");
+    let _ = fs::remove_file(&efi);
+    run(
+        "mcopy",
+        &["-i", s(&esp), "::/EFI/BOOT/BOOTX64.EFI", s(&efi)],
+    );
+    assert_eq!(
+        fs::read(&efi).unwrap(),
+        prng_bytes(101, 300_000),
+        "ESP file differs"
+    );
+    let root = dir.join("root.out");
+    extract(target, 2, &root);
+    let o = run_status("e2fsck", &["-fn", s(&root)]);
+    assert!(
+        o.status.success(),
+        "e2fsck -fn: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for i in 0..4u64 {
+        let o = run("debugfs", &["-R", &format!("cat /data{i}"), s(&root)]);
+        assert!(
+            o.stdout == prng_bytes(10 + i, 2_000_000),
+            "/data{i} differs after restore"
+        );
+    }
+}
+
+#[test]
+fn import_restores_to_any_size_and_dedups() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "2026-11-30-12-img", 1, false);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    let (ok, out) = import(&fx.root, "2026-11-30-12-img", &repo, "first", &scratch);
+    assert!(ok, "{out}");
+    let after_first = tree_bytes(&repo);
+    for (name, factor) in [("small", 0.6f64), ("big", 1.5)] {
+        let target = d.path().join(format!("{name}.img"));
+        let size = ((160.0 * factor) as u64) * MIB;
+        fs::File::create(&target).unwrap().set_len(size).unwrap();
+        let rs = d.path().join("rscratch");
+        fs::create_dir_all(&rs).unwrap();
+        let o = run_status(
+            BIN,
+            &[
+                "restore",
+                s(&repo),
+                "first",
+                s(&target),
+                "--yes",
+                "--no-nvram",
+                "--scratch",
+                s(&rs),
+            ],
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "restore onto {factor}x: {text}");
+        check_restored(d.path(), &target);
+    }
+    // a later image of the same machine: one new file, new filesystem UUIDs and times
+    let fx2 = clonezilla_fixture::build(&d.path().join("later"), "2026-12-01-12-img", 1, true);
+    let (ok, out) = import(&fx2.root, "2026-12-01-12-img", &repo, "second", &scratch);
+    assert!(ok, "{out}");
+    let grew = tree_bytes(&repo) - after_first;
+    eprintln!("repository: {after_first} bytes after the first import, +{grew} after the second");
+    assert!(
+        grew * 10 < after_first,
+        "second import grew the repository by {grew} of {after_first}"
+    );
+}
+
+/// Decompresses `gz`, flips one byte at `at`, and compresses it back in place.
+fn corrupt_gz(gz: &Path, at: usize) {
+    let o = run("gzip", &["-dc", s(gz)]);
+    let mut b = o.stdout;
+    b[at] ^= 0x01;
+    let raw = gz.with_extension("");
+    fs::write(&raw, b).unwrap();
+    fs::remove_file(gz).unwrap();
+    run("gzip", &["-q", s(&raw)]);
+}
+
+#[test]
+fn damaged_images_are_refused_and_store_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 2, false);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    // a repository that already holds one image: its files must not change
+    let (ok, out) = import(&fx.root, "img", &repo, "base", &scratch);
+    assert!(ok, "{out}");
+    let before = tree_bytes(&repo);
+    let gz: PathBuf = fx.image.join("sda2.ext4-ptcl-img.gz");
+    let pristine = fs::read(&gz).unwrap();
+    let refused = |what: &str, expect: &[&str]| {
+        let (ok, out) = import(&fx.root, "img", &repo, "bad", &scratch);
+        assert!(!ok, "{what}: import succeeded");
+        for e in expect {
+            assert!(out.contains(e), "{what}: {e:?} not in:\n{out}");
+        }
+        assert_eq!(tree_bytes(&repo), before, "{what}: the repository changed");
+    };
+    // a data block: header 110 + bitmap + CRC, then the blocks
+    let raw = run("gzip", &["-dc", s(&gz)]).stdout;
+    let total = u64::from_le_bytes(raw[60..68].try_into().unwrap());
+    let data = 110 + total.div_ceil(8) as usize + 4;
+    corrupt_gz(&gz, data + 5 * 4096 + 17);
+    refused(
+        "flipped data byte",
+        &[
+            "partition sda2",
+            "sda2.ext4-ptcl-img.gz",
+            "CRC32 checksum mismatch",
+            "image byte",
+        ],
+    );
+    fs::write(&gz, &pristine).unwrap();
+    corrupt_gz(&gz, 115);
+    refused("flipped bitmap byte", &["partition sda2", "bitmap CRC32"]);
+    fs::write(&gz, &pristine).unwrap();
+    corrupt_gz(&gz, 40);
+    refused("flipped header byte", &["partition sda2", "header CRC32"]);
+    fs::write(&gz, &pristine).unwrap();
+    fs::write(&gz, &pristine[..pristine.len() / 2]).unwrap();
+    refused("truncated image", &["sda2.ext4-ptcl-img.gz"]);
+    // split volumes with .ab missing
+    fs::write(&gz, &pristine).unwrap();
+    run(
+        "split",
+        &["-a", "2", "-b", "300K", s(&gz), &format!("{}.", s(&gz))],
+    );
+    fs::remove_file(&gz).unwrap();
+    fs::remove_file(format!("{}.ab", s(&gz))).unwrap();
+    refused("missing volume", &["sda2.ext4-ptcl-img.gz.ab", "missing"]);
+}
