@@ -3,6 +3,8 @@
 //! the filesystems pass fsck.vfat -n and e2fsck -fn and give back every file; a second
 //! import of a similar image stores little; a damaged data block, a missing split
 //! volume and a truncated image are refused naming them, the repository unchanged.
+//! `ironclone restore DIR IMAGE TARGET` restores straight from the folder (here with
+//! the ESP saved as a dd image).
 
 mod clonezilla_fixture;
 mod fsfixture;
@@ -85,8 +87,8 @@ fn extract(disk: &Path, n: usize, out: &Path) {
     );
 }
 
-/// The restored disk's filesystems are clean and hold the fixture's files (seed 1).
-fn check_restored(dir: &Path, target: &Path) {
+/// The restored disk's filesystems are clean and hold the fixture's files.
+fn check_restored(dir: &Path, target: &Path, seed: u64) {
     let esp = dir.join("esp.out");
     extract(target, 1, &esp);
     let o = run_status("fsck.vfat", &["-n", s(&esp)]);
@@ -103,7 +105,7 @@ fn check_restored(dir: &Path, target: &Path) {
     );
     assert_eq!(
         fs::read(&efi).unwrap(),
-        prng_bytes(101, 300_000),
+        prng_bytes(seed + 100, 300_000),
         "ESP file differs"
     );
     let root = dir.join("root.out");
@@ -117,7 +119,7 @@ fn check_restored(dir: &Path, target: &Path) {
     for i in 0..4u64 {
         let o = run("debugfs", &["-R", &format!("cat /data{i}"), s(&root)]);
         assert!(
-            o.stdout == prng_bytes(10 + i, 2_000_000),
+            o.stdout == prng_bytes(seed * 10 + i, 2_000_000),
             "/data{i} differs after restore"
         );
     }
@@ -157,7 +159,7 @@ fn import_restores_to_any_size_and_dedups() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(o.status.success(), "restore onto {factor}x: {text}");
-        check_restored(d.path(), &target);
+        check_restored(d.path(), &target, 1);
     }
     // a later image of the same machine: one new file, new filesystem UUIDs and times
     let fx2 = clonezilla_fixture::build(&d.path().join("later"), "2026-12-01-12-img", 1, true);
@@ -234,4 +236,81 @@ fn damaged_images_are_refused_and_store_nothing() {
     fs::remove_file(&gz).unwrap();
     fs::remove_file(format!("{}.ab", s(&gz))).unwrap();
     refused("missing volume", &["sda2.ext4-ptcl-img.gz.ab", "missing"]);
+}
+
+#[test]
+fn restore_straight_from_the_folder_with_a_dd_esp() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 3, false);
+    // the ESP as Clonezilla saves a filesystem partclone does not know: dd, zstd
+    fs::remove_file(fx.image.join("sda1.vfat-ptcl-img.zst")).unwrap();
+    let esp = d.path().join("img-esp.img");
+    let dd = fx.image.join("sda1.dd-img.zst");
+    run("zstd", &["-q", s(&esp), "-o", s(&dd)]);
+    let target = d.path().join("t.img");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(240 * MIB)
+        .unwrap();
+    let scratch = d.path().join("scratch");
+    fs::create_dir_all(&scratch).unwrap();
+    let t = std::time::Instant::now();
+    let o = run_status(
+        BIN,
+        &[
+            "restore",
+            s(&fx.root),
+            "img",
+            s(&target),
+            "--yes",
+            "--no-nvram",
+            "--scratch",
+            s(&scratch),
+        ],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    eprintln!(
+        "restore from the Clonezilla folder: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let left: Vec<_> = fs::read_dir(&scratch).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "temporary repository or scratch left: {left:?}"
+    );
+    check_restored(d.path(), &target, 3);
+    // a damaged image: refused before the target is written
+    let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
+    let data = fs::read(&gz).unwrap();
+    fs::write(&gz, &data[..data.len() - 4000]).unwrap();
+    let fresh = d.path().join("fresh.img");
+    fs::File::create(&fresh)
+        .unwrap()
+        .set_len(240 * MIB)
+        .unwrap();
+    let o = run_status(
+        BIN,
+        &[
+            "restore",
+            s(&fx.root),
+            "img",
+            s(&fresh),
+            "--yes",
+            "--no-nvram",
+            "--scratch",
+            s(&scratch),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sda2.ext4-ptcl-img.gz"), "{err}");
+    assert!(
+        fs::read(&fresh).unwrap().iter().all(|&b| b == 0),
+        "the target was written"
+    );
 }

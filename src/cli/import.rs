@@ -12,7 +12,7 @@ use ironclone::foreign::clonezilla::{assemble, ClonezillaImage};
 use ironclone::imaging::plan_backup;
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(ClapArgs)]
 #[command(
@@ -49,17 +49,37 @@ impl Drop for Scratch {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let folder = a.dir.join(&a.image);
-    let img = ClonezillaImage::open(&folder)?;
-    let dir = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
-    let scratch = Scratch(dir.join(format!(
+    let name = a.name.clone().unwrap_or_else(|| a.image.clone());
+    let scratch = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    import(
+        &a.dir.join(&a.image),
+        &a.repo,
+        &name,
+        a.level,
+        &scratch,
+        a.json,
+    )
+}
+
+/// Imports the image folder `folder` into the repository `repo_path` as `name`, the
+/// scratch disk in `scratch_dir`.
+pub fn import(
+    folder: &Path,
+    repo_path: &Path,
+    name: &str,
+    level: i32,
+    scratch_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let img = ClonezillaImage::open(folder)?;
+    let scratch = Scratch(scratch_dir.join(format!(
         "ironclone-import-{}-{}.img",
         std::process::id(),
         img.name
     )));
     let t = std::time::Instant::now();
     let parts = assemble::assemble(&img, &scratch.0)?;
-    if !a.json {
+    if !json {
         eprintln!(
             "checked and unpacked {} in {:.1} s",
             folder.display(),
@@ -84,21 +104,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         sector_size: dev.logical_sector_size(),
     };
     let planned = plan_backup(&dev, source).context("reading the rebuilt disk's layout")?;
-    if !a.json {
+    if !json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");
         }
     }
-    let repo = Repository::open_or_init(&a.repo)
-        .with_context(|| format!("opening the repository {}", a.repo.display()))?;
-    let name = a.name.clone().unwrap_or_else(|| img.name.clone());
-    let mut opts = BackupOptions::new(&name);
-    opts.level = a.level;
-    let r = Renderer::new(a.json);
+    let repo = Repository::open_or_init(repo_path)
+        .with_context(|| format!("opening the repository {}", repo_path.display()))?;
+    let mut opts = BackupOptions::new(name);
+    opts.level = level;
+    let r = Renderer::new(json);
     let m = repo::backup(&repo, &dev, &planned.plan, &opts, &r)?;
     r.finish();
     let secs = t.elapsed().as_secs_f64();
-    if a.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({

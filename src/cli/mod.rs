@@ -13,6 +13,7 @@ mod progress;
 mod prune;
 mod repair_index;
 mod restore;
+mod restore_clonezilla;
 mod share;
 mod target;
 use ironclone::timefmt as time;

@@ -15,7 +15,7 @@ use crate::foreign::compress::open_image;
 use crate::foreign::error::SourceError;
 use crate::foreign::partclone::{PartcloneError, PartcloneImage};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -219,7 +219,7 @@ fn write_partition(
             })
         }
         PartImageKind::Ntfsclone => return Err(unsupported("ntfsclone images are not read yet")),
-        PartImageKind::Dd => return Err(unsupported("dd images are not read yet")),
+        PartImageKind::Dd => return write_dd(p, out, offset, len, scratch),
     };
     let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
         part: p.part.clone(),
@@ -276,5 +276,62 @@ fn write_partition(
         filesystem: fs,
         offset,
         used_bytes: used,
+    })
+}
+
+/// A dd image: the partition's bytes as they were (no checksum to check); all-zero
+/// stretches are skipped, so they stay holes in the scratch disk.
+fn write_dd(
+    p: &PartImage,
+    out: &File,
+    offset: u64,
+    len: u64,
+    scratch: &Path,
+) -> Result<PartDone, AssembleError> {
+    let (name, _, mut stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
+        part: p.part.clone(),
+        source,
+    })?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    let mut written = 0u64;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(AssembleError::Read {
+                    file: PathBuf::from(&name),
+                    source,
+                })
+            }
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        let end = at
+            .checked_add(n as u64)
+            .filter(|&e| e <= len)
+            .ok_or_else(|| AssembleError::Layout {
+                file: p.path.clone(),
+                why: format!(
+                    "the dd image is larger than partition {} ({len} bytes)",
+                    p.part
+                ),
+            })?;
+        if chunk.iter().any(|&b| b != 0) {
+            out.write_all_at(chunk, offset + at)
+                .map_err(|source| AssembleError::Scratch {
+                    file: scratch.to_path_buf(),
+                    source,
+                })?;
+            written += n as u64;
+        }
+        at = end;
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: "dd".into(),
+        offset,
+        used_bytes: written,
     })
 }
