@@ -88,7 +88,8 @@ fn extract(disk: &Path, n: usize, out: &Path) {
 }
 
 /// The restored disk's filesystems are clean and hold the fixture's files.
-fn check_restored(dir: &Path, target: &Path, seed: u64) {
+/// `root` is the ext4 partition's place in sfdisk's list (an extended one counts).
+fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
     let esp = dir.join("esp.out");
     extract(target, 1, &esp);
     let o = run_status("fsck.vfat", &["-n", s(&esp)]);
@@ -108,16 +109,16 @@ fn check_restored(dir: &Path, target: &Path, seed: u64) {
         prng_bytes(seed + 100, 300_000),
         "ESP file differs"
     );
-    let root = dir.join("root.out");
-    extract(target, 2, &root);
-    let o = run_status("e2fsck", &["-fn", s(&root)]);
+    let (root_n, root_img) = (root, dir.join("root.out"));
+    extract(target, root_n, &root_img);
+    let o = run_status("e2fsck", &["-fn", s(&root_img)]);
     assert!(
         o.status.success(),
         "e2fsck -fn: {}",
         String::from_utf8_lossy(&o.stdout)
     );
     for i in 0..4u64 {
-        let o = run("debugfs", &["-R", &format!("cat /data{i}"), s(&root)]);
+        let o = run("debugfs", &["-R", &format!("cat /data{i}"), s(&root_img)]);
         assert!(
             o.stdout == prng_bytes(seed * 10 + i, 2_000_000),
             "/data{i} differs after restore"
@@ -159,7 +160,7 @@ fn import_restores_to_any_size_and_dedups() {
             String::from_utf8_lossy(&o.stderr)
         );
         assert!(o.status.success(), "restore onto {factor}x: {text}");
-        check_restored(d.path(), &target, 1);
+        check_restored(d.path(), &target, 1, 2);
     }
     // a later image of the same machine: one new file, new filesystem UUIDs and times
     let fx2 = clonezilla_fixture::build(&d.path().join("later"), "2026-12-01-12-img", 1, true);
@@ -283,7 +284,7 @@ fn restore_straight_from_the_folder_with_a_dd_esp() {
         left.is_empty(),
         "temporary repository or scratch left: {left:?}"
     );
-    check_restored(d.path(), &target, 3);
+    check_restored(d.path(), &target, 3, 2);
     // a damaged image: refused before the target is written
     let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
     let data = fs::read(&gz).unwrap();
@@ -313,4 +314,40 @@ fn restore_straight_from_the_folder_with_a_dd_esp() {
         fs::read(&fresh).unwrap().iter().all(|&b| b == 0),
         "the target was written"
     );
+}
+
+#[test]
+fn mbr_disk_with_a_logical_partition_imports_and_restores() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build_mbr(d.path(), "mbr-img", 4);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    let (ok, out) = import(&fx.root, "mbr-img", &repo, "mbr", &scratch);
+    assert!(ok, "{out}");
+    for (name, factor) in [("small", 0.6f64), ("big", 1.5)] {
+        let target = d.path().join(format!("{name}.img"));
+        fs::File::create(&target)
+            .unwrap()
+            .set_len(((160.0 * factor) as u64) * MIB)
+            .unwrap();
+        let o = run_status(
+            BIN,
+            &[
+                "restore",
+                s(&repo),
+                "mbr",
+                s(&target),
+                "--yes",
+                "--no-nvram",
+            ],
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "restore onto {factor}x: {text}");
+        // p1 FAT, p2 extended, p5 ext4: the ext4 is third in sfdisk's list
+        check_restored(d.path(), &target, 4, 3);
+    }
 }

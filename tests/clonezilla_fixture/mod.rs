@@ -27,24 +27,53 @@ fn s(p: &Path) -> &str {
 /// Builds `<dir>/partimag/<name>` from a 160 MiB GPT disk; `seed` varies the files,
 /// `later` adds one new 500 kB file (a later save of the same machine).
 pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
+    build_with(dir, name, seed, later, false)
+}
+
+/// The same on an MBR disk: p1 FAT, p2 extended holding p5 ext4 (parts `sda1 sda5`).
+pub fn build_mbr(dir: &Path, name: &str, seed: u64) -> Fixture {
+    build_with(dir, name, seed, false, true)
+}
+
+fn build_with(dir: &Path, name: &str, seed: u64, later: bool, mbr: bool) -> Fixture {
     fs::create_dir_all(dir).unwrap();
     let disk = dir.join(format!("{name}-disk.img"));
     run("truncate", &["-s", "160M", s(&disk)]);
-    run(
-        "sgdisk",
-        &[
-            "-Z",
-            "-n",
-            "1:2048:+32M",
-            "-t",
-            "1:EF00",
-            "-n",
-            "2:0:0",
-            "-t",
-            "2:8300",
-            s(&disk),
-        ],
-    );
+    let (root_start, root_part) = if mbr {
+        (69632u64, "sda5")
+    } else {
+        (67584, "sda2")
+    };
+    if mbr {
+        let mut c = std::process::Command::new("sfdisk")
+            .args(["-q", s(&disk)])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"label: dos\nstart=2048, size=65536, type=c, bootable\nstart=67584, type=5\nstart=69632, type=83\n")
+            .unwrap();
+        assert!(c.wait().unwrap().success(), "sfdisk failed");
+    } else {
+        run(
+            "sgdisk",
+            &[
+                "-Z",
+                "-n",
+                "1:2048:+32M",
+                "-t",
+                "1:EF00",
+                "-n",
+                "2:0:0",
+                "-t",
+                "2:8300",
+                s(&disk),
+            ],
+        );
+    }
     // the two filesystems, made as files and placed at their partitions' offsets
     let esp = dir.join(format!("{name}-esp.img"));
     run("truncate", &["-s", "32M", s(&esp)]);
@@ -70,7 +99,7 @@ pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
         fs::write(tree.join("new-file"), prng_bytes(seed + 1000, 500_000)).unwrap();
     }
     let root_fs = dir.join(format!("{name}-root.img"));
-    let root_sectors = 160 * 2048 - 34 - (2048 + 32 * 2048);
+    let root_sectors = 160 * 2048 - if mbr { 0 } else { 34 } - root_start;
     run(
         "truncate",
         &[
@@ -93,7 +122,7 @@ pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
             s(&root_fs),
         ],
     );
-    for (img, start) in [(&esp, 2048u64), (&root_fs, 2048 + 32 * 2048)] {
+    for (img, start) in [(&esp, 2048u64), (&root_fs, root_start)] {
         run(
             "dd",
             &[
@@ -112,7 +141,12 @@ pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
     let log = dir.join("pc.log");
     for (src, tool, file, comp) in [
         (&esp, "partclone.vfat", "sda1.vfat-ptcl-img", "zstd"),
-        (&root_fs, "partclone.ext4", "sda2.ext4-ptcl-img", "gzip"),
+        (
+            &root_fs,
+            "partclone.ext4",
+            &*format!("{root_part}.ext4-ptcl-img"),
+            "gzip",
+        ),
     ] {
         let out = image.join(file);
         run(
@@ -140,15 +174,17 @@ pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
     };
     let sectors = 160 * 2048;
     cut("sda-mbr", 0, 1);
-    cut("sda-gpt-1st", 0, 34);
-    cut("sda-gpt-2nd", sectors - 33, 33);
+    if !mbr {
+        cut("sda-gpt-1st", 0, 34);
+        cut("sda-gpt-2nd", sectors - 33, 33);
+    }
     cut("sda-hidden-data-after-mbr", 1, 2047);
-    fs::write(image.join("sda-pt.parted"), format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n")).unwrap();
+    fs::write(image.join("sda-pt.parted"), format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: {}\n", if mbr { "msdos" } else { "gpt" })).unwrap();
     fs::write(image.join("disk"), "sda\n").unwrap();
-    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
+    fs::write(image.join("parts"), format!("sda1 {root_part}\n")).unwrap();
     fs::write(
         image.join("dev-fs.list"),
-        "# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 ext4 63.9M\n",
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/{root_part} ext4 127.9M\n"),
     )
     .unwrap();
     fs::write(

@@ -54,6 +54,8 @@ pub enum AssembleError {
         #[source]
         source: io::Error,
     },
+    #[error("rebuilding the extended partition's boot records with sfdisk: {0}")]
+    Sfdisk(#[from] crate::resize::ToolError),
     #[error("{file}: {source}")]
     Read {
         file: PathBuf,
@@ -105,6 +107,7 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
         .open(scratch)
         .map_err(scratch_err)?;
     out.set_len(size).map_err(scratch_err)?;
+    rebuild_ebrs(img, layout, scratch)?;
     write_head(layout, &out, size, scratch)?;
     let ss = u64::from(layout.table.sector_size);
     let mut done = Vec::new();
@@ -135,6 +138,35 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
     }
     out.sync_all().map_err(scratch_err)?;
     Ok(done)
+}
+
+/// Logical partitions hang off boot records inside the extended partition, which
+/// Clonezilla does not save as files: sfdisk writes them again from the saved dump
+/// (byte for byte what it wrote on the source). The MBR written afterwards restores
+/// the saved boot code.
+fn rebuild_ebrs(
+    img: &ClonezillaImage,
+    l: &DiskLayout,
+    scratch: &Path,
+) -> Result<(), AssembleError> {
+    let extended = l
+        .table
+        .entries
+        .iter()
+        .any(|e| matches!(e.type_.to_ascii_lowercase().as_str(), "5" | "f" | "85"));
+    if l.table.label != Label::Dos || !extended {
+        return Ok(());
+    }
+    let sf = img.dir.join(format!("{}-pt.sf", l.disk));
+    let text = super::read_text(&sf)?;
+    let path = scratch.to_string_lossy();
+    crate::resize::run_tool(
+        "sfdisk",
+        &["--no-reread", "--no-tell-kernel", "-q", &path],
+        Some(&text),
+        &[0],
+    )?;
+    Ok(())
 }
 
 fn read_exact_file(path: &Path, want: u64) -> Result<Vec<u8>, AssembleError> {
