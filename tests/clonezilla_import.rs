@@ -351,3 +351,68 @@ fn mbr_disk_with_a_logical_partition_imports_and_restores() {
         check_restored(d.path(), &target, 4, 3);
     }
 }
+
+#[test]
+fn ntfsclone_partition_imports_and_restores() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "nt", 5, false);
+    // sda2 saved by ntfsclone instead: an NTFS of the ext4's size with two files
+    let root_len = fs::metadata(d.path().join("nt-root.img")).unwrap().len();
+    let ntfs = d.path().join("ntfs.img");
+    run("truncate", &["-s", &root_len.to_string(), s(&ntfs)]);
+    run("mkntfs", &["-F", "-Q", "-q", "-L", "DATA", s(&ntfs)]);
+    let files = [
+        ("big.bin", prng_bytes(77, 3_000_000)),
+        ("note.txt", b"ntfsclone\n".to_vec()),
+    ];
+    for (name, body) in &files {
+        let f = d.path().join(name);
+        fs::write(&f, body).unwrap();
+        run("ntfscp", &["-f", s(&ntfs), s(&f), name]);
+    }
+    run(
+        "dd",
+        &[
+            &format!("if={}", s(&ntfs)),
+            &format!("of={}", s(&fx.disk)),
+            "bs=512",
+            "seek=67584",
+            "conv=notrunc",
+            "status=none",
+        ],
+    );
+    fs::remove_file(fx.image.join("sda2.ext4-ptcl-img.gz")).unwrap();
+    let nc = fx.image.join("sda2.ntfs-img");
+    run("ntfsclone", &["-q", "--save-image", "-o", s(&nc), s(&ntfs)]);
+    run("gzip", &["-q", s(&nc)]);
+    let repo = d.path().join("repo");
+    let (ok, out) = import(&fx.root, "nt", &repo, "nt", &d.path().join("scratch"));
+    assert!(ok, "{out}");
+    let target = d.path().join("t.img");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(240 * MIB)
+        .unwrap();
+    let o = run_status(
+        BIN,
+        &["restore", s(&repo), "nt", s(&target), "--yes", "--no-nvram"],
+    );
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let p2 = d.path().join("p2.out");
+    extract(&target, 2, &p2);
+    let o = run_status("ntfsfix", &["-n", s(&p2)]);
+    assert!(
+        o.status.success(),
+        "ntfsfix -n: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for (name, body) in &files {
+        let o = run("ntfscat", &[s(&p2), name]);
+        assert!(o.stdout == *body, "{name} differs after restore");
+    }
+}

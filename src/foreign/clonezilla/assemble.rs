@@ -13,6 +13,7 @@ use super::sfdisk::Label;
 use super::{ClonezillaImage, DiskLayout};
 use crate::foreign::compress::open_image;
 use crate::foreign::error::SourceError;
+use crate::foreign::ntfsclone::{NtfscloneError, NtfscloneImage};
 use crate::foreign::partclone::{PartcloneError, PartcloneImage};
 use std::fs::File;
 use std::io::{self, Read};
@@ -40,11 +41,11 @@ pub enum AssembleError {
         #[source]
         source: Box<PartcloneError>,
     },
-    #[error("partition {part} ({file}): {why}")]
-    Unsupported {
+    #[error("partition {part}: {source}")]
+    Ntfsclone {
         part: String,
-        file: PathBuf,
-        why: &'static str,
+        #[source]
+        source: Box<NtfscloneError>,
     },
     #[error("{file}: {why}")]
     Layout { file: PathBuf, why: String },
@@ -234,11 +235,6 @@ fn write_partition(
     len: u64,
     scratch: &Path,
 ) -> Result<PartDone, AssembleError> {
-    let unsupported = |why| AssembleError::Unsupported {
-        part: p.part.clone(),
-        file: p.path.clone(),
-        why,
-    };
     let fs = match &p.kind {
         PartImageKind::Partclone { fs } => fs.clone(),
         // Clonezilla saves no data for swap; the backup sees an empty partition.
@@ -250,7 +246,7 @@ fn write_partition(
                 used_bytes: 0,
             })
         }
-        PartImageKind::Ntfsclone => return Err(unsupported("ntfsclone images are not read yet")),
+        PartImageKind::Ntfsclone => return write_ntfsclone(p, out, offset, len, scratch),
         PartImageKind::Dd => return write_dd(p, out, offset, len, scratch),
     };
     let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
@@ -365,5 +361,51 @@ fn write_dd(
         filesystem: "dd".into(),
         offset,
         used_bytes: written,
+    })
+}
+
+/// An ntfsclone image: each stored cluster at its place (the format has no checksum).
+fn write_ntfsclone(
+    p: &PartImage,
+    out: &File,
+    offset: u64,
+    len: u64,
+    scratch: &Path,
+) -> Result<PartDone, AssembleError> {
+    let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
+        part: p.part.clone(),
+        source,
+    })?;
+    let nc_err = |source| AssembleError::Ntfsclone {
+        part: p.part.clone(),
+        source: Box::new(source),
+    };
+    let mut img = NtfscloneImage::open(name, stream).map_err(nc_err)?;
+    let h = img.header().clone();
+    if h.device_size > len {
+        return Err(AssembleError::Layout {
+            file: p.path.clone(),
+            why: format!(
+                "the NTFS volume ({} bytes) is larger than partition {} ({len})",
+                h.device_size, p.part
+            ),
+        });
+    }
+    let mut buf = Vec::new();
+    let mut used = 0u64;
+    while let Some(lcn) = img.next_cluster(&mut buf).map_err(nc_err)? {
+        // lcn x cluster size + buf.len() <= device size <= partition length (checked).
+        out.write_all_at(&buf, offset + lcn * u64::from(h.cluster_size))
+            .map_err(|source| AssembleError::Scratch {
+                file: scratch.to_path_buf(),
+                source,
+            })?;
+        used += buf.len() as u64;
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: "ntfs".into(),
+        offset,
+        used_bytes: used,
     })
 }

@@ -8,7 +8,7 @@
 
 pub mod assemble;
 mod error;
-mod lists;
+pub mod lists;
 mod partimg;
 mod sfdisk;
 
