@@ -164,8 +164,21 @@ fn import_restores_to_any_size_and_dedups() {
     }
     // a later image of the same machine: one new file, new filesystem UUIDs and times
     let fx2 = clonezilla_fixture::build(&d.path().join("later"), "2026-12-01-12-img", 1, true);
-    let (ok, out) = import(&fx2.root, "2026-12-01-12-img", &repo, "second", &scratch);
-    assert!(ok, "{out}");
+    // without --scratch: the scratch disk goes to <repo>/tmp and is removed there
+    let o = run_status(
+        BIN,
+        &[
+            "import",
+            s(&fx2.root),
+            "2026-12-01-12-img",
+            s(&repo),
+            "--name",
+            "second",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let left: Vec<_> = fs::read_dir(repo.join("tmp")).unwrap().collect();
+    assert!(left.is_empty(), "scratch left in <repo>/tmp: {left:?}");
     let grew = tree_bytes(&repo) - after_first;
     eprintln!("repository: {after_first} bytes after the first import, +{grew} after the second");
     assert!(

@@ -31,7 +31,9 @@ pub struct Args {
     /// zstd level (1 fastest .. 19 smallest).
     #[arg(long, default_value_t = 3)]
     pub level: i32,
-    /// Where the sparse scratch disk goes (it takes the used bytes of the image).
+    /// Where the sparse scratch disk goes (it takes the used bytes of the image; default
+    /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory,
+    /// which on a live system may be RAM).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
     /// JSON-lines progress and a JSON result.
@@ -50,7 +52,15 @@ impl Drop for Scratch {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let name = a.name.clone().unwrap_or_else(|| a.image.clone());
-    let scratch = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch = match &a.scratch {
+        Some(s) => s.clone(),
+        None if a.repo.join("config").is_file() => {
+            let t = a.repo.join("tmp");
+            std::fs::create_dir_all(&t).with_context(|| format!("creating {}", t.display()))?;
+            t
+        }
+        None => std::env::temp_dir(),
+    };
     import(
         &a.dir.join(&a.image),
         &a.repo,
