@@ -9,7 +9,7 @@ PACKAGES=(
   kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
   busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount g++
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
-  libhivex-bin shellcheck xxd restic borgbackup
+  libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
   dnsmasq-base udpcast
 )
 

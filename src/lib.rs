@@ -12,6 +12,7 @@ pub mod browse;
 pub mod bytes;
 pub mod device;
 pub mod discover;
+pub mod foreign;
 pub mod imaging;
 pub mod netboot;
 pub mod ondisk;

@@ -1,4 +1,5 @@
-//! `ironclone images <REPO>`: what is in a repository, with sizes and dedup figures.
+//! `ironclone images <REPO>`: what is in a repository, with sizes and dedup figures; a
+//! folder of Clonezilla images is listed by `images_clonezilla`.
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// The repository directory.
+    /// The repository directory, or a folder of Clonezilla images (or one of them).
     pub repo: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -16,6 +17,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if !a.repo.join("config").exists() && super::images_clonezilla::applies(&a.repo) {
+        return super::images_clonezilla::run(&a.repo, a.json);
+    }
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
     let list = repo.list_images()?;

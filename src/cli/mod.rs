@@ -6,11 +6,14 @@ pub mod bootfix;
 mod browse;
 pub mod disks;
 mod images;
+mod images_clonezilla;
+mod import;
 pub mod inspect;
 mod progress;
 mod prune;
 mod repair_index;
 mod restore;
+mod restore_clonezilla;
 mod serve_boot;
 mod share;
 mod target;
@@ -61,6 +64,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// List the images in a repository.
     Images(images::Args),
+    /// Turn a Clonezilla/Rescuezilla image into an image in a repository.
+    Import(import::Args),
     /// Check every chunk, reference and root hash of a repository or one image.
     Verify(verify::Args),
     /// Remove chunks that no image uses.
@@ -120,6 +125,7 @@ pub fn main() -> ExitCode {
         Some(Command::Disks(args)) => disks::run(args),
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::Images(a)) => images::run(a),
+        Some(Command::Import(a)) => import::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
         Some(Command::RepairIndex(a)) => repair_index::run(a),

@@ -33,9 +33,9 @@ ironclone restore /mnt/repo office-pc /dev/sdb --yes\n  \
 ironclone restore ./repo office-pc new.img --size 3=40G --yes"
 )]
 pub struct Args {
-    /// The repository directory.
+    /// The repository directory, or a folder of Clonezilla images.
     pub repo: PathBuf,
-    /// The image to restore.
+    /// The image to restore (a Clonezilla image folder's name in a Clonezilla folder).
     pub name: String,
     /// The disk or disk-image file to write (everything on it is replaced).
     pub target: PathBuf,
@@ -135,6 +135,9 @@ fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    if super::restore_clonezilla::applies(&a) {
+        return super::restore_clonezilla::run(a);
+    }
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
     let manifest = repo.load_manifest(&a.name)?;

@@ -1,0 +1,17 @@
+//! The Clonezilla folder's text parsers (sfdisk dump, name lists, dev-fs.list, the
+//! clonezilla-img log, parted output) on arbitrary bytes: Ok or Err, never a panic.
+#![no_main]
+
+use ironclone::foreign::clonezilla::{lists, SfdiskTable};
+use libfuzzer_sys::fuzz_target;
+use std::path::Path;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let p = Path::new("fuzz");
+    let _ = SfdiskTable::parse(p, &text);
+    let _ = lists::names(p, &text);
+    let _ = lists::dev_fs(p, &text);
+    let _ = lists::created(&text);
+    let _ = lists::parted_sectors(&text);
+});

@@ -1,0 +1,411 @@
+//! Rebuilds a Clonezilla savedisk image as a sparse disk file, so the ordinary backup
+//! path (table, per-filesystem used maps, dedup) can take it like any disk: the saved
+//! boot areas at their sectors, then each partition's used blocks from its partclone
+//! image at the partition's offset. Free blocks are never written and stay holes.
+//!
+//! Every partition image is decoded to its end on the way, which checks every CRC and
+//! checksum it carries; the caller stores nothing until this has succeeded, so a
+//! damaged image leaves the repository as it was. The image folder is only read.
+
+use super::error::ClonezillaError;
+use super::partimg::{PartImage, PartImageKind};
+use super::sfdisk::Label;
+use super::{ClonezillaImage, DiskLayout};
+use crate::foreign::compress::open_image;
+use crate::foreign::error::SourceError;
+use crate::foreign::ntfsclone::{NtfscloneError, NtfscloneImage};
+use crate::foreign::partclone::{PartcloneError, PartcloneImage};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Used blocks are gathered into writes of up to this many bytes.
+const WRITE_BATCH: usize = 4 << 20;
+
+#[derive(Debug, Error)]
+pub enum AssembleError {
+    #[error(transparent)]
+    Folder(#[from] ClonezillaError),
+    #[error("partition {part}: {source}")]
+    Open {
+        part: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error("partition {part}: {source}")]
+    Partclone {
+        part: String,
+        // Boxed: the partclone error is large and this one travels through every `?`.
+        #[source]
+        source: Box<PartcloneError>,
+    },
+    #[error("partition {part}: {source}")]
+    Ntfsclone {
+        part: String,
+        #[source]
+        source: Box<NtfscloneError>,
+    },
+    #[error("{file}: {why}")]
+    Layout { file: PathBuf, why: String },
+    #[error("writing the scratch disk {file}: {source}")]
+    Scratch {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("rebuilding the extended partition's boot records with sfdisk: {0}")]
+    Sfdisk(#[from] crate::resize::ToolError),
+    #[error("{file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What was written for one partition.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PartDone {
+    pub part: String,
+    pub filesystem: String,
+    pub offset: u64,
+    /// Bytes of used blocks written (the partclone bitmap's count x block size).
+    pub used_bytes: u64,
+}
+
+/// The one disk of `img` (savedisk of a single disk), or why not.
+pub fn single_layout(img: &ClonezillaImage) -> Result<&DiskLayout, AssembleError> {
+    match img.layouts.as_slice() {
+        [one] => Ok(one),
+        [] => Err(AssembleError::Layout {
+            file: img.dir.join("disk"),
+            why: "a saveparts image (no disk saved): only savedisk images can be imported".into(),
+        }),
+        _ => Err(AssembleError::Layout {
+            file: img.dir.join("disk"),
+            why: "more than one disk saved: import handles one disk".into(),
+        }),
+    }
+}
+
+/// Writes the disk of `img` into `scratch` (created, sparse, of the source disk's
+/// size); the partitions written.
+pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, AssembleError> {
+    let layout = single_layout(img)?;
+    let size = layout.disk_bytes().ok_or_else(|| AssembleError::Layout {
+        file: img.dir.join(format!("{}-pt.sf", layout.disk)),
+        why: "the disk size is unknown (no pt.parted, no last-lba, no partitions)".into(),
+    })?;
+    let scratch_err = |source| AssembleError::Scratch {
+        file: scratch.to_path_buf(),
+        source,
+    };
+    let out = File::options()
+        .write(true)
+        .create_new(true)
+        .open(scratch)
+        .map_err(scratch_err)?;
+    out.set_len(size).map_err(scratch_err)?;
+    rebuild_ebrs(img, layout, scratch)?;
+    write_head(layout, &out, size, scratch)?;
+    let ss = u64::from(layout.table.sector_size);
+    let mut done = Vec::new();
+    for p in &img.partitions {
+        let node = format!("/dev/{}", p.part);
+        let entry = layout
+            .table
+            .entries
+            .iter()
+            .find(|e| e.node == node)
+            .ok_or_else(|| AssembleError::Layout {
+                file: img.dir.join(format!("{}-pt.sf", layout.disk)),
+                why: format!("partition {} is in `parts` but not in the table", p.part),
+            })?;
+        let bad_extent = || AssembleError::Layout {
+            file: img.dir.join(format!("{}-pt.sf", layout.disk)),
+            why: format!(
+                "partition {} lies past the end of the {size}-byte disk",
+                p.part
+            ),
+        };
+        let offset = entry.start.checked_mul(ss).ok_or_else(bad_extent)?;
+        let len = entry.size.checked_mul(ss).ok_or_else(bad_extent)?;
+        if offset.checked_add(len).is_none_or(|end| end > size) {
+            return Err(bad_extent());
+        }
+        done.push(write_partition(p, &out, offset, len, scratch)?);
+    }
+    out.sync_all().map_err(scratch_err)?;
+    Ok(done)
+}
+
+/// Logical partitions hang off boot records inside the extended partition, which
+/// Clonezilla does not save as files: sfdisk writes them again from the saved dump
+/// (byte for byte what it wrote on the source). The MBR written afterwards restores
+/// the saved boot code.
+fn rebuild_ebrs(
+    img: &ClonezillaImage,
+    l: &DiskLayout,
+    scratch: &Path,
+) -> Result<(), AssembleError> {
+    let extended = l
+        .table
+        .entries
+        .iter()
+        .any(|e| matches!(e.type_.to_ascii_lowercase().as_str(), "5" | "f" | "85"));
+    if l.table.label != Label::Dos || !extended {
+        return Ok(());
+    }
+    let sf = img.dir.join(format!("{}-pt.sf", l.disk));
+    let text = super::read_text(&sf)?;
+    let path = scratch.to_string_lossy();
+    crate::resize::run_tool(
+        "sfdisk",
+        &["--no-reread", "--no-tell-kernel", "-q", &path],
+        Some(&text),
+        &[0],
+    )?;
+    Ok(())
+}
+
+fn read_exact_file(path: &Path, want: u64) -> Result<Vec<u8>, AssembleError> {
+    let data = std::fs::read(path).map_err(|source| AssembleError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    if data.len() as u64 != want {
+        return Err(AssembleError::Layout {
+            file: path.to_path_buf(),
+            why: format!("{} bytes, expected {want}", data.len()),
+        });
+    }
+    Ok(data)
+}
+
+fn write_head(l: &DiskLayout, out: &File, size: u64, scratch: &Path) -> Result<(), AssembleError> {
+    let ss = u64::from(l.table.sector_size);
+    let put = |data: &[u8], at: u64| {
+        out.write_all_at(data, at)
+            .map_err(|source| AssembleError::Scratch {
+                file: scratch.to_path_buf(),
+                source,
+            })
+    };
+    match l.table.label {
+        Label::Gpt => {
+            // Parsing made sure both files exist for a GPT disk.
+            if let (Some(first), Some(second)) = (&l.gpt_1st, &l.gpt_2nd) {
+                put(&read_exact_file(first, 34 * ss)?, 0)?;
+                let tail = size
+                    .checked_sub(33 * ss)
+                    .ok_or_else(|| AssembleError::Layout {
+                        file: second.clone(),
+                        why: "the disk is smaller than the backup GPT".into(),
+                    })?;
+                put(&read_exact_file(second, 33 * ss)?, tail)?;
+            }
+        }
+        Label::Dos => {
+            if let Some(mbr) = &l.mbr {
+                put(&read_exact_file(mbr, 512)?, 0)?;
+            }
+            if let Some(hidden) = &l.hidden_after_mbr {
+                let len = std::fs::metadata(hidden).map(|m| m.len()).unwrap_or(0);
+                let first = l.table.entries.iter().map(|e| e.start).min().unwrap_or(1);
+                let room = first.saturating_sub(1).saturating_mul(ss);
+                if len > room {
+                    return Err(AssembleError::Layout {
+                        file: hidden.clone(),
+                        why: format!("{len} bytes do not fit before the first partition ({room})"),
+                    });
+                }
+                put(&read_exact_file(hidden, len)?, ss)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_partition(
+    p: &PartImage,
+    out: &File,
+    offset: u64,
+    len: u64,
+    scratch: &Path,
+) -> Result<PartDone, AssembleError> {
+    let fs = match &p.kind {
+        PartImageKind::Partclone { fs } => fs.clone(),
+        // Clonezilla saves no data for swap; the backup sees an empty partition.
+        PartImageKind::Swap => {
+            return Ok(PartDone {
+                part: p.part.clone(),
+                filesystem: "swap".into(),
+                offset,
+                used_bytes: 0,
+            })
+        }
+        PartImageKind::Ntfsclone => return write_ntfsclone(p, out, offset, len, scratch),
+        PartImageKind::Dd => return write_dd(p, out, offset, len, scratch),
+    };
+    let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
+        part: p.part.clone(),
+        source,
+    })?;
+    let pc_err = |source| AssembleError::Partclone {
+        part: p.part.clone(),
+        source: Box::new(source),
+    };
+    let mut img = PartcloneImage::open(name, stream).map_err(pc_err)?;
+    let fs_bytes = img.header().fs_bytes();
+    if fs_bytes > len {
+        return Err(AssembleError::Layout {
+            file: p.path.clone(),
+            why: format!(
+                "the filesystem ({fs_bytes} bytes) is larger than partition {} ({len})",
+                p.part
+            ),
+        });
+    }
+    let bs = img.block_size() as u64;
+    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    let mut batch_at = 0u64;
+    let mut next_expected = None;
+    let mut block = vec![0u8; img.block_size()];
+    let mut used = 0u64;
+    let flush = |batch: &mut Vec<u8>, at: u64| -> Result<(), AssembleError> {
+        out.write_all_at(batch, at)
+            .map_err(|source| AssembleError::Scratch {
+                file: scratch.to_path_buf(),
+                source,
+            })?;
+        batch.clear();
+        Ok(())
+    };
+    while let Some(b) = img.next_block(&mut block).map_err(pc_err)? {
+        // b < total_blocks and total x bs <= partition length: no overflow here.
+        let at = offset + b * bs;
+        if next_expected != Some(at) || batch.len() + block.len() > WRITE_BATCH {
+            if !batch.is_empty() {
+                flush(&mut batch, batch_at)?;
+            }
+            batch_at = at;
+        }
+        batch.extend_from_slice(&block);
+        next_expected = Some(at + bs);
+        used += bs;
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, batch_at)?;
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: fs,
+        offset,
+        used_bytes: used,
+    })
+}
+
+/// A dd image: the partition's bytes as they were (no checksum to check); all-zero
+/// stretches are skipped, so they stay holes in the scratch disk.
+fn write_dd(
+    p: &PartImage,
+    out: &File,
+    offset: u64,
+    len: u64,
+    scratch: &Path,
+) -> Result<PartDone, AssembleError> {
+    let (name, _, mut stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
+        part: p.part.clone(),
+        source,
+    })?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    let mut written = 0u64;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(AssembleError::Read {
+                    file: PathBuf::from(&name),
+                    source,
+                })
+            }
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        let end = at
+            .checked_add(n as u64)
+            .filter(|&e| e <= len)
+            .ok_or_else(|| AssembleError::Layout {
+                file: p.path.clone(),
+                why: format!(
+                    "the dd image is larger than partition {} ({len} bytes)",
+                    p.part
+                ),
+            })?;
+        if chunk.iter().any(|&b| b != 0) {
+            out.write_all_at(chunk, offset + at)
+                .map_err(|source| AssembleError::Scratch {
+                    file: scratch.to_path_buf(),
+                    source,
+                })?;
+            written += n as u64;
+        }
+        at = end;
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: "dd".into(),
+        offset,
+        used_bytes: written,
+    })
+}
+
+/// An ntfsclone image: each stored cluster at its place (the format has no checksum).
+fn write_ntfsclone(
+    p: &PartImage,
+    out: &File,
+    offset: u64,
+    len: u64,
+    scratch: &Path,
+) -> Result<PartDone, AssembleError> {
+    let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
+        part: p.part.clone(),
+        source,
+    })?;
+    let nc_err = |source| AssembleError::Ntfsclone {
+        part: p.part.clone(),
+        source: Box::new(source),
+    };
+    let mut img = NtfscloneImage::open(name, stream).map_err(nc_err)?;
+    let h = img.header().clone();
+    if h.device_size > len {
+        return Err(AssembleError::Layout {
+            file: p.path.clone(),
+            why: format!(
+                "the NTFS volume ({} bytes) is larger than partition {} ({len})",
+                h.device_size, p.part
+            ),
+        });
+    }
+    let mut buf = Vec::new();
+    let mut used = 0u64;
+    while let Some(lcn) = img.next_cluster(&mut buf).map_err(nc_err)? {
+        // lcn x cluster size + buf.len() <= device size <= partition length (checked).
+        out.write_all_at(&buf, offset + lcn * u64::from(h.cluster_size))
+            .map_err(|source| AssembleError::Scratch {
+                file: scratch.to_path_buf(),
+                source,
+            })?;
+        used += buf.len() as u64;
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: "ntfs".into(),
+        offset,
+        used_bytes: used,
+    })
+}

@@ -1,0 +1,29 @@
+//! Why a Clonezilla image folder was refused: each error names the file (and line)
+//! that is missing or wrong.
+
+use std::io;
+use std::path::PathBuf;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClonezillaError {
+    #[error("{file}: missing: {why}")]
+    Missing { file: PathBuf, why: &'static str },
+    #[error("{file}: {source}")]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file} line {line}: {why}: {text:?}")]
+    BadLine {
+        file: PathBuf,
+        line: usize,
+        why: &'static str,
+        text: String,
+    },
+    #[error("{file}: {why}")]
+    Bad { file: PathBuf, why: String },
+    #[error("{dir}: no image file for partition {part} (looked for {part}.<fs>-ptcl-img.*, {part}.ntfs-img.*, {part}.dd-img.*)")]
+    NoPartitionImage { dir: PathBuf, part: String },
+}

@@ -1,0 +1,105 @@
+//! Decompression chosen by the stream's first bytes, as Clonezilla names its
+//! compressor only in the file name and users rename files. Every decoder accepts
+//! concatenated frames or members, which the parallel compressors (pzstd, pigz, pixz,
+//! pbzip2) write.
+
+use super::error::SourceError;
+use super::volumes::{self, Volumes};
+use std::io::{self, BufReader, Cursor, Read};
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd,
+    Gzip,
+    Xz,
+    Bzip2,
+    Lz4,
+}
+
+/// Known magics we do not decode, named in the refusal.
+const UNSUPPORTED: &[(&[u8], &str)] = &[
+    (b"\x89LZO", "lzop"),
+    (b"LZIP", "lzip"),
+    (b"LRZI", "lrzip"),
+    (b"\x02\x21\x4c\x18", "lz4 legacy"),
+];
+
+/// The compression of a stream starting with `head` (at least 6 bytes when the stream
+/// has them); `Err(name)` for a known compressor we cannot decode.
+pub fn detect(head: &[u8]) -> Result<Compression, &'static str> {
+    if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+        return Ok(Compression::Zstd);
+    }
+    if head.starts_with(&[0x1F, 0x8B]) {
+        return Ok(Compression::Gzip);
+    }
+    if head.starts_with(&[0xFD, b'7', b'z', b'X', b'Z', 0x00]) {
+        return Ok(Compression::Xz);
+    }
+    if head.starts_with(b"BZh") {
+        return Ok(Compression::Bzip2);
+    }
+    if head.starts_with(&[0x04, 0x22, 0x4D, 0x18]) {
+        return Ok(Compression::Lz4);
+    }
+    match UNSUPPORTED.iter().find(|(m, _)| head.starts_with(m)) {
+        Some((_, name)) => Err(name),
+        None => Ok(Compression::None),
+    }
+}
+
+/// `reader` decompressed according to its first bytes; `path` names it in errors.
+pub fn decompressed<R: Read + Send + 'static>(
+    path: &Path,
+    mut reader: R,
+) -> Result<(Compression, Box<dyn Read + Send>), SourceError> {
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while let Some(rest) = head.get_mut(got..).filter(|r| !r.is_empty()) {
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    let head = head.get(..got).unwrap_or_default().to_vec();
+    let kind = detect(&head).map_err(|format| SourceError::Unsupported {
+        path: path.to_path_buf(),
+        format,
+    })?;
+    let whole = BufReader::with_capacity(1 << 20, Cursor::new(head).chain(reader));
+    let out: Box<dyn Read + Send> = match kind {
+        Compression::None => Box::new(whole),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(whole).map_err(
+            |source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(whole)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(whole)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(whole)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(whole)),
+    };
+    Ok((kind, out))
+}
+
+/// An image file (or its split volumes) as one decompressed stream, with the name to
+/// use for it in messages.
+pub fn open_image(path: &Path) -> Result<(String, Compression, Box<dyn Read + Send>), SourceError> {
+    let paths = volumes::find(path)?;
+    let name = match paths.as_slice() {
+        [one] => one.display().to_string(),
+        many => format!("{} ({} split volumes .aa..)", path.display(), many.len()),
+    };
+    let (kind, r) = decompressed(path, Volumes::open(paths))?;
+    Ok((name, kind, r))
+}

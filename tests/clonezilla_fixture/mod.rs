@@ -1,0 +1,196 @@
+//! A Clonezilla savedisk folder built the way ocs-sr writes one, from a GPT disk image
+//! made here: ESP (FAT16: mtools refuses a 32 MiB FAT32) and ext4, each filesystem imaged by Debian's partclone and
+//! compressed (zstd for the ESP, gzip for ext4), the table saved by `sfdisk -d`, the
+//! GPT head and tail and the MBR cut out with dd, and the small list files.
+
+#![allow(dead_code)]
+
+use crate::fsfixture::{prng_bytes, run};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const MIB: u64 = 1 << 20;
+
+pub struct Fixture {
+    /// The source disk image the folder was made from.
+    pub disk: PathBuf,
+    /// The folder holding the image folder (Clonezilla's /home/partimag).
+    pub root: PathBuf,
+    /// The image folder itself.
+    pub image: PathBuf,
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Builds `<dir>/partimag/<name>` from a 160 MiB GPT disk; `seed` varies the files,
+/// `later` adds one new 500 kB file (a later save of the same machine).
+pub fn build(dir: &Path, name: &str, seed: u64, later: bool) -> Fixture {
+    build_with(dir, name, seed, later, false)
+}
+
+/// The same on an MBR disk: p1 FAT, p2 extended holding p5 ext4 (parts `sda1 sda5`).
+pub fn build_mbr(dir: &Path, name: &str, seed: u64) -> Fixture {
+    build_with(dir, name, seed, false, true)
+}
+
+fn build_with(dir: &Path, name: &str, seed: u64, later: bool, mbr: bool) -> Fixture {
+    fs::create_dir_all(dir).unwrap();
+    let disk = dir.join(format!("{name}-disk.img"));
+    run("truncate", &["-s", "160M", s(&disk)]);
+    let (root_start, root_part) = if mbr {
+        (69632u64, "sda5")
+    } else {
+        (67584, "sda2")
+    };
+    if mbr {
+        let mut c = std::process::Command::new("sfdisk")
+            .args(["-q", s(&disk)])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"label: dos\nstart=2048, size=65536, type=c, bootable\nstart=67584, type=5\nstart=69632, type=83\n")
+            .unwrap();
+        assert!(c.wait().unwrap().success(), "sfdisk failed");
+    } else {
+        run(
+            "sgdisk",
+            &[
+                "-Z",
+                "-n",
+                "1:2048:+32M",
+                "-t",
+                "1:EF00",
+                "-n",
+                "2:0:0",
+                "-t",
+                "2:8300",
+                s(&disk),
+            ],
+        );
+    }
+    // the two filesystems, made as files and placed at their partitions' offsets
+    let esp = dir.join(format!("{name}-esp.img"));
+    run("truncate", &["-s", "32M", s(&esp)]);
+    run("mkfs.vfat", &["-F", "16", "-n", "ESP", s(&esp)]);
+    let efi = dir.join(format!("{name}-BOOTX64.EFI"));
+    fs::write(&efi, prng_bytes(seed + 100, 300_000)).unwrap();
+    run("mmd", &["-i", s(&esp), "::/EFI", "::/EFI/BOOT"]);
+    run(
+        "mcopy",
+        &["-i", s(&esp), s(&efi), "::/EFI/BOOT/BOOTX64.EFI"],
+    );
+    let tree = dir.join(format!("{name}-tree"));
+    fs::create_dir_all(tree.join("etc")).unwrap();
+    for i in 0..4u64 {
+        fs::write(
+            tree.join(format!("data{i}")),
+            prng_bytes(seed * 10 + i, 2_000_000),
+        )
+        .unwrap();
+    }
+    fs::write(tree.join("etc/hostname"), format!("host{seed}\n")).unwrap();
+    if later {
+        fs::write(tree.join("new-file"), prng_bytes(seed + 1000, 500_000)).unwrap();
+    }
+    let root_fs = dir.join(format!("{name}-root.img"));
+    let root_sectors = 160 * 2048 - if mbr { 0 } else { 34 } - root_start;
+    run(
+        "truncate",
+        &[
+            "-s",
+            &format!("{}", (root_sectors / 8 * 8) * 512),
+            s(&root_fs),
+        ],
+    );
+    run(
+        "mke2fs",
+        &[
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-d",
+            s(&tree),
+            s(&root_fs),
+        ],
+    );
+    for (img, start) in [(&esp, 2048u64), (&root_fs, root_start)] {
+        run(
+            "dd",
+            &[
+                &format!("if={}", s(img)),
+                &format!("of={}", s(&disk)),
+                "bs=512",
+                &format!("seek={start}"),
+                "conv=notrunc,sparse",
+                "status=none",
+            ],
+        );
+    }
+    let root = dir.join("partimag");
+    let image = root.join(name);
+    fs::create_dir_all(&image).unwrap();
+    let log = dir.join("pc.log");
+    for (src, tool, file, comp) in [
+        (&esp, "partclone.vfat", "sda1.vfat-ptcl-img", "zstd"),
+        (
+            &root_fs,
+            "partclone.ext4",
+            &*format!("{root_part}.ext4-ptcl-img"),
+            "gzip",
+        ),
+    ] {
+        let out = image.join(file);
+        run(
+            tool,
+            &["-q", "-c", "-s", s(src), "-O", s(&out), "-L", s(&log)],
+        );
+        run(comp, &["-q", "-f", s(&out)]);
+    }
+    let sf = run("sfdisk", &["-d", s(&disk)]);
+    // Clonezilla saves the dump with /dev/sda names; sfdisk on a file prints the path.
+    let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
+    fs::write(image.join("sda-pt.sf"), text).unwrap();
+    let cut = |out: &str, skip: u64, count: u64| {
+        run(
+            "dd",
+            &[
+                &format!("if={}", s(&disk)),
+                &format!("of={}", s(&image.join(out))),
+                "bs=512",
+                &format!("skip={skip}"),
+                &format!("count={count}"),
+                "status=none",
+            ],
+        );
+    };
+    let sectors = 160 * 2048;
+    cut("sda-mbr", 0, 1);
+    if !mbr {
+        cut("sda-gpt-1st", 0, 34);
+        cut("sda-gpt-2nd", sectors - 33, 33);
+    }
+    cut("sda-hidden-data-after-mbr", 1, 2047);
+    fs::write(image.join("sda-pt.parted"), format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: {}\n", if mbr { "msdos" } else { "gpt" })).unwrap();
+    fs::write(image.join("disk"), "sda\n").unwrap();
+    fs::write(image.join("parts"), format!("sda1 {root_part}\n")).unwrap();
+    fs::write(
+        image.join("dev-fs.list"),
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/{root_part} ext4 127.9M\n"),
+    )
+    .unwrap();
+    fs::write(
+        image.join("clonezilla-img"),
+        "This image was saved by Clonezilla\n### Image created time: 2026-1130-1200\n",
+    )
+    .unwrap();
+    Fixture { disk, root, image }
+}
