@@ -69,6 +69,10 @@ pub enum ImagingError {
         #[source]
         source: Box<crate::usedmap::ExtError>,
     },
+    #[error("partition {number} (LVM2 PV): {what}. Nothing was written to the target")]
+    Lvm { number: u32, what: String },
+    #[error(transparent)]
+    LvmMetadata(#[from] crate::ondisk::lvm::LvmError),
     #[error("scratch file {path}: {source}")]
     Scratch {
         path: std::path::PathBuf,

@@ -87,6 +87,7 @@ impl DiskRestorePlan {
                 )
             })
             .chain(super::repair_bcd::layout_notes(self))
+            .chain(super::plan_lvm::notes(self))
             .collect()
     }
 }
@@ -200,17 +201,21 @@ pub fn plan_restore(
         let (fs, used, min, grow, maxs, recreate) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
+                // An LVM PV resizes through its LVs (plan_lvm.rs).
+                let lvm_min = super::plan_lvm::pv_min(pm);
                 (
                     pm.fs_name(),
                     pm.map.used_bytes,
-                    if can_shrink(kind) {
+                    if let Some(min) = lvm_min {
+                        min.min(p.size_bytes)
+                    } else if can_shrink(kind) {
                         estimated_min(pm, p.size_bytes)
                     } else if kind == FsKind::Xfs {
                         xfs_recreate_min(pm, p.size_bytes)
                     } else {
                         p.size_bytes
                     },
-                    can_grow(kind),
+                    lvm_min.is_some() || can_grow(kind),
                     max_sector(kind, pm, src.sector_size),
                     recreate_min(kind, role, target_sector),
                 )

@@ -1,0 +1,121 @@
+//! The planner's view of an LVM2 PV partition: resizable when its VG lives on it
+//! alone and every LV lies in linear or striped segments on it. Its least size is
+//! `pe_start` plus each LV's least size in whole extents: the filesystem's estimated
+//! minimum (the used blocks with the same slack as a partition's, checked against
+//! the resize tool's own minimum before anything is written) for LVs that can
+//! shrink, the whole LV otherwise (swap, raw, hidden, XFS). The change in size is
+//! shared among the LVs by `plan::lvm::share`; the restore (restore_lvm.rs) asks it
+//! again with the same input, so the plan's notes show what is done.
+
+use super::meta::PartitionMeta;
+use super::plan_restore::{DiskRestorePlan, PartTarget};
+use crate::plan::lvm::{self, LvIn};
+use crate::plan::mib;
+use crate::probe::FsKind;
+use crate::resize::{can_grow, can_shrink, BTRFS_MIN_RESIZE};
+use crate::usedmap::{LvLayout, LvmLayout};
+
+/// The filesystem kind the image found in `lv` (Unknown for none or raw).
+pub(super) fn lv_kind(lv: &LvLayout) -> FsKind {
+    match (&lv.fs, &lv.whole) {
+        (Some(fs), None) => {
+            serde_json::from_value(serde_json::Value::String(fs.clone())).unwrap_or(FsKind::Unknown)
+        }
+        _ => FsKind::Unknown,
+    }
+}
+
+/// The layout of a PV the restore can lay out anew, or None (it then keeps its size).
+pub(super) fn resizable(pm: &PartitionMeta) -> Option<&LvmLayout> {
+    let l = pm.map.lvm.as_ref()?;
+    (l.pv_count == 1 && l.pe_start > 0 && l.extent_bytes > 0 && l.lvs.iter().all(|v| v.movable))
+        .then_some(l)
+}
+
+/// Each LV as `plan::lvm` sees it.
+pub(super) fn lv_inputs(l: &LvmLayout) -> Vec<LvIn> {
+    let ext = l.extent_bytes.max(1);
+    l.lvs
+        .iter()
+        .map(|v| {
+            let kind = lv_kind(v);
+            let extents = v.size / ext;
+            let fixed = !v.visible || kind == FsKind::Swap;
+            let min_bytes = if !fixed && can_shrink(kind) {
+                let floor = if kind == FsKind::Btrfs {
+                    BTRFS_MIN_RESIZE
+                } else {
+                    0
+                };
+                v.copied
+                    .saturating_add(v.copied / 10)
+                    .saturating_add(8 << 20)
+                    .max(floor)
+            } else {
+                v.size
+            };
+            LvIn {
+                name: v.name.clone(),
+                extents,
+                min_extents: min_bytes.div_ceil(ext).min(extents),
+                can_grow: !fixed && can_grow(kind),
+                visible: v.visible,
+            }
+        })
+        .collect()
+}
+
+/// The least bytes the PV partition can be given.
+pub(super) fn pv_min(pm: &PartitionMeta) -> Option<u64> {
+    let l = resizable(pm)?;
+    lvm::min_extents(&lv_inputs(l))
+        .checked_mul(l.extent_bytes)?
+        .checked_add(l.pe_start)
+}
+
+/// Extents a PV of `bytes` holds.
+pub(super) fn pe_count(l: &LvmLayout, bytes: u64) -> u64 {
+    bytes.saturating_sub(l.pe_start) / l.extent_bytes.max(1)
+}
+
+/// Whether the restore lays this PV out anew (a new size, or new ids asked for).
+pub(super) fn relaid(p: &PartTarget, new_ids: bool) -> bool {
+    resizable(&p.meta).is_some() && (new_ids || p.new_size != p.old_size)
+}
+
+/// One line per resized PV: each LV's old and new size.
+pub(super) fn notes(plan: &DiskRestorePlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in plan.parts.iter().filter(|p| p.new_size != p.old_size) {
+        let Some(l) = resizable(&p.meta) else {
+            continue;
+        };
+        let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+        let lvs = lv_inputs(l);
+        let Some(new) = lvm::share(&lvs, pe_count(l, p.new_size)) else {
+            continue;
+        };
+        let root = lvm::root(&lvs);
+        let each: Vec<String> = lvs
+            .iter()
+            .zip(&new)
+            .enumerate()
+            .map(|(i, (v, &n))| {
+                let (old, now) = (v.extents * l.extent_bytes, n * l.extent_bytes);
+                let tag = if Some(i) == root { " (root LV)" } else { "" };
+                if old == now {
+                    format!("{}{tag} keeps {}", v.name, mib(old))
+                } else {
+                    format!("{}{tag} {} → {}", v.name, mib(old), mib(now))
+                }
+            })
+            .collect();
+        out.push(format!(
+            "partition {number} (LVM2 PV of VG {}): its LVs are laid out anew as linear \
+             segments: {}",
+            l.vg_name,
+            each.join(", ")
+        ));
+    }
+    out
+}
