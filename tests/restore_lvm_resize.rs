@@ -3,125 +3,34 @@
 //! in a GPT disk, restored onto 1.5x (the PV grows, the root LV takes the growth),
 //! onto a disk where the PV must shrink below its LVs' total (the root LV shrinks),
 //! with `--new-ids` (new PV/VG UUIDs, same names), and onto a disk too small even for
-//! the LVs' minimums (refused, the target untouched). Judged by lvm2's `pvck` and
+//! the LVs' minimums (refused, the target untouched). A PV holding an XFS LV: it grows
+//! (`xfs_repair -n`, files read back on a read-only mount), and onto less room than
+//! the XFS needs it is refused naming the LV. Judged by lvm2's `pvck` and
 //! `vgcfgbackup` (ids, names, tags, each LV's new extents, read by a small parser of
 //! its own here), `e2fsck -fn` and every file of each ext4 LV read at its new extents,
 //! the swap header and the hidden LV's bytes. Needs root (loop devices).
 
 mod common;
+mod fsfixture;
 mod lvm_fixture;
 mod restore_fixture;
+mod xfs_fixture;
 
 use common::path_str;
-use lvm_fixture::{gather, lvm, same_files, sh, Detach, PvFixture, EXT, PE_START};
+use lvm_fixture::backup::{metadata, Meta};
+use lvm_fixture::{files_dir, gather, same_files, PvFixture, EXT, PE_START};
 use restore_fixture::*;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
-
-/// What vgcfgbackup says of the VG.
-#[derive(Debug, Default)]
-struct Meta {
-    vg_id: String,
-    pv_id: String,
-    pe_start: u64,
-    pe_count: u64,
-    lvs: BTreeMap<String, LvMeta>,
-}
-
-#[derive(Debug, Default)]
-struct LvMeta {
-    /// First PV extent and extents of its first segment.
-    first: u64,
-    count: u64,
-    tags: String,
-    segments: String,
-    stripes: String,
-}
-
-fn unquote(v: &str) -> String {
-    v.trim().trim_matches('"').to_string()
-}
-
-/// Reads lvm2's own backup text.
-fn parse(text: &str) -> Meta {
-    let mut m = Meta::default();
-    let mut path: Vec<String> = Vec::new();
-    // lvm2 spreads lists over lines: one line per value here.
-    let mut depth = 0;
-    let text: String = text
-        .chars()
-        .map(|c| {
-            depth += match c {
-                '[' => 1,
-                ']' => -1,
-                _ => 0,
-            };
-            if c == '\n' && depth > 0 {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_suffix('{') {
-            path.push(name.trim().to_string());
-            continue;
-        }
-        if line == "}" {
-            path.pop();
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.split('#').next().unwrap().trim());
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        match (p.as_slice(), k) {
-            ([_], "id") => m.vg_id = unquote(v),
-            ([_, "physical_volumes", _], "id") => m.pv_id = unquote(v),
-            ([_, "physical_volumes", _], "pe_start") => m.pe_start = v.parse().unwrap(),
-            ([_, "physical_volumes", _], "pe_count") => m.pe_count = v.parse().unwrap(),
-            ([_, "logical_volumes", lv], "tags") => {
-                m.lvs.entry(lv.to_string()).or_default().tags = v.to_string()
-            }
-            ([_, "logical_volumes", lv], "segment_count") => {
-                m.lvs.entry(lv.to_string()).or_default().segments = v.to_string()
-            }
-            ([_, "logical_volumes", lv, "segment1"], "extent_count") => {
-                m.lvs.entry(lv.to_string()).or_default().count = v.parse().unwrap()
-            }
-            ([_, "logical_volumes", lv, "segment1"], "stripe_count") => {
-                m.lvs.entry(lv.to_string()).or_default().stripes = v.to_string()
-            }
-            ([_, "logical_volumes", lv, "segment1"], "stripes") => {
-                let pe = v.trim_matches(['[', ']']).split(',').nth(1).unwrap().trim();
-                m.lvs.entry(lv.to_string()).or_default().first = pe.parse().unwrap();
-            }
-            _ => {}
-        }
-    }
-    m
-}
-
-/// pvck, then vgcfgbackup of the PV image `pv`.
-fn metadata(fx: &PvFixture, pv: &Path) -> Meta {
-    let lo = sh("losetup", &["-f", "--show", "-r", path_str(pv)]);
-    let lo = Detach(lo.trim().into());
-    lvm("pvck", &lo.0, &[lo.0.to_str().unwrap()]);
-    let back = fx.dir.path().join("relaid.txt");
-    lvm("vgcfgbackup", &lo.0, &["-q", "-f", path_str(&back), &fx.vg]);
-    parse(&std::fs::read_to_string(&back).unwrap())
-}
 
 /// Every LV of the fixture in the relaid PV `copy`: ext4 clean, its files, at its
 /// new size; swap and the hidden LV as they were. Returns the metadata.
 fn check_relaid(fx: &PvFixture, copy: &Path, src: &Meta, same_ids: bool, what: &str) -> Meta {
     let m = metadata(fx, copy);
     assert_eq!(m.pe_start * 512, PE_START, "{what}: pe_start");
+    assert_eq!(m.seqno, src.seqno + 1, "{what}: seqno");
     assert_eq!(
         (m.vg_id == src.vg_id, m.pv_id == src.pv_id),
         (same_ids, same_ids),
@@ -284,6 +193,160 @@ fn a_pv_grows_and_shrinks_through_its_root_lv() {
     let before = std::fs::read(&t).unwrap();
     let (ok, log) = s.restore(&t, &["--size", "2=30M"]);
     assert!(!ok, "a 30 MiB PV should be refused:\n{log}");
+    assert!(
+        std::fs::read(&t).unwrap() == before,
+        "the refused target was written\n{log}"
+    );
+}
+
+/// Compares every file under `files` with the same path under `mounted`.
+fn same_tree(files: &Path, mounted: &Path, what: &str) {
+    for e in std::fs::read_dir(files).unwrap() {
+        let e = e.unwrap();
+        let there = mounted.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            same_tree(&e.path(), &there, what);
+        } else {
+            assert!(
+                std::fs::read(e.path()).unwrap() == std::fs::read(&there).unwrap(),
+                "{what}: {} differs",
+                there.display()
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn an_xfs_lv_grows_and_is_never_shrunk() {
+    for t in [
+        "sfdisk",
+        "lvm",
+        "mkfs.xfs",
+        "xfs_growfs",
+        "xfs_repair",
+        "xfs_db",
+    ] {
+        common::require_tool(t);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let xfs = dir.path().join("xroot.fs");
+    xfs_fixture::mkfs(&xfs, &["-L", "xroot"]);
+    let files = files_dir(dir.path(), "xroot", 40, 5);
+    {
+        let _m = xfs_fixture::LoopMount::new(&xfs, &dir.path().join("mnt"), "rw");
+        common::run(
+            "cp",
+            &[
+                "-a",
+                &format!("{}/.", path_str(&files)),
+                path_str(&dir.path().join("mnt")),
+            ],
+        );
+    }
+    let xfs_ext = xfs_fixture::SIZE / EXT;
+    let swap = dir.path().join("swap.fs");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(2 * EXT)
+        .unwrap();
+    common::run("mkswap", &[path_str(&swap)]);
+    let lvs = vec![
+        ("xroot".into(), Some(xfs), vec![(0, xfs_ext, vec![0])]),
+        ("swap".into(), Some(swap), vec![(0, 2, vec![xfs_ext])]),
+    ];
+    let pv_len = 336 * MIB;
+    let fx = PvFixture::build(dir, "icvgxfs", pv_len, lvs);
+    let src_meta = metadata(&fx, &fx.pv);
+
+    let td = common::tempdir();
+    let sdir = td.path().to_path_buf();
+    let disk = sdir.join("src.img");
+    let size = 400 * MIB;
+    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
+    let script = format!("label: gpt\n,336M,{LINUX_LVM}\n");
+    common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
+    let (start, _) = part(&disk, 1);
+    dd_in(&disk, &fx.pv, start);
+    let repo = sdir.join("repo");
+    let (ok, log) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup failed:\n{log}");
+    let s = Source {
+        _dir: td,
+        dir: sdir,
+        disk,
+        repo,
+        size,
+        gpt: true,
+        fss: vec![],
+    };
+
+    let t = s.target("grow.img", size * 3 / 2);
+    let log = s.restore_ok(&t, &[]);
+    let (pstart, plen) = part(&t, 1);
+    let copy = s.dir.join("grow.pv");
+    dd_out(&t, &copy, pstart, plen);
+    let m = metadata(&fx, &copy);
+    assert_eq!(
+        (m.vg_id == src_meta.vg_id, m.seqno),
+        (true, src_meta.seqno + 1)
+    );
+    let x = &m.lvs["xroot"];
+    assert!(x.count > xfs_ext, "the XFS LV did not grow: {m:?}\n{log}");
+    assert_eq!(m.lvs["swap"].count, 2, "the swap LV changed size\n{log}");
+    let out = fx.dir.path().join("xroot.back");
+    gather(&copy, &out, &[(0, x.count, vec![x.first])]);
+    let repair = Command::new("xfs_repair")
+        .args(["-n", "-f", path_str(&out)])
+        .output()
+        .unwrap();
+    assert!(
+        repair.status.success(),
+        "xfs_repair -n:\n{}",
+        String::from_utf8_lossy(&repair.stderr)
+    );
+    let db = common::run(
+        "xfs_db",
+        &[
+            "-r",
+            "-c",
+            "sb 0",
+            "-c",
+            "p dblocks",
+            "-c",
+            "p blocksize",
+            path_str(&out),
+        ],
+    );
+    let field = |k: &str| -> u64 {
+        db.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        field("dblocks") * field("blocksize"),
+        x.count * EXT,
+        "the XFS does not fill its LV\n{log}"
+    );
+    {
+        let mnt = fx.dir.path().join("check");
+        let _m = xfs_fixture::LoopMount::new(&out, &mnt, "ro,nouuid");
+        same_tree(&fx.dir.path().join("files-xroot"), &mnt, "grown XFS LV");
+    }
+    std::fs::remove_file(&t).unwrap();
+
+    // Less room than the XFS LV: refused, naming it; the target untouched.
+    let t = s.target("small.img", size);
+    let before = std::fs::read(&t).unwrap();
+    let (ok, log) = s.restore(&t, &["--size", "1=300M"]);
+    assert!(!ok, "a 300 MiB PV should be refused:\n{log}");
+    assert!(
+        log.contains("xroot (xfs)") && log.contains("cannot shrink"),
+        "{log}"
+    );
     assert!(
         std::fs::read(&t).unwrap() == before,
         "the refused target was written\n{log}"

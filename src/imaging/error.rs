@@ -46,6 +46,18 @@ pub enum ImagingError {
         number: u32,
         min: u64,
     },
+    #[error(
+        "partition {number} holds an LVM2 PV with LVs whose filesystems cannot shrink: {lvs}. \
+         Kept at their size, the PV needs at least {}, and the layout does not fit ({source}). \
+         Nothing was written to the target",
+        crate::units::human_bytes(*min)
+    )]
+    LvmNoRoom {
+        source: crate::plan::PlanError,
+        number: u32,
+        min: u64,
+        lvs: String,
+    },
     #[error("partition {number}: re-creating its XFS: {source}")]
     RecreateXfs {
         number: u32,

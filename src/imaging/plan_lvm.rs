@@ -73,6 +73,27 @@ pub(super) fn pv_min(pm: &PartitionMeta) -> Option<u64> {
         .checked_add(l.pe_start)
 }
 
+/// For a PV holding filesystems that cannot shrink (XFS; re-creating one inside an LV
+/// is not done): its partition number, its least size and those LVs, so a refusal
+/// can name them.
+pub(super) fn unshrinkable(pm: &PartitionMeta) -> Option<(u32, u64, String)> {
+    let l = resizable(pm)?;
+    let names: Vec<String> = l
+        .lvs
+        .iter()
+        .filter(|v| v.visible)
+        .filter(|v| {
+            let k = lv_kind(v);
+            k != FsKind::Unknown && k != FsKind::Swap && !can_shrink(k)
+        })
+        .map(|v| format!("{} ({})", v.name, lv_kind(v)))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    Some((pm.partition.as_ref()?.number, pv_min(pm)?, names.join(", ")))
+}
+
 /// Extents a PV of `bytes` holds.
 pub(super) fn pe_count(l: &LvmLayout, bytes: u64) -> u64 {
     bytes.saturating_sub(l.pe_start) / l.extent_bytes.max(1)

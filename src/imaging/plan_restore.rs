@@ -252,13 +252,26 @@ pub fn plan_restore(
         .iter()
         .filter(|(_, pm)| fs_kind(pm) == FsKind::Xfs)
         .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, xfs_recreate_min(pm, a.len))));
-    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
-        (e @ plan::PlanError::TooSmall { .. }, Some((number, min))) => ImagingError::XfsNoRoom {
+    let lvm_fixed = metas
+        .iter()
+        .find_map(|(_, pm)| super::plan_lvm::unshrinkable(pm));
+    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs, lvm_fixed) {
+        (e @ plan::PlanError::TooSmall { .. }, Some((number, min)), _) => ImagingError::XfsNoRoom {
             source: e,
             number,
             min,
         },
-        (e, _) => e.into(),
+        (
+            e @ (plan::PlanError::TooSmall { .. } | plan::PlanError::BelowMinimum { .. }),
+            None,
+            Some((number, min, lvs)),
+        ) => ImagingError::LvmNoRoom {
+            source: e,
+            number,
+            min,
+            lvs,
+        },
+        (e, _, _) => e.into(),
     })?;
     // XFS cannot shrink: given less room, it is re-created (recreate_xfs.rs).
     for out in &mut plan.partitions {

@@ -111,6 +111,8 @@ pub(super) fn stage_lvm(
         &text,
         &NewPv {
             pv_key: pv.key.clone(),
+            // vgcfgrestore commits it one higher: the source's seqno + 1 on the target.
+            seqno: vg.seqno,
             dev_size: p.new_size / SECTOR,
             pe_count: avail,
             lvs: places.clone(),

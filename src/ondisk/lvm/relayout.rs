@@ -1,5 +1,5 @@
 //! A VG's metadata text rewritten for a PV of another size: the same VG, PV and LV
-//! names, ids, tags, flags and extent size, `seqno` one higher, the PV's `dev_size`
+//! names, ids, tags, flags and extent size, the `seqno` asked for, the PV's `dev_size`
 //! and `pe_count` for its new size, and each LV as one linear segment at the extents
 //! the restore gives it. Everything else in the text (creation host and time, LV
 //! status, lvm2's own keys this decoder does not know) is kept as lvm2 wrote it, which
@@ -20,6 +20,8 @@ pub struct LvPlace {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewPv {
     pub pv_key: String,
+    /// `vgcfgrestore` commits the text one higher: the source's seqno gives seqno+1.
+    pub seqno: u64,
     /// The PV's size in 512-byte sectors.
     pub dev_size: u64,
     pub pe_count: u64,
@@ -50,11 +52,7 @@ pub fn relayout(metadata: &str, new: &NewPv) -> Result<String, LvmError> {
         vg: name.clone(),
         what,
     };
-    let seqno = vg
-        .int("seqno")
-        .and_then(|s| s.checked_add(1))
-        .ok_or_else(|| bad("no seqno to step".into()))?;
-    vg.set("seqno", Value::Int(seqno));
+    vg.set("seqno", int(new.seqno, &name, "seqno")?);
     if let Some(id) = &new.vg_id {
         vg.set("id", Value::Str(id.clone()));
     }
@@ -146,6 +144,7 @@ mod tests {
     fn new(vg_id: Option<String>) -> NewPv {
         NewPv {
             pv_key: "pv0".into(),
+            seqno: 5,
             dev_size: 300_000,
             pe_count: 36,
             lvs: vec![LvPlace {
@@ -159,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn one_linear_segment_and_the_next_seqno() {
+    fn one_linear_segment_and_the_seqno_asked() {
         let out = relayout(TEXT, &new(None)).unwrap();
         let vg = VolumeGroup::parse(&out).unwrap();
         assert_eq!((vg.seqno, vg.id.as_str()), (5, "vgid"));
