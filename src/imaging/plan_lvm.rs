@@ -140,3 +140,73 @@ pub(super) fn notes(plan: &DiskRestorePlan) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn lv(name: &str, fs: &str, size: u64, copied: u64, visible: bool) -> LvLayout {
+        LvLayout {
+            name: name.into(),
+            id: format!("{name}-id"),
+            tags: vec![],
+            visible,
+            size,
+            fs: Some(fs.into()),
+            label: None,
+            uuid: None,
+            copied,
+            movable: true,
+            whole: None,
+        }
+    }
+
+    fn layout(lvs: Vec<LvLayout>) -> LvmLayout {
+        LvmLayout {
+            vg_name: "vg".into(),
+            vg_id: "vgid".into(),
+            seqno: 3,
+            extent_bytes: 4 * MIB,
+            pe_start: MIB,
+            pv_key: "pv0".into(),
+            pv_id: "pvid".into(),
+            pv_count: 1,
+            lvs,
+        }
+    }
+
+    #[test]
+    fn each_lv_its_least_size_in_whole_extents() {
+        let l = layout(vec![
+            lv("root", "ext4", 28 * MIB, 6 * MIB, true),
+            lv("swap", "swap", 8 * MIB, 4096, true),
+            lv("xfs", "xfs", 40 * MIB, MIB, true),
+            lv("pool_tdata", "ext4", 4 * MIB, MIB, false),
+        ]);
+        let ins = lv_inputs(&l);
+        // 6 MiB used + 10% + 8 MiB = 14.6 MiB: 4 extents.
+        assert_eq!(ins[0].min_extents, 4);
+        assert!(ins[0].can_grow);
+        assert_eq!((ins[1].min_extents, ins[1].can_grow), (2, false));
+        assert_eq!((ins[2].min_extents, ins[2].can_grow), (10, true));
+        assert_eq!((ins[3].min_extents, ins[3].can_grow), (1, false));
+        assert_eq!(
+            lvm::root(&ins),
+            Some(2),
+            "the XFS LV is the largest resizable"
+        );
+        assert_eq!(lvm::min_extents(&ins), 17);
+    }
+
+    #[test]
+    fn a_raw_lv_is_unknown_and_keeps_its_size() {
+        let mut raw = lv("raw", "ext4", 8 * MIB, 8 * MIB, true);
+        raw.whole = Some("not understood".into());
+        assert_eq!(lv_kind(&raw), FsKind::Unknown);
+        let ins = lv_inputs(&layout(vec![raw]));
+        assert_eq!((ins[0].min_extents, ins[0].can_grow), (2, false));
+        assert_eq!(lvm::root(&ins), None);
+    }
+}
