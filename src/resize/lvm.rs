@@ -7,7 +7,10 @@
 //! Both see only `dev` (a `devices { filter }` naming it alone): the live system may
 //! hold the source PV with the same UUIDs, and lvm2 refuses or mixes duplicates. They
 //! write no backup or archive under /etc/lvm, and nothing is activated, so no
-//! device-mapper is needed.
+//! device-mapper is needed. On a live system whose udev autoactivates VGs as their
+//! PVs appear, the new VG may be activated on the scratch loop device; `vgchange -an`
+//! (same filter) undoes that before the loop device is detached. udev may still act
+//! after it: the loop device is then detached when its last user closes it.
 
 use super::tool::{run_tool, ToolError};
 use std::path::Path;
@@ -46,6 +49,12 @@ pub fn lvm_write_pv(dev: &Path, pv_id: &str, vg: &str, metadata: &Path) -> Resul
     run_tool(
         "lvm",
         &["vgcfgrestore", "--config", &config, "-q", "-f", &m, vg],
+        None,
+        &[0],
+    )?;
+    run_tool(
+        "lvm",
+        &["vgchange", "--config", &config, "-q", "-an", vg],
         None,
         &[0],
     )?;
