@@ -124,7 +124,8 @@ fn emit_value(v: &Value, out: &mut String) {
             out.push('"');
         }
         Value::Int(i) => out.push_str(&i.to_string()),
-        Value::Float(f) => out.push_str(&f.to_string()),
+        // Debug keeps a '.' or an exponent, so it reads back as a float, not an integer.
+        Value::Float(f) => out.push_str(&format!("{f:?}")),
         Value::List(l) => {
             out.push('[');
             for (n, x) in l.iter().enumerate() {
@@ -304,9 +305,12 @@ impl Parser<'_> {
         if let Ok(i) = s.parse::<i64>() {
             return Ok(Value::Int(i));
         }
+        // lvm2 writes no infinities; one would not survive being written back.
         s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
             .map(Value::Float)
-            .map_err(|_| self.err(&format!("bad number {s:?}")))
+            .ok_or_else(|| self.err(&format!("bad number {s:?}")))
     }
 }
 
