@@ -197,6 +197,46 @@ fn a_pv_grows_and_shrinks_through_its_root_lv() {
         std::fs::read(&t).unwrap() == before,
         "the refused target was written\n{log}"
     );
+
+    // lvm2 failing while the new PV is written (a fake `lvm` first in PATH): the restore
+    // stops before the target's first write, with what lvm said, and no scratch left.
+    let fake = s.dir.join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let script = fake.join("lvm");
+    std::fs::write(&script, "#!/bin/sh\necho 'fake lvm: no' >&2\nexit 5\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = s.target("nolvm.img", size * 3 / 2);
+    let before = std::fs::read(&t).unwrap();
+    let scratch = s.dir.join("scratch-nolvm");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(BIN)
+        .args([
+            "restore",
+            path_str(&s.repo),
+            "img",
+            path_str(&t),
+            "--yes",
+            "--no-nvram",
+        ])
+        .args(["--scratch", path_str(&scratch)])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "a restore without lvm2 should fail:\n{log}"
+    );
+    assert!(
+        log.contains("fake lvm: no"),
+        "lvm's stderr is not shown:\n{log}"
+    );
+    assert!(
+        std::fs::read(&t).unwrap() == before,
+        "the failed target was written\n{log}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
 }
 
 /// Compares every file under `files` with the same path under `mounted`.
