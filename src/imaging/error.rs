@@ -83,6 +83,14 @@ pub enum ImagingError {
     },
     #[error("partition {number} (LVM2 PV): {what}. Nothing was written to the target")]
     Lvm { number: u32, what: String },
+    #[error("partition {number} (LVM2 PV), LV {lv}: {source}. Nothing was written to the target")]
+    LvmLv {
+        number: u32,
+        lv: String,
+        /// Boxed: it is large and this variant is rare.
+        #[source]
+        source: Box<super::restore_lvm::LvStageError>,
+    },
     #[error(transparent)]
     LvmMetadata(#[from] crate::ondisk::lvm::LvmError),
     #[error("scratch file {path}: {source}")]

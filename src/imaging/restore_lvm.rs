@@ -17,17 +17,63 @@ use super::plan_restore::{DiskRestorePlan, PartTarget};
 use super::restore_disk::DiskRestoreOptions;
 use super::staged::Staged;
 use super::ImagingError;
-use crate::device::{open_path, Access, BlockDevice, Layout, Mapped, Piece};
+use crate::device::{open_path, Access, BlockDevice, DeviceError, Layout, Mapped, Piece};
 use crate::ondisk::lvm::relayout::{new_id, relayout, LvPlace, NewPv};
 use crate::ondisk::lvm::{read_pv_text, LogicalVolume, SegmentKind};
 use crate::plan::{lvm, mib};
 use crate::probe::FsKind;
 use crate::progress::Progress;
 use crate::repo::Repository;
-use crate::resize::{self, LoopDevice};
-use crate::usedmap::{map_filesystem, map_lvm, mark_tails_unzeroed, ByteExtent, LvLayout};
+use crate::resize::{self, LoopDevice, ToolError};
+use crate::usedmap::{
+    map_filesystem, map_lvm, mark_tails_unzeroed, ByteExtent, ExtError, LvLayout,
+};
+use thiserror::Error;
 
 const SECTOR: u64 = 512;
+
+/// What went wrong with one LV on its way to the new PV.
+#[derive(Debug, Error)]
+pub enum LvStageError {
+    #[error("segment at LV extent {start}: {what}")]
+    Segment { start: u64, what: &'static str },
+    #[error("segment at LV extent {start} has extents on another PV ({pv})")]
+    OtherPv { start: u64, pv: String },
+    #[error(
+        "its {kind} filesystem needs at least {min} bytes (said its resize tool) but the plan \
+         gives it {planned}"
+    )]
+    TooSmall {
+        kind: FsKind,
+        min: u64,
+        planned: u64,
+    },
+    #[error("after resizing, its {kind} filesystem could not be mapped: {why}")]
+    Unmapped { kind: FsKind, why: String },
+    #[error("copying {offset} + {to} overflows")]
+    Overflow { offset: u64, to: u64 },
+    #[error("scratch file {path}: {source}")]
+    Scratch {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    ExtTails(#[from] ExtError),
+    /// Boxed: an ImagingError holds this one.
+    #[error(transparent)]
+    Staging(Box<ImagingError>),
+}
+
+impl From<ImagingError> for LvStageError {
+    fn from(e: ImagingError) -> Self {
+        LvStageError::Staging(Box::new(e))
+    }
+}
 
 /// The new PV in a scratch file, its byte ranges to copy, and the report's lines.
 pub(super) fn stage_lvm(
@@ -90,8 +136,14 @@ pub(super) fn stage_lvm(
             pe_start: layout.pe_start,
             ext,
         };
-        let (file, line) = stage_lv(&src, &at, lv, info, new_len, opts, &tag)
-            .map_err(|what| fail(format!("LV {}: {what}", lv.name)))?;
+        let (file, line) =
+            stage_lv(&src, &at, lv, info, new_len, opts, &tag).map_err(|source| {
+                ImagingError::LvmLv {
+                    number,
+                    lv: lv.name.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         lines.extend(line);
         places.push(LvPlace {
             name: lv.name.clone(),
@@ -142,7 +194,11 @@ pub(super) fn stage_lvm(
             .and_then(|o| o.checked_add(layout.pe_start))
             .ok_or_else(|| fail(format!("LV {}: offset overflows", place.name)))?;
         let f = open_path(&file.path, Access::ReadOnly)?;
-        copy_ranges(&f, &dst, &file.extents, at)?;
+        copy_ranges(&f, &dst, &file.extents, at).map_err(|source| ImagingError::LvmLv {
+            number,
+            lv: place.name.clone(),
+            source: Box::new(source),
+        })?;
     }
     dst.flush()?;
     // Judged by ironclone's own decoder: the label, the metadata lvm2 wrote, and each
@@ -183,29 +239,36 @@ struct Lv<'a> {
 }
 
 /// How `lv` lies on the PV (linear and striped segments on it alone: `movable`).
-fn pieces(at: &Lv, lv: &LogicalVolume) -> Result<Vec<Piece>, String> {
+fn pieces(at: &Lv, lv: &LogicalVolume) -> Result<Vec<Piece>, LvStageError> {
     let mut out = Vec::new();
     for s in &lv.segments {
+        let seg = |what| LvStageError::Segment {
+            start: s.start_extent,
+            what,
+        };
         let SegmentKind::Striped {
             stripe_size,
             stripes,
         } = &s.kind
         else {
-            return Err("a segment that is neither linear nor striped".into());
+            return Err(seg("neither linear nor striped"));
         };
         let n = stripes.len() as u64;
         if n == 0 || s.extent_count % n != 0 {
-            return Err(format!("{} extents in {n} stripes", s.extent_count));
+            return Err(seg("its extents do not split into its stripes"));
         }
         let mut starts = Vec::new();
         for (key, pe) in stripes {
             if key != at.key {
-                return Err(format!("extents on another PV ({key})"));
+                return Err(LvStageError::OtherPv {
+                    start: s.start_extent,
+                    pv: key.clone(),
+                });
             }
             starts.push(
                 pe.checked_mul(at.ext)
                     .and_then(|o| o.checked_add(at.pe_start))
-                    .ok_or("a stripe's offset overflows")?,
+                    .ok_or_else(|| seg("a stripe's offset overflows"))?,
             );
         }
         let layout = match starts.as_slice() {
@@ -213,7 +276,7 @@ fn pieces(at: &Lv, lv: &LogicalVolume) -> Result<Vec<Piece>, String> {
             _ => Layout::Striped {
                 stripe: stripe_size
                     .checked_mul(SECTOR)
-                    .ok_or("stripe_size overflows")?,
+                    .ok_or_else(|| seg("stripe_size overflows"))?,
                 starts,
             },
         };
@@ -221,11 +284,11 @@ fn pieces(at: &Lv, lv: &LogicalVolume) -> Result<Vec<Piece>, String> {
             start: s
                 .start_extent
                 .checked_mul(at.ext)
-                .ok_or("start overflows")?,
+                .ok_or_else(|| seg("start overflows"))?,
             len: s
                 .extent_count
                 .checked_mul(at.ext)
-                .ok_or("length overflows")?,
+                .ok_or_else(|| seg("length overflows"))?,
             layout,
         });
     }
@@ -243,17 +306,15 @@ fn stage_lv(
     new_len: u64,
     opts: &DiskRestoreOptions,
     tag: &str,
-) -> Result<(Staged, Option<String>), String> {
-    let m =
-        Mapped::new(src, format!("LV {}", lv.name), pieces(at, lv)?).map_err(|e| e.to_string())?;
+) -> Result<(Staged, Option<String>), LvStageError> {
+    let m = Mapped::new(src, format!("LV {}", lv.name), pieces(at, lv)?)?;
     let old_len = m.size();
     let kind = lv_kind(info);
     let mut f = Staged::create(
         &opts.scratch_dir,
         &format!("ironclone-lv-{tag}-{}.img", lv.name),
         old_len,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let whole = vec![ByteExtent {
         offset: 0,
         len: old_len,
@@ -270,29 +331,31 @@ fn stage_lv(
         }
     };
     {
-        let dev = open_path(&f.path, Access::ReadWrite).map_err(|e| e.to_string())?;
-        copy_ranges(&m, &dev, &used, 0).map_err(|e| e.to_string())?;
+        let dev = open_path(&f.path, Access::ReadWrite)?;
+        copy_ranges(&m, &dev, &used, 0)?;
     }
     let set_len = |len: u64| {
         std::fs::OpenOptions::new()
             .write(true)
             .open(&f.path)
             .and_then(|h| h.set_len(len))
-            .map_err(|e| format!("{}: {e}", f.path.display()))
+            .map_err(|source| LvStageError::Scratch {
+                path: f.path.clone(),
+                source,
+            })
     };
     let line = match new_len.cmp(&old_len) {
         std::cmp::Ordering::Equal => None,
         std::cmp::Ordering::Less => {
-            let min = resize::min_size(kind, &f.path)
-                .map_err(|e| e.to_string())?
-                .unwrap_or(old_len);
+            let min = resize::min_size(kind, &f.path)?.unwrap_or(old_len);
             if min > new_len {
-                return Err(format!(
-                    "its {kind} filesystem needs at least {min} bytes (said its resize tool) \
-                     but the plan gives it {new_len}"
-                ));
+                return Err(LvStageError::TooSmall {
+                    kind,
+                    min,
+                    planned: new_len,
+                });
             }
-            resize::resize(kind, &f.path, new_len).map_err(|e| e.to_string())?;
+            resize::resize(kind, &f.path, new_len)?;
             set_len(new_len)?;
             Some(format!(
                 "LV {}: {kind} shrunk from {} to {}",
@@ -303,8 +366,8 @@ fn stage_lv(
         }
         std::cmp::Ordering::Greater => {
             set_len(new_len)?;
-            let lo = LoopDevice::attach(&f.path, 0, new_len).map_err(|e| e.to_string())?;
-            resize::resize(kind, lo.path(), new_len).map_err(|e| e.to_string())?;
+            let lo = LoopDevice::attach(&f.path, 0, new_len)?;
+            resize::resize(kind, lo.path(), new_len)?;
             drop(lo);
             Some(format!(
                 "LV {}: {kind} grown from {} to {}",
@@ -315,12 +378,12 @@ fn stage_lv(
         }
     };
     if kind == FsKind::Ntfs && line.is_some() {
-        resize::ntfs_clear_dirty(&f.path).map_err(|e| e.to_string())?;
+        resize::ntfs_clear_dirty(&f.path)?;
     }
-    let dev = open_path(&f.path, Access::ReadWrite).map_err(|e| e.to_string())?;
+    let dev = open_path(&f.path, Access::ReadWrite)?;
     if kind.is_ext() && !opts.target_is_zeroed {
         // The target's old bytes would sit in inode-table tails the map leaves out.
-        mark_tails_unzeroed(&dev).map_err(|e| e.to_string())?;
+        mark_tails_unzeroed(&dev)?;
     }
     f.extents = match kind {
         FsKind::Unknown => vec![ByteExtent {
@@ -330,10 +393,10 @@ fn stage_lv(
         k => {
             let map = map_filesystem(&dev, k);
             if map.raw {
-                return Err(format!(
-                    "after resizing, its {k} filesystem could not be mapped: {}",
-                    map.raw_reason.unwrap_or_default()
-                ));
+                return Err(LvStageError::Unmapped {
+                    kind: k,
+                    why: map.raw_reason.unwrap_or_default(),
+                });
             }
             map.extents
         }
@@ -348,7 +411,7 @@ fn copy_ranges(
     dst: &dyn BlockDevice,
     ranges: &[ByteExtent],
     to: u64,
-) -> Result<u64, ImagingError> {
+) -> Result<u64, LvStageError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     for e in ranges {
@@ -360,9 +423,9 @@ fn copy_ranges(
             let b = buf.get_mut(..len).unwrap_or_default();
             src.read_at(off, b)?;
             if b.iter().any(|&x| x != 0) {
-                let at = off.checked_add(to).ok_or_else(|| {
-                    ImagingError::Other(format!("copy offset {off} + {to} overflows"))
-                })?;
+                let at = off
+                    .checked_add(to)
+                    .ok_or(LvStageError::Overflow { offset: off, to })?;
                 dst.write_at(at, b)?;
             }
             off += len as u64;
