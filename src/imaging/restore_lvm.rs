@@ -434,3 +434,79 @@ fn copy_ranges(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv(kind: SegmentKind) -> LogicalVolume {
+        LogicalVolume {
+            name: "root".into(),
+            id: "id".into(),
+            status: vec!["VISIBLE".into()],
+            tags: vec![],
+            segments: vec![crate::ondisk::lvm::Segment {
+                start_extent: 0,
+                extent_count: 4,
+                kind,
+            }],
+        }
+    }
+
+    const AT: Lv<'static> = Lv {
+        key: "pv0",
+        pe_start: 1 << 20,
+        ext: 4 << 20,
+    };
+
+    #[test]
+    fn linear_and_striped_segments_become_pieces() {
+        let one = lv(SegmentKind::Striped {
+            stripe_size: 0,
+            stripes: vec![("pv0".into(), 2)],
+        });
+        let p = pieces(&AT, &one).unwrap();
+        assert_eq!(p[0].layout, Layout::Linear((1 << 20) + 2 * (4 << 20)));
+        let two = lv(SegmentKind::Striped {
+            stripe_size: 128,
+            stripes: vec![("pv0".into(), 0), ("pv0".into(), 8)],
+        });
+        assert!(matches!(
+            pieces(&AT, &two).unwrap()[0].layout,
+            Layout::Striped { stripe: 65536, .. }
+        ));
+    }
+
+    #[test]
+    fn foreign_and_unknown_segments_are_typed_errors() {
+        let other = lv(SegmentKind::Striped {
+            stripe_size: 0,
+            stripes: vec![("pv1".into(), 0)],
+        });
+        assert!(matches!(
+            pieces(&AT, &other),
+            Err(LvStageError::OtherPv { start: 0, ref pv }) if pv == "pv1"
+        ));
+        let thin = lv(SegmentKind::Other("thin".into()));
+        assert!(matches!(
+            pieces(&AT, &thin),
+            Err(LvStageError::Segment { start: 0, .. })
+        ));
+        let uneven = lv(SegmentKind::Striped {
+            stripe_size: 128,
+            stripes: vec![("pv0".into(), 0), ("pv0".into(), 8), ("pv0".into(), 9)],
+        });
+        assert!(matches!(
+            pieces(&AT, &uneven),
+            Err(LvStageError::Segment { .. })
+        ));
+        let huge = lv(SegmentKind::Striped {
+            stripe_size: 0,
+            stripes: vec![("pv0".into(), u64::MAX / 2)],
+        });
+        assert!(matches!(
+            pieces(&AT, &huge),
+            Err(LvStageError::Segment { .. })
+        ));
+    }
+}
