@@ -3,9 +3,9 @@
 //! in a GPT disk, restored onto 1.5x (the PV grows, the root LV takes the growth),
 //! onto a disk where the PV must shrink below its LVs' total (the root LV shrinks),
 //! with `--new-ids` (new PV/VG UUIDs, same names), and onto a disk too small even for
-//! the LVs' minimums (refused, the target untouched). A PV holding an XFS LV: it grows
-//! (`xfs_repair -n`, files read back on a read-only mount), and onto less room than
-//! the XFS needs it is refused naming the LV. Judged by lvm2's `pvck` and
+//! the LVs' minimums (refused, the target untouched). A PV holding an XFS LV: it grows,
+//! or given less room is re-created (`xfs_repair -n`, same UUID, files read back on a
+//! read-only mount), and below mkfs.xfs's minimum it is refused. Judged by lvm2's `pvck` and
 //! `vgcfgbackup` (ids, names, tags, each LV's new extents, read by a small parser of
 //! its own here), `e2fsck -fn` and every file of each ext4 LV read at its new extents,
 //! the swap header and the hidden LV's bytes. Needs root (loop devices).
@@ -258,7 +258,7 @@ fn same_tree(files: &Path, mounted: &Path, what: &str) {
 
 #[test]
 #[ignore = "needs root"]
-fn an_xfs_lv_grows_and_is_never_shrunk() {
+fn an_xfs_lv_grows_or_is_re_created() {
     for t in [
         "sfdisk",
         "lvm",
@@ -321,72 +321,88 @@ fn an_xfs_lv_grows_and_is_never_shrunk() {
         fss: vec![],
     };
 
-    let t = s.target("grow.img", size * 3 / 2);
-    let log = s.restore_ok(&t, &[]);
-    let (pstart, plen) = part(&t, 1);
-    let copy = s.dir.join("grow.pv");
-    dd_out(&t, &copy, pstart, plen);
-    let m = metadata(&fx, &copy);
-    assert_eq!(
-        (m.vg_id == src_meta.vg_id, m.seqno),
-        (true, src_meta.seqno + 1)
-    );
-    let x = &m.lvs["xroot"];
-    assert!(x.count > xfs_ext, "the XFS LV did not grow: {m:?}\n{log}");
-    assert_eq!(m.lvs["swap"].count, 2, "the swap LV changed size\n{log}");
-    let out = fx.dir.path().join("xroot.back");
-    gather(&copy, &out, &[(0, x.count, vec![x.first])]);
-    let repair = Command::new("xfs_repair")
-        .args(["-n", "-f", path_str(&out)])
-        .output()
-        .unwrap();
-    assert!(
-        repair.status.success(),
-        "xfs_repair -n:\n{}",
-        String::from_utf8_lossy(&repair.stderr)
-    );
-    let db = common::run(
-        "xfs_db",
-        &[
-            "-r",
-            "-c",
-            "sb 0",
-            "-c",
-            "p dblocks",
-            "-c",
-            "p blocksize",
-            path_str(&out),
-        ],
-    );
-    let field = |k: &str| -> u64 {
-        db.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+    let xfs_db = |img: &Path, cmds: &[&str]| -> String {
+        let mut a = vec!["-r"];
+        for c in cmds {
+            a.extend_from_slice(&["-c", c]);
+        }
+        a.push(path_str(img));
+        common::run("xfs_db", &a)
     };
-    assert_eq!(
-        field("dblocks") * field("blocksize"),
-        x.count * EXT,
-        "the XFS does not fill its LV\n{log}"
-    );
-    {
-        let mnt = fx.dir.path().join("check");
-        let _m = xfs_fixture::LoopMount::new(&out, &mnt, "ro,nouuid");
-        same_tree(&fx.dir.path().join("files-xroot"), &mnt, "grown XFS LV");
+    let src_uuid = xfs_db(fx.lv("xroot").1.as_ref().unwrap(), &["uuid"]);
+    // Grown into a 1.5x disk; re-created in a PV with less room than it had.
+    let cases: [(&str, u64, &[&str], std::cmp::Ordering); 2] = [
+        ("grow.img", size * 3 / 2, &[], std::cmp::Ordering::Greater),
+        (
+            "recreate.img",
+            size,
+            &["--size", "1=312M"],
+            std::cmp::Ordering::Less,
+        ),
+    ];
+    for (name, tsize, extra, how) in cases {
+        let t = s.target(name, tsize);
+        let log = s.restore_ok(&t, extra);
+        let (pstart, plen) = part(&t, 1);
+        let copy = s.dir.join(format!("{name}.pv"));
+        dd_out(&t, &copy, pstart, plen);
+        let m = metadata(&fx, &copy);
+        assert_eq!(
+            (m.vg_id == src_meta.vg_id, m.seqno),
+            (true, src_meta.seqno + 1),
+            "{name}\n{log}"
+        );
+        let x = &m.lvs["xroot"];
+        assert_eq!(
+            x.count.cmp(&xfs_ext),
+            how,
+            "{name}: the XFS LV: {m:?}\n{log}"
+        );
+        assert_eq!(
+            m.lvs["swap"].count, 2,
+            "{name}: the swap LV changed size\n{log}"
+        );
+        let out = fx.dir.path().join("xroot.back");
+        gather(&copy, &out, &[(0, x.count, vec![x.first])]);
+        let repair = Command::new("xfs_repair")
+            .args(["-n", "-f", path_str(&out)])
+            .output()
+            .unwrap();
+        assert!(
+            repair.status.success(),
+            "{name}: xfs_repair -n:\n{}",
+            String::from_utf8_lossy(&repair.stderr)
+        );
+        assert_eq!(xfs_db(&out, &["uuid"]), src_uuid, "{name}: XFS UUID\n{log}");
+        let db = xfs_db(&out, &["sb 0", "p dblocks", "p blocksize"]);
+        let field = |k: &str| -> u64 {
+            db.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(
+            field("dblocks") * field("blocksize"),
+            x.count * EXT,
+            "{name}: the XFS does not fill its LV\n{log}"
+        );
+        {
+            let mnt = fx.dir.path().join("check");
+            let _m = xfs_fixture::LoopMount::new(&out, &mnt, "ro,nouuid");
+            same_tree(&fx.dir.path().join("files-xroot"), &mnt, name);
+        }
+        std::fs::remove_file(&out).unwrap();
+        std::fs::remove_file(&copy).unwrap();
+        std::fs::remove_file(&t).unwrap();
     }
-    std::fs::remove_file(&t).unwrap();
 
-    // Less room than the XFS LV: refused, naming it; the target untouched.
+    // Less room than mkfs.xfs's 300 MiB and the swap LV: refused, the target untouched.
     let t = s.target("small.img", size);
     let before = std::fs::read(&t).unwrap();
-    let (ok, log) = s.restore(&t, &["--size", "1=300M"]);
-    assert!(!ok, "a 300 MiB PV should be refused:\n{log}");
-    assert!(
-        log.contains("xroot (xfs)") && log.contains("cannot shrink"),
-        "{log}"
-    );
+    let (ok, log) = s.restore(&t, &["--size", "1=200M"]);
+    assert!(!ok, "a 200 MiB PV should be refused:\n{log}");
     assert!(
         std::fs::read(&t).unwrap() == before,
         "the refused target was written\n{log}"

@@ -8,7 +8,7 @@
 //! again with the same input, so the plan's notes show what is done.
 
 use super::meta::PartitionMeta;
-use super::plan_restore::{DiskRestorePlan, PartTarget};
+use super::plan_restore::{DiskRestorePlan, PartTarget, XFS_MIN_BYTES};
 use crate::plan::lvm::{self, LvIn};
 use crate::plan::mib;
 use crate::probe::FsKind;
@@ -41,11 +41,13 @@ pub(super) fn lv_inputs(l: &LvmLayout) -> Vec<LvIn> {
             let kind = lv_kind(v);
             let extents = v.size / ext;
             let fixed = !v.visible || kind == FsKind::Swap;
-            let min_bytes = if !fixed && can_shrink(kind) {
-                let floor = if kind == FsKind::Btrfs {
-                    BTRFS_MIN_RESIZE
-                } else {
-                    0
+            // XFS cannot shrink: onto less room it is re-created (recreate_xfs.rs), at
+            // no less than mkfs.xfs accepts.
+            let min_bytes = if !fixed && (can_shrink(kind) || kind == FsKind::Xfs) {
+                let floor = match kind {
+                    FsKind::Btrfs => BTRFS_MIN_RESIZE,
+                    FsKind::Xfs => XFS_MIN_BYTES,
+                    _ => 0,
                 };
                 v.copied
                     .saturating_add(v.copied / 10)
@@ -73,8 +75,8 @@ pub(super) fn pv_min(pm: &PartitionMeta) -> Option<u64> {
         .checked_add(l.pe_start)
 }
 
-/// For a PV holding filesystems that cannot shrink (XFS; re-creating one inside an LV
-/// is not done): its partition number, its least size and those LVs, so a refusal
+/// For a PV holding filesystems that cannot shrink nor be re-created (FAT, exFAT): its
+/// partition number, its least size and those LVs, so a refusal
 /// can name them.
 pub(super) fn unshrinkable(pm: &PartitionMeta) -> Option<(u32, u64, String)> {
     let l = resizable(pm)?;
@@ -84,7 +86,7 @@ pub(super) fn unshrinkable(pm: &PartitionMeta) -> Option<(u32, u64, String)> {
         .filter(|v| v.visible)
         .filter(|v| {
             let k = lv_kind(v);
-            k != FsKind::Unknown && k != FsKind::Swap && !can_shrink(k)
+            k != FsKind::Unknown && k != FsKind::Swap && k != FsKind::Xfs && !can_shrink(k)
         })
         .map(|v| format!("{} ({})", v.name, lv_kind(v)))
         .collect();
@@ -120,14 +122,17 @@ pub(super) fn notes(plan: &DiskRestorePlan) -> Vec<String> {
         let each: Vec<String> = lvs
             .iter()
             .zip(&new)
+            .zip(&l.lvs)
             .enumerate()
-            .map(|(i, (v, &n))| {
+            .map(|(i, ((v, &n), info))| {
                 let (old, now) = (v.extents * l.extent_bytes, n * l.extent_bytes);
                 let tag = if Some(i) == root { " (root LV)" } else { "" };
+                let xfs = lv_kind(info) == FsKind::Xfs && now < old;
+                let how = if xfs { " (XFS re-created)" } else { "" };
                 if old == now {
                     format!("{}{tag} keeps {}", v.name, mib(old))
                 } else {
-                    format!("{}{tag} {} → {}", v.name, mib(old), mib(now))
+                    format!("{}{tag} {} → {}{how}", v.name, mib(old), mib(now))
                 }
             })
             .collect();

@@ -112,7 +112,7 @@ fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
 }
 
 /// mkfs.xfs refuses data sections under 300 MiB.
-const XFS_MIN_BYTES: u64 = 300 << 20;
+pub(super) const XFS_MIN_BYTES: u64 = 300 << 20;
 
 /// The least room an XFS is re-created in: its used blocks with the usual slack, at
 /// least what mkfs.xfs accepts, and never more than it had (then it is copied as is).

@@ -1,7 +1,7 @@
 //! Restoring an LVM2 PV at another size, or with new ids, entirely off the target:
 //! the PV's area is restored into a sparse scratch file, each LV is read through its
 //! segments (`Mapped`) into a scratch file of its own and resized there by its
-//! filesystem's tool, lvm2 writes the label and the edited VG metadata (same names,
+//! filesystem's tool (an XFS given less room is re-created, as recreate_xfs.rs does), lvm2 writes the label and the edited VG metadata (same names,
 //! ids unless `--new-ids`, tags and extent size, `seqno` one higher, every LV one
 //! linear segment) onto a second scratch file of the new PV's size, and the LVs are
 //! laid onto their new extents. Only the result, judged by ironclone's own LVM
@@ -14,6 +14,7 @@
 
 use super::plan_lvm::{lv_inputs, lv_kind, pe_count, resizable};
 use super::plan_restore::{DiskRestorePlan, PartTarget};
+use super::recreate_xfs::recreate_into;
 use super::restore_disk::DiskRestoreOptions;
 use super::staged::Staged;
 use super::ImagingError;
@@ -132,6 +133,7 @@ pub(super) fn stage_lvm(
             .checked_mul(ext)
             .ok_or_else(|| fail(format!("LV {}: size overflows", lv.name)))?;
         let at = Lv {
+            number,
             key: &pv.key,
             pe_start: layout.pe_start,
             ext,
@@ -231,8 +233,9 @@ pub(super) fn stage_lvm(
     Ok((out, lines))
 }
 
-/// Where this PV's extents are.
+/// Where this PV's extents are (and its partition's number, for errors).
 struct Lv<'a> {
+    number: u32,
     key: &'a str,
     pe_start: u64,
     ext: u64,
@@ -334,18 +337,36 @@ fn stage_lv(
         let dev = open_path(&f.path, Access::ReadWrite)?;
         copy_ranges(&m, &dev, &used, 0)?;
     }
+    let path = f.path.clone();
     let set_len = |len: u64| {
         std::fs::OpenOptions::new()
             .write(true)
-            .open(&f.path)
+            .open(&path)
             .and_then(|h| h.set_len(len))
             .map_err(|source| LvStageError::Scratch {
-                path: f.path.clone(),
+                path: path.clone(),
                 source,
             })
     };
     let line = match new_len.cmp(&old_len) {
         std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less if kind == FsKind::Xfs => {
+            let new = Staged::create(
+                &opts.scratch_dir,
+                &format!("ironclone-lv-new-{tag}-{}.img", lv.name),
+                new_len,
+            )?;
+            let spec = recreate_into(&f.path, old_len, &new.path, new_len, at.number)?;
+            f = new;
+            Some(format!(
+                "LV {}: XFS re-created at {} (it cannot shrink from {}): same UUID {}, label \
+                 and features, files copied with xfsdump | xfsrestore",
+                lv.name,
+                mib(new_len),
+                mib(old_len),
+                spec.uuid
+            ))
+        }
         std::cmp::Ordering::Less => {
             let min = resize::min_size(kind, &f.path)?.unwrap_or(old_len);
             if min > new_len {
@@ -454,6 +475,7 @@ mod tests {
     }
 
     const AT: Lv<'static> = Lv {
+        number: 2,
         key: "pv0",
         pe_start: 1 << 20,
         ext: 4 << 20,
