@@ -1,7 +1,8 @@
 //! An LVM2 PV partition through the binary: `ironclone backup` of a GPT disk (p1 ext4,
 //! p2 a PV made by lvm2 holding ext4 LVs in linear and striped segments, swap and a
 //! hidden LV), `ironclone restore` onto a larger and a smaller disk (ext4 grows or
-//! shrinks; the PV keeps its size and moves) and onto one too small to hold it
+//! shrinks; the PV, asked to keep its size with `--size`, moves; resizing it is
+//! tests/restore_lvm_resize.rs) and onto one too small to hold it
 //! (refused before anything is written). Judged by sgdisk -v and e2fsck for p1, and
 //! for the PV by lvm2's pvck and vgcfgbackup, e2fsck and every file of each LV read
 //! back through its segments (tests/lvm_fixture). Needs root (loop devices).
@@ -65,7 +66,8 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
 
     for (name, pct) in [("grow.img", 150), ("shrink.img", 90)] {
         let t = s.target(name, size * pct / 100);
-        let log = s.restore_ok(&t, &[]);
+        // Sized as it was: the PV is copied as is (tests/restore_lvm_resize.rs resizes).
+        let log = s.restore_ok(&t, &["--size", "2=96M"]);
         s.check(&t, true, &log);
         let (_, plen) = part(&t, 2);
         assert_eq!(plen, PV_LEN, "{name}: the PV partition changed size\n{log}");
@@ -84,10 +86,11 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
         std::fs::remove_file(&t).unwrap();
     }
 
-    // Too small for the PV and p1's smallest size: refused, the target untouched.
+    // Too small for the PV at its size and p1's smallest size: refused, the target
+    // untouched.
     let t = s.target("small.img", 100 * MIB);
     let before = std::fs::read(&t).unwrap();
-    let (ok, log) = s.restore(&t, &[]);
+    let (ok, log) = s.restore(&t, &["--size", "2=96M"]);
     assert!(!ok, "a restore onto 100 MiB should be refused:\n{log}");
     assert!(
         std::fs::read(&t).unwrap() == before,

@@ -50,7 +50,8 @@ pub struct Args {
     /// A partition's size: N=SIZE (bytes, or with K/M/G/T) or N=max. Repeatable.
     #[arg(long = "size", value_name = "N=SIZE")]
     pub sizes: Vec<String>,
-    /// Fresh disk/partition GUIDs and MBR signature (a clone beside its original).
+    /// Fresh disk/partition GUIDs and MBR signature, and new LVM PV and VG UUIDs (a
+    /// clone beside its original).
     #[arg(long)]
     pub new_ids: bool,
     /// Do not read back and compare what was written.

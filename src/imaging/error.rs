@@ -46,6 +46,18 @@ pub enum ImagingError {
         number: u32,
         min: u64,
     },
+    #[error(
+        "partition {number} holds an LVM2 PV with LVs whose filesystems cannot shrink: {lvs}. \
+         Kept at their size, the PV needs at least {}, and the layout does not fit ({source}). \
+         Nothing was written to the target",
+        crate::units::human_bytes(*min)
+    )]
+    LvmNoRoom {
+        source: crate::plan::PlanError,
+        number: u32,
+        min: u64,
+        lvs: String,
+    },
     #[error("partition {number}: re-creating its XFS: {source}")]
     RecreateXfs {
         number: u32,
@@ -69,6 +81,18 @@ pub enum ImagingError {
         #[source]
         source: Box<crate::usedmap::ExtError>,
     },
+    #[error("partition {number} (LVM2 PV): {what}. Nothing was written to the target")]
+    Lvm { number: u32, what: String },
+    #[error("partition {number} (LVM2 PV), LV {lv}: {source}. Nothing was written to the target")]
+    LvmLv {
+        number: u32,
+        lv: String,
+        /// Boxed: it is large and this variant is rare.
+        #[source]
+        source: Box<super::restore_lvm::LvStageError>,
+    },
+    #[error(transparent)]
+    LvmMetadata(#[from] crate::ondisk::lvm::LvmError),
     #[error("scratch file {path}: {source}")]
     Scratch {
         path: std::path::PathBuf,

@@ -10,6 +10,7 @@ mod error;
 mod esp_tree;
 pub mod meta;
 mod plan_backup;
+mod plan_lvm;
 mod plan_restore;
 mod rebuild_primary;
 mod recreate_esp;
@@ -18,6 +19,7 @@ mod repair;
 mod repair_bcd;
 mod repair_nvram;
 mod restore_disk;
+mod restore_lvm;
 mod staged;
 mod windows_boot;
 

@@ -100,6 +100,7 @@ impl DiskRestorePlan {
                 )
             }))
             .chain(super::repair_bcd::layout_notes(self))
+            .chain(super::plan_lvm::notes(self))
             .collect()
     }
 }
@@ -124,7 +125,7 @@ fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
 }
 
 /// mkfs.xfs refuses data sections under 300 MiB.
-const XFS_MIN_BYTES: u64 = 300 << 20;
+pub(super) const XFS_MIN_BYTES: u64 = 300 << 20;
 
 /// The least room an XFS is re-created in: its used blocks with the usual slack, at
 /// least what mkfs.xfs accepts, and never more than it had (then it is copied as is).
@@ -212,17 +213,21 @@ pub fn plan_restore(
         let (fs, used, min, grow, maxs, recreate) = match meta {
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
+                // An LVM PV resizes through its LVs (plan_lvm.rs).
+                let lvm_min = super::plan_lvm::pv_min(pm);
                 (
                     pm.fs_name(),
                     pm.map.used_bytes,
-                    if can_shrink(kind) {
+                    if let Some(min) = lvm_min {
+                        min.min(p.size_bytes)
+                    } else if can_shrink(kind) {
                         estimated_min(pm, p.size_bytes)
                     } else if kind == FsKind::Xfs {
                         xfs_recreate_min(pm, p.size_bytes)
                     } else {
                         p.size_bytes
                     },
-                    can_grow(kind),
+                    lvm_min.is_some() || can_grow(kind),
                     max_sector(kind, pm, src.sector_size),
                     recreate_min(kind, role, target_sector),
                 )
@@ -259,13 +264,26 @@ pub fn plan_restore(
         .iter()
         .filter(|(_, pm)| fs_kind(pm) == FsKind::Xfs)
         .find_map(|(a, pm)| Some((pm.partition.as_ref()?.number, xfs_recreate_min(pm, a.len))));
-    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs) {
-        (e @ plan::PlanError::TooSmall { .. }, Some((number, min))) => ImagingError::XfsNoRoom {
+    let lvm_fixed = metas
+        .iter()
+        .find_map(|(_, pm)| super::plan_lvm::unshrinkable(pm));
+    let mut plan = plan::plan(&input).map_err(|e| match (e, fixed_xfs, lvm_fixed) {
+        (e @ plan::PlanError::TooSmall { .. }, Some((number, min)), _) => ImagingError::XfsNoRoom {
             source: e,
             number,
             min,
         },
-        (e, _) => e.into(),
+        (
+            e @ (plan::PlanError::TooSmall { .. } | plan::PlanError::BelowMinimum { .. }),
+            None,
+            Some((number, min, lvs)),
+        ) => ImagingError::LvmNoRoom {
+            source: e,
+            number,
+            min,
+            lvs,
+        },
+        (e, _, _) => e.into(),
     })?;
     for out in &mut plan.partitions {
         let kind = metas

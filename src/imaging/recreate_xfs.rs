@@ -34,25 +34,13 @@ pub(super) fn stage_recreate_xfs(
         p.old_size,
     )?;
     src.restore_area(repo, &plan.image, &p.area, progress)?;
-    let spec = {
-        let dev = open_path(&src.path, Access::ReadOnly)?;
-        let sb =
-            read_superblock(&dev).map_err(|source| ImagingError::RecreateXfs { number, source })?;
-        XfsSpec::from_superblock(&sb)?
-    };
     let mut dst = Staged::create(
         scratch_dir,
         &format!("ironclone-xfs-new-{pid}-{}.img", p.area),
         p.new_size,
     )?;
-    xfs_mkfs(&dst.path, &spec)?;
-    {
-        let s = LoopDevice::attach(&src.path, 0, p.old_size)?;
-        let d = LoopDevice::attach(&dst.path, 0, p.new_size)?;
-        xfs_dump_restore(s.path(), d.path())?;
-    }
+    let spec = recreate_into(&src.path, p.old_size, &dst.path, p.new_size, number)?;
     drop(src);
-    xfs_check(&dst.path)?;
     let map = map_xfs(&open_path(&dst.path, Access::ReadOnly)?)
         .map_err(|source| ImagingError::RecreateXfs { number, source })?;
     dst.extents = map.extents;
@@ -64,4 +52,30 @@ pub(super) fn stage_recreate_xfs(
         spec.uuid
     );
     Ok((dst, line))
+}
+
+/// Makes in `dst` (a new file of `new_len` bytes) an XFS like the one in `src` (the
+/// restored source, `old_len` bytes) and copies every file into it; checked by
+/// `xfs_repair -n`. Also used for an XFS in an LVM LV (restore_lvm.rs).
+pub(super) fn recreate_into(
+    src: &Path,
+    old_len: u64,
+    dst: &Path,
+    new_len: u64,
+    number: u32,
+) -> Result<XfsSpec, ImagingError> {
+    let spec = {
+        let dev = open_path(src, Access::ReadOnly)?;
+        let sb =
+            read_superblock(&dev).map_err(|source| ImagingError::RecreateXfs { number, source })?;
+        XfsSpec::from_superblock(&sb)?
+    };
+    xfs_mkfs(dst, &spec)?;
+    {
+        let s = LoopDevice::attach(src, 0, old_len)?;
+        let d = LoopDevice::attach(dst, 0, new_len)?;
+        xfs_dump_restore(s.path(), d.path())?;
+    }
+    xfs_check(dst)?;
+    Ok(spec)
 }

@@ -95,7 +95,22 @@ pub fn restore_disk(
         report.steps.push(line);
         staged.insert(p.area.clone(), s);
     }
-    for p in plan.parts.iter().filter(|p| p.shrinks()) {
+    // LVM PVs at a new size or with new ids: laid out anew off the target (restore_lvm.rs).
+    for p in plan
+        .parts
+        .iter()
+        .filter(|p| super::plan_lvm::relaid(p, opts.new_ids))
+    {
+        let (s, lines) = super::restore_lvm::stage_lvm(repo, plan, p, opts, progress)?;
+        report.steps.extend(lines);
+        staged.insert(p.area.clone(), s);
+    }
+    let shrinks: Vec<&PartTarget> = plan
+        .parts
+        .iter()
+        .filter(|p| p.shrinks() && !staged.contains_key(&p.area))
+        .collect();
+    for p in shrinks {
         let s = stage_shrink(repo, plan, p, opts, progress)?;
         report.steps.extend(s.rebuilt.clone());
         report.steps.push(format!(

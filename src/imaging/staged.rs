@@ -101,7 +101,11 @@ pub(super) fn copy_staged(
     let src = open_path(&s.path, Access::ReadOnly)?;
     let dst = Window::new(target, p.new_offset, p.new_size)?;
     let total: u64 = s.extents.iter().map(|e| e.len).sum();
-    let what = if p.recreate { "re-created" } else { "shrunk" };
+    let what = match (p.recreate, p.new_size.cmp(&p.old_size)) {
+        (true, _) => "re-created",
+        (false, std::cmp::Ordering::Less) => "shrunk",
+        _ => "staged",
+    };
     progress.report(ProgressEvent::PhaseStart {
         name: format!("write {} ({what})", p.area),
         total_bytes: total,

@@ -11,6 +11,7 @@
 mod align;
 mod error;
 mod fit;
+pub mod lvm;
 mod role;
 
 pub use error::PlanError;

@@ -26,6 +26,10 @@ pub struct LvmLayout {
     pub vg_id: String,
     pub seqno: u64,
     pub extent_bytes: u64,
+    /// Bytes from the PV's start to its first extent; 0 on images made before it was
+    /// kept (their PV keeps its size on restore).
+    #[serde(default)]
+    pub pe_start: u64,
     /// This PV's name in the metadata ("pv0") and its UUID.
     pub pv_key: String,
     pub pv_id: String,
@@ -51,6 +55,10 @@ pub struct LvLayout {
     pub uuid: Option<String>,
     /// Bytes of it the image holds.
     pub copied: u64,
+    /// All its segments are linear or striped on this PV, so a restore can lay it
+    /// out anew (false on images made before it was kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub movable: bool,
     /// Why it is copied whole, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whole: Option<String>,
@@ -122,17 +130,24 @@ pub fn map_lvm(dev: &dyn BlockDevice) -> Result<UsedMap, LvmError> {
         raw_reason: None,
         warnings,
         primary_lost: None,
-        lvm: Some(layout(&label, &vg, &pv.key, ext, lvs)),
+        lvm: Some(layout(&label, &vg, &pv.key, (ext, pe_start), lvs)),
         fs_sector: None,
     })
 }
 
-fn layout(label: &PvLabel, vg: &VolumeGroup, key: &str, ext: u64, lvs: Vec<LvLayout>) -> LvmLayout {
+fn layout(
+    label: &PvLabel,
+    vg: &VolumeGroup,
+    key: &str,
+    (ext, pe_start): (u64, u64),
+    lvs: Vec<LvLayout>,
+) -> LvmLayout {
     LvmLayout {
         vg_name: vg.name.clone(),
         vg_id: vg.id.clone(),
         seqno: vg.seqno,
         extent_bytes: ext,
+        pe_start,
         pv_key: key.to_string(),
         pv_id: label.pv_uuid.clone(),
         pv_count: vg.pvs.len(),
@@ -180,6 +195,7 @@ fn map_lv(
         label: None,
         uuid: None,
         copied: 0,
+        movable: !lv.segments.is_empty(),
         whole: None,
     };
     // This PV's share of the LV, whatever the LV is: copied whole when not mapped.
@@ -211,6 +227,7 @@ fn map_lv(
                 }
                 let mut starts = Vec::new();
                 for (key, pe) in stripes {
+                    out.movable &= key == g.key;
                     if key == g.key {
                         let r = g.extents(*pe, s.extent_count / n)?;
                         here.push(r);
@@ -231,6 +248,7 @@ fn map_lv(
                 pieces.push(Piece { start, len, layout });
             }
             SegmentKind::Other(t) => {
+                out.movable = false;
                 why.get_or_insert_with(|| format!("a {t} segment"));
             }
         }

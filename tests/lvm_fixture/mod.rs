@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod backup;
+
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -78,7 +80,7 @@ fn lvm_id(seed: &str) -> String {
     out
 }
 
-fn files_dir(dir: &Path, name: &str, n: usize, seed: u64) -> PathBuf {
+pub fn files_dir(dir: &Path, name: &str, n: usize, seed: u64) -> PathBuf {
     let d = dir.join(format!("files-{name}"));
     std::fs::create_dir_all(d.join("sub")).unwrap();
     for i in 0..n {
@@ -181,14 +183,44 @@ impl PvFixture {
     /// "pool_tdata" of random bytes, and free extents between them holding garbage.
     pub fn new(vg: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pv = dir.path().join("pv.img");
-        std::fs::File::create(&pv)
+        let root = mkfs_ext4(dir.path(), "root", 7 * EXT, 1);
+        let data = mkfs_ext4(dir.path(), "data", 4 * EXT, 2);
+        let swap = dir.path().join("swap.fs");
+        std::fs::File::create(&swap)
             .unwrap()
-            .set_len(96 * MIB)
+            .set_len(2 * EXT)
             .unwrap();
+        sh("mkswap", &["-L", "lvswap", swap.to_str().unwrap()]);
+        let tdata = dir.path().join("tdata.fs");
+        std::fs::write(
+            &tdata,
+            (0..EXT).map(|i| (i * 7 % 253) as u8).collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        let lvs: Vec<Lv> = vec![
+            (
+                "root".into(),
+                Some(root),
+                vec![(0, 4, vec![8]), (4, 3, vec![1])],
+            ),
+            ("data".into(), Some(data), vec![(0, 4, vec![13, 16])]),
+            ("swap".into(), Some(swap), vec![(0, 2, vec![19])]),
+            ("pool_tdata".into(), Some(tdata), vec![(0, 1, vec![21])]),
+        ];
+        Self::build(dir, vg, 96 * MIB, lvs)
+    }
+
+    /// A PV of `len` bytes in VG `vg` holding `lvs` (their images in `dir`); LVs whose
+    /// name ends in `_tdata` are hidden, the free extents hold garbage.
+    pub fn build(dir: tempfile::TempDir, vg: &str, len: u64, lvs: Vec<Lv>) -> Self {
+        let pv = dir.path().join("pv.img");
         // Garbage in the free extents: a map that copied them would be caught.
-        let junk: Vec<u8> = (0..96 * MIB).map(|i| (i * 131 % 251) as u8 | 1).collect();
-        std::fs::write(&pv, &junk).unwrap();
+        let junk: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8 | 1).collect();
+        let mut f = std::fs::File::create(&pv).unwrap();
+        for _ in 0..len / MIB {
+            f.write_all(&junk).unwrap();
+        }
+        drop(f);
         let lo = sh("losetup", &["-f", "--show", pv.to_str().unwrap()]);
         let lo = PathBuf::from(lo.trim());
         let detach = Detach(lo.clone());
@@ -217,30 +249,6 @@ impl PvFixture {
             &lo,
             &["-q", "-f", backup.to_str().unwrap(), vg],
         );
-        let root = mkfs_ext4(dir.path(), "root", 7 * EXT, 1);
-        let data = mkfs_ext4(dir.path(), "data", 4 * EXT, 2);
-        let swap = dir.path().join("swap.fs");
-        std::fs::File::create(&swap)
-            .unwrap()
-            .set_len(2 * EXT)
-            .unwrap();
-        sh("mkswap", &["-L", "lvswap", swap.to_str().unwrap()]);
-        let tdata = dir.path().join("tdata.fs");
-        std::fs::write(
-            &tdata,
-            (0..EXT).map(|i| (i * 7 % 253) as u8).collect::<Vec<u8>>(),
-        )
-        .unwrap();
-        let lvs: Vec<Lv> = vec![
-            (
-                "root".into(),
-                Some(root),
-                vec![(0, 4, vec![8]), (4, 3, vec![1])],
-            ),
-            ("data".into(), Some(data), vec![(0, 4, vec![13, 16])]),
-            ("swap".into(), Some(swap), vec![(0, 2, vec![19])]),
-            ("pool_tdata".into(), Some(tdata), vec![(0, 1, vec![21])]),
-        ];
         let mut text = String::from("logical_volumes {\n");
         for (name, _, segs) in &lvs {
             let visible = if name.ends_with("_tdata") {

@@ -12,6 +12,7 @@ mod crc;
 mod error;
 pub mod label;
 pub mod mda;
+pub mod relayout;
 pub mod text;
 pub mod vg;
 
@@ -24,18 +25,27 @@ use crate::device::BlockDevice;
 
 /// The PV on `dev` and the newest VG metadata among its metadata areas.
 pub fn read_pv(dev: &dyn BlockDevice) -> Result<(PvLabel, VolumeGroup), LvmError> {
+    read_pv_text(dev).map(|(l, vg, _)| (l, vg))
+}
+
+/// `read_pv`, with the metadata text the VG was decoded from.
+pub fn read_pv_text(dev: &dyn BlockDevice) -> Result<(PvLabel, VolumeGroup, String), LvmError> {
     let label = PvLabel::read(dev)?;
-    let mut best: Option<VolumeGroup> = None;
+    let mut best: Option<(VolumeGroup, String)> = None;
     let mut last_err: Option<LvmError> = None;
     for area in &label.metadata_areas {
-        match read_metadata(dev, area.offset, area.size).and_then(|t| VolumeGroup::parse(&t)) {
-            Ok(vg) if best.as_ref().is_none_or(|b| vg.seqno > b.seqno) => best = Some(vg),
+        match read_metadata(dev, area.offset, area.size)
+            .and_then(|t| VolumeGroup::parse(&t).map(|vg| (vg, t)))
+        {
+            Ok((vg, t)) if best.as_ref().is_none_or(|b| vg.seqno > b.0.seqno) => {
+                best = Some((vg, t))
+            }
             Ok(_) => {}
             Err(e) => last_err = Some(e),
         }
     }
     match (best, last_err) {
-        (Some(vg), _) => Ok((label, vg)),
+        (Some((vg, t)), _) => Ok((label, vg, t)),
         (None, Some(e)) => Err(e),
         (None, None) => Err(LvmError::NoMetadataArea),
     }

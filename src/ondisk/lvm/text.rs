@@ -1,6 +1,9 @@
 //! lvm2's metadata text: `name = value` and `name { ... }` sections, values being
 //! strings, integers or `[ ... ]` lists, `#` comments. Parsed into a tree that the VG
 //! decoder walks; nesting is limited so crafted text cannot exhaust the stack.
+//! `Section::emit` writes a tree back in the same syntax (a restore that resizes a PV
+//! edits the VG's own text and hands it to `vgcfgrestore`), so the text is read and
+//! written in this one place.
 
 use super::error::LvmError;
 
@@ -56,12 +59,83 @@ impl Section {
             _ => None,
         }
     }
+    pub fn section_mut(&mut self, key: &str) -> Option<&mut Section> {
+        self.items.iter_mut().find_map(|(k, v)| match v {
+            Item::Section(s) if k == key => Some(s),
+            _ => None,
+        })
+    }
+    /// Sets `key` to `value`, replacing its first occurrence or appending it.
+    pub fn set(&mut self, key: &str, value: Value) {
+        match self.items.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = Item::Value(value),
+            None => self.items.push((key.to_string(), Item::Value(value))),
+        }
+    }
+    /// The sub-sections, in order, to change in place.
+    pub fn sections_mut(&mut self) -> impl Iterator<Item = (&str, &mut Section)> {
+        self.items.iter_mut().filter_map(|(k, v)| match v {
+            Item::Section(s) => Some((k.as_str(), s)),
+            Item::Value(_) => None,
+        })
+    }
+    /// The tree in lvm2's syntax, tab-indented as lvm2 writes it.
+    pub fn emit(&self) -> String {
+        let mut out = String::new();
+        self.emit_into(&mut out, 0);
+        out
+    }
+    fn emit_into(&self, out: &mut String, depth: usize) {
+        let indent = "\t".repeat(depth);
+        for (k, item) in &self.items {
+            match item {
+                Item::Value(v) => {
+                    out.push_str(&format!("{indent}{k} = "));
+                    emit_value(v, out);
+                    out.push('\n');
+                }
+                Item::Section(s) => {
+                    out.push_str(&format!("{indent}{k} {{\n"));
+                    s.emit_into(out, depth + 1);
+                    out.push_str(&format!("{indent}}}\n"));
+                }
+            }
+        }
+    }
     /// The sub-sections, in order.
     pub fn sections(&self) -> impl Iterator<Item = (&str, &Section)> {
         self.items.iter().filter_map(|(k, v)| match v {
             Item::Section(s) => Some((k.as_str(), s)),
             Item::Value(_) => None,
         })
+    }
+}
+
+fn emit_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Str(s) => {
+            out.push('"');
+            for c in s.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+        Value::Int(i) => out.push_str(&i.to_string()),
+        // Debug keeps a '.' or an exponent, so it reads back as a float, not an integer.
+        Value::Float(f) => out.push_str(&format!("{f:?}")),
+        Value::List(l) => {
+            out.push('[');
+            for (n, x) in l.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                emit_value(x, out);
+            }
+            out.push(']');
+        }
     }
 }
 
@@ -231,9 +305,12 @@ impl Parser<'_> {
         if let Ok(i) = s.parse::<i64>() {
             return Ok(Value::Int(i));
         }
+        // lvm2 writes no infinities; one would not survive being written back.
         s.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
             .map(Value::Float)
-            .map_err(|_| self.err(&format!("bad number {s:?}")))
+            .ok_or_else(|| self.err(&format!("bad number {s:?}")))
     }
 }
 
@@ -260,6 +337,22 @@ mod tests {
             Some(&Value::List(vec![Value::Str("pv0".into()), Value::Int(6)]))
         );
         assert_eq!(s.int("version"), Some(1));
+        assert_eq!(
+            parse(&s.emit()).unwrap(),
+            s,
+            "emit then parse gives the same tree"
+        );
+    }
+
+    #[test]
+    fn emit_escapes_quotes() {
+        let mut s = Section::default();
+        s.set("a", Value::Str("say \"hi\" \\o/".into()));
+        s.set(
+            "n",
+            Value::List(vec![Value::Int(-3), Value::Str("x".into())]),
+        );
+        assert_eq!(parse(&s.emit()).unwrap(), s);
     }
 
     #[test]
