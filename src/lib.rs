@@ -25,4 +25,5 @@ pub mod table;
 pub mod timefmt;
 pub mod tui;
 pub mod units;
+pub mod unlock;
 pub mod usedmap;

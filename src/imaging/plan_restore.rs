@@ -161,6 +161,15 @@ pub fn plan_restore(
     for a in m.areas.iter().filter(|a| a.kind == AreaKind::Partition) {
         metas.push((a, partition_meta(m, a)?));
     }
+    // Restoring a LUKS header and its plaintext (through a mapping opened with the key)
+    // is not written yet: writing the header area alone would leave the volume empty.
+    if let Some((a, _)) = metas.iter().find(|(_, pm)| pm.luks.is_some()) {
+        return Err(ImagingError::Meta {
+            image: m.name.clone(),
+            area: a.name.clone(),
+            what: "the image holds the plaintext of an encrypted LUKS volume (backed up with --unlock); this version cannot restore it yet. Nothing was written".into(),
+        });
+    }
     let Some(table) = table else {
         return plan_whole_fs(m, metas, target_size, target_sector, opts);
     };
