@@ -9,6 +9,7 @@
 mod error;
 mod esp_tree;
 mod luks_backup;
+mod luks_restore;
 pub mod meta;
 mod plan_backup;
 mod plan_restore;

@@ -1,5 +1,5 @@
 //! `cryptsetup` calls with the key on stdin: the passphrase test (no device-mapper
-//! needed, so it runs before anything is stored or written) and open/resize/close of a
+//! needed, so it runs before anything is stored or written) and open/close of a
 //! mapping. Exit codes are checked and cryptsetup's stderr is carried into the error;
 //! exit code 2 is cryptsetup's "no key slot accepts this key".
 
@@ -96,16 +96,6 @@ impl Mapping {
 
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// `cryptsetup resize NAME`: the mapping follows the partition (a LUKS2 volume
-    /// whose key is in the kernel keyring may ask for the key again; it gets it).
-    pub fn resize(&self, key: &LuksKey) -> Result<(), UnlockError> {
-        cryptsetup(
-            &["resize", "--key-file", "-", &self.name],
-            Some(key),
-            &self.device,
-        )
     }
 
     /// Closes the mapping, reporting a failure (drop closes too, but silently).
