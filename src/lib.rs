@@ -27,4 +27,5 @@ pub mod table;
 pub mod timefmt;
 pub mod tui;
 pub mod units;
+pub mod unlock;
 pub mod usedmap;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::discover::{self, SysPaths};
-use ironclone::imaging::plan_backup;
+use ironclone::imaging::{plan_backup_unlocked, LuksBackup};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::rescue::{self, ReadOnlyState};
 use ironclone::units::human_bytes;
@@ -40,6 +40,14 @@ pub struct Args {
     /// JSON-lines progress and a JSON result.
     #[arg(long)]
     pub json: bool,
+    /// Open each LUKS partition read-only and image its plaintext by used blocks (the
+    /// key from --key-file, $IRONCLONE_LUKS_PASSPHRASE or a prompt). The image then holds
+    /// the PLAINTEXT of the encrypted volume.
+    #[arg(long)]
+    pub unlock: bool,
+    /// The LUKS key file, used whole as cryptsetup's --key-file does (implies --unlock).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 fn default_name(source: &Path, model: Option<&str>) -> String {
@@ -121,7 +129,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // reads into the source, and refuses and records any write to it.
     let dev: Arc<dyn BlockDevice> =
         rescue::wrap_from_env(Arc::new(dev)).context("IRONCLONE_FAULTS")?;
-    let planned = plan_backup(dev.as_ref(), source).context("reading the source's layout")?;
+    // Planning opens the LUKS volumes (a wrong key fails here, before anything is
+    // stored); `luks` keeps them open until the backup has read them.
+    let key = ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?;
+    let mut luks = key.map(|k| LuksBackup::new(k, &a.source, size));
+    let planned = plan_backup_unlocked(dev.as_ref(), source, luks.as_mut())
+        .context("reading the source's layout")?;
+    if luks.as_ref().is_some_and(|l| !l.any_opened()) {
+        eprintln!("warning: --unlock: the source has no LUKS partition; nothing was opened");
+    }
     if !a.json {
         eprintln!(
             "source: {} ({}), {} table",
@@ -154,8 +170,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.max_retries = a.max_retries;
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
-    let m = repo::backup(&repo, dev.as_ref(), &planned.plan, &opts, &r)?;
+    let stacked = luks.as_ref().map(|l| l.stacked(dev.as_ref())).transpose()?;
+    let read_from: &dyn BlockDevice = match &stacked {
+        Some(s) => s,
+        None => dev.as_ref(),
+    };
+    let m = repo::backup(&repo, read_from, &planned.plan, &opts, &r)?;
     r.finish();
+    drop(stacked);
+    if let Some(l) = luks {
+        l.close().context("closing the LUKS volumes")?;
+    }
     let secs = t.elapsed().as_secs_f64();
     let damage = m.damage_lines();
     if a.json {

@@ -27,7 +27,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let v: Vec<serde_json::Value> = list
             .iter()
             .map(|r| match r {
-                Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+                Ok(s) => {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    let plain = plaintext_areas(&repo, &s.name);
+                    if let (false, Some(o)) = (plain.is_empty(), v.as_object_mut()) {
+                        o.insert("plaintext_of_encrypted".into(), plain.into());
+                    }
+                    v
+                }
                 Err(e) => serde_json::json!({ "error": e.to_string() }),
             })
             .collect();
@@ -57,6 +64,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 human_bytes(s.stats.dedup_bytes),
                 human_bytes(s.stats.zero_bytes),
                 );
+                let plain = plaintext_areas(&repo, &s.name);
+                if !plain.is_empty() {
+                    println!(
+                        "  holds the PLAINTEXT of encrypted (LUKS) volumes: {}",
+                        plain.join(", ")
+                    );
+                }
                 if s.stats.unreadable_bytes > 0 {
                     println!(
                         "  damaged: {} unreadable on the source, {} hit (images --json for the list)",
@@ -77,4 +91,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The areas of image `name` that hold the plaintext of a LUKS volume (backed up with
+/// `--unlock`): `meta.luks.role` is "plaintext" on them (docs/FORMAT.md).
+fn plaintext_areas(repo: &Repository, name: &str) -> Vec<String> {
+    let Ok(m) = repo.load_manifest(name) else {
+        return Vec::new();
+    };
+    m.areas
+        .iter()
+        .filter(|a| a.meta["luks"]["role"] == "plaintext")
+        .map(|a| a.name.clone())
+        .collect()
 }

@@ -172,10 +172,10 @@ fn print_fs(indent: &str, fs: &Value) {
         human_bytes(total)
     );
     if fs["raw"].as_bool() == Some(true) {
-        line.push_str(&format!(
-            ", imaged raw: {}",
-            fs["raw_reason"].as_str().unwrap_or("not understood")
-        ));
+        match fs["raw_reason"].as_str() {
+            Some(r) if r.contains("imaged raw") => line.push_str(&format!(", {r}")),
+            r => line.push_str(&format!(", imaged raw: {}", r.unwrap_or("not understood"))),
+        }
     }
     println!("{line}");
     if let Some(vg) = fs["lvm"].as_object() {

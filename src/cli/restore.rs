@@ -70,6 +70,13 @@ pub struct Args {
     /// Where shrinking filesystems are staged (sparse files; default: the repository).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// The image holds the plaintext of LUKS volumes: open them with this key (from
+    /// --key-file, $IRONCLONE_LUKS_PASSPHRASE or a prompt) to write it back.
+    #[arg(long)]
+    pub unlock: bool,
+    /// The LUKS key file, used whole as cryptsetup's --key-file does (implies --unlock).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
     /// Logical sector size of an image-file target (default 512).
     #[arg(long)]
     pub sector_size: Option<u32>,
@@ -182,6 +189,8 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         fallback: !a.no_fallback,
         scratch_dir: a.scratch.clone().unwrap_or_else(|| a.repo.join("tmp")),
         target_is_zeroed: zeroed,
+        luks_key: ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?
+            .map(std::sync::Arc::new),
     };
     let repairs = plan_repairs(&plan, opts.repair_options().as_ref());
     if a.json {

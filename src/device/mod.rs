@@ -13,6 +13,7 @@ mod file;
 mod mapped;
 mod memory;
 mod patched;
+mod stacked;
 mod window;
 
 pub use block::open_path;
@@ -21,6 +22,7 @@ pub use file::{start_file_writeback, FileDevice, DIRECT_ALIGN};
 pub use mapped::{Layout, Mapped, Piece};
 pub use memory::MemDevice;
 pub use patched::Patched;
+pub use stacked::Stacked;
 pub use window::Window;
 
 use std::sync::Arc;

@@ -17,6 +17,10 @@ pub enum ImagingError {
     Tool(#[from] crate::resize::ToolError),
     #[error(transparent)]
     Bootfix(#[from] crate::bootfix::BootfixError),
+    #[error(transparent)]
+    Unlock(#[from] crate::unlock::UnlockError),
+    #[error(transparent)]
+    Luks(#[from] crate::ondisk::luks::LuksError),
     #[error("image {image}, area {area}: {what}")]
     Meta {
         image: String,

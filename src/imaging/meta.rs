@@ -35,6 +35,39 @@ pub struct PartitionMeta {
     /// Windows' boot store on this partition (MBR disks), absent on older images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows_boot: Option<WindowsBoot>,
+    /// A LUKS partition imaged with its key: on its header area and on its plaintext
+    /// area (absent otherwise, and on a LUKS partition imaged raw).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub luks: Option<LuksMeta>,
+}
+
+/// What this area is of a LUKS partition imaged with its key, and how its two areas
+/// belong together (docs/FORMAT.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LuksMeta {
+    /// `"header"`: the partition's bytes before the data segment, as they are (header
+    /// copies and key slots); `"plaintext"`: the decrypted data segment.
+    pub role: LuksRole,
+    /// The header area's name ("p3") and the plaintext area's ("p3-plaintext").
+    pub header_area: String,
+    pub plaintext_area: String,
+    /// 1 or 2, and the header's UUID.
+    pub version: u16,
+    pub uuid: String,
+    /// Where the encrypted data starts in the partition, in bytes.
+    pub data_offset: u64,
+    /// The data segment's fixed size; absent when it runs to the partition's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_size: Option<u64>,
+    pub sector_size: u32,
+    pub cipher: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LuksRole {
+    Header,
+    Plaintext,
 }
 
 /// A partition holding Windows' boot manager and its BCD, and the partitions (by
@@ -60,6 +93,7 @@ impl PartitionMeta {
             filesystem,
             map,
             windows_boot: None,
+            luks: None,
         }
     }
 

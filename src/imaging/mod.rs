@@ -8,6 +8,8 @@
 
 mod error;
 mod esp_tree;
+mod luks_backup;
+mod luks_restore;
 pub mod meta;
 mod plan_backup;
 mod plan_lvm;
@@ -24,7 +26,8 @@ mod staged;
 mod windows_boot;
 
 pub use error::ImagingError;
-pub use plan_backup::{plan_backup, PartitionFinding, PlannedDisk};
+pub use luks_backup::{LuksBackup, PLAINTEXT_SUFFIX};
+pub use plan_backup::{plan_backup, plan_backup_unlocked, PartitionFinding, PlannedDisk};
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
 pub use repair::{plan_repairs, RepairOptions, RepairPlan};
 pub use restore_disk::{restore_disk, DiskRestoreOptions, DiskRestoreReport};

@@ -5,6 +5,7 @@
 //! (Rescuezilla#50 lost it), the EBRs of logical partitions and the GPT backup. Those
 //! are imaged raw, whole.
 
+use super::luks_backup::LuksBackup;
 use super::meta::{PartitionMeta, TableMeta, HEAD_AREA, META_VERSION, WHOLE_FS_AREA};
 use super::windows_boot::read_windows_boot;
 use super::ImagingError;
@@ -56,6 +57,16 @@ fn meta_value<T: serde::Serialize>(m: &T) -> Result<serde_json::Value, ImagingEr
 
 /// Reads the table, probes and maps every partition of `dev` (opened read-only).
 pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedDisk, ImagingError> {
+    plan_backup_unlocked(dev, source, None)
+}
+
+/// [`plan_backup`], opening each LUKS partition with the key in `luks` (which must
+/// live, and keep its volumes open, until the backup has read them).
+pub fn plan_backup_unlocked(
+    dev: &dyn BlockDevice,
+    source: SourceInfo,
+    mut luks: Option<&mut LuksBackup>,
+) -> Result<PlannedDisk, ImagingError> {
     let layout = read_layout(dev)?;
     let ss = u64::from(layout.sector_size);
     let size = dev.size();
@@ -164,9 +175,16 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
         let win = Window::new(dev, offset, len)?;
         let info = probe(&win);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+        let name = format!("p{}", p.number);
+        if let (FsKind::Luks, Some(lb)) = (kind, luks.as_deref_mut()) {
+            let got = lb.plan_partition(&win, Some(p.clone()), info, &name, offset, len)?;
+            areas.extend(got.areas);
+            findings.extend(got.findings);
+            warnings.extend(got.warnings);
+            continue;
+        }
         let map = map_filesystem(&win, kind);
         let files = file_runs(&win, kind, &map);
-        let name = format!("p{}", p.number);
         warnings.extend(
             map.warnings
                 .iter()
@@ -228,10 +246,11 @@ fn finding(
         offset,
         size,
         filesystem: if map.raw {
-            format!(
-                "raw ({})",
-                map.raw_reason.as_deref().unwrap_or("not understood")
-            )
+            match map.raw_reason.as_deref() {
+                // A locked LUKS volume's reason already says "imaged raw".
+                Some(r) if r.contains("imaged raw") => r.to_string(),
+                r => format!("raw ({})", r.unwrap_or("not understood")),
+            }
         } else {
             info.as_ref()
                 .map_or("unknown".into(), |i| i.kind.to_string())

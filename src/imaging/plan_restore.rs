@@ -2,6 +2,7 @@
 //! the target's layout, and build the partition table the target will get. The CLI's
 //! `--dry-run` and the TUI's plan screen show exactly this.
 
+use super::luks_restore::luks_min;
 use super::meta::{partition_meta, table_meta, PartitionMeta, WHOLE_FS_AREA};
 use super::ImagingError;
 use crate::plan::{self, LayoutMode, PartIn, Plan, PlanInput, Role, SizeRequest, TableFlavour};
@@ -111,7 +112,7 @@ impl DiskRestorePlan {
 /// so the fixed part of the slack is kept small (8 MiB, not 32): with 32 MiB per
 /// filesystem a 160 MiB disk holding 34 MiB of data in three filesystems was refused
 /// on a 96 MiB target although resize2fs -P / ntfsresize put it at 37 MiB.
-fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
+pub(super) fn estimated_min(meta: &PartitionMeta, size: u64) -> u64 {
     let used = meta.map.used_bytes;
     let floor = match fs_kind(meta) {
         // The kernel resizes btrfs only to 256 MiB or more (resize/btrfs.rs).
@@ -133,7 +134,7 @@ fn xfs_recreate_min(meta: &PartitionMeta, size: u64) -> u64 {
     estimated_min(meta, size).max(XFS_MIN_BYTES).min(size)
 }
 
-fn fs_kind(meta: &PartitionMeta) -> FsKind {
+pub(super) fn fs_kind(meta: &PartitionMeta) -> FsKind {
     if meta.map.raw {
         return FsKind::Unknown;
     }
@@ -175,6 +176,14 @@ pub fn plan_restore(
         metas.push((a, partition_meta(m, a)?));
     }
     let Some(table) = table else {
+        // A LUKS plaintext area is only made for a partition (luks_backup.rs).
+        if let Some((a, _)) = metas.iter().find(|(_, pm)| pm.luks.is_some()) {
+            return Err(ImagingError::Meta {
+                image: m.name.clone(),
+                area: a.name.clone(),
+                what: "a LUKS plaintext area on a disk without a partition table".into(),
+            });
+        }
         return plan_whole_fs(m, metas, target_size, target_sector, opts);
     };
     let src = table.layout;
@@ -211,6 +220,10 @@ pub fn plan_restore(
             PartType::Mbr(t) => Role::from_mbr_type(*t),
         };
         let (fs, used, min, grow, maxs, recreate) = match meta {
+            Some((_, pm)) if pm.luks.is_some() => {
+                let (min, grow) = luks_min(pm, &metas, p.size_bytes);
+                (pm.fs_name(), pm.map.used_bytes, min, grow, None, None)
+            }
             Some((_, pm)) => {
                 let kind = fs_kind(pm);
                 // An LVM PV resizes through its LVs (plan_lvm.rs).

@@ -6,6 +6,7 @@
 //! repository checks every chunk it will need, and only then are the target's
 //! partitions, table, grown filesystems and boot repairs written.
 
+use super::luks_restore;
 use super::plan_restore::{DiskRestorePlan, PartTarget};
 use super::rebuild_primary::{rebuild_primary, Restored};
 use super::recreate_esp::stage_recreate;
@@ -41,6 +42,8 @@ pub struct DiskRestoreOptions {
     pub scratch_dir: PathBuf,
     /// The target reads as zeros (a new sparse file): zero chunks are skipped.
     pub target_is_zeroed: bool,
+    /// The key of the LUKS volumes whose plaintext the image holds (luks_restore.rs).
+    pub luks_key: Option<std::sync::Arc<crate::unlock::LuksKey>>,
 }
 
 impl DiskRestoreOptions {
@@ -85,7 +88,14 @@ pub fn restore_disk(
     // 1. Shrinks and re-created ESPs and XFS, staged off the target: the only steps that can
     //    discover (through the resize tools, or a FAT that fills up) that the data
     //    does not fit, so they run first.
-    let mut staged: HashMap<String, Staged> = HashMap::new();
+    let mut luks = luks_restore::prepare(
+        repo,
+        plan,
+        opts.luks_key.as_deref(),
+        &opts.scratch_dir,
+        progress,
+    )?;
+    let mut staged: HashMap<String, Staged> = luks.headers.drain(..).collect();
     for p in plan.parts.iter().filter(|p| p.recreate) {
         let (s, line) = if p.kind == FsKind::Xfs {
             stage_recreate_xfs(repo, plan, p, &opts.scratch_dir, progress)?
@@ -108,7 +118,9 @@ pub fn restore_disk(
     let shrinks: Vec<&PartTarget> = plan
         .parts
         .iter()
-        .filter(|p| p.shrinks() && !staged.contains_key(&p.area))
+        .filter(|p| {
+            p.shrinks() && !staged.contains_key(&p.area) && !luks_restore::is_luks_header(p)
+        })
         .collect();
     for p in shrinks {
         let s = stage_shrink(repo, plan, p, opts, progress)?;
@@ -272,6 +284,10 @@ pub fn restore_disk(
         ));
     }
     target.flush()?;
+    // 6b. LUKS volumes: opened with the key, their plaintext written through the mapping.
+    report
+        .steps
+        .extend(luks.finish(repo, plan, target_path, progress)?);
 
     // 7. Boot repair.
     if let Some(ro) = opts.repair_options() {

@@ -6,6 +6,7 @@ pub mod btrfs;
 pub mod exfat;
 pub mod ext;
 pub mod fat;
+pub mod luks;
 pub mod lvm;
 pub mod ntfs;
 pub mod xfs;

@@ -12,23 +12,24 @@ pub struct LoopDevice {
 impl LoopDevice {
     /// `losetup --find --show --offset OFF --sizelimit LEN backing`.
     pub fn attach(backing: &Path, offset: u64, len: u64) -> Result<Self, ToolError> {
+        Self::attach_with(backing, offset, len, false)
+    }
+
+    /// The same with `--read-only`: for reading a backup source through a loop device.
+    pub fn attach_read_only(backing: &Path, offset: u64, len: u64) -> Result<Self, ToolError> {
+        Self::attach_with(backing, offset, len, true)
+    }
+
+    fn attach_with(backing: &Path, offset: u64, len: u64, ro: bool) -> Result<Self, ToolError> {
         let off = offset.to_string();
         let lim = len.to_string();
         let b = backing.display().to_string();
-        let out = run_tool(
-            "losetup",
-            &[
-                "--find",
-                "--show",
-                "--offset",
-                &off,
-                "--sizelimit",
-                &lim,
-                &b,
-            ],
-            None,
-            &[0],
-        )?;
+        let mut args = vec!["--find", "--show", "--offset", &off, "--sizelimit", &lim];
+        if ro {
+            args.push("--read-only");
+        }
+        args.push(&b);
+        let out = run_tool("losetup", &args, None, &[0])?;
         let path = PathBuf::from(out.stdout.trim());
         if !path.starts_with("/dev/") {
             return Err(ToolError::Parse {

@@ -119,6 +119,11 @@ enum Unmapped {
     Unknown,
     #[error("{0} is encrypted: its used blocks cannot be known without the key")]
     Encrypted(crate::probe::FsKind),
+    /// Worded to stand alone in the backup summary and `inspect` (no "raw (...)" around it).
+    #[error("encrypted (LUKS{0}), imaged raw: no key given")]
+    Locked(u16),
+    #[error("encrypted (LUKS), imaged raw: {0}")]
+    LuksHeader(#[from] crate::ondisk::luks::LuksError),
     #[error("{0} has no used-block map yet")]
     NoMap(crate::probe::FsKind),
 }
@@ -139,7 +144,11 @@ fn try_map_filesystem(
         FsKind::Lvm2 => map_lvm(dev)?,
         FsKind::Xfs => map_xfs(dev)?,
         FsKind::Unknown => return Err(Unmapped::Unknown),
-        FsKind::Luks | FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
+        FsKind::Luks => {
+            let h = crate::ondisk::luks::read_header(dev)?;
+            return Err(Unmapped::Locked(h.version));
+        }
+        FsKind::Bitlocker => return Err(Unmapped::Encrypted(kind)),
         other => return Err(Unmapped::NoMap(other)),
     })
 }

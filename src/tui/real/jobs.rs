@@ -186,6 +186,7 @@ pub(super) fn run_restore(
             fallback: true,
             scratch_dir: req.repo.join("tmp"),
             target_is_zeroed: false,
+            luks_key: None,
         },
         progress,
     )?;
@@ -352,6 +353,7 @@ pub(super) fn run_clone(
             fallback: true,
             scratch_dir: tmp.0.join("tmp"),
             target_is_zeroed: false,
+            luks_key: None,
         },
         progress,
     )?;

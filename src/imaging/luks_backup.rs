@@ -1,0 +1,257 @@
+//! Backing up a LUKS partition with its key. Without a key the partition is imaged raw
+//! (encrypted). With one, the partition becomes two areas: its header area (bytes
+//! before the data segment: both header copies and the key slots, copied as they are)
+//! and the plaintext of the data segment as an area of its own, read through a
+//! read-only `cryptsetup open` and mapped by the used blocks of the filesystem (or LVM
+//! PV) inside. A wrong key fails here, while planning: before anything is stored.
+//!
+//! The repository engine reads every area from one device, so the plaintext devices
+//! are placed after the source's end ([`Stacked`]); a plaintext area's `offset` is its
+//! place there, not on the source disk (docs/FORMAT.md).
+
+use super::meta::{LuksMeta, LuksRole, PartitionMeta};
+use super::plan_backup::PartitionFinding;
+use super::ImagingError;
+use crate::device::{open_path, Access, BlockDevice, FileDevice, Stacked};
+use crate::ondisk::luks::{read_header, LuksHeader};
+use crate::probe::{probe, FsInfo, FsKind};
+use crate::repo::{AreaKind, PlannedArea};
+use crate::resize::LoopDevice;
+use crate::table::Partition;
+use crate::unlock::{test_key, LuksKey, Mapping};
+use crate::usedmap::{file_runs, map_filesystem, ByteExtent, UsedMap};
+use std::path::{Path, PathBuf};
+
+/// Suffix of a plaintext area's name: "p3" and "p3-plaintext".
+pub const PLAINTEXT_SUFFIX: &str = "-plaintext";
+
+/// One opened volume. Field order is drop order: the plaintext descriptor is closed
+/// before the mapping, the mapping before its loop device.
+struct Opened {
+    plain: FileDevice,
+    mapping: Mapping,
+    _loop: LoopDevice,
+    offset: u64,
+}
+
+/// The key, and the volumes opened with it for one backup.
+pub struct LuksBackup {
+    key: LuksKey,
+    source: PathBuf,
+    opened: Vec<Opened>,
+    /// Where the next plaintext area goes (past the source's end, see `Stacked`).
+    next: u64,
+}
+
+/// A LUKS partition's two areas and their lines for the report.
+pub(super) struct LuksAreas {
+    pub areas: Vec<PlannedArea>,
+    pub findings: Vec<PartitionFinding>,
+    pub warnings: Vec<String>,
+}
+
+const ALIGN: u64 = 1 << 20;
+
+impl LuksBackup {
+    /// `source` is the path the source was opened from (loop devices are made over it).
+    pub fn new(key: LuksKey, source: &Path, source_size: u64) -> Self {
+        LuksBackup {
+            key,
+            source: source.to_path_buf(),
+            opened: Vec::new(),
+            next: source_size.next_multiple_of(ALIGN),
+        }
+    }
+
+    /// Opens the LUKS partition `name` (`offset`, `len` on the source; `win` is its
+    /// window) and plans its header and plaintext areas.
+    pub(super) fn plan_partition(
+        &mut self,
+        win: &dyn BlockDevice,
+        part: Option<Partition>,
+        info: Option<FsInfo>,
+        name: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<LuksAreas, ImagingError> {
+        let h = read_header(win)?;
+        let data_len = h.data_len(len).ok_or_else(|| {
+            ImagingError::Other(format!("{name}: LUKS data offset past the partition's end"))
+        })?;
+        let lo = LoopDevice::attach_read_only(&self.source, offset, len)?;
+        test_key(lo.path(), &self.key)?;
+        let mapping = Mapping::open(lo.path(), &self.key, true)?;
+        let plain = open_path(&mapping.path(), Access::ReadOnly)?;
+        if plain.size() != data_len {
+            return Err(ImagingError::Other(format!(
+                "{name}: the opened LUKS volume has {} bytes, its header says {data_len}",
+                plain.size()
+            )));
+        }
+        let pinfo = probe(&plain);
+        let pkind = pinfo.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+        let map = map_filesystem(&plain, pkind);
+        let files = file_runs(&plain, pkind, &map);
+        let at = self.next;
+        self.next = at
+            .checked_add(data_len)
+            .map(|e| e.next_multiple_of(ALIGN))
+            .ok_or_else(|| ImagingError::Other("plaintext areas overflow".into()))?;
+        let plain_name = format!("{name}{PLAINTEXT_SUFFIX}");
+        let luks = |role| luks_meta(&h, role, name, &plain_name);
+        let header_map = header_map(len, h.data_offset);
+        let vname = format!("LUKS{}", h.version);
+        let number = part.as_ref().map(|p| p.number);
+        let findings = vec![
+            PartitionFinding {
+                area: name.into(),
+                number,
+                offset,
+                size: len,
+                filesystem: format!("{vname} header (encrypted)"),
+                label: h.label.clone(),
+                used_bytes: h.data_offset,
+                copy_bytes: h.data_offset,
+                raw: false,
+                warnings: vec![],
+            },
+            PartitionFinding {
+                area: plain_name.clone(),
+                number,
+                offset: at,
+                size: data_len,
+                filesystem: format!(
+                    "{} (PLAINTEXT of {vname})",
+                    if map.raw {
+                        format!("raw, {}", map.raw_reason.as_deref().unwrap_or("?"))
+                    } else {
+                        pkind.to_string()
+                    }
+                ),
+                label: pinfo.as_ref().and_then(|i| i.label.clone()),
+                used_bytes: map.used_bytes,
+                copy_bytes: map.copy_bytes(),
+                raw: map.raw,
+                warnings: map.warnings.clone(),
+            },
+        ];
+        let who = number.map_or(name.to_string(), |n| format!("partition {n}"));
+        let mut warnings = vec![format!(
+            "{who}: the image holds the PLAINTEXT of the encrypted {vname} volume (opened with the key given); whoever reads the repository reads the data"
+        )];
+        warnings.extend(
+            map.warnings
+                .iter()
+                .chain(&files.warnings)
+                .map(|w| format!("{who} (plaintext): {w}")),
+        );
+        let mut hmeta = PartitionMeta::new(part, info, header_map.clone());
+        hmeta.luks = Some(luks(LuksRole::Header));
+        let extents = map.extents.clone();
+        let mut pmeta = PartitionMeta::new(None, pinfo, map);
+        pmeta.luks = Some(luks(LuksRole::Plaintext));
+        let areas = vec![
+            PlannedArea {
+                name: name.into(),
+                kind: AreaKind::Partition,
+                offset,
+                len,
+                extents: header_map.extents,
+                meta: to_value(&hmeta)?,
+                file_runs: Vec::new(),
+            },
+            PlannedArea {
+                name: plain_name,
+                kind: AreaKind::Partition,
+                offset: at,
+                len: data_len,
+                extents,
+                meta: to_value(&pmeta)?,
+                file_runs: files.runs,
+            },
+        ];
+        self.opened.push(Opened {
+            plain,
+            mapping,
+            _loop: lo,
+            offset: at,
+        });
+        Ok(LuksAreas {
+            areas,
+            findings,
+            warnings,
+        })
+    }
+
+    /// The source with every opened volume's plaintext at its planned offset.
+    pub fn stacked<'a>(&'a self, base: &'a dyn BlockDevice) -> Result<Stacked<'a>, ImagingError> {
+        let mut s = Stacked::new(base);
+        for o in &self.opened {
+            let at = s.push(&o.plain)?;
+            if at != o.offset {
+                return Err(ImagingError::Other(format!(
+                    "plaintext area planned at byte {}, stacked at {at}",
+                    o.offset
+                )));
+            }
+        }
+        Ok(s)
+    }
+
+    /// True when a LUKS partition was opened.
+    pub fn any_opened(&self) -> bool {
+        !self.opened.is_empty()
+    }
+
+    /// Closes every mapping, reporting the first failure (dropping closes them too,
+    /// silently).
+    pub fn close(mut self) -> Result<(), ImagingError> {
+        let mut first = None;
+        for o in self.opened.drain(..) {
+            let Opened {
+                plain,
+                mapping,
+                _loop,
+                ..
+            } = o;
+            // The mapping is busy while a descriptor on it is open.
+            drop(plain);
+            if let Err(e) = mapping.close() {
+                first.get_or_insert(e);
+            }
+            drop(_loop);
+        }
+        first.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// The header area: everything before the data segment, copied whole.
+fn header_map(len: u64, data_offset: u64) -> UsedMap {
+    let mut m = UsedMap::raw(len, 512, "");
+    m.raw = false;
+    m.raw_reason = None;
+    m.used_bytes = data_offset;
+    m.extents = vec![ByteExtent {
+        offset: 0,
+        len: data_offset,
+    }];
+    m
+}
+
+fn luks_meta(h: &LuksHeader, role: LuksRole, header: &str, plaintext: &str) -> LuksMeta {
+    LuksMeta {
+        role,
+        header_area: header.into(),
+        plaintext_area: plaintext.into(),
+        version: h.version,
+        uuid: h.uuid.clone(),
+        data_offset: h.data_offset,
+        data_size: h.data_size,
+        sector_size: h.sector_size,
+        cipher: h.cipher.clone(),
+    }
+}
+
+fn to_value(m: &PartitionMeta) -> Result<serde_json::Value, ImagingError> {
+    serde_json::to_value(m).map_err(|e| ImagingError::Other(format!("metadata: {e}")))
+}

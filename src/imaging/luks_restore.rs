@@ -1,0 +1,302 @@
+//! Restoring a LUKS partition imaged with its key (luks_backup.rs): the header area is
+//! written to the target partition's start by the ordinary restore pass (same UUID and
+//! key slots), then the volume is opened with the same key and the plaintext area is
+//! written through `/dev/mapper/NAME`, where its filesystem grows to fill the mapping.
+//! Onto a smaller partition the inner filesystem is shrunk first in a scratch file,
+//! as plain partitions are (restore_disk.rs `stage_shrink`).
+//!
+//! Everything that can fail without writing runs in [`prepare`], before the target's
+//! first byte: a missing key, a key the image's header does not accept (tested on the
+//! header restored into a scratch file), an inner filesystem that does not shrink
+//! enough.
+
+use super::meta::{partition_meta, LuksRole, PartitionMeta};
+use super::plan_restore::{estimated_min, fs_kind, DiskRestorePlan, PartTarget};
+use super::staged::{copy_staged, Staged};
+use super::ImagingError;
+use crate::device::{open_path, Access, BlockDevice, Window};
+use crate::probe::FsKind;
+use crate::progress::Progress;
+use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
+use crate::resize::{self, can_grow, can_shrink, LoopDevice};
+use crate::unlock::{test_key, LuksKey, Mapping};
+use crate::usedmap::{map_filesystem, mark_tails_unzeroed, ByteExtent};
+use std::path::Path;
+
+/// The partition size a LUKS header area needs on the target, and whether it can grow:
+/// the header area plus what its inner filesystem needs. A fixed-size data segment
+/// keeps its size.
+pub(super) fn luks_min(
+    pm: &PartitionMeta,
+    metas: &[(&AreaManifest, PartitionMeta)],
+    size: u64,
+) -> (u64, bool) {
+    let Some(l) = &pm.luks else {
+        return (size, false);
+    };
+    let inner = metas.iter().find(|(a, _)| a.name == l.plaintext_area);
+    match (inner, l.data_size) {
+        (Some((a, im)), None) => {
+            let kind = fs_kind(im);
+            let inner_min = if can_shrink(kind) {
+                estimated_min(im, a.len)
+            } else {
+                a.len
+            };
+            (
+                l.data_offset.saturating_add(inner_min).min(size),
+                can_grow(kind),
+            )
+        }
+        _ => (size, false),
+    }
+}
+
+/// One LUKS partition to restore.
+struct Item {
+    number: u32,
+    inner: PartTarget,
+    version: u16,
+    /// The target partition.
+    offset: u64,
+    len: u64,
+    /// The inner filesystem, shrunk in a scratch file.
+    staged: Option<Staged>,
+}
+
+pub(super) struct LuksRestore<'k> {
+    key: Option<&'k LuksKey>,
+    items: Vec<Item>,
+    /// Each header area restored into a scratch file (area name, file): the key was
+    /// tested on it, and restore_disk copies its bytes in as it does a staged shrink
+    /// (the area is the whole old partition, which a smaller target cannot take).
+    pub headers: Vec<(String, Staged)>,
+}
+
+/// Checks the key and stages shrinking inner filesystems, before anything is written.
+pub(super) fn prepare<'k>(
+    repo: &Repository,
+    plan: &DiskRestorePlan,
+    key: Option<&'k LuksKey>,
+    scratch: &Path,
+    progress: &dyn Progress,
+) -> Result<LuksRestore<'k>, ImagingError> {
+    let mut items = Vec::new();
+    let headers: Vec<&PartTarget> = plan
+        .parts
+        .iter()
+        .filter(|p| {
+            p.meta
+                .luks
+                .as_ref()
+                .is_some_and(|l| l.role == LuksRole::Header)
+        })
+        .collect();
+    let mut staged_headers = Vec::new();
+    if headers.is_empty() {
+        return Ok(LuksRestore {
+            key,
+            items,
+            headers: staged_headers,
+        });
+    }
+    let m = repo.load_manifest(&plan.image)?;
+    for p in headers {
+        let Some(l) = &p.meta.luks else { continue };
+        let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+        let Some(key) = key else {
+            return Err(ImagingError::Other(format!(
+                "partition {number}: the image holds the plaintext of an encrypted LUKS{} volume; \
+                 restoring it needs the same key (--unlock, --key-file or $IRONCLONE_LUKS_PASSPHRASE). \
+                 Nothing was written",
+                l.version
+            )));
+        };
+        let mut hdr = Staged::create(
+            scratch,
+            &format!("ironclone-luks-{}-{}.img", std::process::id(), p.area),
+            p.old_size,
+        )?;
+        hdr.restore_area(repo, &plan.image, &p.area, progress)?;
+        test_key(&hdr.path, key)?;
+        hdr.extents = vec![ByteExtent {
+            offset: 0,
+            len: l.data_offset,
+        }];
+        staged_headers.push((p.area.clone(), hdr));
+        let a = m
+            .areas
+            .iter()
+            .find(|a| a.name == l.plaintext_area)
+            .ok_or_else(|| ImagingError::Meta {
+                image: m.name.clone(),
+                area: p.area.clone(),
+                what: format!("its plaintext area {} is missing", l.plaintext_area),
+            })?;
+        let im = partition_meta(&m, a)?;
+        let new_inner = match l.data_size {
+            Some(n) => n,
+            None => p.new_size.checked_sub(l.data_offset).ok_or_else(|| {
+                ImagingError::Other(format!(
+                    "partition {number}: {} bytes cannot hold its {}-byte LUKS header",
+                    p.new_size, l.data_offset
+                ))
+            })?,
+        };
+        let inner = PartTarget {
+            area: a.name.clone(),
+            kind: fs_kind(&im),
+            meta: im,
+            old_offset: a.offset,
+            old_size: a.len,
+            new_offset: 0,
+            new_size: new_inner,
+            recreate: false,
+        };
+        let staged = if inner.new_size < inner.old_size {
+            Some(stage_inner_shrink(
+                repo, plan, &inner, number, scratch, progress,
+            )?)
+        } else {
+            None
+        };
+        items.push(Item {
+            number,
+            inner,
+            version: l.version,
+            offset: p.new_offset,
+            len: p.new_size,
+            staged,
+        });
+    }
+    Ok(LuksRestore {
+        key,
+        items,
+        headers: staged_headers,
+    })
+}
+
+fn stage_inner_shrink(
+    repo: &Repository,
+    plan: &DiskRestorePlan,
+    p: &PartTarget,
+    number: u32,
+    scratch: &Path,
+    progress: &dyn Progress,
+) -> Result<Staged, ImagingError> {
+    if !can_shrink(p.kind) {
+        return Err(ImagingError::Other(format!(
+            "partition {number}: the {} inside its LUKS volume cannot be shrunk",
+            p.kind
+        )));
+    }
+    let mut staged = Staged::create(
+        scratch,
+        &format!("ironclone-shrink-{}-{}.img", std::process::id(), p.area),
+        p.old_size,
+    )?;
+    staged.restore_area(repo, &plan.image, &p.area, progress)?;
+    let min = resize::min_size(p.kind, &staged.path)?.unwrap_or(p.old_size);
+    if min > p.new_size {
+        return Err(ImagingError::ShrinkTooSmall {
+            number,
+            fs: format!("{} (inside LUKS)", p.kind),
+            min,
+            planned: p.new_size,
+        });
+    }
+    resize::resize(p.kind, &staged.path, p.new_size)?;
+    let dev = open_path(&staged.path, Access::ReadOnly)?;
+    let win = Window::new(&dev, 0, p.new_size.min(dev.size()))?;
+    let map = map_filesystem(&win, p.kind);
+    if map.raw {
+        return Err(ImagingError::Other(format!(
+            "partition {number}: after shrinking, the {} inside LUKS could not be mapped: {}",
+            p.kind,
+            map.raw_reason.unwrap_or_default()
+        )));
+    }
+    staged.extents = map.extents;
+    Ok(staged)
+}
+
+impl LuksRestore<'_> {
+    /// Opens each restored header with the key and writes the plaintext through the
+    /// mapping, then grows its filesystem. Runs after the table and the header areas
+    /// are on the target.
+    pub(super) fn finish(
+        self,
+        repo: &Repository,
+        plan: &DiskRestorePlan,
+        target_path: &Path,
+        progress: &dyn Progress,
+    ) -> Result<Vec<String>, ImagingError> {
+        let mut steps = Vec::new();
+        let Some(key) = self.key else {
+            return Ok(steps);
+        };
+        for it in self.items {
+            let lo = LoopDevice::attach(target_path, it.offset, it.len)?;
+            let mapping = Mapping::open(lo.path(), key, false)?;
+            let dev = open_path(&mapping.path(), Access::ReadWrite)?;
+            let p = &it.inner;
+            if dev.size() < p.new_size {
+                return Err(ImagingError::Other(format!(
+                    "partition {}: the opened LUKS volume has {} bytes, {} planned",
+                    it.number,
+                    dev.size(),
+                    p.new_size
+                )));
+            }
+            let how = if let Some(s) = &it.staged {
+                copy_staged(s, &dev, p, progress)?;
+                format!("shrunk from {} to {} bytes", p.old_size, p.new_size)
+            } else {
+                let area = p.area.clone();
+                let place = move |a: &AreaManifest| (a.name == area).then_some(0);
+                let opts = RestoreOptions {
+                    verify_after: false,
+                    target_is_zeroed: false,
+                    deep_precheck: false,
+                };
+                repo::restore(repo, &plan.image, &dev, &place, &opts, progress)?;
+                "restored".to_string()
+            };
+            if p.kind.is_ext() && !p.meta.map.raw {
+                let win = Window::new(&dev, 0, p.new_size.min(p.old_size))?;
+                mark_tails_unzeroed(&win).map_err(|source| ImagingError::ExtTails {
+                    part: format!("partition {} (inside LUKS)", it.number),
+                    source: Box::new(source),
+                })?;
+            }
+            dev.flush()?;
+            drop(dev);
+            let grown = p.new_size > p.old_size && can_grow(p.kind);
+            if grown {
+                resize::resize(p.kind, &mapping.path(), p.new_size)?;
+            }
+            steps.push(format!(
+                "partition {}: LUKS{} header restored (same UUID and key slots); its {} {} through {}{}",
+                it.number,
+                it.version,
+                p.kind,
+                how,
+                mapping.path().display(),
+                if grown {
+                    format!(", grown from {} to {} bytes", p.old_size, p.new_size)
+                } else {
+                    String::new()
+                }
+            ));
+            mapping.close()?;
+            drop(lo);
+        }
+        Ok(steps)
+    }
+}
+
+/// True for a kind the rest of restore_disk must leave alone (no shrink staging, no
+/// grow): a LUKS header area, whose filesystem is inside.
+pub(super) fn is_luks_header(p: &PartTarget) -> bool {
+    p.meta.luks.is_some() || p.kind == FsKind::Luks
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# LUKS inside the live system (kernel+initramfs, one boot; the host has no device-mapper).
+# The job builds the source itself on a blank disk: GPT, p1 ext4 /boot, p2 LUKS2 holding ext4
+# with files. It then checks, in order: a wrong $IRONCLONE_LUKS_PASSPHRASE is refused and
+# stores nothing; the backup with the right one (--unlock) stores the header and the plaintext
+# areas; `images --json` names the plaintext area; a restore without the key is refused and
+# leaves the target untouched; restores with --key-file onto a 1.5x and a 0.6x disk; each
+# target's LUKS opens with the same passphrase, keeps the UUID, its inner ext4 passes
+# e2fsck -fn and fills the partition, and every file's sha256 matches.
+# The host then checks that no file of the repository holds the passphrase.
+set -euo pipefail
+source "$(dirname "$0")/lib-live.sh"
+[[ -f "$ROOT/build/initramfs.img" ]] || fail "build/initramfs.img missing (make iso)"
+tmp="$(mktemp -d)"
+mnt=
+cleanup() { [[ -n $mnt ]] && umount "$mnt" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+PASS="ironclone luks test $$ $RANDOM"
+truncate -s 160M "$tmp/src.img"
+truncate -s 240M "$tmp/big.img"
+truncate -s 96M "$tmp/small.img"
+
+mkdir -p "$tmp/jobfs/ironclone"
+printf '%s' "$PASS" >"$tmp/jobfs/ironclone/pass"
+cat >"$tmp/jobfs/ironclone/job.sh" <<'JOB'
+#!/bin/sh
+# Runs in the live system; every check prints "check: ok WHAT" or "check: FAIL WHAT".
+set -u
+D="${IRONCLONE_JOB_DIR:?}"
+REPO="$D/repo"
+R="$D/results"
+mkdir -p "$R" "$REPO"
+# The key file lives in /tmp, off the job disk, so that the host's scan of the repository
+# disk cannot find the passphrase there by accident.
+cp "$D/ironclone/pass" /tmp/key && rm -f "$D/ironclone/pass"
+PASS="$(cat /tmp/key)"
+fails=0
+ok() { echo "check: ok $*"; }
+bad() { echo "check: FAIL $*"; fails=$((fails + 1)); }
+by_serial() {
+	ironclone disks --json </dev/null | awk -v s="$1" '
+		/"path":/ { p = $2 }
+		/"serial":/ { v = $2; gsub(/[",]/, "", v); if (v == s) { gsub(/[",]/, "", p); print p; exit } }'
+}
+src=$(by_serial SRC); big=$(by_serial BIG); small=$(by_serial SMALL)
+echo "job: src=$src big=$big small=$small"
+[ -n "$src" ] && [ -n "$big" ] && [ -n "$small" ] || { echo "job: disks not found"; exit 20; }
+
+# --- the source: GPT, p1 ext4, p2 LUKS2 holding ext4 with files ---
+printf 'label: gpt\n,64M,L\n,,CA7D7CCB-63ED-4C53-861C-1742536059CC\n' | sfdisk -q "$src" || exit 21
+sleep 1
+mkdir -p /tmp/boot /tmp/tree/sub
+echo "boot files" >/tmp/boot/grub.cfg
+mkfs.ext4 -q -F -L boot -d /tmp/boot "${src}1" || exit 22
+i=0
+# About 9 MiB of files: the inner ext4 (79 MiB) must shrink to fit the 0.6x disk.
+while [ $i -lt 8 ]; do
+	dd if=/dev/urandom of=/tmp/tree/sub/f$i bs=64k count=$((i * 3 + 1)) status=none
+	i=$((i + 1))
+done
+dd if=/dev/urandom of=/tmp/tree/big.bin bs=1M count=3 status=none
+echo "hello from inside LUKS" >/tmp/tree/hello.txt
+(cd /tmp/tree && find . -type f | sort | xargs sha256sum) >"$R/sums.src"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--label vault --key-file /tmp/key "${src}2" || exit 23
+cryptsetup open --key-file /tmp/key "${src}2" srcplain || exit 24
+mkfs.ext4 -q -F -L root -d /tmp/tree /dev/mapper/srcplain || exit 25
+cryptsetup close srcplain || exit 26
+rm -rf /tmp/tree
+uuid=$(cryptsetup luksUUID "${src}2")
+sync
+
+# --- a wrong passphrase: refused, nothing stored ---
+if IRONCLONE_LUKS_PASSPHRASE="wrong $PASS" ironclone backup "$src" "$REPO" --name bad --unlock \
+	>"$R/wrong.txt" 2>&1 </dev/null; then
+	bad "wrong passphrase accepted"
+elif grep -q "does not open the LUKS volume" "$R/wrong.txt" && [ ! -e "$REPO/images/bad.json" ]; then
+	ok "wrong passphrase refused, no image stored"
+else
+	bad "wrong passphrase: $(cat "$R/wrong.txt")"
+fi
+
+# --- the backup with the passphrase ---
+IRONCLONE_LUKS_PASSPHRASE="$PASS" ironclone backup "$src" "$REPO" --name enc --unlock \
+	>"$R/backup.txt" 2>&1 </dev/null || { cat "$R/backup.txt"; exit 27; }
+cat "$R/backup.txt"
+grep -q "PLAINTEXT of LUKS2" "$R/backup.txt" && grep -q "holds the PLAINTEXT" "$R/backup.txt" &&
+	ok "backup summary says plaintext" || bad "backup summary"
+ironclone images "$REPO" --json >"$R/images.json" </dev/null
+grep -q '"plaintext_of_encrypted"' "$R/images.json" && grep -q '"p2-plaintext"' "$R/images.json" &&
+	ok "images --json names the plaintext area" || bad "images --json: $(cat "$R/images.json")"
+ls /dev/mapper | grep -q ironclone && bad "a mapping was left open: $(ls /dev/mapper)" || ok "mappings closed"
+
+# --- a restore without the key: refused before writing ---
+if ironclone restore "$REPO" enc "$small" --yes >"$R/nokey.txt" 2>&1 </dev/null; then
+	bad "restore without the key went through"
+elif grep -q "needs the same key" "$R/nokey.txt" &&
+	[ "$(dd if="$small" bs=1M count=1 status=none | tr -d '\000' | wc -c)" -eq 0 ]; then
+	ok "restore without the key refused, target untouched"
+else
+	bad "restore without the key: $(cat "$R/nokey.txt")"
+fi
+
+# --- restores with the key file, then the checks ---
+for t in big small; do
+	eval dev=\$$t
+	ironclone restore "$REPO" enc "$dev" --yes --key-file /tmp/key >"$R/restore-$t.txt" 2>&1 </dev/null ||
+		{ cat "$R/restore-$t.txt"; bad "restore onto $t"; continue; }
+	cat "$R/restore-$t.txt"
+	# No udev here: the kernel learns the new table only when asked.
+	blockdev --rereadpt "$dev" 2>/dev/null || partprobe "$dev"
+	sleep 1
+	e2fsck -fn "${dev}1" >/dev/null 2>&1 && ok "$t: p1 e2fsck" || bad "$t: p1 e2fsck"
+	[ "$(cryptsetup luksUUID "${dev}2")" = "$uuid" ] && ok "$t: LUKS UUID kept" || bad "$t: UUID"
+	if ! cryptsetup open --readonly --key-file /tmp/key "${dev}2" chk; then
+		bad "$t: does not open with the passphrase"
+		continue
+	fi
+	ok "$t: opens with the passphrase"
+	e2fsck -fn /dev/mapper/chk >"$R/fsck-$t.txt" 2>&1 && ok "$t: inner e2fsck -fn clean" ||
+		bad "$t: inner e2fsck: $(tail -5 "$R/fsck-$t.txt")"
+	blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+	bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+	msize=$(blockdev --getsize64 /dev/mapper/chk)
+	echo "job: $t inner fs $((blocks * bsize)) bytes, mapping $msize bytes"
+	[ $((msize - blocks * bsize)) -lt $((bsize * 1024)) ] && ok "$t: inner fs fills the mapping" ||
+		bad "$t: inner fs $((blocks * bsize)) of $msize"
+	mkdir -p /tmp/chk
+	mount -o ro /dev/mapper/chk /tmp/chk && (cd /tmp/chk && find . -type f ! -path './lost+found/*' | sort | xargs sha256sum) >"$R/sums.$t"
+	umount /tmp/chk
+	cmp -s "$R/sums.src" "$R/sums.$t" && ok "$t: every file's sha256 matches" || bad "$t: files differ"
+	cryptsetup close chk
+done
+echo "job: $fails failed checks"
+echo "job: plan done"
+[ "$fails" -eq 0 ]
+JOB
+truncate -s 256M "$tmp/repo.img"
+mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 -d for the job disk"
+
+log="$LOGDIR/live-luks.log"
+start=$(date +%s)
+"$RUNVM" --timeout 300 --log "$log" \
+	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO ironclone.net=0" \
+	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
+	--disk "$tmp/src.img,if=virtio,serial=SRC" \
+	--disk "$tmp/big.img,if=virtio,serial=BIG" \
+	--disk "$tmp/small.img,if=virtio,serial=SMALL" || {
+	grep -a '^check: ' "$log" >&2 || true
+	fail "LUKS job failed (serial log: $log)"
+}
+echo "boot + build + backup + 2 restores + checks took $(($(date +%s) - start)) s"
+grep -a '^check: ' "$log" | tr -d '\r'
+grep -aq 'job: plan done' "$log" || fail "job did not reach its end (serial log: $log)"
+grep -aq 'check: FAIL' "$log" && fail "some checks failed (serial log: $log)"
+n=$(grep -ac 'check: ok' "$log")
+[[ $n -ge 17 ]] || fail "only $n checks passed (serial log: $log)"
+
+# Nothing in the repository holds the passphrase (the job disk is mounted read-only here).
+e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"
+mnt="$tmp/mnt"
+mkdir -p "$mnt"
+mount -o ro,loop "$tmp/repo.img" "$mnt" || fail "mounting the repository disk"
+[[ -d $mnt/repo/images ]] || fail "no repository on the job disk"
+if grep -rlaF -- "$PASS" "$mnt" >&2; then fail "the passphrase is stored on the repository disk"; fi
+umount "$mnt"
+mnt=
+echo "PASS: LUKS2 backup with --unlock (wrong passphrase refused), restore to 1.5x and 0.6x: opens, same UUID, e2fsck clean, files match, passphrase stored nowhere"
