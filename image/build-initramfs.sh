@@ -162,6 +162,19 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$STAGE/etc/passwd"
 echo 'root:x:0:' >"$STAGE/etc/group"
 ln -sf /proc/mounts "$STAGE/etc/mtab"
 echo ironclone >"$STAGE/etc/hostname"
+# No udev here (see initramfs/init): lvm2 must make its /dev nodes itself and not wait
+# for udev to confirm them, or every LV it activates is "not found" (a restore of an
+# LVM machine, and a rescuer's `vgchange -ay` in the shell).
+mkdir -p "$STAGE/etc/lvm"
+cat >"$STAGE/etc/lvm/lvm.conf" <<'LVMCONF'
+devices {
+	obtain_device_list_from_udev = 0
+}
+activation {
+	udev_sync = 0
+	udev_rules = 0
+}
+LVMCONF
 # The kernel opens /dev/console for PID 1 before devtmpfs is mounted.
 mknod -m 600 "$STAGE/dev/console" c 5 1
 mknod -m 666 "$STAGE/dev/null" c 1 3

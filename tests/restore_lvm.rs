@@ -14,7 +14,6 @@ mod restore_fixture;
 use common::path_str;
 use restore_fixture::*;
 
-const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
 const PV_LEN: u64 = 96 * MIB;
 
 #[test]
@@ -24,26 +23,7 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
         common::require_tool(t);
     }
     let pv = lvm_fixture::PvFixture::new("icvgrestore");
-    let td = common::tempdir();
-    let dir = td.path().to_path_buf();
-    let disk = dir.join("src.img");
-    let size = 160 * MIB;
-    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
-    let script = format!("label: gpt\n,40M,L\n,96M,{LINUX_LVM}\n");
-    common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
-    let ext = FsSpec {
-        number: 1,
-        fs: Fs::Ext4,
-        files: files(31, 3),
-    };
-    ext4_into(&disk, &dir, &ext);
-    let (start, len) = part(&disk, 2);
-    assert_eq!(len, PV_LEN);
-    dd_in(&disk, &pv.pv, start);
-
-    let repo = dir.join("repo");
-    let (ok, log) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
-    assert!(ok, "backup failed:\n{log}");
+    let (s, log) = pv_disk_source(&pv.pv);
     let line = log
         .lines()
         .find(|l| l.trim_start().starts_with("p2 "))
@@ -52,17 +32,9 @@ fn a_pv_partition_moves_with_its_size_and_its_lvs_intact() {
         line.contains("lvm2") && !line.contains("raw"),
         "the PV was not imaged by used blocks: {line}\n{log}"
     );
-    let (ok, listing) = ironclone(&["images", path_str(&repo), "--json"]);
+    let (ok, listing) = ironclone(&["images", path_str(&s.repo), "--json"]);
     assert!(ok, "{listing}");
-    let s = Source {
-        _dir: td,
-        dir,
-        disk,
-        repo,
-        size,
-        gpt: true,
-        fss: vec![ext],
-    };
+    let size = s.size;
 
     for (name, pct) in [("grow.img", 150), ("shrink.img", 90)] {
         let t = s.target(name, size * pct / 100);

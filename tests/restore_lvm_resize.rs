@@ -23,8 +23,6 @@ use restore_fixture::*;
 use std::path::Path;
 use std::process::Command;
 
-const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
-
 /// Every LV of the fixture in the relaid PV `copy`: ext4 clean, its files, at its
 /// new size; swap and the hidden LV as they were. Returns the metadata.
 fn check_relaid(fx: &PvFixture, copy: &Path, src: &Meta, same_ids: bool, what: &str) -> Meta {
@@ -108,33 +106,8 @@ fn a_pv_grows_and_shrinks_through_its_root_lv() {
     }
     let fx = PvFixture::new("icvgresize");
     let src_meta = metadata(&fx, &fx.pv);
-    let td = common::tempdir();
-    let dir = td.path().to_path_buf();
-    let disk = dir.join("src.img");
-    let size = 160 * MIB;
-    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
-    let script = format!("label: gpt\n,40M,L\n,96M,{LINUX_LVM}\n");
-    common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
-    let ext = FsSpec {
-        number: 1,
-        fs: Fs::Ext4,
-        files: files(31, 3),
-    };
-    ext4_into(&disk, &dir, &ext);
-    let (start, _) = part(&disk, 2);
-    dd_in(&disk, &fx.pv, start);
-    let repo = dir.join("repo");
-    let (ok, log) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
-    assert!(ok, "backup failed:\n{log}");
-    let s = Source {
-        _dir: td,
-        dir,
-        disk,
-        repo,
-        size,
-        gpt: true,
-        fss: vec![ext],
-    };
+    let (s, _) = pv_disk_source(&fx.pv);
+    let size = s.size;
 
     // (target, extra args, same ids, what the root LV does)
     let cases: [(&str, u64, &[&str], bool, std::cmp::Ordering); 3] = [

@@ -12,6 +12,7 @@
 
 use super::meta::{partition_meta, LuksRole, PartitionMeta};
 use super::plan_restore::{estimated_min, fs_kind, DiskRestorePlan, PartTarget};
+use super::restore_disk::DiskRestoreOptions;
 use super::staged::{copy_staged, Staged};
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
@@ -38,6 +39,11 @@ pub(super) fn luks_min(
     match (inner, l.data_size) {
         (Some((a, im)), None) => {
             let kind = fs_kind(im);
+            // An LVM PV inside (the usual encrypted laptop) is laid out anew like a
+            // PV partition: its LVs take the change (plan_lvm.rs).
+            if let Some(min) = super::plan_lvm::pv_min(im) {
+                return (l.data_offset.saturating_add(min).min(size), true);
+            }
             let inner_min = if can_shrink(kind) {
                 estimated_min(im, a.len)
             } else {
@@ -60,8 +66,10 @@ struct Item {
     /// The target partition.
     offset: u64,
     len: u64,
-    /// The inner filesystem, shrunk in a scratch file.
+    /// The inner filesystem shrunk, or the inner PV laid out anew, in a scratch file.
     staged: Option<Staged>,
+    /// What laying out the inner PV did, LV by LV.
+    lvm_lines: Vec<String>,
 }
 
 pub(super) struct LuksRestore<'k> {
@@ -78,9 +86,10 @@ pub(super) fn prepare<'k>(
     repo: &Repository,
     plan: &DiskRestorePlan,
     key: Option<&'k LuksKey>,
-    scratch: &Path,
+    opts: &DiskRestoreOptions,
     progress: &dyn Progress,
 ) -> Result<LuksRestore<'k>, ImagingError> {
+    let scratch = opts.scratch_dir.as_path();
     let mut items = Vec::new();
     let headers: Vec<&PartTarget> = plan
         .parts
@@ -153,7 +162,17 @@ pub(super) fn prepare<'k>(
             new_size: new_inner,
             recreate: false,
         };
-        let staged = if inner.new_size < inner.old_size {
+        let mut lvm_lines = Vec::new();
+        let staged = if super::plan_lvm::relaid(&inner, opts.new_ids) {
+            let (s, lines) = super::restore_lvm::stage_lvm(repo, plan, &inner, opts, progress)?;
+            // stage_lvm names the PV by its partition, which the plaintext area has not.
+            let own = format!("partition {number} (inside LUKS):");
+            lvm_lines = lines
+                .into_iter()
+                .map(|l| l.replacen("partition 0:", &own, 1))
+                .collect();
+            Some(s)
+        } else if inner.new_size < inner.old_size {
             Some(stage_inner_shrink(
                 repo, plan, &inner, number, scratch, progress,
             )?)
@@ -167,6 +186,7 @@ pub(super) fn prepare<'k>(
             offset: p.new_offset,
             len: p.new_size,
             staged,
+            lvm_lines,
         });
     }
     Ok(LuksRestore {
@@ -250,7 +270,11 @@ impl LuksRestore<'_> {
             }
             let how = if let Some(s) = &it.staged {
                 copy_staged(s, &dev, p, progress)?;
-                format!("shrunk from {} to {} bytes", p.old_size, p.new_size)
+                if p.kind == FsKind::Lvm2 {
+                    format!("laid out anew in {} bytes (was {})", p.new_size, p.old_size)
+                } else {
+                    format!("shrunk from {} to {} bytes", p.old_size, p.new_size)
+                }
             } else {
                 let area = p.area.clone();
                 let place = move |a: &AreaManifest| (a.name == area).then_some(0);
@@ -288,6 +312,7 @@ impl LuksRestore<'_> {
                     String::new()
                 }
             ));
+            steps.extend(it.lvm_lines);
             mapping.close()?;
             drop(lo);
         }

@@ -88,13 +88,7 @@ pub fn restore_disk(
     // 1. Shrinks and re-created ESPs and XFS, staged off the target: the only steps that can
     //    discover (through the resize tools, or a FAT that fills up) that the data
     //    does not fit, so they run first.
-    let mut luks = luks_restore::prepare(
-        repo,
-        plan,
-        opts.luks_key.as_deref(),
-        &opts.scratch_dir,
-        progress,
-    )?;
+    let mut luks = luks_restore::prepare(repo, plan, opts.luks_key.as_deref(), opts, progress)?;
     let mut staged: HashMap<String, Staged> = luks.headers.drain(..).collect();
     for p in plan.parts.iter().filter(|p| p.recreate) {
         let (s, line) = if p.kind == FsKind::Xfs {

@@ -7,6 +7,9 @@
 # leaves the target untouched; restores with --key-file onto a 1.5x and a 0.6x disk; each
 # target's LUKS opens with the same passphrase, keeps the UUID, its inner ext4 passes
 # e2fsck -fn and fills the partition, and every file's sha256 matches.
+# Then the "encrypted laptop" of issue 18: LUKS2 holding an LVM PV (ext4 root and swap LVs),
+# backed up with the passphrase and restored onto 1.5x and 0.6x: the VG (same UUID) comes
+# back inside the same LUKS volume, the root LV grown or shrunk, swap kept, files intact.
 # The host then checks that no file of the repository holds the passphrase.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
@@ -20,6 +23,9 @@ PASS="ironclone luks test $$ $RANDOM"
 truncate -s 160M "$tmp/src.img"
 truncate -s 240M "$tmp/big.img"
 truncate -s 96M "$tmp/small.img"
+truncate -s 200M "$tmp/lsrc.img"
+truncate -s 300M "$tmp/lbig.img"
+truncate -s 120M "$tmp/lsmall.img"
 
 mkdir -p "$tmp/jobfs/ironclone"
 printf '%s' "$PASS" >"$tmp/jobfs/ironclone/pass"
@@ -132,6 +138,73 @@ for t in big small; do
 	cmp -s "$R/sums.src" "$R/sums.$t" && ok "$t: every file's sha256 matches" || bad "$t: files differ"
 	cryptsetup close chk
 done
+
+# --- the "encrypted laptop": p1 ext4 /boot, p2 LUKS2 holding an LVM PV (VG laptop: ext4 root
+# and swap LVs, free extents), restored onto 1.5x and 0.6x: the root LV takes the change ---
+lsrc=$(by_serial LSRC); lbig=$(by_serial LBIG); lsmall=$(by_serial LSMALL)
+printf 'label: gpt\n,32M,L\n,,CA7D7CCB-63ED-4C53-861C-1742536059CC\n' | sfdisk -q "$lsrc" || exit 30
+sleep 1
+mkfs.ext4 -q -F -L lboot -d /tmp/boot "${lsrc}1" || exit 31
+mkdir -p /tmp/ltree/home
+i=0
+while [ $i -lt 6 ]; do
+	dd if=/dev/urandom of=/tmp/ltree/home/f$i bs=64k count=$((i * 4 + 1)) status=none
+	i=$((i + 1))
+done
+echo "a laptop's root" >/tmp/ltree/hello.txt
+(cd /tmp/ltree && find . -type f | sort | xargs sha256sum) >"$R/lsums.src"
+cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--key-file /tmp/key "${lsrc}2" || exit 32
+cryptsetup open --key-file /tmp/key "${lsrc}2" lapplain || exit 33
+export LVM_SUPPRESS_FD_WARNINGS=1
+lvm pvcreate -q /dev/mapper/lapplain >/dev/null || exit 34
+lvm vgcreate -q -s 4m laptop /dev/mapper/lapplain >/dev/null || exit 35
+lvm lvcreate -q -y -L 100m -n root laptop >/dev/null || exit 36
+lvm lvcreate -q -y -L 16m -n swap laptop >/dev/null || exit 37
+mkfs.ext4 -q -F -L lroot -d /tmp/ltree /dev/laptop/root || exit 38
+mkswap -L lswap /dev/laptop/swap >/dev/null || exit 39
+vg_uuid=$(lvm vgs --noheadings -o vg_uuid laptop | tr -d ' ')
+lv_bytes() { lvm lvs --noheadings --units b --nosuffix -o lv_size "laptop/$1" | tr -d ' '; }
+root0=$(lv_bytes root); swap0=$(lv_bytes swap)
+lvm vgchange -q -an laptop >/dev/null || exit 40
+cryptsetup close lapplain || exit 41
+rm -rf /tmp/ltree
+sync
+IRONCLONE_LUKS_PASSPHRASE="$PASS" ironclone backup "$lsrc" "$REPO" --name laptop --unlock \
+	>"$R/lbackup.txt" 2>&1 </dev/null || { cat "$R/lbackup.txt"; exit 42; }
+cat "$R/lbackup.txt"
+grep -q 'VG laptop\|lvm2' "$R/lbackup.txt" && ok "laptop: the LVM PV inside LUKS is mapped" ||
+	bad "laptop: backup summary"
+for t in lbig lsmall; do
+	eval dev=\$$t
+	ironclone restore "$REPO" laptop "$dev" --yes --key-file /tmp/key >"$R/restore-$t.txt" 2>&1 </dev/null ||
+		{ cat "$R/restore-$t.txt"; bad "laptop: restore onto $t"; continue; }
+	cat "$R/restore-$t.txt"
+	blockdev --rereadpt "$dev" 2>/dev/null || partprobe "$dev"
+	sleep 1
+	if ! cryptsetup open --key-file /tmp/key "${dev}2" lchk; then
+		bad "$t: does not open with the passphrase"
+		continue
+	fi
+	ok "$t: opens with the passphrase"
+	lvm vgchange -q -ay laptop >/dev/null 2>&1 && ok "$t: VG laptop activates" || bad "$t: vgchange -ay"
+	[ "$(lvm vgs --noheadings -o vg_uuid laptop | tr -d ' ')" = "$vg_uuid" ] && ok "$t: VG UUID kept" ||
+		bad "$t: VG UUID"
+	root=$(lv_bytes root); swap=$(lv_bytes swap)
+	echo "job: $t root LV $root0 -> $root, swap $swap0 -> $swap"
+	[ "$swap" = "$swap0" ] && ok "$t: swap LV keeps its size" || bad "$t: swap $swap0 -> $swap"
+	if [ $t = lbig ]; then [ "$root" -gt "$root0" ]; else [ "$root" -lt "$root0" ]; fi &&
+		ok "$t: root LV resized" || bad "$t: root LV $root0 -> $root"
+	e2fsck -fn /dev/laptop/root >"$R/lfsck-$t.txt" 2>&1 && ok "$t: root LV e2fsck -fn clean" ||
+		bad "$t: root LV e2fsck: $(tail -5 "$R/lfsck-$t.txt")"
+	mkdir -p /tmp/lchk
+	mount -o ro /dev/laptop/root /tmp/lchk &&
+		(cd /tmp/lchk && find . -type f ! -path './lost+found/*' | sort | xargs sha256sum) >"$R/lsums.$t"
+	umount /tmp/lchk
+	cmp -s "$R/lsums.src" "$R/lsums.$t" && ok "$t: every root file's sha256 matches" || bad "$t: root files differ"
+	lvm vgchange -q -an laptop >/dev/null 2>&1
+	cryptsetup close lchk
+done
 echo "job: $fails failed checks"
 echo "job: plan done"
 [ "$fails" -eq 0 ]
@@ -146,7 +219,10 @@ start=$(date +%s)
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
 	--disk "$tmp/src.img,if=virtio,serial=SRC" \
 	--disk "$tmp/big.img,if=virtio,serial=BIG" \
-	--disk "$tmp/small.img,if=virtio,serial=SMALL" || {
+	--disk "$tmp/small.img,if=virtio,serial=SMALL" \
+	--disk "$tmp/lsrc.img,if=virtio,serial=LSRC" \
+	--disk "$tmp/lbig.img,if=virtio,serial=LBIG" \
+	--disk "$tmp/lsmall.img,if=virtio,serial=LSMALL" || {
 	grep -a '^check: ' "$log" >&2 || true
 	fail "LUKS job failed (serial log: $log)"
 }
@@ -155,7 +231,7 @@ grep -a '^check: ' "$log" | tr -d '\r'
 grep -aq 'job: plan done' "$log" || fail "job did not reach its end (serial log: $log)"
 grep -aq 'check: FAIL' "$log" && fail "some checks failed (serial log: $log)"
 n=$(grep -ac 'check: ok' "$log")
-[[ $n -ge 17 ]] || fail "only $n checks passed (serial log: $log)"
+[[ $n -ge 32 ]] || fail "only $n checks passed (serial log: $log)"
 
 # Nothing in the repository holds the passphrase (the job disk is mounted read-only here).
 e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"
@@ -166,4 +242,4 @@ mount -o ro,loop "$tmp/repo.img" "$mnt" || fail "mounting the repository disk"
 if grep -rlaF -- "$PASS" "$mnt" >&2; then fail "the passphrase is stored on the repository disk"; fi
 umount "$mnt"
 mnt=
-echo "PASS: LUKS2 backup with --unlock (wrong passphrase refused), restore to 1.5x and 0.6x: opens, same UUID, e2fsck clean, files match, passphrase stored nowhere"
+echo "PASS: LUKS2 backup with --unlock (wrong passphrase refused), restore to 1.5x and 0.6x: opens, same UUID, e2fsck clean, files match, passphrase stored nowhere; the encrypted laptop (LUKS2 > LVM > ext4) too"

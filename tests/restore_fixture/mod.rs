@@ -267,6 +267,47 @@ fn ext4_made_into(disk: &Path, dir: &Path, fs: &FsSpec, mkfs_args: &[&str]) {
     std::fs::remove_dir_all(&content).unwrap();
 }
 
+/// GPT type of an LVM2 PV partition.
+pub const LINUX_LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
+
+/// A 160 MiB GPT disk: p1 a 40 MiB ext4 holding files, p2 the 96 MiB PV image `pv`
+/// (tests/lvm_fixture), backed up into `repo` as "img"; the backup's output too.
+pub fn pv_disk_source(pv: &Path) -> (Source, String) {
+    let td = crate::common::tempdir();
+    let dir = td.path().to_path_buf();
+    let disk = dir.join("src.img");
+    let size = 160 * MIB;
+    std::fs::File::create(&disk).unwrap().set_len(size).unwrap();
+    let script = format!("label: gpt\n,40M,L\n,96M,{LINUX_LVM}\n");
+    crate::common::run_in("sfdisk", &["-q", path_str(&disk)], Some(&script));
+    let ext = FsSpec {
+        number: 1,
+        fs: Fs::Ext4,
+        files: files(31, 3),
+    };
+    ext4_into(&disk, &dir, &ext);
+    let (start, len) = part(&disk, 2);
+    assert_eq!(
+        len,
+        std::fs::metadata(pv).unwrap().len(),
+        "the PV's partition"
+    );
+    dd_in(&disk, pv, start);
+    let repo = dir.join("repo");
+    let (ok, log) = ironclone(&["backup", path_str(&disk), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup failed:\n{log}");
+    let s = Source {
+        _dir: td,
+        dir,
+        disk,
+        repo,
+        size,
+        gpt: true,
+        fss: vec![ext],
+    };
+    (s, log)
+}
+
 pub fn ironclone(args: &[&str]) -> (bool, String) {
     run_status(BIN, args)
 }
