@@ -51,6 +51,7 @@ pub fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) ->
         size,
         used,
         volumes: Vec::new(),
+        lock: None,
     }
 }
 

@@ -16,6 +16,9 @@ pub struct PartView {
     pub used: Option<u64>,
     /// The logical volumes of an LVM2 PV, when it is one.
     pub volumes: Vec<VolumeView>,
+    /// An encrypted (LUKS) partition's state in words: "locked", or "open as dm-0"
+    /// when something on this machine has unlocked it.
+    pub lock: Option<String>,
 }
 
 /// A logical volume inside a PV partition, as the picker lists it under it.

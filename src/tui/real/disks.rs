@@ -96,6 +96,7 @@ impl RealServices {
                         .as_ref()
                         .and_then(|s| s.volumes.get(&p.number).cloned())
                         .unwrap_or_default(),
+                    lock: lock_state(p),
                 })
                 .collect(),
             warnings,
@@ -336,4 +337,20 @@ pub(super) fn scan_disk(d: &Disk) -> FsScan {
         );
     }
     s
+}
+
+/// A LUKS partition is open when the kernel lists a holder for it (its dm-crypt
+/// mapping); the picker says which, since a backup of an open volume's disk is refused.
+fn lock_state(p: &discover::Partition) -> Option<String> {
+    let luks = p
+        .filesystem
+        .as_ref()
+        .is_some_and(|f| f.kind == FsKind::Luks);
+    luks.then(|| {
+        if p.holders.is_empty() {
+            "locked".to_string()
+        } else {
+            format!("open as {}", p.holders.join(", "))
+        }
+    })
 }

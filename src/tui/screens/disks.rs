@@ -108,6 +108,11 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
                 bytes(p.size),
                 used
             )));
+            if let Some(lock) = &p.lock {
+                lines.push(Line::raw(format!(
+                    "      LUKS {lock}: imaged raw (the CLI's --unlock images its files)"
+                )));
+            }
             for v in &p.volumes {
                 lines.push(Line::raw(format!(
                     "      LV {:<17} {:<5} {:>11}  read {:>11}",

@@ -59,6 +59,37 @@ fn snap_disk_picker_with_lvm() {
     snap("disks_backup_lvm", &app);
 }
 
+/// An "encrypted laptop": ESP, /boot and a LUKS2 partition, which the picker says is
+/// locked (what a backup from the TUI does with it is said too), and a second disk
+/// whose LUKS volume is open on this machine.
+#[test]
+fn snap_disk_picker_with_luks() {
+    use crate::tui::demo::part;
+    const GIB: u64 = 1 << 30;
+    let (mut app, fake) = app();
+    let mut enc = part(3, "luks", "", 475 * GIB, None);
+    enc.lock = Some("locked".into());
+    fake.plug(DiskView {
+        dev: "/dev/nvme1n1".into(),
+        model: "SAMSUNG MZVL2512HCJQ".into(),
+        serial: "S675NX0T812345".into(),
+        size: 512_110_190_592,
+        transport: "NVMe".into(),
+        partitions: vec![
+            part(1, "vfat", "EFI", 600 << 20, Some(9 << 20)),
+            part(2, "ext4", "boot", 2 * GIB, Some(310 << 20)),
+            enc,
+        ],
+        ..Default::default()
+    });
+    app.press(KeyCode::Char('b'));
+    let n = app.disks.len();
+    down(&mut app, n - 1);
+    let text = render(&app);
+    assert!(text.contains("LUKS locked"), "{text}");
+    snap("disks_backup_luks", &app);
+}
+
 #[test]
 fn snap_restore_target_refused() {
     let (mut app, fake) = app();
