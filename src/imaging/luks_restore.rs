@@ -3,7 +3,7 @@
 //! key slots), then the volume is opened with the same key and the plaintext area is
 //! written through `/dev/mapper/NAME`, where its filesystem grows to fill the mapping.
 //! Onto a smaller partition the inner filesystem is shrunk first in a scratch file,
-//! as plain partitions are (restore_disk.rs `stage_shrink`).
+//! by the same code as plain partitions (restore_disk.rs `stage_shrink_as`).
 //!
 //! Everything that can fail without writing runs in [`prepare`], before the target's
 //! first byte: a missing key, a key the image's header does not accept (tested on the
@@ -12,7 +12,7 @@
 
 use super::meta::{partition_meta, LuksRole, PartitionMeta};
 use super::plan_restore::{estimated_min, fs_kind, DiskRestorePlan, PartTarget};
-use super::restore_disk::DiskRestoreOptions;
+use super::restore_disk::{stage_shrink_as, DiskRestoreOptions};
 use super::staged::{copy_staged, Staged};
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
@@ -21,7 +21,7 @@ use crate::progress::Progress;
 use crate::repo::{self, AreaManifest, Repository, RestoreOptions};
 use crate::resize::{self, can_grow, can_shrink, LoopDevice};
 use crate::unlock::{test_key, LuksKey, Mapping};
-use crate::usedmap::{map_filesystem, mark_tails_unzeroed, ByteExtent};
+use crate::usedmap::{mark_tails_unzeroed, ByteExtent};
 use std::path::Path;
 
 /// The partition size a LUKS header area needs on the target, and whether it can grow:
@@ -173,8 +173,14 @@ pub(super) fn prepare<'k>(
                 .collect();
             Some(s)
         } else if inner.new_size < inner.old_size {
-            Some(stage_inner_shrink(
-                repo, plan, &inner, number, scratch, progress,
+            Some(stage_shrink_as(
+                repo,
+                plan,
+                &inner,
+                number,
+                &format!("{} (inside LUKS)", inner.kind),
+                scratch,
+                progress,
             )?)
         } else {
             None
@@ -194,50 +200,6 @@ pub(super) fn prepare<'k>(
         items,
         headers: staged_headers,
     })
-}
-
-fn stage_inner_shrink(
-    repo: &Repository,
-    plan: &DiskRestorePlan,
-    p: &PartTarget,
-    number: u32,
-    scratch: &Path,
-    progress: &dyn Progress,
-) -> Result<Staged, ImagingError> {
-    if !can_shrink(p.kind) {
-        return Err(ImagingError::Other(format!(
-            "partition {number}: the {} inside its LUKS volume cannot be shrunk",
-            p.kind
-        )));
-    }
-    let mut staged = Staged::create(
-        scratch,
-        &format!("ironclone-shrink-{}-{}.img", std::process::id(), p.area),
-        p.old_size,
-    )?;
-    staged.restore_area(repo, &plan.image, &p.area, progress)?;
-    let min = resize::min_size(p.kind, &staged.path)?.unwrap_or(p.old_size);
-    if min > p.new_size {
-        return Err(ImagingError::ShrinkTooSmall {
-            number,
-            fs: format!("{} (inside LUKS)", p.kind),
-            min,
-            planned: p.new_size,
-        });
-    }
-    resize::resize(p.kind, &staged.path, p.new_size)?;
-    let dev = open_path(&staged.path, Access::ReadOnly)?;
-    let win = Window::new(&dev, 0, p.new_size.min(dev.size()))?;
-    let map = map_filesystem(&win, p.kind);
-    if map.raw {
-        return Err(ImagingError::Other(format!(
-            "partition {number}: after shrinking, the {} inside LUKS could not be mapped: {}",
-            p.kind,
-            map.raw_reason.unwrap_or_default()
-        )));
-    }
-    staged.extents = map.extents;
-    Ok(staged)
 }
 
 impl LuksRestore<'_> {

@@ -310,14 +310,36 @@ fn stage_shrink(
     progress: &dyn Progress,
 ) -> Result<Staged, ImagingError> {
     let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+    stage_shrink_as(
+        repo,
+        plan,
+        p,
+        number,
+        &p.kind.to_string(),
+        &opts.scratch_dir,
+        progress,
+    )
+}
+
+/// Restores area `p` into a sparse scratch file and shrinks its filesystem there to
+/// `p.new_size`, before the target is touched. `number` and `fs` name it in errors
+/// (a LUKS volume's inner filesystem has no partition of its own: luks_restore.rs).
+pub(super) fn stage_shrink_as(
+    repo: &Repository,
+    plan: &DiskRestorePlan,
+    p: &PartTarget,
+    number: u32,
+    fs: &str,
+    scratch_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Staged, ImagingError> {
     if !resize::can_shrink(p.kind) {
         return Err(ImagingError::Other(format!(
-            "partition {number}: {} cannot be shrunk",
-            p.kind
+            "partition {number}: {fs} cannot be shrunk"
         )));
     }
     let mut staged = Staged::create(
-        &opts.scratch_dir,
+        scratch_dir,
         &format!("ironclone-shrink-{}-{}.img", std::process::id(), p.area),
         p.old_size,
     )?;
@@ -345,7 +367,7 @@ fn stage_shrink(
     if min > p.new_size {
         return Err(ImagingError::ShrinkTooSmall {
             number,
-            fs: p.kind.to_string(),
+            fs: fs.to_string(),
             min,
             planned: p.new_size,
         });
@@ -365,8 +387,7 @@ fn stage_shrink(
     let map = map_filesystem(&win, p.kind);
     if map.raw {
         return Err(ImagingError::Other(format!(
-            "partition {number}: after shrinking, its {} filesystem could not be mapped: {}",
-            p.kind,
+            "partition {number}: after shrinking, its {fs} filesystem could not be mapped: {}",
             map.raw_reason.unwrap_or_default()
         )));
     }
