@@ -269,36 +269,15 @@ fn write_partition(
         });
     }
     let bs = img.block_size() as u64;
-    let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
-    let mut batch_at = 0u64;
-    let mut next_expected = None;
+    let mut w = RunWriter::new(out, scratch);
     let mut block = vec![0u8; img.block_size()];
     let mut used = 0u64;
-    let flush = |batch: &mut Vec<u8>, at: u64| -> Result<(), AssembleError> {
-        out.write_all_at(batch, at)
-            .map_err(|source| AssembleError::Scratch {
-                file: scratch.to_path_buf(),
-                source,
-            })?;
-        batch.clear();
-        Ok(())
-    };
     while let Some(b) = img.next_block(&mut block).map_err(pc_err)? {
         // b < total_blocks and total x bs <= partition length: no overflow here.
-        let at = offset + b * bs;
-        if next_expected != Some(at) || batch.len() + block.len() > WRITE_BATCH {
-            if !batch.is_empty() {
-                flush(&mut batch, batch_at)?;
-            }
-            batch_at = at;
-        }
-        batch.extend_from_slice(&block);
-        next_expected = Some(at + bs);
+        w.put(offset + b * bs, &block)?;
         used += bs;
     }
-    if !batch.is_empty() {
-        flush(&mut batch, batch_at)?;
-    }
+    w.finish()?;
     Ok(PartDone {
         part: p.part.clone(),
         filesystem: fs,
@@ -320,6 +299,7 @@ fn write_dd(
         part: p.part.clone(),
         source,
     })?;
+    let mut w = RunWriter::new(out, scratch);
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0u64;
     let mut written = 0u64;
@@ -347,15 +327,12 @@ fn write_dd(
                 ),
             })?;
         if chunk.iter().any(|&b| b != 0) {
-            out.write_all_at(chunk, offset + at)
-                .map_err(|source| AssembleError::Scratch {
-                    file: scratch.to_path_buf(),
-                    source,
-                })?;
+            w.put(offset + at, chunk)?;
             written += n as u64;
         }
         at = end;
     }
+    w.finish()?;
     Ok(PartDone {
         part: p.part.clone(),
         filesystem: "dd".into(),
@@ -391,21 +368,66 @@ fn write_ntfsclone(
             ),
         });
     }
+    let mut w = RunWriter::new(out, scratch);
     let mut buf = Vec::new();
     let mut used = 0u64;
     while let Some(lcn) = img.next_cluster(&mut buf).map_err(nc_err)? {
         // lcn x cluster size + buf.len() <= device size <= partition length (checked).
-        out.write_all_at(&buf, offset + lcn * u64::from(h.cluster_size))
-            .map_err(|source| AssembleError::Scratch {
-                file: scratch.to_path_buf(),
-                source,
-            })?;
+        w.put(offset + lcn * u64::from(h.cluster_size), &buf)?;
         used += buf.len() as u64;
     }
+    w.finish()?;
     Ok(PartDone {
         part: p.part.clone(),
         filesystem: "ntfs".into(),
         offset,
         used_bytes: used,
     })
+}
+
+/// Writes runs of bytes into the scratch disk, gathering adjacent ones into writes of
+/// up to WRITE_BATCH bytes: the images hand out one block or cluster at a time, and a
+/// write per 4 KiB block costs more than decoding it.
+struct RunWriter<'a> {
+    out: &'a File,
+    scratch: &'a Path,
+    batch: Vec<u8>,
+    at: u64,
+}
+
+impl<'a> RunWriter<'a> {
+    fn new(out: &'a File, scratch: &'a Path) -> Self {
+        RunWriter {
+            out,
+            scratch,
+            batch: Vec::with_capacity(WRITE_BATCH),
+            at: 0,
+        }
+    }
+
+    /// `bytes` belong at `at`; written now or with the run they continue.
+    fn put(&mut self, at: u64, bytes: &[u8]) -> Result<(), AssembleError> {
+        let next = self.at + self.batch.len() as u64;
+        if at != next || self.batch.len() + bytes.len() > WRITE_BATCH {
+            self.finish()?;
+            self.at = at;
+        }
+        self.batch.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes what is gathered.
+    fn finish(&mut self) -> Result<(), AssembleError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.out
+            .write_all_at(&self.batch, self.at)
+            .map_err(|source| AssembleError::Scratch {
+                file: self.scratch.to_path_buf(),
+                source,
+            })?;
+        self.batch.clear();
+        Ok(())
+    }
 }
