@@ -70,33 +70,7 @@ pub struct UmountArgs {
 /// Reads a password from the terminal without echoing it (the rescuer on tty2 types it;
 /// a file or an exported variable would linger in the shell's history or environment).
 fn prompt_password(prompt: &str) -> anyhow::Result<Password> {
-    use crossterm::event::{read, Event, KeyCode, KeyEventKind, KeyModifiers};
-    use crossterm::terminal::{disable_raw_mode, enable_raw_mode};
-    use std::io::Write;
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
-    enable_raw_mode()?;
-    let mut pw = String::new();
-    let outcome = loop {
-        match read() {
-            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match k.code {
-                KeyCode::Enter => break Ok(()),
-                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
-                    break Err(anyhow::anyhow!("cancelled at the password prompt"))
-                }
-                KeyCode::Char(c) => pw.push(c),
-                KeyCode::Backspace => {
-                    pw.pop();
-                }
-                _ => {}
-            },
-            Ok(_) => {}
-            Err(e) => break Err(e.into()),
-        }
-    };
-    disable_raw_mode()?;
-    eprintln!();
-    outcome.map(|()| Password::new(pw))
+    Ok(Password::new(ironclone::unlock::read_secret(prompt)?))
 }
 
 fn credentials(a: &MountArgs, share: &SmbShare) -> anyhow::Result<SmbCredentials> {

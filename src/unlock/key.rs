@@ -72,5 +72,5 @@ pub fn resolve_key(unlock: bool, key_file: Option<&Path>) -> Result<Option<LuksK
     if line.is_empty() {
         return Err(UnlockError::Empty("passphrase"));
     }
-    Ok(Some(LuksKey(line)))
+    Ok(Some(LuksKey(line.into_bytes())))
 }

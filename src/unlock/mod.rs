@@ -15,3 +15,4 @@ mod tty;
 pub use cryptsetup::{test_key, Mapping};
 pub use error::UnlockError;
 pub use key::{resolve_key, LuksKey, ENV_PASSPHRASE};
+pub use tty::read_secret;

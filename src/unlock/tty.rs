@@ -1,31 +1,39 @@
-//! A line read from the controlling terminal with echo off (the passphrase prompt).
-//! Hand-written on `nix::sys::termios` (already a dependency) rather than adding a
-//! crate for twenty lines; echo is restored on every path, a read error too.
+//! The one prompt that reads a secret without echo (LUKS passphrases, share passwords).
+//! Built on crossterm's raw mode (the TUI's dependency): keys are read one by one, so
+//! Ctrl-C cancels the prompt with the terminal restored instead of killing the process
+//! with echo left off.
 
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
+use crossterm::event::{read, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::terminal::{disable_raw_mode, enable_raw_mode};
+use std::io::Write;
 
-/// Asks `prompt` on /dev/tty and reads one line without echo, without its line ending.
-pub(super) fn read_secret(prompt: &str) -> std::io::Result<Vec<u8>> {
-    let mut tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
-    let saved = tcgetattr(&tty).map_err(std::io::Error::from)?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    tty.write_all(prompt.as_bytes())?;
-    tty.flush()?;
-    tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).map_err(std::io::Error::from)?;
-    let mut line = Vec::new();
-    let read = BufReader::new(&tty).read_until(b'\n', &mut line);
-    let restored = tcsetattr(&tty, SetArg::TCSAFLUSH, &saved).map_err(std::io::Error::from);
-    read?;
-    restored?;
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    Ok(line)
+/// Asks `prompt` on stderr and reads one line from the terminal without echoing it.
+pub fn read_secret(prompt: &str) -> std::io::Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    enable_raw_mode()?;
+    let mut secret = String::new();
+    let outcome = loop {
+        match read() {
+            Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => match k.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                    break Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "cancelled at the password prompt",
+                    ))
+                }
+                KeyCode::Char(c) => secret.push(c),
+                KeyCode::Backspace => {
+                    secret.pop();
+                }
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    disable_raw_mode()?;
+    eprintln!();
+    outcome.map(|()| secret)
 }
