@@ -3,6 +3,7 @@
 # the serial console. This is the yes/no oracle of every boot-repair test: exit 0 when
 # the marker appeared within the timeout, non-zero otherwise (the log path and its tail
 # are printed). QEMU is killed as soon as the marker is seen.
+# DISK may be raw or a VM disk named .qcow2/.vmdk/.vhdx/.vdi/.vhd.
 # Usage: boot-disk.sh DISK.img --firmware bios|uefi [--vars VARS.fd] --marker STR
 #                     [--timeout 90] [--log FILE] [--snapshot] [--fail-on STR]... [--vars-out FILE]
 # --vars: the OVMF variable store to boot with (copied; the original is not changed).
@@ -61,10 +62,17 @@ case $fw in
   *) usage ;;
 esac
 
+# The container by extension (ironclone export writes these); anything else is raw.
+case ${disk##*.} in
+  qcow2 | vmdk | vhdx | vdi) dfmt=${disk##*.} ;;
+  vhd) dfmt=vpc ;;
+  *) dfmt=raw ;;
+esac
+
 start=$(date +%s.%N)
 qemu-system-x86_64 -accel tcg -machine q35 -m 512 -display none -no-reboot -nodefaults \
   -serial "file:$log" -net none "${fwargs[@]}" \
-  -drive "file=$disk,format=raw,if=none,id=d0,snapshot=$snap" -device ide-hd,drive=d0,bus=ide.0 \
+  -drive "file=$disk,format=$dfmt,if=none,id=d0,snapshot=$snap" -device ide-hd,drive=d0,bus=ide.0 \
   >"$work/qemu.out" 2>&1 &
 qpid=$!
 

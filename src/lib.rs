@@ -29,3 +29,4 @@ pub mod tui;
 pub mod units;
 pub mod unlock;
 pub mod usedmap;
+pub mod vdisk;

@@ -77,14 +77,28 @@ fn default_name(source: &Path, model: Option<&str>) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let mut dev = open_path(&a.source, Access::ReadOnly)
+    // A VM disk (qcow2, VMDK, VHDX...) is read through qemu as a file of its virtual
+    // size, read-only with its backing files, for as long as `_vm` lives.
+    let vm = ironclone::vdisk::open_source(&a.source)
+        .with_context(|| format!("opening the VM disk {}", a.source.display()))?;
+    let read_path = vm
+        .as_ref()
+        .map_or(a.source.as_path(), |v| v.attached.path());
+    if let (Some(v), false) = (&vm, a.json) {
+        eprintln!(
+            "source {} is a {} disk, read through qemu",
+            a.source.display(),
+            v.format.label()
+        );
+    }
+    let mut dev = open_path(read_path, Access::ReadOnly)
         .with_context(|| format!("opening the source {}", a.source.display()))?;
     if let Some(ss) = a.sector_size {
         dev = dev.with_sector_size(ss);
     }
     // The descriptor is O_RDONLY; on a block device the kernel flag is set as well for
     // the whole backup (restored when `_ro` drops), so nothing at all can write it.
-    let _ro = match rescue::set_read_only(dev.file(), &a.source) {
+    let _ro = match rescue::set_read_only(dev.file(), read_path) {
         Ok(g) => {
             if g.state() == ReadOnlyState::Set && !a.json {
                 eprintln!("source {} set read-only for the backup", a.source.display());
@@ -132,7 +146,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Planning opens the LUKS volumes (a wrong key fails here, before anything is
     // stored); `luks` keeps them open until the backup has read them.
     let key = ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?;
-    let mut luks = key.map(|k| LuksBackup::new(k, &a.source, size));
+    let mut luks = key.map(|k| LuksBackup::new(k, read_path, size));
     let planned = plan_backup_unlocked(dev.as_ref(), source, luks.as_mut())
         .context("reading the source's layout")?;
     if luks.as_ref().is_some_and(|l| !l.any_opened()) {

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod bootfix;
 mod browse;
 pub mod disks;
+mod export;
 mod images;
 mod images_clonezilla;
 mod import;
@@ -66,6 +67,8 @@ pub enum Command {
     Images(images::Args),
     /// Turn a Clonezilla/Rescuezilla image into an image in a repository.
     Import(import::Args),
+    /// Write an image out as a VM disk (qcow2, VHDX, VMDK, VDI, raw) that boots in a VM.
+    Export(export::Args),
     /// Check every chunk, reference and root hash of a repository or one image.
     Verify(verify::Args),
     /// Remove chunks that no image uses.
@@ -126,6 +129,7 @@ pub fn main() -> ExitCode {
         Some(Command::Inspect(a)) => inspect::run(a),
         Some(Command::Images(a)) => images::run(a),
         Some(Command::Import(a)) => import::run(a),
+        Some(Command::Export(a)) => export::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
         Some(Command::RepairIndex(a)) => repair_index::run(a),

@@ -96,6 +96,13 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
     if v.eq_ignore_ascii_case("max") {
         return Ok((n, SizeRequest::Max));
     }
+    let bytes = parse_bytes(v).with_context(|| format!("--size {s}: bad size"))?;
+    Ok((n, SizeRequest::Bytes(bytes)))
+}
+
+/// A size in bytes, or with a K/M/G/T suffix (binary units), fractions allowed.
+pub fn parse_bytes(v: &str) -> anyhow::Result<u64> {
+    let v = v.trim();
     let (digits, mult) = match v.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&v[..v.len() - 1], 1u64 << 10),
         Some('M') => (&v[..v.len() - 1], 1 << 20),
@@ -105,14 +112,14 @@ pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
     };
     let num: f64 = digits
         .parse()
-        .with_context(|| format!("--size {s}: bad size"))?;
+        .with_context(|| format!("{v:?} is not a size"))?;
     if !(num.is_finite() && num > 0.0) {
-        bail!("--size {s}: bad size");
+        bail!("{v:?} is not a size");
     }
-    Ok((n, SizeRequest::Bytes((num * mult as f64) as u64)))
+    Ok((num * mult as f64) as u64)
 }
 
-fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
+pub(super) fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) {
     println!("restore {} onto {}", p.image, t.describe());
     println!(
         "target: {} with {}-byte sectors, alignment {}",
