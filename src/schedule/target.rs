@@ -88,18 +88,24 @@ fn inside(mount_point: &Path, inner: &Path) -> PathBuf {
 }
 
 fn reach_uuid(loc: &RepoLocation, uuid: &str, inner: &Path) -> Result<Reached, ScheduleError> {
-    // blkid probes the devices itself: no udev (/dev/disk/by-uuid) is needed.
-    let dev =
-        match run_tool("blkid", &["-U", uuid], None, &[0, 2]) {
-            Ok(o) if o.code == 0 => PathBuf::from(o.stdout.trim()),
-            Ok(_) => return Err(unreachable(
+    // blkid probes the devices itself: no udev (/dev/disk/by-uuid) is needed. Without
+    // its cache (-c /dev/null): a cached entry can name a device or file long gone.
+    let tag = format!("UUID={uuid}");
+    let args = ["-c", "/dev/null", "-o", "device", "-t", &tag];
+    let dev = match run_tool("blkid", &args, None, &[0, 2]) {
+        Ok(o) if o.code == 0 && !o.stdout.trim().is_empty() => {
+            PathBuf::from(o.stdout.lines().next().unwrap_or("").trim())
+        }
+        Ok(_) => {
+            return Err(unreachable(
                 loc,
                 format!(
                     "no filesystem with UUID {uuid} is attached (is the backup disk plugged in?)"
                 ),
-            )),
-            Err(e) => return Err(unreachable(loc, e.to_string())),
-        };
+            ))
+        }
+        Err(e) => return Err(unreachable(loc, e.to_string())),
+    };
     let rdev = std::fs::metadata(&dev)
         .map_err(ScheduleError::io(&dev))?
         .rdev();
