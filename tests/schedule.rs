@@ -384,3 +384,120 @@ fn unreachable_repository_fails_clearly() {
         assert!(text.stdout.contains("FAILED") && text.stdout.contains(want));
     }
 }
+
+/// A loop device over a file; detached on drop.
+struct Loop(String);
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+/// A mount made by the test; unmounted on drop.
+struct Mounted(PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn mount_count(text: &str) -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
+#[test]
+fn full_target_by_uuid_fails_clearly_and_leaves_no_image() {
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target.img");
+    std::fs::File::create(&target)
+        .unwrap()
+        .set_len(24 << 20)
+        .unwrap();
+    tool("mkfs.ext4", &["-q", "-F", "-m", "0", s(&target)]);
+    let uuid = tool(
+        "blkid",
+        &["-c", "/dev/null", "-s", "UUID", "-o", "value", s(&target)],
+    );
+    let uuid = uuid.trim();
+    let lo = Loop(
+        tool("losetup", &["-f", "--show", s(&target)])
+            .trim()
+            .to_string(),
+    );
+    let d1 = ext4_disk(t.path(), "d1.img", 64, 2, 1);
+    let root = t.path().join("root");
+    let loc = format!("uuid={uuid}:/backups/repo");
+    assert_eq!(init(&root, &loc, &[&d1], "100%", &[]).code, 0);
+    let o = run(&root);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // The run mounted the filesystem only for itself.
+    assert_eq!(mount_count(&format!("repo-{uuid}")), 0);
+
+    next_second();
+    add_file(&d1, "big", 30, 7);
+    let o = run(&root);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(o.stderr.contains("No space left"), "{}", o.stderr);
+    let (code, st) = status_json(&root);
+    assert_eq!(code, 1);
+    assert!(st["last_run"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("No space left"));
+    assert!(st["last_success_unix"].as_u64().is_some());
+    assert_eq!(mount_count(&format!("repo-{uuid}")), 0);
+
+    let mp = t.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    tool("mount", &["-o", "ro", &lo.0, s(&mp)]);
+    let m = Mounted(mp.clone());
+    let repo = mp.join("backups/repo");
+    // Only the first image; the failed one left neither a manifest nor packs (pruned).
+    let names = images(&repo);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        st["last_run"]["images"].as_array().map(Vec::len),
+        Some(0),
+        "{st}"
+    );
+    let v = ic(&["verify", s(&repo)]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    let packs: u64 = std::fs::read_dir(repo.join("packs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert!(packs < 8 << 20, "{packs} bytes of packs left");
+    drop(m);
+}
+
+#[test]
+fn disk_mounted_read_write_is_refused_read_only_is_imaged() {
+    let t = tempfile::tempdir().unwrap();
+    let d1 = ext4_disk(t.path(), "d1.img", 16, 1, 1);
+    let root = t.path().join("root");
+    let repo = t.path().join("repo");
+    assert_eq!(init(&root, s(&repo), &[&d1], "1G", &[]).code, 0);
+    let mp = t.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    tool("mount", &["-o", "loop", s(&d1), s(&mp)]);
+    let m = Mounted(mp.clone());
+    let o = run(&root);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(
+        o.stderr.contains("mounted read-write") && o.stderr.contains("rescue-entry"),
+        "{}",
+        o.stderr
+    );
+    assert!(!repo.exists(), "refused before the repository was touched");
+    drop(m);
+    tool("mount", &["-o", "loop,ro", s(&d1), s(&mp)]);
+    let m = Mounted(mp.clone());
+    let o = run(&root);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    drop(m);
+}

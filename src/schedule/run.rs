@@ -111,6 +111,8 @@ fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleE
     }
     let reached = target::reach(&cfg.repo)?;
     let repo = Repository::open_or_init(&reached.path)?;
+    let budget = cfg.budget.bytes(target::fs_size(&reached.path)?);
+    rec.budget_bytes = budget;
     let host = host_name();
     let mut failed: Option<ScheduleError> = None;
     for (disk, mode) in cfg.disks.iter().zip(&modes) {
@@ -126,23 +128,29 @@ fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleE
             }
         }
     }
-    let budget = cfg.budget.bytes(target::fs_size(&reached.path)?);
-    rec.budget_bytes = budget;
-    if failed.is_none() {
-        apply_retention(cfg, &repo, &host, budget, rec)?;
+    if let Some(e) = failed {
+        // Cleanup after a failure must not hide it: its own errors become warnings.
+        // The prune removes the packs of the image that was not finished.
+        if let Err(p) = repo::prune(&repo, &NoProgress) {
+            rec.warnings.push(format!("prune after the failure: {p}"));
+        }
+        rec.repo_bytes = target::repo_bytes(repo.path());
+        drop(repo);
+        if let Err(u) = reached.release() {
+            rec.warnings.push(u.to_string());
+        }
+        return Err(e);
     }
-    // Also after a failure: removes the packs of the image that was not finished.
-    repo::prune(&repo, &NoProgress)?;
+    apply_retention(cfg, &repo, &host, budget, rec)?;
     rec.repo_bytes = target::repo_bytes(repo.path());
-    if rec.repo_bytes > budget && failed.is_none() {
+    if rec.repo_bytes > budget {
         rec.warnings.push(format!(
             "the repository takes {} bytes, over its budget of {budget}, with only the newest images left",
             rec.repo_bytes
         ));
     }
     drop(repo);
-    reached.release()?;
-    failed.map_or(Ok(()), Err)
+    reached.release()
 }
 
 fn backup_disk(
