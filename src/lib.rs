@@ -22,6 +22,7 @@ pub mod progress;
 pub mod repo;
 pub mod rescue;
 pub mod resize;
+pub mod schedule;
 pub mod share;
 pub mod table;
 pub mod timefmt;

@@ -2,7 +2,7 @@
 //! system has none, and a rescue log is read across time zones anyway).
 
 /// (year, month, day, hour, minute, second) of a Unix time, UTC.
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+pub(crate) fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's days-from-civil inverse.

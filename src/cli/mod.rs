@@ -15,6 +15,7 @@ mod prune;
 mod repair_index;
 mod restore;
 mod restore_clonezilla;
+mod schedule;
 mod serve_boot;
 mod share;
 mod target;
@@ -81,6 +82,8 @@ pub enum Command {
     Share(share::Args),
     /// Serve the live system to machines booting from the network (proxy DHCP + TFTP).
     ServeBoot(serve_boot::Args),
+    /// Scheduled backups by a systemd timer: init, run, status.
+    Schedule(schedule::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -139,6 +142,10 @@ pub fn main() -> ExitCode {
         },
         Some(Command::Share(a)) => share::run(a),
         Some(Command::ServeBoot(a)) => serve_boot::run(a),
+        Some(Command::Schedule(a)) => match schedule::run(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
         None => return tui(cli.demo_data),
     };
     match result {

@@ -12,6 +12,8 @@ pub struct Mount {
     pub mount_point: PathBuf,
     pub fs_type: String,
     pub source: String,
+    /// The mount's own `rw` option (a read-only mount can be imaged as it is).
+    pub read_write: bool,
 }
 
 /// Reads and parses a mountinfo file; an unreadable file is an error because
@@ -37,6 +39,9 @@ fn parse_line(line: &str) -> Option<Mount> {
         mount_point: PathBuf::from(unescape(fields.get(4)?)),
         fs_type: post.next()?.to_string(),
         source: unescape(post.next().unwrap_or("")),
+        read_write: fields
+            .get(5)
+            .is_some_and(|o| o.split(',').any(|o| o == "rw")),
     })
 }
 

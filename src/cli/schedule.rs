@@ -1,0 +1,280 @@
+//! `ironclone schedule init|run|status`: scheduled image backups run by a systemd
+//! timer (src/schedule; docs/SCHEDULE.md).
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Subcommand};
+use ironclone::schedule::config::CONFIG_VERSION;
+use ironclone::schedule::state::ScheduleState;
+use ironclone::schedule::{calendar, run, units, Roots, ScheduleConfig};
+use ironclone::units::human_bytes;
+use std::path::{Path, PathBuf};
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Subcommand)]
+pub enum Action {
+    /// Configure the scheduled backup and install its systemd service and timer.
+    Init(InitArgs),
+    /// Perform one scheduled run now (what the timer starts).
+    Run(RootArg),
+    /// Show the last run, its size and errors, and when the next one is due.
+    Status(StatusArgs),
+}
+
+#[derive(ClapArgs)]
+#[command(
+    after_help = "Examples:\n  ironclone schedule init --repo uuid=4f1c...:/backups --disks /dev/disk/by-id/nvme-Samsung_SSD_980_S64 --budget 80%\n  ironclone schedule init --repo //nas/backups --disks /dev/disk/by-id/ata-WDC_WD10 --calendar 'Mon..Fri 02:00' --budget 500G"
+)]
+pub struct InitArgs {
+    /// The repository: a local directory, uuid=<fs-uuid>:/path (a filesystem mounted for
+    /// each run), or a share (//server/share, smb://server/share, server:/export).
+    #[arg(long)]
+    pub repo: String,
+    /// Disks by stable name (/dev/disk/by-id/...) or disk image files, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub disks: Vec<PathBuf>,
+    /// When to run, in systemd calendar syntax.
+    #[arg(long, default_value = calendar::DEFAULT_CALENDAR)]
+    pub calendar: String,
+    /// The space the repository may take: a size (500G) or a percentage of its filesystem (20%).
+    #[arg(long)]
+    pub budget: String,
+    /// Newest images kept (at least 1).
+    #[arg(long, default_value_t = 7)]
+    pub keep_last: u32,
+    /// Weeks for which the newest image of the week is kept.
+    #[arg(long, default_value_t = 4)]
+    pub keep_weekly: u32,
+    /// Months for which the newest image of the month is kept.
+    #[arg(long, default_value_t = 6)]
+    pub keep_monthly: u32,
+    /// Run on battery power too.
+    #[arg(long)]
+    pub allow_battery: bool,
+    /// Write the files under DIR instead of / and only enable the timer there.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(ClapArgs)]
+pub struct RootArg {
+    /// The root the schedule's files are under (default /).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(ClapArgs)]
+pub struct StatusArgs {
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Returns the exit code: FAILURE when the run (or the last run, for status) failed.
+pub fn run(a: Args) -> anyhow::Result<u8> {
+    match a.action {
+        Action::Init(i) => init(i).map(|()| super::exit::OK),
+        Action::Run(r) => run_now(&Roots::new(r.root.as_deref())),
+        Action::Status(s) => status(&Roots::new(s.root.as_deref()), s.json),
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(match p.is_absolute() {
+        true => p.to_path_buf(),
+        false => std::env::current_dir()?.join(p),
+    })
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    let roots = Roots::new(a.root.as_deref());
+    let mut disks = Vec::new();
+    for d in &a.disks {
+        let d = absolute(d)?;
+        let meta =
+            std::fs::metadata(&d).with_context(|| format!("disk {}: not found", d.display()))?;
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        if !ft.is_block_device() && !ft.is_file() {
+            anyhow::bail!(
+                "disk {}: neither a block device nor a disk image file",
+                d.display()
+            );
+        }
+        if ft.is_block_device() && !d.starts_with("/dev/disk/") {
+            eprintln!(
+                "warning: {} can name another disk after a reboot; a /dev/disk/by-id/ name cannot",
+                d.display()
+            );
+        }
+        disks.push(d);
+    }
+    let repo_text = if Path::new(&a.repo).is_relative()
+        && !a.repo.starts_with("uuid=")
+        && !ironclone::share::is_share_location(&a.repo)
+        && !a.repo.starts_with("nfs://")
+    {
+        absolute(Path::new(&a.repo))?.display().to_string()
+    } else {
+        a.repo.clone()
+    };
+    let repo = repo_text
+        .parse()
+        .map_err(|why| anyhow::anyhow!("--repo: {why}"))?;
+    let budget = a
+        .budget
+        .parse()
+        .map_err(|why| anyhow::anyhow!("--budget: {why}"))?;
+    let next = match calendar::check(&a.calendar)? {
+        Some(c) => c.next_elapse,
+        None => {
+            eprintln!(
+                "warning: systemd-analyze is not installed: the calendar \"{}\" is checked when systemd loads the timer",
+                a.calendar
+            );
+            None
+        }
+    };
+    let cfg = ScheduleConfig {
+        version: CONFIG_VERSION,
+        repo,
+        disks,
+        calendar: a.calendar.clone(),
+        budget,
+        keep_last: a.keep_last,
+        keep_weekly: a.keep_weekly,
+        keep_monthly: a.keep_monthly,
+        allow_battery: a.allow_battery,
+    };
+    cfg.validate()
+        .map_err(|(field, why)| anyhow::anyhow!("{field}: {why}"))?;
+    let path = roots.config_path();
+    ironclone::schedule::write_atomic(&path, &cfg.to_json())?;
+    let exe = std::env::current_exe().context("the path of this program")?;
+    let [svc, tmr] = units::write_units(&roots, &cfg, &exe)?;
+    units::enable(&roots)?;
+    println!("schedule saved in {}", path.display());
+    println!("units {} and {}", svc.display(), tmr.display());
+    match (roots.is_alternate(), next) {
+        (true, _) => println!("timer enabled under {}", roots.root().display()),
+        (false, Some(n)) => println!("timer started; next run {n}"),
+        (false, None) => println!("timer started"),
+    }
+    Ok(())
+}
+
+fn run_now(roots: &Roots) -> anyhow::Result<u8> {
+    let rec = run::run(roots)?;
+    for i in &rec.images {
+        println!(
+            "image {} of {} ({}): read {}, {} new stored as {}",
+            i.image,
+            i.disk,
+            i.mode,
+            human_bytes(i.bytes_read),
+            human_bytes(i.new_bytes),
+            human_bytes(i.new_stored_bytes)
+        );
+    }
+    for p in &rec.pruned {
+        println!("pruned image {p}");
+    }
+    for w in &rec.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!(
+        "repository {}: {} of a {} budget",
+        rec.repo,
+        human_bytes(rec.repo_bytes),
+        human_bytes(rec.budget_bytes)
+    );
+    match &rec.error {
+        Some(e) => {
+            eprintln!("ironclone: scheduled run failed: {e}");
+            Ok(super::exit::FAILURE)
+        }
+        None => Ok(super::exit::OK),
+    }
+}
+
+fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
+    let cfg = ScheduleConfig::load(&roots.config_path());
+    let state = ScheduleState::load(roots)?;
+    let next = match (&cfg, roots.is_alternate()) {
+        (Ok(_), false) => units::next_elapse_running(),
+        // No systemd of that root to ask: what the calendar says from now.
+        (Ok(c), true) => calendar::check(&c.calendar)
+            .ok()
+            .flatten()
+            .and_then(|c| c.next_elapse),
+        (Err(_), _) => None,
+    };
+    let failed = cfg.is_err() || state.last_run.as_ref().is_some_and(|r| !r.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "config_error": cfg.as_ref().err().map(|e| e.to_string()),
+                "config": cfg.as_ref().ok(),
+                "last_run": state.last_run,
+                "last_success_unix": state.last_success_unix,
+                "next_elapse": next,
+            }))?
+        );
+    } else {
+        match &cfg {
+            Ok(c) => println!(
+                "schedule: {} to {} ({}), budget {}",
+                c.disks
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                c.repo,
+                c.calendar,
+                String::from(c.budget)
+            ),
+            Err(e) => println!("schedule: BROKEN: {e}"),
+        }
+        match &state.last_run {
+            None => println!("last run: never"),
+            Some(r) => {
+                println!(
+                    "last run: {} ({} s): {}",
+                    ironclone::timefmt::utc_human(r.start_unix),
+                    r.end_unix.saturating_sub(r.start_unix),
+                    if r.ok { "ok" } else { "FAILED" }
+                );
+                for i in &r.images {
+                    println!(
+                        "  image {}: {} new",
+                        i.image,
+                        human_bytes(i.new_stored_bytes)
+                    );
+                }
+                println!(
+                    "  repository {} of a {} budget",
+                    human_bytes(r.repo_bytes),
+                    human_bytes(r.budget_bytes)
+                );
+                if let Some(e) = &r.error {
+                    println!("  error: {e}");
+                }
+            }
+        }
+        if let Some(t) = state.last_success_unix {
+            println!("last good image: {}", ironclone::timefmt::utc_human(t));
+        }
+        println!("next run: {}", next.as_deref().unwrap_or("unknown"));
+    }
+    Ok(if failed {
+        super::exit::FAILURE
+    } else {
+        super::exit::OK
+    })
+}

@@ -1,0 +1,82 @@
+//! Scheduled image backups (issue 23): configured once with `schedule init`, run by a
+//! systemd timer at low priority, pruned to a space budget, reported by `schedule
+//! status`. The files live under a root directory (`/`, or `--root DIR` for packaging
+//! and tests, as `systemctl --root` does), so nothing outside it is touched.
+//!
+//! - `config`: the typed, versioned schedule.json and its field-named validation.
+//! - `calendar`: systemd calendar specs, checked by `systemd-analyze calendar`.
+//! - `units`: the service and timer files and their installation.
+//! - `target`: reaching the repository (a filesystem by UUID, a share, a path).
+//! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, refused).
+//! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup.
+//! - `retention`: which images to keep (pure logic).
+//! - `run`: one scheduled run; `state`: its recorded outcome for `status`.
+
+pub mod calendar;
+pub mod config;
+pub mod error;
+pub mod lock;
+pub mod mode;
+pub mod retention;
+pub mod run;
+pub mod snapshot;
+pub mod state;
+pub mod target;
+pub mod units;
+
+pub use config::{Budget, RepoLocation, ScheduleConfig};
+pub use error::ScheduleError;
+
+use std::path::{Path, PathBuf};
+
+/// Where the schedule's files are, under a root directory.
+#[derive(Clone, Debug)]
+pub struct Roots {
+    root: PathBuf,
+}
+
+impl Roots {
+    pub fn new(root: Option<&Path>) -> Roots {
+        Roots {
+            root: root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+        }
+    }
+    /// True when the files go to a root other than the running system's `/`.
+    pub fn is_alternate(&self) -> bool {
+        self.root != Path::new("/")
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("etc/ironclone/schedule.json")
+    }
+    pub fn unit_dir(&self) -> PathBuf {
+        self.root.join("etc/systemd/system")
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("var/lib/ironclone")
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.state_dir().join("schedule-state.json")
+    }
+    pub fn lock_path(&self) -> PathBuf {
+        self.state_dir().join("schedule.lock")
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash leaves
+/// the old file or the new one, never half of one (a half config stops every run).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ScheduleError> {
+    use std::io::Write;
+    let io = ScheduleError::io(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(ScheduleError::io(dir))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(ScheduleError::io(&tmp))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(ScheduleError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

@@ -1,0 +1,141 @@
+//! How a configured disk can be imaged consistently while the system runs:
+//! - nothing on it mounted read-write (a data disk, an image file): directly;
+//! - an LVM logical volume mounted read-write: from a temporary snapshot LV;
+//! - a plain partition mounted read-write: refused, because the upstream kernel
+//!   cannot snapshot it and a copy of a filesystem being written is not one; it needs
+//!   the rescue-entry mode (docs/SCHEDULE.md).
+//!
+//! The kernel's view is read straight from /proc/self/mountinfo (the `rw` option) and
+//! sysfs (partitions, holders, a dm device's `dm/uuid`, which lvm2 starts with `LVM-`).
+
+use super::error::ScheduleError;
+use super::snapshot::{self, LvRef};
+use crate::discover::mountinfo;
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Direct,
+    LvmSnapshot(LvRef),
+}
+
+/// (major, minor) → mount point of every read-write mount.
+fn rw_mounts() -> Result<HashMap<(u32, u32), PathBuf>, ScheduleError> {
+    let p = Path::new("/proc/self/mountinfo");
+    Ok(mountinfo::load(p)
+        .map_err(ScheduleError::io(p))?
+        .into_iter()
+        .filter(|m| m.read_write)
+        .map(|m| ((m.major, m.minor), m.mount_point))
+        .collect())
+}
+
+fn dev_of(sys: &Path) -> Option<(u32, u32)> {
+    let t = std::fs::read_to_string(sys.join("dev")).ok()?;
+    let (a, b) = t.trim().split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn is_lvm_dm(sys: &Path) -> bool {
+    std::fs::read_to_string(sys.join("dm/uuid")).is_ok_and(|u| u.starts_with("LVM-"))
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Chooses the mode for `disk` (as configured; resolved here).
+pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
+    let err = |why: String| ScheduleError::Disk {
+        disk: disk.display().to_string(),
+        why,
+    };
+    let canon =
+        std::fs::canonicalize(disk).map_err(|e| err(format!("{e} (is the disk attached?)")))?;
+    let meta = std::fs::metadata(&canon).map_err(ScheduleError::io(&canon))?;
+    let rw = rw_mounts()?;
+    if meta.file_type().is_file() {
+        // An image file is in use when a loop device over it is mounted read-write.
+        for loopdev in names_in(Path::new("/sys/block")) {
+            let sys = Path::new("/sys/block").join(&loopdev);
+            let back = std::fs::read_to_string(sys.join("loop/backing_file")).unwrap_or_default();
+            if Path::new(back.trim()) == canon {
+                refuse_mounted(&sys, &loopdev, &rw).map_err(err)?;
+            }
+        }
+        return Ok(Mode::Direct);
+    }
+    if !meta.file_type().is_block_device() {
+        return Err(err("neither a block device nor a disk image file".into()));
+    }
+    let rdev = meta.rdev();
+    let (major, minor) = (
+        nix::sys::stat::major(rdev) as u32,
+        nix::sys::stat::minor(rdev) as u32,
+    );
+    let sys = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    if is_lvm_dm(&sys) {
+        return match rw.get(&(major, minor)) {
+            None => Ok(Mode::Direct),
+            Some(_) => Ok(Mode::LvmSnapshot(snapshot::describe(
+                &canon.to_string_lossy(),
+            )?)),
+        };
+    }
+    let name = canon
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    refuse_mounted(&sys, &name, &rw).map_err(err)?;
+    Ok(Mode::Direct)
+}
+
+/// Errors when the device at `sys`, a partition of it, or an LV stacked on one is
+/// mounted read-write; says which mode it needs.
+fn refuse_mounted(sys: &Path, name: &str, rw: &HashMap<(u32, u32), PathBuf>) -> Result<(), String> {
+    let mut parts: Vec<(String, PathBuf)> = vec![(name.to_string(), sys.to_path_buf())];
+    for n in names_in(sys) {
+        if sys.join(&n).join("partition").exists() {
+            parts.push((n.clone(), sys.join(n)));
+        }
+    }
+    for (pname, psys) in &parts {
+        if let Some(mp) = dev_of(psys).and_then(|d| rw.get(&d)) {
+            return Err(format!(
+                "{pname} is mounted read-write at {}; a plain partition cannot be snapshotted while mounted, \
+                 so it needs the rescue-entry mode (not available yet; see docs/SCHEDULE.md), \
+                 or back it up from the rescue stick",
+                mp.display()
+            ));
+        }
+        for holder in names_in(&psys.join("holders")) {
+            let hsys = Path::new("/sys/block").join(&holder);
+            if let Some(mp) = dev_of(&hsys).and_then(|d| rw.get(&d)) {
+                let dm_name = std::fs::read_to_string(hsys.join("dm/name")).unwrap_or_default();
+                return Err(if is_lvm_dm(&hsys) {
+                    format!(
+                        "{pname} holds the LVM volume {} mounted read-write at {}; list the \
+                         logical volume (/dev/<vg>/<lv>) in the schedule's disks to image it from a snapshot",
+                        dm_name.trim(),
+                        mp.display()
+                    )
+                } else {
+                    format!(
+                        "{pname} holds {} mounted read-write at {}; it needs the rescue-entry mode",
+                        dm_name.trim(),
+                        mp.display()
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! One scheduled run: take the run lock, load the config, reach the repository, image
+//! each disk in the mode it needs, apply retention and the budget, prune, and record
+//! the outcome. Nothing prompts; every failure ends up in the returned record (and
+//! the state file) as text a user can act on.
+//!
+//! A failed backup leaves no image: the repository writes an image's manifest last.
+//! Its packs are chunks no image uses, which the prune at the end removes; retention
+//! removes nothing after a failed backup, so the last good images stay.
+
+use super::config::ScheduleConfig;
+use super::error::ScheduleError;
+use super::lock::RunLock;
+use super::mode::{self, Mode};
+use super::retention::{self, Candidate, Policy};
+use super::snapshot::{self, Snapshot};
+use super::state::{ImageRecord, RunRecord, ScheduleState};
+use super::{target, Roots};
+use crate::device::{open_path, Access, BlockDevice};
+use crate::imaging::plan_backup_unlocked;
+use crate::progress::NoProgress;
+use crate::repo::{self, BackupOptions, Repository, SourceInfo};
+use std::path::Path;
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Letters, digits and `-_.` of `text`, the rest as `-` (image names allow no more).
+fn clean(text: &str) -> String {
+    let c: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    c.trim_matches(|c| c == '-' || c == '.').to_string()
+}
+
+pub fn host_name() -> String {
+    // The kernel's name (what gethostname(2) returns), without another nix feature.
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    match clean(&h) {
+        s if s.is_empty() => "host".into(),
+        s => s,
+    }
+}
+
+/// `<host>-<disk>-`: the prefix of a disk's scheduled images.
+pub fn image_prefix(host: &str, disk: &Path) -> String {
+    let d = disk
+        .file_name()
+        .map(|n| clean(&n.to_string_lossy()))
+        .unwrap_or_default();
+    // Image names are at most 100 characters; the stamp takes 17 and a dash.
+    let mut p = format!("{host}-{}", if d.is_empty() { "disk" } else { &d });
+    p.truncate(80);
+    p.push('-');
+    p
+}
+
+/// True when `name` is `prefix` followed by exactly a `utc_stamp` (so disk `a` does
+/// not claim the images of disk `a-b`).
+fn is_scheduled(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix).is_some_and(|s| {
+        s.len() == 17
+            && s.bytes().enumerate().all(|(i, b)| {
+                matches!(i, 4 | 7 | 10) == (b == b'-') && (b == b'-' || b.is_ascii_digit())
+            })
+    })
+}
+
+/// Performs one run and records it in the state file. `Err` only when the run could
+/// not start (another run holds the lock) or its outcome could not be recorded; a
+/// failed run is `Ok` with `ok == false`.
+pub fn run(roots: &Roots) -> Result<RunRecord, ScheduleError> {
+    let _lock = RunLock::acquire(&roots.lock_path())?;
+    let mut rec = RunRecord {
+        start_unix: now_unix(),
+        ..RunRecord::default()
+    };
+    let result = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
+        rec.repo = cfg.repo.to_string();
+        run_config(&cfg, &mut rec)
+    });
+    rec.end_unix = now_unix();
+    rec.ok = result.is_ok();
+    rec.error = result.err().map(|e| e.to_string());
+    ScheduleState::record(roots, &rec)?;
+    Ok(rec)
+}
+
+fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleError> {
+    // Modes first: a disk that cannot be imaged consistently stops the run before the
+    // repository is touched.
+    let modes: Vec<Mode> = cfg
+        .disks
+        .iter()
+        .map(|d| mode::choose(d))
+        .collect::<Result<_, _>>()?;
+    if modes.iter().any(|m| matches!(m, Mode::LvmSnapshot(_))) {
+        for s in snapshot::remove_stale()? {
+            rec.warnings
+                .push(format!("removed the snapshot {s} a previous run left"));
+        }
+    }
+    let reached = target::reach(&cfg.repo)?;
+    let repo = Repository::open_or_init(&reached.path)?;
+    let budget = cfg.budget.bytes(target::fs_size(&reached.path)?);
+    rec.budget_bytes = budget;
+    let host = host_name();
+    let mut failed: Option<ScheduleError> = None;
+    for (disk, mode) in cfg.disks.iter().zip(&modes) {
+        let name = format!(
+            "{}{}",
+            image_prefix(&host, disk),
+            crate::timefmt::utc_stamp(now_unix())
+        );
+        match backup_disk(&repo, disk, mode, &name) {
+            Ok(r) => rec.images.push(r),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        // Cleanup after a failure must not hide it: its own errors become warnings.
+        // The prune removes the packs of the image that was not finished.
+        if let Err(p) = repo::prune(&repo, &NoProgress) {
+            rec.warnings.push(format!("prune after the failure: {p}"));
+        }
+        rec.repo_bytes = target::repo_bytes(repo.path());
+        drop(repo);
+        if let Err(u) = reached.release() {
+            rec.warnings.push(u.to_string());
+        }
+        return Err(e);
+    }
+    apply_retention(cfg, &repo, &host, budget, rec)?;
+    rec.repo_bytes = target::repo_bytes(repo.path());
+    if rec.repo_bytes > budget {
+        rec.warnings.push(format!(
+            "the repository takes {} bytes, over its budget of {budget}, with only the newest images left",
+            rec.repo_bytes
+        ));
+    }
+    drop(repo);
+    reached.release()
+}
+
+fn backup_disk(
+    repo: &Repository,
+    disk: &Path,
+    mode: &Mode,
+    name: &str,
+) -> Result<ImageRecord, ScheduleError> {
+    let fail = |why: String| ScheduleError::Backup {
+        disk: disk.display().to_string(),
+        why,
+    };
+    let (snap, read_path, mode_word) = match mode {
+        Mode::Direct => (None, disk.to_path_buf(), "direct"),
+        Mode::LvmSnapshot(lv) => {
+            let s = Snapshot::create(lv)?;
+            let p = s.device();
+            (Some(s), p, "lvm-snapshot")
+        }
+    };
+    let dev = open_path(&read_path, Access::ReadOnly).map_err(|e| fail(e.to_string()))?;
+    // On a block device the kernel's read-only flag too, for the whole backup.
+    let _ro = crate::rescue::set_read_only(dev.file(), &read_path).ok();
+    let source = SourceInfo {
+        path: disk.display().to_string(),
+        model: None,
+        serial: None,
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    };
+    let planned = plan_backup_unlocked(&dev, source, None).map_err(|e| fail(e.to_string()))?;
+    let m = repo::backup(
+        repo,
+        &dev,
+        &planned.plan,
+        &BackupOptions::new(name),
+        &NoProgress,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    drop(_ro);
+    drop(dev);
+    if let Some(s) = snap {
+        s.remove()?;
+    }
+    Ok(ImageRecord {
+        disk: disk.display().to_string(),
+        image: m.name,
+        mode: mode_word.into(),
+        bytes_read: m.stats.bytes_read,
+        new_bytes: m.stats.new_bytes,
+        new_stored_bytes: m.stats.new_stored_bytes,
+    })
+}
+
+fn apply_retention(
+    cfg: &ScheduleConfig,
+    repo: &Repository,
+    host: &str,
+    budget: u64,
+    rec: &mut RunRecord,
+) -> Result<(), ScheduleError> {
+    let policy = Policy {
+        keep_last: cfg.keep_last,
+        keep_weekly: cfg.keep_weekly,
+        keep_monthly: cfg.keep_monthly,
+    };
+    let names = repo.image_names()?;
+    let mut kept_groups = Vec::new();
+    for disk in &cfg.disks {
+        let prefix = image_prefix(host, disk);
+        let mut group = Vec::new();
+        for n in names.iter().filter(|n| is_scheduled(n, &prefix)) {
+            let m = repo.load_manifest(n)?;
+            group.push(Candidate {
+                name: n.clone(),
+                created_unix: m.created_unix,
+            });
+        }
+        let d = retention::decide(&group, policy);
+        for n in &d.delete {
+            repo.delete_image(n)?;
+            rec.pruned.push(n.clone());
+        }
+        kept_groups.push(
+            group
+                .into_iter()
+                .filter(|c| d.keep.contains(&c.name))
+                .collect::<Vec<_>>(),
+        );
+    }
+    repo::prune(repo, &NoProgress)?;
+    let order = retention::budget_order(&kept_groups);
+    let used = target::repo_bytes(repo.path());
+    let removed = retention::trim_to_budget(&order, budget, used, |n| {
+        repo.delete_image(n)?;
+        repo::prune(repo, &NoProgress)?;
+        Ok::<_, ScheduleError>(target::repo_bytes(repo.path()))
+    })?;
+    rec.pruned.extend(removed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let p = image_prefix("pc1", Path::new("/dev/disk/by-id/ata-Samsung SSD_860:1"));
+        assert_eq!(p, "pc1-ata-Samsung-SSD_860-1-");
+        assert!(is_scheduled("pc1-a-2026-11-23-091500", "pc1-a-"));
+        assert!(!is_scheduled("pc1-a-b-2026-11-23-091500", "pc1-a-"));
+        assert!(!is_scheduled("pc1-a-2026-11-23-09150x", "pc1-a-"));
+        assert!(!is_scheduled("pc1-a-manual", "pc1-a-"));
+        assert_eq!(clean("..a b."), "a-b");
+    }
+}
