@@ -83,10 +83,26 @@ fn to_io(e: Error, attempts: u32) -> io::Error {
         ErrorKind::ConfigInvalid => io::ErrorKind::InvalidInput,
         _ => io::ErrorKind::Other,
     };
-    match attempts {
-        0 | 1 => io::Error::new(kind, e),
-        n => io::Error::new(kind, format!("{e} (gave up after {n} attempts)")),
+    // opendal's own text repeats its context (uri, headers) at every level; the
+    // caller names the object, so the kind, the message and the root cause do.
+    let mut root: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(next) = root.and_then(|r| r.source()) {
+        root = Some(next);
     }
+    let mut what = match (e.kind(), e.message().trim()) {
+        (ErrorKind::PermissionDenied, "") => {
+            "access denied (a wrong access key or secret, or no right to this bucket)".to_string()
+        }
+        (k, "") => k.to_string(),
+        (k, m) => format!("{k}: {m}"),
+    };
+    if let Some(r) = root {
+        what.push_str(&format!(": {r}"));
+    }
+    if attempts > 1 {
+        what.push_str(&format!(" (gave up after {attempts} attempts)"));
+    }
+    io::Error::new(kind, what)
 }
 
 /// Runs `f`, retrying temporary failures with exponential backoff.
