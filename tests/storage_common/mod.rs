@@ -23,7 +23,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Child processes killed and reaped on drop.
-pub struct Children(Vec<Child>);
+pub struct Children(pub Vec<Child>);
 
 impl Drop for Children {
     fn drop(&mut self) {

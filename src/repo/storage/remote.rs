@@ -99,6 +99,12 @@ fn to_io(e: Error, attempts: u32) -> io::Error {
     if let Some(r) = root {
         what.push_str(&format!(": {r}"));
     }
+    if what.contains("Host key verification failed") {
+        what = format!(
+            "{}: the server's host key is not trusted (check it and add it to known_hosts, or pass --sftp-accept-new-host-key)",
+            what.trim_end()
+        );
+    }
     if attempts > 1 {
         what.push_str(&format!(" (gave up after {attempts} attempts)"));
     }
