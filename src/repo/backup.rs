@@ -121,18 +121,21 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     check_name(&opts.name)?;
-    let _lock = Lock::acquire(repo.path(), Job::Backup)?;
-    if repo.manifest_path(&opts.name).exists() {
+    let _lock = Lock::acquire(repo, Job::Backup)?;
+    let manifest = Repository::manifest_name(&opts.name);
+    let path = repo.loc(&manifest);
+    if repo
+        .store()
+        .stat(&manifest)
+        .map_err(RepoError::io(&path))?
+        .is_some()
+    {
         return Err(RepoError::ImageExists {
             image: opts.name.clone(),
             repo: repo.path().to_path_buf(),
         });
     }
     check_plan(plan, dev)?;
-    // A repository copied without its empty directories (git, some sync tools) still
-    // takes backups.
-    let tmp = repo.tmp_dir();
-    std::fs::create_dir_all(&tmp).map_err(RepoError::io(&tmp))?;
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
     let pack_size = config.pack_size;
@@ -143,11 +146,10 @@ pub fn backup(
         });
     }
     // Only reuse chunks whose pack is present; a missing pack's chunks are stored again.
-    let packs_dir = repo.packs_dir();
     let present: HashSet<_> = idx
         .packs
         .keys()
-        .filter(|p| pack::pack_path(&packs_dir, p).exists())
+        .filter(|p| !idx.missing_packs.contains(p))
         .copied()
         .collect();
     let known: HashSet<ChunkId> = idx
@@ -269,7 +271,7 @@ pub fn backup(
                         + 4 * rec.members.len() as u64;
                     let w = match writer.as_mut() {
                         Some(w) => w,
-                        None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
+                        None => writer.insert(PackWriter::create(repo.store())?),
                     };
                     w.add(&rec)?;
                     match rec.compression {
@@ -370,14 +372,13 @@ pub fn backup(
         root: String::new(),
     };
     m.seal();
-    let path = repo.manifest_path(&opts.name);
     // Streamed into the compressor: the JSON of millions of chunks is never held whole.
     let body = fsutil::compress_json(&m).map_err(|e| RepoError::CorruptManifest {
         image: opts.name.clone(),
         path: path.clone(),
         what: e.to_string(),
     })?;
-    fsutil::write_atomic(&repo.tmp_dir(), &path, &body)?;
+    repo.put(&manifest, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {
         progress.report(ProgressEvent::Warning { message: line });
@@ -489,7 +490,7 @@ fn upgrade(repo: &Repository, progress: &dyn Progress) -> Result<super::RepoConf
     let Some(new) = repo.config().upgraded() else {
         return Ok(repo.config().clone());
     };
-    new.write(repo.path())?;
+    new.write(repo.store())?;
     progress.report(ProgressEvent::Warning {
         message: format!(
             "{}: repository format upgraded from version {} to {} (finer deduplication); builds older than this one cannot read it any more",
@@ -502,6 +503,6 @@ fn upgrade(repo: &Repository, progress: &dyn Progress) -> Result<super::RepoConf
 }
 
 fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {
-    let (id, _path, records) = w.finish(&repo.packs_dir())?;
-    index::write(&repo.index_dir(), &repo.tmp_dir(), &id, records)
+    let (id, _name, records) = w.finish(repo.store())?;
+    index::write(repo, &id, records)
 }

@@ -98,14 +98,16 @@ impl RepoConfig {
         })
     }
 
-    /// Writes this config as `root/config` (through `root/tmp`, atomically).
-    pub(super) fn write(&self, root: &Path) -> Result<()> {
-        let path = root.join("config");
+    /// Writes this config as the object `config`, whole.
+    pub(super) fn write(&self, store: &dyn super::storage::Storage) -> Result<()> {
+        let path = store.location("config");
         let body = serde_json::to_vec_pretty(self).map_err(|e| RepoError::BadConfig {
             path: path.clone(),
             what: e.to_string(),
         })?;
-        super::fsutil::write_atomic(&root.join("tmp"), &path, &body)
+        store
+            .put("config", &body, super::storage::PutMode::Replace)
+            .map_err(RepoError::io(&path))
     }
 
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {

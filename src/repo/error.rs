@@ -16,6 +16,8 @@ pub enum RepoError {
     },
     #[error(transparent)]
     Device(#[from] DeviceError),
+    #[error(transparent)]
+    Location(#[from] super::storage::LocationError),
     #[error("{path}: not a usable repository config: {what}")]
     BadConfig { path: PathBuf, what: String },
     #[error(

@@ -18,11 +18,11 @@ use super::index::Location;
 use super::lock::ReadLock;
 use super::manifest::ChunkRef;
 use super::pack;
+use super::storage::{ObjectReader, Storage};
 use super::Repository;
 use crate::device::{Access, BlockDevice, DeviceError};
 use crate::usedmap::ByteExtent;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,9 +44,9 @@ pub struct ImageDevice {
     /// Sorted by offset, non-overlapping (checked at open).
     chunks: Vec<ChunkRef>,
     locs: HashMap<ChunkId, Location>,
-    packs_dir: PathBuf,
+    store: Arc<dyn Storage>,
     unreadable: Vec<ByteExtent>,
-    files: Mutex<HashMap<PackId, Arc<File>>>,
+    files: Mutex<HashMap<PackId, Arc<dyn ObjectReader>>>,
     cache: Mutex<ChunkCache>,
     /// Chunks read from a pack and decoded so far (cache misses).
     decoded: AtomicU64,
@@ -57,7 +57,7 @@ impl ImageDevice {
     /// Opens area `area` (`p1`, `table-head`, ...) of image `image`. The repository
     /// stays read-locked (no prune) while the device lives.
     pub fn open(repo: &Repository, image: &str, area: &str) -> Result<ImageDevice> {
-        let lock = ReadLock::acquire(repo.path(), "browse")?;
+        let lock = ReadLock::acquire(repo, "browse")?;
         let m = repo.load_manifest(image)?;
         let Some(a) = m.areas.iter().find(|a| a.name == area) else {
             return Err(RepoError::NoArea {
@@ -76,7 +76,7 @@ impl ImageDevice {
                 {
                     return Err(RepoError::CorruptManifest {
                         image: image.to_string(),
-                        path: repo.manifest_path(image),
+                        path: repo.loc(&Repository::manifest_name(image)),
                         what: format!(
                             "area {area}: chunks at {} and {} overlap",
                             x.offset, y.offset
@@ -98,7 +98,7 @@ impl ImageDevice {
             chunk_size: m.chunk_size,
             chunks,
             locs,
-            packs_dir: repo.packs_dir(),
+            store: repo.store_arc(),
             unreadable: a.unreadable.clone(),
             files: Mutex::new(HashMap::new()),
             cache: Mutex::new(ChunkCache::new(
@@ -135,8 +135,9 @@ impl ImageDevice {
         }
     }
 
-    fn pack_file(&self, id: &PackId) -> std::io::Result<(PathBuf, Arc<File>)> {
-        let path = pack::pack_path(&self.packs_dir, id);
+    fn pack_file(&self, id: &PackId) -> std::io::Result<(PathBuf, Arc<dyn ObjectReader>)> {
+        let name = pack::pack_name(id);
+        let path = self.store.location(&name);
         let mut files = self
             .files
             .lock()
@@ -144,7 +145,7 @@ impl ImageDevice {
         if let Some(f) = files.get(id) {
             return Ok((path, f.clone()));
         }
-        let f = Arc::new(File::open(&path)?);
+        let f = self.store.open(&name)?;
         files.insert(*id, f.clone());
         Ok((path, f))
     }
@@ -215,7 +216,7 @@ impl ImageDevice {
             .map_err(|e| format!("pack {}: {e}", loc.pack))?;
         let mut stored = Vec::new();
         pack::read_record_into(
-            &f,
+            f.as_ref(),
             &path,
             rec,
             self.chunk_size.saturating_mul(2),

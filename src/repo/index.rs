@@ -7,9 +7,10 @@ use super::error::{RepoError, Result};
 use super::fsutil;
 use super::id::{ChunkId, PackId};
 use super::pack::{Entry, RecordInfo};
+use super::Repository;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Index files are small (a 128 MiB pack of 4 KiB chunks is 32 K entries, 3 MB); bound
 /// what we read.
@@ -32,27 +33,32 @@ fn checksum(pack: &PackId, entries: &[Entry]) -> String {
     blake3::hash(&body).to_hex().to_string()
 }
 
-pub fn index_path(index_dir: &Path, pack: &PackId) -> PathBuf {
-    index_dir.join(format!("{}.json", pack.to_hex()))
+/// The object name of `pack`'s index file.
+pub fn index_name(pack: &PackId) -> String {
+    format!("index/{}.json", pack.to_hex())
 }
 
-pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry>) -> Result<()> {
+pub fn write(repo: &Repository, pack: &PackId, entries: Vec<Entry>) -> Result<()> {
     let f = IndexFile {
         version: INDEX_VERSION,
         checksum: checksum(pack, &entries),
         pack: *pack,
         entries,
     };
-    let path = index_path(index_dir, pack);
+    let name = index_name(pack);
     let body = fsutil::compress_json(&f).map_err(|e| RepoError::CorruptIndex {
-        path: path.clone(),
+        path: repo.loc(&name),
         what: e.to_string(),
     })?;
-    fsutil::write_atomic(tmp_dir, &path, &body)
+    repo.put(&name, &body)
 }
 
-pub fn read(path: &Path) -> Result<IndexFile> {
-    let bytes = fsutil::read_bounded(path, MAX_INDEX_FILE)?;
+pub fn read(repo: &Repository, name: &str) -> Result<IndexFile> {
+    let path = &repo.loc(name);
+    let bytes = repo
+        .store()
+        .get(name, MAX_INDEX_FILE)
+        .map_err(RepoError::io(path))?;
     let bytes =
         fsutil::unpack_json(bytes, MAX_INDEX_FILE).map_err(|what| RepoError::CorruptIndex {
             path: path.to_path_buf(),
@@ -130,24 +136,31 @@ pub struct Index {
 }
 
 impl Index {
-    /// Loads every index file; `packs_dir` is used to prefer, for a chunk stored more
-    /// than once, a copy whose pack file exists (a pack lost and its chunks stored again).
-    pub fn load(index_dir: &Path, packs_dir: &Path) -> Result<Index> {
+    /// Loads every index file; the pack listing is used to prefer, for a chunk stored
+    /// more than once, a copy whose pack exists (a pack lost and its chunks stored again).
+    /// Index files are fetched in parallel (each is a round trip on a remote store) and
+    /// added in name order, so the result does not depend on timing.
+    pub fn load(repo: &Repository) -> Result<Index> {
+        use rayon::prelude::*;
         let mut idx = Index::default();
-        let rd = match std::fs::read_dir(index_dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(idx),
-            Err(e) => return Err(RepoError::io(index_dir)(e)),
-        };
-        let mut paths: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        let mut names: Vec<String> = repo
+            .store()
+            .list("index/")
+            .map_err(RepoError::io(repo.loc("index")))?
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| n.ends_with(".json"))
             .collect();
-        paths.sort();
-        for p in paths {
-            match read(&p) {
+        names.sort();
+        let packs: std::collections::HashSet<PackId> = super::verify::list_packs(repo)?
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect();
+        let files: Vec<Result<IndexFile>> = names.par_iter().map(|n| read(repo, n)).collect();
+        for f in files {
+            match f {
                 Ok(f) => {
-                    if !super::pack::pack_path(packs_dir, &f.pack).exists() {
+                    if !packs.contains(&f.pack) {
                         idx.missing_packs.insert(f.pack);
                     }
                     idx.add(f.pack, &f.entries)

@@ -1,24 +1,36 @@
-//! Who may touch the repository at once. Lock files (not `flock`) because the
-//! repository lives on whatever a rescuer has (FAT32, exFAT, network shares), where
-//! `flock` is missing or lies.
+//! Who may touch the repository at once. Lock objects (not `flock`) because the
+//! repository lives on whatever a rescuer has (FAT32, exFAT, network shares, S3,
+//! SFTP), where `flock` is missing or lies.
 //!
 //! - One writer at a time: backup, prune and index repair take `locks/lock`, holding
-//!   the pid and the job.
-//! - Readers (restore, verify) each leave `locks/read-<pid>-<n>`. Prune rewrites and
-//!   deletes packs, which would pull the data from under a restore halfway through
-//!   writing a disk, so prune refuses while a reader is alive, and a reader refuses
-//!   while a prune runs. Each side writes its own file before looking for the other,
-//!   so of two that start together at least one sees the other. A backup only adds
-//!   files, so readers and a backup go together.
+//!   the pid, the job, the host and the time.
+//! - Readers (restore, verify) each leave `locks/read-<pid>-<n>` (`locks/read-<uuid>`
+//!   on S3 and SFTP). Prune rewrites and deletes packs, which would pull the data
+//!   from under a restore halfway through writing a disk, so prune refuses while a
+//!   reader is alive, and a reader refuses while a prune runs. Each side writes its
+//!   own object before looking for the other, so of two that start together at least
+//!   one sees the other. A backup only adds objects, so readers and a backup go
+//!   together.
 //!
-//! A lock left by a killed process (its pid is gone) is taken over or ignored, so a
-//! crash never wedges the repository.
+//! A lock left by a killed process is taken over or ignored, so a crash never wedges
+//! the repository. On a local directory "killed" is "its pid is gone". On S3 or SFTP
+//! the holder may be another machine, so a thread rewrites the lock's time every
+//! `REFRESH` while the job runs and a lock not refreshed for `STALE` is dead (and
+//! so is one from this host whose pid is gone).
 
 use super::error::{RepoError, Result};
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use super::storage::{PutMode, Storage};
+use super::Repository;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How often a remote lock's time is rewritten while its job runs.
+const REFRESH: Duration = Duration::from_secs(60);
+/// A remote lock whose time is older than this is left by a dead job.
+const STALE: Duration = Duration::from_secs(300);
 
 /// The job that holds the writer lock; readers only mind `Prune`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,46 +50,129 @@ impl Job {
     }
 }
 
-/// `(pid, job word)` from a lock file, if its process is alive.
-fn live_holder(path: &Path) -> Option<(String, String)> {
-    let body = std::fs::read_to_string(path).ok()?;
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn hostname() -> String {
+    // The kernel's name for this machine, without nix's `hostname` feature.
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A lock object's body: `pid job host time` (older builds wrote `pid job`, which
+/// still parses: without host and time, only the pid can say it is alive).
+fn body(job: &str) -> String {
+    format!("{} {job} {} {}\n", std::process::id(), hostname(), now())
+}
+
+fn pid_alive(pid: &str) -> bool {
+    pid.bytes().all(|b| b.is_ascii_digit()) && std::path::Path::new("/proc").join(pid).exists()
+}
+
+/// `(pid, job word)` from a lock object, if its holder is alive.
+fn live_holder(store: &dyn Storage, name: &str) -> Option<(String, String)> {
+    let body = store.get(name, 4096).ok()?;
+    let body = String::from_utf8_lossy(&body);
     let mut words = body.split_whitespace();
     let pid = words.next()?.to_string();
     let job = words.next().unwrap_or("").to_string();
-    let alive = pid.bytes().all(|b| b.is_ascii_digit()) && Path::new("/proc").join(&pid).exists();
+    let host = words.next();
+    let time = words.next().and_then(|t| t.parse::<u64>().ok());
+    let alive = if store.is_local() || host == Some(hostname().as_str()) {
+        pid_alive(&pid)
+    } else {
+        time.is_some_and(|t| now().saturating_sub(t) < STALE.as_secs())
+    };
     alive.then_some((pid, job))
 }
 
-fn locks_dir(repo: &Path) -> Result<PathBuf> {
-    let dir = repo.join("locks");
-    std::fs::create_dir_all(&dir).map_err(RepoError::io(&dir))?;
-    Ok(dir)
+/// Rewrites a remote lock's time until dropped.
+struct Refresher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Refresher {
+    fn start(store: &Arc<dyn Storage>, name: &str, job: &str) -> Option<Refresher> {
+        if store.is_local() {
+            return None;
+        }
+        let (stop, rx) = mpsc::channel::<()>();
+        let (store, name, job) = (store.clone(), name.to_string(), job.to_string());
+        let thread = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH) {
+                // A failed refresh is retried at the next tick; the lock only goes
+                // stale after several were missed.
+                let _ = store.put(&name, body(&job).as_bytes(), PutMode::Replace);
+            }
+        });
+        Some(Refresher {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A lock object, removed when dropped.
+struct Held {
+    store: Arc<dyn Storage>,
+    name: String,
+    refresh: Option<Refresher>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // The refresher stops first, so it cannot write the object back.
+        drop(self.refresh.take());
+        let _ = self.store.delete(&self.name);
+    }
 }
 
 pub struct Lock {
-    path: PathBuf,
+    _held: Held,
 }
 
 impl Lock {
-    pub fn acquire(repo: &Path, job: Job) -> Result<Lock> {
-        let dir = locks_dir(repo)?;
-        let path = dir.join("lock");
+    pub fn acquire(repo: &Repository, job: Job) -> Result<Lock> {
+        let store = repo.store_arc();
+        let name = "locks/lock";
+        let path = store.location(name);
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    let _ = writeln!(f, "{} {}", std::process::id(), job.word());
-                    let lock = Lock { path };
+            match store.put(name, body(job.word()).as_bytes(), PutMode::IfAbsent) {
+                Ok(()) => {
+                    let lock = Lock {
+                        _held: Held {
+                            refresh: Refresher::start(&store, name, job.word()),
+                            store: store.clone(),
+                            name: name.to_string(),
+                        },
+                    };
                     if job == Job::Prune {
-                        // Dropping `lock` on refusal removes the file again.
-                        refuse_if_read(&dir)?;
+                        // Dropping `lock` on refusal removes the object again.
+                        refuse_if_read(store.as_ref())?;
                     }
                     return Ok(lock);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if let Some((pid, _)) = live_holder(&path) {
+                    if let Some((pid, _)) = live_holder(store.as_ref(), name) {
                         return Err(RepoError::Locked { path, pid });
                     }
-                    let _ = std::fs::remove_file(&path);
+                    let _ = store.delete(name);
                 }
                 Err(e) => return Err(RepoError::io(&path)(e)),
             }
@@ -89,25 +184,26 @@ impl Lock {
     }
 }
 
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Refuses when a live reader holds the repository; removes readers' files left by
+/// Refuses when a live reader holds the repository; removes readers' objects left by
 /// dead processes.
-fn refuse_if_read(dir: &Path) -> Result<()> {
-    let rd = std::fs::read_dir(dir).map_err(RepoError::io(dir))?;
-    for e in rd.filter_map(|e| e.ok()) {
-        let path = e.path();
-        if !e.file_name().to_string_lossy().starts_with("read-") {
+fn refuse_if_read(store: &dyn Storage) -> Result<()> {
+    let all = store
+        .list("locks/")
+        .map_err(RepoError::io(store.location("locks")))?;
+    for (name, _) in all {
+        if !name.starts_with("locks/read-") {
             continue;
         }
-        match live_holder(&path) {
-            Some((pid, job)) => return Err(RepoError::InUse { path, pid, job }),
+        match live_holder(store, &name) {
+            Some((pid, job)) => {
+                return Err(RepoError::InUse {
+                    path: store.location(&name),
+                    pid,
+                    job,
+                })
+            }
             None => {
-                let _ = std::fs::remove_file(&path);
+                let _ = store.delete(&name);
             }
         }
     }
@@ -118,7 +214,7 @@ fn refuse_if_read(dir: &Path) -> Result<()> {
 /// repository nobody can write (a write-protected stick, a read-only share): there
 /// is no prune to fear there, and reading it must still work.
 pub struct ReadLock {
-    path: Option<PathBuf>,
+    _held: Option<Held>,
 }
 
 fn unwritable(e: &std::io::Error) -> bool {
@@ -129,42 +225,38 @@ fn unwritable(e: &std::io::Error) -> bool {
 }
 
 impl ReadLock {
-    pub fn acquire(repo: &Path, job: &str) -> Result<ReadLock> {
+    pub fn acquire(repo: &Repository, job: &str) -> Result<ReadLock> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = repo.join("locks");
+        let store = repo.store_arc();
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("read-{}-{n}", std::process::id()));
-        let created = std::fs::create_dir_all(&dir).and_then(|()| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)?;
-            writeln!(f, "{} {job}", std::process::id())
-        });
-        let me = match created {
-            Ok(()) => ReadLock { path: Some(path) },
-            Err(e) if unwritable(&e) => ReadLock { path: None },
+        // Remote readers may be on many machines: a uuid keeps their names apart.
+        let name = match store.is_local() {
+            true => format!("locks/read-{}-{n}", std::process::id()),
+            false => format!("locks/read-{}", uuid::Uuid::new_v4()),
+        };
+        let path: PathBuf = store.location(&name);
+        let me = match store.put(&name, body(job).as_bytes(), PutMode::IfAbsent) {
+            Ok(()) => ReadLock {
+                _held: Some(Held {
+                    refresh: Refresher::start(&store, &name, job),
+                    store: store.clone(),
+                    name,
+                }),
+            },
+            Err(e) if unwritable(&e) => ReadLock { _held: None },
             Err(e) => return Err(RepoError::io(&path)(e)),
         };
-        let writer = dir.join("lock");
-        if let Some((pid, job)) = live_holder(&writer) {
+        let writer = "locks/lock";
+        if let Some((pid, job)) = live_holder(store.as_ref(), writer) {
             if job == Job::Prune.word() {
                 return Err(RepoError::InUse {
-                    path: writer,
+                    path: store.location(writer),
                     pid,
                     job,
                 });
             }
         }
         Ok(me)
-    }
-}
-
-impl Drop for ReadLock {
-    fn drop(&mut self) {
-        if let Some(p) = &self.path {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 
@@ -175,7 +267,7 @@ mod tests {
     #[test]
     fn prune_and_readers_exclude_each_other_and_backup_goes_with_readers() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path();
+        let repo = &Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
         let r = ReadLock::acquire(repo, "restore").unwrap();
         let e = Lock::acquire(repo, Job::Prune).err().unwrap();
         assert!(
@@ -183,7 +275,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            !repo.join("locks/lock").exists(),
+            !dir.path().join("locks/lock").exists(),
             "a refused prune leaves no lock"
         );
         let b = Lock::acquire(repo, Job::Backup).unwrap();
@@ -198,7 +290,10 @@ mod tests {
         drop(p);
         assert!(ReadLock::acquire(repo, "restore").is_ok());
         // Only this test's files were ever in the directory, and all are gone.
-        assert_eq!(std::fs::read_dir(repo.join("locks")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("locks")).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -209,8 +304,9 @@ mod tests {
         // Pid 0 is never a process that /proc lists.
         std::fs::write(locks.join("read-0-0"), "0 restore\n").unwrap();
         std::fs::write(locks.join("lock"), "0 prune\n").unwrap();
-        assert!(ReadLock::acquire(dir.path(), "verify").is_ok());
-        let p = Lock::acquire(dir.path(), Job::Prune).unwrap();
+        let repo = Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
+        assert!(ReadLock::acquire(&repo, "verify").is_ok());
+        let p = Lock::acquire(&repo, Job::Prune).unwrap();
         assert!(!locks.join("read-0-0").exists());
         drop(p);
     }

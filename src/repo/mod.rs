@@ -23,6 +23,7 @@ mod prune;
 mod restore;
 mod restore_spans;
 mod restore_write;
+pub mod storage;
 mod verify;
 mod zstd_ctx;
 
@@ -45,10 +46,14 @@ pub use zstd_ctx::ZstdError;
 use error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use storage::{PutMode, Storage};
 
-/// An open repository directory.
+/// An open repository: a directory, or objects on S3 or SFTP (`storage`).
 pub struct Repository {
+    /// Where it is, as the user named it (a path or a URL), for messages.
     root: PathBuf,
+    store: Arc<dyn Storage>,
     config: RepoConfig,
     /// The manifest loaded last, with its file's length and mtime: a restore reads
     /// the same one three times (plan, repairs, the write), and parsing the JSON of
@@ -56,8 +61,8 @@ pub struct Repository {
     last_manifest: std::sync::Mutex<Option<LoadedManifest>>,
 }
 
-/// A manifest with its name and its file's (length, mtime) when it was read.
-type LoadedManifest = (String, (u64, std::time::SystemTime), Manifest);
+/// A manifest with its name and its object's (length, mtime) when it was read.
+type LoadedManifest = (String, (u64, Option<std::time::SystemTime>), Manifest);
 
 /// One line of `images`.
 #[derive(Clone, Debug, Serialize)]
@@ -87,34 +92,40 @@ pub struct AreaDamage {
 impl Repository {
     /// Creates an empty repository at `path` (which may exist but must be empty of a config).
     pub fn init(path: &Path, chunk_size: u32, pack_size: u64) -> Result<Repository> {
+        let store = open_storage(path)?;
         let config = RepoConfig::new(chunk_size, pack_size);
-        config.validate(&path.join("config"))?;
-        for d in ["packs", "index", "images", "tmp", "locks"] {
-            let p = path.join(d);
-            std::fs::create_dir_all(&p).map_err(error::RepoError::io(&p))?;
-        }
-        let cfg_path = path.join("config");
-        if cfg_path.exists() {
+        let cfg_path = store.location("config");
+        config.validate(&cfg_path)?;
+        store.create().map_err(RepoError::io(path))?;
+        if store
+            .stat("config")
+            .map_err(RepoError::io(&cfg_path))?
+            .is_some()
+        {
             return Err(RepoError::BadConfig {
                 path: cfg_path,
                 what: "a repository already exists here".into(),
             });
         }
-        config.write(path)?;
-        fsutil::fsync_dir(path)?;
+        config.write(store.as_ref())?;
         Ok(Repository {
             root: path.to_path_buf(),
+            store,
             config,
             last_manifest: Default::default(),
         })
     }
 
     pub fn open(path: &Path) -> Result<Repository> {
-        let cfg_path = path.join("config");
-        let bytes = fsutil::read_bounded(&cfg_path, 1 << 20)?;
+        let store = open_storage(path)?;
+        let cfg_path = store.location("config");
+        let bytes = store
+            .get("config", 1 << 20)
+            .map_err(RepoError::io(&cfg_path))?;
         let config = RepoConfig::parse(&cfg_path, &bytes)?;
         Ok(Repository {
             root: path.to_path_buf(),
+            store,
             config,
             last_manifest: Default::default(),
         })
@@ -122,7 +133,9 @@ impl Repository {
 
     /// Opens the repository, creating it with default parameters when `path` has none.
     pub fn open_or_init(path: &Path) -> Result<Repository> {
-        if path.join("config").exists() {
+        let store = open_storage(path)?;
+        let cfg = store.location("config");
+        if store.stat("config").map_err(RepoError::io(&cfg))?.is_some() {
             Self::open(path)
         } else {
             Self::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE)
@@ -135,33 +148,32 @@ impl Repository {
     pub fn config(&self) -> &RepoConfig {
         &self.config
     }
-    pub(crate) fn packs_dir(&self) -> PathBuf {
-        self.root.join("packs")
+    pub(crate) fn store(&self) -> &dyn Storage {
+        self.store.as_ref()
     }
-    pub(crate) fn index_dir(&self) -> PathBuf {
-        self.root.join("index")
+    pub(crate) fn store_arc(&self) -> Arc<dyn Storage> {
+        self.store.clone()
     }
-    pub(crate) fn images_dir(&self) -> PathBuf {
-        self.root.join("images")
+    /// An object's full name for messages.
+    pub(crate) fn loc(&self, name: &str) -> PathBuf {
+        self.store.location(name)
     }
-    pub(crate) fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
-    }
-    pub(crate) fn manifest_path(&self, name: &str) -> PathBuf {
-        self.images_dir().join(format!("{name}.json"))
+    pub(crate) fn manifest_name(name: &str) -> String {
+        format!("images/{name}.json")
     }
 
     /// Image names, sorted.
     pub fn image_names(&self) -> Result<Vec<String>> {
-        let dir = self.images_dir();
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(RepoError::io(&dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
+        let mut names: Vec<String> = self
+            .store
+            .list("images/")
+            .map_err(RepoError::io(self.loc("images")))?
+            .into_iter()
+            .filter_map(|(n, _)| {
+                let n = n.strip_prefix("images/")?;
                 n.strip_suffix(".json").map(str::to_string)
             })
-            .filter(|n| !n.starts_with('.'))
+            .filter(|n| !n.starts_with('.') && !n.contains('/'))
             .collect();
         names.sort();
         Ok(names)
@@ -170,23 +182,25 @@ impl Repository {
     /// Loads and checks an image manifest (root hash, chunk bounds).
     pub fn load_manifest(&self, name: &str) -> Result<Manifest> {
         manifest::check_name(name)?;
-        let path = self.manifest_path(name);
-        if !path.exists() {
+        let obj = Self::manifest_name(name);
+        let path = self.loc(&obj);
+        let Some(info) = self.store.stat(&obj).map_err(RepoError::io(&path))? else {
             return Err(RepoError::NoImage {
                 image: name.to_string(),
                 repo: self.root.clone(),
             });
-        }
-        let stamp = std::fs::metadata(&path)
-            .and_then(|m| Ok((m.len(), m.modified()?)))
-            .ok();
+        };
+        let stamp = (info.len, info.modified);
         let mut last = self.last_manifest.lock().unwrap_or_else(|p| p.into_inner());
-        if let (Some(stamp), Some((n, s, m))) = (stamp, last.as_ref()) {
-            if n == name && *s == stamp {
+        if let Some((n, s, m)) = last.as_ref() {
+            if n == name && *s == stamp && stamp.1.is_some() {
                 return Ok(m.clone());
             }
         }
-        let bytes = fsutil::read_bounded(&path, manifest::MAX_MANIFEST)?;
+        let bytes = self
+            .store
+            .get(&obj, manifest::MAX_MANIFEST)
+            .map_err(RepoError::io(&path))?;
         let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| {
             RepoError::CorruptManifest {
                 image: name.to_string(),
@@ -195,7 +209,7 @@ impl Repository {
             }
         })?;
         let m = Manifest::parse(name, &path, &bytes)?;
-        *last = stamp.map(|s| (name.to_string(), s, m.clone()));
+        *last = Some((name.to_string(), stamp, m.clone()));
         Ok(m)
     }
 
@@ -231,25 +245,46 @@ impl Repository {
     /// Removes an image's manifest; its chunks stay until `prune`.
     pub fn delete_image(&self, name: &str) -> Result<()> {
         manifest::check_name(name)?;
-        let path = self.manifest_path(name);
-        std::fs::remove_file(&path).map_err(RepoError::io(&path))?;
-        fsutil::fsync_dir(&self.images_dir())
+        let obj = Self::manifest_name(name);
+        let path = self.loc(&obj);
+        if self
+            .store
+            .stat(&obj)
+            .map_err(RepoError::io(&path))?
+            .is_none()
+        {
+            return Err(RepoError::io(&path)(std::io::ErrorKind::NotFound.into()));
+        }
+        self.store.delete(&obj).map_err(RepoError::io(&path))
     }
 
     pub fn load_index(&self) -> Result<Index> {
-        Index::load(&self.index_dir(), &self.packs_dir())
+        Index::load(self)
     }
 
     /// Rebuilds index files from the packs themselves (after index damage). Returns the
     /// number of packs re-indexed.
     pub fn repair_index(&self) -> Result<usize> {
-        let _lock = lock::Lock::acquire(&self.root, lock::Job::RepairIndex)?;
+        let _lock = lock::Lock::acquire(self, lock::Job::RepairIndex)?;
         let mut n = 0;
-        for (pack_id, path) in verify::list_packs(&self.packs_dir())? {
-            let scan = pack::scan(&path, Some(&pack_id), self.config.chunk_size)?;
-            index::write(&self.index_dir(), &self.tmp_dir(), &pack_id, scan.good)?;
+        for (pack_id, name, _) in verify::list_packs(self)? {
+            let scan = pack::scan(self, &name, Some(&pack_id), self.config.chunk_size)?;
+            index::write(self, &pack_id, scan.good)?;
             n += 1;
         }
         Ok(n)
     }
+
+    /// Writes a small metadata object whole.
+    pub(crate) fn put(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.store
+            .put(name, data, PutMode::Replace)
+            .map_err(RepoError::io(self.loc(name)))
+    }
+}
+
+/// The storage `path` names: a directory, `s3://...` or `sftp://...`.
+fn open_storage(path: &Path) -> Result<Arc<dyn Storage>> {
+    let loc = storage::parse_location(path)?;
+    storage::open(&loc, &storage::RemoteOptions::current()).map_err(RepoError::io(path))
 }

@@ -16,12 +16,9 @@
 //! Version 1 packs were named by the hash of the whole file; they are still read.
 
 use super::error::{RepoError, Result};
-use super::fsutil;
 use super::id::{ChunkId, PackId};
+use super::storage::{ObjectReader, ObjectWriter, Storage};
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub const PACK_MAGIC: &[u8; 8] = b"ICPACK\0\0";
@@ -59,44 +56,33 @@ pub struct Entry {
     pub chunks: Vec<Member>,
 }
 
-pub fn pack_path(packs_dir: &Path, id: &PackId) -> PathBuf {
+/// The object name of pack `id`: `packs/<first two hex digits>/<hex>.pack`.
+pub fn pack_name(id: &PackId) -> String {
     let hex = id.to_hex();
-    packs_dir.join(&hex[..2]).join(format!("{hex}.pack"))
+    format!("packs/{}/{hex}.pack", &hex[..2])
 }
 
-/// Appends records to a temporary file; `finish` names it by its hash and publishes it.
-/// Records go to the file without a user-space buffer: they are megabytes each, and a
-/// buffer would only add a copy of every byte.
+/// Appends records to a new object; `finish` names it by its hash and publishes it.
 pub struct PackWriter {
+    out: Box<dyn ObjectWriter>,
+    /// Where the pack is being written, for messages.
     tmp: PathBuf,
-    out: File,
     /// Hash of the headers written so far: the pack's id once finished.
     hasher: blake3::Hasher,
     len: u64,
     records: Vec<Entry>,
-    /// Bytes handed to the kernel since its writeback was last started.
-    unkicked: u64,
 }
 
-/// Bytes after which a pack's writeback is started, so the disk writes while chunks
-/// are compressed and `finish`'s fsync waits for little (it was 1-2 s a backup).
-const WRITEBACK_EVERY: u64 = 16 << 20;
-
 impl PackWriter {
-    pub fn create(tmp_dir: &Path) -> Result<Self> {
-        let tmp = fsutil::temp_path(tmp_dir, "pack");
-        let out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(RepoError::io(&tmp))?;
+    pub fn create(store: &dyn Storage) -> Result<Self> {
+        let tmp = store.location("tmp");
+        let out = store.writer().map_err(RepoError::io(&tmp))?;
         let mut w = PackWriter {
             out,
             tmp,
             hasher: blake3::Hasher::new(),
             len: 0,
             records: Vec::new(),
-            unkicked: 0,
         };
         let mut header = [0u8; PACK_HEADER_LEN as usize];
         header[..8].copy_from_slice(PACK_MAGIC);
@@ -141,34 +127,32 @@ impl PackWriter {
             record: info,
             chunks: r.members.clone(),
         });
-        self.unkicked += u64::from(stored_len);
-        if self.unkicked >= WRITEBACK_EVERY {
-            self.unkicked = 0;
-            crate::device::start_file_writeback(&self.out);
-        }
         Ok(())
     }
 
-    /// Syncs and publishes the pack; returns its id, final path and records.
-    pub fn finish(self, packs_dir: &Path) -> Result<(PackId, PathBuf, Vec<Entry>)> {
+    /// Makes the pack durable and publishes it; returns its id, object name and records.
+    pub fn finish(self, store: &dyn Storage) -> Result<(PackId, String, Vec<Entry>)> {
         let PackWriter {
-            tmp,
             out,
             hasher,
             records,
             ..
         } = self;
-        out.sync_all().map_err(RepoError::io(&tmp))?;
-        drop(out);
         let id = PackId(*hasher.finalize().as_bytes());
-        let dest = pack_path(packs_dir, &id);
-        fsutil::publish(&tmp, &dest)?;
-        Ok((id, dest, records))
+        let name = pack_name(&id);
+        out.finish(&name)
+            .map_err(RepoError::io(store.location(&name)))?;
+        Ok((id, name, records))
     }
 }
 
 /// Reads one record's stored bytes and checks them against what the index says.
-pub fn read_record(file: &File, path: &Path, expect: &RecordInfo, max_len: u32) -> Result<Vec<u8>> {
+pub fn read_record(
+    file: &dyn ObjectReader,
+    path: &Path,
+    expect: &RecordInfo,
+    max_len: u32,
+) -> Result<Vec<u8>> {
     let mut data = Vec::new();
     read_record_into(file, path, expect, max_len, &mut data)?;
     Ok(data)
@@ -176,7 +160,7 @@ pub fn read_record(file: &File, path: &Path, expect: &RecordInfo, max_len: u32) 
 
 /// `read_record` into a caller's (recycled) buffer.
 pub fn read_record_into(
-    file: &File,
+    file: &dyn ObjectReader,
     path: &Path,
     expect: &RecordInfo,
     max_len: u32,

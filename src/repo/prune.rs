@@ -30,12 +30,8 @@ fn chunk_count(e: &pack::Entry) -> usize {
     e.chunks.len().max(1)
 }
 
-fn file_len(p: &std::path::Path) -> u64 {
-    std::fs::metadata(p).map_or(0, |m| m.len())
-}
-
 pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> {
-    let _lock = Lock::acquire(repo.path(), Job::Prune)?;
+    let _lock = Lock::acquire(repo, Job::Prune)?;
     let mut rep = PruneReport::default();
     let mut used: HashSet<ChunkId> = HashSet::new();
     for n in repo.image_names()? {
@@ -48,26 +44,36 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         return Err(p);
     }
     // Temp files are leftovers of killed jobs: nothing refers to them (we hold the lock).
-    let tmp = repo.tmp_dir();
-    if let Ok(rd) = std::fs::read_dir(&tmp) {
-        for e in rd.filter_map(|e| e.ok()) {
-            if std::fs::remove_file(e.path()).is_ok() {
-                rep.temp_files_removed += 1;
-            }
-        }
-    }
-    let packs = list_packs(&repo.packs_dir())?;
+    rep.temp_files_removed = repo
+        .store()
+        .clear_partial()
+        .map_err(RepoError::io(repo.loc("tmp")))?;
+    let packs = list_packs(repo)?;
+    let indexed: HashSet<String> = repo
+        .store()
+        .list("index/")
+        .map_err(RepoError::io(repo.loc("index")))?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     progress.report(ProgressEvent::JobStart {
         job: "prune".into(),
         total_bytes: packs.len() as u64,
     });
     let mut writer: Option<PackWriter> = None;
-    let mut retire: Vec<std::path::PathBuf> = Vec::new();
-    for (pid, path) in packs {
+    let mut retire: Vec<String> = Vec::new();
+    let delete = |name: &str| {
+        repo.store()
+            .delete(name)
+            .map_err(RepoError::io(repo.loc(name)))
+    };
+    for (pid, name, size) in packs {
         progress.report(ProgressEvent::Advance { bytes: 1 });
-        let ipath = index::index_path(&repo.index_dir(), &pid);
-        let entries = if ipath.exists() {
-            index::read(&ipath)?.entries
+        let path = repo.loc(&name);
+        let iname = index::index_name(&pid);
+        let has_index = indexed.contains(&iname);
+        let entries = if has_index {
+            index::read(repo, &iname)?.entries
         } else {
             Vec::new()
         };
@@ -78,13 +84,12 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
                 false => used.contains(&e.record.id),
             })
             .collect();
-        let size = file_len(&path);
         if live.is_empty() {
             // Index first: a pack without index is an orphan the next prune removes.
-            if ipath.exists() {
-                std::fs::remove_file(&ipath).map_err(RepoError::io(&ipath))?;
+            if has_index {
+                delete(&iname)?;
             }
-            std::fs::remove_file(&path).map_err(RepoError::io(&path))?;
+            delete(&name)?;
             rep.packs_deleted += 1;
             rep.chunks_removed += entries.iter().map(chunk_count).sum::<usize>();
             rep.bytes_freed += size;
@@ -97,10 +102,11 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         if live_bytes.saturating_mul(2) >= size {
             continue;
         }
-        let f = std::fs::File::open(&path).map_err(RepoError::io(&path))?;
+        let f = repo.store().open(&name).map_err(RepoError::io(&path))?;
         for e in &live {
             let r = &e.record;
-            let data = pack::read_record(&f, &path, r, repo.config().chunk_size.saturating_mul(2))?;
+            let max = repo.config().chunk_size.saturating_mul(2);
+            let data = pack::read_record(f.as_ref(), &path, r, max)?;
             pack::decode_record(r, &data)
                 .and_then(|raw| match r.is_frame() {
                     true => pack::check_members(r, &e.chunks, &raw),
@@ -113,7 +119,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
                 })?;
             let w = match writer.as_mut() {
                 Some(w) => w,
-                None => writer.insert(PackWriter::create(&repo.tmp_dir())?),
+                None => writer.insert(PackWriter::create(repo.store())?),
             };
             w.add(&Record {
                 id: r.id,
@@ -124,8 +130,8 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
             })?;
             if w.len() >= repo.config().pack_size {
                 if let Some(w) = writer.take() {
-                    let (id, _, recs) = w.finish(&repo.packs_dir())?;
-                    index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs)?;
+                    let (id, _, recs) = w.finish(repo.store())?;
+                    index::write(repo, &id, recs)?;
                 }
             }
         }
@@ -133,16 +139,18 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         rep.chunks_removed += entries.iter().map(chunk_count).sum::<usize>()
             - live.iter().map(|e| chunk_count(e)).sum::<usize>();
         rep.bytes_freed += size.saturating_sub(live_bytes);
-        retire.push(ipath);
-        retire.push(path);
+        if has_index {
+            retire.push(iname);
+        }
+        retire.push(name);
     }
     if let Some(w) = writer.take() {
-        let (id, _, recs) = w.finish(&repo.packs_dir())?;
-        index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs)?;
+        let (id, _, recs) = w.finish(repo.store())?;
+        index::write(repo, &id, recs)?;
     }
     // Only now are the rewritten chunks durable elsewhere.
-    for p in retire {
-        std::fs::remove_file(&p).map_err(RepoError::io(&p))?;
+    for n in retire {
+        delete(&n)?;
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(rep)

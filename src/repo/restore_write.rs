@@ -378,7 +378,7 @@ fn read_all<'a>(
             })?;
             let mut buf = pool.take(rec.info.stored_len as usize);
             let max = m.chunk_size.saturating_mul(2);
-            pack::read_record_into(f, path, &rec.info, max, &mut buf)?;
+            pack::read_record_into(f.as_ref(), path, &rec.info, max, &mut buf)?;
             tx.send(Job::Stored(area_no, rec, buf))
                 .map_err(|_| closed())?;
         }

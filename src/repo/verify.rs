@@ -12,7 +12,6 @@ use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 /// One damaged piece of one image.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -46,30 +45,19 @@ impl VerifyReport {
     }
 }
 
-/// Every `packs/xx/<id>.pack` file, with the id its name claims.
-pub(crate) fn list_packs(dir: &Path) -> Result<Vec<(PackId, PathBuf)>> {
-    let mut out = Vec::new();
-    let top = match std::fs::read_dir(dir) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(RepoError::io(dir)(e)),
-    };
-    for sub in top.filter_map(|e| e.ok()) {
-        let Ok(rd) = std::fs::read_dir(sub.path()) else {
-            continue;
-        };
-        for f in rd.filter_map(|e| e.ok()) {
-            let p = f.path();
-            let id = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".pack"))
-                .and_then(PackId::from_hex);
-            if let Some(id) = id {
-                out.push((id, p));
-            }
-        }
-    }
+/// Every `packs/xx/<id>.pack` object, with the id its name claims and its length.
+pub(crate) fn list_packs(repo: &Repository) -> Result<Vec<(PackId, String, u64)>> {
+    let mut out: Vec<(PackId, String, u64)> = repo
+        .store()
+        .list("packs/")
+        .map_err(RepoError::io(repo.loc("packs")))?
+        .into_iter()
+        .filter_map(|(name, len)| {
+            let file = name.strip_prefix("packs/")?.split_once('/')?.1;
+            let id = PackId::from_hex(file.strip_suffix(".pack")?)?;
+            Some((id, name, len))
+        })
+        .collect();
     out.sort();
     Ok(out)
 }
@@ -80,7 +68,7 @@ pub fn verify(
     name: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    let _reading = ReadLock::acquire(repo.path(), "verify")?;
+    let _reading = ReadLock::acquire(repo, "verify")?;
     let mut rep = VerifyReport::default();
     let names = match name {
         Some(n) => vec![n.to_string()],
@@ -115,24 +103,20 @@ pub fn verify(
         .iter()
         .filter_map(|id| idx.locate(id).map(|l| (l.pack, l.record.offset)))
         .collect();
-    let all_packs = list_packs(&repo.packs_dir())?;
-    let to_scan: Vec<&(PackId, PathBuf)> = if name.is_some() {
+    let all_packs = list_packs(repo)?;
+    let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
         let wanted: HashSet<PackId> = needed
             .iter()
             .filter_map(|id| idx.locate(id).map(|l| l.pack))
             .collect();
         all_packs
             .iter()
-            .filter(|(p, _)| wanted.contains(p))
+            .filter(|(p, ..)| wanted.contains(p))
             .collect()
     } else {
         all_packs.iter().collect()
     };
-    let total: u64 = to_scan
-        .iter()
-        .filter_map(|(_, p)| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let total: u64 = to_scan.iter().map(|(.., len)| len).sum();
     progress.report(ProgressEvent::JobStart {
         job: "verify".into(),
         total_bytes: total,
@@ -145,10 +129,10 @@ pub fn verify(
     // checked out; (pack, record offset) → why a record did not.
     let mut good: HashSet<(PackId, u64, ChunkId, u32)> = HashSet::new();
     let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
-    let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, _)| *p).collect();
-    for (pid, path) in to_scan {
-        let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        match pack::scan(path, Some(pid), repo.config().chunk_size) {
+    let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, ..)| *p).collect();
+    for (pid, name, size) in to_scan {
+        let (path, size) = (repo.loc(name), *size);
+        match pack::scan(repo, name, Some(pid), repo.config().chunk_size) {
             Ok(s) => {
                 if !s.name_matches {
                     rep.problems.push(format!(
@@ -201,7 +185,7 @@ pub fn verify(
                     Some(l) if good.contains(&(l.pack, l.record.offset, id, l.start)) => None,
                     Some(l) if !on_disk.contains(&l.pack) => Some(format!(
                         "pack {} is missing",
-                        pack::pack_path(&repo.packs_dir(), &l.pack).display()
+                        repo.loc(&pack::pack_name(&l.pack)).display()
                     )),
                     Some(l) => Some(bad.get(&(l.pack, l.record.offset)).cloned().unwrap_or_else(|| {
                         format!(

@@ -7,9 +7,9 @@ use super::{
     decode_record_with, frame_members, Entry, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION,
     PACK_VERSION_WHOLE_FILE_ID,
 };
-use crate::repo::error::Result;
-use crate::repo::fsutil;
+use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{ChunkId, PackId};
+use crate::repo::Repository;
 use std::path::Path;
 
 /// Outcome of scanning a whole pack file.
@@ -23,10 +23,20 @@ pub struct PackScan {
     pub name_matches: bool,
 }
 
-/// Reads a whole pack and checks every record. `expected` is the id from its name.
-pub fn scan(path: &Path, expected: Option<&PackId>, max_chunk: u32) -> Result<PackScan> {
-    let data = fsutil::read_bounded(path, crate::repo::config::MAX_PACK_SIZE + (1 << 20))?;
-    Ok(scan_bytes(path, &data, expected, max_chunk))
+/// Reads a whole pack (object `name`) and checks every record. `expected` is the id
+/// from its name.
+pub fn scan(
+    repo: &Repository,
+    name: &str,
+    expected: Option<&PackId>,
+    max_chunk: u32,
+) -> Result<PackScan> {
+    let path = repo.loc(name);
+    let data = repo
+        .store()
+        .get(name, crate::repo::config::MAX_PACK_SIZE + (1 << 20))
+        .map_err(RepoError::io(&path))?;
+    Ok(scan_bytes(&path, &data, expected, max_chunk))
 }
 
 /// `scan` of a pack already in memory (`path` only names it in errors): the decoding

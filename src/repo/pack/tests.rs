@@ -3,6 +3,19 @@
 
 use super::record::RECORD_HEADER_LEN;
 use super::*;
+use crate::repo::storage::LocalStorage;
+
+/// A pack file read whole and scanned (the repository's `scan` reads the object).
+fn scan(path: &Path, id: Option<&PackId>, max: u32) -> Result<PackScan> {
+    let data = std::fs::read(path).map_err(RepoError::io(path))?;
+    Ok(scan_bytes(path, &data, id, max))
+}
+
+/// Writes `w`'s pack into the directory `dir`; returns its id, file and records.
+fn finish(w: PackWriter, dir: &Path) -> (PackId, PathBuf, Vec<Entry>) {
+    let (id, name, records) = w.finish(&LocalStorage::new(dir.to_path_buf())).unwrap();
+    (id, dir.join(name), records)
+}
 
 fn record(byte: u8, len: usize) -> Record {
     let data = vec![byte; len];
@@ -49,11 +62,11 @@ fn frame() -> (Record, Vec<u8>) {
 #[test]
 fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = PackWriter::create(dir.path()).unwrap();
+    let mut w = PackWriter::create(&LocalStorage::new(dir.path().to_path_buf())).unwrap();
     let (rec, raw) = frame();
     w.add(&rec).unwrap();
     w.add(&record(7, 3000)).unwrap();
-    let (id, path, entries) = w.finish(&dir.path().join("packs")).unwrap();
+    let (id, path, entries) = finish(w, dir.path());
     assert_eq!(entries[0].chunks, rec.members);
     assert_eq!(entries[0].record.header_len(), FRAME_HEADER_LEN + 12);
     let s = scan(&path, Some(&id), 1 << 20).unwrap();
@@ -100,10 +113,10 @@ fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
 
 /// Writes a version-2 pack of two records; returns its id and path.
 fn write_pack(dir: &Path) -> (PackId, PathBuf) {
-    let mut w = PackWriter::create(dir).unwrap();
+    let mut w = PackWriter::create(&LocalStorage::new(dir.to_path_buf())).unwrap();
     w.add(&record(1, 5000)).unwrap();
     w.add(&record(2, 7000)).unwrap();
-    let (id, path, records) = w.finish(&dir.join("packs")).unwrap();
+    let (id, path, records) = finish(w, dir);
     assert_eq!(records.len(), 2);
     (id, path)
 }

@@ -1,0 +1,99 @@
+//! Where the repository's bytes live. The repository names objects by today's relative
+//! paths (`config`, `packs/ab/<id>.pack`, `index/<id>.json`, `images/<name>.json`,
+//! `locks/...`); a `Storage` maps those names onto a local directory (`local`, exactly
+//! the old layout and crash safety) or a remote store (`remote`: S3 and SFTP).
+//!
+//! The trait follows rustic_core's `ReadBackend`/`WriteBackend` split in spirit (list,
+//! whole and ranged reads, put, delete) but stays synchronous: the repository code is
+//! threads and rayon, and a remote backend owns the small runtime that drives its
+//! async client. Errors are `std::io::Error`s so every call site keeps naming the
+//! object with `RepoError::io(storage.location(name))`.
+
+mod local;
+mod remote;
+mod url;
+
+pub use local::LocalStorage;
+pub use remote::{RemoteOptions, RemoteStorage};
+pub use url::{parse_location, Location, LocationError};
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// How `put` treats an object that already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace it (whole: readers see the old object or the new one).
+    Replace,
+    /// Fail with `ErrorKind::AlreadyExists` (lock objects). Backends without a
+    /// conditional write check first, which narrows the race but cannot close it.
+    IfAbsent,
+}
+
+/// Size and time of one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// Reads byte ranges of one object (a pack) without fetching all of it.
+pub trait ObjectReader: Send + Sync {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ObjectReader for std::fs::File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+/// A new object written piece by piece (a pack) and named only when whole, so a
+/// killed writer never leaves a torn object under a real name.
+pub trait ObjectWriter: Send {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()>;
+    /// Makes the bytes durable and publishes them as `name`.
+    fn finish(self: Box<Self>, name: &str) -> io::Result<()>;
+}
+
+/// The operations the repository needs from where it is stored.
+pub trait Storage: Send + Sync {
+    /// The object's full name for messages: a path, or `s3://bucket/prefix/name`.
+    fn location(&self, name: &str) -> PathBuf;
+    /// Prepares an empty repository (directories on a local disk).
+    fn create(&self) -> io::Result<()>;
+    /// Every object whose name starts with `prefix` (a directory such as `packs/`,
+    /// walked to its bottom), with its length; nothing when there is none.
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>>;
+    /// `None` when the object does not exist.
+    fn stat(&self, name: &str) -> io::Result<Option<ObjectInfo>>;
+    /// The whole object, refused when it is over `max` bytes.
+    fn get(&self, name: &str, max: u64) -> io::Result<Vec<u8>>;
+    fn open(&self, name: &str) -> io::Result<Arc<dyn ObjectReader>>;
+    fn put(&self, name: &str, data: &[u8], mode: PutMode) -> io::Result<()>;
+    /// Deleting an object that is not there is not an error.
+    fn delete(&self, name: &str) -> io::Result<()>;
+    fn writer(&self) -> io::Result<Box<dyn ObjectWriter>>;
+    /// Removes what killed writers left half-written; returns how many.
+    fn clear_partial(&self) -> io::Result<usize>;
+    /// Whether lock holders on this store can be checked by pid (same machine).
+    fn is_local(&self) -> bool;
+}
+
+/// An error for an object over `max` bytes.
+pub(crate) fn too_big(len: u64, max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("file is {len} bytes, over the {max}-byte limit"),
+    )
+}
+
+/// Opens the storage a location names (`/path`, `s3://...`, `sftp://...`).
+pub fn open(loc: &Location, opts: &RemoteOptions) -> io::Result<Arc<dyn Storage>> {
+    Ok(match loc {
+        Location::Local(p) => Arc::new(LocalStorage::new(p.clone())),
+        remote => Arc::new(RemoteStorage::open(remote, opts)?),
+    })
+}

@@ -1,0 +1,459 @@
+//! S3-compatible object storage and SFTP through `opendal`.
+//!
+//! Why opendal: one maintained crate (Apache) speaks both S3 (AWS, Ceph RGW, MinIO,
+//! Garage, SeaweedFS; credentials from the AWS environment variables and
+//! `~/.aws/credentials` with `AWS_PROFILE`) and SFTP, with ranged reads, listing and
+//! conditional writes, so the repository needs one adapter instead of two.
+//! `object_store` has no SFTP. Its SFTP service drives the system `ssh` (openssh
+//! client): keys, `~/.ssh/config` and `known_hosts` work as for `ssh`, and a host key
+//! not in `known_hosts` is refused unless the user accepts it explicitly.
+//!
+//! The repository code is synchronous; each backend owns a small tokio runtime
+//! (`WORKERS` threads) and opendal's blocking operator runs every call on it, so
+//! several threads (restore's checks, index loading) have requests in flight at once.
+//!
+//! Failures that may pass (5xx, timeouts, connection resets: opendal marks them
+//! temporary) are retried `RETRIES` times with exponential backoff, per request: a
+//! restore that loses the network retries the range it was reading, not the job.
+//! The last error is returned with the object's name.
+//!
+//! Objects are written whole: an S3 PUT is atomic, and on SFTP an object is written
+//! under `tmp/` and renamed into place. A pack is named by its hash only when
+//! complete, so `writer` buffers one pack (up to the repository's pack_size) and
+//! puts it in one request.
+
+use super::url::Location;
+use super::{ObjectInfo, ObjectReader, ObjectWriter, PutMode, Storage};
+use opendal::blocking::Operator;
+use opendal::options::{ListOptions, ReadOptions, WriteOptions};
+use opendal::raw::BytesRange;
+use opendal::{Error, ErrorKind};
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Threads of the backend's runtime: requests in flight at once.
+const WORKERS: usize = 4;
+/// Retries of one request after a temporary failure.
+const RETRIES: u32 = 5;
+/// The first backoff; doubled after each retry (0.2 s ... 3.2 s, 6 s in all).
+const BACKOFF: Duration = Duration::from_millis(200);
+/// One request may take this long before it counts as a (retried) timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings for remote stores that are not part of the location.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteOptions {
+    /// S3 endpoint (`--s3-endpoint`); else `AWS_ENDPOINT_URL`, else AWS.
+    pub s3_endpoint: Option<String>,
+    /// S3 region (`--s3-region`); else `AWS_REGION`/`AWS_DEFAULT_REGION`, else us-east-1.
+    pub s3_region: Option<String>,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    pub s3_path_style: bool,
+    /// SSH private key for SFTP (else ssh's defaults and agent).
+    pub sftp_key: Option<PathBuf>,
+    /// Accept and remember an SFTP host key not yet in `known_hosts`.
+    pub sftp_accept_new_host_key: bool,
+}
+
+static GLOBAL: OnceLock<RemoteOptions> = OnceLock::new();
+
+impl RemoteOptions {
+    /// Sets the options every repository opened afterwards uses (the command line's).
+    pub fn set_global(o: RemoteOptions) {
+        let _ = GLOBAL.set(o);
+    }
+    pub fn current() -> RemoteOptions {
+        GLOBAL.get().cloned().unwrap_or_default()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// An opendal error as an io::Error of the matching kind.
+fn to_io(e: Error, attempts: u32) -> io::Error {
+    let kind = match e.kind() {
+        ErrorKind::NotFound => io::ErrorKind::NotFound,
+        ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+        ErrorKind::AlreadyExists | ErrorKind::ConditionNotMatch => io::ErrorKind::AlreadyExists,
+        ErrorKind::ConfigInvalid => io::ErrorKind::InvalidInput,
+        _ => io::ErrorKind::Other,
+    };
+    // opendal's own text repeats its context (uri, headers) at every level; the
+    // caller names the object, so the kind, the message and the root cause do.
+    let mut root: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    while let Some(next) = root.and_then(|r| r.source()) {
+        root = Some(next);
+    }
+    let mut what = match (e.kind(), e.message().trim()) {
+        (ErrorKind::PermissionDenied, "") => {
+            "access denied (a wrong access key or secret, or no right to this bucket)".to_string()
+        }
+        (k, "") => k.to_string(),
+        (k, m) => format!("{k}: {m}"),
+    };
+    if let Some(r) = root {
+        what.push_str(&format!(": {r}"));
+    }
+    if what.contains("Host key verification failed") {
+        what = format!(
+            "{}: the server's host key is not trusted (check it and add it to known_hosts, or pass --sftp-accept-new-host-key)",
+            what.trim_end()
+        );
+    }
+    if attempts > 1 {
+        what.push_str(&format!(" (gave up after {attempts} attempts)"));
+    }
+    io::Error::new(kind, what)
+}
+
+/// Runs `f`, retrying temporary failures with exponential backoff.
+fn retry<T>(mut f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
+    let mut delay = BACKOFF;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if attempt <= RETRIES
+                    && (e.is_temporary() || e.kind() == ErrorKind::RateLimited) =>
+            {
+                std::thread::sleep(delay);
+                delay = delay.saturating_mul(2);
+            }
+            Err(e) => return Err(to_io(e, attempt)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    S3,
+    Sftp,
+}
+
+pub struct RemoteStorage {
+    // Dropped before the runtime it runs on.
+    op: Operator,
+    _rt: tokio::runtime::Runtime,
+    /// `s3://bucket/prefix` or `sftp://host/path`, for messages.
+    base: String,
+    kind: Kind,
+}
+
+impl RemoteStorage {
+    pub fn open(loc: &Location, opts: &RemoteOptions) -> io::Result<RemoteStorage> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .thread_name("ironclone-storage")
+            .enable_all()
+            .build()?;
+        let (op, base, kind) = match loc {
+            Location::S3 { bucket, prefix } => {
+                let mut b = opendal::services::S3::default()
+                    .bucket(bucket)
+                    .root(&format!("/{prefix}"));
+                if let Some(e) = opts
+                    .s3_endpoint
+                    .clone()
+                    .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+                    .or_else(|| env("AWS_ENDPOINT_URL"))
+                {
+                    b = b.endpoint(&e);
+                }
+                let region = opts
+                    .s3_region
+                    .clone()
+                    .or_else(|| env("AWS_REGION"))
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .unwrap_or_else(|| "us-east-1".into());
+                b = b.region(&region);
+                if !opts.s3_path_style {
+                    b = b.enable_virtual_host_style();
+                }
+                let op = opendal::Operator::new(b).map_err(|e| to_io(e, 1))?;
+                let base = match prefix.is_empty() {
+                    true => format!("s3://{bucket}"),
+                    false => format!("s3://{bucket}/{prefix}"),
+                };
+                (op.layer(timeouts()).finish(), base, Kind::S3)
+            }
+            Location::Sftp {
+                user,
+                host,
+                port,
+                path,
+            } => {
+                let endpoint = match port {
+                    Some(p) => format!("ssh://{host}:{p}"),
+                    None => format!("ssh://{host}"),
+                };
+                let mut b = opendal::services::Sftp::default()
+                    .endpoint(&endpoint)
+                    .root(path)
+                    .known_hosts_strategy(match opts.sftp_accept_new_host_key {
+                        true => "Add",
+                        false => "Strict",
+                    });
+                if let Some(u) = user {
+                    b = b.user(u);
+                }
+                if let Some(k) = &opts.sftp_key {
+                    b = b.key(&k.to_string_lossy());
+                }
+                let op = opendal::Operator::new(b).map_err(|e| to_io(e, 1))?;
+                let who = user.as_ref().map_or(String::new(), |u| format!("{u}@"));
+                let at = port.map_or(String::new(), |p| format!(":{p}"));
+                let sep = if path.starts_with('/') { "" } else { "/" };
+                let base = format!("sftp://{who}{host}{at}{sep}{path}");
+                (op.layer(timeouts()).finish(), base, Kind::Sftp)
+            }
+            Location::Local(p) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: a local path is not a remote store", p.display()),
+                ))
+            }
+        };
+        let op = {
+            let _in = rt.enter();
+            Operator::new(op).map_err(|e| to_io(e, 1))?
+        };
+        Ok(RemoteStorage {
+            op,
+            _rt: rt,
+            base,
+            kind,
+        })
+    }
+}
+
+/// Writes `data` as `name` whole, replacing what is there unless `if_absent` (a
+/// failed PUT publishes nothing, so a retry cannot leave half an object).
+fn write_whole(
+    op: &Operator,
+    kind: Kind,
+    name: &str,
+    data: &[u8],
+    if_absent: bool,
+) -> io::Result<()> {
+    let opts = || WriteOptions {
+        if_none_match: if_absent.then(|| "*".to_string()),
+        ..Default::default()
+    };
+    match kind {
+        Kind::S3 => retry(|| op.write_options(name, data.to_vec(), opts()).map(drop)),
+        Kind::Sftp => {
+            let tmp = format!("tmp/{}.tmp", uuid::Uuid::new_v4());
+            retry(|| op.write(&tmp, data.to_vec()).map(drop))?;
+            let dir = parent_dir(name);
+            if !dir.is_empty() {
+                retry(|| op.create_dir(&dir))?;
+            }
+            // sftp-server's plain rename refuses an existing target; replacing then
+            // takes a delete first (a reader between the two sees no object, never
+            // a torn one).
+            let renamed = retry(|| op.rename(&tmp, name));
+            let renamed = match renamed {
+                Err(_) if !if_absent && retry(|| op.stat(name)).is_ok() => {
+                    retry(|| op.delete(name))?;
+                    retry(|| op.rename(&tmp, name))
+                }
+                other => other,
+            };
+            if renamed.is_err() {
+                let _ = op.delete(&tmp);
+            }
+            renamed
+        }
+    }
+}
+
+/// `a/b/c` → `a/b/`; the top directory for a top-level name.
+fn parent_dir(name: &str) -> String {
+    name.rsplit_once('/')
+        .map_or(String::new(), |(d, _)| format!("{d}/"))
+}
+
+fn timeouts() -> opendal::layers::TimeoutLayer {
+    opendal::layers::TimeoutLayer::new()
+        .with_timeout(REQUEST_TIMEOUT)
+        .with_io_timeout(IO_TIMEOUT)
+}
+
+impl Storage for RemoteStorage {
+    fn location(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("{}/{name}", self.base))
+    }
+
+    fn create(&self) -> io::Result<()> {
+        if self.kind == Kind::Sftp {
+            for d in ["packs/", "index/", "images/", "tmp/", "locks/"] {
+                retry(|| self.op.create_dir(d))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+        let entries = retry(|| {
+            self.op.list_options(
+                prefix,
+                ListOptions {
+                    recursive: true,
+                    ..Default::default()
+                },
+            )
+        });
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.metadata().is_dir() && !e.path().ends_with('/'))
+            .map(|e| (e.path().to_string(), e.metadata().content_length()))
+            .collect())
+    }
+
+    fn stat(&self, name: &str) -> io::Result<Option<ObjectInfo>> {
+        match retry(|| self.op.stat(name)) {
+            Ok(m) => Ok(Some(ObjectInfo {
+                len: m.content_length(),
+                modified: m.last_modified().map(std::time::SystemTime::from),
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn get(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
+        let len = self
+            .stat(name)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such object"))?
+            .len;
+        if len > max {
+            return Err(super::too_big(len, max));
+        }
+        let data = retry(|| self.op.read(name))?.to_vec();
+        if data.len() as u64 > max {
+            return Err(super::too_big(data.len() as u64, max));
+        }
+        Ok(data)
+    }
+
+    fn open(&self, name: &str) -> io::Result<Arc<dyn ObjectReader>> {
+        // The check up front lets a restore name every missing pack before it writes.
+        if self.stat(name)?.is_none() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such object"));
+        }
+        Ok(Arc::new(RemoteReader {
+            op: self.op.clone(),
+            name: name.to_string(),
+        }))
+    }
+
+    fn put(&self, name: &str, data: &[u8], mode: PutMode) -> io::Result<()> {
+        let if_absent = mode == PutMode::IfAbsent;
+        if if_absent && self.stat(name)?.is_some() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        // Conditional PUT closes the race where the store has it; elsewhere the
+        // check above is all there is (lock objects, see lock.rs).
+        let conditional = if_absent && self.op.info().full_capability().write_with_if_none_match;
+        write_whole(&self.op, self.kind, name, data, conditional)
+    }
+
+    fn delete(&self, name: &str) -> io::Result<()> {
+        match retry(|| self.op.delete(name)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn writer(&self) -> io::Result<Box<dyn ObjectWriter>> {
+        Ok(Box::new(BufferWriter {
+            op: self.op.clone(),
+            kind: self.kind,
+            data: Vec::new(),
+        }))
+    }
+
+    fn clear_partial(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for (name, _) in self.list("tmp/")? {
+            self.delete(&name)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+}
+
+/// Ranged reads of one object.
+struct RemoteReader {
+    op: Operator,
+    name: String,
+}
+
+impl ObjectReader for RemoteReader {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let want = buf.len() as u64;
+        let got = retry(|| {
+            self.op.read_options(
+                &self.name,
+                ReadOptions {
+                    range: BytesRange::new(offset, Some(want)),
+                    ..Default::default()
+                },
+            )
+        })?;
+        if got.len() as u64 != want {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} bytes at {offset}: the object ends after {}",
+                    want,
+                    got.len()
+                ),
+            ));
+        }
+        let mut at = 0;
+        for chunk in got {
+            let end = at + chunk.len();
+            buf.get_mut(at..end)
+                .ok_or_else(|| io::Error::other("range longer than asked"))?
+                .copy_from_slice(&chunk);
+            at = end;
+        }
+        Ok(())
+    }
+}
+
+/// One pack in memory until its name is known.
+struct BufferWriter {
+    op: Operator,
+    kind: Kind,
+    data: Vec<u8>,
+}
+
+impl ObjectWriter for BufferWriter {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        self.data.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, name: &str) -> io::Result<()> {
+        // A pack's name is its hash: a pack already there holds the same bytes.
+        write_whole(&self.op, self.kind, name, &self.data, false)
+    }
+}

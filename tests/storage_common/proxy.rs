@@ -1,0 +1,150 @@
+//! An HTTP/1.1 proxy in front of the S3 gateway that fails every `n`th request:
+//! alternately a 503 answer and a connection dropped after the request was read
+//! (the two failures a flaky store or network gives). Requests are parsed only as
+//! far as needed to find where each ends (Content-Length or chunked bodies).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub struct FailingProxy {
+    pub endpoint: String,
+    pub failed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl Drop for FailingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A message head: its bytes, the body length it announces (`None`: chunked) and
+/// its first line.
+type Head = (Vec<u8>, Option<u64>, String);
+
+/// Head lines up to the blank line; `None` at the end of the stream.
+fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+    let mut head = Vec::new();
+    let mut len = Some(0u64);
+    let mut first = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if first.is_empty() {
+            first = line.trim_end().to_string();
+        }
+        head.extend_from_slice(line.as_bytes());
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse().ok();
+        }
+        if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+            len = None;
+        }
+        if line == "\r\n" {
+            return Ok(Some((head, len, first)));
+        }
+    }
+}
+
+/// Copies one body (`len` bytes, or chunked) from `r` to `w`.
+fn copy_body(r: &mut impl BufRead, w: &mut impl Write, len: Option<u64>) -> io::Result<()> {
+    match len {
+        Some(n) => {
+            io::copy(&mut r.take(n), w)?;
+        }
+        None => loop {
+            let mut line = String::new();
+            r.read_line(&mut line)?;
+            w.write_all(line.as_bytes())?;
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| io::Error::other("bad chunk size"))?;
+            io::copy(&mut r.take(size + 2), w)?;
+            if size == 0 {
+                break;
+            }
+        },
+    }
+    Ok(())
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    n: u64,
+    count: &AtomicU64,
+    failed: &AtomicU64,
+) -> io::Result<()> {
+    let mut cr = BufReader::new(client.try_clone()?);
+    let mut cw = client;
+    let up = TcpStream::connect(upstream)?;
+    let mut ur = BufReader::new(up.try_clone()?);
+    let mut uw = up;
+    loop {
+        let Some((head, len, first)) = read_head(&mut cr)? else {
+            return Ok(());
+        };
+        let mut body = Vec::new();
+        copy_body(&mut cr, &mut body, len)?;
+        let k = count.fetch_add(1, Ordering::SeqCst) + 1;
+        if n > 0 && k % n == 0 {
+            failed.fetch_add(1, Ordering::SeqCst);
+            if (k / n) % 2 == 0 {
+                return Ok(()); // dropped: the client sees a reset or EOF
+            }
+            cw.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        uw.write_all(&head)?;
+        uw.write_all(&body)?;
+        let Some((rhead, rlen, status)) = read_head(&mut ur)? else {
+            return Ok(());
+        };
+        cw.write_all(&rhead)?;
+        let bodiless =
+            first.starts_with("HEAD ") || status.contains(" 204 ") || status.contains(" 304 ");
+        if !bodiless {
+            copy_body(&mut ur, &mut cw, rlen)?;
+        }
+        cw.flush()?;
+    }
+}
+
+impl FailingProxy {
+    /// Forwards to `upstream` (`host:port`), failing every `n`th request (0: none).
+    pub fn start(upstream: &str, n: u64) -> FailingProxy {
+        let l = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let port = l.local_addr().expect("proxy addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, f, up) = (stop.clone(), failed.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(c) = c else { continue };
+                let (up, count, f) = (up.clone(), count.clone(), f.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(c, &up, n, &count, &f);
+                });
+            }
+        });
+        FailingProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            failed,
+            stop,
+            port,
+        }
+    }
+}

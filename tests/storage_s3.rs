@@ -1,0 +1,199 @@
+//! Repositories on S3: a SeaweedFS cluster started by the test (one master, two volume
+//! servers, a filer, the S3 gateway with an access key) on 127.0.0.1, shared by every
+//! case of this one test and stopped at the end even on failure. Everything goes
+//! through the `ironclone` binary, as a user would run it.
+
+mod repo_common;
+mod storage_common;
+
+use ironclone::repo::storage::{self, RemoteOptions};
+use repo_common::mixed_data;
+use std::path::Path;
+use std::process::{Command, Output};
+use storage_common::proxy::FailingProxy;
+use storage_common::{Cluster, ACCESS_KEY, SECRET_KEY};
+
+const MIB: usize = 1 << 20;
+
+fn ironclone(endpoint: &str, secret: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ironclone"))
+        .args(args)
+        .args(["--s3-path-style", "--s3-endpoint", endpoint])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run ironclone")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "ironclone failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    assert!(!o.status.success(), "ironclone should have failed");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Objects under `url` (listed with the right key, straight from the cluster).
+fn objects(endpoint: &str, url: &str) -> Vec<String> {
+    let loc = storage::parse_location(Path::new(url)).expect("location");
+    let opts = RemoteOptions {
+        s3_endpoint: Some(endpoint.into()),
+        s3_path_style: true,
+        ..Default::default()
+    };
+    let s = storage::open(&loc, &opts).expect("open storage");
+    let mut all = Vec::new();
+    for p in ["", "packs/", "index/", "images/", "locks/", "tmp/"] {
+        all.extend(s.list(p).expect("list").into_iter().map(|(n, _)| n));
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Restores `image` from `repo` into a new sparse file and returns its bytes.
+fn restore(endpoint: &str, dir: &Path, repo: &str, image: &str, len: usize) -> Vec<u8> {
+    let out = dir.join(format!("{image}.restored"));
+    let f = std::fs::File::create(&out).unwrap();
+    f.set_len(len as u64).unwrap();
+    drop(f);
+    let t = out.to_str().unwrap();
+    ok(&ironclone(
+        endpoint,
+        SECRET_KEY,
+        &["restore", repo, image, t, "--yes"],
+    ));
+    let b = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    b
+}
+
+#[test]
+fn backup_restore_verify_prune_on_s3_with_bad_keys_dead_endpoints_and_a_flaky_proxy() {
+    storage_common::require_weed();
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let t0 = std::time::Instant::now();
+    let cluster = Cluster::start(&dir.path().join("weed"));
+    cluster.bucket("ictest");
+    eprintln!("cluster up in {:?}", t0.elapsed());
+    let ep = cluster.s3_endpoint.as_str();
+
+    let len = 24 * MIB;
+    let data = mixed_data(len, 7);
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, &data).unwrap();
+    let s = src.to_str().unwrap();
+    let repo = "s3://ictest/repos/main";
+
+    // Backup, images, restore byte-identical, verify.
+    ok(&ironclone(
+        ep,
+        SECRET_KEY,
+        &["backup", s, repo, "--name", "one"],
+    ));
+    assert!(ok(&ironclone(ep, SECRET_KEY, &["images", repo])).contains("one"));
+    assert!(
+        restore(ep, dir.path(), repo, "one", len) == data,
+        "restore differs"
+    );
+    assert!(ok(&ironclone(ep, SECRET_KEY, &["verify", repo])).contains("ok"));
+    let listed = objects(ep, repo);
+    assert!(
+        listed
+            .iter()
+            .any(|n| n.starts_with("packs/") && n.ends_with(".pack")),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.iter().any(|n| n.starts_with("locks/")),
+        "locks left: {listed:?}"
+    );
+
+    // A second image of changed data, the first deleted, prune; the second still
+    // restores and verifies.
+    let mut data2 = data.clone();
+    data2[..4 * MIB].fill(0x5a);
+    std::fs::write(&src, &data2).unwrap();
+    ok(&ironclone(
+        ep,
+        SECRET_KEY,
+        &["backup", s, repo, "--name", "two"],
+    ));
+    {
+        RemoteOptions::set_global(RemoteOptions {
+            s3_path_style: true,
+            ..Default::default()
+        });
+        std::env::set_var("AWS_ENDPOINT_URL", ep);
+        let r = ironclone::repo::Repository::open(Path::new(repo)).unwrap();
+        r.delete_image("one").unwrap();
+    }
+    let pruned = ok(&ironclone(ep, SECRET_KEY, &["prune", repo]));
+    assert!(pruned.contains("1 image(s) kept"), "{pruned}");
+    assert!(
+        restore(ep, dir.path(), repo, "two", len) == data2,
+        "restore after prune differs"
+    );
+    assert!(ok(&ironclone(ep, SECRET_KEY, &["verify", repo])).contains("ok"));
+
+    // A wrong secret: a clear error, and nothing written.
+    let e = err(&ironclone(
+        ep,
+        "wrong-secret",
+        &["backup", s, "s3://ictest/repos/denied", "--name", "x"],
+    ));
+    assert!(e.contains("access denied"), "{e}");
+    assert!(objects(ep, "s3://ictest/repos/denied").is_empty());
+
+    // An endpoint nobody listens on: retried, then named.
+    let dead = format!("http://127.0.0.1:{}", storage_common::free_port());
+    let t = std::time::Instant::now();
+    let e = err(&ironclone(
+        &dead,
+        SECRET_KEY,
+        &["backup", s, "s3://ictest/repos/dead", "--name", "x"],
+    ));
+    assert!(
+        e.contains("Connection refused") && e.contains("gave up after 6 attempts"),
+        "{e}"
+    );
+    eprintln!("dead endpoint refused in {:?}", t.elapsed());
+
+    // Every 4th request fails (503 or a dropped connection): retries still give a
+    // whole backup and an identical restore.
+    let upstream = ep.trim_start_matches("http://");
+    let flaky = FailingProxy::start(upstream, 4);
+    let frepo = "s3://ictest/repos/flaky";
+    ok(&ironclone(
+        &flaky.endpoint,
+        SECRET_KEY,
+        &["backup", s, frepo, "--name", "f"],
+    ));
+    assert!(
+        restore(&flaky.endpoint, dir.path(), frepo, "f", len) == data2,
+        "flaky restore differs"
+    );
+    assert!(ok(&ironclone(&flaky.endpoint, SECRET_KEY, &["verify", frepo])).contains("ok"));
+    let failed = flaky.failed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(failed >= 5, "the proxy failed only {failed} requests");
+    eprintln!("flaky proxy failed {failed} requests");
+
+    // A store that fails every request: a clear error naming the object.
+    let broken = FailingProxy::start(upstream, 1);
+    let e = err(&ironclone(&broken.endpoint, SECRET_KEY, &["images", frepo]));
+    assert!(
+        e.contains("s3://ictest/repos/flaky/") && e.contains("gave up after"),
+        "{e}"
+    );
+}

@@ -1,0 +1,170 @@
+//! Repositories over SFTP: Debian's OpenSSH server started by the test on a loopback
+//! port with a test host key and user key (stopped at the end even on failure), and
+//! known_hosts written by the test. The client is the system `ssh`; a wrapper first
+//! on PATH points it at the test's known_hosts, since ssh reads the user's from the
+//! password database, not from $HOME. Needs root (sshd).
+
+mod repo_common;
+mod storage_common;
+
+use repo_common::mixed_data;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use storage_common::{free_port, Children};
+
+const MIB: usize = 1 << 20;
+
+struct Server {
+    dir: PathBuf,
+    port: u16,
+    _sshd: Children,
+}
+
+fn keygen(path: &Path) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        keygen(&dir.join("host_key"));
+        keygen(&dir.join("user_key"));
+        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = free_port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
+                 Subsystem sftp internal-sftp\n"
+            ),
+        )
+        .unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("sshd (apt-get install openssh-server; make setup)");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let wrapper = bin.join("ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile={d}/known_hosts -o GlobalKnownHostsFile=/dev/null \"$@\"\n"
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < end, "sshd did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Server {
+            dir: dir.to_path_buf(),
+            port,
+            _sshd: Children(vec![sshd]),
+        }
+    }
+
+    fn trust_host_key(&self) {
+        let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
+        let line = format!("[127.0.0.1]:{} {key}", self.port);
+        std::fs::write(self.dir.join("known_hosts"), line).unwrap();
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!(
+            "sftp://root@127.0.0.1:{}{}/{repo}",
+            self.port,
+            self.dir.display()
+        )
+    }
+
+    fn ironclone(&self, args: &[&str]) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(env!("CARGO_BIN_EXE_ironclone"))
+            .args(args)
+            .arg("--sftp-key")
+            .arg(self.dir.join("user_key"))
+            .env("PATH", path)
+            .current_dir(&self.dir)
+            .output()
+            .expect("run ironclone")
+    }
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "ironclone failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn backup_restore_verify_prune_over_sftp_and_an_unknown_host_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    let len = 12 * MIB;
+    let data = mixed_data(len, 11);
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, &data).unwrap();
+    let s = src.to_str().unwrap();
+    let repo = srv.url("repo");
+
+    // Unknown host key: refused, clearly, before anything is written.
+    let o = srv.ironclone(&["backup", s, &repo, "--name", "a"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("host key is not trusted"),
+        "{e}"
+    );
+    assert!(!dir.path().join("repo").exists(), "something was written");
+
+    srv.trust_host_key();
+    ok(&srv.ironclone(&["backup", s, &repo, "--name", "a"]));
+    assert!(ok(&srv.ironclone(&["images", &repo])).contains('a'));
+    // The objects are today's layout: the same directory opens as a local repository.
+    assert!(dir.path().join("repo/config").is_file());
+    let out = dir.path().join("out.img");
+    std::fs::File::create(&out)
+        .unwrap()
+        .set_len(len as u64)
+        .unwrap();
+    ok(&srv.ironclone(&["restore", &repo, "a", out.to_str().unwrap(), "--yes"]));
+    assert!(std::fs::read(&out).unwrap() == data, "restore differs");
+    assert!(ok(&srv.ironclone(&["verify", &repo])).contains("ok"));
+    assert!(ok(&srv.ironclone(&["prune", &repo])).contains("1 image(s) kept"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("repo/tmp"))
+        .unwrap()
+        .chain(std::fs::read_dir(dir.path().join("repo/locks")).unwrap())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // Accepting a new host key explicitly works and remembers it.
+    std::fs::remove_file(dir.path().join("known_hosts")).unwrap();
+    ok(&srv.ironclone(&["images", &repo, "--sftp-accept-new-host-key"]));
+    let kh = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+    // Debian's ssh hashes the host name; the key itself is there as is.
+    let key = std::fs::read_to_string(dir.path().join("host_key.pub")).unwrap();
+    let key = key.split_whitespace().nth(1).unwrap();
+    assert!(kh.contains(key), "{kh}");
+}
