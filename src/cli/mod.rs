@@ -9,9 +9,11 @@ mod images;
 mod images_clonezilla;
 mod import;
 pub mod inspect;
+mod key;
 mod progress;
 mod prune;
 mod repair_index;
+mod repo_open;
 mod restore;
 mod restore_clonezilla;
 mod serve_boot;
@@ -70,6 +72,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove chunks that no image uses.
     Prune(prune::Args),
+    /// Add, list or remove the passphrases (key slots) of an encrypted repository.
+    Key(key::Args),
     /// Rebuild a lost or damaged index from the packs (verify says when).
     RepairIndex(repair_index::Args),
     /// List directories and copy files out of an image without restoring it.
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        Some(Command::Key(a)) => key::run(a),
         Some(Command::RepairIndex(a)) => repair_index::run(a),
         Some(Command::Browse(a)) => match browse::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),

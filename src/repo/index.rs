@@ -3,6 +3,7 @@
 //! and the next run reuses their chunks. Each file carries a blake3 checksum of its
 //! entries, so a flipped byte is detected rather than followed to the wrong place.
 
+use super::crypto::{Aad, Keys};
 use super::error::{RepoError, Result};
 use super::fsutil;
 use super::id::{ChunkId, PackId};
@@ -36,7 +37,13 @@ pub fn index_path(index_dir: &Path, pack: &PackId) -> PathBuf {
     index_dir.join(format!("{}.json", pack.to_hex()))
 }
 
-pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry>) -> Result<()> {
+pub fn write(
+    index_dir: &Path,
+    tmp_dir: &Path,
+    pack: &PackId,
+    entries: Vec<Entry>,
+    keys: Option<&Keys>,
+) -> Result<()> {
     let f = IndexFile {
         version: INDEX_VERSION,
         checksum: checksum(pack, &entries),
@@ -44,15 +51,36 @@ pub fn write(index_dir: &Path, tmp_dir: &Path, pack: &PackId, entries: Vec<Entry
         entries,
     };
     let path = index_path(index_dir, pack);
-    let body = fsutil::compress_json(&f).map_err(|e| RepoError::CorruptIndex {
+    let bad = |what: String| RepoError::CorruptIndex {
         path: path.clone(),
-        what: e.to_string(),
-    })?;
+        what,
+    };
+    let mut body = fsutil::compress_json(&f).map_err(|e| bad(e.to_string()))?;
+    if let Some(k) = keys {
+        k.seal_vec(&Aad::index(pack), &mut body)
+            .map_err(|e| bad(e.to_string()))?;
+    }
     fsutil::write_atomic(tmp_dir, &path, &body)
 }
 
-pub fn read(path: &Path) -> Result<IndexFile> {
+pub fn read(path: &Path, keys: Option<&Keys>) -> Result<IndexFile> {
     let bytes = fsutil::read_bounded(path, MAX_INDEX_FILE)?;
+    let bytes = match keys {
+        None => bytes,
+        // The AAD is the pack id of the file's name: an index file renamed to another
+        // pack's name does not open.
+        Some(k) => {
+            let bad = |what: String| RepoError::CorruptIndex {
+                path: path.to_path_buf(),
+                what,
+            };
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let pack =
+                PackId::from_hex(stem).ok_or_else(|| bad(format!("{stem:?} is not a pack id")))?;
+            k.open(&Aad::index(&pack), &bytes)
+                .map_err(|e| bad(e.to_string()))?
+        }
+    };
     let bytes =
         fsutil::unpack_json(bytes, MAX_INDEX_FILE).map_err(|what| RepoError::CorruptIndex {
             path: path.to_path_buf(),
@@ -132,7 +160,7 @@ pub struct Index {
 impl Index {
     /// Loads every index file; `packs_dir` is used to prefer, for a chunk stored more
     /// than once, a copy whose pack file exists (a pack lost and its chunks stored again).
-    pub fn load(index_dir: &Path, packs_dir: &Path) -> Result<Index> {
+    pub fn load(index_dir: &Path, packs_dir: &Path, keys: Option<&Keys>) -> Result<Index> {
         let mut idx = Index::default();
         let rd = match std::fs::read_dir(index_dir) {
             Ok(rd) => rd,
@@ -145,7 +173,7 @@ impl Index {
             .collect();
         paths.sort();
         for p in paths {
-            match read(&p) {
+            match read(&p, keys) {
                 Ok(f) => {
                     if !super::pack::pack_path(packs_dir, &f.pack).exists() {
                         idx.missing_packs.insert(f.pack);

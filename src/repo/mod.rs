@@ -10,11 +10,13 @@ mod bufpool;
 mod chunk_cache;
 mod compress;
 mod config;
+pub mod crypto;
 mod error;
 mod fsutil;
 mod id;
 mod image_device;
 mod index;
+mod keys;
 mod lock;
 mod manifest;
 mod pack;
@@ -32,6 +34,7 @@ pub use error::RepoError;
 pub use id::{ChunkId, PackId};
 pub use image_device::ImageDevice;
 pub use index::{parse as parse_index_file, Index, IndexFile, Location};
+pub use keys::SlotSummary;
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
@@ -54,6 +57,10 @@ pub struct Repository {
     /// the same one three times (plan, repairs, the write), and parsing the JSON of
     /// 40 000 chunks took 0.1 s each time.
     last_manifest: std::sync::Mutex<Option<LoadedManifest>>,
+    /// The subkeys of an unlocked encrypted repository (keys.rs); `None`: plaintext.
+    keys: Option<std::sync::Arc<crypto::Keys>>,
+    /// The key slot the keys came from.
+    slot: Option<String>,
 }
 
 /// A manifest with its name and its file's (length, mtime) when it was read.
@@ -87,7 +94,10 @@ pub struct AreaDamage {
 impl Repository {
     /// Creates an empty repository at `path` (which may exist but must be empty of a config).
     pub fn init(path: &Path, chunk_size: u32, pack_size: u64) -> Result<Repository> {
-        let config = RepoConfig::new(chunk_size, pack_size);
+        Repository::init_with(path, RepoConfig::new(chunk_size, pack_size))
+    }
+
+    fn init_with(path: &Path, config: RepoConfig) -> Result<Repository> {
         config.validate(&path.join("config"))?;
         for d in ["packs", "index", "images", "tmp", "locks"] {
             let p = path.join(d);
@@ -102,22 +112,37 @@ impl Repository {
         }
         config.write(path)?;
         fsutil::fsync_dir(path)?;
-        Ok(Repository {
-            root: path.to_path_buf(),
-            config,
-            last_manifest: Default::default(),
-        })
+        Ok(Repository::from_config(path, config))
     }
 
-    pub fn open(path: &Path) -> Result<Repository> {
-        let cfg_path = path.join("config");
-        let bytes = fsutil::read_bounded(&cfg_path, 1 << 20)?;
-        let config = RepoConfig::parse(&cfg_path, &bytes)?;
-        Ok(Repository {
+    fn from_config(path: &Path, config: RepoConfig) -> Repository {
+        Repository {
             root: path.to_path_buf(),
             config,
             last_manifest: Default::default(),
-        })
+            keys: None,
+            slot: None,
+        }
+    }
+
+    /// Opens a plaintext repository; an encrypted one needs `open_with_secret`.
+    pub fn open(path: &Path) -> Result<Repository> {
+        let config = RepoConfig::read(path)?;
+        if config.encryption.is_some() {
+            return Err(RepoError::NeedsPassphrase {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Repository::from_config(path, config))
+    }
+
+    /// The keys of an unlocked encrypted repository.
+    pub(crate) fn keys(&self) -> Option<&crypto::Keys> {
+        self.keys.as_deref()
+    }
+
+    pub(crate) fn keys_arc(&self) -> Option<std::sync::Arc<crypto::Keys>> {
+        self.keys.clone()
     }
 
     /// Opens the repository, creating it with default parameters when `path` has none.
@@ -187,13 +212,19 @@ impl Repository {
             }
         }
         let bytes = fsutil::read_bounded(&path, manifest::MAX_MANIFEST)?;
-        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| {
-            RepoError::CorruptManifest {
-                image: name.to_string(),
-                path: path.clone(),
-                what,
-            }
-        })?;
+        let bad = |what: String| RepoError::CorruptManifest {
+            image: name.to_string(),
+            path: path.clone(),
+            what,
+        };
+        let bytes = match self.keys() {
+            None => bytes,
+            // The image name is the AAD: a manifest renamed to another image fails.
+            Some(k) => k
+                .open(&crypto::Aad::image(name), &bytes)
+                .map_err(|e| bad(e.to_string()))?,
+        };
+        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(bad)?;
         let m = Manifest::parse(name, &path, &bytes)?;
         *last = stamp.map(|s| (name.to_string(), s, m.clone()));
         Ok(m)
@@ -237,7 +268,7 @@ impl Repository {
     }
 
     pub fn load_index(&self) -> Result<Index> {
-        Index::load(&self.index_dir(), &self.packs_dir())
+        Index::load(&self.index_dir(), &self.packs_dir(), self.keys())
     }
 
     /// Rebuilds index files from the packs themselves (after index damage). Returns the
@@ -246,8 +277,9 @@ impl Repository {
         let _lock = lock::Lock::acquire(&self.root, lock::Job::RepairIndex)?;
         let mut n = 0;
         for (pack_id, path) in verify::list_packs(&self.packs_dir())? {
-            let scan = pack::scan(&path, Some(&pack_id), self.config.chunk_size)?;
-            index::write(&self.index_dir(), &self.tmp_dir(), &pack_id, scan.good)?;
+            let scan = pack::scan(&path, Some(&pack_id), self.config.chunk_size, self.keys())?;
+            let (index_dir, tmp) = (self.index_dir(), self.tmp_dir());
+            index::write(&index_dir, &tmp, &pack_id, scan.good, self.keys())?;
             n += 1;
         }
         Ok(n)

@@ -67,7 +67,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         progress.report(ProgressEvent::Advance { bytes: 1 });
         let ipath = index::index_path(&repo.index_dir(), &pid);
         let entries = if ipath.exists() {
-            index::read(&ipath)?.entries
+            index::read(&ipath, repo.keys())?.entries
         } else {
             Vec::new()
         };
@@ -101,9 +101,9 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         for e in &live {
             let r = &e.record;
             let data = pack::read_record(&f, &path, r, repo.config().chunk_size.saturating_mul(2))?;
-            pack::decode_record(r, &data)
+            pack::decode_record(r, &data, repo.keys())
                 .and_then(|raw| match r.is_frame() {
-                    true => pack::check_members(r, &e.chunks, &raw),
+                    true => pack::check_members(r, &e.chunks, &raw, repo.keys()),
                     false => Ok(()),
                 })
                 .map_err(|err| RepoError::CorruptPack {
@@ -125,7 +125,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
             if w.len() >= repo.config().pack_size {
                 if let Some(w) = writer.take() {
                     let (id, _, recs) = w.finish(&repo.packs_dir())?;
-                    index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs)?;
+                    index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs, repo.keys())?;
                 }
             }
         }
@@ -138,7 +138,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
     }
     if let Some(w) = writer.take() {
         let (id, _, recs) = w.finish(&repo.packs_dir())?;
-        index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs)?;
+        index::write(&repo.index_dir(), &repo.tmp_dir(), &id, recs, repo.keys())?;
     }
     // Only now are the rewritten chunks durable elsewhere.
     for p in retire {

@@ -148,7 +148,7 @@ pub fn verify(
     let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, _)| *p).collect();
     for (pid, path) in to_scan {
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        match pack::scan(path, Some(pid), repo.config().chunk_size) {
+        match pack::scan(path, Some(pid), repo.config().chunk_size, repo.keys()) {
             Ok(s) => {
                 if !s.name_matches {
                     rep.problems.push(format!(
