@@ -11,7 +11,7 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz-input");
-    let _ = repo::scan_pack_bytes(path, data, None, DEFAULT_CHUNK_SIZE);
+    let _ = repo::scan_pack_bytes(path, data, None, DEFAULT_CHUNK_SIZE, None);
     let _ = repo::parse_index_file(path, data);
     let _ = Manifest::parse("image", path, data);
     if let Ok(mut m) = serde_json::from_slice::<Manifest>(data) {

@@ -7,7 +7,7 @@ use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::discover::{self, SysPaths};
 use ironclone::imaging::{plan_backup_unlocked, LuksBackup};
-use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
+use ironclone::repo::{self, BackupOptions, SourceInfo};
 use ironclone::rescue::{self, ReadOnlyState};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,13 @@ pub struct Args {
     /// The LUKS key file, used whole as cryptsetup's --key-file does (implies --unlock).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Create the (new) repository encrypted; its passphrase from --password-file,
+    /// $IRONCLONE_PASSWORD or a prompt (asked twice). Existing encrypted
+    /// repositories are opened the same way without this flag.
+    #[arg(long)]
+    pub encrypt: bool,
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
 }
 
 fn default_name(source: &Path, model: Option<&str>) -> String {
@@ -172,8 +179,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             eprintln!("warning: {w}");
         }
     }
-    let repo = Repository::open_or_init(&a.repo)
-        .with_context(|| format!("opening the repository {}", a.repo.display()))?;
+    let repo = super::repo_open::open_or_init(&a.repo, &a.secret, a.encrypt)?;
     let name = a
         .name
         .clone()

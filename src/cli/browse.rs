@@ -7,7 +7,7 @@ use super::exit;
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use ironclone::browse::{self, Browse, Entry, Kind};
-use ironclone::repo::{ImageDevice, Repository};
+use ironclone::repo::ImageDevice;
 use ironclone::units::count;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory.
     pub repo: PathBuf,
     /// The image name (see `ironclone images`).
@@ -49,8 +51,7 @@ pub enum Action {
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let dev = Arc::new(ImageDevice::open(&repo, &a.image, &a.area)?);
     let lost: u64 = dev.unreadable().iter().map(|e| e.len).sum();
     if lost > 0 {

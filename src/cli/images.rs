@@ -1,7 +1,6 @@
 //! `ironclone images <REPO>`: what is in a repository, with sizes and dedup figures; a
 //! folder of Clonezilla images is listed by `images_clonezilla`.
 
-use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::repo::Repository;
 use ironclone::units::{count, human_bytes};
@@ -9,6 +8,8 @@ use std::path::PathBuf;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory, or a folder of Clonezilla images (or one of them).
     pub repo: PathBuf,
     /// Print JSON instead of a table.
@@ -20,8 +21,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !a.repo.join("config").exists() && super::images_clonezilla::applies(&a.repo) {
         return super::images_clonezilla::run(&a.repo, a.json);
     }
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let list = repo.list_images()?;
     if a.json {
         let v: Vec<serde_json::Value> = list

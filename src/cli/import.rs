@@ -39,6 +39,8 @@ pub struct Args {
     /// JSON-lines progress and a JSON result.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
 }
 
 /// Removes the scratch file however the import ends.
@@ -61,9 +63,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         None => std::env::temp_dir(),
     };
+    // Opened first: a wrong passphrase is told before minutes of unpacking.
+    let repo = super::repo_open::open_or_init(&a.repo, &a.secret, false)?;
     import(
         &a.dir.join(&a.image),
-        &a.repo,
+        &repo,
         &name,
         a.level,
         &scratch,
@@ -71,11 +75,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )
 }
 
-/// Imports the image folder `folder` into the repository `repo_path` as `name`, the
+/// Imports the image folder `folder` into the repository `repo` as `name`, the
 /// scratch disk in `scratch_dir`.
 pub fn import(
     folder: &Path,
-    repo_path: &Path,
+    repo: &Repository,
     name: &str,
     level: i32,
     scratch_dir: &Path,
@@ -119,12 +123,10 @@ pub fn import(
             eprintln!("warning: {w}");
         }
     }
-    let repo = Repository::open_or_init(repo_path)
-        .with_context(|| format!("opening the repository {}", repo_path.display()))?;
     let mut opts = BackupOptions::new(name);
     opts.level = level;
     let r = Renderer::new(json);
-    let m = repo::backup(&repo, &dev, &planned.plan, &opts, &r)?;
+    let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
     r.finish();
     let secs = t.elapsed().as_secs_f64();
     if json {

@@ -10,9 +10,11 @@ mod images;
 mod images_clonezilla;
 mod import;
 pub mod inspect;
+mod key;
 mod progress;
 mod prune;
 mod repair_index;
+mod repo_open;
 mod restore;
 mod restore_clonezilla;
 mod schedule;
@@ -77,6 +79,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Remove chunks that no image uses.
     Prune(prune::Args),
+    /// Add, list or remove the passphrases (key slots) of an encrypted repository.
+    Key(key::Args),
     /// Rebuild a lost or damaged index from the packs (verify says when).
     RepairIndex(repair_index::Args),
     /// List directories and copy files out of an image without restoring it.
@@ -139,6 +143,7 @@ pub fn main() -> ExitCode {
         Some(Command::Export(a)) => export::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Prune(a)) => prune::run(a),
+        Some(Command::Key(a)) => key::run(a),
         Some(Command::RepairIndex(a)) => repair_index::run(a),
         Some(Command::Browse(a)) => match browse::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),

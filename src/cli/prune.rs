@@ -1,14 +1,15 @@
 //! `ironclone prune <REPO>`: removes chunks no image uses.
 
 use super::progress::Renderer;
-use anyhow::Context;
 use clap::Args as ClapArgs;
-use ironclone::repo::{self, Repository};
+use ironclone::repo::{self};
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory.
     pub repo: PathBuf,
     /// JSON-lines progress and a JSON report.
@@ -17,8 +18,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let r = Renderer::new(a.json);
     let rep = repo::prune(&repo, &r)?;
     r.finish();

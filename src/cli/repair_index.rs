@@ -3,18 +3,18 @@
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ironclone::repo::Repository;
 use std::path::PathBuf;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory.
     pub repo: PathBuf,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let n = repo
         .repair_index()
         .with_context(|| format!("rebuilding the index of {}", a.repo.display()))?;

@@ -11,7 +11,6 @@ use ironclone::imaging::{
     RestorePlanOptions,
 };
 use ironclone::plan::{mib, LayoutMode, SizeRequest};
-use ironclone::repo::Repository;
 use ironclone::units::human_bytes;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -33,6 +32,8 @@ ironclone restore /mnt/repo office-pc /dev/sdb --yes\n  \
 ironclone restore ./repo office-pc new.img --size 3=40G --yes"
 )]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory, or a folder of Clonezilla images.
     pub repo: PathBuf,
     /// The image to restore (a Clonezilla image folder's name in a Clonezilla folder).
@@ -153,8 +154,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     if super::restore_clonezilla::applies(&a) {
         return super::restore_clonezilla::run(a);
     }
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let manifest = repo.load_manifest(&a.name)?;
     let tgt = target::resolve(&a.target)?;
     let mut sizes = BTreeMap::new();

@@ -35,7 +35,9 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
             folder.display()
         );
     }
-    super::import::import(&folder, &repo.0, &a.name, 1, &base, a.json)?;
+    let temp = ironclone::repo::Repository::open_or_init(&repo.0)?;
+    super::import::import(&folder, &temp, &a.name, 1, &base, a.json)?;
+    drop(temp);
     a.repo = repo.0.clone();
     super::restore::run(a)
 }

@@ -2,13 +2,14 @@
 //! names the image, area and byte range of any damage. Exits non-zero on damage.
 
 use super::progress::Renderer;
-use anyhow::Context;
 use clap::Args as ClapArgs;
-use ironclone::repo::{self, Repository};
+use ironclone::repo::{self};
 use std::path::PathBuf;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    #[command(flatten)]
+    pub secret: super::repo_open::Secret,
     /// The repository directory.
     pub repo: PathBuf,
     /// Only this image (default: the whole repository).
@@ -19,8 +20,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let repo =
-        Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
+    let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let r = Renderer::new(a.json);
     let rep = repo::verify(&repo, a.name.as_deref(), &r)?;
     r.finish();

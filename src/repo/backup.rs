@@ -7,6 +7,7 @@
 
 use super::bufpool::{self, Pools};
 use super::compress::{is_zero, ChunkCompressor};
+use super::crypto;
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
@@ -187,6 +188,7 @@ pub fn backup(
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
         let cut = &cut;
         let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
+        let keys = repo.keys();
         let pools = &pools;
         let rescue_opts = RescueOptions {
             max_retries: opts.max_retries,
@@ -224,11 +226,11 @@ pub fn backup(
                     let Some(piece) = pieces.get(seq) else {
                         continue;
                     };
-                    let out =
-                        match hash_piece(&mut c, &data, cut.lens(piece), known, claimed, pools) {
-                            Ok(o) => o,
-                            Err(e) => return fail(e),
-                        };
+                    let lens = cut.lens(piece);
+                    let out = match hash_piece(&mut c, &data, lens, known, claimed, pools, keys) {
+                        Ok(o) => o,
+                        Err(e) => return fail(e),
+                    };
                     pools.chunks.give(data);
                     if tx.send((seq, out)).is_err() {
                         return;
@@ -373,11 +375,16 @@ pub fn backup(
     };
     m.seal();
     // Streamed into the compressor: the JSON of millions of chunks is never held whole.
-    let body = fsutil::compress_json(&m).map_err(|e| RepoError::CorruptManifest {
+    let bad = |what: String| RepoError::CorruptManifest {
         image: opts.name.clone(),
         path: path.clone(),
-        what: e.to_string(),
-    })?;
+        what,
+    };
+    let mut body = fsutil::compress_json(&m).map_err(|e| bad(e.to_string()))?;
+    if let Some(k) = repo.keys() {
+        k.seal_vec(&crypto::Aad::image(&opts.name), &mut body)
+            .map_err(|e| bad(e.to_string()))?;
+    }
     repo.put(&manifest, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {
@@ -432,6 +439,7 @@ fn hash_piece(
     known: &HashSet<ChunkId>,
     claimed: &Mutex<HashSet<ChunkId>>,
     pools: &Pools,
+    keys: Option<&crypto::Keys>,
 ) -> Result<Outcome> {
     let mut out = Outcome {
         ids: Vec::with_capacity(lens.len()),
@@ -456,7 +464,7 @@ fn hash_piece(
             out.zero_bytes += u64::from(len);
             out.ids.push(None);
         } else {
-            let id = ChunkId::of(bytes);
+            let id = crypto::chunk_id(keys, bytes);
             let new = !known.contains(&id)
                 && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
             if new {
@@ -479,7 +487,11 @@ fn hash_piece(
     for &(s, n) in &fresh {
         frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
     }
-    out.frame = Some(c.record(frame, members, pools)?);
+    let mut record = c.record(frame, members, pools)?;
+    if let Some(k) = keys {
+        pack::seal_record(k, &mut record)?;
+    }
+    out.frame = Some(record);
     Ok(out)
 }
 

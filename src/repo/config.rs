@@ -2,6 +2,7 @@
 //! how data was cut. It is read first by every job, so an old build meeting a newer
 //! or encrypted repository stops with a clear message instead of misreading it.
 
+use super::crypto::{self, Keys};
 use super::error::{RepoError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -34,7 +35,8 @@ pub struct RepoConfig {
     pub chunk_size: u32,
     /// A pack is closed once it reaches this many bytes.
     pub pack_size: u64,
-    /// Reserved for the encryption issue: `null` means plaintext.
+    /// `null`: plaintext. Otherwise `{"scheme": crypto::SCHEME, "mac": hex}`
+    /// (docs/FORMAT.md, "Encryption"); other schemes are refused by name.
     pub encryption: Option<serde_json::Value>,
     /// How chunks are cut (version 2). Version 1 repositories cut every extent at
     /// multiples of `chunk_size`; a backup into one turns it into version 2.
@@ -110,6 +112,46 @@ impl RepoConfig {
             .map_err(RepoError::io(&path))
     }
 
+    /// Reads and checks the object `config` (not its MAC: that needs the key).
+    pub(super) fn read(store: &dyn super::storage::Storage) -> Result<Self> {
+        let path = store.location("config");
+        let bytes = store.get("config", 1 << 20).map_err(RepoError::io(&path))?;
+        RepoConfig::parse(&path, &bytes)
+    }
+
+    /// The JSON the MAC covers: this config with an empty `mac`.
+    fn canonical(&self, path: &Path) -> Result<Vec<u8>> {
+        let mut c = self.clone();
+        c.encryption = Some(serde_json::json!({"scheme": crypto::SCHEME, "mac": ""}));
+        serde_json::to_vec(&c).map_err(|e| RepoError::BadConfig {
+            path: path.to_path_buf(),
+            what: e.to_string(),
+        })
+    }
+
+    /// Marks this config encrypted and authenticates it with `keys`: a config can be
+    /// read before unlocking (it says the repository is encrypted), so its fields are
+    /// plaintext but none can be changed unnoticed.
+    pub(super) fn seal_with(&mut self, keys: &Keys, path: &Path) -> Result<()> {
+        let mac = keys.config_mac(&self.canonical(path)?);
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        self.encryption = Some(serde_json::json!({"scheme": crypto::SCHEME, "mac": hex}));
+        Ok(())
+    }
+
+    /// Checks the MAC `seal_with` stored against `keys`.
+    pub(super) fn check_mac(&self, keys: &Keys, path: &Path) -> Result<()> {
+        let mut sealed = self.clone();
+        sealed.seal_with(keys, path)?;
+        if sealed.encryption != self.encryption {
+            return Err(RepoError::BadConfig {
+                path: path.to_path_buf(),
+                what: "its MAC does not match: the config was altered".into(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let c: RepoConfig = serde_json::from_slice(bytes).map_err(|e| RepoError::BadConfig {
             path: path.to_path_buf(),
@@ -135,10 +177,14 @@ impl RepoConfig {
             });
         }
         if let Some(e) = &self.encryption {
-            return Err(RepoError::Encrypted {
-                path: path.to_path_buf(),
-                scheme: e.to_string(),
-            });
+            if e.get("scheme").and_then(|s| s.as_str()) != Some(crypto::SCHEME)
+                || e.get("mac").and_then(|s| s.as_str()).is_none()
+            {
+                return Err(RepoError::Encrypted {
+                    path: path.to_path_buf(),
+                    scheme: e.to_string(),
+                });
+            }
         }
         if self.chunk_size < 4096
             || self.chunk_size > MAX_CHUNK_SIZE

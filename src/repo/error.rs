@@ -32,6 +32,22 @@ pub enum RepoError {
         "{path}: repository is encrypted ({scheme}); this build cannot read encrypted repositories"
     )]
     Encrypted { path: PathBuf, scheme: String },
+    #[error("{path}: repository is encrypted; give its passphrase (--password-file, $IRONCLONE_PASSWORD or the prompt)")]
+    NeedsPassphrase { path: PathBuf },
+    #[error("wrong passphrase for repository {}: no key slot opens with it ({tried} tried){}", repo.display(), damaged.iter().map(|d| format!("; {d}")).collect::<String>())]
+    WrongPassphrase {
+        repo: PathBuf,
+        tried: usize,
+        damaged: Vec<String>,
+    },
+    #[error("repository {}: {what}", repo.display())]
+    KeySlot { repo: PathBuf, what: String },
+    #[error("{path}: {source}")]
+    Crypto {
+        path: PathBuf,
+        #[source]
+        source: super::crypto::CryptoError,
+    },
     #[error("{path} at byte {offset}: corrupt pack: {what}")]
     CorruptPack {
         path: PathBuf,

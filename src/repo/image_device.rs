@@ -12,6 +12,7 @@
 //! metadata again and again.
 
 use super::chunk_cache::ChunkCache;
+use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::index::Location;
@@ -45,6 +46,8 @@ pub struct ImageDevice {
     chunks: Vec<ChunkRef>,
     locs: HashMap<ChunkId, Location>,
     store: Arc<dyn Storage>,
+    /// An encrypted repository's keys (records are opened, ids are keyed).
+    keys: Option<Arc<Keys>>,
     unreadable: Vec<ByteExtent>,
     files: Mutex<HashMap<PackId, Arc<dyn ObjectReader>>>,
     cache: Mutex<ChunkCache>,
@@ -99,6 +102,7 @@ impl ImageDevice {
             chunks,
             locs,
             store: repo.store_arc(),
+            keys: repo.keys_arc(),
             unreadable: a.unreadable.clone(),
             files: Mutex::new(HashMap::new()),
             cache: Mutex::new(ChunkCache::new(
@@ -184,7 +188,7 @@ impl ImageDevice {
             .map_err(|w| self.fail(c.offset, clen, what(w)))?;
         let (start, end) = (loc.start as usize, loc.start as usize + loc.len as usize);
         let data = match record.get(start..end) {
-            Some(b) if ChunkId::of(b) == id => b.to_vec(),
+            Some(b) if chunk_id(self.keys.as_deref(), b) == id => b.to_vec(),
             Some(_) => return Err(self.fail(c.offset, clen, what("blake3 hash mismatch".into()))),
             None => {
                 return Err(self.fail(
@@ -223,7 +227,9 @@ impl ImageDevice {
             &mut stored,
         )
         .map_err(|e| e.to_string())?;
-        let data = Arc::new(pack::decode_record(rec, &stored).map_err(|e| e.to_string())?);
+        let data = Arc::new(
+            pack::decode_record(rec, &stored, self.keys.as_deref()).map_err(|e| e.to_string())?,
+        );
         if rec.is_frame() {
             if let Ok(mut cache) = self.cache.lock() {
                 cache.insert(rec.id, data.clone());

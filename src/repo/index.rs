@@ -3,6 +3,7 @@
 //! and the next run reuses their chunks. Each file carries a blake3 checksum of its
 //! entries, so a flipped byte is detected rather than followed to the wrong place.
 
+use super::crypto::Aad;
 use super::error::{RepoError, Result};
 use super::fsutil;
 use super::id::{ChunkId, PackId};
@@ -46,10 +47,15 @@ pub fn write(repo: &Repository, pack: &PackId, entries: Vec<Entry>) -> Result<()
         entries,
     };
     let name = index_name(pack);
-    let body = fsutil::compress_json(&f).map_err(|e| RepoError::CorruptIndex {
+    let bad = |what: String| RepoError::CorruptIndex {
         path: repo.loc(&name),
-        what: e.to_string(),
-    })?;
+        what,
+    };
+    let mut body = fsutil::compress_json(&f).map_err(|e| bad(e.to_string()))?;
+    if let Some(k) = repo.keys() {
+        k.seal_vec(&Aad::index(pack), &mut body)
+            .map_err(|e| bad(e.to_string()))?;
+    }
     repo.put(&name, &body)
 }
 
@@ -59,6 +65,26 @@ pub fn read(repo: &Repository, name: &str) -> Result<IndexFile> {
         .store()
         .get(name, MAX_INDEX_FILE)
         .map_err(RepoError::io(path))?;
+    let bytes = match repo.keys() {
+        None => bytes,
+        // The AAD is the pack id of the file's name: an index file renamed to another
+        // pack's name does not open.
+        Some(k) => {
+            let bad = |what: String| RepoError::CorruptIndex {
+                path: path.to_path_buf(),
+                what,
+            };
+            let stem = name
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.strip_suffix(".json"))
+                .unwrap_or("");
+            let pack =
+                PackId::from_hex(stem).ok_or_else(|| bad(format!("{stem:?} is not a pack id")))?;
+            k.open(&Aad::index(&pack), &bytes)
+                .map_err(|e| bad(e.to_string()))?
+        }
+    };
     let bytes =
         fsutil::unpack_json(bytes, MAX_INDEX_FILE).map_err(|what| RepoError::CorruptIndex {
             path: path.to_path_buf(),

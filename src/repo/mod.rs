@@ -10,11 +10,13 @@ mod bufpool;
 mod chunk_cache;
 mod compress;
 mod config;
+pub mod crypto;
 mod error;
 mod fsutil;
 mod id;
 mod image_device;
 mod index;
+mod keys;
 mod lock;
 mod manifest;
 mod pack;
@@ -33,6 +35,7 @@ pub use error::RepoError;
 pub use id::{ChunkId, PackId};
 pub use image_device::ImageDevice;
 pub use index::{parse as parse_index_file, Index, IndexFile, Location};
+pub use keys::SlotSummary;
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
@@ -59,6 +62,10 @@ pub struct Repository {
     /// the same one three times (plan, repairs, the write), and parsing the JSON of
     /// 40 000 chunks took 0.1 s each time.
     last_manifest: std::sync::Mutex<Option<LoadedManifest>>,
+    /// The subkeys of an unlocked encrypted repository (keys.rs); `None`: plaintext.
+    keys: Option<std::sync::Arc<crypto::Keys>>,
+    /// The key slot the keys came from.
+    slot: Option<String>,
 }
 
 /// A manifest with its name and its object's (length, mtime) when it was read.
@@ -92,8 +99,11 @@ pub struct AreaDamage {
 impl Repository {
     /// Creates an empty repository at `path` (which may exist but must be empty of a config).
     pub fn init(path: &Path, chunk_size: u32, pack_size: u64) -> Result<Repository> {
+        Repository::init_with(path, RepoConfig::new(chunk_size, pack_size))
+    }
+
+    fn init_with(path: &Path, config: RepoConfig) -> Result<Repository> {
         let store = open_storage(path)?;
-        let config = RepoConfig::new(chunk_size, pack_size);
         let cfg_path = store.location("config");
         config.validate(&cfg_path)?;
         store.create().map_err(RepoError::io(path))?;
@@ -108,27 +118,39 @@ impl Repository {
             });
         }
         config.write(store.as_ref())?;
-        Ok(Repository {
-            root: path.to_path_buf(),
-            store,
-            config,
-            last_manifest: Default::default(),
-        })
+        Ok(Repository::from_config(path, store, config))
     }
 
-    pub fn open(path: &Path) -> Result<Repository> {
-        let store = open_storage(path)?;
-        let cfg_path = store.location("config");
-        let bytes = store
-            .get("config", 1 << 20)
-            .map_err(RepoError::io(&cfg_path))?;
-        let config = RepoConfig::parse(&cfg_path, &bytes)?;
-        Ok(Repository {
+    fn from_config(path: &Path, store: Arc<dyn Storage>, config: RepoConfig) -> Repository {
+        Repository {
             root: path.to_path_buf(),
             store,
             config,
             last_manifest: Default::default(),
-        })
+            keys: None,
+            slot: None,
+        }
+    }
+
+    /// Opens a plaintext repository; an encrypted one needs `open_with_secret`.
+    pub fn open(path: &Path) -> Result<Repository> {
+        let store = open_storage(path)?;
+        let config = RepoConfig::read(store.as_ref())?;
+        if config.encryption.is_some() {
+            return Err(RepoError::NeedsPassphrase {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(Repository::from_config(path, store, config))
+    }
+
+    /// The keys of an unlocked encrypted repository.
+    pub(crate) fn keys(&self) -> Option<&crypto::Keys> {
+        self.keys.as_deref()
+    }
+
+    pub(crate) fn keys_arc(&self) -> Option<std::sync::Arc<crypto::Keys>> {
+        self.keys.clone()
     }
 
     /// Opens the repository, creating it with default parameters when `path` has none.
@@ -201,13 +223,19 @@ impl Repository {
             .store
             .get(&obj, manifest::MAX_MANIFEST)
             .map_err(RepoError::io(&path))?;
-        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| {
-            RepoError::CorruptManifest {
-                image: name.to_string(),
-                path: path.clone(),
-                what,
-            }
-        })?;
+        let bad = |what: String| RepoError::CorruptManifest {
+            image: name.to_string(),
+            path: path.clone(),
+            what,
+        };
+        let bytes = match self.keys() {
+            None => bytes,
+            // The image name is the AAD: a manifest renamed to another image fails.
+            Some(k) => k
+                .open(&crypto::Aad::image(name), &bytes)
+                .map_err(|e| bad(e.to_string()))?,
+        };
+        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(bad)?;
         let m = Manifest::parse(name, &path, &bytes)?;
         *last = Some((name.to_string(), stamp, m.clone()));
         Ok(m)

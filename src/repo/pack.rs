@@ -15,6 +15,7 @@
 //! 0.5 GB of compressed bytes a backup writes again (1.5% of its CPU) is not needed.
 //! Version 1 packs were named by the hash of the whole file; they are still read.
 
+use super::crypto::{self, Aad, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::storage::{ObjectReader, ObjectWriter, Storage};
@@ -213,6 +214,31 @@ pub fn read_record_into(
     Ok(())
 }
 
+/// The AAD of a record: what its header says the bytes are (crypto::Aad::record).
+fn record_aad(frame: bool, id: &ChunkId, raw_len: u32, c: Compression, members: u32) -> Aad {
+    Aad::record(frame, id, raw_len, c.code(), members)
+}
+
+/// Seals a record's stored bytes in an encrypted repository, bound to its header.
+pub fn seal_record(keys: &Keys, r: &mut Record) -> Result<()> {
+    let members = u32::try_from(r.members.len()).unwrap_or(u32::MAX);
+    let aad = record_aad(
+        !r.members.is_empty(),
+        &r.id,
+        r.raw_len,
+        r.compression,
+        members,
+    );
+    keys.seal_vec(&aad, &mut r.data)
+        .map_err(|e| RepoError::Pipeline(format!("sealing record {}: {e}", r.id)))
+}
+
+thread_local! {
+    /// Each decoding thread's buffer for opened records (up to 8 MiB): a fresh one
+    /// per record would page-fault its way through every restore.
+    static OPENED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Why a record's stored bytes do not give back its chunks. The callers add the pack,
 /// byte and image.
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +255,8 @@ pub enum ChunkDecodeError {
     Member { index: usize, start: u64, end: u64 },
     #[error("the frame's member list does not match its id")]
     FrameId,
+    #[error("sealed record: {0}")]
+    Sealed(#[source] crypto::CryptoError),
 }
 
 /// Turns stored bytes back into the record's raw bytes; a chunk record's hash is
@@ -236,10 +264,11 @@ pub enum ChunkDecodeError {
 pub fn decode_record(
     info: &RecordInfo,
     data: &[u8],
+    keys: Option<&Keys>,
 ) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
     let mut d = zstd::bulk::Decompressor::new().map_err(ChunkDecodeError::Zstd)?;
     let mut raw = Vec::new();
-    decode_record_with(&mut d, info, data, &mut raw)?;
+    decode_record_with(&mut d, info, data, &mut raw, keys)?;
     Ok(raw)
 }
 
@@ -250,12 +279,13 @@ pub fn decode_record_with(
     info: &RecordInfo,
     data: &[u8],
     raw: &mut Vec<u8>,
+    keys: Option<&Keys>,
 ) -> std::result::Result<(), ChunkDecodeError> {
     if info.raw_len > super::config::MAX_CHUNK_SIZE {
         return Err(ChunkDecodeError::OverLimit(info.raw_len));
     }
     raw.resize(info.raw_len as usize, 0);
-    decode_record_to(d, info, data, raw)
+    decode_record_to(d, info, data, raw, keys)
 }
 
 /// `decode_record` into a slice of exactly the record's raw length (an aligned piece
@@ -265,6 +295,33 @@ pub fn decode_record_to(
     info: &RecordInfo,
     data: &[u8],
     out: &mut [u8],
+    keys: Option<&Keys>,
+) -> std::result::Result<(), ChunkDecodeError> {
+    let Some(k) = keys else {
+        return decode_plain(d, info, data, out, None);
+    };
+    let aad = record_aad(
+        info.is_frame(),
+        &info.id,
+        info.raw_len,
+        info.compression,
+        info.members,
+    );
+    OPENED.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        k.open_into(&aad, data, &mut buf)
+            .map_err(ChunkDecodeError::Sealed)?;
+        decode_plain(d, info, &buf, out, Some(k))
+    })
+}
+
+/// `decode_record_to` of a record's plaintext stored bytes.
+fn decode_plain(
+    d: &mut zstd::bulk::Decompressor<'static>,
+    info: &RecordInfo,
+    data: &[u8],
+    out: &mut [u8],
+    keys: Option<&Keys>,
 ) -> std::result::Result<(), ChunkDecodeError> {
     let length = |got: usize| ChunkDecodeError::Length {
         got,
@@ -285,7 +342,7 @@ pub fn decode_record_to(
             }
         }
     }
-    if !info.is_frame() && ChunkId::of(out) != info.id {
+    if !info.is_frame() && crypto::chunk_id(keys, out) != info.id {
         return Err(ChunkDecodeError::HashMismatch);
     }
     Ok(())
@@ -296,6 +353,7 @@ pub fn check_members(
     info: &RecordInfo,
     members: &[Member],
     raw: &[u8],
+    keys: Option<&Keys>,
 ) -> std::result::Result<(), ChunkDecodeError> {
     if frame_id(members) != info.id {
         return Err(ChunkDecodeError::FrameId);
@@ -303,7 +361,9 @@ pub fn check_members(
     let mut start = 0usize;
     for (index, m) in members.iter().enumerate() {
         let end = start.saturating_add(m.len as usize);
-        let ok = raw.get(start..end).is_some_and(|b| ChunkId::of(b) == m.id);
+        let ok = raw
+            .get(start..end)
+            .is_some_and(|b| crypto::chunk_id(keys, b) == m.id);
         if !ok {
             return Err(ChunkDecodeError::Member {
                 index,
@@ -329,6 +389,7 @@ pub fn frame_members(
     info: &RecordInfo,
     lens: &[u32],
     raw: &[u8],
+    keys: Option<&Keys>,
 ) -> std::result::Result<Vec<Member>, ChunkDecodeError> {
     let mut start = 0usize;
     let mut members = Vec::with_capacity(lens.len());
@@ -339,7 +400,7 @@ pub fn frame_members(
             want: info.raw_len,
         })?;
         members.push(Member {
-            id: ChunkId::of(bytes),
+            id: crypto::chunk_id(keys, bytes),
             len,
         });
         start = end;

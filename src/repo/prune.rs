@@ -107,9 +107,9 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
             let r = &e.record;
             let max = repo.config().chunk_size.saturating_mul(2);
             let data = pack::read_record(f.as_ref(), &path, r, max)?;
-            pack::decode_record(r, &data)
+            pack::decode_record(r, &data, repo.keys())
                 .and_then(|raw| match r.is_frame() {
-                    true => pack::check_members(r, &e.chunks, &raw),
+                    true => pack::check_members(r, &e.chunks, &raw, repo.keys()),
                     false => Ok(()),
                 })
                 .map_err(|err| RepoError::CorruptPack {

@@ -7,6 +7,7 @@
 //! every chunk is decompressed and its blake3 checked again; afterwards the target is
 //! read back and hashed (`verify_after`).
 
+use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::lock::ReadLock;
@@ -142,10 +143,18 @@ pub fn restore(
         opts.target_is_zeroed,
         progress,
         &mut report,
+        repo.keys(),
     )?;
     target.flush()?;
     if opts.verify_after {
-        report.bytes_verified = read_back(&m, &placed, target, opts.target_is_zeroed, progress)?;
+        report.bytes_verified = read_back(
+            &m,
+            &placed,
+            target,
+            opts.target_is_zeroed,
+            progress,
+            repo.keys(),
+        )?;
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(report)
@@ -275,7 +284,7 @@ fn precheck(
             let checked = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
                 .map_err(|e| e.to_string())
                 .and_then(|()| match opts.deep_precheck {
-                    true => deep_check(r, buf, needed),
+                    true => deep_check(r, buf, needed, repo.keys()),
                     false => Ok(()),
                 });
             progress.report(ProgressEvent::Advance {
@@ -307,11 +316,12 @@ fn deep_check(
     r: &RecordInfo,
     stored: &[u8],
     needed: &[(ChunkId, u32, u32)],
+    keys: Option<&Keys>,
 ) -> std::result::Result<(), String> {
-    let raw = pack::decode_record(r, stored).map_err(|e| e.to_string())?;
+    let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
     for (id, start, len) in needed {
         let (s, e) = (*start as usize, *start as usize + *len as usize);
-        let ok = raw.get(s..e).is_some_and(|b| ChunkId::of(b) == *id);
+        let ok = raw.get(s..e).is_some_and(|b| chunk_id(keys, b) == *id);
         if !ok {
             return Err(format!(
                 "bytes {s}..{e} of record {} are not chunk {id}",
@@ -355,6 +365,7 @@ fn read_back(
     target: &dyn BlockDevice,
     zeros_skipped: bool,
     progress: &dyn Progress,
+    keys: Option<&Keys>,
 ) -> Result<u64> {
     let mut n = 0u64;
     let mut bufs: Vec<Vec<u8>> = Vec::new();
@@ -386,7 +397,7 @@ fn read_back(
                 .par_iter()
                 .zip(bufs.par_iter())
                 .map(|(c, b)| match c.id {
-                    Some(id) => ChunkId::of(b) == id,
+                    Some(id) => chunk_id(keys, b) == id,
                     None => b.iter().all(|&x| x == 0),
                 })
                 .collect();

@@ -15,8 +15,8 @@
 //! through two pools (see `bufpool`), so the phase costs no allocation per record.
 
 use super::bufpool::{self, BufPool, Pools};
+use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
-use super::id::ChunkId;
 use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
@@ -89,6 +89,7 @@ pub(super) fn write_areas(
     zero_target: bool,
     progress: &dyn Progress,
     report: &mut RestoreReport,
+    keys: Option<&Keys>,
 ) -> Result<()> {
     let workers = bufpool::workers(0);
     let pools = Pools::new(workers);
@@ -117,6 +118,7 @@ pub(super) fn write_areas(
                     pools,
                     fillers,
                     abort,
+                    keys,
                 };
                 for job in rx {
                     if abort.load(Ordering::Relaxed) {
@@ -240,6 +242,7 @@ struct Shared<'p> {
     pools: &'p Pools,
     fillers: &'p Fillers,
     abort: &'p AtomicBool,
+    keys: Option<&'p Keys>,
 }
 
 /// Decompresses one record, checks every chunk the area uses from it against its id,
@@ -256,7 +259,7 @@ fn decode(
     let info = &plan.info;
     let len = info.raw_len as usize;
     let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
-    let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut());
+    let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
     sh.pools.stored.give(stored);
     let first = plan.uses.first();
     if let (Err(e), Some(u)) = (r, first) {
@@ -267,7 +270,7 @@ fn decode(
     for u in &plan.uses {
         let (start, n) = (u.start as usize, u.chunk.len as usize);
         let ok = match (raw.bytes().get(start..start + n), u.chunk.id) {
-            (Some(b), Some(id)) if info.is_frame() => ChunkId::of(b) == id,
+            (Some(b), Some(id)) if info.is_frame() => chunk_id(sh.keys, b) == id,
             // A chunk record's hash was checked as it was decoded.
             (Some(_), Some(id)) => id == info.id,
             _ => false,

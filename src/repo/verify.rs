@@ -97,6 +97,17 @@ pub fn verify(
     for p in &idx.problems {
         rep.problems.push(format!("index: {p} (run `{repair}`)"));
     }
+    // A pack's id hashes its headers, so an index file only ever describes one pack's
+    // contents; one naming a pack that is gone is stale: an old file put back after
+    // prune replaced the pack, or one left by a crash.
+    let mut stale: Vec<&PackId> = idx.missing_packs.iter().collect();
+    stale.sort();
+    for p in stale {
+        rep.problems.push(format!(
+            "index: {} names pack {p}, which does not exist (a stale or replayed index file: remove it)",
+            repo.loc(&super::index::index_name(p)).display()
+        ));
+    }
     let needed: HashSet<ChunkId> = manifests.iter().flat_map(|m| m.chunk_ids()).collect();
     // The records holding them: damage elsewhere is a problem, not an image's damage.
     let needed_records: HashSet<(PackId, u64)> = needed

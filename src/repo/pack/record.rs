@@ -40,7 +40,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Compression::None => 0,
             Compression::Zstd => 1,

@@ -7,6 +7,7 @@ use super::{
     decode_record_with, frame_members, Entry, PACK_HEADER_LEN, PACK_MAGIC, PACK_VERSION,
     PACK_VERSION_WHOLE_FILE_ID,
 };
+use crate::repo::crypto::Keys;
 use crate::repo::error::{RepoError, Result};
 use crate::repo::id::{ChunkId, PackId};
 use crate::repo::Repository;
@@ -36,12 +37,18 @@ pub fn scan(
         .store()
         .get(name, crate::repo::config::MAX_PACK_SIZE + (1 << 20))
         .map_err(RepoError::io(&path))?;
-    Ok(scan_bytes(&path, &data, expected, max_chunk))
+    Ok(scan_bytes(&path, &data, expected, max_chunk, repo.keys()))
 }
 
 /// `scan` of a pack already in memory (`path` only names it in errors): the decoding
 /// apart from the file, so it can be fuzzed without a file per input.
-pub fn scan_bytes(path: &Path, data: &[u8], expected: Option<&PackId>, max_chunk: u32) -> PackScan {
+pub fn scan_bytes(
+    path: &Path,
+    data: &[u8],
+    expected: Option<&PackId>,
+    max_chunk: u32,
+    keys: Option<&Keys>,
+) -> PackScan {
     let mut out = PackScan {
         good: vec![],
         bad: vec![],
@@ -138,9 +145,9 @@ pub fn scan_bytes(path: &Path, data: &[u8], expected: Option<&PackId>, max_chunk
                 let Some(d) = d.as_mut() else {
                     return (info, Err("no zstd decompressor".to_string()));
                 };
-                let checked = decode_record_with(d, &info, stored, raw).and_then(|()| {
+                let checked = decode_record_with(d, &info, stored, raw, keys).and_then(|()| {
                     match info.is_frame() {
-                        true => frame_members(&info, &lens, raw),
+                        true => frame_members(&info, &lens, raw, keys),
                         false => Ok(Vec::new()),
                     }
                 });

@@ -6,9 +6,14 @@ use super::*;
 use crate::repo::storage::LocalStorage;
 
 /// A pack file read whole and scanned (the repository's `scan` reads the object).
-fn scan(path: &Path, id: Option<&PackId>, max: u32) -> Result<PackScan> {
+fn scan(
+    path: &Path,
+    id: Option<&PackId>,
+    max: u32,
+    keys: Option<&crate::repo::crypto::Keys>,
+) -> Result<PackScan> {
     let data = std::fs::read(path).map_err(RepoError::io(path))?;
-    Ok(scan_bytes(path, &data, id, max))
+    Ok(scan_bytes(path, &data, id, max, keys))
 }
 
 /// Writes `w`'s pack into the directory `dir`; returns its id, file and records.
@@ -69,7 +74,7 @@ fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
     let (id, path, entries) = finish(w, dir.path());
     assert_eq!(entries[0].chunks, rec.members);
     assert_eq!(entries[0].record.header_len(), FRAME_HEADER_LEN + 12);
-    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
     assert!(s.bad.is_empty() && s.name_matches);
     assert_eq!(
         s.good, entries,
@@ -78,21 +83,21 @@ fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
     // The record reads back through the index entry, and decodes to the chunks.
     let f = std::fs::File::open(&path).unwrap();
     let stored = read_record(&f, &path, &entries[0].record, 1 << 20).unwrap();
-    let got = decode_record(&entries[0].record, &stored).unwrap();
+    let got = decode_record(&entries[0].record, &stored, None).unwrap();
     assert_eq!(got, raw);
-    check_members(&entries[0].record, &rec.members, &got).unwrap();
+    check_members(&entries[0].record, &rec.members, &got, None).unwrap();
     let mut swapped = rec.members.clone();
     swapped.swap(0, 2);
-    assert!(check_members(&entries[0].record, &swapped, &got).is_err());
+    assert!(check_members(&entries[0].record, &swapped, &got, None).is_err());
     let lens: Vec<u32> = rec.members.iter().map(|m| m.len).collect();
     let info = &entries[0].record;
-    assert_eq!(frame_members(info, &lens, &got).unwrap(), rec.members);
-    let short = frame_members(info, &lens[..2], &got);
+    assert_eq!(frame_members(info, &lens, &got, None).unwrap(), rec.members);
+    let short = frame_members(info, &lens[..2], &got, None);
     assert!(
         matches!(short, Err(ChunkDecodeError::Length { .. })),
         "{short:?}"
     );
-    let long = frame_members(info, &[lens[0], lens[1], lens[2], 1], &got);
+    let long = frame_members(info, &[lens[0], lens[1], lens[2], 1], &got, None);
     assert!(
         matches!(long, Err(ChunkDecodeError::Length { .. })),
         "{long:?}"
@@ -102,12 +107,12 @@ fn a_frame_record_scans_back_to_its_chunks_and_any_flip_is_found() {
     let mut b = std::fs::read(&path).unwrap();
     b[lens_at..lens_at + 4].copy_from_slice(&8192u32.to_le_bytes());
     b[lens_at + 4..lens_at + 8].copy_from_slice(&4096u32.to_le_bytes());
-    let s = scan_bytes(&path, &b, None, 1 << 20);
+    let s = scan_bytes(&path, &b, None, 1 << 20, None);
     assert_eq!(s.good.len(), 1, "the chunk record after it is fine");
     assert!(s.bad[0].2.contains("member list"), "{:?}", s.bad);
     // A stored byte flipped: the CRC.
     flip(&path, lens_at + 12 + 5);
-    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
     assert!(s.bad[0].2.contains("CRC"), "{:?}", s.bad);
 }
 
@@ -139,7 +144,7 @@ fn a_version_2_pack_is_named_by_its_headers() {
     assert_eq!(id, PackId::of(&headers));
     assert_ne!(id, PackId::of(&bytes), "not the hash of the whole file");
 
-    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
     assert!(s.name_matches);
     assert_eq!((s.good.len(), s.bad.len()), (2, 0));
 }
@@ -150,7 +155,7 @@ fn damage_to_stored_bytes_is_a_bad_record_and_to_a_header_a_wrong_name() {
     let (id, path) = write_pack(dir.path());
     // A byte of the first record's data: its CRC catches it; the name still holds.
     flip(&path, 16 + RECORD_HEADER_LEN as usize + 100);
-    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
     assert!(s.name_matches);
     assert_eq!(s.good.len(), 1);
     assert_eq!(s.bad.len(), 1);
@@ -161,7 +166,7 @@ fn damage_to_stored_bytes_is_a_bad_record_and_to_a_header_a_wrong_name() {
     let (id, path) = write_pack(dir.path());
     let second = (PACK_HEADER_LEN + RECORD_HEADER_LEN + 5000) as usize;
     flip(&path, second + 48);
-    let s = scan(&path, Some(&id), 1 << 20).unwrap();
+    let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
     assert!(!s.name_matches);
     assert_eq!((s.good.len(), s.bad.len()), (1, 1));
 }
@@ -175,12 +180,12 @@ fn a_version_1_pack_is_still_named_by_its_whole_file() {
     let v1 = dir.path().join("v1.pack");
     std::fs::write(&v1, &bytes).unwrap();
     let id = PackId::of(&bytes);
-    let s = scan(&v1, Some(&id), 1 << 20).unwrap();
+    let s = scan(&v1, Some(&id), 1 << 20, None).unwrap();
     assert!(s.name_matches);
     assert_eq!((s.good.len(), s.bad.len()), (2, 0));
     // Any byte changes a version 1 name, data included.
     flip(&v1, 16 + RECORD_HEADER_LEN as usize + 100);
-    assert!(!scan(&v1, Some(&id), 1 << 20).unwrap().name_matches);
+    assert!(!scan(&v1, Some(&id), 1 << 20, None).unwrap().name_matches);
 }
 
 #[test]
@@ -191,7 +196,7 @@ fn an_unknown_version_is_named_not_guessed() {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[8..12].copy_from_slice(&v.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        let s = scan(&path, Some(&id), 1 << 20).unwrap();
+        let s = scan(&path, Some(&id), 1 << 20, None).unwrap();
         assert!(!s.name_matches);
         assert!(s.good.is_empty());
         assert_eq!(

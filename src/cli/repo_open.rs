@@ -1,0 +1,129 @@
+//! Opening a repository from the command line: the one place that reads the config
+//! and, for an encrypted repository, gets its passphrase from `--password-file`,
+//! `$IRONCLONE_PASSWORD` or the no-echo prompt, in that order. Nothing here prints
+//! or logs a secret; the passphrase is zeroed when dropped.
+
+use anyhow::Context;
+use clap::Args as ClapArgs;
+use ironclone::repo::Repository;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The passphrase of an encrypted repository (what every command opening one takes).
+#[derive(ClapArgs, Clone, Debug, Default)]
+pub struct Secret {
+    /// File holding the repository passphrase (one trailing newline is dropped);
+    /// otherwise $IRONCLONE_PASSWORD, otherwise a prompt on a terminal.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the password file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("repository {0} is encrypted and no passphrase was given: use --password-file or $IRONCLONE_PASSWORD (stdin is not a terminal to ask on)")]
+    NoSource(PathBuf),
+    #[error("reading the passphrase: {0}")]
+    Prompt(#[source] std::io::Error),
+    #[error("the two passphrases differ")]
+    Mismatch,
+    #[error("an empty passphrase is refused")]
+    Empty,
+}
+
+const ENV: &str = "IRONCLONE_PASSWORD";
+
+impl Secret {
+    /// The passphrase for `repo`; with `confirm`, a prompt asks it twice (a new key).
+    pub fn get(
+        &self,
+        repo: &Path,
+        what: &str,
+        confirm: bool,
+    ) -> Result<Zeroizing<String>, SecretError> {
+        let p = self.read(repo, what, confirm)?;
+        if p.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(p)
+    }
+
+    fn read(
+        &self,
+        repo: &Path,
+        what: &str,
+        confirm: bool,
+    ) -> Result<Zeroizing<String>, SecretError> {
+        if let Some(f) = &self.password_file {
+            let mut s =
+                Zeroizing::new(
+                    std::fs::read_to_string(f).map_err(|source| SecretError::File {
+                        path: f.clone(),
+                        source,
+                    })?,
+                );
+            if s.ends_with('\n') {
+                s.pop();
+            }
+            return Ok(s);
+        }
+        if let Ok(v) = std::env::var(ENV) {
+            return Ok(Zeroizing::new(v));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(SecretError::NoSource(repo.to_path_buf()));
+        }
+        let prompt = format!("{what} for {}: ", repo.display());
+        let first =
+            Zeroizing::new(ironclone::unlock::read_secret(&prompt).map_err(SecretError::Prompt)?);
+        if confirm {
+            let again = Zeroizing::new(
+                ironclone::unlock::read_secret("Same passphrase again: ")
+                    .map_err(SecretError::Prompt)?,
+            );
+            if *again != *first {
+                return Err(SecretError::Mismatch);
+            }
+        }
+        Ok(first)
+    }
+}
+
+/// Opens the repository at `path`; an encrypted one is unlocked with `secret`.
+pub fn open(path: &Path, secret: &Secret) -> anyhow::Result<Repository> {
+    let ctx = || format!("opening {}", path.display());
+    if !Repository::is_encrypted(path).with_context(ctx)? {
+        return Repository::open(path).with_context(ctx);
+    }
+    let p = secret.get(path, "Repository passphrase", false)?;
+    Ok(Repository::open_with_secret(path, p.as_bytes())?)
+}
+
+/// `open`, or a new repository when `path` has none: encrypted with a passphrase asked
+/// twice when `encrypt`.
+pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Result<Repository> {
+    use ironclone::repo::{DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE};
+    if path.join("config").exists() {
+        let repo = open(path, secret)?;
+        if encrypt && repo.config().encryption.is_none() {
+            anyhow::bail!(
+                "{}: --encrypt, but this repository exists unencrypted (encryption is chosen when a repository is created)",
+                path.display()
+            );
+        }
+        return Ok(repo);
+    }
+    let ctx = || format!("creating the repository {}", path.display());
+    if !encrypt {
+        return Repository::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE).with_context(ctx);
+    }
+    let p = secret.get(path, "New repository passphrase", true)?;
+    Repository::init_encrypted(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
+        .with_context(ctx)
+}

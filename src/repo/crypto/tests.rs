@@ -1,0 +1,129 @@
+//! Known answers pinning the format (docs/FORMAT.md, "Encryption"): a fixed master key,
+//! nonce and salt give exactly these bytes; any change to the subkey contexts, AAD
+//! strings, framing or slot JSON shows up here.
+
+use super::slot::{self, Kdf};
+use super::*;
+use crate::repo::id::PackId;
+
+const MASTER: [u8; 32] = [7; 32];
+const NONCE: [u8; 24] = [9; 24];
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn known_answer_record_index_image_and_chunk_id() {
+    let k = Keys::from_master(&MASTER);
+    assert_eq!(
+        hex(&k.chunk_id(b"ironclone").0),
+        "6637425a052698b638c0f3aa3b8e28340ccb0485b4f0523f9b4a39737917c253"
+    );
+    let rec = Aad::record(true, &ChunkId([1; 32]), 9, 1, 1);
+    assert_eq!(hex(&k.seal_with_nonce(&rec, b"ironclone", &NONCE)), "0909090909090909090909090909090909090909090909090f250284017ccbb18ad072deff582f4b119a6b9fd4cfd40a4e");
+    let idx = Aad::index(&PackId([2; 32]));
+    assert_eq!(
+        hex(&k.seal_with_nonce(&idx, b"{}", &NONCE)),
+        "0909090909090909090909090909090909090909090909091d2ab52ef7c3dd22eda849a683f13ae0eb00"
+    );
+    let img = Aad::image("pc");
+    assert_eq!(
+        hex(&k.seal_with_nonce(&img, b"{}", &NONCE)),
+        "0909090909090909090909090909090909090909090909091d2a135871af425d2d3363060c460c5cc1b5"
+    );
+    assert_eq!(
+        hex(&k.config_mac(b"{}")),
+        "8c7b16be4b8d6417b59fdd338f1073e97f2c06897294aa93eaf090335c14dd10"
+    );
+}
+
+#[test]
+fn known_answer_key_slot() {
+    let s = slot::create_with(
+        "repo-id",
+        &MASTER,
+        b"pass",
+        "kat",
+        (8, 1, 1),
+        &[3; 16],
+        Some((&NONCE, 1_800_000_000, "host")),
+    )
+    .unwrap();
+    assert_eq!(s.wrapped, "090909090909090909090909090909090909090909090909672e842a28d55f63fedb612f11304c5af18d7a42cd4b27f9a7c967028f11613a2590b2ced8a90d35278a8ba90a90c541");
+    let m = slot::unwrap("repo-id", &s, b"pass").unwrap();
+    assert_eq!(*m, MASTER);
+}
+
+#[test]
+fn every_flipped_byte_and_every_other_place_fails_to_open() {
+    let k = Keys::from_master(&MASTER);
+    let aad = Aad::index(&PackId([2; 32]));
+    let sealed = k.seal(&aad, b"index body").unwrap();
+    assert_eq!(k.open(&aad, &sealed).unwrap(), b"index body");
+    for i in 0..sealed.len() {
+        let mut bad = sealed.clone();
+        bad[i] ^= 0x20;
+        assert!(
+            matches!(k.open(&aad, &bad), Err(CryptoError::Auth)),
+            "byte {i}"
+        );
+    }
+    let elsewhere = Aad::index(&PackId([3; 32]));
+    assert!(matches!(
+        k.open(&elsewhere, &sealed),
+        Err(CryptoError::Auth)
+    ));
+    assert!(matches!(
+        k.open(&Aad::image("x"), &sealed),
+        Err(CryptoError::Auth)
+    ));
+    let other = Keys::from_master(&[8; 32]);
+    assert!(matches!(other.open(&aad, &sealed), Err(CryptoError::Auth)));
+    assert!(matches!(
+        k.open(&aad, &sealed[..39]),
+        Err(CryptoError::Short(39))
+    ));
+    // Two seals of the same bytes differ (random nonces).
+    assert_ne!(k.seal(&aad, b"x").unwrap(), k.seal(&aad, b"x").unwrap());
+    let mut v = b"in place".to_vec();
+    k.seal_vec(&aad, &mut v).unwrap();
+    assert_eq!(k.open(&aad, &v).unwrap(), b"in place");
+}
+
+#[test]
+fn a_slot_opens_only_with_its_passphrase_repository_and_fields() {
+    let s = slot::create("repo", &MASTER, b"right", "l", (8, 1, 1)).unwrap();
+    assert_eq!(*slot::unwrap("repo", &s, b"right").unwrap(), MASTER);
+    assert!(matches!(
+        slot::unwrap("repo", &s, b"wrong"),
+        Err(CryptoError::Auth)
+    ));
+    assert!(matches!(
+        slot::unwrap("other", &s, b"right"),
+        Err(CryptoError::Auth)
+    ));
+    let mut l = s.clone();
+    l.label = "m".into();
+    assert!(matches!(
+        slot::unwrap("repo", &l, b"right"),
+        Err(CryptoError::Auth)
+    ));
+    let mut k = s.clone();
+    k.kdf = Kdf::Argon2id {
+        m_kib: 1 << 30,
+        t: 1,
+        p: 1,
+        salt: String::new(),
+    };
+    assert!(matches!(
+        slot::unwrap("repo", &k, b"right"),
+        Err(CryptoError::Kdf(_))
+    ));
+    let json = serde_json::to_vec(&s).unwrap();
+    assert_eq!(slot::parse("a", &json).unwrap(), s);
+    assert!(matches!(
+        slot::parse("a", b"{"),
+        Err(CryptoError::BadSlot { .. })
+    ));
+}
