@@ -194,7 +194,7 @@ mod tests {
                 "abcd  parts".to_string(),
                 "not a checksum of this list's length",
             ),
-            (format!("{md5}"), "not <checksum> <file>"),
+            (md5.to_string(), "not <checksum> <file>"),
             (
                 format!("{md5}x parts"),
                 "not a checksum of this list's length",
