@@ -252,6 +252,98 @@ fn damaged_images_are_refused_and_store_nothing() {
     refused("missing volume", &["sda2.ext4-ptcl-img.gz.ab", "missing"]);
 }
 
+/// Writes `list` into the image folder with `tool` (md5sum, sha1sum, b2sum) over every
+/// file in it, as Clonezilla's checksum options do.
+fn write_list(image: &Path, tool: &str, list: &str) {
+    let mut names: Vec<String> = fs::read_dir(image)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !["MD5SUMS", "SHA1SUMS", "B2SUMS"].contains(&n.as_str()))
+        .collect();
+    names.sort();
+    let mut args: Vec<&str> = vec!["--"];
+    args.extend(names.iter().map(String::as_str));
+    let o = std::process::Command::new(tool)
+        .args(&args)
+        .current_dir(image)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{tool}");
+    fs::write(image.join(list), o.stdout).unwrap();
+}
+
+#[test]
+fn checksum_lists_are_checked_before_anything_is_stored() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 3, false);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    for (tool, list) in [
+        ("md5sum", "MD5SUMS"),
+        ("sha1sum", "SHA1SUMS"),
+        ("b2sum", "B2SUMS"),
+    ] {
+        write_list(&fx.image, tool, list);
+    }
+    let (ok, out) = import(&fx.root, "img", &repo, "good", &scratch);
+    assert!(ok, "intact folder with three checksum lists: {out}");
+    let before = tree_bytes(&repo);
+    // The saved MBR: nothing but the list covers it (partclone's checksums do not).
+    let mbr = fx.image.join("sda-mbr");
+    let pristine = fs::read(&mbr).unwrap();
+    let mut flipped = pristine.clone();
+    flipped[100] ^= 0x40;
+    fs::write(&mbr, &flipped).unwrap();
+    let (ok, out) = import(&fx.root, "img", &repo, "bad", &scratch);
+    assert!(!ok, "a flipped MBR byte was imported: {out}");
+    assert!(
+        out.contains("sda-mbr") && out.contains("differs from the one"),
+        "{out}"
+    );
+    assert_eq!(
+        tree_bytes(&repo),
+        before,
+        "a refused import changed the repository"
+    );
+    // Each list on its own catches it (the lists are not only read, each is checked).
+    for keep in ["MD5SUMS", "SHA1SUMS", "B2SUMS"] {
+        let saved: Vec<(String, Vec<u8>)> = ["MD5SUMS", "SHA1SUMS", "B2SUMS"]
+            .iter()
+            .filter(|l| **l != keep)
+            .map(|l| (l.to_string(), fs::read(fx.image.join(l)).unwrap()))
+            .collect();
+        for (l, _) in &saved {
+            fs::remove_file(fx.image.join(l)).unwrap();
+        }
+        let (ok, out) = import(&fx.root, "img", &repo, "bad", &scratch);
+        assert!(
+            !ok && out.contains(keep) && out.contains("sda-mbr"),
+            "{keep} alone: {out}"
+        );
+        for (l, b) in saved {
+            fs::write(fx.image.join(l), b).unwrap();
+        }
+    }
+    fs::write(&mbr, &pristine).unwrap();
+    // A list naming a file the folder lacks, and a malformed line: refused by name.
+    let md5 = fs::read_to_string(fx.image.join("MD5SUMS")).unwrap();
+    fs::write(
+        fx.image.join("MD5SUMS"),
+        format!("{md5}d41d8cd98f00b204e9800998ecf8427e  sda3.ext4-ptcl-img.zst\n"),
+    )
+    .unwrap();
+    let (ok, out) = import(&fx.root, "img", &repo, "bad", &scratch);
+    assert!(!ok && out.contains("sda3.ext4-ptcl-img.zst"), "{out}");
+    fs::write(
+        fx.image.join("MD5SUMS"),
+        format!("{md5}not-a-checksum  parts\n"),
+    )
+    .unwrap();
+    let (ok, out) = import(&fx.root, "img", &repo, "bad", &scratch);
+    assert!(!ok && out.contains("MD5SUMS line"), "{out}");
+    assert_eq!(tree_bytes(&repo), before);
+}
+
 #[test]
 fn restore_straight_from_the_folder_with_a_dd_esp() {
     let d = tempfile::tempdir().unwrap();

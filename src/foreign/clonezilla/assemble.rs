@@ -94,6 +94,9 @@ pub fn single_layout(img: &ClonezillaImage) -> Result<&DiskLayout, AssembleError
 /// size); the partitions written.
 pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, AssembleError> {
     let layout = single_layout(img)?;
+    // The folder's own checksum lists first: they also cover the boot areas and list
+    // files, which nothing else checks, and nothing is written before they pass.
+    img.verify_checksums()?;
     let size = layout.disk_bytes().ok_or_else(|| AssembleError::Layout {
         file: img.dir.join(format!("{}-pt.sf", layout.disk)),
         why: "the disk size is unknown (no pt.parted, no last-lba, no partitions)".into(),

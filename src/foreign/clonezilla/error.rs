@@ -24,6 +24,12 @@ pub enum ClonezillaError {
     },
     #[error("{file}: {why}")]
     Bad { file: PathBuf, why: String },
+    #[error("{file}: its {algo} differs from the one {list} records: the file is damaged")]
+    ChecksumMismatch {
+        file: PathBuf,
+        list: PathBuf,
+        algo: &'static str,
+    },
     #[error("{dir}: no image file for partition {part} (looked for {part}.<fs>-ptcl-img.*, {part}.ntfs-img.*, {part}.dd-img.*)")]
     NoPartitionImage { dir: PathBuf, part: String },
 }

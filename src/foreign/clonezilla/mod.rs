@@ -7,6 +7,7 @@
 //! Nothing is written to the folder.
 
 pub mod assemble;
+pub mod checksums;
 mod error;
 pub mod lists;
 mod partimg;
@@ -73,6 +74,8 @@ pub struct ClonezillaImage {
     pub layouts: Vec<DiskLayout>,
     pub dev_fs: Vec<DevFs>,
     pub partitions: Vec<PartImage>,
+    /// `MD5SUMS`, `SHA1SUMS`, `B2SUMS` when the folder has them (parsed, not yet checked).
+    pub checksums: Vec<checksums::ChecksumList>,
     /// Bytes of all files in the folder.
     pub stored_bytes: u64,
 }
@@ -151,6 +154,13 @@ impl ClonezillaImage {
             .iter()
             .map(|p| partimg::find(dir, &names, p))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut sums = Vec::new();
+        for (file, algo) in checksums::LISTS {
+            if has(file) {
+                let p = dir.join(file);
+                sums.push(checksums::ChecksumList::parse(&p, algo, &read_text(&p)?)?);
+            }
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             name: dir
@@ -163,6 +173,7 @@ impl ClonezillaImage {
             layouts,
             dev_fs,
             partitions,
+            checksums: sums,
             stored_bytes,
         })
     }
@@ -211,6 +222,14 @@ impl ClonezillaImage {
             Label::Dos => need(&l.mbr, "mbr", "the saved MBR of an MBR disk")?,
         }
         Ok(l)
+    }
+
+    /// Checks every file the folder's checksum lists name (none: nothing to do).
+    pub fn verify_checksums(&self) -> Result<(), ClonezillaError> {
+        for l in &self.checksums {
+            l.verify(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// Total source size: the disks' sizes, else the partitions' from the tables.
