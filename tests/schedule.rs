@@ -3,6 +3,9 @@
 //! repositories; the full-target, by-UUID and mounted-disk cases use loop devices
 //! (root, like tests/disks_loop.rs).
 
+mod ext_fixture;
+mod fsfixture;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,16 +29,7 @@ fn ic(args: &[&str]) -> Out {
 }
 
 fn tool(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/setup.sh installs it): {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    ext_fixture::run(Command::new(cmd).args(args))
 }
 
 fn s(p: &Path) -> &str {
@@ -44,16 +38,9 @@ fn s(p: &Path) -> &str {
 
 /// `len` pseudo-random bytes (incompressible, distinct per seed) in a host file.
 fn random_file(path: &Path, len: usize, seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(len);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    std::fs::write(path, v).unwrap();
+    // random_bytes ORs its seed with 1: spread ours so seeds 2 and 3 differ.
+    let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    std::fs::write(path, ext_fixture::random_bytes(seed, len)).unwrap();
 }
 
 /// An ext4 disk-image file of `size_mib` holding one random file of `data_mib`.
