@@ -11,6 +11,7 @@ PACKAGES=(
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
   libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
   dnsmasq-base udpcast
+  systemd
 )
 
 missing=()
