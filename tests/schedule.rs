@@ -110,6 +110,30 @@ fn next_second() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
 }
 
+/// A temp dir holding an ext4 disk image `d1.img` (`size_mib`, `data_mib` of data) and
+/// its schedule under `root/`, into the repository `repo/` (not made yet).
+struct Setup {
+    t: tempfile::TempDir,
+    disk: PathBuf,
+    root: PathBuf,
+    repo: PathBuf,
+}
+
+fn setup(size_mib: u64, data_mib: usize, budget: &str, extra: &[&str]) -> Setup {
+    let t = tempfile::tempdir().unwrap();
+    let disk = ext4_disk(t.path(), "d1.img", size_mib, data_mib, 1);
+    let root = t.path().join("root");
+    let repo = t.path().join("repo");
+    let o = init(&root, s(&repo), &[&disk], budget, extra);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    Setup {
+        t,
+        disk,
+        root,
+        repo,
+    }
+}
+
 #[test]
 fn init_writes_units_systemd_accepts_and_nothing_outside_root() {
     let t = tempfile::tempdir().unwrap();
@@ -210,11 +234,10 @@ fn init_refuses_bad_input_and_writes_nothing() {
 
 #[test]
 fn malformed_schedule_names_the_field_in_run_and_status() {
-    let t = tempfile::tempdir().unwrap();
-    let disk = ext4_disk(t.path(), "d1.img", 8, 1, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(init(&root, s(&repo), &[&disk], "1G", &[]).code, 0);
+    // `_t` keeps the temp dir alive (`..` would drop it at the end of this line).
+    let Setup {
+        t: _t, root, repo, ..
+    } = setup(8, 1, "1G", &[]);
     let path = root.join("etc/ironclone/schedule.json");
     let good: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let cases: &[(&str, Value, &str)] = &[
@@ -301,14 +324,12 @@ fn second_run_stores_only_what_changed_and_verifies() {
 
 #[test]
 fn tiny_budget_prunes_older_images_keeps_the_newest() {
-    let t = tempfile::tempdir().unwrap();
-    let d1 = ext4_disk(t.path(), "d1.img", 32, 4, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(
-        init(&root, s(&repo), &[&d1], "6M", &["--keep-last", "5"]).code,
-        0
-    );
+    let Setup {
+        t: _t,
+        disk: d1,
+        root,
+        repo,
+    } = setup(32, 4, "6M", &["--keep-last", "5"]);
     let mut made = Vec::new();
     for i in 0..3u64 {
         if i > 0 {
@@ -462,11 +483,12 @@ fn full_target_by_uuid_fails_clearly_and_leaves_no_image() {
 
 #[test]
 fn disk_mounted_read_write_is_refused_read_only_is_imaged() {
-    let t = tempfile::tempdir().unwrap();
-    let d1 = ext4_disk(t.path(), "d1.img", 16, 1, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(init(&root, s(&repo), &[&d1], "1G", &[]).code, 0);
+    let Setup {
+        t,
+        disk: d1,
+        root,
+        repo,
+    } = setup(16, 1, "1G", &[]);
     let mp = t.path().join("mnt");
     std::fs::create_dir(&mp).unwrap();
     tool("mount", &["-o", "loop", s(&d1), s(&mp)]);
