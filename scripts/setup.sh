@@ -12,6 +12,7 @@ PACKAGES=(
   libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
   dnsmasq-base udpcast
   openssh-server python3-pip
+  systemd
 )
 
 missing=()

@@ -3,6 +3,9 @@
 //! repositories; the full-target, by-UUID and mounted-disk cases use loop devices
 //! (root, like tests/disks_loop.rs).
 
+mod ext_fixture;
+mod fsfixture;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,16 +29,7 @@ fn ic(args: &[&str]) -> Out {
 }
 
 fn tool(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is required (scripts/setup.sh installs it): {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    ext_fixture::run(Command::new(cmd).args(args))
 }
 
 fn s(p: &Path) -> &str {
@@ -44,16 +38,9 @@ fn s(p: &Path) -> &str {
 
 /// `len` pseudo-random bytes (incompressible, distinct per seed) in a host file.
 fn random_file(path: &Path, len: usize, seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(len);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    std::fs::write(path, v).unwrap();
+    // random_bytes ORs its seed with 1: spread ours so seeds 2 and 3 differ.
+    let seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    std::fs::write(path, ext_fixture::random_bytes(seed, len)).unwrap();
 }
 
 /// An ext4 disk-image file of `size_mib` holding one random file of `data_mib`.
@@ -121,6 +108,30 @@ fn images(repo: &Path) -> Vec<String> {
 /// Image names hold the time to the second; runs in one second would collide.
 fn next_second() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
+}
+
+/// A temp dir holding an ext4 disk image `d1.img` (`size_mib`, `data_mib` of data) and
+/// its schedule under `root/`, into the repository `repo/` (not made yet).
+struct Setup {
+    t: tempfile::TempDir,
+    disk: PathBuf,
+    root: PathBuf,
+    repo: PathBuf,
+}
+
+fn setup(size_mib: u64, data_mib: usize, budget: &str, extra: &[&str]) -> Setup {
+    let t = tempfile::tempdir().unwrap();
+    let disk = ext4_disk(t.path(), "d1.img", size_mib, data_mib, 1);
+    let root = t.path().join("root");
+    let repo = t.path().join("repo");
+    let o = init(&root, s(&repo), &[&disk], budget, extra);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    Setup {
+        t,
+        disk,
+        root,
+        repo,
+    }
 }
 
 #[test]
@@ -223,11 +234,10 @@ fn init_refuses_bad_input_and_writes_nothing() {
 
 #[test]
 fn malformed_schedule_names_the_field_in_run_and_status() {
-    let t = tempfile::tempdir().unwrap();
-    let disk = ext4_disk(t.path(), "d1.img", 8, 1, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(init(&root, s(&repo), &[&disk], "1G", &[]).code, 0);
+    // `_t` keeps the temp dir alive (`..` would drop it at the end of this line).
+    let Setup {
+        t: _t, root, repo, ..
+    } = setup(8, 1, "1G", &[]);
     let path = root.join("etc/ironclone/schedule.json");
     let good: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let cases: &[(&str, Value, &str)] = &[
@@ -314,14 +324,12 @@ fn second_run_stores_only_what_changed_and_verifies() {
 
 #[test]
 fn tiny_budget_prunes_older_images_keeps_the_newest() {
-    let t = tempfile::tempdir().unwrap();
-    let d1 = ext4_disk(t.path(), "d1.img", 32, 4, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(
-        init(&root, s(&repo), &[&d1], "6M", &["--keep-last", "5"]).code,
-        0
-    );
+    let Setup {
+        t: _t,
+        disk: d1,
+        root,
+        repo,
+    } = setup(32, 4, "6M", &["--keep-last", "5"]);
     let mut made = Vec::new();
     for i in 0..3u64 {
         if i > 0 {
@@ -475,11 +483,12 @@ fn full_target_by_uuid_fails_clearly_and_leaves_no_image() {
 
 #[test]
 fn disk_mounted_read_write_is_refused_read_only_is_imaged() {
-    let t = tempfile::tempdir().unwrap();
-    let d1 = ext4_disk(t.path(), "d1.img", 16, 1, 1);
-    let root = t.path().join("root");
-    let repo = t.path().join("repo");
-    assert_eq!(init(&root, s(&repo), &[&d1], "1G", &[]).code, 0);
+    let Setup {
+        t,
+        disk: d1,
+        root,
+        repo,
+    } = setup(16, 1, "1G", &[]);
     let mp = t.path().join("mnt");
     std::fs::create_dir(&mp).unwrap();
     tool("mount", &["-o", "loop", s(&d1), s(&mp)]);

@@ -62,23 +62,13 @@ fn default_name(source: &Path, model: Option<&str>) -> String {
         .map(str::to_string)
         .or_else(|| source.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "disk".into());
-    let clean: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     format!(
         "{}-{}",
-        clean.trim_matches('-'),
+        ironclone::schedule::run::name_part(&base),
         super::time::utc_stamp(secs)
     )
 }

@@ -106,7 +106,9 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
                 d.display()
             );
         }
-        if ft.is_block_device() && !d.starts_with("/dev/disk/") {
+        // /dev/sdX and its kind are numbered in probe order; by-id names and LVM's
+        // /dev/<vg>/<lv> are not.
+        if ft.is_block_device() && d.parent() == Some(Path::new("/dev")) {
             eprintln!(
                 "warning: {} can name another disk after a reboot; a /dev/disk/by-id/ name cannot",
                 d.display()
@@ -157,11 +159,15 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     ironclone::schedule::write_atomic(&path, &cfg.to_json())?;
     let exe = std::env::current_exe().context("the path of this program")?;
     let [svc, tmr] = units::write_units(&roots, &cfg, &exe)?;
-    units::enable(&roots)?;
+    let enabled = units::enable(&roots)?;
     println!("schedule saved in {}", path.display());
     println!("units {} and {}", svc.display(), tmr.display());
     match (roots.is_alternate(), next) {
-        (true, _) => println!("timer enabled under {}", roots.root().display()),
+        (true, _) if enabled => println!("timer enabled under {}", roots.root().display()),
+        (true, _) => eprintln!(
+            "warning: systemctl is not installed: enable the timer in that system with `systemctl enable {}`",
+            units::TIMER
+        ),
         (false, Some(n)) => println!("timer started; next run {n}"),
         (false, None) => println!("timer started"),
     }

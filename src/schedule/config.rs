@@ -175,13 +175,14 @@ impl std::str::FromStr for Budget {
             .strip_suffix("iB")
             .or_else(|| t.strip_suffix('B'))
             .unwrap_or(t);
-        let (num, shift) = match t.chars().last() {
-            Some('K' | 'k') => (&t[..t.len() - 1], 10),
-            Some('M' | 'm') => (&t[..t.len() - 1], 20),
-            Some('G' | 'g') => (&t[..t.len() - 1], 30),
-            Some('T' | 't') => (&t[..t.len() - 1], 40),
-            _ => (t, 0),
-        };
+        let (num, shift) = [('K', 10), ('M', 20), ('G', 30), ('T', 40)]
+            .into_iter()
+            .find_map(|(c, shift)| {
+                t.strip_suffix(c)
+                    .or_else(|| t.strip_suffix(c.to_ascii_lowercase()))
+                    .map(|n| (n, shift))
+            })
+            .unwrap_or((t, 0));
         let n: u64 = num
             .trim()
             .parse()

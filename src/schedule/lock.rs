@@ -56,3 +56,27 @@ impl Drop for RunLock {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_and_a_dead_ones_lock_taken_over() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("x/schedule.lock");
+        let l = RunLock::acquire(&p).unwrap();
+        assert!(matches!(
+            RunLock::acquire(&p),
+            Err(ScheduleError::Locked { .. })
+        ));
+        drop(l);
+        assert!(!p.exists());
+        // A pid that cannot be alive (above the kernel's pid_max).
+        std::fs::write(&p, "99999999\n").unwrap();
+        let l = RunLock::acquire(&p).unwrap();
+        let body = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(body.trim(), std::process::id().to_string());
+        drop(l);
+    }
+}

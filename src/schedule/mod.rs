@@ -10,7 +10,8 @@
 //! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, refused).
 //! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup.
 //! - `retention`: which images to keep (pure logic).
-//! - `run`: one scheduled run; `state`: its recorded outcome for `status`.
+//! - `run`: one scheduled run; `lock`: one run at a time; `state`: its recorded
+//!   outcome for `status`.
 
 pub mod calendar;
 pub mod config;

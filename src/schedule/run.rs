@@ -27,8 +27,9 @@ fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Letters, digits and `-_.` of `text`, the rest as `-` (image names allow no more).
-fn clean(text: &str) -> String {
+/// Letters, digits and `-_.` of `text`, the rest as `-` (image names allow no more),
+/// without leading or trailing `-` and `.` (a name must not start with a dot).
+pub fn name_part(text: &str) -> String {
     let c: String = text
         .chars()
         .map(|c| {
@@ -45,7 +46,7 @@ fn clean(text: &str) -> String {
 pub fn host_name() -> String {
     // The kernel's name (what gethostname(2) returns), without another nix feature.
     let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    match clean(&h) {
+    match name_part(&h) {
         s if s.is_empty() => "host".into(),
         s => s,
     }
@@ -55,7 +56,7 @@ pub fn host_name() -> String {
 pub fn image_prefix(host: &str, disk: &Path) -> String {
     let d = disk
         .file_name()
-        .map(|n| clean(&n.to_string_lossy()))
+        .map(|n| name_part(&n.to_string_lossy()))
         .unwrap_or_default();
     // Image names are at most 100 characters; the stamp takes 17 and a dash.
     let mut p = format!("{host}-{}", if d.is_empty() { "disk" } else { &d });
@@ -265,6 +266,6 @@ mod tests {
         assert!(!is_scheduled("pc1-a-b-2026-11-23-091500", "pc1-a-"));
         assert!(!is_scheduled("pc1-a-2026-11-23-09150x", "pc1-a-"));
         assert!(!is_scheduled("pc1-a-manual", "pc1-a-"));
-        assert_eq!(clean("..a b."), "a-b");
+        assert_eq!(name_part("..a b."), "a-b");
     }
 }

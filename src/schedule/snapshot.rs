@@ -5,7 +5,8 @@
 //! crashed or killed run is removed at the start of the next run, before it can fill
 //! its volume group.
 //!
-//! The lvm2 tools are the reference: they are called with their exit codes checked
+//! The lvm2 tools are the reference: they are called through the `lvm` multi-call
+//! binary (the live system has no `lvremove` link), with their exit codes checked
 //! and stderr carried into the error. The command lines are built apart from running
 //! them so that they are tested on a host without device-mapper.
 
@@ -34,18 +35,19 @@ impl LvRef {
     }
 }
 
-/// `lvs` arguments that describe the LV at `device`: vg, lv, pool.
-pub fn lvs_describe_args(device: &str) -> Vec<String> {
-    [
+/// `lvs` arguments listing vg, lv and pool of the LV at `device`, or of every LV.
+pub fn lvs_args(device: Option<&str>) -> Vec<String> {
+    let mut a: Vec<String> = [
         "--noheadings",
         "--separator",
         "|",
         "-o",
         "vg_name,lv_name,pool_lv",
-        device,
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    a.extend(device.map(String::from));
+    a
 }
 
 /// Parses `lvs --separator '|' -o vg_name,lv_name,pool_lv` lines.
@@ -79,14 +81,15 @@ pub fn lvremove_args(vg: &str, lv: &str) -> Vec<String> {
     vec!["-f".into(), format!("{vg}/{lv}")]
 }
 
-fn lvm(tool: &str, args: &[String]) -> Result<String, ScheduleError> {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    Ok(run_tool(tool, &a, None, &[0])?.stdout)
+fn lvm(command: &str, args: &[String]) -> Result<String, ScheduleError> {
+    let mut a: Vec<&str> = vec![command];
+    a.extend(args.iter().map(String::as_str));
+    Ok(run_tool("lvm", &a, None, &[0])?.stdout)
 }
 
 /// The LV behind `device` (a /dev/VG/LV or /dev/mapper path).
 pub fn describe(device: &str) -> Result<LvRef, ScheduleError> {
-    let out = lvm("lvs", &lvs_describe_args(device))?;
+    let out = lvm("lvs", &lvs_args(Some(device)))?;
     parse_lvs(&out)
         .into_iter()
         .next()
@@ -98,22 +101,11 @@ pub fn describe(device: &str) -> Result<LvRef, ScheduleError> {
 
 /// Removes snapshots a crashed run left behind; returns their names.
 pub fn remove_stale() -> Result<Vec<String>, ScheduleError> {
-    let out = match run_tool(
-        "lvs",
-        &[
-            "--noheadings",
-            "--separator",
-            "|",
-            "-o",
-            "vg_name,lv_name,pool_lv",
-        ],
-        None,
-        &[0],
-    ) {
-        Ok(o) => o.stdout,
+    let out = match lvm("lvs", &lvs_args(None)) {
+        Ok(o) => o,
         // No lvm2 installed: there can be no stale snapshot.
-        Err(crate::resize::ToolError::Spawn { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
+        Err(ScheduleError::Tool(crate::resize::ToolError::Spawn { .. })) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     let mut removed = Vec::new();
     for lv in parse_lvs(&out)
@@ -197,7 +189,7 @@ mod tests {
             "-f vg0/ironclone-snap-root"
         );
         assert_eq!(
-            lvs_describe_args("/dev/vg0/root").join(" "),
+            lvs_args(Some("/dev/vg0/root")).join(" "),
             "--noheadings --separator | -o vg_name,lv_name,pool_lv /dev/vg0/root"
         );
     }

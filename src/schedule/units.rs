@@ -11,7 +11,7 @@
 use super::config::ScheduleConfig;
 use super::error::ScheduleError;
 use super::Roots;
-use crate::resize::run_tool;
+use crate::resize::{run_tool, ToolError};
 use std::path::{Path, PathBuf};
 
 pub const SERVICE: &str = "ironclone-backup.service";
@@ -73,16 +73,21 @@ pub fn write_units(
 }
 
 /// Enables the timer: under an alternate root only its symlink (`systemctl --root`);
-/// on the running system also reload and start it.
-pub fn enable(roots: &Roots) -> Result<(), ScheduleError> {
+/// on the running system also reload and start it. Under an alternate root without
+/// systemctl (a build root, the live system) returns `Ok(false)`: the files are in
+/// place and the caller says how to enable them.
+pub fn enable(roots: &Roots) -> Result<bool, ScheduleError> {
     if roots.is_alternate() {
         let root = roots.root().to_string_lossy().into_owned();
-        run_tool("systemctl", &["--root", &root, "enable", TIMER], None, &[0])?;
-        return Ok(());
+        return match run_tool("systemctl", &["--root", &root, "enable", TIMER], None, &[0]) {
+            Ok(_) => Ok(true),
+            Err(ToolError::Spawn { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
     }
     run_tool("systemctl", &["daemon-reload"], None, &[0])?;
     run_tool("systemctl", &["enable", "--now", TIMER], None, &[0])?;
-    Ok(())
+    Ok(true)
 }
 
 /// The timer's next elapse from the running systemd, if it knows one.
