@@ -120,7 +120,8 @@ done < <("$STAGE/bin/busybox" --list-full)
 
 # --- kernel modules -----------------------------------------------------------------------------
 # The storage/filesystem/network set: whole driver families for disks a rescuer meets (SATA/PATA, USB
-# storage, NVMe, MMC, common RAID/virtual HBAs) plus the named modules /init loads.
+# storage, NVMe, MMC, common RAID/virtual HBAs) plus the named modules /init loads; dm-snapshot
+# and dm-thin-pool (lvm2 loads them itself) for LVM snapshots (scheduled backups, issue 23).
 KSRC="$KDIR/lib/modules/$KVER"
 KDST="$STAGE/lib/modules/$KVER"
 mkdir -p "$KDST"
@@ -128,7 +129,7 @@ want_paths() {
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
 		'^kernel/drivers/(ata|nvme/host|usb/storage|usb/host|mmc/(core|host)|block/virtio_blk|scsi/(sd_mod|sr_mod|virtio_scsi|vmw_pvscsi|hv_storvsc|mpt3sas|megaraid|hpsa|smartpqi|aacraid|mptspi|mptsas|mptbase|mptscsih|scsi_transport_sas|scsi_transport_spi|raid_class)|virtio/|hid/(hid|hid-generic|usbhid/usbhid)\.ko|input/(serio|keyboard/atkbd)|cdrom|hv/|xen/|block/xen-blkfront|nvdimm|md/dm-mod|block/loop)' || true
 	awk -F: '{print $1}' "$KSRC/modules.dep" | grep -E \
-		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3|xfs|btrfs)|drivers/md/dm-crypt|crypto/(crc32c|xts|essiv|af_alg|algif_skcipher|algif_hash)|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
+		'^kernel/(fs/(ext4|jbd2|mbcache|fat|exfat|fuse|isofs|nls|efivarfs|ntfs3|xfs|btrfs)|drivers/md/(dm-crypt|dm-snapshot|dm-thin-pool)|crypto/(crc32c|xts|essiv|af_alg|algif_skcipher|algif_hash)|arch/x86/crypto/crc32c|lib/(crc|libcrc32c))' || true
 	# Network shares: wired NICs a rescuer meets (virtual, Intel, Realtek, Broadcom), the SMB
 	# client and NFS, and the crypto cifs names as softdeps (busybox modprobe ignores softdeps,
 	# /init loads them by name).

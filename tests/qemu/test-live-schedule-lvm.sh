@@ -7,27 +7,23 @@
 # with the files written before the run intact. Then a run killed (SIGKILL) while its
 # snapshot exists leaves it behind, and the next run removes it, says so, and succeeds.
 # Last a thin LV in a thin pool is imaged from a thin snapshot the same way.
-# The binary under test (a static musl build of this tree) and dm-snapshot (not in the
-# live initramfs) come on the job disk. IRONCLONE_BUILD names the directory holding
+# The binary under test (a static musl build of this tree) comes on the job disk; dm-snapshot
+# and dm-thin-pool are the initramfs's own modules. IRONCLONE_BUILD names the directory holding
 # kernel/ and initramfs.img (default build/); IRONCLONE_BIN the binary.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
 BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
 BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
-KO="$BUILD/kernel/lib/modules/$(cat "$BUILD/kernel/version")/kernel/drivers/md"
 [[ -f "$BUILD/initramfs.img" ]] || fail "$BUILD/initramfs.img missing (make iso)"
 [[ -x "$BIN" ]] || fail "$BIN missing (make build)"
 file "$BIN" | grep -Eq 'statically linked|static-pie linked' || fail "$BIN is not static"
-[[ -f "$KO/dm-snapshot.ko" ]] || fail "$KO/dm-snapshot.ko missing"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 truncate -s 160M "$tmp/lv.img"
 truncate -s 128M "$tmp/spare.img"
-mkdir -p "$tmp/jobfs/ironclone/bin" "$tmp/jobfs/ironclone/ko"
+mkdir -p "$tmp/jobfs/ironclone/bin"
 cp "$BIN" "$tmp/jobfs/ironclone/bin/ironclone"
-cp "$KO/dm-bufio.ko" "$KO/dm-snapshot.ko" "$KO/dm-bio-prison.ko" "$KO/dm-thin-pool.ko" \
-	"$KO/persistent-data/dm-persistent-data.ko" "$tmp/jobfs/ironclone/ko/"
 cat >"$tmp/jobfs/ironclone/job.sh" <<'JOB'
 #!/bin/sh
 # Runs in the live system; every check prints "check: ok WHAT" or "check: FAIL WHAT".
@@ -48,7 +44,7 @@ by_serial() {
 }
 snaps() { lvm lvs --noheadings -o lv_name vg0 2>/dev/null | grep -c ironclone-snap; }
 modprobe dm-mod 2>/dev/null
-insmod "$D/ironclone/ko/dm-bufio.ko" && insmod "$D/ironclone/ko/dm-snapshot.ko" || exit 20
+modprobe dm-snapshot || exit 20
 src=$(by_serial LVSRC); spare=$(by_serial SPARE)
 echo "job: src=$src spare=$spare"
 [ -n "$src" ] && [ -n "$spare" ] || exit 21
@@ -127,11 +123,7 @@ umount /mnt/root
 # A thin LV gets a thin snapshot (no size): the same run on vg0/thin in pool vg0/pool.
 # The live system has no thin_check: lvm2 is told not to run it.
 printf 'global {\n\tthin_check_executable = ""\n}\n' >>/etc/lvm/lvm.conf
-# dm-persistent-data needs libcrc32c, which the initramfs has.
-modprobe libcrc32c || bad "modprobe libcrc32c"
-for m in dm-bio-prison dm-persistent-data dm-thin-pool; do
-	insmod "$D/ironclone/ko/$m.ko" || bad "insmod $m"
-done
+modprobe dm-thin-pool || bad "modprobe dm-thin-pool"
 lvm lvcreate -q -y -L 40m -T vg0/pool >/dev/null || bad "thin pool"
 lvm lvcreate -q -y -V 64m -T vg0/pool -n thin >/dev/null || bad "thin LV"
 mkfs.ext4 -q -F /dev/vg0/thin || bad "mkfs thin"
