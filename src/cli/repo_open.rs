@@ -14,8 +14,9 @@ use zeroize::Zeroizing;
 #[derive(ClapArgs, Clone, Debug, Default)]
 pub struct Secret {
     /// File holding the repository passphrase (one trailing newline is dropped);
-    /// otherwise $IRONCLONE_PASSWORD, otherwise a prompt on a terminal.
-    #[arg(long, value_name = "FILE")]
+    /// otherwise $IRONCLONE_PASSWORD, otherwise a prompt on a terminal. Global, so it
+    /// may also follow a subcommand (`browse REPO IMAGE AREA ls / --password-file F`).
+    #[arg(long, value_name = "FILE", global = true)]
     pub password_file: Option<PathBuf>,
 }
 
