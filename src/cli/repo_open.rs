@@ -28,8 +28,8 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error("repository {0} is encrypted and no passphrase was given: use --password-file or $IRONCLONE_PASSWORD (stdin is not a terminal to ask on)")]
-    NoSource(PathBuf),
+    #[error("repository {0}: no passphrase was given: use a password file or ${1} (stdin is not a terminal to ask on)")]
+    NoSource(PathBuf, String),
     #[error("reading the passphrase: {0}")]
     Prompt(#[source] std::io::Error),
     #[error("the two passphrases differ")]
@@ -48,7 +48,19 @@ impl Secret {
         what: &str,
         confirm: bool,
     ) -> Result<Zeroizing<String>, SecretError> {
-        let p = self.read(repo, what, confirm)?;
+        self.get_from(ENV, repo, what, confirm)
+    }
+
+    /// `get` with the environment variable `env` instead of $IRONCLONE_PASSWORD (a new
+    /// key's passphrase must never be taken from the old one's variable).
+    pub fn get_from(
+        &self,
+        env: &str,
+        repo: &Path,
+        what: &str,
+        confirm: bool,
+    ) -> Result<Zeroizing<String>, SecretError> {
+        let p = self.read(env, repo, what, confirm)?;
         if p.is_empty() {
             return Err(SecretError::Empty);
         }
@@ -57,6 +69,7 @@ impl Secret {
 
     fn read(
         &self,
+        env: &str,
         repo: &Path,
         what: &str,
         confirm: bool,
@@ -74,11 +87,11 @@ impl Secret {
             }
             return Ok(s);
         }
-        if let Ok(v) = std::env::var(ENV) {
+        if let Ok(v) = std::env::var(env) {
             return Ok(Zeroizing::new(v));
         }
         if !std::io::stdin().is_terminal() {
-            return Err(SecretError::NoSource(repo.to_path_buf()));
+            return Err(SecretError::NoSource(repo.to_path_buf(), env.to_string()));
         }
         let prompt = format!("{what} for {}: ", repo.display());
         let first =
