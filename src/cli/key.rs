@@ -57,7 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             let new = Secret {
                 password_file: new_password_file,
             }
-            .get_from("IRONCLONE_NEW_PASSWORD", &repo, "New passphrase", true)?;
+            .get("IRONCLONE_NEW_PASSWORD", &repo, "New passphrase", true)?;
             let id = r.add_key(new.as_bytes(), &label)?;
             println!("added key slot {id}");
         }

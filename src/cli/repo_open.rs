@@ -38,74 +38,47 @@ pub enum SecretError {
     Empty,
 }
 
-const ENV: &str = "IRONCLONE_PASSWORD";
+/// Where the passphrase of a repository comes from when no file is given.
+pub const ENV: &str = "IRONCLONE_PASSWORD";
 
 impl Secret {
-    /// The passphrase for `repo`; with `confirm`, a prompt asks it twice (a new key).
+    /// The passphrase for `repo`: from the file, else the environment variable `env`
+    /// (a new key's passphrase has its own, never the old one's), else a prompt, which
+    /// with `confirm` asks it twice (a new key). Never empty.
     pub fn get(
-        &self,
-        repo: &Path,
-        what: &str,
-        confirm: bool,
-    ) -> Result<Zeroizing<String>, SecretError> {
-        self.get_from(ENV, repo, what, confirm)
-    }
-
-    /// `get` with the environment variable `env` instead of $IRONCLONE_PASSWORD (a new
-    /// key's passphrase must never be taken from the old one's variable).
-    pub fn get_from(
         &self,
         env: &str,
         repo: &Path,
         what: &str,
         confirm: bool,
     ) -> Result<Zeroizing<String>, SecretError> {
-        let p = self.read(env, repo, what, confirm)?;
+        let p = if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f).map_err(|source| SecretError::File {
+                path: f.clone(),
+                source,
+            })?;
+            let mut s = Zeroizing::new(text);
+            if s.ends_with('\n') {
+                s.pop();
+            }
+            s
+        } else if let Ok(v) = std::env::var(env) {
+            Zeroizing::new(v)
+        } else if !std::io::stdin().is_terminal() {
+            return Err(SecretError::NoSource(repo.to_path_buf(), env.to_string()));
+        } else {
+            let prompt = format!("{what} for {}: ", repo.display());
+            let read = |p: &str| ironclone::unlock::read_secret(p).map_err(SecretError::Prompt);
+            let first = Zeroizing::new(read(&prompt)?);
+            if confirm && *Zeroizing::new(read("Same passphrase again: ")?) != *first {
+                return Err(SecretError::Mismatch);
+            }
+            first
+        };
         if p.is_empty() {
             return Err(SecretError::Empty);
         }
         Ok(p)
-    }
-
-    fn read(
-        &self,
-        env: &str,
-        repo: &Path,
-        what: &str,
-        confirm: bool,
-    ) -> Result<Zeroizing<String>, SecretError> {
-        if let Some(f) = &self.password_file {
-            let mut s =
-                Zeroizing::new(
-                    std::fs::read_to_string(f).map_err(|source| SecretError::File {
-                        path: f.clone(),
-                        source,
-                    })?,
-                );
-            if s.ends_with('\n') {
-                s.pop();
-            }
-            return Ok(s);
-        }
-        if let Ok(v) = std::env::var(env) {
-            return Ok(Zeroizing::new(v));
-        }
-        if !std::io::stdin().is_terminal() {
-            return Err(SecretError::NoSource(repo.to_path_buf(), env.to_string()));
-        }
-        let prompt = format!("{what} for {}: ", repo.display());
-        let first =
-            Zeroizing::new(ironclone::unlock::read_secret(&prompt).map_err(SecretError::Prompt)?);
-        if confirm {
-            let again = Zeroizing::new(
-                ironclone::unlock::read_secret("Same passphrase again: ")
-                    .map_err(SecretError::Prompt)?,
-            );
-            if *again != *first {
-                return Err(SecretError::Mismatch);
-            }
-        }
-        Ok(first)
     }
 }
 
@@ -115,7 +88,7 @@ pub fn open(path: &Path, secret: &Secret) -> anyhow::Result<Repository> {
     if !Repository::is_encrypted(path).with_context(ctx)? {
         return Repository::open(path).with_context(ctx);
     }
-    let p = secret.get(path, "Repository passphrase", false)?;
+    let p = secret.get(ENV, path, "Repository passphrase", false)?;
     Ok(Repository::open_with_secret(path, p.as_bytes())?)
 }
 
@@ -137,7 +110,7 @@ pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Resu
     if !encrypt {
         return Repository::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE).with_context(ctx);
     }
-    let p = secret.get(path, "New repository passphrase", true)?;
+    let p = secret.get(ENV, path, "New repository passphrase", true)?;
     Repository::init_encrypted(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
         .with_context(ctx)
 }
