@@ -4,8 +4,8 @@
 # A crash fails the run; its input is left in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
-# 15 s a target: sixteen targets (ext, ntfs, fat, exfat, btrfs, xfs, lvm, luks, probe, table,
-# owners, bootfix, bcd, repo, partclone, clonezilla) then fuzz for about 4 minutes together, which keeps `make fuzz`
+# 15 s a target: seventeen targets (ext, ntfs, fat, exfat, btrfs, xfs, lvm, luks, probe, table,
+# owners, bootfix, bcd, repo, repo_crypt, partclone, clonezilla) then fuzz for about 4 minutes together, which keeps `make fuzz`
 # (and `make test`) short
 # enough to run on every change; a longer hunt is FUZZ_SECONDS=600 make fuzz.
 secs=${FUZZ_SECONDS:-15}

@@ -147,7 +147,13 @@ fn wrong_or_missing_passphrase_is_one_clear_error() {
     );
     assert!(!e.contains("guess") && !e.contains("panicked"), "{e}");
     let e = err(&run(None, &["verify", f.r()]));
-    assert!(e.contains("no passphrase was given"), "{e}");
+    assert!(
+        e.contains("no passphrase was given") && e.contains("$IRONCLONE_PASSWORD"),
+        "{e}"
+    );
+    // A new key's passphrase never comes from the old one's variable.
+    let e = err(&run(Some(PASS), &["key", "add", f.r()]));
+    assert!(e.contains("$IRONCLONE_NEW_PASSWORD"), "{e}");
     let pw = f.repo.with_file_name("pw");
     std::fs::write(&pw, format!("{PASS}\n")).unwrap();
     ok(&run(None, &["images", f.r(), "--password-file", f.s(&pw)]));

@@ -6,6 +6,8 @@
 # Index files and manifests are zstd-compressed JSON since format 2; the seeds are the
 # JSON the parsers see.
 # The binary is $IRONCLONE, or the crate's debug build (cargo builds it when needed).
+# SEED_ENCRYPT=1 (seeds/repo_crypt.sh): the repository is encrypted instead, and its key
+# slot, sealed pack, sealed index file and sealed manifest are the seeds, as stored.
 set -euo pipefail
 out=$1
 mkdir -p "$out"
@@ -26,6 +28,14 @@ log=$(mkfs.fat -F 12 "$tmp/disk" 2>&1) || fail "$log" mkfs.fat
 head -c 100000 /dev/zero | tr '\0' 'z' >"$tmp/text"
 head -c 50000 /dev/urandom >"$tmp/noise"
 log=$(mcopy -i "$tmp/disk" "$tmp/text" "$tmp/noise" :: 2>&1) || fail "$log" mcopy
+if [[ ${SEED_ENCRYPT:-0} == 1 ]]; then
+  export IRONCLONE_PASSWORD=pass IRONCLONE_KDF=8,1,1
+  log=$(ironclone backup "$tmp/disk" "$tmp/repo" --encrypt --name seed-1 2>&1) || fail "$log" "ironclone backup --encrypt"
+  n=0
+  for f in "$tmp"/repo/keys/* "$tmp"/repo/packs/*/*.pack "$tmp"/repo/index/*.json; do cp "$f" "$out/seed-$((n += 1))"; done
+  cp "$tmp/repo/images/seed-1.json" "$out/seed-manifest-1"
+  exit 0
+fi
 log=$(ironclone backup "$tmp/disk" "$tmp/repo" --name seed-1 2>&1) || fail "$log" "ironclone backup"
 head -c 30000 /dev/urandom >"$tmp/more"
 log=$(mcopy -i "$tmp/disk" "$tmp/more" :: 2>&1) || fail "$log" mcopy

@@ -54,13 +54,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             label,
         } => {
             let r = repo_open::open(&repo, &secret)?;
-            let new = match (&new_password_file, std::env::var("IRONCLONE_NEW_PASSWORD")) {
-                (None, Ok(v)) if !v.is_empty() => zeroize::Zeroizing::new(v),
-                _ => Secret {
-                    password_file: new_password_file,
-                }
-                .get(&repo, "New passphrase", true)?,
-            };
+            let new = Secret {
+                password_file: new_password_file,
+            }
+            .get("IRONCLONE_NEW_PASSWORD", &repo, "New passphrase", true)?;
             let id = r.add_key(new.as_bytes(), &label)?;
             println!("added key slot {id}");
         }

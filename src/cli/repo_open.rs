@@ -14,8 +14,9 @@ use zeroize::Zeroizing;
 #[derive(ClapArgs, Clone, Debug, Default)]
 pub struct Secret {
     /// File holding the repository passphrase (one trailing newline is dropped);
-    /// otherwise $IRONCLONE_PASSWORD, otherwise a prompt on a terminal.
-    #[arg(long, value_name = "FILE")]
+    /// otherwise $IRONCLONE_PASSWORD, otherwise a prompt on a terminal. Global, so it
+    /// may also follow a subcommand (`browse REPO IMAGE AREA ls / --password-file F`).
+    #[arg(long, value_name = "FILE", global = true)]
     pub password_file: Option<PathBuf>,
 }
 
@@ -27,8 +28,8 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error("repository {0} is encrypted and no passphrase was given: use --password-file or $IRONCLONE_PASSWORD (stdin is not a terminal to ask on)")]
-    NoSource(PathBuf),
+    #[error("repository {0}: no passphrase was given: use a password file or ${1} (stdin is not a terminal to ask on)")]
+    NoSource(PathBuf, String),
     #[error("reading the passphrase: {0}")]
     Prompt(#[source] std::io::Error),
     #[error("the two passphrases differ")]
@@ -37,61 +38,47 @@ pub enum SecretError {
     Empty,
 }
 
-const ENV: &str = "IRONCLONE_PASSWORD";
+/// Where the passphrase of a repository comes from when no file is given.
+pub const ENV: &str = "IRONCLONE_PASSWORD";
 
 impl Secret {
-    /// The passphrase for `repo`; with `confirm`, a prompt asks it twice (a new key).
+    /// The passphrase for `repo`: from the file, else the environment variable `env`
+    /// (a new key's passphrase has its own, never the old one's), else a prompt, which
+    /// with `confirm` asks it twice (a new key). Never empty.
     pub fn get(
         &self,
+        env: &str,
         repo: &Path,
         what: &str,
         confirm: bool,
     ) -> Result<Zeroizing<String>, SecretError> {
-        let p = self.read(repo, what, confirm)?;
+        let p = if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f).map_err(|source| SecretError::File {
+                path: f.clone(),
+                source,
+            })?;
+            let mut s = Zeroizing::new(text);
+            if s.ends_with('\n') {
+                s.pop();
+            }
+            s
+        } else if let Ok(v) = std::env::var(env) {
+            Zeroizing::new(v)
+        } else if !std::io::stdin().is_terminal() {
+            return Err(SecretError::NoSource(repo.to_path_buf(), env.to_string()));
+        } else {
+            let prompt = format!("{what} for {}: ", repo.display());
+            let read = |p: &str| ironclone::unlock::read_secret(p).map_err(SecretError::Prompt);
+            let first = Zeroizing::new(read(&prompt)?);
+            if confirm && *Zeroizing::new(read("Same passphrase again: ")?) != *first {
+                return Err(SecretError::Mismatch);
+            }
+            first
+        };
         if p.is_empty() {
             return Err(SecretError::Empty);
         }
         Ok(p)
-    }
-
-    fn read(
-        &self,
-        repo: &Path,
-        what: &str,
-        confirm: bool,
-    ) -> Result<Zeroizing<String>, SecretError> {
-        if let Some(f) = &self.password_file {
-            let mut s =
-                Zeroizing::new(
-                    std::fs::read_to_string(f).map_err(|source| SecretError::File {
-                        path: f.clone(),
-                        source,
-                    })?,
-                );
-            if s.ends_with('\n') {
-                s.pop();
-            }
-            return Ok(s);
-        }
-        if let Ok(v) = std::env::var(ENV) {
-            return Ok(Zeroizing::new(v));
-        }
-        if !std::io::stdin().is_terminal() {
-            return Err(SecretError::NoSource(repo.to_path_buf()));
-        }
-        let prompt = format!("{what} for {}: ", repo.display());
-        let first =
-            Zeroizing::new(ironclone::unlock::read_secret(&prompt).map_err(SecretError::Prompt)?);
-        if confirm {
-            let again = Zeroizing::new(
-                ironclone::unlock::read_secret("Same passphrase again: ")
-                    .map_err(SecretError::Prompt)?,
-            );
-            if *again != *first {
-                return Err(SecretError::Mismatch);
-            }
-        }
-        Ok(first)
     }
 }
 
@@ -101,7 +88,7 @@ pub fn open(path: &Path, secret: &Secret) -> anyhow::Result<Repository> {
     if !Repository::is_encrypted(path).with_context(ctx)? {
         return Repository::open(path).with_context(ctx);
     }
-    let p = secret.get(path, "Repository passphrase", false)?;
+    let p = secret.get(ENV, path, "Repository passphrase", false)?;
     Ok(Repository::open_with_secret(path, p.as_bytes())?)
 }
 
@@ -123,7 +110,7 @@ pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Resu
     if !encrypt {
         return Repository::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE).with_context(ctx);
     }
-    let p = secret.get(path, "New repository passphrase", true)?;
+    let p = secret.get(ENV, path, "New repository passphrase", true)?;
     Repository::init_encrypted(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
         .with_context(ctx)
 }

@@ -40,6 +40,11 @@ impl Password {
         self.0.pop();
     }
 
+    /// The secret itself, for the one call that needs it (unlocking a repository).
+    pub(crate) fn secret_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// How many characters were typed, for a masked field.
     pub fn char_count(&self) -> usize {
         self.0.chars().count()

@@ -96,6 +96,19 @@ pub trait Services: Send + Sync {
     /// Mounts a partition (or checks a path) and returns the repository directory.
     fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError>;
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError>;
+    /// Whether the repository at `repo` is encrypted and not unlocked in this session.
+    fn repo_locked(&self, _repo: &Path) -> bool {
+        false
+    }
+    /// Unlocks the encrypted repository `repo` for the rest of the session (every later
+    /// call naming it uses the passphrase); a wrong passphrase is an error saying so.
+    fn unlock_repo(
+        &self,
+        _repo: &Path,
+        _passphrase: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        Ok(())
+    }
     fn plan_restore(
         &self,
         repo: &Path,

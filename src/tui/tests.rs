@@ -3,6 +3,7 @@
 
 mod flows;
 mod screens;
+mod unlock;
 
 use super::app::{on_disk, parse_size, slug, App, JobView, Msg, Screen};
 use super::demo::{FakeServices, Recorded};

@@ -12,7 +12,7 @@ pub const SLOT_VERSION: u32 = 1;
 /// Default Argon2id memory: 64 MiB fits the rescue system on a 512 MiB machine beside
 /// the backup's own buffers, and still costs an attacker 64 MiB per guess.
 pub const DEFAULT_M_KIB: u32 = 64 << 10;
-/// Three passes make one unlock about 0.2-0.4 s on one core at 64 MiB.
+/// Three passes: one unlock costs 0.12 s of CPU at 64 MiB (docs/BENCH.md).
 pub const DEFAULT_T: u32 = 3;
 /// One lane: the unlock time does not depend on how many cores the rescue box has.
 pub const DEFAULT_P: u32 = 1;

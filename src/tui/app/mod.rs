@@ -22,6 +22,7 @@ mod job;
 mod login;
 mod path_field;
 mod pick;
+mod unlock;
 mod write;
 
 use input::{edit, key, valid_name};
@@ -99,6 +100,13 @@ pub enum Screen {
         user: String,
         password: crate::share::Password,
         on_password: bool,
+        note: Option<String>,
+    },
+    /// An encrypted repository's passphrase, before its images are listed.
+    RepoUnlock {
+        target: RepoTarget,
+        repo: PathBuf,
+        password: crate::share::Password,
         note: Option<String>,
     },
     Images {
@@ -449,6 +457,10 @@ impl App {
                 self.on_share_login(&k);
                 Action::None
             }
+            Screen::RepoUnlock { .. } => {
+                self.on_repo_unlock(&k);
+                Action::None
+            }
             Screen::Images { sel } => {
                 self.on_images(sel, &k);
                 Action::None
@@ -541,6 +553,12 @@ impl App {
                 note.as_deref(),
                 f,
             ),
+            Screen::RepoUnlock {
+                repo,
+                password,
+                note,
+                ..
+            } => screens::repo_unlock::draw(repo, password.char_count(), note.as_deref(), f),
             Screen::Images { sel } => screens::images::draw(self, *sel, f),
             Screen::Name { input, note } => screens::name::draw(self, input, note.as_deref(), f),
             Screen::Summary => screens::summary::draw(self, f),

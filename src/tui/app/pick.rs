@@ -266,6 +266,9 @@ impl App {
             // Logged in: Esc from here on goes back to the repository picker.
             self.stack.pop();
         }
+        if self.ask_repo_passphrase(&target, &repo) {
+            return;
+        }
         let images = match self.services.list_images(&repo) {
             Ok(i) => i,
             Err(e) => {

@@ -188,7 +188,7 @@ impl RealServices {
         target_sector: u32,
         options: &RestoreOptions,
     ) -> Result<DiskRestorePlan, ServiceError> {
-        let r = Repository::open(repo)?;
+        let r = super::open_repository(&self.unlocked, repo)?;
         let m = r.load_manifest(image)?;
         plan_restore(&m, target_size, target_sector, &plan_options(options))
             .map_err(ServiceError::from)

@@ -109,7 +109,11 @@ pub(super) fn run_backup(
     for w in &planned.warnings {
         progress.report(ProgressEvent::Warning { message: w.clone() });
     }
-    let repo = Repository::open_or_init(&req.repo).map_err(ServiceError::repo(format!(
+    let opened = match req.repo.join("config").exists() {
+        true => super::open_repository(&me.unlocked, &req.repo),
+        false => Repository::open_or_init(&req.repo),
+    };
+    let repo = opened.map_err(ServiceError::repo(format!(
         "Could not open the repository {}",
         req.repo.display()
     )))?;
@@ -156,7 +160,7 @@ pub(super) fn run_restore(
 ) -> Result<JobReport, ServiceError> {
     let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
     me.check_target(&target, "the image repository", &req.repo)?;
-    let repo = Repository::open(&req.repo)?;
+    let repo = super::open_repository(&me.unlocked, &req.repo)?;
     let dev = open_path(&target.path, Access::ReadWrite).map_err(ServiceError::device(
         "Could not open the target for writing",
     ))?;
@@ -209,13 +213,14 @@ pub(super) fn run_verify(
     req: &VerifyRequest,
     progress: Arc<dyn Progress>,
     cancel: &AtomicBool,
+    unlocked: super::Unlocked,
 ) -> Result<JobReport, ServiceError> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (path, image) = (req.repo.clone(), req.image.clone());
     // The verifier has no cancel hook; it only reads, so a cancelled one is left to
     // finish on its own while the user moves on.
     std::thread::spawn(move || {
-        let r = Repository::open(&path)
+        let r = super::open_repository(&unlocked, &path)
             .and_then(|r| repo::verify(&r, Some(&image), &*progress))
             .map_err(ServiceError::from);
         let _ = tx.send(r);

@@ -70,6 +70,27 @@ pub struct RealServices {
     scans: Arc<Mutex<HashMap<ScanKey, ScanState>>>,
     /// What this session mounted; unmounted when the TUI quits.
     mounts: Arc<Mounts>,
+    /// Passphrases of the encrypted repositories unlocked in this session.
+    unlocked: Unlocked,
+}
+
+/// Encrypted repositories unlocked in this session, by directory.
+pub(super) type Unlocked = Arc<Mutex<HashMap<PathBuf, crate::share::Password>>>;
+
+/// Opens `path` with its session passphrase, if it has one.
+pub(super) fn open_repository(
+    unlocked: &Unlocked,
+    path: &Path,
+) -> Result<Repository, crate::repo::RepoError> {
+    let pass = unlocked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(path)
+        .cloned();
+    match pass {
+        Some(p) => Repository::open_with_secret(path, p.secret_bytes()),
+        None => Repository::open(path),
+    }
 }
 
 /// Repository partitions mounted by this session. Dropped with the last copy of the
@@ -101,6 +122,7 @@ impl RealServices {
             mount_root: PathBuf::from("/run/ironclone/repos"),
             scans: Arc::new(Mutex::new(HashMap::new())),
             mounts: Arc::new(Mounts::default()),
+            unlocked: Arc::default(),
         }
     }
 
@@ -220,7 +242,7 @@ impl Services for RealServices {
         if !repo.join("config").exists() {
             return Ok(Vec::new());
         }
-        let r = Repository::open(repo)?;
+        let r = open_repository(&self.unlocked, repo)?;
         let list = r.list_images()?;
         Ok(list
             .into_iter()
@@ -307,9 +329,32 @@ impl Services for RealServices {
         )
     }
 
+    fn repo_locked(&self, repo: &Path) -> bool {
+        let known = self
+            .unlocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(repo);
+        !known && Repository::is_encrypted(repo).unwrap_or(false)
+    }
+
+    fn unlock_repo(
+        &self,
+        repo: &Path,
+        passphrase: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        Repository::open_with_secret(repo, passphrase.secret_bytes())?;
+        self.unlocked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo.to_path_buf(), passphrase.clone());
+        Ok(())
+    }
+
     fn start_verify(&self, req: VerifyRequest, progress: Arc<dyn Progress>) -> JobHandle {
+        let unlocked = Arc::clone(&self.unlocked);
         JobHandle::spawn(move |cancel| {
-            let r = run_verify(&req, Arc::clone(&progress), cancel);
+            let r = run_verify(&req, Arc::clone(&progress), cancel, unlocked);
             finish(&*progress, cancel, r, "The image was not changed.")
         })
     }
@@ -370,6 +415,7 @@ impl RealServices {
             mount_root: self.mount_root.clone(),
             scans: Arc::clone(&self.scans),
             mounts: Arc::clone(&self.mounts),
+            unlocked: Arc::clone(&self.unlocked),
         }
     }
 

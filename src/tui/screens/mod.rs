@@ -12,6 +12,7 @@ pub mod images;
 pub mod name;
 pub mod plan;
 pub mod progress;
+pub mod repo_unlock;
 pub mod repos;
 pub mod share_login;
 pub mod summary;
