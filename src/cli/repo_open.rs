@@ -96,7 +96,8 @@ pub fn open(path: &Path, secret: &Secret) -> anyhow::Result<Repository> {
 /// twice when `encrypt`.
 pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Result<Repository> {
     use ironclone::repo::{DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE};
-    if path.join("config").exists() {
+    let exists = Repository::exists(path).with_context(|| format!("opening {}", path.display()))?;
+    if exists {
         let repo = open(path, secret)?;
         if encrypt && repo.config().encryption.is_none() {
             anyhow::bail!(

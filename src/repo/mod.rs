@@ -153,11 +153,16 @@ impl Repository {
         self.keys.clone()
     }
 
-    /// Opens the repository, creating it with default parameters when `path` has none.
-    pub fn open_or_init(path: &Path) -> Result<Repository> {
+    /// Whether `path` (a directory, `s3://...` or `sftp://...`) holds a repository.
+    pub fn exists(path: &Path) -> Result<bool> {
         let store = open_storage(path)?;
         let cfg = store.location("config");
-        if store.stat("config").map_err(RepoError::io(&cfg))?.is_some() {
+        Ok(store.stat("config").map_err(RepoError::io(&cfg))?.is_some())
+    }
+
+    /// Opens the repository, creating it with default parameters when `path` has none.
+    pub fn open_or_init(path: &Path) -> Result<Repository> {
+        if Self::exists(path)? {
             Self::open(path)
         } else {
             Self::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE)
