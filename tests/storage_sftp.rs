@@ -168,3 +168,54 @@ fn backup_restore_verify_prune_over_sftp_and_an_unknown_host_key_is_refused() {
     let key = key.split_whitespace().nth(1).unwrap();
     assert!(kh.contains(key), "{kh}");
 }
+
+/// An encrypted repository on SFTP: its key slot, sealed objects and MAC'd config all
+/// go through the storage, and a wrong passphrase is refused there as locally.
+#[test]
+fn encrypted_repository_over_sftp() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    srv.trust_host_key();
+    let len = 8 * MIB;
+    let data = mixed_data(len, 12);
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, &data).unwrap();
+    let repo = srv.url("enc");
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "correct horse sftp").unwrap();
+    let with_pass = |args: &[&str], file: &Path| {
+        let mut a = args.to_vec();
+        a.extend(["--password-file", file.to_str().unwrap()]);
+        srv.ironclone(&a)
+    };
+    let s = src.to_str().unwrap();
+    ok(&with_pass(
+        &["backup", s, &repo, "--name", "e", "--encrypt"],
+        &pass,
+    ));
+    assert!(
+        std::fs::read_dir(dir.path().join("enc/keys"))
+            .unwrap()
+            .count()
+            == 1,
+        "no key slot object on the server"
+    );
+    let cfg = std::fs::read_to_string(dir.path().join("enc/config")).unwrap();
+    assert!(cfg.contains("\"mac\""), "config not sealed: {cfg}");
+    let out = dir.path().join("out.img");
+    std::fs::File::create(&out)
+        .unwrap()
+        .set_len(len as u64)
+        .unwrap();
+    ok(&with_pass(
+        &["restore", &repo, "e", out.to_str().unwrap(), "--yes"],
+        &pass,
+    ));
+    assert!(std::fs::read(&out).unwrap() == data, "restore differs");
+    assert!(ok(&with_pass(&["verify", &repo], &pass)).contains("ok"));
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not it").unwrap();
+    let o = with_pass(&["images", &repo], &wrong);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("wrong passphrase"), "{e}");
+}
