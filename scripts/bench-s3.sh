@@ -13,6 +13,9 @@ W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-s3.XXXXXX")"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The filer can take its time over SIGTERM; nothing of it is kept anyway.
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$W"
 }
