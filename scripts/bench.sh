@@ -6,7 +6,8 @@
 # tool reads from memory and the comparison is of the pipelines, not the disk. Then
 # scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one; and
 # scripts/bench-dedup.sh: what a day of use and a second machine add, against restic
-# and borg (issue 19). BENCH_ONLY_MAIN=1 skips those two (they take longer than the table).
+# and borg (issue 19); scripts/bench-s3.sh: S3 against a local directory (issue 20).
+# BENCH_ONLY_MAIN=1 skips those three (they take longer than the table).
 # BENCH_FS="xfs btrfs" limits the table to some of ext4 ntfs xfs btrfs (default: all).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -120,3 +121,6 @@ bash "$ROOT/scripts/bench-big.sh"
 
 # What a day of use and a second machine holding the same files add (issue 19).
 IRONCLONE="$BIN" bash "$ROOT/scripts/bench-dedup.sh"
+
+# Backup to and restore from a local S3 cluster against a local directory (issue 20).
+IRONCLONE="$BIN" bash "$ROOT/scripts/bench-s3.sh" 2>/dev/null

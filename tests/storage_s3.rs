@@ -147,6 +147,41 @@ fn backup_restore_verify_prune_on_s3_with_bad_keys_dead_endpoints_and_a_flaky_pr
     );
     assert!(ok(&ironclone(ep, SECRET_KEY, &["verify", repo])).contains("ok"));
 
+    // Locks are objects with host and time: another machine's fresh lock keeps a
+    // backup out, its stale one (not refreshed for 300 s) is taken over.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lock = |age: u64| {
+        let body = format!("4242 backup other-host {}\n", now - age);
+        storage::open(
+            &storage::parse_location(Path::new(repo)).unwrap(),
+            &RemoteOptions {
+                s3_endpoint: Some(ep.into()),
+                s3_path_style: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .put("locks/lock", body.as_bytes(), storage::PutMode::Replace)
+        .unwrap();
+    };
+    lock(10);
+    let e = err(&ironclone(
+        ep,
+        SECRET_KEY,
+        &["backup", s, repo, "--name", "three"],
+    ));
+    assert!(e.contains("locked by process 4242"), "{e}");
+    lock(1000);
+    ok(&ironclone(
+        ep,
+        SECRET_KEY,
+        &["backup", s, repo, "--name", "three"],
+    ));
+    assert!(!objects(ep, repo).iter().any(|n| n.starts_with("locks/")));
+
     // A wrong secret: a clear error, and nothing written.
     let e = err(&ironclone(
         ep,

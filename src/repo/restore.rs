@@ -67,7 +67,21 @@ pub(super) struct Packs {
     open: HashMap<PackId, (PathBuf, Arc<dyn ObjectReader>)>,
 }
 
+/// Records fetched at once from a remote store during a restore (each a round trip).
+const REMOTE_READ_AHEAD: usize = 8;
+/// Records checked at once from a remote store before a restore writes.
+const REMOTE_CHECKS: usize = 8;
+
 impl Packs {
+    /// How many records the restore reads at once: one on a local disk (reads come
+    /// from the page cache or a disk that prefers them in order).
+    pub(super) fn read_ahead(&self) -> usize {
+        match self.store.is_local() {
+            true => 1,
+            false => REMOTE_READ_AHEAD,
+        }
+    }
+
     pub(super) fn get(
         &mut self,
         id: &PackId,
@@ -277,26 +291,40 @@ fn precheck(
         }
     }
     let max_stored = m.chunk_size.saturating_mul(2);
-    let damaged: Vec<String> = jobs
-        .par_iter()
-        .map_init(Vec::new, |buf, (i, r, needed)| {
-            let (path, f) = open.get(*i)?;
-            let checked = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
-                .map_err(|e| e.to_string())
-                .and_then(|()| match opts.deep_precheck {
-                    true => deep_check(r, buf, needed, repo.keys()),
-                    false => Ok(()),
+    // On a remote store each check is a ranged GET: waiting on the network, not the
+    // CPU, so more of them run at once than there are cores.
+    let remote_pool = match repo.store().is_local() {
+        true => None,
+        false => rayon::ThreadPoolBuilder::new()
+            .num_threads(REMOTE_CHECKS)
+            .build()
+            .ok(),
+    };
+    let check_all = || -> Vec<String> {
+        jobs.par_iter()
+            .map_init(Vec::new, |buf, (i, r, needed)| {
+                let (path, f) = open.get(*i)?;
+                let checked = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| match opts.deep_precheck {
+                        true => deep_check(r, buf, needed, repo.keys()),
+                        false => Ok(()),
+                    });
+                progress.report(ProgressEvent::Advance {
+                    bytes: u64::from(r.stored_len),
                 });
-            progress.report(ProgressEvent::Advance {
-                bytes: u64::from(r.stored_len),
-            });
-            let (id, ..) = needed.first()?;
-            checked
-                .err()
-                .map(|e| format!("chunk {id} ({}): {e}", describe(id)))
-        })
-        .flatten()
-        .collect();
+                let (id, ..) = needed.first()?;
+                checked
+                    .err()
+                    .map(|e| format!("chunk {id} ({}): {e}", describe(id)))
+            })
+            .flatten()
+            .collect()
+    };
+    let damaged = match &remote_pool {
+        Some(pool) => pool.install(check_all),
+        None => check_all(),
+    };
     problems.extend(damaged);
     progress.report(ProgressEvent::PhaseEnd {
         name: "check".into(),

@@ -22,6 +22,7 @@ use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
 use super::restore_spans::{piece_len, plan_area, Fillers, Piece, RecordPlan, Use};
+use super::storage::ObjectReader;
 use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
@@ -367,23 +368,44 @@ fn read_all<'a>(
             tx.send(Job::Zeros(z)).map_err(|_| closed())?;
         }
         // Records go out in the planned order: a span's fillers come from records
-        // sent before it (see restore_spans).
-        for rec in plan.records {
+        // sent before it (see restore_spans). On a remote store each read is a round
+        // trip, so a window of them is fetched at once and then sent in order.
+        let window = packs.read_ahead();
+        let mut records = plan.records.into_iter().peekable();
+        while records.peek().is_some() {
             if abort.load(Ordering::Relaxed) {
                 return Err(closed());
             }
-            let Some(first) = rec.uses.first().copied() else {
-                continue;
-            };
-            let (path, f) = packs.get(&rec.pack).map_err(|e| {
-                let what = format!("cannot open pack {}: {e}", rec.pack);
-                bad(m, a, &first.chunk, &what)
-            })?;
-            let mut buf = pool.take(rec.info.stored_len as usize);
+            let mut batch = Vec::with_capacity(window);
+            for rec in records.by_ref().take(window) {
+                let Some(first) = rec.uses.first().copied() else {
+                    continue;
+                };
+                let (path, f) = packs.get(&rec.pack).map_err(|e| {
+                    let what = format!("cannot open pack {}: {e}", rec.pack);
+                    bad(m, a, &first.chunk, &what)
+                })?;
+                batch.push((rec, path.clone(), f.clone()));
+            }
             let max = m.chunk_size.saturating_mul(2);
-            pack::read_record_into(f.as_ref(), path, &rec.info, max, &mut buf)?;
-            tx.send(Job::Stored(area_no, rec, buf))
-                .map_err(|_| closed())?;
+            let read = |(rec, path, f): &(RecordPlan, std::path::PathBuf, _)| {
+                let mut buf = pool.take(rec.info.stored_len as usize);
+                let f: &std::sync::Arc<dyn ObjectReader> = f;
+                pack::read_record_into(f.as_ref(), path, &rec.info, max, &mut buf).map(|()| buf)
+            };
+            let bufs: Vec<Result<Vec<u8>>> = match batch.len() {
+                0 | 1 => batch.iter().map(read).collect(),
+                _ => std::thread::scope(|s| {
+                    let hs: Vec<_> = batch.iter().map(|b| s.spawn(move || read(b))).collect();
+                    hs.into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err(closed())))
+                        .collect()
+                }),
+            };
+            for ((rec, ..), buf) in batch.into_iter().zip(bufs) {
+                tx.send(Job::Stored(area_no, rec, buf?))
+                    .map_err(|_| closed())?;
+            }
         }
         progress.report(ProgressEvent::PhaseEnd { name });
     }

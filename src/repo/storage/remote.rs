@@ -27,7 +27,7 @@ use super::{ObjectInfo, ObjectReader, ObjectWriter, PutMode, Storage};
 use opendal::blocking::Operator;
 use opendal::options::{ListOptions, ReadOptions, WriteOptions};
 use opendal::raw::BytesRange;
-use opendal::{Error, ErrorKind};
+use opendal::{Buffer, Error, ErrorKind};
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -239,7 +239,7 @@ fn write_whole(
     op: &Operator,
     kind: Kind,
     name: &str,
-    data: &[u8],
+    data: Buffer,
     if_absent: bool,
 ) -> io::Result<()> {
     let opts = || WriteOptions {
@@ -247,10 +247,11 @@ fn write_whole(
         ..Default::default()
     };
     match kind {
-        Kind::S3 => retry(|| op.write_options(name, data.to_vec(), opts()).map(drop)),
+        // A Buffer clone shares the bytes: a retry does not copy a 128 MiB pack.
+        Kind::S3 => retry(|| op.write_options(name, data.clone(), opts()).map(drop)),
         Kind::Sftp => {
             let tmp = format!("tmp/{}.tmp", uuid::Uuid::new_v4());
-            retry(|| op.write(&tmp, data.to_vec()).map(drop))?;
+            retry(|| op.write(&tmp, data.clone()).map(drop))?;
             let dir = parent_dir(name);
             if !dir.is_empty() {
                 retry(|| op.create_dir(&dir))?;
@@ -367,6 +368,7 @@ impl Storage for RemoteStorage {
         // Conditional PUT closes the race where the store has it; elsewhere the
         // check above is all there is (lock objects, see lock.rs).
         let conditional = if_absent && self.op.info().full_capability().write_with_if_none_match;
+        let data = Buffer::from(data.to_vec());
         write_whole(&self.op, self.kind, name, data, conditional)
     }
 
@@ -454,6 +456,7 @@ impl ObjectWriter for BufferWriter {
 
     fn finish(self: Box<Self>, name: &str) -> io::Result<()> {
         // A pack's name is its hash: a pack already there holds the same bytes.
-        write_whole(&self.op, self.kind, name, &self.data, false)
+        let BufferWriter { op, kind, data } = *self;
+        write_whole(&op, kind, name, Buffer::from(data), false)
     }
 }

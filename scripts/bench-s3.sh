@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Backup to and restore from S3 (a local SeaweedFS cluster: master, two volume servers,
+# filer, S3 gateway, all on 127.0.0.1 with data in a temp dir) against the same jobs on
+# a local directory, on the 4 GiB ext4 bench fixture (scripts/bench-fixtures.sh).
+# Issue 20's targets: S3 backup and restore each at least 0.8x the local speed.
+# Prints seconds and peak RSS (GNU time) per job; fastest of BENCH_REPEAT runs (3).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
+IMG="${BENCH_IMG:-$ROOT/build/bench/ext4.img}"
+REPEAT="${BENCH_REPEAT:-3}"
+W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-s3.XXXXXX")"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The filer can take its time over SIGTERM; nothing of it is kept anyway.
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+[[ -f $IMG ]] || bash "$ROOT/scripts/bench-fixtures.sh" >/dev/null
+
+port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+weed_bg() { # weed_bg LOG ARGS...: start one server in the background
+  local log=$1; shift
+  (cd "$W" && exec weed "$@" >"$W/$log" 2>&1) &
+  PIDS+=($!)
+}
+M=$(port); MG=$(port); F=$(port); FG=$(port); S3=$(port)
+mkdir -p "$W/m" "$W/v1" "$W/v2"
+weed_bg master.log master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$M" -port.grpc="$MG" -mdir=m -volumeSizeLimitMB=256
+for v in v1 v2; do
+  weed_bg "$v.log" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$(port)" -port.grpc="$(port)" \
+    -dir="$v" -max=32 -mserver="127.0.0.1:$M.$MG"
+done
+weed_bg filer.log filer -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$F" -port.grpc="$FG" -master="127.0.0.1:$M.$MG"
+cat >"$W/s3.json" <<'JSON'
+{"identities":[{"name":"bench","credentials":[{"accessKey":"bench","secretKey":"bench-secret"}],"actions":["Admin","Read","Write","List"]}]}
+JSON
+weed_bg s3.log s3 -ip.bind=127.0.0.1 -port="$S3" -port.grpc="$(port)" -port.iceberg=0 -port.lance=0 \
+  -filer="127.0.0.1:$F.$FG" -config="$W/s3.json"
+for _ in $(seq 300); do
+  echo "s3.bucket.create -name bench" | weed shell -master="127.0.0.1:$M.$MG" 2>/dev/null | grep -q "created bucket" && break
+  sleep 0.2
+done
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_ENDPOINT_URL="http://127.0.0.1:$S3"
+S3ARGS=(--s3-path-style)
+
+declare -A T R
+run() { # run KEY CMD...: fastest seconds in T[KEY], its peak RSS (KiB) in R[KEY]
+  local key=$1; shift
+  sync
+  /usr/bin/time -f '%e %M' -o "$W/time" "$@" >/dev/null
+  read -r t rss <"$W/time"
+  if [[ -z "${T[$key]:-}" ]] || python3 -c "import sys; sys.exit(0 if $t < ${T[$key]} else 1)"; then
+    T[$key]=$t; R[$key]=$rss
+  fi
+}
+
+cat "$IMG" >/dev/null
+for i in $(seq "$REPEAT"); do
+  rm -rf "$W/repo"
+  run local_b "$BIN" backup "$IMG" "$W/repo" --name first
+  run s3_b "$BIN" backup "$IMG" "s3://bench/run$i" --name first "${S3ARGS[@]}"
+  truncate -s 4G "$W/out"
+  run local_r "$BIN" restore "$W/repo" first "$W/out" --yes --no-verify
+  rm -f "$W/out"; truncate -s 4G "$W/out"
+  run s3_r "$BIN" restore "s3://bench/run$i" first "$W/out" --yes --no-verify "${S3ARGS[@]}"
+  rm -f "$W/out"
+done
+
+row() { printf '%-40s %10s %12s %10s\n' "$@"; }
+echo
+echo "S3 (local SeaweedFS cluster) vs local directory, ext4 4 GiB (~1.5 GiB used), fastest of $REPEAT"
+row "job" "seconds" "peak RSS MiB" "vs local"
+for j in b r; do
+  name=$([[ $j == b ]] && echo backup || echo restore)
+  lr=${R[local_$j]}; sr=${R[s3_$j]}
+  row "$name: local directory" "${T[local_$j]}" "$((lr / 1024))" ""
+  row "$name: s3://" "${T[s3_$j]}" "$((sr / 1024))" \
+    "$(python3 -c "print(f'{${T[local_$j]} / ${T[s3_$j]}:.2f}x')")"
+done
