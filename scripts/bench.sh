@@ -122,5 +122,8 @@ bash "$ROOT/scripts/bench-big.sh"
 # What a day of use and a second machine holding the same files add (issue 19).
 IRONCLONE="$BIN" bash "$ROOT/scripts/bench-dedup.sh"
 
+# Clonezilla images: restore against zstd -d | partclone -r, import against backup (issue 21).
+IRONCLONE="$BIN" bash "$ROOT/scripts/bench-clonezilla.sh"
+
 # Backup to and restore from a local S3 cluster against a local directory (issue 20).
 IRONCLONE="$BIN" bash "$ROOT/scripts/bench-s3.sh" 2>/dev/null

@@ -28,6 +28,10 @@ pub struct Args {
     /// JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where a Clonezilla partition image is unpacked for browsing (default:
+    /// $XDG_CACHE_HOME/ironclone/clonezilla or ~/.cache/ironclone/clonezilla).
+    #[arg(long, global = true)]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -51,6 +55,9 @@ pub enum Action {
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    if super::browse_clonezilla::applies(&a) {
+        return super::browse_clonezilla::run(a);
+    }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let dev = Arc::new(ImageDevice::open(&repo, &a.image, &a.area)?);
     let lost: u64 = dev.unreadable().iter().map(|e| e.len).sum();
@@ -62,8 +69,21 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         );
     }
     let mut fs = browse::open(dev.clone())?;
-    match a.action {
-        Action::Ls { path } => ls(fs.as_mut(), &path, a.json)?,
+    act(fs.as_mut(), a.action, a.json, &|| {
+        Some(dev.chunks_decoded())
+    })
+}
+
+/// Carries out `action` on an opened filesystem; `chunks` says what the repository
+/// decoded for it so far (reported by `get --json`), when it came from a repository.
+pub(super) fn act(
+    fs: &mut dyn Browse,
+    action: Action,
+    json: bool,
+    chunks: &dyn Fn() -> Option<u64>,
+) -> anyhow::Result<u8> {
+    match action {
+        Action::Ls { path } => ls(fs, &path, json)?,
         Action::Cat { path } => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -79,13 +99,13 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 return Ok(exit::REFUSED);
             }
             let mut n = Counts::default();
-            get(fs.as_mut(), &path, &dest, &mut n)?;
-            if a.json {
+            get(fs, &path, &dest, &mut n)?;
+            if json {
                 println!(
                     "{}",
                     serde_json::json!({ "event": "result", "files": n.files,
                     "dirs": n.dirs, "symlinks": n.links, "bytes": n.bytes,
-                    "skipped": n.skipped, "chunks_decoded": dev.chunks_decoded() })
+                    "skipped": n.skipped, "chunks_decoded": chunks() })
                 );
             } else {
                 println!(

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod bootfix;
 mod browse;
+mod browse_clonezilla;
 pub mod disks;
 mod export;
 mod images;

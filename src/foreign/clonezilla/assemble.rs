@@ -73,6 +73,10 @@ pub struct PartDone {
     pub offset: u64,
     /// Bytes of used blocks written (the partclone bitmap's count x block size).
     pub used_bytes: u64,
+    /// Size of what the image describes: the filesystem (partclone, ntfsclone) or
+    /// the bytes read (dd); 0 for swap.
+    #[serde(skip)]
+    pub image_bytes: u64,
 }
 
 /// The one disk of `img` (savedisk of a single disk), or why not.
@@ -231,7 +235,7 @@ fn write_head(l: &DiskLayout, out: &File, size: u64, scratch: &Path) -> Result<(
     Ok(())
 }
 
-fn write_partition(
+pub(super) fn write_partition(
     p: &PartImage,
     out: &File,
     offset: u64,
@@ -247,6 +251,7 @@ fn write_partition(
                 filesystem: "swap".into(),
                 offset,
                 used_bytes: 0,
+                image_bytes: 0,
             })
         }
         PartImageKind::Ntfsclone => return write_ntfsclone(p, out, offset, len, scratch),
@@ -286,6 +291,7 @@ fn write_partition(
         filesystem: fs,
         offset,
         used_bytes: used,
+        image_bytes: fs_bytes,
     })
 }
 
@@ -341,6 +347,7 @@ fn write_dd(
         filesystem: "dd".into(),
         offset,
         used_bytes: written,
+        image_bytes: at,
     })
 }
 
@@ -385,6 +392,7 @@ fn write_ntfsclone(
         filesystem: "ntfs".into(),
         offset,
         used_bytes: used,
+        image_bytes: h.device_size,
     })
 }
 

@@ -12,6 +12,7 @@ mod error;
 pub mod lists;
 mod partimg;
 mod sfdisk;
+pub mod unpack;
 
 pub use error::ClonezillaError;
 pub use lists::DevFs;
