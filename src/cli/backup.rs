@@ -55,6 +55,10 @@ pub struct Args {
     pub encrypt: bool,
     #[command(flatten)]
     pub secret: super::repo_open::Secret,
+    /// Where a partclone or ntfsclone image file given as the source is unpacked
+    /// before its backup (default: the temp directory; it takes the used bytes).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
 }
 
 fn default_name(source: &Path, model: Option<&str>) -> String {
@@ -78,9 +82,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // size, read-only with its backing files, for as long as `_vm` lives.
     let vm = ironclone::vdisk::open_source(&a.source)
         .with_context(|| format!("opening the VM disk {}", a.source.display()))?;
-    let read_path = vm
-        .as_ref()
-        .map_or(a.source.as_path(), |v| v.attached.path());
+    // A partclone/ntfsclone image file is unpacked first, for as long as `_staged` lives.
+    let scratch = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let staged = match &vm {
+        Some(_) => None,
+        None => super::backup_partimage::stage(&a.source, &scratch, a.json)?,
+    };
+    let read_path = vm.as_ref().map_or_else(
+        || staged.as_ref().map_or(a.source.as_path(), |s| s.path()),
+        |v| v.attached.path(),
+    );
     if let (Some(v), false) = (&vm, a.json) {
         eprintln!(
             "source {} is a {} disk, read through qemu",

@@ -2,6 +2,7 @@
 //! subcommand. Each subcommand is a thin layer over the library.
 
 pub mod backup;
+mod backup_partimage;
 pub mod bootfix;
 mod browse;
 mod browse_clonezilla;

@@ -11,7 +11,7 @@ use crate::bytes::{le32, le64, u8_at};
 use std::io::{ErrorKind, Read};
 use thiserror::Error;
 
-const MAGIC: &[u8; 16] = b"\0ntfsclone-image";
+pub const MAGIC: &[u8; 16] = b"\0ntfsclone-image";
 const HEADER_LEN: usize = 50;
 /// NTFS clusters are at most 2 MiB; the cap bounds the buffer a header can demand.
 const MAX_CLUSTER: u32 = 2 << 20;

@@ -17,13 +17,17 @@
 //! never served from an old unpack. The unpack goes to a temporary name, renamed
 //! only when the image decoded to its end, so a cached file is always whole. The image
 //! folder is only read.
+//!
+//! A standalone partition image file (`sda1.ext4-ptcl-img.zst` handed over without its
+//! folder, or an ntfsclone image) is unpacked the same way into a scratch file that
+//! `ironclone backup` then reads like a partition (`unpack_standalone`).
 
 use super::assemble::{write_partition, AssembleError, PartDone};
 use super::checksums::ChecksumList;
 use super::{ClonezillaError, ClonezillaImage, PartImage, PartImageKind};
 use crate::foreign::volumes;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use thiserror::Error;
@@ -230,27 +234,76 @@ fn verify_listed(img: &ClonezillaImage, p: &PartImage) -> Result<(), UnpackError
 
 fn unpack_into(img: &ClonezillaImage, p: &PartImage, tmp: &Path) -> Result<PartDone, UnpackError> {
     verify_listed(img, p)?;
-    let cache_err = |source| UnpackError::Cache {
-        file: tmp.to_path_buf(),
+    write_unpacked(p, tmp, table_len(img, &p.part))
+}
+
+/// Decodes `p` into the new file `out`, `len` bytes long when known (a partition from
+/// a saved table), else as long as what the image describes.
+fn write_unpacked(p: &PartImage, out: &Path, len: Option<u64>) -> Result<PartDone, UnpackError> {
+    let out_err = |source| UnpackError::Cache {
+        file: out.to_path_buf(),
         source,
     };
-    let out = File::options()
+    let file = File::options()
         .write(true)
         .create_new(true)
-        .open(tmp)
-        .map_err(cache_err)?;
-    // Without a saved table the image's own size bounds it (checked by the reader
-    // against what it decodes); half the u64 range keeps offset sums from overflowing.
-    let len = table_len(img, &p.part);
+        .open(out)
+        .map_err(out_err)?;
     if let Some(len) = len {
-        out.set_len(len).map_err(cache_err)?;
+        file.set_len(len).map_err(out_err)?;
     }
-    let done = write_partition(p, &out, 0, len.unwrap_or(u64::MAX / 2), tmp)?;
+    // Without a length the image's own size bounds it (checked by the reader against
+    // what it decodes); half the u64 range keeps offset sums from overflowing.
+    let done = write_partition(p, &file, 0, len.unwrap_or(u64::MAX / 2), out)?;
     if len.is_none() {
-        out.set_len(done.image_bytes).map_err(cache_err)?;
+        file.set_len(done.image_bytes).map_err(out_err)?;
     }
-    out.sync_all().map_err(cache_err)?;
+    file.sync_all().map_err(out_err)?;
     Ok(done)
+}
+
+/// The kind of a standalone partition image file (`sda1.ext4-ptcl-img.zst`, an
+/// ntfsclone image), by the magic of its decompressed start; `None` for anything else
+/// (a disk image, a block device, a VM disk), which is then read as it is.
+pub fn standalone_kind(path: &Path) -> Option<PartImageKind> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let (_, _, mut r) = crate::foreign::compress::open_image(path).ok()?;
+    let mut head = [0u8; 16];
+    r.read_exact(&mut head).ok()?;
+    if head.starts_with(crate::foreign::partclone::MAGIC) {
+        // Clonezilla's name says the filesystem (`<part>.<fs>-ptcl-img...`).
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let fs = name
+            .split('.')
+            .find_map(|c| c.strip_suffix("-ptcl-img"))
+            .filter(|f| !f.is_empty())
+            .unwrap_or("partclone");
+        return Some(PartImageKind::Partclone { fs: fs.to_string() });
+    }
+    (&head == crate::foreign::ntfsclone::MAGIC).then_some(PartImageKind::Ntfsclone)
+}
+
+/// Decodes the standalone image `path` (of `kind`) into the new sparse file `out`,
+/// checking every checksum it carries; `out` is removed again on failure.
+pub fn unpack_standalone(
+    path: &Path,
+    kind: PartImageKind,
+    out: &Path,
+) -> Result<PartDone, UnpackError> {
+    let p = PartImage {
+        part: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        kind,
+        path: path.to_path_buf(),
+    };
+    let done = write_unpacked(&p, out, None);
+    if done.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    done
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ mod source;
 
 pub use bitmap::{Bitmap, Runs};
 pub use error::PartcloneError;
-pub use header::{BitmapMode, ChecksumMode, Header, ImageVersion};
+pub use header::{BitmapMode, ChecksumMode, Header, ImageVersion, MAGIC};
 
 use data::Blocks;
 use header::{V1_LEN, V2_LEN};
