@@ -22,6 +22,9 @@ mod manifest;
 mod pack;
 mod plan;
 mod prune;
+mod prune_mark;
+#[cfg(test)]
+mod prune_tests;
 mod restore;
 mod restore_spans;
 mod restore_write;
@@ -39,6 +42,7 @@ pub use keys::SlotSummary;
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
+pub use lock::STALE_ENV as LOCK_STALE_ENV;
 pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
