@@ -30,6 +30,8 @@ mod restore_spans;
 mod restore_write;
 pub mod storage;
 mod verify;
+#[cfg(test)]
+mod verify_tests;
 mod zstd_ctx;
 
 pub use backup::{backup, BackupOptions};
@@ -47,7 +49,7 @@ pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo}
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
 pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
-pub use verify::{verify, Damage, VerifyReport};
+pub use verify::{verify, verify_subset, Damage, DataSubset, VerifyReport};
 pub use zstd_ctx::ZstdError;
 
 use error::Result;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 const MIB: usize = 1 << 20;
 
-fn data(seed: u64, size: usize) -> Vec<u8> {
+pub(super) fn data(seed: u64, size: usize) -> Vec<u8> {
     let mut s = seed | 1;
     (0..size)
         .map(|_| {
@@ -22,7 +22,7 @@ fn data(seed: u64, size: usize) -> Vec<u8> {
         .collect()
 }
 
-fn back_up(repo: &Repository, name: &str, bytes: Vec<u8>) -> super::Manifest {
+pub(super) fn back_up(repo: &Repository, name: &str, bytes: Vec<u8>) -> super::Manifest {
     let dev = MemDevice::from_vec(bytes, 512);
     let plan = BackupPlan::whole_device(SourceInfo {
         path: "mem".into(),
