@@ -228,3 +228,35 @@ fn a_live_writers_unindexed_pack_waits_and_a_dead_writers_is_swept() {
     );
     verify_ok(repo);
 }
+
+#[test]
+fn a_mark_without_writers_waits_for_those_alive_now_and_an_unreadable_mark_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
+    back_up(repo, "a", data(21, 2 * MIB));
+    let pack = packs(dir.path()).remove(0);
+    let id = pack.rsplit('/').next().unwrap().trim_end_matches(".pack");
+    repo.delete_image("a").unwrap();
+    // A prune killed between the mark's two writes left `writers: null`.
+    let marks = dir.path().join("prune");
+    std::fs::create_dir_all(&marks).unwrap();
+    let body = format!(r#"{{"version":1,"created_unix":1,"packs":["{id}"],"writers":null}}"#);
+    std::fs::write(marks.join("mark-x.json"), body).unwrap();
+    std::fs::write(marks.join("mark-y.json"), "{ torn").unwrap();
+    let running = Lock::acquire(repo, Job::Backup).unwrap();
+    let r = prune(repo, &NoProgress).unwrap();
+    assert_eq!(r.packs_deleted, 0, "{r:?}");
+    assert_eq!(r.waiting_for, vec![running.name().to_string()], "{r:?}");
+    assert_eq!(r.warnings.len(), 1, "{r:?}");
+    assert!(
+        !marks.join("mark-y.json").exists(),
+        "the unreadable mark goes"
+    );
+    let m = std::fs::read_to_string(marks.join("mark-x.json")).unwrap();
+    assert!(m.contains(running.name()), "writers filled in: {m}");
+    drop(running);
+    let r = prune(repo, &NoProgress).unwrap();
+    assert_eq!(r.packs_deleted, 1, "{r:?}");
+    assert!(!dir.path().join(&pack).exists());
+    verify_ok(repo);
+}
