@@ -123,7 +123,7 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     check_name(&opts.name)?;
-    let _lock = Lock::acquire(repo, Job::Backup)?;
+    let lock = Lock::acquire(repo, Job::Backup)?;
     let manifest = Repository::manifest_name(&opts.name);
     let path = repo.loc(&manifest);
     if repo
@@ -141,7 +141,7 @@ pub fn backup(
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
     let pack_size = config.pack_size;
-    // Read after our lock is written (`_lock` above): a prune marking later lists us
+    // Read after our lock is written (`lock` above): a prune marking later lists us
     // and waits for us; a pack marked before is never reused (prune_mark.rs).
     let (marked, mark_warnings) = prune_mark::marked_packs(repo)?;
     for message in mark_warnings {
@@ -394,6 +394,7 @@ pub fn backup(
             .map_err(|e| bad(e.to_string()))?;
     }
     hold_before_manifest();
+    lock.check_held()?;
     repo.put(&manifest, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {

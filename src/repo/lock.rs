@@ -34,7 +34,7 @@ use super::error::{RepoError, Result};
 use super::storage::{PutMode, Storage};
 use super::Repository;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -180,6 +180,11 @@ pub(crate) fn live_writers(store: &dyn Storage, remove_dead: bool) -> Result<Vec
 struct Refresher {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Unix time of the last successful rewrite.
+    last_ok: Arc<AtomicU64>,
+    /// The object was found gone: a prune took the holder for dead (stale). It is
+    /// not written back, and the holder must not finish as if nothing happened.
+    lost: Arc<AtomicBool>,
 }
 
 impl Refresher {
@@ -195,16 +200,30 @@ impl Refresher {
         let (stop, rx) = mpsc::channel::<()>();
         let (store, name, job) = (store.clone(), name.to_string(), job.to_string());
         let every = refresh_every();
+        let last_ok = Arc::new(AtomicU64::new(now()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let (ok2, lost2) = (last_ok.clone(), lost.clone());
         let thread = std::thread::spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                if let Ok(None) = store.stat(&name) {
+                    lost2.store(true, Ordering::SeqCst);
+                    return;
+                }
                 // A failed refresh is retried at the next tick; the lock only goes
                 // stale after several were missed.
-                let _ = store.put(&name, body(&job).as_bytes(), PutMode::Replace);
+                if store
+                    .put(&name, body(&job).as_bytes(), PutMode::Replace)
+                    .is_ok()
+                {
+                    ok2.store(now(), Ordering::SeqCst);
+                }
             }
         });
         Some(Refresher {
             stop: Some(stop),
             thread: Some(thread),
+            last_ok,
+            lost,
         })
     }
 }
@@ -243,6 +262,36 @@ impl Lock {
         match job {
             Job::Backup => Self::writer(repo),
             Job::Prune | Job::RepairIndex => Self::exclusive(repo, job),
+        }
+    }
+
+    /// Fails unless this lock is surely still seen as alive: its object exists and
+    /// (remote) was refreshed within half the stale timeout. A backup checks this
+    /// right before writing its manifest: a prune that took it for dead may have
+    /// swept packs it reuses, and an image referencing them must not appear.
+    pub(crate) fn check_held(&self) -> Result<()> {
+        let h = &self._held;
+        let path = h.store.location(&h.name);
+        let lost = |why: String| RepoError::LockLost {
+            path: path.clone(),
+            why,
+        };
+        if let Some(r) = &h.refresh {
+            if r.lost.load(Ordering::SeqCst) {
+                return Err(lost("its object was removed as stale".into()));
+            }
+            let age = now().saturating_sub(r.last_ok.load(Ordering::SeqCst));
+            let stale = stale_after().as_secs();
+            if age.saturating_mul(2) >= stale {
+                return Err(lost(format!(
+                    "not refreshed for {age} s; stale after {stale} s"
+                )));
+            }
+        }
+        match h.store.stat(&h.name) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(lost("its object is gone".into())),
+            Err(e) => Err(RepoError::io(&path)(e)),
         }
     }
 

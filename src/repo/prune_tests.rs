@@ -260,3 +260,18 @@ fn a_mark_without_writers_waits_for_those_alive_now_and_an_unreadable_mark_goes(
     assert!(!dir.path().join(&pack).exists());
     verify_ok(repo);
 }
+
+#[test]
+fn a_backup_whose_lock_was_removed_as_stale_does_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
+    let l = Lock::acquire(repo, Job::Backup).unwrap();
+    assert!(l.check_held().is_ok());
+    std::fs::remove_file(dir.path().join(l.name())).unwrap();
+    let e = l.check_held().err().unwrap();
+    assert!(
+        matches!(e, super::RepoError::LockLost { .. })
+            && e.to_string().contains("run the backup again"),
+        "{e}"
+    );
+}
