@@ -238,6 +238,17 @@ fn concurrent_backups_prune_during_a_backup_killed_backup_and_flaky_store_on_s3(
     assert!(r["packs_kept"].as_u64().unwrap() >= 1, "{r}");
     assert!(names(st.as_ref(), "prune/").is_empty(), "marks left: {r}");
     assert!(ok(&run(ep, &["verify", repo])).contains("ok"));
+    // Partial verifies: halves 1/2 and 2/2 read every pack once between them.
+    let mut read = 0;
+    for half in ["1/2", "2/2"] {
+        let o = ok(&run(
+            ep,
+            &["verify", repo, "--read-data-subset", half, "--json"],
+        ));
+        let v: serde_json::Value = serde_json::from_str(o.lines().last().unwrap()).unwrap();
+        read += v["report"]["packs_checked"].as_u64().unwrap();
+    }
+    assert_eq!(read, names(st.as_ref(), "packs/").len() as u64);
     for i in [0, 1, 2, 3, 5] {
         restore_matches(ep, dir, repo, &format!("m{i}"), &srcs[i]);
     }
