@@ -1,4 +1,5 @@
-//! `ironclone prune <REPO>`: removes chunks no image uses.
+//! `ironclone prune <REPO>`: removes chunks no image uses (marks them first when
+//! backups are running; a later prune sweeps them).
 
 use super::progress::Renderer;
 use clap::Args as ClapArgs;
@@ -36,6 +37,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             rep.chunks_removed,
             human_bytes(rep.bytes_freed)
         );
+        // Two-phase prune beside running backups (docs/FORMAT.md): say what waits.
+        println!(
+            "{} pack(s) marked for deletion, {} swept, {} kept (needed again), {} waiting",
+            rep.packs_marked, rep.packs_deleted, rep.packs_kept, rep.packs_waiting
+        );
+        for w in &rep.waiting_for {
+            println!("waiting for running backup {w}; a later prune sweeps once it ends");
+        }
+        for w in &rep.warnings {
+            println!("warning: {w}");
+        }
     }
     Ok(())
 }

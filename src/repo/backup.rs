@@ -15,6 +15,7 @@ use super::lock::{Job, Lock};
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
 use super::pack::{self, Compression, Member, PackWriter, Record};
 use super::plan::{AreaKind, BackupPlan};
+use super::prune_mark;
 use super::{fsutil, Repository};
 use crate::device::{BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
@@ -122,7 +123,7 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     check_name(&opts.name)?;
-    let _lock = Lock::acquire(repo, Job::Backup)?;
+    let lock = Lock::acquire(repo, Job::Backup)?;
     let manifest = Repository::manifest_name(&opts.name);
     let path = repo.loc(&manifest);
     if repo
@@ -140,17 +141,24 @@ pub fn backup(
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
     let pack_size = config.pack_size;
+    // Read after our lock is written (`lock` above): a prune marking later lists us
+    // and waits for us; a pack marked before is never reused (prune_mark.rs).
+    let (marked, mark_warnings) = prune_mark::marked_packs(repo)?;
+    for message in mark_warnings {
+        progress.report(ProgressEvent::Warning { message });
+    }
     let idx = repo.load_index()?;
     for p in &idx.problems {
         progress.report(ProgressEvent::Warning {
             message: format!("ignoring unreadable index file: {p}"),
         });
     }
-    // Only reuse chunks whose pack is present; a missing pack's chunks are stored again.
+    // Only reuse chunks whose pack is present and not marked by prune; those of a
+    // missing or marked pack are stored again.
     let present: HashSet<_> = idx
         .packs
         .keys()
-        .filter(|p| !idx.missing_packs.contains(p))
+        .filter(|p| !idx.missing_packs.contains(p) && !marked.contains(p))
         .copied()
         .collect();
     let known: HashSet<ChunkId> = idx
@@ -385,6 +393,8 @@ pub fn backup(
         k.seal_vec(&crypto::Aad::image(&opts.name), &mut body)
             .map_err(|e| bad(e.to_string()))?;
     }
+    hold_before_manifest();
+    lock.check_held()?;
     repo.put(&manifest, &body)?;
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {
@@ -392,6 +402,25 @@ pub fn backup(
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
+}
+
+/// Test knob (docs/FORMAT.md, "Concurrent writers and prune"): with
+/// `IRONCLONE_TEST_HOLD_MANIFEST=<path>`, a backup whose packs are all published
+/// creates `<path>.held` and waits (up to 10 minutes) for `<path>` to exist before
+/// writing its manifest, so a test can run a prune while a backup is provably in
+/// flight. Unset, this costs one environment lookup.
+fn hold_before_manifest() {
+    let Some(path) = std::env::var_os("IRONCLONE_TEST_HOLD_MANIFEST") else {
+        return;
+    };
+    let go = std::path::PathBuf::from(path);
+    let mut held = go.clone().into_os_string();
+    held.push(".held");
+    let _ = std::fs::write(&held, b"");
+    let end = std::time::Instant::now() + Duration::from_secs(600);
+    while !go.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Names the files and structures owning an area's unreadable bytes (ext and NTFS

@@ -117,6 +117,8 @@ pub enum RepoError {
         pid: String,
         job: String,
     },
+    #[error("{path}: this backup's lock was lost ({why}); a prune may have removed packs it reuses, so no image was written: run the backup again")]
+    LockLost { path: PathBuf, why: String },
     #[error("zstd: {0}")]
     Compression(#[from] super::zstd_ctx::ZstdError),
     #[error("backup pipeline: {0}")]

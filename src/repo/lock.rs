@@ -2,35 +2,69 @@
 //! repository lives on whatever a rescuer has (FAT32, exFAT, network shares, S3,
 //! SFTP), where `flock` is missing or lies.
 //!
-//! - One writer at a time: backup, prune and index repair take `locks/lock`, holding
-//!   the pid, the job, the host and the time.
+//! - Writers (backups) each leave `locks/write-<uuid>`, holding the pid, the job, the
+//!   host and the time. Backups only add objects with names nobody else can pick
+//!   (packs and index files named by hashes that include a random salt, manifests by
+//!   the image name, created once), so any number of them run together, from any
+//!   number of machines.
+//! - Prune and index repair take the one exclusive object `locks/lock` (refused while
+//!   another holds it). They do not wait for backups: prune's two phases (prune.rs,
+//!   prune_mark.rs) never delete what a running backup may still reference; index
+//!   repair only rewrites index files with what the packs say.
 //! - Readers (restore, verify) each leave `locks/read-<pid>-<n>` (`locks/read-<uuid>`
 //!   on S3 and SFTP). Prune rewrites and deletes packs, which would pull the data
 //!   from under a restore halfway through writing a disk, so prune refuses while a
 //!   reader is alive, and a reader refuses while a prune runs. Each side writes its
 //!   own object before looking for the other, so of two that start together at least
-//!   one sees the other. A backup only adds objects, so readers and a backup go
-//!   together.
+//!   one sees the other.
 //!
 //! A lock left by a killed process is taken over or ignored, so a crash never wedges
 //! the repository. On a local directory "killed" is "its pid is gone". On S3 or SFTP
 //! the holder may be another machine, so a thread rewrites the lock's time every
-//! `REFRESH` while the job runs and a lock not refreshed for `STALE` is dead (and
-//! so is one from this host whose pid is gone).
+//! `refresh_every()` while the job runs and a lock not refreshed for `stale_after()`
+//! is dead (and so is one from this host whose pid is gone).
+//!
+//! Bodies are `pid job host time [ms]`. Builds before concurrent backups wrote
+//! `pid job` or `pid job host time`, and their backups took `locks/lock` too: such a
+//! lock still keeps a prune out. The `ms` word (mark-sweep) says a prune is of this
+//! protocol; a backup refuses to run beside a live prune without it, which deletes
+//! at once.
 
 use super::error::{RepoError, Result};
 use super::storage::{PutMode, Storage};
 use super::Repository;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How often a remote lock's time is rewritten while its job runs.
-const REFRESH: Duration = Duration::from_secs(60);
 /// A remote lock whose time is older than this is left by a dead job.
 const STALE: Duration = Duration::from_secs(300);
+/// Test knob: the stale timeout in seconds, so a test can see a killed backup's
+/// lock go stale in seconds rather than minutes (docs/FORMAT.md, "Locks").
+pub const STALE_ENV: &str = "IRONCLONE_LOCK_STALE_SECS";
+/// The exclusive lock of prune and index repair.
+pub(crate) const EXCLUSIVE: &str = "locks/lock";
+/// Prefix of the backups' own lock objects.
+pub(crate) const WRITER_PREFIX: &str = "locks/write-";
+/// The body word of an exclusive lock taken by a mark-sweep prune.
+const MARK_SWEEP: &str = "ms";
+
+/// After how long without a refresh a remote lock is dead.
+pub(crate) fn stale_after() -> Duration {
+    std::env::var(STALE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(STALE, Duration::from_secs)
+}
+
+/// How often a remote lock's time is rewritten while its job runs: several times
+/// within the stale timeout, so a missed refresh or two does not kill it.
+fn refresh_every() -> Duration {
+    (stale_after() / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
 
 /// The job that holds the writer lock; readers only mind `Prune`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,12 +105,29 @@ fn body(job: &str) -> String {
     format!("{} {job} {} {}\n", std::process::id(), hostname(), now())
 }
 
+/// The body of a mark-sweep prune's (or index repair's) exclusive lock.
+fn exclusive_body(job: &str) -> String {
+    format!(
+        "{} {job} {} {} {MARK_SWEEP}\n",
+        std::process::id(),
+        hostname(),
+        now()
+    )
+}
+
 fn pid_alive(pid: &str) -> bool {
     pid.bytes().all(|b| b.is_ascii_digit()) && std::path::Path::new("/proc").join(pid).exists()
 }
 
-/// `(pid, job word)` from a lock object, if its holder is alive.
-fn live_holder(store: &dyn Storage, name: &str) -> Option<(String, String)> {
+/// Who holds a lock object.
+struct Holder {
+    pid: String,
+    job: String,
+    mark_sweep: bool,
+}
+
+/// The holder of a lock object, if it is alive.
+fn live_holder(store: &dyn Storage, name: &str) -> Option<Holder> {
     let body = store.get(name, 4096).ok()?;
     let body = String::from_utf8_lossy(&body);
     let mut words = body.split_whitespace();
@@ -84,37 +135,95 @@ fn live_holder(store: &dyn Storage, name: &str) -> Option<(String, String)> {
     let job = words.next().unwrap_or("").to_string();
     let host = words.next();
     let time = words.next().and_then(|t| t.parse::<u64>().ok());
+    let mark_sweep = words.next() == Some(MARK_SWEEP);
     let alive = if store.is_local() || host == Some(hostname().as_str()) {
         pid_alive(&pid)
     } else {
-        time.is_some_and(|t| now().saturating_sub(t) < STALE.as_secs())
+        time.is_some_and(|t| now().saturating_sub(t) < stale_after().as_secs())
     };
-    alive.then_some((pid, job))
+    alive.then_some(Holder {
+        pid,
+        job,
+        mark_sweep,
+    })
+}
+
+/// Whether the writer lock `name` is held by a live backup (the object exists and
+/// its holder is alive).
+pub(crate) fn writer_alive(store: &dyn Storage, name: &str) -> bool {
+    live_holder(store, name).is_some()
+}
+
+/// The writer locks (`locks/write-*`) whose holders are alive, sorted. With
+/// `remove_dead`, the objects of dead ones are deleted (prune does, under the
+/// exclusive lock: a dead backup's lock only delays sweeps).
+pub(crate) fn live_writers(store: &dyn Storage, remove_dead: bool) -> Result<Vec<String>> {
+    let all = store
+        .list("locks/")
+        .map_err(RepoError::io(store.location("locks")))?;
+    let mut live = Vec::new();
+    for (name, _) in all {
+        if !name.starts_with(WRITER_PREFIX) {
+            continue;
+        }
+        if writer_alive(store, &name) {
+            live.push(name);
+        } else if remove_dead {
+            let _ = store.delete(&name);
+        }
+    }
+    live.sort();
+    Ok(live)
 }
 
 /// Rewrites a remote lock's time until dropped.
 struct Refresher {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Unix time of the last successful rewrite.
+    last_ok: Arc<AtomicU64>,
+    /// The object was found gone: a prune took the holder for dead (stale). It is
+    /// not written back, and the holder must not finish as if nothing happened.
+    lost: Arc<AtomicBool>,
 }
 
 impl Refresher {
-    fn start(store: &Arc<dyn Storage>, name: &str, job: &str) -> Option<Refresher> {
+    fn start(
+        store: &Arc<dyn Storage>,
+        name: &str,
+        body: fn(&str) -> String,
+        job: &str,
+    ) -> Option<Refresher> {
         if store.is_local() {
             return None;
         }
         let (stop, rx) = mpsc::channel::<()>();
         let (store, name, job) = (store.clone(), name.to_string(), job.to_string());
+        let every = refresh_every();
+        let last_ok = Arc::new(AtomicU64::new(now()));
+        let lost = Arc::new(AtomicBool::new(false));
+        let (ok2, lost2) = (last_ok.clone(), lost.clone());
         let thread = std::thread::spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(REFRESH) {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                if let Ok(None) = store.stat(&name) {
+                    lost2.store(true, Ordering::SeqCst);
+                    return;
+                }
                 // A failed refresh is retried at the next tick; the lock only goes
                 // stale after several were missed.
-                let _ = store.put(&name, body(&job).as_bytes(), PutMode::Replace);
+                if store
+                    .put(&name, body(&job).as_bytes(), PutMode::Replace)
+                    .is_ok()
+                {
+                    ok2.store(now(), Ordering::SeqCst);
+                }
             }
         });
         Some(Refresher {
             stop: Some(stop),
             thread: Some(thread),
+            last_ok,
+            lost,
         })
     }
 }
@@ -148,16 +257,94 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// A backup's own writer lock, or the exclusive lock of prune and index repair.
     pub fn acquire(repo: &Repository, job: Job) -> Result<Lock> {
+        match job {
+            Job::Backup => Self::writer(repo),
+            Job::Prune | Job::RepairIndex => Self::exclusive(repo, job),
+        }
+    }
+
+    /// Fails unless this lock is surely still seen as alive: its object exists and
+    /// (remote) was refreshed within half the stale timeout. A backup checks this
+    /// right before writing its manifest: a prune that took it for dead may have
+    /// swept packs it reuses, and an image referencing them must not appear.
+    pub(crate) fn check_held(&self) -> Result<()> {
+        let h = &self._held;
+        let path = h.store.location(&h.name);
+        let lost = |why: String| RepoError::LockLost {
+            path: path.clone(),
+            why,
+        };
+        if let Some(r) = &h.refresh {
+            if r.lost.load(Ordering::SeqCst) {
+                return Err(lost("its object was removed as stale".into()));
+            }
+            let age = now().saturating_sub(r.last_ok.load(Ordering::SeqCst));
+            let stale = stale_after().as_secs();
+            if age.saturating_mul(2) >= stale {
+                return Err(lost(format!(
+                    "not refreshed for {age} s; stale after {stale} s"
+                )));
+            }
+        }
+        match h.store.stat(&h.name) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(lost("its object is gone".into())),
+            Err(e) => Err(RepoError::io(&path)(e)),
+        }
+    }
+
+    /// The lock object's name (a writer's is listed in prune's marks).
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &str {
+        &self._held.name
+    }
+
+    fn writer(repo: &Repository) -> Result<Lock> {
         let store = repo.store_arc();
-        let name = "locks/lock";
+        // A uuid: writers on many machines (and pids reused) never share a name.
+        let name = format!("{WRITER_PREFIX}{}", uuid::Uuid::new_v4());
+        let job = Job::Backup.word();
+        store
+            .put(&name, body(job).as_bytes(), PutMode::IfAbsent)
+            .map_err(RepoError::io(store.location(&name)))?;
+        let lock = Lock {
+            _held: Held {
+                refresh: Refresher::start(&store, &name, body, job),
+                store: store.clone(),
+                name,
+            },
+        };
+        // Our object is written before we look, so a prune listing writers after
+        // this point sees us (prune_mark.rs); an older build's prune, which deletes
+        // at once, is refused (dropping `lock` removes our object again).
+        if let Some(h) = live_holder(store.as_ref(), EXCLUSIVE) {
+            if h.job == Job::Prune.word() && !h.mark_sweep {
+                return Err(RepoError::InUse {
+                    path: store.location(EXCLUSIVE),
+                    pid: h.pid,
+                    job: h.job,
+                });
+            }
+        }
+        Ok(lock)
+    }
+
+    fn exclusive(repo: &Repository, job: Job) -> Result<Lock> {
+        let store = repo.store_arc();
+        let name = EXCLUSIVE;
         let path = store.location(name);
         for _ in 0..2 {
-            match store.put(name, body(job.word()).as_bytes(), PutMode::IfAbsent) {
+            match store.put(
+                name,
+                exclusive_body(job.word()).as_bytes(),
+                PutMode::IfAbsent,
+            ) {
                 Ok(()) => {
                     let lock = Lock {
                         _held: Held {
-                            refresh: Refresher::start(&store, name, job.word()),
+                            refresh: Refresher::start(&store, name, exclusive_body, job.word()),
                             store: store.clone(),
                             name: name.to_string(),
                         },
@@ -169,8 +356,8 @@ impl Lock {
                     return Ok(lock);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if let Some((pid, _)) = live_holder(store.as_ref(), name) {
-                        return Err(RepoError::Locked { path, pid });
+                    if let Some(h) = live_holder(store.as_ref(), name) {
+                        return Err(RepoError::Locked { path, pid: h.pid });
                     }
                     let _ = store.delete(name);
                 }
@@ -195,11 +382,11 @@ fn refuse_if_read(store: &dyn Storage) -> Result<()> {
             continue;
         }
         match live_holder(store, &name) {
-            Some((pid, job)) => {
+            Some(h) => {
                 return Err(RepoError::InUse {
                     path: store.location(&name),
-                    pid,
-                    job,
+                    pid: h.pid,
+                    job: h.job,
                 })
             }
             None => {
@@ -238,7 +425,7 @@ impl ReadLock {
         let me = match store.put(&name, body(job).as_bytes(), PutMode::IfAbsent) {
             Ok(()) => ReadLock {
                 _held: Some(Held {
-                    refresh: Refresher::start(&store, &name, job),
+                    refresh: Refresher::start(&store, &name, body, job),
                     store: store.clone(),
                     name,
                 }),
@@ -246,13 +433,12 @@ impl ReadLock {
             Err(e) if unwritable(&e) => ReadLock { _held: None },
             Err(e) => return Err(RepoError::io(&path)(e)),
         };
-        let writer = "locks/lock";
-        if let Some((pid, job)) = live_holder(store.as_ref(), writer) {
-            if job == Job::Prune.word() {
+        if let Some(h) = live_holder(store.as_ref(), EXCLUSIVE) {
+            if h.job == Job::Prune.word() {
                 return Err(RepoError::InUse {
-                    path: store.location(writer),
-                    pid,
-                    job,
+                    path: store.location(EXCLUSIVE),
+                    pid: h.pid,
+                    job: h.job,
                 });
             }
         }

@@ -22,11 +22,16 @@ mod manifest;
 mod pack;
 mod plan;
 mod prune;
+mod prune_mark;
+#[cfg(test)]
+mod prune_tests;
 mod restore;
 mod restore_spans;
 mod restore_write;
 pub mod storage;
 mod verify;
+#[cfg(test)]
+mod verify_tests;
 mod zstd_ctx;
 
 pub use backup::{backup, BackupOptions};
@@ -39,11 +44,12 @@ pub use keys::SlotSummary;
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
+pub use lock::STALE_ENV as LOCK_STALE_ENV;
 pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
 pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
-pub use verify::{verify, Damage, VerifyReport};
+pub use verify::{verify, verify_subset, Damage, DataSubset, VerifyReport};
 pub use zstd_ctx::ZstdError;
 
 use error::Result;

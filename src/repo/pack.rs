@@ -88,6 +88,13 @@ impl PackWriter {
         let mut header = [0u8; PACK_HEADER_LEN as usize];
         header[..8].copy_from_slice(PACK_MAGIC);
         header[8..12].copy_from_slice(&PACK_VERSION.to_le_bytes());
+        // A random salt in the (formerly zero) reserved word, hashed into the id: two
+        // writers storing the same chunks in the same order (two machines with the
+        // same disk, or a backup storing again what prune marked for deletion) get
+        // two packs, never one name that prune could sweep from under the other
+        // (docs/FORMAT.md, "Concurrent writers"). Readers never looked at the word.
+        let salt = uuid::Uuid::new_v4();
+        header[12..16].copy_from_slice(salt.as_bytes().get(..4).unwrap_or(&[0; 4]));
         w.hasher.update(&header);
         w.put(&header)?;
         Ok(w)

@@ -2,6 +2,12 @@
 //! entry is checked against the pack it names, every manifest's root hash is checked,
 //! and every chunk reference is resolved. Damage is reported in the user's terms:
 //! which image, which area (partition), which byte range of the disk it touches.
+//!
+//! On a large remote repository reading every pack is slow and costs egress, so
+//! `DataSubset` limits the data read (restic's `--read-data-subset`): only the
+//! chosen packs are read and hashed; the structure is always checked whole (every
+//! manifest, every index file, every pack's existence and that it is long enough for
+//! the records its index names, every chunk reference resolved).
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
@@ -12,6 +18,79 @@ use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+
+/// Which packs `verify` reads and hashes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DataSubset {
+    /// Every pack (the default).
+    All,
+    /// `n/m`: the packs whose id, read as a big-endian number from its first four
+    /// bytes, is `n - 1` modulo `m`. Deterministic: runs 1/m .. m/m read each pack once.
+    Bucket { n: u32, m: u32 },
+    /// `x%`: that share of the packs (rounded up), drawn at random on each run, so
+    /// repeated runs cover the repository over time.
+    Percent(f64),
+}
+
+impl std::str::FromStr for DataSubset {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let x: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("{s:?}: not a percentage (e.g. 10%)"))?;
+            if !(x > 0.0 && x <= 100.0) {
+                return Err(format!(
+                    "{s:?}: the percentage must be over 0 and at most 100"
+                ));
+            }
+            return Ok(DataSubset::Percent(x));
+        }
+        let (n, m) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected n/m (e.g. 1/10) or x% (e.g. 5%)"))?;
+        let num = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{s:?}: {v:?} is not a whole number"))
+        };
+        let (n, m) = (num(n)?, num(m)?);
+        if n == 0 || m == 0 || n > m {
+            return Err(format!("{s:?}: n/m needs 1 <= n <= m"));
+        }
+        Ok(DataSubset::Bucket { n, m })
+    }
+}
+
+impl DataSubset {
+    /// The packs of `all` whose data this subset reads.
+    fn select(&self, all: &[(PackId, String, u64)]) -> HashSet<PackId> {
+        match *self {
+            DataSubset::All => all.iter().map(|(p, ..)| *p).collect(),
+            DataSubset::Bucket { n, m } => all
+                .iter()
+                .map(|(p, ..)| *p)
+                .filter(|p| {
+                    let b = p.0;
+                    u32::from_be_bytes([b[0], b[1], b[2], b[3]]) % m == n - 1
+                })
+                .collect(),
+            DataSubset::Percent(x) => {
+                // Ranked by a hash keyed with a fresh random key: a new sample each run.
+                let key = *blake3::hash(uuid::Uuid::new_v4().as_bytes()).as_bytes();
+                let mut ranked: Vec<([u8; 32], PackId)> = all
+                    .iter()
+                    .map(|(p, ..)| (*blake3::keyed_hash(&key, &p.0).as_bytes(), *p))
+                    .collect();
+                ranked.sort();
+                let want = (all.len() as f64 * x / 100.0).ceil() as usize;
+                ranked.into_iter().take(want).map(|(_, p)| p).collect()
+            }
+        }
+    }
+}
 
 /// One damaged piece of one image.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -32,6 +111,8 @@ pub struct Damage {
 pub struct VerifyReport {
     pub images: Vec<String>,
     pub packs_checked: usize,
+    /// Packs whose data was not read (`DataSubset`); their structure was checked.
+    pub packs_not_read: usize,
     pub chunks_checked: usize,
     pub bytes_checked: u64,
     pub damages: Vec<Damage>,
@@ -62,10 +143,20 @@ pub(crate) fn list_packs(repo: &Repository) -> Result<Vec<(PackId, String, u64)>
     Ok(out)
 }
 
-/// Verifies the image `name`, or the whole repository when `None`.
+/// Verifies the image `name`, or the whole repository when `None`, reading every pack.
 pub fn verify(
     repo: &Repository,
     name: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    verify_subset(repo, name, DataSubset::All, progress)
+}
+
+/// `verify`, reading only the packs of `subset`.
+pub fn verify_subset(
+    repo: &Repository,
+    name: Option<&str>,
+    subset: DataSubset,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
     let _reading = ReadLock::acquire(repo, "verify")?;
@@ -115,6 +206,7 @@ pub fn verify(
         .filter_map(|id| idx.locate(id).map(|l| (l.pack, l.record.offset)))
         .collect();
     let all_packs = list_packs(repo)?;
+    let chosen = subset.select(&all_packs);
     let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
         let wanted: HashSet<PackId> = needed
             .iter()
@@ -122,10 +214,37 @@ pub fn verify(
             .collect();
         all_packs
             .iter()
-            .filter(|(p, ..)| wanted.contains(p))
+            .filter(|(p, ..)| wanted.contains(p) && chosen.contains(p))
             .collect()
     } else {
-        all_packs.iter().collect()
+        all_packs
+            .iter()
+            .filter(|(p, ..)| chosen.contains(p))
+            .collect()
+    };
+    // The structure of the packs not read: indexed, and long enough for their records.
+    let not_read: HashMap<PackId, u64> = all_packs
+        .iter()
+        .filter(|(p, ..)| !chosen.contains(p))
+        .map(|(p, _, len)| (*p, *len))
+        .collect();
+    rep.packs_not_read = not_read.len();
+    for (pid, pname, _) in all_packs.iter().filter(|(p, ..)| not_read.contains_key(p)) {
+        if !idx.packs.contains_key(pid) {
+            rep.problems.push(format!(
+                "{}: pack has no index file (run `{repair}`)",
+                repo.loc(pname).display()
+            ));
+        }
+    }
+    let fits = |l: &super::index::Location| {
+        not_read.get(&l.pack).is_some_and(|&size| {
+            l.record
+                .offset
+                .checked_add(l.record.header_len())
+                .and_then(|e| e.checked_add(u64::from(l.record.stored_len)))
+                .is_some_and(|end| end <= size)
+        })
     };
     let total: u64 = to_scan.iter().map(|(.., len)| len).sum();
     progress.report(ProgressEvent::JobStart {
@@ -194,6 +313,12 @@ pub fn verify(
                 let what = match idx.locate(&id) {
                     None => Some("chunk is not in the index".to_string()),
                     Some(l) if good.contains(&(l.pack, l.record.offset, id, l.start)) => None,
+                    Some(l) if fits(&l) => None,
+                    Some(l) if not_read.contains_key(&l.pack) => Some(format!(
+                        "pack {} is shorter than the record at byte {} its index names",
+                        repo.loc(&pack::pack_name(&l.pack)).display(),
+                        l.record.offset
+                    )),
                     Some(l) if !on_disk.contains(&l.pack) => Some(format!(
                         "pack {} is missing",
                         repo.loc(&pack::pack_name(&l.pack)).display()

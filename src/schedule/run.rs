@@ -245,11 +245,23 @@ fn apply_retention(
     repo::prune(repo, &NoProgress)?;
     let order = retention::budget_order(&kept_groups);
     let used = target::repo_bytes(repo.path());
+    let mut waiting = false;
     let removed = retention::trim_to_budget(&order, budget, used, |n| {
         repo.delete_image(n)?;
-        repo::prune(repo, &NoProgress)?;
+        // Beside another machine's running backup prune only marks (docs/MULTI.md):
+        // the space comes back later, and measuring now would delete image after
+        // image for nothing. Trimming stops; the next run goes on.
+        if repo::prune(repo, &NoProgress)?.packs_waiting > 0 {
+            waiting = true;
+            return Ok(0);
+        }
         Ok::<_, ScheduleError>(target::repo_bytes(repo.path()))
     })?;
+    if waiting {
+        rec.warnings.push(
+            "space budget: another backup is writing the repository; its space is freed by a later prune".into(),
+        );
+    }
     rec.pruned.extend(removed);
     Ok(())
 }
