@@ -26,6 +26,7 @@ mod restore;
 mod restore_spans;
 mod restore_write;
 pub mod storage;
+pub mod transfer;
 mod verify;
 mod zstd_ctx;
 
