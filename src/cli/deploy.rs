@@ -18,7 +18,7 @@ const DEFAULT_PORT: u16 = 9200;
 #[command(
     after_help = "Examples:\n  ironclone deploy /mnt/repo lab-pc --clients 20 --max-wait 600\n  \
 ironclone serve-boot --interface eth1 --mode unattended \\\n    \
---append 'ironclone.run=\"deploy-client --server 192.168.1.5\"'\n\n\
+--append 'ironclone.run=deploy-client+--server+192.168.1.5'\n\n\
 The transfer starts as udp-sender(1) decides: when --clients receivers are there (but not before \
 --min-wait seconds), or after --max-wait seconds with at least one. The LAN stream is NOT encrypted, \
 even from an encrypted repository (the passphrase stays on the sender)."
@@ -56,6 +56,9 @@ pub struct Args {
     /// dropped so the others go on.
     #[arg(long, default_value_t = 30)]
     pub retries_until_drop: u32,
+    /// Write the stream to FILE and stop (its size, fuzz seeds); nothing is sent.
+    #[arg(long, value_name = "FILE")]
+    pub write_stream: Option<PathBuf>,
     /// Cap the stream's rate (udp-sender --max-bitrate, e.g. 500m) on a shared network.
     #[arg(long)]
     pub max_bitrate: Option<String>,
@@ -103,6 +106,17 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         return Ok(super::exit::USAGE);
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
+    if let Some(p) = &a.write_stream {
+        let s = sender::build_stream(&repo, &a.name, p)
+            .with_context(|| format!("building the stream of image {}", a.name))?;
+        println!(
+            "stream: {} records, {} bytes in {}",
+            s.counts.records,
+            s.bytes,
+            p.display()
+        );
+        return Ok(super::exit::OK);
+    }
     let work = a.work_dir.clone().unwrap_or_else(std::env::temp_dir);
     let path = work.join(format!("ironclone-deploy-{}.stream", std::process::id()));
     let _cleanup = RemoveOnDrop(path.clone());

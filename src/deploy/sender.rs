@@ -12,7 +12,7 @@ use super::protocol::{self, DiskInfo, Hello, Report, Welcome, PROTOCOL};
 use super::stream::{Counts, Encoder, Header};
 use super::DeployError;
 use crate::repo::{transfer, Repository};
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufRead, BufReader, BufWriter};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -363,17 +363,21 @@ fn run_udp_sender(
             tool: "udp-sender".into(),
             what: format!("cannot start it (is udpcast installed?): {e}"),
         })?;
+    // Shown as it comes (who connected, when the transfer starts), and kept for the error.
     let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
+    if let Some(e) = child.stderr.take() {
+        for l in BufReader::new(e).lines().map_while(|l| l.ok()) {
+            if !l.trim().is_empty() {
+                log(format!("udp-sender: {l}"));
+            }
+            err.push_str(&l);
+            err.push('\n');
+        }
     }
     let status = child.wait().map_err(|e| DeployError::Tool {
         tool: "udp-sender".into(),
         what: e.to_string(),
     })?;
-    for l in err.lines().filter(|l| !l.trim().is_empty()) {
-        log(format!("udp-sender: {l}"));
-    }
     if !status.success() {
         return Err(DeployError::Tool {
             tool: "udp-sender".into(),
