@@ -133,8 +133,13 @@ fn wait(c: &mut Child, secs: u64, what: &str) -> bool {
 }
 
 fn nix_kill(pgid: i32) -> bool {
+    signal("-KILL", pgid)
+}
+
+/// Sends `sig` to the process group `pgid` (a client and its udp-receiver).
+fn signal(sig: &str, pgid: i32) -> bool {
     Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
+        .args([sig, "--", &format!("-{pgid}")])
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -158,12 +163,12 @@ fn bytes_under(dir: &Path) -> u64 {
 
 #[test]
 #[ignore = "needs root"]
-fn deploy_to_three_clients_one_killed_one_refused() {
+fn deploy_to_three_clients_one_killed_one_stopped_one_refused() {
     for t in ["ip", "udp-sender", "udp-receiver"] {
         common::require_tool(t);
     }
     let s = source(true);
-    let net = lan("icdp", "10.77.0", 5);
+    let net = lan("icdp", "10.77.0", 6);
     let (sender_ns, server) = (net.sender.clone(), format!("{}.1", net.subnet));
     let sizes = [60u64, 100, 150];
     let mut targets: Vec<PathBuf> = sizes
@@ -177,6 +182,9 @@ fn deploy_to_three_clients_one_killed_one_refused() {
         })
         .collect();
     targets.push(common::sparse(&s.dir, "killed.img", s.size));
+    // The fifth is stopped (SIGSTOP) mid-stream, so udp-sender drops it, and continued
+    // once the stream has ended: its watchdog must give up and report.
+    targets.push(common::sparse(&s.dir, "stopped.img", s.size));
     // The fifth has data on it (a pattern at both ends) and no erase permission.
     targets.push(s.target("data.img", s.size));
     let sender_log = s.dir.join("sender.log");
@@ -188,7 +196,7 @@ fn deploy_to_three_clients_one_killed_one_refused() {
             path_str(&s.repo),
             "img",
             "--clients",
-            "4",
+            "5",
             "--max-wait",
             "120",
             "--interface",
@@ -226,6 +234,8 @@ fn deploy_to_three_clients_one_killed_one_refused() {
                 "--no-nvram",
                 "--connect-timeout",
                 "60",
+                "--late-grace",
+                "3",
             ],
             &log,
             &[],
@@ -247,11 +257,28 @@ fn deploy_to_three_clients_one_killed_one_refused() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(
+        signal("-STOP", clients[4].0.id() as i32),
+        "could not stop client 5"
+    );
+    assert!(
         nix_kill(clients[3].0.id() as i32),
         "could not kill client 4"
     );
     let _ = clients[3].0.wait();
     eprintln!("client 4 killed with {killed_at} bytes spooled");
+    // Client 5 goes on once the sender has sent the stream to the others.
+    let t = Instant::now();
+    while !std::fs::read_to_string(&sender_log)
+        .unwrap_or_default()
+        .contains("stream sent")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "the stream never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(signal("-CONT", clients[4].0.id() as i32));
     let mut oks = Vec::new();
     for (i, (c, _, log)) in clients.iter_mut().enumerate() {
         if i == 3 {
@@ -267,16 +294,16 @@ fn deploy_to_three_clients_one_killed_one_refused() {
     eprintln!("--- sender:\n{out}");
     assert!(
         !sender_ok,
-        "the sender exited 0 with a killed and a refused client"
+        "the sender exited 0 with a killed, a stopped and a refused client"
     );
-    assert_eq!(oks, [true, true, true, false], "client results");
-    // The table: three ok, the killed one and the refused one named.
+    assert_eq!(oks, [true, true, true, false, false], "client results");
+    // The table: three ok, the killed, the stopped and the refused one named.
     let rows: Vec<&str> = out
         .lines()
         .skip_while(|l| !l.starts_with("address "))
         .filter(|l| l.starts_with("10.77.0."))
         .collect();
-    assert_eq!(rows.len(), 5, "table rows:\n{out}");
+    assert_eq!(rows.len(), 6, "table rows:\n{out}");
     for (i, t) in targets.iter().enumerate() {
         let row = rows
             .iter()
@@ -288,13 +315,17 @@ fn deploy_to_three_clients_one_killed_one_refused() {
                 (row.contains("FAILED") || row.contains("MISSING")) && row.contains("dropped"),
                 "killed client: {row}"
             ),
+            4 => assert!(
+                row.contains("FAILED") && row.contains("dropped: the sender ended the stream"),
+                "stopped client: {row}"
+            ),
             _ => assert!(
                 row.contains("FAILED") && row.contains("holds data"),
                 "client with data: {row}"
             ),
         }
     }
-    assert!(out.contains("3 of 5 client(s) ok"), "{out}");
+    assert!(out.contains("3 of 6 client(s) ok"), "{out}");
     let stream: u64 = out
         .lines()
         .find_map(|l| {
@@ -310,7 +341,7 @@ fn deploy_to_three_clients_one_killed_one_refused() {
     let ratio = tx as f64 / stream as f64;
     eprintln!(
         "MEASURE deploy: stream {stream} bytes (repository packs {packs}), sender tx {tx} bytes \
-         for 4 receivers = {ratio:.3}x the stream"
+         for 5 receivers = {ratio:.3}x the stream"
     );
     assert!(
         ratio <= 1.2,
@@ -320,7 +351,7 @@ fn deploy_to_three_clients_one_killed_one_refused() {
         s.check(t, true, "");
     }
     // The data disk was not touched: its pattern is still there.
-    let data = std::fs::read(&targets[4]).unwrap();
+    let data = std::fs::read(&targets[5]).unwrap();
     assert!(
         data[..MIB as usize].iter().any(|&b| b != 0),
         "the data disk was written"

@@ -98,6 +98,10 @@ pub struct ClientArgs {
     pub no_verify: bool,
     #[arg(long)]
     pub no_nvram: bool,
+    /// Seconds this client may still be receiving after the sender's stream ended
+    /// before it counts itself dropped.
+    #[arg(long, default_value_t = 30)]
+    pub late_grace: u64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
@@ -223,6 +227,7 @@ pub fn run_client(a: ClientArgs) -> anyhow::Result<u8> {
         new_ids: a.new_ids,
         verify: !a.no_verify,
         nvram: !a.no_nvram,
+        late_grace: Duration::from_secs(a.late_grace),
     };
     let log = |l: String| println!("{l}");
     let res = client::run(&opts, &ironclone::progress::NoProgress, &log)?;

@@ -39,6 +39,9 @@ pub struct ClientOptions {
     pub new_ids: bool,
     pub verify: bool,
     pub nvram: bool,
+    /// Seconds a client may still be receiving after the sender says the stream has
+    /// ended; then it was dropped (or joined late) and stops.
+    pub late_grace: Duration,
 }
 
 /// What the client did, as reported.
@@ -88,7 +91,8 @@ pub fn run(
         (Err(e), _) => Err(e.to_string()),
         (_, Some(why)) => Err(format!("the sender refused: {why}")),
         (Ok(c), None) => {
-            receive_and_restore(opts, &welcome, c, progress, log).map_err(|e| e.to_string())
+            let ended = watch_for_end(r);
+            receive_and_restore(opts, &welcome, c, &ended, progress, log).map_err(|e| e.to_string())
         }
     };
     let report = match outcome {
@@ -112,6 +116,21 @@ pub fn run(
         target: chosen.ok(),
         report,
     })
+}
+
+/// When the sender said the stream has ended (`Notice`), set by a thread that reads the
+/// rest of the control connection.
+type Ended = std::sync::Arc<std::sync::Mutex<Option<Instant>>>;
+
+fn watch_for_end(mut r: BufReader<TcpStream>) -> Ended {
+    let ended: Ended = Default::default();
+    let e = ended.clone();
+    std::thread::spawn(move || {
+        if let Ok(Some(protocol::Notice { stream_sent: true })) = protocol::recv(&mut r) {
+            *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    });
+    ended
 }
 
 fn proto_io(what: &str, e: std::io::Error) -> DeployError {
@@ -142,13 +161,14 @@ fn receive_and_restore(
     opts: &ClientOptions,
     welcome: &Welcome,
     chosen: &Chosen,
+    ended: &Ended,
     progress: &dyn Progress,
     log: &dyn Fn(String),
 ) -> Result<(u64, u64, String), DeployError> {
     check_room(&opts.spool_dir, welcome.stream_bytes)?;
     let spool = Spool::create(&opts.spool_dir)?;
     let repo_dir = spool.path().join("repo");
-    let (repo, received) = receive(opts, welcome, &repo_dir)?;
+    let (repo, received) = receive(opts, welcome, &repo_dir, ended)?;
     log(format!(
         "received {received} bytes; restoring onto {}",
         chosen.info.describe()
@@ -234,6 +254,7 @@ fn receive(
     opts: &ClientOptions,
     welcome: &Welcome,
     dir: &Path,
+    ended: &Ended,
 ) -> Result<(Repository, u64), DeployError> {
     let mut cmd = Command::new("udp-receiver");
     cmd.args(["--portbase", &welcome.portbase.to_string()])
@@ -258,6 +279,28 @@ fn receive(
         }
         s
     });
+    // The watchdog: udp-receiver still running `late_grace` after the sender's end means
+    // this client was dropped from the multicast session (or joined after it started),
+    // and udp-receiver would wait forever.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let (done, dropped, ended) = (done.clone(), dropped.clone(), ended.clone());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let grace = opts.late_grace;
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while !done.load(SeqCst) {
+                let since = *ended.lock().unwrap_or_else(|p| p.into_inner());
+                if since.is_some_and(|t| t.elapsed() > grace) {
+                    dropped.store(true, SeqCst);
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
     let decoded = match child.stdout.take() {
         Some(out) => {
             let mut out = BufReader::with_capacity(1 << 20, out);
@@ -271,6 +314,15 @@ fn receive(
         None => Err(DeployError::Protocol("udp-receiver has no output".into())),
     };
     let status = finish_child(&mut child, decoded.is_err());
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    if dropped.load(std::sync::atomic::Ordering::SeqCst) && decoded.is_err() {
+        return Err(DeployError::Protocol(format!(
+            "dropped: the sender ended the stream and this client was still missing data {} s later \
+             (it joined late, or the sender dropped it for not answering)",
+            opts.late_grace.as_secs()
+        )));
+    }
     let err = err_thread.join().unwrap_or_default();
     let tool_failed = |what: String| DeployError::Tool {
         tool: "udp-receiver".into(),

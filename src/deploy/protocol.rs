@@ -57,6 +57,13 @@ pub struct Welcome {
     pub refused: Option<String>,
 }
 
+/// Sender -> every registered client, once `udp-sender` has ended: a client still
+/// receiving after a grace period was dropped (or joined the multicast late) and stops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub stream_sent: bool,
+}
+
 /// Client -> sender, last.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {

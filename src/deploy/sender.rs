@@ -8,7 +8,7 @@
 //! least S seconds even when N are there. ironclone passes its options through
 //! unchanged rather than running a second, subtly different, session logic.
 
-use super::protocol::{self, DiskInfo, Hello, Report, Welcome, PROTOCOL};
+use super::protocol::{self, DiskInfo, Hello, Notice, Report, Welcome, PROTOCOL};
 use super::stream::{Counts, Encoder, Header};
 use super::DeployError;
 use crate::repo::{transfer, Repository};
@@ -122,6 +122,8 @@ struct Shared {
     /// Connections still waiting for their report.
     open: usize,
     sent: bool,
+    /// The registered clients' connections, to tell them the stream has ended.
+    conns: Vec<TcpStream>,
 }
 
 /// Serves `stream` to the clients: registrations, one `udp-sender` run, reports.
@@ -147,6 +149,7 @@ pub fn serve(
         rows: Vec::new(),
         open: 0,
         sent: false,
+        conns: Vec::new(),
     }));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let welcome = Welcome {
@@ -182,7 +185,14 @@ pub fn serve(
         let t = Instant::now();
         let sent = run_udp_sender(stream, opts, portbase, log);
         let udp_secs = t.elapsed().as_secs_f64();
-        lock(&shared).sent = true;
+        {
+            let mut g = lock(&shared);
+            g.sent = true;
+            for mut c in g.conns.drain(..) {
+                // A client already gone is found out by its session.
+                let _ = protocol::send(&mut c, &Notice { stream_sent: true });
+            }
+        }
         if let Err(e) = sent {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = accept.join();
@@ -277,7 +287,16 @@ fn client_session(
             .map_or(String::new(), |w| format!(": refused: {w}"))
     ));
     let outcome = (|| -> Result<Report, String> {
-        protocol::send(&mut w, &welcome).map_err(|e| format!("dropped: {e}"))?;
+        {
+            // Under the lock: the stream cannot end between the welcome and the listing.
+            let mut g = lock(shared);
+            protocol::send(&mut w, &welcome).map_err(|e| format!("dropped: {e}"))?;
+            if welcome.refused.is_none() {
+                if let Ok(c) = w.try_clone() {
+                    g.conns.push(c);
+                }
+            }
+        }
         let _ = r.get_ref().set_read_timeout(Some(timeout));
         match protocol::recv::<Report>(&mut r) {
             Ok(Some(rep)) => Ok(rep),
