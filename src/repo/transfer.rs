@@ -218,10 +218,6 @@ pub enum SpoolError {
         #[source]
         source: pack::ChunkDecodeError,
     },
-    #[error("record {id}: its bytes hash to {got}")]
-    WrongId { id: ChunkId, got: ChunkId },
-    #[error("{0} member(s) given for a record of one chunk")]
-    Members(usize),
     #[error("image {image}: chunk {id} is not in the stream")]
     MissingChunk { image: String, id: ChunkId },
     #[error(transparent)]
@@ -340,4 +336,57 @@ pub fn manifest_json(image: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
         path: Path::new("(stream)").to_path_buf(),
         what,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(raw: &[u8], lens: Vec<u32>) -> PlainRecord {
+        let members: Vec<Member> = {
+            let mut at = 0usize;
+            lens.iter()
+                .map(|&l| {
+                    let m = Member {
+                        id: crypto::chunk_id(None, &raw[at..at + l as usize]),
+                        len: l,
+                    };
+                    at += l as usize;
+                    m
+                })
+                .collect()
+        };
+        PlainRecord {
+            id: if lens.is_empty() {
+                crypto::chunk_id(None, raw)
+            } else {
+                pack::frame_id(&members)
+            },
+            raw_len: raw.len() as u32,
+            compression: Compression::Zstd,
+            member_lens: lens,
+            data: zstd::bulk::compress(raw, 3).unwrap(),
+        }
+    }
+
+    #[test]
+    fn spool_checks_every_record() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(&d.path().join("r"), 1 << 20).unwrap();
+        w.add(rec(b"one chunk of bytes", vec![])).unwrap();
+        w.add(rec(b"frame: a and b", vec![9, 5])).unwrap();
+        // Bytes that do not hash to the id, a frame whose lengths do not cut its members,
+        // a corrupt zstd frame: each refused.
+        let mut bad = rec(b"xyz", vec![]);
+        bad.data = zstd::bulk::compress(b"xyw", 3).unwrap();
+        assert!(matches!(w.add(bad), Err(SpoolError::Record { .. })));
+        let mut bad = rec(b"frame: a and b", vec![9, 5]);
+        bad.member_lens = vec![8, 6];
+        assert!(matches!(w.add(bad), Err(SpoolError::Record { .. })));
+        let mut bad = rec(b"abc", vec![]);
+        bad.data[5] ^= 0xff;
+        assert!(w.add(bad).is_err());
+        // A manifest that does not parse is no image.
+        assert!(w.finish("img", b"{}").is_err());
+    }
 }
