@@ -126,9 +126,10 @@ fn watch_for_end(mut r: BufReader<TcpStream>) -> Ended {
     let ended: Ended = Default::default();
     let e = ended.clone();
     std::thread::spawn(move || {
-        if let Ok(Some(protocol::Notice { stream_sent: true })) = protocol::recv(&mut r) {
-            *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        }
+        // The notice, or the connection closing (the sender is gone: nothing more will
+        // come either), starts the grace period.
+        while let Ok(Some(protocol::Notice { stream_sent: false })) = protocol::recv(&mut r) {}
+        *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     });
     ended
 }
