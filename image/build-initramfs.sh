@@ -55,6 +55,7 @@ TOOLS=(
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
 	dnsmasq
+	udp-sender udp-receiver
 	qemu-img qemu-storage-daemon
 )
 for t in "${TOOLS[@]}"; do

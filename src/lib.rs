@@ -10,6 +10,7 @@
 pub mod bootfix;
 pub mod browse;
 pub mod bytes;
+pub mod deploy;
 pub mod device;
 pub mod discover;
 pub mod foreign;

@@ -6,6 +6,7 @@ mod backup_partimage;
 pub mod bootfix;
 mod browse;
 mod browse_clonezilla;
+mod deploy;
 pub mod disks;
 mod export;
 mod images;
@@ -93,6 +94,10 @@ pub enum Command {
     ServeBoot(serve_boot::Args),
     /// Scheduled backups by a systemd timer: init, run, status.
     Schedule(schedule::Args),
+    /// Restore one image onto many machines at once (multicast; the sender side).
+    Deploy(deploy::Args),
+    /// Receive a deploy and restore it onto this machine's empty disk (the client side).
+    DeployClient(deploy::ClientArgs),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -154,6 +159,14 @@ pub fn main() -> ExitCode {
         Some(Command::Share(a)) => share::run(a),
         Some(Command::ServeBoot(a)) => serve_boot::run(a),
         Some(Command::Schedule(a)) => match schedule::run(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
+        Some(Command::Deploy(a)) => match deploy::run(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
+        Some(Command::DeployClient(a)) => match deploy::run_client(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },

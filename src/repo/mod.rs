@@ -29,6 +29,7 @@ mod restore;
 mod restore_spans;
 mod restore_write;
 pub mod storage;
+pub mod transfer;
 mod verify;
 #[cfg(test)]
 mod verify_tests;

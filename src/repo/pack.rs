@@ -240,6 +240,23 @@ pub fn seal_record(keys: &Keys, r: &mut Record) -> Result<()> {
         .map_err(|e| RepoError::Pipeline(format!("sealing record {}: {e}", r.id)))
 }
 
+/// An encrypted record's stored bytes opened: the plaintext compressed bytes (deploy
+/// streams them so the key stays on the sender; repo/transfer.rs).
+pub fn open_record(
+    keys: &Keys,
+    info: &RecordInfo,
+    data: &[u8],
+) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
+    let aad = record_aad(
+        info.is_frame(),
+        &info.id,
+        info.raw_len,
+        info.compression,
+        info.members,
+    );
+    keys.open(&aad, data).map_err(ChunkDecodeError::Sealed)
+}
+
 thread_local! {
     /// Each decoding thread's buffer for opened records (up to 8 MiB): a fresh one
     /// per record would page-fault its way through every restore.

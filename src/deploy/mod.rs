@@ -1,0 +1,51 @@
+//! One-to-many restore (`ironclone deploy` / `deploy-client`): a sender streams an
+//! image once over multicast with udpcast, every client restores it onto its own disk
+//! with the normal restore path and reports back (docs/DEPLOY.md).
+//!
+//! `stream` is the wire format, `protocol` the TCP control messages, `sender` and
+//! `client` the two sides, `target` how a client picks its disk.
+
+pub mod client;
+pub mod protocol;
+pub mod sender;
+pub mod stream;
+pub mod target;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DeployError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{tool} failed: {what}")]
+    Tool { tool: String, what: String },
+    #[error("{0}")]
+    Usage(String),
+    /// No disk may be written (the rule found none, or the named one is refused).
+    #[error("no target: {0}")]
+    NoTarget(String),
+    #[error("not enough room: {0}")]
+    NoRoom(String),
+    #[error("deploy protocol: {0}")]
+    Protocol(String),
+    #[error("deploy stream: {0}")]
+    Stream(#[from] stream::StreamError),
+    #[error("deploy stream byte {at}: {source}")]
+    Spool {
+        at: u64,
+        #[source]
+        source: crate::repo::transfer::SpoolError,
+    },
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    #[error(transparent)]
+    Imaging(#[from] crate::imaging::ImagingError),
+    #[error(transparent)]
+    Discover(#[from] crate::discover::DiscoverError),
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
+}

@@ -1,0 +1,407 @@
+//! The sending side of `deploy`: builds the stream once, takes the clients'
+//! registrations over TCP, hands the stream to udpcast's `udp-sender` (one multicast
+//! transfer for all), then collects each client's report.
+//!
+//! When the transfer starts is udpcast's decision, with its own semantics
+//! (`udp-sender(1)`): `--min-receivers N` starts as soon as N receivers are there,
+//! `--max-wait S` starts after S seconds with at least one, `--min-wait S` waits at
+//! least S seconds even when N are there. ironclone passes its options through
+//! unchanged rather than running a second, subtly different, session logic.
+
+use super::protocol::{self, DiskInfo, Hello, Notice, Report, Welcome, PROTOCOL};
+use super::stream::{Counts, Encoder, Header};
+use super::DeployError;
+use crate::repo::{transfer, Repository};
+use std::io::{BufRead, BufReader, BufWriter};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How the stream came out.
+#[derive(Clone, Debug)]
+pub struct StreamFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub counts: Counts,
+}
+
+/// Writes image `name`'s stream to `path` (records opened and checked by `transfer`).
+pub fn build_stream(repo: &Repository, name: &str, path: &Path) -> Result<StreamFile, DeployError> {
+    let io = |e: std::io::Error| DeployError::Io {
+        what: format!("writing the stream {}", path.display()),
+        source: e,
+    };
+    let f = std::fs::File::create(path).map_err(io)?;
+    let header = Header {
+        image: name.to_string(),
+        chunk_size: repo.config().chunk_size,
+    };
+    let mut enc = Encoder::new(BufWriter::with_capacity(1 << 20, f), &header).map_err(io)?;
+    let manifest = transfer::export_image(repo, name, |r| {
+        enc.record(&r)
+            .map_err(|e| crate::repo::RepoError::io(path)(e))
+    })?;
+    let bytes = transfer::manifest_bytes(&manifest)?;
+    let (w, counts, len) = enc.finish(&bytes).map_err(io)?;
+    w.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)?;
+    Ok(StreamFile {
+        path: path.to_path_buf(),
+        bytes: len,
+        counts,
+    })
+}
+
+#[derive(Clone, Debug)]
+pub struct SendOptions {
+    pub clients: u32,
+    pub min_wait: Option<u32>,
+    pub max_wait: Option<u32>,
+    /// The TCP control port; udpcast uses `port + 2` and `port + 3`.
+    pub port: u16,
+    pub interface: Option<String>,
+    /// How long to wait for reports once the stream is sent.
+    pub report_timeout: Duration,
+    /// udp-sender's --retries-until-drop: how soon a silent receiver is dropped.
+    pub retries_until_drop: u32,
+    /// udp-sender --max-bitrate (e.g. `500m`): leaves room on a shared network.
+    pub max_bitrate: Option<String>,
+}
+
+impl SendOptions {
+    pub fn portbase(&self) -> Result<u16, DeployError> {
+        self.port.checked_add(2).ok_or_else(|| {
+            DeployError::Usage(format!(
+                "--port {} leaves no room for udpcast's ports",
+                self.port
+            ))
+        })
+    }
+}
+
+/// How one client ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Ok,
+    Failed(String),
+    /// Registered but sent no report (late, dropped, killed).
+    Missing(String),
+}
+
+/// One line of the sender's table.
+#[derive(Clone, Debug)]
+pub struct ClientRow {
+    pub addr: SocketAddr,
+    pub version: String,
+    pub disk: Option<DiskInfo>,
+    pub outcome: Outcome,
+    pub seconds: f64,
+    pub bytes_received: u64,
+    pub bytes_written: u64,
+}
+
+/// What `serve` saw.
+#[derive(Clone, Debug)]
+pub struct DeployReport {
+    pub rows: Vec<ClientRow>,
+    pub udp_sender_seconds: f64,
+}
+
+impl DeployReport {
+    pub fn all_ok(&self) -> bool {
+        !self.rows.is_empty() && self.rows.iter().all(|r| r.outcome == Outcome::Ok)
+    }
+}
+
+struct Shared {
+    rows: Vec<ClientRow>,
+    /// Connections still waiting for their report.
+    open: usize,
+    sent: bool,
+    /// The registered clients' connections, to tell them the stream has ended.
+    conns: Vec<TcpStream>,
+}
+
+/// Serves `stream` to the clients: registrations, one `udp-sender` run, reports.
+/// `log` gets one line per event (a client registered, the transfer ended...).
+pub fn serve(
+    stream: &StreamFile,
+    image: &str,
+    opts: &SendOptions,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<DeployReport, DeployError> {
+    let portbase = opts.portbase()?;
+    let listener = TcpListener::bind(("0.0.0.0", opts.port)).map_err(|e| DeployError::Io {
+        what: format!("listening on TCP port {}", opts.port),
+        source: e,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| DeployError::Io {
+            what: "listener".into(),
+            source: e,
+        })?;
+    let shared = Arc::new(Mutex::new(Shared {
+        rows: Vec::new(),
+        open: 0,
+        sent: false,
+        conns: Vec::new(),
+    }));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let welcome = Welcome {
+        protocol: PROTOCOL,
+        image: image.to_string(),
+        stream_bytes: stream.bytes,
+        portbase,
+        refused: None,
+    };
+    std::thread::scope(|s| -> Result<DeployReport, DeployError> {
+        let accept = {
+            let shared = shared.clone();
+            let stop = stop.clone();
+            let listener = &listener;
+            let welcome = &welcome;
+            let timeout = opts.report_timeout;
+            s.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((conn, addr)) => {
+                            let shared = shared.clone();
+                            let w = welcome.clone();
+                            s.spawn(move || client_session(conn, addr, w, &shared, timeout, log));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(e) => log(format!("accepting a client: {e}")),
+                    }
+                }
+            })
+        };
+        let t = Instant::now();
+        let sent = run_udp_sender(stream, opts, portbase, log);
+        let udp_secs = t.elapsed().as_secs_f64();
+        {
+            let mut g = lock(&shared);
+            g.sent = true;
+            for mut c in g.conns.drain(..) {
+                // A client already gone is found out by its session.
+                let _ = protocol::send(&mut c, &Notice { stream_sent: true });
+            }
+        }
+        if let Err(e) = sent {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = accept.join();
+            return Err(e);
+        }
+        log(format!(
+            "stream sent in {udp_secs:.1} s; waiting for the clients' reports"
+        ));
+        let deadline = Instant::now() + opts.report_timeout;
+        // New registrations are still answered (refused, as late) until the reports are in.
+        while lock(&shared).open > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = accept.join();
+        let mut g = lock(&shared);
+        // Sessions still open past the deadline are reported as missing now; their
+        // threads end on the read timeout and the scope waits for them.
+        let rows = g.rows.clone();
+        g.open = 0;
+        drop(g);
+        Ok(DeployReport {
+            rows,
+            udp_sender_seconds: udp_secs,
+        })
+    })
+}
+
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One client's registration and report; its row is added at registration, as
+/// `Missing`, and replaced by its report.
+fn client_session(
+    conn: TcpStream,
+    addr: SocketAddr,
+    mut welcome: Welcome,
+    shared: &Mutex<Shared>,
+    timeout: Duration,
+    log: &(dyn Fn(String) + Sync),
+) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(w) = conn.try_clone() else { return };
+    let mut w = w;
+    let mut r = BufReader::new(conn);
+    let hello: Hello = match protocol::recv(&mut r) {
+        Ok(Some(h)) => h,
+        Ok(None) => return,
+        Err(e) => {
+            log(format!("{addr}: not a deploy client: {e}"));
+            return;
+        }
+    };
+    let idx = {
+        let mut g = lock(shared);
+        if g.sent {
+            welcome.refused = Some("joined late: the stream was already sent".into());
+        } else if hello.protocol != PROTOCOL {
+            welcome.refused = Some(format!(
+                "protocol {} (client {}), the sender speaks {PROTOCOL}",
+                hello.protocol, hello.version
+            ));
+        }
+        let why = hello.refused.clone().or_else(|| welcome.refused.clone());
+        g.rows.push(ClientRow {
+            addr,
+            version: hello.version.clone(),
+            disk: hello.disk.clone(),
+            outcome: match why {
+                Some(w) => Outcome::Failed(w),
+                None => Outcome::Missing("registered, no report".into()),
+            },
+            seconds: 0.0,
+            bytes_received: 0,
+            bytes_written: 0,
+        });
+        g.open += 1;
+        g.rows.len() - 1
+    };
+    log(format!(
+        "{addr}: registered ({}, ironclone {}){}",
+        hello
+            .disk
+            .as_ref()
+            .map_or("no disk".into(), DiskInfo::describe),
+        hello.version,
+        hello
+            .refused
+            .as_ref()
+            .map_or(String::new(), |w| format!(": refused: {w}"))
+    ));
+    let outcome = (|| -> Result<Report, String> {
+        {
+            // Under the lock: the stream cannot end between the welcome and the listing.
+            let mut g = lock(shared);
+            protocol::send(&mut w, &welcome).map_err(|e| format!("dropped: {e}"))?;
+            if welcome.refused.is_none() {
+                if let Ok(c) = w.try_clone() {
+                    g.conns.push(c);
+                }
+            }
+        }
+        let _ = r.get_ref().set_read_timeout(Some(timeout));
+        match protocol::recv::<Report>(&mut r) {
+            Ok(Some(rep)) => Ok(rep),
+            Ok(None) => Err("dropped: the connection closed before its report".into()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err("late/dropped: no report in time".into())
+            }
+            Err(e) => Err(format!("dropped: {e}")),
+        }
+    })();
+    let mut g = lock(shared);
+    if let Some(row) = g.rows.get_mut(idx) {
+        match outcome {
+            Ok(rep) => {
+                row.outcome = if rep.ok {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed(rep.message.clone())
+                };
+                row.seconds = rep.seconds;
+                row.bytes_received = rep.bytes_received;
+                row.bytes_written = rep.bytes_written;
+                log(format!(
+                    "{addr}: {} ({:.1} s): {}",
+                    if rep.ok { "ok" } else { "FAILED" },
+                    rep.seconds,
+                    rep.message
+                ));
+            }
+            Err(why) => {
+                if matches!(row.outcome, Outcome::Missing(_)) {
+                    row.outcome = Outcome::Missing(why.clone());
+                }
+                log(format!("{addr}: {why}"));
+            }
+        }
+    }
+    g.open = g.open.saturating_sub(1);
+}
+
+/// Runs udp-sender on the stream file; its exit status is checked and its stderr
+/// shown when it fails.
+fn run_udp_sender(
+    stream: &StreamFile,
+    opts: &SendOptions,
+    portbase: u16,
+    log: &(dyn Fn(String) + Sync),
+) -> Result<(), DeployError> {
+    let mut cmd = Command::new("udp-sender");
+    cmd.arg("--file")
+        .arg(&stream.path)
+        .args(["--portbase", &portbase.to_string()])
+        .args(["--min-receivers", &opts.clients.to_string()])
+        .args(["--retries-until-drop", &opts.retries_until_drop.to_string()])
+        .args(["--nokbd", "--no-progress"]);
+    if let Some(s) = opts.min_wait {
+        cmd.args(["--min-wait", &s.to_string()]);
+    }
+    if let Some(s) = opts.max_wait {
+        cmd.args(["--max-wait", &s.to_string()]);
+    }
+    if let Some(i) = &opts.interface {
+        cmd.args(["--interface", i]);
+    }
+    if let Some(b) = &opts.max_bitrate {
+        cmd.args(["--max-bitrate", b]);
+    }
+    log(format!(
+        "udp-sender: waiting for {} receiver(s) on port {portbase}",
+        opts.clients
+    ));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| DeployError::Tool {
+            tool: "udp-sender".into(),
+            what: format!("cannot start it (is udpcast installed?): {e}"),
+        })?;
+    // Shown as it comes (who connected, when the transfer starts), and kept for the error.
+    let mut err = String::new();
+    if let Some(e) = child.stderr.take() {
+        for l in BufReader::new(e).lines().map_while(|l| l.ok()) {
+            if !l.trim().is_empty() {
+                log(format!("udp-sender: {l}"));
+            }
+            err.push_str(&l);
+            err.push('\n');
+        }
+    }
+    let status = child.wait().map_err(|e| DeployError::Tool {
+        tool: "udp-sender".into(),
+        what: e.to_string(),
+    })?;
+    if !status.success() {
+        return Err(DeployError::Tool {
+            tool: "udp-sender".into(),
+            what: format!("{status}: {}", err.trim()),
+        });
+    }
+    Ok(())
+}
