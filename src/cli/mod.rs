@@ -15,6 +15,7 @@ mod progress;
 mod prune;
 mod repair_index;
 mod repo_open;
+mod rescue_entry;
 mod restore;
 mod restore_clonezilla;
 mod schedule;
@@ -91,6 +92,8 @@ pub enum Command {
     ServeBoot(serve_boot::Args),
     /// Scheduled backups by a systemd timer: init, run, status.
     Schedule(schedule::Args),
+    /// The boot entry into the live system for scheduled backups: install, remove, status.
+    Rescue(rescue_entry::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -152,6 +155,10 @@ pub fn main() -> ExitCode {
         Some(Command::Share(a)) => share::run(a),
         Some(Command::ServeBoot(a)) => serve_boot::run(a),
         Some(Command::Schedule(a)) => match schedule::run(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
+        Some(Command::Rescue(a)) => match rescue_entry::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },
