@@ -26,10 +26,10 @@ fn err(why: impl Into<String>) -> ScheduleError {
 }
 
 /// The device holding the filesystem `uuid`. Disks can still be appearing when the
-/// live system starts the run: blkid is asked for up to 20 s.
+/// live system starts the run: blkid is asked for up to 10 s.
 fn find_uuid(uuid: &str) -> Result<PathBuf, ScheduleError> {
     let tag = format!("UUID={uuid}");
-    for _ in 0..20 {
+    for _ in 0..10 {
         let o = run_tool(
             "blkid",
             &["-c", "/dev/null", "-o", "device", "-t", &tag],
