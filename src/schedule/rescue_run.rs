@@ -76,7 +76,11 @@ pub fn run(root_uuid: &str) -> Result<RunRecord, ScheduleError> {
     mount(&["-o", "ro", &d, &m])
         .map_err(|e| err(format!("mounting the installed root {d}: {e}")))?;
     let roots = Roots::rescue(&mp);
-    let rec = run::run_rescue(&roots, &installed_host(&mp));
+    // What the installed system recorded when it asked for this boot (disk identities).
+    let pending = ScheduleState::load(&roots)
+        .ok()
+        .and_then(|s| s.pending_rescue);
+    let rec = run::run_rescue(&roots, &installed_host(&mp), pending.as_ref());
     let recorded = rec.and_then(|rec| {
         mount(&["-o", "remount,rw", &m])?;
         ScheduleState::record(&roots, &rec)?;

@@ -19,7 +19,7 @@ use super::lock::RunLock;
 use super::mode::{self, Mode};
 use super::retention::{self, Candidate, Policy};
 use super::snapshot::{self, Snapshot};
-use super::state::{ImageRecord, PendingRescue, RunRecord, ScheduleState};
+use super::state::{ImageRecord, PendingDisk, PendingRescue, RunRecord, ScheduleState};
 use super::{rescue_entry, target, Roots};
 use crate::device::{open_path, Access, BlockDevice};
 use crate::imaging::plan_backup_unlocked;
@@ -112,10 +112,10 @@ pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
         Ok((cfg, modes))
     });
     let result = match prepared {
-        Ok((_, modes)) if modes.iter().any(|m| matches!(m, Mode::Rescue(_))) => {
-            return request_rescue(roots, opts, &modes, rec);
+        Ok((cfg, modes)) if modes.iter().any(|m| matches!(m, Mode::Rescue(_))) => {
+            return request_rescue(roots, opts, &cfg, &modes, rec);
         }
-        Ok((cfg, modes)) => run_config(&cfg, &modes, &host_name(), "direct", &mut rec),
+        Ok((cfg, modes)) => run_config(&cfg, &cfg.disks, &modes, &host_name(), "direct", &mut rec),
         Err(e) => Err(e),
     };
     finish(roots, rec, result).map(Outcome::Done)
@@ -124,7 +124,11 @@ pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
 /// The rescue system's run over the installed system mounted at `roots` (read-only):
 /// the disks are not mounted read-write any more, so they are imaged directly. The
 /// caller records the outcome (it must make the root writable first).
-pub fn run_rescue(roots: &Roots, host: &str) -> Result<RunRecord, ScheduleError> {
+pub fn run_rescue(
+    roots: &Roots,
+    host: &str,
+    pending: Option<&PendingRescue>,
+) -> Result<RunRecord, ScheduleError> {
     let _lock = RunLock::acquire(&roots.lock_path())?;
     let mut rec = RunRecord {
         start_unix: now_unix(),
@@ -133,14 +137,19 @@ pub fn run_rescue(roots: &Roots, host: &str) -> Result<RunRecord, ScheduleError>
     };
     let result = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
         rec.repo = cfg.repo.to_string();
-        let modes = choose_modes(&cfg)?;
+        let paths = cfg
+            .disks
+            .iter()
+            .map(|d| resolve_in_rescue(d, pending))
+            .collect::<Result<Vec<_>, _>>()?;
+        let modes = choose_modes_of(&paths)?;
         // Never the rescue entry again from here: that would be a boot loop.
         if let Some(Mode::Rescue(why)) = modes.iter().find(|m| matches!(m, Mode::Rescue(_))) {
             return Err(ScheduleError::Rescue {
                 why: format!("still busy in the rescue system: {why}"),
             });
         }
-        run_config(&cfg, &modes, host, "rescue", &mut rec)
+        run_config(&cfg, &paths, &modes, host, "rescue", &mut rec)
     });
     rec.end_unix = now_unix();
     rec.ok = result.is_ok();
@@ -160,8 +169,79 @@ fn finish(
     Ok(rec)
 }
 
-fn choose_modes(cfg: &ScheduleConfig) -> Result<Vec<Mode>, ScheduleError> {
+/// The device the rescue system reads for the configured `disk`: the one disk whose
+/// identity (WWN, serial, model, size) is the one recorded when the rescue boot was
+/// requested; a configured path that exists is used when nothing was recorded for it
+/// (an image file, or a request made before identities were recorded).
+fn resolve_in_rescue(
+    disk: &Path,
+    pending: Option<&PendingRescue>,
+) -> Result<PathBuf, ScheduleError> {
+    let conf = disk.display().to_string();
+    let Some(pd) = pending.and_then(|p| p.disks.iter().find(|d| d.configured == conf)) else {
+        return Ok(disk.to_path_buf());
+    };
+    let disks =
+        crate::discover::list_disks(&crate::discover::SysPaths::default()).map_err(|e| {
+            ScheduleError::Disk {
+                disk: conf.clone(),
+                why: e.to_string(),
+            }
+        })?;
+    let hits = crate::discover::find_by_identity(&disks, &pd.identity);
+    match hits.as_slice() {
+        [one] => Ok(one.path.clone()),
+        [] => Err(ScheduleError::Disk {
+            disk: conf,
+            why: format!(
+                "no disk in the rescue system is the one recorded ({})",
+                describe_identity(&pd.identity)
+            ),
+        }),
+        many => Err(ScheduleError::Disk {
+            disk: conf,
+            why: format!(
+                "{} disks match {}; refusing to guess",
+                many.len(),
+                describe_identity(&pd.identity)
+            ),
+        }),
+    }
+}
+
+fn describe_identity(id: &crate::discover::DiskIdentity) -> String {
+    format!(
+        "model {}, serial {}, {} bytes",
+        id.model.as_deref().unwrap_or("?"),
+        id.serial.as_deref().unwrap_or("?"),
+        id.size
+    )
+}
+
+/// The identities of the configured block devices, for the rescue run.
+fn identities(cfg: &ScheduleConfig) -> Vec<PendingDisk> {
+    let Ok(disks) = crate::discover::list_disks(&crate::discover::SysPaths::default()) else {
+        return Vec::new();
+    };
     cfg.disks
+        .iter()
+        .filter_map(|d| {
+            let canon = std::fs::canonicalize(d).ok()?;
+            let found = disks.iter().find(|x| x.path == canon)?;
+            Some(PendingDisk {
+                configured: d.display().to_string(),
+                identity: found.identity(),
+            })
+        })
+        .collect()
+}
+
+fn choose_modes(cfg: &ScheduleConfig) -> Result<Vec<Mode>, ScheduleError> {
+    choose_modes_of(&cfg.disks)
+}
+
+fn choose_modes_of(disks: &[PathBuf]) -> Result<Vec<Mode>, ScheduleError> {
+    disks
         .iter()
         .map(|d| {
             mode::choose(d).map(|m| match m {
@@ -178,6 +258,7 @@ fn choose_modes(cfg: &ScheduleConfig) -> Result<Vec<Mode>, ScheduleError> {
 fn request_rescue(
     roots: &Roots,
     opts: &RunOptions,
+    cfg: &ScheduleConfig,
     modes: &[Mode],
     mut rec: RunRecord,
 ) -> Result<Outcome, ScheduleError> {
@@ -219,6 +300,7 @@ fn request_rescue(
         requested_unix: now_unix(),
         how,
         why,
+        disks: identities(cfg),
     };
     ScheduleState::set_pending(roots, Some(pending.clone()))?;
     if opts.reboot {
@@ -239,6 +321,7 @@ fn reboot() -> Result<(), ScheduleError> {
 
 fn run_config(
     cfg: &ScheduleConfig,
+    read_paths: &[PathBuf],
     modes: &[Mode],
     host: &str,
     direct_word: &'static str,
@@ -255,13 +338,13 @@ fn run_config(
     let budget = cfg.budget.bytes(target::fs_size(&reached.path)?);
     rec.budget_bytes = budget;
     let mut failed: Option<ScheduleError> = None;
-    for (disk, mode) in cfg.disks.iter().zip(modes) {
+    for ((disk, read), mode) in cfg.disks.iter().zip(read_paths).zip(modes) {
         let name = format!(
             "{}{}",
             image_prefix(host, disk),
             crate::timefmt::utc_stamp(now_unix())
         );
-        match backup_disk(&repo, disk, mode, &name, direct_word) {
+        match backup_disk(&repo, disk, read, mode, &name, direct_word) {
             Ok(r) => rec.images.push(r),
             Err(e) => {
                 failed.get_or_insert(e);
@@ -296,6 +379,7 @@ fn run_config(
 fn backup_disk(
     repo: &Repository,
     disk: &Path,
+    read: &Path,
     mode: &Mode,
     name: &str,
     direct_word: &'static str,
@@ -305,7 +389,7 @@ fn backup_disk(
         why,
     };
     let (snap, read_path, mode_word) = match mode {
-        Mode::Direct => (None, disk.to_path_buf(), direct_word),
+        Mode::Direct => (None, read.to_path_buf(), direct_word),
         Mode::LvmSnapshot(lv) => {
             let s = Snapshot::create(lv)?;
             let p = s.device();

@@ -29,6 +29,18 @@ pub struct PendingRescue {
     pub how: String,
     /// Why: what was mounted read-write.
     pub why: Vec<String>,
+    /// The configured disks' identities as the installed system saw them: the live
+    /// system has no udev (no /dev/disk/by-id) and numbers /dev/sdX in probe order,
+    /// so the rescue run finds each disk by these.
+    #[serde(default)]
+    pub disks: Vec<PendingDisk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDisk {
+    /// As in schedule.json.
+    pub configured: String,
+    pub identity: crate::discover::DiskIdentity,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

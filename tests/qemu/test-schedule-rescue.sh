@@ -50,8 +50,13 @@ D="\${IRONCLONE_JOB_DIR:?}"
 cd /
 if [ ! -e "\$D/var/lib/ironclone/schedule-state.json" ]; then
 	echo "IRONCLONE-OS: first boot"
-	mount -t vfat /dev/sda1 "\$D/boot/efi" || echo "IRONCLONE-OS: cannot mount the ESP"
-	ironclone schedule init --root "\$D" --repo uuid=$REPO_UUID:/repo --disks /dev/sda --budget 90% --calendar hourly
+	# No udev here and /dev/sdX follows probe order: find the disks by their IDs.
+	rootdev=\$(blkid -c /dev/null -o device -t UUID=$ROOT_UUID)
+	disk=/dev/\$(basename "\$(dirname "\$(readlink -f /sys/class/block/\${rootdev#/dev/})")")
+	esp=\$(blkid -c /dev/null -o device -t PARTUUID=1c0ec1a5-000a-4000-8000-000000000001)
+	echo "IRONCLONE-OS: root \$rootdev on \$disk, ESP \$esp"
+	mount -t vfat "\$esp" "\$D/boot/efi" || echo "IRONCLONE-OS: cannot mount the ESP"
+	ironclone schedule init --root "\$D" --repo uuid=$REPO_UUID:/repo --disks "\$disk" --budget 90% --calendar hourly
 	ironclone rescue install --root "\$D" --esp "\$D/boot/efi" --kernel "\$D/boot/vmlinuz" \
 		--initramfs "\$D/boot/initrd.img" $UUID_ARG --append console=ttyS0,115200 --append ironclone.net=0 --yes
 	ironclone rescue status --root "\$D"
@@ -116,7 +121,7 @@ if [[ $n_first == 1 ]]; then echo "PASS: one first boot (no boot loop)"; else
 mnt="$tmp/repo-mnt"
 mkdir -p "$mnt"
 if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; then
-	img=$("$BIN" images "$mnt/repo" --json | sed -n 's/.*"name": *"\(rescue-os-sda-[0-9-]*\)".*/\1/p' | head -n1)
+	img=$("$BIN" images "$mnt/repo" --json | sed -n 's/.*"name": *"\(rescue-os-sd[a-z]-[0-9-]*\)".*/\1/p' | head -n1)
 	if [[ -n $img ]]; then
 		echo "PASS: the repository holds $img"
 		if "$BIN" verify "$mnt/repo" >"$tmp/verify.out" 2>&1; then echo "PASS: ironclone verify"; else
@@ -134,7 +139,7 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 			sed 's/^/  | /' "$tmp/restore.out"; echo "FAIL: ironclone restore"; fails=$((fails + 1))
 		fi
 	else
-		echo "FAIL: no rescue-os-sda-* image in the repository"; fails=$((fails + 1))
+		echo "FAIL: no rescue-os-sdX-* image in the repository"; fails=$((fails + 1))
 	fi
 	umount "$mnt"
 else
