@@ -269,7 +269,13 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
             .and_then(|c| c.next_elapse),
         (Err(_), _) => None,
     };
-    let failed = cfg.is_err() || state.last_run.as_ref().is_some_and(|r| !r.ok);
+    // A rescue request older than this boot was never answered: the rescue boot
+    // happened (or failed to) before the system came back.
+    let lost_rescue = state
+        .pending_rescue
+        .as_ref()
+        .is_some_and(|p| boot_time_unix().is_some_and(|b| p.requested_unix < b));
+    let failed = cfg.is_err() || lost_rescue || state.last_run.as_ref().is_some_and(|r| !r.ok);
     if json {
         println!(
             "{}",
@@ -279,6 +285,7 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
                 "last_run": state.last_run,
                 "last_success_unix": state.last_success_unix,
                 "pending_rescue": state.pending_rescue,
+                "pending_rescue_lost": lost_rescue,
                 "next_elapse": next,
             }))?
         );
@@ -330,9 +337,14 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
         }
         if let Some(p) = &state.pending_rescue {
             println!(
-                "rescue run: requested {} ({}), not reported yet",
+                "rescue run: requested {} ({}), {}",
                 ironclone::timefmt::utc_human(p.requested_unix),
-                p.how
+                p.how,
+                if lost_rescue {
+                    "NEVER REPORTED BACK (the system has booted since; did the rescue entry boot?)"
+                } else {
+                    "not reported yet"
+                }
             );
         }
         if let Some(t) = state.last_success_unix {
@@ -345,4 +357,13 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
     } else {
         super::exit::OK
     })
+}
+
+/// When this system booted (`btime` of /proc/stat).
+fn boot_time_unix() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }

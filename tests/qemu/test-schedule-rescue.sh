@@ -14,8 +14,8 @@
 # Then on the host: the repository verifies, and the image restored to a file passes
 # e2fsck -fn on its root partition with the OS's marker file intact.
 # RESCUE_BREAK=uuid installs the entry with a root UUID that does not exist (a negative
-# control: the rescue run cannot find the system, reboots, and the OS reports the request as
-# unanswered; the test must then FAIL).
+# control: the rescue run cannot find the system, reboots, and the OS's status reports the
+# request as never answered, rc=1; the test must then FAIL).
 # IRONCLONE_BUILD names the directory holding kernel/ and initramfs.img (default build/);
 # the initramfs must be built from this tree (make iso): it carries the binary under test.
 set -euo pipefail
