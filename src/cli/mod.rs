@@ -18,6 +18,7 @@ mod progress;
 mod prune;
 mod repair_index;
 mod repo_open;
+mod rescue_entry;
 mod restore;
 mod restore_clonezilla;
 mod schedule;
@@ -98,6 +99,8 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Receive a deploy and restore it onto this machine's empty disk (the client side).
     DeployClient(deploy::ClientArgs),
+    /// The boot entry into the live system for scheduled backups: install, remove, status.
+    Rescue(rescue_entry::Args),
 }
 
 /// No subcommand: the interactive TUI on the real machine, or on the built-in fake
@@ -167,6 +170,10 @@ pub fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Some(Command::DeployClient(a)) => match deploy::run_client(a) {
+            Ok(code) if code != exit::OK => return ExitCode::from(code),
+            other => other.map(|_| ()),
+        },
+        Some(Command::Rescue(a)) => match rescue_entry::run(a) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),
             other => other.map(|_| ()),
         },

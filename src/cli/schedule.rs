@@ -20,7 +20,7 @@ pub enum Action {
     /// Configure the scheduled backup and install its systemd service and timer.
     Init(InitArgs),
     /// Perform one scheduled run now (what the timer starts).
-    Run(RootArg),
+    Run(RunArgs),
     /// Show the last run, its size and errors, and when the next one is due.
     Status(StatusArgs),
 }
@@ -68,6 +68,22 @@ pub struct RootArg {
 }
 
 #[derive(ClapArgs)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub root: RootArg,
+    /// efivarfs, where a disk needing the rescue entry sets BootNext.
+    #[arg(long, value_name = "DIR", default_value = ironclone::bootfix::efivars::DEFAULT_EFIVARS_DIR)]
+    pub efivars: PathBuf,
+    /// Ask for the rescue boot but do not reboot (tests, or to reboot later by hand).
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// The run the rescue entry makes in the live system: mount the installed root with
+    /// this filesystem UUID read-only, image its schedule's disks, record, unmount.
+    #[arg(long, value_name = "ROOT_UUID", conflicts_with = "root")]
+    pub rescue: Option<String>,
+}
+
+#[derive(ClapArgs)]
 pub struct StatusArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -79,7 +95,19 @@ pub struct StatusArgs {
 pub fn run(a: Args) -> anyhow::Result<u8> {
     match a.action {
         Action::Init(i) => init(i).map(|()| super::exit::OK),
-        Action::Run(r) => run_now(&Roots::new(r.root.as_deref())),
+        Action::Run(r) => match &r.rescue {
+            Some(uuid) => {
+                let rec = ironclone::schedule::rescue_run::run(uuid)?;
+                report(&rec)
+            }
+            None => run_now(
+                &Roots::new(r.root.root.as_deref()),
+                &run::RunOptions {
+                    efivars: r.efivars,
+                    reboot: !r.no_reboot,
+                },
+            ),
+        },
         Action::Status(s) => status(&Roots::new(s.root.as_deref()), s.json),
     }
 }
@@ -174,8 +202,29 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_now(roots: &Roots) -> anyhow::Result<u8> {
-    let rec = run::run(roots)?;
+fn run_now(roots: &Roots, opts: &run::RunOptions) -> anyhow::Result<u8> {
+    let rec = match run::run(roots, opts)? {
+        run::Outcome::Done(rec) => rec,
+        run::Outcome::RescueRequested(p) => {
+            for w in &p.why {
+                println!("{w}");
+            }
+            println!(
+                "rescue run requested ({}): {}",
+                p.how,
+                if opts.reboot {
+                    "rebooting into the rescue entry"
+                } else {
+                    "it runs at the next boot"
+                }
+            );
+            return Ok(super::exit::OK);
+        }
+    };
+    report(&rec)
+}
+
+fn report(rec: &ironclone::schedule::state::RunRecord) -> anyhow::Result<u8> {
     for i in &rec.images {
         println!(
             "image {} of {} ({}): read {}, {} new stored as {}",
@@ -220,7 +269,13 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
             .and_then(|c| c.next_elapse),
         (Err(_), _) => None,
     };
-    let failed = cfg.is_err() || state.last_run.as_ref().is_some_and(|r| !r.ok);
+    // A rescue request older than this boot was never answered: the rescue boot
+    // happened (or failed to) before the system came back.
+    let lost_rescue = state
+        .pending_rescue
+        .as_ref()
+        .is_some_and(|p| boot_time_unix().is_some_and(|b| p.requested_unix < b));
+    let failed = cfg.is_err() || lost_rescue || state.last_run.as_ref().is_some_and(|r| !r.ok);
     if json {
         println!(
             "{}",
@@ -229,6 +284,8 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
                 "config": cfg.as_ref().ok(),
                 "last_run": state.last_run,
                 "last_success_unix": state.last_success_unix,
+                "pending_rescue": state.pending_rescue,
+                "pending_rescue_lost": lost_rescue,
                 "next_elapse": next,
             }))?
         );
@@ -251,9 +308,14 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
             None => println!("last run: never"),
             Some(r) => {
                 println!(
-                    "last run: {} ({} s): {}",
+                    "last run: {} ({} s{}): {}",
                     ironclone::timefmt::utc_human(r.start_unix),
                     r.end_unix.saturating_sub(r.start_unix),
+                    if r.rescue {
+                        ", in the rescue entry"
+                    } else {
+                        ""
+                    },
                     if r.ok { "ok" } else { "FAILED" }
                 );
                 for i in &r.images {
@@ -273,6 +335,18 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
                 }
             }
         }
+        if let Some(p) = &state.pending_rescue {
+            println!(
+                "rescue run: requested {} ({}), {}",
+                ironclone::timefmt::utc_human(p.requested_unix),
+                p.how,
+                if lost_rescue {
+                    "NEVER REPORTED BACK (the system has booted since; did the rescue entry boot?)"
+                } else {
+                    "not reported yet"
+                }
+            );
+        }
         if let Some(t) = state.last_success_unix {
             println!("last good image: {}", ironclone::timefmt::utc_human(t));
         }
@@ -283,4 +357,13 @@ fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
     } else {
         super::exit::OK
     })
+}
+
+/// When this system booted (`btime` of /proc/stat).
+fn boot_time_unix() -> Option<u64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }

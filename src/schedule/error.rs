@@ -33,6 +33,10 @@ pub enum ScheduleError {
     Tool(#[from] crate::resize::ToolError),
     #[error(transparent)]
     Repo(#[from] crate::repo::RepoError),
+    #[error("rescue entry: {why}")]
+    Rescue { why: String },
+    #[error(transparent)]
+    Firmware(#[from] crate::bootfix::BootfixError),
     #[error("disk {disk}: backup failed: {why}")]
     Backup { disk: String, why: String },
 }

@@ -12,12 +12,16 @@
 //! - `retention`: which images to keep (pure logic).
 //! - `run`: one scheduled run; `lock`: one run at a time; `state`: its recorded
 //!   outcome for `status`.
+//! - `rescue_entry`: the boot entry into the live system for disks with a plain
+//!   partition mounted read-write; `rescue_run`: the run that entry makes.
 
 pub mod calendar;
 pub mod config;
 pub mod error;
 pub mod lock;
 pub mod mode;
+pub mod rescue_entry;
+pub mod rescue_run;
 pub mod retention;
 pub mod run;
 pub mod snapshot;
@@ -34,12 +38,22 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct Roots {
     root: PathBuf,
+    /// The rescue run's lock lives in /run: the installed root is read-only then.
+    lock: Option<PathBuf>,
 }
 
 impl Roots {
     pub fn new(root: Option<&Path>) -> Roots {
         Roots {
             root: root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+            lock: None,
+        }
+    }
+    /// The installed system mounted at `root` by the rescue system.
+    pub fn rescue(root: &Path) -> Roots {
+        Roots {
+            root: root.to_path_buf(),
+            lock: Some(Path::new(target::RUN_DIR).join("schedule.lock")),
         }
     }
     /// True when the files go to a root other than the running system's `/`.
@@ -62,6 +76,9 @@ impl Roots {
         self.state_dir().join("schedule-state.json")
     }
     pub fn lock_path(&self) -> PathBuf {
+        if let Some(l) = &self.lock {
+            return l.clone();
+        }
         self.state_dir().join("schedule.lock")
     }
 }

@@ -1,9 +1,9 @@
 //! How a configured disk can be imaged consistently while the system runs:
 //! - nothing on it mounted read-write (a data disk, an image file): directly;
 //! - an LVM logical volume mounted read-write: from a temporary snapshot LV;
-//! - a plain partition mounted read-write: refused, because the upstream kernel
-//!   cannot snapshot it and a copy of a filesystem being written is not one; it needs
-//!   the rescue-entry mode (docs/SCHEDULE.md).
+//! - a plain partition mounted read-write: the upstream kernel cannot snapshot it and
+//!   a copy of a filesystem being written is not one, so it is imaged by the rescue
+//!   entry, after a reboot into the live system (docs/SCHEDULE.md; `rescue_entry`).
 //!
 //! The kernel's view is read straight from /proc/self/mountinfo (the `rw` option) and
 //! sysfs (partitions, holders, a dm device's `dm/uuid`, which lvm2 starts with `LVM-`).
@@ -19,6 +19,15 @@ use std::path::{Path, PathBuf};
 pub enum Mode {
     Direct,
     LvmSnapshot(LvRef),
+    /// Only the rescue entry can image it; the text says what is mounted where.
+    Rescue(String),
+}
+
+/// Why a disk cannot be imaged where it is.
+enum Busy {
+    /// A plain partition (or a non-LVM mapping on one) mounted read-write.
+    NeedsRescue(String),
+    Refused(String),
 }
 
 /// (major, minor) → mount point of every read-write mount.
@@ -68,7 +77,9 @@ pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
             let sys = Path::new("/sys/block").join(&loopdev);
             let back = std::fs::read_to_string(sys.join("loop/backing_file")).unwrap_or_default();
             if Path::new(back.trim()) == canon {
-                refuse_mounted(&sys, &loopdev, &rw).map_err(err)?;
+                if let Err(b) = check_mounted(&sys, &loopdev, &rw) {
+                    return busy(b).map_err(err);
+                }
             }
         }
         return Ok(Mode::Direct);
@@ -94,13 +105,22 @@ pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    refuse_mounted(&sys, &name, &rw).map_err(err)?;
-    Ok(Mode::Direct)
+    match check_mounted(&sys, &name, &rw) {
+        Ok(()) => Ok(Mode::Direct),
+        Err(b) => busy(b).map_err(err),
+    }
+}
+
+fn busy(b: Busy) -> Result<Mode, String> {
+    match b {
+        Busy::NeedsRescue(why) => Ok(Mode::Rescue(why)),
+        Busy::Refused(why) => Err(why),
+    }
 }
 
 /// Errors when the device at `sys`, a partition of it, or an LV stacked on one is
 /// mounted read-write; says which mode it needs.
-fn refuse_mounted(sys: &Path, name: &str, rw: &HashMap<(u32, u32), PathBuf>) -> Result<(), String> {
+fn check_mounted(sys: &Path, name: &str, rw: &HashMap<(u32, u32), PathBuf>) -> Result<(), Busy> {
     let mut parts: Vec<(String, PathBuf)> = vec![(name.to_string(), sys.to_path_buf())];
     for n in names_in(sys) {
         if sys.join(&n).join("partition").exists() {
@@ -109,30 +129,29 @@ fn refuse_mounted(sys: &Path, name: &str, rw: &HashMap<(u32, u32), PathBuf>) -> 
     }
     for (pname, psys) in &parts {
         if let Some(mp) = dev_of(psys).and_then(|d| rw.get(&d)) {
-            return Err(format!(
+            return Err(Busy::NeedsRescue(format!(
                 "{pname} is mounted read-write at {}; a plain partition cannot be snapshotted while mounted, \
-                 so it needs the rescue-entry mode (not available yet; see docs/SCHEDULE.md), \
-                 or back it up from the rescue stick",
+                 so it needs the rescue-entry mode",
                 mp.display()
-            ));
+            )));
         }
         for holder in names_in(&psys.join("holders")) {
             let hsys = Path::new("/sys/block").join(&holder);
             if let Some(mp) = dev_of(&hsys).and_then(|d| rw.get(&d)) {
                 let dm_name = std::fs::read_to_string(hsys.join("dm/name")).unwrap_or_default();
                 return Err(if is_lvm_dm(&hsys) {
-                    format!(
+                    Busy::Refused(format!(
                         "{pname} holds the LVM volume {} mounted read-write at {}; list the \
                          logical volume (/dev/<vg>/<lv>) in the schedule's disks to image it from a snapshot",
                         dm_name.trim(),
                         mp.display()
-                    )
+                    ))
                 } else {
-                    format!(
+                    Busy::NeedsRescue(format!(
                         "{pname} holds {} mounted read-write at {}; it needs the rescue-entry mode",
                         dm_name.trim(),
                         mp.display()
-                    )
+                    ))
                 });
             }
         }

@@ -3,6 +3,12 @@
 //! the outcome. Nothing prompts; every failure ends up in the returned record (and
 //! the state file) as text a user can act on.
 //!
+//! A disk with a plain partition mounted read-write is not imaged here: the run asks
+//! for one boot into the rescue entry (`rescue_entry`), records that as pending, and
+//! reboots; the rescue system's run (`run_rescue`, started by `rescue_run`) images it
+//! and records the outcome. That run never asks for the rescue entry itself, so a disk
+//! still busy there fails instead of looping.
+//!
 //! A failed backup leaves no image: the repository writes an image's manifest last.
 //! Its packs are chunks no image uses, which the prune at the end removes; retention
 //! removes nothing after a failed backup, so the last good images stay.
@@ -13,15 +19,15 @@ use super::lock::RunLock;
 use super::mode::{self, Mode};
 use super::retention::{self, Candidate, Policy};
 use super::snapshot::{self, Snapshot};
-use super::state::{ImageRecord, RunRecord, ScheduleState};
-use super::{target, Roots};
+use super::state::{ImageRecord, PendingDisk, PendingRescue, RunRecord, ScheduleState};
+use super::{rescue_entry, target, Roots};
 use crate::device::{open_path, Access, BlockDevice};
 use crate::imaging::plan_backup_unlocked;
 use crate::progress::NoProgress;
 use crate::repo::{self, BackupOptions, Repository, SourceInfo};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn now_unix() -> u64 {
+pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -76,19 +82,86 @@ fn is_scheduled(name: &str, prefix: &str) -> bool {
     })
 }
 
-/// Performs one run and records it in the state file. `Err` only when the run could
-/// not start (another run holds the lock) or its outcome could not be recorded; a
-/// failed run is `Ok` with `ok == false`.
-pub fn run(roots: &Roots) -> Result<RunRecord, ScheduleError> {
+/// How the installed system's run behaves when a disk needs the rescue entry.
+pub struct RunOptions {
+    /// efivarfs (or a directory like it, for tests).
+    pub efivars: PathBuf,
+    /// Reboot into the rescue entry after asking for it (`--no-reboot` for tests).
+    pub reboot: bool,
+}
+
+pub enum Outcome {
+    /// The run happened here (ok or not) and is recorded.
+    Done(RunRecord),
+    /// The next boot goes to the rescue entry, which makes the run.
+    RescueRequested(PendingRescue),
+}
+
+/// Performs one run and records it in the state file, or asks for the rescue entry.
+/// `Err` only when the run could not start (another run holds the lock) or its outcome
+/// could not be recorded; a failed run is `Done` with `ok == false`.
+pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
     let _lock = RunLock::acquire(&roots.lock_path())?;
     let mut rec = RunRecord {
         start_unix: now_unix(),
         ..RunRecord::default()
     };
+    let prepared = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
+        rec.repo = cfg.repo.to_string();
+        let modes = choose_modes(&cfg)?;
+        Ok((cfg, modes))
+    });
+    let result = match prepared {
+        Ok((cfg, modes)) if modes.iter().any(|m| matches!(m, Mode::Rescue(_))) => {
+            return request_rescue(roots, opts, &cfg, &modes, rec);
+        }
+        Ok((cfg, modes)) => run_config(&cfg, &cfg.disks, &modes, &host_name(), "direct", &mut rec),
+        Err(e) => Err(e),
+    };
+    finish(roots, rec, result).map(Outcome::Done)
+}
+
+/// The rescue system's run over the installed system mounted at `roots` (read-only):
+/// the disks are not mounted read-write any more, so they are imaged directly. The
+/// caller records the outcome (it must make the root writable first).
+pub fn run_rescue(
+    roots: &Roots,
+    host: &str,
+    pending: Option<&PendingRescue>,
+) -> Result<RunRecord, ScheduleError> {
+    let _lock = RunLock::acquire(&roots.lock_path())?;
+    let mut rec = RunRecord {
+        start_unix: now_unix(),
+        rescue: true,
+        ..RunRecord::default()
+    };
     let result = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
         rec.repo = cfg.repo.to_string();
-        run_config(&cfg, &mut rec)
+        let paths = cfg
+            .disks
+            .iter()
+            .map(|d| resolve_in_rescue(d, pending))
+            .collect::<Result<Vec<_>, _>>()?;
+        let modes = choose_modes_of(&paths)?;
+        // Never the rescue entry again from here: that would be a boot loop.
+        if let Some(Mode::Rescue(why)) = modes.iter().find(|m| matches!(m, Mode::Rescue(_))) {
+            return Err(ScheduleError::Rescue {
+                why: format!("still busy in the rescue system: {why}"),
+            });
+        }
+        run_config(&cfg, &paths, &modes, host, "rescue", &mut rec)
     });
+    rec.end_unix = now_unix();
+    rec.ok = result.is_ok();
+    rec.error = result.err().map(|e| e.to_string());
+    Ok(rec)
+}
+
+fn finish(
+    roots: &Roots,
+    mut rec: RunRecord,
+    result: Result<(), ScheduleError>,
+) -> Result<RunRecord, ScheduleError> {
     rec.end_unix = now_unix();
     rec.ok = result.is_ok();
     rec.error = result.err().map(|e| e.to_string());
@@ -96,14 +169,164 @@ pub fn run(roots: &Roots) -> Result<RunRecord, ScheduleError> {
     Ok(rec)
 }
 
-fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleError> {
-    // Modes first: a disk that cannot be imaged consistently stops the run before the
-    // repository is touched.
-    let modes: Vec<Mode> = cfg
-        .disks
+/// The device the rescue system reads for the configured `disk`: the one disk whose
+/// identity (WWN, serial, model, size) is the one recorded when the rescue boot was
+/// requested; a configured path that exists is used when nothing was recorded for it
+/// (an image file, or a request made before identities were recorded).
+fn resolve_in_rescue(
+    disk: &Path,
+    pending: Option<&PendingRescue>,
+) -> Result<PathBuf, ScheduleError> {
+    let conf = disk.display().to_string();
+    let Some(pd) = pending.and_then(|p| p.disks.iter().find(|d| d.configured == conf)) else {
+        return Ok(disk.to_path_buf());
+    };
+    let disks =
+        crate::discover::list_disks(&crate::discover::SysPaths::default()).map_err(|e| {
+            ScheduleError::Disk {
+                disk: conf.clone(),
+                why: e.to_string(),
+            }
+        })?;
+    let hits = crate::discover::find_by_identity(&disks, &pd.identity);
+    match hits.as_slice() {
+        [one] => Ok(one.path.clone()),
+        [] => Err(ScheduleError::Disk {
+            disk: conf,
+            why: format!(
+                "no disk in the rescue system is the one recorded ({})",
+                describe_identity(&pd.identity)
+            ),
+        }),
+        many => Err(ScheduleError::Disk {
+            disk: conf,
+            why: format!(
+                "{} disks match {}; refusing to guess",
+                many.len(),
+                describe_identity(&pd.identity)
+            ),
+        }),
+    }
+}
+
+fn describe_identity(id: &crate::discover::DiskIdentity) -> String {
+    format!(
+        "model {}, serial {}, {} bytes",
+        id.model.as_deref().unwrap_or("?"),
+        id.serial.as_deref().unwrap_or("?"),
+        id.size
+    )
+}
+
+/// The identities of the configured block devices, for the rescue run.
+fn identities(cfg: &ScheduleConfig) -> Vec<PendingDisk> {
+    let Ok(disks) = crate::discover::list_disks(&crate::discover::SysPaths::default()) else {
+        return Vec::new();
+    };
+    cfg.disks
         .iter()
-        .map(|d| mode::choose(d))
-        .collect::<Result<_, _>>()?;
+        .filter_map(|d| {
+            let canon = std::fs::canonicalize(d).ok()?;
+            let found = disks.iter().find(|x| x.path == canon)?;
+            Some(PendingDisk {
+                configured: d.display().to_string(),
+                identity: found.identity(),
+            })
+        })
+        .collect()
+}
+
+fn choose_modes(cfg: &ScheduleConfig) -> Result<Vec<Mode>, ScheduleError> {
+    choose_modes_of(&cfg.disks)
+}
+
+fn choose_modes_of(disks: &[PathBuf]) -> Result<Vec<Mode>, ScheduleError> {
+    disks
+        .iter()
+        .map(|d| {
+            mode::choose(d).map(|m| match m {
+                Mode::Rescue(why) => Mode::Rescue(format!("disk {}: {why}", d.display())),
+                m => m,
+            })
+        })
+        .collect()
+}
+
+/// Sets the one-time boot into the rescue entry, records it as pending and reboots.
+/// A request the rescue system never answered is recorded as a failed run first, so
+/// `status` says so; then it is asked again (once per scheduled run: no loop).
+fn request_rescue(
+    roots: &Roots,
+    opts: &RunOptions,
+    cfg: &ScheduleConfig,
+    modes: &[Mode],
+    mut rec: RunRecord,
+) -> Result<Outcome, ScheduleError> {
+    let why: Vec<String> = modes
+        .iter()
+        .filter_map(|m| match m {
+            Mode::Rescue(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect();
+    let st = ScheduleState::load(roots).unwrap_or_default();
+    if let Some(p) = st.pending_rescue {
+        let lost = RunRecord {
+            start_unix: p.requested_unix,
+            end_unix: now_unix(),
+            repo: rec.repo.clone(),
+            error: Some(format!(
+                "the rescue run requested {} ({}) never reported back: did the \"{}\" entry boot? \
+                 (the firmware's boot menu lists it; the live system's console shows why it failed)",
+                crate::timefmt::utc_human(p.requested_unix),
+                p.how,
+                rescue_entry::LABEL
+            )),
+            ..RunRecord::default()
+        };
+        ScheduleState::record(roots, &lost)?;
+        ScheduleState::set_pending(roots, None)?;
+    }
+    let how = match rescue_entry::request_next_boot(roots, &opts.efivars) {
+        Ok(h) => h,
+        Err(e) => {
+            rec.end_unix = now_unix();
+            rec.error = Some(format!("{}; {e}", why.join("; ")));
+            ScheduleState::record(roots, &rec)?;
+            return Ok(Outcome::Done(rec));
+        }
+    };
+    let pending = PendingRescue {
+        requested_unix: now_unix(),
+        how,
+        why,
+        disks: identities(cfg),
+    };
+    ScheduleState::set_pending(roots, Some(pending.clone()))?;
+    if opts.reboot {
+        reboot()?;
+    }
+    Ok(Outcome::RescueRequested(pending))
+}
+
+/// Reboots through systemd when it runs (a clean shutdown), else with `reboot`.
+fn reboot() -> Result<(), ScheduleError> {
+    if Path::new("/run/systemd/system").is_dir() {
+        crate::resize::run_tool("systemctl", &["reboot"], None, &[0])?;
+    } else {
+        crate::resize::run_tool("reboot", &[], None, &[0])?;
+    }
+    Ok(())
+}
+
+fn run_config(
+    cfg: &ScheduleConfig,
+    read_paths: &[PathBuf],
+    modes: &[Mode],
+    host: &str,
+    direct_word: &'static str,
+    rec: &mut RunRecord,
+) -> Result<(), ScheduleError> {
     if modes.iter().any(|m| matches!(m, Mode::LvmSnapshot(_))) {
         for s in snapshot::remove_stale()? {
             rec.warnings
@@ -114,15 +337,14 @@ fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleE
     let repo = Repository::open_or_init(&reached.path)?;
     let budget = cfg.budget.bytes(target::fs_size(&reached.path)?);
     rec.budget_bytes = budget;
-    let host = host_name();
     let mut failed: Option<ScheduleError> = None;
-    for (disk, mode) in cfg.disks.iter().zip(&modes) {
+    for ((disk, read), mode) in cfg.disks.iter().zip(read_paths).zip(modes) {
         let name = format!(
             "{}{}",
-            image_prefix(&host, disk),
+            image_prefix(host, disk),
             crate::timefmt::utc_stamp(now_unix())
         );
-        match backup_disk(&repo, disk, mode, &name) {
+        match backup_disk(&repo, disk, read, mode, &name, direct_word) {
             Ok(r) => rec.images.push(r),
             Err(e) => {
                 failed.get_or_insert(e);
@@ -142,7 +364,7 @@ fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleE
         }
         return Err(e);
     }
-    apply_retention(cfg, &repo, &host, budget, rec)?;
+    apply_retention(cfg, &repo, host, budget, rec)?;
     rec.repo_bytes = target::repo_bytes(repo.path());
     if rec.repo_bytes > budget {
         rec.warnings.push(format!(
@@ -157,20 +379,23 @@ fn run_config(cfg: &ScheduleConfig, rec: &mut RunRecord) -> Result<(), ScheduleE
 fn backup_disk(
     repo: &Repository,
     disk: &Path,
+    read: &Path,
     mode: &Mode,
     name: &str,
+    direct_word: &'static str,
 ) -> Result<ImageRecord, ScheduleError> {
     let fail = |why: String| ScheduleError::Backup {
         disk: disk.display().to_string(),
         why,
     };
     let (snap, read_path, mode_word) = match mode {
-        Mode::Direct => (None, disk.to_path_buf(), "direct"),
+        Mode::Direct => (None, read.to_path_buf(), direct_word),
         Mode::LvmSnapshot(lv) => {
             let s = Snapshot::create(lv)?;
             let p = s.device();
             (Some(s), p, "lvm-snapshot")
         }
+        Mode::Rescue(why) => return Err(fail(why.clone())),
     };
     let dev = open_path(&read_path, Access::ReadOnly).map_err(|e| fail(e.to_string()))?;
     // On a block device the kernel's read-only flag too, for the whole backup.

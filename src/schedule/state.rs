@@ -16,6 +16,31 @@ pub struct ScheduleState {
     pub last_run: Option<RunRecord>,
     /// End of the last run that succeeded.
     pub last_success_unix: Option<u64>,
+    /// A run asked for a boot into the rescue entry, which has not reported yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_rescue: Option<PendingRescue>,
+}
+
+/// What a scheduled run set before rebooting into the rescue entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRescue {
+    pub requested_unix: u64,
+    /// `BootNext=Boot0003` or `grub-reboot ironclone-rescue`.
+    pub how: String,
+    /// Why: what was mounted read-write.
+    pub why: Vec<String>,
+    /// The configured disks' identities as the installed system saw them: the live
+    /// system has no udev (no /dev/disk/by-id) and numbers /dev/sdX in probe order,
+    /// so the rescue run finds each disk by these.
+    #[serde(default)]
+    pub disks: Vec<PendingDisk>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDisk {
+    /// As in schedule.json.
+    pub configured: String,
+    pub identity: crate::discover::DiskIdentity,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,13 +58,16 @@ pub struct RunRecord {
     pub warnings: Vec<String>,
     /// Why the run failed, as printed to the journal.
     pub error: Option<String>,
+    /// Made by the rescue entry's unattended run.
+    #[serde(default)]
+    pub rescue: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
     pub disk: String,
     pub image: String,
-    /// "direct" or "lvm-snapshot".
+    /// "direct", "lvm-snapshot" or "rescue".
     pub mode: String,
     pub bytes_read: u64,
     pub new_bytes: u64,
@@ -78,6 +106,22 @@ impl ScheduleState {
             st.last_success_unix = Some(run.end_unix);
         }
         st.last_run = Some(run.clone());
+        if run.rescue {
+            st.pending_rescue = None;
+        }
+        st.write(roots)
+    }
+
+    /// Records (or clears) a pending rescue boot.
+    pub fn set_pending(roots: &Roots, p: Option<PendingRescue>) -> Result<(), ScheduleError> {
+        let mut st = Self::load(roots).unwrap_or_default();
+        st.version = STATE_VERSION;
+        st.pending_rescue = p;
+        st.write(roots)
+    }
+
+    fn write(&self, roots: &Roots) -> Result<(), ScheduleError> {
+        let st = self;
         let mut bytes = serde_json::to_vec_pretty(&st).unwrap_or_default();
         bytes.push(b'\n');
         super::write_atomic(&roots.state_path(), &bytes)
