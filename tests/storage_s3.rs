@@ -9,32 +9,16 @@ mod storage_common;
 use ironclone::repo::storage::{self, RemoteOptions};
 use repo_common::mixed_data;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use storage_common::proxy::FailingProxy;
-use storage_common::{Cluster, ACCESS_KEY, SECRET_KEY};
+use storage_common::{ok, s3_ironclone, s3_store, Cluster, ACCESS_KEY, SECRET_KEY};
 
 const MIB: usize = 1 << 20;
 
 fn ironclone(endpoint: &str, secret: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ironclone"))
-        .args(args)
-        .args(["--s3-path-style", "--s3-endpoint", endpoint])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
+    s3_ironclone(endpoint, secret, args)
         .output()
         .expect("run ironclone")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "ironclone failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn err(o: &Output) -> String {
@@ -44,13 +28,7 @@ fn err(o: &Output) -> String {
 
 /// Objects under `url` (listed with the right key, straight from the cluster).
 fn objects(endpoint: &str, url: &str) -> Vec<String> {
-    let loc = storage::parse_location(Path::new(url)).expect("location");
-    let opts = RemoteOptions {
-        s3_endpoint: Some(endpoint.into()),
-        s3_path_style: true,
-        ..Default::default()
-    };
-    let s = storage::open(&loc, &opts).expect("open storage");
+    let s = s3_store(endpoint, url);
     let mut all = Vec::new();
     for p in ["", "packs/", "index/", "images/", "locks/", "tmp/"] {
         all.extend(s.list(p).expect("list").into_iter().map(|(n, _)| n));
@@ -156,17 +134,9 @@ fn backup_restore_verify_prune_on_s3_with_bad_keys_dead_endpoints_and_a_flaky_pr
         .as_secs();
     let lock = |age: u64| {
         let body = format!("4242 prune other-host {}\n", now - age);
-        storage::open(
-            &storage::parse_location(Path::new(repo)).unwrap(),
-            &RemoteOptions {
-                s3_endpoint: Some(ep.into()),
-                s3_path_style: true,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .put("locks/lock", body.as_bytes(), storage::PutMode::Replace)
-        .unwrap();
+        s3_store(ep, repo)
+            .put("locks/lock", body.as_bytes(), storage::PutMode::Replace)
+            .unwrap();
     };
     lock(10);
     let e = err(&ironclone(

@@ -9,28 +9,21 @@
 mod repo_common;
 mod storage_common;
 
-use ironclone::repo::storage::{self, RemoteOptions, Storage};
+use ironclone::repo::storage::{self, Storage};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storage_common::proxy::FailingProxy;
-use storage_common::{Cluster, ACCESS_KEY, SECRET_KEY};
+use storage_common::{ok, s3_ironclone, s3_store, Cluster, ACCESS_KEY, SECRET_KEY};
 
 const PASS: &str = "many machines one repo";
 const MIB: usize = 1 << 20;
 
 fn cmd(endpoint: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ironclone"));
-    c.args(args)
-        .args(["--s3-path-style", "--s3-endpoint", endpoint])
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .env("IRONCLONE_PASSWORD", PASS)
+    let mut c = s3_ironclone(endpoint, SECRET_KEY, args);
+    c.env("IRONCLONE_PASSWORD", PASS)
         // Cheap Argon2id for the test's key slot.
         .env("IRONCLONE_KDF", "8,1,1")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
         .env_remove("IRONCLONE_TEST_HOLD_MANIFEST")
         .env_remove(ironclone::repo::LOCK_STALE_ENV)
         .stdin(Stdio::null());
@@ -46,26 +39,6 @@ fn spawn(mut c: Command) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ironclone")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "ironclone failed: {}\n{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn store(endpoint: &str, url: &str) -> Arc<dyn Storage> {
-    let loc = storage::parse_location(Path::new(url)).expect("location");
-    let opts = RemoteOptions {
-        s3_endpoint: Some(endpoint.into()),
-        s3_path_style: true,
-        ..Default::default()
-    };
-    storage::open(&loc, &opts).expect("open storage")
 }
 
 fn names(s: &dyn Storage, prefix: &str) -> Vec<String> {
@@ -176,7 +149,7 @@ fn concurrent_backups_prune_during_a_backup_killed_backup_and_flaky_store_on_s3(
     cluster.bucket("multi");
     let ep = cluster.s3_endpoint.as_str();
     let repo = "s3://multi/fleet";
-    let st = store(ep, repo);
+    let st = s3_store(ep, repo);
     let srcs: Vec<PathBuf> = (0..6)
         .map(|i| machine(dir, &format!("m{i}"), i % 2 == 1, 100 + i as u64, i < 4))
         .collect();

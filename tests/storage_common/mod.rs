@@ -6,13 +6,50 @@
 
 pub mod proxy;
 
+use ironclone::repo::storage::{self, RemoteOptions, Storage};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const ACCESS_KEY: &str = "ironclone-test";
 pub const SECRET_KEY: &str = "ironclone-test-secret";
+
+/// `ironclone ARGS` against the S3 gateway at `endpoint` with the test's access key
+/// and `secret`, path-style, with no AWS endpoint or profile from the environment.
+pub fn s3_ironclone(endpoint: &str, secret: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ironclone"));
+    c.args(args)
+        .args(["--s3-path-style", "--s3-endpoint", endpoint])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+/// The storage at `url` (`s3://...`) opened by the test itself, path-style.
+pub fn s3_store(endpoint: &str, url: &str) -> Arc<dyn Storage> {
+    let loc = storage::parse_location(Path::new(url)).expect("location");
+    let opts = RemoteOptions {
+        s3_endpoint: Some(endpoint.into()),
+        s3_path_style: true,
+        ..Default::default()
+    };
+    storage::open(&loc, &opts).expect("open storage")
+}
+
+/// Standard output of a run that must have succeeded.
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "ironclone failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
