@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// True when the command names a Clonezilla image rather than a repository image.
 pub fn applies(a: &Args) -> bool {
-    !a.repo.join("config").exists() && clonezilla::is_image_dir(&a.repo.join(&a.image))
+    clonezilla::names_image(&a.repo, &a.image)
 }
 
 /// `$XDG_CACHE_HOME/ironclone/clonezilla`, else `~/.cache/...`, else the temp dir's.

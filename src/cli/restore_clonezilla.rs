@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// True when the command names a Clonezilla image rather than a repository image.
 pub fn applies(a: &Args) -> bool {
-    !a.repo.join("config").exists() && clonezilla::is_image_dir(&a.repo.join(&a.name))
+    clonezilla::names_image(&a.repo, &a.name)
 }
 
 /// Removes the temporary repository however the restore ends.

@@ -102,6 +102,12 @@ pub fn is_image_dir(dir: &Path) -> bool {
     dir.join("parts").is_file()
 }
 
+/// True when a command's `<REPO> <IMAGE>` name the Clonezilla image folder
+/// `root/image` rather than an image of an ironclone repository at `root`.
+pub fn names_image(root: &Path, image: &str) -> bool {
+    !root.join("config").exists() && is_image_dir(&root.join(image))
+}
+
 impl ClonezillaImage {
     pub fn open(dir: &Path) -> Result<Self, ClonezillaError> {
         let io = |source| ClonezillaError::Io {

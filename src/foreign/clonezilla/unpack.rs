@@ -131,19 +131,27 @@ fn table_len(img: &ClonezillaImage, part: &str) -> Option<u64> {
     })
 }
 
+/// The files of `p`'s image: itself, or its `.aa`, `.ab`, ... volumes.
+fn image_files(p: &PartImage) -> Result<Vec<PathBuf>, UnpackError> {
+    volumes::find(&p.path).map_err(|source| UnpackError::Image {
+        file: p.path.clone(),
+        source,
+    })
+}
+
 /// The cache key: folder, partition, and each image file's name, size and mtime.
-fn cache_key(img: &ClonezillaImage, p: &PartImage) -> Result<String, UnpackError> {
+fn cache_key(
+    img: &ClonezillaImage,
+    p: &PartImage,
+    files: &[PathBuf],
+) -> Result<String, UnpackError> {
     let mut h = blake3::Hasher::new();
     let dir = img.dir.canonicalize().unwrap_or_else(|_| img.dir.clone());
     h.update(dir.as_os_str().as_encoded_bytes());
     h.update(b"\0");
     h.update(p.part.as_bytes());
-    let files = volumes::find(&p.path).map_err(|source| UnpackError::Image {
-        file: p.path.clone(),
-        source,
-    })?;
     for f in files {
-        let m = std::fs::metadata(&f).map_err(|source| UnpackError::Cache {
+        let m = std::fs::metadata(f).map_err(|source| UnpackError::Cache {
             file: f.clone(),
             source,
         })?;
@@ -168,6 +176,7 @@ pub fn unpacked(img: &ClonezillaImage, area: &str, cache: &Path) -> Result<Unpac
             part: p.part.clone(),
         });
     }
+    let files = image_files(p)?;
     let cache_err = |file: &Path| {
         let file = file.to_path_buf();
         move |source| UnpackError::Cache { file, source }
@@ -176,7 +185,7 @@ pub fn unpacked(img: &ClonezillaImage, area: &str, cache: &Path) -> Result<Unpac
         "{}-{}-{}.img",
         img.name,
         p.part,
-        cache_key(img, p)?
+        cache_key(img, p, &files)?
     ));
     if path.is_file() {
         return Ok(Unpacked {
@@ -190,7 +199,7 @@ pub fn unpacked(img: &ClonezillaImage, area: &str, cache: &Path) -> Result<Unpac
     tmp.push(format!(".partial-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let t = Instant::now();
-    let done = unpack_into(img, p, &tmp);
+    let done = unpack_into(img, p, &files, &tmp);
     let done = match done {
         Ok(d) => d,
         Err(e) => {
@@ -208,11 +217,7 @@ pub fn unpacked(img: &ClonezillaImage, area: &str, cache: &Path) -> Result<Unpac
 
 /// Checks what the folder's checksum lists say about this partition's files only: a
 /// browse of one partition should not read every other partition's image.
-fn verify_listed(img: &ClonezillaImage, p: &PartImage) -> Result<(), UnpackError> {
-    let files = volumes::find(&p.path).map_err(|source| UnpackError::Image {
-        file: p.path.clone(),
-        source,
-    })?;
+fn verify_listed(img: &ClonezillaImage, files: &[PathBuf]) -> Result<(), UnpackError> {
     let names: Vec<String> = files
         .iter()
         .filter_map(|f| f.file_name()?.to_str().map(str::to_string))
@@ -232,8 +237,13 @@ fn verify_listed(img: &ClonezillaImage, p: &PartImage) -> Result<(), UnpackError
     Ok(())
 }
 
-fn unpack_into(img: &ClonezillaImage, p: &PartImage, tmp: &Path) -> Result<PartDone, UnpackError> {
-    verify_listed(img, p)?;
+fn unpack_into(
+    img: &ClonezillaImage,
+    p: &PartImage,
+    files: &[PathBuf],
+    tmp: &Path,
+) -> Result<PartDone, UnpackError> {
+    verify_listed(img, files)?;
     write_unpacked(p, tmp, table_len(img, &p.part))
 }
 
