@@ -226,6 +226,17 @@ fn record_aad(frame: bool, id: &ChunkId, raw_len: u32, c: Compression, members: 
     Aad::record(frame, id, raw_len, c.code(), members)
 }
 
+/// The AAD a stored record was sealed with, from its decoded header.
+fn info_aad(info: &RecordInfo) -> Aad {
+    record_aad(
+        info.is_frame(),
+        &info.id,
+        info.raw_len,
+        info.compression,
+        info.members,
+    )
+}
+
 /// Seals a record's stored bytes in an encrypted repository, bound to its header.
 pub fn seal_record(keys: &Keys, r: &mut Record) -> Result<()> {
     let members = u32::try_from(r.members.len()).unwrap_or(u32::MAX);
@@ -247,14 +258,8 @@ pub fn open_record(
     info: &RecordInfo,
     data: &[u8],
 ) -> std::result::Result<Vec<u8>, ChunkDecodeError> {
-    let aad = record_aad(
-        info.is_frame(),
-        &info.id,
-        info.raw_len,
-        info.compression,
-        info.members,
-    );
-    keys.open(&aad, data).map_err(ChunkDecodeError::Sealed)
+    keys.open(&info_aad(info), data)
+        .map_err(ChunkDecodeError::Sealed)
 }
 
 thread_local! {
@@ -324,13 +329,7 @@ pub fn decode_record_to(
     let Some(k) = keys else {
         return decode_plain(d, info, data, out, None);
     };
-    let aad = record_aad(
-        info.is_frame(),
-        &info.id,
-        info.raw_len,
-        info.compression,
-        info.members,
-    );
+    let aad = info_aad(info);
     OPENED.with(|buf| {
         let mut buf = buf.borrow_mut();
         k.open_into(&aad, data, &mut buf)
