@@ -28,16 +28,9 @@ fn err(why: impl Into<String>) -> ScheduleError {
 /// The device holding the filesystem `uuid`. Disks can still be appearing when the
 /// live system starts the run: blkid is asked for up to 10 s.
 fn find_uuid(uuid: &str) -> Result<PathBuf, ScheduleError> {
-    let tag = format!("UUID={uuid}");
     for _ in 0..10 {
-        let o = run_tool(
-            "blkid",
-            &["-c", "/dev/null", "-o", "device", "-t", &tag],
-            None,
-            &[0, 2],
-        )?;
-        if let Some(d) = o.stdout.lines().next().filter(|l| !l.trim().is_empty()) {
-            return Ok(PathBuf::from(d.trim()));
+        if let Some(dev) = target::device_by_uuid(uuid)? {
+            return Ok(dev);
         }
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -87,16 +87,29 @@ fn inside(mount_point: &Path, inner: &Path) -> PathBuf {
     mount_point.join(inner.strip_prefix("/").unwrap_or(inner))
 }
 
-fn reach_uuid(loc: &RepoLocation, uuid: &str, inner: &Path) -> Result<Reached, ScheduleError> {
-    // blkid probes the devices itself: no udev (/dev/disk/by-uuid) is needed. Without
-    // its cache (-c /dev/null): a cached entry can name a device or file long gone.
+/// The device holding the filesystem `uuid`, if one is attached. blkid probes the
+/// devices itself: no udev (/dev/disk/by-uuid) is needed, as in the live system.
+/// Without its cache (-c /dev/null): a cached entry can name a device or file long gone.
+pub(super) fn device_by_uuid(uuid: &str) -> Result<Option<PathBuf>, crate::resize::ToolError> {
     let tag = format!("UUID={uuid}");
-    let args = ["-c", "/dev/null", "-o", "device", "-t", &tag];
-    let dev = match run_tool("blkid", &args, None, &[0, 2]) {
-        Ok(o) if o.code == 0 && !o.stdout.trim().is_empty() => {
-            PathBuf::from(o.stdout.lines().next().unwrap_or("").trim())
-        }
-        Ok(_) => {
+    let o = run_tool(
+        "blkid",
+        &["-c", "/dev/null", "-o", "device", "-t", &tag],
+        None,
+        &[0, 2],
+    )?;
+    Ok(o.stdout
+        .lines()
+        .next()
+        .map(str::trim)
+        .filter(|d| o.code == 0 && !d.is_empty())
+        .map(PathBuf::from))
+}
+
+fn reach_uuid(loc: &RepoLocation, uuid: &str, inner: &Path) -> Result<Reached, ScheduleError> {
+    let dev = match device_by_uuid(uuid) {
+        Ok(Some(dev)) => dev,
+        Ok(None) => {
             return Err(unreachable(
                 loc,
                 format!(
