@@ -5,36 +5,12 @@
 
 mod ext_fixture;
 mod fsfixture;
+mod schedule_common;
 
+use schedule_common::{ic, s, status_json, tool, Mounted, Out};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ic(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
-        .args(args)
-        .output()
-        .expect("run ironclone");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-fn tool(cmd: &str, args: &[&str]) -> String {
-    ext_fixture::run(Command::new(cmd).args(args))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `len` pseudo-random bytes (incompressible, distinct per seed) in a host file.
 fn random_file(path: &Path, len: usize, seed: u64) {
@@ -85,11 +61,6 @@ fn init(root: &Path, repo: &str, disks: &[&Path], budget: &str, extra: &[&str]) 
 
 fn run(root: &Path) -> Out {
     ic(&["schedule", "run", "--root", s(root)])
-}
-
-fn status_json(root: &Path) -> (i32, Value) {
-    let o = ic(&["schedule", "status", "--root", s(root), "--json"]);
-    (o.code, serde_json::from_str(&o.stdout).expect(&o.stdout))
 }
 
 /// Image names in a repository, per `ironclone images --json`.
@@ -398,14 +369,6 @@ struct Loop(String);
 impl Drop for Loop {
     fn drop(&mut self) {
         let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// A mount made by the test; unmounted on drop.
-struct Mounted(PathBuf);
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 

@@ -6,39 +6,15 @@
 
 mod ext_fixture;
 mod fsfixture;
+mod schedule_common;
 
+use schedule_common::{ic, s, status_json, tool, Mounted, Out};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GLOBAL: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 const ESP_GUID: &str = "1C0EC1A5-00EE-4000-8000-000000000001";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ic(args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
-        .args(args)
-        .output()
-        .expect("run ironclone");
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-fn tool(cmd: &str, args: &[&str]) -> String {
-    ext_fixture::run(Command::new(cmd).args(args))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn var(efivars: &Path, name: &str) -> Option<Vec<u8>> {
     std::fs::read(efivars.join(format!("{name}-{GLOBAL}"))).ok()
@@ -95,6 +71,20 @@ fn machine() -> Machine {
         esp,
         esp_img,
     }
+}
+
+/// `ironclone rescue VERB` on the machine's root and efivars, plus `extra`.
+fn rescue(m: &Machine, verb: &str, extra: &[&str]) -> Out {
+    let mut a = vec![
+        "rescue",
+        verb,
+        "--root",
+        s(&m.root),
+        "--efivars",
+        s(&m.efivars),
+    ];
+    a.extend_from_slice(extra);
+    ic(&a)
 }
 
 fn install(m: &Machine, extra: &[&str]) -> Out {
@@ -178,15 +168,7 @@ fn install_status_remove_uefi() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(var(&m.efivars, "Boot0001").is_none());
 
-    let o = ic(&[
-        "rescue",
-        "status",
-        "--root",
-        s(&m.root),
-        "--efivars",
-        s(&m.efivars),
-        "--json",
-    ]);
+    let o = rescue(&m, "status", &["--json"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     let v: Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -195,14 +177,7 @@ fn install_status_remove_uefi() {
 
     // The entry gone from NVRAM (a firmware reset) shows as broken.
     std::fs::remove_file(m.efivars.join(format!("Boot0000-{GLOBAL}"))).unwrap();
-    let o = ic(&[
-        "rescue",
-        "status",
-        "--root",
-        s(&m.root),
-        "--efivars",
-        s(&m.efivars),
-    ]);
+    let o = rescue(&m, "status", &[]);
     assert_eq!(o.code, 1);
     assert!(
         o.stdout.contains("BROKEN") && o.stdout.contains("MISSING"),
@@ -212,14 +187,7 @@ fn install_status_remove_uefi() {
     let o = install(&m, &["--yes"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
 
-    let o = ic(&[
-        "rescue",
-        "remove",
-        "--root",
-        s(&m.root),
-        "--efivars",
-        s(&m.efivars),
-    ]);
+    let o = rescue(&m, "remove", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(var(&m.efivars, "Boot0000").is_none());
     assert!(!m.esp.join("EFI/ironclone").exists());
@@ -227,14 +195,7 @@ fn install_status_remove_uefi() {
         var(&m.efivars, "BootOrder").unwrap(),
         vec![7, 0, 0, 0, 5, 0]
     );
-    let o = ic(&[
-        "rescue",
-        "status",
-        "--root",
-        s(&m.root),
-        "--efivars",
-        s(&m.efivars),
-    ]);
+    let o = rescue(&m, "status", &[]);
     assert_eq!(o.code, 1);
     assert!(o.stdout.contains("not installed"));
 }
@@ -298,14 +259,6 @@ fn install_bios_writes_a_grub_script() {
     assert!(!script.exists() && !boot.join("ironclone").exists());
 }
 
-/// A mount made by the test; unmounted on drop.
-struct Mounted(PathBuf);
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
     std::fs::File::create(path)
         .unwrap()
@@ -317,11 +270,6 @@ fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
     }
     a.push(s(path));
     tool("mkfs.ext4", &a);
-}
-
-fn status_json(root: &Path) -> (i32, Value) {
-    let o = ic(&["schedule", "status", "--root", s(root), "--json"]);
-    (o.code, serde_json::from_str(&o.stdout).expect(&o.stdout))
 }
 
 #[test]

@@ -1,0 +1,48 @@
+//! What tests/schedule.rs and tests/schedule_rescue.rs both need: the binary run with
+//! its exit code and output, a tool that must succeed, `schedule status --json`, and
+//! a mount undone on drop.
+#![allow(dead_code)]
+
+use crate::ext_fixture;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn ic(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
+        .args(args)
+        .output()
+        .expect("run ironclone");
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+pub fn tool(cmd: &str, args: &[&str]) -> String {
+    ext_fixture::run(Command::new(cmd).args(args))
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+pub fn status_json(root: &Path) -> (i32, Value) {
+    let o = ic(&["schedule", "status", "--root", s(root), "--json"]);
+    (o.code, serde_json::from_str(&o.stdout).expect(&o.stdout))
+}
+
+/// A mount made by the test; unmounted on drop.
+pub struct Mounted(pub PathBuf);
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
