@@ -70,7 +70,8 @@ for _ in $(seq "$REPEAT"); do
     rm -rf "$W/cache"
     run "br1_$fs" "$BIN" browse "$W/partimag" "$fs-img" p1 ls / --cache "$W/cache" >/dev/null 2>&1
     run "br2_$fs" "$BIN" browse "$W/partimag" "$fs-img" p1 ls / --cache "$W/cache" >/dev/null 2>&1
-    S[cache_$fs]=$(du -sb "$W/cache" | cut -f1)
+    # allocated bytes: the cache file is sparse, its apparent size is the partition's
+    S[cache_$fs]=$(du -s --block-size=1 "$W/cache" | cut -f1)
   done
 done
 
