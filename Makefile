@@ -5,7 +5,7 @@ BIN := target/$(TARGET)/release/ironclone
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all setup build iso netboot check-static test test-fast test-qemu fuzz lint fmt demo demo-files bench clean
+.PHONY: all setup build iso netboot check-static test test-all test-fast test-qemu fuzz lint fmt demo demo-files bench clean
 
 all: build
 
@@ -51,12 +51,19 @@ FUZZ_SECONDS ?= 15
 fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
-## test-qemu: boots under QEMU (TCG)
+## test-qemu: boots under QEMU (TCG); QEMU_SUITE=ci skips the scripts marked `# suite: all`
+QEMU_SUITE ?= all
 test-qemu: iso
-	@bash tests/qemu/run-all.sh
+	@QEMU_SUITE=$(QEMU_SUITE) bash tests/qemu/run-all.sh
 
-## test: the whole suite, as CI runs it
-test: lint build test-fast fuzz test-qemu
+## test: what CI runs (lint, build, test-fast, fuzz 10 s a target, the CI QEMU scripts),
+## with the time of each phase at the end
+test:
+	@bash scripts/suite.sh ci
+
+## test-all: everything (fuzz 15 s a target, every QEMU script)
+test-all:
+	@bash scripts/suite.sh all
 
 ## demo: the main job end to end through the live ISO (backup, restore 1.5x and 0.6x, boot both)
 demo: iso

@@ -1,13 +1,36 @@
 #!/usr/bin/env bash
-# Runs every QEMU end-to-end test script in this folder (test-*.sh), in order,
-# and prints a closing "N passed, N failed" line. A failing test's log path is shown.
+# Runs the QEMU end-to-end test scripts in this folder (test-*.sh), in order, and prints
+# how long each took and a closing "N passed, N failed" line. A failing test's log path
+# is shown by the test itself.
+#
+# QEMU_SUITE=ci skips the scripts that carry a `# suite: all` line in their header: CI
+# (`make test`) has a time budget, and those scripts prove things another CI script
+# already covers in part (see the README's "Tests" section). QEMU_SUITE=all (the
+# default, and `make test-all`) runs every script.
 set -uo pipefail
 cd "$(dirname "$0")" || exit 1
-passed=0 failed=0
+suite=${QEMU_SUITE:-all}
+[[ $suite == ci || $suite == all ]] || { echo "run-all: QEMU_SUITE must be ci or all, not '$suite'" >&2; exit 2; }
+passed=0 failed=0 skipped=0
+summary=()
 shopt -s nullglob
 for t in test-*.sh; do
+  # Only the header counts: a script may mention the marker further down.
+  if [[ $suite == ci ]] && head -n 20 "$t" | grep -qx '# suite: all'; then
+    skipped=$((skipped+1))
+    summary+=("$(printf '%-32s %s' "$t" 'skipped (make test-all)')")
+    continue
+  fi
   echo "== qemu: $t"
-  if bash "$t"; then passed=$((passed+1)); else failed=$((failed+1)); echo "FAILED: $t"; fi
+  start=$SECONDS
+  if bash "$t"; then
+    passed=$((passed+1)); result=ok
+  else
+    failed=$((failed+1)); result=FAILED; echo "FAILED: $t"
+  fi
+  summary+=("$(printf '%-32s %-6s %4d s' "$t" "$result" $((SECONDS-start)))")
 done
-echo "qemu: $passed passed, $failed failed"
+echo "== qemu ($suite suite): time per script"
+printf '%s\n' "${summary[@]}"
+echo "qemu: $passed passed, $failed failed, $skipped skipped, ${SECONDS} s"
 [[ $failed -eq 0 ]]

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: test-live-share covers DHCP, a
+# network repository and its errors in the live system; `make test-all` runs it.)
 # A repository on an NFSv4 export, end to end: the host runs a user-space NFS server
 # (nfs-ganesha, VFS backend, NFSv4 only, on a free port of 127.0.0.1, reached by the guest as
 # 10.0.2.2 through QEMU's user network); the live system gets DHCP, mounts the export with

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: test-restore-boot boots the same
+# machines after a restore and test-live-nvram writes Boot#### through efivarfs; `make test-
+# all` runs it.)
 # Builds the three bootable test machines (qemu/machines/) and boots each with the
 # firmware it supports, plus negative controls that must NOT boot:
 #   gpt-hybrid      BIOS (SeaBIOS) and UEFI (OVMF, fresh VARS via the fallback path)

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: the rescue reader's bad-sector
+# handling is covered on the host by tests/rescue_*.rs; `make test-all` runs it.)
 # A failing disk inside the live system (issue 9, end to end): QEMU's blkdebug driver fails
 # reads (EIO) of chosen sectors of the source disk, and the unattended backup in the VM must
 # complete and name the damaged files.

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: test-live-luks restores LVM
+# inside the live system; the host tests check XFS and LVM fitting; `make test-all` runs it.)
 # Issue 18's "enterprise" machine restored onto other sizes and booted: GPT, ESP, and
 # an LVM PV holding /boot (ext4 LV), root (XFS LV) and swap (qemu/machines/
 # mk-enterprise.sh). GRUB reads the VG to find the kernel, so a boot proves the PV

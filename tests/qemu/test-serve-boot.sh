@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: test-netboot boots the same
+# kernel and initramfs from SeaBIOS (PXE) and OVMF; `make test-all` runs it.)
 # `ironclone serve-boot` boots clients over a network the test builds in network
 # namespaces (nothing leaves the machine), beside a "site" DHCP server it must not
 # disturb (issue 22):
