@@ -5,7 +5,6 @@
 # backup of the changed disk gives a manifest whose chunks are partly deduplicated.
 # Index files and manifests are zstd-compressed JSON since format 2; the seeds are the
 # JSON the parsers see.
-# The binary is $IRONCLONE, or the crate's debug build (cargo builds it when needed).
 # SEED_ENCRYPT=1 (seeds/repo_crypt.sh): the repository is encrypted instead, and its key
 # slot, sealed pack, sealed index file and sealed manifest are the seeds, as stored.
 set -euo pipefail
@@ -16,18 +15,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "$1" >&2; echo "seeds/repo.sh: $2 failed" >&2; exit 1; }
-ironclone() {
-  if [[ -n ${IRONCLONE:-} ]]; then
-    "$IRONCLONE" "$@"
-  else
-    cargo run -q --locked --manifest-path "$root/Cargo.toml" --bin ironclone -- "$@"
-  fi
-}
-truncate -s 1M "$tmp/disk"
-log=$(mkfs.fat -F 12 "$tmp/disk" 2>&1) || fail "$log" mkfs.fat
-head -c 100000 /dev/zero | tr '\0' 'z' >"$tmp/text"
-head -c 50000 /dev/urandom >"$tmp/noise"
-log=$(mcopy -i "$tmp/disk" "$tmp/text" "$tmp/noise" :: 2>&1) || fail "$log" mcopy
+# shellcheck source=lib-repo.sh
+source "$(dirname "$0")/lib-repo.sh"
+small_fat_disk "$tmp"
 if [[ ${SEED_ENCRYPT:-0} == 1 ]]; then
   export IRONCLONE_PASSWORD=pass IRONCLONE_KDF=8,1,1
   log=$(ironclone backup "$tmp/disk" "$tmp/repo" --encrypt --name seed-1 2>&1) || fail "$log" "ironclone backup --encrypt"
