@@ -8,7 +8,7 @@ ironclone() {
   if [[ -n ${IRONCLONE:-} ]]; then
     "$IRONCLONE" "$@"
   else
-    cargo run -q --locked --manifest-path "$root/Cargo.toml" --bin ironclone -- "$@"
+    cargo run -q --locked --manifest-path "${root:?}/Cargo.toml" --bin ironclone -- "$@"
   fi
 }
 
