@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the seed scripts that need a real repository (repo.sh, deploy.sh): the
 # `ironclone` they run, and the small FAT disk they back up. Both want the same disk (a
 # compressible and an incompressible file give a pack with zstd and stored records), so
