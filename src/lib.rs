@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod device;
 pub mod discover;
 pub mod foreign;
+pub mod hostname;
 pub mod imaging;
 pub mod netboot;
 pub mod ondisk;

@@ -91,12 +91,7 @@ fn now() -> u64 {
 }
 
 fn hostname() -> String {
-    // The kernel's name for this machine, without nix's `hostname` feature.
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
-        .unwrap_or_else(|| "unknown".into())
+    crate::hostname::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 /// A lock object's body: `pid job host time` (older builds wrote `pid job`, which

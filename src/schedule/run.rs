@@ -50,8 +50,7 @@ pub fn name_part(text: &str) -> String {
 }
 
 pub fn host_name() -> String {
-    // The kernel's name (what gethostname(2) returns), without another nix feature.
-    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let h = crate::hostname::hostname().unwrap_or_default();
     match name_part(&h) {
         s if s.is_empty() => "host".into(),
         s => s,

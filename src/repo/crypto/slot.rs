@@ -125,9 +125,7 @@ pub(crate) fn create_with(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
+    let host = crate::hostname::hostname().unwrap_or_default();
     let mut slot = KeySlot {
         version: SLOT_VERSION,
         kdf: Kdf::Argon2id {

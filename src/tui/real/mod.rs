@@ -368,10 +368,8 @@ impl Services for RealServices {
     }
 
     fn hostname(&self) -> Option<String> {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty() && h != "localhost" && h != "(none)")
+        // "localhost" names no machine: not worth suggesting as an image name.
+        crate::hostname::hostname().filter(|h| h != "localhost")
     }
 
     fn today(&self) -> String {
