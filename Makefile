@@ -46,7 +46,7 @@ fmt:
 test-fast: setup
 	$(CARGO) test --locked -- --test-threads=2 --include-ignored
 
-## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 15: about 3.5 min in all)
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS each (default 15; `make test` uses 10)
 FUZZ_SECONDS ?= 15
 fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
