@@ -17,7 +17,7 @@ shot() { # name title
 {
     printf '# ironclone TUI screens\n\n'
     printf 'Rendered at 80x25 by the snapshot tests in `src/tui/tests.rs` (demo data from\n'
-    printf '`src/tui/demo.rs`); regenerate with `scripts/screens-doc.sh`. Plain ASCII, so the\n'
+    printf '`src/tui/demo/`); regenerate with `scripts/screens-doc.sh`. Plain ASCII, so the\n'
     printf 'Linux console and serial consoles show them as here; the selection is also bold\n'
     printf 'and reversed on a real terminal. Try them with `ironclone --demo-data`.\n\n'
     shot home "Home"
@@ -41,6 +41,10 @@ shot() { # name title
     shot cancel_ask "Ctrl-C during a job"
     shot restore_done_boot_repairs "Restore: done, with the boot repairs"
     shot verify_done "Verify: done"
+    shot schedule_form "Schedule: when, and how much to keep (on the installed system)"
+    shot schedule_form_bad_budget "Schedule: a field that is wrong is named"
+    shot schedule_summary "Schedule: what will be installed"
+    shot schedule_done "Schedule: installed"
     shot error "Error screen"
 } > "$out"
 echo "wrote $out"

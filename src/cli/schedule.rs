@@ -160,16 +160,6 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
         .budget
         .parse()
         .map_err(|why| anyhow::anyhow!("--budget: {why}"))?;
-    let next = match calendar::check(&a.calendar)? {
-        Some(c) => c.next_elapse,
-        None => {
-            eprintln!(
-                "warning: systemd-analyze is not installed: the calendar \"{}\" is checked when systemd loads the timer",
-                a.calendar
-            );
-            None
-        }
-    };
     let cfg = ScheduleConfig {
         version: CONFIG_VERSION,
         repo,
@@ -181,17 +171,22 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
         keep_monthly: a.keep_monthly,
         allow_battery: a.allow_battery,
     };
-    cfg.validate()
-        .map_err(|(field, why)| anyhow::anyhow!("{field}: {why}"))?;
-    let path = roots.config_path();
-    ironclone::schedule::write_atomic(&path, &cfg.to_json())?;
     let exe = std::env::current_exe().context("the path of this program")?;
-    let [svc, tmr] = units::write_units(&roots, &cfg, &exe)?;
-    let enabled = units::enable(&roots)?;
-    println!("schedule saved in {}", path.display());
-    println!("units {} and {}", svc.display(), tmr.display());
-    match (roots.is_alternate(), next) {
-        (true, _) if enabled => println!("timer enabled under {}", roots.root().display()),
+    let done = ironclone::schedule::install::install(&roots, &cfg, &exe)?;
+    if done.calendar_unchecked {
+        eprintln!(
+            "warning: systemd-analyze is not installed: the calendar \"{}\" is checked when systemd loads the timer",
+            a.calendar
+        );
+    }
+    println!("schedule saved in {}", done.config.display());
+    println!(
+        "units {} and {}",
+        done.service.display(),
+        done.timer.display()
+    );
+    match (roots.is_alternate(), done.next_run) {
+        (true, _) if done.enabled => println!("timer enabled under {}", roots.root().display()),
         (true, _) => eprintln!(
             "warning: systemctl is not installed: enable the timer in that system with `systemctl enable {}`",
             units::TIMER

@@ -5,7 +5,8 @@
 //!
 //! - `config`: the typed, versioned schedule.json and its field-named validation.
 //! - `calendar`: systemd calendar specs, checked by `systemd-analyze calendar`.
-//! - `units`: the service and timer files and their installation.
+//! - `units`: the service and timer files and their installation; `install`: checking
+//!   a schedule and installing it (`schedule init`, the TUI).
 //! - `target`: reaching the repository (a filesystem by UUID, a share, a path).
 //! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, refused).
 //! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup.
@@ -18,6 +19,7 @@
 pub mod calendar;
 pub mod config;
 pub mod error;
+pub mod install;
 pub mod lock;
 pub mod mode;
 pub mod rescue_entry;

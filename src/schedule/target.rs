@@ -106,6 +106,23 @@ pub(super) fn device_by_uuid(uuid: &str) -> Result<Option<PathBuf>, crate::resiz
         .map(PathBuf::from))
 }
 
+/// The filesystem UUID of block device `dev` (None when it has none), read by blkid
+/// from the device itself, not its cache, like `device_by_uuid`.
+pub fn uuid_of_device(dev: &Path) -> Result<Option<String>, crate::resize::ToolError> {
+    let dev = dev.to_string_lossy();
+    let o = run_tool(
+        "blkid",
+        &["-c", "/dev/null", "-o", "value", "-s", "UUID", &dev],
+        None,
+        &[0, 2],
+    )?;
+    Ok(o.stdout
+        .lines()
+        .next()
+        .map(|u| u.trim().to_ascii_lowercase())
+        .filter(|u| o.code == 0 && !u.is_empty()))
+}
+
 fn reach_uuid(loc: &RepoLocation, uuid: &str, inner: &Path) -> Result<Reached, ScheduleError> {
     let dev = match device_by_uuid(uuid) {
         Ok(Some(dev)) => dev,

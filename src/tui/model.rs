@@ -282,3 +282,20 @@ pub struct JobReport {
     /// Files or metadata hit by unreadable ranges, and other warnings.
     pub warnings: Vec<String>,
 }
+
+/// A schedule of image backups the TUI sets up on the installed system (what
+/// `ironclone schedule init` takes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleRequest {
+    pub disk: DiskView,
+    /// The repository as a scheduled run finds it: `uuid=<fs-uuid>:/path` for a
+    /// partition, a share, or an absolute path.
+    pub repo: String,
+    /// systemd calendar syntax ("daily", "Mon..Fri 02:00").
+    pub calendar: String,
+    /// "500G" or "20%" of the repository's filesystem.
+    pub budget: String,
+    pub keep_last: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+}

@@ -4,7 +4,7 @@
 
 use super::model::{
     BackupRequest, CloneRequest, DiskView, ImageView, JobReport, PlanView, RepoCandidate,
-    RepoTarget, RestoreOptions, RestoreRequest, VerifyRequest,
+    RepoTarget, RestoreOptions, RestoreRequest, ScheduleRequest, VerifyRequest,
 };
 use crate::progress::Progress;
 use crossbeam_channel::{bounded, Receiver};
@@ -132,4 +132,35 @@ pub trait Services: Send + Sync {
     /// Today's date as YYYY-MM-DD (a method so tests get a fixed date).
     fn today(&self) -> String;
     fn power_off(&self) -> Result<(), ServiceError>;
+
+    /// Why scheduled backups cannot be set up from here (the live system, whose /etc
+    /// is lost at power-off), or None when they can.
+    fn schedule_unavailable(&self) -> Option<String> {
+        Some("Scheduled backups cannot be set up from here.".into())
+    }
+    /// How a scheduled run finds the repository the user opened at `repo`:
+    /// `uuid=<fs-uuid>:/path` for a partition (its kernel name can change), the share or
+    /// the path otherwise. A share with a login is refused: a timer has nobody to type
+    /// the password, and the schedule file is no place for one.
+    fn schedule_location(
+        &self,
+        _target: &RepoTarget,
+        _repo: &Path,
+    ) -> Result<String, ServiceError> {
+        Err(ServiceError::Plain(
+            "Scheduled backups cannot be set up from here.".into(),
+        ))
+    }
+    /// Checks a schedule (every field, the calendar): its next run when known.
+    fn check_schedule(&self, _req: &ScheduleRequest) -> Result<Option<String>, ServiceError> {
+        Err(ServiceError::Plain(
+            "Scheduled backups cannot be set up from here.".into(),
+        ))
+    }
+    /// Writes the schedule and its systemd timer and starts it: what to tell the user.
+    fn install_schedule(&self, _req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {
+        Err(ServiceError::Plain(
+            "Scheduled backups cannot be set up from here.".into(),
+        ))
+    }
 }

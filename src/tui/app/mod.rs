@@ -7,21 +7,21 @@ use super::model::{
     BackupRequest, CloneRequest, DiskView, ImageView, PlanView, RepoCandidate, RepoTarget,
     RestoreOptions, RestoreRequest, SizeChoice, VerifyRequest,
 };
-use super::screens;
 use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::Frame;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod draw;
 mod input;
 mod job;
 mod login;
 mod path_field;
 mod pick;
+pub mod schedule;
 mod unlock;
 mod write;
 
@@ -29,6 +29,7 @@ use input::{edit, key, valid_name};
 pub use input::{on_disk, parse_size, slug};
 pub use job::{JobView, PhaseView};
 pub use path_field::{PathField, TypedKind};
+pub use schedule::ScheduleForm;
 
 /// Everything that reaches the main loop, on one channel.
 #[derive(Debug)]
@@ -61,6 +62,8 @@ pub enum Flow {
     Clone,
     Verify,
     Browse,
+    /// Scheduled backups of the installed system (`schedule init`).
+    Schedule,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,7 @@ pub enum DiskPurpose {
     RestoreTarget,
     CloneSource,
     CloneTarget,
+    ScheduleSource,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +139,16 @@ pub enum Screen {
     Ask {
         what: AskWhat,
     },
+    /// When and how much: the schedule's calendar, budget and retention.
+    ScheduleForm(ScheduleForm),
+    /// What will be installed, with the calendar's next run.
+    ScheduleSummary {
+        req: super::model::ScheduleRequest,
+        next_run: Option<String>,
+    },
+    ScheduleDone {
+        lines: Vec<String>,
+    },
 }
 
 /// What the user chose so far in the current flow.
@@ -150,6 +164,8 @@ pub struct Choices {
     pub name: String,
     pub options: RestoreOptions,
     pub plan: Option<Result<PlanView, String>>,
+    /// The repository as a scheduled run names it (schedule flow).
+    pub schedule_repo: Option<String>,
 }
 
 /// A share being opened: the screen depth it was asked from, and what was asked (a
@@ -169,12 +185,13 @@ impl Progress for ChannelProgress {
     }
 }
 
-pub const HOME_ITEMS: [(&str, char); 7] = [
+pub const HOME_ITEMS: [(&str, char); 8] = [
     ("Backup a disk", 'b'),
     ("Restore an image", 'r'),
     ("Clone disk to disk", 'c'),
     ("Verify an image", 'v'),
     ("Browse images", 'i'),
+    ("Schedule backups of this machine", 'a'),
     ("Shell", 's'),
     ("Power off", 'p'),
 ];
@@ -469,6 +486,20 @@ impl App {
                 self.on_name(&k);
                 Action::None
             }
+            Screen::ScheduleForm(_) => {
+                self.on_schedule_form(&k);
+                Action::None
+            }
+            Screen::ScheduleSummary { .. } => {
+                self.on_schedule_summary(&k);
+                Action::None
+            }
+            Screen::ScheduleDone { .. } => {
+                if matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
+                    self.home();
+                }
+                Action::None
+            }
             Screen::Summary => {
                 match k.code {
                     KeyCode::Enter => self.start_backup(),
@@ -524,53 +555,6 @@ impl App {
                 }
                 _ => Action::None,
             },
-        }
-    }
-
-    pub fn draw(&self, f: &mut Frame) {
-        match self.screen() {
-            Screen::Home { sel } => screens::home::draw(self, *sel, f),
-            Screen::Disks { purpose, sel, note } => {
-                screens::disks::draw(self, *purpose, *sel, note.as_deref(), f)
-            }
-            Screen::Repos {
-                cands,
-                sel,
-                path,
-                note,
-            } => screens::repos::draw(self, cands, *sel, path.as_ref(), note.as_deref(), f),
-            Screen::ShareLogin {
-                location,
-                user,
-                password,
-                on_password,
-                note,
-            } => screens::share_login::draw(
-                location,
-                user,
-                password.char_count(),
-                *on_password,
-                note.as_deref(),
-                f,
-            ),
-            Screen::RepoUnlock {
-                repo,
-                password,
-                note,
-                ..
-            } => screens::repo_unlock::draw(repo, password.char_count(), note.as_deref(), f),
-            Screen::Images { sel } => screens::images::draw(self, *sel, f),
-            Screen::Name { input, note } => screens::name::draw(self, input, note.as_deref(), f),
-            Screen::Summary => screens::summary::draw(self, f),
-            Screen::Plan { sel, size } => screens::plan::draw(self, *sel, size.as_deref(), f),
-            Screen::Confirm { input, refused } => screens::confirm::draw(self, input, *refused, f),
-            Screen::Progress => screens::progress::draw(self, f),
-            Screen::Done => screens::done::draw(self, f),
-            Screen::Error { what, next } => screens::error::draw(what, next, f),
-            Screen::Ask { what } => screens::ask::draw(*what, f),
-        }
-        if self.cancel_ask {
-            screens::cancel::draw(self.job.kind.unwrap_or(self.flow), f);
         }
     }
 }

@@ -55,7 +55,15 @@ impl App {
                 self.flow = Flow::Browse;
                 self.open_repos();
             }
-            5 => return Action::Shell,
+            5 => {
+                if let Some(why) = self.services.schedule_unavailable() {
+                    self.error(why, "Press Enter to go back.");
+                    return Action::None;
+                }
+                self.flow = Flow::Schedule;
+                self.open_disks(DiskPurpose::ScheduleSource);
+            }
+            6 => return Action::Shell,
             _ => self.push(Screen::Ask {
                 what: AskWhat::PowerOff,
             }),
@@ -93,6 +101,7 @@ impl App {
             | Some(Screen::Repos { note, .. })
             | Some(Screen::ShareLogin { note, .. })
             | Some(Screen::Name { note, .. }) => *note = text,
+            Some(Screen::ScheduleForm(form)) => form.note = text,
             _ => {}
         }
     }
@@ -109,7 +118,7 @@ impl App {
                     return;
                 };
                 match purpose {
-                    DiskPurpose::BackupSource => {
+                    DiskPurpose::BackupSource | DiskPurpose::ScheduleSource => {
                         if disk.boot_medium {
                             self.set_note(Some(format!(
                                 "{} is the ironclone stick itself; pick the machine's disk.",
@@ -209,7 +218,7 @@ impl App {
     }
 
     pub(super) fn choose_repo(&mut self, target: RepoTarget) {
-        if let (RepoTarget::Partition(dev), Some(src), Flow::Backup) =
+        if let (RepoTarget::Partition(dev), Some(src), Flow::Backup | Flow::Schedule) =
             (&target, &self.choices.source, self.flow)
         {
             if on_disk(dev, &src.dev) {
@@ -265,6 +274,10 @@ impl App {
         if matches!(self.screen(), Screen::ShareLogin { .. }) {
             // Logged in: Esc from here on goes back to the repository picker.
             self.stack.pop();
+        }
+        if self.flow == Flow::Schedule {
+            self.schedule_repo_opened(&target, &repo);
+            return;
         }
         if self.ask_repo_passphrase(&target, &repo) {
             return;
@@ -340,7 +353,7 @@ impl App {
                         let h = self.services.start_verify(req, self.progress_sink());
                         self.begin_job(Flow::Verify, "Verifying an image", h);
                     }
-                    Flow::Backup | Flow::Clone => {}
+                    Flow::Backup | Flow::Clone | Flow::Schedule => {}
                 }
             }
             _ => {}

@@ -6,8 +6,8 @@
 
 use super::model::{
     BackupRequest, CloneRequest, DiskView, ImageView, JobReport, LayoutMode, PartView, PlanAction,
-    PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
-    VerifyRequest, VolumeView,
+    PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, ScheduleRequest,
+    SizeChoice, VerifyRequest, VolumeView,
 };
 use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::device::{open_path, Access, BlockDevice, DeviceError, Window};
@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 /// disk keeps its other files apart from ironclone's packs.
 mod disks;
 mod jobs;
+mod schedule;
 mod share;
 
 use disks::*;
@@ -401,6 +402,22 @@ impl Services for RealServices {
         } else {
             Err(format!("poweroff -f failed ({st}).").into())
         }
+    }
+
+    fn schedule_unavailable(&self) -> Option<String> {
+        schedule::unavailable()
+    }
+
+    fn schedule_location(&self, target: &RepoTarget, repo: &Path) -> Result<String, ServiceError> {
+        schedule::location(target, repo)
+    }
+
+    fn check_schedule(&self, req: &ScheduleRequest) -> Result<Option<String>, ServiceError> {
+        schedule::check_request(req)
+    }
+
+    fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {
+        schedule::install_request(req)
     }
 }
 

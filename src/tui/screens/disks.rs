@@ -29,6 +29,7 @@ pub fn draw(app: &App, purpose: DiskPurpose, sel: usize, note: Option<&str>, f: 
         DiskPurpose::RestoreTarget => "Restore: which disk to OVERWRITE?",
         DiskPurpose::CloneSource => "Clone: which disk to copy FROM?",
         DiskPurpose::CloneTarget => "Clone: which disk to OVERWRITE?",
+        DiskPurpose::ScheduleSource => "Schedule: which disk to back up regularly?",
     };
     let body = chrome(f, title, "Up/Down move  Enter choose  r refresh  Esc back");
     let mut lines = Vec::new();

@@ -14,5 +14,6 @@ pub mod plan;
 pub mod progress;
 pub mod repo_unlock;
 pub mod repos;
+pub mod schedule;
 pub mod share_login;
 pub mod summary;

@@ -18,6 +18,7 @@ pub fn draw(
 ) {
     let title = match app.flow {
         Flow::Backup => "Backup: where to store the image?",
+        Flow::Schedule => "Schedule: which repository keeps the images?",
         _ => "Which repository holds the image?",
     };
     let keys = if app.connecting() {

@@ -3,9 +3,9 @@
 //! It records every job request so tests can check what the TUI asked for.
 
 use super::model::{
-    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, LayoutMode, PartView, PlanAction,
-    PlanRow, PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, SizeChoice,
-    VerifyRequest,
+    BackupRequest, CloneRequest, DiskView, ImageView, JobReport, LayoutMode, PlanAction, PlanRow,
+    PlanView, RepoCandidate, RepoTarget, RestoreOptions, RestoreRequest, ScheduleRequest,
+    SizeChoice, VerifyRequest,
 };
 use super::services::{JobHandle, JobOutcome, ServiceError, Services};
 use crate::progress::{Progress, ProgressEvent};
@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod machine;
+use machine::windows_layout;
+pub use machine::{demo_disks, demo_images, part};
 
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
 const DEMO_SHARE_REPO: &str = "/run/ironclone/shares/nas-backups/ironclone";
@@ -28,6 +32,7 @@ pub enum Recorded {
     Restore(RestoreRequest),
     Verify(VerifyRequest),
     Clone(CloneRequest),
+    Schedule(ScheduleRequest),
     PowerOff,
 }
 
@@ -41,18 +46,6 @@ pub struct FakeServices {
     pub fail_listing: Mutex<Option<String>>,
     /// When set, the next backup fails at once with this error (result-screen tests).
     pub fail_backup: Mutex<Option<ServiceError>>,
-}
-
-pub fn part(number: u32, fs: &str, label: &str, size: u64, used: Option<u64>) -> PartView {
-    PartView {
-        number,
-        fs: fs.into(),
-        label: label.into(),
-        size,
-        used,
-        volumes: Vec::new(),
-        lock: None,
-    }
 }
 
 impl Default for FakeServices {
@@ -238,131 +231,6 @@ impl FakeServices {
             notes: vec!["Aligned to 1 MiB. Disk and partition GUIDs are kept.".into()],
         })
     }
-}
-
-fn windows_layout() -> Vec<(u32, &'static str, &'static str, u64, u64)> {
-    vec![
-        (1, "vfat", "ESP", 512 * MIB, 38 * MIB),
-        (2, "msr", "", 16 * MIB, 0),
-        (3, "ntfs", "Windows", 465 * GIB, 212 * GIB),
-        (4, "ntfs", "Recovery", 750 * MIB, 520 * MIB),
-    ]
-}
-
-pub fn demo_disks() -> Vec<DiskView> {
-    vec![
-        DiskView {
-            dev: "/dev/sda".into(),
-            model: "Samsung SSD 860 EVO 500GB".into(),
-            serial: "S3Z9NB0K512345A".into(),
-            size: 500_107_862_016,
-            transport: "SATA".into(),
-            partitions: windows_layout()
-                .into_iter()
-                .map(|(n, fs, l, s, u)| part(n, fs, l, s, Some(u)))
-                .collect(),
-            warnings: vec![
-                "Windows on partition 3 is hibernated (Fast Startup): the image will be \
-                 crash-consistent. Shut Windows down fully with Fast Startup off if you can."
-                    .into(),
-            ],
-            ..Default::default()
-        },
-        DiskView {
-            dev: "/dev/sdb".into(),
-            model: "WDC WD10EZEX-08WN4A0".into(),
-            serial: "WD-WCC6Y3KF7XZT".into(),
-            size: 1_000_204_886_016,
-            transport: "SATA".into(),
-            partitions: vec![
-                part(1, "ext4", "home", 931 * GIB, Some(402 * GIB)),
-                part(2, "swap", "", 0, None),
-            ]
-            .into_iter()
-            .filter(|p| p.size > 0)
-            .collect(),
-            warnings: vec![
-                "ext4 on partition 1 has an unreplayed journal (needs_recovery): it was not \
-                 shut down cleanly. The image will be crash-consistent; nothing is replayed."
-                    .into(),
-            ],
-            ..Default::default()
-        },
-        DiskView {
-            dev: "/dev/nvme0n1".into(),
-            model: "Samsung SSD 980 1TB".into(),
-            serial: "S649NF0R812345K".into(),
-            size: 1_000_204_886_016,
-            transport: "NVMe".into(),
-            ..Default::default()
-        },
-        DiskView {
-            dev: "/dev/sdc".into(),
-            model: "SanDisk Ultra USB 3.0".into(),
-            serial: "4C530001230612109054".into(),
-            size: 30_752_636_928,
-            transport: "USB".into(),
-            mounted: true,
-            boot_medium: true,
-            removable: true,
-            partitions: vec![part(1, "iso9660", "IRONCLONE", 512 * MIB, Some(480 * MIB))],
-            ..Default::default()
-        },
-        DiskView {
-            dev: "/dev/sdd".into(),
-            model: "Seagate Expansion Desk".into(),
-            serial: "NA8TQ2LM".into(),
-            size: 2 * 1000 * GB,
-            transport: "USB".into(),
-            removable: true,
-            partitions: vec![part(1, "ext4", "backups", 1862 * GIB, Some(611 * GIB))],
-            ..Default::default()
-        },
-        // Virtual disks often report no serial: only the kernel name identifies them.
-        DiskView {
-            dev: "/dev/vda".into(),
-            model: "QEMU HARDDISK".into(),
-            serial: String::new(),
-            size: 64 * GIB,
-            transport: "virtio".into(),
-            ..Default::default()
-        },
-    ]
-}
-
-pub fn demo_images() -> Vec<ImageView> {
-    vec![
-        ImageView {
-            name: "latitude-7490-2026-10-02".into(),
-            date: "2026-10-02 18:41".into(),
-            source_model: "Samsung SSD 860 EVO 500GB".into(),
-            source_serial: "S3Z9NB0K512345A".into(),
-            source_size: 500_107_862_016,
-            stored_bytes: 131 * GIB,
-            data_bytes: 205 * GIB,
-            dedup_ratio: 1.1,
-        },
-        ImageView {
-            name: "latitude-7490-2026-11-20".into(),
-            date: "2026-11-20 09:12".into(),
-            source_model: "Samsung SSD 860 EVO 500GB".into(),
-            source_serial: "S3Z9NB0K512345A".into(),
-            source_size: 500_107_862_016,
-            stored_bytes: 14 * GIB,
-            data_bytes: 212 * GIB,
-            dedup_ratio: 9.4,
-        },
-        ImageView {
-            name: "nas-home-2026-09-15".into(),
-            date: "2026-09-15 22:03".into(),
-            source_model: "WDC WD10EZEX-08WN4A0".into(),
-            source_serial: "WD-WCC6Y3KF7XZT".into(),
-            source_size: 1_000_204_886_016,
-            stored_bytes: 377 * GIB,
-            data_bytes: 401 * GIB,
-            dedup_ratio: 1.0,
-        },
-    ]
 }
 
 impl Services for FakeServices {
@@ -594,5 +462,41 @@ impl Services for FakeServices {
     fn power_off(&self) -> Result<(), ServiceError> {
         self.record(Recorded::PowerOff);
         Ok(())
+    }
+
+    fn schedule_unavailable(&self) -> Option<String> {
+        None
+    }
+
+    fn schedule_location(&self, target: &RepoTarget, repo: &Path) -> Result<String, ServiceError> {
+        match target {
+            RepoTarget::Partition(_) => Ok(format!(
+                "uuid=2f6c0a4e-9b1d-4c3e-8f27-5a1e0c9d7b31:/{}",
+                repo.file_name().unwrap_or_default().to_string_lossy()
+            )),
+            RepoTarget::Path(p) => Ok(p.display().to_string()),
+            RepoTarget::Share { location, .. } => Err(ServiceError::Plain(format!(
+                "{location} needs a login, and a timer has nobody to type the password"
+            ))),
+        }
+    }
+
+    fn check_schedule(&self, req: &ScheduleRequest) -> Result<Option<String>, ServiceError> {
+        // The real check is systemd-analyze's; the demo knows the default and one error.
+        match req.calendar.as_str() {
+            "daily" => Ok(Some("Tue 2026-11-24 00:00:00 CET".into())),
+            other => Err(ServiceError::Plain(format!(
+                "calendar \"{other}\": systemd-analyze calendar rejected it (exit code 1): Failed to parse calendar specification"
+            ))),
+        }
+    }
+
+    fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {
+        self.record(Recorded::Schedule(req.clone()));
+        Ok(vec![
+            "Schedule saved in /etc/ironclone/schedule.json.".into(),
+            "Timer ironclone-backup.timer started; next run Tue 2026-11-24 00:00:00 CET.".into(),
+            "`ironclone schedule status` shows the last run and what failed.".into(),
+        ])
     }
 }

@@ -1,0 +1,67 @@
+//! `schedule init`'s work, shared by the CLI and the TUI: check a schedule, then write
+//! schedule.json and the systemd units under the root and enable the timer. Everything
+//! that can be refused (a field, the calendar) is checked before the first file is
+//! written, so a refused schedule leaves the previous one in place.
+
+use super::{calendar, units, Roots, ScheduleConfig, ScheduleError};
+use std::path::{Path, PathBuf};
+
+/// What `install` wrote and what systemd said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    pub config: PathBuf,
+    pub service: PathBuf,
+    pub timer: PathBuf,
+    /// False when systemctl is missing under an alternate root (enable it there).
+    pub enabled: bool,
+    /// The calendar's next run as systemd-analyze computes it (None without the tool).
+    pub next_run: Option<String>,
+    /// The calendar was not checked: systemd-analyze is not installed.
+    pub calendar_unchecked: bool,
+}
+
+/// The outcome of checking a schedule before it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The calendar's next run as systemd-analyze computes it.
+    pub next_run: Option<String>,
+    /// systemd-analyze is not installed: systemd checks the calendar when it loads
+    /// the timer.
+    pub calendar_unchecked: bool,
+}
+
+/// Checks `cfg`: every field, and the calendar with systemd-analyze when installed.
+pub fn check(roots: &Roots, cfg: &ScheduleConfig) -> Result<Checked, ScheduleError> {
+    cfg.validate()
+        .map_err(|(field, why)| ScheduleError::Field {
+            path: roots.config_path(),
+            field: field.to_string(),
+            why,
+        })?;
+    let cal = calendar::check(&cfg.calendar)?;
+    Ok(Checked {
+        calendar_unchecked: cal.is_none(),
+        next_run: cal.and_then(|c| c.next_elapse),
+    })
+}
+
+/// Checks `cfg`, then writes it and the units that run `exe`, and enables the timer.
+pub fn install(
+    roots: &Roots,
+    cfg: &ScheduleConfig,
+    exe: &Path,
+) -> Result<Installed, ScheduleError> {
+    let checked = check(roots, cfg)?;
+    let config = roots.config_path();
+    super::write_atomic(&config, &cfg.to_json())?;
+    let [service, timer] = units::write_units(roots, cfg, exe)?;
+    let enabled = units::enable(roots)?;
+    Ok(Installed {
+        config,
+        service,
+        timer,
+        enabled,
+        next_run: checked.next_run,
+        calendar_unchecked: checked.calendar_unchecked,
+    })
+}
