@@ -140,7 +140,12 @@ pub fn backup(
     check_plan(plan, dev)?;
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
-    let pack_size = config.pack_size;
+    // A remote store holds each pack in memory until it is put: smaller packs there
+    // (a writer's choice; readers take any size) keep the backup's memory bounded.
+    let upload = repo.store().pack_upload();
+    let pack_size = upload
+        .max_pack
+        .map_or(config.pack_size, |m| m.min(config.pack_size));
     // Read after our lock is written (`lock` above): a prune marking later lists us
     // and waits for us; a pack marked before is never reused (prune_mark.rs).
     let (marked, mark_warnings) = prune_mark::marked_packs(repo)?;
@@ -250,17 +255,30 @@ pub fn backup(
         drop(out_tx);
         // Publishing a pack (fsync, rename, index file) takes 0.1-0.3 s; done by the
         // writer it stalled every worker behind a full queue once a pack (~8% of a
-        // backup's time). The publisher does it while the next pack fills. A failed
-        // publish is reported through `fail`, and the writer stops when it cannot hand
-        // over its next pack.
-        let (publish_tx, publish_rx) = bounded::<PackWriter>(1);
-        let publisher = s.spawn(move || {
-            for w in publish_rx {
-                if let Err(e) = finish_pack(repo, w) {
-                    return fail(e);
-                }
-            }
-        });
+        // backup's time). Publishers do it while the next pack fills: one on a local
+        // disk, several on a remote store (each pack one PUT that waits on the
+        // network). There the hand-over is a rendezvous, so at most `parallel` packs
+        // are being put and one filled: memory does not grow with the source. (A local
+        // pack is a file, not memory: one may wait.) A failed publish is reported
+        // through `fail`, and the writer stops when it cannot hand over its next pack.
+        let depth = usize::from(upload.max_pack.is_none());
+        let (publish_tx, publish_rx) = bounded::<PackWriter>(depth);
+        let publishers: Vec<_> = (0..upload.parallel.max(1))
+            .map(|_| {
+                let rx = publish_rx.clone();
+                s.spawn(move || {
+                    for w in rx {
+                        if abort.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if let Err(e) = finish_pack(repo, w) {
+                            return fail(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(publish_rx);
         // The writer runs here; on error it drops `out_rx`, which stops the workers and
         // through them the reader.
         let res = (|| -> Result<()> {
@@ -315,8 +333,10 @@ pub fn backup(
             fail(e);
         }
         drop(publish_tx);
-        if publisher.join().is_err() {
-            fail(RepoError::Pipeline("the pack publisher panicked".into()));
+        for p in publishers {
+            if p.join().is_err() {
+                fail(RepoError::Pipeline("a pack publisher panicked".into()));
+            }
         }
         match reader.join() {
             Ok(b) => unreadable = b,

@@ -26,6 +26,7 @@ mod prune_mark;
 #[cfg(test)]
 mod prune_tests;
 mod restore;
+mod restore_cache;
 mod restore_spans;
 mod restore_write;
 pub mod storage;

@@ -187,8 +187,17 @@ pub fn read_record_into(
     }
     let hlen = usize::try_from(expect.header_len()).map_err(|_| bad("header length".into()))?;
     let mut h = vec![0u8; hlen];
-    file.read_exact_at(&mut h, expect.offset)
-        .map_err(|e| bad(format!("cannot read record header: {e}")))?;
+    // Not cleared first: the read overwrites every byte, so only growth is zeroed.
+    data.resize(expect.stored_len as usize, 0);
+    // Header and stored bytes in one read (one request on a remote store); the lengths
+    // come from the index and are bounded above, the header is checked before the bytes
+    // are used.
+    file.read_two_at(&mut h, data, expect.offset).map_err(|e| {
+        bad(format!(
+            "cannot read the record header and its {} stored bytes: {e}",
+            expect.stored_len
+        ))
+    })?;
     let got = decode_header(path, expect.offset, &h)?;
     if got != *expect {
         return Err(bad(format!(
@@ -203,18 +212,6 @@ pub fn read_record_into(
             h.get(FRAME_HEADER_LEN as usize..).unwrap_or(&[]),
         )?;
     }
-    // Not cleared first: the read overwrites every byte, so only growth is zeroed.
-    data.resize(expect.stored_len as usize, 0);
-    let at = expect
-        .offset
-        .checked_add(expect.header_len())
-        .ok_or_else(|| bad("offset overflow".into()))?;
-    file.read_exact_at(data, at).map_err(|e| {
-        bad(format!(
-            "cannot read {} stored bytes: {e}",
-            expect.stored_len
-        ))
-    })?;
     if crc32fast::hash(data) != expect.crc32 {
         return Err(bad(format!("CRC mismatch in record {}", expect.id)));
     }

@@ -27,6 +27,8 @@ use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -345,6 +347,14 @@ fn decode(
     Ok(Some(Ready::Bytes(out, writes, counted)))
 }
 
+/// A record being read for the write phase, or read already.
+enum InFlight<'s, 'a> {
+    Reading(std::thread::ScopedJoinHandle<'s, ReadRecord<'a>>),
+    Done(Box<ReadRecord<'a>>),
+}
+
+type ReadRecord<'a> = (RecordPlan<'a>, Result<Vec<u8>>);
+
 #[allow(clippy::too_many_arguments)]
 fn read_all<'a>(
     m: &Manifest,
@@ -369,44 +379,63 @@ fn read_all<'a>(
         }
         // Records go out in the planned order: a span's fillers come from records
         // sent before it (see restore_spans). On a remote store each read is a round
-        // trip, so a window of them is fetched at once and then sent in order.
-        let window = packs.read_ahead();
-        let mut records = plan.records.into_iter().peekable();
-        while records.peek().is_some() {
-            if abort.load(Ordering::Relaxed) {
-                return Err(closed());
+        // trip, so a window of them is in flight at once, each on its own thread, and
+        // they are sent in order as they complete: the window slides one record at a
+        // time, so the store is never idle while the oldest read is handed on.
+        let window = packs.read_ahead().max(1);
+        let max = m.chunk_size.saturating_mul(2);
+        let checked = packs.checked.clone();
+        let read = |rec: &RecordPlan, path: &Path, f: &dyn ObjectReader| {
+            // A record the check kept is not downloaded again (restore_cache).
+            if let Some(kept) = checked.take(&rec.pack, rec.info.offset) {
+                return Ok(kept);
             }
-            let mut batch = Vec::with_capacity(window);
-            for rec in records.by_ref().take(window) {
-                let Some(first) = rec.uses.first().copied() else {
-                    continue;
+            let mut buf = pool.take(rec.info.stored_len as usize);
+            pack::read_record_into(f, path, &rec.info, max, &mut buf).map(|()| buf)
+        };
+        std::thread::scope(|s| -> Result<()> {
+            let mut flight = VecDeque::with_capacity(window);
+            let mut records = plan.records.into_iter();
+            loop {
+                while flight.len() < window {
+                    let Some(rec) = records.next() else {
+                        break;
+                    };
+                    let Some(first) = rec.uses.first().copied() else {
+                        continue;
+                    };
+                    let (path, f) = packs.get(&rec.pack).map_err(|e| {
+                        let what = format!("cannot open pack {}: {e}", rec.pack);
+                        bad(m, a, &first.chunk, &what)
+                    })?;
+                    if window == 1 {
+                        // A local disk: read here, in order, no thread.
+                        let buf = read(&rec, path, f.as_ref());
+                        flight.push_back(InFlight::Done(Box::new((rec, buf))));
+                        continue;
+                    }
+                    let (path, f) = (path.clone(), f.clone());
+                    let read = &read;
+                    flight.push_back(InFlight::Reading(s.spawn(move || {
+                        let buf = read(&rec, &path, f.as_ref());
+                        (rec, buf)
+                    })));
+                }
+                let Some(next) = flight.pop_front() else {
+                    break;
                 };
-                let (path, f) = packs.get(&rec.pack).map_err(|e| {
-                    let what = format!("cannot open pack {}: {e}", rec.pack);
-                    bad(m, a, &first.chunk, &what)
-                })?;
-                batch.push((rec, path.clone(), f.clone()));
-            }
-            let max = m.chunk_size.saturating_mul(2);
-            let read = |(rec, path, f): &(RecordPlan, std::path::PathBuf, _)| {
-                let mut buf = pool.take(rec.info.stored_len as usize);
-                let f: &std::sync::Arc<dyn ObjectReader> = f;
-                pack::read_record_into(f.as_ref(), path, &rec.info, max, &mut buf).map(|()| buf)
-            };
-            let bufs: Vec<Result<Vec<u8>>> = match batch.len() {
-                0 | 1 => batch.iter().map(read).collect(),
-                _ => std::thread::scope(|s| {
-                    let hs: Vec<_> = batch.iter().map(|b| s.spawn(move || read(b))).collect();
-                    hs.into_iter()
-                        .map(|h| h.join().unwrap_or_else(|_| Err(closed())))
-                        .collect()
-                }),
-            };
-            for ((rec, ..), buf) in batch.into_iter().zip(bufs) {
+                let (rec, buf) = match next {
+                    InFlight::Done(done) => *done,
+                    InFlight::Reading(h) => h.join().map_err(|_| closed())?,
+                };
+                if abort.load(Ordering::Relaxed) {
+                    return Err(closed());
+                }
                 tx.send(Job::Stored(area_no, rec, buf?))
                     .map_err(|_| closed())?;
             }
-        }
+            Ok(())
+        })?;
         progress.report(ProgressEvent::PhaseEnd { name });
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! An HTTP/1.1 proxy in front of the S3 gateway that fails every `n`th request:
 //! alternately a 503 answer and a connection dropped after the request was read
-//! (the two failures a flaky store or network gives). Requests are parsed only as
-//! far as needed to find where each ends (Content-Length or chunked bodies).
+//! (the two failures a flaky store or network gives); or, started with `cutting`, that
+//! forwards every `n`th answer with a body of over 4 KiB only halfway and then drops
+//! the connection (a network failing mid-download). Requests are parsed only as far
+//! as needed to find where each ends (Content-Length or chunked bodies).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -75,10 +77,27 @@ fn copy_body(r: &mut impl BufRead, w: &mut impl Write, len: Option<u64>) -> io::
     Ok(())
 }
 
+/// What the proxy does to every `n`th request.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Answers 503 or drops the connection instead of forwarding it.
+    Fail,
+    /// Forwards it, and half the body of its answer (when over 4 KiB), then drops.
+    CutBody,
+}
+
+/// Bodies at least this long are cut in `Mode::CutBody`.
+const CUT_MIN: u64 = 4096;
+
+/// Whether the answer to request line `first` with status line `status` has no body.
+fn bodiless(first: &str, status: &str) -> bool {
+    first.starts_with("HEAD ") || status.contains(" 204 ") || status.contains(" 304 ")
+}
+
 fn serve(
     client: TcpStream,
     upstream: &str,
-    n: u64,
+    (n, mode): (u64, Mode),
     count: &AtomicU64,
     failed: &AtomicU64,
 ) -> io::Result<()> {
@@ -93,6 +112,32 @@ fn serve(
         };
         let mut body = Vec::new();
         copy_body(&mut cr, &mut body, len)?;
+        if let Mode::CutBody = mode {
+            uw.write_all(&head)?;
+            uw.write_all(&body)?;
+            let Some((rhead, rlen, status)) = read_head(&mut ur)? else {
+                return Ok(());
+            };
+            cw.write_all(&rhead)?;
+            if bodiless(&first, &status) {
+                cw.flush()?;
+                continue;
+            }
+            let long = first.starts_with("GET ") && rlen.is_some_and(|l| l >= CUT_MIN);
+            let k = match long {
+                true => count.fetch_add(1, Ordering::SeqCst) + 1,
+                false => 0,
+            };
+            if let (true, Some(l)) = (long && n > 0 && k % n == 0, rlen) {
+                failed.fetch_add(1, Ordering::SeqCst);
+                io::copy(&mut (&mut ur).take(l / 2), &mut cw)?;
+                cw.flush()?;
+                return Ok(()); // the client has half the body, then EOF
+            }
+            copy_body(&mut ur, &mut cw, rlen)?;
+            cw.flush()?;
+            continue;
+        }
         let k = count.fetch_add(1, Ordering::SeqCst) + 1;
         if n > 0 && k % n == 0 {
             failed.fetch_add(1, Ordering::SeqCst);
@@ -110,9 +155,7 @@ fn serve(
             return Ok(());
         };
         cw.write_all(&rhead)?;
-        let bodiless =
-            first.starts_with("HEAD ") || status.contains(" 204 ") || status.contains(" 304 ");
-        if !bodiless {
+        if !bodiless(&first, &status) {
             copy_body(&mut ur, &mut cw, rlen)?;
         }
         cw.flush()?;
@@ -122,6 +165,15 @@ fn serve(
 impl FailingProxy {
     /// Forwards to `upstream` (`host:port`), failing every `n`th request (0: none).
     pub fn start(upstream: &str, n: u64) -> FailingProxy {
+        Self::spawn(upstream, n, Mode::Fail)
+    }
+
+    /// Forwards to `upstream`, cutting every `n`th GET answer of over 4 KiB halfway.
+    pub fn cutting(upstream: &str, n: u64) -> FailingProxy {
+        Self::spawn(upstream, n, Mode::CutBody)
+    }
+
+    fn spawn(upstream: &str, n: u64, mode: Mode) -> FailingProxy {
         let l = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
         let port = l.local_addr().expect("proxy addr").port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -136,7 +188,7 @@ impl FailingProxy {
                 let Ok(c) = c else { continue };
                 let (up, count, f) = (up.clone(), count.clone(), f.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(c, &up, n, &count, &f);
+                    let _ = serve(c, &up, (n, mode), &count, &f);
                 });
             }
         });

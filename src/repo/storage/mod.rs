@@ -14,7 +14,7 @@ mod remote;
 mod url;
 
 pub use local::LocalStorage;
-pub use remote::{RemoteOptions, RemoteStorage};
+pub use remote::{RemoteOptions, RemoteStorage, REMOTE_PACK_SIZE, REMOTE_PUTS};
 pub use url::{parse_location, Location, LocationError};
 
 use std::io;
@@ -42,6 +42,16 @@ pub struct ObjectInfo {
 /// Reads byte ranges of one object (a pack) without fetching all of it.
 pub trait ObjectReader: Send + Sync {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Fills `head` and then `body` from the bytes at `offset` on (a record's header
+    /// and its stored bytes). A remote store makes it one request: two were two round
+    /// trips per record, the restore's main cost on S3.
+    fn read_two_at(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {
+        self.read_exact_at(head, offset)?;
+        let at = offset
+            .checked_add(head.len() as u64)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "offset overflow"))?;
+        self.read_exact_at(body, at)
+    }
 }
 
 impl ObjectReader for std::fs::File {
@@ -56,6 +66,17 @@ pub trait ObjectWriter: Send {
     fn write_all(&mut self, b: &[u8]) -> io::Result<()>;
     /// Makes the bytes durable and publishes them as `name`.
     fn finish(self: Box<Self>, name: &str) -> io::Result<()>;
+}
+
+/// How a backup should cut and publish its packs on a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackUpload {
+    /// Packs are closed at this size already when the repository's `pack_size` is
+    /// larger (`None`: at `pack_size`). A remote writer holds each pack in memory, so
+    /// this bounds the backup's memory, not the format (readers take any size).
+    pub max_pack: Option<u64>,
+    /// Packs published at once.
+    pub parallel: usize,
 }
 
 /// The operations the repository needs from where it is stored.
@@ -80,6 +101,14 @@ pub trait Storage: Send + Sync {
     fn clear_partial(&self) -> io::Result<usize>;
     /// Whether lock holders on this store can be checked by pid (same machine).
     fn is_local(&self) -> bool;
+    /// How a backup cuts and publishes packs here: on a local disk one pack of
+    /// `pack_size` is published (fsync, rename) while the next one fills.
+    fn pack_upload(&self) -> PackUpload {
+        PackUpload {
+            max_pack: None,
+            parallel: 1,
+        }
+    }
 }
 
 /// An error for an object over `max` bytes.

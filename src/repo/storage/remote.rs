@@ -19,11 +19,15 @@
 //!
 //! Objects are written whole: an S3 PUT is atomic, and on SFTP an object is written
 //! under `tmp/` and renamed into place. A pack is named by its hash only when
-//! complete, so `writer` buffers one pack (up to the repository's pack_size) and
-//! puts it in one request.
+//! complete, so `writer` buffers one pack and puts it in one request. That is why a
+//! backup closes packs at `REMOTE_PACK_SIZE` here and publishes `REMOTE_PUTS` at once
+//! (`pack_upload`): its memory is then (puts + 1) packs whatever the repository's
+//! `pack_size`, and several PUTs keep the store busy while the next pack fills.
+//! Multipart upload does not help: its key is fixed when the upload starts, and S3
+//! has no rename (a copy to the hash's name would send every byte twice).
 
 use super::url::Location;
-use super::{ObjectInfo, ObjectReader, ObjectWriter, PutMode, Storage};
+use super::{ObjectInfo, ObjectReader, ObjectWriter, PackUpload, PutMode, Storage};
 use opendal::blocking::Operator;
 use opendal::options::{ListOptions, ReadOptions, WriteOptions};
 use opendal::raw::BytesRange;
@@ -32,6 +36,11 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// Size at which a backup closes a pack on a remote store (see the module comment).
+pub const REMOTE_PACK_SIZE: u64 = 32 << 20;
+/// Packs a backup puts at once on a remote store.
+pub const REMOTE_PUTS: usize = 3;
 
 /// Threads of the backend's runtime: requests in flight at once.
 const WORKERS: usize = 4;
@@ -380,10 +389,17 @@ impl Storage for RemoteStorage {
     }
 
     fn writer(&self) -> io::Result<Box<dyn ObjectWriter>> {
+        // Reserved once (untouched pages cost no memory): growing by doubling copied
+        // the pack several times and briefly held two copies of it.
+        let reserve = self
+            .pack_upload()
+            .max_pack
+            .unwrap_or(REMOTE_PACK_SIZE)
+            .saturating_add(RESERVE_SLACK);
         Ok(Box::new(BufferWriter {
             op: self.op.clone(),
             kind: self.kind,
-            data: Vec::new(),
+            data: Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)),
         }))
     }
 
@@ -399,7 +415,28 @@ impl Storage for RemoteStorage {
     fn is_local(&self) -> bool {
         false
     }
+
+    fn pack_upload(&self) -> PackUpload {
+        // Measurement knobs (docs/BENCH.md): IRONCLONE_REMOTE_PACK_MIB, IRONCLONE_REMOTE_PUTS.
+        let knob = |name: &str| {
+            env(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|&v| v > 0)
+        };
+        PackUpload {
+            max_pack: Some(
+                knob("IRONCLONE_REMOTE_PACK_MIB")
+                    .map_or(REMOTE_PACK_SIZE, |m| m.saturating_mul(1 << 20)),
+            ),
+            parallel: knob("IRONCLONE_REMOTE_PUTS")
+                .map_or(REMOTE_PUTS, |n| usize::try_from(n).unwrap_or(REMOTE_PUTS)),
+        }
+    }
 }
+
+/// Room past `max_pack` for the record that crosses it (a frame's stored bytes are
+/// at most twice the 16 MiB chunk limit).
+const RESERVE_SLACK: u64 = 33 << 20;
 
 /// Ranged reads of one object.
 struct RemoteReader {
@@ -409,7 +446,11 @@ struct RemoteReader {
 
 impl ObjectReader for RemoteReader {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let want = buf.len() as u64;
+        self.read_two_at(&mut [], buf, offset)
+    }
+
+    fn read_two_at(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {
+        let want = (head.len() as u64).saturating_add(body.len() as u64);
         let got = retry(|| {
             self.op.read_options(
                 &self.name,
@@ -429,13 +470,32 @@ impl ObjectReader for RemoteReader {
                 ),
             ));
         }
+        // The answer's pieces are copied into the two buffers as they come: the header
+        // is a few bytes, so a piece may straddle the boundary.
+        let mut dst: [&mut [u8]; 2] = [head, body];
+        let mut which = 0;
         let mut at = 0;
         for chunk in got {
-            let end = at + chunk.len();
-            buf.get_mut(at..end)
-                .ok_or_else(|| io::Error::other("range longer than asked"))?
-                .copy_from_slice(&chunk);
-            at = end;
+            let mut src: &[u8] = &chunk;
+            while !src.is_empty() {
+                let room = dst.get(which).map_or(0, |d| d.len() - at);
+                if room == 0 {
+                    which += 1;
+                    at = 0;
+                    if which >= dst.len() {
+                        return Err(io::Error::other("range longer than asked"));
+                    }
+                    continue;
+                }
+                let n = room.min(src.len());
+                let d = dst
+                    .get_mut(which)
+                    .and_then(|d| d.get_mut(at..at + n))
+                    .ok_or_else(|| io::Error::other("range longer than asked"))?;
+                d.copy_from_slice(src.get(..n).unwrap_or(&[]));
+                src = src.get(n..).unwrap_or(&[]);
+                at += n;
+            }
         }
         Ok(())
     }
