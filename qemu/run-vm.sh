@@ -38,13 +38,14 @@
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
 #                         VM (for interactive boots that never print a result)
 #   --mem MIB             default 1024
+#   --pidfile PATH        QEMU writes its process id here (a test that pulls the plug: kill -9)
 # exit: 0 when the job printed `IRONCLONE-RESULT: ok` (or --expect matched); the job's rc for
 #       `fail rc=N` (1 if N is 0); 124 on timeout; 125 when the VM stopped without a result.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -66,6 +67,7 @@ while (($#)); do
 	--log) LOG="$2"; shift 2 ;;
 	--expect) EXPECT="$2"; shift 2 ;;
 	--mem) MEM="$2"; shift 2 ;;
+	--pidfile) PIDFILE="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -223,6 +225,7 @@ elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	args+=(-netdev "$netdev" -device "$nicdev")
 fi
 
+[[ -z "$PIDFILE" ]] || args+=(-pidfile "$PIDFILE")
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &
 QPID=$!
