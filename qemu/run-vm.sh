@@ -33,6 +33,8 @@
 #   --tap IF              the NIC on tap device IF instead of QEMU's user network (a network the
 #                         test built, e.g. in a namespace: run this script inside it)
 #   --boot-nic            the NIC first in the boot order (PXE from a server on the --tap network)
+#   --mac MAC             the NIC's MAC address (QEMU gives every machine the same one: several
+#                         machines on one --tap network need their own)
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
@@ -45,7 +47,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -68,6 +70,7 @@ while (($#)); do
 	--expect) EXPECT="$2"; shift 2 ;;
 	--mem) MEM="$2"; shift 2 ;;
 	--pidfile) PIDFILE="$2"; shift 2 ;;
+	--mac) MAC="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -202,6 +205,7 @@ if [[ -n "$TAP" ]]; then
 	[[ -z "$SMB$SMBD_CONF$NETBOOT" ]] || { echo "run-vm: --tap excludes --smb, --smbd-conf and --netboot" >&2; exit 2; }
 	nicdev="${NIC:-virtio-net-pci},netdev=n0"
 	((BOOT_NIC)) && nicdev+=",bootindex=0"
+	[[ -z "$MAC" ]] || nicdev+=",mac=$MAC"
 	args+=(-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" -device "$nicdev")
 elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	netdev="user,id=n0"
