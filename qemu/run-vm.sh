@@ -33,18 +33,21 @@
 #   --tap IF              the NIC on tap device IF instead of QEMU's user network (a network the
 #                         test built, e.g. in a namespace: run this script inside it)
 #   --boot-nic            the NIC first in the boot order (PXE from a server on the --tap network)
+#   --mac MAC             the NIC's MAC address (QEMU gives every machine the same one: several
+#                         machines on one --tap network need their own)
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
 #                         VM (for interactive boots that never print a result)
 #   --mem MIB             default 1024
+#   --pidfile PATH        QEMU writes its process id here (a test that pulls the plug: kill -9)
 # exit: 0 when the job printed `IRONCLONE-RESULT: ok` (or --expect matched); the job's rc for
 #       `fail rc=N` (1 if N is 0); 124 on timeout; 125 when the VM stopped without a result.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -66,6 +69,8 @@ while (($#)); do
 	--log) LOG="$2"; shift 2 ;;
 	--expect) EXPECT="$2"; shift 2 ;;
 	--mem) MEM="$2"; shift 2 ;;
+	--pidfile) PIDFILE="$2"; shift 2 ;;
+	--mac) MAC="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -200,6 +205,7 @@ if [[ -n "$TAP" ]]; then
 	[[ -z "$SMB$SMBD_CONF$NETBOOT" ]] || { echo "run-vm: --tap excludes --smb, --smbd-conf and --netboot" >&2; exit 2; }
 	nicdev="${NIC:-virtio-net-pci},netdev=n0"
 	((BOOT_NIC)) && nicdev+=",bootindex=0"
+	[[ -z "$MAC" ]] || nicdev+=",mac=$MAC"
 	args+=(-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" -device "$nicdev")
 elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	netdev="user,id=n0"
@@ -223,6 +229,7 @@ elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 	args+=(-netdev "$netdev" -device "$nicdev")
 fi
 
+[[ -z "$PIDFILE" ]] || args+=(-pidfile "$PIDFILE")
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &
 QPID=$!

@@ -62,6 +62,10 @@ pub struct Args {
     /// Cap the stream's rate (udp-sender --max-bitrate, e.g. 500m) on a shared network.
     #[arg(long)]
     pub max_bitrate: Option<String>,
+    /// Seconds a registered client's machine may not answer at all (TCP keepalive)
+    /// before it is listed as dropped (powered off, cable pulled).
+    #[arg(long, value_name = "S", default_value_t = 90)]
+    pub dead_after: u64,
 }
 
 #[derive(ClapArgs)]
@@ -146,6 +150,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         report_timeout: Duration::from_secs(a.report_timeout),
         retries_until_drop: a.retries_until_drop,
         max_bitrate: a.max_bitrate.clone(),
+        dead_after: Duration::from_secs(a.dead_after),
     };
     let log = |l: String| println!("{l}");
     let rep = sender::serve(&stream, &a.name, &opts, &log)?;

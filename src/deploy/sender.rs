@@ -70,6 +70,9 @@ pub struct SendOptions {
     pub retries_until_drop: u32,
     /// udp-sender --max-bitrate (e.g. `500m`): leaves room on a shared network.
     pub max_bitrate: Option<String>,
+    /// How long a registered client's machine may not answer at all (TCP keepalive,
+    /// unacknowledged data) before it is listed as dropped: powered off, cable pulled.
+    pub dead_after: Duration,
 }
 
 impl SendOptions {
@@ -166,13 +169,16 @@ pub fn serve(
             let listener = &listener;
             let welcome = &welcome;
             let timeout = opts.report_timeout;
+            let dead_after = opts.dead_after;
             s.spawn(move || {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((conn, addr)) => {
                             let shared = shared.clone();
                             let w = welcome.clone();
-                            s.spawn(move || client_session(conn, addr, w, &shared, timeout, log));
+                            s.spawn(move || {
+                                client_session(conn, addr, w, &shared, timeout, dead_after, log)
+                            });
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             std::thread::sleep(Duration::from_millis(50));
@@ -233,10 +239,15 @@ fn client_session(
     mut welcome: Welcome,
     shared: &Mutex<Shared>,
     timeout: Duration,
+    dead_after: Duration,
     log: &(dyn Fn(String) + Sync),
 ) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    if let Err(e) = watch_liveness(&conn, dead_after) {
+        // Then only --report-timeout ends the wait for a machine that vanished.
+        log(format!("{addr}: cannot set TCP keepalive: {e}"));
+    }
     let Ok(w) = conn.try_clone() else { return };
     let mut w = w;
     let mut r = BufReader::new(conn);
@@ -301,14 +312,15 @@ fn client_session(
         match protocol::recv::<Report>(&mut r) {
             Ok(Some(rep)) => Ok(rep),
             Ok(None) => Err("dropped: the connection closed before its report".into()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                Err("late/dropped: no report in time".into())
+            // SO_RCVTIMEO ran out: the machine answers, its report did not come.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Err("late: no report within --report-timeout".into())
             }
+            // Keepalive or TCP_USER_TIMEOUT: the machine itself is gone.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(format!(
+                "dropped: its machine stopped answering for {} s (powered off or off the network)",
+                dead_after.as_secs()
+            )),
             Err(e) => Err(format!("dropped: {e}")),
         }
     })();
@@ -340,6 +352,27 @@ fn client_session(
         }
     }
     g.open = g.open.saturating_sub(1);
+}
+
+/// A client machine that vanishes (powered off, cable pulled) closes nothing: without
+/// this its session would wait the whole --report-timeout, and data sent to it (the
+/// end-of-stream notice) would be retransmitted for the kernel's ~15 minutes. Keepalive
+/// probes after a third of `dead_after` idle, and TCP_USER_TIMEOUT for unacknowledged
+/// data, end the read with ETIMEDOUT after about `dead_after`. A client busy restoring
+/// still answers (its kernel does), so a slow client is never cut.
+fn watch_liveness(conn: &TcpStream, dead_after: Duration) -> nix::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    const PROBES: u32 = 4;
+    let secs = u32::try_from(dead_after.as_secs())
+        .unwrap_or(u32::MAX)
+        .max(PROBES);
+    let idle = (secs / 3).max(1);
+    let interval = (secs.saturating_sub(idle) / PROBES).max(1);
+    setsockopt(conn, sockopt::KeepAlive, &true)?;
+    setsockopt(conn, sockopt::TcpKeepIdle, &idle)?;
+    setsockopt(conn, sockopt::TcpKeepInterval, &interval)?;
+    setsockopt(conn, sockopt::TcpKeepCount, &PROBES)?;
+    setsockopt(conn, sockopt::TcpUserTimeout, &secs.saturating_mul(1000))
 }
 
 /// Runs udp-sender on the stream file; its exit status is checked and its stderr

@@ -16,6 +16,10 @@ pub enum BootMode {
     Unattended,
     /// A shell only.
     Shell,
+    /// Only the command `--append` gives as `ironclone.run=...` (e.g. `deploy-client`),
+    /// then power off: for clients with nothing on their disks, where `unattended`
+    /// would fail looking for its job disk.
+    Run,
 }
 
 impl BootMode {
@@ -25,6 +29,7 @@ impl BootMode {
             BootMode::Serial => "serial",
             BootMode::Unattended => "unattended",
             BootMode::Shell => "shell",
+            BootMode::Run => "run",
         }
     }
 }
@@ -32,6 +37,17 @@ impl BootMode {
 /// site.cfg's text. `append` becomes kernel arguments inside a GRUB string, so
 /// anything GRUB's script would read as more than text there is refused.
 pub fn site_cfg(mode: BootMode, timeout: u32, append: &str) -> Result<String, NetbootError> {
+    if mode == BootMode::Run
+        && !append
+            .split_whitespace()
+            .any(|w| w.starts_with("ironclone.run="))
+    {
+        return Err(NetbootError::Append {
+            what: "--mode run needs the command in --append, as ironclone.run=ARGS \
+                   (e.g. ironclone.run=deploy-client+--server+192.168.1.5)"
+                .into(),
+        });
+    }
     if let Some(c) = append.chars().find(|c| {
         !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '"' | '\'' | '\\' | '$' | ';')
     }) {
@@ -59,6 +75,28 @@ mod tests {
         assert!(t.contains("set default=unattended\n"));
         assert!(t.contains("set ic_timeout=2\n"));
         assert!(t.contains("set ic_extra=\"ironclone.site=lab42 quiet\"\n"));
+    }
+
+    #[test]
+    fn run_mode_needs_a_command() {
+        assert!(site_cfg(BootMode::Run, 2, "ironclone.site=lab42").is_err());
+        let t = site_cfg(
+            BootMode::Run,
+            2,
+            "ironclone.run=deploy-client+--server+10.0.0.1",
+        )
+        .unwrap();
+        assert!(t.contains("set default=run\n"));
+    }
+
+    #[test]
+    fn every_mode_is_an_entry_of_the_menu() {
+        use clap::ValueEnum;
+        let menu = include_str!("../../image/grub.cfg");
+        for m in BootMode::value_variants() {
+            let id = format!("--id {} {{", m.menu_id());
+            assert!(menu.contains(&id), "image/grub.cfg has no entry {id:?}");
+        }
     }
 
     #[test]
