@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # suite: all
+# (`make test` skips this script to stay in CI's time budget: it takes about 7.5 minutes;
+# tests/deploy.rs runs the same sender and clients on disk images; `make test-all` runs it.)
 # `ironclone deploy` to network-booted QEMU clients (issue 22), on a network the test builds
 # in network namespaces (nothing leaves the machine):
 #   netns icdq-lan:  bridge br0 (192.168.79.1/24) with four tap devices, and
