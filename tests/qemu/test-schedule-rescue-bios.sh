@@ -204,6 +204,8 @@ PY
 else
 	echo "FAIL: no repository on the repository disk"; fails=$((fails + 1))
 fi
+# Mounted but without a repository (a negative control): unmounted here too.
+mountpoint -q "$mnt" && umount "$mnt"
 mnt=""
 echo "total $((SECONDS - t0)) s"
 if ((fails > 0)); then
