@@ -52,6 +52,7 @@ TOOLS=(
 	mkfs.exfat fsck.exfat
 	mkfs.xfs xfs_growfs xfs_repair xfs_db xfsdump xfsrestore
 	btrfs mkfs.btrfs lvm cryptsetup
+	dmsetup thin_delta
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
 	dnsmasq

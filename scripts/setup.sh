@@ -13,6 +13,7 @@ PACKAGES=(
   dnsmasq-base udpcast
   openssh-server python3-pip
   systemd
+  thin-provisioning-tools
 )
 
 missing=()

@@ -381,6 +381,41 @@ fn mount_count(text: &str) -> usize {
 }
 
 #[test]
+fn the_disk_holding_the_repository_is_refused() {
+    // The repository's filesystem (found by UUID and mounted by the run) is on the
+    // very disk configured: imaging it would read a filesystem the run is writing.
+    let t = tempfile::tempdir().unwrap();
+    let disk = t.path().join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    tool("mkfs.ext4", &["-q", "-F", s(&disk)]);
+    let uuid = tool(
+        "blkid",
+        &["-c", "/dev/null", "-s", "UUID", "-o", "value", s(&disk)],
+    );
+    let uuid = uuid.trim();
+    let lo = Loop(
+        tool("losetup", &["-f", "--show", s(&disk)])
+            .trim()
+            .to_string(),
+    );
+    let root = t.path().join("root");
+    let loc = format!("uuid={uuid}:/repo");
+    assert_eq!(init(&root, &loc, &[Path::new(&lo.0)], "100%", &[]).code, 0);
+    let o = run(&root);
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("holds the repository") && o.stderr.contains(&lo.0),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stdout.contains("image "), "{}", o.stdout);
+    assert_eq!(mount_count(&format!("repo-{uuid}")), 0);
+}
+
+#[test]
 fn full_target_by_uuid_fails_clearly_and_leaves_no_image() {
     let t = tempfile::tempdir().unwrap();
     let target = t.path().join("target.img");

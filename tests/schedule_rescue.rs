@@ -2,7 +2,8 @@
 //! through the binary with `--root`, `--efivars` on a temp dir laid out like efivarfs,
 //! and the ESP as a GPT disk-image file (`--esp-partition`). The mounted-disk and
 //! `schedule run --rescue` cases use loop devices (root, like tests/schedule.rs).
-//! tests/qemu/test-schedule-rescue.sh runs the whole cycle under OVMF.
+//! tests/qemu/test-schedule-rescue.sh runs the whole cycle under OVMF,
+//! tests/qemu/test-schedule-rescue-bios.sh under SeaBIOS with GRUB.
 
 mod ext_fixture;
 mod fsfixture;
@@ -358,6 +359,91 @@ fn mounted_disk_requests_the_rescue_entry_once_per_run() {
     );
     assert!(st["pending_rescue"].is_object());
     assert!(var(&m.efivars, "BootNext").is_some());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn mounted_disk_on_bios_sets_grub_next_entry_after_checking_grub_cfg() {
+    let m = machine();
+    let boot = m.root.join("boot");
+    std::fs::create_dir_all(boot.join("grub")).unwrap();
+    let disk = m.t.path().join("d1.img");
+    ext4_image(&disk, 16, None);
+    let repo = m.t.path().join("repo");
+    let o = ic(&[
+        "schedule",
+        "init",
+        "--root",
+        s(&m.root),
+        "--repo",
+        s(&repo),
+        "--disks",
+        s(&disk),
+        "--budget",
+        "1G",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (k, i) = (m.t.path().join("vmlinuz"), m.t.path().join("initrd.img"));
+    let o = ic(&[
+        "rescue",
+        "install",
+        "--root",
+        s(&m.root),
+        "--boot",
+        s(&boot),
+        "--kernel",
+        s(&k),
+        "--initramfs",
+        s(&i),
+        "--root-uuid",
+        "ABCD-1234",
+        "--yes",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let mp = m.t.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    tool("mount", &["-o", "loop", s(&disk), s(&mp)]);
+    let _m = Mounted(mp.clone());
+    let run = || ic(&["schedule", "run", "--root", s(&m.root), "--no-reboot"]);
+    let env = boot.join("grub/grubenv");
+    // grub.cfg was not regenerated since the install (with --root that is the
+    // system's job): GRUB would boot the installed system; the run refuses and says so.
+    std::fs::write(boot.join("grub/grub.cfg"), "menuentry 'os' {\n}\n").unwrap();
+    let o = run();
+    assert_eq!(o.code, 1, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("has no menu entry ironclone-rescue") && o.stderr.contains("update-grub"),
+        "{}",
+        o.stderr
+    );
+    assert!(!env.exists(), "nothing written");
+    // What update-grub makes: grub-mkconfig's next_entry header, then the scripts.
+    let header = "load_env\nif [ \"${next_entry}\" ] ; then\n   set default=\"${next_entry}\"\n   \
+                  set next_entry=\n   save_env next_entry\nfi\n";
+    let entry = tool("sh", &[s(&m.root.join("etc/grub.d/42_ironclone-rescue"))]);
+    std::fs::write(boot.join("grub/grub.cfg"), format!("{header}{entry}")).unwrap();
+    let o = run();
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let how = format!(
+        "grub-reboot ironclone-rescue: next_entry in {}",
+        env.display()
+    );
+    assert!(
+        o.stdout.contains(&format!("rescue run requested ({how})")),
+        "{}",
+        o.stdout
+    );
+    let list = tool("grub-editenv", &[s(&env), "list"]);
+    assert!(
+        list.lines().any(|l| l == "next_entry=ironclone-rescue"),
+        "{list}"
+    );
+    let (_, st) = status_json(&m.root);
+    assert_eq!(st["pending_rescue"]["how"], how.as_str());
+    assert!(
+        !repo.exists(),
+        "the repository is the rescue run's business"
+    );
 }
 
 #[test]

@@ -133,13 +133,14 @@ m_boot_fs() {
   rm -rf "$d"
 }
 
-# m_core_img OUT BOOT_UUID: GRUB i386-pc core.img with the early config embedded.
+# m_core_img OUT BOOT_UUID [MODULES]: GRUB i386-pc core.img with the early config embedded
+# (MODULES: more than the common set, e.g. loadenv for grubenv).
 m_core_img() {
-  local out=$1 uuid=$2 cfg
+  local out=$1 uuid=$2 extra=${3:-} cfg
   cfg=$(mktemp)
   m_early_cfg "$cfg" "$uuid"
   # shellcheck disable=SC2086
-  grub-mkimage -O i386-pc -d "$M_GRUB_PC" -c "$cfg" -p /boot/grub -o "$out" biosdisk $M_GRUB_MODS_COMMON \
+  grub-mkimage -O i386-pc -d "$M_GRUB_PC" -c "$cfg" -p /boot/grub -o "$out" biosdisk $M_GRUB_MODS_COMMON $extra \
     || m_die "grub-mkimage i386-pc failed"
   rm -f "$cfg"
 }

@@ -230,6 +230,14 @@ fn report(rec: &ironclone::schedule::state::RunRecord) -> anyhow::Result<u8> {
             human_bytes(i.new_bytes),
             human_bytes(i.new_stored_bytes)
         );
+        if i.unchanged_bytes > 0 {
+            println!(
+                "  {} unchanged since the previous image, not read ({} bytes read, {} not)",
+                human_bytes(i.unchanged_bytes),
+                i.bytes_read,
+                i.unchanged_bytes
+            );
+        }
     }
     for p in &rec.pruned {
         println!("pruned image {p}");

@@ -29,8 +29,10 @@ use std::time::Duration;
 
 mod cut;
 mod reader;
+mod reuse;
 
 use cut::Piece;
+pub use reuse::Unchanged;
 
 #[derive(Clone, Debug)]
 pub struct BackupOptions {
@@ -122,6 +124,21 @@ pub fn backup(
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<Manifest> {
+    backup_unchanged(repo, dev, plan, opts, None, progress)
+}
+
+/// `backup`, reading only what `unchanged` does not vouch for: the other chunks are
+/// the previous image's (changed-block tracking; `reuse`). The image is complete on
+/// its own like any other: it references those chunks, it does not depend on the
+/// previous image staying.
+pub fn backup_unchanged(
+    repo: &Repository,
+    dev: &dyn BlockDevice,
+    plan: &BackupPlan,
+    opts: &BackupOptions,
+    unchanged: Option<&Unchanged>,
+    progress: &dyn Progress,
+) -> Result<Manifest> {
     check_name(&opts.name)?;
     let lock = Lock::acquire(repo, Job::Backup)?;
     let manifest = Repository::manifest_name(&opts.name);
@@ -173,9 +190,21 @@ pub fn backup(
         .collect();
     drop(idx);
     let chunking = config.chunking();
-    let cut = cut::cut(plan, chunking, chunk_size);
+    let cut = match unchanged {
+        Some(u) => {
+            let mut m = reuse::Matcher::new(u, plan, chunk_size, &known);
+            cut::cut_reusing(plan, chunking, chunk_size, &mut |a, o, l| m.lookup(a, o, l))
+        }
+        None => cut::cut_reusing(plan, chunking, chunk_size, &mut |_, _, _| None),
+    };
     let pieces = &cut.pieces;
-    let total = plan.total_bytes();
+    let unchanged_bytes: u64 = cut
+        .reused
+        .iter()
+        .filter_map(|r| cut.chunks.get(r.index))
+        .map(|&l| u64::from(l))
+        .sum();
+    let total = plan.total_bytes().saturating_sub(unchanged_bytes);
     progress.report(ProgressEvent::JobStart {
         job: format!("backup {}", opts.name),
         total_bytes: total,
@@ -192,7 +221,15 @@ pub fn backup(
         }
     };
     let mut refs: Vec<Option<ChunkId>> = vec![None; cut.chunks.len()];
-    let mut stats = ImageStats::default();
+    for r in &cut.reused {
+        if let Some(slot) = refs.get_mut(r.index) {
+            *slot = r.id;
+        }
+    }
+    let mut stats = ImageStats {
+        unchanged_bytes,
+        ..ImageStats::default()
+    };
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
     let pools = Pools::new(workers);
@@ -373,7 +410,21 @@ pub fn backup(
         .flat_map(|a| a.unreadable.iter())
         .map(|e| e.len)
         .sum();
+    // Pieces and reused chunks, in plan order (both are in chunk index order).
+    let mut reused = cut.reused.iter().peekable();
+    let push_reused = |areas: &mut Vec<AreaManifest>, r: &cut::Reused| {
+        if let (Some(a), Some(&len)) = (areas.get_mut(r.area), cut.chunks.get(r.index)) {
+            a.chunks.push(ChunkRef {
+                offset: r.offset,
+                len,
+                id: r.id,
+            });
+        }
+    };
     for p in pieces {
+        while let Some(r) = reused.next_if(|r| r.index < p.first) {
+            push_reused(&mut areas, r);
+        }
         let Some(a) = areas.get_mut(p.area) else {
             continue;
         };
@@ -386,6 +437,9 @@ pub fn backup(
             });
             offset += u64::from(len);
         }
+    }
+    for r in reused {
+        push_reused(&mut areas, r);
     }
     let distinct: HashSet<ChunkId> = refs.iter().flatten().copied().collect();
     stats.chunks = distinct.len() as u64;

@@ -62,6 +62,11 @@ pub struct ImageStats {
     /// the JSON when zero, so older manifests keep their root hash.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub unreadable_bytes: u64,
+    /// Bytes not read because a changed-block tracker knew them unchanged since the
+    /// previous image, whose chunks the image references for them. Left out of the
+    /// JSON when zero, like `unreadable_bytes`.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub unchanged_bytes: u64,
 }
 
 fn is_zero_u64(v: &u64) -> bool {

@@ -25,7 +25,7 @@ pub use fat32::fat32_min_size;
 pub use loopdev::LoopDevice;
 pub use lvm::lvm_write_pv;
 pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
-pub use tool::{run_tool, run_tool_env, ToolError};
+pub use tool::{run_tool, run_tool_env, ToolError, ToolOutput};
 pub use xfs::{xfs_check, xfs_dump_restore, xfs_grow, xfs_mkfs, XfsSpec};
 
 use crate::probe::FsKind;

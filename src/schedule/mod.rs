@@ -9,7 +9,8 @@
 //!   a schedule and installing it (`schedule init`, the TUI).
 //! - `target`: reaching the repository (a filesystem by UUID, a share, a path).
 //! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, refused).
-//! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup.
+//! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup;
+//!   `thin_delta`: a thin LV's kept snapshot and the blocks changed since it.
 //! - `retention`: which images to keep (pure logic).
 //! - `run`: one scheduled run; `lock`: one run at a time; `state`: its recorded
 //!   outcome for `status`.
@@ -29,6 +30,7 @@ pub mod run;
 pub mod snapshot;
 pub mod state;
 pub mod target;
+pub mod thin_delta;
 pub mod units;
 
 pub use config::{Budget, RepoLocation, ScheduleConfig};

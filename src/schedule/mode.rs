@@ -111,6 +111,48 @@ pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
     }
 }
 
+/// True when the filesystem holding `path` (the repository) is on block device `disk`:
+/// the disk itself, one of its partitions, or a device-mapper device stacked on one of
+/// them (LVM, LUKS). Imaging a disk directly while the run writes its repository to it
+/// makes an image of a filesystem being written (and of the repository in it); a
+/// `uuid=` repository is mounted by the run itself, after the modes were chosen.
+pub fn holds_path(disk: &Path, path: &Path) -> bool {
+    let Ok(repo) = std::fs::metadata(path) else {
+        return false;
+    };
+    let dev = repo.dev();
+    let want = (
+        nix::sys::stat::major(dev) as u32,
+        nix::sys::stat::minor(dev) as u32,
+    );
+    let Ok(meta) = std::fs::metadata(disk) else {
+        return false;
+    };
+    if !meta.file_type().is_block_device() {
+        return false;
+    }
+    let rdev = meta.rdev();
+    let sys = PathBuf::from(format!(
+        "/sys/dev/block/{}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    ));
+    let mut devs = vec![sys.clone()];
+    for n in names_in(&sys) {
+        if sys.join(&n).join("partition").exists() {
+            devs.push(sys.join(n));
+        }
+    }
+    let holders: Vec<PathBuf> = devs
+        .iter()
+        .flat_map(|d| names_in(&d.join("holders")))
+        .map(|h| Path::new("/sys/block").join(h))
+        .collect();
+    devs.into_iter()
+        .chain(holders)
+        .any(|d| dev_of(&d) == Some(want))
+}
+
 fn busy(b: Busy) -> Result<Mode, String> {
     match b {
         Busy::NeedsRescue(why) => Ok(Mode::Rescue(why)),

@@ -7,10 +7,11 @@
 //! with the installed system rather than on the ESP so that `schedule status` has one
 //! place to read, and FAT has no atomic rename. Then the live /init reboots, and the
 //! firmware (BootNext was one-time) or GRUB (grub-reboot was too) boots the installed
-//! system again.
+//! system again. Where GRUB could not clear grubenv's `next_entry` itself, the
+//! rescue run clears it in the same write (no boot loop).
 
 use super::error::ScheduleError;
-use super::rescue_entry::check_uuid;
+use super::rescue_entry::{check_uuid, grub, GRUB_ID};
 use super::run::{self, host_name, name_part};
 use super::state::{RunRecord, ScheduleState};
 use super::{target, Roots};
@@ -74,8 +75,19 @@ pub fn run(root_uuid: &str) -> Result<RunRecord, ScheduleError> {
         .ok()
         .and_then(|s| s.pending_rescue);
     let rec = run::run_rescue(&roots, &installed_host(&mp), pending.as_ref());
-    let recorded = rec.and_then(|rec| {
+    let recorded = rec.and_then(|mut rec| {
         mount(&["-o", "remount,rw", &m])?;
+        // /boot on the root filesystem: its grubenv (a separate /boot is not mounted).
+        match grub::clear_next_entry(&mp.join("boot"), GRUB_ID) {
+            Ok(false) => {}
+            Ok(true) => rec.warnings.push(format!(
+                "GRUB left next_entry={GRUB_ID} in the installed system's grubenv (it cannot \
+                 write grubenv on LVM or RAID); cleared, so the next boot is the installed system"
+            )),
+            Err(e) => rec
+                .warnings
+                .push(format!("checking GRUB's next_entry: {e}")),
+        }
         ScheduleState::record(&roots, &rec)?;
         Ok(rec)
     });

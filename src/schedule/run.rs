@@ -20,6 +20,7 @@ use super::mode::{self, Mode};
 use super::retention::{self, Candidate, Policy};
 use super::snapshot::{self, Snapshot};
 use super::state::{ImageRecord, PendingDisk, PendingRescue, RunRecord, ScheduleState};
+use super::thin_delta;
 use super::{rescue_entry, target, Roots};
 use crate::device::{open_path, Access, BlockDevice};
 use crate::imaging::plan_backup_unlocked;
@@ -338,12 +339,31 @@ fn run_config(
     rec.budget_bytes = budget;
     let mut failed: Option<ScheduleError> = None;
     for ((disk, read), mode) in cfg.disks.iter().zip(read_paths).zip(modes) {
+        if *mode == Mode::Direct && mode::holds_path(read, &reached.path) {
+            failed.get_or_insert(ScheduleError::Disk {
+                disk: disk.display().to_string(),
+                why: format!(
+                    "{} holds the repository {}; a disk cannot be imaged into itself",
+                    read.display(),
+                    reached.path.display()
+                ),
+            });
+            continue;
+        }
         let name = format!(
             "{}{}",
             image_prefix(host, disk),
             crate::timefmt::utc_stamp(now_unix())
         );
-        match backup_disk(&repo, disk, read, mode, &name, direct_word) {
+        match backup_disk(
+            &repo,
+            disk,
+            read,
+            mode,
+            &name,
+            direct_word,
+            &mut rec.warnings,
+        ) {
             Ok(r) => rec.images.push(r),
             Err(e) => {
                 failed.get_or_insert(e);
@@ -382,15 +402,30 @@ fn backup_disk(
     mode: &Mode,
     name: &str,
     direct_word: &'static str,
+    warnings: &mut Vec<String>,
 ) -> Result<ImageRecord, ScheduleError> {
     let fail = |why: String| ScheduleError::Backup {
         disk: disk.display().to_string(),
         why,
     };
-    let (snap, read_path, mode_word) = match mode {
+    // A thin LV's snapshot is tagged with the image it makes, so that it can be the
+    // next run's base (thin_delta).
+    let thin = match mode {
+        Mode::LvmSnapshot(lv) if lv.pool.is_some() => Some(lv),
+        _ => None,
+    };
+    let base = match thin.map(thin_delta::find_base).transpose() {
+        Ok(b) => b.flatten(),
+        Err(e) => {
+            warnings.push(format!("changed-block tracking: {e}"));
+            None
+        }
+    };
+    let tag = thin.map(|_| thin_delta::image_tag(name));
+    let (snap, read_path, mut mode_word) = match mode {
         Mode::Direct => (None, read.to_path_buf(), direct_word),
         Mode::LvmSnapshot(lv) => {
-            let s = Snapshot::create(lv)?;
+            let s = Snapshot::create(lv, tag.as_deref())?;
             let p = s.device();
             (Some(s), p, "lvm-snapshot")
         }
@@ -407,18 +442,57 @@ fn backup_disk(
         sector_size: dev.logical_sector_size(),
     };
     let planned = plan_backup_unlocked(&dev, source, None).map_err(|e| fail(e.to_string()))?;
-    let m = repo::backup(
+    // The previous image and the blocks changed since its snapshot; on any failure the
+    // used blocks are read as for every other disk.
+    let tracked = match (thin, &base) {
+        (Some(lv), Some(b)) if !thin_delta::disabled() => {
+            let got = if b.image.is_empty() {
+                Err(fail(format!("{} names no image", b.lv)))
+            } else {
+                repo.load_manifest(&b.image)
+                    .map_err(ScheduleError::from)
+                    .and_then(|m| Ok((m, thin_delta::delta(lv, b, &lv.snap_name())?)))
+            };
+            match got {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    warnings.push(format!(
+                        "changed-block tracking off for this run (reading the used blocks): {e}"
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let unchanged = tracked.as_ref().map(|(m, d)| repo::Unchanged {
+        parent: m,
+        changed: &d.changed,
+    });
+    if unchanged.is_some() {
+        mode_word = "lvm-thin-delta";
+    }
+    let m = repo::backup_unchanged(
         repo,
         &dev,
         &planned.plan,
         &BackupOptions::new(name),
+        unchanged.as_ref(),
         &NoProgress,
     )
     .map_err(|e| fail(e.to_string()))?;
     drop(_ro);
     drop(dev);
-    if let Some(s) = snap {
-        s.remove()?;
+    match (snap, thin) {
+        // The image is complete: a base that could not be kept only costs the next
+        // run its tracking (and a left snapshot is removed at its start).
+        (Some(s), Some(_)) => {
+            if let Err(e) = s.keep_as_base() {
+                warnings.push(format!("changed-block tracking: keeping the snapshot: {e}"));
+            }
+        }
+        (Some(s), None) => s.remove()?,
+        (None, _) => {}
     }
     Ok(ImageRecord {
         disk: disk.display().to_string(),
@@ -427,6 +501,7 @@ fn backup_disk(
         bytes_read: m.stats.bytes_read,
         new_bytes: m.stats.new_bytes,
         new_stored_bytes: m.stats.new_stored_bytes,
+        unchanged_bytes: m.stats.unchanged_bytes,
     })
 }
 

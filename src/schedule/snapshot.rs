@@ -63,8 +63,9 @@ pub fn parse_lvs(text: &str) -> Vec<LvRef> {
         .collect()
 }
 
-/// `lvcreate` arguments for the snapshot of `lv`.
-pub fn lvcreate_args(lv: &LvRef) -> Vec<String> {
+/// `lvcreate` arguments for the snapshot of `lv`, with an LVM tag if given (a thin
+/// snapshot's tag names its image: `thin_delta`).
+pub fn lvcreate_args(lv: &LvRef, tag: Option<&str>) -> Vec<String> {
     let origin = format!("{}/{}", lv.vg, lv.lv);
     let mut a: Vec<String> = vec!["-s".into()];
     match lv.pool {
@@ -72,6 +73,9 @@ pub fn lvcreate_args(lv: &LvRef) -> Vec<String> {
         // active so it has a device to read.
         Some(_) => a.extend(["-kn".into()]),
         None => a.extend(["-l".into(), "20%ORIGIN".into()]),
+    }
+    if let Some(t) = tag {
+        a.extend(["--addtag".into(), t.to_string()]);
     }
     a.extend(["-n".into(), lv.snap_name(), origin]);
     a
@@ -81,7 +85,7 @@ pub fn lvremove_args(vg: &str, lv: &str) -> Vec<String> {
     vec!["-f".into(), format!("{vg}/{lv}")]
 }
 
-fn lvm(command: &str, args: &[String]) -> Result<String, ScheduleError> {
+pub(super) fn lvm(command: &str, args: &[String]) -> Result<String, ScheduleError> {
     let mut a: Vec<&str> = vec![command];
     a.extend(args.iter().map(String::as_str));
     Ok(run_tool("lvm", &a, None, &[0])?.stdout)
@@ -125,8 +129,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn create(lv: &LvRef) -> Result<Snapshot, ScheduleError> {
-        lvm("lvcreate", &lvcreate_args(lv))?;
+    pub fn create(lv: &LvRef, tag: Option<&str>) -> Result<Snapshot, ScheduleError> {
+        lvm("lvcreate", &lvcreate_args(lv, tag))?;
         Ok(Snapshot {
             lv: lv.clone(),
             live: true,
@@ -134,6 +138,11 @@ impl Snapshot {
     }
     pub fn device(&self) -> PathBuf {
         self.lv.snap_device()
+    }
+    /// Keeps the snapshot as the base of the next run's changed-block tracking.
+    pub fn keep_as_base(mut self) -> Result<(), ScheduleError> {
+        self.live = false;
+        super::thin_delta::promote(&self.lv, &self.lv.snap_name())
     }
     /// Removes the snapshot, reporting a failure (a drop only tries).
     pub fn remove(mut self) -> Result<(), ScheduleError> {
@@ -169,7 +178,7 @@ mod tests {
             pool: None,
         };
         assert_eq!(
-            lvcreate_args(&thick).join(" "),
+            lvcreate_args(&thick, None).join(" "),
             "-s -l 20%ORIGIN -n ironclone-snap-root vg0/root"
         );
         let thin = LvRef {
@@ -177,8 +186,12 @@ mod tests {
             ..thick.clone()
         };
         assert_eq!(
-            lvcreate_args(&thin).join(" "),
+            lvcreate_args(&thin, None).join(" "),
             "-s -kn -n ironclone-snap-root vg0/root"
+        );
+        assert_eq!(
+            lvcreate_args(&thin, Some("ironclone-image=a")).join(" "),
+            "-s -kn --addtag ironclone-image=a -n ironclone-snap-root vg0/root"
         );
         assert_eq!(
             thin.snap_device(),

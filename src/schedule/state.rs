@@ -67,11 +67,14 @@ pub struct RunRecord {
 pub struct ImageRecord {
     pub disk: String,
     pub image: String,
-    /// "direct", "lvm-snapshot" or "rescue".
+    /// "direct", "lvm-snapshot", "lvm-thin-delta" or "rescue".
     pub mode: String,
     pub bytes_read: u64,
     pub new_bytes: u64,
     pub new_stored_bytes: u64,
+    /// Not read: unchanged since the previous image (lvm-thin-delta).
+    #[serde(default)]
+    pub unchanged_bytes: u64,
 }
 
 impl ScheduleState {

@@ -16,6 +16,7 @@
 //! most one frame long: the unit the reader reads and a worker compresses.
 
 use super::super::config::Chunking;
+use super::super::id::ChunkId;
 use super::super::plan::BackupPlan;
 use crate::usedmap::FileRun;
 
@@ -34,6 +35,20 @@ pub(super) struct Cut {
     pub pieces: Vec<Piece>,
     /// Every chunk's length, in plan order.
     pub chunks: Vec<u32>,
+    /// Chunks not read: taken from the previous image (changed-block tracking), in
+    /// plan order. They are in `chunks` but in no piece.
+    pub reused: Vec<Reused>,
+}
+
+/// A chunk taken as it is in the previous image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Reused {
+    pub area: usize,
+    pub offset: u64,
+    /// Its index in `Cut::chunks`.
+    pub index: usize,
+    /// `None`: all zeros.
+    pub id: Option<ChunkId>,
 }
 
 impl Cut {
@@ -68,7 +83,19 @@ fn next_cut(pos: u64, end: u64, run: Option<&FileRun>, next_run: Option<u64>, c:
 /// Cuts every extent of `plan` into chunks and groups them into pieces of at most
 /// `frame` bytes. Runs must be sorted and non-overlapping (overlapping ones are
 /// skipped: they only steer deduplication).
+#[cfg(test)]
 pub(super) fn cut(plan: &BackupPlan, c: Chunking, frame: u32) -> Cut {
+    cut_reusing(plan, c, frame, &mut |_, _, _| None)
+}
+
+/// `cut`, asking `reuse(area, offset, len)` about each chunk: `Some(id)` takes the
+/// chunk from the previous image unread (it ends the piece before it).
+pub(super) fn cut_reusing(
+    plan: &BackupPlan,
+    c: Chunking,
+    frame: u32,
+    reuse: &mut dyn FnMut(usize, u64, u32) -> Option<Option<ChunkId>>,
+) -> Cut {
     let c = Chunking {
         file: c.file.clamp(512, frame.max(512)),
         other: c.other.clamp(512, frame.max(512)),
@@ -76,6 +103,7 @@ pub(super) fn cut(plan: &BackupPlan, c: Chunking, frame: u32) -> Cut {
     let mut out = Cut {
         pieces: Vec::new(),
         chunks: Vec::new(),
+        reused: Vec::new(),
     };
     for (ai, a) in plan.areas.iter().enumerate() {
         let runs = &a.file_runs;
@@ -96,6 +124,18 @@ pub(super) fn cut(plan: &BackupPlan, c: Chunking, frame: u32) -> Cut {
                 let next_run = runs.get(ri).map(|r| r.offset).filter(|&o| o > pos);
                 let stop = next_cut(pos, end, run, next_run, c);
                 let len = (stop - pos) as u32;
+                if let Some(id) = reuse(ai, pos, len) {
+                    out.pieces.extend(piece.take());
+                    out.reused.push(Reused {
+                        area: ai,
+                        offset: pos,
+                        index: out.chunks.len(),
+                        id,
+                    });
+                    out.chunks.push(len);
+                    pos = stop;
+                    continue;
+                }
                 let fits =
                     piece.is_some_and(|p| p.len.checked_add(len).is_some_and(|n| n <= frame));
                 match piece.as_mut() {
@@ -211,6 +251,36 @@ mod tests {
             lens(&a, 12 * K),
             vec![256 << 10, 256 << 10, 256 << 10, 232 << 10]
         );
+    }
+
+    #[test]
+    fn reused_chunks_are_in_no_piece_and_split_the_pieces() {
+        let p = plan(vec![(0, 4 << 20)], vec![]);
+        let c = Chunking {
+            file: 1 << 20,
+            other: 1 << 20,
+        };
+        // The second chunk is unchanged (a zero one), the others are read.
+        let cut = cut_reusing(&p, c, 4 << 20, &mut |a, off, len| {
+            assert_eq!((a, len), (0, 1 << 20));
+            (off == 1 << 20).then_some(None)
+        });
+        let pieces: Vec<(u64, u32, usize, u32)> = cut
+            .pieces
+            .iter()
+            .map(|p| (p.offset, p.len, p.first, p.count))
+            .collect();
+        assert_eq!(pieces, vec![(0, 1 << 20, 0, 1), (2 << 20, 2 << 20, 2, 2)]);
+        assert_eq!(
+            cut.reused,
+            vec![Reused {
+                area: 0,
+                offset: 1 << 20,
+                index: 1,
+                id: None
+            }]
+        );
+        assert_eq!(cut.chunks.len(), 4);
     }
 
     #[test]

@@ -463,6 +463,19 @@ pub fn health(roots: &Roots, rec: &RescueEntry, efivars: &Path) -> Result<Health
     })
 }
 
+/// The /boot a BIOS entry was installed under: its files are in `<boot>/ironclone`.
+pub fn bios_boot_dir(rec: &RescueEntry) -> Result<&Path, ScheduleError> {
+    rec.dir
+        .parent()
+        .filter(|_| rec.dir.file_name() == Some(std::ffi::OsStr::new(BOOT_DIR)))
+        .ok_or_else(|| {
+            err(format!(
+                "the rescue entry's directory {} is not <boot>/{BOOT_DIR}",
+                rec.dir.display()
+            ))
+        })
+}
+
 /// Makes the next boot (one boot only) start the rescue entry. Returns what was set,
 /// for the state and the log.
 pub fn request_next_boot(roots: &Roots, efivars: &Path) -> Result<String, ScheduleError> {
@@ -484,8 +497,15 @@ pub fn request_next_boot(roots: &Roots, efivars: &Path) -> Result<String, Schedu
             Ok(format!("BootNext=Boot{n:04X}"))
         }
         Firmware::Bios => {
-            grub::reboot_into(GRUB_ID)?;
-            Ok(format!("grub-reboot {GRUB_ID}"))
+            let boot = bios_boot_dir(&rec)?;
+            if let Some(why) = grub::config_problem(boot, GRUB_ID) {
+                return Err(err(why));
+            }
+            let env = grub::reboot_into(boot, GRUB_ID)?;
+            Ok(format!(
+                "grub-reboot {GRUB_ID}: next_entry in {}",
+                env.display()
+            ))
         }
     }
 }

@@ -250,7 +250,12 @@ impl Services for RealServices {
             .filter_map(Result::ok)
             .map(|s| {
                 let stored = s.stats.new_stored_bytes;
-                let logical = s.stats.bytes_read.saturating_sub(s.stats.zero_bytes);
+                // Unchanged bytes (changed-block tracking) are image data not read.
+                let logical = s
+                    .stats
+                    .bytes_read
+                    .saturating_add(s.stats.unchanged_bytes)
+                    .saturating_sub(s.stats.zero_bytes);
                 ImageView {
                     date: crate::timefmt::utc_human(s.created_unix)
                         .trim_end_matches(" UTC")
