@@ -193,3 +193,44 @@ impl Read for ReadAhead {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that gives `good` bytes in odd-sized reads, then fails.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk gone"));
+            }
+            let n = out.len().min(self.left).min(777);
+            out.get_mut(..n).unwrap_or_default().fill(7);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_passes_bytes_in_order_then_the_end() {
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 253) as u8).collect();
+        let mut r = ReadAhead::spawn(Box::new(Cursor::new(data.clone())));
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert!(got == data);
+        assert_eq!(r.read(&mut [0u8; 10]).unwrap(), 0);
+    }
+
+    #[test]
+    fn read_ahead_passes_the_error_after_the_good_bytes() {
+        let mut r = ReadAhead::spawn(Box::new(Failing { left: 2_500_000 }));
+        let mut got = vec![0u8; 2_500_000];
+        r.read_exact(&mut got).unwrap();
+        let e = r.read(&mut [0u8; 10]).unwrap_err();
+        assert_eq!(e.to_string(), "disk gone");
+    }
+}
