@@ -7,13 +7,14 @@
 # - import: `ironclone import` of the folder against `ironclone backup` of the disk.
 # The folder is made the way ocs-sr makes it: partclone image through `zstd`, the
 # sfdisk dump, the saved GPT head and tail. Fastest of BENCH_REPEAT runs.
+# BENCH_FIXTURES=DIR takes the fixtures from DIR (another tree's build/bench) as they are.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
-B="$ROOT/build/bench"
+B="${BENCH_FIXTURES:-$ROOT/build/bench}"
 W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-cz.XXXXXX")"
 trap 'rm -rf "$W"' EXIT
-bash "$ROOT/scripts/bench-fixtures.sh" >/dev/null
+[[ -n "${BENCH_FIXTURES:-}" ]] || bash "$ROOT/scripts/bench-fixtures.sh" >/dev/null
 REPEAT="${BENCH_REPEAT:-3}"
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }

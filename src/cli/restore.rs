@@ -7,10 +7,11 @@ use anyhow::{bail, Context};
 use clap::{Args as ClapArgs, ValueEnum};
 use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::imaging::{
-    plan_repairs, plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan, RepairPlan,
-    RestorePlanOptions,
+    plan_repairs, plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan,
+    DiskRestoreReport, RepairPlan, RestorePlanOptions,
 };
 use ironclone::plan::{mib, LayoutMode, SizeRequest};
+use ironclone::repo::Manifest;
 use ironclone::units::human_bytes;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -156,6 +157,22 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let manifest = repo.load_manifest(&a.name)?;
+    run_planned(&a, &manifest, &|plan, dev, opts, r| {
+        Ok(restore_disk(&repo, plan, dev, &a.target, opts, r)?)
+    })
+}
+
+/// Writes the plan's image: what `run_planned` calls once the target is confirmed.
+pub(super) type Exec<'a> = &'a dyn Fn(
+    &DiskRestorePlan,
+    &dyn BlockDevice,
+    &DiskRestoreOptions,
+    &Renderer,
+) -> anyhow::Result<DiskRestoreReport>;
+
+/// Plans the restore of `manifest` onto the target, shows the plan, asks for
+/// confirmation, then has `exec` write it (a repository or another source).
+pub(super) fn run_planned(a: &Args, manifest: &Manifest, exec: Exec) -> anyhow::Result<u8> {
     let tgt = target::resolve(&a.target)?;
     let mut sizes = BTreeMap::new();
     for s in &a.sizes {
@@ -177,7 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         dev = dev.with_sector_size(ss);
     }
     let plan = plan_restore(
-        &manifest,
+        manifest,
         dev.size(),
         dev.logical_sector_size(),
         &RestorePlanOptions { mode, sizes },
@@ -250,7 +267,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     }
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
-    let rep = restore_disk(&repo, &plan, &dev, &a.target, &opts, &r)?;
+    let rep = exec(&plan, &dev, &opts, &r)?;
     r.finish();
     let secs = t.elapsed().as_secs_f64();
     if a.json {

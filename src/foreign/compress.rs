@@ -101,5 +101,136 @@ pub fn open_image(path: &Path) -> Result<(String, Compression, Box<dyn Read + Se
         many => format!("{} ({} split volumes .aa..)", path.display(), many.len()),
     };
     let (kind, r) = decompressed(path, Volumes::open(paths))?;
+    // Decompression gets its own thread: the partclone and ntfsclone readers (CRC,
+    // placing blocks) then run beside it instead of after it, block by block.
+    let r: Box<dyn Read + Send> = match kind {
+        Compression::None => r,
+        _ => Box::new(ReadAhead::spawn(r)),
+    };
     Ok((name, kind, r))
+}
+
+/// Buffers decoded ahead by the decompressing thread.
+const AHEAD_BUFFERS: usize = 8;
+const AHEAD_BYTES: usize = 1 << 20;
+
+/// A stream read by a thread of its own into 1 MiB buffers, handed over through a
+/// bounded channel. The thread ends at the stream's end, at its first error (passed
+/// on to the reader) or when the reader is dropped (its next send fails).
+pub struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl ReadAhead {
+    pub fn spawn(mut inner: Box<dyn Read + Send>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD_BUFFERS);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; AHEAD_BYTES];
+            let mut got = 0;
+            let res = loop {
+                match buf.get_mut(got..).filter(|r| !r.is_empty()) {
+                    None => break Ok(()),
+                    Some(rest) => match inner.read(rest) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    },
+                }
+            };
+            buf.truncate(got);
+            let last = got == 0 || res.is_err();
+            if got > 0 && tx.send(Ok(buf)).is_err() {
+                return;
+            }
+            if let Err(e) = res {
+                let _ = tx.send(Err(e));
+            }
+            if last {
+                return;
+            }
+        });
+        ReadAhead {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(buf)) => {
+                    self.cur = buf;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The thread ended after the last buffer.
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let avail = self.cur.get(self.pos..).unwrap_or_default();
+        let n = avail.len().min(out.len());
+        out.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(avail.get(..n).unwrap_or_default());
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that gives `good` bytes in odd-sized reads, then fails.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk gone"));
+            }
+            let n = out.len().min(self.left).min(777);
+            out.get_mut(..n).unwrap_or_default().fill(7);
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_passes_bytes_in_order_then_the_end() {
+        let data: Vec<u8> = (0..3_000_001u32).map(|i| (i % 253) as u8).collect();
+        let mut r = ReadAhead::spawn(Box::new(Cursor::new(data.clone())));
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert!(got == data);
+        assert_eq!(r.read(&mut [0u8; 10]).unwrap(), 0);
+    }
+
+    #[test]
+    fn read_ahead_passes_the_error_after_the_good_bytes() {
+        let mut r = ReadAhead::spawn(Box::new(Failing { left: 2_500_000 }));
+        let mut got = vec![0u8; 2_500_000];
+        r.read_exact(&mut got).unwrap();
+        let e = r.read(&mut [0u8; 10]).unwrap_err();
+        assert_eq!(e.to_string(), "disk gone");
+    }
 }

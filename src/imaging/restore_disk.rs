@@ -168,6 +168,41 @@ pub fn restore_disk(
         report.steps.extend(damage);
     }
 
+    let written_layout = finish_layout(
+        plan,
+        &staged,
+        target,
+        target_path,
+        opts,
+        progress,
+        &mut report,
+    )?;
+    // 6b. LUKS volumes: opened with the key, their plaintext written through the mapping.
+    report
+        .steps
+        .extend(luks.finish(repo, plan, target_path, progress)?);
+
+    // 7. Boot repair.
+    if let Some(ro) = opts.repair_options() {
+        let lines = repair_boot(plan, written_layout.as_ref(), target, target_path, &ro)?;
+        report.steps.extend(lines);
+    }
+    target.flush()?;
+    Ok(report)
+}
+
+/// The steps after the data is in place, shared by every restore source: lost primaries
+/// rebuilt, the table fitted to the target, staged filesystems copied in, ext inode-table
+/// tails, grown filesystems. The layout written, if the image has a table.
+pub(super) fn finish_layout(
+    plan: &DiskRestorePlan,
+    staged: &HashMap<String, Staged>,
+    target: &dyn BlockDevice,
+    target_path: &Path,
+    opts: &DiskRestoreOptions,
+    progress: &dyn Progress,
+    report: &mut DiskRestoreReport,
+) -> Result<Option<crate::table::DiskLayout>, ImagingError> {
     // 2b. The primaries the source had lost, rebuilt from their backups before
     //    anything (a resize, the boot repair) needs them.
     for p in plan.parts.iter().filter(|p| !staged.contains_key(&p.area)) {
@@ -278,22 +313,11 @@ pub fn restore_disk(
         ));
     }
     target.flush()?;
-    // 6b. LUKS volumes: opened with the key, their plaintext written through the mapping.
-    report
-        .steps
-        .extend(luks.finish(repo, plan, target_path, progress)?);
-
-    // 7. Boot repair.
-    if let Some(ro) = opts.repair_options() {
-        let lines = repair_boot(plan, written_layout.as_ref(), target, target_path, &ro)?;
-        report.steps.extend(lines);
-    }
-    target.flush()?;
-    Ok(report)
+    Ok(written_layout)
 }
 
 /// "partition 2", or "the disk's filesystem" when there is no table.
-fn part_name(p: &PartTarget) -> String {
+pub(super) fn part_name(p: &PartTarget) -> String {
     p.meta
         .partition
         .as_ref()
@@ -338,17 +362,28 @@ pub(super) fn stage_shrink_as(
             "partition {number}: {fs} cannot be shrunk"
         )));
     }
-    let mut staged = Staged::create(
+    let staged = Staged::create(
         scratch_dir,
         &format!("ironclone-shrink-{}-{}.img", std::process::id(), p.area),
         p.old_size,
     )?;
+    staged.restore_area(repo, &plan.image, &p.area, progress)?;
+    shrink_staged(staged, p, number, fs)
+}
+
+/// Shrinks the filesystem of area `p`, restored as it was into `staged`, to
+/// `p.new_size`, and maps what is left to copy (`number` and `fs` name it in errors).
+pub(super) fn shrink_staged(
+    mut staged: Staged,
+    p: &PartTarget,
+    number: u32,
+    fs: &str,
+) -> Result<Staged, ImagingError> {
     let path = staged.path.clone();
     let scratch_err = |source| ImagingError::Scratch {
         path: path.clone(),
         source,
     };
-    staged.restore_area(repo, &plan.image, &p.area, progress)?;
     if let Some(lost) = &p.meta.map.primary_lost {
         let dev = open_path(&path, Access::ReadWrite)?;
         let at = Restored {

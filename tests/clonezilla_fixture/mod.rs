@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use crate::fsfixture::{prng_bytes, run};
+use crate::fsfixture::{prng_bytes, run, run_status};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -193,4 +193,71 @@ fn build_with(dir: &Path, name: &str, seed: u64, later: bool, mbr: bool) -> Fixt
     )
     .unwrap();
     Fixture { disk, root, image }
+}
+
+/// (start, size) in bytes of partition `n` of `disk`, from sfdisk's JSON.
+pub fn part(disk: &Path, n: usize) -> (u64, u64) {
+    let o = run("sfdisk", &["-J", s(disk)]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &j["partitiontable"]["partitions"][n - 1];
+    (
+        p["start"].as_u64().unwrap() * 512,
+        p["size"].as_u64().unwrap() * 512,
+    )
+}
+
+pub fn extract(disk: &Path, n: usize, out: &Path) {
+    let (start, len) = part(disk, n);
+    let _ = fs::remove_file(out);
+    run(
+        "dd",
+        &[
+            &format!("if={}", s(disk)),
+            &format!("of={}", s(out)),
+            "bs=1M",
+            "iflag=skip_bytes,count_bytes",
+            &format!("skip={start}"),
+            &format!("count={len}"),
+            "status=none",
+        ],
+    );
+}
+
+/// The restored disk's filesystems are clean and hold the fixture's files.
+/// `root` is the ext4 partition's place in sfdisk's list (an extended one counts).
+pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
+    let esp = dir.join("esp.out");
+    extract(target, 1, &esp);
+    let o = run_status("fsck.vfat", &["-n", s(&esp)]);
+    assert!(
+        o.status.success(),
+        "fsck.vfat -n: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let efi = dir.join("efi.out");
+    let _ = fs::remove_file(&efi);
+    run(
+        "mcopy",
+        &["-i", s(&esp), "::/EFI/BOOT/BOOTX64.EFI", s(&efi)],
+    );
+    assert_eq!(
+        fs::read(&efi).unwrap(),
+        prng_bytes(seed + 100, 300_000),
+        "ESP file differs"
+    );
+    let (root_n, root_img) = (root, dir.join("root.out"));
+    extract(target, root_n, &root_img);
+    let o = run_status("e2fsck", &["-fn", s(&root_img)]);
+    assert!(
+        o.status.success(),
+        "e2fsck -fn: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for i in 0..4u64 {
+        let o = run("debugfs", &["-R", &format!("cat /data{i}"), s(&root_img)]);
+        assert!(
+            o.stdout == prng_bytes(seed * 10 + i, 2_000_000),
+            "/data{i} differs after restore"
+        );
+    }
 }
