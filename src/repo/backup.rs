@@ -6,14 +6,14 @@
 //! never compressed; a frame zstd cannot shrink is stored raw.
 
 use super::bufpool::{self, Pools};
-use super::compress::{is_zero, ChunkCompressor};
+use super::compress::ChunkCompressor;
 use super::crypto;
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index;
 use super::lock::{Job, Lock};
 use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
-use super::pack::{self, Compression, Member, PackWriter, Record};
+use super::pack::{self, Compression, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
 use super::{fsutil, Repository};
@@ -28,10 +28,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod cut;
+mod hash;
 mod reader;
 mod reuse;
 
 use cut::Piece;
+use hash::{hash_piece, Outcome};
 pub use reuse::Unchanged;
 
 #[derive(Clone, Debug)]
@@ -59,16 +61,6 @@ impl BackupOptions {
             max_retries: 3,
         }
     }
-}
-
-/// What a worker made of one piece: each chunk's id (`None`: all zeros) and the frame
-/// of its new chunks, if any.
-struct Outcome {
-    ids: Vec<Option<ChunkId>>,
-    zero_bytes: u64,
-    known_bytes: u64,
-    new_bytes: u64,
-    frame: Option<Record>,
 }
 
 fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
@@ -530,72 +522,6 @@ fn name_damage(
             None
         }
     }
-}
-
-/// Hashes each chunk of one piece (`data`, chunk lengths `lens`) and compresses the
-/// new ones, back to back, as one frame. A piece whose chunks are all new is its own
-/// frame buffer; otherwise the new chunks are gathered into a pooled one.
-fn hash_piece(
-    c: &mut ChunkCompressor,
-    data: &[u8],
-    lens: &[u32],
-    known: &HashSet<ChunkId>,
-    claimed: &Mutex<HashSet<ChunkId>>,
-    pools: &Pools,
-    keys: Option<&crypto::Keys>,
-) -> Result<Outcome> {
-    let mut out = Outcome {
-        ids: Vec::with_capacity(lens.len()),
-        zero_bytes: 0,
-        known_bytes: 0,
-        new_bytes: 0,
-        frame: None,
-    };
-    let mut members: Vec<Member> = Vec::new();
-    // New chunks as (start, len) in `data`.
-    let mut fresh: Vec<(usize, usize)> = Vec::new();
-    let mut at = 0usize;
-    for &len in lens {
-        let n = len as usize;
-        let bytes = data.get(at..at + n).ok_or_else(|| {
-            RepoError::Pipeline(format!(
-                "piece of {} bytes holds no chunk at {at}+{n}",
-                data.len()
-            ))
-        })?;
-        if is_zero(bytes) {
-            out.zero_bytes += u64::from(len);
-            out.ids.push(None);
-        } else {
-            let id = crypto::chunk_id(keys, bytes);
-            let new = !known.contains(&id)
-                && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
-            if new {
-                out.new_bytes += u64::from(len);
-                members.push(Member { id, len });
-                fresh.push((at, n));
-            } else {
-                out.known_bytes += u64::from(len);
-            }
-            out.ids.push(Some(id));
-        }
-        at += n;
-    }
-    if members.is_empty() {
-        return Ok(out);
-    }
-    let total: usize = fresh.iter().map(|f| f.1).sum();
-    let mut frame = pools.chunks.take_dirty(total);
-    frame.clear();
-    for &(s, n) in &fresh {
-        frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
-    }
-    let mut record = c.record(frame, members, pools)?;
-    if let Some(k) = keys {
-        pack::seal_record(k, &mut record)?;
-    }
-    out.frame = Some(record);
-    Ok(out)
 }
 
 /// Turns a version 1 repository into version 2 before the first backup writes frames
