@@ -7,9 +7,9 @@
 use super::progress::Renderer;
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ironclone::device::{open_path, Access, BlockDevice};
+use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
 use ironclone::foreign::clonezilla::{assemble, ClonezillaImage};
-use ironclone::imaging::plan_backup;
+use ironclone::imaging::{plan_backup, PlannedDisk};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -108,16 +108,7 @@ pub fn import(
             );
         }
     }
-    let dev = open_path(&scratch.0, Access::ReadOnly)
-        .with_context(|| format!("opening the scratch disk {}", scratch.0.display()))?;
-    let source = SourceInfo {
-        path: folder.display().to_string(),
-        model: Some(format!("clonezilla {}", img.name)),
-        serial: None,
-        size: dev.size(),
-        sector_size: dev.logical_sector_size(),
-    };
-    let planned = plan_backup(&dev, source).context("reading the rebuilt disk's layout")?;
+    let (dev, planned) = plan_scratch(&scratch.0, folder, &img)?;
     if !json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");
@@ -150,4 +141,24 @@ pub fn import(
         );
     }
     Ok(())
+}
+
+/// The disk a Clonezilla image was rebuilt into (`scratch`), opened read-only, and its
+/// backup plan: an import backs it up along the plan, a restore copies it along it.
+pub(super) fn plan_scratch(
+    scratch: &Path,
+    folder: &Path,
+    img: &ClonezillaImage,
+) -> anyhow::Result<(FileDevice, PlannedDisk)> {
+    let dev = open_path(scratch, Access::ReadOnly)
+        .with_context(|| format!("opening the scratch disk {}", scratch.display()))?;
+    let source = SourceInfo {
+        path: folder.display().to_string(),
+        model: Some(format!("clonezilla {}", img.name)),
+        serial: None,
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    };
+    let planned = plan_backup(&dev, source).context("reading the rebuilt disk's layout")?;
+    Ok((dev, planned))
 }

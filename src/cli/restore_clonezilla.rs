@@ -10,13 +10,9 @@
 //! repository, as the repository restore does those steps.
 
 use super::restore::Args;
-use anyhow::Context;
-use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::foreign::clonezilla::{self, assemble, ClonezillaImage};
-use ironclone::imaging::{
-    device_restore_unsupported, plan_backup, restore_disk, restore_disk_from_device,
-};
-use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
+use ironclone::imaging::{device_restore_unsupported, restore_disk, restore_disk_from_device};
+use ironclone::repo::{self, BackupOptions, Repository};
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
 
@@ -69,16 +65,7 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
                 .join(", ")
         );
     }
-    let dev = open_path(&scratch.0, Access::ReadOnly)
-        .with_context(|| format!("opening the scratch disk {}", scratch.0.display()))?;
-    let source = SourceInfo {
-        path: folder.display().to_string(),
-        model: Some(format!("clonezilla {}", img.name)),
-        serial: None,
-        size: dev.size(),
-        sector_size: dev.logical_sector_size(),
-    };
-    let planned = plan_backup(&dev, source).context("reading the rebuilt disk's layout")?;
+    let (dev, planned) = super::import::plan_scratch(&scratch.0, &folder, &img)?;
     if !a.json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");
