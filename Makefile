@@ -27,8 +27,9 @@ iso: build
 netboot: iso
 	@bash image/build-netboot.sh build/kernel/vmlinuz build/initramfs.img build/netboot
 
+## (not `tee /dev/stderr`: when stderr is a log file, tee reopens it and truncates it)
 check-static:
-	@file $(BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \
+	@out=$$(file $(BIN)) && echo "$$out" && echo "$$out" | grep -Eq 'statically linked|static-pie linked' \
 	  || { echo "error: $(BIN) is not statically linked" >&2; exit 1; }
 
 ## lint: formatting, clippy and shellcheck, warnings are errors
