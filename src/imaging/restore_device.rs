@@ -10,7 +10,7 @@
 use super::luks_restore::is_luks_header;
 use super::plan_restore::DiskRestorePlan;
 use super::repair::repair_boot;
-use super::restore_disk::{finish_layout, part_name, shrink_staged};
+use super::restore_disk::{check_target_size, finish_layout, part_name, shrink_staged};
 use super::staged::Staged;
 use super::{DiskRestoreOptions, DiskRestoreReport, ImagingError};
 use crate::device::{open_path, Access, BlockDevice};
@@ -55,14 +55,7 @@ pub fn restore_disk_from_device(
         image: plan.image.clone(),
         ..Default::default()
     };
-    if target.size() < plan.target_size {
-        return Err(ImagingError::Other(format!(
-            "target {} is {} bytes, the plan was made for {}",
-            target.describe(),
-            target.size(),
-            plan.target_size
-        )));
-    }
+    check_target_size(plan, target)?;
     if let Some(why) = unsupported(plan, opts.new_ids) {
         return Err(ImagingError::Other(format!(
             "{why}: this restore needs a repository"

@@ -77,14 +77,7 @@ pub fn restore_disk(
         image: plan.image.clone(),
         ..Default::default()
     };
-    if target.size() < plan.target_size {
-        return Err(ImagingError::Other(format!(
-            "target {} is {} bytes, the plan was made for {}",
-            target.describe(),
-            target.size(),
-            plan.target_size
-        )));
-    }
+    check_target_size(plan, target)?;
     // 1. Shrinks and re-created ESPs and XFS, staged off the target: the only steps that can
     //    discover (through the resize tools, or a FAT that fills up) that the data
     //    does not fit, so they run first.
@@ -324,6 +317,23 @@ pub(super) fn part_name(p: &PartTarget) -> String {
         .map_or("the disk's filesystem".into(), |q| {
             format!("partition {}", q.number)
         })
+}
+
+/// The target must be at least the size the plan was made for (a plan shown for one
+/// disk and run on a smaller one would fail half-way).
+pub(super) fn check_target_size(
+    plan: &DiskRestorePlan,
+    target: &dyn BlockDevice,
+) -> Result<(), ImagingError> {
+    if target.size() < plan.target_size {
+        return Err(ImagingError::Other(format!(
+            "target {} is {} bytes, the plan was made for {}",
+            target.describe(),
+            target.size(),
+            plan.target_size
+        )));
+    }
+    Ok(())
 }
 
 fn stage_shrink(
