@@ -92,35 +92,27 @@ fn inside(mount_point: &Path, inner: &Path) -> PathBuf {
 /// Without its cache (-c /dev/null): a cached entry can name a device or file long gone.
 pub(super) fn device_by_uuid(uuid: &str) -> Result<Option<PathBuf>, crate::resize::ToolError> {
     let tag = format!("UUID={uuid}");
-    let o = run_tool(
-        "blkid",
-        &["-c", "/dev/null", "-o", "device", "-t", &tag],
-        None,
-        &[0, 2],
-    )?;
-    Ok(o.stdout
-        .lines()
-        .next()
-        .map(str::trim)
-        .filter(|d| o.code == 0 && !d.is_empty())
-        .map(PathBuf::from))
+    Ok(blkid(&["-o", "device", "-t", &tag])?.map(PathBuf::from))
 }
 
 /// The filesystem UUID of block device `dev` (None when it has none), read by blkid
 /// from the device itself, not its cache, like `device_by_uuid`.
 pub fn uuid_of_device(dev: &Path) -> Result<Option<String>, crate::resize::ToolError> {
     let dev = dev.to_string_lossy();
-    let o = run_tool(
-        "blkid",
-        &["-c", "/dev/null", "-o", "value", "-s", "UUID", &dev],
-        None,
-        &[0, 2],
-    )?;
+    Ok(blkid(&["-o", "value", "-s", "UUID", &dev])?.map(|u| u.to_ascii_lowercase()))
+}
+
+/// blkid without its cache: the first line it prints, or None when it found nothing
+/// (exit code 2) or printed nothing.
+fn blkid(args: &[&str]) -> Result<Option<String>, crate::resize::ToolError> {
+    let all: Vec<&str> = ["-c", "/dev/null"].iter().chain(args).copied().collect();
+    let o = run_tool("blkid", &all, None, &[0, 2])?;
     Ok(o.stdout
         .lines()
         .next()
-        .map(|u| u.trim().to_ascii_lowercase())
-        .filter(|u| o.code == 0 && !u.is_empty()))
+        .map(str::trim)
+        .filter(|l| o.code == 0 && !l.is_empty())
+        .map(str::to_string))
 }
 
 fn reach_uuid(loc: &RepoLocation, uuid: &str, inner: &Path) -> Result<Reached, ScheduleError> {
