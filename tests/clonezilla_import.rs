@@ -9,7 +9,7 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
-use clonezilla_fixture::{check_restored, extract};
+use clonezilla_fixture::{check_restored, extract, run_with_scratch};
 
 use fsfixture::{prng_bytes, run, run_status};
 use std::fs;
@@ -23,28 +23,10 @@ fn s(p: &Path) -> &str {
 }
 
 fn import(root: &Path, image: &str, repo: &Path, name: &str, scratch: &Path) -> (bool, String) {
-    fs::create_dir_all(scratch).unwrap();
-    let o = run_status(
-        BIN,
-        &[
-            "import",
-            s(root),
-            image,
-            s(repo),
-            "--name",
-            name,
-            "--scratch",
-            s(scratch),
-        ],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let left: Vec<_> = fs::read_dir(scratch).unwrap().collect();
-    assert!(left.is_empty(), "scratch files left behind: {left:?}");
-    (o.status.success(), text)
+    run_with_scratch(
+        &["import", s(root), image, s(repo), "--name", name],
+        scratch,
+    )
 }
 
 /// Total bytes of the files under `dir` (the repository's size on disk).

@@ -8,12 +8,10 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
-use clonezilla_fixture::{check_restored, MIB};
-use fsfixture::{run, run_status};
+use clonezilla_fixture::{check_restored, run_with_scratch, MIB};
+use fsfixture::run;
 use std::fs;
 use std::path::Path;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ironclone");
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -21,28 +19,10 @@ fn s(p: &Path) -> &str {
 
 /// Runs the folder restore onto `target`; (success, stdout + stderr).
 fn restore(root: &Path, target: &Path, scratch: &Path) -> (bool, String) {
-    fs::create_dir_all(scratch).unwrap();
-    let o = run_status(
-        BIN,
-        &[
-            "restore",
-            s(root),
-            "img",
-            s(target),
-            "--yes",
-            "--no-nvram",
-            "--scratch",
-            s(scratch),
-        ],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let left: Vec<_> = fs::read_dir(scratch).unwrap().collect();
-    assert!(left.is_empty(), "scratch files left behind: {left:?}");
-    (o.status.success(), text)
+    run_with_scratch(
+        &["restore", s(root), "img", s(target), "--yes", "--no-nvram"],
+        scratch,
+    )
 }
 
 #[test]

@@ -261,3 +261,20 @@ pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
         );
     }
 }
+
+/// Runs `ironclone ARGS --scratch SCRATCH`; (success, stdout + stderr). Whatever the
+/// outcome, nothing may be left in the scratch folder.
+pub fn run_with_scratch(args: &[&str], scratch: &Path) -> (bool, String) {
+    fs::create_dir_all(scratch).unwrap();
+    let mut all = args.to_vec();
+    all.extend(["--scratch", scratch.to_str().unwrap()]);
+    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let left: Vec<_> = fs::read_dir(scratch).unwrap().collect();
+    assert!(left.is_empty(), "scratch files left behind: {left:?}");
+    (o.status.success(), text)
+}
