@@ -75,6 +75,26 @@ fn machine() -> Machine {
 }
 
 /// `ironclone rescue VERB` on the machine's root and efivars, plus `extra`.
+/// `rescue install --boot BOOT` of the machine's kernel and initramfs (a BIOS machine).
+fn install_bios(m: &Machine, boot: &Path) -> Out {
+    let (k, i) = (m.t.path().join("vmlinuz"), m.t.path().join("initrd.img"));
+    ic(&[
+        "rescue",
+        "install",
+        "--root",
+        s(&m.root),
+        "--boot",
+        s(boot),
+        "--kernel",
+        s(&k),
+        "--initramfs",
+        s(&i),
+        "--root-uuid",
+        "ABCD-1234",
+        "--yes",
+    ])
+}
+
 fn rescue(m: &Machine, verb: &str, extra: &[&str]) -> Out {
     let mut a = vec![
         "rescue",
@@ -222,22 +242,7 @@ fn install_refuses_bad_input_before_writing() {
 fn install_bios_writes_a_grub_script() {
     let m = machine();
     let boot = m.root.join("boot");
-    let (k, i) = (m.t.path().join("vmlinuz"), m.t.path().join("initrd.img"));
-    let o = ic(&[
-        "rescue",
-        "install",
-        "--root",
-        s(&m.root),
-        "--boot",
-        s(&boot),
-        "--kernel",
-        s(&k),
-        "--initramfs",
-        s(&i),
-        "--root-uuid",
-        "ABCD-1234",
-        "--yes",
-    ]);
+    let o = install_bios(&m, &boot);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(boot.join("ironclone/vmlinuz").is_file());
     let script = m.root.join("etc/grub.d/42_ironclone-rescue");
@@ -383,22 +388,7 @@ fn mounted_disk_on_bios_sets_grub_next_entry_after_checking_grub_cfg() {
         "1G",
     ]);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let (k, i) = (m.t.path().join("vmlinuz"), m.t.path().join("initrd.img"));
-    let o = ic(&[
-        "rescue",
-        "install",
-        "--root",
-        s(&m.root),
-        "--boot",
-        s(&boot),
-        "--kernel",
-        s(&k),
-        "--initramfs",
-        s(&i),
-        "--root-uuid",
-        "ABCD-1234",
-        "--yes",
-    ]);
+    let o = install_bios(&m, &boot);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let mp = m.t.path().join("mnt");
     std::fs::create_dir(&mp).unwrap();
