@@ -52,7 +52,8 @@ TOOLS=(
 	mkfs.exfat fsck.exfat
 	mkfs.xfs xfs_growfs xfs_repair xfs_db xfsdump xfsrestore
 	btrfs mkfs.btrfs lvm cryptsetup
-	dmsetup thin_delta
+	# thin_check: lvm2 runs it before it activates a thin pool; thin_delta: changed blocks.
+	dmsetup thin_delta thin_check thin_dump thin_repair thin_restore cache_check
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
 	dnsmasq
