@@ -14,6 +14,7 @@ PACKAGES=(
   openssh-server python3-pip
   systemd
   thin-provisioning-tools
+  debootstrap
 )
 
 missing=()

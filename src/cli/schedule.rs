@@ -245,12 +245,15 @@ fn report(rec: &ironclone::schedule::state::RunRecord) -> anyhow::Result<u8> {
     for w in &rec.warnings {
         eprintln!("warning: {w}");
     }
-    println!(
-        "repository {}: {} of a {} budget",
-        rec.repo,
-        human_bytes(rec.repo_bytes),
-        human_bytes(rec.budget_bytes)
-    );
+    // A run that failed before it reached the repository knows neither.
+    if rec.budget_bytes > 0 {
+        println!(
+            "repository {}: {} of a {} budget",
+            rec.repo,
+            human_bytes(rec.repo_bytes),
+            human_bytes(rec.budget_bytes)
+        );
+    }
     match &rec.error {
         Some(e) => {
             eprintln!("ironclone: scheduled run failed: {e}");

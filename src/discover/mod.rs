@@ -261,12 +261,15 @@ fn read_disk(paths: &SysPaths, name: &str, link: &Path, mounts: &[Mount]) -> Opt
     let serial = udev
         .get("ID_SERIAL_SHORT")
         .map(str::to_string)
-        .or_else(|| sysfs::first_of(&dir, &["device/serial", "serial", "device/vpd_serial"]));
+        .or_else(|| sysfs::first_of(&dir, &["device/serial", "serial"]))
+        .or_else(|| sysfs::vpd_serial(&dir));
+    // NVMe's `wwid` is what udev's rules copy into ID_WWN; a SCSI disk's needs mapping.
     let wwn = udev
         .get("ID_WWN_WITH_EXTENSION")
         .or_else(|| udev.get("ID_WWN"))
         .map(str::to_string)
-        .or_else(|| sysfs::first_of(&dir, &["wwid", "device/wwid"]));
+        .or_else(|| sysfs::read_str(&dir.join("wwid")))
+        .or_else(|| sysfs::scsi_wwn(&dir));
     let transport = sysfs::transport(
         name,
         &dir.to_string_lossy(),

@@ -20,20 +20,39 @@ impl DiskIdentity {
     /// True when `other` is the same disk: the same size, and every identifier that
     /// both sides know (WWN, serial, model) is equal. Without a WWN or serial on
     /// both sides the match is weak (see [`DiskIdentity::is_strong`]).
+    ///
+    /// The two sides may come from udev (an installed system) and from sysfs alone
+    /// (the live system), which write the same facts differently: blanks inside a
+    /// serial are `_` to udev, and a SATA disk's model in sysfs is the first 16
+    /// characters of the ATA model (the SCSI INQUIRY product field libata fills), so a
+    /// model agrees when one is the start of the other.
     pub fn matches(&self, other: &DiskIdentity) -> bool {
-        fn agree(a: &Option<String>, b: &Option<String>) -> bool {
+        fn norm(s: &str) -> String {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join("_")
+                .to_ascii_lowercase()
+        }
+        fn agree(a: &Option<String>, b: &Option<String>, prefix: bool) -> bool {
             match (a, b) {
-                (Some(x), Some(y)) => x.trim().eq_ignore_ascii_case(y.trim()),
+                (Some(x), Some(y)) => {
+                    let (x, y) = (norm(x), norm(y));
+                    x == y
+                        || (prefix
+                            && !x.is_empty()
+                            && !y.is_empty()
+                            && (x.starts_with(&y) || y.starts_with(&x)))
+                }
                 // One side knowing an identifier the other lacks means a different
-                // source of facts (udev vs sysfs) or a different disk: refuse.
+                // source of facts or a different disk: refuse.
                 (None, None) => true,
                 _ => false,
             }
         }
         self.size == other.size
-            && agree(&self.wwn, &other.wwn)
-            && agree(&self.serial, &other.serial)
-            && agree(&self.model, &other.model)
+            && agree(&self.wwn, &other.wwn, false)
+            && agree(&self.serial, &other.serial, false)
+            && agree(&self.model, &other.model, true)
     }
 
     /// True when a WWN or serial is known, so a match names one physical disk.

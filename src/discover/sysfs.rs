@@ -31,6 +31,40 @@ pub fn first_of(dir: &Path, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| read_str(&dir.join(n)))
 }
 
+/// The unit serial number of a SCSI disk, from its VPD page 0x80 (`device/vpd_pg80`:
+/// a 4-byte header whose bytes 2-3 are the length, then the serial in ASCII). For a
+/// SATA disk libata fills it from the ATA IDENTIFY serial, the one udev's ata_id gives
+/// as ID_SERIAL_SHORT; inner blanks become `_` as udev writes them. So a live system
+/// without udev names a disk as the installed system with udev did, and a rescue run
+/// finds the disk its schedule recorded.
+pub fn vpd_serial(dir: &Path) -> Option<String> {
+    let raw = std::fs::read(dir.join("device/vpd_pg80")).ok()?;
+    let (header, body) = raw.split_first_chunk::<4>()?;
+    if header[1] != 0x80 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    // A page shorter than its header says is read as far as it goes.
+    let body = body.get(..len).unwrap_or(body);
+    let text = String::from_utf8_lossy(body);
+    let serial = text
+        .split(|c: char| c.is_whitespace() || c == '\0')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    (!serial.is_empty()).then_some(serial)
+}
+
+/// A SCSI disk's world-wide name from the kernel's `device/wwid`, in udev's ID_WWN
+/// form: `naa.5000c500...` is `0x5000c500...`. The other designators (`t10.` is
+/// vendor, model and serial; `eui.` of a SCSI disk) are no WWN to udev, so none here.
+pub fn scsi_wwn(dir: &Path) -> Option<String> {
+    let wwid = read_str(&dir.join("device/wwid"))?;
+    let hex = wwid.strip_prefix("naa.")?;
+    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("0x{}", hex.to_ascii_lowercase()))
+}
+
 /// Entries of a sysfs directory (e.g. `holders`), sorted.
 pub fn list_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

@@ -304,6 +304,13 @@ fn identity_matches_by_serial_wwn_model_and_size() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].name, "sda");
     assert!(find_by_identity(&disks, &other).is_empty());
+    // A model agrees when one is the start of the other (sysfs keeps 16 characters),
+    // never when they differ.
+    let mut cut = sda.clone();
+    cut.model = Some("WDC WD5000".into());
+    assert!(sda.matches(&cut));
+    cut.model = Some("WDC WD1000AAKX".into());
+    assert!(!sda.matches(&cut), "model changed");
 }
 
 #[test]
@@ -361,4 +368,66 @@ fn finds_the_disk_holding_a_path() {
     assert!(disk_holding_path(&p, &disks, Path::new("/proc/1"))
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn live_system_names_a_sata_disk_as_udev_does() {
+    // The same SATA disk as `machine()`'s sda, seen by a live system without udev:
+    // serial from VPD page 0x80, WWN from device/wwid, model cut to 16 characters.
+    let t = Tree::new();
+    let base = t.disk(
+        "sdb",
+        "pci0000:00/0000:00:17.0/ata2/host1/target1:0:0/1:0:0:0/block",
+        "8:16",
+        976_773_168,
+        &[
+            ("device/model", "WDC WD5000AAKX-0\n"),
+            ("device/wwid", "naa.50014EE2B1234567\n"),
+        ],
+    );
+    let mut page = vec![0x00, 0x80, 0x00, 20];
+    page.extend_from_slice(b"     WD-WCAYUFF12345");
+    fs::write(t.root().join(&base).join("device/vpd_pg80"), &page).unwrap();
+    let live = list_disks(&t.paths()).unwrap();
+    let sdb = by_name(&live, "sdb").identity();
+    assert_eq!(sdb.serial.as_deref(), Some("WD-WCAYUFF12345"));
+    assert_eq!(sdb.wwn.as_deref(), Some("0x50014ee2b1234567"));
+    let installed = machine();
+    let disks = list_disks(&installed.paths()).unwrap();
+    let sda = by_name(&disks, "sda").identity();
+    assert!(sda.matches(&sdb), "udev {sda:?} vs sysfs {sdb:?}");
+    assert!(sdb.matches(&sda));
+
+    // A t10 designator is vendor+model+serial, not a WWN; blanks inside a serial are `_`.
+    let t = Tree::new();
+    let base = t.disk(
+        "sda",
+        "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block",
+        "8:0",
+        997_376,
+        &[
+            ("device/model", "QEMU HARDDISK\n"),
+            (
+                "device/wwid",
+                "t10.ATA     QEMU HARDDISK                           QM00001\n",
+            ),
+        ],
+    );
+    fs::write(
+        t.root().join(&base).join("device/vpd_pg80"),
+        b"\x00\x80\x00\x0cQM 00001\0\0\0\0",
+    )
+    .unwrap();
+    let disks = list_disks(&t.paths()).unwrap();
+    let qemu = by_name(&disks, "sda").identity();
+    assert_eq!(qemu.wwn, None);
+    assert_eq!(qemu.serial.as_deref(), Some("QM_00001"));
+    // A page that is not 0x80 gives no serial.
+    fs::write(
+        t.root().join(&base).join("device/vpd_pg80"),
+        b"\x00\x83\x00\x04abcd",
+    )
+    .unwrap();
+    let disks = list_disks(&t.paths()).unwrap();
+    assert_eq!(by_name(&disks, "sda").identity().serial, None);
 }

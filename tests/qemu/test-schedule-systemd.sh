@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# suite: all
+# Scheduled backup on an installed Debian 12 whose init is systemd (issue 23: "the timer
+# fires"). test-schedule-rescue.sh covers the same rescue-entry path in CI with a shell
+# script standing in for the init; this one proves the parts only systemd can: the units
+# `schedule init` writes and starts with systemctl, the timer firing on its calendar, the
+# service's `schedule run` setting BootNext and rebooting through `systemctl reboot`.
+# The machine is qemu/machines/mk-systemd-os.sh's (debootstrap once, cached in build/cache/),
+# with a second disk for the repository. One QEMU process under OVMF, three boots:
+#  1. Debian: its first-boot unit runs `schedule init --calendar minutely` (the timer's
+#     drop-in sets RandomizedDelaySec=0, the "shortened calendar") and `rescue install`;
+#     within a minute systemd starts ironclone-backup.service, whose `schedule run` finds
+#     the root mounted read-write, sets BootNext and reboots;
+#  2. OVMF boots the rescue entry: the live system images the disk and reboots;
+#  3. Debian again: a unit ordered before the timer prints `schedule status` and the first
+#     boot's journal of the service, then powers off.
+# On the host: the repository verifies, and the image restored to a file passes e2fsck -fn
+# with the OS's marker file intact.
+# Takes about 6-8 min under TCG (plus a few minutes of debootstrap the first time), hence
+# `suite: all`. Negative control: SYSTEMD_BREAK=timer moves the timer's calendar to 2099;
+# the first boot powers off after waiting, and the test must FAIL.
+set -euo pipefail
+source "$(dirname "$0")/lib-live.sh"
+BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
+BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
+INITRD="$BUILD/initramfs.img"
+[[ -f "$INITRD" ]] || fail "$INITRD missing (make iso)"
+[[ -x "$BIN" ]] || fail "$BIN missing (make build)"
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+[[ -f $OVMF_CODE && -f $OVMF_VARS ]] || fail "OVMF missing (scripts/setup.sh)"
+ROOT_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e002a
+REPO_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e002b
+
+tmp="$(mktemp -d)"
+mnt=""
+cleanup() {
+	[[ -n $mnt ]] && umount "$mnt" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+t0=$SECONDS
+
+bash "$ROOT/qemu/machines/mk-systemd-os.sh" "$tmp/os.img" "$BIN" "$INITRD" "$ROOT_UUID" "$REPO_UUID" ||
+	fail "building the installed system failed"
+truncate -s 1G "$tmp/repo.img"
+mkfs.ext4 -q -F -U "$REPO_UUID" -L repo "$tmp/repo.img"
+cp "$OVMF_VARS" "$tmp/vars.fd"
+log="$LOGDIR/schedule-systemd.log"
+: >"$log"
+echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
+
+# No bootindex: with one, OVMF rewrites BootOrder from QEMU's list and may drop entries.
+timeout 1200 qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 1536 -display none -nodefaults \
+	-serial "file:$log" -net none \
+	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+	-drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
+	-drive "file=$tmp/os.img,format=raw,if=none,id=d0,cache=unsafe" -device ide-hd,drive=d0,bus=ide.0 \
+	-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device ide-hd,drive=d1,bus=ide.1 \
+	>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
+echo "QEMU ran $((SECONDS - t0)) s"
+out="$(tr -d '\r' <"$log")"
+
+fails=0
+check() { # WHAT NEEDLE
+	if grep -qF -- "$2" <<<"$out"; then echo "PASS: $1"; else echo "FAIL: $1 (no '$2' in $log)"; fails=$((fails + 1)); fi
+}
+check "systemd booted the installed system" "IRONCLONE-OS: first boot, systemd"
+check "schedule init succeeded under systemd" "IRONCLONE-OS: schedule init rc=0"
+check "rescue install succeeded" "IRONCLONE-OS: rescue install rc=0"
+check "schedule init enabled and started the timer" "IRONCLONE-OS: timer enabled active"
+check "the timer's service asked for the rescue entry with BootNext" "rescue run requested (BootNext=Boot"
+check "the firmware booted the rescue entry, which ran the backup" "unattended: ironclone schedule run --rescue $ROOT_UUID"
+check "the rescue run imaged the disk" "(rescue): read"
+check "the rescue run ended ok" "IRONCLONE-RESULT: ok rc=0"
+check "the installed system booted again" "IRONCLONE-OS: booted again"
+check "its state records the rescue run as ok, nothing pending" "IRONCLONE-OS-STATUS rc=0 pending=0 rescue=1"
+check "the first boot's journal has the timer-started service's run" "IRONCLONE-OS-JOURNAL: rescue run requested"
+n_first=$(grep -c "IRONCLONE-OS: first boot" <<<"$out" || true)
+if [[ $n_first == 1 ]]; then echo "PASS: one first boot (no boot loop)"; else
+	echo "FAIL: $n_first first boots"; fails=$((fails + 1)); fi
+
+# The repository on the host: verify, restore, e2fsck, the marker file.
+mnt="$tmp/repo-mnt"
+mkdir -p "$mnt"
+if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; then
+	img=$("$BIN" images "$mnt/repo" --json | sed -n 's/.*"name": *"\(installed-os-[^"]*\)".*/\1/p' | head -n1)
+	if [[ -n $img ]]; then
+		echo "PASS: the repository holds $img"
+		if "$BIN" verify "$mnt/repo" >"$tmp/verify.out" 2>&1; then echo "PASS: ironclone verify"; else
+			sed 's/^/  | /' "$tmp/verify.out"; echo "FAIL: ironclone verify"; fails=$((fails + 1)); fi
+		truncate -s "$(stat -c %s "$tmp/os.img")" "$tmp/restored.img"
+		if "$BIN" restore "$mnt/repo" "$img" "$tmp/restored.img" --yes --no-repair >"$tmp/restore.out" 2>&1; then
+			start=$(sgdisk -i 2 "$tmp/restored.img" | sed -n 's/^First sector: \([0-9]*\).*/\1/p')
+			end=$(sgdisk -i 2 "$tmp/restored.img" | sed -n 's/^Last sector: \([0-9]*\).*/\1/p')
+			dd if="$tmp/restored.img" of="$tmp/rootfs.img" bs=512 skip="$start" count=$((end - start + 1)) status=none
+			if e2fsck -fn "$tmp/rootfs.img" >"$tmp/fsck.out" 2>&1; then echo "PASS: the restored root passes e2fsck -fn"; else
+				sed 's/^/  | /' "$tmp/fsck.out"; echo "FAIL: e2fsck -fn of the restored root"; fails=$((fails + 1)); fi
+			if debugfs -R "cat /etc/os-marker" "$tmp/rootfs.img" 2>/dev/null | cmp -s - "$tmp/os.img.marker"; then
+				echo "PASS: the restored root holds the OS's marker file intact"; else
+				echo "FAIL: /etc/os-marker differs"; fails=$((fails + 1)); fi
+		else
+			sed 's/^/  | /' "$tmp/restore.out"; echo "FAIL: ironclone restore"; fails=$((fails + 1))
+		fi
+	else
+		echo "FAIL: no installed-os-* image in the repository"; fails=$((fails + 1))
+	fi
+	umount "$mnt"
+else
+	echo "FAIL: no repository on the repository disk"; fails=$((fails + 1))
+fi
+mnt=""
+echo "total $((SECONDS - t0)) s"
+if ((fails > 0)); then
+	tail -n 60 "$log" | sed 's/^/  | /'
+	echo "FAIL: test-schedule-systemd ($fails checks failed)"
+	exit 1
+fi
+echo "PASS: test-schedule-systemd"
