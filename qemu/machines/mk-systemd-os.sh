@@ -71,7 +71,7 @@ put_modules() { # DEST_ROOT
     mkdir -p "$dst/$(dirname "$f")"
     cp "$KDIR/lib/modules/$KVER/$f" "$dst/$f"
   done
-  cp "$KDIR/lib/modules/$KVER/modules.order" "$KDIR/lib/modules/$KVER/modules.builtin" "$dst/"
+  cp "$KDIR/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} "$dst/"
   depmod -b "$1" "$KVER" || m_die "depmod in $1 failed"
 }
 put_modules "$d"
