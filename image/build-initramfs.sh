@@ -59,6 +59,9 @@ TOOLS=(
 	dnsmasq
 	udp-sender udp-receiver
 	qemu-img qemu-storage-daemon
+	# sftp:// repositories: opendal's SFTP drives the ssh client; the TUI checks host keys
+	# with ssh-keyscan and ssh-keygen.
+	ssh ssh-keyscan ssh-keygen
 )
 for t in "${TOOLS[@]}"; do
 	p="$(command -v "$t" || true)"
