@@ -65,11 +65,16 @@ impl Loop {
         fs::write(file, head).unwrap();
         let o = run("losetup", &["-P", "--show", "-f", s(file)]);
         let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        run("udevadm", &["settle"]);
-        Loop {
+        let lo = Loop {
             dev,
             file: file.to_path_buf(),
+        };
+        // losetup -P does not always scan here; partx adds what is missing
+        let _ = run_status("partx", &["-a", &lo.dev]);
+        for n in 1..=sizes.len() as u32 {
+            wait_for(&lo.part(n));
         }
+        lo
     }
     fn part(&self, n: u32) -> String {
         format!("{}p{n}", self.dev)
@@ -80,6 +85,16 @@ impl Drop for Loop {
     fn drop(&mut self) {
         let _ = run_status("losetup", &["-d", &self.dev]);
     }
+}
+
+fn wait_for(node: &str) {
+    for _ in 0..100 {
+        if Path::new(node).exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{node} did not appear");
 }
 
 fn ext_blocks(dev: &str) -> u64 {

@@ -41,7 +41,7 @@ pub struct Args {
     pub name: String,
     /// The disk or disk-image file to write (everything on it is replaced); left out
     /// with --part.
-    #[arg(default_value = "", hide_default_value = true)]
+    #[arg(default_value = "", hide_default_value = true, value_parser = any_path)]
     pub target: PathBuf,
     /// Of a Clonezilla image of several disks: the disk to restore (as the image names it, e.g. sdb).
     #[arg(long)]
@@ -93,6 +93,12 @@ pub struct Args {
     pub sector_size: Option<u32>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// A path, the empty one included (clap's own path parser refuses it): an empty
+/// TARGET means "none given", which only `--part` allows.
+fn any_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
 }
 
 pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
