@@ -123,6 +123,14 @@ fn mapping<'a>(
             img.parts.first().map_or("sda1", String::as_str)
         );
     }
+    if !a.sizes.is_empty()
+        || a.new_ids
+        || a.sector_size.is_some()
+        || a.unlock
+        || a.key_file.is_some()
+    {
+        bail!("--size, --new-ids, --sector-size, --unlock and --key-file are for whole-disk restores, not --part");
+    }
     if !a.target.as_os_str().is_empty() {
         bail!(
             "--part restores onto partitions: leave out TARGET ({})",
