@@ -32,9 +32,15 @@ fn default_cache() -> PathBuf {
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
     let folder = a.repo.join(&a.image);
-    let img = ClonezillaImage::open(&folder)?;
+    let mut img = ClonezillaImage::open(&folder)?;
+    // A logical volume (`vg-lv` or `vg/lv`) is browsed like a partition.
+    let mut area = a.area.clone();
+    if let Some(lv) = img.lvm.as_ref().and_then(|l| l.find(&a.area)).cloned() {
+        area = lv.image.part.clone();
+        img.partitions = vec![lv.image];
+    }
     let cache = a.cache.clone().unwrap_or_else(default_cache);
-    let u = unpack::unpacked(&img, &a.area, &cache)?;
+    let u = unpack::unpacked(&img, &area, &cache)?;
     if let Some((done, took)) = &u.fresh {
         eprintln!(
             "unpacked {} ({}, {} used) into {} in {:.1} s; later browses of it read that file",

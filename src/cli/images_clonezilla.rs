@@ -32,6 +32,13 @@ fn json(img: &ClonezillaImage) -> serde_json::Value {
         "format": "clonezilla",
         "created": img.created,
         "disks": img.disks,
+        "saveparts": img.is_saveparts(),
+        "disk_layouts": img.layouts.iter().map(|l| serde_json::json!({
+            "disk": l.disk,
+            "disk_bytes": l.disk_bytes(),
+            "parts": img.partitions.iter().filter(|p| img.disk_of(&p.part).is_some_and(|d| d.disk == l.disk)).map(|p| p.part.as_str()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "lvs": img.lvm.as_ref().map(|l| l.lvs.iter().map(|v| serde_json::json!({"vg": v.vg, "lv": v.lv, "image": v.image.path})).collect::<Vec<_>>()),
         "disk_bytes": img.disk_bytes(),
         "stored_bytes": img.stored_bytes,
         "partitions": parts,
@@ -62,24 +69,51 @@ pub fn run(dir: &Path, as_json: bool) -> anyhow::Result<()> {
     }
     for (_, r) in list {
         match r {
-            Ok(img) => {
-                let disk = match (img.disks.is_empty(), img.disk_bytes()) {
-                    (true, _) => format!("partitions {}", img.parts.join(",")),
-                    (false, Some(b)) => {
-                        format!("disk {} ({})", img.disks.join(","), human_bytes(b))
-                    }
-                    (false, None) => format!("disk {}", img.disks.join(",")),
-                };
-                println!(
-                    "{:<24} {:>10}  created {}  {}  clonezilla",
-                    img.name,
-                    human_bytes(img.stored_bytes),
-                    img.created.as_deref().unwrap_or("unknown"),
-                    disk
-                );
-            }
+            Ok(img) => print_rows(&img),
             Err(e) => println!("DAMAGED: {e}"),
         }
     }
     Ok(())
+}
+
+/// One row per saved disk (a restore or import takes one at a time, `--disk` names
+/// it), one row for a saveparts image; LVs on a line of their own.
+fn print_rows(img: &ClonezillaImage) {
+    let row = |what: String, kind: &str| {
+        println!(
+            "{:<24} {:>10}  created {}  {}  {}",
+            img.name,
+            human_bytes(img.stored_bytes),
+            img.created.as_deref().unwrap_or("unknown"),
+            what,
+            kind
+        );
+    };
+    let n = img.layouts.len();
+    if img.is_saveparts() {
+        row(
+            format!("partitions {}", img.parts.join(",")),
+            "clonezilla (partitions)",
+        );
+    }
+    for (i, l) in img.layouts.iter().enumerate() {
+        let size = l
+            .disk_bytes()
+            .map(|b| format!(" ({})", human_bytes(b)))
+            .unwrap_or_default();
+        let of = if n > 1 {
+            format!(", disk {} of {n} (--disk {})", i + 1, l.disk)
+        } else {
+            String::new()
+        };
+        row(format!("disk {}{size}{of}", l.disk), "clonezilla");
+    }
+    if let Some(lvm) = &img.lvm {
+        let lvs: Vec<String> = lvm
+            .lvs
+            .iter()
+            .map(|l| format!("{}/{} ({})", l.vg, l.lv, l.image.part))
+            .collect();
+        println!("{:<24} lvm: {}", "", lvs.join(", "));
+    }
 }

@@ -65,7 +65,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     // Opened first: a wrong passphrase is told before minutes of unpacking.
     let repo = super::repo_open::open_or_init(&a.repo, &a.secret, false)?;
-    import(
+    super::import_parts::import_all(
         &a.dir.join(&a.image),
         &repo,
         &name,
@@ -85,14 +85,34 @@ pub fn import(
     scratch_dir: &Path,
     json: bool,
 ) -> anyhow::Result<()> {
-    let img = ClonezillaImage::open(folder)?;
+    import_img(
+        &ClonezillaImage::open(folder)?,
+        folder,
+        repo,
+        name,
+        level,
+        scratch_dir,
+        json,
+    )
+}
+
+/// Imports the (one-disk view of the) image `img` of the folder `folder`.
+pub(super) fn import_img(
+    img: &ClonezillaImage,
+    folder: &Path,
+    repo: &Repository,
+    name: &str,
+    level: i32,
+    scratch_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     let scratch = Scratch(scratch_dir.join(format!(
         "ironclone-import-{}-{}.img",
         std::process::id(),
         img.name
     )));
     let t = std::time::Instant::now();
-    let parts = assemble::assemble(&img, &scratch.0)?;
+    let parts = assemble::assemble(img, &scratch.0)?;
     if !json {
         eprintln!(
             "checked and unpacked {} in {:.1} s",
@@ -108,7 +128,7 @@ pub fn import(
             );
         }
     }
-    let (dev, planned) = plan_scratch(&scratch.0, folder, &img)?;
+    let (dev, planned) = plan_scratch(&scratch.0, folder, img)?;
     if !json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");

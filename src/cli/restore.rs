@@ -39,8 +39,17 @@ pub struct Args {
     pub repo: PathBuf,
     /// The image to restore (a Clonezilla image folder's name in a Clonezilla folder).
     pub name: String,
-    /// The disk or disk-image file to write (everything on it is replaced).
+    /// The disk or disk-image file to write (everything on it is replaced); left out
+    /// with --part.
+    #[arg(default_value = "", hide_default_value = true, value_parser = any_path)]
     pub target: PathBuf,
+    /// Of a Clonezilla image of several disks: the disk to restore (as the image names it, e.g. sdb).
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// Restore a Clonezilla partition image onto an existing partition: PART=DEVICE
+    /// (e.g. sda1=/dev/sdb2). Repeatable; no partition table is written.
+    #[arg(long = "part", value_name = "PART=DEVICE")]
+    pub parts: Vec<String>,
     /// Confirm that TARGET may be overwritten.
     #[arg(long)]
     pub yes: bool,
@@ -84,6 +93,12 @@ pub struct Args {
     pub sector_size: Option<u32>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// A path, the empty one included (clap's own path parser refuses it): an empty
+/// TARGET means "none given", which only `--part` allows.
+fn any_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
 }
 
 pub fn parse_size(s: &str) -> anyhow::Result<(u32, SizeRequest)> {
@@ -152,6 +167,12 @@ pub(super) fn print_plan(p: &DiskRestorePlan, t: &Target, repairs: &RepairPlan) 
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
+    if super::restore_parts::applies(&a) {
+        return super::restore_parts::run(a);
+    }
+    if a.target.as_os_str().is_empty() {
+        bail!("give the TARGET disk or image file to restore onto");
+    }
     if super::restore_clonezilla::applies(&a) {
         return super::restore_clonezilla::run(a);
     }

@@ -40,7 +40,8 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
     // the Clonezilla folder is only read).
     a.scratch = Some(base.clone());
     let folder = a.repo.join(&a.name);
-    let img = ClonezillaImage::open(&folder)?;
+    let img = ClonezillaImage::open(&folder)?.for_disk(a.disk.as_deref())?;
+    clonezilla::lvm::refuse_whole_disk(&img)?;
     let scratch = Temp(base.join(format!(
         "ironclone-clonezilla-{}-{}.img",
         std::process::id(),

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod shapes;
+
 use crate::fsfixture::{prng_bytes, run, run_status};
 use std::fs;
 use std::path::{Path, PathBuf};

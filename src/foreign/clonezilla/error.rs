@@ -32,4 +32,24 @@ pub enum ClonezillaError {
     },
     #[error("{dir}: no image file for partition {part} (looked for {part}.<fs>-ptcl-img.*, {part}.ntfs-img.*, {part}.dd-img.*)")]
     NoPartitionImage { dir: PathBuf, part: String },
+    #[error("{dir}: the image holds {n} disks ({have}): name the one to use with --disk")]
+    ChooseDisk {
+        dir: PathBuf,
+        n: usize,
+        have: String,
+    },
+    #[error("{dir}: no disk {disk} in this image (it holds {have})")]
+    NoSuchDisk {
+        dir: PathBuf,
+        disk: String,
+        have: String,
+    },
+    #[error(
+        "{dir}: partition {part} is in `parts` but in none of the saved disks' tables ({have})"
+    )]
+    PartOnNoDisk {
+        dir: PathBuf,
+        part: String,
+        have: String,
+    },
 }

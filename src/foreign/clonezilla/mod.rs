@@ -10,7 +10,10 @@ pub mod assemble;
 pub mod checksums;
 mod error;
 pub mod lists;
+pub mod lvm;
+mod multidisk;
 mod partimg;
+pub mod parts;
 mod sfdisk;
 pub mod unpack;
 
@@ -79,6 +82,8 @@ pub struct ClonezillaImage {
     pub checksums: Vec<checksums::ChecksumList>,
     /// Bytes of all files in the folder.
     pub stored_bytes: u64,
+    /// The volume groups and logical volumes saved, when the image has LVM.
+    pub lvm: Option<lvm::LvmInfo>,
 }
 
 fn read_text(path: &Path) -> Result<String, ClonezillaError> {
@@ -157,8 +162,11 @@ impl ClonezillaImage {
         for d in &disks {
             layouts.push(Self::layout(dir, &names, d)?);
         }
+        let lvm = lvm::read(dir, &names, &read_text)?;
+        // A physical volume has no image of its own (its LVs have).
         let partitions = parts
             .iter()
+            .filter(|p| !lvm.as_ref().is_some_and(|l| l.is_pv(p)))
             .map(|p| partimg::find(dir, &names, p))
             .collect::<Result<Vec<_>, _>>()?;
         let mut sums = Vec::new();
@@ -182,6 +190,7 @@ impl ClonezillaImage {
             partitions,
             checksums: sums,
             stored_bytes,
+            lvm,
         })
     }
 

@@ -1,0 +1,113 @@
+//! Which ironclone images `ironclone import` makes of a Clonezilla image: one for a
+//! one-disk savedisk image (import.rs), one per disk for an image of several disks
+//! (named `<NAME>-<disk>`: each is restored onto its own disk), and one per partition
+//! for a saveparts image (named `<NAME>-<part>`). A saveparts image saved no table,
+//! so there is no disk to rebuild that would hold its partitions together; each
+//! partition becomes a table-less image, as `ironclone backup sda1.ext4-ptcl-img.zst`
+//! makes of a single partition image, and restores onto a partition or a disk. The
+//! repository deduplicates across them as across any images.
+
+use super::import::{import, import_img, plan_scratch};
+use super::progress::Renderer;
+use ironclone::foreign::clonezilla::{lvm, unpack, ClonezillaImage, PartImageKind};
+use ironclone::repo::{self, BackupOptions, Repository};
+use ironclone::units::human_bytes;
+use std::path::{Path, PathBuf};
+
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub fn import_all(
+    folder: &Path,
+    repo: &Repository,
+    name: &str,
+    level: i32,
+    scratch_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let img = ClonezillaImage::open(folder)?;
+    lvm::refuse_whole_disk(&img)?;
+    if img.is_saveparts() {
+        return import_partitions(&img, repo, name, level, scratch_dir, json);
+    }
+    if img.layouts.len() == 1 {
+        return import(folder, repo, name, level, scratch_dir, json);
+    }
+    // Every disk's view first: a partition on no disk is refused before anything.
+    let views = img
+        .disks
+        .iter()
+        .map(|d| img.for_disk(Some(d)))
+        .collect::<Result<Vec<_>, _>>()?;
+    for v in &views {
+        let disk = v.disks.first().map_or("disk", String::as_str);
+        let n = format!("{name}-{disk}");
+        if !json {
+            eprintln!("disk {disk} of {}: importing as {n}", img.name);
+        }
+        import_img(v, folder, repo, &n, level, scratch_dir, json)?;
+    }
+    Ok(())
+}
+
+fn import_partitions(
+    img: &ClonezillaImage,
+    repo: &Repository,
+    name: &str,
+    level: i32,
+    scratch_dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    // The folder's checksum lists cover every image: checked before anything is stored.
+    img.verify_checksums()?;
+    for p in &img.partitions {
+        if p.kind == PartImageKind::Swap {
+            if !json {
+                eprintln!("{}: swap, Clonezilla saved no data for it; skipped", p.part);
+            }
+            continue;
+        }
+        let n = format!("{name}-{}", p.part);
+        let scratch = Scratch(scratch_dir.join(format!(
+            "ironclone-import-{}-{}-{}.img",
+            std::process::id(),
+            img.name,
+            p.part
+        )));
+        let t = std::time::Instant::now();
+        let done = unpack::unpack_standalone(&p.path, p.kind.clone(), &scratch.0)?;
+        let (dev, planned) = plan_scratch(&scratch.0, &img.dir, img)?;
+        let mut opts = BackupOptions::new(&n);
+        opts.level = level;
+        let r = Renderer::new(json);
+        let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
+        r.finish();
+        let secs = t.elapsed().as_secs_f64();
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string(&serde_json::json!({
+                    "event": "result", "image": m.name, "stats": m.stats, "seconds": secs,
+                    "partitions": [done],
+                }))?
+            );
+        } else {
+            println!(
+                "image {} (partition {}, {} {} used) imported in {secs:.1} s: {} new stored as {}, {} deduplicated",
+                m.name,
+                p.part,
+                done.filesystem,
+                human_bytes(done.used_bytes),
+                human_bytes(m.stats.new_bytes),
+                human_bytes(m.stats.new_stored_bytes),
+                human_bytes(m.stats.dedup_bytes),
+            );
+        }
+    }
+    Ok(())
+}
