@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 /// disk keeps its other files apart from ironclone's packs.
 mod disks;
 mod jobs;
+mod remote;
 mod schedule;
 mod share;
 
@@ -191,6 +192,7 @@ impl Services for RealServices {
             RepoTarget::Share { location, .. } => {
                 share::open_share(location, REPO_SUBDIR, &target.login())
             }
+            RepoTarget::Remote { location, creds } => remote::open(location, creds),
             RepoTarget::Path(p) => {
                 if !p.is_absolute() {
                     return Err(format!(
@@ -240,7 +242,16 @@ impl Services for RealServices {
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
-        if !repo.join("config").exists() {
+        let remote = !matches!(
+            repo::storage::parse_location(repo),
+            Ok(repo::storage::Location::Local(_))
+        );
+        // A remote store is asked (a new bucket prefix has no config yet).
+        let exists = match remote {
+            true => Repository::exists(repo)?,
+            false => repo.join("config").exists(),
+        };
+        if !exists {
             return Ok(Vec::new());
         }
         let r = open_repository(&self.unlocked, repo)?;
@@ -333,6 +344,14 @@ impl Services for RealServices {
             "The target disk is incomplete and will not boot; restore onto it again.",
             move |me, p, cancel| run_restore(me, &req, p, cancel),
         )
+    }
+
+    fn remote_defaults(&self) -> crate::tui::remote::RemoteDefaults {
+        remote::defaults()
+    }
+
+    fn trust_host_key(&self, key: &crate::tui::remote::HostKey) -> Result<(), ServiceError> {
+        remote::trust(key)
     }
 
     fn repo_locked(&self, repo: &Path) -> bool {
