@@ -32,6 +32,7 @@ shot() { # name title
     shot remote_login_sftp "Remote repository: SFTP key file"
     shot remote_host_key "Remote repository: an unknown SFTP host key, trusted by typing yes"
     shot images_browse "Images in a repository"
+    shot images_clonezilla "Images: Clonezilla image folders in the opened folder (/home/partimag)"
     shot backup_name "Backup: name the image"
     shot backup_summary "Backup: summary"
     shot backup_progress "Backup: progress (a read error on a failing disk)"

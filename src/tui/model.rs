@@ -163,6 +163,8 @@ pub struct ImageView {
     pub data_bytes: u64,
     /// How much deduplication saved: logical / stored chunks, e.g. 1.8.
     pub dedup_ratio: f64,
+    /// A Clonezilla image folder beside the repository (read-only, not deduplicated).
+    pub clonezilla: bool,
 }
 
 /// How the restored layout follows the target disk.

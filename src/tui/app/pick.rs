@@ -348,6 +348,16 @@ impl App {
                 let Some(img) = self.choices.images.get(sel).cloned() else {
                     return;
                 };
+                if img.clonezilla {
+                    // The CLI restores these through its own staging (assemble, plan,
+                    // copy); the TUI's jobs do not reach it yet.
+                    let dir = self.choices.repo.clone().unwrap_or_default();
+                    self.error(
+                        format!("{} is a Clonezilla image; the TUI lists it but cannot restore or verify it yet.", img.name),
+                        format!("Choose Shell and run: ironclone restore {} {} /dev/TARGET (it shows the same plan and asks before writing).", dir.display(), img.name),
+                    );
+                    return;
+                }
                 self.choices.image = Some(img.clone());
                 match self.flow {
                     Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),

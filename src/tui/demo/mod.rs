@@ -17,7 +17,7 @@ use std::time::Duration;
 mod machine;
 mod remote;
 use machine::windows_layout;
-pub use machine::{demo_disks, demo_images, part};
+pub use machine::{demo_clonezilla_images, demo_disks, demo_images, part};
 pub use remote::DEMO_ENDPOINT;
 
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
@@ -313,6 +313,9 @@ impl Services for FakeServices {
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
+        if repo == Path::new("/home/partimag") {
+            return Ok(demo_clonezilla_images());
+        }
         let remote = ["s3://lab-images", "sftp://"]
             .iter()
             .any(|r| repo.to_string_lossy().starts_with(r));

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod clonezilla;
 /// The subdirectory of a mounted partition that holds the repository, so a backup
 /// disk keeps its other files apart from ironclone's packs.
 mod disks;
@@ -251,12 +252,16 @@ impl Services for RealServices {
             true => Repository::exists(repo)?,
             false => repo.join("config").exists(),
         };
+        let foreign = match remote {
+            true => Vec::new(),
+            false => clonezilla::images(repo),
+        };
         if !exists {
-            return Ok(Vec::new());
+            return Ok(foreign);
         }
         let r = open_repository(&self.unlocked, repo)?;
         let list = r.list_images()?;
-        Ok(list
+        let mut mine: Vec<ImageView> = list
             .into_iter()
             .filter_map(Result::ok)
             .map(|s| {
@@ -286,9 +291,12 @@ impl Services for RealServices {
                         logical as f64 / stored as f64
                     },
                     name: s.name,
+                    clonezilla: false,
                 }
             })
-            .collect())
+            .collect();
+        mine.extend(foreign);
+        Ok(mine)
     }
 
     fn plan_restore(

@@ -166,3 +166,27 @@ fn backup_to_s3_names_the_remote_repository() {
     };
     assert!(!format!("{t:?}").contains("topsecret"), "{t:?}");
 }
+
+#[test]
+fn snap_clonezilla_images_listed_and_restore_sent_to_the_shell() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("home/partimag");
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    snap("images_clonezilla", &app);
+    assert!(render(&app).contains("clonezilla"));
+    enter(&mut app);
+    match app.screen() {
+        Screen::Error { next, .. } => assert!(
+            next.contains("ironclone restore /home/partimag 2026-11-30-12-img"),
+            "{next}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
