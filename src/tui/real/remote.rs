@@ -156,15 +156,15 @@ fn known_hosts_files(user: Option<&str>, host: &str, port: Option<u16>) -> Vec<P
     let home = env("HOME").unwrap_or_else(|| "/root".into());
     let mut files = Vec::new();
     if let Ok(out) = run(&mut cmd, None) {
-        for l in out.lines() {
-            if let Some(v) = l
-                .strip_prefix("userknownhostsfile ")
-                .or_else(|| l.strip_prefix("globalknownhostsfile "))
-            {
-                files.extend(v.split_whitespace().map(|f| match f.strip_prefix("~/") {
-                    Some(rest) => Path::new(&home).join(rest),
-                    None => PathBuf::from(f),
-                }));
+        // The user's files first: an accepted key is added to the first of them.
+        for key in ["userknownhostsfile ", "globalknownhostsfile "] {
+            for l in out.lines() {
+                if let Some(v) = l.strip_prefix(key) {
+                    files.extend(v.split_whitespace().map(|f| match f.strip_prefix("~/") {
+                        Some(rest) => Path::new(&home).join(rest),
+                        None => PathBuf::from(f),
+                    }));
+                }
             }
         }
     }
