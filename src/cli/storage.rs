@@ -31,6 +31,7 @@ impl From<StorageArgs> for RemoteOptions {
             s3_path_style: a.s3_path_style,
             sftp_key: a.sftp_key,
             sftp_accept_new_host_key: a.sftp_accept_new_host_key,
+            ..RemoteOptions::default()
         }
     }
 }

@@ -327,5 +327,5 @@ impl Repository {
 /// The storage `path` names: a directory, `s3://...` or `sftp://...`.
 fn open_storage(path: &Path) -> Result<Arc<dyn Storage>> {
     let loc = storage::parse_location(path)?;
-    storage::open(&loc, &storage::RemoteOptions::current()).map_err(RepoError::io(path))
+    storage::open(&loc, &storage::RemoteOptions::for_location(path)).map_err(RepoError::io(path))
 }

@@ -45,6 +45,11 @@ impl Password {
         self.0.as_bytes()
     }
 
+    /// The secret as text, for the storage layer's S3 signer (which takes a `&str`).
+    pub(crate) fn expose_for_storage(&self) -> &str {
+        &self.0
+    }
+
     /// How many characters were typed, for a masked field.
     pub fn char_count(&self) -> usize {
         self.0.chars().count()

@@ -63,6 +63,9 @@ pub enum ServiceError {
     /// or any other failure the service words itself.
     #[error("{0}")]
     Plain(String),
+    /// An SFTP server whose host key is not in known_hosts: shown for the user to accept.
+    #[error("The host key of {} is not known yet ({}).", .0.host, .0.fingerprints.join(", "))]
+    UnknownHostKey(crate::tui::remote::HostKey),
     /// A bug: the job panicked.
     #[error("ironclone hit an internal error ({0}) and stopped the job. Please report this.")]
     Internal(String),

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod model;
 pub mod real;
+pub mod remote;
 pub mod screens;
 pub mod services;
 pub mod widgets;

@@ -106,6 +106,11 @@ pub enum RepoTarget {
         user: String,
         password: crate::share::Password,
     },
+    /// `s3://...` or `sftp://...` with what the credentials screen asked.
+    Remote {
+        location: String,
+        creds: super::remote::RemoteCreds,
+    },
 }
 
 impl RepoTarget {
@@ -117,7 +122,16 @@ impl RepoTarget {
                 let text = p.to_string_lossy();
                 crate::share::is_share_location(&text).then(|| text.into_owned())
             }
-            RepoTarget::Partition(_) => None,
+            RepoTarget::Partition(_) | RepoTarget::Remote { .. } => None,
+        }
+    }
+
+    /// A location opened over the network (a share or a remote store): opened off the
+    /// UI thread, since it waits for DHCP and the server.
+    pub fn network_location(&self) -> Option<String> {
+        match self {
+            RepoTarget::Remote { location, .. } => Some(location.clone()),
+            _ => self.share_location(),
         }
     }
 
@@ -127,7 +141,9 @@ impl RepoTarget {
             RepoTarget::Share { user, password, .. } => {
                 crate::share::SmbCredentials::login(user, None, Some(password.clone()))
             }
-            RepoTarget::Partition(_) | RepoTarget::Path(_) => Default::default(),
+            RepoTarget::Partition(_) | RepoTarget::Path(_) | RepoTarget::Remote { .. } => {
+                Default::default()
+            }
         }
     }
 }
@@ -147,6 +163,8 @@ pub struct ImageView {
     pub data_bytes: u64,
     /// How much deduplication saved: logical / stored chunks, e.g. 1.8.
     pub dedup_ratio: f64,
+    /// A Clonezilla image folder beside the repository (read-only, not deduplicated).
+    pub clonezilla: bool,
 }
 
 /// How the restored layout follows the target disk.

@@ -109,6 +109,17 @@ pub trait Services: Send + Sync {
     ) -> Result<(), ServiceError> {
         Ok(())
     }
+    /// What the environment gives for remote stores (AWS_ENDPOINT_URL...), to prefill
+    /// the credentials screen.
+    fn remote_defaults(&self) -> crate::tui::remote::RemoteDefaults {
+        Default::default()
+    }
+    /// Adds an SFTP host key the user accepted to known_hosts.
+    fn trust_host_key(&self, _key: &crate::tui::remote::HostKey) -> Result<(), ServiceError> {
+        Err(ServiceError::Plain(
+            "Host keys cannot be accepted from here.".into(),
+        ))
+    }
     fn plan_restore(
         &self,
         repo: &Path,

@@ -2,6 +2,7 @@
 //! drive `App::event` with the keys a user would press, against `FakeServices`.
 
 mod flows;
+mod remote;
 mod schedule;
 mod screens;
 mod unlock;

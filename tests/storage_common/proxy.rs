@@ -2,7 +2,9 @@
 //! alternately a 503 answer and a connection dropped after the request was read
 //! (the two failures a flaky store or network gives); or, started with `cutting`, that
 //! forwards every `n`th answer with a body of over 4 KiB only halfway and then drops
-//! the connection (a network failing mid-download). Requests are parsed only as far
+//! the connection (a network failing mid-download); or, with `cutting_puts` and
+//! `failing_puts`, that cuts or fails every `n`th PUT (an upload failing mid-body, a
+//! store refusing writes). Requests are parsed only as far
 //! as needed to find where each ends (Content-Length or chunked bodies).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -84,6 +86,11 @@ enum Mode {
     Fail,
     /// Forwards it, and half the body of its answer (when over 4 KiB), then drops.
     CutBody,
+    /// Counts only PUTs: every `n`th is read half from the client and sent half to the
+    /// store, then both connections are dropped (an upload cut mid-body).
+    CutPut,
+    /// Counts only PUTs: every `n`th gets a 503 or a dropped connection, as `Fail`.
+    FailPut,
 }
 
 /// Bodies at least this long are cut in `Mode::CutBody`.
@@ -110,8 +117,36 @@ fn serve(
         let Some((head, len, first)) = read_head(&mut cr)? else {
             return Ok(());
         };
+        let is_put = first.starts_with("PUT ");
+        if let (Mode::CutPut, true, Some(l)) = (mode, is_put, len) {
+            let k = count.fetch_add(1, Ordering::SeqCst) + 1;
+            if n > 0 && k % n == 0 && l >= CUT_MIN {
+                failed.fetch_add(1, Ordering::SeqCst);
+                uw.write_all(&head)?;
+                io::copy(&mut (&mut cr).take(l / 2), &mut uw)?;
+                uw.flush()?;
+                // Both sides see the connection end mid-body: the store has half an
+                // upload, the client an unfinished request and no answer.
+                let _ = uw.shutdown(std::net::Shutdown::Both);
+                let _ = cw.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+        }
         let mut body = Vec::new();
         copy_body(&mut cr, &mut body, len)?;
+        if let (Mode::FailPut, true) = (mode, is_put) {
+            let k = count.fetch_add(1, Ordering::SeqCst) + 1;
+            if n > 0 && k % n == 0 {
+                failed.fetch_add(1, Ordering::SeqCst);
+                if (k / n) % 2 == 0 {
+                    return Ok(());
+                }
+                cw.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )?;
+                return Ok(());
+            }
+        }
         if let Mode::CutBody = mode {
             uw.write_all(&head)?;
             uw.write_all(&body)?;
@@ -138,8 +173,11 @@ fn serve(
             cw.flush()?;
             continue;
         }
-        let k = count.fetch_add(1, Ordering::SeqCst) + 1;
-        if n > 0 && k % n == 0 {
+        let k = match mode {
+            Mode::Fail => count.fetch_add(1, Ordering::SeqCst) + 1,
+            _ => 0, // counted above, PUTs only
+        };
+        if n > 0 && k > 0 && k % n == 0 {
             failed.fetch_add(1, Ordering::SeqCst);
             if (k / n) % 2 == 0 {
                 return Ok(()); // dropped: the client sees a reset or EOF
@@ -171,6 +209,17 @@ impl FailingProxy {
     /// Forwards to `upstream`, cutting every `n`th GET answer of over 4 KiB halfway.
     pub fn cutting(upstream: &str, n: u64) -> FailingProxy {
         Self::spawn(upstream, n, Mode::CutBody)
+    }
+
+    /// Forwards to `upstream`, cutting every `n`th PUT of over 4 KiB halfway through
+    /// its body (an upload failing mid-transfer).
+    pub fn cutting_puts(upstream: &str, n: u64) -> FailingProxy {
+        Self::spawn(upstream, n, Mode::CutPut)
+    }
+
+    /// Forwards to `upstream`, failing every `n`th PUT (503 or a dropped connection).
+    pub fn failing_puts(upstream: &str, n: u64) -> FailingProxy {
+        Self::spawn(upstream, n, Mode::FailPut)
     }
 
     fn spawn(upstream: &str, n: u64, mode: Mode) -> FailingProxy {

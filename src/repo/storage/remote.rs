@@ -34,7 +34,7 @@ use opendal::raw::BytesRange;
 use opendal::{Buffer, Error, ErrorKind};
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Size at which a backup closes a pack on a remote store (see the module comment).
@@ -65,9 +65,17 @@ pub struct RemoteOptions {
     pub sftp_key: Option<PathBuf>,
     /// Accept and remember an SFTP host key not yet in `known_hosts`.
     pub sftp_accept_new_host_key: bool,
+    /// S3 access key id typed in the TUI; else the AWS environment and files.
+    pub s3_access_key: Option<String>,
+    /// Its secret, held in memory only (a `Password` never prints itself).
+    pub s3_secret_key: Option<crate::share::Password>,
 }
 
 static GLOBAL: OnceLock<RemoteOptions> = OnceLock::new();
+
+/// Options for one location (the TUI's credentials screen), by location text. Kept in
+/// memory rather than in environment variables: another process could read those.
+static BY_LOCATION: Mutex<Vec<(String, RemoteOptions)>> = Mutex::new(Vec::new());
 
 impl RemoteOptions {
     /// Sets the options every repository opened afterwards uses (the command line's).
@@ -76,6 +84,23 @@ impl RemoteOptions {
     }
     pub fn current() -> RemoteOptions {
         GLOBAL.get().cloned().unwrap_or_default()
+    }
+
+    /// Sets the options for every later open of `location` (`s3://...`, `sftp://...`),
+    /// replacing what was set for it before.
+    pub fn set_for(location: &str, o: RemoteOptions) {
+        let mut m = BY_LOCATION.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|(l, _)| l != location);
+        m.push((location.to_string(), o));
+    }
+
+    /// The options set for `location`, else the global ones.
+    pub fn for_location(location: &std::path::Path) -> RemoteOptions {
+        let m = BY_LOCATION.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .find(|(l, _)| std::path::Path::new(l) == location)
+            .map(|(_, o)| o.clone())
+            .unwrap_or_else(Self::current)
     }
 }
 
@@ -182,6 +207,11 @@ impl RemoteStorage {
                     .or_else(|| env("AWS_DEFAULT_REGION"))
                     .unwrap_or_else(|| "us-east-1".into());
                 b = b.region(&region);
+                if let (Some(id), Some(secret)) = (&opts.s3_access_key, &opts.s3_secret_key) {
+                    b = b
+                        .access_key_id(id)
+                        .secret_access_key(secret.expose_for_storage());
+                }
                 if !opts.s3_path_style {
                     b = b.enable_virtual_host_style();
                 }

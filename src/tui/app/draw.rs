@@ -38,6 +38,10 @@ impl App {
                 note,
                 ..
             } => screens::repo_unlock::draw(repo, password.char_count(), note.as_deref(), f),
+            Screen::RemoteLogin(form) => screens::remote_login::draw(form, f),
+            Screen::HostKey {
+                key, input, note, ..
+            } => screens::host_key::draw(key, input, note.as_deref(), f),
             Screen::Images { sel } => screens::images::draw(self, *sel, f),
             Screen::Name { input, note } => screens::name::draw(self, input, note.as_deref(), f),
             Screen::Summary => screens::summary::draw(self, f),

@@ -14,7 +14,7 @@ impl App {
     pub(super) fn ask_share_login(&mut self, target: &RepoTarget, why: String) {
         let location = match target {
             RepoTarget::Path(p) => p.to_string_lossy().into_owned(),
-            RepoTarget::Share { .. } | RepoTarget::Partition(_) => {
+            RepoTarget::Share { .. } | RepoTarget::Partition(_) | RepoTarget::Remote { .. } => {
                 return self.set_note(Some(why));
             }
         };

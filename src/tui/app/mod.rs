@@ -21,6 +21,7 @@ mod job;
 mod login;
 mod path_field;
 mod pick;
+mod remote;
 pub mod schedule;
 mod unlock;
 mod write;
@@ -111,6 +112,15 @@ pub enum Screen {
         target: RepoTarget,
         repo: PathBuf,
         password: crate::share::Password,
+        note: Option<String>,
+    },
+    /// A typed `s3://` or `sftp://` repository's endpoint and credentials.
+    RemoteLogin(crate::tui::remote::RemoteForm),
+    /// An SFTP server's host key, not in known_hosts: accepted by typing "yes".
+    HostKey {
+        key: crate::tui::remote::HostKey,
+        target: RepoTarget,
+        input: String,
         note: Option<String>,
     },
     Images {
@@ -476,6 +486,14 @@ impl App {
             }
             Screen::RepoUnlock { .. } => {
                 self.on_repo_unlock(&k);
+                Action::None
+            }
+            Screen::RemoteLogin(_) => {
+                self.on_remote_login(&k);
+                Action::None
+            }
+            Screen::HostKey { .. } => {
+                self.on_host_key(&k);
                 Action::None
             }
             Screen::Images { sel } => {

@@ -23,6 +23,10 @@ pub enum TypedKind {
     Folder,
     SmbShare,
     NfsExport,
+    /// `s3://bucket/prefix`: object storage (the credentials screen follows).
+    S3Store,
+    /// `sftp://user@host/path`.
+    SftpServer,
     /// Neither: a relative path, which is refused when opened.
     Unclear,
 }
@@ -43,7 +47,11 @@ impl PathField {
 
     pub fn kind(&self) -> TypedKind {
         let t = self.text.trim();
-        if is_smb_location(t) {
+        if t.starts_with("s3://") {
+            TypedKind::S3Store
+        } else if t.starts_with("sftp://") {
+            TypedKind::SftpServer
+        } else if is_smb_location(t) {
             TypedKind::SmbShare
         } else if is_share_location(t) {
             TypedKind::NfsExport
@@ -60,6 +68,8 @@ impl PathField {
             TypedKind::Folder => "a folder on this machine",
             TypedKind::SmbShare => "a Windows/SMB network share (//server/share)",
             TypedKind::NfsExport => "an NFS export (server:/path)",
+            TypedKind::S3Store => "S3 object storage (s3://bucket/prefix)",
+            TypedKind::SftpServer => "an SFTP server (sftp://user@host[:port]/path)",
             TypedKind::Unclear => "not a location yet: a folder starts with /, a share with //",
         }
     }
@@ -137,6 +147,16 @@ mod tests {
                 "nas:/volume1/backups",
                 "nas:/volume1/backups",
                 TypedKind::NfsExport,
+            ),
+            (
+                "s3://lab-images/pcs",
+                "s3://lab-images/pcs",
+                TypedKind::S3Store,
+            ),
+            (
+                "sftp://me@nas:2222/srv/img",
+                "sftp://me@nas:2222/srv/img",
+                TypedKind::SftpServer,
             ),
         ] {
             let f = typed(keys);

@@ -102,6 +102,7 @@ impl App {
             | Some(Screen::ShareLogin { note, .. })
             | Some(Screen::Name { note, .. }) => *note = text,
             Some(Screen::ScheduleForm(form)) => form.note = text,
+            Some(Screen::RemoteLogin(form)) => form.note = text,
             _ => {}
         }
     }
@@ -191,8 +192,10 @@ impl App {
             match k.code {
                 KeyCode::Esc => *path = None,
                 KeyCode::Enter => {
-                    let target = p.target();
-                    self.choose_repo(target);
+                    let (target, text) = (p.target(), p.text().to_string());
+                    if !self.typed_remote(&text) {
+                        self.choose_repo(target);
+                    }
                 }
                 _ => {
                     edit(p, k);
@@ -228,7 +231,7 @@ impl App {
                 return;
             }
         }
-        if let Some(location) = target.share_location() {
+        if let Some(location) = target.network_location() {
             if self.opening.is_none() {
                 self.set_note(Some(format!(
                     "Connecting to {location}... (up to a minute while the network comes up)"
@@ -253,7 +256,7 @@ impl App {
     /// mount itself cannot be interrupted), and the "Connecting to" note goes.
     pub(super) fn stop_opening(&mut self) {
         if let Some(o) = self.opening.take() {
-            let what = o.target.share_location().unwrap_or_default();
+            let what = o.target.network_location().unwrap_or_default();
             self.set_note(Some(format!("Stopped waiting for {what}.")));
         }
     }
@@ -266,12 +269,19 @@ impl App {
     ) {
         let repo = match result {
             Ok(r) => r,
+            Err(e) if matches!(target, RepoTarget::Remote { .. }) => {
+                self.remote_failed(target, e);
+                return;
+            }
             Err(e) => {
                 self.ask_share_login(&target, e.to_string());
                 return;
             }
         };
-        if matches!(self.screen(), Screen::ShareLogin { .. }) {
+        if matches!(
+            self.screen(),
+            Screen::ShareLogin { .. } | Screen::RemoteLogin(_)
+        ) {
             // Logged in: Esc from here on goes back to the repository picker.
             self.stack.pop();
         }
@@ -295,7 +305,7 @@ impl App {
         self.choices.repo = Some(repo);
         self.choices.repo_dev = match &target {
             RepoTarget::Partition(dev) => Some(dev.clone()),
-            RepoTarget::Path(_) | RepoTarget::Share { .. } => None,
+            RepoTarget::Path(_) | RepoTarget::Share { .. } | RepoTarget::Remote { .. } => None,
         };
         self.choices.images = images;
         if self.flow == Flow::Backup {
@@ -338,6 +348,16 @@ impl App {
                 let Some(img) = self.choices.images.get(sel).cloned() else {
                     return;
                 };
+                if img.clonezilla {
+                    // The CLI restores these through its own staging (assemble, plan,
+                    // copy); the TUI's jobs do not reach it yet.
+                    let dir = self.choices.repo.clone().unwrap_or_default();
+                    self.error(
+                        format!("{} is a Clonezilla image; the TUI lists it but cannot restore or verify it yet.", img.name),
+                        format!("Choose Shell and run: ironclone restore {} {} /dev/TARGET (it shows the same plan and asks before writing).", dir.display(), img.name),
+                    );
+                    return;
+                }
                 self.choices.image = Some(img.clone());
                 match self.flow {
                     Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),

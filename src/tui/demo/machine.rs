@@ -119,6 +119,7 @@ pub fn demo_images() -> Vec<ImageView> {
             stored_bytes: 131 * GIB,
             data_bytes: 205 * GIB,
             dedup_ratio: 1.1,
+            clonezilla: false,
         },
         ImageView {
             name: "latitude-7490-2026-11-20".into(),
@@ -129,6 +130,7 @@ pub fn demo_images() -> Vec<ImageView> {
             stored_bytes: 14 * GIB,
             data_bytes: 212 * GIB,
             dedup_ratio: 9.4,
+            clonezilla: false,
         },
         ImageView {
             name: "nas-home-2026-09-15".into(),
@@ -139,6 +141,22 @@ pub fn demo_images() -> Vec<ImageView> {
             stored_bytes: 377 * GIB,
             data_bytes: 401 * GIB,
             dedup_ratio: 1.0,
+            clonezilla: false,
         },
     ]
+}
+
+/// What the demo's Clonezilla folder (`/home/partimag`) lists.
+pub fn demo_clonezilla_images() -> Vec<ImageView> {
+    vec![ImageView {
+        name: "2026-11-30-12-img".into(),
+        date: "2026-11-30 12:04".into(),
+        source_model: "clonezilla: sda".into(),
+        source_serial: String::new(),
+        source_size: 256_060_514_304,
+        stored_bytes: 38 * GIB,
+        data_bytes: 38 * GIB,
+        dedup_ratio: 1.0,
+        clonezilla: true,
+    }]
 }

@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod machine;
+mod remote;
 use machine::windows_layout;
-pub use machine::{demo_disks, demo_images, part};
+pub use machine::{demo_clonezilla_images, demo_disks, demo_images, part};
+pub use remote::DEMO_ENDPOINT;
 
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
 const DEMO_SHARE_REPO: &str = "/run/ironclone/shares/nas-backups/ironclone";
@@ -46,6 +48,7 @@ pub struct FakeServices {
     pub fail_listing: Mutex<Option<String>>,
     /// When set, the next backup fails at once with this error (result-screen tests).
     pub fail_backup: Mutex<Option<ServiceError>>,
+    pub remote: remote::DemoRemote,
 }
 
 impl Default for FakeServices {
@@ -63,6 +66,7 @@ impl FakeServices {
             step_delay,
             fail_listing: Mutex::new(None),
             fail_backup: Mutex::new(None),
+            remote: Default::default(),
         }
     }
 
@@ -298,6 +302,7 @@ impl Services for FakeServices {
                     ).into()),
                 }
             }
+            RepoTarget::Remote { location, creds } => self.remote.open(location, creds),
             RepoTarget::Path(p) if p.is_absolute() => Ok(p.clone()),
             RepoTarget::Path(p) => Err(format!(
                 "\"{}\" is not an absolute path (it must start with /).",
@@ -308,11 +313,25 @@ impl Services for FakeServices {
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
-        if repo.starts_with("/run/ironclone/sdd1") || repo == Path::new(DEMO_SHARE_REPO) {
+        if repo == Path::new("/home/partimag") {
+            return Ok(demo_clonezilla_images());
+        }
+        let remote = ["s3://lab-images", "sftp://"]
+            .iter()
+            .any(|r| repo.to_string_lossy().starts_with(r));
+        if repo.starts_with("/run/ironclone/sdd1") || repo == Path::new(DEMO_SHARE_REPO) || remote {
             Ok(self.images.clone())
         } else {
             Ok(Vec::new())
         }
+    }
+
+    fn remote_defaults(&self) -> crate::tui::remote::RemoteDefaults {
+        remote::defaults()
+    }
+
+    fn trust_host_key(&self, key: &crate::tui::remote::HostKey) -> Result<(), ServiceError> {
+        self.remote.trust(key)
     }
 
     fn plan_restore(
@@ -475,9 +494,11 @@ impl Services for FakeServices {
                 repo.file_name().unwrap_or_default().to_string_lossy()
             )),
             RepoTarget::Path(p) => Ok(p.display().to_string()),
-            RepoTarget::Share { location, .. } => Err(ServiceError::Plain(format!(
-                "{location} needs a login, and a timer has nobody to type the password"
-            ))),
+            RepoTarget::Share { location, .. } | RepoTarget::Remote { location, .. } => {
+                Err(ServiceError::Plain(format!(
+                    "{location} needs a login, and a timer has nobody to type the password"
+                )))
+            }
         }
     }
 

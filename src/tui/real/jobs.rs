@@ -109,7 +109,13 @@ pub(super) fn run_backup(
     for w in &planned.warnings {
         progress.report(ProgressEvent::Warning { message: w.clone() });
     }
-    let opened = match req.repo.join("config").exists() {
+    // A remote store is asked whether it holds a repository (an encrypted one must be
+    // opened with its session passphrase, not initialised).
+    let exists = match crate::repo::storage::parse_location(&req.repo) {
+        Ok(crate::repo::storage::Location::Local(_)) => req.repo.join("config").exists(),
+        _ => Repository::exists(&req.repo).unwrap_or(false),
+    };
+    let opened = match exists {
         true => super::open_repository(&me.unlocked, &req.repo),
         false => Repository::open_or_init(&req.repo),
     };
@@ -188,7 +194,11 @@ pub(super) fn run_restore(
             repair: true,
             nvram: true,
             fallback: true,
-            scratch_dir: req.repo.join("tmp"),
+            // A remote repository has no local tmp/ to lend (as in the CLI's restore).
+            scratch_dir: match crate::repo::storage::parse_location(&req.repo) {
+                Ok(crate::repo::storage::Location::Local(_)) => req.repo.join("tmp"),
+                _ => std::env::temp_dir(),
+            },
             target_is_zeroed: false,
             luks_key: None,
         },

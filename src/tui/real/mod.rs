@@ -27,10 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod clonezilla;
 /// The subdirectory of a mounted partition that holds the repository, so a backup
 /// disk keeps its other files apart from ironclone's packs.
 mod disks;
 mod jobs;
+mod remote;
 mod schedule;
 mod share;
 
@@ -191,6 +193,7 @@ impl Services for RealServices {
             RepoTarget::Share { location, .. } => {
                 share::open_share(location, REPO_SUBDIR, &target.login())
             }
+            RepoTarget::Remote { location, creds } => remote::open(location, creds),
             RepoTarget::Path(p) => {
                 if !p.is_absolute() {
                     return Err(format!(
@@ -240,12 +243,25 @@ impl Services for RealServices {
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
-        if !repo.join("config").exists() {
-            return Ok(Vec::new());
+        let remote = !matches!(
+            repo::storage::parse_location(repo),
+            Ok(repo::storage::Location::Local(_))
+        );
+        // A remote store is asked (a new bucket prefix has no config yet).
+        let exists = match remote {
+            true => Repository::exists(repo)?,
+            false => repo.join("config").exists(),
+        };
+        let foreign = match remote {
+            true => Vec::new(),
+            false => clonezilla::images(repo),
+        };
+        if !exists {
+            return Ok(foreign);
         }
         let r = open_repository(&self.unlocked, repo)?;
         let list = r.list_images()?;
-        Ok(list
+        let mut mine: Vec<ImageView> = list
             .into_iter()
             .filter_map(Result::ok)
             .map(|s| {
@@ -275,9 +291,12 @@ impl Services for RealServices {
                         logical as f64 / stored as f64
                     },
                     name: s.name,
+                    clonezilla: false,
                 }
             })
-            .collect())
+            .collect();
+        mine.extend(foreign);
+        Ok(mine)
     }
 
     fn plan_restore(
@@ -333,6 +352,14 @@ impl Services for RealServices {
             "The target disk is incomplete and will not boot; restore onto it again.",
             move |me, p, cancel| run_restore(me, &req, p, cancel),
         )
+    }
+
+    fn remote_defaults(&self) -> crate::tui::remote::RemoteDefaults {
+        remote::defaults()
+    }
+
+    fn trust_host_key(&self, key: &crate::tui::remote::HostKey) -> Result<(), ServiceError> {
+        remote::trust(key)
     }
 
     fn repo_locked(&self, repo: &Path) -> bool {

@@ -30,6 +30,11 @@ pub(super) fn location(t: &RepoTarget, repo: &Path) -> Result<String, ServiceErr
             "{location} needs a login, and a scheduled run has nobody to type the password \
              (the schedule file is no place for one): pick a share a guest can write to"
         ))),
+        // The endpoint and keys typed on the credentials screen live in memory only.
+        RepoTarget::Remote { location, .. } => Err(ServiceError::Plain(format!(
+            "{location}: a scheduled run cannot use the endpoint and keys typed here \
+             (they are kept in memory only): pick a partition or a share"
+        ))),
         RepoTarget::Path(p) => {
             let text = p.to_string_lossy().trim_end_matches('/').to_string();
             match crate::share::is_share_location(&text) {

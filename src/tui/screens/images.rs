@@ -15,12 +15,15 @@ pub fn image_lines(images: &[ImageView], sel: Option<usize>) -> Vec<Line<'static
         lines.push(row(
             Some(i) == sel,
             format!(
-                "{} {} {} {:>10} {:>4.1}x",
+                "{} {} {} {:>10} {}",
                 fit(&im.name, 24),
                 fit(&im.date, 16),
                 fit(&im.source_model, 16),
                 bytes(im.stored_bytes),
-                im.dedup_ratio
+                match im.clonezilla {
+                    true => "    -".to_string(),
+                    false => format!("{:>4.1}x", im.dedup_ratio),
+                }
             ),
         ));
     }
@@ -51,7 +54,16 @@ pub fn draw(app: &App, sel: usize, f: &mut Frame) {
         .unwrap_or_default();
     let mut lines = vec![Line::raw(format!("  Repository: {repo}")), Line::raw("")];
     lines.extend(image_lines(&app.choices.images, Some(sel)));
-    if let Some(im) = app.choices.images.get(sel) {
+    if let Some(im) = app.choices.images.get(sel).filter(|im| im.clonezilla) {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(format!("  {}", im.name), bold()));
+        lines.push(Line::raw(format!(
+            "  a Clonezilla image of {} ({}), {} in its folder",
+            im.source_model.trim_start_matches("clonezilla: "),
+            disk_size(im.source_size),
+            bytes(im.stored_bytes)
+        )));
+    } else if let Some(im) = app.choices.images.get(sel) {
         lines.push(Line::raw(""));
         lines.push(Line::styled(format!("  {}", im.name), bold()));
         lines.push(Line::raw(format!(

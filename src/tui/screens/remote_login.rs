@@ -1,0 +1,67 @@
+//! The credentials of a typed `s3://` or `sftp://` repository. Only what the store
+//! needs is asked; fields the environment already gives come prefilled, and the S3
+//! secret key is drawn as stars, never as text.
+
+use crate::tui::remote::{RemoteForm, RemoteKind};
+use crate::tui::widgets::{bold, chrome, para, plain, selected, wrapped};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+pub fn draw(form: &RemoteForm, f: &mut Frame) {
+    let (title, keys) = match form.kind {
+        RemoteKind::S3 => (
+            "Connect to S3 object storage",
+            "type  Tab next field  Space toggle  Enter connect  Esc back",
+        ),
+        RemoteKind::Sftp => ("Connect to an SFTP server", "type  Enter connect  Esc back"),
+    };
+    let body = chrome(f, title, keys);
+    let mut lines = vec![
+        Line::raw(""),
+        Line::from(vec![
+            Span::raw("  Repository:  "),
+            Span::styled(form.location.clone(), bold()),
+        ]),
+        Line::raw(""),
+    ];
+    for (i, field) in form.fields().into_iter().enumerate() {
+        let active = i == form.field;
+        let text = match active && !form.on_toggle() {
+            true => format!("{}_", field.text),
+            false => field.text,
+        };
+        let mut spans = vec![
+            Span::raw(format!("  {:<13}", field.label)),
+            match active {
+                true => Span::styled(text, selected()),
+                false => Span::raw(text),
+            },
+        ];
+        if !field.hint.is_empty() {
+            spans.push(Span::styled(format!("   ({})", field.hint), plain()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::raw(""));
+    match form.kind {
+        RemoteKind::S3 => {
+            lines.push(Line::raw(
+                "  The keys stay in memory for this session only: never shown, logged or",
+            ));
+            lines.push(Line::raw("  written to disk."));
+        }
+        RemoteKind::Sftp => {
+            lines.push(Line::raw(
+                "  The login is by key (no password logins). A server whose host key is",
+            ));
+            lines.push(Line::raw(
+                "  not known yet shows its fingerprint for you to check and accept.",
+            ));
+        }
+    }
+    if let Some(n) = &form.note {
+        lines.push(Line::raw(""));
+        lines.extend(wrapped("  ", n, bold()));
+    }
+    f.render_widget(para(lines), body);
+}

@@ -1,0 +1,192 @@
+//! `s3://` and `sftp://` repositories typed in the picker: the credentials screen
+//! (secret as stars, endpoint prefilled), a refused secret on an error screen naming the
+//! location and fixed in place, an unknown SFTP host key accepted by a typed "yes".
+
+use super::*;
+use crate::tui::model::RepoTarget;
+
+/// Home -> Browse -> type `location` -> Enter: the credentials screen.
+fn to_remote_login(app: &mut App, location: &str) {
+    app.press(KeyCode::Char('i'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(location);
+    enter(app);
+    assert!(
+        matches!(app.screen(), Screen::RemoteLogin(_)),
+        "{:?}",
+        app.screen()
+    );
+}
+
+#[test]
+fn snap_s3_login_wrong_secret_then_fixed() {
+    let (mut app, _) = app();
+    to_remote_login(&mut app, "s3://lab-images/pcs");
+    down(&mut app, 2); // access key
+    app.type_str("demo");
+    down(&mut app, 1);
+    app.type_str("hunter2");
+    snap("remote_login_s3", &app);
+    assert!(
+        !render(&app).contains("hunter2"),
+        "the secret is never drawn"
+    );
+    enter(&mut app);
+    app.settle(SETTLE);
+    snap("remote_login_s3_refused", &app);
+    let text = render(&app);
+    assert!(text.contains("s3://lab-images/pcs"), "{text}");
+    assert!(!text.contains("hunter2"));
+    enter(&mut app); // back to the fields, as typed
+    let Screen::RemoteLogin(form) = app.screen() else {
+        panic!("{:?}", app.screen());
+    };
+    assert_eq!(form.creds.access_key, "demo");
+    assert_eq!(form.field, 3);
+    backspace(&mut app, 7);
+    app.type_str("secret");
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    assert_eq!(
+        app.choices.repo.as_deref(),
+        Some(std::path::Path::new("s3://lab-images/pcs"))
+    );
+    app.press(KeyCode::Esc); // past the login, to the picker
+    assert!(matches!(app.screen(), Screen::Repos { .. }));
+}
+
+#[test]
+fn s3_form_says_what_is_missing_and_toggles_path_style() {
+    let (mut app, _) = app();
+    to_remote_login(&mut app, "s3://lab-images");
+    let Screen::RemoteLogin(form) = app.screen() else {
+        panic!()
+    };
+    assert_eq!(form.creds.endpoint, crate::tui::demo::DEMO_ENDPOINT);
+    assert!(form.creds.path_style, "a custom endpoint starts path-style");
+    down(&mut app, 2);
+    app.type_str("demo");
+    enter(&mut app); // no secret, none in the environment
+    match app.screen() {
+        Screen::RemoteLogin(f) => assert!(
+            f.note.as_deref().is_some_and(|n| n.contains("secret key")),
+            "{f:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    down(&mut app, 2);
+    app.press(KeyCode::Char(' '));
+    let Screen::RemoteLogin(form) = app.screen() else {
+        panic!()
+    };
+    assert!(!form.creds.path_style);
+}
+
+#[test]
+fn a_bad_remote_location_is_named_before_any_screen() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('i'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("s3://Bad_Bucket/x");
+    enter(&mut app);
+    match app.screen() {
+        Screen::Repos { note: Some(n), .. } => assert!(n.contains("Bad_Bucket"), "{n}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn snap_sftp_host_key_accepted_by_typing_yes() {
+    let (mut app, _) = app();
+    to_remote_login(&mut app, "sftp://admin@backup.lan/srv/images");
+    snap("remote_login_sftp", &app);
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::HostKey { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.type_str("y");
+    enter(&mut app); // "y" is not "yes": nothing trusted
+    assert!(matches!(app.screen(), Screen::HostKey { .. }));
+    backspace(&mut app, 1);
+    app.type_str("yes");
+    snap("remote_host_key", &app);
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+}
+
+#[test]
+fn backup_to_s3_names_the_remote_repository() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    enter(&mut app); // sda
+    down(&mut app, 99); // past the partitions: type a location
+    app.press(KeyCode::Char('/'));
+    app.type_str("s3://lab-images/pcs");
+    enter(&mut app);
+    down(&mut app, 2);
+    app.type_str("demo");
+    down(&mut app, 1);
+    app.type_str("secret");
+    enter(&mut app);
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::Name { .. }),
+        "{:?}",
+        app.screen()
+    );
+    enter(&mut app);
+    run_to_done(&mut app);
+    let backup = fake.recorded().into_iter().find_map(|r| match r {
+        Recorded::Backup(b) => Some(b),
+        _ => None,
+    });
+    assert_eq!(
+        backup.map(|b| b.repo),
+        Some(std::path::PathBuf::from("s3://lab-images/pcs"))
+    );
+    let t = RepoTarget::Remote {
+        location: "s3://x".into(),
+        creds: crate::tui::remote::RemoteCreds {
+            secret_key: crate::share::Password::new("topsecret"),
+            ..Default::default()
+        },
+    };
+    assert!(!format!("{t:?}").contains("topsecret"), "{t:?}");
+}
+
+#[test]
+fn snap_clonezilla_images_listed_and_restore_sent_to_the_shell() {
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("home/partimag");
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    snap("images_clonezilla", &app);
+    assert!(render(&app).contains("clonezilla"));
+    enter(&mut app);
+    match app.screen() {
+        Screen::Error { next, .. } => assert!(
+            next.contains("ironclone restore /home/partimag 2026-11-30-12-img"),
+            "{next}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
