@@ -1,7 +1,17 @@
 //! A running boot server: the TFTP root prepared, dnsmasq started with its
-//! configuration, and everything stopped and removed when it is dropped. One piece so
-//! that `serve-boot`, `serve-boot --deploy` and the TUI's deploy screen start and stop
-//! the same thing.
+//! configuration, busybox httpd serving the same root, and everything stopped and
+//! removed when it is dropped. One piece so that `serve-boot`, `deploy --serve-boot`
+//! and the TUI's deploy screen start and stop the same thing.
+//!
+//! Why HTTP for the kernel and initramfs: GRUB's TFTP client sends one 1 KiB block at a
+//! time and waits for each (no window), so a 36 MiB initramfs is ~37 000 round trips
+//! per client; with several clients loading at once on a busy server, one late answer
+//! ends GRUB's transfer with "timeout reading" and the client waits for a key. Over
+//! HTTP the transfer is TCP's, which retransmits and paces itself. TFTP stays for what
+//! the firmware itself loads (the GRUB image) and GRUB's small modules and menu.
+//! busybox httpd because the live system already carries it (busybox-static's applets)
+//! and it does nothing but serve files. GRUB 2.06's `(http,SERVER)` has no port, so it
+//! listens on port 80 of the serving address only.
 
 use super::{
     dnsmasq_config, interface_ipv4, prepare_root, site_cfg, BootFiles, BootMode, BootSource,
@@ -48,6 +58,8 @@ pub struct Prepared {
 /// dnsmasq serving; stopped (SIGTERM) and its TFTP root removed on drop.
 pub struct BootServer {
     child: Child,
+    /// busybox httpd, serving the kernel and initramfs.
+    http: Child,
     tftp: PathBuf,
     _medium: Option<Medium>,
 }
@@ -59,7 +71,7 @@ pub fn prepare(o: &ServeOptions) -> Result<Prepared, NetbootError> {
         DhcpChoice::Proxy => DhcpMode::Proxy,
         DhcpChoice::Range(r) => parse_range(r, &net)?,
     };
-    let site = site_cfg(o.mode, o.menu_timeout, &o.append)?;
+    let site = site_cfg(o.mode, o.menu_timeout, &o.append)? + &http_root(net.addr);
     let medium = match &o.root {
         Some(_) => None,
         None => Some(Medium::mount(&o.run_dir)?),
@@ -130,8 +142,17 @@ impl Prepared {
                 what: format!("dnsmasq did not start: {s} (its messages are above)"),
             });
         }
+        let http = match start_httpd(self.net.addr, &self.tftp, quiet) {
+            Ok(h) => h,
+            Err(e) => {
+                stop(&mut child);
+                let _ = std::fs::remove_dir_all(&self.tftp);
+                return Err(e);
+            }
+        };
         Ok(BootServer {
             child,
+            http,
             tftp: self.tftp,
             _medium: self.medium,
         })
@@ -139,22 +160,63 @@ impl Prepared {
 }
 
 impl BootServer {
-    /// dnsmasq's exit status if it has ended by itself.
+    /// dnsmasq's or httpd's exit status if one has ended by itself.
     pub fn ended(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        let dns = self.child.try_wait().ok().flatten();
+        dns.or_else(|| self.http.try_wait().ok().flatten())
+    }
+}
+
+/// site.cfg's last lines: the menu entries' kernel and initramfs come over HTTP from
+/// this server (`$root`), while `$prefix` (modules, menu) stays on TFTP.
+fn http_root(addr: std::net::Ipv4Addr) -> String {
+    format!(
+        "# The kernel and initramfs over HTTP: TCP survives many clients at once, GRUB's TFTP does not.\n\
+         insmod http\nset root=(http,{addr})\n"
+    )
+}
+
+/// `busybox httpd` in the foreground on ADDR:80, serving `dir` (read only: httpd has
+/// no upload without CGI, and none is configured).
+fn start_httpd(addr: std::net::Ipv4Addr, dir: &Path, quiet: bool) -> Result<Child, NetbootError> {
+    let mut cmd = Command::new("busybox");
+    cmd.args(["httpd", "-f", "-p", &format!("{addr}:80"), "-h"])
+        .arg(dir);
+    if quiet {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    }
+    let mut child = cmd.spawn().map_err(|e| NetbootError::Io {
+        path: PathBuf::from("busybox httpd (is busybox installed?)"),
+        source: e,
+    })?;
+    // A port already taken ends it at once.
+    std::thread::sleep(Duration::from_millis(300));
+    if let Ok(Some(s)) = child.try_wait() {
+        return Err(NetbootError::Root {
+            root: dir.to_path_buf(),
+            what: format!("busybox httpd did not start on {addr}:80: {s} (is port 80 taken?)"),
+        });
+    }
+    Ok(child)
+}
+
+/// SIGTERM, then wait: both servers stop cleanly on it.
+fn stop(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = child.wait();
     }
 }
 
 impl Drop for BootServer {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            // SIGTERM is dnsmasq's clean stop; kill() would be SIGKILL.
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                let pid = nix::unistd::Pid::from_raw(pid);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            }
-            let _ = self.child.wait();
-        }
+        // SIGTERM is dnsmasq's clean stop; kill() would be SIGKILL.
+        stop(&mut self.child);
+        stop(&mut self.http);
         let _ = std::fs::remove_dir_all(&self.tftp);
     }
 }
