@@ -230,6 +230,18 @@ fn receive_and_restore(
             sizes: Default::default(),
         },
     )?;
+    // Shrinks, re-created filesystems and re-laid LVM PVs are staged in the spool's
+    // scratch directory (RAM on the live system) before the disk is touched: their room
+    // is checked now that the plan is known, and still before the first write.
+    let staging = staging_bytes(&manifest, &plan);
+    if staging > 0 {
+        check_room(spool.path(), staging).map_err(|e| match e {
+            DeployError::NoRoom(m) => DeployError::NoRoom(format!(
+                "staging this machine's shrunk or re-created partitions: {m}"
+            )),
+            other => other,
+        })?;
+    }
     let zeroed = std::fs::metadata(&chosen.path).is_ok_and(|m| {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         !m.file_type().is_block_device() && m.blocks() == 0
@@ -259,6 +271,32 @@ fn receive_and_restore(
         }
     );
     Ok((received, rep.bytes_written, summary))
+}
+
+/// Bytes the restore stages off the disk: each shrunk (or re-laid LVM) area's data, and
+/// twice a re-created filesystem's (its new image and the files copied out for it).
+pub fn staging_bytes(
+    manifest: &crate::repo::Manifest,
+    plan: &crate::imaging::DiskRestorePlan,
+) -> u64 {
+    let data = |area: &str| -> u64 {
+        manifest
+            .areas
+            .iter()
+            .filter(|a| a.name == area)
+            .flat_map(|a| a.chunks.iter())
+            .fold(0u64, |n, c| n.saturating_add(u64::from(c.len)))
+    };
+    plan.parts.iter().fold(0u64, |n, p| {
+        let staged = if p.recreate {
+            data(&p.area).saturating_mul(2)
+        } else if p.new_size != p.old_size && !p.grows() {
+            data(&p.area)
+        } else {
+            0
+        };
+        n.saturating_add(staged)
+    })
 }
 
 /// Room for the spool: free space where it goes and, on a tmpfs, available RAM.
