@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # suite: all
-# (`make test` skips this script to stay in CI's time budget: it takes about 7.5 minutes;
+# (`make test` skips this script to stay in CI's time budget: it takes about 7.5 minutes,
+# 9 on a loaded host;
 # tests/deploy.rs runs the same sender and clients on disk images; `make test-all` runs it.)
 # `ironclone deploy` to network-booted QEMU clients (issue 22), on a network the test builds
 # in network namespaces (nothing leaves the machine):
