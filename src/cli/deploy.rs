@@ -5,8 +5,11 @@
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::deploy::client::{self, ClientOptions};
-use ironclone::deploy::sender::{self, Outcome, SendOptions};
+use ironclone::deploy::sender::{self, SendOptions};
 use ironclone::deploy::target::{cmdline_erase_any, TargetRule};
+use ironclone::deploy::{self, report};
+use ironclone::netboot::serve::{DhcpChoice, ServeOptions};
+use ironclone::tui::client_screen::ClientScreen;
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +69,39 @@ pub struct Args {
     /// before it is listed as dropped (powered off, cable pulled).
     #[arg(long, value_name = "S", default_value_t = 90)]
     pub dead_after: u64,
+    /// Also serve network boot on this interface (as `serve-boot --mode run`) with the
+    /// client command on the kernel line; stopped when the deploy ends.
+    #[arg(long, value_name = "IF")]
+    pub serve_boot: Option<String>,
+    /// With --serve-boot: the boot root (default: the medium this live system booted from).
+    #[arg(long, value_name = "DIR", requires = "serve_boot")]
+    pub boot_root: Option<PathBuf>,
+    /// With --serve-boot: be the only DHCP server and hand out START,END.
+    #[arg(long, value_name = "START,END", requires = "serve_boot")]
+    pub boot_range: Option<String>,
+    /// With --serve-boot: the clients' --target rule (auto, largest or a path).
+    #[arg(
+        long,
+        value_name = "RULE",
+        default_value = "auto",
+        requires = "serve_boot"
+    )]
+    pub client_target: TargetRule,
+    /// With --serve-boot: more kernel arguments for the clients (e.g. ironclone.erase=any).
+    #[arg(
+        long,
+        value_name = "WORDS",
+        default_value = "",
+        requires = "serve_boot"
+    )]
+    pub boot_append: String,
+    /// With --serve-boot: where the TFTP root and dnsmasq's files are made.
+    #[arg(
+        long,
+        default_value = "/run/ironclone/serve-boot",
+        requires = "serve_boot"
+    )]
+    pub boot_run_dir: PathBuf,
 }
 
 #[derive(ClapArgs)]
@@ -106,6 +142,10 @@ pub struct ClientArgs {
     /// before it counts itself dropped.
     #[arg(long, default_value_t = 30)]
     pub late_grace: u64,
+    /// Show the "waiting for the server" screen on this console (e.g. /dev/tty1); the
+    /// log lines still go to standard output.
+    #[arg(long, value_name = "TTY")]
+    pub screen: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<u8> {
@@ -146,63 +186,57 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         min_wait: a.min_wait,
         max_wait: a.max_wait,
         port: a.port,
-        interface: a.interface.clone(),
+        interface: a.interface.clone().or_else(|| a.serve_boot.clone()),
         report_timeout: Duration::from_secs(a.report_timeout),
         retries_until_drop: a.retries_until_drop,
         max_bitrate: a.max_bitrate.clone(),
         dead_after: Duration::from_secs(a.dead_after),
     };
+    let boot = match &a.serve_boot {
+        None => None,
+        Some(iface) => {
+            let o = boot_options(&a, iface)?;
+            let p = super::serve_boot::prepare_and_tell(&o)?;
+            let server = p.start(false)?;
+            println!("serve-boot: serving; stopped when the deploy ends");
+            Some(server)
+        }
+    };
     let log = |l: String| println!("{l}");
-    let rep = sender::serve(&stream, &a.name, &opts, &log)?;
-    println!();
-    println!(
-        "{:<22} {:<40} {:>10} {:<8} {:>8} {:>10}  message",
-        "address", "disk", "size", "result", "time", "written"
-    );
-    for r in &rep.rows {
-        let (disk, size) = r.disk.as_ref().map_or(("-".to_string(), 0), |d| {
-            (
-                format!(
-                    "{}{}",
-                    d.describe(),
-                    if d.erased_data { " (erased data)" } else { "" }
-                ),
-                d.size,
-            )
-        });
-        let (result, msg) = match &r.outcome {
-            Outcome::Ok => ("ok", String::new()),
-            Outcome::Failed(m) => ("FAILED", m.clone()),
-            Outcome::Missing(m) => (
-                "MISSING",
-                format!(
-                    "{m}; late/dropped: finish it with `ironclone restore {} {} DISK`",
-                    a.repo.display(),
-                    a.name
-                ),
-            ),
-        };
-        println!(
-            "{:<22} {:<40} {:>10} {:<8} {:>7.1}s {:>10}  {msg}",
-            r.addr.to_string(),
-            disk,
-            human_bytes(size),
-            result,
-            r.seconds,
-            human_bytes(r.bytes_written),
-        );
+    let rep = sender::serve(&stream, &a.name, &opts, &log);
+    if boot.is_some() {
+        drop(boot);
+        println!("serve-boot: stopped");
     }
-    let ok = rep.rows.iter().filter(|r| r.outcome == Outcome::Ok).count();
-    println!(
-        "{ok} of {} client(s) ok; stream {} bytes sent once in {:.1} s",
-        rep.rows.len(),
-        stream.bytes,
-        rep.udp_sender_seconds
-    );
+    let rep = rep?;
+    let hint = report::finish_hint(&a.repo.display().to_string(), &a.name);
+    println!();
+    for l in report::table_lines(&rep, stream.bytes, &hint) {
+        println!("{l}");
+    }
     Ok(if rep.all_ok() {
         super::exit::OK
     } else {
         super::exit::FAILURE
+    })
+}
+
+/// `serve-boot --mode run` with the client command (this server's address and port,
+/// the target rule, the screen on the client's console) on the kernel line.
+fn boot_options(a: &Args, iface: &str) -> anyhow::Result<ServeOptions> {
+    let net = ironclone::netboot::interface_ipv4(iface)?;
+    let run = deploy::client_command(&net.addr.to_string(), a.port, &a.client_target);
+    Ok(ServeOptions {
+        interface: iface.to_string(),
+        root: a.boot_root.clone(),
+        dhcp: a
+            .boot_range
+            .clone()
+            .map_or(DhcpChoice::Proxy, DhcpChoice::Range),
+        mode: ironclone::netboot::BootMode::Run,
+        menu_timeout: 3,
+        append: format!("{run} {}", a.boot_append).trim().to_string(),
+        run_dir: a.boot_run_dir.clone(),
     })
 }
 
@@ -235,7 +269,17 @@ pub fn run_client(a: ClientArgs) -> anyhow::Result<u8> {
         late_grace: Duration::from_secs(a.late_grace),
     };
     let log = |l: String| println!("{l}");
-    let res = client::run(&opts, &ironclone::progress::NoProgress, &log)?;
+    // A console that cannot be opened costs only the picture, never the deploy.
+    let screen = a.screen.as_ref().and_then(|tty| {
+        ClientScreen::open(tty, &opts.server)
+            .map_err(|e| println!("deploy: no screen on {}: {e}", tty.display()))
+            .ok()
+    });
+    let res = match &screen {
+        Some(s) => client::run_watched(&opts, s, &log, &|st| s.state(st))?,
+        None => client::run(&opts, &ironclone::progress::NoProgress, &log)?,
+    };
+    drop(screen);
     if res.report.ok {
         println!("deploy: ok: {}", res.report.message);
         Ok(super::exit::OK)

@@ -6,12 +6,9 @@
 
 use anyhow::{bail, Context};
 use clap::{Args as ClapArgs, ValueEnum};
-use ironclone::netboot::{
-    dnsmasq_config, interface_ipv4, prepare_root, site_cfg, BootMode, BootSource, DhcpMode,
-};
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use ironclone::netboot::serve::{prepare, DhcpChoice, Prepared, ServeOptions};
+use ironclone::netboot::{BootMode, DhcpMode};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,55 +44,48 @@ pub struct Args {
     pub dry_run: bool,
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
-    let net = interface_ipv4(&a.interface)?;
-    let mode = match &a.range {
-        None => DhcpMode::Proxy,
-        Some(r) => parse_range(r, &net)?,
-    };
-    let site = site_cfg(a.mode, a.menu_timeout, &a.append)?;
-    let medium = match &a.root {
-        Some(_) => None,
-        None => Some(Medium::mount(&a.run_dir)?),
-    };
-    let root = a
-        .root
-        .clone()
-        .or_else(|| medium.as_ref().map(|m| m.dir.clone()))
-        .context("no boot root")?;
-    let tftp = a.run_dir.join("tftp");
-    let src = BootSource {
-        root,
-        grub_lib: PathBuf::from("/usr/lib/grub"),
-    };
-    let files = prepare_root(&src, &tftp, net.addr, &site)?;
-    let conf_text = dnsmasq_config(
-        &a.interface,
-        &net,
-        &mode,
-        &tftp,
-        &files,
-        &a.run_dir.join("dnsmasq.leases"),
-    );
-    let conf = a.run_dir.join("dnsmasq.conf");
-    std::fs::write(&conf, &conf_text).with_context(|| format!("writing {}", conf.display()))?;
-    let what = match &mode {
-        DhcpMode::Proxy => format!("proxy DHCP for {}/{}", net.network(), net.prefix),
+impl Args {
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            interface: self.interface.clone(),
+            root: self.root.clone(),
+            dhcp: self
+                .range
+                .clone()
+                .map_or(DhcpChoice::Proxy, DhcpChoice::Range),
+            mode: self.mode,
+            menu_timeout: self.menu_timeout,
+            append: self.append.clone(),
+            run_dir: self.run_dir.clone(),
+        }
+    }
+}
+
+/// Prepares the boot root and prints what will be served (and the DHCP boot files).
+pub fn prepare_and_tell(o: &ServeOptions) -> anyhow::Result<Prepared> {
+    let p = prepare(o)?;
+    let what = match &p.mode {
+        DhcpMode::Proxy => format!("proxy DHCP for {}/{}", p.net.network(), p.net.prefix),
         DhcpMode::Range { start, end } => format!("DHCP {start}-{end}"),
     };
-    let mode_name = a.mode.to_possible_value().map(|v| v.get_name().to_string());
+    let mode_name = o.mode.to_possible_value().map(|v| v.get_name().to_string());
     println!(
         "serve-boot: {} on {} ({}/{}), {what}, clients start in mode {}",
-        src.root.display(),
-        a.interface,
-        net.addr,
-        net.prefix,
+        p.root.display(),
+        o.interface,
+        p.net.addr,
+        p.net.prefix,
         mode_name.unwrap_or_default()
     );
-    println!("bios: {}", files.bios);
-    println!("uefi: {}", files.uefi);
+    println!("bios: {}", p.files.bios);
+    println!("uefi: {}", p.files.uefi);
+    Ok(p)
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let p = prepare_and_tell(&a.serve_options())?;
     if a.dry_run {
-        print!("{conf_text}");
+        print!("{}", p.conf_text);
         return Ok(());
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -103,111 +93,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
-    let mut child = Command::new("dnsmasq")
-        .arg("--keep-in-foreground")
-        .arg(format!("--conf-file={}", conf.display()))
-        .arg("--log-facility=-")
-        .spawn()
-        .context("starting dnsmasq (is it installed?)")?;
-    // dnsmasq checks its configuration and the TFTP root before it serves: a failure
-    // there ends it within moments, and must not be reported as serving.
-    std::thread::sleep(Duration::from_millis(700));
-    if let Some(s) = child.try_wait()? {
-        let _ = std::fs::remove_dir_all(&tftp);
-        bail!("dnsmasq did not start: {s} (its messages are above)");
-    }
+    let mut server = p.start(false)?;
     println!("serve-boot: serving (Ctrl-C stops)");
-    let status = wait_or_stop(&mut child, &stop)?;
-    let _ = std::fs::remove_dir_all(&tftp);
-    drop(medium);
-    match status {
-        Some(s) if !s.success() => bail!("dnsmasq stopped: {s} (its messages are above)"),
-        Some(_) => bail!("dnsmasq stopped on its own"),
-        None => {
-            println!("serve-boot: stopped");
-            Ok(())
-        }
-    }
-}
-
-/// dnsmasq's exit status if it ended by itself, None when we stopped it.
-fn wait_or_stop(
-    child: &mut Child,
-    stop: &AtomicBool,
-) -> anyhow::Result<Option<std::process::ExitStatus>> {
     loop {
-        if let Some(s) = child.try_wait()? {
-            return Ok(Some(s));
+        if let Some(s) = server.ended() {
+            if s.success() {
+                bail!("dnsmasq stopped on its own");
+            }
+            bail!("dnsmasq stopped: {s} (its messages are above)");
         }
         if stop.load(Ordering::Relaxed) {
-            // SIGTERM is dnsmasq's clean stop; kill() would be SIGKILL.
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            child.wait()?;
-            return Ok(None);
+            drop(server);
+            println!("serve-boot: stopped");
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn parse_range(r: &str, net: &ironclone::netboot::Ipv4Net) -> anyhow::Result<DhcpMode> {
-    let err = |what: &str| ironclone::netboot::NetbootError::Range {
-        range: r.to_string(),
-        what: what.to_string(),
-    };
-    let (a, b) = r.split_once(',').ok_or_else(|| err("give START,END"))?;
-    let start: Ipv4Addr = a
-        .trim()
-        .parse()
-        .map_err(|_| err("START is not an IPv4 address"))?;
-    let end: Ipv4Addr = b
-        .trim()
-        .parse()
-        .map_err(|_| err("END is not an IPv4 address"))?;
-    if !net.contains(start) || !net.contains(end) || u32::from(start) > u32::from(end) {
-        return Err(err(&format!(
-            "must be an ascending range inside {}/{}",
-            net.network(),
-            net.prefix
-        ))
-        .into());
-    }
-    if (u32::from(start)..=u32::from(end)).contains(&u32::from(net.addr)) {
-        return Err(err("holds this server's own address").into());
-    }
-    Ok(DhcpMode::Range { start, end })
-}
-
-/// The live system's boot medium, mounted read-only for as long as it is served.
-struct Medium {
-    dir: PathBuf,
-}
-
-impl Medium {
-    fn mount(run_dir: &Path) -> anyhow::Result<Self> {
-        let dev = std::fs::read_to_string("/run/ironclone/boot-device").context(
-            "no --root given and no boot medium known (/run/ironclone/boot-device): give --root",
-        )?;
-        let dev = dev.trim();
-        let dir = run_dir.join("medium");
-        std::fs::create_dir_all(&dir).with_context(|| format!("making {}", dir.display()))?;
-        let out = Command::new("mount")
-            .args(["-t", "iso9660", "-o", "ro", dev])
-            .arg(&dir)
-            .output()
-            .context("running mount")?;
-        if !out.status.success() {
-            bail!(
-                "mounting the boot medium {dev}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(Medium { dir })
-    }
-}
-
-impl Drop for Medium {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
     }
 }

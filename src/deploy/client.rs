@@ -51,6 +51,25 @@ pub struct ClientResult {
     pub report: Report,
 }
 
+/// Where a client is, for its console's "waiting for the server" screen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientState {
+    /// Trying to reach the sender.
+    Connecting,
+    /// Registered; the disk chosen (or why none was), waiting for the transfer.
+    Waiting {
+        image: String,
+        stream_bytes: u64,
+        disk: Result<protocol::DiskInfo, String>,
+    },
+    /// Stream bytes decoded so far.
+    Receiving { bytes: u64 },
+    /// The restore runs (its own progress goes through `Progress`).
+    Restoring,
+    /// Reported to the sender.
+    Done { ok: bool, message: String },
+}
+
 /// Registers, receives, restores and reports; the report is sent whatever happens
 /// (unless the sender cannot be reached at all).
 pub fn run(
@@ -58,7 +77,18 @@ pub fn run(
     progress: &dyn Progress,
     log: &dyn Fn(String),
 ) -> Result<ClientResult, DeployError> {
+    run_watched(opts, progress, log, &|_| {})
+}
+
+/// `run`, telling `watch` each state it reaches (and the received bytes as they come).
+pub fn run_watched(
+    opts: &ClientOptions,
+    progress: &dyn Progress,
+    log: &dyn Fn(String),
+    watch: &dyn Fn(ClientState),
+) -> Result<ClientResult, DeployError> {
     let t = Instant::now();
+    watch(ClientState::Connecting);
     let conn = connect(&opts.server, opts.connect_timeout)?;
     let mut w = conn.try_clone().map_err(|e| proto_io("connection", e))?;
     let mut r = BufReader::new(conn);
@@ -87,12 +117,21 @@ pub fn run(
             }
         ));
     }
+    watch(ClientState::Waiting {
+        image: welcome.image.clone(),
+        stream_bytes: welcome.stream_bytes,
+        disk: match &chosen {
+            Ok(c) => Ok(c.info.clone()),
+            Err(e) => Err(e.to_string()),
+        },
+    });
     let outcome = match (&chosen, &welcome.refused) {
         (Err(e), _) => Err(e.to_string()),
         (_, Some(why)) => Err(format!("the sender refused: {why}")),
         (Ok(c), None) => {
             let ended = watch_for_end(r);
-            receive_and_restore(opts, &welcome, c, &ended, progress, log).map_err(|e| e.to_string())
+            receive_and_restore(opts, &welcome, c, &ended, progress, log, watch)
+                .map_err(|e| e.to_string())
         }
     };
     let report = match outcome {
@@ -112,6 +151,10 @@ pub fn run(
         },
     };
     protocol::send(&mut w, &report).map_err(|e| proto_io("reporting", e))?;
+    watch(ClientState::Done {
+        ok: report.ok,
+        message: report.message.clone(),
+    });
     Ok(ClientResult {
         target: chosen.ok(),
         report,
@@ -165,11 +208,13 @@ fn receive_and_restore(
     ended: &Ended,
     progress: &dyn Progress,
     log: &dyn Fn(String),
+    watch: &dyn Fn(ClientState),
 ) -> Result<(u64, u64, String), DeployError> {
     check_room(&opts.spool_dir, welcome.stream_bytes)?;
     let spool = Spool::create(&opts.spool_dir)?;
     let repo_dir = spool.path().join("repo");
-    let (repo, received) = receive(opts, welcome, &repo_dir, ended)?;
+    let (repo, received) = receive(opts, welcome, &repo_dir, ended, watch)?;
+    watch(ClientState::Restoring);
     log(format!(
         "received {received} bytes; restoring onto {}",
         chosen.info.describe()
@@ -185,6 +230,18 @@ fn receive_and_restore(
             sizes: Default::default(),
         },
     )?;
+    // Shrinks, re-created filesystems and re-laid LVM PVs are staged in the spool's
+    // scratch directory (RAM on the live system) before the disk is touched: their room
+    // is checked now that the plan is known, and still before the first write.
+    let staging = staging_bytes(&manifest, &plan);
+    if staging > 0 {
+        check_room(spool.path(), staging).map_err(|e| match e {
+            DeployError::NoRoom(m) => DeployError::NoRoom(format!(
+                "staging this machine's shrunk or re-created partitions: {m}"
+            )),
+            other => other,
+        })?;
+    }
     let zeroed = std::fs::metadata(&chosen.path).is_ok_and(|m| {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         !m.file_type().is_block_device() && m.blocks() == 0
@@ -214,6 +271,32 @@ fn receive_and_restore(
         }
     );
     Ok((received, rep.bytes_written, summary))
+}
+
+/// Bytes the restore stages off the disk: each shrunk (or re-laid LVM) area's data, and
+/// twice a re-created filesystem's (its new image and the files copied out for it).
+pub fn staging_bytes(
+    manifest: &crate::repo::Manifest,
+    plan: &crate::imaging::DiskRestorePlan,
+) -> u64 {
+    let data = |area: &str| -> u64 {
+        manifest
+            .areas
+            .iter()
+            .filter(|a| a.name == area)
+            .flat_map(|a| a.chunks.iter())
+            .fold(0u64, |n, c| n.saturating_add(u64::from(c.len)))
+    };
+    plan.parts.iter().fold(0u64, |n, p| {
+        let staged = if p.recreate {
+            data(&p.area).saturating_mul(2)
+        } else if p.new_size != p.old_size && !p.grows() {
+            data(&p.area)
+        } else {
+            0
+        };
+        n.saturating_add(staged)
+    })
 }
 
 /// Room for the spool: free space where it goes and, on a tmpfs, available RAM.
@@ -256,6 +339,7 @@ fn receive(
     welcome: &Welcome,
     dir: &Path,
     ended: &Ended,
+    watch: &dyn Fn(ClientState),
 ) -> Result<(Repository, u64), DeployError> {
     let mut cmd = Command::new("udp-receiver");
     cmd.args(["--portbase", &welcome.portbase.to_string()])
@@ -305,7 +389,7 @@ fn receive(
     let decoded = match child.stdout.take() {
         Some(out) => {
             let mut out = BufReader::with_capacity(1 << 20, out);
-            let d = decode(&mut out, welcome, dir);
+            let d = decode(&mut out, welcome, dir, watch);
             if d.is_ok() {
                 // Anything after the trailer is not ours; drained so udp-receiver can exit.
                 let _ = std::io::copy(&mut out, &mut std::io::sink());
@@ -345,8 +429,17 @@ fn finish_child(child: &mut Child, kill: bool) -> std::io::Result<std::process::
     child.wait()
 }
 
-fn decode(r: impl Read, welcome: &Welcome, dir: &Path) -> Result<(Repository, u64), DeployError> {
+fn decode(
+    r: impl Read,
+    welcome: &Welcome,
+    dir: &Path,
+    watch: &dyn Fn(ClientState),
+) -> Result<(Repository, u64), DeployError> {
     let (mut d, header) = Decoder::new(r)?;
+    // A screen redraw per record would cost more than the record; every 4 MiB is plenty.
+    // The header came: the transfer has started.
+    let mut told = d.position();
+    watch(ClientState::Receiving { bytes: told });
     if header.image != welcome.image {
         return Err(DeployError::Protocol(format!(
             "the stream carries image {:?}, the sender announced {:?}",
@@ -356,6 +449,10 @@ fn decode(r: impl Read, welcome: &Welcome, dir: &Path) -> Result<(Repository, u6
     let mut spool = SpoolWriter::create(dir, header.chunk_size)?;
     loop {
         let at = d.position();
+        if at.saturating_sub(told) >= 4 << 20 {
+            told = at;
+            watch(ClientState::Receiving { bytes: at });
+        }
         match d.next_item()? {
             Item::Record(rec) => spool
                 .add(rec)

@@ -7,11 +7,26 @@
 
 pub mod client;
 pub mod protocol;
+pub mod report;
 pub mod sender;
 pub mod stream;
 pub mod target;
 
 use thiserror::Error;
+
+/// The kernel argument that starts a network-booted client (`ironclone.run=`, spaces
+/// as `+`): register with `server:port`, pick the disk by `rule`, and show the
+/// "waiting for the server" screen on the first console.
+pub fn client_command(server: &str, port: u16, rule: &target::TargetRule) -> String {
+    let rule = match rule {
+        target::TargetRule::Auto => "auto".to_string(),
+        target::TargetRule::Largest => "largest".to_string(),
+        target::TargetRule::Path(p) => p.display().to_string(),
+    };
+    format!(
+        "ironclone.run=deploy-client+--server+{server}:{port}+--target+{rule}+--screen+/dev/tty1"
+    )
+}
 
 #[derive(Debug, Error)]
 pub enum DeployError {

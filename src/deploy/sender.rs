@@ -95,6 +95,9 @@ pub enum Outcome {
     Missing(String),
 }
 
+/// A registered client's outcome until its report comes.
+pub const NO_REPORT_YET: &str = "registered, no report";
+
 /// One line of the sender's table.
 #[derive(Clone, Debug)]
 pub struct ClientRow {
@@ -120,7 +123,26 @@ impl DeployReport {
     }
 }
 
+/// Where a deploy is, for a live view (the TUI's deploy screen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderPhase {
+    /// udp-sender runs and waits for its receivers (`--clients`, the waits).
+    Waiting,
+    /// udp-sender said the transfer started.
+    Sending,
+    /// The stream is sent; the clients restore and report.
+    Reports,
+}
+
+/// A live view of the sender: the phase and every registered client so far.
+#[derive(Clone, Debug)]
+pub struct SenderStatus {
+    pub phase: SenderPhase,
+    pub rows: Vec<ClientRow>,
+}
+
 struct Shared {
+    phase: SenderPhase,
     rows: Vec<ClientRow>,
     /// Connections still waiting for their report.
     open: usize,
@@ -137,6 +159,18 @@ pub fn serve(
     opts: &SendOptions,
     log: &(dyn Fn(String) + Sync),
 ) -> Result<DeployReport, DeployError> {
+    serve_watched(stream, image, opts, log, &|_| {})
+}
+
+/// `serve`, and `watch` gets the whole status each time it changes (a client joined or
+/// reported, the transfer started or ended).
+pub fn serve_watched(
+    stream: &StreamFile,
+    image: &str,
+    opts: &SendOptions,
+    log: &(dyn Fn(String) + Sync),
+    watch: &(dyn Fn(&SenderStatus) + Sync),
+) -> Result<DeployReport, DeployError> {
     let portbase = opts.portbase()?;
     let listener = TcpListener::bind(("0.0.0.0", opts.port)).map_err(|e| DeployError::Io {
         what: format!("listening on TCP port {}", opts.port),
@@ -149,6 +183,7 @@ pub fn serve(
             source: e,
         })?;
     let shared = Arc::new(Mutex::new(Shared {
+        phase: SenderPhase::Waiting,
         rows: Vec::new(),
         open: 0,
         sent: false,
@@ -162,6 +197,21 @@ pub fn serve(
         portbase,
         refused: None,
     };
+    let emit = {
+        let shared = shared.clone();
+        move || {
+            let st = {
+                let g = lock(&shared);
+                SenderStatus {
+                    phase: g.phase,
+                    rows: g.rows.clone(),
+                }
+            };
+            watch(&st);
+        }
+    };
+    let emit = &emit;
+    emit();
     std::thread::scope(|s| -> Result<DeployReport, DeployError> {
         let accept = {
             let shared = shared.clone();
@@ -177,7 +227,8 @@ pub fn serve(
                             let shared = shared.clone();
                             let w = welcome.clone();
                             s.spawn(move || {
-                                client_session(conn, addr, w, &shared, timeout, dead_after, log)
+                                let times = (timeout, dead_after);
+                                client_session(conn, addr, w, &shared, times, log, emit)
                             });
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -189,11 +240,16 @@ pub fn serve(
             })
         };
         let t = Instant::now();
-        let sent = run_udp_sender(stream, opts, portbase, log);
+        let started = || {
+            lock(&shared).phase = SenderPhase::Sending;
+            emit();
+        };
+        let sent = run_udp_sender(stream, opts, portbase, log, &started);
         let udp_secs = t.elapsed().as_secs_f64();
         {
             let mut g = lock(&shared);
             g.sent = true;
+            g.phase = SenderPhase::Reports;
             for mut c in g.conns.drain(..) {
                 // A client already gone is found out by its session.
                 let _ = protocol::send(&mut c, &Notice { stream_sent: true });
@@ -204,6 +260,7 @@ pub fn serve(
             let _ = accept.join();
             return Err(e);
         }
+        emit();
         log(format!(
             "stream sent in {udp_secs:.1} s; waiting for the clients' reports"
         ));
@@ -238,9 +295,9 @@ fn client_session(
     addr: SocketAddr,
     mut welcome: Welcome,
     shared: &Mutex<Shared>,
-    timeout: Duration,
-    dead_after: Duration,
+    (timeout, dead_after): (Duration, Duration),
     log: &(dyn Fn(String) + Sync),
+    emit: &(dyn Fn() + Sync),
 ) {
     let _ = conn.set_nonblocking(false);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
@@ -276,7 +333,7 @@ fn client_session(
             disk: hello.disk.clone(),
             outcome: match why {
                 Some(w) => Outcome::Failed(w),
-                None => Outcome::Missing("registered, no report".into()),
+                None => Outcome::Missing(NO_REPORT_YET.into()),
             },
             seconds: 0.0,
             bytes_received: 0,
@@ -285,6 +342,7 @@ fn client_session(
         g.open += 1;
         g.rows.len() - 1
     };
+    emit();
     log(format!(
         "{addr}: registered ({}, ironclone {}){}",
         hello
@@ -352,6 +410,8 @@ fn client_session(
         }
     }
     g.open = g.open.saturating_sub(1);
+    drop(g);
+    emit();
 }
 
 /// A client machine that vanishes (powered off, cable pulled) closes nothing: without
@@ -382,6 +442,7 @@ fn run_udp_sender(
     opts: &SendOptions,
     portbase: u16,
     log: &(dyn Fn(String) + Sync),
+    started: &dyn Fn(),
 ) -> Result<(), DeployError> {
     let mut cmd = Command::new("udp-sender");
     cmd.arg("--file")
@@ -421,6 +482,10 @@ fn run_udp_sender(
         for l in BufReader::new(e).lines().map_while(|l| l.ok()) {
             if !l.trim().is_empty() {
                 log(format!("udp-sender: {l}"));
+            }
+            // udp-sender's own words when its receivers are in and data goes out.
+            if l.starts_with("Starting transfer") {
+                started();
             }
             err.push_str(&l);
             err.push('\n');

@@ -13,6 +13,7 @@
 mod dnsmasq;
 mod iface;
 mod root;
+pub mod serve;
 mod site;
 
 pub use dnsmasq::{dnsmasq_config, DhcpMode};

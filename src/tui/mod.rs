@@ -7,7 +7,9 @@
 //! restored on every exit path, including a panic.
 
 pub mod app;
+pub mod client_screen;
 pub mod demo;
+pub mod deploy_model;
 pub mod error;
 pub mod model;
 pub mod real;

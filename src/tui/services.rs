@@ -168,6 +168,21 @@ pub trait Services: Send + Sync {
             "Scheduled backups cannot be set up from here.".into(),
         ))
     }
+    /// The network interfaces network boot could be served on.
+    fn list_interfaces(&self) -> Vec<super::deploy_model::IfaceView> {
+        Vec::new()
+    }
+    /// Starts `ironclone deploy`'s work (and the boot server when asked) on its own
+    /// thread; `events` gets its live status as it changes and, once, its end.
+    fn start_deploy(
+        &self,
+        _req: super::deploy_model::DeployRequest,
+        events: Arc<dyn Fn(super::deploy_model::DeployEvent) + Send + Sync>,
+    ) {
+        events(super::deploy_model::DeployEvent::Done(Err(
+            ServiceError::Plain("Deploying cannot be started from here.".into()),
+        )));
+    }
     /// Writes the schedule and its systemd timer and starts it: what to tell the user.
     fn install_schedule(&self, _req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {
         Err(ServiceError::Plain(

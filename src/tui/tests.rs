@@ -1,6 +1,7 @@
 //! Snapshot tests of every screen at 80x25 (the Linux console) and behaviour tests that
 //! drive `App::event` with the keys a user would press, against `FakeServices`.
 
+mod deploy;
 mod flows;
 mod remote;
 mod schedule;
@@ -51,6 +52,11 @@ pub fn render(app: &App) -> String {
 
 fn snap(name: &str, app: &App) {
     insta::assert_snapshot!(name, render(app));
+}
+
+/// A screen drawn without an `App` (a deploy client's console), beside the others.
+fn snap_text(name: &str, text: String) {
+    insta::assert_snapshot!(name, text);
 }
 
 fn ctrl_c(app: &mut App) {

@@ -56,6 +56,10 @@ impl App {
                 screens::schedule::summary(req, next_run.as_deref(), f)
             }
             Screen::ScheduleDone { lines } => screens::schedule::done(lines, f),
+            Screen::DeployForm(form) => screens::deploy::form(self, form, f),
+            Screen::DeploySummary(req) => screens::deploy::summary(req, f),
+            Screen::DeployLive(live) => screens::deploy::live(live, f),
+            Screen::DeployDone(res) => screens::deploy::done(res, f),
         }
         if self.cancel_ask {
             screens::cancel::draw(self.job.kind.unwrap_or(self.flow), f);

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod deploy;
 mod draw;
 mod input;
 mod job;
@@ -26,6 +27,7 @@ pub mod schedule;
 mod unlock;
 mod write;
 
+pub use deploy::{result_of as deploy_result_of, DeployForm, DEPLOY_BOOT_ROW, DEPLOY_FIELDS};
 use input::{edit, key, valid_name};
 pub use input::{on_disk, parse_size, slug};
 pub use job::{JobView, PhaseView};
@@ -45,6 +47,8 @@ pub enum Msg {
         target: RepoTarget,
         result: Result<PathBuf, ServiceError>,
     },
+    /// A deploy's live status or its end.
+    Deploy(super::deploy_model::DeployEvent),
 }
 
 /// What the main loop must do after an event.
@@ -65,6 +69,8 @@ pub enum Flow {
     Browse,
     /// Scheduled backups of the installed system (`schedule init`).
     Schedule,
+    /// One image onto many machines over the network (`ironclone deploy`).
+    Deploy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +165,13 @@ pub enum Screen {
     ScheduleDone {
         lines: Vec<String>,
     },
+    /// How many clients, how long to wait, which disk, network boot or not.
+    DeployForm(DeployForm),
+    DeploySummary(super::deploy_model::DeployRequest),
+    /// Clients joining and receiving.
+    DeployLive(super::deploy_model::DeployLive),
+    /// The sender's table.
+    DeployDone(super::deploy_model::DeployResult),
 }
 
 /// What the user chose so far in the current flow.
@@ -195,13 +208,14 @@ impl Progress for ChannelProgress {
     }
 }
 
-pub const HOME_ITEMS: [(&str, char); 8] = [
+pub const HOME_ITEMS: [(&str, char); 9] = [
     ("Backup a disk", 'b'),
     ("Restore an image", 'r'),
     ("Clone disk to disk", 'c'),
     ("Verify an image", 'v'),
     ("Browse images", 'i'),
     ("Schedule backups of this machine", 'a'),
+    ("Deploy an image to many machines", 'd'),
     ("Shell", 's'),
     ("Power off", 'p'),
 ];
@@ -337,6 +351,7 @@ impl App {
                 self.job.apply(ev)
             }
             Msg::JobDone(outcome) => self.job_done(outcome),
+            Msg::Deploy(e) => self.deploy_event(e),
             Msg::RepoOpened { target, result } => {
                 if self.opening.as_ref().is_some_and(|o| o.target == target) {
                     let asked_from = self.opening.take().map(|o| o.depth);
@@ -516,6 +531,20 @@ impl App {
                 if matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
                     self.home();
                 }
+                Action::None
+            }
+            Screen::DeployForm(_) => {
+                self.on_deploy_form(&k);
+                Action::None
+            }
+            Screen::DeploySummary(_) => {
+                self.on_deploy_summary(&k);
+                Action::None
+            }
+            // The deploy runs until its clients reported; its table follows.
+            Screen::DeployLive(_) => Action::None,
+            Screen::DeployDone(_) => {
+                self.on_deploy_done(&k);
                 Action::None
             }
             Screen::Summary => {

@@ -34,28 +34,33 @@ impl App {
         self.choices = Choices::default();
         self.report = None;
         self.verify_report = None;
-        match i {
-            0 => {
+        // By shortcut rather than position, so an item added to the menu moves nothing.
+        match HOME_ITEMS.get(i).map_or('p', |h| h.1) {
+            'b' => {
                 self.flow = Flow::Backup;
                 self.open_disks(DiskPurpose::BackupSource);
             }
-            1 => {
+            'r' => {
                 self.flow = Flow::Restore;
                 self.open_repos();
             }
-            2 => {
+            'c' => {
                 self.flow = Flow::Clone;
                 self.open_disks(DiskPurpose::CloneSource);
             }
-            3 => {
+            'v' => {
                 self.flow = Flow::Verify;
                 self.open_repos();
             }
-            4 => {
+            'i' => {
                 self.flow = Flow::Browse;
                 self.open_repos();
             }
-            5 => {
+            'd' => {
+                self.flow = Flow::Deploy;
+                self.open_repos();
+            }
+            'a' => {
                 if let Some(why) = self.services.schedule_unavailable() {
                     self.error(why, "Press Enter to go back.");
                     return Action::None;
@@ -63,7 +68,7 @@ impl App {
                 self.flow = Flow::Schedule;
                 self.open_disks(DiskPurpose::ScheduleSource);
             }
-            6 => return Action::Shell,
+            's' => return Action::Shell,
             _ => self.push(Screen::Ask {
                 what: AskWhat::PowerOff,
             }),
@@ -373,6 +378,7 @@ impl App {
                         let h = self.services.start_verify(req, self.progress_sink());
                         self.begin_job(Flow::Verify, "Verifying an image", h);
                     }
+                    Flow::Deploy => self.open_deploy_form(),
                     Flow::Backup | Flow::Clone | Flow::Schedule => {}
                 }
             }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod deploy;
 mod machine;
 mod remote;
 use machine::windows_layout;
@@ -35,6 +36,7 @@ pub enum Recorded {
     Verify(VerifyRequest),
     Clone(CloneRequest),
     Schedule(ScheduleRequest),
+    Deploy(crate::tui::deploy_model::DeployRequest),
     PowerOff,
 }
 
@@ -510,6 +512,19 @@ impl Services for FakeServices {
                 "calendar \"{other}\": systemd-analyze calendar rejected it (exit code 1): Failed to parse calendar specification"
             ))),
         }
+    }
+
+    fn list_interfaces(&self) -> Vec<crate::tui::deploy_model::IfaceView> {
+        deploy::interfaces()
+    }
+
+    fn start_deploy(
+        &self,
+        req: crate::tui::deploy_model::DeployRequest,
+        events: Arc<dyn Fn(crate::tui::deploy_model::DeployEvent) + Send + Sync>,
+    ) {
+        self.record(Recorded::Deploy(req.clone()));
+        deploy::play(&req, events, self.step_delay);
     }
 
     fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex};
 mod clonezilla;
 /// The subdirectory of a mounted partition that holds the repository, so a backup
 /// disk keeps its other files apart from ironclone's packs.
+mod deploy;
 mod disks;
 mod jobs;
 mod remote;
@@ -446,6 +447,18 @@ impl Services for RealServices {
 
     fn check_schedule(&self, req: &ScheduleRequest) -> Result<Option<String>, ServiceError> {
         schedule::check_request(req)
+    }
+
+    fn list_interfaces(&self) -> Vec<crate::tui::deploy_model::IfaceView> {
+        deploy::interfaces()
+    }
+
+    fn start_deploy(
+        &self,
+        req: crate::tui::deploy_model::DeployRequest,
+        events: Arc<dyn Fn(crate::tui::deploy_model::DeployEvent) + Send + Sync>,
+    ) {
+        deploy::start(Arc::clone(&self.unlocked), req, events);
     }
 
     fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {

@@ -40,6 +40,10 @@ pub fn draw(app: &App, sel: usize, f: &mut Frame) {
             "Verify: which image?",
             "Up/Down move  Enter verify  Esc back",
         ),
+        Flow::Deploy => (
+            "Deploy: which image goes to the machines?",
+            "Up/Down move  Enter choose  Esc back",
+        ),
         _ => (
             "Images in this repository",
             "Up/Down move  Enter restore this image  Esc back",

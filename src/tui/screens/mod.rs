@@ -4,6 +4,8 @@
 pub mod ask;
 pub mod cancel;
 pub mod confirm;
+pub mod deploy;
+pub mod deploy_client;
 pub mod disks;
 pub mod done;
 pub mod error;
