@@ -142,17 +142,18 @@ set -u
 echo "IRONCLONE-OS: first boot, \$(systemctl --version | head -n1)"
 rootdev=\$(findmnt -no SOURCE /)
 disk=/dev/\$(lsblk -no PKNAME "\$rootdev")
-# What a user would give: the disk's stable name.
+# What a user would give: the disk's stable name. The rescue entry first: schedule init
+# starts the timer, which may fire before anything after it has run.
 for l in /dev/disk/by-id/*; do
   case "\$l" in *-part*) continue ;; esac
   [ "\$(readlink -f "\$l")" = "\$disk" ] && { disk=\$l; break; }
 done
 echo "IRONCLONE-OS: root \$rootdev on \$disk"
-ironclone schedule init --repo uuid=$REPO_UUID:/repo --disks "\$disk" --budget 90% --calendar minutely
-echo "IRONCLONE-OS: schedule init rc=\$?"
 ironclone rescue install --esp /boot/efi --kernel /boot/vmlinuz --initramfs /boot/ironclone-live.img \
   --append console=ttyS0,115200 --append ironclone.net=0 --yes
 echo "IRONCLONE-OS: rescue install rc=\$?"
+ironclone schedule init --repo uuid=$REPO_UUID:/repo --disks "\$disk" --budget 90% --calendar minutely
+echo "IRONCLONE-OS: schedule init rc=\$?"
 echo "IRONCLONE-OS: timer \$(systemctl is-enabled ironclone-backup.timer) \$(systemctl is-active ironclone-backup.timer)"
 systemctl list-timers --all --no-pager ironclone-backup.timer
 # If the schedule never fires, do not wait for the test's timeout.

@@ -179,6 +179,11 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
             a.calendar
         );
     }
+    for why in &done.needs_rescue_entry {
+        eprintln!(
+            "warning: {why}; no rescue entry is installed, so every run fails until `ironclone rescue install` (docs/SCHEDULE.md)"
+        );
+    }
     println!("schedule saved in {}", done.config.display());
     println!(
         "units {} and {}",
@@ -213,6 +218,11 @@ fn run_now(roots: &Roots, opts: &run::RunOptions) -> anyhow::Result<u8> {
                     "it runs at the next boot"
                 }
             );
+            if opts.reboot {
+                // Said first: the journal keeps why the machine rebooted.
+                std::io::Write::flush(&mut std::io::stdout())?;
+                run::reboot()?;
+            }
             return Ok(super::exit::OK);
         }
     };

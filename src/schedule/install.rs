@@ -18,6 +18,8 @@ pub struct Installed {
     pub next_run: Option<String>,
     /// The calendar was not checked: systemd-analyze is not installed.
     pub calendar_unchecked: bool,
+    /// Disks (with why) that only the rescue entry can image, while none is installed.
+    pub needs_rescue_entry: Vec<String>,
 }
 
 /// The outcome of checking a schedule before it is written.
@@ -28,6 +30,9 @@ pub struct Checked {
     /// systemd-analyze is not installed: systemd checks the calendar when it loads
     /// the timer.
     pub calendar_unchecked: bool,
+    /// Disks (with why) that only the rescue entry can image, while none is installed:
+    /// every run would fail until `rescue install`, and the timer may fire first.
+    pub needs_rescue_entry: Vec<String>,
 }
 
 /// Checks `cfg`: every field, and the calendar with systemd-analyze when installed.
@@ -42,7 +47,24 @@ pub fn check(roots: &Roots, cfg: &ScheduleConfig) -> Result<Checked, ScheduleErr
     Ok(Checked {
         calendar_unchecked: cal.is_none(),
         next_run: cal.and_then(|c| c.next_elapse),
+        needs_rescue_entry: rescue_missing(roots, cfg),
     })
+}
+
+/// The configured disks that need the rescue entry when none is installed. Only on the
+/// running system: under an alternate root the mounts that decide it are another
+/// system's. Not an error: `rescue install` may well come next.
+fn rescue_missing(roots: &Roots, cfg: &ScheduleConfig) -> Vec<String> {
+    if roots.is_alternate() || !matches!(super::rescue_entry::RescueEntry::load(roots), Ok(None)) {
+        return Vec::new();
+    }
+    cfg.disks
+        .iter()
+        .filter_map(|d| match super::mode::choose(d) {
+            Ok(super::mode::Mode::Rescue(why)) => Some(format!("{}: {why}", d.display())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks `cfg`, then writes it and the units that run `exe`, and enables the timer.
@@ -63,5 +85,6 @@ pub fn install(
         enabled,
         next_run: checked.next_run,
         calendar_unchecked: checked.calendar_unchecked,
+        needs_rescue_entry: checked.needs_rescue_entry,
     })
 }

@@ -87,6 +87,8 @@ pub struct RunOptions {
     /// efivarfs (or a directory like it, for tests).
     pub efivars: PathBuf,
     /// Reboot into the rescue entry after asking for it (`--no-reboot` for tests).
+    /// The caller reboots, with [`reboot`], once it has said why: a message printed
+    /// after `systemctl reboot` is lost with the service that was to print it.
     pub reboot: bool,
 }
 
@@ -303,14 +305,11 @@ fn request_rescue(
         disks: identities(cfg),
     };
     ScheduleState::set_pending(roots, Some(pending.clone()))?;
-    if opts.reboot {
-        reboot()?;
-    }
     Ok(Outcome::RescueRequested(pending))
 }
 
 /// Reboots through systemd when it runs (a clean shutdown), else with `reboot`.
-fn reboot() -> Result<(), ScheduleError> {
+pub fn reboot() -> Result<(), ScheduleError> {
     if Path::new("/run/systemd/system").is_dir() {
         crate::resize::run_tool("systemctl", &["reboot"], None, &[0])?;
     } else {

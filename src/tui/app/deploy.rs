@@ -190,6 +190,7 @@ impl App {
             stored_bytes: 0,
             data_bytes: 0,
             dedup_ratio: 1.0,
+            clonezilla: false,
         });
         Ok(DeployRequest {
             repo: self.choices.repo.clone().unwrap_or_default(),
