@@ -7,6 +7,7 @@
 # scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one; and
 # scripts/bench-dedup.sh: what a day of use and a second machine add, against restic
 # and borg (issue 19); scripts/bench-s3.sh: S3 against a local directory (issue 20).
+# The table ends with scripts/bench-memory.sh's backup peak RSS extrapolated to 1 TB.
 # BENCH_ONLY_MAIN=1 skips those three (they take longer than the table).
 # BENCH_FS="xfs btrfs" limits the table to some of ext4 ntfs xfs btrfs (default: all).
 set -euo pipefail
@@ -95,6 +96,9 @@ for fs in "${FSES[@]}"; do
   S[ic2_$fs]=$((after - ${S[ic_$fs]}))
 done
 
+# Backup peak RSS against the number of chunks, extrapolated to 1 TB (issue 20).
+IRONCLONE="$BIN" bash "$ROOT/scripts/bench-memory.sh" >"$W/memory.txt"
+
 echo
 echo "fastest of $REPEAT runs each (BENCH_REPEAT), jobs interleaved"
 row "job (4 GiB fs, ~1.5 GiB used)" "seconds" "bytes" "vs peer"
@@ -113,6 +117,11 @@ for fs in "${FSES[@]}"; do
     row "$fs restore: zstd -d|$p -r" "${T[peer_r_$p]}" "" "$(ratio "${T[peer_r_$p]}" "${T[ic_r_$fs]}") faster"
   done
 done
+
+# One row per repository kind; the fit and its points are in scripts/bench-memory.sh.
+while read -r mode run at256 at64; do
+  row "backup peak RSS, extrapolated to 1 TB used ($mode, $run)" "" "" "${at256} MiB @256K, ${at64} MiB @64K"
+done < <(sed -n 's/^backup peak RSS, extrapolated to 1 TB used (\([a-z]*\), \([a-z]*\) backup): \([-0-9]*\) MiB at 256 KiB chunks, \([-0-9]*\) MiB.*/\1 \2 \3 \4/p' "$W/memory.txt")
 
 [[ ${BENCH_ONLY_MAIN:-0} == 1 ]] && exit 0
 

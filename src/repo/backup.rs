@@ -27,8 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod claimed;
 mod cut;
 mod hash;
+mod known;
 mod reader;
 mod reuse;
 
@@ -161,26 +163,15 @@ pub fn backup_unchanged(
     for message in mark_warnings {
         progress.report(ProgressEvent::Warning { message });
     }
-    let idx = repo.load_index()?;
-    for p in &idx.problems {
+    // Only chunks whose pack is present and not marked by prune are reused; those of
+    // a missing or marked pack are stored again.
+    let (known, problems) = known::load(repo, &marked)?;
+    for p in &problems {
         progress.report(ProgressEvent::Warning {
             message: format!("ignoring unreadable index file: {p}"),
         });
     }
-    // Only reuse chunks whose pack is present and not marked by prune; those of a
-    // missing or marked pack are stored again.
-    let present: HashSet<_> = idx
-        .packs
-        .keys()
-        .filter(|p| !idx.missing_packs.contains(p) && !marked.contains(p))
-        .copied()
-        .collect();
-    let known: HashSet<ChunkId> = idx
-        .chunk_packs()
-        .filter(|(_, p)| present.contains(p))
-        .map(|(id, _)| *id)
-        .collect();
-    drop(idx);
+    drop(problems);
     let chunking = config.chunking();
     let cut = match unchanged {
         Some(u) => {
@@ -202,7 +193,8 @@ pub fn backup_unchanged(
         total_bytes: total,
     });
     let workers = bufpool::workers(opts.threads);
-    let claimed: Mutex<HashSet<ChunkId>> = Mutex::new(HashSet::new());
+    // Every chunk in a piece may be new; reused ones are not read.
+    let claimed = claimed::Claimed::with_max(cut.chunks.len().saturating_sub(cut.reused.len()));
     let abort = AtomicBool::new(false);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let fail = |e: RepoError| {
@@ -377,6 +369,34 @@ pub fn backup_unchanged(
         return Err(e);
     }
 
+    // Distinct chunks referenced: every new one (each is claimed once) and the known
+    // ones, counted with one bit per known chunk rather than a set of ids.
+    let new_chunks = claimed.len();
+    drop(claimed);
+    let mut seen = vec![0u64; known.len().div_ceil(64)];
+    for id in refs.iter().flatten() {
+        if let Some(i) = known.position(id) {
+            if let Some(w) = seen.get_mut(i / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+    }
+    let distinct = new_chunks as u64 + seen.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+    drop(seen);
+    drop(known);
+
+    // Each area's chunk list sized exactly: grown by doubling it held up to twice its
+    // 48 bytes per chunk, and old and new copy at once while growing.
+    let mut per_area = vec![0usize; plan.areas.len()];
+    for (area, n) in pieces
+        .iter()
+        .map(|p| (p.area, p.count as usize))
+        .chain(cut.reused.iter().map(|r| (r.area, 1)))
+    {
+        if let Some(c) = per_area.get_mut(area) {
+            *c += n;
+        }
+    }
     let mut areas: Vec<AreaManifest> = plan
         .areas
         .iter()
@@ -391,7 +411,7 @@ pub fn backup_unchanged(
                 len: a.len,
                 extents: a.extents.clone(),
                 meta: a.meta.clone(),
-                chunks: Vec::new(),
+                chunks: Vec::with_capacity(per_area.get(i).copied().unwrap_or(0)),
                 unreadable: bad,
                 damage,
             }
@@ -433,8 +453,8 @@ pub fn backup_unchanged(
     for r in reused {
         push_reused(&mut areas, r);
     }
-    let distinct: HashSet<ChunkId> = refs.iter().flatten().copied().collect();
-    stats.chunks = distinct.len() as u64;
+    drop(refs);
+    stats.chunks = distinct;
     let mut m = Manifest {
         version: 1,
         name: opts.name.clone(),

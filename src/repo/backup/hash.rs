@@ -7,8 +7,8 @@ use super::super::crypto;
 use super::super::error::{RepoError, Result};
 use super::super::id::ChunkId;
 use super::super::pack::{self, Member, Record};
-use std::collections::HashSet;
-use std::sync::Mutex;
+use super::claimed::Claimed;
+use super::known::KnownSet;
 
 /// What a worker made of one piece: each chunk's id (`None`: all zeros) and the frame
 /// of its new chunks, if any.
@@ -27,8 +27,8 @@ pub(super) fn hash_piece(
     c: &mut ChunkCompressor,
     data: &[u8],
     lens: &[u32],
-    known: &HashSet<ChunkId>,
-    claimed: &Mutex<HashSet<ChunkId>>,
+    known: &KnownSet,
+    claimed: &Claimed,
     pools: &Pools,
     keys: Option<&crypto::Keys>,
 ) -> Result<Outcome> {
@@ -56,8 +56,7 @@ pub(super) fn hash_piece(
             out.ids.push(None);
         } else {
             let id = crypto::chunk_id(keys, bytes);
-            let new = !known.contains(&id)
-                && claimed.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            let new = !known.contains(&id) && claimed.insert(id);
             if new {
                 out.new_bytes += u64::from(len);
                 members.push(Member { id, len });

@@ -11,8 +11,8 @@
 use super::super::id::ChunkId;
 use super::super::manifest::{AreaManifest, Manifest};
 use super::super::plan::BackupPlan;
+use super::known::KnownSet;
 use crate::usedmap::ByteExtent;
-use std::collections::HashSet;
 
 /// What a changed-block tracker says: `changed` (source byte ranges, sorted by
 /// offset, not overlapping) may differ from what `parent` read; every other byte of
@@ -31,7 +31,7 @@ pub(super) struct Matcher<'a> {
     offsets: Vec<u64>,
     at: Vec<usize>,
     changed: &'a [ByteExtent],
-    known: &'a HashSet<ChunkId>,
+    known: &'a KnownSet,
 }
 
 impl<'a> Matcher<'a> {
@@ -41,7 +41,7 @@ impl<'a> Matcher<'a> {
         u: &Unchanged<'a>,
         plan: &BackupPlan,
         chunk_size: u32,
-        known: &'a HashSet<ChunkId>,
+        known: &'a KnownSet,
     ) -> Matcher<'a> {
         let usable = u.parent.chunk_size == chunk_size
             && u.parent.areas.iter().all(|a| a.unreadable.is_empty());
@@ -171,7 +171,7 @@ mod tests {
             areas: vec![plan_area("p1", M), plan_area("p2", 2 * M)],
         };
         // Chunk 4's pack is gone from the repository.
-        let known: HashSet<ChunkId> = [1, 2, 3].into_iter().map(id).collect();
+        let known = KnownSet::new([1, 2, 3].into_iter().map(id).collect());
         let u = Unchanged {
             parent: &prev,
             changed: &changed,
