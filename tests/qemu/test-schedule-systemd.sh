@@ -75,6 +75,9 @@ check "the rescue run ended ok" "IRONCLONE-RESULT: ok rc=0"
 check "the installed system booted again" "IRONCLONE-OS: booted again"
 check "its state records the rescue run as ok, nothing pending" "IRONCLONE-OS-STATUS rc=0 pending=0 rescue=1"
 check "the first boot's journal has the timer-started service's run" "IRONCLONE-OS-JOURNAL: rescue run requested"
+if grep -qF "scheduled run failed" <<<"$out"; then
+	echo "FAIL: a scheduled run failed: $(grep -F "scheduled run failed" <<<"$out" | head -n1)"; fails=$((fails + 1))
+else echo "PASS: no scheduled run failed"; fi
 n_first=$(grep -c "IRONCLONE-OS: first boot" <<<"$out" || true)
 if [[ $n_first == 1 ]]; then echo "PASS: one first boot (no boot loop)"; else
 	echo "FAIL: $n_first first boots"; fails=$((fails + 1)); fi
