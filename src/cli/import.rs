@@ -1,15 +1,18 @@
 //! `ironclone import DIR IMAGE REPO --name N`: a Clonezilla/Rescuezilla image becomes
-//! an ironclone image. The disk is rebuilt as a sparse scratch file (boot areas, table,
-//! each partition's used blocks; every partclone checksum checked on the way) and then
-//! backed up like any disk image, so dedup, used maps and restore work as for a native
-//! backup. Nothing reaches the repository unless the whole image decoded cleanly.
+//! an ironclone image. The image is read as the disk it was saved from
+//! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, each
+//! partition decoded on demand, every checksum checked on the way) and backed up like
+//! any disk, so dedup, used maps and restore work as for a native backup; the decoded
+//! used blocks go straight into the backup pipeline, no scratch disk. The folder's
+//! checksum lists are checked first; a damaged partition image fails the backup, which
+//! then writes no image (only packs that `prune` removes).
 
 use super::progress::Renderer;
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
-use ironclone::foreign::clonezilla::{assemble, ClonezillaImage};
-use ironclone::imaging::{plan_backup, PlannedDisk};
+use ironclone::device::BlockDevice;
+use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
+use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -31,9 +34,8 @@ pub struct Args {
     /// zstd level (1 fastest .. 19 smallest).
     #[arg(long, default_value_t = 3)]
     pub level: i32,
-    /// Where the sparse scratch disk goes (it takes the used bytes of the image; default
-    /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory,
-    /// which on a live system may be RAM).
+    /// Where the sparse file holding the saved table goes (a few KiB; default
+    /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
     /// JSON-lines progress and a JSON result.
@@ -41,15 +43,6 @@ pub struct Args {
     pub json: bool,
     #[command(flatten)]
     pub secret: super::repo_open::Secret,
-}
-
-/// Removes the scratch file however the import ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -86,30 +79,17 @@ pub fn import(
     json: bool,
 ) -> anyhow::Result<()> {
     let img = ClonezillaImage::open(folder)?;
-    let scratch = Scratch(scratch_dir.join(format!(
-        "ironclone-import-{}-{}.img",
-        std::process::id(),
-        img.name
-    )));
     let t = std::time::Instant::now();
-    let parts = assemble::assemble(&img, &scratch.0)?;
+    // The lists cover the boot areas and list files too, which nothing else checks.
+    img.verify_checksums()?;
+    let dev = open_image(&img, scratch_dir)?;
+    let planned = plan_image(&dev, folder, &img, true)?;
     if !json {
         eprintln!(
-            "checked and unpacked {} in {:.1} s",
+            "planned {} in {:.1} s",
             folder.display(),
             t.elapsed().as_secs_f64()
         );
-        for p in &parts {
-            eprintln!(
-                "  {:8} {:8} {:>10} used",
-                p.part,
-                p.filesystem,
-                human_bytes(p.used_bytes)
-            );
-        }
-    }
-    let (dev, planned) = plan_scratch(&scratch.0, folder, &img)?;
-    if !json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");
         }
@@ -125,7 +105,7 @@ pub fn import(
             "{}",
             serde_json::to_string(&serde_json::json!({
                 "event": "result", "image": m.name, "stats": m.stats, "seconds": secs,
-                "partitions": parts, "findings": planned.findings,
+                "findings": planned.findings,
             }))?
         );
     } else {
@@ -143,15 +123,24 @@ pub fn import(
     Ok(())
 }
 
-/// The disk a Clonezilla image was rebuilt into (`scratch`), opened read-only, and its
-/// backup plan: an import backs it up along the plan, a restore copies it along it.
-pub(super) fn plan_scratch(
-    scratch: &Path,
+/// `img`'s disk as a read-only device, its table's small sparse file in `scratch_dir`.
+pub(super) fn open_image(img: &ClonezillaImage, scratch_dir: &Path) -> anyhow::Result<ImageDevice> {
+    let table = scratch_dir.join(format!(
+        "ironclone-clonezilla-{}-{}.table",
+        std::process::id(),
+        img.name
+    ));
+    Ok(ImageDevice::open(img, &table)?)
+}
+
+/// The backup plan of `img`'s disk read through `dev`: an import backs it up along the
+/// plan (`files`: with the files' runs, which steer dedup), a restore copies it along it.
+pub(super) fn plan_image(
+    dev: &ImageDevice,
     folder: &Path,
     img: &ClonezillaImage,
-) -> anyhow::Result<(FileDevice, PlannedDisk)> {
-    let dev = open_path(scratch, Access::ReadOnly)
-        .with_context(|| format!("opening the scratch disk {}", scratch.display()))?;
+    files: bool,
+) -> anyhow::Result<PlannedDisk> {
     let source = SourceInfo {
         path: folder.display().to_string(),
         model: Some(format!("clonezilla {}", img.name)),
@@ -159,6 +148,10 @@ pub(super) fn plan_scratch(
         size: dev.size(),
         sector_size: dev.logical_sector_size(),
     };
-    let planned = plan_backup(&dev, source).context("reading the rebuilt disk's layout")?;
-    Ok((dev, planned))
+    let planned = if files {
+        plan_backup(dev, source)
+    } else {
+        plan_backup_without_files(dev, source)
+    };
+    planned.context("reading the image's layout")
 }

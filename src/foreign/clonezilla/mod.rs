@@ -8,10 +8,13 @@
 
 pub mod assemble;
 pub mod checksums;
+pub mod device;
 mod error;
 pub mod lists;
 mod partimg;
+pub mod precheck;
 mod sfdisk;
+pub mod stream;
 pub mod unpack;
 
 pub use error::ClonezillaError;
