@@ -3,15 +3,17 @@
 //! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, each
 //! partition decoded on demand, every checksum checked on the way) and backed up like
 //! any disk, so dedup, used maps and restore work as for a native backup; the decoded
-//! used blocks go straight into the backup pipeline, no scratch disk. The folder's
-//! checksum lists are checked first; a damaged partition image fails the backup, which
-//! then writes no image (only packs that `prune` removes).
+//! used blocks go straight into the backup pipeline, no scratch disk. First the whole
+//! image is checked (`clonezilla::precheck`: checksum lists, every partition decoded,
+//! nothing written), so nothing reaches the repository unless the image decodes
+//! cleanly; `--no-precheck` skips that decode, and a damaged partition image then fails
+//! the backup, which writes no image but leaves the packs it wrote for `prune`.
 
 use super::progress::Renderer;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::device::BlockDevice;
-use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
+use ironclone::foreign::clonezilla::{device::ImageDevice, precheck::precheck, ClonezillaImage};
 use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
@@ -38,6 +40,11 @@ pub struct Args {
     /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// Skip checking the whole image before the import (one decode instead of two; a
+    /// damaged image then fails the import after some packs were stored, which
+    /// `prune` removes).
+    #[arg(long)]
+    pub no_precheck: bool,
     /// JSON-lines progress and a JSON result.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &name,
         a.level,
         &scratch,
+        a.no_precheck,
         a.json,
     )
 }
@@ -76,17 +84,22 @@ pub fn import(
     name: &str,
     level: i32,
     scratch_dir: &Path,
+    no_precheck: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let img = ClonezillaImage::open(folder)?;
     let t = std::time::Instant::now();
-    // The lists cover the boot areas and list files too, which nothing else checks.
-    img.verify_checksums()?;
+    if no_precheck {
+        // The lists cover the boot areas and list files, which nothing else checks.
+        img.verify_checksums()?;
+    } else {
+        precheck(&img)?;
+    }
     let dev = open_image(&img, scratch_dir)?;
     let planned = plan_image(&dev, folder, &img, true)?;
     if !json {
         eprintln!(
-            "planned {} in {:.1} s",
+            "checked and planned {} in {:.1} s",
             folder.display(),
             t.elapsed().as_secs_f64()
         );
