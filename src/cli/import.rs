@@ -112,6 +112,12 @@ pub fn import(
     let r = Renderer::new(json);
     let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
     r.finish();
+    if !json {
+        eprintln!(
+            "a partition decode started over {} time(s) (the planner's metadata reads, then the backup)",
+            dev.restarts()
+        );
+    }
     let secs = t.elapsed().as_secs_f64();
     if json {
         println!(

@@ -80,7 +80,7 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
         }
     }
     let manifest = planned.preview_manifest(&a.name);
-    super::restore::run_planned(&a, &manifest, &|plan, target, opts, r| {
+    let done = super::restore::run_planned(&a, &manifest, &|plan, target, opts, r| {
         let Some(why) = device_restore_unsupported(plan, opts.new_ids) else {
             let done = restore_disk_from_device(&dev, &manifest, plan, target, &a.target, opts, r);
             return done.map_err(|e| partly_written(&a, e));
@@ -96,7 +96,14 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
         // Nothing is on the target yet: a damaged image fails here.
         repo::backup(&repo, &dev, &planned.plan, &bo, r)?;
         Ok(restore_disk(&repo, plan, target, &a.target, opts, r)?)
-    })
+    });
+    if !a.json && done.is_ok() {
+        eprintln!(
+            "a partition decode started over {} time(s) (the planner's metadata reads, then the copy)",
+            dev.restarts()
+        );
+    }
+    done
 }
 
 /// A restore error, told as having left the target partly written when the image was
