@@ -3,9 +3,9 @@
 //! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, each
 //! partition decoded on demand, every checksum checked on the way) and backed up like
 //! any disk, so dedup, used maps and restore work as for a native backup; the decoded
-//! used blocks go straight into the backup pipeline, no scratch disk. First the whole
-//! image is checked (`clonezilla::precheck`: checksum lists, every partition decoded,
-//! nothing written), so nothing reaches the repository unless the image decodes
+//! used blocks go straight into the backup pipeline, no scratch disk. After planning,
+//! the whole image is checked (`ImageDevice::check_all`: checksum lists, every partition
+//! decoded on to its end, nothing written), so nothing reaches the repository unless the image decodes
 //! cleanly; `--no-precheck` skips that decode, and a damaged partition image then fails
 //! the backup, which writes no image but leaves the packs it wrote for `prune`.
 
@@ -13,7 +13,7 @@ use super::progress::Renderer;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::device::BlockDevice;
-use ironclone::foreign::clonezilla::{device::ImageDevice, precheck::precheck, ClonezillaImage};
+use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
 use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
@@ -89,14 +89,15 @@ pub fn import(
 ) -> anyhow::Result<()> {
     let img = ClonezillaImage::open(folder)?;
     let t = std::time::Instant::now();
+    let dev = open_image(&img, scratch_dir)?;
+    let planned = plan_image(&dev, folder, &img, true)?;
     if no_precheck {
         // The lists cover the boot areas and list files, which nothing else checks.
         img.verify_checksums()?;
     } else {
-        precheck(&img)?;
+        // Goes on from where the planner's reads left each decoder.
+        dev.check_all(&img)?;
     }
-    let dev = open_image(&img, scratch_dir)?;
-    let planned = plan_image(&dev, folder, &img, true)?;
     if !json {
         eprintln!(
             "checked and planned {} in {:.1} s",

@@ -1,11 +1,12 @@
 //! `ironclone restore DIR IMAGE TARGET` where DIR holds Clonezilla image folders (or
-//! `DIR/IMAGE` is one). First the precheck (`clonezilla::precheck`): the checksum
-//! lists and every partition image decoded to its end, every checksum checked, before
-//! the target is touched (`--no-precheck` skips it: one streaming pass, and a damaged
-//! image then stops a restore that has written part of the target). The image is then
-//! read as the disk it was saved from (`clonezilla::device::ImageDevice`: the table
-//! from the saved boot areas, the filesystems' metadata decoded on demand for the
-//! planner) and copied onto the target along the plan: each kept or grown partition is
+//! `DIR/IMAGE` is one). The image is read as the disk it was saved from
+//! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, the
+//! filesystems' metadata decoded on demand for the planner), then checked whole
+//! (`ImageDevice::check_all`: the checksum lists, and every partition image decoded on
+//! to its end, every checksum checked) before the target is touched (`--no-precheck`
+//! skips the check: one streaming pass, and a damaged image then stops a restore that
+//! has written part of the target). It is then copied onto the target along the plan:
+//! each kept or grown partition is
 //! decoded once more straight onto its place, a shrunk one into a staging file that is
 //! shrunk there first, with the same grow, boot repair and read-back verify (against
 //! the blake3 of what was written) as any restore. Plans that rebuild a partition
@@ -13,7 +14,7 @@
 //! a temporary repository, as the repository restore does those steps.
 
 use super::restore::Args;
-use ironclone::foreign::clonezilla::{self, precheck, ClonezillaImage};
+use ironclone::foreign::clonezilla::{self, ClonezillaImage};
 use ironclone::imaging::{device_restore_unsupported, restore_disk, restore_disk_from_device};
 use ironclone::repo::{self, BackupOptions, Repository};
 use ironclone::units::human_bytes;
@@ -44,6 +45,10 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
     a.scratch = Some(base.clone());
     let folder = a.repo.join(&a.name);
     let img = ClonezillaImage::open(&folder)?;
+    let t = std::time::Instant::now();
+    let dev = super::import::open_image(&img, &base)?;
+    // The planner's reads decode the start of each image; the check decodes the rest.
+    let planned = super::import::plan_image(&dev, &folder, &img, false)?;
     if a.no_precheck {
         if !a.json {
             eprintln!(
@@ -58,11 +63,10 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
                 folder.display()
             );
         }
-        let t = std::time::Instant::now();
-        let parts = precheck::precheck(&img)?;
+        let parts = dev.check_all(&img)?;
         if !a.json {
             eprintln!(
-                "checked in {:.1} s: {}",
+                "planned and checked in {:.1} s: {}",
                 t.elapsed().as_secs_f64(),
                 parts
                     .iter()
@@ -72,8 +76,6 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
             );
         }
     }
-    let dev = super::import::open_image(&img, &base)?;
-    let planned = super::import::plan_image(&dev, &folder, &img, false)?;
     if !a.json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");

@@ -19,7 +19,7 @@
 //! A damaged image shows up as a read error naming the image file and the partition;
 //! it is not a media error, so the backup's rescue reader does not zero-fill it.
 
-use super::assemble::{placement, single_layout, table_disk, AssembleError};
+use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
 use crate::device::{Access, BlockDevice, DeviceError};
@@ -53,6 +53,8 @@ struct Cursor {
     buf: Vec<u8>,
     cache: BTreeMap<u64, Vec<u8>>,
     cached: usize,
+    /// Bytes of runs `stream` has handed out since it started.
+    used: u64,
 }
 
 /// The disk of a Clonezilla savedisk image, read-only.
@@ -130,6 +132,7 @@ impl ImageDevice {
             c.stream = Some(PartStream::open(&slot.image, slot.len).map_err(|e| self.bad(e))?);
             c.pos = 0;
             c.pending = None;
+            c.used = 0;
         }
         out.fill(0);
         let Cursor {
@@ -137,6 +140,7 @@ impl ImageDevice {
             pos,
             pending,
             buf,
+            used,
             ..
         } = &mut *c;
         let Some(stream) = stream.as_mut() else {
@@ -146,7 +150,10 @@ impl ImageDevice {
             let run = match pending.take() {
                 Some(r) => r,
                 None => match stream.next_run(buf).map_err(|e| self.bad(e))? {
-                    Some(r) => r,
+                    Some(r) => {
+                        *used += buf.len() as u64;
+                        r
+                    }
                     None => break,
                 },
             };
@@ -180,6 +187,83 @@ impl ImageDevice {
             c.cache.insert(at, out.to_vec());
         }
         Ok(())
+    }
+
+    /// The check before a restore or import writes anything: the folder's checksum
+    /// lists, and every partition image decoded to its end. Each partition's decoder
+    /// goes on from where the planner left it (a decoder always starts at the image's
+    /// start, so its end means the whole image was decoded), which makes planning and
+    /// checking one decode. Lists and partitions are checked side by side (and each
+    /// decompression has its own thread, `foreign::compress::ReadAhead`). The
+    /// partitions as they decoded; the first error found wins (it names the file, the
+    /// partition and, for a damaged block, the byte offset).
+    pub fn check_all(&self, img: &ClonezillaImage) -> Result<Vec<PartDone>, AssembleError> {
+        std::thread::scope(|s| {
+            let lists = s.spawn(|| img.verify_checksums());
+            let parts: Vec<_> = self
+                .slots
+                .iter()
+                .map(|slot| s.spawn(move || self.drain(slot)))
+                .collect();
+            let mut done = Vec::new();
+            let mut first: Option<AssembleError> = None;
+            for h in parts {
+                match h.join() {
+                    Ok(Ok(d)) => done.push(d),
+                    Ok(Err(e)) => {
+                        first.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first.get_or_insert(AssembleError::Layout {
+                            file: img.dir.clone(),
+                            why: "a checking thread panicked".into(),
+                        });
+                    }
+                }
+            }
+            if let Ok(Err(e)) = lists.join() {
+                first.get_or_insert(e.into());
+            }
+            match first {
+                Some(e) => Err(e),
+                None => Ok(done),
+            }
+        })
+    }
+
+    /// Decodes `slot`'s image to its end, on from where its decoder stands.
+    fn drain(&self, slot: &Slot) -> Result<PartDone, AssembleError> {
+        let mut c = slot.cursor.lock().map_err(|_| AssembleError::Layout {
+            file: slot.image.path.clone(),
+            why: "a reader failed".into(),
+        })?;
+        let c = &mut *c;
+        if c.stream.is_none() {
+            c.stream = Some(PartStream::open(&slot.image, slot.len)?);
+            c.pos = 0;
+            c.pending = None;
+            c.used = 0;
+        }
+        let Some(stream) = c.stream.as_mut() else {
+            return Err(AssembleError::Layout {
+                file: slot.image.path.clone(),
+                why: "no decoder".into(),
+            });
+        };
+        while stream.next_run(&mut c.buf)?.is_some() {
+            c.used += c.buf.len() as u64;
+        }
+        let d = PartDone {
+            part: slot.image.part.clone(),
+            filesystem: stream.filesystem().to_string(),
+            offset: slot.offset,
+            used_bytes: c.used,
+            image_bytes: stream.image_bytes(),
+        };
+        // The decoder is at its end: the next read starts it again.
+        c.pending = None;
+        c.pos = u64::MAX;
+        Ok(d)
     }
 
     fn bad(&self, e: AssembleError) -> DeviceError {

@@ -12,7 +12,6 @@ pub mod device;
 mod error;
 pub mod lists;
 mod partimg;
-pub mod precheck;
 mod sfdisk;
 pub mod stream;
 pub mod unpack;
