@@ -1,15 +1,20 @@
 //! `ironclone import DIR IMAGE REPO --name N`: a Clonezilla/Rescuezilla image becomes
-//! an ironclone image. The disk is rebuilt as a sparse scratch file (boot areas, table,
-//! each partition's used blocks; every partclone checksum checked on the way) and then
-//! backed up like any disk image, so dedup, used maps and restore work as for a native
-//! backup. Nothing reaches the repository unless the whole image decoded cleanly.
+//! an ironclone image. The image is read as the disk it was saved from
+//! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, each
+//! partition decoded on demand, every checksum checked on the way) and backed up like
+//! any disk, so dedup, used maps and restore work as for a native backup; the decoded
+//! used blocks go straight into the backup pipeline, no scratch disk. After planning,
+//! the whole image is checked (`ImageDevice::check_all`: checksum lists, every partition
+//! decoded on to its end, nothing written), so nothing reaches the repository unless the image decodes
+//! cleanly; `--no-precheck` skips that decode, and a damaged partition image then fails
+//! the backup, which writes no image but leaves the packs it wrote for `prune`.
 
 use super::progress::Renderer;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
-use ironclone::foreign::clonezilla::{assemble, ClonezillaImage};
-use ironclone::imaging::{plan_backup, PlannedDisk};
+use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
+use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
 use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -31,25 +36,20 @@ pub struct Args {
     /// zstd level (1 fastest .. 19 smallest).
     #[arg(long, default_value_t = 3)]
     pub level: i32,
-    /// Where the sparse scratch disk goes (it takes the used bytes of the image; default
-    /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory,
-    /// which on a live system may be RAM).
+    /// Where the sparse file holding the saved table goes (a few KiB; default
+    /// `<REPO>/tmp` when the repository exists, as for restore, else the temp directory).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// Skip checking the whole image before the import (one decode instead of two; a
+    /// damaged image then fails the import after some packs were stored, which
+    /// `prune` removes).
+    #[arg(long)]
+    pub no_precheck: bool,
     /// JSON-lines progress and a JSON result.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub secret: super::repo_open::Secret,
-}
-
-/// Removes the scratch file however the import ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -71,6 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &name,
         a.level,
         &scratch,
+        a.no_precheck,
         a.json,
     )
 }
@@ -83,6 +84,7 @@ pub fn import(
     name: &str,
     level: i32,
     scratch_dir: &Path,
+    no_precheck: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     import_img(
@@ -92,11 +94,13 @@ pub fn import(
         name,
         level,
         scratch_dir,
+        no_precheck,
         json,
     )
 }
 
 /// Imports the (one-disk view of the) image `img` of the folder `folder`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn import_img(
     img: &ClonezillaImage,
     folder: &Path,
@@ -104,32 +108,25 @@ pub(super) fn import_img(
     name: &str,
     level: i32,
     scratch_dir: &Path,
+    no_precheck: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let scratch = Scratch(scratch_dir.join(format!(
-        "ironclone-import-{}-{}.img",
-        std::process::id(),
-        img.name
-    )));
     let t = std::time::Instant::now();
-    let parts = assemble::assemble(img, &scratch.0)?;
+    let dev = open_image(img, scratch_dir)?;
+    let planned = plan_image(&dev, folder, img, true)?;
+    if no_precheck {
+        // The lists cover the boot areas and list files, which nothing else checks.
+        img.verify_checksums()?;
+    } else {
+        // Goes on from where the planner's reads left each decoder.
+        dev.check_all(img)?;
+    }
     if !json {
         eprintln!(
-            "checked and unpacked {} in {:.1} s",
+            "checked and planned {} in {:.1} s",
             folder.display(),
             t.elapsed().as_secs_f64()
         );
-        for p in &parts {
-            eprintln!(
-                "  {:8} {:8} {:>10} used",
-                p.part,
-                p.filesystem,
-                human_bytes(p.used_bytes)
-            );
-        }
-    }
-    let (dev, planned) = plan_scratch(&scratch.0, folder, img)?;
-    if !json {
         for w in &planned.warnings {
             eprintln!("warning: {w}");
         }
@@ -139,13 +136,19 @@ pub(super) fn import_img(
     let r = Renderer::new(json);
     let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
     r.finish();
+    if !json {
+        eprintln!(
+            "a partition decode started over {} time(s) (the planner's metadata reads, then the backup)",
+            dev.restarts()
+        );
+    }
     let secs = t.elapsed().as_secs_f64();
     if json {
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({
                 "event": "result", "image": m.name, "stats": m.stats, "seconds": secs,
-                "partitions": parts, "findings": planned.findings,
+                "findings": planned.findings,
             }))?
         );
     } else {
@@ -163,8 +166,41 @@ pub(super) fn import_img(
     Ok(())
 }
 
-/// The disk a Clonezilla image was rebuilt into (`scratch`), opened read-only, and its
-/// backup plan: an import backs it up along the plan, a restore copies it along it.
+/// `img`'s disk as a read-only device, its table's small sparse file in `scratch_dir`.
+pub(super) fn open_image(img: &ClonezillaImage, scratch_dir: &Path) -> anyhow::Result<ImageDevice> {
+    let table = scratch_dir.join(format!(
+        "ironclone-clonezilla-{}-{}.table",
+        std::process::id(),
+        img.name
+    ));
+    Ok(ImageDevice::open(img, &table)?)
+}
+
+/// The backup plan of `img`'s disk read through `dev`: an import backs it up along the
+/// plan (`files`: with the files' runs, which steer dedup), a restore copies it along it.
+pub(super) fn plan_image(
+    dev: &ImageDevice,
+    folder: &Path,
+    img: &ClonezillaImage,
+    files: bool,
+) -> anyhow::Result<PlannedDisk> {
+    let source = SourceInfo {
+        path: folder.display().to_string(),
+        model: Some(format!("clonezilla {}", img.name)),
+        serial: None,
+        size: dev.size(),
+        sector_size: dev.logical_sector_size(),
+    };
+    let planned = if files {
+        plan_backup(dev, source)
+    } else {
+        plan_backup_without_files(dev, source)
+    };
+    planned.context("reading the image's layout")
+}
+
+/// The backup plan of a disk rebuilt in the sparse file `scratch` (saveparts imports,
+/// whose partitions are unpacked one by one).
 pub(super) fn plan_scratch(
     scratch: &Path,
     folder: &Path,

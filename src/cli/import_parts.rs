@@ -28,6 +28,7 @@ pub fn import_all(
     name: &str,
     level: i32,
     scratch_dir: &Path,
+    no_precheck: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let img = ClonezillaImage::open(folder)?;
@@ -36,7 +37,7 @@ pub fn import_all(
         return import_partitions(&img, repo, name, level, scratch_dir, json);
     }
     if img.layouts.len() == 1 {
-        return import(folder, repo, name, level, scratch_dir, json);
+        return import(folder, repo, name, level, scratch_dir, no_precheck, json);
     }
     // Every disk's view first: a partition on no disk is refused before anything.
     let views = img
@@ -50,7 +51,7 @@ pub fn import_all(
         if !json {
             eprintln!("disk {disk} of {}: importing as {n}", img.name);
         }
-        import_img(v, folder, repo, &n, level, scratch_dir, json)?;
+        import_img(v, folder, repo, &n, level, scratch_dir, no_precheck, json)?;
     }
     Ok(())
 }

@@ -88,6 +88,10 @@ pub struct Args {
     /// The LUKS key file, used whole as cryptsetup's --key-file does (implies --unlock).
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// A Clonezilla image: skip checking the whole image before writing (one pass; a
+    /// damaged image then stops the restore with the target partly written).
+    #[arg(long)]
+    pub no_precheck: bool,
     /// Logical sector size of an image-file target (default 512).
     #[arg(long)]
     pub sector_size: Option<u32>,

@@ -28,7 +28,9 @@ mod windows_boot;
 
 pub use error::ImagingError;
 pub use luks_backup::{LuksBackup, PLAINTEXT_SUFFIX};
-pub use plan_backup::{plan_backup, plan_backup_unlocked, PartitionFinding, PlannedDisk};
+pub use plan_backup::{
+    plan_backup, plan_backup_unlocked, plan_backup_without_files, PartitionFinding, PlannedDisk,
+};
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
 pub use repair::{plan_repairs, RepairOptions, RepairPlan};
 pub use restore_device::{restore_disk_from_device, unsupported as device_restore_unsupported};

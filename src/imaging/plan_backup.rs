@@ -65,8 +65,34 @@ pub fn plan_backup(dev: &dyn BlockDevice, source: SourceInfo) -> Result<PlannedD
 pub fn plan_backup_unlocked(
     dev: &dyn BlockDevice,
     source: SourceInfo,
-    mut luks: Option<&mut LuksBackup>,
+    luks: Option<&mut LuksBackup>,
 ) -> Result<PlannedDisk, ImagingError> {
+    plan_inner(dev, source, luks, true)
+}
+
+/// [`plan_backup`] without the files' runs, which only steer a backup's dedup: for a
+/// restore planned from a source whose metadata is costly to read (a Clonezilla image
+/// decoded on demand), where the walk of every inode or MFT record is wasted.
+pub fn plan_backup_without_files(
+    dev: &dyn BlockDevice,
+    source: SourceInfo,
+) -> Result<PlannedDisk, ImagingError> {
+    plan_inner(dev, source, None, false)
+}
+
+fn plan_inner(
+    dev: &dyn BlockDevice,
+    source: SourceInfo,
+    mut luks: Option<&mut LuksBackup>,
+    with_files: bool,
+) -> Result<PlannedDisk, ImagingError> {
+    let runs = |d: &dyn BlockDevice, kind, map: &UsedMap| {
+        if with_files {
+            file_runs(d, kind, map)
+        } else {
+            Default::default()
+        }
+    };
     let layout = read_layout(dev)?;
     let ss = u64::from(layout.sector_size);
     let size = dev.size();
@@ -78,7 +104,7 @@ pub fn plan_backup_unlocked(
         let info = probe(dev);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
         let map = map_filesystem(dev, kind);
-        let files = file_runs(dev, kind, &map);
+        let files = runs(dev, kind, &map);
         findings.push(finding(WHOLE_FS_AREA, None, 0, size, &info, &map));
         warnings.extend(
             map.warnings
@@ -184,7 +210,7 @@ pub fn plan_backup_unlocked(
             continue;
         }
         let map = map_filesystem(&win, kind);
-        let files = file_runs(&win, kind, &map);
+        let files = runs(&win, kind, &map);
         warnings.extend(
             map.warnings
                 .iter()

@@ -112,13 +112,18 @@ pub fn restore_disk_from_device(
     for p in plan.parts.iter().filter(|p| !staged.contains_key(&p.area)) {
         places.push((area(&p.area)?, p.new_offset));
     }
+    // The source is read once: the read-back compares with the hashes of what was
+    // written (a Clonezilla source would decode its images again for a second read).
+    let mut hashes = Vec::new();
     for (a, at) in &places {
-        report.bytes_written += copy_area(src, a, target, *at, opts.target_is_zeroed, progress)?;
+        let (n, h) = copy_area(src, a, target, *at, opts.target_is_zeroed, progress)?;
+        report.bytes_written += n;
+        hashes.push(h);
     }
     target.flush()?;
     if opts.verify_after {
-        for (a, at) in &places {
-            report.bytes_verified += verify_area(src, a, target, *at, progress)?;
+        for ((a, at), h) in places.iter().zip(&hashes) {
+            report.bytes_verified += verify_area(a, h, target, *at, progress)?;
         }
     }
 
@@ -163,7 +168,7 @@ fn pieces(a: &AreaManifest) -> impl Iterator<Item = (u64, usize)> + '_ {
 
 /// Copies the used extents of area `a` from `src` (where the area lies at its own
 /// offset) to `dst` at `at`; all-zero pieces are skipped when `dst` reads as zeros.
-/// The bytes written.
+/// The bytes written, and each piece's blake3 for the read-back.
 fn copy_area(
     src: &dyn BlockDevice,
     a: &AreaManifest,
@@ -171,7 +176,7 @@ fn copy_area(
     at: u64,
     dst_zeroed: bool,
     progress: &dyn Progress,
-) -> Result<u64, ImagingError> {
+) -> Result<(u64, Vec<blake3::Hash>), ImagingError> {
     let name = format!("write {}", a.name);
     progress.report(ProgressEvent::PhaseStart {
         name: name.clone(),
@@ -179,9 +184,11 @@ fn copy_area(
     });
     let mut buf = vec![0u8; COPY_BYTES];
     let mut written = 0u64;
+    let mut hashes = Vec::new();
     for (off, n) in pieces(a) {
         let chunk = buf.get_mut(..n).unwrap_or_default();
         src.read_at(checked(a, a.offset, off)?, chunk)?;
+        hashes.push(blake3::hash(chunk));
         if !(dst_zeroed && chunk.iter().all(|&b| b == 0)) {
             dst.write_at(checked(a, at, off)?, chunk)?;
             written += n as u64;
@@ -190,13 +197,14 @@ fn copy_area(
     }
     dst.start_writeback();
     progress.report(ProgressEvent::PhaseEnd { name });
-    Ok(written)
+    Ok((written, hashes))
 }
 
-/// Reads area `a` back from `dst` at `at` and compares it with `src`; the bytes compared.
+/// Reads area `a` back from `dst` at `at` and compares each piece with the hash of
+/// what was written (`hashes`, from `copy_area`); the bytes compared.
 fn verify_area(
-    src: &dyn BlockDevice,
     a: &AreaManifest,
+    hashes: &[blake3::Hash],
     dst: &dyn BlockDevice,
     at: u64,
     progress: &dyn Progress,
@@ -206,25 +214,17 @@ fn verify_area(
         name: name.clone(),
         total_bytes: used_bytes(a),
     });
-    let mut want = vec![0u8; COPY_BYTES];
     let mut got = vec![0u8; COPY_BYTES];
     let mut done = 0u64;
-    for (off, n) in pieces(a) {
-        let w = want.get_mut(..n).unwrap_or_default();
+    for ((off, n), want) in pieces(a).zip(hashes) {
         let g = got.get_mut(..n).unwrap_or_default();
-        src.read_at(checked(a, a.offset, off)?, w)?;
         let where_ = checked(a, at, off)?;
         dst.read_at(where_, g)?;
-        if w != g {
-            let first = w
-                .iter()
-                .zip(g.iter())
-                .position(|(x, y)| x != y)
-                .unwrap_or(0);
+        if blake3::hash(g) != *want {
             return Err(ImagingError::Other(format!(
-                "read-back of {}: target byte {} differs from what was written",
+                "read-back of {}: target bytes {where_}..{} differ from what was written",
                 a.name,
-                where_ + first as u64
+                where_ + n as u64
             )));
         }
         done += n as u64;

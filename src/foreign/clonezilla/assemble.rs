@@ -8,15 +8,15 @@
 //! damaged image leaves the repository as it was. The image folder is only read.
 
 use super::error::ClonezillaError;
-use super::partimg::{PartImage, PartImageKind};
+use super::partimg::PartImage;
 use super::sfdisk::Label;
+use super::stream::PartStream;
 use super::{ClonezillaImage, DiskLayout};
-use crate::foreign::compress::open_image;
 use crate::foreign::error::SourceError;
-use crate::foreign::ntfsclone::{NtfscloneError, NtfscloneImage};
-use crate::foreign::partclone::{PartcloneError, PartcloneImage};
+use crate::foreign::ntfsclone::NtfscloneError;
+use crate::foreign::partclone::PartcloneError;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -101,6 +101,25 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
     // The folder's own checksum lists first: they also cover the boot areas and list
     // files, which nothing else checks, and nothing is written before they pass.
     img.verify_checksums()?;
+    let (out, size) = table_disk(img, layout, scratch)?;
+    let mut done = Vec::new();
+    for p in &img.partitions {
+        let (offset, len) = placement(img, layout, p, size)?;
+        done.push(write_partition(p, &out, offset, len, scratch)?);
+    }
+    // No fsync: the scratch disk is read back through the page cache by this process
+    // and removed afterwards; syncing it cost writing every used byte to the disk.
+    Ok(done)
+}
+
+/// Creates `scratch` as a sparse file of the disk's size holding only the boot areas
+/// and the table (boot code, hidden data after the MBR, GPT copies, logical
+/// partitions' boot records); the file and the disk's size.
+pub(super) fn table_disk(
+    img: &ClonezillaImage,
+    layout: &DiskLayout,
+    scratch: &Path,
+) -> Result<(File, u64), AssembleError> {
     let size = layout.disk_bytes().ok_or_else(|| AssembleError::Layout {
         file: img.dir.join(format!("{}-pt.sf", layout.disk)),
         why: "the disk size is unknown (no pt.parted, no last-lba, no partitions)".into(),
@@ -110,6 +129,7 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
         source,
     };
     let out = File::options()
+        .read(true)
         .write(true)
         .create_new(true)
         .open(scratch)
@@ -117,36 +137,41 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
     out.set_len(size).map_err(scratch_err)?;
     rebuild_ebrs(img, layout, scratch)?;
     write_head(layout, &out, size, scratch)?;
+    Ok((out, size))
+}
+
+/// Where partition `p` lies on the disk of `layout` (`size` bytes): its byte offset
+/// and length, from the saved table.
+pub(super) fn placement(
+    img: &ClonezillaImage,
+    layout: &DiskLayout,
+    p: &PartImage,
+    size: u64,
+) -> Result<(u64, u64), AssembleError> {
     let ss = u64::from(layout.table.sector_size);
-    let mut done = Vec::new();
-    for p in &img.partitions {
-        let node = format!("/dev/{}", p.part);
-        let entry = layout
-            .table
-            .entries
-            .iter()
-            .find(|e| e.node == node)
-            .ok_or_else(|| AssembleError::Layout {
-                file: img.dir.join(format!("{}-pt.sf", layout.disk)),
-                why: format!("partition {} is in `parts` but not in the table", p.part),
-            })?;
-        let bad_extent = || AssembleError::Layout {
+    let node = format!("/dev/{}", p.part);
+    let entry = layout
+        .table
+        .entries
+        .iter()
+        .find(|e| e.node == node)
+        .ok_or_else(|| AssembleError::Layout {
             file: img.dir.join(format!("{}-pt.sf", layout.disk)),
-            why: format!(
-                "partition {} lies past the end of the {size}-byte disk",
-                p.part
-            ),
-        };
-        let offset = entry.start.checked_mul(ss).ok_or_else(bad_extent)?;
-        let len = entry.size.checked_mul(ss).ok_or_else(bad_extent)?;
-        if offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(bad_extent());
-        }
-        done.push(write_partition(p, &out, offset, len, scratch)?);
+            why: format!("partition {} is in `parts` but not in the table", p.part),
+        })?;
+    let bad_extent = || AssembleError::Layout {
+        file: img.dir.join(format!("{}-pt.sf", layout.disk)),
+        why: format!(
+            "partition {} lies past the end of the {size}-byte disk",
+            p.part
+        ),
+    };
+    let offset = entry.start.checked_mul(ss).ok_or_else(bad_extent)?;
+    let len = entry.size.checked_mul(ss).ok_or_else(bad_extent)?;
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(bad_extent());
     }
-    // No fsync: the scratch disk is read back through the page cache by this process
-    // and removed afterwards; syncing it cost writing every used byte to the disk.
-    Ok(done)
+    Ok((offset, len))
 }
 
 /// Logical partitions hang off boot records inside the extended partition, which
@@ -243,157 +268,22 @@ pub(super) fn write_partition(
     len: u64,
     scratch: &Path,
 ) -> Result<PartDone, AssembleError> {
-    let fs = match &p.kind {
-        PartImageKind::Partclone { fs } => fs.clone(),
-        // Clonezilla saves no data for swap; the backup sees an empty partition.
-        PartImageKind::Swap => {
-            return Ok(PartDone {
-                part: p.part.clone(),
-                filesystem: "swap".into(),
-                offset,
-                used_bytes: 0,
-                image_bytes: 0,
-            })
-        }
-        PartImageKind::Ntfsclone => return write_ntfsclone(p, out, offset, len, scratch),
-        PartImageKind::Dd => return write_dd(p, out, offset, len, scratch),
-    };
-    let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
-        part: p.part.clone(),
-        source,
-    })?;
-    let pc_err = |source| AssembleError::Partclone {
-        part: p.part.clone(),
-        source: Box::new(source),
-    };
-    let mut img = PartcloneImage::open(name, stream).map_err(pc_err)?;
-    let fs_bytes = img.header().fs_bytes();
-    if fs_bytes > len {
-        return Err(AssembleError::Layout {
-            file: p.path.clone(),
-            why: format!(
-                "the filesystem ({fs_bytes} bytes) is larger than partition {} ({len})",
-                p.part
-            ),
-        });
-    }
-    let bs = img.block_size() as u64;
-    let mut w = RunWriter::new(out, scratch);
-    let mut block = vec![0u8; img.block_size()];
-    let mut used = 0u64;
-    while let Some(b) = img.next_block(&mut block).map_err(pc_err)? {
-        // b < total_blocks and total x bs <= partition length: no overflow here.
-        w.put(offset + b * bs, &block)?;
-        used += bs;
-    }
-    w.finish()?;
-    Ok(PartDone {
-        part: p.part.clone(),
-        filesystem: fs,
-        offset,
-        used_bytes: used,
-        image_bytes: fs_bytes,
-    })
-}
-
-/// A dd image: the partition's bytes as they were (no checksum to check); all-zero
-/// stretches are skipped, so they stay holes in the scratch disk.
-fn write_dd(
-    p: &PartImage,
-    out: &File,
-    offset: u64,
-    len: u64,
-    scratch: &Path,
-) -> Result<PartDone, AssembleError> {
-    let (name, _, mut stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
-        part: p.part.clone(),
-        source,
-    })?;
-    let mut w = RunWriter::new(out, scratch);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = 0u64;
-    let mut written = 0u64;
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(AssembleError::Read {
-                    file: PathBuf::from(&name),
-                    source,
-                })
-            }
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
-        let end = at
-            .checked_add(n as u64)
-            .filter(|&e| e <= len)
-            .ok_or_else(|| AssembleError::Layout {
-                file: p.path.clone(),
-                why: format!(
-                    "the dd image is larger than partition {} ({len} bytes)",
-                    p.part
-                ),
-            })?;
-        if chunk.iter().any(|&b| b != 0) {
-            w.put(offset + at, chunk)?;
-            written += n as u64;
-        }
-        at = end;
-    }
-    w.finish()?;
-    Ok(PartDone {
-        part: p.part.clone(),
-        filesystem: "dd".into(),
-        offset,
-        used_bytes: written,
-        image_bytes: at,
-    })
-}
-
-/// An ntfsclone image: each stored cluster at its place (the format has no checksum).
-fn write_ntfsclone(
-    p: &PartImage,
-    out: &File,
-    offset: u64,
-    len: u64,
-    scratch: &Path,
-) -> Result<PartDone, AssembleError> {
-    let (name, _, stream) = open_image(&p.path).map_err(|source| AssembleError::Open {
-        part: p.part.clone(),
-        source,
-    })?;
-    let nc_err = |source| AssembleError::Ntfsclone {
-        part: p.part.clone(),
-        source: Box::new(source),
-    };
-    let mut img = NtfscloneImage::open(name, stream).map_err(nc_err)?;
-    let h = img.header().clone();
-    if h.device_size > len {
-        return Err(AssembleError::Layout {
-            file: p.path.clone(),
-            why: format!(
-                "the NTFS volume ({} bytes) is larger than partition {} ({len})",
-                h.device_size, p.part
-            ),
-        });
-    }
+    let mut stream = PartStream::open(p, len)?;
     let mut w = RunWriter::new(out, scratch);
     let mut buf = Vec::new();
     let mut used = 0u64;
-    while let Some(lcn) = img.next_cluster(&mut buf).map_err(nc_err)? {
-        // lcn x cluster size + buf.len() <= device size <= partition length (checked).
-        w.put(offset + lcn * u64::from(h.cluster_size), &buf)?;
+    while let Some(at) = stream.next_run(&mut buf)? {
+        // Runs lie inside the partition (the stream checks), which lies on the disk.
+        w.put(offset + at, &buf)?;
         used += buf.len() as u64;
     }
     w.finish()?;
     Ok(PartDone {
         part: p.part.clone(),
-        filesystem: "ntfs".into(),
+        filesystem: stream.filesystem().to_string(),
         offset,
         used_bytes: used,
-        image_bytes: h.device_size,
+        image_bytes: stream.image_bytes(),
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod checksums;
+pub mod device;
 mod error;
 pub mod lists;
 pub mod lvm;
@@ -15,6 +16,7 @@ mod multidisk;
 mod partimg;
 pub mod parts;
 mod sfdisk;
+pub mod stream;
 pub mod unpack;
 
 pub use error::ClonezillaError;

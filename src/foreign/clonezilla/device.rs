@@ -1,0 +1,357 @@
+//! A Clonezilla savedisk image read as the disk it was saved from, without rebuilding
+//! that disk anywhere: the boot areas and table come from a sparse file that holds only
+//! them (a few KiB allocated), each partition's bytes from its image, decoded on
+//! demand. So the planner reads the table and the filesystems' metadata, and a restore
+//! or an import then reads the used blocks in ascending order, which is one sequential
+//! decode straight into the target or the backup pipeline: the used data is never
+//! written to a scratch disk and read back.
+//!
+//! Partition images are single compressed streams that cannot be entered in the
+//! middle, so each partition keeps one decoder and where it stands. A read at or after
+//! that point moves the decoder forward (the runs passed over are dropped); a read
+//! before it starts the decoder again from the image's start (`restarts` counts
+//! those: the planner's reads jump around the metadata, a restore's copy and an
+//! import's backup each cost one). Small reads (the planner's) are also kept, up to
+//! CACHE_BYTES, so reading the same metadata twice does not start a decode again.
+//! Blocks the image does not hold (free blocks, past the filesystem) read as zeros, as
+//! they were holes in the scratch disk.
+//!
+//! A damaged image shows up as a read error naming the image file and the partition;
+//! it is not a media error, so the backup's rescue reader does not zero-fill it.
+
+use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
+use super::stream::PartStream;
+use super::{ClonezillaImage, PartImage};
+use crate::device::{Access, BlockDevice, DeviceError};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Reads up to this long are kept for reading again.
+const CACHE_READ: usize = 1 << 20;
+/// The most bytes kept per partition; the cache starts over when full.
+const CACHE_BYTES: usize = 256 << 20;
+
+/// One partition: its place on the disk and its decoder.
+struct Slot {
+    image: PartImage,
+    offset: u64,
+    len: u64,
+    cursor: Mutex<Cursor>,
+}
+
+#[derive(Default)]
+struct Cursor {
+    stream: Option<PartStream>,
+    /// Everything before this partition offset has been handed out by `stream`.
+    pos: u64,
+    /// The last run read but not used up: its offset (its bytes are in `buf`).
+    pending: Option<u64>,
+    buf: Vec<u8>,
+    cache: BTreeMap<u64, Vec<u8>>,
+    cached: usize,
+    /// Bytes of runs `stream` has handed out since it started.
+    used: u64,
+}
+
+/// The disk of a Clonezilla savedisk image, read-only.
+pub struct ImageDevice {
+    name: String,
+    table: File,
+    table_path: PathBuf,
+    size: u64,
+    sector: u32,
+    /// Sorted by offset.
+    slots: Vec<Slot>,
+    restarts: AtomicU64,
+}
+
+impl ImageDevice {
+    /// Opens `img`'s disk; the table's sparse file goes to `scratch` (a new name there,
+    /// removed when the device is dropped).
+    pub fn open(img: &ClonezillaImage, scratch: &Path) -> Result<Self, AssembleError> {
+        let layout = single_layout(img)?;
+        let (table, size) = table_disk(img, layout, scratch)?;
+        let mut dev = ImageDevice {
+            name: format!("Clonezilla image {}", img.dir.display()),
+            table,
+            table_path: scratch.to_path_buf(),
+            size,
+            sector: layout.table.sector_size,
+            slots: Vec::new(),
+            restarts: AtomicU64::new(0),
+        };
+        for p in &img.partitions {
+            let (offset, len) = placement(img, layout, p, size)?;
+            dev.slots.push(Slot {
+                image: p.clone(),
+                offset,
+                len,
+                cursor: Mutex::new(Cursor::default()),
+            });
+        }
+        dev.slots.sort_by_key(|s| s.offset);
+        Ok(dev)
+    }
+
+    /// How many times a partition's decode started over (see the module comment).
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    fn query(&self, what: String) -> DeviceError {
+        DeviceError::Query {
+            device: self.name.clone(),
+            what,
+        }
+    }
+
+    /// Fills `out` with partition bytes `[at, at + out.len())` of `slot`.
+    fn read_part(&self, slot: &Slot, at: u64, out: &mut [u8]) -> Result<(), DeviceError> {
+        let end = at + out.len() as u64;
+        let mut c = slot
+            .cursor
+            .lock()
+            .map_err(|_| self.query(format!("partition {}: a reader failed", slot.image.part)))?;
+        if let Some((&from, data)) = c.cache.range(..=at).next_back() {
+            let off = (at - from) as usize;
+            if let Some(src) = data.get(off..off + out.len()) {
+                out.copy_from_slice(src);
+                return Ok(());
+            }
+        }
+        if c.stream.is_none() || at < c.pos {
+            if c.stream.is_some() {
+                self.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            // Drops the old decoder first: its read-ahead thread ends with it.
+            c.stream = None;
+            c.stream = Some(PartStream::open(&slot.image, slot.len).map_err(|e| self.bad(e))?);
+            c.pos = 0;
+            c.pending = None;
+            c.used = 0;
+        }
+        out.fill(0);
+        let Cursor {
+            stream,
+            pos,
+            pending,
+            buf,
+            used,
+            ..
+        } = &mut *c;
+        let Some(stream) = stream.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let run = match pending.take() {
+                Some(r) => r,
+                None => match stream.next_run(buf).map_err(|e| self.bad(e))? {
+                    Some(r) => {
+                        *used += buf.len() as u64;
+                        r
+                    }
+                    None => break,
+                },
+            };
+            let run_end = run + buf.len() as u64;
+            if run >= end {
+                *pending = Some(run);
+                *pos = run;
+                break;
+            }
+            let (s, e) = (run.max(at), run_end.min(end));
+            if s < e {
+                let src = buf.get((s - run) as usize..(e - run) as usize);
+                let dst = out.get_mut((s - at) as usize..(e - at) as usize);
+                if let (Some(src), Some(dst)) = (src, dst) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            if run_end > end {
+                *pending = Some(run);
+                *pos = run;
+                break;
+            }
+            *pos = run_end;
+        }
+        if out.len() <= CACHE_READ {
+            if c.cached + out.len() > CACHE_BYTES {
+                c.cache.clear();
+                c.cached = 0;
+            }
+            c.cached += out.len();
+            c.cache.insert(at, out.to_vec());
+        }
+        Ok(())
+    }
+
+    /// The check before a restore or import writes anything: the folder's checksum
+    /// lists, and every partition image decoded to its end. Each partition's decoder
+    /// goes on from where the planner left it (a decoder always starts at the image's
+    /// start, so its end means the whole image was decoded), which makes planning and
+    /// checking one decode. Lists and partitions are checked side by side (and each
+    /// decompression has its own thread, `foreign::compress::ReadAhead`). The
+    /// partitions as they decoded; the first error found wins (it names the file, the
+    /// partition and, for a damaged block, the byte offset).
+    pub fn check_all(&self, img: &ClonezillaImage) -> Result<Vec<PartDone>, AssembleError> {
+        std::thread::scope(|s| {
+            let lists = s.spawn(|| img.verify_checksums());
+            let parts: Vec<_> = self
+                .slots
+                .iter()
+                .map(|slot| s.spawn(move || self.drain(slot)))
+                .collect();
+            let mut done = Vec::new();
+            let mut first: Option<AssembleError> = None;
+            for h in parts {
+                match h.join() {
+                    Ok(Ok(d)) => done.push(d),
+                    Ok(Err(e)) => {
+                        first.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first.get_or_insert(AssembleError::Layout {
+                            file: img.dir.clone(),
+                            why: "a checking thread panicked".into(),
+                        });
+                    }
+                }
+            }
+            if let Ok(Err(e)) = lists.join() {
+                first.get_or_insert(e.into());
+            }
+            match first {
+                Some(e) => Err(e),
+                None => Ok(done),
+            }
+        })
+    }
+
+    /// Decodes `slot`'s image to its end, on from where its decoder stands.
+    fn drain(&self, slot: &Slot) -> Result<PartDone, AssembleError> {
+        let mut c = slot.cursor.lock().map_err(|_| AssembleError::Layout {
+            file: slot.image.path.clone(),
+            why: "a reader failed".into(),
+        })?;
+        let c = &mut *c;
+        if c.stream.is_none() {
+            c.stream = Some(PartStream::open(&slot.image, slot.len)?);
+            c.pos = 0;
+            c.pending = None;
+            c.used = 0;
+        }
+        let Some(stream) = c.stream.as_mut() else {
+            return Err(AssembleError::Layout {
+                file: slot.image.path.clone(),
+                why: "no decoder".into(),
+            });
+        };
+        while stream.next_run(&mut c.buf)?.is_some() {
+            c.used += c.buf.len() as u64;
+        }
+        let d = PartDone {
+            part: slot.image.part.clone(),
+            filesystem: stream.filesystem().to_string(),
+            offset: slot.offset,
+            used_bytes: c.used,
+            image_bytes: stream.image_bytes(),
+        };
+        // The decoder is at its end: the next read starts it again.
+        c.pending = None;
+        c.pos = u64::MAX;
+        Ok(d)
+    }
+
+    fn bad(&self, e: AssembleError) -> DeviceError {
+        self.query(e.to_string())
+    }
+}
+
+impl Drop for ImageDevice {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.table_path);
+    }
+}
+
+impl BlockDevice for ImageDevice {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= self.size)
+            .ok_or_else(|| DeviceError::OutOfRange {
+                device: self.name.clone(),
+                offset,
+                len: buf.len() as u64,
+                size: self.size,
+            })?;
+        // Outside the partitions: the table's file (boot areas, boot records, GPT).
+        let mut at = offset;
+        for slot in &self.slots {
+            let (ps, pe) = (slot.offset, slot.offset + slot.len);
+            if pe <= at || ps >= end {
+                continue;
+            }
+            if ps > at {
+                self.read_table(at, ps, offset, buf)?;
+            }
+            let (s, e) = (at.max(ps), end.min(pe));
+            if let Some(out) = buf.get_mut((s - offset) as usize..(e - offset) as usize) {
+                self.read_part(slot, s - ps, out)?;
+            }
+            at = e;
+        }
+        if at < end {
+            self.read_table(at, end, offset, buf)?;
+        }
+        Ok(())
+    }
+
+    fn write_at(&self, offset: u64, _buf: &[u8]) -> Result<(), DeviceError> {
+        Err(DeviceError::ReadOnly {
+            device: self.name.clone(),
+            offset,
+        })
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn logical_sector_size(&self) -> u32 {
+        self.sector
+    }
+
+    fn flush(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+
+    fn access(&self) -> Access {
+        Access::ReadOnly
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl ImageDevice {
+    /// Disk bytes `[from, to)` from the table's file into `buf` (which holds the disk
+    /// from `base`).
+    fn read_table(&self, from: u64, to: u64, base: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let Some(out) = buf.get_mut((from - base) as usize..(to - base) as usize) else {
+            return Ok(());
+        };
+        self.table
+            .read_exact_at(out, from)
+            .map_err(|source| DeviceError::Io {
+                device: self.table_path.display().to_string(),
+                offset: from,
+                len: to - from,
+                source,
+            })
+    }
+}
