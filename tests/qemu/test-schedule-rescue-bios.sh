@@ -28,6 +28,7 @@
 # the initramfs must be built from this tree (make iso): it carries the binary under test.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
+source "$(dirname "$0")/lib-schedule.sh"
 BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
 BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
 KERNEL="$BUILD/kernel/vmlinuz"
@@ -147,18 +148,6 @@ check "the day of use ran once" "IRONCLONE-OS: a day of use" 1
 check "the installed system booted last" "IRONCLONE-OS: last boot" 1
 photo=$(sed -n 's/^IRONCLONE-OS: photo \([0-9a-f]\{64\}\)$/\1/p' <<<"$out" | head -n1)
 
-# restored_root IMAGE OUT: restore IMAGE to a disk file, cut out partition 1 into OUT.
-restored_root() {
-	truncate -s 0 "$tmp/restored.img"
-	truncate -s "$(stat -c %s "$tmp/os.img")" "$tmp/restored.img"
-	"$BIN" restore "$mnt/repo" "$1" "$tmp/restored.img" --yes --no-repair >"$tmp/restore.out" 2>&1 \
-		|| { sed 's/^/  | /' "$tmp/restore.out"; return 1; }
-	local start size
-	start=$(sfdisk -d "$tmp/restored.img" | awk -F'[=,]' '/restored.img1 :/{gsub(/ /,"",$2); print $2}')
-	size=$(sfdisk -d "$tmp/restored.img" | awk -F'[=,]' '/restored.img1 :/{gsub(/ /,"",$4); print $4}')
-	dd if="$tmp/restored.img" of="$2" bs=512 skip="$start" count="$size" status=none
-}
-
 mnt="$tmp/repo-mnt"
 mkdir -p "$mnt"
 if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; then
@@ -183,11 +172,8 @@ PY
 		if "$BIN" verify "$mnt/repo" >"$tmp/verify.out" 2>&1; then echo "PASS: ironclone verify (both images)"; else
 			sed 's/^/  | /' "$tmp/verify.out"; echo "FAIL: ironclone verify"; fails=$((fails + 1)); fi
 		for k in 0 1; do
-			if restored_root "${imgs[$k]}" "$tmp/rootfs$k.img"; then
-				if e2fsck -fn "$tmp/rootfs$k.img" >"$tmp/fsck.out" 2>&1; then echo "PASS: image $((k + 1)) restored: e2fsck -fn clean"; else
-					sed 's/^/  | /' "$tmp/fsck.out"; echo "FAIL: e2fsck -fn of image $((k + 1))"; fails=$((fails + 1)); fi
-				if debugfs -R "cat /os/init.sh" "$tmp/rootfs$k.img" 2>/dev/null | cmp -s - "$tmp/init.sh"; then
-					echo "PASS: image $((k + 1)) holds the OS's file intact"; else echo "FAIL: os/init.sh differs in image $((k + 1))"; fails=$((fails + 1)); fi
+			if sched_restored_root "$mnt/repo" "${imgs[$k]}" 1 "$tmp/rootfs$k.img"; then
+				sched_check_root "$tmp/rootfs$k.img" "image $((k + 1)) restored" /os/init.sh "$tmp/init.sh"
 			else
 				echo "FAIL: ironclone restore of ${imgs[$k]}"; fails=$((fails + 1))
 			fi

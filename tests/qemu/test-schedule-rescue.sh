@@ -20,6 +20,7 @@
 # the initramfs must be built from this tree (make iso): it carries the binary under test.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
+source "$(dirname "$0")/lib-schedule.sh"
 BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
 BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
 KERNEL="$BUILD/kernel/vmlinuz"
@@ -88,14 +89,7 @@ log="$LOGDIR/schedule-rescue.log"
 : >"$log"
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
 
-# No bootindex: with one, OVMF rewrites BootOrder from QEMU's list and may drop entries.
-timeout 420 qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m 1024 -display none -nodefaults \
-	-serial "file:$log" -net none \
-	-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
-	-drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
-	-drive "file=$tmp/os.img,format=raw,if=none,id=d0,cache=unsafe" -device ide-hd,drive=d0,bus=ide.0 \
-	-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device ide-hd,drive=d1,bus=ide.1 \
-	>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
+sched_boot_uefi 420 1024
 echo "QEMU ran $((SECONDS - t0)) s"
 out="$(tr -d '\r' <"$log")"
 
@@ -126,17 +120,10 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 		echo "PASS: the repository holds $img"
 		if "$BIN" verify "$mnt/repo" >"$tmp/verify.out" 2>&1; then echo "PASS: ironclone verify"; else
 			sed 's/^/  | /' "$tmp/verify.out"; echo "FAIL: ironclone verify"; fails=$((fails + 1)); fi
-		truncate -s "$(stat -c %s "$tmp/os.img")" "$tmp/restored.img"
-		if "$BIN" restore "$mnt/repo" "$img" "$tmp/restored.img" --yes --no-repair >"$tmp/restore.out" 2>&1; then
-			start=$(sgdisk -i 2 "$tmp/restored.img" | sed -n 's/^First sector: \([0-9]*\).*/\1/p')
-			end=$(sgdisk -i 2 "$tmp/restored.img" | sed -n 's/^Last sector: \([0-9]*\).*/\1/p')
-			dd if="$tmp/restored.img" of="$tmp/rootfs.img" bs=512 skip="$start" count=$((end - start + 1)) status=none
-			if e2fsck -fn "$tmp/rootfs.img" >"$tmp/fsck.out" 2>&1; then echo "PASS: the restored root passes e2fsck -fn"; else
-				sed 's/^/  | /' "$tmp/fsck.out"; echo "FAIL: e2fsck -fn of the restored root"; fails=$((fails + 1)); fi
-			if debugfs -R "cat /os/init.sh" "$tmp/rootfs.img" 2>/dev/null | cmp -s - "$tmp/init.sh"; then
-				echo "PASS: the restored root holds the OS's file intact"; else echo "FAIL: os/init.sh differs"; fails=$((fails + 1)); fi
+		if sched_restored_root "$mnt/repo" "$img" 2 "$tmp/rootfs.img"; then
+			sched_check_root "$tmp/rootfs.img" "the restored root" /os/init.sh "$tmp/init.sh"
 		else
-			sed 's/^/  | /' "$tmp/restore.out"; echo "FAIL: ironclone restore"; fails=$((fails + 1))
+			echo "FAIL: ironclone restore"; fails=$((fails + 1))
 		fi
 	else
 		echo "FAIL: no rescue-os-sdX-* image in the repository"; fails=$((fails + 1))

@@ -1,0 +1,42 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # BIN, tmp, log, fails, OVMF_CODE: set by the sourcing test
+# Shared by the scheduled-backup QEMU tests (test-schedule-rescue*.sh,
+# test-schedule-systemd.sh): the machine under test is $tmp/os.img with the repository
+# disk $tmp/repo.img, its serial console in $log; checks count into $fails. Source after
+# lib-live.sh, with BIN, tmp, log and fails set.
+
+# sched_boot_uefi SECONDS MEM_MIB: one QEMU process under OVMF (its variable store
+# $tmp/vars.fd persists across the machine's reboots) until it powers off.
+sched_boot_uefi() {
+	# No bootindex: with one, OVMF rewrites BootOrder from QEMU's list and may drop entries.
+	timeout "$1" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m "$2" -display none -nodefaults \
+		-serial "file:$log" -net none \
+		-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
+		-drive "if=pflash,format=raw,unit=1,file=$tmp/vars.fd" \
+		-drive "file=$tmp/os.img,format=raw,if=none,id=d0,cache=unsafe" -device ide-hd,drive=d0,bus=ide.0 \
+		-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device ide-hd,drive=d1,bus=ide.1 \
+		>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
+}
+
+# sched_restored_root REPO IMAGE PART OUT: restores IMAGE onto a disk file the size of
+# the machine's disk and cuts partition PART out into OUT (for e2fsck and debugfs).
+sched_restored_root() {
+	local start size
+	truncate -s 0 "$tmp/restored.img"
+	truncate -s "$(stat -c %s "$tmp/os.img")" "$tmp/restored.img"
+	"$BIN" restore "$1" "$2" "$tmp/restored.img" --yes --no-repair >"$tmp/restore.out" 2>&1 ||
+		{ sed 's/^/  | /' "$tmp/restore.out"; return 1; }
+	start=$(sfdisk -d "$tmp/restored.img" | awk -F'[=,]' -v p="restored.img$3 :" 'index($0, p) {gsub(/ /,"",$2); print $2}')
+	size=$(sfdisk -d "$tmp/restored.img" | awk -F'[=,]' -v p="restored.img$3 :" 'index($0, p) {gsub(/ /,"",$4); print $4}')
+	[[ -n $start && -n $size ]] || { echo "  | no partition $3 in the restored disk"; return 1; }
+	dd if="$tmp/restored.img" of="$4" bs=512 skip="$start" count="$size" status=none
+}
+
+# sched_check_root ROOTFS WHAT PATH EXPECTED: e2fsck -fn of ROOTFS, and its file PATH
+# equal to the host file EXPECTED.
+sched_check_root() {
+	if e2fsck -fn "$1" >"$tmp/fsck.out" 2>&1; then echo "PASS: $2: e2fsck -fn clean"; else
+		sed 's/^/  | /' "$tmp/fsck.out"; echo "FAIL: $2: e2fsck -fn"; fails=$((fails + 1)); fi
+	if debugfs -R "cat $3" "$1" 2>/dev/null | cmp -s - "$4"; then echo "PASS: $2 holds $3 intact"; else
+		echo "FAIL: $2: $3 differs"; fails=$((fails + 1)); fi
+}
