@@ -1,8 +1,13 @@
 //! What the progress screen knows of the running job: totals, phases, warnings and
-//! read errors, folded from the `ProgressEvent`s the job reports.
+//! read errors, folded from the `ProgressEvent`s the job reports; and how the app
+//! starts a job, feeds its progress back and takes its outcome.
 
-use super::Flow;
-use crate::progress::ProgressEvent;
+use super::{App, ChannelProgress, Flow, Msg, Screen};
+use crate::progress::{Progress, ProgressEvent};
+use crate::tui::model::VerifyRequest;
+use crate::tui::services::{JobHandle, JobOutcome};
+use std::sync::Arc;
+use std::time::Instant;
 
 /// One step of a job (a partition, the verification pass).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -67,6 +72,62 @@ impl JobView {
                 }
             }
             ProgressEvent::JobEnd { .. } => {}
+        }
+    }
+}
+
+impl App {
+    pub(super) fn job_done(&mut self, outcome: JobOutcome) {
+        self.handle = None;
+        self.job_started = None;
+        self.cancel_ask = false;
+        if self.verify_next {
+            self.verify_next = false;
+            if outcome.is_ok() && !self.job.cancelling {
+                self.report = Some(outcome);
+                let req = VerifyRequest {
+                    repo: self.choices.repo.clone().unwrap_or_default(),
+                    image: self.choices.name.clone(),
+                };
+                let progress = self.progress_sink();
+                let h = self.services.start_verify(req, progress);
+                self.begin_job(Flow::Verify, "Verifying the new image", h);
+                return;
+            }
+        }
+        if self.flow == Flow::Backup && self.report.is_some() {
+            self.verify_report = Some(outcome);
+        } else {
+            self.report = Some(outcome);
+        }
+        if let Some(Screen::Progress) = self.stack.last() {
+            self.stack.pop();
+        }
+        self.push(Screen::Done);
+    }
+
+    pub(super) fn progress_sink(&self) -> Arc<dyn Progress> {
+        Arc::new(ChannelProgress(self.tx.clone()))
+    }
+
+    pub(super) fn begin_job(&mut self, kind: Flow, title: &str, handle: JobHandle) {
+        self.job = JobView {
+            title: title.into(),
+            kind: Some(kind),
+            ..Default::default()
+        };
+        self.job_started = Some(Instant::now());
+        let done = handle.done.clone();
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            let outcome = done.recv().unwrap_or_else(|_| {
+                Err("The job stopped without saying how it ended. Please report this.".into())
+            });
+            let _ = tx.send(Msg::JobDone(outcome));
+        });
+        self.handle = Some(handle);
+        if !matches!(self.stack.last(), Some(Screen::Progress)) {
+            self.push(Screen::Progress);
         }
     }
 }

@@ -364,60 +364,6 @@ impl App {
         Action::None
     }
 
-    fn job_done(&mut self, outcome: JobOutcome) {
-        self.handle = None;
-        self.job_started = None;
-        self.cancel_ask = false;
-        if self.verify_next {
-            self.verify_next = false;
-            if outcome.is_ok() && !self.job.cancelling {
-                self.report = Some(outcome);
-                let req = VerifyRequest {
-                    repo: self.choices.repo.clone().unwrap_or_default(),
-                    image: self.choices.name.clone(),
-                };
-                let progress = self.progress_sink();
-                let h = self.services.start_verify(req, progress);
-                self.begin_job(Flow::Verify, "Verifying the new image", h);
-                return;
-            }
-        }
-        if self.flow == Flow::Backup && self.report.is_some() {
-            self.verify_report = Some(outcome);
-        } else {
-            self.report = Some(outcome);
-        }
-        if let Some(Screen::Progress) = self.stack.last() {
-            self.stack.pop();
-        }
-        self.push(Screen::Done);
-    }
-
-    fn progress_sink(&self) -> Arc<dyn Progress> {
-        Arc::new(ChannelProgress(self.tx.clone()))
-    }
-
-    fn begin_job(&mut self, kind: Flow, title: &str, handle: JobHandle) {
-        self.job = JobView {
-            title: title.into(),
-            kind: Some(kind),
-            ..Default::default()
-        };
-        self.job_started = Some(Instant::now());
-        let done = handle.done.clone();
-        let tx = self.tx.clone();
-        std::thread::spawn(move || {
-            let outcome = done.recv().unwrap_or_else(|_| {
-                Err("The job stopped without saying how it ended. Please report this.".into())
-            });
-            let _ = tx.send(Msg::JobDone(outcome));
-        });
-        self.handle = Some(handle);
-        if !matches!(self.stack.last(), Some(Screen::Progress)) {
-            self.push(Screen::Progress);
-        }
-    }
-
     /// Processes queued non-input messages until no job runs (tests, or `timeout`).
     pub fn settle(&mut self, timeout: Duration) {
         let end = Instant::now() + timeout;
