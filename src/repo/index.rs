@@ -39,6 +39,21 @@ pub fn index_name(pack: &PackId) -> String {
     format!("index/{}.json", pack.to_hex())
 }
 
+/// The index files' names (`index/*.json`), sorted: readers add them in this order so
+/// that what they build does not depend on the store's listing order.
+pub fn file_names(repo: &Repository) -> Result<Vec<String>> {
+    let mut names: Vec<String> = repo
+        .store()
+        .list("index/")
+        .map_err(RepoError::io(repo.loc("index")))?
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 pub fn write(repo: &Repository, pack: &PackId, entries: Vec<Entry>) -> Result<()> {
     let f = IndexFile {
         version: INDEX_VERSION,
@@ -169,15 +184,7 @@ impl Index {
     pub fn load(repo: &Repository) -> Result<Index> {
         use rayon::prelude::*;
         let mut idx = Index::default();
-        let mut names: Vec<String> = repo
-            .store()
-            .list("index/")
-            .map_err(RepoError::io(repo.loc("index")))?
-            .into_iter()
-            .map(|(n, _)| n)
-            .filter(|n| n.ends_with(".json"))
-            .collect();
-        names.sort();
+        let names = file_names(repo)?;
         let packs: std::collections::HashSet<PackId> = super::verify::list_packs(repo)?
             .into_iter()
             .map(|(id, ..)| id)

@@ -77,15 +77,7 @@ pub(crate) fn load(
     marked: &HashSet<PackId>,
 ) -> Result<(KnownSet, Vec<RepoError>)> {
     use rayon::prelude::*;
-    let mut names: Vec<String> = repo
-        .store()
-        .list("index/")
-        .map_err(RepoError::io(repo.loc("index")))?
-        .into_iter()
-        .map(|(n, _)| n)
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
+    let names = index::file_names(repo)?;
     let present: HashSet<PackId> = verify::list_packs(repo)?
         .into_iter()
         .map(|(id, ..)| id)
