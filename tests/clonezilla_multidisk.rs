@@ -9,30 +9,10 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
+use clonezilla_fixture::shapes::{bin, s};
 use clonezilla_fixture::{check_restored, run_with_scratch, shapes, MIB};
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn bin(args: &[&str]) -> (bool, String, Vec<u8>) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        o.stdout,
-    )
-}
 
 /// The folder `img` holding disk sda (seed 11) and sdb (seed 12).
 fn two_disks(d: &Path) -> clonezilla_fixture::Fixture {

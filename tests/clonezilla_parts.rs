@@ -13,31 +13,11 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
+use clonezilla_fixture::shapes::{bin, s};
 use clonezilla_fixture::{run_with_scratch, shapes, MIB};
 use fsfixture::{prng_bytes, run, run_status};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn bin(args: &[&str]) -> (bool, String, Vec<u8>) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        o.stdout,
-    )
-}
 
 /// A loop device over a GPT disk file with partitions of `sizes` MiB; detached on drop.
 struct Loop {

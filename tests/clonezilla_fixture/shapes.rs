@@ -7,8 +7,9 @@ use super::Fixture;
 use crate::fsfixture::{prng_bytes, run};
 use std::fs;
 use std::path::Path;
+use std::process::Command;
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
@@ -86,4 +87,21 @@ pub fn add_lvm(dir: &Path, fx: &Fixture, seed: u64) {
     .unwrap();
     let parts = fs::read_to_string(fx.image.join("parts")).unwrap();
     fs::write(fx.image.join("parts"), format!("{} sda3\n", parts.trim())).unwrap();
+}
+
+/// Runs ironclone: (success, stdout+stderr, stdout).
+pub fn bin(args: &[&str]) -> (bool, String, Vec<u8>) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ironclone"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        o.stdout,
+    )
 }
