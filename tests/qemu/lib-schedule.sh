@@ -1,9 +1,26 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # BIN, tmp, log, fails, OVMF_CODE: set by the sourcing test
+# shellcheck disable=SC2154 # BIN, tmp, out, fails, OVMF_CODE: set by the sourcing test
 # Shared by the scheduled-backup QEMU tests (test-schedule-rescue*.sh,
 # test-schedule-systemd.sh): the machine under test is $tmp/os.img with the repository
-# disk $tmp/repo.img, its serial console in $log; checks count into $fails. Source after
-# lib-live.sh, with BIN, tmp, log and fails set.
+# disk $tmp/repo.img, its serial console in $log (read into $out after the boots);
+# checks count into $fails. Source after lib-live.sh, with BIN and tmp set.
+
+# sched_repo_disk SIZE UUID NAME: the repository disk (empty ext4 with that UUID) and the
+# console log build/qemu-logs/NAME.log, emptied.
+sched_repo_disk() {
+	truncate -s "$1" "$tmp/repo.img"
+	mkfs.ext4 -q -F -U "$2" -L repo "$tmp/repo.img"
+	log="$LOGDIR/$3.log"
+	: >"$log"
+}
+
+# check WHAT NEEDLE [COUNT]: NEEDLE is in the console output (COUNT times, if given).
+check() {
+	local n
+	n=$(grep -cF -- "$2" <<<"$out" || true)
+	if [[ -n ${3:-} && $n == "$3" ]] || [[ -z ${3:-} && $n -gt 0 ]]; then echo "PASS: $1"; else
+		echo "FAIL: $1 ($n times '$2' in $log${3:+, want $3})"; fails=$((fails + 1)); fi
+}
 
 # sched_boot_uefi SECONDS MEM_MIB: one QEMU process under OVMF (its variable store
 # $tmp/vars.fd persists across the machine's reboots) until it powers off.

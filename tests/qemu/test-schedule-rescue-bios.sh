@@ -107,10 +107,7 @@ echo "IRONCLONE-OS: last boot"
 INIT
 
 bash "$ROOT/qemu/machines/mk-rescue-os.sh" --bios "$tmp/os.img" "$KERNEL" "$INITRD" "$tmp/init.sh" "$ROOT_UUID" >/dev/null
-truncate -s 384M "$tmp/repo.img"
-mkfs.ext4 -q -F -U "$REPO_UUID" -L repo "$tmp/repo.img"
-log="$LOGDIR/schedule-rescue-bios.log"
-: >"$log"
+sched_repo_disk 384M "$REPO_UUID" schedule-rescue-bios
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
 
 # SeaBIOS boots the IDE disk (bootindex 0): the installed system. The repository disk is
@@ -126,12 +123,6 @@ echo "QEMU ran $((SECONDS - t0)) s"
 out="$(tr -d '\r' <"$log")"
 
 fails=0
-check() { # WHAT NEEDLE [COUNT]
-	local n
-	n=$(grep -cF -- "$2" <<<"$out" || true)
-	if [[ -n ${3:-} && $n == "$3" ]] || [[ -z ${3:-} && $n -gt 0 ]]; then echo "PASS: $1"; else
-		echo "FAIL: $1 ($n times '$2' in $log${3:+, want $3})"; fails=$((fails + 1)); fi
-}
 check "update-grub put the rescue entry in grub.cfg" "IRONCLONE-OS: grub.cfg entries: 2"
 check "both runs asked for the rescue entry through grubenv" "rescue run requested (grub-reboot ironclone-rescue" 2
 check "grubenv held next_entry for the reboot" "IRONCLONE-OS: grubenv: next_entry=ironclone-rescue" 2

@@ -82,11 +82,8 @@ echo "IRONCLONE-OS-STATUS rc=\$rc pending=\$(grep -c '"pending_rescue": {' /tmp/
 INIT
 
 bash "$ROOT/qemu/machines/mk-rescue-os.sh" "$tmp/os.img" "$KERNEL" "$INITRD" "$tmp/init.sh" "$ROOT_UUID" >/dev/null
-truncate -s 384M "$tmp/repo.img"
-mkfs.ext4 -q -F -U "$REPO_UUID" -L repo "$tmp/repo.img"
+sched_repo_disk 384M "$REPO_UUID" schedule-rescue
 cp "$OVMF_VARS" "$tmp/vars.fd"
-log="$LOGDIR/schedule-rescue.log"
-: >"$log"
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
 
 sched_boot_uefi 420 1024
@@ -94,9 +91,6 @@ echo "QEMU ran $((SECONDS - t0)) s"
 out="$(tr -d '\r' <"$log")"
 
 fails=0
-check() { # WHAT NEEDLE
-	if grep -qF -- "$2" <<<"$out"; then echo "PASS: $1"; else echo "FAIL: $1 (no '$2' in $log)"; fails=$((fails + 1)); fi
-}
 check "first boot asked for the rescue entry with BootNext" "rescue run requested (BootNext=Boot"
 check "the OS rebooted" "IRONCLONE-OS: rebooting"
 check "the firmware booted the rescue entry, which ran the backup" "unattended: ironclone schedule run --rescue $ROOT_UUID"

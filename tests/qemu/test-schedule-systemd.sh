@@ -43,11 +43,8 @@ t0=$SECONDS
 
 bash "$ROOT/qemu/machines/mk-systemd-os.sh" "$tmp/os.img" "$BIN" "$INITRD" "$ROOT_UUID" "$REPO_UUID" ||
 	fail "building the installed system failed"
-truncate -s 1G "$tmp/repo.img"
-mkfs.ext4 -q -F -U "$REPO_UUID" -L repo "$tmp/repo.img"
+sched_repo_disk 1G "$REPO_UUID" schedule-systemd
 cp "$OVMF_VARS" "$tmp/vars.fd"
-log="$LOGDIR/schedule-systemd.log"
-: >"$log"
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
 
 sched_boot_uefi 1200 1536
@@ -55,9 +52,6 @@ echo "QEMU ran $((SECONDS - t0)) s"
 out="$(tr -d '\r' <"$log")"
 
 fails=0
-check() { # WHAT NEEDLE
-	if grep -qF -- "$2" <<<"$out"; then echo "PASS: $1"; else echo "FAIL: $1 (no '$2' in $log)"; fails=$((fails + 1)); fi
-}
 check "systemd booted the installed system" "IRONCLONE-OS: first boot, systemd"
 check "schedule init succeeded under systemd" "IRONCLONE-OS: schedule init rc=0"
 check "rescue install succeeded" "IRONCLONE-OS: rescue install rc=0"
