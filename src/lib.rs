@@ -16,6 +16,7 @@ pub mod discover;
 pub mod foreign;
 pub mod hostname;
 pub mod imaging;
+pub mod meminfo;
 pub mod netboot;
 pub mod ondisk;
 pub mod plan;

@@ -311,7 +311,7 @@ fn check_room(dir: &Path, need: u64) -> Result<(), DeployError> {
     let in_ram = nix::sys::statfs::statfs(dir)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
     let avail = if in_ram {
-        mem_available().map_or(free, |m| m.min(free))
+        crate::meminfo::mem_available().map_or(free, |m| m.min(free))
     } else {
         free
     };
@@ -324,13 +324,6 @@ fn check_room(dir: &Path, need: u64) -> Result<(), DeployError> {
         )));
     }
     Ok(())
-}
-
-fn mem_available() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let l = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
-    kb.checked_mul(1024)
 }
 
 /// Runs udp-receiver and decodes its output into a spool repository at `dir`.

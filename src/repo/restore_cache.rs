@@ -6,7 +6,13 @@
 //! a second download of everything. Checked records are therefore kept in memory up to
 //! a budget, and the write phase takes each from here instead of the network (and so
 //! frees it). Past the budget a record is simply fetched again: memory stays bounded
-//! whatever the image size, and a small image is downloaded once.
+//! whatever the image size, and an image whose stored bytes fit is downloaded once.
+//!
+//! The budget is a quarter of what the machine can spare (`MemAvailable`), between
+//! 64 MiB and 1 GiB: the second download is what holds an S3 restore at about half the
+//! local speed (docs/BENCH.md, "Where the S3 time goes"), and memory the restore does
+//! not use is worth nothing to it, while the live system's RAM disk and the restore's
+//! own index and manifest need the rest.
 //!
 //! A kept record has passed the check (its header matched the index, its CRC its
 //! bytes); the write phase decodes and hashes it like any other.
@@ -15,9 +21,10 @@ use super::id::PackId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Bytes of checked records kept on a remote store (`IRONCLONE_RESTORE_CACHE_MIB`
-/// replaces it; 0 turns the cache off).
-pub(super) const REMOTE_BUDGET: u64 = 64 << 20;
+/// Least and most bytes of checked records kept on a remote store by default
+/// (`IRONCLONE_RESTORE_CACHE_MIB` replaces the budget; 0 turns the cache off).
+const MIN_REMOTE_BUDGET: u64 = 64 << 20;
+const MAX_REMOTE_BUDGET: u64 = 1 << 30;
 
 #[derive(Default)]
 struct Kept {
@@ -46,7 +53,10 @@ impl CheckedRecords {
         std::env::var("IRONCLONE_RESTORE_CACHE_MIB")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
-            .map_or(REMOTE_BUDGET, |m| m.saturating_mul(1 << 20))
+            .map_or_else(
+                || remote_default(crate::meminfo::mem_available()),
+                |m| m.saturating_mul(1 << 20),
+            )
     }
 
     /// Keeps the checked stored bytes of the record at `offset` of `pack` when they
@@ -80,9 +90,25 @@ impl CheckedRecords {
     }
 }
 
+/// A quarter of `available`, kept between the least and the most; the least when the
+/// kernel does not say.
+fn remote_default(available: Option<u64>) -> u64 {
+    available.map_or(MIN_REMOTE_BUDGET, |a| {
+        (a / 4).clamp(MIN_REMOTE_BUDGET, MAX_REMOTE_BUDGET)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_budget_follows_available_memory_within_bounds() {
+        assert_eq!(remote_default(None), MIN_REMOTE_BUDGET);
+        assert_eq!(remote_default(Some(100 << 20)), MIN_REMOTE_BUDGET);
+        assert_eq!(remote_default(Some(2 << 30)), 512 << 20);
+        assert_eq!(remote_default(Some(64 << 30)), MAX_REMOTE_BUDGET);
+    }
 
     #[test]
     fn keeps_within_the_budget_and_gives_each_record_once() {
