@@ -43,6 +43,8 @@ fn backup(
     let dir = tempfile::tempdir().unwrap();
     let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
     let m = repo::backup(&r, dev, plan, opts, progress).unwrap();
+    // What was written, chunk lists included (the backup returns it without them).
+    let m = r.load_manifest(&m.name).unwrap();
     (dir, r, m)
 }
 

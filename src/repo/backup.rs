@@ -4,26 +4,29 @@
 //! chunk and compresses the new ones together as one frame. zstd is the cost, so zero
 //! chunks are never compressed (nor stored) and chunks already in the repository are
 //! never compressed; a frame zstd cannot shrink is stored raw.
+//!
+//! Memory does not grow with the manifest (issue 20): each chunk's id goes to a
+//! scratch file as it is hashed (list.rs) and the manifest is streamed from there
+//! (manifest_out.rs); what stays per chunk is its length (4 bytes), a claimed-table
+//! slot (10, claimed.rs) and, per chunk already stored, 8 (known.rs).
 
 use super::bufpool::{self, Pools};
 use super::compress::ChunkCompressor;
-use super::crypto;
 use super::error::{RepoError, Result};
-use super::id::ChunkId;
 use super::index;
 use super::lock::{Job, Lock};
-use super::manifest::{check_name, AreaManifest, ChunkRef, ImageStats, Manifest};
+use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
 use super::pack::{self, Compression, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
-use super::{fsutil, Repository};
+use super::Repository;
 use crate::device::{BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
 use crate::rescue::{owners, RescueOptions};
 use crate::usedmap::ByteExtent;
 use crossbeam_channel::bounded;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,11 +34,14 @@ mod claimed;
 mod cut;
 mod hash;
 mod known;
+mod list;
+mod manifest_out;
 mod reader;
 mod reuse;
 
 use cut::Piece;
-use hash::{hash_piece, Outcome};
+use hash::{hash_piece, Outcome, Shared};
+use list::{ChunkList, Entry};
 pub use reuse::Unchanged;
 
 #[derive(Clone, Debug)]
@@ -108,8 +114,9 @@ fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
     Ok(())
 }
 
-/// Backs up `plan` from `dev` into `repo` as image `opts.name`; returns its manifest.
-/// The manifest is written last, so an interrupted backup leaves no image, only
+/// Backs up `plan` from `dev` into `repo` as image `opts.name`; returns its manifest
+/// without the chunk lists (`Repository::load_manifest` has them: a backup does not
+/// hold them, issue 20). The manifest is written last, so an interrupted backup leaves no image, only
 /// finished packs whose chunks the next run reuses.
 pub fn backup(
     repo: &Repository,
@@ -163,9 +170,15 @@ pub fn backup_unchanged(
     for message in mark_warnings {
         progress.report(ProgressEvent::Warning { message });
     }
+    // Scratch files (the chunk list, the known ids): on the repository's disk when it
+    // is local, else in $TMPDIR; unlinked at once (list.rs).
+    let scratch = repo
+        .store()
+        .scratch_dir()
+        .unwrap_or_else(std::env::temp_dir);
     // Only chunks whose pack is present and not marked by prune are reused; those of
     // a missing or marked pack are stored again.
-    let (known, problems) = known::load(repo, &marked)?;
+    let (known, problems) = known::load(repo, &marked, &scratch)?;
     for p in &problems {
         progress.report(ProgressEvent::Warning {
             message: format!("ignoring unreadable index file: {p}"),
@@ -193,8 +206,14 @@ pub fn backup_unchanged(
         total_bytes: total,
     });
     let workers = bufpool::workers(opts.threads);
+    let list = ChunkList::new(&scratch, cut.chunks.len())?;
+    let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    record_reused(&cut, &list, &known, &seen)?;
     // Every chunk in a piece may be new; reused ones are not read.
-    let claimed = claimed::Claimed::with_max(cut.chunks.len().saturating_sub(cut.reused.len()));
+    let claimed =
+        claimed::Claimed::with_max(cut.chunks.len().saturating_sub(cut.reused.len()), &list);
     let abort = AtomicBool::new(false);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let fail = |e: RepoError| {
@@ -204,12 +223,6 @@ pub fn backup_unchanged(
             *g = Some(e);
         }
     };
-    let mut refs: Vec<Option<ChunkId>> = vec![None; cut.chunks.len()];
-    for r in &cut.reused {
-        if let Some(slot) = refs.get_mut(r.index) {
-            *slot = r.id;
-        }
-    }
     let mut stats = ImageStats {
         unchanged_bytes,
         ..ImageStats::default()
@@ -217,13 +230,21 @@ pub fn backup_unchanged(
     let mut unreadable: Vec<Vec<ByteExtent>> = Vec::new();
 
     let pools = Pools::new(workers);
+    let shared = Shared {
+        known: &known,
+        seen: &seen,
+        claimed: &claimed,
+        list: &list,
+        pools: &pools,
+        keys: repo.keys(),
+    };
     std::thread::scope(|s| {
         let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers);
         let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
         let cut = &cut;
-        let (abort, fail, known, claimed) = (&abort, &fail, &known, &claimed);
-        let keys = repo.keys();
+        let (abort, fail) = (&abort, &fail);
         let pools = &pools;
+        let shared = &shared;
         let rescue_opts = RescueOptions {
             max_retries: opts.max_retries,
             retry_budget: opts.retry_budget,
@@ -261,7 +282,7 @@ pub fn backup_unchanged(
                         continue;
                     };
                     let lens = cut.lens(piece);
-                    let out = match hash_piece(&mut c, &data, lens, known, claimed, pools, keys) {
+                    let out = match hash_piece(&mut c, &data, piece, lens, shared) {
                         Ok(o) => o,
                         Err(e) => return fail(e),
                     };
@@ -304,7 +325,7 @@ pub fn backup_unchanged(
         // through them the reader.
         let res = (|| -> Result<()> {
             let mut writer: Option<PackWriter> = None;
-            for (seq, out) in out_rx {
+            for (_seq, out) in out_rx {
                 // After a failure elsewhere (the publisher, the reader), stop at once:
                 // returning drops `out_rx`, which stops the workers and the reader.
                 if abort.load(Ordering::Relaxed) {
@@ -333,11 +354,6 @@ pub fn backup_unchanged(
                                 return Ok(());
                             }
                         }
-                    }
-                }
-                if let Some(p) = pieces.get(seq) {
-                    for (slot, id) in refs.iter_mut().skip(p.first).zip(out.ids) {
-                        *slot = id;
                     }
                 }
             }
@@ -370,23 +386,17 @@ pub fn backup_unchanged(
     }
 
     // Distinct chunks referenced: every new one (each is claimed once) and the known
-    // ones, counted with one bit per known chunk rather than a set of ids.
-    let new_chunks = claimed.len();
+    // ones the workers marked, one bit per known chunk rather than a set of ids.
+    let distinct = claimed.len() as u64
+        + seen
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum::<u64>();
     drop(claimed);
-    let mut seen = vec![0u64; known.len().div_ceil(64)];
-    for id in refs.iter().flatten() {
-        if let Some(i) = known.position(id) {
-            if let Some(w) = seen.get_mut(i / 64) {
-                *w |= 1 << (i % 64);
-            }
-        }
-    }
-    let distinct = new_chunks as u64 + seen.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
     drop(seen);
     drop(known);
 
-    // Each area's chunk list sized exactly: grown by doubling it held up to twice its
-    // 48 bytes per chunk, and old and new copy at once while growing.
+    // Chunks are in plan order, so each area's are one range of the list.
     let mut per_area = vec![0usize; plan.areas.len()];
     for (area, n) in pieces
         .iter()
@@ -397,97 +407,107 @@ pub fn backup_unchanged(
             *c += n;
         }
     }
-    let mut areas: Vec<AreaManifest> = plan
+    let mut next = 0usize;
+    let areas: Vec<(AreaManifest, std::ops::Range<usize>)> = plan
         .areas
         .iter()
         .enumerate()
         .map(|(i, a)| {
             let bad = unreadable.get(i).cloned().unwrap_or_default();
             let damage = name_damage(dev, a.kind, &a.name, a.offset, a.len, &bad, progress);
-            AreaManifest {
+            let start = next;
+            next += per_area.get(i).copied().unwrap_or(0);
+            let area = AreaManifest {
                 name: a.name.clone(),
                 kind: a.kind,
                 offset: a.offset,
                 len: a.len,
                 extents: a.extents.clone(),
                 meta: a.meta.clone(),
-                chunks: Vec::with_capacity(per_area.get(i).copied().unwrap_or(0)),
+                chunks: Vec::new(),
                 unreadable: bad,
                 damage,
-            }
+            };
+            (area, start..next)
         })
         .collect();
+    if next != list.len() {
+        return Err(RepoError::Pipeline(format!(
+            "the areas hold {next} chunks, the cut {}",
+            list.len()
+        )));
+    }
     stats.unreadable_bytes = areas
         .iter()
-        .flat_map(|a| a.unreadable.iter())
+        .flat_map(|(a, _)| a.unreadable.iter())
         .map(|e| e.len)
         .sum();
-    // Pieces and reused chunks, in plan order (both are in chunk index order).
-    let mut reused = cut.reused.iter().peekable();
-    let push_reused = |areas: &mut Vec<AreaManifest>, r: &cut::Reused| {
-        if let (Some(a), Some(&len)) = (areas.get_mut(r.area), cut.chunks.get(r.index)) {
-            a.chunks.push(ChunkRef {
-                offset: r.offset,
-                len,
-                id: r.id,
-            });
-        }
-    };
-    for p in pieces {
-        while let Some(r) = reused.next_if(|r| r.index < p.first) {
-            push_reused(&mut areas, r);
-        }
-        let Some(a) = areas.get_mut(p.area) else {
-            continue;
-        };
-        let mut offset = p.offset;
-        for (&len, id) in cut.lens(p).iter().zip(refs.iter().skip(p.first)) {
-            a.chunks.push(ChunkRef {
-                offset,
-                len,
-                id: *id,
-            });
-            offset += u64::from(len);
-        }
-    }
-    for r in reused {
-        push_reused(&mut areas, r);
-    }
-    drop(refs);
     stats.chunks = distinct;
-    let mut m = Manifest {
+    let created_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let head = manifest_out::Head {
         version: 1,
-        name: opts.name.clone(),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        source: plan.source.clone(),
+        name: &opts.name,
+        created_unix,
+        source: &plan.source,
         chunk_size,
-        areas,
-        stats,
-        root: String::new(),
+        areas: &areas,
+        stats: &stats,
     };
-    m.seal();
-    // Streamed into the compressor: the JSON of millions of chunks is never held whole.
-    let bad = |what: String| RepoError::CorruptManifest {
-        image: opts.name.clone(),
-        path: path.clone(),
-        what,
-    };
-    let mut body = fsutil::compress_json(&m).map_err(|e| bad(e.to_string()))?;
-    if let Some(k) = repo.keys() {
-        k.seal_vec(&crypto::Aad::image(&opts.name), &mut body)
-            .map_err(|e| bad(e.to_string()))?;
-    }
+    let (body, root) = manifest_out::write_object(repo, &head, &list, &path)?;
+    drop(list);
     hold_before_manifest();
     lock.check_held()?;
-    repo.put(&manifest, &body)?;
+    body.finish(&manifest).map_err(RepoError::io(&path))?;
+    let m = Manifest {
+        version: 1,
+        name: opts.name.clone(),
+        created_unix,
+        source: plan.source.clone(),
+        chunk_size,
+        areas: areas.into_iter().map(|(a, _)| a).collect(),
+        stats,
+        root,
+    };
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {
         progress.report(ProgressEvent::Warning { message: line });
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
+}
+
+/// Records the chunks taken from the previous image in the list, and marks the known
+/// ones referenced; consecutive ones in one write.
+fn record_reused(
+    cut: &cut::Cut,
+    list: &ChunkList,
+    known: &known::KnownSet,
+    seen: &[AtomicU64],
+) -> Result<()> {
+    let mut run: Vec<Entry> = Vec::new();
+    let mut first = 0usize;
+    for r in &cut.reused {
+        if first + run.len() != r.index || run.len() >= 4096 {
+            list.put(first, &run)?;
+            run.clear();
+            first = r.index;
+        }
+        if let Some(id) = &r.id {
+            if let Some(i) = known.position(id)? {
+                if let Some(w) = seen.get(i / 64) {
+                    w.fetch_or(1 << (i % 64), Ordering::Relaxed);
+                }
+            }
+        }
+        run.push(Entry {
+            offset: r.offset,
+            len: cut.chunks.get(r.index).copied().unwrap_or(0),
+            id: r.id,
+        });
+    }
+    list.put(first, &run)
 }
 
 /// Test knob (docs/FORMAT.md, "Concurrent writers and prune"): with

@@ -244,9 +244,7 @@ impl Repository {
         let bytes = match self.keys() {
             None => bytes,
             // The image name is the AAD: a manifest renamed to another image fails.
-            Some(k) => k
-                .open(&crypto::Aad::image(name), &bytes)
-                .map_err(|e| bad(e.to_string()))?,
+            Some(k) => k.open_image(name, &bytes).map_err(|e| bad(e.to_string()))?,
         };
         let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(bad)?;
         let m = Manifest::parse(name, &path, &bytes)?;

@@ -5,44 +5,63 @@ use super::super::bufpool::Pools;
 use super::super::compress::{is_zero, ChunkCompressor};
 use super::super::crypto;
 use super::super::error::{RepoError, Result};
-use super::super::id::ChunkId;
 use super::super::pack::{self, Member, Record};
 use super::claimed::Claimed;
+use super::cut::Piece;
 use super::known::KnownSet;
+use super::list::{ChunkList, Entry};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a worker made of one piece: each chunk's id (`None`: all zeros) and the frame
-/// of its new chunks, if any.
+/// What every worker shares.
+pub(super) struct Shared<'a> {
+    pub known: &'a KnownSet,
+    /// One bit per known chunk: set when the image references it (distinct chunks
+    /// are counted without a set of ids).
+    pub seen: &'a [AtomicU64],
+    pub claimed: &'a Claimed<'a>,
+    pub list: &'a ChunkList,
+    pub pools: &'a Pools,
+    pub keys: Option<&'a crypto::Keys>,
+}
+
+impl Shared<'_> {
+    /// Marks known chunk `i` as referenced.
+    pub(super) fn see(&self, i: usize) {
+        if let Some(w) = self.seen.get(i / 64) {
+            w.fetch_or(1 << (i % 64), Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a worker made of one piece (its chunks' ids are in the chunk list): the
+/// bytes by kind and the frame of its new chunks, if any.
 pub(super) struct Outcome {
-    pub(super) ids: Vec<Option<ChunkId>>,
     pub(super) zero_bytes: u64,
     pub(super) known_bytes: u64,
     pub(super) new_bytes: u64,
     pub(super) frame: Option<Record>,
 }
 
-/// Hashes each chunk of one piece (`data`, chunk lengths `lens`) and compresses the
-/// new ones, back to back, as one frame. A piece whose chunks are all new is its own
-/// frame buffer; otherwise the new chunks are gathered into a pooled one.
+/// Hashes each chunk of `piece` (`data`, chunk lengths `lens`), records them in the
+/// chunk list, and compresses the new ones, back to back, as one frame. The records
+/// are written before any chunk is claimed: the claimed table confirms a match by
+/// reading the full id from the list.
 pub(super) fn hash_piece(
     c: &mut ChunkCompressor,
     data: &[u8],
+    piece: &Piece,
     lens: &[u32],
-    known: &KnownSet,
-    claimed: &Claimed,
-    pools: &Pools,
-    keys: Option<&crypto::Keys>,
+    sh: &Shared<'_>,
 ) -> Result<Outcome> {
     let mut out = Outcome {
-        ids: Vec::with_capacity(lens.len()),
         zero_bytes: 0,
         known_bytes: 0,
         new_bytes: 0,
         frame: None,
     };
-    let mut members: Vec<Member> = Vec::new();
-    // New chunks as (start, len) in `data`.
-    let mut fresh: Vec<(usize, usize)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::with_capacity(lens.len());
     let mut at = 0usize;
+    let mut offset = piece.offset;
     for &len in lens {
         let n = len as usize;
         let bytes = data.get(at..at + n).ok_or_else(|| {
@@ -51,26 +70,43 @@ pub(super) fn hash_piece(
                 data.len()
             ))
         })?;
-        if is_zero(bytes) {
-            out.zero_bytes += u64::from(len);
-            out.ids.push(None);
-        } else {
-            let id = crypto::chunk_id(keys, bytes);
-            let new = !known.contains(&id) && claimed.insert(id);
-            if new {
-                out.new_bytes += u64::from(len);
-                members.push(Member { id, len });
-                fresh.push((at, n));
-            } else {
-                out.known_bytes += u64::from(len);
+        let id = (!is_zero(bytes)).then(|| crypto::chunk_id(sh.keys, bytes));
+        entries.push(Entry { offset, len, id });
+        at += n;
+        offset += u64::from(len);
+    }
+    sh.list.put(piece.first, &entries)?;
+    let mut members: Vec<Member> = Vec::new();
+    // New chunks as (start, len) in `data`.
+    let mut fresh: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0usize;
+    for (k, e) in entries.iter().enumerate() {
+        let n = e.len as usize;
+        match e.id {
+            None => out.zero_bytes += u64::from(e.len),
+            Some(id) => {
+                let new = match sh.known.position(&id)? {
+                    Some(i) => {
+                        sh.see(i);
+                        false
+                    }
+                    None => sh.claimed.insert(id, piece.first + k)?,
+                };
+                if new {
+                    out.new_bytes += u64::from(e.len);
+                    members.push(Member { id, len: e.len });
+                    fresh.push((at, n));
+                } else {
+                    out.known_bytes += u64::from(e.len);
+                }
             }
-            out.ids.push(Some(id));
         }
         at += n;
     }
     if members.is_empty() {
         return Ok(out);
     }
+    let pools = sh.pools;
     let total: usize = fresh.iter().map(|f| f.1).sum();
     let mut frame = pools.chunks.take_dirty(total);
     frame.clear();
@@ -78,7 +114,7 @@ pub(super) fn hash_piece(
         frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
     }
     let mut record = c.record(frame, members, pools)?;
-    if let Some(k) = keys {
+    if let Some(k) = sh.keys {
         pack::seal_record(k, &mut record)?;
     }
     out.frame = Some(record);

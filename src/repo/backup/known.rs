@@ -1,19 +1,28 @@
 //! The chunks a backup need not store again: every chunk of a pack that is present and
-//! not marked by prune, as one sorted array of full ids.
+//! not marked by prune.
 //!
 //! A backup only asks "is this id stored?", never where: the whole `Index` (a hash map
 //! of id → place, ~50-100 bytes per chunk with its load factor, plus the records) is
-//! not needed, and holding it while building a hash set from it cost both at once
-//! (docs/FORMAT.md, "Backup memory"). Here the index files are read a batch at a time
-//! and only their ids kept: 32 bytes per stored chunk, sorted once. A lookup is a
-//! binary search inside one of 65 536 buckets picked by the id's first two bytes (ids
-//! are uniform: a bucket of a 16-million-chunk repository holds ~256 ids, 8 steps).
-//! Ids are compared whole: a truncated id never stands in for the chunk.
+//! not needed. The index files are read a batch at a time and only their ids kept, and
+//! not even those in memory: the full ids go to an unlinked scratch file (list.rs,
+//! 32 bytes per stored chunk on disk), and memory holds one 8-byte entry per id, its
+//! first four bytes and where its full id is, sorted (issue 20: 32 bytes per stored
+//! chunk in memory was 128 MiB for a 1 TB repository). A lookup is a binary search
+//! inside one of 65 536 buckets picked by the id's first two bytes; an entry whose
+//! four bytes match is confirmed by reading the full id (one positioned read of 32
+//! bytes, from the page cache once the backup is under way): a truncated id never
+//! stands in for the chunk, since "already stored" for a chunk that is not would lose
+//! it. About 1 in 2^32 misses pays a read; every hit pays one.
 
 use super::super::error::{RepoError, Result};
 use super::super::id::{ChunkId, PackId};
 use super::super::{index, verify, Repository};
+use super::list::scratch_file;
 use std::collections::HashSet;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 /// Index files read (and parsed) at once: enough to keep a remote store's round trips
 /// overlapped, few enough that their parsed entries stay small beside the ids.
@@ -23,49 +32,169 @@ const BUCKETS: usize = 1 << 16;
 
 /// A sorted, deduplicated set of chunk ids.
 pub(crate) struct KnownSet {
-    ids: Vec<ChunkId>,
-    /// `ids[starts[b]..starts[b + 1]]` are the ids whose first two bytes are `b`.
+    /// `(id bytes 0..4, big-endian) << 32 | n`, sorted: the full id is the file's `n`th.
+    entries: Vec<u64>,
+    /// `entries[starts[b]..starts[b + 1]]` are the ids whose first two bytes are `b`.
     starts: Vec<u32>,
+    file: File,
+    path: PathBuf,
 }
 
-fn bucket(id: &ChunkId) -> usize {
-    usize::from(id.0[0]) << 8 | usize::from(id.0[1])
+fn prefix(id: &ChunkId) -> u64 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&id.0[..4]);
+    u64::from(u32::from_be_bytes(b))
 }
 
-impl KnownSet {
-    /// The set of `ids` (any order, duplicates allowed).
-    pub(crate) fn new(mut ids: Vec<ChunkId>) -> KnownSet {
-        ids.sort_unstable();
-        ids.dedup();
-        ids.shrink_to_fit();
+/// Collects ids (any order, duplicates allowed) into a `KnownSet`.
+struct Builder {
+    out: std::io::BufWriter<File>,
+    path: PathBuf,
+    entries: Vec<u64>,
+}
+
+impl Builder {
+    fn new(dir: &Path) -> Result<Builder> {
+        let (file, path) = scratch_file(dir)?;
+        Ok(Builder {
+            out: std::io::BufWriter::with_capacity(256 << 10, file),
+            path,
+            entries: Vec::new(),
+        })
+    }
+
+    fn add(&mut self, id: &ChunkId) -> Result<()> {
+        // 4 billion ids (a petabyte) is beyond this tool; ids past it are simply not
+        // known, so their chunks would be stored again, never lost.
+        let Ok(n) = u32::try_from(self.entries.len()) else {
+            return Ok(());
+        };
+        self.out
+            .write_all(&id.0)
+            .map_err(RepoError::io(&self.path))?;
+        self.entries.push(prefix(id) << 32 | u64::from(n));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<KnownSet> {
+        let Builder {
+            out,
+            path,
+            mut entries,
+        } = self;
+        let file = out
+            .into_inner()
+            .map_err(|e| RepoError::io(&path)(e.into_error()))?;
+        entries.sort_unstable();
+        let mut set = KnownSet {
+            entries: Vec::new(),
+            starts: Vec::new(),
+            file,
+            path,
+        };
+        // The same chunk listed twice (prune copies, two writers): one entry each, so
+        // that `position` names one place per distinct id. Equal prefixes are rare
+        // beyond true repeats, so this reads few full ids.
+        let mut kept = 0usize;
+        let mut i = 0usize;
+        while let Some(&first) = entries.get(i) {
+            let mut j = i + 1;
+            while entries.get(j).is_some_and(|e| e >> 32 == first >> 32) {
+                j += 1;
+            }
+            let mut seen: Vec<ChunkId> = Vec::new();
+            for k in i..j {
+                let Some(&e) = entries.get(k) else { break };
+                if j - i > 1 {
+                    let id = set.full_id(e)?;
+                    if seen.contains(&id) {
+                        continue;
+                    }
+                    seen.push(id);
+                }
+                if let Some(slot) = entries.get_mut(kept) {
+                    *slot = e;
+                }
+                kept += 1;
+            }
+            i = j;
+        }
+        entries.truncate(kept);
+        entries.shrink_to_fit();
         let mut starts = Vec::with_capacity(BUCKETS + 1);
         let mut at = 0usize;
-        for b in 0..BUCKETS {
-            // u32: a repository of 4 billion chunks (a petabyte) is beyond this tool.
+        for b in 0..BUCKETS as u64 {
             starts.push(u32::try_from(at).unwrap_or(u32::MAX));
-            while ids.get(at).is_some_and(|id| bucket(id) == b) {
+            while entries.get(at).is_some_and(|e| e >> 48 == b) {
                 at += 1;
             }
         }
         starts.push(u32::try_from(at).unwrap_or(u32::MAX));
-        KnownSet { ids, starts }
+        set.entries = entries;
+        set.starts = starts;
+        Ok(set)
+    }
+}
+
+impl KnownSet {
+    /// The set of `ids` (any order, duplicates allowed), its full ids in a scratch
+    /// file under `dir`.
+    #[cfg(test)]
+    pub(crate) fn new_in(dir: &Path, ids: Vec<ChunkId>) -> Result<KnownSet> {
+        let mut b = Builder::new(dir)?;
+        for id in &ids {
+            b.add(id)?;
+        }
+        b.finish()
+    }
+
+    /// `new_in` the system's temporary directory (tests).
+    #[cfg(test)]
+    pub(crate) fn new(ids: Vec<ChunkId>) -> KnownSet {
+        match KnownSet::new_in(&std::env::temp_dir(), ids) {
+            Ok(s) => s,
+            Err(e) => panic!("known set: {e}"),
+        }
+    }
+
+    fn full_id(&self, entry: u64) -> Result<ChunkId> {
+        let n = entry & u64::from(u32::MAX);
+        let mut id = [0u8; 32];
+        self.file
+            .read_exact_at(&mut id, n * 32)
+            .map_err(RepoError::io(&self.path))?;
+        Ok(ChunkId(id))
     }
 
     /// `id`'s position in the sorted set, if it is there.
-    pub(crate) fn position(&self, id: &ChunkId) -> Option<usize> {
-        let b = bucket(id);
-        let lo = *self.starts.get(b)? as usize;
-        let hi = *self.starts.get(b + 1)? as usize;
-        let slice = self.ids.get(lo..hi)?;
-        slice.binary_search(id).ok().map(|i| lo + i)
+    pub(crate) fn position(&self, id: &ChunkId) -> Result<Option<usize>> {
+        let p = prefix(id);
+        let b = (p >> 16) as usize;
+        let (Some(&lo), Some(&hi)) = (self.starts.get(b), self.starts.get(b + 1)) else {
+            return Ok(None);
+        };
+        let (lo, hi) = (lo as usize, hi as usize);
+        let Some(slice) = self.entries.get(lo..hi) else {
+            return Ok(None);
+        };
+        let first = slice.partition_point(|e| e >> 32 < p);
+        for (i, &e) in slice.iter().enumerate().skip(first) {
+            if e >> 32 != p {
+                break;
+            }
+            if self.full_id(e)? == *id {
+                return Ok(Some(lo + i));
+            }
+        }
+        Ok(None)
     }
 
-    pub(crate) fn contains(&self, id: &ChunkId) -> bool {
-        self.position(id).is_some()
+    pub(crate) fn contains(&self, id: &ChunkId) -> Result<bool> {
+        Ok(self.position(id)?.is_some())
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.entries.len()
     }
 }
 
@@ -75,6 +204,7 @@ impl KnownSet {
 pub(crate) fn load(
     repo: &Repository,
     marked: &HashSet<PackId>,
+    scratch: &Path,
 ) -> Result<(KnownSet, Vec<RepoError>)> {
     use rayon::prelude::*;
     let names = index::file_names(repo)?;
@@ -83,7 +213,7 @@ pub(crate) fn load(
         .map(|(id, ..)| id)
         .filter(|id| !marked.contains(id))
         .collect();
-    let mut ids: Vec<ChunkId> = Vec::new();
+    let mut ids = Builder::new(scratch)?;
     let mut problems = Vec::new();
     for batch in names.chunks(BATCH) {
         let files: Vec<Result<index::IndexFile>> =
@@ -93,8 +223,12 @@ pub(crate) fn load(
                 Ok(f) if present.contains(&f.pack) => {
                     for e in &f.entries {
                         match e.record.is_frame() {
-                            true => ids.extend(e.chunks.iter().map(|m| m.id)),
-                            false => ids.push(e.record.id),
+                            true => {
+                                for m in &e.chunks {
+                                    ids.add(&m.id)?;
+                                }
+                            }
+                            false => ids.add(&e.record.id)?,
                         }
                     }
                 }
@@ -103,7 +237,7 @@ pub(crate) fn load(
             }
         }
     }
-    Ok((KnownSet::new(ids), problems))
+    Ok((ids.finish()?, problems))
 }
 
 #[cfg(test)]
@@ -118,24 +252,33 @@ mod tests {
     fn finds_every_member_and_nothing_else() {
         let mut ids: Vec<ChunkId> = (0..5000).map(id).collect();
         ids.extend((0..100).map(id)); // duplicates
-        let set = KnownSet::new(ids);
+        let dir = tempfile::tempdir().unwrap();
+        let set = KnownSet::new_in(dir.path(), ids).unwrap();
+        // The full ids are in an unlinked file: nothing is left in the directory.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert_eq!(set.len(), 5000);
         for n in 0..5000 {
-            assert!(set.contains(&id(n)), "{n}");
+            assert!(set.contains(&id(n)).unwrap(), "{n}");
         }
         for n in 5000..10000 {
-            assert!(!set.contains(&id(n)), "{n}");
+            assert!(!set.contains(&id(n)).unwrap(), "{n}");
         }
-        // Ids sharing the first two bytes (one bucket) differ only further on.
+        // Ids sharing the first four bytes (what memory holds) differ only further
+        // on: the full id decides, and repeats of each are one entry.
         let mut a = ChunkId([7; 32]);
         let b = a;
         a.0[31] = 8;
-        let set = KnownSet::new(vec![a]);
-        assert!(set.contains(&a) && !set.contains(&b));
-        assert!(!KnownSet::new(Vec::new()).contains(&a));
+        let mut c = a;
+        c.0[4] = 0;
+        let set = KnownSet::new(vec![a, c, a, c, a]);
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&a).unwrap() && set.contains(&c).unwrap());
+        assert!(!set.contains(&b).unwrap());
+        assert_ne!(set.position(&a).unwrap(), set.position(&c).unwrap());
+        assert!(!KnownSet::new(Vec::new()).contains(&a).unwrap());
         let edge = [ChunkId([0; 32]), ChunkId([0xff; 32])];
         let set = KnownSet::new(edge.to_vec());
-        assert!(edge.iter().all(|e| set.contains(e)));
-        assert_eq!(set.position(&edge[1]), Some(1));
+        assert!(edge.iter().all(|e| set.contains(e).unwrap()));
+        assert_eq!(set.position(&edge[1]).unwrap(), Some(1));
     }
 }

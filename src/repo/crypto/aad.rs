@@ -49,6 +49,21 @@ impl Aad {
         Aad::tagged(b"image", &[name.as_bytes()])
     }
 
+    /// Segment `index` of image `name`'s manifest sealed as a stream (stream.rs):
+    /// the fixed-size fields first, then the name to the end, so no two differ only
+    /// in where one field stops.
+    pub fn image_segment(name: &str, index: u64, last: bool, segment: u32) -> Aad {
+        Aad::tagged(
+            b"image-stream",
+            &[
+                &index.to_le_bytes(),
+                &[u8::from(last)],
+                &segment.to_le_bytes(),
+                name.as_bytes(),
+            ],
+        )
+    }
+
     /// A key slot: the repository id and the slot's own fields (`slot::aad_of`).
     pub fn slot(repo_id: &str, slot_fields: &[u8]) -> Aad {
         Aad::tagged(b"key-slot", &[repo_id.as_bytes(), &[0], slot_fields])

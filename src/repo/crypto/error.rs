@@ -18,4 +18,12 @@ pub enum CryptoError {
     Kdf(String),
     #[error("key slot {slot}: {what}")]
     BadSlot { slot: String, what: String },
+    /// A segment of a stream object (stream.rs) does not authenticate: altered,
+    /// moved, reordered, or the stream cut or extended there.
+    #[error("segment {number} of {count}: authentication failed (altered, reordered, truncated or sealed with another key)")]
+    Segment { number: usize, count: usize },
+    #[error("sealed stream: {0}")]
+    BadStream(String),
+    #[error("writing a sealed stream: {0}")]
+    Write(String),
 }

@@ -12,6 +12,7 @@ mod aad;
 mod error;
 mod seal;
 pub mod slot;
+pub mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,7 @@ mod tests;
 pub use aad::Aad;
 pub use error::CryptoError;
 pub use seal::{NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
+pub use stream::StreamSealer;
 
 use super::id::ChunkId;
 use zeroize::Zeroizing;
@@ -88,6 +90,44 @@ impl Keys {
     /// `buf` (plaintext) sealed in place: it becomes nonce ‖ ciphertext ‖ tag.
     pub fn seal_vec(&self, aad: &Aad, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
         seal::seal_vec(&self.aead, aad, buf)
+    }
+
+    /// A writer sealing image `name`'s manifest as a stream object (stream.rs) into
+    /// `out`, a segment at a time.
+    pub fn image_sealer<'a, W: std::io::Write>(
+        &self,
+        name: &'a str,
+        out: W,
+    ) -> Result<StreamSealer<'a, W>, CryptoError> {
+        let aad = move |i, last, seg| Aad::image_segment(name, i, last, seg);
+        StreamSealer::new(&self.aead, Box::new(aad), stream::SEGMENT, None, out)
+    }
+
+    /// `image_sealer` with a given segment size and nonce prefix (known-answer tests).
+    #[cfg(test)]
+    pub(crate) fn image_sealer_with<'a, W: std::io::Write>(
+        &self,
+        name: &'a str,
+        segment: u32,
+        prefix: [u8; 16],
+        out: W,
+    ) -> Result<StreamSealer<'a, W>, CryptoError> {
+        let aad = move |i, last, seg| Aad::image_segment(name, i, last, seg);
+        StreamSealer::new(&self.aead, Box::new(aad), segment, Some(prefix), out)
+    }
+
+    /// The plaintext of image `name`'s sealed manifest: a stream object, or one
+    /// sealed in one piece (written before streams). An object that fails as a
+    /// stream is tried as one piece too (its random nonce may start like a stream
+    /// header, 2^-64); if both fail, the stream's error says which segment.
+    pub fn open_image(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let one_piece = Aad::image(name);
+        if !stream::is_stream(sealed) {
+            return self.open(&one_piece, sealed);
+        }
+        let aad = |i, last, seg| Aad::image_segment(name, i, last, seg);
+        stream::open(&self.aead, &aad, sealed)
+            .or_else(|e| self.open(&one_piece, sealed).map_err(|_| e))
     }
 
     /// The plaintext of `sealed`, or `CryptoError::Auth` if any byte of it or of the

@@ -127,3 +127,93 @@ fn a_slot_opens_only_with_its_passphrase_repository_and_fields() {
         Err(CryptoError::BadSlot { .. })
     ));
 }
+
+/// A manifest sealed as a stream of `segment`-byte segments with a fixed prefix.
+fn stream_of(k: &Keys, name: &str, segment: u32, plain: &[u8]) -> Vec<u8> {
+    stream_with(k, name, segment, [5; 16], plain)
+}
+
+fn stream_with(k: &Keys, name: &str, segment: u32, prefix: [u8; 16], plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = k
+        .image_sealer_with(name, segment, prefix, Vec::new())
+        .unwrap();
+    // Written in odd pieces: the segments do not depend on how the bytes come.
+    for piece in plain.chunks(7) {
+        w.write_all(piece).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn known_answer_stream_manifest() {
+    let k = Keys::from_master(&MASTER);
+    let plain = b"ironclone streamed manifest, 3 segments";
+    assert_eq!(plain.len(), 39);
+    let s = stream_of(&k, "pc", 16, plain);
+    assert_eq!(s.len(), 32 + 39 + 3 * 16);
+    assert_eq!(hex(&s), "494353545245414d0100000010000000050505050505050505050505050505059edd21bcafe6ebfa54335d91c60c4f920005b09ab47de623a87ee70c82bfeed2368eaba244af9031d6cc32749c2aca05c4cb4bd84e07f190a5984633a5c36758b60f8bf26e8102203b932ad87725fde2b7f1f7ed1d71d3");
+    assert_eq!(k.open_image("pc", &s).unwrap(), plain);
+    // Empty and exactly-full plaintexts: one last segment, and no empty one after
+    // full ones.
+    let empty = stream_of(&k, "pc", 16, b"");
+    assert_eq!(empty.len(), 32 + 16);
+    assert_eq!(k.open_image("pc", &empty).unwrap(), b"");
+    let full = stream_of(&k, "pc", 16, &[1; 32]);
+    assert_eq!(full.len(), 32 + 2 * 32);
+    assert_eq!(k.open_image("pc", &full).unwrap(), [1; 32]);
+    // A manifest sealed in one piece (before streams) still opens.
+    let old = k.seal(&Aad::image("pc"), b"{}").unwrap();
+    assert_eq!(k.open_image("pc", &old).unwrap(), b"{}");
+}
+
+#[test]
+fn stream_tampering_is_detected_and_named() {
+    let k = Keys::from_master(&MASTER);
+    let plain: Vec<u8> = (0..100u8).collect();
+    let s = stream_of(&k, "pc", 32, &plain);
+    let seg = 32 + TAG_LEN;
+    // 32 + 32 + 32 + 4 plaintext bytes: four segments after the 32-byte header.
+    assert_eq!(s.len(), 32 + 3 * seg + 4 + TAG_LEN);
+    assert_eq!(k.open_image("pc", &s).unwrap(), plain);
+    let named = |bytes: &[u8]| k.open_image("pc", bytes).unwrap_err().to_string();
+    // Any flipped byte of any segment names that segment.
+    for i in 32..s.len() {
+        let mut bad = s.clone();
+        bad[i] ^= 1;
+        let want = format!("segment {} of 4: authentication failed", (i - 32) / seg + 1);
+        assert!(named(&bad).starts_with(&want), "byte {i}: {}", named(&bad));
+    }
+    // A flipped header byte: the prefix (segment 1 fails), the size, the magic.
+    for i in 0..32 {
+        let mut bad = s.clone();
+        bad[i] ^= 1;
+        assert!(k.open_image("pc", &bad).is_err(), "header byte {i}");
+    }
+    // The last segment dropped: the one now last was sealed as not last.
+    let cut = &s[..32 + 3 * seg];
+    assert!(named(cut).starts_with("segment 3 of 3: authentication failed"));
+    // Cut inside a segment, or down to the header.
+    assert!(named(&s[..s.len() - 1]).starts_with("segment 4 of 4"));
+    assert!(named(&s[..32]).contains("do not end in a whole segment"));
+    // Two segments swapped.
+    let mut swapped = s.clone();
+    swapped[32..32 + 2 * seg].rotate_left(seg);
+    assert!(named(&swapped).starts_with("segment 1 of 4: authentication failed"));
+    // A segment appended: the old last one is no longer last.
+    let mut longer = s.clone();
+    longer.extend_from_slice(&s[32..32 + seg]);
+    assert!(
+        named(&longer).starts_with("segment 4 of 5"),
+        "{}",
+        named(&longer)
+    );
+    // Another image's name, another key, another stream's segment spliced in.
+    assert!(k.open_image("pd", &s).is_err());
+    assert!(Keys::from_master(&[8; 32]).open_image("pc", &s).is_err());
+    // (Each stream has its own random nonce prefix; this one's is another.)
+    let other = stream_with(&k, "pc", 32, [6; 16], &plain);
+    let mut spliced = s.clone();
+    spliced[32 + seg..32 + 2 * seg].copy_from_slice(&other[32 + seg..32 + 2 * seg]);
+    assert!(named(&spliced).starts_with("segment 2 of 4"));
+}

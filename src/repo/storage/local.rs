@@ -146,6 +146,7 @@ impl Storage for LocalStorage {
             tmp,
             out,
             unkicked: 0,
+            published: false,
         }))
     }
 
@@ -163,6 +164,10 @@ impl Storage for LocalStorage {
 
     fn is_local(&self) -> bool {
         true
+    }
+
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        Some(self.tmp_dir())
     }
 }
 
@@ -182,14 +187,24 @@ fn publish(tmp: &Path, dest: &Path) -> io::Result<()> {
 /// are compressed and `finish`'s fsync waits for little (it was 1-2 s a backup).
 const WRITEBACK_EVERY: u64 = 16 << 20;
 
-/// A pack under `tmp/`, written without a user-space buffer: records are megabytes
-/// each, and a buffer would only add a copy of every byte.
+/// A pack (or a manifest) under `tmp/`, written without a user-space buffer: records
+/// are megabytes each, and a buffer would only add a copy of every byte. Dropped
+/// unpublished (a failed backup), its temp file is deleted.
 struct LocalWriter {
     root: PathBuf,
     tmp: PathBuf,
     out: File,
     /// Bytes handed to the kernel since its writeback was last started.
     unkicked: u64,
+    published: bool,
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl ObjectWriter for LocalWriter {
@@ -203,10 +218,10 @@ impl ObjectWriter for LocalWriter {
         Ok(())
     }
 
-    fn finish(self: Box<Self>, name: &str) -> io::Result<()> {
+    fn finish(mut self: Box<Self>, name: &str) -> io::Result<()> {
         self.out.sync_all()?;
-        let LocalWriter { root, tmp, out, .. } = *self;
-        drop(out);
-        publish(&tmp, &root.join(name))
+        publish(&self.tmp, &self.root.join(name))?;
+        self.published = true;
+        Ok(())
     }
 }

@@ -101,6 +101,12 @@ pub trait Storage: Send + Sync {
     fn clear_partial(&self) -> io::Result<usize>;
     /// Whether lock holders on this store can be checked by pid (same machine).
     fn is_local(&self) -> bool;
+    /// Where a backup keeps its scratch files (the chunk list of the image being
+    /// written, the ids already stored): the repository's `tmp/` on a local disk, so
+    /// they take disk rather than the live system's RAM; `None`: `$TMPDIR`.
+    fn scratch_dir(&self) -> Option<PathBuf> {
+        None
+    }
     /// How a backup cuts and publishes packs here: on a local disk one pack of
     /// `pack_size` is published (fsync, rename) while the next one fills.
     fn pack_upload(&self) -> PackUpload {
