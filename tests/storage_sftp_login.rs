@@ -150,7 +150,11 @@ fn error_text(app: &App) -> String {
 #[test]
 #[ignore = "needs root"]
 fn tui_sftp_host_key_password_and_changed_key_and_no_password_leak() {
-    let dir = tempfile::tempdir().unwrap();
+    // A short path: the TUI's location field takes 64 characters.
+    let dir = tempfile::Builder::new()
+        .prefix("s")
+        .tempdir_in("/tmp")
+        .unwrap();
     let mut srv = Server::start(dir.path());
     let pw = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let user = TestUser::create(dir.path(), &pw);
@@ -242,7 +246,13 @@ fn tui_sftp_host_key_password_and_changed_key_and_no_password_leak() {
         .env("NOT_A_SECRET_PLACE", &pw)
         .spawn()
         .unwrap();
-    assert!(process_holds(holder.id(), &pw), "the leak check is blind");
+    // (A process just spawned may not have its environment set up yet: the parent of a
+    // vfork-style spawn runs on before exec has copied it.)
+    let end = Instant::now() + Duration::from_secs(5);
+    while !process_holds(holder.id(), &pw) {
+        assert!(Instant::now() < end, "the leak check is blind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = holder.kill();
     let _ = holder.wait();
     drop(store);

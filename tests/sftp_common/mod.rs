@@ -176,7 +176,8 @@ impl TestUser {
     /// A new user whose home (the repositories' parent) is `dir/NAME`; `dir` is made
     /// traversable for it.
     pub fn create(dir: &Path, password: &str) -> TestUser {
-        let name = format!("icsftp{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        // Short: the TUI's location field takes 64 characters.
+        let name = format!("ics{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let home = dir.join(&name);
         std::fs::create_dir_all(&home).unwrap();
         use std::os::unix::fs::PermissionsExt;
