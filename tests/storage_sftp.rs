@@ -1,114 +1,16 @@
-//! Repositories over SFTP: Debian's OpenSSH server started by the test on a loopback
-//! port with a test host key and user key (stopped at the end even on failure), and
-//! known_hosts written by the test. The client is the system `ssh`; a wrapper first
-//! on PATH points it at the test's known_hosts, since ssh reads the user's from the
-//! password database, not from $HOME. Needs root (sshd).
+//! Repositories over SFTP on the test's own sshd (tests/sftp_common): key login,
+//! known_hosts checked. Needs root (sshd).
 
 mod repo_common;
+mod sftp_common;
 mod storage_common;
 
 use repo_common::mixed_data;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use storage_common::{free_port, Children};
+use sftp_common::Server;
+use std::path::Path;
+use std::process::Output;
 
 const MIB: usize = 1 << 20;
-
-struct Server {
-    dir: PathBuf,
-    port: u16,
-    _sshd: Children,
-}
-
-fn keygen(path: &Path) {
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen");
-    assert!(st.success());
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        keygen(&dir.join("host_key"));
-        keygen(&dir.join("user_key"));
-        std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let port = free_port();
-        let d = dir.display();
-        std::fs::write(
-            dir.join("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\n\
-                 PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n\
-                 Subsystem sftp internal-sftp\n"
-            ),
-        )
-        .unwrap();
-        let sshd = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(dir.join("sshd_config"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
-            .spawn()
-            .expect("sshd (apt-get install openssh-server; make setup)");
-        let bin = dir.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let wrapper = bin.join("ssh");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile={d}/known_hosts -o GlobalKnownHostsFile=/dev/null \"$@\"\n"
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < end, "sshd did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Server {
-            dir: dir.to_path_buf(),
-            port,
-            _sshd: Children(vec![sshd]),
-        }
-    }
-
-    fn trust_host_key(&self) {
-        let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
-        let line = format!("[127.0.0.1]:{} {key}", self.port);
-        std::fs::write(self.dir.join("known_hosts"), line).unwrap();
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!(
-            "sftp://root@127.0.0.1:{}{}/{repo}",
-            self.port,
-            self.dir.display()
-        )
-    }
-
-    fn ironclone(&self, args: &[&str]) -> Output {
-        let path = format!(
-            "{}:{}",
-            self.dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        Command::new(env!("CARGO_BIN_EXE_ironclone"))
-            .args(args)
-            .arg("--sftp-key")
-            .arg(self.dir.join("user_key"))
-            .env("PATH", path)
-            .current_dir(&self.dir)
-            .output()
-            .expect("run ironclone")
-    }
-}
 
 fn ok(o: &Output) -> String {
     assert!(

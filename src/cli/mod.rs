@@ -136,8 +136,26 @@ fn tui(demo: bool) -> ExitCode {
 }
 
 pub fn main() -> ExitCode {
+    // Run as ssh's wrapper or askpass helper (SFTP password login), not as ironclone.
+    if let Some(code) = ironclone::repo::storage::askpass::dispatch() {
+        return code;
+    }
     let cli = Cli::parse();
-    ironclone::repo::storage::RemoteOptions::set_global(cli.storage.into());
+    let code = match storage::setup(&cli) {
+        Ok(opts) => {
+            ironclone::repo::storage::RemoteOptions::set_global(opts);
+            run(cli)
+        }
+        Err(e) => {
+            eprintln!("ironclone: error: {e:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    };
+    ironclone::repo::storage::askpass::uninstall();
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result: anyhow::Result<()> = match cli.command {
         Some(Command::Bootfix(args)) => match bootfix::run(args) {
             Ok(code) if code != exit::OK => return ExitCode::from(code),

@@ -41,6 +41,8 @@ pub struct RemoteCreds {
     pub path_style: bool,
     /// SSH private key file for SFTP.
     pub key_file: String,
+    /// SFTP login password (empty: key login only); drawn as stars.
+    pub password: Password,
 }
 
 /// What the live system's environment already provides, shown prefilled.
@@ -107,7 +109,7 @@ impl RemoteForm {
     pub fn field_count(&self) -> usize {
         match self.kind {
             RemoteKind::S3 => 5,
-            RemoteKind::Sftp => 1,
+            RemoteKind::Sftp => 2,
         }
     }
 
@@ -150,11 +152,18 @@ impl RemoteForm {
                     hint: "Space; on for MinIO, SeaweedFS, Ceph",
                 },
             ],
-            RemoteKind::Sftp => vec![FieldView {
-                label: "Key file:",
-                text: c.key_file.clone(),
-                hint: "empty: ~/.ssh/id_* and the ssh agent",
-            }],
+            RemoteKind::Sftp => vec![
+                FieldView {
+                    label: "Key file:",
+                    text: c.key_file.clone(),
+                    hint: "empty: ~/.ssh/id_* and the ssh agent",
+                },
+                FieldView {
+                    label: "Password:",
+                    text: "*".repeat(c.password.char_count()),
+                    hint: "empty: key login only",
+                },
+            ],
         }
     }
 

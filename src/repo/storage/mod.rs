@@ -9,6 +9,7 @@
 //! async client. Errors are `std::io::Error`s so every call site keeps naming the
 //! object with `RepoError::io(storage.location(name))`.
 
+pub mod askpass;
 mod local;
 mod remote;
 mod url;

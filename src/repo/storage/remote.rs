@@ -69,6 +69,9 @@ pub struct RemoteOptions {
     pub s3_access_key: Option<String>,
     /// Its secret, held in memory only (a `Password` never prints itself).
     pub s3_secret_key: Option<crate::share::Password>,
+    /// SFTP login password (`--sftp-password-file`, the prompt, the TUI); reaches
+    /// `ssh` through the askpass socket only (see `askpass`).
+    pub sftp_password: Option<crate::share::Password>,
 }
 
 static GLOBAL: OnceLock<RemoteOptions> = OnceLock::new();
@@ -133,9 +136,24 @@ fn to_io(e: Error, attempts: u32) -> io::Error {
     if let Some(r) = root {
         what.push_str(&format!(": {r}"));
     }
-    if what.contains("Host key verification failed") {
+    if let Some(line) = what
+        .lines()
+        .find(|l| l.contains("has changed and you have requested strict checking"))
+    {
+        // ssh's banner is a screenful of @ signs; its one line naming the host is kept.
+        what = format!(
+            "{}: the server's host key has CHANGED since it was trusted, so the connection was refused (someone may be in between; if the server was reinstalled, check its new key and remove the old one with ssh-keygen -R)",
+            line.trim().trim_end_matches('.')
+        );
+    } else if what.contains("Host key verification failed") {
         what = format!(
             "{}: the server's host key is not trusted (check it and add it to known_hosts, or pass --sftp-accept-new-host-key)",
+            what.trim_end()
+        );
+    }
+    if what.contains("Permission denied (") {
+        what = format!(
+            "{}: the server refused the login (a wrong password, or a key it does not accept)",
             what.trim_end()
         );
     }
@@ -244,6 +262,10 @@ impl RemoteStorage {
                 }
                 if let Some(k) = &opts.sftp_key {
                     b = b.key(&k.to_string_lossy());
+                }
+                if let Some(pw) = &opts.sftp_password {
+                    let t = super::askpass::target(user.as_deref(), host, *port);
+                    super::askpass::register(&t, pw)?;
                 }
                 let op = opendal::Operator::new(b).map_err(|e| to_io(e, 1))?;
                 let who = user.as_ref().map_or(String::new(), |u| format!("{u}@"));

@@ -65,7 +65,8 @@ impl App {
                     (RemoteKind::S3, 1) => edit(&mut c.region, k),
                     (RemoteKind::S3, 2) => edit(&mut c.access_key, k),
                     (RemoteKind::S3, 3) => edit(&mut c.secret_key, k),
-                    (RemoteKind::Sftp, _) => edit(&mut c.key_file, k),
+                    (RemoteKind::Sftp, 0) => edit(&mut c.key_file, k),
+                    (RemoteKind::Sftp, _) => edit(&mut c.password, k),
                     _ => false,
                 };
             }
@@ -88,7 +89,7 @@ impl App {
                     t if t.contains(&location) => t,
                     t => format!("Could not open the repository at {location}: {t}"),
                 },
-                "Press Enter to go back, correct the endpoint, key or secret, and press Enter to try again.",
+                "Press Enter to go back, correct the endpoint, key, secret or password, and press Enter to try again.",
             ),
         }
     }

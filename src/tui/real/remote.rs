@@ -82,6 +82,9 @@ pub(super) fn open(location: &str, creds: &RemoteCreds) -> Result<PathBuf, Servi
                 }
                 opts.sftp_key = Some(key);
             }
+            if creds.password.char_count() > 0 {
+                opts.sftp_password = Some(creds.password.clone());
+            }
             host.clone()
         }
         Location::Local(_) => return Err(format!("{location} is not a remote location.").into()),

@@ -1,6 +1,6 @@
 //! The credentials of a typed `s3://` or `sftp://` repository. Only what the store
 //! needs is asked; fields the environment already gives come prefilled, and the S3
-//! secret key is drawn as stars, never as text.
+//! secret key and the SFTP password are drawn as stars, never as text.
 
 use crate::tui::remote::{RemoteForm, RemoteKind};
 use crate::tui::widgets::{bold, chrome, para, plain, selected, wrapped};
@@ -13,7 +13,10 @@ pub fn draw(form: &RemoteForm, f: &mut Frame) {
             "Connect to S3 object storage",
             "type  Tab next field  Space toggle  Enter connect  Esc back",
         ),
-        RemoteKind::Sftp => ("Connect to an SFTP server", "type  Enter connect  Esc back"),
+        RemoteKind::Sftp => (
+            "Connect to an SFTP server",
+            "type  Tab next field  Enter connect  Esc back",
+        ),
     };
     let body = chrome(f, title, keys);
     let mut lines = vec![
@@ -52,11 +55,12 @@ pub fn draw(form: &RemoteForm, f: &mut Frame) {
         }
         RemoteKind::Sftp => {
             lines.push(Line::raw(
-                "  The login is by key (no password logins). A server whose host key is",
+                "  The login is by key, or by password when one is typed (kept in memory",
             ));
             lines.push(Line::raw(
-                "  not known yet shows its fingerprint for you to check and accept.",
+                "  only). A server whose host key is not known yet shows its fingerprint",
             ));
+            lines.push(Line::raw("  for you to check and accept."));
         }
     }
     if let Some(n) = &form.note {

@@ -105,6 +105,13 @@ fn snap_sftp_host_key_accepted_by_typing_yes() {
     let (mut app, _) = app();
     to_remote_login(&mut app, "sftp://admin@backup.lan/srv/images");
     snap("remote_login_sftp", &app);
+    app.press(KeyCode::Tab); // the password: drawn as stars only
+    app.type_str("hunter2");
+    let text = render(&app);
+    assert!(
+        !text.contains("hunter2") && text.contains("*******"),
+        "{text}"
+    );
     enter(&mut app);
     app.settle(SETTLE);
     assert!(
