@@ -68,53 +68,41 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     super::import_parts::import_all(
         &a.dir.join(&a.image),
         &repo,
-        &name,
-        a.level,
-        &scratch,
-        a.no_precheck,
-        a.json,
+        &ImportOptions {
+            name,
+            level: a.level,
+            scratch_dir: scratch,
+            no_precheck: a.no_precheck,
+            json: a.json,
+        },
     )
 }
 
-/// Imports the image folder `folder` into the repository `repo` as `name`, the
-/// scratch disk in `scratch_dir`.
-pub fn import(
-    folder: &Path,
-    repo: &Repository,
-    name: &str,
-    level: i32,
-    scratch_dir: &Path,
-    no_precheck: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    import_img(
-        &ClonezillaImage::open(folder)?,
-        folder,
-        repo,
-        name,
-        level,
-        scratch_dir,
-        no_precheck,
-        json,
-    )
+/// How an import runs, beside what it imports and where to.
+pub(super) struct ImportOptions {
+    /// The new image's name.
+    pub name: String,
+    /// zstd level.
+    pub level: i32,
+    /// Where the table's sparse file (and a saveparts import's scratch disks) go.
+    pub scratch_dir: PathBuf,
+    /// Skip the check of the whole image before anything is stored.
+    pub no_precheck: bool,
+    pub json: bool,
 }
 
-/// Imports the (one-disk view of the) image `img` of the folder `folder`.
-#[allow(clippy::too_many_arguments)]
+/// Imports the (one-disk view of the) image `img` of the folder `folder` into `repo`.
 pub(super) fn import_img(
     img: &ClonezillaImage,
     folder: &Path,
     repo: &Repository,
-    name: &str,
-    level: i32,
-    scratch_dir: &Path,
-    no_precheck: bool,
-    json: bool,
+    o: &ImportOptions,
 ) -> anyhow::Result<()> {
+    let (name, level, json) = (o.name.as_str(), o.level, o.json);
     let t = std::time::Instant::now();
-    let dev = open_image(img, scratch_dir)?;
+    let dev = open_image(img, &o.scratch_dir)?;
     let planned = plan_image(&dev, folder, img, true)?;
-    if no_precheck {
+    if o.no_precheck {
         // The lists cover the boot areas and list files, which nothing else checks.
         img.verify_checksums()?;
     } else {
@@ -134,6 +122,7 @@ pub(super) fn import_img(
     let mut opts = BackupOptions::new(name);
     opts.level = level;
     let r = Renderer::new(json);
+    dev.end_planning();
     let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
     r.finish();
     if !json {

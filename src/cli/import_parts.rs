@@ -7,7 +7,7 @@
 //! makes of a single partition image, and restores onto a partition or a disk. The
 //! repository deduplicates across them as across any images.
 
-use super::import::{import, import_img, plan_scratch};
+use super::import::{import_img, plan_scratch, ImportOptions};
 use super::progress::Renderer;
 use ironclone::foreign::clonezilla::{lvm, unpack, ClonezillaImage, PartImageKind};
 use ironclone::repo::{self, BackupOptions, Repository};
@@ -22,22 +22,18 @@ impl Drop for Scratch {
     }
 }
 
-pub fn import_all(
+pub(super) fn import_all(
     folder: &Path,
     repo: &Repository,
-    name: &str,
-    level: i32,
-    scratch_dir: &Path,
-    no_precheck: bool,
-    json: bool,
+    o: &ImportOptions,
 ) -> anyhow::Result<()> {
     let img = ClonezillaImage::open(folder)?;
     lvm::refuse_whole_disk(&img)?;
     if img.is_saveparts() {
-        return import_partitions(&img, repo, name, level, scratch_dir, json);
+        return import_partitions(&img, repo, o);
     }
     if img.layouts.len() == 1 {
-        return import(folder, repo, name, level, scratch_dir, no_precheck, json);
+        return import_img(&img, folder, repo, o);
     }
     // Every disk's view first: a partition on no disk is refused before anything.
     let views = img
@@ -47,11 +43,16 @@ pub fn import_all(
         .collect::<Result<Vec<_>, _>>()?;
     for v in &views {
         let disk = v.disks.first().map_or("disk", String::as_str);
-        let n = format!("{name}-{disk}");
-        if !json {
+        let n = format!("{}-{disk}", o.name);
+        if !o.json {
             eprintln!("disk {disk} of {}: importing as {n}", img.name);
         }
-        import_img(v, folder, repo, &n, level, scratch_dir, no_precheck, json)?;
+        let one = ImportOptions {
+            name: n,
+            scratch_dir: o.scratch_dir.clone(),
+            ..*o
+        };
+        import_img(v, folder, repo, &one)?;
     }
     Ok(())
 }
@@ -59,11 +60,9 @@ pub fn import_all(
 fn import_partitions(
     img: &ClonezillaImage,
     repo: &Repository,
-    name: &str,
-    level: i32,
-    scratch_dir: &Path,
-    json: bool,
+    o: &ImportOptions,
 ) -> anyhow::Result<()> {
+    let (name, level, scratch_dir, json) = (o.name.as_str(), o.level, &o.scratch_dir, o.json);
     // The folder's checksum lists cover every image: checked before anything is stored.
     img.verify_checksums()?;
     for p in &img.partitions {

@@ -1,41 +1,17 @@
 //! `ironclone restore DIR IMAGE TARGET` where DIR holds Clonezilla image folders (or
-//! `DIR/IMAGE` is one). The image is read as the disk it was saved from
-//! (`clonezilla::device::ImageDevice`: the table from the saved boot areas, the
-//! filesystems' metadata decoded on demand for the planner), then checked whole
-//! (`ImageDevice::check_all`: the checksum lists, and every partition image decoded on
-//! to its end, every checksum checked) before the target is touched (`--no-precheck`
-//! skips the check: one streaming pass, and a damaged image then stops a restore that
-//! has written part of the target). It is then copied onto the target along the plan:
-//! each kept or grown partition is
-//! decoded once more straight onto its place, a shrunk one into a staging file that is
-//! shrunk there first, with the same grow, boot repair and read-back verify (against
-//! the blake3 of what was written) as any restore. Plans that rebuild a partition
-//! instead of copying it (a re-created ESP or XFS, an LVM PV laid out anew) go through
-//! a temporary repository, as the repository restore does those steps.
+//! `DIR/IMAGE` is one): the library's `clonezilla::restore::ClonezillaRestore` (the same
+//! path the TUI takes) opens and plans the image, checks it whole before the plan is
+//! shown (`--no-precheck` skips that: one streaming pass, and a damaged image then
+//! stops a restore that has written part of the target), and writes it.
 
+use super::progress::Renderer;
 use super::restore::Args;
-use ironclone::foreign::clonezilla::{self, ClonezillaImage};
-use ironclone::imaging::{device_restore_unsupported, restore_disk, restore_disk_from_device};
-use ironclone::repo::{self, BackupOptions, Repository};
+use ironclone::foreign::clonezilla::{self, restore::ClonezillaRestore, restore::Route};
 use ironclone::units::human_bytes;
-use std::path::PathBuf;
 
 /// True when the command names a Clonezilla image rather than a repository image.
 pub fn applies(a: &Args) -> bool {
     clonezilla::names_image(&a.repo, &a.name)
-}
-
-/// Removes a scratch file or the temporary repository however the restore ends.
-struct Temp(PathBuf);
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = if self.0.is_dir() {
-            std::fs::remove_dir_all(&self.0)
-        } else {
-            std::fs::remove_file(&self.0)
-        };
-    }
 }
 
 pub fn run(mut a: Args) -> anyhow::Result<u8> {
@@ -44,12 +20,15 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
     // the Clonezilla folder is only read).
     a.scratch = Some(base.clone());
     let folder = a.repo.join(&a.name);
-    let img = ClonezillaImage::open(&folder)?.for_disk(a.disk.as_deref())?;
-    clonezilla::lvm::refuse_whole_disk(&img)?;
     let t = std::time::Instant::now();
-    let dev = super::import::open_image(&img, &base)?;
-    // The planner's reads decode the start of each image; the check decodes the rest.
-    let planned = super::import::plan_image(&dev, &folder, &img, false)?;
+    let src = ClonezillaRestore::open(&folder, a.disk.as_deref(), &base)?;
+    if !a.json {
+        eprintln!(
+            "read the layout of {} in {:.1} s",
+            folder.display(),
+            t.elapsed().as_secs_f64()
+        );
+    }
     if a.no_precheck {
         if !a.json {
             eprintln!(
@@ -64,11 +43,15 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
                 folder.display()
             );
         }
-        let parts = dev.check_all(&img)?;
+        // Before the plan is shown: a damaged image is told before anyone confirms.
+        let c = std::time::Instant::now();
+        let r = Renderer::new(a.json);
+        let parts = src.check(&r)?;
+        r.finish();
         if !a.json {
             eprintln!(
-                "planned and checked in {:.1} s: {}",
-                t.elapsed().as_secs_f64(),
+                "checked in {:.1} s: {}",
+                c.elapsed().as_secs_f64(),
                 parts
                     .iter()
                     .map(|p| format!("{} {} {}", p.part, p.filesystem, human_bytes(p.used_bytes)))
@@ -78,47 +61,23 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
         }
     }
     if !a.json {
-        for w in &planned.warnings {
+        for w in src.warnings() {
             eprintln!("warning: {w}");
         }
     }
-    let manifest = planned.preview_manifest(&a.name);
-    let done = super::restore::run_planned(&a, &manifest, &|plan, target, opts, r| {
-        let Some(why) = device_restore_unsupported(plan, opts.new_ids) else {
-            let done = restore_disk_from_device(&dev, &manifest, plan, target, &a.target, opts, r);
-            return done.map_err(|e| partly_written(&a, e));
-        };
-        // The same plan holds for the temporary image: it has the same areas and meta.
-        if !a.json {
+    let precheck = !a.no_precheck;
+    let json = a.json;
+    let done = super::restore::run_planned(&a, src.manifest(), &|plan, target, opts, r| {
+        if let (Route::TempRepository(why), false) = (src.route(plan, opts), json) {
             eprintln!("{why}: restoring through a temporary repository");
         }
-        let tmp = Temp(base.join(format!("ironclone-clonezilla-{}", std::process::id())));
-        let repo = Repository::open_or_init(&tmp.0)?;
-        let mut bo = BackupOptions::new(&a.name);
-        bo.level = 1;
-        // Nothing is on the target yet: a damaged image fails here.
-        repo::backup(&repo, &dev, &planned.plan, &bo, r)?;
-        Ok(restore_disk(&repo, plan, target, &a.target, opts, r)?)
+        Ok(src.restore(plan, target, &a.target, opts, precheck, r)?.0)
     });
     if !a.json && done.is_ok() {
         eprintln!(
             "a partition decode started over {} time(s) (the planner's metadata reads, then the copy)",
-            dev.restarts()
+            src.restarts()
         );
     }
     done
-}
-
-/// A restore error, told as having left the target partly written when the image was
-/// not checked first (a damaged image is then found on the way; the error names the
-/// image file and the partition).
-fn partly_written(a: &Args, e: ironclone::imaging::ImagingError) -> anyhow::Error {
-    if a.no_precheck {
-        anyhow::anyhow!(e).context(format!(
-            "the restore stopped and {} is partly written (--no-precheck: the image was not checked first)",
-            a.target.display()
-        ))
-    } else {
-        e.into()
-    }
 }

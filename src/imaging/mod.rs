@@ -6,6 +6,7 @@
 //! backup plan (which areas, which bytes, and what a restore needs to rebuild the
 //! disk), and turns an image back into a disk of any size, repaired so it boots.
 
+mod device_copy;
 mod error;
 mod esp_tree;
 mod luks_backup;

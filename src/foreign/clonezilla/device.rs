@@ -23,17 +23,20 @@ use super::assemble::{placement, single_layout, table_disk, AssembleError, PartD
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
 use crate::device::{Access, BlockDevice, DeviceError};
+use crate::progress::{Progress, ProgressEvent};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Reads up to this long are kept for reading again.
 const CACHE_READ: usize = 1 << 20;
 /// The most bytes kept per partition; the cache starts over when full.
 const CACHE_BYTES: usize = 256 << 20;
+/// The check reports its progress in steps of this many decoded bytes.
+const REPORT_BYTES: u64 = 8 << 20;
 
 /// One partition: its place on the disk and its decoder.
 struct Slot {
@@ -67,6 +70,8 @@ pub struct ImageDevice {
     /// Sorted by offset.
     slots: Vec<Slot>,
     restarts: AtomicU64,
+    /// Small reads are kept while this is set (see `end_planning`).
+    planning: AtomicBool,
 }
 
 impl ImageDevice {
@@ -83,6 +88,7 @@ impl ImageDevice {
             sector: layout.table.sector_size,
             slots: Vec::new(),
             restarts: AtomicU64::new(0),
+            planning: AtomicBool::new(true),
         };
         for p in &img.partitions {
             let (offset, len) = placement(img, layout, p, size)?;
@@ -95,6 +101,19 @@ impl ImageDevice {
         }
         dev.slots.sort_by_key(|s| s.offset);
         Ok(dev)
+    }
+
+    /// Ends the planner's small-read cache and frees it: the bulk reads that follow
+    /// (a restore's copy, an import's backup) pass each byte once, and keeping the
+    /// backup's small pieces cost a copy of each and up to CACHE_BYTES per partition.
+    pub fn end_planning(&self) {
+        self.planning.store(false, Ordering::Relaxed);
+        for slot in &self.slots {
+            if let Ok(mut c) = slot.cursor.lock() {
+                c.cache = BTreeMap::new();
+                c.cached = 0;
+            }
+        }
     }
 
     /// How many times a partition's decode started over (see the module comment).
@@ -178,7 +197,7 @@ impl ImageDevice {
             }
             *pos = run_end;
         }
-        if out.len() <= CACHE_READ {
+        if out.len() <= CACHE_READ && self.planning.load(Ordering::Relaxed) {
             if c.cached + out.len() > CACHE_BYTES {
                 c.cache.clear();
                 c.cached = 0;
@@ -198,12 +217,21 @@ impl ImageDevice {
     /// partitions as they decoded; the first error found wins (it names the file, the
     /// partition and, for a damaged block, the byte offset).
     pub fn check_all(&self, img: &ClonezillaImage) -> Result<Vec<PartDone>, AssembleError> {
+        self.check_all_progress(img, &crate::progress::NoProgress)
+    }
+
+    /// `check_all`, reporting the decoded bytes to `progress` as `Advance` events.
+    pub fn check_all_progress(
+        &self,
+        img: &ClonezillaImage,
+        progress: &dyn Progress,
+    ) -> Result<Vec<PartDone>, AssembleError> {
         std::thread::scope(|s| {
             let lists = s.spawn(|| img.verify_checksums());
             let parts: Vec<_> = self
                 .slots
                 .iter()
-                .map(|slot| s.spawn(move || self.drain(slot)))
+                .map(|slot| s.spawn(move || self.drain(slot, progress)))
                 .collect();
             let mut done = Vec::new();
             let mut first: Option<AssembleError> = None;
@@ -232,7 +260,7 @@ impl ImageDevice {
     }
 
     /// Decodes `slot`'s image to its end, on from where its decoder stands.
-    fn drain(&self, slot: &Slot) -> Result<PartDone, AssembleError> {
+    fn drain(&self, slot: &Slot, progress: &dyn Progress) -> Result<PartDone, AssembleError> {
         let mut c = slot.cursor.lock().map_err(|_| AssembleError::Layout {
             file: slot.image.path.clone(),
             why: "a reader failed".into(),
@@ -250,8 +278,19 @@ impl ImageDevice {
                 why: "no decoder".into(),
             });
         };
+        // Progress in steps of REPORT_BYTES: one event per 4 KiB block would cost more
+        // than the block.
+        let mut unreported = 0u64;
         while stream.next_run(&mut c.buf)?.is_some() {
             c.used += c.buf.len() as u64;
+            unreported += c.buf.len() as u64;
+            if unreported >= REPORT_BYTES {
+                progress.report(ProgressEvent::Advance { bytes: unreported });
+                unreported = 0;
+            }
+        }
+        if unreported > 0 {
+            progress.report(ProgressEvent::Advance { bytes: unreported });
         }
         let d = PartDone {
             part: slot.image.part.clone(),

@@ -15,6 +15,7 @@ pub mod lvm;
 mod multidisk;
 mod partimg;
 pub mod parts;
+pub mod restore;
 mod sfdisk;
 pub mod stream;
 pub mod unpack;

@@ -353,13 +353,13 @@ impl App {
                 let Some(img) = self.choices.images.get(sel).cloned() else {
                     return;
                 };
-                if img.clonezilla {
-                    // The CLI restores these through its own staging (assemble, plan,
-                    // copy); the TUI's jobs do not reach it yet.
+                if img.clonezilla && matches!(self.flow, Flow::Verify | Flow::Deploy) {
+                    // A Clonezilla image restores like an ironclone one; verifying and
+                    // deploying read a repository, which its folder is not.
                     let dir = self.choices.repo.clone().unwrap_or_default();
                     self.error(
-                        format!("{} is a Clonezilla image; the TUI lists it but cannot restore or verify it yet.", img.name),
-                        format!("Choose Shell and run: ironclone restore {} {} /dev/TARGET (it shows the same plan and asks before writing).", dir.display(), img.name),
+                        format!("{} is a Clonezilla image; it can be restored here, not verified or deployed.", img.name),
+                        format!("Its restore checks every checksum first. To verify or deploy it, import it into a repository in the Shell: ironclone import {} {} REPO.", dir.display(), img.name),
                     );
                     return;
                 }

@@ -1,11 +1,22 @@
 //! Clonezilla image folders (Clonezilla's /home/partimag) in the folder the user opened
 //! as a repository, listed beside ironclone's images through the same reader as
 //! `ironclone images DIR`. Folders that do not open are left out of the picker; the
-//! CLI's listing names why.
+//! CLI's listing names why. A Clonezilla image is planned and restored through the
+//! library's `clonezilla::restore` (what the CLI's restore of a folder uses), with
+//! the same target checks, confirmation, progress and result as an ironclone image.
 
+use super::disks::{model_of, plan_options};
+use super::jobs::{written_and_compared, Cancellable};
+use super::RealServices;
+use crate::device::{open_path, Access, BlockDevice};
+use crate::foreign::clonezilla::restore::{ClonezillaRestore, RestoreError, Route};
 use crate::foreign::clonezilla::{self, ClonezillaImage};
-use crate::tui::model::ImageView;
+use crate::imaging::{plan_restore, DiskRestoreOptions, DiskRestorePlan};
+use crate::progress::{Progress, ProgressEvent};
+use crate::tui::model::{ImageView, JobReport, RestoreOptions, RestoreRequest};
+use crate::tui::services::ServiceError;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 fn view(img: &ClonezillaImage) -> ImageView {
     let disks = match img.disks.is_empty() {
@@ -38,4 +49,123 @@ pub(super) fn images(dir: &Path) -> Vec<ImageView> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// True when `image` in the folder `repo` is a Clonezilla image folder (the folder is
+/// then no ironclone repository).
+pub(super) fn is_image(repo: &Path, image: &str) -> bool {
+    clonezilla::names_image(repo, image)
+}
+
+/// Opens and plans `repo/image` as a restore source. Reading its layout decodes the
+/// start of each partition image (the filesystems' metadata).
+fn open(repo: &Path, image: &str) -> Result<ClonezillaRestore, ServiceError> {
+    let scratch = super::jobs::scratch_root();
+    std::fs::create_dir_all(&scratch).map_err(|e| {
+        format!(
+            "Could not make the scratch folder {} (set IRONCLONE_SCRATCH to another): {e}",
+            scratch.display()
+        )
+    })?;
+    ClonezillaRestore::open(&repo.join(image), None, &scratch).map_err(|e| from_restore(image, e))
+}
+
+/// A Clonezilla restore's error as the TUI shows it: a disk's or the restore's own
+/// error stays typed (the screen's advice depends on it); the image's are worded.
+fn from_restore(image: &str, e: RestoreError) -> ServiceError {
+    match e {
+        RestoreError::Imaging(source) => ServiceError::from(*source),
+        other => format!("The Clonezilla image {image}: {other}").into(),
+    }
+}
+
+/// The restore plan of the Clonezilla image `image` onto a disk of this size.
+pub(super) fn plan(
+    repo: &Path,
+    image: &str,
+    target_size: u64,
+    target_sector: u32,
+    options: &RestoreOptions,
+) -> Result<DiskRestorePlan, ServiceError> {
+    let src = open(repo, image)?;
+    plan_restore(
+        src.manifest(),
+        target_size,
+        target_sector,
+        &plan_options(options),
+    )
+    .map_err(ServiceError::from)
+}
+
+/// Restores a Clonezilla image as `run_restore` does an ironclone one: the same target
+/// checks, and the whole image checked before the target's identity is looked at a
+/// last time and the first byte written.
+pub(super) fn run_restore(
+    me: &RealServices,
+    req: &RestoreRequest,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, ServiceError> {
+    let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    me.check_target(&target, "the Clonezilla images", &req.repo)?;
+    let src = open(&req.repo, &req.image)?;
+    let dev = open_path(&target.path, Access::ReadWrite).map_err(ServiceError::device(
+        "Could not open the target for writing",
+    ))?;
+    let plan = plan_restore(
+        src.manifest(),
+        dev.size(),
+        dev.logical_sector_size(),
+        &plan_options(&req.options),
+    )?;
+    for w in src.warnings() {
+        progress.report(ProgressEvent::Warning { message: w.clone() });
+    }
+    let opts = DiskRestoreOptions {
+        new_ids: false,
+        verify_after: true,
+        repair: true,
+        nvram: true,
+        fallback: true,
+        scratch_dir: super::jobs::scratch_root(),
+        target_is_zeroed: false,
+        luks_key: None,
+    };
+    // The check is the long part before any write; a cancel during it stops the job
+    // at the first write, with the target untouched.
+    progress.report(ProgressEvent::JobStart {
+        job: format!("restore {}", req.image),
+        total_bytes: 0,
+    });
+    src.check(progress)
+        .map_err(|e| from_restore(&req.image, e))?;
+    if cancel.load(Ordering::SeqCst) {
+        return Err("stopped before writing".into());
+    }
+    // The last look before the first byte is written.
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    let guarded = Cancellable {
+        inner: &dev,
+        cancel,
+    };
+    let (rep, route) = src
+        .restore(&plan, &guarded, &target.path, &opts, true, progress)
+        .map_err(|e| from_restore(&req.image, e))?;
+    let mut summary = vec![
+        format!(
+            "Clonezilla image \"{}\" restored onto {} ({}).",
+            req.image,
+            req.target_dev,
+            model_of(&target)
+        ),
+        written_and_compared(rep.bytes_written, rep.bytes_verified),
+    ];
+    if let Route::TempRepository(why) = route {
+        summary.push(format!("{why}: restored through a temporary repository."));
+    }
+    Ok(JobReport {
+        summary,
+        boot_repairs: rep.steps,
+        warnings: Vec::new(),
+    })
 }

@@ -188,6 +188,9 @@ impl RealServices {
         target_sector: u32,
         options: &RestoreOptions,
     ) -> Result<DiskRestorePlan, ServiceError> {
+        if super::clonezilla::is_image(repo, image) {
+            return super::clonezilla::plan(repo, image, target_size, target_sector, options);
+        }
         let r = super::open_repository(&self.unlocked, repo)?;
         let m = r.load_manifest(image)?;
         plan_restore(&m, target_size, target_sector, &plan_options(options))

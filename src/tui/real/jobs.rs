@@ -164,6 +164,9 @@ pub(super) fn run_restore(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
+    if super::clonezilla::is_image(&req.repo, &req.image) {
+        return super::clonezilla::run_restore(me, req, progress, cancel);
+    }
     let target = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
     me.check_target(&target, "the image repository", &req.repo)?;
     let repo = super::open_repository(&me.unlocked, &req.repo)?;
@@ -416,7 +419,7 @@ pub(super) fn source_disk(
 }
 
 /// The restore and clone summaries' second line.
-fn written_and_compared(written: u64, verified: u64) -> String {
+pub(super) fn written_and_compared(written: u64, verified: u64) -> String {
     format!(
         "{} written, {} read back and compared.",
         human_bytes(written),

@@ -175,8 +175,8 @@ fn backup_to_s3_names_the_remote_repository() {
 }
 
 #[test]
-fn snap_clonezilla_images_listed_and_restore_sent_to_the_shell() {
-    let (mut app, _) = app();
+fn snap_clonezilla_image_restores_like_an_ironclone_one() {
+    let (mut app, fake) = app();
     app.press(KeyCode::Char('r'));
     app.press(KeyCode::Char('/'));
     app.type_str("home/partimag");
@@ -189,11 +189,62 @@ fn snap_clonezilla_images_listed_and_restore_sent_to_the_shell() {
     snap("images_clonezilla", &app);
     assert!(render(&app).contains("clonezilla"));
     enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Disks { .. }),
+        "{:?}",
+        app.screen()
+    );
+    snap("clonezilla_restore_targets", &app);
+    down(&mut app, 2); // nvme0n1
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Plan { .. }),
+        "{:?}",
+        app.screen()
+    );
+    snap("clonezilla_restore_plan", &app);
+    enter(&mut app);
+    snap("clonezilla_restore_confirm", &app);
+    // The same typed confirmation as an ironclone image: a wrong name is refused.
+    app.type_str("sda");
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Confirm { refused: true, .. }),
+        "{:?}",
+        app.screen()
+    );
+    assert!(fake.recorded().is_empty(), "a refused confirmation wrote");
+    for _ in 0..3 {
+        app.press(KeyCode::Backspace);
+    }
+    app.type_str("nvme0n1");
+    run_to_done(&mut app);
+    snap("clonezilla_restore_done", &app);
+    match fake.recorded().as_slice() {
+        [Recorded::Restore(r)] => {
+            assert_eq!(r.repo, std::path::PathBuf::from("/home/partimag"));
+            assert_eq!(r.image, "2026-11-30-12-img");
+            assert_eq!(r.target_dev, "/dev/nvme0n1");
+            assert_eq!(r.target_serial, "S649NF0R812345K");
+        }
+        other => panic!("expected one restore, got {other:?}"),
+    }
+}
+
+#[test]
+fn clonezilla_image_cannot_be_verified_and_says_how_to() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('v'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("home/partimag");
+    enter(&mut app);
+    enter(&mut app);
     match app.screen() {
         Screen::Error { next, .. } => assert!(
-            next.contains("ironclone restore /home/partimag 2026-11-30-12-img"),
+            next.contains("ironclone import /home/partimag 2026-11-30-12-img"),
             "{next}"
         ),
         other => panic!("{other:?}"),
     }
+    assert!(fake.recorded().is_empty());
 }
