@@ -483,7 +483,8 @@ fn client_session(
                 row.bytes_written = rep.bytes_written;
                 log(format!(
                     "{addr}: {} ({:.1} s): {}",
-                    if rep.ok { "ok" } else { "FAILED" },
+                    // The table's word: a refused or cancelled client is not "FAILED".
+                    super::report::result_text(&row.outcome, "").0,
                     rep.seconds,
                     rep.message
                 ));
