@@ -37,6 +37,8 @@
 #                         machines on one --tap network need their own)
 #   --timeout SECONDS     default 240
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
+#   --serial2 PATH        a second serial port (the guest's ttyS1) written to PATH: what a
+#                         program draws there (deploy-client --screen /dev/ttyS1)
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
 #                         VM (for interactive boots that never print a result)
 #   --mem MIB             default 1024
@@ -47,7 +49,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC="" SERIAL2=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -71,6 +73,7 @@ while (($#)); do
 	--mem) MEM="$2"; shift 2 ;;
 	--pidfile) PIDFILE="$2"; shift 2 ;;
 	--mac) MAC="$2"; shift 2 ;;
+	--serial2) SERIAL2="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -230,6 +233,7 @@ elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 fi
 
 [[ -z "$PIDFILE" ]] || args+=(-pidfile "$PIDFILE")
+[[ -z "$SERIAL2" ]] || args+=(-serial "file:$SERIAL2")
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &
 QPID=$!

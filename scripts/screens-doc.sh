@@ -55,6 +55,8 @@ shot() { # name title
     shot deploy_summary "Deploy: summary (serving network boot on enp3s0)"
     shot deploy_live "Deploy: clients joining and receiving"
     shot deploy_done "Deploy: the sender's table (a dropped client and how to finish it)"
+    shot deploy_cancel_confirm "Deploy: cancel a running deploy? (Esc or c on the live screen, y to confirm)"
+    shot deploy_cancelled_done "Deploy: cancelled (every client without a report CANCELLED)"
     shot deploy_client_waiting "Deploy client console: waiting for the server"
     shot deploy_client_receiving "Deploy client console: receiving"
     shot deploy_client_no_disk "Deploy client console: no disk chosen, and why"

@@ -12,6 +12,8 @@ use ironclone::netboot::serve::{DhcpChoice, ServeOptions};
 use ironclone::tui::client_screen::ClientScreen;
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The TCP control port; udpcast's data ports are this + 2 and + 3.
@@ -102,6 +104,15 @@ pub struct Args {
         requires = "serve_boot"
     )]
     pub boot_run_dir: PathBuf,
+    /// With --serve-boot: the console the clients draw their screen on (a serial port
+    /// such as /dev/ttyS1 for a lab watched over IPMI serial-over-LAN).
+    #[arg(
+        long,
+        value_name = "TTY",
+        default_value = deploy::CLIENT_SCREEN,
+        requires = "serve_boot"
+    )]
+    pub client_screen: String,
 }
 
 #[derive(ClapArgs)]
@@ -192,6 +203,15 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         max_bitrate: a.max_bitrate.clone(),
         dead_after: Duration::from_secs(a.dead_after),
     };
+    // Ctrl-C or SIGTERM cancels cleanly: udp-sender and the boot server are stopped,
+    // the clients told, the table printed. A second one ends the process at once.
+    let cancel = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&cancel))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&cancel))
+            .context("installing the signal handler")?;
+    }
     let boot = match &a.serve_boot {
         None => None,
         Some(iface) => {
@@ -199,11 +219,16 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             let p = super::serve_boot::prepare_and_tell(&o)?;
             let server = p.start(false)?;
             println!("serve-boot: serving; stopped when the deploy ends");
+            if cmdline_erase_any(&o.append) {
+                println!(
+                    "serve-boot: the clients' kernel line has ironclone.erase=any: the site accepts erasing a disk that holds data"
+                );
+            }
             Some(server)
         }
     };
     let log = |l: String| println!("{l}");
-    let rep = sender::serve(&stream, &a.name, &opts, &log);
+    let rep = sender::serve(&stream, &a.name, &opts, &cancel, &log);
     if boot.is_some() {
         drop(boot);
         println!("serve-boot: stopped");
@@ -224,8 +249,19 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
 /// `serve-boot --mode run` with the client command (this server's address and port,
 /// the target rule, the screen on the client's console) on the kernel line.
 fn boot_options(a: &Args, iface: &str) -> anyhow::Result<ServeOptions> {
+    if !a.client_screen.starts_with("/dev/") || a.client_screen.contains(char::is_whitespace) {
+        anyhow::bail!(
+            "--client-screen {:?}: give a console device, e.g. /dev/tty1 or /dev/ttyS1",
+            a.client_screen
+        );
+    }
     let net = ironclone::netboot::interface_ipv4(iface)?;
-    let run = deploy::client_command(&net.addr.to_string(), a.port, &a.client_target);
+    let run = deploy::client_command(
+        &net.addr.to_string(),
+        a.port,
+        &a.client_target,
+        &a.client_screen,
+    );
     Ok(ServeOptions {
         interface: iface.to_string(),
         root: a.boot_root.clone(),

@@ -161,18 +161,35 @@ pub fn run_watched(
     })
 }
 
-/// When the sender said the stream has ended (`Notice`), set by a thread that reads the
-/// rest of the control connection.
-type Ended = std::sync::Arc<std::sync::Mutex<Option<Instant>>>;
+/// What the sender said about the stream's end, set by a thread that reads the rest of
+/// the control connection.
+#[derive(Clone, Copy, Debug, Default)]
+struct End {
+    /// When the stream ended (or the sender went away).
+    at: Option<Instant>,
+    /// The sender cancelled the deploy: stop receiving now, no grace.
+    cancelled: bool,
+}
+
+type Ended = std::sync::Arc<std::sync::Mutex<End>>;
 
 fn watch_for_end(mut r: BufReader<TcpStream>) -> Ended {
     let ended: Ended = Default::default();
     let e = ended.clone();
     std::thread::spawn(move || {
         // The notice, or the connection closing (the sender is gone: nothing more will
-        // come either), starts the grace period.
-        while let Ok(Some(protocol::Notice { stream_sent: false })) = protocol::recv(&mut r) {}
-        *e.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        // come either), starts the grace period; a cancel ends it at once.
+        let cancelled = loop {
+            match protocol::recv::<protocol::Notice>(&mut r) {
+                Ok(Some(n)) if n.cancelled => break true,
+                Ok(Some(n)) if !n.stream_sent => continue,
+                _ => break false,
+            }
+        };
+        *e.lock().unwrap_or_else(|p| p.into_inner()) = End {
+            at: Some(Instant::now()),
+            cancelled,
+        };
     });
     ended
 }
@@ -369,8 +386,8 @@ fn receive(
         std::thread::spawn(move || {
             use std::sync::atomic::Ordering::SeqCst;
             while !done.load(SeqCst) {
-                let since = *ended.lock().unwrap_or_else(|p| p.into_inner());
-                if since.is_some_and(|t| t.elapsed() > grace) {
+                let end = *ended.lock().unwrap_or_else(|p| p.into_inner());
+                if end.at.is_some_and(|t| end.cancelled || t.elapsed() > grace) {
                     dropped.store(true, SeqCst);
                     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                     return;
@@ -394,6 +411,13 @@ fn receive(
     let status = finish_child(&mut child, decoded.is_err());
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = watchdog.join();
+    let cancelled = ended.lock().unwrap_or_else(|p| p.into_inner()).cancelled;
+    if cancelled && decoded.is_err() {
+        return Err(DeployError::Protocol(
+            "cancelled: the deploy was cancelled on the sender; nothing was written to this disk"
+                .into(),
+        ));
+    }
     if dropped.load(std::sync::atomic::Ordering::SeqCst) && decoded.is_err() {
         return Err(DeployError::Protocol(format!(
             "dropped: the sender ended the stream and this client was still missing data {} s later \

@@ -11,20 +11,26 @@ pub mod report;
 pub mod sender;
 pub mod stream;
 pub mod target;
+mod udpcast;
 
 use thiserror::Error;
 
+/// Where a network-booted client draws its "waiting for the server" screen unless the
+/// deploy says otherwise: the first virtual console.
+pub const CLIENT_SCREEN: &str = "/dev/tty1";
+
 /// The kernel argument that starts a network-booted client (`ironclone.run=`, spaces
 /// as `+`): register with `server:port`, pick the disk by `rule`, and show the
-/// "waiting for the server" screen on the first console.
-pub fn client_command(server: &str, port: u16, rule: &target::TargetRule) -> String {
+/// "waiting for the server" screen on `screen` (a VT, or a serial port such as
+/// /dev/ttyS1 for a lab watched over IPMI serial-over-LAN).
+pub fn client_command(server: &str, port: u16, rule: &target::TargetRule, screen: &str) -> String {
     let rule = match rule {
         target::TargetRule::Auto => "auto".to_string(),
         target::TargetRule::Largest => "largest".to_string(),
         target::TargetRule::Path(p) => p.display().to_string(),
     };
     format!(
-        "ironclone.run=deploy-client+--server+{server}:{port}+--target+{rule}+--screen+/dev/tty1"
+        "ironclone.run=deploy-client+--server+{server}:{port}+--target+{rule}+--screen+{screen}"
     )
 }
 

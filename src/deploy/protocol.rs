@@ -59,9 +59,14 @@ pub struct Welcome {
 
 /// Sender -> every registered client, once `udp-sender` has ended: a client still
 /// receiving after a grace period was dropped (or joined the multicast late) and stops.
+/// `cancelled`: the deploy was cancelled on the sender before the stream was complete;
+/// the client stops receiving at once (nothing was written to its disk) and reports.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub stream_sent: bool,
+    /// Absent from a version-1 sender that predates cancelling: false.
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 /// Client -> sender, last.

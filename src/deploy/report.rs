@@ -18,8 +18,18 @@ pub fn table_lines(rep: &DeployReport, stream_bytes: u64, finish_hint: &str) -> 
     }
     let ok = rep.rows.iter().filter(|r| r.outcome == Outcome::Ok).count();
     out.push(format!(
-        "{ok} of {} client(s) ok; stream {stream_bytes} bytes sent once in {:.1} s",
+        "{}{ok} of {} client(s) ok; stream {stream_bytes} bytes {} in {:.1} s",
+        if rep.cancelled {
+            "deploy CANCELLED: "
+        } else {
+            ""
+        },
         rep.rows.len(),
+        if rep.cancelled {
+            "(cancelled)"
+        } else {
+            "sent once"
+        },
         rep.udp_sender_seconds
     ));
     out
@@ -30,6 +40,10 @@ pub fn finish_hint(repo: &str, image: &str) -> String {
     format!("late/dropped: finish it with `ironclone restore {repo} {image} DISK`")
 }
 
+/// What the disk column adds for a disk that held data: the site accepted erasing it
+/// on the client's kernel command line.
+pub const ERASED_NOTE: &str = " (held data: erased, ironclone.erase=any)";
+
 /// The disk column: path, model, serial, and whether the site let it erase data.
 pub fn disk_text(r: &ClientRow) -> (String, u64) {
     r.disk.as_ref().map_or(("-".to_string(), 0), |d| {
@@ -37,19 +51,22 @@ pub fn disk_text(r: &ClientRow) -> (String, u64) {
             format!(
                 "{}{}",
                 d.describe(),
-                if d.erased_data { " (erased data)" } else { "" }
+                if d.erased_data { ERASED_NOTE } else { "" }
             ),
             d.size,
         )
     })
 }
 
-/// "ok", "FAILED" or "MISSING", and the message (with the hint for a missing one).
+/// "ok", "FAILED", "REFUSED", "MISSING" or "CANCELLED", and the message (with the
+/// unicast-finish hint for a client that did not get the image).
 pub fn result_text(o: &Outcome, finish_hint: &str) -> (&'static str, String) {
     match o {
         Outcome::Ok => ("ok", String::new()),
         Outcome::Failed(m) => ("FAILED", m.clone()),
+        Outcome::Refused(m) => ("REFUSED", m.clone()),
         Outcome::Missing(m) => ("MISSING", format!("{m}; {finish_hint}")),
+        Outcome::Cancelled(m) => ("CANCELLED", format!("{m}; {finish_hint}")),
     }
 }
 
@@ -95,16 +112,22 @@ mod tests {
         let rep = DeployReport {
             rows: vec![
                 row(1, Outcome::Ok, true),
-                row(2, Outcome::Failed("no target: none empty".into()), false),
+                row(2, Outcome::Refused("no target: none empty".into()), false),
                 row(3, Outcome::Missing("dropped".into()), false),
             ],
             udp_sender_seconds: 3.5,
+            cancelled: false,
         };
         let hint = finish_hint("/mnt/repo", "lab");
         let t = table_lines(&rep, 1234, &hint);
         assert_eq!(t.len(), 5);
-        assert!(t[1].contains("/dev/sda WDC WX31 (erased data)") && t[1].contains(" ok "));
-        assert!(t[2].contains("FAILED") && t[2].ends_with("no target: none empty"));
+        assert!(
+            t[1].contains("/dev/sda WDC WX31 (held data: erased, ironclone.erase=any)")
+                && t[1].contains(" ok "),
+            "{}",
+            t[1]
+        );
+        assert!(t[2].contains("REFUSED") && t[2].ends_with("no target: none empty"));
         assert!(
             t[3].contains("MISSING")
                 && t[3].ends_with(
@@ -114,6 +137,32 @@ mod tests {
         assert_eq!(
             t[4],
             "1 of 3 client(s) ok; stream 1234 bytes sent once in 3.5 s"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_deploy_says_so_on_every_client_without_a_report() {
+        let rep = DeployReport {
+            rows: vec![
+                row(
+                    1,
+                    Outcome::Cancelled("cancelled on the sender".into()),
+                    false,
+                ),
+                row(2, Outcome::Ok, false),
+            ],
+            udp_sender_seconds: 1.0,
+            cancelled: true,
+        };
+        let t = table_lines(&rep, 99, &finish_hint("/r", "lab"));
+        assert!(
+            t[1].contains("CANCELLED") && t[1].contains("finish it with"),
+            "{}",
+            t[1]
+        );
+        assert_eq!(
+            t[3],
+            "deploy CANCELLED: 1 of 2 client(s) ok; stream 99 bytes (cancelled) in 1.0 s"
         );
     }
 }

@@ -12,10 +12,10 @@ use super::protocol::{self, DiskInfo, Hello, Notice, Report, Welcome, PROTOCOL};
 use super::stream::{Counts, Encoder, Header};
 use super::DeployError;
 use crate::repo::{transfer, Repository};
-use std::io::{BufRead, BufReader, BufWriter};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufReader, BufWriter};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,8 +91,13 @@ impl SendOptions {
 pub enum Outcome {
     Ok,
     Failed(String),
+    /// The client found no disk its rule lets it overwrite (none empty, a disk with
+    /// data and no `ironclone.erase=any`...) and took no part: nothing was written.
+    Refused(String),
     /// Registered but sent no report (late, dropped, killed).
     Missing(String),
+    /// The deploy was cancelled on the sender before this client's report.
+    Cancelled(String),
 }
 
 /// A registered client's outcome until its report comes.
@@ -115,6 +120,8 @@ pub struct ClientRow {
 pub struct DeployReport {
     pub rows: Vec<ClientRow>,
     pub udp_sender_seconds: f64,
+    /// The deploy was cancelled (the cancel flag was set) before every client reported.
+    pub cancelled: bool,
 }
 
 impl DeployReport {
@@ -149,17 +156,41 @@ struct Shared {
     sent: bool,
     /// The registered clients' connections, to tell them the stream has ended.
     conns: Vec<TcpStream>,
+    /// Every session's connection, cut when the sender stops waiting (cancel, the
+    /// report deadline), so no session thread outlives the deploy.
+    all: Vec<TcpStream>,
+    /// Set when the sender stops waiting: what a client without a report is then.
+    ending: Option<Outcome>,
+    cancelled: bool,
 }
+
+impl Shared {
+    /// Ends every session still waiting for its report; they record `ending`.
+    fn cut(&mut self, ending: Outcome) {
+        self.ending = Some(ending);
+        for c in self.all.drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// What a client without a report is when the deploy is cancelled.
+pub const CANCELLED_NO_REPORT: &str =
+    "cancelled on the sender before this client reported (nothing is written to a disk before the whole stream is in)";
 
 /// Serves `stream` to the clients: registrations, one `udp-sender` run, reports.
 /// `log` gets one line per event (a client registered, the transfer ended...).
+/// Setting `cancel` stops the deploy cleanly: udp-sender is stopped (SIGTERM, then
+/// SIGKILL), the registered clients are told (they stop receiving and report), and the
+/// report lists every client without a report as cancelled.
 pub fn serve(
     stream: &StreamFile,
     image: &str,
     opts: &SendOptions,
+    cancel: &AtomicBool,
     log: &(dyn Fn(String) + Sync),
 ) -> Result<DeployReport, DeployError> {
-    serve_watched(stream, image, opts, log, &|_| {})
+    serve_watched(stream, image, opts, cancel, log, &|_| {})
 }
 
 /// `serve`, and `watch` gets the whole status each time it changes (a client joined or
@@ -168,6 +199,7 @@ pub fn serve_watched(
     stream: &StreamFile,
     image: &str,
     opts: &SendOptions,
+    cancel: &AtomicBool,
     log: &(dyn Fn(String) + Sync),
     watch: &(dyn Fn(&SenderStatus) + Sync),
 ) -> Result<DeployReport, DeployError> {
@@ -188,6 +220,9 @@ pub fn serve_watched(
         open: 0,
         sent: false,
         conns: Vec::new(),
+        all: Vec::new(),
+        ending: None,
+        cancelled: false,
     }));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let welcome = Welcome {
@@ -212,7 +247,7 @@ pub fn serve_watched(
     };
     let emit = &emit;
     emit();
-    std::thread::scope(|s| -> Result<DeployReport, DeployError> {
+    std::thread::scope(|s| -> Result<f64, DeployError> {
         let accept = {
             let shared = shared.clone();
             let stop = stop.clone();
@@ -244,19 +279,39 @@ pub fn serve_watched(
             lock(&shared).phase = SenderPhase::Sending;
             emit();
         };
-        let sent = run_udp_sender(stream, opts, portbase, log, &started);
+        let sent = super::udpcast::run_udp_sender(stream, opts, portbase, cancel, log, &started);
         let udp_secs = t.elapsed().as_secs_f64();
+        let cancelled = cancel.load(Ordering::SeqCst);
         {
             let mut g = lock(&shared);
             g.sent = true;
+            g.cancelled = cancelled;
             g.phase = SenderPhase::Reports;
+            let notice = Notice {
+                stream_sent: !cancelled,
+                cancelled,
+            };
             for mut c in g.conns.drain(..) {
                 // A client already gone is found out by its session.
-                let _ = protocol::send(&mut c, &Notice { stream_sent: true });
+                let _ = protocol::send(&mut c, &notice);
             }
         }
+        let end = |ending: Outcome| {
+            lock(&shared).cut(ending);
+            stop.store(true, Ordering::Relaxed);
+        };
+        if cancelled {
+            log("cancelled: udp-sender stopped; the clients are told to stop receiving".into());
+            emit();
+            // They stop their udp-receiver and report within moments (their report says
+            // why); a client that does not is cut off.
+            wait_reports(&shared, Instant::now() + Duration::from_secs(5), None);
+            end(Outcome::Cancelled(CANCELLED_NO_REPORT.into()));
+            let _ = accept.join();
+            return Ok(udp_secs);
+        }
         if let Err(e) = sent {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            end(Outcome::Missing("dropped: udp-sender failed".into()));
             let _ = accept.join();
             return Err(e);
         }
@@ -264,24 +319,41 @@ pub fn serve_watched(
         log(format!(
             "stream sent in {udp_secs:.1} s; waiting for the clients' reports"
         ));
-        let deadline = Instant::now() + opts.report_timeout;
         // New registrations are still answered (refused, as late) until the reports are in.
-        while lock(&shared).open > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
+        let deadline = Instant::now() + opts.report_timeout;
+        if wait_reports(&shared, deadline, Some(cancel)) {
+            lock(&shared).cancelled = true;
+            log("cancelled: no longer waiting for the clients' reports (they go on on their own)".into());
+            end(Outcome::Cancelled(
+                "cancelled on the sender while this client restored: it goes on on its own; its console shows how it ended".into(),
+            ));
+        } else {
+            end(Outcome::Missing("late: no report within --report-timeout".into()));
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = accept.join();
-        let mut g = lock(&shared);
-        // Sessions still open past the deadline are reported as missing now; their
-        // threads end on the read timeout and the scope waits for them.
-        let rows = g.rows.clone();
-        g.open = 0;
-        drop(g);
-        Ok(DeployReport {
-            rows,
-            udp_sender_seconds: udp_secs,
-        })
+        Ok(udp_secs)
     })
+    .map(|udp_secs| {
+        // Every session thread has ended (the scope waited for them): the rows are final.
+        let g = lock(&shared);
+        DeployReport {
+            rows: g.rows.clone(),
+            udp_sender_seconds: udp_secs,
+            cancelled: g.cancelled,
+        }
+    })
+}
+
+/// Waits until every open session has its report or `deadline`; true when `cancel`
+/// was set meanwhile.
+fn wait_reports(shared: &Mutex<Shared>, deadline: Instant, cancel: Option<&AtomicBool>) -> bool {
+    while lock(shared).open > 0 && Instant::now() < deadline {
+        if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -318,7 +390,9 @@ fn client_session(
     };
     let idx = {
         let mut g = lock(shared);
-        if g.sent {
+        if g.cancelled {
+            welcome.refused = Some("the deploy was cancelled on the sender".into());
+        } else if g.sent {
             welcome.refused = Some("joined late: the stream was already sent".into());
         } else if hello.protocol != PROTOCOL {
             welcome.refused = Some(format!(
@@ -326,15 +400,23 @@ fn client_session(
                 hello.protocol, hello.version
             ));
         }
-        let why = hello.refused.clone().or_else(|| welcome.refused.clone());
+        // The client's own refusal (its disk rule) comes first: it would take no part
+        // whatever the sender said.
+        let outcome = match (&hello.refused, &welcome.refused) {
+            (Some(w), _) => Outcome::Refused(w.clone()),
+            (None, Some(w)) => Outcome::Failed(w.clone()),
+            (None, None) => Outcome::Missing(NO_REPORT_YET.into()),
+        };
+        if g.ending.is_none() {
+            if let Ok(c) = w.try_clone() {
+                g.all.push(c);
+            }
+        }
         g.rows.push(ClientRow {
             addr,
             version: hello.version.clone(),
             disk: hello.disk.clone(),
-            outcome: match why {
-                Some(w) => Outcome::Failed(w),
-                None => Outcome::Missing(NO_REPORT_YET.into()),
-            },
+            outcome,
             seconds: 0.0,
             bytes_received: 0,
             bytes_written: 0,
@@ -383,11 +465,16 @@ fn client_session(
         }
     })();
     let mut g = lock(shared);
+    let (cancelled, ending) = (g.cancelled, g.ending.clone());
     if let Some(row) = g.rows.get_mut(idx) {
         match outcome {
             Ok(rep) => {
                 row.outcome = if rep.ok {
                     Outcome::Ok
+                } else if matches!(row.outcome, Outcome::Refused(_)) {
+                    Outcome::Refused(rep.message.clone())
+                } else if cancelled {
+                    Outcome::Cancelled(rep.message.clone())
                 } else {
                     Outcome::Failed(rep.message.clone())
                 };
@@ -396,14 +483,16 @@ fn client_session(
                 row.bytes_written = rep.bytes_written;
                 log(format!(
                     "{addr}: {} ({:.1} s): {}",
-                    if rep.ok { "ok" } else { "FAILED" },
+                    // The table's word: a refused or cancelled client is not "FAILED".
+                    super::report::result_text(&row.outcome, "").0,
                     rep.seconds,
                     rep.message
                 ));
             }
             Err(why) => {
                 if matches!(row.outcome, Outcome::Missing(_)) {
-                    row.outcome = Outcome::Missing(why.clone());
+                    // Cut off by the sender itself (cancel, deadline): that is the reason.
+                    row.outcome = ending.unwrap_or(Outcome::Missing(why.clone()));
                 }
                 log(format!("{addr}: {why}"));
             }
@@ -433,73 +522,4 @@ fn watch_liveness(conn: &TcpStream, dead_after: Duration) -> nix::Result<()> {
     setsockopt(conn, sockopt::TcpKeepInterval, &interval)?;
     setsockopt(conn, sockopt::TcpKeepCount, &PROBES)?;
     setsockopt(conn, sockopt::TcpUserTimeout, &secs.saturating_mul(1000))
-}
-
-/// Runs udp-sender on the stream file; its exit status is checked and its stderr
-/// shown when it fails.
-fn run_udp_sender(
-    stream: &StreamFile,
-    opts: &SendOptions,
-    portbase: u16,
-    log: &(dyn Fn(String) + Sync),
-    started: &dyn Fn(),
-) -> Result<(), DeployError> {
-    let mut cmd = Command::new("udp-sender");
-    cmd.arg("--file")
-        .arg(&stream.path)
-        .args(["--portbase", &portbase.to_string()])
-        .args(["--min-receivers", &opts.clients.to_string()])
-        .args(["--retries-until-drop", &opts.retries_until_drop.to_string()])
-        .args(["--nokbd", "--no-progress"]);
-    if let Some(s) = opts.min_wait {
-        cmd.args(["--min-wait", &s.to_string()]);
-    }
-    if let Some(s) = opts.max_wait {
-        cmd.args(["--max-wait", &s.to_string()]);
-    }
-    if let Some(i) = &opts.interface {
-        cmd.args(["--interface", i]);
-    }
-    if let Some(b) = &opts.max_bitrate {
-        cmd.args(["--max-bitrate", b]);
-    }
-    log(format!(
-        "udp-sender: waiting for {} receiver(s) on port {portbase}",
-        opts.clients
-    ));
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| DeployError::Tool {
-            tool: "udp-sender".into(),
-            what: format!("cannot start it (is udpcast installed?): {e}"),
-        })?;
-    // Shown as it comes (who connected, when the transfer starts), and kept for the error.
-    let mut err = String::new();
-    if let Some(e) = child.stderr.take() {
-        for l in BufReader::new(e).lines().map_while(|l| l.ok()) {
-            if !l.trim().is_empty() {
-                log(format!("udp-sender: {l}"));
-            }
-            // udp-sender's own words when its receivers are in and data goes out.
-            if l.starts_with("Starting transfer") {
-                started();
-            }
-            err.push_str(&l);
-            err.push('\n');
-        }
-    }
-    let status = child.wait().map_err(|e| DeployError::Tool {
-        tool: "udp-sender".into(),
-        what: e.to_string(),
-    })?;
-    if !status.success() {
-        return Err(DeployError::Tool {
-            tool: "udp-sender".into(),
-            what: format!("{status}: {}", err.trim()),
-        });
-    }
-    Ok(())
 }

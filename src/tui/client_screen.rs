@@ -2,6 +2,13 @@
 //! client's console, redrawn as the client's state and restore progress change. The
 //! client's log lines still go to its standard output (the serial console and the
 //! unattended log, where the tests and a lab's logging read them).
+//!
+//! TTY may be a virtual console (/dev/tty1) or a serial port (/dev/ttyS1: a lab
+//! watched over IPMI serial-over-LAN). The screen is plain ANSI either way; what a
+//! serial port needs besides is handled here: it is opened without becoming the
+//! controlling terminal and without waiting for a carrier, and every state change
+//! repaints the whole screen (clear, then every cell), so a viewer that attaches in
+//! the middle (a SOL session opened later) sees a whole picture, not only what changed.
 
 use super::deploy_model::{ClientStateView, ClientView};
 use crate::deploy::client::ClientState;
@@ -24,7 +31,18 @@ impl ClientScreen {
     /// Opens `tty` for writing. The size is fixed at 80x25: the client runs with no
     /// controlling terminal to ask, and the Linux console's text mode is that size.
     pub fn open(tty: &Path, server: &str) -> std::io::Result<ClientScreen> {
-        let mut f = std::fs::OpenOptions::new().write(true).open(tty)?;
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        // O_NONBLOCK only for the open (a serial port without CLOCAL would wait for
+        // carrier); writes then block as usual, so no byte of a redraw is lost.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+            .open(tty)?;
+        let flags = fcntl(f.as_raw_fd(), FcntlArg::F_GETFL)?;
+        let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+        fcntl(f.as_raw_fd(), FcntlArg::F_SETFL(flags))?;
         // Clear the console and hide the cursor; the kernel's boot text goes.
         f.write_all(b"\x1b[2J\x1b[H\x1b[?25l")?;
         let term = Terminal::with_options(
@@ -44,21 +62,29 @@ impl ClientScreen {
         Ok(s)
     }
 
-    fn change(&self, f: impl FnOnce(&mut ClientView)) {
-        f(&mut self.view.lock().unwrap_or_else(|p| p.into_inner()));
-        self.redraw();
+    fn redraw(&self) {
+        self.draw(false);
     }
 
-    fn redraw(&self) {
+    /// Draws the view; `whole`: clear first and send every cell, not only the changes.
+    fn draw(&self, whole: bool) {
         let view = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut t = self.term.lock().unwrap_or_else(|p| p.into_inner());
         // A console that went away only costs the picture; the deploy goes on.
+        if whole {
+            let _ = t.clear();
+        }
         let _ = t.draw(|f| super::screens::deploy_client::draw(&view, f));
     }
 
-    /// The client library's state changes.
+    /// The client library's state changes: a whole repaint (a few per deploy, so a
+    /// serial viewer that attached late catches up; progress only sends changes).
     pub fn state(&self, st: ClientState) {
-        self.change(|v| apply_state(v, st));
+        let repaint = !matches!(st, ClientState::Receiving { .. })
+            || self.view.lock().unwrap_or_else(|p| p.into_inner()).state
+                != ClientStateView::Receiving;
+        apply_state(&mut self.view.lock().unwrap_or_else(|p| p.into_inner()), st);
+        self.draw(repaint);
     }
 }
 

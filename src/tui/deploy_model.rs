@@ -64,6 +64,8 @@ pub enum LivePhase {
     Sending,
     /// The stream is sent; the clients restore and report.
     Reports,
+    /// Cancel confirmed: udp-sender and the boot server are being stopped.
+    Cancelling,
 }
 
 /// One client on the live screen.
@@ -97,7 +99,7 @@ pub struct ResultRow {
     pub addr: String,
     pub disk: String,
     pub size: u64,
-    /// "ok", "FAILED" or "MISSING".
+    /// "ok", "FAILED", "REFUSED", "MISSING" or "CANCELLED".
     pub result: String,
     pub seconds: f64,
     pub written: u64,
@@ -111,6 +113,8 @@ pub struct DeployResult {
     /// "2 of 3 client(s) ok; stream N bytes sent once in S s".
     pub count: String,
     pub all_ok: bool,
+    /// Cancelled on the sender before every client reported.
+    pub cancelled: bool,
 }
 
 /// What the sender's job tells the TUI as it goes.

@@ -174,9 +174,13 @@ pub trait Services: Send + Sync {
     }
     /// Starts `ironclone deploy`'s work (and the boot server when asked) on its own
     /// thread; `events` gets its live status as it changes and, once, its end.
+    /// Setting `cancel` stops it cleanly (udp-sender and the boot server stopped, the
+    /// clients told); it still ends with its table, where every client without a
+    /// report is CANCELLED.
     fn start_deploy(
         &self,
         _req: super::deploy_model::DeployRequest,
+        _cancel: Arc<AtomicBool>,
         events: Arc<dyn Fn(super::deploy_model::DeployEvent) + Send + Sync>,
     ) {
         events(super::deploy_model::DeployEvent::Done(Err(

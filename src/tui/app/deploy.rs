@@ -8,6 +8,7 @@ use super::*;
 use crate::tui::deploy_model::{
     DeployEvent, DeployLive, DeployRequest, DeployResult, IfaceView, LivePhase, TargetChoice,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The form's text fields, in screen order: label, default, help.
 pub const DEPLOY_FIELDS: [(&str, &str, &str); 4] = [
@@ -220,7 +221,10 @@ impl App {
                     boot: None,
                     last_line: format!("Building the stream of {} ...", req.image),
                 }));
-                self.services.start_deploy(req, sink(self.tx.clone()));
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.deploy_cancel = Some(Arc::clone(&cancel));
+                self.services
+                    .start_deploy(req, cancel, sink(self.tx.clone()));
             }
             _ => {}
         }
@@ -236,6 +240,8 @@ impl App {
                 }
             }
             DeployEvent::Done(r) => {
+                self.deploy_cancel = None;
+                self.cancel_ask = false;
                 if on_live {
                     self.stack.pop();
                 }
@@ -247,6 +253,35 @@ impl App {
                     ),
                 }
             }
+        }
+    }
+
+    /// A deploy is running (until its `Done` event).
+    pub(super) fn deploy_running(&self) -> bool {
+        self.deploy_cancel.is_some()
+    }
+
+    /// The live screen: Esc or c asks whether to cancel (the confirmation box's y
+    /// does it, through `cancel_deploy`).
+    pub(super) fn on_deploy_live(&mut self, k: &KeyEvent) {
+        let cancelling = self
+            .deploy_cancel
+            .as_ref()
+            .is_none_or(|c| c.load(Ordering::SeqCst));
+        if matches!(k.code, KeyCode::Esc | KeyCode::Char('c')) && !cancelling {
+            self.cancel_ask = true;
+        }
+    }
+
+    /// Confirmed: the deploy job stops udp-sender and the boot server, tells the
+    /// clients, and ends with its table (every client without a report: CANCELLED).
+    pub(super) fn cancel_deploy(&mut self) {
+        let Some(c) = &self.deploy_cancel else {
+            return;
+        };
+        c.store(true, Ordering::SeqCst);
+        if let Some(Screen::DeployLive(l)) = self.stack.last_mut() {
+            l.phase = LivePhase::Cancelling;
         }
     }
 

@@ -1,7 +1,7 @@
 //! `App::draw`: which screen renders the state. Drawing has no side effects (see the
 //! module doc of `app`).
 
-use super::{App, Screen};
+use super::{App, Flow, Screen};
 use crate::tui::screens;
 use ratatui::Frame;
 
@@ -62,7 +62,12 @@ impl App {
             Screen::DeployDone(res) => screens::deploy::done(res, f),
         }
         if self.cancel_ask {
-            screens::cancel::draw(self.job.kind.unwrap_or(self.flow), f);
+            let flow = if self.deploy_running() {
+                Flow::Deploy
+            } else {
+                self.job.kind.unwrap_or(self.flow)
+            };
+            screens::cancel::draw(flow, f);
         }
     }
 }

@@ -234,6 +234,8 @@ pub struct App {
     /// Ctrl-C was pressed during a job: ask before cancelling.
     pub cancel_ask: bool,
     handle: Option<JobHandle>,
+    /// A running deploy's cancel flag (its job reports through `Msg::Deploy`).
+    deploy_cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     job_started: Option<Instant>,
     /// A backup is followed by a verification of the new image.
     verify_next: bool,
@@ -260,6 +262,7 @@ impl App {
             verify_report: None,
             cancel_ask: false,
             handle: None,
+            deploy_cancel: None,
             job_started: None,
             verify_next: false,
             last_refresh: None,
@@ -289,7 +292,7 @@ impl App {
     }
 
     pub fn job_running(&self) -> bool {
-        self.handle.is_some()
+        self.handle.is_some() || self.deploy_cancel.is_some()
     }
 
     fn push(&mut self, s: Screen) {
@@ -412,6 +415,7 @@ impl App {
                     if let Some(h) = &self.handle {
                         h.request_cancel();
                     }
+                    self.cancel_deploy();
                     self.job.cancelling = true;
                     self.cancel_ask = false;
                 }
@@ -487,8 +491,12 @@ impl App {
                 self.on_deploy_summary(&k);
                 Action::None
             }
-            // The deploy runs until its clients reported; its table follows.
-            Screen::DeployLive(_) => Action::None,
+            // The deploy runs until its clients reported (or it is cancelled: Esc or c
+            // asks first); its table follows.
+            Screen::DeployLive(_) => {
+                self.on_deploy_live(&k);
+                Action::None
+            }
             Screen::DeployDone(_) => {
                 self.on_deploy_done(&k);
                 Action::None

@@ -6,6 +6,7 @@ use crate::tui::deploy_model::{
     DeployEvent, DeployLive, DeployRequest, DeployResult, IfaceView, LiveClient, LivePhase,
     ResultRow,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,20 +99,67 @@ pub fn script(req: &DeployRequest) -> (Vec<DeployLive>, DeployResult) {
         ],
         count: format!("2 of 3 client(s) ok; stream {STREAM} bytes sent once in 431.0 s"),
         all_ok: false,
+        cancelled: false,
     };
     (steps, result)
 }
 
+/// The table of a demo deploy cancelled while its clients received: every one
+/// CANCELLED, with the unicast-finish hint.
+pub fn cancelled(req: &DeployRequest, last: &DeployLive) -> DeployResult {
+    let hint = crate::deploy::report::finish_hint(&req.repo.display().to_string(), &req.image);
+    let rows: Vec<ResultRow> = last
+        .clients
+        .iter()
+        .map(|c| ResultRow {
+            addr: c.addr.clone(),
+            disk: c.disk.clone(),
+            size: c.size,
+            result: "CANCELLED".into(),
+            seconds: 0.0,
+            written: 0,
+            message: format!("{}; {hint}", crate::deploy::sender::CANCELLED_NO_REPORT),
+        })
+        .collect();
+    DeployResult {
+        count: format!(
+            "deploy CANCELLED: 0 of {} client(s) ok; stream {STREAM} bytes (cancelled) in 12.0 s",
+            rows.len()
+        ),
+        rows,
+        all_ok: false,
+        cancelled: true,
+    }
+}
+
 /// Plays the script: at once when `delay` is zero (tests read the events one by one),
-/// on a thread with pauses in the demo.
-pub fn play(req: &DeployRequest, events: Arc<dyn Fn(DeployEvent) + Send + Sync>, delay: Duration) {
+/// on a thread with pauses in the demo. Once `cancel` is set the rest is skipped and
+/// the cancelled table ends it (in tests the whole script is queued before a key can
+/// cancel: they hand the app the cancelled table themselves).
+pub fn play(
+    req: &DeployRequest,
+    cancel: Arc<AtomicBool>,
+    events: Arc<dyn Fn(DeployEvent) + Send + Sync>,
+    delay: Duration,
+) {
     let (steps, result) = script(req);
+    let req = req.clone();
     let run = move || {
+        let mut last = None;
         for s in steps {
-            events(DeployEvent::Live(s));
+            if cancel.load(Ordering::SeqCst) {
+                break;
+            }
+            events(DeployEvent::Live(s.clone()));
+            last = Some(s);
             std::thread::sleep(delay);
         }
-        events(DeployEvent::Done(Ok(result)));
+        match last {
+            Some(l) if cancel.load(Ordering::SeqCst) => {
+                events(DeployEvent::Done(Ok(cancelled(&req, &l))))
+            }
+            _ => events(DeployEvent::Done(Ok(result))),
+        }
     };
     if delay.is_zero() {
         run();

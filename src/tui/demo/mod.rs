@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-mod deploy;
+pub(crate) mod deploy;
 mod machine;
 mod remote;
 use machine::windows_layout;
@@ -51,6 +51,8 @@ pub struct FakeServices {
     /// When set, the next backup fails at once with this error (result-screen tests).
     pub fail_backup: Mutex<Option<ServiceError>>,
     pub remote: remote::DemoRemote,
+    /// The last deploy's cancel flag, as the app handed it (tests read it).
+    pub deploy_cancel: Mutex<Option<Arc<AtomicBool>>>,
 }
 
 impl Default for FakeServices {
@@ -69,7 +71,17 @@ impl FakeServices {
             fail_listing: Mutex::new(None),
             fail_backup: Mutex::new(None),
             remote: Default::default(),
+            deploy_cancel: Mutex::new(None),
         }
+    }
+
+    /// Whether the app asked the last deploy to stop.
+    pub fn deploy_cancelled(&self) -> bool {
+        self.deploy_cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     pub fn recorded(&self) -> Vec<Recorded> {
@@ -521,10 +533,12 @@ impl Services for FakeServices {
     fn start_deploy(
         &self,
         req: crate::tui::deploy_model::DeployRequest,
+        cancel: Arc<AtomicBool>,
         events: Arc<dyn Fn(crate::tui::deploy_model::DeployEvent) + Send + Sync>,
     ) {
         self.record(Recorded::Deploy(req.clone()));
-        deploy::play(&req, events, self.step_delay);
+        *self.deploy_cancel.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+        deploy::play(&req, cancel, events, self.step_delay);
     }
 
     fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {

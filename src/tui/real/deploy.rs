@@ -15,6 +15,7 @@ use crate::tui::deploy_model::{
 };
 use crate::tui::services::ServiceError;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,9 +44,9 @@ pub fn interfaces() -> Vec<IfaceView> {
     out
 }
 
-pub fn start(unlocked: Unlocked, req: DeployRequest, events: Events) {
+pub fn start(unlocked: Unlocked, req: DeployRequest, cancel: Arc<AtomicBool>, events: Events) {
     std::thread::spawn(move || {
-        let end = run(&unlocked, &req, &events);
+        let end = run(&unlocked, &req, &cancel, &events);
         events(DeployEvent::Done(end));
     });
 }
@@ -53,6 +54,7 @@ pub fn start(unlocked: Unlocked, req: DeployRequest, events: Events) {
 fn run(
     unlocked: &Unlocked,
     req: &DeployRequest,
+    cancel: &AtomicBool,
     events: &Events,
 ) -> Result<DeployResult, ServiceError> {
     let repo = open_repository(unlocked, &req.repo)?;
@@ -60,6 +62,11 @@ fn run(
     let _cleanup = RemoveOnDrop(path.clone());
     let stream = sender::build_stream(&repo, &req.image, &path)
         .map_err(|e| ServiceError::Plain(format!("building the stream of {}: {e}", req.image)))?;
+    if cancel.load(Ordering::SeqCst) {
+        return Err(ServiceError::Cancelled(
+            "The deploy was cancelled before any client was served.".into(),
+        ));
+    }
     let boot_text = req.serve_boot.as_ref().map(|i| {
         format!(
             "network boot on {} ({})",
@@ -97,6 +104,9 @@ fn run(
         let copy = {
             let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
             change(&mut l);
+            if cancel.load(Ordering::SeqCst) {
+                l.phase = LivePhase::Cancelling;
+            }
             l.bytes_sent = tx_start
                 .zip(iface.as_deref().and_then(tx_bytes))
                 .map(|(a, b)| b.saturating_sub(a));
@@ -115,7 +125,7 @@ fn run(
             l.clients = st.rows.iter().map(|r| live_client(r, st.phase)).collect();
         })
     };
-    let rep = sender::serve_watched(&stream, &req.image, &opts, &log, &watch)
+    let rep = sender::serve_watched(&stream, &req.image, &opts, cancel, &log, &watch)
         .map_err(|e| ServiceError::Plain(e.to_string()))?;
     let hint = report::finish_hint(&req.repo.display().to_string(), &req.image);
     let count = report::table_lines(&rep, stream.bytes, &hint)
@@ -141,6 +151,7 @@ fn run(
             .collect(),
         count,
         all_ok: rep.all_ok(),
+        cancelled: rep.cancelled,
     })
 }
 
@@ -150,6 +161,8 @@ fn live_client(r: &ClientRow, phase: SenderPhase) -> LiveClient {
     let state = match &r.outcome {
         Outcome::Ok => "ok",
         Outcome::Failed(_) => "FAILED",
+        Outcome::Refused(_) => "REFUSED",
+        Outcome::Cancelled(_) => "CANCELLED",
         Outcome::Missing(m) if m == sender::NO_REPORT_YET => match phase {
             SenderPhase::Waiting => "joined",
             SenderPhase::Sending => "receiving",
@@ -183,7 +196,12 @@ fn start_boot(
         dhcp: DhcpChoice::Proxy,
         mode: BootMode::Run,
         menu_timeout: 3,
-        append: crate::deploy::client_command(&net.addr.to_string(), PORT, &rule),
+        append: crate::deploy::client_command(
+            &net.addr.to_string(),
+            PORT,
+            &rule,
+            crate::deploy::CLIENT_SCREEN,
+        ),
         run_dir: PathBuf::from("/run/ironclone/serve-boot"),
     };
     let boot_err = |e: crate::netboot::NetbootError| {

@@ -456,9 +456,10 @@ impl Services for RealServices {
     fn start_deploy(
         &self,
         req: crate::tui::deploy_model::DeployRequest,
+        cancel: Arc<std::sync::atomic::AtomicBool>,
         events: Arc<dyn Fn(crate::tui::deploy_model::DeployEvent) + Send + Sync>,
     ) {
-        deploy::start(Arc::clone(&self.unlocked), req, events);
+        deploy::start(Arc::clone(&self.unlocked), req, cancel, events);
     }
 
     fn install_schedule(&self, req: &ScheduleRequest) -> Result<Vec<String>, ServiceError> {

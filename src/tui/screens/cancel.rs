@@ -14,6 +14,10 @@ pub fn draw(flow: Flow, f: &mut Frame) {
             " boot until you restore onto it again.",
         ),
         Flow::Verify => (" The image is not changed by a verify.", ""),
+        Flow::Deploy => (
+            " udp-sender and the boot server stop; clients still",
+            " receiving stop too (their disks are not written).",
+        ),
         _ => (
             " A cancel leaves no half image: what was written",
             " so far is removed.",

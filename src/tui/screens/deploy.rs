@@ -150,6 +150,7 @@ fn phase_text(p: LivePhase) -> &'static str {
         LivePhase::Waiting => "waiting for the clients",
         LivePhase::Sending => "sending (one multicast stream for all)",
         LivePhase::Reports => "stream sent; clients restore and report",
+        LivePhase::Cancelling => "CANCELLING: stopping udp-sender and the boot server",
     }
 }
 
@@ -157,7 +158,11 @@ pub fn live(l: &DeployLive, f: &mut Frame) {
     let body = chrome(
         f,
         "Deploy: clients joining and receiving",
-        "the table follows when every client has reported",
+        if l.phase == LivePhase::Cancelling {
+            "cancelling: the table follows"
+        } else {
+            "the table follows when every client has reported  Esc/c cancel"
+        },
     );
     let sent = match l.bytes_sent {
         Some(b) => format!("{} sent", bytes(b)),
@@ -208,7 +213,9 @@ pub fn live(l: &DeployLive, f: &mut Frame) {
 }
 
 pub fn done(r: &DeployResult, f: &mut Frame) {
-    let title = if r.all_ok {
+    let title = if r.cancelled {
+        "Deploy: CANCELLED"
+    } else if r.all_ok {
         "Deploy: every client is done"
     } else {
         "Deploy: NOT every client is done"

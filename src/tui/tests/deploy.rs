@@ -120,6 +120,74 @@ fn deploy_runs_to_the_senders_table() {
 }
 
 #[test]
+fn a_running_deploy_is_cancelled_after_a_confirmation() {
+    let (mut app, fake) = app();
+    to_deploy_form(&mut app);
+    app.type_str("3");
+    down(&mut app, DEPLOY_BOOT_ROW);
+    app.press(KeyCode::Right); // enp3s0
+    enter(&mut app);
+    let Screen::DeploySummary(req) = app.screen().clone() else {
+        panic!("{:?}", app.screen());
+    };
+    enter(&mut app);
+    // Waiting, two joined, sending: the clients are receiving.
+    for _ in 0..3 {
+        assert!(next_msg(&mut app));
+    }
+    let Screen::DeployLive(live) = app.screen().clone() else {
+        panic!("{:?}", app.screen());
+    };
+    assert!(render(&app).contains("Esc/c cancel"));
+    // Esc asks first; n keeps the deploy going.
+    app.press(KeyCode::Esc);
+    assert!(app.cancel_ask);
+    let text = render(&app);
+    assert!(
+        text.contains("udp-sender and the boot server stop"),
+        "{text}"
+    );
+    snap("deploy_cancel_confirm", &app);
+    app.press(KeyCode::Char('n'));
+    assert!(!app.cancel_ask && !fake.deploy_cancelled());
+    assert!(matches!(app.screen(), Screen::DeployLive(_)));
+    // Ctrl-C asks the same (a deploy is a running job, not a reason to quit).
+    ctrl_c(&mut app);
+    assert!(app.cancel_ask);
+    app.press(KeyCode::Esc);
+    assert!(!app.cancel_ask && !fake.deploy_cancelled());
+    // c asks too; y cancels: the job's flag is set and the screen says so.
+    app.press(KeyCode::Char('c'));
+    assert!(app.cancel_ask);
+    app.press(KeyCode::Char('y'));
+    assert!(!app.cancel_ask && fake.deploy_cancelled());
+    let text = render(&app);
+    assert!(
+        text.contains("CANCELLING: stopping udp-sender and the boot server"),
+        "{text}"
+    );
+    snap("deploy_cancelling", &app);
+    // Once cancelling, Esc does not ask again; the job is still running.
+    app.press(KeyCode::Esc);
+    assert!(!app.cancel_ask && app.job_running());
+    // The job ends with its table: every client without a report CANCELLED.
+    app.update(Msg::Deploy(DeployEvent::Done(Ok(
+        crate::tui::demo::deploy::cancelled(&req, &live),
+    ))));
+    assert!(!app.job_running());
+    let res = deploy_result_of(&app).expect("the table").clone();
+    assert!(res.cancelled && !res.all_ok);
+    assert!(res.rows.iter().all(|r| r.result == "CANCELLED"));
+    let text = render(&app);
+    assert!(text.contains("Deploy: CANCELLED"), "{text}");
+    assert!(
+        text.contains("deploy CANCELLED: 0 of 3 client(s) ok"),
+        "{text}"
+    );
+    snap("deploy_cancelled_done", &app);
+}
+
+#[test]
 fn a_failed_deploy_shows_why() {
     let (mut app, _) = app();
     app.update(Msg::Deploy(DeployEvent::Done(Err(
