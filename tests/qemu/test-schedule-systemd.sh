@@ -25,6 +25,11 @@
 # (grub-reboot), GRUB boots the rescue entry once and clears it; a unit stopped at each
 # shutdown prints grubenv, so the test sees next_entry set as the OS went down and
 # cleared when it came back.
+# KNOWN FAILING (BIOS only): up to "Booting `ironclone rescue'" and its echo everything
+# passes (update-grub's grub.cfg with the entry, the timer, next_entry in grubenv at the
+# shutdown); then the live kernel prints nothing and QEMU sits idle (no disk reads) with
+# 1536 or 1024 MiB. test-schedule-rescue-bios.sh boots the same entry from a grub.cfg of
+# its own making: the difference is in the real grub.cfg or the OS's GRUB modules.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
 source "$(dirname "$0")/lib-schedule.sh"
