@@ -21,10 +21,21 @@
 #  - Drop-ins stand for "a shortened calendar": RandomizedDelaySec=0 and AccuracySec=1s
 #    on the timer, the service's output also on the console. SYSTEMD_BREAK=timer moves
 #    the calendar to 2099 instead (a negative control: the timer never fires).
-# Usage: mk-systemd-os.sh OUT.img BINARY LIVE_INITRD ROOT_UUID REPO_UUID
+#  - --bios: an MBR disk for SeaBIOS with the distribution's own GRUB: the root also gets
+#    grub-common, grub2-common and grub-pc-bin (update-grub, grub-mkconfig and
+#    /etc/grub.d, grub-editenv, the i386-pc modules), laid down as grub-install does
+#    (boot.img in the MBR, core.img from those modules in the post-MBR gap, the modules
+#    in /boot/grub/i386-pc); /etc/default/grub puts GRUB and the kernel on the serial
+#    console. The first grub.cfg is a stand-in; the OS's own update-grub (run by
+#    `rescue install`) replaces it with the real one from /etc/grub.d. The kernel and
+#    the OS's initramfs are /boot/vmlinuz-<version> and /boot/initrd.img-<version>, the
+#    names 10_linux looks for. No ESP; the root is partition 1.
+# Usage: mk-systemd-os.sh [--bios] OUT.img BINARY LIVE_INITRD ROOT_UUID REPO_UUID
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-[[ $# -eq 5 ]] || m_die "usage: $0 OUT.img BINARY LIVE_INITRD ROOT_UUID REPO_UUID"
+FW=uefi
+[[ ${1:-} == --bios ]] && { FW=bios; shift; }
+[[ $# -eq 5 ]] || m_die "usage: $0 [--bios] OUT.img BINARY LIVE_INITRD ROOT_UUID REPO_UUID"
 OUT=$1 BIN=$2 LIVE_INITRD=$3 ROOT_UUID=$4 REPO_UUID=$5
 NAME=installed-os
 FIRST_BOOT_LIMIT=${FIRST_BOOT_LIMIT:-240}
@@ -40,8 +51,12 @@ trap 'rm -rf "$work"' EXIT
 
 # --- the Debian root, cached --------------------------------------------------------------
 PKGS=systemd-sysv,udev,kmod
-MIRROR=http://deb.debian.org/debian
 CACHE="$M_ROOT/build/cache/debian12-systemd.tar"
+if [[ $FW == bios ]]; then
+  PKGS+=,grub-common,grub2-common,grub-pc-bin
+  CACHE="$M_ROOT/build/cache/debian12-systemd-bios.tar"
+fi
+MIRROR=http://deb.debian.org/debian
 if [[ ! -f $CACHE || "$(cat "$CACHE.key" 2>/dev/null)" != "$PKGS $MIRROR" ]]; then
   mkdir -p "$(dirname "$CACHE")"
   echo "machine $NAME: debootstrap bookworm ($PKGS), once"
@@ -104,16 +119,41 @@ chmod 755 "$ird/init"
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/os-initrd.img"
 
 # --- the installed system's files --------------------------------------------------------
-mkdir -p "$d/boot/grub" "$d/boot/efi" "$d/var/log/journal" "$d/usr/local/sbin"
-cp "$KDIR/vmlinuz" "$d/boot/vmlinuz"
-cp "$work/os-initrd.img" "$d/boot/os-initrd.img"
+mkdir -p "$d/boot/grub" "$d/var/log/journal" "$d/usr/local/sbin"
+OS_ARGS="console=ttyS0,115200 loglevel=4 no_timer_check systemd.show_status=1"
+if [[ $FW == uefi ]]; then
+  mkdir -p "$d/boot/efi"
+  KERNEL_FILE=vmlinuz OS_INITRD=os-initrd.img
+  printf 'UUID=%s / ext4 rw,errors=remount-ro 0 1\nPARTUUID=1c0ec1a5-000c-4000-8000-000000000001 /boot/efi vfat umask=0077 0 2\n' \
+    "$ROOT_UUID" >"$d/etc/fstab"
+else
+  KERNEL_FILE=vmlinuz-$KVER OS_INITRD=initrd.img-$KVER
+  printf 'UUID=%s / ext4 rw,errors=remount-ro 0 1\n' "$ROOT_UUID" >"$d/etc/fstab"
+  mkdir -p "$d/etc/default"
+  cat >"$d/etc/default/grub" <<DEF
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=0
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="$OS_ARGS"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+GRUB_DISABLE_RECOVERY=true
+GRUB_DISABLE_SUBMENU=y
+DEF
+  # What grub-install puts in /boot/grub: the modules grub.cfg's insmod lines load.
+  mkdir -p "$d/boot/grub/i386-pc"
+  cp "$d/usr/lib/grub/i386-pc/"*.mod "$d/usr/lib/grub/i386-pc/"*.lst "$d/boot/grub/i386-pc/"
+fi
+cp "$KDIR/vmlinuz" "$d/boot/$KERNEL_FILE"
+cp "$work/os-initrd.img" "$d/boot/$OS_INITRD"
 cp "$LIVE_INITRD" "$d/boot/ironclone-live.img"
 cp "$BIN" "$d/usr/local/sbin/ironclone"
 echo "$NAME" >"$d/etc/hostname"
-printf 'UUID=%s / ext4 rw,errors=remount-ro 0 1\nPARTUUID=1c0ec1a5-000c-4000-8000-000000000001 /boot/efi vfat umask=0077 0 2\n' \
-  "$ROOT_UUID" >"$d/etc/fstab"
 # A file whose bytes the test finds again in the restored image.
 head -c 65536 /dev/urandom | base64 >"$d/etc/os-marker"
+# The first boot's grub.cfg (on BIOS until the OS's update-grub writes the real one).
 cat >"$d/boot/grub/grub.cfg" <<CFG
 serial --unit=0 --speed=115200
 terminal_input serial console
@@ -121,8 +161,8 @@ terminal_output serial console
 set timeout=0
 menuentry 'Debian (installed system $NAME)' {
   search --no-floppy --fs-uuid --set=root $ROOT_UUID
-  linux /boot/vmlinuz root=UUID=$ROOT_UUID ro console=ttyS0,115200 loglevel=4 no_timer_check systemd.show_status=1
-  initrd /boot/os-initrd.img
+  linux /boot/$KERNEL_FILE root=UUID=$ROOT_UUID ro $OS_ARGS
+  initrd /boot/$OS_INITRD
 }
 CFG
 
@@ -136,6 +176,11 @@ fi
 printf '[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n' \
   >"$sd/ironclone-backup.service.d/console.conf"
 
+if [[ $FW == uefi ]]; then
+  RESCUE_TARGET="--esp /boot/efi" RESCUE_APPEND=""
+else
+  RESCUE_TARGET="--boot /boot" RESCUE_APPEND="--append no_timer_check"
+fi
 cat >"$d/usr/local/sbin/os-first-boot" <<FIRST
 #!/bin/sh
 set -u
@@ -149,9 +194,12 @@ for l in /dev/disk/by-id/*; do
   [ "\$(readlink -f "\$l")" = "\$disk" ] && { disk=\$l; break; }
 done
 echo "IRONCLONE-OS: root \$rootdev on \$disk"
-ironclone rescue install --esp /boot/efi --kernel /boot/vmlinuz --initramfs /boot/ironclone-live.img \
-  --append console=ttyS0,115200 --append ironclone.net=0 --yes
+ironclone rescue install $RESCUE_TARGET --kernel /boot/$KERNEL_FILE --initramfs /boot/ironclone-live.img \
+  --append console=ttyS0,115200 --append ironclone.net=0 $RESCUE_APPEND --yes
 echo "IRONCLONE-OS: rescue install rc=\$?"
+if [ -d /boot/grub/i386-pc ]; then
+  echo "IRONCLONE-OS: grub.cfg: \$(grep -c '^menuentry' /boot/grub/grub.cfg) entries, rescue \$(grep -c -- '--id ironclone-rescue' /boot/grub/grub.cfg), next_entry \$(grep -c 'next_entry' /boot/grub/grub.cfg)"
+fi
 ironclone schedule init --repo uuid=$REPO_UUID:/repo --disks "\$disk" --budget 90% --calendar minutely
 echo "IRONCLONE-OS: schedule init rc=\$?"
 echo "IRONCLONE-OS: timer \$(systemctl is-enabled ironclone-backup.timer) \$(systemctl is-active ironclone-backup.timer)"
@@ -165,6 +213,7 @@ cat >"$d/usr/local/sbin/os-booted-again" <<AGAIN
 #!/bin/sh
 set -u
 echo "IRONCLONE-OS: booted again"
+[ -f /boot/grub/grubenv ] && echo "IRONCLONE-OS: grubenv after: \$(grub-editenv /boot/grub/grubenv list | tr '\n' ' ')"
 ironclone schedule status --json >/run/status.json
 rc=\$?
 ironclone schedule status
@@ -204,10 +253,60 @@ WantedBy=multi-user.target
 UNIT
 ln -s ../ironclone-test-first.service "$sd/multi-user.target.wants/ironclone-test-first.service"
 ln -s ../ironclone-test-again.service "$sd/multi-user.target.wants/ironclone-test-again.service"
+if [[ $FW == bios ]]; then
+  # grubenv as each boot ends (what grub-reboot left for GRUB), from a unit stopped at
+  # shutdown; straight to the console, as journald may be gone by then.
+  cat >"$d/usr/local/sbin/os-grubenv-at-shutdown" <<'STOP'
+#!/bin/sh
+echo "IRONCLONE-OS: grubenv at shutdown: $(grub-editenv /boot/grub/grubenv list | tr '\n' ' ')" >/dev/console
+STOP
+  chmod 755 "$d/usr/local/sbin/os-grubenv-at-shutdown"
+  cat >"$sd/ironclone-test-grubenv.service" <<'UNIT'
+[Unit]
+Description=ironclone test: print grubenv at shutdown
+After=local-fs.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/usr/local/sbin/os-grubenv-at-shutdown
+[Install]
+WantedBy=multi-user.target
+UNIT
+  ln -s ../ironclone-test-grubenv.service "$sd/multi-user.target.wants/ironclone-test-grubenv.service"
+fi
 
 # --- the disk ---------------------------------------------------------------------------
 used_mib=$(($(du -sm "$d" | cut -f1)))
 ROOT_MIB=$((used_mib + used_mib / 3 + 64))
+if [[ $FW == bios ]]; then
+  # Room for the rescue entry's copy of the kernel and the live initramfs in /boot.
+  ROOT_MIB=$((ROOT_MIB + ($(stat -c %s "$KDIR/vmlinuz") + $(stat -c %s "$LIVE_INITRD")) / 1048576 + 16))
+  ROOT_START=2048
+  SECTORS=$((ROOT_START + ROOT_MIB * 2048 + 2048))
+  rm -f "$OUT"
+  truncate -s $((SECTORS * 512)) "$OUT"
+  sfdisk -q --no-reread --no-tell-kernel "$OUT" <<SF || m_die "sfdisk failed"
+label: dos
+label-id: 0x1c0ec1a6
+start=$ROOT_START, size=$((ROOT_MIB * 2048)), type=83, bootable
+SF
+  # GRUB 2.06 reads no ext4 with metadata_csum_seed or orphan_file (e2fsprogs 1.47's).
+  truncate -s "${ROOT_MIB}M" "$work/root.ext4"
+  mkfs.ext4 -q -F -U "$ROOT_UUID" -L "$NAME" -O ^metadata_csum_seed,^orphan_file -d "$d" "$work/root.ext4" ||
+    m_die "mkfs.ext4 failed"
+  m_place "$OUT" "$work/root.ext4" "$ROOT_START"
+  # core.img from the OS's own modules, so that its insmod lines load matching ones.
+  cfg=$work/early.cfg
+  m_early_cfg "$cfg" "$ROOT_UUID"
+  # shellcheck disable=SC2086
+  grub-mkimage -O i386-pc -d "$d/usr/lib/grub/i386-pc" -c "$cfg" -p /boot/grub -o "$work/core.img" \
+    biosdisk $M_GRUB_MODS_COMMON loadenv || m_die "grub-mkimage i386-pc failed"
+  M_GRUB_PC=$d/usr/lib/grub/i386-pc m_install_bios_grub "$OUT" "$work/core.img" 1 $((ROOT_START - 1))
+  cp "$d/etc/os-marker" "$OUT.marker"
+  echo "machine $NAME: $OUT (MBR, BIOS, GRUB i386-pc, root ${ROOT_MIB} MiB UUID $ROOT_UUID, Debian 12 + systemd, kernel $KVER)"
+  exit 0
+fi
 ESP_MIB=$((($(stat -c %s "$KDIR/vmlinuz") + $(stat -c %s "$LIVE_INITRD")) / 1048576 + 48))
 ESP_START=2048
 ESP_END=$((ESP_START + ESP_MIB * 2048 - 1))

@@ -184,6 +184,12 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
             "warning: {why}; no rescue entry is installed, so every run fails until `ironclone rescue install` (docs/SCHEDULE.md)"
         );
     }
+    for d in &done.decrypted {
+        eprintln!(
+            "warning: {d}: its images hold the DECRYPTED filesystem (read through the open LUKS volume, no key needed); \
+             whoever reads the repository reads the data, so keep the repository on an encrypted disk (docs/SCHEDULE.md)"
+        );
+    }
     println!("schedule saved in {}", done.config.display());
     println!(
         "units {} and {}",

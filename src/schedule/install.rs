@@ -20,6 +20,8 @@ pub struct Installed {
     pub calendar_unchecked: bool,
     /// Disks (with why) that only the rescue entry can image, while none is installed.
     pub needs_rescue_entry: Vec<String>,
+    /// Disks whose images hold the decrypted data of a LUKS volume (an LV on one).
+    pub decrypted: Vec<String>,
 }
 
 /// The outcome of checking a schedule before it is written.
@@ -33,6 +35,10 @@ pub struct Checked {
     /// Disks (with why) that only the rescue entry can image, while none is installed:
     /// every run would fail until `rescue install`, and the timer may fire first.
     pub needs_rescue_entry: Vec<String>,
+    /// Disks (with the LUKS volume) whose images hold decrypted data: an LV on a LUKS
+    /// volume is read through the open mapping, and a scheduled repository has no
+    /// passphrase (nobody is there to type it).
+    pub decrypted: Vec<String>,
 }
 
 /// Checks `cfg`: every field, and the calendar with systemd-analyze when installed.
@@ -44,10 +50,21 @@ pub fn check(roots: &Roots, cfg: &ScheduleConfig) -> Result<Checked, ScheduleErr
             why,
         })?;
     let cal = calendar::check(&cfg.calendar)?;
+    if !roots.is_alternate() {
+        rescue_reachable(cfg, super::mode::root_on_device_mapper())?;
+    }
     Ok(Checked {
         calendar_unchecked: cal.is_none(),
         next_run: cal.and_then(|c| c.next_elapse),
         needs_rescue_entry: rescue_missing(roots, cfg),
+        decrypted: cfg
+            .disks
+            .iter()
+            .filter_map(|d| {
+                super::mode::crypt_below(d)
+                    .map(|c| format!("{} (on the LUKS volume {c})", d.display()))
+            })
+            .collect(),
     })
 }
 
@@ -65,6 +82,33 @@ fn rescue_missing(roots: &Roots, cfg: &ScheduleConfig) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Refuses a schedule whose disks need the rescue entry when the root filesystem is
+/// on device-mapper (`root_dm`, LUKS or LVM): the rescue run finds the installed
+/// system by its root filesystem's UUID, which the live system sees neither inside a
+/// LUKS volume (no key at boot) nor in an LV (it activates none), so it could never
+/// read this schedule and every run would end in a request nobody answers. A key for
+/// the rescue system would have to lie unencrypted next to it on /boot or the ESP,
+/// which undoes the disk's encryption (docs/SCHEDULE.md).
+fn rescue_reachable(cfg: &ScheduleConfig, root_dm: Option<String>) -> Result<(), ScheduleError> {
+    let Some(root) = root_dm else {
+        return Ok(());
+    };
+    for d in &cfg.disks {
+        if let Ok(super::mode::Mode::Rescue(why)) = super::mode::choose(d) {
+            return Err(ScheduleError::Disk {
+                disk: d.display().to_string(),
+                why: format!(
+                    "{why}; but the root filesystem (/) is on {root}, which the rescue system cannot \
+                     open or find, so it could never read this schedule. Schedule the logical volumes \
+                     instead (/dev/<vg>/<lv>: imaged online from a snapshot), or back this disk up from \
+                     the live system by hand (`ironclone backup --unlock`); docs/SCHEDULE.md"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks `cfg`, then writes it and the units that run `exe`, and enables the timer.
@@ -86,5 +130,6 @@ pub fn install(
         next_run: checked.next_run,
         calendar_unchecked: checked.calendar_unchecked,
         needs_rescue_entry: checked.needs_rescue_entry,
+        decrypted: checked.decrypted,
     })
 }

@@ -35,6 +35,16 @@ sched_boot_uefi() {
 		>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
 }
 
+# sched_boot_bios SECONDS MEM_MIB: the same under SeaBIOS, which boots the machine's disk
+# (bootindex 0); the repository disk is the second IDE disk.
+sched_boot_bios() {
+	timeout "$1" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m "$2" -display none -nodefaults \
+		-serial "file:$log" -net none \
+		-drive "file=$tmp/os.img,format=raw,if=none,id=d0,cache=unsafe" -device ide-hd,drive=d0,bus=ide.0,bootindex=0 \
+		-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device ide-hd,drive=d1,bus=ide.1 \
+		>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
+}
+
 # sched_restored_root REPO IMAGE PART OUT: restores IMAGE onto a disk file the size of
 # the machine's disk and cuts partition PART out into OUT (for e2fsck and debugfs).
 sched_restored_root() {

@@ -19,6 +19,17 @@
 # Takes about 6-8 min under TCG (plus a few minutes of debootstrap the first time), hence
 # `suite: all`. Negative control: SYSTEMD_BREAK=timer moves the timer's calendar to 2099;
 # the first boot powers off after waiting, and the test must FAIL.
+# SYSTEMD_FIRMWARE=bios (test-schedule-systemd-bios.sh) is the same on a BIOS machine
+# (mk-systemd-os.sh --bios: MBR, SeaBIOS, Debian's own GRUB i386-pc): `rescue install
+# --boot /boot` runs the OS's real update-grub, the timer's run sets grubenv's next_entry
+# (grub-reboot), GRUB boots the rescue entry once and clears it; a unit stopped at each
+# shutdown prints grubenv, so the test sees next_entry set as the OS went down and
+# cleared when it came back.
+# KNOWN FAILING (BIOS only): up to "Booting `ironclone rescue'" and its echo everything
+# passes (update-grub's grub.cfg with the entry, the timer, next_entry in grubenv at the
+# shutdown); then the live kernel prints nothing and QEMU sits idle (no disk reads) with
+# 1536 or 1024 MiB. test-schedule-rescue-bios.sh boots the same entry from a grub.cfg of
+# its own making: the difference is in the real grub.cfg or the OS's GRUB modules.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
 source "$(dirname "$0")/lib-schedule.sh"
@@ -27,10 +38,22 @@ BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
 INITRD="$BUILD/initramfs.img"
 [[ -f "$INITRD" ]] || fail "$INITRD missing (make iso)"
 [[ -x "$BIN" ]] || fail "$BIN missing (make build)"
-OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
-[[ -f $OVMF_CODE && -f $OVMF_VARS ]] || fail "OVMF missing (scripts/setup.sh)"
+FW=${SYSTEMD_FIRMWARE:-uefi}
 ROOT_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e002a
 REPO_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e002b
+case $FW in
+	uefi)
+		OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+		[[ -f $OVMF_CODE && -f $OVMF_VARS ]] || fail "OVMF missing (scripts/setup.sh)"
+		NAME=test-schedule-systemd MK_ARGS=() ROOT_PART=2 HOW="BootNext=Boot"
+		;;
+	bios)
+		# Its own UUIDs: the two machines' images may sit side by side in a repository.
+		ROOT_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e003a REPO_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e003b
+		NAME=test-schedule-systemd-bios MK_ARGS=(--bios) ROOT_PART=1 HOW="grub-reboot ironclone-rescue"
+		;;
+	*) fail "SYSTEMD_FIRMWARE is uefi or bios" ;;
+esac
 
 tmp="$(mktemp -d)"
 mnt=""
@@ -41,13 +64,18 @@ cleanup() {
 trap cleanup EXIT
 t0=$SECONDS
 
-bash "$ROOT/qemu/machines/mk-systemd-os.sh" "$tmp/os.img" "$BIN" "$INITRD" "$ROOT_UUID" "$REPO_UUID" ||
+bash "$ROOT/qemu/machines/mk-systemd-os.sh" "${MK_ARGS[@]}" "$tmp/os.img" "$BIN" "$INITRD" "$ROOT_UUID" "$REPO_UUID" ||
 	fail "building the installed system failed"
-sched_repo_disk 1G "$REPO_UUID" schedule-systemd
-cp "$OVMF_VARS" "$tmp/vars.fd"
+sched_repo_disk 1G "$REPO_UUID" "${NAME#test-}"
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
-
-sched_boot_uefi 1200 1536
+if [[ $FW == uefi ]]; then
+	cp "$OVMF_VARS" "$tmp/vars.fd"
+	sched_boot_uefi 1200 1536
+else
+	# GRUB reads the 60 MiB rescue system through SeaBIOS's int13 AHCI driver, slow under
+	# TCG: about 10 min on a host at a load of 20.
+	sched_boot_bios 2400 1536
+fi
 echo "QEMU ran $((SECONDS - t0)) s"
 out="$(tr -d '\r' <"$log")"
 
@@ -56,7 +84,17 @@ check "systemd booted the installed system" "IRONCLONE-OS: first boot, systemd"
 check "schedule init succeeded under systemd" "IRONCLONE-OS: schedule init rc=0"
 check "rescue install succeeded" "IRONCLONE-OS: rescue install rc=0"
 check "schedule init enabled and started the timer" "IRONCLONE-OS: timer enabled active"
-check "the timer's service asked for the rescue entry with BootNext" "rescue run requested (BootNext=Boot"
+check "the timer's service asked for the rescue entry ($HOW)" "rescue run requested ($HOW"
+if [[ $FW == bios ]]; then
+	check "the OS's update-grub put the rescue entry in a grub.cfg honouring next_entry" \
+		"IRONCLONE-OS: grub.cfg: 2 entries, rescue 1, next_entry"
+	check "grubenv held next_entry as the OS went down for the rescue boot" \
+		"IRONCLONE-OS: grubenv at shutdown: next_entry=ironclone-rescue" 1
+	check "GRUB booted the rescue entry (the live kernel's command line)" "ironclone.run=schedule+run+--rescue+$ROOT_UUID"
+	check "GRUB cleared next_entry itself (save_env): the next boot is Debian's" "IRONCLONE-OS: grubenv after: next_entry= "
+	if grep -qF "GRUB left next_entry" <<<"$out"; then
+		echo "FAIL: the rescue run had to clear next_entry (GRUB's save_env did not)"; fails=$((fails + 1)); fi
+fi
 check "the firmware booted the rescue entry, which ran the backup" "unattended: ironclone schedule run --rescue $ROOT_UUID"
 check "the rescue run imaged the disk" "(rescue): read"
 check "the rescue run ended ok" "IRONCLONE-RESULT: ok rc=0"
@@ -79,7 +117,7 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 		echo "PASS: the repository holds $img"
 		if "$BIN" verify "$mnt/repo" >"$tmp/verify.out" 2>&1; then echo "PASS: ironclone verify"; else
 			sed 's/^/  | /' "$tmp/verify.out"; echo "FAIL: ironclone verify"; fails=$((fails + 1)); fi
-		if sched_restored_root "$mnt/repo" "$img" 2 "$tmp/rootfs.img"; then
+		if sched_restored_root "$mnt/repo" "$img" "$ROOT_PART" "$tmp/rootfs.img"; then
 			sched_check_root "$tmp/rootfs.img" "the restored root" /etc/os-marker "$tmp/os.img.marker"
 		else
 			echo "FAIL: ironclone restore"; fails=$((fails + 1))
@@ -91,11 +129,13 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 else
 	echo "FAIL: no repository on the repository disk"; fails=$((fails + 1))
 fi
+# Mounted but without a repository (a failed run): unmounted here too.
+mountpoint -q "$mnt" && umount "$mnt"
 mnt=""
 echo "total $((SECONDS - t0)) s"
 if ((fails > 0)); then
 	tail -n 60 "$log" | sed 's/^/  | /'
-	echo "FAIL: test-schedule-systemd ($fails checks failed)"
+	echo "FAIL: $NAME ($fails checks failed)"
 	exit 1
 fi
-echo "PASS: test-schedule-systemd"
+echo "PASS: $NAME"
