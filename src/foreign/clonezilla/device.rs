@@ -20,6 +20,7 @@
 //! it is not a media error, so the backup's rescue reader does not zero-fill it.
 
 use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
+use super::lvm_place;
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
 use crate::device::{Access, BlockDevice, DeviceError};
@@ -35,11 +36,15 @@ const CACHE_READ: usize = 1 << 20;
 /// The most bytes kept per partition; the cache starts over when full.
 const CACHE_BYTES: usize = 256 << 20;
 
-/// One partition: its place on the disk and its decoder.
+/// One partition, or one segment of an LVM LV: its place on the disk and its decoder.
 struct Slot {
     image: PartImage,
     offset: u64,
     len: u64,
+    /// Where the slot starts in what the image holds (an LV segment's place in its LV;
+    /// 0 for a partition), and that whole's length.
+    base: u64,
+    whole: u64,
     cursor: Mutex<Cursor>,
 }
 
@@ -90,6 +95,27 @@ impl ImageDevice {
                 image: p.clone(),
                 offset,
                 len,
+                base: 0,
+                whole: len,
+                cursor: Mutex::new(Cursor::default()),
+            });
+        }
+        // A physical volume: lvm2's label and metadata in the table's file, its LVs'
+        // segments as slots (lvm_place.rs).
+        let pvs = lvm_place::place(img, layout, size)?;
+        lvm_place::write_heads(&pvs, scratch)?;
+        // Swap LVs hold only the header write_heads made (Clonezilla saves no data).
+        for piece in pvs
+            .into_iter()
+            .flat_map(|p| p.pieces)
+            .filter(|p| !p.is_swap())
+        {
+            dev.slots.push(Slot {
+                image: piece.image,
+                offset: piece.offset,
+                len: piece.len,
+                base: piece.base,
+                whole: piece.lv_len,
                 cursor: Mutex::new(Cursor::default()),
             });
         }
@@ -129,7 +155,7 @@ impl ImageDevice {
             }
             // Drops the old decoder first: its read-ahead thread ends with it.
             c.stream = None;
-            c.stream = Some(PartStream::open(&slot.image, slot.len).map_err(|e| self.bad(e))?);
+            c.stream = Some(PartStream::open(&slot.image, slot.whole).map_err(|e| self.bad(e))?);
             c.pos = 0;
             c.pending = None;
             c.used = 0;
@@ -200,9 +226,11 @@ impl ImageDevice {
     pub fn check_all(&self, img: &ClonezillaImage) -> Result<Vec<PartDone>, AssembleError> {
         std::thread::scope(|s| {
             let lists = s.spawn(|| img.verify_checksums());
+            // An LV's later segments decode the image its first segment decodes whole.
             let parts: Vec<_> = self
                 .slots
                 .iter()
+                .filter(|slot| slot.base == 0)
                 .map(|slot| s.spawn(move || self.drain(slot)))
                 .collect();
             let mut done = Vec::new();
@@ -239,7 +267,7 @@ impl ImageDevice {
         })?;
         let c = &mut *c;
         if c.stream.is_none() {
-            c.stream = Some(PartStream::open(&slot.image, slot.len)?);
+            c.stream = Some(PartStream::open(&slot.image, slot.whole)?);
             c.pos = 0;
             c.pending = None;
             c.used = 0;
@@ -300,7 +328,7 @@ impl BlockDevice for ImageDevice {
             }
             let (s, e) = (at.max(ps), end.min(pe));
             if let Some(out) = buf.get_mut((s - offset) as usize..(e - offset) as usize) {
-                self.read_part(slot, s - ps, out)?;
+                self.read_part(slot, s - ps + slot.base, out)?;
             }
             at = e;
         }
