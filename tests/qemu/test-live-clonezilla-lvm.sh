@@ -10,7 +10,9 @@
 # boot): `vgchange -ay` activates the VG, e2fsck -fn passes on the root LV, both LVs mount
 # and hold every file (sha256), blkid sees the swap LV with its saved UUID.
 # IRONCLONE_BUILD names the directory holding kernel/ and initramfs.img (default build/);
-# IRONCLONE_BIN the ironclone binary that restores on the host.
+# IRONCLONE_BIN the ironclone binary that restores on the host. CI (make test) covers the same
+# ground on the host with tests/clonezilla_lvm.rs (restore and import judged by lvm2, e2fsck,
+# xfs_repair).
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
 BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
