@@ -5,7 +5,8 @@
 //!   `vgcfgbackup` list the VG's LVs), each LV read at its extents passes e2fsck -fn or
 //!   xfs_repair -n and holds the fixture's files, swap has its saved UUID and label;
 //! - onto a 1.5x disk, the PV grows and its LVs are laid out anew (one segment each);
-//!   onto a disk too small for the LVs' minimums it is refused, the target unchanged;
+//!   onto 0.88x the PV shrinks through its LVs; onto a disk too small for the LVs'
+//!   minimums it is refused, the target unchanged;
 //! - a byte flipped in an LV's partclone data refuses the restore naming the LV image,
 //!   and the target is unchanged byte for byte;
 //! - imported into a repository, `verify` passes and a native restore gives the same
@@ -67,6 +68,18 @@ fn an_lvm_image_restores_same_size_and_larger_and_a_flipped_byte_writes_nothing(
     assert!(ok, "{out}");
     assert!(out.contains("laid out anew"), "{out}");
     cz.check(&target, true, "1.5x");
+    fs::remove_file(&target).unwrap();
+
+    // 0.88x: the PV shrinks through its LVs (native relayout)
+    let target = d.join("t-smaller.img");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(360 * MIB)
+        .unwrap();
+    let (ok, out) = restore(&cz.root, &target, &scratch);
+    assert!(ok, "{out}");
+    assert!(out.contains("laid out anew"), "{out}");
+    cz.check(&target, true, "0.88x");
     fs::remove_file(&target).unwrap();
 
     // too small even for the LVs' minimums (XFS: 300 MiB): refused, nothing written
