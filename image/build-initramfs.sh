@@ -56,6 +56,8 @@ TOOLS=(
 	dmsetup thin_delta thin_check thin_dump thin_repair thin_restore cache_check
 	grub-install grub-mkimage grub-probe grub-editenv efibootmgr
 	mount umount losetup findmnt
+	# mkswap: a Clonezilla image's swap LV gets its saved UUID back (busybox's has no -U).
+	mkswap
 	dnsmasq
 	udp-sender udp-receiver
 	qemu-img qemu-storage-daemon

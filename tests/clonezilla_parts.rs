@@ -273,7 +273,7 @@ fn lvm_images_are_listed_browsed_and_refused_whole() {
         s(&cache),
     ]);
     assert!(ok && stdout == prng_bytes(29, 1_000_000));
-    // whole-disk restore and import: refused, naming the VG
+    // whole-disk restore and import: refused, naming the VG (its PV is in no table)
     let target = d.path().join("t.img");
     fs::File::create(&target)
         .unwrap()
@@ -285,7 +285,7 @@ fn lvm_images_are_listed_browsed_and_refused_whole() {
         &scratch,
     );
     assert!(
-        !ok && out.contains("vg0 on sda3") && out.contains("not supported"),
+        !ok && out.contains("vg0 on sda3") && out.contains("in no saved disk's table"),
         "{out}"
     );
     assert_eq!(fs::metadata(&target).unwrap().len(), 200 * MIB);

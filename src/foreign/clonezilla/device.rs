@@ -20,6 +20,7 @@
 //! it is not a media error, so the backup's rescue reader does not zero-fill it.
 
 use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
+use super::lvm_place;
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
 use crate::device::{Access, BlockDevice, DeviceError};
@@ -38,11 +39,15 @@ const CACHE_BYTES: usize = 256 << 20;
 /// The check reports its progress in steps of this many decoded bytes.
 const REPORT_BYTES: u64 = 8 << 20;
 
-/// One partition: its place on the disk and its decoder.
+/// One partition, or one segment of an LVM LV: its place on the disk and its decoder.
 struct Slot {
     image: PartImage,
     offset: u64,
     len: u64,
+    /// Where the slot starts in what the image holds (an LV segment's place in its LV;
+    /// 0 for a partition), and that whole's length.
+    base: u64,
+    whole: u64,
     cursor: Mutex<Cursor>,
 }
 
@@ -96,6 +101,27 @@ impl ImageDevice {
                 image: p.clone(),
                 offset,
                 len,
+                base: 0,
+                whole: len,
+                cursor: Mutex::new(Cursor::default()),
+            });
+        }
+        // A physical volume: lvm2's label and metadata in the table's file, its LVs'
+        // segments as slots (lvm_place.rs).
+        let pvs = lvm_place::place(img, layout, size)?;
+        lvm_place::write_heads(&pvs, scratch)?;
+        // Swap LVs hold only the header write_heads made (Clonezilla saves no data).
+        for piece in pvs
+            .into_iter()
+            .flat_map(|p| p.pieces)
+            .filter(|p| !p.is_swap())
+        {
+            dev.slots.push(Slot {
+                image: piece.image,
+                offset: piece.offset,
+                len: piece.len,
+                base: piece.base,
+                whole: piece.lv_len,
                 cursor: Mutex::new(Cursor::default()),
             });
         }
@@ -148,7 +174,7 @@ impl ImageDevice {
             }
             // Drops the old decoder first: its read-ahead thread ends with it.
             c.stream = None;
-            c.stream = Some(PartStream::open(&slot.image, slot.len).map_err(|e| self.bad(e))?);
+            c.stream = Some(PartStream::open(&slot.image, slot.whole).map_err(|e| self.bad(e))?);
             c.pos = 0;
             c.pending = None;
             c.used = 0;
@@ -228,9 +254,11 @@ impl ImageDevice {
     ) -> Result<Vec<PartDone>, AssembleError> {
         std::thread::scope(|s| {
             let lists = s.spawn(|| img.verify_checksums());
+            // An LV's later segments decode the image its first segment decodes whole.
             let parts: Vec<_> = self
                 .slots
                 .iter()
+                .filter(|slot| slot.base == 0)
                 .map(|slot| s.spawn(move || self.drain(slot, progress)))
                 .collect();
             let mut done = Vec::new();
@@ -267,7 +295,7 @@ impl ImageDevice {
         })?;
         let c = &mut *c;
         if c.stream.is_none() {
-            c.stream = Some(PartStream::open(&slot.image, slot.len)?);
+            c.stream = Some(PartStream::open(&slot.image, slot.whole)?);
             c.pos = 0;
             c.pending = None;
             c.used = 0;
@@ -339,7 +367,7 @@ impl BlockDevice for ImageDevice {
             }
             let (s, e) = (at.max(ps), end.min(pe));
             if let Some(out) = buf.get_mut((s - offset) as usize..(e - offset) as usize) {
-                self.read_part(slot, s - ps, out)?;
+                self.read_part(slot, s - ps + slot.base, out)?;
             }
             at = e;
         }

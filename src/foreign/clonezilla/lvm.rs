@@ -3,7 +3,8 @@
 //! <file(1) output>` lines: the logical volumes saved), `lvm_<vg>.conf` (the VG's
 //! metadata as `vgcfgbackup` wrote it), and one image per LV named `<vg>-<lv>.<fs>-
 //! ptcl-img.*` (or `swappt-<vg>-<lv>.info` for swap). A PV partition has no image of
-//! its own: Clonezilla re-creates it from the metadata and restores the LVs into it.
+//! its own: Clonezilla re-creates it from the metadata and restores the LVs into it
+//! (ironclone too: lvm_place.rs).
 
 use super::error::ClonezillaError;
 use super::partimg::{self, PartImage};
@@ -49,24 +50,11 @@ impl LvmInfo {
     }
 }
 
-/// Refuses a whole-disk restore or import of an image with LVM: the physical volume
-/// would come out empty (its LVs are separate images), so it must not look restored.
+/// Refuses a whole-disk restore or import of an image whose LVM ironclone cannot
+/// rebuild (lvm_place.rs says which shapes it can), before anything is written:
+/// the physical volume would otherwise come out with LVs missing or empty.
 pub fn refuse_whole_disk(img: &super::ClonezillaImage) -> Result<(), ClonezillaError> {
-    let Some(l) = &img.lvm else { return Ok(()) };
-    let pvs: Vec<String> = l
-        .pvs
-        .iter()
-        .map(|p| format!("{} on {}", p.vg, p.dev))
-        .collect();
-    Err(ClonezillaError::Bad {
-        file: img.dir.join("lvm_vg_dev.list"),
-        why: format!(
-            "the image holds LVM volume groups ({}): restoring or importing Clonezilla LVM \
-             images is not supported yet; its logical volumes can be browsed \
-             (`ironclone browse DIR IMAGE <vg>-<lv> ls`)",
-            pvs.join(", ")
-        ),
-    })
+    super::lvm_place::check(img)
 }
 
 /// Clonezilla's name for an LV's image: the device path without `/dev/`, `/` as `-`.

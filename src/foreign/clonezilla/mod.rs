@@ -12,6 +12,7 @@ pub mod device;
 mod error;
 pub mod lists;
 pub mod lvm;
+pub mod lvm_place;
 mod multidisk;
 mod partimg;
 pub mod parts;

@@ -1,0 +1,521 @@
+//! Where the bytes of a Clonezilla LVM image go on the disk it was saved from.
+//! Clonezilla saves a physical volume partition as its VG's metadata (`lvm_<vg>.conf`,
+//! vgcfgbackup's text) and one image per LV; its restore runs `pvcreate --uuid
+//! --restorefile` and `vgcfgrestore` on the partition, activates the VG and decodes
+//! each image into `/dev/<vg>/<lv>`. ironclone does the same without activating
+//! anything (no device-mapper needed, which the host and some live systems lack):
+//! lvm2 writes the label and metadata area into the image disk's sparse table file
+//! (a loop device over the PV's byte range; the folder is only read), and each LV
+//! segment becomes a place on the disk where the LV's image is decoded, at
+//! `pe_start + pe × extent_size` of the PV. `device::ImageDevice` then reads as a
+//! native LVM disk, so the planner, the restore (same size: the PV copied; another
+//! size: its LVs laid out anew by imaging/restore_lvm.rs) and an import (the PV's
+//! `meta.map.lvm`) treat it as any PV.
+//!
+//! Only shapes whose every byte is known are taken: one PV per VG, on the disk being
+//! restored, and every LV of the VG linear (lvm2's `striped` with one stripe) with an
+//! image in the folder. Anything else is refused naming the VG, the LV and why, before
+//! anything is written: a PV with an LV left empty must not look restored.
+
+use super::assemble::AssembleError;
+use super::error::ClonezillaError;
+use super::lvm::{LvmInfo, PhysicalVolume};
+use super::{ClonezillaImage, DiskLayout, PartImage, PartImageKind};
+use crate::ondisk::lvm::{SegmentKind, VolumeGroup};
+use crate::resize::{lvm_write_pv, LoopDevice};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const SECTOR: u64 = 512;
+
+/// One linear segment of an LV: the LV bytes `[base, base + len)` lie at disk byte
+/// `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LvPiece {
+    pub image: PartImage,
+    pub offset: u64,
+    pub len: u64,
+    pub base: u64,
+    /// The whole LV's size (its image's filesystem must fit in it).
+    pub lv_len: u64,
+}
+
+/// One PV partition of the disk, rebuilt from its VG's metadata.
+#[derive(Clone, Debug)]
+pub struct PvPlace {
+    pub vg: String,
+    pub part: String,
+    pub uuid: String,
+    pub conf: PathBuf,
+    /// The partition's byte range on the disk.
+    pub offset: u64,
+    pub len: u64,
+    pub pieces: Vec<LvPiece>,
+}
+
+fn bad(file: &Path, why: String) -> ClonezillaError {
+    ClonezillaError::Bad {
+        file: file.to_path_buf(),
+        why,
+    }
+}
+
+/// The PVs of the one-disk view `img` (disk `layout`, `size` bytes) and where each of
+/// their LVs' segments lies, or why the image's LVM cannot be placed. Reads only the
+/// folder's metadata.
+pub fn place(
+    img: &ClonezillaImage,
+    layout: &DiskLayout,
+    size: u64,
+) -> Result<Vec<PvPlace>, ClonezillaError> {
+    let Some(l) = &img.lvm else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    // PVs of other disks belong to those disks' views (`for_disk` keeps `parts` of its
+    // disk only).
+    for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
+        out.push(place_pv(img, l, layout, size, pv)?);
+    }
+    Ok(out)
+}
+
+/// Checks, without writing anything, that every VG of `img` on a saved disk can be
+/// placed; a saveparts image with LVM is refused (its PV has no table to sit in, and
+/// `restore --part` would leave it empty).
+pub fn check(img: &ClonezillaImage) -> Result<(), ClonezillaError> {
+    let Some(l) = &img.lvm else { return Ok(()) };
+    // A one-disk view (`for_disk`) keeps its disk's partitions in `parts`.
+    for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
+        let Some(layout) = img.disk_of(&pv.dev) else {
+            return Err(bad(
+                &img.dir.join("lvm_vg_dev.list"),
+                format!(
+                    "VG {} on {}: the PV is in no saved disk's table; LVM is restored and \
+                     imported only with its disk (savedisk images); its logical volumes can \
+                     be browsed (`ironclone browse DIR IMAGE <vg>-<lv> ls`)",
+                    pv.vg, pv.dev
+                ),
+            ));
+        };
+        let size = layout.disk_bytes().unwrap_or(u64::MAX);
+        place_pv(img, l, layout, size, pv)?;
+    }
+    Ok(())
+}
+
+fn place_pv(
+    img: &ClonezillaImage,
+    l: &LvmInfo,
+    layout: &DiskLayout,
+    size: u64,
+    pv: &PhysicalVolume,
+) -> Result<PvPlace, ClonezillaError> {
+    let (offset, len) = partition(img, layout, size, pv)?;
+    let conf = l
+        .confs
+        .iter()
+        .find(|(vg, _)| *vg == pv.vg)
+        .map(|(_, f)| f.clone())
+        .ok_or_else(|| ClonezillaError::Missing {
+            file: img.dir.join(format!("lvm_{}.conf", pv.vg)),
+            why: "the metadata of a saved volume group (its PV is re-created from it)",
+        })?;
+    let text = super::read_text(&conf)?;
+    let vg = VolumeGroup::parse(&text)
+        .map_err(|e| bad(&conf, format!("VG {}: not lvm2 metadata: {e}", pv.vg)))?;
+    let vgs = |why: String| bad(&conf, format!("VG {} on {}: {why}", pv.vg, pv.dev));
+    if vg.name != pv.vg {
+        return Err(vgs(format!("the file holds VG {}", vg.name)));
+    }
+    let [me] = vg.pvs.as_slice() else {
+        let keys: Vec<&str> = vg.pvs.iter().map(|p| p.key.as_str()).collect();
+        return Err(vgs(format!(
+            "the VG has {} PVs ({}): only a VG on one PV is restored",
+            vg.pvs.len(),
+            keys.join(", ")
+        )));
+    };
+    if me.id != pv.uuid {
+        return Err(vgs(format!(
+            "lvm_vg_dev.list names PV {} but the metadata's PV is {}",
+            pv.uuid, me.id
+        )));
+    }
+    let ext = vg.extent_size.checked_mul(SECTOR);
+    let pe_start = me.pe_start.checked_mul(SECTOR);
+    let (Some(ext), Some(pe_start)) = (ext, pe_start) else {
+        return Err(vgs("extent_size or pe_start overflows".into()));
+    };
+    let pe_end = me
+        .pe_count
+        .checked_mul(ext)
+        .and_then(|n| n.checked_add(pe_start));
+    if pe_end.is_none_or(|e| e > len) {
+        return Err(vgs(format!(
+            "{} extents of {ext} bytes from byte {pe_start} do not fit in the {len}-byte \
+             partition",
+            me.pe_count
+        )));
+    }
+    let mut pieces = Vec::new();
+    for lv in &vg.lvs {
+        let whose = |why: String| vgs(format!("LV {}: {why}", lv.name));
+        let image = l
+            .lvs
+            .iter()
+            .find(|i| i.vg == pv.vg && i.lv == lv.name)
+            .map(|i| i.image.clone())
+            .ok_or_else(|| {
+                whose("not in lvm_logv.list (no image saved): it would come out empty".into())
+            })?;
+        let lv_len = lv
+            .extents()
+            .checked_mul(ext)
+            .ok_or_else(|| whose("its size overflows".into()))?;
+        let mut segs: Vec<_> = lv.segments.iter().collect();
+        segs.sort_by_key(|s| s.start_extent);
+        let mut next = 0u64;
+        for s in segs {
+            let seg =
+                |why: String| whose(format!("segment at LV extent {}: {why}", s.start_extent));
+            let pe = match &s.kind {
+                SegmentKind::Striped { stripes, .. } => match stripes.as_slice() {
+                    [(key, pe)] if *key == me.key => *pe,
+                    [(key, _)] => return Err(seg(format!("on another PV ({key})"))),
+                    many => {
+                        return Err(seg(format!(
+                            "striped over {} stripes: only linear LVs are restored",
+                            many.len()
+                        )))
+                    }
+                },
+                SegmentKind::Other(t) => {
+                    return Err(seg(format!(
+                        "a {t} segment: only linear LVs are restored (thin, RAID, mirror, \
+                         snapshot and cache LVs are not)"
+                    )))
+                }
+            };
+            if s.start_extent != next {
+                return Err(seg(format!(
+                    "the segments do not follow on (expected {next})"
+                )));
+            }
+            next = next.saturating_add(s.extent_count);
+            let at = pe
+                .checked_add(s.extent_count)
+                .filter(|&e| e <= me.pe_count)
+                .and_then(|_| pe.checked_mul(ext))
+                .and_then(|o| o.checked_add(pe_start))
+                .and_then(|o| o.checked_add(offset))
+                .ok_or_else(|| {
+                    seg(format!(
+                        "PV extents {pe}+{} lie outside the PV",
+                        s.extent_count
+                    ))
+                })?;
+            pieces.push(LvPiece {
+                image: image.clone(),
+                offset: at,
+                len: s.extent_count.saturating_mul(ext),
+                base: s.start_extent.saturating_mul(ext),
+                lv_len,
+            });
+        }
+    }
+    pieces.sort_by_key(|p| p.offset);
+    if let Some(w) = pieces
+        .windows(2)
+        .find(|w| w[0].offset.saturating_add(w[0].len) > w[1].offset)
+    {
+        return Err(vgs(format!(
+            "LVs {} and {} share extents",
+            w[0].image.part, w[1].image.part
+        )));
+    }
+    // An LV listed for this VG that the metadata does not hold has nowhere to go.
+    if let Some(i) = l
+        .lvs
+        .iter()
+        .find(|i| i.vg == pv.vg && !vg.lvs.iter().any(|v| v.name == i.lv))
+    {
+        return Err(vgs(format!(
+            "LV {} is in lvm_logv.list but not in the VG's metadata",
+            i.lv
+        )));
+    }
+    Ok(PvPlace {
+        vg: pv.vg.clone(),
+        part: pv.dev.clone(),
+        uuid: pv.uuid.clone(),
+        conf,
+        offset,
+        len,
+        pieces,
+    })
+}
+
+/// The byte range of PV `pv`'s partition in the saved table.
+fn partition(
+    img: &ClonezillaImage,
+    layout: &DiskLayout,
+    size: u64,
+    pv: &PhysicalVolume,
+) -> Result<(u64, u64), ClonezillaError> {
+    let sf = img.dir.join(format!("{}-pt.sf", layout.disk));
+    let node = format!("/dev/{}", pv.dev);
+    let e = layout
+        .table
+        .entries
+        .iter()
+        .find(|e| e.node == node)
+        .ok_or_else(|| {
+            bad(
+                &sf,
+                format!(
+                    "VG {} on {}: the PV is not in the saved table",
+                    pv.vg, pv.dev
+                ),
+            )
+        })?;
+    let ss = u64::from(layout.table.sector_size);
+    let offset = e.start.checked_mul(ss);
+    let len = e.size.checked_mul(ss);
+    match (offset, len) {
+        (Some(o), Some(l)) if o.checked_add(l).is_some_and(|end| end <= size) => Ok((o, l)),
+        _ => Err(bad(
+            &sf,
+            format!(
+                "PV partition {} lies past the end of the {size}-byte disk",
+                pv.dev
+            ),
+        )),
+    }
+}
+
+/// Has lvm2 write each PV's label and metadata into `table` (the image disk's sparse
+/// file) at the PV's place, as Clonezilla's restore has it write them onto the
+/// partition, and mkswap each swap LV's header there (Clonezilla saves no data for
+/// swap, only its UUID and label). Needs root (a loop device).
+pub fn write_heads(places: &[PvPlace], table: &Path) -> Result<(), AssembleError> {
+    for p in places {
+        let fail = |why: String| {
+            AssembleError::Layout {
+            file: p.conf.clone(),
+            why: format!(
+                "re-creating PV {} of VG {} with lvm2 (pvcreate --restorefile, vgcfgrestore): {why}",
+                p.part, p.vg
+            ),
+        }
+        };
+        {
+            let lo = LoopDevice::attach(table, p.offset, p.len).map_err(|e| fail(e.to_string()))?;
+            lvm_write_pv(lo.path(), &p.uuid, &p.vg, &p.conf).map_err(|e| fail(e.to_string()))?;
+        }
+        for piece in p.pieces.iter().filter(|x| x.is_swap() && x.base == 0) {
+            swap_header(piece, table)?;
+        }
+    }
+    Ok(())
+}
+
+impl LvPiece {
+    /// A swap LV: no data saved, its header is made again (`write_heads`).
+    pub fn is_swap(&self) -> bool {
+        self.image.kind == PartImageKind::Swap
+    }
+}
+
+/// The header page mkswap writes (the signature ends the first 4 KiB page on x86).
+const SWAP_HEADER: usize = 4096;
+
+/// `UUID="..."` and `LABEL="..."` of a `swappt-<part>.info` file.
+fn swap_ids(text: &str) -> (Option<String>, Option<String>) {
+    let get = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .find(|v| !v.is_empty())
+    };
+    (get("UUID="), get("LABEL="))
+}
+
+/// Writes the header of swap LV `piece` (its first segment) into `table`: mkswap on a
+/// sparse file of the LV's size with the saved UUID and label, its first page copied.
+fn swap_header(piece: &LvPiece, table: &Path) -> Result<(), AssembleError> {
+    let info = &piece.image.path;
+    let (uuid, label) = swap_ids(&super::read_text(info)?);
+    let scratch = table.with_extension(format!("swap-{}", piece.image.part));
+    let io = |source| AssembleError::Scratch {
+        file: scratch.clone(),
+        source,
+    };
+    let result = (|| {
+        let f = std::fs::File::create(&scratch).map_err(io)?;
+        f.set_len(piece.lv_len).map_err(io)?;
+        drop(f);
+        // The page size the header is cut at (x86 systems swap in 4 KiB pages).
+        let mut args: Vec<&str> = vec!["-q", "-p", "4096"];
+        if let Some(u) = &uuid {
+            args.extend(["-U", u.as_str()]);
+        }
+        if let Some(l) = &label {
+            args.extend(["-L", l.as_str()]);
+        }
+        let path = scratch.display().to_string();
+        args.push(&path);
+        crate::resize::run_tool("mkswap", &args, None, &[0]).map_err(|e| {
+            AssembleError::Layout {
+                file: info.clone(),
+                why: format!("swap LV {}: {e}", piece.image.part),
+            }
+        })?;
+        if piece.len < SWAP_HEADER as u64 {
+            return Err(AssembleError::Layout {
+                file: info.clone(),
+                why: format!("swap LV {}: smaller than a page", piece.image.part),
+            });
+        }
+        // Only the header page: the LV may be gigabytes of holes.
+        let mut page = vec![0u8; SWAP_HEADER];
+        std::fs::File::open(&scratch)
+            .and_then(|f| f.read_exact_at(&mut page, 0))
+            .map_err(io)?;
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .open(table)
+            .map_err(|source| AssembleError::Scratch {
+                file: table.to_path_buf(),
+                source,
+            })?;
+        out.write_all_at(&page, piece.offset)
+            .map_err(|source| AssembleError::Scratch {
+                file: table.to_path_buf(),
+                source,
+            })
+    })();
+    let _ = std::fs::remove_file(&scratch);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_swap_info() {
+        let (u, l) = swap_ids("UUID=\"2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10\"\nLABEL=\"\"\n");
+        assert_eq!(u.as_deref(), Some("2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10"));
+        assert_eq!(l, None);
+        assert_eq!(swap_ids("LABEL=sw\n").1.as_deref(), Some("sw"));
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    /// An MBR disk whose sda1 (1 MiB on, 100 MiB) is the PV of vg0: LV root in two
+    /// segments out of order (LV extents 0-3 at PV extent 6, 4-5 at PV extent 0).
+    fn folder(dir: &Path, conf_lvs: &str, pvs: &str, logv: &str) -> ClonezillaImage {
+        let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
+        w("disk", "sda\n");
+        w("parts", "sda1\n");
+        w("sda-mbr", "");
+        w(
+            "sda-pt.sf",
+            "label: dos\ndevice: /dev/sda\nunit: sectors\n\n/dev/sda1 : start=2048, size=204800, type=8e\n",
+        );
+        w("lvm_vg_dev.list", "vg0 /dev/sda1 PVUUID\n");
+        w("lvm_logv.list", logv);
+        w("vg0-root.ext4-ptcl-img.zst", "");
+        w(
+            "lvm_vg0.conf",
+            &format!(
+                "vg0 {{\nid = \"VGID\"\nseqno = 3\nextent_size = 8192\nphysical_volumes {{\n{pvs}}}\nlogical_volumes {{\n{conf_lvs}}}\n}}\n"
+            ),
+        );
+        ClonezillaImage::open(dir).unwrap()
+    }
+
+    const PV0: &str = "pv0 {\nid = \"PVUUID\"\npe_start = 2048\npe_count = 12\n}\n";
+
+    fn root(seg1_type: &str) -> String {
+        format!(
+            "root {{\nid = \"LVID\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nsegment_count = 2\n\
+             segment1 {{\nstart_extent = 0\nextent_count = 4\ntype = \"{seg1_type}\"\nstripe_count = 1\nstripes = [\"pv0\", 6]\n}}\n\
+             segment2 {{\nstart_extent = 4\nextent_count = 2\ntype = \"striped\"\nstripe_count = 1\nstripes = [\"pv0\", 0]\n}}\n}}\n"
+        )
+    }
+
+    const LOGV: &str = "/dev/vg0/root Linux rev 1.0 ext4 filesystem data\n";
+
+    fn place_err(img: &ClonezillaImage) -> String {
+        check(img).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn places_each_segment_at_its_extents() {
+        let d = tempfile::tempdir().unwrap();
+        let img = folder(d.path(), &root("striped"), PV0, LOGV);
+        check(&img).unwrap();
+        let layout = &img.layouts[0];
+        let size = layout.disk_bytes().unwrap();
+        let pvs = place(&img, layout, size).unwrap();
+        let [pv] = pvs.as_slice() else {
+            panic!("{pvs:?}")
+        };
+        assert_eq!(
+            (pv.offset, pv.len, pv.uuid.as_str()),
+            (MIB, 100 * MIB, "PVUUID")
+        );
+        // partition 1 MiB + pe_start 1 MiB + PV extent x 4 MiB
+        let got: Vec<_> = pv
+            .pieces
+            .iter()
+            .map(|p| (p.offset, p.len, p.base, p.lv_len))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2 * MIB, 8 * MIB, 16 * MIB, 24 * MIB),
+                (26 * MIB, 16 * MIB, 0, 24 * MIB)
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_place() {
+        let d = tempfile::tempdir().unwrap();
+        let e = place_err(&folder(d.path(), &root("thin"), PV0, LOGV));
+        assert!(e.contains("LV root") && e.contains("a thin segment"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
+        let e = place_err(&folder(
+            d.path(),
+            &root("striped"),
+            &format!("{PV0}{pv1}"),
+            LOGV,
+        ));
+        assert!(
+            e.contains("VG vg0 on sda1") && e.contains("2 PVs (pv0, pv1)"),
+            "{e}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let e = place_err(&folder(d.path(), &root("striped"), PV0, ""));
+        assert!(e.contains("LV root: not in lvm_logv.list"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        let e = place_err(&folder(
+            d.path(),
+            &root("striped"),
+            &PV0.replace("12", "30"),
+            LOGV,
+        ));
+        assert!(
+            e.contains("do not fit in the 104857600-byte partition"),
+            "{e}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        let lvs = root("striped").replace("[\"pv0\", 0]", "[\"pv0\", 7]");
+        let e = place_err(&folder(d.path(), &lvs, PV0, LOGV));
+        assert!(e.contains("share extents"), "{e}");
+    }
+}
