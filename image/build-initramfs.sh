@@ -87,6 +87,10 @@ for f in gconv-modules gconv-modules.cache IBM850.so IBM437.so; do
 	copy_file "$GCONV/$f"
 done
 for f in "$GCONV"/gconv-modules.d/*.conf; do copy_file "$f"; done
+# CA certificates: opendal's HTTP client (built for S3, and for SFTP too) panics with "No CA
+# certificates were loaded from the system" without them (package ca-certificates).
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "/etc/ssl/certs/ca-certificates.crt missing (package ca-certificates)"
+copy_file /etc/ssl/certs/ca-certificates.crt
 # mkfs.ext4 and friends are mke2fs under another name; fsck.vfat likewise.
 for n in mkfs.ext2 mkfs.ext3 mkfs.ext4; do ln -sf mke2fs "$STAGE/usr/sbin/$n"; done
 for n in fsck.ext2 fsck.ext3 fsck.ext4; do ln -sf e2fsck "$STAGE/usr/sbin/$n"; done

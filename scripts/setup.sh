@@ -11,7 +11,7 @@ PACKAGES=(
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
   libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
   dnsmasq-base udpcast
-  openssh-server python3-pip
+  openssh-server python3-pip ca-certificates
   systemd
   thin-provisioning-tools
   debootstrap

@@ -72,7 +72,7 @@ head -c 1M /dev/urandom >"$tmp/small.img"
 "$BIN" backup "$tmp/small.img" "$tmp/pwhome/repo" --name hostimg >/dev/null 2>&1 || fail "host backup for the password user"
 chown -R "$user:" "$tmp/pwhome"
 
-make_job_disk "$tmp/job.img" ICSFTP job.sh <<JOB
+cat >"$tmp/job/job.sh" <<JOB
 #!/bin/sh
 set -u
 i=0
@@ -93,6 +93,8 @@ ironclone images "sftp://$user@10.0.2.2:$port$tmp/pwhome/repo" --sftp-password-f
 echo "SFTP-PASSWORD: \$(tr '\n' ' ' </tmp/pw.out)"
 echo "SFTP-JOB-DONE"
 JOB
+truncate -s 64M "$tmp/job.img"
+mkfs.ext4 -q -F -L ICSFTP -d "$tmp/job" "$tmp/job.img" || fail "mkfs.ext4 -d for the job disk"
 
 log="$LOGDIR/live-sftp.log"
 start=$(date +%s)
