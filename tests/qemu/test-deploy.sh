@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # suite: all
 # (`make test` skips this script to stay in CI's time budget: about 3 minutes on a quiet
-# host (167 s, 2026-12-03; 7.5 min while the clients booted one by one over TFTP), 9 on a
-# loaded one;
+# host with four clients (167 s, 2026-12-03; 7.5 min while the clients booted one by one
+# over TFTP), 9 on a loaded one; with five clients 283 s at load 13-15 (2026-12-03);
 # tests/deploy.rs runs the same sender and clients on disk images; `make test-all` runs it.)
 # `ironclone deploy --serve-boot` to network-booted QEMU clients (issue 22): one command
 # serves the network boot and the image; the two-command form (`serve-boot` beside a
