@@ -132,6 +132,19 @@ pub fn fit(s: &str, n: usize) -> String {
     format!("{cut:<n$}")
 }
 
+/// The last characters of `s` that fit in `n` columns with a cursor after them,
+/// "..." first when cut (ASCII: the Linux console): a text field longer than its line
+/// shows the end being typed.
+pub fn tail(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len < n {
+        return s.to_string();
+    }
+    let keep = n.saturating_sub(4);
+    let cut: String = s.chars().skip(len - keep).collect();
+    format!("...{cut}")
+}
+
 /// Word-wraps `text` to the 78 columns inside the border, with `first` before the first
 /// line and as many spaces before the others, so wrapped warnings stay indented.
 pub fn wrapped(first: &str, text: &str, style: ratatui::style::Style) -> Vec<Line<'static>> {

@@ -46,3 +46,24 @@ disk_cat() {
 expect_in() {
 	grep -qF -- "$2" <<<"$1" || { printf '%s\n' "$1" | sed 's/^/  | /' >&2; fail "$3: expected '$2'"; }
 }
+
+# run_check_job NAME MIN WHAT RUN-VM-ARGS... — boots run-vm.sh with RUN-VM-ARGS (its log is
+# $LOGDIR/NAME.log, kept in JOB_LOG) for a job that prints `check: ok` / `check: FAIL` lines
+# and `job: plan done` at its end; prints the checks and fails unless the job reached its
+# end with no failed check and at least MIN passed (a job cut short passes fewer).
+run_check_job() {
+	local name="$1" min="$2" what="$3" start n
+	shift 3
+	JOB_LOG="$LOGDIR/$name.log"
+	start=$(date +%s)
+	"$RUNVM" --log "$JOB_LOG" "$@" || {
+		grep -a '^check: ' "$JOB_LOG" >&2 || true
+		fail "$what failed (serial log: $JOB_LOG)"
+	}
+	echo "$what took $(($(date +%s) - start)) s"
+	grep -a '^check: ' "$JOB_LOG" | tr -d '\r'
+	grep -aq 'job: plan done' "$JOB_LOG" || fail "job did not reach its end (serial log: $JOB_LOG)"
+	grep -aq 'check: FAIL' "$JOB_LOG" && fail "some checks failed (serial log: $JOB_LOG)"
+	n=$(grep -ac 'check: ok' "$JOB_LOG")
+	[[ $n -ge $min ]] || fail "only $n checks passed (serial log: $JOB_LOG)"
+}

@@ -10,6 +10,11 @@ pub(super) fn key(code: KeyCode) -> KeyEvent {
 /// A one-line text input: plain text, or a password that never prints itself.
 pub(super) trait LineInput {
     fn char_len(&self) -> usize;
+    /// Characters the input takes: names, sizes and credentials fit in 64; a typed
+    /// location (PathField) takes more.
+    fn max_chars(&self) -> usize {
+        64
+    }
     fn push(&mut self, c: char);
     fn pop(&mut self);
 }
@@ -42,7 +47,7 @@ impl LineInput for crate::share::Password {
 pub(super) fn edit(input: &mut impl LineInput, k: &KeyEvent) -> bool {
     match k.code {
         KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            if input.char_len() < 64 {
+            if input.char_len() < input.max_chars() {
                 input.push(c);
             }
             true

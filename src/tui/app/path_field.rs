@@ -79,9 +79,18 @@ impl PathField {
     }
 }
 
+/// Characters a typed location takes: a deep folder or a long `sftp://` or `s3://`
+/// URL (user, host, port, a path on the server) is well over the 64 of other fields;
+/// PATH_MAX (4096) would only let a stuck key fill the screen's memory of the field.
+pub const LOCATION_MAX_CHARS: usize = 1024;
+
 impl LineInput for PathField {
     fn char_len(&self) -> usize {
         self.text.char_len()
+    }
+
+    fn max_chars(&self) -> usize {
+        LOCATION_MAX_CHARS
     }
 
     fn push(&mut self, c: char) {
@@ -162,6 +171,26 @@ mod tests {
             let f = typed(keys);
             assert_eq!((f.text(), f.kind()), (text, kind), "typed {keys}");
         }
+    }
+
+    #[test]
+    fn a_long_url_is_kept_whole_up_to_the_location_limit() {
+        let long = format!(
+            "sftp://backup-operator@nas-02.lab.example.org:2222/{}",
+            "d/".repeat(40)
+        );
+        assert!(long.chars().count() > 64);
+        let f = typed(&long);
+        assert_eq!(f.text(), long);
+        // The limit is edit()'s, the key handler's.
+        let mut f = PathField::default();
+        for _ in 0..LOCATION_MAX_CHARS + 10 {
+            let k = super::super::key(crossterm::event::KeyCode::Char('x'));
+            assert!(super::super::edit(&mut f, &k));
+        }
+        assert_eq!(f.char_len(), LOCATION_MAX_CHARS);
+        LineInput::pop(&mut f);
+        assert_eq!(f.char_len(), LOCATION_MAX_CHARS - 1);
     }
 
     #[test]

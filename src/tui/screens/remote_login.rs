@@ -19,14 +19,26 @@ pub fn draw(form: &RemoteForm, f: &mut Frame) {
         ),
     };
     let body = chrome(f, title, keys);
-    let mut lines = vec![
-        Line::raw(""),
-        Line::from(vec![
-            Span::raw("  Repository:  "),
-            Span::styled(form.location.clone(), bold()),
-        ]),
-        Line::raw(""),
-    ];
+    let mut lines = vec![Line::raw("")];
+    // A long location is cut into lines (a URL has no blanks to wrap at): host and
+    // path are what the user checks before typing a secret, so none of it is clipped.
+    let label = "  Repository:  ";
+    let room = usize::from(body.width)
+        .saturating_sub(label.len() + 2)
+        .max(16);
+    let chars: Vec<char> = form.location.chars().collect();
+    for (i, piece) in chars.chunks(room).enumerate() {
+        let lead = if i == 0 {
+            label.to_string()
+        } else {
+            " ".repeat(label.len())
+        };
+        lines.push(Line::from(vec![
+            Span::raw(lead),
+            Span::styled(piece.iter().collect::<String>(), bold()),
+        ]));
+    }
+    lines.push(Line::raw(""));
     for (i, field) in form.fields().into_iter().enumerate() {
         let active = i == form.field;
         let text = match active && !form.on_toggle() {

@@ -58,9 +58,14 @@ pub fn draw(
     ));
     if let Some(p) = path {
         lines.push(Line::raw(""));
+        // A location longer than the line shows its end, where the typing is.
+        let room = usize::from(body.width).saturating_sub(10).max(12);
         lines.push(Line::from(vec![
             ratatui::text::Span::raw("  Path:  "),
-            ratatui::text::Span::styled(format!("{}_", p.text()), selected()),
+            ratatui::text::Span::styled(
+                format!("{}_", crate::tui::widgets::tail(p.text(), room)),
+                selected(),
+            ),
         ]));
         // Said before Enter, so a folder is never taken for a share or back.
         lines.push(Line::raw(format!("  Opens: {}", p.describe())));

@@ -135,6 +135,33 @@ fn snap_sftp_host_key_accepted_by_typing_yes() {
 }
 
 #[test]
+fn a_location_longer_than_a_line_is_typed_and_shown_whole() {
+    let long =
+        "sftp://backup-operator@nas-02.lab.example.org:2222/srv/ironclone/repositories/lab-a/pcs";
+    assert!(long.len() > 80);
+    let (mut app, _) = app();
+    app.press(KeyCode::Char('i'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(long);
+    // The picker's field shows the end being typed, cut in front.
+    let text = render(&app);
+    assert!(
+        text.contains("Path:  ...") && text.contains("repositories/lab-a/pcs_"),
+        "{text}"
+    );
+    enter(&mut app);
+    let Screen::RemoteLogin(form) = app.screen() else {
+        panic!("{:?}", app.screen());
+    };
+    assert_eq!(form.location, long);
+    // The credentials screen shows all of it, over two lines.
+    let text: String = render(&app).split_whitespace().collect();
+    let parts: Vec<&str> = text.split('|').collect();
+    let joined = parts.concat();
+    assert!(joined.contains(long), "{text}");
+}
+
+#[test]
 fn backup_to_s3_names_the_remote_repository() {
     let (mut app, fake) = app();
     app.press(KeyCode::Char('b'));
