@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use storage_common::proxy::FailingProxy;
-use storage_common::{ok, s3_ironclone, s3_store, Cluster, SECRET_KEY};
+use storage_common::{ok, s3_ironclone, s3_store, Cluster, ACCESS_KEY, SECRET_KEY};
 
 const MIB: usize = 1 << 20;
 const PART: usize = 5 * MIB;
@@ -40,6 +40,9 @@ fn wait_for_file(p: &Path, secs: u64) {
 #[test]
 fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     storage_common::require_weed();
+    // For the stores this test opens itself (s3_store).
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
     let dir = tempfile::tempdir().unwrap();
     let t0 = Instant::now();
     let cluster = Cluster::start(&dir.path().join("weed"));
@@ -146,7 +149,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     // 3. Failing after its parts were sent (its lock removed while it is held): the
     // backup fails and aborts the upload.
     std::fs::remove_file(&held).unwrap();
-    let mut child = backup(ep, "failed")
+    let child = backup(ep, "failed")
         .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
