@@ -1,8 +1,9 @@
 //! A backup's manifest goes to S3 streamed (issue 20): one multipart upload in parts
-//! of `IRONCLONE_REMOTE_PART_MIB` (5 MiB here, S3's smallest), never one PUT of the
-//! whole; the store shows it only once the upload completes, so a backup killed
+//! of `IRONCLONE_REMOTE_PART_MIB` (5 MiB here, S3's smallest; the last up to twice
+//! that), never one PUT of the whole; the store shows it only once the upload completes, so a backup killed
 //! while it uploads leaves no image, and one that fails aborts its upload. On a
-//! SeaweedFS cluster of its own (storage_common), through the `ironclone` binary.
+//! SeaweedFS cluster of its own (storage_common), through the `ironclone` binary. A
+//! part whose upload fails is sent again.
 
 mod storage_common;
 
@@ -48,11 +49,12 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     let cluster = Cluster::start(&dir.path().join("weed"));
     cluster.bucket(BUCKET);
     let ep = cluster.s3_endpoint.as_str();
-    // 1200 MiB of 4 KiB chunks: 307 200 chunks, a manifest of ~12 MiB, 3 parts (the
-    // upload starts when the second part is written: a kill before the completion
-    // then leaves a real unfinished upload).
+    // 1700 MiB of 4 KiB chunks: 435 200 chunks, a manifest of ~17 MiB: 4 parts, the
+    // last 5 MiB and the tail. The upload starts when the writer has its second part,
+    // which it gets when the third fills (remote_stream.rs holds the last full part
+    // back): a kill before the completion then leaves a real unfinished upload.
     let src = dir.path().join("disk.img");
-    storage_common::numbered_blocks(&src, 1200, CHUNK);
+    storage_common::numbered_blocks(&src, 1700, CHUNK);
     let s = src.to_str().unwrap();
     let repo = format!("s3://{BUCKET}/repo");
     let store = s3_store(ep, &repo);
@@ -90,7 +92,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         manifest.len()
     );
     assert!(
-        parts >= 3 && largest <= PART,
+        parts >= 3 && largest <= 2 * PART,
         "{parts} parts, largest request {largest} bytes: {manifest:?}"
     );
     assert!(
@@ -100,6 +102,37 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         "no completion: {manifest:?}"
     );
     drop(proxy);
+    let verified = ok(&s3_ironclone(ep, SECRET_KEY, &["verify", &repo])
+        .output()
+        .unwrap());
+    assert!(verified.contains("ok"), "{verified}");
+
+    // Every 2nd PUT fails (503 or a dropped connection): of the manifest's parts,
+    // at least one fails and is sent again, and the image still verifies.
+    let flaky = FailingProxy::failing_puts(upstream, 2);
+    ok(&backup(&flaky.endpoint, "flaky").output().unwrap());
+    let sent: Vec<String> = flaky
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, _)| l.contains("/images/flaky.json"))
+        .filter_map(|(l, _)| l.split("partNumber=").nth(1))
+        .map(|n| n.split('&').next().unwrap_or("").to_string())
+        .collect();
+    let mut distinct = sent.clone();
+    distinct.sort();
+    distinct.dedup();
+    eprintln!(
+        "flaky: {} part uploads for {} parts",
+        sent.len(),
+        distinct.len()
+    );
+    assert!(
+        distinct.len() >= 3 && sent.len() > distinct.len(),
+        "no part of the manifest was retried: {sent:?}"
+    );
+    drop(flaky);
     let verified = ok(&s3_ironclone(ep, SECRET_KEY, &["verify", &repo])
         .output()
         .unwrap());
@@ -142,7 +175,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         .output()
         .unwrap());
     assert!(
-        images.contains("big") && !images.contains("killed"),
+        images.contains("big") && images.contains("flaky") && !images.contains("killed"),
         "{images}"
     );
 

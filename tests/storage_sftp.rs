@@ -122,8 +122,8 @@ fn encrypted_repository_over_sftp() {
     assert!(!o.status.success() && e.contains("wrong passphrase"), "{e}");
 }
 
-/// A manifest of several parts (1 MiB parts, knob; 330 MiB of 4 KiB chunks: ~3.2 MiB
-/// of manifest) is streamed to a temp file and renamed into place; a backup killed
+/// A manifest of several parts (1 MiB parts, knob; 450 MiB of 4 KiB chunks: ~4.5 MiB
+/// of manifest, 3 parts written before the last full one and the tail) is streamed to a temp file and renamed into place; a backup killed
 /// before the rename (held there, parts written) leaves that temp file, no image.
 #[test]
 fn manifest_is_streamed_to_a_temp_file_over_sftp() {
@@ -131,7 +131,7 @@ fn manifest_is_streamed_to_a_temp_file_over_sftp() {
     let srv = Server::start(dir.path());
     srv.trust_host_key();
     let src = dir.path().join("disk.img");
-    storage_common::numbered_blocks(&src, 330, 4096);
+    storage_common::numbered_blocks(&src, 450, 4096);
     let s = src.to_str().unwrap();
     let repo = srv.url("big");
     let backup = |name: &str| {

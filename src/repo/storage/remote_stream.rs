@@ -14,10 +14,11 @@
 //! - SFTP: a temp file under `tmp/` renamed into place by `finish`, as a pack's; a
 //!   killed backup's is removed by the next `clear_partial`.
 //!
-//! Memory, whatever the manifest's size: the part being filled plus the one opendal
-//! holds (it sends a part when the next one arrives, and the last at `finish`), so
-//! at most 2 × `REMOTE_PART_SIZE` (16 MiB) plus the HTTP client's buffers. Parts go
-//! one at a time: the manifest is written once per backup, after all its packs.
+//! Memory, whatever the manifest's size: the part being filled, the last full part
+//! (held back until the next one fills, see `Parts`) and the one opendal holds (it
+//! sends a part when the next one arrives, and the last at `finish`), so at most
+//! 3 × `REMOTE_PART_SIZE` (24 MiB) plus the HTTP client's buffers. Parts go one at a
+//! time: the manifest is written once per backup, after all its packs.
 
 use super::remote::{retry, sftp_publish, sftp_temp_name, to_io, Kind};
 use super::ObjectWriter;
@@ -52,9 +53,14 @@ fn part_size(kind: Kind) -> usize {
         .clamp(min, MAX_PART)
 }
 
-/// Cuts a byte stream into parts of exactly `size` bytes, holding at most one.
+/// Cuts a byte stream into parts of exactly `size` bytes, the last one longer (up to
+/// twice `size`). The last full part is held back until the next one fills, so the
+/// stream's tail is never a write of its own smaller than `size`: opendal would keep
+/// such a write in a buffer of its own and lose it if the request sending the part
+/// before it failed (`send`).
 pub(super) struct Parts {
     size: usize,
+    held: Option<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -62,11 +68,13 @@ impl Parts {
     pub(super) fn new(size: usize) -> Parts {
         Parts {
             size: size.max(1),
+            held: None,
             buf: Vec::new(),
         }
     }
 
-    /// Appends `b`, handing every part that fills to `send` (moved, not copied).
+    /// Appends `b`, handing every part but the last full one to `send` (moved, not
+    /// copied).
     pub(super) fn push(
         &mut self,
         mut b: &[u8],
@@ -83,21 +91,32 @@ impl Parts {
             self.buf.extend_from_slice(now);
             b = rest;
             if self.buf.len() >= self.size {
-                send(std::mem::take(&mut self.buf))?;
+                if let Some(prev) = self.held.take() {
+                    send(prev)?;
+                }
+                self.held = Some(std::mem::take(&mut self.buf));
             }
         }
         Ok(())
     }
 
-    /// The last, partial part (empty when the stream ended on a part's end).
-    pub(super) fn rest(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.buf)
+    /// The last part: the held full part and what came after it, as one write; or,
+    /// when no part ever filled, the whole (short) stream. Empty for an empty stream.
+    pub(super) fn last(&mut self) -> Buffer {
+        let held = self.held.take().unwrap_or_default();
+        let rest = std::mem::take(&mut self.buf);
+        // Two pieces in one Buffer: no copy of the part.
+        [held, rest]
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .flat_map(Buffer::from)
+            .collect()
     }
 
     /// Bytes held now (the tests' measure of the bound).
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.buf.capacity()
+        self.buf.capacity() + self.held.as_ref().map_or(0, Vec::capacity)
     }
 }
 
@@ -152,21 +171,26 @@ impl StreamWriter {
 
 /// Hands one part to opendal's writer.
 ///
-/// S3: retried like any request. That is safe because each part is at least
-/// `MIN_S3_PART`: opendal then gives it straight to its multipart writer, which keeps
-/// the part whose upload failed and does not take the new one, so the same call
-/// again uploads that part and then takes this one; nothing is lost or sent twice
-/// under two numbers. SFTP: a failed write leaves the file's position unknown, so it
-/// is not retried; the backup fails at its manifest, its packs stay for the next run.
+/// S3: retried like any request. That is safe because of how opendal (0.57) cuts
+/// writes: one of at least `MIN_S3_PART` it passes straight to its multipart writer,
+/// which keeps the part whose upload failed and does not take the new one, so the
+/// same call again uploads that part and then takes this one: nothing is lost or sent
+/// twice. A smaller write it would keep in a buffer of its own, which a failed upload
+/// of the part before empties: so every write here is at least `MIN_S3_PART`, the last
+/// part included (`Parts`), except the whole stream of an object under one part,
+/// which opendal only takes at that point (no request can fail) and then sends in one
+/// PUT at `close`, which keeps it until that succeeds.
+///
+/// SFTP: a failed write leaves the file's position unknown, so it is not retried;
+/// the backup fails at its manifest, and its packs stay for the next run.
 fn send(
     handle: &tokio::runtime::Handle,
     w: &mut opendal::Writer,
     kind: Kind,
-    part: Vec<u8>,
+    part: Buffer,
 ) -> io::Result<()> {
-    // A Buffer clone shares the bytes: a retry does not copy the part.
-    let part = Buffer::from(part);
     match kind {
+        // A Buffer clone shares the bytes: a retry does not copy the part.
         Kind::S3 => retry(|| handle.block_on(w.write(part.clone()))),
         Kind::Sftp => handle.block_on(w.write(part)).map_err(|e| to_io(e, 1)),
     }
@@ -184,7 +208,7 @@ impl ObjectWriter for StreamWriter {
         let w = w
             .as_mut()
             .ok_or_else(|| io::Error::other("the object was already published"))?;
-        parts.push(b, &mut |part| send(handle, w, *kind, part))
+        parts.push(b, &mut |part| send(handle, w, *kind, Buffer::from(part)))
     }
 
     fn finish(mut self: Box<Self>, name: &str) -> io::Result<()> {
@@ -194,15 +218,15 @@ impl ObjectWriter for StreamWriter {
                 format!("streamed as {}, published as {name}", self.name),
             ));
         }
-        let rest = self.parts.rest();
+        let last = self.parts.last();
         let handle = self.handle.clone();
         let kind = self.kind;
         let w = self
             .w
             .as_mut()
             .ok_or_else(|| io::Error::other("the object was already published"))?;
-        if !rest.is_empty() {
-            send(&handle, w, kind, rest)?;
+        if !last.is_empty() {
+            send(&handle, w, kind, last)?;
         }
         // Why the name stays free (the put-if-absent the whole-object PUT had): it is
         // checked absent under the backup's lock when the backup starts (backup.rs,
@@ -260,7 +284,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parts_are_whole_in_order_and_one_is_held_at_most() {
+    fn parts_are_whole_in_order_and_two_are_held_at_most() {
         let size = 1 << 20;
         let data: Vec<u8> = (0..10 * size + 12345)
             .map(|i| (i * 7 % 251) as u8)
@@ -284,11 +308,19 @@ mod tests {
             most = most.max(parts.held());
             at = end;
         }
-        sent.push(parts.rest());
-        assert!(most <= size, "held {most} bytes, parts are {size}");
-        assert_eq!(sent.len(), 11);
-        assert!(sent[..10].iter().all(|p| p.len() == size));
+        assert!(most <= 2 * size, "held {most} bytes, parts are {size}");
+        // Every part sent on the way is whole; the last is a whole one and the tail.
+        assert_eq!(sent.len(), 9);
+        assert!(sent.iter().all(|p| p.len() == size));
+        let last = parts.last().to_vec();
+        assert_eq!(last.len(), size + 12345);
+        sent.push(last);
         assert_eq!(sent.concat(), data);
+        // A stream under one part is one write of its own; an empty one, none.
+        let mut short = Parts::new(size);
+        short.push(&data[..100], &mut |_| panic!("sent")).unwrap();
+        assert_eq!(short.last().to_vec(), &data[..100]);
+        assert!(Parts::new(size).last().is_empty());
     }
 
     #[test]
