@@ -14,12 +14,66 @@
 # would put a whole backup's chunks in one pack and measure the pack's index entries,
 # which a real pack bounds at 128 MiB of stored data).
 # RSS does not depend on the machine's load; the time does, and is not reported.
+#
+# BENCH_MEM_STORE=s3 backs up to an S3 repository instead: a SeaweedFS cluster started
+# here on 127.0.0.1 (master, volume server, filer, S3 gateway; data in the temp dir), as
+# scripts/bench-s3.sh does. There a backup holds its packs in memory until each is put
+# (4 of 32 MiB by default, a fixed cost that would hide the per-chunk slope at these
+# sizes), so this mode closes packs at BENCH_MEM_S3_PACK_MIB (8) and puts one at a time
+# (IRONCLONE_REMOTE_PACK_MIB, IRONCLONE_REMOTE_PUTS); the default packs add at most
+# 4 x 32 - 2 x 8 = 112 MiB to the fixed part, not to the slope.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
 read -r -a SIZES <<<"${BENCH_MEM_SIZES:-64 256 1024}" # MiB
+STORE="${BENCH_MEM_STORE:-local}"
 W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-mem.XXXXXX")"
-trap 'rm -rf "$W"' EXIT
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+weed_bg() { # weed_bg LOG ARGS...: start one SeaweedFS server in the background
+  local log=$1
+  shift
+  (cd "$W" && exec weed "$@" >"$W/$log" 2>&1) &
+  PIDS+=($!)
+}
+REPO_ARGS=()
+case $STORE in
+local) ;;
+s3)
+  M=$(port) MG=$(port) F=$(port) FG=$(port) S3=$(port)
+  mkdir -p "$W/m" "$W/v1"
+  weed_bg master.log master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$M" -port.grpc="$MG" -mdir=m -volumeSizeLimitMB=256
+  weed_bg v1.log volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$(port)" -port.grpc="$(port)" \
+    -dir=v1 -max=64 -mserver="127.0.0.1:$M.$MG"
+  weed_bg filer.log filer -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$F" -port.grpc="$FG" -master="127.0.0.1:$M.$MG"
+  cat >"$W/s3.json" <<'JSON'
+{"identities":[{"name":"bench","credentials":[{"accessKey":"bench","secretKey":"bench-secret"}],"actions":["Admin","Read","Write","List"]}]}
+JSON
+  weed_bg s3.log s3 -ip.bind=127.0.0.1 -port="$S3" -port.grpc="$(port)" -port.iceberg=0 -port.lance=0 \
+    -filer="127.0.0.1:$F.$FG" -config="$W/s3.json"
+  for _ in $(seq 300); do
+    echo "s3.bucket.create -name bench" | weed shell -master="127.0.0.1:$M.$MG" 2>/dev/null | grep -q "created bucket" && break
+    sleep 0.2
+  done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_ENDPOINT_URL="http://127.0.0.1:$S3"
+  export IRONCLONE_REMOTE_PACK_MIB="${BENCH_MEM_S3_PACK_MIB:-8}" IRONCLONE_REMOTE_PUTS=1
+  REPO_ARGS=(--s3-path-style)
+  ;;
+*)
+  echo "BENCH_MEM_STORE is local or s3, not $STORE" >&2
+  exit 2
+  ;;
+esac
 
 mkimg() { # mkimg PATH MIB: random bytes, each 4 KiB block numbered (all distinct)
   python3 - "$1" "$2" <<'PY'
@@ -47,19 +101,20 @@ for mib in "${SIZES[@]}"; do
   mkimg "$img" "$mib"
   for mode in plain enc; do
     repo="$W/repo-$mode-$mib"
-    args=()
-    [[ $mode == enc ]] && args=(--encrypt)
+    [[ $STORE == s3 ]] && repo="s3://bench/$mode-$mib"
+    args=("${REPO_ARGS[@]}")
+    [[ $mode == enc ]] && args+=(--encrypt)
     N[$mode,$mib]=$((mib * 256))
     RSS[$mode,first,$mib]=$(rss "$BIN" backup "$img" "$repo" --name first "${args[@]}")
-    RSS[$mode,second,$mib]=$(rss "$BIN" backup "$img" "$repo" --name second)
-    rm -rf "$repo"
+    RSS[$mode,second,$mib]=$(rss "$BIN" backup "$img" "$repo" --name second "${REPO_ARGS[@]}")
+    [[ $STORE == local ]] && rm -rf "$repo"
   done
   rm -f "$img"
 done
 
 row() { printf '%-44s %12s %12s %14s %14s\n' "$@"; }
 echo
-echo "backup peak RSS against chunks (sizes ${SIZES[*]} MiB; 4 KiB chunks)"
+echo "backup peak RSS against chunks ($STORE repository; sizes ${SIZES[*]} MiB; 4 KiB chunks)"
 row "job" "fixed MiB" "B/chunk" "1 TB@256K MiB" "1 TB@64K MiB"
 row "---" "---------" "-------" "-------------" "------------"
 for mode in plain enc; do
@@ -84,4 +139,5 @@ PY
   done
 done
 echo
+echo "($STORE repository)"
 cat "$W/summary"

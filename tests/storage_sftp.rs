@@ -121,3 +121,70 @@ fn encrypted_repository_over_sftp() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("wrong passphrase"), "{e}");
 }
+
+/// A manifest of several parts (1 MiB parts, knob; 450 MiB of 4 KiB chunks: ~4.5 MiB
+/// of manifest, 3 parts written before the last full one and the tail) is streamed to a temp file and renamed into place; a backup killed
+/// before the rename (held there, parts written) leaves that temp file, no image.
+#[test]
+fn manifest_is_streamed_to_a_temp_file_over_sftp() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    srv.trust_host_key();
+    let src = dir.path().join("disk.img");
+    storage_common::numbered_blocks(&src, 450, 4096);
+    let s = src.to_str().unwrap();
+    let repo = srv.url("big");
+    let backup = |name: &str| {
+        let mut c = srv.command(&["backup", s, &repo, "--name", name]);
+        c.arg("--sftp-key")
+            .arg(dir.path().join("user_key"))
+            .env("IRONCLONE_CHUNKING", "4096,4096")
+            .env("IRONCLONE_REMOTE_PART_MIB", "1");
+        c
+    };
+    ok(&backup("big").output().unwrap());
+    let len = std::fs::metadata(dir.path().join("big/images/big.json"))
+        .unwrap()
+        .len();
+    assert!(
+        len > 2 * MIB as u64,
+        "manifest of {len} bytes: under 3 parts"
+    );
+    assert!(ok(&srv.ironclone(&["verify", &repo])).contains("ok"));
+    let tmp = dir.path().join("big/tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temp files left"
+    );
+
+    let go = dir.path().join("go");
+    let held = dir.path().join("go.held");
+    let mut child = backup("killed")
+        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !held.exists() {
+        assert!(std::time::Instant::now() < end, "the backup never got held");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial: Vec<u64> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert!(
+        partial.iter().any(|&l| l >= 2 * MIB as u64),
+        "no temp file with the parts written so far: {partial:?}"
+    );
+    assert!(!dir.path().join("big/images/killed.json").exists());
+    let images = ok(&srv.ironclone(&["images", &repo]));
+    assert!(
+        images.contains("big") && !images.contains("killed"),
+        "{images}"
+    );
+}

@@ -455,7 +455,7 @@ pub fn backup_unchanged(
         areas: &areas,
         stats: &stats,
     };
-    let (body, root) = manifest_out::write_object(repo, &head, &list, &path)?;
+    let (body, root) = manifest_out::write_object(repo, &head, &list, &manifest, &path)?;
     drop(list);
     hold_before_manifest();
     lock.check_held()?;

@@ -202,23 +202,43 @@ impl Cluster {
     /// Creates a bucket (retried while the cluster is still electing and registering).
     pub fn bucket(&self, name: &str) {
         wait_for(&format!("bucket {name}"), 60, || {
-            let mut sh = Command::new("weed")
-                .args(["shell", &format!("-master={}", self.master)])
-                .current_dir(&self.dir)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("weed shell");
-            if let Some(mut i) = sh.stdin.take() {
-                use std::io::Write;
-                let _ = writeln!(i, "s3.bucket.create -name {name}");
-            }
-            sh.wait_with_output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains("created bucket"))
-                .unwrap_or(false)
+            self.shell(&format!("s3.bucket.create -name {name}"))
+                .contains("created bucket")
         });
     }
+
+    /// The standard output of one `weed shell` command (empty if it cannot run).
+    pub fn shell(&self, command: &str) -> String {
+        let mut sh = Command::new("weed")
+            .args(["shell", &format!("-master={}", self.master)])
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("weed shell");
+        if let Some(mut i) = sh.stdin.take() {
+            use std::io::Write;
+            let _ = writeln!(i, "{command}");
+        }
+        sh.wait_with_output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes `mib` MiB of `block`-byte blocks, each distinct (its number in its first 16
+/// bytes) and otherwise zero: as many chunks as the smallest chunking makes, each
+/// with its own id (a large manifest), stored in a few bytes each (small packs).
+pub fn numbered_blocks(path: &Path, mib: usize, block: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("source"));
+    let mut b = vec![0u8; block];
+    for i in 0..(mib << 20) / block {
+        b[..16].copy_from_slice(format!("IC{i:014}").as_bytes());
+        f.write_all(&b).expect("source");
+    }
+    f.flush().expect("source");
 }
 
 /// Fails the test with a clear message when SeaweedFS is missing.

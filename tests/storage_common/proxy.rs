@@ -10,11 +10,13 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub struct FailingProxy {
     pub endpoint: String,
     pub failed: Arc<AtomicU64>,
+    /// Every request passed on whole: its first line and its body's length.
+    pub log: Log,
     stop: Arc<AtomicBool>,
     port: u16,
 }
@@ -26,6 +28,9 @@ impl Drop for FailingProxy {
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
+
+/// Requests seen, in order: request line and body bytes.
+pub type Log = Arc<Mutex<Vec<(String, usize)>>>;
 
 /// A message head: its bytes, the body length it announces (`None`: chunked) and
 /// its first line.
@@ -107,6 +112,7 @@ fn serve(
     (n, mode): (u64, Mode),
     count: &AtomicU64,
     failed: &AtomicU64,
+    log: &Log,
 ) -> io::Result<()> {
     let mut cr = BufReader::new(client.try_clone()?);
     let mut cw = client;
@@ -134,6 +140,9 @@ fn serve(
         }
         let mut body = Vec::new();
         copy_body(&mut cr, &mut body, len)?;
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((first.clone(), body.len()));
         if let (Mode::FailPut, true) = (mode, is_put) {
             let k = count.fetch_add(1, Ordering::SeqCst) + 1;
             if n > 0 && k % n == 0 {
@@ -228,22 +237,29 @@ impl FailingProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicU64::new(0));
         let count = Arc::new(AtomicU64::new(0));
-        let (s, f, up) = (stop.clone(), failed.clone(), upstream.to_string());
+        let log = Log::default();
+        let (s, f, up, lg) = (
+            stop.clone(),
+            failed.clone(),
+            upstream.to_string(),
+            log.clone(),
+        );
         std::thread::spawn(move || {
             for c in l.incoming() {
                 if s.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(c) = c else { continue };
-                let (up, count, f) = (up.clone(), count.clone(), f.clone());
+                let (up, count, f, lg) = (up.clone(), count.clone(), f.clone(), lg.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(c, &up, (n, mode), &count, &f);
+                    let _ = serve(c, &up, (n, mode), &count, &f, &lg);
                 });
             }
         });
         FailingProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             failed,
+            log,
             stop,
             port,
         }

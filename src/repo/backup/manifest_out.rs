@@ -238,16 +238,19 @@ impl Write for Sink<'_> {
 }
 
 /// Writes the manifest (JSON through zstd, sealed when encrypted) to an unpublished
-/// object (a local repository: a temp file under `tmp/`, deleted if dropped); returns
-/// it and the root hash. Publishing it (`finish`) is the caller's, last.
+/// object `name` (a local repository: a temp file under `tmp/`; a remote one: an
+/// unfinished multipart upload or an SFTP temp file, streamed in bounded parts; all
+/// removed if dropped); returns it and the root hash. Publishing it (`finish(name)`)
+/// is the caller's, last.
 pub(super) fn write_object(
     repo: &Repository,
     head: &Head<'_>,
     list: &ChunkList,
+    name: &str,
     path: &std::path::Path,
 ) -> Result<(Box<dyn ObjectWriter>, String)> {
     let io = |e: std::io::Error| RepoError::io(path)(e);
-    let out = ObjOut(repo.store().writer().map_err(io)?);
+    let out = ObjOut(repo.store().named_writer(name).map_err(io)?);
     let sink = match repo.keys() {
         None => Sink::Plain(out),
         Some(k) => Sink::Sealed(

@@ -12,10 +12,12 @@
 pub mod askpass;
 mod local;
 mod remote;
+mod remote_stream;
 mod url;
 
 pub use local::LocalStorage;
 pub use remote::{RemoteOptions, RemoteStorage, REMOTE_PACK_SIZE, REMOTE_PUTS};
+pub use remote_stream::REMOTE_PART_SIZE;
 pub use url::{parse_location, Location, LocationError};
 
 use std::io;
@@ -98,6 +100,15 @@ pub trait Storage: Send + Sync {
     /// Deleting an object that is not there is not an error.
     fn delete(&self, name: &str) -> io::Result<()>;
     fn writer(&self) -> io::Result<Box<dyn ObjectWriter>>;
+    /// A writer for an object whose name is known before its first byte (a
+    /// manifest); its `finish` must be given that same `name`. A remote store streams
+    /// it with bounded memory (`REMOTE_PART_SIZE` parts, remote_stream.rs) where
+    /// `writer` holds a whole pack; a local disk needs nothing more than `writer`
+    /// (a temp file, fsync, rename).
+    fn named_writer(&self, name: &str) -> io::Result<Box<dyn ObjectWriter>> {
+        let _ = name;
+        self.writer()
+    }
     /// Removes what killed writers left half-written; returns how many.
     fn clear_partial(&self) -> io::Result<usize>;
     /// Whether lock holders on this store can be checked by pid (same machine).

@@ -17,14 +17,19 @@
 //! restore that loses the network retries the range it was reading, not the job.
 //! The last error is returned with the object's name.
 //!
-//! Objects are written whole: an S3 PUT is atomic, and on SFTP an object is written
+//! Packs are written whole: an S3 PUT is atomic, and on SFTP an object is written
 //! under `tmp/` and renamed into place. A pack is named by its hash only when
 //! complete, so `writer` buffers one pack and puts it in one request. That is why a
 //! backup closes packs at `REMOTE_PACK_SIZE` here and publishes `REMOTE_PUTS` at once
 //! (`pack_upload`): its memory is then (puts + 1) packs whatever the repository's
 //! `pack_size`, and several PUTs keep the store busy while the next pack fills.
-//! Multipart upload does not help: its key is fixed when the upload starts, and S3
-//! has no rename (a copy to the hash's name would send every byte twice).
+//! Multipart upload does not help there: its key is fixed when the upload starts, and
+//! S3 has no rename (a copy to the hash's name would send every byte twice).
+//!
+//! A manifest's name is known before its first byte, so it is streamed instead
+//! (`named_writer`, remote_stream.rs): S3 multipart upload, or an SFTP temp file, in
+//! parts of `REMOTE_PART_SIZE`; a backup's memory does not grow with its manifest
+//! (hundreds of MiB for a 1 TB source, issue 20).
 
 use super::url::Location;
 use super::{ObjectInfo, ObjectReader, ObjectWriter, PackUpload, PutMode, Storage};
@@ -112,7 +117,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// An opendal error as an io::Error of the matching kind.
-fn to_io(e: Error, attempts: u32) -> io::Error {
+pub(super) fn to_io(e: Error, attempts: u32) -> io::Error {
     let kind = match e.kind() {
         ErrorKind::NotFound => io::ErrorKind::NotFound,
         ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
@@ -164,7 +169,7 @@ fn to_io(e: Error, attempts: u32) -> io::Error {
 }
 
 /// Runs `f`, retrying temporary failures with exponential backoff.
-fn retry<T>(mut f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
+pub(super) fn retry<T>(mut f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
     let mut delay = BACKOFF;
     let mut attempt = 0;
     loop {
@@ -184,14 +189,17 @@ fn retry<T>(mut f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     S3,
     Sftp,
 }
 
 pub struct RemoteStorage {
-    // Dropped before the runtime it runs on.
+    // Both dropped before the runtime they run on.
     op: Operator,
+    /// The same operator, async: the streamed writer needs `Writer::abort`, which the
+    /// blocking one lacks.
+    aop: opendal::Operator,
     _rt: tokio::runtime::Runtime,
     /// `s3://bucket/prefix` or `sftp://host/path`, for messages.
     base: String,
@@ -281,12 +289,14 @@ impl RemoteStorage {
                 ))
             }
         };
+        let aop = op.clone();
         let op = {
             let _in = rt.enter();
             Operator::new(op).map_err(|e| to_io(e, 1))?
         };
         Ok(RemoteStorage {
             op,
+            aop,
             _rt: rt,
             base,
             kind,
@@ -311,29 +321,44 @@ fn write_whole(
         // A Buffer clone shares the bytes: a retry does not copy a 128 MiB pack.
         Kind::S3 => retry(|| op.write_options(name, data.clone(), opts()).map(drop)),
         Kind::Sftp => {
-            let tmp = format!("tmp/{}.tmp", uuid::Uuid::new_v4());
+            let tmp = sftp_temp_name();
             retry(|| op.write(&tmp, data.clone()).map(drop))?;
-            let dir = parent_dir(name);
-            if !dir.is_empty() {
-                retry(|| op.create_dir(&dir))?;
-            }
-            // sftp-server's plain rename refuses an existing target; replacing then
-            // takes a delete first (a reader between the two sees no object, never
-            // a torn one).
-            let renamed = retry(|| op.rename(&tmp, name));
-            let renamed = match renamed {
-                Err(_) if !if_absent && retry(|| op.stat(name)).is_ok() => {
-                    retry(|| op.delete(name))?;
-                    retry(|| op.rename(&tmp, name))
-                }
-                other => other,
-            };
-            if renamed.is_err() {
-                let _ = op.delete(&tmp);
-            }
-            renamed
+            sftp_publish(op, &tmp, name, if_absent)
         }
     }
+}
+
+/// A new name under `tmp/` for an SFTP object being written.
+pub(super) fn sftp_temp_name() -> String {
+    format!("tmp/{}.tmp", uuid::Uuid::new_v4())
+}
+
+/// Renames the whole SFTP object `tmp` to `name`; `tmp` is deleted if that fails.
+pub(super) fn sftp_publish(
+    op: &Operator,
+    tmp: &str,
+    name: &str,
+    if_absent: bool,
+) -> io::Result<()> {
+    let dir = parent_dir(name);
+    if !dir.is_empty() {
+        retry(|| op.create_dir(&dir))?;
+    }
+    // sftp-server's plain rename refuses an existing target; replacing then
+    // takes a delete first (a reader between the two sees no object, never
+    // a torn one).
+    let renamed = retry(|| op.rename(tmp, name));
+    let renamed = match renamed {
+        Err(_) if !if_absent && retry(|| op.stat(name)).is_ok() => {
+            retry(|| op.delete(name))?;
+            retry(|| op.rename(tmp, name))
+        }
+        other => other,
+    };
+    if renamed.is_err() {
+        let _ = op.delete(tmp);
+    }
+    renamed
 }
 
 /// `a/b/c` → `a/b/`; the top directory for a top-level name.
@@ -453,6 +478,17 @@ impl Storage for RemoteStorage {
             kind: self.kind,
             data: Vec::with_capacity(usize::try_from(reserve).unwrap_or(0)),
         }))
+    }
+
+    fn named_writer(&self, name: &str) -> io::Result<Box<dyn ObjectWriter>> {
+        let w = super::remote_stream::StreamWriter::start(
+            &self.aop,
+            &self.op,
+            self._rt.handle().clone(),
+            self.kind,
+            name,
+        )?;
+        Ok(Box::new(w))
     }
 
     fn clear_partial(&self) -> io::Result<usize> {

@@ -1,0 +1,206 @@
+//! A backup's manifest goes to S3 streamed (issue 20): one multipart upload in parts
+//! of `IRONCLONE_REMOTE_PART_MIB` (5 MiB here, S3's smallest; the last up to twice
+//! that), never one PUT of the whole; the store shows it only once the upload completes, so a backup killed
+//! while it uploads leaves no image, and one that fails aborts its upload. On a
+//! SeaweedFS cluster of its own (storage_common), through the `ironclone` binary. A
+//! part whose upload fails is sent again.
+
+mod storage_common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use storage_common::proxy::FailingProxy;
+use storage_common::{ok, s3_ironclone, s3_store, Cluster, ACCESS_KEY, SECRET_KEY};
+
+const MIB: usize = 1 << 20;
+const PART: usize = 5 * MIB;
+/// The smallest chunk a repository takes: the most chunks, so the largest manifest
+/// (~41 bytes per chunk), per byte of source.
+const CHUNK: usize = 4096;
+const BUCKET: &str = "icmanifest";
+
+/// Unfinished multipart uploads in the bucket (SeaweedFS keeps them under
+/// `.uploads/`, which no S3 listing shows).
+fn uploads(cluster: &Cluster) -> usize {
+    cluster
+        .shell(&format!("fs.ls /buckets/{BUCKET}/.uploads"))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+fn wait_for_file(p: &Path, secs: u64) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !p.exists() {
+        assert!(Instant::now() < end, "{} did not appear", p.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
+    storage_common::require_weed();
+    // For the stores this test opens itself (s3_store).
+    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let cluster = Cluster::start(&dir.path().join("weed"));
+    cluster.bucket(BUCKET);
+    let ep = cluster.s3_endpoint.as_str();
+    // 1700 MiB of 4 KiB chunks: 435 200 chunks, a manifest of ~17 MiB: 4 parts, the
+    // last 5 MiB and the tail. The upload starts when the writer has its second part,
+    // which it gets when the third fills (remote_stream.rs holds the last full part
+    // back): a kill before the completion then leaves a real unfinished upload.
+    let src = dir.path().join("disk.img");
+    storage_common::numbered_blocks(&src, 1700, CHUNK);
+    let s = src.to_str().unwrap();
+    let repo = format!("s3://{BUCKET}/repo");
+    let store = s3_store(ep, &repo);
+    let backup = |endpoint: &str, name: &str| {
+        let mut c = s3_ironclone(endpoint, SECRET_KEY, &["backup", s, &repo, "--name", name]);
+        c.env("IRONCLONE_CHUNKING", format!("{CHUNK},{CHUNK}"))
+            .env("IRONCLONE_REMOTE_PART_MIB", "5");
+        c
+    };
+    eprintln!("cluster and source ready in {:?}", t0.elapsed());
+
+    // 1. Through a proxy that logs every request: the manifest went up as a multipart
+    // upload, no request carrying more than a part, and it reads back whole.
+    let upstream = ep.trim_start_matches("http://");
+    let proxy = FailingProxy::start(upstream, 0);
+    ok(&backup(&proxy.endpoint, "big").output().unwrap());
+    let len = store
+        .stat("images/big.json")
+        .unwrap()
+        .expect("the manifest")
+        .len;
+    assert!(len > 2 * PART as u64, "manifest of {len} bytes: too small");
+    let log = proxy.log.lock().unwrap().clone();
+    let manifest: Vec<&(String, usize)> = log
+        .iter()
+        .filter(|(l, _)| l.contains("/images/big.json"))
+        .collect();
+    let parts = manifest
+        .iter()
+        .filter(|(l, _)| l.starts_with("PUT ") && l.contains("partNumber="))
+        .count();
+    let largest = manifest.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    eprintln!(
+        "manifest {len} bytes in {parts} parts, largest request body {largest}; {} requests",
+        manifest.len()
+    );
+    assert!(
+        parts >= 3 && largest <= 2 * PART,
+        "{parts} parts, largest request {largest} bytes: {manifest:?}"
+    );
+    assert!(
+        manifest
+            .iter()
+            .any(|(l, _)| l.starts_with("POST ") && l.contains("uploadId=")),
+        "no completion: {manifest:?}"
+    );
+    drop(proxy);
+    let verified = ok(&s3_ironclone(ep, SECRET_KEY, &["verify", &repo])
+        .output()
+        .unwrap());
+    assert!(verified.contains("ok"), "{verified}");
+
+    // Every 2nd PUT fails (503 or a dropped connection): of the manifest's parts,
+    // at least one fails and is sent again, and the image still verifies.
+    let flaky = FailingProxy::failing_puts(upstream, 2);
+    ok(&backup(&flaky.endpoint, "flaky").output().unwrap());
+    let sent: Vec<String> = flaky
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, _)| l.contains("/images/flaky.json"))
+        .filter_map(|(l, _)| l.split("partNumber=").nth(1))
+        .map(|n| n.split('&').next().unwrap_or("").to_string())
+        .collect();
+    let mut distinct = sent.clone();
+    distinct.sort();
+    distinct.dedup();
+    eprintln!(
+        "flaky: {} part uploads for {} parts",
+        sent.len(),
+        distinct.len()
+    );
+    assert!(
+        distinct.len() >= 3 && sent.len() > distinct.len(),
+        "no part of the manifest was retried: {sent:?}"
+    );
+    drop(flaky);
+    let verified = ok(&s3_ironclone(ep, SECRET_KEY, &["verify", &repo])
+        .output()
+        .unwrap());
+    assert!(verified.contains("ok"), "{verified}");
+
+    // 2. Killed while its manifest uploads (held before the completion, with parts
+    // sent): no image, nothing listed, and the unfinished upload is really there.
+    let before = uploads(&cluster);
+    let go = dir.path().join("go");
+    let held = dir.path().join("go.held");
+    let mut child = backup(ep, "killed")
+        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&held, 600);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        uploads(&cluster),
+        before + 1,
+        "the killed backup had no upload in flight: the test did not test"
+    );
+    assert!(store.stat("images/killed.json").unwrap().is_none());
+    let everything = s3_store(ep, &format!("s3://{BUCKET}"));
+    let listed: Vec<String> = everything
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        !listed
+            .iter()
+            .any(|n| n.contains("killed") || n.contains(".uploads")),
+        "{listed:?}"
+    );
+    let images = ok(&s3_ironclone(ep, SECRET_KEY, &["images", &repo])
+        .output()
+        .unwrap());
+    assert!(
+        images.contains("big") && images.contains("flaky") && !images.contains("killed"),
+        "{images}"
+    );
+
+    // 3. Failing after its parts were sent (its lock removed while it is held): the
+    // backup fails and aborts the upload.
+    std::fs::remove_file(&held).unwrap();
+    let child = backup(ep, "failed")
+        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&held, 600);
+    assert_eq!(uploads(&cluster), before + 2, "no upload in flight");
+    for (lock, _) in store.list("locks/").unwrap() {
+        store.delete(&lock).unwrap();
+    }
+    std::fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && e.contains("lock"), "{e}");
+    assert!(store.stat("images/failed.json").unwrap().is_none());
+    assert_eq!(
+        uploads(&cluster),
+        before + 1,
+        "the failed backup left its upload"
+    );
+}
