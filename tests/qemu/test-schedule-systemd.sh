@@ -89,7 +89,9 @@ if [[ $FW == bios ]]; then
 		"IRONCLONE-OS: grub.cfg: 2 entries, rescue 1, next_entry"
 	check "grubenv held next_entry as the OS went down for the rescue boot" \
 		"IRONCLONE-OS: grubenv at shutdown: [next_entry=ironclone-rescue]" 1
-	check "GRUB booted the rescue entry (the live kernel's command line)" "ironclone.run=schedule+run+--rescue+$ROOT_UUID"
+	# BOOT_IMAGE= (GRUB's): `rescue install` prints the same command line without it.
+	check "GRUB booted the rescue entry (the live kernel's command line)" \
+		"BOOT_IMAGE=/boot/ironclone/vmlinuz ironclone.run=schedule+run+--rescue+$ROOT_UUID"
 	check "GRUB cleared next_entry itself (save_env): the next boot is Debian's" "IRONCLONE-OS: grubenv after: [next_entry=]"
 	if grep -qF "GRUB left next_entry" <<<"$out"; then
 		echo "FAIL: the rescue run had to clear next_entry (GRUB's save_env did not)"; fails=$((fails + 1)); fi
