@@ -213,7 +213,8 @@ cat >"$d/usr/local/sbin/os-booted-again" <<AGAIN
 #!/bin/sh
 set -u
 echo "IRONCLONE-OS: booted again"
-[ -f /boot/grub/grubenv ] && echo "IRONCLONE-OS: grubenv after: \$(grub-editenv /boot/grub/grubenv list | tr '\n' ' ')"
+# In brackets: journald drops the trailing blank "next_entry= " would end with.
+[ -f /boot/grub/grubenv ] && echo "IRONCLONE-OS: grubenv after: [\$(grub-editenv /boot/grub/grubenv list | paste -sd ' ')]"
 ironclone schedule status --json >/run/status.json
 rc=\$?
 ironclone schedule status
@@ -258,7 +259,7 @@ if [[ $FW == bios ]]; then
   # shutdown; straight to the console, as journald may be gone by then.
   cat >"$d/usr/local/sbin/os-grubenv-at-shutdown" <<'STOP'
 #!/bin/sh
-echo "IRONCLONE-OS: grubenv at shutdown: $(grub-editenv /boot/grub/grubenv list | tr '\n' ' ')" >/dev/console
+echo "IRONCLONE-OS: grubenv at shutdown: [$(grub-editenv /boot/grub/grubenv list | paste -sd ' ')]" >/dev/console
 STOP
   chmod 755 "$d/usr/local/sbin/os-grubenv-at-shutdown"
   cat >"$sd/ironclone-test-grubenv.service" <<'UNIT'
