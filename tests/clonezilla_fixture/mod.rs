@@ -209,7 +209,11 @@ pub fn part(disk: &Path, n: usize) -> (u64, u64) {
 }
 
 pub fn extract(disk: &Path, n: usize, out: &Path) {
-    let (start, len) = part(disk, n);
+    dd_range(disk, part(disk, n), out);
+}
+
+/// Copies `len` bytes of `disk` from byte `start` into a new file `out`.
+pub fn dd_range(disk: &Path, (start, len): (u64, u64), out: &Path) {
     let _ = fs::remove_file(out);
     run(
         "dd",

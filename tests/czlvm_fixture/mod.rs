@@ -229,22 +229,6 @@ pub fn part(disk: &Path, n: usize) -> (u64, u64) {
     )
 }
 
-fn dd_out(disk: &Path, (start, len): (u64, u64), out: &Path) {
-    let _ = fs::remove_file(out);
-    run(
-        "dd",
-        &[
-            &format!("if={}", s(disk)),
-            &format!("of={}", s(out)),
-            "bs=1M",
-            "iflag=skip_bytes,count_bytes",
-            &format!("skip={start}"),
-            &format!("count={len}"),
-            "status=none",
-        ],
-    );
-}
-
 /// Compares every file under `files` with the same path under `mounted`.
 fn same_tree(files: &Path, mounted: &Path, what: &str) {
     for e in fs::read_dir(files).unwrap() {
@@ -270,7 +254,7 @@ impl CzLvm {
     pub fn check(&self, target: &Path, relaid: bool, what: &str) {
         let d = self.pv.dir.path();
         let boot = d.join("boot.out");
-        dd_out(target, part(target, 1), &boot);
+        crate::clonezilla_fixture::dd_range(target, part(target, 1), &boot);
         let o = run_status("e2fsck", &["-fn", s(&boot)]);
         assert!(
             o.status.success(),
@@ -279,7 +263,7 @@ impl CzLvm {
         );
         same_files(&boot, &d.join("files-boot"), "");
         let pv = d.join("pv.out");
-        dd_out(target, part(target, 2), &pv);
+        crate::clonezilla_fixture::dd_range(target, part(target, 2), &pv);
         let m = metadata(&self.pv, &pv);
         let data_ext = xfs_fixture::SIZE / EXT;
         for (name, src) in layout(data_ext) {
