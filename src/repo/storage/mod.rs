@@ -12,6 +12,7 @@
 pub mod askpass;
 mod local;
 mod remote;
+mod remote_object;
 mod remote_stream;
 mod url;
 
