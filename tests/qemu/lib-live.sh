@@ -67,3 +67,20 @@ run_check_job() {
 	n=$(grep -ac 'check: ok' "$JOB_LOG")
 	[[ $n -ge $min ]] || fail "only $n checks passed (serial log: $JOB_LOG)"
 }
+
+# live_job_setup — for a job that runs the binary under test inside the live system: BUILD
+# (IRONCLONE_BUILD, default build/) must hold initramfs.img, BIN (IRONCLONE_BIN, default the
+# musl release build) must be static; makes the temp dir $tmp (removed on exit) and puts BIN
+# in the job disk's tree at $tmp/jobfs/ironclone/bin/ironclone.
+live_job_setup() {
+	# shellcheck disable=SC2034 # BUILD is the calling script's
+	BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
+	BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
+	[[ -f "$BUILD/initramfs.img" ]] || fail "$BUILD/initramfs.img missing (make iso)"
+	[[ -x "$BIN" ]] || fail "$BIN missing (make build)"
+	file "$BIN" | grep -Eq 'statically linked|static-pie linked' || fail "$BIN is not static"
+	tmp="$(mktemp -d)"
+	trap 'rm -rf "$tmp"' EXIT
+	mkdir -p "$tmp/jobfs/ironclone/bin"
+	cp "$BIN" "$tmp/jobfs/ironclone/bin/ironclone"
+}

@@ -15,18 +15,10 @@
 # kernel/ and initramfs.img (default build/); IRONCLONE_BIN the binary.
 set -euo pipefail
 source "$(dirname "$0")/lib-live.sh"
-BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
-BIN="${IRONCLONE_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
-[[ -f "$BUILD/initramfs.img" ]] || fail "$BUILD/initramfs.img missing (make iso)"
-[[ -x "$BIN" ]] || fail "$BIN missing (make build)"
-file "$BIN" | grep -Eq 'statically linked|static-pie linked' || fail "$BIN is not static"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+live_job_setup
 
 truncate -s 160M "$tmp/lv.img"
 truncate -s 128M "$tmp/spare.img"
-mkdir -p "$tmp/jobfs/ironclone/bin"
-cp "$BIN" "$tmp/jobfs/ironclone/bin/ironclone"
 cat >"$tmp/jobfs/ironclone/job.sh" <<'JOB'
 #!/bin/sh
 # Runs in the live system; every check prints "check: ok WHAT" or "check: FAIL WHAT".
