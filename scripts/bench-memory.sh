@@ -39,33 +39,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-weed_bg() { # weed_bg LOG ARGS...: start one SeaweedFS server in the background
-  local log=$1
-  shift
-  (cd "$W" && exec weed "$@" >"$W/$log" 2>&1) &
-  PIDS+=($!)
-}
+source "$ROOT/scripts/lib-weed.sh"
 REPO_ARGS=()
 case $STORE in
 local) ;;
 s3)
-  M=$(port) MG=$(port) F=$(port) FG=$(port) S3=$(port)
-  mkdir -p "$W/m" "$W/v1"
-  weed_bg master.log master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$M" -port.grpc="$MG" -mdir=m -volumeSizeLimitMB=256
-  weed_bg v1.log volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$(port)" -port.grpc="$(port)" \
-    -dir=v1 -max=64 -mserver="127.0.0.1:$M.$MG"
-  weed_bg filer.log filer -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$F" -port.grpc="$FG" -master="127.0.0.1:$M.$MG"
-  cat >"$W/s3.json" <<'JSON'
-{"identities":[{"name":"bench","credentials":[{"accessKey":"bench","secretKey":"bench-secret"}],"actions":["Admin","Read","Write","List"]}]}
-JSON
-  weed_bg s3.log s3 -ip.bind=127.0.0.1 -port="$S3" -port.grpc="$(port)" -port.iceberg=0 -port.lance=0 \
-    -filer="127.0.0.1:$F.$FG" -config="$W/s3.json"
-  for _ in $(seq 300); do
-    echo "s3.bucket.create -name bench" | weed shell -master="127.0.0.1:$M.$MG" 2>/dev/null | grep -q "created bucket" && break
-    sleep 0.2
-  done
-  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_ENDPOINT_URL="http://127.0.0.1:$S3"
+  weed_cluster 1 64
   export IRONCLONE_REMOTE_PACK_MIB="${BENCH_MEM_S3_PACK_MIB:-8}" IRONCLONE_REMOTE_PUTS=1
   REPO_ARGS=(--s3-path-style)
   ;;

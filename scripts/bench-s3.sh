@@ -26,30 +26,8 @@ cleanup() {
 trap cleanup EXIT
 [[ -f $IMG ]] || bash "$ROOT/scripts/bench-fixtures.sh" >/dev/null
 
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-weed_bg() { # weed_bg LOG ARGS...: start one server in the background
-  local log=$1; shift
-  (cd "$W" && exec weed "$@" >"$W/$log" 2>&1) &
-  PIDS+=($!)
-}
-M=$(port); MG=$(port); F=$(port); FG=$(port); S3=$(port)
-mkdir -p "$W/m" "$W/v1" "$W/v2"
-weed_bg master.log master -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$M" -port.grpc="$MG" -mdir=m -volumeSizeLimitMB=256
-for v in v1 v2; do
-  weed_bg "$v.log" volume -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$(port)" -port.grpc="$(port)" \
-    -dir="$v" -max=32 -mserver="127.0.0.1:$M.$MG"
-done
-weed_bg filer.log filer -ip=127.0.0.1 -ip.bind=127.0.0.1 -port="$F" -port.grpc="$FG" -master="127.0.0.1:$M.$MG"
-cat >"$W/s3.json" <<'JSON'
-{"identities":[{"name":"bench","credentials":[{"accessKey":"bench","secretKey":"bench-secret"}],"actions":["Admin","Read","Write","List"]}]}
-JSON
-weed_bg s3.log s3 -ip.bind=127.0.0.1 -port="$S3" -port.grpc="$(port)" -port.iceberg=0 -port.lance=0 \
-  -filer="127.0.0.1:$F.$FG" -config="$W/s3.json"
-for _ in $(seq 300); do
-  echo "s3.bucket.create -name bench" | weed shell -master="127.0.0.1:$M.$MG" 2>/dev/null | grep -q "created bucket" && break
-  sleep 0.2
-done
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_ENDPOINT_URL="http://127.0.0.1:$S3"
+source "$ROOT/scripts/lib-weed.sh"
+weed_cluster 2 32
 S3ARGS=(--s3-path-style)
 
 # store_ticks: clock ticks of CPU (user + system) the SeaweedFS servers have used so far.
