@@ -162,17 +162,7 @@ fn build_with(dir: &Path, name: &str, seed: u64, later: bool, mbr: bool) -> Fixt
     let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
     fs::write(image.join("sda-pt.sf"), text).unwrap();
     let cut = |out: &str, skip: u64, count: u64| {
-        run(
-            "dd",
-            &[
-                &format!("if={}", s(&disk)),
-                &format!("of={}", s(&image.join(out))),
-                "bs=512",
-                &format!("skip={skip}"),
-                &format!("count={count}"),
-                "status=none",
-            ],
-        );
+        dd_range(&disk, (skip * 512, count * 512), &image.join(out));
     };
     let sectors = 160 * 2048;
     cut("sda-mbr", 0, 1);

@@ -132,17 +132,7 @@ pub fn build(vg: &str) -> CzLvm {
         ("sda-gpt-2nd", sectors - 33, 33),
         ("sda-hidden-data-after-mbr", 1, 2047),
     ] {
-        run(
-            "dd",
-            &[
-                &format!("if={}", s(&disk)),
-                &format!("of={}", s(&image.join(out))),
-                "bs=512",
-                &format!("skip={skip}"),
-                &format!("count={count}"),
-                "status=none",
-            ],
-        );
+        crate::clonezilla_fixture::dd_range(&disk, (skip * 512, count * 512), &image.join(out));
     }
     fs::write(
         image.join("sda-pt.parted"),
