@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# suite: all
-# (`make test` skips this script to stay in CI's time budget: about 3 minutes on a quiet
-# host with four clients (167 s, 2026-12-03; 7.5 min while the clients booted one by one
-# over TFTP), 9 on a loaded one; with five clients 283 s at load 13-15 (2026-12-03);
-# tests/deploy.rs runs the same sender and clients on disk images; `make test-all` runs it.)
+# CI runs it (`make test`): it is issue 22's acceptance test. 192 s on 2026-12-03 at load
+# 2-3, 283 s at load 13-15 (five clients booting at once over HTTP); tests/deploy.rs and
+# tests/deploy_cancel.rs run the same sender and clients on disk images.
 # `ironclone deploy --serve-boot` to network-booted QEMU clients (issue 22): one command
 # serves the network boot and the image; the two-command form (`serve-boot` beside a
 # `deploy`) is test-serve-boot.sh's. On a network the test builds in network namespaces
