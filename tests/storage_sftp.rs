@@ -188,3 +188,47 @@ fn manifest_is_streamed_to_a_temp_file_over_sftp() {
         "{images}"
     );
 }
+
+/// The connection drops after the manifest was streamed, before it is renamed into
+/// place (the backup held there; the server's sessions killed): the backup streams
+/// its manifest again over a new connection, says so, and ends with an image that
+/// verifies and no temp file left.
+#[test]
+fn manifest_is_written_again_after_the_connection_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    srv.trust_host_key();
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, mixed_data(24 * MIB, 7)).unwrap();
+    let repo = srv.url("again");
+    let go = dir.path().join("go");
+    let held = dir.path().join("go.held");
+    let child = srv
+        .command(&["backup", src.to_str().unwrap(), &repo, "--name", "again"])
+        .arg("--sftp-key")
+        .arg(dir.path().join("user_key"))
+        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !held.exists() {
+        assert!(std::time::Instant::now() < end, "the backup never got held");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(srv.drop_connections() > 0, "no session to drop");
+    std::fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the backup failed: {err}");
+    assert!(
+        err.contains("writing it again"),
+        "no second try of the manifest reported: {err}"
+    );
+    assert!(ok(&srv.ironclone(&["verify", &repo])).contains("ok"));
+    let left = std::fs::read_dir(dir.path().join("again/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "temp files left");
+}

@@ -455,11 +455,19 @@ pub fn backup_unchanged(
         areas: &areas,
         stats: &stats,
     };
-    let (body, root) = manifest_out::write_object(repo, &head, &list, &manifest, &path)?;
+    let root = manifest_out::publish(
+        repo,
+        &head,
+        &list,
+        &manifest,
+        &path,
+        &mut || {
+            hold_before_manifest();
+            lock.check_held()
+        },
+        progress,
+    )?;
     drop(list);
-    hold_before_manifest();
-    lock.check_held()?;
-    body.finish(&manifest).map_err(RepoError::io(&path))?;
     let m = Manifest {
         version: 1,
         name: opts.name.clone(),

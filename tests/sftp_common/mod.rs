@@ -104,6 +104,36 @@ impl Server {
         self.spawn_sshd();
     }
 
+    /// Kills the server's per-connection processes (the listener's children), as a
+    /// dropped network link would end every session; returns how many. New logins
+    /// still work.
+    pub fn drop_connections(&self) -> usize {
+        let listeners: Vec<u32> = self.sshd.0.iter().map(|c| c.id()).collect();
+        let mut killed = 0;
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid.is_some_and(|p| listeners.contains(&p))
+                && Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     pub fn trust_host_key(&self) {
         let key = std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap();
         let line = format!("[127.0.0.1]:{} {key}", self.port);

@@ -19,6 +19,7 @@ use super::super::plan::{AreaKind, SourceInfo};
 use super::super::storage::ObjectWriter;
 use super::super::Repository;
 use super::list::ChunkList;
+use crate::progress::{Progress, ProgressEvent};
 use crate::rescue::owners::DamageReport;
 use crate::usedmap::ByteExtent;
 use serde::ser::{Error as _, SerializeSeq};
@@ -269,6 +270,61 @@ pub(super) fn write_object(
         Sink::Sealed(s) => s.finish().map_err(io)?,
     };
     Ok((out.0, root))
+}
+
+/// Times a manifest is streamed before its backup fails: the first try and two more.
+const ATTEMPTS: u32 = 3;
+/// The wait before the second try; doubled before the third.
+const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Streams the manifest (`write_object`), runs `before_publish` (the backup's last lock
+/// check) and publishes it as `name`; returns the root hash.
+///
+/// Why a whole second try: a store resumes a request, not an object. S3 retries each
+/// part where it failed, but an SFTP file whose connection dropped mid-write has an
+/// unknown length, and an S3 upload can be lost by the store. Both leave a manifest
+/// that is not whole, while everything it lists is published already; failing there
+/// would throw away a backup that needs only its last few MiB again. The chunk list is
+/// still on disk, so the manifest is streamed again from its first byte to a new temp
+/// object (the failed one is removed or aborted when its writer drops). Only failures
+/// the store calls temporary get another try: a full disk or a refused login would fail
+/// again the same way.
+pub(super) fn publish(
+    repo: &Repository,
+    head: &Head<'_>,
+    list: &ChunkList,
+    name: &str,
+    path: &std::path::Path,
+    before_publish: &mut dyn FnMut() -> Result<()>,
+    progress: &dyn Progress,
+) -> Result<String> {
+    let mut wait = AGAIN_AFTER;
+    let mut attempt = 1;
+    loop {
+        let tried = write_object(repo, head, list, name, path).and_then(|(body, root)| {
+            before_publish()?;
+            body.finish(name).map_err(RepoError::io(path))?;
+            Ok(root)
+        });
+        match tried {
+            Err(RepoError::Io { source, .. })
+                if attempt < ATTEMPTS && super::super::storage::is_temporary(&source) =>
+            {
+                progress.report(ProgressEvent::Warning {
+                    message: format!(
+                        "Writing the image's manifest {} failed ({source}); writing it again in {} s (try {} of {ATTEMPTS})",
+                        path.display(),
+                        wait.as_secs(),
+                        attempt + 1
+                    ),
+                });
+                std::thread::sleep(wait);
+                wait = wait.saturating_mul(2);
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

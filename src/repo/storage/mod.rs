@@ -130,6 +130,32 @@ pub trait Storage: Send + Sync {
     }
 }
 
+/// A remote store's failure inside the `io::Error`s this module returns: its text,
+/// and whether the store called it temporary (a dropped connection, a 5xx, a
+/// timeout). A request is retried where it failed (remote.rs); this flag is for a
+/// caller that can redo a whole step the store cannot resume, as a backup re-streams
+/// its manifest from the chunk list after an SFTP connection was lost mid-file.
+#[derive(Debug)]
+pub struct StoreFailure {
+    pub what: String,
+    pub temporary: bool,
+}
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for StoreFailure {}
+
+/// Whether `e` is a store failure the store called temporary (see `StoreFailure`).
+pub fn is_temporary(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|r| r.downcast_ref::<StoreFailure>())
+        .is_some_and(|f| f.temporary)
+}
+
 /// An error for an object over `max` bytes.
 pub(crate) fn too_big(len: u64, max: u64) -> io::Error {
     io::Error::new(

@@ -165,7 +165,8 @@ pub(super) fn to_io(e: Error, attempts: u32) -> io::Error {
     if attempts > 1 {
         what.push_str(&format!(" (gave up after {attempts} attempts)"));
     }
-    io::Error::new(kind, what)
+    let temporary = e.is_temporary() || e.kind() == ErrorKind::RateLimited;
+    io::Error::new(kind, super::StoreFailure { what, temporary })
 }
 
 /// Runs `f`, retrying temporary failures with exponential backoff.

@@ -181,8 +181,10 @@ impl StreamWriter {
 /// which opendal only takes at that point (no request can fail) and then sends in one
 /// PUT at `close`, which keeps it until that succeeds.
 ///
-/// SFTP: a failed write leaves the file's position unknown, so it is not retried;
-/// the backup fails at its manifest, and its packs stay for the next run.
+/// SFTP: a failed write leaves the file's position unknown, so it is not retried
+/// here; the backup streams its whole manifest again to a new temp file when the
+/// failure was temporary (manifest_out::publish), else fails with its packs kept
+/// for the next run.
 fn send(
     handle: &tokio::runtime::Handle,
     w: &mut opendal::Writer,
