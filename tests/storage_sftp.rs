@@ -232,3 +232,74 @@ fn manifest_is_written_again_after_the_connection_drops() {
         .count();
     assert_eq!(left, 0, "temp files left");
 }
+
+/// A backup to a remote repository keeps its scratch files where `--scratch` says;
+/// when its chunk list cannot fit there (a 256 KiB tmpfs: RAM, as the live system's
+/// /tmp), it is refused before any pack is written, naming the folder and the sizes.
+#[test]
+fn a_scratch_folder_too_small_is_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    srv.trust_host_key();
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, mixed_data(24 * MIB, 11)).unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _u = Unmount(&small);
+    let repo = srv.url("tight");
+    let backup = |scratch: Option<&Path>| {
+        let mut c = srv.command(&["backup", src.to_str().unwrap(), &repo, "--name", "t"]);
+        c.arg("--sftp-key")
+            .arg(dir.path().join("user_key"))
+            .env("IRONCLONE_CHUNKING", "4096,4096");
+        if let Some(s) = scratch {
+            c.arg("--scratch").arg(s);
+        }
+        c.output().unwrap()
+    };
+    // 6144 chunks of 4 KiB: 276 KiB of chunk list.
+    let out = backup(Some(&small));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a backup that cannot fit ran");
+    assert!(
+        err.contains("chunk list needs 1 MiB of scratch space"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&small.display().to_string()) && err.contains("RAM here"),
+        "{err}"
+    );
+    let packs = dir.path().join("tight/packs");
+    let stored = walk_files(&packs);
+    assert_eq!(stored, 0, "packs written before the refusal");
+    // The same backup with its scratch elsewhere stores its image.
+    assert!(backup(None).status.success());
+    assert!(ok(&srv.ironclone(&["images", &repo])).contains('t'));
+}
+
+fn walk_files(d: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(d) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                walk_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}

@@ -55,8 +55,11 @@ pub struct Args {
     pub encrypt: bool,
     #[command(flatten)]
     pub secret: super::repo_open::Secret,
-    /// Where a partclone or ntfsclone image file given as the source is unpacked
-    /// before its backup (default: the temp directory; it takes the used bytes).
+    /// A folder for scratch files (default: $IRONCLONE_SCRATCH, else the temp
+    /// directory, which is RAM on the live system): a partclone or ntfsclone image
+    /// file given as the source is unpacked there (its used bytes), and a backup to an
+    /// S3 or SFTP repository keeps its chunk list and known ids there (about 45 and 32
+    /// bytes per chunk; a local repository uses its own tmp/).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
 }
@@ -83,7 +86,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let vm = ironclone::vdisk::open_source(&a.source)
         .with_context(|| format!("opening the VM disk {}", a.source.display()))?;
     // A partclone/ntfsclone image file is unpacked first, for as long as `_staged` lives.
-    let scratch = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
+    let scratch = a
+        .scratch
+        .clone()
+        .or_else(|| std::env::var_os("IRONCLONE_SCRATCH").map(Into::into))
+        .unwrap_or_else(std::env::temp_dir);
     let staged = match &vm {
         Some(_) => None,
         None => super::backup_partimage::stage(&a.source, &scratch, a.json)?,
@@ -189,6 +196,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.level = a.level;
     opts.retry_budget = std::time::Duration::from_secs(a.retry_budget);
     opts.max_retries = a.max_retries;
+    opts.scratch_dir = a.scratch.clone();
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
     let stacked = luks.as_ref().map(|l| l.stacked(dev.as_ref())).transpose()?;

@@ -320,18 +320,11 @@ pub fn staging_bytes(
 fn check_room(dir: &Path, need: u64) -> Result<(), DeployError> {
     // The packs hold the stream's bytes, plus index files and the spool's own slack.
     let need = need.saturating_add(need / 20).saturating_add(16 << 20);
-    let st = nix::sys::statvfs::statvfs(dir).map_err(|e| DeployError::Io {
+    let room = crate::meminfo::room_in(dir).map_err(|e| DeployError::Io {
         what: format!("free space of {}", dir.display()),
         source: e.into(),
     })?;
-    let free = st.blocks_available().saturating_mul(st.fragment_size());
-    let in_ram = nix::sys::statfs::statfs(dir)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
-    let avail = if in_ram {
-        crate::meminfo::mem_available().map_or(free, |m| m.min(free))
-    } else {
-        free
-    };
+    let (avail, in_ram) = (room.bytes, room.in_ram);
     if avail < need {
         return Err(DeployError::NoRoom(format!(
             "the stream needs {need} bytes of spool in {}, only {avail} are available{} \

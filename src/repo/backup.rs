@@ -57,6 +57,10 @@ pub struct BackupOptions {
     pub retry_budget: Duration,
     /// Reads of a lone failing sector before it is recorded as unreadable.
     pub max_retries: u32,
+    /// Where a backup to a remote repository keeps its scratch files (the chunk
+    /// list, the ids already stored: 45 and 32 bytes per chunk); `None`:
+    /// `$IRONCLONE_SCRATCH`, else `$TMPDIR`. A local repository uses its own `tmp/`.
+    pub scratch_dir: Option<std::path::PathBuf>,
 }
 
 impl BackupOptions {
@@ -67,6 +71,7 @@ impl BackupOptions {
             threads: 0,
             retry_budget: Duration::from_secs(300),
             max_retries: 3,
+            scratch_dir: None,
         }
     }
 }
@@ -171,11 +176,8 @@ pub fn backup_unchanged(
         progress.report(ProgressEvent::Warning { message });
     }
     // Scratch files (the chunk list, the known ids): on the repository's disk when it
-    // is local, else in $TMPDIR; unlinked at once (list.rs).
-    let scratch = repo
-        .store()
-        .scratch_dir()
-        .unwrap_or_else(std::env::temp_dir);
+    // is local, else where the user said or $TMPDIR; unlinked at once (list.rs).
+    let scratch = scratch_dir(repo, opts);
     // Only chunks whose pack is present and not marked by prune are reused; those of
     // a missing or marked pack are stored again.
     let (known, problems) = known::load(repo, &marked, &scratch)?;
@@ -206,6 +208,7 @@ pub fn backup_unchanged(
         total_bytes: total,
     });
     let workers = bufpool::workers(opts.threads);
+    list::check_room(&scratch, cut.chunks.len())?;
     let list = ChunkList::new(&scratch, cut.chunks.len())?;
     let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
         .map(|_| AtomicU64::new(0))
@@ -462,7 +465,7 @@ pub fn backup_unchanged(
         &manifest,
         &path,
         &mut || {
-            hold_before_manifest();
+            manifest_out::hold_before_manifest();
             lock.check_held()
         },
         progress,
@@ -518,23 +521,14 @@ fn record_reused(
     list.put(first, &run)
 }
 
-/// Test knob (docs/FORMAT.md, "Concurrent writers and prune"): with
-/// `IRONCLONE_TEST_HOLD_MANIFEST=<path>`, a backup whose packs are all published
-/// creates `<path>.held` and waits (up to 10 minutes) for `<path>` to exist before
-/// writing its manifest, so a test can run a prune while a backup is provably in
-/// flight. Unset, this costs one environment lookup.
-fn hold_before_manifest() {
-    let Some(path) = std::env::var_os("IRONCLONE_TEST_HOLD_MANIFEST") else {
-        return;
-    };
-    let go = std::path::PathBuf::from(path);
-    let mut held = go.clone().into_os_string();
-    held.push(".held");
-    let _ = std::fs::write(&held, b"");
-    let end = std::time::Instant::now() + Duration::from_secs(600);
-    while !go.exists() && std::time::Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The repository's own `tmp/` when it is on a local disk; else `opts.scratch_dir`,
+/// `$IRONCLONE_SCRATCH` (as the TUI's clone scratch), `$TMPDIR`.
+fn scratch_dir(repo: &Repository, opts: &BackupOptions) -> std::path::PathBuf {
+    repo.store()
+        .scratch_dir()
+        .or_else(|| opts.scratch_dir.clone())
+        .or_else(|| std::env::var_os("IRONCLONE_SCRATCH").map(Into::into))
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 /// Names the files and structures owning an area's unreadable bytes (ext and NTFS

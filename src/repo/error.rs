@@ -70,6 +70,19 @@ pub enum RepoError {
         area: String,
         have: Vec<String>,
     },
+    #[error(
+        "the backup's chunk list needs {} MiB of scratch space in {}{}, and {} MiB are free there: give a folder on a disk with --scratch DIR (or IRONCLONE_SCRATCH)",
+        need.div_ceil(1 << 20),
+        dir.display(),
+        if *in_ram { ", which is RAM here (tmpfs; MemAvailable counted)" } else { "" },
+        free >> 20
+    )]
+    ScratchRoom {
+        dir: PathBuf,
+        need: u64,
+        free: u64,
+        in_ram: bool,
+    },
     #[error("image {image} already exists in {repo}")]
     ImageExists { image: String, repo: PathBuf },
     #[error("invalid image name {name:?}: {why}")]

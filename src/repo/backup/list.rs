@@ -45,6 +45,25 @@ pub(super) fn scratch_file(dir: &Path) -> Result<(File, PathBuf)> {
     Ok((f, path))
 }
 
+/// Refuses a backup whose chunk list cannot fit under `dir` (RECORD bytes per
+/// chunk), before any pack is written: a tmpfs that fills half-way through would
+/// end the backup there, or the live system with it. The ids already stored are in
+/// that folder by now, so what is free is what the list can have.
+pub(super) fn check_room(dir: &Path, chunks: usize) -> Result<()> {
+    let need = (chunks as u64).saturating_mul(RECORD as u64);
+    let room = crate::meminfo::room_in(dir).map_err(|e| RepoError::io(dir)(e.into()))?;
+    // Some slack: the filesystem's own metadata and the other scratch file's tail.
+    if room.bytes < need.saturating_add(need / 16) {
+        return Err(RepoError::ScratchRoom {
+            dir: dir.to_path_buf(),
+            need,
+            free: room.bytes,
+            in_ram: room.in_ram,
+        });
+    }
+    Ok(())
+}
+
 /// One chunk as the manifest lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Entry {

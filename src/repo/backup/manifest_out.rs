@@ -272,6 +272,25 @@ pub(super) fn write_object(
     Ok((out.0, root))
 }
 
+/// Test knob (docs/FORMAT.md, "Concurrent writers and prune"): with
+/// `IRONCLONE_TEST_HOLD_MANIFEST=<path>`, a backup whose packs are all published
+/// creates `<path>.held` and waits (up to 10 minutes) for `<path>` to exist before
+/// writing its manifest, so a test can run a prune while a backup is provably in
+/// flight. Unset, this costs one environment lookup.
+pub(super) fn hold_before_manifest() {
+    let Some(path) = std::env::var_os("IRONCLONE_TEST_HOLD_MANIFEST") else {
+        return;
+    };
+    let go = std::path::PathBuf::from(path);
+    let mut held = go.clone().into_os_string();
+    held.push(".held");
+    let _ = std::fs::write(&held, b"");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !go.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Times a manifest is streamed before its backup fails: the first try and two more.
 const ATTEMPTS: u32 = 3;
 /// The wait before the second try; doubled before the third.
