@@ -247,6 +247,18 @@ impl TestUser {
     }
 }
 
+/// ssh control masters daemonize (`ssh -M -f`): a backup a test kills leaves its
+/// masters (and their sessions) running; they are this server's clients by their
+/// known_hosts path.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let mine = format!("UserKnownHostsFile={}/known_hosts", self.dir.display());
+        for pid in pids_with(&mine) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _ = Command::new("userdel").arg(&self.name).status();
