@@ -9,6 +9,7 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
+use clonezilla_fixture::shapes;
 use clonezilla_fixture::{check_restored, MIB};
 use crossterm::event::KeyCode;
 use ironclone::tui::app::Screen;
@@ -43,6 +44,11 @@ impl Drop for Loop {
 
 /// Restore -> the folder `root` -> its one image -> the only disk -> the plan screen.
 fn to_plan(root: &Path, lo: &Loop) -> App {
+    to_plan_of(root, lo, 0)
+}
+
+/// As `to_plan`, choosing the picker's row `row` (0: the first).
+fn to_plan_of(root: &Path, lo: &Loop, row: usize) -> App {
     let services = RealServices::new(Some(vec![PathBuf::from(&lo.0)]));
     let mut app = App::new(Arc::new(services));
     app.press(KeyCode::Char('r'));
@@ -55,6 +61,9 @@ fn to_plan(root: &Path, lo: &Loop) -> App {
         "{:?}",
         app.screen()
     );
+    for _ in 0..row {
+        app.press(KeyCode::Down);
+    }
     app.press(KeyCode::Enter); // the one image: the Clonezilla folder "img"
     assert!(
         matches!(app.screen(), Screen::Disks { .. }),
@@ -159,4 +168,52 @@ fn tui_refuses_a_damaged_clonezilla_image_before_writing() {
         std::fs::read(&target).unwrap() == pattern,
         "the target was written"
     );
+}
+
+/// An image of two disks (sda seed 11, sdb seed 12) is two rows, `img/sda` and
+/// `img/sdb`, each naming its disk; the second row restores sdb's files (the CLI's
+/// `restore --disk sdb`), checked by fsck.vfat -n, e2fsck -fn and sdb's seed.
+#[test]
+#[ignore = "needs root"]
+fn tui_restores_one_disk_of_a_two_disk_clonezilla_image() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    let a = clonezilla_fixture::build(&d.path().join("a"), "img", 11, false);
+    let b = clonezilla_fixture::build(&d.path().join("b"), "img", 12, false);
+    shapes::add_disk(&a, &b, "sdb");
+    std::env::set_var("IRONCLONE_SCRATCH", d.path().join("scratch"));
+    let target = d.path().join("target.img");
+    std::fs::File::create(&target)
+        .unwrap()
+        .set_len(240 * MIB)
+        .unwrap();
+    let lo = Loop::attach(&target);
+    let mut app = to_plan_of(&a.root, &lo, 1);
+    let names: Vec<&str> = app.choices.images.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["img/sda", "img/sdb"]);
+    let models: Vec<&str> = app
+        .choices
+        .images
+        .iter()
+        .map(|i| i.source_model.as_str())
+        .collect();
+    assert_eq!(
+        models,
+        [
+            "clonezilla: sda, disk 1 of 2",
+            "clonezilla: sdb, disk 2 of 2"
+        ]
+    );
+    app.press(KeyCode::Enter);
+    app.type_str(lo.0.trim_start_matches("/dev/"));
+    app.press(KeyCode::Enter);
+    app.settle(Duration::from_secs(600));
+    let report = format!("{:?}", app.report);
+    assert!(report.starts_with("Some(Ok("), "{report}");
+    assert!(
+        report.contains("Clonezilla image \\\"img/sdb\\\" restored"),
+        "{report}"
+    );
+    drop(lo);
+    check_restored(d.path(), &target, 12, 2);
 }

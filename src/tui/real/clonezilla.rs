@@ -4,6 +4,7 @@
 //! CLI's listing names why. A Clonezilla image is planned and restored through the
 //! library's `clonezilla::restore` (what the CLI's restore of a folder uses), with
 //! the same target checks, confirmation, progress and result as an ironclone image.
+//! An image of several disks is one row per disk (`NAME/DISK`), each restored alone.
 
 use super::disks::{model_of, plan_options};
 use super::jobs::{written_and_compared, Cancellable};
@@ -18,21 +19,49 @@ use crate::tui::services::ServiceError;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-fn view(img: &ClonezillaImage) -> ImageView {
-    let disks = match img.disks.is_empty() {
-        true => img.parts.join(" "),
-        false => img.disks.join(" "),
-    };
-    ImageView {
-        name: img.name.clone(),
+/// The picker's rows for one image folder: one row, or one per disk of a savedisk
+/// image of several disks (`NAME/DISK`, restored as `restore --disk DISK` is; a
+/// restore writes one disk at a time, as the CLI's `images` lists them).
+fn views(img: &ClonezillaImage) -> Vec<ImageView> {
+    let row = |name: String, what: String, size: u64| ImageView {
+        name,
         date: img.created.clone().unwrap_or_default(),
-        source_model: format!("clonezilla: {disks}"),
+        source_model: format!("clonezilla: {what}"),
         source_serial: String::new(),
-        source_size: img.disk_bytes().unwrap_or(0),
+        source_size: size,
         stored_bytes: img.stored_bytes,
         data_bytes: img.stored_bytes,
         dedup_ratio: 1.0,
         clonezilla: true,
+    };
+    match img.layouts.as_slice() {
+        [_, _, ..] => img
+            .layouts
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                row(
+                    format!("{}/{}", img.name, l.disk),
+                    format!("{}, disk {} of {}", l.disk, i + 1, img.layouts.len()),
+                    l.disk_bytes().unwrap_or(0),
+                )
+            })
+            .collect(),
+        _ => {
+            let disks = match img.disks.is_empty() {
+                true => img.parts.join(" "),
+                false => img.disks.join(" "),
+            };
+            vec![row(img.name.clone(), disks, img.disk_bytes().unwrap_or(0))]
+        }
+    }
+}
+
+/// A picker row's image as the folder's name and, for one disk of several, the disk.
+fn folder_and_disk(image: &str) -> (&str, Option<&str>) {
+    match image.split_once('/') {
+        Some((folder, disk)) => (folder, Some(disk)),
+        None => (image, None),
     }
 }
 
@@ -45,7 +74,7 @@ pub(super) fn images(dir: &Path) -> Vec<ImageView> {
         .map(|l| {
             l.iter()
                 .filter_map(|(_, r)| r.as_ref().ok())
-                .map(view)
+                .flat_map(views)
                 .collect()
         })
         .unwrap_or_default()
@@ -54,11 +83,12 @@ pub(super) fn images(dir: &Path) -> Vec<ImageView> {
 /// True when `image` in the folder `repo` is a Clonezilla image folder (the folder is
 /// then no ironclone repository).
 pub(super) fn is_image(repo: &Path, image: &str) -> bool {
-    clonezilla::names_image(repo, image)
+    clonezilla::names_image(repo, folder_and_disk(image).0)
 }
 
-/// Opens and plans `repo/image` as a restore source. Reading its layout decodes the
-/// start of each partition image (the filesystems' metadata).
+/// Opens and plans `repo/image` (a picker row: `NAME` or `NAME/DISK`) as a restore
+/// source. Reading its layout decodes the start of each partition image (the
+/// filesystems' metadata).
 fn open(repo: &Path, image: &str) -> Result<ClonezillaRestore, ServiceError> {
     let scratch = super::jobs::scratch_root();
     std::fs::create_dir_all(&scratch).map_err(|e| {
@@ -67,7 +97,8 @@ fn open(repo: &Path, image: &str) -> Result<ClonezillaRestore, ServiceError> {
             scratch.display()
         )
     })?;
-    ClonezillaRestore::open(&repo.join(image), None, &scratch).map_err(|e| from_restore(image, e))
+    let (folder, disk) = folder_and_disk(image);
+    ClonezillaRestore::open(&repo.join(folder), disk, &scratch).map_err(|e| from_restore(image, e))
 }
 
 /// A Clonezilla restore's error as the TUI shows it: a disk's or the restore's own
