@@ -2,7 +2,9 @@
 # Checks the BR2_EXTERNAL tree (buildroot-config/), which cannot be built here (no internet):
 #   1. every BR2_ symbol in the defconfig and Config.in files is spelled as Buildroot spells it
 #      (KNOWN below was checked against buildroot/buildroot's Config.in files at commit
-#      e991fa071605a78c17adba2ed26e07c3b8c95583, 2026-08), or is defined by this tree;
+#      e991fa071605a78c17adba2ed26e07c3b8c95583, 2026-08; BR2_TOOLCHAIN_BUILDROOT_GLIBC and
+#      BR2_PACKAGE_LVM2_STANDARD_INSTALL against toolchain/toolchain-buildroot/Config.in and
+#      package/lvm2/Config.in, 2026-12), or is defined by this tree;
 #   2. every file the defconfig, .mk and scripts reference exists;
 #   3. the rootfs /init is the shared initramfs/init (installed by post-build.sh), not a copy;
 #   4. the cargo package uses the cargo infrastructure and Cargo.lock is committed.
@@ -15,7 +17,8 @@ errors=0
 err() { echo "buildroot-consistency: $*" >&2; errors=$((errors + 1)); }
 
 KNOWN="
-BR2_x86_64 BR2_TOOLCHAIN_BUILDROOT BR2_TOOLCHAIN_BUILDROOT_MUSL BR2_TOOLCHAIN_BUILDROOT_CXX
+BR2_x86_64 BR2_TOOLCHAIN_BUILDROOT BR2_TOOLCHAIN_BUILDROOT_MUSL BR2_TOOLCHAIN_BUILDROOT_GLIBC
+BR2_TOOLCHAIN_BUILDROOT_CXX BR2_PACKAGE_LVM2_STANDARD_INSTALL
 BR2_TARGET_GENERIC_HOSTNAME BR2_TARGET_GENERIC_ISSUE BR2_TARGET_GENERIC_GETTY BR2_INIT_BUSYBOX
 BR2_ROOTFS_DEVICE_CREATION_DYNAMIC_DEVTMPFS BR2_ROOTFS_OVERLAY BR2_ROOTFS_POST_BUILD_SCRIPT
 BR2_ROOTFS_POST_IMAGE_SCRIPT
