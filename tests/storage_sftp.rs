@@ -158,19 +158,7 @@ fn manifest_is_streamed_to_a_temp_file_over_sftp() {
         "temp files left"
     );
 
-    let go = dir.path().join("go");
-    let held = dir.path().join("go.held");
-    let mut child = backup("killed")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    while !held.exists() {
-        assert!(std::time::Instant::now() < end, "the backup never got held");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut child = spawn_held(backup("killed"), &dir.path().join("go"));
     child.kill().unwrap();
     child.wait().unwrap();
     let partial: Vec<u64> = std::fs::read_dir(&tmp)
@@ -202,26 +190,14 @@ fn manifest_is_written_again_after_the_connection_drops() {
     std::fs::write(&src, mixed_data(24 * MIB, 7)).unwrap();
     let repo = srv.url("again");
     let go = dir.path().join("go");
-    let held = dir.path().join("go.held");
-    let child = srv
-        .command(&["backup", src.to_str().unwrap(), &repo, "--name", "again"])
-        .arg("--sftp-key")
-        .arg(dir.path().join("user_key"))
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while !held.exists() {
-        assert!(std::time::Instant::now() < end, "the backup never got held");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let mut c = srv.command(&["backup", src.to_str().unwrap(), &repo, "--name", "again"]);
+    c.arg("--sftp-key").arg(dir.path().join("user_key"));
+    let child = spawn_held(c, &go);
     assert!(srv.drop_connections() > 0, "no session to drop");
     std::fs::write(&go, b"").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the backup failed: {err}");
+    let status = child.wait_with_output().unwrap().status;
+    let err = std::fs::read_to_string(go.with_extension("stderr")).unwrap();
+    assert!(status.success(), "the backup failed: {err}");
     assert!(
         err.contains("writing it again"),
         "no second try of the manifest reported: {err}"
@@ -302,4 +278,25 @@ fn walk_files(d: &Path) -> usize {
             }
         })
         .sum()
+}
+
+/// Starts `backup` held before its manifest is published
+/// (`IRONCLONE_TEST_HOLD_MANIFEST=go`; stderr to `go.stderr`, a file, so no pipe can
+/// fill while nobody reads it) and waits until it is held there; creating `go` lets it
+/// go on.
+fn spawn_held(mut backup: std::process::Command, go: &Path) -> std::process::Child {
+    let mut held = go.as_os_str().to_owned();
+    held.push(".held");
+    let child = backup
+        .env("IRONCLONE_TEST_HOLD_MANIFEST", go)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(go.with_extension("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !Path::new(&held).exists() {
+        assert!(std::time::Instant::now() < end, "the backup never got held");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
 }
