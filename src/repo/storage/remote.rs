@@ -138,8 +138,11 @@ pub(super) fn to_io(e: Error, attempts: u32) -> io::Error {
         (k, "") => k.to_string(),
         (k, m) => format!("{k}: {m}"),
     };
-    if let Some(r) = root {
-        what.push_str(&format!(": {r}"));
+    if let Some(r) = root.map(|r| r.to_string()) {
+        // Some root causes are opendal errors again, whose text is this one's.
+        if !what.contains(r.trim()) {
+            what.push_str(&format!(": {r}"));
+        }
     }
     if let Some(line) = what
         .lines()
@@ -526,3 +529,26 @@ impl Storage for RemoteStorage {
 /// Room past `max_pack` for the record that crosses it (a frame's stored bytes are
 /// at most twice the 16 MiB chunk limit).
 const RESERVE_SLACK: u64 = 33 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_root_cause_is_named_once_and_temporary_is_kept() {
+        let same = Error::new(ErrorKind::Unexpected, "read/flush task failed")
+            .set_source(io::Error::other("read/flush task failed"))
+            .set_temporary();
+        let e = to_io(same, 1);
+        assert_eq!(e.to_string(), "Unexpected: read/flush task failed");
+        assert!(super::super::is_temporary(&e));
+        let other = Error::new(ErrorKind::NotFound, "stat").set_source(io::Error::other("no key"));
+        let e = to_io(other, 3);
+        assert_eq!(
+            e.to_string(),
+            "NotFound: stat: no key (gave up after 3 attempts)"
+        );
+        assert!(!super::super::is_temporary(&e));
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}
