@@ -35,8 +35,10 @@ sched_boot_uefi() {
 		>"$tmp/qemu.out" 2>&1 || echo "qemu exited with $? (124 = timeout)"
 }
 
-# sched_boot_bios SECONDS MEM_MIB: the same under SeaBIOS, which boots the machine's disk
-# (bootindex 0); the repository disk is the second IDE disk. Each boot is a QEMU process of
+# sched_boot_bios SECONDS MEM_MIB [virtio]: the same under SeaBIOS, which boots the machine's
+# disk (bootindex 0); the repository disk is the second IDE disk, or virtio (/dev/vda) with
+# `virtio`, for a machine without udev whose schedule names the disk /dev/sda: two AHCI
+# disks are named in probe order, which may differ between boots. Each boot is a QEMU process of
 # its own (-no-reboot ends it at the guest's reset; the loop starts the next one while the
 # boot's last kernel line is "reboot: Restarting system"), its console appended to $log.
 # Why not one process across reboots, as under OVMF: TCG keeps the code it translated for
@@ -50,6 +52,8 @@ sched_boot_uefi() {
 # A BIOS machine keeps nothing across a reset that a new process loses: grubenv is on disk.
 sched_boot_bios() {
 	local deadline=$((SECONDS + $1)) boots=0 left from last
+	local repo=(-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device "ide-hd,drive=d1,bus=ide.1")
+	[[ ${3:-} == virtio ]] && repo=(-drive "file=$tmp/repo.img,format=raw,if=virtio,cache=unsafe")
 	: >"$tmp/qemu.out"
 	while ((boots < 8)); do
 		left=$((deadline - SECONDS))
@@ -59,8 +63,7 @@ sched_boot_bios() {
 		timeout "$left" qemu-system-x86_64 -accel tcg -machine q35 -cpu max -m "$2" -display none -nodefaults \
 			-chardev "file,id=con,path=$log,append=on" -serial chardev:con -net none -no-reboot \
 			-drive "file=$tmp/os.img,format=raw,if=none,id=d0,cache=unsafe" -device ide-hd,drive=d0,bus=ide.0,bootindex=0 \
-			-drive "file=$tmp/repo.img,format=raw,if=none,id=d1,cache=unsafe" -device ide-hd,drive=d1,bus=ide.1 \
-			>>"$tmp/qemu.out" 2>&1 || { echo "qemu exited with $? (124 = timeout) in boot $boots"; return 0; }
+			"${repo[@]}" >>"$tmp/qemu.out" 2>&1 || { echo "qemu exited with $? (124 = timeout) in boot $boots"; return 0; }
 		# This boot's part of the console only: a boot that ends without the line (a panic,
 		# a hang) ends the loop.
 		last=$(tail -c "+$from" "$log" | tr -d '\r' | grep -E 'reboot: (Restarting system|Power down)' | tail -n1 || true)
