@@ -124,6 +124,15 @@ fn tool(how: Quiesce, mount: &Path, on: bool) -> Result<(), ScheduleError> {
         .map_err(ScheduleError::from)
 }
 
+/// Held while a step is recorded and done or undone, so that the signal thread's undo
+/// never runs between a freeze being recorded and done (it would thaw first, and the
+/// freeze that follows would outlive the run).
+static STEP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn step() -> std::sync::MutexGuard<'static, ()> {
+    STEP.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Where a run records what it has made still, for the next run after a SIGKILL: /run
 /// is emptied by a reboot, which also ends a freeze and remounts from fstab.
 pub const RECORD: &str = "/run/ironclone/quiesced.json";
@@ -189,6 +198,7 @@ impl Quiesced {
         }
         q._signals = Some(super::enc_signal::UndoOnSignal::install()?);
         for p in plain {
+            let _step = step();
             // Recorded before it is done: a kill in between leaves a record of something
             // not done, which the next run's undo skips.
             q.done.push(Still {
@@ -221,6 +231,7 @@ impl Quiesced {
     }
 
     fn undo(&mut self) -> Result<(), ScheduleError> {
+        let _step = step();
         let mut first = None;
         while let Some(s) = self.done.pop() {
             if let Err(e) = tool(s.how, &s.mount, false) {
@@ -241,6 +252,7 @@ impl Drop for Quiesced {
 /// Undoes the record (the signal thread's way out); errors are ignored, the next run
 /// tries again.
 pub(super) fn undo_record() {
+    let _step = step();
     let _ = recover();
 }
 

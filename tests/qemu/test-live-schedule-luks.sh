@@ -9,7 +9,10 @@
 #     imaged online as one image (mode encrypted-lvm): the root LV from a snapshot, the
 #     PV's metadata as it was before the snapshot, /boot frozen and the ESP remounted
 #     read-only for the run. Afterwards no snapshot is left, /boot and the ESP are
-#     writable again (the ESP mounted rw), `verify` is clean. The source is closed and
+#     writable again (the ESP mounted rw), `verify` is clean. A run stopped with SIGTERM
+#     while the ESP is read-only undoes that and the freeze before it ends (exit 143);
+#     after a SIGKILL the ESP stays read-only until the next run undoes it, says so and
+#     removes the left snapshot. The source is closed and
 #     the image restored with `--unlock` onto a spare disk: the ESP passes fsck.vfat -n,
 #     /boot e2fsck -fn, both with their files intact; the LUKS volume opens with the
 #     passphrase, its VG has root and swap and no snapshot LV, the root LV passes
@@ -117,13 +120,43 @@ wait $writer
 cat "$R/run-disk.txt"
 grep -q "(encrypted-lvm)" "$R/run-disk.txt" && ok "imaged online as an encrypted-LVM disk" || bad "mode (disk)"
 [ "$(snaps)" = 0 ] && ok "no snapshot left after the whole-disk run" || bad "snapshot left: $(lvm lvs vgc)"
+# Checked without writing first: a write to a frozen /boot would hang the job. What a
+# broken run left is undone here, so the checks after it still mean something.
 grep -E " /mnt/esp " /proc/mounts | grep -q " rw," && timeout 10 touch /mnt/esp/after &&
-	ok "the ESP is mounted read-write again" || bad "ESP not writable: $(grep /mnt/esp /proc/mounts)"
-timeout 10 touch /mnt/boot/after && ok "/boot is thawed" || bad "/boot still frozen"
+	ok "the ESP is mounted read-write again" ||
+	{ bad "ESP not writable: $(grep /mnt/esp /proc/mounts)"; mount -o remount,rw /mnt/esp; }
+thawed() { if fsfreeze --unfreeze /mnt/boot 2>/dev/null; then return 1; fi; timeout 10 touch "/mnt/boot/$1"; }
+thawed after && ok "/boot is thawed" || bad "/boot was left frozen"
 [ ! -e /run/ironclone/quiesced.json ] && ok "no record of frozen filesystems left" || bad "record left"
 name=$(grep -o 'image [^ ]*' "$R/run-disk.txt" | head -1 | cut -d' ' -f2)
 [ -n "$name" ] && "$IC" verify "$D/repo-disk" >"$R/verify-disk.txt" 2>&1 && ok "verify (disk)" ||
 	bad "verify (disk): $(tail -3 "$R/verify-disk.txt")"
+# A run stopped while /boot is frozen and the ESP read-only: SIGTERM undoes both before
+# the run ends; after a SIGKILL the next run undoes them (and removes the snapshot).
+esp_ro() { grep -E " /mnt/esp " /proc/mounts | grep -q " ro,"; }
+stop_run() {
+	"$IC" schedule run --root /tmp/sdisk >"$R/run-$1.txt" 2>&1 </dev/null &
+	pid=$!
+	i=0
+	while ! esp_ro && [ $i -lt 600 ]; do usleep 50000; i=$((i + 1)); done
+	esp_ro && echo "job: the ESP went read-only after $i polls; SIG$1" || echo "job: the ESP never went read-only"
+	kill -"$1" "$pid"
+	wait "$pid"
+	rc=$?
+}
+stop_run TERM
+[ "$rc" = 143 ] && ! esp_ro && thawed after-term && [ ! -e /run/ironclone/quiesced.json ] &&
+	ok "SIGTERM during the run: /boot thawed, the ESP read-write, exit 143" ||
+	{ bad "after SIGTERM: rc $rc, $(grep /mnt/esp /proc/mounts), $(cat "$R/run-TERM.txt")"; mount -o remount,rw /mnt/esp; rm -f /run/ironclone/quiesced.json; }
+stop_run KILL
+esp_ro && [ -e /run/ironclone/quiesced.json ] && ok "SIGKILL leaves the ESP read-only and its record" ||
+	bad "after SIGKILL: rc $rc, $(grep /mnt/esp /proc/mounts)"
+"$IC" schedule run --root /tmp/sdisk >"$R/run-after.txt" 2>&1 </dev/null || bad "run after SIGKILL: $(cat "$R/run-after.txt")"
+cat "$R/run-after.txt"
+grep -q "/mnt/esp was left remounted read-only by a previous run; undone" "$R/run-after.txt" && ! esp_ro &&
+	thawed after-kill && [ "$(snaps)" = 0 ] &&
+	ok "the next run undid what the killed run left (ESP read-write, /boot thawed, no snapshot)" ||
+	{ bad "after the next run: $(grep /mnt/esp /proc/mounts), snapshots $(snaps)"; mount -o remount,rw /mnt/esp; }
 # The source closed: the restored PV has its ids, and LVM must not see both.
 swapoff /dev/vgc/swap 2>/dev/null
 umount /mnt/esp /mnt/boot /mnt/root
@@ -194,7 +227,7 @@ JOB
 truncate -s 512M "$tmp/repo.img"
 mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-schedule-luks 24 "boot + LUKS + LVM + 2 scheduled runs + 2 restores" --timeout 600 --kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
+run_check_job live-schedule-luks 27 "boot + LUKS + LVM + 2 scheduled runs + 2 restores" --timeout 600 --kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO ironclone.net=0" \
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
 	--disk "$tmp/src.img,if=virtio,serial=LUKSSRC" \
