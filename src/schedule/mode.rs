@@ -3,7 +3,11 @@
 //! - an LVM logical volume mounted read-write: from a temporary snapshot LV;
 //! - a plain partition mounted read-write: the upstream kernel cannot snapshot it and
 //!   a copy of a filesystem being written is not one, so it is imaged by the rescue
-//!   entry, after a reboot into the live system (docs/SCHEDULE.md; `rescue_entry`).
+//!   entry, after a reboot into the live system (docs/SCHEDULE.md; `rescue_entry`);
+//! - a disk with LVs on a LUKS partition mounted read-write (an encrypted-LVM install,
+//!   its ESP and /boot beside): online, as one image (`enc_disk`), since the rescue
+//!   entry could not open the volume. Checked first, so its plain partitions mounted
+//!   read-write do not send it to the rescue entry.
 //!
 //! The kernel's view is read straight from /proc/self/mountinfo (the `rw` option) and
 //! sysfs (partitions, holders, a dm device's `dm/uuid`, which lvm2 starts with `LVM-`).
