@@ -13,6 +13,7 @@ mod file;
 mod mapped;
 mod memory;
 mod patched;
+mod redirected;
 mod stacked;
 mod window;
 
@@ -22,6 +23,7 @@ pub use file::{start_file_writeback, FileDevice, DIRECT_ALIGN};
 pub use mapped::{Layout, Mapped, Piece};
 pub use memory::MemDevice;
 pub use patched::Patched;
+pub use redirected::{Redirect, Redirected};
 pub use stacked::Stacked;
 pub use window::Window;
 

@@ -12,7 +12,7 @@
 use super::meta::{LuksMeta, LuksRole, PartitionMeta};
 use super::plan_backup::PartitionFinding;
 use super::ImagingError;
-use crate::device::{open_path, Access, BlockDevice, FileDevice, Stacked};
+use crate::device::{open_path, Access, BlockDevice, Stacked};
 use crate::ondisk::luks::{read_header, LuksHeader};
 use crate::probe::{probe, FsInfo, FsKind};
 use crate::repo::{AreaKind, PlannedArea};
@@ -26,17 +26,29 @@ use std::path::{Path, PathBuf};
 pub const PLAINTEXT_SUFFIX: &str = "-plaintext";
 
 /// One opened volume. Field order is drop order: the plaintext descriptor is closed
-/// before the mapping, the mapping before its loop device.
+/// before the mapping, the mapping before its loop device. A volume the running
+/// system has open (a scheduled run) has neither: it is not ours to close.
 struct Opened {
-    plain: FileDevice,
-    mapping: Mapping,
-    _loop: LoopDevice,
+    plain: Box<dyn BlockDevice>,
+    mapping: Option<Mapping>,
+    _loop: Option<LoopDevice>,
     offset: u64,
 }
 
-/// The key, and the volumes opened with it for one backup.
+/// A LUKS volume the running system has open, for a backup without the key: the byte
+/// offset of its partition on the source, the mapping's name, and the device read as
+/// its plaintext (the mapping, or a consistent view of it: `schedule::enc_disk`).
+pub struct OpenVolume {
+    pub partition_offset: u64,
+    pub name: String,
+    pub plain: Box<dyn BlockDevice>,
+}
+
+/// The key, or the volumes already open, and the volumes opened for one backup.
 pub struct LuksBackup {
-    key: LuksKey,
+    key: Option<LuksKey>,
+    /// Open volumes not planned yet (without a key).
+    open: Vec<OpenVolume>,
     source: PathBuf,
     opened: Vec<Opened>,
     /// Where the next plaintext area goes (past the source's end, see `Stacked`).
@@ -56,11 +68,29 @@ impl LuksBackup {
     /// `source` is the path the source was opened from (loop devices are made over it).
     pub fn new(key: LuksKey, source: &Path, source_size: u64) -> Self {
         LuksBackup {
-            key,
+            key: Some(key),
+            open: Vec::new(),
             source: source.to_path_buf(),
             opened: Vec::new(),
             next: source_size.next_multiple_of(ALIGN),
         }
+    }
+
+    /// Without a key: the LUKS partitions in `open` are read through their open
+    /// mappings; any other LUKS partition is imaged raw (encrypted), as without `--unlock`.
+    pub fn with_open_volumes(open: Vec<OpenVolume>, source_size: u64) -> Self {
+        LuksBackup {
+            key: None,
+            open,
+            source: PathBuf::new(),
+            opened: Vec::new(),
+            next: source_size.next_multiple_of(ALIGN),
+        }
+    }
+
+    /// True when the LUKS partition at byte `offset` of the source is read decrypted.
+    pub(super) fn handles(&self, offset: u64) -> bool {
+        self.key.is_some() || self.open.iter().any(|v| v.partition_offset == offset)
     }
 
     /// Opens the LUKS partition `name` (`offset`, `len` on the source; `win` is its
@@ -78,20 +108,48 @@ impl LuksBackup {
         let data_len = h.data_len(len).ok_or_else(|| {
             ImagingError::Other(format!("{name}: LUKS data offset past the partition's end"))
         })?;
-        let lo = LoopDevice::attach_read_only(&self.source, offset, len)?;
-        test_key(lo.path(), &self.key)?;
-        let mapping = Mapping::open(lo.path(), &self.key, true)?;
-        let plain = open_path(&mapping.path(), Access::ReadOnly)?;
+        let (plain, mapping, lo, how): (Box<dyn BlockDevice>, _, _, String) = match &self.key {
+            Some(key) => {
+                let lo = LoopDevice::attach_read_only(&self.source, offset, len)?;
+                test_key(lo.path(), key)?;
+                let mapping = Mapping::open(lo.path(), key, true)?;
+                let plain = open_path(&mapping.path(), Access::ReadOnly)?;
+                (
+                    Box::new(plain),
+                    Some(mapping),
+                    Some(lo),
+                    "opened with the key given".into(),
+                )
+            }
+            None => {
+                let i = self
+                    .open
+                    .iter()
+                    .position(|v| v.partition_offset == offset)
+                    .ok_or_else(|| {
+                        ImagingError::Other(format!(
+                            "{name}: no open mapping of this LUKS partition"
+                        ))
+                    })?;
+                let v = self.open.remove(i);
+                (
+                    v.plain,
+                    None,
+                    None,
+                    format!("read through its open mapping {}", v.name),
+                )
+            }
+        };
         if plain.size() != data_len {
             return Err(ImagingError::Other(format!(
                 "{name}: the opened LUKS volume has {} bytes, its header says {data_len}",
                 plain.size()
             )));
         }
-        let pinfo = probe(&plain);
+        let pinfo = probe(plain.as_ref());
         let pkind = pinfo.as_ref().map_or(FsKind::Unknown, |i| i.kind);
-        let map = map_filesystem(&plain, pkind);
-        let files = file_runs(&plain, pkind, &map);
+        let map = map_filesystem(plain.as_ref(), pkind);
+        let files = file_runs(plain.as_ref(), pkind, &map);
         let at = self.next;
         self.next = at
             .checked_add(data_len)
@@ -137,7 +195,7 @@ impl LuksBackup {
         ];
         let who = number.map_or(name.to_string(), |n| format!("partition {n}"));
         let mut warnings = vec![format!(
-            "{who}: the image holds the PLAINTEXT of the encrypted {vname} volume (opened with the key given); whoever reads the repository reads the data"
+            "{who}: the image holds the PLAINTEXT of the encrypted {vname} volume ({how}); whoever reads the repository reads the data"
         )];
         warnings.extend(
             map.warnings
@@ -187,7 +245,7 @@ impl LuksBackup {
     pub fn stacked<'a>(&'a self, base: &'a dyn BlockDevice) -> Result<Stacked<'a>, ImagingError> {
         let mut s = Stacked::new(base);
         for o in &self.opened {
-            let at = s.push(&o.plain)?;
+            let at = s.push(o.plain.as_ref())?;
             if at != o.offset {
                 return Err(ImagingError::Other(format!(
                     "plaintext area planned at byte {}, stacked at {at}",
@@ -216,7 +274,7 @@ impl LuksBackup {
             } = o;
             // The mapping is busy while a descriptor on it is open.
             drop(plain);
-            if let Err(e) = mapping.close() {
+            if let Some(Err(e)) = mapping.map(Mapping::close) {
                 first.get_or_insert(e);
             }
             drop(_loop);

@@ -28,7 +28,7 @@ mod staged;
 mod windows_boot;
 
 pub use error::ImagingError;
-pub use luks_backup::{LuksBackup, PLAINTEXT_SUFFIX};
+pub use luks_backup::{LuksBackup, OpenVolume, PLAINTEXT_SUFFIX};
 pub use plan_backup::{
     plan_backup, plan_backup_unlocked, plan_backup_without_files, PartitionFinding, PlannedDisk,
 };

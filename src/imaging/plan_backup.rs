@@ -202,7 +202,8 @@ fn plan_inner(
         let info = probe(&win);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
         let name = format!("p{}", p.number);
-        if let (FsKind::Luks, Some(lb)) = (kind, luks.as_deref_mut()) {
+        if let (FsKind::Luks, Some(lb)) = (kind, luks.as_deref_mut().filter(|l| l.handles(offset)))
+        {
             let got = lb.plan_partition(&win, Some(p.clone()), info, &name, offset, len)?;
             areas.extend(got.areas);
             findings.extend(got.findings);

@@ -63,6 +63,13 @@ pub fn check(roots: &Roots, cfg: &ScheduleConfig) -> Result<Checked, ScheduleErr
             .filter_map(|d| {
                 super::mode::crypt_below(d)
                     .map(|c| format!("{} (on the LUKS volume {c})", d.display()))
+                    .or_else(|| match super::mode::choose(d) {
+                        // The whole disk of an encrypted-LVM install, imaged online.
+                        Ok(super::mode::Mode::EncryptedLvm(e)) => {
+                            Some(format!("{} ({})", d.display(), e.summary()))
+                        }
+                        _ => None,
+                    })
             })
             .collect(),
     })

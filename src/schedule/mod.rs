@@ -8,7 +8,9 @@
 //! - `units`: the service and timer files and their installation; `install`: checking
 //!   a schedule and installing it (`schedule init`, the TUI).
 //! - `target`: reaching the repository (a filesystem by UUID, a share, a path).
-//! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, refused).
+//! - `mode`: how each disk can be imaged consistently (direct, LVM snapshot, the
+//!   whole disk of an encrypted-LVM install, the rescue entry, refused);
+//!   `enc_disk`, `enc_run`, `enc_signal`: that encrypted-LVM disk's online image.
 //! - `snapshot`: the temporary LVM snapshot's lvm command lines and cleanup;
 //!   `thin_delta`: a thin LV's kept snapshot and the blocks changed since it.
 //! - `retention`: which images to keep (pure logic).
@@ -19,6 +21,9 @@
 
 pub mod calendar;
 pub mod config;
+pub mod enc_disk;
+pub mod enc_run;
+mod enc_signal;
 pub mod error;
 pub mod install;
 pub mod lock;

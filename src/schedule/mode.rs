@@ -3,11 +3,16 @@
 //! - an LVM logical volume mounted read-write: from a temporary snapshot LV;
 //! - a plain partition mounted read-write: the upstream kernel cannot snapshot it and
 //!   a copy of a filesystem being written is not one, so it is imaged by the rescue
-//!   entry, after a reboot into the live system (docs/SCHEDULE.md; `rescue_entry`).
+//!   entry, after a reboot into the live system (docs/SCHEDULE.md; `rescue_entry`);
+//! - a disk with LVs on a LUKS partition mounted read-write (an encrypted-LVM install,
+//!   its ESP and /boot beside): online, as one image (`enc_disk`), since the rescue
+//!   entry could not open the volume. Checked first, so its plain partitions mounted
+//!   read-write do not send it to the rescue entry.
 //!
 //! The kernel's view is read straight from /proc/self/mountinfo (the `rw` option) and
 //! sysfs (partitions, holders, a dm device's `dm/uuid`, which lvm2 starts with `LVM-`).
 
+use super::enc_disk::{CryptPv, EncDisk, PlainMount, Quiesce};
 use super::error::ScheduleError;
 use super::snapshot::{self, LvRef};
 use crate::discover::mountinfo;
@@ -21,6 +26,8 @@ pub enum Mode {
     LvmSnapshot(LvRef),
     /// Only the rescue entry can image it; the text says what is mounted where.
     Rescue(String),
+    /// The whole disk of an encrypted-LVM install, online (`enc_disk`).
+    EncryptedLvm(EncDisk),
 }
 
 /// Why a disk cannot be imaged where it is.
@@ -30,15 +37,72 @@ enum Busy {
     Refused(String),
 }
 
-/// (major, minor) → mount point of every read-write mount.
-fn rw_mounts() -> Result<HashMap<(u32, u32), PathBuf>, ScheduleError> {
+type RwMounts = HashMap<(u32, u32), PathBuf>;
+type FsTypes = HashMap<(u32, u32), String>;
+
+/// (major, minor) → mount point of every read-write mount, and → its filesystem type.
+fn rw_mounts() -> Result<(RwMounts, FsTypes), ScheduleError> {
     let p = Path::new("/proc/self/mountinfo");
-    Ok(mountinfo::load(p)
+    let all: Vec<_> = mountinfo::load(p)
         .map_err(ScheduleError::io(p))?
         .into_iter()
         .filter(|m| m.read_write)
-        .map(|m| ((m.major, m.minor), m.mount_point))
-        .collect())
+        .collect();
+    let types = all
+        .iter()
+        .map(|m| ((m.major, m.minor), m.fs_type.clone()))
+        .collect();
+    Ok((
+        all.into_iter()
+            .map(|m| ((m.major, m.minor), m.mount_point))
+            .collect(),
+        types,
+    ))
+}
+
+/// The run's view of what [`enc_in`] found: each mounted LV as lvm2 names it (thin
+/// LVs refused: their extents lie in a pool's data LV), each plain partition with the
+/// way it is made still.
+fn enc_disk(f: EncFound, types: &FsTypes) -> Result<EncDisk, String> {
+    let mut plain = Vec::new();
+    for (part, mount, d) in f.plain {
+        let fs_type = types.get(&d).cloned().unwrap_or_default();
+        let how = Quiesce::for_fs(&fs_type).ok_or_else(|| {
+            format!(
+                "{part} ({fs_type}) is mounted read-write at {}, next to an LVM volume on LUKS; \
+                 it can be neither frozen nor remounted read-only for the run",
+                mount.display()
+            )
+        })?;
+        plain.push(PlainMount {
+            part,
+            mount,
+            fs_type,
+            how,
+        });
+    }
+    let mut volumes = Vec::new();
+    for v in f.volumes {
+        let mut lvs = Vec::new();
+        for dm in &v.lvs {
+            let lv = snapshot::describe(&format!("/dev/mapper/{dm}")).map_err(|e| e.to_string())?;
+            if lv.pool.is_some() {
+                return Err(format!(
+                    "the thin LV {}/{} on the LUKS volume {} is mounted read-write; a thin LV cannot be \
+                     imaged with the whole disk (list it in the schedule's disks instead)",
+                    lv.vg, lv.lv, v.crypt
+                ));
+            }
+            lvs.push(lv);
+        }
+        volumes.push(CryptPv {
+            part: v.part,
+            offset: v.offset,
+            mapping: v.crypt,
+            lvs,
+        });
+    }
+    Ok(EncDisk { plain, volumes })
 }
 
 fn dev_of(sys: &Path) -> Option<(u32, u32)> {
@@ -70,7 +134,7 @@ pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
     let canon =
         std::fs::canonicalize(disk).map_err(|e| err(format!("{e} (is the disk attached?)")))?;
     let meta = std::fs::metadata(&canon).map_err(ScheduleError::io(&canon))?;
-    let rw = rw_mounts()?;
+    let (rw, types) = rw_mounts()?;
     if meta.file_type().is_file() {
         // An image file is in use when a loop device over it is mounted read-write.
         for loopdev in names_in(Path::new("/sys/block")) {
@@ -105,6 +169,12 @@ pub fn choose(disk: &Path) -> Result<Mode, ScheduleError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    if let Some(found) = enc_in(Path::new(SYS_BLOCK), &sys, &name, &rw) {
+        return found
+            .and_then(|f| enc_disk(f, &types))
+            .map(Mode::EncryptedLvm)
+            .map_err(err);
+    }
     match check_mounted(&sys, &name, &rw) {
         Ok(()) => Ok(Mode::Direct),
         Err(b) => busy(b).map_err(err),
@@ -189,19 +259,21 @@ struct MountedAbove {
     crypt: Option<String>,
 }
 
-/// The first read-write mount among the holders of `dev` and theirs, depth first.
-/// The kernel lists in `holders/` only the devices directly on top: an LV on a LUKS
-/// volume on a partition is two levels up, and a disk imaged directly under it would
-/// be an image of a filesystem being written.
+/// Every read-write mount among the holders of `dev` and theirs, depth first (a
+/// mounted device's own holders are not followed). The kernel lists in `holders/`
+/// only the devices directly on top: an LV on a LUKS volume on a partition is two
+/// levels up, and a disk imaged directly under it would be an image of a filesystem
+/// being written.
 fn mounted_above(
     sys_block: &Path,
     dev: &Path,
     rw: &HashMap<(u32, u32), PathBuf>,
     crypt: Option<&str>,
     depth: usize,
-) -> Option<MountedAbove> {
+    out: &mut Vec<MountedAbove>,
+) {
     if depth >= MAX_DEPTH {
-        return None;
+        return;
     }
     let mut holders = names_in(&dev.join("holders"));
     holders.sort();
@@ -214,18 +286,117 @@ fn mounted_above(
             crypt.map(String::from)
         };
         if let Some(mp) = dev_of(&hsys).and_then(|d| rw.get(&d)) {
-            return Some(MountedAbove {
+            out.push(MountedAbove {
                 name,
                 mount: mp.clone(),
                 lvm: is_lvm_dm(&hsys),
                 crypt: crypt_here,
             });
+            continue;
         }
-        if let Some(m) = mounted_above(sys_block, &hsys, rw, crypt_here.as_deref(), depth + 1) {
-            return Some(m);
+        mounted_above(sys_block, &hsys, rw, crypt_here.as_deref(), depth + 1, out);
+    }
+}
+
+fn first_mounted_above(
+    sys_block: &Path,
+    dev: &Path,
+    rw: &HashMap<(u32, u32), PathBuf>,
+) -> Option<MountedAbove> {
+    let mut out = Vec::new();
+    mounted_above(sys_block, dev, rw, None, 0, &mut out);
+    out.into_iter().next()
+}
+
+/// The partitions of the device at `sys` (named `name`), the device itself first.
+fn parts_of(sys: &Path, name: &str) -> Vec<(String, PathBuf)> {
+    let mut parts: Vec<(String, PathBuf)> = vec![(name.to_string(), sys.to_path_buf())];
+    let mut names = names_in(sys);
+    names.sort();
+    for n in names {
+        if sys.join(&n).join("partition").exists() {
+            parts.push((n.clone(), sys.join(n)));
         }
     }
-    None
+    parts
+}
+
+/// The encrypted-LVM disk layout (docs/SCHEDULE.md, "Encrypted disks"): `None` when no
+/// LV on a LUKS volume on the device at `sys` is mounted read-write (the other modes
+/// apply); else what the run must snapshot and make consistent, or why it cannot.
+pub(super) fn enc_in(
+    sys_block: &Path,
+    sys: &Path,
+    name: &str,
+    rw: &HashMap<(u32, u32), PathBuf>,
+) -> Option<Result<EncFound, String>> {
+    let mut plain = Vec::new();
+    let mut above: Vec<(String, PathBuf, MountedAbove)> = Vec::new();
+    for (pname, psys) in parts_of(sys, name) {
+        if let Some(d) = dev_of(&psys).filter(|d| rw.contains_key(d)) {
+            plain.push((pname, rw[&d].clone(), d));
+            continue;
+        }
+        let mut out = Vec::new();
+        mounted_above(sys_block, &psys, rw, None, 0, &mut out);
+        above.extend(out.into_iter().map(|m| (pname.clone(), psys.clone(), m)));
+    }
+    if !above.iter().any(|(_, _, m)| m.lvm && m.crypt.is_some()) {
+        return None;
+    }
+    let mut volumes: Vec<EncVolume> = Vec::new();
+    for (pname, psys, m) in above {
+        let crypt = match (&m.crypt, m.lvm) {
+            (Some(c), true) if pname != name => c.clone(),
+            _ => {
+                return Some(Err(format!(
+                    "{pname} holds {} mounted read-write at {}, next to an LVM volume on LUKS;                      only LVs on a LUKS partition (and plain partitions) can be imaged online in one image of the disk",
+                    m.name,
+                    m.mount.display()
+                )))
+            }
+        };
+        let start: Option<u64> = std::fs::read_to_string(psys.join("start"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .and_then(|s| s.checked_mul(512));
+        let Some(offset) = start else {
+            return Some(Err(format!("{pname}: its start is unreadable in sysfs")));
+        };
+        match volumes.iter_mut().find(|v| v.part == pname) {
+            Some(v) if v.crypt == crypt => v.lvs.push(m.name),
+            Some(v) => {
+                return Some(Err(format!(
+                    "{pname} holds two LUKS volumes ({} and {crypt})",
+                    v.crypt
+                )))
+            }
+            None => volumes.push(EncVolume {
+                part: pname,
+                offset,
+                crypt,
+                lvs: vec![m.name],
+            }),
+        }
+    }
+    Some(Ok(EncFound { plain, volumes }))
+}
+
+/// What [`enc_in`] found, by kernel names.
+pub(super) struct EncFound {
+    /// Plain partitions mounted read-write: name, mount point, device number.
+    pub plain: Vec<(String, PathBuf, (u32, u32))>,
+    pub volumes: Vec<EncVolume>,
+}
+
+pub(super) struct EncVolume {
+    pub part: String,
+    /// The partition's byte offset on the disk.
+    pub offset: u64,
+    /// The LUKS mapping's dm name.
+    pub crypt: String,
+    /// dm names of the LVs on it mounted read-write.
+    pub lvs: Vec<String>,
 }
 
 /// Errors when the device at `sys`, a partition of it, or a device-mapper device
@@ -241,15 +412,7 @@ fn check_mounted_in(
     name: &str,
     rw: &HashMap<(u32, u32), PathBuf>,
 ) -> Result<(), Busy> {
-    let mut parts: Vec<(String, PathBuf)> = vec![(name.to_string(), sys.to_path_buf())];
-    let mut names = names_in(sys);
-    names.sort();
-    for n in names {
-        if sys.join(&n).join("partition").exists() {
-            parts.push((n.clone(), sys.join(n)));
-        }
-    }
-    for (pname, psys) in &parts {
+    for (pname, psys) in &parts_of(sys, name) {
         if let Some(mp) = dev_of(psys).and_then(|d| rw.get(&d)) {
             return Err(Busy::NeedsRescue(format!(
                 "{pname} is mounted read-write at {}; a plain partition cannot be snapshotted while mounted, \
@@ -257,7 +420,7 @@ fn check_mounted_in(
                 mp.display()
             )));
         }
-        let Some(m) = mounted_above(sys_block, psys, rw, None, 0) else {
+        let Some(m) = first_mounted_above(sys_block, psys, rw) else {
             continue;
         };
         let via = m
@@ -358,165 +521,5 @@ fn root_dm_in(sys: &Path) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A fake /sys/block: `dev` files, partitions, holders and dm/{uuid,name}.
-    struct FakeSys(tempfile::TempDir);
-
-    impl FakeSys {
-        fn new() -> FakeSys {
-            FakeSys(tempfile::tempdir().unwrap())
-        }
-        fn block(&self) -> PathBuf {
-            self.0.path().join("block")
-        }
-        fn dev(&self, path: &str, majmin: &str) -> PathBuf {
-            let d = self.block().join(path);
-            std::fs::create_dir_all(d.join("holders")).unwrap();
-            std::fs::write(d.join("dev"), format!("{majmin}\n")).unwrap();
-            d
-        }
-        fn part(&self, disk: &str, part: &str, majmin: &str) -> PathBuf {
-            let d = self.dev(&format!("{disk}/{part}"), majmin);
-            std::fs::write(d.join("partition"), "1\n").unwrap();
-            d
-        }
-        fn dm(&self, name: &str, majmin: &str, uuid: &str, dm_name: &str, on: &Path) -> PathBuf {
-            let d = self.dev(name, majmin);
-            std::fs::create_dir_all(d.join("dm")).unwrap();
-            std::fs::write(d.join("dm/uuid"), format!("{uuid}\n")).unwrap();
-            std::fs::write(d.join("dm/name"), format!("{dm_name}\n")).unwrap();
-            std::fs::write(on.join("holders").join(name), "").unwrap();
-            d
-        }
-    }
-
-    fn rw(pairs: &[((u32, u32), &str)]) -> HashMap<(u32, u32), PathBuf> {
-        pairs.iter().map(|(d, p)| (*d, PathBuf::from(p))).collect()
-    }
-
-    fn why(r: Result<(), Busy>) -> (&'static str, String) {
-        match r {
-            Ok(()) => ("direct", String::new()),
-            Err(Busy::NeedsRescue(w)) => ("rescue", w),
-            Err(Busy::Refused(w)) => ("refused", w),
-        }
-    }
-
-    /// The Debian/Ubuntu "encrypted LVM" install: sda1 the ESP, sda2 /boot, sda3
-    /// LUKS → PV → vg0-root at /. Before the holders were followed past the first
-    /// level, the disk counted as unmounted once /boot and the ESP were not mounted.
-    #[test]
-    fn an_lv_on_luks_is_found_two_levels_up() {
-        let s = FakeSys::new();
-        let disk = s.dev("sda", "8:0");
-        s.part("sda", "sda1", "8:1");
-        s.part("sda", "sda2", "8:2");
-        let p3 = s.part("sda", "sda3", "8:3");
-        let crypt = s.dm("dm-0", "254:0", "CRYPT-LUKS2-abcd-luks", "luks-abcd", &p3);
-        s.dm("dm-1", "254:1", "LVM-xyz", "vg0-root", &crypt);
-        s.dm("dm-2", "254:2", "LVM-xyw", "vg0-swap_1", &crypt);
-        // Nothing mounted: imaged directly.
-        assert_eq!(
-            why(check_mounted_in(&s.block(), &disk, "sda", &rw(&[]))).0,
-            "direct"
-        );
-        // The root LV mounted: refused, naming the LV, the LUKS volume and what to list.
-        let (k, w) = why(check_mounted_in(
-            &s.block(),
-            &disk,
-            "sda",
-            &rw(&[((254, 1), "/")]),
-        ));
-        assert_eq!(k, "refused", "{w}");
-        assert!(
-            w.contains("vg0-root on the LUKS volume luks-abcd mounted read-write at /"),
-            "{w}"
-        );
-        assert!(
-            w.contains("/dev/<vg>/<lv>") && w.contains("decrypted"),
-            "{w}"
-        );
-        // Read-only mounts do not count (rw() holds only read-write ones).
-        // A plain partition mounted read-write is found first: the rescue entry.
-        let (k, w) = why(check_mounted_in(
-            &s.block(),
-            &disk,
-            "sda",
-            &rw(&[((8, 2), "/boot"), ((254, 1), "/")]),
-        ));
-        assert_eq!(k, "rescue", "{w}");
-        assert!(w.contains("sda2 is mounted read-write at /boot"), "{w}");
-    }
-
-    #[test]
-    fn a_plain_luks_volume_needs_the_rescue_entry_and_says_what_it_costs() {
-        let s = FakeSys::new();
-        let disk = s.dev("sdb", "8:16");
-        let p1 = s.part("sdb", "sdb1", "8:17");
-        s.dm("dm-3", "254:3", "CRYPT-LUKS2-ef01-home", "home_crypt", &p1);
-        let (k, w) = why(check_mounted_in(
-            &s.block(),
-            &disk,
-            "sdb",
-            &rw(&[((254, 3), "/home")]),
-        ));
-        assert_eq!(k, "rescue", "{w}");
-        assert!(
-            w.contains("LUKS volume home_crypt mounted read-write at /home"),
-            "{w}"
-        );
-        assert!(w.contains("encrypted and whole"), "{w}");
-        // An LV straight on a partition (a PV without LUKS): refused, no word of decryption.
-        let s = FakeSys::new();
-        let disk = s.dev("sdc", "8:32");
-        let p1 = s.part("sdc", "sdc1", "8:33");
-        s.dm("dm-4", "254:4", "LVM-abc", "vg1-data", &p1);
-        let (k, w) = why(check_mounted_in(
-            &s.block(),
-            &disk,
-            "sdc",
-            &rw(&[((254, 4), "/srv")]),
-        ));
-        assert_eq!(k, "refused", "{w}");
-        assert!(
-            w.contains("LVM volume vg1-data mounted") && !w.contains("decrypted"),
-            "{w}"
-        );
-    }
-
-    #[test]
-    fn the_luks_volume_below_an_lv_is_found_down_its_slaves() {
-        let s = FakeSys::new();
-        let p = s.part("sda", "sda3", "8:3");
-        let c = s.dm("dm-0", "254:0", "CRYPT-LUKS2-abcd-luks", "luks-abcd", &p);
-        let lv = s.dm("dm-1", "254:1", "LVM-xyz", "vg0-root", &c);
-        std::fs::create_dir_all(lv.join("slaves")).unwrap();
-        std::fs::write(lv.join("slaves/dm-0"), "").unwrap();
-        std::fs::create_dir_all(c.join("slaves")).unwrap();
-        std::fs::write(c.join("slaves/sda3"), "").unwrap();
-        assert_eq!(
-            crypt_below_in(&s.block(), &lv, 0).as_deref(),
-            Some("luks-abcd")
-        );
-        // An LV straight on a partition: nothing encrypted below.
-        let lv2 = s.dm("dm-2", "254:2", "LVM-abc", "vg1-data", &p);
-        std::fs::create_dir_all(lv2.join("slaves")).unwrap();
-        std::fs::write(lv2.join("slaves/sda3"), "").unwrap();
-        assert_eq!(crypt_below_in(&s.block(), &lv2, 0), None);
-        assert_eq!(crypt_below_in(&s.block(), &p, 0), None);
-    }
-
-    #[test]
-    fn a_root_on_device_mapper_is_named() {
-        let s = FakeSys::new();
-        let plain = s.dev("sda", "8:0");
-        assert_eq!(root_dm_in(&plain), None);
-        let p = s.part("sda", "sda3", "8:3");
-        let c = s.dm("dm-0", "254:0", "CRYPT-LUKS2-abcd-luks", "luks-abcd", &p);
-        let lv = s.dm("dm-1", "254:1", "LVM-xyz", "vg0-root", &c);
-        assert_eq!(root_dm_in(&c).as_deref(), Some("the LUKS volume luks-abcd"));
-        assert_eq!(root_dm_in(&lv).as_deref(), Some("the LVM volume vg0-root"));
-    }
-}
+#[path = "mode_tests.rs"]
+mod tests;

@@ -326,7 +326,13 @@ fn run_config(
     direct_word: &'static str,
     rec: &mut RunRecord,
 ) -> Result<(), ScheduleError> {
-    if modes.iter().any(|m| matches!(m, Mode::LvmSnapshot(_))) {
+    if modes.iter().any(|m| matches!(m, Mode::EncryptedLvm(_))) {
+        rec.warnings.extend(super::enc_disk::recover());
+    }
+    if modes
+        .iter()
+        .any(|m| matches!(m, Mode::LvmSnapshot(_) | Mode::EncryptedLvm(_)))
+    {
         for s in snapshot::remove_stale()? {
             rec.warnings
                 .push(format!("removed the snapshot {s} a previous run left"));
@@ -338,7 +344,10 @@ fn run_config(
     rec.budget_bytes = budget;
     let mut failed: Option<ScheduleError> = None;
     for ((disk, read), mode) in cfg.disks.iter().zip(read_paths).zip(modes) {
-        if *mode == Mode::Direct && mode::holds_path(read, &reached.path) {
+        // Encrypted LVM: /boot is frozen for the run, and a repository on it would hang it.
+        if matches!(mode, Mode::Direct | Mode::EncryptedLvm(_))
+            && mode::holds_path(read, &reached.path)
+        {
             failed.get_or_insert(ScheduleError::Disk {
                 disk: disk.display().to_string(),
                 why: format!(
@@ -429,6 +438,10 @@ fn backup_disk(
             (Some(s), p, "lvm-snapshot")
         }
         Mode::Rescue(why) => return Err(fail(why.clone())),
+        Mode::EncryptedLvm(enc) => {
+            let m = super::enc_run::backup(repo, disk, read, enc, name)?;
+            return Ok(image_record(disk, &m, "encrypted-lvm"));
+        }
     };
     let dev = open_path(&read_path, Access::ReadOnly).map_err(|e| fail(e.to_string()))?;
     // On a block device the kernel's read-only flag too, for the whole backup.
@@ -493,15 +506,19 @@ fn backup_disk(
         (Some(s), None) => s.remove()?,
         (None, _) => {}
     }
-    Ok(ImageRecord {
+    Ok(image_record(disk, &m, mode_word))
+}
+
+fn image_record(disk: &Path, m: &repo::Manifest, mode: &str) -> ImageRecord {
+    ImageRecord {
         disk: disk.display().to_string(),
-        image: m.name,
-        mode: mode_word.into(),
+        image: m.name.clone(),
+        mode: mode.into(),
         bytes_read: m.stats.bytes_read,
         new_bytes: m.stats.new_bytes,
         new_stored_bytes: m.stats.new_stored_bytes,
         unchanged_bytes: m.stats.unchanged_bytes,
-    })
+    }
 }
 
 fn apply_retention(
