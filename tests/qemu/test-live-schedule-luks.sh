@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# suite: all
 # Scheduled backup of the common "encrypted LVM" install (issue 23): a GPT disk with an
 # ESP (FAT), a plain /boot (ext4) and a LUKS2 partition holding an LVM PV with a root LV
 # (ext4, mounted read-write and written during the run) and a swap LV (in use), built in
@@ -21,7 +20,8 @@
 #     (mode lvm-snapshot), no snapshot left, `verify` clean; its image restored onto a
 #     spare disk passes e2fsck -fn with the files written before the run intact.
 # No key is given to ironclone's backups (the passphrase is cryptsetup's and the
-# restore's). One boot (`suite: all`: a few minutes under TCG). IRONCLONE_BUILD names the
+# restore's). One boot, about 75 s under TCG: `make test` runs it, as the only test of the
+# encrypted-LVM disk mode's metadata capture and freeze/remount path. IRONCLONE_BUILD names the
 # directory holding kernel/ and initramfs.img (default build/); IRONCLONE_BIN the binary
 # under test, which comes on the job disk.
 set -euo pipefail
