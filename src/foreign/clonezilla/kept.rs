@@ -127,7 +127,9 @@ impl Kept {
                     return;
                 };
                 self.taken += n as u64;
-                self.slabs.push(Vec::with_capacity(n));
+                let slab = Vec::with_capacity(n);
+                advise_huge_pages(&slab);
+                self.slabs.push(slab);
                 continue;
             }
             let n = room.min(rest.len());
@@ -237,6 +239,34 @@ impl Kept {
             stopped: true,
             ..Kept::default()
         };
+    }
+}
+
+/// Asks the kernel to back a new slab with 2 MiB pages where it can (transparent huge
+/// pages, which many systems give only to memory that asks, `madvise` mode): filled
+/// through 4 KiB pages, 1.6 GiB kept cost 400 000 page faults, a third of the checking
+/// thread's time (profiled). Advice only: where it is refused nothing changes.
+fn advise_huge_pages(slab: &Vec<u8>) {
+    const PAGE: usize = 4096;
+    let start = slab.as_ptr() as usize;
+    let (Some(from), Some(end)) = (
+        start.checked_next_multiple_of(PAGE),
+        start.checked_add(slab.capacity()).map(|e| e / PAGE * PAGE),
+    ) else {
+        return;
+    };
+    if end > from {
+        // SAFETY: [from, end) lies inside the slab's allocation, owned by this process
+        // and mapped while the Vec lives (it is empty and not yet written). Huge-page
+        // advice changes only how the kernel backs those pages, never what they hold;
+        // a failure (no transparent huge pages) is ignored on purpose.
+        unsafe {
+            nix::libc::madvise(
+                from as *mut nix::libc::c_void,
+                end - from,
+                nix::libc::MADV_HUGEPAGE,
+            );
+        }
     }
 }
 
