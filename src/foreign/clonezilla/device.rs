@@ -163,6 +163,7 @@ impl ImageDevice {
                 c.kept.stop();
             }
         }
+        self.budget.stop_making();
     }
 
     /// Bytes of decoded runs held in memory, and whether every kept partition is
@@ -181,6 +182,7 @@ impl ImageDevice {
 
     /// Frees the kept runs (after the copy or the backup that needed them).
     pub fn release_kept(&self) {
+        self.budget.stop_making();
         for slot in &self.slots {
             if let Ok(mut c) = slot.cursor.lock() {
                 c.kept.release(&self.budget);

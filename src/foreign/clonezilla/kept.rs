@@ -14,7 +14,9 @@
 //! stops where it is and what lies after `upto` is decoded again when it is read (the
 //! fallback: the old two-decode path for the rest of the image).
 
+use crossbeam_channel::{bounded, Receiver};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bytes per slab: large enough that a slab is one allocation among few, small
 /// enough that the last, partly filled one wastes little.
@@ -26,12 +28,27 @@ const MIN_SLAB: usize = 64 << 10;
 /// take the fallback path; 0 keeps nothing).
 pub const BUDGET_ENV: &str = "IRONCLONE_KEEP_DECODED";
 
-/// The bytes an image's partitions may still take for kept runs.
-pub struct Budget(AtomicU64);
+/// The bytes an image's partitions may still take for kept runs, and the slabs made
+/// ready for them.
+pub struct Budget {
+    left: Arc<AtomicU64>,
+    /// Slabs allocated and touched ahead by a thread of their own (started by the
+    /// first `next_slab`): a new page's first touch costs the kernel a page clear (in a
+    /// virtual machine also the host's fault), which took up to 3 s of the checking
+    /// thread's time for 1.6 GiB (profiled, `clear_page_erms`); made ahead, it runs on
+    /// the other core beside the decompression instead of in the check's path.
+    ready: Mutex<Option<Receiver<Vec<u8>>>>,
+}
+
+/// Slabs made ready ahead of the keeping (each SLAB bytes).
+const READY_AHEAD: usize = 4;
 
 impl Budget {
     pub fn new(bytes: u64) -> Self {
-        Budget(AtomicU64::new(bytes))
+        Budget {
+            left: Arc::new(AtomicU64::new(bytes)),
+            ready: Mutex::new(None),
+        }
     }
 
     /// `IRONCLONE_KEEP_DECODED` when it is set and a number, else a quarter of
@@ -43,22 +60,57 @@ impl Budget {
         Budget::new(set.unwrap_or_else(|| crate::meminfo::mem_available().unwrap_or(0) / 4))
     }
 
-    /// Takes a slab's bytes: SLAB, or what is left when that is less but at least
-    /// MIN_SLAB; `None` when less than MIN_SLAB is left.
-    fn take_slab(&self) -> Option<usize> {
-        let mut got = 0usize;
-        self.0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                got = usize::try_from(left).map_or(SLAB, |l| l.min(SLAB));
-                (got >= MIN_SLAB).then(|| left - got as u64)
-            })
-            .ok()
-            .map(|_| got)
+    /// The next empty slab (its capacity taken from the budget), or `None` when the
+    /// budget has less than MIN_SLAB left.
+    fn next_slab(&self) -> Option<Vec<u8>> {
+        let rx = {
+            let mut g = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+            g.get_or_insert_with(|| make_slabs(Arc::clone(&self.left)))
+                .clone()
+        };
+        rx.recv().ok()
+    }
+
+    /// Stops making slabs ahead: the ones made and not taken are freed.
+    pub fn stop_making(&self) {
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     fn give(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.left.fetch_add(n, Ordering::Relaxed);
     }
+}
+
+/// Takes a slab's bytes from `left`: SLAB, or what is left when that is less but at
+/// least MIN_SLAB; `None` when less than MIN_SLAB is left.
+fn take_slab(left: &AtomicU64) -> Option<usize> {
+    let mut got = 0usize;
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+        got = usize::try_from(l).map_or(SLAB, |l| l.min(SLAB));
+        (got >= MIN_SLAB).then(|| l - got as u64)
+    })
+    .ok()
+    .map(|_| got)
+}
+
+/// Starts the thread that makes slabs ahead: each allocated, advised huge pages and
+/// written once (so its pages exist), then handed over empty. It ends when the budget
+/// is spent (the receiver then sees the end) or when the receiver is gone.
+fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Vec<u8>> {
+    let (tx, rx) = bounded::<Vec<u8>>(READY_AHEAD);
+    std::thread::spawn(move || {
+        while let Some(n) = take_slab(&left) {
+            let mut slab = Vec::with_capacity(n);
+            advise_huge_pages(&slab);
+            slab.resize(n, 0);
+            slab.clear();
+            if tx.send(slab).is_err() {
+                left.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// One run, or the part of one that fits in a slab.
@@ -120,15 +172,13 @@ impl Kept {
             // more where the allocator rounded up).
             let room = self.slabs.last().map_or(0, |s| s.capacity() - s.len());
             if room == 0 {
-                let Some(n) = budget.take_slab() else {
+                let Some(slab) = budget.next_slab() else {
                     // The partly kept run is dropped: `upto` says where holding ends.
                     self.drop_from(off);
                     self.stopped = true;
                     return;
                 };
-                self.taken += n as u64;
-                let slab = Vec::with_capacity(n);
-                advise_huge_pages(&slab);
+                self.taken += slab.capacity() as u64;
                 self.slabs.push(slab);
                 continue;
             }
@@ -331,7 +381,7 @@ mod tests {
         assert_eq!(k.slabs.len(), 1);
         assert_eq!(k.upto(), 64 << 10);
         assert_eq!(k.bytes(), 60 << 10);
-        assert_eq!(b.take_slab(), None, "under MIN_SLAB left");
+        assert!(b.next_slab().is_none(), "under MIN_SLAB left");
     }
 
     #[test]
@@ -354,6 +404,10 @@ mod tests {
         k.read(0, &mut out);
         assert!(out == run(0, SLAB - 4096));
         k.release(&b);
-        assert!(b.take_slab() == Some(SLAB), "release gives the slab back");
+        assert_eq!(
+            b.left.load(Ordering::Relaxed),
+            SLAB as u64,
+            "release gives the slab back"
+        );
     }
 }
