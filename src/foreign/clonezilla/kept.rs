@@ -93,16 +93,21 @@ fn take_slab(left: &AtomicU64) -> Option<usize> {
     .map(|_| got)
 }
 
-/// Starts the thread that makes slabs ahead: each allocated, advised huge pages and
-/// written once (so its pages exist), then handed over empty. It ends when the budget
+/// Starts the thread that makes slabs ahead: each allocated and written once (so its
+/// pages exist), then handed over empty. Not advised as transparent huge pages: tried,
+/// and the kernel's compaction for them cost 2-4 s of system time per 1.6 GiB on the
+/// bench machine against a steady 1 s without (docs/BENCH.md). It ends when the budget
 /// is spent (the receiver then sees the end) or when the receiver is gone.
 fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Vec<u8>> {
     let (tx, rx) = bounded::<Vec<u8>>(READY_AHEAD);
     std::thread::spawn(move || {
         while let Some(n) = take_slab(&left) {
-            let mut slab = Vec::with_capacity(n);
-            advise_huge_pages(&slab);
-            slab.resize(n, 0);
+            // One byte written per page: calloc'd memory is not touched yet, and
+            // a non-zero byte is a write the compiler cannot drop.
+            let mut slab = vec![0u8; n];
+            for b in slab.iter_mut().step_by(4096) {
+                *b = 1;
+            }
             slab.clear();
             if tx.send(slab).is_err() {
                 left.fetch_add(n as u64, Ordering::Relaxed);
@@ -289,34 +294,6 @@ impl Kept {
             stopped: true,
             ..Kept::default()
         };
-    }
-}
-
-/// Asks the kernel to back a new slab with 2 MiB pages where it can (transparent huge
-/// pages, which many systems give only to memory that asks, `madvise` mode): filled
-/// through 4 KiB pages, 1.6 GiB kept cost 400 000 page faults, a third of the checking
-/// thread's time (profiled). Advice only: where it is refused nothing changes.
-fn advise_huge_pages(slab: &Vec<u8>) {
-    const PAGE: usize = 4096;
-    let start = slab.as_ptr() as usize;
-    let (Some(from), Some(end)) = (
-        start.checked_next_multiple_of(PAGE),
-        start.checked_add(slab.capacity()).map(|e| e / PAGE * PAGE),
-    ) else {
-        return;
-    };
-    if end > from {
-        // SAFETY: [from, end) lies inside the slab's allocation, owned by this process
-        // and mapped while the Vec lives (it is empty and not yet written). Huge-page
-        // advice changes only how the kernel backs those pages, never what they hold;
-        // a failure (no transparent huge pages) is ignored on purpose.
-        unsafe {
-            nix::libc::madvise(
-                from as *mut nix::libc::c_void,
-                end - from,
-                nix::libc::MADV_HUGEPAGE,
-            );
-        }
     }
 }
 
