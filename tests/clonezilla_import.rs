@@ -9,7 +9,7 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
-use clonezilla_fixture::{check_restored, extract, run_with_scratch};
+use clonezilla_fixture::{check_restored, extract, run_with_scratch, run_with_scratch_env};
 
 use fsfixture::{prng_bytes, run, run_status};
 use std::fs;
@@ -102,6 +102,35 @@ fn import_restores_to_any_size_and_dedups() {
         grew * 10 < after_first,
         "second import grew the repository by {grew} of {after_first}"
     );
+}
+
+/// The backup reads the blocks the check decoded and kept in memory; with a budget
+/// smaller than the image (`IRONCLONE_KEEP_DECODED`) it decodes the rest again. Both
+/// imports of the same folder hold the same bytes: the second stores no new data.
+#[test]
+fn import_from_the_kept_decode_and_with_a_small_budget_store_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 7, false);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    let (ok, out) = import(&fx.root, "img", &repo, "kept", &scratch);
+    assert!(ok, "{out}");
+    assert!(out.contains("the backup decoded nothing again"), "{out}");
+    assert!(out.contains("started over 0 time(s)"), "{out}");
+    let after_first = tree_bytes(&repo);
+    let (ok, out) = run_with_scratch_env(
+        &["import", s(&fx.root), "img", s(&repo), "--name", "small"],
+        &scratch,
+        &[("IRONCLONE_KEEP_DECODED", "65536")],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("the memory budget ran out"), "{out}");
+    assert!(
+        out.contains("0 B new"),
+        "the second import stored new data:\n{out}"
+    );
+    let grew = tree_bytes(&repo) - after_first;
+    assert!(grew * 20 < after_first, "grew by {grew} of {after_first}");
 }
 
 /// Decompresses `gz`, flips one byte at `at`, and compresses it back in place.

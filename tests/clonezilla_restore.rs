@@ -4,11 +4,14 @@
 //! fsck.vfat -n and e2fsck -fn and hold every file, no scratch file is left, and no
 //! repository is made; a byte flipped in a partclone data block is refused naming the
 //! file, the partition and the byte offset, with the target untouched byte for byte.
+//! The copy reads the blocks the precheck decoded and kept in memory (no second
+//! decode), and with a memory budget smaller than the image (`IRONCLONE_KEEP_DECODED`)
+//! decodes the rest again: both give the same checked filesystems.
 
 mod clonezilla_fixture;
 mod fsfixture;
 
-use clonezilla_fixture::{check_restored, run_with_scratch, MIB};
+use clonezilla_fixture::{check_restored, run_with_scratch, run_with_scratch_env, MIB};
 use fsfixture::run;
 use std::fs;
 use std::path::Path;
@@ -48,6 +51,59 @@ fn folder_restore_shrinks_and_grows_without_a_repository() {
         fs::read_dir(&fx.root).unwrap().count() == 1,
         "the Clonezilla folder got new entries"
     );
+}
+
+#[test]
+#[ignore = "needs root"]
+fn copy_from_the_kept_decode_and_with_a_budget_smaller_than_the_image() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 6, false);
+    let scratch = d.path().join("scratch");
+    let target = d.path().join("t.img");
+    // Default budget (a quarter of MemAvailable): everything kept, no decode restarts;
+    // 64 KiB: keeping stops after one slab, the copy decodes the rest again; 0: nothing
+    // kept (the path before the kept decode).
+    for (budget, says) in [
+        (None, "the copy decodes nothing again"),
+        (Some("65536"), "the memory budget ran out"),
+        (Some("0"), "the memory budget ran out"),
+    ] {
+        fs::File::create(&target)
+            .unwrap()
+            .set_len(240 * MIB)
+            .unwrap();
+        let env: Vec<(&str, &str)> = budget
+            .map(|b| ("IRONCLONE_KEEP_DECODED", b))
+            .into_iter()
+            .collect();
+        let (ok, out) = run_with_scratch_env(
+            &[
+                "restore",
+                s(&fx.root),
+                "img",
+                s(&target),
+                "--yes",
+                "--no-nvram",
+            ],
+            &scratch,
+            &env,
+        );
+        assert!(ok, "{out}");
+        assert!(out.contains(says), "{says:?} not in:\n{out}");
+        if budget.is_none() {
+            assert!(
+                out.contains("decode started over 0 time(s)"),
+                "the copy decoded again:\n{out}"
+            );
+        } else {
+            assert!(
+                !out.contains("decode started over 0 time(s)"),
+                "the copy did not decode the rest again:\n{out}"
+            );
+        }
+        check_restored(d.path(), &target, 6, 2);
+        fs::remove_file(&target).unwrap();
+    }
 }
 
 #[test]

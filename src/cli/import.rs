@@ -8,6 +8,9 @@
 //! decoded on to its end, nothing written), so nothing reaches the repository unless the image decodes
 //! cleanly; `--no-precheck` skips that decode, and a damaged partition image then fails
 //! the backup, which writes no image but leaves the packs it wrote for `prune`.
+//! The planner's reads and the check keep the decoded used blocks in memory, up to a
+//! budget (`clonezilla::kept`), and the backup reads them from there: the image is
+//! decompressed once; past the budget the backup decodes the rest again.
 
 use super::progress::Renderer;
 use anyhow::Context;
@@ -123,11 +126,18 @@ pub(super) fn import_img(
     opts.level = level;
     let r = Renderer::new(json);
     dev.end_planning();
+    let (kept, whole) = dev.kept();
     let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
+    dev.release_kept();
     r.finish();
     if !json {
         eprintln!(
-            "a partition decode started over {} time(s) (the planner's metadata reads, then the backup)",
+            "{} of decoded blocks were kept in memory by the check ({}); a partition decode started over {} time(s)",
+            human_bytes(kept),
+            match whole {
+                true => "the backup decoded nothing again",
+                false => "the memory budget ran out: the backup decoded the rest again",
+            },
             dev.restarts()
         );
     }

@@ -58,6 +58,15 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let (kept, whole) = src.kept();
+            eprintln!(
+                "{} of decoded blocks kept in memory{}",
+                human_bytes(kept),
+                match whole {
+                    true => ": the copy decodes nothing again",
+                    false => " (the memory budget ran out: the rest is decoded again)",
+                }
+            );
         }
     }
     if !a.json {

@@ -261,10 +261,19 @@ pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
 /// Runs `ironclone ARGS --scratch SCRATCH`; (success, stdout + stderr). Whatever the
 /// outcome, nothing may be left in the scratch folder.
 pub fn run_with_scratch(args: &[&str], scratch: &Path) -> (bool, String) {
+    run_with_scratch_env(args, scratch, &[])
+}
+
+/// `run_with_scratch` with the environment variables `env` set.
+pub fn run_with_scratch_env(args: &[&str], scratch: &Path, env: &[(&str, &str)]) -> (bool, String) {
     fs::create_dir_all(scratch).unwrap();
     let mut all = args.to_vec();
     all.extend(["--scratch", scratch.to_str().unwrap()]);
-    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &all);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ironclone"))
+        .args(&all)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

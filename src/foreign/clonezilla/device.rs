@@ -20,6 +20,7 @@
 //! it is not a media error, so the backup's rescue reader does not zero-fill it.
 
 use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
+use super::kept::{Budget, Kept};
 use super::lvm_place;
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
@@ -48,6 +49,9 @@ struct Slot {
     /// 0 for a partition), and that whole's length.
     base: u64,
     whole: u64,
+    /// Its decoded runs are kept (`kept.rs`): a partition, or an LV in one segment
+    /// (a segment of a longer LV decodes runs outside itself).
+    keeps: bool,
     cursor: Mutex<Cursor>,
 }
 
@@ -63,6 +67,8 @@ struct Cursor {
     cached: usize,
     /// Bytes of runs `stream` has handed out since it started.
     used: u64,
+    /// The decoded runs kept while planning and checking.
+    kept: Kept,
 }
 
 /// The disk of a Clonezilla savedisk image, read-only.
@@ -75,14 +81,25 @@ pub struct ImageDevice {
     /// Sorted by offset.
     slots: Vec<Slot>,
     restarts: AtomicU64,
-    /// Small reads are kept while this is set (see `end_planning`).
+    /// Small reads and decoded runs are kept while this is set (see `end_planning`).
     planning: AtomicBool,
+    /// What the partitions' kept runs may take.
+    budget: Budget,
 }
 
 impl ImageDevice {
     /// Opens `img`'s disk; the table's sparse file goes to `scratch` (a new name there,
     /// removed when the device is dropped).
     pub fn open(img: &ClonezillaImage, scratch: &Path) -> Result<Self, AssembleError> {
+        Self::open_with_budget(img, scratch, Budget::from_env())
+    }
+
+    /// `open`, keeping at most `budget` bytes of decoded runs.
+    pub fn open_with_budget(
+        img: &ClonezillaImage,
+        scratch: &Path,
+        budget: Budget,
+    ) -> Result<Self, AssembleError> {
         let layout = single_layout(img)?;
         let (table, size) = table_disk(img, layout, scratch)?;
         let mut dev = ImageDevice {
@@ -94,6 +111,7 @@ impl ImageDevice {
             slots: Vec::new(),
             restarts: AtomicU64::new(0),
             planning: AtomicBool::new(true),
+            budget,
         };
         for p in &img.partitions {
             let (offset, len) = placement(img, layout, p, size)?;
@@ -103,6 +121,7 @@ impl ImageDevice {
                 len,
                 base: 0,
                 whole: len,
+                keeps: true,
                 cursor: Mutex::new(Cursor::default()),
             });
         }
@@ -122,6 +141,7 @@ impl ImageDevice {
                 len: piece.len,
                 base: piece.base,
                 whole: piece.lv_len,
+                keeps: piece.base == 0 && piece.len == piece.lv_len,
                 cursor: Mutex::new(Cursor::default()),
             });
         }
@@ -132,12 +152,40 @@ impl ImageDevice {
     /// Ends the planner's small-read cache and frees it: the bulk reads that follow
     /// (a restore's copy, an import's backup) pass each byte once, and keeping the
     /// backup's small pieces cost a copy of each and up to CACHE_BYTES per partition.
+    /// The decoded runs kept so far stay (the bulk reads take them from memory), but
+    /// no more are kept: what comes after them is read once.
     pub fn end_planning(&self) {
         self.planning.store(false, Ordering::Relaxed);
         for slot in &self.slots {
             if let Ok(mut c) = slot.cursor.lock() {
                 c.cache = BTreeMap::new();
                 c.cached = 0;
+                c.kept.stop();
+            }
+        }
+        self.budget.stop_making();
+    }
+
+    /// Bytes of decoded runs held in memory, and whether every kept partition is
+    /// held whole (then a restore's copy or an import's backup decodes nothing again).
+    pub fn kept(&self) -> (u64, bool) {
+        let mut bytes = 0u64;
+        let mut whole = true;
+        for slot in self.slots.iter().filter(|s| s.keeps) {
+            if let Ok(c) = slot.cursor.lock() {
+                bytes += c.kept.bytes();
+                whole &= c.kept.complete();
+            }
+        }
+        (bytes, whole)
+    }
+
+    /// Frees the kept runs (after the copy or the backup that needed them).
+    pub fn release_kept(&self) {
+        self.budget.stop_making();
+        for slot in &self.slots {
+            if let Ok(mut c) = slot.cursor.lock() {
+                c.kept.release(&self.budget);
             }
         }
     }
@@ -156,11 +204,25 @@ impl ImageDevice {
 
     /// Fills `out` with partition bytes `[at, at + out.len())` of `slot`.
     fn read_part(&self, slot: &Slot, at: u64, out: &mut [u8]) -> Result<(), DeviceError> {
-        let end = at + out.len() as u64;
         let mut c = slot
             .cursor
             .lock()
             .map_err(|_| self.query(format!("partition {}: a reader failed", slot.image.part)))?;
+        // What the kept runs hold comes from memory; only the rest needs the decoder.
+        let upto = c.kept.upto();
+        let (at, out) = if at < upto {
+            let n = usize::try_from(upto - at).map_or(out.len(), |n| n.min(out.len()));
+            let (head, tail) = out.split_at_mut(n);
+            c.kept.read(at, head);
+            if tail.is_empty() {
+                return Ok(());
+            }
+            (upto, tail)
+        } else {
+            (at, out)
+        };
+        let end = at + out.len() as u64;
+        let keeping = slot.keeps && self.planning.load(Ordering::Relaxed);
         if let Some((&from, data)) = c.cache.range(..=at).next_back() {
             let off = (at - from) as usize;
             if let Some(src) = data.get(off..off + out.len()) {
@@ -186,6 +248,7 @@ impl ImageDevice {
             pending,
             buf,
             used,
+            kept,
             ..
         } = &mut *c;
         let Some(stream) = stream.as_mut() else {
@@ -197,9 +260,17 @@ impl ImageDevice {
                 None => match stream.next_run(buf).map_err(|e| self.bad(e))? {
                     Some(r) => {
                         *used += buf.len() as u64;
+                        if keeping {
+                            kept.keep(r, buf, &self.budget);
+                        }
                         r
                     }
-                    None => break,
+                    None => {
+                        if keeping {
+                            kept.finish();
+                        }
+                        break;
+                    }
                 },
             };
             let run_end = run + buf.len() as u64;
@@ -223,7 +294,8 @@ impl ImageDevice {
             }
             *pos = run_end;
         }
-        if out.len() <= CACHE_READ && self.planning.load(Ordering::Relaxed) {
+        // Not what the kept runs hold now: those are read from there.
+        if out.len() <= CACHE_READ && self.planning.load(Ordering::Relaxed) && end > c.kept.upto() {
             if c.cached + out.len() > CACHE_BYTES {
                 c.cache.clear();
                 c.cached = 0;
@@ -308,8 +380,12 @@ impl ImageDevice {
         };
         // Progress in steps of REPORT_BYTES: one event per 4 KiB block would cost more
         // than the block.
+        let keeping = slot.keeps && self.planning.load(Ordering::Relaxed);
         let mut unreported = 0u64;
-        while stream.next_run(&mut c.buf)?.is_some() {
+        while let Some(run) = stream.next_run(&mut c.buf)? {
+            if keeping {
+                c.kept.keep(run, &c.buf, &self.budget);
+            }
             c.used += c.buf.len() as u64;
             unreported += c.buf.len() as u64;
             if unreported >= REPORT_BYTES {
@@ -319,6 +395,9 @@ impl ImageDevice {
         }
         if unreported > 0 {
             progress.report(ProgressEvent::Advance { bytes: unreported });
+        }
+        if keeping {
+            c.kept.finish();
         }
         let d = PartDone {
             part: slot.image.part.clone(),

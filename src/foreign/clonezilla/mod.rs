@@ -10,6 +10,7 @@ pub mod assemble;
 pub mod checksums;
 pub mod device;
 mod error;
+pub mod kept;
 pub mod lists;
 pub mod lvm;
 pub mod lvm_place;

@@ -152,6 +152,12 @@ impl ClonezillaRestore {
         self.dev.restarts()
     }
 
+    /// Bytes of decoded used blocks held in memory by the precheck, and whether they
+    /// are the whole image (then the copy decodes nothing again; `device::ImageDevice`).
+    pub fn kept(&self) -> (u64, bool) {
+        self.dev.kept()
+    }
+
     /// The precheck: the folder's checksum lists and every partition image decoded to
     /// its end with every checksum it carries checked; nothing is written anywhere.
     /// Remembered: a later `restore` does not decode the image again for it.
@@ -231,6 +237,7 @@ impl ClonezillaRestore {
                     source: Box::new(source),
                 },
             })?;
+            self.dev.release_kept();
             return Ok((rep, Route::Direct));
         };
         // The same plan holds for the temporary image: it has the same areas and meta.
@@ -247,6 +254,7 @@ impl ClonezillaRestore {
         bo.level = 1;
         // Nothing is on the target yet: a damaged image fails here.
         repo::backup(&repo, &self.dev, &self.planned.plan, &bo, progress).map_err(temp_err)?;
+        self.dev.release_kept();
         let rep = restore_disk(&repo, plan, target, target_path, opts, progress)?;
         Ok((rep, Route::TempRepository(why)))
     }
