@@ -31,30 +31,15 @@ impl Patched {
 impl BlockDevice for Patched {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         self.check_range(offset, buf.len() as u64)?;
-        let end = offset + buf.len() as u64;
         // What is not patched comes from the device, so a patched range that cannot
         // be read there (the lost primary) is never asked for.
-        let mut pos = offset;
-        for (at, bytes) in &self.patches {
-            let p_end = at.saturating_add(bytes.len() as u64);
-            if p_end <= pos || *at >= end {
-                continue;
-            }
-            if *at > pos {
-                let (a, b) = ((pos - offset) as usize, (at - offset) as usize);
-                self.inner.read_at(pos, &mut buf[a..b])?;
-                pos = *at;
-            }
-            let hi = p_end.min(end);
-            let (a, b) = ((pos - offset) as usize, (hi - offset) as usize);
-            buf[a..b].copy_from_slice(&bytes[(pos - at) as usize..(hi - at) as usize]);
-            pos = hi;
-        }
-        if pos < end {
-            let a = (pos - offset) as usize;
-            self.inner.read_at(pos, &mut buf[a..])?;
-        }
-        Ok(())
+        let spans = self.patches.iter().map(|(at, b)| (*at, b.len() as u64));
+        read_spliced(self.inner.as_ref(), offset, buf, spans, |i, from, dst| {
+            let bytes = &self.patches[i].1;
+            let from = from as usize;
+            dst.copy_from_slice(&bytes[from..from + dst.len()]);
+            Ok(())
+        })
     }
 
     fn write_at(&self, offset: u64, _buf: &[u8]) -> Result<(), DeviceError> {
@@ -83,6 +68,41 @@ impl BlockDevice for Patched {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+}
+
+/// Reads `buf` (bytes `offset..` of a view over `inner`) where `spans` (`(at, len)`,
+/// sorted by `at`, not overlapping) are spliced in: the bytes of span `i` from its
+/// byte `from` on come from `fill(i, from, dst)`, all the rest from `inner`. The one
+/// walk `Patched` (bytes in memory) and `Redirected` (other devices) share.
+pub(super) fn read_spliced(
+    inner: &dyn BlockDevice,
+    offset: u64,
+    buf: &mut [u8],
+    spans: impl Iterator<Item = (u64, u64)>,
+    mut fill: impl FnMut(usize, u64, &mut [u8]) -> Result<(), DeviceError>,
+) -> Result<(), DeviceError> {
+    let end = offset + buf.len() as u64;
+    let mut pos = offset;
+    for (i, (at, len)) in spans.enumerate() {
+        let s_end = at.saturating_add(len);
+        if s_end <= pos || at >= end {
+            continue;
+        }
+        if at > pos {
+            let (a, b) = ((pos - offset) as usize, (at - offset) as usize);
+            inner.read_at(pos, &mut buf[a..b])?;
+            pos = at;
+        }
+        let hi = s_end.min(end);
+        let (a, b) = ((pos - offset) as usize, (hi - offset) as usize);
+        fill(i, pos - at, &mut buf[a..b])?;
+        pos = hi;
+    }
+    if pos < end {
+        let a = (pos - offset) as usize;
+        inner.read_at(pos, &mut buf[a..])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! LV's extents from that LV's snapshot (a consistent copy), everything else from the
 //! PV itself (docs/SCHEDULE.md, "Encrypted disks").
 
+use super::patched::read_spliced;
 use super::{Access, BlockDevice, DeviceError};
 use std::sync::Arc;
 
@@ -55,28 +56,11 @@ impl Redirected {
 impl BlockDevice for Redirected {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         self.check_range(offset, buf.len() as u64)?;
-        let end = offset + buf.len() as u64;
-        let mut pos = offset;
-        for r in &self.ranges {
-            let r_end = r.at + r.len;
-            if r_end <= pos || r.at >= end {
-                continue;
-            }
-            if r.at > pos {
-                let (a, b) = ((pos - offset) as usize, (r.at - offset) as usize);
-                self.inner.read_at(pos, &mut buf[a..b])?;
-                pos = r.at;
-            }
-            let hi = r_end.min(end);
-            let (a, b) = ((pos - offset) as usize, (hi - offset) as usize);
-            r.dev.read_at(r.from + (pos - r.at), &mut buf[a..b])?;
-            pos = hi;
-        }
-        if pos < end {
-            let a = (pos - offset) as usize;
-            self.inner.read_at(pos, &mut buf[a..])?;
-        }
-        Ok(())
+        let spans = self.ranges.iter().map(|r| (r.at, r.len));
+        read_spliced(self.inner.as_ref(), offset, buf, spans, |i, from, dst| {
+            let r = &self.ranges[i];
+            r.dev.read_at(r.from + from, dst)
+        })
     }
 
     fn write_at(&self, offset: u64, _buf: &[u8]) -> Result<(), DeviceError> {
