@@ -16,6 +16,20 @@ pub struct SourceInfo {
     pub sector_size: u32,
 }
 
+impl SourceInfo {
+    /// `dev` as the disk at `path`, with no model or serial known (a scheduled run
+    /// reads the disk by path; discovery is the front ends').
+    pub fn of_device(path: &std::path::Path, dev: &dyn crate::device::BlockDevice) -> Self {
+        SourceInfo {
+            path: path.display().to_string(),
+            model: None,
+            serial: None,
+            size: dev.size(),
+            sector_size: dev.logical_sector_size(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AreaKind {

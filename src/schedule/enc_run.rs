@@ -173,13 +173,7 @@ pub fn backup(
     let still = Quiesced::enter(&enc.plain)?;
     let dev = open_path(read, Access::ReadOnly).map_err(|e| fail(e.to_string()))?;
     drop_cache(&dev);
-    let source = SourceInfo {
-        path: disk.display().to_string(),
-        model: None,
-        serial: None,
-        size: dev.size(),
-        sector_size: dev.logical_sector_size(),
-    };
+    let source = SourceInfo::of_device(disk, &dev);
     let mut luks = LuksBackup::with_open_volumes(volumes, dev.size());
     let planned =
         plan_backup_unlocked(&dev, source, Some(&mut luks)).map_err(|e| fail(e.to_string()))?;

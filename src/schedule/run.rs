@@ -22,7 +22,7 @@ use super::snapshot::{self, Snapshot};
 use super::state::{ImageRecord, PendingDisk, PendingRescue, RunRecord, ScheduleState};
 use super::thin_delta;
 use super::{rescue_entry, target, Roots};
-use crate::device::{open_path, Access, BlockDevice};
+use crate::device::{open_path, Access};
 use crate::imaging::plan_backup_unlocked;
 use crate::progress::NoProgress;
 use crate::repo::{self, BackupOptions, Repository, SourceInfo};
@@ -446,13 +446,7 @@ fn backup_disk(
     let dev = open_path(&read_path, Access::ReadOnly).map_err(|e| fail(e.to_string()))?;
     // On a block device the kernel's read-only flag too, for the whole backup.
     let _ro = crate::rescue::set_read_only(dev.file(), &read_path).ok();
-    let source = SourceInfo {
-        path: disk.display().to_string(),
-        model: None,
-        serial: None,
-        size: dev.size(),
-        sector_size: dev.logical_sector_size(),
-    };
+    let source = SourceInfo::of_device(disk, &dev);
     let planned = plan_backup_unlocked(&dev, source, None).map_err(|e| fail(e.to_string()))?;
     // The previous image and the blocks changed since its snapshot; on any failure the
     // used blocks are read as for every other disk.
