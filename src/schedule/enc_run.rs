@@ -13,15 +13,51 @@
 use super::enc_disk::{CryptPv, EncDisk, Quiesced};
 use super::error::ScheduleError;
 use super::snapshot::Snapshot;
-use crate::device::{open_path, Access, BlockDevice, FileDevice, Patched, Redirect, Redirected};
+use crate::device::{
+    open_path, Access, BlockDevice, DeviceError, FileDevice, Patched, Redirect, Redirected,
+};
 use crate::imaging::{plan_backup_unlocked, LuksBackup, OpenVolume};
-use crate::ondisk::lvm::{read_pv, SegmentKind, VolumeGroup};
+use crate::ondisk::lvm::{read_pv, LvmError, SegmentKind, VolumeGroup};
 use crate::progress::NoProgress;
 use crate::repo::{self, BackupOptions, Manifest, Repository, SourceInfo};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const SECTOR: u64 = 512;
+
+/// Why an open PV could not be read consistently. The run reports it in
+/// `ScheduleError::Backup` after the partition and mapping it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error("{path}: {source}")]
+    Lvm {
+        path: PathBuf,
+        #[source]
+        source: LvmError,
+    },
+    #[error("captured metadata: {0}")]
+    Captured(#[source] LvmError),
+    #[error("{0}: this PV is not in its VG's metadata")]
+    NotInVg(PathBuf),
+    #[error("{0} overflows 64 bits")]
+    Overflow(&'static str),
+    #[error("the LV {lv} is not in the metadata of VG {vg}")]
+    NoLv { lv: String, vg: String },
+    #[error(
+        "the LV {lv} has a segment that is not linear ({kind}); only linear LVs can be read \
+         from their snapshots"
+    )]
+    NotLinear { lv: String, kind: String },
+    #[error(
+        "the LV {lv} has extents on another PV ({pv}); only LVs on this PV alone can be \
+         imaged with the disk"
+    )]
+    OtherPv { lv: String, pv: String },
+    #[error(transparent)]
+    Snapshot(Box<ScheduleError>),
+}
 
 /// Drops what the kernel has cached of `dev`: a disk read earlier (a previous run) may
 /// still have pages that the filesystems on its partitions have since rewritten
@@ -51,37 +87,43 @@ pub fn lv_ranges(
     pv_key: &str,
     pe_start: u64,
     lv: &str,
-) -> Result<Vec<(u64, u64, u64)>, String> {
+) -> Result<Vec<(u64, u64, u64)>, PrepareError> {
     let l = vg
         .lvs
         .iter()
         .find(|l| l.name == lv)
-        .ok_or_else(|| format!("the LV {lv} is not in the metadata of VG {}", vg.name))?;
+        .ok_or_else(|| PrepareError::NoLv {
+            lv: lv.into(),
+            vg: vg.name.clone(),
+        })?;
     let ext = vg
         .extent_size
         .checked_mul(SECTOR)
-        .ok_or("extent size overflows")?;
+        .ok_or(PrepareError::Overflow("the extent size"))?;
     let mut out = Vec::new();
     for s in &l.segments {
         let (pv, pe) = match &s.kind {
             SegmentKind::Striped { stripes, .. } if stripes.len() == 1 => &stripes[0],
             k => {
-                return Err(format!(
-                    "the LV {lv} has a segment that is not linear ({k:?}); only linear LVs can be read from their snapshots"
-                ))
+                return Err(PrepareError::NotLinear {
+                    lv: lv.into(),
+                    kind: format!("{k:?}"),
+                })
             }
         };
         if pv != pv_key {
-            return Err(format!(
-                "the LV {lv} has extents on another PV ({pv}); only LVs on this PV alone can be imaged with the disk"
-            ));
+            return Err(PrepareError::OtherPv {
+                lv: lv.into(),
+                pv: pv.clone(),
+            });
         }
+        let over = PrepareError::Overflow("an extent's place");
         let at = pe
             .checked_mul(ext)
             .and_then(|o| o.checked_add(pe_start))
-            .ok_or("extents overflow")?;
-        let len = s.extent_count.checked_mul(ext).ok_or("extents overflow")?;
-        let from = s.start_extent.checked_mul(ext).ok_or("extents overflow")?;
+            .ok_or(over)?;
+        let len = (s.extent_count.checked_mul(ext)).ok_or(PrepareError::Overflow("a length"))?;
+        let from = (s.start_extent.checked_mul(ext)).ok_or(PrepareError::Overflow("an offset"))?;
         out.push((at, len, from));
     }
     Ok(out)
@@ -93,18 +135,21 @@ struct Prepared {
     snaps: Vec<Snapshot>,
 }
 
-fn prepare(v: &CryptPv) -> Result<Prepared, String> {
+fn prepare(v: &CryptPv) -> Result<Prepared, PrepareError> {
     let path = Path::new("/dev/mapper").join(&v.mapping);
-    let map = open_path(&path, Access::ReadOnly).map_err(|e| e.to_string())?;
+    let map = open_path(&path, Access::ReadOnly)?;
     drop_cache(&map);
-    let (label, vg) = read_pv(&map).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (label, vg) = read_pv(&map).map_err(|source| PrepareError::Lvm {
+        path: path.clone(),
+        source,
+    })?;
     let pv = vg
         .pv_by_id(&label.pv_uuid)
-        .ok_or_else(|| format!("{}: this PV is not in its VG's metadata", path.display()))?;
+        .ok_or_else(|| PrepareError::NotInVg(path.clone()))?;
     let pe_start = pv
         .pe_start
         .checked_mul(SECTOR)
-        .ok_or("pe_start overflows")?;
+        .ok_or(PrepareError::Overflow("pe_start"))?;
     let areas: Vec<(u64, u64)> = label
         .metadata_areas
         .iter()
@@ -112,21 +157,21 @@ fn prepare(v: &CryptPv) -> Result<Prepared, String> {
         .collect();
     let mut patches = Vec::new();
     for (off, len) in metadata_ranges(pe_start, &areas) {
-        let n = usize::try_from(len).map_err(|_| "metadata area too large")?;
+        let n = usize::try_from(len).map_err(|_| PrepareError::Overflow("a metadata area"))?;
         let mut b = vec![0u8; n];
-        map.read_at(off, &mut b).map_err(|e| e.to_string())?;
+        map.read_at(off, &mut b)?;
         patches.push((off, b));
     }
     // The VG that goes into the image is the one read back from the captured bytes.
     let map: Arc<dyn BlockDevice> = Arc::new(map);
     let captured = Patched::new(map.clone(), patches.clone());
-    let (_, vg) = read_pv(&captured).map_err(|e| format!("captured metadata: {e}"))?;
+    let (_, vg) = read_pv(&captured).map_err(PrepareError::Captured)?;
     let mut snaps = Vec::new();
     let mut ranges = Vec::new();
     for lv in &v.lvs {
         let segs = lv_ranges(&vg, &pv.key, pe_start, &lv.lv)?;
-        let s = Snapshot::create(lv, None).map_err(|e| e.to_string())?;
-        let dev = open_path(&s.device(), Access::ReadOnly).map_err(|e| e.to_string())?;
+        let s = Snapshot::create(lv, None).map_err(|e| PrepareError::Snapshot(Box::new(e)))?;
+        let dev = open_path(&s.device(), Access::ReadOnly)?;
         snaps.push(s);
         let dev: Arc<dyn BlockDevice> = Arc::new(dev);
         ranges.extend(segs.into_iter().map(|(at, len, from)| Redirect {
@@ -136,7 +181,7 @@ fn prepare(v: &CryptPv) -> Result<Prepared, String> {
             from,
         }));
     }
-    let view = Redirected::new(map, ranges).map_err(|e| e.to_string())?;
+    let view = Redirected::new(map, ranges)?;
     let plain = Patched::new(Arc::new(view), patches);
     Ok(Prepared {
         volume: OpenVolume {
@@ -265,15 +310,10 @@ mod tests {
             r,
             vec![(MIB, 40 * MIB, 0), (MIB + 160 * MIB, 20 * MIB, 40 * MIB)]
         );
-        assert!(lv_ranges(&g, "pv0", MIB, "far")
-            .unwrap_err()
-            .contains("another PV"));
-        assert!(lv_ranges(&g, "pv0", MIB, "thin")
-            .unwrap_err()
-            .contains("not linear"));
-        assert!(lv_ranges(&g, "pv0", MIB, "gone")
-            .unwrap_err()
-            .contains("not in the metadata"));
+        let e = |lv| lv_ranges(&g, "pv0", MIB, lv).unwrap_err().to_string();
+        assert!(e("far").contains("another PV"));
+        assert!(e("thin").contains("not linear"));
+        assert!(e("gone").contains("not in the metadata"));
     }
 
     #[test]

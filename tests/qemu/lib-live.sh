@@ -71,7 +71,8 @@ run_check_job() {
 # live_job_setup — for a job that runs the binary under test inside the live system: BUILD
 # (IRONCLONE_BUILD, default build/) must hold initramfs.img, BIN (IRONCLONE_BIN, default the
 # musl release build) must be static; makes the temp dir $tmp (removed on exit) and puts BIN
-# in the job disk's tree at $tmp/jobfs/ironclone/bin/ironclone.
+# in the job disk's tree at $tmp/jobfs/ironclone/bin/ironclone, and guest-lib.sh (ok, bad,
+# by_serial, part, writer) at $tmp/jobfs/ironclone/guest-lib.sh for the job to source.
 live_job_setup() {
 	# shellcheck disable=SC2034 # BUILD is the calling script's
 	BUILD="${IRONCLONE_BUILD:-$ROOT/build}"
@@ -83,4 +84,5 @@ live_job_setup() {
 	trap 'rm -rf "$tmp"' EXIT
 	mkdir -p "$tmp/jobfs/ironclone/bin"
 	cp "$BIN" "$tmp/jobfs/ironclone/bin/ironclone"
+	cp "$ROOT/tests/qemu/guest-lib.sh" "$tmp/jobfs/ironclone/guest-lib.sh"
 }

@@ -39,29 +39,8 @@ R="$D/results"
 IC="$D/ironclone/bin/ironclone"
 mkdir -p "$R"
 chmod +x "$IC"
-fails=0
-ok() { echo "check: ok $*"; }
-bad() { echo "check: FAIL $*"; fails=$((fails + 1)); }
-by_serial() {
-	"$IC" disks --json </dev/null | awk -v s="$1" '
-		/"path":/ { p = $2 }
-		/"serial":/ { v = $2; gsub(/[",]/, "", v); if (v == s) { gsub(/[",]/, "", p); print p; exit } }'
-}
-part() { if [ -b "$1$2" ]; then echo "$1$2"; else echo "$1p$2"; fi; }
+. "$D/ironclone/guest-lib.sh"
 snaps() { lvm lvs --noheadings -o lv_name vgc 2>/dev/null | grep -c ironclone-snap; }
-writer() {
-	rm -f /tmp/stop
-	(
-		n=0
-		while [ ! -f /tmp/stop ]; do
-			dd if=/dev/urandom of=/mnt/root/w$((n % 4)) bs=64k count=16 conv=fsync status=none
-			n=$((n + 1))
-		done
-		echo "job: writer wrote $n files"
-	) &
-	writer=$!
-	sleep 1
-}
 modprobe dm-mod 2>/dev/null
 modprobe dm-crypt || exit 20
 modprobe dm-snapshot || exit 20
@@ -112,11 +91,10 @@ cat "$R/init-disk.txt"
 grep -q "LUKS volume cryptroot, read without the key" "$R/init-disk.txt" &&
 	grep -q "vgc/root from snapshots" "$R/init-disk.txt" && grep -q "DECRYPTED" "$R/init-disk.txt" &&
 	ok "init says the LV comes from a snapshot and the image holds plaintext" || bad "init's warning"
-writer
+writer /mnt/root
 "$IC" schedule run --root /tmp/sdisk >"$R/run-disk.txt" 2>&1 </dev/null && ok "run over the whole disk with a writer" ||
 	bad "run (disk): $(cat "$R/run-disk.txt")"
-touch /tmp/stop
-wait $writer
+writer_stop
 cat "$R/run-disk.txt"
 grep -q "(encrypted-lvm)" "$R/run-disk.txt" && ok "imaged online as an encrypted-LVM disk" || bad "mode (disk)"
 [ "$(snaps)" = 0 ] && ok "no snapshot left after the whole-disk run" || bad "snapshot left: $(lvm lvs vgc)"
@@ -199,11 +177,10 @@ mount /dev/vgc/root /mnt/root || exit 30
 # 2. The LV, with a writer writing.
 "$IC" schedule init --root /tmp/slv --repo "$D/repo" --disks /dev/vgc/root --budget 1G \
 	>"$R/init.txt" 2>&1 </dev/null && ok "schedule init (LV)" || bad "schedule init: $(cat "$R/init.txt")"
-writer
+writer /mnt/root
 "$IC" schedule run --root /tmp/slv >"$R/run.txt" 2>&1 </dev/null && ok "run with a writer" ||
 	bad "run: $(cat "$R/run.txt")"
-touch /tmp/stop
-wait $writer
+writer_stop
 cat "$R/run.txt"
 grep -q "(lvm-snapshot)" "$R/run.txt" && ok "imaged from a snapshot, without the key" || bad "mode"
 [ "$(snaps)" = 0 ] && ok "no snapshot left after the run" || bad "snapshot left: $(lvm lvs vgc)"

@@ -29,14 +29,7 @@ IC="$D/ironclone/bin/ironclone"
 SR=/tmp/sroot
 mkdir -p "$R"
 chmod +x "$IC"
-fails=0
-ok() { echo "check: ok $*"; }
-bad() { echo "check: FAIL $*"; fails=$((fails + 1)); }
-by_serial() {
-	"$IC" disks --json </dev/null | awk -v s="$1" '
-		/"path":/ { p = $2 }
-		/"serial":/ { v = $2; gsub(/[",]/, "", v); if (v == s) { gsub(/[",]/, "", p); print p; exit } }'
-}
+. "$D/ironclone/guest-lib.sh"
 snaps() { lvm lvs --noheadings -o lv_name vg0 2>/dev/null | grep -c ironclone-snap; }
 modprobe dm-mod 2>/dev/null
 modprobe dm-snapshot || exit 20
@@ -64,21 +57,10 @@ sync
 cat "$R/init.txt"
 
 # A writer keeps writing while the run images the LV.
-rm -f /tmp/stop
-(
-	n=0
-	while [ ! -f /tmp/stop ]; do
-		dd if=/dev/urandom of=/mnt/root/w$((n % 4)) bs=64k count=16 conv=fsync status=none
-		n=$((n + 1))
-	done
-	echo "job: writer wrote $n files"
-) &
-writer=$!
-sleep 1
+writer /mnt/root
 "$IC" schedule run --root $SR >"$R/run1.txt" 2>&1 </dev/null && ok "run with a writer" ||
 	bad "run 1: $(cat "$R/run1.txt")"
-touch /tmp/stop
-wait $writer
+writer_stop
 cat "$R/run1.txt"
 grep -q "(lvm-snapshot)" "$R/run1.txt" && ok "imaged from a snapshot" || bad "mode"
 [ "$(snaps)" = 0 ] && ok "no snapshot left after the run" || bad "snapshot left: $(lvm lvs vg0)"
