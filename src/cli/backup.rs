@@ -7,7 +7,7 @@ use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice};
 use ironclone::discover::{self, SysPaths};
 use ironclone::imaging::{plan_backup_unlocked, LuksBackup};
-use ironclone::repo::{self, BackupOptions, SourceInfo};
+use ironclone::repo::{BackupOptions, SourceInfo};
 use ironclone::rescue::{self, ReadOnlyState};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,9 @@ fn default_name(source: &Path, model: Option<&str>) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // Before anything is opened: a Ctrl-C from here on unwinds through the destructors
+    // (the VM disk's qemu, a staged image, LUKS mappings, the repository lock).
+    let cancel = super::cancel::on_signals()?;
     // A VM disk (qcow2, VMDK, VHDX...) is read through qemu as a file of its virtual
     // size, read-only with its backing files, for as long as `_vm` lives.
     let vm = ironclone::vdisk::open_source(&a.source)
@@ -204,8 +207,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(s) => s,
         None => dev.as_ref(),
     };
-    let m = repo::backup(&repo, read_from, &planned.plan, &opts, &r)?;
-    r.finish();
+    let m = super::cancel::backup(&repo, read_from, &planned.plan, &opts, &r, &cancel)?;
     drop(stacked);
     if let Some(l) = luks {
         l.close().context("closing the LUKS volumes")?;

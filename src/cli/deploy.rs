@@ -12,8 +12,6 @@ use ironclone::netboot::serve::{DhcpChoice, ServeOptions};
 use ironclone::tui::client_screen::ClientScreen;
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The TCP control port; udpcast's data ports are this + 2 and + 3.
@@ -205,13 +203,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     };
     // Ctrl-C or SIGTERM cancels cleanly: udp-sender and the boot server are stopped,
     // the clients told, the table printed. A second one ends the process at once.
-    let cancel = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&cancel))
-            .context("installing the signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&cancel))
-            .context("installing the signal handler")?;
-    }
+    let cancel = super::cancel::on_signals()?;
     let boot = match &a.serve_boot {
         None => None,
         Some(iface) => {

@@ -18,9 +18,11 @@ use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
 use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
 use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
-use ironclone::repo::{self, BackupOptions, Repository, SourceInfo};
+use ironclone::repo::{BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 #[derive(ClapArgs)]
 #[command(
@@ -66,6 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         None => std::env::temp_dir(),
     };
+    let cancel = super::cancel::on_signals()?;
     // Opened first: a wrong passphrase is told before minutes of unpacking.
     let repo = super::repo_open::open_or_init(&a.repo, &a.secret, false)?;
     super::import_parts::import_all(
@@ -77,6 +80,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             scratch_dir: scratch,
             no_precheck: a.no_precheck,
             json: a.json,
+            cancel,
         },
     )
 }
@@ -92,6 +96,8 @@ pub(super) struct ImportOptions {
     /// Skip the check of the whole image before anything is stored.
     pub no_precheck: bool,
     pub json: bool,
+    /// Set by Ctrl-C or SIGTERM (`cancel::on_signals`): the import stops cleanly.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// Imports the (one-disk view of the) image `img` of the folder `folder` into `repo`.
@@ -127,9 +133,8 @@ pub(super) fn import_img(
     let r = Renderer::new(json);
     dev.end_planning();
     let (kept, whole) = dev.kept();
-    let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
+    let m = super::cancel::backup(repo, &dev, &planned.plan, &opts, &r, &o.cancel)?;
     dev.release_kept();
-    r.finish();
     if !json {
         eprintln!(
             "{} of decoded blocks were kept in memory by the check ({}); a partition decode started over {} time(s)",

@@ -10,7 +10,7 @@
 use super::import::{import_img, plan_scratch, ImportOptions};
 use super::progress::Renderer;
 use ironclone::foreign::clonezilla::{lvm, unpack, ClonezillaImage, PartImageKind};
-use ironclone::repo::{self, BackupOptions, Repository};
+use ironclone::repo::{BackupOptions, Repository};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +50,7 @@ pub(super) fn import_all(
         let one = ImportOptions {
             name: n,
             scratch_dir: o.scratch_dir.clone(),
+            cancel: o.cancel.clone(),
             ..*o
         };
         import_img(v, folder, repo, &one)?;
@@ -85,8 +86,7 @@ fn import_partitions(
         let mut opts = BackupOptions::new(&n);
         opts.level = level;
         let r = Renderer::new(json);
-        let m = repo::backup(repo, &dev, &planned.plan, &opts, &r)?;
-        r.finish();
+        let m = super::cancel::backup(repo, &dev, &planned.plan, &opts, &r, &o.cancel)?;
         let secs = t.elapsed().as_secs_f64();
         if json {
             println!(

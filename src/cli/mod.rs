@@ -6,6 +6,7 @@ mod backup_partimage;
 pub mod bootfix;
 mod browse;
 mod browse_clonezilla;
+mod cancel;
 mod deploy;
 pub mod disks;
 mod export;

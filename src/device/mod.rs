@@ -7,6 +7,7 @@
 //! kernel file descriptor is `O_RDONLY` and `write_at` refuses before any syscall.
 
 mod block;
+mod cancellable;
 mod direct;
 mod error;
 mod file;
@@ -18,6 +19,7 @@ mod stacked;
 mod window;
 
 pub use block::open_path;
+pub use cancellable::Cancellable;
 pub use error::DeviceError;
 pub use file::{start_file_writeback, FileDevice, DIRECT_ALIGN};
 pub use mapped::{Layout, Mapped, Piece};

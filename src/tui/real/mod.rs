@@ -10,7 +10,7 @@ use super::model::{
     SizeChoice, VerifyRequest, VolumeView,
 };
 use super::services::{JobHandle, JobOutcome, ServiceError, Services};
-use crate::device::{open_path, Access, BlockDevice, DeviceError, Window};
+use crate::device::{open_path, Access, BlockDevice, Window};
 use crate::discover::{self, disk_holding_path, Disk, SysPaths, Transport};
 use crate::imaging::{
     plan_backup, plan_restore, restore_disk, DiskRestoreOptions, DiskRestorePlan,
