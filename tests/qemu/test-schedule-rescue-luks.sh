@@ -23,6 +23,8 @@
 # RESCUE_BREAK=mirror removes the mirrored schedule.json after the request (a negative
 # control: the rescue run records "no schedule configured" on the ESP, the installed
 # system's status merges that failure, rc=1, no image; the test must then FAIL).
+# RESCUE_BREAK=restored flips the first byte of the restored LUKS partition before it is
+# compared (the byte-identity and LUKS-header checks must then FAIL).
 # IRONCLONE_BUILD names the directory holding kernel/ and initramfs.img (default build/);
 # the initramfs must be built from this tree (make iso): it carries the binary under test.
 set -euo pipefail
@@ -178,6 +180,8 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 		if sched_restored_root "$mnt/repo" "$img" 2 "$tmp/boot.img"; then
 			sched_check_root "$tmp/boot.img" "the restored /boot" /os/init.sh "$tmp/init.sh"
 			cut_part "$tmp/restored.img" 3 "$tmp/luks.img" || true
+			[[ "${RESCUE_BREAK:-}" == restored ]] &&
+				printf '\x00' | dd of="$tmp/luks.img" bs=1 count=1 conv=notrunc status=none
 			got=$(sha256sum "$tmp/luks.img" 2>/dev/null | cut -d' ' -f1)
 			if [[ -n $luks_sum && $got == "$luks_sum" ]]; then
 				echo "PASS: the restored LUKS partition is byte-identical to the source at imaging time"
