@@ -8,7 +8,7 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ic, s, tool};
+use schedule_common::{ic, s, status_json, tool};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -127,4 +127,94 @@ fn rescue_boot_runs_the_mirrored_schedule_and_records_the_outcome_there() {
     let v: Value = serde_json::from_str(&out).expect(&out);
     assert_eq!(v["run"]["ok"], false, "{v}");
     assert!(v["run"]["error"].as_str().unwrap().contains("request.json"));
+}
+
+/// An installed system under `staging` whose rescue entry keeps the mirror in `esp`'s
+/// EFI/ironclone (as `rescue install` records it for a root on device-mapper).
+fn mirrored_entry(staging: &Path, esp: &Path) -> std::path::PathBuf {
+    let dir = esp.join("EFI/ironclone");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rec = serde_json::json!({
+        "version": 1, "firmware": "uefi", "dir": dir, "root_uuid": "6b1e",
+        "boot_uuid": "1C0E-C1A5", "cmdline": "x", "boot_number": 4, "installed_unix": 1,
+    });
+    std::fs::write(
+        staging.join("etc/ironclone/rescue-entry.json"),
+        rec.to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+fn outcome(start: u64, ok: bool) -> String {
+    serde_json::json!({"version": 1, "run": {
+        "start_unix": start, "end_unix": start + 60, "ok": ok, "repo": "/r",
+        "images": [{"disk": "/dev/sda", "image": "pc8-sda-2026-12-04-014724", "mode": "rescue",
+                    "bytes_read": 1, "new_bytes": 1, "new_stored_bytes": 1}],
+        "pruned": [], "repo_bytes": 1, "budget_bytes": 2, "warnings": [],
+        "error": (!ok).then_some("disk /dev/sda: backup failed: boom"), "rescue": true,
+    }})
+    .to_string()
+}
+
+#[test]
+fn status_and_run_merge_the_outcome_from_the_boot_partition() {
+    let t = tempfile::tempdir().unwrap();
+    let disk = t.path().join("d1.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let staging = t.path().join("staging");
+    let repo = t.path().join("repo");
+    let o = ic(&[
+        "schedule",
+        "init",
+        "--root",
+        s(&staging),
+        "--repo",
+        s(&repo),
+        "--disks",
+        s(&disk),
+        "--budget",
+        "1G",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let dir = mirrored_entry(&staging, &t.path().join("esp"));
+    // Nothing reported yet: status says never.
+    let (code, st) = status_json(&staging);
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["last_run"], Value::Null);
+    std::fs::write(dir.join("outcome.json"), outcome(1_700_000_000, true)).unwrap();
+    let (code, st) = status_json(&staging);
+    assert_eq!(code, 0, "{st}");
+    assert_eq!(st["last_run"]["rescue"], true, "{st}");
+    assert_eq!(st["last_success_unix"], 1_700_000_060);
+    assert!(!dir.join("outcome.json").exists(), "merged and removed");
+    // A failed rescue run: status exits 1 with its error; the last good image stays.
+    std::fs::write(dir.join("outcome.json"), outcome(1_700_001_000, false)).unwrap();
+    let o = ic(&["schedule", "status", "--root", s(&staging)]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    assert!(
+        o.stdout.contains("in the rescue entry): FAILED"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("backup failed: boom"), "{}", o.stdout);
+    // A malformed outcome: a warning naming the file; the state is untouched.
+    std::fs::write(dir.join("outcome.json"), b"{\"version\": 1, \"run").unwrap();
+    let o = ic(&["schedule", "status", "--root", s(&staging)]);
+    assert!(
+        o.stderr.contains("outcome.json: not valid JSON"),
+        "{}",
+        o.stderr
+    );
+    assert!(dir.join("outcome.json").exists());
+    // `schedule run` merges first too (then records its own run).
+    std::fs::write(dir.join("outcome.json"), outcome(1_700_002_000, true)).unwrap();
+    let o = ic(&["schedule", "run", "--root", s(&staging)]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(!dir.join("outcome.json").exists(), "merged by the run");
+    let (_, st) = status_json(&staging);
+    assert_eq!(
+        st["last_run"]["rescue"], false,
+        "the run's own record is the last"
+    );
 }

@@ -139,11 +139,14 @@ fn outcome_merges_into_the_state_once() {
         Some("disk /dev/sda: backup failed: boom")
     );
     assert_eq!(st.last_success_unix, Some(1_700_000_200));
-    // The same outcome found again (its removal failed) is not a second run.
+    // The same outcome found again (its removal failed) is not a second run: it does
+    // not answer the request made since.
+    ScheduleState::set_pending(&roots, Some(pending())).unwrap();
     let before = std::fs::read(roots.state_path()).unwrap();
     write_outcome(&dir, &record(false)).unwrap();
     merge(&roots).unwrap();
     assert_eq!(std::fs::read(roots.state_path()).unwrap(), before);
+    assert!(!dir.join(OUTCOME).exists());
 }
 
 #[test]
