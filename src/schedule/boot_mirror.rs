@@ -206,13 +206,14 @@ pub fn write_mirror(
     write_file(dir, REQUEST, &to_json(&req))
 }
 
-/// Brings the mirror up to date when the installed rescue entry keeps one: the
-/// schedule, and `pending` as the request. Returns whether it does. An entry that
-/// finds the schedule on a root that is on device-mapper (installed before the
-/// mirror existed) is an error: its rescue run could never find the schedule.
-pub fn sync(roots: &Roots, pending: Option<&PendingRescue>) -> Result<bool, ScheduleError> {
+/// The folder the mirror goes to, `None` when the installed rescue entry keeps none.
+/// An entry that finds the schedule on a root that is on device-mapper (installed
+/// before the mirror existed) is an error: its rescue run could never find the
+/// schedule. So is a folder without the rescue kernel: the ESP (or /boot) is not
+/// mounted, and writing there would put the copy on the root, where nothing reads it.
+pub fn target_dir(roots: &Roots) -> Result<Option<PathBuf>, ScheduleError> {
     let Some(entry) = RescueEntry::load(roots)? else {
-        return Ok(false);
+        return Ok(None);
     };
     if entry.boot_uuid.is_none() {
         if let Some(dm) = super::mode::dm_at(roots.root()) {
@@ -223,19 +224,30 @@ pub fn sync(roots: &Roots, pending: Option<&PendingRescue>) -> Result<bool, Sche
                 entry.root_uuid
             )));
         }
-        return Ok(false);
+        return Ok(None);
     }
+    if !entry.dir.join(super::rescue_entry::KERNEL_FILE).is_file() {
+        return Err(err(format!(
+            "{} holds no rescue kernel (is the ESP or /boot mounted?): the schedule's copy for \
+             the rescue entry cannot be written there",
+            entry.dir.display()
+        )));
+    }
+    Ok(Some(entry.dir))
+}
+
+/// Brings the mirror up to date when the installed rescue entry keeps one (above): the
+/// schedule, and `pending` as the request. Returns whether it does.
+pub fn sync(roots: &Roots, pending: Option<&PendingRescue>) -> Result<bool, ScheduleError> {
+    let Some(dir) = target_dir(roots)? else {
+        return Ok(false);
+    };
     let cfg = match ScheduleConfig::load(&roots.config_path()) {
         Ok(c) => Some(c),
         Err(ScheduleError::NotConfigured { .. }) => None,
         Err(e) => return Err(e),
     };
-    write_mirror(
-        &entry.dir,
-        cfg.as_ref(),
-        &installed_host(roots.root()),
-        pending,
-    )?;
+    write_mirror(&dir, cfg.as_ref(), &installed_host(roots.root()), pending)?;
     Ok(true)
 }
 

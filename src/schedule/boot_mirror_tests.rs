@@ -55,6 +55,7 @@ fn installed(boot_uuid: Option<&str>) -> (tempfile::TempDir, Roots, PathBuf) {
     let roots = Roots::new(Some(&t.path().join("root")));
     let dir = t.path().join("esp/EFI/ironclone");
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
     let rec = serde_json::json!({
         "version": 1, "firmware": "uefi", "dir": dir, "root_uuid": "6b1e",
         "boot_uuid": boot_uuid, "cmdline": "x", "boot_number": 3, "installed_unix": 1,
@@ -101,6 +102,12 @@ fn sync_writes_only_for_a_mirrored_entry() {
     let (_t, roots, dir) = installed(Some("1C0E-C1A5"));
     std::fs::create_dir_all(roots.config_path().parent().unwrap()).unwrap();
     std::fs::write(roots.config_path(), cfg().to_json()).unwrap();
+    // The ESP not mounted (no rescue kernel in the folder): refused, nothing written.
+    std::fs::remove_file(dir.join("vmlinuz")).unwrap();
+    let e = sync(&roots, None).unwrap_err().to_string();
+    assert!(e.contains("is the ESP or /boot mounted"), "{e}");
+    assert!(!dir.join(CONFIG).exists() && !dir.join(REQUEST).exists());
+    std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
     assert!(sync(&roots, Some(&pending())).unwrap());
     assert_eq!(read_config(&dir).unwrap(), cfg());
     let r = read_request(&dir).unwrap();

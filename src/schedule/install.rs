@@ -151,6 +151,11 @@ pub fn install(
     exe: &Path,
 ) -> Result<Installed, ScheduleError> {
     let checked = check(roots, cfg)?;
+    // Before the first write: a rescue entry whose copy of the schedule cannot be
+    // written (the ESP not mounted) would run the old schedule.
+    if super::boot_mirror::target_dir(roots)?.is_some() {
+        super::boot_mirror::check_no_secret(cfg)?;
+    }
     let config = roots.config_path();
     super::write_atomic(&config, &cfg.to_json())?;
     // The rescue entry of a root on device-mapper reads the schedule's copy.
