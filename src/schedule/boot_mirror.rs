@@ -207,25 +207,12 @@ pub fn write_mirror(
 }
 
 /// The folder the mirror goes to, `None` when the installed rescue entry keeps none.
-/// An entry that finds the schedule on a root that is on device-mapper (installed
-/// before the mirror existed) is an error: its rescue run could never find the
-/// schedule. So is a folder without the rescue kernel: the ESP (or /boot) is not
-/// mounted, and writing there would put the copy on the root, where nothing reads it.
+/// A folder without the rescue kernel is an error: the ESP (or /boot) is not mounted,
+/// and writing there would put the copy on the root, where nothing reads it.
 pub fn target_dir(roots: &Roots) -> Result<Option<PathBuf>, ScheduleError> {
-    let Some(entry) = RescueEntry::load(roots)? else {
+    let Some(entry) = RescueEntry::load(roots)?.filter(|e| e.boot_uuid.is_some()) else {
         return Ok(None);
     };
-    if entry.boot_uuid.is_none() {
-        if let Some(dm) = super::mode::dm_at(roots.root()) {
-            return Err(err(format!(
-                "the rescue entry finds the installed system by its root filesystem (UUID {}), \
-                 which is on {dm}: the rescue system cannot open it. Run `ironclone rescue install` \
-                 again: it keeps a copy of the schedule on the ESP (or /boot) instead",
-                entry.root_uuid
-            )));
-        }
-        return Ok(None);
-    }
     if !entry.dir.join(super::rescue_entry::KERNEL_FILE).is_file() {
         return Err(err(format!(
             "{} holds no rescue kernel (is the ESP or /boot mounted?): the schedule's copy for \
@@ -237,9 +224,24 @@ pub fn target_dir(roots: &Roots) -> Result<Option<PathBuf>, ScheduleError> {
 }
 
 /// Brings the mirror up to date when the installed rescue entry keeps one (above): the
-/// schedule, and `pending` as the request. Returns whether it does.
+/// schedule, and `pending` as the request. Returns whether it does. Asked for a rescue
+/// boot (`pending`), an entry that finds the schedule on a root that is on
+/// device-mapper (installed before the mirror existed) is an error: its rescue run
+/// could never find the schedule, and the request would never be answered.
 pub fn sync(roots: &Roots, pending: Option<&PendingRescue>) -> Result<bool, ScheduleError> {
     let Some(dir) = target_dir(roots)? else {
+        if let (Some(_), Some(entry), Some(dm)) = (
+            pending,
+            RescueEntry::load(roots)?,
+            super::mode::dm_at(roots.root()),
+        ) {
+            return Err(err(format!(
+                "the rescue entry finds the installed system by its root filesystem (UUID {}), \
+                 which is on {dm}: the rescue system cannot open it. Run `ironclone rescue install` \
+                 again: it keeps a copy of the schedule on the ESP (or /boot) instead",
+                entry.root_uuid
+            )));
+        }
         return Ok(false);
     };
     let cfg = match ScheduleConfig::load(&roots.config_path()) {
