@@ -24,7 +24,11 @@
 # control: the rescue run records "no schedule configured" on the ESP, the installed
 # system's status merges that failure, rc=1, no image; the test must then FAIL).
 # RESCUE_BREAK=restored flips the first byte of the restored LUKS partition before it is
-# compared (the byte-identity and LUKS-header checks must then FAIL).
+# compared (the byte-identity and LUKS-header checks must then FAIL; with ROOT_KIND=lvm,
+# a byte of the restored LV's ext4 magic: its e2fsck and marker checks must FAIL).
+# ROOT_KIND=lvm makes the root an LV on a plain PV in partition 3 instead (an LVM root
+# without LUKS: the same mirror); the host then checks the LV's filesystem in the
+# restored PV (e2fsck -fn, the marker file) instead of the byte identity.
 # IRONCLONE_BUILD names the directory holding kernel/ and initramfs.img (default build/);
 # the initramfs must be built from this tree (make iso): it carries the binary under test.
 set -euo pipefail
@@ -44,6 +48,8 @@ REPO_UUID=6b1e0d2a-4c1f-4f6e-9a51-1d0c1a5e001b
 # mk-rescue-os.sh's ESP: FAT volume id 1c0ec1a5.
 ESP_UUID=1C0E-C1A5
 BREAK=""
+KIND="${ROOT_KIND:-luks}"
+[[ $KIND == luks || $KIND == lvm ]] || fail "ROOT_KIND is luks or lvm"
 # shellcheck disable=SC2016 # expanded in the guest's job, not here
 [[ "${RESCUE_BREAK:-}" == mirror ]] && BREAK='rm -f "$R/boot/efi/EFI/ironclone/schedule.json"; echo "IRONCLONE-OS: BROKEN mirror"'
 tmp="$(mktemp -d)"
@@ -69,25 +75,42 @@ esp=\$(blkid -c /dev/null -o device -t PARTUUID=1c0ec1a5-000a-4000-8000-00000000
 luks=\${disk}3
 echo "IRONCLONE-OS: /boot \$bootdev on \$disk, ESP \$esp, LUKS root \$luks"
 modprobe dm-crypt 2>/dev/null
-open_root() {
-	printf 'test passphrase' | cryptsetup open --key-file - "\$luks" osroot || return 1
-	mkdir -p "\$R" && mount /dev/mapper/osroot "\$R" && mkdir -p "\$R/boot/efi" &&
+export LVM_SUPPRESS_FD_WARNINGS=1
+KIND=$KIND
+# The root's device opened (LUKS, with the passphrase) or activated (LVM): ROOTDEV.
+dev_up() {
+	if [ "\$KIND" = lvm ]; then
+		lvm vgchange -q -ay vgos >/dev/null && ROOTDEV=/dev/mapper/vgos-root
+	else
+		printf 'test passphrase' | cryptsetup open --key-file - "\$luks" osroot && ROOTDEV=/dev/mapper/osroot
+	fi
+}
+dev_down() {
+	if [ "\$KIND" = lvm ]; then lvm vgchange -q -an vgos >/dev/null; else cryptsetup close osroot; fi
+}
+mount_root() {
+	mkdir -p "\$R" && mount "\$ROOTDEV" "\$R" && mkdir -p "\$R/boot/efi" &&
 		mount -t vfat "\$esp" "\$R/boot/efi"
 }
 close_root() {
 	umount "\$R/boot/efi"
 	umount "\$R"
-	cryptsetup close osroot || echo "IRONCLONE-OS: osroot not closed"
+	dev_down || echo "IRONCLONE-OS: the root's device not closed"
 }
-if ! cryptsetup isLuks "\$luks"; then
+if [ -z "\$(blkid -c /dev/null -o value -s TYPE "\$luks")" ]; then
 	echo "IRONCLONE-OS: first boot"
-	# PBKDF2 with few iterations: argon2's memory and time are not what is tested here.
-	printf 'test passphrase' | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
-		--pbkdf-force-iterations 1000 --key-file - "\$luks" || echo "IRONCLONE-OS: luksFormat failed"
-	printf 'test passphrase' | cryptsetup open --key-file - "\$luks" osroot || echo "IRONCLONE-OS: open failed"
-	mkfs.ext4 -q -F -U $OSROOT_UUID -L osroot /dev/mapper/osroot || echo "IRONCLONE-OS: mkfs failed"
-	cryptsetup close osroot
-	open_root || echo "IRONCLONE-OS: cannot open the root"
+	if [ "\$KIND" = lvm ]; then
+		lvm pvcreate -q -y "\$luks" >/dev/null && lvm vgcreate -q vgos "\$luks" >/dev/null &&
+			lvm lvcreate -q -y -l 100%FREE -n root vgos >/dev/null || echo "IRONCLONE-OS: lvm failed"
+		ROOTDEV=/dev/mapper/vgos-root
+	else
+		# PBKDF2 with few iterations: argon2's memory and time are not what is tested here.
+		printf 'test passphrase' | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \
+			--pbkdf-force-iterations 1000 --key-file - "\$luks" || echo "IRONCLONE-OS: luksFormat failed"
+		dev_up || echo "IRONCLONE-OS: open failed"
+	fi
+	mkfs.ext4 -q -F -U $OSROOT_UUID -L osroot "\$ROOTDEV" || echo "IRONCLONE-OS: mkfs failed"
+	mount_root || echo "IRONCLONE-OS: cannot mount the root"
 	mkdir -p "\$R/etc"
 	echo rescue-os >"\$R/etc/hostname"
 	dd if=/dev/urandom of="\$R/marker" bs=64k count=16 status=none
@@ -112,11 +135,10 @@ fi
 echo "IRONCLONE-OS: booted again"
 # What the rescue run read: nothing has opened the volume since.
 echo "IRONCLONE-OS: luks sha256 \$(sha256sum "\$luks" | cut -d' ' -f1)"
-printf 'test passphrase' | cryptsetup open --readonly --key-file - "\$luks" chk &&
-	e2fsck -fn /dev/mapper/chk >/dev/null 2>&1 && echo "IRONCLONE-OS: the LUKS root is clean"
-cryptsetup close chk
+dev_up || echo "IRONCLONE-OS: cannot open the root's device"
+e2fsck -fn "\$ROOTDEV" >/dev/null 2>&1 && echo "IRONCLONE-OS: the LUKS root is clean"
 echo "IRONCLONE-OS: outcome on the ESP before status: \$(mount -o ro -t vfat "\$esp" /mnt 2>/dev/null && ls /mnt/EFI/ironclone | grep -c outcome; umount /mnt 2>/dev/null)"
-open_root || echo "IRONCLONE-OS: cannot open the root"
+mount_root || echo "IRONCLONE-OS: cannot mount the root"
 ironclone schedule status --root "\$R" --json >/tmp/status.json
 rc=\$?
 cat /tmp/status.json
@@ -128,7 +150,7 @@ close_root
 INIT
 
 bash "$ROOT/qemu/machines/mk-rescue-os.sh" --luks 40 "$tmp/os.img" "$KERNEL" "$INITRD" "$tmp/init.sh" "$BOOT_UUID" >/dev/null
-sched_repo_disk 384M "$REPO_UUID" schedule-rescue-luks
+sched_repo_disk 384M "$REPO_UUID" "schedule-rescue-$KIND"
 cp "$OVMF_VARS" "$tmp/vars.fd"
 echo "machine built in $((SECONDS - t0)) s; booting (log: $log)"
 
@@ -147,9 +169,9 @@ n_ok=$(grep -c "IRONCLONE-RESULT: ok rc=0" <<<"$out" || true)
 if [[ $n_ok == 2 ]]; then echo "PASS: the rescue run succeeded"; else
 	echo "FAIL: $n_ok ok results (want 2: the rescue run and the last boot)"; fails=$((fails + 1)); fi
 check "the installed system booted again" "IRONCLONE-OS: booted again"
-check "the LUKS root opens and is clean after the rescue run" "IRONCLONE-OS: the LUKS root is clean"
+check "the $KIND root opens and is clean after the rescue run" "IRONCLONE-OS: the LUKS root is clean"
 check "the rescue run left its outcome on the ESP" "IRONCLONE-OS: outcome on the ESP before status: 1"
-check "status merged it into the state on the LUKS root, nothing pending" "IRONCLONE-OS-STATUS rc=0 pending=0 rescue=1"
+check "status merged it into the state on the $KIND root, nothing pending" "IRONCLONE-OS-STATUS rc=0 pending=0 rescue=1"
 check "the merged outcome was removed from the ESP" "IRONCLONE-OS: outcome left on the ESP: 0"
 n_first=$(grep -c "IRONCLONE-OS: first boot" <<<"$out" || true)
 if [[ $n_first == 1 ]]; then echo "PASS: one first boot (no boot loop)"; else
@@ -182,16 +204,29 @@ if mount -o ro,loop "$tmp/repo.img" "$mnt" 2>/dev/null && [[ -d $mnt/repo ]]; th
 			cut_part "$tmp/restored.img" 3 "$tmp/luks.img" || true
 			[[ "${RESCUE_BREAK:-}" == restored ]] &&
 				printf '\x00' | dd of="$tmp/luks.img" bs=1 count=1 conv=notrunc status=none
-			got=$(sha256sum "$tmp/luks.img" 2>/dev/null | cut -d' ' -f1)
-			if [[ -n $luks_sum && $got == "$luks_sum" ]]; then
-				echo "PASS: the restored LUKS partition is byte-identical to the source at imaging time"
+			if [[ $KIND == lvm ]]; then
+				# The one LV fills the PV from its first extent (pe_start 1 MiB).
+				dd if="$tmp/luks.img" of="$tmp/lv.img" bs=1M skip=1 status=none
+				# The negative control here: the ext4 magic (offset 1080) broken.
+				[[ "${RESCUE_BREAK:-}" == restored ]] &&
+					printf '\x00' | dd of="$tmp/lv.img" bs=1 seek=1080 count=1 conv=notrunc status=none
+				if e2fsck -fn "$tmp/lv.img" >"$tmp/fsck.out" 2>&1; then echo "PASS: the restored LV: e2fsck -fn clean"; else
+					sed 's/^/  | /' "$tmp/fsck.out"; echo "FAIL: the restored LV: e2fsck -fn"; fails=$((fails + 1)); fi
+				got=$(debugfs -R "cat /marker" "$tmp/lv.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
+				if [[ ${#marks[@]} -gt 0 && $got == "${marks[0]}" ]]; then echo "PASS: the restored LV holds the marker intact"; else
+					echo "FAIL: the restored LV's marker sha256 $got, want ${marks[0]:-unknown}"; fails=$((fails + 1)); fi
 			else
-				echo "FAIL: restored LUKS partition sha256 ${got:-none}, source ${luks_sum:-unknown}"; fails=$((fails + 1))
-			fi
-			if [[ $(head -c 6 "$tmp/luks.img" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 4c554b53babe ]]; then
-				echo "PASS: the restored partition 3 starts with a LUKS header"
-			else
-				echo "FAIL: the restored partition 3 has no LUKS header"; fails=$((fails + 1))
+				got=$(sha256sum "$tmp/luks.img" 2>/dev/null | cut -d' ' -f1)
+				if [[ -n $luks_sum && $got == "$luks_sum" ]]; then
+					echo "PASS: the restored LUKS partition is byte-identical to the source at imaging time"
+				else
+					echo "FAIL: restored LUKS partition sha256 ${got:-none}, source ${luks_sum:-unknown}"; fails=$((fails + 1))
+				fi
+				if [[ $(head -c 6 "$tmp/luks.img" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 4c554b53babe ]]; then
+					echo "PASS: the restored partition 3 starts with a LUKS header"
+				else
+					echo "FAIL: the restored partition 3 has no LUKS header"; fails=$((fails + 1))
+				fi
 			fi
 		else
 			echo "FAIL: ironclone restore"; fails=$((fails + 1))
@@ -207,7 +242,7 @@ mnt=""
 echo "total $((SECONDS - t0)) s"
 if ((fails > 0)); then
 	tail -n 60 "$log" | sed 's/^/  | /'
-	echo "FAIL: test-schedule-rescue-luks ($fails checks failed)"
+	echo "FAIL: test-schedule-rescue-luks ($KIND root; $fails checks failed)"
 	exit 1
 fi
-echo "PASS: test-schedule-rescue-luks"
+echo "PASS: test-schedule-rescue-luks ($KIND root)"
