@@ -14,12 +14,16 @@
 #    has the next_entry handling of grub-mkconfig's header (load_env; a set next_entry
 #    is this boot's default, cleared with save_env), which grub-reboot relies on;
 #    /boot/grub/grubenv exists (GRUB can rewrite a file, not create one).
-# Usage: mk-rescue-os.sh [--bios] OUT.img KERNEL INITRD INIT_SH ROOT_UUID
+#  - --luks MIB (UEFI): a third, empty partition of MIB (type Linux LUKS) after the root,
+#    for a test whose first boot makes it a LUKS root; the ext4 partition is then its
+#    plain /boot (the Fedora layout: ESP, /boot, LUKS root).
+# Usage: mk-rescue-os.sh [--bios | --luks MIB] OUT.img KERNEL INITRD INIT_SH ROOT_UUID
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-FW=uefi
+FW=uefi LUKS_MIB=0
 [[ ${1:-} == --bios ]] && { FW=bios; shift; }
-[[ $# -eq 5 ]] || m_die "usage: $0 [--bios] OUT.img KERNEL INITRD INIT_SH ROOT_UUID"
+[[ ${1:-} == --luks ]] && { LUKS_MIB=${2:?--luks MIB}; shift 2; }
+[[ $# -eq 5 ]] || m_die "usage: $0 [--bios | --luks MIB] OUT.img KERNEL INITRD INIT_SH ROOT_UUID"
 OUT=$1 KERNEL=$2 INITRD=$3 INIT=$4 ROOT_UUID=$5
 NAME=rescue-os
 m_need_tools
@@ -50,12 +54,16 @@ if [[ $FW == uefi ]]; then
   ESP_END=$((ESP_START + ESP_MIB * 2048 - 1))
   ROOT_START=$((ESP_END + 1))
   ROOT_END=$((ROOT_START + ROOT_MIB * 2048 - 1))
-  SECTORS=$((ROOT_END + 1 + 2048))
+  LUKS_END=$((ROOT_END + LUKS_MIB * 2048))
+  SECTORS=$((LUKS_END + 1 + 2048))
   truncate -s $((SECTORS * 512)) "$OUT"
+  luks=()
+  ((LUKS_MIB > 0)) && luks=(-n "3:$((ROOT_END + 1)):$LUKS_END" -t 3:8309 -c 3:luksroot
+    -u 3:1C0EC1A5-000A-4000-8000-000000000003)
   sgdisk -o -U 1C0EC1A5-0000-4000-8000-00000000000A \
     -n 1:$ESP_START:$ESP_END -t 1:EF00 -c 1:esp -u 1:1C0EC1A5-000A-4000-8000-000000000001 \
     -n 2:$ROOT_START:$ROOT_END -t 2:8300 -c 2:root -u 2:1C0EC1A5-000A-4000-8000-000000000002 \
-    "$OUT" >/dev/null || m_die "sgdisk failed"
+    "${luks[@]}" "$OUT" >/dev/null || m_die "sgdisk failed"
   mkdir -p "$d/boot/efi"
   cat >"$d/boot/grub/grub.cfg" <<CFG
 serial --unit=0 --speed=115200

@@ -177,6 +177,12 @@ fn install(a: InstallArgs) -> anyhow::Result<u8> {
         None => println!("GRUB: menu entry \"{}\" added", entry::LABEL),
     }
     println!("installed root: UUID={}", rec.root_uuid);
+    if let Some(b) = &rec.boot_uuid {
+        println!(
+            "the root is on device-mapper (LUKS or LVM): the rescue run reads a copy of the schedule in {} (filesystem UUID={b})",
+            rec.dir.display()
+        );
+    }
     println!("kernel command line: {}", rec.cmdline);
     Ok(super::exit::OK)
 }
@@ -250,6 +256,12 @@ fn status(s: StatusArgs) -> anyhow::Result<u8> {
             ),
         }
         println!("  installed root: UUID={}", rec.root_uuid);
+        if let Some(b) = &rec.boot_uuid {
+            println!(
+                "  schedule copy: {} (boot partition UUID={b})",
+                rec.dir.display()
+            );
+        }
         println!("  kernel command line: {}", rec.cmdline);
     }
     Ok(if ok {

@@ -81,6 +81,10 @@ pub struct RunArgs {
     /// this filesystem UUID read-only, image its schedule's disks, record, unmount.
     #[arg(long, value_name = "ROOT_UUID", conflicts_with = "root")]
     pub rescue: Option<String>,
+    /// The same for a root on device-mapper (LUKS, LVM): mount the boot partition with
+    /// this filesystem UUID, run the schedule mirrored there, record the outcome there.
+    #[arg(long, value_name = "BOOT_UUID", conflicts_with_all = ["root", "rescue"])]
+    pub rescue_boot: Option<String>,
 }
 
 #[derive(ClapArgs)]
@@ -95,12 +99,16 @@ pub struct StatusArgs {
 pub fn run(a: Args) -> anyhow::Result<u8> {
     match a.action {
         Action::Init(i) => init(i).map(|()| super::exit::OK),
-        Action::Run(r) => match &r.rescue {
-            Some(uuid) => {
+        Action::Run(r) => match (&r.rescue, &r.rescue_boot) {
+            (Some(uuid), _) => {
                 let rec = ironclone::schedule::rescue_run::run(uuid)?;
                 report(&rec)
             }
-            None => run_now(
+            (None, Some(uuid)) => {
+                let rec = ironclone::schedule::rescue_run::run_boot(uuid)?;
+                report(&rec)
+            }
+            (None, None) => run_now(
                 &Roots::new(r.root.root.as_deref()),
                 &run::RunOptions {
                     efivars: r.efivars,
@@ -281,6 +289,11 @@ fn report(rec: &ironclone::schedule::state::RunRecord) -> anyhow::Result<u8> {
 
 fn status(roots: &Roots, json: bool) -> anyhow::Result<u8> {
     let cfg = ScheduleConfig::load(&roots.config_path());
+    // The outcome a rescue run left on the boot partition (a root on device-mapper),
+    // unless a run holds the lock (it merges it itself).
+    if let Err(e) = ironclone::schedule::boot_mirror::merge_unless_running(roots) {
+        eprintln!("warning: the rescue run's outcome: {e}");
+    }
     let state = ScheduleState::load(roots)?;
     let next = match (&cfg, roots.is_alternate()) {
         (Ok(_), false) => units::next_elapse_running(),

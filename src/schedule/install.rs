@@ -51,7 +51,21 @@ pub fn check(roots: &Roots, cfg: &ScheduleConfig) -> Result<Checked, ScheduleErr
         })?;
     let cal = calendar::check(&cfg.calendar)?;
     if !roots.is_alternate() {
-        rescue_reachable(cfg, super::mode::root_on_device_mapper())?;
+        let needs: Vec<(String, String)> = cfg
+            .disks
+            .iter()
+            .filter_map(|d| match super::mode::choose(d) {
+                Ok(super::mode::Mode::Rescue(why)) => Some((d.display().to_string(), why)),
+                _ => None,
+            })
+            .collect();
+        let entry = super::rescue_entry::RescueEntry::load(roots).ok().flatten();
+        rescue_reachable(
+            cfg,
+            super::mode::root_on_device_mapper(),
+            entry.map(|e| e.boot_uuid.is_some()),
+            &needs,
+        )?;
     }
     Ok(Checked {
         calendar_unchecked: cal.is_none(),
@@ -91,29 +105,41 @@ fn rescue_missing(roots: &Roots, cfg: &ScheduleConfig) -> Vec<String> {
         .collect()
 }
 
-/// Refuses a schedule whose disks need the rescue entry when the root filesystem is
-/// on device-mapper (`root_dm`, LUKS or LVM): the rescue run finds the installed
-/// system by its root filesystem's UUID, which the live system sees neither inside a
-/// LUKS volume (no key at boot) nor in an LV (it activates none), so it could never
-/// read this schedule and every run would end in a request nobody answers. A key for
-/// the rescue system would have to lie unencrypted next to it on /boot or the ESP,
-/// which undoes the disk's encryption (docs/SCHEDULE.md).
-fn rescue_reachable(cfg: &ScheduleConfig, root_dm: Option<String>) -> Result<(), ScheduleError> {
-    let Some(root) = root_dm else {
+/// Decides whether the disks that need the rescue entry (`needs`: disk, why) can be
+/// reached by it when the root filesystem is on device-mapper (`root_dm`, LUKS or
+/// LVM), which the live system cannot open or find. The rescue entry then keeps the
+/// schedule on the partition it boots from (`boot_mirror`), so this refuses only
+/// what that cannot cover: a schedule holding a secret (it would lie unencrypted on
+/// the ESP or /boot), and an installed entry (`entry_mirrored`: Some(false)) from
+/// before the mirror, which finds the schedule on the root. No entry yet is fine:
+/// `rescue install` sets the mirror up (or refuses a /boot inside the root).
+fn rescue_reachable(
+    cfg: &ScheduleConfig,
+    root_dm: Option<String>,
+    entry_mirrored: Option<bool>,
+    needs: &[(String, String)],
+) -> Result<(), ScheduleError> {
+    let (Some(root), Some((disk, why))) = (root_dm, needs.first()) else {
         return Ok(());
     };
-    for d in &cfg.disks {
-        if let Ok(super::mode::Mode::Rescue(why)) = super::mode::choose(d) {
-            return Err(ScheduleError::Disk {
-                disk: d.display().to_string(),
-                why: format!(
-                    "{why}; but the root filesystem (/) is on {root}, which the rescue system cannot \
-                     open or find, so it could never read this schedule. Schedule the logical volumes \
-                     instead (/dev/<vg>/<lv>: imaged online from a snapshot), or back this disk up from \
-                     the live system by hand (`ironclone backup --unlock`); docs/SCHEDULE.md"
-                ),
-            });
-        }
+    let refuse = |what: String| {
+        ScheduleError::Disk {
+        disk: disk.clone(),
+        why: format!(
+            "{why}; the root filesystem (/) is on {root}, which the rescue system cannot open, so \
+             the rescue entry reads this schedule from the ESP (or /boot); {what} (docs/SCHEDULE.md)"
+        ),
+    }
+    };
+    if let Err(e) = super::boot_mirror::check_no_secret(cfg) {
+        return Err(refuse(e.to_string()));
+    }
+    if entry_mirrored == Some(false) {
+        return Err(refuse(
+            "but the installed rescue entry still looks for the root filesystem: run \
+             `ironclone rescue install` again"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -125,8 +151,15 @@ pub fn install(
     exe: &Path,
 ) -> Result<Installed, ScheduleError> {
     let checked = check(roots, cfg)?;
+    // Before the first write: a rescue entry whose copy of the schedule cannot be
+    // written (the ESP not mounted) would run the old schedule.
+    if super::boot_mirror::target_dir(roots)?.is_some() {
+        super::boot_mirror::check_no_secret(cfg)?;
+    }
     let config = roots.config_path();
     super::write_atomic(&config, &cfg.to_json())?;
+    // The rescue entry of a root on device-mapper reads the schedule's copy.
+    super::boot_mirror::sync_state(roots)?;
     let [service, timer] = units::write_units(roots, cfg, exe)?;
     let enabled = units::enable(roots)?;
     Ok(Installed {
@@ -139,4 +172,57 @@ pub fn install(
         needs_rescue_entry: checked.needs_rescue_entry,
         decrypted: checked.decrypted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::config::{Budget, RepoLocation, CONFIG_VERSION};
+
+    fn cfg(repo: &str) -> ScheduleConfig {
+        ScheduleConfig {
+            version: CONFIG_VERSION,
+            repo: repo.parse().unwrap(),
+            disks: vec!["/dev/sda".into()],
+            calendar: "daily".into(),
+            budget: Budget::Percent(50),
+            keep_last: 1,
+            keep_weekly: 0,
+            keep_monthly: 0,
+            allow_battery: false,
+        }
+    }
+
+    #[test]
+    fn rescue_reachable_decisions() {
+        let c = cfg("uuid=abcd:/repo");
+        let needs = vec![(
+            "/dev/sda".to_string(),
+            "sda2 is mounted read-write at /boot".to_string(),
+        )];
+        let luks = || Some("the LUKS volume luks-1".to_string());
+        // A plain root, or nothing needing the rescue entry: nothing to decide.
+        assert!(rescue_reachable(&c, None, Some(false), &needs).is_ok());
+        assert!(rescue_reachable(&c, luks(), Some(false), &[]).is_ok());
+        // A root on LUKS or LVM: no entry yet (rescue install sets the mirror up), or an
+        // entry that keeps the mirror.
+        assert!(rescue_reachable(&c, luks(), None, &needs).is_ok());
+        assert!(rescue_reachable(&c, luks(), Some(true), &needs).is_ok());
+        let lvm = Some("the LVM volume vg0-root".to_string());
+        assert!(rescue_reachable(&c, lvm, Some(true), &needs).is_ok());
+        // An entry from before the mirror looks for the root: refused, saying what to do.
+        let e = rescue_reachable(&c, luks(), Some(false), &needs)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("disk /dev/sda") && e.contains("luks-1"), "{e}");
+        assert!(e.contains("rescue install` again"), "{e}");
+        // A secret in the schedule never goes to the boot partition.
+        let mut s = cfg("//nas/share");
+        s.repo = RepoLocation::Share("//user:pw@nas/share".into());
+        let e = rescue_reachable(&s, luks(), Some(true), &needs)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds a login"), "{e}");
+        assert!(rescue_reachable(&cfg("//nas/share"), luks(), Some(true), &needs).is_ok());
+    }
 }

@@ -17,8 +17,11 @@
 //! - `run`: one scheduled run; `lock`: one run at a time; `state`: its recorded
 //!   outcome for `status`.
 //! - `rescue_entry`: the boot entry into the live system for disks with a plain
-//!   partition mounted read-write; `rescue_run`: the run that entry makes.
+//!   partition mounted read-write; `rescue_request`: a run asking for it;
+//!   `rescue_run`: the run that entry makes; `boot_mirror`: the schedule's copy on
+//!   the boot partition for a root on device-mapper (LUKS, LVM).
 
+pub mod boot_mirror;
 pub mod calendar;
 pub mod config;
 pub mod enc_disk;
@@ -29,6 +32,7 @@ pub mod install;
 pub mod lock;
 pub mod mode;
 pub mod rescue_entry;
+pub mod rescue_request;
 pub mod rescue_run;
 pub mod retention;
 pub mod run;

@@ -491,16 +491,24 @@ fn crypt_below_in(sys_block: &Path, dev: &Path, depth: usize) -> Option<String> 
 
 /// What the running system's root filesystem (`/`) sits on when that is a
 /// device-mapper device (`the LUKS volume luks-…`, `the LVM volume vg0-root`), else
-/// `None`. The rescue run finds the installed system by its root filesystem's UUID,
-/// which the live system cannot see inside a LUKS volume it has no key for, nor in an
-/// LV it does not activate: such a root can never be reached by a rescue run.
+/// `None`. The live system cannot see the filesystem inside a LUKS volume it has no
+/// key for, nor in an LV it does not activate: the rescue entry then keeps the
+/// schedule on the boot partition (`boot_mirror`).
 pub fn root_on_device_mapper() -> Option<String> {
+    dm_at(Path::new("/"))
+}
+
+/// The same for the filesystem mounted exactly at `dir` (an installed root mounted
+/// elsewhere, `--root DIR`); `None` when `dir` is no mount point or not on
+/// device-mapper.
+pub fn dm_at(dir: &Path) -> Option<String> {
+    let canon = std::fs::canonicalize(dir).ok()?;
     let p = Path::new("/proc/self/mountinfo");
     let root = mountinfo::load(p)
         .ok()?
         .into_iter()
         .rev()
-        .find(|m| m.mount_point.as_path() == Path::new("/"))?;
+        .find(|m| m.mount_point == canon)?;
     root_dm_in(Path::new(&format!(
         "/sys/dev/block/{}:{}",
         root.major, root.minor
@@ -513,7 +521,6 @@ fn root_dm_in(sys: &Path) -> Option<String> {
     Some(if uuid.starts_with("CRYPT-") {
         format!("the LUKS volume {name}")
     } else if uuid.starts_with("LVM-") {
-        // An LV on a LUKS volume is still out of the rescue system's reach.
         format!("the LVM volume {name}")
     } else {
         format!("the device-mapper device {name}")

@@ -19,9 +19,9 @@ use super::lock::RunLock;
 use super::mode::{self, Mode};
 use super::retention::{self, Candidate, Policy};
 use super::snapshot::{self, Snapshot};
-use super::state::{ImageRecord, PendingDisk, PendingRescue, RunRecord, ScheduleState};
+use super::state::{ImageRecord, PendingRescue, RunRecord, ScheduleState};
 use super::thin_delta;
-use super::{rescue_entry, target, Roots};
+use super::{target, Roots};
 use crate::device::{open_path, Access};
 use crate::imaging::plan_backup_unlocked;
 use crate::progress::NoProgress;
@@ -104,8 +104,13 @@ pub enum Outcome {
 /// could not be recorded; a failed run is `Done` with `ok == false`.
 pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
     let _lock = RunLock::acquire(&roots.lock_path())?;
+    // A rescue run's outcome left on the boot partition first, so it is not lost.
+    let merged = super::boot_mirror::merge(roots)
+        .err()
+        .map(|e| e.to_string());
     let mut rec = RunRecord {
         start_unix: now_unix(),
+        warnings: merged.into_iter().collect(),
         ..RunRecord::default()
     };
     let prepared = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
@@ -115,7 +120,7 @@ pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
     });
     let result = match prepared {
         Ok((cfg, modes)) if modes.iter().any(|m| matches!(m, Mode::Rescue(_))) => {
-            return request_rescue(roots, opts, &cfg, &modes, rec);
+            return super::rescue_request::request(roots, opts, &cfg, &modes, rec);
         }
         Ok((cfg, modes)) => run_config(&cfg, &cfg.disks, &modes, &host_name(), "direct", &mut rec),
         Err(e) => Err(e),
@@ -123,21 +128,22 @@ pub fn run(roots: &Roots, opts: &RunOptions) -> Result<Outcome, ScheduleError> {
     finish(roots, rec, result).map(Outcome::Done)
 }
 
-/// The rescue system's run over the installed system mounted at `roots` (read-only):
-/// the disks are not mounted read-write any more, so they are imaged directly. The
-/// caller records the outcome (it must make the root writable first).
+/// The rescue system's run of the schedule `config` (read from the installed root
+/// mounted read-only, or from its mirror on the boot partition): the disks are not
+/// mounted read-write any more, so they are imaged directly. The caller records the
+/// outcome (it must make the root or the boot partition writable first).
 pub fn run_rescue(
-    roots: &Roots,
+    config: Result<ScheduleConfig, ScheduleError>,
     host: &str,
     pending: Option<&PendingRescue>,
 ) -> Result<RunRecord, ScheduleError> {
-    let _lock = RunLock::acquire(&roots.lock_path())?;
+    let _lock = RunLock::acquire(&Path::new(target::RUN_DIR).join("schedule.lock"))?;
     let mut rec = RunRecord {
         start_unix: now_unix(),
         rescue: true,
         ..RunRecord::default()
     };
-    let result = ScheduleConfig::load(&roots.config_path()).and_then(|cfg| {
+    let result = config.and_then(|cfg| {
         rec.repo = cfg.repo.to_string();
         let paths = cfg
             .disks
@@ -220,24 +226,6 @@ fn describe_identity(id: &crate::discover::DiskIdentity) -> String {
     )
 }
 
-/// The identities of the configured block devices, for the rescue run.
-fn identities(cfg: &ScheduleConfig) -> Vec<PendingDisk> {
-    let Ok(disks) = crate::discover::list_disks(&crate::discover::SysPaths::default()) else {
-        return Vec::new();
-    };
-    cfg.disks
-        .iter()
-        .filter_map(|d| {
-            let canon = std::fs::canonicalize(d).ok()?;
-            let found = disks.iter().find(|x| x.path == canon)?;
-            Some(PendingDisk {
-                configured: d.display().to_string(),
-                identity: found.identity(),
-            })
-        })
-        .collect()
-}
-
 fn choose_modes(cfg: &ScheduleConfig) -> Result<Vec<Mode>, ScheduleError> {
     choose_modes_of(&cfg.disks)
 }
@@ -252,60 +240,6 @@ fn choose_modes_of(disks: &[PathBuf]) -> Result<Vec<Mode>, ScheduleError> {
             })
         })
         .collect()
-}
-
-/// Sets the one-time boot into the rescue entry, records it as pending and reboots.
-/// A request the rescue system never answered is recorded as a failed run first, so
-/// `status` says so; then it is asked again (once per scheduled run: no loop).
-fn request_rescue(
-    roots: &Roots,
-    opts: &RunOptions,
-    cfg: &ScheduleConfig,
-    modes: &[Mode],
-    mut rec: RunRecord,
-) -> Result<Outcome, ScheduleError> {
-    let why: Vec<String> = modes
-        .iter()
-        .filter_map(|m| match m {
-            Mode::Rescue(w) => Some(w.clone()),
-            _ => None,
-        })
-        .collect();
-    let st = ScheduleState::load(roots).unwrap_or_default();
-    if let Some(p) = st.pending_rescue {
-        let lost = RunRecord {
-            start_unix: p.requested_unix,
-            end_unix: now_unix(),
-            repo: rec.repo.clone(),
-            error: Some(format!(
-                "the rescue run requested {} ({}) never reported back: did the \"{}\" entry boot? \
-                 (the firmware's boot menu lists it; the live system's console shows why it failed)",
-                crate::timefmt::utc_human(p.requested_unix),
-                p.how,
-                rescue_entry::LABEL
-            )),
-            ..RunRecord::default()
-        };
-        ScheduleState::record(roots, &lost)?;
-        ScheduleState::set_pending(roots, None)?;
-    }
-    let how = match rescue_entry::request_next_boot(roots, &opts.efivars) {
-        Ok(h) => h,
-        Err(e) => {
-            rec.end_unix = now_unix();
-            rec.error = Some(format!("{}; {e}", why.join("; ")));
-            ScheduleState::record(roots, &rec)?;
-            return Ok(Outcome::Done(rec));
-        }
-    };
-    let pending = PendingRescue {
-        requested_unix: now_unix(),
-        how,
-        why,
-        disks: identities(cfg),
-    };
-    ScheduleState::set_pending(roots, Some(pending.clone()))?;
-    Ok(Outcome::RescueRequested(pending))
 }
 
 /// Reboots through systemd when it runs (a clean shutdown), else with `reboot`.

@@ -1,7 +1,7 @@
 //! The rescue entry (issue 23): the live system's kernel and initramfs on the
 //! installed machine's own disk, with a boot entry "ironclone rescue" that starts them
 //! with a command line making the live system run `ironclone schedule run --rescue
-//! <root-uuid>` unattended and reboot. A scheduled run that finds a plain partition
+//! <root-uuid>` (or `--rescue-boot <boot-uuid>`, below) unattended and reboot. A scheduled run that finds a plain partition
 //! mounted read-write (which nothing can snapshot) asks for one boot into that entry
 //! and reboots; the rescue system images the disks while nothing has them mounted
 //! read-write. docs/SCHEDULE.md, "The rescue entry".
@@ -10,6 +10,10 @@
 //!   kernel's EFI stub, not in BootOrder, reached once through `BootNext`.
 //! - BIOS (`grub`): files in `/boot/ironclone/`, an /etc/grub.d script whose entry
 //!   `grub-reboot` selects once.
+//!
+//! A root filesystem on device-mapper (plain LUKS, LVM) is out of the live system's
+//! reach: the entry then names the partition it boots from (the ESP, a separate
+//! /boot), where `boot_mirror` keeps a copy of the schedule.
 //!
 //! What was installed is recorded in /etc/ironclone/rescue-entry.json, which `remove`,
 //! `status` and the scheduled run read.
@@ -56,6 +60,10 @@ pub struct RescueEntry {
     pub dir: PathBuf,
     /// The installed system's root filesystem, which the rescue run mounts.
     pub root_uuid: String,
+    /// The filesystem holding `dir`, when the root is on device-mapper: the command
+    /// line names it instead of the root, and the schedule is mirrored into `dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_uuid: Option<String>,
     pub cmdline: String,
     /// UEFI: the Boot#### number written.
     pub boot_number: Option<u16>,
@@ -135,16 +143,20 @@ fn check_arg(a: &str) -> Result<(), ScheduleError> {
 /// powering off, also after a failure; `panic=10` reboots a kernel that panics.
 pub fn cmdline(
     firmware: Firmware,
-    root_uuid: &str,
+    finds: Finds,
     append: &[String],
 ) -> Result<String, ScheduleError> {
-    check_uuid(root_uuid)?;
+    let (flag, uuid) = match finds {
+        Finds::Root(u) => ("--rescue", u),
+        Finds::Boot(u) => ("--rescue-boot", u),
+    };
+    check_uuid(uuid)?;
     let mut words = Vec::new();
     if firmware == Firmware::Uefi {
         // The EFI stub loads the initramfs from the ESP itself.
         words.push(format!("initrd={EFI_INITRD}"));
     }
-    words.push(format!("ironclone.run=schedule+run+--rescue+{root_uuid}"));
+    words.push(format!("ironclone.run=schedule+run+{flag}+{uuid}"));
     words.push("ironclone.reboot=1".into());
     words.push("panic=10".into());
     for a in append {
@@ -152,6 +164,14 @@ pub fn cmdline(
         words.push(a.clone());
     }
     Ok(words.join(" "))
+}
+
+/// What the rescue run finds the schedule by: the installed root's filesystem UUID
+/// (`--rescue`), or the boot partition's holding its mirror (`--rescue-boot`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finds<'a> {
+    Root(&'a str),
+    Boot(&'a str),
 }
 
 /// Where the files come from.
@@ -328,7 +348,22 @@ pub fn install(roots: &Roots, opts: &Install) -> Result<RescueEntry, ScheduleErr
         Target::Uefi { .. } => Firmware::Uefi,
         Target::Bios { .. } => Firmware::Bios,
     };
-    let cmdline = cmdline(firmware, &root_uuid, &opts.append)?;
+    // A root on device-mapper: the partition the entry boots from holds the schedule.
+    let boot_uuid = match super::mode::dm_at(roots.root()) {
+        None => None,
+        Some(dm) => Some(super::boot_mirror::boot_partition_uuid(
+            match &opts.target {
+                Target::Uefi { esp, .. } => esp,
+                Target::Bios { boot } => boot,
+            },
+            &dm,
+        )?),
+    };
+    let finds = match &boot_uuid {
+        Some(b) => Finds::Boot(b),
+        None => Finds::Root(&root_uuid),
+    };
+    let cmdline = cmdline(firmware, finds, &opts.append)?;
     // Everything that can be refused is checked before anything is written.
     let (dir, hd) = match &opts.target {
         Target::Uefi { esp, esp_part, .. } => {
@@ -391,6 +426,7 @@ pub fn install(roots: &Roots, opts: &Install) -> Result<RescueEntry, ScheduleErr
         firmware,
         dir,
         root_uuid,
+        boot_uuid,
         cmdline,
         boot_number,
         installed_unix: super::run::now_unix(),
@@ -398,6 +434,7 @@ pub fn install(roots: &Roots, opts: &Install) -> Result<RescueEntry, ScheduleErr
     let mut bytes = serde_json::to_vec_pretty(&rec).unwrap_or_default();
     bytes.push(b'\n');
     super::write_atomic(&record_path(roots), &bytes)?;
+    super::boot_mirror::sync_state(roots)?;
     Ok(rec)
 }
 
@@ -423,7 +460,14 @@ pub fn remove(roots: &Roots, efivars: &Path) -> Result<Option<RescueEntry>, Sche
             }
         }
     }
-    for f in [KERNEL_FILE, INITRD_FILE] {
+    let mirror = super::boot_mirror::FILES.iter().flat_map(|f| {
+        let p = Path::new(f);
+        [p.to_path_buf(), p.with_extension("tmp")]
+    });
+    for f in [PathBuf::from(KERNEL_FILE), PathBuf::from(INITRD_FILE)]
+        .into_iter()
+        .chain(mirror)
+    {
         let p = rec.dir.join(f);
         match std::fs::remove_file(&p) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -511,34 +555,4 @@ pub fn request_next_boot(roots: &Roots, efivars: &Path) -> Result<String, Schedu
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn command_lines() {
-        let u = cmdline(
-            Firmware::Uefi,
-            "6b1e0d2a-4c1f",
-            &["console=ttyS0,115200".into()],
-        )
-        .unwrap();
-        assert_eq!(
-            u,
-            "initrd=\\EFI\\ironclone\\initrd.img ironclone.run=schedule+run+--rescue+6b1e0d2a-4c1f \
-             ironclone.reboot=1 panic=10 console=ttyS0,115200"
-        );
-        let b = cmdline(Firmware::Bios, "ABCD-1234", &[]).unwrap();
-        assert_eq!(
-            b,
-            "ironclone.run=schedule+run+--rescue+ABCD-1234 ironclone.reboot=1 panic=10"
-        );
-        assert!(cmdline(Firmware::Bios, "x y", &[]).is_err());
-        assert!(cmdline(Firmware::Bios, "", &[]).is_err());
-        for bad in ["a'b", "$x", "a;b", "", "a b", "{"] {
-            assert!(
-                cmdline(Firmware::Uefi, "ab", &[bad.into()]).is_err(),
-                "{bad}"
-            );
-        }
-    }
-}
+mod tests;
