@@ -14,6 +14,7 @@
 //! stops where it is and what lies after `upto` is decoded again when it is read (the
 //! fallback: the old two-decode path for the rest of the image).
 
+use super::slab::Slab;
 use crossbeam_channel::{bounded, Receiver};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,12 +33,12 @@ pub const BUDGET_ENV: &str = "IRONCLONE_KEEP_DECODED";
 /// ready for them.
 pub struct Budget {
     left: Arc<AtomicU64>,
-    /// Slabs allocated and touched ahead by a thread of their own (started by the
-    /// first `next_slab`): a new page's first touch costs the kernel a page clear (in a
+    /// Slabs mapped with their pages present, ahead, by a thread of their own (started
+    /// by the first `next_slab`): a new page costs the kernel a page clear (in a
     /// virtual machine also the host's fault), which took up to 3 s of the checking
     /// thread's time for 1.6 GiB (profiled, `clear_page_erms`); made ahead, it runs on
     /// the other core beside the decompression instead of in the check's path.
-    ready: Mutex<Option<Receiver<Vec<u8>>>>,
+    ready: Mutex<Option<Receiver<Slab>>>,
 }
 
 /// Slabs made ready ahead of the keeping (each SLAB bytes).
@@ -62,7 +63,7 @@ impl Budget {
 
     /// The next empty slab (its capacity taken from the budget), or `None` when the
     /// budget has less than MIN_SLAB left.
-    fn next_slab(&self) -> Option<Vec<u8>> {
+    fn next_slab(&self) -> Option<Slab> {
         let rx = {
             let mut g = self.ready.lock().unwrap_or_else(|p| p.into_inner());
             g.get_or_insert_with(|| make_slabs(Arc::clone(&self.left)))
@@ -93,22 +94,20 @@ fn take_slab(left: &AtomicU64) -> Option<usize> {
     .map(|_| got)
 }
 
-/// Starts the thread that makes slabs ahead: each allocated and written once (so its
-/// pages exist), then handed over empty. Not advised as transparent huge pages: tried,
+/// Starts the thread that makes slabs ahead: each mapped with its pages made present
+/// (`slab.rs`), then handed over empty. Not advised as transparent huge pages: tried,
 /// and the kernel's compaction for them cost 2-4 s of system time per 1.6 GiB on the
 /// bench machine against a steady 1 s without (docs/BENCH.md). It ends when the budget
-/// is spent (the receiver then sees the end) or when the receiver is gone.
-fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Vec<u8>> {
-    let (tx, rx) = bounded::<Vec<u8>>(READY_AHEAD);
+/// is spent or a mapping fails (the receiver then sees the end) or when the receiver
+/// is gone.
+fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Slab> {
+    let (tx, rx) = bounded::<Slab>(READY_AHEAD);
     std::thread::spawn(move || {
         while let Some(n) = take_slab(&left) {
-            // One byte written per page: calloc'd memory is not touched yet, and
-            // a non-zero byte is a write the compiler cannot drop.
-            let mut slab = vec![0u8; n];
-            for b in slab.iter_mut().step_by(4096) {
-                *b = 1;
-            }
-            slab.clear();
+            let Some(slab) = Slab::new(n) else {
+                left.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            };
             if tx.send(slab).is_err() {
                 left.fetch_add(n as u64, Ordering::Relaxed);
                 return;
@@ -132,7 +131,7 @@ struct Entry {
 /// The kept prefix of one partition's decoded runs.
 #[derive(Default)]
 pub struct Kept {
-    slabs: Vec<Vec<u8>>,
+    slabs: Vec<Slab>,
     /// Ascending by `off`, not overlapping (the stream's runs are).
     index: Vec<Entry>,
     upto: u64,

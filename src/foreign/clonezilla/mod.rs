@@ -11,6 +11,7 @@ pub mod checksums;
 pub mod device;
 mod error;
 pub mod kept;
+mod slab;
 pub mod lists;
 pub mod lvm;
 pub mod lvm_place;
