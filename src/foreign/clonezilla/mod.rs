@@ -11,7 +11,6 @@ pub mod checksums;
 pub mod device;
 mod error;
 pub mod kept;
-mod slab;
 pub mod lists;
 pub mod lvm;
 pub mod lvm_place;
@@ -20,6 +19,7 @@ mod partimg;
 pub mod parts;
 pub mod restore;
 mod sfdisk;
+mod slab;
 pub mod stream;
 pub mod unpack;
 
