@@ -11,8 +11,10 @@
 //! prefix of the stream: every run that starts before `upto` is held. Memory comes
 //! from a `Budget` shared by the image's partitions (by default a quarter of
 //! `MemAvailable`, `IRONCLONE_KEEP_DECODED` bytes when set); when it runs out, keeping
-//! stops where it is and what lies after `upto` is decoded again when it is read (the
-//! fallback: the old two-decode path for the rest of the image).
+//! stops where it is and what lies after `upto` is decoded again (the fallback: the
+//! old two-decode path for the rest of the image; that decode starts when planning
+//! ends, `device::ImageDevice::end_planning`). All-zero runs are not stored: like
+//! free blocks they read as zeros.
 
 use super::slab::Slab;
 use crossbeam_channel::{bounded, Receiver};
