@@ -69,6 +69,40 @@ struct Cursor {
     used: u64,
     /// The decoded runs kept while planning and checking.
     kept: Kept,
+    /// A decoder started again past a budget overrun, moving to `kept.upto()` on a
+    /// thread of its own while the kept part is copied (`end_planning`).
+    ahead: Option<std::thread::JoinHandle<Result<Ahead, AssembleError>>>,
+}
+
+/// A decoder moved forward to where the kept runs end: what `Cursor` holds of it.
+struct Ahead {
+    stream: PartStream,
+    pos: u64,
+    pending: Option<u64>,
+    buf: Vec<u8>,
+    used: u64,
+}
+
+/// Opens `image` again and reads runs until the first that starts at or after `upto`
+/// (left pending in `buf`): the kept runs hold everything before.
+fn decode_to(image: &PartImage, whole: u64, upto: u64) -> Result<Ahead, AssembleError> {
+    let mut a = Ahead {
+        stream: PartStream::open(image, whole)?,
+        pos: 0,
+        pending: None,
+        buf: Vec::new(),
+        used: 0,
+    };
+    while let Some(run) = a.stream.next_run(&mut a.buf)? {
+        a.used += a.buf.len() as u64;
+        if run >= upto {
+            a.pending = Some(run);
+            a.pos = run;
+            return Ok(a);
+        }
+        a.pos = run + a.buf.len() as u64;
+    }
+    Ok(a)
 }
 
 /// The disk of a Clonezilla savedisk image, read-only.
@@ -154,6 +188,11 @@ impl ImageDevice {
     /// backup's small pieces cost a copy of each and up to CACHE_BYTES per partition.
     /// The decoded runs kept so far stay (the bulk reads take them from memory), but
     /// no more are kept: what comes after them is read once.
+    ///
+    /// A partition whose decoder has ended (the check ran) with only part of it kept
+    /// (the budget ran out) starts its second decode now, on a thread of its own: it
+    /// passes the kept prefix while the copy writes that prefix from memory, so the
+    /// copy finds it at the first byte not kept instead of waiting for it there.
     pub fn end_planning(&self) {
         self.planning.store(false, Ordering::Relaxed);
         for slot in &self.slots {
@@ -161,6 +200,12 @@ impl ImageDevice {
                 c.cache = BTreeMap::new();
                 c.cached = 0;
                 c.kept.stop();
+                let upto = c.kept.upto();
+                if slot.keeps && c.pos == u64::MAX && !c.kept.complete() && c.ahead.is_none() {
+                    self.restarts.fetch_add(1, Ordering::Relaxed);
+                    let (image, whole) = (slot.image.clone(), slot.whole);
+                    c.ahead = Some(std::thread::spawn(move || decode_to(&image, whole, upto)));
+                }
             }
         }
         self.budget.stop_making();
@@ -229,6 +274,19 @@ impl ImageDevice {
                 out.copy_from_slice(src);
                 return Ok(());
             }
+        }
+        if let Some(h) = c.ahead.take() {
+            let a = h
+                .join()
+                .map_err(|_| {
+                    self.query(format!("partition {}: a decoder failed", slot.image.part))
+                })?
+                .map_err(|e| self.bad(e))?;
+            c.stream = Some(a.stream);
+            c.pos = a.pos;
+            c.pending = a.pending;
+            c.buf = a.buf;
+            c.used = a.used;
         }
         if c.stream.is_none() || at < c.pos {
             if c.stream.is_some() {

@@ -11,9 +11,12 @@
 //! prefix of the stream: every run that starts before `upto` is held. Memory comes
 //! from a `Budget` shared by the image's partitions (by default a quarter of
 //! `MemAvailable`, `IRONCLONE_KEEP_DECODED` bytes when set); when it runs out, keeping
-//! stops where it is and what lies after `upto` is decoded again when it is read (the
-//! fallback: the old two-decode path for the rest of the image).
+//! stops where it is and what lies after `upto` is decoded again (the fallback: the
+//! old two-decode path for the rest of the image; that decode starts when planning
+//! ends, `device::ImageDevice::end_planning`). All-zero runs are not stored: like
+//! free blocks they read as zeros.
 
+use super::slab::Slab;
 use crossbeam_channel::{bounded, Receiver};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,12 +35,12 @@ pub const BUDGET_ENV: &str = "IRONCLONE_KEEP_DECODED";
 /// ready for them.
 pub struct Budget {
     left: Arc<AtomicU64>,
-    /// Slabs allocated and touched ahead by a thread of their own (started by the
-    /// first `next_slab`): a new page's first touch costs the kernel a page clear (in a
+    /// Slabs mapped with their pages present, ahead, by a thread of their own (started
+    /// by the first `next_slab`): a new page costs the kernel a page clear (in a
     /// virtual machine also the host's fault), which took up to 3 s of the checking
     /// thread's time for 1.6 GiB (profiled, `clear_page_erms`); made ahead, it runs on
     /// the other core beside the decompression instead of in the check's path.
-    ready: Mutex<Option<Receiver<Vec<u8>>>>,
+    ready: Mutex<Option<Receiver<Slab>>>,
 }
 
 /// Slabs made ready ahead of the keeping (each SLAB bytes).
@@ -62,7 +65,7 @@ impl Budget {
 
     /// The next empty slab (its capacity taken from the budget), or `None` when the
     /// budget has less than MIN_SLAB left.
-    fn next_slab(&self) -> Option<Vec<u8>> {
+    fn next_slab(&self) -> Option<Slab> {
         let rx = {
             let mut g = self.ready.lock().unwrap_or_else(|p| p.into_inner());
             g.get_or_insert_with(|| make_slabs(Arc::clone(&self.left)))
@@ -93,22 +96,20 @@ fn take_slab(left: &AtomicU64) -> Option<usize> {
     .map(|_| got)
 }
 
-/// Starts the thread that makes slabs ahead: each allocated and written once (so its
-/// pages exist), then handed over empty. Not advised as transparent huge pages: tried,
+/// Starts the thread that makes slabs ahead: each mapped with its pages made present
+/// (`slab.rs`), then handed over empty. Not advised as transparent huge pages: tried,
 /// and the kernel's compaction for them cost 2-4 s of system time per 1.6 GiB on the
 /// bench machine against a steady 1 s without (docs/BENCH.md). It ends when the budget
-/// is spent (the receiver then sees the end) or when the receiver is gone.
-fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Vec<u8>> {
-    let (tx, rx) = bounded::<Vec<u8>>(READY_AHEAD);
+/// is spent or a mapping fails (the receiver then sees the end) or when the receiver
+/// is gone.
+fn make_slabs(left: Arc<AtomicU64>) -> Receiver<Slab> {
+    let (tx, rx) = bounded::<Slab>(READY_AHEAD);
     std::thread::spawn(move || {
         while let Some(n) = take_slab(&left) {
-            // One byte written per page: calloc'd memory is not touched yet, and
-            // a non-zero byte is a write the compiler cannot drop.
-            let mut slab = vec![0u8; n];
-            for b in slab.iter_mut().step_by(4096) {
-                *b = 1;
-            }
-            slab.clear();
+            let Some(slab) = Slab::new(n) else {
+                left.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            };
             if tx.send(slab).is_err() {
                 left.fetch_add(n as u64, Ordering::Relaxed);
                 return;
@@ -132,7 +133,7 @@ struct Entry {
 /// The kept prefix of one partition's decoded runs.
 #[derive(Default)]
 pub struct Kept {
-    slabs: Vec<Vec<u8>>,
+    slabs: Vec<Slab>,
     /// Ascending by `off`, not overlapping (the stream's runs are).
     index: Vec<Entry>,
     upto: u64,
@@ -168,6 +169,12 @@ impl Kept {
     /// skipped; when the budget cannot give another slab, keeping stops here.
     pub fn keep(&mut self, off: u64, data: &[u8], budget: &Budget) {
         if self.stopped || off < self.upto {
+            return;
+        }
+        // An all-zero run takes no memory: free blocks read as zeros already, so it is
+        // a gap like them (8% of the bench's ext4 image: inode tables, zeroed files).
+        if all_zero(data) {
+            self.upto = off.saturating_add(data.len() as u64);
             return;
         }
         let mut rest = data;
@@ -297,6 +304,17 @@ impl Kept {
     }
 }
 
+/// Whether every byte of `data` is 0, a word at a time (musl's byte loops are slow;
+/// a block with data usually fails on its first word).
+fn all_zero(data: &[u8]) -> bool {
+    let words = data.chunks_exact(8);
+    let tail = words.remainder();
+    words
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or([1; 8])))
+        .all(|w| w == 0)
+        && tail.iter().all(|&b| b == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +350,27 @@ mod tests {
         assert_eq!(k.bytes(), 4096 * 4 + 10);
         k.finish();
         assert!(k.complete());
+    }
+
+    #[test]
+    fn an_all_zero_run_takes_no_memory_and_reads_as_zeros() {
+        let b = Budget::new(1 << 30);
+        let mut k = Kept::default();
+        k.keep(0, &run(0, 4096), &b);
+        k.keep(4096, &[0u8; 4096], &b);
+        let mut almost = vec![0u8; 4096];
+        almost[4095] = 1;
+        k.keep(8192, &almost, &b);
+        assert_eq!(k.upto(), 12288);
+        assert_eq!(k.bytes(), 8192, "the zero run is not stored");
+        let mut out = vec![9u8; 12288];
+        k.read(0, &mut out);
+        assert!(out[..4096] == run(0, 4096)[..]);
+        assert!(out[4096..8192].iter().all(|&x| x == 0));
+        assert!(
+            out[8192..] == almost[..],
+            "a run with one non-zero byte is kept"
+        );
     }
 
     #[test]

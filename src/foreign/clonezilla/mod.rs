@@ -19,6 +19,7 @@ mod partimg;
 pub mod parts;
 pub mod restore;
 mod sfdisk;
+mod slab;
 pub mod stream;
 pub mod unpack;
 
