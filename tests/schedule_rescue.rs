@@ -9,7 +9,7 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ic, s, status_json, tool, Mounted, Out};
+use schedule_common::{ext4_image, ic, s, status_json, tool, Mounted, Out};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -263,19 +263,6 @@ fn install_bios_writes_a_grub_script() {
     let o = ic(&["rescue", "remove", "--root", s(&m.root)]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(!script.exists() && !boot.join("ironclone").exists());
-}
-
-fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
-    std::fs::File::create(path)
-        .unwrap()
-        .set_len(mib << 20)
-        .unwrap();
-    let mut a = vec!["-q", "-F"];
-    if let Some(u) = uuid {
-        a.extend_from_slice(&["-U", u]);
-    }
-    a.push(s(path));
-    tool("mkfs.ext4", &a);
 }
 
 #[test]

@@ -8,23 +8,10 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ic, s, status_json, tool};
+use schedule_common::{ext4_image, ic, s, status_json, tool};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
-    std::fs::File::create(path)
-        .unwrap()
-        .set_len(mib << 20)
-        .unwrap();
-    let mut a = vec!["-q", "-F"];
-    if let Some(u) = uuid {
-        a.extend_from_slice(&["-U", u]);
-    }
-    a.push(s(path));
-    tool("mkfs.ext4", &a);
-}
 
 fn put(img: &Path, host: &Path, at: &str) {
     tool(

@@ -46,3 +46,17 @@ impl Drop for Mounted {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// A `mib` MiB file holding a fresh ext4 (with filesystem UUID `uuid` if given).
+pub fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
+    std::fs::File::create(path)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    let mut a = vec!["-q", "-F"];
+    if let Some(u) = uuid {
+        a.extend_from_slice(&["-U", u]);
+    }
+    a.push(s(path));
+    tool("mkfs.ext4", &a);
+}
