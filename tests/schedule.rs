@@ -7,7 +7,7 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ic, s, status_json, tool, Mounted, Out};
+use schedule_common::{ic, init, s, status_json, tool, Mounted, Out};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,25 +38,6 @@ fn add_file(img: &Path, name: &str, mib: usize, seed: u64) {
         &["-w", "-R", &format!("write {} {name}", s(&src)), s(img)],
     );
     std::fs::remove_file(&src).unwrap();
-}
-
-fn init(root: &Path, repo: &str, disks: &[&Path], budget: &str, extra: &[&str]) -> Out {
-    let d: Vec<&str> = disks.iter().map(|p| s(p)).collect();
-    let joined = d.join(",");
-    let mut a = vec![
-        "schedule",
-        "init",
-        "--root",
-        s(root),
-        "--repo",
-        repo,
-        "--disks",
-        &joined,
-        "--budget",
-        budget,
-    ];
-    a.extend_from_slice(extra);
-    ic(&a)
 }
 
 fn run(root: &Path) -> Out {

@@ -9,7 +9,7 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ext4_image, ic, s, status_json, tool, Mounted, Out};
+use schedule_common::{ext4_image, ic, init, s, status_json, tool, Mounted, Out};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -272,18 +272,7 @@ fn mounted_disk_requests_the_rescue_entry_once_per_run() {
     let disk = m.t.path().join("d1.img");
     ext4_image(&disk, 16, None);
     let repo = m.t.path().join("repo");
-    let o = ic(&[
-        "schedule",
-        "init",
-        "--root",
-        s(&m.root),
-        "--repo",
-        s(&repo),
-        "--disks",
-        s(&disk),
-        "--budget",
-        "1G",
-    ]);
+    let o = init(&m.root, s(&repo), &[&disk], "1G", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let mp = m.t.path().join("mnt");
     std::fs::create_dir(&mp).unwrap();
@@ -362,18 +351,7 @@ fn mounted_disk_on_bios_sets_grub_next_entry_after_checking_grub_cfg() {
     let disk = m.t.path().join("d1.img");
     ext4_image(&disk, 16, None);
     let repo = m.t.path().join("repo");
-    let o = ic(&[
-        "schedule",
-        "init",
-        "--root",
-        s(&m.root),
-        "--repo",
-        s(&repo),
-        "--disks",
-        s(&disk),
-        "--budget",
-        "1G",
-    ]);
+    let o = init(&m.root, s(&repo), &[&disk], "1G", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = install_bios(&m, &boot);
     assert_eq!(o.code, 0, "{}", o.stderr);
@@ -436,18 +414,7 @@ fn rescue_run_images_from_the_installed_root_and_records_there() {
     ext4_image(&disk, 16, None);
     let repo = t.path().join("repo");
     let staging = t.path().join("staging");
-    let o = ic(&[
-        "schedule",
-        "init",
-        "--root",
-        s(&staging),
-        "--repo",
-        s(&repo),
-        "--disks",
-        s(&disk),
-        "--budget",
-        "1G",
-    ]);
+    let o = init(&staging, s(&repo), &[&disk], "1G", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let cfg = staging.join("etc/ironclone/schedule.json");
     tool("debugfs", &["-w", "-R", "mkdir /etc", s(&rootimg)]);

@@ -8,7 +8,7 @@ mod ext_fixture;
 mod fsfixture;
 mod schedule_common;
 
-use schedule_common::{ext4_image, ic, s, status_json, tool};
+use schedule_common::{ext4_image, ic, init, s, status_json, tool};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -32,18 +32,7 @@ fn rescue_boot_runs_the_mirrored_schedule_and_records_the_outcome_there() {
     ext4_image(&disk, 16, None);
     let repo = t.path().join("repo");
     let staging = t.path().join("staging");
-    let o = ic(&[
-        "schedule",
-        "init",
-        "--root",
-        s(&staging),
-        "--repo",
-        s(&repo),
-        "--disks",
-        s(&disk),
-        "--budget",
-        "1G",
-    ]);
+    let o = init(&staging, s(&repo), &[&disk], "1G", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     tool("debugfs", &["-w", "-R", "mkdir /ironclone", s(&bootimg)]);
     std::fs::write(t.path().join("vmlinuz"), b"kernel").unwrap();
@@ -151,18 +140,7 @@ fn status_and_run_merge_the_outcome_from_the_boot_partition() {
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
     let staging = t.path().join("staging");
     let repo = t.path().join("repo");
-    let o = ic(&[
-        "schedule",
-        "init",
-        "--root",
-        s(&staging),
-        "--repo",
-        s(&repo),
-        "--disks",
-        s(&disk),
-        "--budget",
-        "1G",
-    ]);
+    let o = init(&staging, s(&repo), &[&disk], "1G", &[]);
     assert_eq!(o.code, 0, "{}", o.stderr);
     let dir = mirrored_entry(&staging, &t.path().join("esp"));
     // Nothing reported yet: status says never.

@@ -60,3 +60,23 @@ pub fn ext4_image(path: &Path, mib: u64, uuid: Option<&str>) {
     a.push(s(path));
     tool("mkfs.ext4", &a);
 }
+
+/// `schedule init --root ROOT --repo REPO --disks D1,D2 --budget BUDGET EXTRA...`.
+pub fn init(root: &Path, repo: &str, disks: &[&Path], budget: &str, extra: &[&str]) -> Out {
+    let d: Vec<&str> = disks.iter().map(|p| s(p)).collect();
+    let joined = d.join(",");
+    let mut a = vec![
+        "schedule",
+        "init",
+        "--root",
+        s(root),
+        "--repo",
+        repo,
+        "--disks",
+        &joined,
+        "--budget",
+        budget,
+    ];
+    a.extend_from_slice(extra);
+    ic(&a)
+}
