@@ -96,7 +96,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .unwrap_or_else(std::env::temp_dir);
     let staged = match &vm {
         Some(_) => None,
-        None => super::backup_partimage::stage(&a.source, &scratch, a.json)?,
+        None => super::backup_partimage::stage(&a.source, &scratch, a.json, &cancel)?,
     };
     let read_path = vm.as_ref().map_or_else(
         || staged.as_ref().map_or(a.source.as_path(), |s| s.path()),

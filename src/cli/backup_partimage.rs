@@ -8,6 +8,7 @@ use anyhow::Context;
 use ironclone::foreign::clonezilla::{unpack, PartImageKind};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// The unpacked scratch file, removed on drop.
 pub struct Staged(PathBuf);
@@ -26,7 +27,12 @@ impl Drop for Staged {
 
 /// Unpacks `source` into `scratch_dir` when it is a partition image file; `None` for
 /// any other source.
-pub fn stage(source: &Path, scratch_dir: &Path, quiet: bool) -> anyhow::Result<Option<Staged>> {
+pub fn stage(
+    source: &Path,
+    scratch_dir: &Path,
+    quiet: bool,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Option<Staged>> {
     let Some(kind) = unpack::standalone_kind(source) else {
         return Ok(None);
     };
@@ -43,8 +49,10 @@ pub fn stage(source: &Path, scratch_dir: &Path, quiet: bool) -> anyhow::Result<O
         );
     }
     let t = std::time::Instant::now();
-    let done = unpack::unpack_standalone(source, kind, &out)
-        .with_context(|| format!("unpacking the image {}", source.display()))?;
+    let unpacked = unpack::unpack_standalone_until(source, kind, &out, cancel)
+        .with_context(|| format!("unpacking the image {}", source.display()));
+    let what = format!("unpacking {}", source.display());
+    let done = super::cancel::before_store(unpacked, cancel, &what)?;
     let staged = Staged(out);
     if !quiet {
         eprintln!(

@@ -60,3 +60,15 @@ pub fn backup(
         ),
     }
 }
+
+/// `r` of a step before anything is stored (an import's check, a partition image's
+/// unpack): once `cancel` is set its error is the cancel's, said plainly, whatever
+/// read failed first.
+pub fn before_store<T>(r: anyhow::Result<T>, cancel: &AtomicBool, what: &str) -> anyhow::Result<T> {
+    match r {
+        Err(_) if cancel.load(Ordering::SeqCst) => {
+            bail!("cancelled (SIGINT/SIGTERM) while {what}: nothing was stored")
+        }
+        r => r,
+    }
+}

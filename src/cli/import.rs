@@ -109,15 +109,19 @@ pub(super) fn import_img(
 ) -> anyhow::Result<()> {
     let (name, level, json) = (o.name.as_str(), o.level, o.json);
     let t = std::time::Instant::now();
-    let dev = open_image(img, &o.scratch_dir)?;
-    let planned = plan_image(&dev, folder, img, true)?;
-    if o.no_precheck {
-        // The lists cover the boot areas and list files, which nothing else checks.
-        img.verify_checksums()?;
-    } else {
-        // Goes on from where the planner's reads left each decoder.
-        dev.check_all(img)?;
-    }
+    let dev = open_image(img, &o.scratch_dir)?.cancel_with(o.cancel.clone());
+    let checked = plan_image(&dev, folder, img, true).and_then(|planned| {
+        if o.no_precheck {
+            // The lists cover the boot areas and list files, which nothing else checks.
+            img.verify_checksums()?;
+        } else {
+            // Goes on from where the planner's reads left each decoder.
+            dev.check_all(img)?;
+        }
+        Ok(planned)
+    });
+    let what = format!("checking {}", folder.display());
+    let planned = super::cancel::before_store(checked, &o.cancel, &what)?;
     if !json {
         eprintln!(
             "checked and planned {} in {:.1} s",

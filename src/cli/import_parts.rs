@@ -81,7 +81,10 @@ fn import_partitions(
             p.part
         )));
         let t = std::time::Instant::now();
-        let done = unpack::unpack_standalone(&p.path, p.kind.clone(), &scratch.0)?;
+        let unpacked =
+            unpack::unpack_standalone_until(&p.path, p.kind.clone(), &scratch.0, &o.cancel);
+        let what = format!("unpacking {}", p.path.display());
+        let done = super::cancel::before_store(unpacked.map_err(Into::into), &o.cancel, &what)?;
         let (dev, planned) = plan_scratch(&scratch.0, &img.dir, img)?;
         let mut opts = BackupOptions::new(&n);
         opts.level = level;

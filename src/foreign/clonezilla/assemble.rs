@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 
 /// Used blocks are gathered into writes of up to this many bytes.
@@ -63,6 +64,22 @@ pub enum AssembleError {
         #[source]
         source: io::Error,
     },
+    /// The cancel flag was set (Ctrl-C, SIGTERM) while the image was being decoded.
+    #[error("partition {part}: decoding {file} cancelled by the user")]
+    Cancelled { part: String, file: PathBuf },
+}
+
+/// Fails once `cancel` is set: long decodes (a whole partition image before anything is
+/// stored or written) poll it between runs, so a Ctrl-C ends them through their error
+/// paths, which remove their scratch files.
+pub(super) fn poll(cancel: &AtomicBool, p: &PartImage) -> Result<(), AssembleError> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(AssembleError::Cancelled {
+            part: p.part.clone(),
+            file: p.path.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// What was written for one partition.
@@ -105,7 +122,8 @@ pub fn assemble(img: &ClonezillaImage, scratch: &Path) -> Result<Vec<PartDone>, 
     let mut done = Vec::new();
     for p in &img.partitions {
         let (offset, len) = placement(img, layout, p, size)?;
-        done.push(write_partition(p, &out, offset, len, scratch)?);
+        let never = AtomicBool::new(false);
+        done.push(write_partition(p, &out, offset, len, scratch, &never)?);
     }
     // No fsync: the scratch disk is read back through the page cache by this process
     // and removed afterwards; syncing it cost writing every used byte to the disk.
@@ -267,12 +285,14 @@ pub(super) fn write_partition(
     offset: u64,
     len: u64,
     scratch: &Path,
+    cancel: &AtomicBool,
 ) -> Result<PartDone, AssembleError> {
     let mut stream = PartStream::open(p, len)?;
     let mut w = RunWriter::new(out, scratch);
     let mut buf = Vec::new();
     let mut used = 0u64;
     while let Some(at) = stream.next_run(&mut buf)? {
+        poll(cancel, p)?;
         // Runs lie inside the partition (the stream checks), which lies on the disk.
         w.put(offset + at, &buf)?;
         used += buf.len() as u64;

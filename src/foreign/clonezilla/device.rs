@@ -19,7 +19,7 @@
 //! A damaged image shows up as a read error naming the image file and the partition;
 //! it is not a media error, so the backup's rescue reader does not zero-fill it.
 
-use super::assemble::{placement, single_layout, table_disk, AssembleError, PartDone};
+use super::assemble::{placement, poll, single_layout, table_disk, AssembleError, PartDone};
 use super::kept::{Budget, Kept};
 use super::lvm_place;
 use super::stream::PartStream;
@@ -31,7 +31,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Reads up to this long are kept for reading again.
 const CACHE_READ: usize = 1 << 20;
@@ -85,7 +85,12 @@ struct Ahead {
 
 /// Opens `image` again and reads runs until the first that starts at or after `upto`
 /// (left pending in `buf`): the kept runs hold everything before.
-fn decode_to(image: &PartImage, whole: u64, upto: u64) -> Result<Ahead, AssembleError> {
+fn decode_to(
+    image: &PartImage,
+    whole: u64,
+    upto: u64,
+    cancel: &AtomicBool,
+) -> Result<Ahead, AssembleError> {
     let mut a = Ahead {
         stream: PartStream::open(image, whole)?,
         pos: 0,
@@ -94,6 +99,7 @@ fn decode_to(image: &PartImage, whole: u64, upto: u64) -> Result<Ahead, Assemble
         used: 0,
     };
     while let Some(run) = a.stream.next_run(&mut a.buf)? {
+        poll(cancel, image)?;
         a.used += a.buf.len() as u64;
         if run >= upto {
             a.pending = Some(run);
@@ -119,6 +125,8 @@ pub struct ImageDevice {
     planning: AtomicBool,
     /// What the partitions' kept runs may take.
     budget: Budget,
+    /// Set by a Ctrl-C (`cancel_with`): every decode stops at its next run.
+    cancel: Arc<AtomicBool>,
 }
 
 impl ImageDevice {
@@ -146,6 +154,7 @@ impl ImageDevice {
             restarts: AtomicU64::new(0),
             planning: AtomicBool::new(true),
             budget,
+            cancel: Arc::new(AtomicBool::new(false)),
         };
         for p in &img.partitions {
             let (offset, len) = placement(img, layout, p, size)?;
@@ -183,6 +192,16 @@ impl ImageDevice {
         Ok(dev)
     }
 
+    /// Decodes stop at their next run once `cancel` is set: reads then fail, and the
+    /// check (`check_all`) ends with `AssembleError::Cancelled`. An import's planning
+    /// and check decode whole partition images before anything is stored; without
+    /// this a Ctrl-C there waited for them (a second one ended the process, leaving
+    /// its scratch files).
+    pub fn cancel_with(mut self, cancel: Arc<AtomicBool>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
     /// Ends the planner's small-read cache and frees it: the bulk reads that follow
     /// (a restore's copy, an import's backup) pass each byte once, and keeping the
     /// backup's small pieces cost a copy of each and up to CACHE_BYTES per partition.
@@ -204,7 +223,10 @@ impl ImageDevice {
                 if slot.keeps && c.pos == u64::MAX && !c.kept.complete() && c.ahead.is_none() {
                     self.restarts.fetch_add(1, Ordering::Relaxed);
                     let (image, whole) = (slot.image.clone(), slot.whole);
-                    c.ahead = Some(std::thread::spawn(move || decode_to(&image, whole, upto)));
+                    let cancel = Arc::clone(&self.cancel);
+                    c.ahead = Some(std::thread::spawn(move || {
+                        decode_to(&image, whole, upto, &cancel)
+                    }));
                 }
             }
         }
@@ -317,6 +339,7 @@ impl ImageDevice {
                 Some(r) => r,
                 None => match stream.next_run(buf).map_err(|e| self.bad(e))? {
                     Some(r) => {
+                        poll(&self.cancel, &slot.image).map_err(|e| self.bad(e))?;
                         *used += buf.len() as u64;
                         if keeping {
                             kept.keep(r, buf, &self.budget);
@@ -441,6 +464,7 @@ impl ImageDevice {
         let keeping = slot.keeps && self.planning.load(Ordering::Relaxed);
         let mut unreported = 0u64;
         while let Some(run) = stream.next_run(&mut c.buf)? {
+            poll(&self.cancel, &slot.image)?;
             if keeping {
                 c.kept.keep(run, &c.buf, &self.budget);
             }

@@ -29,6 +29,7 @@ use crate::foreign::volumes;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use thiserror::Error;
 
@@ -244,12 +245,17 @@ fn unpack_into(
     tmp: &Path,
 ) -> Result<PartDone, UnpackError> {
     verify_listed(img, files)?;
-    write_unpacked(p, tmp, table_len(img, &p.part))
+    write_unpacked(p, tmp, table_len(img, &p.part), &AtomicBool::new(false))
 }
 
 /// Decodes `p` into the new file `out`, `len` bytes long when known (a partition from
 /// a saved table), else as long as what the image describes.
-fn write_unpacked(p: &PartImage, out: &Path, len: Option<u64>) -> Result<PartDone, UnpackError> {
+fn write_unpacked(
+    p: &PartImage,
+    out: &Path,
+    len: Option<u64>,
+    cancel: &AtomicBool,
+) -> Result<PartDone, UnpackError> {
     let out_err = |source| UnpackError::Cache {
         file: out.to_path_buf(),
         source,
@@ -264,7 +270,7 @@ fn write_unpacked(p: &PartImage, out: &Path, len: Option<u64>) -> Result<PartDon
     }
     // Without a length the image's own size bounds it (checked by the reader against
     // what it decodes); half the u64 range keeps offset sums from overflowing.
-    let done = write_partition(p, &file, 0, len.unwrap_or(u64::MAX / 2), out)?;
+    let done = write_partition(p, &file, 0, len.unwrap_or(u64::MAX / 2), out, cancel)?;
     if len.is_none() {
         file.set_len(done.image_bytes).map_err(out_err)?;
     }
@@ -302,6 +308,17 @@ pub fn unpack_standalone(
     kind: PartImageKind,
     out: &Path,
 ) -> Result<PartDone, UnpackError> {
+    unpack_standalone_until(path, kind, out, &AtomicBool::new(false))
+}
+
+/// `unpack_standalone`, ended (and `out` removed) once `cancel` is set: an import or
+/// a backup of a partition image polls Ctrl-C while it unpacks.
+pub fn unpack_standalone_until(
+    path: &Path,
+    kind: PartImageKind,
+    out: &Path,
+    cancel: &AtomicBool,
+) -> Result<PartDone, UnpackError> {
     let p = PartImage {
         part: path
             .file_name()
@@ -309,7 +326,7 @@ pub fn unpack_standalone(
         kind,
         path: path.to_path_buf(),
     };
-    let done = write_unpacked(&p, out, None);
+    let done = write_unpacked(&p, out, None, cancel);
     if done.is_err() {
         let _ = std::fs::remove_file(out);
     }
