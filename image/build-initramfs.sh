@@ -61,6 +61,8 @@ TOOLS=(
 	dnsmasq
 	udp-sender udp-receiver
 	qemu-img qemu-storage-daemon
+	# Clonezilla images compressed with -z3, -z6 or -z7 (src/foreign/tool_decode.rs).
+	lzop lzip lrzip
 	# sftp:// repositories: opendal's SFTP drives the ssh client; the TUI checks host keys
 	# with ssh-keyscan and ssh-keygen.
 	ssh ssh-keyscan ssh-keygen

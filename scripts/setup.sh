@@ -9,7 +9,7 @@ PACKAGES=(
   kmod cpio xorriso grub-pc-bin grub-efi-amd64-bin grub-common grub2-common ovmf
   busybox-static efibootmgr partclone zstd tmux musl-tools file gzip xz-utils mount g++
   exfatprogs exfat-fuse cryptsetup-bin lvm2 btrfs-progs xfsprogs xfsdump samba nfs-ganesha nfs-ganesha-vfs attr
-  libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4
+  libhivex-bin shellcheck xxd restic borgbackup bzip2 lz4 lzop lzip lrzip
   dnsmasq-base udpcast
   openssh-server python3-pip ca-certificates
   systemd

@@ -128,6 +128,11 @@ fn compressed_and_split_images_read_as_one_stream() {
         ("xz", &["-k", "-f", "-T2"][..], "xz", Compression::Xz),
         ("bzip2", &["-k", "-f"][..], "bz2", Compression::Bzip2),
         ("lz4", &["-q", "-f"][..], "lz4", Compression::Lz4),
+        // Clonezilla's -z4, -z3, -z6 and -z7, written the way it does (from a pipe).
+        ("lzma", &[][..], "lzma", Compression::Lzma),
+        ("lzop", &[][..], "lzo", Compression::Lzop),
+        ("lzip", &[][..], "lzip", Compression::Lzip),
+        ("lrzip", &[][..], "lrz", Compression::Lrzip),
     ] {
         let mut a = args.to_vec();
         a.push(r);
@@ -135,6 +140,8 @@ fn compressed_and_split_images_read_as_one_stream() {
             a.push("/dev/stdout");
             let out = run(tool, &a);
             fs::write(format!("{r}.lz4"), out.stdout).unwrap();
+        } else if a.len() == 1 {
+            piped(tool, &raw, &PathBuf::from(format!("{r}.{ext}")));
         } else {
             run(tool, &a);
         }
@@ -154,6 +161,18 @@ fn compressed_and_split_images_read_as_one_stream() {
     let (name, _, stream) = open_image(Path::new(&zst)).unwrap();
     assert!(name.contains("split volumes"), "{name}");
     compare(PartcloneImage::open(name, stream).unwrap(), &source);
+}
+
+/// `cat in | tool -q > out`: how Clonezilla compresses (partclone writes to a pipe), so
+/// lzma writes its "size unknown" header and lrzip its stdin format.
+fn piped(tool: &str, input: &Path, out: &Path) {
+    let st = std::process::Command::new("sh")
+        .args(["-c", &format!("{tool} -q < \"$1\" > \"$2\""), "sh"])
+        .arg(input)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{tool} failed");
 }
 
 /// Opens and reads the whole image at `path`, returning the error it stops with.
@@ -358,4 +377,37 @@ fn xxhash_modes_byte_bitmap_and_format_0001() {
     bad[4160 + total as usize] = b'X';
     let e = PartcloneImage::open("v1.pc", &bad[..]).err().unwrap();
     assert!(e.to_string().contains("BiTmAgIc"), "{e}");
+}
+
+/// The decoders run as processes (lzop, lzip, lrzip) and the in-process lzma one: a
+/// flipped byte in the compressed file or a cut-off file is refused naming the file,
+/// never read as a shorter image.
+#[test]
+fn damaged_lzma_lzop_lzip_lrzip_images_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let fs_img = make_fs(d.path());
+    let good = d.path().join("good.pc");
+    clone(&fs_img, &good, &[]);
+    for (tool, ext) in [
+        ("lzma", "lzma"),
+        ("lzop", "lzo"),
+        ("lzip", "lzip"),
+        ("lrzip", "lrz"),
+    ] {
+        let whole = d.path().join(format!("whole.{ext}"));
+        piped(tool, &good, &whole);
+        let bytes = fs::read(&whole).unwrap();
+        let flipped = d.path().join(format!("flipped.{ext}"));
+        let mut b = bytes.clone();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x5a;
+        fs::write(&flipped, b).unwrap();
+        let e = refusal(&flipped);
+        assert!(e.contains(&format!("flipped.{ext}")), "{tool}: {e}");
+        let cut = d.path().join(format!("cut.{ext}"));
+        fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let e = refusal(&cut);
+        assert!(e.contains(&format!("cut.{ext}")), "{tool}: {e}");
+        eprintln!("{tool}: {e}");
+    }
 }

@@ -1,9 +1,11 @@
 //! Decompression chosen by the stream's first bytes, as Clonezilla names its
 //! compressor only in the file name and users rename files. Every decoder accepts
 //! concatenated frames or members, which the parallel compressors (pzstd, pigz, pixz,
-//! pbzip2) write.
+//! pbzip2, plzip) write. zstd, gzip, xz, lzma, bzip2 and lz4 are decoded in process;
+//! lzop, lzip and lrzip by their own tools (tool_decode.rs).
 
 use super::error::SourceError;
+use super::tool_decode::{self, ToolReader};
 use super::volumes::{self, Volumes};
 use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
@@ -16,18 +18,21 @@ pub enum Compression {
     Xz,
     Bzip2,
     Lz4,
+    /// The legacy `.lzma` ("lzma alone") format: Clonezilla's `-z4`.
+    Lzma,
+    Lzop,
+    Lzip,
+    Lrzip,
 }
 
 /// Known magics we do not decode, named in the refusal.
-const UNSUPPORTED: &[(&[u8], &str)] = &[
-    (b"\x89LZO", "lzop"),
-    (b"LZIP", "lzip"),
-    (b"LRZI", "lrzip"),
-    (b"\x02\x21\x4c\x18", "lz4 legacy"),
-];
+const UNSUPPORTED: &[(&[u8], &str)] = &[(b"\x02\x21\x4c\x18", "lz4 legacy")];
 
-/// The compression of a stream starting with `head` (at least 6 bytes when the stream
-/// has them); `Err(name)` for a known compressor we cannot decode.
+/// Bytes of a stream's start that `detect` looks at (the lzma header's length).
+const HEAD: usize = 13;
+
+/// The compression of a stream starting with `head` (at least HEAD bytes when the
+/// stream has them); `Err(name)` for a known compressor we cannot decode.
 pub fn detect(head: &[u8]) -> Result<Compression, &'static str> {
     if head.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
         return Ok(Compression::Zstd);
@@ -44,6 +49,22 @@ pub fn detect(head: &[u8]) -> Result<Compression, &'static str> {
     if head.starts_with(&[0x04, 0x22, 0x4D, 0x18]) {
         return Ok(Compression::Lz4);
     }
+    if head.starts_with(b"\x89LZO\x00\r\n\x1a\n") {
+        return Ok(Compression::Lzop);
+    }
+    if head.starts_with(b"LZIP") {
+        return Ok(Compression::Lzip);
+    }
+    if head.starts_with(b"LRZI") {
+        return Ok(Compression::Lrzip);
+    }
+    // The lzma format has no magic. What xz-utils' `lzma`, fed from a pipe as
+    // Clonezilla does, writes: its default properties byte (lc=3 lp=0 pb=2), a
+    // dictionary size, and "size unknown" (eight 0xFF). A raw image starting so is
+    // not a filesystem any of the readers take.
+    if head.len() >= HEAD && head[0] == 0x5D && head[5..HEAD].iter().all(|&b| b == 0xFF) {
+        return Ok(Compression::Lzma);
+    }
     match UNSUPPORTED.iter().find(|(m, _)| head.starts_with(m)) {
         Some((_, name)) => Err(name),
         None => Ok(Compression::None),
@@ -55,7 +76,7 @@ pub fn decompressed<R: Read + Send + 'static>(
     path: &Path,
     mut reader: R,
 ) -> Result<(Compression, Box<dyn Read + Send>), SourceError> {
-    let mut head = [0u8; 6];
+    let mut head = [0u8; HEAD];
     let mut got = 0;
     while let Some(rest) = head.get_mut(got..).filter(|r| !r.is_empty()) {
         match reader.read(rest) {
@@ -88,6 +109,27 @@ pub fn decompressed<R: Read + Send + 'static>(
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(whole)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(whole)),
         Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(whole)),
+        Compression::Lzma => {
+            let stream = liblzma::stream::Stream::new_lzma_decoder(u64::MAX).map_err(|e| {
+                SourceError::Io {
+                    path: path.to_path_buf(),
+                    source: e.into(),
+                }
+            })?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(whole, stream))
+        }
+        Compression::Lzop | Compression::Lzip | Compression::Lrzip => {
+            let tool = match kind {
+                Compression::Lzop => tool_decode::LZOP,
+                Compression::Lzip => tool_decode::LZIP,
+                _ => tool_decode::LRZIP,
+            };
+            let r = ToolReader::spawn(tool, Box::new(whole)).map_err(|source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Box::new(r)
+        }
     };
     Ok((kind, out))
 }

@@ -17,7 +17,7 @@ pub enum SourceError {
     #[error("{missing}: split volume missing (found {found} later)")]
     MissingVolume { missing: PathBuf, found: PathBuf },
     #[error(
-        "{path}: {format} compression is not supported (zstd, gzip, xz, bzip2, lz4 and none are)"
+        "{path}: {format} compression is not supported (zstd, gzip, xz, lzma, bzip2, lz4, lzop, lzip, lrzip and none are)"
     )]
     Unsupported { path: PathBuf, format: &'static str },
 }

@@ -7,4 +7,5 @@ pub mod compress;
 pub mod error;
 pub mod ntfsclone;
 pub mod partclone;
+pub mod tool_decode;
 pub mod volumes;
