@@ -165,6 +165,9 @@ pub struct ImageView {
     pub dedup_ratio: f64,
     /// A Clonezilla image folder beside the repository (read-only, not deduplicated).
     pub clonezilla: bool,
+    /// The saved partition this row is, for a Clonezilla saveparts image (one row per
+    /// partition): it restores onto a partition of a disk, not a whole disk.
+    pub partition: Option<String>,
 }
 
 /// How the restored layout follows the target disk.
@@ -272,6 +275,9 @@ pub struct RestoreRequest {
     pub target_serial: String,
     pub target_size: u64,
     pub options: RestoreOptions,
+    /// The partition (its number on the target disk) a saved partition goes onto; the
+    /// rest of the disk is left as it is. None: the whole disk.
+    pub target_part: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -127,6 +127,17 @@ pub trait Services: Send + Sync {
         target: &DiskView,
         options: &RestoreOptions,
     ) -> Result<PlanView, ServiceError>;
+    /// What restoring one saved partition (`image` is a saveparts image's row) onto
+    /// partition `part` of `target` will do; nothing is read past the image's header.
+    fn plan_part_restore(
+        &self,
+        _repo: &Path,
+        image: &str,
+        _target: &DiskView,
+        _part: u32,
+    ) -> Result<PlanView, ServiceError> {
+        Err(format!("{image} restores onto a partition, which this session cannot do.").into())
+    }
     /// Same planner for a disk-to-disk clone (the source disk's layout as the "image").
     fn plan_clone(
         &self,

@@ -4,6 +4,7 @@
 mod deploy;
 mod flows;
 mod remote;
+mod saveparts;
 mod schedule;
 mod screens;
 mod unlock;

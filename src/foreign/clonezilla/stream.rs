@@ -116,6 +116,22 @@ impl PartStream {
         self.image_bytes
     }
 
+    /// The used bytes the image's header announces (partclone's used blocks,
+    /// ntfsclone's clusters in use), before anything is decoded; `None` for dd and swap.
+    pub fn used_hint(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Partclone(img) => img
+                .header()
+                .used_blocks
+                .checked_mul(img.block_size() as u64),
+            Kind::Ntfsclone(img) => {
+                let h = img.header();
+                h.inuse.checked_mul(u64::from(h.cluster_size))
+            }
+            Kind::Dd { .. } | Kind::Empty => None,
+        }
+    }
+
     /// The next run: its bytes in `buf` (replaced) and its offset in the partition, or
     /// `None` at the end of the image. Every run lies inside the partition.
     pub fn next_run(&mut self, buf: &mut Vec<u8>) -> Result<Option<u64>, AssembleError> {

@@ -192,6 +192,7 @@ impl App {
             data_bytes: 0,
             dedup_ratio: 1.0,
             clonezilla: false,
+            partition: None,
         });
         Ok(DeployRequest {
             repo: self.choices.repo.clone().unwrap_or_default(),

@@ -12,6 +12,9 @@ impl App {
             Screen::Disks { purpose, sel, note } => {
                 screens::disks::draw(self, *purpose, *sel, note.as_deref(), f)
             }
+            Screen::PartTargets { sel, note } => {
+                screens::part_targets::draw(self, *sel, note.as_deref(), f)
+            }
             Screen::Repos {
                 cands,
                 sel,

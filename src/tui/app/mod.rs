@@ -20,6 +20,7 @@ mod draw;
 mod input;
 mod job;
 mod login;
+mod part_target;
 mod path_field;
 mod pick;
 mod remote;
@@ -95,6 +96,12 @@ pub enum Screen {
     },
     Disks {
         purpose: DiskPurpose,
+        sel: usize,
+        note: Option<String>,
+    },
+    /// The partition a saved partition (a Clonezilla saveparts image's) goes onto: every
+    /// partition of every disk, one row each (`App::part_targets`).
+    PartTargets {
         sel: usize,
         note: Option<String>,
     },
@@ -179,6 +186,8 @@ pub enum Screen {
 pub struct Choices {
     pub source: Option<DiskView>,
     pub target: Option<DiskView>,
+    /// The partition of `target` a saved partition goes onto (its number).
+    pub target_part: Option<u32>,
     pub repo: Option<PathBuf>,
     /// The partition the repository lives on, when one was picked (not a typed path).
     pub repo_dev: Option<String>,
@@ -327,8 +336,11 @@ impl App {
             Err(e) => self.disks_error = Some(e.to_string()),
         }
         let n = self.disks.len();
-        if let Some(Screen::Disks { sel, .. }) = self.stack.last_mut() {
-            *sel = (*sel).min(n.saturating_sub(1));
+        let parts = self.part_targets().len();
+        match self.stack.last_mut() {
+            Some(Screen::Disks { sel, .. }) => *sel = (*sel).min(n.saturating_sub(1)),
+            Some(Screen::PartTargets { sel, .. }) => *sel = (*sel).min(parts.saturating_sub(1)),
+            _ => {}
         }
     }
 
@@ -343,7 +355,11 @@ impl App {
                 let due = self
                     .last_refresh
                     .map_or(true, |t| t.elapsed() >= Duration::from_secs(2));
-                if matches!(self.screen(), Screen::Disks { .. }) && due {
+                if matches!(
+                    self.screen(),
+                    Screen::Disks { .. } | Screen::PartTargets { .. }
+                ) && due
+                {
                     self.refresh_disks();
                 }
             }
@@ -439,6 +455,10 @@ impl App {
             Screen::Home { sel } => self.on_home(sel, &k),
             Screen::Disks { purpose, sel, .. } => {
                 self.on_disks(purpose, sel, &k);
+                Action::None
+            }
+            Screen::PartTargets { sel, .. } => {
+                self.on_part_targets(sel, &k);
                 Action::None
             }
             Screen::Repos { .. } => {

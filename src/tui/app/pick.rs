@@ -103,6 +103,7 @@ impl App {
     pub(super) fn set_note(&mut self, text: Option<String>) {
         match self.stack.last_mut() {
             Some(Screen::Disks { note, .. })
+            | Some(Screen::PartTargets { note, .. })
             | Some(Screen::Repos { note, .. })
             | Some(Screen::ShareLogin { note, .. })
             | Some(Screen::Name { note, .. }) => *note = text,
@@ -163,6 +164,7 @@ impl App {
                             return;
                         }
                         self.choices.target = Some(disk);
+                        self.choices.target_part = None;
                         self.choices.options = RestoreOptions::default();
                         self.replan();
                         self.push(Screen::Plan { sel: 0, size: None });
@@ -364,6 +366,12 @@ impl App {
                     return;
                 }
                 self.choices.image = Some(img.clone());
+                if img.partition.is_some() && matches!(self.flow, Flow::Restore | Flow::Browse) {
+                    // One partition of a saveparts image: onto a partition, not a disk.
+                    self.flow = Flow::Restore;
+                    self.open_part_targets();
+                    return;
+                }
                 match self.flow {
                     Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),
                     Flow::Browse => {

@@ -50,20 +50,22 @@ impl App {
         let Some(target) = self.choices.target.clone() else {
             return;
         };
+        let repo = self.choices.repo.clone().unwrap_or_default();
         let plan = match (self.flow, &self.choices.image, &self.choices.source) {
+            (_, Some(img), _) if img.partition.is_some() => match self.choices.target_part {
+                Some(part) => self
+                    .services
+                    .plan_part_restore(&repo, &img.name, &target, part),
+                None => Err("No target partition was chosen.".into()),
+            },
             (Flow::Clone, _, Some(src)) => {
                 self.services
                     .plan_clone(src, &target, &self.choices.options)
             }
-            (_, Some(img), _) => self.services.plan_restore(
-                self.choices
-                    .repo
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new("")),
-                &img.name,
-                &target,
-                &self.choices.options,
-            ),
+            (_, Some(img), _) => {
+                self.services
+                    .plan_restore(&repo, &img.name, &target, &self.choices.options)
+            }
             _ => Err("Nothing to restore was chosen.".into()),
         };
         // Kept as text: the plan screen shows it, and `Choices` is cloned.
@@ -75,6 +77,8 @@ impl App {
             Some(Ok(p)) => p.rows.clone(),
             _ => Vec::new(),
         };
+        // A partition restore has no layout to edit: the filesystem fills its partition.
+        let editable = self.choices.target_part.is_none();
         let Some(Screen::Plan { sel, size }) = self.stack.last_mut() else {
             return;
         };
@@ -102,6 +106,7 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => {
                 *sel = (*sel + 1).min(rows.len().saturating_sub(1))
             }
+            KeyCode::Char('s' | 'm' | 'x') if !editable => {}
             KeyCode::Char('s') if !rows.is_empty() => *size = Some(String::new()),
             KeyCode::Char('m') => {
                 self.choices.options.mode = self.choices.options.mode.toggled();
@@ -186,6 +191,7 @@ impl App {
                 target_serial: target.serial,
                 target_size: target.size,
                 options,
+                target_part: self.choices.target_part,
             };
             (
                 Flow::Restore,

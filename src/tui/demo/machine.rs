@@ -120,6 +120,7 @@ pub fn demo_images() -> Vec<ImageView> {
             data_bytes: 205 * GIB,
             dedup_ratio: 1.1,
             clonezilla: false,
+            partition: None,
         },
         ImageView {
             name: "latitude-7490-2026-11-20".into(),
@@ -131,6 +132,7 @@ pub fn demo_images() -> Vec<ImageView> {
             data_bytes: 212 * GIB,
             dedup_ratio: 9.4,
             clonezilla: false,
+            partition: None,
         },
         ImageView {
             name: "nas-home-2026-09-15".into(),
@@ -142,21 +144,38 @@ pub fn demo_images() -> Vec<ImageView> {
             data_bytes: 401 * GIB,
             dedup_ratio: 1.0,
             clonezilla: false,
+            partition: None,
         },
     ]
 }
 
 /// What the demo's Clonezilla folder (`/home/partimag`) lists.
 pub fn demo_clonezilla_images() -> Vec<ImageView> {
-    vec![ImageView {
-        name: "2026-11-30-12-img".into(),
-        date: "2026-11-30 12:04".into(),
-        source_model: "clonezilla: sda".into(),
-        source_serial: String::new(),
-        source_size: 256_060_514_304,
-        stored_bytes: 38 * GIB,
-        data_bytes: 38 * GIB,
-        dedup_ratio: 1.0,
-        clonezilla: true,
-    }]
+    vec![
+        ImageView {
+            name: "2026-11-30-12-img".into(),
+            date: "2026-11-30 12:04".into(),
+            source_model: "clonezilla: sda".into(),
+            source_serial: String::new(),
+            source_size: 256_060_514_304,
+            stored_bytes: 38 * GIB,
+            data_bytes: 38 * GIB,
+            dedup_ratio: 1.0,
+            clonezilla: true,
+            partition: None,
+        },
+        ImageView {
+            // One partition of a saveparts image: restored onto a partition.
+            name: "2026-10-02-09-img/sda3".into(),
+            date: "2026-10-02 09:31".into(),
+            source_model: "clonezilla: sda3 (ntfs)".into(),
+            source_serial: String::new(),
+            source_size: 0,
+            stored_bytes: 21 * GIB,
+            data_bytes: 21 * GIB,
+            dedup_ratio: 1.0,
+            clonezilla: true,
+            partition: Some("sda3".into()),
+        },
+    ]
 }

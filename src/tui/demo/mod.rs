@@ -366,6 +366,48 @@ impl Services for FakeServices {
         }
     }
 
+    fn plan_part_restore(
+        &self,
+        _repo: &Path,
+        _image: &str,
+        target: &DiskView,
+        part: u32,
+    ) -> Result<PlanView, ServiceError> {
+        // The saved NTFS partition: 120 GiB, 41 GiB used; grown or shrunk to the target's.
+        let (old, used) = (120 * GIB, 41 * GIB);
+        let p = target
+            .partitions
+            .iter()
+            .find(|p| p.number == part)
+            .ok_or_else(|| format!("{} has no partition {part}.", target.dev))?;
+        let action = match p.size.cmp(&old) {
+            std::cmp::Ordering::Equal => PlanAction::Copy,
+            std::cmp::Ordering::Greater => PlanAction::Grow,
+            std::cmp::Ordering::Less => PlanAction::Shrink,
+        };
+        Ok(PlanView {
+            table: "no".into(),
+            target_size: p.size,
+            rows: vec![PlanRow {
+                number: part,
+                fs: "ntfs".into(),
+                label: p.label.clone(),
+                old_start: 0,
+                old_size: old,
+                new_start: 0,
+                new_size: p.size,
+                used,
+                action,
+            }],
+            notes: vec![
+                "Before the first byte is written, the image is decoded and every \
+                checksum checked into a scratch file under /var/tmp/ironclone, and the \
+                filesystem fitted there."
+                    .into(),
+            ],
+        })
+    }
+
     fn plan_clone(
         &self,
         source: &DiskView,

@@ -11,7 +11,7 @@ use super::jobs::{written_and_compared, Cancellable};
 use super::RealServices;
 use crate::device::{open_path, Access, BlockDevice};
 use crate::foreign::clonezilla::restore::{ClonezillaRestore, RestoreError, Route};
-use crate::foreign::clonezilla::{self, ClonezillaImage};
+use crate::foreign::clonezilla::{self, ClonezillaImage, PartImageKind};
 use crate::imaging::{plan_restore, DiskRestoreOptions, DiskRestorePlan};
 use crate::progress::{Progress, ProgressEvent};
 use crate::tui::model::{ImageView, JobReport, RestoreOptions, RestoreRequest};
@@ -33,7 +33,35 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
         data_bytes: img.stored_bytes,
         dedup_ratio: 1.0,
         clonezilla: true,
+        partition: None,
     };
+    if img.is_saveparts() {
+        // No disk was saved: each partition restores onto a partition of its own
+        // (clonezilla_parts.rs), one row each.
+        return img
+            .partitions
+            .iter()
+            .filter(|p| p.kind != PartImageKind::Swap)
+            .map(|p| {
+                let fs = match &p.kind {
+                    PartImageKind::Partclone { fs } => fs.as_str(),
+                    PartImageKind::Ntfsclone => "ntfs",
+                    _ => "dd",
+                };
+                // The filesystem's size is in the image's header, read when a target
+                // is planned: listing does not open every image.
+                let size = 0;
+                ImageView {
+                    partition: Some(p.part.clone()),
+                    ..row(
+                        format!("{}/{}", img.name, p.part),
+                        format!("{} ({fs})", p.part),
+                        size,
+                    )
+                }
+            })
+            .collect();
+    }
     match img.layouts.as_slice() {
         [_, _, ..] => img
             .layouts
@@ -57,8 +85,9 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
     }
 }
 
-/// A picker row's image as the folder's name and, for one disk of several, the disk.
-fn folder_and_disk(image: &str) -> (&str, Option<&str>) {
+/// A picker row's image as the folder's name and, for one disk of several, the disk
+/// (for one partition of a saveparts image, the partition).
+pub(super) fn folder_and_disk(image: &str) -> (&str, Option<&str>) {
     match image.split_once('/') {
         Some((folder, disk)) => (folder, Some(disk)),
         None => (image, None),

@@ -104,6 +104,9 @@ pub(super) fn run_restore(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
+    if let Some(n) = req.target_part {
+        return super::clonezilla_parts::run(me, req, n, progress, cancel);
+    }
     if super::clonezilla::is_image(&req.repo, &req.image) {
         return super::clonezilla::run_restore(me, req, progress, cancel);
     }

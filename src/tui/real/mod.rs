@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod clonezilla;
+mod clonezilla_parts;
 /// The subdirectory of a mounted partition that holds the repository, so a backup
 /// disk keeps its other files apart from ironclone's packs.
 mod deploy;
@@ -293,6 +294,7 @@ impl Services for RealServices {
                     },
                     name: s.name,
                     clonezilla: false,
+                    partition: None,
                 }
             })
             .collect();
@@ -313,6 +315,16 @@ impl Services for RealServices {
             .unwrap_or(512);
         let p = self.plan(repo, image, target.size, sector, options)?;
         Ok(plan_view(&p))
+    }
+
+    fn plan_part_restore(
+        &self,
+        repo: &Path,
+        image: &str,
+        target: &DiskView,
+        part: u32,
+    ) -> Result<PlanView, ServiceError> {
+        clonezilla_parts::plan(repo, image, target, part)
     }
 
     fn plan_clone(

@@ -10,7 +10,11 @@ use ratatui::Frame;
 pub fn draw(app: &App, input: &str, refused: bool, f: &mut Frame) {
     let body = chrome(
         f,
-        "ERASE A DISK? Check it is the right one",
+        if app.choices.target_part.is_some() {
+            "ERASE A PARTITION? Check it is the right one"
+        } else {
+            "ERASE A DISK? Check it is the right one"
+        },
         "type the name  Enter confirm  Esc back (nothing is written)",
     );
     let Some(t) = &app.choices.target else {
@@ -21,12 +25,13 @@ pub fn draw(app: &App, input: &str, refused: bool, f: &mut Frame) {
     } else {
         "Restoring"
     };
+    let erases = match app.choices.target_part {
+        Some(n) => format!("  {what} will ERASE EVERYTHING on partition {n} of this disk:"),
+        None => format!("  {what} will ERASE EVERYTHING on this disk:"),
+    };
     let mut lines = vec![
         Line::raw(""),
-        Line::styled(
-            format!("  {what} will ERASE EVERYTHING on this disk:"),
-            bold(),
-        ),
+        Line::styled(erases, bold()),
         Line::raw(""),
         Line::styled(format!("      Model:   {}", t.model), bold()),
         Line::styled(

@@ -58,7 +58,26 @@ pub fn draw(app: &App, sel: usize, f: &mut Frame) {
         .unwrap_or_default();
     let mut lines = vec![Line::raw(format!("  Repository: {repo}")), Line::raw("")];
     lines.extend(image_lines(&app.choices.images, Some(sel)));
-    if let Some(im) = app.choices.images.get(sel).filter(|im| im.clonezilla) {
+    if let Some(im) = app
+        .choices
+        .images
+        .get(sel)
+        .filter(|im| im.partition.is_some())
+    {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(format!("  {}", im.name), bold()));
+        let text = format!(
+            "partition {} saved alone (Clonezilla saveparts, {} in its folder): it restores \
+             onto a partition you pick; no partition table is written.",
+            im.source_model.trim_start_matches("clonezilla: "),
+            bytes(im.stored_bytes)
+        );
+        lines.extend(crate::tui::widgets::wrapped(
+            "  ",
+            &text,
+            crate::tui::widgets::plain(),
+        ));
+    } else if let Some(im) = app.choices.images.get(sel).filter(|im| im.clonezilla) {
         lines.push(Line::raw(""));
         lines.push(Line::styled(format!("  {}", im.name), bold()));
         lines.push(Line::raw(format!(

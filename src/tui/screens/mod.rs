@@ -13,6 +13,7 @@ pub mod home;
 pub mod host_key;
 pub mod images;
 pub mod name;
+pub mod part_targets;
 pub mod plan;
 pub mod progress;
 pub mod remote_login;

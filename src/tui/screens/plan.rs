@@ -9,8 +9,11 @@ use ratatui::Frame;
 use crate::tui::widgets::short_size as mib;
 
 pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
+    let part = app.choices.target_part;
     let keys = if size.is_some() {
         "type a size (40G, 512M, max)  Enter apply  Esc cancel"
+    } else if part.is_some() {
+        "Enter continue  Esc back"
     } else {
         "Up/Down row  s size  m mode  x reset  Enter continue  Esc back"
     };
@@ -23,33 +26,41 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
     };
     if let Some(t) = &app.choices.target {
         lines.push(Line::raw(format!("  From: {from}")));
-        lines.push(Line::raw(format!(
-            "  To:   {} {} ({}, serial {})",
+        let to = format!(
+            "{}{} {} ({}, serial {})",
+            part.map_or(String::new(), |n| format!("partition {n} of ")),
             t.dev,
             t.model,
             disk_size(t.size),
             t.serial
+        );
+        lines.extend(crate::tui::widgets::wrapped(
+            "  To:   ",
+            &to,
+            crate::tui::widgets::plain(),
+        ));
+    }
+    if part.is_none() {
+        lines.push(Line::raw(format!(
+            "  Layout mode: {}{}",
+            app.choices.options.mode.name(),
+            if app.choices.options.sizes.is_empty() {
+                String::new()
+            } else {
+                let s: Vec<String> = app
+                    .choices
+                    .options
+                    .sizes
+                    .iter()
+                    .map(|(n, s)| match s {
+                        crate::tui::model::SizeChoice::Max => format!("{n}=max"),
+                        crate::tui::model::SizeChoice::Bytes(b) => format!("{n}={}", bytes(*b)),
+                    })
+                    .collect();
+                format!("   sizes: {}", s.join(" "))
+            }
         )));
     }
-    lines.push(Line::raw(format!(
-        "  Layout mode: {}{}",
-        app.choices.options.mode.name(),
-        if app.choices.options.sizes.is_empty() {
-            String::new()
-        } else {
-            let s: Vec<String> = app
-                .choices
-                .options
-                .sizes
-                .iter()
-                .map(|(n, s)| match s {
-                    crate::tui::model::SizeChoice::Max => format!("{n}=max"),
-                    crate::tui::model::SizeChoice::Bytes(b) => format!("{n}={}", bytes(*b)),
-                })
-                .collect();
-            format!("   sizes: {}", s.join(" "))
-        }
-    )));
     lines.push(Line::raw(""));
     match &app.choices.plan {
         Some(Ok(p)) => {
@@ -76,11 +87,13 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
                 ));
             }
             lines.push(Line::raw(""));
-            lines.push(Line::raw(format!(
-                "  {} table, target {}",
-                p.table,
-                bytes(p.target_size)
-            )));
+            lines.push(Line::raw(match part {
+                Some(n) => format!(
+                    "  partition {n}: {}; no partition table is written",
+                    bytes(p.target_size)
+                ),
+                None => format!("  {} table, target {}", p.table, bytes(p.target_size)),
+            }));
             for n in &p.notes {
                 lines.extend(crate::tui::widgets::wrapped(
                     "  ",
@@ -99,7 +112,11 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
             lines.push(Line::raw(""));
             lines.extend(crate::tui::widgets::wrapped(
                 "  ",
-                "Press m to switch the layout mode, x to reset sizes, or Esc for another disk.",
+                if part.is_some() {
+                    "Press Esc for another partition."
+                } else {
+                    "Press m to switch the layout mode, x to reset sizes, or Esc for another disk."
+                },
                 crate::tui::widgets::plain(),
             ));
         }

@@ -1,0 +1,216 @@
+//! One partition of a Clonezilla saveparts image, restored from the TUI onto a partition
+//! as `ironclone restore DIR IMAGE --part sda1=/dev/sdb2` does (src/cli/restore_parts.rs):
+//! the image decoded into a scratch file with every checksum checked, the filesystem
+//! fitted there to the partition (`foreign::clonezilla::parts`), and only then, after a
+//! last look at the disk's identity, written, read back and compared. No table is
+//! written; the disk's other partitions are left as they are.
+//!
+//! The plan is made from the image's header alone (the filesystem, its size and the
+//! used bytes it announces), so the plan screen comes at once; whether a shrink fits
+//! is the resize tool's answer, known after the decode and before the first write.
+
+use super::clonezilla::folder_and_disk;
+use super::jobs::{scratch_root, written_and_compared};
+use super::RealServices;
+use crate::foreign::clonezilla::parts::{self, Fit};
+use crate::foreign::clonezilla::stream::PartStream;
+use crate::foreign::clonezilla::{ClonezillaImage, PartImage, PartImageKind};
+use crate::progress::{Progress, ProgressEvent};
+use crate::tui::model::{DiskView, JobReport, PlanAction, PlanRow, PlanView, RestoreRequest};
+use crate::tui::services::ServiceError;
+use crate::units::human_bytes;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The folder's image and the saved partition a picker row (`NAME/PART`) names.
+fn saved(repo: &Path, image: &str) -> Result<(ClonezillaImage, PartImage), ServiceError> {
+    let (folder, Some(part)) = folder_and_disk(image) else {
+        return Err(format!("{image} names no saved partition.").into());
+    };
+    let img = ClonezillaImage::open(&repo.join(folder))
+        .map_err(|e| format!("The Clonezilla image {folder}: {e}"))?;
+    let p = img
+        .partitions
+        .iter()
+        .find(|p| p.part == part)
+        .cloned()
+        .ok_or_else(|| format!("The Clonezilla image {folder} has no partition {part}."))?;
+    if p.kind == PartImageKind::Swap {
+        return Err(format!(
+            "{part} is swap: Clonezilla saved no data for it (run mkswap on the target in the Shell)."
+        )
+        .into());
+    }
+    Ok((img, p))
+}
+
+/// Filesystems the fitting step grows and shrinks (`parts.rs`: resize2fs, ntfsresize,
+/// btrfs); the others are kept at their size, and refused on a smaller partition.
+fn resizable(fs: &str) -> bool {
+    fs.starts_with("ext") || fs == "ntfs" || fs == "btrfs"
+}
+
+pub(super) fn plan(
+    repo: &Path,
+    image: &str,
+    target: &DiskView,
+    number: u32,
+) -> Result<PlanView, ServiceError> {
+    let (_, p) = saved(repo, image)?;
+    let part = target
+        .partitions
+        .iter()
+        .find(|q| q.number == number)
+        .ok_or_else(|| format!("{} has no partition {number} now.", target.dev))?;
+    // Reads the image's header only: no decode happens here.
+    let stream = PartStream::open(&p, u64::MAX)
+        .map_err(|e| format!("The saved partition {}: {e}", p.part))?;
+    let (fs, size) = (stream.filesystem().to_string(), stream.image_bytes());
+    let used = stream.used_hint().unwrap_or(size);
+    let mut notes = vec![format!(
+        "Before the first byte is written, the image is decoded and every checksum checked \
+         into a scratch file under {}, and the filesystem fitted there.",
+        scratch_root().display()
+    )];
+    let (action, new_size) = if size == 0 {
+        notes.push("A dd image: its size is known once decoded; it must fit the partition.".into());
+        (PlanAction::Copy, part.size)
+    } else if part.size == size {
+        (PlanAction::Copy, size)
+    } else if part.size > size && resizable(&fs) {
+        (PlanAction::Grow, part.size)
+    } else if part.size > size {
+        notes.push(format!(
+            "{fs} is not grown here: it keeps its {} and the rest of the partition stays unused.",
+            human_bytes(size)
+        ));
+        (PlanAction::Copy, size)
+    } else if resizable(&fs) {
+        notes.push(format!(
+            "Shrinking needs the used data ({}) to fit: {fs}'s own tool decides, before anything \
+             is written.",
+            human_bytes(used)
+        ));
+        (PlanAction::Shrink, part.size)
+    } else {
+        return Err(format!(
+            "Partition {number} ({}) is smaller than the saved {fs} filesystem ({}), which \
+             cannot be shrunk here. Pick a partition of at least {}.",
+            human_bytes(part.size),
+            human_bytes(size),
+            human_bytes(size)
+        )
+        .into());
+    };
+    Ok(PlanView {
+        table: "no".into(),
+        target_size: part.size,
+        rows: vec![PlanRow {
+            number,
+            fs,
+            label: part.label.clone(),
+            old_start: 0,
+            old_size: size,
+            new_start: 0,
+            new_size,
+            used,
+            action,
+        }],
+        notes,
+    })
+}
+
+/// Removes the scratch file however the job ends.
+struct Scratch(PathBuf);
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub(super) fn run(
+    me: &RealServices,
+    req: &RestoreRequest,
+    number: u32,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, ServiceError> {
+    let disk = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    me.check_target(&disk, "the Clonezilla images", &req.repo)?;
+    let part = disk
+        .partitions
+        .iter()
+        .find(|p| p.number == number)
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{} has no partition {number} now. Nothing was written.",
+                req.target_dev
+            )
+        })?;
+    let (img, p) = saved(&req.repo, &req.image)?;
+    progress.report(ProgressEvent::JobStart {
+        job: format!("restore {} onto {}", req.image, part.path.display()),
+        total_bytes: 0,
+    });
+    progress.report(ProgressEvent::PhaseStart {
+        name: format!("check and unpack {}", p.part),
+        total_bytes: 0,
+    });
+    img.verify_checksums()
+        .map_err(|e| format!("The Clonezilla image {}: {e}", img.name))?;
+    let root = scratch_root();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let scratch = Scratch(root.join(format!(
+        "ironclone-tui-{}-{}-{}.img",
+        std::process::id(),
+        img.name,
+        p.part
+    )));
+    let staged = parts::stage(&p, &scratch.0, &part.path, part.size_bytes)
+        .map_err(|e| format!("{e}. Nothing was written."))?;
+    progress.report(ProgressEvent::PhaseEnd {
+        name: format!("check and unpack {}", p.part),
+    });
+    if cancel.load(Ordering::SeqCst) {
+        return Err("stopped before writing".into());
+    }
+    // The last look before the first byte is written.
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    progress.report(ProgressEvent::PhaseStart {
+        name: "write and read back".into(),
+        total_bytes: staged.used_bytes,
+    });
+    let f = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&part.path)
+        .map_err(|e| format!("Could not open {} for writing: {e}", part.path.display()))?;
+    let n = parts::write(&staged, &f, &part.path).map_err(|e| e.to_string())?;
+    progress.report(ProgressEvent::PhaseEnd {
+        name: "write and read back".into(),
+    });
+    let fit = match staged.fit {
+        Fit::Same => "as saved".to_string(),
+        Fit::Grown => format!("grown to {}", human_bytes(staged.fs_bytes)),
+        Fit::Shrunk => format!("shrunk to {}", human_bytes(staged.fs_bytes)),
+        Fit::Kept => format!("kept at {} (not grown here)", human_bytes(staged.fs_bytes)),
+    };
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "Saved partition {} of Clonezilla image \"{}\" restored onto partition {number} \
+                 ({}) of {}; no table was written.",
+                p.part,
+                img.name,
+                part.path.display(),
+                req.target_dev
+            ),
+            format!("Its {} filesystem: {fit}.", staged.filesystem),
+            written_and_compared(n, n),
+        ],
+        boot_repairs: Vec::new(),
+        warnings: Vec::new(),
+    })
+}

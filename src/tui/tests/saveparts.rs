@@ -1,0 +1,107 @@
+//! One partition of a Clonezilla saveparts image restores onto a partition the user
+//! picks (every partition of every disk listed with its disk's identity), with a plan
+//! of that one filesystem, the disk's serial typed, and a request naming the partition.
+
+use super::*;
+
+fn to_part_targets(app: &mut App) {
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("home/partimag");
+    enter(app);
+    down(app, 1);
+    assert!(
+        matches!(app.screen(), Screen::Images { sel: 1 }),
+        "{:?}",
+        app.screen()
+    );
+}
+
+#[test]
+fn snap_saved_partition_restores_onto_a_partition() {
+    let (mut app, fake) = app();
+    to_part_targets(&mut app);
+    snap("images_clonezilla_partition", &app);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { sel: 0, .. }),
+        "{:?}",
+        app.screen()
+    );
+    snap("saveparts_targets", &app);
+    // sdc1 is on the ironclone stick: refused, with the reason on screen.
+    down(&mut app, 5);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { note: Some(_), .. }),
+        "{:?}",
+        app.screen()
+    );
+    assert!(
+        render(&app).contains("Cannot write there"),
+        "{}",
+        render(&app)
+    );
+    // sdb1 (931 GiB ext4 now): the saved 120 GiB NTFS grows into it.
+    app.press(KeyCode::Up);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Plan { .. }),
+        "{:?}",
+        app.screen()
+    );
+    // Nothing to edit in a partition's plan: m (layout mode) changes nothing.
+    app.press(KeyCode::Char('m'));
+    assert_eq!(app.choices.options, Default::default());
+    snap("saveparts_plan", &app);
+    enter(&mut app);
+    snap("saveparts_confirm", &app);
+    app.type_str("sdc");
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Confirm { refused: true, .. }),
+        "{:?}",
+        app.screen()
+    );
+    backspace(&mut app, 3);
+    app.type_str("WD-WCC6Y3KF7XZT");
+    run_to_done(&mut app);
+    match fake.recorded().as_slice() {
+        [Recorded::Restore(r)] => {
+            assert_eq!(r.image, "2026-10-02-09-img/sda3");
+            assert_eq!(r.target_dev, "/dev/sdb");
+            assert_eq!(r.target_part, Some(1));
+        }
+        other => panic!("expected one restore, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_whole_disk_image_after_a_partition_one_targets_the_disk_again() {
+    let (mut app, fake) = app();
+    to_part_targets(&mut app);
+    enter(&mut app);
+    down(&mut app, 4);
+    enter(&mut app);
+    assert_eq!(app.choices.target_part, Some(1));
+    // Back to the image list, the whole-disk image, a disk: no partition is left chosen.
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Esc);
+    app.press(KeyCode::Up);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Disks { .. }),
+        "{:?}",
+        app.screen()
+    );
+    down(&mut app, 2);
+    enter(&mut app);
+    assert_eq!(app.choices.target_part, None);
+    enter(&mut app);
+    app.type_str("nvme0n1");
+    run_to_done(&mut app);
+    match fake.recorded().as_slice() {
+        [Recorded::Restore(r)] => assert_eq!(r.target_part, None),
+        other => panic!("expected one restore, got {other:?}"),
+    }
+}
