@@ -75,43 +75,76 @@ pub fn place(
     // PVs of other disks belong to those disks' views (`for_disk` keeps `parts` of its
     // disk only).
     for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
-        out.push(place_pv(img, l, layout, size, pv)?);
+        out.push(place_pv(img, l, Where::Table(layout, size), pv)?);
     }
     Ok(out)
 }
 
 /// Checks, without writing anything, that every VG of `img` on a saved disk can be
-/// placed; a saveparts image with LVM is refused (its PV has no table to sit in, and
-/// `restore --part` would leave it empty).
+/// placed. A saveparts image has no table: each of its PVs is placed on its own
+/// (`place_bare`). A savedisk image with a PV in no saved table is refused (there is no
+/// place for it on the disk, and it would come out empty).
 pub fn check(img: &ClonezillaImage) -> Result<(), ClonezillaError> {
     let Some(l) = &img.lvm else { return Ok(()) };
     // A one-disk view (`for_disk`) keeps its disk's partitions in `parts`.
     for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
+        if img.is_saveparts() {
+            place_pv(img, l, Where::Bare, pv)?;
+            continue;
+        }
         let Some(layout) = img.disk_of(&pv.dev) else {
             return Err(bad(
                 &img.dir.join("lvm_vg_dev.list"),
                 format!(
                     "VG {} on {}: the PV is in no saved disk's table; LVM is restored and \
-                     imported only with its disk (savedisk images); its logical volumes can \
-                     be browsed (`ironclone browse DIR IMAGE <vg>-<lv> ls`)",
+                     imported with its disk (savedisk images) or as a partition of a \
+                     saveparts image; its logical volumes can be browsed (`ironclone browse \
+                     DIR IMAGE <vg>-<lv> ls`)",
                     pv.vg, pv.dev
                 ),
             ));
         };
         let size = layout.disk_bytes().unwrap_or(u64::MAX);
-        place_pv(img, l, layout, size, pv)?;
+        place_pv(img, l, Where::Table(layout, size), pv)?;
     }
     Ok(())
+}
+
+/// The PV partition `part` of `img` on its own, as a saveparts image saves it (no
+/// table): its bytes from 0 to the partition's size as lvm2 last saw it (`dev_size`
+/// in the VG's metadata; else the end of its last extent), each LV segment at
+/// `pe_start + pe x extent_size`. Reads only the folder's metadata.
+pub fn place_bare(img: &ClonezillaImage, part: &str) -> Result<PvPlace, ClonezillaError> {
+    let l = img.lvm.as_ref().ok_or_else(|| ClonezillaError::Missing {
+        file: img.dir.join("lvm_vg_dev.list"),
+        why: "the list of LVM physical volumes",
+    })?;
+    let pv = l.pvs.iter().find(|p| p.dev == part).ok_or_else(|| {
+        bad(
+            &img.dir.join("lvm_vg_dev.list"),
+            format!("{part} is not a physical volume of the image"),
+        )
+    })?;
+    place_pv(img, l, Where::Bare, pv)
+}
+
+/// Where a PV lies: in a saved disk's table (`size` bytes), or on its own from byte 0.
+#[derive(Clone, Copy)]
+enum Where<'a> {
+    Table(&'a DiskLayout, u64),
+    Bare,
 }
 
 fn place_pv(
     img: &ClonezillaImage,
     l: &LvmInfo,
-    layout: &DiskLayout,
-    size: u64,
+    at: Where,
     pv: &PhysicalVolume,
 ) -> Result<PvPlace, ClonezillaError> {
-    let (offset, len) = partition(img, layout, size, pv)?;
+    let table = match at {
+        Where::Table(layout, size) => Some(partition(img, layout, size, pv)?),
+        Where::Bare => None,
+    };
     let conf = l
         .confs
         .iter()
@@ -151,6 +184,17 @@ fn place_pv(
         .pe_count
         .checked_mul(ext)
         .and_then(|n| n.checked_add(pe_start));
+    let (offset, len) = match table {
+        Some(t) => t,
+        // No table: the partition was as large as lvm2 saw it; at least its extents.
+        None => {
+            let dev = me.dev_size.and_then(|n| n.checked_mul(SECTOR));
+            let Some(end) = pe_end else {
+                return Err(vgs("its extents' end overflows".into()));
+            };
+            (0, dev.unwrap_or(end))
+        }
+    };
     if pe_end.is_none_or(|e| e > len) {
         return Err(vgs(format!(
             "{} extents of {ext} bytes from byte {pe_start} do not fit in the {len}-byte \
