@@ -10,9 +10,10 @@
 //! - refused before anything is written, the target byte for byte as it was: a target
 //!   smaller than the PV (naming the PV and the sizes), a flipped byte in an LV image
 //!   (naming the file), a VG on two PVs, an LV with no image;
-//! - `import` makes `<name>-sda1` and `<name>-sda2`; `verify` passes; each restores
-//!   from the repository onto an image file and passes the same checks; an import of
-//!   the damaged image stores no image.
+//! - `import` makes `<name>-sda1` and `<name>-sda2` (one area, the PV, with its LVM
+//!   layout in `meta.map.lvm`); `verify` passes; each restores from the repository
+//!   onto an image file and passes the same checks, a file smaller than the PV is
+//!   refused and left as it was; an import of the damaged image stores no image.
 //!
 //! Needs root (loop devices, lvm2 on them).
 
@@ -324,6 +325,25 @@ fn a_saveparts_pv_imports_and_restores_from_the_repository() {
     );
     assert!(ok, "{out}");
     cz.check_pv(&pv, false, "import, native restore");
+    // the PV keeps its size: a smaller file is refused, left as it was
+    let small = d.join("small.img");
+    fs::File::create(&small)
+        .unwrap()
+        .set_len(300 * MIB)
+        .unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(&repo),
+            "cz-sda2",
+            s(&small),
+            "--yes",
+            "--no-nvram",
+        ],
+        &scratch,
+    );
+    assert!(!ok && out.contains("needs at least 384.0 MiB"), "{out}");
+    assert_eq!(fs::metadata(&small).unwrap().blocks(), 0, "written");
     let boot = d.join("boot.img");
     fs::File::create(&boot).unwrap().set_len(16 * MIB).unwrap();
     let (ok, out) = run_with_scratch(

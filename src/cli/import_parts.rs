@@ -4,7 +4,9 @@
 //! for a saveparts image (named `<NAME>-<part>`). A saveparts image saved no table,
 //! so there is no disk to rebuild that would hold its partitions together; each
 //! partition becomes a table-less image, as `ironclone backup sda1.ext4-ptcl-img.zst`
-//! makes of a single partition image, and restores onto a partition or a disk. The
+//! makes of a single partition image, and restores onto a partition or a disk. An
+//! LVM PV (no image of its own) becomes `<NAME>-<pv>`, the PV rebuilt from its VG's
+//! metadata and LV images as one LVM area (`ImageDevice::open_pv`). The
 //! repository deduplicates across them as across any images.
 
 use super::import::{import_device, import_img, plan_scratch, ImportOptions};

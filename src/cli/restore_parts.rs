@@ -5,7 +5,9 @@
 //! (`foreign::clonezilla::parts` says how); the safety rules are the whole-disk
 //! restore's, applied to the disk holding each partition: not the boot disk, nothing
 //! on it mounted, not the disk holding the image folder, confirmed with --yes (or the
-//! disk's serial typed), and re-identified just before the first write.
+//! disk's serial typed), and re-identified just before the first write. An LVM PV
+//! among the partitions is rebuilt from its VG's metadata and LV images and checked
+//! whole before anything is written (restore_parts_lvm.rs).
 
 use super::restore::Args;
 use super::restore_parts_lvm::StagedPv;

@@ -12,8 +12,12 @@
 //! size: its LVs laid out anew by imaging/restore_lvm.rs) and an import (the PV's
 //! `meta.map.lvm`) treat it as any PV.
 //!
+//! A saveparts image has no table: each PV is placed on its own (`place_bare`), from
+//! byte 0 to the partition's size lvm2 recorded, and read as a table-less disk
+//! holding only the PV (`ImageDevice::open_pv`: `restore --part`, `import`).
+//!
 //! Only shapes whose every byte is known are taken: one PV per VG, on the disk being
-//! restored, and every LV of the VG linear (lvm2's `striped` with one stripe) with an
+//! restored (or alone), and every LV of the VG linear (lvm2's `striped` with one stripe) with an
 //! image in the folder. Anything else is refused naming the VG, the LV and why, before
 //! anything is written: a PV with an LV left empty must not look restored.
 
@@ -561,5 +565,44 @@ mod tests {
         let lvs = root("striped").replace("[\"pv0\", 0]", "[\"pv0\", 7]");
         let e = place_err(&folder(d.path(), &lvs, PV0, LOGV));
         assert!(e.contains("share extents"), "{e}");
+    }
+
+    /// `folder` without its disk: a saveparts image of the PV sda1.
+    fn saveparts(dir: &Path, pvs: &str) -> ClonezillaImage {
+        folder(dir, &root("striped"), pvs, LOGV);
+        for f in ["disk", "sda-mbr", "sda-pt.sf"] {
+            std::fs::remove_file(dir.join(f)).unwrap();
+        }
+        ClonezillaImage::open(dir).unwrap()
+    }
+
+    #[test]
+    fn places_a_saveparts_pv_on_its_own() {
+        let d = tempfile::tempdir().unwrap();
+        let img = saveparts(
+            d.path(),
+            &PV0.replace("pe_count", "dev_size = 204800\npe_count"),
+        );
+        assert!(img.is_saveparts());
+        check(&img).unwrap();
+        let pv = place_bare(&img, "sda1").unwrap();
+        // dev_size 204800 sectors; pe_start 1 MiB + PV extent x 4 MiB from byte 0
+        assert_eq!((pv.offset, pv.len), (0, 100 * MIB));
+        let got: Vec<_> = pv.pieces.iter().map(|p| (p.offset, p.len)).collect();
+        assert_eq!(got, [(MIB, 8 * MIB), (25 * MIB, 16 * MIB)]);
+        // without dev_size: up to the end of the last extent
+        let d = tempfile::tempdir().unwrap();
+        let pv = place_bare(&saveparts(d.path(), PV0), "sda1").unwrap();
+        assert_eq!(pv.len, 49 * MIB);
+        let e = place_bare(&saveparts(d.path(), PV0), "sda9").unwrap_err();
+        assert!(
+            e.to_string().contains("sda9 is not a physical volume"),
+            "{e}"
+        );
+        // a VG on two PVs stays refused
+        let d = tempfile::tempdir().unwrap();
+        let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
+        let e = check(&saveparts(d.path(), &format!("{PV0}{pv1}"))).unwrap_err();
+        assert!(e.to_string().contains("2 PVs (pv0, pv1)"), "{e}");
     }
 }
