@@ -95,23 +95,7 @@ fn an_lvm_image_restores_same_size_and_larger_and_a_flipped_byte_writes_nothing(
     fs::remove_file(&target).unwrap();
 
     // a flipped byte in the root LV's data: refused before the target is touched
-    let zst = cz.image.join("czlvmr-root.ext4-ptcl-img.zst");
-    let mut raw = run("zstd", &["-dcq", s(&zst)]).stdout;
-    // a used block halfway through (file data, past the metadata the planner reads):
-    // header 110 + bitmap + its CRC, then the blocks, a checksum after every group
-    let le = |r: std::ops::Range<usize>| {
-        let mut b = [0u8; 8];
-        b[..r.len()].copy_from_slice(&raw[r]);
-        u64::from_le_bytes(b) as usize
-    };
-    let (total, used, bs) = (le(60..68), le(76..84), le(84..88));
-    let (cs, bpc) = (le(98..100), le(100..104));
-    let k = used / 2;
-    let at = 110 + total.div_ceil(8) + 4 + k * bs + k / bpc * cs + 77;
-    raw[at] ^= 0x04;
-    let plain = cz.image.join("czlvmr-root.ext4-ptcl-img");
-    fs::write(&plain, &raw).unwrap();
-    run("zstd", &["-q", "-f", "--rm", s(&plain)]);
+    czlvm_fixture::flip_lv_byte(&cz.image.join("czlvmr-root.ext4-ptcl-img.zst"));
     let target = d.join("t-bad.img");
     let pattern: Vec<u8> = (0..32 * MIB).map(|i| (i % 251) as u8).collect();
     fs::write(&target, &pattern).unwrap();

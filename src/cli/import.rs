@@ -107,10 +107,22 @@ pub(super) fn import_img(
     repo: &Repository,
     o: &ImportOptions,
 ) -> anyhow::Result<()> {
+    let dev = open_image(img, &o.scratch_dir)?.cancel_with(o.cancel.clone());
+    import_device(img, &dev, folder, repo, o)
+}
+
+/// Imports what `dev` reads of `img` (its disk, or one PV of a saveparts image) into
+/// `repo`: planned, checked whole, then backed up.
+pub(super) fn import_device(
+    img: &ClonezillaImage,
+    dev: &ImageDevice,
+    folder: &Path,
+    repo: &Repository,
+    o: &ImportOptions,
+) -> anyhow::Result<()> {
     let (name, level, json) = (o.name.as_str(), o.level, o.json);
     let t = std::time::Instant::now();
-    let dev = open_image(img, &o.scratch_dir)?.cancel_with(o.cancel.clone());
-    let checked = plan_image(&dev, folder, img, true).and_then(|planned| {
+    let checked = plan_image(dev, folder, img, true).and_then(|planned| {
         if o.no_precheck {
             // The lists cover the boot areas and list files, which nothing else checks.
             img.verify_checksums()?;
@@ -137,7 +149,7 @@ pub(super) fn import_img(
     let r = Renderer::new(json);
     dev.end_planning();
     let (kept, whole) = dev.kept();
-    let m = super::cancel::backup(repo, &dev, &planned.plan, &opts, &r, &o.cancel)?;
+    let m = super::cancel::backup(repo, dev, &planned.plan, &opts, &r, &o.cancel)?;
     dev.release_kept();
     if !json {
         eprintln!(

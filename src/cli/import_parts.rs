@@ -4,11 +4,14 @@
 //! for a saveparts image (named `<NAME>-<part>`). A saveparts image saved no table,
 //! so there is no disk to rebuild that would hold its partitions together; each
 //! partition becomes a table-less image, as `ironclone backup sda1.ext4-ptcl-img.zst`
-//! makes of a single partition image, and restores onto a partition or a disk. The
+//! makes of a single partition image, and restores onto a partition or a disk. An
+//! LVM PV (no image of its own) becomes `<NAME>-<pv>`, the PV rebuilt from its VG's
+//! metadata and LV images as one LVM area (`ImageDevice::open_pv`). The
 //! repository deduplicates across them as across any images.
 
-use super::import::{import_img, plan_scratch, ImportOptions};
+use super::import::{import_device, import_img, plan_scratch, ImportOptions};
 use super::progress::Renderer;
+use ironclone::foreign::clonezilla::device::ImageDevice;
 use ironclone::foreign::clonezilla::{lvm, unpack, ClonezillaImage, PartImageKind};
 use ironclone::repo::{BackupOptions, Repository};
 use ironclone::units::human_bytes;
@@ -66,6 +69,35 @@ fn import_partitions(
     let (name, level, scratch_dir, json) = (o.name.as_str(), o.level, &o.scratch_dir, o.json);
     // The folder's checksum lists cover every image: checked before anything is stored.
     img.verify_checksums()?;
+    // Each LVM PV (saved as its VG's metadata and one image per LV, no image of its
+    // own) first, read as a disk without a table that holds only the PV
+    // (`ImageDevice::open_pv`): the image `<NAME>-<pv>` holds it as an LVM area, the
+    // used blocks of its LVs' filesystems, as a backup of a PV partition does.
+    let pvs = img
+        .lvm
+        .iter()
+        .flat_map(|l| l.pvs.iter())
+        .filter(|p| img.parts.contains(&p.dev));
+    for pv in pvs {
+        let n = format!("{name}-{}", pv.dev);
+        if !json {
+            eprintln!("{}: LVM PV of VG {}, importing as {n}", pv.dev, pv.vg);
+        }
+        let table = scratch_dir.join(format!(
+            "ironclone-clonezilla-{}-{}-{}.pv",
+            std::process::id(),
+            img.name,
+            pv.dev
+        ));
+        let dev = ImageDevice::open_pv(img, &pv.dev, &table)?.cancel_with(o.cancel.clone());
+        let one = ImportOptions {
+            name: n,
+            scratch_dir: o.scratch_dir.clone(),
+            cancel: o.cancel.clone(),
+            ..*o
+        };
+        import_device(img, &dev, &img.dir, repo, &one)?;
+    }
     for p in &img.partitions {
         if p.kind == PartImageKind::Swap {
             if !json {

@@ -5,9 +5,12 @@
 //! (`foreign::clonezilla::parts` says how); the safety rules are the whole-disk
 //! restore's, applied to the disk holding each partition: not the boot disk, nothing
 //! on it mounted, not the disk holding the image folder, confirmed with --yes (or the
-//! disk's serial typed), and re-identified just before the first write.
+//! disk's serial typed), and re-identified just before the first write. An LVM PV
+//! among the partitions is rebuilt from its VG's metadata and LV images and checked
+//! whole before anything is written (restore_parts_lvm.rs).
 
 use super::restore::Args;
+use super::restore_parts_lvm::StagedPv;
 use super::target;
 use anyhow::{bail, Context};
 use ironclone::discover::{self, Disk, SysPaths};
@@ -109,11 +112,27 @@ fn recheck(t: &PartTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a `--part` restores: a partition's image, or an LVM PV rebuilt from its VG's
+/// metadata and its LVs' images (restore_parts_lvm.rs).
+enum Source<'a> {
+    Image(&'a PartImage),
+    Pv(&'a str),
+}
+
+impl Source<'_> {
+    fn part(&self) -> &str {
+        match self {
+            Source::Image(p) => &p.part,
+            Source::Pv(p) => p,
+        }
+    }
+}
+
 /// The image's partitions the `--part` options name, each with its target.
 fn mapping<'a>(
     a: &Args,
     img: &'a ClonezillaImage,
-) -> anyhow::Result<Vec<(&'a PartImage, PartTarget)>> {
+) -> anyhow::Result<Vec<(Source<'a>, PartTarget)>> {
     if a.parts.is_empty() {
         bail!(
             "{} is a saveparts image (partitions {}, no disk): name where each goes with \
@@ -137,22 +156,32 @@ fn mapping<'a>(
             a.target.display()
         );
     }
+    let pvs: Vec<&str> = img
+        .lvm
+        .iter()
+        .flat_map(|l| l.pvs.iter())
+        .filter(|p| img.parts.contains(&p.dev))
+        .map(|p| p.dev.as_str())
+        .collect();
     let have = || {
         img.partitions
             .iter()
             .map(|p| p.part.as_str())
+            .chain(pvs.iter().copied())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut out: Vec<(&PartImage, PartTarget)> = Vec::new();
+    let mut out: Vec<(Source, PartTarget)> = Vec::new();
     for spec in &a.parts {
         let (src, dst) = spec
             .split_once('=')
             .with_context(|| format!("--part {spec}: expected PART=DEVICE"))?;
-        let p = img
-            .partitions
-            .iter()
-            .find(|p| p.part == src.trim())
+        let src = src.trim();
+        let image = img.partitions.iter().find(|p| p.part == src);
+        let pv = pvs.iter().find(|p| **p == src);
+        let p = image
+            .map(Source::Image)
+            .or(pv.map(|p| Source::Pv(p)))
             .with_context(|| {
                 format!(
                     "--part {spec}: no partition {src} in {} (it has {}); nothing was written",
@@ -163,7 +192,7 @@ fn mapping<'a>(
         let t = resolve(Path::new(dst.trim()))?;
         if out
             .iter()
-            .any(|(q, u)| q.part == p.part || u.path == t.path)
+            .any(|(q, u)| q.part() == p.part() || u.path == t.path)
         {
             bail!("--part {spec}: {src} or {dst} is named twice");
         }
@@ -213,7 +242,23 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let base = a.scratch.clone().unwrap_or_else(std::env::temp_dir);
     let mut scratch = Scratch(Vec::new());
     let mut staged: Vec<(Staged, &PartTarget)> = Vec::new();
+    let mut pvs: Vec<(StagedPv, &PartTarget)> = Vec::new();
     for (p, t) in &map {
+        let p = match p {
+            Source::Image(p) => p,
+            Source::Pv(part) => {
+                if !a.json {
+                    eprintln!(
+                        "checking and planning {part} (an LVM PV: its VG's metadata and LV images)"
+                    );
+                }
+                pvs.push((
+                    super::restore_parts_lvm::stage(&folder, part, &t.path, t.size, &base)?,
+                    t,
+                ));
+                continue;
+            }
+        };
         let file = base.join(format!(
             "ironclone-clonezilla-{}-{}-{}.img",
             std::process::id(),
@@ -227,12 +272,17 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         staged.push((parts::stage(p, &file, &t.path, t.size)?, t));
     }
     if a.json {
-        let plan: Vec<_> = staged
+        let mut plan: Vec<_> = staged
             .iter()
             .map(
                 |(s, t)| serde_json::json!({"staged": s, "target": t.path, "target_bytes": t.size}),
             )
             .collect();
+        plan.extend(pvs.iter().map(|(s, t)| {
+            serde_json::json!({"lvm_pv": {"part": s.part, "pv_bytes": s.pv_bytes,
+                "used_bytes": s.used_bytes, "lvs": s.lvs}, "target": t.path,
+                "target_bytes": t.size})
+        }));
         println!(
             "{}",
             serde_json::to_string(&serde_json::json!({"event": "plan", "parts": plan}))?
@@ -254,11 +304,32 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 t.describe
             );
         }
+        for (s, t) in &pvs {
+            println!(
+                "  {:<8} LVM PV {:>10} used, PV {} at its saved size{} onto {}; LVs: {}",
+                s.part,
+                human_bytes(s.used_bytes),
+                human_bytes(s.pv_bytes),
+                match t.size > s.pv_bytes {
+                    true => format!(
+                        " ({} after it left as it was, outside the PV)",
+                        human_bytes(t.size - s.pv_bytes)
+                    ),
+                    false => String::new(),
+                },
+                t.describe,
+                s.lvs.join(", ")
+            );
+        }
     }
     if a.dry_run {
         return Ok(super::exit::OK);
     }
-    let targets: Vec<&PartTarget> = staged.iter().map(|(_, t)| *t).collect();
+    let targets: Vec<&PartTarget> = staged
+        .iter()
+        .map(|(_, t)| *t)
+        .chain(pvs.iter().map(|(_, t)| *t))
+        .collect();
     if !confirm(&a, &targets)? {
         eprintln!("ironclone: not confirmed; nothing was written");
         return Ok(super::exit::REFUSED);
@@ -288,6 +359,18 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             );
         }
     }
+    for (s, t) in &pvs {
+        let n = super::restore_parts_lvm::write(s, &t.path, &base)?;
+        total += n;
+        if !a.json {
+            println!(
+                "  {} -> {}: LVM PV, {} written and verified",
+                s.part,
+                t.path.display(),
+                human_bytes(n)
+            );
+        }
+    }
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         println!(
@@ -299,7 +382,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     } else {
         println!(
             "restored {} partition(s) in {secs:.1} s: {} written",
-            staged.len(),
+            staged.len() + pvs.len(),
             human_bytes(total)
         );
     }

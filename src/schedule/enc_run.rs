@@ -274,6 +274,7 @@ mod tests {
                 id: "pvid".into(),
                 pe_start: 2048,
                 pe_count: 100,
+                dev_size: None,
             }],
             lvs: lvs
                 .into_iter()

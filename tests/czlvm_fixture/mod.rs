@@ -208,6 +208,38 @@ pub fn build(vg: &str) -> CzLvm {
     }
 }
 
+/// Flips one bit of a used block halfway through the partclone image `zst` (file
+/// data, past the metadata a planner reads), recompressed in place.
+pub fn flip_lv_byte(zst: &Path) {
+    let mut raw = run("zstd", &["-dcq", s(zst)]).stdout;
+    // header 110 + bitmap + its CRC, then the blocks, a checksum after every group
+    let le = |r: std::ops::Range<usize>| {
+        let mut b = [0u8; 8];
+        b[..r.len()].copy_from_slice(&raw[r]);
+        u64::from_le_bytes(b) as usize
+    };
+    let (total, used, bs) = (le(60..68), le(76..84), le(84..88));
+    let (cs, bpc) = (le(98..100), le(100..104));
+    let k = used / 2;
+    let at = 110 + total.div_ceil(8) + 4 + k * bs + k / bpc * cs + 77;
+    raw[at] ^= 0x04;
+    let plain = zst.with_extension("");
+    fs::write(&plain, &raw).unwrap();
+    run("zstd", &["-q", "-f", "--rm", s(&plain)]);
+}
+
+/// Makes the image folder a saveparts one, as `ocs-sr saveparts` writes it: no `disk`
+/// and no table files (`sda-*`); `parts` still names sda1 and the PV sda2.
+pub fn to_saveparts(image: &Path) {
+    for e in fs::read_dir(image).unwrap() {
+        let e = e.unwrap();
+        let f = e.file_name().to_string_lossy().into_owned();
+        if f == "disk" || f.starts_with("sda-") {
+            fs::remove_file(e.path()).unwrap();
+        }
+    }
+}
+
 /// (start, size) in bytes of partition `n` of the disk image or device `disk`.
 pub fn part(disk: &Path, n: usize) -> (u64, u64) {
     let o = run("sfdisk", &["-J", s(disk)]);
@@ -254,7 +286,24 @@ impl CzLvm {
         same_files(&boot, &d.join("files-boot"), "");
         let pv = d.join("pv.out");
         crate::clonezilla_fixture::dd_range(target, part(target, 2), &pv);
-        let m = metadata(&self.pv, &pv);
+        self.check_pv(&pv, relaid, what);
+    }
+
+    /// Judges the PV restored into the file `pv` (its first byte the PV's): lvm2 reads
+    /// it (pvck, vgcfgbackup: the VG and its three LVs); each LV gathered from the
+    /// extents lvm2 names (`relaid`: one segment each, else the source's) passes its
+    /// checker and holds the fixture's files; the swap LV has its saved UUID and label.
+    pub fn check_pv(&self, pv: &Path, relaid: bool, what: &str) {
+        let d = self.pv.dir.path();
+        let m = metadata(&self.pv, pv);
+        // the same VG and PV as saved: lvm2's ids read back equal the folder's
+        let conf = self.image.join(format!("lvm_{}.conf", self.pv.vg));
+        let saved = parse(&fs::read_to_string(conf).unwrap());
+        assert_eq!(
+            (&m.vg_id, &m.pv_id),
+            (&saved.vg_id, &saved.pv_id),
+            "{what}: the VG or PV id differs from the saved metadata"
+        );
         let data_ext = xfs_fixture::SIZE / EXT;
         for (name, src) in layout(data_ext) {
             let lv = m
@@ -266,7 +315,7 @@ impl CzLvm {
                 false => src,
             };
             let out = d.join(format!("{name}.out"));
-            gather(&pv, &out, &segs);
+            gather(pv, &out, &segs);
             match name {
                 "root" => {
                     let o = run_status("e2fsck", &["-fn", s(&out)]);

@@ -33,6 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+// Opening a saveparts image's PV alone (`ImageDevice::open_pv`).
+#[path = "device_pv.rs"]
+mod pv;
+
 /// Reads up to this long are kept for reading again.
 const CACHE_READ: usize = 1 << 20;
 /// The most bytes kept per partition; the cache starts over when full.
@@ -171,24 +175,7 @@ impl ImageDevice {
         // A physical volume: lvm2's label and metadata in the table's file, its LVs'
         // segments as slots (lvm_place.rs).
         let pvs = lvm_place::place(img, layout, size)?;
-        lvm_place::write_heads(&pvs, scratch)?;
-        // Swap LVs hold only the header write_heads made (Clonezilla saves no data).
-        for piece in pvs
-            .into_iter()
-            .flat_map(|p| p.pieces)
-            .filter(|p| !p.is_swap())
-        {
-            dev.slots.push(Slot {
-                image: piece.image,
-                offset: piece.offset,
-                len: piece.len,
-                base: piece.base,
-                whole: piece.lv_len,
-                keeps: piece.base == 0 && piece.len == piece.lv_len,
-                cursor: Mutex::new(Cursor::default()),
-            });
-        }
-        dev.slots.sort_by_key(|s| s.offset);
+        dev.add_pvs(pvs, scratch)?;
         Ok(dev)
     }
 

@@ -4,7 +4,7 @@
 //! metadata as `vgcfgbackup` wrote it), and one image per LV named `<vg>-<lv>.<fs>-
 //! ptcl-img.*` (or `swappt-<vg>-<lv>.info` for swap). A PV partition has no image of
 //! its own: Clonezilla re-creates it from the metadata and restores the LVs into it
-//! (ironclone too: lvm_place.rs).
+//! (ironclone too: lvm_place.rs, also for a saveparts image's PV).
 
 use super::error::ClonezillaError;
 use super::partimg::{self, PartImage};
@@ -50,8 +50,9 @@ impl LvmInfo {
     }
 }
 
-/// Refuses a whole-disk restore or import of an image whose LVM ironclone cannot
-/// rebuild (lvm_place.rs says which shapes it can), before anything is written:
+/// Refuses a restore or import of an image whose LVM ironclone cannot rebuild
+/// (lvm_place.rs says which shapes it can; a saveparts image's PVs each on their own),
+/// before anything is written:
 /// the physical volume would otherwise come out with LVs missing or empty.
 pub fn refuse_whole_disk(img: &super::ClonezillaImage) -> Result<(), ClonezillaError> {
     super::lvm_place::check(img)

@@ -12,8 +12,12 @@
 //! size: its LVs laid out anew by imaging/restore_lvm.rs) and an import (the PV's
 //! `meta.map.lvm`) treat it as any PV.
 //!
+//! A saveparts image has no table: each PV is placed on its own (`place_bare`), from
+//! byte 0 to the partition's size lvm2 recorded, and read as a table-less disk
+//! holding only the PV (`ImageDevice::open_pv`: `restore --part`, `import`).
+//!
 //! Only shapes whose every byte is known are taken: one PV per VG, on the disk being
-//! restored, and every LV of the VG linear (lvm2's `striped` with one stripe) with an
+//! restored (or alone), and every LV of the VG linear (lvm2's `striped` with one stripe) with an
 //! image in the folder. Anything else is refused naming the VG, the LV and why, before
 //! anything is written: a PV with an LV left empty must not look restored.
 
@@ -75,43 +79,76 @@ pub fn place(
     // PVs of other disks belong to those disks' views (`for_disk` keeps `parts` of its
     // disk only).
     for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
-        out.push(place_pv(img, l, layout, size, pv)?);
+        out.push(place_pv(img, l, Where::Table(layout, size), pv)?);
     }
     Ok(out)
 }
 
 /// Checks, without writing anything, that every VG of `img` on a saved disk can be
-/// placed; a saveparts image with LVM is refused (its PV has no table to sit in, and
-/// `restore --part` would leave it empty).
+/// placed. A saveparts image has no table: each of its PVs is placed on its own
+/// (`place_bare`). A savedisk image with a PV in no saved table is refused (there is no
+/// place for it on the disk, and it would come out empty).
 pub fn check(img: &ClonezillaImage) -> Result<(), ClonezillaError> {
     let Some(l) = &img.lvm else { return Ok(()) };
     // A one-disk view (`for_disk`) keeps its disk's partitions in `parts`.
     for pv in l.pvs.iter().filter(|p| img.parts.contains(&p.dev)) {
+        if img.is_saveparts() {
+            place_pv(img, l, Where::Bare, pv)?;
+            continue;
+        }
         let Some(layout) = img.disk_of(&pv.dev) else {
             return Err(bad(
                 &img.dir.join("lvm_vg_dev.list"),
                 format!(
                     "VG {} on {}: the PV is in no saved disk's table; LVM is restored and \
-                     imported only with its disk (savedisk images); its logical volumes can \
-                     be browsed (`ironclone browse DIR IMAGE <vg>-<lv> ls`)",
+                     imported with its disk (savedisk images) or as a partition of a \
+                     saveparts image; its logical volumes can be browsed (`ironclone browse \
+                     DIR IMAGE <vg>-<lv> ls`)",
                     pv.vg, pv.dev
                 ),
             ));
         };
         let size = layout.disk_bytes().unwrap_or(u64::MAX);
-        place_pv(img, l, layout, size, pv)?;
+        place_pv(img, l, Where::Table(layout, size), pv)?;
     }
     Ok(())
+}
+
+/// The PV partition `part` of `img` on its own, as a saveparts image saves it (no
+/// table): its bytes from 0 to the partition's size as lvm2 last saw it (`dev_size`
+/// in the VG's metadata; else the end of its last extent), each LV segment at
+/// `pe_start + pe x extent_size`. Reads only the folder's metadata.
+pub fn place_bare(img: &ClonezillaImage, part: &str) -> Result<PvPlace, ClonezillaError> {
+    let l = img.lvm.as_ref().ok_or_else(|| ClonezillaError::Missing {
+        file: img.dir.join("lvm_vg_dev.list"),
+        why: "the list of LVM physical volumes",
+    })?;
+    let pv = l.pvs.iter().find(|p| p.dev == part).ok_or_else(|| {
+        bad(
+            &img.dir.join("lvm_vg_dev.list"),
+            format!("{part} is not a physical volume of the image"),
+        )
+    })?;
+    place_pv(img, l, Where::Bare, pv)
+}
+
+/// Where a PV lies: in a saved disk's table (`size` bytes), or on its own from byte 0.
+#[derive(Clone, Copy)]
+enum Where<'a> {
+    Table(&'a DiskLayout, u64),
+    Bare,
 }
 
 fn place_pv(
     img: &ClonezillaImage,
     l: &LvmInfo,
-    layout: &DiskLayout,
-    size: u64,
+    at: Where,
     pv: &PhysicalVolume,
 ) -> Result<PvPlace, ClonezillaError> {
-    let (offset, len) = partition(img, layout, size, pv)?;
+    let table = match at {
+        Where::Table(layout, size) => Some(partition(img, layout, size, pv)?),
+        Where::Bare => None,
+    };
     let conf = l
         .confs
         .iter()
@@ -151,6 +188,17 @@ fn place_pv(
         .pe_count
         .checked_mul(ext)
         .and_then(|n| n.checked_add(pe_start));
+    let (offset, len) = match table {
+        Some(t) => t,
+        // No table: the partition was as large as lvm2 saw it; at least its extents.
+        None => {
+            let dev = me.dev_size.and_then(|n| n.checked_mul(SECTOR));
+            let Some(end) = pe_end else {
+                return Err(vgs("its extents' end overflows".into()));
+            };
+            (0, dev.unwrap_or(end))
+        }
+    };
     if pe_end.is_none_or(|e| e > len) {
         return Err(vgs(format!(
             "{} extents of {ext} bytes from byte {pe_start} do not fit in the {len}-byte \
@@ -400,122 +448,5 @@ fn swap_header(piece: &LvPiece, table: &Path) -> Result<(), AssembleError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_swap_info() {
-        let (u, l) = swap_ids("UUID=\"2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10\"\nLABEL=\"\"\n");
-        assert_eq!(u.as_deref(), Some("2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10"));
-        assert_eq!(l, None);
-        assert_eq!(swap_ids("LABEL=sw\n").1.as_deref(), Some("sw"));
-    }
-
-    const MIB: u64 = 1 << 20;
-
-    /// An MBR disk whose sda1 (1 MiB on, 100 MiB) is the PV of vg0: LV root in two
-    /// segments out of order (LV extents 0-3 at PV extent 6, 4-5 at PV extent 0).
-    fn folder(dir: &Path, conf_lvs: &str, pvs: &str, logv: &str) -> ClonezillaImage {
-        let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
-        w("disk", "sda\n");
-        w("parts", "sda1\n");
-        w("sda-mbr", "");
-        w(
-            "sda-pt.sf",
-            "label: dos\ndevice: /dev/sda\nunit: sectors\n\n/dev/sda1 : start=2048, size=204800, type=8e\n",
-        );
-        w("lvm_vg_dev.list", "vg0 /dev/sda1 PVUUID\n");
-        w("lvm_logv.list", logv);
-        w("vg0-root.ext4-ptcl-img.zst", "");
-        w(
-            "lvm_vg0.conf",
-            &format!(
-                "vg0 {{\nid = \"VGID\"\nseqno = 3\nextent_size = 8192\nphysical_volumes {{\n{pvs}}}\nlogical_volumes {{\n{conf_lvs}}}\n}}\n"
-            ),
-        );
-        ClonezillaImage::open(dir).unwrap()
-    }
-
-    const PV0: &str = "pv0 {\nid = \"PVUUID\"\npe_start = 2048\npe_count = 12\n}\n";
-
-    fn root(seg1_type: &str) -> String {
-        format!(
-            "root {{\nid = \"LVID\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nsegment_count = 2\n\
-             segment1 {{\nstart_extent = 0\nextent_count = 4\ntype = \"{seg1_type}\"\nstripe_count = 1\nstripes = [\"pv0\", 6]\n}}\n\
-             segment2 {{\nstart_extent = 4\nextent_count = 2\ntype = \"striped\"\nstripe_count = 1\nstripes = [\"pv0\", 0]\n}}\n}}\n"
-        )
-    }
-
-    const LOGV: &str = "/dev/vg0/root Linux rev 1.0 ext4 filesystem data\n";
-
-    fn place_err(img: &ClonezillaImage) -> String {
-        check(img).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn places_each_segment_at_its_extents() {
-        let d = tempfile::tempdir().unwrap();
-        let img = folder(d.path(), &root("striped"), PV0, LOGV);
-        check(&img).unwrap();
-        let layout = &img.layouts[0];
-        let size = layout.disk_bytes().unwrap();
-        let pvs = place(&img, layout, size).unwrap();
-        let [pv] = pvs.as_slice() else {
-            panic!("{pvs:?}")
-        };
-        assert_eq!(
-            (pv.offset, pv.len, pv.uuid.as_str()),
-            (MIB, 100 * MIB, "PVUUID")
-        );
-        // partition 1 MiB + pe_start 1 MiB + PV extent x 4 MiB
-        let got: Vec<_> = pv
-            .pieces
-            .iter()
-            .map(|p| (p.offset, p.len, p.base, p.lv_len))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (2 * MIB, 8 * MIB, 16 * MIB, 24 * MIB),
-                (26 * MIB, 16 * MIB, 0, 24 * MIB)
-            ]
-        );
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_place() {
-        let d = tempfile::tempdir().unwrap();
-        let e = place_err(&folder(d.path(), &root("thin"), PV0, LOGV));
-        assert!(e.contains("LV root") && e.contains("a thin segment"), "{e}");
-        let d = tempfile::tempdir().unwrap();
-        let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
-        let e = place_err(&folder(
-            d.path(),
-            &root("striped"),
-            &format!("{PV0}{pv1}"),
-            LOGV,
-        ));
-        assert!(
-            e.contains("VG vg0 on sda1") && e.contains("2 PVs (pv0, pv1)"),
-            "{e}"
-        );
-        let d = tempfile::tempdir().unwrap();
-        let e = place_err(&folder(d.path(), &root("striped"), PV0, ""));
-        assert!(e.contains("LV root: not in lvm_logv.list"), "{e}");
-        let d = tempfile::tempdir().unwrap();
-        let e = place_err(&folder(
-            d.path(),
-            &root("striped"),
-            &PV0.replace("12", "30"),
-            LOGV,
-        ));
-        assert!(
-            e.contains("do not fit in the 104857600-byte partition"),
-            "{e}"
-        );
-        let d = tempfile::tempdir().unwrap();
-        let lvs = root("striped").replace("[\"pv0\", 0]", "[\"pv0\", 7]");
-        let e = place_err(&folder(d.path(), &lvs, PV0, LOGV));
-        assert!(e.contains("share extents"), "{e}");
-    }
-}
+#[path = "lvm_place_tests.rs"]
+mod tests;

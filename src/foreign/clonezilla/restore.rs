@@ -108,6 +108,29 @@ impl ClonezillaRestore {
             img.name
         ));
         let dev = ImageDevice::open(&img, &table)?;
+        Self::planned(img, dev, folder, scratch)
+    }
+
+    /// Opens the PV partition `part` of the saveparts image `folder` on its own
+    /// (`ImageDevice::open_pv`): a disk without a table holding only the PV, which the
+    /// restore copies as one area (its LVs' used blocks at their extents).
+    pub fn open_pv(folder: &Path, part: &str, scratch: &Path) -> Result<Self, RestoreError> {
+        let img = ClonezillaImage::open(folder)?;
+        let table = scratch.join(format!(
+            "ironclone-clonezilla-{}-{}-{part}.pv",
+            std::process::id(),
+            img.name
+        ));
+        let dev = ImageDevice::open_pv(&img, part, &table)?;
+        Self::planned(img, dev, folder, scratch)
+    }
+
+    fn planned(
+        img: ClonezillaImage,
+        dev: ImageDevice,
+        folder: &Path,
+        scratch: &Path,
+    ) -> Result<Self, RestoreError> {
         let source = SourceInfo {
             path: folder.display().to_string(),
             model: Some(format!("clonezilla {}", img.name)),

@@ -29,6 +29,9 @@ pub struct PhysicalVolume {
     /// Where its first extent starts, in sectors from the PV start.
     pub pe_start: u64,
     pub pe_count: u64,
+    /// The device's size in sectors as lvm2 last saw it (`dev_size`; absent in old
+    /// metadata): how large the PV partition was.
+    pub dev_size: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +114,7 @@ impl VolumeGroup {
                     .to_string(),
                 pe_start: need_int(p, "pe_start", &whose)?,
                 pe_count: need_int(p, "pe_count", &whose)?,
+                dev_size: p.int("dev_size").and_then(|n| u64::try_from(n).ok()),
             });
         }
         let mut lvs = Vec::new();

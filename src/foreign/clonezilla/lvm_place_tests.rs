@@ -1,0 +1,158 @@
+//! Unit tests of lvm_place.rs: where each LV segment goes, and what is refused.
+
+use super::*;
+
+#[test]
+fn reads_the_swap_info() {
+    let (u, l) = swap_ids("UUID=\"2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10\"\nLABEL=\"\"\n");
+    assert_eq!(u.as_deref(), Some("2ed2a5c1-3b5e-4f0a-9d64-1b9e8f3c2a10"));
+    assert_eq!(l, None);
+    assert_eq!(swap_ids("LABEL=sw\n").1.as_deref(), Some("sw"));
+}
+
+const MIB: u64 = 1 << 20;
+
+/// An MBR disk whose sda1 (1 MiB on, 100 MiB) is the PV of vg0: LV root in two
+/// segments out of order (LV extents 0-3 at PV extent 6, 4-5 at PV extent 0).
+fn folder(dir: &Path, conf_lvs: &str, pvs: &str, logv: &str) -> ClonezillaImage {
+    let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
+    w("disk", "sda\n");
+    w("parts", "sda1\n");
+    w("sda-mbr", "");
+    w(
+        "sda-pt.sf",
+        "label: dos\ndevice: /dev/sda\nunit: sectors\n\n/dev/sda1 : start=2048, size=204800, type=8e\n",
+    );
+    w("lvm_vg_dev.list", "vg0 /dev/sda1 PVUUID\n");
+    w("lvm_logv.list", logv);
+    w("vg0-root.ext4-ptcl-img.zst", "");
+    w(
+        "lvm_vg0.conf",
+        &format!(
+            "vg0 {{\nid = \"VGID\"\nseqno = 3\nextent_size = 8192\nphysical_volumes {{\n{pvs}}}\nlogical_volumes {{\n{conf_lvs}}}\n}}\n"
+        ),
+    );
+    ClonezillaImage::open(dir).unwrap()
+}
+
+const PV0: &str = "pv0 {\nid = \"PVUUID\"\npe_start = 2048\npe_count = 12\n}\n";
+
+fn root(seg1_type: &str) -> String {
+    format!(
+        "root {{\nid = \"LVID\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nsegment_count = 2\n\
+         segment1 {{\nstart_extent = 0\nextent_count = 4\ntype = \"{seg1_type}\"\nstripe_count = 1\nstripes = [\"pv0\", 6]\n}}\n\
+         segment2 {{\nstart_extent = 4\nextent_count = 2\ntype = \"striped\"\nstripe_count = 1\nstripes = [\"pv0\", 0]\n}}\n}}\n"
+    )
+}
+
+const LOGV: &str = "/dev/vg0/root Linux rev 1.0 ext4 filesystem data\n";
+
+fn place_err(img: &ClonezillaImage) -> String {
+    check(img).unwrap_err().to_string()
+}
+
+#[test]
+fn places_each_segment_at_its_extents() {
+    let d = tempfile::tempdir().unwrap();
+    let img = folder(d.path(), &root("striped"), PV0, LOGV);
+    check(&img).unwrap();
+    let layout = &img.layouts[0];
+    let size = layout.disk_bytes().unwrap();
+    let pvs = place(&img, layout, size).unwrap();
+    let [pv] = pvs.as_slice() else {
+        panic!("{pvs:?}")
+    };
+    assert_eq!(
+        (pv.offset, pv.len, pv.uuid.as_str()),
+        (MIB, 100 * MIB, "PVUUID")
+    );
+    // partition 1 MiB + pe_start 1 MiB + PV extent x 4 MiB
+    let got: Vec<_> = pv
+        .pieces
+        .iter()
+        .map(|p| (p.offset, p.len, p.base, p.lv_len))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2 * MIB, 8 * MIB, 16 * MIB, 24 * MIB),
+            (26 * MIB, 16 * MIB, 0, 24 * MIB)
+        ]
+    );
+}
+
+#[test]
+fn refuses_what_it_cannot_place() {
+    let d = tempfile::tempdir().unwrap();
+    let e = place_err(&folder(d.path(), &root("thin"), PV0, LOGV));
+    assert!(e.contains("LV root") && e.contains("a thin segment"), "{e}");
+    let d = tempfile::tempdir().unwrap();
+    let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
+    let e = place_err(&folder(
+        d.path(),
+        &root("striped"),
+        &format!("{PV0}{pv1}"),
+        LOGV,
+    ));
+    assert!(
+        e.contains("VG vg0 on sda1") && e.contains("2 PVs (pv0, pv1)"),
+        "{e}"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let e = place_err(&folder(d.path(), &root("striped"), PV0, ""));
+    assert!(e.contains("LV root: not in lvm_logv.list"), "{e}");
+    let d = tempfile::tempdir().unwrap();
+    let e = place_err(&folder(
+        d.path(),
+        &root("striped"),
+        &PV0.replace("12", "30"),
+        LOGV,
+    ));
+    assert!(
+        e.contains("do not fit in the 104857600-byte partition"),
+        "{e}"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let lvs = root("striped").replace("[\"pv0\", 0]", "[\"pv0\", 7]");
+    let e = place_err(&folder(d.path(), &lvs, PV0, LOGV));
+    assert!(e.contains("share extents"), "{e}");
+}
+
+/// `folder` without its disk: a saveparts image of the PV sda1.
+fn saveparts(dir: &Path, pvs: &str) -> ClonezillaImage {
+    folder(dir, &root("striped"), pvs, LOGV);
+    for f in ["disk", "sda-mbr", "sda-pt.sf"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    ClonezillaImage::open(dir).unwrap()
+}
+
+#[test]
+fn places_a_saveparts_pv_on_its_own() {
+    let d = tempfile::tempdir().unwrap();
+    let img = saveparts(
+        d.path(),
+        &PV0.replace("pe_count", "dev_size = 204800\npe_count"),
+    );
+    assert!(img.is_saveparts());
+    check(&img).unwrap();
+    let pv = place_bare(&img, "sda1").unwrap();
+    // dev_size 204800 sectors; pe_start 1 MiB + PV extent x 4 MiB from byte 0
+    assert_eq!((pv.offset, pv.len), (0, 100 * MIB));
+    let got: Vec<_> = pv.pieces.iter().map(|p| (p.offset, p.len)).collect();
+    assert_eq!(got, [(MIB, 8 * MIB), (25 * MIB, 16 * MIB)]);
+    // without dev_size: up to the end of the last extent
+    let d = tempfile::tempdir().unwrap();
+    let pv = place_bare(&saveparts(d.path(), PV0), "sda1").unwrap();
+    assert_eq!(pv.len, 49 * MIB);
+    let e = place_bare(&saveparts(d.path(), PV0), "sda9").unwrap_err();
+    assert!(
+        e.to_string().contains("sda9 is not a physical volume"),
+        "{e}"
+    );
+    // a VG on two PVs stays refused
+    let d = tempfile::tempdir().unwrap();
+    let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
+    let e = check(&saveparts(d.path(), &format!("{PV0}{pv1}"))).unwrap_err();
+    assert!(e.to_string().contains("2 PVs (pv0, pv1)"), "{e}");
+}

@@ -1,0 +1,362 @@
+//! A Clonezilla saveparts image whose partitions are an ext4 `sda1` and the LVM PV
+//! `sda2` (tests/czlvm_fixture, its table files removed as `ocs-sr saveparts` leaves
+//! them out: VG with an ext4 LV in two out-of-order segments, an XFS LV and a swap LV):
+//! - `images` lists it with its LVs, `browse DIR IMAGE <vg>-root` reads a file;
+//! - `restore --part sda1=p1 --part sda2=p2` onto a loop disk laid out as the source
+//!   (the fixture's whole-disk check: lvm2 reads the PV with the saved VG and PV ids,
+//!   each LV gathered from its saved extents passes e2fsck -fn / xfs_repair -n and
+//!   holds the fixture's files, swap has its UUID and label), and onto a larger p2 (the
+//!   PV as saved, the bytes after it untouched);
+//! - refused before anything is written, the target byte for byte as it was: a target
+//!   smaller than the PV (naming the PV and the sizes), a flipped byte in an LV image
+//!   (naming the file), a VG on two PVs, an LV with no image;
+//! - `import` makes `<name>-sda1` and `<name>-sda2` (one area, the PV, with its LVM
+//!   layout in `meta.map.lvm`); `verify` passes; each restores from the repository
+//!   onto an image file and passes the same checks, a file smaller than the PV is
+//!   refused and left as it was; an import of the damaged image stores no image.
+//!
+//! Needs root (loop devices, lvm2 on them).
+
+mod clonezilla_fixture;
+mod czlvm_fixture;
+mod fsfixture;
+mod lvm_fixture;
+mod xfs_fixture;
+
+use clonezilla_fixture::{dd_range, run_with_scratch};
+use czlvm_fixture::{part, s, CzLvm};
+use fsfixture::{run, run_status};
+use lvm_fixture::{same_files, MIB};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A loop device (with partitions) over a GPT disk file: p1 16 MiB at 1 MiB, p2
+/// `p2_mib` MiB right after it (the source's layout when 384), a byte pattern
+/// everywhere else; detached on drop.
+struct Disk {
+    dev: String,
+    file: PathBuf,
+}
+
+impl Disk {
+    fn new(file: &Path, p2_mib: u64) -> Disk {
+        let total = 18 + p2_mib;
+        let pattern: Vec<u8> = (0..total * MIB).map(|i| (i % 247) as u8).collect();
+        fs::write(file, pattern).unwrap();
+        run(
+            "sgdisk",
+            &[
+                "-n",
+                "1:2048:+16M",
+                "-n",
+                &format!("2:34816:+{p2_mib}M"),
+                s(file),
+            ],
+        );
+        let o = run("losetup", &["-P", "--show", "-f", s(file)]);
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let d = Disk {
+            dev,
+            file: file.to_path_buf(),
+        };
+        let _ = run_status("partx", &["-a", &d.dev]);
+        for n in 1..=2 {
+            let node = d.part(n);
+            let mut tries = 0;
+            while !Path::new(&node).exists() {
+                tries += 1;
+                assert!(tries < 100, "{node} did not appear");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        d
+    }
+    fn part(&self, n: u32) -> String {
+        format!("{}p{n}", self.dev)
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = run_status("losetup", &["-d", &self.dev]);
+    }
+}
+
+fn bin(args: &[&str]) -> (bool, String) {
+    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), args);
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn hash(p: &Path) -> blake3::Hash {
+    blake3::hash(&fs::read(p).unwrap())
+}
+
+/// The fixture as a saveparts image.
+fn saveparts(vg: &str) -> CzLvm {
+    let cz = czlvm_fixture::build(vg);
+    czlvm_fixture::to_saveparts(&cz.image);
+    cz
+}
+
+/// A copy of the image folder named `name` beside it, for a damaged variant.
+fn copy_image(cz: &CzLvm, name: &str) -> PathBuf {
+    let to = cz.root.join(name);
+    run("cp", &["-a", s(&cz.image), s(&to)]);
+    to
+}
+
+/// The sda1 ext4 restored into the file or device `boot` is clean and holds its files.
+fn check_boot(cz: &CzLvm, boot: &Path, what: &str) {
+    let o = run_status("e2fsck", &["-fn", s(boot)]);
+    assert!(
+        o.status.success(),
+        "{what}: sda1: e2fsck -fn:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    same_files(boot, &cz.pv.dir.path().join("files-boot"), "");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
+    let cz = saveparts("czlvp");
+    let d = cz.pv.dir.path();
+    let scratch = d.join("scratch");
+    let restore = |image: &str, parts: &[String]| {
+        let mut a = vec!["restore", s(&cz.root), image, "--yes"];
+        for p in parts {
+            a.extend(["--part", p]);
+        }
+        run_with_scratch(&a, &scratch)
+    };
+
+    let (ok, out) = bin(&["images", s(&cz.root)]);
+    assert!(
+        ok && out.contains("clonezilla (partitions)") && out.contains("czlvp/root"),
+        "{out}"
+    );
+    let o = run_status(
+        env!("CARGO_BIN_EXE_ironclone"),
+        &[
+            "browse",
+            s(&cz.root),
+            "img",
+            "czlvp-root",
+            "cat",
+            "/f1",
+            "--cache",
+            s(&d.join("cache")),
+        ],
+    );
+    let want = fs::read(d.join("files-root/f1")).unwrap();
+    assert!(
+        o.status.success() && o.stdout == want,
+        "browse: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // the source's layout: the whole-disk check of the fixture applies
+    let disk = Disk::new(&d.join("same.img"), 384);
+    let (ok, out) = restore(
+        "img",
+        &[
+            format!("sda1={}", disk.part(1)),
+            format!("sda2={}", disk.part(2)),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("LVM PV"), "{out}");
+    drop(disk);
+    cz.check(&d.join("same.img"), false, "same size");
+    fs::remove_file(d.join("same.img")).unwrap();
+
+    // a larger p2: the PV as saved, the 16 MiB after it as they were
+    let disk = Disk::new(&d.join("large.img"), 400);
+    let before = fs::read(&disk.file).unwrap();
+    let (ok, out) = restore("img", &[format!("sda2={}", disk.part(2))]);
+    assert!(ok && out.contains("outside the PV"), "{out}");
+    drop(disk);
+    let (p2, len) = part(&d.join("large.img"), 2);
+    let pv = d.join("large-pv.out");
+    dd_range(&d.join("large.img"), (p2, 384 * MIB), &pv);
+    cz.check_pv(&pv, false, "larger partition");
+    let now = fs::read(d.join("large.img")).unwrap();
+    let tail = (p2 + 384 * MIB) as usize..(p2 + len) as usize;
+    assert!(
+        now[tail.clone()] == before[tail],
+        "the space past the PV was written"
+    );
+    fs::remove_file(d.join("large.img")).unwrap();
+
+    // refusals, each with the target byte for byte as it was
+    let small = d.join("small.img");
+    fs::File::create(&small)
+        .unwrap()
+        .set_len(300 * MIB)
+        .unwrap();
+    let (ok, out) = restore("img", &[format!("sda2={}", s(&small))]);
+    assert!(
+        !ok && out.contains("partition sda2 is the LVM physical volume of VG czlvp")
+            && out.contains("402653184 bytes")
+            && out.contains("314572800 bytes"),
+        "{out}"
+    );
+    assert_eq!(fs::metadata(&small).unwrap().blocks(), 0, "written");
+
+    let disk = Disk::new(&d.join("refuse.img"), 384);
+    let before = hash(&disk.file);
+    let both = [
+        format!("sda1={}", disk.part(1)),
+        format!("sda2={}", disk.part(2)),
+    ];
+    let bad = copy_image(&cz, "bad");
+    czlvm_fixture::flip_lv_byte(&bad.join("czlvp-root.ext4-ptcl-img.zst"));
+    let (ok, out) = restore("bad", &both);
+    assert!(
+        !ok && out.contains("czlvp-root.ext4-ptcl-img.zst"),
+        "a damaged LV image was restored:\n{out}"
+    );
+    assert_eq!(hash(&disk.file), before, "damaged LV: the disk was written");
+
+    let two = copy_image(&cz, "twopv");
+    let conf = two.join("lvm_czlvp.conf");
+    let text = fs::read_to_string(&conf).unwrap().replacen(
+        "physical_volumes {\n",
+        "physical_volumes {\n\t\tpv9 {\n\t\t\tid = \"abcdef-ghij-klmn-opqr-stuv-wxyz-012345\"\n\t\t\tdevice = \"/dev/sdb1\"\n\t\t\tstatus = [\"ALLOCATABLE\"]\n\t\t\tflags = []\n\t\t\tdev_size = 204800\n\t\t\tpe_start = 2048\n\t\t\tpe_count = 24\n\t\t}\n",
+        1,
+    );
+    fs::write(&conf, text).unwrap();
+    let (ok, out) = restore("twopv", &both);
+    assert!(
+        !ok && out.contains("VG czlvp on sda2") && out.contains("2 PVs"),
+        "a VG on two PVs was restored:\n{out}"
+    );
+
+    let nolv = copy_image(&cz, "nolv");
+    let list = nolv.join("lvm_logv.list");
+    let kept: String = fs::read_to_string(&list)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("/dev/czlvp/data"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&list, kept).unwrap();
+    let (ok, out) = restore("nolv", &both);
+    assert!(
+        !ok && out.contains("LV data: not in lvm_logv.list"),
+        "an LV without image was restored:\n{out}"
+    );
+    assert_eq!(hash(&disk.file), before, "refusals: the disk was written");
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_saveparts_pv_imports_and_restores_from_the_repository() {
+    let cz = saveparts("czlvq");
+    let d = cz.pv.dir.path();
+    let scratch = d.join("scratch");
+    let repo = d.join("repo");
+
+    // a damaged LV image: nothing stored
+    let bad = copy_image(&cz, "bad");
+    czlvm_fixture::flip_lv_byte(&bad.join("czlvq-root.ext4-ptcl-img.zst"));
+    let bad_repo = d.join("bad-repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(&cz.root), "bad", s(&bad_repo), "--name", "cz"],
+        &scratch,
+    );
+    assert!(
+        !ok && out.contains("czlvq-root.ext4-ptcl-img.zst"),
+        "a damaged LV image was imported:\n{out}"
+    );
+    let (_, listed) = bin(&["images", s(&bad_repo)]);
+    assert!(!listed.contains("cz-"), "an image was stored: {listed}");
+
+    let (ok, out) = run_with_scratch(
+        &["import", s(&cz.root), "img", s(&repo), "--name", "cz"],
+        &scratch,
+    );
+    assert!(
+        ok && out.contains("image cz-sda1") && out.contains("image cz-sda2"),
+        "{out}"
+    );
+    let (ok, out) = bin(&["verify", s(&repo), "cz-sda2"]);
+    assert!(ok, "verify: {out}");
+    // one area, the PV, with the LVM layout a PV partition's backup keeps
+    let m = ironclone::repo::Repository::open(&repo)
+        .unwrap()
+        .load_manifest("cz-sda2")
+        .unwrap();
+    let [a] = m.areas.as_slice() else {
+        panic!(
+            "areas: {:?}",
+            m.areas.iter().map(|a| &a.name).collect::<Vec<_>>()
+        )
+    };
+    let lvs = &a.meta["map"]["lvm"]["lvs"];
+    let names: Vec<&str> = (0..3).filter_map(|i| lvs[i]["name"].as_str()).collect();
+    assert_eq!(
+        (a.len, a.meta["map"]["lvm"]["pv_count"].as_u64(), names),
+        (384 * MIB, Some(1), vec!["root", "data", "swap"]),
+        "{}",
+        a.meta
+    );
+
+    let pv = d.join("pv.img");
+    fs::File::create(&pv).unwrap().set_len(384 * MIB).unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(&repo),
+            "cz-sda2",
+            s(&pv),
+            "--yes",
+            "--no-nvram",
+        ],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    cz.check_pv(&pv, false, "import, native restore");
+    // the PV keeps its size: a smaller file is refused, left as it was
+    let small = d.join("small.img");
+    fs::File::create(&small)
+        .unwrap()
+        .set_len(300 * MIB)
+        .unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(&repo),
+            "cz-sda2",
+            s(&small),
+            "--yes",
+            "--no-nvram",
+        ],
+        &scratch,
+    );
+    assert!(!ok && out.contains("needs at least 384.0 MiB"), "{out}");
+    assert_eq!(fs::metadata(&small).unwrap().blocks(), 0, "written");
+    let boot = d.join("boot.img");
+    fs::File::create(&boot).unwrap().set_len(16 * MIB).unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(&repo),
+            "cz-sda1",
+            s(&boot),
+            "--yes",
+            "--no-nvram",
+        ],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    check_boot(&cz, &boot, "import, native restore");
+}
