@@ -134,21 +134,7 @@ fn tui_refuses_a_damaged_clonezilla_image_before_writing() {
     let d = tempfile::tempdir().unwrap();
     let fx = clonezilla_fixture::build(d.path(), "img", 7, false);
     std::env::set_var("IRONCLONE_SCRATCH", d.path().join("scratch"));
-    let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
-    let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
-    let mut raw = o.stdout;
-    // inside the last used blocks, past the metadata the planner reads
-    let at = raw.len() - 5000;
-    raw[at] ^= 0x10;
-    let plain = fx.image.join("sda2.ext4-ptcl-img");
-    std::fs::write(&plain, &raw).unwrap();
-    std::fs::remove_file(&gz).unwrap();
-    assert!(Command::new("gzip")
-        .arg("-q")
-        .arg(&plain)
-        .status()
-        .unwrap()
-        .success());
+    clonezilla_fixture::damage_gz(&fx.image.join("sda2.ext4-ptcl-img.gz"));
     let target = d.path().join("target.img");
     let pattern: Vec<u8> = (0..240 * MIB).map(|i| (i % 251) as u8).collect();
     std::fs::write(&target, &pattern).unwrap();

@@ -182,20 +182,7 @@ fn tui_refuses_a_damaged_saved_partition_before_writing() {
     let fx = clonezilla_fixture::build(d.path(), "img", 22, false);
     shapes::to_saveparts(&fx);
     std::env::set_var("IRONCLONE_SCRATCH", d.path().join("scratch"));
-    let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
-    let o = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
-    let mut raw = o.stdout;
-    let at = raw.len() - 5000;
-    raw[at] ^= 0x10;
-    let plain = fx.image.join("sda2.ext4-ptcl-img");
-    std::fs::write(&plain, &raw).unwrap();
-    std::fs::remove_file(&gz).unwrap();
-    assert!(Command::new("gzip")
-        .arg("-q")
-        .arg(&plain)
-        .status()
-        .unwrap()
-        .success());
+    clonezilla_fixture::damage_gz(&fx.image.join("sda2.ext4-ptcl-img.gz"));
     let target = target_disk(d.path());
     let before = std::fs::read(&target).unwrap();
     let lo = Loop::attach(&target);

@@ -258,6 +258,19 @@ pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
     }
 }
 
+/// Flips a bit 5000 bytes before the end of the decoded gzip partition image `gz` (in
+/// the last used blocks, past the metadata a planner reads) and compresses it again.
+pub fn damage_gz(gz: &Path) {
+    let o = run("gzip", &["-dc", s(gz)]);
+    let mut raw = o.stdout;
+    let at = raw.len() - 5000;
+    raw[at] ^= 0x10;
+    let plain = gz.with_extension("");
+    fs::write(&plain, &raw).unwrap();
+    fs::remove_file(gz).unwrap();
+    run("gzip", &["-q", s(&plain)]);
+}
+
 /// Runs `ironclone ARGS --scratch SCRATCH`; (success, stdout + stderr). Whatever the
 /// outcome, nothing may be left in the scratch folder.
 pub fn run_with_scratch(args: &[&str], scratch: &Path) -> (bool, String) {

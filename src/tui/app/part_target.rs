@@ -47,18 +47,9 @@ impl App {
                 let Some(number) = disk.partitions.get(p).map(|p| p.number) else {
                     return;
                 };
-                if let Some(why) = disk.refuse_as_target() {
-                    self.set_note(Some(format!("Cannot write there: {why}")));
+                if let Some(why) = self.refuse_target(&disk) {
+                    self.set_note(Some(why));
                     return;
-                }
-                if let Some(r) = &self.choices.repo_dev {
-                    if on_disk(r, &disk.dev) {
-                        self.set_note(Some(format!(
-                            "Cannot write there: {} holds the repository ({r}).",
-                            disk.dev
-                        )));
-                        return;
-                    }
                 }
                 self.choices.target = Some(disk);
                 self.choices.target_part = Some(number);

@@ -141,18 +141,9 @@ impl App {
                         self.open_disks(DiskPurpose::CloneTarget);
                     }
                     DiskPurpose::RestoreTarget | DiskPurpose::CloneTarget => {
-                        if let Some(why) = disk.refuse_as_target() {
-                            self.set_note(Some(format!("Cannot write there: {why}")));
+                        if let Some(why) = self.refuse_target(&disk) {
+                            self.set_note(Some(why));
                             return;
-                        }
-                        if let Some(r) = &self.choices.repo_dev {
-                            if on_disk(r, &disk.dev) {
-                                self.set_note(Some(format!(
-                                    "Cannot write there: {} holds the repository ({r}).",
-                                    disk.dev
-                                )));
-                                return;
-                            }
                         }
                         // Disks without a serial (loop, many virtual disks) are told
                         // apart by their kernel name.
@@ -173,6 +164,21 @@ impl App {
             }
             _ => {}
         }
+    }
+
+    /// Why `disk` cannot be written to (the boot medium, mounted, read-only, or the
+    /// repository's disk), as the picker's note says it.
+    pub(super) fn refuse_target(&self, disk: &DiskView) -> Option<String> {
+        if let Some(why) = disk.refuse_as_target() {
+            return Some(format!("Cannot write there: {why}"));
+        }
+        let r = self.choices.repo_dev.as_ref()?;
+        on_disk(r, &disk.dev).then(|| {
+            format!(
+                "Cannot write there: {} holds the repository ({r}).",
+                disk.dev
+            )
+        })
     }
 
     pub(super) fn set_disk_sel(&mut self, v: usize) {
