@@ -13,10 +13,10 @@ use super::id::{ChunkId, PackId};
 use super::lock::ReadLock;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::{self, RecordInfo};
-use super::restore_cache::{CheckedRecords, KeptRecord};
+use super::restore_cache::CheckedRecords;
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
-use crate::device::{BlockDevice, DIRECT_ALIGN};
+use crate::device::BlockDevice;
 use crate::progress::{Progress, ProgressEvent};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -56,8 +56,6 @@ pub struct RestoreReport {
     pub bytes_written: u64,
     pub zero_bytes_skipped: u64,
     pub bytes_verified: u64,
-    /// Records the check decoded and kept for the write phase (restore_cache.rs).
-    pub records_decoded_by_check: u64,
 }
 
 /// Bytes read back per batch and hashed in parallel: 16 chunks of version 1's 8 MiB, or
@@ -147,16 +145,15 @@ pub fn restore(
         repo.store().is_local(),
     )));
     let locs = precheck(repo, &m, &placed, opts, after, &checked, progress)?;
-    let mut report = RestoreReport {
-        image: image.to_string(),
-        areas: placed.iter().map(|(a, _)| a.name.clone()).collect(),
-        records_decoded_by_check: checked.decoded(),
-        ..Default::default()
-    };
     let mut packs = Packs {
         store: repo.store_arc(),
         open: HashMap::new(),
         checked,
+    };
+    let mut report = RestoreReport {
+        image: image.to_string(),
+        areas: placed.iter().map(|(a, _)| a.name.clone()).collect(),
+        ..Default::default()
     };
     super::restore_write::write_areas(
         &m,
@@ -311,54 +308,31 @@ fn precheck(
             .build()
             .ok(),
     };
-    // Records whose decoded bytes the budget can keep as well are decoded here, on
-    // cores the network leaves idle (restore_cache.rs).
-    let sizes: Vec<(u64, u64)> = jobs
-        .iter()
-        .map(|(_, r, _)| (u64::from(r.stored_len), u64::from(r.raw_len)))
-        .collect();
-    let decode_here = checked.decode_plan(&sizes, DIRECT_ALIGN as u64);
     let check_all = || -> Vec<String> {
         jobs.par_iter()
-            .zip(decode_here.par_iter())
-            .map_init(Vec::new, |buf, ((i, r, needed), &decode)| {
+            .map_init(Vec::new, |buf, (i, r, needed)| {
                 let (pid, path, f) = open.get(*i)?;
                 let result = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
                     .map_err(|e| e.to_string())
-                    .and_then(|()| match (decode, opts.deep_precheck) {
-                        (true, _) => decoded_check(r, buf, needed, repo.keys()).map(Some),
-                        (false, true) => deep_check(r, buf, needed, repo.keys()).map(|()| None),
-                        (false, false) => Ok(None),
+                    .and_then(|()| match opts.deep_precheck {
+                        true => deep_check(r, buf, needed, repo.keys()),
+                        false => Ok(()),
                     });
-                let failed = match result {
-                    Ok(Some(decoded)) => {
-                        if let Some(KeptRecord::Decoded { .. }) =
-                            checked.keep(*pid, r.offset, decoded)
-                        {
-                            // No room after all: its stored bytes, as for the others.
-                            let bytes = std::mem::take(buf);
-                            if let Some(back) = checked.offer(*pid, r.offset, bytes) {
-                                *buf = back;
-                            }
-                        }
-                        None
+                if result.is_ok() {
+                    // Kept for the write phase when the budget allows (then this
+                    // thread takes a new buffer for its next record).
+                    let bytes = std::mem::take(buf);
+                    if let Some(back) = checked.offer(*pid, r.offset, bytes) {
+                        *buf = back;
                     }
-                    Ok(None) => {
-                        // Kept for the write phase when the budget allows (then this
-                        // thread takes a new buffer for its next record).
-                        let bytes = std::mem::take(buf);
-                        if let Some(back) = checked.offer(*pid, r.offset, bytes) {
-                            *buf = back;
-                        }
-                        None
-                    }
-                    Err(e) => Some(e),
-                };
+                }
                 progress.report(ProgressEvent::Advance {
                     bytes: u64::from(r.stored_len),
                 });
                 let (id, ..) = needed.first()?;
-                failed.map(|e| format!("chunk {id} ({}): {e}", describe(id)))
+                result
+                    .err()
+                    .map(|e| format!("chunk {id} ({}): {e}", describe(id)))
             })
             .flatten()
             .collect()
@@ -381,48 +355,14 @@ fn precheck(
     Ok(idx)
 }
 
-/// Decompresses a record into a buffer aligned for direct writes and checks every
-/// chunk the image needs from it: the record as the write phase takes it from the
-/// check (`KeptRecord::Decoded`).
-fn decoded_check(
+/// Decompresses a record and checks every chunk the image needs from it.
+fn deep_check(
     r: &RecordInfo,
     stored: &[u8],
     needed: &[(ChunkId, u32, u32)],
     keys: Option<&Keys>,
-) -> std::result::Result<KeptRecord, String> {
-    let len = r.raw_len as usize;
-    // Zeroed pages from the kernel: the decode writes every byte of the range.
-    let mut buf = vec![0u8; len + DIRECT_ALIGN];
-    let start = buf.as_ptr().align_offset(DIRECT_ALIGN).min(DIRECT_ALIGN);
-    let out = buf
-        .get_mut(start..start + len)
-        .ok_or_else(|| "record longer than its buffer".to_string())?;
-    DECOMPRESSOR.with(|d| -> std::result::Result<(), String> {
-        let mut d = d.borrow_mut();
-        let d = match d.as_mut() {
-            Some(d) => d,
-            None => d.insert(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?),
-        };
-        pack::decode_record_to(d, r, stored, out, keys).map_err(|e| e.to_string())
-    })?;
-    let raw = buf.get(start..start + len).unwrap_or_default();
-    check_needed(r, raw, needed, keys)?;
-    Ok(KeptRecord::Decoded { buf, start })
-}
-
-thread_local! {
-    /// The check's decoder on each of its threads.
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Every chunk the image needs from a decoded record matches its id.
-fn check_needed(
-    r: &RecordInfo,
-    raw: &[u8],
-    needed: &[(ChunkId, u32, u32)],
-    keys: Option<&Keys>,
 ) -> std::result::Result<(), String> {
+    let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
     for (id, start, len) in needed {
         let (s, e) = (*start as usize, *start as usize + *len as usize);
         let ok = raw.get(s..e).is_some_and(|b| chunk_id(keys, b) == *id);
@@ -434,17 +374,6 @@ fn check_needed(
         }
     }
     Ok(())
-}
-
-/// Decompresses a record and checks every chunk the image needs from it.
-fn deep_check(
-    r: &RecordInfo,
-    stored: &[u8],
-    needed: &[(ChunkId, u32, u32)],
-    keys: Option<&Keys>,
-) -> std::result::Result<(), String> {
-    let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
-    check_needed(r, &raw, needed, keys)
 }
 
 /// `chunks` cut into batches of at most `BATCH_BYTES` and `BATCH_CHUNKS` (at least one).

@@ -21,7 +21,6 @@ use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
-use super::restore_cache::KeptRecord;
 use super::restore_spans::{piece_len, plan_area, Fillers, Piece, RecordPlan, Use};
 use super::storage::ObjectReader;
 use super::zstd_ctx::ZstdError;
@@ -42,8 +41,7 @@ const WRITERS: usize = 2;
 
 /// One record and its plan in one area, or a run of zero chunks.
 enum Job<'a> {
-    /// Its stored bytes, or its decoded ones when the check kept them so.
-    Stored(usize, RecordPlan<'a>, KeptRecord),
+    Stored(usize, RecordPlan<'a>, Vec<u8>),
     Zeros(Use<'a>),
 }
 
@@ -259,38 +257,22 @@ fn decode(
     sh: &Shared,
     area: usize,
     plan: &RecordPlan,
-    record: KeptRecord,
+    stored: Vec<u8>,
 ) -> Result<Option<Ready>> {
     let info = &plan.info;
     let len = info.raw_len as usize;
-    // A record the check decoded had every chunk the image needs from it hashed there.
-    let (raw, hashed) = match record {
-        KeptRecord::Stored(stored) => {
-            let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
-            let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
-            sh.pools.stored.give(stored);
-            let first = plan.uses.first();
-            if let (Err(e), Some(u)) = (r, first) {
-                return Err(bad(m, u.area, &u.chunk, &e.to_string()));
-            }
-            (raw, false)
-        }
-        KeptRecord::Decoded { buf, start } => {
-            let fits = start.checked_add(len).is_some_and(|e| e <= buf.len());
-            if !fits {
-                return Err(RepoError::Pipeline(
-                    "a kept record is shorter than its plan".into(),
-                ));
-            }
-            (Aligned { buf, start, len }, true)
-        }
-    };
+    let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
+    let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
+    sh.pools.stored.give(stored);
+    let first = plan.uses.first();
+    if let (Err(e), Some(u)) = (r, first) {
+        return Err(bad(m, u.area, &u.chunk, &e.to_string()));
+    }
     let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(plan.uses.len());
     let mut counted = 0u64;
     for u in &plan.uses {
         let (start, n) = (u.start as usize, u.chunk.len as usize);
         let ok = match (raw.bytes().get(start..start + n), u.chunk.id) {
-            (Some(_), Some(_)) if hashed => true,
             (Some(b), Some(id)) if info.is_frame() => chunk_id(sh.keys, b) == id,
             // A chunk record's hash was checked as it was decoded.
             (Some(_), Some(id)) => id == info.id,
@@ -371,7 +353,7 @@ enum InFlight<'s, 'a> {
     Done(Box<ReadRecord<'a>>),
 }
 
-type ReadRecord<'a> = (RecordPlan<'a>, Result<KeptRecord>);
+type ReadRecord<'a> = (RecordPlan<'a>, Result<Vec<u8>>);
 
 #[allow(clippy::too_many_arguments)]
 fn read_all<'a>(
@@ -409,8 +391,7 @@ fn read_all<'a>(
                 return Ok(kept);
             }
             let mut buf = pool.take(rec.info.stored_len as usize);
-            pack::read_record_into(f, path, &rec.info, max, &mut buf)
-                .map(|()| KeptRecord::Stored(buf))
+            pack::read_record_into(f, path, &rec.info, max, &mut buf).map(|()| buf)
         };
         std::thread::scope(|s| -> Result<()> {
             let mut flight = VecDeque::with_capacity(window);
