@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Least and most bytes of checked records kept on a remote store by default
-/// (`IRONCLONE_RESTORE_CACHE_MIB` replaces the budget; 0 turns the cache off).
+/// (`IRONCLONE_RESTORE_CACHE_MIB` replaces the budget on any store; 0 turns the cache
+/// off).
 const MIN_REMOTE_BUDGET: u64 = 64 << 20;
 const MAX_REMOTE_BUDGET: u64 = 1 << 30;
 
@@ -45,18 +46,18 @@ impl CheckedRecords {
         }
     }
 
-    /// The budget for a store: none on a local disk.
+    /// The budget for a store: none on a local disk (its second read comes from the
+    /// page cache). `IRONCLONE_RESTORE_CACHE_MIB` sets it on any store (measurements,
+    /// and tests of the kept records on a local repository).
     pub(super) fn budget(local: bool) -> u64 {
-        if local {
-            return 0;
-        }
-        std::env::var("IRONCLONE_RESTORE_CACHE_MIB")
+        let set = std::env::var("IRONCLONE_RESTORE_CACHE_MIB")
             .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or_else(
-                || remote_default(crate::meminfo::mem_available()),
-                |m| m.saturating_mul(1 << 20),
-            )
+            .and_then(|v| v.parse::<u64>().ok());
+        match (set, local) {
+            (Some(m), _) => m.saturating_mul(1 << 20),
+            (None, true) => 0,
+            (None, false) => remote_default(crate::meminfo::mem_available()),
+        }
     }
 
     /// Keeps the checked stored bytes of the record at `offset` of `pack` when they
