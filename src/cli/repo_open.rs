@@ -112,6 +112,8 @@ pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Resu
         return Repository::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE).with_context(ctx);
     }
     let p = secret.get(ENV, path, "New repository passphrase", true)?;
-    Repository::init_encrypted(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
+    // The key slot's Argon2id runs beside the backup; its slot and the config are
+    // written before the first pack is published (repo/keys_deferred.rs).
+    Repository::init_encrypted_deferred(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
         .with_context(ctx)
 }

@@ -112,6 +112,9 @@ impl ChunkCompressor {
         self.main.compress_append(frame, &mut out)?;
         if out.len() >= data.len() {
             pools.stored.give(out);
+            let mut data = data;
+            // A no-op for the backup's buffers, which were taken with this room.
+            data.reserve(room.back);
             return Ok(raw(data));
         }
         pools.chunks.give(data);
