@@ -32,7 +32,7 @@ struct Pending {
 
 impl Pending {
     /// Waits for the slot, then writes it and the config.
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(self) -> Result<()> {
         let crypt = |source| RepoError::Crypto {
             path: self.root.clone(),
             source,
@@ -79,7 +79,7 @@ impl Unsettled {
                 *g = State::Failed(why.clone());
                 Err(RepoError::Pipeline(why))
             }
-            State::Pending(p) => p.commit().inspect_err(|e| {
+            State::Pending(p) => (*p).commit().inspect_err(|e| {
                 *g = State::Failed(format!("creating the repository failed: {e}"));
             }),
         }
