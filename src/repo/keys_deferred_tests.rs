@@ -34,7 +34,24 @@ fn slot_and_config_are_written_before_the_first_publish_and_open() {
     assert!(files_under(&dir.path().join("keys")).is_empty());
     back_up(&repo, "one", data(5, 3 << 20));
     assert!(Repository::exists(dir.path()).unwrap());
-    assert_eq!(files_under(&dir.path().join("keys")).len(), 1);
+    let slots = files_under(&dir.path().join("keys"));
+    assert_eq!(slots.len(), 1);
+    // In order: the slot, the config, then every pack (3 MiB in 1 MiB packs). A pack
+    // is written under tmp/ and renamed into packs/ when published: the rename sets
+    // its change time.
+    let ctime = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.ctime(), m.ctime_nsec())
+    };
+    let config = ctime(&dir.path().join("config"));
+    assert!(ctime(&slots[0]) <= config);
+    let packs = files_under(&dir.path().join("packs"));
+    assert!(packs.len() >= 2, "{packs:?}");
+    assert!(
+        packs.iter().all(|p| config <= ctime(p)),
+        "a pack before the config"
+    );
     drop(repo);
     let r = Repository::open_with_secret(dir.path(), PASS).unwrap();
     assert_eq!(r.list_images().unwrap().len(), 1);
