@@ -352,3 +352,47 @@ fn key_add_list_remove() {
     ok(&f.restore(Some("second"), "one"));
     assert!(std::fs::read(&f.src).unwrap() == std::fs::read(&f.out).unwrap());
 }
+
+#[test]
+fn a_first_backup_that_fails_still_leaves_a_repository_that_opens() {
+    // The slot is wrapped beside the backup and written before the first publish
+    // (repo/keys_deferred.rs); a backup that fails before any leaves the empty
+    // repository creating it always left, openable with its passphrase only.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("disk.img");
+    std::fs::write(&src, repo_common::mixed_data(SIZE, 12)).unwrap();
+    let repo = dir.path().join("repo");
+    let (s, r) = (src.to_str().unwrap(), repo.to_str().unwrap());
+    let e = err(&run(
+        Some(PASS),
+        &["backup", s, r, "--encrypt", "--name", "no/slash"],
+    ));
+    assert!(!e.contains(PASS), "{e}");
+    assert_eq!(files(&repo.join("keys")).len(), 1);
+    assert!(ok(&run(Some(PASS), &["images", r])).contains("no images"));
+    let e = err(&run(Some("guess"), &["images", r]));
+    assert!(e.contains("wrong passphrase for repository"), "{e}");
+}
+
+#[test]
+fn a_wrong_passphrase_backup_leaves_the_repository_as_it_was() {
+    let f = Fixture::new();
+    let before: Vec<(PathBuf, Vec<u8>)> = files(&f.repo)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    let e = err(&run(
+        Some("guess"),
+        &["backup", f.s(&f.src), f.r(), "--name", "two"],
+    ));
+    assert!(
+        e.contains("wrong passphrase for repository") && !e.contains("guess"),
+        "{e}"
+    );
+    // No lock, temp pack, slot or image: every file as it was, and no other.
+    let after: Vec<(PathBuf, Vec<u8>)> = files(&f.repo)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    assert!(before == after, "the repository changed");
+}

@@ -161,6 +161,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // reads into the source, and refuses and records any write to it.
     let dev: Arc<dyn BlockDevice> =
         rescue::wrap_from_env(Arc::new(dev)).context("IRONCLONE_FAULTS")?;
+    // An existing encrypted repository is unlocked (one Argon2id) on its own thread
+    // while the layout is read, which needs no key; the passphrase is asked for first.
+    let opening = super::repo_open::start_open_or_init(&a.repo, &a.secret)?;
     // Planning opens the LUKS volumes (a wrong key fails here, before anything is
     // stored); `luks` keeps them open until the backup has read them.
     let key = ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?;
@@ -190,7 +193,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             eprintln!("warning: {w}");
         }
     }
-    let repo = super::repo_open::open_or_init(&a.repo, &a.secret, a.encrypt)?;
+    let repo = opening.finish(a.encrypt)?;
     let name = a
         .name
         .clone()

@@ -112,6 +112,51 @@ pub fn open_or_init(path: &Path, secret: &Secret, encrypt: bool) -> anyhow::Resu
         return Repository::init(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE).with_context(ctx);
     }
     let p = secret.get(ENV, path, "New repository passphrase", true)?;
-    Repository::init_encrypted(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
+    // The key slot's Argon2id runs beside the backup; its slot and the config are
+    // written before the first pack is published (repo/keys_deferred.rs).
+    Repository::init_encrypted_deferred(path, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, p.as_bytes())
         .with_context(ctx)
+}
+
+/// A repository being opened while the caller does work that needs no key: an
+/// existing encrypted repository is unlocked (its Argon2id, 0.15-0.2 s) on its own
+/// thread; any other is opened or created by `finish`, so a backup that fails before
+/// it creates nothing.
+pub enum Opening<'a> {
+    Unlocking(
+        &'a Path,
+        std::thread::JoinHandle<anyhow::Result<Repository>>,
+    ),
+    Later(&'a Path, &'a Secret),
+}
+
+/// Starts `open_or_init`: the passphrase of an existing encrypted repository is read
+/// here (a prompt comes before the caller's own output), its unlock starts.
+pub fn start_open_or_init<'a>(path: &'a Path, secret: &'a Secret) -> anyhow::Result<Opening<'a>> {
+    let ctx = || format!("opening {}", path.display());
+    let encrypted = Repository::exists(path).with_context(ctx)?
+        && Repository::is_encrypted(path).with_context(ctx)?;
+    if !encrypted {
+        return Ok(Opening::Later(path, secret));
+    }
+    let p = secret.get(ENV, path, "Repository passphrase", false)?;
+    let at = path.to_path_buf();
+    let unlock = std::thread::Builder::new()
+        .name("unlock".into())
+        .spawn(move || Ok(Repository::open_with_secret(&at, p.as_bytes())?))
+        .with_context(ctx)?;
+    Ok(Opening::Unlocking(path, unlock))
+}
+
+impl Opening<'_> {
+    /// The repository `open_or_init` would have returned: a wrong passphrase is its
+    /// error, and nothing has been written to the repository.
+    pub fn finish(self, encrypt: bool) -> anyhow::Result<Repository> {
+        match self {
+            Opening::Later(path, secret) => open_or_init(path, secret, encrypt),
+            Opening::Unlocking(path, h) => h.join().map_err(|_| {
+                anyhow::anyhow!("unlocking {}: the thread panicked", path.display())
+            })?,
+        }
+    }
 }

@@ -458,6 +458,9 @@ pub fn backup_unchanged(
         areas: &areas,
         stats: &stats,
     };
+    // Nothing may be published before a new encrypted repository's slot and config
+    // (keys_deferred.rs); a backup that stored no pack settles here.
+    repo.settle()?;
     let root = manifest_out::publish(
         repo,
         &head,
@@ -586,6 +589,8 @@ fn upgrade(repo: &Repository, progress: &dyn Progress) -> Result<super::RepoConf
 }
 
 fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {
+    // A new encrypted repository's slot and config go first (keys_deferred.rs).
+    repo.settle()?;
     let (id, _name, records) = w.finish(repo.store())?;
     index::write(repo, &id, records)
 }

@@ -70,9 +70,32 @@ impl ChunkCompressor {
     /// otherwise it goes back to the chunk pool and a stored-record buffer holds the
     /// frame. Any saving counts: the peers keep every byte zstd saves, and a frame
     /// that saves little is mostly stored blocks, which decode as plain copies.
+    /// (Tests; the backup calls `record_in`.)
+    #[cfg(test)]
     pub fn record(&mut self, data: Vec<u8>, members: Vec<Member>, pools: &Pools) -> Result<Record> {
-        let raw_len = u32::try_from(data.len())
-            .map_err(|_| RepoError::Pipeline(format!("frame of {} bytes", data.len())))?;
+        self.record_in(data, Room::default(), members, pools)
+    }
+
+    /// `record` for `data` whose first `room.front` bytes are not the frame's but room
+    /// kept for what goes in front of the stored bytes (an encrypted record's nonce):
+    /// the record's bytes keep that room in front, and have `room.back` bytes of spare
+    /// capacity (its tag), so sealing moves and reallocates nothing.
+    pub fn record_in(
+        &mut self,
+        data: Vec<u8>,
+        room: Room,
+        members: Vec<Member>,
+        pools: &Pools,
+    ) -> Result<Record> {
+        let frame = data.get(room.front..).ok_or_else(|| {
+            RepoError::Pipeline(format!(
+                "frame of {} bytes with {} in front",
+                data.len(),
+                room.front
+            ))
+        })?;
+        let raw_len = u32::try_from(frame.len())
+            .map_err(|_| RepoError::Pipeline(format!("frame of {} bytes", frame.len())))?;
         let id = frame_id(&members);
         let mut members = Some(members);
         let mut raw = |data: Vec<u8>| Record {
@@ -84,10 +107,14 @@ impl ChunkCompressor {
         };
         let mut out = pools
             .stored
-            .take(zstd::zstd_safe::compress_bound(data.len()));
-        self.main.compress_into(&data, &mut out)?;
+            .take(room.front + zstd::zstd_safe::compress_bound(frame.len()) + room.back);
+        out.resize(room.front, 0);
+        self.main.compress_append(frame, &mut out)?;
         if out.len() >= data.len() {
             pools.stored.give(out);
+            let mut data = data;
+            // A no-op for the backup's buffers, which were taken with this room.
+            data.reserve(room.back);
             return Ok(raw(data));
         }
         pools.chunks.give(data);
@@ -97,6 +124,13 @@ impl ChunkCompressor {
             ..raw(Vec::new())
         })
     }
+}
+
+/// Bytes a record's buffer keeps free before and after its stored bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Room {
+    pub front: usize,
+    pub back: usize,
 }
 
 #[cfg(test)]
@@ -152,6 +186,44 @@ mod tests {
         let r = c.record(n.clone(), one(&n), &pools).unwrap();
         assert_eq!(r.compression, Compression::None);
         assert_eq!(r.data, n);
+    }
+
+    #[test]
+    fn room_in_front_and_behind_is_kept_for_both_kinds_of_record() {
+        let pools = Pools::new(2);
+        let mut c = ChunkCompressor::new(3, 1 << 20).unwrap();
+        let room = Room {
+            front: 24,
+            back: 16,
+        };
+        let text: Vec<u8> = b"sealed in place "
+            .iter()
+            .copied()
+            .cycle()
+            .take(1 << 20)
+            .collect();
+        let n = noise(1 << 20, 9);
+        for (d, kind) in [(&text, Compression::Zstd), (&n, Compression::None)] {
+            let mut buf = vec![0xee; room.front];
+            buf.extend_from_slice(d);
+            let r = c.record_in(buf, room, one(d), &pools).unwrap();
+            assert_eq!(r.compression, kind);
+            assert_eq!(r.raw_len as usize, d.len(), "the room is not the frame's");
+            assert!(r.data.len() > room.front);
+            assert!(
+                r.data.capacity() >= r.data.len() + room.back,
+                "no room behind"
+            );
+            let stored = &r.data[room.front..];
+            match kind {
+                Compression::Zstd => {
+                    assert_eq!(&zstd::bulk::decompress(stored, d.len()).unwrap(), d)
+                }
+                _ => assert_eq!(stored, &d[..]),
+            }
+        }
+        // Less data than the room in front is an error, not a panic.
+        assert!(c.record_in(vec![0; 3], room, one(b"x"), &pools).is_err());
     }
 
     #[test]

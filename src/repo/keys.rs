@@ -62,11 +62,22 @@ fn read_slot(store: &dyn Storage, id: &str) -> Result<slot::KeySlot> {
 }
 
 fn write_slot(store: &dyn Storage, s: &slot::KeySlot) -> Result<String> {
+    let id = new_slot_id(store)?;
+    put_slot(store, &id, s)?;
+    Ok(id)
+}
+
+/// A fresh random slot id.
+pub(super) fn new_slot_id(store: &dyn Storage) -> Result<String> {
     let mut raw = [0u8; 8];
     let here = store.location("keys");
     getrandom::fill(&mut raw).map_err(|e| crypt_err(&here)(CryptoError::Random(e.to_string())))?;
-    let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let name = slot_name(&id);
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes slot `s` as `keys/<id>`.
+pub(super) fn put_slot(store: &dyn Storage, id: &str, s: &slot::KeySlot) -> Result<()> {
+    let name = slot_name(id);
     let path = store.location(&name);
     let body = serde_json::to_vec_pretty(s).map_err(|e| RepoError::BadConfig {
         path: path.clone(),
@@ -76,8 +87,7 @@ fn write_slot(store: &dyn Storage, s: &slot::KeySlot) -> Result<String> {
     // is nothing to replace.
     store
         .put(&name, &body, PutMode::Replace)
-        .map_err(RepoError::io(&path))?;
-    Ok(id)
+        .map_err(RepoError::io(&path))
 }
 
 impl Repository {

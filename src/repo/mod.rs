@@ -17,6 +17,9 @@ mod id;
 mod image_device;
 mod index;
 mod keys;
+mod keys_deferred;
+#[cfg(test)]
+mod keys_deferred_tests;
 mod lock;
 mod manifest;
 mod pack;
@@ -74,6 +77,8 @@ pub struct Repository {
     keys: Option<std::sync::Arc<crypto::Keys>>,
     /// The key slot the keys came from.
     slot: Option<String>,
+    /// A new encrypted repository's slot and config not yet written (keys_deferred.rs).
+    unsettled: keys_deferred::Unsettled,
 }
 
 /// A manifest with its name and its object's (length, mtime) when it was read.
@@ -111,7 +116,29 @@ impl Repository {
     }
 
     fn init_with(path: &Path, config: RepoConfig) -> Result<Repository> {
-        let store = open_storage(path)?;
+        let repo = Repository::create_unconfigured(path, open_storage(path)?, config)?;
+        repo.config.write(repo.store.as_ref())?;
+        Ok(repo)
+    }
+
+    fn from_config(path: &Path, store: Arc<dyn Storage>, config: RepoConfig) -> Repository {
+        Repository {
+            root: path.to_path_buf(),
+            store,
+            config,
+            last_manifest: Default::default(),
+            keys: None,
+            slot: None,
+            unsettled: Default::default(),
+        }
+    }
+
+    /// `init_with` without writing the config (`init_encrypted_deferred` writes it).
+    fn create_unconfigured(
+        path: &Path,
+        store: Arc<dyn Storage>,
+        config: RepoConfig,
+    ) -> Result<Repository> {
         let cfg_path = store.location("config");
         config.validate(&cfg_path)?;
         store.create().map_err(RepoError::io(path))?;
@@ -125,19 +152,7 @@ impl Repository {
                 what: "a repository already exists here".into(),
             });
         }
-        config.write(store.as_ref())?;
         Ok(Repository::from_config(path, store, config))
-    }
-
-    fn from_config(path: &Path, store: Arc<dyn Storage>, config: RepoConfig) -> Repository {
-        Repository {
-            root: path.to_path_buf(),
-            store,
-            config,
-            last_manifest: Default::default(),
-            keys: None,
-            slot: None,
-        }
     }
 
     /// Opens a plaintext repository; an encrypted one needs `open_with_secret`.

@@ -234,18 +234,25 @@ fn info_aad(info: &RecordInfo) -> Aad {
     )
 }
 
-/// Seals a record's stored bytes in an encrypted repository, bound to its header.
+/// Seals a record's stored bytes in an encrypted repository, bound to its header. Its
+/// bytes start with `crypto::NONCE_LEN` bytes of room for the nonce
+/// (`compress::Room`), so nothing is moved.
 pub fn seal_record(keys: &Keys, r: &mut Record) -> Result<()> {
+    let aad = sealed_record_aad(r);
+    keys.seal_in_place(&aad, &mut r.data)
+        .map_err(|e| RepoError::Pipeline(format!("sealing record {}: {e}", r.id)))
+}
+
+/// The AAD a record about to be written is sealed with.
+fn sealed_record_aad(r: &Record) -> Aad {
     let members = u32::try_from(r.members.len()).unwrap_or(u32::MAX);
-    let aad = record_aad(
+    record_aad(
         !r.members.is_empty(),
         &r.id,
         r.raw_len,
         r.compression,
         members,
-    );
-    keys.seal_vec(&aad, &mut r.data)
-        .map_err(|e| RepoError::Pipeline(format!("sealing record {}: {e}", r.id)))
+    )
 }
 
 /// An encrypted record's stored bytes opened: the plaintext compressed bytes (deploy

@@ -73,15 +73,25 @@ impl Cctx {
 
     /// Compresses `src` as one frame into `dst`, replacing its contents. `dst` needs
     /// the capacity of `compress_bound(src.len())` to be sure to succeed.
+    #[cfg(test)]
     pub fn compress_into(&mut self, src: &[u8], dst: &mut Vec<u8>) -> Result<(), ZstdError> {
         dst.clear();
-        // SAFETY: zstd writes at most `dst.capacity()` bytes into dst's buffer and
-        // returns how many (or an error code), so the first `n` bytes are initialised.
+        self.compress_append(src, dst)
+    }
+
+    /// Compresses `src` into `dst` after what `dst` holds: the frame follows it (an encrypted
+    /// record's nonce goes in front of its frame without moving the frame).
+    pub fn compress_append(&mut self, src: &[u8], dst: &mut Vec<u8>) -> Result<(), ZstdError> {
+        let kept = dst.len();
+        let room = dst.capacity() - kept;
+        // SAFETY: zstd writes at most `room` bytes after the `kept` initialised ones
+        // (inside dst's allocation) and returns how many (or an error code), so the
+        // first `kept + n` bytes are initialised.
         unsafe {
             let n = check(zstd_sys::ZSTD_compress2(
                 self.0.as_ptr(),
-                dst.as_mut_ptr().cast(),
-                dst.capacity(),
+                dst.as_mut_ptr().add(kept).cast(),
+                room,
                 src.as_ptr().cast(),
                 src.len(),
             ))
@@ -89,7 +99,7 @@ impl Cctx {
                 len: src.len(),
                 name,
             })?;
-            dst.set_len(n.min(dst.capacity()));
+            dst.set_len(kept + n.min(room));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! one frame (the pipeline around it is `super`).
 
 use super::super::bufpool::Pools;
-use super::super::compress::{is_zero, ChunkCompressor};
+use super::super::compress::{is_zero, ChunkCompressor, Room};
 use super::super::crypto;
 use super::super::error::{RepoError, Result};
 use super::super::pack::{self, Member, Record};
@@ -108,12 +108,22 @@ pub(super) fn hash_piece(
     }
     let pools = sh.pools;
     let total: usize = fresh.iter().map(|f| f.1).sum();
-    let mut frame = pools.chunks.take_dirty(total);
-    frame.clear();
+    // Sealed, a record is nonce ‖ ciphertext ‖ tag: the buffers keep room for both, so
+    // sealing in place moves no byte (shifting every record by the nonce's 24 bytes
+    // was a tenth of the cipher's own time, docs/BENCH.md "Branch encgap").
+    let room = match sh.keys {
+        Some(_) => Room {
+            front: crypto::NONCE_LEN,
+            back: crypto::TAG_LEN,
+        },
+        None => Room::default(),
+    };
+    let mut frame = pools.chunks.take_dirty(room.front + total + room.back);
+    frame.truncate(room.front);
     for &(s, n) in &fresh {
         frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
     }
-    let mut record = c.record(frame, members, pools)?;
+    let mut record = c.record_in(frame, room, members, pools)?;
     if let Some(k) = sh.keys {
         pack::seal_record(k, &mut record)?;
     }

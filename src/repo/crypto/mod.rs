@@ -92,6 +92,12 @@ impl Keys {
         seal::seal_vec(&self.aead, aad, buf)
     }
 
+    /// `buf` = `NONCE_LEN` bytes of room ‖ plaintext, sealed in place into nonce ‖
+    /// ciphertext ‖ tag without moving the plaintext.
+    pub fn seal_in_place(&self, aad: &Aad, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+        seal::seal_in_place(&self.aead, aad, buf)
+    }
+
     /// A writer sealing image `name`'s manifest as a stream object (stream.rs) into
     /// `out`, a segment at a time.
     pub fn image_sealer<'a, W: std::io::Write>(

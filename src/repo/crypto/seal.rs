@@ -52,6 +52,22 @@ pub fn seal_vec(key: &[u8; 32], aad: &Aad, buf: &mut Vec<u8>) -> Result<(), Cryp
     Ok(())
 }
 
+/// Seals `buf` = `NONCE_LEN` bytes of room ‖ plaintext in place: the room gets the
+/// nonce, the plaintext becomes the ciphertext, the tag is appended (into spare
+/// capacity when the caller kept some). Nothing is moved: for the megabytes of a
+/// backup's records the shift of `seal_vec` cost a tenth of the cipher's time.
+pub fn seal_in_place(key: &[u8; 32], aad: &Aad, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
+    let n = nonce(None)?;
+    let len = buf.len();
+    let room = buf.get_mut(..NONCE_LEN).ok_or(CryptoError::Short(len))?;
+    room.copy_from_slice(&n);
+    let tag = XChaCha20Poly1305::new(key.into())
+        .encrypt_in_place_detached(XNonce::from_slice(&n), aad.bytes(), &mut buf[NONCE_LEN..])
+        .map_err(|_| CryptoError::Seal)?;
+    buf.extend_from_slice(&tag);
+    Ok(())
+}
+
 pub fn open(key: &[u8; 32], aad: &Aad, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::new();
     open_into(key, aad, sealed, &mut out)?;

@@ -82,16 +82,26 @@ fn aad_of(repo_id: &str, slot: &KeySlot) -> Result<Aad, CryptoError> {
     Ok(Aad::slot(repo_id, &fields))
 }
 
-fn derive(kdf: &Kdf, secret: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-    let Kdf::Argon2id { m_kib, t, p, salt } = kdf;
-    if *m_kib > MAX_M_KIB || *t > MAX_T || *p > MAX_P || *p == 0 {
+/// Argon2id parameters this build accepts, as `argon2::Params`.
+fn params(m_kib: u32, t: u32, p: u32) -> Result<argon2::Params, CryptoError> {
+    if m_kib > MAX_M_KIB || t > MAX_T || p > MAX_P || p == 0 {
         return Err(CryptoError::Kdf(format!(
             "argon2id m={m_kib} KiB t={t} p={p} is outside the accepted bounds"
         )));
     }
+    argon2::Params::new(m_kib, t, p, Some(32)).map_err(|e| CryptoError::Kdf(e.to_string()))
+}
+
+/// Whether a slot with these parameters can be made: a slot wrapped on another thread
+/// (`Repository::init_encrypted_deferred`) is refused before it is started.
+pub fn check_params(m_kib: u32, t: u32, p: u32) -> Result<(), CryptoError> {
+    params(m_kib, t, p).map(drop)
+}
+
+fn derive(kdf: &Kdf, secret: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let Kdf::Argon2id { m_kib, t, p, salt } = kdf;
+    let params = params(*m_kib, *t, *p)?;
     let salt = unhex(salt).ok_or_else(|| CryptoError::Kdf("salt is not hex".into()))?;
-    let params = argon2::Params::new(*m_kib, *t, *p, Some(32))
-        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
     a.hash_password_into(secret, &salt, &mut out[..])

@@ -217,3 +217,28 @@ fn stream_tampering_is_detected_and_named() {
     spliced[32 + seg..32 + 2 * seg].copy_from_slice(&other[32 + seg..32 + 2 * seg]);
     assert!(named(&spliced).starts_with("segment 2 of 4"));
 }
+
+#[test]
+fn seal_in_place_fills_the_room_and_moves_nothing() {
+    let k = Keys::from_master(&MASTER);
+    let aad = Aad::index(&PackId([3; 32]));
+    let plain = b"a record's compressed bytes";
+    let mut buf = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
+    buf.extend_from_slice(&[0u8; NONCE_LEN]);
+    buf.extend_from_slice(plain);
+    let at = buf.as_ptr();
+    k.seal_in_place(&aad, &mut buf).unwrap();
+    // The tag went into the spare capacity: same allocation, nothing reallocated.
+    assert_eq!(buf.as_ptr(), at);
+    assert_eq!(buf.len(), plain.len() + SEAL_OVERHEAD);
+    assert_eq!(k.open(&aad, &buf).unwrap(), plain);
+    // The room holds the nonce: what `seal` with that nonce writes, byte for byte.
+    let nonce: [u8; NONCE_LEN] = buf[..NONCE_LEN].try_into().unwrap();
+    assert_eq!(buf, k.seal_with_nonce(&aad, plain, &nonce));
+    // A buffer without room for the nonce is refused, not sealed.
+    let mut short = vec![0u8; NONCE_LEN - 1];
+    assert!(matches!(
+        k.seal_in_place(&aad, &mut short),
+        Err(CryptoError::Short(23))
+    ));
+}
