@@ -360,3 +360,77 @@ fn a_saveparts_pv_imports_and_restores_from_the_repository() {
     assert!(ok, "{out}");
     check_boot(&cz, &boot, "import, native restore");
 }
+
+/// The TUI with the real services: the saveparts image's rows are `img/sda1` and the PV
+/// `img/sda2`; the PV row onto p2 of a loop disk (the only disk the session may use):
+/// planned at its saved size, confirmed by the disk's name, checked, written, read
+/// back; the PV passes the fixture's check (lvm2 metadata and ids, each LV's
+/// filesystem and files) and the disk outside p2 is byte for byte as it was.
+#[test]
+#[ignore = "needs root"]
+fn the_tui_restores_a_saveparts_pv_onto_a_partition() {
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    use ironclone::tui::real::RealServices;
+    use ironclone::tui::App;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let cz = saveparts("czlvt");
+    let d = cz.pv.dir.path();
+    std::env::set_var("IRONCLONE_SCRATCH", d.join("scratch"));
+    let disk = Disk::new(&d.join("tui.img"), 400);
+    let before = fs::read(&disk.file).unwrap();
+    let services = RealServices::new(Some(vec![PathBuf::from(&disk.dev)]));
+    let mut app = App::new(Arc::new(services));
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(s(&cz.root));
+    app.press(KeyCode::Enter);
+    app.settle(Duration::from_secs(30));
+    let names: Vec<&str> = app.choices.images.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["img/sda1", "img/sda2"], "{:?}", app.screen());
+    assert!(
+        app.choices.images[1]
+            .source_model
+            .contains("LVM PV of czlvt"),
+        "{:?}",
+        app.choices.images[1]
+    );
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Down);
+    app.press(KeyCode::Enter);
+    let plan = format!("{:?}", app.choices.plan);
+    assert!(
+        plan.contains("LVM2") && plan.contains("outside the PV"),
+        "{plan}"
+    );
+    app.press(KeyCode::Enter);
+    app.type_str(disk.dev.trim_start_matches("/dev/"));
+    app.press(KeyCode::Enter);
+    app.settle(Duration::from_secs(600));
+    let report = format!("{:?}", app.report);
+    assert!(report.starts_with("Some(Ok("), "{report}");
+    assert!(report.contains("LVM physical volume sda2"), "{report}");
+    drop(disk);
+    let (p2, len) = part(&d.join("tui.img"), 2);
+    let pv = d.join("tui-pv.out");
+    dd_range(&d.join("tui.img"), (p2, 384 * MIB), &pv);
+    cz.check_pv(&pv, false, "TUI");
+    let now = fs::read(d.join("tui.img")).unwrap();
+    assert!(
+        now[..p2 as usize] == before[..p2 as usize],
+        "the disk before p2 was written"
+    );
+    let tail = (p2 + 384 * MIB) as usize..(p2 + len) as usize;
+    assert!(
+        now[tail.clone()] == before[tail],
+        "the space past the PV was written"
+    );
+}

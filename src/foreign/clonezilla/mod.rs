@@ -17,6 +17,7 @@ pub mod lvm_place;
 mod multidisk;
 mod partimg;
 pub mod parts;
+pub mod parts_pv;
 pub mod restore;
 mod sfdisk;
 mod slab;

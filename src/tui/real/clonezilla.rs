@@ -36,29 +36,34 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
         partition: None,
     };
     if img.is_saveparts() {
-        // No disk was saved: each partition restores onto a partition of its own
-        // (clonezilla_parts.rs), one row each.
+        // No disk was saved: each partition (an LVM PV too) restores onto a partition
+        // of its own (clonezilla_parts.rs), one row each, in the order saved.
+        let pv_of = |part: &str| {
+            img.lvm
+                .as_ref()
+                .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
+                .map(|p| p.vg.clone())
+        };
         return img
-            .partitions
+            .parts
             .iter()
-            .filter(|p| p.kind != PartImageKind::Swap)
-            .map(|p| {
-                let fs = match &p.kind {
-                    PartImageKind::Partclone { fs } => fs.as_str(),
-                    PartImageKind::Ntfsclone => "ntfs",
-                    _ => "dd",
+            .filter_map(|part| {
+                let what = match (pv_of(part), img.partitions.iter().find(|p| &p.part == part)) {
+                    (Some(vg), _) => format!("{part} (LVM PV of {vg})"),
+                    (None, Some(p)) => match &p.kind {
+                        PartImageKind::Partclone { fs } => format!("{part} ({fs})"),
+                        PartImageKind::Ntfsclone => format!("{part} (ntfs)"),
+                        PartImageKind::Dd => format!("{part} (dd)"),
+                        PartImageKind::Swap => return None,
+                    },
+                    (None, None) => return None,
                 };
                 // The filesystem's size is in the image's header, read when a target
                 // is planned: listing does not open every image.
-                let size = 0;
-                ImageView {
-                    partition: Some(p.part.clone()),
-                    ..row(
-                        format!("{}/{}", img.name, p.part),
-                        format!("{} ({fs})", p.part),
-                        size,
-                    )
-                }
+                Some(ImageView {
+                    partition: Some(part.clone()),
+                    ..row(format!("{}/{part}", img.name), what, 0)
+                })
             })
             .collect();
     }

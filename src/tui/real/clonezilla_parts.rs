@@ -4,15 +4,20 @@
 //! fitted there to the partition (`foreign::clonezilla::parts`), and only then, after a
 //! last look at the disk's identity, written, read back and compared. No table is
 //! written; the disk's other partitions are left as they are.
+//! An LVM physical volume of the image (no image of its own, only its LVs') goes the
+//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size,
+//! every LV image checked first.
 //!
 //! The plan is made from the image's header alone (the filesystem, its size and the
 //! used bytes it announces), so the plan screen comes at once; whether a shrink fits
 //! is the resize tool's answer, known after the decode and before the first write.
 
 use super::clonezilla::folder_and_disk;
-use super::jobs::{scratch_root, written_and_compared};
+use super::jobs::{scratch_root, written_and_compared, Cancellable};
 use super::RealServices;
+use crate::device::{open_path, Access};
 use crate::foreign::clonezilla::parts::{self, Fit};
+use crate::foreign::clonezilla::parts_pv::plan_pv;
 use crate::foreign::clonezilla::stream::PartStream;
 use crate::foreign::clonezilla::{ClonezillaImage, PartImage, PartImageKind};
 use crate::progress::{Progress, ProgressEvent};
@@ -21,6 +26,19 @@ use crate::tui::services::ServiceError;
 use crate::units::human_bytes;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// An LVM physical volume of the image a picker row names: the folder and the
+/// partition, when it is one.
+fn saved_pv<'a>(repo: &Path, image: &'a str) -> Option<(PathBuf, &'a str)> {
+    let (folder, Some(part)) = folder_and_disk(image) else {
+        return None;
+    };
+    let img = ClonezillaImage::open(&repo.join(folder)).ok()?;
+    img.lvm
+        .as_ref()
+        .is_some_and(|l| l.is_pv(part))
+        .then(|| (repo.join(folder), part))
+}
 
 /// The folder's image and the saved partition a picker row (`NAME/PART`) names.
 fn saved(repo: &Path, image: &str) -> Result<(ClonezillaImage, PartImage), ServiceError> {
@@ -56,12 +74,15 @@ pub(super) fn plan(
     target: &DiskView,
     number: u32,
 ) -> Result<PlanView, ServiceError> {
-    let (_, p) = saved(repo, image)?;
     let part = target
         .partitions
         .iter()
         .find(|q| q.number == number)
         .ok_or_else(|| format!("{} has no partition {number} now.", target.dev))?;
+    if let Some((folder, pv)) = saved_pv(repo, image) {
+        return plan_pv_view(&folder, pv, target, number, part);
+    }
+    let (_, p) = saved(repo, image)?;
     // Reads the image's header only: no decode happens here.
     let stream = PartStream::open(&p, u64::MAX)
         .map_err(|e| format!("The saved partition {}: {e}", p.part))?;
@@ -120,6 +141,56 @@ pub(super) fn plan(
     })
 }
 
+/// The plan of a saved PV onto partition `number`: the PV at its saved size.
+fn plan_pv_view(
+    folder: &Path,
+    pv: &str,
+    target: &DiskView,
+    number: u32,
+    part: &crate::tui::model::PartView,
+) -> Result<PlanView, ServiceError> {
+    let what = format!("partition {number} of {}", target.dev);
+    let root = scratch_root();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let planned = plan_pv(folder, pv, &what, part.size, &root).map_err(|e| e.to_string())?;
+    let used: u64 = planned
+        .src
+        .manifest()
+        .areas
+        .iter()
+        .flat_map(|a| a.extents.iter())
+        .map(|e| e.len)
+        .sum();
+    let mut notes = vec![format!(
+        "The LVM physical volume of VG {} keeps its saved size; its logical volumes are \
+         decoded at their extents and every checksum checked before the first byte is written.",
+        planned.vg
+    )];
+    if part.size > planned.pv_bytes {
+        notes.push(format!(
+            "The {} after it stay outside the PV (pvresize adds them to the VG).",
+            human_bytes(part.size - planned.pv_bytes)
+        ));
+    }
+    Ok(PlanView {
+        table: "no".into(),
+        target_size: part.size,
+        rows: vec![PlanRow {
+            number,
+            fs: "LVM2".into(),
+            label: part.label.clone(),
+            old_start: 0,
+            old_size: planned.pv_bytes,
+            new_start: 0,
+            new_size: planned.pv_bytes,
+            used,
+            action: PlanAction::Copy,
+        }],
+        notes,
+    })
+}
+
 /// Removes the scratch file however the job ends.
 struct Scratch(PathBuf);
 impl Drop for Scratch {
@@ -148,6 +219,9 @@ pub(super) fn run(
                 req.target_dev
             )
         })?;
+    if let Some((folder, pv)) = saved_pv(&req.repo, &req.image) {
+        return run_pv(me, req, &folder, pv, &part, progress, cancel);
+    }
     let (img, p) = saved(&req.repo, &req.image)?;
     progress.report(ProgressEvent::JobStart {
         job: format!("restore {} onto {}", req.image, part.path.display()),
@@ -208,6 +282,59 @@ pub(super) fn run(
                 req.target_dev
             ),
             format!("Its {} filesystem: {fit}.", staged.filesystem),
+            written_and_compared(n, n),
+        ],
+        boot_repairs: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// A saved PV onto `part`: planned, every LV image checked, the disk looked at again,
+/// written and read back (`foreign::clonezilla::parts_pv`).
+fn run_pv(
+    me: &RealServices,
+    req: &RestoreRequest,
+    folder: &Path,
+    pv: &str,
+    part: &crate::discover::Partition,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<JobReport, ServiceError> {
+    let root = scratch_root();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let what = part.path.display().to_string();
+    let planned = plan_pv(folder, pv, &what, part.size_bytes, &root).map_err(|e| e.to_string())?;
+    progress.report(ProgressEvent::JobStart {
+        job: format!("restore {} onto {what}", req.image),
+        total_bytes: 0,
+    });
+    let (lvs, _) = planned
+        .check(progress)
+        .map_err(|e| format!("{e}. Nothing was written."))?;
+    if cancel.load(Ordering::SeqCst) {
+        return Err("stopped before writing".into());
+    }
+    // The last look before the first byte is written.
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    let dev = open_path(&part.path, Access::ReadWrite).map_err(ServiceError::device(
+        "Could not open the target partition for writing",
+    ))?;
+    let guarded = Cancellable {
+        inner: &dev,
+        cancel,
+    };
+    let n = planned
+        .write(&guarded, &part.path, &root, progress)
+        .map_err(|e| e.to_string())?;
+    Ok(JobReport {
+        summary: vec![
+            format!(
+                "LVM physical volume {pv} (VG {}) of Clonezilla image \"{}\" restored onto \
+                 partition {} ({what}) of {}; no table was written.",
+                planned.vg, req.image, part.number, req.target_dev
+            ),
+            format!("Its logical volumes: {}.", lvs.join(", ")),
             written_and_compared(n, n),
         ],
         boot_repairs: Vec::new(),
