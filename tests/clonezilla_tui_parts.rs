@@ -21,6 +21,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The tests set IRONCLONE_SCRATCH (process-wide) for the services: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A loop device with its partitions scanned; detached on drop.
 struct Loop(String);
 impl Loop {
@@ -116,6 +119,7 @@ fn confirm_and_run(app: &mut App, lo: &Loop) -> String {
 #[test]
 #[ignore = "needs root"]
 fn tui_restores_a_saved_partition_onto_a_partition() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let d = tempfile::tempdir().unwrap();
     let fx = clonezilla_fixture::build(d.path(), "img", 21, false);
     shapes::to_saveparts(&fx);
@@ -178,6 +182,7 @@ fn tui_restores_a_saved_partition_onto_a_partition() {
 #[test]
 #[ignore = "needs root"]
 fn tui_refuses_a_damaged_saved_partition_before_writing() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let d = tempfile::tempdir().unwrap();
     let fx = clonezilla_fixture::build(d.path(), "img", 22, false);
     shapes::to_saveparts(&fx);
