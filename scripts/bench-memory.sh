@@ -93,7 +93,7 @@ for mib in "${SIZES[@]}"; do
     [[ $mode == enc ]] && args+=(--encrypt)
     N[$mode,$mib]=$((mib * 256))
     kdf=()
-    [[ $mode == enc ]] && kdf=(env IRONCLONE_KDF=1024,1,1)
+    [[ $mode == enc ]] && kdf=(env "IRONCLONE_KDF=1024,1,1")
     RSS[$mode,first,$mib]=$(rss "${kdf[@]}" "$BIN" backup "$img" "$repo" --name first "${args[@]}")
     RSS[$mode,second,$mib]=$(rss "$BIN" backup "$img" "$repo" --name second "${REPO_ARGS[@]}")
     [[ $STORE == local ]] && rm -rf "$repo"
