@@ -134,7 +134,7 @@ size=$(du -sm "$tmp/jobfs" | cut -f1)
 truncate -s $((size + 64))M "$tmp/job.img"
 mkfs.ext4 -q -F -L IRONJOB -d "$tmp/jobfs" "$tmp/job.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-clonezilla-luks 8 "boot + restore of a Clonezilla LUKS image + checks" --timeout 300 \
+run_check_job live-clonezilla-luks 7 "boot + restore of a Clonezilla LUKS image + checks" --timeout 300 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
