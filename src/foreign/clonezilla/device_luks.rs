@@ -8,6 +8,7 @@
 //! `-plaintext` area, restored by the native LUKS restore (luks_restore.rs).
 
 use super::super::luks::{self, check_header, LuksInner};
+use super::super::lvm_place::{self, PvPlace};
 use super::super::partimg::{PartImage, PartImageKind};
 use super::super::stream::PartStream;
 use super::super::{ClonezillaImage, DiskLayout};
@@ -17,6 +18,37 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
+
+/// The LVM PV Clonezilla saved from inside a LUKS volume (`/dev/mapper/<mapper>` in
+/// `lvm_vg_dev.list`): placed from byte 0 of the volume's plaintext as a saveparts PV
+/// is (`lvm_place::place_bare`), over the whole volume, which lvm2's head and the LVs'
+/// extents must fit.
+fn luks_pv(
+    img: &ClonezillaImage,
+    mapper: &str,
+    vg: &str,
+    data_len: u64,
+) -> Result<PvPlace, AssembleError> {
+    let mut pv = lvm_place::place_bare(img, &format!("mapper/{mapper}"))?;
+    let end = pv
+        .pieces
+        .iter()
+        .map(|p| p.offset.saturating_add(p.len))
+        .max()
+        .unwrap_or(0);
+    if pv.len.max(end) > data_len {
+        return Err(AssembleError::Layout {
+            file: pv.conf.clone(),
+            why: format!(
+                "VG {vg}: its PV ({} bytes) does not fit the {data_len}-byte LUKS volume \
+                 {mapper}",
+                pv.len.max(end)
+            ),
+        });
+    }
+    pv.len = data_len;
+    Ok(pv)
+}
 
 /// One LUKS partition's plaintext, read from its inner image.
 pub(super) struct Inner {
@@ -39,9 +71,6 @@ impl ImageDevice {
     ) -> Result<(), AssembleError> {
         luks::refuse(&img.luks, &img.dir, img.is_saveparts())?;
         for v in &img.luks {
-            let LuksInner::Image(image) = &v.inner else {
-                continue; // refused above
-            };
             let header = PartImage {
                 part: v.part.clone(),
                 kind: PartImageKind::Dd,
@@ -49,18 +78,27 @@ impl ImageDevice {
             };
             let (offset, len) = placement(img, layout, &header, size)?;
             let (h, hdr) = check_header(v, len)?;
-            let bad = |why: String| AssembleError::Layout {
-                file: image.path.clone(),
-                why,
+            let data_len = h.data_len(len).ok_or_else(|| AssembleError::Layout {
+                file: v.header.clone(),
+                why: format!("partition {}: no room for its LUKS data", v.part),
+            })?;
+            let table = PathBuf::from(format!("{}.{}", scratch.display(), v.mapper));
+            let dev = match &v.inner {
+                LuksInner::Image(image) => {
+                    // The inner image must fit the volume: refused here, naming its
+                    // file, rather than as a failed probe (which would plan it raw).
+                    if image.kind != PartImageKind::Swap {
+                        drop(PartStream::open(image, data_len)?);
+                    }
+                    self.open_inner(img, Some(image), &v.mapper, data_len, &table)?
+                }
+                LuksInner::Pv { vg } => {
+                    let pv = luks_pv(img, &v.mapper, vg, data_len)?;
+                    let mut dev = self.open_inner(img, None, &v.mapper, data_len, &table)?;
+                    dev.add_pvs(vec![pv], &table)?;
+                    dev
+                }
             };
-            let data_len = h
-                .data_len(len)
-                .ok_or_else(|| bad(format!("partition {}: no room for its LUKS data", v.part)))?;
-            // The inner image must fit the volume: refused here, naming its file,
-            // rather than as a failed probe (which would plan the volume raw).
-            if image.kind != PartImageKind::Swap {
-                drop(PartStream::open(image, data_len)?);
-            }
             self.slots.push(Slot {
                 image: header,
                 offset,
@@ -71,8 +109,6 @@ impl ImageDevice {
                 header: Some(hdr),
                 cursor: Mutex::new(Cursor::default()),
             });
-            let table = PathBuf::from(format!("{}.{}", scratch.display(), v.mapper));
-            let dev = self.open_inner(img, image, &v.mapper, data_len, &table)?;
             self.inner.push(Inner {
                 partition_offset: offset,
                 mapper: v.mapper.clone(),
@@ -83,12 +119,13 @@ impl ImageDevice {
         Ok(())
     }
 
-    /// The plaintext of one LUKS volume: `data_len` bytes, the inner image decoded on
-    /// demand at offset 0 (swap: zeros, as Clonezilla saved no data for it).
+    /// The plaintext of one LUKS volume: `data_len` bytes, the inner image (if any)
+    /// decoded on demand at offset 0 (swap: zeros, as Clonezilla saved no data for it;
+    /// an LVM PV's slots are added by the caller).
     fn open_inner(
         &self,
         img: &ClonezillaImage,
-        image: &PartImage,
+        image: Option<&PartImage>,
         mapper: &str,
         data_len: u64,
         table_path: &Path,
@@ -121,7 +158,7 @@ impl ImageDevice {
         };
         // Set after `dev` owns the file: Drop removes it if this fails.
         dev.table.set_len(data_len).map_err(scratch_err)?;
-        if image.kind != PartImageKind::Swap {
+        if let Some(image) = image.filter(|i| i.kind != PartImageKind::Swap) {
             dev.slots.push(Slot {
                 image: image.clone(),
                 offset: 0,

@@ -41,7 +41,7 @@ pub struct LuksLine {
 pub enum LuksInner {
     /// A filesystem image (or swap's `swappt-<mapper>.info`), named after the mapping.
     Image(PartImage),
-    /// An LVM physical volume of this VG (not restored yet: refused, see `refuse`).
+    /// An LVM physical volume of this VG (placed by device_luks.rs `luks_pv`).
     Pv { vg: String },
 }
 
@@ -316,8 +316,8 @@ pub fn check_header(
 }
 
 /// The LUKS volumes ironclone cannot rebuild yet, refused before anything is written:
-/// an LVM PV inside, and any LUKS partition of a saveparts image (which has no table
-/// to place it on; restored with the disk's image only).
+/// any LUKS partition of a saveparts image (which has no table to place it on;
+/// restored with the disk's image only).
 pub fn refuse(vols: &[LuksVolume], dir: &Path, saveparts: bool) -> Result<(), ClonezillaError> {
     if let (true, Some(v)) = (saveparts, vols.first()) {
         return Err(ClonezillaError::Bad {
@@ -328,18 +328,6 @@ pub fn refuse(vols: &[LuksVolume], dir: &Path, saveparts: bool) -> Result<(), Cl
                 v.part, v.mapper
             ),
         });
-    }
-    for v in vols {
-        if let LuksInner::Pv { vg } = &v.inner {
-            return Err(ClonezillaError::Bad {
-                file: dir.join(LIST),
-                why: format!(
-                    "the LUKS volume {} of partition {} holds the LVM physical volume of \
-                     VG {vg}: LVM inside LUKS is not supported yet (docs/CLONEZILLA.md)",
-                    v.mapper, v.part
-                ),
-            });
-        }
     }
     Ok(())
 }

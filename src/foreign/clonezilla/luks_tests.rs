@@ -110,13 +110,10 @@ fn checks_the_header_file() {
 }
 
 #[test]
-fn refuses_lvm_inside() {
+fn refuses_saveparts_luks() {
     let d = tempfile::tempdir().unwrap();
     let v = volume(d.path(), &luks1(UUID), UUID);
-    let e = refuse(std::slice::from_ref(&v), d.path(), false)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("vg0") && e.contains("ocs_luks_Ab1"), "{e}");
+    refuse(std::slice::from_ref(&v), d.path(), false).unwrap();
     let e = refuse(&[v], d.path(), true).unwrap_err().to_string();
     assert!(e.contains("savedisk") && e.contains("sda3"), "{e}");
 }
