@@ -1,8 +1,9 @@
 //! The Clonezilla folder's text parsers (sfdisk dump, name lists, dev-fs.list, the
-//! clonezilla-img log, parted output) on arbitrary bytes: Ok or Err, never a panic.
+//! clonezilla-img log, parted output, luks-dev.list, lvm_vg_dev.list) on arbitrary
+//! bytes: Ok or Err, never a panic.
 #![no_main]
 
-use ironclone::foreign::clonezilla::{lists, SfdiskTable};
+use ironclone::foreign::clonezilla::{lists, luks, lvm, SfdiskTable};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -14,4 +15,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = lists::dev_fs(p, &text);
     let _ = lists::created(&text);
     let _ = lists::parted_sectors(&text);
+    let _ = luks::parse_list(p, &text);
+    let _ = lvm::vg_dev(p, &text);
 });

@@ -6,7 +6,7 @@
 use super::browse::{act, Args};
 use anyhow::Context;
 use ironclone::device::{self, Access};
-use ironclone::foreign::clonezilla::{self, unpack, ClonezillaImage};
+use ironclone::foreign::clonezilla::{self, luks::LuksInner, unpack, ClonezillaImage};
 use ironclone::units::human_bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +38,21 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     if let Some(lv) = img.lvm.as_ref().and_then(|l| l.find(&a.area)).cloned() {
         area = lv.image.part.clone();
         img.partitions = vec![lv.image];
+    }
+    // A LUKS partition (`sda3`, or its mapping's name) is browsed by the filesystem
+    // Clonezilla saved from inside it, decrypted.
+    if let Some(v) = img.luks_volume(&a.area).cloned() {
+        let inner = match &v.inner {
+            LuksInner::Image(i) => i.clone(),
+            LuksInner::Pv { vg } => anyhow::bail!(
+                "{}: the LUKS volume {} holds the LVM PV of VG {vg}: browse its LVs by name (vg-lv)",
+                v.part,
+                v.mapper
+            ),
+        };
+        img.luks_header(&v)?;
+        area = inner.part.clone();
+        img.partitions = vec![inner];
     }
     let cache = a.cache.clone().unwrap_or_else(default_cache);
     let u = unpack::unpacked(&img, &area, &cache)?;

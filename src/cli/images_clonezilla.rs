@@ -27,8 +27,22 @@ fn json(img: &ClonezillaImage) -> serde_json::Value {
             serde_json::json!({ "part": p.part, "kind": kind, "fs": fs, "file": p.path })
         })
         .collect();
+    let luks: Vec<serde_json::Value> = img
+        .luks
+        .iter()
+        .map(|v| {
+            let h = img.luks_header(v);
+            serde_json::json!({
+                "part": v.part, "uuid": v.uuid, "mapper": v.mapper, "header": v.header,
+                "inner": v.inner_kind(),
+                "version": h.as_ref().ok().map(|h| h.version),
+                "error": h.as_ref().err().map(|e| e.to_string()),
+            })
+        })
+        .collect();
     serde_json::json!({
         "name": img.name,
+        "luks": luks,
         "format": "clonezilla",
         "created": img.created,
         "disks": img.disks,
@@ -115,5 +129,12 @@ fn print_rows(img: &ClonezillaImage) {
             .map(|l| format!("{}/{} ({})", l.vg, l.lv, l.image.part))
             .collect();
         println!("{:<24} lvm: {}", "", lvs.join(", "));
+    }
+    for v in &img.luks {
+        let what = match img.luks_header(v) {
+            Ok(h) => format!("LUKS{}, {} inside", h.version, v.inner_kind()),
+            Err(e) => format!("LUKS, refused: {e}"),
+        };
+        println!("{:<24} clonezilla: {} ({what})", "", v.part);
     }
 }

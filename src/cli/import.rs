@@ -17,7 +17,9 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use ironclone::device::{open_path, Access, BlockDevice, FileDevice};
 use ironclone::foreign::clonezilla::{device::ImageDevice, ClonezillaImage};
-use ironclone::imaging::{plan_backup, plan_backup_without_files, PlannedDisk};
+use ironclone::imaging::{
+    plan_backup, plan_backup_unlocked, plan_backup_without_files_unlocked, LuksBackup, PlannedDisk,
+};
 use ironclone::repo::{BackupOptions, Repository, SourceInfo};
 use ironclone::units::human_bytes;
 use std::path::{Path, PathBuf};
@@ -122,7 +124,9 @@ pub(super) fn import_device(
 ) -> anyhow::Result<()> {
     let (name, level, json) = (o.name.as_str(), o.level, o.json);
     let t = std::time::Instant::now();
-    let checked = plan_image(dev, folder, img, true).and_then(|planned| {
+    // A LUKS partition's plaintext is read from its inner image (device_luks.rs).
+    let mut luks = dev.luks_backup();
+    let checked = plan_image(dev, folder, img, true, luks.as_mut()).and_then(|planned| {
         if o.no_precheck {
             // The lists cover the boot areas and list files, which nothing else checks.
             img.verify_checksums()?;
@@ -143,13 +147,26 @@ pub(super) fn import_device(
         for w in &planned.warnings {
             eprintln!("warning: {w}");
         }
+        if luks.is_some() {
+            eprintln!(
+                "warning: Clonezilla saved these LUKS volumes decrypted and the repository now \
+                 holds their plaintext too: keep it on an encrypted repository (made by \
+                 `backup --encrypt`), as the Clonezilla folder itself should be"
+            );
+        }
     }
     let mut opts = BackupOptions::new(name);
     opts.level = level;
     let r = Renderer::new(json);
     dev.end_planning();
     let (kept, whole) = dev.kept();
-    let m = super::cancel::backup(repo, dev, &planned.plan, &opts, &r, &o.cancel)?;
+    // The plaintext areas lie past the disk's end (luks_backup.rs `Stacked`).
+    let stacked = luks.as_ref().map(|l| l.stacked(dev)).transpose()?;
+    let src: &dyn BlockDevice = match &stacked {
+        Some(s) => s,
+        None => dev,
+    };
+    let m = super::cancel::backup(repo, src, &planned.plan, &opts, &r, &o.cancel)?;
     dev.release_kept();
     if !json {
         eprintln!(
@@ -203,6 +220,7 @@ pub(super) fn plan_image(
     folder: &Path,
     img: &ClonezillaImage,
     files: bool,
+    luks: Option<&mut LuksBackup>,
 ) -> anyhow::Result<PlannedDisk> {
     let source = SourceInfo {
         path: folder.display().to_string(),
@@ -212,9 +230,9 @@ pub(super) fn plan_image(
         sector_size: dev.logical_sector_size(),
     };
     let planned = if files {
-        plan_backup(dev, source)
+        plan_backup_unlocked(dev, source, luks)
     } else {
-        plan_backup_without_files(dev, source)
+        plan_backup_without_files_unlocked(dev, source, luks)
     };
     planned.context("reading the image's layout")
 }

@@ -22,6 +22,9 @@ pub fn run(mut a: Args) -> anyhow::Result<u8> {
     let folder = a.repo.join(&a.name);
     let t = std::time::Instant::now();
     let src = ClonezillaRestore::open(&folder, a.disk.as_deref(), &base)?;
+    if let (false, None, Some(why)) = (a.unlock, &a.key_file, src.needs_key()) {
+        anyhow::bail!(why);
+    }
     if !a.json {
         eprintln!(
             "read the layout of {} in {:.1} s",

@@ -30,7 +30,8 @@ mod windows_boot;
 pub use error::ImagingError;
 pub use luks_backup::{LuksBackup, OpenVolume, PLAINTEXT_SUFFIX};
 pub use plan_backup::{
-    plan_backup, plan_backup_unlocked, plan_backup_without_files, PartitionFinding, PlannedDisk,
+    plan_backup, plan_backup_unlocked, plan_backup_without_files,
+    plan_backup_without_files_unlocked, PartitionFinding, PlannedDisk,
 };
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
 pub use repair::{plan_repairs, RepairOptions, RepairPlan};

@@ -80,6 +80,16 @@ pub fn plan_backup_without_files(
     plan_inner(dev, source, None, false)
 }
 
+/// [`plan_backup_without_files`] with LUKS partitions read through `luks` (a
+/// Clonezilla image's opened volumes: foreign/clonezilla/device_luks.rs).
+pub fn plan_backup_without_files_unlocked(
+    dev: &dyn BlockDevice,
+    source: SourceInfo,
+    luks: Option<&mut LuksBackup>,
+) -> Result<PlannedDisk, ImagingError> {
+    plan_inner(dev, source, luks, false)
+}
+
 fn plan_inner(
     dev: &dyn BlockDevice,
     source: SourceInfo,

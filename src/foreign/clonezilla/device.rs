@@ -36,6 +36,9 @@ use std::sync::{Arc, Mutex};
 // Opening a saveparts image's PV alone (`ImageDevice::open_pv`).
 #[path = "device_pv.rs"]
 mod pv;
+// LUKS partitions: the header file and the plaintext's own device.
+#[path = "device_luks.rs"]
+mod luks;
 
 /// Reads up to this long are kept for reading again.
 const CACHE_READ: usize = 1 << 20;
@@ -56,6 +59,8 @@ struct Slot {
     /// Its decoded runs are kept (`kept.rs`): a partition, or an LV in one segment
     /// (a segment of a longer LV decodes runs outside itself).
     keeps: bool,
+    /// A LUKS partition: read from its header file, never decoded (device_luks.rs).
+    header: Option<super::luks::HeaderFile>,
     cursor: Mutex<Cursor>,
 }
 
@@ -131,6 +136,8 @@ pub struct ImageDevice {
     budget: Budget,
     /// Set by a Ctrl-C (`cancel_with`): every decode stops at its next run.
     cancel: Arc<AtomicBool>,
+    /// Each LUKS partition's plaintext (device_luks.rs).
+    inner: Vec<luks::Inner>,
 }
 
 impl ImageDevice {
@@ -159,6 +166,7 @@ impl ImageDevice {
             planning: AtomicBool::new(true),
             budget,
             cancel: Arc::new(AtomicBool::new(false)),
+            inner: Vec::new(),
         };
         for p in &img.partitions {
             let (offset, len) = placement(img, layout, p, size)?;
@@ -169,9 +177,11 @@ impl ImageDevice {
                 base: 0,
                 whole: len,
                 keeps: true,
+                header: None,
                 cursor: Mutex::new(Cursor::default()),
             });
         }
+        dev.add_luks(img, layout, size, scratch)?;
         // A physical volume: lvm2's label and metadata in the table's file, its LVs'
         // segments as slots (lvm_place.rs).
         let pvs = lvm_place::place(img, layout, size)?;
@@ -185,6 +195,11 @@ impl ImageDevice {
     /// this a Ctrl-C there waited for them (a second one ended the process, leaving
     /// its scratch files).
     pub fn cancel_with(mut self, cancel: Arc<AtomicBool>) -> Self {
+        for i in &mut self.inner {
+            if let Some(d) = Arc::get_mut(&mut i.dev) {
+                d.cancel = Arc::clone(&cancel);
+            }
+        }
         self.cancel = cancel;
         self
     }
@@ -200,6 +215,7 @@ impl ImageDevice {
     /// passes the kept prefix while the copy writes that prefix from memory, so the
     /// copy finds it at the first byte not kept instead of waiting for it there.
     pub fn end_planning(&self) {
+        self.inner_devices().for_each(Self::end_planning);
         self.planning.store(false, Ordering::Relaxed);
         for slot in &self.slots {
             if let Ok(mut c) = slot.cursor.lock() {
@@ -223,8 +239,10 @@ impl ImageDevice {
     /// Bytes of decoded runs held in memory, and whether every kept partition is
     /// held whole (then a restore's copy or an import's backup decodes nothing again).
     pub fn kept(&self) -> (u64, bool) {
-        let mut bytes = 0u64;
-        let mut whole = true;
+        let (mut bytes, mut whole) = self
+            .inner_devices()
+            .map(Self::kept)
+            .fold((0, true), |(b, w), (ib, iw)| (b + ib, w && iw));
         for slot in self.slots.iter().filter(|s| s.keeps) {
             if let Ok(c) = slot.cursor.lock() {
                 bytes += c.kept.bytes();
@@ -236,6 +254,7 @@ impl ImageDevice {
 
     /// Frees the kept runs (after the copy or the backup that needed them).
     pub fn release_kept(&self) {
+        self.inner_devices().for_each(Self::release_kept);
         self.budget.stop_making();
         for slot in &self.slots {
             if let Ok(mut c) = slot.cursor.lock() {
@@ -246,7 +265,8 @@ impl ImageDevice {
 
     /// How many times a partition's decode started over (see the module comment).
     pub fn restarts(&self) -> u64 {
-        self.restarts.load(Ordering::Relaxed)
+        let inner: u64 = self.inner_devices().map(Self::restarts).sum();
+        self.restarts.load(Ordering::Relaxed) + inner
     }
 
     fn query(&self, what: String) -> DeviceError {
@@ -394,12 +414,12 @@ impl ImageDevice {
     ) -> Result<Vec<PartDone>, AssembleError> {
         std::thread::scope(|s| {
             let lists = s.spawn(|| img.verify_checksums());
-            // An LV's later segments decode the image its first segment decodes whole.
+            // An LV's later segments decode the image its first segment decodes whole;
+            // a LUKS volume's inner image is decoded by its own device.
             let parts: Vec<_> = self
-                .slots
-                .iter()
-                .filter(|slot| slot.base == 0)
-                .map(|slot| s.spawn(move || self.drain(slot, progress)))
+                .decoding_slots()
+                .into_iter()
+                .map(|(dev, slot)| s.spawn(move || dev.drain(slot, progress)))
                 .collect();
             let mut done = Vec::new();
             let mut first: Option<AssembleError> = None;
@@ -515,7 +535,10 @@ impl BlockDevice for ImageDevice {
             }
             let (s, e) = (at.max(ps), end.min(pe));
             if let Some(out) = buf.get_mut((s - offset) as usize..(e - offset) as usize) {
-                self.read_part(slot, s - ps + slot.base, out)?;
+                match &slot.header {
+                    Some(h) => h.read_at(s - ps, out)?,
+                    None => self.read_part(slot, s - ps + slot.base, out)?,
+                }
             }
             at = e;
         }

@@ -43,6 +43,7 @@ impl ImageDevice {
             planning: AtomicBool::new(true),
             budget: Budget::from_env(),
             cancel: Arc::new(AtomicBool::new(false)),
+            inner: Vec::new(),
         };
         // Set after `dev` owns the file: Drop removes it if this fails.
         dev.table.set_len(pv.len).map_err(scratch_err)?;
@@ -70,6 +71,7 @@ impl ImageDevice {
                 base: piece.base,
                 whole: piece.lv_len,
                 keeps: piece.base == 0 && piece.len == piece.lv_len,
+                header: None,
                 cursor: Mutex::new(Cursor::default()),
             });
         }

@@ -54,6 +54,15 @@ impl Budget {
         }
     }
 
+    /// The same budget for another device of the same image (a LUKS volume's
+    /// plaintext, device_luks.rs): what either keeps, the other cannot.
+    pub fn share(&self) -> Self {
+        Budget {
+            left: Arc::clone(&self.left),
+            ready: Mutex::new(None),
+        }
+    }
+
     /// `IRONCLONE_KEEP_DECODED` when it is set and a number, else a quarter of
     /// `MemAvailable` (nothing when that is unknown: the slower path is always right).
     pub fn from_env() -> Self {

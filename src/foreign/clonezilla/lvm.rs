@@ -55,6 +55,7 @@ impl LvmInfo {
 /// before anything is written:
 /// the physical volume would otherwise come out with LVs missing or empty.
 pub fn refuse_whole_disk(img: &super::ClonezillaImage) -> Result<(), ClonezillaError> {
+    super::luks::refuse(&img.luks, &img.dir, img.is_saveparts())?;
     super::lvm_place::check(img)
 }
 
@@ -93,7 +94,9 @@ pub fn vg_dev(file: &Path, text: &str) -> Result<Vec<PhysicalVolume>, Clonezilla
             return Err(bad_line(file, i, "expected `<vg> /dev/<pv> <uuid>`", line));
         };
         let dev = dev.trim_start_matches("/dev/");
-        if !valid(vg) || !valid(dev) || !valid(uuid) {
+        // A PV inside an opened LUKS volume is its mapping (`/dev/mapper/<name>`).
+        let dev_ok = valid(dev.strip_prefix("mapper/").unwrap_or(dev));
+        if !valid(vg) || !dev_ok || !valid(uuid) {
             return Err(bad_line(file, i, "not a VG, device and UUID", line));
         }
         out.push(PhysicalVolume {
@@ -172,6 +175,10 @@ mod tests {
         let v = vg_dev(p, "vg0 /dev/sda2 i20UTQ-OaX3-c6nB-CiBv-Gav1-hgVf-tEkO2W\n").unwrap();
         assert_eq!(v[0].dev, "sda2");
         assert_eq!(v[0].vg, "vg0");
+        // a PV inside an opened LUKS volume
+        let v = vg_dev(p, "vg0 /dev/mapper/ocs_luks_Ab1 i20UTQ\n").unwrap();
+        assert_eq!(v[0].dev, "mapper/ocs_luks_Ab1");
+        assert!(vg_dev(p, "vg0 /dev/mapper/../x i20UTQ\n").is_err());
         assert!(vg_dev(p, "vg0\n")
             .unwrap_err()
             .to_string()

@@ -12,6 +12,7 @@ pub mod device;
 mod error;
 pub mod kept;
 pub mod lists;
+pub mod luks;
 pub mod lvm;
 pub mod lvm_place;
 mod multidisk;
@@ -91,6 +92,9 @@ pub struct ClonezillaImage {
     pub stored_bytes: u64,
     /// The volume groups and logical volumes saved, when the image has LVM.
     pub lvm: Option<lvm::LvmInfo>,
+    /// The LUKS partitions saved opened (`luks-dev.list`): in `parts`, not in
+    /// `partitions` (their ciphertext has no image; luks.rs).
+    pub luks: Vec<luks::LuksVolume>,
 }
 
 fn read_text(path: &Path) -> Result<String, ClonezillaError> {
@@ -170,10 +174,13 @@ impl ClonezillaImage {
             layouts.push(Self::layout(dir, &names, d)?);
         }
         let lvm = lvm::read(dir, &names, &read_text)?;
-        // A physical volume has no image of its own (its LVs have).
+        let luks = luks::read(dir, &names, &read_text, lvm.as_ref())?;
+        // A physical volume has no image of its own (its LVs have), nor has a LUKS
+        // partition (its header file and inner image stand for it).
         let partitions = parts
             .iter()
             .filter(|p| !lvm.as_ref().is_some_and(|l| l.is_pv(p)))
+            .filter(|p| !luks.iter().any(|v| &v.part == *p))
             .map(|p| partimg::find(dir, &names, p))
             .collect::<Result<Vec<_>, _>>()?;
         let mut sums = Vec::new();
@@ -198,6 +205,7 @@ impl ClonezillaImage {
             checksums: sums,
             stored_bytes,
             lvm,
+            luks,
         })
     }
 

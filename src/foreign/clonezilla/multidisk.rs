@@ -72,6 +72,7 @@ impl ClonezillaImage {
         v.layouts = vec![chosen.clone()];
         v.parts.retain(|p| mine(p));
         v.partitions.retain(|p| mine(&p.part));
+        v.luks.retain(|l| mine(&l.part));
         v.dev_fs.retain(|d| mine(&d.dev));
         Ok(v)
     }

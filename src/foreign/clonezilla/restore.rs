@@ -18,8 +18,9 @@ use super::device::ImageDevice;
 use super::{lvm, ClonezillaError, ClonezillaImage};
 use crate::device::BlockDevice;
 use crate::imaging::{
-    device_restore_unsupported, plan_backup_without_files, restore_disk, restore_disk_from_device,
-    DiskRestoreOptions, DiskRestorePlan, DiskRestoreReport, ImagingError, PlannedDisk,
+    device_restore_unsupported, plan_backup_without_files_unlocked, restore_disk,
+    restore_disk_from_device, DiskRestoreOptions, DiskRestorePlan, DiskRestoreReport, ImagingError,
+    LuksBackup, PlannedDisk,
 };
 use crate::progress::{Progress, ProgressEvent};
 use crate::repo::{self, BackupOptions, Manifest, RepoError, Repository, SourceInfo};
@@ -79,6 +80,9 @@ pub struct ClonezillaRestore {
     img: ClonezillaImage,
     dev: ImageDevice,
     planned: PlannedDisk,
+    /// The LUKS partitions' plaintext devices, stacked past the disk's end for the
+    /// temporary repository (device_luks.rs).
+    luks: Option<LuksBackup>,
     manifest: Manifest,
     scratch: PathBuf,
     /// The partitions as the precheck decoded them, once it has run.
@@ -139,20 +143,37 @@ impl ClonezillaRestore {
             sector_size: dev.logical_sector_size(),
         };
         // No files' runs: a restore copies along the used map and needs no dedup hints.
+        let mut luks = dev.luks_backup();
         let planned =
-            plan_backup_without_files(&dev, source).map_err(|source| RestoreError::Layout {
-                folder: folder.to_path_buf(),
-                source: Box::new(source),
+            plan_backup_without_files_unlocked(&dev, source, luks.as_mut()).map_err(|source| {
+                RestoreError::Layout {
+                    folder: folder.to_path_buf(),
+                    source: Box::new(source),
+                }
             })?;
         let manifest = planned.preview_manifest(&img.name);
         Ok(ClonezillaRestore {
             img,
             dev,
             planned,
+            luks,
             manifest,
             scratch: scratch.to_path_buf(),
             checked: Mutex::new(None),
         })
+    }
+
+    /// Why a restore of this image needs the LUKS key, when it does: a LUKS partition
+    /// is restored by opening the restored header with it (luks_restore.rs). Told
+    /// before the check and before anything is written.
+    pub fn needs_key(&self) -> Option<String> {
+        let v = self.img.luks.first()?;
+        Some(format!(
+            "partition {} is LUKS (saved opened as {}): restoring it needs the key its header \
+             accepts: --unlock (asks for the passphrase, or takes $IRONCLONE_LUKS_PASSPHRASE) \
+             or --key-file FILE. Nothing was written",
+            v.part, v.mapper
+        ))
     }
 
     /// What the restore planner takes (`imaging::plan_restore`).
@@ -233,6 +254,9 @@ impl ClonezillaRestore {
         precheck: bool,
         progress: &dyn Progress,
     ) -> Result<(DiskRestoreReport, Route), RestoreError> {
+        if let (None, Some(why)) = (&opts.luks_key, self.needs_key()) {
+            return Err(ImagingError::Other(why).into());
+        }
         let used = self.used_bytes();
         let passes = 1 + u64::from(precheck) + u64::from(opts.verify_after);
         progress.report(ProgressEvent::JobStart {
@@ -275,8 +299,18 @@ impl ClonezillaRestore {
         let repo = Repository::open_or_init(&tmp.0).map_err(temp_err)?;
         let mut bo = BackupOptions::new(&self.img.name);
         bo.level = 1;
-        // Nothing is on the target yet: a damaged image fails here.
-        repo::backup(&repo, &self.dev, &self.planned.plan, &bo, progress).map_err(temp_err)?;
+        // Nothing is on the target yet: a damaged image fails here. LUKS plaintext
+        // areas lie past the disk's end (luks_backup.rs `Stacked`).
+        let stacked = self
+            .luks
+            .as_ref()
+            .map(|l| l.stacked(&self.dev))
+            .transpose()?;
+        let src: &dyn BlockDevice = match &stacked {
+            Some(s) => s,
+            None => &self.dev,
+        };
+        repo::backup(&repo, src, &self.planned.plan, &bo, progress).map_err(temp_err)?;
         self.dev.release_kept();
         let rep = restore_disk(&repo, plan, target, target_path, opts, progress)?;
         Ok((rep, Route::TempRepository(why)))

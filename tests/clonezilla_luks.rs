@@ -1,0 +1,373 @@
+//! Clonezilla 3.x images of a LUKS partition (tests/clonezilla_fixture: GPT, FAT ESP
+//! sda1; here sda2 made LUKS2 as Clonezilla saves an opened volume: `luks-dev.list`,
+//! `sda2-luksHeader.bin` by `cryptsetup luksHeaderBackup`, the decrypted ext4 as
+//! `ocs_luks_Ab1.ext4-ptcl-img.zst`, `MD5SUMS` listing the header):
+//! - `images` lists sda2 as LUKS2 with ext4 inside; `browse` reads the inner files by
+//!   the partition's name and by the mapping's;
+//! - `import` stores the native layout and says the repository holds plaintext:
+//!   `verify` passes, the header area is the header file byte for byte, the plaintext
+//!   area's files are the source's;
+//! - a restore without a key, or with a key the header refuses, writes nothing;
+//! - a missing or cut header file, a UUID that is not the list's, a flipped byte in
+//!   the header (MD5SUMS) or in the inner image: the import is refused naming the
+//!   file, the repository unchanged.
+//!
+//! A restore with the key needs device-mapper: tests/qemu/test-live-clonezilla-luks.sh.
+
+mod clonezilla_fixture;
+mod fsfixture;
+
+use clonezilla_fixture::{part, run_with_scratch, Fixture};
+use fsfixture::{prng_bytes, run, run_status};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ironclone");
+const MIB: u64 = 1 << 20;
+const PASS: &str = "correct horse battery staple";
+const MAPPER: &str = "ocs_luks_Ab1";
+const SEED: u64 = 7;
+const NAME: &str = "img";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Luks {
+    fx: Fixture,
+    uuid: String,
+}
+
+/// The fixture's folder with sda2 made a LUKS2 partition saved opened.
+fn build(dir: &Path) -> Luks {
+    let fx = clonezilla_fixture::build(dir, NAME, SEED, false);
+    let (_, len) = part(&fx.disk, 2);
+    let key = dir.join("key");
+    fs::write(&key, PASS).unwrap();
+    let vol = dir.join("luks.img");
+    run("truncate", &["-s", &len.to_string(), s(&vol)]);
+    run(
+        "cryptsetup",
+        &[
+            "luksFormat",
+            "--type",
+            "luks2",
+            "-q",
+            "--pbkdf",
+            "pbkdf2",
+            "--pbkdf-force-iterations",
+            "1000",
+            "--key-file",
+            s(&key),
+            s(&vol),
+        ],
+    );
+    let uuid = String::from_utf8(run("cryptsetup", &["luksUUID", s(&vol)]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let img = &fx.image;
+    let header = img.join("sda2-luksHeader.bin");
+    run(
+        "cryptsetup",
+        &[
+            "luksHeaderBackup",
+            s(&vol),
+            "--header-backup-file",
+            s(&header),
+        ],
+    );
+    assert_eq!(fs::metadata(&header).unwrap().len(), 16 * MIB);
+    // The opened volume's filesystem: the fixture's files, partition size - 16 MiB.
+    let inner = dir.join("inner.img");
+    run(
+        "truncate",
+        &["-s", &(len - 16 * MIB).to_string(), s(&inner)],
+    );
+    let tree = dir.join(format!("{NAME}-tree"));
+    run(
+        "mke2fs",
+        &[
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-d",
+            s(&tree),
+            s(&inner),
+        ],
+    );
+    let out = img.join(format!("{MAPPER}.ext4-ptcl-img"));
+    let log = dir.join("pc-luks.log");
+    run(
+        "partclone.ext4",
+        &["-q", "-c", "-s", s(&inner), "-O", s(&out), "-L", s(&log)],
+    );
+    run("zstd", &["-q", "-f", "--rm", s(&out)]);
+    fs::remove_file(img.join("sda2.ext4-ptcl-img.gz")).unwrap();
+    fs::write(
+        img.join("luks-dev.list"),
+        format!("# <Block device> <UUID> <Device mapped name>\n/dev/sda2 {uuid} {MAPPER}\n"),
+    )
+    .unwrap();
+    fs::write(
+        img.join("dev-fs.list"),
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 crypto_LUKS 127.9M\n/dev/mapper/{MAPPER} ext4 111.9M\n"),
+    )
+    .unwrap();
+    let sums = std::process::Command::new("md5sum")
+        .args(["sda2-luksHeader.bin", "parts"])
+        .current_dir(img)
+        .output()
+        .unwrap();
+    assert!(sums.status.success());
+    fs::write(img.join("MD5SUMS"), sums.stdout).unwrap();
+    Luks { fx, uuid }
+}
+
+fn cli(args: &[&str]) -> (bool, Vec<u8>, String) {
+    let o = std::process::Command::new(BIN).args(args).output().unwrap();
+    (
+        o.status.success(),
+        o.stdout.clone(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Every file under `dir` with its size and hash (what "unchanged" compares); the
+/// repository's tmp/ and lock files come and go.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, blake3::Hash> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "tmp" || name.contains("lock") {
+                continue;
+            }
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), blake3::hash(&fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn browse(root: &Path, image: &str, area: &str, args: &[&str], cache: &Path) -> Vec<u8> {
+    let mut all = vec!["browse", s(root), image, area];
+    all.extend(args);
+    all.extend(["--cache", s(cache)]);
+    let (ok, stdout, text) = cli(&all);
+    assert!(ok, "browse {area} {args:?}: {text}");
+    stdout
+}
+
+#[test]
+fn a_luks_image_lists_browses_imports_and_refuses_a_restore_without_its_key() {
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let root = &l.fx.root;
+    let scratch = d.path().join("scratch");
+    let cache = d.path().join("cache");
+
+    let (ok, _, text) = cli(&["images", s(root)]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("clonezilla: sda2 (LUKS2, ext4 inside)"),
+        "{text}"
+    );
+    let (ok, out, text) = cli(&["images", s(root), "--json"]);
+    assert!(ok, "{text}");
+    let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = &j["images"][0]["luks"][0];
+    assert_eq!(v["version"], 2, "{j}");
+    assert_eq!(v["uuid"], l.uuid.as_str(), "{j}");
+    assert_eq!(v["inner"], "ext4", "{j}");
+
+    let want = prng_bytes(SEED * 10, 2_000_000);
+    assert!(browse(root, NAME, "sda2", &["cat", "/data0"], &cache) == want);
+    let ls = browse(root, NAME, MAPPER, &["ls", "/"], &cache);
+    assert!(String::from_utf8_lossy(&ls).contains("data3"));
+
+    // import: the native layout, and the plaintext warning
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(root), NAME, s(&repo), "--name", "luks"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("PLAINTEXT") && out.contains("backup --encrypt"),
+        "{out}"
+    );
+    let (ok, _, text) = cli(&["verify", s(&repo), "luks"]);
+    assert!(ok, "verify: {text}");
+    {
+        use ironclone::device::BlockDevice;
+        let r = ironclone::repo::Repository::open(&repo).unwrap();
+        let head = ironclone::repo::ImageDevice::open(&r, "luks", "p2").unwrap();
+        let saved = fs::read(l.fx.image.join("sda2-luksHeader.bin")).unwrap();
+        let got = head.read_vec(0, saved.len()).unwrap();
+        assert!(got == saved, "the header area differs from the header file");
+    }
+    let got = browse(&repo, "luks", "p2-plaintext", &["cat", "/data2"], &cache);
+    assert!(got == prng_bytes(SEED * 10 + 2, 2_000_000));
+
+    // a restore without the key, then with a wrong one: nothing written
+    let target = d.path().join("target.img");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(240 * MIB)
+        .unwrap();
+    let before = blake3::hash(&fs::read(&target).unwrap());
+    let (ok, out) = run_with_scratch(
+        &["restore", s(root), NAME, s(&target), "--yes", "--no-nvram"],
+        &scratch,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("sda2") && out.contains("--unlock") && out.contains("--key-file"),
+        "{out}"
+    );
+    let wrong = d.path().join("wrong-key");
+    fs::write(&wrong, "not the passphrase").unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(root),
+            NAME,
+            s(&target),
+            "--yes",
+            "--no-nvram",
+            "--key-file",
+            s(&wrong),
+        ],
+        &scratch,
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        !out.contains("not the passphrase"),
+        "the key was printed: {out}"
+    );
+    let o = run_status(
+        BIN,
+        &[
+            "restore",
+            s(&repo),
+            "luks",
+            s(&target),
+            "--yes",
+            "--no-nvram",
+            "--scratch",
+            s(&scratch),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--unlock"));
+    assert_eq!(
+        blake3::hash(&fs::read(&target).unwrap()),
+        before,
+        "the target was written"
+    );
+}
+
+/// Flips one byte 5000 bytes before the end of the decoded zstd image `zst`.
+fn damage_zst(zst: &Path) {
+    let mut raw = run("zstd", &["-dc", s(zst)]).stdout;
+    let at = raw.len() - 5000;
+    raw[at] ^= 0x10;
+    let plain = zst.with_extension("");
+    fs::write(&plain, &raw).unwrap();
+    run("zstd", &["-q", "-f", "--rm", s(&plain)]);
+}
+
+#[test]
+fn a_damaged_luks_image_is_refused_naming_the_file_and_the_repository_is_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let scratch = d.path().join("scratch");
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(&l.fx.root), NAME, s(&repo), "--name", "good"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let before = snapshot(&repo);
+    let header = "sda2-luksHeader.bin";
+    let zst = format!("{MAPPER}.ext4-ptcl-img.zst");
+    type Break = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Break, &str)> = vec![
+        (
+            "header missing",
+            Box::new(move |i: &Path| fs::remove_file(i.join(header)).unwrap()),
+            header,
+        ),
+        (
+            "header cut short",
+            Box::new(move |i: &Path| {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(i.join(header))
+                    .unwrap();
+                f.set_len(8 * MIB).unwrap();
+            }),
+            "cut short",
+        ),
+        (
+            "UUID not the list's",
+            Box::new(|i: &Path| {
+                let p = i.join("luks-dev.list");
+                let t = fs::read_to_string(&p).unwrap();
+                let (head, rest) = t.split_once("/dev/sda2 ").unwrap();
+                let bad = format!(
+                    "{head}/dev/sda2 00000000-0000-4000-8000-000000000000 {}",
+                    &rest[37..]
+                );
+                fs::write(&p, bad).unwrap();
+            }),
+            "differs",
+        ),
+        (
+            "header byte flipped (MD5SUMS)",
+            Box::new(move |i: &Path| {
+                let p = i.join(header);
+                let mut b = fs::read(&p).unwrap();
+                b[(8 * MIB) as usize] ^= 1;
+                fs::write(&p, b).unwrap();
+            }),
+            header,
+        ),
+        (
+            "inner image byte flipped",
+            Box::new(move |i: &Path| damage_zst(&i.join(&zst))),
+            MAPPER,
+        ),
+    ];
+    for (what, breaks, names) in cases {
+        let root = d.path().join(format!("broken-{}", what.replace(' ', "-")));
+        fs::create_dir_all(&root).unwrap();
+        run("cp", &["-a", s(&l.fx.image), s(&root.join(NAME))]);
+        breaks(&root.join(NAME));
+        let (ok, out) = run_with_scratch(
+            &["import", s(&root), NAME, s(&repo), "--name", "bad"],
+            &scratch,
+        );
+        assert!(!ok, "{what}: imported: {out}");
+        assert!(
+            out.contains(names),
+            "{what}: the error names no {names}: {out}"
+        );
+        assert!(snapshot(&repo) == before, "{what}: the repository changed");
+        eprintln!("{what}: refused: {}", out.lines().last().unwrap_or(""));
+    }
+}
