@@ -8,6 +8,8 @@
 //!   `verify` passes, the header area is the header file byte for byte, the plaintext
 //!   area's files are the source's;
 //! - a restore without a key, or with a key the header refuses, writes nothing;
+//! - swap inside the volume (`swappt-<mapper>.info`): the imported plaintext area
+//!   starts with a swap header carrying the saved UUID and label;
 //! - a missing or cut header file, a UUID that is not the list's, a flipped byte in
 //!   the header (MD5SUMS) or in the inner image: the import is refused naming the
 //!   file, the repository unchanged.
@@ -370,4 +372,67 @@ fn a_damaged_luks_image_is_refused_naming_the_file_and_the_repository_is_unchang
         assert!(snapshot(&repo) == before, "{what}: the repository changed");
         eprintln!("{what}: refused: {}", out.lines().last().unwrap_or(""));
     }
+}
+
+/// The swap header mkswap writes: UUID at byte 1036, label at 1052 (16 bytes each),
+/// "SWAPSPACE2" ending the first 4 KiB page.
+fn swap_ids(page: &[u8]) -> (String, String) {
+    assert_eq!(&page[4086..4096], b"SWAPSPACE2", "no swap signature");
+    let u = &page[1036..1052];
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        hex(&u[0..4]),
+        hex(&u[4..6]),
+        hex(&u[6..8]),
+        hex(&u[8..10]),
+        hex(&u[10..16])
+    );
+    let label = &page[1052..1068];
+    let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+    (uuid, String::from_utf8_lossy(&label[..end]).into_owned())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn swap_inside_a_luks_volume_is_imported_with_its_saved_uuid_and_label() {
+    const SWAP_UUID: &str = "0b5c1f3e-8d2a-4c6b-9e7f-1a2b3c4d5e6f";
+    const LABEL: &str = "cryptswap";
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let img = &l.fx.image;
+    // The opened volume held swap: Clonezilla saves only its UUID and label.
+    fs::remove_file(img.join(format!("{MAPPER}.ext4-ptcl-img.zst"))).unwrap();
+    fs::write(
+        img.join(format!("swappt-{MAPPER}.info")),
+        format!("UUID=\"{SWAP_UUID}\"\nLABEL=\"{LABEL}\"\n"),
+    )
+    .unwrap();
+    fs::write(
+        img.join("dev-fs.list"),
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 crypto_LUKS 127.9M\n/dev/mapper/{MAPPER} swap 111.9M\n"),
+    )
+    .unwrap();
+    let (ok, _, text) = cli(&["images", s(&l.fx.root)]);
+    assert!(ok, "{text}");
+    assert!(text.contains("sda2 (LUKS2, swap inside)"), "{text}");
+
+    let scratch = d.path().join("scratch");
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(&l.fx.root), NAME, s(&repo), "--name", "sw"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let (ok, _, text) = cli(&["verify", s(&repo), "sw"]);
+    assert!(ok, "verify: {text}");
+    use ironclone::device::BlockDevice;
+    let r = ironclone::repo::Repository::open(&repo).unwrap();
+    let plain = ironclone::repo::ImageDevice::open(&r, "sw", "p2-plaintext").unwrap();
+    let page = plain.read_vec(0, 4096).unwrap();
+    let (uuid, label) = swap_ids(&page);
+    assert_eq!(uuid, SWAP_UUID, "the swap's UUID is not the saved one");
+    assert_eq!(label, LABEL, "the swap's label is not the saved one");
 }
