@@ -261,6 +261,13 @@ fn a_luks_image_lists_browses_imports_and_refuses_a_restore_without_its_key() {
         !out.contains("not the passphrase"),
         "the key was printed: {out}"
     );
+    // The restore's temporary repository is deleted after: no plaintext warning, which
+    // the import (above) gives. The planner ran (its "checked" line is there).
+    assert!(out.contains("checked in"), "{out}");
+    assert!(
+        !out.contains("PLAINTEXT") && !out.contains("whoever reads the repository"),
+        "a restore warns that a repository holds plaintext: {out}"
+    );
     let o = run_status(
         BIN,
         &[
