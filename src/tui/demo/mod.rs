@@ -24,6 +24,8 @@ pub use remote::DEMO_ENDPOINT;
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
 const DEMO_SHARE_REPO: &str = "/run/ironclone/shares/nas-backups/ironclone";
 
+/// The passphrase the demo's LUKS images (`needs_luks_key`) accept.
+pub const DEMO_LUKS_PASSPHRASE: &str = "luks sesame";
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const GB: u64 = 1_000_000_000;
@@ -252,6 +254,20 @@ impl FakeServices {
 }
 
 impl Services for FakeServices {
+    fn check_luks_key(
+        &self,
+        _repo: &Path,
+        image: &ImageView,
+        key: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        match *key == crate::share::Password::new(DEMO_LUKS_PASSPHRASE) {
+            true => Ok(()),
+            false => Err(ServiceError::Plain(format!(
+                "Wrong passphrase: no key slot of {}'s LUKS header accepts it.",
+                image.name
+            ))),
+        }
+    }
     fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         Ok(self.disks.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
