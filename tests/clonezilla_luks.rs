@@ -12,7 +12,9 @@
 //!   starts with a swap header carrying the saved UUID and label;
 //! - a missing or cut header file, a UUID that is not the list's, a flipped byte in
 //!   the header (MD5SUMS) or in the inner image: the import is refused naming the
-//!   file, the repository unchanged.
+//!   file, the repository unchanged;
+//! - the TUI's real services: the image and its import need a key; a wrong passphrase
+//!   is refused by the header before anything (no target picked yet), the right one taken.
 //!
 //! A restore with the key needs device-mapper: tests/qemu/test-live-clonezilla-luks.sh.
 
@@ -442,4 +444,87 @@ fn swap_inside_a_luks_volume_is_imported_with_its_saved_uuid_and_label() {
     let (uuid, label) = swap_ids(&page);
     assert_eq!(uuid, SWAP_UUID, "the swap's UUID is not the saved one");
     assert_eq!(label, LABEL, "the swap's label is not the saved one");
+}
+
+/// The TUI's real services (no disk offered): the Clonezilla image and its import
+/// are listed as needing a LUKS key; a wrong passphrase is refused by the image's own
+/// header (nothing is written: no target is even picked yet), the right one accepted.
+/// In the app, a wrong key keeps the passphrase screen with the refusal on it.
+#[test]
+fn the_tui_checks_the_luks_passphrase_against_the_images_header() {
+    use ironclone::share::Password;
+    use ironclone::tui::Services;
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let root = &l.fx.root;
+    let scratch = d.path().join("scratch");
+    // Only this test reads IRONCLONE_SCRATCH (the services' scratch folder).
+    std::env::set_var("IRONCLONE_SCRATCH", &scratch);
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(root), NAME, s(&repo), "--name", "luks"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let services = ironclone::tui::real::RealServices::new(Some(vec![]));
+    for (dir, image) in [(root.as_path(), NAME), (repo.as_path(), "luks")] {
+        let row = services
+            .list_images(dir)
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == image)
+            .unwrap_or_else(|| panic!("{image} not listed"));
+        assert!(row.needs_luks_key, "{image}: no key asked");
+        let e = services
+            .check_luks_key(dir, &row, &Password::new("not the passphrase"))
+            .expect_err("a wrong key accepted");
+        assert!(e.to_string().contains("Wrong passphrase"), "{image}: {e}");
+        services
+            .check_luks_key(dir, &row, &Password::new(PASS))
+            .unwrap_or_else(|e| panic!("{image}: the right key refused: {e}"));
+    }
+    let leftovers: Vec<_> = fs::read_dir(&scratch)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("luks-check"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "scratch header files left: {leftovers:?}"
+    );
+
+    // The app: the image picked, a wrong key: the screen says so and asks again.
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    let mut app = ironclone::tui::App::new(std::sync::Arc::new(services));
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(s(root));
+    app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(30));
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::LuksKey { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.type_str("not the passphrase");
+    app.press(KeyCode::Enter);
+    match app.screen() {
+        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
+        other => panic!("a wrong key went on: {other:?}"),
+    }
+    app.type_str(PASS);
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::Disks { .. }),
+        "{:?}",
+        app.screen()
+    );
 }
