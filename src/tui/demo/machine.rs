@@ -184,3 +184,20 @@ pub fn demo_clonezilla_images() -> Vec<ImageView> {
         },
     ]
 }
+
+/// The passphrase the demo's LUKS images (`needs_luks_key`) accept.
+pub const DEMO_LUKS_PASSPHRASE: &str = "luks sesame";
+
+/// The demo's LUKS key check: only `DEMO_LUKS_PASSPHRASE` opens its headers.
+pub fn demo_check_luks_key(
+    image: &ImageView,
+    key: &crate::share::Password,
+) -> Result<(), crate::tui::services::ServiceError> {
+    match *key == crate::share::Password::new(DEMO_LUKS_PASSPHRASE) {
+        true => Ok(()),
+        false => Err(crate::tui::services::ServiceError::Plain(format!(
+            "Wrong passphrase: no key slot of {}'s LUKS header accepts it.",
+            image.name
+        ))),
+    }
+}

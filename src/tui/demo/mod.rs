@@ -18,14 +18,15 @@ pub(crate) mod deploy;
 mod machine;
 mod remote;
 use machine::windows_layout;
-pub use machine::{demo_clonezilla_images, demo_disks, demo_images, part};
+pub use machine::{
+    demo_check_luks_key, demo_clonezilla_images, demo_disks, demo_images, part,
+    DEMO_LUKS_PASSPHRASE,
+};
 pub use remote::DEMO_ENDPOINT;
 
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
 const DEMO_SHARE_REPO: &str = "/run/ironclone/shares/nas-backups/ironclone";
 
-/// The passphrase the demo's LUKS images (`needs_luks_key`) accept.
-pub const DEMO_LUKS_PASSPHRASE: &str = "luks sesame";
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const GB: u64 = 1_000_000_000;
@@ -260,13 +261,7 @@ impl Services for FakeServices {
         image: &ImageView,
         key: &crate::share::Password,
     ) -> Result<(), ServiceError> {
-        match *key == crate::share::Password::new(DEMO_LUKS_PASSPHRASE) {
-            true => Ok(()),
-            false => Err(ServiceError::Plain(format!(
-                "Wrong passphrase: no key slot of {}'s LUKS header accepts it.",
-                image.name
-            ))),
-        }
+        demo_check_luks_key(image, key)
     }
     fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         Ok(self.disks.lock().unwrap_or_else(|e| e.into_inner()).clone())
