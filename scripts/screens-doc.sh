@@ -34,6 +34,7 @@ shot() { # name title
     shot images_browse "Images in a repository"
     shot images_clonezilla "Images: Clonezilla image folders in the opened folder (/home/partimag)"
     shot images_clonezilla_partition "Images: one partition of a Clonezilla saveparts image"
+    shot luks_key_wrong "Restore: the image's LUKS passphrase (stars; a wrong one is said so and asked again)"
     shot saveparts_targets "Restore a saved partition: which partition to overwrite"
     shot saveparts_plan "Restore a saved partition: its plan (no table written)"
     shot saveparts_confirm "Restore a saved partition: destructive confirmation"

@@ -8,9 +8,13 @@
 //!   `verify` passes, the header area is the header file byte for byte, the plaintext
 //!   area's files are the source's;
 //! - a restore without a key, or with a key the header refuses, writes nothing;
+//! - swap inside the volume (`swappt-<mapper>.info`): the imported plaintext area
+//!   starts with a swap header carrying the saved UUID and label;
 //! - a missing or cut header file, a UUID that is not the list's, a flipped byte in
 //!   the header (MD5SUMS) or in the inner image: the import is refused naming the
-//!   file, the repository unchanged.
+//!   file, the repository unchanged;
+//! - the TUI's real services: the image and its import need a key; a wrong passphrase
+//!   is refused by the header before anything (no target picked yet), the right one taken.
 //!
 //! A restore with the key needs device-mapper: tests/qemu/test-live-clonezilla-luks.sh.
 
@@ -259,6 +263,13 @@ fn a_luks_image_lists_browses_imports_and_refuses_a_restore_without_its_key() {
         !out.contains("not the passphrase"),
         "the key was printed: {out}"
     );
+    // The restore's temporary repository is deleted after: no plaintext warning, which
+    // the import (above) gives. The planner ran (its "checked" line is there).
+    assert!(out.contains("checked in"), "{out}");
+    assert!(
+        !out.contains("PLAINTEXT") && !out.contains("whoever reads the repository"),
+        "a restore warns that a repository holds plaintext: {out}"
+    );
     let o = run_status(
         BIN,
         &[
@@ -370,4 +381,150 @@ fn a_damaged_luks_image_is_refused_naming_the_file_and_the_repository_is_unchang
         assert!(snapshot(&repo) == before, "{what}: the repository changed");
         eprintln!("{what}: refused: {}", out.lines().last().unwrap_or(""));
     }
+}
+
+/// The swap header mkswap writes: UUID at byte 1036, label at 1052 (16 bytes each),
+/// "SWAPSPACE2" ending the first 4 KiB page.
+fn swap_ids(page: &[u8]) -> (String, String) {
+    assert_eq!(&page[4086..4096], b"SWAPSPACE2", "no swap signature");
+    let u = &page[1036..1052];
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        hex(&u[0..4]),
+        hex(&u[4..6]),
+        hex(&u[6..8]),
+        hex(&u[8..10]),
+        hex(&u[10..16])
+    );
+    let label = &page[1052..1068];
+    let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+    (uuid, String::from_utf8_lossy(&label[..end]).into_owned())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn swap_inside_a_luks_volume_is_imported_with_its_saved_uuid_and_label() {
+    const SWAP_UUID: &str = "0b5c1f3e-8d2a-4c6b-9e7f-1a2b3c4d5e6f";
+    const LABEL: &str = "cryptswap";
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let img = &l.fx.image;
+    // The opened volume held swap: Clonezilla saves only its UUID and label.
+    fs::remove_file(img.join(format!("{MAPPER}.ext4-ptcl-img.zst"))).unwrap();
+    fs::write(
+        img.join(format!("swappt-{MAPPER}.info")),
+        format!("UUID=\"{SWAP_UUID}\"\nLABEL=\"{LABEL}\"\n"),
+    )
+    .unwrap();
+    fs::write(
+        img.join("dev-fs.list"),
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 crypto_LUKS 127.9M\n/dev/mapper/{MAPPER} swap 111.9M\n"),
+    )
+    .unwrap();
+    let (ok, _, text) = cli(&["images", s(&l.fx.root)]);
+    assert!(ok, "{text}");
+    assert!(text.contains("sda2 (LUKS2, swap inside)"), "{text}");
+
+    let scratch = d.path().join("scratch");
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(&l.fx.root), NAME, s(&repo), "--name", "sw"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let (ok, _, text) = cli(&["verify", s(&repo), "sw"]);
+    assert!(ok, "verify: {text}");
+    use ironclone::device::BlockDevice;
+    let r = ironclone::repo::Repository::open(&repo).unwrap();
+    let plain = ironclone::repo::ImageDevice::open(&r, "sw", "p2-plaintext").unwrap();
+    let page = plain.read_vec(0, 4096).unwrap();
+    let (uuid, label) = swap_ids(&page);
+    assert_eq!(uuid, SWAP_UUID, "the swap's UUID is not the saved one");
+    assert_eq!(label, LABEL, "the swap's label is not the saved one");
+}
+
+/// The TUI's real services (no disk offered): the Clonezilla image and its import
+/// are listed as needing a LUKS key; a wrong passphrase is refused by the image's own
+/// header (nothing is written: no target is even picked yet), the right one accepted.
+/// In the app, a wrong key keeps the passphrase screen with the refusal on it.
+#[test]
+fn the_tui_checks_the_luks_passphrase_against_the_images_header() {
+    use ironclone::share::Password;
+    use ironclone::tui::Services;
+    let d = tempfile::tempdir().unwrap();
+    let l = build(d.path());
+    let root = &l.fx.root;
+    let scratch = d.path().join("scratch");
+    // Only this test reads IRONCLONE_SCRATCH (the services' scratch folder).
+    std::env::set_var("IRONCLONE_SCRATCH", &scratch);
+    let repo = d.path().join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(root), NAME, s(&repo), "--name", "luks"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let services = ironclone::tui::real::RealServices::new(Some(vec![]));
+    for (dir, image) in [(root.as_path(), NAME), (repo.as_path(), "luks")] {
+        let row = services
+            .list_images(dir)
+            .unwrap()
+            .into_iter()
+            .find(|i| i.name == image)
+            .unwrap_or_else(|| panic!("{image} not listed"));
+        assert!(row.needs_luks_key, "{image}: no key asked");
+        let e = services
+            .check_luks_key(dir, &row, &Password::new("not the passphrase"))
+            .expect_err("a wrong key accepted");
+        assert!(e.to_string().contains("Wrong passphrase"), "{image}: {e}");
+        services
+            .check_luks_key(dir, &row, &Password::new(PASS))
+            .unwrap_or_else(|e| panic!("{image}: the right key refused: {e}"));
+    }
+    let leftovers: Vec<_> = fs::read_dir(&scratch)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("luks-check"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "scratch header files left: {leftovers:?}"
+    );
+
+    // The app: the image picked, a wrong key: the screen says so and asks again.
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    let mut app = ironclone::tui::App::new(std::sync::Arc::new(services));
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(s(root));
+    app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(30));
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::LuksKey { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.type_str("not the passphrase");
+    app.press(KeyCode::Enter);
+    match app.screen() {
+        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
+        other => panic!("a wrong key went on: {other:?}"),
+    }
+    app.type_str(PASS);
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::Disks { .. }),
+        "{:?}",
+        app.screen()
+    );
 }

@@ -60,6 +60,8 @@ pub(super) struct LuksAreas {
     pub areas: Vec<PlannedArea>,
     pub findings: Vec<PartitionFinding>,
     pub warnings: Vec<String>,
+    /// The notice that the image holds this volume's plaintext (also in `warnings`).
+    pub plaintext: String,
 }
 
 const ALIGN: u64 = 1 << 20;
@@ -194,9 +196,10 @@ impl LuksBackup {
             },
         ];
         let who = number.map_or(name.to_string(), |n| format!("partition {n}"));
-        let mut warnings = vec![format!(
+        let plaintext = format!(
             "{who}: the image holds the PLAINTEXT of the encrypted {vname} volume ({how}); whoever reads the repository reads the data"
-        )];
+        );
+        let mut warnings = vec![plaintext.clone()];
         warnings.extend(
             map.warnings
                 .iter()
@@ -238,6 +241,7 @@ impl LuksBackup {
             areas,
             findings,
             warnings,
+            plaintext,
         })
     }
 

@@ -24,6 +24,33 @@ use crate::unlock::{test_key, LuksKey, Mapping};
 use crate::usedmap::{mark_tails_unzeroed, ByteExtent};
 use std::path::Path;
 
+/// Checks `key` against every LUKS header area of `image` (each restored into a scratch
+/// file under `scratch` and tested, as [`prepare`] does), writing nothing else: the
+/// TUI asks the passphrase right after the image is picked, before the plan. Ok for
+/// an image without LUKS areas.
+pub fn check_key(
+    repo: &Repository,
+    image: &str,
+    key: &LuksKey,
+    scratch: &Path,
+) -> Result<(), ImagingError> {
+    let m = repo.load_manifest(image)?;
+    for a in m.areas.iter().filter(|a| a.meta.get("luks").is_some()) {
+        let pm = partition_meta(&m, a)?;
+        if !pm.luks.is_some_and(|l| l.role == LuksRole::Header) {
+            continue;
+        }
+        let hdr = Staged::create(
+            scratch,
+            &format!("ironclone-luks-check-{}-{}.img", std::process::id(), a.name),
+            a.len,
+        )?;
+        hdr.restore_area(repo, image, &a.name, &crate::progress::NoProgress)?;
+        test_key(&hdr.path, key)?;
+    }
+    Ok(())
+}
+
 /// The partition size a LUKS header area needs on the target, and whether it can grow:
 /// the header area plus what its inner filesystem needs. A fixed-size data segment
 /// keeps its size.

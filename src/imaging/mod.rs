@@ -29,6 +29,7 @@ mod windows_boot;
 
 pub use error::ImagingError;
 pub use luks_backup::{LuksBackup, OpenVolume, PLAINTEXT_SUFFIX};
+pub use luks_restore::check_key as check_luks_key;
 pub use plan_backup::{
     plan_backup, plan_backup_unlocked, plan_backup_without_files,
     plan_backup_without_files_unlocked, PartitionFinding, PlannedDisk,

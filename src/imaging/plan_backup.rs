@@ -41,6 +41,10 @@ pub struct PlannedDisk {
     pub findings: Vec<PartitionFinding>,
     /// Warnings for the whole disk (table damage, cut areas) and every partition.
     pub warnings: Vec<String>,
+    /// Of `warnings`, the notices that the image holds a LUKS volume's plaintext: true
+    /// of a repository, not of a restore's temporary one (which is deleted after), so
+    /// a restore leaves them out (`foreign::clonezilla::ClonezillaRestore::warnings`).
+    pub plaintext: Vec<String>,
 }
 
 fn whole(len: u64) -> Vec<ByteExtent> {
@@ -109,6 +113,7 @@ fn plan_inner(
     let mut areas = Vec::new();
     let mut findings = Vec::new();
     let mut warnings = layout.warnings.clone();
+    let mut plaintext = Vec::new();
 
     if layout.kind == TableKind::None {
         let info = probe(dev);
@@ -136,6 +141,7 @@ fn plan_inner(
             layout,
             findings,
             warnings,
+            plaintext: vec![],
         });
     }
 
@@ -218,6 +224,7 @@ fn plan_inner(
             areas.extend(got.areas);
             findings.extend(got.findings);
             warnings.extend(got.warnings);
+            plaintext.push(got.plaintext);
             continue;
         }
         let map = map_filesystem(&win, kind);
@@ -266,6 +273,7 @@ fn plan_inner(
         layout,
         findings,
         warnings,
+        plaintext,
     })
 }
 

@@ -56,6 +56,25 @@ impl Password {
     }
 }
 
+impl Password {
+    /// The key bytes cryptsetup takes for this passphrase (a LUKS restore's key).
+    pub fn luks_key(&self) -> crate::unlock::LuksKey {
+        crate::unlock::LuksKey::new(self.0.as_bytes().to_vec())
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        // As LuksKey's: fewer copies of the secret left in freed memory.
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        for b in bytes.iter_mut() {
+            // SAFETY: a plain write through a valid &mut u8; volatile only so the
+            // zeroing of memory about to be freed is not optimised away.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")

@@ -168,6 +168,10 @@ pub struct ImageView {
     /// The saved partition this row is, for a Clonezilla saveparts image (one row per
     /// partition): it restores onto a partition of a disk, not a whole disk.
     pub partition: Option<String>,
+    /// The image holds the plaintext of LUKS volumes (a native image backed up with
+    /// `--unlock`, a Clonezilla image of an opened LUKS partition): its restore needs
+    /// the key the volume's header accepts.
+    pub needs_luks_key: bool,
 }
 
 /// How the restored layout follows the target disk.
@@ -278,6 +282,9 @@ pub struct RestoreRequest {
     /// The partition (its number on the target disk) a saved partition goes onto; the
     /// rest of the disk is left as it is. None: the whole disk.
     pub target_part: Option<u32>,
+    /// The LUKS passphrase of an image that needs one (checked against its header
+    /// before the plan); never printed (`Password`), zeroed when dropped.
+    pub luks_key: Option<crate::share::Password>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

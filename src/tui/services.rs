@@ -109,6 +109,19 @@ pub trait Services: Send + Sync {
     ) -> Result<(), ServiceError> {
         Ok(())
     }
+    /// Checks the LUKS passphrase of `image` (one whose `needs_luks_key` is set) against
+    /// the image's own LUKS header, writing nothing; a key it refuses is an error
+    /// saying so.
+    fn check_luks_key(
+        &self,
+        _repo: &Path,
+        _image: &ImageView,
+        _key: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        Err(ServiceError::Plain(
+            "LUKS passphrases cannot be checked here.".into(),
+        ))
+    }
     /// What the environment gives for remote stores (AWS_ENDPOINT_URL...), to prefill
     /// the credentials screen.
     fn remote_defaults(&self) -> crate::tui::remote::RemoteDefaults {

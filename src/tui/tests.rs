@@ -3,6 +3,7 @@
 
 mod deploy;
 mod flows;
+mod luks_key;
 mod remote;
 mod saveparts;
 mod schedule;

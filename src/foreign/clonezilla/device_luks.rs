@@ -120,8 +120,9 @@ impl ImageDevice {
     }
 
     /// The plaintext of one LUKS volume: `data_len` bytes, the inner image (if any)
-    /// decoded on demand at offset 0 (swap: zeros, as Clonezilla saved no data for it;
-    /// an LVM PV's slots are added by the caller).
+    /// decoded on demand at offset 0 (swap: a fresh header with the saved UUID and
+    /// label, zeros after it, as Clonezilla saved no data for it; an LVM PV's slots are
+    /// added by the caller).
     fn open_inner(
         &self,
         img: &ClonezillaImage,
@@ -158,6 +159,17 @@ impl ImageDevice {
         };
         // Set after `dev` owns the file: Drop removes it if this fails.
         dev.table.set_len(data_len).map_err(scratch_err)?;
+        // Swap: Clonezilla saved only its UUID and label; its header is made again at
+        // the volume's start, as for a swap partition or LV (lvm_place::write_heads).
+        if let Some(swappt) = image.filter(|i| i.kind == PartImageKind::Swap) {
+            lvm_place::write_swap_header(
+                swappt,
+                &format!("swap inside LUKS volume {mapper}"),
+                data_len,
+                table_path,
+                0,
+            )?;
+        }
         if let Some(image) = image.filter(|i| i.kind != PartImageKind::Swap) {
             dev.slots.push(Slot {
                 image: image.clone(),

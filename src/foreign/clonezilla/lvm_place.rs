@@ -389,19 +389,51 @@ fn swap_ids(text: &str) -> (Option<String>, Option<String>) {
     (get("UUID="), get("LABEL="))
 }
 
-/// Writes the header of swap LV `piece` (its first segment) into `table`: mkswap on a
-/// sparse file of the LV's size with the saved UUID and label, its first page copied.
+/// Writes the header of swap LV `piece` (its first segment) into `table`.
 fn swap_header(piece: &LvPiece, table: &Path) -> Result<(), AssembleError> {
-    let info = &piece.image.path;
+    // The page goes into the first segment, which must hold it.
+    if piece.len < SWAP_HEADER as u64 {
+        return Err(AssembleError::Layout {
+            file: piece.image.path.clone(),
+            why: format!("swap LV {}: smaller than a page", piece.image.part),
+        });
+    }
+    write_swap_header(
+        &piece.image,
+        &format!("swap LV {}", piece.image.part),
+        piece.lv_len,
+        table,
+        piece.offset,
+    )
+}
+
+/// Writes the header page of the swap `swappt` (`swappt-<name>.info`, Clonezilla saved
+/// no data, only the UUID and label) for a swap area of `len` bytes into `table` at
+/// byte `at`: mkswap on a sparse scratch file of that size with the saved UUID and
+/// label, its first page copied. `what` names the area in errors ("swap LV vg0-swap").
+pub(crate) fn write_swap_header(
+    swappt: &PartImage,
+    what: &str,
+    len: u64,
+    table: &Path,
+    at: u64,
+) -> Result<(), AssembleError> {
+    let info = &swappt.path;
     let (uuid, label) = swap_ids(&super::read_text(info)?);
-    let scratch = table.with_extension(format!("swap-{}", piece.image.part));
+    if len < SWAP_HEADER as u64 {
+        return Err(AssembleError::Layout {
+            file: info.clone(),
+            why: format!("{what}: smaller than a page"),
+        });
+    }
+    let scratch = table.with_extension(format!("swap-{}", swappt.part));
     let io = |source| AssembleError::Scratch {
         file: scratch.clone(),
         source,
     };
     let result = (|| {
         let f = std::fs::File::create(&scratch).map_err(io)?;
-        f.set_len(piece.lv_len).map_err(io)?;
+        f.set_len(len).map_err(io)?;
         drop(f);
         // The page size the header is cut at (x86 systems swap in 4 KiB pages).
         let mut args: Vec<&str> = vec!["-q", "-p", "4096"];
@@ -416,16 +448,10 @@ fn swap_header(piece: &LvPiece, table: &Path) -> Result<(), AssembleError> {
         crate::resize::run_tool("mkswap", &args, None, &[0]).map_err(|e| {
             AssembleError::Layout {
                 file: info.clone(),
-                why: format!("swap LV {}: {e}", piece.image.part),
+                why: format!("{what}: {e}"),
             }
         })?;
-        if piece.len < SWAP_HEADER as u64 {
-            return Err(AssembleError::Layout {
-                file: info.clone(),
-                why: format!("swap LV {}: smaller than a page", piece.image.part),
-            });
-        }
-        // Only the header page: the LV may be gigabytes of holes.
+        // Only the header page: the area may be gigabytes of holes.
         let mut page = vec![0u8; SWAP_HEADER];
         std::fs::File::open(&scratch)
             .and_then(|f| f.read_exact_at(&mut page, 0))
@@ -437,7 +463,7 @@ fn swap_header(piece: &LvPiece, table: &Path) -> Result<(), AssembleError> {
                 file: table.to_path_buf(),
                 source,
             })?;
-        out.write_all_at(&page, piece.offset)
+        out.write_all_at(&page, at)
             .map_err(|source| AssembleError::Scratch {
                 file: table.to_path_buf(),
                 source,

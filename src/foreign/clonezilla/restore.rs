@@ -185,9 +185,14 @@ impl ClonezillaRestore {
         &self.img
     }
 
-    /// What the layout reader warned about (table damage, filesystem states).
-    pub fn warnings(&self) -> &[String] {
-        &self.planned.warnings
+    /// What the layout reader warned about (table damage, filesystem states); not that
+    /// the temporary repository holds a LUKS volume's plaintext, which it deletes after.
+    pub fn warnings(&self) -> Vec<&String> {
+        let p = &self.planned;
+        p.warnings
+            .iter()
+            .filter(|w| !p.plaintext.contains(w))
+            .collect()
     }
 
     /// How many times a partition's decode started over (the planner's reads, then

@@ -193,6 +193,7 @@ impl App {
             dedup_ratio: 1.0,
             clonezilla: false,
             partition: None,
+            needs_luks_key: false,
         });
         Ok(DeployRequest {
             repo: self.choices.repo.clone().unwrap_or_default(),

@@ -41,6 +41,12 @@ impl App {
                 note,
                 ..
             } => screens::repo_unlock::draw(repo, password.char_count(), note.as_deref(), f),
+            Screen::LuksKey { password, note } => screens::luks_key::draw(
+                self.choices.image.as_ref(),
+                password.char_count(),
+                note.as_deref(),
+                f,
+            ),
             Screen::RemoteLogin(form) => screens::remote_login::draw(form, f),
             Screen::HostKey {
                 key, input, note, ..

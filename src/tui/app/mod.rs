@@ -127,6 +127,12 @@ pub enum Screen {
         password: crate::share::Password,
         note: Option<String>,
     },
+    /// The LUKS passphrase of the picked image (`ImageView::needs_luks_key`), checked
+    /// against its header before the target is picked.
+    LuksKey {
+        password: crate::share::Password,
+        note: Option<String>,
+    },
     /// A typed `s3://` or `sftp://` repository's endpoint and credentials.
     RemoteLogin(crate::tui::remote::RemoteForm),
     /// An SFTP server's host key, not in known_hosts: accepted by typing "yes".
@@ -193,6 +199,8 @@ pub struct Choices {
     pub repo_dev: Option<String>,
     pub images: Vec<ImageView>,
     pub image: Option<ImageView>,
+    /// The LUKS passphrase `image` needs, once its header accepted it.
+    pub luks_key: Option<crate::share::Password>,
     pub name: String,
     pub options: RestoreOptions,
     pub plan: Option<Result<PlanView, String>>,
@@ -471,6 +479,10 @@ impl App {
             }
             Screen::RepoUnlock { .. } => {
                 self.on_repo_unlock(&k);
+                Action::None
+            }
+            Screen::LuksKey { .. } => {
+                self.on_luks_key(&k);
                 Action::None
             }
             Screen::RemoteLogin(_) => {

@@ -372,31 +372,45 @@ impl App {
                     return;
                 }
                 self.choices.image = Some(img.clone());
-                if img.partition.is_some() && matches!(self.flow, Flow::Restore | Flow::Browse) {
-                    // One partition of a saveparts image: onto a partition, not a disk.
-                    self.flow = Flow::Restore;
-                    self.open_part_targets();
+                self.choices.luks_key = None;
+                if img.needs_luks_key && matches!(self.flow, Flow::Restore | Flow::Browse) {
+                    // Asked and checked against the image's header before the plan.
+                    self.push(Screen::LuksKey {
+                        password: Default::default(),
+                        note: None,
+                    });
                     return;
                 }
-                match self.flow {
-                    Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),
-                    Flow::Browse => {
-                        self.flow = Flow::Restore;
-                        self.open_disks(DiskPurpose::RestoreTarget);
-                    }
-                    Flow::Verify => {
-                        let req = VerifyRequest {
-                            repo: self.choices.repo.clone().unwrap_or_default(),
-                            image: img.name,
-                        };
-                        let h = self.services.start_verify(req, self.progress_sink());
-                        self.begin_job(Flow::Verify, "Verifying an image", h);
-                    }
-                    Flow::Deploy => self.open_deploy_form(),
-                    Flow::Backup | Flow::Clone | Flow::Schedule => {}
-                }
+                self.image_chosen(img);
             }
             _ => {}
+        }
+    }
+
+    /// Goes on once the image is picked (and its LUKS passphrase checked, if needed).
+    pub(super) fn image_chosen(&mut self, img: ImageView) {
+        if img.partition.is_some() && matches!(self.flow, Flow::Restore | Flow::Browse) {
+            // One partition of a saveparts image: onto a partition, not a disk.
+            self.flow = Flow::Restore;
+            self.open_part_targets();
+            return;
+        }
+        match self.flow {
+            Flow::Restore => self.open_disks(DiskPurpose::RestoreTarget),
+            Flow::Browse => {
+                self.flow = Flow::Restore;
+                self.open_disks(DiskPurpose::RestoreTarget);
+            }
+            Flow::Verify => {
+                let req = VerifyRequest {
+                    repo: self.choices.repo.clone().unwrap_or_default(),
+                    image: img.name,
+                };
+                let h = self.services.start_verify(req, self.progress_sink());
+                self.begin_job(Flow::Verify, "Verifying an image", h);
+            }
+            Flow::Deploy => self.open_deploy_form(),
+            Flow::Backup | Flow::Clone | Flow::Schedule => {}
         }
     }
 }

@@ -24,6 +24,39 @@ impl App {
         true
     }
 
+    /// The picked image's LUKS passphrase: checked against the image's header by the
+    /// services (nothing written); a wrong one empties the field and says so.
+    pub(super) fn on_luks_key(&mut self, k: &KeyEvent) {
+        let Some(Screen::LuksKey { password, note }) = self.stack.last_mut() else {
+            return;
+        };
+        match k.code {
+            KeyCode::Esc => self.back(),
+            KeyCode::Enter => {
+                let (Some(repo), Some(img)) = (&self.choices.repo, &self.choices.image) else {
+                    return;
+                };
+                match self.services.check_luks_key(repo, img, password) {
+                    Ok(()) => {
+                        let key = std::mem::take(password);
+                        let img = img.clone();
+                        self.choices.luks_key = Some(key);
+                        // Back from the target goes to the images, not to the key.
+                        self.stack.pop();
+                        self.image_chosen(img);
+                    }
+                    Err(e) => {
+                        *password = Password::default();
+                        *note = Some(e.to_string());
+                    }
+                }
+            }
+            _ => {
+                edit(password, k);
+            }
+        }
+    }
+
     pub(super) fn on_repo_unlock(&mut self, k: &KeyEvent) {
         let Some(Screen::RepoUnlock {
             target,

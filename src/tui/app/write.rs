@@ -192,6 +192,7 @@ impl App {
                 target_size: target.size,
                 options,
                 target_part: self.choices.target_part,
+                luks_key: self.choices.luks_key.clone(),
             };
             (
                 Flow::Restore,

@@ -121,6 +121,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 1.1,
             clonezilla: false,
             partition: None,
+            needs_luks_key: false,
         },
         ImageView {
             name: "latitude-7490-2026-11-20".into(),
@@ -133,6 +134,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 9.4,
             clonezilla: false,
             partition: None,
+            needs_luks_key: false,
         },
         ImageView {
             name: "nas-home-2026-09-15".into(),
@@ -145,6 +147,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: false,
             partition: None,
+            needs_luks_key: false,
         },
     ]
 }
@@ -163,6 +166,7 @@ pub fn demo_clonezilla_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: true,
             partition: None,
+            needs_luks_key: false,
         },
         ImageView {
             // One partition of a saveparts image: restored onto a partition.
@@ -176,6 +180,24 @@ pub fn demo_clonezilla_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: true,
             partition: Some("sda3".into()),
+            needs_luks_key: false,
         },
     ]
+}
+
+/// The passphrase the demo's LUKS images (`needs_luks_key`) accept.
+pub const DEMO_LUKS_PASSPHRASE: &str = "luks sesame";
+
+/// The demo's LUKS key check: only `DEMO_LUKS_PASSPHRASE` opens its headers.
+pub fn demo_check_luks_key(
+    image: &ImageView,
+    key: &crate::share::Password,
+) -> Result<(), crate::tui::services::ServiceError> {
+    match *key == crate::share::Password::new(DEMO_LUKS_PASSPHRASE) {
+        true => Ok(()),
+        false => Err(crate::tui::services::ServiceError::Plain(format!(
+            "Wrong passphrase: no key slot of {}'s LUKS header accepts it.",
+            image.name
+        ))),
+    }
 }

@@ -18,7 +18,10 @@ pub(crate) mod deploy;
 mod machine;
 mod remote;
 use machine::windows_layout;
-pub use machine::{demo_clonezilla_images, demo_disks, demo_images, part};
+pub use machine::{
+    demo_check_luks_key, demo_clonezilla_images, demo_disks, demo_images, part,
+    DEMO_LUKS_PASSPHRASE,
+};
 pub use remote::DEMO_ENDPOINT;
 
 /// Where the demo NAS's share `//nas/backups` is mounted once bob logs in.
@@ -252,6 +255,14 @@ impl FakeServices {
 }
 
 impl Services for FakeServices {
+    fn check_luks_key(
+        &self,
+        _repo: &Path,
+        image: &ImageView,
+        key: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        demo_check_luks_key(image, key)
+    }
     fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
         Ok(self.disks.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }

@@ -34,6 +34,8 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
         dedup_ratio: 1.0,
         clonezilla: true,
         partition: None,
+        // A LUKS partition saved opened: restored with the key its header accepts.
+        needs_luks_key: !img.luks.is_empty(),
     };
     if img.is_saveparts() {
         // No disk was saved: each partition (an LVM PV too) restores onto a partition
@@ -62,6 +64,7 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
                 // is planned: listing does not open every image.
                 Some(ImageView {
                     partition: Some(part.clone()),
+                    needs_luks_key: false,
                     ..row(format!("{}/{part}", img.name), what, 0)
                 })
             })
@@ -194,7 +197,11 @@ pub(super) fn run_restore(
         fallback: true,
         scratch_dir: super::jobs::scratch_root(),
         target_is_zeroed: false,
-        luks_key: None,
+        // The passphrase the picker checked against the image's header.
+        luks_key: req
+            .luks_key
+            .as_ref()
+            .map(|p| std::sync::Arc::new(p.luks_key())),
     };
     // The check is the long part before any write; a cancel during it stops the job
     // at the first write, with the target untouched.

@@ -146,7 +146,11 @@ pub(super) fn run_restore(
                 _ => std::env::temp_dir(),
             },
             target_is_zeroed: false,
-            luks_key: None,
+            // The passphrase the picker checked against the image's header.
+            luks_key: req
+                .luks_key
+                .as_ref()
+                .map(|p| std::sync::Arc::new(p.luks_key())),
         },
         progress,
     )?;

@@ -34,6 +34,7 @@ mod clonezilla_parts;
 mod deploy;
 mod disks;
 mod jobs;
+mod luks_key;
 mod remote;
 mod schedule;
 mod share;
@@ -295,6 +296,11 @@ impl Services for RealServices {
                     name: s.name,
                     clonezilla: false,
                     partition: None,
+                    // Backed up with `--unlock`: its plaintext areas (`meta.luks`).
+                    needs_luks_key: s
+                        .areas
+                        .iter()
+                        .any(|a| a.ends_with(crate::imaging::PLAINTEXT_SUFFIX)),
                 }
             })
             .collect();
@@ -382,6 +388,15 @@ impl Services for RealServices {
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(repo);
         !known && Repository::is_encrypted(repo).unwrap_or(false)
+    }
+
+    fn check_luks_key(
+        &self,
+        repo: &Path,
+        image: &ImageView,
+        key: &crate::share::Password,
+    ) -> Result<(), ServiceError> {
+        luks_key::check(&self.unlocked, repo, image, key)
     }
 
     fn unlock_repo(

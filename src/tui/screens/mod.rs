@@ -12,6 +12,7 @@ pub mod error;
 pub mod home;
 pub mod host_key;
 pub mod images;
+pub mod luks_key;
 pub mod name;
 pub mod part_targets;
 pub mod plan;

@@ -383,7 +383,7 @@ fn a_panicking_job_ends_with_an_error_not_a_hang() {
 }
 
 /// Empties the name typed on the confirmation screen.
-fn clear_confirm_input(app: &mut App) {
+pub(super) fn clear_confirm_input(app: &mut App) {
     if let Some(Screen::Confirm { input, .. }) = app.stack.last_mut() {
         input.clear();
     }
