@@ -142,7 +142,7 @@ pub(super) fn pe_count(l: &LvmLayout, bytes: u64) -> u64 {
 }
 
 /// Whether the restore lays this PV out anew (a new size, or new ids asked for).
-pub(super) fn relaid(p: &PartTarget, new_ids: bool) -> bool {
+pub fn relaid(p: &PartTarget, new_ids: bool) -> bool {
     resizable(&p.meta).is_some() && (new_ids || p.new_size != p.old_size)
 }
 
