@@ -5,8 +5,8 @@
 //! last look at the disk's identity, written, read back and compared. No table is
 //! written; the disk's other partitions are left as they are.
 //! An LVM physical volume of the image (no image of its own, only its LVs') goes the
-//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size,
-//! every LV image checked first.
+//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size (laid
+//! out anew onto a smaller partition), every LV image checked first.
 //!
 //! The plan is made from the image's header alone (the filesystem, its size and the
 //! used bytes it announces), so the plan screen comes at once; whether a shrink fits
