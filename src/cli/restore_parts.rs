@@ -280,6 +280,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             .collect();
         plan.extend(pvs.iter().map(|(s, t)| {
             serde_json::json!({"lvm_pv": {"part": s.part, "pv_bytes": s.pv_bytes,
+                "new_pv_bytes": s.pv.new_bytes(),
                 "used_bytes": s.used_bytes, "lvs": s.lvs}, "target": t.path,
                 "target_bytes": t.size})
         }));
