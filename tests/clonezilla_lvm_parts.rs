@@ -196,6 +196,28 @@ fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
     );
     fs::remove_file(d.join("large.img")).unwrap();
 
+    // a smaller file (340 MiB, 84 extents for 88): laid out anew, the XFS LV (the
+    // largest resizable) re-created 4 extents smaller
+    let smaller = d.join("smaller.img");
+    fs::File::create(&smaller)
+        .unwrap()
+        .set_len(340 * MIB)
+        .unwrap();
+    let (ok, out) = restore("img", &[format!("sda2={}", s(&smaller))]);
+    assert!(
+        ok && out.contains("laid out anew at 337.0 MiB")
+            && out.contains("data (root LV) 320 MiB → 304 MiB"),
+        "{out}"
+    );
+    cz.check_pv(&smaller, true, "smaller file");
+    let m = lvm_fixture::backup::metadata(&cz.pv, &smaller);
+    assert_eq!(
+        (m.pe_count, m.lvs["data"].count, m.lvs["root"].count),
+        (84, 76, 6),
+        "smaller file: {m:?}\n{out}"
+    );
+    fs::remove_file(&smaller).unwrap();
+
     // refusals, each with the target byte for byte as it was
     let small = d.join("small.img");
     fs::File::create(&small)
@@ -206,7 +228,8 @@ fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
     assert!(
         !ok && out.contains("partition sda2 is the LVM physical volume of VG czlvp")
             && out.contains("402653184 bytes")
-            && out.contains("314572800 bytes"),
+            && out.contains("314572800 bytes")
+            && out.contains("each LV's least size: root"),
         "{out}"
     );
     assert_eq!(fs::metadata(&small).unwrap().blocks(), 0, "written");
@@ -325,7 +348,33 @@ fn a_saveparts_pv_imports_and_restores_from_the_repository() {
     );
     assert!(ok, "{out}");
     cz.check_pv(&pv, false, "import, native restore");
-    // the PV keeps its size: a smaller file is refused, left as it was
+    // a smaller file is laid out anew (the XFS LV re-created 4 extents smaller)
+    let smaller = d.join("smaller.img");
+    fs::File::create(&smaller)
+        .unwrap()
+        .set_len(340 * MIB)
+        .unwrap();
+    let (ok, out) = run_with_scratch(
+        &[
+            "restore",
+            s(&repo),
+            "cz-sda2",
+            s(&smaller),
+            "--yes",
+            "--no-nvram",
+        ],
+        &scratch,
+    );
+    assert!(ok && out.contains("the disk (LVM2 PV of VG"), "{out}");
+    cz.check_pv(&smaller, true, "import, smaller file");
+    let m = lvm_fixture::backup::metadata(&cz.pv, &smaller);
+    assert_eq!(
+        (m.pe_count, m.lvs["data"].count),
+        (84, 76),
+        "import, smaller file: {m:?}\n{out}"
+    );
+    fs::remove_file(&smaller).unwrap();
+    // one below the LVs' least sizes is refused, left as it was
     let small = d.join("small.img");
     fs::File::create(&small)
         .unwrap()
@@ -342,7 +391,7 @@ fn a_saveparts_pv_imports_and_restores_from_the_repository() {
         ],
         &scratch,
     );
-    assert!(!ok && out.contains("needs at least 384.0 MiB"), "{out}");
+    assert!(!ok && out.contains("each LV's least size: root"), "{out}");
     assert_eq!(fs::metadata(&small).unwrap().blocks(), 0, "written");
     let boot = d.join("boot.img");
     fs::File::create(&boot).unwrap().set_len(16 * MIB).unwrap();

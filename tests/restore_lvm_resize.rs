@@ -381,3 +381,84 @@ fn an_xfs_lv_grows_or_is_re_created() {
         "the refused target was written\n{log}"
     );
 }
+
+/// A disk that is a PV as a whole (no partition table), backed up natively, restored
+/// onto smaller and larger targets: the PV takes the target's whole extents, the root
+/// LV the difference; Keep mode copies it at its size; a target below the LVs' least
+/// sizes is refused untouched.
+#[test]
+#[ignore = "needs root"]
+fn a_whole_disk_pv_is_laid_out_anew_at_the_targets_size() {
+    for t in ["mkfs.ext4", "lvm", "debugfs", "resize2fs", "e2fsck"] {
+        common::require_tool(t);
+    }
+    let fx = PvFixture::new("icvgwhole");
+    let src_meta = metadata(&fx, &fx.pv);
+    let td = common::tempdir();
+    let dir = td.path().to_path_buf();
+    let repo = dir.join("repo");
+    let (ok, log) = ironclone(&["backup", path_str(&fx.pv), path_str(&repo), "--name", "img"]);
+    assert!(ok, "backup failed:\n{log}");
+    let size = std::fs::metadata(&fx.pv).unwrap().len();
+    let s = Source {
+        _dir: td,
+        dir,
+        disk: fx.pv.clone(),
+        repo,
+        size,
+        gpt: false,
+        fss: vec![],
+    };
+    // (target, extra args, same ids): 0.7x (the root LV takes the free extents),
+    // 1.5x, 0.5x (the root LV shrinks), new ids.
+    let cases: [(&str, u64, &[&str], bool); 4] = [
+        ("w07.img", size * 7 / 10, &[], true),
+        ("w15.img", size * 3 / 2, &[], true),
+        ("w05.img", size / 2, &[], true),
+        ("wids.img", size * 3 / 2, &["--new-ids"], false),
+    ];
+    for (name, tsize, extra, same_ids) in cases {
+        let t = s.target(name, tsize);
+        let tlen = std::fs::metadata(&t).unwrap().len();
+        let log = s.restore_ok(&t, extra);
+        assert!(
+            log.contains("the disk (LVM2 PV of VG icvgwhole)") && log.contains("root (root LV)"),
+            "{name}: no LV line in the plan\n{log}"
+        );
+        let m = check_relaid(&fx, &t, &src_meta, same_ids, name);
+        let pe = (tlen - PE_START) / EXT;
+        assert_eq!(m.pe_count, pe, "{name}: pe_count {m:?}\n{log}");
+        // data 4 + swap 2 + pool_tdata 1 keep their extents; root takes the rest.
+        assert_eq!(m.lvs["root"].count, pe - 7, "{name}: root LV {m:?}\n{log}");
+        assert_eq!(m.lvs["data"].count, 4, "{name}: data LV {m:?}\n{log}");
+        std::fs::remove_file(&t).unwrap();
+    }
+
+    // Keep mode: the PV at its saved size on a larger target, its LVs as they were.
+    let t = s.target("wkeep.img", size * 3 / 2);
+    let log = s.restore_ok(&t, &["--layout", "keep"]);
+    let copy = s.dir.join("wkeep.pv");
+    dd_out(&t, &copy, 0, size);
+    fx.check_copy(&copy, "keep");
+    assert_eq!(
+        metadata(&fx, &copy).seqno,
+        src_meta.seqno,
+        "keep: relaid\n{log}"
+    );
+    std::fs::remove_file(&copy).unwrap();
+    std::fs::remove_file(&t).unwrap();
+
+    // Even the LVs' minimums do not fit: refused naming the LVs, the target untouched.
+    let t = s.target("wsmall.img", 24 * MIB);
+    let before = std::fs::read(&t).unwrap();
+    let (ok, log) = s.restore(&t, &[]);
+    assert!(!ok, "a 24 MiB target should be refused:\n{log}");
+    assert!(
+        log.contains("VG icvgwhole") && log.contains("each LV's least size: root"),
+        "the refusal does not name the LVs:\n{log}"
+    );
+    assert!(
+        std::fs::read(&t).unwrap() == before,
+        "the refused target was written\n{log}"
+    );
+}

@@ -280,6 +280,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             .collect();
         plan.extend(pvs.iter().map(|(s, t)| {
             serde_json::json!({"lvm_pv": {"part": s.part, "pv_bytes": s.pv_bytes,
+                "new_pv_bytes": s.pv.new_bytes(),
                 "used_bytes": s.used_bytes, "lvs": s.lvs}, "target": t.path,
                 "target_bytes": t.size})
         }));
@@ -305,6 +306,21 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             );
         }
         for (s, t) in &pvs {
+            if s.pv.new_bytes() != s.pv_bytes {
+                println!(
+                    "  {:<8} LVM PV {:>10} used, PV {} laid out anew at {} onto {}; LVs: {}",
+                    s.part,
+                    human_bytes(s.used_bytes),
+                    human_bytes(s.pv_bytes),
+                    human_bytes(s.pv.new_bytes()),
+                    t.describe,
+                    s.lvs.join(", ")
+                );
+                for n in s.pv.relayout_notes() {
+                    println!("    {n}");
+                }
+                continue;
+            }
             println!(
                 "  {:<8} LVM PV {:>10} used, PV {} at its saved size{} onto {}; LVs: {}",
                 s.part,

@@ -1,7 +1,7 @@
 //! `restore DIR IMAGE --part sda2=TARGET` where `sda2` is an LVM physical volume of a
 //! saveparts image: planned, checked and written by `foreign::clonezilla::parts_pv`
-//! (which says how, and why a smaller target is refused); here only what the CLI keeps
-//! between staging and writing, and how it prints.
+//! (which says how a smaller target is laid out anew, and when it is refused); here
+//! only what the CLI keeps between staging and writing, and how it prints.
 
 use ironclone::device::{open_path, Access};
 use ironclone::foreign::clonezilla::parts_pv::{plan_pv, PlannedPv};

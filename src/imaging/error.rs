@@ -85,6 +85,18 @@ pub enum ImagingError {
         #[source]
         source: Box<crate::usedmap::ExtError>,
     },
+    #[error(
+        "the disk is an LVM2 PV (VG {vg}) whose LVs need at least {} as a whole, the target \
+         holds {}; each LV's least size: {lvs}. Nothing was written to the target",
+        crate::units::human_bytes(*min),
+        crate::units::human_bytes(*target)
+    )]
+    WholePvNoRoom {
+        vg: String,
+        min: u64,
+        target: u64,
+        lvs: String,
+    },
     #[error("partition {number} (LVM2 PV): {what}. Nothing was written to the target")]
     Lvm { number: u32, what: String },
     #[error("partition {number} (LVM2 PV), LV {lv}: {source}. Nothing was written to the target")]

@@ -34,6 +34,7 @@ pub use plan_backup::{
     plan_backup, plan_backup_unlocked, plan_backup_without_files,
     plan_backup_without_files_unlocked, PartitionFinding, PlannedDisk,
 };
+pub use plan_lvm::relaid as pv_relaid;
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
 pub use repair::{plan_repairs, RepairOptions, RepairPlan};
 pub use restore_device::{restore_disk_from_device, unsupported as device_restore_unsupported};

@@ -9,8 +9,10 @@
 
 use super::meta::PartitionMeta;
 use super::plan_restore::{DiskRestorePlan, PartTarget, XFS_MIN_BYTES};
+use super::ImagingError;
 use crate::plan::lvm::{self, LvIn};
 use crate::plan::mib;
+use crate::plan::LayoutMode;
 use crate::probe::FsKind;
 use crate::resize::{can_grow, can_shrink, BTRFS_MIN_RESIZE};
 use crate::usedmap::{LvLayout, LvmLayout};
@@ -96,13 +98,51 @@ pub(super) fn unshrinkable(pm: &PartitionMeta) -> Option<(u32, u64, String)> {
     Some((pm.partition.as_ref()?.number, pv_min(pm)?, names.join(", ")))
 }
 
+/// The size a table-less PV (a disk that is a PV as a whole) is restored at in
+/// Proportional mode: the target's whole extents, never less than the source's size on
+/// a target that holds it. None when it is not resizable or keeps its size (Keep mode):
+/// it is then copied at its size. Refused, naming each LV's least size, when even the
+/// LVs' minimums do not fit.
+pub(super) fn whole_pv_size(
+    pm: &PartitionMeta,
+    old: u64,
+    target: u64,
+    mode: LayoutMode,
+) -> Result<Option<u64>, ImagingError> {
+    let (Some(l), Some(min), LayoutMode::Proportional) = (resizable(pm), pv_min(pm), mode) else {
+        return Ok(None);
+    };
+    let whole = pe_count(l, target)
+        .checked_mul(l.extent_bytes)
+        .and_then(|b| b.checked_add(l.pe_start))
+        .unwrap_or(0);
+    let size = if target >= old {
+        whole.max(old).min(target)
+    } else {
+        whole
+    };
+    if size < min || pe_count(l, target) < lvm::min_extents(&lv_inputs(l)) {
+        let each: Vec<String> = lv_inputs(l)
+            .iter()
+            .map(|v| format!("{} {}", v.name, mib(v.min_extents * l.extent_bytes)))
+            .collect();
+        return Err(ImagingError::WholePvNoRoom {
+            vg: l.vg_name.clone(),
+            min,
+            target,
+            lvs: each.join(", "),
+        });
+    }
+    Ok(Some(size))
+}
+
 /// Extents a PV of `bytes` holds.
 pub(super) fn pe_count(l: &LvmLayout, bytes: u64) -> u64 {
     bytes.saturating_sub(l.pe_start) / l.extent_bytes.max(1)
 }
 
 /// Whether the restore lays this PV out anew (a new size, or new ids asked for).
-pub(super) fn relaid(p: &PartTarget, new_ids: bool) -> bool {
+pub fn relaid(p: &PartTarget, new_ids: bool) -> bool {
     resizable(&p.meta).is_some() && (new_ids || p.new_size != p.old_size)
 }
 
@@ -113,7 +153,13 @@ pub(super) fn notes(plan: &DiskRestorePlan) -> Vec<String> {
         let Some(l) = resizable(&p.meta) else {
             continue;
         };
-        let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
+        let what = p
+            .meta
+            .partition
+            .as_ref()
+            .map_or("the disk".to_string(), |q| {
+                format!("partition {}", q.number)
+            });
         let lvs = lv_inputs(l);
         let Some(new) = lvm::share(&lvs, pe_count(l, p.new_size)) else {
             continue;
@@ -137,7 +183,7 @@ pub(super) fn notes(plan: &DiskRestorePlan) -> Vec<String> {
             })
             .collect();
         out.push(format!(
-            "partition {number} (LVM2 PV of VG {}): its LVs are laid out anew as linear \
+            "{what} (LVM2 PV of VG {}): its LVs are laid out anew as linear \
              segments: {}",
             l.vg_name,
             each.join(", ")

@@ -429,6 +429,18 @@ fn plan_whole_fs(
         });
     };
     let kind = fs_kind(&pm);
+    // A table-less PV resizes through its LVs, as a PV partition does (plan_lvm.rs).
+    if let Some(size) = super::plan_lvm::whole_pv_size(&pm, a.len, target_size, opts.mode)? {
+        return Ok(whole_fs_plan(
+            m,
+            a,
+            pm,
+            kind,
+            size,
+            target_size,
+            target_sector,
+        ));
+    }
     let min = if can_shrink(kind) {
         estimated_min(&pm, a.len)
     } else {
@@ -452,6 +464,27 @@ fn plan_whole_fs(
         }
         .into());
     }
+    Ok(whole_fs_plan(
+        m,
+        a,
+        pm,
+        kind,
+        new_size,
+        target_size,
+        target_sector,
+    ))
+}
+
+/// The plan of a table-less image: its one area at byte 0, `new_size` long.
+fn whole_fs_plan(
+    m: &Manifest,
+    a: &crate::repo::AreaManifest,
+    pm: PartitionMeta,
+    kind: FsKind,
+    new_size: u64,
+    target_size: u64,
+    target_sector: u32,
+) -> DiskRestorePlan {
     let out = crate::plan::PartOut {
         number: 0,
         fs: pm.fs_name(),
@@ -467,7 +500,7 @@ fn plan_whole_fs(
             _ => crate::plan::Action::Copy,
         },
     };
-    Ok(DiskRestorePlan {
+    DiskRestorePlan {
         image: m.name.clone(),
         source_layout: None,
         target_layout: None,
@@ -489,5 +522,5 @@ fn plan_whole_fs(
         }],
         target_size,
         target_sector,
-    })
+    }
 }

@@ -5,13 +5,19 @@
 //! writes the label and metadata into a sparse file, each LV's image decoded at its
 //! extents), planned and copied as the whole-disk restore copies a PV: its used blocks,
 //! at its saved size, from the target's first byte. The space of a larger target past
-//! the PV is left as it was (outside the PV: `pvresize` adds it to the VG). A smaller
-//! target is refused: LVs are laid out anew only in a table's PV partition
-//! (imaging/restore_lvm.rs).
+//! the PV is left as it was (outside the PV: `pvresize` adds it to the VG). Onto a
+//! smaller target the PV is laid out anew at the target's whole extents, its root LV
+//! taking the shrink, as a table-less PV of a native image is (imaging/plan_lvm.rs
+//! `whole_pv_size`, restore_lvm.rs): through a temporary repository, everything staged
+//! and checked before the target's first byte. A PV that cannot be laid out anew
+//! (several PVs, segments other than linear or striped) or whose LVs' least sizes do
+//! not fit is refused.
 
 use super::restore::{ClonezillaRestore, RestoreError, Route};
 use crate::device::BlockDevice;
-use crate::imaging::{plan_restore, DiskRestoreOptions, DiskRestorePlan, RestorePlanOptions};
+use crate::imaging::{
+    plan_restore, DiskRestoreOptions, DiskRestorePlan, ImagingError, RestorePlanOptions,
+};
 use crate::plan::LayoutMode;
 use crate::progress::Progress;
 use crate::units::human_bytes;
@@ -24,9 +30,7 @@ pub enum PvError {
     Restore(#[from] RestoreError),
     #[error(
         "partition {part} is the LVM physical volume of VG {vg}, {} ({pv_bytes} bytes); \
-         {target} holds {} ({target_bytes} bytes): a PV restored onto a partition keeps \
-         its saved size (its LVs are laid out anew only when restoring a whole disk), so the \
-         target must hold at least {pv_bytes} bytes; nothing was written",
+         {target} holds {} ({target_bytes} bytes): {why}; nothing was written",
         human_bytes(*pv_bytes),
         human_bytes(*target_bytes)
     )]
@@ -36,6 +40,7 @@ pub enum PvError {
         pv_bytes: u64,
         target: String,
         target_bytes: u64,
+        why: String,
     },
     #[error(
         "partition {part}: {why}: not done for a PV restored onto a partition; nothing was written"
@@ -77,25 +82,52 @@ pub fn plan_pv(
         .as_ref()
         .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
         .map_or_else(|| "?".to_string(), |p| p.vg.clone());
-    if target_bytes < pv_bytes {
-        return Err(PvError::TooSmall {
-            part: part.to_string(),
-            vg,
-            pv_bytes,
-            target: target.to_string(),
-            target_bytes,
-        });
-    }
+    // A larger target keeps the PV at its saved size; a smaller one lays it out anew.
+    let mode = if target_bytes < pv_bytes {
+        LayoutMode::Proportional
+    } else {
+        LayoutMode::Keep
+    };
     let plan = plan_restore(
         src.manifest(),
         target_bytes,
         512,
         &RestorePlanOptions {
-            mode: LayoutMode::Keep,
+            mode,
             sizes: Default::default(),
         },
-    )
-    .map_err(RestoreError::from)?;
+    );
+    let plan = match plan {
+        Ok(p) => p,
+        Err(ImagingError::WholePvNoRoom { min, lvs, .. }) => {
+            return Err(PvError::TooSmall {
+                part: part.to_string(),
+                vg,
+                pv_bytes,
+                target: target.to_string(),
+                target_bytes,
+                why: format!(
+                    "even laid out anew its LVs need at least {} ({min} bytes); each LV's \
+                     least size: {lvs}",
+                    human_bytes(min)
+                ),
+            })
+        }
+        Err(e) if target_bytes < pv_bytes => {
+            return Err(PvError::TooSmall {
+                part: part.to_string(),
+                vg,
+                pv_bytes,
+                target: target.to_string(),
+                target_bytes,
+                why: format!(
+                    "its LVs cannot be laid out anew ({e}), so the target must hold at least \
+                     {pv_bytes} bytes"
+                ),
+            })
+        }
+        Err(e) => return Err(RestoreError::from(e).into()),
+    };
     Ok(PlannedPv {
         part: part.to_string(),
         vg,
@@ -120,6 +152,24 @@ fn copy_options(scratch: &Path) -> DiskRestoreOptions {
 }
 
 impl PlannedPv {
+    /// The PV's size on the target: its saved size, or the target's whole extents
+    /// when it is laid out anew.
+    pub fn new_bytes(&self) -> u64 {
+        self.plan
+            .parts
+            .first()
+            .map_or(self.pv_bytes, |p| p.new_size)
+    }
+
+    /// One line per PV laid out anew: each LV's old and new size; else none.
+    pub fn relayout_notes(&self) -> Vec<String> {
+        self.plan
+            .notes()
+            .into_iter()
+            .filter(|n| n.contains("laid out anew"))
+            .collect()
+    }
+
     /// Decodes every LV image to its end, every checksum checked (before any write);
     /// one line per LV: `vg-lv fs used`, and the used bytes in all.
     pub fn check(&self, progress: &dyn Progress) -> Result<(Vec<String>, u64), PvError> {
@@ -142,7 +192,20 @@ impl PlannedPv {
         progress: &dyn Progress,
     ) -> Result<u64, PvError> {
         let opts = copy_options(scratch);
+        // A PV laid out anew goes through a temporary repository (restore_lvm.rs reads
+        // it from one); anything else rebuilt is not done here.
+        let relaid = self
+            .plan
+            .parts
+            .iter()
+            .all(|p| crate::imaging::pv_relaid(p, opts.new_ids));
         if let Route::TempRepository(why) = self.src.route(&self.plan, &opts) {
+            if relaid {
+                let (rep, _) = self
+                    .src
+                    .restore(&self.plan, dev, target, &opts, true, progress)?;
+                return Ok(rep.bytes_written);
+            }
             return Err(PvError::Route {
                 part: self.part.clone(),
                 why,

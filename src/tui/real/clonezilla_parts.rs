@@ -5,8 +5,8 @@
 //! last look at the disk's identity, written, read back and compared. No table is
 //! written; the disk's other partitions are left as they are.
 //! An LVM physical volume of the image (no image of its own, only its LVs') goes the
-//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size,
-//! every LV image checked first.
+//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size (laid
+//! out anew onto a smaller partition), every LV image checked first.
 //!
 //! The plan is made from the image's header alone (the filesystem, its size and the
 //! used bytes it announces), so the plan screen comes at once; whether a shrink fits
@@ -141,7 +141,8 @@ pub(super) fn plan(
     })
 }
 
-/// The plan of a saved PV onto partition `number`: the PV at its saved size.
+/// The plan of a saved PV onto partition `number`: the PV at its saved size, or laid
+/// out anew onto a smaller partition.
 fn plan_pv_view(
     folder: &Path,
     pv: &str,
@@ -162,11 +163,23 @@ fn plan_pv_view(
         .flat_map(|a| a.extents.iter())
         .map(|e| e.len)
         .sum();
-    let mut notes = vec![format!(
-        "The LVM physical volume of VG {} keeps its saved size; its logical volumes are \
-         decoded at their extents and every checksum checked before the first byte is written.",
-        planned.vg
-    )];
+    let new_size = planned.new_bytes();
+    let mut notes = vec![if new_size == planned.pv_bytes {
+        format!(
+            "The LVM physical volume of VG {} keeps its saved size; its logical volumes are \
+             decoded at their extents and every checksum checked before the first byte is \
+             written.",
+            planned.vg
+        )
+    } else {
+        format!(
+            "The LVM physical volume of VG {} is laid out anew at {}; its logical volumes are \
+             decoded, resized off the target and checked before the first byte is written.",
+            planned.vg,
+            human_bytes(new_size)
+        )
+    }];
+    notes.extend(planned.relayout_notes());
     if part.size > planned.pv_bytes {
         notes.push(format!(
             "The {} after it stay outside the PV (pvresize adds them to the VG).",
@@ -183,9 +196,12 @@ fn plan_pv_view(
             old_start: 0,
             old_size: planned.pv_bytes,
             new_start: 0,
-            new_size: planned.pv_bytes,
+            new_size,
             used,
-            action: PlanAction::Copy,
+            action: match new_size.cmp(&planned.pv_bytes) {
+                std::cmp::Ordering::Less => PlanAction::Shrink,
+                _ => PlanAction::Copy,
+            },
         }],
         notes,
     })
