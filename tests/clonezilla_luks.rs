@@ -47,41 +47,9 @@ struct Luks {
 fn build(dir: &Path) -> Luks {
     let fx = clonezilla_fixture::build(dir, NAME, SEED, false);
     let (_, len) = part(&fx.disk, 2);
-    let key = dir.join("key");
-    fs::write(&key, PASS).unwrap();
-    let vol = dir.join("luks.img");
-    run("truncate", &["-s", &len.to_string(), s(&vol)]);
-    run(
-        "cryptsetup",
-        &[
-            "luksFormat",
-            "--type",
-            "luks2",
-            "-q",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--key-file",
-            s(&key),
-            s(&vol),
-        ],
-    );
-    let uuid = String::from_utf8(run("cryptsetup", &["luksUUID", s(&vol)]).stdout)
-        .unwrap()
-        .trim()
-        .to_string();
     let img = &fx.image;
     let header = img.join("sda2-luksHeader.bin");
-    run(
-        "cryptsetup",
-        &[
-            "luksHeaderBackup",
-            s(&vol),
-            "--header-backup-file",
-            s(&header),
-        ],
-    );
+    let uuid = clonezilla_fixture::luks_header(dir, len, PASS, &header);
     assert_eq!(fs::metadata(&header).unwrap().len(), 16 * MIB);
     // The opened volume's filesystem: the fixture's files, partition size - 16 MiB.
     let inner = dir.join("inner.img");

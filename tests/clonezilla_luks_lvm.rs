@@ -61,39 +61,8 @@ fn into_luks(d: &Path, image: &Path, vg: &str) -> String {
         format!("Model: (file)\nDisk /dev/sda: {sectors}s\nPartition Table: gpt\n"),
     )
     .unwrap();
-    let key = d.join("key");
-    fs::write(&key, PASS).unwrap();
-    let vol = d.join("luks.img");
-    fs::File::create(&vol).unwrap().set_len(400 * MIB).unwrap();
-    run(
-        "cryptsetup",
-        &[
-            "luksFormat",
-            "--type",
-            "luks2",
-            "-q",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--key-file",
-            s(&key),
-            s(&vol),
-        ],
-    );
-    let uuid = String::from_utf8(run("cryptsetup", &["luksUUID", s(&vol)]).stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    run(
-        "cryptsetup",
-        &[
-            "luksHeaderBackup",
-            s(&vol),
-            "--header-backup-file",
-            s(&image.join("sda2-luksHeader.bin")),
-        ],
-    );
+    let uuid =
+        clonezilla_fixture::luks_header(d, 400 * MIB, PASS, &image.join("sda2-luksHeader.bin"));
     fs::write(
         image.join("luks-dev.list"),
         format!("# <Block device> <UUID> <Device mapped name>\n/dev/sda2 {uuid} {MAPPER}\n"),

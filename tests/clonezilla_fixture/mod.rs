@@ -296,3 +296,41 @@ pub fn run_with_scratch_env(args: &[&str], scratch: &Path, env: &[(&str, &str)])
     assert!(left.is_empty(), "scratch files left behind: {left:?}");
     (o.status.success(), text)
 }
+
+/// A LUKS2 volume of `len` bytes in `dir` (a plain file: no device-mapper needed),
+/// formatted with the passphrase `pass`, its header saved as Clonezilla saves it
+/// (`cryptsetup luksHeaderBackup` into `header`, 16 MiB). Returns its UUID.
+pub fn luks_header(dir: &Path, len: u64, pass: &str, header: &Path) -> String {
+    let key = dir.join("luks.key");
+    fs::write(&key, pass).unwrap();
+    let vol = dir.join("luks.img");
+    fs::File::create(&vol).unwrap().set_len(len).unwrap();
+    let (key_s, vol_s) = (key.to_str().unwrap(), vol.to_str().unwrap());
+    run(
+        "cryptsetup",
+        &[
+            "luksFormat",
+            "--type",
+            "luks2",
+            "-q",
+            "--pbkdf",
+            "pbkdf2",
+            "--pbkdf-force-iterations",
+            "1000",
+            "--key-file",
+            key_s,
+            vol_s,
+        ],
+    );
+    let uuid = String::from_utf8(run("cryptsetup", &["luksUUID", vol_s]).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let header_s = header.to_str().unwrap();
+    run(
+        "cryptsetup",
+        &["luksHeaderBackup", vol_s, "--header-backup-file", header_s],
+    );
+    fs::remove_file(&vol).unwrap();
+    uuid
+}
