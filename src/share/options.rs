@@ -66,12 +66,7 @@ impl Password {
 impl Drop for Password {
     fn drop(&mut self) {
         // As LuksKey's: fewer copies of the secret left in freed memory.
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        for b in bytes.iter_mut() {
-            // SAFETY: a plain write through a valid &mut u8; volatile only so the
-            // zeroing of memory about to be freed is not optimised away.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -35,11 +35,7 @@ impl Drop for LuksKey {
     fn drop(&mut self) {
         // Fewer copies of the key left in freed memory; not a guarantee (the
         // compiler or an earlier reallocation may have left others).
-        for b in self.0.iter_mut() {
-            // SAFETY: a plain write through a valid &mut u8; volatile only so the
-            // zeroing of memory about to be freed is not optimised away.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
