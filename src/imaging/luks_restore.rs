@@ -40,15 +40,42 @@ pub fn check_key(
         if !pm.luks.is_some_and(|l| l.role == LuksRole::Header) {
             continue;
         }
-        let hdr = Staged::create(
-            scratch,
-            &format!("ironclone-luks-check-{}-{}.img", std::process::id(), a.name),
+        tested_header(
+            repo,
+            image,
+            &a.name,
             a.len,
+            key,
+            scratch,
+            "check",
+            &crate::progress::NoProgress,
         )?;
-        hdr.restore_area(repo, image, &a.name, &crate::progress::NoProgress)?;
-        test_key(&hdr.path, key)?;
     }
     Ok(())
+}
+
+/// Header area `area` (`len` bytes) of `image` restored into a scratch file under
+/// `scratch` (`tag` in its name) and tested with `key`: a wrong key fails here, before
+/// anything is written to a target.
+#[allow(clippy::too_many_arguments)]
+fn tested_header(
+    repo: &Repository,
+    image: &str,
+    area: &str,
+    len: u64,
+    key: &LuksKey,
+    scratch: &Path,
+    tag: &str,
+    progress: &dyn Progress,
+) -> Result<Staged, ImagingError> {
+    let hdr = Staged::create(
+        scratch,
+        &format!("ironclone-luks-{tag}-{}-{area}.img", std::process::id()),
+        len,
+    )?;
+    hdr.restore_area(repo, image, area, progress)?;
+    test_key(&hdr.path, key)?;
+    Ok(hdr)
 }
 
 /// The partition size a LUKS header area needs on the target, and whether it can grow:
@@ -148,13 +175,16 @@ pub(super) fn prepare<'k>(
                 l.version
             )));
         };
-        let mut hdr = Staged::create(
-            scratch,
-            &format!("ironclone-luks-{}-{}.img", std::process::id(), p.area),
+        let mut hdr = tested_header(
+            repo,
+            &plan.image,
+            &p.area,
             p.old_size,
+            key,
+            scratch,
+            "restore",
+            progress,
         )?;
-        hdr.restore_area(repo, &plan.image, &p.area, progress)?;
-        test_key(&hdr.path, key)?;
         hdr.extents = vec![ByteExtent {
             offset: 0,
             len: l.data_offset,
