@@ -15,6 +15,7 @@ pub mod images;
 pub mod luks_key;
 pub mod name;
 pub mod part_targets;
+pub mod passphrase;
 pub mod plan;
 pub mod progress;
 pub mod remote_login;
