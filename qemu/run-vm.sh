@@ -39,6 +39,9 @@
 #   --log PATH            serial log (default build/qemu-logs/vm-<time>-<pid>.log)
 #   --serial2 PATH        a second serial port (the guest's ttyS1) written to PATH: what a
 #                         program draws there (deploy-client --screen /dev/ttyS1)
+#   --serial-sock PATH    the serial console is also a Unix socket at PATH (QEMU the server, not
+#                         waiting for a client): a test types into the guest's ttyS0 and reads
+#                         what it draws there (tests/qemu/tui-drive.py); the log gets it all
 #   --expect STRING       succeed as soon as STRING appears on the serial console, then stop the
 #                         VM (for interactive boots that never print a result)
 #   --mem MIB             default 1024
@@ -49,7 +52,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 ISO="" BOOT=cd KERNEL="$ROOT/build/kernel/vmlinuz" INITRD="$ROOT/build/initramfs.img" APPEND=""
-FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC="" SERIAL2=""
+FIRMWARE=bios TIMEOUT=240 LOG="" EXPECT="" MEM=1024 VARS="" NIC="" SMB="" SMBD_CONF="" NETBOOT="" TAP="" BOOT_NIC=0 PIDFILE="" MAC="" SERIAL2="" SERIAL_SOCK=""
 DISKS=()
 while (($#)); do
 	case "$1" in
@@ -74,6 +77,7 @@ while (($#)); do
 	--pidfile) PIDFILE="$2"; shift 2 ;;
 	--mac) MAC="$2"; shift 2 ;;
 	--serial2) SERIAL2="$2"; shift 2 ;;
+	--serial-sock) SERIAL_SOCK="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -99,7 +103,7 @@ trap cleanup EXIT
 
 # shellcheck disable=SC2054 # commas inside QEMU option values, not array separators
 args=(-machine q35 -accel tcg -cpu max -smp 1 -m "$MEM" -nodefaults -display none -no-reboot
-	-serial "file:$LOG" -vga std -device ahci,id=ahci0 -device qemu-xhci,id=xhci)
+	-vga std -device ahci,id=ahci0 -device qemu-xhci,id=xhci)
 
 case "$FIRMWARE" in
 bios) ;;
@@ -233,6 +237,12 @@ elif [[ -n "$SMB$SMBD_CONF$NIC" ]]; then
 fi
 
 [[ -z "$PIDFILE" ]] || args+=(-pidfile "$PIDFILE")
+if [[ -n "$SERIAL_SOCK" ]]; then
+	# logfile= keeps the log whole whether or not a client is connected
+	args+=(-chardev "socket,id=ser0,path=$SERIAL_SOCK,server=on,wait=off,logfile=$LOG" -serial chardev:ser0)
+else
+	args+=(-serial "file:$LOG")
+fi
 [[ -z "$SERIAL2" ]] || args+=(-serial "file:$SERIAL2")
 start=$(date +%s)
 qemu-system-x86_64 "${args[@]}" >"$WORK/qemu.out" 2>&1 &

@@ -11,7 +11,10 @@
 # lvm2 on a loop device on the host) inside LUKS2, saved as ocs-sr saves it (the PV as
 # /dev/mapper/<name> in lvm_vg_dev.list and lvm_<vg>.conf, the LV's partclone image):
 # restored with the key onto 1.5x, the LUKS UUID and the VG UUID are the saved ones, the VG
-# activates, the root LV has grown, passes e2fsck -fn and holds every file. Needs root on
+# activates, the root LV has grown, passes e2fsck -fn and holds every file. Last, the first
+# image once more through the TUI on the serial console, typed and read by tui-drive.py on
+# the host as a person would (pick the folder, a wrong passphrase refused, the right one,
+# the target by serial, the typed confirmation), with the same checks. Needs root on
 # the host (losetup, lvm2). IRONCLONE_BUILD names the directory holding kernel/ and
 # initramfs.img (default build/); IRONCLONE_BIN the (static) binary under test, which comes
 # on the job disk.
@@ -80,7 +83,7 @@ mkfs.ext4 -q -F -L root -d "$tmp/files/root" "$tmp/inner.fs"
 pclone "$tmp/inner.fs" "$img/$MAPPER.ext4-ptcl-img"
 printf '# <Device name>   <File system>   <Size>\n/dev/sda1 ext4 32M\n/dev/sda2 crypto_LUKS\n/dev/mapper/%s ext4\n' \
 	"$MAPPER" >"$img/dev-fs.list"
-truncate -s 240M "$tmp/target.img"
+truncate -s 240M "$tmp/target.img" "$tmp/ttarget.img"
 
 # 2. the encrypted laptop: an LVM PV inside LUKS2 (the whole plaintext), one linear LV
 # "root" of 64 MiB from extent 0, made by lvm2 on a loop device (pvcreate, vgcreate, the
@@ -156,38 +159,44 @@ else
 	bad "restore without the key: $(cat "$R/nokey.txt")"
 fi
 
+# check_img DISK WHO: the restored img on DISK (checks named "WHO...")
+check_img() {
+	ct="$1" who="$2"
+	blockdev --rereadpt "$ct" 2>/dev/null || partprobe "$ct"
+	sleep 1
+	p1=$(part "$ct" 1)
+	p2=$(part "$ct" 2)
+	e2fsck -fn "$p1" >/dev/null 2>&1 && ok "${who}p1 e2fsck -fn clean" || bad "${who}p1 e2fsck"
+	got=$(cryptsetup luksUUID "$p2" 2>&1)
+	[ "$got" = "$UUID" ] && ok "${who}p2 keeps the saved LUKS UUID" || bad "${who}p2 LUKS UUID $got, saved $UUID"
+	if cryptsetup open --readonly --key-file /tmp/key "$p2" chk; then
+		ok "${who}p2 opens with the passphrase"
+		e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "${who}inner ext4 e2fsck -fn clean" ||
+			bad "${who}inner e2fsck: $(tail -5 "$R/fsck.txt")"
+		blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+		bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+		msize=$(blockdev --getsize64 /dev/mapper/chk)
+		fs=$((blocks * bsize))
+		echo "job: ${who}inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
+		[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
+			ok "${who}inner ext4 grown to fill the mapping" || bad "${who}inner ext4 $fs of $msize (saved $INNER)"
+		mkdir -p /tmp/chk
+		mount -o ro /dev/mapper/chk /tmp/chk &&
+			(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
+			ok "${who}every file's sha256 matches" || bad "${who}files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
+		umount /tmp/chk 2>/dev/null
+		cryptsetup close chk
+	else
+		bad "${who}p2 does not open with the passphrase"
+	fi
+}
+
 start=$(date +%s)
 "$IC" restore "$D/partimag" img "$t" --yes --no-nvram --key-file /tmp/key >"$R/restore.txt" 2>&1 </dev/null ||
 	{ cat "$R/restore.txt"; bad "restore with --key-file"; }
 cat "$R/restore.txt"
 echo "job: restore took $(($(date +%s) - start)) s"
-blockdev --rereadpt "$t" 2>/dev/null || partprobe "$t"
-sleep 1
-p1=$(part "$t" 1)
-p2=$(part "$t" 2)
-e2fsck -fn "$p1" >/dev/null 2>&1 && ok "p1 e2fsck -fn clean" || bad "p1 e2fsck"
-got=$(cryptsetup luksUUID "$p2" 2>&1)
-[ "$got" = "$UUID" ] && ok "p2 keeps the saved LUKS UUID" || bad "p2 LUKS UUID $got, saved $UUID"
-if cryptsetup open --readonly --key-file /tmp/key "$p2" chk; then
-	ok "p2 opens with the passphrase"
-	e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "inner ext4 e2fsck -fn clean" ||
-		bad "inner e2fsck: $(tail -5 "$R/fsck.txt")"
-	blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
-	bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
-	msize=$(blockdev --getsize64 /dev/mapper/chk)
-	fs=$((blocks * bsize))
-	echo "job: inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
-	[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
-		ok "inner ext4 grown to fill the mapping" || bad "inner ext4 $fs of $msize (saved $INNER)"
-	mkdir -p /tmp/chk
-	mount -o ro /dev/mapper/chk /tmp/chk &&
-		(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
-		ok "every file's sha256 matches" || bad "files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
-	umount /tmp/chk 2>/dev/null
-	cryptsetup close chk
-else
-	bad "p2 does not open with the passphrase"
-fi
+check_img "$t" ""
 
 # the encrypted laptop: LVM inside LUKS
 lt=$(by_serial LTARGET)
@@ -220,6 +229,19 @@ if cryptsetup open --key-file /tmp/key "$lp2" lchk; then
 else
 	bad "laptop: p2 does not open with the passphrase"
 fi
+# The TUI, driven from the host through the serial port (tui-drive.py types and reads the
+# screens): the image picked from a typed path, a wrong passphrase refused, the right one
+# taken, the target picked and confirmed by its serial, restored; then quit.
+tt=$(by_serial TTARGET)
+dmesg -n 1 2>/dev/null
+stty rows 25 cols 80 </dev/ttyS0 2>/dev/null
+echo "job: TUI on ttyS0 for $tt"
+TERM=linux HOME=/root "$IC" </dev/ttyS0 >/dev/ttyS0 2>"$R/tui.err"
+rc=$?
+echo
+echo "job: TUI exited rc=$rc"
+[ "$rc" -eq 0 ] && ok "TUI: quit cleanly" || bad "TUI: rc=$rc $(tail -3 "$R/tui.err")"
+check_img "$tt" "TUI: "
 echo "job: $fails failed checks"
 echo "job: plan done"
 [ "$fails" -eq 0 ]
@@ -228,10 +250,35 @@ size=$(du -sm "$tmp/jobfs" | cut -f1)
 truncate -s $((size + 64))M "$tmp/job.img"
 mkfs.ext4 -q -F -L IRONJOB -d "$tmp/jobfs" "$tmp/job.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-clonezilla-luks 13 "boot + restores of two Clonezilla LUKS images + checks" --timeout 300 \
+# The TUI's steps, typed on the guest's serial console while the job runs (see job.sh's end);
+# if the driver fails, the VM is stopped at once rather than left at a screen until the timeout.
+sock="$tmp/serial.sock"
+trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
+(
+	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 240 --fail-on "Something went wrong" "$sock" \
+		'wait What do you want to do?' 'keys r' \
+		'wait Which repository holds the image?' 'keys /' 'wait Path:' \
+		'keys /mnt/repo/partimag{Enter}' \
+		'wait Restore: which image? && laptop' 'select ^\s*img\s {Down}' 'keys {Enter}' \
+		"wait The image's LUKS passphrase" 'keys not the passphrase{Enter}' \
+		'wait Wrong passphrase' "keys $PASS{Enter}" \
+		'wait Restore: which disk to OVERWRITE?' 'select TTARGET {Down}' 'keys {Enter}' \
+		'wait The new layout (nothing written yet) && grow' 'keys {Enter}' \
+		'wait ERASE A DISK? && TTARGET' 'keys TTARGET{Enter}' \
+		'wait restored onto' 'keys {Enter}' 'wait What do you want to do?' 'keys q' \
+		'wait Leave ironclone?' 'keys y' >"$tmp/drive.out" 2>&1 ||
+		{ touch "$tmp/drive.failed"; kill "$(cat "$tmp/qemu.pid")" 2>/dev/null; }
+) &
+drive=$!
+
+run_check_job live-clonezilla-luks 20 "boot + restores of two Clonezilla LUKS images (CLI, and one through the TUI) + checks" --timeout 420 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
+	--serial-sock "$sock" --pidfile "$tmp/qemu.pid" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
 	--disk "$tmp/target.img,if=virtio,serial=TARGET" \
-	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET"
-echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written) and LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact)"
+	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET" \
+	--disk "$tmp/ttarget.img,if=virtio,serial=TTARGET"
+wait "$drive"
+[[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
+echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), and the ext4 one again through the TUI driven on the serial console (wrong passphrase refused, right one taken, the same checks)"
