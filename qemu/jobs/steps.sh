@@ -11,6 +11,9 @@
 #   verify                    check every chunk of the repository
 #   images                    list the images
 #   efi-list                  print the firmware's Boot#### entries and BootOrder (UEFI boots)
+#   tui [WORDS...]            run the TUI on the serial console (ttyS0) until it quits, for a
+#                             test on the host to drive (tests/qemu/tui-drive.py); WORDS say
+#                             what it will do, for the log
 # The `--json` results land in results/<step>.json on the job disk; the host reads them back.
 set -u
 D="${IRONCLONE_JOB_DIR:?not run by the unattended mode}"
@@ -58,6 +61,17 @@ while read -r op a b rest; do
 		;;
 	verify) ironclone verify "$REPO" </dev/null || exit $? ;;
 	images) ironclone images "$REPO" </dev/null || exit $? ;;
+	tui)
+		echo "job: TUI on ttyS0: $a $b $rest"
+		# the kernel's own console messages would land in the middle of the screens
+		dmesg -n 1 2>/dev/null
+		stty rows 25 cols 80 </dev/ttyS0 2>/dev/null
+		TERM=linux HOME=/root ironclone </dev/ttyS0 >/dev/ttyS0 2>"$D/results/tui.err"
+		rc=$?
+		echo
+		echo "job: TUI exited rc=$rc"
+		[ "$rc" -eq 0 ] || { tail -n 5 "$D/results/tui.err"; exit "$rc"; }
+		;;
 	efi-list) echo "job: efi-list" && ironclone bootfix efi-list </dev/null || exit $? ;;
 	*) echo "job: unknown plan line $n: $op"; exit 21 ;;
 	esac

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Backup and restore INSIDE the live system (kernel+initramfs, SeaBIOS, one boot):
 # the mbr-bios machine (MBR, GRUB in the post-MBR gap, ext4 /boot, NTFS data, logical ext4)
-# is attached read-only on virtio; an unattended job (qemu/jobs/steps.sh, disks chosen by
-# serial from `ironclone disks --json`) backs it up into a repository on an ext4 disk
-# (LABEL=IRONREPO, mounted by ironclone.repo=), verifies it, restores it onto a 1.5x NVMe disk
-# and onto a 0.6x virtio disk (shrink staged in <repo>/tmp).
+# is attached read-only on virtio. First a person at the TUI (on the serial console, typed
+# and read from the host by tests/qemu/tui-drive.py) backs it up into a repository on an
+# ext4 disk (LABEL=IRONREPO, mounted by ironclone.repo=) and restores it onto a 0.6x virtio
+# disk (shrink staged in <repo>/tmp); then an unattended job (qemu/jobs/steps.sh, disks chosen
+# by serial from `ironclone disks --json`) verifies the repository and restores the same
+# image onto a 1.5x NVMe disk with the CLI.
 # The host then judges with independent tools: sfdisk, e2fsck -fn, ntfsfix -n, debugfs and
 # ntfscat checksums against the source, the source unchanged, and the shrunk disk boots.
 set -euo pipefail
@@ -23,31 +25,55 @@ truncate -s $((src_size * 3 / 2 / 1048576 * 1048576)) "$tmp/big.img"
 truncate -s $((src_size * 6 / 10 / 1048576 * 1048576)) "$tmp/small.img"
 
 make_steps_disk "$tmp/jobfs" "$tmp/repo.img" 256M IRONREPO <<'PLAN'
-backup SOURCE1 dead
+tui backup SOURCE1 as dead, restore onto TARGET2
 verify
 restore dead TARGET1
-restore dead TARGET2
 images
 PLAN
 
+# What the person at the TUI does (the job's `tui` line; the backup screen's default image
+# name is erased with Backspace). If the driver fails, the VM is stopped at once
+# rather than left at a screen until the timeout.
+sock="$tmp/serial.sock"
+trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
+erase=$(printf '{Backspace}%.0s' $(seq 60))
+(
+	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 120 --fail-on "Something went wrong" "$sock" \
+		'wait What do you want to do?' 'keys b' \
+		'wait which disk to back up?' 'select SOURCE1 {Down}' 'keys {Enter}' \
+		'wait where to store the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
+		'wait name the image' "keys ${erase}dead{Enter}" \
+		'wait check and start && SOURCE1 && Name:   dead' 'keys {Enter}' \
+		'wait Image "dead" stored in && every chunk read back' 'keys {Enter}' \
+		'wait What do you want to do?' 'keys r' \
+		'wait Which repository holds the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
+		'wait Restore: which image? && dead' 'keys {Enter}' \
+		'wait which disk to OVERWRITE?' 'select TARGET2 {Down}' 'keys {Enter}' \
+		'wait The new layout (nothing written yet) && shrink' 'keys {Enter}' \
+		'wait ERASE A DISK? && TARGET2' 'keys TARGET2{Enter}' \
+		'wait Image "dead" restored onto && read back' 'keys {Enter}' \
+		'wait What do you want to do?' 'keys q' 'wait Leave ironclone?' 'keys y' >"$tmp/drive.out" 2>&1 ||
+		{ touch "$tmp/drive.failed"; kill "$(cat "$tmp/qemu.pid")" 2>/dev/null; }
+) &
+drive=$!
+
 log="$LOGDIR/live-backup-restore.log"
 start=$(date +%s)
-"$RUNVM" --timeout 240 --log "$log" \
+"$RUNVM" --timeout 300 --log "$log" --serial-sock "$sock" --pidfile "$tmp/qemu.pid" \
 	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO" \
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
 	--disk "$tmp/src.img,if=virtio,serial=SOURCE1,readonly" \
 	--disk "$tmp/big.img,if=nvme,serial=TARGET1" \
 	--disk "$tmp/small.img,if=virtio,serial=TARGET2" ||
 	fail "backup+restore job failed (serial log: $log)"
-echo "boot+backup+verify+2 restores took $(($(date +%s) - start)) s"
+echo "boot+backup+restore (TUI)+verify+restore (CLI) took $(($(date +%s) - start)) s"
+wait "$drive"
+[[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
 
 grep -aq 'job: plan done' "$log" || fail "job did not reach its end (serial log: $log)"
 e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"
 [[ "$(sha256sum <"$tmp/src.img")" == "$src_sum" ]] || fail "the source disk changed"
-expect_in "$(disk_cat "$tmp/repo.img" results/backup-dead.json)" '"image":"dead"' "backup result"
-for t in TARGET1 TARGET2; do
-	expect_in "$(disk_cat "$tmp/repo.img" results/restore-$t.json)" '"bytes_verified"' "restore result $t"
-done
+expect_in "$(disk_cat "$tmp/repo.img" results/restore-TARGET1.json)" '"bytes_verified"' "restore result TARGET1"
 
 # part IMG N OUT: partition N of IMG into OUT (sparse), from sfdisk's own reading of the table.
 part() {
@@ -113,4 +139,4 @@ done
 # The shrunk disk is the hard case (filesystems moved and resized): it must still boot.
 bash "$ROOT/qemu/boot-disk.sh" "$tmp/small.img" --firmware bios --marker "IRONCLONE-MACHINE-OK mbr-bios" \
 	--timeout 90 --log "$LOGDIR/live-backup-restore-boot-small.log" || fail "the 0.6x disk restored in the VM does not boot"
-echo "PASS: live backup + verify + restore (1.5x NVMe, 0.6x virtio) inside the VM; files match, fsck clean, shrunk disk boots"
+echo "PASS: live backup and restore onto 0.6x virtio through the TUI, verify and restore onto 1.5x NVMe with the CLI, inside the VM; files match, fsck clean, shrunk disk boots"
