@@ -115,6 +115,17 @@ pub enum ImagingError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "area {area} ({what} off the target, then copied in): byte {offset} of it \
+         (target byte {target_offset}) reads back different from what was written; the \
+         target disk does not hold what it was given"
+    )]
+    StagedReadBack {
+        area: String,
+        what: &'static str,
+        offset: u64,
+        target_offset: u64,
+    },
     #[error("{0}")]
     Other(String),
 }

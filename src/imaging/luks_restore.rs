@@ -12,7 +12,7 @@
 
 use super::meta::{partition_meta, LuksRole, PartitionMeta};
 use super::plan_restore::{estimated_min, fs_kind, DiskRestorePlan, PartTarget};
-use super::restore_disk::{stage_shrink_as, DiskRestoreOptions};
+use super::restore_disk::{stage_shrink_as, DiskRestoreOptions, DiskRestoreReport};
 use super::staged::{copy_staged, Staged};
 use super::ImagingError;
 use crate::device::{open_path, Access, BlockDevice, Window};
@@ -261,18 +261,20 @@ pub(super) fn prepare<'k>(
 
 impl LuksRestore<'_> {
     /// Opens each restored header with the key and writes the plaintext through the
-    /// mapping, then grows its filesystem. Runs after the table and the header areas
-    /// are on the target.
+    /// mapping (with `verify`, reads it back through the mapping), then grows its
+    /// filesystem; the bytes and the steps go into `report`. Runs after the table and
+    /// the header areas are on the target.
     pub(super) fn finish(
         self,
         repo: &Repository,
         plan: &DiskRestorePlan,
         target_path: &Path,
+        verify: bool,
         progress: &dyn Progress,
-    ) -> Result<Vec<String>, ImagingError> {
-        let mut steps = Vec::new();
+        report: &mut DiskRestoreReport,
+    ) -> Result<(), ImagingError> {
         let Some(key) = self.key else {
-            return Ok(steps);
+            return Ok(());
         };
         for it in self.items {
             let lo = LoopDevice::attach(target_path, it.offset, it.len)?;
@@ -287,8 +289,12 @@ impl LuksRestore<'_> {
                     p.new_size
                 )));
             }
+            // Read back through the mapping, as the plaintext was written: what reaches the
+            // disk is ciphertext no chunk hash covers.
             let how = if let Some(s) = &it.staged {
-                copy_staged(s, &dev, p, progress)?;
+                let c = copy_staged(s, &dev, p, verify, progress)?;
+                report.bytes_written += c.written;
+                report.bytes_verified += c.verified;
                 if p.kind == FsKind::Lvm2 {
                     format!("laid out anew in {} bytes (was {})", p.new_size, p.old_size)
                 } else {
@@ -298,11 +304,13 @@ impl LuksRestore<'_> {
                 let area = p.area.clone();
                 let place = move |a: &AreaManifest| (a.name == area).then_some(0);
                 let opts = RestoreOptions {
-                    verify_after: false,
+                    verify_after: verify,
                     target_is_zeroed: false,
                     deep_precheck: false,
                 };
-                repo::restore(repo, &plan.image, &dev, &place, &opts, progress)?;
+                let r = repo::restore(repo, &plan.image, &dev, &place, &opts, progress)?;
+                report.bytes_written += r.bytes_written;
+                report.bytes_verified += r.bytes_verified;
                 "restored".to_string()
             };
             if p.kind.is_ext() && !p.meta.map.raw {
@@ -318,7 +326,7 @@ impl LuksRestore<'_> {
             if grown {
                 resize::resize(p.kind, &mapping.path(), p.new_size)?;
             }
-            steps.push(format!(
+            report.steps.push(format!(
                 "partition {}: LUKS{} header restored (same UUID and key slots); its {} {} through {}{}",
                 it.number,
                 it.version,
@@ -331,11 +339,11 @@ impl LuksRestore<'_> {
                     String::new()
                 }
             ));
-            steps.extend(it.lvm_lines);
+            report.steps.extend(it.lvm_lines);
             mapping.close()?;
             drop(lo);
         }
-        Ok(steps)
+        Ok(())
     }
 }
 

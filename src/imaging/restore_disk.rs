@@ -171,9 +171,14 @@ pub fn restore_disk(
         &mut report,
     )?;
     // 6b. LUKS volumes: opened with the key, their plaintext written through the mapping.
-    report
-        .steps
-        .extend(luks.finish(repo, plan, target_path, progress)?);
+    luks.finish(
+        repo,
+        plan,
+        target_path,
+        opts.verify_after,
+        progress,
+        &mut report,
+    )?;
 
     // 7. Boot repair.
     if let Some(ro) = opts.repair_options() {
@@ -246,8 +251,9 @@ pub(super) fn finish_layout(
     // 4. Shrunk and re-created filesystems copied in from their scratch files.
     for p in plan.parts.iter() {
         if let Some(s) = staged.get(&p.area) {
-            let n = copy_staged(s, target, p, progress)?;
-            report.bytes_written += n;
+            let c = copy_staged(s, target, p, opts.verify_after, progress)?;
+            report.bytes_written += c.written;
+            report.bytes_verified += c.verified;
         }
     }
 
