@@ -161,13 +161,21 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     let before = uploads(&cluster);
     let go = dir.path().join("go");
     let held = dir.path().join("go.held");
-    let mut child = backup(ep, "killed")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_file(&held, 600);
+    // A backup held before its manifest's completion (its parts sent) until `go`.
+    let start_held = |name: &str| {
+        for f in [&held, &go] {
+            let _ = std::fs::remove_file(f);
+        }
+        let child = backup(ep, name)
+            .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_file(&held, 600);
+        child
+    };
+    let mut child = start_held("killed");
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
@@ -200,14 +208,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
 
     // 3. Failing after its parts were sent (its lock removed while it is held): the
     // backup fails and aborts the upload.
-    std::fs::remove_file(&held).unwrap();
-    let child = backup(ep, "failed")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_file(&held, 600);
+    let child = start_held("failed");
     assert_eq!(uploads(&cluster), before + 2, "no upload in flight");
     for (lock, _) in store.list("locks/").unwrap() {
         store.delete(&lock).unwrap();
@@ -226,15 +227,8 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     // 4. Prune beside a live backup held mid-upload: it aborts the killed backup's
     // upload (its `.uploads/` entry goes) and keeps the live one's, which then
     // completes and verifies; a second prune finds nothing to abort.
-    std::fs::remove_file(&held).unwrap();
-    std::fs::remove_file(&go).unwrap();
-    let live = backup(ep, "live")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_file(&held, 600);
+    let step4 = Instant::now();
+    let live = start_held("live");
     let both = upload_entries(&cluster);
     assert_eq!(
         both.len(),
@@ -281,5 +275,9 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         text.contains("0 unfinished upload(s) aborted (0 B freed), 0 kept"),
         "{text}"
     );
-    eprintln!("whole test in {:?}", t0.elapsed());
+    eprintln!(
+        "step 4 in {:?}, whole test in {:?}",
+        step4.elapsed(),
+        t0.elapsed()
+    );
 }
