@@ -122,3 +122,146 @@ pub(super) fn abort_abandoned(repo: &Repository, progress: &dyn Progress, rep: &
     }
     rep.uploads = Some(out);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::repo::config::RepoConfig;
+    use crate::repo::lock::{Job, Lock};
+    use crate::repo::storage::{LocalStorage, ObjectInfo, ObjectReader, ObjectWriter, Storage};
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    /// A local store that also "has" scripted unfinished uploads (its locks are real).
+    struct Scripted {
+        local: LocalStorage,
+        uploads: io::Result<Vec<UnfinishedUpload>>,
+        size_fails: bool,
+        aborted: Mutex<Vec<String>>,
+    }
+
+    fn upload(name: &str) -> UnfinishedUpload {
+        UnfinishedUpload {
+            name: name.into(),
+            key: format!("repo/{name}"),
+            upload_id: format!("id-{name}"),
+            initiated: None,
+        }
+    }
+
+    impl Storage for Scripted {
+        fn location(&self, n: &str) -> std::path::PathBuf {
+            self.local.location(n)
+        }
+        fn create(&self) -> io::Result<()> {
+            self.local.create()
+        }
+        fn list(&self, p: &str) -> io::Result<Vec<(String, u64)>> {
+            self.local.list(p)
+        }
+        fn stat(&self, n: &str) -> io::Result<Option<ObjectInfo>> {
+            self.local.stat(n)
+        }
+        fn get(&self, n: &str, max: u64) -> io::Result<Vec<u8>> {
+            self.local.get(n, max)
+        }
+        fn open(&self, n: &str) -> io::Result<Arc<dyn ObjectReader>> {
+            self.local.open(n)
+        }
+        fn put(&self, n: &str, d: &[u8], m: crate::repo::storage::PutMode) -> io::Result<()> {
+            self.local.put(n, d, m)
+        }
+        fn delete(&self, n: &str) -> io::Result<()> {
+            self.local.delete(n)
+        }
+        fn writer(&self) -> io::Result<Box<dyn ObjectWriter>> {
+            self.local.writer()
+        }
+        fn clear_partial(&self) -> io::Result<usize> {
+            self.local.clear_partial()
+        }
+        fn is_local(&self) -> bool {
+            true
+        }
+        fn unfinished_uploads(&self) -> io::Result<Option<Vec<UnfinishedUpload>>> {
+            match &self.uploads {
+                Ok(u) => Ok(Some(u.clone())),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            }
+        }
+        fn upload_bytes(&self, _: &UnfinishedUpload) -> io::Result<u64> {
+            match self.size_fails {
+                true => Err(io::Error::other("ListParts: HTTP 500")),
+                false => Ok(5 << 20),
+            }
+        }
+        fn abort_upload(&self, u: &UnfinishedUpload) -> io::Result<()> {
+            self.aborted.lock().unwrap().push(u.name.clone());
+            Ok(())
+        }
+    }
+
+    /// A repository on `Scripted`; its store, to read what was aborted.
+    fn repo(
+        dir: &std::path::Path,
+        uploads: io::Result<Vec<UnfinishedUpload>>,
+        size_fails: bool,
+    ) -> (Repository, Arc<Scripted>) {
+        Repository::init(dir, 1 << 20, 1 << 24).unwrap();
+        let store = Arc::new(Scripted {
+            local: LocalStorage::new(dir.to_path_buf()),
+            uploads,
+            size_fails,
+            aborted: Mutex::new(Vec::new()),
+        });
+        let config = RepoConfig::read(store.as_ref()).unwrap();
+        (Repository::from_config(dir, store.clone(), config), store)
+    }
+
+    #[test]
+    fn only_uploads_no_live_backup_names_are_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = vec![upload("images/live.json"), upload("images/dead.json")];
+        let (r, store) = repo(dir.path(), Ok(list), false);
+        let live = Lock::backup(&r, "images/live.json").unwrap();
+        let rep = crate::repo::prune(&r, &NoProgress).unwrap();
+        let want = UploadsReport {
+            aborted: 1,
+            bytes_freed: Some(5 << 20),
+            kept: 1,
+        };
+        assert_eq!(rep.uploads, Some(want));
+        assert_eq!(*store.aborted.lock().unwrap(), ["images/dead.json"]);
+        // A live backup of an older build names no manifest: nothing is aborted.
+        let old = Lock::acquire(&r, Job::Backup).unwrap();
+        let rep = crate::repo::prune(&r, &NoProgress).unwrap();
+        assert_eq!(rep.uploads.map(|u| (u.aborted, u.kept)), Some((0, 2)));
+        drop((live, old));
+    }
+
+    #[test]
+    fn a_failed_listing_or_size_is_a_warning_not_a_failed_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let denied = io::Error::new(io::ErrorKind::PermissionDenied, "HTTP 403");
+        let (r, _) = repo(dir.path(), Err(denied), false);
+        let rep = crate::repo::prune(&r, &NoProgress).unwrap();
+        assert_eq!(rep.uploads, None);
+        assert!(
+            rep.warnings.iter().any(|w| w.contains("HTTP 403")),
+            "{rep:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (r, store) = repo(dir.path(), Ok(vec![upload("images/x.json")]), true);
+        let rep = crate::repo::prune(&r, &NoProgress).unwrap();
+        assert_eq!(
+            rep.uploads.as_ref().map(|u| (u.aborted, u.bytes_freed)),
+            Some((1, None))
+        );
+        assert!(
+            rep.warnings.iter().any(|w| w.contains("HTTP 500")),
+            "{rep:?}"
+        );
+        assert_eq!(store.aborted.lock().unwrap().len(), 1);
+    }
+}
