@@ -6,7 +6,9 @@
 //! aborted; prune finds and aborts them (prune_uploads.rs says which).
 //!
 //! opendal's S3 service only aborts an upload its own `Writer` started (checked in
-//! its source, opendal-service-s3 0.57.0: no `?uploads` listing anywhere), so these
+//! its source, opendal-service-s3 0.57.0, core.rs: `?uploads` only in the POST that
+//! starts one, no ListMultipartUploads or ListParts, and its `S3Core` with the abort
+//! call is not reachable through the `Operator`), so these
 //! requests are built here and signed with the same crates opendal uses, at the
 //! versions Cargo.lock already has (`reqsign-aws-v4`, `reqsign-core`,
 //! `reqsign-file-read-tokio`, `reqwest`, `quick-xml`; no new code is downloaded). The
