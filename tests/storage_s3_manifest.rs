@@ -3,7 +3,8 @@
 //! that), never one PUT of the whole; the store shows it only once the upload completes, so a backup killed
 //! while it uploads leaves no image, and one that fails aborts its upload. On a
 //! SeaweedFS cluster of its own (storage_common), through the `ironclone` binary. A
-//! part whose upload fails is sent again.
+//! part whose upload fails is sent again. A prune run beside a backup held mid-upload
+//! aborts the killed backup's upload and keeps the live one's (prune_uploads.rs).
 
 mod storage_common;
 
@@ -21,13 +22,30 @@ const CHUNK: usize = 4096;
 const BUCKET: &str = "icmanifest";
 
 /// Unfinished multipart uploads in the bucket (SeaweedFS keeps them under
-/// `.uploads/`, which no S3 listing shows).
-fn uploads(cluster: &Cluster) -> usize {
-    cluster
+/// `.uploads/`, which no S3 listing shows): their entries, sorted.
+fn upload_entries(cluster: &Cluster) -> Vec<String> {
+    let mut e: Vec<String> = cluster
         .shell(&format!("fs.ls /buckets/{BUCKET}/.uploads"))
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    e.sort();
+    e
+}
+
+fn uploads(cluster: &Cluster) -> usize {
+    upload_entries(cluster).len()
+}
+
+/// The `uploads` part of `ironclone prune --json`'s report.
+fn prune_json(ep: &str, repo: &str) -> serde_json::Value {
+    let out = ok(&s3_ironclone(ep, SECRET_KEY, &["prune", "--json", repo])
+        .output()
+        .unwrap());
+    let last = out.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last).expect(last);
+    v["report"].clone()
 }
 
 fn wait_for_file(p: &Path, secs: u64) {
@@ -143,13 +161,21 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
     let before = uploads(&cluster);
     let go = dir.path().join("go");
     let held = dir.path().join("go.held");
-    let mut child = backup(ep, "killed")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_file(&held, 600);
+    // A backup held before its manifest's completion (its parts sent) until `go`.
+    let start_held = |name: &str| {
+        for f in [&held, &go] {
+            let _ = std::fs::remove_file(f);
+        }
+        let child = backup(ep, name)
+            .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_file(&held, 600);
+        child
+    };
+    let mut child = start_held("killed");
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
@@ -157,6 +183,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         before + 1,
         "the killed backup had no upload in flight: the test did not test"
     );
+    let with_killed = upload_entries(&cluster);
     assert!(store.stat("images/killed.json").unwrap().is_none());
     let everything = s3_store(ep, &format!("s3://{BUCKET}"));
     let listed: Vec<String> = everything
@@ -181,14 +208,7 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
 
     // 3. Failing after its parts were sent (its lock removed while it is held): the
     // backup fails and aborts the upload.
-    std::fs::remove_file(&held).unwrap();
-    let child = backup(ep, "failed")
-        .env("IRONCLONE_TEST_HOLD_MANIFEST", &go)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_file(&held, 600);
+    let child = start_held("failed");
     assert_eq!(uploads(&cluster), before + 2, "no upload in flight");
     for (lock, _) in store.list("locks/").unwrap() {
         store.delete(&lock).unwrap();
@@ -202,5 +222,62 @@ fn manifest_is_streamed_in_parts_and_shows_only_when_complete() {
         uploads(&cluster),
         before + 1,
         "the failed backup left its upload"
+    );
+
+    // 4. Prune beside a live backup held mid-upload: it aborts the killed backup's
+    // upload (its `.uploads/` entry goes) and keeps the live one's, which then
+    // completes and verifies; a second prune finds nothing to abort.
+    let step4 = Instant::now();
+    let live = start_held("live");
+    let both = upload_entries(&cluster);
+    assert_eq!(
+        both.len(),
+        before + 2,
+        "the live backup has no upload in flight"
+    );
+    let t = Instant::now();
+    let rep = prune_json(ep, &repo);
+    eprintln!("prune beside the live backup in {:?}: {rep}", t.elapsed());
+    let u = &rep["uploads"];
+    assert_eq!(
+        (u["aborted"].as_u64(), u["kept"].as_u64()),
+        (Some(1), Some(1)),
+        "{rep}"
+    );
+    // The killed backup sent at least one part (see 2.), each 5 MiB.
+    let freed = u["bytes_freed"].as_u64().unwrap_or(0);
+    assert!(freed >= PART as u64 && freed % PART as u64 == 0, "{rep}");
+    let after = upload_entries(&cluster);
+    let live_entry: Vec<&String> = both.iter().filter(|e| !with_killed.contains(e)).collect();
+    let killed_entry: Vec<&String> = with_killed.iter().filter(|e| !after.contains(e)).collect();
+    assert_eq!(after.len(), before + 1, "{both:?} -> {after:?}");
+    assert!(
+        live_entry.iter().all(|e| after.contains(e)) && killed_entry.len() == 1,
+        "not the killed backup's upload went: {with_killed:?} / {both:?} -> {after:?}"
+    );
+    std::fs::write(&go, b"").unwrap();
+    let out = live.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the live backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verified = ok(&s3_ironclone(ep, SECRET_KEY, &["verify", &repo, "live"])
+        .output()
+        .unwrap());
+    assert!(verified.contains("ok"), "{verified}");
+    assert!(store.stat("images/live.json").unwrap().is_some());
+    assert_eq!(uploads(&cluster), before, "{:?}", upload_entries(&cluster));
+    let text = ok(&s3_ironclone(ep, SECRET_KEY, &["prune", &repo])
+        .output()
+        .unwrap());
+    assert!(
+        text.contains("0 unfinished upload(s) aborted (0 B freed), 0 kept"),
+        "{text}"
+    );
+    eprintln!(
+        "step 4 in {:?}, whole test in {:?}",
+        step4.elapsed(),
+        t0.elapsed()
     );
 }

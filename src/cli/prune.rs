@@ -45,6 +45,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         for w in &rep.waiting_for {
             println!("waiting for running backup {w}; a later prune sweeps once it ends");
         }
+        if let Some(u) = &rep.uploads {
+            // S3: a killed backup's manifest upload (prune_uploads.rs).
+            let freed = u.bytes_freed.map_or("size unknown".to_string(), |b| {
+                format!("{} freed", human_bytes(b))
+            });
+            println!(
+                "{} unfinished upload(s) aborted ({freed}), {} kept (running backups)",
+                u.aborted, u.kept
+            );
+        }
         for w in &rep.warnings {
             println!("warning: {w}");
         }

@@ -14,7 +14,7 @@ use super::bufpool::{self, Pools};
 use super::compress::ChunkCompressor;
 use super::error::{RepoError, Result};
 use super::index;
-use super::lock::{Job, Lock};
+use super::lock::Lock;
 use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
 use super::pack::{self, Compression, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
@@ -146,8 +146,8 @@ pub fn backup_unchanged(
     progress: &dyn Progress,
 ) -> Result<Manifest> {
     check_name(&opts.name)?;
-    let lock = Lock::acquire(repo, Job::Backup)?;
     let manifest = Repository::manifest_name(&opts.name);
+    let lock = Lock::backup(repo, &manifest)?;
     let path = repo.loc(&manifest);
     if repo
         .store()

@@ -24,7 +24,10 @@
 //! `refresh_every()` while the job runs and a lock not refreshed for `stale_after()`
 //! is dead (and so is one from this host whose pid is gone).
 //!
-//! Bodies are `pid job host time [ms]`. Builds before concurrent backups wrote
+//! Bodies are `pid job host time [ms]`; a backup's adds the manifest it will stream
+//! (`pid backup host time images/<name>.json`), so a prune can tell a running
+//! backup's unfinished S3 upload from a killed one's (prune_uploads.rs); older
+//! builds read the first four words only. Builds before concurrent backups wrote
 //! `pid job` or `pid job host time`, and their backups took `locks/lock` too: such a
 //! lock still keeps a prune out. The `ms` word (mark-sweep) says a prune is of this
 //! protocol; a backup refuses to run beside a live prune without it, which deletes
@@ -33,6 +36,7 @@
 use super::error::{RepoError, Result};
 use super::storage::{PutMode, Storage};
 use super::Repository;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -50,6 +54,8 @@ pub(crate) const EXCLUSIVE: &str = "locks/lock";
 pub(crate) const WRITER_PREFIX: &str = "locks/write-";
 /// The body word of an exclusive lock taken by a mark-sweep prune.
 const MARK_SWEEP: &str = "ms";
+/// Where the manifests a backup's lock may name live.
+const MANIFEST_DIR: &str = "images/";
 
 /// After how long without a refresh a remote lock is dead.
 pub(crate) fn stale_after() -> Duration {
@@ -100,6 +106,18 @@ fn body(job: &str) -> String {
     format!("{} {job} {} {}\n", std::process::id(), hostname(), now())
 }
 
+/// A backup's lock body: `pid backup host time images/<name>.json`, naming the
+/// manifest it will stream, so a prune knows whose unfinished upload that is.
+fn writer_body(manifest: &str) -> String {
+    format!(
+        "{} {} {} {} {manifest}\n",
+        std::process::id(),
+        Job::Backup.word(),
+        hostname(),
+        now()
+    )
+}
+
 /// The body of a mark-sweep prune's (or index repair's) exclusive lock.
 fn exclusive_body(job: &str) -> String {
     format!(
@@ -119,28 +137,47 @@ struct Holder {
     pid: String,
     job: String,
     mark_sweep: bool,
+    /// The manifest a backup streams (`images/<name>.json`), if its lock names it.
+    manifest: Option<String>,
 }
 
 /// The holder of a lock object, if it is alive.
 fn live_holder(store: &dyn Storage, name: &str) -> Option<Holder> {
-    let body = store.get(name, 4096).ok()?;
+    holder(store, name).ok().flatten()
+}
+
+/// The holder of a lock object if it is alive, `None` if it is dead or the object
+/// gone; an error when the object could not be read.
+fn holder(store: &dyn Storage, name: &str) -> std::io::Result<Option<Holder>> {
+    let body = match store.get(name, 4096) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let body = String::from_utf8_lossy(&body);
     let mut words = body.split_whitespace();
-    let pid = words.next()?.to_string();
+    let Some(pid) = words.next().map(str::to_string) else {
+        return Ok(None);
+    };
     let job = words.next().unwrap_or("").to_string();
     let host = words.next();
     let time = words.next().and_then(|t| t.parse::<u64>().ok());
-    let mark_sweep = words.next() == Some(MARK_SWEEP);
+    let fifth = words.next();
+    let mark_sweep = fifth == Some(MARK_SWEEP);
+    let manifest = fifth
+        .filter(|w| w.starts_with(MANIFEST_DIR))
+        .map(str::to_string);
     let alive = if store.is_local() || host == Some(hostname().as_str()) {
         pid_alive(&pid)
     } else {
         time.is_some_and(|t| now().saturating_sub(t) < stale_after().as_secs())
     };
-    alive.then_some(Holder {
+    Ok(alive.then_some(Holder {
         pid,
         job,
         mark_sweep,
-    })
+        manifest,
+    }))
 }
 
 /// Whether the writer lock `name` is held by a live backup (the object exists and
@@ -171,6 +208,37 @@ pub(crate) fn live_writers(store: &dyn Storage, remove_dead: bool) -> Result<Vec
     Ok(live)
 }
 
+/// The manifests the live backups may be streaming, each named by its writer lock
+/// (prune_uploads.rs). `None` when a live writer's lock names none (an older build's
+/// backup) or cannot be read: that backup could be writing any manifest. The
+/// objects of dead writers are deleted, as `live_writers` does for prune: a backup
+/// taken for dead then finds its lock gone and fails before completing anything.
+pub(crate) fn live_writer_manifests(store: &dyn Storage) -> Result<Option<HashSet<String>>> {
+    let all = store
+        .list("locks/")
+        .map_err(RepoError::io(store.location("locks")))?;
+    let mut names = HashSet::new();
+    let mut all_named = true;
+    for (name, _) in all {
+        if !name.starts_with(WRITER_PREFIX) {
+            continue;
+        }
+        match holder(store, &name) {
+            Ok(Some(h)) => match h.manifest {
+                Some(m) => {
+                    names.insert(m);
+                }
+                None => all_named = false,
+            },
+            Ok(None) => {
+                let _ = store.delete(&name);
+            }
+            Err(_) => all_named = false,
+        }
+    }
+    Ok(all_named.then_some(names))
+}
+
 /// Rewrites a remote lock's time until dropped.
 struct Refresher {
     stop: Option<mpsc::Sender<()>>,
@@ -187,13 +255,13 @@ impl Refresher {
         store: &Arc<dyn Storage>,
         name: &str,
         body: fn(&str) -> String,
-        job: &str,
+        arg: &str,
     ) -> Option<Refresher> {
         if store.is_local() {
             return None;
         }
         let (stop, rx) = mpsc::channel::<()>();
-        let (store, name, job) = (store.clone(), name.to_string(), job.to_string());
+        let (store, name, arg) = (store.clone(), name.to_string(), arg.to_string());
         let every = refresh_every();
         let last_ok = Arc::new(AtomicU64::new(now()));
         let lost = Arc::new(AtomicBool::new(false));
@@ -207,7 +275,7 @@ impl Refresher {
                 // A failed refresh is retried at the next tick; the lock only goes
                 // stale after several were missed.
                 if store
-                    .put(&name, body(&job).as_bytes(), PutMode::Replace)
+                    .put(&name, body(&arg).as_bytes(), PutMode::Replace)
                     .is_ok()
                 {
                     ok2.store(now(), Ordering::SeqCst);
@@ -255,7 +323,7 @@ impl Lock {
     /// A backup's own writer lock, or the exclusive lock of prune and index repair.
     pub fn acquire(repo: &Repository, job: Job) -> Result<Lock> {
         match job {
-            Job::Backup => Self::writer(repo),
+            Job::Backup => Self::writer(repo, None),
             Job::Prune | Job::RepairIndex => Self::exclusive(repo, job),
         }
     }
@@ -296,17 +364,25 @@ impl Lock {
         &self._held.name
     }
 
-    fn writer(repo: &Repository) -> Result<Lock> {
+    /// A backup's writer lock naming the manifest it will write (`images/<name>.json`).
+    pub fn backup(repo: &Repository, manifest: &str) -> Result<Lock> {
+        Self::writer(repo, Some(manifest))
+    }
+
+    fn writer(repo: &Repository, manifest: Option<&str>) -> Result<Lock> {
         let store = repo.store_arc();
         // A uuid: writers on many machines (and pids reused) never share a name.
         let name = format!("{WRITER_PREFIX}{}", uuid::Uuid::new_v4());
-        let job = Job::Backup.word();
+        let (make, arg): (fn(&str) -> String, &str) = match manifest {
+            Some(m) => (writer_body, m),
+            None => (body, Job::Backup.word()),
+        };
         store
-            .put(&name, body(job).as_bytes(), PutMode::IfAbsent)
+            .put(&name, make(arg).as_bytes(), PutMode::IfAbsent)
             .map_err(RepoError::io(store.location(&name)))?;
         let lock = Lock {
             _held: Held {
-                refresh: Refresher::start(&store, &name, body, job),
+                refresh: Refresher::start(&store, &name, make, arg),
                 store: store.clone(),
                 name,
             },
@@ -474,6 +550,28 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path().join("locks")).unwrap().count(),
             0
+        );
+    }
+
+    #[test]
+    fn backups_name_their_manifest_and_an_unnamed_live_writer_claims_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = &Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
+        let a = Lock::backup(repo, "images/a.json").unwrap();
+        let b = Lock::backup(repo, "images/b.json").unwrap();
+        // A dead backup's lock (pid 0) naming c: not counted, and deleted.
+        let dead = dir.path().join("locks/write-dead");
+        std::fs::write(&dead, format!("0 backup {} 1 images/c.json\n", hostname())).unwrap();
+        let want: HashSet<String> = ["images/a.json", "images/b.json"].map(String::from).into();
+        assert_eq!(live_writer_manifests(repo.store()).unwrap(), Some(want));
+        assert!(!dead.exists());
+        // A live backup of an older build names no manifest: it may write any.
+        let old = Lock::acquire(repo, Job::Backup).unwrap();
+        assert_eq!(live_writer_manifests(repo.store()).unwrap(), None);
+        drop((a, b, old));
+        assert_eq!(
+            live_writer_manifests(repo.store()).unwrap(),
+            Some(HashSet::new())
         );
     }
 

@@ -28,6 +28,7 @@ mod prune;
 mod prune_mark;
 #[cfg(test)]
 mod prune_tests;
+mod prune_uploads;
 mod restore;
 mod restore_cache;
 mod restore_spans;
@@ -53,6 +54,7 @@ pub use lock::STALE_ENV as LOCK_STALE_ENV;
 pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
+pub use prune_uploads::UploadsReport;
 pub use restore::{restore, AreaMapping, RestoreOptions, RestoreReport};
 pub use verify::{verify, verify_subset, Damage, DataSubset, VerifyReport};
 pub use zstd_ctx::ZstdError;

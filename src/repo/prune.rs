@@ -23,6 +23,7 @@ use super::index;
 use super::lock::{self, Job, Lock};
 use super::pack::{self, PackWriter, Record};
 use super::prune_mark::{self, Pending};
+use super::prune_uploads::{self, UploadsReport};
 use super::verify::list_packs;
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
@@ -46,7 +47,11 @@ pub struct PruneReport {
     pub waiting_for: Vec<String>,
     /// Marked packs a later manifest needed, kept (their mark dropped).
     pub packs_kept: usize,
-    /// Mark objects that could not be read (removed; their packs are marked again).
+    /// Unfinished multipart uploads (S3; `None` elsewhere, or when they could not be
+    /// listed: then a warning says so).
+    pub uploads: Option<UploadsReport>,
+    /// Mark objects that could not be read (removed; their packs are marked again),
+    /// and what failed about unfinished uploads.
     pub warnings: Vec<String>,
 }
 
@@ -184,6 +189,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
     }
     rep.waiting_for.sort();
     rep.waiting_for.dedup();
+    prune_uploads::abort_abandoned(repo, progress, &mut rep);
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(rep)
 }

@@ -14,11 +14,17 @@ mod local;
 mod remote;
 mod remote_object;
 mod remote_stream;
+mod s3_config;
+mod s3_uploads;
+mod s3_uploads_xml;
+#[cfg(test)]
+mod s3_uploads_xml_tests;
 mod url;
 
 pub use local::LocalStorage;
 pub use remote::{RemoteOptions, RemoteStorage, REMOTE_PACK_SIZE, REMOTE_PUTS};
 pub use remote_stream::REMOTE_PART_SIZE;
+pub use s3_uploads::UnfinishedUpload;
 pub use url::{parse_location, Location, LocationError};
 
 use std::io;
@@ -112,6 +118,21 @@ pub trait Storage: Send + Sync {
     }
     /// Removes what killed writers left half-written; returns how many.
     fn clear_partial(&self) -> io::Result<usize>;
+    /// Multipart uploads begun under the repository and never completed or aborted
+    /// (a killed backup's manifest on S3, remote_stream.rs), listed by the store;
+    /// `None` where there are none: a local disk, and SFTP, whose temp files
+    /// `clear_partial` removes.
+    fn unfinished_uploads(&self) -> io::Result<Option<Vec<UnfinishedUpload>>> {
+        Ok(None)
+    }
+    /// The bytes an unfinished upload's parts hold.
+    fn upload_bytes(&self, u: &UnfinishedUpload) -> io::Result<u64> {
+        Err(no_uploads(u))
+    }
+    /// Aborts an unfinished upload, freeing its parts (one gone already is no error).
+    fn abort_upload(&self, u: &UnfinishedUpload) -> io::Result<()> {
+        Err(no_uploads(u))
+    }
     /// Whether lock holders on this store can be checked by pid (same machine).
     fn is_local(&self) -> bool;
     /// Where a backup keeps its scratch files (the chunk list of the image being
@@ -154,6 +175,13 @@ pub fn is_temporary(e: &io::Error) -> bool {
     e.get_ref()
         .and_then(|r| r.downcast_ref::<StoreFailure>())
         .is_some_and(|f| f.temporary)
+}
+
+fn no_uploads(u: &UnfinishedUpload) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{}: this store has no multipart uploads", u.name),
+    )
 }
 
 /// An error for an object over `max` bytes.

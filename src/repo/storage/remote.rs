@@ -32,6 +32,8 @@
 //! (hundreds of MiB for a 1 TB source, issue 20).
 
 use super::remote_object::{BufferWriter, RemoteReader};
+use super::s3_config::S3Config;
+use super::s3_uploads::{UnfinishedUpload, UploadsClient};
 use super::url::Location;
 use super::{ObjectInfo, ObjectReader, ObjectWriter, PackUpload, PutMode, Storage};
 use opendal::blocking::Operator;
@@ -54,7 +56,7 @@ const RETRIES: u32 = 5;
 /// The first backoff; doubled after each retry (0.2 s ... 3.2 s, 6 s in all).
 const BACKOFF: Duration = Duration::from_millis(200);
 /// One request may take this long before it counts as a (retried) timeout.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings for remote stores that are not part of the location.
@@ -173,21 +175,30 @@ pub(super) fn to_io(e: Error, attempts: u32) -> io::Error {
 }
 
 /// Runs `f`, retrying temporary failures with exponential backoff.
-pub(super) fn retry<T>(mut f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
+pub(super) fn retry<T>(f: impl FnMut() -> opendal::Result<T>) -> io::Result<T> {
+    retry_when(f, |e| {
+        e.is_temporary() || e.kind() == ErrorKind::RateLimited
+    })
+    .map_err(|(e, attempts)| to_io(e, attempts))
+}
+
+/// Runs `f`, retrying the failures `temporary` accepts with exponential backoff; the
+/// last error comes with the number of attempts.
+pub(super) fn retry_when<T, E>(
+    mut f: impl FnMut() -> Result<T, E>,
+    temporary: impl Fn(&E) -> bool,
+) -> Result<T, (E, u32)> {
     let mut delay = BACKOFF;
     let mut attempt = 0;
     loop {
         attempt += 1;
         match f() {
             Ok(v) => return Ok(v),
-            Err(e)
-                if attempt <= RETRIES
-                    && (e.is_temporary() || e.kind() == ErrorKind::RateLimited) =>
-            {
+            Err(e) if attempt <= RETRIES && temporary(&e) => {
                 std::thread::sleep(delay);
                 delay = delay.saturating_mul(2);
             }
-            Err(e) => return Err(to_io(e, attempt)),
+            Err(e) => return Err((e, attempt)),
         }
     }
 }
@@ -204,6 +215,8 @@ pub struct RemoteStorage {
     /// The same operator, async: the streamed writer needs `Writer::abort`, which the
     /// blocking one lacks.
     aop: opendal::Operator,
+    /// S3's multipart-upload calls opendal lacks (s3_uploads.rs); `None` on SFTP.
+    uploads: Option<UploadsClient>,
     _rt: tokio::runtime::Runtime,
     /// `s3://bucket/prefix` or `sftp://host/path`, for messages.
     base: String,
@@ -217,39 +230,16 @@ impl RemoteStorage {
             .thread_name("ironclone-storage")
             .enable_all()
             .build()?;
+        let mut uploads = None;
         let (op, base, kind) = match loc {
             Location::S3 { bucket, prefix } => {
-                let mut b = opendal::services::S3::default()
-                    .bucket(bucket)
-                    .root(&format!("/{prefix}"));
-                if let Some(e) = opts
-                    .s3_endpoint
-                    .clone()
-                    .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-                    .or_else(|| env("AWS_ENDPOINT_URL"))
-                {
-                    b = b.endpoint(&e);
-                }
-                let region = opts
-                    .s3_region
-                    .clone()
-                    .or_else(|| env("AWS_REGION"))
-                    .or_else(|| env("AWS_DEFAULT_REGION"))
-                    .unwrap_or_else(|| "us-east-1".into());
-                b = b.region(&region);
-                if let (Some(id), Some(secret)) = (&opts.s3_access_key, &opts.s3_secret_key) {
-                    b = b
-                        .access_key_id(id)
-                        .secret_access_key(secret.expose_for_storage());
-                }
-                if !opts.s3_path_style {
-                    b = b.enable_virtual_host_style();
-                }
-                let op = opendal::Operator::new(b).map_err(|e| to_io(e, 1))?;
+                let cfg = S3Config::resolve(bucket, prefix, opts);
+                let op = opendal::Operator::new(cfg.opendal()).map_err(|e| to_io(e, 1))?;
                 let base = match prefix.is_empty() {
                     true => format!("s3://{bucket}"),
                     false => format!("s3://{bucket}/{prefix}"),
                 };
+                uploads = Some(UploadsClient::new(&cfg)?);
                 (op.layer(timeouts()).finish(), base, Kind::S3)
             }
             Location::Sftp {
@@ -301,6 +291,7 @@ impl RemoteStorage {
         Ok(RemoteStorage {
             op,
             aop,
+            uploads,
             _rt: rt,
             base,
             kind,
@@ -502,6 +493,24 @@ impl Storage for RemoteStorage {
             n += 1;
         }
         Ok(n)
+    }
+
+    fn unfinished_uploads(&self) -> io::Result<Option<Vec<UnfinishedUpload>>> {
+        self.uploads.as_ref().map(|c| c.list(&self._rt)).transpose()
+    }
+
+    fn upload_bytes(&self, u: &UnfinishedUpload) -> io::Result<u64> {
+        match &self.uploads {
+            Some(c) => c.bytes(&self._rt, u),
+            None => Ok(0),
+        }
+    }
+
+    fn abort_upload(&self, u: &UnfinishedUpload) -> io::Result<()> {
+        match &self.uploads {
+            Some(c) => c.abort(&self._rt, u),
+            None => Ok(()),
+        }
     }
 
     fn is_local(&self) -> bool {

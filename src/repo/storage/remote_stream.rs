@@ -8,11 +8,14 @@
 //!   lock): a backup killed or failing before that leaves nothing under the
 //!   manifest's name, and no listing or read of the bucket shows the unfinished
 //!   upload. A failing backup aborts it (`Drop`); a killed one's parts stay on the
-//!   store, invisible, until its expiry of incomplete uploads (a lifecycle rule
-//!   `AbortIncompleteMultipartUpload` on AWS) removes them. A manifest smaller than
+//!   store, invisible, until the next `prune` aborts the upload (prune_uploads.rs:
+//!   one whose manifest no live backup's lock names; opendal cannot list uploads,
+//!   s3_uploads.rs does) or the store's expiry of incomplete uploads (a lifecycle
+//!   rule `AbortIncompleteMultipartUpload` on AWS) removes them. A manifest smaller than
 //!   one part goes up in a single PUT at `finish`, as every manifest did before.
 //! - SFTP: a temp file under `tmp/` renamed into place by `finish`, as a pack's; a
-//!   killed backup's is removed by the next `clear_partial`.
+//!   killed backup's is removed by the next `clear_partial` (prune, when no backup
+//!   runs), so SFTP needs nothing like the S3 abort.
 //!
 //! Memory, whatever the manifest's size: the part being filled, the last full part
 //! (held back until the next one fills, see `Parts`) and the one opendal holds (it
