@@ -253,7 +253,14 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                     );
                 }
                 pvs.push((
-                    super::restore_parts_lvm::stage(&folder, part, &t.path, t.size, &base)?,
+                    super::restore_parts_lvm::stage(
+                        &folder,
+                        part,
+                        &t.path,
+                        t.size,
+                        a.layout.into(),
+                        &base,
+                    )?,
                     t,
                 ));
                 continue;

@@ -3,15 +3,18 @@
 //! saved no image of the PV itself, only its VG's metadata and one image per LV; the PV
 //! is read as a table-less disk holding only it (`ClonezillaRestore::open_pv`: lvm2
 //! writes the label and metadata into a sparse file, each LV's image decoded at its
-//! extents), planned and copied as the whole-disk restore copies a PV: its used blocks,
-//! at its saved size, from the target's first byte. The space of a larger target past
-//! the PV is left as it was (outside the PV: `pvresize` adds it to the VG). Onto a
-//! smaller target the PV is laid out anew at the target's whole extents, its root LV
-//! taking the shrink, as a table-less PV of a native image is (imaging/plan_lvm.rs
-//! `whole_pv_size`, restore_lvm.rs): through a temporary repository, everything staged
-//! and checked before the target's first byte. A PV that cannot be laid out anew
-//! (several PVs, segments other than linear or striped) or whose LVs' least sizes do
-//! not fit is refused.
+//! extents) and planned as the whole-disk restore plans a table-less PV of a native
+//! image (imaging/plan_lvm.rs `whole_pv_size`, restore_lvm.rs): in Proportional mode
+//! (the default) onto a larger or a smaller target it is laid out anew at the
+//! target's whole extents, its root LV taking the growth or the shrink and its
+//! filesystem grown or shrunk, through a temporary repository, everything staged and
+//! checked before the target's first byte; onto a target of its size it is copied as
+//! saved (its used blocks, from the target's first byte). `--layout keep` copies it at
+//! its saved size onto a target that holds it (the space past it left as it was:
+//! `pvresize` adds it to the VG) and refuses a smaller one. A PV that cannot be laid
+//! out anew (several PVs, segments other than linear or striped) keeps its size onto
+//! a larger target and is refused onto a smaller one, as is one whose LVs' least sizes
+//! do not fit.
 
 use super::restore::{ClonezillaRestore, RestoreError, Route};
 use crate::device::BlockDevice;
@@ -59,13 +62,15 @@ pub struct PlannedPv {
 }
 
 /// Opens PV `part` of the image `folder` (its metadata, the LVs' filesystem headers)
-/// and plans it onto `target` of `target_bytes`; refuses a target smaller than the PV.
-/// Nothing is written but `scratch`'s sparse file.
+/// and plans it onto `target` of `target_bytes` in `mode`; refuses a target its LVs do
+/// not fit (in Keep mode: one smaller than the PV). Nothing is written but
+/// `scratch`'s sparse file.
 pub fn plan_pv(
     folder: &Path,
     part: &str,
     target: &str,
     target_bytes: u64,
+    mode: LayoutMode,
     scratch: &Path,
 ) -> Result<PlannedPv, PvError> {
     let src = ClonezillaRestore::open_pv(folder, part, scratch)?;
@@ -82,12 +87,18 @@ pub fn plan_pv(
         .as_ref()
         .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
         .map_or_else(|| "?".to_string(), |p| p.vg.clone());
-    // A larger target keeps the PV at its saved size; a smaller one lays it out anew.
-    let mode = if target_bytes < pv_bytes {
-        LayoutMode::Proportional
-    } else {
-        LayoutMode::Keep
-    };
+    if mode == LayoutMode::Keep && target_bytes < pv_bytes {
+        return Err(PvError::TooSmall {
+            part: part.to_string(),
+            vg,
+            pv_bytes,
+            target: target.to_string(),
+            target_bytes,
+            why: "--layout keep copies it at its saved size (the default layout lays it out \
+                  anew at the target's size)"
+                .into(),
+        });
+    }
     let plan = plan_restore(
         src.manifest(),
         target_bytes,
@@ -153,7 +164,7 @@ fn copy_options(scratch: &Path) -> DiskRestoreOptions {
 
 impl PlannedPv {
     /// The PV's size on the target: its saved size, or the target's whole extents
-    /// when it is laid out anew.
+    /// when it is laid out anew (onto a larger or a smaller target).
     pub fn new_bytes(&self) -> u64 {
         self.plan
             .parts
