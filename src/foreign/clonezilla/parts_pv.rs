@@ -87,17 +87,20 @@ pub fn plan_pv(
         .as_ref()
         .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
         .map_or_else(|| "?".to_string(), |p| p.vg.clone());
+    let too_small = |why: String| PvError::TooSmall {
+        part: part.to_string(),
+        vg: vg.clone(),
+        pv_bytes,
+        target: target.to_string(),
+        target_bytes,
+        why,
+    };
     if mode == LayoutMode::Keep && target_bytes < pv_bytes {
-        return Err(PvError::TooSmall {
-            part: part.to_string(),
-            vg,
-            pv_bytes,
-            target: target.to_string(),
-            target_bytes,
-            why: "--layout keep copies it at its saved size (the default layout lays it out \
-                  anew at the target's size)"
+        return Err(too_small(
+            "--layout keep copies it at its saved size (the default layout lays it out \
+             anew at the target's size)"
                 .into(),
-        });
+        ));
     }
     let plan = plan_restore(
         src.manifest(),
@@ -111,31 +114,17 @@ pub fn plan_pv(
     let plan = match plan {
         Ok(p) => p,
         Err(ImagingError::WholePvNoRoom { min, lvs, .. }) => {
-            return Err(PvError::TooSmall {
-                part: part.to_string(),
-                vg,
-                pv_bytes,
-                target: target.to_string(),
-                target_bytes,
-                why: format!(
-                    "even laid out anew its LVs need at least {} ({min} bytes); each LV's \
-                     least size: {lvs}",
-                    human_bytes(min)
-                ),
-            })
+            return Err(too_small(format!(
+                "even laid out anew its LVs need at least {} ({min} bytes); each LV's \
+                 least size: {lvs}",
+                human_bytes(min)
+            )))
         }
         Err(e) if target_bytes < pv_bytes => {
-            return Err(PvError::TooSmall {
-                part: part.to_string(),
-                vg,
-                pv_bytes,
-                target: target.to_string(),
-                target_bytes,
-                why: format!(
-                    "its LVs cannot be laid out anew ({e}), so the target must hold at least \
-                     {pv_bytes} bytes"
-                ),
-            })
+            return Err(too_small(format!(
+                "its LVs cannot be laid out anew ({e}), so the target must hold at least \
+                 {pv_bytes} bytes"
+            )))
         }
         Err(e) => return Err(RestoreError::from(e).into()),
     };
@@ -148,8 +137,9 @@ pub fn plan_pv(
     })
 }
 
-/// The options a PV's copy takes: no table, no boot repair, no NVRAM entry.
-fn copy_options(scratch: &Path) -> DiskRestoreOptions {
+/// The options a partition's copy takes (a PV's, a LUKS partition's: parts_luks.rs):
+/// no table, no boot repair, no NVRAM entry.
+pub(super) fn copy_options(scratch: &Path) -> DiskRestoreOptions {
     DiskRestoreOptions {
         new_ids: false,
         verify_after: true,
@@ -184,13 +174,7 @@ impl PlannedPv {
     /// Decodes every LV image to its end, every checksum checked (before any write);
     /// one line per LV: `vg-lv fs used`, and the used bytes in all.
     pub fn check(&self, progress: &dyn Progress) -> Result<(Vec<String>, u64), PvError> {
-        let done = self.src.check(progress)?;
-        let used = done.iter().map(|d| d.used_bytes).sum();
-        let lines = done
-            .iter()
-            .map(|d| format!("{} {} {}", d.part, d.filesystem, human_bytes(d.used_bytes)))
-            .collect();
-        Ok((lines, used))
+        Ok(self.src.check_lines(progress)?)
     }
 
     /// Writes the checked PV onto `dev` (`target` names it), then reads it back; the
