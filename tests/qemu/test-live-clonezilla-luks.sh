@@ -11,7 +11,9 @@
 # lvm2 on a loop device on the host) inside LUKS2, saved as ocs-sr saves it (the PV as
 # /dev/mapper/<name> in lvm_vg_dev.list and lvm_<vg>.conf, the LV's partclone image):
 # restored with the key onto 1.5x, the LUKS UUID and the VG UUID are the saved ones, the VG
-# activates, the root LV has grown, passes e2fsck -fn and holds every file. Needs root on
+# activates, the root LV has grown, passes e2fsck -fn and holds every file. Then the first
+# folder made saveparts (no disk, no table files): `restore DIR parts --part sda2=PART
+# --key-file` onto a larger partition of a third disk, checked as the first. Needs root on
 # the host (losetup, lvm2). IRONCLONE_BUILD names the directory holding kernel/ and
 # initramfs.img (default build/); IRONCLONE_BIN the (static) binary under test, which comes
 # on the job disk.
@@ -82,6 +84,16 @@ printf '# <Device name>   <File system>   <Size>\n/dev/sda1 ext4 32M\n/dev/sda2 
 	"$MAPPER" >"$img/dev-fs.list"
 truncate -s 240M "$tmp/target.img"
 
+# 3. (restored last) the same LUKS partition in a saveparts folder: no disk, no table or
+# boot-area files; its target is partition 1 (200 MiB) of a third disk
+pimg="$tmp/jobfs/partimag/parts"
+mkdir -p "$pimg"
+for f in "$img"/*; do
+	case "${f##*/}" in disk | sda-*) ;; *) cp "$f" "$pimg/" ;; esac
+done
+truncate -s 240M "$tmp/ptarget.img"
+sgdisk -Z -n 1:2048:+200M -t 1:8309 "$tmp/ptarget.img" >/dev/null
+
 # 2. the encrypted laptop: an LVM PV inside LUKS2 (the whole plaintext), one linear LV
 # "root" of 64 MiB from extent 0, made by lvm2 on a loop device (pvcreate, vgcreate, the
 # LV added by vgcfgrestore: lvcreate would need device-mapper) with the ext4 laid on it
@@ -142,6 +154,35 @@ IC="$D/ironclone/bin/ironclone"
 R=/tmp/results
 mkdir -p "$R"
 cp "$D/ironclone/pass" /tmp/key
+# inner DEV WHAT PREFIX: the LUKS partition DEV keeps the saved UUID, opens with the
+# passphrase, and its ext4 passes e2fsck -fn, has grown to fill the mapping and holds every
+# file; PREFIX starts each check's name
+inner() {
+	dev="$1" what="$2" pre="$3"
+	got=$(cryptsetup luksUUID "$dev" 2>&1)
+	[ "$got" = "$UUID" ] && ok "${pre}$what keeps the saved LUKS UUID" || bad "${pre}$what LUKS UUID $got, saved $UUID"
+	if cryptsetup open --readonly --key-file /tmp/key "$dev" chk; then
+		ok "${pre}$what opens with the passphrase"
+		e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "${pre}inner ext4 e2fsck -fn clean" ||
+			bad "${pre}inner e2fsck: $(tail -5 "$R/fsck.txt")"
+		blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+		bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+		msize=$(blockdev --getsize64 /dev/mapper/chk)
+		fs=$((blocks * bsize))
+		echo "job: ${pre}inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
+		[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
+			ok "${pre}inner ext4 grown to fill the mapping" || bad "${pre}inner ext4 $fs of $msize (saved $INNER)"
+		mkdir -p /tmp/chk
+		mount -o ro /dev/mapper/chk /tmp/chk &&
+			(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
+			ok "${pre}every file's sha256 matches" || bad "${pre}files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
+		umount /tmp/chk 2>/dev/null
+		cryptsetup close chk
+	else
+		bad "${pre}$what does not open with the passphrase"
+	fi
+}
+
 t=$(by_serial TARGET)
 echo "job: target=$t"
 [ -n "$t" ] || { echo "job: target not found"; exit 20; }
@@ -166,28 +207,7 @@ sleep 1
 p1=$(part "$t" 1)
 p2=$(part "$t" 2)
 e2fsck -fn "$p1" >/dev/null 2>&1 && ok "p1 e2fsck -fn clean" || bad "p1 e2fsck"
-got=$(cryptsetup luksUUID "$p2" 2>&1)
-[ "$got" = "$UUID" ] && ok "p2 keeps the saved LUKS UUID" || bad "p2 LUKS UUID $got, saved $UUID"
-if cryptsetup open --readonly --key-file /tmp/key "$p2" chk; then
-	ok "p2 opens with the passphrase"
-	e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "inner ext4 e2fsck -fn clean" ||
-		bad "inner e2fsck: $(tail -5 "$R/fsck.txt")"
-	blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
-	bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
-	msize=$(blockdev --getsize64 /dev/mapper/chk)
-	fs=$((blocks * bsize))
-	echo "job: inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
-	[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
-		ok "inner ext4 grown to fill the mapping" || bad "inner ext4 $fs of $msize (saved $INNER)"
-	mkdir -p /tmp/chk
-	mount -o ro /dev/mapper/chk /tmp/chk &&
-		(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
-		ok "every file's sha256 matches" || bad "files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
-	umount /tmp/chk 2>/dev/null
-	cryptsetup close chk
-else
-	bad "p2 does not open with the passphrase"
-fi
+inner "$p2" "p2" ""
 
 # the encrypted laptop: LVM inside LUKS
 lt=$(by_serial LTARGET)
@@ -220,6 +240,15 @@ if cryptsetup open --key-file /tmp/key "$lp2" lchk; then
 else
 	bad "laptop: p2 does not open with the passphrase"
 fi
+# the saveparts folder: --part sda2 onto partition 1 of the third disk
+pp1=$(part "$(by_serial PTARGET)" 1)
+start=$(date +%s)
+"$IC" restore "$D/partimag" parts --part "sda2=$pp1" --yes --key-file /tmp/key >"$R/prestore.txt" 2>&1 </dev/null ||
+	bad "saveparts: restore --part with --key-file"
+cat "$R/prestore.txt"
+echo "job: saveparts restore took $(($(date +%s) - start)) s"
+inner "$pp1" "the partition" "saveparts: "
+
 echo "job: $fails failed checks"
 echo "job: plan done"
 [ "$fails" -eq 0 ]
@@ -228,10 +257,11 @@ size=$(du -sm "$tmp/jobfs" | cut -f1)
 truncate -s $((size + 64))M "$tmp/job.img"
 mkfs.ext4 -q -F -L IRONJOB -d "$tmp/jobfs" "$tmp/job.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-clonezilla-luks 13 "boot + restores of two Clonezilla LUKS images + checks" --timeout 300 \
+run_check_job live-clonezilla-luks 18 "boot + restores of three Clonezilla LUKS images + checks" --timeout 300 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
 	--disk "$tmp/target.img,if=virtio,serial=TARGET" \
-	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET"
-echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written) and LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact)"
+	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET" \
+	--disk "$tmp/ptarget.img,if=virtio,serial=PTARGET"
+echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), and a saveparts folder's LUKS partition onto a larger partition (same checks as the first)"
