@@ -21,7 +21,7 @@
 mod clonezilla_fixture;
 mod fsfixture;
 
-use clonezilla_fixture::{part, run_with_scratch, Fixture};
+use clonezilla_fixture::{browse, cli, run_with_scratch, Fixture};
 use fsfixture::{prng_bytes, run, run_status};
 use std::collections::BTreeMap;
 use std::fs;
@@ -46,71 +46,8 @@ struct Luks {
 /// The fixture's folder with sda2 made a LUKS2 partition saved opened.
 fn build(dir: &Path) -> Luks {
     let fx = clonezilla_fixture::build(dir, NAME, SEED, false);
-    let (_, len) = part(&fx.disk, 2);
-    let img = &fx.image;
-    let header = img.join("sda2-luksHeader.bin");
-    let uuid = clonezilla_fixture::luks_header(dir, len, PASS, &header);
-    assert_eq!(fs::metadata(&header).unwrap().len(), 16 * MIB);
-    // The opened volume's filesystem: the fixture's files, partition size - 16 MiB.
-    let inner = dir.join("inner.img");
-    run(
-        "truncate",
-        &["-s", &(len - 16 * MIB).to_string(), s(&inner)],
-    );
-    let tree = dir.join(format!("{NAME}-tree"));
-    run(
-        "mke2fs",
-        &[
-            "-F",
-            "-q",
-            "-t",
-            "ext4",
-            "-b",
-            "4096",
-            "-d",
-            s(&tree),
-            s(&inner),
-        ],
-    );
-    let out = img.join(format!("{MAPPER}.ext4-ptcl-img"));
-    let log = dir.join("pc-luks.log");
-    run(
-        "partclone.ext4",
-        &["-q", "-c", "-s", s(&inner), "-O", s(&out), "-L", s(&log)],
-    );
-    run("zstd", &["-q", "-f", "--rm", s(&out)]);
-    fs::remove_file(img.join("sda2.ext4-ptcl-img.gz")).unwrap();
-    fs::write(
-        img.join("luks-dev.list"),
-        format!("# <Block device> <UUID> <Device mapped name>\n/dev/sda2 {uuid} {MAPPER}\n"),
-    )
-    .unwrap();
-    fs::write(
-        img.join("dev-fs.list"),
-        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 crypto_LUKS 127.9M\n/dev/mapper/{MAPPER} ext4 111.9M\n"),
-    )
-    .unwrap();
-    let sums = std::process::Command::new("md5sum")
-        .args(["sda2-luksHeader.bin", "parts"])
-        .current_dir(img)
-        .output()
-        .unwrap();
-    assert!(sums.status.success());
-    fs::write(img.join("MD5SUMS"), sums.stdout).unwrap();
+    let uuid = clonezilla_fixture::shapes::make_luks(dir, &fx, NAME, PASS, MAPPER);
     Luks { fx, uuid }
-}
-
-fn cli(args: &[&str]) -> (bool, Vec<u8>, String) {
-    let o = std::process::Command::new(BIN).args(args).output().unwrap();
-    (
-        o.status.success(),
-        o.stdout.clone(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
 }
 
 /// Every file under `dir` with its size and hash (what "unchanged" compares); the
@@ -133,15 +70,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, blake3::Hash> {
         }
     }
     out
-}
-
-fn browse(root: &Path, image: &str, area: &str, args: &[&str], cache: &Path) -> Vec<u8> {
-    let mut all = vec!["browse", s(root), image, area];
-    all.extend(args);
-    all.extend(["--cache", s(cache)]);
-    let (ok, stdout, text) = cli(&all);
-    assert!(ok, "browse {area} {args:?}: {text}");
-    stdout
 }
 
 #[test]

@@ -5,8 +5,10 @@
 //! - `restore --part sda1=p1 --part sda2=p2` onto a loop disk laid out as the source
 //!   (the fixture's whole-disk check: lvm2 reads the PV with the saved VG and PV ids,
 //!   each LV gathered from its saved extents passes e2fsck -fn / xfs_repair -n and
-//!   holds the fixture's files, swap has its UUID and label), and onto a larger p2 (the
-//!   PV as saved, the bytes after it untouched);
+//!   holds the fixture's files, swap has its UUID and label); onto a larger p2 laid out
+//!   anew at its whole extents (lvm2's pe_count those extents, the XFS LV grown and its
+//!   filesystem with it, ids kept, the bytes past the PV untouched), and with
+//!   `--layout keep` as saved (the bytes after it untouched);
 //! - refused before anything is written, the target byte for byte as it was: a target
 //!   smaller than the PV (naming the PV and the sizes), a flipped byte in an LV image
 //!   (naming the file), a VG on two PVs, an LV with no image;
@@ -95,6 +97,31 @@ fn bin(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The size of the XFS in the file `fs` (its superblock's data blocks × block size),
+/// as xfs_db reads it.
+fn xfs_bytes(fs: &Path) -> u64 {
+    let o = run(
+        "xfs_db",
+        &[
+            "-r",
+            "-c",
+            "sb 0",
+            "-c",
+            "p dblocks",
+            "-c",
+            "p blocksize",
+            s(fs),
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let v: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split_once(" = ").and_then(|(_, v)| v.trim().parse().ok()))
+        .collect();
+    assert_eq!(v.len(), 2, "xfs_db: {text}");
+    v[0] * v[1]
+}
+
 fn hash(p: &Path) -> blake3::Hash {
     blake3::hash(&fs::read(p).unwrap())
 }
@@ -130,13 +157,15 @@ fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
     let cz = saveparts("czlvp");
     let d = cz.pv.dir.path();
     let scratch = d.join("scratch");
-    let restore = |image: &str, parts: &[String]| {
+    let restore_with = |image: &str, parts: &[String], extra: &[&str]| {
         let mut a = vec!["restore", s(&cz.root), image, "--yes"];
         for p in parts {
             a.extend(["--part", p]);
         }
+        a.extend(extra);
         run_with_scratch(&a, &scratch)
     };
+    let restore = |image: &str, parts: &[String]| restore_with(image, parts, &[]);
 
     let (ok, out) = bin(&["images", s(&cz.root)]);
     assert!(
@@ -178,23 +207,62 @@ fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
     cz.check(&d.join("same.img"), false, "same size");
     fs::remove_file(d.join("same.img")).unwrap();
 
-    // a larger p2: the PV as saved, the 16 MiB after it as they were
+    // a larger p2 (400 MiB): laid out anew at its whole extents, the XFS LV (the
+    // largest resizable) takes the growth and its filesystem is grown; ids kept; the
+    // bytes past the new PV as they were
     let disk = Disk::new(&d.join("large.img"), 400);
     let before = fs::read(&disk.file).unwrap();
     let (ok, out) = restore("img", &[format!("sda2={}", disk.part(2))]);
-    assert!(ok && out.contains("outside the PV"), "{out}");
+    assert!(ok && out.contains("laid out anew at 397.0 MiB"), "{out}");
     drop(disk);
     let (p2, len) = part(&d.join("large.img"), 2);
     let pv = d.join("large-pv.out");
-    dd_range(&d.join("large.img"), (p2, 384 * MIB), &pv);
-    cz.check_pv(&pv, false, "larger partition");
+    dd_range(&d.join("large.img"), (p2, len), &pv);
+    cz.check_pv(&pv, true, "larger partition");
+    let m = lvm_fixture::backup::metadata(&cz.pv, &pv);
+    let pe = (len - m.pe_start * 512) / lvm_fixture::EXT;
+    let data_ext = xfs_fixture::SIZE / lvm_fixture::EXT;
+    assert_eq!(
+        (m.pe_count, m.lvs["data"].count, m.lvs["root"].count),
+        (pe, data_ext + pe - 88, 6),
+        "larger partition: {m:?}\n{out}"
+    );
+    // check_pv left the data LV gathered in data.out: its XFS was grown into it
+    let xfs = xfs_bytes(&cz.pv.dir.path().join("data.out"));
+    assert!(
+        xfs > xfs_fixture::SIZE && xfs <= m.lvs["data"].count * lvm_fixture::EXT,
+        "larger partition: the XFS is {xfs} bytes\n{out}"
+    );
     let now = fs::read(d.join("large.img")).unwrap();
-    let tail = (p2 + 384 * MIB) as usize..(p2 + len) as usize;
+    let end = p2 + m.pe_start * 512 + pe * lvm_fixture::EXT;
+    let tail = end as usize..(p2 + len) as usize;
     assert!(
         now[tail.clone()] == before[tail],
         "the space past the PV was written"
     );
     fs::remove_file(d.join("large.img")).unwrap();
+
+    // --layout keep: the PV as saved, the 16 MiB after it as they were
+    let disk = Disk::new(&d.join("keep.img"), 400);
+    let before = fs::read(&disk.file).unwrap();
+    let (ok, out) = restore_with(
+        "img",
+        &[format!("sda2={}", disk.part(2))],
+        &["--layout", "keep"],
+    );
+    assert!(ok && out.contains("outside the PV"), "{out}");
+    drop(disk);
+    let (p2, len) = part(&d.join("keep.img"), 2);
+    let pv = d.join("keep-pv.out");
+    dd_range(&d.join("keep.img"), (p2, 384 * MIB), &pv);
+    cz.check_pv(&pv, false, "keep");
+    let now = fs::read(d.join("keep.img")).unwrap();
+    let tail = (p2 + 384 * MIB) as usize..(p2 + len) as usize;
+    assert!(
+        now[tail.clone()] == before[tail],
+        "keep: the space past the PV was written"
+    );
+    fs::remove_file(d.join("keep.img")).unwrap();
 
     // a smaller file (340 MiB, 84 extents for 88): laid out anew, the XFS LV (the
     // largest resizable) re-created 4 extents smaller
@@ -411,10 +479,11 @@ fn a_saveparts_pv_imports_and_restores_from_the_repository() {
 }
 
 /// The TUI with the real services: the saveparts image's rows are `img/sda1` and the PV
-/// `img/sda2`; the PV row onto p2 of a loop disk (the only disk the session may use):
-/// planned at its saved size, confirmed by the disk's name, checked, written, read
-/// back; the PV passes the fixture's check (lvm2 metadata and ids, each LV's
-/// filesystem and files) and the disk outside p2 is byte for byte as it was.
+/// `img/sda2`; the PV row onto the larger p2 of a loop disk (the only disk the session
+/// may use): planned laid out anew at the partition's size, confirmed by the disk's
+/// name, checked, written, read back; the PV passes the fixture's check (lvm2 metadata and ids, each LV's
+/// filesystem and files, pe_count the partition's extents) and the disk outside the
+/// PV is byte for byte as it was.
 #[test]
 #[ignore = "needs root"]
 fn the_tui_restores_a_saveparts_pv_onto_a_partition() {
@@ -457,7 +526,7 @@ fn the_tui_restores_a_saveparts_pv_onto_a_partition() {
     app.press(KeyCode::Enter);
     let plan = format!("{:?}", app.choices.plan);
     assert!(
-        plan.contains("LVM2") && plan.contains("outside the PV"),
+        plan.contains("LVM2") && plan.contains("laid out anew at 397.0 MiB"),
         "{plan}"
     );
     app.press(KeyCode::Enter);
@@ -470,14 +539,18 @@ fn the_tui_restores_a_saveparts_pv_onto_a_partition() {
     drop(disk);
     let (p2, len) = part(&d.join("tui.img"), 2);
     let pv = d.join("tui-pv.out");
-    dd_range(&d.join("tui.img"), (p2, 384 * MIB), &pv);
-    cz.check_pv(&pv, false, "TUI");
+    dd_range(&d.join("tui.img"), (p2, len), &pv);
+    cz.check_pv(&pv, true, "TUI");
+    let m = lvm_fixture::backup::metadata(&cz.pv, &pv);
+    let pe = (len - m.pe_start * 512) / lvm_fixture::EXT;
+    assert_eq!(m.pe_count, pe, "TUI: {m:?}");
     let now = fs::read(d.join("tui.img")).unwrap();
     assert!(
         now[..p2 as usize] == before[..p2 as usize],
         "the disk before p2 was written"
     );
-    let tail = (p2 + 384 * MIB) as usize..(p2 + len) as usize;
+    let end = p2 + m.pe_start * 512 + pe * lvm_fixture::EXT;
+    let tail = end as usize..(p2 + len) as usize;
     assert!(
         now[tail.clone()] == before[tail],
         "the space past the PV was written"

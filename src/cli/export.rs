@@ -134,10 +134,7 @@ fn export(
         .with_context(|| format!("creating {}", raw.display()))?;
     let dev =
         open_path(&raw, Access::ReadWrite).with_context(|| format!("opening {}", raw.display()))?;
-    let mode = match a.layout {
-        Layout::Proportional => LayoutMode::Proportional,
-        Layout::Keep => LayoutMode::Keep,
-    };
+    let mode = LayoutMode::from(a.layout);
     let plan = plan_restore(
         &manifest,
         dev.size(),

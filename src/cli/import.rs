@@ -113,8 +113,8 @@ pub(super) fn import_img(
     import_device(img, &dev, folder, repo, o)
 }
 
-/// Imports what `dev` reads of `img` (its disk, or one PV of a saveparts image) into
-/// `repo`: planned, checked whole, then backed up.
+/// Imports what `dev` reads of `img` (its disk, or one PV or LUKS partition of a
+/// saveparts image) into `repo`: planned, checked whole, then backed up.
 pub(super) fn import_device(
     img: &ClonezillaImage,
     dev: &ImageDevice,

@@ -6,8 +6,9 @@
 //! partition becomes a table-less image, as `ironclone backup sda1.ext4-ptcl-img.zst`
 //! makes of a single partition image, and restores onto a partition or a disk. An
 //! LVM PV (no image of its own) becomes `<NAME>-<pv>`, the PV rebuilt from its VG's
-//! metadata and LV images as one LVM area (`ImageDevice::open_pv`). The
-//! repository deduplicates across them as across any images.
+//! metadata and LV images as one LVM area (`ImageDevice::open_pv`), and a LUKS
+//! partition `<NAME>-<part>` its header and plaintext areas (`ImageDevice::open_luks`).
+//! The repository deduplicates across them as across any images.
 
 use super::import::{import_device, import_img, plan_scratch, ImportOptions};
 use super::progress::Renderer;
@@ -90,6 +91,33 @@ fn import_partitions(
             pv.dev
         ));
         let dev = ImageDevice::open_pv(img, &pv.dev, &table)?.cancel_with(o.cancel.clone());
+        let one = ImportOptions {
+            name: n,
+            scratch_dir: o.scratch_dir.clone(),
+            cancel: o.cancel.clone(),
+            ..*o
+        };
+        import_device(img, &dev, &img.dir, repo, &one)?;
+    }
+    // Each LUKS partition (its header file and its opened volume's image), read as a
+    // disk without a table that is the partition (`ImageDevice::open_luks`): the image
+    // `<NAME>-<part>` holds its header area and its plaintext area, as a backup of a
+    // LUKS partition with its key does.
+    for v in &img.luks {
+        let n = format!("{name}-{}", v.part);
+        if !json {
+            eprintln!(
+                "{}: LUKS, saved opened as {}, importing as {n}",
+                v.part, v.mapper
+            );
+        }
+        let table = scratch_dir.join(format!(
+            "ironclone-clonezilla-{}-{}-{}.luks",
+            std::process::id(),
+            img.name,
+            v.part
+        ));
+        let dev = ImageDevice::open_luks(img, &v.part, &table)?.cancel_with(o.cancel.clone());
         let one = ImportOptions {
             name: n,
             scratch_dir: o.scratch_dir.clone(),

@@ -24,6 +24,7 @@ mod rescue_entry;
 mod restore;
 mod restore_clonezilla;
 mod restore_parts;
+mod restore_parts_luks;
 mod restore_parts_lvm;
 mod schedule;
 mod serve_boot;

@@ -26,6 +26,15 @@ pub enum Layout {
     Keep,
 }
 
+impl From<Layout> for LayoutMode {
+    fn from(l: Layout) -> LayoutMode {
+        match l {
+            Layout::Proportional => LayoutMode::Proportional,
+            Layout::Keep => LayoutMode::Keep,
+        }
+    }
+}
+
 #[derive(ClapArgs)]
 #[command(
     after_help = "Examples:\n  ironclone restore /mnt/repo office-pc /dev/sdb --dry-run\n  \
@@ -204,10 +213,7 @@ pub(super) fn run_planned(a: &Args, manifest: &Manifest, exec: Exec) -> anyhow::
         let (n, r) = parse_size(s)?;
         sizes.insert(n, r);
     }
-    let mode = match a.layout {
-        Layout::Proportional => LayoutMode::Proportional,
-        Layout::Keep => LayoutMode::Keep,
-    };
+    let mode = LayoutMode::from(a.layout);
     let access = if a.dry_run {
         Access::ReadOnly
     } else {

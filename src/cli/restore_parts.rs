@@ -7,9 +7,11 @@
 //! on it mounted, not the disk holding the image folder, confirmed with --yes (or the
 //! disk's serial typed), and re-identified just before the first write. An LVM PV
 //! among the partitions is rebuilt from its VG's metadata and LV images and checked
-//! whole before anything is written (restore_parts_lvm.rs).
+//! whole before anything is written (restore_parts_lvm.rs); a LUKS partition needs its
+//! key (--unlock or --key-file) and goes the savedisk LUKS route (restore_parts_luks.rs).
 
 use super::restore::Args;
+use super::restore_parts_luks::StagedLuks;
 use super::restore_parts_lvm::StagedPv;
 use super::target;
 use anyhow::{bail, Context};
@@ -20,6 +22,7 @@ use ironclone::units::human_bytes;
 use std::io::IsTerminal;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// True when the command restores partition images: `--part` given, or the folder
 /// is a saveparts image (which has no disk to restore).
@@ -112,18 +115,20 @@ fn recheck(t: &PartTarget) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a `--part` restores: a partition's image, or an LVM PV rebuilt from its VG's
-/// metadata and its LVs' images (restore_parts_lvm.rs).
+/// What a `--part` restores: a partition's image, an LVM PV rebuilt from its VG's
+/// metadata and its LVs' images (restore_parts_lvm.rs), or a LUKS partition from its
+/// header and its opened volume's image (restore_parts_luks.rs).
 enum Source<'a> {
     Image(&'a PartImage),
     Pv(&'a str),
+    Luks(&'a str),
 }
 
 impl Source<'_> {
     fn part(&self) -> &str {
         match self {
             Source::Image(p) => &p.part,
-            Source::Pv(p) => p,
+            Source::Pv(p) | Source::Luks(p) => p,
         }
     }
 }
@@ -142,13 +147,8 @@ fn mapping<'a>(
             img.parts.first().map_or("sda1", String::as_str)
         );
     }
-    if !a.sizes.is_empty()
-        || a.new_ids
-        || a.sector_size.is_some()
-        || a.unlock
-        || a.key_file.is_some()
-    {
-        bail!("--size, --new-ids, --sector-size, --unlock and --key-file are for whole-disk restores, not --part");
+    if !a.sizes.is_empty() || a.new_ids || a.sector_size.is_some() {
+        bail!("--size, --new-ids and --sector-size are for whole-disk restores, not --part");
     }
     if !a.target.as_os_str().is_empty() {
         bail!(
@@ -168,6 +168,7 @@ fn mapping<'a>(
             .iter()
             .map(|p| p.part.as_str())
             .chain(pvs.iter().copied())
+            .chain(img.luks.iter().map(|v| v.part.as_str()))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -179,9 +180,11 @@ fn mapping<'a>(
         let src = src.trim();
         let image = img.partitions.iter().find(|p| p.part == src);
         let pv = pvs.iter().find(|p| **p == src);
+        let luks = img.luks_volume(src).map(|v| Source::Luks(&v.part));
         let p = image
             .map(Source::Image)
             .or(pv.map(|p| Source::Pv(p)))
+            .or(luks)
             .with_context(|| {
                 format!(
                     "--part {spec}: no partition {src} in {} (it has {}); nothing was written",
@@ -197,6 +200,10 @@ fn mapping<'a>(
             bail!("--part {spec}: {src} or {dst} is named twice");
         }
         out.push((p, t));
+    }
+    if (a.unlock || a.key_file.is_some()) && !out.iter().any(|(p, _)| matches!(p, Source::Luks(_)))
+    {
+        bail!("--unlock and --key-file are for LUKS partitions; no --part names one");
     }
     Ok(out)
 }
@@ -243,9 +250,28 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     let mut scratch = Scratch(Vec::new());
     let mut staged: Vec<(Staged, &PartTarget)> = Vec::new();
     let mut pvs: Vec<(StagedPv, &PartTarget)> = Vec::new();
+    let mut lukses: Vec<(StagedLuks, &PartTarget)> = Vec::new();
+    // The key (a prompt, when asked for) once, before anything is decoded.
+    let key = ironclone::unlock::resolve_key(a.unlock, a.key_file.as_deref())?.map(Arc::new);
     for (p, t) in &map {
         let p = match p {
             Source::Image(p) => p,
+            Source::Luks(part) => {
+                if !a.json {
+                    eprintln!("checking and planning {part} (LUKS: its header and its opened volume's image)");
+                }
+                let s = super::restore_parts_luks::stage(
+                    &folder,
+                    part,
+                    &t.path,
+                    t.size,
+                    a.layout.into(),
+                    key.as_deref(),
+                    &base,
+                )?;
+                lukses.push((s, t));
+                continue;
+            }
             Source::Pv(part) => {
                 if !a.json {
                     eprintln!(
@@ -253,7 +279,14 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                     );
                 }
                 pvs.push((
-                    super::restore_parts_lvm::stage(&folder, part, &t.path, t.size, &base)?,
+                    super::restore_parts_lvm::stage(
+                        &folder,
+                        part,
+                        &t.path,
+                        t.size,
+                        a.layout.into(),
+                        &base,
+                    )?,
                     t,
                 ));
                 continue;
@@ -283,6 +316,11 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 "new_pv_bytes": s.pv.new_bytes(),
                 "used_bytes": s.used_bytes, "lvs": s.lvs}, "target": t.path,
                 "target_bytes": t.size})
+        }));
+        plan.extend(lukses.iter().map(|(s, t)| {
+            serde_json::json!({"luks": {"part": s.luks.part, "saved_bytes": s.luks.saved_bytes,
+                "new_bytes": s.luks.new_bytes(), "used_bytes": s.used_bytes,
+                "images": s.images}, "target": t.path, "target_bytes": t.size})
         }));
         println!(
             "{}",
@@ -337,6 +375,18 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
                 s.lvs.join(", ")
             );
         }
+        for (s, t) in &lukses {
+            println!(
+                "  {:<8} LUKS   {:>10} used, partition {} as saved, {} onto {}: header written \
+                 back, plaintext through the volume opened with the key; {}",
+                s.luks.part,
+                human_bytes(s.used_bytes),
+                human_bytes(s.luks.saved_bytes),
+                human_bytes(s.luks.new_bytes()),
+                t.describe,
+                s.images.join(", ")
+            );
+        }
     }
     if a.dry_run {
         return Ok(super::exit::OK);
@@ -345,6 +395,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         .iter()
         .map(|(_, t)| *t)
         .chain(pvs.iter().map(|(_, t)| *t))
+        .chain(lukses.iter().map(|(_, t)| *t))
         .collect();
     if !confirm(&a, &targets)? {
         eprintln!("ironclone: not confirmed; nothing was written");
@@ -387,6 +438,23 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
             );
         }
     }
+    for (s, t) in &lukses {
+        // stage() refused a LUKS partition without a key.
+        let k = key.clone().context("no LUKS key")?;
+        let (n, steps) = super::restore_parts_luks::write(s, &t.path, &base, k)?;
+        total += n;
+        if !a.json {
+            println!(
+                "  {} -> {}: LUKS, {} written and verified",
+                s.luks.part,
+                t.path.display(),
+                human_bytes(n)
+            );
+            for l in steps {
+                println!("    {l}");
+            }
+        }
+    }
     let secs = t0.elapsed().as_secs_f64();
     if a.json {
         println!(
@@ -398,7 +466,7 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
     } else {
         println!(
             "restored {} partition(s) in {secs:.1} s: {} written",
-            staged.len() + pvs.len(),
+            staged.len() + pvs.len() + lukses.len(),
             human_bytes(total)
         );
     }

@@ -1,10 +1,11 @@
 //! `restore DIR IMAGE --part sda2=TARGET` where `sda2` is an LVM physical volume of a
 //! saveparts image: planned, checked and written by `foreign::clonezilla::parts_pv`
-//! (which says how a smaller target is laid out anew, and when it is refused); here
+//! (which says how a larger or smaller target is laid out anew, and when it is refused); here
 //! only what the CLI keeps between staging and writing, and how it prints.
 
 use ironclone::device::{open_path, Access};
 use ironclone::foreign::clonezilla::parts_pv::{plan_pv, PlannedPv};
+use ironclone::plan::LayoutMode;
 use ironclone::progress::NoProgress;
 use std::path::Path;
 
@@ -21,13 +22,14 @@ pub(super) struct StagedPv {
 }
 
 /// Reads PV `part` of the image `folder`, checks that it fits in `target_bytes`, plans
-/// it and decodes every LV image to its end (every checksum checked): nothing is
+/// it in `mode` and decodes every LV image to its end (every checksum checked): nothing is
 /// written anywhere but `scratch`'s sparse file.
 pub(super) fn stage(
     folder: &Path,
     part: &str,
     target: &Path,
     target_bytes: u64,
+    mode: LayoutMode,
     scratch: &Path,
 ) -> anyhow::Result<StagedPv> {
     let pv = plan_pv(
@@ -35,6 +37,7 @@ pub(super) fn stage(
         part,
         &target.display().to_string(),
         target_bytes,
+        mode,
         scratch,
     )?;
     let (lvs, used_bytes) = pv.check(&NoProgress)?;

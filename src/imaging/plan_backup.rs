@@ -118,6 +118,23 @@ fn plan_inner(
     if layout.kind == TableKind::None {
         let info = probe(dev);
         let kind = info.as_ref().map_or(FsKind::Unknown, |i| i.kind);
+        // A LUKS volume as a whole (a saved partition, a Clonezilla saveparts image's
+        // LUKS partition): its header and plaintext areas, as for a partition.
+        if let (FsKind::Luks, Some(lb)) = (kind, luks.as_deref_mut().filter(|l| l.handles(0))) {
+            let got = lb.plan_partition(dev, None, info, WHOLE_FS_AREA, 0, size)?;
+            // Not the layout reader's warnings: a missing or unreadable table is what a
+            // LUKS volume is, and its backup GPT would lie in the never-saved ciphertext.
+            return Ok(PlannedDisk {
+                plan: BackupPlan {
+                    source,
+                    areas: got.areas,
+                },
+                layout,
+                findings: got.findings,
+                warnings: got.warnings,
+                plaintext: vec![got.plaintext],
+            });
+        }
         let map = map_filesystem(dev, kind);
         let files = runs(dev, kind, &map);
         findings.push(finding(WHOLE_FS_AREA, None, 0, size, &info, &map));

@@ -176,14 +176,6 @@ pub fn plan_restore(
         metas.push((a, partition_meta(m, a)?));
     }
     let Some(table) = table else {
-        // A LUKS plaintext area is only made for a partition (luks_backup.rs).
-        if let Some((a, _)) = metas.iter().find(|(_, pm)| pm.luks.is_some()) {
-            return Err(ImagingError::Meta {
-                image: m.name.clone(),
-                area: a.name.clone(),
-                what: "a LUKS plaintext area on a disk without a partition table".into(),
-            });
-        }
         return plan_whole_fs(m, metas, target_size, target_sector, opts);
     };
     let src = table.layout;
@@ -421,7 +413,7 @@ fn plan_whole_fs(
     target_sector: u32,
     opts: &RestorePlanOptions,
 ) -> Result<DiskRestorePlan, ImagingError> {
-    let Some((a, pm)) = metas.into_iter().find(|(a, _)| a.name == WHOLE_FS_AREA) else {
+    let Some((a, pm)) = metas.iter().find(|(a, _)| a.name == WHOLE_FS_AREA).cloned() else {
         return Err(ImagingError::Meta {
             image: m.name.clone(),
             area: "-".into(),
@@ -429,6 +421,37 @@ fn plan_whole_fs(
         });
     };
     let kind = fs_kind(&pm);
+    // A LUKS volume as a whole (luks_backup.rs): its header area here, its plaintext
+    // area restored through the opened volume (luks_restore.rs), sized as a LUKS
+    // partition is.
+    if pm.luks.is_some() {
+        let (min, grow) = luks_min(&pm, &metas, a.len);
+        let new_size = match opts.mode {
+            LayoutMode::Proportional if grow => {
+                (target_size / 4096 * 4096).max(a.len).min(target_size)
+            }
+            _ => a.len.min(target_size),
+        };
+        let keep_short = opts.mode == LayoutMode::Keep && new_size < a.len;
+        if new_size < min || keep_short {
+            let needed = if keep_short { a.len } else { min };
+            return Err(crate::plan::PlanError::TooSmall {
+                needed,
+                available: target_size,
+                missing: needed.saturating_sub(target_size),
+            }
+            .into());
+        }
+        return Ok(whole_fs_plan(
+            m,
+            a,
+            pm,
+            kind,
+            new_size,
+            target_size,
+            target_sector,
+        ));
+    }
     // A table-less PV resizes through its LVs, as a PV partition does (plan_lvm.rs).
     if let Some(size) = super::plan_lvm::whole_pv_size(&pm, a.len, target_size, opts.mode)? {
         return Ok(whole_fs_plan(

@@ -334,3 +334,30 @@ pub fn luks_header(dir: &Path, len: u64, pass: &str, header: &Path) -> String {
     fs::remove_file(&vol).unwrap();
     uuid
 }
+
+/// Runs ironclone with `args`: success, stdout, and stdout and stderr as text.
+pub fn cli(args: &[&str]) -> (bool, Vec<u8>, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ironclone"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        o.stdout.clone(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// `browse ROOT IMAGE AREA ARGS --cache CACHE`, which must succeed: its stdout.
+pub fn browse(root: &Path, image: &str, area: &str, args: &[&str], cache: &Path) -> Vec<u8> {
+    let mut all = vec!["browse", root.to_str().unwrap(), image, area];
+    all.extend(args);
+    all.extend(["--cache", cache.to_str().unwrap()]);
+    let (ok, stdout, text) = cli(&all);
+    assert!(ok, "browse {area} {args:?}: {text}");
+    stdout
+}

@@ -105,3 +105,63 @@ pub fn bin(args: &[&str]) -> (bool, String, Vec<u8>) {
         o.stdout,
     )
 }
+
+/// Makes sda2 of the folder (the fixture `fx` built in `dir` as `name`) a LUKS2
+/// partition saved opened, as Clonezilla 3.x saves one: `luks-dev.list`,
+/// `sda2-luksHeader.bin` (`cryptsetup luksHeaderBackup`, 16 MiB, passphrase `pass`),
+/// the decrypted ext4 (the fixture's files, partition size − 16 MiB) as
+/// `<mapper>.ext4-ptcl-img.zst` in place of sda2's image, `dev-fs.list`, and
+/// `MD5SUMS` listing the header. Returns the volume's UUID.
+pub fn make_luks(dir: &Path, fx: &Fixture, name: &str, pass: &str, mapper: &str) -> String {
+    let (_, len) = super::part(&fx.disk, 2);
+    let img = &fx.image;
+    let header = img.join("sda2-luksHeader.bin");
+    let uuid = super::luks_header(dir, len, pass, &header);
+    assert_eq!(fs::metadata(&header).unwrap().len(), 16 * super::MIB);
+    let inner = dir.join("inner.img");
+    run(
+        "truncate",
+        &["-s", &(len - 16 * super::MIB).to_string(), s(&inner)],
+    );
+    let tree = dir.join(format!("{name}-tree"));
+    run(
+        "mke2fs",
+        &[
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-d",
+            s(&tree),
+            s(&inner),
+        ],
+    );
+    let out = img.join(format!("{mapper}.ext4-ptcl-img"));
+    let log = dir.join("pc-luks.log");
+    run(
+        "partclone.ext4",
+        &["-q", "-c", "-s", s(&inner), "-O", s(&out), "-L", s(&log)],
+    );
+    run("zstd", &["-q", "-f", "--rm", s(&out)]);
+    fs::remove_file(img.join("sda2.ext4-ptcl-img.gz")).unwrap();
+    fs::write(
+        img.join("luks-dev.list"),
+        format!("# <Block device> <UUID> <Device mapped name>\n/dev/sda2 {uuid} {mapper}\n"),
+    )
+    .unwrap();
+    fs::write(
+        img.join("dev-fs.list"),
+        format!("# <Device name>   <File system>   <Size>\n/dev/sda1 vfat 32M\n/dev/sda2 crypto_LUKS 127.9M\n/dev/mapper/{mapper} ext4 111.9M\n"),
+    )
+    .unwrap();
+    let sums = Command::new("md5sum")
+        .args(["sda2-luksHeader.bin", "parts"])
+        .current_dir(img)
+        .output()
+        .unwrap();
+    assert!(sums.status.success());
+    fs::write(img.join("MD5SUMS"), sums.stdout).unwrap();
+    uuid
+}

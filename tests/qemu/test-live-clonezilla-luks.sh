@@ -11,7 +11,9 @@
 # lvm2 on a loop device on the host) inside LUKS2, saved as ocs-sr saves it (the PV as
 # /dev/mapper/<name> in lvm_vg_dev.list and lvm_<vg>.conf, the LV's partclone image):
 # restored with the key onto 1.5x, the LUKS UUID and the VG UUID are the saved ones, the VG
-# activates, the root LV has grown, passes e2fsck -fn and holds every file. Last, the first
+# activates, the root LV has grown, passes e2fsck -fn and holds every file. Then the first
+# folder made saveparts (no disk, no table files): `restore DIR parts --part sda2=PART
+# --key-file` onto a larger partition of a third disk, checked as the first. Last, the first
 # image once more through the TUI on the serial console, typed and read by tui-drive.py on
 # the host as a person would (pick the folder, a wrong passphrase refused, the right one,
 # the target by serial, the typed confirmation), with the same checks. Needs root on
@@ -85,6 +87,16 @@ printf '# <Device name>   <File system>   <Size>\n/dev/sda1 ext4 32M\n/dev/sda2 
 	"$MAPPER" >"$img/dev-fs.list"
 truncate -s 240M "$tmp/target.img" "$tmp/ttarget.img"
 
+# 3. (restored last) the same LUKS partition in a saveparts folder: no disk, no table or
+# boot-area files; its target is partition 1 (200 MiB) of a third disk
+pimg="$tmp/jobfs/partimag/parts"
+mkdir -p "$pimg"
+for f in "$img"/*; do
+	case "${f##*/}" in disk | sda-*) ;; *) cp "$f" "$pimg/" ;; esac
+done
+truncate -s 240M "$tmp/ptarget.img"
+sgdisk -Z -n 1:2048:+200M -t 1:8309 "$tmp/ptarget.img" >/dev/null
+
 # 2. the encrypted laptop: an LVM PV inside LUKS2 (the whole plaintext), one linear LV
 # "root" of 64 MiB from extent 0, made by lvm2 on a loop device (pvcreate, vgcreate, the
 # LV added by vgcfgrestore: lvcreate would need device-mapper) with the ext4 laid on it
@@ -145,6 +157,35 @@ IC="$D/ironclone/bin/ironclone"
 R=/tmp/results
 mkdir -p "$R"
 cp "$D/ironclone/pass" /tmp/key
+# inner DEV WHAT PREFIX: the LUKS partition DEV keeps the saved UUID, opens with the
+# passphrase, and its ext4 passes e2fsck -fn, has grown to fill the mapping and holds every
+# file; PREFIX starts each check's name
+inner() {
+	dev="$1" what="$2" pre="$3"
+	got=$(cryptsetup luksUUID "$dev" 2>&1)
+	[ "$got" = "$UUID" ] && ok "${pre}$what keeps the saved LUKS UUID" || bad "${pre}$what LUKS UUID $got, saved $UUID"
+	if cryptsetup open --readonly --key-file /tmp/key "$dev" chk; then
+		ok "${pre}$what opens with the passphrase"
+		e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "${pre}inner ext4 e2fsck -fn clean" ||
+			bad "${pre}inner e2fsck: $(tail -5 "$R/fsck.txt")"
+		blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+		bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+		msize=$(blockdev --getsize64 /dev/mapper/chk)
+		fs=$((blocks * bsize))
+		echo "job: ${pre}inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
+		[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
+			ok "${pre}inner ext4 grown to fill the mapping" || bad "${pre}inner ext4 $fs of $msize (saved $INNER)"
+		mkdir -p /tmp/chk
+		mount -o ro /dev/mapper/chk /tmp/chk &&
+			(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
+			ok "${pre}every file's sha256 matches" || bad "${pre}files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
+		umount /tmp/chk 2>/dev/null
+		cryptsetup close chk
+	else
+		bad "${pre}$what does not open with the passphrase"
+	fi
+}
+
 t=$(by_serial TARGET)
 echo "job: target=$t"
 [ -n "$t" ] || { echo "job: target not found"; exit 20; }
@@ -159,44 +200,17 @@ else
 	bad "restore without the key: $(cat "$R/nokey.txt")"
 fi
 
-# check_img DISK WHO: the restored img on DISK (checks named "WHO...")
-check_img() {
-	ct="$1" who="$2"
-	blockdev --rereadpt "$ct" 2>/dev/null || partprobe "$ct"
-	sleep 1
-	p1=$(part "$ct" 1)
-	p2=$(part "$ct" 2)
-	e2fsck -fn "$p1" >/dev/null 2>&1 && ok "${who}p1 e2fsck -fn clean" || bad "${who}p1 e2fsck"
-	got=$(cryptsetup luksUUID "$p2" 2>&1)
-	[ "$got" = "$UUID" ] && ok "${who}p2 keeps the saved LUKS UUID" || bad "${who}p2 LUKS UUID $got, saved $UUID"
-	if cryptsetup open --readonly --key-file /tmp/key "$p2" chk; then
-		ok "${who}p2 opens with the passphrase"
-		e2fsck -fn /dev/mapper/chk >"$R/fsck.txt" 2>&1 && ok "${who}inner ext4 e2fsck -fn clean" ||
-			bad "${who}inner e2fsck: $(tail -5 "$R/fsck.txt")"
-		blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
-		bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
-		msize=$(blockdev --getsize64 /dev/mapper/chk)
-		fs=$((blocks * bsize))
-		echo "job: ${who}inner ext4 $INNER -> $fs bytes, mapping $msize bytes"
-		[ "$fs" -gt "$INNER" ] && [ $((msize - fs)) -lt $((bsize * 1024)) ] &&
-			ok "${who}inner ext4 grown to fill the mapping" || bad "${who}inner ext4 $fs of $msize (saved $INNER)"
-		mkdir -p /tmp/chk
-		mount -o ro /dev/mapper/chk /tmp/chk &&
-			(cd /tmp/chk && sha256sum -c "$D/ironclone/sums") >"$R/sums.txt" 2>&1 &&
-			ok "${who}every file's sha256 matches" || bad "${who}files: $(grep -v ': OK' "$R/sums.txt" | head -5)"
-		umount /tmp/chk 2>/dev/null
-		cryptsetup close chk
-	else
-		bad "${who}p2 does not open with the passphrase"
-	fi
-}
-
 start=$(date +%s)
 "$IC" restore "$D/partimag" img "$t" --yes --no-nvram --key-file /tmp/key >"$R/restore.txt" 2>&1 </dev/null ||
 	{ cat "$R/restore.txt"; bad "restore with --key-file"; }
 cat "$R/restore.txt"
 echo "job: restore took $(($(date +%s) - start)) s"
-check_img "$t" ""
+blockdev --rereadpt "$t" 2>/dev/null || partprobe "$t"
+sleep 1
+p1=$(part "$t" 1)
+p2=$(part "$t" 2)
+e2fsck -fn "$p1" >/dev/null 2>&1 && ok "p1 e2fsck -fn clean" || bad "p1 e2fsck"
+inner "$p2" "p2" ""
 
 # the encrypted laptop: LVM inside LUKS
 lt=$(by_serial LTARGET)
@@ -229,6 +243,15 @@ if cryptsetup open --key-file /tmp/key "$lp2" lchk; then
 else
 	bad "laptop: p2 does not open with the passphrase"
 fi
+# the saveparts folder: --part sda2 onto partition 1 of the third disk
+pp1=$(part "$(by_serial PTARGET)" 1)
+start=$(date +%s)
+"$IC" restore "$D/partimag" parts --part "sda2=$pp1" --yes --key-file /tmp/key >"$R/prestore.txt" 2>&1 </dev/null ||
+	bad "saveparts: restore --part with --key-file"
+cat "$R/prestore.txt"
+echo "job: saveparts restore took $(($(date +%s) - start)) s"
+inner "$pp1" "the partition" "saveparts: "
+
 # The TUI, driven from the host through the serial port (tui-drive.py types and reads the
 # screens): the image picked from a typed path, a wrong passphrase refused, the right one
 # taken, the target picked and confirmed by its serial, restored; then quit.
@@ -241,7 +264,11 @@ rc=$?
 echo
 echo "job: TUI exited rc=$rc"
 [ "$rc" -eq 0 ] && ok "TUI: quit cleanly" || bad "TUI: rc=$rc $(tail -3 "$R/tui.err")"
-check_img "$tt" "TUI: "
+blockdev --rereadpt "$tt" 2>/dev/null || partprobe "$tt"
+sleep 1
+e2fsck -fn "$(part "$tt" 1)" >/dev/null 2>&1 && ok "TUI: p1 e2fsck -fn clean" || bad "TUI: p1 e2fsck"
+inner "$(part "$tt" 2)" "p2" "TUI: "
+
 echo "job: $fails failed checks"
 echo "job: plan done"
 [ "$fails" -eq 0 ]
@@ -271,14 +298,15 @@ trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
 ) &
 drive=$!
 
-run_check_job live-clonezilla-luks 20 "boot + restores of two Clonezilla LUKS images (CLI, and one through the TUI) + checks" --timeout 420 \
+run_check_job live-clonezilla-luks 25 "boot + restores of three Clonezilla LUKS images (CLI, and one through the TUI) + checks" --timeout 420 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
 	--serial-sock "$sock" --pidfile "$tmp/qemu.pid" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
 	--disk "$tmp/target.img,if=virtio,serial=TARGET" \
 	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET" \
+	--disk "$tmp/ptarget.img,if=virtio,serial=PTARGET" \
 	--disk "$tmp/ttarget.img,if=virtio,serial=TTARGET"
 wait "$drive"
 [[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
-echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), and the ext4 one again through the TUI driven on the serial console (wrong passphrase refused, right one taken, the same checks)"
+echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), a saveparts folder's LUKS partition onto a larger partition (same checks as the first), and the first image again through the TUI driven on the serial console (wrong passphrase refused, right one taken, the same checks)"

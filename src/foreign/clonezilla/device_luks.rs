@@ -1,4 +1,6 @@
-//! The LUKS partitions of a savedisk image (luks.rs) in `ImageDevice`: the partition
+//! The LUKS partitions of a Clonezilla image (luks.rs) in `ImageDevice`: placed by the
+//! table of a savedisk image, or (`open_luks`) a saveparts image's partition alone as
+//! a table-less disk sized by its header and its inner image. The partition
 //! reads its header file (bytes 0..data_offset as `luksHeaderBackup` saved them; the
 //! ciphertext after them was never saved and reading it is an error, see
 //! `luks::HeaderFile`), and the opened volume's plaintext is a device of its own, a
@@ -7,7 +9,7 @@
 //! ironclone's native "imaged with its key" layout: the header area and the
 //! `-plaintext` area, restored by the native LUKS restore (luks_restore.rs).
 
-use super::super::luks::{self, check_header, LuksInner};
+use super::super::luks::{self, check_header, LuksInner, LuksVolume};
 use super::super::lvm_place::{self, PvPlace};
 use super::super::partimg::{PartImage, PartImageKind};
 use super::super::stream::PartStream;
@@ -50,6 +52,42 @@ fn luks_pv(
     Ok(pv)
 }
 
+/// The header file of `v` as the partition's slot image.
+fn header_image(v: &LuksVolume) -> PartImage {
+    PartImage {
+        part: v.part.clone(),
+        kind: PartImageKind::Dd,
+        path: v.header.clone(),
+    }
+}
+
+/// The opened volume's size as a saveparts image tells it (no table gives the
+/// partition's): the inner filesystem's size from its image's header, or the inner
+/// PV's from its VG's metadata. Swap and dd images inside carry no size.
+fn saved_volume_len(img: &ClonezillaImage, v: &LuksVolume) -> Result<u64, AssembleError> {
+    let unknown = |what: &str| AssembleError::Layout {
+        file: img.dir.join(luks::LIST),
+        why: format!(
+            "partition {} is LUKS holding {what}, whose size the saveparts image does not \
+             give (no table): not restored or imported",
+            v.part
+        ),
+    };
+    match &v.inner {
+        LuksInner::Image(image) if image.kind == PartImageKind::Swap => Err(unknown("swap")),
+        LuksInner::Image(image) => {
+            let bytes = PartStream::open(image, u64::MAX)?.image_bytes();
+            if bytes == 0 {
+                return Err(unknown("a dd image"));
+            }
+            Ok(bytes)
+        }
+        LuksInner::Pv { .. } => {
+            Ok(lvm_place::place_bare(img, &format!("mapper/{}", v.mapper))?.len)
+        }
+    }
+}
+
 /// One LUKS partition's plaintext, read from its inner image.
 pub(super) struct Inner {
     /// The partition's byte offset on the image's disk.
@@ -69,53 +107,91 @@ impl ImageDevice {
         size: u64,
         scratch: &Path,
     ) -> Result<(), AssembleError> {
-        luks::refuse(&img.luks, &img.dir, img.is_saveparts())?;
         for v in &img.luks {
-            let header = PartImage {
-                part: v.part.clone(),
-                kind: PartImageKind::Dd,
-                path: v.header.clone(),
-            };
+            let header = header_image(v);
             let (offset, len) = placement(img, layout, &header, size)?;
-            let (h, hdr) = check_header(v, len)?;
-            let data_len = h.data_len(len).ok_or_else(|| AssembleError::Layout {
-                file: v.header.clone(),
-                why: format!("partition {}: no room for its LUKS data", v.part),
-            })?;
-            let table = PathBuf::from(format!("{}.{}", scratch.display(), v.mapper));
-            let dev = match &v.inner {
-                LuksInner::Image(image) => {
-                    // The inner image must fit the volume: refused here, naming its
-                    // file, rather than as a failed probe (which would plan it raw).
-                    if image.kind != PartImageKind::Swap {
-                        drop(PartStream::open(image, data_len)?);
-                    }
-                    self.open_inner(img, Some(image), &v.mapper, data_len, &table)?
-                }
-                LuksInner::Pv { vg } => {
-                    let pv = luks_pv(img, &v.mapper, vg, data_len)?;
-                    let mut dev = self.open_inner(img, None, &v.mapper, data_len, &table)?;
-                    dev.add_pvs(vec![pv], &table)?;
-                    dev
-                }
-            };
-            self.slots.push(Slot {
-                image: header,
-                offset,
-                len,
-                base: 0,
-                whole: len,
-                keeps: false,
-                header: Some(hdr),
-                cursor: Mutex::new(Cursor::default()),
-            });
-            self.inner.push(Inner {
-                partition_offset: offset,
-                mapper: v.mapper.clone(),
-                dev: Arc::new(dev),
-            });
+            self.add_volume(img, v, offset, len, scratch)?;
         }
         self.slots.sort_by_key(|s| s.offset);
+        Ok(())
+    }
+
+    /// Opens the LUKS partition `part` (or its mapping's name) of a saveparts image
+    /// alone, as a disk without a table that is the partition: its header file, then
+    /// the opened volume as the inner image's filesystem (or the inner PV) needs it,
+    /// since the image saved no table that gives the partition's size. `scratch` is
+    /// the sparse table file (removed when the device is dropped).
+    pub fn open_luks(
+        img: &ClonezillaImage,
+        part: &str,
+        scratch: &Path,
+    ) -> Result<Self, AssembleError> {
+        let v = img.luks_volume(part).ok_or_else(|| AssembleError::Layout {
+            file: img.dir.join(luks::LIST),
+            why: format!("no LUKS partition {part}"),
+        })?;
+        let (h, _) = check_header(v, u64::MAX >> 1)?;
+        let data_len = saved_volume_len(img, v)?;
+        let len = h
+            .data_offset
+            .checked_add(data_len)
+            .ok_or_else(|| AssembleError::Layout {
+                file: v.header.clone(),
+                why: format!("partition {}: its size overflows", v.part),
+            })?;
+        let name = format!("Clonezilla image {} LUKS {}", img.dir.display(), v.part);
+        let mut dev = Self::bare(name, scratch, len)?;
+        dev.add_volume(img, v, 0, len, scratch)?;
+        Ok(dev)
+    }
+
+    /// Adds LUKS partition `v` at `offset`, `len` bytes: its header slot, checked,
+    /// and its plaintext device (sparse table file `<scratch>.<mapper>`).
+    fn add_volume(
+        &mut self,
+        img: &ClonezillaImage,
+        v: &LuksVolume,
+        offset: u64,
+        len: u64,
+        scratch: &Path,
+    ) -> Result<(), AssembleError> {
+        let (h, hdr) = check_header(v, len)?;
+        let data_len = h.data_len(len).ok_or_else(|| AssembleError::Layout {
+            file: v.header.clone(),
+            why: format!("partition {}: no room for its LUKS data", v.part),
+        })?;
+        let table = PathBuf::from(format!("{}.{}", scratch.display(), v.mapper));
+        let dev = match &v.inner {
+            LuksInner::Image(image) => {
+                // The inner image must fit the volume: refused here, naming its
+                // file, rather than as a failed probe (which would plan it raw).
+                if image.kind != PartImageKind::Swap {
+                    drop(PartStream::open(image, data_len)?);
+                }
+                self.open_inner(img, Some(image), &v.mapper, data_len, &table)?
+            }
+            LuksInner::Pv { vg } => {
+                let pv = luks_pv(img, &v.mapper, vg, data_len)?;
+                let mut dev = self.open_inner(img, None, &v.mapper, data_len, &table)?;
+                dev.add_pvs(vec![pv], &table)?;
+                dev
+            }
+        };
+        self.slots.push(Slot {
+            image: header_image(v),
+            offset,
+            len,
+            base: 0,
+            whole: len,
+            keeps: false,
+            header: Some(hdr),
+            cursor: Mutex::new(Cursor::default()),
+        });
+        self.inner.push(Inner {
+            partition_offset: offset,
+            mapper: v.mapper.clone(),
+            dev: Arc::new(dev),
+        });
         Ok(())
     }
 
@@ -201,6 +277,11 @@ impl ImageDevice {
             })
             .collect();
         Some(LuksBackup::with_open_volumes(open, self.size))
+    }
+
+    /// The mapping names of the LUKS volumes this device holds.
+    pub fn luks_mappers(&self) -> impl Iterator<Item = &str> {
+        self.inner.iter().map(|i| i.mapper.as_str())
     }
 
     /// The plaintext devices, for the check and the planning switches.

@@ -1,6 +1,7 @@
 //! `ImageDevice::open_pv`: one LVM PV of a saveparts image, read as a disk without a
-//! table that holds only the PV (lvm_place::place_bare), and the LVM slots it shares
-//! with `ImageDevice::open` (`add_pvs`).
+//! table that holds only the PV (lvm_place::place_bare), the table-less device it and
+//! `open_luks` start from (`bare`), and the LVM slots it shares with
+//! `ImageDevice::open` (`add_pvs`).
 
 use super::super::lvm_place;
 use super::super::ClonezillaImage;
@@ -21,6 +22,17 @@ impl ImageDevice {
         scratch: &Path,
     ) -> Result<Self, AssembleError> {
         let pv = lvm_place::place_bare(img, part)?;
+        let name = format!("Clonezilla image {} PV {part}", img.dir.display());
+        let mut dev = Self::bare(name, scratch, pv.len)?;
+        dev.add_pvs(vec![pv], scratch)?;
+        Ok(dev)
+    }
+
+    /// A device without a table of `size` bytes and no slots yet (a saveparts image's
+    /// PV or LUKS partition alone): its sparse file at `scratch`, removed when the
+    /// device is dropped; 512-byte sectors (lvm2 and LUKS count in them whatever the
+    /// disk's).
+    pub(super) fn bare(name: String, scratch: &Path, size: u64) -> Result<Self, AssembleError> {
         let scratch_err = |source| AssembleError::Scratch {
             file: scratch.to_path_buf(),
             source,
@@ -31,12 +43,11 @@ impl ImageDevice {
             .create_new(true)
             .open(scratch)
             .map_err(scratch_err)?;
-        let mut dev = ImageDevice {
-            name: format!("Clonezilla image {} PV {part}", img.dir.display()),
+        let dev = ImageDevice {
+            name,
             table,
             table_path: scratch.to_path_buf(),
-            size: pv.len,
-            // lvm2 counts in 512-byte sectors whatever the disk's.
+            size,
             sector: 512,
             slots: Vec::new(),
             restarts: AtomicU64::new(0),
@@ -46,8 +57,7 @@ impl ImageDevice {
             inner: Vec::new(),
         };
         // Set after `dev` owns the file: Drop removes it if this fails.
-        dev.table.set_len(pv.len).map_err(scratch_err)?;
-        dev.add_pvs(vec![pv], scratch)?;
+        dev.table.set_len(size).map_err(scratch_err)?;
         Ok(dev)
     }
 

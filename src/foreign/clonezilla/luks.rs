@@ -9,7 +9,9 @@
 //!
 //! ironclone reads such a partition as its native "imaged with its key" layout
 //! (imaging/luks_backup.rs): the header area from the header file, the plaintext from
-//! the inner image (device_luks.rs).
+//! the inner image (device_luks.rs), placed by the saved table (savedisk) or, in a
+//! saveparts image, read alone as a table-less disk (`ImageDevice::open_luks`,
+//! parts_luks.rs).
 
 use super::error::ClonezillaError;
 use super::lvm::LvmInfo;
@@ -313,23 +315,6 @@ pub fn check_header(
     }
     dev.limit = h.data_offset;
     Ok((h, dev))
-}
-
-/// The LUKS volumes ironclone cannot rebuild yet, refused before anything is written:
-/// any LUKS partition of a saveparts image (which has no table to place it on;
-/// restored with the disk's image only).
-pub fn refuse(vols: &[LuksVolume], dir: &Path, saveparts: bool) -> Result<(), ClonezillaError> {
-    if let (true, Some(v)) = (saveparts, vols.first()) {
-        return Err(ClonezillaError::Bad {
-            file: dir.join(LIST),
-            why: format!(
-                "partition {} is LUKS, saved opened as {}: ironclone restores and imports \
-                 LUKS partitions of savedisk images only (docs/CLONEZILLA.md)",
-                v.part, v.mapper
-            ),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

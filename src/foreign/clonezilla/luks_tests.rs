@@ -108,12 +108,3 @@ fn checks_the_header_file() {
     let v = volume(d.path(), &luks1(UUID), UUID);
     assert!(check_header(&v, 1 << 20).is_err());
 }
-
-#[test]
-fn refuses_saveparts_luks() {
-    let d = tempfile::tempdir().unwrap();
-    let v = volume(d.path(), &luks1(UUID), UUID);
-    refuse(std::slice::from_ref(&v), d.path(), false).unwrap();
-    let e = refuse(&[v], d.path(), true).unwrap_err().to_string();
-    assert!(e.contains("savedisk") && e.contains("sda3"), "{e}");
-}

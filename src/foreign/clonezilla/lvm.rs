@@ -55,7 +55,6 @@ impl LvmInfo {
 /// before anything is written:
 /// the physical volume would otherwise come out with LVs missing or empty.
 pub fn refuse_whole_disk(img: &super::ClonezillaImage) -> Result<(), ClonezillaError> {
-    super::luks::refuse(&img.luks, &img.dir, img.is_saveparts())?;
     super::lvm_place::check(img)
 }
 

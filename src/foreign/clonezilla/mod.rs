@@ -18,6 +18,7 @@ pub mod lvm_place;
 mod multidisk;
 mod partimg;
 pub mod parts;
+pub mod parts_luks;
 pub mod parts_pv;
 pub mod restore;
 mod sfdisk;

@@ -3,15 +3,18 @@
 //! saved no image of the PV itself, only its VG's metadata and one image per LV; the PV
 //! is read as a table-less disk holding only it (`ClonezillaRestore::open_pv`: lvm2
 //! writes the label and metadata into a sparse file, each LV's image decoded at its
-//! extents), planned and copied as the whole-disk restore copies a PV: its used blocks,
-//! at its saved size, from the target's first byte. The space of a larger target past
-//! the PV is left as it was (outside the PV: `pvresize` adds it to the VG). Onto a
-//! smaller target the PV is laid out anew at the target's whole extents, its root LV
-//! taking the shrink, as a table-less PV of a native image is (imaging/plan_lvm.rs
-//! `whole_pv_size`, restore_lvm.rs): through a temporary repository, everything staged
-//! and checked before the target's first byte. A PV that cannot be laid out anew
-//! (several PVs, segments other than linear or striped) or whose LVs' least sizes do
-//! not fit is refused.
+//! extents) and planned as the whole-disk restore plans a table-less PV of a native
+//! image (imaging/plan_lvm.rs `whole_pv_size`, restore_lvm.rs): in Proportional mode
+//! (the default) onto a larger or a smaller target it is laid out anew at the
+//! target's whole extents, its root LV taking the growth or the shrink and its
+//! filesystem grown or shrunk, through a temporary repository, everything staged and
+//! checked before the target's first byte; onto a target of its size it is copied as
+//! saved (its used blocks, from the target's first byte). `--layout keep` copies it at
+//! its saved size onto a target that holds it (the space past it left as it was:
+//! `pvresize` adds it to the VG) and refuses a smaller one. A PV that cannot be laid
+//! out anew (several PVs, segments other than linear or striped) keeps its size onto
+//! a larger target and is refused onto a smaller one, as is one whose LVs' least sizes
+//! do not fit.
 
 use super::restore::{ClonezillaRestore, RestoreError, Route};
 use crate::device::BlockDevice;
@@ -59,13 +62,15 @@ pub struct PlannedPv {
 }
 
 /// Opens PV `part` of the image `folder` (its metadata, the LVs' filesystem headers)
-/// and plans it onto `target` of `target_bytes`; refuses a target smaller than the PV.
-/// Nothing is written but `scratch`'s sparse file.
+/// and plans it onto `target` of `target_bytes` in `mode`; refuses a target its LVs do
+/// not fit (in Keep mode: one smaller than the PV). Nothing is written but
+/// `scratch`'s sparse file.
 pub fn plan_pv(
     folder: &Path,
     part: &str,
     target: &str,
     target_bytes: u64,
+    mode: LayoutMode,
     scratch: &Path,
 ) -> Result<PlannedPv, PvError> {
     let src = ClonezillaRestore::open_pv(folder, part, scratch)?;
@@ -82,12 +87,21 @@ pub fn plan_pv(
         .as_ref()
         .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
         .map_or_else(|| "?".to_string(), |p| p.vg.clone());
-    // A larger target keeps the PV at its saved size; a smaller one lays it out anew.
-    let mode = if target_bytes < pv_bytes {
-        LayoutMode::Proportional
-    } else {
-        LayoutMode::Keep
+    let too_small = |why: String| PvError::TooSmall {
+        part: part.to_string(),
+        vg: vg.clone(),
+        pv_bytes,
+        target: target.to_string(),
+        target_bytes,
+        why,
     };
+    if mode == LayoutMode::Keep && target_bytes < pv_bytes {
+        return Err(too_small(
+            "--layout keep copies it at its saved size (the default layout lays it out \
+             anew at the target's size)"
+                .into(),
+        ));
+    }
     let plan = plan_restore(
         src.manifest(),
         target_bytes,
@@ -100,31 +114,17 @@ pub fn plan_pv(
     let plan = match plan {
         Ok(p) => p,
         Err(ImagingError::WholePvNoRoom { min, lvs, .. }) => {
-            return Err(PvError::TooSmall {
-                part: part.to_string(),
-                vg,
-                pv_bytes,
-                target: target.to_string(),
-                target_bytes,
-                why: format!(
-                    "even laid out anew its LVs need at least {} ({min} bytes); each LV's \
-                     least size: {lvs}",
-                    human_bytes(min)
-                ),
-            })
+            return Err(too_small(format!(
+                "even laid out anew its LVs need at least {} ({min} bytes); each LV's \
+                 least size: {lvs}",
+                human_bytes(min)
+            )))
         }
         Err(e) if target_bytes < pv_bytes => {
-            return Err(PvError::TooSmall {
-                part: part.to_string(),
-                vg,
-                pv_bytes,
-                target: target.to_string(),
-                target_bytes,
-                why: format!(
-                    "its LVs cannot be laid out anew ({e}), so the target must hold at least \
-                     {pv_bytes} bytes"
-                ),
-            })
+            return Err(too_small(format!(
+                "its LVs cannot be laid out anew ({e}), so the target must hold at least \
+                 {pv_bytes} bytes"
+            )))
         }
         Err(e) => return Err(RestoreError::from(e).into()),
     };
@@ -137,8 +137,9 @@ pub fn plan_pv(
     })
 }
 
-/// The options a PV's copy takes: no table, no boot repair, no NVRAM entry.
-fn copy_options(scratch: &Path) -> DiskRestoreOptions {
+/// The options a partition's copy takes (a PV's, a LUKS partition's: parts_luks.rs):
+/// no table, no boot repair, no NVRAM entry.
+pub(super) fn copy_options(scratch: &Path) -> DiskRestoreOptions {
     DiskRestoreOptions {
         new_ids: false,
         verify_after: true,
@@ -153,7 +154,7 @@ fn copy_options(scratch: &Path) -> DiskRestoreOptions {
 
 impl PlannedPv {
     /// The PV's size on the target: its saved size, or the target's whole extents
-    /// when it is laid out anew.
+    /// when it is laid out anew (onto a larger or a smaller target).
     pub fn new_bytes(&self) -> u64 {
         self.plan
             .parts
@@ -173,13 +174,7 @@ impl PlannedPv {
     /// Decodes every LV image to its end, every checksum checked (before any write);
     /// one line per LV: `vg-lv fs used`, and the used bytes in all.
     pub fn check(&self, progress: &dyn Progress) -> Result<(Vec<String>, u64), PvError> {
-        let done = self.src.check(progress)?;
-        let used = done.iter().map(|d| d.used_bytes).sum();
-        let lines = done
-            .iter()
-            .map(|d| format!("{} {} {}", d.part, d.filesystem, human_bytes(d.used_bytes)))
-            .collect();
-        Ok((lines, used))
+        Ok(self.src.check_lines(progress)?)
     }
 
     /// Writes the checked PV onto `dev` (`target` names it), then reads it back; the

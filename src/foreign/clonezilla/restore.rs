@@ -129,6 +129,22 @@ impl ClonezillaRestore {
         Self::planned(img, dev, folder, scratch)
     }
 
+    /// Opens the LUKS partition `part` (or its mapping's name) of the saveparts image
+    /// `folder` on its own (`ImageDevice::open_luks`): a disk without a table that is
+    /// the partition, planned as ironclone's native image of a LUKS partition read
+    /// with its key (its header area and its plaintext area), which the restore
+    /// writes back through the volume opened with the key (luks_restore.rs).
+    pub fn open_luks(folder: &Path, part: &str, scratch: &Path) -> Result<Self, RestoreError> {
+        let img = ClonezillaImage::open(folder)?;
+        let table = scratch.join(format!(
+            "ironclone-clonezilla-{}-{}-{part}.luks",
+            std::process::id(),
+            img.name
+        ));
+        let dev = ImageDevice::open_luks(&img, part, &table)?;
+        Self::planned(img, dev, folder, scratch)
+    }
+
     fn planned(
         img: ClonezillaImage,
         dev: ImageDevice,
@@ -167,7 +183,8 @@ impl ClonezillaRestore {
     /// is restored by opening the restored header with it (luks_restore.rs). Told
     /// before the check and before anything is written.
     pub fn needs_key(&self) -> Option<String> {
-        let v = self.img.luks.first()?;
+        let mapper = self.dev.luks_mappers().next()?;
+        let v = self.img.luks.iter().find(|v| v.mapper == mapper)?;
         Some(format!(
             "partition {} is LUKS (saved opened as {}): restoring it needs the key its header \
              accepts: --unlock (asks for the passphrase, or takes $IRONCLONE_LUKS_PASSPHRASE) \
@@ -224,6 +241,25 @@ impl ClonezillaRestore {
         progress.report(ProgressEvent::PhaseEnd { name });
         *checked = Some(done.clone());
         Ok(done)
+    }
+
+    /// [`Self::check`] told as one line per image decoded (`name fs used`) and the
+    /// used bytes in all (a saveparts PV or LUKS partition: parts_pv.rs, parts_luks.rs).
+    pub fn check_lines(&self, progress: &dyn Progress) -> Result<(Vec<String>, u64), RestoreError> {
+        let done = self.check(progress)?;
+        let used = done.iter().map(|d| d.used_bytes).sum();
+        let lines = done
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} {}",
+                    d.part,
+                    d.filesystem,
+                    crate::units::human_bytes(d.used_bytes)
+                )
+            })
+            .collect();
+        Ok((lines, used))
     }
 
     /// Bytes of used blocks the plan copies (what the check and the copy each decode,

@@ -5,8 +5,9 @@
 //! last look at the disk's identity, written, read back and compared. No table is
 //! written; the disk's other partitions are left as they are.
 //! An LVM physical volume of the image (no image of its own, only its LVs') goes the
-//! way `restore --part` takes it, `foreign::clonezilla::parts_pv`: at its saved size (laid
-//! out anew onto a smaller partition), every LV image checked first.
+//! way `restore --part` takes it by default, `foreign::clonezilla::parts_pv`: laid out
+//! anew at a larger or smaller partition's size (its root LV taking the difference),
+//! at its saved size onto one of its size, every LV image checked first.
 //!
 //! The plan is made from the image's header alone (the filesystem, its size and the
 //! used bytes it announces), so the plan screen comes at once; whether a shrink fits
@@ -20,12 +21,17 @@ use crate::foreign::clonezilla::parts::{self, Fit};
 use crate::foreign::clonezilla::parts_pv::plan_pv;
 use crate::foreign::clonezilla::stream::PartStream;
 use crate::foreign::clonezilla::{ClonezillaImage, PartImage, PartImageKind};
+use crate::plan::LayoutMode;
 use crate::progress::{Progress, ProgressEvent};
 use crate::tui::model::{DiskView, JobReport, PlanAction, PlanRow, PlanView, RestoreRequest};
 use crate::tui::services::ServiceError;
 use crate::units::human_bytes;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How a saved PV is fitted to its partition: the plan and the job must agree, and the
+/// partition route has no layout choice, so the CLI's default.
+const PV_LAYOUT: LayoutMode = LayoutMode::Proportional;
 
 /// An LVM physical volume of the image a picker row names: the folder and the
 /// partition, when it is one.
@@ -141,8 +147,8 @@ pub(super) fn plan(
     })
 }
 
-/// The plan of a saved PV onto partition `number`: the PV at its saved size, or laid
-/// out anew onto a smaller partition.
+/// The plan of a saved PV onto partition `number`: the PV at its saved size onto one
+/// of its size, else laid out anew at the partition's size.
 fn plan_pv_view(
     folder: &Path,
     pv: &str,
@@ -154,7 +160,8 @@ fn plan_pv_view(
     let root = scratch_root();
     std::fs::create_dir_all(&root)
         .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
-    let planned = plan_pv(folder, pv, &what, part.size, &root).map_err(|e| e.to_string())?;
+    let planned =
+        plan_pv(folder, pv, &what, part.size, PV_LAYOUT, &root).map_err(|e| e.to_string())?;
     let used: u64 = planned
         .src
         .manifest()
@@ -180,7 +187,7 @@ fn plan_pv_view(
         )
     }];
     notes.extend(planned.relayout_notes());
-    if part.size > planned.pv_bytes {
+    if new_size == planned.pv_bytes && part.size > planned.pv_bytes {
         notes.push(format!(
             "The {} after it stay outside the PV (pvresize adds them to the VG).",
             human_bytes(part.size - planned.pv_bytes)
@@ -320,7 +327,8 @@ fn run_pv(
     std::fs::create_dir_all(&root)
         .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
     let what = part.path.display().to_string();
-    let planned = plan_pv(folder, pv, &what, part.size_bytes, &root).map_err(|e| e.to_string())?;
+    let planned =
+        plan_pv(folder, pv, &what, part.size_bytes, PV_LAYOUT, &root).map_err(|e| e.to_string())?;
     progress.report(ProgressEvent::JobStart {
         job: format!("restore {} onto {what}", req.image),
         total_bytes: 0,
