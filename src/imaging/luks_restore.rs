@@ -169,9 +169,10 @@ pub(super) fn prepare<'k>(
         let number = p.meta.partition.as_ref().map_or(0, |q| q.number);
         let Some(key) = key else {
             return Err(ImagingError::Other(format!(
-                "partition {number}: the image holds the plaintext of an encrypted LUKS{} volume; \
+                "{}: the image holds the plaintext of an encrypted LUKS{} volume; \
                  restoring it needs the same key (--unlock, --key-file or $IRONCLONE_LUKS_PASSPHRASE). \
                  Nothing was written",
+                place(number),
                 l.version
             )));
         };
@@ -204,8 +205,10 @@ pub(super) fn prepare<'k>(
             Some(n) => n,
             None => p.new_size.checked_sub(l.data_offset).ok_or_else(|| {
                 ImagingError::Other(format!(
-                    "partition {number}: {} bytes cannot hold its {}-byte LUKS header",
-                    p.new_size, l.data_offset
+                    "{}: {} bytes cannot hold its {}-byte LUKS header",
+                    place(number),
+                    p.new_size,
+                    l.data_offset
                 ))
             })?,
         };
@@ -223,7 +226,7 @@ pub(super) fn prepare<'k>(
         let staged = if super::plan_lvm::relaid(&inner, opts.new_ids) {
             let (s, lines) = super::restore_lvm::stage_lvm(repo, plan, &inner, opts, progress)?;
             // stage_lvm names the PV by its partition, which the plaintext area has not.
-            let own = format!("partition {number} (inside LUKS):");
+            let own = format!("{} (inside LUKS):", place(number));
             lvm_lines = lines
                 .into_iter()
                 .map(|l| l.replacen("partition 0:", &own, 1))
@@ -259,6 +262,16 @@ pub(super) fn prepare<'k>(
     })
 }
 
+/// How messages name the LUKS volume numbered `number`: its partition, or the disk for
+/// a LUKS volume without a partition table (number 0: no partition is numbered 0).
+fn place(number: u32) -> String {
+    if number == 0 {
+        "the disk (LUKS without a partition table)".into()
+    } else {
+        format!("partition {number}")
+    }
+}
+
 impl LuksRestore<'_> {
     /// Opens each restored header with the key and writes the plaintext through the
     /// mapping (with `verify`, reads it back through the mapping), then grows its
@@ -283,8 +296,8 @@ impl LuksRestore<'_> {
             let p = &it.inner;
             if dev.size() < p.new_size {
                 return Err(ImagingError::Other(format!(
-                    "partition {}: the opened LUKS volume has {} bytes, {} planned",
-                    it.number,
+                    "{}: the opened LUKS volume has {} bytes, {} planned",
+                    place(it.number),
                     dev.size(),
                     p.new_size
                 )));
@@ -316,7 +329,7 @@ impl LuksRestore<'_> {
             if p.kind.is_ext() && !p.meta.map.raw {
                 let win = Window::new(&dev, 0, p.new_size.min(p.old_size))?;
                 mark_tails_unzeroed(&win).map_err(|source| ImagingError::ExtTails {
-                    part: format!("partition {} (inside LUKS)", it.number),
+                    part: format!("{} (inside LUKS)", place(it.number)),
                     source: Box::new(source),
                 })?;
             }
@@ -327,8 +340,8 @@ impl LuksRestore<'_> {
                 resize::resize(p.kind, &mapping.path(), p.new_size)?;
             }
             report.steps.push(format!(
-                "partition {}: LUKS{} header restored (same UUID and key slots); its {} {} through {}{}",
-                it.number,
+                "{}: LUKS{} header restored (same UUID and key slots); its {} {} through {}{}",
+                place(it.number),
                 it.version,
                 p.kind,
                 how,

@@ -6,7 +6,9 @@
 # areas; `images --json` names the plaintext area; a restore without the key is refused and
 # leaves the target untouched; restores with --key-file onto a 1.5x and a 0.6x disk; each
 # target's LUKS opens with the same passphrase, keeps the UUID, its inner ext4 passes
-# e2fsck -fn and fills the partition, and every file's sha256 matches.
+# e2fsck -fn and fills the partition, and every file's sha256 matches. The LUKS partition
+# alone (`backup /dev/vdX2 --unlock`: a table-less header + plaintext image) is restored onto
+# a whole disk with the same checks.
 # Then the "encrypted laptop" of issue 18: LUKS2 holding an LVM PV (ext4 root and swap LVs),
 # backed up with the passphrase and restored onto 1.5x and 0.6x: the VG (same UUID) comes
 # back inside the same LUKS volume, the root LV grown or shrunk, swap kept, files intact.
@@ -141,6 +143,39 @@ for t in big small; do
 	cryptsetup close chk
 done
 
+# --- the LUKS partition alone (a table-less image of its header and plaintext areas),
+# restored onto a whole disk (the laptop's 1.5x target, before its own turn): a disk that
+# is LUKS as a whole, as data disks often are; same checks ---
+IRONCLONE_LUKS_PASSPHRASE="$PASS" ironclone backup "${src}2" "$REPO" --name alone --unlock \
+	>"$R/alone.txt" 2>&1 </dev/null || { cat "$R/alone.txt"; bad "alone: backup of ${src}2 --unlock"; }
+ironclone images "$REPO" --json >"$R/images2.json" </dev/null
+grep -q '"disk-fs-plaintext"' "$R/images2.json" && ok "alone: header and plaintext areas stored" ||
+	bad "alone: images --json: $(grep -o '"name":"[^"]*"' "$R/images2.json" | tr '\n' ' ')"
+whole=$(by_serial LBIG)
+if ironclone restore "$REPO" alone "$whole" --yes --key-file /tmp/key >"$R/alone-r.txt" 2>&1 </dev/null; then
+	cat "$R/alone-r.txt"
+	[ "$(cryptsetup luksUUID "$whole")" = "$uuid" ] && ok "alone: LUKS UUID kept" || bad "alone: UUID"
+	if cryptsetup open --readonly --key-file /tmp/key "$whole" chk; then
+		e2fsck -fn /dev/mapper/chk >"$R/fsck-alone.txt" 2>&1 && ok "alone: inner e2fsck -fn clean" ||
+			bad "alone: inner e2fsck: $(tail -5 "$R/fsck-alone.txt")"
+		blocks=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+		bsize=$(dumpe2fs -h /dev/mapper/chk 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+		msize=$(blockdev --getsize64 /dev/mapper/chk)
+		[ $((msize - blocks * bsize)) -lt $((bsize * 1024)) ] && ok "alone: inner fs grown to fill the disk" ||
+			bad "alone: inner fs $((blocks * bsize)) of $msize"
+		mkdir -p /tmp/chk
+		mount -o ro /dev/mapper/chk /tmp/chk && (cd /tmp/chk && find . -type f ! -path './lost+found/*' | sort | xargs sha256sum) >"$R/sums.alone"
+		umount /tmp/chk
+		cmp -s "$R/sums.src" "$R/sums.alone" && ok "alone: every file's sha256 matches" || bad "alone: files differ"
+		cryptsetup close chk
+	else
+		bad "alone: does not open with the passphrase"
+	fi
+else
+	cat "$R/alone-r.txt"
+	bad "alone: restore onto $whole"
+fi
+
 # --- the "encrypted laptop": p1 ext4 /boot, p2 LUKS2 holding an LVM PV (VG laptop: ext4 root
 # and swap LVs, free extents), restored onto 1.5x and 0.6x: the root LV takes the change ---
 lsrc=$(by_serial LSRC); lbig=$(by_serial LBIG); lsmall=$(by_serial LSMALL)
@@ -236,7 +271,7 @@ JOB
 truncate -s 256M "$tmp/repo.img"
 mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-luks 35 "boot + build + backup + 2 restores + checks" --timeout 300 \
+run_check_job live-luks 40 "boot + build + backups + restores + checks" --timeout 300 \
 	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO ironclone.net=0" \
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
 	--disk "$tmp/src.img,if=virtio,serial=SRC" \
