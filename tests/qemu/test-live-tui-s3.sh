@@ -95,7 +95,7 @@ sock="$tmp/serial.sock"
 erase=$(printf '{Backspace}%.0s' $(seq 80))
 unsecret=$(printf '{Backspace}%.0s' $(seq $((${#secret} + 1))))  # the wrong one is x$secret
 (
-	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 150 "$sock" \
+	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 120 "$sock" \
 		'wait What do you want to do?' 'keys b' \
 		'wait which disk to back up?' 'select S3SRC {Down}' 'keys {Enter}' \
 		'wait where to store the image?' 'keys /' 'wait Path:' "keys $repo" \
@@ -122,7 +122,12 @@ start=$(date +%s)
 	--append " ironclone.job=LABEL=ICS3JOB:ironclone/job.sh" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
 	--disk "$tmp/src.img,if=virtio,serial=S3SRC,readonly" ||
-	{ wait "$drive" || true; tail -n 5 "$tmp/weed.log" >&2; fail "the TUI job failed (serial log: $log)"; }
+	{
+		wait "$drive" || true
+		grep -a '^job:' "$log" | tr -d '\r' >&2 || true
+		grep -E '^[EW][0-9]' "$tmp/weed.log" | tail -n 5 >&2 || true
+		fail "the TUI job failed (serial log: $log)"
+	}
 echo "boot+DHCP+TUI backup to S3 (wrong secret, wrong passphrase, then right) took $(($(date +%s) - start)) s"
 wait "$drive"
 [[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
