@@ -86,3 +86,20 @@ live_job_setup() {
 	cp "$BIN" "$tmp/jobfs/ironclone/bin/ironclone"
 	cp "$ROOT/tests/qemu/guest-lib.sh" "$tmp/jobfs/ironclone/guest-lib.sh"
 }
+
+# tui_drive_bg OUT PIDFILE [tui-drive.py OPTIONS] SOCKET STEP... — tests/qemu/tui-drive.py
+# types STEPs at the TUI on the VM's serial socket, in the background (its pid in TUI_DRIVE,
+# its output in OUT), and then quits the TUI from its start screen. If it fails, OUT.failed
+# is made and the VM (pid in PIDFILE, run-vm.sh's --pidfile) is stopped at once rather than
+# left at a screen until its timeout.
+tui_drive_bg() {
+	local out="$1" pidfile="$2"
+	shift 2
+	(
+		python3 "$ROOT/tests/qemu/tui-drive.py" "$@" \
+			'wait What do you want to do?' 'keys q' 'wait Leave ironclone?' 'keys y' >"$out" 2>&1 ||
+			{ touch "$out.failed"; kill "$(cat "$pidfile")" 2>/dev/null; }
+	) &
+	# shellcheck disable=SC2034 # the calling script waits for it
+	TUI_DRIVE=$!
+}
