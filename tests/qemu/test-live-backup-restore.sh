@@ -37,25 +37,20 @@ PLAN
 sock="$tmp/serial.sock"
 trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
 erase=$(printf '{Backspace}%.0s' $(seq 60))
-(
-	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 120 --fail-on "Something went wrong" "$sock" \
-		'wait What do you want to do?' 'keys b' \
-		'wait which disk to back up?' 'select SOURCE1 {Down}' 'keys {Enter}' \
-		'wait where to store the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
-		'wait name the image' "keys ${erase}dead{Enter}" \
-		'wait check and start && SOURCE1 && Name:   dead' 'keys {Enter}' \
-		'wait Image "dead" stored in && every chunk read back' 'keys {Enter}' \
-		'wait What do you want to do?' 'keys r' \
-		'wait Which repository holds the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
-		'wait Restore: which image? && dead' 'keys {Enter}' \
-		'wait which disk to OVERWRITE?' 'select TARGET2 {Down}' 'keys {Enter}' \
-		'wait The new layout (nothing written yet) && shrink' 'keys {Enter}' \
-		'wait ERASE A DISK? && TARGET2' 'keys TARGET2{Enter}' \
-		'wait Image "dead" restored onto && read back' 'keys {Enter}' \
-		'wait What do you want to do?' 'keys q' 'wait Leave ironclone?' 'keys y' >"$tmp/drive.out" 2>&1 ||
-		{ touch "$tmp/drive.failed"; kill "$(cat "$tmp/qemu.pid")" 2>/dev/null; }
-) &
-drive=$!
+tui_drive_bg "$tmp/drive.out" "$tmp/qemu.pid" --timeout 120 --fail-on "Something went wrong" "$sock" \
+	'wait What do you want to do?' 'keys b' \
+	'wait which disk to back up?' 'select SOURCE1 {Down}' 'keys {Enter}' \
+	'wait where to store the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
+	'wait name the image' "keys ${erase}dead{Enter}" \
+	'wait check and start && SOURCE1 && Name:   dead' 'keys {Enter}' \
+	'wait Image "dead" stored in && every chunk read back' 'keys {Enter}' \
+	'wait What do you want to do?' 'keys r' \
+	'wait Which repository holds the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
+	'wait Restore: which image? && dead' 'keys {Enter}' \
+	'wait which disk to OVERWRITE?' 'select TARGET2 {Down}' 'keys {Enter}' \
+	'wait The new layout (nothing written yet) && shrink' 'keys {Enter}' \
+	'wait ERASE A DISK? && TARGET2' 'keys TARGET2{Enter}' \
+	'wait Image "dead" restored onto && read back' 'keys {Enter}'
 
 log="$LOGDIR/live-backup-restore.log"
 start=$(date +%s)
@@ -67,8 +62,8 @@ start=$(date +%s)
 	--disk "$tmp/small.img,if=virtio,serial=TARGET2" ||
 	fail "backup+restore job failed (serial log: $log)"
 echo "boot+backup+restore (TUI)+verify+restore (CLI) took $(($(date +%s) - start)) s"
-wait "$drive"
-[[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
+wait "$TUI_DRIVE"
+[[ ! -e "$tmp/drive.out.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
 
 grep -aq 'job: plan done' "$log" || fail "job did not reach its end (serial log: $log)"
 e2fsck -fn "$tmp/repo.img" >/dev/null 2>&1 || fail "repository fs not clean after the job"

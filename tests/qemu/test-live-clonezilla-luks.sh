@@ -281,22 +281,17 @@ mkfs.ext4 -q -F -L IRONJOB -d "$tmp/jobfs" "$tmp/job.img" || fail "mkfs.ext4 -d 
 # if the driver fails, the VM is stopped at once rather than left at a screen until the timeout.
 sock="$tmp/serial.sock"
 trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
-(
-	python3 "$ROOT/tests/qemu/tui-drive.py" --timeout 240 --fail-on "Something went wrong" "$sock" \
-		'wait What do you want to do?' 'keys r' \
-		'wait Which repository holds the image?' 'keys /' 'wait Path:' \
-		'keys /mnt/repo/partimag{Enter}' \
-		'wait Restore: which image? && laptop' 'select ^\s*img\s {Down}' 'keys {Enter}' \
-		"wait The image's LUKS passphrase" 'keys not the passphrase{Enter}' \
-		'wait Wrong passphrase' "keys $PASS{Enter}" \
-		'wait Restore: which disk to OVERWRITE?' 'select TTARGET {Down}' 'keys {Enter}' \
-		'wait The new layout (nothing written yet) && grow' 'keys {Enter}' \
-		'wait ERASE A DISK? && TTARGET' 'keys TTARGET{Enter}' \
-		'wait restored onto' 'keys {Enter}' 'wait What do you want to do?' 'keys q' \
-		'wait Leave ironclone?' 'keys y' >"$tmp/drive.out" 2>&1 ||
-		{ touch "$tmp/drive.failed"; kill "$(cat "$tmp/qemu.pid")" 2>/dev/null; }
-) &
-drive=$!
+tui_drive_bg "$tmp/drive.out" "$tmp/qemu.pid" --timeout 240 --fail-on "Something went wrong" "$sock" \
+	'wait What do you want to do?' 'keys r' \
+	'wait Which repository holds the image?' 'keys /' 'wait Path:' \
+	'keys /mnt/repo/partimag{Enter}' \
+	'wait Restore: which image? && laptop' 'select ^\s*img\s {Down}' 'keys {Enter}' \
+	"wait The image's LUKS passphrase" 'keys not the passphrase{Enter}' \
+	'wait Wrong passphrase' "keys $PASS{Enter}" \
+	'wait Restore: which disk to OVERWRITE?' 'select TTARGET {Down}' 'keys {Enter}' \
+	'wait The new layout (nothing written yet) && grow' 'keys {Enter}' \
+	'wait ERASE A DISK? && TTARGET' 'keys TTARGET{Enter}' \
+	'wait restored onto' 'keys {Enter}'
 
 run_check_job live-clonezilla-luks 25 "boot + restores of three Clonezilla LUKS images (CLI, and one through the TUI) + checks" --timeout 420 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
@@ -307,6 +302,6 @@ run_check_job live-clonezilla-luks 25 "boot + restores of three Clonezilla LUKS 
 	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET" \
 	--disk "$tmp/ptarget.img,if=virtio,serial=PTARGET" \
 	--disk "$tmp/ttarget.img,if=virtio,serial=TTARGET"
-wait "$drive"
-[[ ! -e "$tmp/drive.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
+wait "$TUI_DRIVE"
+[[ ! -e "$tmp/drive.out.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
 echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), a saveparts folder's LUKS partition onto a larger partition (same checks as the first), and the first image again through the TUI driven on the serial console (wrong passphrase refused, right one taken, the same checks)"
