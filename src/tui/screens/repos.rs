@@ -53,8 +53,13 @@ pub fn draw(
     lines.push(Line::raw(
         "  * holds ironclone images. A partition is mounted for you.",
     ));
+    // Every remote kind the typed path opens (PathField::describe), named before a
+    // person has to guess that `/` takes more than a folder.
     lines.push(Line::raw(
-        "  Network share: type //server/share (asks for a login if it needs one).",
+        "  Network: type //server/share, s3://bucket/prefix or sftp://user@host/path;",
+    ));
+    lines.push(Line::raw(
+        "  a login screen follows when the location needs one.",
     ));
     if let Some(p) = path {
         lines.push(Line::raw(""));
