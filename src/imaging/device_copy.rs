@@ -252,7 +252,7 @@ fn check_stage(
 /// `memcmp`, which in musl compares byte by byte and took a third of a restore's CPU
 /// (1.3 s for 1.6 GiB, profiled); XOR-ing 8-byte words into one accumulator per
 /// 4 KiB is vectorised by the compiler and about ten times faster.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

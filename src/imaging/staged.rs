@@ -148,7 +148,8 @@ pub(super) fn copy_staged(
         |off, n| {
             src.read_at(off, &mut buf[..n])?;
             dst.read_direct_at(off, &mut back[..n])?;
-            if buf[..n] != back[..n] {
+            // device_copy's comparison: slice `!=` is musl's byte-by-byte memcmp.
+            if !super::device_copy::same_bytes(&buf[..n], &back[..n]) {
                 let at = buf[..n]
                     .iter()
                     .zip(&back[..n])
