@@ -78,12 +78,13 @@ class Driver:
                     raise Failed(f"cannot connect to the serial socket {path}: {e}")
                 time.sleep(0.2)
 
-    def _read(self, until):
-        """Reads what the port sends until `until` (a time), keeping completed frames."""
+    def _read(self, until, poll=0.5):
+        """Reads what the port sends until `until` (a time), keeping completed frames;
+        False when nothing came within `poll` seconds."""
         wait = max(0.0, until - time.time())
-        ready, _, _ = select.select([self.sock], [], [], min(wait, 0.5))
+        ready, _, _ = select.select([self.sock], [], [], min(wait, poll))
         if not ready:
-            return
+            return False
         data = self.sock.recv(65536)
         if not data:
             raise Failed("the VM closed its serial port")
@@ -95,6 +96,23 @@ class Driver:
                     raise Failed(f"a screen shows {bad!r}")
             self.fresh.append(f)
             self.last = f
+        return True
+
+    def settle(self, quiet=0.5):
+        """Reads until the screen has not changed for `quiet` seconds: a frame is cut
+        wherever a read ends, so one seen mid-redraw can show a highlight that the
+        next bytes move. (The TUI redraws on every tick, so the port itself is never
+        quiet; only the picture is.)"""
+        end = time.time() + self.timeout
+        shown, since = self.screen.text(), time.time()
+        while time.time() - since < quiet:
+            if time.time() > end:
+                raise Failed(f"the screen did not settle within {self.timeout} s")
+            self._read(min(end, since + quiet), poll=quiet)
+            now = self.screen.text()
+            if now != shown:
+                shown, since = now, time.time()
+        self.last = shown
 
     def until(self, what, test):
         end = time.time() + self.timeout
@@ -131,12 +149,12 @@ class Driver:
             regex, _, key = arg.rpartition(" ")
             pat = re.compile(regex)
             for _ in range(30):
+                self.settle()
                 row = self.selected(self.last)
                 if row is not None and pat.search(row):
                     return self.last
-                self.send(key)
-                # the next frame drawn after the key
                 self.fresh.clear()
+                self.send(key)
                 self.until("a frame after the key", lambda f: True)
             raise Failed(f"no row matching {regex!r} got selected with {key}")
         raise Failed(f"unknown step {step!r}")

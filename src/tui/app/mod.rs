@@ -23,6 +23,7 @@ mod login;
 mod part_target;
 mod path_field;
 mod pick;
+mod refresh;
 mod remote;
 pub mod schedule;
 mod unlock;
@@ -332,24 +333,6 @@ impl App {
             what: what.into(),
             next: next.into(),
         });
-    }
-
-    pub fn refresh_disks(&mut self) {
-        self.last_refresh = Some(Instant::now());
-        match self.services.list_disks() {
-            Ok(d) => {
-                self.disks = d;
-                self.disks_error = None;
-            }
-            Err(e) => self.disks_error = Some(e.to_string()),
-        }
-        let n = self.disks.len();
-        let parts = self.part_targets().len();
-        match self.stack.last_mut() {
-            Some(Screen::Disks { sel, .. }) => *sel = (*sel).min(n.saturating_sub(1)),
-            Some(Screen::PartTargets { sel, .. }) => *sel = (*sel).min(parts.saturating_sub(1)),
-            _ => {}
-        }
     }
 
     /// Non-input messages: ticks, progress, job results.

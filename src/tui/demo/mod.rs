@@ -102,6 +102,21 @@ impl FakeServices {
             .push(disk);
     }
 
+    /// Pulls the disk at kernel path `dev` out.
+    pub fn unplug(&self, dev: &str) {
+        self.disks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| d.dev != dev);
+    }
+
+    /// Plugs `disk` in at row `index`, as a disk whose kernel name sorts first does.
+    pub fn plug_at(&self, index: usize, disk: DiskView) {
+        let mut disks = self.disks.lock().unwrap_or_else(|e| e.into_inner());
+        let index = index.min(disks.len());
+        disks.insert(index, disk);
+    }
+
     fn record(&self, r: Recorded) {
         self.recorded
             .lock()

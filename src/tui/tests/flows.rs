@@ -271,6 +271,38 @@ fn a_failing_service_shows_the_error_screen_in_plain_words() {
     assert_eq!(app.screen(), &Screen::Home { sel: 1 });
 }
 
+/// The 2-second refresh must not move the highlight to another disk when one appears
+/// above it (an NVMe disk that shows up late sorts first), nor leave it past the end
+/// when the last row goes.
+#[test]
+fn the_highlight_stays_on_its_disk_when_rows_come_and_go() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    down(&mut app, 2);
+    let chosen = app.disks[2].dev.clone();
+    fake.plug_at(
+        0,
+        DiskView {
+            dev: "/dev/nvme1n1".into(),
+            ..kingston_stick()
+        },
+    );
+    app.press(KeyCode::Char('r'));
+    let Screen::Disks { sel, .. } = app.screen() else {
+        panic!("{:?}", app.screen())
+    };
+    assert_eq!(*sel, 3);
+    assert_eq!(app.disks[*sel].dev, chosen);
+    let last = app.disks.len() - 1;
+    down(&mut app, last);
+    fake.unplug(&app.disks[last].dev.clone());
+    app.press(KeyCode::Char('r'));
+    let Screen::Disks { sel, .. } = app.screen() else {
+        panic!("{:?}", app.screen())
+    };
+    assert_eq!(*sel, app.disks.len() - 1, "the nearest row");
+}
+
 #[test]
 fn disk_list_refreshes_itself_every_two_seconds() {
     let (mut app, fake) = app();

@@ -105,3 +105,29 @@ fn a_whole_disk_image_after_a_partition_one_targets_the_disk_again() {
         other => panic!("expected one restore, got {other:?}"),
     }
 }
+
+/// The partition picker's highlight follows its partition when a disk appears above it.
+#[test]
+fn the_partition_highlight_stays_when_a_disk_appears() {
+    let (mut app, fake) = app();
+    to_part_targets(&mut app);
+    enter(&mut app);
+    down(&mut app, 2);
+    let rows = app.part_targets();
+    let (d, p) = rows[2];
+    let chosen = (app.disks[d].dev.clone(), app.disks[d].partitions[p].number);
+    let mut disk = app.disks[d].clone();
+    disk.dev = "/dev/nvme1n1".into();
+    disk.serial = "LATE".into();
+    fake.plug_at(0, disk);
+    app.press(KeyCode::Char('r'));
+    let Screen::PartTargets { sel, .. } = app.screen() else {
+        panic!("{:?}", app.screen())
+    };
+    let (d, p) = app.part_targets()[*sel];
+    assert_eq!(
+        (app.disks[d].dev.clone(), app.disks[d].partitions[p].number),
+        chosen
+    );
+    assert!(*sel > 2, "rows were added above it");
+}
