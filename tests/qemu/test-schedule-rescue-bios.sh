@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# suite: all
+# (`make test` skips this script to stay in CI's time budget: test-schedule-rescue.sh runs
+# the same rescue path on UEFI, and tests/schedule_rescue.rs checks grubenv and grub.cfg;
+# `make test-all` runs it.)
 # Scheduled backups through the rescue entry on a BIOS machine (issue 23), twice: GRUB's
 # grubenv next_entry (what grub-reboot sets) takes the machine into the rescue entry for
 # one boot, and the second run stores only what changed. The machine is built by
