@@ -268,6 +268,10 @@ pub struct BackupRequest {
     pub source_serial: String,
     pub repo: PathBuf,
     pub name: String,
+    /// The passphrase of the NEW repository this backup makes at `repo`, when the
+    /// person chose to encrypt it (asked twice; never printed, zeroed when dropped).
+    /// None: an existing repository, or a new one left unencrypted.
+    pub encrypt: Option<crate::share::Password>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -96,6 +96,12 @@ pub trait Services: Send + Sync {
     /// Mounts a partition (or checks a path) and returns the repository directory.
     fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError>;
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError>;
+    /// Whether `repo` holds no repository yet, so that a backup there makes one (and
+    /// the backup flow asks whether to encrypt it). False when unsure: the question
+    /// is only for a location known to be empty of a repository.
+    fn repo_is_new(&self, _repo: &Path) -> bool {
+        false
+    }
     /// Whether the repository at `repo` is encrypted and not unlocked in this session.
     fn repo_locked(&self, _repo: &Path) -> bool {
         false

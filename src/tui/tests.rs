@@ -4,6 +4,7 @@
 mod deploy;
 mod flows;
 mod luks_key;
+mod new_repo;
 mod remote;
 mod saveparts;
 mod schedule;

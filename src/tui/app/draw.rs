@@ -41,6 +41,21 @@ impl App {
                 note,
                 ..
             } => screens::repo_unlock::draw(repo, password.char_count(), note.as_deref(), f),
+            Screen::NewRepo { repo, sel, .. } => screens::new_repo::choice(repo, *sel, f),
+            Screen::NewPassphrase {
+                repo,
+                first,
+                again,
+                on_again,
+                note,
+                ..
+            } => screens::new_repo::passphrase(
+                repo,
+                [first.char_count(), again.char_count()],
+                *on_again,
+                note.as_deref(),
+                f,
+            ),
             Screen::LuksKey { password, note } => screens::luks_key::draw(
                 self.choices.image.as_ref(),
                 password.char_count(),

@@ -20,6 +20,7 @@ mod draw;
 mod input;
 mod job;
 mod login;
+mod new_repo;
 mod part_target;
 mod path_field;
 mod pick;
@@ -128,6 +129,21 @@ pub enum Screen {
         password: crate::share::Password,
         note: Option<String>,
     },
+    /// A backup's location holds no repository yet: encrypt the new one or not.
+    NewRepo {
+        target: RepoTarget,
+        repo: PathBuf,
+        sel: usize,
+    },
+    /// The new repository's passphrase, typed twice.
+    NewPassphrase {
+        target: RepoTarget,
+        repo: PathBuf,
+        first: crate::share::Password,
+        again: crate::share::Password,
+        on_again: bool,
+        note: Option<String>,
+    },
     /// The LUKS passphrase of the picked image (`ImageView::needs_luks_key`), checked
     /// against its header before the target is picked.
     LuksKey {
@@ -207,6 +223,9 @@ pub struct Choices {
     pub plan: Option<Result<PlanView, String>>,
     /// The repository as a scheduled run names it (schedule flow).
     pub schedule_repo: Option<String>,
+    /// A backup's NEW repository (the location had none) and whether to encrypt it:
+    /// its passphrase, or None for unencrypted (`App::ask_new_repo`).
+    pub new_repo: Option<(PathBuf, Option<crate::share::Password>)>,
 }
 
 /// A share being opened: the screen depth it was asked from, and what was asked (a
@@ -466,6 +485,14 @@ impl App {
             }
             Screen::LuksKey { .. } => {
                 self.on_luks_key(&k);
+                Action::None
+            }
+            Screen::NewRepo { .. } => {
+                self.on_new_repo(&k);
+                Action::None
+            }
+            Screen::NewPassphrase { .. } => {
+                self.on_new_passphrase(&k);
                 Action::None
             }
             Screen::RemoteLogin(_) => {

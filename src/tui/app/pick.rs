@@ -234,6 +234,8 @@ impl App {
     }
 
     pub(super) fn choose_repo(&mut self, target: RepoTarget) {
+        // A new pick: a new repository's question is asked again.
+        self.choices.new_repo = None;
         if let (RepoTarget::Partition(dev), Some(src), Flow::Backup | Flow::Schedule) =
             (&target, &self.choices.source, self.flow)
         {
@@ -303,6 +305,9 @@ impl App {
             return;
         }
         if self.ask_repo_passphrase(&target, &repo) {
+            return;
+        }
+        if self.flow == Flow::Backup && self.ask_new_repo(&target, &repo) {
             return;
         }
         let images = match self.services.list_images(&repo) {

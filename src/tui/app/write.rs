@@ -40,6 +40,7 @@ impl App {
             source_serial: src.serial,
             repo: self.choices.repo.clone().unwrap_or_default(),
             name: self.choices.name.clone(),
+            encrypt: self.choices.new_repo.as_ref().and_then(|(_, p)| p.clone()),
         };
         self.verify_next = true;
         let h = self.services.start_backup(req, self.progress_sink());

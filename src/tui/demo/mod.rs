@@ -261,6 +261,12 @@ impl Services for FakeServices {
         }
     }
 
+    /// The demo's locations without a repository: any typed path or bucket whose name
+    /// has "new" in it (`/mnt/usb/new`, `s3://new-bucket`).
+    fn repo_is_new(&self, repo: &Path) -> bool {
+        repo.to_string_lossy().contains("new")
+    }
+
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
         if repo == Path::new("/home/partimag") {
             return Ok(demo_clonezilla_images());

@@ -55,14 +55,30 @@ pub(super) fn run_backup(
         Ok(crate::repo::storage::Location::Local(_)) => req.repo.join("config").exists(),
         _ => Repository::exists(&req.repo).unwrap_or(false),
     };
-    let opened = match exists {
-        true => super::open_repository(&me.unlocked, &req.repo),
-        false => Repository::open_or_init(&req.repo),
+    let opened = match (exists, &req.encrypt) {
+        (true, _) => super::open_repository(&me.unlocked, &req.repo),
+        (false, None) => Repository::open_or_init(&req.repo),
+        // The key slot's Argon2id runs beside the backup; the slot and the config are
+        // written before the first pack is published (repo/keys_deferred.rs).
+        (false, Some(p)) => Repository::init_encrypted_deferred(
+            &req.repo,
+            crate::repo::DEFAULT_CHUNK_SIZE,
+            crate::repo::DEFAULT_PACK_SIZE,
+            p.secret_bytes(),
+        ),
     };
     let repo = opened.map_err(ServiceError::repo(format!(
         "Could not open the repository {}",
         req.repo.display()
     )))?;
+    if let (false, Some(p)) = (exists, &req.encrypt) {
+        // Unlocked for the rest of the session, as if its passphrase had been typed
+        // on the unlock screen: the verify that follows, and a restore, open it.
+        me.unlocked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(req.repo.clone(), p.clone());
+    }
     let guarded = Cancellable {
         inner: &dev,
         cancel,

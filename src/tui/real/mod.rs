@@ -381,6 +381,10 @@ impl Services for RealServices {
         remote::trust(key)
     }
 
+    fn repo_is_new(&self, repo: &Path) -> bool {
+        matches!(Repository::exists(repo), Ok(false))
+    }
+
     fn repo_locked(&self, repo: &Path) -> bool {
         let known = self
             .unlocked

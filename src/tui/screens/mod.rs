@@ -14,6 +14,7 @@ pub mod host_key;
 pub mod images;
 pub mod luks_key;
 pub mod name;
+pub mod new_repo;
 pub mod part_targets;
 pub mod passphrase;
 pub mod plan;

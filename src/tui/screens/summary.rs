@@ -27,6 +27,12 @@ pub fn draw(app: &App, f: &mut Frame) {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     lines.push(Line::styled(format!("  To:     {repo}"), bold()));
+    if let Some((_, pass)) = &app.choices.new_repo {
+        lines.push(Line::raw(match pass {
+            Some(_) => "          a new repository, ENCRYPTED with the passphrase just typed",
+            None => "          a new repository, not encrypted",
+        }));
+    }
     lines.push(Line::styled(
         format!("  Name:   {}", app.choices.name),
         bold(),
