@@ -205,6 +205,15 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     }
     t.step(&["Enter"], "tuirepo", 20);
     t.pick(repo_cand);
+    // A new repository: encrypted, the passphrase typed twice (stars on the screen).
+    t.wait_for("Backup: a new repository", 20);
+    t.step(&["Enter"], "Again:", 20);
+    t.type_text("tmux-pass");
+    t.keys(&["Enter"]);
+    t.type_text("tmux-pass");
+    let s = t.wait_for("Again:      *********", 20);
+    assert!(!s.contains("tmux-pass"), "{s}");
+    t.keys(&["Enter"]);
     let s = t.wait_for("Backup: name the image", 20);
     assert!(s.contains("src-img"), "default name from the source:\n{s}");
     t.step(&["Enter"], "Backup: check and start", 20);
@@ -212,7 +221,8 @@ fn real_backup_restore_and_clone_by_keystrokes_on_loop_devices() {
     assert!(done.contains("every chunk"), "{done}");
     t.step(&["Enter"], HOME, 20);
 
-    // Restore: same repository -> the image -> the target -> plan -> confirm.
+    // Restore: same repository (unlocked for the session by the backup that made it:
+    // no passphrase asked) -> the image -> the target -> plan -> confirm.
     t.step(&["r"], "tuirepo", 20);
     t.pick(repo_cand);
     t.wait_for("src-img", 20);

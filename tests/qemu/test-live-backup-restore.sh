@@ -31,8 +31,9 @@ restore dead TARGET1
 images
 PLAN
 
-# What the person at the TUI does (the job's `tui` line; the backup screen's default image
-# name is erased with Backspace). If the driver fails, the VM is stopped at once
+# What the person at the TUI does (the job's `tui` line; the repository is new, and left
+# unencrypted so that the job's CLI steps open it without a passphrase; the backup
+# screen's default image name is erased with Backspace). If the driver fails, the VM is stopped at once
 # rather than left at a screen until the timeout.
 sock="$tmp/serial.sock"
 trap 'cat "$tmp/drive.out" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -41,6 +42,7 @@ tui_drive_bg "$tmp/drive.out" "$tmp/qemu.pid" --timeout 120 --fail-on "Something
 	'wait What do you want to do?' 'keys b' \
 	'wait which disk to back up?' 'select SOURCE1 {Down}' 'keys {Enter}' \
 	'wait where to store the image?' 'keys /' 'wait Path:' 'keys /mnt/repo/repo{Enter}' \
+	'wait a new repository && Encrypt it?' 'select Do not encrypt {Down}' 'keys {Enter}' \
 	'wait name the image' "keys ${erase}dead{Enter}" \
 	'wait check and start && SOURCE1 && Name:   dead' 'keys {Enter}' \
 	'wait Image "dead" stored in && every chunk read back' 'keys {Enter}' \
