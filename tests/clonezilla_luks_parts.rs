@@ -170,3 +170,126 @@ fn a_saveparts_luks_partition_lists_browses_imports_and_refuses_without_its_key(
     );
     assert!(!ok && out.contains("are for LUKS partitions"), "{out}");
 }
+
+/// A loop device over `file` with its partitions scanned; detached on drop.
+struct Loop(String);
+impl Loop {
+    fn attach(file: &Path) -> Loop {
+        let o = std::process::Command::new("losetup")
+            .args(["-f", "--show", "-P", s(file)])
+            .output()
+            .expect("losetup");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let p1 = format!("{dev}p1");
+        for _ in 0..50 {
+            if Path::new(&p1).exists() {
+                break;
+            }
+            let _ = std::process::Command::new("partx")
+                .args(["-a", &dev])
+                .status();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(Path::new(&p1).exists(), "{p1} did not appear");
+        Loop(dev)
+    }
+}
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.0])
+            .status();
+    }
+}
+
+/// The TUI lists the saved LUKS partition as its own row, asks its passphrase and
+/// tests it on the saved header (a wrong one refused on the screen), then offers the
+/// partitions and plans the LUKS route onto the one picked. The write itself needs
+/// device-mapper: test-live-clonezilla-luks.sh drives it in the live system.
+#[test]
+#[ignore = "needs root"]
+fn the_tui_restores_a_saveparts_luks_partition_after_testing_its_passphrase() {
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), NAME, SEED, false);
+    shapes::make_luks(d.path(), &fx, NAME, PASS, MAPPER);
+    shapes::to_saveparts(&fx);
+    // Only this test reads IRONCLONE_SCRATCH (the services' scratch folder).
+    std::env::set_var("IRONCLONE_SCRATCH", d.path().join("scratch"));
+    let target = d.path().join("target.img");
+    fs::File::create(&target)
+        .unwrap()
+        .set_len(200 * MIB)
+        .unwrap();
+    let o = std::process::Command::new("sgdisk")
+        .args(["-Z", "-n", "1:2048:+160M", "-t", "1:8309", s(&target)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lo = Loop::attach(&target);
+    let before = blake3::hash(&fs::read(&target).unwrap());
+
+    let services = ironclone::tui::real::RealServices::new(Some(vec![lo.0.clone().into()]));
+    let mut app = ironclone::tui::App::new(std::sync::Arc::new(services));
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(s(&fx.root));
+    app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(30));
+    let rows: Vec<_> = app
+        .choices
+        .images
+        .iter()
+        .map(|i| (i.name.clone(), i.source_model.clone(), i.needs_luks_key))
+        .collect();
+    let at = rows
+        .iter()
+        .position(|(n, _, _)| n == "img/sda2")
+        .unwrap_or_else(|| panic!("no row for the LUKS partition: {rows:?}"));
+    assert!(
+        rows[at].1.contains("sda2 (LUKS, ext4 inside)") && rows[at].2,
+        "{rows:?}"
+    );
+    for _ in 0..at {
+        app.press(KeyCode::Down);
+    }
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::LuksKey { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.type_str("not the passphrase");
+    app.press(KeyCode::Enter);
+    match app.screen() {
+        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
+        other => panic!("a wrong key went on: {other:?}"),
+    }
+    app.type_str(PASS);
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Enter); // the loop device's partition 1, the only row
+    assert!(
+        matches!(app.screen(), Screen::Plan { .. }),
+        "{:?}",
+        app.screen()
+    );
+    let plan = format!("{:?}", app.choices.plan);
+    assert!(
+        plan.starts_with("Some(Ok(") && plan.contains("sda2 is LUKS") && plan.contains("Grow"),
+        "{plan}"
+    );
+    assert!(plan.contains("number: 1,"), "{plan}");
+    drop(app);
+    assert_eq!(
+        blake3::hash(&fs::read(&target).unwrap()),
+        before,
+        "the target was written while planning"
+    );
+}

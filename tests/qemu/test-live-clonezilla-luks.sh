@@ -16,7 +16,10 @@
 # --key-file` onto a larger partition of a third disk, checked as the first. Last, the first
 # image once more through the TUI on the serial console, typed and read by tui-drive.py on
 # the host as a person would (pick the folder, a wrong passphrase refused, the right one,
-# the target by serial, the typed confirmation), with the same checks. Needs root on
+# the target by serial, the typed confirmation), with the same checks; and in the same TUI
+# session the saveparts folder's LUKS partition (its own row, the passphrase tested on its
+# header, partition 1 of an NVMe disk picked, the LUKS plan, the disk's serial typed), its
+# partition checked as the first. Needs root on
 # the host (losetup, lvm2). IRONCLONE_BUILD names the directory holding kernel/ and
 # initramfs.img (default build/); IRONCLONE_BIN the (static) binary under test, which comes
 # on the job disk.
@@ -94,8 +97,9 @@ mkdir -p "$pimg"
 for f in "$img"/*; do
 	case "${f##*/}" in disk | sda-*) ;; *) cp "$f" "$pimg/" ;; esac
 done
-truncate -s 240M "$tmp/ptarget.img"
+truncate -s 240M "$tmp/ptarget.img" "$tmp/qtarget.img"
 sgdisk -Z -n 1:2048:+200M -t 1:8309 "$tmp/ptarget.img" >/dev/null
+sgdisk -Z -n 1:2048:+200M -t 1:8309 "$tmp/qtarget.img" >/dev/null
 
 # 2. the encrypted laptop: an LVM PV inside LUKS2 (the whole plaintext), one linear LV
 # "root" of 64 MiB from extent 0, made by lvm2 on a loop device (pvcreate, vgcreate, the
@@ -268,6 +272,9 @@ blockdev --rereadpt "$tt" 2>/dev/null || partprobe "$tt"
 sleep 1
 e2fsck -fn "$(part "$tt" 1)" >/dev/null 2>&1 && ok "TUI: p1 e2fsck -fn clean" || bad "TUI: p1 e2fsck"
 inner "$(part "$tt" 2)" "p2" "TUI: "
+qt=$(by_serial QTARGET)
+blockdev --rereadpt "$qt" 2>/dev/null || partprobe "$qt"
+inner "$(part "$qt" 1)" "the partition" "TUI saveparts: "
 
 echo "job: $fails failed checks"
 echo "job: plan done"
@@ -291,9 +298,18 @@ tui_drive_bg "$tmp/drive.out" "$tmp/qemu.pid" --timeout 240 --fail-on "Something
 	'wait Restore: which disk to OVERWRITE?' 'select TTARGET {Down}' 'keys {Enter}' \
 	'wait The new layout (nothing written yet) && grow' 'keys {Enter}' \
 	'wait ERASE A DISK? && TTARGET' 'keys TTARGET{Enter}' \
-	'wait restored onto' 'keys {Enter}'
+	'wait restored onto' 'keys {Enter}' \
+	'wait What do you want to do?' 'keys r' \
+	'wait Which repository holds the image?' 'keys /' 'wait Path:' \
+	'keys /mnt/repo/partimag{Enter}' \
+	'wait Restore: which image? && parts/sda2' 'select parts/sda2 {Down}' 'keys {Enter}' \
+	"wait The image's LUKS passphrase" "keys $PASS{Enter}" \
+	'wait which PARTITION to OVERWRITE?' 'select nvme0n1\s+1\s {Down}' 'keys {Enter}' \
+	'wait The new layout (nothing written yet) && grow && is LUKS' 'keys {Enter}' \
+	'wait ERASE A PARTITION? && QTARGET' 'keys QTARGET{Enter}' \
+	'wait LUKS partition sda2 of && no table was written' 'keys {Enter}'
 
-run_check_job live-clonezilla-luks 25 "boot + restores of three Clonezilla LUKS images (CLI, and one through the TUI) + checks" --timeout 420 \
+run_check_job live-clonezilla-luks 30 "boot + restores of three Clonezilla LUKS images (CLI, and two through the TUI) + checks" --timeout 420 \
 	--kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
 	--serial-sock "$sock" --pidfile "$tmp/qemu.pid" \
@@ -301,7 +317,8 @@ run_check_job live-clonezilla-luks 25 "boot + restores of three Clonezilla LUKS 
 	--disk "$tmp/target.img,if=virtio,serial=TARGET" \
 	--disk "$tmp/ltarget.img,if=virtio,serial=LTARGET" \
 	--disk "$tmp/ptarget.img,if=virtio,serial=PTARGET" \
-	--disk "$tmp/ttarget.img,if=virtio,serial=TTARGET"
+	--disk "$tmp/ttarget.img,if=virtio,serial=TTARGET" \
+	--disk "$tmp/qtarget.img,if=nvme,serial=QTARGET"
 wait "$TUI_DRIVE"
 [[ ! -e "$tmp/drive.out.failed" ]] || fail "the TUI was not driven to its end (tui-drive.py's output above)"
-echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), a saveparts folder's LUKS partition onto a larger partition (same checks as the first), and the first image again through the TUI driven on the serial console (wrong passphrase refused, right one taken, the same checks)"
+echo "PASS: Clonezilla images of a LUKS2 partition restored with the key in the live system: ext4 inside (same LUKS UUID, opens, e2fsck clean, grown, files intact; without the key refused, nothing written), LVM inside (same LUKS and VG UUIDs, VG activates, root LV grown, e2fsck clean, files intact), a saveparts folder's LUKS partition onto a larger partition (same checks as the first), and through the TUI driven on the serial console the first image again (wrong passphrase refused, right one taken, the same checks) and the saveparts LUKS partition onto an NVMe disk's partition (the same checks)"

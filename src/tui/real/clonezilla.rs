@@ -46,10 +46,23 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
                 .and_then(|l| l.pvs.iter().find(|p| p.dev == part))
                 .map(|p| p.vg.clone())
         };
+        let luks_of = |part: &str| img.luks.iter().find(|v| v.part == part);
         return img
             .parts
             .iter()
             .filter_map(|part| {
+                if let Some(v) = luks_of(part) {
+                    // Restored with the key its saved header accepts (clonezilla_parts_luks.rs).
+                    return Some(ImageView {
+                        partition: Some(part.clone()),
+                        needs_luks_key: true,
+                        ..row(
+                            format!("{}/{part}", img.name),
+                            format!("{part} (LUKS, {} inside)", v.inner_kind()),
+                            0,
+                        )
+                    });
+                }
                 let what = match (pv_of(part), img.partitions.iter().find(|p| &p.part == part)) {
                     (Some(vg), _) => format!("{part} (LVM PV of {vg})"),
                     (None, Some(p)) => match &p.kind {

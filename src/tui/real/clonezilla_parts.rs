@@ -88,6 +88,9 @@ pub(super) fn plan(
     if let Some((folder, pv)) = saved_pv(repo, image) {
         return plan_pv_view(&folder, pv, target, number, part);
     }
+    if let Some((folder, luks)) = super::clonezilla_parts_luks::saved_luks(repo, image) {
+        return super::clonezilla_parts_luks::plan(&folder, luks, target, number, part);
+    }
     let (_, p) = saved(repo, image)?;
     // Reads the image's header only: no decode happens here.
     let stream = PartStream::open(&p, u64::MAX)
@@ -244,6 +247,9 @@ pub(super) fn run(
         })?;
     if let Some((folder, pv)) = saved_pv(&req.repo, &req.image) {
         return run_pv(me, req, &folder, pv, &part, progress, cancel);
+    }
+    if let Some((folder, luks)) = super::clonezilla_parts_luks::saved_luks(&req.repo, &req.image) {
+        return super::clonezilla_parts_luks::run(me, req, &folder, luks, &part, progress, cancel);
     }
     let (img, p) = saved(&req.repo, &req.image)?;
     progress.report(ProgressEvent::JobStart {

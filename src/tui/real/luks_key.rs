@@ -41,7 +41,10 @@ pub(super) fn check(
             .filter_map(|(_, r)| r.ok())
             .find(|i| i.name == folder)
             .ok_or_else(|| format!("The Clonezilla image {folder} is no longer there."))?;
-        for v in &img.luks {
+        // One saved partition's row: its own header only (each LUKS partition of a
+        // saveparts image may have its own passphrase).
+        let part = image.partition.as_deref();
+        for v in img.luks.iter().filter(|v| part.is_none_or(|p| p == v.part)) {
             test_key(&v.header, &key).map_err(worded)?;
         }
         return Ok(());

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 
 mod clonezilla;
 mod clonezilla_parts;
+mod clonezilla_parts_luks;
 /// The subdirectory of a mounted partition that holds the repository, so a backup
 /// disk keeps its other files apart from ironclone's packs.
 mod deploy;
