@@ -405,19 +405,7 @@ fn the_tui_checks_the_luks_passphrase_against_the_images_header() {
         app.screen()
     );
     app.press(KeyCode::Enter);
-    assert!(
-        matches!(app.screen(), Screen::LuksKey { .. }),
-        "{:?}",
-        app.screen()
-    );
-    app.type_str("not the passphrase");
-    app.press(KeyCode::Enter);
-    match app.screen() {
-        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
-        other => panic!("a wrong key went on: {other:?}"),
-    }
-    app.type_str(PASS);
-    app.press(KeyCode::Enter);
+    clonezilla_fixture::tui_wrong_then_right_key(&mut app, PASS);
     assert!(
         matches!(app.screen(), Screen::Disks { .. }),
         "{:?}",

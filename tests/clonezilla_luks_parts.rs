@@ -256,19 +256,7 @@ fn the_tui_restores_a_saveparts_luks_partition_after_testing_its_passphrase() {
         app.press(KeyCode::Down);
     }
     app.press(KeyCode::Enter);
-    assert!(
-        matches!(app.screen(), Screen::LuksKey { .. }),
-        "{:?}",
-        app.screen()
-    );
-    app.type_str("not the passphrase");
-    app.press(KeyCode::Enter);
-    match app.screen() {
-        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
-        other => panic!("a wrong key went on: {other:?}"),
-    }
-    app.type_str(PASS);
-    app.press(KeyCode::Enter);
+    clonezilla_fixture::tui_wrong_then_right_key(&mut app, PASS);
     assert!(
         matches!(app.screen(), Screen::PartTargets { .. }),
         "{:?}",

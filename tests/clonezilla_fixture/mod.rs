@@ -361,3 +361,23 @@ pub fn browse(root: &Path, image: &str, area: &str, args: &[&str], cache: &Path)
     assert!(ok, "browse {area} {args:?}: {text}");
     stdout
 }
+
+/// On the TUI's LUKS passphrase screen (the image just picked): a wrong passphrase is
+/// refused on the screen and asked again, then `right` is typed and taken.
+pub fn tui_wrong_then_right_key(app: &mut ironclone::tui::App, right: &str) {
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    assert!(
+        matches!(app.screen(), Screen::LuksKey { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.type_str("not the passphrase");
+    app.press(KeyCode::Enter);
+    match app.screen() {
+        Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
+        other => panic!("a wrong key went on: {other:?}"),
+    }
+    app.type_str(right);
+    app.press(KeyCode::Enter);
+}

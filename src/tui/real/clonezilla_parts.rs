@@ -14,7 +14,7 @@
 //! is the resize tool's answer, known after the decode and before the first write.
 
 use super::clonezilla::folder_and_disk;
-use super::jobs::{scratch_root, written_and_compared, Cancellable};
+use super::jobs::{scratch_dir, scratch_root, written_and_compared, Cancellable};
 use super::RealServices;
 use crate::device::{open_path, Access};
 use crate::foreign::clonezilla::parts::{self, Fit};
@@ -160,9 +160,7 @@ fn plan_pv_view(
     part: &crate::tui::model::PartView,
 ) -> Result<PlanView, ServiceError> {
     let what = format!("partition {number} of {}", target.dev);
-    let root = scratch_root();
-    std::fs::create_dir_all(&root)
-        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let root = scratch_dir()?;
     let planned =
         plan_pv(folder, pv, &what, part.size, PV_LAYOUT, &root).map_err(|e| e.to_string())?;
     let used: u64 = planned
@@ -262,9 +260,7 @@ pub(super) fn run(
     });
     img.verify_checksums()
         .map_err(|e| format!("The Clonezilla image {}: {e}", img.name))?;
-    let root = scratch_root();
-    std::fs::create_dir_all(&root)
-        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let root = scratch_dir()?;
     let scratch = Scratch(root.join(format!(
         "ironclone-tui-{}-{}-{}.img",
         std::process::id(),
@@ -318,6 +314,24 @@ pub(super) fn run(
     })
 }
 
+/// The moment between the checks and the first write: a cancel is honoured, the disk
+/// is looked at again (the same model, serial and size as planned), and only then is
+/// partition `part` opened for writing.
+pub(super) fn open_for_write(
+    me: &RealServices,
+    req: &RestoreRequest,
+    part: &crate::discover::Partition,
+    cancel: &AtomicBool,
+) -> Result<crate::device::FileDevice, ServiceError> {
+    if cancel.load(Ordering::SeqCst) {
+        return Err("stopped before writing".into());
+    }
+    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    open_path(&part.path, Access::ReadWrite).map_err(ServiceError::device(
+        "Could not open the target partition for writing",
+    ))
+}
+
 /// A saved PV onto `part`: planned, every LV image checked, the disk looked at again,
 /// written and read back (`foreign::clonezilla::parts_pv`).
 fn run_pv(
@@ -329,9 +343,7 @@ fn run_pv(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
-    let root = scratch_root();
-    std::fs::create_dir_all(&root)
-        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let root = scratch_dir()?;
     let what = part.path.display().to_string();
     let planned =
         plan_pv(folder, pv, &what, part.size_bytes, PV_LAYOUT, &root).map_err(|e| e.to_string())?;
@@ -342,14 +354,7 @@ fn run_pv(
     let (lvs, _) = planned
         .check(progress)
         .map_err(|e| format!("{e}. Nothing was written."))?;
-    if cancel.load(Ordering::SeqCst) {
-        return Err("stopped before writing".into());
-    }
-    // The last look before the first byte is written.
-    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
-    let dev = open_path(&part.path, Access::ReadWrite).map_err(ServiceError::device(
-        "Could not open the target partition for writing",
-    ))?;
+    let dev = open_for_write(me, req, part, cancel)?;
     let guarded = Cancellable {
         inner: &dev,
         cancel,

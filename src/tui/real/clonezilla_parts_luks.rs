@@ -9,9 +9,8 @@
 
 use super::clonezilla::folder_and_disk;
 use super::disks::plan_view;
-use super::jobs::{scratch_root, written_and_compared, Cancellable};
+use super::jobs::{scratch_dir, written_and_compared, Cancellable};
 use super::RealServices;
-use crate::device::{open_path, Access};
 use crate::foreign::clonezilla::parts_luks::{plan_luks, PlannedLuks};
 use crate::foreign::clonezilla::ClonezillaImage;
 use crate::plan::LayoutMode;
@@ -19,7 +18,7 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::tui::model::{DiskView, JobReport, PartView, PlanView, RestoreRequest};
 use crate::tui::services::ServiceError;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// The partition route has no layout choice: the CLI's default.
@@ -44,9 +43,7 @@ fn planned(
     what: &str,
     bytes: u64,
 ) -> Result<(PlannedLuks, PathBuf), ServiceError> {
-    let root = scratch_root();
-    std::fs::create_dir_all(&root)
-        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    let root = scratch_dir()?;
     let p = plan_luks(folder, part, what, bytes, LAYOUT, &root).map_err(|e| e.to_string())?;
     Ok((p, root))
 }
@@ -99,14 +96,7 @@ pub(super) fn run(
     let (images, _) = planned
         .check(progress)
         .map_err(|e| format!("{e}. Nothing was written."))?;
-    if cancel.load(Ordering::SeqCst) {
-        return Err("stopped before writing".into());
-    }
-    // The last look before the first byte is written.
-    me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
-    let dev = open_path(&part.path, Access::ReadWrite).map_err(ServiceError::device(
-        "Could not open the target partition for writing",
-    ))?;
+    let dev = super::clonezilla_parts::open_for_write(me, req, part, cancel)?;
     let guarded = Cancellable {
         inner: &dev,
         cancel,

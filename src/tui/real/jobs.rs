@@ -246,6 +246,14 @@ pub(super) fn scratch_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp/ironclone"))
 }
 
+/// The scratch folder, made when missing.
+pub(super) fn scratch_dir() -> Result<PathBuf, ServiceError> {
+    let root = scratch_root();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| format!("Could not make the scratch folder {}: {e}", root.display()))?;
+    Ok(root)
+}
+
 /// Removes a clone's temporary repository however the clone ends.
 pub(super) struct TempRepo(PathBuf);
 impl Drop for TempRepo {
@@ -267,13 +275,7 @@ pub(super) fn run_clone(
     if target.path == src.path {
         return Err("The target is the source disk.".into());
     }
-    let root = scratch_root();
-    std::fs::create_dir_all(&root).map_err(|e| {
-        format!(
-            "Could not create the scratch folder {}: {e}",
-            root.display()
-        )
-    })?;
+    let root = scratch_dir()?;
     me.check_target(&target, "the clone's scratch folder", &root)?;
     let dev = open_path(&src.path, Access::ReadOnly)
         .map_err(ServiceError::device("Could not open the source"))?;
