@@ -122,7 +122,7 @@ pub(super) fn hash_piece(
         // Every chunk is new (a first backup's pieces): the frame is the piece as read,
         // compressed from the reader's buffer without a copy.
         let frame = data.get(..total).ok_or_else(|| {
-            RepoError::Pipeline(format!("piece of {} bytes holds no {total}", data.len()))
+            RepoError::Pipeline(format!("piece of {} bytes, its chunks {total}", data.len()))
         })?;
         c.record_in(frame, room, members, pools)?
     } else {
