@@ -13,7 +13,12 @@
 # The images are random bytes (incompressible, as the issue asks; compressible data
 # would put a whole backup's chunks in one pack and measure the pack's index entries,
 # which a real pack bounds at 128 MiB of stored data).
-# RSS does not depend on the machine's load; the time does, and is not reported.
+# RSS does not depend on the machine's load; the time does, and is not reported. The
+# fixed part does, a little: the pipeline's 8 MiB buffers (2 + 4 per worker at most)
+# are added as the queues first fill up together, in steps over several seconds, later
+# in a slower (encrypted, loaded) pipeline; a 256 MiB source ends before that, so a line
+# through it measures the steps (14 to 100 B/chunk from run to run, or below zero),
+# not the 14 bytes per chunk held (docs/BENCH.md, "Branch mem").
 #
 # An encrypted first backup wraps its key slot (Argon2id, 64 MiB by default) on a thread
 # of its own while the pipeline starts: a fixed phase of about 150 MiB that is the peak

@@ -16,7 +16,7 @@ use super::error::{RepoError, Result};
 use super::index;
 use super::lock::Lock;
 use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
-use super::pack::{self, Compression, PackWriter};
+use super::pack::{self, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
 use super::Repository;
@@ -347,10 +347,8 @@ pub fn backup_unchanged(
                         None => writer.insert(PackWriter::create(repo.store())?),
                     };
                     w.add(&rec)?;
-                    match rec.compression {
-                        Compression::None => pools.chunks.give(rec.data),
-                        Compression::Zstd => pools.stored.give(rec.data),
-                    }
+                    // Every record's bytes are a stored-pool buffer (compress.rs).
+                    pools.stored.give(rec.data);
                     if w.len() >= pack_size {
                         if let Some(w) = writer.take() {
                             if publish_tx.send(w).is_err() {
@@ -383,6 +381,8 @@ pub fn backup_unchanged(
             Err(_) => fail(RepoError::Pipeline("the reader thread panicked".into())),
         }
     });
+    // The idle buffers (up to a dozen of 8 MiB) are not needed to write the manifest.
+    drop(pools);
     if let Some(e) = first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
         progress.report(ProgressEvent::JobEnd { ok: false });
         return Err(e);

@@ -32,7 +32,8 @@ pub fn workers(asked: usize) -> usize {
 pub struct Pools {
     /// Whole chunks: what a backup reads into and a restore decompresses into.
     pub chunks: BufPool,
-    /// Records as a pack stores them: compressed frames.
+    /// Records as a pack stores them: compressed frames, and in a backup every record
+    /// (a raw one is copied into the buffer zstd wrote, compress.rs).
     pub stored: BufPool,
 }
 
@@ -63,7 +64,9 @@ impl BufPool {
     pub fn take(&self, cap: usize) -> Vec<u8> {
         let mut b = self.rx.try_recv().unwrap_or_default();
         b.clear();
-        b.reserve(cap);
+        // Exact: `reserve` doubles a buffer a little too short (a frame buffer of
+        // 8 MiB asked for 8 MiB + 40 became 16 MiB), and the pool keeps it so.
+        b.reserve_exact(cap);
         b
     }
 
@@ -72,6 +75,8 @@ impl BufPool {
     pub fn take_dirty(&self, len: usize) -> Vec<u8> {
         let mut b = self.rx.try_recv().unwrap_or_default();
         if b.len() < len {
+            // Exact, as in `take` (`resize` alone grows by doubling).
+            b.reserve_exact(len - b.len());
             b.resize(len, 0);
         }
         b
@@ -103,6 +108,18 @@ mod tests {
         pool.give(vec![2; 10]);
         assert_eq!(pool.rx.len(), 2);
         assert!(pool.take(4096).capacity() >= 4096);
+    }
+
+    #[test]
+    fn a_buffer_a_little_too_short_grows_by_what_is_asked_not_double() {
+        let pool = BufPool::new(2);
+        pool.give(Vec::with_capacity(1 << 20));
+        let b = pool.take((1 << 20) + 40);
+        assert!(b.capacity() < (1 << 20) + 4096, "{}", b.capacity());
+        pool.give(vec![7; 1 << 20]);
+        let b = pool.take_dirty((1 << 20) + 40);
+        assert_eq!(b.len(), (1 << 20) + 40);
+        assert!(b.capacity() < (1 << 20) + 4096, "{}", b.capacity());
     }
 
     #[test]

@@ -107,8 +107,7 @@ pub(super) fn hash_piece(
         return Ok(out);
     }
     let pools = sh.pools;
-    let total: usize = fresh.iter().map(|f| f.1).sum();
-    // Sealed, a record is nonce ‖ ciphertext ‖ tag: the buffers keep room for both, so
+    // Sealed, a record is nonce ‖ ciphertext ‖ tag: its buffer keeps room for both, so
     // sealing in place moves no byte (shifting every record by the nonce's 24 bytes
     // was a tenth of the cipher's own time, docs/BENCH.md "Branch encgap").
     let room = match sh.keys {
@@ -118,12 +117,23 @@ pub(super) fn hash_piece(
         },
         None => Room::default(),
     };
-    let mut frame = pools.chunks.take_dirty(room.front + total + room.back);
-    frame.truncate(room.front);
-    for &(s, n) in &fresh {
-        frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
-    }
-    let mut record = c.record_in(frame, room, members, pools)?;
+    let total: usize = fresh.iter().map(|f| f.1).sum();
+    let mut record = if fresh.len() == lens.len() {
+        // Every chunk is new (a first backup's pieces): the frame is the piece as read,
+        // compressed from the reader's buffer without a copy.
+        let frame = data.get(..total).ok_or_else(|| {
+            RepoError::Pipeline(format!("piece of {} bytes, its chunks {total}", data.len()))
+        })?;
+        c.record_in(frame, room, members, pools)?
+    } else {
+        let mut frame = pools.chunks.take(total);
+        for &(s, n) in &fresh {
+            frame.extend_from_slice(data.get(s..s + n).unwrap_or(&[]));
+        }
+        let record = c.record_in(&frame, room, members, pools);
+        pools.chunks.give(frame);
+        record?
+    };
     if let Some(k) = sh.keys {
         pack::seal_record(k, &mut record)?;
     }
