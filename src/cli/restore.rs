@@ -230,18 +230,39 @@ pub(super) fn run_planned(a: &Args, manifest: &Manifest, exec: Exec) -> anyhow::
         dev.logical_sector_size(),
         &RestorePlanOptions { mode, sizes },
     )?;
+    // Into a partition goes only an image without a table (one filesystem or a LUKS
+    // partition saved alone): a table would describe a disk that is not there.
+    let part_start = match &tgt {
+        Target::Partition { part, .. } => {
+            if let Some(l) = &plan.target_layout {
+                anyhow::bail!(
+                    "{} is a partition, and the image {} holds a partition table ({}, {} \
+                     partitions): restore it onto a whole disk (only an image without a \
+                     table, a filesystem or a LUKS partition saved alone, goes onto a \
+                     partition); nothing was written",
+                    a.target.display(),
+                    manifest.name,
+                    l.kind.name(),
+                    l.partitions.len()
+                );
+            }
+            Some(part.start_bytes)
+        }
+        _ => None,
+    };
     let zeroed = match &tgt {
         Target::File(p) => std::fs::metadata(p)
             .map(|m| m.blocks() == 0)
             .unwrap_or(false),
-        Target::Disk(_) => false,
+        Target::Disk(_) | Target::Partition { .. } => false,
     };
     let opts = DiskRestoreOptions {
         new_ids: a.new_ids,
         verify_after: !a.no_verify,
         repair: !a.no_repair,
-        nvram: !a.no_nvram,
-        fallback: !a.no_fallback,
+        // A partition holds no NVRAM entry's disk nor a fallback loader's ESP of its own.
+        nvram: !a.no_nvram && part_start.is_none(),
+        fallback: !a.no_fallback && part_start.is_none(),
         scratch_dir: a.scratch.clone().unwrap_or_else(|| {
             // A remote repository has no local tmp/ to lend.
             match ironclone::repo::storage::parse_location(&a.repo) {
@@ -298,7 +319,14 @@ pub(super) fn run_planned(a: &Args, manifest: &Manifest, exec: Exec) -> anyhow::
     }
     let r = Renderer::new(a.json);
     let t = std::time::Instant::now();
-    let rep = exec(&plan, &dev, &opts, &r)?;
+    let mut rep = exec(&plan, &dev, &opts, &r)?;
+    if let (Some(start), true) = (part_start, opts.repair) {
+        // The filesystem's record of where its partition starts (NTFS/FAT hidden
+        // sectors, exFAT's offset): the new partition's, not the saved one's.
+        rep.steps.extend(ironclone::imaging::repair_partition_start(
+            &plan, &dev, start,
+        )?);
+    }
     r.finish();
     let secs = t.elapsed().as_secs_f64();
     if a.json {

@@ -36,6 +36,6 @@ pub use plan_backup::{
 };
 pub use plan_lvm::relaid as pv_relaid;
 pub use plan_restore::{plan_restore, DiskRestorePlan, PartTarget, RestorePlanOptions};
-pub use repair::{plan_repairs, RepairOptions, RepairPlan};
+pub use repair::{plan_repairs, repair_partition_start, RepairOptions, RepairPlan};
 pub use restore_device::{restore_disk_from_device, unsupported as device_restore_unsupported};
 pub use restore_disk::{restore_disk, DiskRestoreOptions, DiskRestoreReport};

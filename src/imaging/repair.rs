@@ -69,44 +69,14 @@ pub fn repair_boot(
             })?
             .get();
         let win = Window::new(target, p.new_offset, p.new_size)?;
-        match p.kind {
-            FsKind::Ntfs => {
-                let fix = ntfs_geometry::fix_ntfs_geometry(&win, start_lba, None)?;
-                lines.push(format!(
-                    "partition {number}: NTFS hidden sectors {} -> {} in the boot sector and its backup",
-                    fix.old.hidden_sectors, fix.new.hidden_sectors
-                ));
-            }
-            k if k.is_fat() => {
-                let fix = fat_geometry::fix_fat_hidden_sectors(&win, start_lba)?;
-                lines.push(format!(
-                    "partition {number}: FAT hidden sectors {} -> {}{}",
-                    fix.old_hidden_sectors,
-                    fix.new_hidden_sectors,
-                    if fix.backup_patched_at_sector.is_some() {
-                        " (and the FAT32 backup boot sector)"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-            FsKind::Exfat => {
-                let fix = exfat_geometry::fix_exfat_partition_offset(&win, p.new_offset)?;
-                if fix.old_partition_offset != fix.new_partition_offset {
-                    lines.push(format!(
-                        "partition {number}: exFAT PartitionOffset {} -> {}, boot checksum re-sealed{}",
-                        fix.old_partition_offset,
-                        fix.new_partition_offset,
-                        if fix.backup_patched {
-                            " (and in the backup boot region)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-            }
-            _ => {}
-        }
+        let what = format!("partition {number}");
+        lines.extend(fix_start_fields(
+            &win,
+            p.kind,
+            start_lba,
+            p.new_offset,
+            &what,
+        )?);
     }
 
     // Windows on MBR: the BCD names partitions by disk signature and start.
@@ -264,4 +234,90 @@ pub fn plan_repairs(plan: &DiskRestorePlan, opts: Option<&RepairOptions>) -> Rep
         nvram: opts.nvram,
         lines,
     }
+}
+
+/// The fields a filesystem keeps about where its partition starts on the disk (NTFS and
+/// FAT hidden sectors, exFAT's PartitionOffset), set for a start at `start_lba`
+/// (`start_bytes`); what changed, in words naming `what`.
+fn fix_start_fields(
+    win: &dyn BlockDevice,
+    kind: FsKind,
+    start_lba: u64,
+    start_bytes: u64,
+    what: &str,
+) -> Result<Option<String>, ImagingError> {
+    Ok(match kind {
+        FsKind::Ntfs => {
+            let fix = ntfs_geometry::fix_ntfs_geometry(win, start_lba, None)?;
+            Some(format!(
+                "{what}: NTFS hidden sectors {} -> {} in the boot sector and its backup",
+                fix.old.hidden_sectors, fix.new.hidden_sectors
+            ))
+        }
+        k if k.is_fat() => {
+            let fix = fat_geometry::fix_fat_hidden_sectors(win, start_lba)?;
+            Some(format!(
+                "{what}: FAT hidden sectors {} -> {}{}",
+                fix.old_hidden_sectors,
+                fix.new_hidden_sectors,
+                if fix.backup_patched_at_sector.is_some() {
+                    " (and the FAT32 backup boot sector)"
+                } else {
+                    ""
+                }
+            ))
+        }
+        FsKind::Exfat => {
+            let fix = exfat_geometry::fix_exfat_partition_offset(win, start_bytes)?;
+            (fix.old_partition_offset != fix.new_partition_offset).then(|| {
+                format!(
+                    "{what}: exFAT PartitionOffset {} -> {}, boot checksum re-sealed{}",
+                    fix.old_partition_offset,
+                    fix.new_partition_offset,
+                    if fix.backup_patched {
+                        " (and in the backup boot region)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        }
+        _ => None,
+    })
+}
+
+/// After an image without a partition table was restored into a partition (`target`
+/// is the partition, at `start_bytes` of its disk): the filesystem's own record of
+/// where its partition starts is set to that place, as `repair_boot` does for the
+/// partitions of a disk it wrote. (A filesystem at byte 0 of a whole disk has nothing
+/// to fix.)
+pub fn repair_partition_start(
+    plan: &DiskRestorePlan,
+    target: &dyn BlockDevice,
+    start_bytes: u64,
+) -> Result<Vec<String>, ImagingError> {
+    let ss = target.logical_sector_size();
+    let mut lines = Vec::new();
+    for p in &plan.parts {
+        let at = start_bytes.checked_add(p.new_offset).ok_or_else(|| {
+            ImagingError::Other(format!(
+                "partition start {start_bytes} + {} overflows",
+                p.new_offset
+            ))
+        })?;
+        let lba = ByteOffset::new(at).to_lba_exact(ss).ok_or_else(|| {
+            ImagingError::Other(format!(
+                "start byte {at} is not on a {ss}-byte sector boundary"
+            ))
+        })?;
+        let win = Window::new(target, p.new_offset, p.new_size)?;
+        lines.extend(fix_start_fields(
+            &win,
+            p.kind,
+            lba.get(),
+            at,
+            "the partition",
+        )?);
+    }
+    Ok(lines)
 }

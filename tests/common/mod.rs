@@ -120,6 +120,34 @@ impl LoopDev {
     }
 }
 
+impl LoopDev {
+    /// `attach` with the partition table scanned: waits for the nodes of partitions
+    /// 1..=`parts` (losetup -P does not always scan here; partx adds what is missing).
+    pub fn attach_scanned(file: &Path, parts: u32) -> Self {
+        let out = run("losetup", &["-P", "-f", "--show", path_str(file)]);
+        let lo = LoopDev {
+            path: PathBuf::from(out.trim()),
+        };
+        let _ = run_status("partx", &["-a", path_str(&lo.path)]);
+        for n in 1..=parts {
+            let node = lo.part(n);
+            for _ in 0..100 {
+                if node.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            assert!(node.exists(), "{} did not appear", node.display());
+        }
+        lo
+    }
+
+    /// The node of partition `n`.
+    pub fn part(&self, n: u32) -> PathBuf {
+        PathBuf::from(format!("{}p{n}", self.path.display()))
+    }
+}
+
 impl Drop for LoopDev {
     fn drop(&mut self) {
         let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
