@@ -8,7 +8,8 @@
 # target's LUKS opens with the same passphrase, keeps the UUID, its inner ext4 passes
 # e2fsck -fn and fills the partition, and every file's sha256 matches. The LUKS partition
 # alone (`backup /dev/vdX2 --unlock`: a table-less header + plaintext image) is restored onto
-# a whole disk with the same checks.
+# a whole disk with the same checks, and into partition 2 of another disk (partition 1 must
+# stay as it was).
 # Then the "encrypted laptop" of issue 18: LUKS2 holding an LVM PV (ext4 root and swap LVs),
 # backed up with the passphrase and restored onto 1.5x and 0.6x: the VG (same UUID) comes
 # back inside the same LUKS volume, the root LV grown or shrunk, swap kept, files intact.
@@ -176,6 +177,35 @@ else
 	bad "alone: restore onto $whole"
 fi
 
+# --- the same image INTO A PARTITION: partition 2 of the laptop's 0.6x target (before its
+# own turn), partition 1 holding random bytes that must stay; a partition target takes an
+# image without a table ---
+pd=$(by_serial LSMALL)
+printf 'label: gpt\n,8M,L\n,,L\n' | sfdisk -q "$pd" || bad "alone-part: sfdisk on $pd"
+blockdev --rereadpt "$pd" 2>/dev/null
+sleep 1
+dd if=/dev/urandom of="${pd}1" bs=1M count=8 status=none
+p1sum=$(sha256sum <"${pd}1")
+if ironclone restore "$REPO" alone "${pd}2" --yes --key-file /tmp/key >"$R/alone-p.txt" 2>&1 </dev/null; then
+	cat "$R/alone-p.txt"
+	[ "$(cryptsetup luksUUID "${pd}2")" = "$uuid" ] && ok "alone-part: LUKS UUID kept in partition 2" || bad "alone-part: UUID"
+	if cryptsetup open --readonly --key-file /tmp/key "${pd}2" chk; then
+		e2fsck -fn /dev/mapper/chk >"$R/fsck-alonep.txt" 2>&1 && ok "alone-part: inner e2fsck -fn clean" ||
+			bad "alone-part: inner e2fsck: $(tail -5 "$R/fsck-alonep.txt")"
+		mkdir -p /tmp/chk
+		mount -o ro /dev/mapper/chk /tmp/chk && (cd /tmp/chk && find . -type f ! -path './lost+found/*' | sort | xargs sha256sum) >"$R/sums.alonep"
+		umount /tmp/chk
+		cmp -s "$R/sums.src" "$R/sums.alonep" && ok "alone-part: every file's sha256 matches" || bad "alone-part: files differ"
+		cryptsetup close chk
+	else
+		bad "alone-part: partition 2 does not open with the passphrase"
+	fi
+	[ "$(sha256sum <"${pd}1")" = "$p1sum" ] && ok "alone-part: partition 1 untouched" || bad "alone-part: partition 1 changed"
+else
+	cat "$R/alone-p.txt"
+	bad "alone-part: restore into ${pd}2"
+fi
+
 # --- the "encrypted laptop": p1 ext4 /boot, p2 LUKS2 holding an LVM PV (VG laptop: ext4 root
 # and swap LVs, free extents), restored onto 1.5x and 0.6x: the root LV takes the change ---
 lsrc=$(by_serial LSRC); lbig=$(by_serial LBIG); lsmall=$(by_serial LSMALL)
@@ -271,7 +301,7 @@ JOB
 truncate -s 256M "$tmp/repo.img"
 mkfs.ext4 -q -F -L IRONREPO -d "$tmp/jobfs" "$tmp/repo.img" || fail "mkfs.ext4 -d for the job disk"
 
-run_check_job live-luks 40 "boot + build + backups + restores + checks" --timeout 300 \
+run_check_job live-luks 44 "boot + build + backups + restores + checks" --timeout 300 \
 	--append " ironclone.job=LABEL=IRONREPO:ironclone/job.sh ironclone.repo=LABEL=IRONREPO ironclone.net=0" \
 	--disk "$tmp/repo.img,if=virtio,serial=REPO" \
 	--disk "$tmp/src.img,if=virtio,serial=SRC" \
