@@ -7,7 +7,9 @@
 //! - partition 1 (a byte pattern), the GPT (sgdisk -v) and everything outside the
 //!   partition written are unchanged;
 //! - an image WITH a table is refused onto a partition, naming both, the target
-//!   byte for byte as it was.
+//!   byte for byte as it was;
+//! - the TUI with the real services does the same for the ext4 image: its row leads to
+//!   the partition picker, the plan, the typed confirmation and the job.
 
 mod common;
 
@@ -170,5 +172,72 @@ fn a_table_less_image_restores_into_a_partition_and_a_disk_image_does_not() {
     assert!(
         got[p1s as usize..p1e as usize] == pattern[..],
         "partition 1 changed"
+    );
+
+    // The TUI (real services, only the loop disk): the ext4 image's row goes to the
+    // partition picker; partition 2, its plan, the disk's name typed, the job.
+    // Partition 2 wiped first, so what the checks find there is the TUI's writing.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&p2).unwrap();
+        f.write_all_at(&vec![0u8; 8 << 20], 0).unwrap();
+        f.sync_all().unwrap();
+    }
+    assert!(
+        !run_status("e2fsck", &["-fn", path_str(&p2)]).0,
+        "the wipe left a filesystem"
+    );
+    let rest = outside(&target, p2s, p2e);
+    use crossterm::event::KeyCode;
+    use ironclone::tui::app::Screen;
+    let services = ironclone::tui::real::RealServices::new(Some(vec![lo.path.clone()]));
+    let mut app = ironclone::tui::App::new(std::sync::Arc::new(services));
+    app.press(KeyCode::Char('r'));
+    app.press(KeyCode::Char('/'));
+    app.type_str(r);
+    app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(30));
+    let at = app
+        .choices
+        .images
+        .iter()
+        .position(|i| i.name == "ext" && i.table_less)
+        .unwrap_or_else(|| panic!("no table-less ext row: {:?}", app.choices.images));
+    for _ in 0..at {
+        app.press(KeyCode::Down);
+    }
+    app.press(KeyCode::Enter);
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Down); // partition 2
+    app.press(KeyCode::Enter);
+    let plan = format!("{:?}", app.choices.plan);
+    assert!(
+        plan.starts_with("Some(Ok(") && plan.contains("Written into partition 2"),
+        "{plan}"
+    );
+    app.press(KeyCode::Enter);
+    let name = lo.path.file_name().unwrap().to_str().unwrap().to_string();
+    app.type_str(&name);
+    app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(120));
+    let report = format!("{:?}", app.report);
+    assert!(
+        report.starts_with("Some(Ok(") && report.contains("restored into partition 2"),
+        "{report}"
+    );
+    run("e2fsck", &["-fn", path_str(&p2)]);
+    run("debugfs", &["-R", &req, path_str(&p2)]);
+    assert!(
+        std::fs::read(&dump).unwrap() == data,
+        "data.bin differs after the TUI"
+    );
+    assert_eq!(
+        outside(&target, p2s, p2e),
+        rest,
+        "the TUI wrote outside partition 2"
     );
 }

@@ -172,6 +172,9 @@ pub struct ImageView {
     /// `--unlock`, a Clonezilla image of an opened LUKS partition): its restore needs
     /// the key the volume's header accepts.
     pub needs_luks_key: bool,
+    /// A native image without a partition table (a filesystem or LUKS partition backed
+    /// up alone): it restores into a partition (the usual case) or onto a whole disk.
+    pub table_less: bool,
 }
 
 /// How the restored layout follows the target disk.

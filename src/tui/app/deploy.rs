@@ -193,6 +193,7 @@ impl App {
             dedup_ratio: 1.0,
             clonezilla: false,
             partition: None,
+            table_less: false,
             needs_luks_key: false,
         });
         Ok(DeployRequest {

@@ -33,6 +33,12 @@ impl App {
         match k.code {
             KeyCode::Esc => self.back(),
             KeyCode::Char('r') => self.refresh_disks(),
+            // An image without a table may also go onto a whole disk (one that is a
+            // filesystem or LUKS as a whole): the disk picker, over this one.
+            KeyCode::Char('w') if self.choices.image.as_ref().is_some_and(|i| i.table_less) => {
+                self.choices.target_part = None;
+                self.open_disks(DiskPurpose::RestoreTarget);
+            }
             KeyCode::Up | KeyCode::Char('k') if sel > 0 => self.set_part_sel(sel - 1),
             KeyCode::Down | KeyCode::Char('j') if sel + 1 < rows.len() => {
                 self.set_part_sel(sel + 1)

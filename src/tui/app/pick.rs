@@ -394,8 +394,11 @@ impl App {
 
     /// Goes on once the image is picked (and its LUKS passphrase checked, if needed).
     pub(super) fn image_chosen(&mut self, img: ImageView) {
-        if img.partition.is_some() && matches!(self.flow, Flow::Restore | Flow::Browse) {
-            // One partition of a saveparts image: onto a partition, not a disk.
+        if (img.partition.is_some() || img.table_less)
+            && matches!(self.flow, Flow::Restore | Flow::Browse)
+        {
+            // One partition of a saveparts image, or a native image without a table
+            // (a partition backed up alone): onto a partition, not a disk.
             self.flow = Flow::Restore;
             self.open_part_targets();
             return;

@@ -53,12 +53,17 @@ impl App {
         };
         let repo = self.choices.repo.clone().unwrap_or_default();
         let plan = match (self.flow, &self.choices.image, &self.choices.source) {
-            (_, Some(img), _) if img.partition.is_some() => match self.choices.target_part {
-                Some(part) => self
-                    .services
-                    .plan_part_restore(&repo, &img.name, &target, part),
-                None => Err("No target partition was chosen.".into()),
-            },
+            (_, Some(img), _)
+                if img.partition.is_some()
+                    || (img.table_less && self.choices.target_part.is_some()) =>
+            {
+                match self.choices.target_part {
+                    Some(part) => self
+                        .services
+                        .plan_part_restore(&repo, &img.name, &target, part),
+                    None => Err("No target partition was chosen.".into()),
+                }
+            }
             (Flow::Clone, _, Some(src)) => {
                 self.services
                     .plan_clone(src, &target, &self.choices.options)

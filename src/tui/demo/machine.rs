@@ -121,6 +121,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 1.1,
             clonezilla: false,
             partition: None,
+            table_less: false,
             needs_luks_key: false,
         },
         ImageView {
@@ -134,6 +135,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 9.4,
             clonezilla: false,
             partition: None,
+            table_less: false,
             needs_luks_key: false,
         },
         ImageView {
@@ -147,6 +149,7 @@ pub fn demo_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: false,
             partition: None,
+            table_less: false,
             needs_luks_key: false,
         },
     ]
@@ -166,6 +169,7 @@ pub fn demo_clonezilla_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: true,
             partition: None,
+            table_less: false,
             needs_luks_key: false,
         },
         ImageView {
@@ -180,6 +184,7 @@ pub fn demo_clonezilla_images() -> Vec<ImageView> {
             dedup_ratio: 1.0,
             clonezilla: true,
             partition: Some("sda3".into()),
+            table_less: false,
             needs_luks_key: false,
         },
     ]

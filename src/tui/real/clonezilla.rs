@@ -35,6 +35,7 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
         clonezilla: true,
         partition: None,
         // A LUKS partition saved opened: restored with the key its header accepts.
+        table_less: false,
         needs_luks_key: !img.luks.is_empty(),
     };
     if img.is_saveparts() {
@@ -55,6 +56,7 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
                     // Restored with the key its saved header accepts (clonezilla_parts_luks.rs).
                     return Some(ImageView {
                         partition: Some(part.clone()),
+                        table_less: false,
                         needs_luks_key: true,
                         ..row(
                             format!("{}/{part}", img.name),
@@ -77,6 +79,7 @@ fn views(img: &ClonezillaImage) -> Vec<ImageView> {
                 // is planned: listing does not open every image.
                 Some(ImageView {
                     partition: Some(part.clone()),
+                    table_less: false,
                     needs_luks_key: false,
                     ..row(format!("{}/{part}", img.name), what, 0)
                 })

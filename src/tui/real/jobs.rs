@@ -121,7 +121,10 @@ pub(super) fn run_restore(
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
     if let Some(n) = req.target_part {
-        return super::clonezilla_parts::run(me, req, n, progress, cancel);
+        if super::clonezilla::is_image(&req.repo, &req.image) {
+            return super::clonezilla_parts::run(me, req, n, progress, cancel);
+        }
+        return super::native_part::run(me, req, n, progress, cancel);
     }
     if super::clonezilla::is_image(&req.repo, &req.image) {
         return super::clonezilla::run_restore(me, req, progress, cancel);
@@ -150,24 +153,7 @@ pub(super) fn run_restore(
         &plan,
         &guarded,
         &target.path,
-        &DiskRestoreOptions {
-            new_ids: false,
-            verify_after: true,
-            repair: true,
-            nvram: true,
-            fallback: true,
-            // A remote repository has no local tmp/ to lend (as in the CLI's restore).
-            scratch_dir: match crate::repo::storage::parse_location(&req.repo) {
-                Ok(crate::repo::storage::Location::Local(_)) => req.repo.join("tmp"),
-                _ => std::env::temp_dir(),
-            },
-            target_is_zeroed: false,
-            // The passphrase the picker checked against the image's header.
-            luks_key: req
-                .luks_key
-                .as_ref()
-                .map(|p| std::sync::Arc::new(p.luks_key())),
-        },
+        &restore_options(req, true),
         progress,
     )?;
     Ok(JobReport {
@@ -183,6 +169,29 @@ pub(super) fn run_restore(
         boot_repairs: rep.steps,
         warnings: Vec::new(),
     })
+}
+
+/// A native restore's options: NVRAM and the fallback loader only onto a whole disk
+/// (a partition has neither an NVRAM entry's disk nor an ESP of its own).
+pub(super) fn restore_options(req: &RestoreRequest, whole_disk: bool) -> DiskRestoreOptions {
+    DiskRestoreOptions {
+        new_ids: false,
+        verify_after: true,
+        repair: true,
+        nvram: whole_disk,
+        fallback: whole_disk,
+        // A remote repository has no local tmp/ to lend (as in the CLI's restore).
+        scratch_dir: match crate::repo::storage::parse_location(&req.repo) {
+            Ok(crate::repo::storage::Location::Local(_)) => req.repo.join("tmp"),
+            _ => std::env::temp_dir(),
+        },
+        target_is_zeroed: false,
+        // The passphrase the picker checked against the image's header.
+        luks_key: req
+            .luks_key
+            .as_ref()
+            .map(|p| std::sync::Arc::new(p.luks_key())),
+    }
 }
 
 pub(super) fn run_verify(

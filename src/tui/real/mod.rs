@@ -36,6 +36,7 @@ mod deploy;
 mod disks;
 mod jobs;
 mod luks_key;
+mod native_part;
 mod remote;
 mod schedule;
 mod share;
@@ -297,6 +298,11 @@ impl Services for RealServices {
                     name: s.name,
                     clonezilla: false,
                     partition: None,
+                    // One filesystem (or LUKS partition) saved without a table.
+                    table_less: s
+                        .areas
+                        .iter()
+                        .any(|a| a == crate::imaging::meta::WHOLE_FS_AREA),
                     // Backed up with `--unlock`: its plaintext areas (`meta.luks`).
                     needs_luks_key: s
                         .areas
@@ -331,7 +337,10 @@ impl Services for RealServices {
         target: &DiskView,
         part: u32,
     ) -> Result<PlanView, ServiceError> {
-        clonezilla_parts::plan(repo, image, target, part)
+        if clonezilla::is_image(repo, image) {
+            return clonezilla_parts::plan(repo, image, target, part);
+        }
+        native_part::plan(self, repo, image, target, part)
     }
 
     fn plan_clone(

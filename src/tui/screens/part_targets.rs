@@ -10,13 +10,26 @@ use ratatui::Frame;
 const ROWS: usize = 10;
 
 pub fn draw(app: &App, sel: usize, note: Option<&str>, f: &mut Frame) {
+    let table_less = app.choices.image.as_ref().is_some_and(|i| i.table_less);
     let body = chrome(
         f,
         "Restore: which PARTITION to OVERWRITE?",
-        "Up/Down move  Enter choose  r refresh  Esc back",
+        if table_less {
+            "Up/Down move  Enter choose  w whole disk  r refresh  Esc back"
+        } else {
+            "Up/Down move  Enter choose  r refresh  Esc back"
+        },
     );
     let mut lines = Vec::new();
-    if let Some(im) = &app.choices.image {
+    if let (Some(im), true) = (&app.choices.image, table_less) {
+        let text = format!(
+            "Image {} holds one filesystem without a partition table (backed up from {}). \
+             Only the partition chosen here is written; the disk's table and its other \
+             partitions are kept. Press w to restore onto a whole disk instead.",
+            im.name, im.source_model,
+        );
+        lines.extend(wrapped("  ", &text, plain()));
+    } else if let Some(im) = &app.choices.image {
         let text = format!(
             "Saved partition {} of {}. Only the partition chosen here is written; the \
              disk's table and its other partitions are kept.",

@@ -131,3 +131,55 @@ fn the_partition_highlight_stays_when_a_disk_appears() {
     );
     assert!(*sel > 2, "rows were added above it");
 }
+
+/// A native image without a table (a partition backed up alone) goes into a partition
+/// by default; `w` offers the whole disks instead, and its plan is the whole-disk one.
+#[test]
+fn a_table_less_image_goes_into_a_partition_or_with_w_onto_a_disk() {
+    let mut fake = FakeServices::default();
+    fake.images[0].table_less = true;
+    let fake = Arc::new(fake);
+    let mut app = app_with(fake.clone());
+    let name = fake.images[0].name.clone();
+    app.press(KeyCode::Char('r'));
+    enter(&mut app); // /dev/sdd1
+    enter(&mut app); // the first image
+    assert!(
+        matches!(app.screen(), Screen::PartTargets { .. }),
+        "{:?}",
+        app.screen()
+    );
+    let text = render(&app);
+    assert!(
+        text.contains("holds one filesystem without a") && text.contains("w whole disk"),
+        "{text}"
+    );
+    // w: the disk picker; Esc: back to the partitions.
+    app.press(KeyCode::Char('w'));
+    assert!(
+        matches!(app.screen(), Screen::Disks { .. }),
+        "{:?}",
+        app.screen()
+    );
+    app.press(KeyCode::Esc);
+    assert!(matches!(app.screen(), Screen::PartTargets { .. }));
+    // sdb1: into the partition, its own plan.
+    down(&mut app, 4);
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Plan { .. }),
+        "{:?}",
+        app.screen()
+    );
+    enter(&mut app);
+    app.type_str("WD-WCC6Y3KF7XZT");
+    run_to_done(&mut app);
+    match fake.recorded().as_slice() {
+        [Recorded::Restore(r)] => {
+            assert_eq!(r.image, name);
+            assert_eq!(r.target_dev, "/dev/sdb");
+            assert_eq!(r.target_part, Some(1));
+        }
+        other => panic!("expected one restore, got {other:?}"),
+    }
+}
