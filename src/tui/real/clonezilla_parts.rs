@@ -230,19 +230,7 @@ pub(super) fn run(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
-    let disk = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
-    me.check_target(&disk, "the Clonezilla images", &req.repo)?;
-    let part = disk
-        .partitions
-        .iter()
-        .find(|p| p.number == number)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "{} has no partition {number} now. Nothing was written.",
-                req.target_dev
-            )
-        })?;
+    let (_, part) = target_partition(me, req, number, "the Clonezilla images")?;
     if let Some((folder, pv)) = saved_pv(&req.repo, &req.image) {
         return run_pv(me, req, &folder, pv, &part, progress, cancel);
     }
@@ -312,6 +300,30 @@ pub(super) fn run(
         boot_repairs: Vec::new(),
         warnings: Vec::new(),
     })
+}
+
+/// The disk of a partition restore, held to the whole-disk rules (`what` names what it
+/// must not hold), and its partition `number` as it is now.
+pub(super) fn target_partition(
+    me: &RealServices,
+    req: &RestoreRequest,
+    number: u32,
+    what: &str,
+) -> Result<(crate::discover::Disk, crate::discover::Partition), ServiceError> {
+    let disk = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
+    me.check_target(&disk, what, &req.repo)?;
+    let part = disk
+        .partitions
+        .iter()
+        .find(|p| p.number == number)
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{} has no partition {number} now. Nothing was written.",
+                req.target_dev
+            )
+        })?;
+    Ok((disk, part))
 }
 
 /// The moment between the checks and the first write: a cancel is honoured, the disk

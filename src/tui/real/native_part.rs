@@ -6,7 +6,7 @@
 //! partition starts set to this one (`imaging::repair_partition_start`). No table is
 //! written; the disk's other partitions are left as they are.
 
-use super::clonezilla_parts::open_for_write;
+use super::clonezilla_parts::{open_for_write, target_partition};
 use super::disks::plan_view;
 use super::jobs::{restore_options, written_and_compared, Cancellable};
 use super::RealServices;
@@ -72,19 +72,7 @@ pub(super) fn run(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
-    let disk = me.recheck(&req.target_dev, &req.target_serial, req.target_size)?;
-    me.check_target(&disk, "the image repository", &req.repo)?;
-    let part = disk
-        .partitions
-        .iter()
-        .find(|p| p.number == number)
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "{} has no partition {number} now. Nothing was written.",
-                req.target_dev
-            )
-        })?;
+    let (disk, part) = target_partition(me, req, number, "the image repository")?;
     let repo = super::open_repository(&me.unlocked, &req.repo)?;
     let sector = disk.logical_sector_size;
     let plan = me.plan(
