@@ -53,10 +53,8 @@ impl App {
         };
         let repo = self.choices.repo.clone().unwrap_or_default();
         let plan = match (self.flow, &self.choices.image, &self.choices.source) {
-            (_, Some(img), _)
-                if img.partition.is_some()
-                    || (img.table_less && self.choices.target_part.is_some()) =>
-            {
+            // A saved partition, or an image without a table going into a partition.
+            (_, Some(img), _) if img.partition.is_some() || self.choices.target_part.is_some() => {
                 match self.choices.target_part {
                     Some(part) => self
                         .services

@@ -33,26 +33,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// partition route has no layout choice, so the CLI's default.
 const PV_LAYOUT: LayoutMode = LayoutMode::Proportional;
 
-/// An LVM physical volume of the image a picker row names: the folder and the
-/// partition, when it is one.
-fn saved_pv<'a>(repo: &Path, image: &'a str) -> Option<(PathBuf, &'a str)> {
-    let (folder, Some(part)) = folder_and_disk(image) else {
-        return None;
-    };
-    let img = ClonezillaImage::open(&repo.join(folder)).ok()?;
-    img.lvm
-        .as_ref()
-        .is_some_and(|l| l.is_pv(part))
-        .then(|| (repo.join(folder), part))
+/// What a picker row (`NAME/PART`) names, the folder's image read once.
+enum Saved<'a> {
+    /// An LVM physical volume (no image of its own, only its LVs'): the folder and
+    /// the partition.
+    Pv(PathBuf, &'a str),
+    /// A LUKS partition (its header file and its opened volume's image).
+    Luks(PathBuf, &'a str),
+    /// A partition image.
+    Part(Box<ClonezillaImage>, PartImage),
 }
 
-/// The folder's image and the saved partition a picker row (`NAME/PART`) names.
-fn saved(repo: &Path, image: &str) -> Result<(ClonezillaImage, PartImage), ServiceError> {
+fn saved<'a>(repo: &Path, image: &'a str) -> Result<Saved<'a>, ServiceError> {
     let (folder, Some(part)) = folder_and_disk(image) else {
         return Err(format!("{image} names no saved partition.").into());
     };
     let img = ClonezillaImage::open(&repo.join(folder))
         .map_err(|e| format!("The Clonezilla image {folder}: {e}"))?;
+    if img.lvm.as_ref().is_some_and(|l| l.is_pv(part)) {
+        return Ok(Saved::Pv(repo.join(folder), part));
+    }
+    if img.luks.iter().any(|v| v.part == part) {
+        return Ok(Saved::Luks(repo.join(folder), part));
+    }
     let p = img
         .partitions
         .iter()
@@ -65,7 +68,7 @@ fn saved(repo: &Path, image: &str) -> Result<(ClonezillaImage, PartImage), Servi
         )
         .into());
     }
-    Ok((img, p))
+    Ok(Saved::Part(Box::new(img), p))
 }
 
 /// Filesystems the fitting step grows and shrinks (`parts.rs`: resize2fs, ntfsresize,
@@ -85,13 +88,13 @@ pub(super) fn plan(
         .iter()
         .find(|q| q.number == number)
         .ok_or_else(|| format!("{} has no partition {number} now.", target.dev))?;
-    if let Some((folder, pv)) = saved_pv(repo, image) {
-        return plan_pv_view(&folder, pv, target, number, part);
-    }
-    if let Some((folder, luks)) = super::clonezilla_parts_luks::saved_luks(repo, image) {
-        return super::clonezilla_parts_luks::plan(&folder, luks, target, number, part);
-    }
-    let (_, p) = saved(repo, image)?;
+    let p = match saved(repo, image)? {
+        Saved::Pv(folder, pv) => return plan_pv_view(&folder, pv, target, number, part),
+        Saved::Luks(folder, luks) => {
+            return super::clonezilla_parts_luks::plan(&folder, luks, target, number, part)
+        }
+        Saved::Part(_, p) => p,
+    };
     // Reads the image's header only: no decode happens here.
     let stream = PartStream::open(&p, u64::MAX)
         .map_err(|e| format!("The saved partition {}: {e}", p.part))?;
@@ -231,13 +234,15 @@ pub(super) fn run(
     cancel: &AtomicBool,
 ) -> Result<JobReport, ServiceError> {
     let (_, part) = target_partition(me, req, number, "the Clonezilla images")?;
-    if let Some((folder, pv)) = saved_pv(&req.repo, &req.image) {
-        return run_pv(me, req, &folder, pv, &part, progress, cancel);
-    }
-    if let Some((folder, luks)) = super::clonezilla_parts_luks::saved_luks(&req.repo, &req.image) {
-        return super::clonezilla_parts_luks::run(me, req, &folder, luks, &part, progress, cancel);
-    }
-    let (img, p) = saved(&req.repo, &req.image)?;
+    let (img, p) = match saved(&req.repo, &req.image)? {
+        Saved::Pv(folder, pv) => return run_pv(me, req, &folder, pv, &part, progress, cancel),
+        Saved::Luks(folder, luks) => {
+            return super::clonezilla_parts_luks::run(
+                me, req, &folder, luks, &part, progress, cancel,
+            )
+        }
+        Saved::Part(img, p) => (*img, p),
+    };
     progress.report(ProgressEvent::JobStart {
         job: format!("restore {} onto {}", req.image, part.path.display()),
         total_bytes: 0,

@@ -7,12 +7,10 @@
 //! the key (tested on the saved header on the LUKS screen, before the plan) and the
 //! plaintext written through it, its filesystem fitted, all of it read back.
 
-use super::clonezilla::folder_and_disk;
-use super::disks::plan_view;
+use super::disks::partition_plan_view;
 use super::jobs::{scratch_dir, written_and_compared, Cancellable};
 use super::RealServices;
 use crate::foreign::clonezilla::parts_luks::{plan_luks, PlannedLuks};
-use crate::foreign::clonezilla::ClonezillaImage;
 use crate::plan::LayoutMode;
 use crate::progress::{Progress, ProgressEvent};
 use crate::tui::model::{DiskView, JobReport, PartView, PlanView, RestoreRequest};
@@ -23,19 +21,6 @@ use std::sync::Arc;
 
 /// The partition route has no layout choice: the CLI's default.
 const LAYOUT: LayoutMode = LayoutMode::Proportional;
-
-/// A LUKS partition of the image a picker row (`NAME/PART`) names: the folder and
-/// the partition, when it is one.
-pub(super) fn saved_luks<'a>(repo: &Path, image: &'a str) -> Option<(PathBuf, &'a str)> {
-    let (folder, Some(part)) = folder_and_disk(image) else {
-        return None;
-    };
-    let img = ClonezillaImage::open(&repo.join(folder)).ok()?;
-    img.luks
-        .iter()
-        .any(|v| v.part == part)
-        .then(|| (repo.join(folder), part))
-}
 
 fn planned(
     folder: &Path,
@@ -58,21 +43,16 @@ pub(super) fn plan(
 ) -> Result<PlanView, ServiceError> {
     let what = format!("partition {number} of {}", target.dev);
     let (p, _) = planned(folder, part, &what, onto.size)?;
-    let mut view = plan_view(&p.plan);
-    view.table = "no".into();
-    view.target_size = onto.size;
-    for r in &mut view.rows {
-        r.number = number;
-    }
-    view.notes.insert(
-        0,
+    Ok(partition_plan_view(
+        &p.plan,
+        number,
+        onto.size,
         format!(
             "{part} is LUKS: its header goes back as saved (same UUID and key slots), the \
              volume is opened with the passphrase just tested, and its filesystem is written \
              through it. The inner image is decoded and every checksum checked first."
         ),
-    );
-    Ok(view)
+    ))
 }
 
 pub(super) fn run(

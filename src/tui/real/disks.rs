@@ -219,6 +219,24 @@ pub(super) fn plan_options(o: &RestoreOptions) -> RestorePlanOptions {
 }
 
 /// The planner's answer as the plan screen shows it.
+/// `plan_view` of a plan without a table written into partition `number` (`size`
+/// bytes): its rows numbered as that partition, `note` first.
+pub(super) fn partition_plan_view(
+    p: &DiskRestorePlan,
+    number: u32,
+    size: u64,
+    note: String,
+) -> PlanView {
+    let mut view = plan_view(p);
+    view.table = "no".into();
+    view.target_size = size;
+    for r in &mut view.rows {
+        r.number = number;
+    }
+    view.notes.insert(0, note);
+    view
+}
+
 pub(super) fn plan_view(p: &DiskRestorePlan) -> PlanView {
     let label_of = |n: u32| {
         p.parts

@@ -7,7 +7,7 @@
 //! written; the disk's other partitions are left as they are.
 
 use super::clonezilla_parts::{open_for_write, target_partition};
-use super::disks::plan_view;
+use super::disks::partition_plan_view;
 use super::jobs::{restore_options, written_and_compared, Cancellable};
 use super::RealServices;
 use crate::imaging::{repair_partition_start, restore_disk, DiskRestorePlan};
@@ -48,21 +48,16 @@ pub(super) fn plan(
         .unwrap_or(512);
     let p = me.plan(repo, image, part.size, sector, &RestoreOptions::default())?;
     table_less(&p, image)?;
-    let mut view = plan_view(&p);
-    view.table = "no".into();
-    view.target_size = part.size;
-    for r in &mut view.rows {
-        r.number = number;
-    }
-    view.notes.insert(
-        0,
+    Ok(partition_plan_view(
+        &p,
+        number,
+        part.size,
         format!(
             "Written into partition {number} of {}; its table and its other partitions are \
              kept, and the filesystem is told where its partition now starts.",
             target.dev
         ),
-    );
-    Ok(view)
+    ))
 }
 
 pub(super) fn run(
