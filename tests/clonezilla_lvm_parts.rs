@@ -327,7 +327,10 @@ fn a_saveparts_pv_restores_onto_partitions_and_refuses_what_it_cannot() {
     fs::write(&conf, text).unwrap();
     let (ok, out) = restore("twopv", &both);
     assert!(
-        !ok && out.contains("VG czlvp on sda2") && out.contains("2 PVs"),
+        !ok && out.contains("VG czlvp on sda2")
+            && out.contains(
+                "its PV pv9 (abcdef-ghij-klmn-opqr-stuv-wxyz-012345) is not in lvm_vg_dev.list"
+            ),
         "a VG on two PVs was restored:\n{out}"
     );
 

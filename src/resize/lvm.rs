@@ -4,7 +4,7 @@
 //! the reference for its on-disk format (label CRC, metadata ring, alignment), so it
 //! writes every byte of it; ironclone only decodes it (ondisk/lvm).
 //!
-//! Both see only `dev` (a `devices { filter }` naming it alone): the live system may
+//! Both see only the PVs being written (a `devices { filter }` naming them alone): the live system may
 //! hold the source PV with the same UUIDs, and lvm2 refuses or mixes duplicates. They
 //! write no backup or archive under /etc/lvm, and nothing is activated, so no
 //! device-mapper is needed. On a live system whose udev autoactivates VGs as their
@@ -15,37 +15,52 @@
 use super::tool::{run_tool, ToolError};
 use std::path::Path;
 
-fn config(dev: &Path) -> String {
+fn config(devs: &[&Path]) -> String {
+    let accept: Vec<String> = devs
+        .iter()
+        .map(|d| format!("\"a|^{}$|\"", d.display()))
+        .collect();
     format!(
-        "devices {{ filter = [ \"a|^{d}$|\", \"r|.*|\" ] global_filter = [ \"a|^{d}$|\", \
-         \"r|.*|\" ] }} backup {{ backup = 0 archive = 0 }}",
-        d = dev.display()
+        "devices {{ filter = [ {a}, \"r|.*|\" ] global_filter = [ {a}, \"r|.*|\" ] }} \
+         backup {{ backup = 0 archive = 0 }}",
+        a = accept.join(", ")
     )
 }
 
 /// Makes `dev` the PV `pv_id` of VG `vg` as the metadata text in `metadata` describes.
 pub fn lvm_write_pv(dev: &Path, pv_id: &str, vg: &str, metadata: &Path) -> Result<(), ToolError> {
-    let config = config(dev);
-    let d = dev.display().to_string();
+    lvm_write_vg(&[(dev, pv_id)], vg, metadata)
+}
+
+/// Makes each `(dev, pv_id)` a PV of VG `vg` as the metadata text in `metadata`
+/// describes. A VG on several PVs is committed once with all of them in view:
+/// `vgcfgrestore` writes the metadata onto every PV the text names and refuses when
+/// one is missing, so the PVs cannot be written one by one.
+pub fn lvm_write_vg(pvs: &[(&Path, &str)], vg: &str, metadata: &Path) -> Result<(), ToolError> {
+    let devs: Vec<&Path> = pvs.iter().map(|(d, _)| *d).collect();
+    let config = config(&devs);
     let m = metadata.display().to_string();
-    run_tool(
-        "lvm",
-        &[
-            "pvcreate",
-            "--config",
-            &config,
-            "-q",
-            "-ff",
-            "-y",
-            "--uuid",
-            pv_id,
-            "--restorefile",
-            &m,
-            &d,
-        ],
-        None,
-        &[0],
-    )?;
+    for (dev, pv_id) in pvs {
+        let d = dev.display().to_string();
+        run_tool(
+            "lvm",
+            &[
+                "pvcreate",
+                "--config",
+                &config,
+                "-q",
+                "-ff",
+                "-y",
+                "--uuid",
+                pv_id,
+                "--restorefile",
+                &m,
+                &d,
+            ],
+            None,
+            &[0],
+        )?;
+    }
     run_tool(
         "lvm",
         &["vgcfgrestore", "--config", &config, "-q", "-f", &m, vg],

@@ -23,7 +23,7 @@ pub use btrfs::{btrfs_grow, btrfs_min_size, btrfs_resize, BTRFS_MIN_RESIZE};
 pub use ext::{ext_block_size, ext_check, ext_min_size, ext_rebuild_primary, ext_resize};
 pub use fat32::fat32_min_size;
 pub use loopdev::LoopDevice;
-pub use lvm::lvm_write_pv;
+pub use lvm::{lvm_write_pv, lvm_write_vg};
 pub use ntfs::{ntfs_clear_dirty, ntfs_min_size, ntfs_resize};
 pub use tool::{run_tool, run_tool_env, ToolError, ToolOutput};
 pub use xfs::{xfs_check, xfs_dump_restore, xfs_grow, xfs_mkfs, XfsSpec};

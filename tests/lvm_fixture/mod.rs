@@ -65,7 +65,7 @@ pub struct PvFixture {
 }
 
 /// A 30-character id from `seed`, as lvm2 prints ids (6-4-4-4-4-4-6).
-fn lvm_id(seed: &str) -> String {
+pub fn lvm_id(seed: &str) -> String {
     let h = blake3::hash(seed.as_bytes()).to_hex().to_string();
     let s: String = h.chars().take(32).collect();
     let mut out = String::new();

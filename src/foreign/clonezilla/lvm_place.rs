@@ -16,9 +16,10 @@
 //! byte 0 to the partition's size lvm2 recorded, and read as a table-less disk
 //! holding only the PV (`ImageDevice::open_pv`: `restore --part`, `import`).
 //!
-//! Only shapes whose every byte is known are taken: one PV per VG, on the disk being
-//! restored (or alone), and every LV of the VG linear (lvm2's `striped` with one stripe) with an
-//! image in the folder. Anything else is refused naming the VG, the LV and why, before
+//! Only shapes whose every byte is known are taken: every PV of a VG on the disk being
+//! restored (a VG on one PV may also be a saveparts partition alone), and every LV of
+//! the VG linear (lvm2's `striped` with one stripe; its segments may lie on any of the
+//! VG's PVs) with an image in the folder. Anything else is refused naming the VG, the LV and why, before
 //! anything is written: a PV with an LV left empty must not look restored.
 
 use super::assemble::AssembleError;
@@ -26,7 +27,7 @@ use super::error::ClonezillaError;
 use super::lvm::{LvmInfo, PhysicalVolume};
 use super::{ClonezillaImage, DiskLayout, PartImage, PartImageKind};
 use crate::ondisk::lvm::{SegmentKind, VolumeGroup};
-use crate::resize::{lvm_write_pv, LoopDevice};
+use crate::resize::{lvm_write_vg, LoopDevice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -165,20 +166,15 @@ fn place_pv(
     if vg.name != pv.vg {
         return Err(vgs(format!("the file holds VG {}", vg.name)));
     }
-    let [me] = vg.pvs.as_slice() else {
-        let keys: Vec<&str> = vg.pvs.iter().map(|p| p.key.as_str()).collect();
-        return Err(vgs(format!(
-            "the VG has {} PVs ({}): only a VG on one PV is restored",
-            vg.pvs.len(),
-            keys.join(", ")
-        )));
-    };
-    if me.id != pv.uuid {
-        return Err(vgs(format!(
-            "lvm_vg_dev.list names PV {} but the metadata's PV is {}",
-            pv.uuid, me.id
-        )));
-    }
+    let me = vg.pvs.iter().find(|p| p.id == pv.uuid).ok_or_else(|| {
+        let ids: Vec<&str> = vg.pvs.iter().map(|p| p.id.as_str()).collect();
+        vgs(format!(
+            "lvm_vg_dev.list names PV {} but the metadata's PVs are {}",
+            pv.uuid,
+            ids.join(", ")
+        ))
+    })?;
+    others_here(img, l, at, &vg, me, &vgs)?;
     let ext = vg.extent_size.checked_mul(SECTOR);
     let pe_start = me.pe_start.checked_mul(SECTOR);
     let (Some(ext), Some(pe_start)) = (ext, pe_start) else {
@@ -227,10 +223,18 @@ fn place_pv(
         for s in segs {
             let seg =
                 |why: String| whose(format!("segment at LV extent {}: {why}", s.start_extent));
+            if s.start_extent != next {
+                return Err(seg(format!(
+                    "the segments do not follow on (expected {next})"
+                )));
+            }
+            next = next.saturating_add(s.extent_count);
             let pe = match &s.kind {
                 SegmentKind::Striped { stripes, .. } => match stripes.as_slice() {
                     [(key, pe)] if *key == me.key => *pe,
-                    [(key, _)] => return Err(seg(format!("on another PV ({key})"))),
+                    // Placed with its own PV (`others_here` found it on this disk).
+                    [(key, _)] if vg.pvs.iter().any(|p| p.key == *key) => continue,
+                    [(key, _)] => return Err(seg(format!("on a PV the VG does not list ({key})"))),
                     many => {
                         return Err(seg(format!(
                             "striped over {} stripes: only linear LVs are restored",
@@ -245,12 +249,6 @@ fn place_pv(
                     )))
                 }
             };
-            if s.start_extent != next {
-                return Err(seg(format!(
-                    "the segments do not follow on (expected {next})"
-                )));
-            }
-            next = next.saturating_add(s.extent_count);
             let at = pe
                 .checked_add(s.extent_count)
                 .filter(|&e| e <= me.pe_count)
@@ -304,6 +302,55 @@ fn place_pv(
     })
 }
 
+/// A VG on several PVs is placed when every other PV of it was saved too and lies in
+/// the same saved table as `me`: lvm2 commits a VG's metadata onto all its PVs at once
+/// (`write_heads`), and an LV with extents on a PV left out would come back with a
+/// hole. A saveparts image (no table) restores one partition at a time, so there its
+/// PVs must each hold a VG of their own.
+fn others_here(
+    img: &ClonezillaImage,
+    l: &LvmInfo,
+    at: Where,
+    vg: &VolumeGroup,
+    me: &crate::ondisk::lvm::PhysicalVolume,
+    vgs: &dyn Fn(String) -> ClonezillaError,
+) -> Result<(), ClonezillaError> {
+    for other in vg.pvs.iter().filter(|p| p.id != me.id) {
+        let saved = l
+            .pvs
+            .iter()
+            .find(|p| p.vg == vg.name && p.uuid == other.id)
+            .ok_or_else(|| {
+                vgs(format!(
+                    "its PV {} ({}) is not in lvm_vg_dev.list: the VG's LVs would have holes",
+                    other.key, other.id
+                ))
+            })?;
+        let on_disk = match at {
+            Where::Bare => {
+                return Err(vgs(format!(
+                    "the VG also lies on {} ({}): a VG on several PVs is restored and \
+                     imported with its disk from a savedisk image, not one partition alone",
+                    saved.dev, other.key
+                )))
+            }
+            Where::Table(layout, _) => {
+                let node = format!("/dev/{}", saved.dev);
+                img.parts.contains(&saved.dev)
+                    && layout.table.entries.iter().any(|e| e.node == node)
+            }
+        };
+        if !on_disk {
+            return Err(vgs(format!(
+                "its PV {} ({}) is on another disk: a VG is restored when all its PVs are on \
+                 the disk being restored",
+                saved.dev, other.key
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The byte range of PV `pv`'s partition in the saved table.
 fn partition(
     img: &ClonezillaImage,
@@ -345,23 +392,43 @@ fn partition(
 /// Has lvm2 write each PV's label and metadata into `table` (the image disk's sparse
 /// file) at the PV's place, as Clonezilla's restore has it write them onto the
 /// partition, and mkswap each swap LV's header there (Clonezilla saves no data for
-/// swap, only its UUID and label). Needs root (a loop device).
+/// swap, only its UUID and label). The PVs of one VG are written together, each on a
+/// loop device of its own (`lvm_write_vg`). Needs root (loop devices).
 pub fn write_heads(places: &[PvPlace], table: &Path) -> Result<(), AssembleError> {
-    for p in places {
-        let fail = |why: String| {
-            AssembleError::Layout {
-            file: p.conf.clone(),
+    let mut vgs: Vec<&str> = places.iter().map(|p| p.vg.as_str()).collect();
+    vgs.sort_unstable();
+    vgs.dedup();
+    for vg in vgs {
+        let pvs: Vec<&PvPlace> = places.iter().filter(|p| p.vg == vg).collect();
+        let Some(first) = pvs.first() else { continue };
+        let names: Vec<&str> = pvs.iter().map(|p| p.part.as_str()).collect();
+        let fail = |why: String| AssembleError::Layout {
+            file: first.conf.clone(),
             why: format!(
-                "re-creating PV {} of VG {} with lvm2 (pvcreate --restorefile, vgcfgrestore): {why}",
-                p.part, p.vg
+                "re-creating PV {} of VG {vg} with lvm2 (pvcreate --restorefile, vgcfgrestore): \
+                 {why}",
+                names.join(" and ")
             ),
-        }
         };
         {
-            let lo = LoopDevice::attach(table, p.offset, p.len).map_err(|e| fail(e.to_string()))?;
-            lvm_write_pv(lo.path(), &p.uuid, &p.vg, &p.conf).map_err(|e| fail(e.to_string()))?;
+            let mut loops = Vec::new();
+            for p in &pvs {
+                loops.push(
+                    LoopDevice::attach(table, p.offset, p.len).map_err(|e| fail(e.to_string()))?,
+                );
+            }
+            let devs: Vec<(&Path, &str)> = loops
+                .iter()
+                .zip(&pvs)
+                .map(|(lo, p)| (lo.path(), p.uuid.as_str()))
+                .collect();
+            lvm_write_vg(&devs, vg, &first.conf).map_err(|e| fail(e.to_string()))?;
         }
-        for piece in p.pieces.iter().filter(|x| x.is_swap() && x.base == 0) {
+        for piece in pvs
+            .iter()
+            .flat_map(|p| &p.pieces)
+            .filter(|x| x.is_swap() && x.base == 0)
+        {
             swap_header(piece, table)?;
         }
     }

@@ -95,7 +95,7 @@ fn refuses_what_it_cannot_place() {
         LOGV,
     ));
     assert!(
-        e.contains("VG vg0 on sda1") && e.contains("2 PVs (pv0, pv1)"),
+        e.contains("VG vg0 on sda1") && e.contains("its PV pv1 (OTHER) is not in lvm_vg_dev.list"),
         "{e}"
     );
     let d = tempfile::tempdir().unwrap();
@@ -150,9 +150,85 @@ fn places_a_saveparts_pv_on_its_own() {
         e.to_string().contains("sda9 is not a physical volume"),
         "{e}"
     );
-    // a VG on two PVs stays refused
+    // a VG on two PVs is not restored from one partition alone
     let d = tempfile::tempdir().unwrap();
     let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
-    let e = check(&saveparts(d.path(), &format!("{PV0}{pv1}"))).unwrap_err();
-    assert!(e.to_string().contains("2 PVs (pv0, pv1)"), "{e}");
+    saveparts(d.path(), &format!("{PV0}{pv1}"));
+    std::fs::write(
+        d.path().join("lvm_vg_dev.list"),
+        "vg0 /dev/sda1 PVUUID\nvg0 /dev/sda2 OTHER\n",
+    )
+    .unwrap();
+    let e = check(&ClonezillaImage::open(d.path()).unwrap()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the VG also lies on sda2 (pv1): a VG on several PVs is restored"),
+        "{e}"
+    );
+}
+
+/// `folder` with a second PV, sda2 (102 MiB on, 100 MiB), holding root's second
+/// segment at its PV extent 2, saved as partition `dev2`; `table2` is its line in the
+/// saved table.
+fn two_pvs(dir: &Path, dev2: &str, table2: &str) -> ClonezillaImage {
+    let lvs = root("striped").replace("[\"pv0\", 0]", "[\"pv1\", 2]");
+    let pv1 = PV0.replace("pv0", "pv1").replace("PVUUID", "OTHER");
+    folder(dir, &lvs, &format!("{PV0}{pv1}"), LOGV);
+    let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
+    w("parts", &format!("sda1 {dev2}\n"));
+    w(
+        "lvm_vg_dev.list",
+        &format!("vg0 /dev/sda1 PVUUID\nvg0 /dev/{dev2} OTHER\n"),
+    );
+    w(
+        "sda-pt.sf",
+        &format!(
+            "label: dos\ndevice: /dev/sda\nunit: sectors\n\n\
+             /dev/sda1 : start=2048, size=204800, type=8e\n{table2}"
+        ),
+    );
+    ClonezillaImage::open(dir).unwrap()
+}
+
+#[test]
+fn places_a_vg_on_two_pvs_of_the_disk_each_segment_on_its_own_pv() {
+    let d = tempfile::tempdir().unwrap();
+    let img = two_pvs(
+        d.path(),
+        "sda2",
+        "/dev/sda2 : start=208896, size=204800, type=8e\n",
+    );
+    check(&img).unwrap();
+    let layout = &img.layouts[0];
+    let pvs = place(&img, layout, layout.disk_bytes().unwrap()).unwrap();
+    let got: Vec<_> = pvs
+        .iter()
+        .map(|p| {
+            let pieces: Vec<_> = p.pieces.iter().map(|x| (x.offset, x.len, x.base)).collect();
+            (p.part.as_str(), p.uuid.as_str(), p.offset, pieces)
+        })
+        .collect();
+    // sda1: LV extents 0-3 at its PV extent 6; sda2 (102 MiB on): LV extents 4-5 at
+    // its PV extent 2, after its own 1 MiB pe_start
+    assert_eq!(
+        got,
+        [
+            ("sda1", "PVUUID", MIB, vec![(26 * MIB, 16 * MIB, 0)]),
+            (
+                "sda2",
+                "OTHER",
+                102 * MIB,
+                vec![(102 * MIB + MIB + 8 * MIB, 8 * MIB, 16 * MIB)]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn refuses_a_vg_whose_other_pv_is_on_no_saved_table() {
+    let d = tempfile::tempdir().unwrap();
+    // in lvm_vg_dev.list, but the saved table has no sda2 (another disk's partition)
+    let img = two_pvs(d.path(), "sdb1", "");
+    let e = check(&img).unwrap_err().to_string();
+    assert!(e.contains("its PV sdb1 (pv1) is on another disk"), "{e}");
 }
