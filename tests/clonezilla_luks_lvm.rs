@@ -45,22 +45,7 @@ fn into_luks(d: &Path, image: &Path, vg: &str) -> String {
             s(&disk),
         ],
     );
-    let sf = run("sfdisk", &["-d", s(&disk)]);
-    let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
-    fs::write(image.join("sda-pt.sf"), text).unwrap();
-    let sectors = DISK / 512;
-    for (out, skip, count) in [
-        ("sda-mbr", 0, 1),
-        ("sda-gpt-1st", 0, 34),
-        ("sda-gpt-2nd", sectors - 33, 33),
-    ] {
-        clonezilla_fixture::dd_range(&disk, (skip * 512, count * 512), &image.join(out));
-    }
-    fs::write(
-        image.join("sda-pt.parted"),
-        format!("Model: (file)\nDisk /dev/sda: {sectors}s\nPartition Table: gpt\n"),
-    )
-    .unwrap();
+    clonezilla_fixture::save_gpt_disk(&disk, image, "sda1 sda2");
     let uuid =
         clonezilla_fixture::luks_header(d, 400 * MIB, PASS, &image.join("sda2-luksHeader.bin"));
     fs::write(

@@ -19,7 +19,7 @@ mod fsfixture;
 mod lvm_fixture;
 mod xfs_fixture;
 
-use clonezilla_fixture::{dd_range, run_with_scratch};
+use clonezilla_fixture::{dd_range, run_with_scratch, save_gpt_disk};
 use czlvm_fixture::{part, s};
 use fsfixture::{run, run_status};
 use lvm_fixture::{files_dir, lvm_id, same_files, scatter, sh, Detach, EXT, MIB, PE_START};
@@ -187,25 +187,7 @@ fn build(vg: &str) -> TwoPvs {
     let root = d.join("partimag");
     let image = root.join("img");
     fs::create_dir_all(&image).unwrap();
-    let sf = run("sfdisk", &["-d", s(&disk)]);
-    let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
-    fs::write(image.join("sda-pt.sf"), text).unwrap();
-    let sectors = DISK / 512;
-    for (out, skip, count) in [
-        ("sda-mbr", 0, 1),
-        ("sda-gpt-1st", 0, 34),
-        ("sda-gpt-2nd", sectors - 33, 33),
-        ("sda-hidden-data-after-mbr", 1, 2047),
-    ] {
-        dd_range(&disk, (skip * 512, count * 512), &image.join(out));
-    }
-    fs::write(
-        image.join("sda-pt.parted"),
-        format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n"),
-    )
-    .unwrap();
-    fs::write(image.join("disk"), "sda\n").unwrap();
-    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
+    save_gpt_disk(&disk, &image, "sda1 sda2");
     fs::write(
         image.join("clonezilla-img"),
         "This image was saved by Clonezilla\n### Image created time: 2026-1204-2300\n",

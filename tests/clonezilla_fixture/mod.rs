@@ -219,6 +219,31 @@ pub fn dd_range(disk: &Path, (start, len): (u64, u64), out: &Path) {
     );
 }
 
+/// Saves the GPT disk image `disk` as sda into the image folder `image` the way ocs-sr
+/// savedisk does: the sfdisk dump, the MBR, the GPT head and tail, the gap after the
+/// MBR, parted's summary, and the `disk` and `parts` lists (`parts`: "sda1 sda2").
+pub fn save_gpt_disk(disk: &Path, image: &Path, parts: &str) {
+    let sf = run("sfdisk", &["-d", s(disk)]);
+    let text = String::from_utf8_lossy(&sf.stdout).replace(s(disk), "/dev/sda");
+    fs::write(image.join("sda-pt.sf"), text).unwrap();
+    let sectors = fs::metadata(disk).unwrap().len() / 512;
+    for (out, skip, count) in [
+        ("sda-mbr", 0, 1),
+        ("sda-gpt-1st", 0, 34),
+        ("sda-gpt-2nd", sectors - 33, 33),
+        ("sda-hidden-data-after-mbr", 1, 2047),
+    ] {
+        dd_range(disk, (skip * 512, count * 512), &image.join(out));
+    }
+    fs::write(
+        image.join("sda-pt.parted"),
+        format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n"),
+    )
+    .unwrap();
+    fs::write(image.join("disk"), "sda\n").unwrap();
+    fs::write(image.join("parts"), format!("{parts}\n")).unwrap();
+}
+
 /// The restored disk's filesystems are clean and hold the fixture's files.
 /// `root` is the ext4 partition's place in sfdisk's list (an extended one counts).
 pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {

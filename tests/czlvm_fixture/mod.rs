@@ -122,25 +122,7 @@ pub fn build(vg: &str) -> CzLvm {
             s(&disk),
         ],
     );
-    let sf = run("sfdisk", &["-d", s(&disk)]);
-    let text = String::from_utf8_lossy(&sf.stdout).replace(s(&disk), "/dev/sda");
-    fs::write(image.join("sda-pt.sf"), text).unwrap();
-    let sectors = DISK / 512;
-    for (out, skip, count) in [
-        ("sda-mbr", 0, 1),
-        ("sda-gpt-1st", 0, 34),
-        ("sda-gpt-2nd", sectors - 33, 33),
-        ("sda-hidden-data-after-mbr", 1, 2047),
-    ] {
-        crate::clonezilla_fixture::dd_range(&disk, (skip * 512, count * 512), &image.join(out));
-    }
-    fs::write(
-        image.join("sda-pt.parted"),
-        format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n"),
-    )
-    .unwrap();
-    fs::write(image.join("disk"), "sda\n").unwrap();
-    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
+    crate::clonezilla_fixture::save_gpt_disk(&disk, &image, "sda1 sda2");
     fs::write(
         image.join("dev-fs.list"),
         format!("# <Device name>   <File system>   <Size>\n/dev/sda1 ext4 16M\n/dev/sda2 LVM2_member 384M\n/dev/mapper/{vg}-root ext4 24M\n/dev/mapper/{vg}-data xfs 320M\n"),
