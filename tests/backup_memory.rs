@@ -103,8 +103,12 @@ fn peaks(dir: &std::path::Path, mib: usize) -> (usize, usize) {
     (out[0], out[1])
 }
 
+/// The counters are the process's: one measurement at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn backup_memory_per_chunk_is_bounded() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // A repository created here gets 4 KiB chunks (docs/FORMAT.md, "Chunking"): many
     // chunks from little data.
     std::env::set_var("IRONCLONE_CHUNKING", format!("{CHUNK},{CHUNK}"));
@@ -137,3 +141,46 @@ fn backup_memory_per_chunk_is_bounded() {
 /// known entries grow by doubling while the index files are read); 110 and 130
 /// before, 250-300 with the whole index and hash sets.
 const BOUND: f64 = 60.0;
+
+/// The pipeline's own buffers do not grow with the cores (`bufpool::PIPELINE_BUDGET`):
+/// a first backup with 8 workers of 320 MiB of random data (40 frames of 8 MiB, enough
+/// to fill every queue) holds at most the budget and a little more beyond the source's
+/// bytes. Before the budget, 8 workers held up to 34 buffers of 8 MiB (272 MiB): seen
+/// failing at 209 MiB (76 MiB with the budget) with the queues as deep as the workers
+/// and 8 MiB pieces.
+#[test]
+fn eight_workers_hold_no_more_buffers_than_two_cores_would() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // 64 KiB chunks: the per-chunk tables stay small beside the buffers
+    std::env::set_var("IRONCLONE_CHUNKING", "65536,65536");
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; 320 << 20];
+    fill_random(&mut data, 0x8c0e);
+    let size = data.len() as u64;
+    let dev = MemDevice::from_vec(data, 512);
+    let r = Repository::init(&dir.path().join("repo"), 8 << 20, 64 << 20).unwrap();
+    let mut opts = BackupOptions::new("first");
+    opts.threads = 8;
+    opts.level = 1;
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let m = repo::backup(&r, &dev, &plan(size), &opts, &NoProgress).unwrap();
+    assert_eq!(m.stats.new_bytes, size);
+    drop(m);
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    // the chunk tables (5 120 chunks), the pack's entries, zstd's Rust-side buffers
+    let slack = 24usize << 20;
+    let bound = ironclone::repo::PIPELINE_BUDGET as usize + slack;
+    eprintln!(
+        "8 workers: peak {} MiB, bound {} MiB",
+        peak >> 20,
+        bound >> 20
+    );
+    assert!(
+        peak <= bound,
+        "8 workers held {} MiB, more than the {} MiB budget and {} MiB",
+        peak >> 20,
+        ironclone::repo::PIPELINE_BUDGET >> 20,
+        slack >> 20
+    );
+}

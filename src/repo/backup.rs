@@ -1,9 +1,10 @@
 //! The backup pipeline: one reader thread → hash + compress on every core → one writer,
-//! joined by bounded channels so memory stays at a few pieces per core whatever the
-//! disk size. A piece is up to one frame of whole chunks (`cut`); a worker hashes each
-//! chunk and compresses the new ones together as one frame. zstd is the cost, so zero
-//! chunks are never compressed (nor stored) and chunks already in the repository are
-//! never compressed; a frame zstd cannot shrink is stored raw.
+//! joined by bounded channels so memory stays at a few pieces whatever the disk size and
+//! the cores (`bufpool::PIPELINE_BUDGET`). A piece is whole chunks, up to one frame or
+//! less (`cut`, `bufpool::piece_bytes`); a worker hashes each chunk and compresses the
+//! new ones together as one frame. zstd is the cost, so zero chunks are never
+//! compressed (nor stored), known chunks never compressed; a frame zstd cannot shrink
+//! is stored raw.
 //!
 //! Memory does not grow with the manifest (issue 20): each chunk's id goes to a
 //! scratch file as it is hashed (list.rs) and the manifest is streamed from there
@@ -187,13 +188,15 @@ pub fn backup_unchanged(
         });
     }
     drop(problems);
-    let chunking = config.chunking();
+    let workers = bufpool::workers(opts.threads);
+    let piece_max = bufpool::piece_bytes(workers, chunk_size);
+    let sizes = (config.chunking(), chunk_size, piece_max);
     let cut = match unchanged {
         Some(u) => {
             let mut m = reuse::Matcher::new(u, plan, chunk_size, &known);
-            cut::cut_reusing(plan, chunking, chunk_size, &mut |a, o, l| m.lookup(a, o, l))
+            cut::cut_reusing(plan, sizes, &mut |a, o, l| m.lookup(a, o, l))
         }
-        None => cut::cut_reusing(plan, chunking, chunk_size, &mut |_, _, _| None),
+        None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None),
     };
     let pieces = &cut.pieces;
     let unchanged_bytes: u64 = cut
@@ -207,7 +210,6 @@ pub fn backup_unchanged(
         job: format!("backup {}", opts.name),
         total_bytes: total,
     });
-    let workers = bufpool::workers(opts.threads);
     list::check_room(&scratch, cut.chunks.len())?;
     let list = ChunkList::new(&scratch, cut.chunks.len())?;
     let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
@@ -242,8 +244,8 @@ pub fn backup_unchanged(
         keys: repo.keys(),
     };
     std::thread::scope(|s| {
-        let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(workers);
-        let (out_tx, out_rx) = bounded::<(usize, Outcome)>(workers);
+        let (read_tx, read_rx) = bounded::<(usize, Vec<u8>)>(bufpool::queue_depth(workers));
+        let (out_tx, out_rx) = bounded::<(usize, Outcome)>(bufpool::queue_depth(workers));
         let cut = &cut;
         let (abort, fail) = (&abort, &fail);
         let pools = &pools;

@@ -7,11 +7,41 @@
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-/// Workers (and so chunk buffers in flight) a pipeline uses at most: with 8 MiB
-/// chunks and about three buffers per worker in flight, 8 workers hold ~200 MiB,
-/// which a live system on a small machine can spare; more cores would not make a
-/// backup faster than the disk anyway.
+/// Workers a pipeline uses at most: more cores would not make a backup faster than
+/// the disk anyway.
 pub const MAX_WORKERS: usize = 8;
+
+/// The bytes of piece buffers a backup keeps in flight at most, whatever the number of
+/// cores (issue 20: under 200 MB for a 1 TB source). With 8 MiB pieces and queues as
+/// deep as the workers were many, 8 workers held 34 buffers (272 MiB) before a single
+/// chunk was counted; now the queues stay shallow (`queue_depth`) and the pieces
+/// shrink to fit this budget (`piece_bytes`), so 2 or 3 workers still read 8 MiB
+/// pieces and 8 read 4 MiB ones.
+pub const PIPELINE_BUDGET: u64 = 96 << 20;
+
+/// Pieces waiting between the reader and the workers (and records between the
+/// workers and the writer): two keep every worker fed, as the reader and the writer
+/// each outrun a worker; deeper queues only held memory.
+pub fn queue_depth(workers: usize) -> usize {
+    workers.clamp(1, 2)
+}
+
+/// Piece-sized buffers a backup with `workers` workers has in flight at most: the one
+/// being read and the one being written, the two queues, and each worker's piece and
+/// record.
+pub fn buffers_in_flight(workers: usize) -> usize {
+    2 + 2 * queue_depth(workers) + 2 * workers
+}
+
+/// The most bytes a backup with `workers` workers puts in one piece: the frame
+/// (`frame`, the repository's chunk size), or less when that many buffers of it would
+/// pass `PIPELINE_BUDGET`; whole MiB, at least 1 MiB. A piece is only how the source is
+/// read and compressed: chunk boundaries, ids and deduplication do not depend on it.
+pub fn piece_bytes(workers: usize, frame: u32) -> u32 {
+    let per = PIPELINE_BUDGET / buffers_in_flight(workers).max(1) as u64;
+    let mib = ((per >> 20).max(1) << 20).min(u64::from(u32::MAX));
+    frame.min(mib as u32)
+}
 
 /// Workers for a pipeline: `asked`, or one per core when 0, at most `MAX_WORKERS`.
 pub fn workers(asked: usize) -> usize {
@@ -90,6 +120,21 @@ impl BufPool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pieces_shrink_so_more_workers_hold_no_more_than_the_budget() {
+        const MIB: u32 = 1 << 20;
+        // 2 or 3 workers (this machine, most laptops): the 8 MiB frame as it is
+        assert_eq!(piece_bytes(2, 8 * MIB), 8 * MIB);
+        assert_eq!(piece_bytes(3, 8 * MIB), 8 * MIB);
+        assert_eq!(piece_bytes(8, 8 * MIB), 4 * MIB);
+        for w in 1..=MAX_WORKERS {
+            let held = buffers_in_flight(w) as u64 * u64::from(piece_bytes(w, 8 * MIB));
+            assert!(held <= PIPELINE_BUDGET, "{w} workers hold {held} bytes");
+        }
+        // a smaller frame is never grown
+        assert_eq!(piece_bytes(8, 2 * MIB), 2 * MIB);
+    }
     use super::*;
 
     #[test]

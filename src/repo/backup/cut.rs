@@ -85,17 +85,21 @@ fn next_cut(pos: u64, end: u64, run: Option<&FileRun>, next_run: Option<u64>, c:
 /// skipped: they only steer deduplication).
 #[cfg(test)]
 pub(super) fn cut(plan: &BackupPlan, c: Chunking, frame: u32) -> Cut {
-    cut_reusing(plan, c, frame, &mut |_, _, _| None)
+    cut_reusing(plan, (c, frame, frame), &mut |_, _, _| None)
 }
 
 /// `cut`, asking `reuse(area, offset, len)` about each chunk: `Some(id)` takes the
-/// chunk from the previous image unread (it ends the piece before it).
+/// chunk from the previous image unread (it ends the piece before it). `sizes` are the
+/// chunking, the frame and the piece limit: pieces hold at most `piece_max` bytes
+/// (`bufpool::piece_bytes`), or one chunk when it is longer; chunk lengths depend on
+/// the chunking and the frame (the repository's) alone, so that machines with more or
+/// fewer cores cut the same chunks.
 pub(super) fn cut_reusing(
     plan: &BackupPlan,
-    c: Chunking,
-    frame: u32,
+    (c, frame, piece_max): (Chunking, u32, u32),
     reuse: &mut dyn FnMut(usize, u64, u32) -> Option<Option<ChunkId>>,
 ) -> Cut {
+    let piece_max = piece_max.min(frame);
     let c = Chunking {
         file: c.file.clamp(512, frame.max(512)),
         other: c.other.clamp(512, frame.max(512)),
@@ -137,7 +141,7 @@ pub(super) fn cut_reusing(
                     continue;
                 }
                 let fits =
-                    piece.is_some_and(|p| p.len.checked_add(len).is_some_and(|n| n <= frame));
+                    piece.is_some_and(|p| p.len.checked_add(len).is_some_and(|n| n <= piece_max));
                 match piece.as_mut() {
                     Some(p) if fits => {
                         p.len += len;
@@ -254,6 +258,35 @@ mod tests {
     }
 
     #[test]
+    fn a_smaller_piece_limit_groups_the_same_chunks_into_smaller_pieces() {
+        // files of 3 MiB and 5 MiB between metadata: 256 KiB file chunks, 64 KiB others
+        let p = plan(
+            vec![(0, 40 << 20)],
+            vec![(1 << 20, 3 << 20, 0), (9 << 20, 5 << 20, 0)],
+        );
+        let c = Chunking {
+            file: 256 << 10,
+            other: 64 << 10,
+        };
+        let whole = cut_reusing(&p, (c, 8 << 20, 8 << 20), &mut |_, _, _| None);
+        let small = cut_reusing(&p, (c, 8 << 20, 4 << 20), &mut |_, _, _| None);
+        // the same chunks, so the same ids and deduplication whatever the cores
+        assert_eq!(whole.chunks, small.chunks);
+        assert!(small.pieces.iter().all(|x| x.len <= 4 << 20));
+        assert!(whole.pieces.iter().any(|x| x.len > 4 << 20));
+        assert_eq!(small.pieces.len(), 10);
+        let covered = |c: &Cut| c.pieces.iter().map(|x| u64::from(x.len)).sum::<u64>();
+        assert_eq!(covered(&whole), covered(&small));
+        // a limit under the longest chunk leaves one chunk per piece, never a split one
+        let one = cut_reusing(&p, (c, 8 << 20, 100 << 10), &mut |_, _, _| None);
+        assert_eq!(one.chunks, whole.chunks);
+        assert!(one
+            .pieces
+            .iter()
+            .all(|x| x.count == 1 || x.len <= 100 << 10));
+    }
+
+    #[test]
     fn reused_chunks_are_in_no_piece_and_split_the_pieces() {
         let p = plan(vec![(0, 4 << 20)], vec![]);
         let c = Chunking {
@@ -261,7 +294,7 @@ mod tests {
             other: 1 << 20,
         };
         // The second chunk is unchanged (a zero one), the others are read.
-        let cut = cut_reusing(&p, c, 4 << 20, &mut |a, off, len| {
+        let cut = cut_reusing(&p, (c, 4 << 20, 4 << 20), &mut |a, off, len| {
             assert_eq!((a, len), (0, 1 << 20));
             (off == 1 << 20).then_some(None)
         });
