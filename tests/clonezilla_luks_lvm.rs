@@ -45,7 +45,9 @@ fn into_luks(d: &Path, image: &Path, vg: &str) -> String {
             s(&disk),
         ],
     );
-    clonezilla_fixture::save_gpt_disk(&disk, image, "sda1 sda2");
+    clonezilla_fixture::save_gpt_disk(&disk, image, "sda");
+    fs::write(image.join("disk"), "sda\n").unwrap();
+    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
     let uuid =
         clonezilla_fixture::luks_header(d, 400 * MIB, PASS, &image.join("sda2-luksHeader.bin"));
     fs::write(

@@ -11,6 +11,9 @@
 //! and holds the fixture's files. Seen failing with the other PV's segments left
 //! unplaced (root's last extents read as zeros: e2fsck fails).
 //!
+//! The same VG saved as an image of two disks (sda1 and sdb1): each disk restored on
+//! its own, the VG is whole once both are.
+//!
 //! Needs root (loop devices, lvm2 on them).
 
 mod clonezilla_fixture;
@@ -31,6 +34,8 @@ use std::path::{Path, PathBuf};
 const PV_BYTES: u64 = 64 * MIB;
 /// sda1 from 1 MiB, sda2 right after it, 1 MiB for the backup GPT.
 const DISK: u64 = 2 * MIB + 2 * PV_BYTES;
+/// A disk of the two-disk image: sda1 (or sdb1) alone.
+const DISK_ONE: u64 = 2 * MIB + PV_BYTES;
 
 /// An LV's extents: (LV extent, count, PV index, PV extent).
 type Place = (u64, u64, usize, u64);
@@ -112,7 +117,7 @@ fn quoted_after(text: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn build(vg: &str) -> TwoPvs {
+fn build(vg: &str, two_disks: bool) -> TwoPvs {
     let dir = tempfile::Builder::new()
         .prefix("ironclone-cz2pv-")
         .tempdir()
@@ -163,31 +168,52 @@ fn build(vg: &str) -> TwoPvs {
         }
     }
 
-    // the disk: GPT, sda1 = pv0, sda2 = pv1
-    let disk = d.join("source.img");
-    fs::File::create(&disk).unwrap().set_len(DISK).unwrap();
-    let (s1, n) = (MIB / 512, PV_BYTES / 512);
-    let r1 = format!("1:{s1}:{}", s1 + n - 1);
-    let r2 = format!("2:{}:{}", s1 + n, s1 + 2 * n - 1);
-    run(
-        "sgdisk",
-        &[
-            "-Z",
-            "-n",
-            &r1,
-            "-t",
-            "1:8E00",
-            "-n",
-            &r2,
-            "-t",
-            "2:8E00",
-            s(&disk),
-        ],
-    );
     let root = d.join("partimag");
     let image = root.join("img");
     fs::create_dir_all(&image).unwrap();
-    save_gpt_disk(&disk, &image, "sda1 sda2");
+    let (s1, n) = (MIB / 512, PV_BYTES / 512);
+    let first = format!("1:{s1}:{}", s1 + n - 1);
+    let pv_devs = match two_disks {
+        // sda: GPT, sda1 = pv0, sda2 = pv1
+        false => {
+            let disk = d.join("source.img");
+            fs::File::create(&disk).unwrap().set_len(DISK).unwrap();
+            let second = format!("2:{}:{}", s1 + n, s1 + 2 * n - 1);
+            run(
+                "sgdisk",
+                &[
+                    "-Z",
+                    "-n",
+                    &first,
+                    "-t",
+                    "1:8E00",
+                    "-n",
+                    &second,
+                    "-t",
+                    "2:8E00",
+                    s(&disk),
+                ],
+            );
+            save_gpt_disk(&disk, &image, "sda");
+            ["sda1", "sda2"]
+        }
+        // sda and sdb: GPT each, sda1 = pv0, sdb1 = pv1
+        true => {
+            for name in ["sda", "sdb"] {
+                let disk = d.join(format!("source-{name}.img"));
+                fs::File::create(&disk).unwrap().set_len(DISK_ONE).unwrap();
+                run("sgdisk", &["-Z", "-n", &first, "-t", "1:8E00", s(&disk)]);
+                save_gpt_disk(&disk, &image, name);
+            }
+            ["sda1", "sdb1"]
+        }
+    };
+    let disks = match two_disks {
+        false => "sda",
+        true => "sda sdb",
+    };
+    fs::write(image.join("disk"), format!("{disks}\n")).unwrap();
+    fs::write(image.join("parts"), pv_devs.join(" ") + "\n").unwrap();
     fs::write(
         image.join("clonezilla-img"),
         "This image was saved by Clonezilla\n### Image created time: 2026-1204-2300\n",
@@ -205,8 +231,8 @@ fn build(vg: &str) -> TwoPvs {
     fs::write(
         image.join("lvm_vg_dev.list"),
         format!(
-            "{vg} /dev/sda1 {}\n{vg} /dev/sda2 {}\n",
-            pv_ids[0], pv_ids[1]
+            "{vg} /dev/{} {}\n{vg} /dev/{} {}\n",
+            pv_devs[0], pv_ids[0], pv_devs[1], pv_ids[1]
         ),
     )
     .unwrap();
@@ -237,13 +263,14 @@ fn build(vg: &str) -> TwoPvs {
 }
 
 impl TwoPvs {
-    /// Judges the disk in `target`: both PVs read by lvm2 with the saved ids, and each
-    /// LV gathered from its extents on both PVs e2fsck-clean with the fixture's files.
-    fn check(&self, target: &Path, what: &str) {
+    /// Judges the PVs restored at `at` (disk file, partition number): both read by lvm2
+    /// with the saved ids, and each LV gathered from its extents on both PVs
+    /// e2fsck-clean with the fixture's files.
+    fn check(&self, at: [(&Path, usize); 2], what: &str) {
         let d = self.dir.path();
         let pvs = [d.join("pv0.out"), d.join("pv1.out")];
-        for (i, p) in pvs.iter().enumerate() {
-            dd_range(target, part(target, i + 1), p);
+        for (p, (disk, n)) in pvs.iter().zip(at) {
+            dd_range(disk, part(disk, n), p);
         }
         {
             let los = [attach(&pvs[0], true), attach(&pvs[1], true)];
@@ -296,7 +323,7 @@ impl TwoPvs {
 #[test]
 #[ignore = "needs root"]
 fn a_vg_on_two_pvs_restores_and_imports() {
-    let cz = build("cz2pv");
+    let cz = build("cz2pv", false);
     let d = cz.dir.path();
     let scratch = d.join("scratch");
     assert!(cz.image.join("cz2pv-root.ext4-ptcl-img.zst").exists());
@@ -320,7 +347,7 @@ fn a_vg_on_two_pvs_restores_and_imports() {
         &scratch,
     );
     assert!(ok, "{out}");
-    cz.check(&target, "restore 1.5x");
+    cz.check([(&target, 1), (&target, 2)], "restore 1.5x");
     let v = run_status("sgdisk", &["-v", s(&target)]);
     assert!(
         String::from_utf8_lossy(&v.stdout).contains("No problems found"),
@@ -348,5 +375,66 @@ fn a_vg_on_two_pvs_restores_and_imports() {
         &scratch,
     );
     assert!(ok, "{out}");
-    cz.check(&target, "import, native restore");
+    cz.check([(&target, 1), (&target, 2)], "import, native restore");
+}
+
+/// The VG on sda1 and sdb1 of an image of two disks: each disk restored on its own
+/// (`--disk`), its PV written by lvm2 beside a stand-in for the other; once both are
+/// restored the VG is whole. Seen failing with the other disk's PV refused.
+#[test]
+#[ignore = "needs root"]
+fn a_vg_on_two_disks_is_whole_once_both_disks_are_restored() {
+    let cz = build("cz2dk", true);
+    let d = cz.dir.path();
+    let scratch = d.join("scratch");
+    let mut targets = Vec::new();
+    for name in ["sda", "sdb"] {
+        let target = d.join(format!("t-{name}.img"));
+        fs::File::create(&target)
+            .unwrap()
+            .set_len(DISK_ONE * 2)
+            .unwrap();
+        let (ok, out) = run_with_scratch(
+            &[
+                "restore",
+                s(&cz.root),
+                "img",
+                s(&target),
+                "--disk",
+                name,
+                "--yes",
+                "--no-nvram",
+            ],
+            &scratch,
+        );
+        assert!(ok, "{out}");
+        let other = if name == "sda" { "sdb1" } else { "sda1" };
+        assert!(
+            out.contains(&format!("VG cz2dk also lies on {other} of another disk")),
+            "{out}"
+        );
+        targets.push(target);
+    }
+    // no stand-in is left behind
+    let left: Vec<_> = fs::read_dir(&scratch)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the scratch folder: {left:?}");
+    cz.check(
+        [(&targets[0], 1), (&targets[1], 1)],
+        "two disks, each restored",
+    );
+    let repo = d.join("repo");
+    let (ok, out) = run_with_scratch(
+        &["import", s(&cz.root), "img", s(&repo), "--name", "cz"],
+        &scratch,
+    );
+    assert!(ok, "{out}");
+    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &["verify", s(&repo)]);
+    assert!(
+        o.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

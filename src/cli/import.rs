@@ -137,7 +137,12 @@ pub(super) fn import_device(
         Ok(planned)
     });
     let what = format!("checking {}", folder.display());
-    let planned = super::cancel::before_store(checked, &o.cancel, &what)?;
+    let mut planned = super::cancel::before_store(checked, &o.cancel, &what)?;
+    planned
+        .warnings
+        .extend(ironclone::foreign::clonezilla::lvm_place::elsewhere_notes(
+            img,
+        ));
     if !json {
         eprintln!(
             "checked and planned {} in {:.1} s",

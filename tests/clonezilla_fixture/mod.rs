@@ -219,29 +219,28 @@ pub fn dd_range(disk: &Path, (start, len): (u64, u64), out: &Path) {
     );
 }
 
-/// Saves the GPT disk image `disk` as sda into the image folder `image` the way ocs-sr
-/// savedisk does: the sfdisk dump, the MBR, the GPT head and tail, the gap after the
-/// MBR, parted's summary, and the `disk` and `parts` lists (`parts`: "sda1 sda2").
-pub fn save_gpt_disk(disk: &Path, image: &Path, parts: &str) {
+/// Saves the GPT disk image `disk` as disk `name` (`sda`) into the image folder `image`
+/// the way ocs-sr savedisk does: the sfdisk dump, the MBR, the GPT head and tail, the
+/// gap after the MBR and parted's summary (the caller writes `disk` and `parts`).
+pub fn save_gpt_disk(disk: &Path, image: &Path, name: &str) {
     let sf = run("sfdisk", &["-d", s(disk)]);
-    let text = String::from_utf8_lossy(&sf.stdout).replace(s(disk), "/dev/sda");
-    fs::write(image.join("sda-pt.sf"), text).unwrap();
+    let text = String::from_utf8_lossy(&sf.stdout).replace(s(disk), &format!("/dev/{name}"));
+    fs::write(image.join(format!("{name}-pt.sf")), text).unwrap();
     let sectors = fs::metadata(disk).unwrap().len() / 512;
     for (out, skip, count) in [
-        ("sda-mbr", 0, 1),
-        ("sda-gpt-1st", 0, 34),
-        ("sda-gpt-2nd", sectors - 33, 33),
-        ("sda-hidden-data-after-mbr", 1, 2047),
+        ("mbr", 0, 1),
+        ("gpt-1st", 0, 34),
+        ("gpt-2nd", sectors - 33, 33),
+        ("hidden-data-after-mbr", 1, 2047),
     ] {
-        dd_range(disk, (skip * 512, count * 512), &image.join(out));
+        let out = image.join(format!("{name}-{out}"));
+        dd_range(disk, (skip * 512, count * 512), &out);
     }
     fs::write(
-        image.join("sda-pt.parted"),
-        format!("Model: (file)\nDisk /dev/sda: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n"),
+        image.join(format!("{name}-pt.parted")),
+        format!("Model: (file)\nDisk /dev/{name}: {sectors}s\nSector size (logical/physical): 512B/512B\nPartition Table: gpt\n"),
     )
     .unwrap();
-    fs::write(image.join("disk"), "sda\n").unwrap();
-    fs::write(image.join("parts"), format!("{parts}\n")).unwrap();
 }
 
 /// The restored disk's filesystems are clean and hold the fixture's files.

@@ -122,7 +122,9 @@ pub fn build(vg: &str) -> CzLvm {
             s(&disk),
         ],
     );
-    crate::clonezilla_fixture::save_gpt_disk(&disk, &image, "sda1 sda2");
+    crate::clonezilla_fixture::save_gpt_disk(&disk, &image, "sda");
+    fs::write(image.join("disk"), "sda\n").unwrap();
+    fs::write(image.join("parts"), "sda1 sda2\n").unwrap();
     fs::write(
         image.join("dev-fs.list"),
         format!("# <Device name>   <File system>   <Size>\n/dev/sda1 ext4 16M\n/dev/sda2 LVM2_member 384M\n/dev/mapper/{vg}-root ext4 24M\n/dev/mapper/{vg}-data xfs 320M\n"),

@@ -302,11 +302,13 @@ fn place_pv(
     })
 }
 
-/// A VG on several PVs is placed when every other PV of it was saved too and lies in
-/// the same saved table as `me`: lvm2 commits a VG's metadata onto all its PVs at once
-/// (`write_heads`), and an LV with extents on a PV left out would come back with a
-/// hole. A saveparts image (no table) restores one partition at a time, so there its
-/// PVs must each hold a VG of their own.
+/// A VG on several PVs is placed when every other PV of it was saved too, in the same
+/// saved table as `me` or in another disk's of the same image (`elsewhere`, a one-disk
+/// view: that PV is written when its disk is restored, from the same metadata, and
+/// stands in as a scratch PV meanwhile, `write_heads`): lvm2 commits a VG's metadata
+/// onto all its PVs at once, and an LV with extents on a PV that was not saved would
+/// come back with a hole. A saveparts image (no table) restores one partition at a
+/// time, so there its PVs must each hold a VG of their own.
 fn others_here(
     img: &ClonezillaImage,
     l: &LvmInfo,
@@ -334,21 +336,54 @@ fn others_here(
                     saved.dev, other.key
                 )))
             }
-            Where::Table(layout, _) => {
-                let node = format!("/dev/{}", saved.dev);
-                img.parts.contains(&saved.dev)
-                    && layout.table.entries.iter().any(|e| e.node == node)
+            // In this view's table, or (a whole image of several disks) another's.
+            Where::Table(..) => {
+                img.disk_of(&saved.dev).is_some() || img.elsewhere.contains(&saved.dev)
             }
         };
         if !on_disk {
             return Err(vgs(format!(
-                "its PV {} ({}) is on another disk: a VG is restored when all its PVs are on \
-                 the disk being restored",
+                "its PV {} ({}) is in no saved disk's table: a VG is restored when all its \
+                 PVs were saved with their disks",
                 saved.dev, other.key
             )));
         }
     }
     Ok(())
+}
+
+/// What a person restoring or importing the one-disk view `img` must know: each VG of
+/// this disk that also lies on a PV of another disk of the image, which is whole only
+/// once that disk is restored too.
+pub fn elsewhere_notes(img: &ClonezillaImage) -> Vec<String> {
+    let Some(l) = &img.lvm else {
+        return Vec::new();
+    };
+    let mut vgs: Vec<&str> = l
+        .pvs
+        .iter()
+        .filter(|p| img.parts.contains(&p.dev))
+        .map(|p| p.vg.as_str())
+        .collect();
+    vgs.sort_unstable();
+    vgs.dedup();
+    vgs.into_iter()
+        .filter_map(|vg| {
+            let other: Vec<&str> = l
+                .pvs
+                .iter()
+                .filter(|p| p.vg == vg && img.elsewhere.contains(&p.dev))
+                .map(|p| p.dev.as_str())
+                .collect();
+            (!other.is_empty()).then(|| {
+                format!(
+                    "VG {vg} also lies on {} of another disk of this image: restore that disk \
+                     too; until then lvm2 reports that PV missing and the LVs on it incomplete",
+                    other.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 /// The byte range of PV `pv`'s partition in the saved table.
@@ -412,15 +447,23 @@ pub fn write_heads(places: &[PvPlace], table: &Path) -> Result<(), AssembleError
         };
         {
             let mut loops = Vec::new();
+            let mut ids: Vec<String> = Vec::new();
             for p in &pvs {
                 loops.push(
                     LoopDevice::attach(table, p.offset, p.len).map_err(|e| fail(e.to_string()))?,
                 );
+                ids.push(p.uuid.clone());
+            }
+            // PVs on the image's other disks: written when those disks are restored.
+            let stand_ins = stand_ins(&first.conf, vg, &ids, table).map_err(fail)?;
+            for s in &stand_ins {
+                loops.push(LoopDevice::attach(&s.path, 0, s.len).map_err(|e| fail(e.to_string()))?);
+                ids.push(s.uuid.clone());
             }
             let devs: Vec<(&Path, &str)> = loops
                 .iter()
-                .zip(&pvs)
-                .map(|(lo, p)| (lo.path(), p.uuid.as_str()))
+                .zip(&ids)
+                .map(|(lo, id)| (lo.path(), id.as_str()))
                 .collect();
             lvm_write_vg(&devs, vg, &first.conf).map_err(|e| fail(e.to_string()))?;
         }
@@ -433,6 +476,53 @@ pub fn write_heads(places: &[PvPlace], table: &Path) -> Result<(), AssembleError
         }
     }
     Ok(())
+}
+
+/// A sparse scratch file standing in for a PV of another disk while lvm2 writes this
+/// disk's PVs (`vgcfgrestore` wants every PV of the VG in view); removed when dropped.
+struct StandIn {
+    path: PathBuf,
+    len: u64,
+    uuid: String,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A stand-in, beside `table`, for each PV of VG `vg` (its metadata in `conf`) whose
+/// id is not in `ids`, as long as lvm2 last saw it (`dev_size`, else its extents' end).
+fn stand_ins(conf: &Path, vg: &str, ids: &[String], table: &Path) -> Result<Vec<StandIn>, String> {
+    let text = super::read_text(conf).map_err(|e| e.to_string())?;
+    let meta = VolumeGroup::parse(&text).map_err(|e| format!("not lvm2 metadata: {e}"))?;
+    let mut out = Vec::new();
+    for pv in meta.pvs.iter().filter(|p| !ids.contains(&p.id)) {
+        let end = meta
+            .extent_size
+            .checked_mul(pv.pe_count)
+            .and_then(|n| n.checked_add(pv.pe_start))
+            .and_then(|n| n.checked_mul(SECTOR));
+        let len = pv
+            .dev_size
+            .and_then(|n| n.checked_mul(SECTOR))
+            .or(end)
+            .ok_or_else(|| format!("PV {}: its size overflows", pv.key))?;
+        let mut name = table.as_os_str().to_owned();
+        name.push(format!(".{vg}-{}", pv.key));
+        let s = StandIn {
+            path: PathBuf::from(name),
+            len,
+            uuid: pv.id.clone(),
+        };
+        let f = std::fs::File::create(&s.path)
+            .map_err(|e| format!("stand-in {}: {e}", s.path.display()))?;
+        f.set_len(len)
+            .map_err(|e| format!("stand-in {}: {e}", s.path.display()))?;
+        out.push(s);
+    }
+    Ok(out)
 }
 
 impl LvPiece {

@@ -230,5 +230,33 @@ fn refuses_a_vg_whose_other_pv_is_on_no_saved_table() {
     // in lvm_vg_dev.list, but the saved table has no sda2 (another disk's partition)
     let img = two_pvs(d.path(), "sdb1", "");
     let e = check(&img).unwrap_err().to_string();
-    assert!(e.contains("its PV sdb1 (pv1) is on another disk"), "{e}");
+    assert!(
+        e.contains("its PV sdb1 (pv1) is in no saved disk's table"),
+        "{e}"
+    );
+}
+
+#[test]
+fn places_this_disks_pv_of_a_vg_that_also_lies_on_another_disk_of_the_image() {
+    let d = tempfile::tempdir().unwrap();
+    // the one-disk view of sda, sdb1 on the image's other disk (`for_disk`)
+    let mut img = two_pvs(d.path(), "sdb1", "");
+    img.parts.retain(|p| p != "sdb1");
+    img.elsewhere = vec!["sdb1".into()];
+    check(&img).unwrap();
+    let layout = &img.layouts[0];
+    let pvs = place(&img, layout, layout.disk_bytes().unwrap()).unwrap();
+    let got: Vec<_> = pvs
+        .iter()
+        .map(|p| (p.part.as_str(), p.pieces.len()))
+        .collect();
+    // root's first segment is sda1's; its second is written with sdb's disk
+    assert_eq!(got, [("sda1", 1)]);
+    let notes = elsewhere_notes(&img);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].starts_with("VG vg0 also lies on sdb1 of another disk"));
+    // a one-disk image says nothing
+    let d = tempfile::tempdir().unwrap();
+    let one = folder(d.path(), &root("striped"), PV0, LOGV);
+    assert!(elsewhere_notes(&one).is_empty());
 }

@@ -96,6 +96,9 @@ pub struct ClonezillaImage {
     /// The LUKS partitions saved opened (`luks-dev.list`): in `parts`, not in
     /// `partitions` (their ciphertext has no image; luks.rs).
     pub luks: Vec<luks::LuksVolume>,
+    /// In a one-disk view of an image of several disks (`for_disk`): the partitions
+    /// of the other saved disks (a VG may lie on PVs of two disks, lvm_place.rs).
+    pub elsewhere: Vec<String>,
 }
 
 fn read_text(path: &Path) -> Result<String, ClonezillaError> {
@@ -207,6 +210,7 @@ impl ClonezillaImage {
             stored_bytes,
             lvm,
             luks,
+            elsewhere: Vec::new(),
         })
     }
 

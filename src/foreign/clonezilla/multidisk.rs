@@ -68,6 +68,7 @@ impl ClonezillaImage {
             chosen.table.entries.iter().any(|e| e.node == node)
         };
         let mut v = self.clone();
+        v.elsewhere = self.parts.iter().filter(|p| !mine(p)).cloned().collect();
         v.disks = vec![chosen.disk.clone()];
         v.layouts = vec![chosen.clone()];
         v.parts.retain(|p| mine(p));

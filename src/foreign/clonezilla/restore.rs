@@ -112,7 +112,10 @@ impl ClonezillaRestore {
             img.name
         ));
         let dev = ImageDevice::open(&img, &table)?;
-        Self::planned(img, dev, folder, scratch)
+        let mut r = Self::planned(img, dev, folder, scratch)?;
+        let notes = super::lvm_place::elsewhere_notes(&r.img);
+        r.planned.warnings.extend(notes);
+        Ok(r)
     }
 
     /// Opens the PV partition `part` of the saveparts image `folder` on its own
