@@ -8,7 +8,10 @@
 # lvm_logv.list, lvm_<vg>.conf from vgcfgbackup, swappt-*.info, the GPT files); `ironclone
 # restore` of that folder onto a disk image. In the live system (kernel+initramfs, one
 # boot): `vgchange -ay` activates the VG, e2fsck -fn passes on the root LV, both LVs mount
-# and hold every file (sha256), blkid sees the swap LV with its saved UUID.
+# and hold every file (sha256), blkid sees the swap LV with its saved UUID. A second image
+# holds a VG on the PVs of two disks (an LV spanning both); each disk is restored on its
+# own (`--disk`), and in the live system the VG activates and its LV is e2fsck-clean,
+# mounts and holds every file.
 # IRONCLONE_BUILD names the directory holding kernel/ and initramfs.img (default build/);
 # IRONCLONE_BIN the ironclone binary that restores on the host. CI (make test) covers the same
 # ground on the host with tests/clonezilla_lvm.rs (restore and import judged by lvm2, e2fsck,
@@ -137,13 +140,83 @@ start=$(date +%s)
 	{ tail -20 "$tmp/restore.log" >&2; fail "ironclone restore of the Clonezilla LVM image"; }
 echo "host restore took $(($(date +%s) - start)) s"
 
+# A second image: VG2 on the PVs sda1 and sdb1 of an image of TWO disks, its LV "wide"
+# (ext4) with extents 0-3 on sda1 and 4-5 on sdb1; each disk restored on its own
+# (`--disk`), the VG whole once both are.
+VG2=czqvw$$
+mkdir -p "$tmp/files/wide"
+for i in 0 1 2 3; do head -c $((i * 170000 + 999)) /dev/urandom >"$tmp/files/wide/w$i"; done
+(cd "$tmp/files" && sha256sum wide/*) >"$tmp/sums2"
+truncate -s $((6 * EXT)) "$tmp/wide.fs"
+mkfs.ext4 -q -F -L czwide -d "$tmp/files/wide" "$tmp/wide.fs"
+truncate -s 64M "$tmp/pva.img" "$tmp/pvb.img"
+la=$(losetup -f --show "$tmp/pva.img")
+loops+=("$la")
+lb=$(losetup -f --show "$tmp/pvb.img")
+loops+=("$lb")
+on2() { # on2 CMD ARGS...: lvm2 seeing both PVs of VG2 only
+	local cmd="$1"
+	shift
+	lvm "$cmd" --config "devices { filter = [ \"a|^$la\$|\", \"a|^$lb\$|\", \"r|.*|\" ] } backup { backup = 0 archive = 0 }" "$@"
+}
+pva=$(lvmid)
+pvb=$(lvmid)
+on2 pvcreate -q -ff -y --uuid "$pva" --norestorefile "$la" >/dev/null
+on2 pvcreate -q -ff -y --uuid "$pvb" --norestorefile "$lb" >/dev/null
+on2 vgcreate -q -s 4m "$VG2" "$la" "$lb" >/dev/null
+on2 vgcfgbackup -q -f "$tmp/vg2.txt" "$VG2" >/dev/null
+{
+	head -n "$(($(grep -n '^}' "$tmp/vg2.txt" | tail -1 | cut -d: -f1) - 1))" "$tmp/vg2.txt"
+	echo "logical_volumes {"
+	lv wide 2
+	seg 1 0 4 2
+	seg 2 4 2 5 | sed 's/"pv0"/"pv1"/'
+	echo "}"
+	echo "}"
+	echo "}"
+} >"$tmp/vg2-lvs.txt"
+on2 vgcfgrestore -q -f "$tmp/vg2-lvs.txt" "$VG2" >/dev/null
+img2="$tmp/partimag/img2"
+mkdir -p "$img2"
+on2 vgcfgbackup -q -f "$img2/lvm_$VG2.conf" "$VG2" >/dev/null
+losetup -d "$la" "$lb"
+loops=()
+put() { dd if="$tmp/wide.fs" of="$1" bs=1M iflag=skip_bytes,count_bytes oflag=seek_bytes conv=notrunc status=none \
+	skip=$(($2 * EXT)) count=$(($3 * EXT)) seek=$((MIB + $4 * EXT)); }
+put "$tmp/pva.img" 0 4 2
+put "$tmp/pvb.img" 4 2 5
+printf '%s /dev/sda1 %s\n%s /dev/sdb1 %s\n' "$VG2" "$pva" "$VG2" "$pvb" >"$img2/lvm_vg_dev.list"
+printf '/dev/%s/wide  Linux rev 1.0 ext4 filesystem data\n' "$VG2" >"$img2/lvm_logv.list"
+partclone.ext4 -q -c -s "$tmp/wide.fs" -O "$img2/$VG2-wide.ext4-ptcl-img" -L "$tmp/pc.log" >/dev/null 2>&1 ||
+	fail "partclone.ext4 -c of the wide LV"
+zstd -q -f --rm "$img2/$VG2-wide.ext4-ptcl-img"
+for d in sda sdb; do
+	truncate -s 72M "$tmp/src-$d.img"
+	sgdisk -Z -n 1:2048:+64M -t 1:8E00 "$tmp/src-$d.img" >/dev/null
+	sfdisk -d "$tmp/src-$d.img" | sed "s|$tmp/src-$d.img|/dev/$d|g" >"$img2/$d-pt.sf"
+	dd if="$tmp/src-$d.img" of="$img2/$d-mbr" bs=512 count=1 status=none
+	dd if="$tmp/src-$d.img" of="$img2/$d-gpt-1st" bs=512 count=34 status=none
+	dd if="$tmp/src-$d.img" of="$img2/$d-gpt-2nd" bs=512 skip=$((72 * 2048 - 33)) count=33 status=none
+	printf 'Disk /dev/%s: %ss\nPartition Table: gpt\n' "$d" $((72 * 2048)) >"$img2/$d-pt.parted"
+done
+echo "sda sdb" >"$img2/disk"
+echo "sda1 sdb1" >"$img2/parts"
+for d in sda sdb; do
+	truncate -s 96M "$tmp/t2-$d.img"
+	"$BIN" restore "$tmp/partimag" img2 "$tmp/t2-$d.img" --disk "$d" --yes --no-nvram --scratch "$tmp" >"$tmp/restore2.log" 2>&1 ||
+		{ tail -20 "$tmp/restore2.log" >&2; fail "ironclone restore --disk $d of the two-disk VG image"; }
+	grep -q "VG $VG2 also lies on" "$tmp/restore2.log" || fail "no warning that VG2 lies on another disk too"
+done
+
 mkdir -p "$tmp/jobfs/ironclone"
 cp "$tmp/sums" "$tmp/jobfs/ironclone/sums"
+cp "$tmp/sums2" "$tmp/jobfs/ironclone/sums2"
 cat >"$tmp/jobfs/ironclone/job.sh" <<JOB
 #!/bin/sh
 # Runs in the live system; every check prints "check: ok WHAT" or "check: FAIL WHAT".
 set -u
 VG=$VG
+VG2=$VG2
 SWAP_UUID=$swap_uuid
 JOB
 cat >>"$tmp/jobfs/ironclone/job.sh" <<'JOB'
@@ -168,6 +241,17 @@ blkid "/dev/$VG/swap" | grep -q "UUID=\"$SWAP_UUID\"" && ok "swap LV has its sav
 	bad "swap LV: $(blkid "/dev/$VG/swap")"
 umount /tmp/c/root /tmp/c/data
 lvm vgchange -q -an "$VG" >/dev/null 2>&1
+# VG2: its two PVs restored onto two disks, one restore each
+lvm vgchange -ay "$VG2" && ok "vgchange -ay $VG2 (PVs on two restored disks)" || bad "vgchange -ay $VG2"
+lvm pvs
+e2fsck -fn "/dev/$VG2/wide" >/tmp/fsck2.txt 2>&1 && ok "e2fsck -fn on the LV spanning both disks" ||
+	bad "e2fsck wide: $(tail -5 /tmp/fsck2.txt)"
+mkdir -p /tmp/c/wide
+mount -o ro "/dev/$VG2/wide" /tmp/c/wide && ok "the LV spanning both disks mounts" || bad "mount wide LV"
+(cd /tmp/c && sha256sum -c "$D/ironclone/sums2") >/tmp/sums2.txt 2>&1 && ok "every file of the spanning LV (sha256)" ||
+	bad "wide files differ: $(grep -v ': OK' /tmp/sums2.txt | head -5)"
+umount /tmp/c/wide
+lvm vgchange -q -an "$VG2" >/dev/null 2>&1
 echo "job: $fails failed checks"
 echo "job: plan done"
 [ "$fails" -eq 0 ]
@@ -176,8 +260,10 @@ truncate -s 64M "$tmp/job.img"
 mkfs.ext4 -q -F -L IRONJOB -d "$tmp/jobfs" "$tmp/job.img" || fail "mkfs.ext4 -d for the job disk"
 
 # no_timer_check: under a loaded host TCG misses the IO-APIC timer check and panics.
-run_check_job live-clonezilla-lvm 6 "boot + LVM checks" --timeout 600 --kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
+run_check_job live-clonezilla-lvm 10 "boot + LVM checks" --timeout 600 --kernel "$BUILD/kernel/vmlinuz" --initrd "$BUILD/initramfs.img" \
 	--append " ironclone.job=LABEL=IRONJOB:ironclone/job.sh ironclone.repo=LABEL=IRONJOB ironclone.net=0 no_timer_check" \
 	--disk "$tmp/job.img,if=virtio,serial=JOB" \
-	--disk "$tmp/target.img,if=virtio,serial=TARGET"
-echo "PASS: a Clonezilla image of an LVM disk restored by ironclone activates (vgchange -ay) and its LVs mount in the live system with every file intact"
+	--disk "$tmp/target.img,if=virtio,serial=TARGET" \
+	--disk "$tmp/t2-sda.img,if=virtio,serial=TARGET2A" \
+	--disk "$tmp/t2-sdb.img,if=virtio,serial=TARGET2B"
+echo "PASS: a Clonezilla image of an LVM disk restored by ironclone activates (vgchange -ay) and its LVs mount in the live system with every file intact; so does a VG on PVs of two disks, each disk restored on its own"
