@@ -320,6 +320,39 @@ impl TwoPvs {
     }
 }
 
+/// `restore SRC IMAGE TARGET --yes --no-nvram EXTRA...` onto a new sparse file of `len`
+/// bytes; its output, the restore having succeeded.
+fn restore_onto(
+    src: &Path,
+    image: &str,
+    target: &Path,
+    len: u64,
+    extra: &[&str],
+    scratch: &Path,
+) -> String {
+    fs::File::create(target).unwrap().set_len(len).unwrap();
+    let mut args = vec!["restore", s(src), image, s(target), "--yes", "--no-nvram"];
+    args.extend_from_slice(extra);
+    let (ok, out) = run_with_scratch(&args, scratch);
+    assert!(ok, "{out}");
+    out
+}
+
+/// `import` of the folder into `repo` as `cz`, then `verify` of the repository.
+fn import_and_verify(root: &Path, repo: &Path, scratch: &Path) {
+    let (ok, out) = run_with_scratch(
+        &["import", s(root), "img", s(repo), "--name", "cz"],
+        scratch,
+    );
+    assert!(ok, "{out}");
+    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &["verify", s(repo)]);
+    assert!(
+        o.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 #[ignore = "needs root"]
 fn a_vg_on_two_pvs_restores_and_imports() {
@@ -331,22 +364,7 @@ fn a_vg_on_two_pvs_restores_and_imports() {
     // onto 1.5x: both PV partitions keep their size (a VG on several PVs is not laid
     // out anew), the table is fitted
     let target = d.join("t-large.img");
-    fs::File::create(&target)
-        .unwrap()
-        .set_len(DISK / 2 * 3)
-        .unwrap();
-    let (ok, out) = run_with_scratch(
-        &[
-            "restore",
-            s(&cz.root),
-            "img",
-            s(&target),
-            "--yes",
-            "--no-nvram",
-        ],
-        &scratch,
-    );
-    assert!(ok, "{out}");
+    restore_onto(&cz.root, "img", &target, DISK / 2 * 3, &[], &scratch);
     cz.check([(&target, 1), (&target, 2)], "restore 1.5x");
     let v = run_status("sgdisk", &["-v", s(&target)]);
     assert!(
@@ -358,23 +376,8 @@ fn a_vg_on_two_pvs_restores_and_imports() {
 
     // imported: verify passes, and the native restore gives the same disk
     let repo = d.join("repo");
-    let (ok, out) = run_with_scratch(
-        &["import", s(&cz.root), "img", s(&repo), "--name", "cz"],
-        &scratch,
-    );
-    assert!(ok, "{out}");
-    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &["verify", s(&repo), "cz"]);
-    assert!(
-        o.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    fs::File::create(&target).unwrap().set_len(DISK).unwrap();
-    let (ok, out) = run_with_scratch(
-        &["restore", s(&repo), "cz", s(&target), "--yes", "--no-nvram"],
-        &scratch,
-    );
-    assert!(ok, "{out}");
+    import_and_verify(&cz.root, &repo, &scratch);
+    restore_onto(&repo, "cz", &target, DISK, &[], &scratch);
     cz.check([(&target, 1), (&target, 2)], "import, native restore");
 }
 
@@ -390,24 +393,8 @@ fn a_vg_on_two_disks_is_whole_once_both_disks_are_restored() {
     let mut targets = Vec::new();
     for name in ["sda", "sdb"] {
         let target = d.join(format!("t-{name}.img"));
-        fs::File::create(&target)
-            .unwrap()
-            .set_len(DISK_ONE * 2)
-            .unwrap();
-        let (ok, out) = run_with_scratch(
-            &[
-                "restore",
-                s(&cz.root),
-                "img",
-                s(&target),
-                "--disk",
-                name,
-                "--yes",
-                "--no-nvram",
-            ],
-            &scratch,
-        );
-        assert!(ok, "{out}");
+        let extra = ["--disk", name];
+        let out = restore_onto(&cz.root, "img", &target, DISK_ONE * 2, &extra, &scratch);
         let other = if name == "sda" { "sdb1" } else { "sda1" };
         assert!(
             out.contains(&format!("VG cz2dk also lies on {other} of another disk")),
@@ -425,16 +412,5 @@ fn a_vg_on_two_disks_is_whole_once_both_disks_are_restored() {
         [(&targets[0], 1), (&targets[1], 1)],
         "two disks, each restored",
     );
-    let repo = d.join("repo");
-    let (ok, out) = run_with_scratch(
-        &["import", s(&cz.root), "img", s(&repo), "--name", "cz"],
-        &scratch,
-    );
-    assert!(ok, "{out}");
-    let o = run_status(env!("CARGO_BIN_EXE_ironclone"), &["verify", s(&repo)]);
-    assert!(
-        o.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    import_and_verify(&cz.root, &d.join("repo"), &scratch);
 }
