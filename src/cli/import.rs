@@ -138,11 +138,9 @@ pub(super) fn import_device(
     });
     let what = format!("checking {}", folder.display());
     let mut planned = super::cancel::before_store(checked, &o.cancel, &what)?;
-    planned
-        .warnings
-        .extend(ironclone::foreign::clonezilla::lvm_place::elsewhere_notes(
-            img,
-        ));
+    // A VG that also lies on another disk of the image is whole once both are imported.
+    let notes = ironclone::foreign::clonezilla::lvm_place::elsewhere_notes(img);
+    planned.warnings.extend(notes);
     if !json {
         eprintln!(
             "checked and planned {} in {:.1} s",

@@ -4,13 +4,13 @@
 //! the reference for its on-disk format (label CRC, metadata ring, alignment), so it
 //! writes every byte of it; ironclone only decodes it (ondisk/lvm).
 //!
-//! Both see only the PVs being written (a `devices { filter }` naming them alone): the live system may
-//! hold the source PV with the same UUIDs, and lvm2 refuses or mixes duplicates. They
-//! write no backup or archive under /etc/lvm, and nothing is activated, so no
-//! device-mapper is needed. On a live system whose udev autoactivates VGs as their
-//! PVs appear, the new VG may be activated on the scratch loop device; `vgchange -an`
-//! (same filter) undoes that before the loop device is detached. udev may still act
-//! after it: the loop device is then detached when its last user closes it.
+//! Both see only the PVs being written (a `devices { filter }` naming them alone): the
+//! live system may hold the source PV with the same UUIDs, and lvm2 refuses or mixes
+//! duplicates. They write no backup or archive under /etc/lvm, and nothing is
+//! activated, so no device-mapper is needed. On a live system whose udev autoactivates
+//! VGs as their PVs appear, the new VG may be activated on the scratch loop devices;
+//! `vgchange -an` (same filter) undoes that before they are detached. udev may still
+//! act after it: a loop device is then detached when its last user closes it.
 
 use super::tool::{run_tool, ToolError};
 use std::path::Path;

@@ -16,10 +16,11 @@
 //! byte 0 to the partition's size lvm2 recorded, and read as a table-less disk
 //! holding only the PV (`ImageDevice::open_pv`: `restore --part`, `import`).
 //!
-//! Only shapes whose every byte is known are taken: every PV of a VG on the disk being
-//! restored (a VG on one PV may also be a saveparts partition alone), and every LV of
-//! the VG linear (lvm2's `striped` with one stripe; its segments may lie on any of the
-//! VG's PVs) with an image in the folder. Anything else is refused naming the VG, the LV and why, before
+//! Only shapes whose every byte is known are taken: every PV of a VG saved with a disk of
+//! the image (this one, or another one restored on its own: `others_here`; a VG on one
+//! PV may also be a saveparts partition alone), and every LV of the VG linear (lvm2's
+//! `striped` with one stripe; its segments may lie on any of the VG's PVs) with an
+//! image in the folder. Anything else is refused naming the VG, the LV and why, before
 //! anything is written: a PV with an LV left empty must not look restored.
 
 use super::assemble::AssembleError;
@@ -232,7 +233,8 @@ fn place_pv(
             let pe = match &s.kind {
                 SegmentKind::Striped { stripes, .. } => match stripes.as_slice() {
                     [(key, pe)] if *key == me.key => *pe,
-                    // Placed with its own PV (`others_here` found it on this disk).
+                    // Placed with its own PV, on this disk or when its disk is
+                    // restored (`others_here` found it saved).
                     [(key, _)] if vg.pvs.iter().any(|p| p.key == *key) => continue,
                     [(key, _)] => return Err(seg(format!("on a PV the VG does not list ({key})"))),
                     many => {
