@@ -54,6 +54,9 @@ pub struct PvPlace {
     pub offset: u64,
     pub len: u64,
     pub pieces: Vec<LvPiece>,
+    /// Every PV of its VG as the metadata lists them: id and size (`pv_bytes`). Those
+    /// not placed beside it lie on another disk of the image (`write_heads`).
+    pub vg_pvs: Vec<(String, u64)>,
 }
 
 fn bad(file: &Path, why: String) -> ClonezillaError {
@@ -185,13 +188,10 @@ fn place_pv(
     let (offset, len) = match table {
         Some(t) => t,
         // No table: the partition was as large as lvm2 saw it; at least its extents.
-        None => {
-            let dev = me.dev_size.and_then(|n| n.checked_mul(SECTOR));
-            let Some(end) = pe_end else {
-                return Err(vgs("its extents' end overflows".into()));
-            };
-            (0, dev.unwrap_or(end))
-        }
+        None => match (pe_end, pv_bytes(&vg, me)) {
+            (Some(_), Some(len)) => (0, len),
+            _ => return Err(vgs("its extents' end overflows".into())),
+        },
     };
     if pe_end.is_none_or(|e| e > len) {
         return Err(vgs(format!(
@@ -290,6 +290,15 @@ fn place_pv(
             i.lv
         )));
     }
+    let vg_pvs = vg
+        .pvs
+        .iter()
+        .map(|p| {
+            let len =
+                pv_bytes(&vg, p).ok_or_else(|| vgs(format!("PV {}: its size overflows", p.key)))?;
+            Ok((p.id.clone(), len))
+        })
+        .collect::<Result<_, ClonezillaError>>()?;
     Ok(PvPlace {
         vg: pv.vg.clone(),
         part: pv.dev.clone(),
@@ -298,7 +307,19 @@ fn place_pv(
         offset,
         len,
         pieces,
+        vg_pvs,
     })
+}
+
+/// How large lvm2 last saw PV `pv` of `vg`, in bytes: its `dev_size`, else the end of
+/// its extents (the partition was at least that).
+fn pv_bytes(vg: &VolumeGroup, pv: &crate::ondisk::lvm::PhysicalVolume) -> Option<u64> {
+    let end = vg
+        .extent_size
+        .checked_mul(pv.pe_count)
+        .and_then(|n| n.checked_add(pv.pe_start))
+        .and_then(|n| n.checked_mul(SECTOR));
+    pv.dev_size.and_then(|n| n.checked_mul(SECTOR)).or(end)
 }
 
 /// A VG on several PVs is placed when every other PV of it was saved too, in the same

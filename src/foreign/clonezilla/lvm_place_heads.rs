@@ -2,10 +2,9 @@
 //! lays down each PV's label and metadata (a VG's PVs together, stand-ins for PVs of the
 //! image's other disks), and mkswap each swap LV's header (lvm_place.rs places them).
 
-use super::{LvPiece, PvPlace, SECTOR};
+use super::{LvPiece, PvPlace};
 use crate::foreign::clonezilla::assemble::AssembleError;
 use crate::foreign::clonezilla::{read_text, PartImage, PartImageKind};
-use crate::ondisk::lvm::VolumeGroup;
 use crate::resize::{lvm_write_vg, LoopDevice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -41,7 +40,7 @@ pub fn write_heads(places: &[PvPlace], table: &Path) -> Result<(), AssembleError
                 ids.push(p.uuid.clone());
             }
             // PVs on the image's other disks: written when those disks are restored.
-            let stand_ins = stand_ins(&first.conf, vg, &ids, table).map_err(fail)?;
+            let stand_ins = stand_ins(first, &ids, table).map_err(fail)?;
             for s in &stand_ins {
                 loops.push(LoopDevice::attach(&s.path, 0, s.len).map_err(|e| fail(e.to_string()))?);
                 ids.push(s.uuid.clone());
@@ -78,33 +77,24 @@ impl Drop for StandIn {
     }
 }
 
-/// A stand-in, beside `table`, for each PV of VG `vg` (its metadata in `conf`) whose
-/// id is not in `ids`, as long as lvm2 last saw it (`dev_size`, else its extents' end).
-fn stand_ins(conf: &Path, vg: &str, ids: &[String], table: &Path) -> Result<Vec<StandIn>, String> {
-    let text = read_text(conf).map_err(|e| e.to_string())?;
-    let meta = VolumeGroup::parse(&text).map_err(|e| format!("not lvm2 metadata: {e}"))?;
+/// A stand-in, beside `table`, for each PV of `place`'s VG whose id is not in `ids`, as
+/// long as lvm2 last saw it (`PvPlace::vg_pvs`).
+fn stand_ins(place: &PvPlace, ids: &[String], table: &Path) -> Result<Vec<StandIn>, String> {
     let mut out = Vec::new();
-    for pv in meta.pvs.iter().filter(|p| !ids.contains(&p.id)) {
-        let end = meta
-            .extent_size
-            .checked_mul(pv.pe_count)
-            .and_then(|n| n.checked_add(pv.pe_start))
-            .and_then(|n| n.checked_mul(SECTOR));
-        let len = pv
-            .dev_size
-            .and_then(|n| n.checked_mul(SECTOR))
-            .or(end)
-            .ok_or_else(|| format!("PV {}: its size overflows", pv.key))?;
+    for (n, (id, len)) in place.vg_pvs.iter().enumerate() {
+        if ids.contains(id) {
+            continue;
+        }
         let mut name = table.as_os_str().to_owned();
-        name.push(format!(".{vg}-{}", pv.key));
+        name.push(format!(".{}-pv{n}", place.vg));
         let s = StandIn {
             path: PathBuf::from(name),
-            len,
-            uuid: pv.id.clone(),
+            len: *len,
+            uuid: id.clone(),
         };
         let f = std::fs::File::create(&s.path)
             .map_err(|e| format!("stand-in {}: {e}", s.path.display()))?;
-        f.set_len(len)
+        f.set_len(*len)
             .map_err(|e| format!("stand-in {}: {e}", s.path.display()))?;
         out.push(s);
     }
