@@ -120,6 +120,7 @@ impl BufPool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn pieces_shrink_so_more_workers_hold_no_more_than_the_budget() {
@@ -135,7 +136,6 @@ mod tests {
         // a smaller frame is never grown
         assert_eq!(piece_bytes(8, 2 * MIB), 2 * MIB);
     }
-    use super::*;
 
     #[test]
     fn recycles_without_growing_past_keep() {

@@ -218,7 +218,6 @@ pub(super) fn plan_options(o: &RestoreOptions) -> RestorePlanOptions {
     }
 }
 
-/// The planner's answer as the plan screen shows it.
 /// `plan_view` of a plan without a table written into partition `number` (`size`
 /// bytes): its rows numbered as that partition, `note` first.
 pub(super) fn partition_plan_view(
@@ -237,6 +236,7 @@ pub(super) fn partition_plan_view(
     view
 }
 
+/// The planner's answer as the plan screen shows it.
 pub(super) fn plan_view(p: &DiskRestorePlan) -> PlanView {
     let label_of = |n: u32| {
         p.parts
