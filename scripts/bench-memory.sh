@@ -9,16 +9,18 @@
 #
 # What a backup holds per chunk does not depend on the chunk's size, so the new
 # repositories get 4 KiB chunks (IRONCLONE_CHUNKING, docs/FORMAT.md): 16x as many chunks
-# per byte read as the 64 KiB default, the slope is measured on 256 Ki chunks.
+# per byte read as the 64 KiB default, the slope is measured on 1 Mi chunks.
 # The images are random bytes (incompressible, as the issue asks; compressible data
 # would put a whole backup's chunks in one pack and measure the pack's index entries,
 # which a real pack bounds at 128 MiB of stored data).
 # RSS does not depend on the machine's load; the time does, and is not reported. The
-# fixed part does, a little: the pipeline's 8 MiB buffers (2 + 4 per worker at most)
+# fixed part does, a little: the pipeline's buffers (at most `PIPELINE_BUDGET`, 48 MiB)
 # are added as the queues first fill up together, in steps over several seconds, later
-# in a slower (encrypted, loaded) pipeline; a 256 MiB source ends before that, so a line
-# through it measures the steps (14 to 100 B/chunk from run to run, or below zero),
-# not the 14 bytes per chunk held (docs/BENCH.md, "Branch mem").
+# in a slower (encrypted, loaded) pipeline. A second backup, which compresses nothing,
+# runs a 1 GiB source in under a second, before that: a line through 1 and 4 GiB
+# measured the steps (31 B/chunk for a second backup, against 8.8 between 4 and 8 GiB),
+# not what is held per chunk (docs/BENCH.md, "Branch mem" and "Chunk tables of 7.5
+# bytes"). Hence 4 and 8 GiB (1 and 2 Mi chunks).
 #
 # An encrypted first backup wraps its key slot (Argon2id, 64 MiB by default) on a thread
 # of its own while the pipeline starts: a fixed phase of about 150 MiB that is the peak
@@ -38,7 +40,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${IRONCLONE:-$ROOT/target/x86_64-unknown-linux-musl/release/ironclone}"
-read -r -a SIZES <<<"${BENCH_MEM_SIZES:-64 1024 4096}" # MiB
+read -r -a SIZES <<<"${BENCH_MEM_SIZES:-4096 8192}" # MiB
 STORE="${BENCH_MEM_STORE:-local}"
 W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-mem.XXXXXX")"
 PIDS=()

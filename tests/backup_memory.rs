@@ -79,8 +79,9 @@ fn plan(size: u64) -> BackupPlan {
     }
 }
 
-/// Peak bytes held by a first and a second backup of `mib` MiB of random data.
-fn peaks(dir: &std::path::Path, mib: usize) -> (usize, usize) {
+/// Peak bytes held by a first and a second backup of `mib` MiB of random data, into
+/// repository number `n` of that size.
+fn peaks(dir: &std::path::Path, mib: usize, n: usize) -> (usize, usize) {
     let mut data = vec![0u8; mib << 20];
     fill_random(&mut data, 0x5eed + mib as u64);
     let size = data.len() as u64;
@@ -88,7 +89,7 @@ fn peaks(dir: &std::path::Path, mib: usize) -> (usize, usize) {
     let plan = plan(size);
     // 64 KiB frames and 1 MiB packs: a pack's own entries are a fixed cost, as with
     // the default 128 MiB packs of a real disk, and not the per-chunk one measured.
-    let r = Repository::init(&dir.join(format!("repo-{mib}")), 64 << 10, 1 << 20).unwrap();
+    let r = Repository::init(&dir.join(format!("repo-{mib}-{n}")), 64 << 10, 1 << 20).unwrap();
     let mut out = [0usize; 2];
     for (i, name) in ["first", "second"].into_iter().enumerate() {
         let mut opts = BackupOptions::new(name);
@@ -113,9 +114,16 @@ fn backup_memory_per_chunk_is_bounded() {
     // chunks from little data.
     std::env::set_var("IRONCLONE_CHUNKING", format!("{CHUNK},{CHUNK}"));
     let dir = tempfile::tempdir().unwrap();
-    let (small_mib, big_mib) = (4, 16);
-    let small = peaks(dir.path(), small_mib);
-    let big = peaks(dir.path(), big_mib);
+    let (small_mib, big_mib) = (4, 40);
+    // The pipeline's buffers are allocated as the queues happen to fill: 100-140 KB
+    // more or less from run to run, 35-45 bytes per chunk over 3 Ki chunks (once over
+    // the bound). The least of two runs of each size is what they hold for sure.
+    let least = |mib: usize| {
+        let (a, b) = (peaks(dir.path(), mib, 0), peaks(dir.path(), mib, 1));
+        (a.0.min(b.0), a.1.min(b.1))
+    };
+    let small = least(small_mib);
+    let big = least(big_mib);
     let chunks = ((big_mib - small_mib) << 20) / CHUNK as usize;
     let per_chunk = |a: usize, b: usize| b.saturating_sub(a) as f64 / chunks as f64;
     let first = per_chunk(small.0, big.0);
@@ -135,19 +143,19 @@ fn backup_memory_per_chunk_is_bounded() {
 }
 
 /// Bytes per chunk allowed (allocated, not resident; see the module comment). Measured
-/// 2026-12 with the manifest streamed from a scratch file and the claimed/known sets
-/// holding 8-byte prefixes (issue 20): ~35 (first backup) and 40-47 (second: the
-/// claimed table is allocated for every chunk read even when none is new, and the
-/// known entries grow by doubling while the index files are read); 110 and 130
-/// before, 250-300 with the whole index and hash sets.
+/// 2026-12-05 with 6-byte claimed slots and no chunk lengths kept (issue 20): 12-20
+/// (first backup) and 22-34 (second: the claimed table is allocated for every chunk
+/// read even when none is new, and the known entries grow by doubling while the index
+/// files are read); ~35 and 40-47 with 8-byte slots and 4-byte lengths, 110 and 130
+/// with the manifest in memory, 250-300 with the whole index and hash sets.
 const BOUND: f64 = 60.0;
 
 /// The pipeline's own buffers do not grow with the cores (`bufpool::PIPELINE_BUDGET`):
 /// a first backup with 8 workers of 320 MiB of random data (40 frames of 8 MiB, enough
 /// to fill every queue) holds at most the budget and a little more beyond the source's
 /// bytes. Before the budget, 8 workers held up to 34 buffers of 8 MiB (272 MiB): seen
-/// failing at 209 MiB (76 MiB with the budget) with the queues as deep as the workers
-/// and 8 MiB pieces.
+/// failing at 209 MiB with the queues as deep as the workers and 8 MiB pieces; 76 MiB
+/// with a 96 MiB budget, 34 MiB with today's 48 MiB (2 MiB pieces with 8 workers).
 #[test]
 fn eight_workers_hold_no_more_buffers_than_two_cores_would() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

@@ -8,8 +8,9 @@
 //!
 //! Memory does not grow with the manifest (issue 20): each chunk's id goes to a
 //! scratch file as it is hashed (list.rs) and the manifest is streamed from there
-//! (manifest_out.rs); what stays per chunk is its length (4 bytes), a claimed-table
-//! slot (10, claimed.rs) and, per chunk already stored, 8 (known.rs).
+//! (manifest_out.rs); what stays per chunk is a claimed-table slot (7.5 bytes,
+//! claimed.rs) and, per chunk already stored, 8 (known.rs). Chunk lengths are found
+//! again from the piece (cut.rs).
 
 use super::bufpool::{self, Pools};
 use super::compress::ChunkCompressor;
@@ -199,26 +200,20 @@ pub fn backup_unchanged(
         None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None),
     };
     let pieces = &cut.pieces;
-    let unchanged_bytes: u64 = cut
-        .reused
-        .iter()
-        .filter_map(|r| cut.chunks.get(r.index))
-        .map(|&l| u64::from(l))
-        .sum();
+    let unchanged_bytes: u64 = cut.reused.iter().map(|r| u64::from(r.len)).sum();
     let total = plan.total_bytes().saturating_sub(unchanged_bytes);
     progress.report(ProgressEvent::JobStart {
         job: format!("backup {}", opts.name),
         total_bytes: total,
     });
-    list::check_room(&scratch, cut.chunks.len())?;
-    let list = ChunkList::new(&scratch, cut.chunks.len())?;
+    list::check_room(&scratch, cut.count)?;
+    let list = ChunkList::new(&scratch, cut.count)?;
     let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
         .map(|_| AtomicU64::new(0))
         .collect();
     record_reused(&cut, &list, &known, &seen)?;
     // Every chunk in a piece may be new; reused ones are not read.
-    let claimed =
-        claimed::Claimed::with_max(cut.chunks.len().saturating_sub(cut.reused.len()), &list);
+    let claimed = claimed::Claimed::with_max(cut.count.saturating_sub(cut.reused.len()), &list);
     let abort = AtomicBool::new(false);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let fail = |e: RepoError| {
@@ -286,8 +281,8 @@ pub fn backup_unchanged(
                     let Some(piece) = pieces.get(seq) else {
                         continue;
                     };
-                    let lens = cut.lens(piece);
-                    let out = match hash_piece(&mut c, &data, piece, lens, shared) {
+                    let lens = cut.lens(plan, piece);
+                    let out = match hash_piece(&mut c, &data, piece, &lens, shared) {
                         Ok(o) => o,
                         Err(e) => return fail(e),
                     };
@@ -519,7 +514,7 @@ fn record_reused(
         }
         run.push(Entry {
             offset: r.offset,
-            len: cut.chunks.get(r.index).copied().unwrap_or(0),
+            len: r.len,
             id: r.id,
         });
     }

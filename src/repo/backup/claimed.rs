@@ -3,26 +3,29 @@
 //!
 //! The number of chunks a backup reads is known before it starts (the cut), and bounds
 //! the new ones, so this table is allocated once at 1.25 slots per chunk that may be
-//! new and never resized. A slot is 8 bytes, not the 32-byte id: four bytes of the id
-//! and the chunk's index in the image, whose full id is in the chunk list (list.rs,
-//! written by the worker before it claims anything). A slot whose four bytes match is
-//! confirmed by reading that full id back: a false "already stored" would lose the
-//! chunk, so it is never decided on a prefix. 10 bytes per chunk read (40 before, with
-//! whole ids). The memory is zeroed on allocation and pages no id was put in are never
-//! touched: a second backup, whose chunks are mostly known, makes few of them
-//! resident. Open addressing, linear probing (at a load of at most 0.8, an absent id
-//! costs ~13 probes of 8 contiguous bytes; a full-id read happens for ~1 in 2^32 of
-//! them beyond the true repeats).
+//! new and never resized. A slot is 6 bytes, not the 32-byte id: two bytes of the id
+//! (a tag) and the chunk's index in the image, whose full id is in the chunk list
+//! (list.rs, written by the worker before it claims anything). A slot whose tag
+//! matches is confirmed by reading that full id back: a false "already stored" would
+//! lose the chunk, so it is never decided on a tag. 7.5 bytes per chunk read (10 with
+//! a 4-byte tag, 40 with whole ids: 1 TB of 64 KiB chunks is 16 Mi of them, issue 20).
+//! Two bytes are enough: filling a table to 0.8 with linear probing meets about 2
+//! taken slots per insert on average, so about 1 insert in 30 000 reads an id back
+//! beyond the true repeats (some 500 reads for 16 Mi chunks).
+//! The memory is zeroed on allocation and pages no id was put in are never touched: a
+//! second backup, whose chunks are mostly known, makes few of them resident.
 
 use super::super::error::Result;
 use super::super::id::ChunkId;
 use super::list::ChunkList;
 use std::sync::Mutex;
 
+/// tag (u16) | index + 1 (u32), little-endian; index 0 is an empty slot.
+type Slot = [u8; 6];
+
 struct Table {
-    /// `prefix << 32 | (index + 1)`; 0 is empty. `vec![0; n]` is a zeroed allocation
-    /// (calloc, fresh pages).
-    slots: Vec<u64>,
+    /// `vec![[0; 6]; n]` is a zeroed allocation (calloc, fresh pages).
+    slots: Vec<Slot>,
     len: usize,
 }
 
@@ -31,11 +34,13 @@ pub(super) struct Claimed<'a> {
     list: &'a ChunkList,
 }
 
-/// The id's bytes 8..12: independent of the home slot (bytes 0..8).
-fn prefix(id: &ChunkId) -> u64 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&id.0[8..12]);
-    u64::from(u32::from_le_bytes(b))
+/// The id's bytes 8..10: independent of the home slot (bytes 0..8).
+fn tag(id: &ChunkId) -> [u8; 2] {
+    [id.0[8], id.0[9]]
+}
+
+fn slot_index(s: &Slot) -> u32 {
+    u32::from_le_bytes([s[2], s[3], s[4], s[5]])
 }
 
 impl<'a> Claimed<'a> {
@@ -44,7 +49,7 @@ impl<'a> Claimed<'a> {
         let n = max.saturating_add(max / 4).saturating_add(1);
         Claimed {
             table: Mutex::new(Table {
-                slots: vec![0; n],
+                slots: vec![[0; 6]; n],
                 len: 0,
             }),
             list,
@@ -56,13 +61,10 @@ impl<'a> Claimed<'a> {
     /// caller's bound wrong) or the index not fit a slot, an id is reported new:
     /// stored twice rather than not at all.
     pub(super) fn insert(&self, id: ChunkId, index: usize) -> Result<bool> {
-        let Some(tagged) = u32::try_from(index)
-            .ok()
-            .and_then(|i| i.checked_add(1))
-            .map(|i| prefix(&id) << 32 | u64::from(i))
-        else {
+        let Some(stored) = u32::try_from(index).ok().and_then(|i| i.checked_add(1)) else {
             return Ok(true);
         };
+        let tag_bytes = tag(&id);
         let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let n = t.slots.len();
         // Ids are uniform: their first eight bytes, scaled to the table, are the home.
@@ -71,21 +73,20 @@ impl<'a> Claimed<'a> {
         let home = ((u128::from(u64::from_le_bytes(h)) * n as u128) >> 64) as usize;
         for i in 0..n {
             let at = (home + i) % n;
-            let Some(&slot) = t.slots.get(at) else {
+            let Some(slot) = t.slots.get(at).copied() else {
                 break;
             };
-            if slot == 0 {
+            let other = slot_index(&slot);
+            if other == 0 {
                 if let Some(s) = t.slots.get_mut(at) {
-                    *s = tagged;
+                    s[..2].copy_from_slice(&tag_bytes);
+                    s[2..].copy_from_slice(&stored.to_le_bytes());
                 }
                 t.len += 1;
                 return Ok(true);
             }
-            if slot >> 32 == tagged >> 32 {
-                let other = ((slot & u64::from(u32::MAX)) as usize).saturating_sub(1);
-                if self.list.id(other)? == Some(id) {
-                    return Ok(false);
-                }
+            if slot[..2] == tag_bytes && self.list.id(other as usize - 1)? == Some(id) {
+                return Ok(false);
             }
         }
         Ok(true)
@@ -129,7 +130,7 @@ mod tests {
             assert_eq!(c.insert(id, n).unwrap(), n < 1000, "{n}");
         }
         assert_eq!(c.len(), 1000);
-        // Same home and same four prefix bytes, different ids: the full id decides.
+        // Same home and same tag, different ids: the full id decides.
         let (mut a, mut b) = (ChunkId([9; 32]), ChunkId([9; 32]));
         a.0[31] = 1;
         b.0[31] = 2;
@@ -138,8 +139,8 @@ mod tests {
         let c = Claimed::with_max(6, &list);
         assert!(c.insert(a, 0).unwrap() && c.insert(b, 1).unwrap());
         assert!(!c.insert(a, 2).unwrap() && !c.insert(b, 3).unwrap());
-        // The all-zero id is an id like any other (the slot tag keeps it apart from
-        // an empty slot).
+        // The all-zero id is an id like any other (the index, never 0 in a used
+        // slot, keeps it apart from an empty slot).
         assert!(c.insert(zero, 4).unwrap() && !c.insert(zero, 5).unwrap());
         // A table filled beyond its bound says "new" rather than lose a chunk.
         let c = Claimed::with_max(0, &list);

@@ -26,18 +26,26 @@ pub(super) struct Piece {
     pub area: usize,
     pub offset: u64,
     pub len: u32,
-    /// Index of its first chunk in `Cut::chunks`.
+    /// Index of its first chunk in the image (the chunk list's record).
     pub first: usize,
     pub count: u32,
+    /// Where the walk over the area's file runs stood at `offset`: its chunk lengths
+    /// are found again from here (`Cut::lens`).
+    pub run: usize,
 }
 
+/// The chunks of a backup. Their lengths are not kept (4 bytes a chunk, 64 MiB for
+/// 1 TB of 64 KiB chunks, issue 20): a piece's are found again from its offset when it
+/// is hashed (`lens`), and a reused chunk carries its own.
 pub(super) struct Cut {
     pub pieces: Vec<Piece>,
-    /// Every chunk's length, in plan order.
-    pub chunks: Vec<u32>,
+    /// Chunks in all, in plan order: those of the pieces and the reused ones.
+    pub count: usize,
     /// Chunks not read: taken from the previous image (changed-block tracking), in
-    /// plan order. They are in `chunks` but in no piece.
+    /// plan order. They are counted in `count` but in no piece.
     pub reused: Vec<Reused>,
+    /// The chunking the cut used (the repository's, clamped to the frame).
+    chunking: Chunking,
 }
 
 /// A chunk taken as it is in the previous image.
@@ -45,18 +53,62 @@ pub(super) struct Cut {
 pub(super) struct Reused {
     pub area: usize,
     pub offset: u64,
-    /// Its index in `Cut::chunks`.
+    pub len: u32,
+    /// Its index in the image.
     pub index: usize,
     /// `None`: all zeros.
     pub id: Option<ChunkId>,
 }
 
 impl Cut {
-    /// The chunk lengths of `p`.
-    pub fn lens(&self, p: &Piece) -> &[u32] {
-        self.chunks
-            .get(p.first..p.first + p.count as usize)
-            .unwrap_or(&[])
+    /// The chunk lengths of `p`, a piece of this cut of `plan`: the same walk as the
+    /// cut's, from where it stood at the piece's start. A piece of another plan gives
+    /// lengths that do not add up to it, which the worker refuses (hash.rs).
+    pub fn lens(&self, plan: &BackupPlan, p: &Piece) -> Vec<u32> {
+        let runs = plan.areas.get(p.area).map_or(&[][..], |a| &a.file_runs[..]);
+        let mut walk = Walk {
+            runs,
+            ri: p.run,
+            c: self.chunking,
+        };
+        let end = p.offset.saturating_add(u64::from(p.len));
+        let mut pos = p.offset;
+        let mut out = Vec::with_capacity(p.count as usize);
+        while pos < end && out.len() < p.count as usize {
+            let stop = walk.next(pos, end);
+            out.push((stop - pos) as u32);
+            pos = stop;
+        }
+        out
+    }
+}
+
+/// Chunk boundaries along an area, walking its file runs forward (extents come in
+/// order, so a run behind one position is behind every later one).
+struct Walk<'a> {
+    runs: &'a [FileRun],
+    /// The first run not yet known to end at or before the position.
+    ri: usize,
+    c: Chunking,
+}
+
+impl Walk<'_> {
+    /// The next boundary after `pos`, before or at `end` (the extent's end).
+    fn next(&mut self, pos: u64, end: u64) -> u64 {
+        while self
+            .runs
+            .get(self.ri)
+            .is_some_and(|r| r.offset.saturating_add(r.len) <= pos)
+        {
+            self.ri += 1;
+        }
+        let run = self.runs.get(self.ri).filter(|r| r.offset <= pos);
+        let next_run = self
+            .runs
+            .get(self.ri)
+            .map(|r| r.offset)
+            .filter(|&o| o > pos);
+        next_cut(pos, end, run, next_run, self.c)
     }
 }
 
@@ -106,37 +158,34 @@ pub(super) fn cut_reusing(
     };
     let mut out = Cut {
         pieces: Vec::new(),
-        chunks: Vec::new(),
+        count: 0,
         reused: Vec::new(),
+        chunking: c,
     };
     for (ai, a) in plan.areas.iter().enumerate() {
-        let runs = &a.file_runs;
-        let mut ri = 0usize;
+        let mut walk = Walk {
+            runs: &a.file_runs,
+            ri: 0,
+            c,
+        };
         for e in &a.extents {
             let end = e.offset.saturating_add(e.len);
             let mut pos = e.offset;
             let mut piece: Option<Piece> = None;
             while pos < end {
-                // Runs ending at or before `pos` are behind us for good (extents are sorted).
-                while runs
-                    .get(ri)
-                    .is_some_and(|r| r.offset.saturating_add(r.len) <= pos)
-                {
-                    ri += 1;
-                }
-                let run = runs.get(ri).filter(|r| r.offset <= pos);
-                let next_run = runs.get(ri).map(|r| r.offset).filter(|&o| o > pos);
-                let stop = next_cut(pos, end, run, next_run, c);
+                let run = walk.ri;
+                let stop = walk.next(pos, end);
                 let len = (stop - pos) as u32;
                 if let Some(id) = reuse(ai, pos, len) {
                     out.pieces.extend(piece.take());
                     out.reused.push(Reused {
                         area: ai,
                         offset: pos,
-                        index: out.chunks.len(),
+                        len,
+                        index: out.count,
                         id,
                     });
-                    out.chunks.push(len);
+                    out.count += 1;
                     pos = stop;
                     continue;
                 }
@@ -153,12 +202,13 @@ pub(super) fn cut_reusing(
                             area: ai,
                             offset: pos,
                             len,
-                            first: out.chunks.len(),
+                            first: out.count,
                             count: 1,
+                            run,
                         });
                     }
                 }
-                out.chunks.push(len);
+                out.count += 1;
                 pos = stop;
             }
             out.pieces.extend(piece);
@@ -201,11 +251,15 @@ mod tests {
     }
 
     fn chunks(p: &BackupPlan, file: u32, other: u32, frame: u32) -> Vec<(u64, u32)> {
-        let cut = cut(p, Chunking { file, other }, frame);
+        walked(p, &cut(p, Chunking { file, other }, frame), frame)
+    }
+
+    /// Every chunk of `cut` as (offset, len), its lengths found again piece by piece.
+    fn walked(p: &BackupPlan, cut: &Cut, frame: u32) -> Vec<(u64, u32)> {
         let mut out = Vec::new();
         for piece in &cut.pieces {
             let mut at = piece.offset;
-            for &l in cut.lens(piece) {
+            for l in cut.lens(p, piece) {
                 out.push((at, l));
                 at += u64::from(l);
             }
@@ -237,6 +291,33 @@ mod tests {
                 (512 * K, 18 << 10),
             ]
         );
+        // Pieces of one chunk each, and the area as two extents split inside a run:
+        // each piece's lengths, found again from where it starts, are the same.
+        let mut split = p.clone();
+        split.areas[0].extents = vec![
+            ByteExtent {
+                offset: 0,
+                len: 150 * K,
+            },
+            ByteExtent {
+                offset: 150 * K,
+                len: 380 * K,
+            },
+        ];
+        let sizes = (
+            Chunking {
+                file: 128 << 10,
+                other: 64 << 10,
+            },
+            8 << 20,
+            64 << 10,
+        );
+        let one = cut_reusing(&split, sizes, &mut |_, _, _| None);
+        let mut expect = c.clone();
+        // the extent edge at 150K is a boundary too
+        expect.splice(2..3, [(100 * K, 50 << 10), (150 * K, 78 << 10)]);
+        assert_eq!(walked(&split, &one, 8 << 20), expect);
+        assert_eq!(one.count, expect.len());
     }
 
     #[test]
@@ -271,7 +352,9 @@ mod tests {
         let whole = cut_reusing(&p, (c, 8 << 20, 8 << 20), &mut |_, _, _| None);
         let small = cut_reusing(&p, (c, 8 << 20, 4 << 20), &mut |_, _, _| None);
         // the same chunks, so the same ids and deduplication whatever the cores
-        assert_eq!(whole.chunks, small.chunks);
+        let lens = |c: &Cut| -> Vec<u32> { c.pieces.iter().flat_map(|x| c.lens(&p, x)).collect() };
+        assert_eq!(lens(&whole), lens(&small));
+        assert_eq!(whole.count, small.count);
         assert!(small.pieces.iter().all(|x| x.len <= 4 << 20));
         assert!(whole.pieces.iter().any(|x| x.len > 4 << 20));
         assert_eq!(small.pieces.len(), 10);
@@ -279,7 +362,7 @@ mod tests {
         assert_eq!(covered(&whole), covered(&small));
         // a limit under the longest chunk leaves one chunk per piece, never a split one
         let one = cut_reusing(&p, (c, 8 << 20, 100 << 10), &mut |_, _, _| None);
-        assert_eq!(one.chunks, whole.chunks);
+        assert_eq!(lens(&one), lens(&whole));
         assert!(one
             .pieces
             .iter()
@@ -309,11 +392,12 @@ mod tests {
             vec![Reused {
                 area: 0,
                 offset: 1 << 20,
+                len: 1 << 20,
                 index: 1,
                 id: None
             }]
         );
-        assert_eq!(cut.chunks.len(), 4);
+        assert_eq!(cut.count, 4);
     }
 
     #[test]
@@ -340,6 +424,6 @@ mod tests {
                 (4 << 20, 100 << 10, 1)
             ]
         );
-        assert_eq!(cut.chunks.len(), 4);
+        assert_eq!(cut.count, 4);
     }
 }

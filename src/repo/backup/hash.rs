@@ -59,6 +59,18 @@ pub(super) fn hash_piece(
         new_bytes: 0,
         frame: None,
     };
+    // The lengths are found again from the piece's offset (cut.rs): they must cover
+    // the piece exactly, or a chunk would be listed with bytes it does not hold.
+    let sum: u64 = lens.iter().map(|&l| u64::from(l)).sum();
+    if lens.len() != piece.count as usize || sum != data.len() as u64 {
+        return Err(RepoError::Pipeline(format!(
+            "piece at {} of {} bytes in {} chunks, cut again into {} chunks of {sum} bytes",
+            piece.offset,
+            data.len(),
+            piece.count,
+            lens.len()
+        )));
+    }
     let mut entries: Vec<Entry> = Vec::with_capacity(lens.len());
     let mut at = 0usize;
     let mut offset = piece.offset;
