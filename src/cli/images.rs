@@ -2,7 +2,6 @@
 //! folder of Clonezilla images is listed by `images_clonezilla`.
 
 use clap::Args as ClapArgs;
-use ironclone::repo::Repository;
 use ironclone::units::{count, human_bytes};
 use std::path::PathBuf;
 
@@ -27,14 +26,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let v: Vec<serde_json::Value> = list
             .iter()
             .map(|r| match r {
-                Ok(s) => {
-                    let mut v = serde_json::to_value(s).unwrap_or_default();
-                    let plain = plaintext_areas(&repo, &s.name);
-                    if let (false, Some(o)) = (plain.is_empty(), v.as_object_mut()) {
-                        o.insert("plaintext_of_encrypted".into(), plain.into());
-                    }
-                    v
-                }
+                Ok(s) => serde_json::to_value(s).unwrap_or_default(),
                 Err(e) => serde_json::json!({ "error": e.to_string() }),
             })
             .collect();
@@ -64,11 +56,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 human_bytes(s.stats.dedup_bytes),
                 human_bytes(s.stats.zero_bytes),
                 );
-                let plain = plaintext_areas(&repo, &s.name);
-                if !plain.is_empty() {
+                if !s.plaintext_areas.is_empty() {
                     println!(
                         "  holds the PLAINTEXT of encrypted (LUKS) volumes: {}",
-                        plain.join(", ")
+                        s.plaintext_areas.join(", ")
                     );
                 }
                 if s.stats.unreadable_bytes > 0 {
@@ -91,17 +82,4 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The areas of image `name` that hold the plaintext of a LUKS volume (backed up with
-/// `--unlock`): `meta.luks.role` is "plaintext" on them (docs/FORMAT.md).
-fn plaintext_areas(repo: &Repository, name: &str) -> Vec<String> {
-    let Ok(m) = repo.load_manifest(name) else {
-        return Vec::new();
-    };
-    m.areas
-        .iter()
-        .filter(|a| a.meta["luks"]["role"] == "plaintext")
-        .map(|a| a.name.clone())
-        .collect()
 }

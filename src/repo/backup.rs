@@ -21,7 +21,7 @@ use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
 use super::pack::{self, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
-use super::Repository;
+use super::{ImageSummary, Repository};
 use crate::device::{BlockDevice, Window};
 use crate::progress::{Progress, ProgressEvent};
 use crate::rescue::{owners, RescueOptions};
@@ -455,12 +455,25 @@ pub fn backup_unchanged(
         areas: &areas,
         stats: &stats,
     };
+    // The manifest as it will read, chunk lists aside: its summary is written just
+    // before it is published (summary.rs), so a listing need not read it whole.
+    let mut m = Manifest {
+        version: 1,
+        name: opts.name.clone(),
+        created_unix,
+        source: plan.source.clone(),
+        chunk_size,
+        areas: areas.iter().map(|(a, _)| a.clone()).collect(),
+        stats: stats.clone(),
+        root: String::new(),
+    };
+    let summary = ImageSummary::of(&m, plan.total_bytes());
     // Nothing may be published before a new encrypted repository's slot and config
     // (keys_deferred.rs); a backup that stored no pack settles here.
     repo.settle()?;
-    let root = manifest_out::publish(
+    m.root = manifest_out::publish(
         repo,
-        &head,
+        (&head, &summary),
         &list,
         &manifest,
         &path,
@@ -471,16 +484,6 @@ pub fn backup_unchanged(
         progress,
     )?;
     drop(list);
-    let m = Manifest {
-        version: 1,
-        name: opts.name.clone(),
-        created_unix,
-        source: plan.source.clone(),
-        chunk_size,
-        areas: areas.into_iter().map(|(a, _)| a).collect(),
-        stats,
-        root,
-    };
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {
         progress.report(ProgressEvent::Warning { message: line });

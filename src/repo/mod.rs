@@ -34,6 +34,7 @@ mod restore_cache;
 mod restore_spans;
 mod restore_write;
 pub mod storage;
+pub(crate) mod summary;
 pub mod transfer;
 mod verify;
 #[cfg(test)]
@@ -87,8 +88,8 @@ pub struct Repository {
 /// A manifest with its name and its object's (length, mtime) when it was read.
 type LoadedManifest = (String, (u64, Option<std::time::SystemTime>), Manifest);
 
-/// One line of `images`.
-#[derive(Clone, Debug, Serialize)]
+/// One line of `images`, stored beside the manifest (summary.rs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageSummary {
     pub name: String,
     pub created_unix: u64,
@@ -97,11 +98,19 @@ pub struct ImageSummary {
     pub data_bytes: u64,
     pub stats: ImageStats,
     /// Unreadable ranges and who owns them, in plain words (`Manifest::damage_lines`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damage: Vec<String>,
     /// The same per area, structured, for tools reading `images --json`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub damage_reports: Vec<AreaDamage>,
+    /// Areas holding the opened plaintext of a LUKS volume (`--luks-key`): what a
+    /// reader of the repository can see of an encrypted disk.
+    #[serde(
+        default,
+        rename = "plaintext_of_encrypted",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub plaintext_areas: Vec<String>,
 }
 
 /// One area's unreadable ranges (area-relative) and their owners.
@@ -270,31 +279,18 @@ impl Repository {
         Ok(m)
     }
 
-    /// Summaries of every image; images whose manifest is damaged are returned as errors.
+    /// Summaries of every image, from their summary objects (summary.rs); an image
+    /// without a usable one is summarised from its manifest, and one whose manifest is
+    /// damaged then is returned as an error.
     pub fn list_images(&self) -> Result<Vec<std::result::Result<ImageSummary, RepoError>>> {
         Ok(self
             .image_names()?
             .into_iter()
-            .map(|n| {
-                self.load_manifest(&n).map(|m| ImageSummary {
-                    data_bytes: m.data_bytes(),
-                    damage: m.damage_lines(),
-                    damage_reports: m
-                        .areas
-                        .iter()
-                        .filter(|a| !a.unreadable.is_empty())
-                        .map(|a| AreaDamage {
-                            area: a.name.clone(),
-                            unreadable: a.unreadable.clone(),
-                            report: a.damage.clone(),
-                        })
-                        .collect(),
-                    areas: m.areas.iter().map(|a| a.name.clone()).collect(),
-                    name: m.name,
-                    created_unix: m.created_unix,
-                    source: m.source,
-                    stats: m.stats,
-                })
+            .map(|n| match summary::read(self, &n) {
+                Ok(Some((s, _root))) => Ok(s),
+                Ok(None) | Err(_) => self
+                    .load_manifest(&n)
+                    .map(|m| ImageSummary::of(&m, m.data_bytes())),
             })
             .collect())
     }
@@ -312,7 +308,15 @@ impl Repository {
         {
             return Err(RepoError::io(&path)(std::io::ErrorKind::NotFound.into()));
         }
-        self.store.delete(&obj).map_err(RepoError::io(&path))
+        self.store.delete(&obj).map_err(RepoError::io(&path))?;
+        // Without its manifest the summary lists nothing; gone with it.
+        let sum = summary::object_name(name);
+        match self.store.delete(&sum) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RepoError::io(self.loc(&sum))(e))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn load_index(&self) -> Result<Index> {

@@ -169,7 +169,12 @@ pub fn verify_subset(
     for n in &names {
         rep.images.push(n.clone());
         match repo.load_manifest(n) {
-            Ok(m) => manifests.push(m),
+            Ok(m) => {
+                if let Some(p) = super::summary::check(repo, &m) {
+                    rep.problems.push(format!("image {n}: {p}"));
+                }
+                manifests.push(m)
+            }
             Err(e @ RepoError::NoImage { .. }) => return Err(e),
             Err(e) => rep.damages.push(Damage {
                 image: n.clone(),

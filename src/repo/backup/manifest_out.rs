@@ -17,7 +17,7 @@ use super::super::error::{RepoError, Result};
 use super::super::manifest::{AreaManifest, ChunkRef, ImageStats};
 use super::super::plan::{AreaKind, SourceInfo};
 use super::super::storage::ObjectWriter;
-use super::super::Repository;
+use super::super::{ImageSummary, Repository};
 use super::list::ChunkList;
 use crate::progress::{Progress, ProgressEvent};
 use crate::rescue::owners::DamageReport;
@@ -297,7 +297,8 @@ const ATTEMPTS: u32 = 3;
 const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Streams the manifest (`write_object`), runs `before_publish` (the backup's last lock
-/// check) and publishes it as `name`; returns the root hash.
+/// check), writes the image's summary and publishes the manifest as `name`; returns
+/// the root hash.
 ///
 /// Why a whole second try: a store resumes a request, not an object. S3 retries each
 /// part where it failed, but an SFTP file whose connection dropped mid-write has an
@@ -310,7 +311,7 @@ const AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// again the same way.
 pub(super) fn publish(
     repo: &Repository,
-    head: &Head<'_>,
+    (head, summary): (&Head<'_>, &ImageSummary),
     list: &ChunkList,
     name: &str,
     path: &std::path::Path,
@@ -322,6 +323,7 @@ pub(super) fn publish(
     loop {
         let tried = write_object(repo, head, list, name, path).and_then(|(body, root)| {
             before_publish()?;
+            super::super::summary::write(repo, summary, &root)?;
             body.finish(name).map_err(RepoError::io(path))?;
             Ok(root)
         });

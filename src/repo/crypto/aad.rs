@@ -49,6 +49,11 @@ impl Aad {
         Aad::tagged(b"image", &[name.as_bytes()])
     }
 
+    /// The summary of image `name` (repo/summary.rs).
+    pub fn image_summary(name: &str) -> Aad {
+        Aad::tagged(b"image-summary", &[name.as_bytes()])
+    }
+
     /// Segment `index` of image `name`'s manifest sealed as a stream (stream.rs):
     /// the fixed-size fields first, then the name to the end, so no two differ only
     /// in where one field stops.
