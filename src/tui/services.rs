@@ -20,6 +20,20 @@ thread_local! {
 
 pub use super::error::ServiceError;
 
+/// What the picker asks of a repository once it is open, gathered in one go: on a
+/// network location each answer is a request to the server, so for those it is
+/// gathered on the opening thread, not the screen's (a slow or failing server must not
+/// freeze it).
+#[derive(Debug)]
+pub struct RepoFacts {
+    /// Encrypted and not unlocked in this session (`Services::repo_locked`).
+    pub locked: bool,
+    /// No repository there yet (`Services::repo_is_new`).
+    pub new: bool,
+    /// Its images (`Services::list_images`); not asked of a locked repository.
+    pub images: Option<Result<Vec<ImageView>, ServiceError>>,
+}
+
 /// How a job ended: its report, or what failed and where, typed so the result screen
 /// still knows a media error from a refused request.
 pub type JobOutcome = Result<JobReport, ServiceError>;
@@ -105,6 +119,15 @@ pub trait Services: Send + Sync {
     /// Whether the repository at `repo` is encrypted and not unlocked in this session.
     fn repo_locked(&self, _repo: &Path) -> bool {
         false
+    }
+    /// `repo_locked`, `repo_is_new` and `list_images` of `repo` at once.
+    fn repo_facts(&self, repo: &Path) -> RepoFacts {
+        let locked = self.repo_locked(repo);
+        RepoFacts {
+            locked,
+            new: !locked && self.repo_is_new(repo),
+            images: (!locked).then(|| self.list_images(repo)),
+        }
     }
     /// Unlocks the encrypted repository `repo` for the rest of the session (every later
     /// call naming it uses the passphrase); a wrong passphrase is an error saying so.

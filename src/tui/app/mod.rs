@@ -7,7 +7,7 @@ use super::model::{
     BackupRequest, CloneRequest, DiskView, ImageView, PlanView, RepoTarget, RestoreOptions,
     RestoreRequest, SizeChoice, VerifyRequest,
 };
-use super::services::{JobHandle, JobOutcome, ServiceError, Services};
+use super::services::{JobHandle, JobOutcome, RepoFacts, ServiceError, Services};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -50,7 +50,8 @@ pub enum Msg {
     /// the server, which must not freeze the screen.
     RepoOpened {
         target: RepoTarget,
-        result: Result<PathBuf, ServiceError>,
+        /// The repository and what the picker asks of it (`Services::repo_facts`).
+        result: Result<(PathBuf, RepoFacts), ServiceError>,
     },
     /// A deploy's live status or its end.
     Deploy(super::deploy_model::DeployEvent),
@@ -169,6 +170,9 @@ pub struct App {
     /// While a share is being opened off the UI thread. Its result is dropped if the
     /// user went elsewhere or stopped waiting (Esc) meanwhile.
     opening: Option<Opening>,
+    /// What the opening thread learnt of the repository it opened, used once by
+    /// `repo_opened` (`take_facts`).
+    facts: Option<(PathBuf, RepoFacts)>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -193,6 +197,7 @@ impl App {
             verify_next: false,
             last_refresh: None,
             opening: None,
+            facts: None,
             tx,
             rx,
         }
@@ -274,6 +279,10 @@ impl App {
                 if self.opening.as_ref().is_some_and(|o| o.target == target) {
                     let asked_from = self.opening.take().map(|o| o.depth);
                     if asked_from == Some(self.stack.len()) {
+                        let result = result.map(|(repo, facts)| {
+                            self.facts = Some((repo.clone(), facts));
+                            repo
+                        });
                         self.repo_opened(target, result);
                     }
                 }

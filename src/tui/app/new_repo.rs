@@ -14,11 +14,11 @@ use crossterm::event::{KeyCode, KeyEvent};
 use std::path::{Path, PathBuf};
 
 impl App {
-    /// Asks how to make the repository at `repo` when the location has none yet and
-    /// this pick has not answered; true then.
+    /// Asks how to make the repository at `repo`, a location with none yet
+    /// (`RepoFacts::new`), unless this pick has answered; true then.
     pub(super) fn ask_new_repo(&mut self, target: &RepoTarget, repo: &Path) -> bool {
         let answered = matches!(&self.choices.new_repo, Some((r, _)) if r == repo);
-        if answered || !self.services.repo_is_new(repo) {
+        if answered {
             return false;
         }
         self.push(Screen::NewRepo {

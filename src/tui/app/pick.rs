@@ -257,7 +257,10 @@ impl App {
                 });
                 let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
                 std::thread::spawn(move || {
-                    let result = services.open_repo(&target);
+                    let result = services.open_repo(&target).map(|repo| {
+                        let facts = services.repo_facts(&repo);
+                        (repo, facts)
+                    });
                     let _ = tx.send(Msg::RepoOpened { target, result });
                 });
             }
@@ -273,6 +276,16 @@ impl App {
         if let Some(o) = self.opening.take() {
             let what = o.target.network_location().unwrap_or_default();
             self.set_note(Some(format!("Stopped waiting for {what}.")));
+        }
+    }
+
+    /// What the picker asks of `repo`: the opening thread's answers when it gathered
+    /// them for this repository (a network location), else asked now (a local one,
+    /// or after an unlock or the new-repository question changed the answers).
+    fn take_facts(&mut self, repo: &std::path::Path) -> RepoFacts {
+        match self.facts.take() {
+            Some((r, f)) if r == repo => f,
+            _ => self.services.repo_facts(repo),
         }
     }
 
@@ -300,17 +313,24 @@ impl App {
             // Logged in: Esc from here on goes back to the repository picker.
             self.stack.pop();
         }
+        let facts = self.take_facts(&repo);
         if self.flow == Flow::Schedule {
-            self.schedule_repo_opened(&target, &repo);
+            self.schedule_repo_opened(&target, &repo, facts.locked);
             return;
         }
-        if self.ask_repo_passphrase(&target, &repo) {
+        if facts.locked {
+            self.ask_repo_passphrase(&target, &repo);
             return;
         }
-        if self.flow == Flow::Backup && self.ask_new_repo(&target, &repo) {
+        if self.flow == Flow::Backup && facts.new && self.ask_new_repo(&target, &repo) {
+            // Still true once answered: kept for the `repo_opened` that follows.
+            self.facts = Some((repo, facts));
             return;
         }
-        let images = match self.services.list_images(&repo) {
+        let listed = facts
+            .images
+            .unwrap_or_else(|| self.services.list_images(&repo));
+        let images = match listed {
             Ok(i) => i,
             Err(e) => {
                 self.error(

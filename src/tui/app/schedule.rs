@@ -42,8 +42,13 @@ impl Default for ScheduleForm {
 
 impl App {
     /// The repository is open: how a scheduled run will name it, then the form.
-    pub(super) fn schedule_repo_opened(&mut self, target: &RepoTarget, repo: &std::path::Path) {
-        if self.services.repo_locked(repo) {
+    pub(super) fn schedule_repo_opened(
+        &mut self,
+        target: &RepoTarget,
+        repo: &std::path::Path,
+        locked: bool,
+    ) {
+        if locked {
             self.error(
                 format!("{} is an encrypted repository.", repo.display()),
                 "A scheduled run has nobody to type its passphrase: press Enter and pick an unencrypted one.",

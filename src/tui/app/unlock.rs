@@ -10,18 +10,14 @@ use crossterm::event::{KeyCode, KeyEvent};
 use std::path::Path;
 
 impl App {
-    /// Asks the passphrase of `repo` when it is encrypted and still locked; true then.
-    pub(super) fn ask_repo_passphrase(&mut self, target: &RepoTarget, repo: &Path) -> bool {
-        if !self.services.repo_locked(repo) {
-            return false;
-        }
+    /// Asks the passphrase of `repo`, encrypted and still locked (`RepoFacts::locked`).
+    pub(super) fn ask_repo_passphrase(&mut self, target: &RepoTarget, repo: &Path) {
         self.push(Screen::RepoUnlock {
             target: target.clone(),
             repo: repo.to_path_buf(),
             password: Password::default(),
             note: None,
         });
-        true
     }
 
     /// The picked image's LUKS passphrase: checked against the image's header by the

@@ -56,6 +56,9 @@ pub struct FakeServices {
     pub remote: remote::DemoRemote,
     /// The last deploy's cancel flag, as the app handed it (tests read it).
     pub deploy_cancel: Mutex<Option<Arc<AtomicBool>>>,
+    /// Which thread asked `repo_is_new` and `list_images` (tests: never the screen's
+    /// for a network location).
+    pub asked_on: Mutex<Vec<(&'static str, std::thread::ThreadId)>>,
 }
 
 impl Default for FakeServices {
@@ -75,7 +78,15 @@ impl FakeServices {
             fail_backup: Mutex::new(None),
             remote: Default::default(),
             deploy_cancel: Mutex::new(None),
+            asked_on: Mutex::new(Vec::new()),
         }
+    }
+
+    fn asked(&self, what: &'static str) {
+        self.asked_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((what, std::thread::current().id()));
     }
 
     /// Whether the app asked the last deploy to stop.
@@ -264,10 +275,12 @@ impl Services for FakeServices {
     /// The demo's locations without a repository: any typed path or bucket whose name
     /// has "new" in it (`/mnt/usb/new`, `s3://new-bucket`).
     fn repo_is_new(&self, repo: &Path) -> bool {
+        self.asked("repo_is_new");
         repo.to_string_lossy().contains("new")
     }
 
     fn list_images(&self, repo: &Path) -> Result<Vec<ImageView>, ServiceError> {
+        self.asked("list_images");
         if repo == Path::new("/home/partimag") {
             return Ok(demo_clonezilla_images());
         }

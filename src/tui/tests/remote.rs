@@ -275,3 +275,54 @@ fn clonezilla_image_cannot_be_verified_and_says_how_to() {
     }
     assert!(fake.recorded().is_empty());
 }
+
+/// The picker's questions about a repository on a network location (is it new, its
+/// images) are asked on the opening thread, not the screen's: each is a request to
+/// the server, which may be slow or failing. A backup into a new bucket too: the
+/// question about encrypting it and the image name follow without asking again.
+#[test]
+fn a_remote_repository_is_asked_about_off_the_screen_thread() {
+    let (mut a, fake) = app();
+    let me = std::thread::current().id();
+    let login = |app: &mut App| {
+        down(app, 2); // access key
+        app.type_str("demo");
+        down(app, 1);
+        app.type_str("secret");
+        enter(app);
+        app.settle(SETTLE);
+    };
+    to_remote_login(&mut a, "s3://lab-images/pcs");
+    login(&mut a);
+    assert!(
+        matches!(a.screen(), Screen::Images { .. }),
+        "{:?}",
+        a.screen()
+    );
+    let asked = std::mem::take(&mut *fake.asked_on.lock().unwrap());
+    assert!(asked.iter().any(|(w, _)| *w == "list_images"), "{asked:?}");
+    assert!(asked.iter().all(|(_, t)| *t != me), "{asked:?}");
+
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('b'));
+    enter(&mut app); // sda
+    app.press(KeyCode::Char('/'));
+    app.type_str("s3://lab-images/new");
+    enter(&mut app);
+    login(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::NewRepo { .. }),
+        "{:?}",
+        app.screen()
+    );
+    down(&mut app, 1); // not encrypted
+    enter(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Name { .. }),
+        "{:?}",
+        app.screen()
+    );
+    let asked = fake.asked_on.lock().unwrap().clone();
+    assert!(asked.iter().any(|(w, _)| *w == "repo_is_new"), "{asked:?}");
+    assert!(asked.iter().all(|(_, t)| *t != me), "{asked:?}");
+}
