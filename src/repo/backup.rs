@@ -8,8 +8,8 @@
 //!
 //! Memory does not grow with the manifest (issue 20): each chunk's id goes to a
 //! scratch file as it is hashed (list.rs) and the manifest is streamed from there
-//! (manifest_out.rs); what stays per chunk is a claimed-table slot (7.5 bytes,
-//! claimed.rs) and, per chunk already stored, 8 (known.rs). Chunk lengths are found
+//! (manifest_out.rs); what stays per chunk is a claimed-table slot (6.7 bytes,
+//! claimed.rs) and, per chunk already stored, 6 (known.rs). Chunk lengths are found
 //! again from the piece (cut.rs).
 
 use super::bufpool::{self, Pools};

@@ -17,7 +17,8 @@ pub const MAX_WORKERS: usize = 8;
 /// chunk was counted; now the queues stay shallow (`queue_depth`) and the pieces
 /// shrink to fit this budget (`piece_bytes`): 4 MiB with 2 or 3 workers, 2 MiB with 8.
 /// 48 MiB, not 96 (8 MiB pieces on 2 cores): a backup of 1 TB of 64 KiB chunks holds
-/// 7.5 bytes for each of its 16 Mi chunks, and 96 MiB beside that passed 200 MB.
+/// 7.5 bytes (now 6.7) for each of its 16 Mi chunks, and 96 MiB beside that passed
+/// 200 MB.
 /// Halving the pieces cost no speed (the 4 GiB ext4 and NTFS bench backups took
 /// 3.3-3.8 s with either, and less system time: fewer fresh pages), and zstd's level-3
 /// window is 2 MiB, so a 4 MiB frame compresses as an 8 MiB one does.

@@ -2,16 +2,18 @@
 //! one backup is stored once.
 //!
 //! The number of chunks a backup reads is known before it starts (the cut), and bounds
-//! the new ones, so this table is allocated once at 1.25 slots per chunk that may be
-//! new and never resized. A slot is 6 bytes, not the 32-byte id: two bytes of the id
+//! the new ones, so this table is allocated once at 1.11 slots per chunk that may be
+//! new (a load of at most 0.9) and never resized. A slot is 6 bytes, not the 32-byte id: two bytes of the id
 //! (a tag) and the chunk's index in the image, whose full id is in the chunk list
 //! (list.rs, written by the worker before it claims anything). A slot whose tag
 //! matches is confirmed by reading that full id back: a false "already stored" would
-//! lose the chunk, so it is never decided on a tag. 7.5 bytes per chunk read (10 with
-//! a 4-byte tag, 40 with whole ids: 1 TB of 64 KiB chunks is 16 Mi of them, issue 20).
-//! Two bytes are enough: filling a table to 0.8 with linear probing meets about 2
-//! taken slots per insert on average, so about 1 insert in 30 000 reads an id back
-//! beyond the true repeats (some 500 reads for 16 Mi chunks).
+//! lose the chunk, so it is never decided on a tag. 6.7 bytes per chunk read (10 with
+//! a 4-byte tag at a load of 0.8, 40 with whole ids: 1 TB of 64 KiB chunks is 16 Mi of
+//! them, issue 20). Two bytes are enough: filling a table to 0.9 with linear probing
+//! meets about 4.5 taken slots per insert on average (5.5 probes of 6 contiguous
+//! bytes, ~50 for the last ones in), so about 1 insert in 15 000 reads an id back
+//! beyond the true repeats (some 1 100 reads for 16 Mi chunks). The table only fills
+//! that far when every chunk read is new and distinct.
 //! The memory is zeroed on allocation and pages no id was put in are never touched: a
 //! second backup, whose chunks are mostly known, makes few of them resident.
 
@@ -46,7 +48,7 @@ fn slot_index(s: &Slot) -> u32 {
 impl<'a> Claimed<'a> {
     /// A table for at most `max` distinct ids, confirmed against `list`.
     pub(super) fn with_max(max: usize, list: &'a ChunkList) -> Claimed<'a> {
-        let n = max.saturating_add(max / 4).saturating_add(1);
+        let n = max.saturating_add(max / 9).saturating_add(1);
         Claimed {
             table: Mutex::new(Table {
                 slots: vec![[0; 6]; n],

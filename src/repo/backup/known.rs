@@ -5,14 +5,21 @@
 //! of id → place, ~50-100 bytes per chunk with its load factor, plus the records) is
 //! not needed. The index files are read a batch at a time and only their ids kept, and
 //! not even those in memory: the full ids go to an unlinked scratch file (list.rs,
-//! 32 bytes per stored chunk on disk), and memory holds one 8-byte entry per id, its
-//! first four bytes and where its full id is, sorted (issue 20: 32 bytes per stored
-//! chunk in memory was 128 MiB for a 1 TB repository). A lookup is a binary search
-//! inside one of 65 536 buckets picked by the id's first two bytes; an entry whose
-//! four bytes match is confirmed by reading the full id (one positioned read of 32
-//! bytes, from the page cache once the backup is under way): a truncated id never
-//! stands in for the chunk, since "already stored" for a chunk that is not would lose
-//! it. About 1 in 2^32 misses pays a read; every hit pays one.
+//! 32 bytes per stored chunk on disk), and memory holds 6 bytes per id, sorted: the
+//! id's bytes 2..4 (a tag) and where its full id is (issue 20: 32 bytes per stored
+//! chunk in memory was 128 MiB for a 1 TB repository; 8 with the id's first four bytes
+//! in each entry, 128 MiB for 1 TB of 64 KiB chunks beside the pipeline's 50). A
+//! lookup is a binary search inside one of 65 536 buckets picked by the id's first two
+//! bytes (so the tag makes four bytes compared); an entry whose tag matches is
+//! confirmed by reading the full id (one positioned read of 32 bytes, from the page
+//! cache once the backup is under way): a truncated id never stands in for the chunk,
+//! since "already stored" for a chunk that is not would lose it. About 1 in 2^32
+//! misses pays a read; every hit pays one.
+//!
+//! The entries are gathered as 8-byte words (four id bytes and the place, sorted as
+//! one number), then packed from the back into the two 6-byte arrays while the words'
+//! memory is given back, so the peak stays near 8 bytes per id while the index is read,
+//! before the pipeline's buffers exist, and 6 while the backup runs.
 
 use super::super::error::{RepoError, Result};
 use super::super::id::{ChunkId, PackId};
@@ -32,9 +39,11 @@ const BUCKETS: usize = 1 << 16;
 
 /// A sorted, deduplicated set of chunk ids.
 pub(crate) struct KnownSet {
-    /// `(id bytes 0..4, big-endian) << 32 | n`, sorted: the full id is the file's `n`th.
-    entries: Vec<u64>,
-    /// `entries[starts[b]..starts[b + 1]]` are the ids whose first two bytes are `b`.
+    /// The ids' bytes 2..4 (big-endian), sorted within each bucket.
+    tags: Vec<u16>,
+    /// Beside each tag: its full id is the file's `n`th.
+    places: Vec<u32>,
+    /// `tags[starts[b]..starts[b + 1]]` are the ids whose first two bytes are `b`.
     starts: Vec<u32>,
     file: File,
     path: PathBuf,
@@ -87,7 +96,8 @@ impl Builder {
             .map_err(|e| RepoError::io(&path)(e.into_error()))?;
         entries.sort_unstable();
         let mut set = KnownSet {
-            entries: Vec::new(),
+            tags: Vec::new(),
+            places: Vec::new(),
             starts: Vec::new(),
             file,
             path,
@@ -106,7 +116,7 @@ impl Builder {
             for k in i..j {
                 let Some(&e) = entries.get(k) else { break };
                 if j - i > 1 {
-                    let id = set.full_id(e)?;
+                    let id = set.full_id(e as u32)?;
                     if seen.contains(&id) {
                         continue;
                     }
@@ -130,10 +140,32 @@ impl Builder {
             }
         }
         starts.push(u32::try_from(at).unwrap_or(u32::MAX));
-        set.entries = entries;
         set.starts = starts;
+        pack(entries, &mut set.tags, &mut set.places);
         Ok(set)
     }
+}
+
+/// Words given back to the allocator at a time while packing (8 MiB).
+const GIVE_BACK: usize = 1 << 20;
+
+/// Moves sorted `words` into `tags` and `places`, from the back, shrinking `words` as
+/// it goes so that both forms are never held whole at once.
+fn pack(mut words: Vec<u64>, tags: &mut Vec<u16>, places: &mut Vec<u32>) {
+    let n = words.len();
+    tags.reserve_exact(n);
+    places.reserve_exact(n);
+    let mut popped = 0usize;
+    while let Some(w) = words.pop() {
+        tags.push((w >> 32) as u16);
+        places.push(w as u32);
+        popped += 1;
+        if popped % GIVE_BACK == 0 {
+            words.shrink_to_fit();
+        }
+    }
+    tags.reverse();
+    places.reverse();
 }
 
 impl KnownSet {
@@ -157,11 +189,11 @@ impl KnownSet {
         }
     }
 
-    fn full_id(&self, entry: u64) -> Result<ChunkId> {
-        let n = entry & u64::from(u32::MAX);
+    /// The full id at place `n` of the scratch file.
+    fn full_id(&self, n: u32) -> Result<ChunkId> {
         let mut id = [0u8; 32];
         self.file
-            .read_exact_at(&mut id, n * 32)
+            .read_exact_at(&mut id, u64::from(n) * 32)
             .map_err(RepoError::io(&self.path))?;
         Ok(ChunkId(id))
     }
@@ -174,15 +206,16 @@ impl KnownSet {
             return Ok(None);
         };
         let (lo, hi) = (lo as usize, hi as usize);
-        let Some(slice) = self.entries.get(lo..hi) else {
+        let (Some(tags), Some(places)) = (self.tags.get(lo..hi), self.places.get(lo..hi)) else {
             return Ok(None);
         };
-        let first = slice.partition_point(|e| e >> 32 < p);
-        for (i, &e) in slice.iter().enumerate().skip(first) {
-            if e >> 32 != p {
+        let tag = p as u16;
+        let first = tags.partition_point(|&t| t < tag);
+        for (i, (&t, &n)) in tags.iter().zip(places).enumerate().skip(first) {
+            if t != tag {
                 break;
             }
-            if self.full_id(e)? == *id {
+            if self.full_id(n)? == *id {
                 return Ok(Some(lo + i));
             }
         }
@@ -194,7 +227,7 @@ impl KnownSet {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.tags.len()
     }
 }
 
@@ -280,5 +313,19 @@ mod tests {
         let set = KnownSet::new(edge.to_vec());
         assert!(edge.iter().all(|e| set.contains(e).unwrap()));
         assert_eq!(set.position(&edge[1]).unwrap(), Some(1));
+    }
+
+    #[test]
+    fn packing_keeps_every_word_in_order_past_each_give_back() {
+        let n = 2 * GIVE_BACK + 3;
+        let words: Vec<u64> = (0..n as u64)
+            .map(|i| (i * 7919 % 65536) << 32 | (i ^ 0x5a5a))
+            .collect();
+        let (mut tags, mut places) = (Vec::new(), Vec::new());
+        pack(words.clone(), &mut tags, &mut places);
+        assert_eq!(tags.len(), n);
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!((tags[i], places[i]), ((w >> 32) as u16, *w as u32), "{i}");
+        }
     }
 }
