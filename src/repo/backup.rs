@@ -400,7 +400,7 @@ pub fn backup_unchanged(
     let mut per_area = vec![0usize; plan.areas.len()];
     for (area, n) in pieces
         .iter()
-        .map(|p| (p.area, p.count as usize))
+        .map(|p| (p.area as usize, p.count as usize))
         .chain(cut.reused.iter().map(|r| (r.area, 1)))
     {
         if let Some(c) = per_area.get_mut(area) {

@@ -48,6 +48,13 @@ pub fn piece_bytes(workers: usize, frame: u32) -> u32 {
     frame.min(mib as u32)
 }
 
+/// The bytes a backup with `threads` workers (0: one per core) reads at a time from a
+/// source into a repository of frame `frame`: what a rescue read sets aside or
+/// retries as one piece (tests lay out their failing sectors in these units).
+pub fn backup_piece_bytes(threads: usize, frame: u32) -> u32 {
+    piece_bytes(workers(threads), frame)
+}
+
 /// Workers for a pipeline: `asked`, or one per core when 0, at most `MAX_WORKERS`.
 pub fn workers(asked: usize) -> usize {
     let n = if asked == 0 {

@@ -42,7 +42,7 @@ mod verify_tests;
 mod zstd_ctx;
 
 pub use backup::{backup, backup_unchanged, BackupOptions, Unchanged};
-pub use bufpool::PIPELINE_BUDGET;
+pub use bufpool::{backup_piece_bytes, PIPELINE_BUDGET};
 pub use config::{Chunking, RepoConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PACK_SIZE, FORMAT_VERSION};
 pub use error::RepoError;
 pub use id::{ChunkId, PackId};

@@ -42,7 +42,10 @@ pub(super) fn read_plan(
             return Err(Stopped);
         }
         if let Some(pc) = pieces.get(p.index) {
-            if let (Some(area), Some(list)) = (plan.areas.get(pc.area), bad.get_mut(pc.area)) {
+            if let (Some(area), Some(list)) = (
+                plan.areas.get(pc.area as usize),
+                bad.get_mut(pc.area as usize),
+            ) {
                 list.extend(p.bad.iter().map(|b| ByteExtent {
                     offset: b.offset.saturating_sub(area.offset),
                     len: b.len,
@@ -75,9 +78,9 @@ pub(super) fn read_plan(
         .iter()
         .take_while(|_| !abort.load(Ordering::Relaxed))
         .map(|p| {
-            announce(&mut cur_area, Some(p.area));
+            announce(&mut cur_area, Some(p.area as usize));
             // check_plan proved area offset + extent end fits the source.
-            let base = plan.areas.get(p.area).map_or(0, |a| a.offset);
+            let base = plan.areas.get(p.area as usize).map_or(0, |a| a.offset);
             (base.saturating_add(p.offset), p.len as usize)
         });
     let res = rescue.pass1(order, &mut sink).and_then(|set_aside| {
