@@ -102,13 +102,11 @@ pub(crate) fn read(
     repo: &Repository,
     name: &str,
 ) -> std::result::Result<Option<(ImageSummary, String)>, String> {
-    let obj = object_name(name);
-    let bytes = match repo.store().stat(&obj) {
-        Ok(Some(_)) => repo
-            .store()
-            .get(&obj, MAX_SUMMARY)
-            .map_err(|e| e.to_string())?,
-        Ok(None) => return Ok(None),
+    // One request: a missing object is the store's NotFound (a stat first would be a
+    // second round trip per image on S3 and SFTP).
+    let bytes = match repo.store().get(&object_name(name), MAX_SUMMARY) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
     let bytes = match repo.keys() {
