@@ -408,7 +408,7 @@ pub fn backup_unchanged(
         }
     }
     let mut next = 0usize;
-    let areas: Vec<(AreaManifest, std::ops::Range<usize>)> = plan
+    let (areas, ranges): (Vec<AreaManifest>, Vec<std::ops::Range<usize>>) = plan
         .areas
         .iter()
         .enumerate()
@@ -439,39 +439,41 @@ pub fn backup_unchanged(
     }
     stats.unreadable_bytes = areas
         .iter()
-        .flat_map(|(a, _)| a.unreadable.iter())
+        .flat_map(|a| a.unreadable.iter())
         .map(|e| e.len)
         .sum();
     stats.chunks = distinct;
     let created_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let head = manifest_out::Head {
-        version: 1,
-        name: &opts.name,
-        created_unix,
-        source: &plan.source,
-        chunk_size,
-        areas: &areas,
-        stats: &stats,
-    };
-    // The manifest as it will read, chunk lists aside: its summary is written just
-    // before it is published (summary.rs), so a listing need not read it whole.
+    // The manifest as it will read, chunk lists aside (they are streamed from the
+    // list): its summary is written just before it is published (summary.rs), so a
+    // listing need not read it whole.
     let mut m = Manifest {
         version: 1,
         name: opts.name.clone(),
         created_unix,
         source: plan.source.clone(),
         chunk_size,
-        areas: areas.iter().map(|(a, _)| a.clone()).collect(),
-        stats: stats.clone(),
+        areas,
+        stats,
         root: String::new(),
     };
     let summary = ImageSummary::of(&m, plan.total_bytes());
     // Nothing may be published before a new encrypted repository's slot and config
     // (keys_deferred.rs); a backup that stored no pack settles here.
     repo.settle()?;
-    m.root = manifest_out::publish(
+    let head = manifest_out::Head {
+        version: m.version,
+        name: &m.name,
+        created_unix: m.created_unix,
+        source: &m.source,
+        chunk_size: m.chunk_size,
+        areas: &m.areas,
+        ranges: &ranges,
+        stats: &m.stats,
+    };
+    let root = manifest_out::publish(
         repo,
         (&head, &summary),
         &list,
@@ -483,6 +485,7 @@ pub fn backup_unchanged(
         },
         progress,
     )?;
+    m.root = root;
     drop(list);
     // Front ends show warnings to the user: the damage is what they must know.
     for line in m.damage_lines() {

@@ -35,8 +35,10 @@ pub(super) struct Head<'a> {
     pub created_unix: u64,
     pub source: &'a SourceInfo,
     pub chunk_size: u32,
-    /// Each area with `chunks` empty, and the range of the list holding its chunks.
-    pub areas: &'a [(AreaManifest, Range<usize>)],
+    /// Each area with `chunks` empty, and beside it (`ranges`, one per area) the range
+    /// of the list holding its chunks.
+    pub areas: &'a [AreaManifest],
+    pub ranges: &'a [Range<usize>],
     pub stats: &'a ImageStats,
 }
 
@@ -69,7 +71,8 @@ struct AreaView<'a> {
 }
 
 struct Areas<'a> {
-    areas: &'a [(AreaManifest, Range<usize>)],
+    areas: &'a [AreaManifest],
+    ranges: &'a [Range<usize>],
     list: &'a ChunkList,
     /// The list's own error, kept typed (serde only carries a message).
     err: &'a RefCell<Option<RepoError>>,
@@ -83,8 +86,11 @@ struct Chunks<'a> {
 
 impl Serialize for Areas<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.areas.len() != self.ranges.len() {
+            return Err(S::Error::custom("an area without its chunk range"));
+        }
         let mut seq = s.serialize_seq(Some(self.areas.len()))?;
-        for (a, range) in self.areas {
+        for (a, range) in self.areas.iter().zip(self.ranges) {
             seq.serialize_element(&AreaView {
                 name: &a.name,
                 kind: a.kind,
@@ -176,6 +182,7 @@ pub(super) fn write<W: Write>(head: &Head<'_>, list: &ChunkList, out: W) -> Resu
         chunk_size: head.chunk_size,
         areas: Areas {
             areas: head.areas,
+            ranges: head.ranges,
             list,
             err: &err,
         },
@@ -414,7 +421,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let total: usize = m.areas.iter().map(|a| a.chunks.len()).sum();
         let list = ChunkList::new(dir.path(), total).unwrap();
-        let mut heads = Vec::new();
+        let (mut heads, mut ranges) = (Vec::new(), Vec::new());
         let mut at = 0;
         for a in &m.areas {
             let entries: Vec<Entry> = a
@@ -429,7 +436,8 @@ mod tests {
             list.put(at, &entries).unwrap();
             let mut h = a.clone();
             h.chunks.clear();
-            heads.push((h, at..at + entries.len()));
+            heads.push(h);
+            ranges.push(at..at + entries.len());
             at += entries.len();
         }
         let head = Head {
@@ -439,6 +447,7 @@ mod tests {
             source: &m.source,
             chunk_size: m.chunk_size,
             areas: &heads,
+            ranges: &ranges,
             stats: &m.stats,
         };
         let (json, root) = write(&head, &list, Vec::new()).unwrap();
