@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Backup peak memory against the number of chunks (issue 20: "memory stays under 200 MB
-# for a 1 TB source"). Peak RSS (GNU time's "Maximum resident set size") of `backup` of
-# synthetic raw images holding 1x, 4x and 16x as many chunks, each image first into a
-# new repository and then again into the same one (then every chunk is already known,
-# the index is full); plaintext and --encrypt. The line through the two largest sizes
+# Backup and restore peak memory against the number of chunks (issue 20: "memory stays
+# under 200 MB for a 1 TB source"). Peak RSS (GNU time's "Maximum resident set size") of
+# `backup` of synthetic raw images of two sizes, each image first into a new repository
+# and then again into the same one (then every chunk is already known, the index is
+# full), and of the restore of the first image (with its read-back verify, checked
+# against the source with cmp); plaintext and --encrypt. The line through the two largest sizes
 # gives the bytes per chunk and the fixed part; the 1 TB figure is that line at
 # 4 Mi chunks (1 TiB of 256 KiB file chunks) and at 16 Mi (1 TiB of 64 KiB chunks).
 #
@@ -103,6 +104,14 @@ for mib in "${SIZES[@]}"; do
     [[ $mode == enc ]] && kdf=(env "IRONCLONE_KDF=1024,1,1")
     RSS[$mode,first,$mib]=$(rss "${kdf[@]}" "$BIN" backup "$img" "$repo" --name first "${args[@]}")
     RSS[$mode,second,$mib]=$(rss "$BIN" backup "$img" "$repo" --name second "${REPO_ARGS[@]}")
+    # A restore of the first image (read-back verify included) onto a sparse file.
+    truncate -s "${mib}M" "$W/out.img"
+    RSS[$mode,restore,$mib]=$(rss "$BIN" restore "$repo" first "$W/out.img" --yes "${REPO_ARGS[@]}")
+    cmp -s "$img" "$W/out.img" || {
+      echo "the restore of $mode-$mib differs from its source" >&2
+      exit 1
+    }
+    rm -f "$W/out.img"
     [[ $STORE == local ]] && rm -rf "$repo"
     if [[ $mode == enc && $mib == "${SIZES[0]}" ]]; then
       # The key-slot phase: the default Argon2id beside the pipeline's start.
@@ -117,11 +126,11 @@ done
 
 row() { printf '%-44s %12s %12s %14s %14s\n' "$@"; }
 echo
-echo "backup peak RSS against chunks ($STORE repository; sizes ${SIZES[*]} MiB; 4 KiB chunks)"
+echo "backup and restore peak RSS against chunks ($STORE repository; sizes ${SIZES[*]} MiB; 4 KiB chunks)"
 row "job" "fixed MiB" "B/chunk" "1 TB@256K MiB" "1 TB@64K MiB"
 row "---" "---------" "-------" "-------------" "------------"
 for mode in plain enc; do
-  for run in first second; do
+  for run in first second restore; do
     pts=()
     for mib in "${SIZES[@]}"; do pts+=("${N[$mode,$mib]}:${RSS[$mode,$run,$mib]}"); done
     floor=0
@@ -139,10 +148,12 @@ mib = lambda chunks: max(floor, (fixed + slope * chunks) / 2**20)
 print(f"{fixed / 2**20:.1f} {slope:.0f} {mib(4 * 2**20):.0f} {mib(16 * 2**20):.0f}")
 PY
 )"
-    row "$mode, $run backup" "$fixed" "$slope" "$tb256" "$tb64"
+    job="$run backup"
+    [[ $run == restore ]] && job="restore of the first"
+    row "$mode, $job" "$fixed" "$slope" "$tb256" "$tb64"
     echo "  (chunks:KiB ${pts[*]})"
     [[ $floor != 0 ]] && echo "  (key-slot phase, default Argon2id, ${SIZES[0]} MiB image: $floor KiB; the 1 TB figures are at least that)"
-    echo "backup peak RSS, extrapolated to 1 TB used ($mode, $run backup): ${tb256} MiB at 256 KiB chunks, ${tb64} MiB at 64 KiB" >>"$W/summary"
+    echo "peak RSS, extrapolated to 1 TB used ($mode, $job): ${tb256} MiB at 256 KiB chunks, ${tb64} MiB at 64 KiB" >>"$W/summary"
   done
 done
 echo

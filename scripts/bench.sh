@@ -7,7 +7,8 @@
 # scripts/bench-big.sh: a 2 TB ext4 holding the same files against the 4 GiB one; and
 # scripts/bench-dedup.sh: what a day of use and a second machine add, against restic
 # and borg (issue 19); scripts/bench-s3.sh: S3 against a local directory (issue 20).
-# The table ends with scripts/bench-memory.sh's backup peak RSS extrapolated to 1 TB.
+# The table ends with scripts/bench-memory.sh's backup and restore peak RSS extrapolated
+# to 1 TB.
 # BENCH_ONLY_MAIN=1 skips those three (they take longer than the table).
 # BENCH_FS="xfs btrfs" limits the table to some of ext4 ntfs xfs btrfs (default: all).
 set -euo pipefail
@@ -119,9 +120,9 @@ for fs in "${FSES[@]}"; do
 done
 
 # One row per repository kind; the fit and its points are in scripts/bench-memory.sh.
-while read -r mode run at256 at64; do
-  row "backup peak RSS, extrapolated to 1 TB used ($mode, $run)" "" "" "${at256} MiB @256K, ${at64} MiB @64K"
-done < <(sed -n 's/^backup peak RSS, extrapolated to 1 TB used (\([a-z]*\), \([a-z]*\) backup): \([-0-9]*\) MiB at 256 KiB chunks, \([-0-9]*\) MiB.*/\1 \2 \3 \4/p' "$W/memory.txt")
+while IFS='|' read -r job at256 at64; do
+  row "peak RSS, extrapolated to 1 TB used ($job)" "" "" "${at256} MiB @256K, ${at64} MiB @64K"
+done < <(sed -n 's/^peak RSS, extrapolated to 1 TB used (\([a-z ,]*\)): \([-0-9]*\) MiB at 256 KiB chunks, \([-0-9]*\) MiB.*/\1|\2|\3/p' "$W/memory.txt")
 
 [[ ${BENCH_ONLY_MAIN:-0} == 1 ]] && exit 0
 

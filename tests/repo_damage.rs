@@ -88,6 +88,15 @@ fn assert_restore_refused(f: &Fixture) -> RepoError {
         after.iter().all(|&b| b == 0),
         "restore wrote to the target before refusing: {e}"
     );
+    // Each damaged chunk is named with where the image uses it.
+    if let RepoError::RestoreRefused { problems, .. } = &e {
+        for p in problems.iter().filter(|p| p.starts_with("chunk ")) {
+            let named = ["table-head", "p1", "p2", "gpt-backup"]
+                .iter()
+                .any(|a| p.contains(&format!("(area {a} bytes [")));
+            assert!(named && p.contains(") (device offset "), "{p}");
+        }
+    }
     e
 }
 

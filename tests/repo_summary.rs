@@ -14,7 +14,7 @@ use std::path::Path;
 const SIZE: usize = 32 << 20;
 
 /// The manifest as stored (the backup's own has its chunk lists left out).
-fn backup(r: &Repository, name: &str, seed: u64) -> repo::Manifest {
+fn backup(r: &Repository, name: &str, seed: u64) -> std::sync::Arc<repo::Manifest> {
     let data = mixed_data(SIZE, seed);
     let dev = MemDevice::from_vec(data, 512);
     let plan = plan_for(SIZE as u64);

@@ -39,7 +39,7 @@ fn backup(
     plan: &BackupPlan,
     opts: &BackupOptions,
     progress: &Collect,
-) -> (tempfile::TempDir, Repository, Manifest) {
+) -> (tempfile::TempDir, Repository, std::sync::Arc<Manifest>) {
     let dir = tempfile::tempdir().unwrap();
     let r = Repository::init(&dir.path().join("repo"), 1 << 20, 8 << 20).unwrap();
     let m = repo::backup(&r, dev, plan, opts, progress).unwrap();

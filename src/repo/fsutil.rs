@@ -36,6 +36,41 @@ pub fn compress_json<T: serde::Serialize>(value: &T) -> std::io::Result<Vec<u8>>
     enc.finish()
 }
 
+/// The JSON of a metadata file as `unpack_json` finds it, read as a stream: a 1 TB
+/// image's manifest is hundreds of MB of text, which a parser reading from here never
+/// holds (it keeps only what it builds). Reading past `max` bytes fails.
+pub fn json_reader(bytes: &[u8], max: u64) -> std::result::Result<impl std::io::Read + '_, String> {
+    let inner: Box<dyn std::io::Read + '_> = match bytes.starts_with(&ZSTD_MAGIC) {
+        false => Box::new(bytes),
+        true => Box::new(
+            zstd::stream::read::Decoder::with_buffer(bytes).map_err(|e| format!("zstd: {e}"))?,
+        ),
+    };
+    // A parser reads a byte at a time: the buffer is outermost, so a byte is a copy
+    // from it, not a call through the box and into zstd.
+    Ok(std::io::BufReader::with_capacity(
+        256 << 10,
+        Limit { inner, left: max },
+    ))
+}
+
+/// A reader that fails once more than `left` bytes were asked of it.
+struct Limit<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Limit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| std::io::Error::other("more JSON than a metadata file may hold"))?;
+        Ok(n)
+    }
+}
+
 /// The JSON of a metadata file written by `compress_json` or, before version 2, as
 /// plain JSON; at most `max` bytes. The error says why the zstd frame is bad; callers
 /// name the file (a damaged manifest or index file).

@@ -31,6 +31,7 @@ mod prune_tests;
 mod prune_uploads;
 mod restore;
 mod restore_cache;
+mod restore_check;
 mod restore_spans;
 mod restore_write;
 pub mod storage;
@@ -86,7 +87,13 @@ pub struct Repository {
 }
 
 /// A manifest with its name and its object's (length, mtime) when it was read.
-type LoadedManifest = (String, (u64, Option<std::time::SystemTime>), Manifest);
+/// The last manifest loaded, shared: a restore asks for it several times (plan, damage,
+/// write), and each copy of a 1 TB image's chunk list is hundreds of MB.
+type LoadedManifest = (
+    String,
+    (u64, Option<std::time::SystemTime>),
+    std::sync::Arc<Manifest>,
+);
 
 /// One line of `images`, stored beside the manifest (summary.rs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -242,7 +249,7 @@ impl Repository {
     }
 
     /// Loads and checks an image manifest (root hash, chunk bounds).
-    pub fn load_manifest(&self, name: &str) -> Result<Manifest> {
+    pub fn load_manifest(&self, name: &str) -> Result<std::sync::Arc<Manifest>> {
         manifest::check_name(name)?;
         let obj = Self::manifest_name(name);
         let path = self.loc(&obj);
@@ -256,9 +263,11 @@ impl Repository {
         let mut last = self.last_manifest.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((n, s, m)) = last.as_ref() {
             if n == name && *s == stamp && stamp.1.is_some() {
-                return Ok(m.clone());
+                return Ok(std::sync::Arc::clone(m));
             }
         }
+        // The old one goes first: two manifests are never held for the cache's sake.
+        *last = None;
         let bytes = self
             .store
             .get(&obj, manifest::MAX_MANIFEST)
@@ -271,11 +280,15 @@ impl Repository {
         let bytes = match self.keys() {
             None => bytes,
             // The image name is the AAD: a manifest renamed to another image fails.
-            Some(k) => k.open_image(name, &bytes).map_err(|e| bad(e.to_string()))?,
+            Some(k) => {
+                let open = k.open_image(name, &bytes).map_err(|e| bad(e.to_string()));
+                drop(bytes);
+                open?
+            }
         };
-        let bytes = fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(bad)?;
-        let m = Manifest::parse(name, &path, &bytes)?;
-        *last = Some((name.to_string(), stamp, m.clone()));
+        let json = fsutil::json_reader(&bytes, manifest::MAX_MANIFEST).map_err(bad)?;
+        let m = std::sync::Arc::new(Manifest::parse_from(name, &path, json)?);
+        *last = Some((name.to_string(), stamp, std::sync::Arc::clone(&m)));
         Ok(m)
     }
 

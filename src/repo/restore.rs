@@ -9,10 +9,10 @@
 
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
-use super::id::{ChunkId, PackId};
+use super::id::PackId;
 use super::lock::ReadLock;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
-use super::pack::{self, RecordInfo};
+use super::pack;
 use super::restore_cache::CheckedRecords;
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
@@ -72,8 +72,6 @@ pub(super) struct Packs {
 
 /// Records fetched at once from a remote store during a restore (each a round trip).
 const REMOTE_READ_AHEAD: usize = 8;
-/// Records checked at once from a remote store before a restore writes.
-const REMOTE_CHECKS: usize = 8;
 
 impl Packs {
     /// How many records the restore reads at once: one on a local disk (reads come
@@ -144,7 +142,7 @@ pub fn restore(
     let checked = Arc::new(CheckedRecords::new(CheckedRecords::budget(
         repo.store().is_local(),
     )));
-    let locs = precheck(repo, &m, &placed, opts, after, &checked, progress)?;
+    let locs = super::restore_check::precheck(repo, &m, &placed, opts, after, &checked, progress)?;
     let mut packs = Packs {
         store: repo.store_arc(),
         open: HashMap::new(),
@@ -190,190 +188,6 @@ pub(super) fn bad(m: &Manifest, a: &AreaManifest, c: &ChunkRef, what: &str) -> R
         len: u64::from(c.len),
         what: what.to_string(),
     }
-}
-
-/// The chunks an image needs from one record: (id, start, length).
-type Needed = Vec<(ChunkId, u32, u32)>;
-
-/// Checks every chunk the placed areas need; returns the index that says where each lives.
-fn precheck(
-    repo: &Repository,
-    m: &Manifest,
-    placed: &[(&AreaManifest, u64)],
-    opts: &RestoreOptions,
-    later_bytes: u64,
-    checked: &CheckedRecords,
-    progress: &dyn Progress,
-) -> Result<super::index::Index> {
-    let idx = repo.load_index()?;
-    let mut problems: Vec<String> = Vec::new();
-    // First use of each chunk, to name the damage.
-    // (area, chunk) indexes, not references: a 2 TB disk has millions of chunks.
-    let mut first_use: HashMap<ChunkId, (u32, u32)> = HashMap::new();
-    for (ai, (a, _)) in placed.iter().enumerate() {
-        for (ci, c) in a.chunks.iter().enumerate() {
-            if let Some(id) = c.id {
-                first_use.entry(id).or_insert((ai as u32, ci as u32));
-            }
-        }
-    }
-    let chunk_at = |&(ai, ci): &(u32, u32)| {
-        let a = placed.get(ai as usize)?.0;
-        Some((a, a.chunks.get(ci as usize)?))
-    };
-    let describe = |id: &ChunkId| {
-        first_use
-            .get(id)
-            .and_then(chunk_at)
-            .map_or_else(String::new, |(a, c)| {
-                format!(
-                    "area {} bytes [{}, {}) (device offset {})",
-                    a.name,
-                    c.offset,
-                    c.offset + u64::from(c.len),
-                    a.offset + c.offset
-                )
-            })
-    };
-    // Each record once, with the chunks the image needs from it.
-    let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
-    let mut ids: Vec<&ChunkId> = first_use.keys().collect();
-    ids.sort();
-    for id in ids {
-        match idx.locate(id) {
-            Some(l) => {
-                let rec = by_pack
-                    .entry(l.pack)
-                    .or_default()
-                    .entry(l.record.offset)
-                    .or_insert((l.record, Vec::new()));
-                rec.1.push((*id, l.start, l.len));
-            }
-            None => problems.push(format!("chunk {id} ({}) is not in the index", describe(id))),
-        }
-    }
-    if !problems.is_empty() {
-        for p in &idx.problems {
-            problems.push(format!("index damage: {p}"));
-        }
-    }
-    let check_bytes: u64 = by_pack
-        .values()
-        .flat_map(|recs| recs.values())
-        .map(|(r, _)| u64::from(r.stored_len))
-        .sum();
-    progress.report(ProgressEvent::JobStart {
-        job: format!("restore {}", m.name),
-        total_bytes: check_bytes.saturating_add(later_bytes),
-    });
-    progress.report(ProgressEvent::PhaseStart {
-        name: "check".into(),
-        total_bytes: check_bytes,
-    });
-    let mut packs: Vec<_> = by_pack.into_iter().collect();
-    packs.sort_by_key(|(p, _)| *p);
-    // Every pack is opened first (a missing one names each chunk it held); then the
-    // records are checked on every core, each thread reusing one buffer: on one core
-    // with a buffer per record, CRC-checking 0.47 GB took 0.5 s of a 4 s restore.
-    let mut open: Vec<(PackId, PathBuf, Arc<dyn ObjectReader>)> = Vec::new();
-    let mut jobs: Vec<(usize, RecordInfo, Needed)> = Vec::new();
-    for (pid, recs) in packs {
-        let name = pack::pack_name(&pid);
-        let path = repo.loc(&name);
-        match repo.store().open(&name) {
-            Ok(f) => {
-                let mut recs: Vec<_> = recs.into_values().collect();
-                recs.sort_by_key(|(r, _)| r.offset);
-                jobs.extend(recs.into_iter().map(|(r, n)| (open.len(), r, n)));
-                open.push((pid, path, f));
-            }
-            Err(e) => {
-                for (id, ..) in recs.values().flat_map(|(_, n)| n) {
-                    problems.push(format!(
-                        "chunk {id} ({}): pack {}: {e}",
-                        describe(id),
-                        path.display()
-                    ));
-                }
-            }
-        }
-    }
-    let max_stored = m.chunk_size.saturating_mul(2);
-    // On a remote store each check is a ranged GET: waiting on the network, not the
-    // CPU, so more of them run at once than there are cores.
-    let remote_pool = match repo.store().is_local() {
-        true => None,
-        false => rayon::ThreadPoolBuilder::new()
-            .num_threads(REMOTE_CHECKS)
-            .build()
-            .ok(),
-    };
-    let check_all = || -> Vec<String> {
-        jobs.par_iter()
-            .map_init(Vec::new, |buf, (i, r, needed)| {
-                let (pid, path, f) = open.get(*i)?;
-                let result = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| match opts.deep_precheck {
-                        true => deep_check(r, buf, needed, repo.keys()),
-                        false => Ok(()),
-                    });
-                if result.is_ok() {
-                    // Kept for the write phase when the budget allows (then this
-                    // thread takes a new buffer for its next record).
-                    let bytes = std::mem::take(buf);
-                    if let Some(back) = checked.offer(*pid, r.offset, bytes) {
-                        *buf = back;
-                    }
-                }
-                progress.report(ProgressEvent::Advance {
-                    bytes: u64::from(r.stored_len),
-                });
-                let (id, ..) = needed.first()?;
-                result
-                    .err()
-                    .map(|e| format!("chunk {id} ({}): {e}", describe(id)))
-            })
-            .flatten()
-            .collect()
-    };
-    let damaged = match &remote_pool {
-        Some(pool) => pool.install(check_all),
-        None => check_all(),
-    };
-    problems.extend(damaged);
-    progress.report(ProgressEvent::PhaseEnd {
-        name: "check".into(),
-    });
-    if !problems.is_empty() {
-        progress.report(ProgressEvent::JobEnd { ok: false });
-        return Err(RepoError::RestoreRefused {
-            image: m.name.clone(),
-            problems,
-        });
-    }
-    Ok(idx)
-}
-
-/// Decompresses a record and checks every chunk the image needs from it.
-fn deep_check(
-    r: &RecordInfo,
-    stored: &[u8],
-    needed: &[(ChunkId, u32, u32)],
-    keys: Option<&Keys>,
-) -> std::result::Result<(), String> {
-    let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
-    for (id, start, len) in needed {
-        let (s, e) = (*start as usize, *start as usize + *len as usize);
-        let ok = raw.get(s..e).is_some_and(|b| chunk_id(keys, b) == *id);
-        if !ok {
-            return Err(format!(
-                "bytes {s}..{e} of record {} are not chunk {id}",
-                r.id
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `chunks` cut into batches of at most `BATCH_BYTES` and `BATCH_CHUNKS` (at least one).

@@ -38,22 +38,33 @@ const FILL_BUDGET: u64 = 64 << 20;
 /// Most chunks a gap between two of a record's chunks may hold to be bridged.
 const GAP_CHUNKS: usize = 16;
 
-/// A chunk on its way to the target: where it goes, and where it is in its record.
+/// A chunk on its way to the target: the area's chunk `ci` (the manifest says where it
+/// goes, its length and id), at `start` in its record. 12 bytes, not a copy of the
+/// chunk's reference: a plan holds one per chunk of the area, millions for a 1 TB disk.
 #[derive(Clone, Copy)]
-pub(super) struct Use<'a> {
-    pub area: &'a AreaManifest,
-    pub chunk: ChunkRef,
-    pub at: u64,
+pub(super) struct Use {
+    pub ci: u32,
     pub start: u32,
     /// False when a span (of this record or another) writes these bytes.
     pub write: bool,
 }
 
+/// A run of zero chunks, written as one.
+#[derive(Clone, Copy)]
+pub(super) struct ZeroRun {
+    pub at: u64,
+    pub len: u32,
+}
+
 /// Where a span's bytes come from, in target order.
 pub(super) enum Piece {
-    Own { start: u32, len: u32 },
+    Own {
+        start: u32,
+        len: u32,
+    },
     Zero(u32),
-    Fill(ChunkId, u32),
+    /// The area's chunk of this index, copied from the record that holds it.
+    Fill(u32),
 }
 
 /// A stretch of the target written from one record in one write.
@@ -76,10 +87,13 @@ pub(super) struct Export {
 
 /// One record's work in one area.
 pub(super) struct RecordPlan<'a> {
+    pub area: &'a AreaManifest,
+    /// Where the area starts on the target.
+    pub t: u64,
     pub pack: PackId,
     pub info: RecordInfo,
     /// Every use, each checked against its id when decoded.
-    pub uses: Vec<Use<'a>>,
+    pub uses: Vec<Use>,
     /// Set when the record writes through spans (then `uses` write nothing directly).
     pub spans: Option<Vec<Span>>,
     pub exports: Vec<Export>,
@@ -87,8 +101,25 @@ pub(super) struct RecordPlan<'a> {
 
 /// An area's writes: runs of zero chunks, then records in order of first use.
 pub(super) struct AreaPlan<'a> {
-    pub zeros: Vec<Use<'a>>,
+    pub zeros: Vec<ZeroRun>,
     pub records: Vec<RecordPlan<'a>>,
+}
+
+impl RecordPlan<'_> {
+    /// The chunk a use (or a filler) names; planned from the area, so always there.
+    pub fn chunk(&self, ci: u32) -> Option<&ChunkRef> {
+        self.area.chunks.get(ci as usize)
+    }
+
+    /// Where a chunk goes on the target (checked when planned).
+    pub fn at(&self, c: &ChunkRef) -> u64 {
+        self.t.saturating_add(c.offset)
+    }
+
+    /// A piece's length in bytes.
+    pub fn piece_len(&self, p: &Piece) -> u32 {
+        piece_len(&self.area.chunks, p)
+    }
 }
 
 /// A chunk of the area as the planner sees it: zero, or in record `rec` at `start`.
@@ -105,12 +136,15 @@ pub(super) fn plan_area<'a>(
     t: u64,
     locs: &Index,
 ) -> Result<AreaPlan<'a>> {
-    let mut zeros: Vec<Use<'a>> = Vec::new();
+    let mut zeros: Vec<ZeroRun> = Vec::new();
     let mut records: Vec<RecordPlan<'a>> = Vec::new();
-    let mut uses_of: Vec<Vec<usize>> = Vec::new();
     let mut rec_no: HashMap<(PackId, u64), u32> = HashMap::new();
     let mut slots: Vec<Slot> = Vec::with_capacity(a.chunks.len());
-    for (ci, c) in a.chunks.iter().enumerate() {
+    if u32::try_from(a.chunks.len()).is_err() {
+        let what = format!("{} chunks in one area", a.chunks.len());
+        return Err(RepoError::Pipeline(what));
+    }
+    for (ci, c) in (0u32..).zip(&a.chunks) {
         if c.len > m.chunk_size {
             return Err(bad(m, a, c, "chunk longer than chunk size"));
         }
@@ -125,18 +159,12 @@ pub(super) fn plan_area<'a>(
             // Neighbouring zero chunks go out as one write (up to the zeros buffer).
             match zeros.last_mut() {
                 Some(z)
-                    if z.at + u64::from(z.chunk.len) == at
-                        && z.chunk.len.saturating_add(c.len) <= m.chunk_size =>
+                    if z.at + u64::from(z.len) == at
+                        && z.len.saturating_add(c.len) <= m.chunk_size =>
                 {
-                    z.chunk.len += c.len;
+                    z.len += c.len;
                 }
-                _ => zeros.push(Use {
-                    area: a,
-                    chunk: *c,
-                    at,
-                    start: 0,
-                    write: true,
-                }),
+                _ => zeros.push(ZeroRun { at, len: c.len }),
             }
             continue;
         };
@@ -149,29 +177,26 @@ pub(super) fn plan_area<'a>(
         }
         let r = *rec_no.entry((l.pack, l.record.offset)).or_insert_with(|| {
             records.push(RecordPlan {
+                area: a,
+                t,
                 pack: l.pack,
                 info: l.record,
                 uses: Vec::new(),
                 spans: None,
                 exports: Vec::new(),
             });
-            uses_of.push(Vec::new());
             (records.len() - 1) as u32
         });
         slots.push(Slot {
             rec: Some(r),
             start: l.start,
         });
-        if let (Some(rec), Some(list)) = (records.get_mut(r as usize), uses_of.get_mut(r as usize))
-        {
+        if let Some(rec) = records.get_mut(r as usize) {
             rec.uses.push(Use {
-                area: a,
-                chunk: *c,
-                at,
+                ci,
                 start: l.start,
                 write: true,
             });
-            list.push(ci);
         }
     }
     let mut sp = Spanner {
@@ -182,18 +207,15 @@ pub(super) fn plan_area<'a>(
         fills: HashMap::new(),
         budget: 0,
     };
-    for (r, list) in uses_of.iter().enumerate() {
-        if let Some(spans) = sp.spans_of(r as u32, list) {
-            if let Some(rec) = records.get_mut(r) {
-                rec.spans = Some(spans);
-            }
-        }
+    for (r, rec) in (0u32..).zip(records.iter_mut()) {
+        rec.spans = sp.spans_of(r, &rec.uses);
     }
     let Spanner { filled, fills, .. } = sp;
-    for (rec, list) in records.iter_mut().zip(&uses_of) {
+    for rec in records.iter_mut() {
         // What a span fills in is not written again by the record holding it.
-        for (u, &ci) in rec.uses.iter_mut().zip(list) {
-            u.write = rec.spans.is_none() && !filled.get(ci).copied().unwrap_or(false);
+        for u in rec.uses.iter_mut() {
+            let filled = filled.get(u.ci as usize).copied().unwrap_or(false);
+            u.write = rec.spans.is_none() && !filled;
         }
         if let Some(spans) = rec.spans.as_mut() {
             spans.retain(|s| s.pieces.len() > 1 || !filled.get(s.first).copied().unwrap_or(false));
@@ -227,11 +249,11 @@ struct Spanner<'c> {
 impl Spanner<'_> {
     /// Record `r`'s spans over its uses (area chunk indexes, ascending), or `None`
     /// when no gap is bridged (then direct writes do as well, without a copy).
-    fn spans_of(&mut self, r: u32, list: &[usize]) -> Option<Vec<Span>> {
+    fn spans_of(&mut self, r: u32, uses: &[Use]) -> Option<Vec<Span>> {
         let mut spans: Vec<Span> = Vec::new();
         let mut bridged = false;
         let mut prev: Option<usize> = None;
-        for &ci in list {
+        for ci in uses.iter().map(|u| u.ci as usize) {
             let c = self.chunks.get(ci)?;
             let own = Piece::Own {
                 start: self.slots.get(ci)?.start,
@@ -241,7 +263,11 @@ impl Spanner<'_> {
             match (gap, spans.last_mut()) {
                 (Some(mut gap), Some(s)) => {
                     bridged |= !gap.is_empty();
-                    s.len += gap.iter().map(|p| u64::from(piece_len(p))).sum::<u64>();
+                    let chunks = self.chunks;
+                    s.len += gap
+                        .iter()
+                        .map(|p| u64::from(piece_len(chunks, p)))
+                        .sum::<u64>();
                     s.len += u64::from(c.len);
                     s.pieces.append(&mut gap);
                     s.pieces.push(own);
@@ -283,7 +309,7 @@ impl Spanner<'_> {
                     if !self.fills.contains_key(&id) {
                         new_bytes += u64::from(c.len);
                     }
-                    pieces.push(Piece::Fill(id, c.len));
+                    pieces.push(Piece::Fill(u32::try_from(k).ok()?));
                 }
                 _ => return None,
             }
@@ -307,9 +333,10 @@ impl Spanner<'_> {
     }
 }
 
-pub(super) fn piece_len(p: &Piece) -> u32 {
+fn piece_len(chunks: &[ChunkRef], p: &Piece) -> u32 {
     match p {
-        Piece::Own { len, .. } | Piece::Zero(len) | Piece::Fill(_, len) => *len,
+        Piece::Own { len, .. } | Piece::Zero(len) => *len,
+        Piece::Fill(ci) => chunks.get(*ci as usize).map_or(0, |c| c.len),
     }
 }
 

@@ -21,7 +21,7 @@ use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
-use super::restore_spans::{piece_len, plan_area, Fillers, Piece, RecordPlan, Use};
+use super::restore_spans::{plan_area, Fillers, Piece, RecordPlan, ZeroRun};
 use super::storage::ObjectReader;
 use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
@@ -42,7 +42,7 @@ const WRITERS: usize = 2;
 /// One record and its plan in one area, or a run of zero chunks.
 enum Job<'a> {
     Stored(usize, RecordPlan<'a>, Vec<u8>),
-    Zeros(Use<'a>),
+    Zeros(ZeroRun),
 }
 
 /// A decoded chunk at `buf[start..start + len]`, `start` chosen so that the bytes
@@ -128,8 +128,8 @@ pub(super) fn write_areas(
                         return;
                     }
                     let ready = match job {
-                        Job::Zeros(u) if zero_target => Ready::Skip(u64::from(u.chunk.len)),
-                        Job::Zeros(u) => Ready::Zeros(u.at, u.chunk.len as usize),
+                        Job::Zeros(z) if zero_target => Ready::Skip(u64::from(z.len)),
+                        Job::Zeros(z) => Ready::Zeros(z.at, z.len as usize),
                         Job::Stored(area, plan, stored) => {
                             match decode(m, &mut d, &shared, area, &plan, stored) {
                                 Ok(Some(r)) => r,
@@ -264,15 +264,19 @@ fn decode(
     let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
     let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
     sh.pools.stored.give(stored);
-    let first = plan.uses.first();
-    if let (Err(e), Some(u)) = (r, first) {
-        return Err(bad(m, u.area, &u.chunk, &e.to_string()));
+    let a = plan.area;
+    let first = plan.uses.first().and_then(|u| plan.chunk(u.ci));
+    if let (Err(e), Some(c)) = (r, first) {
+        return Err(bad(m, a, c, &e.to_string()));
     }
     let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(plan.uses.len());
     let mut counted = 0u64;
     for u in &plan.uses {
-        let (start, n) = (u.start as usize, u.chunk.len as usize);
-        let ok = match (raw.bytes().get(start..start + n), u.chunk.id) {
+        let c = plan
+            .chunk(u.ci)
+            .ok_or_else(|| RepoError::Pipeline("planned chunk outside its area".into()))?;
+        let (start, n) = (u.start as usize, c.len as usize);
+        let ok = match (raw.bytes().get(start..start + n), c.id) {
             (Some(b), Some(id)) if info.is_frame() => chunk_id(sh.keys, b) == id,
             // A chunk record's hash was checked as it was decoded.
             (Some(_), Some(id)) => id == info.id,
@@ -284,15 +288,16 @@ fn decode(
                 start + n,
                 info.id
             );
-            return Err(bad(m, u.area, &u.chunk, &what));
+            return Err(bad(m, a, c, &what));
         }
         if !u.write {
             continue;
         }
         counted += n as u64;
+        let to = plan.at(c);
         match writes.last_mut() {
-            Some((at, s, l)) if *at + *l as u64 == u.at && *s + *l == start => *l += n,
-            _ => writes.push((u.at, start, n)),
+            Some((at, s, l)) if *at + *l as u64 == to && *s + *l == start => *l += n,
+            _ => writes.push((to, start, n)),
         }
     }
     // Checked above: every export is one of the uses.
@@ -314,7 +319,7 @@ fn decode(
     for s in spans {
         let mut at = pos;
         for p in &s.pieces {
-            let n = piece_len(p) as usize;
+            let n = plan.piece_len(p) as usize;
             let dst = out
                 .bytes_mut()
                 .get_mut(at..at + n)
@@ -331,8 +336,11 @@ fn decode(
                     counted += n as u64;
                 }
                 Piece::Zero(_) => dst.fill(0),
-                Piece::Fill(id, _) => {
-                    if !sh.fillers.take(area, *id, dst, sh.abort)? {
+                Piece::Fill(ci) => {
+                    let id = plan.chunk(*ci).and_then(|c| c.id).ok_or_else(|| {
+                        RepoError::Pipeline("a span fills in a chunk it cannot name".into())
+                    })?;
+                    if !sh.fillers.take(area, id, dst, sh.abort)? {
                         return Ok(None);
                     }
                     counted += n as u64;
@@ -401,12 +409,12 @@ fn read_all<'a>(
                     let Some(rec) = records.next() else {
                         break;
                     };
-                    let Some(first) = rec.uses.first().copied() else {
+                    let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci)) else {
                         continue;
                     };
                     let (path, f) = packs.get(&rec.pack).map_err(|e| {
                         let what = format!("cannot open pack {}: {e}", rec.pack);
-                        bad(m, a, &first.chunk, &what)
+                        bad(m, a, first, &what)
                     })?;
                     if window == 1 {
                         // A local disk: read here, in order, no thread.

@@ -42,7 +42,7 @@ pub fn export_image(
     name: &str,
     mut sink: impl FnMut(PlainRecord) -> Result<()>,
 ) -> Result<Manifest> {
-    let mut m = repo.load_manifest(name)?;
+    let mut m = std::sync::Arc::unwrap_or_clone(repo.load_manifest(name)?);
     let idx = repo.load_index()?;
     let keys = repo.keys();
     let mut seen: HashSet<(PackId, u64)> = HashSet::new();

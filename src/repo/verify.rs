@@ -165,7 +165,7 @@ pub fn verify_subset(
         Some(n) => vec![n.to_string()],
         None => repo.image_names()?,
     };
-    let mut manifests: Vec<Manifest> = Vec::new();
+    let mut manifests: Vec<std::sync::Arc<Manifest>> = Vec::new();
     for n in &names {
         rep.images.push(n.clone());
         match repo.load_manifest(n) {

@@ -1,0 +1,252 @@
+//! The restore's check before the first write: every record the placed areas need is
+//! read (and with `deep_precheck` decoded and its chunks hashed), so a damaged or
+//! missing chunk refuses the restore while the target is untouched.
+//!
+//! What it holds per chunk matters: a 1 TB image at 256 KiB chunks has 4 million. The
+//! distinct ids are one sorted list (32 bytes each), each record's needs refer to it by
+//! position (12 bytes), and where a damaged chunk is first used in the image is found
+//! only for the damaged ones, by one more pass over the manifest (a map of every
+//! chunk's first use was about 90 bytes per chunk, held for the whole check).
+
+use super::crypto::{chunk_id, Keys};
+use super::error::{RepoError, Result};
+use super::id::{ChunkId, PackId};
+use super::index::Index;
+use super::manifest::{AreaManifest, Manifest};
+use super::pack::{self, RecordInfo};
+use super::restore::RestoreOptions;
+use super::restore_cache::CheckedRecords;
+use super::storage::ObjectReader;
+use super::Repository;
+use crate::progress::{Progress, ProgressEvent};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Records checked at once from a remote store before a restore writes.
+const REMOTE_CHECKS: usize = 8;
+
+/// The chunks an image needs from one record: (position in the sorted ids, start in
+/// the record, length).
+type Needed = Vec<(u32, u32, u32)>;
+
+/// A problem found by the check: about a chunk (its position in the sorted ids, and
+/// what follows its name), or about the repository.
+enum Problem {
+    Chunk(u32, String),
+    Other(String),
+}
+
+/// Checks every chunk the placed areas need; returns the index that says where each lives.
+pub(super) fn precheck(
+    repo: &Repository,
+    m: &Manifest,
+    placed: &[(&AreaManifest, u64)],
+    opts: &RestoreOptions,
+    later_bytes: u64,
+    checked: &CheckedRecords,
+    progress: &dyn Progress,
+) -> Result<Index> {
+    let idx = Index::load_only(repo, distinct_ids(placed)?)?;
+    let ids = idx.wanted();
+    let mut problems: Vec<Problem> = Vec::new();
+    // Each record once, with the chunks the image needs from it.
+    let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
+    for (k, id) in (0u32..).zip(ids) {
+        match idx.locate(id) {
+            Some(l) => {
+                let rec = by_pack
+                    .entry(l.pack)
+                    .or_default()
+                    .entry(l.record.offset)
+                    .or_insert((l.record, Vec::new()));
+                rec.1.push((k, l.start, l.len));
+            }
+            None => problems.push(Problem::Chunk(k, " is not in the index".into())),
+        }
+    }
+    if !problems.is_empty() {
+        for p in &idx.problems {
+            problems.push(Problem::Other(format!("index damage: {p}")));
+        }
+    }
+    let check_bytes: u64 = by_pack
+        .values()
+        .flat_map(|recs| recs.values())
+        .map(|(r, _)| u64::from(r.stored_len))
+        .sum();
+    progress.report(ProgressEvent::JobStart {
+        job: format!("restore {}", m.name),
+        total_bytes: check_bytes.saturating_add(later_bytes),
+    });
+    progress.report(ProgressEvent::PhaseStart {
+        name: "check".into(),
+        total_bytes: check_bytes,
+    });
+    let mut packs: Vec<_> = by_pack.into_iter().collect();
+    packs.sort_by_key(|(p, _)| *p);
+    // Every pack is opened first (a missing one names each chunk it held); then the
+    // records are checked on every core, each thread reusing one buffer: on one core
+    // with a buffer per record, CRC-checking 0.47 GB took 0.5 s of a 4 s restore.
+    let mut open: Vec<(PackId, PathBuf, Arc<dyn ObjectReader>)> = Vec::new();
+    let mut jobs: Vec<(usize, RecordInfo, Needed)> = Vec::new();
+    for (pid, recs) in packs {
+        let name = pack::pack_name(&pid);
+        let path = repo.loc(&name);
+        match repo.store().open(&name) {
+            Ok(f) => {
+                let mut recs: Vec<_> = recs.into_values().collect();
+                recs.sort_by_key(|(r, _)| r.offset);
+                jobs.extend(recs.into_iter().map(|(r, n)| (open.len(), r, n)));
+                open.push((pid, path, f));
+            }
+            Err(e) => {
+                for (k, ..) in recs.values().flat_map(|(_, n)| n) {
+                    let what = format!(": pack {}: {e}", path.display());
+                    problems.push(Problem::Chunk(*k, what));
+                }
+            }
+        }
+    }
+    let max_stored = m.chunk_size.saturating_mul(2);
+    // On a remote store each check is a ranged GET: waiting on the network, not the
+    // CPU, so more of them run at once than there are cores.
+    let remote_pool = match repo.store().is_local() {
+        true => None,
+        false => rayon::ThreadPoolBuilder::new()
+            .num_threads(REMOTE_CHECKS)
+            .build()
+            .ok(),
+    };
+    let check_all = || -> Vec<Problem> {
+        jobs.par_iter()
+            .map_init(Vec::new, |buf, (i, r, needed)| {
+                let (pid, path, f) = open.get(*i)?;
+                let result = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| match opts.deep_precheck {
+                        true => deep_check(r, buf, needed, ids, repo.keys()),
+                        false => Ok(()),
+                    });
+                if result.is_ok() {
+                    // Kept for the write phase when the budget allows (then this
+                    // thread takes a new buffer for its next record).
+                    let bytes = std::mem::take(buf);
+                    if let Some(back) = checked.offer(*pid, r.offset, bytes) {
+                        *buf = back;
+                    }
+                }
+                progress.report(ProgressEvent::Advance {
+                    bytes: u64::from(r.stored_len),
+                });
+                let (k, ..) = needed.first()?;
+                result.err().map(|e| Problem::Chunk(*k, format!(": {e}")))
+            })
+            .flatten()
+            .collect()
+    };
+    let damaged = match &remote_pool {
+        Some(pool) => pool.install(check_all),
+        None => check_all(),
+    };
+    problems.extend(damaged);
+    progress.report(ProgressEvent::PhaseEnd {
+        name: "check".into(),
+    });
+    if !problems.is_empty() {
+        progress.report(ProgressEvent::JobEnd { ok: false });
+        return Err(RepoError::RestoreRefused {
+            image: m.name.clone(),
+            problems: name_problems(placed, ids, problems),
+        });
+    }
+    Ok(idx)
+}
+
+/// The distinct stored chunks of the placed areas, sorted (positions fit a u32).
+fn distinct_ids(placed: &[(&AreaManifest, u64)]) -> Result<Vec<ChunkId>> {
+    let all = placed.iter().flat_map(|(a, _)| &a.chunks);
+    let mut ids: Vec<ChunkId> = all.filter_map(|c| c.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.shrink_to_fit();
+    if u32::try_from(ids.len()).is_err() {
+        let what = format!("{} distinct chunks in one restore", ids.len());
+        return Err(RepoError::Pipeline(what));
+    }
+    Ok(ids)
+}
+
+/// The problems in words, each damaged chunk named with where the image first uses
+/// it: one pass over the placed areas for all of them.
+fn name_problems(
+    placed: &[(&AreaManifest, u64)],
+    ids: &[ChunkId],
+    problems: Vec<Problem>,
+) -> Vec<String> {
+    let mut first_use: HashMap<ChunkId, Option<String>> = problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::Chunk(k, _) => ids.get(*k as usize).map(|id| (*id, None)),
+            Problem::Other(_) => None,
+        })
+        .collect();
+    for (a, _) in placed {
+        for c in &a.chunks {
+            let Some(slot) = c.id.and_then(|id| first_use.get_mut(&id)) else {
+                continue;
+            };
+            if slot.is_none() {
+                let end = c.offset.saturating_add(u64::from(c.len));
+                let dev = a.offset.saturating_add(c.offset);
+                let at = format!(
+                    "area {} bytes [{}, {end}) (device offset {dev})",
+                    a.name, c.offset
+                );
+                *slot = Some(at);
+            }
+        }
+    }
+    problems
+        .into_iter()
+        .map(|p| match p {
+            Problem::Other(s) => s,
+            Problem::Chunk(k, what) => {
+                let id = ids.get(k as usize);
+                let at = id
+                    .and_then(|id| first_use.get(id))
+                    .and_then(|s| s.as_deref());
+                let id = id.map_or_else(String::new, ChunkId::to_string);
+                format!("chunk {id} ({}){what}", at.unwrap_or(""))
+            }
+        })
+        .collect()
+}
+
+/// Decompresses a record and checks every chunk the image needs from it.
+fn deep_check(
+    r: &RecordInfo,
+    stored: &[u8],
+    needed: &[(u32, u32, u32)],
+    ids: &[ChunkId],
+    keys: Option<&Keys>,
+) -> std::result::Result<(), String> {
+    let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
+    for (k, start, len) in needed {
+        let (s, e) = (*start as usize, *start as usize + *len as usize);
+        let id = ids.get(*k as usize);
+        let ok = match (raw.get(s..e), id) {
+            (Some(b), Some(id)) => chunk_id(keys, b) == *id,
+            _ => false,
+        };
+        if !ok {
+            let id = id.map_or_else(String::new, ChunkId::to_string);
+            return Err(format!(
+                "bytes {s}..{e} of record {} are not chunk {id}",
+                r.id
+            ));
+        }
+    }
+    Ok(())
+}
