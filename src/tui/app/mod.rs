@@ -53,6 +53,14 @@ pub enum Msg {
         /// The repository and what the picker asks of it (`Services::repo_facts`).
         result: Result<(PathBuf, RepoFacts), ServiceError>,
     },
+    /// An encrypted repository's passphrase checked (or not) on its own thread: the key
+    /// slot's Argon2id takes a second or more, and on S3 or SFTP fetching the slots is a
+    /// request that a slow server retries.
+    RepoUnlocked {
+        repo: PathBuf,
+        /// What the picker asks of the repository, asked once it is unlocked.
+        result: Result<RepoFacts, ServiceError>,
+    },
     /// A deploy's live status or its end.
     Deploy(super::deploy_model::DeployEvent),
 }
@@ -173,6 +181,9 @@ pub struct App {
     /// What the opening thread learnt of the repository it opened, used once by
     /// `repo_opened` (`take_facts`).
     facts: Option<(PathBuf, RepoFacts)>,
+    /// While a passphrase is checked off the UI thread (`Msg::RepoUnlocked`): the
+    /// depth of its screen. Its result is dropped if the user left meanwhile.
+    unlocking: Option<usize>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -198,6 +209,7 @@ impl App {
             last_refresh: None,
             opening: None,
             facts: None,
+            unlocking: None,
             tx,
             rx,
         }
@@ -275,6 +287,7 @@ impl App {
             }
             Msg::JobDone(outcome) => self.job_done(outcome),
             Msg::Deploy(e) => self.deploy_event(e),
+            Msg::RepoUnlocked { repo, result } => self.repo_unlocked(repo, result),
             Msg::RepoOpened { target, result } => {
                 if self.opening.as_ref().is_some_and(|o| o.target == target) {
                     let asked_from = self.opening.take().map(|o| o.depth);
@@ -296,7 +309,8 @@ impl App {
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let busy = |app: &App| app.job_running() || app.opening.is_some();
+            let busy =
+                |app: &App| app.job_running() || app.opening.is_some() || app.unlocking.is_some();
             if !busy(self) {
                 while let Ok(m) = self.rx.try_recv() {
                     self.update(m);

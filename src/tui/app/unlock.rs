@@ -1,13 +1,16 @@
 //! The passphrase of an encrypted repository: asked once the repository is found,
-//! typed as stars (`share::Password` never prints itself), checked by the services,
-//! and the pick goes on where it stopped.
+//! typed as stars (`share::Password` never prints itself), checked by the services on
+//! a thread of their own (Argon2id, and the key slots' request on a network store), and
+//! the pick goes on where it stopped.
 
 use super::input::edit;
-use super::{App, Screen};
+use super::{App, Msg, Screen};
 use crate::share::Password;
 use crate::tui::model::RepoTarget;
+use crate::tui::services::{RepoFacts, ServiceError};
 use crossterm::event::{KeyCode, KeyEvent};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 impl App {
     /// Asks the passphrase of `repo`, encrypted and still locked (`RepoFacts::locked`).
@@ -54,31 +57,72 @@ impl App {
     }
 
     pub(super) fn on_repo_unlock(&mut self, k: &KeyEvent) {
+        let depth = self.stack.len();
         let Some(Screen::RepoUnlock {
-            target,
             repo,
             password,
             note,
+            ..
         }) = self.stack.last_mut()
         else {
             return;
         };
         match k.code {
-            KeyCode::Esc => self.back(),
-            KeyCode::Enter => match self.services.unlock_repo(repo, password) {
-                Ok(()) => {
-                    let (target, repo) = (target.clone(), repo.clone());
-                    self.stack.pop();
-                    self.repo_opened(target, Ok(repo));
-                }
-                Err(e) => {
-                    *password = Password::default();
-                    *note = Some(e.to_string());
-                }
-            },
+            KeyCode::Esc => {
+                // A check still running is left to finish; its answer is dropped.
+                self.unlocking = None;
+                self.back();
+            }
+            // One check at a time; typing waits for its answer.
+            _ if self.unlocking.is_some() => {}
+            KeyCode::Enter => {
+                // Taken: the field is empty again whatever the answer.
+                let password = std::mem::take(password);
+                *note = Some("Checking the passphrase...".into());
+                self.unlocking = Some(depth);
+                let (services, tx, repo) =
+                    (Arc::clone(&self.services), self.tx.clone(), repo.clone());
+                std::thread::spawn(move || {
+                    let result = services
+                        .unlock_repo(&repo, &password)
+                        .map(|()| services.repo_facts(&repo));
+                    let _ = tx.send(Msg::RepoUnlocked { repo, result });
+                });
+            }
             _ => {
                 edit(password, k);
             }
+        }
+    }
+
+    /// The answer of the passphrase check: on to the images, or the error on the same
+    /// screen, its field empty.
+    pub(super) fn repo_unlocked(&mut self, repo: PathBuf, result: Result<RepoFacts, ServiceError>) {
+        if self.unlocking != Some(self.stack.len()) {
+            return;
+        }
+        let Some(Screen::RepoUnlock {
+            target,
+            repo: shown,
+            note,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            return;
+        };
+        if *shown != repo {
+            return;
+        }
+        self.unlocking = None;
+        match result {
+            Ok(facts) => {
+                let target = target.clone();
+                self.stack.pop();
+                // Asked on the unlocking thread: not asked again on this one.
+                self.facts = Some((repo.clone(), facts));
+                self.repo_opened(target, Ok(repo));
+            }
+            Err(e) => *note = Some(e.to_string()),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! An encrypted repository picked in the TUI: its passphrase is asked (stars), a wrong
-//! one is said so and the field emptied, the right one lists its images.
+//! An encrypted repository picked in the TUI: its passphrase is asked (stars) and
+//! checked off the screen's thread, a wrong one is said so and the field emptied, the
+//! right one lists its images; Esc during the check drops its answer.
 
 use super::*;
 use crate::progress::Progress;
@@ -7,12 +8,29 @@ use crate::share::Password;
 use crate::tui::model::*;
 use crate::tui::services::{JobHandle, ServiceError, Services};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
+use std::thread::ThreadId;
 
 /// The demo machine with one encrypted repository at /mnt/vault ("open sesame").
+#[derive(Default)]
 struct Vault {
     fake: FakeServices,
     open: Mutex<bool>,
+    /// The threads the passphrase was checked on.
+    checked_on: Mutex<Vec<ThreadId>>,
+    /// When set, a check waits for a message on it before answering.
+    hold: Mutex<Option<Receiver<()>>>,
+}
+
+impl Vault {
+    /// A vault whose checks wait for the returned sender.
+    fn held() -> (Vault, Sender<()>) {
+        let (tx, rx) = channel();
+        let v = Vault::default();
+        *v.hold.lock().unwrap() = Some(rx);
+        (v, tx)
+    }
 }
 
 const VAULT: &str = "/mnt/vault";
@@ -38,6 +56,13 @@ impl Services for Vault {
         repo == Path::new(VAULT) && !*self.open.lock().unwrap()
     }
     fn unlock_repo(&self, repo: &Path, p: &Password) -> Result<(), ServiceError> {
+        self.checked_on
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
+        if let Some(rx) = self.hold.lock().unwrap().as_ref() {
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+        }
         if *p != Password::new("open sesame") {
             return Err(ServiceError::Plain(format!(
                 "wrong passphrase for repository {}: no key slot opens with it (1 tried)",
@@ -89,10 +114,8 @@ impl Services for Vault {
 
 #[test]
 fn snap_repo_unlock() {
-    let mut app = App::new(Arc::new(Vault {
-        fake: FakeServices::default(),
-        open: Mutex::new(false),
-    }));
+    let vault = Arc::new(Vault::default());
+    let mut app = App::new(vault.clone());
     app.press(KeyCode::Char('i'));
     app.press(KeyCode::Char('/'));
     app.type_str("/mnt/vault");
@@ -105,6 +128,7 @@ fn snap_repo_unlock() {
         "{shown}"
     );
     enter(&mut app);
+    app.settle(Duration::from_secs(10));
     snap("repo_unlock_wrong", &app);
     assert!(
         !render(&app).contains("*****"),
@@ -112,6 +136,13 @@ fn snap_repo_unlock() {
     );
     app.type_str("open sesame");
     enter(&mut app);
+    app.settle(Duration::from_secs(10));
+    let on = vault.checked_on.lock().unwrap().clone();
+    assert_eq!(on.len(), 2, "each Enter is one check");
+    assert!(
+        !on.contains(&std::thread::current().id()),
+        "a passphrase was checked on the screen's thread"
+    );
     assert!(
         matches!(app.screen(), Screen::Images { .. }),
         "{:?}",
@@ -119,6 +150,47 @@ fn snap_repo_unlock() {
     );
     // Back from the images goes to the picker, not to the passphrase.
     app.press(KeyCode::Esc);
+    assert!(
+        matches!(app.screen(), Screen::Repos { .. }),
+        "{:?}",
+        app.screen()
+    );
+}
+
+#[test]
+fn esc_during_the_check_drops_its_answer() {
+    let (vault, release) = Vault::held();
+    let mut app = App::new(Arc::new(vault));
+    app.press(KeyCode::Char('i'));
+    app.press(KeyCode::Char('/'));
+    app.type_str("/mnt/vault");
+    enter(&mut app);
+    app.type_str("open sesame");
+    enter(&mut app);
+    // The screen still answers while the check runs: it says so and ignores typing.
+    let shown = render(&app);
+    assert!(shown.contains("Checking the passphrase"), "{shown}");
+    app.type_str("xyz");
+    assert!(
+        !render(&app).contains("***"),
+        "typed into a field being checked"
+    );
+    app.press(KeyCode::Esc);
+    assert!(
+        matches!(app.screen(), Screen::Repos { .. }),
+        "{:?}",
+        app.screen()
+    );
+    release.send(()).unwrap();
+    // The answer (right passphrase) arrives and is dropped: still on the picker.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(m) = app.receiver().recv_timeout(end - std::time::Instant::now()) {
+        let unlocked = matches!(m, Msg::RepoUnlocked { .. });
+        app.update(m);
+        if unlocked {
+            break;
+        }
+    }
     assert!(
         matches!(app.screen(), Screen::Repos { .. }),
         "{:?}",
