@@ -140,11 +140,12 @@ pub(super) fn plan_area<'a>(
     let mut records: Vec<RecordPlan<'a>> = Vec::new();
     let mut rec_no: HashMap<(PackId, u64), u32> = HashMap::new();
     let mut slots: Vec<Slot> = Vec::with_capacity(a.chunks.len());
+    let mut counts: Vec<usize> = Vec::new();
     if u32::try_from(a.chunks.len()).is_err() {
         let what = format!("{} chunks in one area", a.chunks.len());
         return Err(RepoError::Pipeline(what));
     }
-    for (ci, c) in (0u32..).zip(&a.chunks) {
+    for c in &a.chunks {
         if c.len > m.chunk_size {
             return Err(bad(m, a, c, "chunk longer than chunk size"));
         }
@@ -185,16 +186,27 @@ pub(super) fn plan_area<'a>(
                 spans: None,
                 exports: Vec::new(),
             });
+            counts.push(0usize);
             (records.len() - 1) as u32
         });
         slots.push(Slot {
             rec: Some(r),
             start: l.start,
         });
-        if let Some(rec) = records.get_mut(r as usize) {
+        // Counted here, filled below at their exact size: grown by doubling, the
+        // lists held up to twice their 12 bytes a chunk.
+        if let Some(n) = counts.get_mut(r as usize) {
+            *n += 1;
+        }
+    }
+    for (rec, n) in records.iter_mut().zip(counts) {
+        rec.uses = Vec::with_capacity(n);
+    }
+    for (ci, s) in (0u32..).zip(&slots) {
+        if let Some(rec) = s.rec.and_then(|r| records.get_mut(r as usize)) {
             rec.uses.push(Use {
                 ci,
-                start: l.start,
+                start: s.start,
                 write: true,
             });
         }
