@@ -15,7 +15,7 @@ use super::chunk_cache::ChunkCache;
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
-use super::index::Location;
+use super::index::{Index, Location};
 use super::lock::ReadLock;
 use super::manifest::ChunkRef;
 use super::pack;
@@ -44,7 +44,8 @@ pub struct ImageDevice {
     chunk_size: u32,
     /// Sorted by offset, non-overlapping (checked at open).
     chunks: Vec<ChunkRef>,
-    locs: HashMap<ChunkId, Location>,
+    /// Where the area's chunks are: only theirs (`Index::load_only`), 46 bytes a chunk.
+    locs: Index,
     store: Arc<dyn Storage>,
     /// An encrypted repository's keys (records are opened, ids are keyed).
     keys: Option<Arc<Keys>>,
@@ -88,12 +89,7 @@ impl ImageDevice {
                 }
             }
         }
-        let idx = repo.load_index()?;
-        let locs = chunks
-            .iter()
-            .filter_map(|c| c.id)
-            .filter_map(|id| idx.locate(&id).map(|l| (id, l)))
-            .collect();
+        let locs = Index::load_only(repo, chunks.iter().filter_map(|c| c.id))?;
         Ok(ImageDevice {
             image: image.to_string(),
             area: area.to_string(),
@@ -171,7 +167,7 @@ impl ImageDevice {
         };
         let loc = self
             .locs
-            .get(&id)
+            .locate(&id)
             .ok_or_else(|| self.fail(c.offset, clen, what("not in the index".into())))?;
         if loc.len != c.len {
             return Err(self.fail(
@@ -184,7 +180,7 @@ impl ImageDevice {
             ));
         }
         let record = self
-            .record(loc)
+            .record(&loc)
             .map_err(|w| self.fail(c.offset, clen, what(w)))?;
         let (start, end) = (loc.start as usize, loc.start as usize + loc.len as usize);
         let data = match record.get(start..end) {

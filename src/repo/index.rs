@@ -303,9 +303,13 @@ impl Index {
         Self::load_into(repo, Index::default())
     }
 
-    /// `load`, keeping only the chunks in `ids` (sorted, distinct): what a restore of
-    /// one image needs from a repository that may hold many machines.
-    pub fn load_only(repo: &Repository, ids: Vec<ChunkId>) -> Result<Index> {
+    /// `load`, keeping only the chunks in `ids`: what a restore or a browse of one
+    /// image needs from a repository that may hold many machines.
+    pub fn load_only(repo: &Repository, ids: impl IntoIterator<Item = ChunkId>) -> Result<Index> {
+        let mut ids: Vec<ChunkId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.shrink_to_fit();
         let empty = Slot {
             record: NO_RECORD,
             start: 0,
@@ -402,6 +406,14 @@ impl Index {
         match &self.chunks {
             Chunks::All(_) => &[],
             Chunks::Only { ids, .. } => ids,
+        }
+    }
+
+    /// `id`'s position in `wanted()`, if an index from `load_only` keeps it.
+    pub fn position(&self, id: &ChunkId) -> Option<usize> {
+        match &self.chunks {
+            Chunks::All(_) => None,
+            Chunks::Only { ids, buckets, .. } => buckets.find(ids, id),
         }
     }
 

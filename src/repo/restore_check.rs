@@ -48,8 +48,13 @@ pub(super) fn precheck(
     checked: &CheckedRecords,
     progress: &dyn Progress,
 ) -> Result<Index> {
-    let idx = Index::load_only(repo, distinct_ids(placed)?)?;
+    let all = placed.iter().flat_map(|(a, _)| &a.chunks);
+    let idx = Index::load_only(repo, all.filter_map(|c| c.id))?;
     let ids = idx.wanted();
+    if u32::try_from(ids.len()).is_err() {
+        let what = format!("{} distinct chunks in one restore", ids.len());
+        return Err(RepoError::Pipeline(what));
+    }
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
@@ -162,20 +167,6 @@ pub(super) fn precheck(
         });
     }
     Ok(idx)
-}
-
-/// The distinct stored chunks of the placed areas, sorted (positions fit a u32).
-fn distinct_ids(placed: &[(&AreaManifest, u64)]) -> Result<Vec<ChunkId>> {
-    let all = placed.iter().flat_map(|(a, _)| &a.chunks);
-    let mut ids: Vec<ChunkId> = all.filter_map(|c| c.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.shrink_to_fit();
-    if u32::try_from(ids.len()).is_err() {
-        let what = format!("{} distinct chunks in one restore", ids.len());
-        return Err(RepoError::Pipeline(what));
-    }
-    Ok(ids)
 }
 
 /// The problems in words, each damaged chunk named with where the image first uses

@@ -187,7 +187,9 @@ pub fn verify_subset(
             }),
         }
     }
-    let idx = repo.load_index()?;
+    // Only the images' chunks are kept (46 bytes each): the whole index as a map was
+    // about 90 bytes for every chunk the repository holds.
+    let idx = super::index::Index::load_only(repo, manifests.iter().flat_map(|m| m.chunk_ids()))?;
     // The packs are self-describing, so every index problem has the same cure.
     let repair = format!("ironclone repair-index {}", repo.path().display());
     for p in &idx.problems {
@@ -204,7 +206,7 @@ pub fn verify_subset(
             repo.loc(&super::index::index_name(p)).display()
         ));
     }
-    let needed: HashSet<ChunkId> = manifests.iter().flat_map(|m| m.chunk_ids()).collect();
+    let needed = idx.wanted();
     // The records holding them: damage elsewhere is a problem, not an image's damage.
     let needed_records: HashSet<(PackId, u64)> = needed
         .iter()
@@ -260,9 +262,18 @@ pub fn verify_subset(
         name: "packs".into(),
         total_bytes: total,
     });
-    // (pack, record offset, chunk id, its start in the record) of every chunk that
-    // checked out; (pack, record offset) → why a record did not.
-    let mut good: HashSet<(PackId, u64, ChunkId, u32)> = HashSet::new();
+    // Each needed chunk found by the scan exactly where the index says it is (by its
+    // position in `needed`: a set of every good chunk was ~100 bytes a chunk);
+    // (pack, record offset) → why a record did not check out.
+    let mut good = vec![false; needed.len()];
+    let mut confirm = |pid: &PackId, offset: u64, id: &ChunkId, start: u32| {
+        let at = idx.locate(id);
+        let here =
+            at.is_some_and(|l| l.pack == *pid && l.record.offset == offset && l.start == start);
+        if let (true, Some(g)) = (here, idx.position(id).and_then(|k| good.get_mut(k))) {
+            *g = true;
+        }
+    };
     let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
     let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, ..)| *p).collect();
     for (pid, name, size) in to_scan {
@@ -279,11 +290,11 @@ pub fn verify_subset(
                 for e in &s.good {
                     let r = &e.record;
                     if !r.is_frame() {
-                        good.insert((*pid, r.offset, r.id, 0));
+                        confirm(pid, r.offset, &r.id, 0);
                     }
                     let mut start = 0u32;
                     for m in &e.chunks {
-                        good.insert((*pid, r.offset, m.id, start));
+                        confirm(pid, r.offset, &m.id, start);
                         start = start.saturating_add(m.len);
                     }
                     rep.chunks_checked += e.chunks.len().max(1);
@@ -311,13 +322,17 @@ pub fn verify_subset(
     progress.report(ProgressEvent::PhaseEnd {
         name: "packs".into(),
     });
+    let checked_out = |id: &ChunkId| {
+        let k = idx.position(id);
+        k.and_then(|k| good.get(k)).copied().unwrap_or(false)
+    };
     for m in &manifests {
         for a in &m.areas {
             for c in &a.chunks {
                 let Some(id) = c.id else { continue };
                 let what = match idx.locate(&id) {
                     None => Some("chunk is not in the index".to_string()),
-                    Some(l) if good.contains(&(l.pack, l.record.offset, id, l.start)) => None,
+                    Some(_) if checked_out(&id) => None,
                     Some(l) if fits(&l) => None,
                     Some(l) if not_read.contains_key(&l.pack) => Some(format!(
                         "pack {} is shorter than the record at byte {} its index names",

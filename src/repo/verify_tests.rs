@@ -75,3 +75,39 @@ fn subsets_parse_and_buckets_cover_every_pack_once() {
         assert!(!r.ok(), "bucket {n} misses a truncated pack");
     }
 }
+
+#[test]
+fn an_index_entry_naming_the_wrong_place_is_the_images_damage() {
+    use super::index;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 20).unwrap();
+    back_up(repo, "a", data(7, 3 << 19));
+    assert!(super::verify(repo, None, &NoProgress).unwrap().ok());
+    // One frame's first two chunks swapped in its index file (lengths with them, so
+    // the frame still adds up): the file is well-formed and its checksum right, but it
+    // places each of the two where the other is.
+    let name = index::file_names(repo).unwrap().remove(0);
+    let mut f = index::read(repo, &name).unwrap();
+    let e = f
+        .entries
+        .iter_mut()
+        .find(|e| e.chunks.len() >= 2)
+        .expect("a frame");
+    e.chunks.swap(0, 1);
+    let swapped = [e.chunks[0].id, e.chunks[1].id];
+    std::fs::remove_file(repo.loc(&name)).unwrap();
+    index::write(repo, &f.pack, f.entries).unwrap();
+    let r = super::verify(repo, None, &NoProgress).unwrap();
+    assert!(!r.ok());
+    assert!(!r.damages.is_empty(), "{r:?}");
+    for d in &r.damages {
+        assert!(d.chunk.is_some_and(|c| swapped.contains(&c)), "{d:?}");
+        assert!(d.what.contains("where this chunk is not"), "{d:?}");
+    }
+    for id in swapped {
+        assert!(
+            r.damages.iter().any(|d| d.chunk == Some(id)),
+            "{id} not named"
+        );
+    }
+}
