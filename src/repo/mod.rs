@@ -86,8 +86,8 @@ pub struct Repository {
     unsettled: keys_deferred::Unsettled,
 }
 
-/// A manifest with its name and its object's (length, mtime) when it was read.
-/// The last manifest loaded, shared: a restore asks for it several times (plan, damage,
+/// The last manifest loaded, with its name and its object's (length, mtime) when it was
+/// read. Shared, not copied: a restore asks for it several times (plan, damage report,
 /// write), and each copy of a 1 TB image's chunk list is hundreds of MB.
 type LoadedManifest = (
     String,
