@@ -12,7 +12,6 @@
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::lock::ReadLock;
-use super::manifest::Manifest;
 use super::pack;
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
@@ -165,7 +164,11 @@ pub fn verify_subset(
         Some(n) => vec![n.to_string()],
         None => repo.image_names()?,
     };
-    let mut manifests: Vec<std::sync::Arc<Manifest>> = Vec::new();
+    // The images whose manifests read, and the distinct chunks they need. The manifests
+    // are not kept (48 bytes per chunk each, and a fleet's repository holds many images
+    // of 1 TB): the last pass reads them again, only when some chunk did not check out.
+    let mut loaded: Vec<&String> = Vec::new();
+    let mut needed: Vec<ChunkId> = Vec::new();
     for n in &names {
         rep.images.push(n.clone());
         match repo.load_manifest(n) {
@@ -173,7 +176,11 @@ pub fn verify_subset(
                 if let Some(p) = super::summary::check(repo, &m) {
                     rep.problems.push(format!("image {n}: {p}"));
                 }
-                manifests.push(m)
+                // Kept distinct as it grows: images of one fleet share most chunks.
+                needed.extend(m.chunk_ids());
+                needed.sort_unstable();
+                needed.dedup();
+                loaded.push(n);
             }
             Err(e @ RepoError::NoImage { .. }) => return Err(e),
             Err(e) => rep.damages.push(Damage {
@@ -189,7 +196,7 @@ pub fn verify_subset(
     }
     // Only the images' chunks are kept (46 bytes each): the whole index as a map was
     // about 90 bytes for every chunk the repository holds.
-    let idx = super::index::Index::load_only(repo, manifests.iter().flat_map(|m| m.chunk_ids()))?;
+    let idx = super::index::Index::load_only(repo, needed)?;
     // The packs are self-describing, so every index problem has the same cure.
     let repair = format!("ironclone repair-index {}", repo.path().display());
     for p in &idx.problems {
@@ -326,14 +333,25 @@ pub fn verify_subset(
         let k = idx.position(id);
         k.and_then(|k| good.get(k)).copied().unwrap_or(false)
     };
-    for m in &manifests {
+    let sound = |id: &ChunkId| checked_out(id) || idx.locate(id).is_some_and(|l| fits(&l));
+    // Every chunk sound: no image has damage, and no manifest is read again.
+    let damaged = !idx.wanted().iter().all(sound);
+    for n in loaded.into_iter().filter(|_| damaged) {
+        let m = match repo.load_manifest(n) {
+            Ok(m) => m,
+            Err(e) => {
+                rep.problems.push(format!(
+                    "image {n}: its manifest could not be read again: {e}"
+                ));
+                continue;
+            }
+        };
         for a in &m.areas {
             for c in &a.chunks {
                 let Some(id) = c.id else { continue };
                 let what = match idx.locate(&id) {
                     None => Some("chunk is not in the index".to_string()),
-                    Some(_) if checked_out(&id) => None,
-                    Some(l) if fits(&l) => None,
+                    Some(_) if sound(&id) => None,
                     Some(l) if not_read.contains_key(&l.pack) => Some(format!(
                         "pack {} is shorter than the record at byte {} its index names",
                         repo.loc(&pack::pack_name(&l.pack)).display(),

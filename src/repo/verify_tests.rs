@@ -111,3 +111,27 @@ fn an_index_entry_naming_the_wrong_place_is_the_images_damage() {
         );
     }
 }
+
+#[test]
+fn damage_shared_by_two_images_is_named_in_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 20).unwrap();
+    back_up(repo, "a", data(9, 3 << 19));
+    back_up(repo, "b", data(9, 3 << 19));
+    let r = super::verify(repo, None, &NoProgress).unwrap();
+    assert!(r.ok() && r.damages.is_empty(), "{r:?}");
+    let victim = &pack_files(dir.path())[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(victim, &bytes).unwrap();
+    let r = super::verify(repo, None, &NoProgress).unwrap();
+    for image in ["a", "b"] {
+        let named: Vec<_> = r.damages.iter().filter(|d| d.image == image).collect();
+        assert!(!named.is_empty(), "{image}: {r:?}");
+        assert!(named.iter().all(|d| d.chunk.is_some()), "{named:?}");
+    }
+    let (a, b): (Vec<_>, Vec<_>) = r.damages.iter().partition(|d| d.image == "a");
+    let ids = |v: &[&super::Damage]| v.iter().map(|d| d.chunk).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ids(&b), "the same chunks in both images");
+}
