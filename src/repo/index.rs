@@ -229,6 +229,15 @@ impl Default for Chunks {
 /// An `Only` slot no index file filled (yet).
 const NO_RECORD: u32 = u32::MAX;
 
+impl Slot {
+    /// A place not known yet (filled by the first index file naming the chunk).
+    const EMPTY: Slot = Slot {
+        record: NO_RECORD,
+        start: 0,
+        len: 0,
+    };
+}
+
 impl Chunks {
     fn get(&self, id: &ChunkId) -> Option<&Slot> {
         match self {
@@ -246,13 +255,8 @@ impl Chunks {
 
     /// The slot for `id` to fill or keep: `None` when `id` is not wanted.
     fn place(&mut self, id: ChunkId) -> Option<&mut Slot> {
-        let empty = Slot {
-            record: NO_RECORD,
-            start: 0,
-            len: 0,
-        };
         match self {
-            Chunks::All(map) => Some(map.entry(id).or_insert(empty)),
+            Chunks::All(map) => Some(map.entry(id).or_insert(Slot::EMPTY)),
             Chunks::Only {
                 ids,
                 slots,
@@ -310,12 +314,7 @@ impl Index {
         ids.sort_unstable();
         ids.dedup();
         ids.shrink_to_fit();
-        let empty = Slot {
-            record: NO_RECORD,
-            start: 0,
-            len: 0,
-        };
-        let slots = vec![empty; ids.len()];
+        let slots = vec![Slot::EMPTY; ids.len()];
         let buckets = Buckets::new(&ids);
         let idx = Index {
             chunks: Chunks::Only {

@@ -33,14 +33,7 @@ fn frame(offset: u64, ids: &[u8]) -> Entry {
 fn only(ids: &[u8]) -> Index {
     let mut ids: Vec<ChunkId> = ids.iter().map(|&n| id(n)).collect();
     ids.sort_unstable();
-    let slots = vec![
-        Slot {
-            record: NO_RECORD,
-            start: 0,
-            len: 0
-        };
-        ids.len()
-    ];
+    let slots = vec![Slot::EMPTY; ids.len()];
     let buckets = Buckets::new(&ids);
     Index {
         chunks: Chunks::Only {
