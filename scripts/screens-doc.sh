@@ -42,6 +42,7 @@ shot() { # name title
     shot backup_summary "Backup: summary"
     shot backup_progress "Backup: progress (a read error on a failing disk)"
     shot backup_done "Backup: done and verified"
+    shot restore_plan_making "Restore: the plan being made (the image's manifest is read on its own thread)"
     shot restore_plan "Restore: the planner's layout table"
     shot restore_plan_typing_size "Restore: editing a partition's size"
     shot restore_plan_does_not_fit "Restore: a size that does not fit"

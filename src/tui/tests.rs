@@ -5,6 +5,7 @@ mod deploy;
 mod flows;
 mod luks_key;
 mod new_repo;
+mod planning;
 mod remote;
 mod saveparts;
 mod schedule;
@@ -108,6 +109,7 @@ fn to_restore_plan(app: &mut App) {
     to_restore_targets(app, 1);
     down(app, 2); // nvme0n1
     enter(app);
+    app.settle(SETTLE); // the plan is made on its own thread
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",

@@ -24,6 +24,7 @@ mod new_repo;
 mod part_target;
 mod path_field;
 mod pick;
+mod plan;
 mod refresh;
 mod remote;
 pub mod schedule;
@@ -60,6 +61,22 @@ pub enum Msg {
         repo: PathBuf,
         /// What the picker asks of the repository, asked once it is unlocked.
         result: Result<RepoFacts, ServiceError>,
+    },
+    /// A restore or clone plan made on its own thread: it loads the image's manifest
+    /// (a download from S3 or SFTP, hundreds of MB for a large disk) or reads a
+    /// Clonezilla image's partition headers. `seq` names the request: the answer to
+    /// one replaced by a later edit, or left with Esc, is dropped.
+    Planned {
+        seq: u64,
+        result: Result<PlanView, ServiceError>,
+    },
+    /// An image's LUKS passphrase checked against the image's header on its own
+    /// thread (the header's Argon2id takes seconds). The key comes back with the
+    /// answer: kept for the restore when it opens the header, dropped otherwise.
+    LuksChecked {
+        image: String,
+        key: crate::share::Password,
+        result: Result<(), ServiceError>,
     },
     /// A deploy's live status or its end.
     Deploy(super::deploy_model::DeployEvent),
@@ -184,6 +201,13 @@ pub struct App {
     /// While a passphrase is checked off the UI thread (`Msg::RepoUnlocked`): the
     /// depth of its screen. Its result is dropped if the user left meanwhile.
     unlocking: Option<usize>,
+    /// The plan being made off the UI thread (`Msg::Planned`), by request number.
+    planning: Option<u64>,
+    /// Plans asked so far: the next request's number.
+    plans_asked: u64,
+    /// While an image's LUKS passphrase is checked off the UI thread
+    /// (`Msg::LuksChecked`): the depth of its screen.
+    checking_luks: Option<usize>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
 }
@@ -210,6 +234,9 @@ impl App {
             opening: None,
             facts: None,
             unlocking: None,
+            planning: None,
+            plans_asked: 0,
+            checking_luks: None,
             tx,
             rx,
         }
@@ -232,6 +259,11 @@ impl App {
     /// A share is being opened (the picker says "Connecting to ...").
     pub fn connecting(&self) -> bool {
         self.opening.is_some()
+    }
+
+    /// A plan is being made (the plan screen says so and waits for it).
+    pub fn planning(&self) -> bool {
+        self.planning.is_some()
     }
 
     pub fn job_running(&self) -> bool {
@@ -288,6 +320,8 @@ impl App {
             Msg::JobDone(outcome) => self.job_done(outcome),
             Msg::Deploy(e) => self.deploy_event(e),
             Msg::RepoUnlocked { repo, result } => self.repo_unlocked(repo, result),
+            Msg::Planned { seq, result } => self.planned(seq, result),
+            Msg::LuksChecked { image, key, result } => self.luks_checked(&image, key, result),
             Msg::RepoOpened { target, result } => {
                 if self.opening.as_ref().is_some_and(|o| o.target == target) {
                     let asked_from = self.opening.take().map(|o| o.depth);
@@ -304,13 +338,19 @@ impl App {
         Action::None
     }
 
-    /// Processes queued non-input messages until no job runs (tests, or `timeout`).
+    /// Processes queued non-input messages until no job runs and nothing is asked off
+    /// the UI thread (tests, or `timeout`).
     pub fn settle(&mut self, timeout: Duration) {
         let end = Instant::now() + timeout;
         loop {
             let left = end.saturating_duration_since(Instant::now());
-            let busy =
-                |app: &App| app.job_running() || app.opening.is_some() || app.unlocking.is_some();
+            let busy = |app: &App| {
+                app.job_running()
+                    || app.opening.is_some()
+                    || app.unlocking.is_some()
+                    || app.planning.is_some()
+                    || app.checking_luks.is_some()
+            };
             if !busy(self) {
                 while let Ok(m) = self.rx.try_recv() {
                     self.update(m);

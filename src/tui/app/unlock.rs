@@ -24,35 +24,69 @@ impl App {
     }
 
     /// The picked image's LUKS passphrase: checked against the image's header by the
-    /// services (nothing written); a wrong one empties the field and says so.
+    /// services on a thread of their own (nothing written; the header's Argon2id takes
+    /// seconds); the answer comes as `Msg::LuksChecked`.
     pub(super) fn on_luks_key(&mut self, k: &KeyEvent) {
+        let depth = self.stack.len();
         let Some(Screen::LuksKey { password, note }) = self.stack.last_mut() else {
             return;
         };
         match k.code {
-            KeyCode::Esc => self.back(),
+            KeyCode::Esc => {
+                // A check still running is left to finish; its answer is dropped.
+                self.checking_luks = None;
+                self.back();
+            }
+            // One check at a time; typing waits for its answer.
+            _ if self.checking_luks.is_some() => {}
             KeyCode::Enter => {
                 let (Some(repo), Some(img)) = (&self.choices.repo, &self.choices.image) else {
                     return;
                 };
-                match self.services.check_luks_key(repo, img, password) {
-                    Ok(()) => {
-                        let key = std::mem::take(password);
-                        let img = img.clone();
-                        self.choices.luks_key = Some(key);
-                        // Back from the target goes to the images, not to the key.
-                        self.stack.pop();
-                        self.image_chosen(img);
-                    }
-                    Err(e) => {
-                        *password = Password::default();
-                        *note = Some(e.to_string());
-                    }
-                }
+                // Taken: the field is empty again whatever the answer.
+                let key = std::mem::take(password);
+                *note = Some("Checking the passphrase...".into());
+                self.checking_luks = Some(depth);
+                let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
+                let (repo, img) = (repo.clone(), img.clone());
+                std::thread::spawn(move || {
+                    let result = services.check_luks_key(&repo, &img, &key);
+                    let image = img.name;
+                    let _ = tx.send(Msg::LuksChecked { image, key, result });
+                });
             }
             _ => {
                 edit(password, k);
             }
+        }
+    }
+
+    /// The answer of the LUKS passphrase check: on to the restore targets with the key
+    /// kept, or the error on the same screen, its field empty.
+    pub(super) fn luks_checked(
+        &mut self,
+        image: &str,
+        key: Password,
+        result: Result<(), ServiceError>,
+    ) {
+        if self.checking_luks != Some(self.stack.len()) {
+            return;
+        }
+        let Some(Screen::LuksKey { note, .. }) = self.stack.last_mut() else {
+            return;
+        };
+        let Some(img) = self.choices.image.clone().filter(|i| i.name == image) else {
+            return;
+        };
+        self.checking_luks = None;
+        match result {
+            Ok(()) => {
+                self.choices.luks_key = Some(key);
+                // Back from the target goes to the images, not to the key.
+                self.stack.pop();
+                self.image_chosen(img);
+            }
+            Err(e) => *note = Some(e.to_string()),
         }
     }
 

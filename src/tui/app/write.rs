@@ -1,5 +1,5 @@
-//! Handlers that lead to a job: image name, restore plan editing, the typed
-//! destructive confirmation, and starting backup/restore/clone/verify jobs.
+//! Handlers that lead to a job: image name, the typed destructive confirmation, and
+//! starting backup/restore/clone/verify jobs (the plan before them: `plan.rs`).
 
 use super::*;
 
@@ -45,91 +45,6 @@ impl App {
         self.verify_next = true;
         let h = self.services.start_backup(req, self.progress_sink());
         self.begin_job(Flow::Backup, "Backing up", h);
-    }
-
-    pub fn replan(&mut self) {
-        let Some(target) = self.choices.target.clone() else {
-            return;
-        };
-        let repo = self.choices.repo.clone().unwrap_or_default();
-        let plan = match (self.flow, &self.choices.image, &self.choices.source) {
-            // A saved partition, or an image without a table going into a partition.
-            (_, Some(img), _) if img.partition.is_some() || self.choices.target_part.is_some() => {
-                match self.choices.target_part {
-                    Some(part) => self
-                        .services
-                        .plan_part_restore(&repo, &img.name, &target, part),
-                    None => Err("No target partition was chosen.".into()),
-                }
-            }
-            (Flow::Clone, _, Some(src)) => {
-                self.services
-                    .plan_clone(src, &target, &self.choices.options)
-            }
-            (_, Some(img), _) => {
-                self.services
-                    .plan_restore(&repo, &img.name, &target, &self.choices.options)
-            }
-            _ => Err("Nothing to restore was chosen.".into()),
-        };
-        // Kept as text: the plan screen shows it, and `Choices` is cloned.
-        self.choices.plan = Some(plan.map_err(|e| e.to_string()));
-    }
-
-    pub(super) fn on_plan(&mut self, k: &KeyEvent) {
-        let rows = match &self.choices.plan {
-            Some(Ok(p)) => p.rows.clone(),
-            _ => Vec::new(),
-        };
-        // A partition restore has no layout to edit: the filesystem fills its partition.
-        let editable = self.choices.target_part.is_none();
-        let Some(Screen::Plan { sel, size }) = self.stack.last_mut() else {
-            return;
-        };
-        if let Some(input) = size {
-            match k.code {
-                KeyCode::Esc => *size = None,
-                KeyCode::Enter => {
-                    let parsed = parse_size(input);
-                    let number = rows.get(*sel).map(|r| r.number);
-                    *size = None;
-                    if let (Some(s), Some(n)) = (parsed, number) {
-                        self.choices.options.set_size(n, s);
-                        self.replan();
-                    }
-                }
-                _ => {
-                    edit(input, k);
-                }
-            }
-            return;
-        }
-        match k.code {
-            KeyCode::Esc => self.back(),
-            KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
-                *sel = (*sel + 1).min(rows.len().saturating_sub(1))
-            }
-            KeyCode::Char('s' | 'm' | 'x') if !editable => {}
-            KeyCode::Char('s') if !rows.is_empty() => *size = Some(String::new()),
-            KeyCode::Char('m') => {
-                self.choices.options.mode = self.choices.options.mode.toggled();
-                self.replan();
-            }
-            KeyCode::Char('x') => {
-                self.choices.options.sizes.clear();
-                self.replan();
-            }
-            KeyCode::Enter => {
-                if matches!(self.choices.plan, Some(Ok(_))) {
-                    self.push(Screen::Confirm {
-                        input: String::new(),
-                        refused: false,
-                    });
-                }
-            }
-            _ => {}
-        }
     }
 
     /// The names the user may type to confirm: the serial or the kernel name.

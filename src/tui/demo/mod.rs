@@ -56,8 +56,8 @@ pub struct FakeServices {
     pub remote: remote::DemoRemote,
     /// The last deploy's cancel flag, as the app handed it (tests read it).
     pub deploy_cancel: Mutex<Option<Arc<AtomicBool>>>,
-    /// Which thread asked `repo_is_new` and `list_images` (tests: never the screen's
-    /// for a network location).
+    /// Which thread asked `repo_is_new`, `list_images` (tests: never the screen's for a
+    /// network location), a plan or a LUKS key check (never the screen's).
     pub asked_on: Mutex<Vec<(&'static str, std::thread::ThreadId)>>,
 }
 
@@ -196,6 +196,7 @@ impl Services for FakeServices {
         image: &ImageView,
         key: &crate::share::Password,
     ) -> Result<(), ServiceError> {
+        self.asked("check_luks_key");
         demo_check_luks_key(image, key)
     }
     fn list_disks(&self) -> Result<Vec<DiskView>, ServiceError> {
@@ -309,6 +310,7 @@ impl Services for FakeServices {
         target: &DiskView,
         options: &RestoreOptions,
     ) -> Result<PlanView, ServiceError> {
+        self.asked("plan_restore");
         if image.starts_with("nas-home") {
             self.layout(
                 vec![(1, "ext4", "home", 931 * GIB, 401 * GIB)],
@@ -327,6 +329,7 @@ impl Services for FakeServices {
         target: &DiskView,
         part: u32,
     ) -> Result<PlanView, ServiceError> {
+        self.asked("plan_part_restore");
         // The saved NTFS partition: 120 GiB, 41 GiB used; grown or shrunk to the target's.
         let (old, used) = (120 * GIB, 41 * GIB);
         let p = target
@@ -368,6 +371,7 @@ impl Services for FakeServices {
         target: &DiskView,
         options: &RestoreOptions,
     ) -> Result<PlanView, ServiceError> {
+        self.asked("plan_clone");
         let rows = source
             .partitions
             .iter()

@@ -10,7 +10,9 @@ use crate::tui::widgets::short_size as mib;
 
 pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
     let part = app.choices.target_part;
-    let keys = if size.is_some() {
+    let keys = if app.planning() {
+        "Esc back"
+    } else if size.is_some() {
         "type a size (40G, 512M, max)  Enter apply  Esc cancel"
     } else if part.is_some() {
         "Enter continue  Esc back"
@@ -117,6 +119,14 @@ pub fn draw(app: &App, sel: usize, size: Option<&str>, f: &mut Frame) {
                 } else {
                     "Press m to switch the layout mode, x to reset sizes, or Esc for another disk."
                 },
+                crate::tui::widgets::plain(),
+            ));
+        }
+        None if app.planning() => {
+            lines.extend(crate::tui::widgets::wrapped(
+                "  ",
+                "Making the plan: reading the image's layout (from a network repository \
+                 this can take a while)...",
                 crate::tui::widgets::plain(),
             ));
         }

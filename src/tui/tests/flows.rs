@@ -182,13 +182,16 @@ fn plan_mode_toggle_and_max_size() {
     let (mut app, _) = app();
     to_restore_plan(&mut app);
     app.press(KeyCode::Char('m'));
+    app.settle(SETTLE);
     assert_eq!(app.choices.options.mode, LayoutMode::Keep);
     assert!(matches!(app.choices.plan, Some(Ok(_))));
     app.press(KeyCode::Char('m'));
+    app.settle(SETTLE);
     down(&mut app, 2);
     app.press(KeyCode::Char('s'));
     app.type_str("max");
     enter(&mut app);
+    app.settle(SETTLE);
     assert_eq!(app.choices.options.sizes, vec![(3, SizeChoice::Max)]);
     assert!(matches!(app.choices.plan, Some(Ok(_))));
 }
@@ -208,6 +211,7 @@ fn verify_flow_and_clone_flow() {
     assert!(matches!(app.screen(), Screen::Disks { note: Some(_), .. }));
     down(&mut app, 2); // nvme0n1
     enter(&mut app);
+    app.settle(SETTLE);
     enter(&mut app);
     app.type_str("nvme0n1");
     enter(&mut app);
@@ -322,7 +326,9 @@ fn a_disk_without_serial_is_confirmed_by_its_name_only() {
     to_restore_targets(&mut app, 0);
     down(&mut app, 5); // vda, no serial
     enter(&mut app);
+    app.settle(SETTLE);
     app.press(KeyCode::Char('x'));
+    app.settle(SETTLE);
     // The Windows image (466 GiB) does not fit a 64 GiB disk with 212 GiB of data.
     assert!(matches!(app.choices.plan, Some(Err(_))));
     enter(&mut app);

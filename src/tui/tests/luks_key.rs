@@ -9,7 +9,7 @@ use crate::share::Password;
 use crate::tui::demo::DEMO_LUKS_PASSPHRASE;
 
 /// The demo machine whose newest latitude image (row 1) needs a LUKS key.
-fn luks_app() -> (App, Arc<FakeServices>) {
+pub(super) fn luks_app() -> (App, Arc<FakeServices>) {
     let mut fake = FakeServices::default();
     fake.images[1].needs_luks_key = true;
     let fake = Arc::new(fake);
@@ -30,6 +30,7 @@ fn restores(fake: &FakeServices) -> Vec<crate::tui::model::RestoreRequest> {
 fn restore_onto_nvme(app: &mut App) {
     down(app, 2); // nvme0n1
     enter(app);
+    app.settle(SETTLE);
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",
@@ -58,6 +59,7 @@ fn snap_luks_key_wrong_then_right_key_carried_in_the_request() {
         "{shown}"
     );
     enter(&mut app);
+    app.settle(SETTLE); // checked on its own thread
     snap("luks_key_wrong", &app);
     let shown = render(&app);
     assert!(
@@ -72,6 +74,7 @@ fn snap_luks_key_wrong_then_right_key_carried_in_the_request() {
     assert!(matches!(app.screen(), Screen::LuksKey { .. }));
     app.type_str(DEMO_LUKS_PASSPHRASE);
     enter(&mut app);
+    app.settle(SETTLE);
     assert!(
         matches!(app.screen(), Screen::Disks { .. }),
         "{:?}",
@@ -83,6 +86,7 @@ fn snap_luks_key_wrong_then_right_key_carried_in_the_request() {
     enter(&mut app);
     app.type_str(DEMO_LUKS_PASSPHRASE);
     enter(&mut app);
+    app.settle(SETTLE);
     restore_onto_nvme(&mut app);
     let got = restores(&fake);
     assert_eq!(got.len(), 1, "{:?}", fake.recorded());

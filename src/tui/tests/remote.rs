@@ -224,6 +224,7 @@ fn snap_clonezilla_image_restores_like_an_ironclone_one() {
     snap("clonezilla_restore_targets", &app);
     down(&mut app, 2); // nvme0n1
     enter(&mut app);
+    app.settle(SETTLE);
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",

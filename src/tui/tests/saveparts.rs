@@ -45,6 +45,7 @@ fn snap_saved_partition_restores_onto_a_partition() {
     // sdb1 (931 GiB ext4 now): the saved 120 GiB NTFS grows into it.
     app.press(KeyCode::Up);
     enter(&mut app);
+    app.settle(SETTLE);
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",
@@ -96,6 +97,7 @@ fn a_whole_disk_image_after_a_partition_one_targets_the_disk_again() {
     );
     down(&mut app, 2);
     enter(&mut app);
+    app.settle(SETTLE);
     assert_eq!(app.choices.target_part, None);
     enter(&mut app);
     app.type_str("nvme0n1");
@@ -166,6 +168,7 @@ fn a_table_less_image_goes_into_a_partition_or_with_w_onto_a_disk() {
     // sdb1: into the partition, its own plan.
     down(&mut app, 4);
     enter(&mut app);
+    app.settle(SETTLE);
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",

@@ -231,6 +231,7 @@ fn snap_restore_plan_and_edits() {
     app.type_str("100G");
     snap("restore_plan_typing_size", &app);
     enter(&mut app);
+    app.settle(SETTLE);
     // 100 GiB is below the 212 GiB of data on partition 3: refused in plain words.
     assert!(matches!(app.choices.plan, Some(Err(_))));
     snap("restore_plan_does_not_fit", &app);
@@ -240,6 +241,7 @@ fn snap_restore_plan_and_edits() {
         "a plan that does not fit cannot be confirmed"
     );
     app.press(KeyCode::Char('x'));
+    app.settle(SETTLE);
     assert!(matches!(app.choices.plan, Some(Ok(_))));
 }
 
