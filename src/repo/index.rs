@@ -253,25 +253,6 @@ impl Chunks {
         }
     }
 
-    /// The slot for `id` to fill or keep: `None` when `id` is not wanted.
-    fn place(&mut self, id: ChunkId) -> Option<&mut Slot> {
-        match self {
-            Chunks::All(map) => Some(map.entry(id).or_insert(Slot::EMPTY)),
-            Chunks::Only {
-                ids,
-                slots,
-                buckets,
-            } => slots.get_mut(buckets.find(ids, &id)?),
-        }
-    }
-
-    fn wants(&self, id: &ChunkId) -> bool {
-        match self {
-            Chunks::All(_) => true,
-            Chunks::Only { ids, buckets, .. } => buckets.find(ids, id).is_some(),
-        }
-    }
-
     fn iter(&self) -> Box<dyn Iterator<Item = (&ChunkId, &Slot)> + '_> {
         match self {
             Chunks::All(map) => Box::new(map.iter()),
@@ -357,6 +338,7 @@ impl Index {
     pub fn add(&mut self, pack: PackId, entries: &[Entry]) {
         let here_present = !self.missing_packs.contains(&pack);
         let mut n = 0usize;
+        let mut at: Vec<Option<usize>> = Vec::new();
         for e in entries {
             let whole = [super::pack::Member {
                 id: e.record.id,
@@ -368,9 +350,14 @@ impl Index {
                 &whole[..]
             };
             n += members.len();
-            // A record none of whose chunks is wanted is not kept either.
-            if !members.iter().any(|m| self.chunks.wants(&m.id)) {
-                continue;
+            // Each member's place among the wanted ids, looked up once; a record none of
+            // whose chunks is wanted is not kept either.
+            at.clear();
+            if let Chunks::Only { ids, buckets, .. } = &self.chunks {
+                at.extend(members.iter().map(|m| buckets.find(ids, &m.id)));
+                if at.iter().all(Option::is_none) {
+                    continue;
+                }
             }
             let record = u32::try_from(self.records.len()).ok();
             let Some(record) = record.filter(|r| *r != NO_RECORD) else {
@@ -378,15 +365,21 @@ impl Index {
             };
             self.records.push((pack, e.record));
             let mut start = 0u32;
-            for m in members {
+            for (i, m) in members.iter().enumerate() {
                 let slot = Slot {
                     record,
                     start,
                     len: m.len,
                 };
                 start = start.saturating_add(m.len);
-                let Some(old) = self.chunks.place(m.id) else {
-                    continue;
+                let old = match &mut self.chunks {
+                    Chunks::All(map) => map.entry(m.id).or_insert(Slot::EMPTY),
+                    Chunks::Only { slots, .. } => {
+                        match at.get(i).copied().flatten().and_then(|k| slots.get_mut(k)) {
+                            Some(s) => s,
+                            None => continue,
+                        }
+                    }
                 };
                 let old_pack = self.records.get(old.record as usize).map(|r| r.0);
                 // NO_RECORD names no record: a new place is taken as it comes.
@@ -418,7 +411,18 @@ impl Index {
 
     /// Where chunk `id` lives, if the index knows it.
     pub fn locate(&self, id: &ChunkId) -> Option<Location> {
-        let s = self.chunks.get(id)?;
+        self.location(self.chunks.get(id)?)
+    }
+
+    /// `locate` of the chunk at position `k` in `wanted()` (no lookup of its id).
+    pub fn locate_at(&self, k: usize) -> Option<Location> {
+        let Chunks::Only { slots, .. } = &self.chunks else {
+            return None;
+        };
+        self.location(slots.get(k).filter(|s| s.record != NO_RECORD)?)
+    }
+
+    fn location(&self, s: &Slot) -> Option<Location> {
         let (pack, record) = self.records.get(s.record as usize)?;
         Some(Location {
             pack: *pack,

@@ -177,9 +177,7 @@ pub fn verify_subset(
                     rep.problems.push(format!("image {n}: {p}"));
                 }
                 // Kept distinct as it grows: images of one fleet share most chunks.
-                needed.extend(m.chunk_ids());
-                needed.sort_unstable();
-                needed.dedup();
+                merge_distinct(&mut needed, m.chunk_ids().collect());
                 loaded.push(n);
             }
             Err(e @ RepoError::NoImage { .. }) => return Err(e),
@@ -274,10 +272,13 @@ pub fn verify_subset(
     // (pack, record offset) → why a record did not check out.
     let mut good = vec![false; needed.len()];
     let mut confirm = |pid: &PackId, offset: u64, id: &ChunkId, start: u32| {
-        let at = idx.locate(id);
-        let here =
-            at.is_some_and(|l| l.pack == *pid && l.record.offset == offset && l.start == start);
-        if let (true, Some(g)) = (here, idx.position(id).and_then(|k| good.get_mut(k))) {
+        let Some(k) = idx.position(id) else {
+            return;
+        };
+        let here = idx
+            .locate_at(k)
+            .is_some_and(|l| l.pack == *pid && l.record.offset == offset && l.start == start);
+        if let (true, Some(g)) = (here, good.get_mut(k)) {
             *g = true;
         }
     };
@@ -334,8 +335,10 @@ pub fn verify_subset(
         k.and_then(|k| good.get(k)).copied().unwrap_or(false)
     };
     let sound = |id: &ChunkId| checked_out(id) || idx.locate(id).is_some_and(|l| fits(&l));
-    // Every chunk sound: no image has damage, and no manifest is read again.
-    let damaged = !idx.wanted().iter().all(sound);
+    // Every chunk sound: no image has damage, and no manifest is read again. By
+    // position: no id looked up.
+    let damaged = !(0..idx.wanted().len())
+        .all(|k| good.get(k) == Some(&true) || idx.locate_at(k).is_some_and(|l| fits(&l)));
     for n in loaded.into_iter().filter(|_| damaged) {
         let m = match repo.load_manifest(n) {
             Ok(m) => m,
@@ -384,4 +387,30 @@ pub fn verify_subset(
     }
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
+}
+/// Adds `ids` to `into` (sorted and distinct), which stays sorted and distinct. Only
+/// `ids` is sorted; the two sorted runs are then merged in place from the back, without
+/// scratch. Sorting everything again for each image cost O(n log n) per image of a
+/// fleet's repository, and a stable sort's merge would allocate half of `into`.
+pub(super) fn merge_distinct(into: &mut Vec<ChunkId>, mut ids: Vec<ChunkId>) {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut i = into.len();
+    // Room for `ids` at the end; overwritten by the merge.
+    into.extend_from_slice(&ids);
+    let mut k = into.len();
+    while let Some(&b) = ids.last() {
+        k -= 1;
+        match i.checked_sub(1).and_then(|p| into.get(p).copied()) {
+            Some(a) if a > b => {
+                into[k] = a;
+                i -= 1;
+            }
+            _ => {
+                into[k] = b;
+                ids.pop();
+            }
+        }
+    }
+    into.dedup();
 }

@@ -135,3 +135,40 @@ fn damage_shared_by_two_images_is_named_in_each() {
     let ids = |v: &[&super::Damage]| v.iter().map(|d| d.chunk).collect::<Vec<_>>();
     assert_eq!(ids(&a), ids(&b), "the same chunks in both images");
 }
+
+/// `verify` gathers the ids of every image by merging each image's into the sorted,
+/// distinct ids so far: the result must be the sorted union, whatever the overlap.
+#[test]
+fn merged_ids_are_the_sorted_union() {
+    use super::verify::merge_distinct;
+    use super::ChunkId;
+    let ids =
+        |ns: &[u32]| -> Vec<ChunkId> { ns.iter().map(|n| ChunkId::of(&n.to_le_bytes())).collect() };
+    let cases: [(&[u32], &[u32]); 6] = [
+        (&[], &[]),
+        (&[], &[3, 1, 3, 2]),
+        (&[1, 2, 3], &[]),
+        (&[1, 2, 3], &[3, 2, 1, 1]),
+        (&[5, 6, 7, 8], &[1, 9, 6, 10, 2, 2]),
+        (&[10, 20, 30], &[11, 21, 31, 9, 40, 0]),
+    ];
+    for (have, add) in cases {
+        let mut into = ids(have);
+        into.sort_unstable();
+        into.dedup();
+        let mut want = ids(have);
+        want.extend(ids(add));
+        want.sort_unstable();
+        want.dedup();
+        merge_distinct(&mut into, ids(add));
+        assert_eq!(into, want, "{have:?} + {add:?}");
+    }
+    // Larger, overlapping by half.
+    let (a, b): (Vec<u32>, Vec<u32>) = ((0..5000).collect(), (2500..9000).rev().collect());
+    let mut into = ids(&a);
+    into.sort_unstable();
+    merge_distinct(&mut into, ids(&b));
+    let mut want = ids(&(0..9000).collect::<Vec<_>>());
+    want.sort_unstable();
+    assert_eq!(into, want);
+}
