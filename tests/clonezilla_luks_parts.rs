@@ -263,11 +263,13 @@ fn the_tui_restores_a_saveparts_luks_partition_after_testing_its_passphrase() {
         app.screen()
     );
     app.press(KeyCode::Enter); // the loop device's partition 1, the only row
+    app.settle(std::time::Duration::from_secs(60)); // the plan, made on its own thread
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",
         app.screen()
     );
+    app.settle(std::time::Duration::from_secs(60)); // the plan, made on its own thread
     let plan = format!("{:?}", app.choices.plan);
     assert!(
         plan.starts_with("Some(Ok(") && plan.contains("sda2 is LUKS") && plan.contains("Grow"),

@@ -527,6 +527,7 @@ fn the_tui_restores_a_saveparts_pv_onto_a_partition() {
     );
     app.press(KeyCode::Down);
     app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(60)); // the plan, made on its own thread
     let plan = format!("{:?}", app.choices.plan);
     assert!(
         plan.contains("LVM2") && plan.contains("laid out anew at 397.0 MiB"),

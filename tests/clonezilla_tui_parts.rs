@@ -100,6 +100,7 @@ fn to_plan(root: &Path, lo: &Loop) -> App {
     assert_eq!(app.part_targets().len(), 2, "{:?}", app.disks);
     app.press(KeyCode::Down);
     app.press(KeyCode::Enter);
+    app.settle(Duration::from_secs(60)); // the plan, made on its own thread
     assert!(
         matches!(app.screen(), Screen::Plan { .. }),
         "{:?}",

@@ -214,6 +214,7 @@ fn a_table_less_image_restores_into_a_partition_and_a_disk_image_does_not() {
     );
     app.press(KeyCode::Down); // partition 2
     app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(60)); // the plan, made on its own thread
     let plan = format!("{:?}", app.choices.plan);
     assert!(
         plan.starts_with("Some(Ok(") && plan.contains("Written into partition 2"),

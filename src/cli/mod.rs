@@ -33,6 +33,7 @@ mod storage;
 mod target;
 use ironclone::timefmt as time;
 mod verify;
+mod verify_clonezilla;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! `ironclone verify <REPO> [NAME]`: checks every chunk, reference and root hash and
-//! names the image, area and byte range of any damage. Exits non-zero on damage.
+//! names the image, area and byte range of any damage. Exits non-zero on damage. A
+//! Clonezilla image folder (`verify /home/partimag IMAGE`): verify_clonezilla.rs.
 
 use super::progress::Renderer;
 use clap::Args as ClapArgs;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub secret: super::repo_open::Secret,
-    /// The repository directory.
+    /// The repository directory (or a folder of Clonezilla images, with IMAGE).
     pub repo: PathBuf,
     /// Only this image (default: the whole repository).
     pub name: Option<String>,
@@ -25,6 +26,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(n) = a
+        .name
+        .as_deref()
+        .filter(|n| ironclone::foreign::clonezilla::names_image(&a.repo, n))
+    {
+        if a.read_data_subset.is_some() {
+            anyhow::bail!(
+                "--read-data-subset reads some of a repository's packs; {} is a Clonezilla \
+                 image, which is checked whole",
+                a.repo.join(n).display()
+            );
+        }
+        return super::verify_clonezilla::run(&a.repo.join(n), a.json);
+    }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let r = Renderer::new(a.json);
     let subset = a.read_data_subset.unwrap_or(repo::DataSubset::All);

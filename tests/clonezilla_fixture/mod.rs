@@ -398,10 +398,13 @@ pub fn tui_wrong_then_right_key(app: &mut ironclone::tui::App, right: &str) {
     );
     app.type_str("not the passphrase");
     app.press(KeyCode::Enter);
+    // Checked on a thread of its own (the header's Argon2id).
+    app.settle(std::time::Duration::from_secs(60));
     match app.screen() {
         Screen::LuksKey { note: Some(n), .. } => assert!(n.contains("Wrong passphrase"), "{n}"),
         other => panic!("a wrong key went on: {other:?}"),
     }
     app.type_str(right);
     app.press(KeyCode::Enter);
+    app.settle(std::time::Duration::from_secs(60));
 }

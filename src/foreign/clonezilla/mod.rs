@@ -25,6 +25,7 @@ mod sfdisk;
 mod slab;
 pub mod stream;
 pub mod unpack;
+pub mod verify;
 
 pub use error::ClonezillaError;
 pub use lists::DevFs;

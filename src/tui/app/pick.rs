@@ -386,13 +386,13 @@ impl App {
                 let Some(img) = self.choices.images.get(sel).cloned() else {
                     return;
                 };
-                if img.clonezilla && matches!(self.flow, Flow::Verify | Flow::Deploy) {
-                    // A Clonezilla image restores like an ironclone one; verifying and
-                    // deploying read a repository, which its folder is not.
+                if img.clonezilla && self.flow == Flow::Deploy {
+                    // A Clonezilla image restores and verifies like an ironclone one;
+                    // deploying serves a repository, which its folder is not.
                     let dir = self.choices.repo.clone().unwrap_or_default();
                     self.error(
-                        format!("{} is a Clonezilla image; it can be restored here, not verified or deployed.", img.name),
-                        format!("Its restore checks every checksum first. To verify or deploy it, import it into a repository in the Shell: ironclone import {} {} REPO.", dir.display(), img.name),
+                        format!("{} is a Clonezilla image; it can be restored and verified here, not deployed.", img.name),
+                        format!("To deploy it, import it into a repository in the Shell: ironclone import {} {} REPO.", dir.display(), img.name),
                     );
                     return;
                 }

@@ -14,10 +14,11 @@ use crate::foreign::clonezilla::restore::{ClonezillaRestore, RestoreError, Route
 use crate::foreign::clonezilla::{self, ClonezillaImage, PartImageKind};
 use crate::imaging::{plan_restore, DiskRestoreOptions, DiskRestorePlan};
 use crate::progress::{Progress, ProgressEvent};
-use crate::tui::model::{ImageView, JobReport, RestoreOptions, RestoreRequest};
+use crate::tui::model::{ImageView, JobReport, RestoreOptions, RestoreRequest, VerifyRequest};
 use crate::tui::services::ServiceError;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The picker's rows for one image folder: one row, or one per disk of a savedisk
 /// image of several disks (`NAME/DISK`, restored as `restore --disk DISK` is; a
@@ -255,5 +256,39 @@ pub(super) fn run_restore(
         summary,
         boot_repairs: rep.steps,
         warnings: Vec::new(),
+    })
+}
+
+/// Verifies the folder of the picker's row `req.image` whole (every disk and partition
+/// of it): its checksum lists and every image decoded with every checksum it carries,
+/// nothing written (`clonezilla::verify`).
+pub(super) fn run_verify(
+    req: &VerifyRequest,
+    progress: Arc<dyn Progress>,
+    cancel: &AtomicBool,
+) -> Result<JobReport, ServiceError> {
+    let name = folder_and_disk(&req.image).0;
+    let img = ClonezillaImage::open(&req.repo.join(name))
+        .map_err(|e| ServiceError::Plain(format!("Clonezilla image \"{name}\": {e}")))?;
+    progress.report(ProgressEvent::JobStart {
+        job: format!("verify {name}"),
+        total_bytes: 0,
+    });
+    let done = clonezilla::verify::verify(&img, &*progress, cancel).map_err(|e| {
+        ServiceError::Plain(format!(
+            "Clonezilla image \"{name}\" is damaged; restoring it would stop there: {e}"
+        ))
+    })?;
+    let sums = img.checksums.len();
+    Ok(JobReport {
+        summary: vec![format!(
+            "Clonezilla image \"{name}\": {} decoded whole, every checksum they carry matches{}.",
+            crate::units::count(done.len() as u64, "image", "images"),
+            match sums {
+                0 => " (the folder has no MD5SUMS, SHA1SUMS or B2SUMS)".to_string(),
+                n => format!(", and the folder's {n} checksum list(s)"),
+            }
+        )],
+        ..Default::default()
     })
 }

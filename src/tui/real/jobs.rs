@@ -200,6 +200,9 @@ pub(super) fn run_verify(
     cancel: &AtomicBool,
     unlocked: super::Unlocked,
 ) -> Result<JobReport, ServiceError> {
+    if super::clonezilla::is_image(&req.repo, &req.image) {
+        return super::clonezilla::run_verify(req, progress, cancel);
+    }
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (path, image) = (req.repo.clone(), req.image.clone());
     // The verifier has no cancel hook; it only reads, so a cancelled one is left to

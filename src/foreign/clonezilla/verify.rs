@@ -1,0 +1,100 @@
+//! `ironclone verify DIR IMAGE` of a Clonezilla image folder: every checksum the folder
+//! and its images carry, checked with no target (what Clonezilla's `ocs-chkimg` does).
+//! The folder's checksum lists (`MD5SUMS`, `SHA1SUMS`, `B2SUMS`) are checked, and every
+//! image in it (partitions, LVs, the contents of LUKS volumes) is decoded to its end
+//! through the stream a restore reads (`stream::PartStream`, which checks partclone's
+//! and ntfsclone's checksums as it passes them and names the file, the partition and
+//! the byte offset of a mismatch). Nothing is written, not even a scratch file: a
+//! restore's check (`device::ImageDevice`) also builds the disk's table file and keeps
+//! decoded blocks for its copy, which a verify has no use for.
+
+use super::assemble::{poll, AssembleError, PartDone};
+use super::luks::LuksInner;
+use super::partimg::PartImage;
+use super::stream::PartStream;
+use super::ClonezillaImage;
+use crate::progress::{Progress, ProgressEvent};
+use rayon::prelude::*;
+use std::sync::atomic::AtomicBool;
+
+/// Decoded bytes between two progress reports.
+const REPORT_BYTES: u64 = 8 << 20;
+
+/// Every image of `img`: its partitions, its LVs and its LUKS volumes' contents.
+fn images(img: &ClonezillaImage) -> Vec<&PartImage> {
+    let lvs = img.lvm.iter().flat_map(|l| l.lvs.iter().map(|v| &v.image));
+    let luks = img.luks.iter().filter_map(|v| match &v.inner {
+        LuksInner::Image(p) => Some(p),
+        LuksInner::Pv { .. } => None,
+    });
+    img.partitions.iter().chain(lvs).chain(luks).collect()
+}
+
+/// Checks `img` whole: its checksum lists and every image decoded, side by side on
+/// every core (each decode is one stream). The images as they decoded, in the order of
+/// [`images`]; the first error found wins.
+pub fn verify(
+    img: &ClonezillaImage,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Vec<PartDone>, AssembleError> {
+    // Every header first (a garbage one is told before anything is decoded); their
+    // used bytes are the progress's total (a dd image announces none).
+    let streams = images(img)
+        .into_iter()
+        // No partition to fit: the image's own size is what it is.
+        .map(|p| PartStream::open(p, u64::MAX).map(|s| (p, s)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = streams
+        .iter()
+        .filter_map(|(_, s)| s.used_hint())
+        .fold(0u64, u64::saturating_add);
+    let phase = format!("verify {}", img.name);
+    progress.report(ProgressEvent::PhaseStart {
+        name: phase.clone(),
+        total_bytes: total,
+    });
+    let (lists, done) = rayon::join(
+        || img.verify_checksums(),
+        || {
+            streams
+                .into_par_iter()
+                .map(|(p, s)| decode(p, s, progress, cancel))
+                .collect::<Vec<_>>()
+        },
+    );
+    progress.report(ProgressEvent::PhaseEnd { name: phase });
+    let done = done.into_iter().collect::<Result<Vec<_>, _>>()?;
+    lists?;
+    Ok(done)
+}
+
+/// Decodes `p` to its end, every checksum checked; its used bytes.
+fn decode(
+    p: &PartImage,
+    mut s: PartStream,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<PartDone, AssembleError> {
+    let mut buf = Vec::new();
+    let (mut used, mut unreported) = (0u64, 0u64);
+    while s.next_run(&mut buf)?.is_some() {
+        poll(cancel, p)?;
+        used = used.saturating_add(buf.len() as u64);
+        unreported = unreported.saturating_add(buf.len() as u64);
+        if unreported >= REPORT_BYTES {
+            progress.report(ProgressEvent::Advance { bytes: unreported });
+            unreported = 0;
+        }
+    }
+    if unreported > 0 {
+        progress.report(ProgressEvent::Advance { bytes: unreported });
+    }
+    Ok(PartDone {
+        part: p.part.clone(),
+        filesystem: s.filesystem().to_string(),
+        offset: 0,
+        used_bytes: used,
+        image_bytes: s.image_bytes(),
+    })
+}

@@ -1,0 +1,123 @@
+//! `ironclone verify DIR IMAGE` of a Clonezilla folder (tests/clonezilla_fixture, plus an
+//! LV): a sound folder checks out naming each image (partitions and the LV) and is left
+//! as it was; a bit flipped in a partition's or an LV's image, a checksum list that
+//! disagrees with a file, and a missing image are each refused naming the file.
+
+mod clonezilla_fixture;
+mod fsfixture;
+
+use clonezilla_fixture::shapes::{add_lvm, s};
+use clonezilla_fixture::{cli, damage_gz};
+use fsfixture::run;
+use std::fs;
+use std::path::Path;
+
+/// Every file of the folder with its bytes' hash, sorted.
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (
+                name,
+                blake3::hash(&fs::read(&p).unwrap()).to_hex().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Flips a bit 5000 bytes before the end of the decoded zstd image `zst` (in its last
+/// used blocks) and compresses it again.
+fn damage_zst(zst: &Path) {
+    let mut raw = run("zstd", &["-q", "-dc", s(zst)]).stdout;
+    let at = raw.len() - 5000;
+    raw[at] ^= 0x10;
+    let plain = zst.with_extension("");
+    fs::write(&plain, &raw).unwrap();
+    run("zstd", &["-q", "-f", "--rm", s(&plain)]);
+}
+
+fn verify(root: &Path) -> (bool, String) {
+    let (ok, _, text) = cli(&["verify", s(root), "img"]);
+    (ok, text)
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_clonezilla_folder_verifies_and_each_damage_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 11, false);
+    add_lvm(d.path(), &fx, 11);
+    let before = snapshot(&fx.image);
+    let (ok, text) = verify(&fx.root);
+    assert!(ok, "a sound folder did not verify:\n{text}");
+    for e in [
+        "sda1 vfat",
+        "sda2 ext4",
+        "vg0-root ext4",
+        "3 image(s)",
+        "ok",
+    ] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
+    assert_eq!(snapshot(&fx.image), before, "verify changed the folder");
+    let (ok, out, text) = cli(&["verify", s(&fx.root), "img", "--json"]);
+    assert!(ok, "{text}");
+    let last = String::from_utf8_lossy(&out)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(v["images"].as_array().map(Vec::len), Some(3), "{last}");
+
+    // The LV's image: its own file is named.
+    let lv = fx.image.join("vg0-root.ext4-ptcl-img.zst");
+    let good_lv = fs::read(&lv).unwrap();
+    damage_zst(&lv);
+    let (ok, text) = verify(&fx.root);
+    assert!(!ok, "a damaged LV image verified:\n{text}");
+    for e in [
+        "vg0-root",
+        "vg0-root.ext4-ptcl-img.zst",
+        "checksum mismatch",
+    ] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
+    fs::write(&lv, good_lv).unwrap();
+    assert!(verify(&fx.root).0, "the LV image put back");
+
+    // A partition's image.
+    let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
+    let good_gz = fs::read(&gz).unwrap();
+    damage_gz(&gz);
+    let (ok, text) = verify(&fx.root);
+    assert!(!ok, "a damaged partition image verified:\n{text}");
+    for e in [
+        "partition sda2",
+        "sda2.ext4-ptcl-img.gz",
+        "checksum mismatch",
+    ] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
+    fs::write(&gz, good_gz).unwrap();
+
+    // A checksum list that disagrees with a file it lists.
+    let sums = fx.image.join("MD5SUMS");
+    fs::write(&sums, format!("{}  parts\n", "0".repeat(32))).unwrap();
+    let (ok, text) = verify(&fx.root);
+    assert!(!ok, "a wrong MD5SUMS line verified:\n{text}");
+    for e in ["MD5SUMS", "parts"] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
+    fs::remove_file(&sums).unwrap();
+
+    // A missing image.
+    fs::remove_file(fx.image.join("sda1.vfat-ptcl-img.zst")).unwrap();
+    let (ok, text) = verify(&fx.root);
+    assert!(!ok, "a folder without sda1's image verified:\n{text}");
+    assert!(text.contains("sda1"), "{text}");
+}
