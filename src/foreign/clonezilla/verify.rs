@@ -32,7 +32,8 @@ fn images(img: &ClonezillaImage) -> Vec<&PartImage> {
 
 /// Checks `img` whole: its checksum lists and every image decoded, side by side on
 /// every core (each decode is one stream). The images as they decoded, in the order of
-/// [`images`]; the first error found wins.
+/// [`images`]; of several damaged images the first in that order is named, and a
+/// damaged image before a checksum list that disagrees.
 pub fn verify(
     img: &ClonezillaImage,
     progress: &dyn Progress,

@@ -201,20 +201,25 @@ fn backup_to_s3_names_the_remote_repository() {
     assert!(!format!("{t:?}").contains("topsecret"), "{t:?}");
 }
 
-/// Verify: a Clonezilla image is checked whole like an ironclone one (every checksum,
-/// nothing written), not refused.
-#[test]
-fn a_clonezilla_image_is_verified_like_an_ironclone_one() {
-    let (mut app, fake) = app();
-    app.press(KeyCode::Char('v'));
+/// Home -> the flow `key` -> the typed folder /home/partimag: its Clonezilla images.
+fn to_partimag(app: &mut App, key: char) {
+    app.press(KeyCode::Char(key));
     app.press(KeyCode::Char('/'));
     app.type_str("home/partimag");
-    enter(&mut app);
+    enter(app);
     assert!(
         matches!(app.screen(), Screen::Images { .. }),
         "{:?}",
         app.screen()
     );
+}
+
+/// Verify: a Clonezilla image is checked whole like an ironclone one (every checksum,
+/// nothing written), not refused.
+#[test]
+fn a_clonezilla_image_is_verified_like_an_ironclone_one() {
+    let (mut app, fake) = app();
+    to_partimag(&mut app, 'v');
     run_to_done(&mut app);
     match fake.recorded().as_slice() {
         [Recorded::Verify(v)] => {
@@ -228,15 +233,7 @@ fn a_clonezilla_image_is_verified_like_an_ironclone_one() {
 #[test]
 fn snap_clonezilla_image_restores_like_an_ironclone_one() {
     let (mut app, fake) = app();
-    app.press(KeyCode::Char('r'));
-    app.press(KeyCode::Char('/'));
-    app.type_str("home/partimag");
-    enter(&mut app);
-    assert!(
-        matches!(app.screen(), Screen::Images { .. }),
-        "{:?}",
-        app.screen()
-    );
+    to_partimag(&mut app, 'r');
     snap("images_clonezilla", &app);
     assert!(render(&app).contains("clonezilla"));
     enter(&mut app);
