@@ -6,7 +6,9 @@
 #   -r` (and `ntfsclone -r` for NTFS) into the same partition of a same-size disk file;
 #   also with `--no-verify` (still checked first, but what was written is not read back,
 #   as partclone does not);
-# - import: `ironclone import` of the folder against `ironclone backup` of the disk.
+# - import: `ironclone import` of the folder against `ironclone backup` of the disk;
+# - verify: `ironclone verify DIR IMAGE` (checksum lists and every image decoded, nothing
+#   written) against `zstd -d | partclone.chkimg` (partclone's own image check).
 # The folder is made the way ocs-sr makes it: partclone image through `zstd`, the
 # sfdisk dump, the saved GPT head and tail. Fastest of BENCH_REPEAT runs.
 # BENCH_FIXTURES=DIR takes the fixtures from DIR (another tree's build/bench) as they are.
@@ -69,6 +71,8 @@ for _ in $(seq "$REPEAT"); do
     truncate -s "$DISK_BYTES" "$W/disk.out"
     run "icn_$fs" "$BIN" restore "$W/partimag" "$fs-img" "$W/disk.out" --yes --no-verify --scratch "$W" >/dev/null 2>&1
     rm -f "$W/disk.out"
+    run "ck_$fs" sh -c "zstd -d -q -c '$z' | partclone.chkimg -s - >/dev/null 2>&1"
+    run "icv_$fs" "$BIN" verify "$W/partimag" "$fs-img" >/dev/null 2>&1
     rm -rf "$W/repo-i.$fs" "$W/repo-b.$fs"
     run "imp_$fs" "$BIN" import "$W/partimag" "$fs-img" "$W/repo-i.$fs" --scratch "$W" >/dev/null 2>&1
     run "bk_$fs" "$BIN" backup "$W/$fs-disk.img" "$W/repo-b.$fs" >/dev/null 2>&1
@@ -89,6 +93,8 @@ for fs in ext4 ntfs; do
   row "$fs restore: zstd -d | $tool -r" "${T[pc_$fs]}" ""
   row "$fs restore: ironclone restore (folder)" "${T[ic_$fs]}" "$(ratio "${T[pc_$fs]}" "${T[ic_$fs]}") faster"
   row "$fs restore: same, --no-verify (no read-back)" "${T[icn_$fs]}" "$(ratio "${T[pc_$fs]}" "${T[icn_$fs]}") faster"
+  row "$fs verify: zstd -d | partclone.chkimg" "${T[ck_$fs]}" ""
+  row "$fs verify: ironclone verify (folder)" "${T[icv_$fs]}" "$(ratio "${T[ck_$fs]}" "${T[icv_$fs]}") faster"
   row "$fs import into a repository" "${T[imp_$fs]}" ""
   row "$fs backup of the same disk" "${T[bk_$fs]}" "$(ratio "${T[bk_$fs]}" "${T[imp_$fs]}") import speed"
   row "$fs browse ls /: first (unpacks)" "${T[br1_$fs]}" "$(( ${S[cache_$fs]} / 1048576 )) MiB cache"
