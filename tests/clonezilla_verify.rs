@@ -1,7 +1,8 @@
 //! `ironclone verify DIR IMAGE` of a Clonezilla folder (tests/clonezilla_fixture, plus an
 //! LV): a sound folder checks out naming each image (partitions and the LV) and is left
 //! as it was; a bit flipped in a partition's or an LV's image, a checksum list that
-//! disagrees with a file, and a missing image are each refused naming the file.
+//! disagrees with a file, and a missing image are each refused naming the file; the
+//! whole folder (no IMAGE) checks every image in it, a broken one not hiding the others.
 
 mod clonezilla_fixture;
 mod fsfixture;
@@ -120,4 +121,22 @@ fn a_clonezilla_folder_verifies_and_each_damage_is_named() {
     let (ok, text) = verify(&fx.root);
     assert!(!ok, "a folder without sda1's image verified:\n{text}");
     assert!(text.contains("sda1"), "{text}");
+
+    // The whole folder (no IMAGE): a sound second image is checked, the broken one is
+    // named, and the exit is non-zero.
+    let fx2 = clonezilla_fixture::build(d.path(), "img2", 12, false);
+    assert_eq!(fx2.root, fx.root);
+    let (ok, _, text) = cli(&["verify", s(&fx.root)]);
+    assert!(!ok, "a folder with a broken image verified:\n{text}");
+    for e in [
+        "checked Clonezilla image",
+        "partimag/img2 in",
+        "DAMAGED Clonezilla image",
+        "1 of 2 Clonezilla image(s) did not check out",
+    ] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
+    // One image folder named by its own path.
+    let (ok, _, text) = cli(&["verify", s(&fx2.image)]);
+    assert!(ok && text.contains("img2"), "{text}");
 }

@@ -1,6 +1,6 @@
 //! `ironclone verify <REPO> [NAME]`: checks every chunk, reference and root hash and
 //! names the image, area and byte range of any damage. Exits non-zero on damage. A
-//! Clonezilla image folder (`verify /home/partimag IMAGE`): verify_clonezilla.rs.
+//! Clonezilla image folder (`verify /home/partimag [IMAGE]`): verify_clonezilla.rs.
 
 use super::progress::Renderer;
 use clap::Args as ClapArgs;
@@ -13,7 +13,8 @@ pub struct Args {
     pub secret: super::repo_open::Secret,
     /// The repository directory (or a folder of Clonezilla images, with IMAGE).
     pub repo: PathBuf,
-    /// Only this image (default: the whole repository).
+    /// Only this image (default: the whole repository, or every Clonezilla image in
+    /// the folder).
     pub name: Option<String>,
     /// JSON-lines progress and a JSON report.
     #[arg(long)]
@@ -26,19 +27,15 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    if let Some(n) = a
-        .name
-        .as_deref()
-        .filter(|n| ironclone::foreign::clonezilla::names_image(&a.repo, n))
-    {
+    if let Some(folders) = super::verify_clonezilla::folders(&a.repo, a.name.as_deref()) {
         if a.read_data_subset.is_some() {
             anyhow::bail!(
-                "--read-data-subset reads some of a repository's packs; {} is a Clonezilla \
-                 image, which is checked whole",
-                a.repo.join(n).display()
+                "--read-data-subset reads some of a repository's packs; {} holds Clonezilla \
+                 images, which are checked whole",
+                a.repo.display()
             );
         }
-        return super::verify_clonezilla::run(&a.repo.join(n), a.json);
+        return super::verify_clonezilla::run(&folders, a.json);
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
     let r = Renderer::new(a.json);

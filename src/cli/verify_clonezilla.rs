@@ -1,28 +1,76 @@
-//! `ironclone verify DIR IMAGE` where DIR holds Clonezilla image folders: the library's
-//! `clonezilla::verify` checks the folder's checksum lists and decodes every image in
-//! it (partitions, LVs, LUKS volumes' contents) with every checksum it carries, as a
-//! restore's check does, with no target and nothing written. Exits non-zero naming the
-//! first damage found (the file, the partition and, for a damaged block, the offset).
+//! `ironclone verify DIR [IMAGE]` where DIR holds Clonezilla image folders (or is one):
+//! the library's `clonezilla::verify` checks each folder's checksum lists and decodes
+//! every image in it (partitions, LVs, LUKS volumes' contents) with every checksum it
+//! carries, as a restore's check does, with no target and nothing written. Without
+//! IMAGE every image folder in DIR is checked, a damaged one not stopping the others.
+//! Exits non-zero when one did not check out, naming its first damage (the file, the
+//! partition and, for a damaged block, the offset).
 
 use super::progress::Renderer;
-use anyhow::Context;
 use ironclone::foreign::clonezilla::{self, ClonezillaImage};
 use ironclone::units::human_bytes;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
-pub fn run(folder: &Path, json: bool) -> anyhow::Result<()> {
-    let img = ClonezillaImage::open(folder)?;
+/// The Clonezilla image folders a `verify REPO [NAME]` names when REPO is no
+/// repository: `DIR IMAGE`, `DIR` being one image folder, or every image folder in
+/// `DIR`. None for a repository, or a folder with no Clonezilla image.
+pub fn folders(repo: &Path, name: Option<&str>) -> Option<Vec<PathBuf>> {
+    if repo.join("config").exists() {
+        return None;
+    }
+    match name {
+        Some(n) => clonezilla::names_image(repo, n).then(|| vec![repo.join(n)]),
+        None if clonezilla::is_image_dir(repo) => Some(vec![repo.to_path_buf()]),
+        None => {
+            let all: Vec<PathBuf> = clonezilla::list(repo)
+                .ok()?
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect();
+            (!all.is_empty()).then_some(all)
+        }
+    }
+}
+
+pub fn run(folders: &[PathBuf], json: bool) -> anyhow::Result<()> {
     let cancel = super::cancel::on_signals()?;
+    let mut damaged = Vec::new();
+    for f in folders {
+        if let Err(e) = one(f, json, &cancel) {
+            let e = format!("{e:#}");
+            match json {
+                true => println!(
+                    "{}",
+                    serde_json::json!({ "event": "result", "clonezilla": f, "error": e })
+                ),
+                false => println!("DAMAGED Clonezilla image {}: {e}", f.display()),
+            }
+            damaged.push(f.display().to_string());
+        }
+    }
+    if !damaged.is_empty() {
+        anyhow::bail!(
+            "{} of {} Clonezilla image(s) did not check out (restoring one would stop there): {}",
+            damaged.len(),
+            folders.len(),
+            damaged.join(", ")
+        );
+    }
+    if !json {
+        println!("ok");
+    }
+    Ok(())
+}
+
+/// Checks the image folder `folder`; what it found, printed.
+fn one(folder: &Path, json: bool, cancel: &AtomicBool) -> anyhow::Result<()> {
+    let img = ClonezillaImage::open(folder)?;
     let t = std::time::Instant::now();
     let r = Renderer::new(json);
-    let done = clonezilla::verify::verify(&img, &r, &cancel);
+    let done = clonezilla::verify::verify(&img, &r, cancel);
     r.finish();
-    let done = done.with_context(|| {
-        format!(
-            "Clonezilla image {} did not check out; restoring it would stop there",
-            folder.display()
-        )
-    })?;
+    let done = done?;
     let sums: Vec<String> = img
         .checksums
         .iter()
@@ -37,12 +85,12 @@ pub fn run(folder: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::to_string(&serde_json::json!({
+            serde_json::json!({
                 "event": "result",
                 "clonezilla": folder,
                 "images": done,
                 "checksum_lists": sums,
-            }))?
+            })
         );
         return Ok(());
     }
@@ -64,6 +112,5 @@ pub fn run(folder: &Path, json: bool) -> anyhow::Result<()> {
             human_bytes(d.used_bytes)
         );
     }
-    println!("ok");
     Ok(())
 }
