@@ -37,7 +37,12 @@ pub fn run(folders: &[PathBuf], json: bool) -> anyhow::Result<()> {
     let cancel = super::cancel::on_signals()?;
     let mut damaged = Vec::new();
     for f in folders {
-        if let Err(e) = one(f, json, &cancel) {
+        let checked = one(f, json, &cancel);
+        // Ctrl-C: what is left is not checked, and what stopped is not damage.
+        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("verify cancelled by the user at {}", f.display());
+        }
+        if let Err(e) = checked {
             let e = format!("{e:#}");
             match json {
                 true => println!(

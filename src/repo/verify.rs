@@ -388,6 +388,7 @@ pub fn verify_subset(
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
 }
+
 /// Adds `ids` to `into` (sorted and distinct), which stays sorted and distinct. Only
 /// `ids` is sorted; the two sorted runs are then merged in place from the back, without
 /// scratch. Sorting everything again for each image cost O(n log n) per image of a

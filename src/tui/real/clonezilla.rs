@@ -274,10 +274,12 @@ pub(super) fn run_verify(
         job: format!("verify {name}"),
         total_bytes: 0,
     });
-    let done = clonezilla::verify::verify(&img, &*progress, cancel).map_err(|e| {
-        ServiceError::Plain(format!(
+    let done = clonezilla::verify::verify(&img, &*progress, cancel).map_err(|e| match e {
+        // Esc, then yes: not damage.
+        clonezilla::assemble::AssembleError::Cancelled { .. } => "stopped".into(),
+        e => ServiceError::Plain(format!(
             "Clonezilla image \"{name}\" is damaged; restoring it would stop there: {e}"
-        ))
+        )),
     })?;
     let sums = img.checksums.len();
     Ok(JobReport {
