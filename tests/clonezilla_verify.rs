@@ -2,7 +2,8 @@
 //! LV): a sound folder checks out naming each image (partitions and the LV) and is left
 //! as it was; a bit flipped in a partition's or an LV's image, a checksum list that
 //! disagrees with a file, and a missing image are each refused naming the file; the
-//! whole folder (no IMAGE) checks every image in it, a broken one not hiding the others.
+//! whole folder (no IMAGE) checks every image in it, a broken one not hiding the others;
+//! `verify FILE` checks a standalone partition image file.
 
 mod clonezilla_fixture;
 mod fsfixture;
@@ -91,9 +92,19 @@ fn a_clonezilla_folder_verifies_and_each_damage_is_named() {
     fs::write(&lv, good_lv).unwrap();
     assert!(verify(&fx.root).0, "the LV image put back");
 
-    // A partition's image.
+    // A partition's image; the same file on its own (`verify FILE`) before and after.
     let gz = fx.image.join("sda2.ext4-ptcl-img.gz");
     let good_gz = fs::read(&gz).unwrap();
+    let alone = d.path().join("sda2.ext4-ptcl-img.gz");
+    fs::write(&alone, &good_gz).unwrap();
+    let (ok, _, text) = cli(&["verify", s(&alone)]);
+    assert!(ok && text.contains("ext4"), "{text}");
+    damage_gz(&alone);
+    let (ok, _, text) = cli(&["verify", s(&alone)]);
+    assert!(!ok, "a damaged standalone image verified:\n{text}");
+    for e in ["sda2.ext4-ptcl-img.gz", "checksum mismatch", "did not check out"] {
+        assert!(text.contains(e), "{e:?} not in:\n{text}");
+    }
     damage_gz(&gz);
     let (ok, text) = verify(&fx.root);
     assert!(!ok, "a damaged partition image verified:\n{text}");

@@ -27,6 +27,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if a.name.is_none() && a.repo.is_file() {
+        if let Some(done) = super::verify_clonezilla::run_file(&a.repo, a.json) {
+            return done;
+        }
+    }
     if let Some(folders) = super::verify_clonezilla::folders(&a.repo, a.name.as_deref()) {
         if a.read_data_subset.is_some() {
             anyhow::bail!(

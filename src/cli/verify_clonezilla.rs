@@ -4,7 +4,8 @@
 //! carries, as a restore's check does, with no target and nothing written. Without
 //! IMAGE every image folder in DIR is checked, a damaged one not stopping the others.
 //! Exits non-zero when one did not check out, naming its first damage (the file, the
-//! partition and, for a damaged block, the offset).
+//! partition and, for a damaged block, the offset). `verify FILE` checks a standalone
+//! partclone or ntfsclone image file the same way.
 
 use super::progress::Renderer;
 use ironclone::foreign::clonezilla::{self, ClonezillaImage};
@@ -31,6 +32,42 @@ pub fn folders(repo: &Path, name: Option<&str>) -> Option<Vec<PathBuf>> {
             (!all.is_empty()).then_some(all)
         }
     }
+}
+
+/// `verify FILE`: a standalone partclone or ntfsclone image (`sda1.ext4-ptcl-img.zst`).
+/// `None` when `path` is no such file.
+pub fn run_file(path: &Path, json: bool) -> Option<anyhow::Result<()>> {
+    let cancel = match super::cancel::on_signals() {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let r = Renderer::new(json);
+    let done = clonezilla::verify::verify_file(path, &r, &cancel);
+    r.finish();
+    let d = match done {
+        Ok(None) => return None,
+        Ok(Some(d)) => d,
+        Err(e) => {
+            return Some(Err(anyhow::Error::new(e).context(format!(
+                "partition image {} did not check out",
+                path.display()
+            ))))
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "event": "result", "image": path, "images": [d] })
+        );
+    } else {
+        println!(
+            "checked partition image {}: {} {} used\nok",
+            path.display(),
+            d.filesystem,
+            human_bytes(d.used_bytes)
+        );
+    }
+    Some(Ok(()))
 }
 
 pub fn run(folders: &[PathBuf], json: bool) -> anyhow::Result<()> {

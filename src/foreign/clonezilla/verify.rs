@@ -15,6 +15,7 @@ use super::stream::PartStream;
 use super::ClonezillaImage;
 use crate::progress::{Progress, ProgressEvent};
 use rayon::prelude::*;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 /// Decoded bytes between two progress reports.
@@ -68,6 +69,36 @@ pub fn verify(
     let done = done.into_iter().collect::<Result<Vec<_>, _>>()?;
     lists?;
     Ok(done)
+}
+
+/// Checks a standalone partition image file (`sda1.ext4-ptcl-img.zst`, an ntfsclone
+/// image; any compression, split volumes): decoded to its end, every checksum checked.
+/// `None` when `path` is no such file.
+pub fn verify_file(
+    path: &Path,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Option<PartDone>, AssembleError> {
+    let Some(kind) = super::unpack::standalone_kind(path) else {
+        return Ok(None);
+    };
+    // Clonezilla's name starts with the partition's (`sda1.ext4-ptcl-img.zst`).
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let part = name.split('.').next().unwrap_or_default().to_string();
+    let p = PartImage {
+        part,
+        kind,
+        path: path.to_path_buf(),
+    };
+    let s = PartStream::open(&p, u64::MAX)?;
+    let phase = format!("verify {name}");
+    progress.report(ProgressEvent::PhaseStart {
+        name: phase.clone(),
+        total_bytes: s.used_hint().unwrap_or(0),
+    });
+    let done = decode(&p, s, progress, cancel);
+    progress.report(ProgressEvent::PhaseEnd { name: phase });
+    done.map(Some)
 }
 
 /// Decodes `p` to its end, every checksum checked; its used bytes.
