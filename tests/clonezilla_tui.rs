@@ -47,11 +47,11 @@ fn to_plan(root: &Path, lo: &Loop) -> App {
     to_plan_of(root, lo, 0)
 }
 
-/// As `to_plan`, choosing the picker's row `row` (0: the first).
-fn to_plan_of(root: &Path, lo: &Loop, row: usize) -> App {
-    let services = RealServices::new(Some(vec![PathBuf::from(&lo.0)]));
-    let mut app = App::new(Arc::new(services));
-    app.press(KeyCode::Char('r'));
+/// Home -> the flow `key` -> the folder `root` typed as the repository: its images,
+/// with the real services allowed the disks `disks`.
+fn to_images(root: &Path, key: char, disks: Vec<PathBuf>) -> App {
+    let mut app = App::new(Arc::new(RealServices::new(Some(disks))));
+    app.press(KeyCode::Char(key));
     app.press(KeyCode::Char('/'));
     app.type_str(root.to_str().unwrap());
     app.press(KeyCode::Enter);
@@ -61,6 +61,12 @@ fn to_plan_of(root: &Path, lo: &Loop, row: usize) -> App {
         "{:?}",
         app.screen()
     );
+    app
+}
+
+/// As `to_plan`, choosing the picker's row `row` (0: the first).
+fn to_plan_of(root: &Path, lo: &Loop, row: usize) -> App {
+    let mut app = to_images(root, 'r', vec![PathBuf::from(&lo.0)]);
     for _ in 0..row {
         app.press(KeyCode::Down);
     }
@@ -215,17 +221,7 @@ fn tui_verifies_a_clonezilla_image() {
     let d = tempfile::tempdir().unwrap();
     let fx = clonezilla_fixture::build(d.path(), "img", 8, false);
     let verify = |fx: &clonezilla_fixture::Fixture| {
-        let mut app = App::new(Arc::new(RealServices::new(Some(Vec::new()))));
-        app.press(KeyCode::Char('v'));
-        app.press(KeyCode::Char('/'));
-        app.type_str(fx.root.to_str().unwrap());
-        app.press(KeyCode::Enter);
-        app.settle(Duration::from_secs(30));
-        assert!(
-            matches!(app.screen(), Screen::Images { .. }),
-            "{:?}",
-            app.screen()
-        );
+        let mut app = to_images(&fx.root, 'v', Vec::new());
         app.press(KeyCode::Enter);
         app.settle(Duration::from_secs(600));
         format!("{:?}", app.report)

@@ -102,7 +102,11 @@ fn a_clonezilla_folder_verifies_and_each_damage_is_named() {
     damage_gz(&alone);
     let (ok, _, text) = cli(&["verify", s(&alone)]);
     assert!(!ok, "a damaged standalone image verified:\n{text}");
-    for e in ["sda2.ext4-ptcl-img.gz", "checksum mismatch", "did not check out"] {
+    for e in [
+        "sda2.ext4-ptcl-img.gz",
+        "checksum mismatch",
+        "did not check out",
+    ] {
         assert!(text.contains(e), "{e:?} not in:\n{text}");
     }
     damage_gz(&gz);
