@@ -99,6 +99,13 @@ fn a_clonezilla_folder_verifies_and_each_damage_is_named() {
     fs::write(&alone, &good_gz).unwrap();
     let (ok, _, text) = cli(&["verify", s(&alone)]);
     assert!(ok && text.contains("ext4"), "{text}");
+    for named in [vec![s(&alone)], vec![s(&fx.root), "img"]] {
+        let mut args = vec!["verify"];
+        args.extend(named);
+        args.extend(["--read-data-subset", "1/2"]);
+        let (ok, _, text) = cli(&args);
+        assert!(!ok && text.contains("checked whole"), "{args:?}: {text}");
+    }
     damage_gz(&alone);
     let (ok, _, text) = cli(&["verify", s(&alone)]);
     assert!(!ok, "a damaged standalone image verified:\n{text}");

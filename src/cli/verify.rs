@@ -27,19 +27,24 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // Clonezilla images and partition image files are checked whole.
+    let whole = || match a.read_data_subset {
+        Some(_) => Err(anyhow::anyhow!(
+            "--read-data-subset reads some of a repository's packs; {} holds Clonezilla \
+             images or is a partition image, which are checked whole",
+            a.repo.display()
+        )),
+        None => Ok(()),
+    };
+    // A file is no repository: a partition image, or nothing this reads.
     if a.name.is_none() && a.repo.is_file() {
+        whole()?;
         if let Some(done) = super::verify_clonezilla::run_file(&a.repo, a.json) {
             return done;
         }
     }
     if let Some(folders) = super::verify_clonezilla::folders(&a.repo, a.name.as_deref()) {
-        if a.read_data_subset.is_some() {
-            anyhow::bail!(
-                "--read-data-subset reads some of a repository's packs; {} holds Clonezilla \
-                 images, which are checked whole",
-                a.repo.display()
-            );
-        }
+        whole()?;
         return super::verify_clonezilla::run(&folders, a.json);
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
