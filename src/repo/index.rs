@@ -242,15 +242,16 @@ impl Chunks {
     fn get(&self, id: &ChunkId) -> Option<&Slot> {
         match self {
             Chunks::All(map) => map.get(id),
-            Chunks::Only {
-                ids,
-                slots,
-                buckets,
-            } => {
-                let s = slots.get(buckets.find(ids, id)?)?;
-                (s.record != NO_RECORD).then_some(s)
-            }
+            Chunks::Only { ids, buckets, .. } => self.at(buckets.find(ids, id)?),
         }
+    }
+
+    /// The filled slot of the k-th wanted id (`Only`); `None` for a whole index.
+    fn at(&self, k: usize) -> Option<&Slot> {
+        let Chunks::Only { slots, .. } = self else {
+            return None;
+        };
+        slots.get(k).filter(|s| s.record != NO_RECORD)
     }
 
     fn iter(&self) -> Box<dyn Iterator<Item = (&ChunkId, &Slot)> + '_> {
@@ -416,10 +417,7 @@ impl Index {
 
     /// `locate` of the chunk at position `k` in `wanted()` (no lookup of its id).
     pub fn locate_at(&self, k: usize) -> Option<Location> {
-        let Chunks::Only { slots, .. } = &self.chunks else {
-            return None;
-        };
-        self.location(slots.get(k).filter(|s| s.record != NO_RECORD)?)
+        self.location(self.chunks.at(k)?)
     }
 
     fn location(&self, s: &Slot) -> Option<Location> {

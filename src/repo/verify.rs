@@ -330,15 +330,14 @@ pub fn verify_subset(
     progress.report(ProgressEvent::PhaseEnd {
         name: "packs".into(),
     });
-    let checked_out = |id: &ChunkId| {
-        let k = idx.position(id);
-        k.and_then(|k| good.get(k)).copied().unwrap_or(false)
-    };
-    let sound = |id: &ChunkId| checked_out(id) || idx.locate(id).is_some_and(|l| fits(&l));
+    // The k-th needed chunk checked out in the scan, or was not read (a subset) and its
+    // place fits its pack. The index holds only needed chunks: any other id is unsound.
+    let sound_at =
+        |k: usize| good.get(k) == Some(&true) || idx.locate_at(k).is_some_and(|l| fits(&l));
+    let sound = |id: &ChunkId| idx.position(id).is_some_and(sound_at);
     // Every chunk sound: no image has damage, and no manifest is read again. By
     // position: no id looked up.
-    let damaged = !(0..idx.wanted().len())
-        .all(|k| good.get(k) == Some(&true) || idx.locate_at(k).is_some_and(|l| fits(&l)));
+    let damaged = !(0..idx.wanted().len()).all(sound_at);
     for n in loaded.into_iter().filter(|_| damaged) {
         let m = match repo.load_manifest(n) {
             Ok(m) => m,
