@@ -270,6 +270,16 @@ impl App {
         self.handle.is_some() || self.deploy_cancel.is_some()
     }
 
+    /// Asks the services on a thread of their own (a network store, a key derivation, a
+    /// plan: nothing the screen may wait for); the answer `ask` makes comes back through
+    /// the main loop, whose handler drops it if the user has gone elsewhere meanwhile.
+    fn ask_off_thread(&self, ask: impl FnOnce(&dyn Services) -> Msg + Send + 'static) {
+        let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(ask(services.as_ref()));
+        });
+    }
+
     fn push(&mut self, s: Screen) {
         self.stack.push(s);
     }

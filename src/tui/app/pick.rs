@@ -255,13 +255,12 @@ impl App {
                     depth: self.stack.len(),
                     target: target.clone(),
                 });
-                let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
-                std::thread::spawn(move || {
+                self.ask_off_thread(move |services| {
                     let result = services.open_repo(&target).map(|repo| {
                         let facts = services.repo_facts(&repo);
                         (repo, facts)
                     });
-                    let _ = tx.send(Msg::RepoOpened { target, result });
+                    Msg::RepoOpened { target, result }
                 });
             }
             return;

@@ -42,10 +42,9 @@ impl App {
         let seq = self.plans_asked;
         self.planning = Some(seq);
         self.choices.plan = None;
-        let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
-        std::thread::spawn(move || {
-            let result = ask(services.as_ref());
-            let _ = tx.send(Msg::Planned { seq, result });
+        self.ask_off_thread(move |services| Msg::Planned {
+            seq,
+            result: ask(services),
         });
     }
 

@@ -10,7 +10,6 @@ use crate::tui::model::RepoTarget;
 use crate::tui::services::{RepoFacts, ServiceError};
 use crossterm::event::{KeyCode, KeyEvent};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 impl App {
     /// Asks the passphrase of `repo`, encrypted and still locked (`RepoFacts::locked`).
@@ -47,12 +46,11 @@ impl App {
                 let key = std::mem::take(password);
                 *note = Some("Checking the passphrase...".into());
                 self.checking_luks = Some(depth);
-                let (services, tx) = (Arc::clone(&self.services), self.tx.clone());
                 let (repo, img) = (repo.clone(), img.clone());
-                std::thread::spawn(move || {
+                self.ask_off_thread(move |services| {
                     let result = services.check_luks_key(&repo, &img, &key);
                     let image = img.name;
-                    let _ = tx.send(Msg::LuksChecked { image, key, result });
+                    Msg::LuksChecked { image, key, result }
                 });
             }
             _ => {
@@ -114,13 +112,12 @@ impl App {
                 let password = std::mem::take(password);
                 *note = Some("Checking the passphrase...".into());
                 self.unlocking = Some(depth);
-                let (services, tx, repo) =
-                    (Arc::clone(&self.services), self.tx.clone(), repo.clone());
-                std::thread::spawn(move || {
+                let repo = repo.clone();
+                self.ask_off_thread(move |services| {
                     let result = services
                         .unlock_repo(&repo, &password)
                         .map(|()| services.repo_facts(&repo));
-                    let _ = tx.send(Msg::RepoUnlocked { repo, result });
+                    Msg::RepoUnlocked { repo, result }
                 });
             }
             _ => {
