@@ -25,7 +25,7 @@ use super::lvm_place;
 use super::stream::PartStream;
 use super::{ClonezillaImage, PartImage};
 use crate::device::{Access, BlockDevice, DeviceError};
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::Progress;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -44,8 +44,6 @@ mod luks;
 const CACHE_READ: usize = 1 << 20;
 /// The most bytes kept per partition; the cache starts over when full.
 const CACHE_BYTES: usize = 256 << 20;
-/// The check reports its progress in steps of this many decoded bytes.
-const REPORT_BYTES: u64 = 8 << 20;
 
 /// One partition, or one segment of an LVM LV: its place on the disk and its decoder.
 struct Slot {
@@ -466,25 +464,17 @@ impl ImageDevice {
                 why: "no decoder".into(),
             });
         };
-        // Progress in steps of REPORT_BYTES: one event per 4 KiB block would cost more
-        // than the block.
         let keeping = slot.keeps && self.planning.load(Ordering::Relaxed);
-        let mut unreported = 0u64;
+        let mut advance = super::stream::Advance::new(progress);
         while let Some(run) = stream.next_run(&mut c.buf)? {
             poll(&self.cancel, &slot.image)?;
             if keeping {
                 c.kept.keep(run, &c.buf, &self.budget);
             }
             c.used += c.buf.len() as u64;
-            unreported += c.buf.len() as u64;
-            if unreported >= REPORT_BYTES {
-                progress.report(ProgressEvent::Advance { bytes: unreported });
-                unreported = 0;
-            }
+            advance.add(c.buf.len() as u64);
         }
-        if unreported > 0 {
-            progress.report(ProgressEvent::Advance { bytes: unreported });
-        }
+        advance.finish();
         if keeping {
             c.kept.finish();
         }

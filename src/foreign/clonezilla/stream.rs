@@ -13,6 +13,7 @@ use super::partimg::{PartImage, PartImageKind};
 use crate::foreign::compress::open_image;
 use crate::foreign::ntfsclone::NtfscloneImage;
 use crate::foreign::partclone::PartcloneImage;
+use crate::progress::{Progress, ProgressEvent};
 use std::io::{self, Read};
 use std::path::PathBuf;
 
@@ -204,4 +205,39 @@ fn read_full(r: &mut Reader, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+/// Decoded bytes told to a `Progress` in steps of `REPORT_BYTES`: one event per 4 KiB
+/// block would cost more than the block. `finish` tells the rest.
+pub(super) struct Advance<'a> {
+    progress: &'a dyn Progress,
+    unreported: u64,
+}
+
+/// The step, in decoded bytes.
+const REPORT_BYTES: u64 = 8 << 20;
+
+impl<'a> Advance<'a> {
+    pub(super) fn new(progress: &'a dyn Progress) -> Self {
+        Advance {
+            progress,
+            unreported: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, bytes: u64) {
+        self.unreported = self.unreported.saturating_add(bytes);
+        if self.unreported >= REPORT_BYTES {
+            self.finish();
+        }
+    }
+
+    pub(super) fn finish(&mut self) {
+        if self.unreported > 0 {
+            self.progress.report(ProgressEvent::Advance {
+                bytes: self.unreported,
+            });
+            self.unreported = 0;
+        }
+    }
 }

@@ -11,15 +11,12 @@
 use super::assemble::{poll, AssembleError, PartDone};
 use super::luks::LuksInner;
 use super::partimg::PartImage;
-use super::stream::PartStream;
+use super::stream::{Advance, PartStream};
 use super::ClonezillaImage;
 use crate::progress::{Progress, ProgressEvent};
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-
-/// Decoded bytes between two progress reports.
-const REPORT_BYTES: u64 = 8 << 20;
 
 /// Every image of `img`: its partitions, its LVs and its LUKS volumes' contents.
 fn images(img: &ClonezillaImage) -> Vec<&PartImage> {
@@ -109,19 +106,14 @@ fn decode(
     cancel: &AtomicBool,
 ) -> Result<PartDone, AssembleError> {
     let mut buf = Vec::new();
-    let (mut used, mut unreported) = (0u64, 0u64);
+    let mut used = 0u64;
+    let mut advance = Advance::new(progress);
     while s.next_run(&mut buf)?.is_some() {
         poll(cancel, p)?;
         used = used.saturating_add(buf.len() as u64);
-        unreported = unreported.saturating_add(buf.len() as u64);
-        if unreported >= REPORT_BYTES {
-            progress.report(ProgressEvent::Advance { bytes: unreported });
-            unreported = 0;
-        }
+        advance.add(buf.len() as u64);
     }
-    if unreported > 0 {
-        progress.report(ProgressEvent::Advance { bytes: unreported });
-    }
+    advance.finish();
     Ok(PartDone {
         part: p.part.clone(),
         filesystem: s.filesystem().to_string(),
