@@ -9,8 +9,7 @@ mod clonezilla_fixture;
 mod fsfixture;
 
 use clonezilla_fixture::shapes::{add_lvm, s};
-use clonezilla_fixture::{cli, damage_gz};
-use fsfixture::run;
+use clonezilla_fixture::{cli, damage_gz, damage_zst};
 use std::fs;
 use std::path::Path;
 
@@ -29,17 +28,6 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-/// Flips a bit 5000 bytes before the end of the decoded zstd image `zst` (in its last
-/// used blocks) and compresses it again.
-fn damage_zst(zst: &Path) {
-    let mut raw = run("zstd", &["-q", "-dc", s(zst)]).stdout;
-    let at = raw.len() - 5000;
-    raw[at] ^= 0x10;
-    let plain = zst.with_extension("");
-    fs::write(&plain, &raw).unwrap();
-    run("zstd", &["-q", "-f", "--rm", s(&plain)]);
 }
 
 fn verify(root: &Path) -> (bool, String) {

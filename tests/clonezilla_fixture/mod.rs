@@ -285,14 +285,26 @@ pub fn check_restored(dir: &Path, target: &Path, seed: u64, root: usize) {
 /// Flips a bit 5000 bytes before the end of the decoded gzip partition image `gz` (in
 /// the last used blocks, past the metadata a planner reads) and compresses it again.
 pub fn damage_gz(gz: &Path) {
-    let o = run("gzip", &["-dc", s(gz)]);
-    let mut raw = o.stdout;
+    damage_with(gz, "gzip");
+}
+
+/// `damage_gz` for a zstd partition image.
+pub fn damage_zst(zst: &Path) {
+    damage_with(zst, "zstd");
+}
+
+fn damage_with(image: &Path, tool: &str) {
+    let mut raw = run(tool, &["-q", "-dc", s(image)]).stdout;
     let at = raw.len() - 5000;
     raw[at] ^= 0x10;
-    let plain = gz.with_extension("");
+    let plain = image.with_extension("");
     fs::write(&plain, &raw).unwrap();
-    fs::remove_file(gz).unwrap();
-    run("gzip", &["-q", s(&plain)]);
+    fs::remove_file(image).unwrap();
+    run(tool, &["-q", s(&plain)]);
+    if tool == "zstd" {
+        // zstd keeps its input.
+        fs::remove_file(&plain).unwrap();
+    }
 }
 
 /// Runs `ironclone ARGS --scratch SCRATCH`; (success, stdout + stderr). Whatever the
