@@ -43,8 +43,9 @@ pub struct ImageDevice {
     len: u64,
     chunk_size: u32,
     /// Sorted by offset, non-overlapping (checked at open).
-    chunks: Vec<ChunkRef>,
-    /// Where the area's chunks are: only theirs (`Index::load_only`), 46 bytes a chunk.
+    chunks: Arc<Vec<ChunkRef>>,
+    /// Where the area's chunks are: only theirs, referring to `chunks` for their ids
+    /// (`Index::load_refs`), 22 bytes a chunk.
     locs: Index,
     store: Arc<dyn Storage>,
     /// An encrypted repository's keys (records are opened, ids are keyed).
@@ -89,7 +90,8 @@ impl ImageDevice {
                 }
             }
         }
-        let locs = Index::load_only(repo, chunks.iter().filter_map(|c| c.id))?;
+        let chunks = Arc::new(chunks);
+        let locs = Index::load_refs(repo, chunks.clone())?;
         Ok(ImageDevice {
             image: image.to_string(),
             area: area.to_string(),

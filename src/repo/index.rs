@@ -7,11 +7,13 @@ use super::crypto::Aad;
 use super::error::{RepoError, Result};
 use super::fsutil;
 use super::id::{ChunkId, PackId};
+use super::index_wanted::{Buckets, IdSource, Wanted};
 use super::pack::{Entry, RecordInfo};
 use super::Repository;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Index files are small (a 128 MiB pack of 4 KiB chunks is 32 K entries, 3 MB); bound
 /// what we read.
@@ -164,60 +166,19 @@ struct Slot {
     len: u32,
 }
 
-/// Where each chunk is: every chunk the repository holds, or (`Index::load_only`, for
-/// a restore) only the chunks of one image, as slots beside their sorted ids. The
-/// latter is 44 bytes a chunk where the map is 45 to 90 (its table doubles), and the
-/// repository's other chunks (a fleet's other machines) take nothing.
+/// Where each chunk is: every chunk the repository holds, or (`Index::load_only`,
+/// `Index::load_refs`, for a restore, a browse or a verify) only the chunks of some
+/// images, as slots beside their sorted ids (index_wanted). The latter is 12 bytes a
+/// chunk beside the ids (8 or 32, index_wanted says why) where the map is 45 to 90 (its
+/// table doubles), and the repository's other chunks (a fleet's other machines) take
+/// nothing.
 enum Chunks {
     All(HashMap<ChunkId, Slot>),
     Only {
-        ids: Vec<ChunkId>,
+        wanted: Wanted,
         slots: Vec<Slot>,
         buckets: Buckets,
     },
-}
-
-/// Where in sorted ids each value of their leading bits starts: a lookup searches the
-/// few ids of one bucket, not all of them. Ids are blake3 output (keyed or not), so the
-/// bits are uniform. A bucket per two to four ids: 1-2 bytes per id. A plain binary
-/// search over 4 Mi ids was 7% of a restore's CPU time (`perf`).
-struct Buckets {
-    shift: u32,
-    starts: Vec<u32>,
-}
-
-impl Buckets {
-    fn new(ids: &[ChunkId]) -> Self {
-        let bits = (usize::BITS - ids.len().leading_zeros())
-            .saturating_sub(2)
-            .max(1);
-        let shift = 64 - bits;
-        let mut starts = Vec::with_capacity((1usize << bits) + 1);
-        let mut i = 0usize;
-        for b in 0..=(1u64 << bits) {
-            while ids.get(i).is_some_and(|id| Self::lead(id) >> shift < b) {
-                i += 1;
-            }
-            starts.push(i as u32);
-        }
-        Buckets { shift, starts }
-    }
-
-    fn lead(id: &ChunkId) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&id.0[..8]);
-        u64::from_be_bytes(b)
-    }
-
-    /// The position of `id` in `ids`, if there.
-    fn find(&self, ids: &[ChunkId], id: &ChunkId) -> Option<usize> {
-        let b = (Self::lead(id) >> self.shift) as usize;
-        let (lo, hi) = (
-            *self.starts.get(b)? as usize,
-            *self.starts.get(b + 1)? as usize,
-        );
-        Some(lo + ids.get(lo..hi)?.binary_search(id).ok()?)
-    }
 }
 
 impl Default for Chunks {
@@ -242,7 +203,9 @@ impl Chunks {
     fn get(&self, id: &ChunkId) -> Option<&Slot> {
         match self {
             Chunks::All(map) => map.get(id),
-            Chunks::Only { ids, buckets, .. } => self.at(buckets.find(ids, id)?),
+            Chunks::Only {
+                wanted, buckets, ..
+            } => self.at(buckets.find(wanted, id)?),
         }
     }
 
@@ -257,9 +220,11 @@ impl Chunks {
     fn iter(&self) -> Box<dyn Iterator<Item = (&ChunkId, &Slot)> + '_> {
         match self {
             Chunks::All(map) => Box::new(map.iter()),
-            Chunks::Only { ids, slots, .. } => {
-                Box::new(ids.iter().zip(slots).filter(|(_, s)| s.record != NO_RECORD))
-            }
+            Chunks::Only { wanted, slots, .. } => Box::new(
+                (0..wanted.len())
+                    .filter_map(|k| Some((wanted.id(k)?, slots.get(k)?)))
+                    .filter(|(_, s)| s.record != NO_RECORD),
+            ),
         }
     }
 }
@@ -289,24 +254,30 @@ impl Index {
         Self::load_into(repo, Index::default())
     }
 
-    /// `load`, keeping only the chunks in `ids`: what a restore or a browse of one
-    /// image needs from a repository that may hold many machines.
+    /// `load`, keeping only the chunks in `ids`: what `verify` needs from a repository
+    /// that may hold many machines.
     pub fn load_only(repo: &Repository, ids: impl IntoIterator<Item = ChunkId>) -> Result<Index> {
-        let mut ids: Vec<ChunkId> = ids.into_iter().collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.shrink_to_fit();
-        let slots = vec![Slot::EMPTY; ids.len()];
-        let buckets = Buckets::new(&ids);
-        let idx = Index {
+        let (wanted, buckets) = Wanted::owned(ids);
+        Self::load_into(repo, Self::only(wanted, buckets))
+    }
+
+    /// `load`, keeping only the chunks `src` names, referred to there (a restore's or a
+    /// browse's manifest, which they hold anyway: index_wanted).
+    pub fn load_refs(repo: &Repository, src: Arc<dyn IdSource>) -> Result<Index> {
+        let (wanted, buckets) = Wanted::refs(src)?;
+        Self::load_into(repo, Self::only(wanted, buckets))
+    }
+
+    fn only(wanted: Wanted, buckets: Buckets) -> Index {
+        let slots = vec![Slot::EMPTY; wanted.len()];
+        Index {
             chunks: Chunks::Only {
-                ids,
+                wanted,
                 slots,
                 buckets,
             },
             ..Index::default()
-        };
-        Self::load_into(repo, idx)
+        }
     }
 
     fn load_into(repo: &Repository, mut idx: Index) -> Result<Index> {
@@ -354,8 +325,11 @@ impl Index {
             // Each member's place among the wanted ids, looked up once; a record none of
             // whose chunks is wanted is not kept either.
             at.clear();
-            if let Chunks::Only { ids, buckets, .. } = &self.chunks {
-                at.extend(members.iter().map(|m| buckets.find(ids, &m.id)));
+            if let Chunks::Only {
+                wanted, buckets, ..
+            } = &self.chunks
+            {
+                at.extend(members.iter().map(|m| buckets.find(wanted, &m.id)));
                 if at.iter().all(Option::is_none) {
                     continue;
                 }
@@ -394,19 +368,35 @@ impl Index {
         *self.packs.entry(pack).or_default() += n;
     }
 
-    /// The ids an index from `load_only` keeps, sorted; empty for a whole index.
-    pub fn wanted(&self) -> &[ChunkId] {
+    /// How many ids an index from `load_only` or `load_refs` keeps; 0 for a whole index.
+    pub fn wanted_len(&self) -> usize {
         match &self.chunks {
-            Chunks::All(_) => &[],
-            Chunks::Only { ids, .. } => ids,
+            Chunks::All(_) => 0,
+            Chunks::Only { wanted, .. } => wanted.len(),
         }
     }
 
-    /// `id`'s position in `wanted()`, if an index from `load_only` keeps it.
+    /// The k-th of the ids an index from `load_only` or `load_refs` keeps (sorted).
+    pub fn wanted_id(&self, k: usize) -> Option<&ChunkId> {
+        match &self.chunks {
+            Chunks::All(_) => None,
+            Chunks::Only { wanted, .. } => wanted.id(k),
+        }
+    }
+
+    /// The ids an index from `load_only` or `load_refs` keeps, in sorted order.
+    pub fn wanted(&self) -> impl Iterator<Item = &ChunkId> + '_ {
+        (0..self.wanted_len()).filter_map(|k| self.wanted_id(k))
+    }
+
+    /// `id`'s position among the wanted ids, if an index from `load_only` or
+    /// `load_refs` keeps it.
     pub fn position(&self, id: &ChunkId) -> Option<usize> {
         match &self.chunks {
             Chunks::All(_) => None,
-            Chunks::Only { ids, buckets, .. } => buckets.find(ids, id),
+            Chunks::Only {
+                wanted, buckets, ..
+            } => buckets.find(wanted, id),
         }
     }
 

@@ -30,25 +30,35 @@ fn frame(offset: u64, ids: &[u8]) -> Entry {
     }
 }
 
-fn only(ids: &[u8]) -> Index {
-    let mut ids: Vec<ChunkId> = ids.iter().map(|&n| id(n)).collect();
-    ids.sort_unstable();
-    let slots = vec![Slot::EMPTY; ids.len()];
-    let buckets = Buckets::new(&ids);
-    Index {
-        chunks: Chunks::Only {
-            ids,
-            slots,
-            buckets,
-        },
-        ..Index::default()
-    }
+/// Indexes keeping only chunks `ids`: owning the ids (verify's), and referring to
+/// a list of chunk references (a restore's; here with a repeat and a zero chunk).
+fn onlies(ids: &[u8]) -> [Index; 2] {
+    let (wanted, buckets) = Wanted::owned(ids.iter().map(|&n| id(n)));
+    let owned = Index::only(wanted, buckets);
+    let refs: Vec<crate::repo::manifest::ChunkRef> = ids
+        .iter()
+        .chain(ids.first())
+        .map(|&n| Some(id(n)))
+        .chain([None])
+        .map(|id| crate::repo::manifest::ChunkRef {
+            offset: 0,
+            len: 1,
+            id,
+        })
+        .collect();
+    let (wanted, buckets) = Wanted::refs(Arc::new(refs)).unwrap();
+    [owned, Index::only(wanted, buckets)]
 }
 
 #[test]
 fn an_index_of_some_chunks_keeps_them_and_their_records_only() {
+    for idx in onlies(&[2, 5, 9]) {
+        some_chunks_kept(idx);
+    }
+}
+
+fn some_chunks_kept(mut idx: Index) {
     let pack = PackId::of(b"p");
-    let mut idx = only(&[2, 5, 9]);
     idx.add(
         pack,
         &[
@@ -79,14 +89,15 @@ fn an_index_of_some_chunks_keeps_them_and_their_records_only() {
     assert!([1, 2, 3, 4, 6]
         .iter()
         .all(|&n| all.locate(&id(n)).is_some()));
-    assert!(all.wanted().is_empty());
+    assert_eq!(all.wanted_len(), 0);
 }
 
 #[test]
 fn a_present_copy_wins_over_a_lost_pack_in_either_order_and_either_index() {
     let (lost, here) = (PackId::of(b"lost"), PackId::of(b"here"));
     for first_lost in [true, false] {
-        for mut idx in [Index::default(), only(&[2, 3])] {
+        let [owned, refs] = onlies(&[2, 3]);
+        for mut idx in [Index::default(), owned, refs] {
             idx.missing_packs.insert(lost);
             let order = match first_lost {
                 true => [(lost, 0), (here, 512)],
@@ -103,33 +114,9 @@ fn a_present_copy_wins_over_a_lost_pack_in_either_order_and_either_index() {
     }
     // Two present copies: the first one read stays.
     let (a, b) = (PackId::of(b"a"), PackId::of(b"b"));
-    let mut idx = only(&[2]);
-    idx.add(a, &[frame(0, &[2])]);
-    idx.add(b, &[frame(8, &[2])]);
-    assert_eq!(idx.locate(&id(2)).map(|l| l.pack), Some(a));
-}
-
-#[test]
-fn buckets_find_every_id_and_nothing_else() {
-    for n in [0usize, 1, 2, 3, 5, 64, 1000, 4097] {
-        let mut ids: Vec<ChunkId> = (0..n).map(|i| ChunkId::of(&i.to_le_bytes())).collect();
-        // Ids at both ends of the range of leading bits.
-        if n > 1 {
-            ids[0] = ChunkId([0; 32]);
-            ids[1] = ChunkId([0xff; 32]);
-        }
-        ids.sort_unstable();
-        let b = Buckets::new(&ids);
-        for (i, id) in ids.iter().enumerate() {
-            assert_eq!(b.find(&ids, id), Some(i), "{n} ids, id {i}");
-        }
-        for i in n..n + 100 {
-            assert_eq!(b.find(&ids, &ChunkId::of(&i.to_le_bytes())), None);
-        }
-        assert!(
-            b.starts.len() <= n.max(4) + 1,
-            "{} buckets for {n} ids",
-            b.starts.len()
-        );
+    for mut idx in onlies(&[2]) {
+        idx.add(a, &[frame(0, &[2])]);
+        idx.add(b, &[frame(8, &[2])]);
+        assert_eq!(idx.locate(&id(2)).map(|l| l.pack), Some(a));
     }
 }

@@ -16,6 +16,7 @@ mod fsutil;
 mod id;
 mod image_device;
 mod index;
+mod index_wanted;
 mod keys;
 mod keys_deferred;
 #[cfg(test)]

@@ -109,11 +109,13 @@ pub fn restore(
 ) -> Result<RestoreReport> {
     let _reading = ReadLock::acquire(repo, "restore")?;
     let m = repo.load_manifest(image)?;
-    let placed: Vec<(&AreaManifest, u64)> = m
+    // The placed areas, and their indexes in the manifest.
+    let (chosen, placed): (Vec<usize>, Vec<(&AreaManifest, u64)>) = m
         .areas
         .iter()
-        .filter_map(|a| mapping(a).map(|t| (a, t)))
-        .collect();
+        .enumerate()
+        .filter_map(|(i, a)| mapping(a).map(|t| (i, (a, t))))
+        .unzip();
     for (a, t) in &placed {
         match t.checked_add(a.len) {
             Some(end) if end <= target.size() => {}
@@ -142,7 +144,7 @@ pub fn restore(
     let checked = Arc::new(CheckedRecords::new(CheckedRecords::budget(
         repo.store().is_local(),
     )));
-    let locs = super::restore_check::precheck(repo, &m, &placed, opts, after, &checked, progress)?;
+    let locs = super::restore_check::precheck(repo, &m, &chosen, opts, after, &checked, progress)?;
     let mut packs = Packs {
         store: repo.store_arc(),
         open: HashMap::new(),
@@ -165,6 +167,9 @@ pub fn restore(
         repo.keys(),
     )?;
     target.flush()?;
+    // Where the chunks are is not needed to read them back (21 bytes a chunk), nor
+    // the packs and any record the check kept.
+    drop((locs, packs));
     if opts.verify_after {
         report.bytes_verified = read_back(
             &m,
@@ -190,27 +195,21 @@ pub(super) fn bad(m: &Manifest, a: &AreaManifest, c: &ChunkRef, what: &str) -> R
     }
 }
 
-/// `chunks` cut into batches of at most `BATCH_BYTES` and `BATCH_CHUNKS` (at least one).
-fn batches(chunks: &[ChunkRef]) -> impl Iterator<Item = &[ChunkRef]> + '_ {
-    let mut rest = chunks;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0u64;
-        let n = rest
-            .iter()
-            .take(BATCH_CHUNKS)
-            .take_while(|c| {
-                bytes += u64::from(c.len);
-                bytes <= BATCH_BYTES
-            })
-            .count()
-            .max(1);
-        let (batch, tail) = rest.split_at(n.min(rest.len()));
-        rest = tail;
-        Some(batch)
-    })
+/// The next batch of `chunks` into `batch`: at most `BATCH_BYTES` and `BATCH_CHUNKS`
+/// (at least one chunk while any is left). Copied a batch at a time: a copy of an
+/// area's list was 48 bytes a chunk beside the manifest, the peak of a restore.
+fn next_batch<'c>(
+    chunks: &mut std::iter::Peekable<impl Iterator<Item = &'c ChunkRef>>,
+    batch: &mut Vec<ChunkRef>,
+) {
+    batch.clear();
+    let mut bytes = 0u64;
+    while let Some(c) = chunks.next_if(|c| {
+        batch.is_empty() || batch.len() < BATCH_CHUNKS && bytes + u64::from(c.len) <= BATCH_BYTES
+    }) {
+        bytes += u64::from(c.len);
+        batch.push(*c);
+    }
 }
 
 /// Reads every restored chunk back from the target and compares its hash. With
@@ -232,18 +231,23 @@ fn read_back(
             name: format!("verify {}", a.name),
             total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
         });
-        let written: Vec<ChunkRef> = a
+        let skipped = |c: &&ChunkRef| zeros_skipped && c.id.is_none();
+        let unwritten: u64 = a
             .chunks
             .iter()
-            .filter(|c| !(zeros_skipped && c.id.is_none()))
-            .copied()
-            .collect();
-        let unwritten: u64 = a.chunks.iter().map(|c| u64::from(c.len)).sum::<u64>()
-            - written.iter().map(|c| u64::from(c.len)).sum::<u64>();
+            .filter(skipped)
+            .map(|c| u64::from(c.len))
+            .sum();
         if unwritten > 0 {
             progress.report(ProgressEvent::Advance { bytes: unwritten });
         }
-        for batch in batches(&written) {
+        let mut written = a.chunks.iter().filter(|c| !skipped(c)).peekable();
+        let mut batch: Vec<ChunkRef> = Vec::with_capacity(BATCH_CHUNKS);
+        loop {
+            next_batch(&mut written, &mut batch);
+            if batch.is_empty() {
+                break;
+            }
             // The buffers are reused from batch to batch (see `bufpool` for why).
             bufs.resize_with(batch.len(), Vec::new);
             for (c, b) in batch.iter().zip(bufs.iter_mut()) {
@@ -279,4 +283,56 @@ fn read_back(
         });
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(lens: &[u32]) -> Vec<ChunkRef> {
+        let mut at = 0u64;
+        lens.iter()
+            .map(|&len| {
+                let c = ChunkRef {
+                    offset: at,
+                    len,
+                    id: None,
+                };
+                at += u64::from(len);
+                c
+            })
+            .collect()
+    }
+
+    /// Every chunk once, in order, in batches within both limits (a chunk longer than
+    /// the byte limit alone in its batch).
+    fn cut(all: &[ChunkRef]) -> Vec<Vec<ChunkRef>> {
+        let mut it = all.iter().peekable();
+        let mut batch = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            next_batch(&mut it, &mut batch);
+            if batch.is_empty() {
+                return out;
+            }
+            out.push(batch.clone());
+        }
+    }
+
+    #[test]
+    fn read_back_batches_cover_every_chunk_within_the_limits() {
+        let small = chunks(&vec![4096; 1300]);
+        let got = cut(&small);
+        let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(
+            sizes,
+            vec![BATCH_CHUNKS, BATCH_CHUNKS, 1300 - 2 * BATCH_CHUNKS]
+        );
+        assert_eq!(got.concat(), small);
+        let mib = 1u32 << 20;
+        let big = chunks(&[100 * mib, 100 * mib, 200 * mib, 10 * mib, 10 * mib]);
+        let sizes: Vec<usize> = cut(&big).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![1, 1, 1, 2]);
+        assert!(cut(&[]).is_empty());
+    }
 }

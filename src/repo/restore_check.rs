@@ -12,6 +12,7 @@ use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::index::Index;
+use super::index_wanted::AreaIds;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::RestoreOptions;
@@ -38,27 +39,24 @@ enum Problem {
     Other(String),
 }
 
-/// Checks every chunk the placed areas need; returns the index that says where each lives.
+/// Checks every chunk the placed areas need (`m`'s areas at `placed`); returns the index
+/// that says where each lives.
 pub(super) fn precheck(
     repo: &Repository,
-    m: &Manifest,
-    placed: &[(&AreaManifest, u64)],
+    m: &Arc<Manifest>,
+    placed: &[usize],
     opts: &RestoreOptions,
     later_bytes: u64,
     checked: &CheckedRecords,
     progress: &dyn Progress,
 ) -> Result<Index> {
-    let all = placed.iter().flat_map(|(a, _)| &a.chunks);
-    let idx = Index::load_only(repo, all.filter_map(|c| c.id))?;
-    let ids = idx.wanted();
-    if u32::try_from(ids.len()).is_err() {
-        let what = format!("{} distinct chunks in one restore", ids.len());
-        return Err(RepoError::Pipeline(what));
-    }
+    // The index refers to the manifest's ids instead of copying them (index_wanted).
+    let ids = AreaIds::new(Arc::clone(m), placed.iter().copied());
+    let idx = Index::load_refs(repo, Arc::new(ids))?;
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
-    for (k, id) in (0u32..).zip(ids) {
+    for (k, id) in (0u32..).zip(idx.wanted()) {
         match idx.locate(id) {
             Some(l) => {
                 let rec = by_pack
@@ -131,7 +129,7 @@ pub(super) fn precheck(
                 let result = pack::read_record_into(f.as_ref(), path, r, max_stored, buf)
                     .map_err(|e| e.to_string())
                     .and_then(|()| match opts.deep_precheck {
-                        true => deep_check(r, buf, needed, ids, repo.keys()),
+                        true => deep_check(r, buf, needed, &idx, repo.keys()),
                         false => Ok(()),
                     });
                 if result.is_ok() {
@@ -163,7 +161,11 @@ pub(super) fn precheck(
         progress.report(ProgressEvent::JobEnd { ok: false });
         return Err(RepoError::RestoreRefused {
             image: m.name.clone(),
-            problems: name_problems(placed, ids, problems),
+            problems: name_problems(
+                placed.iter().filter_map(|&i| m.areas.get(i)),
+                &idx,
+                problems,
+            ),
         });
     }
     Ok(idx)
@@ -171,19 +173,19 @@ pub(super) fn precheck(
 
 /// The problems in words, each damaged chunk named with where the image first uses
 /// it: one pass over the placed areas for all of them.
-fn name_problems(
-    placed: &[(&AreaManifest, u64)],
-    ids: &[ChunkId],
+fn name_problems<'a>(
+    placed: impl Iterator<Item = &'a AreaManifest>,
+    idx: &Index,
     problems: Vec<Problem>,
 ) -> Vec<String> {
     let mut first_use: HashMap<ChunkId, Option<String>> = problems
         .iter()
         .filter_map(|p| match p {
-            Problem::Chunk(k, _) => ids.get(*k as usize).map(|id| (*id, None)),
+            Problem::Chunk(k, _) => idx.wanted_id(*k as usize).map(|id| (*id, None)),
             Problem::Other(_) => None,
         })
         .collect();
-    for (a, _) in placed {
+    for a in placed {
         for c in &a.chunks {
             let Some(slot) = c.id.and_then(|id| first_use.get_mut(&id)) else {
                 continue;
@@ -204,7 +206,7 @@ fn name_problems(
         .map(|p| match p {
             Problem::Other(s) => s,
             Problem::Chunk(k, what) => {
-                let id = ids.get(k as usize);
+                let id = idx.wanted_id(k as usize);
                 let at = id
                     .and_then(|id| first_use.get(id))
                     .and_then(|s| s.as_deref());
@@ -220,13 +222,13 @@ fn deep_check(
     r: &RecordInfo,
     stored: &[u8],
     needed: &[(u32, u32, u32)],
-    ids: &[ChunkId],
+    idx: &Index,
     keys: Option<&Keys>,
 ) -> std::result::Result<(), String> {
     let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
     for (k, start, len) in needed {
         let (s, e) = (*start as usize, *start as usize + *len as usize);
-        let id = ids.get(*k as usize);
+        let id = idx.wanted_id(*k as usize);
         let ok = match (raw.get(s..e), id) {
             (Some(b), Some(id)) => chunk_id(keys, b) == *id,
             _ => false,

@@ -38,15 +38,44 @@ const FILL_BUDGET: u64 = 64 << 20;
 /// Most chunks a gap between two of a record's chunks may hold to be bridged.
 const GAP_CHUNKS: usize = 16;
 
-/// A chunk on its way to the target: the area's chunk `ci` (the manifest says where it
-/// goes, its length and id), at `start` in its record. 12 bytes, not a copy of the
-/// chunk's reference: a plan holds one per chunk of the area, millions for a 1 TB disk.
+/// A chunk on its way to the target: the area's chunk `ci()` (the manifest says where
+/// it goes, its length and id), at `start` in its record, and whether the record writes
+/// it. 8 bytes, not a copy of the chunk's reference: a plan holds one per chunk of the
+/// area, millions for a 1 TB disk (docs/FORMAT.md, "Restore memory").
 #[derive(Clone, Copy)]
 pub(super) struct Use {
-    pub ci: u32,
+    /// The chunk's index in the area, and in the top bit whether a span (of this
+    /// record or another) writes these bytes instead (areas have fewer than 2^31
+    /// chunks: checked when planned).
+    ci_spanned: u32,
     pub start: u32,
+}
+
+const SPANNED: u32 = 1 << 31;
+
+impl Use {
+    fn new(ci: u32, start: u32) -> Use {
+        Use {
+            ci_spanned: ci & !SPANNED,
+            start,
+        }
+    }
+
+    pub fn ci(&self) -> u32 {
+        self.ci_spanned & !SPANNED
+    }
+
     /// False when a span (of this record or another) writes these bytes.
-    pub write: bool,
+    pub fn write(&self) -> bool {
+        self.ci_spanned & SPANNED == 0
+    }
+
+    fn set_write(&mut self, write: bool) {
+        self.ci_spanned = match write {
+            true => self.ci(),
+            false => self.ci() | SPANNED,
+        };
+    }
 }
 
 /// A run of zero chunks, written as one.
@@ -122,12 +151,10 @@ impl RecordPlan<'_> {
     }
 }
 
-/// A chunk of the area as the planner sees it: zero, or in record `rec` at `start`.
-#[derive(Clone, Copy)]
-struct Slot {
-    rec: Option<u32>,
-    start: u32,
-}
+/// A chunk of the area as the planner sees it: the number of the record holding it,
+/// or this for a zero chunk. 4 bytes a chunk while the area is planned; where a chunk
+/// starts in its record is kept in its use.
+const ZERO: u32 = u32::MAX;
 
 /// Groups area `a` (placed at target offset `t`) by record and plans its spans.
 pub(super) fn plan_area<'a>(
@@ -139,9 +166,9 @@ pub(super) fn plan_area<'a>(
     let mut zeros: Vec<ZeroRun> = Vec::new();
     let mut records: Vec<RecordPlan<'a>> = Vec::new();
     let mut rec_no: HashMap<(PackId, u64), u32> = HashMap::new();
-    let mut slots: Vec<Slot> = Vec::with_capacity(a.chunks.len());
+    let mut slots: Vec<u32> = Vec::with_capacity(a.chunks.len());
     let mut counts: Vec<usize> = Vec::new();
-    if u32::try_from(a.chunks.len()).is_err() {
+    if a.chunks.len() >= SPANNED as usize {
         let what = format!("{} chunks in one area", a.chunks.len());
         return Err(RepoError::Pipeline(what));
     }
@@ -153,10 +180,7 @@ pub(super) fn plan_area<'a>(
             .checked_add(c.offset)
             .ok_or_else(|| bad(m, a, c, "offset overflows the target"))?;
         let Some(id) = c.id else {
-            slots.push(Slot {
-                rec: None,
-                start: 0,
-            });
+            slots.push(ZERO);
             // Neighbouring zero chunks go out as one write (up to the zeros buffer).
             match zeros.last_mut() {
                 Some(z)
@@ -189,10 +213,7 @@ pub(super) fn plan_area<'a>(
             counts.push(0usize);
             (records.len() - 1) as u32
         });
-        slots.push(Slot {
-            rec: Some(r),
-            start: l.start,
-        });
+        slots.push(r);
         // Counted here, filled below at their exact size: grown by doubling, the
         // lists held up to twice their 12 bytes a chunk.
         if let Some(n) = counts.get_mut(r as usize) {
@@ -202,18 +223,21 @@ pub(super) fn plan_area<'a>(
     for (rec, n) in records.iter_mut().zip(counts) {
         rec.uses = Vec::with_capacity(n);
     }
-    for (ci, s) in (0u32..).zip(&slots) {
-        if let Some(rec) = s.rec.and_then(|r| records.get_mut(r as usize)) {
-            rec.uses.push(Use {
-                ci,
-                start: s.start,
-                write: true,
-            });
-        }
+    // Each chunk's start in its record is looked up again here rather than kept
+    // beside its record's number (4 bytes more a chunk while planning).
+    for ((ci, &r), c) in (0u32..).zip(&slots).zip(&a.chunks) {
+        let (Some(rec), Some(id)) = (records.get_mut(r as usize), c.id) else {
+            continue;
+        };
+        let l = locs
+            .locate(&id)
+            .ok_or_else(|| bad(m, a, c, "not in index"))?;
+        rec.uses.push(Use::new(ci, l.start));
     }
     let mut sp = Spanner {
         chunks: &a.chunks,
         slots: &slots,
+        locs,
         t,
         filled: vec![false; slots.len()],
         fills: HashMap::new(),
@@ -226,8 +250,8 @@ pub(super) fn plan_area<'a>(
     for rec in records.iter_mut() {
         // What a span fills in is not written again by the record holding it.
         for u in rec.uses.iter_mut() {
-            let filled = filled.get(u.ci as usize).copied().unwrap_or(false);
-            u.write = rec.spans.is_none() && !filled;
+            let filled = filled.get(u.ci() as usize).copied().unwrap_or(false);
+            u.set_write(rec.spans.is_none() && !filled);
         }
         if let Some(spans) = rec.spans.as_mut() {
             spans.retain(|s| s.pieces.len() > 1 || !filled.get(s.first).copied().unwrap_or(false));
@@ -249,7 +273,10 @@ pub(super) fn plan_area<'a>(
 /// The span planner's view of one area.
 struct Spanner<'c> {
     chunks: &'c [ChunkRef],
-    slots: &'c [Slot],
+    /// Each chunk's record number (`ZERO` for a zero chunk).
+    slots: &'c [u32],
+    /// Where the fillers start in their records.
+    locs: &'c Index,
     t: u64,
     /// Chunks some span fills in from another record.
     filled: Vec<bool>,
@@ -265,10 +292,11 @@ impl Spanner<'_> {
         let mut spans: Vec<Span> = Vec::new();
         let mut bridged = false;
         let mut prev: Option<usize> = None;
-        for ci in uses.iter().map(|u| u.ci as usize) {
+        for u in uses {
+            let ci = u.ci() as usize;
             let c = self.chunks.get(ci)?;
             let own = Piece::Own {
-                start: self.slots.get(ci)?.start,
+                start: u.start,
                 len: c.len,
             };
             let gap = prev.and_then(|p| self.gap(r, p, ci));
@@ -309,19 +337,22 @@ impl Spanner<'_> {
             .get(p)
             .and_then(|c| c.offset.checked_add(c.len.into()))?;
         let mut pieces = Vec::with_capacity(between.len());
+        // Each filler's chunk index, record, id and start there.
+        let mut starts: Vec<(usize, u32, ChunkId, u32)> = Vec::new();
         let mut new_bytes = 0u64;
         for (k, c) in (p + 1..ci).zip(between) {
             if c.offset != end {
                 return None;
             }
             end = end.checked_add(c.len.into())?;
-            match (self.slots.get(k)?.rec, c.id) {
-                (None, _) => pieces.push(Piece::Zero(c.len)),
-                (Some(e), Some(id)) if e < r && c.len <= FILL_MAX => {
+            match (*self.slots.get(k)?, c.id) {
+                (ZERO, _) => pieces.push(Piece::Zero(c.len)),
+                (e, Some(id)) if e < r && c.len <= FILL_MAX => {
                     if !self.fills.contains_key(&id) {
                         new_bytes += u64::from(c.len);
                     }
                     pieces.push(Piece::Fill(u32::try_from(k).ok()?));
+                    starts.push((k, e, id, self.locs.locate(&id)?.start));
                 }
                 _ => return None,
             }
@@ -330,15 +361,11 @@ impl Spanner<'_> {
             return None;
         }
         self.budget += new_bytes;
-        for k in p + 1..ci {
-            let (Some(c), Some(s)) = (self.chunks.get(k), self.slots.get(k)) else {
-                continue;
-            };
-            if let (Some(e), Some(id)) = (s.rec, c.id) {
-                self.fills.entry(id).or_insert((e, s.start, c.len, 0)).3 += 1;
-                if let Some(f) = self.filled.get_mut(k) {
-                    *f = true;
-                }
+        for (k, e, id, start) in starts {
+            let len = self.chunks.get(k).map_or(0, |c| c.len);
+            self.fills.entry(id).or_insert((e, start, len, 0)).3 += 1;
+            if let Some(f) = self.filled.get_mut(k) {
+                *f = true;
             }
         }
         Some(pieces)
@@ -414,6 +441,19 @@ impl Fillers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_use_is_eight_bytes_and_keeps_its_chunk_and_write_flag() {
+        assert_eq!(std::mem::size_of::<Use>(), 8, "a plan holds one per chunk");
+        for ci in [0, 1, 12345, SPANNED - 1] {
+            let mut u = Use::new(ci, 77);
+            assert!(u.write(), "a new use writes");
+            u.set_write(false);
+            assert_eq!((u.ci(), u.start, u.write()), (ci, 77, false));
+            u.set_write(true);
+            assert_eq!((u.ci(), u.write()), (ci, true));
+        }
+    }
 
     #[test]
     fn a_filler_serves_its_takers_then_goes() {

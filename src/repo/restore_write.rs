@@ -265,7 +265,7 @@ fn decode(
     let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
     sh.pools.stored.give(stored);
     let a = plan.area;
-    let first = plan.uses.first().and_then(|u| plan.chunk(u.ci));
+    let first = plan.uses.first().and_then(|u| plan.chunk(u.ci()));
     if let (Err(e), Some(c)) = (r, first) {
         return Err(bad(m, a, c, &e.to_string()));
     }
@@ -273,7 +273,7 @@ fn decode(
     let mut counted = 0u64;
     for u in &plan.uses {
         let c = plan
-            .chunk(u.ci)
+            .chunk(u.ci())
             .ok_or_else(|| RepoError::Pipeline("planned chunk outside its area".into()))?;
         let (start, n) = (u.start as usize, c.len as usize);
         let ok = match (raw.bytes().get(start..start + n), c.id) {
@@ -290,7 +290,7 @@ fn decode(
             );
             return Err(bad(m, a, c, &what));
         }
-        if !u.write {
+        if !u.write() {
             continue;
         }
         counted += n as u64;
@@ -409,7 +409,7 @@ fn read_all<'a>(
                     let Some(rec) = records.next() else {
                         break;
                     };
-                    let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci)) else {
+                    let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci())) else {
                         continue;
                     };
                     let (path, f) = packs.get(&rec.pack).map_err(|e| {

@@ -211,17 +211,16 @@ pub fn verify_subset(
             repo.loc(&super::index::index_name(p)).display()
         ));
     }
-    let needed = idx.wanted();
     // The records holding them: damage elsewhere is a problem, not an image's damage.
-    let needed_records: HashSet<(PackId, u64)> = needed
-        .iter()
+    let needed_records: HashSet<(PackId, u64)> = idx
+        .wanted()
         .filter_map(|id| idx.locate(id).map(|l| (l.pack, l.record.offset)))
         .collect();
     let all_packs = list_packs(repo)?;
     let chosen = subset.select(&all_packs);
     let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
-        let wanted: HashSet<PackId> = needed
-            .iter()
+        let wanted: HashSet<PackId> = idx
+            .wanted()
             .filter_map(|id| idx.locate(id).map(|l| l.pack))
             .collect();
         all_packs
@@ -270,7 +269,7 @@ pub fn verify_subset(
     // Each needed chunk found by the scan exactly where the index says it is (by its
     // position in `needed`: a set of every good chunk was ~100 bytes a chunk);
     // (pack, record offset) → why a record did not check out.
-    let mut good = vec![false; needed.len()];
+    let mut good = vec![false; idx.wanted_len()];
     let mut confirm = |pid: &PackId, offset: u64, id: &ChunkId, start: u32| {
         let Some(k) = idx.position(id) else {
             return;
@@ -337,7 +336,7 @@ pub fn verify_subset(
     let sound = |id: &ChunkId| idx.position(id).is_some_and(sound_at);
     // Every chunk sound: no image has damage, and no manifest is read again. By
     // position: no id looked up.
-    let damaged = !(0..idx.wanted().len()).all(sound_at);
+    let damaged = !(0..idx.wanted_len()).all(sound_at);
     for n in loaded.into_iter().filter(|_| damaged) {
         let m = match repo.load_manifest(n) {
             Ok(m) => m,
