@@ -40,16 +40,30 @@ fn objects(endpoint: &str, url: &str) -> Vec<String> {
 
 /// Restores `image` from `repo` into a new sparse file and returns its bytes.
 fn restore(endpoint: &str, dir: &Path, repo: &str, image: &str, len: usize) -> Vec<u8> {
+    restore_keeping(endpoint, dir, repo, image, len, None)
+}
+
+/// `restore`, the check keeping at most `kept_mib` of the records it read for the
+/// write phase (src/repo/restore_cache.rs; 0: the write phase downloads every record
+/// again, neighbours a run at a time, src/repo/restore_read.rs).
+fn restore_keeping(
+    endpoint: &str,
+    dir: &Path,
+    repo: &str,
+    image: &str,
+    len: usize,
+    kept_mib: Option<&str>,
+) -> Vec<u8> {
     let out = dir.join(format!("{image}.restored"));
     let f = std::fs::File::create(&out).unwrap();
     f.set_len(len as u64).unwrap();
     drop(f);
     let t = out.to_str().unwrap();
-    ok(&ironclone(
-        endpoint,
-        SECRET_KEY,
-        &["restore", repo, image, t, "--yes"],
-    ));
+    let mut c = s3_ironclone(endpoint, SECRET_KEY, &["restore", repo, image, t, "--yes"]);
+    if let Some(m) = kept_mib {
+        c.env("IRONCLONE_RESTORE_CACHE_MIB", m);
+    }
+    ok(&c.output().expect("run ironclone"));
     let b = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).unwrap();
     b
@@ -192,6 +206,10 @@ fn backup_restore_verify_prune_on_s3_with_bad_keys_dead_endpoints_and_a_flaky_pr
         restore(&flaky.endpoint, dir.path(), frepo, "f", len) == data2,
         "flaky restore differs"
     );
+    assert!(
+        restore_keeping(&flaky.endpoint, dir.path(), frepo, "f", len, Some("0")) == data2,
+        "flaky restore downloading every record twice differs"
+    );
     assert!(ok(&ironclone(&flaky.endpoint, SECRET_KEY, &["verify", frepo])).contains("ok"));
     let failed = flaky.failed.load(std::sync::atomic::Ordering::SeqCst);
     assert!(failed >= 5, "the proxy failed only {failed} requests");
@@ -215,6 +233,10 @@ fn backup_restore_verify_prune_on_s3_with_bad_keys_dead_endpoints_and_a_flaky_pr
     assert!(
         restore(&cut.endpoint, dir.path(), srepo, "small", len) == data2,
         "restore through the cutting proxy differs"
+    );
+    assert!(
+        restore_keeping(&cut.endpoint, dir.path(), srepo, "small", len, Some("0")) == data2,
+        "restore through the cutting proxy downloading every record twice differs"
     );
     assert!(ok(&ironclone(&cut.endpoint, SECRET_KEY, &["verify", srepo])).contains("ok"));
     let cuts = cut.failed.load(std::sync::atomic::Ordering::SeqCst);

@@ -33,6 +33,8 @@ mod prune_uploads;
 mod restore;
 mod restore_cache;
 mod restore_check;
+mod restore_read;
+mod restore_runs;
 mod restore_spans;
 mod restore_write;
 pub mod storage;

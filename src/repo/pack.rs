@@ -198,7 +198,19 @@ pub fn read_record_into(
             expect.stored_len
         ))
     })?;
-    let got = decode_header(path, expect.offset, &h)?;
+    check_record(path, expect, &h, data)
+}
+
+/// Checks a record's header `h` and stored bytes `data`, read from `path`, against what
+/// the index says `expect`s there (`read_record_into`, and the restore's check, which
+/// reads neighbouring records with one request).
+pub fn check_record(path: &Path, expect: &RecordInfo, h: &[u8], data: &[u8]) -> Result<()> {
+    let bad = |what: String| RepoError::CorruptPack {
+        path: path.to_path_buf(),
+        offset: expect.offset,
+        what,
+    };
+    let got = decode_header(path, expect.offset, h)?;
     if got != *expect {
         return Err(bad(format!(
             "record header does not match the index (record {})",

@@ -79,6 +79,22 @@ impl CheckedRecords {
         }
     }
 
+    /// Whether `len` more bytes would be kept now (so that a caller copies them only
+    /// then).
+    pub(super) fn has_room(&self, len: usize) -> bool {
+        let k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        k.bytes.saturating_add(len as u64) <= self.budget
+    }
+
+    /// Whether the record at `offset` of `pack` is kept.
+    pub(super) fn holds(&self, pack: &PackId, offset: u64) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        let k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        k.records.contains_key(&(*pack, offset))
+    }
+
     /// The kept bytes of that record, given up by the cache.
     pub(super) fn take(&self, pack: &PackId, offset: u64) -> Option<Vec<u8>> {
         if self.budget == 0 {

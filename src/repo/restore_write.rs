@@ -21,14 +21,11 @@ use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
-use super::restore_spans::{plan_area, Fillers, Piece, RecordPlan, ZeroRun};
-use super::storage::ObjectReader;
+use super::restore_spans::{Fillers, Piece, RecordPlan, ZeroRun};
 use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
-use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::VecDeque;
-use std::path::Path;
+use crossbeam_channel::{bounded, Receiver};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -40,7 +37,7 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 const WRITERS: usize = 2;
 
 /// One record and its plan in one area, or a run of zero chunks.
-enum Job<'a> {
+pub(super) enum Job<'a> {
     Stored(usize, RecordPlan<'a>, Vec<u8>),
     Zeros(ZeroRun),
 }
@@ -159,7 +156,7 @@ pub(super) fn write_areas(
             })
             .collect();
         drop(ready_rx);
-        let read = read_all(
+        let read = super::restore_read::read_all(
             m,
             placed,
             locs,
@@ -353,98 +350,4 @@ fn decode(
     }
     sh.pools.chunks.give(raw.buf);
     Ok(Some(Ready::Bytes(out, writes, counted)))
-}
-
-/// A record being read for the write phase, or read already.
-enum InFlight<'s, 'a> {
-    Reading(std::thread::ScopedJoinHandle<'s, ReadRecord<'a>>),
-    Done(Box<ReadRecord<'a>>),
-}
-
-type ReadRecord<'a> = (RecordPlan<'a>, Result<Vec<u8>>);
-
-#[allow(clippy::too_many_arguments)]
-fn read_all<'a>(
-    m: &Manifest,
-    placed: &[(&'a AreaManifest, u64)],
-    locs: &Index,
-    packs: &mut Packs,
-    tx: &Sender<Job<'a>>,
-    pool: &BufPool,
-    abort: &AtomicBool,
-    progress: &dyn Progress,
-) -> Result<()> {
-    let closed = || RepoError::Pipeline("restore pipeline stopped".into());
-    for (area_no, &(a, t)) in placed.iter().enumerate() {
-        let name = format!("write {}", a.name);
-        progress.report(ProgressEvent::PhaseStart {
-            name: name.clone(),
-            total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
-        });
-        let plan = plan_area(m, a, t, locs)?;
-        for z in plan.zeros {
-            tx.send(Job::Zeros(z)).map_err(|_| closed())?;
-        }
-        // Records go out in the planned order: a span's fillers come from records
-        // sent before it (see restore_spans). On a remote store each read is a round
-        // trip, so a window of them is in flight at once, each on its own thread, and
-        // they are sent in order as they complete: the window slides one record at a
-        // time, so the store is never idle while the oldest read is handed on.
-        let window = packs.read_ahead().max(1);
-        let max = m.chunk_size.saturating_mul(2);
-        let checked = packs.checked.clone();
-        let read = |rec: &RecordPlan, path: &Path, f: &dyn ObjectReader| {
-            // A record the check kept is not downloaded again (restore_cache).
-            if let Some(kept) = checked.take(&rec.pack, rec.info.offset) {
-                return Ok(kept);
-            }
-            let mut buf = pool.take(rec.info.stored_len as usize);
-            pack::read_record_into(f, path, &rec.info, max, &mut buf).map(|()| buf)
-        };
-        std::thread::scope(|s| -> Result<()> {
-            let mut flight = VecDeque::with_capacity(window);
-            let mut records = plan.records.into_iter();
-            loop {
-                while flight.len() < window {
-                    let Some(rec) = records.next() else {
-                        break;
-                    };
-                    let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci())) else {
-                        continue;
-                    };
-                    let (path, f) = packs.get(&rec.pack).map_err(|e| {
-                        let what = format!("cannot open pack {}: {e}", rec.pack);
-                        bad(m, a, first, &what)
-                    })?;
-                    if window == 1 {
-                        // A local disk: read here, in order, no thread.
-                        let buf = read(&rec, path, f.as_ref());
-                        flight.push_back(InFlight::Done(Box::new((rec, buf))));
-                        continue;
-                    }
-                    let (path, f) = (path.clone(), f.clone());
-                    let read = &read;
-                    flight.push_back(InFlight::Reading(s.spawn(move || {
-                        let buf = read(&rec, &path, f.as_ref());
-                        (rec, buf)
-                    })));
-                }
-                let Some(next) = flight.pop_front() else {
-                    break;
-                };
-                let (rec, buf) = match next {
-                    InFlight::Done(done) => *done,
-                    InFlight::Reading(h) => h.join().map_err(|_| closed())?,
-                };
-                if abort.load(Ordering::Relaxed) {
-                    return Err(closed());
-                }
-                tx.send(Job::Stored(area_no, rec, buf?))
-                    .map_err(|_| closed())?;
-            }
-            Ok(())
-        })?;
-        progress.report(ProgressEvent::PhaseEnd { name });
-    }
-    Ok(())
 }
