@@ -126,8 +126,20 @@ impl RepoTarget {
         }
     }
 
-    /// A location opened over the network (a share or a remote store): opened off the
-    /// UI thread, since it waits for DHCP and the server.
+    /// What the user picked, as the picker's notes name it: the partition, the path
+    /// or the network location.
+    pub fn label(&self) -> String {
+        match self {
+            RepoTarget::Partition(dev) => dev.clone(),
+            RepoTarget::Path(p) => p.display().to_string(),
+            RepoTarget::Share { location, .. } | RepoTarget::Remote { location, .. } => {
+                location.clone()
+            }
+        }
+    }
+
+    /// A location opened over the network (a share or a remote store): it waits for
+    /// DHCP and the server.
     pub fn network_location(&self) -> Option<String> {
         match self {
             RepoTarget::Remote { location, .. } => Some(location.clone()),

@@ -87,6 +87,13 @@ fn backspace(app: &mut App, n: usize) {
     }
 }
 
+/// Enter on the repository picker: the repository is opened (and its images listed)
+/// on its own thread; waits for it.
+fn pick_repo(app: &mut App) {
+    enter(app);
+    app.settle(SETTLE);
+}
+
 /// Enter starts the job on screen; waits for it to end on the Done screen.
 fn run_to_done(app: &mut App) {
     enter(app);
@@ -98,7 +105,7 @@ fn run_to_done(app: &mut App) {
 /// of restore targets.
 fn to_restore_targets(app: &mut App, image_row: usize) {
     app.press(KeyCode::Char('r'));
-    enter(app); // /dev/sdd1
+    pick_repo(app); // /dev/sdd1
     down(app, image_row);
     enter(app);
 }
@@ -127,7 +134,7 @@ fn to_restore_confirm(app: &mut App) {
 fn to_backup_name(app: &mut App) {
     app.press(KeyCode::Char('b'));
     enter(app); // sda
-    enter(app); // sdd1
+    pick_repo(app); // sdd1
 }
 
 fn to_backup_summary(app: &mut App) {

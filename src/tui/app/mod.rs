@@ -47,8 +47,9 @@ pub enum Msg {
     Tick,
     Progress(ProgressEvent),
     JobDone(JobOutcome),
-    /// A network share opened (or not) on its own thread: mounting waits for DHCP and
-    /// the server, which must not freeze the screen.
+    /// A repository opened (or not) on its own thread: mounting a share waits for DHCP
+    /// and the server, a partition's mount for a slow disk, and the picker then reads
+    /// its image list; none of it may freeze the screen.
     RepoOpened {
         target: RepoTarget,
         /// The repository and what the picker asks of it (`Services::repo_facts`).
@@ -256,7 +257,8 @@ impl App {
         self.stack.last().unwrap_or(&Screen::Home { sel: 0 })
     }
 
-    /// A share is being opened (the picker says "Connecting to ...").
+    /// A repository is being opened (the picker says "Opening ..." or, for a network
+    /// location, "Connecting to ...").
     pub fn connecting(&self) -> bool {
         self.opening.is_some()
     }

@@ -246,35 +246,38 @@ impl App {
                 return;
             }
         }
-        if let Some(location) = target.network_location() {
-            if self.opening.is_none() {
-                self.set_note(Some(format!(
-                    "Connecting to {location}... (up to a minute while the network comes up)"
-                )));
-                self.opening = Some(Opening {
-                    depth: self.stack.len(),
-                    target: target.clone(),
+        // Opened off the UI thread, whatever it is: a share or a remote store waits for
+        // DHCP and the server, a partition is mounted (a slow USB disk, a journal to
+        // replay), and what the picker asks of a repository reads its image list.
+        if self.opening.is_none() {
+            let note = match target.network_location() {
+                Some(location) => {
+                    format!(
+                        "Connecting to {location}... (up to a minute while the network comes up)"
+                    )
+                }
+                None => format!("Opening {}...", target.label()),
+            };
+            self.set_note(Some(note));
+            self.opening = Some(Opening {
+                depth: self.stack.len(),
+                target: target.clone(),
+            });
+            self.ask_off_thread(move |services| {
+                let result = services.open_repo(&target).map(|repo| {
+                    let facts = services.repo_facts(&repo);
+                    (repo, facts)
                 });
-                self.ask_off_thread(move |services| {
-                    let result = services.open_repo(&target).map(|repo| {
-                        let facts = services.repo_facts(&repo);
-                        (repo, facts)
-                    });
-                    Msg::RepoOpened { target, result }
-                });
-            }
-            return;
+                Msg::RepoOpened { target, result }
+            });
         }
-        let result = self.services.open_repo(&target);
-        self.repo_opened(target, result);
     }
 
-    /// Esc while a share is being opened: its result, when it comes, is dropped (the
-    /// mount itself cannot be interrupted), and the "Connecting to" note goes.
+    /// Esc while a repository is being opened: its result, when it comes, is dropped
+    /// (the mount itself cannot be interrupted), and the "Connecting to" note goes.
     pub(super) fn stop_opening(&mut self) {
         if let Some(o) = self.opening.take() {
-            let what = o.target.network_location().unwrap_or_default();
-            self.set_note(Some(format!("Stopped waiting for {what}.")));
+            self.set_note(Some(format!("Stopped waiting for {}.", o.target.label())));
         }
     }
 

@@ -237,6 +237,7 @@ impl Services for FakeServices {
     }
 
     fn open_repo(&self, target: &RepoTarget) -> Result<PathBuf, ServiceError> {
+        self.asked("open_repo");
         match target {
             RepoTarget::Partition(dev) if dev == "/dev/sdd1" => {
                 Ok(PathBuf::from("/run/ironclone/sdd1/ironclone"))

@@ -11,7 +11,7 @@ use crate::tui::deploy_model::{ClientStateView, ClientView, DeployEvent, TargetC
 /// Home -> Deploy -> repository sdd1 -> the first image: the form.
 fn to_deploy_form(app: &mut App) {
     app.press(KeyCode::Char('d'));
-    enter(app); // /dev/sdd1
+    pick_repo(app); // /dev/sdd1
     enter(app); // the first image
     assert!(
         matches!(app.screen(), Screen::DeployForm(_)),

@@ -200,7 +200,7 @@ fn plan_mode_toggle_and_max_size() {
 fn verify_flow_and_clone_flow() {
     let (mut app, fake) = app();
     app.press(KeyCode::Char('v'));
-    enter(&mut app);
+    pick_repo(&mut app);
     run_to_done(&mut app);
     snap("verify_done", &app);
     enter(&mut app);
@@ -363,7 +363,7 @@ fn many_disks_scroll_and_browse_leads_to_restore() {
 
     app.press(KeyCode::Esc);
     app.press(KeyCode::Char('i'));
-    enter(&mut app);
+    pick_repo(&mut app);
     app.press(KeyCode::Down);
     enter(&mut app);
     assert!(matches!(
@@ -540,7 +540,7 @@ fn a_disk_with_one_partition_says_one_partition() {
     let last = app.disks.len() - 1;
     down(&mut app, last);
     enter(&mut app); // the stick
-    enter(&mut app); // sdd1
+    pick_repo(&mut app); // sdd1
     enter(&mut app); // default name
     assert_eq!(app.screen(), &Screen::Summary);
     let screen = render(&app);

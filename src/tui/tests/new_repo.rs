@@ -11,7 +11,7 @@ fn to_typed_repo(app: &mut App, path: &str) {
     enter(app); // sda
     app.press(KeyCode::Char('/'));
     app.type_str(path);
-    enter(app);
+    pick_repo(app);
 }
 
 fn recorded_encrypt(fake: &FakeServices) -> Option<Password> {
@@ -80,7 +80,7 @@ fn new_repository_left_unencrypted_and_esc_walks_back() {
         app.screen()
     );
     // Picked again: asked again.
-    enter(&mut app);
+    pick_repo(&mut app);
     assert!(
         matches!(app.screen(), Screen::NewRepo { .. }),
         "{:?}",

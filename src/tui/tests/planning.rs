@@ -1,6 +1,7 @@
-//! Work the screen waits for runs on threads of its own: the restore plan (which loads
-//! the image's manifest, a download from a network repository) and an image's LUKS
-//! passphrase check (the header's Argon2id). Keys that would edit or accept wait for
+//! Work the screen waits for runs on threads of its own: opening a repository (a
+//! mount, then its image list), the restore plan (which loads the image's manifest, a
+//! download from a network repository) and an image's LUKS passphrase check (the
+//! header's Argon2id). Keys that would edit or accept wait for
 //! the answer; Esc leaves and drops it.
 
 use super::luks_key::luks_app;
@@ -127,6 +128,45 @@ fn esc_during_the_luks_check_drops_its_answer() {
     assert!(
         matches!(app.screen(), Screen::Images { .. }) && app.choices.luks_key.is_none(),
         "the answer to a check left with Esc was used: {:?}",
+        app.screen()
+    );
+}
+
+#[test]
+fn a_local_repository_is_opened_off_the_screens_thread() {
+    let (mut app, fake) = app();
+    app.press(KeyCode::Char('r'));
+    enter(&mut app); // /dev/sdd1
+    assert!(
+        app.connecting(),
+        "the repository was opened on the screen's thread"
+    );
+    let shown = render(&app);
+    assert!(shown.contains("Opening /dev/sdd1..."), "{shown}");
+    // Enter again while it opens asks nothing more.
+    enter(&mut app);
+    assert!(matches!(app.screen(), Screen::Repos { .. }));
+    app.settle(SETTLE);
+    assert!(
+        matches!(app.screen(), Screen::Images { .. }),
+        "{:?}",
+        app.screen()
+    );
+    let on = [asked_on(&fake, "open_repo"), asked_on(&fake, "list_images")].concat();
+    assert_eq!(on.len(), 2, "{on:?}");
+    assert!(
+        !on.contains(&std::thread::current().id()),
+        "opened or listed on the screen's thread"
+    );
+    // Esc while it opens: the answer is dropped, the picker stays.
+    app.press(KeyCode::Esc);
+    enter(&mut app);
+    app.press(KeyCode::Esc);
+    assert!(render(&app).contains("Stopped waiting for /dev/sdd1."));
+    next_answer(&mut app);
+    assert!(
+        matches!(app.screen(), Screen::Repos { .. }),
+        "{:?}",
         app.screen()
     );
 }

@@ -206,7 +206,7 @@ fn to_partimag(app: &mut App, key: char) {
     app.press(KeyCode::Char(key));
     app.press(KeyCode::Char('/'));
     app.type_str("home/partimag");
-    enter(app);
+    pick_repo(app);
     assert!(
         matches!(app.screen(), Screen::Images { .. }),
         "{:?}",

@@ -8,7 +8,7 @@ fn to_part_targets(app: &mut App) {
     app.press(KeyCode::Char('r'));
     app.press(KeyCode::Char('/'));
     app.type_str("home/partimag");
-    enter(app);
+    pick_repo(app);
     down(app, 1);
     assert!(
         matches!(app.screen(), Screen::Images { sel: 1 }),
@@ -144,7 +144,7 @@ fn a_table_less_image_goes_into_a_partition_or_with_w_onto_a_disk() {
     let mut app = app_with(fake.clone());
     let name = fake.images[0].name.clone();
     app.press(KeyCode::Char('r'));
-    enter(&mut app); // /dev/sdd1
+    pick_repo(&mut app); // /dev/sdd1
     enter(&mut app); // the first image
     assert!(
         matches!(app.screen(), Screen::PartTargets { .. }),

@@ -18,7 +18,7 @@ fn to_schedule_form(app: &mut App) {
         "{}",
         render(app)
     );
-    enter(app);
+    pick_repo(app);
     assert!(
         matches!(app.screen(), Screen::ScheduleForm(_)),
         "{}",
@@ -108,7 +108,7 @@ fn schedule_refuses_the_repository_on_the_disk_it_backs_up() {
     down(&mut app, 1);
     enter(&mut app); // sdb
     down(&mut app, 1);
-    enter(&mut app); // sdb1
+    pick_repo(&mut app); // sdb1
     assert!(matches!(app.screen(), Screen::Repos { .. }));
     let text = render(&app);
     assert!(

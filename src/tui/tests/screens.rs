@@ -160,7 +160,7 @@ fn snap_share_login() {
 fn snap_images() {
     let (mut app, _) = app();
     app.press(KeyCode::Char('i'));
-    enter(&mut app);
+    pick_repo(&mut app);
     snap("images_browse", &app);
 }
 

@@ -119,7 +119,7 @@ fn snap_repo_unlock() {
     app.press(KeyCode::Char('i'));
     app.press(KeyCode::Char('/'));
     app.type_str("/mnt/vault");
-    enter(&mut app);
+    pick_repo(&mut app);
     assert!(matches!(app.screen(), Screen::RepoUnlock { .. }));
     app.type_str("guess");
     let shown = render(&app);
@@ -164,7 +164,7 @@ fn esc_during_the_check_drops_its_answer() {
     app.press(KeyCode::Char('i'));
     app.press(KeyCode::Char('/'));
     app.type_str("/mnt/vault");
-    enter(&mut app);
+    pick_repo(&mut app);
     app.type_str("open sesame");
     enter(&mut app);
     // The screen still answers while the check runs: it says so and ignores typing.
