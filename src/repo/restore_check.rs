@@ -160,22 +160,24 @@ pub(super) fn precheck(
         }
         problem
     };
+    // Each record on its own: a failure is then named for the record it hit, with its
+    // own retries.
+    let each = |run: &[Job]| -> Vec<Problem> {
+        run.iter()
+            .filter_map(|j| alone(&mut Vec::new(), j))
+            .collect()
+    };
     let together = |buf: &mut Vec<u8>, run: &[Job]| -> Vec<Problem> {
         let (Some((i, first, _)), Some((_, last, _))) = (run.first(), run.last()) else {
             return Vec::new();
         };
         let (Some((pid, path, f)), Some(end)) = (open.get(*i), record_end(last)) else {
-            return Vec::new();
+            return each(run);
         };
         // Within RUN_BYTES (restore_runs), so the length fits.
         buf.resize(end.saturating_sub(first.offset) as usize, 0);
         if f.read_exact_at(buf, first.offset).is_err() {
-            // Each record on its own, then: a failure is named for the record it
-            // hit, with its own retries.
-            return run
-                .iter()
-                .filter_map(|j| alone(&mut Vec::new(), j))
-                .collect();
+            return each(run);
         }
         let mut problems = Vec::new();
         for (_, r, needed) in run {
