@@ -34,6 +34,7 @@ mod restore;
 mod restore_cache;
 mod restore_check;
 mod restore_read;
+mod restore_readback;
 mod restore_runs;
 mod restore_spans;
 mod restore_write;
