@@ -6,8 +6,29 @@ mod repo_common;
 
 use ironclone::device::{BlockDevice, DeviceError, MemDevice};
 use ironclone::progress::NoProgress;
-use ironclone::repo::{self, BackupOptions, ImageDevice, RepoError, Repository};
+use ironclone::repo::{self, BackupOptions, ImageDevice, Manifest, RepoError, Repository};
 use repo_common::*;
+use std::path::Path;
+
+/// Rewrites image `name`'s manifest in the plaintext repository at `repo` through
+/// `edit`, sealed again (a valid manifest, only laid out differently).
+fn rewrite(repo: &Path, name: &str, edit: impl FnOnce(&mut Manifest)) {
+    let path = repo.join("images").join(format!("{name}.json"));
+    let raw = zstd::decode_all(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    let mut m: Manifest = serde_json::from_slice(&raw).unwrap();
+    edit(&mut m);
+    m.seal();
+    let json = serde_json::to_vec(&m).unwrap();
+    std::fs::write(&path, zstd::encode_all(json.as_slice(), 3).unwrap()).unwrap();
+}
+
+/// The whole of area `area` of image `name`, read through an `ImageDevice`.
+fn read_area(r: &Repository, name: &str, area: &str) -> Vec<u8> {
+    let dev = ImageDevice::open(r, name, area).unwrap();
+    let mut got = vec![0u8; dev.size() as usize];
+    dev.read_at(0, &mut got).unwrap();
+    got
+}
 
 #[test]
 fn image_device_reads_extents_and_zero_holes_and_refuses_writes() {
@@ -49,6 +70,36 @@ fn image_device_reads_extents_and_zero_holes_and_refuses_writes() {
         assert!(dev
             .describe()
             .contains(&format!("image x, area {}", a.name)));
+    }
+    // A manifest whose chunks are not in offset order reads the same (a sorted copy
+    // is used); one whose chunks overlap is refused, naming them.
+    let repo_path = dir.path().join("repo");
+    let before: Vec<Vec<u8>> = plan
+        .areas
+        .iter()
+        .map(|a| read_area(&r, "x", &a.name))
+        .collect();
+    rewrite(&repo_path, "x", |m| {
+        m.areas.iter_mut().for_each(|a| a.chunks.reverse())
+    });
+    let r2 = Repository::open(&repo_path).unwrap();
+    for (a, want) in plan.areas.iter().zip(&before) {
+        assert!(
+            &read_area(&r2, "x", &a.name) == want,
+            "area {} out of order",
+            a.name
+        );
+    }
+    rewrite(&repo_path, "x", |m| {
+        let c = m.areas[0].chunks[0];
+        m.areas[0].chunks.push(c);
+    });
+    let r3 = Repository::open(&repo_path).unwrap();
+    match ImageDevice::open(&r3, "x", &plan.areas[0].name) {
+        Err(e @ RepoError::CorruptManifest { .. }) => {
+            assert!(e.to_string().contains("overlap"), "{e}")
+        }
+        other => panic!("expected an overlap refused, got {:?}", other.err()),
     }
     match ImageDevice::open(&r, "x", "p7") {
         Err(RepoError::NoArea { area, have, .. }) => {

@@ -16,8 +16,9 @@ use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::index::{Index, Location};
+use super::index_wanted::{AreaIds, IdSource};
 use super::lock::ReadLock;
-use super::manifest::ChunkRef;
+use super::manifest::{ChunkRef, Manifest};
 use super::pack;
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
@@ -43,7 +44,7 @@ pub struct ImageDevice {
     len: u64,
     chunk_size: u32,
     /// Sorted by offset, non-overlapping (checked at open).
-    chunks: Arc<Vec<ChunkRef>>,
+    chunks: Sorted,
     /// Where the area's chunks are: only theirs, referring to `chunks` for their ids
     /// (`Index::load_refs`), 22 bytes a chunk.
     locs: Index,
@@ -64,16 +65,26 @@ impl ImageDevice {
     pub fn open(repo: &Repository, image: &str, area: &str) -> Result<ImageDevice> {
         let lock = ReadLock::acquire(repo, "browse")?;
         let m = repo.load_manifest(image)?;
-        let Some(a) = m.areas.iter().find(|a| a.name == area) else {
+        let found = m.areas.iter().enumerate().find(|(_, a)| a.name == area);
+        let Some((area_no, a)) = found else {
             return Err(RepoError::NoArea {
                 image: image.to_string(),
                 area: area.to_string(),
                 have: m.areas.iter().map(|a| a.name.clone()).collect(),
             });
         };
-        let mut chunks = a.chunks.clone();
-        chunks.sort_by_key(|c| c.offset);
-        for w in chunks.windows(2) {
+        // The manifest's own list when it is sorted, as a backup writes it: a copy of
+        // it was 48 bytes a chunk beside the repository's copy of the manifest.
+        let sorted = a.chunks.windows(2).all(|w| w[0].offset <= w[1].offset);
+        let chunks = match sorted {
+            true => Sorted::Manifest(Arc::clone(&m), area_no),
+            false => {
+                let mut copy = a.chunks.clone();
+                copy.sort_by_key(|c| c.offset);
+                Sorted::Copy(Arc::new(copy))
+            }
+        };
+        for w in chunks.list().windows(2) {
             if let [x, y] = w {
                 if x.offset
                     .checked_add(u64::from(x.len))
@@ -90,8 +101,11 @@ impl ImageDevice {
                 }
             }
         }
-        let chunks = Arc::new(chunks);
-        let locs = Index::load_refs(repo, chunks.clone())?;
+        let ids: Arc<dyn IdSource> = match &chunks {
+            Sorted::Manifest(m, i) => Arc::new(AreaIds::new(Arc::clone(m), [*i])),
+            Sorted::Copy(v) => v.clone(),
+        };
+        let locs = Index::load_refs(repo, ids)?;
         Ok(ImageDevice {
             image: image.to_string(),
             area: area.to_string(),
@@ -237,6 +251,22 @@ impl ImageDevice {
     }
 }
 
+/// An area's chunk references sorted by offset: the manifest's (its index in the
+/// manifest's areas), or a sorted copy when the manifest's are not in order.
+enum Sorted {
+    Manifest(Arc<Manifest>, usize),
+    Copy(Arc<Vec<ChunkRef>>),
+}
+
+impl Sorted {
+    fn list(&self) -> &[ChunkRef] {
+        match self {
+            Sorted::Manifest(m, i) => m.areas.get(*i).map_or(&[], |a| &a.chunks),
+            Sorted::Copy(v) => v,
+        }
+    }
+}
+
 impl BlockDevice for ImageDevice {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<(), DeviceError> {
         self.check_range(offset, buf.len() as u64)?;
@@ -247,8 +277,9 @@ impl BlockDevice for ImageDevice {
             // The first chunk that ends after `pos`.
             let i = self
                 .chunks
+                .list()
                 .partition_point(|c| c.offset.saturating_add(u64::from(c.len)) <= pos);
-            let n = match self.chunks.get(i) {
+            let n = match self.chunks.list().get(i) {
                 Some(c) if c.offset <= pos => {
                     let within = pos - c.offset;
                     let n = (u64::from(c.len) - within).min(rest.len() as u64) as usize;
