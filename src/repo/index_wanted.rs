@@ -287,32 +287,14 @@ mod tests {
 
     #[test]
     fn area_ids_number_the_chosen_areas_one_after_another() {
-        use crate::repo::manifest::AreaManifest;
-        let area = |name: &str, ids: &[Option<u32>]| AreaManifest {
-            name: name.into(),
-            kind: crate::repo::plan::AreaKind::Partition,
-            offset: 0,
-            len: 1 << 30,
-            extents: Vec::new(),
-            meta: serde_json::Value::Null,
-            chunks: refs(ids),
-            unreadable: Vec::new(),
-            damage: None,
-        };
-        let m = Manifest {
-            version: 2,
-            name: "m".into(),
-            created_unix: 0,
-            source: Default::default(),
-            chunk_size: 4096,
-            areas: vec![
-                area("p1", &[Some(1), None]),
-                area("p2", &[Some(2)]),
-                area("p3", &[Some(3), Some(4)]),
+        let m = Manifest::of_areas(
+            4096,
+            vec![
+                ("p1", refs(&[Some(1), None])),
+                ("p2", refs(&[Some(2)])),
+                ("p3", refs(&[Some(3), Some(4)])),
             ],
-            stats: Default::default(),
-            root: String::new(),
-        };
+        );
         let m = Arc::new(m);
         let src = AreaIds::new(m.clone(), [0, 2]);
         assert_eq!(src.count(), 4);

@@ -304,6 +304,42 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+impl Manifest {
+    /// A manifest of partition areas at offset 0, each `(name, chunks)` as long as its
+    /// chunks reach, for unit tests.
+    pub(crate) fn of_areas(chunk_size: u32, areas: Vec<(&str, Vec<ChunkRef>)>) -> Manifest {
+        let areas = areas
+            .into_iter()
+            .map(|(name, chunks)| AreaManifest {
+                name: name.into(),
+                kind: AreaKind::Partition,
+                offset: 0,
+                len: chunks
+                    .iter()
+                    .map(|c| c.offset + u64::from(c.len))
+                    .max()
+                    .unwrap_or(0),
+                extents: Vec::new(),
+                meta: serde_json::Value::Null,
+                chunks,
+                unreadable: Vec::new(),
+                damage: None,
+            })
+            .collect();
+        Manifest {
+            version: 2,
+            name: "m".into(),
+            created_unix: 0,
+            source: SourceInfo::default(),
+            chunk_size,
+            areas,
+            stats: ImageStats::default(),
+            root: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -351,27 +351,7 @@ mod tests {
             });
             off += u64::from(len);
         }
-        let area = AreaManifest {
-            name: "p1".into(),
-            kind: crate::repo::plan::AreaKind::Partition,
-            offset: 0,
-            len: off,
-            extents: Vec::new(),
-            meta: serde_json::Value::Null,
-            chunks: list,
-            unreadable: Vec::new(),
-            damage: None,
-        };
-        let m = Manifest {
-            version: 2,
-            name: "m".into(),
-            created_unix: 0,
-            source: Default::default(),
-            chunk_size: 1 << 20,
-            areas: vec![area],
-            stats: Default::default(),
-            root: String::new(),
-        };
+        let m = Manifest::of_areas(1 << 20, vec![("p1", list)]);
         let placed = [(&m.areas[0], 4096u64)];
         let mut disk = vec![0u8; 4096];
         disk.extend_from_slice(&data[..off as usize]);
