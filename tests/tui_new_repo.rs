@@ -74,6 +74,7 @@ fn tui_backup_into_a_new_encrypted_repository() {
     app.press(KeyCode::Char('/'));
     app.type_str(repo.to_str().unwrap());
     app.press(KeyCode::Enter);
+    app.settle(Duration::from_secs(30)); // opened on its own thread
     assert!(
         matches!(app.screen(), Screen::NewRepo { sel: 0, .. }),
         "a new location must ask: {:?}",
