@@ -17,7 +17,7 @@ use super::manifest::{AreaManifest, Manifest};
 use super::pack::{self, RecordInfo};
 use super::restore::RestoreOptions;
 use super::restore_cache::CheckedRecords;
-use super::restore_runs::{record_end, runs};
+use super::restore_runs::{record_end, record_in, runs};
 use super::storage::ObjectReader;
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
@@ -181,15 +181,14 @@ pub(super) fn precheck(
         }
         let mut problems = Vec::new();
         for (_, r, needed) in run {
-            let at = r.offset.saturating_sub(first.offset) as usize;
-            let (hl, sl) = (r.header_len() as usize, r.stored_len as usize);
-            let h = buf.get(at..at + hl).unwrap_or(&[]);
-            let stored = buf.get(at + hl..at + hl + sl).unwrap_or(&[]);
-            let read = pack::check_record(path, r, h, stored);
+            let (read, stored) = match record_in(path, buf, first.offset, r) {
+                Ok(stored) => (Ok(()), stored),
+                Err(e) => (Err(e), &[][..]),
+            };
             let ok = read.is_ok();
             match judge(r, needed, read, stored) {
                 Some(p) => problems.push(p),
-                None if ok && checked.has_room(sl) => {
+                None if ok && checked.has_room(stored.len()) => {
                     let _ = checked.offer(*pid, r.offset, stored.to_vec());
                 }
                 None => {}

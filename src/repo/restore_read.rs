@@ -17,7 +17,7 @@ use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs};
 use super::restore_cache::CheckedRecords;
-use super::restore_runs::Open;
+use super::restore_runs::{record_in, Open};
 use super::restore_spans::{plan_area, RecordPlan};
 use super::restore_write::Job;
 use super::storage::ObjectReader;
@@ -85,13 +85,8 @@ impl Reader<'_> {
         let read = run
             .into_iter()
             .map(|rec| {
-                let r = &rec.info;
-                let at = r.offset.saturating_sub(start) as usize;
-                let (hl, sl) = (r.header_len() as usize, r.stored_len as usize);
-                let h = bytes.get(at..at + hl).unwrap_or(&[]);
-                let stored = bytes.get(at + hl..at + hl + sl).unwrap_or(&[]);
-                let read = pack::check_record(path, r, h, stored).map(|()| {
-                    let mut buf = self.pool.take(sl);
+                let read = record_in(path, bytes, start, &rec.info).map(|stored| {
+                    let mut buf = self.pool.take(stored.len());
                     buf.extend_from_slice(stored);
                     buf
                 });

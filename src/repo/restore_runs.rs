@@ -9,8 +9,10 @@
 //! order, so the records one image needs are mostly neighbours; a small gap between two
 //! (records of other images) is read and dropped rather than split into two requests.
 
-use super::pack::RecordInfo;
+use super::error::Result;
+use super::pack::{self, RecordInfo};
 use std::ops::Range;
+use std::path::Path;
 
 /// Most bytes one request of the check reads: with `REMOTE_CHECKS` at once, at most
 /// 64 MiB of buffers. 8 MiB ranges took a third of 1 MiB ones' store CPU and the same
@@ -57,6 +59,22 @@ impl Open {
         }
         joins
     }
+}
+
+/// Record `r`'s stored bytes within `bytes`, a run read from offset `start` of its pack
+/// at `path`, checked against the index as a read of its own is (header and CRC:
+/// `pack::check_record`). The check and the write phase both split their runs here.
+pub(super) fn record_in<'b>(
+    path: &Path,
+    bytes: &'b [u8],
+    start: u64,
+    r: &RecordInfo,
+) -> Result<&'b [u8]> {
+    let at = r.offset.saturating_sub(start) as usize;
+    let (hl, sl) = (r.header_len() as usize, r.stored_len as usize);
+    let h = bytes.get(at..at + hl).unwrap_or(&[]);
+    let stored = bytes.get(at + hl..at + hl + sl).unwrap_or(&[]);
+    pack::check_record(path, r, h, stored).map(|()| stored)
 }
 
 /// `records` (each with the number of its pack; sorted by pack, then offset) cut into
