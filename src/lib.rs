@@ -27,6 +27,7 @@ pub mod rescue;
 pub mod resize;
 pub mod schedule;
 pub mod share;
+pub mod slab;
 pub mod table;
 pub mod timefmt;
 pub mod tui;

@@ -4,8 +4,8 @@
 //! repository is refused while the target is untouched), and the write phase reads
 //! them again. On a local disk the second read comes from the page cache; on S3 it is
 //! a second download of everything. Checked records are therefore kept in memory up to
-//! a budget, and the write phase takes each from here instead of the network (and so
-//! frees it). Past the budget a record is simply fetched again: memory stays bounded
+//! a budget, and the write phase takes each from here instead of the network (a slab
+//! is freed once all its records are taken). Past the budget a record is simply fetched again: memory stays bounded
 //! whatever the image size, and an image whose stored bytes fit is downloaded once.
 //!
 //! The budget is a quarter of what the machine can spare (`MemAvailable`), between
@@ -17,7 +17,9 @@
 //! A kept record has passed the check (its header matched the index, its CRC its
 //! bytes); the write phase decodes and hashes it like any other.
 
+use super::bufpool::BufPool;
 use super::id::PackId;
+use crate::slab::Slab;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -27,10 +29,63 @@ use std::sync::Mutex;
 const MIN_REMOTE_BUDGET: u64 = 64 << 20;
 const MAX_REMOTE_BUDGET: u64 = 1 << 30;
 
+/// Kept records are copied into slabs of this size, one after the other (a larger
+/// record gets a slab of its own). A record kept as a `Vec` of its own was a fresh
+/// allocation whose every page faulted in on the copy: with slabs the kernel makes the
+/// pages present in one call per 8 MiB (crate::slab), and the write phase copies each
+/// record out into a pooled buffer it reuses.
+const SLAB_BYTES: usize = 8 << 20;
+
+/// Where a kept record's bytes are: its slab, and the range in it.
+#[derive(Clone, Copy)]
+struct Place {
+    slab: usize,
+    start: usize,
+    len: usize,
+}
+
+/// A slab and how many of its records are still to be taken (it is freed at 0).
+struct Held {
+    slab: Slab,
+    live: usize,
+}
+
 #[derive(Default)]
 struct Kept {
-    records: HashMap<(PackId, u64), Vec<u8>>,
+    records: HashMap<(PackId, u64), Place>,
+    slabs: Vec<Option<Held>>,
+    /// The slab new records are appended to, while it has room.
+    open: Option<usize>,
+    /// The capacity of the slabs held: what the budget bounds.
     bytes: u64,
+}
+
+impl Kept {
+    /// A slab with `len` bytes of room: the open one, or a new one within `budget`.
+    fn room(&mut self, len: usize, budget: u64) -> Option<usize> {
+        if let Some(i) = self.open {
+            if let Some(Some(h)) = self.slabs.get(i) {
+                if h.slab.capacity() - h.slab.len() >= len {
+                    return Some(i);
+                }
+            }
+        }
+        let cap = len.max(SLAB_BYTES);
+        let total = self.bytes.checked_add(cap as u64)?;
+        if total > budget {
+            return None;
+        }
+        let slab = Slab::new(cap)?;
+        self.bytes = total;
+        self.slabs.push(Some(Held { slab, live: 0 }));
+        let i = self.slabs.len() - 1;
+        // A record as large as a slab or larger has one to itself; the open slab stays
+        // open.
+        if len < cap {
+            self.open = Some(i);
+        }
+        Some(i)
+    }
 }
 
 pub(super) struct CheckedRecords {
@@ -60,30 +115,35 @@ impl CheckedRecords {
         }
     }
 
-    /// Keeps the checked stored bytes of the record at `offset` of `pack` when they
-    /// fit in the budget; otherwise hands the buffer back.
-    pub(super) fn offer(&self, pack: PackId, offset: u64, bytes: Vec<u8>) -> Option<Vec<u8>> {
-        // What the buffer holds in memory, not only its bytes.
-        let len = bytes.capacity() as u64;
+    /// Keeps a copy of the checked stored bytes of the record at `offset` of `pack`
+    /// when they fit in the budget; whether it was kept.
+    pub(super) fn offer(&self, pack: PackId, offset: u64, bytes: &[u8]) -> bool {
         if self.budget == 0 {
-            return Some(bytes);
+            return false;
         }
         let mut k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        match k.bytes.checked_add(len) {
-            Some(total) if total <= self.budget && !k.records.contains_key(&(pack, offset)) => {
-                k.bytes = total;
-                k.records.insert((pack, offset), bytes);
-                None
-            }
-            _ => Some(bytes),
+        if k.records.contains_key(&(pack, offset)) {
+            return false;
         }
-    }
-
-    /// Whether `len` more bytes would be kept now (so that a caller copies them only
-    /// then).
-    pub(super) fn has_room(&self, len: usize) -> bool {
-        let k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        k.bytes.saturating_add(len as u64) <= self.budget
+        let Some(i) = k.room(bytes.len(), self.budget) else {
+            return false;
+        };
+        let Some(Some(h)) = k.slabs.get_mut(i) else {
+            return false;
+        };
+        let start = h.slab.len();
+        h.slab.extend_from_slice(bytes);
+        h.live += 1;
+        let len = bytes.len();
+        k.records.insert(
+            (pack, offset),
+            Place {
+                slab: i,
+                start,
+                len,
+            },
+        );
+        true
     }
 
     /// Whether the record at `offset` of `pack` is kept.
@@ -95,15 +155,29 @@ impl CheckedRecords {
         k.records.contains_key(&(*pack, offset))
     }
 
-    /// The kept bytes of that record, given up by the cache.
-    pub(super) fn take(&self, pack: &PackId, offset: u64) -> Option<Vec<u8>> {
+    /// The kept bytes of that record in a buffer from `pool`, given up by the cache
+    /// (a slab whose records are all taken is freed).
+    pub(super) fn take(&self, pack: &PackId, offset: u64, pool: &BufPool) -> Option<Vec<u8>> {
         if self.budget == 0 {
             return None;
         }
         let mut k = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let b = k.records.remove(&(*pack, offset))?;
-        k.bytes = k.bytes.saturating_sub(b.capacity() as u64);
-        Some(b)
+        let p = k.records.remove(&(*pack, offset))?;
+        let slot = k.slabs.get_mut(p.slab)?;
+        let h = slot.as_mut()?;
+        let bytes = h.slab.get(p.start..p.start + p.len)?;
+        let mut out = pool.take(bytes.len());
+        out.extend_from_slice(bytes);
+        h.live = h.live.saturating_sub(1);
+        if h.live == 0 {
+            let cap = h.slab.capacity() as u64;
+            *slot = None;
+            k.bytes = k.bytes.saturating_sub(cap);
+            if k.open == Some(p.slab) {
+                k.open = None;
+            }
+        }
+        Some(out)
     }
 }
 
@@ -129,21 +203,28 @@ mod tests {
 
     #[test]
     fn keeps_within_the_budget_and_gives_each_record_once() {
-        let c = CheckedRecords::new(10);
+        let slab = SLAB_BYTES as u64;
+        let c = CheckedRecords::new(2 * slab);
+        let pool = BufPool::new(1);
         let p = PackId([1; 32]);
-        assert_eq!(c.offer(p, 0, vec![1; 6]), None, "fits");
-        assert_eq!(
-            c.offer(p, 100, vec![2; 6]),
-            Some(vec![2; 6]),
-            "over the budget"
+        assert!(c.offer(p, 0, &[1; 6]), "fits");
+        assert!(!c.offer(p, 0, &[9; 6]), "kept once");
+        assert!(c.offer(p, 100, &vec![2; SLAB_BYTES]), "a slab of its own");
+        assert!(!c.offer(p, 200, &vec![3; SLAB_BYTES]), "over the budget");
+        assert!(c.offer(p, 300, &[4; 4]), "in the first slab's room");
+        assert!(c.holds(&p, 300) && !c.holds(&p, 200));
+        assert_eq!(c.take(&p, 0, &pool), Some(vec![1; 6]));
+        assert_eq!(c.take(&p, 0, &pool), None, "given once");
+        assert_eq!(c.take(&p, 200, &pool), None, "never kept");
+        assert_eq!(c.take(&p, 300, &pool), Some(vec![4; 4]));
+        assert_eq!(c.take(&p, 100, &pool).map(|v| v.len()), Some(SLAB_BYTES));
+        assert_eq!(c.kept.lock().unwrap().bytes, 0, "every slab freed");
+        assert!(
+            c.offer(p, 200, &vec![3; SLAB_BYTES]),
+            "room again after the takes"
         );
-        assert_eq!(c.offer(p, 200, vec![3; 4]), None, "fits in what is left");
-        assert_eq!(c.take(&p, 0), Some(vec![1; 6]));
-        assert_eq!(c.take(&p, 0), None, "given once");
-        assert_eq!(c.take(&p, 100), None, "never kept");
-        assert_eq!(c.offer(p, 100, vec![2; 6]), None, "room again after a take");
         let off = CheckedRecords::new(0);
-        assert_eq!(off.offer(p, 0, vec![1]), Some(vec![1]));
-        assert_eq!(off.take(&p, 0), None);
+        assert!(!off.offer(p, 0, &[1]));
+        assert_eq!(off.take(&p, 0, &pool), None);
     }
 }

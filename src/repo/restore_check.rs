@@ -8,6 +8,7 @@
 //! only for the damaged ones, by one more pass over the manifest (a map of every
 //! chunk's first use was about 90 bytes per chunk, held for the whole check).
 
+use super::bufpool::BufPool;
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
@@ -151,12 +152,8 @@ pub(super) fn precheck(
         let ok = read.is_ok();
         let problem = judge(r, needed, read, buf);
         if ok && problem.is_none() {
-            // Kept for the write phase when the budget allows (then this thread
-            // takes a new buffer for its next record).
-            let bytes = std::mem::take(buf);
-            if let Some(back) = checked.offer(*pid, r.offset, bytes) {
-                *buf = back;
-            }
+            // Kept for the write phase when the budget allows.
+            checked.offer(*pid, r.offset, buf);
         }
         problem
     };
@@ -167,7 +164,12 @@ pub(super) fn precheck(
             .filter_map(|j| alone(&mut Vec::new(), j))
             .collect()
     };
-    let together = |buf: &mut Vec<u8>, run: &[Job]| -> Vec<Problem> {
+    // The runs' buffers, reused and not zeroed: a fresh buffer per run cost a page
+    // fault and a clear per 4 KiB read (a kept record is copied out, restore_cache).
+    // Two are kept idle, not one per check thread: each is up to 8 MiB, held until the
+    // check ends, when every kept record is held too (the restore's peak).
+    let run_bufs = BufPool::new(2);
+    let together = |run: &[Job]| -> Vec<Problem> {
         let (Some((i, first, _)), Some((_, last, _))) = (run.first(), run.last()) else {
             return Vec::new();
         };
@@ -175,10 +177,16 @@ pub(super) fn precheck(
             return each(run);
         };
         // Within RUN_BYTES (restore_runs), so the length fits.
-        buf.resize(end.saturating_sub(first.offset) as usize, 0);
+        let len = end.saturating_sub(first.offset) as usize;
+        let mut whole = run_bufs.take_dirty(len);
+        let Some(buf) = whole.get_mut(..len) else {
+            return each(run);
+        };
         if f.read_exact_at(buf, first.offset).is_err() {
+            run_bufs.give(whole);
             return each(run);
         }
+        let buf = &*buf;
         let mut problems = Vec::new();
         for (_, r, needed) in run {
             let (read, stored) = match record_in(path, buf, first.offset, r) {
@@ -188,19 +196,20 @@ pub(super) fn precheck(
             let ok = read.is_ok();
             match judge(r, needed, read, stored) {
                 Some(p) => problems.push(p),
-                None if ok && checked.has_room(stored.len()) => {
-                    let _ = checked.offer(*pid, r.offset, stored.to_vec());
+                None if ok => {
+                    checked.offer(*pid, r.offset, stored);
                 }
                 None => {}
             }
         }
+        run_bufs.give(whole);
         problems
     };
     let check_all = || -> Vec<Problem> {
         runs.par_iter()
             .map_init(Vec::new, |buf, run| match jobs.get(run.clone()) {
                 Some([one]) => alone(buf, one).into_iter().collect(),
-                Some(run) => together(buf, run),
+                Some(run) => together(run),
                 None => Vec::new(),
             })
             .flatten()

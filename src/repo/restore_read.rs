@@ -50,7 +50,7 @@ struct Reader<'p> {
 impl Reader<'_> {
     /// One record, from the check's kept records or its pack.
     fn one(&self, rec: &RecordPlan, path: &Path, f: &dyn ObjectReader) -> Result<Vec<u8>> {
-        if let Some(kept) = self.checked.take(&rec.pack, rec.info.offset) {
+        if let Some(kept) = self.checked.take(&rec.pack, rec.info.offset, self.pool) {
             return Ok(kept);
         }
         let mut buf = self.pool.take(rec.info.stored_len as usize);

@@ -16,7 +16,7 @@
 //! ends, `device::ImageDevice::end_planning`). All-zero runs are not stored: like
 //! free blocks they read as zeros.
 
-use super::slab::Slab;
+use crate::slab::Slab;
 use crossbeam_channel::{bounded, Receiver};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

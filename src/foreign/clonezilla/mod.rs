@@ -22,7 +22,6 @@ pub mod parts_luks;
 pub mod parts_pv;
 pub mod restore;
 mod sfdisk;
-mod slab;
 pub mod stream;
 pub mod unpack;
 pub mod verify;

@@ -15,6 +15,9 @@ mod remote;
 mod remote_object;
 mod remote_stream;
 mod s3_config;
+mod s3_ranges;
+#[cfg(test)]
+mod s3_ranges_tests;
 mod s3_uploads;
 mod s3_uploads_xml;
 #[cfg(test)]

@@ -219,8 +219,9 @@ pub struct RemoteStorage {
     /// blocking one lacks.
     aop: opendal::Operator,
     /// S3's multipart-upload calls opendal lacks (s3_uploads.rs); `None` on SFTP.
-    uploads: Option<UploadsClient>,
-    _rt: tokio::runtime::Runtime,
+    uploads: Option<Arc<UploadsClient>>,
+    /// Shared with the S3 readers, whose requests run on it.
+    rt: Arc<tokio::runtime::Runtime>,
     /// `s3://bucket/prefix` or `sftp://host/path`, for messages.
     base: String,
     kind: Kind,
@@ -242,7 +243,7 @@ impl RemoteStorage {
                     true => format!("s3://{bucket}"),
                     false => format!("s3://{bucket}/{prefix}"),
                 };
-                uploads = Some(UploadsClient::new(&cfg)?);
+                uploads = Some(Arc::new(UploadsClient::new(&cfg)?));
                 (op.layer(timeouts()).finish(), base, Kind::S3)
             }
             Location::Sftp {
@@ -295,7 +296,7 @@ impl RemoteStorage {
             op,
             aop,
             uploads,
-            _rt: rt,
+            rt: Arc::new(rt),
             base,
             kind,
         })
@@ -441,6 +442,7 @@ impl Storage for RemoteStorage {
         Ok(Arc::new(RemoteReader {
             op: self.op.clone(),
             name: name.to_string(),
+            s3: self.uploads.clone().map(|c| (c, self.rt.clone())),
         }))
     }
 
@@ -482,7 +484,7 @@ impl Storage for RemoteStorage {
         let w = super::remote_stream::StreamWriter::start(
             &self.aop,
             &self.op,
-            self._rt.handle().clone(),
+            self.rt.handle().clone(),
             self.kind,
             name,
         )?;
@@ -499,19 +501,19 @@ impl Storage for RemoteStorage {
     }
 
     fn unfinished_uploads(&self) -> io::Result<Option<Vec<UnfinishedUpload>>> {
-        self.uploads.as_ref().map(|c| c.list(&self._rt)).transpose()
+        self.uploads.as_ref().map(|c| c.list(&self.rt)).transpose()
     }
 
     fn upload_bytes(&self, u: &UnfinishedUpload) -> io::Result<u64> {
         match &self.uploads {
-            Some(c) => c.bytes(&self._rt, u),
+            Some(c) => c.bytes(&self.rt, u),
             None => Ok(0),
         }
     }
 
     fn abort_upload(&self, u: &UnfinishedUpload) -> io::Result<()> {
         match &self.uploads {
-            Some(c) => c.abort(&self._rt, u),
+            Some(c) => c.abort(&self.rt, u),
             None => Ok(()),
         }
     }

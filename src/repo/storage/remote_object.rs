@@ -3,17 +3,21 @@
 //! streamed while a manifest is).
 
 use super::remote::{retry, write_whole, Kind};
+use super::s3_uploads::UploadsClient;
 use super::{ObjectReader, ObjectWriter};
 use opendal::blocking::Operator;
 use opendal::options::ReadOptions;
 use opendal::raw::BytesRange;
 use opendal::Buffer;
 use std::io;
+use std::sync::Arc;
 
 /// Ranged reads of one object.
 pub(super) struct RemoteReader {
     pub(super) op: Operator,
     pub(super) name: String,
+    /// On S3, the direct client and its runtime (s3_ranges.rs says why).
+    pub(super) s3: Option<(Arc<UploadsClient>, Arc<tokio::runtime::Runtime>)>,
 }
 
 impl ObjectReader for RemoteReader {
@@ -22,6 +26,9 @@ impl ObjectReader for RemoteReader {
     }
 
     fn read_two_at(&self, head: &mut [u8], body: &mut [u8], offset: u64) -> io::Result<()> {
+        if let Some((c, rt)) = &self.s3 {
+            return c.read_range(rt, &self.name, offset, head, body);
+        }
         let want = (head.len() as u64).saturating_add(body.len() as u64);
         let got = retry(|| {
             self.op.read_options(

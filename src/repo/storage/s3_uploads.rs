@@ -72,7 +72,7 @@ pub enum UploadsError {
 }
 
 impl UploadsError {
-    fn temporary(&self) -> bool {
+    pub(super) fn temporary(&self) -> bool {
         match self {
             UploadsError::Status { status, .. } => *status >= 500 || *status == 429,
             UploadsError::Request { temporary, .. } => *temporary,
@@ -80,7 +80,7 @@ impl UploadsError {
         }
     }
 
-    fn into_io(self, attempts: u32) -> io::Error {
+    pub(super) fn into_io(self, attempts: u32) -> io::Error {
         let kind = match &self {
             UploadsError::Status { status: 403, .. } => io::ErrorKind::PermissionDenied,
             UploadsError::Status { status: 404, .. } => io::ErrorKind::NotFound,
@@ -120,14 +120,14 @@ impl HttpSend for ReqwestSend {
 }
 
 pub(super) struct UploadsClient {
-    http: reqwest::Client,
-    signer: Signer<Credential>,
-    bucket_url: String,
-    key_prefix: String,
+    pub(super) http: reqwest::Client,
+    pub(super) signer: Signer<Credential>,
+    pub(super) bucket_url: String,
+    pub(super) key_prefix: String,
 }
 
 /// Percent-encoding as SigV4 wants it: all but `A-Za-z0-9-_.~` (and `/` in paths).
-fn encode(s: &str, keep_slash: bool) -> String {
+pub(super) fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -202,7 +202,11 @@ impl UploadsClient {
         })?;
         let failed = |e: reqwest::Error| UploadsError::Request {
             op,
-            temporary: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+            temporary: e.is_timeout()
+                || e.is_connect()
+                || e.is_request()
+                || e.is_body()
+                || e.is_decode(),
             why: e.to_string(),
         };
         let resp = self.http.execute(req).await.map_err(failed)?;

@@ -1,6 +1,8 @@
-//! One slab of kept runs (`kept.rs`): a fixed-capacity byte buffer in an anonymous
-//! mapping of its own whose pages the kernel makes present in one call
-//! (`MAP_POPULATE`), filled from the front like a `Vec` that never grows.
+//! A slab: a fixed-capacity byte buffer in an anonymous mapping of its own whose pages
+//! the kernel makes present in one call (`MAP_POPULATE`), filled from the front like a
+//! `Vec` that never grows. For memory that is filled once and held: a Clonezilla
+//! image's decoded runs (foreign/clonezilla/kept.rs) and the records a remote
+//! restore's check keeps for its write phase (repo/restore_cache.rs).
 //!
 //! Why not a `Vec` touched one byte per page (what the slabs were): each first touch
 //! is a page fault, and on the bench machine (a Firecracker VM whose freed guest memory
@@ -55,6 +57,10 @@ impl Slab {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Appends `data`; the caller checks that it fits (the rest is dropped otherwise).
     pub fn extend_from_slice(&mut self, data: &[u8]) {
         let n = data.len().min(self.cap - self.len);
@@ -97,6 +103,7 @@ mod tests {
     fn fills_from_the_front_and_never_past_its_capacity() {
         let mut s = Slab::new(10_000).unwrap();
         assert_eq!((s.len(), s.capacity()), (0, 10_000));
+        assert!(s.is_empty());
         s.extend_from_slice(&[1u8; 6000]);
         s.extend_from_slice(&[2u8; 6000]);
         assert_eq!(s.len(), 10_000, "the second append is cut at the capacity");
