@@ -17,11 +17,10 @@
 //! A kept record has passed the check (its header matched the index, its CRC its
 //! bytes); the write phase decodes and hashes it like any other.
 
-use super::bufpool::BufPool;
 use super::id::PackId;
 use crate::slab::Slab;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Least and most bytes of checked records kept on a remote store by default
 /// (`IRONCLONE_RESTORE_CACHE_MIB` replaces the budget on any store; 0 turns the cache
@@ -44,10 +43,31 @@ struct Place {
     len: usize,
 }
 
-/// A slab and how many of its records are still to be taken (it is freed at 0).
+/// A slab and how many of its records are still to be taken (the cache lets it go at
+/// 0; it is freed when the last record taken from it is written).
 struct Held {
-    slab: Slab,
+    slab: Arc<Slab>,
     live: usize,
+}
+
+/// The stored bytes of a record for the write phase: read into a pooled buffer, or
+/// kept by the check (then read in place in their slab, not copied out).
+pub(super) enum Stored {
+    Read(Vec<u8>),
+    Kept {
+        slab: Arc<Slab>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl Stored {
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Stored::Read(v) => v,
+            Stored::Kept { slab, start, len } => slab.get(*start..*start + *len).unwrap_or(&[]),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -75,7 +95,7 @@ impl Kept {
         if total > budget {
             return None;
         }
-        let slab = Slab::new(cap)?;
+        let slab = Arc::new(Slab::new(cap)?);
         self.bytes = total;
         self.slabs.push(Some(Held { slab, live: 0 }));
         let i = self.slabs.len() - 1;
@@ -131,8 +151,12 @@ impl CheckedRecords {
         let Some(Some(h)) = k.slabs.get_mut(i) else {
             return false;
         };
-        let start = h.slab.len();
-        h.slab.extend_from_slice(bytes);
+        // Only taken records share a slab, and none is taken before the check ends.
+        let Some(slab) = Arc::get_mut(&mut h.slab) else {
+            return false;
+        };
+        let start = slab.len();
+        slab.extend_from_slice(bytes);
         h.live += 1;
         let len = bytes.len();
         k.records.insert(
@@ -155,9 +179,8 @@ impl CheckedRecords {
         k.records.contains_key(&(*pack, offset))
     }
 
-    /// The kept bytes of that record in a buffer from `pool`, given up by the cache
-    /// (a slab whose records are all taken is freed).
-    pub(super) fn take(&self, pack: &PackId, offset: u64, pool: &BufPool) -> Option<Vec<u8>> {
+    /// The kept bytes of that record, given up by the cache.
+    pub(super) fn take(&self, pack: &PackId, offset: u64) -> Option<Stored> {
         if self.budget == 0 {
             return None;
         }
@@ -165,9 +188,11 @@ impl CheckedRecords {
         let p = k.records.remove(&(*pack, offset))?;
         let slot = k.slabs.get_mut(p.slab)?;
         let h = slot.as_mut()?;
-        let bytes = h.slab.get(p.start..p.start + p.len)?;
-        let mut out = pool.take(bytes.len());
-        out.extend_from_slice(bytes);
+        let out = Stored::Kept {
+            slab: h.slab.clone(),
+            start: p.start,
+            len: p.len,
+        };
         h.live = h.live.saturating_sub(1);
         if h.live == 0 {
             let cap = h.slab.capacity() as u64;
@@ -205,7 +230,6 @@ mod tests {
     fn keeps_within_the_budget_and_gives_each_record_once() {
         let slab = SLAB_BYTES as u64;
         let c = CheckedRecords::new(2 * slab);
-        let pool = BufPool::new(1);
         let p = PackId([1; 32]);
         assert!(c.offer(p, 0, &[1; 6]), "fits");
         assert!(!c.offer(p, 0, &[9; 6]), "kept once");
@@ -213,11 +237,18 @@ mod tests {
         assert!(!c.offer(p, 200, &vec![3; SLAB_BYTES]), "over the budget");
         assert!(c.offer(p, 300, &[4; 4]), "in the first slab's room");
         assert!(c.holds(&p, 300) && !c.holds(&p, 200));
-        assert_eq!(c.take(&p, 0, &pool), Some(vec![1; 6]));
-        assert_eq!(c.take(&p, 0, &pool), None, "given once");
-        assert_eq!(c.take(&p, 200, &pool), None, "never kept");
-        assert_eq!(c.take(&p, 300, &pool), Some(vec![4; 4]));
-        assert_eq!(c.take(&p, 100, &pool).map(|v| v.len()), Some(SLAB_BYTES));
+        let bytes = |s: Option<Stored>| s.map(|s| s.bytes().to_vec());
+        assert_eq!(bytes(c.take(&p, 0)), Some(vec![1; 6]));
+        assert!(c.take(&p, 0).is_none(), "given once");
+        assert!(c.take(&p, 200).is_none(), "never kept");
+        let small = c.take(&p, 300);
+        assert_eq!(
+            c.kept.lock().unwrap().bytes,
+            slab,
+            "the cache let its slab go"
+        );
+        assert_eq!(bytes(small), Some(vec![4; 4]));
+        assert_eq!(bytes(c.take(&p, 100)).map(|v| v.len()), Some(SLAB_BYTES));
         assert_eq!(c.kept.lock().unwrap().bytes, 0, "every slab freed");
         assert!(
             c.offer(p, 200, &vec![3; SLAB_BYTES]),
@@ -225,6 +256,6 @@ mod tests {
         );
         let off = CheckedRecords::new(0);
         assert!(!off.offer(p, 0, &[1]));
-        assert_eq!(off.take(&p, 0, &pool), None);
+        assert!(off.take(&p, 0).is_none());
     }
 }

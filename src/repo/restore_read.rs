@@ -16,7 +16,7 @@ use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs};
-use super::restore_cache::CheckedRecords;
+use super::restore_cache::{CheckedRecords, Stored};
 use super::restore_runs::{record_in, Open};
 use super::restore_spans::{plan_area, RecordPlan};
 use super::restore_write::Job;
@@ -34,7 +34,7 @@ enum InFlight<'s, 'a> {
     Done(Vec<ReadRecord<'a>>),
 }
 
-type ReadRecord<'a> = (RecordPlan<'a>, Result<Vec<u8>>);
+type ReadRecord<'a> = (RecordPlan<'a>, Result<Stored>);
 
 /// How the records are read: the pool their buffers come from, the records the check
 /// kept, and the longest stored record allowed.
@@ -49,12 +49,12 @@ struct Reader<'p> {
 
 impl Reader<'_> {
     /// One record, from the check's kept records or its pack.
-    fn one(&self, rec: &RecordPlan, path: &Path, f: &dyn ObjectReader) -> Result<Vec<u8>> {
-        if let Some(kept) = self.checked.take(&rec.pack, rec.info.offset, self.pool) {
+    fn one(&self, rec: &RecordPlan, path: &Path, f: &dyn ObjectReader) -> Result<Stored> {
+        if let Some(kept) = self.checked.take(&rec.pack, rec.info.offset) {
             return Ok(kept);
         }
         let mut buf = self.pool.take(rec.info.stored_len as usize);
-        pack::read_record_into(f, path, &rec.info, self.max, &mut buf).map(|()| buf)
+        pack::read_record_into(f, path, &rec.info, self.max, &mut buf).map(|()| Stored::Read(buf))
     }
 
     /// Records of one pack, neighbours (`Open`), with one read; each checked against
@@ -88,7 +88,7 @@ impl Reader<'_> {
                 let read = record_in(path, bytes, start, &rec.info).map(|stored| {
                     let mut buf = self.pool.take(stored.len());
                     buf.extend_from_slice(stored);
-                    buf
+                    Stored::Read(buf)
                 });
                 (rec, read)
             })
@@ -149,9 +149,15 @@ pub(super) fn read_all<'a>(
                         continue;
                     }
                     // The records that follow it in its pack, unless the check kept
-                    // them (then they are not read at all).
+                    // them (then they are not read at all, and a kept record is taken
+                    // here: no thread of its own).
                     let kept = |r: &RecordPlan| reader.checked.holds(&r.pack, r.info.offset);
-                    let mut open = Open::new(&rec.info, reader.max).filter(|_| !kept(&rec));
+                    if kept(&rec) {
+                        let buf = reader.one(&rec, path, f.as_ref());
+                        flight.push_back(InFlight::Done(vec![(rec, buf)]));
+                        continue;
+                    }
+                    let mut open = Open::new(&rec.info, reader.max);
                     let (pack, mut run) = (rec.pack, vec![rec]);
                     if let Some(o) = open.as_mut() {
                         while let Some(next) = records

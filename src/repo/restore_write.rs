@@ -21,6 +21,7 @@ use super::index::Index;
 use super::manifest::{AreaManifest, Manifest};
 use super::pack;
 use super::restore::{bad, Packs, RestoreReport};
+use super::restore_cache::Stored;
 use super::restore_spans::{Fillers, Piece, RecordPlan, ZeroRun};
 use super::zstd_ctx::ZstdError;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
@@ -37,8 +38,11 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 const WRITERS: usize = 2;
 
 /// One record and its plan in one area, or a run of zero chunks.
+// Jobs pass through a queue of a few entries, moved, never stored in bulk: boxing the
+// large variant would only add an allocation per record.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Job<'a> {
-    Stored(usize, RecordPlan<'a>, Vec<u8>),
+    Stored(usize, RecordPlan<'a>, Stored),
     Zeros(ZeroRun),
 }
 
@@ -254,13 +258,15 @@ fn decode(
     sh: &Shared,
     area: usize,
     plan: &RecordPlan,
-    stored: Vec<u8>,
+    stored: Stored,
 ) -> Result<Option<Ready>> {
     let info = &plan.info;
     let len = info.raw_len as usize;
     let mut raw = Aligned::new(sh.pools.chunks.take_dirty(len + DIRECT_ALIGN), len);
-    let r = pack::decode_record_to(d, info, &stored, raw.bytes_mut(), sh.keys);
-    sh.pools.stored.give(stored);
+    let r = pack::decode_record_to(d, info, stored.bytes(), raw.bytes_mut(), sh.keys);
+    if let Stored::Read(buf) = stored {
+        sh.pools.stored.give(buf);
+    }
     let a = plan.area;
     let first = plan.uses.first().and_then(|u| plan.chunk(u.ci()));
     if let (Err(e), Some(c)) = (r, first) {
