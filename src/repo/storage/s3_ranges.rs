@@ -7,10 +7,10 @@
 //! time: on the musl build each is a new mapping, page-faulted, zeroed and unmapped
 //! again, and the bytes are then copied a second time out of the list. Measured on the
 //! bench's S3 restore (ironclone on one core, the store on the other): 1125 mappings
-//! of 408 KiB for 417 MiB downloaded, and page faults, page clears and unmaps about a
-//! sixth of the client's CPU (docs/BENCH.md, "S3 ranged reads without opendal's
-//! buffers"). Here each chunk is copied into the destination as it arrives and dropped
-//! before the next read, so hyper refills the buffer it has.
+//! of 408 KiB for 417 MiB downloaded, and page faults, page clears and unmaps about an
+//! eighth of the client's CPU (docs/BENCH.md, "S3 restore: ranged reads without
+//! opendal's buffers"). Here each chunk is copied into the destination as it arrives
+//! and dropped before the next read, so hyper refills the buffer it has.
 //!
 //! The request is signed and sent by the same client and signer as the multipart
 //! calls (s3_uploads.rs: opendal's crates at the versions Cargo.lock has), against
