@@ -33,7 +33,7 @@
 
 use super::remote_object::{BufferWriter, RemoteReader};
 use super::s3_config::S3Config;
-use super::s3_uploads::{UnfinishedUpload, UploadsClient};
+use super::s3_uploads::{S3Direct, UnfinishedUpload};
 use super::url::Location;
 use super::{ObjectInfo, ObjectReader, ObjectWriter, PackUpload, PutMode, Storage};
 use opendal::blocking::Operator;
@@ -218,8 +218,8 @@ pub struct RemoteStorage {
     /// The same operator, async: the streamed writer needs `Writer::abort`, which the
     /// blocking one lacks.
     aop: opendal::Operator,
-    /// S3's multipart-upload calls opendal lacks (s3_uploads.rs); `None` on SFTP.
-    uploads: Option<Arc<UploadsClient>>,
+    /// The S3 requests sent without opendal (s3_uploads.rs, s3_ranges.rs); `None` on SFTP.
+    uploads: Option<Arc<S3Direct>>,
     /// Shared with the S3 readers, whose requests run on it.
     rt: Arc<tokio::runtime::Runtime>,
     /// `s3://bucket/prefix` or `sftp://host/path`, for messages.
@@ -243,7 +243,7 @@ impl RemoteStorage {
                     true => format!("s3://{bucket}"),
                     false => format!("s3://{bucket}/{prefix}"),
                 };
-                uploads = Some(Arc::new(UploadsClient::new(&cfg)?));
+                uploads = Some(Arc::new(S3Direct::new(&cfg)?));
                 (op.layer(timeouts()).finish(), base, Kind::S3)
             }
             Location::Sftp {

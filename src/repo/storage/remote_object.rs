@@ -3,7 +3,7 @@
 //! streamed while a manifest is).
 
 use super::remote::{retry, write_whole, Kind};
-use super::s3_uploads::UploadsClient;
+use super::s3_uploads::S3Direct;
 use super::{ObjectReader, ObjectWriter};
 use opendal::blocking::Operator;
 use opendal::options::ReadOptions;
@@ -17,7 +17,7 @@ pub(super) struct RemoteReader {
     pub(super) op: Operator,
     pub(super) name: String,
     /// On S3, the direct client and its runtime (s3_ranges.rs says why).
-    pub(super) s3: Option<(Arc<UploadsClient>, Arc<tokio::runtime::Runtime>)>,
+    pub(super) s3: Option<(Arc<S3Direct>, Arc<tokio::runtime::Runtime>)>,
 }
 
 impl ObjectReader for RemoteReader {

@@ -19,13 +19,13 @@
 //! is asked again after a failure, so a read resumes from its start.
 
 use super::remote::retry_when;
-use super::s3_uploads::{encode, UploadsClient, UploadsError};
+use super::s3_uploads::{encode, S3Direct, UploadsError};
 use bytes::Bytes;
 use std::io;
 
 const OP: &str = "GetObject";
 
-impl UploadsClient {
+impl S3Direct {
     /// Reads `head.len() + body.len()` bytes of object `name` (relative to the
     /// repository) at `offset` into `head`, then `body`.
     pub(super) fn read_range(

@@ -4,7 +4,7 @@
 
 use super::remote::RemoteOptions;
 use super::s3_config::S3Config;
-use super::s3_uploads::UploadsClient;
+use super::s3_uploads::S3Direct;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -37,7 +37,7 @@ fn answer(status: &str, body: &[u8], length: usize) -> Vec<u8> {
     a
 }
 
-fn client(url: &str) -> (UploadsClient, tokio::runtime::Runtime) {
+fn client(url: &str) -> (S3Direct, tokio::runtime::Runtime) {
     let opts = RemoteOptions {
         s3_endpoint: Some(url.to_string()),
         s3_path_style: true,
@@ -51,7 +51,7 @@ fn client(url: &str) -> (UploadsClient, tokio::runtime::Runtime) {
         .enable_all()
         .build()
         .unwrap();
-    (UploadsClient::new(&cfg).unwrap(), rt)
+    (S3Direct::new(&cfg).unwrap(), rt)
 }
 
 #[test]

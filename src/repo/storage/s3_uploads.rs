@@ -119,7 +119,9 @@ impl HttpSend for ReqwestSend {
     }
 }
 
-pub(super) struct UploadsClient {
+/// The S3 requests ironclone signs and sends itself, not through opendal: the
+/// multipart-upload calls opendal lacks (here) and the ranged reads (s3_ranges.rs).
+pub(super) struct S3Direct {
     pub(super) http: reqwest::Client,
     pub(super) signer: Signer<Credential>,
     pub(super) bucket_url: String,
@@ -141,8 +143,8 @@ pub(super) fn encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
-impl UploadsClient {
-    pub fn new(cfg: &S3Config) -> io::Result<UploadsClient> {
+impl S3Direct {
+    pub fn new(cfg: &S3Config) -> io::Result<S3Direct> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
@@ -160,7 +162,7 @@ impl UploadsClient {
             ));
         }
         let signer = Signer::new(ctx, provider, RequestSigner::new("s3", &cfg.region));
-        Ok(UploadsClient {
+        Ok(S3Direct {
             http,
             signer,
             bucket_url: cfg.bucket_url(),
