@@ -60,7 +60,7 @@ const RETRIES: u32 = 5;
 const BACKOFF: Duration = Duration::from_millis(200);
 /// One request may take this long before it counts as a (retried) timeout.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings for remote stores that are not part of the location.
 #[derive(Clone, Debug, Default)]

@@ -19,7 +19,7 @@
 //! 429, timeouts and dropped connections); the answers are decoded in
 //! s3_uploads_xml.rs.
 
-use super::remote::{retry_when, REQUEST_TIMEOUT};
+use super::remote::{retry_when, IO_TIMEOUT, REQUEST_TIMEOUT};
 use super::s3_config::S3Config;
 use super::s3_uploads_xml::{self as xml, ListingError};
 use bytes::Bytes;
@@ -145,8 +145,11 @@ pub(super) fn encode(s: &str, keep_slash: bool) -> String {
 
 impl S3Direct {
     pub fn new(cfg: &S3Config) -> io::Result<S3Direct> {
+        // The limits opendal's requests have (remote.rs, `timeouts`): a whole request,
+        // and a connection that goes quiet (the ranged reads stream long bodies).
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .read_timeout(IO_TIMEOUT)
             .build()
             .map_err(io::Error::other)?;
         let ctx = Context::new()
