@@ -28,12 +28,18 @@ use std::sync::{Arc, Mutex};
 const MIN_REMOTE_BUDGET: u64 = 64 << 20;
 const MAX_REMOTE_BUDGET: u64 = 1 << 30;
 
-/// Kept records are copied into slabs of this size, one after the other (a larger
-/// record gets a slab of its own). A record kept as a `Vec` of its own was a fresh
-/// allocation whose every page faulted in on the copy: with slabs the kernel makes the
-/// pages present in one call per 8 MiB (crate::slab), and the write phase copies each
-/// record out into a pooled buffer it reuses.
+/// Kept records are copied into slabs of this size (a larger record gets a slab of its
+/// own). A record kept as a `Vec` of its own was a fresh allocation whose every page
+/// faulted in on the copy: with slabs the kernel makes the pages present in one call
+/// per 8 MiB (crate::slab), and the write phase decodes each record where it lies.
 const SLAB_BYTES: usize = 8 << 20;
+
+/// A slab with less room than this is no longer offered records. Records are up to a
+/// few MiB (a frame's stored bytes), so filling slabs strictly one after the other left
+/// about half a record unused in each: 57 MiB more at the peak of the bench's S3
+/// restore than a `Vec` each (docs/BENCH.md); each record goes into the first slab
+/// with room for it instead.
+const FULL_BELOW: usize = 64 << 10;
 
 /// Where a kept record's bytes are: its slab, and the range in it.
 #[derive(Clone, Copy)]
@@ -74,21 +80,24 @@ impl Stored {
 struct Kept {
     records: HashMap<(PackId, u64), Place>,
     slabs: Vec<Option<Held>>,
-    /// The slab new records are appended to, while it has room.
-    open: Option<usize>,
+    /// The slabs still offered records (at least `FULL_BELOW` of room), oldest first.
+    open: Vec<usize>,
     /// The capacity of the slabs held: what the budget bounds.
     bytes: u64,
 }
 
 impl Kept {
-    /// A slab with `len` bytes of room: the open one, or a new one within `budget`.
+    /// A slab with `len` bytes of room: the first open one that has it, or a new one
+    /// within `budget`.
     fn room(&mut self, len: usize, budget: u64) -> Option<usize> {
-        if let Some(i) = self.open {
-            if let Some(Some(h)) = self.slabs.get(i) {
-                if h.slab.capacity() - h.slab.len() >= len {
-                    return Some(i);
-                }
-            }
+        let slabs = &self.slabs;
+        let room = |i: &usize| match slabs.get(*i) {
+            Some(Some(h)) => h.slab.capacity() - h.slab.len(),
+            _ => 0,
+        };
+        self.open.retain(|i| room(i) >= FULL_BELOW);
+        if let Some(&i) = self.open.iter().find(|i| room(i) >= len) {
+            return Some(i);
         }
         let cap = len.max(SLAB_BYTES);
         let total = self.bytes.checked_add(cap as u64)?;
@@ -99,10 +108,9 @@ impl Kept {
         self.bytes = total;
         self.slabs.push(Some(Held { slab, live: 0 }));
         let i = self.slabs.len() - 1;
-        // A record as large as a slab or larger has one to itself; the open slab stays
-        // open.
+        // A record as large as a slab or larger has one to itself.
         if len < cap {
-            self.open = Some(i);
+            self.open.push(i);
         }
         Some(i)
     }
@@ -198,9 +206,7 @@ impl CheckedRecords {
             let cap = h.slab.capacity() as u64;
             *slot = None;
             k.bytes = k.bytes.saturating_sub(cap);
-            if k.open == Some(p.slab) {
-                k.open = None;
-            }
+            k.open.retain(|&i| i != p.slab);
         }
         Some(out)
     }
@@ -224,6 +230,29 @@ mod tests {
         assert_eq!(remote_default(Some(100 << 20)), MIN_REMOTE_BUDGET);
         assert_eq!(remote_default(Some(2 << 30)), 512 << 20);
         assert_eq!(remote_default(Some(64 << 30)), MAX_REMOTE_BUDGET);
+    }
+
+    #[test]
+    fn a_record_goes_into_the_first_slab_with_room() {
+        const MIB: usize = 1 << 20;
+        let c = CheckedRecords::new(3 * SLAB_BYTES as u64);
+        let p = PackId([2; 32]);
+        let slab_of = |off: u64| c.kept.lock().unwrap().records[&(p, off)].slab;
+        assert!(c.offer(p, 0, &vec![1; 6 * MIB]));
+        assert!(
+            c.offer(p, 1, &vec![2; 3 * MIB]),
+            "not in the first: a second slab"
+        );
+        assert!(c.offer(p, 2, &vec![3; 3 * MIB / 2]), "back in the first");
+        assert!(c.offer(p, 3, &vec![4; 3 * MIB]), "in the second");
+        assert_eq!(
+            (slab_of(0), slab_of(1), slab_of(2), slab_of(3)),
+            (0, 1, 0, 1)
+        );
+        assert_eq!(c.kept.lock().unwrap().bytes, 2 * SLAB_BYTES as u64);
+        let bytes = |s: Option<Stored>| s.map(|s| s.bytes().to_vec());
+        assert_eq!(bytes(c.take(&p, 2)), Some(vec![3; 3 * MIB / 2]));
+        assert_eq!(bytes(c.take(&p, 3)), Some(vec![4; 3 * MIB]));
     }
 
     #[test]
