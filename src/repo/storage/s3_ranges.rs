@@ -20,7 +20,6 @@
 
 use super::remote::retry_when;
 use super::s3_uploads::{encode, S3Direct, UploadsError};
-use bytes::Bytes;
 use std::io;
 
 const OP: &str = "GetObject";
@@ -55,38 +54,22 @@ impl S3Direct {
         want: u64,
         dst: &mut [&mut [u8]; 2],
     ) -> Result<(), UploadsError> {
-        let failed = |why: String, temporary: bool| UploadsError::Request {
+        // What the store answered that is not what was asked: not retried.
+        let failed = |why: String| UploadsError::Request {
             op: OP,
             why,
-            temporary,
+            temporary: false,
         };
         let last = offset
             .checked_add(want - 1)
-            .ok_or_else(|| failed(format!("{want} bytes at {offset}: past 2^64"), false))?;
+            .ok_or_else(|| failed(format!("{want} bytes at {offset}: past 2^64")))?;
         let uri = format!("{}/{}", self.bucket_url, encode(key, true));
-        let (mut parts, ()) = http::Request::builder()
+        let b = http::Request::builder()
             .method(http::Method::GET)
             .uri(&uri)
-            .header(http::header::RANGE, format!("bytes={offset}-{last}"))
-            .body(())
-            .map_err(|e| failed(e.to_string(), false))?
-            .into_parts();
-        self.signer
-            .sign(&mut parts, None)
-            .await
-            .map_err(|e| UploadsError::Sign {
-                op: OP,
-                why: e.to_string(),
-            })?;
-        let req = http::Request::from_parts(parts, Bytes::new());
-        let req = reqwest::Request::try_from(req).map_err(|e| failed(e.to_string(), false))?;
-        // A body cut mid-way comes back from reqwest as a decode error (its decoder
-        // wraps the body's errors), so that counts as a dropped connection too.
-        let lost = |e: reqwest::Error| {
-            let temporary =
-                e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode();
-            failed(e.to_string(), temporary)
-        };
+            .header(http::header::RANGE, format!("bytes={offset}-{last}"));
+        let req = self.signed(OP, b).await?;
+        let lost = |e| UploadsError::lost(OP, e);
         let mut resp = self.http.execute(req).await.map_err(lost)?;
         let status = resp.status();
         // 206 for a range; a store may answer a range covering the whole object with
@@ -105,7 +88,7 @@ impl S3Direct {
             let mut src: &[u8] = &chunk;
             while !src.is_empty() {
                 let Some(d) = dst.get_mut(which) else {
-                    return Err(failed(format!("more than the {want} bytes asked"), false));
+                    return Err(failed(format!("more than the {want} bytes asked")));
                 };
                 let n = (d.len() - at).min(src.len());
                 if n == 0 {
@@ -125,10 +108,9 @@ impl S3Direct {
         }
         if got != want {
             // A clean end short of the range: the object is shorter.
-            return Err(failed(
-                format!("{want} bytes at {offset}: the object ends after {got}"),
-                false,
-            ));
+            return Err(failed(format!(
+                "{want} bytes at {offset}: the object ends after {got}"
+            )));
         }
         Ok(())
     }

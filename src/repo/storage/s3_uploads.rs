@@ -80,6 +80,21 @@ impl UploadsError {
         }
     }
 
+    /// A request that failed on its way: temporary (retried) for a timeout, a
+    /// connection refused or dropped, or a body cut mid-way (which reqwest's decoder
+    /// reports as a decode error).
+    pub(super) fn lost(op: &'static str, e: reqwest::Error) -> UploadsError {
+        UploadsError::Request {
+            op,
+            temporary: e.is_timeout()
+                || e.is_connect()
+                || e.is_request()
+                || e.is_body()
+                || e.is_decode(),
+            why: e.to_string(),
+        }
+    }
+
     pub(super) fn into_io(self, attempts: u32) -> io::Error {
         let kind = match &self {
             UploadsError::Status { status: 403, .. } => io::ErrorKind::PermissionDenied,
@@ -123,7 +138,7 @@ impl HttpSend for ReqwestSend {
 /// multipart-upload calls opendal lacks (here) and the ranged reads (s3_ranges.rs).
 pub(super) struct S3Direct {
     pub(super) http: reqwest::Client,
-    pub(super) signer: Signer<Credential>,
+    signer: Signer<Credential>,
     pub(super) bucket_url: String,
     pub(super) key_prefix: String,
 }
@@ -182,38 +197,10 @@ impl S3Direct {
         query: &str,
     ) -> Result<String, UploadsError> {
         let uri = format!("{}/{}?{query}", self.bucket_url, encode(key, true));
-        let (mut parts, ()) = http::Request::builder()
-            .method(method)
-            .uri(&uri)
-            .body(())
-            .map_err(|e| UploadsError::Request {
-                op,
-                why: e.to_string(),
-                temporary: false,
-            })?
-            .into_parts();
-        self.signer
-            .sign(&mut parts, None)
-            .await
-            .map_err(|e| UploadsError::Sign {
-                op,
-                why: e.to_string(),
-            })?;
-        let req = http::Request::from_parts(parts, Bytes::new());
-        let req = reqwest::Request::try_from(req).map_err(|e| UploadsError::Request {
-            op,
-            why: e.to_string(),
-            temporary: false,
-        })?;
-        let failed = |e: reqwest::Error| UploadsError::Request {
-            op,
-            temporary: e.is_timeout()
-                || e.is_connect()
-                || e.is_request()
-                || e.is_body()
-                || e.is_decode(),
-            why: e.to_string(),
-        };
+        let req = self
+            .signed(op, http::Request::builder().method(method).uri(&uri))
+            .await?;
+        let failed = |e| UploadsError::lost(op, e);
         let resp = self.http.execute(req).await.map_err(failed)?;
         let status = resp.status();
         let body = resp.text().await.map_err(failed)?;
@@ -226,6 +213,30 @@ impl S3Direct {
             });
         }
         Ok(body)
+    }
+
+    /// The request `b` (without a body) signed for the bucket's credentials, ready to
+    /// send.
+    pub(super) async fn signed(
+        &self,
+        op: &'static str,
+        b: http::request::Builder,
+    ) -> Result<reqwest::Request, UploadsError> {
+        let bad = |why: String| UploadsError::Request {
+            op,
+            why,
+            temporary: false,
+        };
+        let (mut parts, ()) = b.body(()).map_err(|e| bad(e.to_string()))?.into_parts();
+        self.signer
+            .sign(&mut parts, None)
+            .await
+            .map_err(|e| UploadsError::Sign {
+                op,
+                why: e.to_string(),
+            })?;
+        let req = http::Request::from_parts(parts, Bytes::new());
+        reqwest::Request::try_from(req).map_err(|e| bad(e.to_string()))
     }
 
     /// `send` on the backend's runtime, retried.
