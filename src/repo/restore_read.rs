@@ -48,11 +48,8 @@ struct Reader<'p> {
 }
 
 impl Reader<'_> {
-    /// One record, from the check's kept records or its pack.
+    /// One record read from its pack (`read_all` takes the check's kept ones first).
     fn one(&self, rec: &RecordPlan, path: &Path, f: &dyn ObjectReader) -> Result<Stored> {
-        if let Some(kept) = self.checked.take(&rec.pack, rec.info.offset) {
-            return Ok(kept);
-        }
         let mut buf = self.pool.take(rec.info.stored_len as usize);
         pack::read_record_into(f, path, &rec.info, self.max, &mut buf).map(|()| Stored::Read(buf))
     }
@@ -138,6 +135,11 @@ pub(super) fn read_all<'a>(
                     let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci())) else {
                         continue;
                     };
+                    // Kept by the check: taken here, not read (and no thread of its own).
+                    if let Some(kept) = reader.checked.take(&rec.pack, rec.info.offset) {
+                        flight.push_back(InFlight::Done(vec![(rec, Ok(kept))]));
+                        continue;
+                    }
                     let (path, f) = packs.get(&rec.pack).map_err(|e| {
                         let what = format!("cannot open pack {}: {e}", rec.pack);
                         bad(m, a, first, &what)
@@ -149,14 +151,8 @@ pub(super) fn read_all<'a>(
                         continue;
                     }
                     // The records that follow it in its pack, unless the check kept
-                    // them (then they are not read at all, and a kept record is taken
-                    // here: no thread of its own).
+                    // them (then they are taken when their turn comes).
                     let kept = |r: &RecordPlan| reader.checked.holds(&r.pack, r.info.offset);
-                    if kept(&rec) {
-                        let buf = reader.one(&rec, path, f.as_ref());
-                        flight.push_back(InFlight::Done(vec![(rec, buf)]));
-                        continue;
-                    }
                     let mut open = Open::new(&rec.info, reader.max);
                     let (pack, mut run) = (rec.pack, vec![rec]);
                     if let Some(o) = open.as_mut() {
