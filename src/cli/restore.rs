@@ -190,7 +190,9 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         return super::restore_clonezilla::run(a);
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
-    let manifest = repo.load_manifest(&a.name)?;
+    // Without its chunk lists: the restore reads those from a scratch file (a 1 TB
+    // image's are 200 MB in memory).
+    let manifest = repo.load_head(&a.name)?;
     run_planned(&a, &manifest, &|plan, dev, opts, r| {
         Ok(restore_disk(&repo, plan, dev, &a.target, opts, r)?)
     })

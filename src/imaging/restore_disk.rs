@@ -153,7 +153,7 @@ pub fn restore_disk(
     report.bytes_written += r.bytes_written;
     report.bytes_verified += r.bytes_verified;
     // The source's unreadable ranges were restored as zeros: say again what they hit.
-    let damage = repo.load_manifest(&plan.image)?.damage_lines();
+    let damage = repo.load_head(&plan.image)?.damage_lines();
     if !damage.is_empty() {
         report
             .steps

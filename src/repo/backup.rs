@@ -36,7 +36,7 @@ mod claimed;
 mod cut;
 mod hash;
 mod known;
-mod list;
+pub(crate) mod list;
 mod manifest_out;
 mod reader;
 mod reuse;

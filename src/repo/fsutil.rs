@@ -54,6 +54,28 @@ pub fn json_reader(bytes: &[u8], max: u64) -> std::result::Result<impl std::io::
     ))
 }
 
+/// `json_reader` over a stream of the stored bytes (a manifest read in pieces, never
+/// held whole): the first bytes tell whether it is compressed.
+pub fn json_stream<'a, R: std::io::BufRead + 'a>(
+    mut r: R,
+    max: u64,
+) -> std::result::Result<impl std::io::Read + 'a, String> {
+    let zstd = r
+        .fill_buf()
+        .map_err(|e| e.to_string())?
+        .starts_with(&ZSTD_MAGIC);
+    let inner: Box<dyn std::io::Read + 'a> = match zstd {
+        false => Box::new(r),
+        true => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(|e| format!("zstd: {e}"))?)
+        }
+    };
+    Ok(std::io::BufReader::with_capacity(
+        256 << 10,
+        Limit { inner, left: max },
+    ))
+}
+
 /// A reader that fails once more than `left` bytes were asked of it.
 struct Limit<R> {
     inner: R,

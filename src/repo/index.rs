@@ -217,9 +217,9 @@ impl Chunks {
         slots.get(k).filter(|s| s.record != NO_RECORD)
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = (&ChunkId, &Slot)> + '_> {
+    fn iter(&self) -> Box<dyn Iterator<Item = (ChunkId, &Slot)> + '_> {
         match self {
-            Chunks::All(map) => Box::new(map.iter()),
+            Chunks::All(map) => Box::new(map.iter().map(|(id, s)| (*id, s))),
             Chunks::Only { wanted, slots, .. } => Box::new(
                 (0..wanted.len())
                     .filter_map(|k| Some((wanted.id(k)?, slots.get(k)?)))
@@ -377,7 +377,7 @@ impl Index {
     }
 
     /// The k-th of the ids an index from `load_only` or `load_refs` keeps (sorted).
-    pub fn wanted_id(&self, k: usize) -> Option<&ChunkId> {
+    pub fn wanted_id(&self, k: usize) -> Option<ChunkId> {
         match &self.chunks {
             Chunks::All(_) => None,
             Chunks::Only { wanted, .. } => wanted.id(k),
@@ -385,7 +385,7 @@ impl Index {
     }
 
     /// The ids an index from `load_only` or `load_refs` keeps, in sorted order.
-    pub fn wanted(&self) -> impl Iterator<Item = &ChunkId> + '_ {
+    pub fn wanted(&self) -> impl Iterator<Item = ChunkId> + '_ {
         (0..self.wanted_len()).filter_map(|k| self.wanted_id(k))
     }
 
@@ -421,7 +421,7 @@ impl Index {
     }
 
     /// Every chunk the index knows, with the pack holding it.
-    pub fn chunk_packs(&self) -> impl Iterator<Item = (&ChunkId, PackId)> + '_ {
+    pub fn chunk_packs(&self) -> impl Iterator<Item = (ChunkId, PackId)> + '_ {
         self.chunks
             .iter()
             .filter_map(|(id, s)| self.records.get(s.record as usize).map(|(p, _)| (id, *p)))

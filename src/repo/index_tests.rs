@@ -81,7 +81,7 @@ fn some_chunks_kept(mut idx: Index) {
         Some(&7),
         "a pack still counts all its chunks"
     );
-    let known: Vec<&ChunkId> = idx.chunk_packs().map(|(i, _)| i).collect();
+    let known: Vec<ChunkId> = idx.chunk_packs().map(|(i, _)| i).collect();
     assert_eq!(known.len(), 2);
     // The whole index knows every chunk.
     let mut all = Index::default();

@@ -17,17 +17,24 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// Chunk references numbered 0..count, each with its id (`None`: a zero chunk).
+/// Ids are returned by value: a source may read them from a file (restore_chunks.rs).
 pub trait IdSource: Send + Sync {
     fn count(&self) -> usize;
-    fn id(&self, g: usize) -> Option<&ChunkId>;
+    fn id(&self, g: usize) -> Option<ChunkId>;
+    /// Every chunk's id in order (a file-backed source reads them in blocks).
+    fn each(&self, f: &mut dyn FnMut(usize, Option<ChunkId>)) {
+        for g in 0..self.count() {
+            f(g, self.id(g));
+        }
+    }
 }
 
 impl IdSource for Vec<ChunkRef> {
     fn count(&self) -> usize {
         self.len()
     }
-    fn id(&self, g: usize) -> Option<&ChunkId> {
-        self.get(g)?.id.as_ref()
+    fn id(&self, g: usize) -> Option<ChunkId> {
+        self.get(g)?.id
     }
 }
 
@@ -62,11 +69,11 @@ impl IdSource for AreaIds {
     fn count(&self) -> usize {
         self.count
     }
-    fn id(&self, g: usize) -> Option<&ChunkId> {
+    fn id(&self, g: usize) -> Option<ChunkId> {
         // The last area starting at or before g (few areas: a partition each).
         let n = self.areas.partition_point(|&(_, first)| first <= g);
         let &(i, first) = self.areas.get(n.checked_sub(1)?)?;
-        self.m.areas.get(i)?.chunks.get(g - first)?.id.as_ref()
+        self.m.areas.get(i)?.chunks.get(g - first)?.id
     }
 }
 
@@ -112,9 +119,12 @@ impl Wanted {
         }
         // Sorted by the leading 8 bytes first: the full ids (a read of the manifest
         // each) are compared only where those are equal, i.e. for repeats.
-        let mut keyed: Vec<(u64, u32)> = (0..n as u32)
-            .filter_map(|g| src.id(g as usize).map(|id| (lead(id), g)))
-            .collect();
+        let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(n);
+        src.each(&mut |g, id| {
+            if let Some(id) = id {
+                keyed.push((lead(&id), g as u32));
+            }
+        });
         let full = |g: u32| src.id(g as usize);
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(&full(b.1))));
         keyed.dedup_by(|b, a| a.0 == b.0 && full(a.1) == full(b.1));
@@ -134,9 +144,9 @@ impl Wanted {
     }
 
     /// The k-th wanted id (in sorted order).
-    pub(super) fn id(&self, k: usize) -> Option<&ChunkId> {
+    pub(super) fn id(&self, k: usize) -> Option<ChunkId> {
         match self {
-            Wanted::Owned(ids) => ids.get(k),
+            Wanted::Owned(ids) => ids.get(k).copied(),
             Wanted::Refs { src, order } => src.id(order.get(k)?.g as usize),
         }
     }
@@ -229,7 +239,7 @@ mod tests {
         for c in chunks.iter() {
             let Some(id) = c.id else { continue };
             let k = b.find(&w, &id).expect("a wanted id is found");
-            assert_eq!(w.id(k), Some(&id));
+            assert_eq!(w.id(k), Some(id));
             assert_eq!(ob.find(&o, &id), Some(k));
         }
         for n in 5000..7000u32 {
@@ -299,7 +309,7 @@ mod tests {
         let src = AreaIds::new(m.clone(), [0, 2]);
         assert_eq!(src.count(), 4);
         let want = |n: u32| Some(ChunkId::of(&n.to_le_bytes()));
-        let got: Vec<Option<ChunkId>> = (0..5).map(|g| src.id(g).copied()).collect();
+        let got: Vec<Option<ChunkId>> = (0..5).map(|g| src.id(g)).collect();
         assert_eq!(got, vec![want(1), None, want(3), want(4), None]);
     }
 }

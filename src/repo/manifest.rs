@@ -25,15 +25,17 @@ pub struct ChunkRef {
     pub id: Option<ChunkId>,
 }
 
+/// One area of an image. `C` holds its chunk list: the list itself, or where a restore
+/// put it instead of holding it (manifest_stream.rs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AreaManifest {
+pub struct AreaManifest<C = Vec<ChunkRef>> {
     pub name: String,
     pub kind: AreaKind,
     pub offset: u64,
     pub len: u64,
     pub extents: Vec<ByteExtent>,
     pub meta: serde_json::Value,
-    pub chunks: Vec<ChunkRef>,
+    pub chunks: C,
     /// Ranges (relative to the area) that could not be read from the source; their
     /// chunks hold zeros. Filled by rescue reading (issue 9), empty otherwise.
     #[serde(default)]
@@ -74,14 +76,14 @@ fn is_zero_u64(v: &u64) -> bool {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<C = Vec<ChunkRef>> {
     pub version: u32,
     pub name: String,
     /// Seconds since the Unix epoch (UTC).
     pub created_unix: u64,
     pub source: SourceInfo,
     pub chunk_size: u32,
-    pub areas: Vec<AreaManifest>,
+    pub areas: Vec<AreaManifest<C>>,
     pub stats: ImageStats,
     /// blake3 (hex) of this manifest serialised with `root` empty.
     pub root: String,
@@ -113,6 +115,35 @@ struct Unsealed<'a> {
 }
 
 impl Manifest {
+    /// A copy without the chunk lists (what a restore plans from): copying them too
+    /// would double a restore's largest structure.
+    pub fn clone_head(&self) -> Manifest {
+        Manifest {
+            version: self.version,
+            name: self.name.clone(),
+            created_unix: self.created_unix,
+            source: self.source.clone(),
+            chunk_size: self.chunk_size,
+            areas: self
+                .areas
+                .iter()
+                .map(|a| AreaManifest {
+                    name: a.name.clone(),
+                    kind: a.kind,
+                    offset: a.offset,
+                    len: a.len,
+                    extents: a.extents.clone(),
+                    meta: a.meta.clone(),
+                    chunks: Vec::new(),
+                    unreadable: a.unreadable.clone(),
+                    damage: a.damage.clone(),
+                })
+                .collect(),
+            stats: self.stats.clone(),
+            root: self.root.clone(),
+        }
+    }
+
     pub fn compute_root(&self) -> String {
         let view = Unsealed {
             version: self.version,

@@ -23,6 +23,12 @@ mod keys_deferred;
 mod keys_deferred_tests;
 mod lock;
 mod manifest;
+mod manifest_load;
+#[cfg(test)]
+mod manifest_load_tests;
+pub(crate) mod manifest_stream;
+#[cfg(test)]
+mod manifest_stream_tests;
 mod pack;
 mod plan;
 mod prune;
@@ -33,6 +39,7 @@ mod prune_uploads;
 mod restore;
 mod restore_cache;
 mod restore_check;
+mod restore_chunks;
 mod restore_read;
 mod restore_readback;
 mod restore_runs;
@@ -82,6 +89,9 @@ pub struct Repository {
     /// the same one three times (plan, repairs, the write), and parsing the JSON of
     /// 40 000 chunks took 0.1 s each time.
     last_manifest: std::sync::Mutex<Option<LoadedManifest>>,
+    /// The manifest a restore loaded last, its chunk lists in a scratch file
+    /// (manifest_load.rs): the plan and the write read the same one.
+    last_spilled: std::sync::Mutex<Option<LoadedSpilled>>,
     /// The subkeys of an unlocked encrypted repository (keys.rs); `None`: plaintext.
     keys: Option<std::sync::Arc<crypto::Keys>>,
     /// The key slot the keys came from.
@@ -97,6 +107,13 @@ type LoadedManifest = (
     String,
     (u64, Option<std::time::SystemTime>),
     std::sync::Arc<Manifest>,
+);
+
+/// `LoadedManifest` for a spilled manifest.
+type LoadedSpilled = (
+    String,
+    (u64, Option<std::time::SystemTime>),
+    std::sync::Arc<manifest_stream::Spilled>,
 );
 
 /// One line of `images`, stored beside the manifest (summary.rs).
@@ -150,6 +167,7 @@ impl Repository {
             store,
             config,
             last_manifest: Default::default(),
+            last_spilled: Default::default(),
             keys: None,
             slot: None,
             unsettled: Default::default(),

@@ -11,8 +11,10 @@ use super::error::{RepoError, Result};
 use super::id::PackId;
 use super::lock::ReadLock;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
+use super::manifest_stream::Spilled;
 use super::pack;
 use super::restore_cache::CheckedRecords;
+use super::restore_chunks::AreaChunks;
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
 use crate::device::BlockDevice;
@@ -54,6 +56,33 @@ pub struct RestoreReport {
     pub bytes_written: u64,
     pub zero_bytes_skipped: u64,
     pub bytes_verified: u64,
+}
+
+/// An area being restored: where it goes on the target and its chunk list.
+pub(super) struct Placed<'a> {
+    pub a: &'a AreaManifest,
+    pub t: u64,
+    pub chunks: AreaChunks<'a>,
+    /// Bytes of its chunks, and of its zero chunks.
+    pub bytes: u64,
+    pub zero_bytes: u64,
+}
+
+impl<'a> Placed<'a> {
+    /// Area `i` of `s`, placed at `t`: one pass over its chunk list for its sizes.
+    pub fn new(s: &'a Spilled, i: usize, t: u64) -> Result<Placed<'a>> {
+        let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::of(s, i)) else {
+            return Err(RepoError::Pipeline(format!("no area {i} in the manifest")));
+        };
+        let (bytes, zero_bytes) = chunks.bytes()?;
+        Ok(Placed {
+            a,
+            t,
+            chunks,
+            bytes,
+            zero_bytes,
+        })
+    }
 }
 
 pub(super) struct Packs {
@@ -101,33 +130,30 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreReport> {
     let _reading = ReadLock::acquire(repo, "restore")?;
-    let m = repo.load_manifest(image)?;
+    // The chunk lists stay in a scratch file (restore_chunks).
+    let s = repo.load_spilled(image)?;
+    let m = &s.head;
     // The placed areas, and their indexes in the manifest.
-    let (chosen, placed): (Vec<usize>, Vec<(&AreaManifest, u64)>) = m
-        .areas
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| mapping(a).map(|t| (i, (a, t))))
-        .unzip();
-    for (a, t) in &placed {
+    let mut chosen = Vec::new();
+    let mut placed = Vec::new();
+    for (i, a) in m.areas.iter().enumerate() {
+        let Some(t) = mapping(a) else { continue };
         match t.checked_add(a.len) {
             Some(end) if end <= target.size() => {}
             end => {
                 return Err(RepoError::TargetTooSmall {
                     target: target.describe(),
                     area: a.name.clone(),
-                    offset: *t,
+                    offset: t,
                     end: end.unwrap_or(u64::MAX),
                     size: target.size(),
                 })
             }
         }
+        chosen.push(i);
+        placed.push(Placed::new(&s, i, t)?);
     }
-    let total: u64 = placed
-        .iter()
-        .flat_map(|(a, _)| a.chunks.iter())
-        .map(|c| u64::from(c.len))
-        .sum();
+    let total: u64 = placed.iter().map(|p| p.bytes).sum();
     // The job moves: stored bytes checked, bytes written, bytes read back.
     let after = if opts.verify_after {
         total.saturating_mul(2)
@@ -137,7 +163,7 @@ pub fn restore(
     let checked = Arc::new(CheckedRecords::new(CheckedRecords::budget(
         repo.store().is_local(),
     )));
-    let locs = super::restore_check::precheck(repo, &m, &chosen, opts, after, &checked, progress)?;
+    let locs = super::restore_check::precheck(repo, &s, &chosen, opts, after, &checked, progress)?;
     let mut packs = Packs {
         store: repo.store_arc(),
         open: HashMap::new(),
@@ -145,11 +171,11 @@ pub fn restore(
     };
     let mut report = RestoreReport {
         image: image.to_string(),
-        areas: placed.iter().map(|(a, _)| a.name.clone()).collect(),
+        areas: placed.iter().map(|p| p.a.name.clone()).collect(),
         ..Default::default()
     };
     super::restore_write::write_areas(
-        &m,
+        m,
         &placed,
         &locs,
         &mut packs,
@@ -165,7 +191,7 @@ pub fn restore(
     drop((locs, packs));
     if opts.verify_after {
         report.bytes_verified = super::restore_readback::read_back(
-            &m,
+            m,
             &placed,
             target,
             opts.target_is_zeroed,

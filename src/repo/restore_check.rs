@@ -3,21 +3,23 @@
 //! missing chunk refuses the restore while the target is untouched.
 //!
 //! What it holds per chunk matters: a 1 TB image at 256 KiB chunks has 4 million. The
-//! distinct ids are one sorted list (32 bytes each), each record's needs refer to it by
-//! position (12 bytes), and where a damaged chunk is first used in the image is found
-//! only for the damaged ones, by one more pass over the manifest (a map of every
-//! chunk's first use was about 90 bytes per chunk, held for the whole check).
+//! index names the distinct ids by their number in the chunk list (index_wanted), each
+//! record's needs refer to them by position in its sorted order (4 bytes: where each
+//! lies in its record is the index's), and where a damaged chunk is first used in the
+//! image is found only for the damaged ones, by one more pass over the chunk lists (a
+//! map of every chunk's first use was about 90 bytes per chunk, held for the whole
+//! check).
 
 use super::bufpool::BufPool;
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::index::Index;
-use super::index_wanted::AreaIds;
-use super::manifest::{AreaManifest, Manifest};
+use super::manifest_stream::Spilled;
 use super::pack::{self, RecordInfo};
 use super::restore::RestoreOptions;
 use super::restore_cache::CheckedRecords;
+use super::restore_chunks::{AreaChunks, SpilledIds};
 use super::restore_runs::{record_end, record_in, runs};
 use super::storage::ObjectReader;
 use super::Repository;
@@ -30,9 +32,8 @@ use std::sync::Arc;
 /// Records checked at once from a remote store before a restore writes.
 const REMOTE_CHECKS: usize = 8;
 
-/// The chunks an image needs from one record: (position in the sorted ids, start in
-/// the record, length).
-type Needed = Vec<(u32, u32, u32)>;
+/// The chunks an image needs from one record: their positions in the sorted ids.
+type Needed = Vec<u32>;
 
 /// A record to check: its pack (a number in the list of open packs), where it is, and
 /// what the image needs from it.
@@ -45,32 +46,34 @@ enum Problem {
     Other(String),
 }
 
-/// Checks every chunk the placed areas need (`m`'s areas at `placed`); returns the index
+/// Checks every chunk the placed areas need (`s`'s areas at `placed`); returns the index
 /// that says where each lives.
 pub(super) fn precheck(
     repo: &Repository,
-    m: &Arc<Manifest>,
+    s: &Arc<Spilled>,
     placed: &[usize],
     opts: &RestoreOptions,
     later_bytes: u64,
     checked: &CheckedRecords,
     progress: &dyn Progress,
 ) -> Result<Index> {
-    // The index refers to the manifest's ids instead of copying them (index_wanted).
-    let ids = AreaIds::new(Arc::clone(m), placed.iter().copied());
-    let idx = Index::load_refs(repo, Arc::new(ids))?;
+    let m = &s.head;
+    // The index refers to the chunk lists' ids instead of copying them (index_wanted).
+    let ids = Arc::new(SpilledIds::new(Arc::clone(s), placed.iter().copied()));
+    let idx = Index::load_refs(repo, ids.clone())?;
+    ids.check()?;
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
-    for (k, id) in (0u32..).zip(idx.wanted()) {
-        match idx.locate(id) {
+    for k in 0..idx.wanted_len() as u32 {
+        match idx.locate_at(k as usize) {
             Some(l) => {
                 let rec = by_pack
                     .entry(l.pack)
                     .or_default()
                     .entry(l.record.offset)
                     .or_insert((l.record, Vec::new()));
-                rec.1.push((k, l.start, l.len));
+                rec.1.push(k);
             }
             None => problems.push(Problem::Chunk(k, " is not in the index".into())),
         }
@@ -111,7 +114,7 @@ pub(super) fn precheck(
                 open.push((pid, path, f));
             }
             Err(e) => {
-                for (k, ..) in recs.values().flat_map(|(_, n)| n) {
+                for k in recs.values().flat_map(|(_, n)| n) {
                     let what = format!(": pack {}: {e}", path.display());
                     problems.push(Problem::Chunk(*k, what));
                 }
@@ -143,7 +146,7 @@ pub(super) fn precheck(
         progress.report(ProgressEvent::Advance {
             bytes: u64::from(r.stored_len),
         });
-        let (k, ..) = needed.first()?;
+        let k = needed.first()?;
         result.err().map(|e| Problem::Chunk(*k, format!(": {e}")))
     };
     let alone = |buf: &mut Vec<u8>, (i, r, needed): &Job| {
@@ -227,11 +230,7 @@ pub(super) fn precheck(
         progress.report(ProgressEvent::JobEnd { ok: false });
         return Err(RepoError::RestoreRefused {
             image: m.name.clone(),
-            problems: name_problems(
-                placed.iter().filter_map(|&i| m.areas.get(i)),
-                &idx,
-                problems,
-            ),
+            problems: name_problems(s, placed, &idx, problems)?,
         });
     }
     Ok(idx)
@@ -239,20 +238,25 @@ pub(super) fn precheck(
 
 /// The problems in words, each damaged chunk named with where the image first uses
 /// it: one pass over the placed areas for all of them.
-fn name_problems<'a>(
-    placed: impl Iterator<Item = &'a AreaManifest>,
+fn name_problems(
+    s: &Spilled,
+    placed: &[usize],
     idx: &Index,
     problems: Vec<Problem>,
-) -> Vec<String> {
+) -> Result<Vec<String>> {
     let mut first_use: HashMap<ChunkId, Option<String>> = problems
         .iter()
         .filter_map(|p| match p {
-            Problem::Chunk(k, _) => idx.wanted_id(*k as usize).map(|id| (*id, None)),
+            Problem::Chunk(k, _) => idx.wanted_id(*k as usize).map(|id| (id, None)),
             Problem::Other(_) => None,
         })
         .collect();
-    for a in placed {
-        for c in &a.chunks {
+    for &i in placed {
+        let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::of(s, i)) else {
+            continue;
+        };
+        for c in chunks.iter() {
+            let c = c?;
             let Some(slot) = c.id.and_then(|id| first_use.get_mut(&id)) else {
                 continue;
             };
@@ -267,40 +271,43 @@ fn name_problems<'a>(
             }
         }
     }
-    problems
+    Ok(problems
         .into_iter()
         .map(|p| match p {
             Problem::Other(s) => s,
             Problem::Chunk(k, what) => {
                 let id = idx.wanted_id(k as usize);
                 let at = id
-                    .and_then(|id| first_use.get(id))
+                    .and_then(|id| first_use.get(&id))
                     .and_then(|s| s.as_deref());
-                let id = id.map_or_else(String::new, ChunkId::to_string);
+                let id = id.map_or_else(String::new, |id| id.to_string());
                 format!("chunk {id} ({}){what}", at.unwrap_or(""))
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Decompresses a record and checks every chunk the image needs from it.
 fn deep_check(
     r: &RecordInfo,
     stored: &[u8],
-    needed: &[(u32, u32, u32)],
+    needed: &[u32],
     idx: &Index,
     keys: Option<&Keys>,
 ) -> std::result::Result<(), String> {
     let raw = pack::decode_record(r, stored, keys).map_err(|e| e.to_string())?;
-    for (k, start, len) in needed {
-        let (s, e) = (*start as usize, *start as usize + *len as usize);
-        let id = idx.wanted_id(*k as usize);
+    for &k in needed {
+        let (start, len) = idx
+            .locate_at(k as usize)
+            .map_or((0, 0), |l| (l.start, l.len));
+        let (s, e) = (start as usize, start as usize + len as usize);
+        let id = idx.wanted_id(k as usize);
         let ok = match (raw.get(s..e), id) {
-            (Some(b), Some(id)) => chunk_id(keys, b) == *id,
+            (Some(b), Some(id)) => chunk_id(keys, b) == id,
             _ => false,
         };
         if !ok {
-            let id = id.map_or_else(String::new, ChunkId::to_string);
+            let id = id.map_or_else(String::new, |id| id.to_string());
             return Err(format!(
                 "bytes {s}..{e} of record {} are not chunk {id}",
                 r.id

@@ -13,9 +13,9 @@
 use super::bufpool::BufPool;
 use super::error::{RepoError, Result};
 use super::index::Index;
-use super::manifest::{AreaManifest, Manifest};
+use super::manifest::Manifest;
 use super::pack;
-use super::restore::{bad, Packs};
+use super::restore::{bad, Packs, Placed};
 use super::restore_cache::{CheckedRecords, Stored};
 use super::restore_runs::{record_in, Open};
 use super::restore_spans::{plan_area, RecordPlan};
@@ -98,7 +98,7 @@ impl Reader<'_> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn read_all<'a>(
     m: &Manifest,
-    placed: &[(&'a AreaManifest, u64)],
+    placed: &[Placed<'a>],
     locs: &Index,
     packs: &mut Packs,
     tx: &Sender<Job<'a>>,
@@ -114,13 +114,14 @@ pub(super) fn read_all<'a>(
         checked: packs.checked.clone(),
         max: m.chunk_size.saturating_mul(2),
     };
-    for (area_no, &(a, t)) in placed.iter().enumerate() {
+    for (area_no, p) in placed.iter().enumerate() {
+        let a = p.a;
         let name = format!("write {}", a.name);
         progress.report(ProgressEvent::PhaseStart {
             name: name.clone(),
-            total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
+            total_bytes: p.bytes,
         });
-        let plan = plan_area(m, a, t, locs)?;
+        let plan = plan_area(m, p, locs)?;
         for z in plan.zeros {
             tx.send(Job::Zeros(z)).map_err(|_| closed())?;
         }
@@ -132,7 +133,7 @@ pub(super) fn read_all<'a>(
                     let Some(rec) = records.next() else {
                         break;
                     };
-                    let Some(first) = rec.uses.first().and_then(|u| rec.chunk(u.ci())) else {
+                    let Some(first) = rec.uses.first().map(|u| u.ci()) else {
                         continue;
                     };
                     // Kept by the check: taken here, not read (and no thread of its own).
@@ -142,7 +143,10 @@ pub(super) fn read_all<'a>(
                     }
                     let (path, f) = packs.get(&rec.pack).map_err(|e| {
                         let what = format!("cannot open pack {}: {e}", rec.pack);
-                        bad(m, a, first, &what)
+                        match rec.chunk(first) {
+                            Ok(c) => bad(m, a, &c, &what),
+                            Err(e) => e,
+                        }
                     })?;
                     if window == 1 {
                         // A local disk: read here, in order, no thread.

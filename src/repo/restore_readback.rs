@@ -12,7 +12,8 @@
 
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
-use super::manifest::{AreaManifest, ChunkRef, Manifest};
+use super::manifest::{ChunkRef, Manifest};
+use super::restore::Placed;
 use crate::device::{BlockDevice, DIRECT_ALIGN};
 use crate::progress::{Progress, ProgressEvent};
 use crossbeam_channel::bounded;
@@ -40,20 +41,25 @@ struct Batch {
 }
 
 /// The next batch of `chunks` into `batch`: at most `BATCH_BYTES` and `BATCH_CHUNKS`
-/// (at least one chunk while any is left). Copied a batch at a time: a copy of an
-/// area's list was 48 bytes a chunk beside the manifest, the peak of a restore.
-fn next_batch<'c>(
-    chunks: &mut std::iter::Peekable<impl Iterator<Item = &'c ChunkRef>>,
+/// (at least one chunk while any is left), read from the chunk list a batch at a time.
+fn next_batch(
+    chunks: &mut std::iter::Peekable<impl Iterator<Item = Result<ChunkRef>>>,
     batch: &mut Vec<ChunkRef>,
-) {
+) -> Result<()> {
     batch.clear();
     let mut bytes = 0u64;
-    while let Some(c) = chunks.next_if(|c| {
-        batch.is_empty() || batch.len() < BATCH_CHUNKS && bytes + u64::from(c.len) <= BATCH_BYTES
+    while let Some(c) = chunks.next_if(|c| match c {
+        Ok(c) => {
+            batch.is_empty()
+                || batch.len() < BATCH_CHUNKS && bytes + u64::from(c.len) <= BATCH_BYTES
+        }
+        Err(_) => true,
     }) {
+        let c = c?;
         bytes += u64::from(c.len);
-        batch.push(*c);
+        batch.push(c);
     }
+    Ok(())
 }
 
 /// Reads `chunks` (of an area placed at `t`) from `target` into `buf`, each run of
@@ -111,13 +117,13 @@ fn read_batch(
 /// 1 GiB journal, and reading a sparse file's holes is not free.
 pub(super) fn read_back(
     m: &Manifest,
-    placed: &[(&AreaManifest, u64)],
+    placed: &[Placed],
     target: &dyn BlockDevice,
     zeros_skipped: bool,
     progress: &dyn Progress,
     keys: Option<&Keys>,
 ) -> Result<u64> {
-    let skipped = |c: &&ChunkRef| zeros_skipped && c.id.is_none();
+    let skipped = |c: &Result<ChunkRef>| zeros_skipped && c.as_ref().is_ok_and(|c| c.id.is_none());
     // Two batches' buffers cycle between the reader and the hashing.
     let (full_tx, full_rx) = bounded::<Back>(1);
     let (free_tx, free_rx) = bounded::<Vec<u8>>(2);
@@ -126,21 +132,24 @@ pub(super) fn read_back(
     }
     std::thread::scope(|s| -> Result<u64> {
         s.spawn(move || {
-            for (area, &(a, t)) in placed.iter().enumerate() {
+            for (area, p) in placed.iter().enumerate() {
                 if full_tx.send(Back::Area(area)).is_err() {
                     return;
                 }
-                let mut written = a.chunks.iter().filter(|c| !skipped(c)).peekable();
+                let mut written = p.chunks.iter().filter(|c| !skipped(c)).peekable();
                 loop {
                     let mut chunks = Vec::new();
-                    next_batch(&mut written, &mut chunks);
+                    if let Err(e) = next_batch(&mut written, &mut chunks) {
+                        let _ = full_tx.send(Back::Batch(Err(e)));
+                        return;
+                    }
                     if chunks.is_empty() {
                         break;
                     }
                     let Ok(mut buf) = free_rx.recv() else {
                         return;
                     };
-                    let read = read_batch(target, t, &chunks, &mut buf).map(|at| Batch {
+                    let read = read_batch(target, p.t, &chunks, &mut buf).map(|at| Batch {
                         area,
                         chunks,
                         at,
@@ -163,7 +172,7 @@ pub(super) fn read_back(
 /// area's phase. The bytes read back and found right.
 fn hash_batches(
     m: &Manifest,
-    placed: &[(&AreaManifest, u64)],
+    placed: &[Placed],
     full: crossbeam_channel::Receiver<Back>,
     free: crossbeam_channel::Sender<Vec<u8>>,
     zeros_skipped: bool,
@@ -171,23 +180,23 @@ fn hash_batches(
     keys: Option<&Keys>,
 ) -> Result<u64> {
     let mut n = 0u64;
-    let phase = |a: &AreaManifest| format!("verify {}", a.name);
-    let mut open: Option<&AreaManifest> = None;
+    let phase = |p: &Placed| format!("verify {}", p.a.name);
+    let mut open: Option<&Placed> = None;
     for back in full {
         let b = match back {
             Back::Area(i) => {
                 if let Some(prev) = open.take() {
                     progress.report(ProgressEvent::PhaseEnd { name: phase(prev) });
                 }
-                if let Some(&(a, _)) = placed.get(i) {
-                    start_area(a, zeros_skipped, progress);
-                    open = Some(a);
+                if let Some(p) = placed.get(i) {
+                    start_area(p, zeros_skipped, progress);
+                    open = Some(p);
                 }
                 continue;
             }
             Back::Batch(b) => b?,
         };
-        let Some(&(a, t)) = placed.get(b.area) else {
+        let Some(&Placed { a, t, .. }) = placed.get(b.area) else {
             continue;
         };
         let ok: Vec<bool> = b
@@ -227,17 +236,15 @@ fn hash_batches(
 
 /// An area's verify phase begins: the bytes of chunks not written (zeros on a zeroed
 /// target) count as done at once.
-fn start_area(a: &AreaManifest, zeros_skipped: bool, progress: &dyn Progress) {
+fn start_area(p: &Placed, zeros_skipped: bool, progress: &dyn Progress) {
     progress.report(ProgressEvent::PhaseStart {
-        name: format!("verify {}", a.name),
-        total_bytes: a.chunks.iter().map(|c| u64::from(c.len)).sum(),
+        name: format!("verify {}", p.a.name),
+        total_bytes: p.bytes,
     });
-    let unwritten: u64 = a
-        .chunks
-        .iter()
-        .filter(|c| zeros_skipped && c.id.is_none())
-        .map(|c| u64::from(c.len))
-        .sum();
+    let unwritten = match zeros_skipped {
+        true => p.zero_bytes,
+        false => 0,
+    };
     if unwritten > 0 {
         progress.report(ProgressEvent::Advance { bytes: unwritten });
     }
@@ -262,11 +269,11 @@ mod tests {
     /// Every chunk once, in order, in batches within both limits (a chunk longer than
     /// the byte limit alone in its batch).
     fn cut(all: &[ChunkRef]) -> Vec<Vec<ChunkRef>> {
-        let mut it = all.iter().peekable();
+        let mut it = all.iter().map(|c| Ok(*c)).peekable();
         let mut batch = Vec::new();
         let mut out = Vec::new();
         loop {
-            next_batch(&mut it, &mut batch);
+            next_batch(&mut it, &mut batch).unwrap();
             if batch.is_empty() {
                 return out;
             }
@@ -351,19 +358,22 @@ mod tests {
             });
             off += u64::from(len);
         }
-        let m = Manifest::of_areas(1 << 20, vec![("p1", list)]);
-        let placed = [(&m.areas[0], 4096u64)];
+        let whole = Manifest::of_areas(1 << 20, vec![("p1", list)]);
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::repo::manifest_stream::Spilled::from_manifest(&whole, dir.path()).unwrap();
+        let m = &s.head;
+        let placed = [Placed::new(&s, 0, 4096).unwrap()];
         let mut disk = vec![0u8; 4096];
         disk.extend_from_slice(&data[..off as usize]);
         disk.resize(disk.len() + 5000, 0);
         let good = MemDevice::from_vec(disk.clone(), 512);
-        let n = read_back(&m, &placed, &good, true, &NoProgress, None).unwrap();
+        let n = read_back(m, &placed, &good, true, &NoProgress, None).unwrap();
         assert_eq!(n, off - 4095, "every written chunk read back");
         for at in [4096 + 5000 + 69_999, 4096 + off as usize - 1] {
             let mut bad = disk.clone();
             bad[at] ^= 1;
             let e = read_back(
-                &m,
+                m,
                 &placed,
                 &MemDevice::from_vec(bad, 512),
                 true,
@@ -374,7 +384,7 @@ mod tests {
             let RepoError::ReadBackMismatch { target_offset, .. } = e else {
                 panic!("{e}");
             };
-            let c = m.areas[0]
+            let c = whole.areas[0]
                 .chunks
                 .iter()
                 .find(|c| 4096 + c.offset + u64::from(c.len) > at as u64)

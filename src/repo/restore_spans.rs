@@ -23,7 +23,8 @@ use super::id::{ChunkId, PackId};
 use super::index::Index;
 use super::manifest::{AreaManifest, ChunkRef, Manifest};
 use super::pack::RecordInfo;
-use super::restore::bad;
+use super::restore::{bad, Placed};
+use super::restore_chunks::{AreaChunks, Lookup};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -92,8 +93,11 @@ pub(super) enum Piece {
         len: u32,
     },
     Zero(u32),
-    /// The area's chunk of this index, copied from the record that holds it.
-    Fill(u32),
+    /// The area's chunk of index `ci`, `len` bytes, copied from the record that holds it.
+    Fill {
+        ci: u32,
+        len: u32,
+    },
 }
 
 /// A stretch of the target written from one record in one write.
@@ -117,6 +121,8 @@ pub(super) struct Export {
 /// One record's work in one area.
 pub(super) struct RecordPlan<'a> {
     pub area: &'a AreaManifest,
+    /// The area's chunk list (in the scratch file, read by position).
+    pub chunks: AreaChunks<'a>,
     /// Where the area starts on the target.
     pub t: u64,
     pub pack: PackId,
@@ -134,10 +140,18 @@ pub(super) struct AreaPlan<'a> {
     pub records: Vec<RecordPlan<'a>>,
 }
 
-impl RecordPlan<'_> {
-    /// The chunk a use (or a filler) names; planned from the area, so always there.
-    pub fn chunk(&self, ci: u32) -> Option<&ChunkRef> {
-        self.area.chunks.get(ci as usize)
+impl<'a> RecordPlan<'a> {
+    /// The chunk a use (or a filler) names; planned from the area, so always there
+    /// but for a failed read of the scratch file.
+    pub fn chunk(&self, ci: u32) -> Result<ChunkRef> {
+        self.chunks.get(ci as usize)
+    }
+
+    /// The chunks of its uses, read at once where they are neighbours.
+    pub fn used_chunks(&self) -> Result<Lookup<'_, 'a>> {
+        let first = self.uses.first().map_or(0, |u| u.ci() as usize);
+        let last = self.uses.last().map_or(0, |u| u.ci() as usize);
+        self.chunks.lookup(first, last, self.uses.len())
     }
 
     /// Where a chunk goes on the target (checked when planned).
@@ -147,32 +161,43 @@ impl RecordPlan<'_> {
 
     /// A piece's length in bytes.
     pub fn piece_len(&self, p: &Piece) -> u32 {
-        piece_len(&self.area.chunks, p)
+        piece_len(p)
     }
 }
 
-/// A chunk of the area as the planner sees it: the number of the record holding it,
-/// or this for a zero chunk. 4 bytes a chunk while the area is planned; where a chunk
-/// starts in its record is kept in its use.
-const ZERO: u32 = u32::MAX;
+/// Each record's number in the area's plan, by its pack and offset.
+type RecordNumbers = HashMap<(PackId, u64), u32>;
+
+/// One bit per chunk of the area.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(n: usize) -> Bits {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+    fn set(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+}
 
 /// Groups area `a` (placed at target offset `t`) by record and plans its spans.
-pub(super) fn plan_area<'a>(
-    m: &Manifest,
-    a: &'a AreaManifest,
-    t: u64,
-    locs: &Index,
-) -> Result<AreaPlan<'a>> {
+pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Result<AreaPlan<'a>> {
+    let (a, t) = (p.a, p.t);
     let mut zeros: Vec<ZeroRun> = Vec::new();
     let mut records: Vec<RecordPlan<'a>> = Vec::new();
-    let mut rec_no: HashMap<(PackId, u64), u32> = HashMap::new();
-    let mut slots: Vec<u32> = Vec::with_capacity(a.chunks.len());
+    let mut rec_no: RecordNumbers = HashMap::new();
     let mut counts: Vec<usize> = Vec::new();
-    if a.chunks.len() >= SPANNED as usize {
-        let what = format!("{} chunks in one area", a.chunks.len());
+    if p.chunks.len() >= SPANNED as usize {
+        let what = format!("{} chunks in one area", p.chunks.len());
         return Err(RepoError::Pipeline(what));
     }
-    for c in &a.chunks {
+    for c in p.chunks.iter() {
+        let c = &c?;
         if c.len > m.chunk_size {
             return Err(bad(m, a, c, "chunk longer than chunk size"));
         }
@@ -180,7 +205,6 @@ pub(super) fn plan_area<'a>(
             .checked_add(c.offset)
             .ok_or_else(|| bad(m, a, c, "offset overflows the target"))?;
         let Some(id) = c.id else {
-            slots.push(ZERO);
             // Neighbouring zero chunks go out as one write (up to the zeros buffer).
             match zeros.last_mut() {
                 Some(z)
@@ -203,6 +227,7 @@ pub(super) fn plan_area<'a>(
         let r = *rec_no.entry((l.pack, l.record.offset)).or_insert_with(|| {
             records.push(RecordPlan {
                 area: a,
+                chunks: p.chunks.clone(),
                 t,
                 pack: l.pack,
                 info: l.record,
@@ -213,7 +238,6 @@ pub(super) fn plan_area<'a>(
             counts.push(0usize);
             (records.len() - 1) as u32
         });
-        slots.push(r);
         // Counted here, filled below at their exact size: grown by doubling, the
         // lists held up to twice their 12 bytes a chunk.
         if let Some(n) = counts.get_mut(r as usize) {
@@ -223,23 +247,25 @@ pub(super) fn plan_area<'a>(
     for (rec, n) in records.iter_mut().zip(counts) {
         rec.uses = Vec::with_capacity(n);
     }
-    // Each chunk's start in its record is looked up again here rather than kept
-    // beside its record's number (4 bytes more a chunk while planning).
-    for ((ci, &r), c) in (0u32..).zip(&slots).zip(&a.chunks) {
-        let (Some(rec), Some(id)) = (records.get_mut(r as usize), c.id) else {
-            continue;
-        };
+    // Each chunk's record and start are looked up again here rather than kept from
+    // the first pass (8 bytes a chunk while planning, a quarter of a restore's peak).
+    for (ci, c) in (0u32..).zip(p.chunks.iter()) {
+        let c = &c?;
+        let Some(id) = c.id else { continue };
         let l = locs
             .locate(&id)
             .ok_or_else(|| bad(m, a, c, "not in index"))?;
-        rec.uses.push(Use::new(ci, l.start));
+        let r = rec_no.get(&(l.pack, l.record.offset));
+        if let Some(rec) = r.and_then(|&r| records.get_mut(r as usize)) {
+            rec.uses.push(Use::new(ci, l.start));
+        }
     }
     let mut sp = Spanner {
-        chunks: &a.chunks,
-        slots: &slots,
+        chunks: &p.chunks,
+        rec_no: &rec_no,
         locs,
         t,
-        filled: vec![false; slots.len()],
+        filled: Bits::new(p.chunks.len()),
         fills: HashMap::new(),
         budget: 0,
     };
@@ -250,11 +276,11 @@ pub(super) fn plan_area<'a>(
     for rec in records.iter_mut() {
         // What a span fills in is not written again by the record holding it.
         for u in rec.uses.iter_mut() {
-            let filled = filled.get(u.ci() as usize).copied().unwrap_or(false);
+            let filled = filled.get(u.ci() as usize);
             u.set_write(rec.spans.is_none() && !filled);
         }
         if let Some(spans) = rec.spans.as_mut() {
-            spans.retain(|s| s.pieces.len() > 1 || !filled.get(s.first).copied().unwrap_or(false));
+            spans.retain(|s| s.pieces.len() > 1 || !filled.get(s.first));
         }
     }
     for (id, (r, start, len, takers)) in fills {
@@ -272,14 +298,13 @@ pub(super) fn plan_area<'a>(
 
 /// The span planner's view of one area.
 struct Spanner<'c> {
-    chunks: &'c [ChunkRef],
-    /// Each chunk's record number (`ZERO` for a zero chunk).
-    slots: &'c [u32],
-    /// Where the fillers start in their records.
+    chunks: &'c AreaChunks<'c>,
+    rec_no: &'c RecordNumbers,
+    /// Which record holds a gap's chunk, and where it starts there.
     locs: &'c Index,
     t: u64,
     /// Chunks some span fills in from another record.
-    filled: Vec<bool>,
+    filled: Bits,
     /// Each filler: its record, start there, length, and how many pieces take it.
     fills: HashMap<ChunkId, (u32, u32, u32, u32)>,
     budget: u64,
@@ -292,22 +317,23 @@ impl Spanner<'_> {
         let mut spans: Vec<Span> = Vec::new();
         let mut bridged = false;
         let mut prev: Option<usize> = None;
+        let first = uses.first().map_or(0, |u| u.ci() as usize);
+        let last = uses.last().map_or(0, |u| u.ci() as usize);
+        // A failed read of the scratch file plans no spans; the record's own writes
+        // then read the chunk again, and report the failure.
+        let near = self.chunks.lookup(first, last, uses.len()).ok()?;
         for u in uses {
             let ci = u.ci() as usize;
-            let c = self.chunks.get(ci)?;
+            let c = near.get(ci).ok()?;
             let own = Piece::Own {
                 start: u.start,
                 len: c.len,
             };
-            let gap = prev.and_then(|p| self.gap(r, p, ci));
+            let gap = prev.and_then(|p| self.gap(r, p, ci, &near));
             match (gap, spans.last_mut()) {
                 (Some(mut gap), Some(s)) => {
                     bridged |= !gap.is_empty();
-                    let chunks = self.chunks;
-                    s.len += gap
-                        .iter()
-                        .map(|p| u64::from(piece_len(chunks, p)))
-                        .sum::<u64>();
+                    s.len += gap.iter().map(|p| u64::from(piece_len(p))).sum::<u64>();
                     s.len += u64::from(c.len);
                     s.pieces.append(&mut gap);
                     s.pieces.push(own);
@@ -327,55 +353,60 @@ impl Spanner<'_> {
     /// The pieces that bridge chunks `p` and `ci` of record `r`, or `None` when the
     /// gap cannot be bridged: a hole in the image, a chunk of a record sent later, a
     /// big chunk, too many chunks, or fillers over budget. Commits the fillers.
-    fn gap(&mut self, r: u32, p: usize, ci: usize) -> Option<Vec<Piece>> {
-        let between = self.chunks.get(p + 1..ci)?;
-        if between.len() > GAP_CHUNKS {
+    fn gap(&mut self, r: u32, p: usize, ci: usize, near: &Lookup) -> Option<Vec<Piece>> {
+        if ci.checked_sub(p)? > GAP_CHUNKS + 1 {
             return None;
         }
-        let mut end = self
-            .chunks
-            .get(p)
-            .and_then(|c| c.offset.checked_add(c.len.into()))?;
+        // The chunk before the gap, the gap's, and the chunk after it (held by `near`
+        // when the record's chunks lie close together, as they mostly do).
+        let before = near.get(p).ok()?;
+        let after = near.get(ci).ok()?;
+        let between = (p + 1..ci)
+            .map(|k| near.get(k).ok())
+            .collect::<Option<Vec<ChunkRef>>>()?;
+        let mut end = before.offset.checked_add(before.len.into())?;
         let mut pieces = Vec::with_capacity(between.len());
-        // Each filler's chunk index, record, id and start there.
-        let mut starts: Vec<(usize, u32, ChunkId, u32)> = Vec::new();
+        // Each filler's chunk index, record, id, start there and length.
+        let mut starts: Vec<(usize, u32, ChunkId, u32, u32)> = Vec::new();
         let mut new_bytes = 0u64;
-        for (k, c) in (p + 1..ci).zip(between) {
+        for (k, c) in (p + 1..ci).zip(&between) {
             if c.offset != end {
                 return None;
             }
             end = end.checked_add(c.len.into())?;
-            match (*self.slots.get(k)?, c.id) {
-                (ZERO, _) => pieces.push(Piece::Zero(c.len)),
-                (e, Some(id)) if e < r && c.len <= FILL_MAX => {
-                    if !self.fills.contains_key(&id) {
-                        new_bytes += u64::from(c.len);
-                    }
-                    pieces.push(Piece::Fill(u32::try_from(k).ok()?));
-                    starts.push((k, e, id, self.locs.locate(&id)?.start));
-                }
-                _ => return None,
+            let Some(id) = c.id else {
+                pieces.push(Piece::Zero(c.len));
+                continue;
+            };
+            let l = self.locs.locate(&id)?;
+            let e = *self.rec_no.get(&(l.pack, l.record.offset))?;
+            if e >= r || c.len > FILL_MAX {
+                return None;
             }
+            if !self.fills.contains_key(&id) {
+                new_bytes += u64::from(c.len);
+            }
+            pieces.push(Piece::Fill {
+                ci: u32::try_from(k).ok()?,
+                len: c.len,
+            });
+            starts.push((k, e, id, l.start, c.len));
         }
-        if self.chunks.get(ci)?.offset != end || self.budget + new_bytes > FILL_BUDGET {
+        if after.offset != end || self.budget + new_bytes > FILL_BUDGET {
             return None;
         }
         self.budget += new_bytes;
-        for (k, e, id, start) in starts {
-            let len = self.chunks.get(k).map_or(0, |c| c.len);
+        for (k, e, id, start, len) in starts {
             self.fills.entry(id).or_insert((e, start, len, 0)).3 += 1;
-            if let Some(f) = self.filled.get_mut(k) {
-                *f = true;
-            }
+            self.filled.set(k);
         }
         Some(pieces)
     }
 }
 
-fn piece_len(chunks: &[ChunkRef], p: &Piece) -> u32 {
+fn piece_len(p: &Piece) -> u32 {
     match p {
-        Piece::Own { len, .. } | Piece::Zero(len) => *len,
-        Piece::Fill(ci) => chunks.get(*ci as usize).map_or(0, |c| c.len),
+        Piece::Own { len, .. } | Piece::Zero(len) | Piece::Fill { len, .. } => *len,
     }
 }
 

@@ -18,9 +18,9 @@ use super::bufpool::{self, BufPool, Pools};
 use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::index::Index;
-use super::manifest::{AreaManifest, Manifest};
+use super::manifest::Manifest;
 use super::pack;
-use super::restore::{bad, Packs, RestoreReport};
+use super::restore::{bad, Packs, Placed, RestoreReport};
 use super::restore_cache::Stored;
 use super::restore_spans::{Fillers, Piece, RecordPlan, ZeroRun};
 use super::zstd_ctx::ZstdError;
@@ -86,7 +86,7 @@ enum Ready {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_areas(
     m: &Manifest,
-    placed: &[(&AreaManifest, u64)],
+    placed: &[Placed],
     locs: &Index,
     packs: &mut Packs,
     target: &dyn BlockDevice,
@@ -268,16 +268,14 @@ fn decode(
         sh.pools.stored.give(buf);
     }
     let a = plan.area;
-    let first = plan.uses.first().and_then(|u| plan.chunk(u.ci()));
-    if let (Err(e), Some(c)) = (r, first) {
-        return Err(bad(m, a, c, &e.to_string()));
+    let chunks = plan.used_chunks()?;
+    if let (Err(e), Some(u)) = (r, plan.uses.first()) {
+        return Err(bad(m, a, &chunks.get(u.ci() as usize)?, &e.to_string()));
     }
     let mut writes: Vec<(u64, usize, usize)> = Vec::with_capacity(plan.uses.len());
     let mut counted = 0u64;
     for u in &plan.uses {
-        let c = plan
-            .chunk(u.ci())
-            .ok_or_else(|| RepoError::Pipeline("planned chunk outside its area".into()))?;
+        let c = &chunks.get(u.ci() as usize)?;
         let (start, n) = (u.start as usize, c.len as usize);
         let ok = match (raw.bytes().get(start..start + n), c.id) {
             (Some(b), Some(id)) if info.is_frame() => chunk_id(sh.keys, b) == id,
@@ -339,8 +337,8 @@ fn decode(
                     counted += n as u64;
                 }
                 Piece::Zero(_) => dst.fill(0),
-                Piece::Fill(ci) => {
-                    let id = plan.chunk(*ci).and_then(|c| c.id).ok_or_else(|| {
+                Piece::Fill { ci, .. } => {
+                    let id = plan.chunk(*ci)?.id.ok_or_else(|| {
                         RepoError::Pipeline("a span fills in a chunk it cannot name".into())
                     })?;
                     if !sh.fillers.take(area, id, dst, sh.abort)? {

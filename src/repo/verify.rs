@@ -214,14 +214,14 @@ pub fn verify_subset(
     // The records holding them: damage elsewhere is a problem, not an image's damage.
     let needed_records: HashSet<(PackId, u64)> = idx
         .wanted()
-        .filter_map(|id| idx.locate(id).map(|l| (l.pack, l.record.offset)))
+        .filter_map(|id| idx.locate(&id).map(|l| (l.pack, l.record.offset)))
         .collect();
     let all_packs = list_packs(repo)?;
     let chosen = subset.select(&all_packs);
     let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
         let wanted: HashSet<PackId> = idx
             .wanted()
-            .filter_map(|id| idx.locate(id).map(|l| l.pack))
+            .filter_map(|id| idx.locate(&id).map(|l| l.pack))
             .collect();
         all_packs
             .iter()

@@ -22,7 +22,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// offset u64 | len u32 | state u8 | id [32].
-pub(super) const RECORD: usize = 45;
+pub(crate) const RECORD: usize = 45;
 
 /// A record never written (a chunk no worker hashed: a bug, refused).
 const UNWRITTEN: u8 = 0;
@@ -32,7 +32,7 @@ const STORED: u8 = 2;
 
 /// An unlinked file under `dir` (created if missing): it disappears with the last
 /// handle, however the process ends.
-pub(super) fn scratch_file(dir: &Path) -> Result<(File, PathBuf)> {
+pub(crate) fn scratch_file(dir: &Path) -> Result<(File, PathBuf)> {
     std::fs::create_dir_all(dir).map_err(RepoError::io(dir))?;
     let path = fsutil::temp_path(dir, "scratch");
     let f = OpenOptions::new()
@@ -49,7 +49,7 @@ pub(super) fn scratch_file(dir: &Path) -> Result<(File, PathBuf)> {
 /// chunk), before any pack is written: a tmpfs that fills half-way through would
 /// end the backup there, or the live system with it. The ids already stored are in
 /// that folder by now, so what is free is what the list can have.
-pub(super) fn check_room(dir: &Path, chunks: usize) -> Result<()> {
+pub(crate) fn check_room(dir: &Path, chunks: usize) -> Result<()> {
     let need = (chunks as u64).saturating_mul(RECORD as u64);
     let room = crate::meminfo::room_in(dir).map_err(|e| RepoError::io(dir)(e.into()))?;
     // Some slack: the filesystem's own metadata and the other scratch file's tail.
@@ -66,13 +66,13 @@ pub(super) fn check_room(dir: &Path, chunks: usize) -> Result<()> {
 
 /// One chunk as the manifest lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Entry {
+pub(crate) struct Entry {
     pub offset: u64,
     pub len: u32,
     pub id: Option<ChunkId>,
 }
 
-pub(super) struct ChunkList {
+pub(crate) struct ChunkList {
     file: File,
     /// Where the file was created, for messages.
     path: PathBuf,
@@ -103,6 +103,23 @@ impl ChunkList {
         let bytes = (len as u64).saturating_mul(RECORD as u64);
         file.set_len(bytes).map_err(RepoError::io(&path))?;
         Ok(ChunkList { file, path, len })
+    }
+
+    /// A list appended to in order while its length is not known yet (a manifest
+    /// being read, manifest_stream.rs); `finish` fixes the length.
+    pub fn growing(dir: &Path) -> Result<ChunkList> {
+        let (file, path) = scratch_file(dir)?;
+        Ok(ChunkList {
+            file,
+            path,
+            len: usize::MAX / RECORD,
+        })
+    }
+
+    /// The list with its first `len` records, all written.
+    pub fn finish(mut self, len: usize) -> ChunkList {
+        self.len = len;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -168,7 +185,7 @@ impl ChunkList {
 /// Records per read: 64 KiB at a time, a fixed cost whatever the list's length.
 const BLOCK: usize = (64 << 10) / RECORD;
 
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     list: &'a ChunkList,
     next: usize,
     end: usize,
@@ -197,20 +214,55 @@ impl Reader<'_> {
         }
         let at = (index - self.buf_first) * RECORD;
         let rec = self.buf.get(at..at + RECORD).unwrap_or(&[]);
-        if rec.len() != RECORD {
-            return Err(RepoError::Pipeline("short chunk list record".into()));
-        }
+        let e = self.list.decode(index, rec)?;
         self.next += 1;
+        Ok(Some(e))
+    }
+}
+
+impl ChunkList {
+    /// Chunk `index`'s record: one positioned read.
+    pub fn entry(&self, index: usize) -> Result<Entry> {
+        let mut rec = [0u8; RECORD];
+        self.file
+            .read_exact_at(&mut rec, self.pos(index)?)
+            .map_err(self.io())?;
+        self.decode(index, &rec)
+    }
+
+    /// Records `first..first + n` (clamped to the list) into `buf`, one read; the
+    /// number read.
+    pub fn read_raw(&self, first: usize, n: usize, buf: &mut Vec<u8>) -> Result<usize> {
+        let n = n.min(self.len.saturating_sub(first));
+        buf.resize(n * RECORD, 0);
+        if n > 0 {
+            self.file
+                .read_exact_at(buf, self.pos(first)?)
+                .map_err(self.io())?;
+        }
+        Ok(n)
+    }
+
+    /// Record `index` from its bytes `rec` (as `read_raw` gives them).
+    pub fn decode(&self, index: usize, rec: &[u8]) -> Result<Entry> {
+        let (Some(offset), Some(len), Some(&state), Some(id)) = (
+            rec.get(..8),
+            rec.get(8..12),
+            rec.get(12),
+            rec.get(13..RECORD),
+        ) else {
+            return Err(RepoError::Pipeline("short chunk list record".into()));
+        };
         let mut b8 = [0u8; 8];
-        b8.copy_from_slice(&rec[..8]);
+        b8.copy_from_slice(offset);
         let mut b4 = [0u8; 4];
-        b4.copy_from_slice(&rec[8..12]);
-        let id = match rec[12] {
+        b4.copy_from_slice(len);
+        let id = match state {
             ZERO => None,
             STORED => {
-                let mut id = [0u8; 32];
-                id.copy_from_slice(&rec[13..RECORD]);
-                Some(ChunkId(id))
+                let mut b = [0u8; 32];
+                b.copy_from_slice(id);
+                Some(ChunkId(b))
             }
             UNWRITTEN => {
                 return Err(RepoError::Pipeline(format!(
@@ -220,15 +272,15 @@ impl Reader<'_> {
             s => {
                 return Err(RepoError::Pipeline(format!(
                     "chunk {index}: bad record state {s} in {}",
-                    self.list.path.display()
+                    self.path.display()
                 )))
             }
         };
-        Ok(Some(Entry {
+        Ok(Entry {
             offset: u64::from_le_bytes(b8),
             len: u32::from_le_bytes(b4),
             id,
-        }))
+        })
     }
 }
 
@@ -261,6 +313,9 @@ mod tests {
         }
         assert_eq!(r.next_entry().unwrap(), None);
         assert_eq!(list.id(4).unwrap(), entry(4).id);
+        assert_eq!(list.entry(4).unwrap(), entry(4));
+        assert_eq!(list.entry(n - 1).unwrap(), entry(n - 1));
+        assert!(list.entry(n).is_err());
         let mut r = list.read(BLOCK - 1..BLOCK + 2);
         for i in BLOCK - 1..BLOCK + 2 {
             assert_eq!(r.next_entry().unwrap(), Some(entry(i)));

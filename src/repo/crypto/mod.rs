@@ -136,6 +136,26 @@ impl Keys {
             .or_else(|e| self.open(&one_piece, sealed).map_err(|_| e))
     }
 
+    /// `open_image` of a stream object read a segment at a time through `read_at`
+    /// (its `len` bytes are never held whole). `None` when the object is not a stream
+    /// (an older one-piece manifest: the caller reads it whole).
+    pub fn open_image_stream<'a>(
+        &'a self,
+        name: &'a str,
+        len: u64,
+        mut read_at: stream::ReadAt<'a>,
+    ) -> Result<Option<stream::Opener<'a>>, CryptoError> {
+        let mut magic = [0u8; 8];
+        if len < stream::HEADER_LEN as u64 || read_at(&mut magic, 0).is_err() {
+            return Ok(None);
+        }
+        if !stream::is_stream(&magic) {
+            return Ok(None);
+        }
+        let aad = Box::new(move |i, last, seg| Aad::image_segment(name, i, last, seg));
+        stream::Opener::new(&self.aead, aad, len, read_at).map(Some)
+    }
+
     /// The plaintext of `sealed`, or `CryptoError::Auth` if any byte of it or of the
     /// AAD differs from what was sealed.
     pub fn open(&self, aad: &Aad, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -142,15 +142,23 @@ impl<W: Write> Write for StreamSealer<'_, W> {
     }
 }
 
-/// The plaintext of stream object `sealed`; the error names the segment that fails.
-pub fn open(key: &[u8; 32], aad: &SegmentAad<'_>, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+/// A stream object's header and the shape of its body.
+struct Shape {
+    segment: u32,
+    prefix: [u8; 16],
+    /// Sealed segments, and the sealed length of the last.
+    count: usize,
+    last_len: usize,
+}
+
+impl Shape {
+    fn sealed_seg(&self) -> usize {
+        self.segment as usize + TAG_LEN
+    }
+}
+
+fn shape(header: &[u8; HEADER_LEN], body_len: u64) -> Result<Shape, CryptoError> {
     let bad = |what: String| CryptoError::BadStream(what);
-    let Some((header, body)) = sealed.split_first_chunk::<HEADER_LEN>() else {
-        return Err(bad(format!(
-            "{} bytes, shorter than its header",
-            sealed.len()
-        )));
-    };
     if &header[..8] != MAGIC {
         return Err(bad("no stream header".into()));
     }
@@ -165,16 +173,40 @@ pub fn open(key: &[u8; 32], aad: &SegmentAad<'_>, sealed: &[u8]) -> Result<Vec<u
     }
     let mut prefix = [0u8; 16];
     prefix.copy_from_slice(&header[16..]);
-    let sealed_seg = segment as usize + TAG_LEN;
+    let sealed_seg = segment as u64 + TAG_LEN as u64;
     // Every segment but the last is full; the last holds at least its tag.
-    let count = body.len().div_ceil(sealed_seg).max(1);
-    let last_len = body.len() - (count - 1) * sealed_seg;
-    if last_len < TAG_LEN {
+    let count = body_len.div_ceil(sealed_seg).max(1);
+    let last_len = body_len - (count - 1) * sealed_seg;
+    let count = usize::try_from(count).map_err(|_| bad(format!("{body_len} bytes")))?;
+    if last_len < TAG_LEN as u64 {
         return Err(bad(format!(
-            "{} bytes after the header do not end in a whole segment",
-            body.len()
+            "{body_len} bytes after the header do not end in a whole segment"
         )));
     }
+    Ok(Shape {
+        segment,
+        prefix,
+        count,
+        last_len: last_len as usize,
+    })
+}
+
+/// The plaintext of stream object `sealed`; the error names the segment that fails.
+pub fn open(key: &[u8; 32], aad: &SegmentAad<'_>, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let bad = |what: String| CryptoError::BadStream(what);
+    let Some((header, body)) = sealed.split_first_chunk::<HEADER_LEN>() else {
+        return Err(bad(format!(
+            "{} bytes, shorter than its header",
+            sealed.len()
+        )));
+    };
+    let Shape {
+        segment,
+        prefix,
+        count,
+        ..
+    } = shape(header, body.len() as u64)?;
+    let sealed_seg = segment as usize + TAG_LEN;
     let cipher = XChaCha20Poly1305::new(key.into());
     let mut out = Vec::with_capacity(body.len() - count * TAG_LEN);
     for (i, seg) in body.chunks(sealed_seg).enumerate() {
@@ -202,4 +234,104 @@ pub fn open(key: &[u8; 32], aad: &SegmentAad<'_>, sealed: &[u8]) -> Result<Vec<u
         }
     }
     Ok(out)
+}
+
+/// Fills a buffer from a sealed object's bytes at an offset.
+pub type ReadAt<'a> = Box<dyn FnMut(&mut [u8], u64) -> io::Result<()> + 'a>;
+
+/// Reads a stream object's plaintext a segment at a time (a 1 TB image's manifest is
+/// hundreds of MB: `open` would hold it twice). `read_at` fills a buffer from the
+/// sealed object's bytes at an offset. No byte of a segment is handed out before its
+/// tag is checked, and the object's end is checked by the last segment's flag, as in
+/// `open`: a reader sees an error, never a plaintext cut short.
+pub struct Opener<'a> {
+    cipher: XChaCha20Poly1305,
+    aad: Box<SegmentAad<'a>>,
+    read_at: ReadAt<'a>,
+    shape: Shape,
+    /// The next segment to open.
+    next: usize,
+    plain: Vec<u8>,
+    pos: usize,
+}
+
+impl<'a> Opener<'a> {
+    /// An opener of the `len`-byte stream object that `read_at` reads.
+    pub fn new(
+        key: &[u8; 32],
+        aad: Box<SegmentAad<'a>>,
+        len: u64,
+        mut read_at: ReadAt<'a>,
+    ) -> Result<Opener<'a>, CryptoError> {
+        let Some(body_len) = len.checked_sub(HEADER_LEN as u64) else {
+            return Err(CryptoError::BadStream(format!(
+                "{len} bytes, shorter than its header"
+            )));
+        };
+        let mut header = [0u8; HEADER_LEN];
+        read_at(&mut header, 0).map_err(|e| CryptoError::BadStream(e.to_string()))?;
+        let shape = shape(&header, body_len)?;
+        Ok(Opener {
+            cipher: XChaCha20Poly1305::new(key.into()),
+            aad,
+            read_at,
+            shape,
+            next: 0,
+            plain: Vec::new(),
+            pos: 0,
+        })
+    }
+
+    fn open_next(&mut self) -> io::Result<()> {
+        let i = self.next;
+        let count = self.shape.count;
+        let last = i + 1 == count;
+        let sealed_seg = self.shape.sealed_seg();
+        let len = if last {
+            self.shape.last_len
+        } else {
+            sealed_seg
+        };
+        let at = (HEADER_LEN as u64).saturating_add((i as u64).saturating_mul(sealed_seg as u64));
+        self.plain.resize(len, 0);
+        (self.read_at)(&mut self.plain, at)?;
+        let tag_at = len - TAG_LEN;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&self.plain[tag_at..]);
+        self.plain.truncate(tag_at);
+        let aad = (self.aad)(i as u64, last, self.shape.segment);
+        let n = nonce(&self.shape.prefix, i as u64);
+        let opened = self.cipher.decrypt_in_place_detached(
+            XNonce::from_slice(&n),
+            aad.bytes(),
+            &mut self.plain,
+            Tag::from_slice(&tag),
+        );
+        self.pos = 0;
+        if opened.is_err() {
+            self.plain.clear();
+            let e = CryptoError::Segment {
+                number: i + 1,
+                count,
+            };
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        self.next += 1;
+        Ok(())
+    }
+}
+
+impl io::Read for Opener<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.plain.len() {
+            if self.next >= self.shape.count {
+                return Ok(0);
+            }
+            self.open_next()?;
+        }
+        let n = buf.len().min(self.plain.len() - self.pos);
+        buf[..n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }

@@ -145,6 +145,31 @@ fn stream_with(k: &Keys, name: &str, segment: u32, prefix: [u8; 16], plain: &[u8
     w.finish().unwrap()
 }
 
+/// `open_image` as a restore reads a manifest: a segment at a time through
+/// `open_image_stream`, whole when the bytes are not a stream.
+fn open_streamed(k: &Keys, name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let read_at = Box::new(|buf: &mut [u8], at: u64| {
+        let at = at as usize;
+        match bytes.get(at..at + buf.len()) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                Ok(())
+            }
+            None => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        }
+    });
+    match k.open_image_stream(name, bytes.len() as u64, read_at) {
+        Ok(Some(mut r)) => {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map_err(|e| e.to_string())?;
+            Ok(out)
+        }
+        Ok(None) => k.open_image(name, bytes).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[test]
 fn known_answer_stream_manifest() {
     let k = Keys::from_master(&MASTER);
@@ -159,6 +184,8 @@ fn known_answer_stream_manifest() {
     let empty = stream_of(&k, "pc", 16, b"");
     assert_eq!(empty.len(), 32 + 16);
     assert_eq!(k.open_image("pc", &empty).unwrap(), b"");
+    assert_eq!(open_streamed(&k, "pc", &empty).unwrap(), b"");
+    assert_eq!(open_streamed(&k, "pc", &s).unwrap(), plain);
     let full = stream_of(&k, "pc", 16, &[1; 32]);
     assert_eq!(full.len(), 32 + 2 * 32);
     assert_eq!(k.open_image("pc", &full).unwrap(), [1; 32]);
@@ -176,7 +203,14 @@ fn stream_tampering_is_detected_and_named() {
     // 32 + 32 + 32 + 4 plaintext bytes: four segments after the 32-byte header.
     assert_eq!(s.len(), 32 + 3 * seg + 4 + TAG_LEN);
     assert_eq!(k.open_image("pc", &s).unwrap(), plain);
-    let named = |bytes: &[u8]| k.open_image("pc", bytes).unwrap_err().to_string();
+    assert_eq!(open_streamed(&k, "pc", &s).unwrap(), plain);
+    // Opened whole or a segment at a time, the same error.
+    let named = |bytes: &[u8]| {
+        let whole = k.open_image("pc", bytes).unwrap_err().to_string();
+        let streamed = open_streamed(&k, "pc", bytes).unwrap_err();
+        assert_eq!(whole, streamed);
+        whole
+    };
     // Any flipped byte of any segment names that segment.
     for i in 32..s.len() {
         let mut bad = s.clone();
@@ -189,6 +223,7 @@ fn stream_tampering_is_detected_and_named() {
         let mut bad = s.clone();
         bad[i] ^= 1;
         assert!(k.open_image("pc", &bad).is_err(), "header byte {i}");
+        assert!(open_streamed(&k, "pc", &bad).is_err(), "header byte {i}");
     }
     // The last segment dropped: the one now last was sealed as not last.
     let cut = &s[..32 + 3 * seg];
@@ -210,7 +245,9 @@ fn stream_tampering_is_detected_and_named() {
     );
     // Another image's name, another key, another stream's segment spliced in.
     assert!(k.open_image("pd", &s).is_err());
+    assert!(open_streamed(&k, "pd", &s).is_err());
     assert!(Keys::from_master(&[8; 32]).open_image("pc", &s).is_err());
+    assert!(open_streamed(&Keys::from_master(&[8; 32]), "pc", &s).is_err());
     // (Each stream has its own random nonce prefix; this one's is another.)
     let other = stream_with(&k, "pc", 32, [6; 16], &plain);
     let mut spliced = s.clone();

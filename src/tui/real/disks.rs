@@ -192,7 +192,7 @@ impl RealServices {
             return super::clonezilla::plan(repo, image, target_size, target_sector, options);
         }
         let r = super::open_repository(&self.unlocked, repo)?;
-        let m = r.load_manifest(image)?;
+        let m = r.load_head(image)?;
         plan_restore(&m, target_size, target_sector, &plan_options(options))
             .map_err(ServiceError::from)
     }
