@@ -87,7 +87,9 @@ pub struct Args {
     /// firmware with good NVRAM entries); the other repairs still run.
     #[arg(long)]
     pub no_fallback: bool,
-    /// Where shrinking filesystems are staged (sparse files; default: the repository).
+    /// Where shrinking filesystems are staged (sparse files) and the image's chunk
+    /// list is kept while it is restored (default: the repository's folder on a local
+    /// disk, else $IRONCLONE_SCRATCH or $TMPDIR).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
     /// The image holds the plaintext of LUKS volumes: open them with this key (from
@@ -190,6 +192,9 @@ pub fn run(a: Args) -> anyhow::Result<u8> {
         return super::restore_clonezilla::run(a);
     }
     let repo = super::repo_open::open(&a.repo, &a.secret)?;
+    if let Some(dir) = &a.scratch {
+        repo.set_scratch_dir(dir);
+    }
     // Without its chunk lists: the restore reads those from a scratch file (a 1 TB
     // image's are 200 MB in memory).
     let manifest = repo.load_head(&a.name)?;

@@ -179,7 +179,17 @@ enum Chunks {
         slots: Vec<Slot>,
         buckets: Buckets,
     },
+    /// `Only` after `Index::number`: each chunk of the source by its number, as the
+    /// position of its slot (`NO_POS`: a zero chunk, or one not found); the ids'
+    /// tags and buckets are let go.
+    Numbered {
+        slots: Vec<Slot>,
+        pos: Vec<u32>,
+    },
 }
+
+/// A `Numbered` chunk without a slot.
+const NO_POS: u32 = u32::MAX;
 
 impl Default for Chunks {
     fn default() -> Self {
@@ -206,12 +216,13 @@ impl Chunks {
             Chunks::Only {
                 wanted, buckets, ..
             } => self.at(buckets.find(wanted, id)?),
+            Chunks::Numbered { .. } => None,
         }
     }
 
     /// The filled slot of the k-th wanted id (`Only`); `None` for a whole index.
     fn at(&self, k: usize) -> Option<&Slot> {
-        let Chunks::Only { slots, .. } = self else {
+        let (Chunks::Only { slots, .. } | Chunks::Numbered { slots, .. }) = self else {
             return None;
         };
         slots.get(k).filter(|s| s.record != NO_RECORD)
@@ -225,6 +236,7 @@ impl Chunks {
                     .filter_map(|k| Some((wanted.id(k)?, slots.get(k)?)))
                     .filter(|(_, s)| s.record != NO_RECORD),
             ),
+            Chunks::Numbered { .. } => Box::new(std::iter::empty()),
         }
     }
 }
@@ -349,6 +361,7 @@ impl Index {
                 start = start.saturating_add(m.len);
                 let old = match &mut self.chunks {
                     Chunks::All(map) => map.entry(m.id).or_insert(Slot::EMPTY),
+                    Chunks::Numbered { .. } => continue,
                     Chunks::Only { slots, .. } => {
                         match at.get(i).copied().flatten().and_then(|k| slots.get_mut(k)) {
                             Some(s) => s,
@@ -371,7 +384,7 @@ impl Index {
     /// How many ids an index from `load_only` or `load_refs` keeps; 0 for a whole index.
     pub fn wanted_len(&self) -> usize {
         match &self.chunks {
-            Chunks::All(_) => 0,
+            Chunks::All(_) | Chunks::Numbered { .. } => 0,
             Chunks::Only { wanted, .. } => wanted.len(),
         }
     }
@@ -379,7 +392,7 @@ impl Index {
     /// The k-th of the ids an index from `load_only` or `load_refs` keeps (sorted).
     pub fn wanted_id(&self, k: usize) -> Option<ChunkId> {
         match &self.chunks {
-            Chunks::All(_) => None,
+            Chunks::All(_) | Chunks::Numbered { .. } => None,
             Chunks::Only { wanted, .. } => wanted.id(k),
         }
     }
@@ -393,11 +406,45 @@ impl Index {
     /// `load_refs` keeps it.
     pub fn position(&self, id: &ChunkId) -> Option<usize> {
         match &self.chunks {
-            Chunks::All(_) => None,
+            Chunks::All(_) | Chunks::Numbered { .. } => None,
             Chunks::Only {
                 wanted, buckets, ..
             } => buckets.find(wanted, id),
         }
+    }
+
+    /// Names the chunks of `src` (the source given to `load_refs`) by their number
+    /// from now on: one pass over `src` finds each one's slot, then the sorted ids'
+    /// tags and buckets are let go (9-10 bytes a chunk: a restore's write phase plans
+    /// by chunk number, and this was its peak). `locate_number` then finds a chunk,
+    /// and nothing is found by id any more.
+    pub fn number(&mut self, src: &dyn IdSource) {
+        let Chunks::Only {
+            wanted,
+            slots,
+            buckets,
+        } = &mut self.chunks
+        else {
+            return;
+        };
+        let mut pos = vec![NO_POS; src.count()];
+        src.each(&mut |g, id| {
+            let k = id.and_then(|id| buckets.find(wanted, &id));
+            if let (Some(p), Some(k)) = (pos.get_mut(g), k) {
+                *p = u32::try_from(k).unwrap_or(NO_POS);
+            }
+        });
+        let slots = std::mem::take(slots);
+        self.chunks = Chunks::Numbered { slots, pos };
+    }
+
+    /// Where chunk number `g` lives, after `number`.
+    pub fn locate_number(&self, g: usize) -> Option<Location> {
+        let Chunks::Numbered { pos, .. } = &self.chunks else {
+            return None;
+        };
+        let k = *pos.get(g)?;
+        self.location(self.chunks.at(usize::try_from(k).ok()?)?)
     }
 
     /// Where chunk `id` lives, if the index knows it.

@@ -120,3 +120,40 @@ fn a_present_copy_wins_over_a_lost_pack_in_either_order_and_either_index() {
         assert_eq!(idx.locate(&id(2)).map(|l| l.pack), Some(a));
     }
 }
+
+#[test]
+fn a_numbered_index_finds_each_chunk_by_number_repeats_too() {
+    // Chunks 0..4: ids 2, 5, 2 (a repeat), none (zero), 7 (in no index file).
+    let ids = [Some(2u8), Some(5), Some(2), None, Some(7)];
+    let refs: Vec<crate::repo::manifest::ChunkRef> = ids
+        .iter()
+        .map(|n| crate::repo::manifest::ChunkRef {
+            offset: 0,
+            len: 1,
+            id: n.map(id),
+        })
+        .collect();
+    let (wanted, buckets) = Wanted::refs(Arc::new(refs.clone())).unwrap();
+    let mut idx = Index::only(wanted, buckets);
+    let pack = PackId([1; 32]);
+    idx.add(pack, &[frame(0, &[1, 2]), frame(500, &[5])]);
+    let before: Vec<Option<(u64, u32)>> = ids
+        .iter()
+        .map(|n| {
+            n.and_then(|n| idx.locate(&id(n)))
+                .map(|l| (l.record.offset, l.start))
+        })
+        .collect();
+    assert_eq!(
+        before,
+        vec![Some((0, 100)), Some((500, 0)), Some((0, 100)), None, None]
+    );
+    idx.number(&refs);
+    let after: Vec<Option<(u64, u32)>> = (0..ids.len())
+        .map(|g| idx.locate_number(g).map(|l| (l.record.offset, l.start)))
+        .collect();
+    assert_eq!(after, before);
+    assert!(idx.locate_number(ids.len()).is_none());
+    // Nothing is found by id any more: the ids' tags are gone.
+    assert!(idx.locate(&id(2)).is_none());
+}

@@ -37,14 +37,25 @@ impl Read for ObjectStream {
 }
 
 impl Repository {
-    /// Where a restore's chunk lists go: the repository's own `tmp/` on a local disk
-    /// (not the live system's RAM), else `$IRONCLONE_SCRATCH` or `$TMPDIR`. A
-    /// repository on read-only media falls back to the latter.
+    /// Where a restore keeps its chunk lists from now on (before the repository's
+    /// own folder).
+    pub fn set_scratch_dir(&self, dir: &Path) {
+        *self.scratch.lock().unwrap_or_else(|p| p.into_inner()) = Some(dir.to_path_buf());
+    }
+
+    /// Where a restore's chunk lists go: the folder it was told, else the repository's
+    /// own `tmp/` on a local disk (not the live system's RAM), else
+    /// `$IRONCLONE_SCRATCH` or `$TMPDIR`. One that cannot be written (a repository on
+    /// read-only media) gives way to the next.
     fn restore_scratch(&self) -> Vec<PathBuf> {
+        let told = self
+            .scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let env = std::env::var_os("IRONCLONE_SCRATCH").map(PathBuf::from);
-        self.store()
-            .scratch_dir()
-            .into_iter()
+        told.into_iter()
+            .chain(self.store().scratch_dir())
             .chain(env)
             .chain([std::env::temp_dir()])
             .collect()

@@ -69,3 +69,40 @@ fn a_stored_manifest_spills_as_it_loads_in_either_form() {
     };
     assert!(e.contains("\"b\"") || e.contains(" b "), "{e}");
 }
+
+/// Open files of this process under `dir` (the scratch files are unlinked: their
+/// links end in " (deleted)").
+fn open_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|l| l.starts_with(dir))
+        .count()
+}
+
+#[test]
+fn the_chunk_list_goes_where_it_is_told_or_the_next_folder_that_can_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 20).unwrap();
+    back_up(repo, "a", data(3, 1 << 20));
+    let told = tempfile::tempdir().unwrap();
+    let r = Repository::open(dir.path()).unwrap();
+    r.set_scratch_dir(told.path());
+    let s = r.load_spilled("a").unwrap();
+    assert_eq!(
+        open_under(told.path()),
+        1,
+        "the scratch file is in the told folder"
+    );
+    drop((s, r));
+    assert_eq!(open_under(told.path()), 0, "and closed with the repository");
+    // A folder that cannot be made (under a file): the repository's tmp/ instead.
+    let file = told.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let r = Repository::open(dir.path()).unwrap();
+    r.set_scratch_dir(&file.join("sub"));
+    let s = r.load_spilled("a").unwrap();
+    assert_eq!(open_under(&dir.path().join("tmp")), 1);
+    assert_eq!(s.head, repo.load_manifest("a").unwrap().clone_head());
+}

@@ -92,6 +92,8 @@ pub struct Repository {
     /// The manifest a restore loaded last, its chunk lists in a scratch file
     /// (manifest_load.rs): the plan and the write read the same one.
     last_spilled: std::sync::Mutex<Option<LoadedSpilled>>,
+    /// Where a restore keeps its chunk list when told (`restore --scratch`).
+    scratch: std::sync::Mutex<Option<PathBuf>>,
     /// The subkeys of an unlocked encrypted repository (keys.rs); `None`: plaintext.
     keys: Option<std::sync::Arc<crypto::Keys>>,
     /// The key slot the keys came from.
@@ -168,6 +170,7 @@ impl Repository {
             config,
             last_manifest: Default::default(),
             last_spilled: Default::default(),
+            scratch: Default::default(),
             keys: None,
             slot: None,
             unsettled: Default::default(),

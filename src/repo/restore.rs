@@ -63,14 +63,18 @@ pub(super) struct Placed<'a> {
     pub a: &'a AreaManifest,
     pub t: u64,
     pub chunks: AreaChunks<'a>,
+    /// The number of its first chunk among all placed areas' chunks (the index's
+    /// name for it after the check, `Index::number`).
+    pub first: usize,
     /// Bytes of its chunks, and of its zero chunks.
     pub bytes: u64,
     pub zero_bytes: u64,
 }
 
 impl<'a> Placed<'a> {
-    /// Area `i` of `s`, placed at `t`: one pass over its chunk list for its sizes.
-    pub fn new(s: &'a Spilled, i: usize, t: u64) -> Result<Placed<'a>> {
+    /// Area `i` of `s`, placed at `t` after areas of `first` chunks: one pass over
+    /// its chunk list for its sizes.
+    pub fn new(s: &'a Spilled, i: usize, t: u64, first: usize) -> Result<Placed<'a>> {
         let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::of(s, i)) else {
             return Err(RepoError::Pipeline(format!("no area {i} in the manifest")));
         };
@@ -79,6 +83,7 @@ impl<'a> Placed<'a> {
             a,
             t,
             chunks,
+            first,
             bytes,
             zero_bytes,
         })
@@ -150,8 +155,11 @@ pub fn restore(
                 })
             }
         }
+        let first = placed
+            .last()
+            .map_or(0, |p: &Placed| p.first + p.chunks.len());
         chosen.push(i);
-        placed.push(Placed::new(&s, i, t)?);
+        placed.push(Placed::new(&s, i, t, first)?);
     }
     let total: u64 = placed.iter().map(|p| p.bytes).sum();
     // The job moves: stored bytes checked, bytes written, bytes read back.

@@ -47,7 +47,8 @@ enum Problem {
 }
 
 /// Checks every chunk the placed areas need (`s`'s areas at `placed`); returns the index
-/// that says where each lives.
+/// that says where each lives, each named by its number among the placed areas'
+/// chunks (`Index::number`).
 pub(super) fn precheck(
     repo: &Repository,
     s: &Arc<Spilled>,
@@ -233,6 +234,10 @@ pub(super) fn precheck(
             problems: name_problems(s, placed, &idx, problems)?,
         });
     }
+    // The write phase finds chunks by number, not by id.
+    let mut idx = idx;
+    idx.number(ids.as_ref());
+    ids.check()?;
     Ok(idx)
 }
 

@@ -362,7 +362,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = crate::repo::manifest_stream::Spilled::from_manifest(&whole, dir.path()).unwrap();
         let m = &s.head;
-        let placed = [Placed::new(&s, 0, 4096).unwrap()];
+        let placed = [Placed::new(&s, 0, 4096, 0).unwrap()];
         let mut disk = vec![0u8; 4096];
         disk.extend_from_slice(&data[..off as usize]);
         disk.resize(disk.len() + 5000, 0);

@@ -196,7 +196,7 @@ pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Resul
         let what = format!("{} chunks in one area", p.chunks.len());
         return Err(RepoError::Pipeline(what));
     }
-    for c in p.chunks.iter() {
+    for (ci, c) in p.chunks.iter().enumerate() {
         let c = &c?;
         if c.len > m.chunk_size {
             return Err(bad(m, a, c, "chunk longer than chunk size"));
@@ -204,7 +204,7 @@ pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Resul
         let at = t
             .checked_add(c.offset)
             .ok_or_else(|| bad(m, a, c, "offset overflows the target"))?;
-        let Some(id) = c.id else {
+        if c.id.is_none() {
             // Neighbouring zero chunks go out as one write (up to the zeros buffer).
             match zeros.last_mut() {
                 Some(z)
@@ -216,9 +216,9 @@ pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Resul
                 _ => zeros.push(ZeroRun { at, len: c.len }),
             }
             continue;
-        };
+        }
         let l = locs
-            .locate(&id)
+            .locate_number(p.first + ci)
             .ok_or_else(|| bad(m, a, c, "not in index"))?;
         if l.len != c.len {
             let what = format!("the index holds {} bytes, the image {}", l.len, c.len);
@@ -251,9 +251,11 @@ pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Resul
     // the first pass (8 bytes a chunk while planning, a quarter of a restore's peak).
     for (ci, c) in (0u32..).zip(p.chunks.iter()) {
         let c = &c?;
-        let Some(id) = c.id else { continue };
+        if c.id.is_none() {
+            continue;
+        }
         let l = locs
-            .locate(&id)
+            .locate_number(p.first + ci as usize)
             .ok_or_else(|| bad(m, a, c, "not in index"))?;
         let r = rec_no.get(&(l.pack, l.record.offset));
         if let Some(rec) = r.and_then(|&r| records.get_mut(r as usize)) {
@@ -264,6 +266,7 @@ pub(super) fn plan_area<'a>(m: &Manifest, p: &Placed<'a>, locs: &Index) -> Resul
         chunks: &p.chunks,
         rec_no: &rec_no,
         locs,
+        first: p.first,
         t,
         filled: Bits::new(p.chunks.len()),
         fills: HashMap::new(),
@@ -302,6 +305,8 @@ struct Spanner<'c> {
     rec_no: &'c RecordNumbers,
     /// Which record holds a gap's chunk, and where it starts there.
     locs: &'c Index,
+    /// The number of the area's first chunk (`Index::locate_number`).
+    first: usize,
     t: u64,
     /// Chunks some span fills in from another record.
     filled: Bits,
@@ -378,7 +383,7 @@ impl Spanner<'_> {
                 pieces.push(Piece::Zero(c.len));
                 continue;
             };
-            let l = self.locs.locate(&id)?;
+            let l = self.locs.locate_number(self.first + k)?;
             let e = *self.rec_no.get(&(l.pack, l.record.offset))?;
             if e >= r || c.len > FILL_MAX {
                 return None;
