@@ -2,7 +2,8 @@
 //! index file and a manifest, as read from a repository that may be damaged or not ours.
 //! Each gives a value or an error, never a panic, hang or huge allocation. The input is
 //! taken as all three; a manifest that deserialises is also resealed, so its checks past
-//! the root hash (chunk lists, area sizes) see fuzzed values too.
+//! the root hash (chunk lists, area sizes) see fuzzed values too. The manifest is read
+//! both ways: whole, and streamed as a restore reads it (chunk lists to a scratch file).
 #![no_main]
 
 use ironclone::repo::{self, Manifest, DEFAULT_CHUNK_SIZE};
@@ -14,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = repo::scan_pack_bytes(path, data, None, DEFAULT_CHUNK_SIZE, None);
     let _ = repo::parse_index_file(path, data);
     let _ = Manifest::parse("image", path, data);
+    // As a restore reads it: streamed, its chunk lists to a scratch file.
+    let _ = repo::load_manifest_spilled("image", path, data, &std::env::temp_dir());
     if let Ok(mut m) = serde_json::from_slice::<Manifest>(data) {
         m.seal();
         if let Ok(body) = serde_json::to_vec(&m) {

@@ -320,3 +320,18 @@ impl Spilled {
         Ok(())
     }
 }
+
+/// `load` over bytes in memory, as the fuzz targets read a manifest: its head and how
+/// many chunk references it lists; `None` when it is not in canonical form.
+pub fn load_bytes(
+    image: &str,
+    path: &Path,
+    bytes: &[u8],
+    scratch: &Path,
+) -> Result<Option<(Manifest, usize)>, RepoError> {
+    match load(image, path, bytes, scratch) {
+        Ok(s) => Ok(Some((s.head, s.chunks.len()))),
+        Err(StreamError::NotCanonical) => Ok(None),
+        Err(StreamError::Repo(e)) => Err(e),
+    }
+}

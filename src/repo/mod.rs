@@ -62,6 +62,7 @@ pub use image_device::ImageDevice;
 pub use index::{parse as parse_index_file, Index, IndexFile, Location};
 pub use keys::SlotSummary;
 pub use manifest::{AreaManifest, ChunkRef, ImageStats, Manifest};
+pub use manifest_stream::load_bytes as load_manifest_spilled;
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
 pub use lock::STALE_ENV as LOCK_STALE_ENV;
