@@ -65,16 +65,7 @@ impl Repository {
     /// `load_manifest` checks it. The last one is kept (a restore plans from it, then
     /// writes from it): its scratch file costs disk, not memory.
     pub fn load_spilled(&self, name: &str) -> Result<Arc<Spilled>> {
-        manifest::check_name(name)?;
-        let obj = Self::manifest_name(name);
-        let path = self.loc(&obj);
-        let Some(info) = self.store.stat(&obj).map_err(RepoError::io(&path))? else {
-            return Err(RepoError::NoImage {
-                image: name.to_string(),
-                repo: self.root.clone(),
-            });
-        };
-        let stamp = (info.len, info.modified);
+        let (obj, path, stamp) = self.manifest_object(name)?;
         let mut last = self.last_spilled.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((n, s, m)) = last.as_ref() {
             if n == name && *s == stamp && stamp.1.is_some() {
@@ -88,7 +79,7 @@ impl Repository {
         let mut tried = Vec::new();
         let mut spilled = None;
         for dir in &dirs {
-            match self.stream_into(name, &obj, &path, info.len, dir) {
+            match self.stream_into(name, &obj, &path, stamp.0, dir) {
                 Err(StreamError::Repo(RepoError::Io { path: p, source })) if p.starts_with(dir) => {
                     // The scratch folder cannot be written: the next one.
                     tried.push(format!("{}: {source}", p.display()));

@@ -101,11 +101,7 @@ struct Sink {
 
 impl Sink {
     fn push(&mut self, c: ChunkRef) {
-        self.buf.push(Entry {
-            offset: c.offset,
-            len: c.len,
-            id: c.id,
-        });
+        self.buf.push(Entry::from(&c));
         if self.buf.len() >= 4096 {
             self.flush();
         }
@@ -280,14 +276,7 @@ impl Spilled {
         let mut head = m.clone_head();
         for (a, h) in m.areas.iter().zip(head.areas.iter_mut()) {
             for (k, piece) in a.chunks.chunks(4096).enumerate() {
-                let entries: Vec<Entry> = piece
-                    .iter()
-                    .map(|c| Entry {
-                        offset: c.offset,
-                        len: c.len,
-                        id: c.id,
-                    })
-                    .collect();
+                let entries: Vec<Entry> = piece.iter().map(Entry::from).collect();
                 chunks.put(first + k * 4096, &entries)?;
             }
             areas.push(first..first + a.chunks.len());

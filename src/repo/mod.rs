@@ -274,8 +274,12 @@ impl Repository {
         Ok(names)
     }
 
-    /// Loads and checks an image manifest (root hash, chunk bounds).
-    pub fn load_manifest(&self, name: &str) -> Result<std::sync::Arc<Manifest>> {
+    /// Image `name`'s manifest object, where it is (for messages), and its length and
+    /// mtime (what the loaded-manifest caches compare); `NoImage` when it is not there.
+    fn manifest_object(
+        &self,
+        name: &str,
+    ) -> Result<(String, PathBuf, (u64, Option<std::time::SystemTime>))> {
         manifest::check_name(name)?;
         let obj = Self::manifest_name(name);
         let path = self.loc(&obj);
@@ -285,7 +289,12 @@ impl Repository {
                 repo: self.root.clone(),
             });
         };
-        let stamp = (info.len, info.modified);
+        Ok((obj, path, (info.len, info.modified)))
+    }
+
+    /// Loads and checks an image manifest (root hash, chunk bounds).
+    pub fn load_manifest(&self, name: &str) -> Result<std::sync::Arc<Manifest>> {
+        let (obj, path, stamp) = self.manifest_object(name)?;
         let mut last = self.last_manifest.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((n, s, m)) = last.as_ref() {
             if n == name && *s == stamp && stamp.1.is_some() {

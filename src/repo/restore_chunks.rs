@@ -7,7 +7,7 @@
 //! added. A read by position is one `pread` of 45 bytes from the page cache (about a
 //! microsecond); a restore makes a few per chunk, seconds per TB written.
 
-use super::backup::list::{ChunkList, Entry, Reader, RECORD};
+use super::backup::list::{ChunkList, Reader, RECORD};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
 use super::index_wanted::IdSource;
@@ -15,14 +15,6 @@ use super::manifest::ChunkRef;
 use super::manifest_stream::Spilled;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-
-fn chunk_ref(e: Entry) -> ChunkRef {
-    ChunkRef {
-        offset: e.offset,
-        len: e.len,
-        id: e.id,
-    }
-}
 
 /// One area's chunk list.
 #[derive(Clone)]
@@ -52,7 +44,7 @@ impl<'a> AreaChunks<'a> {
                 self.range.len()
             )));
         }
-        self.list.entry(self.range.start + ci).map(chunk_ref)
+        self.list.entry(self.range.start + ci).map(ChunkRef::from)
     }
 
     /// Chunks `r` of the area, in one read.
@@ -131,7 +123,10 @@ pub(super) struct Chunks<'a>(Reader<'a>);
 impl Iterator for Chunks<'_> {
     type Item = Result<ChunkRef>;
     fn next(&mut self) -> Option<Result<ChunkRef>> {
-        self.0.next_entry().map(|e| e.map(chunk_ref)).transpose()
+        self.0
+            .next_entry()
+            .map(|e| e.map(ChunkRef::from))
+            .transpose()
     }
 }
 

@@ -17,6 +17,7 @@
 use super::super::error::{RepoError, Result};
 use super::super::fsutil;
 use super::super::id::ChunkId;
+use super::super::manifest::ChunkRef;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,26 @@ pub(crate) struct Entry {
     pub offset: u64,
     pub len: u32,
     pub id: Option<ChunkId>,
+}
+
+impl From<&ChunkRef> for Entry {
+    fn from(c: &ChunkRef) -> Entry {
+        Entry {
+            offset: c.offset,
+            len: c.len,
+            id: c.id,
+        }
+    }
+}
+
+impl From<Entry> for ChunkRef {
+    fn from(e: Entry) -> ChunkRef {
+        ChunkRef {
+            offset: e.offset,
+            len: e.len,
+            id: e.id,
+        }
+    }
 }
 
 pub(crate) struct ChunkList {

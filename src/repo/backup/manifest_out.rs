@@ -424,15 +424,7 @@ mod tests {
         let (mut heads, mut ranges) = (Vec::new(), Vec::new());
         let mut at = 0;
         for a in &m.areas {
-            let entries: Vec<Entry> = a
-                .chunks
-                .iter()
-                .map(|c| Entry {
-                    offset: c.offset,
-                    len: c.len,
-                    id: c.id,
-                })
-                .collect();
+            let entries: Vec<Entry> = a.chunks.iter().map(Entry::from).collect();
             list.put(at, &entries).unwrap();
             let mut h = a.clone();
             h.chunks.clear();
