@@ -194,7 +194,7 @@ pub fn restore(
         repo.keys(),
     )?;
     target.flush()?;
-    // Where the chunks are is not needed to read them back (21 bytes a chunk), nor
+    // Where the chunks are is not needed to read them back (16 bytes a chunk), nor
     // the packs and any record the check kept.
     drop((locs, packs));
     if opts.verify_after {
