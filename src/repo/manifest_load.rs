@@ -97,8 +97,14 @@ impl Repository {
             Some(Err(StreamError::NotCanonical)) => {
                 let m = self.load_manifest(name)?;
                 *self.last_manifest.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                let dir = dirs.first().map_or_else(std::env::temp_dir, Clone::clone);
-                Spilled::from_manifest(&m, &dir)?
+                let mut spilled = Err(RepoError::Pipeline("no scratch folder".into()));
+                for dir in &dirs {
+                    spilled = Spilled::from_manifest(&m, dir);
+                    if spilled.is_ok() {
+                        break;
+                    }
+                }
+                spilled?
             }
             None => {
                 return Err(RepoError::Pipeline(format!(
