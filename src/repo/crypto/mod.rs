@@ -145,15 +145,16 @@ impl Keys {
         len: u64,
         mut read_at: stream::ReadAt<'a>,
     ) -> Result<Option<stream::Opener<'a>>, CryptoError> {
-        let mut magic = [0u8; 8];
-        if len < stream::HEADER_LEN as u64 || read_at(&mut magic, 0).is_err() {
+        // The header is read once: it tells a stream, and the opener takes it.
+        let mut header = [0u8; stream::HEADER_LEN];
+        if len < stream::HEADER_LEN as u64 || read_at(&mut header, 0).is_err() {
             return Ok(None);
         }
-        if !stream::is_stream(&magic) {
+        if !stream::is_stream(&header) {
             return Ok(None);
         }
         let aad = Box::new(move |i, last, seg| Aad::image_segment(name, i, last, seg));
-        stream::Opener::new(&self.aead, aad, len, read_at).map(Some)
+        stream::Opener::new(&self.aead, aad, len, &header, read_at).map(Some)
     }
 
     /// The plaintext of `sealed`, or `CryptoError::Auth` if any byte of it or of the

@@ -215,25 +215,37 @@ pub fn open(key: &[u8; 32], aad: &SegmentAad<'_>, sealed: &[u8]) -> Result<Vec<u
         let start = out.len();
         out.extend_from_slice(ct);
         let aad = aad(i as u64, last, segment);
-        let n = nonce(&prefix, i as u64);
-        if cipher
-            .decrypt_in_place_detached(
-                XNonce::from_slice(&n),
-                aad.bytes(),
-                &mut out[start..],
-                Tag::from_slice(tag),
-            )
-            .is_err()
-        {
+        if let Err(e) = open_segment(&cipher, &prefix, &aad, (i, count), &mut out[start..], tag) {
             // Nothing of an unauthenticated plaintext leaves this function.
             out.clear();
-            return Err(CryptoError::Segment {
-                number: i + 1,
-                count,
-            });
+            return Err(e);
         }
     }
     Ok(out)
+}
+
+/// Opens segment `at.0` of `at.1` in place (`buf`, its ciphertext, with its `tag`).
+fn open_segment(
+    cipher: &XChaCha20Poly1305,
+    prefix: &[u8; 16],
+    aad: &Aad,
+    at: (usize, usize),
+    buf: &mut [u8],
+    tag: &[u8],
+) -> Result<(), CryptoError> {
+    let (i, count) = at;
+    let n = nonce(prefix, i as u64);
+    cipher
+        .decrypt_in_place_detached(
+            XNonce::from_slice(&n),
+            aad.bytes(),
+            buf,
+            Tag::from_slice(tag),
+        )
+        .map_err(|_| CryptoError::Segment {
+            number: i + 1,
+            count,
+        })
 }
 
 /// Fills a buffer from a sealed object's bytes at an offset.
@@ -256,21 +268,21 @@ pub struct Opener<'a> {
 }
 
 impl<'a> Opener<'a> {
-    /// An opener of the `len`-byte stream object that `read_at` reads.
+    /// An opener of the `len`-byte stream object that `read_at` reads, whose first
+    /// `HEADER_LEN` bytes the caller read (to tell a stream from a one-piece object).
     pub fn new(
         key: &[u8; 32],
         aad: Box<SegmentAad<'a>>,
         len: u64,
-        mut read_at: ReadAt<'a>,
+        header: &[u8; HEADER_LEN],
+        read_at: ReadAt<'a>,
     ) -> Result<Opener<'a>, CryptoError> {
         let Some(body_len) = len.checked_sub(HEADER_LEN as u64) else {
             return Err(CryptoError::BadStream(format!(
                 "{len} bytes, shorter than its header"
             )));
         };
-        let mut header = [0u8; HEADER_LEN];
-        read_at(&mut header, 0).map_err(|e| CryptoError::BadStream(e.to_string()))?;
-        let shape = shape(&header, body_len)?;
+        let shape = shape(header, body_len)?;
         Ok(Opener {
             cipher: XChaCha20Poly1305::new(key.into()),
             aad,
@@ -300,20 +312,18 @@ impl<'a> Opener<'a> {
         tag.copy_from_slice(&self.plain[tag_at..]);
         self.plain.truncate(tag_at);
         let aad = (self.aad)(i as u64, last, self.shape.segment);
-        let n = nonce(&self.shape.prefix, i as u64);
-        let opened = self.cipher.decrypt_in_place_detached(
-            XNonce::from_slice(&n),
-            aad.bytes(),
+        let at = (i, count);
+        let opened = open_segment(
+            &self.cipher,
+            &self.shape.prefix,
+            &aad,
+            at,
             &mut self.plain,
-            Tag::from_slice(&tag),
+            &tag,
         );
         self.pos = 0;
-        if opened.is_err() {
+        if let Err(e) = opened {
             self.plain.clear();
-            let e = CryptoError::Segment {
-                number: i + 1,
-                count,
-            };
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
         self.next += 1;
