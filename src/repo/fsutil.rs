@@ -55,7 +55,9 @@ pub fn json_reader(bytes: &[u8], max: u64) -> std::result::Result<impl std::io::
 }
 
 /// `json_reader` over a stream of the stored bytes (a manifest read in pieces, never
-/// held whole): the first bytes tell whether it is compressed.
+/// held whole): the first bytes tell whether it is compressed. Not buffered: the
+/// caller puts its parser's buffer above whatever it adds (manifest_stream.rs hashes
+/// the text on its way).
 pub fn json_stream<'a, R: std::io::BufRead + 'a>(
     mut r: R,
     max: u64,
@@ -70,10 +72,7 @@ pub fn json_stream<'a, R: std::io::BufRead + 'a>(
             Box::new(zstd::stream::read::Decoder::with_buffer(r).map_err(|e| format!("zstd: {e}"))?)
         }
     };
-    Ok(std::io::BufReader::with_capacity(
-        256 << 10,
-        Limit { inner, left: max },
-    ))
+    Ok(Limit { inner, left: max })
 }
 
 /// A reader that fails once more than `left` bytes were asked of it.

@@ -61,7 +61,7 @@ pub(super) fn precheck(
     let m = &s.head;
     // The index refers to the chunk lists' ids instead of copying them (index_wanted).
     let ids = Arc::new(SpilledIds::new(Arc::clone(s), placed.iter().copied()));
-    let idx = Index::load_refs(repo, ids.clone())?;
+    let mut idx = Index::load_refs(repo, ids.clone())?;
     ids.check()?;
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
@@ -235,7 +235,6 @@ pub(super) fn precheck(
         });
     }
     // The write phase finds chunks by number, not by id.
-    let mut idx = idx;
     idx.number(ids.as_ref());
     ids.check()?;
     Ok(idx)

@@ -149,9 +149,7 @@ impl<'a> RecordPlan<'a> {
 
     /// The chunks of its uses, read at once where they are neighbours.
     pub fn used_chunks(&self) -> Result<Lookup<'_, 'a>> {
-        let first = self.uses.first().map_or(0, |u| u.ci() as usize);
-        let last = self.uses.last().map_or(0, |u| u.ci() as usize);
-        self.chunks.lookup(first, last, self.uses.len())
+        used_chunks(&self.chunks, &self.uses)
     }
 
     /// Where a chunk goes on the target (checked when planned).
@@ -322,11 +320,9 @@ impl Spanner<'_> {
         let mut spans: Vec<Span> = Vec::new();
         let mut bridged = false;
         let mut prev: Option<usize> = None;
-        let first = uses.first().map_or(0, |u| u.ci() as usize);
-        let last = uses.last().map_or(0, |u| u.ci() as usize);
         // A failed read of the scratch file plans no spans; the record's own writes
         // then read the chunk again, and report the failure.
-        let near = self.chunks.lookup(first, last, uses.len()).ok()?;
+        let near = used_chunks(self.chunks, uses).ok()?;
         for u in uses {
             let ci = u.ci() as usize;
             let c = near.get(ci).ok()?;
@@ -407,6 +403,13 @@ impl Spanner<'_> {
         }
         Some(pieces)
     }
+}
+
+/// The chunks a record's `uses` (ascending chunk indexes) name, from `chunks`.
+fn used_chunks<'c, 'a>(chunks: &'c AreaChunks<'a>, uses: &[Use]) -> Result<Lookup<'c, 'a>> {
+    let first = uses.first().map_or(0, |u| u.ci() as usize);
+    let last = uses.last().map_or(0, |u| u.ci() as usize);
+    chunks.lookup(first, last, uses.len())
 }
 
 fn piece_len(p: &Piece) -> u32 {
