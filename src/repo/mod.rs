@@ -376,8 +376,10 @@ impl Repository {
     pub fn repair_index(&self) -> Result<usize> {
         let _lock = lock::Lock::acquire(self, lock::Job::RepairIndex)?;
         let mut n = 0;
+        let mut buf = Vec::new();
         for (pack_id, name, _) in verify::list_packs(self)? {
-            let scan = pack::scan(self, &name, Some(&pack_id), self.config.chunk_size)?;
+            let chunk_size = self.config.chunk_size;
+            let scan = pack::scan(self, &name, &mut buf, Some(&pack_id), chunk_size)?;
             index::write(self, &pack_id, scan.good)?;
             n += 1;
         }

@@ -127,13 +127,14 @@ pub(crate) fn read(
 }
 
 /// What is wrong with image `m`'s summary, if anything: unreadable, or saying other
-/// than its manifest (`verify`). None for an image without one.
-pub(crate) fn check(repo: &Repository, m: &Manifest) -> Option<String> {
+/// than its manifest (`verify`), whose chunks cover `data_bytes` (`m` may be a
+/// manifest's head, its chunk lists read apart). None for an image without one.
+pub(crate) fn check(repo: &Repository, m: &Manifest, data_bytes: u64) -> Option<String> {
     let obj = repo.loc(&object_name(&m.name));
     let cure = "remove it: listings then read the manifest";
     match read(repo, &m.name) {
         Ok(None) => None,
-        Ok(Some((s, root))) if root == m.root && s == ImageSummary::of(m, m.data_bytes()) => None,
+        Ok(Some((s, root))) if root == m.root && s == ImageSummary::of(m, data_bytes) => None,
         Ok(Some(_)) => Some(format!(
             "{} does not describe the image's manifest ({cure})",
             obj.display()

@@ -12,7 +12,9 @@
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::lock::ReadLock;
+use super::manifest_stream::Spilled;
 use super::pack;
+use super::restore_chunks::AreaChunks;
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
 use serde::Serialize;
@@ -164,20 +166,23 @@ pub fn verify_subset(
         Some(n) => vec![n.to_string()],
         None => repo.image_names()?,
     };
-    // The images whose manifests read, and the distinct chunks they need. The manifests
-    // are not kept (48 bytes per chunk each, and a fleet's repository holds many images
-    // of 1 TB): the last pass reads them again, only when some chunk did not check out.
+    // The images whose manifests read, and the distinct chunks they need. A manifest
+    // is read as a stream into a scratch file of its chunk lists (manifest_load.rs), not
+    // held: its stored bytes and parsed lists were over 100 bytes a chunk, and a
+    // fleet's repository holds many images of 1 TB. The last pass reads them again,
+    // only when some chunk did not check out.
     let mut loaded: Vec<&String> = Vec::new();
     let mut needed: Vec<ChunkId> = Vec::new();
     for n in &names {
         rep.images.push(n.clone());
-        match repo.load_manifest(n) {
-            Ok(m) => {
-                if let Some(p) = super::summary::check(repo, &m) {
+        match repo
+            .load_spilled(n)
+            .and_then(|s| Ok((gather_ids(&s, &mut needed)?, s)))
+        {
+            Ok((data_bytes, s)) => {
+                if let Some(p) = super::summary::check(repo, &s.head, data_bytes) {
                     rep.problems.push(format!("image {n}: {p}"));
                 }
-                // Kept distinct as it grows: images of one fleet share most chunks.
-                merge_distinct(&mut needed, m.chunk_ids().collect());
                 loaded.push(n);
             }
             Err(e @ RepoError::NoImage { .. }) => return Err(e),
@@ -283,9 +288,11 @@ pub fn verify_subset(
     };
     let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
     let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, ..)| *p).collect();
+    let mut buf = Vec::new();
     for (pid, name, size) in to_scan {
         let (path, size) = (repo.loc(name), *size);
-        match pack::scan(repo, name, Some(pid), repo.config().chunk_size) {
+        let chunk_size = repo.config().chunk_size;
+        match pack::scan(repo, name, &mut buf, Some(pid), chunk_size) {
             Ok(s) => {
                 if !s.name_matches {
                     rep.problems.push(format!(
@@ -338,17 +345,26 @@ pub fn verify_subset(
     // position: no id looked up.
     let damaged = !(0..idx.wanted_len()).all(sound_at);
     for n in loaded.into_iter().filter(|_| damaged) {
-        let m = match repo.load_manifest(n) {
-            Ok(m) => m,
+        let again = |e: RepoError| format!("image {n}: its manifest could not be read again: {e}");
+        let s = match repo.load_spilled(n) {
+            Ok(s) => s,
             Err(e) => {
-                rep.problems.push(format!(
-                    "image {n}: its manifest could not be read again: {e}"
-                ));
+                rep.problems.push(again(e));
                 continue;
             }
         };
-        for a in &m.areas {
-            for c in &a.chunks {
+        for (i, a) in s.head.areas.iter().enumerate() {
+            let Some(list) = AreaChunks::of(&s, i) else {
+                continue;
+            };
+            for c in list.iter() {
+                let c = match c {
+                    Ok(c) => c,
+                    Err(e) => {
+                        rep.problems.push(again(e));
+                        break;
+                    }
+                };
                 let Some(id) = c.id else { continue };
                 let what = match idx.locate(&id) {
                     None => Some("chunk is not in the index".to_string()),
@@ -371,7 +387,7 @@ pub fn verify_subset(
                 };
                 if let Some(what) = what {
                     rep.damages.push(Damage {
-                        image: m.name.clone(),
+                        image: s.head.name.clone(),
                         area: a.name.clone(),
                         area_offset: c.offset,
                         len: u64::from(c.len),
@@ -385,6 +401,36 @@ pub fn verify_subset(
     }
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
+}
+
+/// Ids gathered before they are merged into the distinct ones: 32 MiB.
+#[cfg(not(test))]
+const ID_BATCH: usize = 1 << 20;
+/// A few, so the unit tests' images take many batches.
+#[cfg(test)]
+const ID_BATCH: usize = 5;
+
+/// Adds the ids of `s`'s chunks to `needed` (sorted and distinct: images of one fleet
+/// share most chunks), a batch at a time, so an image's ids are never all held twice;
+/// returns the bytes its chunks cover (what its summary names).
+fn gather_ids(s: &Spilled, needed: &mut Vec<ChunkId>) -> Result<u64> {
+    let mut bytes = 0u64;
+    let mut batch = Vec::new();
+    for i in 0..s.head.areas.len() {
+        let Some(list) = AreaChunks::of(s, i) else {
+            continue;
+        };
+        for c in list.iter() {
+            let c = c?;
+            bytes = bytes.saturating_add(u64::from(c.len));
+            batch.extend(c.id);
+            if batch.len() >= ID_BATCH {
+                merge_distinct(needed, std::mem::take(&mut batch));
+            }
+        }
+    }
+    merge_distinct(needed, batch);
+    Ok(bytes)
 }
 
 /// Adds `ids` to `into` (sorted and distinct), which stays sorted and distinct. Only

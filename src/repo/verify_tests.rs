@@ -172,3 +172,39 @@ fn merged_ids_are_the_sorted_union() {
     want.sort_unstable();
     assert_eq!(into, want);
 }
+
+#[test]
+fn a_manifest_read_whole_or_streamed_names_the_same_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 20).unwrap();
+    back_up(repo, "a", data(11, 3 << 20));
+    back_up(repo, "b", data(12, 3 << 19));
+    let clean = super::verify(repo, None, &NoProgress).unwrap();
+    assert!(clean.ok(), "{:?} {:?}", clean.problems, clean.damages);
+    assert!(clean.chunks_checked > 20, "{}", clean.chunks_checked);
+    // A byte flipped in image a's first pack.
+    let m = repo.load_manifest("a").unwrap();
+    let first = m.areas[0].chunks[0].id.unwrap();
+    let idx = repo.load_index().unwrap();
+    let victim = repo.loc(&super::pack::pack_name(&idx.locate(&first).unwrap().pack));
+    let mut b = std::fs::read(&victim).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 0x40;
+    std::fs::write(&victim, &b).unwrap();
+    let streamed = super::verify(repo, None, &NoProgress).unwrap();
+    assert!(!streamed.damages.is_empty(), "{streamed:?}");
+    // The same manifest pretty-printed (not the form the stream reads): read whole,
+    // the same report.
+    let path = dir.path().join("images/a.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&*m).unwrap()).unwrap();
+    let whole = super::verify(&Repository::open(dir.path()).unwrap(), None, &NoProgress).unwrap();
+    assert_eq!(whole.damages, streamed.damages);
+    for d in &streamed.damages {
+        let c = m.areas.iter().find(|a| a.name == d.area).and_then(|a| {
+            a.chunks
+                .iter()
+                .find(|c| c.offset == d.area_offset && c.id == d.chunk)
+        });
+        assert!(c.is_some() || d.image == "b", "{d:?} is no chunk of a's");
+    }
+}
