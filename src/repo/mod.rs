@@ -14,6 +14,7 @@ pub mod crypto;
 mod error;
 mod fsutil;
 mod id;
+mod id_set;
 mod image_device;
 mod index;
 mod index_wanted;

@@ -19,6 +19,7 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::id_set::SortedIds;
 use super::index;
 use super::lock::{self, Job, Lock};
 use super::pack::{self, PackWriter, Record};
@@ -68,7 +69,7 @@ fn record_chunks(e: &pack::Entry) -> Vec<ChunkId> {
     }
 }
 
-fn is_live(e: &pack::Entry, used: &HashSet<ChunkId>) -> bool {
+fn is_live(e: &pack::Entry, used: &SortedIds) -> bool {
     record_chunks(e).iter().any(|id| used.contains(id))
 }
 
@@ -76,14 +77,10 @@ fn stored_bytes(e: &pack::Entry) -> u64 {
     u64::from(e.record.stored_len) + e.record.header_len()
 }
 
-/// Every chunk id some image references, read now.
-fn used_chunks(repo: &Repository) -> Result<(usize, HashSet<ChunkId>)> {
-    let mut used = HashSet::new();
+/// Every chunk id some image references, read now (each manifest as a stream).
+fn used_chunks(repo: &Repository) -> Result<(usize, SortedIds)> {
     let names = repo.image_names()?;
-    for n in &names {
-        used.extend(repo.load_manifest(n)?.chunk_ids());
-    }
-    Ok((names.len(), used))
+    Ok((names.len(), SortedIds::of_images(repo, &names)?))
 }
 
 /// What the repository holds right now: packs (id → name, size) and index file names.
@@ -147,7 +144,13 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
     }
     let (images, used) = used_chunks(repo)?;
     rep.images = images;
-    if let Some(p) = repo.load_index()?.problems.into_iter().next() {
+    // Read for its problems only: none of its entries is kept.
+    let none = std::iter::empty();
+    if let Some(p) = index::Index::load_only(repo, none)?
+        .problems
+        .into_iter()
+        .next()
+    {
         return Err(p);
     }
     // Temp files are leftovers of killed jobs only when no backup runs: a live one's
@@ -198,7 +201,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
 fn sweep(
     repo: &Repository,
     marks: &[Pending],
-    used: &HashSet<ChunkId>,
+    used: &SortedIds,
     now: &mut Listing,
     rep: &mut PruneReport,
 ) -> Result<()> {
@@ -275,7 +278,7 @@ fn chunks_outside(
 /// Packs to mark: unindexed, unused, and mostly unused ones (rewritten first).
 fn mark_candidates(
     repo: &Repository,
-    used: &HashSet<ChunkId>,
+    used: &SortedIds,
     now: &Listing,
     pending: &HashSet<PackId>,
     rep: &mut PruneReport,

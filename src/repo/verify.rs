@@ -11,8 +11,8 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
+use super::id_set::gather_ids;
 use super::lock::ReadLock;
-use super::manifest_stream::Spilled;
 use super::pack;
 use super::restore_chunks::AreaChunks;
 use super::Repository;
@@ -401,61 +401,4 @@ pub fn verify_subset(
     }
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
-}
-
-/// Ids gathered before they are merged into the distinct ones: 32 MiB.
-#[cfg(not(test))]
-const ID_BATCH: usize = 1 << 20;
-/// A few, so the unit tests' images take many batches.
-#[cfg(test)]
-const ID_BATCH: usize = 5;
-
-/// Adds the ids of `s`'s chunks to `needed` (sorted and distinct: images of one fleet
-/// share most chunks), a batch at a time, so an image's ids are never all held twice;
-/// returns the bytes its chunks cover (what its summary names).
-fn gather_ids(s: &Spilled, needed: &mut Vec<ChunkId>) -> Result<u64> {
-    let mut bytes = 0u64;
-    let mut batch = Vec::new();
-    for i in 0..s.head.areas.len() {
-        let Some(list) = AreaChunks::of(s, i) else {
-            continue;
-        };
-        for c in list.iter() {
-            let c = c?;
-            bytes = bytes.saturating_add(u64::from(c.len));
-            batch.extend(c.id);
-            if batch.len() >= ID_BATCH {
-                merge_distinct(needed, std::mem::take(&mut batch));
-            }
-        }
-    }
-    merge_distinct(needed, batch);
-    Ok(bytes)
-}
-
-/// Adds `ids` to `into` (sorted and distinct), which stays sorted and distinct. Only
-/// `ids` is sorted; the two sorted runs are then merged in place from the back, without
-/// scratch. Sorting everything again for each image cost O(n log n) per image of a
-/// fleet's repository, and a stable sort's merge would allocate half of `into`.
-pub(super) fn merge_distinct(into: &mut Vec<ChunkId>, mut ids: Vec<ChunkId>) {
-    ids.sort_unstable();
-    ids.dedup();
-    let mut i = into.len();
-    // Room for `ids` at the end; overwritten by the merge.
-    into.extend_from_slice(&ids);
-    let mut k = into.len();
-    while let Some(&b) = ids.last() {
-        k -= 1;
-        match i.checked_sub(1).and_then(|p| into.get(p).copied()) {
-            Some(a) if a > b => {
-                into[k] = a;
-                i -= 1;
-            }
-            _ => {
-                into[k] = b;
-                ids.pop();
-            }
-        }
-    }
-    into.dedup();
 }

@@ -140,7 +140,7 @@ fn damage_shared_by_two_images_is_named_in_each() {
 /// distinct ids so far: the result must be the sorted union, whatever the overlap.
 #[test]
 fn merged_ids_are_the_sorted_union() {
-    use super::verify::merge_distinct;
+    use super::id_set::merge_distinct;
     use super::ChunkId;
     let ids =
         |ns: &[u32]| -> Vec<ChunkId> { ns.iter().map(|n| ChunkId::of(&n.to_le_bytes())).collect() };
