@@ -60,6 +60,15 @@ fn image_device_reads_extents_and_zero_holes_and_refuses_writes() {
             step = step * 7 % 1_500_007 + 4093;
         }
         assert!(got == want, "area {} differs", a.name);
+        // Backwards, 40 KiB at a time: every read in another part of the chunk list.
+        let mut back = vec![0u8; a.len as usize];
+        let mut end = back.len();
+        while end > 0 {
+            let start = end.saturating_sub(40 << 10);
+            dev.read_at(start as u64, &mut back[start..end]).unwrap();
+            end = start;
+        }
+        assert!(back == want, "area {} differs read backwards", a.name);
         let e = dev.write_at(0, &[1]).unwrap_err();
         assert!(matches!(e, DeviceError::ReadOnly { .. }), "{e}");
         let mut one = [0u8; 2];
@@ -96,6 +105,21 @@ fn image_device_reads_extents_and_zero_holes_and_refuses_writes() {
     });
     let r3 = Repository::open(&repo_path).unwrap();
     match ImageDevice::open(&r3, "x", &plan.areas[0].name) {
+        Err(e @ RepoError::CorruptManifest { .. }) => {
+            assert!(e.to_string().contains("overlap"), "{e}")
+        }
+        other => panic!("expected an overlap refused, got {:?}", other.err()),
+    }
+    // In order but overlapping (the second chunk starts inside the first): refused too.
+    rewrite(&repo_path, "x", |m| {
+        let chunks = &mut m.areas[0].chunks;
+        chunks.pop();
+        chunks.sort_by_key(|c| c.offset);
+        assert!(chunks[0].len > 1 && chunks[1].offset > chunks[0].offset + 1);
+        chunks[1].offset = chunks[0].offset + 1;
+    });
+    let r4 = Repository::open(&repo_path).unwrap();
+    match ImageDevice::open(&r4, "x", &plan.areas[0].name) {
         Err(e @ RepoError::CorruptManifest { .. }) => {
             assert!(e.to_string().contains("overlap"), "{e}")
         }

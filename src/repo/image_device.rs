@@ -16,10 +16,12 @@ use super::crypto::{chunk_id, Keys};
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::index::{Index, Location};
-use super::index_wanted::{AreaIds, IdSource};
+use super::index_wanted::IdSource;
 use super::lock::ReadLock;
-use super::manifest::{ChunkRef, Manifest};
+use super::manifest::ChunkRef;
+use super::manifest_stream::Spilled;
 use super::pack;
+use super::restore_chunks::{AreaChunks, SpilledIds};
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
 use crate::device::{Access, BlockDevice, DeviceError};
@@ -64,48 +66,59 @@ impl ImageDevice {
     /// stays read-locked (no prune) while the device lives.
     pub fn open(repo: &Repository, image: &str, area: &str) -> Result<ImageDevice> {
         let lock = ReadLock::acquire(repo, "browse")?;
-        let m = repo.load_manifest(image)?;
+        // As a stream into a scratch file (manifest_load.rs): the chunk lists held were
+        // 48 bytes a chunk, and the stored manifest beside them while it was read.
+        let s = repo.load_spilled(image)?;
+        let m = &s.head;
         let found = m.areas.iter().enumerate().find(|(_, a)| a.name == area);
-        let Some((area_no, a)) = found else {
+        let (Some((area_no, a)), Some(list)) =
+            (found, found.and_then(|(i, _)| AreaChunks::of(&s, i)))
+        else {
             return Err(RepoError::NoArea {
                 image: image.to_string(),
                 area: area.to_string(),
                 have: m.areas.iter().map(|a| a.name.clone()).collect(),
             });
         };
-        // The manifest's own list when it is sorted, as a backup writes it: a copy of
-        // it was 48 bytes a chunk beside the repository's copy of the manifest.
-        let sorted = a.chunks.windows(2).all(|w| w[0].offset <= w[1].offset);
-        let chunks = match sorted {
-            true => Sorted::Manifest(Arc::clone(&m), area_no),
-            false => {
-                let mut copy = a.chunks.clone();
+        let corrupt = |what: String| RepoError::CorruptManifest {
+            image: image.to_string(),
+            path: repo.loc(&Repository::manifest_name(image)),
+            what: format!("area {area}: {what}"),
+        };
+        let chunks = match Sorted::spilled(&s, area_no, &list)? {
+            Some(sorted) => sorted,
+            // Out of offset order (not as a backup writes it): a sorted copy.
+            None => {
+                let mut copy = list.slice(0..list.len())?;
                 copy.sort_by_key(|c| c.offset);
+                if let Some(w) = copy.windows(2).find(|w| overlap(&w[0], &w[1])) {
+                    return Err(corrupt(format!(
+                        "chunks at {} and {} overlap",
+                        w[0].offset, w[1].offset
+                    )));
+                }
                 Sorted::Copy(Arc::new(copy))
             }
         };
-        for w in chunks.list().windows(2) {
-            if let [x, y] = w {
-                if x.offset
-                    .checked_add(u64::from(x.len))
-                    .is_none_or(|end| end > y.offset)
-                {
-                    return Err(RepoError::CorruptManifest {
-                        image: image.to_string(),
-                        path: repo.loc(&Repository::manifest_name(image)),
-                        what: format!(
-                            "area {area}: chunks at {} and {} overlap",
-                            x.offset, y.offset
-                        ),
-                    });
-                }
-            }
+        if let Sorted::Spilled {
+            overlap: Some((x, y)),
+            ..
+        } = &chunks
+        {
+            return Err(corrupt(format!("chunks at {x} and {y} overlap")));
         }
-        let ids: Arc<dyn IdSource> = match &chunks {
-            Sorted::Manifest(m, i) => Arc::new(AreaIds::new(Arc::clone(m), [*i])),
-            Sorted::Copy(v) => v.clone(),
+        let (ids, spilled_ids): (Arc<dyn IdSource>, _) = match &chunks {
+            Sorted::Spilled { .. } => {
+                let ids = Arc::new(SpilledIds::new(Arc::clone(&s), [area_no]));
+                (ids.clone(), Some(ids))
+            }
+            Sorted::Copy(v) => (v.clone(), None),
         };
         let locs = Index::load_refs(repo, ids)?;
+        if let Some(ids) = &spilled_ids {
+            // A failed read of the scratch file would have looked like a missing chunk.
+            ids.check()?;
+        }
         Ok(ImageDevice {
             image: image.to_string(),
             area: area.to_string(),
@@ -251,19 +264,99 @@ impl ImageDevice {
     }
 }
 
-/// An area's chunk references sorted by offset: the manifest's (its index in the
-/// manifest's areas), or a sorted copy when the manifest's are not in order.
+/// Chunks per block of a spilled list: one read of 64 records (2880 bytes) finds the
+/// chunk at an offset, and the end of every block's last chunk held in memory (8 bytes
+/// per 64 chunks) says which block to read.
+const BLOCK: usize = 64;
+
+/// The end of chunk `c` in its area.
+fn end(c: &ChunkRef) -> u64 {
+    c.offset.saturating_add(u64::from(c.len))
+}
+
+/// Whether `x`, sorted before `y`, runs into it.
+fn overlap(x: &ChunkRef, y: &ChunkRef) -> bool {
+    x.offset
+        .checked_add(u64::from(x.len))
+        .is_none_or(|e| e > y.offset)
+}
+
+/// An area's chunk references sorted by offset: the manifest's own list in its scratch
+/// file (a backup writes it in offset order), or a sorted copy when it is not in order.
 enum Sorted {
-    Manifest(Arc<Manifest>, usize),
+    Spilled {
+        s: Arc<Spilled>,
+        area: usize,
+        /// `ends[k]`: the end of block `k`'s last chunk.
+        ends: Vec<u64>,
+        /// Two neighbours that overlap (offsets), found while the ends were taken.
+        overlap: Option<(u64, u64)>,
+        /// The block read last: a filesystem walk reads near where it read before.
+        last: Mutex<Option<(usize, Arc<Vec<ChunkRef>>)>>,
+    },
     Copy(Arc<Vec<ChunkRef>>),
 }
 
 impl Sorted {
-    fn list(&self) -> &[ChunkRef] {
-        match self {
-            Sorted::Manifest(m, i) => m.areas.get(*i).map_or(&[], |a| &a.chunks),
-            Sorted::Copy(v) => v,
+    /// Area `area` of `s` (its list `list`) read once for its block ends; `None` when
+    /// its chunks are not in offset order.
+    fn spilled(s: &Arc<Spilled>, area: usize, list: &AreaChunks) -> Result<Option<Sorted>> {
+        let mut ends = Vec::with_capacity(list.len().div_ceil(BLOCK));
+        let mut prev: Option<ChunkRef> = None;
+        let mut bad = None;
+        for (i, c) in list.iter().enumerate() {
+            let c = c?;
+            if let Some(p) = &prev {
+                if p.offset > c.offset {
+                    return Ok(None);
+                }
+                if bad.is_none() && overlap(p, &c) {
+                    bad = Some((p.offset, c.offset));
+                }
+            }
+            if i % BLOCK == BLOCK - 1 || i + 1 == list.len() {
+                ends.push(end(&c));
+            }
+            prev = Some(c);
         }
+        Ok(Some(Sorted::Spilled {
+            s: Arc::clone(s),
+            area,
+            ends,
+            overlap: bad,
+            last: Mutex::new(None),
+        }))
+    }
+
+    /// The first chunk that ends after `pos`, if any.
+    fn first_ending_after(&self, pos: u64) -> Result<Option<ChunkRef>> {
+        let (s, area, ends, last) = match self {
+            Sorted::Copy(v) => return Ok(v.get(v.partition_point(|c| end(c) <= pos)).copied()),
+            Sorted::Spilled {
+                s,
+                area,
+                ends,
+                last,
+                ..
+            } => (s, *area, ends, last),
+        };
+        let k = ends.partition_point(|&e| e <= pos);
+        if k >= ends.len() {
+            return Ok(None);
+        }
+        let mut held = last.lock().unwrap_or_else(|p| p.into_inner());
+        let block = match held.as_ref() {
+            Some((at, b)) if *at == k => Arc::clone(b),
+            _ => {
+                let list = AreaChunks::of(s, area)
+                    .ok_or_else(|| RepoError::Pipeline(format!("area {area} is gone")))?;
+                let first = k.saturating_mul(BLOCK);
+                let b = Arc::new(list.slice(first..first.saturating_add(BLOCK).min(list.len()))?);
+                *held = Some((k, Arc::clone(&b)));
+                b
+            }
+        };
+        Ok(block.get(block.partition_point(|c| end(c) <= pos)).copied())
     }
 }
 
@@ -274,19 +367,18 @@ impl BlockDevice for ImageDevice {
         while done < buf.len() {
             let pos = offset + done as u64;
             let rest = &mut buf[done..];
-            // The first chunk that ends after `pos`.
-            let i = self
+            let next = self
                 .chunks
-                .list()
-                .partition_point(|c| c.offset.saturating_add(u64::from(c.len)) <= pos);
-            let n = match self.chunks.list().get(i) {
+                .first_ending_after(pos)
+                .map_err(|e| self.fail(pos, rest.len() as u64, format!("chunk list: {e}")))?;
+            let n = match next {
                 Some(c) if c.offset <= pos => {
                     let within = pos - c.offset;
                     let n = (u64::from(c.len) - within).min(rest.len() as u64) as usize;
                     match c.id {
                         None => rest[..n].fill(0),
                         Some(id) => {
-                            let data = self.chunk(c, id)?;
+                            let data = self.chunk(&c, id)?;
                             let src = data.get(within as usize..within as usize + n).ok_or_else(
                                 || self.fail(pos, n as u64, "decoded chunk too short".into()),
                             )?;

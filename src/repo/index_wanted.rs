@@ -2,17 +2,18 @@
 //! `Index::load_refs`): their ids, sorted and distinct, found by bucket.
 //!
 //! Why two forms: `verify` gathers the ids of many manifests it does not keep, so it
-//! owns them (32 bytes each). A restore or a browse holds its image's manifest anyway,
-//! and a copy of every id beside it was a quarter of a restore's memory (a 1 TB image
-//! at 256 KiB chunks has 4 Mi of them): there the index names each chunk by its number
-//! among the manifest's chunk references and keeps beside it 4 bytes of its id, 8
-//! bytes a chunk. The 4 bytes settle the lookups of chunks the image does not use (a
-//! fleet's other machines, every index entry is looked up) without reading the
-//! manifest; a match of them is confirmed against the manifest's full id.
+//! owns them (32 bytes each). A restore or a browse has its image's chunk lists in a
+//! scratch file (restore_chunks.rs `SpilledIds`), and a copy of every id in memory was
+//! a quarter of a restore's memory (a 1 TB image at 256 KiB chunks has 4 Mi of them):
+//! there the index names each chunk by its number among the manifest's chunk
+//! references and keeps beside it 4 bytes of its id, 8 bytes a chunk. The 4 bytes
+//! settle the lookups of chunks the image does not use (a fleet's other machines, every
+//! index entry is looked up) without reading the list; a match of them is confirmed
+//! against the full id read from it.
 
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
-use super::manifest::{ChunkRef, Manifest};
+use super::manifest::ChunkRef;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -35,45 +36,6 @@ impl IdSource for Vec<ChunkRef> {
     }
     fn id(&self, g: usize) -> Option<ChunkId> {
         self.get(g)?.id
-    }
-}
-
-/// Some areas of a manifest, their chunks numbered one after another.
-pub struct AreaIds {
-    m: Arc<Manifest>,
-    /// (area's index in the manifest, number of its first chunk), by number.
-    areas: Vec<(usize, usize)>,
-    count: usize,
-}
-
-impl AreaIds {
-    /// The chunks of the areas of `m` at `areas` (indexes into `m.areas`).
-    pub fn new(m: Arc<Manifest>, areas: impl IntoIterator<Item = usize>) -> AreaIds {
-        let mut count = 0usize;
-        let mut list = Vec::new();
-        for i in areas {
-            if let Some(a) = m.areas.get(i) {
-                list.push((i, count));
-                count = count.saturating_add(a.chunks.len());
-            }
-        }
-        AreaIds {
-            m,
-            areas: list,
-            count,
-        }
-    }
-}
-
-impl IdSource for AreaIds {
-    fn count(&self) -> usize {
-        self.count
-    }
-    fn id(&self, g: usize) -> Option<ChunkId> {
-        // The last area starting at or before g (few areas: a partition each).
-        let n = self.areas.partition_point(|&(_, first)| first <= g);
-        let &(i, first) = self.areas.get(n.checked_sub(1)?)?;
-        self.m.areas.get(i)?.chunks.get(g - first)?.id
     }
 }
 
@@ -293,23 +255,5 @@ mod tests {
         twin.0[31] ^= 1;
         assert_eq!(b.find(&w, &twin), None);
         assert!(b.find(&w, &chunks[0].id.unwrap()).is_some());
-    }
-
-    #[test]
-    fn area_ids_number_the_chosen_areas_one_after_another() {
-        let m = Manifest::of_areas(
-            4096,
-            vec![
-                ("p1", refs(&[Some(1), None])),
-                ("p2", refs(&[Some(2)])),
-                ("p3", refs(&[Some(3), Some(4)])),
-            ],
-        );
-        let m = Arc::new(m);
-        let src = AreaIds::new(m.clone(), [0, 2]);
-        assert_eq!(src.count(), 4);
-        let want = |n: u32| Some(ChunkId::of(&n.to_le_bytes()));
-        let got: Vec<Option<ChunkId>> = (0..5).map(|g| src.id(g)).collect();
-        assert_eq!(got, vec![want(1), None, want(3), want(4), None]);
     }
 }
