@@ -179,8 +179,10 @@ pub fn load(
         tail: Vec::new(),
     };
     let parsed = {
-        let mut buffered = std::io::BufReader::with_capacity(256 << 10, &mut tee);
-        serde_json::from_reader::<_, Manifest<Spill>>(&mut buffered)
+        let buffered = std::io::BufReader::with_capacity(256 << 10, &mut tee);
+        // By value: `io::Bytes` over a `BufReader` itself takes each byte from its buffer;
+        // over `&mut BufReader` every byte was a `read` call (a third of the parse).
+        serde_json::from_reader::<_, Manifest<Spill>>(buffered)
     };
     let sink = SINK.with(|s| s.borrow_mut().take());
     let Some(mut sink) = sink else {
