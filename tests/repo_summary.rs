@@ -60,6 +60,8 @@ fn listing_reads_the_summaries_and_falls_back_to_the_manifest() {
     std::fs::write(&manifest, b"not a manifest").unwrap();
     let again = r.list_images().unwrap();
     assert_eq!(again[0].as_ref().unwrap(), &listed[0]);
+    // The schedule's retention asks for an image's date the same way.
+    assert_eq!(r.image_created("a").unwrap(), a.created_unix);
     // Without the summary the manifest is read, and its damage shows.
     let kept = std::fs::read(sum(&path, "a")).unwrap();
     std::fs::remove_file(sum(&path, "a")).unwrap();
@@ -67,6 +69,7 @@ fn listing_reads_the_summaries_and_falls_back_to_the_manifest() {
     std::fs::write(&manifest, &good).unwrap();
     // An image from before summaries: listed from its manifest, verify content.
     assert_eq!(r.list_images().unwrap()[0].as_ref().unwrap(), &listed[0]);
+    assert_eq!(r.image_created("a").unwrap(), a.created_unix);
     assert!(problems(&r).is_empty(), "{:?}", problems(&r));
 
     // A damaged summary: listed from the manifest all the same, and named by verify.

@@ -68,7 +68,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let repo =
         Repository::open(&a.repo).with_context(|| format!("opening {}", a.repo.display()))?;
-    let manifest = repo.load_manifest(&a.name)?;
+    // The head only (as `restore` plans): the chunk lists go to a scratch file once
+    // and stay there for the restore below, never held in memory.
+    let manifest = repo.load_head(&a.name)?;
     let size = match &a.size {
         Some(s) => parse_bytes(s).with_context(|| format!("--size {s}"))?,
         None => manifest.source.size,
@@ -117,7 +119,7 @@ fn export(
     partial: &Path,
     scratch: &Path,
 ) -> anyhow::Result<()> {
-    let manifest = repo.load_manifest(&a.name)?;
+    let manifest = repo.load_head(&a.name)?;
     let _ = std::fs::remove_file(partial);
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
     // The restore writes a sparse raw disk (the partial file itself for a raw export);

@@ -236,7 +236,8 @@ fn receive_and_restore(
         "received {received} bytes; restoring onto {}",
         chosen.info.describe()
     ));
-    let manifest = repo.load_manifest(&welcome.image)?;
+    // The head only: the restore reads the chunk lists from a scratch file.
+    let manifest = repo.load_head(&welcome.image)?;
     let dev = open_path(&chosen.path, Access::ReadWrite)?;
     let plan = plan_restore(
         &manifest,

@@ -34,7 +34,7 @@ pub fn check_key(
     key: &LuksKey,
     scratch: &Path,
 ) -> Result<(), ImagingError> {
-    let m = repo.load_manifest(image)?;
+    let m = repo.load_head(image)?;
     for a in m.areas.iter().filter(|a| a.meta.get("luks").is_some()) {
         let pm = partition_meta(&m, a)?;
         if !pm.luks.is_some_and(|l| l.role == LuksRole::Header) {
@@ -163,7 +163,7 @@ pub(super) fn prepare<'k>(
             headers: staged_headers,
         });
     }
-    let m = repo.load_manifest(&plan.image)?;
+    let m = repo.load_head(&plan.image)?;
     for p in headers {
         let Some(l) = &p.meta.luks else { continue };
         let number = p.meta.partition.as_ref().map_or(0, |q| q.number);

@@ -344,6 +344,15 @@ impl Repository {
             .collect())
     }
 
+    /// When image `name` was made: from its summary (one small object), else from its
+    /// manifest's head (the chunk lists streamed past, not held).
+    pub fn image_created(&self, name: &str) -> Result<u64> {
+        match summary::read(self, name) {
+            Ok(Some((s, _root))) => Ok(s.created_unix),
+            Ok(None) | Err(_) => Ok(self.load_head(name)?.created_unix),
+        }
+    }
+
     /// Removes an image's manifest; its chunks stay until `prune`.
     pub fn delete_image(&self, name: &str) -> Result<()> {
         manifest::check_name(name)?;

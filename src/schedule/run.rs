@@ -467,10 +467,9 @@ fn apply_retention(
         let prefix = image_prefix(host, disk);
         let mut group = Vec::new();
         for n in names.iter().filter(|n| is_scheduled(n, &prefix)) {
-            let m = repo.load_manifest(n)?;
             group.push(Candidate {
                 name: n.clone(),
-                created_unix: m.created_unix,
+                created_unix: repo.image_created(n)?,
             });
         }
         let d = retention::decide(&group, policy);

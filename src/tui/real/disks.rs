@@ -192,10 +192,21 @@ impl RealServices {
             return super::clonezilla::plan(repo, image, target_size, target_sector, options);
         }
         let r = super::open_repository(&self.unlocked, repo)?;
-        let m = r.load_head(image)?;
-        plan_restore(&m, target_size, target_sector, &plan_options(options))
-            .map_err(ServiceError::from)
+        plan_native(&r, image, target_size, target_sector, options)
     }
+}
+
+/// The plan of restoring ironclone image `image` of `r`. The restore job plans with the
+/// repository it then restores from: the manifest is read (into its scratch file) once.
+pub(super) fn plan_native(
+    r: &Repository,
+    image: &str,
+    target_size: u64,
+    target_sector: u32,
+    options: &RestoreOptions,
+) -> Result<DiskRestorePlan, ServiceError> {
+    let m = r.load_head(image)?;
+    plan_restore(&m, target_size, target_sector, &plan_options(options)).map_err(ServiceError::from)
 }
 
 pub(super) fn plan_options(o: &RestoreOptions) -> RestorePlanOptions {

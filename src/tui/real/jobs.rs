@@ -135,8 +135,8 @@ pub(super) fn run_restore(
     let dev = open_path(&target.path, Access::ReadWrite).map_err(ServiceError::device(
         "Could not open the target for writing",
     ))?;
-    let plan = me.plan(
-        &req.repo,
+    let plan = super::disks::plan_native(
+        &repo,
         &req.image,
         dev.size(),
         dev.logical_sector_size(),
