@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Backup and restore peak memory against the number of chunks (issue 20: "memory stays
+# Backup, restore, verify and prune peak memory against the number of chunks (issue 20: "memory stays
 # under 200 MB for a 1 TB source"). Peak RSS (GNU time's "Maximum resident set size") of
 # `backup` of synthetic raw images of two sizes, each image first into a new repository
 # and then again into the same one (then every chunk is already known, the index is
@@ -117,6 +117,10 @@ for mib in "${SIZES[@]}"; do
       exit 1
     }
     rm -f "$W/out.img"
+    # verify of the first image (every pack read) and prune (nothing to delete: both
+    # images use every chunk), each reading the manifests as a stream.
+    RSS[$mode,verify,$mib]=$(rss "$BIN" verify "$repo" first "${REPO_ARGS[@]}")
+    RSS[$mode,prune,$mib]=$(rss "$BIN" prune "$repo" "${REPO_ARGS[@]}")
     [[ $STORE == local ]] && rm -rf "$repo"
     if [[ $mode == enc && $mib == "${SIZES[0]}" ]]; then
       # The key-slot phase: the default Argon2id beside the pipeline's start.
@@ -131,11 +135,11 @@ done
 
 row() { printf '%-44s %12s %12s %14s %14s\n' "$@"; }
 echo
-echo "backup and restore peak RSS against chunks ($STORE repository; sizes ${SIZES[*]} MiB; 4 KiB chunks)"
+echo "backup, restore, verify and prune peak RSS against chunks ($STORE repository; sizes ${SIZES[*]} MiB; 4 KiB chunks)"
 row "job" "fixed MiB" "B/chunk" "1 TB@256K MiB" "1 TB@64K MiB"
 row "---" "---------" "-------" "-------------" "------------"
 for mode in plain enc; do
-  for run in first second restore; do
+  for run in first second restore verify prune; do
     pts=()
     for mib in "${SIZES[@]}"; do pts+=("${N[$mode,$mib]}:${RSS[$mode,$run,$mib]}"); done
     floor=0
@@ -155,6 +159,8 @@ PY
 )"
     job="$run backup"
     [[ $run == restore ]] && job="restore of the first"
+    [[ $run == verify ]] && job="verify of the first"
+    [[ $run == prune ]] && job="prune (nothing to delete)"
     row "$mode, $job" "$fixed" "$slope" "$tb256" "$tb64"
     echo "  (chunks:KiB ${pts[*]})"
     [[ $floor != 0 ]] && echo "  (key-slot phase, default Argon2id, ${SIZES[0]} MiB image: $floor KiB; the 1 TB figures are at least that)"
