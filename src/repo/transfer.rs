@@ -43,7 +43,9 @@ pub fn export_image(
     mut sink: impl FnMut(PlainRecord) -> Result<()>,
 ) -> Result<Manifest> {
     let mut m = std::sync::Arc::unwrap_or_clone(repo.load_manifest(name)?);
-    let idx = repo.load_index()?;
+    // Only this image's chunks: a fleet's repository holds many machines' (the whole
+    // index was about 90 bytes for every chunk of every image).
+    let idx = index::Index::load_only(repo, m.chunk_ids())?;
     let keys = repo.keys();
     let mut seen: HashSet<(PackId, u64)> = HashSet::new();
     // Keyed id -> plain id (encrypted repositories only).
