@@ -86,12 +86,9 @@ impl Storage for LocalStorage {
     }
 
     fn get(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
-        let path = self.path(name);
-        let len = fs::metadata(&path)?.len();
-        if len > max {
-            return Err(super::too_big(len, max));
-        }
-        fs::read(path)
+        let mut buf = Vec::new();
+        self.get_into(name, max, &mut buf)?;
+        Ok(buf)
     }
 
     fn get_into(&self, name: &str, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
