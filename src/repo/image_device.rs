@@ -80,32 +80,26 @@ impl ImageDevice {
                 have: m.areas.iter().map(|a| a.name.clone()).collect(),
             });
         };
-        let corrupt = |what: String| RepoError::CorruptManifest {
-            image: image.to_string(),
-            path: repo.loc(&Repository::manifest_name(image)),
-            what: format!("area {area}: {what}"),
-        };
-        let chunks = match Sorted::spilled(&s, area_no, &list)? {
-            Some(sorted) => sorted,
+        // The list and the first two neighbours in it that overlap, if any.
+        let (chunks, overlapping) = match Sorted::spilled(&s, area_no, &list)? {
+            Some(found) => found,
             // Out of offset order (not as a backup writes it): a sorted copy.
             None => {
                 let mut copy = list.slice(0..list.len())?;
                 copy.sort_by_key(|c| c.offset);
-                if let Some(w) = copy.windows(2).find(|w| overlap(&w[0], &w[1])) {
-                    return Err(corrupt(format!(
-                        "chunks at {} and {} overlap",
-                        w[0].offset, w[1].offset
-                    )));
-                }
-                Sorted::Copy(Arc::new(copy))
+                let first = copy
+                    .windows(2)
+                    .find(|w| overlap(&w[0], &w[1]))
+                    .map(|w| (w[0].offset, w[1].offset));
+                (Sorted::Copy(Arc::new(copy)), first)
             }
         };
-        if let Sorted::Spilled {
-            overlap: Some((x, y)),
-            ..
-        } = &chunks
-        {
-            return Err(corrupt(format!("chunks at {x} and {y} overlap")));
+        if let Some((x, y)) = overlapping {
+            return Err(RepoError::CorruptManifest {
+                image: image.to_string(),
+                path: repo.loc(&Repository::manifest_name(image)),
+                what: format!("area {area}: chunks at {x} and {y} overlap"),
+            });
         }
         let (ids, spilled_ids): (Arc<dyn IdSource>, _) = match &chunks {
             Sorted::Spilled { .. } => {
@@ -269,6 +263,9 @@ impl ImageDevice {
 /// per 64 chunks) says which block to read.
 const BLOCK: usize = 64;
 
+/// The offsets of the first two neighbouring chunks that overlap, if any.
+type FirstOverlap = Option<(u64, u64)>;
+
 /// The end of chunk `c` in its area.
 fn end(c: &ChunkRef) -> u64 {
     c.offset.saturating_add(u64::from(c.len))
@@ -289,8 +286,6 @@ enum Sorted {
         area: usize,
         /// `ends[k]`: the end of block `k`'s last chunk.
         ends: Vec<u64>,
-        /// Two neighbours that overlap (offsets), found while the ends were taken.
-        overlap: Option<(u64, u64)>,
         /// The block read last: a filesystem walk reads near where it read before.
         last: Mutex<Option<(usize, Arc<Vec<ChunkRef>>)>>,
     },
@@ -298,9 +293,14 @@ enum Sorted {
 }
 
 impl Sorted {
-    /// Area `area` of `s` (its list `list`) read once for its block ends; `None` when
-    /// its chunks are not in offset order.
-    fn spilled(s: &Arc<Spilled>, area: usize, list: &AreaChunks) -> Result<Option<Sorted>> {
+    /// Area `area` of `s` (its list `list`) read once for its block ends, with the
+    /// first two neighbours that overlap (their offsets) if any; `None` when its chunks
+    /// are not in offset order.
+    fn spilled(
+        s: &Arc<Spilled>,
+        area: usize,
+        list: &AreaChunks,
+    ) -> Result<Option<(Sorted, FirstOverlap)>> {
         let mut ends = Vec::with_capacity(list.len().div_ceil(BLOCK));
         let mut prev: Option<ChunkRef> = None;
         let mut bad = None;
@@ -319,13 +319,13 @@ impl Sorted {
             }
             prev = Some(c);
         }
-        Ok(Some(Sorted::Spilled {
+        let sorted = Sorted::Spilled {
             s: Arc::clone(s),
             area,
             ends,
-            overlap: bad,
             last: Mutex::new(None),
-        }))
+        };
+        Ok(Some((sorted, bad)))
     }
 
     /// The first chunk that ends after `pos`, if any.
