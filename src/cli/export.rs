@@ -18,7 +18,7 @@ use ironclone::imaging::{
     plan_repairs, plan_restore, restore_disk, DiskRestoreOptions, RestorePlanOptions,
 };
 use ironclone::plan::LayoutMode;
-use ironclone::repo::Repository;
+use ironclone::repo::{Manifest, Repository};
 use ironclone::units::human_bytes;
 use ironclone::vdisk::{self, VmFormat};
 use std::collections::BTreeMap;
@@ -83,7 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .context("--size is too large")?;
     let partial = partial_path(&a.out);
     let scratch = partial.with_extension("scratch");
-    let result = export(&a, &repo, format, size, &partial, &scratch);
+    let result = export(&a, &repo, &manifest, format, size, &partial, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     match result {
         Ok(()) => {
@@ -111,15 +111,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 }
 
+/// Restores image `a.name` (`manifest`: its head) into `partial`, a VM disk of `size`.
 fn export(
     a: &Args,
     repo: &Repository,
+    manifest: &Manifest,
     format: Option<VmFormat>,
     size: u64,
     partial: &Path,
     scratch: &Path,
 ) -> anyhow::Result<()> {
-    let manifest = repo.load_head(&a.name)?;
     let _ = std::fs::remove_file(partial);
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
     // The restore writes a sparse raw disk (the partial file itself for a raw export);
@@ -138,7 +139,7 @@ fn export(
         open_path(&raw, Access::ReadWrite).with_context(|| format!("opening {}", raw.display()))?;
     let mode = LayoutMode::from(a.layout);
     let plan = plan_restore(
-        &manifest,
+        manifest,
         dev.size(),
         dev.logical_sector_size(),
         &RestorePlanOptions {

@@ -289,9 +289,9 @@ pub fn verify_subset(
     let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
     let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, ..)| *p).collect();
     let mut buf = Vec::new();
+    let chunk_size = repo.config().chunk_size;
     for (pid, name, size) in to_scan {
         let (path, size) = (repo.loc(name), *size);
-        let chunk_size = repo.config().chunk_size;
         match pack::scan(repo, name, &mut buf, Some(pid), chunk_size) {
             Ok(s) => {
                 if !s.name_matches {
