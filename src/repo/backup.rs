@@ -346,7 +346,7 @@ pub fn backup_unchanged(
                     w.add(&rec)?;
                     // Every record's bytes are a stored-pool buffer (compress.rs).
                     pools.stored.give(rec.data);
-                    if w.len() >= pack_size {
+                    if w.full(pack_size) {
                         if let Some(w) = writer.take() {
                             if publish_tx.send(w).is_err() {
                                 return Ok(());

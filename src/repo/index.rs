@@ -18,6 +18,19 @@ use std::sync::Arc;
 /// Index files are small (a 128 MiB pack of 4 KiB chunks is 32 K entries, 3 MB); bound
 /// what we read.
 const MAX_INDEX_FILE: u64 = 64 << 20;
+
+/// A pack is closed before its index file's JSON could pass this (`PackWriter::full`),
+/// well under what readers take: chunks that compress to a few bytes (a 4 MiB frame
+/// of 64 unique, nearly empty chunks stored in 873 bytes, measured) would otherwise fill
+/// a 128 MiB pack with ten million chunks, whose index no reader would open.
+pub(crate) const MAX_INDEX_JSON: u64 = 48 << 20;
+
+/// At least the bytes of JSON one entry of a record with `members` chunks takes in an
+/// index file: the record's fields with every number at its widest (210 bytes), and
+/// 81 for each `["<id>",len]` of a frame's chunk.
+pub(crate) fn entry_json_bound(members: usize) -> u64 {
+    224 + 96 * members as u64
+}
 /// Version 2 index files may list frames (`Entry::chunks`); version 1 lists chunk
 /// records only and is read as well (its JSON is the same without `members`/`chunks`).
 pub const INDEX_VERSION: u32 = 2;
@@ -31,9 +44,20 @@ pub struct IndexFile {
     pub checksum: String,
 }
 
+/// The JSON is hashed as it is written, not built first: for a pack of many small
+/// records it was the largest allocation of every job that loads the index (67 MB for
+/// a pack of 512 Ki chunks).
 fn checksum(pack: &PackId, entries: &[Entry]) -> String {
-    let body = serde_json::to_vec(&(pack, entries)).unwrap_or_default();
-    blake3::hash(&body).to_hex().to_string()
+    let mut h = blake3::Hasher::new();
+    {
+        // serde_json writes a token at a time; hashing 64 KiB at a time keeps blake3
+        // on its wide path.
+        let mut w = std::io::BufWriter::with_capacity(64 << 10, &mut h);
+        // Neither the types nor the hasher can fail to serialise or write.
+        let _ = serde_json::to_writer(&mut w, &(pack, entries));
+        let _ = std::io::Write::flush(&mut w);
+    }
+    h.finalize().to_hex().to_string()
 }
 
 /// The object name of `pack`'s index file.

@@ -157,3 +157,49 @@ fn a_numbered_index_finds_each_chunk_by_number_repeats_too() {
     // Nothing is found by id any more: the ids' tags are gone.
     assert!(idx.locate(&id(2)).is_none());
 }
+
+#[test]
+fn the_checksum_is_blake3_of_the_json_of_pack_and_entries() {
+    // docs/FORMAT.md defines it on the JSON text; the hash is taken as it is written.
+    let pack = PackId([7; 32]);
+    let entries: Vec<Entry> = (0..3000u64).map(|i| frame(i * 10, &[1, 2, 3])).collect();
+    let json = serde_json::to_vec(&(&pack, &entries)).unwrap();
+    assert!(json.len() > 128 << 10, "more than the buffer");
+    assert_eq!(
+        checksum(&pack, &entries),
+        blake3::hash(&json).to_hex().to_string()
+    );
+}
+
+#[test]
+fn an_entry_is_never_longer_than_its_bound() {
+    for n in [0usize, 1, 64] {
+        let chunks: Vec<Member> = (0..n)
+            .map(|i| Member {
+                id: id(i as u8),
+                len: u32::MAX,
+            })
+            .collect();
+        let widest = Entry {
+            record: RecordInfo {
+                id: id(0),
+                offset: u64::MAX,
+                raw_len: u32::MAX,
+                stored_len: u32::MAX,
+                compression: Compression::Zstd,
+                crc32: u32::MAX,
+                members: u32::MAX,
+            },
+            chunks,
+        };
+        // The comma between entries too.
+        let len = serde_json::to_vec(&widest).unwrap().len() as u64 + 1;
+        assert!(len <= entry_json_bound(n), "{n} chunks: {len} bytes");
+        // Not so loose that packs close far too early: 64 bytes a record, 16 a chunk.
+        let slack = entry_json_bound(n) - len;
+        assert!(
+            slack < 64 + 16 * n as u64,
+            "{n} chunks: {len} bytes, bound loose"
+        );
+    }
+}

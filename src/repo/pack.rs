@@ -72,6 +72,8 @@ pub struct PackWriter {
     hasher: blake3::Hasher,
     len: u64,
     records: Vec<Entry>,
+    /// An upper bound of the JSON of `records` in the pack's index file.
+    index_json: u64,
 }
 
 impl PackWriter {
@@ -84,6 +86,7 @@ impl PackWriter {
             hasher: blake3::Hasher::new(),
             len: 0,
             records: Vec::new(),
+            index_json: 0,
         };
         let mut header = [0u8; PACK_HEADER_LEN as usize];
         header[..8].copy_from_slice(PACK_MAGIC);
@@ -106,8 +109,10 @@ impl PackWriter {
         Ok(())
     }
 
-    pub fn len(&self) -> u64 {
-        self.len
+    /// Whether the pack should be closed: `pack_size` bytes written, or so many
+    /// records that its index file nears what readers accept (index::MAX_INDEX_JSON).
+    pub fn full(&self, pack_size: u64) -> bool {
+        self.len >= pack_size || self.index_json >= super::index::MAX_INDEX_JSON
     }
 
     pub fn add(&mut self, r: &Record) -> Result<()> {
@@ -135,6 +140,7 @@ impl PackWriter {
             record: info,
             chunks: r.members.clone(),
         });
+        self.index_json += super::index::entry_json_bound(r.members.len());
         Ok(())
     }
 

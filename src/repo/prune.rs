@@ -352,7 +352,7 @@ fn copy_live(
             data,
             members: e.chunks.clone(),
         })?;
-        if w.len() >= repo.config().pack_size {
+        if w.full(repo.config().pack_size) {
             if let Some(w) = writer.take() {
                 let (id, _, recs) = w.finish(repo.store())?;
                 index::write(repo, &id, recs)?;

@@ -285,7 +285,7 @@ impl SpoolWriter {
             data: r.data,
             members,
         })?;
-        if w.len() >= size {
+        if w.full(size) {
             self.flush()?;
         }
         Ok(())

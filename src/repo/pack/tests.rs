@@ -205,3 +205,44 @@ fn an_unknown_version_is_named_not_guessed() {
         );
     }
 }
+
+#[test]
+fn a_pack_of_tiny_frames_is_full_before_its_index_is_too_large_to_read() {
+    // 64 distinct chunks a frame, stored in a few bytes: the pack's bytes stay far
+    // under any pack size while its index grows 5 KB a frame.
+    let members: Vec<Member> = (0..64u32)
+        .map(|i| Member {
+            id: ChunkId::of(&i.to_le_bytes()),
+            len: 65536,
+        })
+        .collect();
+    let rec = Record {
+        id: frame_id(&members),
+        raw_len: 64 * 65536,
+        compression: Compression::Zstd,
+        data: vec![0; 40],
+        members,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = PackWriter::create(&LocalStorage::new(dir.path().to_path_buf())).unwrap();
+    let mut n = 0;
+    while !w.full(128 << 20) {
+        w.add(&rec).unwrap();
+        n += 1;
+    }
+    let (id, _, entries) = finish(w, dir.path());
+    let json = serde_json::to_vec(&crate::repo::index::IndexFile {
+        version: crate::repo::index::INDEX_VERSION,
+        pack: id,
+        entries,
+        checksum: "0".repeat(64),
+    })
+    .unwrap()
+    .len() as u64;
+    let max = crate::repo::index::MAX_INDEX_JSON;
+    assert!(json <= max, "{n} frames: {json} bytes of index");
+    assert!(
+        json > max / 2,
+        "{n} frames closed early: {json} bytes of index"
+    );
+}
