@@ -43,7 +43,7 @@ mod reuse;
 
 use cut::Piece;
 use hash::{hash_piece, Outcome, Shared};
-use list::{ChunkList, Entry};
+use list::ChunkList;
 pub use reuse::Unchanged;
 
 #[derive(Clone, Debug)]
@@ -192,28 +192,42 @@ pub fn backup_unchanged(
     let workers = bufpool::workers(opts.threads);
     let piece_max = bufpool::piece_bytes(workers, chunk_size);
     let sizes = (config.chunking(), chunk_size, piece_max);
+    // The list grows from the cut on: reused chunks are recorded as it meets them.
+    let list = ChunkList::growing(&scratch)?;
+    let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let cut = match unchanged {
         Some(u) => {
             let mut m = reuse::Matcher::new(u, plan, chunk_size, &known);
-            cut::cut_reusing(plan, sizes, &mut |a, o, l| m.lookup(a, o, l))
+            let mut rec = reuse::Recorder::new(&list, &known, &seen);
+            let cut = cut::cut_reusing(plan, sizes, &mut |a, o, l| m.lookup(a, o, l), &mut |r| {
+                rec.push(r)
+            });
+            rec.finish()?;
+            if let Some(e) = m.failed {
+                progress.report(ProgressEvent::Warning {
+                    message: format!(
+                        "reading the previous image's chunk list: {e}; the rest of that area is read from the source"
+                    ),
+                });
+            }
+            cut
         }
-        None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None),
+        None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None, &mut |_| {}),
     };
     let pieces = &cut.pieces;
-    let unchanged_bytes: u64 = cut.reused.iter().map(|r| u64::from(r.len)).sum();
+    let unchanged_bytes = cut.reused_bytes;
     let total = plan.total_bytes().saturating_sub(unchanged_bytes);
     progress.report(ProgressEvent::JobStart {
         job: format!("backup {}", opts.name),
         total_bytes: total,
     });
-    list::check_room(&scratch, cut.count)?;
-    let list = ChunkList::new(&scratch, cut.count)?;
-    let seen: Vec<AtomicU64> = (0..known.len().div_ceil(64))
-        .map(|_| AtomicU64::new(0))
-        .collect();
-    record_reused(&cut, &list, &known, &seen)?;
+    // What is still to be written: the reused records are in the file already.
+    list::check_room(&scratch, cut.count.saturating_sub(cut.reused))?;
+    let list = list.sized(cut.count)?;
     // Every chunk in a piece may be new; reused ones are not read.
-    let claimed = claimed::Claimed::with_max(cut.count.saturating_sub(cut.reused.len()), &list);
+    let claimed = claimed::Claimed::with_max(cut.count.saturating_sub(cut.reused), &list);
     let abort = AtomicBool::new(false);
     let first_err: Mutex<Option<RepoError>> = Mutex::new(None);
     let fail = |e: RepoError| {
@@ -397,16 +411,7 @@ pub fn backup_unchanged(
     drop(known);
 
     // Chunks are in plan order, so each area's are one range of the list.
-    let mut per_area = vec![0usize; plan.areas.len()];
-    for (area, n) in pieces
-        .iter()
-        .map(|p| (p.area as usize, p.count as usize))
-        .chain(cut.reused.iter().map(|r| (r.area, 1)))
-    {
-        if let Some(c) = per_area.get_mut(area) {
-            *c += n;
-        }
-    }
+    let per_area = &cut.per_area;
     let mut next = 0usize;
     let (areas, ranges): (Vec<AreaManifest>, Vec<std::ops::Range<usize>>) = plan
         .areas
@@ -493,38 +498,6 @@ pub fn backup_unchanged(
     }
     progress.report(ProgressEvent::JobEnd { ok: true });
     Ok(m)
-}
-
-/// Records the chunks taken from the previous image in the list, and marks the known
-/// ones referenced; consecutive ones in one write.
-fn record_reused(
-    cut: &cut::Cut,
-    list: &ChunkList,
-    known: &known::KnownSet,
-    seen: &[AtomicU64],
-) -> Result<()> {
-    let mut run: Vec<Entry> = Vec::new();
-    let mut first = 0usize;
-    for r in &cut.reused {
-        if first + run.len() != r.index || run.len() >= 4096 {
-            list.put(first, &run)?;
-            run.clear();
-            first = r.index;
-        }
-        if let Some(id) = &r.id {
-            if let Some(i) = known.position(id)? {
-                if let Some(w) = seen.get(i / 64) {
-                    w.fetch_or(1 << (i % 64), Ordering::Relaxed);
-                }
-            }
-        }
-        run.push(Entry {
-            offset: r.offset,
-            len: r.len,
-            id: r.id,
-        });
-    }
-    list.put(first, &run)
 }
 
 /// The repository's own `tmp/` when it is on a local disk; else `opts.scratch_dir`,

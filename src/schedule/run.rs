@@ -389,7 +389,7 @@ fn backup_disk(
             let got = if b.image.is_empty() {
                 Err(fail(format!("{} names no image", b.lv)))
             } else {
-                repo.load_manifest(&b.image)
+                repo.load_spilled(&b.image)
                     .map_err(ScheduleError::from)
                     .and_then(|m| Ok((m, thin_delta::delta(lv, b, &lv.snap_name())?)))
             };
@@ -406,7 +406,7 @@ fn backup_disk(
         _ => None,
     };
     let unchanged = tracked.as_ref().map(|(m, d)| repo::Unchanged {
-        parent: m,
+        parent: m.as_ref(),
         changed: &d.changed,
     });
     if unchanged.is_some() {

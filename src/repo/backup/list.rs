@@ -143,6 +143,15 @@ impl ChunkList {
         self
     }
 
+    /// A growing list fixed at `len` records, some written and the rest to be: the
+    /// file gets its full length, so a record never written reads as one (zeros), not
+    /// as the end of the file (as `new`).
+    pub fn sized(self, len: usize) -> Result<ChunkList> {
+        let bytes = (len as u64).saturating_mul(RECORD as u64);
+        self.file.set_len(bytes).map_err(self.io())?;
+        Ok(self.finish(len))
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
