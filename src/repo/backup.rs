@@ -17,7 +17,7 @@ use super::compress::ChunkCompressor;
 use super::error::{RepoError, Result};
 use super::index;
 use super::lock::Lock;
-use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
+use super::manifest::{self, check_name, AreaManifest, ImageStats, Manifest};
 use super::pack::{self, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
@@ -216,6 +216,14 @@ pub fn backup_unchanged(
         }
         None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None, &mut |_| {}),
     };
+    // A manifest longer than readers take would be an image no job could open.
+    let max = manifest::max_chunks();
+    if cut.count as u64 > max {
+        return Err(RepoError::TooManyChunks {
+            chunks: cut.count as u64,
+            max,
+        });
+    }
     let pieces = &cut.pieces;
     let unchanged_bytes = cut.reused_bytes;
     let total = plan.total_bytes().saturating_sub(unchanged_bytes);
@@ -569,4 +577,39 @@ fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {
     repo.settle()?;
     let (id, _name, records) = w.finish(repo.store())?;
     index::write(repo, &id, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::repo::SourceInfo;
+
+    #[test]
+    fn a_source_whose_manifest_no_reader_would_take_is_refused_before_anything_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Repository::init(&dir.path().join("r"), 8 << 20, 128 << 20).unwrap();
+        // One 64 KiB chunk too many, in a sparse file (nothing is read).
+        let path = dir.path().join("big.img");
+        let size = (manifest::max_chunks() + 1) * (64 << 10);
+        std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+        let dev = crate::device::open_path(&path, crate::device::Access::ReadOnly).unwrap();
+        let plan = BackupPlan::whole_device(SourceInfo {
+            path: "big".into(),
+            model: None,
+            serial: None,
+            size,
+            sector_size: 512,
+        });
+        let e = backup(&r, &dev, &plan, &BackupOptions::new("big"), &NoProgress).unwrap_err();
+        assert!(
+            matches!(e, RepoError::TooManyChunks { chunks, max } if chunks == max + 1),
+            "{e}"
+        );
+        assert!(r.list_images().unwrap().is_empty());
+        assert!(
+            index::file_names(&r).unwrap().is_empty(),
+            "no pack was stored"
+        );
+    }
 }

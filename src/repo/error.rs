@@ -83,6 +83,11 @@ pub enum RepoError {
         free: u64,
         in_ram: bool,
     },
+    #[error(
+        "the source cuts into {chunks} chunks, more than an image's manifest may list ({max}, \
+         docs/FORMAT.md \"Manifest\"); no image was written"
+    )]
+    TooManyChunks { chunks: u64, max: u64 },
     #[error("image {image} already exists in {repo}")]
     ImageExists { image: String, repo: PathBuf },
     #[error("invalid image name {name:?}: {why}")]

@@ -12,9 +12,24 @@ use crate::usedmap::ByteExtent;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Manifests are bounded: about 100 bytes of JSON per chunk, so 2 GiB covers 20 million
-/// chunks (a full 2 TB disk of 256 KiB chunks is 7.6 million, docs/FORMAT.md).
-pub const MAX_MANIFEST: u64 = 2 << 30;
+/// Manifests are bounded (a damaged one is refused before it fills a disk or memory):
+/// at most `MAX_CHUNK_JSON` bytes of JSON per chunk, so 16 GiB covers 130 million chunks,
+/// 8 TB of the 64 KiB chunks an unknown filesystem is cut into, 34 TB of 256 KiB file
+/// chunks. It was 2 GiB (20 million) until 2026-12-06, which an 8 TB disk full of large
+/// files passes (30 million): the backup wrote a manifest no job would read. A backup
+/// that would pass it is refused before it writes (`max_chunks`). Jobs read manifests as
+/// a stream (manifest_stream.rs), so the bound costs no memory.
+pub const MAX_MANIFEST: u64 = 16 << 30;
+
+/// More than the JSON of one chunk reference takes: `{"offset":` and 20 digits,
+/// `,"len":` and 10, `,"id":"` and 64 hex digits, `"},` (121 bytes).
+pub const MAX_CHUNK_JSON: u64 = 128;
+
+/// The most chunks one image may have: its manifest's chunk lists within
+/// `MAX_MANIFEST`, with a quarter left for everything else it holds.
+pub fn max_chunks() -> u64 {
+    MAX_MANIFEST / 4 * 3 / MAX_CHUNK_JSON
+}
 
 /// One piece of an area: `len` bytes at `offset` (relative to the area start).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

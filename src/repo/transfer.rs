@@ -16,7 +16,7 @@ use super::config::{RepoConfig, DEFAULT_PACK_SIZE, MAX_CHUNK_SIZE};
 use super::crypto;
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
-use super::manifest::{self, Manifest};
+use super::manifest::Manifest;
 use super::pack::{self, Compression, Member, PackWriter, RecordInfo, FRAME_HEADER_LEN};
 use super::{fsutil, index, Repository};
 use std::collections::{HashMap, HashSet};
@@ -331,9 +331,14 @@ pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     })
 }
 
-/// The JSON of a streamed manifest, at most `manifest::MAX_MANIFEST` bytes.
+/// The most JSON a streamed manifest may unpack to: less than a repository's
+/// (`manifest::MAX_MANIFEST`), because the receiver holds it whole and it comes from
+/// the network (deploy/stream.rs takes 1 GiB compressed).
+const STREAM_MANIFEST_JSON: u64 = 2 << 30;
+
+/// The JSON of a streamed manifest, at most `STREAM_MANIFEST_JSON` bytes.
 pub fn manifest_json(image: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    fsutil::unpack_json(bytes, manifest::MAX_MANIFEST).map_err(|what| RepoError::CorruptManifest {
+    fsutil::unpack_json(bytes, STREAM_MANIFEST_JSON).map_err(|what| RepoError::CorruptManifest {
         image: image.to_string(),
         path: Path::new("(stream)").to_path_buf(),
         what,
