@@ -38,8 +38,13 @@ pub fn scan(
     max_chunk: u32,
 ) -> Result<PackScan> {
     let path = repo.loc(name);
+    // A writer closes a pack once it reaches its size, so the last record may pass it
+    // by one whole chunk (and its header and any zstd growth).
+    let max = crate::repo::config::MAX_PACK_SIZE
+        + u64::from(crate::repo::config::MAX_CHUNK_SIZE)
+        + (2 << 20);
     repo.store()
-        .get_into(name, crate::repo::config::MAX_PACK_SIZE + (1 << 20), buf)
+        .get_into(name, max, buf)
         .map_err(RepoError::io(&path))?;
     Ok(scan_bytes(&path, buf, expected, max_chunk, repo.keys()))
 }
