@@ -37,6 +37,7 @@ mod prune_mark;
 #[cfg(test)]
 mod prune_tests;
 mod prune_uploads;
+mod prune_use;
 mod restore;
 mod restore_cache;
 mod restore_check;

@@ -25,6 +25,7 @@ use super::lock::{self, Job, Lock};
 use super::pack::{self, PackWriter, Record};
 use super::prune_mark::{self, Pending};
 use super::prune_uploads::{self, UploadsReport};
+use super::prune_use::{self, PackUse};
 use super::verify::list_packs;
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
@@ -69,11 +70,11 @@ fn record_chunks(e: &pack::Entry) -> Vec<ChunkId> {
     }
 }
 
-fn is_live(e: &pack::Entry, used: &SortedIds) -> bool {
+pub(super) fn is_live(e: &pack::Entry, used: &SortedIds) -> bool {
     record_chunks(e).iter().any(|id| used.contains(id))
 }
 
-fn stored_bytes(e: &pack::Entry) -> u64 {
+pub(super) fn stored_bytes(e: &pack::Entry) -> u64 {
     u64::from(e.record.stored_len) + e.record.header_len()
 }
 
@@ -144,15 +145,9 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
     }
     let (images, used) = used_chunks(repo)?;
     rep.images = images;
-    // Read for its problems only: none of its entries is kept.
-    let none = std::iter::empty();
-    if let Some(p) = index::Index::load_only(repo, none)?
-        .problems
-        .into_iter()
-        .next()
-    {
-        return Err(p);
-    }
+    // Every index file read now, in parallel: an unreadable one stops prune before it
+    // deletes anything, and what each says decides the marking below.
+    let uses = prune_use::pack_uses(repo, &used)?;
     // Temp files are leftovers of killed jobs only when no backup runs: a live one's
     // pack being written is one too.
     let live = lock::live_writers(repo.store(), true)?;
@@ -171,7 +166,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
         .flat_map(|m| m.mark.packs.iter().copied())
         .collect();
     rep.packs_waiting = pending.len();
-    let candidates = mark_candidates(repo, &used, &now, &pending, &mut rep)?;
+    let candidates = mark_candidates(repo, &used, &uses, &now, &pending, &mut rep)?;
     if !candidates.is_empty() {
         rep.packs_marked = candidates.len();
         let m = prune_mark::write(repo, candidates)?;
@@ -279,6 +274,7 @@ fn chunks_outside(
 fn mark_candidates(
     repo: &Repository,
     used: &SortedIds,
+    uses: &HashMap<String, PackUse>,
     now: &Listing,
     pending: &HashSet<PackId>,
     rep: &mut PruneReport,
@@ -296,16 +292,21 @@ fn mark_candidates(
             out.push(*pid);
             continue;
         }
-        let entries = index::read(repo, &iname)?.entries;
-        let live: Vec<&pack::Entry> = entries.iter().filter(|e| is_live(e, used)).collect();
-        if live.is_empty() {
+        // A pack indexed since the first pass (a backup running beside us) is read now.
+        let u = match uses.get(&iname) {
+            Some(u) => *u,
+            None => prune_use::of_entries(&index::read(repo, &iname)?.entries, used),
+        };
+        if u.live_records == 0 {
             out.push(*pid);
             continue;
         }
-        let live_bytes: u64 = live.iter().map(|e| stored_bytes(e)).sum();
-        if live_bytes.saturating_mul(2) >= *size {
+        if u.live_bytes.saturating_mul(2) >= *size {
             continue;
         }
+        // Mostly unused: its live records are copied, so its entries are read again.
+        let entries = index::read(repo, &iname)?.entries;
+        let live: Vec<&pack::Entry> = entries.iter().filter(|e| is_live(e, used)).collect();
         copy_live(repo, name, &live, &mut writer)?;
         rep.packs_rewritten += 1;
         out.push(*pid);

@@ -275,3 +275,39 @@ fn a_backup_whose_lock_was_removed_as_stale_does_not_finish() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unreadable_index_file_stops_prune_before_it_deletes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 24).unwrap();
+    back_up(repo, "a", data(1, 6 * MIB));
+    let a_packs = packs(dir.path());
+    repo.delete_image("a").unwrap();
+    // a's packs marked while a backup runs; once it ends, the mark is ready to sweep.
+    let running = Lock::acquire(repo, Job::Backup).unwrap();
+    let r = prune(repo, &NoProgress).unwrap();
+    assert_eq!(r.packs_marked, a_packs.len(), "{r:?}");
+    drop(running);
+    back_up(repo, "b", data(2, 6 * MIB));
+    let before = files(dir.path());
+    // One of b's index files damaged: prune cannot know what b's packs hold.
+    let bad = before
+        .iter()
+        .find(|f| {
+            let hex = f.trim_start_matches("index/").trim_end_matches(".json");
+            f.starts_with("index/") && !a_packs.iter().any(|p| p.contains(hex))
+        })
+        .unwrap();
+    let p = dir.path().join(bad);
+    let mut b = std::fs::read(&p).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 0x55;
+    std::fs::write(&p, b).unwrap();
+    let e = prune(repo, &NoProgress).unwrap_err().to_string();
+    assert!(e.contains(bad.as_str()), "{e}");
+    assert_eq!(
+        files(dir.path()),
+        before,
+        "the ready mark not swept, nothing written"
+    );
+}
