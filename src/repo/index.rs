@@ -267,7 +267,7 @@ impl Chunks {
 
 /// Index files read and added at once: each is parsed whole (a 128 MiB pack of 4 KiB
 /// chunks is 32 Ki entries), and a large repository has thousands.
-const LOAD_BATCH: usize = 32;
+pub(super) const LOAD_BATCH: usize = 32;
 
 /// The whole index in memory, plus the index files that could not be read.
 #[derive(Default)]

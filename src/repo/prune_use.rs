@@ -24,9 +24,6 @@ pub(super) struct PackUse {
     pub live_bytes: u64,
 }
 
-/// Index files read at once (as `Index::load`).
-const BATCH: usize = 32;
-
 /// Every index file's `PackUse` by its object name, given the chunks in use. The
 /// first file that cannot be read or parsed, in name order, is the error: prune
 /// refuses before it deletes anything.
@@ -34,7 +31,7 @@ pub(super) fn pack_uses(repo: &Repository, used: &SortedIds) -> Result<HashMap<S
     use rayon::prelude::*;
     let names = index::file_names(repo)?;
     let mut out = HashMap::with_capacity(names.len());
-    for batch in names.chunks(BATCH) {
+    for batch in names.chunks(index::LOAD_BATCH) {
         let got: Vec<Result<PackUse>> = batch
             .par_iter()
             .map(|n| Ok(of_entries(&index::read(repo, n)?.entries, used)))
