@@ -294,6 +294,16 @@ impl Spilled {
         })
     }
 
+    /// The bytes the chunks cover (`Manifest::data_bytes`): one pass over the list.
+    pub fn data_bytes(&self) -> Result<u64, RepoError> {
+        let mut rd = self.chunks.read(0..self.chunks.len());
+        let mut sum = 0u64;
+        while let Some(c) = rd.next_entry()? {
+            sum += u64::from(c.len);
+        }
+        Ok(sum)
+    }
+
     /// Chunks must lie inside their areas (as `Manifest::check_chunks`): one pass.
     fn check_chunks(&self) -> std::result::Result<(), String> {
         for (a, r) in self.head.areas.iter().zip(&self.areas) {

@@ -338,9 +338,10 @@ impl Repository {
             .into_iter()
             .map(|n| match summary::read(self, &n) {
                 Ok(Some((s, _root))) => Ok(s),
+                // Streamed: an old 1 TB image's chunk lists are not held to be counted.
                 Ok(None) | Err(_) => self
-                    .load_manifest(&n)
-                    .map(|m| ImageSummary::of(&m, m.data_bytes())),
+                    .load_spilled(&n)
+                    .and_then(|s| Ok(ImageSummary::of(&s.head, s.data_bytes()?))),
             })
             .collect())
     }
