@@ -17,7 +17,7 @@ use super::compress::ChunkCompressor;
 use super::error::{RepoError, Result};
 use super::index;
 use super::lock::Lock;
-use super::manifest::{self, check_name, AreaManifest, ImageStats, Manifest};
+use super::manifest::{check_name, AreaManifest, ImageStats, Manifest};
 use super::pack::{self, PackWriter};
 use super::plan::{AreaKind, BackupPlan};
 use super::prune_mark;
@@ -27,11 +27,11 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::rescue::{owners, RescueOptions};
 use crate::usedmap::ByteExtent;
 use crossbeam_channel::bounded;
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod checks;
 mod claimed;
 mod cut;
 mod hash;
@@ -78,49 +78,6 @@ impl BackupOptions {
     }
 }
 
-fn check_plan(plan: &BackupPlan, dev: &dyn BlockDevice) -> Result<()> {
-    let mut names = HashSet::new();
-    for a in &plan.areas {
-        let bad = |what: String| RepoError::BadPlan {
-            area: a.name.clone(),
-            what,
-        };
-        if !names.insert(a.name.as_str()) {
-            return Err(bad("duplicate area name".into()));
-        }
-        match a.offset.checked_add(a.len) {
-            Some(end) if end <= dev.size() => {}
-            _ => {
-                return Err(bad(format!(
-                    "[{}, +{}) is outside the source ({} bytes)",
-                    a.offset,
-                    a.len,
-                    dev.size()
-                )))
-            }
-        }
-        let mut prev_end = 0u64;
-        for e in &a.extents {
-            if e.offset < prev_end {
-                return Err(bad(format!(
-                    "extent at {} overlaps or is unsorted",
-                    e.offset
-                )));
-            }
-            match e.offset.checked_add(e.len) {
-                Some(end) if end <= a.len => prev_end = end,
-                _ => {
-                    return Err(bad(format!(
-                        "extent {}+{} is outside the area",
-                        e.offset, e.len
-                    )))
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Backs up `plan` from `dev` into `repo` as image `opts.name`; returns its manifest
 /// without the chunk lists (`Repository::load_manifest` has them: a backup does not
 /// hold them, issue 20). The manifest is written last, so an interrupted backup leaves no image, only
@@ -162,7 +119,7 @@ pub fn backup_unchanged(
             repo: repo.path().to_path_buf(),
         });
     }
-    check_plan(plan, dev)?;
+    checks::plan(plan, dev)?;
     let config = upgrade(repo, progress)?;
     let chunk_size = config.chunk_size;
     // A remote store holds each pack in memory until it is put: smaller packs there
@@ -216,14 +173,7 @@ pub fn backup_unchanged(
         }
         None => cut::cut_reusing(plan, sizes, &mut |_, _, _| None, &mut |_| {}),
     };
-    // A manifest longer than readers take would be an image no job could open.
-    let max = manifest::max_chunks();
-    if cut.count as u64 > max {
-        return Err(RepoError::TooManyChunks {
-            chunks: cut.count as u64,
-            max,
-        });
-    }
+    checks::chunk_count(cut.count)?;
     let pieces = &cut.pieces;
     let unchanged_bytes = cut.reused_bytes;
     let total = plan.total_bytes().saturating_sub(unchanged_bytes);
@@ -580,36 +530,4 @@ fn finish_pack(repo: &Repository, w: PackWriter) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::progress::NoProgress;
-    use crate::repo::SourceInfo;
-
-    #[test]
-    fn a_source_whose_manifest_no_reader_would_take_is_refused_before_anything_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = Repository::init(&dir.path().join("r"), 8 << 20, 128 << 20).unwrap();
-        // One 64 KiB chunk too many, in a sparse file (nothing is read).
-        let path = dir.path().join("big.img");
-        let size = (manifest::max_chunks() + 1) * (64 << 10);
-        std::fs::File::create(&path).unwrap().set_len(size).unwrap();
-        let dev = crate::device::open_path(&path, crate::device::Access::ReadOnly).unwrap();
-        let plan = BackupPlan::whole_device(SourceInfo {
-            path: "big".into(),
-            model: None,
-            serial: None,
-            size,
-            sector_size: 512,
-        });
-        let e = backup(&r, &dev, &plan, &BackupOptions::new("big"), &NoProgress).unwrap_err();
-        assert!(
-            matches!(e, RepoError::TooManyChunks { chunks, max } if chunks == max + 1),
-            "{e}"
-        );
-        assert!(r.list_images().unwrap().is_empty());
-        assert!(
-            index::file_names(&r).unwrap().is_empty(),
-            "no pack was stored"
-        );
-    }
-}
+mod tests;
