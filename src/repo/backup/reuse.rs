@@ -10,12 +10,15 @@
 
 use super::super::error::{RepoError, Result};
 use super::super::id::ChunkId;
+use super::super::manifest::ChunkRef;
 use super::super::manifest_stream::Spilled;
 use super::super::plan::BackupPlan;
+use super::super::restore_chunks::{AreaChunks, Chunks};
 use super::cut::Reused;
 use super::known::KnownSet;
-use super::list::{ChunkList, Entry, Reader};
+use super::list::{ChunkList, Entry};
 use crate::usedmap::ByteExtent;
+use std::iter::Peekable;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a changed-block tracker says: `changed` (source byte ranges, sorted by
@@ -43,35 +46,19 @@ pub(super) struct Matcher<'a> {
     pub failed: Option<RepoError>,
 }
 
-/// One previous area's chunks and the first one not yet passed.
-struct Walk<'a> {
-    rd: Reader<'a>,
-    head: Option<Entry>,
-    started: bool,
-}
+/// One previous area's chunks, in order, the next one looked at first.
+type Walk<'a> = Peekable<Chunks<'a>>;
 
-impl Walk<'_> {
-    /// The first chunk not passed yet, `None` past the last.
-    fn current(&mut self) -> Result<Option<Entry>> {
-        if !self.started {
-            self.head = self.rd.next_entry()?;
-            self.started = true;
+/// The first chunk of `walk` that does not start before `offset`, passing the others.
+fn seek(walk: &mut Walk<'_>, offset: u64) -> Result<Option<ChunkRef>> {
+    while let Some(Ok(c)) = walk.peek() {
+        if c.offset >= offset {
+            return Ok(Some(*c));
         }
-        Ok(self.head)
+        walk.next();
     }
-
-    fn advance(&mut self) -> Result<()> {
-        self.head = self.rd.next_entry()?;
-        Ok(())
-    }
-
-    /// The first chunk that does not start before `offset`.
-    fn seek(&mut self, offset: u64) -> Result<Option<Entry>> {
-        while self.current()?.is_some_and(|c| c.offset < offset) {
-            self.advance()?;
-        }
-        self.current()
-    }
+    // The end, or the error the read met.
+    walk.next().transpose()
 }
 
 impl<'a> Matcher<'a> {
@@ -95,12 +82,7 @@ impl<'a> Matcher<'a> {
                     .iter()
                     .position(|p| p.name == a.name && p.offset == a.offset)
                     .filter(|_| usable)?;
-                let range = u.parent.areas.get(i)?.clone();
-                Some(Walk {
-                    rd: u.parent.chunks.read(range),
-                    head: None,
-                    started: false,
-                })
+                Some(AreaChunks::of(u.parent, i)?.iter().peekable())
             })
             .collect();
         Matcher {
@@ -122,7 +104,7 @@ impl<'a> Matcher<'a> {
         if self.changed.get(i).is_some_and(|e| e.offset < end) {
             return None;
         }
-        let c = match walk.seek(offset) {
+        let c = match seek(walk, offset) {
             Ok(c) => c?,
             Err(e) => {
                 if let Some(a) = self.areas.get_mut(area) {
