@@ -299,7 +299,7 @@ impl Spilled {
         let mut rd = self.chunks.read(0..self.chunks.len());
         let mut sum = 0u64;
         while let Some(c) = rd.next_entry()? {
-            sum += u64::from(c.len);
+            sum = sum.saturating_add(u64::from(c.len));
         }
         Ok(sum)
     }
