@@ -97,7 +97,15 @@ fn nonces_never_repeat_across_the_records_of_a_backup() {
                 .unwrap()
                 .display()
         );
-        let scan = pack::scan(&repo, &name, &mut Vec::new(), None, 1 << 20).unwrap();
+        let scan = pack::scan(
+            &repo,
+            &name,
+            bytes.len() as u64,
+            &mut Vec::new(),
+            None,
+            1 << 20,
+        )
+        .unwrap();
         assert!(scan.bad.is_empty(), "{:?}", scan.bad);
         for e in &scan.good {
             let at = (e.record.offset + e.record.header_len()) as usize;

@@ -390,8 +390,8 @@ impl Repository {
         let mut n = 0;
         let mut buf = Vec::new();
         let chunk_size = self.config.chunk_size;
-        for (pack_id, name, _) in verify::list_packs(self)? {
-            let scan = pack::scan(self, &name, &mut buf, Some(&pack_id), chunk_size)?;
+        for (pack_id, name, len) in verify::list_packs(self)? {
+            let scan = pack::scan(self, &name, len, &mut buf, Some(&pack_id), chunk_size)?;
             index::write(self, &pack_id, scan.good)?;
             n += 1;
         }

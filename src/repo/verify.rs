@@ -12,13 +12,16 @@
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::id_set::gather_ids;
+use super::index::Index;
+use super::index_wanted::IdSource;
 use super::lock::ReadLock;
 use super::pack;
-use super::restore_chunks::AreaChunks;
+use super::restore_chunks::{AreaChunks, SpilledIds};
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Which packs `verify` reads and hashes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -173,15 +176,23 @@ pub fn verify_subset(
     // only when some chunk did not check out.
     let mut loaded: Vec<&String> = Vec::new();
     let mut needed: Vec<ChunkId> = Vec::new();
+    // One image's chunks are named by their number in its scratch file, as a
+    // restore's are (index_wanted.rs): 8 bytes a chunk where an id gathered is 32.
+    // Several images share most chunks, which the gathered ids keep once.
+    let mut one: Option<Arc<SpilledIds>> = None;
     for n in &names {
         rep.images.push(n.clone());
-        match repo
-            .load_spilled(n)
-            .and_then(|s| Ok((gather_ids(&s, &mut needed)?, s)))
-        {
+        let gathered = repo.load_spilled(n).and_then(|s| match name {
+            Some(_) => Ok((s.data_bytes()?, s)),
+            None => Ok((gather_ids(&s, &mut needed)?, s)),
+        });
+        match gathered {
             Ok((data_bytes, s)) => {
                 if let Some(p) = super::summary::check(repo, &s.head, data_bytes) {
                     rep.problems.push(format!("image {n}: {p}"));
+                }
+                if name.is_some() {
+                    one = Some(Arc::new(SpilledIds::new(Arc::clone(&s), 0..s.areas.len())));
                 }
                 loaded.push(n);
             }
@@ -197,9 +208,17 @@ pub fn verify_subset(
             }),
         }
     }
-    // Only the images' chunks are kept (46 bytes each): the whole index as a map was
-    // about 90 bytes for every chunk the repository holds.
-    let idx = super::index::Index::load_only(repo, needed)?;
+    // Only the images' chunks are kept (22 or 46 bytes each): the whole index as a
+    // map was about 90 bytes for every chunk the repository holds.
+    let idx = match &one {
+        Some(ids) => {
+            let idx = Index::load_refs(repo, Arc::clone(ids) as Arc<dyn IdSource>)?;
+            // A failed read of the scratch file would look like a missing chunk.
+            ids.check()?;
+            idx
+        }
+        None => Index::load_only(repo, needed)?,
+    };
     // The packs are self-describing, so every index problem has the same cure.
     let repair = format!("ironclone repair-index {}", repo.path().display());
     for p in &idx.problems {
@@ -217,16 +236,15 @@ pub fn verify_subset(
         ));
     }
     // The records holding them: damage elsewhere is a problem, not an image's damage.
-    let needed_records: HashSet<(PackId, u64)> = idx
-        .wanted()
-        .filter_map(|id| idx.locate(&id).map(|l| (l.pack, l.record.offset)))
+    // By position: no id is read (from the scratch file, for one image).
+    let needed_records: HashSet<(PackId, u64)> = (0..idx.wanted_len())
+        .filter_map(|k| idx.locate_at(k).map(|l| (l.pack, l.record.offset)))
         .collect();
     let all_packs = list_packs(repo)?;
     let chosen = subset.select(&all_packs);
     let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
-        let wanted: HashSet<PackId> = idx
-            .wanted()
-            .filter_map(|id| idx.locate(&id).map(|l| l.pack))
+        let wanted: HashSet<PackId> = (0..idx.wanted_len())
+            .filter_map(|k| idx.locate_at(k).map(|l| l.pack))
             .collect();
         all_packs
             .iter()
@@ -292,7 +310,7 @@ pub fn verify_subset(
     let chunk_size = repo.config().chunk_size;
     for (pid, name, size) in to_scan {
         let (path, size) = (repo.loc(name), *size);
-        match pack::scan(repo, name, &mut buf, Some(pid), chunk_size) {
+        match pack::scan(repo, name, size, &mut buf, Some(pid), chunk_size) {
             Ok(s) => {
                 if !s.name_matches {
                     rep.problems.push(format!(
@@ -336,6 +354,10 @@ pub fn verify_subset(
     progress.report(ProgressEvent::PhaseEnd {
         name: "packs".into(),
     });
+    if let Some(ids) = &one {
+        // The scan confirmed what it found against ids read from the scratch file.
+        ids.check()?;
+    }
     // The k-th needed chunk checked out in the scan, or was not read (a subset) and its
     // place fits its pack. The index holds only needed chunks: any other id is unsound.
     let sound_at =

@@ -208,3 +208,50 @@ fn a_manifest_read_whole_or_streamed_names_the_same_damage() {
         assert!(c.is_some() || d.image == "b", "{d:?} is no chunk of a's");
     }
 }
+
+/// `verify` of one image names its chunks by number in its scratch file where the
+/// whole repository's verify gathers ids: both must find the same damage in it.
+#[test]
+fn one_image_names_the_damage_the_whole_repository_verify_names_in_it() {
+    use super::index;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = &Repository::init(dir.path(), 1 << 20, 1 << 20).unwrap();
+    back_up(repo, "a", data(11, 3 << 19));
+    let of_a_pack = index::file_names(repo).unwrap().remove(0);
+    back_up(repo, "b", data(12, 5 << 18));
+    let one = super::verify(repo, Some("a"), &NoProgress).unwrap();
+    assert!(one.ok(), "{one:?}");
+    assert_eq!(one.images, ["a"]);
+    let whole = super::verify(repo, None, &NoProgress).unwrap();
+    assert!(one.chunks_checked > 0 && one.packs_checked < whole.packs_checked);
+    let of_a = |r: &super::VerifyReport| -> Vec<super::Damage> {
+        r.damages
+            .iter()
+            .filter(|d| d.image == "a")
+            .cloned()
+            .collect()
+    };
+    // A frame's first two chunks swapped in its index file (as in the test above),
+    // then a byte of a pack flipped: each time the same damage, by either way.
+    let mut f = index::read(repo, &of_a_pack).unwrap();
+    let e = f.entries.iter_mut().find(|e| e.chunks.len() >= 2).unwrap();
+    e.chunks.swap(0, 1);
+    std::fs::remove_file(repo.loc(&of_a_pack)).unwrap();
+    index::write(repo, &f.pack, f.entries).unwrap();
+    let victim = &repo.loc(&super::pack::pack_name(&f.pack));
+    for step in ["index", "pack"] {
+        if step == "pack" {
+            let mut bytes = std::fs::read(victim).unwrap();
+            let at = bytes.len() / 3;
+            bytes[at] ^= 0x20;
+            std::fs::write(victim, &bytes).unwrap();
+        }
+        let one = super::verify(repo, Some("a"), &NoProgress).unwrap();
+        let whole = super::verify(repo, None, &NoProgress).unwrap();
+        assert!(!of_a(&whole).is_empty(), "{step}: {whole:?}");
+        assert_eq!(one.damages, of_a(&whole), "{step}");
+        // A subset reads fewer packs and still names damage in those it reads.
+        let part = verify_subset(repo, Some("a"), DataSubset::Percent(100.0), &NoProgress);
+        assert_eq!(part.unwrap().damages, one.damages, "{step}");
+    }
+}

@@ -246,3 +246,76 @@ fn a_pack_of_tiny_frames_is_full_before_its_index_is_too_large_to_read() {
         "{n} frames closed early: {json} bytes of index"
     );
 }
+
+/// `bytes` written to `path` and scanned whole and a window at a time for each of
+/// `windows`: the results agree, and the whole file's is returned.
+fn same_in_windows(path: &Path, bytes: &[u8], id: &PackId, windows: &[usize]) -> PackScan {
+    std::fs::write(path, bytes).unwrap();
+    let whole = scan_bytes(path, bytes, Some(id), 1 << 20, None);
+    let f = std::fs::File::open(path).unwrap();
+    for &w in windows {
+        let s = scan::scan_file(path, &f, bytes.len() as u64, w, Some(id), 1 << 20).unwrap();
+        let what = format!("window {w}, {} bytes", bytes.len());
+        assert_eq!(s.good, whole.good, "{what}");
+        assert_eq!(s.bad, whole.bad, "{what}");
+        assert_eq!(s.name_matches, whole.name_matches, "{what}");
+    }
+    whole
+}
+
+#[test]
+fn a_pack_read_a_window_at_a_time_scans_as_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = PackWriter::create(&LocalStorage::new(dir.path().to_path_buf())).unwrap();
+    w.add(&record(7, 3000)).unwrap();
+    w.add(&frame().0).unwrap();
+    w.add(&record(9, 20_000)).unwrap();
+    w.add(&record(3, 100)).unwrap();
+    let (id, path, entries) = finish(w, dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    // Windows shorter than the pack header, a record header, a frame's header with its
+    // lengths, and longer than the pack.
+    let windows = [1, 5, 52, 57, 100, 4099, 1 << 20];
+    let s = same_in_windows(&path, &bytes, &id, &windows);
+    assert_eq!(s.good, entries);
+    assert!(s.bad.is_empty() && s.name_matches);
+
+    // Damage read in pieces is found as in the whole file: every header byte, the
+    // stored bytes at a stride, and the file cut short anywhere.
+    let header = |i: usize| {
+        i < PACK_HEADER_LEN as usize
+            || entries.iter().any(|e| {
+                let at = e.record.offset as usize;
+                (at..at + e.record.header_len() as usize).contains(&i)
+            })
+    };
+    let mut found = 0;
+    for at in (0..bytes.len()).filter(|&i| header(i) || i % 61 == 0) {
+        let mut b = bytes.clone();
+        b[at] ^= 0x40;
+        let s = same_in_windows(&path, &b, &id, &[1, 57, 4099]);
+        found += usize::from(!s.bad.is_empty() || !s.name_matches);
+    }
+    assert!(found > 300, "{found} flips found");
+    for cut in (0..bytes.len())
+        .step_by(97)
+        .chain([16, 68, 3068, bytes.len() - 1])
+    {
+        let s = same_in_windows(&path, &bytes[..cut], &id, &[1, 57, 4099]);
+        assert!(
+            !s.name_matches || !s.bad.is_empty() || s.good.len() < 4,
+            "cut at {cut}"
+        );
+    }
+
+    // A version 1 pack is named by every byte, which are read to the end even when a
+    // header stops the framing.
+    let mut v1 = bytes.clone();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let id1 = PackId::of(&v1);
+    assert!(same_in_windows(&path, &v1, &id1, &windows).name_matches);
+    let last = entries[3].record.offset as usize;
+    v1[last] ^= 0x40;
+    let s = same_in_windows(&path, &v1, &id1, &windows);
+    assert!(!s.name_matches && s.bad.len() == 1 && s.good.len() == 3);
+}

@@ -86,21 +86,15 @@ impl Storage for LocalStorage {
     }
 
     fn get(&self, name: &str, max: u64) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.get_into(name, max, &mut buf)?;
-        Ok(buf)
-    }
-
-    fn get_into(&self, name: &str, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
         let mut f = File::open(self.path(name))?;
         let len = f.metadata()?.len();
         if len > max {
             return Err(super::too_big(len, max));
         }
-        buf.clear();
-        buf.reserve(usize::try_from(len).unwrap_or(0));
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         // As `fs::read`: to the end, however long the file has become since.
-        f.read_to_end(buf).map(|_| ())
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
     }
 
     fn open(&self, name: &str) -> io::Result<Arc<dyn ObjectReader>> {

@@ -105,13 +105,6 @@ pub trait Storage: Send + Sync {
     fn stat(&self, name: &str) -> io::Result<Option<ObjectInfo>>;
     /// The whole object, refused when it is over `max` bytes.
     fn get(&self, name: &str, max: u64) -> io::Result<Vec<u8>>;
-    /// `get` into `buf` (replacing what it held): a caller reading object after
-    /// object (verify's packs, up to 128 MiB each) keeps one buffer. A local disk
-    /// reads into it; a remote store's client hands back its own buffer anyway.
-    fn get_into(&self, name: &str, max: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-        *buf = self.get(name, max)?;
-        Ok(())
-    }
     fn open(&self, name: &str) -> io::Result<Arc<dyn ObjectReader>>;
     fn put(&self, name: &str, data: &[u8], mode: PutMode) -> io::Result<()>;
     /// Deleting an object that is not there is not an error.
