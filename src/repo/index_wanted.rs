@@ -56,7 +56,7 @@ pub(super) enum Wanted {
 }
 
 /// The first 8 bytes of an id, big-endian: its order's leading part.
-fn lead(id: &ChunkId) -> u64 {
+pub(super) fn lead(id: &ChunkId) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&id.0[..8]);
     u64::from_be_bytes(b)

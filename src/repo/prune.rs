@@ -19,7 +19,7 @@
 
 use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
-use super::id_set::SortedIds;
+use super::id_set::UsedIds;
 use super::index;
 use super::lock::{self, Job, Lock};
 use super::pack::{self, PackWriter, Record};
@@ -70,8 +70,8 @@ fn record_chunks(e: &pack::Entry) -> Vec<ChunkId> {
     }
 }
 
-pub(super) fn is_live(e: &pack::Entry, used: &SortedIds) -> bool {
-    record_chunks(e).iter().any(|id| used.contains(id))
+pub(super) fn is_live(e: &pack::Entry, used: &UsedIds) -> bool {
+    record_chunks(e).iter().any(|id| used.may_use(id))
 }
 
 pub(super) fn stored_bytes(e: &pack::Entry) -> u64 {
@@ -79,9 +79,9 @@ pub(super) fn stored_bytes(e: &pack::Entry) -> u64 {
 }
 
 /// Every chunk id some image references, read now (each manifest as a stream).
-fn used_chunks(repo: &Repository) -> Result<(usize, SortedIds)> {
+fn used_chunks(repo: &Repository) -> Result<(usize, UsedIds)> {
     let names = repo.image_names()?;
-    Ok((names.len(), SortedIds::of_images(repo, &names)?))
+    Ok((names.len(), UsedIds::of_images(repo, &names)?))
 }
 
 /// What the repository holds right now: packs (id → name, size) and index file names.
@@ -196,7 +196,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneReport> 
 fn sweep(
     repo: &Repository,
     marks: &[Pending],
-    used: &SortedIds,
+    used: &UsedIds,
     now: &mut Listing,
     rep: &mut PruneReport,
 ) -> Result<()> {
@@ -221,7 +221,7 @@ fn sweep(
             let needed: Vec<ChunkId> = entries
                 .iter()
                 .flat_map(record_chunks)
-                .filter(|id| used.contains(id))
+                .filter(|id| used.may_use(id))
                 .collect();
             if !needed.is_empty() {
                 let have = match &elsewhere {
@@ -273,7 +273,7 @@ fn chunks_outside(
 /// Packs to mark: unindexed, unused, and mostly unused ones (rewritten first).
 fn mark_candidates(
     repo: &Repository,
-    used: &SortedIds,
+    used: &UsedIds,
     uses: &HashMap<String, PackUse>,
     now: &Listing,
     pending: &HashSet<PackId>,

@@ -311,3 +311,38 @@ fn an_unreadable_index_file_stops_prune_before_it_deletes_anything() {
         "the ready mark not swept, nothing written"
     );
 }
+
+/// Prune keeps what images use by the first 8 bytes of each id (id_set.rs `UsedIds`):
+/// a pack mostly freed by a deleted image has every chunk still in use copied, and
+/// only those, before it goes.
+#[test]
+fn a_mostly_unused_packs_chunks_in_use_are_copied_and_the_rest_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 KiB frames, one chunk each: a chunk missed is a record lost (a frame is kept
+    // when any of its chunks is used).
+    let mut config = super::config::RepoConfig::new(1 << 16, 1 << 24);
+    config.chunking = Some(super::config::Chunking {
+        file: 1 << 16,
+        other: 1 << 16,
+    });
+    let repo = &Repository::init_with(dir.path(), config).unwrap();
+    let a = data(3, 8 * MIB);
+    back_up(repo, "a", a.clone());
+    let a_packs = packs(dir.path());
+    // b shares a's first 2 MiB: a's pack is a quarter used once a is gone.
+    let mut b = a[..2 * MIB].to_vec();
+    b.extend(data(4, 2 * MIB));
+    let m = back_up(repo, "b", b);
+    assert_eq!(m.stats.dedup_bytes, 2 * MIB as u64, "{:?}", m.stats);
+    repo.delete_image("a").unwrap();
+    let first = prune(repo, &NoProgress).unwrap();
+    verify_ok(repo);
+    let second = prune(repo, &NoProgress).unwrap();
+    assert!(a_packs.iter().all(|p| !dir.path().join(p).exists()));
+    let freed = first.bytes_freed + second.bytes_freed;
+    assert!(
+        (6 * MIB as u64..7 * MIB as u64).contains(&freed),
+        "{first:?} {second:?}"
+    );
+    verify_ok(repo);
+}

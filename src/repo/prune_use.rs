@@ -10,7 +10,7 @@
 //! copied, have their index file read again.
 
 use super::error::Result;
-use super::id_set::SortedIds;
+use super::id_set::UsedIds;
 use super::index;
 use super::Repository;
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ pub(super) struct PackUse {
 /// Every index file's `PackUse` by its object name, given the chunks in use. The
 /// first file that cannot be read or parsed, in name order, is the error: prune
 /// refuses before it deletes anything.
-pub(super) fn pack_uses(repo: &Repository, used: &SortedIds) -> Result<HashMap<String, PackUse>> {
+pub(super) fn pack_uses(repo: &Repository, used: &UsedIds) -> Result<HashMap<String, PackUse>> {
     use rayon::prelude::*;
     let names = index::file_names(repo)?;
     let mut out = HashMap::with_capacity(names.len());
@@ -44,7 +44,7 @@ pub(super) fn pack_uses(repo: &Repository, used: &SortedIds) -> Result<HashMap<S
 }
 
 /// The use of a pack whose index lists `entries`.
-pub(super) fn of_entries(entries: &[super::pack::Entry], used: &SortedIds) -> PackUse {
+pub(super) fn of_entries(entries: &[super::pack::Entry], used: &UsedIds) -> PackUse {
     let mut u = PackUse::default();
     for e in entries.iter().filter(|e| super::prune::is_live(e, used)) {
         u.live_records += 1;
