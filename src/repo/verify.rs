@@ -421,6 +421,10 @@ pub fn verify_subset(
             }
         }
     }
+    if let Some(ids) = &one {
+        // The damage above was looked up by id, read from the scratch file too.
+        ids.check()?;
+    }
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
 }
