@@ -1,5 +1,6 @@
-//! Repository decoding on arbitrary bytes: a pack (record framing, CRC, zstd, blake3), an
-//! index file and a manifest, as read from a repository that may be damaged or not ours.
+//! Repository decoding on arbitrary bytes: a pack (record framing, CRC, zstd, blake3;
+//! read whole and a window at a time, which must agree), an index file and a manifest,
+//! as read from a repository that may be damaged or not ours.
 //! Each gives a value or an error, never a panic, hang or huge allocation. The input is
 //! taken as all three; a manifest that deserialises is also resealed, so its checks past
 //! the root hash (chunk lists, area sizes) see fuzzed values too. The manifest is read
@@ -12,7 +13,15 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz-input");
-    let _ = repo::scan_pack_bytes(path, data, None, DEFAULT_CHUNK_SIZE, None);
+    let whole = repo::scan_pack_bytes(path, data, None, DEFAULT_CHUNK_SIZE, None);
+    // As verify reads a pack, a window at a time: the same records, damage and name.
+    // The window from the last byte: the first ones are the pack header's.
+    let window = 1 + usize::from(data.last().copied().unwrap_or(0)) * 13;
+    let windowed =
+        repo::scan_pack_bytes_windowed(path, data, window, None, DEFAULT_CHUNK_SIZE, None);
+    assert_eq!(whole.good, windowed.good, "window {window}");
+    assert_eq!(whole.bad, windowed.bad, "window {window}");
+    assert_eq!(whole.name_matches, windowed.name_matches, "window {window}");
     let _ = repo::parse_index_file(path, data);
     let _ = Manifest::parse("image", path, data);
     // As a restore reads it: streamed, its chunk lists to a scratch file.

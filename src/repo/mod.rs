@@ -68,7 +68,10 @@ pub use manifest_stream::load_bytes as load_manifest_spilled;
 pub use pack::ChunkDecodeError;
 // The byte-level decoders are public for the fuzz targets (fuzz/fuzz_targets/repo.rs).
 pub use lock::STALE_ENV as LOCK_STALE_ENV;
-pub use pack::{scan_bytes as scan_pack_bytes, Compression, PackScan, RecordInfo};
+pub use pack::{
+    scan_bytes as scan_pack_bytes, scan_bytes_windowed as scan_pack_bytes_windowed, Compression,
+    PackScan, RecordInfo,
+};
 pub use plan::{AreaKind, BackupPlan, PlannedArea, SourceInfo};
 pub use prune::{prune, PruneReport};
 pub use prune_uploads::UploadsReport;

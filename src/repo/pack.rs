@@ -36,7 +36,7 @@ pub use record::{
     decode_header, decode_lens, frame_id, Compression, Member, RecordInfo, FRAME_HEADER_LEN,
     MAX_MEMBERS,
 };
-pub use scan::{scan, scan_bytes, PackScan};
+pub use scan::{scan, scan_bytes, scan_bytes_windowed, PackScan};
 
 /// A record ready to be appended to a pack: one chunk (`members` empty) or a frame of
 /// the chunks in `members`, whose ids and lengths `id` and `raw_len` must agree with.

@@ -69,6 +69,40 @@ pub fn scan(
     Ok(s.finish())
 }
 
+/// `scan_bytes` as `scan` reads a pack, `window` bytes at a time: the fuzz target
+/// checks that both give the same result for any bytes and window.
+pub fn scan_bytes_windowed(
+    path: &Path,
+    data: &[u8],
+    window: usize,
+    expected: Option<&PackId>,
+    max_chunk: u32,
+    keys: Option<&Keys>,
+) -> PackScan {
+    struct Bytes<'a>(&'a [u8]);
+    impl ObjectReader for Bytes<'_> {
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            let src = at
+                .checked_add(buf.len())
+                .and_then(|end| self.0.get(at..end))
+                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+    }
+    let mut s = Scanner::new(path, expected, max_chunk, keys, data.len() as u64);
+    match scan_reader(&mut s, &Bytes(data), &mut Vec::new(), window.max(1)) {
+        // Every read lies inside `data`.
+        Ok(()) => s.finish(),
+        Err(e) => PackScan {
+            good: vec![],
+            bad: vec![(0, None, e.to_string())],
+            name_matches: false,
+        },
+    }
+}
+
 /// `scan` of `len` bytes of `file`, `window` bytes a read (the tests try many).
 #[cfg(test)]
 pub(super) fn scan_file(
