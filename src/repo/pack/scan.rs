@@ -137,7 +137,10 @@ fn scan_reader(
         if buf.len() < end {
             buf.resize(end, 0);
         }
-        file.read_exact_at(&mut buf[valid..end], read)?;
+        // An empty object is no pack, and a remote store may refuse an empty range.
+        if n > 0 {
+            file.read_exact_at(&mut buf[valid..end], read)?;
+        }
         let fresh = valid;
         valid = end;
         read += n as u64;
