@@ -15,6 +15,7 @@ use super::id_set::gather_ids;
 use super::index::Index;
 use super::index_wanted::IdSource;
 use super::lock::ReadLock;
+use super::manifest_stream::Spilled;
 use super::pack;
 use super::restore_chunks::{AreaChunks, SpilledIds};
 use super::Repository;
@@ -179,7 +180,8 @@ pub fn verify_subset(
     // One image's chunks are named by their number in its scratch file, as a
     // restore's are (index_wanted.rs): 8 bytes a chunk where an id gathered is 32.
     // Several images share most chunks, which the gathered ids keep once.
-    let mut one: Option<Arc<SpilledIds>> = None;
+    // Its scratch list is kept, and read again by the damage pass below.
+    let mut one: Option<(Arc<Spilled>, Arc<SpilledIds>)> = None;
     for n in &names {
         rep.images.push(n.clone());
         let gathered = repo.load_spilled(n).and_then(|s| match name {
@@ -192,7 +194,8 @@ pub fn verify_subset(
                     rep.problems.push(format!("image {n}: {p}"));
                 }
                 if name.is_some() {
-                    one = Some(Arc::new(SpilledIds::new(Arc::clone(&s), 0..s.areas.len())));
+                    let ids = Arc::new(SpilledIds::new(Arc::clone(&s), 0..s.areas.len()));
+                    one = Some((s, ids));
                 }
                 loaded.push(n);
             }
@@ -211,7 +214,7 @@ pub fn verify_subset(
     // Only the images' chunks are kept (22 or 46 bytes each): the whole index as a
     // map was about 90 bytes for every chunk the repository holds.
     let idx = match &one {
-        Some(ids) => {
+        Some((_, ids)) => {
             let idx = Index::load_refs(repo, Arc::clone(ids) as Arc<dyn IdSource>)?;
             // A failed read of the scratch file would look like a missing chunk.
             ids.check()?;
@@ -354,7 +357,7 @@ pub fn verify_subset(
     progress.report(ProgressEvent::PhaseEnd {
         name: "packs".into(),
     });
-    if let Some(ids) = &one {
+    if let Some((_, ids)) = &one {
         // The scan confirmed what it found against ids read from the scratch file.
         ids.check()?;
     }
@@ -368,7 +371,9 @@ pub fn verify_subset(
     let damaged = !(0..idx.wanted_len()).all(sound_at);
     for n in loaded.into_iter().filter(|_| damaged) {
         let again = |e: RepoError| format!("image {n}: its manifest could not be read again: {e}");
-        let s = match repo.load_spilled(n) {
+        // One image's list is still held; a remote store's would be a second download.
+        let held = one.as_ref().map(|(s, _)| Ok(Arc::clone(s)));
+        let s = match held.unwrap_or_else(|| repo.load_spilled(n)) {
             Ok(s) => s,
             Err(e) => {
                 rep.problems.push(again(e));
@@ -421,7 +426,7 @@ pub fn verify_subset(
             }
         }
     }
-    if let Some(ids) = &one {
+    if let Some((_, ids)) = &one {
         // The damage above was looked up by id, read from the scratch file too.
         ids.check()?;
     }
