@@ -103,21 +103,6 @@ pub fn scan_bytes_windowed(
     }
 }
 
-/// `scan` of `len` bytes of `file`, `window` bytes a read (the tests try many).
-#[cfg(test)]
-pub(super) fn scan_file(
-    path: &Path,
-    file: &dyn ObjectReader,
-    len: u64,
-    window: usize,
-    expected: Option<&PackId>,
-    max_chunk: u32,
-) -> std::io::Result<PackScan> {
-    let mut s = Scanner::new(path, expected, max_chunk, None, len);
-    scan_reader(&mut s, file, &mut Vec::new(), window)?;
-    Ok(s.finish())
-}
-
 /// Feeds `s` the file through `buf`, `window` bytes a read (more when one record is
 /// longer). The buffer keeps its size from pack to pack; only its first `valid`
 /// bytes are the file's, from offset `base` on.
@@ -128,10 +113,9 @@ fn scan_reader(
     window: usize,
 ) -> std::io::Result<()> {
     let (mut base, mut valid, mut read) = (0u64, 0usize, 0u64);
-    let mut need = 0u64;
     // At least once: an empty file is fed too (and is no pack).
     loop {
-        let want = (window as u64).max(need.saturating_sub(read));
+        let want = (window as u64).max(s.need.saturating_sub(read));
         let n = usize::try_from(want.min(s.len - read)).unwrap_or(usize::MAX);
         let end = valid.saturating_add(n);
         if buf.len() < end {
@@ -150,7 +134,6 @@ fn scan_reader(
         let from = if s.version.is_some() { fresh } else { 0 };
         if !s.stopped {
             used = s.feed(&buf[..valid], base, read == s.len);
-            need = s.need;
         }
         // Framing may have ended at damage; a version 1 pack's name still hashes
         // every byte.

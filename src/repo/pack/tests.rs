@@ -247,14 +247,12 @@ fn a_pack_of_tiny_frames_is_full_before_its_index_is_too_large_to_read() {
     );
 }
 
-/// `bytes` written to `path` and scanned whole and a window at a time for each of
-/// `windows`: the results agree, and the whole file's is returned.
+/// `bytes` scanned whole and a window at a time for each of `windows`: the results
+/// agree, and the whole file's is returned.
 fn same_in_windows(path: &Path, bytes: &[u8], id: &PackId, windows: &[usize]) -> PackScan {
-    std::fs::write(path, bytes).unwrap();
     let whole = scan_bytes(path, bytes, Some(id), 1 << 20, None);
-    let f = std::fs::File::open(path).unwrap();
     for &w in windows {
-        let s = scan::scan_file(path, &f, bytes.len() as u64, w, Some(id), 1 << 20).unwrap();
+        let s = scan_bytes_windowed(path, bytes, w, Some(id), 1 << 20, None);
         let what = format!("window {w}, {} bytes", bytes.len());
         assert_eq!(s.good, whole.good, "{what}");
         assert_eq!(s.bad, whole.bad, "{what}");
