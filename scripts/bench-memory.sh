@@ -7,6 +7,10 @@
 # against the source with cmp); plaintext and --encrypt. The line through the two largest sizes
 # gives the bytes per chunk and the fixed part; the 1 TB figure is that line at
 # 4 Mi chunks (1 TiB of 256 KiB file chunks) and at 16 Mi (1 TiB of 64 KiB chunks).
+# A restore takes at most 4 Mi chunks per pass (src/repo/restore_passes.rs), so its
+# 1 TB figures are the line at min(chunks, 4 Mi); the row "restore in passes" shows the
+# bound: the same restore in passes of 256 Ki chunks (IRONCLONE_RESTORE_PASS_CHUNKS),
+# 4 and 8 passes at the two sizes, whose line is flat.
 #
 # What a backup holds per chunk does not depend on the chunk's size, so the new
 # repositories get 4 KiB chunks (IRONCLONE_CHUNKING, docs/FORMAT.md): 16x as many chunks
@@ -116,6 +120,13 @@ for mib in "${SIZES[@]}"; do
       echo "the restore of $mode-$mib differs from its source" >&2
       exit 1
     }
+    truncate -s 0 "$W/out.img"
+    truncate -s "${mib}M" "$W/out.img"
+    RSS[$mode,passes,$mib]=$(rss env IRONCLONE_RESTORE_PASS_CHUNKS=262144 "$BIN" restore "$repo" first "$W/out.img" --yes "${REPO_ARGS[@]}")
+    [[ $(sha256sum <"$W/out.img") == "${SUM[$mib]}" ]] || {
+      echo "the restore in passes of $mode-$mib differs from its source" >&2
+      exit 1
+    }
     rm -f "$W/out.img"
     # verify of the first image (every pack read) and prune (nothing to delete: both
     # images use every chunk), each reading the manifests as a stream.
@@ -139,26 +150,31 @@ echo "backup, restore, verify and prune peak RSS against chunks ($STORE reposito
 row "job" "fixed MiB" "B/chunk" "1 TB@256K MiB" "1 TB@64K MiB"
 row "---" "---------" "-------" "-------------" "------------"
 for mode in plain enc; do
-  for run in first second restore verify prune; do
+  for run in first second restore passes verify prune; do
     pts=()
     for mib in "${SIZES[@]}"; do pts+=("${N[$mode,$mib]}:${RSS[$mode,$run,$mib]}"); done
     floor=0
     [[ $mode == enc && $run == first ]] && floor=$KDF_PEAK
-    read -r fixed slope tb256 tb64 <<<"$(python3 - "$floor" "${pts[@]}" <<'PY'
+    cap=0 # the most chunks held at once (0: all)
+    [[ $run == restore ]] && cap=$((4 << 20))
+    [[ $run == passes ]] && cap=262144
+    read -r fixed slope tb256 tb64 <<<"$(python3 - "$floor" "$cap" "${pts[@]}" <<'PY'
 import sys
 floor = float(sys.argv[1]) / 1024  # MiB: a fixed phase's peak (the key slot's)
-pts = [tuple(map(float, p.split(":"))) for p in sys.argv[2:]]
+cap = int(sys.argv[2]) or 1 << 62
+pts = [tuple(map(float, p.split(":"))) for p in sys.argv[3:]]
 # The line through the two largest sources: below some size the peak is a fixed
 # phase's (the key slot's Argon2id, the pack buffers) and does not grow at all.
 (x0, y0), (x1, y1) = pts[-2], pts[-1]
 slope = (y1 - y0) * 1024 / (x1 - x0)
 fixed = y1 * 1024 - slope * x1
-mib = lambda chunks: max(floor, (fixed + slope * chunks) / 2**20)
+mib = lambda chunks: max(floor, (fixed + slope * min(chunks, cap)) / 2**20)
 print(f"{fixed / 2**20:.1f} {slope:.0f} {mib(4 * 2**20):.0f} {mib(16 * 2**20):.0f}")
 PY
 )"
     job="$run backup"
     [[ $run == restore ]] && job="restore of the first"
+    [[ $run == passes ]] && job="restore in passes of 256 Ki chunks"
     [[ $run == verify ]] && job="verify of the first"
     [[ $run == prune ]] && job="prune (nothing to delete)"
     row "$mode, $job" "$fixed" "$slope" "$tb256" "$tb64"

@@ -71,6 +71,10 @@ fn flip(path: &Path, at: usize) {
 
 /// The restore must fail and the target must still be all zeros.
 fn assert_restore_refused(f: &Fixture) -> RepoError {
+    assert_restore_refused_with(f, &RestoreOptions::default())
+}
+
+fn assert_restore_refused_with(f: &Fixture, opts: &RestoreOptions) -> RepoError {
     let dir = tempfile::tempdir().unwrap();
     let target = zero_target(&dir.path().join("t.img"), SIZE);
     let e = repo::restore(
@@ -78,7 +82,7 @@ fn assert_restore_refused(f: &Fixture) -> RepoError {
         "img",
         &target,
         &|a| Some(a.offset),
-        &RestoreOptions::default(),
+        opts,
         &NoProgress,
     )
     .unwrap_err();
@@ -148,6 +152,27 @@ fn flipped_byte_in_a_pack() {
     let e = assert_restore_refused(&f);
     assert!(matches!(e, RepoError::RestoreRefused { .. }), "{e}");
     assert!(e.to_string().contains(&pack.display().to_string()), "{e}");
+}
+
+/// A restore in passes (a bounded number of chunks at a time, for memory) checks every
+/// pass before its first write: the damage lies past the first pass (the middle of a
+/// pack, whose earlier records hold earlier chunks), so writing a pass as soon as it
+/// is checked would touch the target.
+#[test]
+fn a_restore_in_passes_checks_every_pass_before_writing() {
+    let f = fixture();
+    let pack = &files(&f.root.join("packs"), "pack")[0];
+    let len = std::fs::metadata(pack).unwrap().len() as usize;
+    flip(pack, len / 2);
+    for pass_chunks in [1, 5, 64] {
+        let opts = RestoreOptions {
+            pass_chunks,
+            ..Default::default()
+        };
+        let e = assert_restore_refused_with(&f, &opts);
+        assert!(matches!(e, RepoError::RestoreRefused { .. }), "{e}");
+        assert!(e.to_string().contains(&pack.display().to_string()), "{e}");
+    }
 }
 
 #[test]

@@ -266,6 +266,68 @@ fn restore_progress_adds_up_to_the_job_total() {
     assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
 }
 
+/// A restore in passes (a bounded number of chunks at a time, for memory) writes what
+/// one pass writes: areas cut between passes, a second image whose chunks lie in the
+/// first's records (so a record serves several passes), areas moved and left out.
+#[test]
+fn a_restore_in_passes_writes_what_one_pass_writes() {
+    let fx = backed_up(12);
+    let mut data = fx.data.clone();
+    let at = (fx.plan.areas[2].offset + 3 * MIB) as usize;
+    fill_random(&mut data[at..at + MIB as usize / 2], 77);
+    let src = MemDevice::from_vec(data.clone(), 512);
+    repo::backup(&fx.r, &src, &fx.plan, &BackupOptions::new("y"), &NoProgress).unwrap();
+    let chunks: usize =
+        fx.r.load_manifest("y")
+            .unwrap()
+            .areas
+            .iter()
+            .map(|a| a.chunks.len())
+            .sum();
+    for pass_chunks in [1, 7, 100, chunks - 1, chunks] {
+        let opts = RestoreOptions {
+            pass_chunks,
+            ..Default::default()
+        };
+        let t = MemDevice::new(data.len(), 512);
+        let ev = Collect::default();
+        let rep = repo::restore(&fx.r, "y", &t, &|a| Some(a.offset), &opts, &ev).unwrap();
+        assert_restored(&data, &t.snapshot(), &fx.plan);
+        assert_eq!(
+            rep.bytes_verified + rep.zero_bytes_skipped,
+            fx.plan.total_bytes(),
+            "{pass_chunks}"
+        );
+        assert_eq!(rep.areas, ["table-head", "p1", "p2", "gpt-backup"]);
+        // One job, whose progress still adds up to its total.
+        let ev = ev.events();
+        let starts = ev
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::JobStart { .. }));
+        assert_eq!(starts.count(), 1, "{pass_chunks}");
+        let total = match &ev[0] {
+            ProgressEvent::JobStart { total_bytes, .. } => *total_bytes,
+            e => panic!("first event {e:?}"),
+        };
+        assert_eq!(advanced_bytes(&ev), total, "{pass_chunks}");
+        assert_eq!(ev.last(), Some(&ProgressEvent::JobEnd { ok: true }));
+    }
+    // p2 alone, 1 MiB further on, in passes of 3 chunks.
+    let opts = RestoreOptions {
+        pass_chunks: 3,
+        ..Default::default()
+    };
+    let t = MemDevice::new(data.len() + MIB as usize, 512);
+    let p2 = &fx.plan.areas[2];
+    let moved = |a: &ironclone::repo::AreaManifest| (a.name == "p2").then_some(a.offset + MIB);
+    repo::restore(&fx.r, "y", &t, &moved, &opts, &NoProgress).unwrap();
+    let got = t.snapshot();
+    let (s, e) = (p2.offset as usize, (p2.offset + p2.len) as usize);
+    assert_eq!(&got[s + MIB as usize..e + MIB as usize], &data[s..e]);
+    assert!(got[..s + MIB as usize].iter().all(|&b| b == 0));
+    assert!(got[e + MIB as usize..].iter().all(|&b| b == 0));
+}
+
 #[test]
 fn write_errors_on_the_target_are_reported() {
     let fx = backed_up(9);

@@ -320,6 +320,7 @@ impl LuksRestore<'_> {
                     verify_after: verify,
                     target_is_zeroed: false,
                     deep_precheck: false,
+                    ..Default::default()
                 };
                 let r = repo::restore(repo, &plan.image, &dev, &place, &opts, progress)?;
                 report.bytes_written += r.bytes_written;

@@ -147,6 +147,7 @@ pub fn restore_disk(
             verify_after: opts.verify_after,
             target_is_zeroed: opts.target_is_zeroed,
             deep_precheck: false,
+            ..Default::default()
         },
         progress,
     )?;

@@ -58,6 +58,7 @@ impl Staged {
             verify_after: false,
             target_is_zeroed: true,
             deep_precheck: false,
+            ..Default::default()
         };
         repo::restore(repo, image, &dev, &mapping, &opts, progress)?;
         Ok(())

@@ -42,6 +42,7 @@ mod restore;
 mod restore_cache;
 mod restore_check;
 mod restore_chunks;
+mod restore_passes;
 mod restore_read;
 mod restore_readback;
 mod restore_runs;

@@ -15,12 +15,14 @@ use super::manifest_stream::Spilled;
 use super::pack;
 use super::restore_cache::CheckedRecords;
 use super::restore_chunks::AreaChunks;
+use super::restore_passes::{PassCheckProgress, Passes};
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
 use crate::device::BlockDevice;
 use crate::progress::{Progress, ProgressEvent};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,6 +39,9 @@ pub struct RestoreOptions {
     pub target_is_zeroed: bool,
     /// Decompress and hash every chunk before writing, not only CRC-check it.
     pub deep_precheck: bool,
+    /// The most chunks checked and written in one pass (restore_passes): what bounds
+    /// the restore's memory for a large image.
+    pub pass_chunks: usize,
 }
 
 impl Default for RestoreOptions {
@@ -45,6 +50,7 @@ impl Default for RestoreOptions {
             verify_after: true,
             target_is_zeroed: false,
             deep_precheck: false,
+            pass_chunks: super::restore_passes::default_pass_chunks(),
         }
     }
 }
@@ -75,7 +81,19 @@ impl<'a> Placed<'a> {
     /// Area `i` of `s`, placed at `t` after areas of `first` chunks: one pass over
     /// its chunk list for its sizes.
     pub fn new(s: &'a Spilled, i: usize, t: u64, first: usize) -> Result<Placed<'a>> {
-        let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::of(s, i)) else {
+        let len = s.areas.get(i).map_or(0, |r| r.len());
+        Placed::part(s, i, 0..len, t, first)
+    }
+
+    /// Chunks `r` of area `i` of `s`, as `new` places the whole area.
+    pub fn part(
+        s: &'a Spilled,
+        i: usize,
+        r: Range<usize>,
+        t: u64,
+        first: usize,
+    ) -> Result<Placed<'a>> {
+        let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::part_of(s, i, r)) else {
             return Err(RepoError::Pipeline(format!("no area {i} in the manifest")));
         };
         let (bytes, zero_bytes) = chunks.bytes()?;
@@ -171,7 +189,38 @@ pub fn restore(
     let checked = Arc::new(CheckedRecords::new(CheckedRecords::budget(
         repo.store().is_local(),
     )));
-    let locs = super::restore_check::precheck(repo, &s, &chosen, opts, after, &checked, progress)?;
+    let passes = Passes::new(&s, &placed, &chosen, opts.pass_chunks)?;
+    let announce = match passes.parts.len() {
+        1 => Some(after),
+        _ => {
+            // Each pass's check is reported in its own bytes (PassCheckProgress).
+            progress.report(ProgressEvent::JobStart {
+                job: format!("restore {}", m.name),
+                total_bytes: total.saturating_add(after),
+            });
+            None
+        }
+    };
+    // Every pass is checked before the first write; the last one's index is kept.
+    let mut held = None;
+    for (n, pass) in passes.parts.iter().enumerate() {
+        // The previous pass's index goes before this one's is loaded.
+        drop(held.take());
+        let scaled = PassCheckProgress::new(progress, passes.bytes(n, &placed));
+        let shown: &dyn Progress = match announce {
+            Some(_) => progress,
+            None => &scaled,
+        };
+        match super::restore_check::precheck(repo, &s, pass, opts, announce, &checked, shown) {
+            Ok(locs) => held = Some(locs),
+            Err(e) => {
+                if matches!(e, RepoError::RestoreRefused { .. }) {
+                    progress.report(ProgressEvent::JobEnd { ok: false });
+                }
+                return Err(e);
+            }
+        }
+    }
     let mut packs = Packs {
         store: repo.store_arc(),
         open: HashMap::new(),
@@ -182,21 +231,29 @@ pub fn restore(
         areas: placed.iter().map(|p| p.a.name.clone()).collect(),
         ..Default::default()
     };
-    super::restore_write::write_areas(
-        m,
-        &placed,
-        &locs,
-        &mut packs,
-        target,
-        opts.target_is_zeroed,
-        progress,
-        &mut report,
-        repo.keys(),
-    )?;
+    // The last pass first: its index is held, and a remote store's records kept by
+    // the check are its. Writes are positional, so the order is free.
+    for (n, areas) in passes.parts.iter().enumerate().rev() {
+        let locs = match held.take() {
+            Some(locs) => locs,
+            None => super::restore_check::locate(repo, &s, areas)?,
+        };
+        super::restore_write::write_areas(
+            m,
+            passes.placed(n, &placed),
+            &locs,
+            &mut packs,
+            target,
+            opts.target_is_zeroed,
+            progress,
+            &mut report,
+            repo.keys(),
+        )?;
+    }
     target.flush()?;
     // Where the chunks are is not needed to read them back (16 bytes a chunk), nor
     // the packs and any record the check kept.
-    drop((locs, packs));
+    drop(packs);
     if opts.verify_after {
         report.bytes_verified = super::restore_readback::read_back(
             m,

@@ -26,6 +26,7 @@ use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
 use rayon::prelude::*;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,23 +47,60 @@ enum Problem {
     Other(String),
 }
 
-/// Checks every chunk the placed areas need (`s`'s areas at `placed`); returns the index
-/// that says where each lives, each named by its number among the placed areas'
-/// chunks (`Index::number`).
+/// Some chunks of some areas of a spilled manifest: `(area, chunks)`, the area's
+/// number in the manifest and the chunks' positions in it.
+pub(super) type Parts = [(usize, Range<usize>)];
+
+/// The index of the chunks of `parts`, and their ids: it refers to the chunk lists' ids
+/// instead of copying them (index_wanted).
+fn load(repo: &Repository, s: &Arc<Spilled>, parts: &Parts) -> Result<(Arc<SpilledIds>, Index)> {
+    let ids = Arc::new(SpilledIds::parts(Arc::clone(s), parts.iter().cloned()));
+    let idx = Index::load_refs(repo, ids.clone())?;
+    ids.check()?;
+    Ok((ids, idx))
+}
+
+/// Where each chunk of `parts` lives, each named by its number among the parts'
+/// chunks (`Index::number`), for the write phase of a pass checked earlier
+/// (restore_passes). A chunk the index no longer has refuses the restore: the check
+/// found it, and the restore's read lock keeps prune away, so the repository was
+/// changed by hand.
+pub(super) fn locate(repo: &Repository, s: &Arc<Spilled>, parts: &Parts) -> Result<Index> {
+    let (ids, mut idx) = load(repo, s, parts)?;
+    let gone: Vec<String> = (0..idx.wanted_len())
+        .filter(|&k| idx.locate_at(k).is_none())
+        .map(|k| match idx.wanted_id(k) {
+            Some(id) => format!("chunk {id} is no longer in the index (it was when checked)"),
+            None => format!("chunk number {k} is no longer in the index"),
+        })
+        .collect();
+    if !gone.is_empty() {
+        return Err(RepoError::RestoreRefused {
+            image: s.head.name.clone(),
+            problems: gone,
+        });
+    }
+    idx.number(ids.as_ref());
+    ids.check()?;
+    Ok(idx)
+}
+
+/// Checks every chunk of `parts` of `s`; returns the index that says where each lives,
+/// each named by its number among the parts' chunks (`Index::number`). With
+/// `announce` (the bytes the job moves after the check) it reports the job's start:
+/// a restore in passes reports it once, itself. A refusal is the caller's to report
+/// as the job's end.
 pub(super) fn precheck(
     repo: &Repository,
     s: &Arc<Spilled>,
-    placed: &[usize],
+    parts: &Parts,
     opts: &RestoreOptions,
-    later_bytes: u64,
+    announce: Option<u64>,
     checked: &CheckedRecords,
     progress: &dyn Progress,
 ) -> Result<Index> {
     let m = &s.head;
-    // The index refers to the chunk lists' ids instead of copying them (index_wanted).
-    let ids = Arc::new(SpilledIds::new(Arc::clone(s), placed.iter().copied()));
-    let mut idx = Index::load_refs(repo, ids.clone())?;
-    ids.check()?;
+    let (ids, mut idx) = load(repo, s, parts)?;
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();
@@ -89,10 +127,12 @@ pub(super) fn precheck(
         .flat_map(|recs| recs.values())
         .map(|(r, _)| u64::from(r.stored_len))
         .sum();
-    progress.report(ProgressEvent::JobStart {
-        job: format!("restore {}", m.name),
-        total_bytes: check_bytes.saturating_add(later_bytes),
-    });
+    if let Some(later_bytes) = announce {
+        progress.report(ProgressEvent::JobStart {
+            job: format!("restore {}", m.name),
+            total_bytes: check_bytes.saturating_add(later_bytes),
+        });
+    }
     progress.report(ProgressEvent::PhaseStart {
         name: "check".into(),
         total_bytes: check_bytes,
@@ -228,10 +268,9 @@ pub(super) fn precheck(
         name: "check".into(),
     });
     if !problems.is_empty() {
-        progress.report(ProgressEvent::JobEnd { ok: false });
         return Err(RepoError::RestoreRefused {
             image: m.name.clone(),
-            problems: name_problems(s, placed, &idx, problems)?,
+            problems: name_problems(s, parts, &idx, problems)?,
         });
     }
     // The write phase finds chunks by number, not by id.
@@ -241,10 +280,12 @@ pub(super) fn precheck(
 }
 
 /// The problems in words, each damaged chunk named with where the image first uses
-/// it: one pass over the placed areas for all of them.
+/// it: one pass over the parts for all of them. (A restore in passes stops after the
+/// first pass that finds damage, so a chunk's first use in it is its first in the
+/// image.)
 fn name_problems(
     s: &Spilled,
-    placed: &[usize],
+    parts: &Parts,
     idx: &Index,
     problems: Vec<Problem>,
 ) -> Result<Vec<String>> {
@@ -255,8 +296,9 @@ fn name_problems(
             Problem::Other(_) => None,
         })
         .collect();
-    for &i in placed {
-        let (Some(a), Some(chunks)) = (s.head.areas.get(i), AreaChunks::of(s, i)) else {
+    for (i, r) in parts {
+        let (Some(a), Some(chunks)) = (s.head.areas.get(*i), AreaChunks::part_of(s, *i, r.clone()))
+        else {
             continue;
         };
         for c in chunks.iter() {

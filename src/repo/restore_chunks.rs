@@ -32,6 +32,21 @@ impl<'a> AreaChunks<'a> {
         })
     }
 
+    /// Chunks `r` (positions in the area) of area `i` in `s`, as a list of their own:
+    /// a restore in passes (restore_passes) takes an area a part at a time. The
+    /// chunks' offsets stay relative to the area's start.
+    pub fn part_of(s: &'a Spilled, i: usize, r: Range<usize>) -> Option<AreaChunks<'a>> {
+        let whole = s.areas.get(i)?;
+        let (start, end) = (
+            whole.start.checked_add(r.start)?,
+            whole.start.checked_add(r.end)?,
+        );
+        (start <= end && end <= whole.end).then_some(AreaChunks {
+            list: &s.chunks,
+            range: start..end,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.range.len()
     }
@@ -152,13 +167,29 @@ const ID_BLOCK: usize = 4096 / RECORD;
 
 impl SpilledIds {
     pub fn new(s: Arc<Spilled>, areas: impl IntoIterator<Item = usize>) -> SpilledIds {
+        let whole: Vec<_> = areas
+            .into_iter()
+            .filter_map(|i| Some((i, 0..s.areas.get(i)?.len())))
+            .collect();
+        SpilledIds::parts(s, whole)
+    }
+
+    /// Chunks `r` (positions in the area) of each area `i` given as `(i, r)`: a part
+    /// past its area's end is cut to it.
+    pub fn parts(
+        s: Arc<Spilled>,
+        parts: impl IntoIterator<Item = (usize, Range<usize>)>,
+    ) -> SpilledIds {
         let mut count = 0usize;
         let mut list = Vec::new();
-        for i in areas {
-            if let Some(r) = s.areas.get(i) {
-                list.push((count, r.clone()));
-                count = count.saturating_add(r.len());
-            }
+        for (i, part) in parts {
+            let Some(whole) = s.areas.get(i) else {
+                continue;
+            };
+            let at = |ci: usize| whole.start.saturating_add(ci).min(whole.end);
+            let r = at(part.start)..at(part.end).max(at(part.start));
+            list.push((count, r.clone()));
+            count = count.saturating_add(r.len());
         }
         SpilledIds {
             s,
