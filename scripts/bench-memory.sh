@@ -7,10 +7,10 @@
 # against the source with cmp); plaintext and --encrypt. The line through the two largest sizes
 # gives the bytes per chunk and the fixed part; the 1 TB figure is that line at
 # 4 Mi chunks (1 TiB of 256 KiB file chunks) and at 16 Mi (1 TiB of 64 KiB chunks).
-# A restore takes at most 4 Mi chunks per pass (src/repo/restore_passes.rs), so its
-# 1 TB figures are the line at min(chunks, 4 Mi); the row "restore in passes" shows the
-# bound: the same restore in passes of 256 Ki chunks (IRONCLONE_RESTORE_PASS_CHUNKS),
-# 4 and 8 passes at the two sizes, whose line is flat.
+# A restore, and a verify of one image, take at most 4 Mi chunks per pass
+# (src/repo/restore_passes.rs), so their 1 TB figures are the line at min(chunks,
+# 4 Mi); the rows "in passes" show the bound: the same jobs in passes of 256 Ki chunks
+# (IRONCLONE_RESTORE_PASS_CHUNKS), 4 and 8 passes at the two sizes, whose line is flat.
 #
 # What a backup holds per chunk does not depend on the chunk's size, so the new
 # repositories get 4 KiB chunks (IRONCLONE_CHUNKING, docs/FORMAT.md): 16x as many chunks
@@ -131,6 +131,7 @@ for mib in "${SIZES[@]}"; do
     # verify of the first image (every pack read) and prune (nothing to delete: both
     # images use every chunk), each reading the manifests as a stream.
     RSS[$mode,verify,$mib]=$(rss "$BIN" verify "$repo" first "${REPO_ARGS[@]}")
+    RSS[$mode,vpasses,$mib]=$(rss env IRONCLONE_RESTORE_PASS_CHUNKS=262144 "$BIN" verify "$repo" first "${REPO_ARGS[@]}")
     RSS[$mode,prune,$mib]=$(rss "$BIN" prune "$repo" "${REPO_ARGS[@]}")
     [[ $STORE == local ]] && rm -rf "$repo"
     if [[ $mode == enc && $mib == "${SIZES[0]}" ]]; then
@@ -150,14 +151,14 @@ echo "backup, restore, verify and prune peak RSS against chunks ($STORE reposito
 row "job" "fixed MiB" "B/chunk" "1 TB@256K MiB" "1 TB@64K MiB"
 row "---" "---------" "-------" "-------------" "------------"
 for mode in plain enc; do
-  for run in first second restore passes verify prune; do
+  for run in first second restore passes verify vpasses prune; do
     pts=()
     for mib in "${SIZES[@]}"; do pts+=("${N[$mode,$mib]}:${RSS[$mode,$run,$mib]}"); done
     floor=0
     [[ $mode == enc && $run == first ]] && floor=$KDF_PEAK
     cap=0 # the most chunks held at once (0: all)
-    [[ $run == restore ]] && cap=$((4 << 20))
-    [[ $run == passes ]] && cap=262144
+    [[ $run == restore || $run == verify ]] && cap=$((4 << 20))
+    [[ $run == passes || $run == vpasses ]] && cap=262144
     read -r fixed slope tb256 tb64 <<<"$(python3 - "$floor" "$cap" "${pts[@]}" <<'PY'
 import sys
 floor = float(sys.argv[1]) / 1024  # MiB: a fixed phase's peak (the key slot's)
@@ -176,6 +177,7 @@ PY
     [[ $run == restore ]] && job="restore of the first"
     [[ $run == passes ]] && job="restore in passes of 256 Ki chunks"
     [[ $run == verify ]] && job="verify of the first"
+    [[ $run == vpasses ]] && job="verify in passes of 256 Ki chunks"
     [[ $run == prune ]] && job="prune (nothing to delete)"
     row "$mode, $job" "$fixed" "$slope" "$tb256" "$tb64"
     echo "  (chunks:KiB ${pts[*]})"

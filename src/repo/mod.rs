@@ -52,6 +52,7 @@ pub mod storage;
 pub(crate) mod summary;
 pub mod transfer;
 mod verify;
+mod verify_pass;
 #[cfg(test)]
 mod verify_tests;
 mod zstd_ctx;

@@ -15,11 +15,11 @@ use super::manifest_stream::Spilled;
 use super::pack;
 use super::restore_cache::CheckedRecords;
 use super::restore_chunks::AreaChunks;
-use super::restore_passes::{PassCheckProgress, Passes};
+use super::restore_passes::Passes;
 use super::storage::{ObjectReader, Storage};
 use super::Repository;
 use crate::device::BlockDevice;
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::{Progress, ProgressEvent, Scaled};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -193,7 +193,7 @@ pub fn restore(
     let announce = match passes.parts.len() {
         1 => Some(after),
         _ => {
-            // Each pass's check is reported in its own bytes (PassCheckProgress).
+            // Each pass's check is reported in its own bytes (`Scaled`).
             progress.report(ProgressEvent::JobStart {
                 job: format!("restore {}", m.name),
                 total_bytes: total.saturating_add(after),
@@ -206,7 +206,7 @@ pub fn restore(
     for (n, pass) in passes.parts.iter().enumerate() {
         // The previous pass's index goes before this one's is loaded.
         drop(held.take());
-        let scaled = PassCheckProgress::new(progress, passes.bytes(n, &placed));
+        let scaled = Scaled::new(progress, passes.bytes(n, &placed));
         let shown: &dyn Progress = match announce {
             Some(_) => progress,
             None => &scaled,

@@ -14,9 +14,7 @@
 use super::error::Result;
 use super::manifest_stream::Spilled;
 use super::restore::Placed;
-use crate::progress::{Progress, ProgressEvent};
 use std::ops::Range;
-use std::sync::Mutex;
 
 /// The chunks `chunks` (positions in the area's chunk list) of placed area `placed`
 /// (its position among the placed areas).
@@ -123,114 +121,12 @@ impl<'a> Passes<'a> {
     }
 }
 
-/// The progress of one pass's check, in the image's bytes: the check reports the
-/// stored bytes of the records it reads, known only once the pass's index is loaded
-/// (its phase's total), and a record used by two passes is read by both; a restore in
-/// passes announces its job before any is known, so each pass's check is scaled to
-/// the pass's own bytes. The passes then add up to the job's total, as one pass does.
-pub(super) struct PassCheckProgress<'a> {
-    inner: &'a dyn Progress,
-    bytes: u64,
-    /// (the phase's stored bytes, those reported, the image bytes passed on).
-    state: Mutex<(u64, u64, u64)>,
-}
-
-impl<'a> PassCheckProgress<'a> {
-    pub fn new(inner: &'a dyn Progress, bytes: u64) -> Self {
-        PassCheckProgress {
-            inner,
-            bytes,
-            state: Mutex::new((0, 0, 0)),
-        }
-    }
-}
-
-impl Progress for PassCheckProgress<'_> {
-    fn report(&self, event: ProgressEvent) {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let (stored, seen, passed) = &mut *st;
-        match event {
-            ProgressEvent::PhaseStart { name, total_bytes } => {
-                *st = (total_bytes, 0, 0);
-                self.inner.report(ProgressEvent::PhaseStart {
-                    name,
-                    total_bytes: self.bytes,
-                });
-            }
-            ProgressEvent::Advance { bytes } => {
-                *seen = seen.saturating_add(bytes).min(*stored);
-                let now = match *stored {
-                    0 => 0,
-                    s => (u128::from(self.bytes) * u128::from(*seen) / u128::from(s)) as u64,
-                };
-                if now > *passed {
-                    let step = now - *passed;
-                    *passed = now;
-                    self.inner.report(ProgressEvent::Advance { bytes: step });
-                }
-            }
-            ProgressEvent::PhaseEnd { name } => {
-                if self.bytes > *passed {
-                    let step = self.bytes - *passed;
-                    *passed = self.bytes;
-                    self.inner.report(ProgressEvent::Advance { bytes: step });
-                }
-                self.inner.report(ProgressEvent::PhaseEnd { name });
-            }
-            e => self.inner.report(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn part(placed: usize, chunks: Range<usize>) -> AreaPart {
         AreaPart { placed, chunks }
-    }
-
-    #[test]
-    fn a_pass_check_reports_its_own_bytes_however_many_are_stored() {
-        let got = crate::progress::Collect::default();
-        let p = PassCheckProgress::new(&got, 1000);
-        p.report(ProgressEvent::PhaseStart {
-            name: "check".into(),
-            total_bytes: 3,
-        });
-        for _ in 0..3 {
-            p.report(ProgressEvent::Advance { bytes: 1 });
-        }
-        p.report(ProgressEvent::PhaseEnd {
-            name: "check".into(),
-        });
-        let ev = got.events();
-        let steps: Vec<u64> = ev
-            .iter()
-            .filter_map(|e| match e {
-                ProgressEvent::Advance { bytes } => Some(*bytes),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(steps, [333, 333, 334]);
-        assert_eq!(
-            ev[0],
-            ProgressEvent::PhaseStart {
-                name: "check".into(),
-                total_bytes: 1000
-            }
-        );
-        // Nothing stored to read (every chunk a zero one): the bytes at the end.
-        let got = crate::progress::Collect::default();
-        let p = PassCheckProgress::new(&got, 70);
-        p.report(ProgressEvent::PhaseStart {
-            name: "check".into(),
-            total_bytes: 0,
-        });
-        p.report(ProgressEvent::PhaseEnd {
-            name: "check".into(),
-        });
-        assert!(got.events().contains(&ProgressEvent::Advance { bytes: 70 }));
     }
 
     #[test]

@@ -16,12 +16,13 @@ use super::index::Index;
 use super::index_wanted::IdSource;
 use super::lock::ReadLock;
 use super::manifest_stream::Spilled;
-use super::pack;
 use super::restore_chunks::{AreaChunks, SpilledIds};
+use super::verify_pass::{self, Packs};
 use super::Repository;
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::{Progress, ProgressEvent, Scaled};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Which packs `verify` reads and hashes.
@@ -164,6 +165,18 @@ pub fn verify_subset(
     subset: DataSubset,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
+    let passes = super::restore_passes::default_pass_chunks();
+    verify_in_passes(repo, name, subset, passes, progress)
+}
+
+/// `verify_subset`, one image's chunks taken at most `pass_chunks` at a time.
+pub(super) fn verify_in_passes(
+    repo: &Repository,
+    name: Option<&str>,
+    subset: DataSubset,
+    pass_chunks: usize,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
     let _reading = ReadLock::acquire(repo, "verify")?;
     let mut rep = VerifyReport::default();
     let names = match name {
@@ -180,8 +193,8 @@ pub fn verify_subset(
     // One image's chunks are named by their number in its scratch file, as a
     // restore's are (index_wanted.rs): 8 bytes a chunk where an id gathered is 32.
     // Several images share most chunks, which the gathered ids keep once.
-    // Its scratch list is kept, and read again by the damage pass below.
-    let mut one: Option<(Arc<Spilled>, Arc<SpilledIds>)> = None;
+    // Its scratch list is kept, and read again to name its damage.
+    let mut one: Option<Arc<Spilled>> = None;
     for n in &names {
         rep.images.push(n.clone());
         let gathered = repo.load_spilled(n).and_then(|s| match name {
@@ -194,8 +207,7 @@ pub fn verify_subset(
                     rep.problems.push(format!("image {n}: {p}"));
                 }
                 if name.is_some() {
-                    let ids = Arc::new(SpilledIds::new(Arc::clone(&s), 0..s.areas.len()));
-                    one = Some((s, ids));
+                    one = Some(s);
                 }
                 loaded.push(n);
             }
@@ -211,225 +223,104 @@ pub fn verify_subset(
             }),
         }
     }
-    // Only the images' chunks are kept (22 or 46 bytes each): the whole index as a
-    // map was about 90 bytes for every chunk the repository holds.
-    let idx = match &one {
-        Some((_, ids)) => {
-            let idx = Index::load_refs(repo, Arc::clone(ids) as Arc<dyn IdSource>)?;
-            // A failed read of the scratch file would look like a missing chunk.
-            ids.check()?;
-            idx
-        }
-        None => Index::load_only(repo, needed)?,
-    };
-    // The packs are self-describing, so every index problem has the same cure.
-    let repair = format!("ironclone repair-index {}", repo.path().display());
-    for p in &idx.problems {
-        rep.problems.push(format!("index: {p} (run `{repair}`)"));
-    }
-    // A pack's id hashes its headers, so an index file only ever describes one pack's
-    // contents; one naming a pack that is gone is stale: an old file put back after
-    // prune replaced the pack, or one left by a crash.
-    let mut stale: Vec<&PackId> = idx.missing_packs.iter().collect();
-    stale.sort();
-    for p in stale {
-        rep.problems.push(format!(
-            "index: {} names pack {p}, which does not exist (a stale or replayed index file: remove it)",
-            repo.loc(&super::index::index_name(p)).display()
-        ));
-    }
-    // The records holding them: damage elsewhere is a problem, not an image's damage.
-    // By position: no id is read (from the scratch file, for one image).
-    let needed_records: HashSet<(PackId, u64)> = (0..idx.wanted_len())
-        .filter_map(|k| idx.locate_at(k).map(|l| (l.pack, l.record.offset)))
-        .collect();
     let all_packs = list_packs(repo)?;
     let chosen = subset.select(&all_packs);
-    let to_scan: Vec<&(PackId, String, u64)> = if name.is_some() {
-        let wanted: HashSet<PackId> = (0..idx.wanted_len())
-            .filter_map(|k| idx.locate_at(k).map(|l| l.pack))
-            .collect();
-        all_packs
-            .iter()
-            .filter(|(p, ..)| wanted.contains(p) && chosen.contains(p))
-            .collect()
-    } else {
-        all_packs
-            .iter()
-            .filter(|(p, ..)| chosen.contains(p))
-            .collect()
-    };
-    // The structure of the packs not read: indexed, and long enough for their records.
-    let not_read: HashMap<PackId, u64> = all_packs
-        .iter()
-        .filter(|(p, ..)| !chosen.contains(p))
-        .map(|(p, _, len)| (*p, *len))
-        .collect();
-    rep.packs_not_read = not_read.len();
-    for (pid, pname, _) in all_packs.iter().filter(|(p, ..)| not_read.contains_key(p)) {
-        if !idx.packs.contains_key(pid) {
-            rep.problems.push(format!(
-                "{}: pack has no index file (run `{repair}`)",
-                repo.loc(pname).display()
-            ));
-        }
-    }
-    let fits = |l: &super::index::Location| {
-        not_read.get(&l.pack).is_some_and(|&size| {
-            l.record
-                .offset
-                .checked_add(l.record.header_len())
-                .and_then(|e| e.checked_add(u64::from(l.record.stored_len)))
-                .is_some_and(|end| end <= size)
-        })
-    };
-    let total: u64 = to_scan.iter().map(|(.., len)| len).sum();
-    progress.report(ProgressEvent::JobStart {
-        job: "verify".into(),
-        total_bytes: total,
-    });
-    progress.report(ProgressEvent::PhaseStart {
-        name: "packs".into(),
-        total_bytes: total,
-    });
-    // Each needed chunk found by the scan exactly where the index says it is (by its
-    // position in `needed`: a set of every good chunk was ~100 bytes a chunk);
-    // (pack, record offset) → why a record did not check out.
-    let mut good = vec![false; idx.wanted_len()];
-    let mut confirm = |pid: &PackId, offset: u64, id: &ChunkId, start: u32| {
-        let Some(k) = idx.position(id) else {
-            return;
-        };
-        let here = idx
-            .locate_at(k)
-            .is_some_and(|l| l.pack == *pid && l.record.offset == offset && l.start == start);
-        if let (true, Some(g)) = (here, good.get_mut(k)) {
-            *g = true;
-        }
-    };
-    let mut bad: HashMap<(PackId, u64), String> = HashMap::new();
-    let on_disk: HashSet<PackId> = all_packs.iter().map(|(p, ..)| *p).collect();
-    let mut buf = Vec::new();
-    let chunk_size = repo.config().chunk_size;
-    for (pid, name, size) in to_scan {
-        let (path, size) = (repo.loc(name), *size);
-        match pack::scan(repo, name, size, &mut buf, Some(pid), chunk_size) {
-            Ok(s) => {
-                if !s.name_matches {
-                    rep.problems.push(format!(
-                        "{}: contents no longer match the pack's name (hash)",
-                        path.display()
-                    ));
-                }
-                rep.chunks_checked += s.bad.len();
-                for e in &s.good {
-                    let r = &e.record;
-                    if !r.is_frame() {
-                        confirm(pid, r.offset, &r.id, 0);
-                    }
-                    let mut start = 0u32;
-                    for m in &e.chunks {
-                        confirm(pid, r.offset, &m.id, start);
-                        start = start.saturating_add(m.len);
-                    }
-                    rep.chunks_checked += e.chunks.len().max(1);
-                }
-                for (off, id, why) in s.bad {
-                    let what = format!("{} at byte {off}: {why}", path.display());
-                    if id.is_none() || !needed_records.contains(&(*pid, off)) {
-                        rep.problems.push(what.clone());
-                    }
-                    bad.insert((*pid, off), what);
-                }
-                if !idx.packs.contains_key(pid) {
-                    rep.problems.push(format!(
-                        "{}: pack has no index file (run `{repair}`)",
-                        path.display()
-                    ));
-                }
-            }
-            Err(e) => rep.problems.push(e.to_string()),
-        }
-        rep.packs_checked += 1;
-        rep.bytes_checked += size;
-        progress.report(ProgressEvent::Advance { bytes: size });
-    }
-    progress.report(ProgressEvent::PhaseEnd {
-        name: "packs".into(),
-    });
-    if let Some((_, ids)) = &one {
-        // The scan confirmed what it found against ids read from the scratch file.
-        ids.check()?;
-    }
-    // The k-th needed chunk checked out in the scan, or was not read (a subset) and its
-    // place fits its pack. The index holds only needed chunks: any other id is unsound.
-    let sound_at =
-        |k: usize| good.get(k) == Some(&true) || idx.locate_at(k).is_some_and(|l| fits(&l));
-    let sound = |id: &ChunkId| idx.position(id).is_some_and(sound_at);
-    // Every chunk sound: no image has damage, and no manifest is read again. By
-    // position: no id looked up.
-    let damaged = !(0..idx.wanted_len()).all(sound_at);
-    for n in loaded.into_iter().filter(|_| damaged) {
-        let again = |e: RepoError| format!("image {n}: its manifest could not be read again: {e}");
-        // One image's list is still held; a remote store's would be a second download.
-        let held = one.as_ref().map(|(s, _)| Ok(Arc::clone(s)));
-        let s = match held.unwrap_or_else(|| repo.load_spilled(n)) {
-            Ok(s) => s,
-            Err(e) => {
-                rep.problems.push(again(e));
-                continue;
-            }
-        };
-        for (i, a) in s.head.areas.iter().enumerate() {
-            let Some(list) = AreaChunks::of(&s, i) else {
-                continue;
-            };
-            for c in list.iter() {
-                let c = match c {
-                    Ok(c) => c,
+    let mut packs = Packs::new(repo, all_packs, chosen);
+    rep.packs_not_read = packs.not_read.len();
+    match one {
+        Some(s) => one_image(repo, &s, pass_chunks, &mut packs, &mut rep, progress)?,
+        None => {
+            // Only the images' chunks are kept (46 bytes each): the whole index as a
+            // map was about 90 bytes for every chunk the repository holds.
+            let idx = Index::load_only(repo, needed)?;
+            verify_pass::index_problems(repo, &idx, &packs, &mut rep);
+            let found = verify_pass::scan(repo, &idx, &mut packs, true, true, &mut rep, progress)?;
+            // Every chunk sound: no image has damage, and no manifest is read again.
+            let damaged = !found.all_sound(&idx, &packs);
+            for n in loaded.into_iter().filter(|_| damaged) {
+                let s = match repo.load_spilled(n) {
+                    Ok(s) => s,
                     Err(e) => {
-                        rep.problems.push(again(e));
-                        break;
+                        let p = format!("image {n}: its manifest could not be read again: {e}");
+                        rep.problems.push(p);
+                        continue;
                     }
                 };
-                let Some(id) = c.id else { continue };
-                let what = match idx.locate(&id) {
-                    None => Some("chunk is not in the index".to_string()),
-                    Some(_) if sound(&id) => None,
-                    Some(l) if not_read.contains_key(&l.pack) => Some(format!(
-                        "pack {} is shorter than the record at byte {} its index names",
-                        repo.loc(&pack::pack_name(&l.pack)).display(),
-                        l.record.offset
-                    )),
-                    Some(l) if !on_disk.contains(&l.pack) => Some(format!(
-                        "pack {} is missing",
-                        repo.loc(&pack::pack_name(&l.pack)).display()
-                    )),
-                    Some(l) => Some(bad.get(&(l.pack, l.record.offset)).cloned().unwrap_or_else(|| {
-                        format!(
-                            "index points to pack {} byte {}, where this chunk is not (truncated pack or bad index)",
-                            l.pack, l.record.offset
-                        )
-                    })),
-                };
-                if let Some(what) = what {
-                    rep.damages.push(Damage {
-                        image: s.head.name.clone(),
-                        area: a.name.clone(),
-                        area_offset: c.offset,
-                        len: u64::from(c.len),
-                        disk_offset: a.offset.saturating_add(c.offset),
-                        chunk: Some(id),
-                        what,
-                    });
-                }
+                let whole: Vec<_> = s
+                    .areas
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (i, 0..r.len()))
+                    .collect();
+                verify_pass::name_damage(repo, &s, &whole, &idx, &packs, &found, &mut rep);
             }
         }
     }
-    if let Some((_, ids)) = &one {
-        // The damage above was looked up by id, read from the scratch file too.
-        ids.check()?;
-    }
+    packs.finish(&mut rep);
     progress.report(ProgressEvent::JobEnd { ok: rep.ok() });
     Ok(rep)
+}
+
+/// The verify of one image, in passes of at most `pass_chunks` of its chunks
+/// (verify_pass.rs): each pass's index refers to the image's scratch list.
+fn one_image(
+    repo: &Repository,
+    s: &Arc<Spilled>,
+    pass_chunks: usize,
+    packs: &mut Packs,
+    rep: &mut VerifyReport,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let lens: Vec<usize> = s.areas.iter().map(|r| r.len()).collect();
+    let passes = super::restore_passes::split(&lens, pass_chunks);
+    let parts: Vec<Vec<(usize, Range<usize>)>> = passes
+        .iter()
+        .map(|pass| pass.iter().map(|p| (p.placed, p.chunks.clone())).collect())
+        .collect();
+    // Several passes: the job is counted in the image's bytes, each pass's scan as
+    // its share (the packs a pass reads are known only once its index is loaded).
+    let shares: Vec<u64> = match parts.len() {
+        1 => vec![0],
+        _ => {
+            let mut shares = Vec::with_capacity(parts.len());
+            for pass in &parts {
+                let mut bytes = 0u64;
+                for (i, r) in pass {
+                    if let Some(list) = AreaChunks::part_of(s, *i, r.clone()) {
+                        bytes = bytes.saturating_add(list.bytes()?.0);
+                    }
+                }
+                shares.push(bytes);
+            }
+            progress.report(ProgressEvent::JobStart {
+                job: "verify".into(),
+                total_bytes: shares.iter().sum(),
+            });
+            shares
+        }
+    };
+    for (n, (pass, share)) in parts.iter().zip(shares).enumerate() {
+        let ids = Arc::new(SpilledIds::parts(Arc::clone(s), pass.iter().cloned()));
+        let idx = Index::load_refs(repo, Arc::clone(&ids) as Arc<dyn IdSource>)?;
+        // A failed read of the scratch file would look like a missing chunk.
+        ids.check()?;
+        if n == 0 {
+            verify_pass::index_problems(repo, &idx, packs, rep);
+        }
+        let scaled = Scaled::new(progress, share);
+        let shown: &dyn Progress = match parts.len() {
+            1 => progress,
+            _ => &scaled,
+        };
+        let announce = parts.len() == 1;
+        let found = verify_pass::scan(repo, &idx, packs, false, announce, rep, shown)?;
+        // The scan confirmed what it found against ids read from the scratch file.
+        ids.check()?;
+        if !found.all_sound(&idx, packs) {
+            verify_pass::name_damage(repo, s, pass, &idx, packs, &found, rep);
+            // The damage was looked up by id, read from the scratch file too.
+            ids.check()?;
+        }
+    }
+    Ok(())
 }

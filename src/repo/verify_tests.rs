@@ -3,7 +3,7 @@
 
 use super::prune_tests::{back_up, data};
 use super::{verify_subset, DataSubset, Repository};
-use crate::progress::NoProgress;
+use crate::progress::{NoProgress, ProgressEvent};
 
 fn pack_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -253,5 +253,72 @@ fn one_image_names_the_damage_the_whole_repository_verify_names_in_it() {
         // A subset reads fewer packs and still names damage in those it reads.
         let part = verify_subset(repo, Some("a"), DataSubset::Percent(100.0), &NoProgress);
         assert_eq!(part.unwrap().damages, one.damages, "{step}");
+        // In passes of a few chunks (each pass scanning the packs of its own chunks,
+        // a pack of two passes scanned by both): the same damage, problems and
+        // counts, and progress that still adds up to the job's total.
+        for pass_chunks in [1, 3, 50] {
+            let ev = crate::progress::Collect::default();
+            let all = DataSubset::All;
+            let passes = super::verify::verify_in_passes(repo, Some("a"), all, pass_chunks, &ev);
+            let passes = passes.unwrap();
+            assert_eq!(passes.damages, one.damages, "{step} {pass_chunks}");
+            let sorted = |r: &super::VerifyReport| {
+                let mut p = r.problems.clone();
+                p.sort();
+                p
+            };
+            assert_eq!(sorted(&passes), sorted(&one), "{step} {pass_chunks}");
+            let counts =
+                |r: &super::VerifyReport| (r.packs_checked, r.chunks_checked, r.bytes_checked);
+            assert_eq!(counts(&passes), counts(&one), "{step} {pass_chunks}");
+            let ev = ev.events();
+            let total = match ev.first() {
+                Some(ProgressEvent::JobStart { total_bytes, .. }) => *total_bytes,
+                e => panic!("first event {e:?}"),
+            };
+            let advanced: u64 = ev
+                .iter()
+                .filter_map(|e| match e {
+                    ProgressEvent::Advance { bytes } => Some(*bytes),
+                    _ => None,
+                })
+                .sum();
+            assert_eq!(advanced, total, "{step} {pass_chunks}");
+        }
+    }
+}
+
+/// A record one pass of a verify in passes needs and another scans beside its own
+/// (every pack holds several frames here) is the image's damage, never a problem
+/// "not in any image", however the passes fall.
+#[test]
+fn damage_in_passes_is_the_images_whoever_scans_its_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 KiB frames of four 64 KiB chunks, about four to a 1 MiB pack.
+    let mut config = super::config::RepoConfig::new(1 << 18, 1 << 20);
+    config.chunking = Some(super::config::Chunking {
+        file: 1 << 16,
+        other: 1 << 16,
+    });
+    let repo = &Repository::init_with(dir.path(), config).unwrap();
+    back_up(repo, "a", data(21, 3 << 20));
+    let packs = pack_files(dir.path());
+    assert!(packs.len() >= 2, "{packs:?}");
+    let victim = &packs[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(victim, &bytes).unwrap();
+    let one = super::verify(repo, Some("a"), &NoProgress).unwrap();
+    assert!(
+        !one.damages.is_empty() && one.problems.is_empty(),
+        "{one:?}"
+    );
+    for pass_chunks in [1, 2, 3, 7, 1000] {
+        let all = DataSubset::All;
+        let r = super::verify::verify_in_passes(repo, Some("a"), all, pass_chunks, &NoProgress);
+        let r = r.unwrap();
+        assert_eq!(r.damages, one.damages, "{pass_chunks}");
+        assert!(r.problems.is_empty(), "{pass_chunks}: {:?}", r.problems);
     }
 }
