@@ -17,7 +17,7 @@ use super::restore_chunks::AreaChunks;
 use super::verify::{Damage, VerifyReport};
 use super::Repository;
 use crate::progress::{Progress, ProgressEvent};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 /// What every pass shares: the packs in the store, which are read, and which have
@@ -35,7 +35,7 @@ pub(super) struct Packs {
     /// them (with why): the latter are problems (damage not in the image) unless
     /// another pass needed them, known when every pass is done (`finish`).
     bad_needed: HashSet<(PackId, u64)>,
-    bad_other: Vec<((PackId, u64), String)>,
+    bad_other: BTreeMap<(PackId, u64), String>,
 }
 
 impl Packs {
@@ -58,7 +58,7 @@ impl Packs {
             repair: format!("ironclone repair-index {}", repo.path().display()),
             scanned: HashSet::new(),
             bad_needed: HashSet::new(),
-            bad_other: Vec::new(),
+            bad_other: BTreeMap::new(),
         }
     }
 
@@ -66,7 +66,7 @@ impl Packs {
     pub fn finish(self, rep: &mut VerifyReport) {
         for (at, what) in self.bad_other {
             if !self.bad_needed.contains(&at) {
-                problem(rep, what);
+                rep.problems.push(what);
             }
         }
     }
@@ -176,13 +176,6 @@ impl Found {
     }
 }
 
-/// A problem not tied to an image, once: a pack scanned by two passes reports it twice.
-fn problem(rep: &mut VerifyReport, p: String) {
-    if !rep.problems.contains(&p) {
-        rep.problems.push(p);
-    }
-}
-
 /// Scans the packs to read that hold chunks `idx` keeps (`all`: every pack to read,
 /// as a verify of the whole repository does, whose damage elsewhere is a problem too).
 /// With `announce` it reports the job's start with the bytes it will read.
@@ -235,8 +228,14 @@ pub(super) fn scan(
     let chunk_size = repo.config().chunk_size;
     for (pid, name, size) in &to_scan {
         let (path, size) = (repo.loc(name), *size);
-        // Counted once; a later pass scans it again for its own chunks.
+        // Counted, and its problems reported, once; a later pass scans it again for
+        // its own chunks, and would find the same.
         let first = packs.scanned.insert(*pid);
+        let mut problem = |p: String| {
+            if first {
+                rep.problems.push(p);
+            }
+        };
         match pack::scan(repo, name, size, &mut buf, Some(pid), chunk_size) {
             Ok(s) => {
                 if !s.name_matches {
@@ -244,7 +243,7 @@ pub(super) fn scan(
                         "{}: contents no longer match the pack's name (hash)",
                         path.display()
                     );
-                    problem(rep, p);
+                    problem(p);
                 }
                 let mut chunks = s.bad.len();
                 for e in &s.good {
@@ -259,21 +258,16 @@ pub(super) fn scan(
                     }
                     chunks += e.chunks.len().max(1);
                 }
-                if first {
-                    rep.chunks_checked += chunks;
-                }
                 for (off, id, why) in s.bad {
                     let what = format!("{} at byte {off}: {why}", path.display());
                     let at = (*pid, off);
                     if id.is_none() {
                         // Not even its id could be read: whoever needs it.
-                        problem(rep, what.clone());
+                        problem(what.clone());
                     }
                     match needed_records.contains(&at) {
                         true => drop(packs.bad_needed.insert(at)),
-                        false if id.is_some() && !packs.bad_other.iter().any(|(a, _)| *a == at) => {
-                            packs.bad_other.push((at, what.clone()));
-                        }
+                        false if id.is_some() => drop(packs.bad_other.insert(at, what.clone())),
                         false => {}
                     }
                     bad.insert(at, what);
@@ -284,10 +278,13 @@ pub(super) fn scan(
                         path.display(),
                         packs.repair
                     );
-                    problem(rep, p);
+                    problem(p);
+                }
+                if first {
+                    rep.chunks_checked += chunks;
                 }
             }
-            Err(e) => problem(rep, e.to_string()),
+            Err(e) => problem(e.to_string()),
         }
         if first {
             rep.packs_checked += 1;
