@@ -78,7 +78,7 @@ impl Progress for Collect {
 pub struct Scaled<'a> {
     inner: &'a dyn Progress,
     bytes: u64,
-    /// (the phase's stored bytes, those reported, the image bytes passed on).
+    /// (the phase's own total, its advances so far, the bytes passed on).
     state: Mutex<(u64, u64, u64)>,
 }
 
