@@ -51,22 +51,13 @@ enum Problem {
 /// number in the manifest and the chunks' positions in it.
 pub(super) type Parts = [(usize, Range<usize>)];
 
-/// The index of the chunks of `parts`, and their ids: it refers to the chunk lists' ids
-/// instead of copying them (index_wanted).
-fn load(repo: &Repository, s: &Arc<Spilled>, parts: &Parts) -> Result<(Arc<SpilledIds>, Index)> {
-    let ids = Arc::new(SpilledIds::parts(Arc::clone(s), parts.iter().cloned()));
-    let idx = Index::load_refs(repo, ids.clone())?;
-    ids.check()?;
-    Ok((ids, idx))
-}
-
 /// Where each chunk of `parts` lives, each named by its number among the parts'
 /// chunks (`Index::number`), for the write phase of a pass checked earlier
 /// (restore_passes). A chunk the index no longer has refuses the restore: the check
 /// found it, and the restore's read lock keeps prune away, so the repository was
 /// changed by hand.
 pub(super) fn locate(repo: &Repository, s: &Arc<Spilled>, parts: &Parts) -> Result<Index> {
-    let (ids, mut idx) = load(repo, s, parts)?;
+    let (ids, mut idx) = SpilledIds::index(repo, s, parts)?;
     let gone: Vec<String> = (0..idx.wanted_len())
         .filter(|&k| idx.locate_at(k).is_none())
         .map(|k| match idx.wanted_id(k) {
@@ -100,7 +91,7 @@ pub(super) fn precheck(
     progress: &dyn Progress,
 ) -> Result<Index> {
     let m = &s.head;
-    let (ids, mut idx) = load(repo, s, parts)?;
+    let (ids, mut idx) = SpilledIds::index(repo, s, parts)?;
     let mut problems: Vec<Problem> = Vec::new();
     // Each record once, with the chunks the image needs from it.
     let mut by_pack: HashMap<PackId, HashMap<u64, (RecordInfo, Needed)>> = HashMap::new();

@@ -10,9 +10,11 @@
 use super::backup::list::{ChunkList, Reader, RECORD};
 use super::error::{RepoError, Result};
 use super::id::ChunkId;
+use super::index::Index;
 use super::index_wanted::IdSource;
 use super::manifest::ChunkRef;
 use super::manifest_stream::Spilled;
+use super::Repository;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -198,6 +200,21 @@ impl SpilledIds {
             failed: Mutex::new(None),
             cache: Mutex::new((0, Vec::new())),
         }
+    }
+
+    /// The index of chunks `parts` (`(area, chunks)`) of `s`, and their ids, to which
+    /// it refers instead of copying them (index_wanted): what a restore's pass and a
+    /// verify's pass load.
+    pub fn index(
+        repo: &Repository,
+        s: &Arc<Spilled>,
+        parts: &[(usize, Range<usize>)],
+    ) -> Result<(Arc<SpilledIds>, Index)> {
+        let ids = Arc::new(SpilledIds::parts(Arc::clone(s), parts.iter().cloned()));
+        let idx = Index::load_refs(repo, Arc::clone(&ids) as Arc<dyn IdSource>)?;
+        // A failed read of the scratch file would look like a missing chunk.
+        ids.check()?;
+        Ok((ids, idx))
     }
 
     /// The first failed read of the scratch file, if any.

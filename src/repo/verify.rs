@@ -13,7 +13,6 @@ use super::error::{RepoError, Result};
 use super::id::{ChunkId, PackId};
 use super::id_set::gather_ids;
 use super::index::Index;
-use super::index_wanted::IdSource;
 use super::lock::ReadLock;
 use super::manifest_stream::Spilled;
 use super::restore_chunks::{AreaChunks, SpilledIds};
@@ -300,10 +299,7 @@ fn one_image(
         }
     };
     for (n, (pass, share)) in parts.iter().zip(shares).enumerate() {
-        let ids = Arc::new(SpilledIds::parts(Arc::clone(s), pass.iter().cloned()));
-        let idx = Index::load_refs(repo, Arc::clone(&ids) as Arc<dyn IdSource>)?;
-        // A failed read of the scratch file would look like a missing chunk.
-        ids.check()?;
+        let (ids, idx) = SpilledIds::index(repo, s, pass)?;
         if n == 0 {
             verify_pass::index_problems(repo, &idx, packs, rep);
         }
