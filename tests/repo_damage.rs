@@ -130,12 +130,24 @@ fn assert_damage_named(f: &Fixture) -> repo::VerifyReport {
     v
 }
 
+/// Flips a byte in the middle of the first pack (inside a record's stored bytes, past
+/// the records of the image's first chunks); the pack's path.
+fn flip_middle_of_first_pack(f: &Fixture) -> PathBuf {
+    let pack = files(&f.root.join("packs"), "pack").remove(0);
+    let len = std::fs::metadata(&pack).unwrap().len() as usize;
+    flip(&pack, len / 2);
+    pack
+}
+
+fn assert_refused_naming(e: &RepoError, pack: &Path) {
+    assert!(matches!(e, RepoError::RestoreRefused { .. }), "{e}");
+    assert!(e.to_string().contains(&pack.display().to_string()), "{e}");
+}
+
 #[test]
 fn flipped_byte_in_a_pack() {
     let f = fixture();
-    let pack = &files(&f.root.join("packs"), "pack")[0];
-    let len = std::fs::metadata(pack).unwrap().len() as usize;
-    flip(pack, len / 2);
+    let pack = &flip_middle_of_first_pack(&f);
     let v = assert_damage_named(&f);
     // One record damaged: a frame, so every chunk in it, side by side, for one reason.
     assert!(
@@ -150,8 +162,7 @@ fn flipped_byte_in_a_pack() {
         "a damaged record an image needs is damage, not a problem: {v:?}"
     );
     let e = assert_restore_refused(&f);
-    assert!(matches!(e, RepoError::RestoreRefused { .. }), "{e}");
-    assert!(e.to_string().contains(&pack.display().to_string()), "{e}");
+    assert_refused_naming(&e, pack);
 }
 
 /// A restore in passes (a bounded number of chunks at a time, for memory) checks every
@@ -161,17 +172,14 @@ fn flipped_byte_in_a_pack() {
 #[test]
 fn a_restore_in_passes_checks_every_pass_before_writing() {
     let f = fixture();
-    let pack = &files(&f.root.join("packs"), "pack")[0];
-    let len = std::fs::metadata(pack).unwrap().len() as usize;
-    flip(pack, len / 2);
+    let pack = &flip_middle_of_first_pack(&f);
     for pass_chunks in [1, 5, 64] {
         let opts = RestoreOptions {
             pass_chunks,
             ..Default::default()
         };
         let e = assert_restore_refused_with(&f, &opts);
-        assert!(matches!(e, RepoError::RestoreRefused { .. }), "{e}");
-        assert!(e.to_string().contains(&pack.display().to_string()), "{e}");
+        assert_refused_naming(&e, pack);
     }
 }
 

@@ -236,8 +236,10 @@ fn receive_and_restore(
         "received {received} bytes; restoring onto {}",
         chosen.info.describe()
     ));
-    // The head only: the restore reads the chunk lists from a scratch file.
-    let manifest = repo.load_head(&welcome.image)?;
+    // The head only: the restore reads the chunk lists from a scratch file (the
+    // staging room is counted from there: the head's lists are empty).
+    let spilled = repo.load_spilled(&welcome.image)?;
+    let manifest = spilled.head.clone();
     let dev = open_path(&chosen.path, Access::ReadWrite)?;
     let plan = plan_restore(
         &manifest,
@@ -251,7 +253,7 @@ fn receive_and_restore(
     // Shrinks, re-created filesystems and re-laid LVM PVs are staged in the spool's
     // scratch directory (RAM on the live system) before the disk is touched: their room
     // is checked now that the plan is known, and still before the first write.
-    let staging = staging_bytes(&manifest, &plan);
+    let staging = staging_bytes(&plan.parts, |area| spilled.area_bytes(area))?;
     if staging > 0 {
         check_room(spool.path(), staging).map_err(|e| match e {
             DeployError::NoRoom(m) => DeployError::NoRoom(format!(
@@ -291,30 +293,25 @@ fn receive_and_restore(
     Ok((received, rep.bytes_written, summary))
 }
 
-/// Bytes the restore stages off the disk: each shrunk (or re-laid LVM) area's data, and
-/// twice a re-created filesystem's (its new image and the files copied out for it).
-pub fn staging_bytes(
-    manifest: &crate::repo::Manifest,
-    plan: &crate::imaging::DiskRestorePlan,
-) -> u64 {
-    let data = |area: &str| -> u64 {
-        manifest
-            .areas
-            .iter()
-            .filter(|a| a.name == area)
-            .flat_map(|a| a.chunks.iter())
-            .fold(0u64, |n, c| n.saturating_add(u64::from(c.len)))
-    };
-    plan.parts.iter().fold(0u64, |n, p| {
+/// Bytes the restore stages off the disk for the plan's `parts`: each shrunk (or
+/// re-laid LVM) area's data, and twice a re-created filesystem's (its new image and the
+/// files copied out for it); `data` gives an area's bytes by its name.
+pub fn staging_bytes<E>(
+    parts: &[crate::imaging::PartTarget],
+    data: impl Fn(&str) -> Result<u64, E>,
+) -> Result<u64, E> {
+    let mut n = 0u64;
+    for p in parts {
         let staged = if p.recreate {
-            data(&p.area).saturating_mul(2)
+            data(&p.area)?.saturating_mul(2)
         } else if p.new_size != p.old_size && !p.grows() {
-            data(&p.area)
+            data(&p.area)?
         } else {
             0
         };
-        n.saturating_add(staged)
-    })
+        n = n.saturating_add(staged);
+    }
+    Ok(n)
 }
 
 /// Room for the spool: free space where it goes and, on a tmpfs, available RAM.
@@ -503,5 +500,55 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::staging_bytes;
+    use crate::imaging::meta::PartitionMeta;
+    use crate::imaging::PartTarget;
+    use crate::probe::FsKind;
+    use crate::usedmap::UsedMap;
+
+    fn part(area: &str, kind: FsKind, old_size: u64, new_size: u64, recreate: bool) -> PartTarget {
+        PartTarget {
+            area: area.into(),
+            meta: PartitionMeta::new(None, None, UsedMap::raw(old_size, 512, "")),
+            kind,
+            old_offset: 1 << 20,
+            old_size,
+            new_offset: 1 << 20,
+            new_size,
+            recreate,
+        }
+    }
+
+    /// A shrunk area's data is staged once, a re-created one's twice; a kept or grown
+    /// one is written in place, and a size change a filesystem cannot grow into is
+    /// counted as a shrink (room asked for rather than run out of).
+    #[test]
+    fn staging_counts_shrunk_and_recreated_areas_only() {
+        let data = |area: &str| -> Result<u64, ()> {
+            Ok(match area {
+                "p1" => 100,
+                "p2" => 20,
+                "p3" => 3,
+                "p4" => 4000,
+                "p5" => 50_000,
+                _ => return Err(()),
+            })
+        };
+        let parts = [
+            part("p1", FsKind::Ext4, 8 << 20, 4 << 20, false),
+            part("p2", FsKind::Fat32, 8 << 20, 8 << 20, true),
+            part("p3", FsKind::Unknown, 8 << 20, 16 << 20, false),
+            part("p4", FsKind::Ext4, 8 << 20, 16 << 20, false),
+            part("p5", FsKind::Ext4, 8 << 20, 8 << 20, false),
+        ];
+        assert_eq!(staging_bytes(&parts, data), Ok(100 + 2 * 20 + 3));
+        assert_eq!(staging_bytes(&parts[3..], data), Ok(0));
+        let missing = [part("gone", FsKind::Ext4, 8 << 20, 4 << 20, false)];
+        assert_eq!(staging_bytes(&missing, data), Err(()));
     }
 }

@@ -82,6 +82,19 @@ impl RepoConfig {
         }
     }
 
+    /// A config whose chunks are all `chunk` bytes, cut into frames of up to
+    /// `frame` bytes in packs of `pack_size`: small enough for a test to damage one
+    /// record among many.
+    #[cfg(test)]
+    pub(crate) fn with_chunks(frame: u32, pack_size: u64, chunk: u32) -> Self {
+        let mut c = RepoConfig::new(frame, pack_size);
+        c.chunking = Some(Chunking {
+            file: chunk,
+            other: chunk,
+        });
+        c
+    }
+
     /// The chunk sizes a backup uses: a version 1 repository gets the defaults as it
     /// becomes version 2 (`upgraded`).
     pub fn chunking(&self) -> Chunking {

@@ -296,7 +296,23 @@ impl Spilled {
 
     /// The bytes the chunks cover (`Manifest::data_bytes`): one pass over the list.
     pub fn data_bytes(&self) -> Result<u64, RepoError> {
-        let mut rd = self.chunks.read(0..self.chunks.len());
+        self.bytes_in(0..self.chunks.len())
+    }
+
+    /// The bytes the chunks of the area named `name` cover: what the head cannot
+    /// say, as its areas' chunk lists are empty.
+    pub fn area_bytes(&self, name: &str) -> Result<u64, RepoError> {
+        let mut sum = 0u64;
+        for (a, r) in self.head.areas.iter().zip(&self.areas) {
+            if a.name == name {
+                sum = sum.saturating_add(self.bytes_in(r.clone())?);
+            }
+        }
+        Ok(sum)
+    }
+
+    fn bytes_in(&self, r: Range<usize>) -> Result<u64, RepoError> {
+        let mut rd = self.chunks.read(r);
         let mut sum = 0u64;
         while let Some(c) = rd.next_entry()? {
             sum = sum.saturating_add(u64::from(c.len));

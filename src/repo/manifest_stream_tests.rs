@@ -70,6 +70,22 @@ fn a_spilled_manifest_is_the_manifest_read_whole() {
     }
 }
 
+/// An area's bytes come from the scratch list: the head's lists are empty (a deploy
+/// client counted its staging room from the head and always found 0 bytes).
+#[test]
+fn an_areas_bytes_are_counted_from_the_scratch_list() {
+    let m = sample();
+    let bytes = serde_json::to_vec(&m).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = read(&bytes, dir.path()).unwrap_or_else(|e| panic!("{}", err(Err(e))));
+    assert_eq!(s.area_bytes("p1").unwrap(), 5000 * 4096);
+    assert_eq!(s.area_bytes("p2").unwrap(), 17 * 4096);
+    assert_eq!(s.area_bytes("empty").unwrap(), 0);
+    assert_eq!(s.area_bytes("none").unwrap(), 0);
+    assert_eq!(s.data_bytes().unwrap(), 5017 * 4096);
+    assert_eq!(s.head.data_bytes(), 0, "the head holds no chunk lists");
+}
+
 #[test]
 fn a_changed_byte_a_wrong_name_a_chunk_outside_and_other_forms_are_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -320,11 +320,7 @@ fn a_mostly_unused_packs_chunks_in_use_are_copied_and_the_rest_freed() {
     let dir = tempfile::tempdir().unwrap();
     // 64 KiB frames, one chunk each: a chunk missed is a record lost (a frame is kept
     // when any of its chunks is used).
-    let mut config = super::config::RepoConfig::new(1 << 16, 1 << 24);
-    config.chunking = Some(super::config::Chunking {
-        file: 1 << 16,
-        other: 1 << 16,
-    });
+    let config = super::config::RepoConfig::with_chunks(1 << 16, 1 << 24, 1 << 16);
     let repo = &Repository::init_with(dir.path(), config).unwrap();
     let a = data(3, 8 * MIB);
     back_up(repo, "a", a.clone());

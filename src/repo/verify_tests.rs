@@ -295,11 +295,7 @@ fn one_image_names_the_damage_the_whole_repository_verify_names_in_it() {
 fn damage_in_passes_is_the_images_whoever_scans_its_pack() {
     let dir = tempfile::tempdir().unwrap();
     // 256 KiB frames of four 64 KiB chunks, about four to a 1 MiB pack.
-    let mut config = super::config::RepoConfig::new(1 << 18, 1 << 20);
-    config.chunking = Some(super::config::Chunking {
-        file: 1 << 16,
-        other: 1 << 16,
-    });
+    let config = super::config::RepoConfig::with_chunks(1 << 18, 1 << 20, 1 << 16);
     let repo = &Repository::init_with(dir.path(), config).unwrap();
     back_up(repo, "a", data(21, 3 << 20));
     let packs = pack_files(dir.path());
