@@ -2,7 +2,8 @@
 //! FAT ESP + ext4, zstd and gzip partclone images): restored onto 0.6x and 1.5x disks
 //! the filesystems pass fsck.vfat -n and e2fsck -fn and give back every file; a second
 //! import of a similar image stores little; a damaged data block, a missing split
-//! volume and a truncated image are refused naming them, the repository unchanged.
+//! volume and a truncated image are refused naming them, the repository unchanged;
+//! with `--no-precheck` a damaged image fails the import and leaves no image.
 //! `ironclone restore DIR IMAGE TARGET` restores straight from the folder (here with
 //! the ESP saved as a dd image).
 
@@ -196,6 +197,49 @@ fn damaged_images_are_refused_and_store_nothing() {
     fs::remove_file(&gz).unwrap();
     fs::remove_file(format!("{}.ab", s(&gz))).unwrap();
     refused("missing volume", &["sda2.ext4-ptcl-img.gz.ab", "missing"]);
+}
+
+/// `--no-precheck` decodes once, checking every checksum as the backup reads: a clean
+/// image imports (and the report does not blame the memory budget for what planning
+/// left undecoded), a byte flipped late in the data fails the import naming it and
+/// leaves no image, only packs that `prune` removes, after which `verify` is clean.
+#[test]
+fn no_precheck_import_checks_as_it_reads_and_a_damaged_one_leaves_no_image() {
+    let d = tempfile::tempdir().unwrap();
+    let fx = clonezilla_fixture::build(d.path(), "img", 6, false);
+    let repo = d.path().join("repo");
+    let scratch = d.path().join("scratch");
+    let args = |name: &'static str| ["import", s(&fx.root), "img", s(&repo), "--name", name];
+    let no_precheck = |name: &'static str| {
+        let mut a = args(name).to_vec();
+        a.push("--no-precheck");
+        run_with_scratch(&a, &scratch)
+    };
+    let (ok, out) = no_precheck("clean");
+    assert!(ok, "{out}");
+    assert!(!out.contains("memory budget"), "{out}");
+    let gz: PathBuf = fx.image.join("sda2.ext4-ptcl-img.gz");
+    let raw = run("gzip", &["-dc", s(&gz)]).stdout;
+    // inside the last used blocks, past the metadata the planner reads
+    corrupt_gz(&gz, raw.len() - 5000);
+    let (ok, out) = no_precheck("bad");
+    assert!(!ok, "a damaged image was imported:\n{out}");
+    for e in [
+        "partition sda2",
+        "sda2.ext4-ptcl-img.gz",
+        "checksum mismatch",
+    ] {
+        assert!(out.contains(e), "{e:?} not in:\n{out}");
+    }
+    let images = run(BIN, &["images", s(&repo)]);
+    let listed = String::from_utf8_lossy(&images.stdout).to_string();
+    assert!(
+        listed.contains("clean") && !listed.contains("bad"),
+        "{listed}"
+    );
+    // Both fail the test when they fail.
+    run(BIN, &["prune", s(&repo)]);
+    run(BIN, &["verify", s(&repo)]);
 }
 
 /// Writes `list` into the image folder with `tool` (md5sum, sha1sum, b2sum) over every

@@ -173,11 +173,14 @@ pub(super) fn import_device(
     dev.release_kept();
     if !json {
         eprintln!(
-            "{} of decoded blocks were kept in memory by the check ({}); a partition decode started over {} time(s)",
+            "{} of decoded blocks were kept in memory by the {} ({}); a partition decode started over {} time(s)",
             human_bytes(kept),
-            match whole {
-                true => "the backup decoded nothing again",
-                false => "the memory budget ran out: the backup decoded the rest again",
+            if o.no_precheck { "planning" } else { "check" },
+            match (whole, o.no_precheck) {
+                (true, _) => "the backup decoded nothing again",
+                // Nothing decoded the images to their ends before the backup.
+                (false, true) => "the backup decoded what planning had not read",
+                (false, false) => "the memory budget ran out: the backup decoded the rest again",
             },
             dev.restarts()
         );
