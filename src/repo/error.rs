@@ -83,6 +83,19 @@ pub enum RepoError {
         free: u64,
         in_ram: bool,
     },
+    /// A chunk list whose size was not known beforehand (a manifest being read) ran
+    /// out of room: an `Io` "no space left" would not say what to do about it.
+    #[error(
+        "the scratch folder {} filled up after {} MiB of the image's chunk list{}: give a folder on a disk with room with --scratch DIR (or IRONCLONE_SCRATCH)",
+        dir.display(),
+        written >> 20,
+        if *in_ram { " (it is RAM here: a tmpfs)" } else { "" }
+    )]
+    ScratchFull {
+        dir: PathBuf,
+        written: u64,
+        in_ram: bool,
+    },
     #[error(
         "the source cuts into {chunks} chunks, more than an image's manifest may list ({max}, \
          docs/FORMAT.md \"Manifest\"); no image was written"

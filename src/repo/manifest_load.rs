@@ -80,9 +80,9 @@ impl Repository {
         let mut spilled = None;
         for dir in &dirs {
             match self.stream_into(name, &obj, &path, stamp.0, dir) {
-                Err(StreamError::Repo(RepoError::Io { path: p, source })) if p.starts_with(dir) => {
-                    // The scratch folder cannot be written: the next one.
-                    tried.push(format!("{}: {source}", p.display()));
+                Err(StreamError::Repo(e)) if scratch_failed(&e, dir) => {
+                    // The scratch folder cannot be written or is full: the next one.
+                    tried.push(e.to_string());
                 }
                 other => {
                     spilled = Some(other);
@@ -165,5 +165,16 @@ impl Repository {
         let plain = std::io::BufReader::with_capacity(PIECE, plain);
         let json = fsutil::json_stream(plain, manifest::MAX_MANIFEST).map_err(bad)?;
         manifest_stream::load(name, path, json, scratch)
+    }
+}
+
+/// Whether `e` is the scratch folder `dir` failing (unwritable or full), which another
+/// folder may not.
+pub(super) fn scratch_failed(e: &RepoError, dir: &Path) -> bool {
+    match e {
+        RepoError::Io { path, .. } | RepoError::ScratchFull { dir: path, .. } => {
+            path.starts_with(dir)
+        }
+        _ => false,
     }
 }

@@ -1,10 +1,13 @@
 //! Unit tests of manifest_load.rs: a manifest read as a stream into a scratch file is
 //! the manifest `load_manifest` reads, in either stored form.
 
+use super::error::RepoError;
 use super::manifest::Manifest;
+use super::manifest_load::scratch_failed;
 use super::manifest_stream::Spilled;
 use super::prune_tests::{back_up, data};
 use super::Repository;
+use std::path::{Path, PathBuf};
 
 /// `s` holds `m`: the same head and, area by area, the same chunks.
 fn same(s: &Spilled, m: &Manifest) {
@@ -105,4 +108,25 @@ fn the_chunk_list_goes_where_it_is_told_or_the_next_folder_that_can_be_written()
     let s = r.load_spilled("a").unwrap();
     assert_eq!(open_under(&dir.path().join("tmp")), 1);
     assert_eq!(s.head, repo.load_manifest("a").unwrap().clone_head());
+}
+
+/// A scratch folder that cannot be written or fills up sends the chunk list to the
+/// next folder; any other error (a damaged manifest) ends the restore.
+#[test]
+fn only_the_scratch_folders_own_failures_try_the_next_one() {
+    let dir = Path::new("/tmp/s");
+    let io = |p: &str| RepoError::Io {
+        path: PathBuf::from(p),
+        source: std::io::Error::other("x"),
+    };
+    let full = |d: &str| RepoError::ScratchFull {
+        dir: PathBuf::from(d),
+        written: 1,
+        in_ram: true,
+    };
+    assert!(scratch_failed(&io("/tmp/s/scratch-1"), dir));
+    assert!(scratch_failed(&full("/tmp/s"), dir));
+    assert!(!scratch_failed(&io("/repo/manifests/m"), dir));
+    assert!(!scratch_failed(&full("/elsewhere"), dir));
+    assert!(!scratch_failed(&RepoError::Pipeline("x".into()), dir));
 }

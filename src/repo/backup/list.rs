@@ -181,7 +181,23 @@ impl ChunkList {
         for (e, out) in entries.iter().zip(buf.chunks_exact_mut(RECORD)) {
             encode(e, out);
         }
-        self.file.write_all_at(&buf, at).map_err(self.io())
+        self.file
+            .write_all_at(&buf, at)
+            .map_err(|e| self.full_or_io(e, at))
+    }
+
+    /// A write's error; a full folder is told as such, with what to do about it.
+    fn full_or_io(&self, e: std::io::Error, written: u64) -> RepoError {
+        if e.kind() != std::io::ErrorKind::StorageFull {
+            return RepoError::io(self.path.clone())(e);
+        }
+        let dir = self.path.parent().unwrap_or(&self.path).to_path_buf();
+        let in_ram = crate::meminfo::room_in(&dir).is_ok_and(|r| r.in_ram);
+        RepoError::ScratchFull {
+            dir,
+            written,
+            in_ram,
+        }
     }
 
     /// The id recorded for chunk `index`; `None` for a zero chunk or one not written.
@@ -317,6 +333,33 @@ impl ChunkList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder that fills up (here `/dev/full`, whose every write fails with "no space
+    /// left") is named with what to do, not as a bare I/O error.
+    #[test]
+    fn a_full_scratch_folder_says_so() {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let list = ChunkList {
+            file,
+            path: PathBuf::from("/dev/full"),
+            len: 10,
+        };
+        let e = Entry {
+            offset: 0,
+            len: 4096,
+            id: None,
+        };
+        let err = list.put(3, &[e]).unwrap_err();
+        assert!(
+            matches!(&err, RepoError::ScratchFull { dir, written: 135, .. } if dir == Path::new("/dev")),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--scratch"), "{err}");
+    }
 
     #[test]
     fn records_round_trip_in_any_write_order_and_gaps_are_refused() {
