@@ -20,21 +20,10 @@ W="$(mktemp -d "${TMPDIR:-/tmp}/ironclone-bench-cz.XXXXXX")"
 trap 'rm -rf "$W"' EXIT
 [[ -n "${BENCH_FIXTURES:-}" ]] || bash "$ROOT/scripts/bench-fixtures.sh" >/dev/null
 REPEAT="${BENCH_REPEAT:-3}"
-now() { date +%s.%N; }
-secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}x')"; }
 row() { printf '%-46s %10s %14s\n' "$@"; }
-declare -A T S
-run() { # run KEY CMD...: the fastest seconds in T[KEY]
-  local key=$1; shift
-  sync
-  local s e t; s=$(now); "$@"; e=$(now); t=$(secs "$s" "$e")
-  if [[ -z "${T[$key]:-}" ]] || python3 -c "import sys; sys.exit(0 if $t < ${T[$key]} else 1)"; then
-    T[$key]=$t
-  fi
-}
-declare -A C
-runc() { # runc KEY CMD...: as run, and the CPU seconds (user + system) of that run in C[KEY]
+declare -A T S C
+run() { # run KEY CMD...: the fastest seconds in T[KEY], that run's CPU seconds (user + system) in C[KEY]
   local key=$1; shift
   sync
   /usr/bin/time -f '%e %U %S' -o "$W/time" "$@"
@@ -85,10 +74,10 @@ for _ in $(seq "$REPEAT"); do
     run "ck_$fs" sh -c "zstd -d -q -c '$z' | partclone.chkimg -s - >/dev/null 2>&1"
     run "icv_$fs" "$BIN" verify "$W/partimag" "$fs-img" >/dev/null 2>&1
     rm -rf "$W/repo-i.$fs" "$W/repo-b.$fs"
-    runc "imp_$fs" "$BIN" import "$W/partimag" "$fs-img" "$W/repo-i.$fs" --scratch "$W" >/dev/null 2>&1
-    runc "bk_$fs" "$BIN" backup "$W/$fs-disk.img" "$W/repo-b.$fs" >/dev/null 2>&1
+    run "imp_$fs" "$BIN" import "$W/partimag" "$fs-img" "$W/repo-i.$fs" --scratch "$W" >/dev/null 2>&1
+    run "bk_$fs" "$BIN" backup "$W/$fs-disk.img" "$W/repo-b.$fs" >/dev/null 2>&1
     # The decode an import does on top of a backup's work (one thread: one zstd frame).
-    runc "zd_$fs" sh -c "zstd -d -q -c '$z' >/dev/null"
+    run "zd_$fs" sh -c "zstd -d -q -c '$z' >/dev/null"
     # browse: the first call unpacks the partition into the cache, the second reads it
     rm -rf "$W/cache"
     run "br1_$fs" "$BIN" browse "$W/partimag" "$fs-img" p1 ls / --cache "$W/cache" >/dev/null 2>&1

@@ -239,10 +239,10 @@ fn receive_and_restore(
     // The head only: the restore reads the chunk lists from a scratch file (the
     // staging room is counted from there: the head's lists are empty).
     let spilled = repo.load_spilled(&welcome.image)?;
-    let manifest = spilled.head.clone();
+    let manifest = &spilled.head;
     let dev = open_path(&chosen.path, Access::ReadWrite)?;
     let plan = plan_restore(
-        &manifest,
+        manifest,
         dev.size(),
         dev.logical_sector_size(),
         &RestorePlanOptions {

@@ -189,7 +189,7 @@ impl ChunkList {
     /// A write's error; a full folder is told as such, with what to do about it.
     fn full_or_io(&self, e: std::io::Error, written: u64) -> RepoError {
         if e.kind() != std::io::ErrorKind::StorageFull {
-            return RepoError::io(self.path.clone())(e);
+            return self.io()(e);
         }
         let dir = self.path.parent().unwrap_or(&self.path).to_path_buf();
         let in_ram = crate::meminfo::room_in(&dir).is_ok_and(|r| r.in_ram);
